@@ -1,0 +1,35 @@
+# Two commands set up everything on a fresh machine:
+#   make run    the main job (for now: LeNet-5 on MNIST)
+#   make test   the test suite
+# Both create or reuse .venv. Where this machine offers the CPU build of torch 2.13.0, it is
+# installed first so pip never pulls a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+# ../shared/datasets holds MNIST and Fashion-MNIST; MNISTLAB_DATA may point elsewhere.
+export MNISTLAB_DATA ?= $(abspath ../shared/datasets)
+
+.PHONY: run test lint venv clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==2.13.0" || $(BIN)/python -m pip install --quiet torch
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/mnistlab train --dataset mnist --model lenet5 --out runs/lenet5-mnist
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,16 @@
+"""mnistlab: train, diagnose and tune small image classifiers on MNIST-family data.
+
+    import mnistlab
+    result = mnistlab.train(mnistlab.TrainConfig(dataset="mnist", model="lenet5"), out="runs/a")
+    result.test_accuracy
+"""
+
+__version__ = "0.1.0"
+
+from .config import TrainConfig, load_config  # noqa: E402
+from .data import Dataset, load_dataset  # noqa: E402
+from .errors import MnistlabError  # noqa: E402
+from .train import RunResult, train  # noqa: E402
+
+__all__ = ["Dataset", "MnistlabError", "RunResult", "TrainConfig", "__version__", "load_config",
+           "load_dataset", "train"]

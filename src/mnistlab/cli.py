@@ -1,0 +1,365 @@
+"""The `mnistlab` command: parse flags -> config -> call the API -> print.
+
+Every `TrainConfig` field is a flag of the same name (`batch_size` -> `--batch-size`), so the
+CLI, TOML files and the Python API can never drift apart. A user mistake becomes one line on
+stderr and a non-zero exit code; tracebacks are kept for bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from . import __version__
+from .config import TrainConfig, read_toml
+from .errors import MnistlabError
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+# Help for each TrainConfig field; the default is appended from the dataclass itself.
+FIELD_HELP: dict[str, str] = {
+    "dataset": "mnist, fashion-mnist, or a folder holding the four IDX files",
+    "data_dir": "folder with <name>/*.gz datasets (also: MNISTLAB_DATA)",
+    "val_size": "training images held out for validation, stratified by class",
+    "val_from": "train, or test to validate on the test set as the original study did",
+    "train_subset": "train on this many images only (0 = all); for quick looks",
+    "eval_train_size": "training images scored in eval mode each epoch (dropout off)",
+    "input_scaling": "standardize | unit ([0,1]) | raw (0..255, a teaching aid)",
+    "shuffle_labels": "teaching aid: shuffle the training labels so they carry no signal",
+    "model": "mlp | lenet5 | cnn",
+    "variant": "lenet5: classic (tanh, avg-pool, 1998) or modern (ReLU, max-pool)",
+    "hidden": "mlp hidden layer sizes, comma-separated",
+    "filters": "cnn conv filters per block, comma-separated",
+    "dense": "cnn dense layer sizes, comma-separated",
+    "activation": "relu | tanh | sigmoid | gelu; empty = the model's own",
+    "dropout": "dropout probability before each dense layer, in [0, 1)",
+    "batchnorm": "batch normalisation after each conv layer",
+    "loss": "ce (right) | bce, ce-on-softmax (teaching aids: classic mistakes)",
+    "metric": "accuracy | binary-accuracy (teaching aid: Keras' per-output accuracy)",
+    "label_smoothing": "cross-entropy label smoothing, in [0, 1)",
+    "optimizer": "sgd | adam | adamw",
+    "lr": "learning rate (peak rate for onecycle)",
+    "momentum": "SGD momentum",
+    "nesterov": "SGD Nesterov momentum (needs --momentum)",
+    "weight_decay": "L2 penalty (decoupled for adamw)",
+    "schedule": "learning-rate schedule: constant | step | cosine | onecycle",
+    "batch_size": "images per optimisation step",
+    "epochs": "passes over the training set",
+    "early_stopping": "stop after N epochs without a better val accuracy (0 = off)",
+    "augment": "random affine per image, e.g. rotate=10,scale=0.1,shift=0.1",
+    "seed": "seed for initialisation, data order, dropout and the validation split",
+    "device": "auto | cpu | cuda | mps",
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field; defaults shown, but only given flags override."""
+    group = parser.add_argument_group("training settings (also TOML keys of --config)")
+    for f in dataclasses.fields(TrainConfig):
+        default = f.default if f.default is not dataclasses.MISSING else None
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        shown = '""' if shown == "" else shown
+        help_text = f"{FIELD_HELP.get(f.name, f.name)} (default: {shown})"
+        if isinstance(default, bool):
+            group.add_argument(_flag(f.name), dest=f.name, default=None,
+                               action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            group.add_argument(_flag(f.name), dest=f.name, default=None, metavar="X",
+                               help=help_text)
+
+
+def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> TrainConfig:
+    data = dict(base or {})
+    if getattr(args, "config", None):
+        data.update(read_toml(args.config))
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            data[f.name] = value
+    return TrainConfig.from_dict(data, where=getattr(args, "config", None) or "settings")
+
+
+def _default_out(config: TrainConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dataset = Path(config.dataset).name if Path(config.dataset).exists() else config.dataset
+    return Path("runs") / f"{stamp}-{dataset}-{config.model}"
+
+
+# --- printing --------------------------------------------------------------------------------
+def print_findings(findings: Sequence[dict[str, Any]], console: Console = stdout) -> None:
+    if not findings:
+        return
+    colours = {"problem": "red", "warning": "yellow", "info": "cyan"}
+    lines = []
+    for f in findings:
+        colour = colours.get(f["severity"], "white")
+        lines.append(f"[bold {colour}]{f['severity'].upper()}[/] [bold]{f['title']}[/] "
+                     f"[dim]({f['code']})[/]\n  [italic]{f['evidence']}[/]\n"
+                     f"  {f['explanation']}\n  [bold]Fix:[/] {f['fix']}")
+    console.print(Panel("\n\n".join(lines), title="doctor", border_style="magenta"))
+
+
+def print_summary(summary: dict[str, Any], out: Path | None) -> None:
+    def pct(value: Any) -> str:
+        return "—" if value is None else f"{value:.4f}"
+
+    table = Table(title=f"{summary['dataset']} · {summary['model']} · "
+                        f"{summary['parameters']:,} parameters · single run")
+    for column in ("status", "epochs", "seconds", "train acc (eval)", "train acc (running)",
+                   "val acc", "test acc"):
+        table.add_column(column, justify="right")
+    table.add_row(summary["status"], f"{summary['epochs']}/{summary['epochs_planned']}",
+                  f"{summary['seconds']:.1f}", pct(summary["train_accuracy"]),
+                  pct(summary["train_accuracy_running"]), pct(summary["val_accuracy"]),
+                  pct(summary["test_accuracy"]))
+    stdout.print(table)
+    if summary.get("metric") == "binary-accuracy":
+        stdout.print(f"reported metric (binary accuracy) on validation: "
+                     f"{pct(summary.get('val_metric'))}  ·  true accuracy: "
+                     f"{pct(summary['val_accuracy'])}")
+    print_findings(summary.get("diagnoses", []))
+    if out is not None:
+        stdout.print(f"run folder: [bold]{out}[/]")
+
+
+# --- commands --------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from .progress import RichReporter, SilentReporter
+    from .train import train
+
+    config = config_from_args(args)
+    out = Path(args.out) if args.out else _default_out(config)
+    reporter = SilentReporter() if args.quiet else RichReporter(stderr)
+    result = train(config, out=out, reporter=reporter)
+    if not args.quiet:
+        print_summary(result.summary, out)
+    else:
+        stdout.print(f"{out}  val_accuracy={result.summary['val_accuracy']}  "
+                     f"test_accuracy={result.summary['test_accuracy']}  "
+                     f"status={result.summary['status']}")
+    if result.summary["status"] == "diverged":
+        stderr.print("[red]error:[/] training diverged (loss became NaN/inf or kept rising) and "
+                     "was stopped early; lower the learning rate (see the doctor's panel)")
+        return 1
+    return 130 if result.summary["status"] == "interrupted" else 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .runs import load_model
+    from .train import evaluate, prepare_data
+
+    run_dir = Path(args.run_dir)
+    config = load_config(run_dir / "config.toml")
+    if args.data_dir:
+        config = config.replace(data_dir=args.data_dir)
+    model, payload = load_model(run_dir)
+    splits = prepare_data(config.replace(device="cpu"))
+    x, y = (splits.test_x, splits.test_y) if args.split == "test" else (splits.val_x, splits.val_y)
+    result = evaluate(model, x, y, config, splits.mean, splits.std, splits.num_classes)
+    from .runs import confusion_matrix
+
+    matrix = confusion_matrix(y, result.predictions, splits.num_classes)
+    per_class = {name: (row[i] / sum(row) if sum(row) else None)
+                 for i, (name, row) in enumerate(zip(splits.class_names, matrix))}
+    if args.json:
+        print(json.dumps({"split": args.split, "accuracy": result.accuracy, "loss": result.loss,
+                          "n": len(y), "per_class_accuracy": per_class}, indent=2))
+        return 0
+    table = Table(title=f"{run_dir} on the {args.split} split ({len(y):,} images)")
+    table.add_column("class")
+    table.add_column("accuracy", justify="right")
+    for name, acc in per_class.items():
+        table.add_row(name, "—" if acc is None else f"{acc:.4f}")
+    stdout.print(table)
+    stdout.print(f"accuracy [bold]{result.accuracy:.4f}[/]  loss {result.loss:.4f}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from . import data
+
+    if args.data_command == "fetch":
+        if args.source:
+            path = data.import_folder(args.name, args.source)
+        else:
+            path = data.fetch(args.name, progress=not args.quiet)
+        stdout.print(f"{args.name}: ready in {path}")
+    elif args.data_command == "path":
+        print(data.dataset_folder(args.name, data_dir=args.data_dir))
+    else:
+        info = data.dataset_info(args.name, data_dir=args.data_dir)
+        if args.json:
+            print(json.dumps(info, indent=2, default=str))
+        else:
+            table = Table(title=f"dataset {args.name}", show_header=False)
+            for key, value in info.items():
+                table.add_row(str(key), str(value))
+            stdout.print(table)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor_path, problems
+
+    report = doctor_path(args.path)
+    if args.json:
+        print(json.dumps({run: [f.to_dict(args.lang) for f in found]
+                          for run, found in report.items()}, indent=2, ensure_ascii=False))
+    else:
+        for run, found in report.items():
+            if found:
+                stdout.print(f"[bold]{run}[/]")
+                print_findings([f.to_dict(args.lang) for f in found])
+            else:
+                stdout.print(f"[bold]{run}[/]: [green]nothing wrong found[/]")
+    return 1 if any(problems(found) for found in report.values()) else 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from .progress import StudyProgress
+    from .study import list_presets, load_study, run_study
+
+    if args.list or not args.study:
+        table = Table(title="built-in studies (mnistlab study NAME [--quick] [--seeds N])")
+        for column in ("preset", "what", "runs"):
+            table.add_column(column)
+        for name in list_presets():
+            spec = load_study(name)
+            cells = sum(len(e.variants) for e in spec.experiments)
+            table.add_row(name, spec.title, f"{cells} settings × {spec.seeds} seeds")
+        stdout.print(table)
+        return 0 if args.list else 2
+    spec = load_study(args.study)
+    if args.quick:
+        spec = spec.with_quick()
+    changes: dict[str, Any] = {}
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise MnistlabError(f"seeds: must be a whole number >= 1, got {args.seeds}")
+        changes["seeds"] = args.seeds
+    base_changes = {k: v for k, v in (("data_dir", args.data_dir), ("device", args.device))
+                    if v is not None}
+    if base_changes:
+        changes["base"] = spec.base.replace(**base_changes)
+    if changes:
+        spec = dataclasses.replace(spec, **changes)
+    out = Path(args.out) if args.out else Path("studies") / spec.name.replace(" ", "-").replace(
+        "(", "").replace(")", "")
+    progress = StudyProgress(stderr, silent=args.quiet)
+    result = run_study(spec, out, study_reporter=progress, report_lang=args.lang)
+    stdout.print(f"study folder: [bold]{out}[/] · {len(result.distinct_rows())} runs · "
+                 f"report: {out / 'report.md'}")
+    return 0
+
+
+# --- parser ----------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line plus where to look, exit 2
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mnistlab", description=(
+        "Train, diagnose and tune small image classifiers on MNIST-family data."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"mnistlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train one model and write a run folder", description=(
+        "Train one model. Settings come from the defaults, then --config FILE, then flags. "
+        "The run folder gets config.toml (reproduces the run), metrics.csv, summary.json, "
+        "model.pt, curves.png and confusion.png."))
+    p.add_argument("--config", metavar="FILE", help="TOML file of settings (flags override it)")
+    p.add_argument("--out", metavar="DIR",
+                   help="run folder (default: runs/<time>-<dataset>-<model>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar; one line at the end")
+    add_config_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a trained run on the val or test split")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--split", choices=("val", "test"), default="test",
+                   help="which split to score (default: test)")
+    p.add_argument("--data-dir", help="where datasets live (default: as when trained)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("data", help="fetch, locate and inspect datasets")
+    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    q = data_sub.add_parser("fetch", help="download (mirrors, checksums) or import a dataset")
+    q.add_argument("name", help="mnist or fashion-mnist")
+    q.add_argument("--from", dest="source", metavar="DIR",
+                   help="import this folder of IDX files (gzipped or raw) instead of downloading")
+    q.add_argument("--quiet", action="store_true", help="no download progress")
+    for name, help_text in (("info", "where a dataset is and what it holds"),
+                            ("path", "print the folder a dataset is read from")):
+        q = data_sub.add_parser(name, help=help_text)
+        q.add_argument("name", help="mnist, fashion-mnist or a folder")
+        q.add_argument("--data-dir", help="folder with <name>/*.gz (also: MNISTLAB_DATA)")
+        if name == "info":
+            q.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("doctor", help="name what went wrong in a run or study folder",
+                       description="Exit 0 when nothing is wrong, 1 when a problem is found.")
+    p.add_argument("path", metavar="RUN_DIR|STUDY_DIR")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--lang", choices=("en", "es"), default="en", help="language (default: en)")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("study", help="run a study (preset or TOML file) and write its report",
+                       description=(
+        "Run every configuration of a study with several seeds, compare each with the base "
+        "(mean ± sd, 95%% Welch interval, 'within noise' marks), train the final model, and "
+        "write results.csv, plots/, report.md and report.html. Re-running on the same folder "
+        "resumes: finished runs are skipped, an interrupted run continues from its last epoch."))
+    p.add_argument("study", nargs="?", metavar="PRESET|FILE",
+                   help="a preset name (see --list) or a study .toml file")
+    p.add_argument("--list", action="store_true", help="list the built-in presets and exit")
+    p.add_argument("--out", metavar="DIR", help="study folder (default: studies/<name>)")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="seeds per configuration (default: the study's, usually 3)")
+    p.add_argument("--quick", action="store_true",
+                   help="the study's quick form: a data subset and fewer epochs (minutes)")
+    p.add_argument("--lang", choices=("en", "es"), default="en",
+                   help="report language (default: en)")
+    p.add_argument("--data-dir", help="folder with <name>/*.gz datasets (also: MNISTLAB_DATA)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                   help="training device (default: the study's, auto)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_study)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MnistlabError as exc:
+        stderr.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        stderr.print("interrupted; what was finished is kept")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

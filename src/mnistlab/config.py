@@ -1,0 +1,308 @@
+"""Every setting of one training run, in one frozen, validated dataclass.
+
+CLI flags, TOML keys and field names are the same words (`--batch-size` <-> `batch_size`).
+`TrainConfig(...)` validates on construction, so a config that exists is a config that runs;
+`from_dict` / `to_toml` / `load_toml` move it in and out of files (a run folder's
+`config.toml` reproduces the run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import MnistlabError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+MODELS = ("mlp", "lenet5", "cnn")
+LENET_VARIANTS = ("classic", "modern")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+# "ce" is the right loss for one-label classification. The others exist as teaching aids: they
+# reproduce classic mistakes on purpose so the doctor can be seen naming them.
+LOSSES = ("ce", "bce", "ce-on-softmax")
+METRICS = ("accuracy", "binary-accuracy")
+INPUT_SCALINGS = ("standardize", "unit", "raw")
+VAL_FROM = ("train", "test")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+AUGMENT_KEYS = ("rotate", "scale", "shift")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise MnistlabError(f"{name}: unknown value {value!r}; choose one of {', '.join(allowed)}")
+
+
+def parse_int_list(name: str, text: str | list | tuple) -> tuple[int, ...]:
+    """'128,64' or [128, 64] -> (128, 64); anything else is a one-line error naming `name`."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    try:
+        values = tuple(int(str(item).strip()) for item in items if str(item).strip() != "")
+    except ValueError:
+        raise MnistlabError(
+            f"{name}: {text!r} is not a comma-separated list of whole numbers (e.g. 128,64)"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise MnistlabError(f"{name}: {text!r} must list one or more positive whole numbers")
+    return values
+
+
+def parse_augment(text: str) -> dict[str, float]:
+    """'rotate=10,scale=0.1,shift=0.1' -> {'rotate': 10.0, ...}; '' or 'none' -> {}."""
+    text = text.strip()
+    if text in ("", "none", "off"):
+        return {}
+    result: dict[str, float] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in AUGMENT_KEYS:
+            raise MnistlabError(
+                f"augment: cannot read {part.strip()!r}; write key=value pairs with keys "
+                f"{', '.join(AUGMENT_KEYS)} (e.g. rotate=10,scale=0.1,shift=0.1)"
+            )
+        try:
+            number = float(value)
+        except ValueError:
+            raise MnistlabError(f"augment: {key}={value!r} is not a number") from None
+        if not math.isfinite(number) or number < 0:
+            raise MnistlabError(f"augment: {key} must be a finite number >= 0, got {value}")
+        if key in ("scale", "shift") and number >= 1:
+            raise MnistlabError(f"augment: {key} is a fraction and must be < 1, got {value}")
+        result[key] = number
+    return result
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Defaults train LeNet-5 on MNIST to ~99% in a few minutes on a CPU."""
+
+    # data
+    dataset: str = "mnist"  # known name (mnist, fashion-mnist) or a folder of IDX files
+    data_dir: str | None = None  # where datasets live; else MNISTLAB_DATA, the cache, Debian's
+    val_size: int = 10_000  # images held out of the training set for validation
+    val_from: str = "train"  # "test" reproduces studies that validated on the test set
+    train_subset: int = 0  # use only this many training images (0 = all); quick studies
+    eval_train_size: int = 10_000  # fixed training sample scored in eval mode each epoch
+    input_scaling: str = "standardize"  # standardize | unit ([0,1]) | raw (0..255, teaching aid)
+    shuffle_labels: bool = False  # teaching aid: labels no longer match the images
+    # model
+    model: str = "lenet5"  # mlp | lenet5 | cnn
+    variant: str = "modern"  # lenet5 only: classic (tanh, avg-pool, 1998) | modern
+    hidden: tuple[int, ...] = (128, 64)  # mlp hidden sizes
+    filters: tuple[int, ...] = (32, 64, 128)  # cnn conv blocks
+    dense: tuple[int, ...] = (256, 128)  # cnn dense layers
+    activation: str = ""  # empty = the model's own default (tanh for classic LeNet, else relu)
+    dropout: float = 0.0  # drop probability before each dense layer
+    batchnorm: bool = False
+    # objective
+    loss: str = "ce"  # ce | bce, ce-on-softmax (teaching aids)
+    metric: str = "accuracy"  # accuracy | binary-accuracy (teaching aid, Keras' mistake)
+    label_smoothing: float = 0.0
+    # optimisation
+    optimizer: str = "adam"
+    lr: float = 0.001
+    momentum: float = 0.0  # sgd only
+    nesterov: bool = False  # sgd only, needs momentum > 0
+    weight_decay: float = 0.0  # L2 penalty (decoupled for adamw)
+    schedule: str = "constant"  # constant | step | cosine | onecycle
+    batch_size: int = 64
+    epochs: int = 10
+    early_stopping: int = 0  # stop after this many epochs without a better val accuracy; 0 = off
+    augment: str = ""  # e.g. "rotate=10,scale=0.1,shift=0.1"
+    # reproducibility and hardware
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise list-valued fields once, here
+        for name in ("hidden", "filters", "dense"):
+            set_(self, name, parse_int_list(name.replace("_", "-"), getattr(self, name)))
+        _choice("model", self.model, MODELS)
+        _choice("variant", self.variant, LENET_VARIANTS)
+        if self.activation:
+            _choice("activation", self.activation, ACTIVATIONS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("loss", self.loss, LOSSES)
+        _choice("metric", self.metric, METRICS)
+        _choice("input-scaling", self.input_scaling, INPUT_SCALINGS)
+        _choice("val-from", self.val_from, VAL_FROM)
+        _choice("device", self.device, DEVICES)
+        if not self.dataset:
+            raise MnistlabError("dataset: give a name (mnist, fashion-mnist) or a folder path")
+        _positive_float("lr", self.lr)
+        if not (0.0 <= self.dropout < 1.0):
+            raise MnistlabError(f"dropout: must be in [0, 1), got {self.dropout}")
+        if not (0.0 <= self.label_smoothing < 1.0):
+            raise MnistlabError(f"label-smoothing: must be in [0, 1), got {self.label_smoothing}")
+        if not (0.0 <= self.momentum < 1.0):
+            raise MnistlabError(f"momentum: must be in [0, 1), got {self.momentum}")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise MnistlabError("nesterov: needs --optimizer sgd and --momentum > 0")
+        if self.weight_decay < 0 or not math.isfinite(self.weight_decay):
+            raise MnistlabError(f"weight-decay: must be >= 0, got {self.weight_decay}")
+        _at_least("batch-size", self.batch_size, 1)
+        _at_least("epochs", self.epochs, 1)
+        _at_least("val-size", self.val_size, 0)
+        _at_least("train-subset", self.train_subset, 0)
+        _at_least("eval-train-size", self.eval_train_size, 1)
+        _at_least("early-stopping", self.early_stopping, 0)
+        if self.val_from == "train" and self.val_size == 0 and self.early_stopping:
+            raise MnistlabError("early-stopping: needs a validation set (--val-size > 0)")
+        parse_augment(self.augment)
+
+    # --- derived views -------------------------------------------------------------------
+    @property
+    def augmentation(self) -> dict[str, float]:
+        return parse_augment(self.augment)
+
+    @property
+    def resolved_activation(self) -> str:
+        if self.activation:
+            return self.activation
+        return "tanh" if (self.model == "lenet5" and self.variant == "classic") else "relu"
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    # --- dict / TOML ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = list(value)
+            if value is None:
+                continue  # TOML has no null; absent means default
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "config") -> TrainConfig:
+        known = {f.name: f for f in fields(cls)}
+        clean: dict[str, Any] = {}
+        for raw_key, value in data.items():
+            key = raw_key.replace("-", "_")
+            if key not in known:
+                close = [k for k in known if k.startswith(key[:3])]
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise MnistlabError(f"{where}: unknown setting {raw_key!r}{hint}")
+            clean[key] = _coerce(key, value, known[key].default)
+        return cls(**clean)
+
+    def to_toml(self) -> str:
+        return dump_toml(self.to_dict())
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Bring a TOML/CLI value to the field's type, with a one-line error when it cannot be."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise MnistlabError(f"{key}: expected true or false, got {value!r}")
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise MnistlabError(f"{key.replace('_', '-')}: expected a whole number, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise MnistlabError(
+                f"{key.replace('_', '-')}: expected a whole number, got {value!r}"
+            ) from None
+    if isinstance(default, float):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise MnistlabError(
+                f"{key.replace('_', '-')}: expected a number, got {value!r}") from None
+        if isinstance(value, bool):
+            raise MnistlabError(f"{key.replace('_', '-')}: expected a number, got {value!r}")
+        return number
+    if isinstance(default, tuple):
+        return parse_int_list(key.replace("_", "-"), value)
+    if default is None or isinstance(default, str):
+        if not isinstance(value, str):
+            raise MnistlabError(f"{key.replace('_', '-')}: expected text, got {value!r}")
+        return value
+    return value
+
+
+def _positive_float(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise MnistlabError(f"{name}: must be a positive number, got {value}")
+
+
+def _at_least(name: str, value: int, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise MnistlabError(f"{name}: must be a whole number >= {minimum}, got {value!r}")
+
+
+# --- TOML ----------------------------------------------------------------------------------
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("nan" if value != value else
+                                                          ("inf" if value > 0 else "-inf"))
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Write a dict of scalars, lists, tables and arrays of tables (all our files need)."""
+    lines: list[str] = []
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict) and not _is_table_list(v)}
+    for key, value in scalars.items():
+        lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines.append("")
+            lines.append(f"[{_toml_key(key)}]")
+            lines.extend(dump_toml(value).splitlines())
+        elif _is_table_list(value):
+            for item in value:
+                lines.append("")
+                lines.append(f"[[{_toml_key(key)}]]")
+                lines.extend(dump_toml(item).splitlines())
+    return "\n".join(lines).strip() + "\n"
+
+
+def _is_table_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise MnistlabError(f"{path}: no such file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise MnistlabError(f"{path}: not valid TOML ({exc})") from None
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    data = read_toml(path)
+    return TrainConfig.from_dict(data, where=str(path))

@@ -1,0 +1,126 @@
+"""Progress reporting: a rich bar with live loss/accuracy, or silence for scripts and tests.
+
+Training code talks to a `Reporter`; it never prints. A study wraps a reporter with its own
+bar (runs done / total, ETA) above the bar of the run in progress.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class Reporter:
+    """No-op base: override what you need."""
+
+    def run_started(self, config: Any, epochs: int, steps_per_epoch: int, *,
+                    done_epochs: int = 0) -> None:
+        pass
+
+    def step_progress(self, steps: int, loss: float, accuracy: float) -> None:
+        pass
+
+    def epoch_ended(self, record: dict[str, float]) -> None:
+        pass
+
+    def run_ended(self, status: str) -> None:
+        pass
+
+
+class SilentReporter(Reporter):
+    pass
+
+
+def _bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
+        TimeRemainingColumn(), console=console, transient=False,
+    )
+
+
+class RichReporter(Reporter):
+    """One bar per run (steps), a line per finished epoch."""
+
+    def __init__(self, console: Console | None = None, *, progress: Progress | None = None,
+                 label: str = "train", epoch_lines: bool = True):
+        self.console = console or Console(stderr=True)
+        self._own = progress is None
+        self.progress = progress or _bar(self.console)
+        self.label = label
+        self.epoch_lines = epoch_lines
+        self.task: Any = None
+        self.epochs = 0
+
+    def run_started(self, config: Any, epochs: int, steps_per_epoch: int, *,
+                    done_epochs: int = 0) -> None:
+        self.epochs = epochs
+        if self._own:
+            self.progress.start()
+        self.task = self.progress.add_task(
+            self.label, total=epochs * steps_per_epoch, completed=done_epochs * steps_per_epoch,
+            info="")
+
+    def step_progress(self, steps: int, loss: float, accuracy: float) -> None:
+        self.progress.update(self.task, advance=steps,
+                             info=f"loss {loss:.4f} acc {accuracy:.3f}")
+
+    def epoch_ended(self, record: dict[str, float]) -> None:
+        if self.epoch_lines:
+            self.progress.console.print(
+                f"epoch {record['epoch']:>3}/{self.epochs}  "
+                f"train loss {record['train_loss']:.4f}  "
+                f"train acc {record['train_acc_running']:.4f} (running) "
+                f"{record['train_acc_eval']:.4f} (eval)  "
+                f"val loss {record['val_loss']:.4f}  val acc {record['val_acc']:.4f}  "
+                f"{record['seconds']:.1f}s")
+
+    def run_ended(self, status: str) -> None:
+        if self.task is not None:
+            if self._own:
+                self.progress.stop()
+            else:
+                self.progress.remove_task(self.task)
+            self.task = None
+
+
+class StudyProgress:
+    """A bar for the study (runs done / total, ETA) above the bar of the run in progress."""
+
+    def __init__(self, console: Console | None = None, *, silent: bool = False):
+        self.silent = silent
+        self.console = console or Console(stderr=True)
+        self.progress = None if silent else _bar(self.console)
+        self.task: Any = None
+
+    def start(self, total: int, done: int = 0) -> None:
+        if self.progress is not None:
+            self.progress.start()
+            self.task = self.progress.add_task("study", total=total, completed=done, info="")
+
+    def reporter_for(self, run: Any) -> Reporter:
+        if self.progress is None:
+            return SilentReporter()
+        config = run.config
+        label = f"  {config.model} seed {config.seed}" + (" (final)" if run.test else "")
+        return RichReporter(self.console, progress=self.progress, label=label, epoch_lines=False)
+
+    def run_finished(self, run: Any, summary: dict[str, Any]) -> None:
+        if self.progress is not None:
+            val = summary.get("val_accuracy")
+            info = (f"last: val {val:.4f}" if isinstance(val, float)
+                    else f"last: {summary['status']}")
+            self.progress.update(self.task, advance=1, info=info)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()

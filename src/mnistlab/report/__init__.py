@@ -1,0 +1,1 @@
+"""Turning numbers into pictures and documents: plots, tables, the study report (en/es)."""

@@ -1,0 +1,144 @@
+"""Matplotlib figures, built from plain data (histories, matrices, tables); nothing is saved here.
+
+Callers save with `files.save_figure` so a figure on disk is never half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no screen is assumed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def learning_curves(history: Sequence[dict[str, float]], title: str = "") -> Any:
+    """Loss and accuracy per epoch: running train, eval-mode train, validation."""
+    epochs = [r["epoch"] for r in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train (running)")
+    if "train_loss_eval" in history[0]:
+        ax_loss.plot(epochs, [r["train_loss_eval"] for r in history], "s--",
+                     label="train (eval mode)")
+    ax_loss.plot(epochs, [r["val_loss"] for r in history], "^-", label="validation")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    ax_acc.plot(epochs, [r["train_acc_running"] for r in history], "o-",
+                label="train (running, dropout/augmentation on)")
+    ax_acc.plot(epochs, [r["train_acc_eval"] for r in history], "s--",
+                label="train (eval mode)")
+    ax_acc.plot(epochs, [r["val_acc"] for r in history], "^-", label="validation")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.legend()
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str],
+              title: str = "test confusion matrix") -> Any:
+    """Counts with the diagonal readable; rows are the true class."""
+    m = np.asarray(matrix)
+    k = len(class_names)
+    size = max(5.0, 0.55 * k + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    image = ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = m.max() / 2 if m.size else 0
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if m[i, j] > threshold else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    ax.set_title(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def experiment_curves(curves: dict[str, list[list[float]]], title: str,
+                      ylabel: str = "validation accuracy") -> Any:
+    """One line per value: the mean over seeds of the per-epoch validation accuracy."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for label, runs in curves.items():
+        length = min(len(r) for r in runs)
+        if length == 0:
+            continue
+        mean = np.mean([r[:length] for r in runs], axis=0)
+        ax.plot(range(1, length + 1), mean, marker="o", markersize=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[float],
+                title: str, base_label: str | None = None,
+                original: Sequence[float | None] | None = None) -> Any:
+    """Mean validation accuracy per value with ±1 sd error bars (sd 0 when n = 1)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    x = np.arange(len(labels))
+    colors = ["tab:red" if lab == base_label else "tab:blue" for lab in labels]
+    ax.errorbar(x, means, yerr=[0 if np.isnan(s) else s for s in sds], fmt="none",
+                ecolor="gray", capsize=4)
+    ax.scatter(x, means, c=colors, zorder=3, label="ours (mean ± sd)")
+    if original and any(o is not None for o in original):
+        ox = [i for i, o in enumerate(original) if o is not None]
+        ax.scatter(ox, [original[i] for i in ox], marker="x", c="black", zorder=3,
+                   label="original")
+    ax.set_xticks(x, labels, rotation=20)
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str) -> Any:
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.bar(range(len(names)), accuracy, color="tab:blue")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    low = max(0.0, min(accuracy) - 0.05) if len(accuracy) else 0.0
+    ax.set_ylim(low, 1.0)
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def misclassified_grid(images: np.ndarray, true: Sequence[str], predicted: Sequence[str],
+                       title: str, columns: int = 8) -> Any:
+    """Test images the model got wrong, each titled 'true → predicted'."""
+    n = len(images)
+    rows = max(1, int(np.ceil(n / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.2, rows * 1.35))
+    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap="gray_r")
+            ax.set_title(f"{true[i]}→{predicted[i]}", fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -1,0 +1,387 @@
+"""The study report: tables, plots and conclusions computed from the study's numbers.
+
+Every sentence is chosen by comparing numbers (Welch intervals, differences with the original),
+so no canned conclusion can contradict the data. Written as report.md (+ PNGs in plots/) and a
+self-contained report.html, in English or Spanish.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import files
+from ..doctor import CATALOGUE, Finding
+from ..study.stats import summarize, welch
+from . import plots
+from .document import Bullets, Document, Heading, Image, Paragraph, Table, to_html, to_markdown
+from .i18n import t
+
+if TYPE_CHECKING:
+    from ..study.run import Row, StudyResult
+    from ..study.spec import Experiment
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value * 100:.2f}"
+
+
+def _config_text(config: Any, keys: tuple[str, ...]) -> str:
+    d = config.to_dict()
+    parts = []
+    for k in keys:
+        v = d.get(k)
+        if isinstance(v, list):
+            v = "-".join(map(str, v))
+        parts.append(f"{k}={v}")
+    return ", ".join(parts)
+
+
+KEY_SETTINGS = ("model", "hidden", "dropout", "optimizer", "lr", "batch_size", "epochs")
+
+
+def _rows_of(result: StudyResult, exp: Experiment, label: str) -> list[Row]:
+    return [r for r in result.rows if r.experiment == exp.name and r.value == label]
+
+
+def _reference(result: StudyResult, exp: Experiment) -> tuple[str, list[Row]]:
+    """The comparison rows of an experiment: its base variant, else its first variant."""
+    for v in exp.variants:
+        rows = _rows_of(result, exp, v.label)
+        if rows and all(r.is_base for r in rows):
+            return v.label, rows
+    first = exp.variants[0].label
+    return first, _rows_of(result, exp, first)
+
+
+def _delta_cell(lang: str, rows: list[Row], ref: list[Row], is_ref: bool) -> tuple[str, Any]:
+    if is_ref:
+        return "—", None
+    diff = welch([r.val_acc for r in rows], [r.val_acc for r in ref])
+    if not diff.has_interval:
+        return f"{diff.delta * 100:+.2f} ({t(lang, 'no_noise')})", diff
+    mark = t(lang, "within_noise") if diff.within_noise else t(lang, "beyond_noise")
+    return (f"{diff.delta * 100:+.2f} [{diff.low * 100:+.2f}, {diff.high * 100:+.2f}] {mark}",
+            diff)
+
+
+def build_document(result: StudyResult, lang: str = "en") -> Document:
+    spec = result.spec
+    doc = Document(spec.title or spec.name, lang)
+    if spec.description:
+        doc.add(Paragraph(spec.description))
+    _method(doc, result, lang)
+    comparisons: dict[str, list[tuple[str, Any, list[Row]]]] = {}
+    trial_experiments = [e for e in spec.experiments if e.test]
+    factor_experiments = [e for e in spec.experiments if not e.test]
+    for exp in factor_experiments:
+        comparisons[exp.name] = _experiment_section(doc, result, exp, lang)
+    if factor_experiments:
+        _summary_section(doc, result, factor_experiments, comparisons, lang)
+    for exp in trial_experiments:
+        _trials_section(doc, result, exp, lang)
+    if result.final_rows:
+        _final_section(doc, result, lang)
+    _doctor_section(doc, result, lang)
+    _conclusions(doc, result, comparisons, lang)
+    doc.add(Paragraph(t(lang, "results_csv")))
+    return doc
+
+
+def _method(doc: Document, result: StudyResult, lang: str) -> None:
+    spec = result.spec
+    any_summary = next(iter(result.summaries.values()), {})
+    seeds = sorted({r.seed for r in result.rows})
+    doc.add(Heading(1, t(lang, "method")))
+    val_where = t(lang, "method.val_test" if spec.base.val_from == "test" else "method.val_train")
+    test_n = sum(any_summary.get("val_label_counts") or [0]) if spec.base.val_from == "test" \
+        else (10000 if any_summary.get("dataset") in ("mnist", "fashion-mnist") else 0)
+    doc.add(Paragraph(t(lang, "method.data", dataset=any_summary.get("dataset", "?"),
+                        train=any_summary.get("train_size", 0),
+                        val=any_summary.get("val_size", 0), val_where=val_where,
+                        test=test_n)))
+    doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, KEY_SETTINGS))))
+    doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)))))
+    if len(seeds) < 2:
+        doc.add(Paragraph(t(lang, "method.one_seed")))
+    doc.add(Paragraph(t(lang, "method.accuracy", eval_n=spec.base.eval_train_size)))
+    doc.add(Paragraph(t(lang, "method.noise")))
+    doc.add(Paragraph(t(lang, "method.shared", distinct=len(result.plan.runs),
+                        cells=len(result.plan.cells), snapshots=len(result.plan.snapshots))))
+
+
+def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
+                        lang: str) -> list[tuple[str, Any, list[Row]]]:
+    doc.add(Heading(1, t(lang, "experiment", name=exp.title or exp.name)))
+    doc.add(Paragraph(t(lang, "factor", factor=exp.factor)))
+    ref_label, ref_rows = _reference(result, exp)
+    headers = [t(lang, k) for k in ("col.value", "col.n", "col.train_eval", "col.train_running",
+                                    "col.val", "col.gap", "col.delta", "col.original")]
+    rows, comparisons = [], []
+    labels, means, sds, originals, curves = [], [], [], [], {}
+    for v in exp.variants:
+        cell_rows = _rows_of(result, exp, v.label)
+        if not cell_rows:
+            continue
+        val = summarize([r.val_acc for r in cell_rows])
+        delta_text, diff = _delta_cell(lang, cell_rows, ref_rows, v.label == ref_label)
+        comparisons.append((v.label, diff, cell_rows))
+        original = (f"{v.original['train']:.2f} / {v.original['val']:.2f}"
+                    if {"train", "val"} <= set(v.original) else "—")
+        label = v.label + (f" {t(lang, 'base_mark')}" if v.label == ref_label else "")
+        rows.append([label, str(val.n),
+                     summarize([r.train_acc_eval for r in cell_rows]).format(),
+                     summarize([r.train_acc_running for r in cell_rows]).format(),
+                     val.format(), summarize([r.gap for r in cell_rows]).format(),
+                     delta_text, original])
+        labels.append(v.label)
+        means.append(val.mean)
+        sds.append(val.sd)
+        originals.append(v.original["val"] / 100 if "val" in v.original else None)
+        curves[v.label] = [[h["val_acc"] for h in r.history] for r in cell_rows if r.history]
+    doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
+    slug = exp.name.replace(" ", "-")
+    plot_dir = result.out / "plots"
+    if any(curves.values()):
+        name = f"plots/{slug}-curves.png"
+        files.save_figure(result.out / name, plots.experiment_curves(
+            {k: v for k, v in curves.items() if v}, exp.title or exp.name))
+        doc.add(Image(name, t(lang, "plot.curves", name=exp.name)))
+    name = f"plots/{slug}-points.png"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    files.save_figure(result.out / name, plots.point_chart(labels, means, sds,
+                                                           exp.title or exp.name, ref_label,
+                                                           originals))
+    doc.add(Image(name, t(lang, "plot.points", name=exp.name)))
+    return comparisons
+
+
+def _summary_section(doc: Document, result: StudyResult, experiments: list[Experiment],
+                     comparisons: dict[str, list[tuple[str, Any, list[Row]]]], lang: str) -> None:
+    doc.add(Heading(1, t(lang, "summary")))
+    doc.add(Paragraph(t(lang, "summary.intro")))
+    rows = []
+    recommendations = []
+    for exp in experiments:
+        items = comparisons.get(exp.name, [])
+        if not items:
+            continue
+        best_label, best_diff, best_rows = max(
+            items, key=lambda item: summarize([r.val_acc for r in item[2]]).mean)
+        val = summarize([r.val_acc for r in best_rows])
+        delta = "—" if best_diff is None else _delta_cell(lang, best_rows, [], False)[0]
+        if best_diff is not None:
+            delta = (f"{best_diff.delta * 100:+.2f}" + (
+                f" ({t(lang, 'within_noise' if best_diff.within_noise else 'beyond_noise')})"
+                if best_diff.has_interval else f" ({t(lang, 'no_noise')})"))
+        rows.append([exp.title or exp.name, best_label, val.format(), delta])
+        ref_label = _reference(result, exp)[0]
+        if best_diff is not None and best_diff.delta > 0 and (
+                not best_diff.has_interval or not best_diff.within_noise):
+            why = (t(lang, "recommended.why_ci", low=best_diff.low * 100,
+                     high=best_diff.high * 100) if best_diff.has_interval
+                   else t(lang, "recommended.why_one"))
+            recommendations.append(t(lang, "recommended.change", factor=exp.factor,
+                                     value=best_label, delta=best_diff.delta * 100, why=why))
+        else:
+            recommendations.append(t(lang, "recommended.keep", factor=exp.factor,
+                                     value=ref_label))
+    doc.add(Table([t(lang, "col.experiment"), t(lang, "col.best"), t(lang, "col.val"),
+                   t(lang, "col.delta")], rows, caption=t(lang, "accuracy_pct")))
+    doc.add(Heading(2, t(lang, "recommended")))
+    doc.add(Paragraph(t(lang, "recommended.intro")))
+    doc.add(Bullets(recommendations))
+
+
+def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: str) -> None:
+    doc.add(Heading(1, exp.title or t(lang, "trials")))
+    doc.add(Paragraph(exp.note or t(lang, "trials.intro")))
+    headers = [t(lang, k) for k in ("col.trial", "col.n", "col.train_eval", "col.val",
+                                    "col.test", "col.metric", "col.loss", "col.orig_acc")]
+    rows = []
+    curves = {}
+    for v in exp.variants:
+        cell_rows = _rows_of(result, exp, v.label)
+        if not cell_rows:
+            continue
+        metric = summarize([r.reported_metric for r in cell_rows
+                            if r.reported_metric is not None])
+        orig = (f"{v.original['acc']:.4f} / {v.original['loss']:.4f}"
+                if {"acc", "loss"} <= set(v.original) else "—")
+        rows.append([v.label, str(len(cell_rows)),
+                     summarize([r.train_acc_eval for r in cell_rows]).format(),
+                     summarize([r.val_acc for r in cell_rows]).format(),
+                     summarize([r.test_acc for r in cell_rows if r.test_acc is not None]).format(),
+                     metric.format(digits=4, scale=1.0),
+                     summarize([r.val_loss for r in cell_rows]).format(digits=4, scale=1.0),
+                     orig])
+        curves[v.label.split(":")[0]] = [[h["val_acc"] for h in r.history] for r in cell_rows
+                                         if r.history]
+    doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
+    if any(curves.values()):
+        name = f"plots/{exp.name}-curves.png"
+        files.save_figure(result.out / name, plots.experiment_curves(
+            {k: v for k, v in curves.items() if v}, exp.title or exp.name))
+        doc.add(Image(name, t(lang, "plot.curves", name=exp.name)))
+
+
+def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
+    spec = result.spec
+    rows = result.final_rows
+    doc.add(Heading(1, t(lang, "final")))
+    how = t(lang, "final.how_best" if spec.final.choose == "best" else "final.how_explicit")
+    doc.add(Paragraph(t(lang, "final.config", config=_config_text(result.final_config,
+                                                                   KEY_SETTINGS), how=how)))
+    val = summarize([r.val_acc for r in rows])
+    test = summarize([r.test_acc for r in rows if r.test_acc is not None])
+    extra = "" if len(rows) > 1 else "; single run"
+    doc.add(Paragraph(t(lang, "final.result", val=val.format() + "%", test=test.format() + "%",
+                        n=len(rows), extra=extra)))
+    if "val" in spec.final.original:
+        doc.add(Paragraph(t(lang, "final.original", orig=spec.final.original["val"],
+                            ours=val.mean * 100, diff=val.mean * 100 - spec.final.original["val"])))
+    first = rows[0]
+    summary = result.summaries.get(first.key, {})
+    seed = first.seed
+    doc.add(Image("plots/final-curves.png", t(lang, "final.curves", seed=seed)))
+    files.save_figure(result.out / "plots/final-curves.png", plots.learning_curves(first.history))
+    if summary.get("test_confusion"):
+        files.save_figure(result.out / "plots/final-confusion.png", plots.confusion(
+            summary["test_confusion"], summary["class_names"]))
+        doc.add(Image("plots/final-confusion.png", t(lang, "final.confusion", seed=seed)))
+        per_class = summary.get("per_class_test_accuracy") or {}
+        files.save_figure(result.out / "plots/final-per-class.png", plots.per_class_bars(
+            list(per_class), [v or 0.0 for v in per_class.values()],
+            t(lang, "final.per_class", seed=seed)))
+        doc.add(Image("plots/final-per-class.png", t(lang, "final.per_class", seed=seed)))
+    grid = _misclassified(result, first.key, summary)
+    if grid is not None:
+        files.save_figure(result.out / "plots/final-misclassified.png", grid)
+        doc.add(Image("plots/final-misclassified.png", t(lang, "final.misclassified", seed=seed)))
+
+
+def _misclassified(result: StudyResult, key: str, summary: dict[str, Any]) -> Any:
+    """A grid of test images the final model gets wrong (re-scored from its model.pt)."""
+    import torch
+
+    from ..data import load_dataset
+    from ..runs import load_model
+    from ..train import to_input
+
+    run_dir = result.out / "runs" / key
+    if not (run_dir / "model.pt").is_file():
+        return None
+    model, payload = load_model(run_dir)
+    config = result.final_config
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir)
+    images = dataset.test_images[:2000]
+    labels = dataset.test_labels[:2000]
+    with torch.no_grad():
+        x = to_input(images.unsqueeze(1), config, payload["mean"], payload["std"])
+        predicted = model(x).argmax(dim=1)
+    wrong = (predicted != labels).nonzero().flatten()[:32]
+    if len(wrong) == 0:
+        return None
+    names = payload["class_names"]
+    return plots.misclassified_grid(images[wrong].numpy(), [names[int(i)] for i in labels[wrong]],
+                                    [names[int(i)] for i in predicted[wrong]], "")
+
+
+def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
+    doc.add(Heading(1, t(lang, "doctor")))
+    by_code: dict[str, list[tuple[str, Finding]]] = {}
+    for key, summary in result.summaries.items():
+        for d in summary.get("diagnoses", []):
+            if d.get("code") in CATALOGUE:
+                by_code.setdefault(d["code"], []).append((key, Finding.from_dict(d)))
+    labels = {r.key: f"{r.experiment}={r.value} s{r.seed}" for r in result.rows + result.final_rows}
+    items = []
+    for code, found in sorted(by_code.items(), key=lambda kv: CATALOGUE[kv[0]]["rank"]):
+        text = found[0][1].text(lang)
+        runs = ", ".join(sorted({labels.get(k, k) for k, _ in found})[:6])
+        items.append(t(lang, "doctor.found", title=text["title"], code=code, count=len(found),
+                       runs=runs, explanation=text["explanation"], fix=text["fix"]) + " " +
+                     t(lang, "doctor.example", run=labels.get(found[0][0], found[0][0]),
+                       evidence=text["evidence"]))
+    doc.add(Bullets(items) if items else Paragraph(t(lang, "doctor.none")))
+
+
+def _conclusions(doc: Document, result: StudyResult,
+                 comparisons: dict[str, list[tuple[str, Any, list[Row]]]], lang: str) -> None:
+    doc.add(Heading(1, t(lang, "conclusions")))
+    items = []
+    for exp in result.spec.experiments:
+        if exp.test or exp.name not in comparisons:
+            continue
+        diffs = [(label, diff) for label, diff, _ in comparisons[exp.name] if diff is not None]
+        if not diffs:
+            continue
+        name = exp.title or exp.name
+        if all(not d.has_interval for _, d in diffs):
+            label, d = max(diffs, key=lambda item: item[1].delta)
+            items.append(t(lang, "concl.single", name=name, value=label, delta=d.delta * 100))
+            continue
+        beyond = [(label, d) for label, d in diffs if d.within_noise is False]
+        if beyond:
+            details = "; ".join(t(lang, "concl.detail", value=label, delta=d.delta * 100)
+                                for label, d in beyond)
+            items.append(t(lang, "concl.beyond", name=name,
+                           better=", ".join(label for label, _ in beyond), details=details))
+        else:
+            label, d = max(diffs, key=lambda item: abs(item[1].delta))
+            items.append(t(lang, "concl.within", name=name, value=label, delta=d.delta * 100))
+    # comparison with the original's published validation accuracy
+    far, total = [], 0
+    for exp in result.spec.experiments:
+        for v in exp.variants:
+            if "val" not in v.original:
+                continue
+            rows = _rows_of(result, exp, v.label)
+            if not rows:
+                continue
+            total += 1
+            ours = summarize([r.val_acc for r in rows]).mean * 100
+            if abs(ours - v.original["val"]) > 3:
+                far.append(f"{exp.name}={v.label} ({ours:.2f} vs {v.original['val']:.2f})")
+    if total:
+        items.append(t(lang, "concl.original_close", close=total - len(far), total=total))
+        if far:
+            items.append(t(lang, "concl.original_diff", rows="; ".join(far)))
+    running_gap = {r.key for r in result.rows
+                   if r.train_acc_running < r.val_acc - 0.005 <= r.train_acc_eval}
+    if running_gap:
+        items.append(t(lang, "concl.running_gap", n=len(running_gap)))
+    if any(v.original for e in result.spec.experiments for v in e.variants):
+        items.append(t(lang, "concl.val_source"))
+    _trial_conclusions(result, items, lang)
+    doc.add(Bullets(items))
+
+
+def _trial_conclusions(result: StudyResult, items: list[str], lang: str) -> None:
+    trials = [r for r in result.rows if r.test_acc is not None]
+    failures = [r for r in trials if r.reported_metric is not None
+                and abs(r.reported_metric - r.val_acc) > 0.05]
+    good = [r for r in trials if r not in failures]
+    if failures:
+        f = failures[0]
+        best = max((r.test_acc for r in good), default=math.nan)
+        metric_name = "binary accuracy" if lang == "en" else "exactitud binaria"
+        items.append(t(lang, "concl.failure", metric=f.reported_metric, loss=f.val_loss,
+                       true=f.val_acc, best=_pct(best) + "%", metric_name=metric_name))
+    if good and any(e.test for e in result.spec.experiments):
+        by_label: dict[str, list[float]] = {}
+        for r in good:
+            if not r.value.startswith("trial 0"):
+                by_label.setdefault(r.value, []).append(r.test_acc)
+        if by_label:
+            label, values = min(by_label.items(), key=lambda kv: min(kv[1]))
+            items.append(t(lang, "concl.trials", low=_pct(min(values)) + "%", label=label))
+
+
+def write_study_report(result: StudyResult, lang: str = "en") -> Path:
+    (result.out / "plots").mkdir(parents=True, exist_ok=True)
+    doc = build_document(result, lang)
+    files.write_text(result.out / "report.md", to_markdown(doc))
+    files.write_text(result.out / "report.html", to_html(doc, result.out))
+    return result.out / "report.md"

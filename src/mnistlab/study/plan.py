@@ -1,0 +1,125 @@
+"""From a study spec to the distinct runs to train: pure functions, no I/O.
+
+- Every (experiment, variant, seed) is a *cell*; each cell points at a run by its key (a hash of
+  the full resolved config and whether the test set is scored).
+- Identical configurations are trained once: the base appears in several experiments.
+- Prefix sharing: with a schedule that does not depend on the run's length (constant, no early
+  stopping), a 5-epoch run is epoch 5 of the 30-epoch run with otherwise equal settings, so it
+  is read off that run's history instead of trained. With cosine, step or one-cycle it is not
+  (the learning rate at epoch 5 depends on the total), and both are trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from ..config import TrainConfig
+from ..train import schedule_depends_on_length
+from .spec import StudySpec
+
+
+def run_key(config: TrainConfig, test: bool) -> str:
+    payload = json.dumps({"config": config.to_dict(), "test": test}, sort_keys=True)
+    return hashlib.sha1(payload.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    key: str
+    config: TrainConfig
+    test: bool
+    snapshot_of: str | None = None  # key of the longer run this one is a prefix of
+    snapshot_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class Cell:
+    experiment: str
+    factor: str
+    label: str
+    seed: int
+    key: str
+    is_base: bool
+
+
+@dataclass
+class Plan:
+    runs: dict[str, PlannedRun] = field(default_factory=dict)  # in execution order
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def to_train(self) -> list[PlannedRun]:
+        return [r for r in self.runs.values() if r.snapshot_of is None]
+
+    @property
+    def snapshots(self) -> list[PlannedRun]:
+        return [r for r in self.runs.values() if r.snapshot_of is not None]
+
+    def total_epochs(self) -> int:
+        return sum(r.config.epochs for r in self.to_train)
+
+
+def seeds_for(spec: StudySpec) -> list[int]:
+    return [spec.base.seed + i for i in range(spec.seeds)]
+
+
+def plan_experiments(spec: StudySpec, *, share_prefixes: bool = True) -> Plan:
+    plan = Plan()
+    base_dict = spec.base.to_dict()
+    for seed in seeds_for(spec):
+        base_key = run_key(spec.base.replace(seed=seed), False)
+        for exp in spec.experiments:
+            for variant in exp.variants:
+                config = TrainConfig.from_dict({**base_dict, **variant.changes, "seed": seed})
+                key = run_key(config, exp.test)
+                plan.runs.setdefault(key, PlannedRun(key, config, exp.test))
+                plan.cells.append(Cell(exp.name, exp.factor, variant.label, seed, key,
+                                       is_base=(key == base_key)))
+    if share_prefixes:
+        _share_prefixes(plan)
+    # train the longest runs first within equal settings, so snapshots have a source early
+    return plan
+
+
+def _share_prefixes(plan: Plan) -> None:
+    groups: dict[str, list[PlannedRun]] = {}
+    for run in plan.runs.values():
+        if run.test or schedule_depends_on_length(run.config):
+            continue
+        stem = json.dumps({**run.config.to_dict(), "epochs": 0}, sort_keys=True)
+        groups.setdefault(stem, []).append(run)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        longest = max(members, key=lambda r: r.config.epochs)
+        for run in members:
+            if run.key != longest.key and run.config.epochs < longest.config.epochs:
+                plan.runs[run.key] = PlannedRun(run.key, run.config, run.test,
+                                                snapshot_of=longest.key,
+                                                snapshot_epoch=run.config.epochs)
+
+
+def final_config(spec: StudySpec, best_values: dict[str, dict]) -> TrainConfig | None:
+    """The final model's settings: explicit, or the best variant of each experiment combined.
+
+    `best_values` maps experiment name -> the changes of its best variant.
+    """
+    if spec.final.choose == "none":
+        return None
+    if spec.final.choose == "explicit":
+        return TrainConfig.from_dict({**spec.base.to_dict(), **spec.final.settings})
+    changes: dict = {}
+    for exp in spec.experiments:
+        changes.update(best_values.get(exp.name, {}))
+    changes.update(spec.final.settings)
+    return TrainConfig.from_dict({**spec.base.to_dict(), **changes})
+
+
+def plan_final(spec: StudySpec, config: TrainConfig) -> list[PlannedRun]:
+    runs = []
+    for seed in seeds_for(spec):
+        seeded = config.replace(seed=seed)
+        runs.append(PlannedRun(run_key(seeded, True), seeded, True))
+    return runs

@@ -1,0 +1,256 @@
+"""Execute a study: plan, train what is missing, record, choose the final model, report.
+
+Re-running the same command on the same folder skips finished runs (they are in the store)
+and continues an unfinished run from its last epoch checkpoint. How runs are executed is a
+`Backend`'s business: the local one trains them here, one after another.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import files
+from ..config import TrainConfig
+from ..data import Dataset, load_dataset
+from ..errors import MnistlabError
+from ..progress import Reporter
+from ..train import Splits, prepare_data, resolve_device, train
+from .plan import Cell, Plan, PlannedRun, final_config, plan_experiments, plan_final
+from .spec import StudySpec
+from .store import Store
+
+RESULT_FIELDS = ("experiment", "factor", "value", "seed", "epochs", "train_acc_eval",
+                 "train_acc_running", "val_acc", "val_loss", "gap", "test_acc", "reported_metric",
+                 "seconds", "status", "run")
+
+
+# --- executing runs --------------------------------------------------------------------------
+class DataCache:
+    """Load each dataset once and each split once per study: runs share the tensors."""
+
+    def __init__(self) -> None:
+        self._datasets: dict[tuple, Dataset] = {}
+        self._splits: dict[tuple, Splits] = {}
+
+    def splits(self, config: TrainConfig) -> Splits:
+        data_key = (config.dataset, config.data_dir)
+        if data_key not in self._datasets:
+            self._datasets[data_key] = load_dataset(config.dataset, data_dir=config.data_dir)
+        split_key = (data_key, config.val_size, config.val_from, config.train_subset, config.seed,
+                     config.shuffle_labels, config.eval_train_size, config.device)
+        if split_key not in self._splits:
+            self._splits[split_key] = prepare_data(config, self._datasets[data_key],
+                                                   resolve_device(config.device))
+        return self._splits[split_key]
+
+
+OnDone = Callable[[PlannedRun, dict[str, Any], list[dict[str, float]]], None]
+
+
+class LocalBackend:
+    """Train runs in this process, one after another (the default)."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.cache = DataCache()
+
+    def execute(self, runs: list[PlannedRun], study_dir: Path, on_done: OnDone,
+                reporter_for: Callable[[PlannedRun], Reporter]) -> None:
+        for run in runs:
+            result = train(run.config, out=study_dir / "runs" / run.key,
+                           splits=self.cache.splits(run.config), evaluate_test=run.test,
+                           reporter=reporter_for(run))
+            if result.summary["status"] == "interrupted":
+                raise KeyboardInterrupt
+            on_done(run, result.summary, result.history)
+
+
+# --- results ---------------------------------------------------------------------------------
+@dataclass
+class Row:
+    """One cell of the study with the numbers of the run it points at."""
+
+    experiment: str
+    factor: str
+    value: str
+    seed: int
+    key: str
+    is_base: bool
+    epochs: int
+    train_acc_eval: float
+    train_acc_running: float
+    val_acc: float
+    val_loss: float
+    test_acc: float | None
+    reported_metric: float | None
+    seconds: float
+    status: str
+    history: list[dict[str, float]] = field(default_factory=list, repr=False)
+
+    @property
+    def gap(self) -> float:
+        return self.train_acc_eval - self.val_acc
+
+
+def row_from(cell: Cell, summary: dict[str, Any], history: list[dict[str, float]],
+             snapshot_epoch: int = 0) -> Row:
+    if snapshot_epoch:  # a prefix of a longer run: read epoch E off its history
+        history = history[:snapshot_epoch]
+        rec = history[-1]
+        return Row(cell.experiment, cell.factor, cell.label, cell.seed, cell.key, cell.is_base,
+                   len(history), rec["train_acc_eval"], rec["train_acc_running"], rec["val_acc"],
+                   rec["val_loss"], None, rec.get("val_metric"),
+                   sum(r["seconds"] for r in history), "completed", history)
+    return Row(cell.experiment, cell.factor, cell.label, cell.seed, cell.key, cell.is_base,
+               summary["epochs"], _num(summary["train_accuracy"]),
+               _num(summary["train_accuracy_running"]), _num(summary["val_accuracy"]),
+               _num(summary["val_loss"]), summary.get("test_accuracy"),
+               summary.get("val_metric"), summary["seconds"], summary["status"], history)
+
+
+def _num(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+@dataclass
+class StudyResult:
+    spec: StudySpec
+    out: Path
+    plan: Plan
+    rows: list[Row]  # one per cell (experiment x variant x seed)
+    final_rows: list[Row]
+    final_config: TrainConfig | None
+    final_reason: dict[str, str]
+    summaries: dict[str, dict[str, Any]]  # run key -> summary
+
+    def distinct_rows(self) -> list[Row]:
+        """One row per distinct run: the base, shared by several experiments, appears once."""
+        seen: dict[str, Row] = {}
+        for row in self.rows + self.final_rows:
+            if row.key in seen:
+                first = seen[row.key]
+                if first.is_base or row.is_base:
+                    first.experiment, first.factor, first.value = "base", "", "base"
+                    first.is_base = True
+                continue
+            seen[row.key] = Row(**{**row.__dict__})
+        return list(seen.values())
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def results_csv(rows: Iterable[Row]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(RESULT_FIELDS)
+    for r in rows:
+        writer.writerow([_fmt(v) for v in (
+            r.experiment, r.factor, r.value, r.seed, r.epochs, r.train_acc_eval,
+            r.train_acc_running, r.val_acc, r.val_loss, r.gap, r.test_acc, r.reported_metric,
+            round(r.seconds, 2), r.status, r.key)])
+    return buffer.getvalue()
+
+
+# --- the study -------------------------------------------------------------------------------
+def run_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
+              study_reporter: Any = None, report_lang: str = "en",
+              write_report: bool = True) -> StudyResult:
+    """Train every missing run of `spec` into `out`, then write results.csv and the report."""
+    from ..progress import StudyProgress
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    backend = backend or LocalBackend()
+    progress = study_reporter or StudyProgress(silent=True)
+    plan = plan_experiments(spec)
+    with Store(out / "study.db") as store:
+        done = store.finished()
+        todo = [r for r in plan.to_train if r.key not in done]
+        progress.start(total=len(plan.to_train) + spec.seeds * (spec.final.choose != "none"),
+                       done=len(plan.to_train) - len(todo))
+
+        def on_done(run: PlannedRun, summary: dict[str, Any], history: list[dict]) -> None:
+            store.record(run.key, run.config, run.test, summary, history)
+            done[run.key] = {"summary": summary, "history": history, "status": summary["status"],
+                             "test": run.test}
+            progress.run_finished(run, summary)
+
+        try:
+            backend.execute(todo, out, on_done, progress.reporter_for)
+            rows = _rows(plan, done)
+            chosen, reason = _choose_final(spec, rows)
+            final_rows: list[Row] = []
+            if chosen is not None:
+                final_runs = plan_final(spec, chosen)
+                missing = [r for r in final_runs if r.key not in done]
+                backend.execute(missing, out, on_done, progress.reporter_for)
+                for r in final_runs:
+                    cell = Cell("final", "final", "final", r.config.seed, r.key, False)
+                    final_rows.append(row_from(cell, done[r.key]["summary"],
+                                               done[r.key]["history"]))
+        finally:
+            progress.stop()
+    result = StudyResult(spec, out, plan, rows, final_rows, chosen, reason,
+                         {k: v["summary"] for k, v in done.items()})
+    files.write_text(out / "results.csv", results_csv(result.distinct_rows()))
+    if write_report:
+        from ..report.study import write_study_report
+
+        write_study_report(result, lang=report_lang)
+    return result
+
+
+def _rows(plan: Plan, done: dict[str, dict[str, Any]]) -> list[Row]:
+    rows = []
+    for cell in plan.cells:
+        run = plan.runs[cell.key]
+        source = run.snapshot_of or run.key
+        if source not in done:
+            raise MnistlabError(f"run {source} is missing from the study store; re-run the study")
+        record = done[source]
+        epoch = run.snapshot_epoch if run.snapshot_of else 0
+        if epoch and len(record["history"]) < epoch:
+            epoch = 0  # the source stopped early (diverged): report what it has
+        rows.append(row_from(cell, record["summary"], record["history"], epoch))
+    return rows
+
+
+def best_variants(spec: StudySpec, rows: list[Row]) -> dict[str, tuple[str, float]]:
+    """experiment -> (label of the variant with the best mean validation accuracy, mean)."""
+    best: dict[str, tuple[str, float]] = {}
+    for exp in spec.experiments:
+        means = {}
+        for v in exp.variants:
+            vals = [r.val_acc for r in rows if r.experiment == exp.name and r.value == v.label
+                    and math.isfinite(r.val_acc)]
+            if vals:
+                means[v.label] = sum(vals) / len(vals)
+        if means:
+            label = max(means, key=means.__getitem__)
+            best[exp.name] = (label, means[label])
+    return best
+
+
+def _choose_final(spec: StudySpec, rows: list[Row]) -> tuple[TrainConfig | None, dict[str, str]]:
+    best = best_variants(spec, rows)
+    changes = {}
+    for exp in spec.experiments:
+        if exp.name in best:
+            label = best[exp.name][0]
+            changes[exp.name] = next(v.changes for v in exp.variants if v.label == label)
+    chosen = final_config(spec, changes)
+    reason = {name: label for name, (label, _) in best.items()}
+    return chosen, reason

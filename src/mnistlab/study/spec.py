@@ -1,0 +1,217 @@
+"""Study files: a base config, experiments varied against it, seeds, and a final model.
+
+    name = "my-study"
+    seeds = 3
+    [base]                       # a full TrainConfig
+    model = "mlp"
+    [[experiment]]               # one factor at a time ...
+    name = "learning-rate"
+    factor = "lr"
+    values = [0.0001, 0.001, 0.01]
+    [[experiment]]               # ... or a grid of several factors ...
+    name = "lr-x-optimizer"
+    grid = { lr = [0.001, 0.01], optimizer = ["sgd", "adam"] }
+    [[experiment]]               # ... or named variants (cumulative trials)
+    name = "trials"
+    test = true                  # these are final models: each is scored on the test set
+    variants = [{ label = "trial 1", model = "cnn", epochs = 10 }]
+    [final]                      # explicit settings, or "best" = best value of each factor
+    choose = "explicit"
+    settings = { optimizer = "adam", batch_size = 32, epochs = 30 }
+    [quick]                      # what --quick changes (fewer epochs / a data subset)
+    train_subset = 10000
+
+Everything is validated on load: every combination must make a valid TrainConfig.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..config import TrainConfig, read_toml
+from ..errors import MnistlabError
+
+PRESET_PACKAGE = "mnistlab.study.presets"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One setting of an experiment: a label and the changes it makes to the base."""
+
+    label: str
+    changes: dict[str, Any]
+    original: dict[str, float] = field(default_factory=dict)  # published figures, if any
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    factor: str  # field name, "a×b" for grids, "trial" for variants
+    variants: tuple[Variant, ...]
+    test: bool = False  # each variant is a final model scored on the test set
+    title: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class FinalSpec:
+    choose: str  # "explicit" | "best" | "none"
+    settings: dict[str, Any]
+    original: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    title: str
+    base: TrainConfig
+    experiments: tuple[Experiment, ...]
+    final: FinalSpec
+    seeds: int = 3
+    description: str = ""
+    quick: dict[str, Any] = field(default_factory=dict)
+    original_source: str = ""
+    original_base: dict[str, float] = field(default_factory=dict)
+
+    def with_quick(self) -> StudySpec:
+        """The --quick form: the [quick] changes applied to the base and every variant."""
+        if not self.quick:
+            return self
+        quick = dict(self.quick)
+        epochs_cap = quick.pop("max_epochs", None)
+
+        def cap(changes: dict[str, Any]) -> dict[str, Any]:
+            out = dict(changes)
+            if epochs_cap and "epochs" in out:
+                out["epochs"] = min(int(out["epochs"]), int(epochs_cap))
+            return out
+
+        base = TrainConfig.from_dict({**self.base.to_dict(), **quick})
+        if epochs_cap:
+            base = base.replace(epochs=min(base.epochs, int(epochs_cap)))
+        experiments = tuple(
+            Experiment(e.name, e.factor, tuple(Variant(v.label, cap(v.changes), v.original)
+                                               for v in e.variants), e.test, e.title, e.note)
+            for e in self.experiments)
+        final = FinalSpec(self.final.choose, cap(self.final.settings), self.final.original)
+        return StudySpec(self.name + " (quick)", self.title, base, experiments, final,
+                         self.seeds, self.description, {}, self.original_source,
+                         self.original_base)
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "-".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
+    known = {"name", "title", "description", "seeds", "base", "experiment", "final", "quick",
+             "original_source", "original_base"}
+    unknown = set(data) - known
+    if unknown:
+        raise MnistlabError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                            f"allowed: {', '.join(sorted(known))}")
+    base = TrainConfig.from_dict(data.get("base", {}), where=f"{where} [base]")
+    seeds = data.get("seeds", 3)
+    if not isinstance(seeds, int) or seeds < 1:
+        raise MnistlabError(f"{where}: seeds must be a whole number >= 1, got {seeds!r}")
+    experiments = []
+    names = set()
+    for i, raw in enumerate(data.get("experiment", [])):
+        exp = _parse_experiment(raw, base, f"{where} [[experiment]] #{i + 1}")
+        if exp.name in names:
+            raise MnistlabError(f"{where}: two experiments are named {exp.name!r}")
+        names.add(exp.name)
+        experiments.append(exp)
+    final_raw = data.get("final", {"choose": "none"})
+    choose = final_raw.get("choose", "explicit")
+    if choose not in ("explicit", "best", "none"):
+        raise MnistlabError(f"{where} [final]: choose must be explicit, best or none")
+    settings = dict(final_raw.get("settings", {}))
+    if choose != "none":
+        _check(base, settings, f"{where} [final]")
+    final = FinalSpec(choose, settings, dict(final_raw.get("original", {})))
+    quick = dict(data.get("quick", {}))
+    if quick:
+        _check(base, {k: v for k, v in quick.items() if k != "max_epochs"}, f"{where} [quick]")
+    return StudySpec(
+        name=str(data.get("name", Path(where).stem)), title=str(data.get("title", "")),
+        base=base, experiments=tuple(experiments), final=final, seeds=seeds,
+        description=str(data.get("description", "")), quick=quick,
+        original_source=str(data.get("original_source", "")),
+        original_base=dict(data.get("original_base", {})))
+
+
+def _check(base: TrainConfig, changes: dict[str, Any], where: str) -> TrainConfig:
+    return TrainConfig.from_dict({**base.to_dict(), **changes}, where=where)
+
+
+def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str) -> Experiment:
+    name = raw.get("name")
+    if not name:
+        raise MnistlabError(f"{where}: every experiment needs a name")
+    where = f"{where} ({name})"
+    kinds = [k for k in ("values", "grid", "variants") if k in raw]
+    if len(kinds) != 1:
+        raise MnistlabError(f"{where}: give exactly one of values (with factor), grid or variants")
+    originals = raw.get("original", {})
+    variants: list[Variant] = []
+    if kinds == ["values"]:
+        factor = raw.get("factor")
+        if not factor:
+            raise MnistlabError(f"{where}: values need a factor (a setting name, e.g. lr)")
+        factor = factor.replace("-", "_")
+        for value in raw["values"]:
+            variants.append(Variant(_label(value), {factor: value},
+                                    _original(originals, _label(value))))
+    elif kinds == ["grid"]:
+        grid = raw["grid"]
+        factors = [f.replace("-", "_") for f in grid]
+        factor = "×".join(factors)
+        for combo in itertools.product(*grid.values()):
+            changes = dict(zip(factors, combo))
+            label = ", ".join(f"{f}={_label(v)}" for f, v in changes.items())
+            variants.append(Variant(label, changes, _original(originals, label)))
+    else:
+        factor = "trial"
+        for item in raw["variants"]:
+            item = dict(item)
+            label = str(item.pop("label", f"variant {len(variants) + 1}"))
+            original = item.pop("original", {})
+            variants.append(Variant(label, item, dict(original)))
+    for v in variants:
+        _check(base, v.changes, f"{where}: {v.label}")
+    return Experiment(str(name), factor, tuple(variants), bool(raw.get("test", False)),
+                      str(raw.get("title", "")), str(raw.get("note", "")))
+
+
+def _original(originals: dict[str, Any], label: str) -> dict[str, float]:
+    value = originals.get(label)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+# --- presets ---------------------------------------------------------------------------------
+def list_presets() -> list[str]:
+    folder = resources.files(PRESET_PACKAGE)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_study(name_or_path: str) -> StudySpec:
+    """A preset name (see `mnistlab study --list`) or a path to a study TOML file."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        return parse_study(read_toml(path), where=str(path))
+    if name_or_path not in list_presets():
+        raise MnistlabError(f"study: unknown preset {name_or_path!r}; presets: "
+                            f"{', '.join(list_presets())} (or give a .toml file)")
+    text = resources.files(PRESET_PACKAGE).joinpath(f"{name_or_path}.toml").read_text("utf-8")
+    from ..config import tomllib
+
+    return parse_study(tomllib.loads(text), where=f"preset {name_or_path}")

@@ -1,0 +1,94 @@
+"""The doctor's rules on hand-made numbers: pure functions, no training."""
+
+import math
+
+import pytest
+
+from mnistlab.config import TrainConfig
+from mnistlab.doctor import (
+    CATALOGUE,
+    Finding,
+    chance_bce,
+    dataset_identity,
+    diagnose,
+    early_check,
+    merge,
+    softmax_twice_floor,
+)
+
+
+def test_signature_constants():
+    assert chance_bce(10) == pytest.approx(0.32508, abs=1e-5)
+    assert softmax_twice_floor(10) == pytest.approx(1.4612, abs=1e-4)
+
+
+def _epoch(epoch, **values):
+    record = {"epoch": epoch, "train_loss": 0.3, "train_acc_running": 0.9,
+              "train_acc_eval": 0.92, "val_loss": 0.3, "val_acc": 0.9, "val_metric": 0.9,
+              "train_metric_running": 0.9, "lr": 0.001, "seconds": 1.0,
+              "train_loss_eval": 0.3}
+    record.update(values)
+    return record
+
+
+def _summary(history, **values):
+    last = history[-1]
+    summary = {"status": "completed", "class_names": [str(i) for i in range(10)],
+               "val_label_counts": [100] * 10, "val_pred_counts": [100] * 10,
+               "val_accuracy": last["val_acc"], "val_loss": last["val_loss"],
+               "val_metric": last["val_metric"], "loss_trace": [], "train_size": 1000}
+    summary.update(values)
+    return summary
+
+
+def test_binary_accuracy_illusion_comes_first():
+    config = TrainConfig(loss="bce", metric="binary-accuracy")
+    history = [_epoch(e, train_loss=0.3252, val_loss=0.3251, val_metric=0.9, val_acc=0.1135,
+                      train_acc_eval=0.11, train_acc_running=0.1) for e in (1, 2, 3, 4)]
+    found = diagnose(config, history, _summary(history))
+    assert found[0].code == "binary-accuracy-illusion"
+    assert "0.3251" in found[0].text()["evidence"]
+    assert {f.code for f in found} >= {"no-signal"}
+
+
+def test_healthy_run_has_no_findings():
+    history = [_epoch(e, train_loss=1.0 / e, val_acc=0.9 + e / 100, train_acc_eval=0.9 + e / 100,
+                      train_acc_running=0.9 + e / 100, val_loss=0.4 - e / 100)
+               for e in (1, 2, 3, 4)]
+    assert diagnose(TrainConfig(), history, _summary(history)) == []
+
+
+def test_early_check_sees_nan_and_climb():
+    assert early_check([2.3, float("nan")], 10, TrainConfig())[0].code == "diverged"
+    climbing = [2.3] * 5 + [2.3 * 1.5 ** i for i in range(20)]
+    assert early_check(climbing, 10, TrainConfig())[0].code == "diverged"
+    assert early_check([2.3 - i / 100 for i in range(50)], 10, TrainConfig()) == []
+
+
+def test_identity_from_class_histogram():
+    assert "Fashion-MNIST" in dataset_identity("mnist", [6000] * 10)
+    assert "MNIST" in dataset_identity(
+        "fashion-mnist", [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
+    assert dataset_identity("mnist", [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851,
+                                      5949]) == ""
+
+
+def test_merge_keeps_latest_and_sorts_problems_first():
+    a = Finding("val-above-train", "info", {"running": 0.8, "val": 0.85, "train_eval": 0.86})
+    b = Finding("diverged", "problem", {"detail": "x"})
+    c = Finding("diverged", "problem", {"detail": "y"})
+    merged = merge([a, b], [c])
+    assert [f.code for f in merged] == ["diverged", "val-above-train"]
+    assert merged[0].values["detail"] == "y"
+
+
+@pytest.mark.parametrize("code", sorted(CATALOGUE))
+def test_every_code_has_both_languages_with_same_fields(code):
+    import string
+
+    entry = CATALOGUE[code]
+    for en, es in zip(entry["en"], entry["es"]):
+        fields_en = {f for _, f, _, _ in string.Formatter().parse(en) if f}
+        fields_es = {f for _, f, _, _ in string.Formatter().parse(es) if f}
+        assert fields_en == fields_es
+    assert isinstance(entry["rank"], int) and not math.isnan(entry["rank"])

@@ -1,0 +1,64 @@
+"""Report rendering: markdown and self-contained HTML; both message catalogues complete."""
+
+import re
+import string
+
+from mnistlab.report.document import (
+    Bullets,
+    Document,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+    to_html,
+    to_markdown,
+)
+from mnistlab.report.i18n import MESSAGES
+
+
+def _doc(tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2])
+    fig.savefig(tmp_path / "p.png")
+    doc = Document("Title <x>", "es")
+    doc.add(Heading(1, "Sección"), Paragraph("a **bold** `code` & more"),
+            Bullets(["one", "two"]), Table(["a", "b|c"], [["1", "2"]], caption="cap"),
+            Image("p.png", "a plot"), Image("missing.png", "gone"))
+    return doc
+
+
+def test_markdown(tmp_path):
+    md = to_markdown(_doc(tmp_path))
+    assert md.startswith("# Title <x>\n")
+    assert "## Sección" in md
+    assert "| a | b\\|c |" in md and "|---|---|" in md
+    assert "![a plot](p.png)" in md
+
+
+def test_html_is_self_contained_and_escaped(tmp_path):
+    page = to_html(_doc(tmp_path), tmp_path)
+    assert '<html lang="es">' in page
+    assert "Title &lt;x&gt;" in page
+    assert "<strong>bold</strong>" in page and "<code>code</code>" in page
+    assert page.count("data:image/png;base64,") == 1  # the missing image is skipped
+    assert "src=\"p.png\"" not in page
+
+
+def _fields(text):
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+
+def test_catalogues_have_same_keys_and_placeholders():
+    en, es = MESSAGES["en"], MESSAGES["es"]
+    assert en.keys() == es.keys()
+    for key in en:
+        assert _fields(en[key]) == _fields(es[key]), key
+
+
+def test_spanish_catalogue_is_spanish():
+    # every Spanish heading/header differs from the English one, except symbols and n
+    same = [k for k in MESSAGES["en"] if MESSAGES["en"][k] == MESSAGES["es"][k]
+            and re.search(r"[a-z]{3,}", MESSAGES["en"][k]) and k != "base_mark"]
+    assert same == []
