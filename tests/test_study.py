@@ -24,6 +24,7 @@ model = "mlp"
 hidden = [32]
 optimizer = "sgd"
 lr = 0.05
+schedule = "constant"
 batch_size = 100
 epochs = 3
 train_subset = 2000
@@ -48,7 +49,8 @@ settings = { epochs = 2 }
 @pytest.fixture()
 def tiny_study(tmp_path, shared_datasets):
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY.replace('device = "cpu"', f'device = "cpu"\ndata_dir = "{shared_datasets}"'))
+    path.write_text(TINY.replace('device = "cpu"',
+                                 f'device = "cpu"\ndata_dir = "{shared_datasets}"'))
     return path
 
 
@@ -62,7 +64,7 @@ def test_plan_dedupes_the_base_and_shares_prefixes(tiny_study):
 
 
 def test_cosine_schedule_is_not_a_prefix(tiny_study):
-    text = tiny_study.read_text().replace('optimizer = "sgd"', 'optimizer = "sgd"\nschedule = "cosine"')
+    text = tiny_study.read_text().replace('schedule = "constant"', 'schedule = "cosine"')
     tiny_study.write_text(text)
     plan = plan_experiments(load_study(str(tiny_study)))
     assert plan.snapshots == []

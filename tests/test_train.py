@@ -6,11 +6,10 @@ import math
 
 import pytest
 import torch
+from synth import blobs
 
 from mnistlab import TrainConfig, train
 from mnistlab.runs import load_model, load_summary
-
-from synth import blobs
 
 FAST = dict(model="mlp", hidden=(32,), val_size=200, eval_train_size=500, batch_size=50,
             epochs=3, seed=0, device="cpu")

@@ -150,9 +150,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_summary(result.summary, out)
     else:
-        stdout.print(f"{out}  val_accuracy={result.summary['val_accuracy']}  "
-                     f"test_accuracy={result.summary['test_accuracy']}  "
-                     f"status={result.summary['status']}")
+        print(f"{out}  val_accuracy={result.summary['val_accuracy']}  "
+              f"test_accuracy={result.summary['test_accuracy']}  "
+              f"status={result.summary['status']}")
     if result.summary["status"] == "diverged":
         stderr.print("[red]error:[/] training diverged (loss became NaN/inf or kept rising) and "
                      "was stopped early; lower the learning rate (see the doctor's panel)")

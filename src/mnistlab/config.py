@@ -114,7 +114,7 @@ class TrainConfig:
     momentum: float = 0.0  # sgd only
     nesterov: bool = False  # sgd only, needs momentum > 0
     weight_decay: float = 0.0  # L2 penalty (decoupled for adamw)
-    schedule: str = "constant"  # constant | step | cosine | onecycle
+    schedule: str = "cosine"  # constant | step | cosine | onecycle (per step, to 0 at the end)
     batch_size: int = 64
     epochs: int = 10
     early_stopping: int = 0  # stop after this many epochs without a better val accuracy; 0 = off

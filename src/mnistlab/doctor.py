@@ -244,6 +244,13 @@ CATALOGUE: dict[str, dict[str, Any]] = {
 LR_RANGES = {"sgd": (1e-3, 1.0), "adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2)}
 
 
+def slow_lr(config: TrainConfig) -> float:
+    """At or below this learning rate a stalled first epoch is blamed on the step size."""
+    if config.optimizer == "sgd":
+        return 1e-3 if config.momentum == 0 else 1e-4
+    return 1e-5
+
+
 @dataclass(frozen=True)
 class Finding:
     code: str
@@ -391,24 +398,38 @@ def diagnose(config: TrainConfig, history: list[dict[str, float]], summary: dict
                 "metric": val_metric, "expected": expected, "loss": loss_now, "bce": bce,
                 "true_acc": val_acc if val_acc is not None else float("nan")}))
 
-    # 2. not learning: loss ~ ln K and accuracy ~ chance after the first epoch (CE-type loss)
-    if config.loss != "bce":
+    preds = summary.get("val_pred_counts") or []
+    top = max(range(len(preds)), key=lambda i: preds[i]) if preds and sum(preds) else None
+    top_share = preds[top] / sum(preds) if top is not None else 0.0
+
+    # 6. too slow: the first epoch barely moved the loss, with a learning rate at the low end
+    drop = first_epoch_drop(summary.get("loss_trace") or [], _steps_in_first_epoch(summary,
+                                                                                   config))
+    too_slow = (drop is not None and drop[0] < 0.05 and drop[1] > 0.5 * lnk
+                and config.lr <= slow_lr(config) * 1.0001)
+    if too_slow and drop is not None:
+        findings.append(Finding("too-slow", "problem", {
+            "drop": drop[0], "first": drop[1], "last": drop[2], "optimizer": config.optimizer,
+            "lr": config.lr}))
+
+    # 2. not learning: loss ~ ln K and accuracy ~ chance after the first epoch, outputs
+    # (nearly) constant: the weights are not being moved usefully
+    if config.loss != "bce" and not too_slow:
         first = history[0]
-        if abs(first["train_loss"] - lnk) <= 0.05 * lnk and first["val_acc"] <= chance + 0.03 \
-                and last["val_acc"] <= chance + 0.03:
+        stuck = (abs(first["train_loss"] - lnk) <= 0.05 * lnk and first["val_acc"] <= chance + 0.03
+                 and last["val_acc"] <= chance + 0.03)
+        if stuck and (top_share >= 0.5 or len(history) < 3):
             findings.append(Finding("not-learning", "problem", {
                 "epoch": int(last["epoch"]), "loss": last["train_loss"], "lnk": lnk,
                 "acc": last["val_acc"], "chance": chance}))
 
-    # 3. collapse: 90%+ of predictions in one class
-    preds = summary.get("val_pred_counts")
-    if preds and sum(preds):
-        top = max(range(len(preds)), key=lambda i: preds[i])
-        share = preds[top] / sum(preds)
+    # 3. collapse: 90%+ of predictions in one class that is not 90% of the labels
+    if top is not None:
         label_share = (label_counts[top] / sum(label_counts)) if label_counts else 0
-        if share >= 0.9 and label_share < 0.5:
+        if top_share >= 0.9 and label_share < 0.5:
             names = summary.get("class_names") or [str(i) for i in range(k)]
-            findings.append(Finding("collapse", "problem", {"share": share, "cls": names[top]}))
+            findings.append(Finding("collapse", "problem", {"share": top_share,
+                                                            "cls": names[top]}))
 
     # 4. softmax twice: the loss floor ln(1+(K-1)/e) with accuracy well above chance
     floor = softmax_twice_floor(k)
@@ -422,20 +443,6 @@ def diagnose(config: TrainConfig, history: list[dict[str, float]], summary: dict
     rising = rising_loss(summary.get("loss_trace", []), k)
     if rising:
         findings.append(Finding("diverged", "problem", {"detail": rising}))
-
-    # 6. too slow: the first epoch barely moved the loss
-    trace = summary.get("loss_trace") or []
-    steps_first_epoch = _steps_in_first_epoch(summary, config)
-    first_epoch = [v for s, v in trace if s <= steps_first_epoch] or []
-    if early_losses and len(first_epoch) >= 4:
-        start = sum(early_losses[:5]) / len(early_losses[:5])
-        end = sum(first_epoch[-3:]) / 3
-        drop = (start - end) / start if start > 0 else 0.0
-        if 0 <= drop < 0.05 and start > 0.5 * lnk and not _any(findings, "not-learning",
-                                                                 "no-signal"):
-            findings.append(Finding("too-slow", "problem", {
-                "drop": drop, "first": start, "last": end, "optimizer": config.optimizer,
-                "lr": config.lr}))
 
     # 8. overfitting: eval-mode train accuracy well above validation and val loss rising
     if len(history) >= 3:
@@ -456,12 +463,23 @@ def diagnose(config: TrainConfig, history: list[dict[str, float]], summary: dict
             "running": last["train_acc_running"], "val": last["val_acc"],
             "train_eval": last["train_acc_eval"]}))
 
-    # 11. no signal: train accuracy (eval mode) at chance after several epochs
-    if len(history) >= 3 and last["train_acc_eval"] <= 1 / k + 0.03 + 0.02:
-        if not _any(findings, "not-learning"):
-            findings.append(Finding("no-signal", "problem", {
-                "epochs": len(history), "acc": last["train_acc_eval"], "chance": 1 / k}))
+    # 11. no signal: after several epochs even the training images are at chance, while the
+    # answers vary with the input (a dead network would answer one class: not-learning)
+    if (len(history) >= 3 and last["train_acc_eval"] <= 1 / k + 0.05 and top_share < 0.5
+            and not _any(findings, "not-learning", "too-slow")):
+        findings.append(Finding("no-signal", "problem", {
+            "epochs": len(history), "acc": last["train_acc_eval"], "chance": 1 / k}))
     return sort_findings(findings)
+
+
+def first_epoch_drop(trace: list[list[float]],
+                     steps_per_epoch: int) -> tuple[float, float, float] | None:
+    """(relative drop, start, end) of the loss over the first epoch, from the loss trace."""
+    values = [v for s, v in trace if s <= steps_per_epoch and math.isfinite(v)]
+    if len(values) < 6:
+        return None
+    start, end = sum(values[:3]) / 3, sum(values[-3:]) / 3
+    return ((start - end) / start if start > 0 else 0.0), start, end
 
 
 def _any(findings: list[Finding], *codes: str) -> bool:

@@ -120,18 +120,20 @@ def model_payload(result: RunResult, splits: Splits) -> dict[str, Any]:
     }
 
 
-def write_run(out: Path, result: RunResult, splits: Splits, test: Evaluation | None) -> None:
-    from .report import plots  # matplotlib is only imported when something is drawn
-
+def write_run(out: Path, result: RunResult, splits: Splits, test: Evaluation | None, *,
+              plots: bool = True) -> None:
     out.mkdir(parents=True, exist_ok=True)
     files.write_text(out / "config.toml", result.config.to_toml())
     files.write_text(out / "metrics.csv", metrics_csv(result.history))
     files.torch_save(out / "model.pt", model_payload(result, splits))
-    if result.history:
-        files.save_figure(out / "curves.png", plots.learning_curves(result.history))
-    if test is not None and "test_confusion" in result.summary:
-        files.save_figure(out / "confusion.png", plots.confusion(
-            result.summary["test_confusion"], splits.class_names))
+    if plots:
+        from .report import plots as figures  # matplotlib is imported only to draw
+
+        if result.history:
+            files.save_figure(out / "curves.png", figures.learning_curves(result.history))
+        if test is not None and "test_confusion" in result.summary:
+            files.save_figure(out / "confusion.png", figures.confusion(
+                result.summary["test_confusion"], splits.class_names))
     files.write_json(out / "summary.json", result.summary)
     if result.summary["status"] != "interrupted":
         (out / "checkpoint.pt").unlink(missing_ok=True)

@@ -242,11 +242,12 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Dataset | None = None,
           splits: Splits | None = None, reporter: Reporter | None = None,
-          evaluate_test: bool = True, resume: bool = True,
+          evaluate_test: bool = True, resume: bool = True, write_plots: bool = True,
           callbacks: list[Any] | None = None) -> RunResult:
     """Train one model. With `out`, write the run folder and an epoch checkpoint for resuming.
 
-    `evaluate_test=False` keeps the test set untouched (study runs other than the final one).
+    `evaluate_test=False` keeps the test set untouched (study runs other than the final one);
+    `write_plots=False` skips curves.png/confusion.png (a study draws its own).
     Ctrl-C ends the run cleanly after the current step; what was computed is kept and written.
     """
     from . import doctor, runs  # late import: both read what this module defines
@@ -377,5 +378,5 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     summary["diagnoses"] = [f.to_dict() for f in findings]
     result = RunResult(config=config, summary=summary, history=history, out=out_dir, model=model)
     if out_dir is not None:
-        runs.write_run(out_dir, result, splits, test)
+        runs.write_run(out_dir, result, splits, test, plots=write_plots)
     return result

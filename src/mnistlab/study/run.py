@@ -66,7 +66,7 @@ class LocalBackend:
         for run in runs:
             result = train(run.config, out=study_dir / "runs" / run.key,
                            splits=self.cache.splits(run.config), evaluate_test=run.test,
-                           reporter=reporter_for(run))
+                           write_plots=run.test, reporter=reporter_for(run))
             if result.summary["status"] == "interrupted":
                 raise KeyboardInterrupt
             on_done(run, result.summary, result.history)
