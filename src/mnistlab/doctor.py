@@ -352,6 +352,15 @@ def early_check(losses: list[float], k: int, config: TrainConfig) -> list[Findin
     return []
 
 
+EXPLOSION = 100.0  # a loss this many times the first step's loss has blown up
+
+
+def diverging(value: float, first: float, trace: list[list[float]], k: int) -> bool:
+    """The check training runs at each sampled step."""
+    return (not math.isfinite(value) or value > EXPLOSION * max(first, 1.0)
+            or bool(rising_loss(trace, k)))
+
+
 def rising_loss(trace: list[list[float]], k: int) -> str:
     """A loss far above ln K for the last several trace points: divergence without NaN."""
     values = [v for _, v in trace[-8:]]
@@ -374,12 +383,17 @@ def diagnose(config: TrainConfig, history: list[dict[str, float]], summary: dict
     lnk = math.log(k)
 
     if summary.get("status") == "diverged":
-        bad = [v for _, v in summary.get("loss_trace", []) if not math.isfinite(v)]
-        detail = ("loss became NaN/inf" if bad else rising_loss(summary.get("loss_trace", []), k)
-                  or "training stopped: the loss is no longer finite")
-        steps = summary.get("loss_trace", [[0, 0]])[-1][0] if summary.get("loss_trace") else 0
+        trace = summary.get("loss_trace") or [[0, math.nan]]
+        step, value = trace[-1]
+        first = trace[0][1]
+        if not math.isfinite(value):
+            detail = f"the loss became {value} at step {int(step)}"
+        elif value > EXPLOSION * max(first, 1.0):
+            detail = (f"the loss exploded from {first:.4g} to {value:.4g} by step {int(step)}")
+        else:
+            detail = rising_loss(trace, k) or f"the loss stopped being finite at step {int(step)}"
         findings.append(Finding("diverged", "problem",
-                                {"detail": f"{detail} at step {int(steps)}; the run was stopped"}))
+                                {"detail": f"{detail}; the run was stopped"}))
         return sort_findings(findings)
     if not history:
         return findings
@@ -412,13 +426,16 @@ def diagnose(config: TrainConfig, history: list[dict[str, float]], summary: dict
             "drop": drop[0], "first": drop[1], "last": drop[2], "optimizer": config.optimizer,
             "lr": config.lr}))
 
-    # 2. not learning: loss ~ ln K and accuracy ~ chance after the first epoch, outputs
-    # (nearly) constant: the weights are not being moved usefully
+    # 2. not learning: loss ~ ln K and accuracy ~ chance after the first epoch, and the
+    # training loss has not gone below ln K (the loss of predicting the prior): a model fed
+    # labels without signal does go below it, by memorising its training images
+    memorising = min(last["train_loss"], last.get("train_loss_eval", math.inf)) < 0.997 * lnk
+    flat = not memorising
     if config.loss != "bce" and not too_slow:
         first = history[0]
         stuck = (abs(first["train_loss"] - lnk) <= 0.05 * lnk and first["val_acc"] <= chance + 0.03
                  and last["val_acc"] <= chance + 0.03)
-        if stuck and (top_share >= 0.5 or len(history) < 3):
+        if stuck and (flat or len(history) < 3):
             findings.append(Finding("not-learning", "problem", {
                 "epoch": int(last["epoch"]), "loss": last["train_loss"], "lnk": lnk,
                 "acc": last["val_acc"], "chance": chance}))
@@ -463,9 +480,9 @@ def diagnose(config: TrainConfig, history: list[dict[str, float]], summary: dict
             "running": last["train_acc_running"], "val": last["val_acc"],
             "train_eval": last["train_acc_eval"]}))
 
-    # 11. no signal: after several epochs even the training images are at chance, while the
-    # answers vary with the input (a dead network would answer one class: not-learning)
-    if (len(history) >= 3 and last["train_acc_eval"] <= 1 / k + 0.05 and top_share < 0.5
+    # 11. no signal: after several epochs even the training images are at chance while the
+    # loss still moves (memorising noise); a loss that does not move at all is not-learning
+    if (len(history) >= 3 and last["train_acc_eval"] <= 1 / k + 0.05
             and not _any(findings, "not-learning", "too-slow")):
         findings.append(Finding("no-signal", "problem", {
             "epochs": len(history), "acc": last["train_acc_eval"], "chance": 1 / k}))

@@ -304,18 +304,21 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
                 loss, correct, binary = train_step(state, x, splits.train_y[idx])
                 sums += torch.stack([loss * len(idx), correct, binary]).double()
                 seen += len(idx)
-                if state.step <= EARLY_STEPS:
-                    early_losses.append(float(loss))
+                early = state.step <= EARLY_STEPS
+                if early or state.step % trace_every == 0:
+                    value = float(loss)
+                    if early:
+                        early_losses.append(value)
+                    trace.append([state.step, value])
+                    # NaN/inf, an explosion, or a loss that keeps climbing: stop, don't print NaN
+                    if doctor.diverging(value, early_losses[0], trace, splits.num_classes):
+                        status = "diverged"
+                        break
                     if state.step == EARLY_STEPS:
                         findings = doctor.merge(findings, doctor.early_check(
                             early_losses, splits.num_classes, config))
-                if state.step % trace_every == 0 or not torch.isfinite(loss):
-                    value = float(loss)
-                    trace.append([state.step, value])
-                    if not math.isfinite(value) or doctor.rising_loss(trace, splits.num_classes):
-                        status = "diverged"
-                        break
-                    reporter.step_progress(trace_every, value, float(correct) / len(idx))
+                    reporter.step_progress(trace_every if not early else 1, value,
+                                           float(correct) / len(idx))
         except KeyboardInterrupt:
             status = "interrupted"
         seconds += time.perf_counter() - epoch_start

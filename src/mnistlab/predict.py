@@ -1,0 +1,444 @@
+"""Use a trained model on your own images: read them safely, make them look like the training
+data, predict, and show what the model saw.
+
+MNIST digits were made from dark ink on white paper: inverted, fitted into a 20x20 box (aspect
+kept, anti-aliased) and placed in a 28x28 field with their centre of mass in the middle. A photo
+or a drawing has to go through the same steps or the model sees something it never learned;
+`preprocess(style="strokes")` does them. Fashion-MNIST products were instead trimmed, fitted whole
+into 28x28 and put on a black background: `style="objects"`. `style="plain"` only resizes, for
+images that already look like the training data (and to show why the other two exist).
+
+    predictions = predict("runs/lenet", ["photo.jpg", "scans/"], top=3)
+    print(format_predictions(predictions, as_json=False))
+    show_sheet(predictions, "sheet.png")
+
+A bad file (unreadable, not an image, blank, huge, animated, 16-bit) gets a one-line `error` on
+its own `Prediction`; every other image is still predicted.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .config import TrainConfig
+from .errors import MnistlabError
+
+STYLES = ("strokes", "objects", "plain")
+MAX_PIXELS = 50_000_000  # refused from the header, before any pixel is decoded
+WORK_SIDE = 1024  # larger images are shrunk to this first: a 20-pixel box needs no more detail
+THUMB_SIDE = 160  # the input as kept for the sheet
+# Only plain raster formats: Pillow's EPS/PDF-like plugins hand the file to other programs
+# (Ghostscript), which a prediction on an untrusted file should never do.
+FORMATS = ("BMP", "GIF", "ICO", "JPEG", "PNG", "PPM", "TGA", "TIFF", "WEBP")
+IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items()
+                           if fmt in FORMATS)
+MIN_CONTRAST = 32.0  # ink must differ from the paper by this many grey levels (of 255)
+
+ImageLike = str | Path | Image.Image | np.ndarray
+
+
+@dataclass
+class Prediction:
+    """One input and what the model made of it (or why it could not)."""
+
+    path: str  # the file, or "<image N>" for an in-memory image
+    label: str | None = None  # the predicted class name
+    index: int | None = None  # the predicted class index
+    top: list[tuple[str, float]] = field(default_factory=list)  # best classes, probability
+    image: np.ndarray | None = field(default=None, repr=False)  # uint8 28x28: what the model saw
+    error: str | None = None  # one line, when this input could not be predicted
+    original: np.ndarray | None = field(default=None, repr=False)  # small uint8 copy of the input
+
+    @property
+    def probability(self) -> float | None:
+        return self.top[0][1] if self.top else None
+
+
+class ImageProblem(MnistlabError):
+    """This one input cannot be predicted; the others still can."""
+
+
+# --- reading ---------------------------------------------------------------------------------
+def read_image(source: ImageLike) -> np.ndarray:
+    """A file path, PIL image or array -> float32 grayscale (H, W) in 0..255.
+
+    Raises `ImageProblem` with a one-line reason for anything that is not one plain 8-bit image.
+    """
+    if isinstance(source, Image.Image):
+        return _gray(_checked(source))
+    if isinstance(source, (str, Path)):
+        return _read_file(Path(source))
+    return _from_array(np.asarray(source))
+
+
+def _read_file(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise ImageProblem("no such file")
+    if not path.is_file():
+        raise ImageProblem("not a file")
+    if path.stat().st_size == 0:
+        raise ImageProblem("empty file (0 bytes)")
+    try:
+        # Pillow's own bomb check would warn at 89 MP and refuse at 179 MP; ours is stricter and
+        # comes first, but its warning must not slip through as a mere warning either.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=FORMATS) as im:
+                return _gray(_checked(im))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageProblem(f"image too large (over {MAX_PIXELS // 1_000_000} megapixels); "
+                           "shrink it first") from None
+    except UnidentifiedImageError:
+        raise ImageProblem(f"not an image that can be read ({', '.join(FORMATS)})") from None
+    except OSError as exc:  # truncated or corrupt pixel data, unreadable file
+        raise ImageProblem(f"damaged or unreadable image ({_first_line(exc)})") from None
+
+
+def _checked(im: Image.Image) -> Image.Image:
+    """Refuse what cannot be one 8-bit picture, before decoding pixels where possible."""
+    width, height = im.size
+    if width * height > MAX_PIXELS:
+        raise ImageProblem(f"image too large ({width}x{height} = {width * height / 1e6:.0f} "
+                           f"megapixels, limit {MAX_PIXELS // 1_000_000}); shrink it first")
+    if width == 0 or height == 0:
+        raise ImageProblem(f"empty image ({width}x{height} pixels)")
+    frames = getattr(im, "n_frames", 1)
+    # A camera JPEG can carry a second picture (MPO); its first frame is the photo itself.
+    if frames > 1 and im.format != "MPO":
+        raise ImageProblem(f"animated or multi-page image ({frames} frames); save the one frame "
+                           "you mean as PNG")
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        raise ImageProblem(f"{'16' if '16' in im.mode else '32'}-bit image (mode {im.mode}); "
+                           "save it as an 8-bit PNG or JPEG")
+    if im.format == "JPEG" and max(im.size) > 2 * WORK_SIDE:
+        im.draft(im.mode, (WORK_SIDE, WORK_SIDE))  # decode at reduced size: fast and enough
+    im.load()
+    return ImageOps.exif_transpose(im) or im
+
+
+def _from_array(array: np.ndarray) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageProblem(f"array of shape {array.shape} is not an image; expected (H, W), "
+                           "(H, W, 3) or (H, W, 4)")
+    if array.size == 0:
+        raise ImageProblem(f"empty image (shape {array.shape})")
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise ImageProblem("array holds NaN or infinite values")
+        scale = 255.0 if array.max() <= 1.0 else 1.0  # floats in [0, 1] are the usual form
+        array = np.clip(array * scale, 0, 255).round().astype(np.uint8)
+    elif array.dtype != np.uint8:
+        if array.dtype.kind in "iu" and array.min() >= 0 and array.max() <= 255:
+            array = array.astype(np.uint8)
+        else:
+            raise ImageProblem(f"{array.dtype} array with values outside 0..255; give uint8 "
+                               "pixels or floats in [0, 1]")
+    return _gray(_checked(Image.fromarray(array)))
+
+
+def _gray(im: Image.Image) -> np.ndarray:
+    if max(im.size) > WORK_SIDE:
+        im = im.copy()
+        im.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS)
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA"):
+        return _flatten_alpha(im)
+    return np.asarray(im.convert("L"), dtype=np.float32)
+
+
+def _flatten_alpha(im: Image.Image) -> np.ndarray:
+    """Drawing apps export strokes on a transparent canvas; put it on a background the strokes
+    stand out from (white under dark strokes, black under light ones)."""
+    rgba = im.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255
+    gray = np.asarray(rgba.convert("L"), dtype=np.float32)
+    if alpha.min() > 0.99:
+        return gray
+    ink = float((gray * alpha).sum() / max(float(alpha.sum()), 1e-6))
+    background = 255.0 if ink < 128 else 0.0
+    return gray * alpha + background * (1 - alpha)
+
+
+# --- making an image look like the training data ---------------------------------------------
+def preprocess(image: ImageLike, *, style: str = "strokes", size: int = 28) -> np.ndarray:
+    """Any image -> uint8 (size, size), bright content on black, as in the training data.
+
+    "strokes" (MNIST): invert a light background, remove paper texture, crop to the ink, fit it
+    into a 20x20 box (for size 28) keeping its aspect, centre its centre of mass.
+    "objects" (Fashion-MNIST): invert a light background, background to black, crop to the
+    object, fit it whole into size x size, centred. "plain": grayscale and resize, nothing else.
+    """
+    if style not in STYLES:
+        raise MnistlabError(f"unknown preprocessing style {style!r}; use one of "
+                            f"{', '.join(STYLES)}")
+    return _prepare(read_image(image), style, size)
+
+
+def _prepare(gray: np.ndarray, style: str, size: int) -> np.ndarray:
+    if style == "plain":
+        return _to_uint8(_resize(gray / 255, size, size))
+    content, background, noise = _foreground(gray)
+    if style == "objects":
+        return _fit_object(content, background, noise, size)
+    return _fit_strokes(content, background, noise, size)
+
+
+def _foreground(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Turn the image so the content is brighter than the background; the background's level
+    and noise come from the border, which is paper in any sensible picture."""
+    border = _border(gray)
+    background = float(np.median(border))
+    noise = 1.4826 * float(np.median(np.abs(border - background)))  # robust sd of the paper
+    tolerance = max(4 * noise, 16.0)
+    darker = np.clip(background - tolerance - gray, 0, None).sum()
+    lighter = np.clip(gray - background - tolerance, 0, None).sum()
+    if darker > lighter:  # dark ink on light paper: the usual photo or scan
+        return 255 - gray, 255 - background, noise
+    return gray, background, noise
+
+
+def _border(gray: np.ndarray) -> np.ndarray:
+    h, w = gray.shape
+    band = max(1, min(h, w) // 20)
+    return np.concatenate([gray[:band].ravel(), gray[-band:].ravel(),
+                           gray[:, :band].ravel(), gray[:, -band:].ravel()])
+
+
+def _fit_strokes(content: np.ndarray, background: float, noise: float, size: int) -> np.ndarray:
+    candidates = content[content > background + max(4 * noise, 16.0)]
+    ink_level = float(np.percentile(candidates, 90)) if candidates.size else background
+    contrast = ink_level - background
+    if contrast < max(MIN_CONTRAST, 8 * noise):
+        raise ImageProblem("blank image: no ink stands out from the background")
+    # Halfway to the ink, but never inside the paper's noise: what is below is texture.
+    threshold = background + max(4 * noise, 0.35 * contrast)
+    ink = np.where(content > threshold, np.clip((content - background) / contrast, 0, 1), 0)
+    top, bottom, left, right = _mass_box(ink)
+    ink = ink[top:bottom, left:right]
+    box = round(size * 20 / 28)  # MNIST: a 20x20 box inside 28x28
+    h, w = ink.shape
+    scale = box / max(h, w)
+    patch = _resize(ink, max(1, round(h * scale)), max(1, round(w * scale)))
+    patch /= max(float(patch.max()), 1e-6)  # thin or faint strokes still reach full intensity
+    ys, xs = np.indices(patch.shape)
+    mass = patch.sum()
+    cy, cx = (ys * patch).sum() / mass + 0.5, (xs * patch).sum() / mass + 0.5
+    top = int(np.clip(round(size / 2 - cy), 0, size - patch.shape[0]))
+    left = int(np.clip(round(size / 2 - cx), 0, size - patch.shape[1]))
+    canvas = np.zeros((size, size), dtype=np.float32)
+    canvas[top:top + patch.shape[0], left:left + patch.shape[1]] = patch
+    return _to_uint8(canvas)
+
+
+def _fit_object(content: np.ndarray, background: float, noise: float, size: int) -> np.ndarray:
+    tolerance = max(4 * noise, 16.0)
+    level = np.clip((content - background) / max(255 - background, 1.0), 0, 1)
+    mask = content > background + tolerance
+    if not mask.any() or float(content.max()) - background < MIN_CONTRAST:
+        raise ImageProblem("blank image: no object stands out from the background")
+    top, bottom, left, right = _mass_box(mask.astype(np.float32), trim=0.002)
+    level = level[top:bottom, left:right]
+    h, w = level.shape
+    scale = size / max(h, w)
+    patch = np.clip(_resize(level, max(1, round(h * scale)), max(1, round(w * scale))), 0, 1)
+    canvas = np.zeros((size, size), dtype=np.float32)
+    top, left = (size - patch.shape[0]) // 2, (size - patch.shape[1]) // 2
+    canvas[top:top + patch.shape[0], left:left + patch.shape[1]] = patch
+    return _to_uint8(canvas)
+
+
+def _mass_box(weights: np.ndarray, trim: float = 0.005) -> tuple[int, int, int, int]:
+    """Bounding box of the content, ignoring the outermost `trim` of its mass on each side, so
+    a stray speck of dirt far from the digit does not stretch the box."""
+    def span(profile: np.ndarray) -> tuple[int, int]:
+        cumulative = np.cumsum(profile) / profile.sum()
+        start = int(np.searchsorted(cumulative, trim, side="right"))
+        end = int(np.searchsorted(cumulative, 1 - trim, side="left")) + 1
+        return start, max(end, start + 1)
+
+    top, bottom = span(weights.sum(axis=1))
+    left, right = span(weights.sum(axis=0))
+    return top, bottom, left, right
+
+
+def _resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    # Lanczos in float mode: anti-aliased when shrinking, smooth when enlarging.
+    image = Image.fromarray(np.ascontiguousarray(array, dtype=np.float32))
+    resized = image.resize((width, height), Image.Resampling.LANCZOS)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0, 1)
+
+
+def _to_uint8(unit: np.ndarray) -> np.ndarray:
+    return np.clip(unit * 255, 0, 255).round().astype(np.uint8)
+
+
+def _thumbnail(gray: np.ndarray) -> np.ndarray:
+    image = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8))
+    image.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:120]
+
+
+# --- prediction ------------------------------------------------------------------------------
+def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, ImageLike | None]]:
+    """(name, source) per image; a folder stands for every image file in it (sorted, not
+    recursive). A source of None means the name is itself the problem (an empty folder)."""
+    if isinstance(images, (str, Path, Image.Image, np.ndarray)):
+        images = [images]
+    expanded: list[tuple[str, ImageLike | None]] = []
+    for number, item in enumerate(images):
+        if not isinstance(item, (str, Path)):
+            expanded.append((f"<image {number}>", item))
+            continue
+        path = Path(item)
+        if not path.is_dir():
+            expanded.append((str(path), path))
+            continue
+        inside = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                        and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not inside:
+            expanded.append((str(path), None))
+        expanded.extend((str(p), p) for p in inside)
+    return expanded
+
+
+def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
+            images: ImageLike | Iterable[ImageLike], *, top: int = 3,
+            style: str | None = None) -> list[Prediction]:
+    """Predict the class of each image with a trained run (its folder, or `load_model`'s pair).
+
+    `images`: file paths, folders (every image file in them), PIL images or arrays. `style`
+    overrides the preprocessing chosen from the run's dataset (see `preprocess`). One
+    `Prediction` per image, in order; a bad image gets `error` and the others are still predicted.
+    """
+    from .runs import load_model
+    from .train import to_input
+
+    if top < 1:
+        raise MnistlabError(f"--top must be at least 1, got {top}")
+    model, payload = load_model(run) if isinstance(run, (str, Path)) else run
+    channels, height, width = (int(v) for v in payload["image_shape"])
+    if channels != 1 or height != width:
+        raise MnistlabError(f"predicting needs a model of square grayscale images; this one takes "
+                            f"{channels}x{height}x{width}")
+    style = style or ("objects" if payload.get("dataset") == "fashion-mnist" else "strokes")
+    if style not in STYLES:
+        raise MnistlabError(f"unknown preprocessing style {style!r}; use one of "
+                            f"{', '.join(STYLES)}")
+
+    predictions: list[Prediction] = []
+    for name, source in expand_inputs(images):
+        prediction = Prediction(path=name)
+        predictions.append(prediction)
+        if source is None:
+            prediction.error = (f"folder holds no image files "
+                                f"({', '.join(sorted({s.lstrip('.') for s in IMAGE_SUFFIXES}))})")
+            continue
+        try:
+            gray = read_image(source)
+            prediction.original = _thumbnail(gray)
+            prediction.image = _prepare(gray, style, height)
+        except ImageProblem as exc:
+            prediction.error = str(exc)
+
+    ready = [p for p in predictions if p.image is not None]
+    if not ready:
+        return predictions
+    config = TrainConfig.from_dict(payload["config"])
+    names = list(payload["class_names"])
+    device = next(model.parameters()).device
+    batch = torch.from_numpy(np.stack([p.image for p in ready])).unsqueeze(1).to(device)
+    model.eval()
+    with torch.inference_mode():
+        probabilities = torch.cat([
+            # Softmax even for the bce teaching aid: the ranking is what matters here.
+            model(to_input(chunk, config, payload["mean"], payload["std"])).softmax(dim=1)
+            for chunk in batch.split(512)]).cpu()
+    values, indices = probabilities.topk(min(top, len(names)), dim=1)
+    for prediction, row_values, row_indices in zip(ready, values.tolist(), indices.tolist()):
+        prediction.index = row_indices[0]
+        prediction.label = names[row_indices[0]]
+        prediction.top = [(names[i], float(v)) for i, v in zip(row_indices, row_values)]
+    return predictions
+
+
+# --- reporting -------------------------------------------------------------------------------
+def exit_code(predictions: Sequence[Prediction]) -> int:
+    """What `mnistlab predict` exits with: 1 if any input failed, else 0."""
+    return 1 if any(p.error for p in predictions) else 0
+
+
+def format_predictions(predictions: Sequence[Prediction], as_json: bool = False) -> str:
+    """One line per input (`path  label  probability  top: ...` or `path  error: ...`), or JSON:
+    a list of {path, label, top: [{label, probability}], error}."""
+    if as_json:
+        return json.dumps([{
+            "path": p.path, "label": p.label,
+            "top": [{"label": name, "probability": round(prob, 6)} for name, prob in p.top],
+            "error": p.error} for p in predictions], indent=2, ensure_ascii=False)
+    width = max((len(p.path) for p in predictions), default=0)
+    lines = []
+    for p in predictions:
+        if p.error:
+            lines.append(f"{p.path:<{width}}  error: {p.error}")
+        else:
+            others = ", ".join(f"{name} {prob:.3f}" for name, prob in p.top)
+            lines.append(f"{p.path:<{width}}  {p.label}  ({p.probability:.3f})  top: {others}")
+    return "\n".join(lines)
+
+
+def show_sheet(predictions: Sequence[Prediction], out_png: str | Path, *,
+               columns: int = 4) -> Path:
+    """A PNG sheet: each input beside the 28x28 image the model saw, with its label."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no screen is assumed
+    from matplotlib.figure import Figure  # not pyplot: nothing global to leak or close
+
+    from . import files
+
+    if not predictions:
+        raise MnistlabError("nothing to draw: no predictions")
+    columns = max(1, min(columns, len(predictions)))
+    rows = -(-len(predictions) // columns)
+    figure = Figure(figsize=(2.6 * columns, 1.6 * rows))
+    axes = figure.subplots(rows, 2 * columns, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for number, p in enumerate(predictions):
+        left, right = axes[number // columns, 2 * (number % columns):2 * (number % columns) + 2]
+        if p.original is not None:
+            left.imshow(p.original, cmap="gray", vmin=0, vmax=255)
+        left.set_title(_short(Path(p.path).name, 18), fontsize=7)
+        if p.image is not None:
+            right.imshow(p.image, cmap="gray", vmin=0, vmax=255)
+            right.set_title(f"{p.label} ({p.probability:.0%})", fontsize=9, fontweight="bold")
+        else:
+            right.text(0.5, 0.5, _short(p.error or "", 60), fontsize=6, color="firebrick",
+                       ha="center", va="center", wrap=True, transform=right.transAxes)
+    figure.suptitle("input | what the model saw", fontsize=9)
+    out = Path(out_png)
+    files.save_figure(out, figure)
+    return out
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
