@@ -1,5 +1,5 @@
 # Two commands set up everything on a fresh machine:
-#   make run    the main job (for now: LeNet-5 on MNIST)
+#   make run    the main job: the Fashion-MNIST hyperparameter study, quick form (minutes)
 #   make test   the test suite
 # Both create or reuse .venv. Where this machine offers the CPU build of torch 2.13.0, it is
 # installed first so pip never pulls a multi-GB CUDA build.
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/mnistlab train --dataset mnist --model lenet5 --out runs/lenet5-mnist
+	$(BIN)/mnistlab study fashion-hparams --quick --out studies/fashion-hparams-quick
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -6,11 +6,10 @@ checks that the doctor names that mistake first.
 
 import pytest
 import torch
+from synth import blobs
 
 from mnistlab import TrainConfig, train
 from mnistlab.cli import main
-
-from synth import blobs
 
 FAST = dict(model="mlp", hidden=(32,), val_size=200, eval_train_size=500, batch_size=50,
             epochs=3, seed=0, device="cpu", schedule="constant")

@@ -246,9 +246,9 @@ LR_RANGES = {"sgd": (1e-3, 1.0), "adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2)}
 
 def slow_lr(config: TrainConfig) -> float:
     """At or below this learning rate a stalled first epoch is blamed on the step size."""
-    if config.optimizer == "sgd":
-        return 1e-3 if config.momentum == 0 else 1e-4
-    return 1e-5
+    if config.optimizer == "sgd":  # plain SGD at 0.001 is slow but still learns in a few epochs
+        return 5e-4 if config.momentum == 0 else 5e-5
+    return 5e-6
 
 
 @dataclass(frozen=True)
@@ -451,7 +451,9 @@ def diagnose(config: TrainConfig, history: list[dict[str, float]], summary: dict
     # 4. softmax twice: the loss floor ln(1+(K-1)/e) with accuracy well above chance
     floor = softmax_twice_floor(k)
     best_train_loss = min(r["train_loss"] for r in history)
-    if (floor - 0.02 <= best_train_loss <= floor + 0.12 and last["train_acc_eval"] > 0.5
+    # (cross-entropy on logits at 80% accuracy is far below the floor, so a loss parked near
+    # it with high accuracy is the signature; a slow run merely passing through it is not)
+    if (floor - 0.02 <= best_train_loss <= floor + 0.12 and last["train_acc_eval"] >= 0.8
             and last["train_acc_eval"] > chance + 0.2):
         findings.append(Finding("softmax-twice", "problem", {
             "loss": best_train_loss, "floor": floor, "acc": last["train_acc_eval"]}))

@@ -108,6 +108,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                              "artefact of averaging under dropout, not good generalisation.",
         "concl.val_source": "The original validated on the test set; we validate on images "
                             "held out of the training set, and with a fixed seed set.",
+        "concl.quick": "This is the quick form (a subset of the training images): its numbers "
+                       "are not comparable with the original's; run without --quick for that.",
         "concl.failure": "The reproduced failure reports {metric:.4f} '{metric_name}' with "
                          "loss {loss:.4f} while its true accuracy is {true:.4f}: the 0.9000 "
                          "plateau of the original. The correct trials reach {best}.",
@@ -225,6 +227,9 @@ MESSAGES: dict[str, dict[str, str]] = {
                              "generalización.",
         "concl.val_source": "El original validó sobre el conjunto de prueba; nosotros validamos "
                             "con imágenes apartadas del entrenamiento y semillas fijas.",
+        "concl.quick": "Esta es la forma rápida (un subconjunto de las imágenes de "
+                       "entrenamiento): sus números no son comparables con los del original; "
+                       "ejecuta sin --quick para eso.",
         "concl.failure": "El fallo reproducido reporta {metric:.4f} de '{metric_name}' con "
                          "pérdida {loss:.4f} mientras su exactitud real es {true:.4f}: la "
                          "meseta de 0.9000 del original. Las pruebas correctas alcanzan {best}.",

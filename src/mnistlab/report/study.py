@@ -333,7 +333,9 @@ def _conclusions(doc: Document, result: StudyResult,
             items.append(t(lang, "concl.within", name=name, value=label, delta=d.delta * 100))
     # comparison with the original's published validation accuracy
     far, total = [], 0
-    for exp in result.spec.experiments:
+    if result.spec.is_quick:
+        items.append(t(lang, "concl.quick"))
+    for exp in result.spec.experiments if not result.spec.is_quick else ():
         for v in exp.variants:
             if "val" not in v.original:
                 continue

@@ -26,6 +26,7 @@ Everything is validated on load: every combination must make a valid TrainConfig
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from importlib import resources
@@ -76,6 +77,7 @@ class StudySpec:
     quick: dict[str, Any] = field(default_factory=dict)
     original_source: str = ""
     original_base: dict[str, float] = field(default_factory=dict)
+    is_quick: bool = False  # the --quick form: numbers not comparable with the original's
 
     def with_quick(self) -> StudySpec:
         """The --quick form: the [quick] changes applied to the base and every variant."""
@@ -98,9 +100,9 @@ class StudySpec:
                                                for v in e.variants), e.test, e.title, e.note)
             for e in self.experiments)
         final = FinalSpec(self.final.choose, cap(self.final.settings), self.final.original)
-        return StudySpec(self.name + " (quick)", self.title, base, experiments, final,
-                         self.seeds, self.description, {}, self.original_source,
-                         self.original_base)
+        return dataclasses.replace(self, name=self.name + "-quick", base=base,
+                                   experiments=experiments, final=final, quick={},
+                                   is_quick=True)
 
 
 def _label(value: Any) -> str:
