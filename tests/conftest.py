@@ -1,4 +1,4 @@
-"""Shared fixtures: the real datasets folder, tiny IDX folders, and an isolated cache."""
+"""Shared fixtures: the real datasets folder, tiny learnable IDX folders, an isolated cache."""
 
 from __future__ import annotations
 
@@ -8,58 +8,66 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnistlab.data import write_idx
+from mnistlab.data.idx import write_idx
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _shared_datasets() -> Path | None:
-    for candidate in (os.environ.get("MNISTLAB_DATA"), REPO.parent / "shared" / "datasets"):
-        if candidate and (Path(candidate) / "mnist").is_dir():
-            return Path(candidate)
-    return None
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
-    """../shared/datasets (or $MNISTLAB_DATA): the real MNIST and Fashion-MNIST."""
-    path = _shared_datasets()
-    if path is None:
-        pytest.skip("real datasets not found: set MNISTLAB_DATA or put shared/ beside the repo")
-    return path
+    """The real MNIST and Fashion-MNIST: $MNISTLAB_DATA, else ../shared/datasets beside the
+    repo. Tests that need them are skipped where neither exists."""
+    for candidate in (os.environ.get("MNISTLAB_DATA"), SHARED_DATASETS):
+        if candidate and (Path(candidate) / "mnist").is_dir():
+            return Path(candidate)
+    pytest.skip("real datasets not found: set MNISTLAB_DATA or put shared/datasets beside "
+                "the repo")
 
 
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory, monkeypatch):
-    """No test reads or writes the user's real cache."""
-    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+def isolated_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Point MNISTLAB_CACHE at a fresh folder: no test reads or writes the user's cache."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("MNISTLAB_CACHE", str(cache))
+    return cache
 
 
-def make_idx_files(folder: Path, train: tuple[np.ndarray, np.ndarray],
-                   test: tuple[np.ndarray, np.ndarray], gz: bool = True) -> Path:
+def make_idx_files(folder: Path, images: np.ndarray, labels: np.ndarray, prefix: str,
+                   *, gz: bool = True) -> Path:
+    """Write `<prefix>-images-idx3-ubyte[.gz]` and `<prefix>-labels-idx1-ubyte[.gz]` into
+    `folder` (created if needed); `prefix` is "train" or "t10k". Returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     ext = ".gz" if gz else ""
-    for split, (images, labels) in (("train", train), ("t10k", test)):
-        write_idx(folder / f"{split}-images-idx3-ubyte{ext}", images)
-        write_idx(folder / f"{split}-labels-idx1-ubyte{ext}", labels)
+    write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
+    write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
     return folder
 
 
 def tiny_arrays(n: int, seed: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Class c: a bright square at a class-specific place, plus noise (easy to learn)."""
+    """n 28x28 images in k balanced classes: class c is a bright 6x6 square at its own place
+    on a noisy background, so a small MLP learns it in an epoch or two."""
     rng = np.random.default_rng(seed)
     labels = (np.arange(n) % k).astype(np.uint8)
     rng.shuffle(labels)
     images = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
     for c in range(k):
         row, col = 2 + (c // 4) * 8, 2 + (c % 4) * 6
-        images[labels == c, row:row + 6, col:col + 6] = 220
+        images[labels == c, row:row + 6, col:col + 6] = rng.integers(
+            180, 256, size=(int((labels == c).sum()), 6, 6), dtype=np.uint8)
     return images, labels
+
+
+def make_dataset_folder(folder: Path, n_train: int, n_test: int, k: int = 10,
+                        *, gz: bool = True) -> Path:
+    """A complete custom dataset folder (all four IDX files) of tiny_arrays."""
+    make_idx_files(folder, *tiny_arrays(n_train, 0, k), "train", gz=gz)
+    return make_idx_files(folder, *tiny_arrays(n_test, 1, k), "t10k", gz=gz)
 
 
 @pytest.fixture()
 def tiny_idx_dir(tmp_path) -> Path:
-    """A custom dataset folder: 600 train / 200 test learnable images, with classes.txt."""
-    folder = make_idx_files(tmp_path / "tiny", tiny_arrays(600, 0), tiny_arrays(200, 1))
+    """<tmp>/tiny: 600 train / 200 test learnable 28x28 images in 10 classes, gzipped IDX, with
+    classes.txt naming them class-0 .. class-9."""
+    folder = make_dataset_folder(tmp_path / "tiny", 600, 200)
     (folder / "classes.txt").write_text("\n".join(f"class-{i}" for i in range(10)) + "\n")
     return folder

@@ -1,111 +1,171 @@
-"""The IDX reader: every malformed case gives a one-line error naming the file and problem."""
+"""The IDX reader and custom dataset folders: every malformed case gives a one-line error that
+names the file and the problem; anything write_idx writes, read_idx reads back."""
+
+from __future__ import annotations
 
 import gzip
 import struct
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_idx_files, tiny_arrays
-from hypothesis import given, settings
+import torch
+from conftest import make_dataset_folder, make_idx_files, tiny_arrays
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
+from hypothesis.extra.numpy import array_shapes, arrays
 
-from mnistlab.cli import main
-from mnistlab.data import load_dataset, read_idx, write_idx
+from mnistlab.data import load_dataset, read_idx
+from mnistlab.data.idx import parse_idx, sha256_of_payload, write_idx
 from mnistlab.errors import MnistlabError
 
+TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
+TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
 
-def _header(type_code=0x08, dims=(2, 3, 3)):
-    return struct.pack(">HBB", 0, type_code, len(dims)) + struct.pack(f">{len(dims)}I", *dims)
+
+def _payload(folder: Path, name: str) -> bytes:
+    return gzip.decompress((folder / name).read_bytes())
 
 
-BAD_FILES = [
-    ("bad-magic", b"\x12\x34\x08\x03" + b"\x00" * 30, "bad magic number"),
-    ("bad-type", _header(0x0D) + b"\x00" * 18, "type code 0x0d is not supported"),
-    ("truncated", _header() + b"\x00" * 10, "truncated: the header promises 2x3x3 = 18 bytes"),
-    ("trailing", _header() + b"\x00" * 25, "7 unexpected bytes after the data"),
-    ("empty", b"", "too short to be an IDX file"),
-    ("short-header", b"\x00\x00\x08\x03\x00\x00", "truncated header"),
+def _rewrite(name: str, change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    """A mutation: replace the payload of `name` by change(payload), gzipped again."""
+    def mutate(folder: Path) -> None:
+        (folder / name).write_bytes(gzip.compress(change(_payload(folder, name))))
+    return mutate
+
+
+def _swap_images_and_labels(folder: Path) -> None:
+    images, labels = _payload(folder, TRAIN_IMAGES), _payload(folder, TRAIN_LABELS)
+    (folder / TRAIN_IMAGES).write_bytes(gzip.compress(labels))
+    (folder / TRAIN_LABELS).write_bytes(gzip.compress(images))
+
+
+def _fewer_labels(folder: Path) -> None:
+    write_idx(folder / TRAIN_LABELS, tiny_arrays(20, 0)[1][:15])
+
+
+def _three_class_names(folder: Path) -> None:
+    (folder / "classes.txt").write_text("a\nb\nc\n")
+
+
+def _test_images_of_another_size(folder: Path) -> None:
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((10, 14, 14), np.uint8))
+
+
+# (case, mutation of a valid 20/10-image folder, the file the message names, the problem named)
+BAD_FOLDERS = [
+    ("wrong-magic", _rewrite(TRAIN_IMAGES, lambda d: b"\x12\x34" + d[2:]),
+     TRAIN_IMAGES, "bad magic number 0x12340803"),
+    ("wrong-dtype-code", _rewrite(TRAIN_IMAGES, lambda d: d[:2] + b"\x0d" + d[3:]),
+     TRAIN_IMAGES, "IDX data type 0x0d is not supported"),
+    ("wrong-dimension-count", _swap_images_and_labels,
+     TRAIN_IMAGES, "has 1 dimension(s) but should hold images (3 dimensions"),
+    ("truncated-payload", _rewrite(TRAIN_IMAGES, lambda d: d[:-100]),
+     TRAIN_IMAGES, "truncated: header says 20 images of 28x28 but the file holds 15,580 of "
+                   "the 15,680 bytes"),
+    ("truncated-header", _rewrite(TRAIN_IMAGES, lambda d: d[:10]),
+     TRAIN_IMAGES, "truncated header (10 of 16 bytes)"),
+    ("trailing-bytes", _rewrite(TRAIN_LABELS, lambda d: d + b"junk"),
+     TRAIN_LABELS, "4 unexpected bytes after the 20 labels its header announces"),
+    ("gz-name-not-gzip", lambda f: (f / TRAIN_IMAGES).write_bytes(_payload(f, TRAIN_IMAGES)),
+     TRAIN_IMAGES, "named .gz but not gzip-compressed"),
+    ("damaged-gzip", lambda f: (f / TRAIN_IMAGES).write_bytes((f / TRAIN_IMAGES).read_bytes()[:-9]),
+     TRAIN_IMAGES, "damaged gzip data"),
+    ("empty-file", lambda f: (f / TRAIN_LABELS).write_bytes(b""), TRAIN_LABELS, "empty file"),
+    ("too-short", _rewrite(TRAIN_LABELS, lambda d: d[:3]), TRAIN_LABELS,
+     "too short to be an IDX file (3 bytes)"),
+    ("count-mismatch", _fewer_labels,
+     TRAIN_LABELS, "holds 20 images but train-labels-idx1-ubyte.gz holds 15 labels"),
+    ("labels-beyond-class-count", _three_class_names,
+     "classes.txt", "labels go up to 9 but classes.txt names 3 classes"),
+    ("missing-file", lambda f: (f / "t10k-labels-idx1-ubyte.gz").unlink(),
+     "t10k-labels-idx1-ubyte[.gz]", "is missing"),
+    ("image-size-mismatch", _test_images_of_another_size,
+     "tiny", "train images are (28, 28) but test images are (14, 14)"),
 ]
 
 
-@pytest.mark.parametrize("name,data,message", BAD_FILES, ids=[c[0] for c in BAD_FILES])
-def test_malformed_idx(tmp_path, name, data, message):
-    path = tmp_path / f"{name}-images-idx3-ubyte"
-    path.write_bytes(data)
+@pytest.mark.parametrize("mutate,file_name,problem", [c[1:] for c in BAD_FOLDERS],
+                         ids=[c[0] for c in BAD_FOLDERS])
+def test_bad_folder_gives_one_line_naming_file_and_problem(tmp_path, mutate, file_name, problem):
+    folder = make_dataset_folder(tmp_path / "tiny", 20, 10)
+    mutate(folder)
     with pytest.raises(MnistlabError) as info:
-        read_idx(path)
-    text = str(info.value)
-    assert message in text and path.name in text and "\n" not in text
+        load_dataset(folder)
+    message = str(info.value)
+    assert file_name in message and problem in message
+    assert "\n" not in message and ";" in message  # one line, and a fix after the problem
 
 
-def test_gz_name_without_gzip_content(tmp_path):
-    path = tmp_path / "train-images-idx3-ubyte.gz"
-    path.write_bytes(_header() + b"\x00" * 18)
-    with pytest.raises(MnistlabError, match="named .gz but not gzip-compressed"):
-        read_idx(path)
+def test_read_idx_checks_dimensions_from_the_name(tmp_path):
+    write_idx(tmp_path / "labels-idx3-ubyte", np.zeros(5, np.uint8))
+    with pytest.raises(MnistlabError, match="labels-idx3-ubyte: has 1 dimension"):
+        read_idx(tmp_path / "labels-idx3-ubyte")
+    write_idx(tmp_path / "anything", np.zeros(5, np.uint8))  # a name that says nothing
+    assert read_idx(tmp_path / "anything").shape == (5,)
 
 
-def test_damaged_gzip(tmp_path):
-    path = tmp_path / "train-images-idx3-ubyte.gz"
-    path.write_bytes(gzip.compress(_header() + b"\x00" * 18)[:-6])
-    with pytest.raises(MnistlabError, match="damaged gzip file"):
-        read_idx(path)
+def test_read_idx_missing_file(tmp_path):
+    with pytest.raises(MnistlabError, match="no such file"):
+        read_idx(tmp_path / "nope-idx1-ubyte")
 
 
-def test_wrong_dimensions_say_files_may_be_swapped(tmp_path):
-    folder = make_idx_files(tmp_path / "d", tiny_arrays(20, 0), tiny_arrays(10, 1))
-    (folder / "train-images-idx3-ubyte.gz").rename(folder / "x")
-    (folder / "train-labels-idx1-ubyte.gz").rename(folder / "train-images-idx3-ubyte.gz")
-    (folder / "x").rename(folder / "train-labels-idx1-ubyte.gz")
-    with pytest.raises(MnistlabError, match="swapped"):
-        load_dataset(str(folder))
+def test_payload_digest_ignores_the_gzip_wrapper(tmp_path):
+    labels = np.arange(10, dtype=np.uint8)
+    write_idx(tmp_path / "a-idx1-ubyte", labels)
+    (tmp_path / "b-idx1-ubyte.gz").write_bytes(
+        gzip.compress((tmp_path / "a-idx1-ubyte").read_bytes(), compresslevel=1, mtime=123))
+    assert sha256_of_payload(tmp_path / "a-idx1-ubyte") == sha256_of_payload(
+        tmp_path / "b-idx1-ubyte.gz")
 
 
-def test_count_mismatch(tmp_path):
-    images, labels = tiny_arrays(20, 0)
-    folder = make_idx_files(tmp_path / "d", (images, labels[:15]), tiny_arrays(10, 1))
-    with pytest.raises(MnistlabError, match="20 images but 15 labels"):
-        load_dataset(str(folder))
+def test_custom_folder_with_class_names(tiny_idx_dir):
+    ds = load_dataset(tiny_idx_dir)
+    assert ds.name == "tiny" and ds.source == str(tiny_idx_dir)
+    assert ds.train_images.shape == (600, 28, 28) and ds.train_images.dtype == torch.uint8
+    assert ds.test_images.shape == (200, 28, 28) and ds.train_labels.dtype == torch.int64
+    assert ds.class_names == [f"class-{i}" for i in range(10)] and ds.num_classes == 10
+    assert ds.train_labels.bincount().tolist() == [60] * 10
+    pixels = ds.train_images.numpy() / 255
+    assert ds.mean == pytest.approx(pixels.mean()) and ds.std == pytest.approx(pixels.std(ddof=1))
 
 
-def test_labels_beyond_class_count(tmp_path):
-    folder = make_idx_files(tmp_path / "d", tiny_arrays(20, 0), tiny_arrays(10, 1))
-    (folder / "classes.txt").write_text("a\nb\nc\n")
-    with pytest.raises(MnistlabError, match="labels go up to 9 but there are 3 classes"):
-        load_dataset(str(folder))
-
-
-def test_missing_file(tmp_path):
-    folder = make_idx_files(tmp_path / "d", tiny_arrays(20, 0), tiny_arrays(10, 1))
-    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(MnistlabError, match="t10k-labels-idx1-ubyte\\[.gz\\] is missing"):
-        load_dataset(str(folder))
-
-
-def test_custom_dataset_raw_files_and_class_names(tmp_path):
-    folder = make_idx_files(tmp_path / "kmnist-like", tiny_arrays(30, 0, k=5),
-                            tiny_arrays(10, 1, k=5), gz=False)
-    (folder / "classes.txt").write_text("o\nki\nsu\ntsu\nna\n")
+def test_custom_folder_raw_files_without_class_names(tmp_path):
+    folder = make_idx_files(tmp_path / "kmnist-like", *tiny_arrays(30, 0, k=5), "train", gz=False)
+    make_idx_files(folder, *tiny_arrays(10, 1, k=5), "t10k", gz=False)
     ds = load_dataset(str(folder))
-    assert ds.name == "kmnist-like" and ds.class_names == ["o", "ki", "su", "tsu", "na"]
+    assert ds.name == "kmnist-like" and ds.class_names == ["0", "1", "2", "3", "4"]
     assert ds.train_images.shape == (30, 28, 28) and ds.num_classes == 5
-    assert 0 < ds.mean < 1 and 0 < ds.std < 1
 
 
-def test_cli_reports_malformed_file_in_one_line(tmp_path, capsys):
-    folder = make_idx_files(tmp_path / "d", tiny_arrays(20, 0), tiny_arrays(10, 1))
-    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_header() + b"\x00"))
-    code = main(["train", "--dataset", str(folder), "--quiet", "--out", str(tmp_path / "r")])
-    err = capsys.readouterr().err
-    assert code == 2 and "t10k-images-idx3-ubyte.gz: truncated" in err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+def test_unknown_name_lists_known_ones(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MnistlabError, match="'kmnist' is neither a known dataset \\(mnist, "
+                                            "fashion-mnist\\) nor an existing folder"):
+        load_dataset("kmnist")
 
 
-@settings(max_examples=40, deadline=None)
-@given(arrays(np.uint8, st.tuples(st.integers(0, 5), st.integers(1, 6), st.integers(1, 6))),
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arrays(np.uint8, array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=6)),
        st.booleans())
 def test_write_read_round_trip(tmp_path_factory, array, gz):
-    path = tmp_path_factory.mktemp("idx") / ("a-idx3-ubyte" + (".gz" if gz else ""))
+    path = tmp_path_factory.mktemp("idx") / ("a.idx" + (".gz" if gz else ""))
     write_idx(path, array)
-    assert np.array_equal(read_idx(path), array)
+    back = read_idx(path)
+    assert back.dtype == np.uint8 and back.shape == array.shape and np.array_equal(back, array)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=40) | st.builds(
+    lambda dims, extra: struct.pack(">HBB", 0, 8, len(dims)) + struct.pack(
+        f">{len(dims)}I", *dims) + bytes(extra), st.lists(st.integers(0, 4), max_size=3),
+    st.integers(0, 80)))
+def test_parser_never_crashes(data):
+    """Any bytes: either a well-formed array matching its header, or a MnistlabError."""
+    try:
+        array = parse_idx(data, "fuzz")
+    except MnistlabError as exc:
+        assert str(exc).startswith("fuzz: ")
+    else:
+        assert array.size == len(data) - 4 - 4 * array.ndim

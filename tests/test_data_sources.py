@@ -1,135 +1,310 @@
-"""Downloads against a real local HTTP server; imports; where datasets are looked for."""
+"""Downloads against a real HTTP server on loopback, imports, the identity check, the verified
+marker, and where known datasets are looked for."""
 
+from __future__ import annotations
+
+import dataclasses
 import functools
 import gzip
+import hashlib
 import socket
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import make_dataset_folder
 
-from mnistlab.cli import main
-from mnistlab.data import FILES, cache_root, dataset_folder, fetch, import_folder, load_dataset
+from mnistlab.data import (
+    KNOWN_DATASETS,
+    dataset_folder,
+    dataset_info,
+    fetch,
+    import_folder,
+    load_dataset,
+    sources,
+)
+from mnistlab.data.sources import FILES, MARKER, cache_root, search_folders
 from mnistlab.errors import MnistlabError
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
         pass
 
 
 @pytest.fixture()
 def http_root(tmp_path):
-    """A real HTTP server on 127.0.0.1 serving tmp_path/www; yields (root folder, base URL)."""
+    """A real HTTP server on 127.0.0.1 serving tmp_path/www: yields (that folder, base URL)."""
     root = tmp_path / "www"
     root.mkdir()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=root))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield root, f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+        thread.join()
 
 
-def _mirror(root: Path, name: str, source: Path) -> str:
-    folder = root / name
+def _serve(root: Path, mirror: str, source: Path) -> Path:
+    """Publish the four files of `source` under /<mirror>/ (symlinks: no 40 MB of copies)."""
+    folder = root / mirror
     folder.mkdir()
     for stem in FILES:
-        (folder / f"{stem}.gz").write_bytes((source / f"{stem}.gz").read_bytes())
-    return name
+        (folder / f"{stem}.gz").symlink_to(source / f"{stem}.gz")
+    return folder
+
+
+def _corrupt(path: Path) -> None:
+    """Replace a served file by a re-gzipped copy with a few payload bytes flipped."""
+    payload = bytearray(gzip.decompress(path.read_bytes()))
+    for i in (100, 101, 102):
+        payload[i] ^= 0xFF
+    path.unlink()
+    path.write_bytes(gzip.compress(bytes(payload)))
 
 
 def _dead_url() -> str:
-    with socket.socket() as s:  # a port nobody listens on once this closes
+    with socket.socket() as s:  # a port nothing listens on once this closes
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}/mnist/"
 
 
-def test_fetch_verifies_and_caches(http_root, shared_datasets):
+def _cached_names(name: str) -> set[str]:
+    folder = cache_root() / name
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+@pytest.fixture()
+def tiny_known(tmp_path, monkeypatch) -> tuple[str, Path]:
+    """A small folder registered as the known dataset "tiny" (its digests published), so the
+    checksum machinery can be exercised without 50 MB of MNIST."""
+    folder = make_dataset_folder(tmp_path / "offered", 40, 20)
+    digests = {stem: hashlib.sha256(gzip.decompress((folder / f"{stem}.gz").read_bytes()))
+               .hexdigest() for stem in FILES}
+    spec = dataclasses.replace(KNOWN_DATASETS["mnist"], name="tiny", title="Tiny",
+                               mirrors=(), sha256=digests)
+    monkeypatch.setitem(KNOWN_DATASETS, "tiny", spec)
+    return "tiny", folder
+
+
+# --- downloads -------------------------------------------------------------------------------
+def test_fetch_from_a_good_mirror_verifies_caches_and_loads(http_root, shared_datasets):
     root, base = http_root
-    _mirror(root, "good", shared_datasets / "mnist")
+    _serve(root, "good", shared_datasets / "mnist")
     folder = fetch("mnist", mirrors=[f"{base}/good/"])
     assert folder == cache_root() / "mnist"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{s}.gz" for s in FILES)
-    ds = load_dataset("mnist", data_dir=cache_root())
-    assert len(ds.train_labels) == 60000 and len(ds.test_labels) == 10000
+    assert _cached_names("mnist") == {f"{stem}.gz" for stem in FILES} | {MARKER}
+    assert not [p for p in cache_root().iterdir() if p.name.startswith(".fetch-")]
+    ds = load_dataset("mnist")
+    assert (len(ds.train_labels), len(ds.test_labels)) == (60000, 10000)
     assert ds.train_labels.bincount().tolist() == MNIST_TRAIN_COUNTS
+    assert ds.test_labels.bincount().tolist() == MNIST_TEST_COUNTS
+    assert ds.source == str(folder) and ds.class_names[3] == "3"
+    # everything cached and verified: a second fetch needs no mirror at all
+    assert fetch("mnist", mirrors=[_dead_url()]) == folder
 
 
 def test_corrupted_download_is_never_cached(http_root, shared_datasets):
     root, base = http_root
-    _mirror(root, "bad", shared_datasets / "mnist")
-    target = root / "bad" / "t10k-labels-idx1-ubyte.gz"
-    payload = bytearray(gzip.decompress(target.read_bytes()))
-    payload[100] ^= 0xFF  # one label changed
-    target.write_bytes(gzip.compress(bytes(payload)))
-    with pytest.raises(MnistlabError, match="checksum mismatch for t10k-labels-idx1-ubyte"):
+    _corrupt(_serve(root, "bad", shared_datasets / "mnist") / "t10k-labels-idx1-ubyte.gz")
+    expected = KNOWN_DATASETS["mnist"].sha256["t10k-labels-idx1-ubyte"]
+    with pytest.raises(MnistlabError, match=f"checksum mismatch for t10k-labels-idx1-ubyte of "
+                                            f"MNIST \\(expected {expected}, got [0-9a-f]{{64}}\\)"):
         fetch("mnist", mirrors=[f"{base}/bad/"])
-    cached = {p.name for p in (cache_root() / "mnist").iterdir()}
-    assert "t10k-labels-idx1-ubyte.gz" not in cached
-    assert not [n for n in cached if n.startswith(".")]  # no half-downloads left behind
+    cached = _cached_names("mnist")
+    assert "t10k-labels-idx1-ubyte.gz" not in cached and "t10k-labels-idx1-ubyte" not in cached
+    assert cached == {f"{stem}.gz" for stem in FILES[:3]} | {MARKER}  # the good ones stay
+    assert not [p for p in cache_root().iterdir() if p.name.startswith(".fetch-")]
 
 
-def test_dead_first_mirror_falls_back_to_the_second(http_root, shared_datasets):
+def test_dead_missing_and_corrupt_mirrors_fall_back_to_the_next(http_root, shared_datasets):
     root, base = http_root
-    _mirror(root, "second", shared_datasets / "mnist")
-    folder = fetch("mnist", mirrors=[_dead_url(), f"{base}/missing/", f"{base}/second/"])
-    assert len(list(folder.glob("*.gz"))) == 4
+    _corrupt(_serve(root, "bad", shared_datasets / "mnist") / "t10k-labels-idx1-ubyte.gz")
+    _serve(root, "good", shared_datasets / "mnist")
+    folder = fetch("mnist", mirrors=[_dead_url(), f"{base}/missing/", f"{base}/bad/",
+                                     f"{base}/good/"])
+    assert _cached_names("mnist") == {f"{stem}.gz" for stem in FILES} | {MARKER}
+    assert load_dataset("mnist", data_dir=folder.parent).test_labels.bincount().tolist() \
+        == MNIST_TEST_COUNTS
 
 
-def test_all_mirrors_dead_lists_what_was_tried(tmp_path):
-    with pytest.raises(MnistlabError, match="could not fetch train-images-idx3-ubyte of mnist"):
-        fetch("mnist", mirrors=[_dead_url()], timeout=2)
+def test_all_mirrors_dead_says_what_was_tried(http_root):
+    _, base = http_root
+    dead = _dead_url()
+    with pytest.raises(MnistlabError) as info:
+        fetch("mnist", mirrors=[dead, f"{base}/missing/"], timeout=5)
+    message = str(info.value)
+    assert message.startswith("could not fetch train-images-idx3-ubyte.gz of mnist; tried: ")
+    assert f"{dead}train-images-idx3-ubyte.gz (could not connect)" in message
+    assert f"{base}/missing/train-images-idx3-ubyte.gz (HTTP 404)" in message
+    assert "`mnistlab data fetch mnist --from FOLDER`" in message and "\n" not in message
+    assert _cached_names("mnist") == set()
 
 
-def test_fashion_offered_as_mnist_is_named(tmp_path, shared_datasets):
-    with pytest.raises(MnistlabError, match="these files are Fashion-MNIST, not MNIST: use "
-                                            "--dataset fashion-mnist"):
+def test_damaged_cache_entry_is_fetched_again(http_root, tiny_known):
+    name, offered = tiny_known
+    root, base = http_root
+    (root / "m").symlink_to(offered)
+    fetch(name, mirrors=[f"{base}/m/"])
+    damaged = cache_root() / name / "t10k-labels-idx1-ubyte.gz"
+    damaged.write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07"))
+    fetch(name, mirrors=[f"{base}/m/"])
+    assert damaged.read_bytes() == (offered / damaged.name).read_bytes()
+
+
+# --- identity --------------------------------------------------------------------------------
+def test_fashion_offered_as_mnist_is_named(http_root, tmp_path, shared_datasets):
+    root, base = http_root
+    _serve(root, "mnist", shared_datasets / "fashion-mnist")
+    identity = "these files are Fashion-MNIST, not MNIST: use --dataset fashion-mnist"
+    with pytest.raises(MnistlabError, match=identity):
+        fetch("mnist", mirrors=[f"{base}/mnist/"])
+    assert _cached_names("mnist") == set()
+    with pytest.raises(MnistlabError, match=identity):
         import_folder("mnist", shared_datasets / "fashion-mnist")
-    wrong = tmp_path / "root" / "mnist"
-    wrong.parent.mkdir()
-    wrong.symlink_to(shared_datasets / "fashion-mnist")
-    with pytest.raises(MnistlabError, match="these files are Fashion-MNIST"):
+    with pytest.raises(MnistlabError, match="these files are MNIST, not Fashion-MNIST: use "
+                                            "--dataset mnist"):
+        import_folder("fashion-mnist", shared_datasets / "mnist")
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "mnist").symlink_to(shared_datasets / "fashion-mnist")
+    with pytest.raises(MnistlabError, match=identity):
         load_dataset("mnist", data_dir=tmp_path / "root")
+    assert _cached_names("mnist") == _cached_names("fashion-mnist") == set()
 
 
+def test_misnamed_files_are_named(tiny_known, tmp_path):
+    name, offered = tiny_known
+    train, test = offered / "train-labels-idx1-ubyte.gz", offered / "t10k-labels-idx1-ubyte.gz"
+    train_bytes = train.read_bytes()
+    train.write_bytes(test.read_bytes())  # the test labels offered under the train name
+    test.write_bytes(train_bytes)
+    with pytest.raises(MnistlabError, match="holds Tiny's t10k-labels-idx1-ubyte, not "
+                                            "train-labels-idx1-ubyte; the files are misnamed"):
+        import_folder(name, offered)
+
+
+# --- imports and the verified marker ---------------------------------------------------------
 def test_import_raw_files(tmp_path, shared_datasets):
     raw = tmp_path / "raw"
     raw.mkdir()
     for stem in FILES:
         (raw / stem).write_bytes(gzip.decompress((shared_datasets / "mnist" / f"{stem}.gz")
                                                  .read_bytes()))
-    assert main(["data", "fetch", "mnist", "--from", str(raw)]) == 0
-    ds = load_dataset("mnist", data_dir=cache_root())
-    assert ds.test_labels.bincount().tolist()[:2] == [980, 1135]
+    assert import_folder("mnist", raw) == cache_root() / "mnist"
+    assert _cached_names("mnist") == set(FILES) | {MARKER}
+    ds = load_dataset("mnist")
+    assert ds.test_labels.bincount().tolist() == MNIST_TEST_COUNTS
 
 
-def test_lookup_order(tmp_path, monkeypatch):
-    def fake(root):
-        folder = root / "mnist"
-        folder.mkdir(parents=True)
-        for stem in FILES:
-            (folder / f"{stem}.gz").write_bytes(b"")
-        return root
-
-    explicit, env = fake(tmp_path / "explicit"), fake(tmp_path / "env")
-    monkeypatch.setenv("MNISTLAB_DATA", str(env))
-    assert dataset_folder("mnist", explicit) == explicit / "mnist"
-    assert dataset_folder("mnist") == env / "mnist"
-    monkeypatch.delenv("MNISTLAB_DATA")
-    fake(cache_root())
-    assert dataset_folder("mnist") == cache_root() / "mnist"
+def test_import_accepts_the_root_of_a_name_layout_and_replaces_other_forms(tiny_known, tmp_path):
+    name, offered = tiny_known
+    stale = cache_root() / name / "train-images-idx3-ubyte"  # a raw copy cached earlier
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"stale")
+    (tmp_path / "layout").mkdir()
+    (tmp_path / "layout" / name).symlink_to(offered)
+    import_folder(name, tmp_path / "layout")
+    assert _cached_names(name) == {f"{stem}.gz" for stem in FILES} | {MARKER}
 
 
-def test_not_found_says_how_to_fix(tmp_path, monkeypatch, capsys):
+def test_marker_skips_rehashing_until_a_file_changes(tiny_known, monkeypatch):
+    name, offered = tiny_known
+    import_folder(name, offered)
+    calls = []
+    real = sources.verify_payload
+    monkeypatch.setattr(sources, "verify_payload", lambda *a: calls.append(a[1]) or real(*a))
+    load_dataset(name)
+    assert calls == []  # import verified everything and said so in the marker
+    changed = cache_root() / name / "t10k-images-idx3-ubyte.gz"
+    changed.write_bytes(gzip.compress(gzip.decompress(changed.read_bytes())[:-1] + b"\x01"))
+    with pytest.raises(MnistlabError, match="checksum mismatch for t10k-images-idx3-ubyte"):
+        load_dataset(name)
+    assert calls == ["t10k-images-idx3-ubyte"]
+
+
+def test_read_only_folder_loads_without_a_marker(tiny_known, tmp_path):
+    name, offered = tiny_known
+    root = tmp_path / "ro"
+    root.mkdir()
+    (offered).rename(root / name)
+    (root / name).chmod(0o555)
+    try:
+        assert len(load_dataset(name, data_dir=root).train_labels) == 40
+        assert not (root / name / MARKER).exists()
+    finally:
+        (root / name).chmod(0o755)
+
+
+# --- where datasets are looked for -----------------------------------------------------------
+def _fake(root: Path, name: str) -> Path:
+    """A folder that *looks* complete: lookup checks presence, loading checks content."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    for stem in FILES:
+        (folder / f"{stem}.gz").write_bytes(b"")
+    return folder
+
+
+def test_lookup_order(tmp_path, monkeypatch, tiny_known):
+    name, _ = tiny_known
+    system = tmp_path / "usr-share" / name
+    monkeypatch.setitem(KNOWN_DATASETS, name, dataclasses.replace(
+        KNOWN_DATASETS[name], system_folders=(system,)))
     monkeypatch.delenv("MNISTLAB_DATA", raising=False)
-    with pytest.raises(MnistlabError, match="run `mnistlab data fetch mnist` or point --data-dir"):
+    with pytest.raises(MnistlabError, match=f"{name} not found in "):
+        dataset_folder(name)
+    _fake(system.parent, name)
+    assert dataset_folder(name) == system
+    cached = _fake(cache_root(), name)
+    assert dataset_folder(name) == cached
+    env = _fake(tmp_path / "env", name)
+    monkeypatch.setenv("MNISTLAB_DATA", str(env.parent))
+    assert dataset_folder(name) == env
+    explicit = _fake(tmp_path / "explicit", name)
+    assert dataset_folder(name, explicit.parent) == explicit
+    assert dataset_folder(name, tmp_path / "empty") == env  # an empty data_dir falls through
+    assert [how for _, how in search_folders(name, explicit.parent)] == [
+        "--data-dir", "MNISTLAB_DATA", "cache", "system"]
+
+
+def test_debian_folder_is_searched_for_fashion_mnist_only():
+    assert Path("/usr/share/datasets/fashion-mnist") in [
+        f for f, _ in search_folders("fashion-mnist")]
+    assert [how for _, how in search_folders("mnist")][-1] == "cache"
+
+
+def test_not_found_says_how_to_fix(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    with pytest.raises(MnistlabError) as info:
         dataset_folder("mnist", tmp_path)
-    assert main(["data", "path", "kmnist"]) == 2
-    assert "unknown name 'kmnist'" in capsys.readouterr().err
+    message = str(info.value)
+    assert f"{tmp_path / 'mnist'} (lacks train-labels-idx1-ubyte, " in message
+    assert message.endswith("run `mnistlab data fetch mnist` or point --data-dir / MNISTLAB_DATA "
+                            "at a folder holding mnist/*.gz")
+    with pytest.raises(MnistlabError, match="unknown name 'kmnist'; known: mnist, fashion-mnist"):
+        dataset_folder("kmnist")
+
+
+def test_dataset_info(tiny_known, tiny_idx_dir):
+    name, offered = tiny_known
+    import_folder(name, offered)
+    info = dataset_info(name)
+    assert info["folder"] == str(cache_root() / name) and info["found via"] == "cache"
+    assert info["verified"] is True and info["train images"] == 40
+    assert info["test per class"] == [2] * 10 and info["image size"] == "28x28"
+    assert set(info["files"]) == {f"{stem}.gz" for stem in FILES}
+    custom = dataset_info(str(tiny_idx_dir))
+    assert custom["verified"] is False and custom["found via"] == "folder given"
+    assert custom["classes"][0] == "class-0" and custom["train per class"] == [60] * 10

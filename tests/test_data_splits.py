@@ -1,48 +1,74 @@
-"""Validation split: stratified, exact size, seeded, disjoint; errors for impossible sizes."""
+"""Validation split: stratified, exact size, seeded, disjoint, covering; errors for sizes that
+cannot work."""
+
+from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mnistlab.data import stratified_split
 from mnistlab.errors import MnistlabError
 
 
-def test_stratified_exact_and_disjoint():
+def _check_partition(labels: torch.Tensor, train: torch.Tensor, val: torch.Tensor,
+                     val_size: int) -> None:
+    assert len(val) == val_size and len(train) == len(labels) - val_size
+    assert train.dtype == val.dtype == torch.int64
+    assert sorted(train.tolist() + val.tolist()) == list(range(len(labels)))  # disjoint, covers
+    for c in labels.unique():
+        share = (labels == c).sum().item() * val_size / len(labels)
+        assert abs((labels[val] == c).sum().item() - share) < 1
+
+
+def test_proportional_exact_and_disjoint():
     labels = torch.tensor([0] * 600 + [1] * 300 + [2] * 100)
     train, val = stratified_split(labels, 100, seed=0)
-    assert len(val) == 100 and len(train) == 900
-    assert set(train.tolist()).isdisjoint(val.tolist())
-    assert sorted(train.tolist() + val.tolist()) == list(range(1000))
+    _check_partition(labels, train, val, 100)
     assert torch.bincount(labels[val]).tolist() == [60, 30, 10]
 
 
-def test_seeded():
+def test_rounding_keeps_the_total_exact():
+    labels = torch.tensor([0] * 5 + [1] * 5 + [2] * 5)  # 7 / 3 classes: shares of 2.33 each
+    train, val = stratified_split(labels, 7, seed=1)
+    _check_partition(labels, train, val, 7)
+    assert sorted(torch.bincount(labels[val]).tolist()) == [2, 2, 3]
+
+
+def test_same_seed_same_split_other_seed_other_split():
     labels = torch.arange(1000) % 10
-    a = stratified_split(labels, 100, 3)[1]
-    assert torch.equal(a, stratified_split(labels, 100, 3)[1])
-    assert not torch.equal(a, stratified_split(labels, 100, 4)[1])
+    train, val = stratified_split(labels, 100, 3)
+    again = stratified_split(labels, 100, 3)
+    assert torch.equal(train, again[0]) and torch.equal(val, again[1])
+    assert not torch.equal(val, stratified_split(labels, 100, 4)[1])
 
 
 def test_zero_means_no_validation():
     train, val = stratified_split(torch.arange(10) % 2, 0, 0)
-    assert len(val) == 0 and len(train) == 10
+    assert val.numel() == 0 and val.dtype == torch.int64 and train.tolist() == list(range(10))
 
 
-@pytest.mark.parametrize("size", [10, 11, -1])
+@pytest.mark.parametrize("size", [1, 10, 11, -1], ids=["below-classes", "all", "more", "neg"])
 def test_impossible_sizes(size):
-    with pytest.raises(MnistlabError, match="val-size"):
+    with pytest.raises(MnistlabError, match=f"val-size: {size} is out of range for 10 training "
+                                            "images in 2 classes; use 0 .* or from 2 .* to 9"):
         stratified_split(torch.arange(10) % 2, size, 0)
 
 
-@settings(max_examples=50, deadline=None)
-@given(st.lists(st.integers(0, 4), min_size=2, max_size=300), st.data())
-def test_proportions_within_one(labels, data):
+def test_labels_must_be_one_dimensional():
+    with pytest.raises(ValueError, match="1-D labels"):
+        stratified_split(torch.zeros(4, 2, dtype=torch.long), 2, 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=2, max_size=400), st.data())
+def test_any_valid_size_is_exact_stratified_and_seeded(labels, data):
     labels = torch.tensor(labels)
-    size = data.draw(st.integers(1, len(labels) - 1))
-    train, val = stratified_split(labels, size, 0)
-    assert len(val) == size
-    for c in labels.unique():
-        expected = (labels == c).sum().item() * size / len(labels)
-        assert abs((labels[val] == c).sum().item() - expected) <= 1
+    k, n = len(labels.unique()), len(labels)
+    assume(k < n)  # otherwise no non-zero size is valid
+    size = data.draw(st.integers(k, n - 1), label="val_size")
+    seed = data.draw(st.integers(0, 2**31), label="seed")
+    train, val = stratified_split(labels, size, seed)
+    _check_partition(labels, train, val, size)
+    assert torch.equal(val, stratified_split(labels, size, seed)[1])

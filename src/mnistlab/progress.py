@@ -32,6 +32,9 @@ class Reporter:
     def epoch_ended(self, record: dict[str, float]) -> None:
         pass
 
+    def finding(self, finding: dict[str, Any]) -> None:
+        """The doctor saw a problem during training (shown at once; the panel comes at the end)."""
+
     def run_ended(self, status: str) -> None:
         pass
 
@@ -83,6 +86,10 @@ class RichReporter(Reporter):
                 f"{record['train_acc_eval']:.4f} (eval)  "
                 f"val loss {record['val_loss']:.4f}  val acc {record['val_acc']:.4f}  "
                 f"{record['seconds']:.1f}s")
+
+    def finding(self, finding: dict[str, Any]) -> None:
+        self.progress.console.print(
+            f"[bold red]doctor:[/] {finding['title']} — {finding['evidence']}", highlight=False)
 
     def run_ended(self, status: str) -> None:
         if self.task is not None:

@@ -272,6 +272,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     trace: list[list[float]] = []
     early_losses: list[float] = []
     best = {"val_accuracy": -1.0, "epoch": 0, "state": None}
+    said: set[str] = set()  # problem codes already reported live
     status, seconds = "completed", 0.0
     ckpt_path = out_dir / "checkpoint.pt" if out_dir else None
     if resume and ckpt_path is not None and ckpt_path.exists():
@@ -285,6 +286,9 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
         status = saved.get("status", "completed")
 
     reporter.run_started(config, config.epochs, steps_per_epoch, done_epochs=len(history))
+    for finding in doctor.problems(findings):  # pre-flight problems are said before step one
+        said.add(finding.code)
+        reporter.finding(finding.to_dict())
     trace_every = max(1, steps_per_epoch // TRACE_POINTS_PER_EPOCH)
     start_epoch = len(history) + 1
     if status != "completed":
@@ -315,8 +319,11 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
                         status = "diverged"
                         break
                     if state.step == EARLY_STEPS:
-                        findings = doctor.merge(findings, doctor.early_check(
-                            early_losses, splits.num_classes, config))
+                        found = doctor.early_check(early_losses, splits.num_classes, config)
+                        findings = doctor.merge(findings, found)
+                        for finding in found:
+                            said.add(finding.code)
+                            reporter.finding(finding.to_dict())
                     reporter.step_progress(trace_every if not early else 1, value,
                                            float(correct) / len(idx))
         except KeyboardInterrupt:
@@ -351,6 +358,19 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
             if hasattr(callback, "on_epoch_end"):
                 callback.on_epoch_end(record, history)
         reporter.epoch_ended(record)
+        # the doctor's look at each epoch end: say a new problem as soon as it shows
+        partial = {"status": status, "class_names": splits.class_names, "loss_trace": trace,
+                   "val_label_counts": torch.bincount(splits.val_y.cpu(),
+                                                      minlength=splits.num_classes).tolist(),
+                   "val_pred_counts": torch.bincount(val.predictions,
+                                                     minlength=splits.num_classes).tolist(),
+                   "val_accuracy": val.accuracy, "val_loss": val.loss, "val_metric": val.metric,
+                   "train_size": n_train}
+        now = doctor.problems(doctor.diagnose(config, history, partial))
+        for finding in now:
+            if finding.code not in said:
+                said.add(finding.code)
+                reporter.finding(finding.to_dict())
         if status == "completed" and val.accuracy > best["val_accuracy"]:
             best = {"val_accuracy": val.accuracy, "epoch": epoch,
                     "state": ({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

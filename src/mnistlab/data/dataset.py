@@ -1,17 +1,18 @@
-"""A dataset in memory: uint8 image tensors, int64 labels, class names, pixel statistics."""
+"""A dataset in memory (uint8 image tensors, int64 labels, class names, pixel statistics), how
+one is loaded from a known name or any folder of IDX files, and a summary of one for `data info`.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from ..errors import MnistlabError
 from .idx import parse_idx, read_bytes
-from .sources import FILES, KNOWN_DATASETS, dataset_folder, find_file, verify_payload
+from .sources import FILES, KNOWN_DATASETS, KnownDataset, ensure_verified, find_file, locate
 
 
 @dataclass
@@ -22,61 +23,80 @@ class Dataset:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     class_names: list[str]
-    mean: float  # pixel mean / sd on [0, 1] of the training images
+    mean: float  # pixel mean and sd on [0, 1] of the training images
     std: float
-    source: str = ""
+    source: str = ""  # the folder it was read from
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
 
-def _read_pair(folder: Path, split: str, verify: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    arrays = []
+def _read_split(folder: Path, split: str,
+                spec: KnownDataset | None) -> tuple[torch.Tensor, torch.Tensor]:
+    arrays, paths = [], []
     for stem, dims in ((f"{split}-images-idx3-ubyte", 3), (f"{split}-labels-idx1-ubyte", 1)):
         path = find_file(folder, stem)
         if path is None:
             raise MnistlabError(f"{folder}: {stem}[.gz] is missing; a dataset folder holds "
                                 f"{', '.join(FILES)} (each optionally .gz)")
         payload = read_bytes(path)
-        if verify:
-            verify_payload(verify, stem, payload, str(path))
+        if spec is not None:
+            ensure_verified(spec.name, stem, path, payload)
         arrays.append(parse_idx(payload, path.name, expect_dims=dims))
+        paths.append(path)
     images, labels = arrays
     if len(images) != len(labels):
-        raise MnistlabError(f"{folder}: {split} images and labels disagree: {len(images):,} "
-                            f"images but {len(labels):,} labels")
+        raise MnistlabError(f"{folder}: {paths[0].name} holds {len(images):,} images but "
+                            f"{paths[1].name} holds {len(labels):,} labels; they must pair up")
+    # copies: the parsed arrays are read-only views of the file's bytes
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype("int64"))
 
 
+def _class_names(folder: Path, max_label: int) -> list[str]:
+    names_file = folder / "classes.txt"
+    if not names_file.is_file():
+        return [str(i) for i in range(max_label + 1)]
+    names = [line.strip() for line in names_file.read_text("utf-8").splitlines()]
+    while names and not names[-1]:
+        names.pop()
+    if max_label >= len(names):
+        raise MnistlabError(f"{names_file}: labels go up to {max_label} but classes.txt names "
+                            f"{len(names)} classes; add the missing names or fix the labels")
+    return names
+
+
+def _pixel_stats(images: torch.Tensor) -> tuple[float, float]:
+    """Exact mean and sd on [0, 1] from a 256-bin histogram: no float copy of the images."""
+    counts = torch.bincount(images.flatten(), minlength=256).double()
+    values = torch.arange(256, dtype=torch.float64) / 255
+    n = counts.sum()
+    mean = (counts * values).sum() / n
+    var = (counts * (values - mean) ** 2).sum() / max(n - 1, 1)
+    return float(mean), float(var.sqrt())
+
+
 def load_folder(folder: str | Path, *, name: str | None = None,
-                verify: str | None = None) -> Dataset:
-    """Read a folder of the four IDX files; `verify` names the known dataset to check against."""
+                spec: KnownDataset | None = None) -> Dataset:
+    """Read a folder of the four IDX files. With `spec` (a known dataset) every payload is
+    checked against the published checksums and the published names and statistics are used;
+    otherwise classes come from classes.txt (or the labels) and statistics from the images."""
     folder = Path(folder)
-    train_x, train_y = _read_pair(folder, "train", verify)
-    test_x, test_y = _read_pair(folder, "t10k", verify)
+    train_x, train_y = _read_split(folder, "train", spec)
+    test_x, test_y = _read_split(folder, "t10k", spec)
+    if len(train_y) == 0:
+        raise MnistlabError(f"{folder}: the training files hold no images; a dataset needs some")
     if train_x.shape[1:] != test_x.shape[1:]:
         raise MnistlabError(f"{folder}: train images are {tuple(train_x.shape[1:])} but test "
-                            f"images are {tuple(test_x.shape[1:])}")
-    spec: Any = KNOWN_DATASETS.get(verify or "")
+                            f"images are {tuple(test_x.shape[1:])}; both splits need one size")
     if spec is not None:
-        class_names, mean, std = list(spec.class_names), spec.mean, spec.std
+        class_names, (mean, std) = list(spec.class_names), (spec.mean, spec.std)
     else:
-        names_file = folder / "classes.txt"
-        if names_file.is_file():
-            class_names = [line.strip() for line in names_file.read_text("utf-8").splitlines()
-                           if line.strip()]
-        else:
-            class_names = [str(i) for i in range(int(max(train_y.max(), test_y.max())) + 1)]
-        pixels = train_x.float().div_(255)
-        mean, std = float(pixels.mean()), float(pixels.std())
-    k = len(class_names)
-    for split, labels in (("train", train_y), ("t10k", test_y)):
-        if len(labels) and int(labels.max()) >= k:
-            raise MnistlabError(f"{folder}: {split} labels go up to {int(labels.max())} but there "
-                                f"are {k} classes; fix the labels or classes.txt")
-    return Dataset(name or folder.name, train_x, train_y, test_x, test_y, class_names, mean,
-                   std, str(folder))
+        max_label = int(torch.cat([train_y, test_y]).max())
+        class_names, (mean, std) = _class_names(folder, max_label), _pixel_stats(train_x)
+    return Dataset(name=name or folder.resolve().name, train_images=train_x,
+                   train_labels=train_y, test_images=test_x, test_labels=test_y,
+                   class_names=class_names, mean=mean, std=std, source=str(folder))
 
 
 def load_dataset(name_or_path: str | os.PathLike, *,
@@ -84,9 +104,35 @@ def load_dataset(name_or_path: str | os.PathLike, *,
     """A known dataset by name (checksums verified), or any folder of IDX files."""
     key = str(name_or_path)
     if key in KNOWN_DATASETS:
-        return load_folder(dataset_folder(key, data_dir), name=key, verify=key)
+        folder, _ = locate(key, data_dir)
+        return load_folder(folder, name=key, spec=KNOWN_DATASETS[key])
     path = Path(key).expanduser()
     if path.is_dir():
         return load_folder(path)
     raise MnistlabError(f"dataset: {key!r} is neither a known dataset "
-                        f"({', '.join(KNOWN_DATASETS)}) nor a folder of IDX files")
+                        f"({', '.join(KNOWN_DATASETS)}) nor an existing folder; give a known "
+                        "name or the path of a folder holding the four IDX files")
+
+
+def dataset_info(name: str, data_dir: str | Path | None = None) -> dict:
+    """Where a dataset is read from and what it holds: files, sizes, counts, classes, and
+    whether its payloads match published checksums (known datasets only)."""
+    dataset = load_dataset(name, data_dir=data_dir)
+    how = locate(name, data_dir)[1] if name in KNOWN_DATASETS else "folder given"
+    folder = Path(dataset.source)
+    k = dataset.num_classes
+    return {
+        "name": dataset.name,
+        "folder": str(folder),
+        "found via": how,
+        "verified": name in KNOWN_DATASETS,  # loading checked every payload's SHA-256
+        "files": {p.name: p.stat().st_size for stem in FILES if (p := find_file(folder, stem))},
+        "train images": len(dataset.train_labels),
+        "test images": len(dataset.test_labels),
+        "image size": "x".join(map(str, dataset.train_images.shape[1:])),
+        "classes": dataset.class_names,
+        "train per class": dataset.train_labels.bincount(minlength=k).tolist(),
+        "test per class": dataset.test_labels.bincount(minlength=k).tolist(),
+        "pixel mean": round(dataset.mean, 4),
+        "pixel sd": round(dataset.std, 4),
+    }

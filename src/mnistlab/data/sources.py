@@ -1,226 +1,358 @@
-"""Where datasets come from: the known ones (mirrors, payload checksums), the folders searched,
-downloads that never cache anything unverified, and imports of folders a user already has.
+"""Where datasets come from: the known ones (mirrors, payload checksums, class names, pixel
+statistics), the folders searched for them, downloads that never cache anything unverified,
+imports of folders a user already has, and a marker that remembers what was verified.
 
 A dataset folder holds the four canonical IDX files, gzipped or raw:
     train-images-idx3-ubyte[.gz]  train-labels-idx1-ubyte[.gz]
     t10k-images-idx3-ubyte[.gz]   t10k-labels-idx1-ubyte[.gz]
-Known datasets are looked for, in order, under `<root>/<name>/` for each root: the `data_dir`
-argument (`--data-dir`), `$MNISTLAB_DATA`, the user cache (`$MNISTLAB_CACHE` or the platform's
-cache folder), and Debian's /usr/share/datasets (package dataset-fashion-mnist).
+A known dataset `<name>` is looked for, in order, in `<root>/<name>/` for each root: the
+`data_dir` argument (the CLI's --data-dir), $MNISTLAB_DATA, the user cache ($MNISTLAB_CACHE or
+the platform's cache folder); then in system folders (Debian's dataset-fashion-mnist package).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from ..errors import MnistlabError
+from ..files import write_text
 from .idx import read_bytes
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-DEBIAN_ROOT = Path("/usr/share/datasets")
+MARKER = ".verified"  # JSON: file name -> size, mtime and payload SHA-256 when last verified
 
 
 @dataclass(frozen=True)
 class KnownDataset:
     name: str
     title: str
-    mirrors: tuple[str, ...]  # base URLs, tried in order; the file name is appended (+ .gz)
-    sha256: dict[str, str]  # SHA-256 of each decompressed payload (gzip wrappers differ)
+    mirrors: tuple[str, ...]  # base URLs, tried in order; "<stem>.gz" is appended
+    sha256: dict[str, str]  # of each decompressed payload: the gzip wrappers differ by mirror
     class_names: tuple[str, ...]
-    mean: float  # pixel mean and sd on [0, 1], over the training images
+    mean: float  # pixel mean and sd on [0, 1] over the training images
     std: float
+    system_folders: tuple[Path, ...] = ()  # installed by an OS package, searched last
 
 
 KNOWN_DATASETS: dict[str, KnownDataset] = {
     "mnist": KnownDataset(
-        "mnist", "MNIST",
-        ("https://ossci-datasets.s3.amazonaws.com/mnist/",
-         "https://storage.googleapis.com/cvdf-datasets/mnist/",
-         "http://yann.lecun.com/exdb/mnist/"),
-        {"t10k-images-idx3-ubyte":
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-         "t10k-labels-idx1-ubyte":
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-         "train-images-idx3-ubyte":
-            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-         "train-labels-idx1-ubyte":
-            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"},
-        tuple(str(d) for d in range(10)), 0.1307, 0.3081),
+        name="mnist", title="MNIST",
+        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                 "https://storage.googleapis.com/cvdf-datasets/mnist/",
+                 "http://yann.lecun.com/exdb/mnist/"),
+        sha256={
+            "train-images-idx3-ubyte":
+                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "train-labels-idx1-ubyte":
+                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "t10k-images-idx3-ubyte":
+                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "t10k-labels-idx1-ubyte":
+                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
+        class_names=tuple(str(d) for d in range(10)), mean=0.1307, std=0.3081),
     "fashion-mnist": KnownDataset(
-        "fashion-mnist", "Fashion-MNIST",
-        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-         "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
-        {"t10k-images-idx3-ubyte":
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-         "t10k-labels-idx1-ubyte":
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-         "train-images-idx3-ubyte":
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-         "train-labels-idx1-ubyte":
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"},
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-         "Bag", "Ankle boot"), 0.2860, 0.3530),
+        name="fashion-mnist", title="Fashion-MNIST",
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                 "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
+        sha256={
+            "train-images-idx3-ubyte":
+                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte":
+                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte":
+                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte":
+                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
+        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                     "Sneaker", "Bag", "Ankle boot"),
+        mean=0.2860, std=0.3530,
+        system_folders=(Path("/usr/share/datasets/fashion-mnist"),)),
 }
 
 
 def known(name: str) -> KnownDataset:
+    """The registry entry for `name`, or an error listing the known names."""
     try:
         return KNOWN_DATASETS[name]
     except KeyError:
         raise MnistlabError(f"dataset: unknown name {name!r}; known: "
-                            f"{', '.join(KNOWN_DATASETS)} (or give a folder of IDX files)"
+                            f"{', '.join(KNOWN_DATASETS)} (a folder of IDX files works too)"
                             ) from None
 
 
 # --- locations -------------------------------------------------------------------------------
 def cache_root() -> Path:
-    env = os.environ.get("MNISTLAB_CACHE")
-    if env:
-        return Path(env)
+    """The user cache: $MNISTLAB_CACHE, else the platform's cache folder for mnistlab."""
+    if os.environ.get("MNISTLAB_CACHE"):
+        return Path(os.environ["MNISTLAB_CACHE"])
     import pooch
 
     return Path(pooch.os_cache("mnistlab"))
 
 
-def search_roots(data_dir: str | Path | None = None) -> list[Path]:
-    roots = []
+def search_folders(name: str, data_dir: str | Path | None = None) -> list[tuple[Path, str]]:
+    """(folder, how it was chosen) for every place a known dataset is looked for, in order."""
+    spec = known(name)
+    places = []
     if data_dir:
-        roots.append(Path(data_dir))
+        places.append((Path(data_dir).expanduser() / name, "--data-dir"))
     if os.environ.get("MNISTLAB_DATA"):
-        roots.append(Path(os.environ["MNISTLAB_DATA"]))
-    roots += [cache_root(), DEBIAN_ROOT]
-    return roots
+        places.append((Path(os.environ["MNISTLAB_DATA"]).expanduser() / name, "MNISTLAB_DATA"))
+    places.append((cache_root() / name, "cache"))
+    places += [(folder, "system") for folder in spec.system_folders]
+    return places
 
 
 def find_file(folder: Path, stem: str) -> Path | None:
+    """`<stem>.gz` or raw `<stem>` in `folder`, the gzipped one first."""
     for candidate in (folder / f"{stem}.gz", folder / stem):
         if candidate.is_file():
             return candidate
     return None
 
 
-def dataset_folder(name: str, data_dir: str | Path | None = None) -> Path:
-    """The first folder holding all four files of a known dataset."""
-    known(name)
+def locate(name: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
+    """The first folder holding all four files of a known dataset, and how it was found."""
     looked = []
-    for root in search_roots(data_dir):
-        folder = root / name
-        looked.append(str(folder))
-        if all(find_file(folder, stem) for stem in FILES):
-            return folder
-    raise MnistlabError(f"{name} not found (looked in {', '.join(looked)}); run `mnistlab data "
-                        f"fetch {name}` or point --data-dir / MNISTLAB_DATA at a folder holding "
+    for folder, how in search_folders(name, data_dir):
+        missing = [stem for stem in FILES if find_file(folder, stem) is None]
+        if not missing:
+            return folder, how
+        incomplete = len(missing) < len(FILES)
+        looked.append(f"{folder}" + (f" (lacks {', '.join(missing)})" if incomplete else ""))
+    raise MnistlabError(f"{name} not found in {'; '.join(looked)}; run `mnistlab data fetch "
+                        f"{name}` or point --data-dir / MNISTLAB_DATA at a folder holding "
                         f"{name}/*.gz")
 
 
+def dataset_folder(name: str, data_dir: str | Path | None = None) -> Path:
+    """The folder a known dataset is read from (see the module docstring for the order)."""
+    return locate(name, data_dir)[0]
+
+
 # --- identity and checksums ------------------------------------------------------------------
-def _digest_owner(digest: str) -> tuple[str, str] | None:
-    for ds in KNOWN_DATASETS.values():
-        for stem, expected in ds.sha256.items():
+def _owner_of(digest: str) -> tuple[KnownDataset, str] | None:
+    for spec in KNOWN_DATASETS.values():
+        for stem, expected in spec.sha256.items():
             if expected == digest:
-                return ds.name, stem
+                return spec, stem
     return None
 
 
-def verify_payload(name: str, stem: str, payload: bytes, where: str) -> None:
-    """Raise a plain error when a file is not the published one (or is the other dataset's)."""
-    expected = known(name).sha256[stem]
+def verify_payload(name: str, stem: str, payload: bytes, where: str) -> str:
+    """The payload's SHA-256 if it is the published `stem` of `name`; otherwise a plain error
+    saying what it is instead (the other dataset, another file of this one, or damaged)."""
+    spec = known(name)
     digest = hashlib.sha256(payload).hexdigest()
+    expected = spec.sha256[stem]
     if digest == expected:
+        return digest
+    owner = _owner_of(digest)
+    if owner and owner[0].name != name:
+        other = owner[0]
+        raise MnistlabError(f"{where}: these files are {other.title}, not {spec.title}: use "
+                            f"--dataset {other.name}")
+    if owner:
+        raise MnistlabError(f"{where}: holds {spec.title}'s {owner[1]}, not {stem}; the files "
+                            "are misnamed: give each its canonical name")
+    raise MnistlabError(f"{where}: checksum mismatch for {stem} of {spec.title} (expected "
+                        f"{expected}, got {digest}); the file is damaged or not the published "
+                        f"one: re-download with `mnistlab data fetch {name}`")
+
+
+def _stat_key(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _read_marker(folder: Path) -> dict:
+    try:
+        return json.loads((folder / MARKER).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}  # absent, unreadable or damaged: everything is simply verified again
+
+
+def remember_verified(path: Path, digest: str) -> None:
+    """Note in the folder's marker that `path`, as it is now, has payload `digest`."""
+    folder = path.parent
+    # a folder marked read-only (a system package, a shared copy) is left alone, even by root,
+    # whom the permission bits do not stop: such folders are simply verified on every load
+    if not (folder.stat().st_mode & stat.S_IWUSR and os.access(folder, os.W_OK)):
         return
-    owner = _digest_owner(digest)
-    if owner and owner[0] != name:
-        other = KNOWN_DATASETS[owner[0]]
-        raise MnistlabError(f"{where}: these files are {other.title}, not {known(name).title}: "
-                            f"use --dataset {other.name} (or put them under {other.name}/)")
-    raise MnistlabError(f"{where}: checksum mismatch for {stem} (expected {expected[:16]}…, got "
-                        f"{digest[:16]}…); the file is damaged or not {known(name).title}: "
-                        f"fetch it again with `mnistlab data fetch {name}`")
+    marker = _read_marker(folder)
+    marker[path.name] = {"stat": _stat_key(path), "sha256": digest}
+    try:
+        write_text(folder / MARKER, json.dumps(marker, indent=1, sort_keys=True) + "\n")
+    except OSError:
+        pass  # read-only after all (a read-only mount): as above
+
+
+def ensure_verified(name: str, stem: str, path: Path, payload: bytes | None = None) -> None:
+    """Check `path` against the published checksum, unless the marker says this very file
+    (same size and mtime) was verified before; hashing ~50 MB on every load adds up."""
+    entry = _read_marker(path.parent).get(path.name, {})
+    if entry.get("sha256") == known(name).sha256[stem] and entry.get("stat") == _stat_key(path):
+        return
+    digest = verify_payload(name, stem, read_bytes(path) if payload is None else payload,
+                            str(path))
+    remember_verified(path, digest)
 
 
 # --- download and import ---------------------------------------------------------------------
-def _quiet_pooch() -> None:
+class _RichBar:
+    """The progress-bar protocol pooch's HTTPDownloader drives (total, update, reset, close),
+    drawn with rich on stderr, so that tqdm is not needed."""
+
+    def __init__(self, label: str):
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+        self._progress = Progress(TextColumn(label), BarColumn(), DownloadColumn(),
+                                  console=Console(stderr=True), transient=True)
+        self._task = self._progress.add_task(label, total=None)
+        self._progress.start()
+
+    @property
+    def total(self) -> float | None:
+        return self._progress.tasks[0].total
+
+    @total.setter
+    def total(self, value: int) -> None:
+        self._progress.update(self._task, total=value or None)
+
+    def update(self, n: int) -> None:
+        self._progress.advance(self._task, n)
+
+    def reset(self) -> None:
+        self._progress.reset(self._task, total=self.total)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _network_reason(exc: Exception) -> str:
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "could not connect"
+    return f"{type(exc).__name__}: {exc}"[:120]
+
+
+def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Path,
+                  progress: bool, timeout: float) -> None:
+    """Try each mirror for `<stem>.gz` until one serves the published payload; rename that one
+    into `target`. Everything else stays in a temporary folder that is removed afterwards."""
     import pooch
+    import requests
 
-    # pooch logs the hash of every file downloaded without a known hash; we check payloads
-    pooch.get_logger().setLevel(logging.WARNING)
+    tried = []
+    # the temporary folder sits in the cache so the final rename stays on one file system
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=target.parent) as tmp:
+        for base in mirrors:
+            url = base.rstrip("/") + f"/{stem}.gz"
+            for leftover in Path(tmp).iterdir():  # pooch would reuse what a bad mirror left
+                leftover.unlink()
+            bar = _RichBar(f"{stem}.gz from {urlparse(url).netloc}") if progress else None
+            try:
+                downloader = pooch.HTTPDownloader(progressbar=bar or False, timeout=timeout,
+                                                  chunk_size=1 << 16)
+                path = Path(pooch.retrieve(url, known_hash=None, fname=f"{stem}.gz", path=tmp,
+                                           downloader=downloader))
+                digest = verify_payload(spec.name, stem, read_bytes(path), url)
+            except (requests.RequestException, OSError) as exc:
+                tried.append(f"{url} ({_network_reason(exc)})")
+                continue
+            except MnistlabError as exc:
+                tried.append(str(exc))
+                continue
+            finally:
+                if bar is not None:
+                    bar.close()
+            final = target / f"{stem}.gz"
+            os.replace(path, final)
+            (target / stem).unlink(missing_ok=True)  # a stale raw copy must not shadow it later
+            remember_verified(final, digest)
+            return
+    raise MnistlabError(f"could not fetch {stem}.gz of {spec.name}; tried: {' | '.join(tried)}; "
+                        f"check the network, or get the files elsewhere and run `mnistlab data "
+                        f"fetch {spec.name} --from FOLDER`")
 
 
-def fetch(name: str, *, mirrors: tuple[str, ...] | list[str] | None = None,
+def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
           progress: bool = False, timeout: float = 30.0) -> Path:
-    """Download a known dataset into the cache: mirrors in order per file, payload SHA-256
-    checked, and only verified files renamed into place. Returns the dataset's folder."""
+    """Download a known dataset into the cache and return its folder. Each file is taken from
+    the first mirror that serves the published payload; files already cached and verified are
+    kept; nothing unverified is ever put in the cache."""
     import pooch
 
-    _quiet_pooch()
-    ds = known(name)
-    mirrors = tuple(mirrors or ds.mirrors)
+    spec = known(name)
+    mirrors = list(spec.mirrors if mirrors is None else mirrors)
+    if not mirrors:
+        raise MnistlabError(f"fetch {name}: no mirrors given; leave mirrors unset to use the "
+                            "known ones")
     target = cache_root() / name
     target.mkdir(parents=True, exist_ok=True)
-    for stem in FILES:
-        existing = find_file(target, stem)
-        if existing is not None:
-            try:
-                verify_payload(name, stem, read_bytes(existing), str(existing))
-                continue
-            except MnistlabError:
-                existing.unlink()  # damaged cache entry: fetch it again
-        attempts = []
-        # download into a temporary folder inside the cache so the final rename is atomic
-        with tempfile.TemporaryDirectory(prefix=".download-", dir=target) as tmp:
-            for base in mirrors:
-                url = base.rstrip("/") + "/" + stem + ".gz"
+    logger = pooch.get_logger()
+    level = logger.level
+    # pooch logs a "use this known_hash" hint per file; we check payloads ourselves instead
+    logger.setLevel(logging.WARNING)
+    try:
+        for stem in FILES:
+            cached = find_file(target, stem)
+            if cached is not None:
                 try:
-                    path = Path(pooch.retrieve(url, known_hash=None, fname=stem + ".gz", path=tmp,
-                                               progressbar=progress,
-                                               downloader=pooch.HTTPDownloader(
-                                                   timeout=timeout, progressbar=progress)))
-                    verify_payload(name, stem, read_bytes(path), url)
-                except MnistlabError as exc:
-                    attempts.append(str(exc))
-                    for leftover in Path(tmp).iterdir():
-                        leftover.unlink()
+                    ensure_verified(name, stem, cached)
                     continue
-                except Exception as exc:  # noqa: BLE001 - network errors of any kind: next mirror
-                    attempts.append(f"{url}: {type(exc).__name__}: {str(exc)[:100]}")
-                    continue
-                os.replace(path, target / (stem + ".gz"))
-                break
-            else:
-                raise MnistlabError(f"could not fetch {stem} of {name}: " + " | ".join(attempts))
+                except MnistlabError:
+                    cached.unlink()  # damaged cache entry: download it again
+            _download_one(spec, stem, mirrors, target, progress, timeout)
+    finally:
+        logger.setLevel(level)
     return target
 
 
-def import_folder(name: str, source: str | Path) -> Path:
-    """Copy a folder of the four IDX files (gzipped or raw) into the cache, verified first."""
-    ds = known(name)
-    source = Path(source)
+def import_folder(name: str, source_dir: str | Path) -> Path:
+    """Copy a folder of the four IDX files (gzipped or raw, canonical names) into the cache,
+    after checking every payload against the published checksums. Returns the cache folder."""
+    spec = known(name)
+    source = Path(source_dir).expanduser()
     if not source.is_dir():
-        raise MnistlabError(f"{source}: not a folder")
+        raise MnistlabError(f"{source}: not a folder; give the folder holding the four IDX files")
+    if all(find_file(source, s) is None for s in FILES) and (source / name).is_dir():
+        source = source / name  # given the root of a `<root>/<name>/` layout
     found = {}
     for stem in FILES:
         path = find_file(source, stem)
         if path is None:
-            raise MnistlabError(f"{source}: {stem}[.gz] is missing; the folder must hold the four "
-                                "IDX files under their usual names")
-        payload = read_bytes(path)
-        verify_payload(ds.name, stem, payload, str(source))
-        found[stem] = (path, payload)
-    target = cache_root() / name
+            raise MnistlabError(f"{source}: {stem}[.gz] is missing; the folder must hold the "
+                                f"four IDX files under their canonical names ({', '.join(FILES)})")
+        found[stem] = (path, verify_payload(name, stem, read_bytes(path), str(path)))
+    target = cache_root() / spec.name
     target.mkdir(parents=True, exist_ok=True)
-    for stem, (path, _) in found.items():
-        # copied as they are (gzipped or raw); the other form, if cached before, is removed so
-        # that only the verified copy can be found
-        tmp = target / f".{path.name}.import"
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, target / path.name)
-        other = target / (stem if path.suffix == ".gz" else f"{stem}.gz")
-        other.unlink(missing_ok=True)
+    for stem, (path, digest) in found.items():
+        final = target / path.name
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".import", dir=target)
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, final)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        # only the verified form may be found: drop the other one (raw vs .gz) if cached before
+        (target / (stem if final.suffix == ".gz" else f"{stem}.gz")).unlink(missing_ok=True)
+        remember_verified(final, digest)
     return target

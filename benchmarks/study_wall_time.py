@@ -1,0 +1,53 @@
+"""Wall time of a whole study, end to end (plan, training, final model, report).
+
+    MNISTLAB_DATA=../shared/datasets python benchmarks/study_wall_time.py fashion-hparams --seeds 1
+    MNISTLAB_DATA=../shared/datasets python benchmarks/study_wall_time.py fashion-hparams --seeds 3
+
+Prints the wall time, the number of distinct runs and epochs trained, and the slowest runs.
+Each call starts from an empty study folder (nothing is resumed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import tempfile
+import time
+
+import torch
+
+from mnistlab.study import load_study, run_study
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", help="preset name or study file")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per configuration")
+    parser.add_argument("--quick", action="store_true", help="the quick form")
+    args = parser.parse_args()
+    spec = load_study(args.study)
+    if args.quick:
+        spec = spec.with_quick()
+    spec = dataclasses.replace(spec, seeds=args.seeds)
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        result = run_study(spec, out)
+        wall = time.perf_counter() - start
+    trained = [s for s in result.summaries.values()]
+    epochs = sum(s["epochs"] for s in trained)
+    train_seconds = sum(s["seconds"] for s in trained)
+    print(f"machine: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    print(f"study {spec.name} seeds={args.seeds}: wall {wall:.1f} s; {len(trained)} runs "
+          f"trained ({len(result.plan.snapshots)} more read off longer runs), {epochs} epochs, "
+          f"{train_seconds:.1f} s inside training loops")
+    slowest = sorted(((s["seconds"], r.experiment, r.value) for r in result.distinct_rows()
+                      for s in [result.summaries.get(r.key, {"seconds": 0})]), reverse=True)[:5]
+    for seconds, experiment, value in slowest:
+        print(f"  {seconds:7.1f} s  {experiment} = {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

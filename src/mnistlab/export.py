@@ -1,0 +1,157 @@
+"""Export a trained run to ONNX, checked against PyTorch with onnxruntime.
+
+The ONNX graph is the network alone: its input `input` is the float tensor the model sees,
+shape (batch, 1, 28, 28), i.e. uint8 pixels / 255, then standardised with the run's mean and
+std when input_scaling is "standardize" (the default), left in [0, 1] for "unit", or 0..255 for
+"raw". Its output `logits` is (batch, classes); softmax gives probabilities. The sidecar
+`<out>.json` holds what a caller needs to build that input and read the output: mean, std,
+input_scaling, class_names, image shape and the preprocessing style (see `predict.preprocess`).
+
+    export_onnx("runs/lenet", "lenet.onnx")  # -> {"path", "max_abs_diff", "opset", "sidecar"}
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__, files
+from .config import TrainConfig
+from .errors import MnistlabError
+
+OPSET = 18  # the lowest the torch.export-based exporter writes; onnxruntime >= 1.14 runs it
+MAX_ABS_DIFF = 1e-4  # largest logit difference between PyTorch and onnxruntime we accept
+CHECK_BATCH = 64
+SIDECAR_FORMAT = "mnistlab-onnx-1"
+NEEDS_EXTRA = "ONNX export needs the export extra: pip install 'mnistlab[export]'"
+
+
+def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True) -> dict[str, Any]:
+    """Write the run's model as ONNX (dynamic batch) plus a JSON sidecar; with `check`, run a
+    test batch through onnxruntime and refuse the export if any logit differs by > 1e-4.
+
+    Nothing is written at `out_path` unless the export (and its check) succeeded.
+    """
+    from .runs import load_model
+
+    _require("onnx", *(("onnxruntime",) if check else ()))
+    import onnx
+
+    model, payload = load_model(run_dir)
+    config = TrainConfig.from_dict(payload["config"])
+    shape = tuple(int(v) for v in payload["image_shape"])
+    out = Path(out_path)
+    if out.is_dir():
+        raise MnistlabError(f"{out} is a folder; give the file to write, e.g. {out / 'model.onnx'}")
+
+    with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=_parent(out)) as scratch:
+        staged = Path(scratch) / "model.onnx"
+        exporter = _export(model, shape, staged)
+        onnx.checker.check_model(str(staged))
+        opset = next(entry.version for entry in onnx.load(str(staged)).opset_import
+                     if entry.domain in ("", "ai.onnx"))
+        max_abs_diff = _parity(model, staged, config, payload, shape) if check else None
+        if max_abs_diff is not None and not max_abs_diff <= MAX_ABS_DIFF:
+            raise MnistlabError(
+                f"the ONNX model disagrees with PyTorch (max logit difference {max_abs_diff:.2e}, "
+                f"limit {MAX_ABS_DIFF:.0e}); nothing was written; report this with your torch "
+                "and onnxruntime versions")
+        files.write_bytes(out, staged.read_bytes())
+
+    sidecar = out.with_name(out.name + ".json")
+    files.write_json(sidecar, {
+        "format": SIDECAR_FORMAT,
+        "model": out.name,
+        "input": {"name": "input", "shape": ["batch", *shape], "dtype": "float32",
+                  "is": _input_description(config.input_scaling)},
+        "output": {"name": "logits", "shape": ["batch", len(payload["class_names"])],
+                   "is": "unnormalised scores; softmax over classes gives probabilities"},
+        "input_scaling": config.input_scaling,
+        "mean": payload["mean"],
+        "std": payload["std"],
+        "class_names": list(payload["class_names"]),
+        "dataset": payload.get("dataset"),
+        "preprocessing": "objects" if payload.get("dataset") == "fashion-mnist" else "strokes",
+        "opset": opset,
+        "exporter": exporter,
+        "max_abs_diff": max_abs_diff,
+        "mnistlab": __version__,
+        "torch": torch.__version__,
+    })
+    return {"path": str(out), "max_abs_diff": max_abs_diff, "opset": opset,
+            "sidecar": str(sidecar)}
+
+
+def _require(*modules: str) -> None:
+    if any(importlib.util.find_spec(name) is None for name in modules):
+        raise MnistlabError(NEEDS_EXTRA)
+    for name in modules:
+        try:
+            __import__(name)
+        except ImportError:  # installed but broken (e.g. a missing shared library)
+            raise MnistlabError(NEEDS_EXTRA) from None
+
+
+def _parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent
+
+
+def _export(model: torch.nn.Module, shape: tuple[int, ...], path: Path) -> str:
+    """Export with a dynamic batch dimension; returns which exporter did it.
+
+    The torch.export-based exporter (torch's default since 2.9) needs onnxscript, which the
+    export extra does not pull in; without it the TorchScript-based exporter is used, which
+    handles these feed-forward models exactly as well.
+    """
+    model = model.cpu().eval()
+    example = (torch.zeros(2, *shape),)
+    if importlib.util.find_spec("onnxscript") is not None:
+        batch = torch.export.Dim("batch", min=1, max=65536)
+        torch.onnx.export(model, example, str(path), input_names=["input"],
+                          output_names=["logits"], opset_version=OPSET, dynamo=True,
+                          dynamic_shapes=({0: batch},), external_data=False, verbose=False)
+        return "torch.export"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # chosen knowingly, see above
+        torch.onnx.export(model, example, str(path), input_names=["input"],
+                          output_names=["logits"], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    return "torchscript"
+
+
+def _parity(model: torch.nn.Module, path: Path, config: TrainConfig, payload: dict[str, Any],
+            shape: tuple[int, ...]) -> float:
+    """Max |logit difference| over a seeded batch of random images and a single image (which
+    also proves the batch dimension is dynamic: the graph was traced with a batch of 2)."""
+    import onnxruntime
+
+    from .train import to_input
+
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (CHECK_BATCH, *shape), dtype=torch.uint8, generator=generator)
+    x = to_input(pixels, config, payload["mean"], payload["std"])
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    with torch.inference_mode():
+        for batch in (x, x[:1]):
+            expected = model(batch).numpy()
+            got = session.run(["logits"], {"input": batch.numpy()})[0]
+            if got.shape != expected.shape:
+                return float("inf")
+            worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+def _input_description(scaling: str) -> str:
+    if scaling == "standardize":
+        return "(uint8 pixels / 255 - mean) / std, bright content on black"
+    if scaling == "unit":
+        return "uint8 pixels / 255, bright content on black"
+    return "uint8 pixels as floats 0..255, bright content on black"

@@ -1,0 +1,335 @@
+"""Predicting on the user's own images: preprocessing, bad files, reports, checkpoint safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shlex
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from drawn import draw_digits, make_run, trained_lenet
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+
+from mnistlab import MnistlabError, load_dataset
+from mnistlab.predict import (
+    ImageProblem,
+    Prediction,
+    exit_code,
+    format_predictions,
+    predict,
+    preprocess,
+    read_image,
+    show_sheet,
+)
+from mnistlab.runs import load_model
+
+
+@pytest.fixture(scope="session")
+def lenet_run(tmp_path_factory, shared_datasets) -> Path:
+    return trained_lenet(tmp_path_factory.mktemp("lenet"), shared_datasets)
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory) -> Path:
+    """An untrained LeNet: bad-file handling and reports need no accuracy."""
+    return make_run(tmp_path_factory.mktemp("toy"))
+
+
+def paper_digit(width: int = 90, height: int = 120) -> Image.Image:
+    """A dark '1'-like bar on white paper, off-centre."""
+    pixels = np.full((height, width), 235, np.uint8)
+    pixels[20:100, 30:42] = 20
+    return Image.fromarray(pixels)
+
+
+# --- accuracy on digits drawn as a user would ------------------------------------------------
+@pytest.mark.slow
+def test_drawn_digits_need_the_preprocessing(lenet_run, tmp_path):
+    labels = draw_digits(tmp_path / "drawn")
+    model = load_model(lenet_run)
+
+    def accuracy(style: str) -> float:
+        predictions = predict(model, tmp_path / "drawn", style=style)
+        assert len(predictions) == len(labels) and not any(p.error for p in predictions)
+        return float(np.mean([p.index == labels[Path(p.path).name] for p in predictions]))
+
+    prepared, plain = accuracy("strokes"), accuracy("plain")
+    print(f"\n{len(labels)} drawn digits: {prepared:.1%} correct with the MNIST-style "
+          f"preprocessing, {plain:.1%} with a plain resize")
+    assert prepared >= 0.90
+    assert plain <= prepared - 0.20 or plain < 0.50
+
+
+@pytest.mark.slow
+def test_mnist_digits_pass_through_unharmed(lenet_run, shared_datasets):
+    """Real test digits, as they are and as dark ink on paper at 4x size with noise, still
+    score like the model does on the raw test set: the preprocessing changes little."""
+    ds = load_dataset("mnist", data_dir=str(shared_datasets))
+    digits, labels = ds.test_images[:500].numpy(), ds.test_labels[:500].numpy()
+    rng = np.random.default_rng(0)
+    on_paper = []
+    for digit in digits:
+        big = np.asarray(Image.fromarray(255 - digit).resize((112, 112), Image.Resampling.BICUBIC))
+        sheet = np.full((160, 200), 255, np.float32)
+        y, x = rng.integers(0, 48), rng.integers(0, 88)
+        sheet[y:y + 112, x:x + 112] = big * 0.8 + 40
+        on_paper.append(np.clip(sheet + rng.normal(0, 4, sheet.shape), 0, 255).astype(np.uint8))
+    model = load_model(lenet_run)
+    as_is = np.mean([p.index == y for p, y in zip(predict(model, list(digits)), labels)])
+    drawn = np.mean([p.index == y for p, y in zip(predict(model, on_paper), labels)])
+    print(f"\n500 MNIST test digits through the preprocessing: {as_is:.1%} as they are, "
+          f"{drawn:.1%} as dark ink on paper")
+    assert as_is >= 0.95 and drawn >= 0.95
+
+
+# --- preprocessing ---------------------------------------------------------------------------
+def test_strokes_fill_a_20_box_centred_by_mass():
+    out = preprocess(paper_digit())
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    rows, cols = np.nonzero(out > 0)
+    assert rows.max() - rows.min() + 1 in (20, 21)  # anti-aliased edges may add a pixel
+    assert out.max() == 255 and out[0].max() == 0 and out[:, 0].max() == 0
+    ys, xs = np.indices(out.shape)
+    mass = out.astype(float).sum()
+    assert abs((ys * out).sum() / mass + 0.5 - 14) <= 0.5
+    assert abs((xs * out).sum() / mass + 0.5 - 14) <= 0.5
+
+
+def test_light_on_dark_is_not_inverted():
+    dark_on_light = np.asarray(paper_digit())
+    a = preprocess(dark_on_light)
+    b = preprocess(255 - dark_on_light)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_paper_texture_is_removed():
+    rng = np.random.default_rng(0)
+    noisy = np.asarray(paper_digit()).astype(float) + rng.normal(0, 8, (120, 90))
+    out = preprocess(np.clip(noisy, 0, 255).astype(np.uint8))
+    clean = preprocess(paper_digit())
+    assert (out > 0).sum() <= (clean > 0).sum() + 4  # no speckle around the stroke
+    assert out[:4].max() == 0
+
+
+def test_objects_fit_whole_and_centre_geometrically():
+    pixels = np.full((100, 200), 250, np.uint8)
+    pixels[30:70, 20:180] = 60  # a wide dark object on a white background
+    out = preprocess(pixels, style="objects")
+    rows, cols = np.nonzero(out > 32)
+    assert cols.min() == 0 and cols.max() == 27  # longest side fills the image
+    assert abs((rows.min() + rows.max()) / 2 - 13.5) <= 1
+    assert out[0].max() == 0 and out[-1].max() == 0  # background to black
+
+
+def test_fashion_runs_use_object_preprocessing(tmp_path):
+    run = make_run(tmp_path / "fashion", dataset="fashion-mnist")
+    pixels = np.full((100, 200), 250, np.uint8)
+    pixels[30:70, 20:180] = 60
+    [prediction] = predict(run, [pixels])
+    assert np.array_equal(prediction.image, preprocess(pixels, style="objects"))
+
+
+def test_camera_orientation_is_applied(tmp_path):
+    pixels = np.asarray(paper_digit()).copy()
+    pixels[20:30, 42:70] = 20  # an arm to the right: the digit is no longer symmetric
+    upright = Image.fromarray(pixels)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display", as phones write it
+    upright.rotate(90, expand=True).save(tmp_path / "phone.png", exif=exif)
+    upright.save(tmp_path / "upright.png")
+    assert np.array_equal(preprocess(tmp_path / "phone.png"), preprocess(tmp_path / "upright.png"))
+
+
+def test_transparent_drawing_is_put_on_paper():
+    rgba = np.zeros((80, 60, 4), np.uint8)
+    rgba[10:70, 25:35] = (0, 0, 0, 255)  # black strokes on a transparent canvas
+    out = preprocess(Image.fromarray(rgba))
+    assert out.max() == 255 and out[:, :4].max() == 0
+
+
+def test_arrays_of_any_common_form(toy_run):
+    base = np.asarray(paper_digit())
+    inputs = [base, base / 255.0, base > 128, np.stack([base] * 3, axis=2),
+              torch.from_numpy(base.copy())]
+    predictions = predict(toy_run, inputs)
+    assert [p.error for p in predictions] == [None] * len(inputs)
+    assert [p.path for p in predictions] == [f"<image {i}>" for i in range(len(inputs))]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arrays(np.uint8, st.tuples(st.integers(1, 64), st.integers(1, 64))),
+       st.sampled_from(["strokes", "objects", "plain"]))
+def test_any_image_gives_a_28x28_or_a_one_line_problem(pixels, style):
+    try:
+        out = preprocess(pixels, style=style)
+    except ImageProblem as problem:
+        assert "\n" not in str(problem)
+        return
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+
+
+# --- bad inputs: each gets its own error, the others are still predicted ---------------------
+def _png_header(path: Path, width: int, height: int) -> None:
+    """A valid PNG header for a huge grayscale image, with no pixel data behind it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def _truncated(path: Path) -> None:
+    paper_digit().save(path.with_suffix(".full.png"))
+    data = path.with_suffix(".full.png").read_bytes()
+    path.with_suffix(".full.png").unlink()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def _animated(path: Path) -> None:
+    frames = [paper_digit(), Image.fromarray(255 - np.asarray(paper_digit()))]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+BAD_FILES = {
+    "truncated.png": (_truncated, "damaged or unreadable"),
+    "empty.png": (lambda p: p.write_bytes(b""), "empty file"),
+    "blank.png": (lambda p: Image.new("L", (64, 64), 255).save(p), "blank image"),
+    "blank-paper.jpg": (lambda p: Image.fromarray(np.clip(np.random.default_rng(0).normal(
+        230, 6, (120, 90)), 0, 255).astype(np.uint8)).save(p), "blank image"),
+    "huge.png": (lambda p: _png_header(p, 8000, 8000), "too large (8000x8000"),
+    "bomb.png": (lambda p: _png_header(p, 100_000, 100_000), "too large"),
+    "notes.png": (lambda p: p.write_text("not a picture\n"), "not an image"),
+    "animated.gif": (_animated, "animated or multi-page image (2 frames)"),
+    "deep.png": (lambda p: Image.fromarray(np.full((40, 40), 4000, np.uint16)).save(p),
+                 "16-bit image"),
+    "missing.png": (lambda p: None, "no such file"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_a_bad_file_gets_its_own_error_line(toy_run, tmp_path, name):
+    make, expected = BAD_FILES[name]
+    bad = tmp_path / name
+    make(bad)
+    good = tmp_path / "good.png"
+    paper_digit().save(good)
+    predictions = predict(toy_run, [good, bad, good])
+    assert [p.error is None for p in predictions] == [True, False, True]
+    assert predictions[0].label is not None and predictions[2].top
+    error = predictions[1].error
+    assert expected in error and "\n" not in error
+    lines = format_predictions(predictions).splitlines()
+    assert len(lines) == 3 and str(bad) in lines[1] and "error:" in lines[1]
+    assert exit_code(predictions) == 1
+
+
+def test_a_huge_image_is_refused_before_decoding(tmp_path):
+    # 8000x8000 would need 64 MB decoded; the header has no pixel data, so refusing it at all
+    # proves nothing was decoded (decoding would fail as truncated instead).
+    _png_header(tmp_path / "huge.png", 8000, 8000)
+    with pytest.raises(ImageProblem, match="too large"):
+        read_image(tmp_path / "huge.png")
+
+
+def test_a_folder_means_its_image_files(toy_run, tmp_path):
+    paper_digit().save(tmp_path / "b.png")
+    paper_digit().convert("RGB").save(tmp_path / "a.jpg")
+    (tmp_path / "readme.txt").write_text("not an image")
+    paper_digit().save(tmp_path / ".hidden.png")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "empty").mkdir()
+    predictions = predict(toy_run, [tmp_path, tmp_path / "empty"])
+    names = [Path(p.path).name for p in predictions]
+    assert names == ["a.jpg", "b.png", "empty"]
+    assert predictions[2].error.startswith("folder holds no image files")
+
+
+def test_bad_options_are_user_errors(toy_run):
+    with pytest.raises(MnistlabError, match="--top"):
+        predict(toy_run, [paper_digit()], top=0)
+    with pytest.raises(MnistlabError, match="unknown preprocessing style"):
+        predict(toy_run, [paper_digit()], style="fancy")
+    with pytest.raises(MnistlabError, match="no model.pt"):
+        predict(Path("/nonexistent/run"), [paper_digit()])
+
+
+# --- reports ---------------------------------------------------------------------------------
+def test_json_report(toy_run, tmp_path):
+    predictions = predict(toy_run, [paper_digit(), tmp_path / "missing.png"], top=4)
+    report = json.loads(format_predictions(predictions, as_json=True))
+    assert [set(r) for r in report] == [{"path", "label", "top", "error"}] * 2
+    first, second = report
+    assert first["error"] is None and len(first["top"]) == 4
+    probabilities = [t["probability"] for t in first["top"]]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
+    assert first["label"] == first["top"][0]["label"]
+    assert second == {"path": str(tmp_path / "missing.png"), "label": None, "top": [],
+                      "error": "no such file"}
+    assert exit_code(predictions) == 1 and exit_code(predictions[:1]) == 0
+
+
+def test_top_is_capped_at_the_number_of_classes(toy_run):
+    [prediction] = predict(toy_run, [paper_digit()], top=50)
+    assert len(prediction.top) == 10
+    assert prediction.top[0] == (prediction.label, prediction.probability)
+
+
+def test_sheet_shows_inputs_and_errors(toy_run, tmp_path):
+    predictions = predict(toy_run, [paper_digit(), tmp_path / "missing.png", paper_digit()])
+    out = show_sheet(predictions, tmp_path / "sheet" / "predictions.png")
+    with Image.open(out) as image:
+        assert image.format == "PNG" and image.width > 200
+    assert [p.name for p in out.parent.iterdir()] == ["predictions.png"]  # no temp files left
+    with pytest.raises(MnistlabError):
+        show_sheet([], tmp_path / "none.png")
+
+
+def test_prediction_defaults():
+    failed = Prediction(path="x.png", error="no such file")
+    assert failed.probability is None and failed.top == [] and failed.image is None
+
+
+# --- checkpoint safety -----------------------------------------------------------------------
+class _Exploit:
+    """Unpickling this runs a shell command: what a malicious model.pt would carry."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch notes our protocol 4
+@pytest.mark.parametrize("writer", ["torch.save", "pickle"])
+def test_malicious_model_file_is_refused_and_never_runs(tmp_path, writer):
+    marker = tmp_path / "pwned"
+    run = tmp_path / "run"
+    run.mkdir()
+    payload = {"format": "mnistlab-model-1", "config": _Exploit(marker)}
+    if writer == "torch.save":
+        torch.save(payload, run / "model.pt")
+    else:
+        (run / "model.pt").write_bytes(pickle.dumps(payload))
+    if writer == "pickle":  # the file really is an exploit: a plain unpickle runs it
+        pickle.loads((run / "model.pt").read_bytes())
+        assert marker.exists()
+        marker.unlink()
+
+    with pytest.raises(MnistlabError, match="refused to load") as caught:
+        load_model(run)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(MnistlabError, match="refused to load"):
+        predict(run, [paper_digit()])
+    assert not marker.exists()

@@ -1,0 +1,51 @@
+"""The built-in presets, quick forms, on real data: healthy runs raise no problem, and the
+reproduced LeNet-challenge failure is named the binary-accuracy illusion first."""
+
+import dataclasses
+
+import pytest
+
+from mnistlab.study import load_study, run_study
+
+pytestmark = pytest.mark.slow
+
+
+def _quick(name, shared_datasets, **changes):
+    spec = load_study(name).with_quick()
+    base = spec.base.replace(data_dir=str(shared_datasets), device="cpu")
+    return dataclasses.replace(spec, base=base, seeds=1, **changes)
+
+
+def _problems(result, key):
+    return [d["code"] for d in result.summaries[key]["diagnoses"] if d["severity"] == "problem"]
+
+
+def test_lenet_challenge_quick(shared_datasets, tmp_path):
+    result = run_study(_quick("lenet-challenge", shared_datasets), tmp_path / "L",
+                       write_report=True)
+    failure = [r for r in result.rows if r.experiment == "original-failure"]
+    trials = [r for r in result.rows if r.experiment == "trials"]
+    assert len(failure) == 1 and len(trials) == 5
+    f = failure[0]
+    assert f.reported_metric == pytest.approx(0.900, abs=0.005)
+    assert f.val_loss == pytest.approx(0.325, abs=0.01)
+    assert f.val_acc < 0.2  # the true accuracy printed beside it
+    diagnoses = result.summaries[f.key]["diagnoses"]
+    assert diagnoses[0]["code"] == "binary-accuracy-illusion"
+    assert "--loss ce" in diagnoses[0]["fix"]
+    for r in trials:
+        assert _problems(result, r.key) == [], r.value
+        assert r.test_acc is not None
+    report = (tmp_path / "L" / "report.md").read_text()
+    assert "Binary-accuracy illusion" in report and "0.9000" in report
+
+
+def test_fashion_hparams_quick_healthy_runs(shared_datasets, tmp_path):
+    result = run_study(_quick("fashion-hparams", shared_datasets), tmp_path / "F",
+                       write_report=False)
+    for row in result.distinct_rows():
+        found = _problems(result, row.key)
+        if row.experiment == "learning-rate" and row.value == "0.0001":
+            assert found == ["too-slow"]  # the original's first row: SGD at 0.0001
+        else:
+            assert found == [], (row.experiment, row.value, found)
