@@ -17,6 +17,8 @@ def _quick(name, shared_datasets, **changes):
 
 
 def _problems(result, key):
+    planned = result.plan.runs.get(key)
+    key = planned.snapshot_of or key if planned else key  # a prefix reads its longer run
     return [d["code"] for d in result.summaries[key]["diagnoses"] if d["severity"] == "problem"]
 
 

@@ -10,7 +10,8 @@ __version__ = "0.1.0"
 from .config import TrainConfig, load_config  # noqa: E402
 from .data import Dataset, load_dataset  # noqa: E402
 from .errors import MnistlabError  # noqa: E402
+from .predict import predict  # noqa: E402
 from .train import RunResult, train  # noqa: E402
 
 __all__ = ["Dataset", "MnistlabError", "RunResult", "TrainConfig", "__version__", "load_config",
-           "load_dataset", "train"]
+           "load_dataset", "predict", "train"]

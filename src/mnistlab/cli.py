@@ -269,6 +269,26 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import exit_code, format_predictions, predict, show_sheet
+
+    predictions = predict(args.run_dir, args.images, top=args.top, style=args.style)
+    print(format_predictions(predictions, as_json=args.json))
+    if args.show:
+        stderr.print(f"sheet: {show_sheet(predictions, args.show)}")
+    return exit_code(predictions)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    r = export_onnx(args.run_dir, args.out, check=not args.no_check)
+    print(json.dumps(r, indent=2, default=str) if args.json else
+          f"{r['path']}  opset {r['opset']}  max |logit diff| {r['max_abs_diff']:.2e}  "
+          f"sidecar {r['sidecar']}")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line plus where to look, exit 2
@@ -345,6 +365,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training device (default: the study's, auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser("predict", help="predict the class of your own images (files or folders)",
+                       description="Images are preprocessed the way MNIST was made: grayscale, "
+                       "light backgrounds inverted, cropped to the ink, fitted in 20x20 and "
+                       "centred by mass in 28x28. Exit 1 if any image could not be read.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders of them")
+    p.add_argument("--top", type=int, default=3, help="classes shown per image (default: 3)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--show", metavar="OUT.png",
+                   help="save a sheet: each input beside what the model saw")
+    p.add_argument("--style", choices=("strokes", "objects", "plain"), default=None,
+                   help="preprocessing (default: from the run's dataset)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a trained run to ONNX, checked against PyTorch")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="(default: onnx)")
+    p.add_argument("--out", required=True, metavar="FILE", help="e.g. model.onnx")
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -88,7 +88,7 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
     else:
         train_idx, val_idx = stratified_split(labels, config.val_size, config.seed)
         val_x, val_y = images[val_idx], labels[val_idx]
-    if config.train_subset and config.train_subset < len(train_idx):
+    if config.train_subset and config.train_subset < len(train_idx) - splits_floor(labels):
         keep, _ = stratified_split(labels[train_idx], len(train_idx) - config.train_subset,
                                    config.seed + 1)
         train_idx = train_idx[keep]
@@ -110,6 +110,11 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
         mean=dataset.mean, std=dataset.std, class_names=list(dataset.class_names),
         dataset_name=dataset.name, val_source=config.val_from,
     )
+
+
+def splits_floor(labels: torch.Tensor) -> int:
+    """A subset must leave at least one image per class out (the split it is drawn with)."""
+    return int(labels.max()) + 1 if len(labels) else 0
 
 
 def to_input(x: torch.Tensor, config: TrainConfig, mean: float, std: float,
