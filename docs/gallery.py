@@ -27,8 +27,10 @@ CASES = [
      "--dataset mnist --model mlp --hidden 64,64,64,64,64,64 --activation sigmoid "
      "--optimizer sgd --lr 0.01 --schedule constant"),
     ("collapse", "Everything predicted as one class", None),
-    ("softmax-twice", "Loss floor at 1.4612", "--dataset mnist --model mlp --loss ce-on-softmax"),
-    ("diverged", "NaN or an exploding loss", "--dataset mnist --model lenet5 --optimizer sgd --lr 50"),
+    ("softmax-twice", "Loss floor at 1.4612",
+     "--dataset mnist --model mlp --loss ce-on-softmax --epochs 8 --lr 0.003"),
+    ("diverged", "NaN or an exploding loss",
+     "--dataset mnist --model lenet5 --optimizer sgd --lr 50"),
     ("too-slow", "Plain SGD at lr 0.0001 (the original study's first row)",
      "--dataset fashion-mnist --model mlp --optimizer sgd --lr 0.0001 --batch-size 100 "
      "--schedule constant"),
@@ -42,7 +44,7 @@ CASES = [
      "--schedule constant"),
     ("wrong-dataset", "Fashion-MNIST offered as MNIST", None),
     ("no-signal", "Labels that carry no information",
-     "--dataset mnist --model mlp --shuffle-labels --epochs 4"),
+     "--dataset mnist --model mlp --hidden 32 --shuffle-labels --epochs 4"),
 ]
 
 
@@ -107,8 +109,9 @@ def main() -> int:
         else:
             config = config_from_flags(flags)
             result = train(config)
+            extra = {f"--{k.replace('_', '-')}": v for k, v in SMALL.items()}
             command = "mnistlab train " + flags + "".join(
-                f" --{k.replace('_', '-')} {v}" for k, v in SMALL.items() if f"--{k.replace('_', '-')}" not in flags)
+                f" {flag} {v}" for flag, v in extra.items() if flag not in flags)
         found = result.summary["diagnoses"]
         first = found[0]["code"] if found else None
         status = "ok" if first == code else f"FIRST FINDING IS {first}"
