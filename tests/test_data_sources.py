@@ -98,7 +98,9 @@ def tiny_known(tmp_path, monkeypatch) -> tuple[str, Path]:
 
 
 # --- downloads -------------------------------------------------------------------------------
-def test_fetch_from_a_good_mirror_verifies_caches_and_loads(http_root, shared_datasets):
+def test_fetch_from_a_good_mirror_verifies_caches_and_loads(http_root, shared_datasets,
+                                                           monkeypatch):
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)  # make test exports it; read the cache
     root, base = http_root
     _serve(root, "good", shared_datasets / "mnist")
     folder = fetch("mnist", mirrors=[f"{base}/good/"])
