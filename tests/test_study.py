@@ -124,7 +124,7 @@ def test_sigkill_then_resume_gives_the_same_results(tiny_study, tmp_path):
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:  # kill while a run is between epochs (a checkpoint exists)
-        if list(killed.glob("runs/*/checkpoint.pt")) and (killed / "study.db").exists():
+        if (list(killed.glob("*/*/checkpoint.pt")) and (killed / "study.db").exists()):
             break
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)

@@ -120,7 +120,8 @@ class TrainConfig:
     early_stopping: int = 0  # stop after this many epochs without a better val accuracy; 0 = off
     augment: str = ""  # e.g. "rotate=10,scale=0.1,shift=0.1"
     # reproducibility and hardware
-    seed: int = 0
+    seed: int = 0  # initialisation and dropout masks
+    data_seed: int = 0  # validation split, training subset and batch order (same for all seeds)
     device: str = "auto"  # auto | cpu | cuda | mps
 
     def __post_init__(self) -> None:
@@ -157,6 +158,8 @@ class TrainConfig:
         _at_least("train-subset", self.train_subset, 0)
         _at_least("eval-train-size", self.eval_train_size, 1)
         _at_least("early-stopping", self.early_stopping, 0)
+        _at_least("seed", self.seed, 0)
+        _at_least("data-seed", self.data_seed, 0)
         if self.val_from == "train" and self.val_size == 0 and self.early_stopping:
             raise MnistlabError("early-stopping: needs a validation set (--val-size > 0)")
         parse_augment(self.augment)

@@ -114,11 +114,13 @@ class StudyProgress:
             self.progress.start()
             self.task = self.progress.add_task("study", total=total, completed=done, info="")
 
-    def reporter_for(self, run: Any) -> Reporter:
+    def reporter_for(self, run: Any, members: int = 1) -> Reporter:
+        """The bar of one run, or of a cohort of `members` runs trained in lockstep."""
         if self.progress is None:
             return SilentReporter()
         config = run.config
-        label = f"  {config.model} seed {config.seed}" + (" (final)" if run.test else "")
+        label = (f"  cohort of {members} {config.model}s" if members > 1
+                 else f"  {config.model} seed {config.seed}") + (" (final)" if run.test else "")
         return RichReporter(self.console, progress=self.progress, label=label, epoch_lines=False)
 
     def run_finished(self, run: Any, summary: dict[str, Any]) -> None:

@@ -2,8 +2,9 @@
 
 `train(config) -> RunResult` is the only entry point; studies, tuners and the CLI all call it.
 The data lives on the training device as uint8 tensors (no DataLoader: it fits in memory);
-every epoch's randomness (order, augmentation, dropout) is seeded from (seed, epoch), so a run
-resumed from its epoch checkpoint continues exactly as if it had never stopped.
+every epoch's randomness is seeded from (data_seed, epoch) for the batch order and from
+(seed, epoch) for augmentation and dropout, so a run resumed from its epoch checkpoint continues
+exactly as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,17 +88,17 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
         train_idx = torch.arange(len(labels))
         val_x, val_y = dataset.test_images, dataset.test_labels
     else:
-        train_idx, val_idx = stratified_split(labels, config.val_size, config.seed)
+        train_idx, val_idx = stratified_split(labels, config.val_size, config.data_seed)
         val_x, val_y = images[val_idx], labels[val_idx]
     if config.train_subset and config.train_subset < len(train_idx) - splits_floor(labels):
         keep, _ = stratified_split(labels[train_idx], len(train_idx) - config.train_subset,
-                                   config.seed + 1)
+                                   config.data_seed + 1)
         train_idx = train_idx[keep]
     train_x, train_y = images[train_idx], labels[train_idx]
     if config.shuffle_labels:  # teaching aid: the labels stop describing the images
-        g = torch.Generator().manual_seed(config.seed + 7)
+        g = torch.Generator().manual_seed(config.data_seed + 7)
         train_y = train_y[torch.randperm(len(train_y), generator=g)]
-    g = torch.Generator().manual_seed(config.seed + 11)
+    g = torch.Generator().manual_seed(config.data_seed + 11)
     eval_n = min(config.eval_train_size, len(train_y))
     eval_idx = torch.randperm(len(train_y), generator=g)[:eval_n]
 
@@ -141,12 +143,10 @@ def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimi
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def build_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer,
-                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """Stepped once per batch. Only `constant` is independent of the run's total length."""
+def schedule_factor(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    """Step -> multiplier of the base learning rate, for the schedules that are a plain factor
+    (constant, cosine, step); one-cycle also cycles momentum and is torch's own scheduler."""
     total = max(1, total_steps)
-    if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
     if config.schedule == "cosine":
         def factor(step: int) -> float:
             return 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
@@ -156,7 +156,16 @@ def build_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer,
     else:
         def factor(step: int) -> float:
             return 1.0
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return factor
+
+
+def build_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer,
+                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Stepped once per batch. Only `constant` is independent of the run's total length."""
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
+                                                   total_steps=max(1, total_steps))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(config, total_steps))
 
 
 def schedule_depends_on_length(config: TrainConfig) -> bool:
@@ -248,6 +257,13 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
 
 
+def epoch_order(n: int, data_seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    """The batch order of one epoch: a function of (data_seed, epoch) only, so runs that differ
+    in `seed` alone see the same batches (and can train in one cohort)."""
+    generator = torch.Generator().manual_seed(_epoch_seed(data_seed, epoch))
+    return torch.randperm(n, generator=generator).to(device)
+
+
 def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Dataset | None = None,
           splits: Splits | None = None, reporter: Reporter | None = None,
           evaluate_test: bool = True, resume: bool = True, write_plots: bool = True,
@@ -305,8 +321,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     for epoch in range(start_epoch, config.epochs + 1):
         epoch_start = time.perf_counter()
         torch.manual_seed(_epoch_seed(config.seed, epoch))
-        order = torch.randperm(n_train, generator=torch.Generator().manual_seed(
-            _epoch_seed(config.seed, epoch))).to(device)
+        order = epoch_order(n_train, config.data_seed, epoch, device)
         sums = torch.zeros(3, dtype=torch.float64, device=device)
         seen = 0
         lr_at_start = optimizer.param_groups[0]["lr"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import files
+from .. import cohort, files
 from ..config import TrainConfig
 from ..data import Dataset, load_dataset
 from ..errors import MnistlabError
@@ -42,8 +42,8 @@ class DataCache:
         data_key = (config.dataset, config.data_dir)
         if data_key not in self._datasets:
             self._datasets[data_key] = load_dataset(config.dataset, data_dir=config.data_dir)
-        split_key = (data_key, config.val_size, config.val_from, config.train_subset, config.seed,
-                     config.shuffle_labels, config.eval_train_size, config.device)
+        split_key = (data_key, config.val_size, config.val_from, config.train_subset,
+                     config.data_seed, config.shuffle_labels, config.eval_train_size, config.device)
         if split_key not in self._splits:
             self._splits[split_key] = prepare_data(config, self._datasets[data_key],
                                                    resolve_device(config.device))
@@ -54,22 +54,50 @@ OnDone = Callable[[PlannedRun, dict[str, Any], list[dict[str, float]]], None]
 
 
 class LocalBackend:
-    """Train runs in this process, one after another (the default)."""
+    """Train runs in this process. With `cohorts` (the default), runs that differ only in
+    learning rate, momentum, weight decay, dropout or seed train together in lockstep
+    (see cohort.py); the rest train one after another."""
 
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, *, cohorts: bool = True) -> None:
         self.cache = DataCache()
+        self.cohorts = cohorts
 
     def execute(self, runs: list[PlannedRun], study_dir: Path, on_done: OnDone,
                 reporter_for: Callable[[PlannedRun], Reporter]) -> None:
-        for run in runs:
-            result = train(run.config, out=study_dir / "runs" / run.key,
-                           splits=self.cache.splits(run.config), evaluate_test=run.test,
-                           write_plots=run.test, reporter=reporter_for(run))
-            if result.summary["status"] == "interrupted":
-                raise KeyboardInterrupt
+        if not runs:
+            return
+        groups = (cohort.group([r.config for r in runs], resolve_device(runs[0].config.device))
+                  if self.cohorts else [[i] for i in range(len(runs))])
+        for indices in groups:
+            members = [runs[i] for i in indices]
+            if len(members) == 1:
+                self._train_one(members[0], study_dir, on_done, reporter_for)
+            else:
+                self._train_cohort(members, study_dir, on_done, reporter_for)
+
+    def _train_one(self, run: PlannedRun, study_dir: Path, on_done: OnDone,
+                   reporter_for: Callable[[PlannedRun], Reporter]) -> None:
+        result = train(run.config, out=study_dir / "runs" / run.key,
+                       splits=self.cache.splits(run.config), evaluate_test=run.test,
+                       write_plots=run.test, reporter=reporter_for(run))
+        if result.summary["status"] == "interrupted":
+            raise KeyboardInterrupt
+        on_done(run, result.summary, result.history)
+
+    def _train_cohort(self, members: list[PlannedRun], study_dir: Path, on_done: OnDone,
+                      reporter_for: Callable[..., Reporter]) -> None:
+        keys = [r.key for r in members]
+        checkpoint = cohort.checkpoint_dir(study_dir, keys) / "checkpoint.pt"
+        results = cohort.train_cohort(
+            [r.config for r in members], splits=self.cache.splits(members[0].config),
+            outs=[study_dir / "runs" / key for key in keys], tests=[r.test for r in members],
+            checkpoint=checkpoint, reporter=reporter_for(members[0], len(members)),
+            write_plots=True)
+        for run, result in zip(members, results):
             on_done(run, result.summary, result.history)
+        cohort.remove_checkpoint(checkpoint)
 
 
 # --- results ---------------------------------------------------------------------------------

@@ -1,0 +1,147 @@
+"""Cohorts: many MLPs in lockstep must train like the same MLPs one by one."""
+
+import math
+
+import pytest
+import torch
+
+from mnistlab import cohort
+from mnistlab.config import TrainConfig
+from mnistlab.errors import MnistlabError
+from mnistlab.models import build_model
+from mnistlab.train import prepare_data, train
+
+from synth import blobs
+
+BASE = dict(model="mlp", hidden=(32, 16), optimizer="sgd", lr=0.05, schedule="constant",
+            batch_size=50, epochs=3, val_size=200, eval_train_size=200, device="cpu")
+
+
+def cfg(**changes) -> TrainConfig:
+    return TrainConfig(**{**BASE, **changes})
+
+
+def _members(configs):
+    out = []
+    for c in configs:
+        torch.manual_seed(c.seed)
+        out.append(build_model(c, (1, 28, 28), 10))
+    return out
+
+
+def test_stacked_forward_equals_each_member():
+    configs = [cfg(seed=s, dropout=d) for s, d in ((0, 0.0), (1, 0.3), (2, 0.0))]
+    members = _members(configs)
+    stacked = cohort.StackedMLP(members, "relu", [c.dropout for c in configs]).eval()
+    x = torch.randn(7, 1, 28, 28)
+    logits = stacked(x)
+    for m, member in enumerate(members):
+        torch.testing.assert_close(logits[m], member.eval()(x), rtol=1e-5, atol=1e-5)
+        copy = stacked.write_member(m, build_model(configs[m], (1, 28, 28), 10))
+        for a, b in zip(copy.state_dict().values(), member.state_dict().values()):
+            torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(optimizer="sgd", lrs=(0.1, 0.01), momentum=(0.0, 0.9), weight_decay=(0.0, 0.01)),
+    dict(optimizer="sgd", lrs=(0.1, 0.02), momentum=(0.9, 0.5), weight_decay=(0.001, 0.0),
+         nesterov=True),
+    dict(optimizer="adam", lrs=(0.001, 0.01), weight_decay=(0.0, 0.01)),
+    dict(optimizer="adamw", lrs=(0.003, 0.001), weight_decay=(0.05, 0.0)),
+])
+def test_stacked_optimizer_matches_torch_optim(settings):
+    """Five steps of the fused update equal torch.optim's, member by member."""
+    kind, lrs = settings["optimizer"], settings["lrs"]
+    momentum = settings.get("momentum", (0.0, 0.0))
+    decay = settings["weight_decay"]
+    configs = [cfg(optimizer=kind, seed=i, lr=lrs[i],
+                           momentum=momentum[i], weight_decay=decay[i],
+                           nesterov=settings.get("nesterov", False)) for i in range(2)]
+    members = _members(configs)
+    stacked = cohort.StackedMLP(members, "relu", [0.0, 0.0])
+    fused = cohort.StackedOptimizer(stacked, kind, list(lrs), list(momentum), list(decay),
+                                    settings.get("nesterov", False))
+    torch_opts = []
+    for c, member in zip(configs, members):
+        if kind == "sgd":
+            torch_opts.append(torch.optim.SGD(member.parameters(), lr=c.lr, momentum=c.momentum,
+                                              nesterov=c.nesterov, weight_decay=c.weight_decay))
+        elif kind == "adam":
+            torch_opts.append(torch.optim.Adam(member.parameters(), lr=c.lr,
+                                               weight_decay=c.weight_decay))
+        else:
+            torch_opts.append(torch.optim.AdamW(member.parameters(), lr=c.lr,
+                                                weight_decay=c.weight_decay))
+    g = torch.Generator().manual_seed(0)
+    alive = torch.ones(2, dtype=torch.bool)
+    for _ in range(5):
+        x, y = torch.randn(16, 1, 28, 28, generator=g), torch.randint(0, 10, (16,), generator=g)
+        stacked.zero_grad()
+        cohort._member_losses(stacked(x), y, 0.0).sum().backward()
+        fused.step(1.0, alive)
+        for member, opt in zip(members, torch_opts):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(member(x), y).backward()
+            opt.step()
+    for m, member in enumerate(members):
+        copy = stacked.write_member(m, build_model(configs[m], (1, 28, 28), 10))
+        for a, b in zip(copy.state_dict().values(), member.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_cohort_trains_like_one_by_one():
+    """Same seeds, same batches: without dropout the numbers agree to float noise; with dropout
+    (masks from the cohort's own stream) within 3 points of accuracy on this small task."""
+    data = blobs(n_train=1200, n_test=300)
+    configs = [cfg(seed=0), cfg(seed=1, lr=0.02),
+               cfg(seed=2, lr=0.1, dropout=0.3, momentum=0.5),
+               cfg(seed=3, weight_decay=0.01)]
+    splits = prepare_data(configs[0], data, torch.device("cpu"))
+    together = cohort.train_cohort(configs, splits=splits, outs=[None] * 4, tests=[True] * 4)
+    for config, result in zip(configs, together):
+        alone = train(config, splits=splits)
+        tolerance = 0.03 if config.dropout else 0.005
+        assert result.status == alone.status == "completed"
+        assert abs(result.val_accuracy - alone.val_accuracy) <= tolerance, config
+        assert abs(result.test_accuracy - alone.test_accuracy) <= tolerance, config
+        assert len(result.history) == config.epochs
+        assert result.val_accuracy > 0.7  # learnt (chance is 0.1): the comparison means something
+
+
+def test_a_diverging_member_does_not_spoil_the_others():
+    data = blobs(n_train=1200, n_test=300)
+    configs = [cfg(seed=0), cfg(seed=1, lr=500.0),
+               cfg(seed=2)]
+    splits = prepare_data(configs[0], data, torch.device("cpu"))
+    results = cohort.train_cohort(configs, splits=splits, outs=[None] * 3, tests=[False] * 3)
+    assert [r.status for r in results] == ["completed", "diverged", "completed"]
+    assert results[0].val_accuracy > 0.9 and results[2].val_accuracy > 0.9
+    assert all(math.isfinite(v) for r in (results[0], results[2])
+               for rec in r.history for v in rec.values())
+
+
+def test_grouping_keeps_what_must_be_shared_apart():
+    base = cfg()
+    configs = [base, base.replace(lr=0.1, seed=1), base.replace(batch_size=32),
+               base.replace(model="lenet5"), base.replace(dropout=0.5),
+               base.replace(hidden=(64, 32)), base.replace(optimizer="adam"),
+               base.replace(loss="bce")]
+    groups = cohort.group(configs, torch.device("cpu"))
+    assert sorted(map(sorted, groups)) == [[0, 1, 4], [2], [3], [5], [6], [7]]
+
+
+def test_chunks_are_stable_when_finished_chunks_leave(monkeypatch):
+    monkeypatch.setattr(cohort, "max_members", lambda *a, **k: 3)
+    configs = [cfg(seed=s) for s in range(8)]
+    groups = cohort.group(configs, torch.device("cpu"))
+    assert groups == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    rest = cohort.group(configs[3:], torch.device("cpu"))  # the first cohort finished
+    assert [[i + 3 for i in g] for g in rest] == groups[1:]
+
+
+def test_cohort_refuses_members_that_differ_in_shared_settings():
+    data = blobs(n_train=300, n_test=100)
+    configs = [cfg(), cfg().replace(batch_size=10)]
+    splits = prepare_data(configs[0], data, torch.device("cpu"))
+    with pytest.raises(MnistlabError, match="separate cohorts"):
+        cohort.train_cohort(configs, splits=splits, outs=[None] * 2, tests=[False] * 2)
