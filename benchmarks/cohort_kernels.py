@@ -93,11 +93,13 @@ def bench(members: int, batch: int, hidden: tuple[int, ...], optimizer: str,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", default="1,4,8,16,32", help="cohort sizes (default: %(default)s)")
+    parser.add_argument("--members", default="1,4,8,16,32",
+                        help="cohort sizes (default: %(default)s)")
     parser.add_argument("--batch", default="100,32", help="batch sizes (default: %(default)s)")
     parser.add_argument("--hidden", default="128,64", help="hidden sizes (default: %(default)s)")
     parser.add_argument("--optimizer", default="sgd,adam", help="(default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=50, help="steps timed (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=50,
+                        help="steps timed (default: %(default)s)")
     args = parser.parse_args()
     hidden = tuple(int(h) for h in args.hidden.split(","))
     print(f"machine: {platform.processor() or platform.machine()}, "

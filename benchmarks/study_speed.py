@@ -13,8 +13,10 @@
     the study's. It is timed for `--student-epochs` epochs per distinct (batch size, hidden
     sizes, optimizer) in the plan, and *extrapolated* to the study: the sum over the runs the
     study trains of epochs x seconds per epoch.
-(b) our one-by-one path: `run_study(..., backend=LocalBackend(cohorts=False))`, end to end.
-(c) the cohort path: the same with `LocalBackend(cohorts=True)` (configurations in lockstep).
+(b) our one-by-one path: `run_study(..., backend=LocalBackend(cohorts=False, workers=1))`,
+    end to end: every run alone, one after another, in one process using every core.
+(c) the default path: `LocalBackend()`: configurations in lockstep (cohorts), the cohorts and
+    single runs trained side by side in one one-thread worker process per CPU core.
 
 (b) and (c) start from an empty study folder (nothing resumed) and write the report. (b) above
 `--skip-one-by-one-seeds-above` seeds is extrapolated (a measured time scaled by seeds) unless
@@ -38,7 +40,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Subset, random_split
 
@@ -136,7 +140,10 @@ def gemm_rate(m: int, k: int, n: int, repeats: int, inner: int) -> float:
 
 # --- (a) the student-style loop ----------------------------------------------------------------
 class StudentDataset(torch.utils.data.Dataset):
-    """One image at a time, transformed on the way out, as torchvision's MNIST does."""
+    """One image at a time, transformed on the way out, as torchvision's MNIST does: a PIL image
+    per item (`Image.fromarray(img.numpy(), mode="L")`), then ToTensor (PIL -> numpy -> float
+    tensor / 255) and Normalize. torchvision itself cannot be imported beside this torch build,
+    so its three steps are written out here with PIL and numpy."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean: float, std: float):
         self.images, self.labels, self.mean, self.std = images, labels, mean, std
@@ -145,8 +152,10 @@ class StudentDataset(torch.utils.data.Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = self.images[index].unsqueeze(0).float().div(255)  # ToTensor: (1, 28, 28) in [0, 1]
-        image = (image - self.mean) / self.std  # Normalize((mean,), (std,))
+        picture = Image.fromarray(self.images[index].numpy(), mode="L")  # torchvision MNIST
+        array = np.array(picture, dtype=np.uint8, copy=True)  # ToTensor: PIL -> numpy
+        image = torch.from_numpy(array).view(1, 28, 28).float().div(255)  # ... -> [0, 1]
+        image = image.sub_(self.mean).div_(self.std)  # Normalize((mean,), (std,))
         return image, int(self.labels[index])
 
 
@@ -234,7 +243,10 @@ def time_student(spec: StudySpec, epochs: int, workers: int) -> dict[str, Any]:
 # --- (b), (c) the study, and the child process that runs each path -----------------------------
 def time_study(spec: StudySpec, *, cohorts: bool, folder: Path) -> dict[str, Any]:
     start = time.perf_counter()
-    result = run_study(spec, folder, backend=LocalBackend(cohorts=cohorts), write_report=True)
+    # (b) is the path before this work: one run after another in one process; (c) is the default:
+    # cohorts, trained in one worker process per core
+    backend = LocalBackend(cohorts=True) if cohorts else LocalBackend(cohorts=False, workers=1)
+    result = run_study(spec, folder, backend=backend, write_report=True)
     wall = time.perf_counter() - start
     return {"wall": wall, "runs": len(result.summaries),
             "epochs": sum(s["epochs"] for s in result.summaries.values())}
@@ -255,7 +267,11 @@ def child(args: argparse.Namespace) -> int:
     else:
         with tempfile.TemporaryDirectory() as folder:
             figures = time_study(spec, cohorts=args.child == "cohort", folder=Path(folder))
-    figures.update(max_rss_mb=max_rss_mb(), threads=torch.get_num_threads())
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    workers = workers / 2**20 if sys.platform == "darwin" else workers / 2**10
+    figures.update(max_rss_mb=max_rss_mb(), worker_max_rss_mb=workers,
+                   workers=LocalBackend().workers if args.child == "cohort" else 0,
+                   threads=torch.get_num_threads())
     Path(args.child_result).write_text(json.dumps(figures))
     return 0
 
@@ -416,18 +432,24 @@ def main() -> int:
           f"(extrapolated).")
 
     print()
-    print("peak memory (max RSS of the process running the path, MB):")
+    print("peak memory (max RSS of the processes running the path, MB):")
     print(f"  (a) student loop, all groups in one process: {student['max_rss_mb']:.0f}")
     peaks = []
     for seeds in args.seeds:
         for label, table in (("(b) one-by-one", one_by_one), ("(c) cohort", cohort)):
             if seeds in table:
-                peaks.append(table[seeds]["max_rss_mb"])
-                print(f"  {label}, seeds={seeds}: {peaks[-1]:.0f}")
+                row = table[seeds]
+                # workers run at the same time: the study's total is at most the driver plus
+                # each worker at the largest worker's peak
+                peaks.append(row["max_rss_mb"] + row.get("workers", 0) * row["worker_max_rss_mb"])
+                extra = (f" (driver {row['max_rss_mb']:.0f} + {row['workers']} workers x "
+                         f"{row['worker_max_rss_mb']:.0f}, an upper bound)"
+                         if row.get("workers") else "")
+                print(f"  {label}, seeds={seeds}: {peaks[-1]:.0f}{extra}")
             else:
                 print(f"  {label}, seeds={seeds}: not measured (time extrapolated)")
     form = "quick form, not the full study" if args.quick else "full study"
-    print(f"  largest study process: {max(peaks):.0f} MB, "
+    print(f"  largest study: {max(peaks):.0f} MB, "
           f"{'under' if max(peaks) < TWO_GB_MB else 'NOT under'} 2 GB ({form}).")
     return 0
 

@@ -4,14 +4,13 @@ import math
 
 import pytest
 import torch
+from synth import blobs
 
 from mnistlab import cohort
 from mnistlab.config import TrainConfig
 from mnistlab.errors import MnistlabError
 from mnistlab.models import build_model
 from mnistlab.train import prepare_data, train
-
-from synth import blobs
 
 BASE = dict(model="mlp", hidden=(32, 16), optimizer="sgd", lr=0.05, schedule="constant",
             batch_size=50, epochs=3, val_size=200, eval_train_size=200, device="cpu")

@@ -1,6 +1,7 @@
 """Studies end to end on a small real-data study: plan, dedupe, prefixes, stats, report, resume."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from mnistlab.errors import MnistlabError
 from mnistlab.study import list_presets, load_study, parse_study, run_study
@@ -114,24 +116,31 @@ def _rows_without_seconds(path: Path) -> list[dict]:
                   key=lambda r: (r["run"], r["experiment"]))
 
 
-def test_sigkill_then_resume_gives_the_same_results(tiny_study, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigkill_then_resume_gives_the_same_results(tiny_study, tmp_path, workers):
+    """SIGKILL to the study and its workers (the whole process group) mid-run, then resume."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "mnistlab", "study", str(tiny_study), "--quiet"]
+    cmd = [sys.executable, "-m", "mnistlab", "study", str(tiny_study), "--quiet",
+           "--workers", workers]
     reference = tmp_path / "ref"
     subprocess.run(cmd + ["--out", str(reference)], check=True, env=env, capture_output=True)
     killed = tmp_path / "killed"
     proc = subprocess.Popen(cmd + ["--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 60
-    while time.time() < deadline:  # kill while a run is between epochs (a checkpoint exists)
-        if (list(killed.glob("*/*/checkpoint.pt")) and (killed / "study.db").exists()):
+    while time.time() < deadline:  # kill once some epoch checkpoint exists
+        if list(killed.glob("*/*/checkpoint.pt")) and (killed / "study.db").exists():
             break
         time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (killed / "results.csv").exists()
-    assert not list(killed.rglob("*.tmp"))  # nothing half-written was left in place
+    for path in killed.rglob("*.json"):  # whatever was written is whole (write-then-rename)
+        json.loads(path.read_text())
+    for path in killed.rglob("*.pt"):
+        torch.load(path, weights_only=True)
     subprocess.run(cmd + ["--out", str(killed)], check=True, env=env, capture_output=True)
+    assert not list(killed.rglob("*.tmp"))  # temporaries of the killed writes are cleaned up
     assert _rows_without_seconds(killed / "results.csv") == _rows_without_seconds(
         reference / "results.csv")
     # and a third run on the finished folder trains nothing
@@ -140,6 +149,18 @@ def test_sigkill_then_resume_gives_the_same_results(tiny_study, tmp_path):
     assert _rows_without_seconds(killed / "results.csv") == _rows_without_seconds(
         reference / "results.csv")
     assert time.time() - started < 60
+
+
+def test_a_second_study_on_the_same_folder_is_refused(tiny_study, tmp_path):
+    from mnistlab import files
+
+    with files.exclusive(tmp_path / "s" / "study.lock", "this study"):
+        result = subprocess.run([sys.executable, "-m", "mnistlab", "study", str(tiny_study),
+                                 "--quiet", "--out", str(tmp_path / "s")],
+                                capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "another process is running this study" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_presets_parse_and_quick_forms_are_smaller():

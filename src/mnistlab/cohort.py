@@ -195,6 +195,7 @@ class StackedOptimizer:
         self.any_momentum = any(m > 0 for m in momentum)
         self.any_decay = any(w > 0 for w in weight_decay)
         self.pairs = model.member_axes()
+        self._rates: tuple[float, torch.Tensor | None, list[torch.Tensor]] = (math.nan, None, [])
         self.buffers: list[torch.Tensor] = []
         self.adam: torch.optim.Adam | None = None
         if kind == "sgd":
@@ -211,12 +212,21 @@ class StackedOptimizer:
         shape[axis] = -1
         return values.to(param.device).view(shape)
 
+    def _rates_for(self, factor: float, alive: torch.Tensor) -> list[torch.Tensor]:
+        """Each member's rate this step, shaped per parameter; rebuilt only when it changes."""
+        last_factor, last_alive, rates = self._rates
+        if factor != last_factor or last_alive is None or not torch.equal(alive, last_alive):
+            lr_all = self.lr.to(alive.device) * factor * alive
+            rates = [self._along(lr_all, p, axis) for p, axis in self.pairs]
+            self._rates = (factor, alive.clone(), rates)
+        return rates
+
     @torch.no_grad()
     def step(self, factor: float, alive: torch.Tensor) -> None:
-        lr_all = self.lr.to(alive.device) * factor * alive
+        rates = self._rates_for(factor, alive)
         grads = []
         for i, (param, axis) in enumerate(self.pairs):
-            lr = self._along(lr_all, param, axis)
+            lr = rates[i]
             grad = param.grad
             if self.any_decay:
                 wd = self._along(self.weight_decay, param, axis)
@@ -238,8 +248,8 @@ class StackedOptimizer:
             scratch.zero_()
             scratch.grad = grad
         self.adam.step()  # scratch = -(Adam direction)
-        for (param, axis), scratch in zip(self.pairs, self.scratch):
-            param.addcmul_(scratch, self._along(lr_all, param, axis))
+        for param, scratch, lr in zip((p for p, _ in self.pairs), self.scratch, rates):
+            param.addcmul_(scratch, lr)
 
     @torch.no_grad()
     def freeze(self, index: int) -> None:
@@ -356,7 +366,8 @@ def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path 
         epoch_start = time.perf_counter()
         torch.manual_seed(_epoch_seed(cohort_seed, epoch))
         order = epoch_order(n_train, shared.data_seed, epoch, device)
-        sums = torch.zeros(2, size, dtype=torch.float64, device=device)
+        loss_sum = torch.zeros(size, dtype=torch.float64, device=device)
+        correct_sum = torch.zeros(size, dtype=torch.long, device=device)
         seen = 0
         lr_at_start = factor(step)
         model.train()
@@ -372,7 +383,8 @@ def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path 
             step += 1
             with torch.no_grad():
                 correct = (logits.argmax(dim=2) == y).sum(dim=1)
-                sums += torch.stack([losses.detach() * len(idx), correct]).double()
+                loss_sum.add_(losses.detach(), alpha=len(idx))
+                correct_sum.add_(correct)
             seen += len(idx)
             if step <= EARLY_STEPS or step % trace_every == 0:
                 values = losses.detach().tolist()
@@ -404,9 +416,9 @@ def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path 
                 continue  # diverged in an earlier epoch: its history ended there
             record = {
                 "epoch": epoch,
-                "train_loss": float(sums[0, m]) / seen,
-                "train_acc_running": float(sums[1, m]) / seen,
-                "train_metric_running": float(sums[1, m]) / seen,
+                "train_loss": float(loss_sum[m]) / seen,
+                "train_acc_running": float(correct_sum[m]) / seen,
+                "train_metric_running": float(correct_sum[m]) / seen,
                 "train_loss_eval": float(train_loss_eval[m]),
                 "train_acc_eval": float(train_acc_eval[m]),
                 "val_loss": float(val_loss[m]),

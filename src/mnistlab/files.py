@@ -5,9 +5,11 @@ A process killed at any moment leaves either the old file or the new one, never 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,37 @@ def torch_save(path: str | Path, obj: Any) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(folder: str | Path) -> int:
+    """Delete temporary files a killed process left beside their targets (never the targets).
+    Call only while no other process writes into `folder` (a study holds its lock)."""
+    removed = 0
+    for path in Path(folder).rglob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: str | Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path` (a second holder gets a one-line error)."""
+    import fcntl
+
+    from .errors import MnistlabError
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MnistlabError(f"{lock_path.parent}: another process is running {what} in this "
+                                "folder; wait for it or use another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def save_figure(path: str | Path, figure: Any) -> None:

@@ -2,7 +2,8 @@
 
 Re-running the same command on the same folder skips finished runs (they are in the store)
 and continues an unfinished run from its last epoch checkpoint. How runs are executed is a
-`Backend`'s business: the local one trains them here, one after another.
+backend's business (backends.py): the local one trains cohorts and single runs in worker
+processes, one per CPU core.
 """
 
 from __future__ import annotations
@@ -10,17 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import cohort, files
+from .. import files
 from ..config import TrainConfig
-from ..data import Dataset, load_dataset
 from ..errors import MnistlabError
-from ..progress import Reporter
-from ..train import Splits, prepare_data, resolve_device, train
+from .backends import DataCache, LocalBackend  # noqa: F401 - the runner's default backend
 from .plan import Cell, Plan, PlannedRun, final_config, plan_experiments, plan_final
 from .spec import StudySpec
 from .store import Store
@@ -28,76 +27,6 @@ from .store import Store
 RESULT_FIELDS = ("experiment", "factor", "value", "seed", "epochs", "train_acc_eval",
                  "train_acc_running", "val_acc", "val_loss", "gap", "test_acc", "reported_metric",
                  "seconds", "status", "run")
-
-
-# --- executing runs --------------------------------------------------------------------------
-class DataCache:
-    """Load each dataset once and each split once per study: runs share the tensors."""
-
-    def __init__(self) -> None:
-        self._datasets: dict[tuple, Dataset] = {}
-        self._splits: dict[tuple, Splits] = {}
-
-    def splits(self, config: TrainConfig) -> Splits:
-        data_key = (config.dataset, config.data_dir)
-        if data_key not in self._datasets:
-            self._datasets[data_key] = load_dataset(config.dataset, data_dir=config.data_dir)
-        split_key = (data_key, config.val_size, config.val_from, config.train_subset,
-                     config.data_seed, config.shuffle_labels, config.eval_train_size, config.device)
-        if split_key not in self._splits:
-            self._splits[split_key] = prepare_data(config, self._datasets[data_key],
-                                                   resolve_device(config.device))
-        return self._splits[split_key]
-
-
-OnDone = Callable[[PlannedRun, dict[str, Any], list[dict[str, float]]], None]
-
-
-class LocalBackend:
-    """Train runs in this process. With `cohorts` (the default), runs that differ only in
-    learning rate, momentum, weight decay, dropout or seed train together in lockstep
-    (see cohort.py); the rest train one after another."""
-
-    name = "local"
-
-    def __init__(self, *, cohorts: bool = True) -> None:
-        self.cache = DataCache()
-        self.cohorts = cohorts
-
-    def execute(self, runs: list[PlannedRun], study_dir: Path, on_done: OnDone,
-                reporter_for: Callable[[PlannedRun], Reporter]) -> None:
-        if not runs:
-            return
-        groups = (cohort.group([r.config for r in runs], resolve_device(runs[0].config.device))
-                  if self.cohorts else [[i] for i in range(len(runs))])
-        for indices in groups:
-            members = [runs[i] for i in indices]
-            if len(members) == 1:
-                self._train_one(members[0], study_dir, on_done, reporter_for)
-            else:
-                self._train_cohort(members, study_dir, on_done, reporter_for)
-
-    def _train_one(self, run: PlannedRun, study_dir: Path, on_done: OnDone,
-                   reporter_for: Callable[[PlannedRun], Reporter]) -> None:
-        result = train(run.config, out=study_dir / "runs" / run.key,
-                       splits=self.cache.splits(run.config), evaluate_test=run.test,
-                       write_plots=run.test, reporter=reporter_for(run))
-        if result.summary["status"] == "interrupted":
-            raise KeyboardInterrupt
-        on_done(run, result.summary, result.history)
-
-    def _train_cohort(self, members: list[PlannedRun], study_dir: Path, on_done: OnDone,
-                      reporter_for: Callable[..., Reporter]) -> None:
-        keys = [r.key for r in members]
-        checkpoint = cohort.checkpoint_dir(study_dir, keys) / "checkpoint.pt"
-        results = cohort.train_cohort(
-            [r.config for r in members], splits=self.cache.splits(members[0].config),
-            outs=[study_dir / "runs" / key for key in keys], tests=[r.test for r in members],
-            checkpoint=checkpoint, reporter=reporter_for(members[0], len(members)),
-            write_plots=True)
-        for run, result in zip(members, results):
-            on_done(run, result.summary, result.history)
-        cohort.remove_checkpoint(checkpoint)
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -204,7 +133,8 @@ def run_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
     backend = backend or LocalBackend()
     progress = study_reporter or StudyProgress(silent=True)
     plan = plan_experiments(spec)
-    with Store(out / "study.db") as store:
+    with files.exclusive(out / "study.lock", "this study"), Store(out / "study.db") as store:
+        files.remove_stale_temps(out)  # left by a study killed mid-write
         done = store.finished()
         todo = [r for r in plan.to_train if r.key not in done]
         progress.start(total=len(plan.to_train) + spec.seeds * (spec.final.choose != "none"),
@@ -217,7 +147,11 @@ def run_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
             progress.run_finished(run, summary)
 
         try:
-            backend.execute(todo, out, on_done, progress.reporter_for)
+            # an explicit final model does not wait for the experiments: it trains beside them
+            early_final = (plan_final(spec, final_config(spec, {}))
+                           if spec.final.choose == "explicit" else [])
+            backend.execute(todo + [r for r in early_final if r.key not in done], out, on_done,
+                            progress.reporter_for)
             rows = _rows(plan, done)
             chosen, reason = _choose_final(spec, rows)
             final_rows: list[Row] = []

@@ -1,0 +1,128 @@
+"""MNIST: training time to 99.0% and 99.5% test accuracy, beside a plain-loop baseline.
+
+    MNISTLAB_DATA=../shared/datasets python benchmarks/time_to_accuracy.py [--seeds 5]
+
+For each target the recipe (`mnistlab train --recipe mnist-fast`, `--recipe mnist-best`) is
+trained with `--seeds` seeds; a run's time is its training seconds (summary.json `seconds`: the
+training loop only, not data loading or the per-epoch evaluation). Reported: mean and spread of
+time and test accuracy, and whether the mean accuracy reaches the target.
+
+The baseline, measured in the same run: the "quick plain-loop 3-block CNN" of the speed issue,
+written out here as a newcomer would (data as tensors, nn.Sequential of three
+conv3x3-BN-ReLU-maxpool blocks 32-64-128, Adam, one-cycle, label smoothing 0.1, batch 128, full
+60,000 training images), trained for 1, 2, ... epochs until its mean test accuracy reaches 99.0%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnistlab.config import TrainConfig
+from mnistlab.data import load_dataset
+from mnistlab.recipes import get_recipe
+from mnistlab.train import train
+
+
+def baseline_net() -> nn.Module:
+    layers: list[nn.Module] = []
+    channels = 1
+    for width in (32, 64, 128):
+        layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                   nn.ReLU(), nn.MaxPool2d(2)]
+        channels = width
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 3 * 3, 10))
+
+
+def baseline_run(data, epochs: int, seed: int) -> tuple[float, float]:
+    """(training seconds, test accuracy) of the plain loop trained for `epochs`."""
+    torch.manual_seed(seed)
+    x = data.train_images.unsqueeze(1).float().div(255).sub(data.mean).div(data.std)
+    y = data.train_labels
+    test_x = data.test_images.unsqueeze(1).float().div(255).sub(data.mean).div(data.std)
+    model = baseline_net()
+    batch = 128
+    steps = epochs * ((len(y) + batch - 1) // batch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=steps)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(y))
+        for i in range(0, len(y), batch):
+            idx = order[i:i + batch]
+            loss = F.cross_entropy(model(x[idx]), y[idx], label_smoothing=0.1)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    seconds = time.perf_counter() - start
+    model.eval()
+    with torch.no_grad():
+        correct = sum(int((model(test_x[i:i + 2000]).argmax(1) == data.test_labels[i:i + 2000])
+                          .sum()) for i in range(0, len(test_x), 2000))
+    return seconds, correct / len(test_x)
+
+
+def describe(times: list[float], accs: list[float]) -> str:
+    sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    return (f"time {statistics.mean(times):6.1f} s (range {min(times):.1f}-{max(times):.1f})  "
+            f"test acc {statistics.mean(accs):.4f} ± {sd:.4f} "
+            f"(min {min(accs):.4f}, max {max(accs):.4f})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per recipe (default: 5)")
+    parser.add_argument("--baseline-seeds", type=int, default=3,
+                        help="seeds per baseline length (default: 3)")
+    parser.add_argument("--baseline-max-epochs", type=int, default=4,
+                        help="longest baseline tried (default: 4)")
+    parser.add_argument("--skip-baseline", action="store_true", help="recipes only")
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    data = load_dataset("mnist")
+    results = {}
+    for name, target in (("mnist-fast", 0.990), ("mnist-best", 0.995)):
+        recipe = get_recipe(name)
+        times, accs = [], []
+        for seed in range(args.seeds):
+            config = TrainConfig.from_dict({**recipe.settings, "seed": seed})
+            summary = train(config, dataset=data, write_plots=False).summary
+            times.append(summary["seconds"])
+            accs.append(summary["test_accuracy"])
+            print(f"  {name} seed {seed}: {summary['seconds']:.1f} s, "
+                  f"test {summary['test_accuracy']:.4f}", flush=True)
+        reached = statistics.mean(accs) >= target
+        results[name] = (statistics.mean(times), reached)
+        print(f"{name} (target {target:.1%}): {describe(times, accs)}  "
+              f"{'REACHED' if reached else 'NOT reached'}", flush=True)
+    if args.skip_baseline:
+        return 0
+    for epochs in range(1, args.baseline_max_epochs + 1):
+        times, accs = [], []
+        for seed in range(args.baseline_seeds):
+            seconds, acc = baseline_run(data, epochs, seed)
+            times.append(seconds)
+            accs.append(acc)
+        print(f"baseline {epochs} epoch(s): {describe(times, accs)}", flush=True)
+        if statistics.mean(accs) >= 0.990:
+            fast_time, fast_ok = results["mnist-fast"]
+            print(f"baseline reaches 99.0% in {statistics.mean(times):.1f} s; mnist-fast "
+                  f"{fast_time:.1f} s{'' if fast_ok else ' (but below 99.0%)'}: "
+                  f"{statistics.mean(times) / fast_time:.2f}x faster")
+            break
+    else:
+        print(f"baseline did not reach 99.0% within {args.baseline_max_epochs} epochs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

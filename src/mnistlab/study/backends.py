@@ -1,0 +1,218 @@
+"""Where a study's runs are trained: the backend interface and the local backend.
+
+A backend gets the runs still to train and calls `on_done(run, summary, history)` once per run
+as each finishes; only the caller (the study runner) writes the study store. Work is cut into
+*units*: a cohort of runs trained in lockstep (see cohort.py) or a single run.
+
+The local backend trains units in this process, or, with `workers` > 1, in that many worker
+processes with one thread each. Small networks are bound by per-step overhead, not arithmetic:
+measured here, an MLP step takes 0.65 ms on one thread and 1.1 ms on two (batch 32), and two
+one-thread processes run side by side without slowing each other, so two workers train about
+three times as many steps per second as one process using both cores.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import cohort
+from ..config import TrainConfig
+from ..data import Dataset, load_dataset
+from ..progress import Reporter
+from ..train import Splits, prepare_data, resolve_device, train
+from .plan import PlannedRun
+
+OnDone = Callable[[PlannedRun, dict[str, Any], list[dict[str, float]]], None]
+ReporterFor = Callable[..., Reporter]
+Outcome = list[tuple[str, dict[str, Any], list[dict[str, float]]]]  # (run key, summary, history)
+
+
+class DataCache:
+    """Load each dataset once and each split once per process: runs share the tensors."""
+
+    def __init__(self) -> None:
+        self._datasets: dict[tuple, Dataset] = {}
+        self._splits: dict[tuple, Splits] = {}
+
+    def splits(self, config: TrainConfig) -> Splits:
+        data_key = (config.dataset, config.data_dir)
+        if data_key not in self._datasets:
+            self._datasets[data_key] = load_dataset(config.dataset, data_dir=config.data_dir)
+        split_key = (data_key, config.val_size, config.val_from, config.train_subset,
+                     config.data_seed, config.shuffle_labels, config.eval_train_size, config.device)
+        if split_key not in self._splits:
+            self._splits[split_key] = prepare_data(config, self._datasets[data_key],
+                                                   resolve_device(config.device))
+        return self._splits[split_key]
+
+
+def plan_units(runs: list[PlannedRun], cohorts: bool) -> list[list[PlannedRun]]:
+    """Cut runs into units of work: cohorts where allowed, else one run each."""
+    if not runs:
+        return []
+    if not cohorts:
+        return [[run] for run in runs]
+    groups = cohort.group([r.config for r in runs], resolve_device(runs[0].config.device))
+    return [[runs[i] for i in indices] for indices in groups]
+
+
+def unit_cost(unit: list[PlannedRun]) -> float:
+    """A rough cost in seconds-like units, to start the longest work first: per-step overhead
+    plus arithmetic (multiply-adds of the dense layers or a conv-net guess), per member."""
+    config = unit[0].config
+    images = 60_000 - config.val_size if not config.train_subset else config.train_subset
+    steps = config.epochs * math.ceil(images / config.batch_size)
+    if config.model == "mlp":
+        sizes = [784, *config.hidden, 10]
+        macs = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    else:
+        macs = 2_000_000 * (2 if config.model == "cnn" else 1)
+    per_member = config.epochs * images * macs * 6 / 50e9
+    return steps * 5e-4 + len(unit) * per_member
+
+
+def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
+               reporter: Reporter) -> Outcome:
+    """Train one unit here; KeyboardInterrupt if a run was interrupted (its checkpoint stays)."""
+    if len(unit) == 1:
+        run = unit[0]
+        result = train(run.config, out=study_dir / "runs" / run.key,
+                       splits=cache.splits(run.config), evaluate_test=run.test,
+                       write_plots=run.test, reporter=reporter)
+        if result.summary["status"] == "interrupted":
+            raise KeyboardInterrupt
+        return [(run.key, result.summary, result.history)]
+    keys = [r.key for r in unit]
+    checkpoint = cohort.checkpoint_dir(study_dir, keys) / "checkpoint.pt"
+    results = cohort.train_cohort(
+        [r.config for r in unit], splits=cache.splits(unit[0].config),
+        outs=[study_dir / "runs" / key for key in keys], tests=[r.test for r in unit],
+        checkpoint=checkpoint, reporter=reporter, write_plots=True)
+    outcome = [(run.key, r.summary, r.history) for run, r in zip(unit, results)]
+    cohort.remove_checkpoint(checkpoint)
+    return outcome
+
+
+# --- worker processes --------------------------------------------------------------------------
+_worker: dict[str, Any] = {}
+
+
+def _worker_init(events: Any, parent: int, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _worker.update(events=events, cache=DataCache())
+
+    def watch_parent() -> None:  # a killed study must not leave workers writing to its folder
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+
+
+class _QueueReporter(Reporter):
+    """A worker's reporter: progress travels to the study process, which draws the bars."""
+
+    def __init__(self, events: Any, unit_id: int):
+        self.events, self.unit_id = events, unit_id
+
+    def run_started(self, config: Any, epochs: int, steps_per_epoch: int, *,
+                    done_epochs: int = 0) -> None:
+        self.events.put((self.unit_id, "run_started", (config, epochs, steps_per_epoch),
+                         {"done_epochs": done_epochs}))
+
+    def step_progress(self, steps: int, loss: float, accuracy: float) -> None:
+        self.events.put((self.unit_id, "step_progress", (steps, loss, accuracy), {}))
+
+    def run_ended(self, status: str) -> None:
+        self.events.put((self.unit_id, "run_ended", (status,), {}))
+
+
+def _worker_train(unit_id: int, unit: list[PlannedRun], study_dir: str) -> Outcome:
+    reporter = _QueueReporter(_worker["events"], unit_id)
+    return train_unit(unit, Path(study_dir), _worker["cache"], reporter)
+
+
+class LocalBackend:
+    """Train on this machine. `cohorts`: runs that differ only in learning rate, momentum,
+    weight decay, dropout or seed train together in lockstep. `workers`: processes training
+    units side by side, one thread each (default: one per CPU core; 1 = in this process)."""
+
+    name = "local"
+
+    def __init__(self, *, cohorts: bool = True, workers: int | None = None) -> None:
+        self.cohorts = cohorts
+        self.workers = workers if workers is not None else default_workers()
+        self.cache = DataCache()
+
+    def execute(self, runs: list[PlannedRun], study_dir: Path, on_done: OnDone,
+                reporter_for: ReporterFor) -> None:
+        units = sorted(plan_units(runs, self.cohorts), key=unit_cost, reverse=True)
+        if self.workers <= 1 or len(units) <= 1 or _on_gpu(runs):
+            for unit in units:
+                reporter = reporter_for(unit[0], len(unit))
+                for key, summary, history in train_unit(unit, study_dir, self.cache, reporter):
+                    on_done(next(r for r in unit if r.key == key), summary, history)
+            return
+        self._execute_in_workers(units, study_dir, on_done, reporter_for)
+
+    def _execute_in_workers(self, units: list[list[PlannedRun]], study_dir: Path,
+                            on_done: OnDone, reporter_for: ReporterFor) -> None:
+        context = mp.get_context("spawn")  # fork after torch has started threads can hang
+        events = context.Queue()
+        reporters: dict[int, Reporter] = {}
+        stop = threading.Event()
+
+        def relay() -> None:  # worker progress -> the bars drawn here
+            while not stop.is_set():
+                try:
+                    unit_id, method, args, kwargs = events.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                except (EOFError, OSError):
+                    return
+                if unit_id not in reporters:
+                    reporters[unit_id] = reporter_for(units[unit_id][0], len(units[unit_id]))
+                getattr(reporters[unit_id], method)(*args, **kwargs)
+
+        relay_thread = threading.Thread(target=relay, daemon=True)
+        relay_thread.start()
+        pool = cf.ProcessPoolExecutor(
+            max_workers=min(self.workers, len(units)), mp_context=context,
+            initializer=_worker_init, initargs=(events, os.getpid(), 1))
+        try:
+            futures = {pool.submit(_worker_train, i, unit, str(study_dir)): unit
+                       for i, unit in enumerate(units)}
+            for future in cf.as_completed(futures):
+                unit = futures[future]
+                for key, summary, history in future.result():
+                    on_done(next(r for r in unit if r.key == key), summary, history)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
+            stop.set()
+            relay_thread.join(timeout=2)
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def _on_gpu(runs: list[PlannedRun]) -> bool:
+    """One GPU is shared best by one process (cohorts fill it); workers are for CPU cores."""
+    return any(resolve_device(r.config.device).type != "cpu" for r in runs)
