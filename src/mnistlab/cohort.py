@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import doctor, files, runs
+from .allocator import keep_freed_memory
 from .config import TrainConfig
 from .errors import MnistlabError
 from .models import build_model
@@ -317,6 +318,7 @@ def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path 
     if len(keys) != 1 or None in keys:
         raise MnistlabError("cohort: these runs differ in more than "
                             f"{', '.join(MEMBER_FIELDS)}; train them in separate cohorts")
+    keep_freed_memory()
     reporter = reporter or SilentReporter()
     shared = configs[0]
     device = resolve_device(shared.device)

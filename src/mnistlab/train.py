@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from . import objectives
+from .allocator import keep_freed_memory
 from .augment import random_affine
 from .config import TrainConfig
 from .data import Dataset, load_dataset, stratified_split
@@ -292,6 +293,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     """
     from . import doctor, runs  # late import: both read what this module defines
 
+    keep_freed_memory()
     reporter = reporter or SilentReporter()
     callbacks = list(callbacks or [])
     device = resolve_device(config.device)
