@@ -172,6 +172,11 @@ def test_presets_parse_and_quick_forms_are_smaller():
     assert fashion.final.settings["batch_size"] == 32 and fashion.final.original["val"] == 87.99
     quick = fashion.with_quick()
     assert quick.base.train_subset == 10000
+    assert fashion.text("title", "es").startswith("Fashion-MNIST con MLP")
+    assert [e.text("title", "es") for e in fashion.experiments][:2] == [
+        "tasa de aprendizaje", "optimizador"]
+    assert fashion.experiments[0].text("title", "en") == "learning rate"
+    assert quick.text("title", "es") == fashion.text("title", "es")
     lenet = load_study("lenet-challenge").with_quick()
     assert max(v.changes.get("epochs", 0) for e in lenet.experiments for v in e.variants) <= 3
 
@@ -185,6 +190,9 @@ def test_presets_parse_and_quick_forms_are_smaller():
     ("[base]\n[[experiment]]\nfactor = 'lr'\nvalues = [1]\n", "needs a name"),
     ("colour = 1\n[base]\n", "unknown key(s) colour"),
     ("[base]\n[final]\nchoose = 'magic'\n", "choose must be explicit, best or none"),
+    ("es = { colour = 'rojo' }\n[base]\n", "[es] may only give text for description, title"),
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [1]\nes = { title = 3 }\n",
+     "[es] may only give text for note, title"),
 ])
 def test_bad_study_files(text, message):
     from mnistlab.config import tomllib

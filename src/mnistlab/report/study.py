@@ -68,9 +68,9 @@ def _delta_cell(lang: str, rows: list[Row], ref: list[Row], is_ref: bool) -> tup
 
 def build_document(result: StudyResult, lang: str = "en") -> Document:
     spec = result.spec
-    doc = Document(spec.title or spec.name, lang)
+    doc = Document(spec.text("title", lang) or spec.name, lang)
     if spec.description:
-        doc.add(Paragraph(spec.description))
+        doc.add(Paragraph(spec.text("description", lang)))
     _method(doc, result, lang)
     comparisons: dict[str, list[tuple[str, Any, list[Row]]]] = {}
     trial_experiments = [e for e in spec.experiments if e.test]
@@ -113,7 +113,7 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
 
 def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                         lang: str) -> list[tuple[str, Any, list[Row]]]:
-    doc.add(Heading(1, t(lang, "experiment", name=exp.title or exp.name)))
+    doc.add(Heading(1, t(lang, "experiment", name=exp.text("title", lang) or exp.name)))
     doc.add(Paragraph(t(lang, "factor", factor=exp.factor)))
     ref_label, ref_rows = _reference(result, exp)
     headers = [t(lang, k) for k in ("col.value", "col.n", "col.train_eval", "col.train_running",
@@ -146,14 +146,14 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     if any(curves.values()):
         name = f"plots/{slug}-curves.png"
         files.save_figure(result.out / name, plots.experiment_curves(
-            {k: v for k, v in curves.items() if v}, exp.title or exp.name))
-        doc.add(Image(name, t(lang, "plot.curves", name=exp.name)))
+            {k: v for k, v in curves.items() if v}, exp.text("title", lang) or exp.name))
+        doc.add(Image(name, t(lang, "plot.curves", name=exp.text("title", lang) or exp.name)))
     name = f"plots/{slug}-points.png"
     plot_dir.mkdir(parents=True, exist_ok=True)
-    files.save_figure(result.out / name, plots.point_chart(labels, means, sds,
-                                                           exp.title or exp.name, ref_label,
+    title = exp.text("title", lang) or exp.name
+    files.save_figure(result.out / name, plots.point_chart(labels, means, sds, title, ref_label,
                                                            originals))
-    doc.add(Image(name, t(lang, "plot.points", name=exp.name)))
+    doc.add(Image(name, t(lang, "plot.points", name=exp.text("title", lang) or exp.name)))
     return comparisons
 
 
@@ -175,7 +175,7 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
             delta = (f"{best_diff.delta * 100:+.2f}" + (
                 f" ({t(lang, 'within_noise' if best_diff.within_noise else 'beyond_noise')})"
                 if best_diff.has_interval else f" ({t(lang, 'no_noise')})"))
-        rows.append([exp.title or exp.name, best_label, val.format(), delta])
+        rows.append([exp.text("title", lang) or exp.name, best_label, val.format(), delta])
         ref_label = _reference(result, exp)[0]
         if best_diff is not None and best_diff.delta > 0 and (
                 not best_diff.has_interval or not best_diff.within_noise):
@@ -195,8 +195,8 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
 
 
 def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: str) -> None:
-    doc.add(Heading(1, exp.title or t(lang, "trials")))
-    doc.add(Paragraph(exp.note or t(lang, "trials.intro")))
+    doc.add(Heading(1, exp.text("title", lang) or t(lang, "trials")))
+    doc.add(Paragraph(exp.text("note", lang) or t(lang, "trials.intro")))
     headers = [t(lang, k) for k in ("col.trial", "col.n", "col.train_eval", "col.val",
                                     "col.test", "col.metric", "col.loss", "col.orig_acc")]
     rows = []
@@ -222,8 +222,8 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
     if any(curves.values()):
         name = f"plots/{exp.name}-curves.png"
         files.save_figure(result.out / name, plots.experiment_curves(
-            {k: v for k, v in curves.items() if v}, exp.title or exp.name))
-        doc.add(Image(name, t(lang, "plot.curves", name=exp.name)))
+            {k: v for k, v in curves.items() if v}, exp.text("title", lang) or exp.name))
+        doc.add(Image(name, t(lang, "plot.curves", name=exp.text("title", lang) or exp.name)))
 
 
 def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
@@ -317,7 +317,7 @@ def _conclusions(doc: Document, result: StudyResult,
         diffs = [(label, diff) for label, diff, _ in comparisons[exp.name] if diff is not None]
         if not diffs:
             continue
-        name = exp.title or exp.name
+        name = exp.text("title", lang) or exp.name
         if all(not d.has_interval for _, d in diffs):
             label, d = max(diffs, key=lambda item: item[1].delta)
             items.append(t(lang, "concl.single", name=name, value=label, delta=d.delta * 100))

@@ -48,6 +48,15 @@ class Variant:
     original: dict[str, float] = field(default_factory=dict)  # published figures, if any
 
 
+# Languages a study file may translate its own words into: `[es] title = "..."` at the top and
+# `es = { title = "...", note = "..." }` in an experiment (English is the plain keys).
+TRANSLATED = ("es",)
+
+
+def _translated(obj: Any, name: str, lang: str) -> str:
+    return obj.translations.get(lang, {}).get(name) or getattr(obj, name)
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str
@@ -56,6 +65,11 @@ class Experiment:
     test: bool = False  # each variant is a final model scored on the test set
     title: str = ""
     note: str = ""
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def text(self, name: str, lang: str) -> str:
+        """`title` or `note` in `lang`, falling back to English."""
+        return _translated(self, name, lang)
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,11 @@ class StudySpec:
     original_source: str = ""
     original_base: dict[str, float] = field(default_factory=dict)
     is_quick: bool = False  # the --quick form: numbers not comparable with the original's
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def text(self, name: str, lang: str) -> str:
+        """`title` or `description` in `lang`, falling back to English."""
+        return _translated(self, name, lang)
 
     def with_quick(self) -> StudySpec:
         """The --quick form: the [quick] changes applied to the base and every variant."""
@@ -115,7 +134,7 @@ def _label(value: Any) -> str:
 
 def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
     known = {"name", "title", "description", "seeds", "base", "experiment", "final", "quick",
-             "original_source", "original_base"}
+             "original_source", "original_base", *TRANSLATED}
     unknown = set(data) - known
     if unknown:
         raise MnistlabError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
@@ -148,7 +167,22 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
         base=base, experiments=tuple(experiments), final=final, seeds=seeds,
         description=str(data.get("description", "")), quick=quick,
         original_source=str(data.get("original_source", "")),
-        original_base=dict(data.get("original_base", {})))
+        original_base=dict(data.get("original_base", {})),
+        translations=_translations(data, {"title", "description"}, where))
+
+
+def _translations(raw: dict[str, Any], allowed: set[str], where: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for lang in TRANSLATED:
+        if lang not in raw:
+            continue
+        table = raw[lang]
+        if not isinstance(table, dict) or set(table) - allowed or not all(
+                isinstance(v, str) for v in table.values()):
+            raise MnistlabError(f"{where}: [{lang}] may only give text for "
+                                f"{', '.join(sorted(allowed))}")
+        out[lang] = dict(table)
+    return out
 
 
 def _check(base: TrainConfig, changes: dict[str, Any], where: str) -> TrainConfig:
@@ -191,7 +225,8 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str) -> Exp
     for v in variants:
         _check(base, v.changes, f"{where}: {v.label}")
     return Experiment(str(name), factor, tuple(variants), bool(raw.get("test", False)),
-                      str(raw.get("title", "")), str(raw.get("note", "")))
+                      str(raw.get("title", "")), str(raw.get("note", "")),
+                      _translations(raw, {"title", "note"}, where))
 
 
 def _original(originals: dict[str, Any], label: str) -> dict[str, float]:
