@@ -97,6 +97,14 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     return TrainConfig.from_dict(data, where=getattr(args, "config", None) or "settings")
 
 
+def _as_flag(name: str, value: Any) -> str:
+    """A setting as the flag that gives it: ('batchnorm', True) -> '--batchnorm'."""
+    flag = _flag(name)
+    if isinstance(value, bool):
+        return flag if value else "--no-" + flag[2:]
+    return f"{flag} {','.join(map(str, value)) if isinstance(value, list) else value}"
+
+
 def _default_out(config: TrainConfig) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     dataset = Path(config.dataset).name if Path(config.dataset).exists() else config.dataset
@@ -143,9 +151,19 @@ def print_summary(summary: dict[str, Any], out: Path | None) -> None:
 # --- commands --------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from .progress import RichReporter, SilentReporter
+    from .recipes import RECIPES, get_recipe
     from .train import train
 
-    config = config_from_args(args)
+    if args.recipe == "list":
+        table = Table(title="recipes (mnistlab train --recipe NAME; flags still override)")
+        for column in ("recipe", "tuned for", "settings"):
+            table.add_column(column)
+        for recipe in RECIPES.values():
+            table.add_row(recipe.name, recipe.goal,
+                          " ".join(_as_flag(k, v) for k, v in recipe.settings.items()))
+        stdout.print(table)
+        return 0
+    config = config_from_args(args, get_recipe(args.recipe).settings if args.recipe else None)
     out = Path(args.out) if args.out else _default_out(config)
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
     result = train(config, out=out, reporter=reporter)
@@ -267,10 +285,64 @@ def cmd_study(args: argparse.Namespace) -> int:
     from .study.run import LocalBackend
 
     progress = StudyProgress(stderr, silent=args.quiet)
-    result = run_study(spec, out, backend=LocalBackend(cohorts=not args.one_by_one),
+    if args.workers is not None and args.workers < 1:
+        raise MnistlabError(f"workers: must be a whole number >= 1, got {args.workers}")
+    backend = LocalBackend(cohorts=not args.one_by_one, workers=args.workers)
+    result = run_study(spec, out, backend=backend,
                        study_reporter=progress, report_lang=args.lang)
     stdout.print(f"study folder: [bold]{out}[/] · {len(result.distinct_rows())} runs · "
                  f"report: {out / 'report.md'}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .tune import list_presets, load_space, run_tune
+    from .tune.display import TrialTable
+
+    if args.list or not args.space:
+        table = Table(title="built-in search spaces (mnistlab tune NAME --trials N [--quick])")
+        for column in ("preset", "what", "searches"):
+            table.add_column(column)
+        for name in list_presets():
+            spec = load_space(name)
+            table.add_row(name, spec.title, ", ".join(p.name for p in spec.params))
+        stdout.print(table)
+        if not args.list:
+            stderr.print("error: give a search space: a preset above or a .toml file")
+        return 0 if args.list else 2
+    spec = load_space(args.space)
+    if args.quick:
+        spec = spec.with_quick()
+    base_changes = {k: v for k, v in (("data_dir", args.data_dir), ("device", args.device))
+                    if v is not None}
+    if base_changes:
+        spec = dataclasses.replace(spec, base=spec.base.replace(**base_changes))
+    out = Path(args.out) if args.out else Path("tunes") / spec.name
+    display = None if args.quiet else TrialTable(spec, stderr)
+    try:
+        result = run_tune(
+            spec, out, trials=args.trials, storage=args.storage, seed=args.seed,
+            pruner=args.pruner, study_name=args.study_name, retrain_seeds=args.retrain_seeds,
+            report=not args.no_report, report_lang=args.lang,
+            on_start=display.start if display else None,
+            on_trial=display.on_trial if display else None,
+            reporter_for=display.reporter_for if display else None,
+            retrain_reporter=display.retrain_reporter if display else None)
+    finally:
+        if display is not None:
+            display.stop()
+    best = result.best
+    line = (f"tune folder: {out} · {len(result.trials)} trials in the study "
+            f"({len(result.by_state('COMPLETE'))} complete, {len(result.by_state('PRUNED'))} "
+            f"pruned, {result.ran_here} run here)")
+    if best is not None:
+        line += f" · best: trial {best.number}, val {best.value:.4f}"
+    if result.retrained:
+        tests = [s["test_accuracy"] for s in result.retrained]
+        line += f" · retrained test acc {sum(tests) / len(tests):.4f} (n={len(tests)})"
+    if not args.no_report:
+        line += f" · report: {out / 'report.md'}"
+    stdout.print(line + f" · {result.seconds:.0f} s", soft_wrap=True)
     return 0
 
 
@@ -308,10 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train one model and write a run folder", description=(
-        "Train one model. Settings come from the defaults, then --config FILE, then flags. "
+        "Train one model. Settings come from the defaults, then --recipe, then --config FILE, "
+        "then flags. "
         "The run folder gets config.toml (reproduces the run), metrics.csv, summary.json, "
         "model.pt, curves.png and confusion.png."))
     p.add_argument("--config", metavar="FILE", help="TOML file of settings (flags override it)")
+    p.add_argument("--recipe", metavar="NAME",
+                   help="start from a tuned recipe, e.g. mnist-fast; --config and flags "
+                   "override it; `--recipe list` shows them all")
     p.add_argument("--out", metavar="DIR",
                    help="run folder (default: runs/<time>-<dataset>-<model>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one line at the end")
@@ -368,12 +444,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder with <name>/*.gz datasets (also: MNISTLAB_DATA)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
                    help="training device (default: the study's, auto)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes training side by side, one thread each (default: one per CPU "
+                   "core; small networks train faster this way than with threads; 1 = all in "
+                   "this process)")
     p.add_argument("--one-by-one", action="store_true",
                    help="train every run alone instead of in cohorts (runs that differ only in "
                    "lr, momentum, weight decay, dropout or seed train together by default: same "
                    "numbers within seed noise, several times faster)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser(
+        "tune", help="search hyperparameters with Optuna (pruning, resumable, many workers)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+            "Search a space of settings with Optuna. Each trial is one training run on the\n"
+            "training split, judged by its validation accuracy; after every epoch the pruner\n"
+            "may stop a trial that is doing worse than earlier ones (pruned trials are marked\n"
+            "in the table printed as trials finish). The study lives in a storage (default:\n"
+            "DIR/tune.db, SQLite), so running the same command again resumes it, and several\n"
+            "workers can share one search (see docs/tune.md). At the end the best\n"
+            "configuration is retrained with fresh seeds and scored once on the test set, and\n"
+            "DIR gets report.md, report.html, trials.csv, best.toml and space.toml."),
+        epilog=(
+            "examples:\n"
+            "  mnistlab tune --list\n"
+            "  mnistlab tune fashion-mlp --quick --trials 6 --out tunes/try\n"
+            "  mnistlab tune fashion-mlp --trials 40 --out tunes/fashion-mlp --lang es\n"
+            "  mnistlab tune my-space.toml --trials 100 --pruner hyperband --out tunes/mine\n"
+            "many workers, one search (each adds trials until the study holds N):\n"
+            "  mnistlab tune fashion-mlp --trials 200 --out tunes/w1 --no-report \\\n"
+            "      --storage postgresql://USER:PASS@HOST/DB\n\n"
+            "SQLite (the default) serves a few workers on one machine that share DIR; use\n"
+            "PostgreSQL for more workers or several machines (docs/tune.md)."))
+    p.add_argument("space", nargs="?", metavar="SPACE.toml|PRESET",
+                   help="a search-space file ([base] + [space.NAME] tables, see docs/tune.md) "
+                   "or a preset name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the built-in search spaces")
+    p.add_argument("--trials", type=int, default=20, metavar="N",
+                   help="finished (complete or pruned) trials the study should hold, counting "
+                   "those of earlier runs and other workers; with several workers a few more "
+                   "may finish, one per worker at most (default: 20)")
+    p.add_argument("--out", metavar="DIR", help="tune folder (default: tunes/<name>)")
+    p.add_argument("--storage", metavar="URL",
+                   help="SQLAlchemy database URL shared by workers, e.g. "
+                   "postgresql://user:pass@host:5432/db (default: sqlite:///DIR/tune.db)")
+    p.add_argument("--study-name", metavar="NAME",
+                   help="study name inside the storage (default: the space's name)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="TPE sampler seed; trial k draws its random numbers from (seed, k), so "
+                   "one worker is reproducible (default: 0)")
+    p.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
+                   help="stop poor trials early: median (below the median of earlier trials at "
+                   "the same epoch), hyperband, or none (default: median)")
+    p.add_argument("--retrain-seeds", type=int, default=3, metavar="K",
+                   help="retrain the best configuration with K fresh seeds and score it on the "
+                   "test set; 0 skips it (default: 3)")
+    p.add_argument("--quick", action="store_true",
+                   help="the quick form: a data subset and at most a few epochs (seconds to "
+                   "minutes; for trying the pipeline, not for results)")
+    p.add_argument("--no-report", action="store_true",
+                   help="search only: no retraining and no report (extra workers)")
+    p.add_argument("--lang", choices=("en", "es"), default="en",
+                   help="report language (default: en)")
+    p.add_argument("--data-dir", help="folder with <name>/*.gz datasets (also: MNISTLAB_DATA)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                   help="training device (default: the space's, auto)")
+    p.add_argument("--quiet", action="store_true", help="no trial table; one line at the end")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("predict", help="predict the class of your own images (files or folders)",
                        description="Images are preprocessed the way MNIST was made: grayscale, "

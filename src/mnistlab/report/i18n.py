@@ -17,9 +17,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "method.val_train": "held out of the training set (stratified by class)",
         "method.val_test": "taken from the test set, as the original did (the test accuracy is "
                            "then not an unbiased estimate)",
-        "method.seeds": "Each configuration was trained with {n} seed(s) ({seeds}); seeds change "
-                        "the initialisation, the data order, dropout masks and the validation "
-                        "split. Tables show mean ± sd over seeds.",
+        "method.seeds": "Each configuration was trained with {n} seed(s) ({seeds}); a seed sets "
+                        "the initialisation and the dropout masks, while the validation split "
+                        "and the batch order are the same for every seed (`data_seed`), so "
+                        "runs that differ only in seed can train together. Tables show mean ± "
+                        "sd over seeds.",
         "method.one_seed": "With one seed there is **no noise estimate**: differences below are "
                            "single runs and may be noise. Run with `--seeds 3` or more.",
         "method.accuracy": "Train accuracy is reported twice: **running** (averaged over the "
@@ -119,6 +121,108 @@ MESSAGES: dict[str, dict[str, str]] = {
         "runs_table": "All runs",
         "results_csv": "Every run is in `results.csv` (one row per distinct run).",
         "status_note": "{n} run(s) did not complete normally: {runs}.",
+        # --- tune report (mnistlab tune) ---
+        "tune.intro": "An Optuna search: a TPE sampler seeded with {seed} proposes each "
+                      "trial's settings from the results so far; every trial trains on the "
+                      "training split and is judged by its final validation accuracy. The test "
+                      "set is used once, by the retrained best configuration.",
+        "tune.pruner.median": "Pruning: median. A trial stops when its validation accuracy at "
+                              "an epoch is below the median of earlier trials at that epoch "
+                              "(from the sixth trial on).",
+        "tune.pruner.hyperband": "Pruning: Hyperband. Trials are spread over brackets with "
+                                 "budgets from 1 to {max_epochs} epochs, and only the best "
+                                 "third of each bracket goes on at every rung.",
+        "tune.pruner.none": "No pruning: every trial trains for all its epochs.",
+        "tune.counts": "The study holds {total} trial(s): {complete} complete, {pruned} "
+                       "pruned, {other} failed or unfinished; {target} finished trials were "
+                       "asked for. Storage `{storage}`, study `{study}`.",
+        "tune.base": "Base configuration (settings not searched): {base}.",
+        "tune.quick": "This is the quick form (a subset of the training images and at most "
+                      "a few epochs): it checks the pipeline, and its numbers are not "
+                      "comparable with a full search.",
+        "tune.space": "Search space",
+        "tune.type.float": "real",
+        "tune.type.int": "whole number",
+        "tune.type.categorical": "choice",
+        "tune.log": "log scale",
+        "tune.step": "step",
+        "tune.when": "only when {cond}",
+        "tune.always": "always",
+        "col.param": "parameter",
+        "col.type": "type",
+        "col.range": "range or choices",
+        "col.condition": "searched",
+        "tune.best": "Best trial",
+        "tune.best.text": "Trial {number} reached **{val}** validation accuracy (a single run "
+                          "with seed {seed}, chosen as the best of {n} complete trials, so "
+                          "optimistic) with {params}.",
+        "tune.best.none": "No trial has completed yet, so there is no best configuration.",
+        "tune.best.config": "Full configuration: {config}. It is in `best.toml`; "
+                            "`mnistlab train --config best.toml` trains it again.",
+        "tune.trials": "Trials",
+        "tune.trials.intro": "Every trial in the order it was started. A pruned trial shows "
+                             "the validation accuracy of the last epoch it reached.",
+        "col.tune_trial": "trial",
+        "col.state": "state",
+        "col.epochs": "epochs",
+        "col.seconds": "seconds",
+        "col.params": "settings",
+        "state.complete": "complete",
+        "state.pruned": "pruned at epoch {epoch}",
+        "state.fail": "failed",
+        "state.running": "running",
+        "state.waiting": "waiting",
+        "tune.history": "Optimisation history",
+        "tune.history.caption": "Validation accuracy of each trial, and the best so far",
+        "plot.complete": "complete",
+        "plot.pruned": "pruned (last epoch reached)",
+        "plot.best": "best so far",
+        "plot.trial": "trial number",
+        "plot.val": "validation accuracy",
+        "plot.importance": "fANOVA importance (mean ± sd over {n} evaluations)",
+        "tune.importance": "Parameter importances",
+        "tune.importance.intro": "Importances from Optuna's fANOVA evaluator over the {n} "
+                                 "complete trials, evaluated {repeats} times with different "
+                                 "random-forest seeds. They vary from one evaluation to the "
+                                 "next, so each is given as mean ± sd; each evaluation sums to "
+                                 "1. Pruned trials and parameters missing from some trials "
+                                 "(conditional ones) are not scored.",
+        "tune.importance.none": "Importances could not be estimated ({why}).",
+        "tune.importance.too_few": "fewer than two complete trials",
+        "col.importance": "importance (mean ± sd)",
+        "col.spread": "lowest – highest",
+        "tune.parallel": "Parallel coordinates",
+        "tune.parallel.caption": "Each complete trial as a line through its settings and its "
+                                 "validation accuracy; lighter lines are better trials",
+        "tune.slice": "Slice plots",
+        "tune.slice.caption": "Validation accuracy against each setting, complete trials "
+                              "(colour: trial order, later trials lighter)",
+        "tune.retrain": "Best configuration, retrained",
+        "tune.retrain.intro": "The best trial's configuration was trained again with {n} fresh "
+                              "seed(s) ({seeds}) and scored once on the test set. The search "
+                              "picked it on validation accuracy with seed {search_seed}, so "
+                              "its trial value is optimistic; these runs are not picked.",
+        "tune.retrain.none": "No retraining was asked for (--retrain-seeds 0), so no test "
+                             "accuracy was computed.",
+        "col.config": "configuration",
+        "tune.row.best": "best trial's configuration",
+        "tune.row.published": "{label}, published",
+        "tune.compare.ours": "Against {label} retrained here with the same seeds: "
+                             "{diff:+.2f} points of validation accuracy ({ours:.2f}% vs "
+                             "{theirs:.2f}%; {why}) and {test_diff:+.2f} points of test "
+                             "accuracy.",
+        "tune.compare.published": "Against the published {published:.2f}% validation accuracy "
+                                  "of {label}{note}: {diff:+.2f} points.",
+        "tune.compare.quick": "Quick form: not compared with the published {published:.2f}%, "
+                              "which came from full data and full-length training.",
+        "tune.concl.best": "The best configuration found reaches {val} validation and {test} "
+                           "test accuracy (mean ± sd over n = {n} retrained seed(s)).",
+        "tune.concl.pruned": "Pruning stopped {pruned} of {finished} finished trials early, "
+                             "skipping {saved} of their {planned} planned epochs.",
+        "tune.concl.top": "The most important setting was `{name}` (fANOVA {mean:.2f} ± "
+                          "{sd:.2f}).",
+        "tune.files": "Every trial is in `trials.csv`; the study itself is in the storage, "
+                      "and re-running the same command resumes it.",
     },
     "es": {
         "method": "Método",
@@ -129,9 +233,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "method.val_test": "tomadas del conjunto de prueba, como hizo el original (la exactitud "
                            "de prueba deja de ser una estimación sin sesgo)",
         "method.seeds": "Cada configuración se entrenó con {n} semilla(s) ({seeds}); la semilla "
-                        "cambia la inicialización, el orden de los datos, las máscaras de "
-                        "dropout y la partición de validación. Las tablas muestran media ± "
-                        "desviación estándar entre semillas.",
+                        "fija la inicialización y las máscaras de dropout, mientras que la "
+                        "partición de validación y el orden de los lotes son los mismos para "
+                        "todas las semillas (`data_seed`), de modo que las ejecuciones que solo "
+                        "difieren en la semilla pueden entrenarse juntas. Las tablas muestran "
+                        "media ± desviación estándar entre semillas.",
         "method.one_seed": "Con una sola semilla **no hay estimación del ruido**: las "
                            "diferencias son de ejecuciones únicas y pueden ser ruido. Usa "
                            "`--seeds 3` o más.",
@@ -239,6 +345,115 @@ MESSAGES: dict[str, dict[str, str]] = {
         "runs_table": "Todas las ejecuciones",
         "results_csv": "Cada ejecución está en `results.csv` (una fila por ejecución distinta).",
         "status_note": "{n} ejecución(es) no terminaron con normalidad: {runs}.",
+        # --- informe de búsqueda (mnistlab tune) ---
+        "tune.intro": "Una búsqueda con Optuna: un muestreador TPE con semilla {seed} propone "
+                      "los ajustes de cada ensayo a partir de los resultados anteriores; cada "
+                      "ensayo entrena con la partición de entrenamiento y se juzga por su "
+                      "exactitud final de validación. El conjunto de prueba se usa una sola "
+                      "vez, con la mejor configuración reentrenada.",
+        "tune.pruner.median": "Poda: mediana. Un ensayo se detiene cuando su exactitud de "
+                              "validación en una época queda por debajo de la mediana de los "
+                              "ensayos anteriores en esa época (a partir del sexto ensayo).",
+        "tune.pruner.hyperband": "Poda: Hyperband. Los ensayos se reparten en grupos con "
+                                 "presupuestos de 1 a {max_epochs} épocas, y en cada escalón "
+                                 "solo sigue el mejor tercio de cada grupo.",
+        "tune.pruner.none": "Sin poda: cada ensayo entrena todas sus épocas.",
+        "tune.counts": "El estudio tiene {total} ensayo(s): {complete} completos, {pruned} "
+                       "podados, {other} fallidos o sin terminar; se pidieron {target} "
+                       "ensayos terminados. Almacenamiento `{storage}`, estudio `{study}`.",
+        "tune.base": "Configuración base (ajustes que no se buscan): {base}.",
+        "tune.quick": "Esta es la forma rápida (un subconjunto de las imágenes de "
+                      "entrenamiento y pocas épocas): comprueba el proceso, y sus números no "
+                      "son comparables con una búsqueda completa.",
+        "tune.space": "Espacio de búsqueda",
+        "tune.type.float": "número real",
+        "tune.type.int": "número entero",
+        "tune.type.categorical": "opción",
+        "tune.log": "escala logarítmica",
+        "tune.step": "paso",
+        "tune.when": "solo si {cond}",
+        "tune.always": "siempre",
+        "col.param": "parámetro",
+        "col.type": "tipo",
+        "col.range": "rango u opciones",
+        "col.condition": "se busca",
+        "tune.best": "Mejor ensayo",
+        "tune.best.text": "El ensayo {number} alcanzó **{val}** de exactitud de validación "
+                          "(una sola ejecución con semilla {seed}, elegida como la mejor de "
+                          "{n} ensayos completos, por tanto optimista) con {params}.",
+        "tune.best.none": "Ningún ensayo ha terminado todavía, así que no hay mejor "
+                          "configuración.",
+        "tune.best.config": "Configuración completa: {config}. Está en `best.toml`; "
+                            "`mnistlab train --config best.toml` la vuelve a entrenar.",
+        "tune.trials": "Ensayos",
+        "tune.trials.intro": "Todos los ensayos en el orden en que empezaron. Un ensayo podado "
+                             "muestra la exactitud de validación de la última época que "
+                             "alcanzó.",
+        "col.tune_trial": "ensayo",
+        "col.state": "estado",
+        "col.epochs": "épocas",
+        "col.seconds": "segundos",
+        "col.params": "ajustes",
+        "state.complete": "completo",
+        "state.pruned": "podado en la época {epoch}",
+        "state.fail": "fallido",
+        "state.running": "en curso",
+        "state.waiting": "en espera",
+        "tune.history": "Historia de la optimización",
+        "tune.history.caption": "Exactitud de validación de cada ensayo, y la mejor hasta ese "
+                                "momento",
+        "plot.complete": "completo",
+        "plot.pruned": "podado (última época alcanzada)",
+        "plot.best": "mejor hasta ahora",
+        "plot.trial": "número de ensayo",
+        "plot.val": "exactitud de validación",
+        "plot.importance": "importancia fANOVA (media ± desv. en {n} evaluaciones)",
+        "tune.importance": "Importancia de los parámetros",
+        "tune.importance.intro": "Importancias del evaluador fANOVA de Optuna sobre los {n} "
+                                 "ensayos completos, evaluadas {repeats} veces con distintas "
+                                 "semillas del bosque aleatorio. Varían de una evaluación a "
+                                 "otra, por eso se dan como media ± desviación; cada "
+                                 "evaluación suma 1. No se puntúan los ensayos podados ni los "
+                                 "parámetros ausentes en algunos ensayos (los condicionales).",
+        "tune.importance.none": "No se pudieron estimar las importancias ({why}).",
+        "tune.importance.too_few": "hay menos de dos ensayos completos",
+        "col.importance": "importancia (media ± desv.)",
+        "col.spread": "mínima – máxima",
+        "tune.parallel": "Coordenadas paralelas",
+        "tune.parallel.caption": "Cada ensayo completo como una línea por sus ajustes y su "
+                                 "exactitud de validación; las líneas más claras son los "
+                                 "mejores ensayos",
+        "tune.slice": "Gráficos de corte",
+        "tune.slice.caption": "Exactitud de validación frente a cada ajuste, ensayos completos "
+                              "(color: orden de los ensayos, los últimos más claros)",
+        "tune.retrain": "Mejor configuración, reentrenada",
+        "tune.retrain.intro": "La configuración del mejor ensayo se entrenó de nuevo con {n} "
+                              "semilla(s) nuevas ({seeds}) y se evaluó una vez en el conjunto "
+                              "de prueba. La búsqueda la eligió por su exactitud de validación "
+                              "con la semilla {search_seed}, así que el valor de su ensayo es "
+                              "optimista; estas ejecuciones no fueron elegidas.",
+        "tune.retrain.none": "No se pidió reentrenar (--retrain-seeds 0), así que no se midió "
+                             "la exactitud de prueba.",
+        "col.config": "configuración",
+        "tune.row.best": "configuración del mejor ensayo",
+        "tune.row.published": "{label}, publicada",
+        "tune.compare.ours": "Frente a {label} reentrenada aquí con las mismas semillas: "
+                             "{diff:+.2f} puntos de exactitud de validación ({ours:.2f}% "
+                             "frente a {theirs:.2f}%; {why}) y {test_diff:+.2f} puntos de "
+                             "exactitud de prueba.",
+        "tune.compare.published": "Frente al {published:.2f}% de exactitud de validación "
+                                  "publicado para {label}{note}: {diff:+.2f} puntos.",
+        "tune.compare.quick": "Forma rápida: no se compara con el {published:.2f}% publicado, "
+                              "que se obtuvo con todos los datos y el entrenamiento completo.",
+        "tune.concl.best": "La mejor configuración encontrada alcanza {val} de exactitud de "
+                           "validación y {test} de prueba (media ± desv. con n = {n} "
+                           "semilla(s) reentrenadas).",
+        "tune.concl.pruned": "La poda detuvo antes de tiempo {pruned} de {finished} ensayos "
+                             "terminados, ahorrando {saved} de sus {planned} épocas previstas.",
+        "tune.concl.top": "El ajuste más importante fue `{name}` (fANOVA {mean:.2f} ± "
+                          "{sd:.2f}).",
+        "tune.files": "Cada ensayo está en `trials.csv`; el estudio en sí está en el "
+                      "almacenamiento, y volver a ejecutar la misma orden lo reanuda.",
     },
 }
 

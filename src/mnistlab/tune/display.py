@@ -1,0 +1,109 @@
+"""The search as it happens: one table row per finished trial (pruned ones marked), and a
+status line for the trial in progress. Only the CLI uses it; the search itself never prints.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from ..progress import Reporter
+from .space import TuneSpec, encode_choice
+
+COLUMNS = (("trial", 5, "right"), ("state", 12, "left"), ("val acc", 7, "right"),
+           ("epochs", 6, "right"), ("seconds", 7, "right"), ("best", 7, "right"))
+WIDE = 120  # narrower consoles show each trial's settings on a line of their own
+
+
+class _EpochStatus(Reporter):
+    def __init__(self, status: Any, number: int, epochs: int) -> None:
+        self.status, self.number, self.epochs = status, number, epochs
+
+    def epoch_ended(self, record: dict[str, float]) -> None:
+        self.status.update(f"trial {self.number}: epoch {record['epoch']}/{self.epochs}  "
+                           f"val acc {record['val_acc']:.4f}")
+
+
+class TrialTable:
+    """Rows with fixed column widths, printed one at a time so that each appears as soon as
+    its trial ends, in a terminal and in a log file alike."""
+
+    def __init__(self, spec: TuneSpec, console: Console) -> None:
+        self.spec = spec
+        self.console = console
+        self.best = -math.inf
+        self.status: Any = None
+        self._names = {p.name: p for p in spec.params}
+
+    def _table(self, header: bool) -> Table:
+        table = Table(box=box.SIMPLE_HEAD if header else None, show_header=header,
+                      show_edge=False, pad_edge=False, padding=(0, 1))
+        for name, width, justify in COLUMNS:
+            table.add_column(name, width=width, justify=justify, no_wrap=True)
+        if self.console.width >= WIDE:
+            table.add_column("settings", overflow="fold")
+        return table
+
+    def start(self, target: int, done: int, best: float | None, storage: str) -> None:
+        self.best = -math.inf if best is None else best
+        self.console.print(f"[bold]{self.spec.name}[/]: {target} finished trials wanted, "
+                           f"{done} already in the study ({storage})")
+        self.console.print(self._table(header=True))
+        if self.console.is_terminal:
+            self.status = self.console.status("waiting for the first trial")
+            self.status.start()
+
+    def reporter_for(self, trial: Any, config: Any) -> Reporter:
+        if self.status is None:
+            return Reporter()
+        self.status.update(f"trial {trial.number}: starting ({config.epochs} epochs)")
+        return _EpochStatus(self.status, trial.number, config.epochs)
+
+    def retrain_reporter(self, label: str, config: Any) -> Reporter:
+        self.stop()
+        what = "the best configuration" if label == "best" else "the comparison configuration"
+        self.console.print(f"retraining {what} with seed {config.seed} ({config.epochs} epochs)")
+        return Reporter()
+
+    def on_trial(self, trial: Any, done: int) -> None:
+        steps = trial.intermediate_values
+        last_epoch = max(steps) if steps else 0
+        value = trial.value if trial.value is not None else (steps[last_epoch] if steps
+                                                             else math.nan)
+        state = trial.state.name.lower()
+        if state == "complete":
+            marked = "[green]complete[/]"
+            if value > self.best:
+                self.best = value
+                marked = "[bold green]complete ★[/]"
+        elif state == "pruned":
+            marked = f"[yellow]pruned @ {last_epoch}[/]"
+        else:
+            marked = f"[red]{state}[/]"
+        params = " ".join(
+            f"{k}={_short(encode_choice(self._names[k].decode(v)) if k in self._names else v)}"
+            for k, v in trial.params.items())
+        seconds = trial.user_attrs.get("seconds")
+        table = self._table(header=False)
+        cells = [str(trial.number), marked, "—" if not math.isfinite(value) else f"{value:.4f}",
+                 str(trial.user_attrs.get("epochs", last_epoch)),
+                 "—" if seconds is None else f"{seconds:.1f}",
+                 "—" if self.best == -math.inf else f"{self.best:.4f}"]
+        wide = self.console.width >= WIDE
+        table.add_row(*cells, *([params] if wide else []))
+        self.console.print(table)
+        if not wide:
+            self.console.print(f"[dim]{' ' * 7}{params}[/]", soft_wrap=True)
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

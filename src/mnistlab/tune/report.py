@@ -1,0 +1,285 @@
+"""The search report: best trial, trials, history, importances, parallel and slice plots, and
+the best configuration retrained with several seeds and scored once on the test set.
+
+Every sentence is chosen from the numbers; written as report.md (+ PNGs in plots/) and a
+self-contained report.html, in English or Spanish, like the study report.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from .. import files
+from ..report.document import (
+    Bullets,
+    Document,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+    to_html,
+    to_markdown,
+)
+from ..report.i18n import t
+from ..study.stats import summarize, welch
+from . import plots
+from .search import max_epochs
+from .space import encode_choice
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .search import TuneResult
+
+KEY_SETTINGS = ("dataset", "model", "hidden", "activation", "dropout", "optimizer", "lr",
+                "momentum", "weight_decay", "schedule", "batch_size", "epochs")
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "-".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _settings(values: dict[str, Any], keys: Any = None) -> str:
+    keys = keys if keys is not None else values
+    return ", ".join(f"{k}={_value(values[k])}" for k in keys
+                     if k in values and values[k] != "")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value * 100:.2f}"
+
+
+def _last(trial: Any) -> tuple[float, int]:
+    steps = trial.intermediate_values
+    if not steps:
+        return math.nan, 0
+    epoch = max(steps)
+    return steps[epoch], epoch
+
+
+def _trial_value(trial: Any) -> float:
+    return trial.value if trial.value is not None else _last(trial)[0]
+
+
+def build_document(result: TuneResult, lang: str = "en") -> Document:
+    spec = result.spec
+    doc = Document(spec.text("title", lang) or spec.name, lang)
+    if spec.description:
+        doc.add(Paragraph(spec.text("description", lang)))
+    _method(doc, result, lang)
+    _best(doc, result, lang)
+    _retrain(doc, result, lang)
+    _trials(doc, result, lang)
+    _history(doc, result, lang)
+    _importances(doc, result, lang)
+    _parallel_and_slices(doc, result, lang)
+    _conclusions(doc, result, lang)
+    doc.add(Paragraph(t(lang, "tune.files")))
+    return doc
+
+
+def _method(doc: Document, result: TuneResult, lang: str) -> None:
+    spec = result.spec
+    doc.add(Heading(1, t(lang, "method")))
+    if spec.is_quick:
+        doc.add(Paragraph(t(lang, "tune.quick")))
+    doc.add(Paragraph(t(lang, "tune.intro", seed=result.seed)))
+    doc.add(Paragraph(t(lang, f"tune.pruner.{result.pruner}", max_epochs=max_epochs(spec))))
+    complete, pruned = len(result.by_state("COMPLETE")), len(result.by_state("PRUNED"))
+    doc.add(Paragraph(t(lang, "tune.counts", total=len(result.trials), complete=complete,
+                        pruned=pruned, other=len(result.trials) - complete - pruned,
+                        target=result.target, storage=result.storage,
+                        study=result.study_name)))
+    searched = {p.name for p in spec.params}
+    base = spec.base.to_dict()
+    doc.add(Paragraph(t(lang, "tune.base", base=_settings(
+        base, [k for k in KEY_SETTINGS if k not in searched]))))
+    doc.add(Heading(2, t(lang, "tune.space")))
+    rows = []
+    for p in spec.params:
+        kind = t(lang, f"tune.type.{p.type}") + (f", {t(lang, 'tune.log')}" if p.log else "")
+        cond = (t(lang, "tune.when", cond=" & ".join(
+            f"{k} ∈ {{{', '.join(map(str, v))}}}" if len(v) > 1 else f"{k} = {v[0]}"
+            for k, v in p.when.items())) if p.when else t(lang, "tune.always"))
+        rows.append([p.name, kind, p.describe(t(lang, "tune.step")).replace(" (log)", ""),
+                     cond])
+    doc.add(Table([t(lang, k) for k in ("col.param", "col.type", "col.range", "col.condition")],
+                  rows))
+
+
+def _best(doc: Document, result: TuneResult, lang: str) -> None:
+    doc.add(Heading(1, t(lang, "tune.best")))
+    best = result.best
+    if best is None:
+        doc.add(Paragraph(t(lang, "tune.best.none")))
+        return
+    params = {k: result.best_config.to_dict()[k] for k in best.params}
+    doc.add(Paragraph(t(lang, "tune.best.text", number=best.number, val=_pct(best.value) + "%",
+                        seed=result.best_config.seed, n=len(result.by_state("COMPLETE")),
+                        params=f"`{_settings(params)}`")))
+    doc.add(Paragraph(t(lang, "tune.best.config",
+                        config=f"`{_settings(result.best_config.to_dict(), KEY_SETTINGS)}`")))
+
+
+def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
+    if result.best is None:
+        return
+    doc.add(Heading(1, t(lang, "tune.retrain")))
+    if not result.retrained:
+        doc.add(Paragraph(t(lang, "tune.retrain.none")))
+        return
+    seeds = [s["seed"] for s in result.retrained]
+    doc.add(Paragraph(t(lang, "tune.retrain.intro", n=len(seeds),
+                        seeds=", ".join(map(str, seeds)), search_seed=result.spec.base.seed)))
+    best_val = summarize([s["val_accuracy"] for s in result.retrained])
+    best_test = summarize([s["test_accuracy"] for s in result.retrained])
+    rows = [[t(lang, "tune.row.best"), str(best_val.n), best_val.format(), best_test.format()]]
+    compare = result.spec.compare
+    label = result.spec.text("compare_label", lang)
+    cmp_val = cmp_test = None
+    if compare is not None and result.compared:
+        cmp_val = summarize([s["val_accuracy"] for s in result.compared])
+        cmp_test = summarize([s["test_accuracy"] for s in result.compared])
+        rows.append([label, str(cmp_val.n), cmp_val.format(), cmp_test.format()])
+    if compare is not None and compare.val is not None and not result.spec.is_quick:
+        rows.append([t(lang, "tune.row.published", label=label), "—",
+                     f"{compare.val:.2f}", "—"])
+    doc.add(Table([t(lang, k) for k in ("col.config", "col.n", "col.val", "col.test")], rows,
+                  caption=t(lang, "accuracy_pct")))
+    if cmp_val is not None:
+        diff = welch([s["val_accuracy"] for s in result.retrained],
+                     [s["val_accuracy"] for s in result.compared])
+        why = (t(lang, "recommended.why_ci", low=diff.low * 100, high=diff.high * 100)
+               if diff.has_interval else t(lang, "recommended.why_one"))
+        doc.add(Paragraph(t(lang, "tune.compare.ours", label=label,
+                            diff=diff.delta * 100, ours=best_val.mean * 100,
+                            theirs=cmp_val.mean * 100, why=why,
+                            test_diff=(best_test.mean - cmp_test.mean) * 100)))
+    if compare is not None and compare.val is not None:
+        if result.spec.is_quick:
+            doc.add(Paragraph(t(lang, "tune.compare.quick", published=compare.val)))
+        else:
+            doc.add(Paragraph(t(lang, "tune.compare.published", published=compare.val,
+                                label=label, diff=best_val.mean * 100 - compare.val,
+                                note=(f" ({result.spec.text('compare_note', lang)})"
+                                      if compare.note else ""))))
+
+
+def _state(trial: Any, lang: str) -> str:
+    name = trial.state.name.lower()  # complete | pruned | fail | running | waiting
+    return t(lang, f"state.{name}", epoch=_last(trial)[1])
+
+
+def _trials(doc: Document, result: TuneResult, lang: str) -> None:
+    doc.add(Heading(1, t(lang, "tune.trials")))
+    doc.add(Paragraph(t(lang, "tune.trials.intro")))
+    by_name = {p.name: p for p in result.spec.params}
+    rows = []
+    for trial in result.trials:
+        params = {k: encode_choice(by_name[k].decode(v)) if k in by_name else v
+                  for k, v in trial.params.items()}
+        seconds = trial.user_attrs.get("seconds")
+        rows.append([str(trial.number) + (" ★" if result.best is trial else ""),
+                     _state(trial, lang), _pct(_trial_value(trial)),
+                     str(trial.user_attrs.get("epochs", _last(trial)[1] or "—")),
+                     "—" if seconds is None else f"{seconds:.1f}", _settings(params)])
+    doc.add(Table([t(lang, k) for k in ("col.tune_trial", "col.state", "col.val", "col.epochs",
+                                        "col.seconds", "col.params")], rows,
+                  caption=t(lang, "accuracy_pct")))
+
+
+def _history(doc: Document, result: TuneResult, lang: str) -> None:
+    shown = [tr for tr in result.trials if tr.state.name in ("COMPLETE", "PRUNED")]
+    if not shown:
+        return
+    doc.add(Heading(1, t(lang, "tune.history")))
+    labels = {"complete": t(lang, "plot.complete"), "pruned": t(lang, "plot.pruned"),
+              "best": t(lang, "plot.best"), "x": t(lang, "plot.trial"),
+              "y": t(lang, "plot.val")}
+    fig = plots.history([tr.number for tr in shown], [_trial_value(tr) for tr in shown],
+                        [tr.state.name == "PRUNED" for tr in shown], labels)
+    _image(doc, result.out, "plots/history.png", fig, t(lang, "tune.history.caption"))
+
+
+def _importances(doc: Document, result: TuneResult, lang: str) -> None:
+    doc.add(Heading(1, t(lang, "tune.importance")))
+    values = result.importances
+    if not values:
+        why = result.importance_note
+        why = t(lang, "tune.importance.too_few") if why in ("", "too-few") else why
+        doc.add(Paragraph(t(lang, "tune.importance.none", why=why)))
+        return
+    repeats = max(len(v) for v in values.values())
+    doc.add(Paragraph(t(lang, "tune.importance.intro", n=len(result.by_state("COMPLETE")),
+                        repeats=repeats)))
+    stats = sorted(((name, summarize(v)) for name, v in values.items()),
+                   key=lambda item: -item[1].mean)
+    rows = [[name, s.format(digits=3, scale=1.0),
+             f"{min(values[name]):.3f} – {max(values[name]):.3f}"] for name, s in stats]
+    doc.add(Table([t(lang, "col.param"), t(lang, "col.importance"), t(lang, "col.spread")], rows))
+    fig = plots.importances([n for n, _ in stats], [s.mean for _, s in stats],
+                            [s.sd for _, s in stats], t(lang, "plot.importance", n=repeats))
+    _image(doc, result.out, "plots/importances.png", fig, t(lang, "tune.importance"))
+
+
+def _parallel_and_slices(doc: Document, result: TuneResult, lang: str) -> None:
+    complete = result.by_state("COMPLETE")
+    if len(complete) < 2:
+        return
+    by_name = {p.name: p for p in result.spec.params}
+    params = {p.name: [encode_choice(p.decode(tr.params[p.name])) if p.name in tr.params
+                       else None for tr in complete] for p in result.spec.params}
+    params = {k: v for k, v in params.items() if any(x is not None for x in v)}
+    log = {k: by_name[k].log for k in params}
+    values = [tr.value for tr in complete]
+    doc.add(Heading(1, t(lang, "tune.parallel")))
+    _image(doc, result.out, "plots/parallel.png",
+           plots.parallel(params, values, log, t(lang, "plot.val")),
+           t(lang, "tune.parallel.caption"))
+    doc.add(Heading(1, t(lang, "tune.slice")))
+    _image(doc, result.out, "plots/slices.png",
+           plots.slices(params, values, log, t(lang, "plot.val")),
+           t(lang, "tune.slice.caption"))
+
+
+def _conclusions(doc: Document, result: TuneResult, lang: str) -> None:
+    items = []
+    if result.retrained:
+        val = summarize([s["val_accuracy"] for s in result.retrained])
+        test = summarize([s["test_accuracy"] for s in result.retrained])
+        items.append(t(lang, "tune.concl.best", val=val.format() + "%",
+                       test=test.format() + "%", n=val.n))
+    finished = result.by_state("COMPLETE") + result.by_state("PRUNED")
+    pruned = result.by_state("PRUNED")
+    if pruned:
+        planned = sum(int(tr.params.get("epochs", result.spec.base.epochs)) for tr in finished)
+        reached = sum(int(tr.user_attrs.get("epochs", _last(tr)[1])) for tr in finished)
+        items.append(t(lang, "tune.concl.pruned", pruned=len(pruned), finished=len(finished),
+                       saved=planned - reached, planned=planned))
+    if result.importances:
+        name, values = max(result.importances.items(), key=lambda kv: summarize(kv[1]).mean)
+        s = summarize(values)
+        items.append(t(lang, "tune.concl.top", name=name, mean=s.mean,
+                       sd=0.0 if math.isnan(s.sd) else s.sd))
+    if items:
+        doc.add(Heading(1, t(lang, "conclusions")))
+        doc.add(Bullets(items))
+
+
+def _image(doc: Document, out: Path, name: str, figure: Any, alt: str) -> None:
+    files.save_figure(out / name, figure)
+    doc.add(Image(name, alt))
+
+
+def write_tune_report(result: TuneResult, lang: str = "en") -> Path:
+    out = result.out
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    doc = build_document(result, lang)
+    files.write_text(out / "report.md", to_markdown(doc))
+    files.write_text(out / "report.html", to_html(doc, out))
+    return out / "report.md"

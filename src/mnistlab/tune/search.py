@@ -1,0 +1,538 @@
+"""Run an Optuna search over a `TuneSpec`: storage, sampler, pruner, objective, retraining.
+
+The objective is `train()` itself (no test set), reporting each epoch's validation accuracy to
+Optuna so that unpromising trials are pruned. The study lives in a storage (an SQLite file in
+the output folder by default, or any SQLAlchemy URL such as PostgreSQL), so re-running resumes
+and several worker processes can share one study: `trials` counts every finished (complete or
+pruned) trial in the study, whoever ran it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import math
+import os
+import random
+import socket
+import sqlite3
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import files
+from ..config import TrainConfig
+from ..errors import MnistlabError
+from ..progress import Reporter, SilentReporter
+from ..train import train
+from .space import TuneSpec
+
+PRUNERS = ("median", "hyperband", "none")
+INSTALL_HINT = 'pip install "mnistlab[tune]" (or: pip install optuna scikit-learn)'
+IMPORTANCE_REPEATS = 5  # fANOVA fits random forests: its importances vary from call to call
+HEARTBEAT_SECONDS = 60  # a trial silent for 3 heartbeats is a dead worker's: marked failed
+STORE_FILE = "tune.db"
+
+try:  # optional extra: only `mnistlab tune` needs it
+    import optuna
+    from optuna.trial import TrialState
+except ImportError:  # pragma: no cover - exercised without the extra only
+    optuna = None  # type: ignore[assignment]
+
+FINISHED = ("COMPLETE", "PRUNED")
+
+
+def require_optuna() -> Any:
+    if optuna is None:
+        raise MnistlabError(f"tune: Optuna is not installed; {INSTALL_HINT}")
+    return optuna
+
+
+# --- sampler and pruner ----------------------------------------------------------------------
+def _seeded_tpe_class() -> type:
+    class TrialSeededTPE(optuna.samplers.BaseSampler):
+        """TPE whose random numbers for trial k come from (seed, k) alone.
+
+        One seeded TPE per process would repeat its first random trials in every worker (and
+        again after each resume); seeding per trial number keeps a single worker reproducible
+        and makes concurrent workers explore different points.
+        """
+
+        def __init__(self, seed: int) -> None:
+            self.seed = seed
+            self._by_trial: dict[int, Any] = {}
+
+        def _for(self, trial: Any) -> Any:
+            sampler = self._by_trial.get(trial.number)
+            if sampler is None:
+                sampler = optuna.samplers.TPESampler(seed=self.seed * 100_003 + trial.number)
+                self._by_trial[trial.number] = sampler
+            return sampler
+
+        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+            return self._for(trial).infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study: Any, trial: Any, search_space: dict) -> dict[str, Any]:
+            return self._for(trial).sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study: Any, trial: Any, param_name: str,
+                               param_distribution: Any) -> Any:
+            return self._for(trial).sample_independent(study, trial, param_name,
+                                                       param_distribution)
+
+        def before_trial(self, study: Any, trial: Any) -> None:
+            self._for(trial).before_trial(study, trial)
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            self._for(trial).after_trial(study, trial, state, values)
+            self._by_trial.pop(trial.number, None)
+
+    return TrialSeededTPE
+
+
+def make_sampler(seed: int) -> Any:
+    require_optuna()
+    return _seeded_tpe_class()(seed)
+
+
+def max_epochs(spec: TuneSpec) -> int:
+    """The longest run the space allows: Hyperband's largest budget."""
+    for p in spec.params:
+        if p.name == "epochs":
+            return int(max(p.choices) if p.type == "categorical" else p.high)
+    return spec.base.epochs
+
+
+def make_pruner(name: str, spec: TuneSpec) -> Any:
+    require_optuna()
+    if name == "median":  # prune below the median of earlier trials at the same epoch
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs(spec),
+                                              reduction_factor=3)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise MnistlabError(f"pruner: unknown value {name!r}; choose one of {', '.join(PRUNERS)}")
+
+
+# --- storage ---------------------------------------------------------------------------------
+def default_storage(out: Path) -> str:
+    return f"sqlite:///{(out / STORE_FILE).resolve()}"
+
+
+def shown_url(url: str) -> str:
+    """The storage URL with any password hidden (it goes into reports and logs)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as it is
+        return url
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: Any = None,
+               pruner: Any = None, attempts: int = 6) -> Any:
+    """Create the study or load it (`load_if_exists`), checking it was made from this space.
+
+    Workers that start together race to create the tables and the study; the loser of such a
+    race sees an integrity or operational error, so opening is retried a few times.
+    """
+    require_optuna()
+    storage_url = with_driver(storage_url)
+    engine_kwargs = _sqlite_engine(storage_url) if storage_url.startswith("sqlite") else {}
+    last: BaseException | None = None
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" but long-standing
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(
+                    storage_url, engine_kwargs=engine_kwargs,
+                    heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS)
+            study = optuna.create_study(storage=storage, study_name=study_name,
+                                        direction="maximize", load_if_exists=True,
+                                        sampler=sampler, pruner=pruner)
+            break
+        except (ImportError, ModuleNotFoundError) as exc:
+            raise MnistlabError(f"storage: {shown_url(storage_url)} needs a database driver "
+                                f"({_first_line(exc)}); for PostgreSQL: pip install "
+                                f"\"mnistlab[tune]\" (psycopg2-binary)") from None
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors share no useful base
+            if type(exc).__name__ == "ArgumentError":
+                raise MnistlabError(f"storage: {storage_url!r} is not a database URL; use e.g. "
+                                    "sqlite:///tune.db or postgresql://user:pass@host/db") \
+                    from None
+            last = exc
+            time.sleep(0.2 + random.random() * 0.5 * (attempt + 1))
+    else:
+        raise MnistlabError(f"storage: cannot open {shown_url(storage_url)}: "
+                            f"{_first_line(last)}") from None
+    stored = study.user_attrs.get("mnistlab_space")
+    if stored is None:
+        study.set_user_attr("mnistlab_space", spec.fingerprint())
+        study.set_user_attr("mnistlab_spec_name", spec.name)
+    elif stored != spec.fingerprint():
+        raise MnistlabError(
+            f"tune: study {study_name!r} in {shown_url(storage_url)} was made from a different "
+            f"search space or base config; resuming would mix two searches. Use another --out, "
+            f"--storage or --study-name")
+    return study
+
+
+def with_driver(url: str) -> str:
+    """postgresql://... names no driver, and SQLAlchemy 2.1 then wants psycopg 3; the tune
+    extra installs psycopg2, so a URL without a driver uses whichever of the two is here."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres") or not sep:
+        return url
+    import importlib.util
+
+    for module, driver in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{driver}://{rest}"
+    return url
+
+
+def _sqlite_engine(url: str) -> dict[str, Any]:
+    """SQLite for a few workers on one machine: WAL journal (readers never block the writer),
+    a long busy timeout (a worker waits for the lock instead of failing), and no fsync per
+    commit (an OS crash may lose the last trials; a killed worker loses nothing)."""
+    from sqlalchemy.engine import make_url
+
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        return {}
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(path, timeout=120, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    return {"creator": connect}
+
+
+def finished_trials(study: Any) -> list[Any]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+# --- the objective ---------------------------------------------------------------------------
+def suggest(spec: TuneSpec, trial: Any) -> dict[str, Any]:
+    """Ask the trial for every active parameter; returns decoded values (lists for hidden)."""
+    encoded: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for p in spec.params:
+        if not p.active(encoded):
+            continue  # a conditional parameter whose condition does not hold: base value
+        if p.type == "float":
+            stored = trial.suggest_float(p.name, p.low, p.high, log=p.log, step=p.step)
+        elif p.type == "int":
+            stored = trial.suggest_int(p.name, p.low, p.high, step=p.step or 1, log=p.log)
+        else:
+            stored = trial.suggest_categorical(p.name, list(p.encoded_choices))
+        encoded[p.name] = stored
+        values[p.name] = p.decode(stored)
+    return values
+
+
+def trial_config(spec: TuneSpec, trial: Any) -> TrainConfig:
+    """The TrainConfig a stored (frozen) trial trained."""
+    by_name = {p.name: p for p in spec.params}
+    values = {k: by_name[k].decode(v) for k, v in trial.params.items() if k in by_name}
+    return spec.config_for(values, where=f"trial {trial.number}")
+
+
+class _PruneOnValidation:
+    """train() callback: report each epoch's validation accuracy; stop when Optuna says so."""
+
+    def __init__(self, trial: Any, epochs: int) -> None:
+        self.trial = trial
+        self.epochs = epochs
+        self.seconds = 0.0
+
+    def on_epoch_end(self, record: dict[str, float], history: list[dict[str, float]]) -> None:
+        self.seconds += record["seconds"]
+        value = record["val_acc"]
+        if not math.isfinite(value):
+            return  # a diverged epoch: train() stops the run itself
+        epoch = int(record["epoch"])
+        self.trial.report(value, epoch)
+        # after the last epoch there is nothing left to save: the trial completes
+        if epoch < self.epochs and self.trial.should_prune():
+            self.trial.set_user_attr("status", "pruned")
+            self.trial.set_user_attr("epochs", epoch)
+            self.trial.set_user_attr("seconds", round(self.seconds, 3))
+            raise optuna.TrialPruned(f"pruned at epoch {epoch} (val {value:.4f})")
+
+
+def make_objective(spec: TuneSpec, cache: Any,
+                   reporter_for: Callable[[Any, TrainConfig], Reporter] | None = None
+                   ) -> Callable[[Any], float]:
+    def objective(trial: Any) -> float:
+        values = suggest(spec, trial)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        config = spec.config_for(values, where=f"trial {trial.number}")
+        reporter = reporter_for(trial, config) if reporter_for else SilentReporter()
+        result = train(config, splits=cache.splits(config), evaluate_test=False,
+                       write_plots=False, reporter=reporter,
+                       callbacks=[_PruneOnValidation(trial, config.epochs)])
+        summary = result.summary
+        if summary["status"] == "interrupted":
+            raise KeyboardInterrupt
+        trial.set_user_attr("status", summary["status"])
+        trial.set_user_attr("epochs", summary["epochs"])
+        trial.set_user_attr("seconds", summary["seconds"])
+        trial.set_user_attr("train_acc_eval", summary["train_accuracy"])
+        value = summary["val_accuracy"]
+        # a diverged run learned nothing usable: it scores 0 rather than failing the trial
+        return float(value) if value is not None and math.isfinite(value) else 0.0
+
+    return objective
+
+
+# --- the search ------------------------------------------------------------------------------
+@dataclass
+class TuneResult:
+    spec: TuneSpec
+    out: Path
+    storage: str  # shown form (no password)
+    study_name: str
+    seed: int
+    pruner: str
+    target: int  # finished trials asked for
+    trials: list[Any]  # every FrozenTrial of the study
+    best: Any | None  # the best complete FrozenTrial
+    best_config: TrainConfig | None
+    retrained: list[dict[str, Any]] = field(default_factory=list)  # summaries, one per seed
+    compared: list[dict[str, Any]] = field(default_factory=list)
+    importances: dict[str, list[float]] = field(default_factory=dict)
+    importance_note: str = ""
+    ran_here: int = 0  # trials this process ran
+    seconds: float = 0.0
+
+    def by_state(self, state: str) -> list[Any]:
+        return [t for t in self.trials if t.state.name == state]
+
+
+def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None = None,
+             seed: int = 0, pruner: str = "median", study_name: str | None = None,
+             retrain_seeds: int = 3, report: bool = True, report_lang: str = "en",
+             on_start: Callable[[int, int, float | None, str], None] | None = None,
+             on_trial: Callable[[Any, int], None] | None = None,
+             reporter_for: Callable[[Any, TrainConfig], Reporter] | None = None,
+             retrain_reporter: Callable[[str, TrainConfig], Reporter] | None = None
+             ) -> TuneResult:
+    """Search until the study holds `trials` finished trials, then (with `report`) retrain the
+    best configuration with `retrain_seeds` fresh seeds, score it once on the test set and
+    write trials.csv, best.toml, report.md and report.html into `out`."""
+    from ..study.run import DataCache
+
+    require_optuna()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if trials < 1:
+        raise MnistlabError(f"trials: must be a whole number >= 1, got {trials}")
+    if retrain_seeds < 0:
+        raise MnistlabError(f"retrain-seeds: must be a whole number >= 0, got {retrain_seeds}")
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    url = storage or default_storage(out)
+    name = study_name or spec.name
+    study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
+                       pruner=make_pruner(pruner, spec))
+    files.write_text(out / "space.toml", spec_toml(spec))
+    cache = DataCache()
+    ran = 0
+
+    def finished_callback(study: Any, trial: Any) -> None:
+        nonlocal ran
+        ran += 1
+        done = len(finished_trials(study))
+        if on_trial is not None:
+            on_trial(trial, done)
+        if done >= trials:
+            study.stop()  # every worker stops once the study holds enough finished trials
+
+    done = finished_trials(study)
+    remaining = trials - len(done)
+    if on_start is not None:
+        values = [t.value for t in done if t.value is not None]
+        on_start(trials, len(done), max(values) if values else None, shown_url(url))
+    if remaining > 0:
+        study.optimize(make_objective(spec, cache, reporter_for), n_trials=remaining,
+                       callbacks=[finished_callback], gc_after_trial=False)
+    result = collect(spec, study, out, url, name, seed, pruner, trials)
+    result.ran_here = ran
+    if report:
+        with _report_lock(out):  # workers sharing a folder write the report one at a time
+            result = collect(spec, study, out, url, name, seed, pruner, trials)
+            result.ran_here = ran
+            finish(result, cache, retrain_seeds=retrain_seeds, lang=report_lang,
+                   reporter=retrain_reporter)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def collect(spec: TuneSpec, study: Any, out: Path, url: str, name: str, seed: int, pruner: str,
+            target: int) -> TuneResult:
+    all_trials = study.get_trials(deepcopy=False)
+    complete = [t for t in all_trials if t.state == TrialState.COMPLETE]
+    best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+    return TuneResult(spec=spec, out=out, storage=shown_url(url), study_name=name, seed=seed,
+                      pruner=pruner, target=target, trials=all_trials, best=best,
+                      best_config=trial_config(spec, best) if best else None)
+
+
+@contextlib.contextmanager
+def _report_lock(out: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: no lock
+        yield
+        return
+    with open(out / ".report.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def retrain_seed_list(spec: TuneSpec, n: int) -> list[int]:
+    """Fresh seeds: the search trained every trial with the base seed, so the best trial's
+    own number is optimistically chosen; other seeds measure it without that bias."""
+    return [spec.base.seed + 1 + i for i in range(n)]
+
+
+def _retrain(config: TrainConfig, label: str, seeds: list[int], out: Path, cache: Any,
+             reporter: Callable[[str, TrainConfig], Reporter] | None) -> list[dict[str, Any]]:
+    summaries = []
+    tag = config_tag(config)
+    for s in seeds:
+        run_config = config.replace(seed=s)
+        run = train(run_config, out=out / "retrain" / f"{label}-{tag}-seed{s}",
+                    splits=cache.splits(run_config), evaluate_test=True, write_plots=False,
+                    reporter=reporter(label, run_config) if reporter else SilentReporter())
+        if run.summary["status"] == "interrupted":
+            raise KeyboardInterrupt
+        summaries.append({**run.summary, "seed": s, "history": run.history})
+    return summaries
+
+
+def config_tag(config: TrainConfig) -> str:
+    """Eight hex digits naming a configuration: a retrain folder per configuration, so a
+    better best trial after a resumed search never resumes the old best's checkpoint."""
+    return hashlib.sha256(config.to_toml().encode()).hexdigest()[:8]
+
+
+def finish(result: TuneResult, cache: Any, *, retrain_seeds: int, lang: str,
+           reporter: Callable[[str, TrainConfig], Reporter] | None = None) -> None:
+    """Retrain the best (and the comparison), compute importances, write files and report."""
+    from .report import write_tune_report
+
+    out = result.out
+    files.write_text(out / "trials.csv", trials_csv(result))
+    seeds = retrain_seed_list(result.spec, retrain_seeds)
+    if result.best_config is not None:
+        files.write_text(out / "best.toml", result.best_config.to_toml())
+        result.retrained = _retrain(result.best_config, "best", seeds, out, cache, reporter)
+        compare = result.spec.compare_config()
+        if compare is not None:
+            result.compared = _retrain(compare, "compare", seeds, out, cache, reporter)
+    result.importances, result.importance_note = importances(result)
+    write_tune_report(result, lang=lang)
+
+
+def importances(result: TuneResult, repeats: int = IMPORTANCE_REPEATS
+                ) -> tuple[dict[str, list[float]], str]:
+    """fANOVA importances from `repeats` evaluators with different seeds: name -> values."""
+    complete = result.by_state("COMPLETE")
+    if len(complete) < 2:
+        return {}, "too-few"
+    study = optuna.create_study(direction="maximize")
+    study.add_trials(complete)
+    values: dict[str, list[float]] = {}
+    try:
+        for s in range(repeats):
+            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=s)
+            for name, value in optuna.importance.get_param_importances(
+                    study, evaluator=evaluator).items():
+                values.setdefault(name, []).append(float(value))
+    except (RuntimeError, ValueError) as exc:  # e.g. no parameter shared by all trials
+        return {}, _first_line(exc)
+    return values, ""
+
+
+def trials_csv(result: TuneResult) -> str:
+    names = [p.name for p in result.spec.params]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["number", "state", "val_acc", "last_val_acc", "epochs_run", "seconds",
+                     *names])
+    for t in result.trials:
+        last = _last_intermediate(t)
+        writer.writerow([t.number, t.state.name.lower(),
+                         "" if t.value is None else f"{t.value:.6g}",
+                         "" if last is None else f"{last:.6g}",
+                         t.user_attrs.get("epochs", ""), t.user_attrs.get("seconds", ""),
+                         *[t.params.get(n, "") for n in names]])
+    return buffer.getvalue()
+
+
+def _last_intermediate(trial: Any) -> float | None:
+    steps = trial.intermediate_values
+    return steps[max(steps)] if steps else None
+
+
+def spec_toml(spec: TuneSpec) -> str:
+    """The resolved search space as TOML: what this folder's search was run with."""
+    from ..config import dump_toml
+
+    space = {}
+    for p in spec.params:
+        entry: dict[str, Any] = {"type": p.type}
+        if p.type == "categorical":
+            entry["choices"] = [list(c) if isinstance(c, tuple) else c for c in p.choices]
+        else:
+            entry.update(low=p.low, high=p.high, log=p.log)
+            if p.step is not None:
+                entry["step"] = p.step
+        if p.when:
+            entry["when_"] = {k: list(v) for k, v in p.when.items()}
+        space[p.name] = entry
+    data: dict[str, Any] = {"name": spec.name, "title": spec.title,
+                            "description": spec.description, "base": spec.base.to_dict()}
+    text = dump_toml(data)
+    lines = [text.rstrip()]
+    for name, entry in space.items():
+        when = entry.pop("when_", None)
+        lines += ["", f"[space.{name}]", dump_toml(entry).rstrip()]
+        if when:
+            inner = ", ".join(f"{k} = {_inline(v)}" for k, v in when.items())
+            lines.append(f"when = {{ {inner} }}")
+    if spec.compare is not None:
+        c = spec.compare
+        lines += ["", "[compare]", dump_toml({"label": c.label, "source": c.source,
+                                              "note": c.note,
+                                              **({"val": c.val} if c.val is not None else {})}
+                                             ).rstrip()]
+        settings = ", ".join(f"{k} = {_inline(v)}" for k, v in c.settings.items())
+        lines.append(f"settings = {{ {settings} }}")
+    return "\n".join(lines) + "\n"
+
+
+def _inline(value: Any) -> str:
+    from ..config import _toml_value
+
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return _toml_value(value)

@@ -1,0 +1,417 @@
+"""Search-space files: a base config, the parameters Optuna searches, and how to judge the result.
+
+    name = "my-search"
+    [base]                              # a full TrainConfig; every trial starts from it
+    dataset = "fashion-mnist"
+    model = "mlp"
+    [space.lr]                          # float range, optionally on a log scale
+    type = "float"
+    low = 1e-4
+    high = 1e-1
+    log = true
+    [space.epochs]                      # whole numbers, optionally in steps
+    type = "int"
+    low = 5
+    high = 30
+    step = 5
+    [space.optimizer]                   # a choice among values ...
+    type = "categorical"
+    choices = ["sgd", "adam"]
+    [space.hidden]                      # ... lists allowed (Optuna sees them as "128-64")
+    type = "categorical"
+    choices = [[128, 64], [256, 128]]
+    [space.momentum]                    # conditional: only suggested when the condition holds
+    type = "float"
+    low = 0.0
+    high = 0.95
+    when = { optimizer = "sgd" }        # a value or a list of values of a parameter above
+    [compare]                           # optional: a reference configuration to beat
+    label = "the original final configuration"
+    settings = { optimizer = "adam", epochs = 30 }
+    val = 87.99                         # its published validation accuracy, in %
+    note = "validated on the test set"  # how that figure was measured (optional)
+    [quick]                             # what --quick changes (a data subset, fewer epochs)
+    train_subset = 3000
+    max_epochs = 3
+
+Everything is checked on load, each problem as one line naming the key: unknown keys, bad
+ranges, choices that would not make a valid TrainConfig, conditions on unknown parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..config import TrainConfig, read_toml, tomllib
+from ..errors import MnistlabError
+
+PRESET_PACKAGE = "mnistlab.tune.presets"
+TYPES = ("float", "int", "categorical")
+# keys each parameter type accepts (besides `type` and `when`)
+TYPE_KEYS = {"float": ("low", "high", "log", "step"), "int": ("low", "high", "step", "log"),
+             "categorical": ("choices",)}
+TOP_KEYS = ("name", "title", "description", "base", "space", "compare", "quick", "es")
+# what a `[es]` table may translate (English is the plain keys)
+TRANSLATABLE = ("title", "description", "compare_label", "compare_note")
+# --quick without a [quick] table: a small data subset and at most 2 epochs
+DEFAULT_QUICK = {"train_subset": 3000, "val_size": 1000, "eval_train_size": 1000,
+                 "max_epochs": 2}
+
+
+def encode_choice(value: Any) -> Any:
+    """A choice as Optuna stores it: lists become '128-64' (Optuna takes scalars only)."""
+    if isinstance(value, (list, tuple)):
+        return "-".join(str(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched setting. `when` maps earlier categorical parameters to allowed values."""
+
+    name: str  # a TrainConfig field
+    type: str  # float | int | categorical
+    low: float | int | None = None
+    high: float | int | None = None
+    log: bool = False
+    step: float | int | None = None
+    choices: tuple[Any, ...] = ()  # categorical: the values as the config takes them
+    when: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # encoded values
+
+    @property
+    def encoded_choices(self) -> tuple[Any, ...]:
+        return tuple(encode_choice(c) for c in self.choices)
+
+    def decode(self, stored: Any) -> Any:
+        """Optuna's stored value -> the value the config takes ('128-64' -> [128, 64])."""
+        if self.type != "categorical":
+            return stored
+        for choice in self.choices:
+            if encode_choice(choice) == stored:
+                return list(choice) if isinstance(choice, tuple) else choice
+        raise MnistlabError(f"space.{self.name}: stored value {stored!r} is not one of the "
+                            f"choices; the study was made from another search space")
+
+    def describe(self, step_word: str = "step") -> str:
+        """'0.0001 .. 0.1 (log)', '5 .. 30 step 5', 'sgd, adam'."""
+        if self.type == "categorical":
+            return ", ".join(str(c) for c in self.encoded_choices)
+        text = f"{self.low:g} .. {self.high:g}"
+        if self.step is not None and not (self.type == "int" and self.step == 1):
+            text += f" {step_word} {self.step:g}"
+        return text + (" (log)" if self.log else "")
+
+    def active(self, values: dict[str, Any]) -> bool:
+        """Whether this parameter is suggested, given the encoded values suggested so far."""
+        return all(name in values and values[name] in allowed
+                   for name, allowed in self.when.items())
+
+
+@dataclass(frozen=True)
+class Compare:
+    """A reference configuration the best trial is measured against."""
+
+    label: str
+    settings: dict[str, Any]
+    val: float | None = None  # published validation accuracy, in %
+    source: str = ""
+    note: str = ""  # how the published figure was measured, said beside the comparison
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    name: str
+    title: str
+    base: TrainConfig
+    params: tuple[Param, ...]
+    description: str = ""
+    compare: Compare | None = None
+    quick: dict[str, Any] = field(default_factory=dict)
+    is_quick: bool = False
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def text(self, name: str, lang: str) -> str:
+        """title, description, compare_label or compare_note in `lang` (English fallback)."""
+        found = self.translations.get(lang, {}).get(name)
+        if found:
+            return found
+        if name.startswith("compare_"):
+            return getattr(self.compare, name[len("compare_"):], "") if self.compare else ""
+        return getattr(self, name)
+
+    def config_for(self, values: dict[str, Any], *, where: str = "trial") -> TrainConfig:
+        """The TrainConfig of one trial: the base with the suggested (decoded) values."""
+        return _config({**self.base.to_dict(), **values}, where)
+
+    def compare_config(self) -> TrainConfig | None:
+        if self.compare is None:
+            return None
+        return _config({**self.base.to_dict(), **self.compare.settings},
+                       f"{self.name} [compare]")
+
+    def fingerprint(self) -> str:
+        """Changes whenever the base or the space changes: a stored study from another
+        space must not be resumed with this one."""
+        data = {"base": self.base.to_dict(), "params": [dataclasses.asdict(p)
+                                                        for p in self.params]}
+        text = json.dumps(data, sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def with_quick(self) -> TuneSpec:
+        """The --quick form: the [quick] changes on the base (and the comparison), epochs
+        capped at `max_epochs` in the base, the space and the comparison."""
+        if self.is_quick:
+            return self
+        quick = dict(self.quick or DEFAULT_QUICK)
+        cap = quick.pop("max_epochs", None)
+        base = _config({**self.base.to_dict(), **quick}, f"{self.name} [quick]")
+        params = self.params
+        compare = self.compare
+        if cap:
+            cap = int(cap)
+            base = base.replace(epochs=min(base.epochs, cap))
+            params = tuple(_cap_epochs(p, cap) for p in params)
+            if compare is not None and "epochs" in compare.settings:
+                compare = dataclasses.replace(compare, settings={
+                    **compare.settings, "epochs": min(int(compare.settings["epochs"]), cap)})
+        return dataclasses.replace(self, name=self.name + "-quick", base=base, params=params,
+                                   compare=compare, is_quick=True)
+
+
+def _cap_epochs(param: Param, cap: int) -> Param:
+    if param.name != "epochs":
+        return param
+    if param.type == "categorical":
+        kept = tuple(dict.fromkeys(min(int(c), cap) for c in param.choices))
+        return dataclasses.replace(param, choices=kept)
+    high = min(int(param.high), cap)
+    low = min(int(param.low), high)
+    step = param.step if (high - low) % int(param.step or 1) == 0 else 1
+    return dataclasses.replace(param, low=low, high=high, step=step)
+
+
+# --- parsing ---------------------------------------------------------------------------------
+def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
+    unknown = sorted(set(data) - set(TOP_KEYS))
+    if unknown:
+        raise MnistlabError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                            f"allowed: {', '.join(TOP_KEYS)}")
+    base = _config(_table(data, "base", where), f"{where} [base]")
+    if base.val_from == "test":
+        raise MnistlabError(f"{where} [base]: val_from = \"test\" would tune on the test set; "
+                            "hold validation out of the training set (val_from = \"train\")")
+    if base.val_size < 1:
+        raise MnistlabError(f"{where} [base]: val_size must be > 0: trials are judged and "
+                            "pruned on validation accuracy")
+    space = _table(data, "space", where)
+    if not space:
+        raise MnistlabError(f"{where}: [space] is empty; add at least one [space.NAME] table "
+                            "(e.g. [space.lr] with type = \"float\", low, high)")
+    params: list[Param] = []
+    for raw_name, raw in space.items():
+        params.append(_parse_param(raw_name, raw, base, params, where))
+    compare = None
+    if "compare" in data:
+        compare = _parse_compare(_table(data, "compare", where), base, where)
+    quick = _table(data, "quick", where)
+    if quick:
+        cap = quick.get("max_epochs")
+        if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+            raise MnistlabError(f"{where} [quick]: max_epochs must be a whole number >= 1, "
+                                f"got {cap!r}")
+        _config({**base.to_dict(), **{k: v for k, v in quick.items() if k != "max_epochs"}},
+                f"{where} [quick]")
+    name = data.get("name", Path(where).stem)
+    if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
+        raise MnistlabError(f"{where}: name must be a word without spaces or slashes, "
+                            f"got {name!r}")
+    translations = {}
+    if "es" in data:
+        table = data["es"]
+        if not isinstance(table, dict) or set(table) - set(TRANSLATABLE) or not all(
+                isinstance(v, str) for v in table.values()):
+            raise MnistlabError(f"{where}: [es] may only give text for "
+                                f"{', '.join(TRANSLATABLE)}")
+        translations["es"] = dict(table)
+    return TuneSpec(name=name, title=str(data.get("title", "")), base=base,
+                    params=tuple(params), description=str(data.get("description", "")),
+                    compare=compare, quick=quick, translations=translations)
+
+
+def _config(data: dict[str, Any], where: str) -> TrainConfig:
+    """TrainConfig.from_dict, its one-line error prefixed with where in the file it came from."""
+    try:
+        return TrainConfig.from_dict(data, where=where)
+    except MnistlabError as exc:
+        text = str(exc)
+        raise MnistlabError(text if text.startswith(where) else f"{where}: {text}") from None
+
+
+def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise MnistlabError(f"{where}: {key} must be a table ([{key}]), got {value!r}")
+    return value
+
+
+def _number(value: Any, key: str, *, whole: bool) -> float | int:
+    ok = isinstance(value, int) if whole else isinstance(value, (int, float))
+    if not ok or isinstance(value, bool) or (not whole and not math.isfinite(value)):
+        kind = "a whole number" if whole else "a number"
+        raise MnistlabError(f"{key}: must be {kind}, got {value!r}")
+    return value
+
+
+def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param],
+                 where: str) -> Param:
+    name = raw_name.replace("-", "_")
+    key = f"{where} space.{raw_name}"
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    if name not in fields:
+        close = sorted(f for f in fields if f.startswith(name[:3]))
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise MnistlabError(f"{key}: {raw_name!r} is not a training setting{hint}")
+    if any(p.name == name for p in earlier):
+        raise MnistlabError(f"{key}: {raw_name!r} is searched twice")
+    if not isinstance(raw, dict):
+        raise MnistlabError(f"{key}: must be a table with type = \"float\" | \"int\" | "
+                            f"\"categorical\"")
+    kind = raw.get("type")
+    if kind not in TYPES:
+        raise MnistlabError(f"{key}: type must be one of {', '.join(TYPES)}, got {kind!r}")
+    unknown = sorted(set(raw) - {"type", "when", *TYPE_KEYS[kind]})
+    if unknown:
+        raise MnistlabError(f"{key}: unknown key(s) {', '.join(unknown)} for type {kind}; "
+                            f"allowed: {', '.join(TYPE_KEYS[kind])}, when")
+    when = _parse_when(raw.get("when", {}), earlier, key)
+
+    def check(value: Any, label: str) -> None:  # the value must make a valid TrainConfig
+        _config({**base.to_dict(), name: value}, f"{key} {label}")
+
+    if kind == "categorical":
+        choices = raw.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise MnistlabError(f"{key}: choices must be a non-empty list, got {choices!r}")
+        clean = []
+        for choice in choices:
+            if isinstance(choice, list):
+                if not choice or not all(isinstance(c, int) and not isinstance(c, bool)
+                                         for c in choice):
+                    raise MnistlabError(f"{key}: list choices must be lists of whole numbers "
+                                        f"(e.g. [128, 64]), got {choice!r}")
+                choice = tuple(choice)
+            elif not isinstance(choice, (str, int, float, bool)):
+                raise MnistlabError(f"{key}: choice {choice!r} is not a number, text, true/false "
+                                    f"or a list of whole numbers")
+            check(list(choice) if isinstance(choice, tuple) else choice, f"choice {choice!r}")
+            clean.append(choice)
+        encoded = [encode_choice(c) for c in clean]
+        if len(set(map(repr, encoded))) != len(encoded):
+            raise MnistlabError(f"{key}: choices repeat a value: {choices!r}")
+        return Param(name, kind, choices=tuple(clean), when=when)
+    whole = kind == "int"
+    for required in ("low", "high"):
+        if required not in raw:
+            raise MnistlabError(f"{key}: {kind} needs low and high")
+    low = _number(raw["low"], f"{key}.low", whole=whole)
+    high = _number(raw["high"], f"{key}.high", whole=whole)
+    if low > high:
+        raise MnistlabError(f"{key}: low ({low}) is above high ({high})")
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        raise MnistlabError(f"{key}.log: must be true or false, got {log!r}")
+    step = raw.get("step")
+    if step is not None:
+        step = _number(step, f"{key}.step", whole=whole)
+        if step <= 0:
+            raise MnistlabError(f"{key}.step: must be > 0, got {step}")
+        if log and (step != 1 or not whole):
+            raise MnistlabError(f"{key}: log = true cannot be combined with step "
+                                f"(Optuna samples log ranges continuously)")
+    if log and low <= 0:
+        raise MnistlabError(f"{key}: log = true needs low > 0, got {low}")
+    if whole and step is None:
+        step = 1
+    if whole:
+        default = getattr(base, name)
+        if not isinstance(default, int) or isinstance(default, bool):
+            raise MnistlabError(f"{key}: type int does not fit {raw_name!r}, which takes "
+                                f"{type(default).__name__} values")
+    elif not isinstance(getattr(base, name), float):
+        raise MnistlabError(f"{key}: type float does not fit {raw_name!r}; use categorical "
+                            f"choices for it")
+    check(low, f"low={low}")
+    check(high, f"high={high}")
+    return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
+
+
+def _parse_when(raw: Any, earlier: list[Param], key: str) -> dict[str, tuple[Any, ...]]:
+    if not isinstance(raw, dict):
+        raise MnistlabError(f"{key}.when: must be a table such as {{ optimizer = \"sgd\" }}, "
+                            f"got {raw!r}")
+    by_name = {p.name: p for p in earlier}
+    when: dict[str, tuple[Any, ...]] = {}
+    for raw_other, allowed in raw.items():
+        other = raw_other.replace("-", "_")
+        if other not in by_name:
+            raise MnistlabError(f"{key}.when: {raw_other!r} is not a parameter searched above "
+                                f"this one; a condition names an earlier [space.NAME]")
+        param = by_name[other]
+        if param.type != "categorical":
+            raise MnistlabError(f"{key}.when: {raw_other!r} is a {param.type} range; conditions "
+                                f"can only name categorical parameters")
+        values = allowed if isinstance(allowed, list) and not (
+            allowed and all(isinstance(v, int) for v in allowed) and
+            any(isinstance(c, tuple) for c in param.choices)) else [allowed]
+        encoded = tuple(encode_choice(v) for v in values)
+        missing = [v for v in encoded if v not in param.encoded_choices]
+        if missing:
+            raise MnistlabError(f"{key}.when: {raw_other} = {missing[0]!r} is not one of its "
+                                f"choices ({param.describe()})")
+        when[other] = encoded
+    return when
+
+
+# --- presets ---------------------------------------------------------------------------------
+def list_presets() -> list[str]:
+    folder = resources.files(PRESET_PACKAGE)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_space(name_or_path: str) -> TuneSpec:
+    """A preset name (see `mnistlab tune --list`) or a path to a search-space TOML file."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        return parse_space(read_toml(path), where=str(path))
+    if name_or_path not in list_presets():
+        raise MnistlabError(f"tune: unknown preset {name_or_path!r}; presets: "
+                            f"{', '.join(list_presets())} (or give a .toml file)")
+    text = resources.files(PRESET_PACKAGE).joinpath(f"{name_or_path}.toml").read_text("utf-8")
+    return parse_space(tomllib.loads(text), where=f"preset {name_or_path}")
+
+
+def _parse_compare(raw: dict[str, Any], base: TrainConfig, where: str) -> Compare:
+    allowed = {"label", "settings", "val", "source", "note"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise MnistlabError(f"{where} [compare]: unknown key(s) {', '.join(unknown)}; "
+                            f"allowed: {', '.join(sorted(allowed))}")
+    settings = raw.get("settings", {})
+    if not isinstance(settings, dict):
+        raise MnistlabError(f"{where} [compare]: settings must be a table")
+    _config({**base.to_dict(), **settings}, f"{where} [compare]")
+    val = raw.get("val")
+    if val is not None:
+        val = float(_number(val, f"{where} [compare].val", whole=False))
+        if not 0 < val <= 100:
+            raise MnistlabError(f"{where} [compare].val: a validation accuracy in % (0-100], "
+                                f"got {val}")
+    return Compare(str(raw.get("label", "reference configuration")), dict(settings), val,
+                   str(raw.get("source", "")), str(raw.get("note", "")))

@@ -1,0 +1,461 @@
+"""Optuna search: space parsing and its errors, conditional parameters, a real search with its
+report, resuming, two workers on the SQLite default, and two workers on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
+
+from mnistlab.cli import main  # noqa: E402
+from mnistlab.errors import MnistlabError  # noqa: E402
+from mnistlab.tune import list_presets, load_space, parse_space, run_tune  # noqa: E402
+from mnistlab.tune.search import (  # noqa: E402
+    open_study,
+    spec_toml,
+    suggest,
+    trial_config,
+    with_driver,
+)
+from mnistlab.tune.space import encode_choice  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def space_dict(data_dir: str = "fashion-mnist") -> dict:
+    return {
+        "name": "tiny",
+        "base": {"dataset": data_dir, "model": "mlp", "hidden": [16], "val_size": 100,
+                 "eval_train_size": 100, "epochs": 2, "batch_size": 50, "device": "cpu",
+                 "schedule": "constant"},
+        "space": {
+            "optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+            "lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
+            "momentum": {"type": "float", "low": 0.0, "high": 0.9,
+                         "when": {"optimizer": "sgd"}},
+            "hidden": {"type": "categorical", "choices": [[16], [32, 16]]},
+            "epochs": {"type": "int", "low": 1, "high": 3},
+        },
+        "compare": {"label": "plain sgd", "settings": {"optimizer": "sgd", "lr": 0.01},
+                    "val": 50.0},
+    }
+
+
+SPACE_TOML = """
+name = "tiny"
+[base]
+dataset = "{data}"
+model = "mlp"
+hidden = [16]
+val_size = 100
+eval_train_size = 100
+epochs = 2
+batch_size = 50
+device = "cpu"
+schedule = "constant"
+[space.optimizer]
+type = "categorical"
+choices = ["sgd", "adam"]
+[space.lr]
+type = "float"
+low = 0.001
+high = 0.1
+log = true
+[space.momentum]
+type = "float"
+low = 0.0
+high = 0.9
+when = {{ optimizer = "sgd" }}
+[space.hidden]
+type = "categorical"
+choices = [[16], [32, 16]]
+[space.epochs]
+type = "int"
+low = 1
+high = 3
+[compare]
+label = "plain sgd"
+settings = {{ optimizer = "sgd", lr = 0.01 }}
+val = 50.0
+"""
+
+
+@pytest.fixture()
+def space_file(tmp_path, tiny_idx_dir) -> Path:
+    path = tmp_path / "space.toml"
+    path.write_text(SPACE_TOML.format(data=tiny_idx_dir))
+    return path
+
+
+def _with(change):
+    data = space_dict()
+    change(data)
+    return data
+
+
+# --- parsing ---------------------------------------------------------------------------------
+BAD_SPACES = [
+    (lambda d: d.update(extra=1), "unknown key(s) extra"),
+    (lambda d: d.update(es={"titel": "x"}), "[es] may only give text for title"),
+    (lambda d: d.update(space={}), "[space] is empty"),
+    (lambda d: d["space"].update(lr_max={"type": "float", "low": 0, "high": 1}),
+     "space.lr_max: 'lr_max' is not a training setting"),
+    (lambda d: d["space"]["lr"].update(type="number"), "space.lr: type must be one of"),
+    (lambda d: d["space"]["lr"].pop("high"), "space.lr: float needs low and high"),
+    (lambda d: d["space"]["lr"].update(low=0.5, high=0.1), "space.lr: low (0.5) is above high"),
+    (lambda d: d["space"]["lr"].update(low=0.0), "space.lr: log = true needs low > 0"),
+    (lambda d: d["space"]["lr"].update(low="a"), "space.lr.low: must be a number"),
+    (lambda d: d["space"]["lr"].update(steps=2), "space.lr: unknown key(s) steps"),
+    (lambda d: d["space"]["lr"].update(step=0.01), "cannot be combined with step"),
+    (lambda d: d["space"]["epochs"].update(low=1.5), "space.epochs.low: must be a whole number"),
+    (lambda d: d["space"]["epochs"].update(step=0), "space.epochs.step: must be > 0"),
+    (lambda d: d["space"].update(dropout={"type": "float", "low": 0.0, "high": 1.0}),
+     "space.dropout high=1.0: dropout: must be in [0, 1)"),
+    (lambda d: d["space"].update(batch_size={"type": "float", "low": 1.0, "high": 2.0}),
+     "space.batch_size: type float does not fit"),
+    (lambda d: d["space"]["optimizer"].update(choices=["sgd", "rmsprop"]),
+     "space.optimizer choice 'rmsprop': optimizer: unknown value"),
+    (lambda d: d["space"]["optimizer"].update(choices=[]), "space.optimizer: choices must be"),
+    (lambda d: d["space"]["optimizer"].update(choices=["sgd", "sgd"]), "choices repeat"),
+    (lambda d: d["space"]["hidden"].update(choices=[[16], ["a"]]),
+     "space.hidden: list choices must be lists of whole numbers"),
+    (lambda d: d["space"]["momentum"].update(when={"optimiser": "sgd"}),
+     "space.momentum.when: 'optimiser' is not a parameter searched above"),
+    (lambda d: d["space"]["momentum"].update(when={"lr": 0.01}),
+     "space.momentum.when: 'lr' is a float range"),
+    (lambda d: d["space"]["momentum"].update(when={"optimizer": "adamw"}),
+     "space.momentum.when: optimizer = 'adamw' is not one of its choices"),
+    (lambda d: d["space"]["momentum"].update(when="sgd"), "space.momentum.when: must be a table"),
+    (lambda d: d["base"].update(val_size=0), "[base]: val_size must be > 0"),
+    (lambda d: d["base"].update(val_from="test"), "would tune on the test set"),
+    (lambda d: d["base"].update(lr="fast"), "[base]"),
+    (lambda d: d["compare"].update(settings={"optimizer": "nadam"}), "[compare]"),
+    (lambda d: d["compare"].update(val=120), "[compare].val"),
+    (lambda d: d.update(name="two words"), "name must be a word"),
+    (lambda d: d.update(quick={"max_epochs": 0}), "[quick]: max_epochs"),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD_SPACES)
+def test_bad_spaces_are_one_line_errors_naming_the_key(change, message):
+    with pytest.raises(MnistlabError) as err:
+        parse_space(_with(change), where="s.toml")
+    text = str(err.value)
+    assert message in text
+    assert "\n" not in text and text.startswith("s.toml")
+
+
+def test_space_parses_types_lists_and_conditions():
+    spec = parse_space(space_dict())
+    by = {p.name: p for p in spec.params}
+    assert [p.name for p in spec.params] == ["optimizer", "lr", "momentum", "hidden", "epochs"]
+    assert by["lr"].log and by["lr"].type == "float"
+    assert by["epochs"].step == 1 and by["epochs"].type == "int"
+    assert by["hidden"].encoded_choices == ("16", "32-16")
+    assert by["hidden"].decode("32-16") == [32, 16]
+    assert by["momentum"].when == {"optimizer": ("sgd",)}
+    # hyphenated names are the flags' spelling of the same settings
+    data = space_dict()
+    data["space"]["batch-size"] = {"type": "categorical", "choices": [32, 64]}
+    assert parse_space(data).params[-1].name == "batch_size"
+
+
+def test_conditional_parameter_is_suggested_only_when_its_condition_holds():
+    spec = parse_space(space_dict())
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        values = suggest(spec, trial)
+        config = spec.config_for(values)
+        seen.add(values["optimizer"])
+        assert ("momentum" in values) == (values["optimizer"] == "sgd")
+        assert ("momentum" in trial.params) == (values["optimizer"] == "sgd")
+        assert config.hidden in ((16,), (32, 16))  # "32-16" came back as a list
+        assert isinstance(values["hidden"], list)
+        study.tell(trial, 0.5)
+        assert trial_config(spec, study.trials[-1]) == config
+    assert seen == {"sgd", "adam"}
+
+
+def test_conditions_accept_lists_and_list_valued_choices():
+    data = space_dict()
+    data["space"]["optimizer"]["choices"] = ["sgd", "adam", "adamw"]
+    data["space"]["momentum"]["when"] = {"optimizer": ["sgd", "adamw"]}
+    data["space"]["dropout"] = {"type": "float", "low": 0.0, "high": 0.5,
+                                "when": {"hidden": [32, 16]}}
+    by = {p.name: p for p in parse_space(data).params}
+    assert by["momentum"].when == {"optimizer": ("sgd", "adamw")}
+    assert by["dropout"].when == {"hidden": ("32-16",)}
+    assert by["dropout"].active({"hidden": "32-16"}) and not by["dropout"].active({"hidden": "16"})
+
+
+@settings(max_examples=40, deadline=None)
+@given(low=st.floats(1e-6, 1.0), span=st.floats(1.0, 1000.0), log=st.booleans(),
+       epochs=st.lists(st.integers(1, 50), min_size=1, max_size=5, unique=True))
+def test_written_space_reads_back_the_same(low, span, log, epochs):
+    data = space_dict()
+    data["space"]["lr"] = {"type": "float", "low": low, "high": low * span, "log": log}
+    data["space"]["epochs"] = {"type": "categorical", "choices": epochs}
+    spec = parse_space(data)
+    from mnistlab.config import tomllib
+
+    again = parse_space(tomllib.loads(spec_toml(spec)))
+    assert again.fingerprint() == spec.fingerprint()
+    assert again.compare == spec.compare
+
+
+def test_fashion_mlp_preset_and_its_quick_form():
+    assert "fashion-mlp" in list_presets()
+    spec = load_space("fashion-mlp")
+    by = {p.name: p for p in spec.params}
+    assert set(by) >= {"lr", "optimizer", "momentum", "dropout", "hidden", "batch_size",
+                       "epochs", "weight_decay"}
+    assert by["lr"].log and by["momentum"].when == {"optimizer": ("sgd",)}
+    assert spec.base.dataset == "fashion-mnist" and spec.base.model == "mlp"
+    assert spec.compare.val == 87.99 and spec.compare_config().batch_size == 32
+    quick = spec.with_quick()
+    assert quick.is_quick and quick.name == "fashion-mlp-quick"
+    assert quick.base.train_subset > 0 and quick.base.epochs <= 3
+    assert {p.name: p for p in quick.params}["epochs"].high <= 3
+    assert quick.compare_config().epochs <= 3
+    assert quick.fingerprint() != spec.fingerprint()
+    assert quick.text("title", "es").startswith("Fashion-MNIST con MLP")
+    assert spec.text("compare_label", "es") == "la configuración final del original"
+    assert spec.text("compare_label", "en") == spec.compare.label
+
+
+# --- searching -------------------------------------------------------------------------------
+def _states(study):
+    return [t.state.name for t in study.get_trials(deepcopy=False)]
+
+
+def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
+    spec = load_space(str(space_file))
+    result = run_tune(spec, tmp_path / "a", trials=7, retrain_seeds=2, seed=3)
+    out = tmp_path / "a"
+    for name in ("tune.db", "trials.csv", "best.toml", "space.toml", "report.md",
+                 "report.html", "plots/history.png", "plots/importances.png",
+                 "plots/parallel.png", "plots/slices.png"):
+        assert (out / name).is_file(), name
+    assert len(result.by_state("COMPLETE")) + len(result.by_state("PRUNED")) == 7
+    assert result.best is not None and result.best.value == max(
+        t.value for t in result.by_state("COMPLETE"))
+    assert [s["seed"] for s in result.retrained] == [1, 2]
+    assert all(s["test_accuracy"] is not None for s in result.retrained + result.compared)
+    assert len(result.compared) == 2
+    # importances: several fANOVA evaluations per parameter, normalised per evaluation
+    assert result.importances and all(len(v) == 5 for v in result.importances.values())
+    report = (out / "report.md").read_text()
+    for heading in ("## Best trial", "## Trials", "## Optimisation history",
+                    "## Parameter importances", "## Parallel coordinates", "## Slice plots",
+                    "## Best configuration, retrained", "plain sgd, published"):
+        assert heading in report
+    assert f"Trial {result.best.number} reached" in report
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4
+    csv_lines = (out / "trials.csv").read_text().splitlines()
+    assert len(csv_lines) == 8 and csv_lines[0].startswith("number,state,val_acc")
+    # the same seed on a fresh storage proposes the same trials
+    again = run_tune(spec, tmp_path / "b", trials=3, retrain_seeds=0, report=False, seed=3)
+    assert [t.params for t in again.trials] == [t.params for t in result.trials[:3]]
+
+
+def test_rerun_resumes_and_adds_only_missing_trials(space_file, tmp_path):
+    spec = load_space(str(space_file))
+    first = run_tune(spec, tmp_path, trials=3, report=False)
+    assert first.ran_here == 3
+    more = run_tune(spec, tmp_path, trials=5, report=False)
+    assert more.ran_here == 2 and len(more.trials) == 5
+    assert [t.params for t in more.trials[:3]] == [t.params for t in first.trials]
+    assert run_tune(spec, tmp_path, trials=5, report=False).ran_here == 0
+    # a changed space must not be mixed into the stored study
+    changed = parse_space({**space_dict(str(spec.base.dataset)),
+                           "space": {"lr": {"type": "float", "low": 0.01, "high": 0.1}}})
+    with pytest.raises(MnistlabError, match="different search space"):
+        run_tune(changed, tmp_path, trials=6, report=False)
+
+
+def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = main(["tune", str(space_file), "--trials", "6", "--out", str(out),
+                 "--retrain-seeds", "1", "--lang", "es", "--pruner", "hyperband"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "6 finished trials wanted" in captured.err
+    assert captured.err.count("complete") + captured.err.count("pruned @") >= 6
+    assert "tune folder:" in captured.out and "report:" in captured.out
+    report = (out / "report.md").read_text()
+    for heading in ("## Método", "## Mejor ensayo", "## Ensayos", "## Historia de la "
+                    "optimización", "## Importancia de los parámetros", "Poda: Hyperband",
+                    "| ensayo | estado |", "## Mejor configuración, reentrenada"):
+        assert heading in report
+    for english in ("Best trial", "Trials", "validation accuracy", "complete |"):
+        assert english not in report
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["tune", "no-such-preset"], "unknown preset 'no-such-preset'"),
+    (["tune", "fashion-mlp", "--trials", "0"], "trials: must be a whole number >= 1"),
+    (["tune", "fashion-mlp", "--retrain-seeds", "-1"], "retrain-seeds: must be"),
+    (["tune", "fashion-mlp", "--storage", "nonsense"], "is not a database URL"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
+    code = main([*argv, "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_lists_presets(capsys):
+    assert main(["tune", "--list"]) == 0
+    assert "fashion-mlp" in capsys.readouterr().out
+
+
+# --- several workers -------------------------------------------------------------------------
+def _worker(space_file: Path, out: Path, trials: int, storage: str | None = None):
+    argv = [sys.executable, "-m", "mnistlab", "tune", str(space_file), "--trials", str(trials),
+            "--out", str(out), "--no-report", "--quiet"]
+    if storage:
+        argv += ["--storage", storage]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
+def _check_shared_study(storage: str, name: str, trials: int, workers: int) -> None:
+    study = optuna.load_study(study_name=name, storage=with_driver(storage))
+    all_trials = study.get_trials(deepcopy=False)
+    numbers = [t.number for t in all_trials]
+    assert len(numbers) == len(set(numbers)), "duplicated trial numbers"
+    assert set(_states(study)) <= {"COMPLETE", "PRUNED"}, _states(study)
+    # each worker stops once the study holds enough; one in flight per other worker may finish
+    assert trials <= len(all_trials) <= trials + workers - 1
+    assert len({t.user_attrs["worker"] for t in all_trials}) == workers
+
+
+def _wait(procs, timeout=120):
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err
+
+
+def test_two_workers_share_the_sqlite_default(space_file, tmp_path):
+    out = tmp_path / "shared"
+    procs = [_worker(space_file, out, 10) for _ in range(2)]
+    _wait(procs)
+    _check_shared_study(f"sqlite:///{out / 'tune.db'}", "tiny", 10, 2)
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def postgres_url():
+    """A throwaway PostgreSQL server on 127.0.0.1, stopped at teardown even on failure.
+    PostgreSQL refuses to run as root: as root the server runs as the `postgres` user."""
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL binaries not found (Debian: apt-get install -y postgresql); "
+                    "the multi-worker PostgreSQL test needs initdb and pg_ctl")
+    as_user: list[str] = []
+    owner = None
+    if os.geteuid() == 0:
+        for name in ("postgres", "nobody"):
+            try:
+                owner = pwd.getpwnam(name)
+                break
+            except KeyError:
+                continue
+        if owner is None or shutil.which("runuser") is None:
+            pytest.skip("running as root without a postgres/nobody user and runuser")
+        as_user = ["runuser", "-u", owner.pw_name, "--"]
+    # not under tmp_path: pytest's base folder is private to root, the server user needs in
+    root = Path(tempfile.mkdtemp(prefix="mnistlab-pg-"))
+    if owner is not None:
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    data, port = root / "data", _free_port()
+
+    def run(*argv: str) -> None:
+        done = subprocess.run([*as_user, *argv], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{argv[0]} failed: {done.stderr or done.stdout}"
+
+    started = False
+    try:
+        run(str(bindir / "initdb"), "-D", str(data), "-U", "tune", "--auth=trust", "--no-sync",
+            "-E", "UTF8")
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w",
+            "-t", "60", "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 "
+            f"-c fsync=off", "start")
+        started = True
+        run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "tune", "tune")
+        yield f"postgresql://tune@127.0.0.1:{port}/tune"
+    finally:
+        if started:
+            subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                            "-w", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_workers_share_a_postgresql_study(space_file, tmp_path, postgres_url):
+    pytest.importorskip("psycopg2", reason="psycopg2-binary (the tune extra) is not installed")
+    procs = [_worker(space_file, tmp_path / f"w{i}", 10, postgres_url) for i in range(2)]
+    _wait(procs)
+    _check_shared_study(postgres_url, "tiny", 10, 2)
+    # a third run against the same server resumes: nothing left to do, and it says so
+    spec = load_space(str(space_file))
+    again = run_tune(spec, tmp_path / "w3", trials=10, storage=postgres_url, report=False)
+    assert again.ran_here == 0 and "tune@127.0.0.1" in again.storage
+
+
+def test_storage_that_cannot_be_reached_is_one_line(space_file):
+    spec = load_space(str(space_file))
+    port = _free_port()  # nothing listens there
+    with pytest.raises(MnistlabError, match="storage: cannot open") as err:
+        open_study(spec, f"postgresql://tune@127.0.0.1:{port}/tune", study_name="x",
+                   attempts=1)
+    assert "\n" not in str(err.value)
+
+
+def test_encode_choice_is_what_optuna_stores():
+    assert encode_choice([128, 64]) == "128-64" and encode_choice(3) == 3
+    assert encode_choice("sgd") == "sgd"
+
+
+@pytest.mark.slow
+def test_fashion_mlp_quick_form_end_to_end(shared_datasets, tmp_path, capsys):
+    out = tmp_path / "fashion"
+    code = main(["tune", "fashion-mlp", "--quick", "--trials", "3", "--retrain-seeds", "1",
+                 "--out", str(out), "--data-dir", str(shared_datasets), "--device", "cpu",
+                 "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    report = (out / "report.md").read_text()
+    assert "quick form" in report
+    assert "| the original's final configuration | 1 |" in report  # retrained beside the best
+    assert "not compared with the published 87.99%" in report
+    assert "fashion-mlp-quick" in (out / "space.toml").read_text()
