@@ -108,7 +108,7 @@ def _with(change):
 # --- parsing ---------------------------------------------------------------------------------
 BAD_SPACES = [
     (lambda d: d.update(extra=1), "unknown key(s) extra"),
-    (lambda d: d.update(es={"titel": "x"}), "[es] may only give text for title"),
+    (lambda d: d.update(es={"titel": "x"}), "[es] may only give text for compare_label"),
     (lambda d: d.update(space={}), "[space] is empty"),
     (lambda d: d["space"].update(lr_max={"type": "float", "low": 0, "high": 1}),
      "space.lr_max: 'lr_max' is not a training setting"),

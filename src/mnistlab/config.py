@@ -12,6 +12,7 @@ import dataclasses
 import math
 import sys
 from dataclasses import dataclass, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -304,6 +305,47 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise MnistlabError(f"{path}: not valid TOML ({exc})") from None
+
+
+# --- study and search-space files ------------------------------------------------------------
+# Languages a study or search-space file may translate its own words into, as an `[es]` table
+# (English is the plain keys).
+TRANSLATED = ("es",)
+
+
+def list_presets_in(package: str) -> list[str]:
+    """The preset names (TOML files) shipped in `package`."""
+    folder = resources.files(package)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def read_preset_or_file(name_or_path: str, package: str, kind: str) -> tuple[dict[str, Any], str]:
+    """A path to a TOML file, or the name of a preset in `package`: (its data, where it is)."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        return read_toml(path), str(path)
+    names = list_presets_in(package)
+    if name_or_path not in names:
+        raise MnistlabError(f"{kind}: unknown preset {name_or_path!r}; presets: "
+                            f"{', '.join(names)} (or give a .toml file)")
+    text = resources.files(package).joinpath(f"{name_or_path}.toml").read_text("utf-8")
+    return tomllib.loads(text), f"preset {name_or_path}"
+
+
+def read_translations(raw: dict[str, Any], allowed: set[str],
+                      where: str) -> dict[str, dict[str, str]]:
+    """`{lang: {key: text}}` from the `[es]`-style tables of `raw`, each key one of `allowed`."""
+    out: dict[str, dict[str, str]] = {}
+    for lang in TRANSLATED:
+        if lang not in raw:
+            continue
+        table = raw[lang]
+        if not isinstance(table, dict) or set(table) - allowed or not all(
+                isinstance(v, str) for v in table.values()):
+            raise MnistlabError(f"{where}: [{lang}] may only give text for "
+                                f"{', '.join(sorted(allowed))}")
+        out[lang] = dict(table)
+    return out
 
 
 def load_config(path: str | Path) -> TrainConfig:

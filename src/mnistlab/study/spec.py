@@ -29,11 +29,16 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig, read_toml
+from ..config import (
+    TRANSLATED,
+    TrainConfig,
+    list_presets_in,
+    read_preset_or_file,
+    read_translations,
+)
 from ..errors import MnistlabError
 
 PRESET_PACKAGE = "mnistlab.study.presets"
@@ -46,11 +51,6 @@ class Variant:
     label: str
     changes: dict[str, Any]
     original: dict[str, float] = field(default_factory=dict)  # published figures, if any
-
-
-# Languages a study file may translate its own words into: `[es] title = "..."` at the top and
-# `es = { title = "...", note = "..." }` in an experiment (English is the plain keys).
-TRANSLATED = ("es",)
 
 
 def _translated(obj: Any, name: str, lang: str) -> str:
@@ -168,21 +168,7 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
         description=str(data.get("description", "")), quick=quick,
         original_source=str(data.get("original_source", "")),
         original_base=dict(data.get("original_base", {})),
-        translations=_translations(data, {"title", "description"}, where))
-
-
-def _translations(raw: dict[str, Any], allowed: set[str], where: str) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for lang in TRANSLATED:
-        if lang not in raw:
-            continue
-        table = raw[lang]
-        if not isinstance(table, dict) or set(table) - allowed or not all(
-                isinstance(v, str) for v in table.values()):
-            raise MnistlabError(f"{where}: [{lang}] may only give text for "
-                                f"{', '.join(sorted(allowed))}")
-        out[lang] = dict(table)
-    return out
+        translations=read_translations(data, {"title", "description"}, where))
 
 
 def _check(base: TrainConfig, changes: dict[str, Any], where: str) -> TrainConfig:
@@ -226,7 +212,7 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str) -> Exp
         _check(base, v.changes, f"{where}: {v.label}")
     return Experiment(str(name), factor, tuple(variants), bool(raw.get("test", False)),
                       str(raw.get("title", "")), str(raw.get("note", "")),
-                      _translations(raw, {"title", "note"}, where))
+                      read_translations(raw, {"title", "note"}, where))
 
 
 def _original(originals: dict[str, Any], label: str) -> dict[str, float]:
@@ -236,19 +222,10 @@ def _original(originals: dict[str, Any], label: str) -> dict[str, float]:
 
 # --- presets ---------------------------------------------------------------------------------
 def list_presets() -> list[str]:
-    folder = resources.files(PRESET_PACKAGE)
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return list_presets_in(PRESET_PACKAGE)
 
 
 def load_study(name_or_path: str) -> StudySpec:
     """A preset name (see `mnistlab study --list`) or a path to a study TOML file."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        return parse_study(read_toml(path), where=str(path))
-    if name_or_path not in list_presets():
-        raise MnistlabError(f"study: unknown preset {name_or_path!r}; presets: "
-                            f"{', '.join(list_presets())} (or give a .toml file)")
-    text = resources.files(PRESET_PACKAGE).joinpath(f"{name_or_path}.toml").read_text("utf-8")
-    from ..config import tomllib
-
-    return parse_study(tomllib.loads(text), where=f"preset {name_or_path}")
+    data, where = read_preset_or_file(name_or_path, PRESET_PACKAGE, "study")
+    return parse_study(data, where=where)

@@ -45,11 +45,16 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig, read_toml, tomllib
+from ..config import (
+    TRANSLATED,
+    TrainConfig,
+    list_presets_in,
+    read_preset_or_file,
+    read_translations,
+)
 from ..errors import MnistlabError
 
 PRESET_PACKAGE = "mnistlab.tune.presets"
@@ -57,7 +62,7 @@ TYPES = ("float", "int", "categorical")
 # keys each parameter type accepts (besides `type` and `when`)
 TYPE_KEYS = {"float": ("low", "high", "log", "step"), "int": ("low", "high", "step", "log"),
              "categorical": ("choices",)}
-TOP_KEYS = ("name", "title", "description", "base", "space", "compare", "quick", "es")
+TOP_KEYS = ("name", "title", "description", "base", "space", "compare", "quick", *TRANSLATED)
 # what a `[es]` table may translate (English is the plain keys)
 TRANSLATABLE = ("title", "description", "compare_label", "compare_note")
 # --quick without a [quick] table: a small data subset and at most 2 epochs
@@ -232,14 +237,7 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
     if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
         raise MnistlabError(f"{where}: name must be a word without spaces or slashes, "
                             f"got {name!r}")
-    translations = {}
-    if "es" in data:
-        table = data["es"]
-        if not isinstance(table, dict) or set(table) - set(TRANSLATABLE) or not all(
-                isinstance(v, str) for v in table.values()):
-            raise MnistlabError(f"{where}: [es] may only give text for "
-                                f"{', '.join(TRANSLATABLE)}")
-        translations["es"] = dict(table)
+    translations = read_translations(data, set(TRANSLATABLE), where)
     return TuneSpec(name=name, title=str(data.get("title", "")), base=base,
                     params=tuple(params), description=str(data.get("description", "")),
                     compare=compare, quick=quick, translations=translations)
@@ -381,20 +379,13 @@ def _parse_when(raw: Any, earlier: list[Param], key: str) -> dict[str, tuple[Any
 
 # --- presets ---------------------------------------------------------------------------------
 def list_presets() -> list[str]:
-    folder = resources.files(PRESET_PACKAGE)
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return list_presets_in(PRESET_PACKAGE)
 
 
 def load_space(name_or_path: str) -> TuneSpec:
     """A preset name (see `mnistlab tune --list`) or a path to a search-space TOML file."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        return parse_space(read_toml(path), where=str(path))
-    if name_or_path not in list_presets():
-        raise MnistlabError(f"tune: unknown preset {name_or_path!r}; presets: "
-                            f"{', '.join(list_presets())} (or give a .toml file)")
-    text = resources.files(PRESET_PACKAGE).joinpath(f"{name_or_path}.toml").read_text("utf-8")
-    return parse_space(tomllib.loads(text), where=f"preset {name_or_path}")
+    data, where = read_preset_or_file(name_or_path, PRESET_PACKAGE, "tune")
+    return parse_space(data, where=where)
 
 
 def _parse_compare(raw: dict[str, Any], base: TrainConfig, where: str) -> Compare:
