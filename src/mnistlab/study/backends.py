@@ -45,6 +45,11 @@ class DataCache:
         self._datasets: dict[tuple, Dataset] = {}
         self._splits: dict[tuple, Splits] = {}
 
+    def add(self, name: str, data_dir: str, dataset: Dataset) -> None:
+        """Use `dataset` for configs naming (name, data_dir), e.g. one shipped by Ray."""
+        self._datasets[(name, data_dir)] = dataset
+        self._splits = {k: v for k, v in self._splits.items() if k[0] != (name, data_dir)}
+
     def splits(self, config: TrainConfig) -> Splits:
         data_key = (config.dataset, config.data_dir)
         if data_key not in self._datasets:
@@ -120,7 +125,30 @@ def _worker_init(events: Any, parent: int, threads: int) -> None:
     threading.Thread(target=watch_parent, daemon=True).start()
 
 
-class _QueueReporter(Reporter):
+def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: ReporterFor,
+                stop: threading.Event) -> threading.Thread:
+    """A thread drawing workers' progress here: events are (unit index, Reporter method, args,
+    kwargs) from a `QueueReporter`; a unit's bar is made at its first event."""
+    reporters: dict[int, Reporter] = {}
+
+    def relay() -> None:
+        while not stop.is_set():
+            try:
+                unit_id, method, args, kwargs = events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+            if unit_id not in reporters:
+                reporters[unit_id] = reporter_for(units[unit_id][0], len(units[unit_id]))
+            getattr(reporters[unit_id], method)(*args, **kwargs)
+
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
+    return thread
+
+
+class QueueReporter(Reporter):
     """A worker's reporter: progress travels to the study process, which draws the bars."""
 
     def __init__(self, events: Any, unit_id: int):
@@ -139,7 +167,7 @@ class _QueueReporter(Reporter):
 
 
 def _worker_train(unit_id: int, unit: list[PlannedRun], study_dir: str) -> Outcome:
-    reporter = _QueueReporter(_worker["events"], unit_id)
+    reporter = QueueReporter(_worker["events"], unit_id)
     return train_unit(unit, Path(study_dir), _worker["cache"], reporter)
 
 
@@ -170,23 +198,9 @@ class LocalBackend:
                             on_done: OnDone, reporter_for: ReporterFor) -> None:
         context = mp.get_context("spawn")  # fork after torch has started threads can hang
         events = context.Queue()
-        reporters: dict[int, Reporter] = {}
         stop = threading.Event()
 
-        def relay() -> None:  # worker progress -> the bars drawn here
-            while not stop.is_set():
-                try:
-                    unit_id, method, args, kwargs = events.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                except (EOFError, OSError):
-                    return
-                if unit_id not in reporters:
-                    reporters[unit_id] = reporter_for(units[unit_id][0], len(units[unit_id]))
-                getattr(reporters[unit_id], method)(*args, **kwargs)
-
-        relay_thread = threading.Thread(target=relay, daemon=True)
-        relay_thread.start()
+        relay_thread = start_relay(events, units, reporter_for, stop)
         pool = cf.ProcessPoolExecutor(
             max_workers=min(self.workers, len(units)), mp_context=context,
             initializer=_worker_init, initargs=(events, os.getpid(), 1))
