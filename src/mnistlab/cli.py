@@ -287,12 +287,27 @@ def cmd_study(args: argparse.Namespace) -> int:
     progress = StudyProgress(stderr, silent=args.quiet)
     if args.workers is not None and args.workers < 1:
         raise MnistlabError(f"workers: must be a whole number >= 1, got {args.workers}")
-    backend = LocalBackend(cohorts=not args.one_by_one, workers=args.workers)
+    if args.backend == "ray":
+        if args.workers is not None:
+            raise MnistlabError("workers: --workers is for --backend local; on Ray each unit "
+                                "of work is a task asking for --task-cpus CPUs")
+        from .study.ray_backend import RayBackend
+
+        backend = RayBackend(address=args.address, cohorts=not args.one_by_one,
+                             resources=task_resources(args))
+    else:
+        backend = LocalBackend(cohorts=not args.one_by_one, workers=args.workers)
     result = run_study(spec, out, backend=backend,
                        study_reporter=progress, report_lang=args.lang)
     stdout.print(f"study folder: [bold]{out}[/] · {len(result.distinct_rows())} runs · "
                  f"report: {out / 'report.md'}")
     return 0
+
+
+def task_resources(args: argparse.Namespace) -> Any:
+    from .raycluster import TaskResources
+
+    return TaskResources(cpus=args.task_cpus, gpus=args.task_gpus, retries=args.task_retries)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -327,7 +342,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
             on_start=display.start if display else None,
             on_trial=display.on_trial if display else None,
             reporter_for=display.reporter_for if display else None,
-            retrain_reporter=display.retrain_reporter if display else None)
+            retrain_reporter=display.retrain_reporter if display else None,
+            backend=args.backend, address=args.address, resources=task_resources(args))
     finally:
         if display is not None:
             display.stop()
@@ -364,6 +380,25 @@ def cmd_export(args: argparse.Namespace) -> int:
           f"{r['path']}  opset {r['opset']}  max |logit diff| {r['max_abs_diff']:.2e}  "
           f"sidecar {r['sidecar']}")
     return 0
+
+
+def add_backend_flags(parser: argparse.ArgumentParser, unit: str) -> None:
+    group = parser.add_argument_group(
+        "where the work runs (docs/scale-out.md)",
+        f"--backend ray sends each {unit} to a Ray cluster as a task; results come back here, "
+        "where they are recorded. Needs the extra: pip install \"mnistlab[ray]\".")
+    group.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="local: this machine; ray: a Ray cluster (default: local)")
+    group.add_argument("--address", default="auto", metavar="auto|HOST:PORT|local",
+                       help="with --backend ray: the cluster's head node (auto: the cluster this "
+                       "machine joined with `ray start`; local: a one-machine Ray started for "
+                       "this command) (default: auto)")
+    group.add_argument("--task-cpus", type=float, default=1.0, metavar="N",
+                       help="CPUs each Ray task asks for, also its torch threads (default: 1)")
+    group.add_argument("--task-gpus", type=float, default=0.0, metavar="N",
+                       help="GPUs each Ray task asks for, fractions allowed (default: 0)")
+    group.add_argument("--task-retries", type=int, default=3, metavar="N",
+                       help="times Ray re-runs a task whose worker or node died (default: 3)")
 
 
 # --- parser ----------------------------------------------------------------------------------
@@ -452,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train every run alone instead of in cohorts (runs that differ only in "
                    "lr, momentum, weight decay, dropout or seed train together by default: same "
                    "numbers within seed noise, several times faster)")
+    add_backend_flags(p, "unit of work (a cohort of runs, or a single run)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_study)
 
@@ -510,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder with <name>/*.gz datasets (also: MNISTLAB_DATA)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
                    help="training device (default: the space's, auto)")
+    add_backend_flags(p, "trial")
     p.add_argument("--quiet", action="store_true", help="no trial table; one line at the end")
     p.set_defaults(func=cmd_tune)
 

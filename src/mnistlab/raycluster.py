@@ -1,0 +1,241 @@
+"""Ray, the engine under `--backend ray`: connecting, shipping data, and bringing files home.
+
+Studies and searches hand Ray *units of work* (a cohort of runs, or one Optuna trial) as tasks
+with resource requests; each task trains on whichever node Ray picks and sends its results back
+to the driver (the `mnistlab` process), which alone writes the study store, the Optuna storage
+and the output folder. So worker nodes need mnistlab and its dependencies installed, but no
+datasets and no shared disk:
+
+- the driver loads each dataset once and puts it in Ray's object store; tasks read it from there
+  (`ship_datasets`, `worker_cache`);
+- a task trains into a temporary folder on its node and returns the run folder's files as bytes
+  (`pack_folder`); the driver writes them into place (`unpack_folder`).
+
+Ray retries a task whose worker process or node died (`TaskResources.retries`); training is
+seeded, so a retried unit gives the same numbers, and the driver records each run once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import files
+from .config import TrainConfig
+from .errors import MnistlabError
+
+INSTALL_HINT = 'pip install "mnistlab[ray]" (or: pip install ray)'
+BACKENDS = ("local", "ray")
+
+
+def require_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MnistlabError(f"backend ray: Ray is not installed; {INSTALL_HINT}, or use "
+                            "--backend local") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class TaskResources:
+    """What each task asks Ray for. `cpus` is also the task's torch thread count: small
+    networks run fastest on one thread each (see study/backends.py)."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    retries: int = 3  # times a task is re-run after its worker process or node dies
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.cpus) and self.cpus > 0):
+            raise MnistlabError(f"task-cpus: must be a positive number, got {self.cpus}")
+        if not (math.isfinite(self.gpus) and self.gpus >= 0):
+            raise MnistlabError(f"task-gpus: must be a number >= 0, got {self.gpus}")
+        if self.retries < 0:
+            raise MnistlabError(f"task-retries: must be a whole number >= 0, got {self.retries}")
+
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.cpus))
+
+    def options(self) -> dict[str, Any]:
+        return {"num_cpus": self.cpus, "num_gpus": self.gpus, "max_retries": self.retries,
+                "retry_exceptions": False}  # a bug or a bad setting fails at once
+
+
+def connect(address: str | None) -> Any:
+    """Join the Ray cluster at `address` ("auto": the one this machine is part of; HOST:PORT:
+    that head node; "local" or None: a private one-machine Ray started for this command)."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray
+    target = None if address in (None, "", "local") else address
+    if target not in (None, "auto"):
+        _check_reachable(target)
+    try:
+        ray.init(address=target, logging_level="ERROR", log_to_driver=False,
+                 include_dashboard=False, configure_logging=True)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MnistlabError(
+            f"backend ray: cannot join a Ray cluster at {address!r} ({first}); start one with "
+            "`ray start --head` and pass its HOST:PORT, or use --address local for a "
+            "one-machine Ray") from None
+    return ray
+
+
+def _check_reachable(address: str) -> None:
+    """Ray retries an unreachable head for minutes; a plain TCP connect says so in seconds."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise MnistlabError(f"address: {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379), auto "
+                            "or local")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise MnistlabError(
+            f"backend ray: nothing answers at {address} ({exc.strerror or exc}); start the head "
+            f"node there with `ray start --head --port {port}`, or use --address local for a "
+            "one-machine Ray") from None
+
+
+def task_slots(ray: Any, resources: TaskResources) -> int:
+    """How many tasks the cluster runs at once with these requests (at least one)."""
+    total = ray.cluster_resources()
+    slots = total.get("CPU", 1.0) / resources.cpus
+    if resources.gpus:
+        slots = min(slots, total.get("GPU", 0.0) / resources.gpus)
+    return max(1, int(slots))
+
+
+# --- data ------------------------------------------------------------------------------------
+def data_key(config: TrainConfig) -> tuple[str, str]:
+    return (config.dataset, config.data_dir)
+
+
+def ship_datasets(ray: Any, configs: list[TrainConfig]) -> dict[tuple[str, str], Any]:
+    """Load each dataset the configs use, here, and put it in the object store once."""
+    from .data import load_dataset
+
+    refs: dict[tuple[str, str], Any] = {}
+    for config in configs:
+        key = data_key(config)
+        if key not in refs:
+            refs[key] = ray.put(load_dataset(config.dataset, data_dir=config.data_dir))
+    return refs
+
+
+_worker_state: dict[str, Any] = {}  # one per worker process, kept across its tasks
+
+
+def worker_cache(datasets: dict[tuple[str, str], Any], threads: int) -> Any:
+    """A task's DataCache, holding the shipped datasets (no disk reads on worker nodes).
+
+    Ray keeps worker processes between tasks, so the cache (and the splits it derives) lives
+    as long as the process; a dataset is fetched from the object store once per process."""
+    import ray
+    import torch
+
+    from .study.backends import DataCache
+
+    torch.set_num_threads(threads)
+    cache = _worker_state.setdefault("cache", DataCache())
+    fetched = _worker_state.setdefault("fetched", {})
+    for (name, data_dir), ref in datasets.items():
+        if fetched.get((name, data_dir)) != ref.hex():
+            cache.add(name, data_dir, ray.get(ref))
+            fetched[(name, data_dir)] = ref.hex()
+    return cache
+
+
+# --- files -----------------------------------------------------------------------------------
+def pack_folder(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` by its relative path (a run folder is a few MB at most)."""
+    if not folder.is_dir():
+        return {}
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def unpack_folder(packed: dict[str, bytes], folder: Path) -> None:
+    """Write packed files under `folder`, each atomically; refuse paths that climb out."""
+    root = folder.resolve()
+    for name, data in packed.items():
+        target = (folder / name).resolve()
+        if root != target and root not in target.parents:
+            raise MnistlabError(f"backend ray: a task sent back {name!r}, which is outside "
+                                f"{folder}; refusing to write it")
+        files.write_bytes(target, data)
+
+
+def worker_label() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- a cluster on this machine ---------------------------------------------------------------
+LOOPBACK = "127.0.0.2"  # Ray swaps 127.0.0.1 and "localhost" for the machine's outward address
+
+
+@contextlib.contextmanager
+def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, *,
+                     object_store_mib: int = 300) -> Iterator[tuple[str, list[int]]]:
+    """A real Ray cluster of `nodes` nodes on this machine, reachable only on loopback: the
+    head and each further node are started with `ray start` as on separate machines. Yields
+    (address, process groups); stops exactly this cluster on exit (`ray stop` would stop every
+    Ray on the machine), also on error. For tests, benchmarks and trying multi-node behaviour
+    on one machine."""
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    ray_cli = Path(sys.executable).with_name("ray")
+    if not ray_cli.exists():
+        raise MnistlabError(f"backend ray: no `ray` command beside {sys.executable}; "
+                            f"{INSTALL_HINT}")
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        port = probe.getsockname()[1]
+    # short: Ray's unix sockets live under it, and their paths are limited to ~107 bytes
+    temp = tempfile.mkdtemp(prefix="mlray", dir="/tmp")
+    address = f"{LOOPBACK}:{port}"
+    common = ["--num-cpus", str(cpus_per_node), "--num-gpus", "0", "--object-store-memory",
+              str(object_store_mib * 2**20), "--node-ip-address", LOOPBACK,
+              "--disable-usage-stats"]
+    roles = [["--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", temp]]
+    roles += [["--address", address]] * (nodes - 1)
+    groups: list[int] = []
+    try:
+        for role in roles:
+            proc = subprocess.Popen([str(ray_cli), "start", *role, *common],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    start_new_session=True)  # its daemons stay in this group
+            groups.append(proc.pid)
+            try:
+                out, _ = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                raise MnistlabError(f"`ray start {' '.join(role)}` did not finish in 120 s") \
+                    from None
+            if proc.returncode != 0:
+                last = (out.strip().splitlines() or ["no output"])[-1]
+                raise MnistlabError(f"`ray start {' '.join(role)}` failed: {last}")
+        yield address, groups
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for group in groups:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, sig)
+            time.sleep(1)
+        shutil.rmtree(temp, ignore_errors=True)
