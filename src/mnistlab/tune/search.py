@@ -251,13 +251,19 @@ def trial_config(spec: TuneSpec, trial: Any) -> TrainConfig:
     return spec.config_for(values, where=f"trial {trial.number}")
 
 
-class _PruneOnValidation:
-    """train() callback: report each epoch's validation accuracy; stop when Optuna says so."""
+ReportEpoch = Callable[[int, float, bool], bool]  # (epoch, val acc, may prune) -> prune?
 
-    def __init__(self, trial: Any, epochs: int) -> None:
-        self.trial = trial
+
+class PruneOnValidation:
+    """train() callback: report each epoch's validation accuracy and stop the run when the
+    pruner says so (never after the last epoch: there is nothing left to save). `report` is
+    the trial's own (local objective) or a message to the driver (Ray tasks)."""
+
+    def __init__(self, report: ReportEpoch, epochs: int) -> None:
+        self.report = report
         self.epochs = epochs
         self.seconds = 0.0
+        self.pruned: dict[str, Any] = {}  # user attributes of a pruned trial
 
     def on_epoch_end(self, record: dict[str, float], history: list[dict[str, float]]) -> None:
         self.seconds += record["seconds"]
@@ -265,13 +271,21 @@ class _PruneOnValidation:
         if not math.isfinite(value):
             return  # a diverged epoch: train() stops the run itself
         epoch = int(record["epoch"])
-        self.trial.report(value, epoch)
-        # after the last epoch there is nothing left to save: the trial completes
-        if epoch < self.epochs and self.trial.should_prune():
-            self.trial.set_user_attr("status", "pruned")
-            self.trial.set_user_attr("epochs", epoch)
-            self.trial.set_user_attr("seconds", round(self.seconds, 3))
+        if self.report(epoch, value, epoch < self.epochs):
+            self.pruned = {"status": "pruned", "epochs": epoch,
+                           "seconds": round(self.seconds, 3)}
             raise optuna.TrialPruned(f"pruned at epoch {epoch} (val {value:.4f})")
+
+
+def trial_outcome(summary: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """A finished trial's value and user attributes from its training summary."""
+    if summary["status"] == "interrupted":
+        raise KeyboardInterrupt
+    attrs = {"status": summary["status"], "epochs": summary["epochs"],
+             "seconds": summary["seconds"], "train_acc_eval": summary["train_accuracy"]}
+    value = summary["val_accuracy"]
+    # a diverged run learned nothing usable: it scores 0 rather than failing the trial
+    return (float(value) if value is not None and math.isfinite(value) else 0.0), attrs
 
 
 def make_objective(spec: TuneSpec, cache: Any,
@@ -282,19 +296,23 @@ def make_objective(spec: TuneSpec, cache: Any,
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         config = spec.config_for(values, where=f"trial {trial.number}")
         reporter = reporter_for(trial, config) if reporter_for else SilentReporter()
-        result = train(config, splits=cache.splits(config), evaluate_test=False,
-                       write_plots=False, reporter=reporter,
-                       callbacks=[_PruneOnValidation(trial, config.epochs)])
-        summary = result.summary
-        if summary["status"] == "interrupted":
-            raise KeyboardInterrupt
-        trial.set_user_attr("status", summary["status"])
-        trial.set_user_attr("epochs", summary["epochs"])
-        trial.set_user_attr("seconds", summary["seconds"])
-        trial.set_user_attr("train_acc_eval", summary["train_accuracy"])
-        value = summary["val_accuracy"]
-        # a diverged run learned nothing usable: it scores 0 rather than failing the trial
-        return float(value) if value is not None and math.isfinite(value) else 0.0
+
+        def report(epoch: int, value: float, may_prune: bool) -> bool:
+            trial.report(value, epoch)
+            return may_prune and trial.should_prune()
+
+        pruning = PruneOnValidation(report, config.epochs)
+        try:
+            result = train(config, splits=cache.splits(config), evaluate_test=False,
+                           write_plots=False, reporter=reporter, callbacks=[pruning])
+        except optuna.TrialPruned:
+            for name, value in pruning.pruned.items():
+                trial.set_user_attr(name, value)
+            raise
+        value, attrs = trial_outcome(result.summary)
+        for name, attr in attrs.items():
+            trial.set_user_attr(name, attr)
+        return value
 
     return objective
 
@@ -329,11 +347,15 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
              on_start: Callable[[int, int, float | None, str], None] | None = None,
              on_trial: Callable[[Any, int], None] | None = None,
              reporter_for: Callable[[Any, TrainConfig], Reporter] | None = None,
-             retrain_reporter: Callable[[str, TrainConfig], Reporter] | None = None
+             retrain_reporter: Callable[[str, TrainConfig], Reporter] | None = None,
+             backend: str = "local", address: str | None = "auto", resources: Any = None
              ) -> TuneResult:
     """Search until the study holds `trials` finished trials, then (with `report`) retrain the
     best configuration with `retrain_seeds` fresh seeds, score it once on the test set and
-    write trials.csv, best.toml, report.md and report.html into `out`."""
+    write trials.csv, best.toml, report.md and report.html into `out`.
+
+    `backend="ray"` trains the trials as Ray tasks on the cluster at `address` with
+    `resources` (a raycluster.TaskResources) per task; this process alone writes the storage."""
     from ..study.run import DataCache
 
     require_optuna()
@@ -342,6 +364,12 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
         raise MnistlabError(f"trials: must be a whole number >= 1, got {trials}")
     if retrain_seeds < 0:
         raise MnistlabError(f"retrain-seeds: must be a whole number >= 0, got {retrain_seeds}")
+    if backend not in ("local", "ray"):
+        raise MnistlabError(f"backend: unknown value {backend!r}; choose local or ray")
+    if backend == "ray":
+        from ..raycluster import connect
+
+        connect(address)  # a missing extra or cluster is said before any work
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -367,7 +395,12 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
     if on_start is not None:
         values = [t.value for t in done if t.value is not None]
         on_start(trials, len(done), max(values) if values else None, shown_url(url))
-    if remaining > 0:
+    if remaining > 0 and backend == "ray":
+        from .ray_backend import optimize_on_ray
+
+        ran = optimize_on_ray(spec, study, trials=trials, address=address,
+                              resources=resources or _default_resources(), on_trial=on_trial)
+    elif remaining > 0:
         study.optimize(make_objective(spec, cache, reporter_for), n_trials=remaining,
                        callbacks=[finished_callback], gc_after_trial=False)
     result = collect(spec, study, out, url, name, seed, pruner, trials)
@@ -380,6 +413,12 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
                    reporter=retrain_reporter)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _default_resources() -> Any:
+    from ..raycluster import TaskResources
+
+    return TaskResources()
 
 
 def collect(spec: TuneSpec, study: Any, out: Path, url: str, name: str, seed: int, pruner: str,

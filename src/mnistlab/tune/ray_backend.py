@@ -1,0 +1,167 @@
+"""The Ray backend for searches: each Optuna trial is a Ray task; only the driver talks to the
+Optuna storage.
+
+The driver asks the study for a trial (`study.ask`), samples its settings, and submits one task
+per trial, keeping as many in flight as the cluster has task slots. A task trains the trial on
+its node; after each epoch it sends the validation accuracy to a `PruneBroker` actor and waits
+for the answer. The driver drains the broker, reports each value to the trial, asks the pruner,
+and answers. When a task ends the driver tells the study (`study.tell`): complete, pruned, or
+failed. So the storage may be the SQLite file in the tune folder even when the trials train on
+other machines, and every trial is told exactly once; a task whose worker died is re-run by Ray
+(seeded training gives the same values again; epochs already reported are answered from the
+broker's memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+import ray
+from optuna.trial import TrialState
+
+from .. import raycluster
+from ..config import TrainConfig
+from ..errors import MnistlabError
+from ..train import train
+from .search import PruneOnValidation, finished_trials, suggest, trial_outcome
+from .space import TuneSpec
+
+FAILURES_IN_A_ROW = 3  # trials failing one after another: a bug or a broken cluster, not bad luck
+
+
+@ray.remote(num_cpus=0)
+class PruneBroker:
+    """Meeting point of running trials and the driver: a trial's epoch report waits here until
+    the driver has decided whether to prune it."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[int, int, float]] = []
+        self.decisions: dict[tuple[int, int], bool] = {}
+        self.events: dict[tuple[int, int], asyncio.Event] = {}
+
+    async def report(self, number: int, epoch: int, value: float) -> bool:
+        key = (number, epoch)
+        if key not in self.decisions:
+            if key not in self.events:  # a retried task reports the same epoch again
+                self.events[key] = asyncio.Event()
+                self.reports.append((number, epoch, value))
+            await self.events[key].wait()
+        return self.decisions[key]
+
+    async def take_reports(self) -> list[tuple[int, int, float]]:
+        reports, self.reports = self.reports, []
+        return reports
+
+    async def decide(self, number: int, epoch: int, prune: bool) -> None:
+        self.decisions[(number, epoch)] = prune
+        self.events.pop((number, epoch)).set()
+
+
+def trial_task(number: int, config: TrainConfig, datasets: dict, threads: int,
+               broker: Any) -> dict[str, Any]:
+    """Runs on a Ray worker: train one trial; its state, value and user attributes."""
+    cache = raycluster.worker_cache(datasets, threads)
+
+    def report(epoch: int, value: float, may_prune: bool) -> bool:
+        return ray.get(broker.report.remote(number, epoch, value)) and may_prune
+
+    pruning = PruneOnValidation(report, config.epochs)
+    attrs = {"worker": raycluster.worker_label()}
+    try:
+        result = train(config, splits=cache.splits(config), evaluate_test=False,
+                       write_plots=False, callbacks=[pruning])
+    except optuna.TrialPruned:
+        return {"state": "pruned", "attrs": {**attrs, **pruning.pruned}}
+    value, outcome = trial_outcome(result.summary)
+    return {"state": "complete", "value": value, "attrs": {**attrs, **outcome}}
+
+
+def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | None,
+                    resources: raycluster.TaskResources,
+                    on_trial: Callable[[Any, int], None] | None = None) -> int:
+    """Run trials as Ray tasks until the study holds `trials` finished ones (counting other
+    workers'); returns how many this driver ran."""
+    connected = raycluster.connect(address)
+    slots = raycluster.task_slots(connected, resources)
+    task = ray.remote(trial_task).options(**resources.options())
+    broker = PruneBroker.remote()
+    datasets = raycluster.ship_datasets(connected, [spec.base])
+    running: dict[Any, tuple[Any, TrainConfig]] = {}  # task ref -> (optuna Trial, config)
+    by_number: dict[int, Any] = {}
+    ran = failures = 0
+    # heartbeats are for optimize(): with ask/tell the driver itself tells every trial's end
+    warnings.filterwarnings("ignore", message="Heartbeat of storage")
+    try:
+        while True:
+            done = len(finished_trials(study))
+            while done + len(running) < trials and len(running) < slots:
+                trial = study.ask()
+                config = spec.config_for(suggest(spec, trial), where=f"trial {trial.number}")
+                if raycluster.data_key(config) not in datasets:  # the space changes datasets
+                    datasets.update(raycluster.ship_datasets(connected, [config]))
+                needed = {raycluster.data_key(config): datasets[raycluster.data_key(config)]}
+                running[task.remote(trial.number, config, needed, resources.threads,
+                                    broker)] = (trial, config)
+                by_number[trial.number] = trial
+            if not running:
+                return ran
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.2)
+            _answer_reports(broker, by_number, running)
+            for ref in ready:
+                trial, config = running.pop(ref)
+                frozen = _tell(study, trial, ref, resources)
+                ran += 1
+                failures = failures + 1 if frozen.state == TrialState.FAIL else 0
+                if failures >= FAILURES_IN_A_ROW:
+                    raise MnistlabError(
+                        f"backend ray: {failures} trials in a row failed on the cluster (last: "
+                        f"trial {frozen.number}, {frozen.user_attrs.get('error', '?')}); "
+                        "finished trials are stored, fix the cause and re-run to continue")
+                if on_trial is not None and frozen.state != TrialState.FAIL:
+                    on_trial(frozen, len(finished_trials(study)))
+    except BaseException:
+        for ref, (trial, _) in running.items():  # what is not finished is failed, not lost
+            ray.cancel(ref, force=True)
+            study.tell(trial, state=TrialState.FAIL)
+        raise
+    finally:
+        ray.kill(broker)
+
+
+def _answer_reports(broker: Any, by_number: dict[int, Any],
+                    running: dict[Any, tuple[Any, TrainConfig]]) -> None:
+    epochs = {trial.number: config.epochs for trial, config in running.values()}
+    for number, epoch, value in ray.get(broker.take_reports.remote()):
+        trial = by_number[number]
+        trial.report(value, epoch)  # once per epoch: the broker drops a retried task's repeats
+        prune = epoch < epochs.get(number, epoch) and trial.should_prune()
+        broker.decide.remote(number, epoch, prune)
+
+
+def _tell(study: Any, trial: Any, ref: Any, resources: raycluster.TaskResources) -> Any:
+    try:
+        outcome = ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, MnistlabError):  # a bad setting: every trial would fail alike
+            study.tell(trial, state=TrialState.FAIL)
+            raise MnistlabError(str(cause), exit_code=cause.exit_code) from None
+        return _fail(study, trial, f"{type(cause or exc).__name__}: {cause or exc}"[:300])
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+            ray.exceptions.OutOfMemoryError) as exc:
+        return _fail(study, trial, f"worker died {resources.retries + 1} times "
+                                   f"({type(exc).__name__})")
+    for name, value in outcome["attrs"].items():
+        trial.set_user_attr(name, value)
+    if outcome["state"] == "pruned":
+        return study.tell(trial, state=TrialState.PRUNED)
+    return study.tell(trial, outcome["value"])
+
+
+def _fail(study: Any, trial: Any, error: str) -> Any:
+    trial.set_user_attr("error", error)
+    return study.tell(trial, state=TrialState.FAIL)
