@@ -1,0 +1,225 @@
+"""--backend ray: a real two-node Ray cluster on loopback trains the quick Fashion study and a
+search while a worker process is SIGKILLed, and gives the local backend's numbers.
+
+The cluster is started with `ray start` exactly as docs/scale-out.md tells users to (a head
+and a second node, 1 CPU each) and stopped at the end, also on failure, by killing the process
+groups it was started in (`ray stop` would stop every Ray on the machine). Its nodes use
+127.0.0.2: Ray replaces the literal 127.0.0.1 and "localhost" by the machine's outward address
+so that other machines could join, and that address is not loopback.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mnistlab.errors import MnistlabError
+from mnistlab.raycluster import (
+    LOOPBACK,
+    TaskResources,
+    loopback_cluster,
+    pack_folder,
+    unpack_folder,
+)
+
+HOST = LOOPBACK
+
+
+# --- no cluster needed -----------------------------------------------------------------------
+def test_packed_folder_comes_back_whole_and_cannot_climb_out(tmp_path):
+    src = tmp_path / "run"
+    (src / "sub").mkdir(parents=True)
+    (src / "summary.json").write_text('{"a": 1}')
+    (src / "sub" / "model.pt").write_bytes(b"\x00\x01" * 1000)
+    packed = pack_folder(src)
+    assert set(packed) == {"summary.json", "sub/model.pt"}
+    unpack_folder(packed, tmp_path / "copy")
+    assert pack_folder(tmp_path / "copy") == packed
+    assert pack_folder(tmp_path / "missing") == {}
+    with pytest.raises(MnistlabError, match="outside"):
+        unpack_folder({"../evil.txt": b"x"}, tmp_path / "copy")
+    assert not (tmp_path / "evil.txt").exists()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"cpus": 0}, "task-cpus: must be a positive number"),
+    ({"cpus": float("nan")}, "task-cpus: must be a positive number"),
+    ({"gpus": -1}, "task-gpus: must be a number >= 0"),
+    ({"retries": -1}, "task-retries: must be a whole number >= 0"),
+])
+def test_bad_task_resources(kwargs, message):
+    with pytest.raises(MnistlabError, match=message):
+        TaskResources(**kwargs)
+
+
+def test_task_resources_become_ray_options():
+    options = TaskResources(cpus=2, gpus=0.5, retries=1).options()
+    assert options == {"num_cpus": 2, "num_gpus": 0.5, "max_retries": 1,
+                       "retry_exceptions": False}
+    assert TaskResources(cpus=0.5).threads == 1
+
+
+WITHOUT_RAY = ("import sys; sys.modules['ray'] = None; from mnistlab.cli import main; "
+               "sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.mark.parametrize("command", [["study", "fashion-hparams", "--quick"],
+                                     ["tune", "fashion-mlp", "--quick"]])
+def test_backend_ray_without_ray_says_how_to_install_it(command, tmp_path):
+    done = subprocess.run([sys.executable, "-c", WITHOUT_RAY, *command, "--backend", "ray",
+                           "--out", str(tmp_path / "x")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert 'pip install "mnistlab[ray]"' in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x" / "study.db").exists()
+
+
+def test_unreachable_address_is_one_line_and_quick(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    port = _free_port()  # nothing listens there
+    started = time.time()
+    done = subprocess.run([sys.executable, "-m", "mnistlab", "study", "fashion-hparams",
+                           "--quick", "--backend", "ray", "--address", f"{HOST}:{port}",
+                           "--out", str(tmp_path / "x")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"nothing answers at {HOST}:{port}" in done.stderr
+    assert "ray start --head" in done.stderr and "Traceback" not in done.stderr
+    assert time.time() - started < 60
+
+
+# --- a real cluster --------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Cluster:
+    address: str
+    groups: list[int]  # process groups of `ray start`
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    with loopback_cluster(nodes=2, cpus_per_node=1) as (address, groups):
+        yield Cluster(address, groups)
+    assert _alive_in(groups) == [], "the cluster was not stopped"
+
+
+def _alive_in(groups: list[int]) -> list[int]:
+    """Processes of these process groups that still run (zombies are dead: only unreaped)."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, _, pgid = stat.rsplit(")", 1)[1].split()[:3]
+            if int(pgid) in groups and state != "Z":
+                alive.append(int(entry.name))
+    return alive
+
+
+def _task_processes(title: str) -> list[int]:
+    """Ray workers name themselves `ray::<function>` while they run that task."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(f"ray::{title}".encode()):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _kill_one_running_task(title: str, proc: subprocess.Popen, killed: list[int],
+                           after: float = 2.0) -> threading.Thread:
+    """SIGKILL the first worker seen running `title` for `after` seconds: mid-training."""
+
+    def watch() -> None:
+        seen: dict[int, float] = {}
+        while proc.poll() is None and not killed:
+            now = time.time()
+            for pid in _task_processes(title):
+                if now - seen.setdefault(pid, now) >= after:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def _rows(path: Path) -> list[dict]:
+    rows = list(csv.DictReader(path.open()))
+    return sorted(({k: v for k, v in r.items() if k != "seconds"} for r in rows),
+                  key=lambda r: (r["run"], r["experiment"]))
+
+
+@pytest.mark.slow
+def test_quick_fashion_study_on_a_cluster_survives_a_killed_worker(ray_cluster, tmp_path,
+                                                                     shared_datasets):
+    env = {**os.environ, "MNISTLAB_DATA": str(shared_datasets), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "mnistlab", "study", "fashion-hparams", "--quick",
+           "--seeds", "1", "--quiet"]
+    subprocess.run(cmd + ["--out", str(tmp_path / "local"), "--workers", "2"], check=True,
+                   env=env, capture_output=True, timeout=600)
+    proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "ray"), "--backend", "ray",
+                                   "--address", ray_cluster.address],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed: list[int] = []
+    watcher = _kill_one_running_task("train_unit_task", proc, killed)
+    out, err = proc.communicate(timeout=600)
+    watcher.join(timeout=5)
+    assert proc.returncode == 0, err
+    assert killed, "no training task was seen running long enough to be killed"
+    # the retried unit gave the same numbers, and every run is recorded once
+    assert _rows(tmp_path / "ray" / "results.csv") == _rows(tmp_path / "local" / "results.csv")
+    runs = list((tmp_path / "ray" / "runs").iterdir())
+    assert len(runs) == len(list((tmp_path / "local" / "runs").iterdir()))
+    assert all((r / "summary.json").is_file() and (r / "metrics.csv").is_file() for r in runs)
+    assert (tmp_path / "ray" / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_search_on_a_cluster_survives_a_killed_worker(ray_cluster, tmp_path, shared_datasets):
+    optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
+    env = {**os.environ, "MNISTLAB_DATA": str(shared_datasets)}
+    out = tmp_path / "tune"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnistlab", "tune", "fashion-mlp", "--quick", "--trials", "8",
+         "--retrain-seeds", "1", "--out", str(out), "--backend", "ray",
+         "--address", ray_cluster.address],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed: list[int] = []
+    watcher = _kill_one_running_task("trial_task", proc, killed, after=0.5)
+    stdout, stderr = proc.communicate(timeout=600)
+    watcher.join(timeout=5)
+    assert proc.returncode == 0, stderr
+    assert killed, "no trial task was seen running long enough to be killed"
+    study = optuna.load_study(study_name="fashion-mlp-quick",
+                              storage=f"sqlite:///{out / 'tune.db'}")
+    trials = study.get_trials(deepcopy=False)
+    numbers = [t.number for t in trials]
+    assert sorted(numbers) == list(range(8)), numbers  # each trial told once, none lost
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
+    assert len({t.user_attrs["worker"] for t in trials}) >= 2  # trials trained side by side
+    assert "trial" in stderr and (out / "report.md").is_file()
