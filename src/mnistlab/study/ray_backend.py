@@ -30,12 +30,12 @@ from .backends import (
 from .plan import PlannedRun
 
 
-def _resume_files(unit: list[PlannedRun], study_dir: Path) -> dict[str, bytes]:
+def _resume_files(unit: list[PlannedRun], study_dir: Path, runs_dir: str) -> dict[str, bytes]:
     """Checkpoints an earlier, interrupted attempt left in the study folder (paths relative to
-    it), so the task continues from the last finished epoch as a local resume would."""
+    the task's scratch folder), so the task continues from the last finished epoch as a local
+    resume would."""
     if len(unit) == 1:
-        folder = study_dir / "runs" / unit[0].key
-        ckpt = folder / "checkpoint.pt"
+        ckpt = study_dir / runs_dir / unit[0].key / "checkpoint.pt"
         return {f"runs/{unit[0].key}/checkpoint.pt": ckpt.read_bytes()} if ckpt.is_file() else {}
     folder = cohort.checkpoint_dir(study_dir, [r.key for r in unit])
     relative = folder.relative_to(study_dir)
@@ -83,7 +83,8 @@ class RayBackend:
         raycluster.connect(address)  # a missing extra or cluster is said before any work
 
     def execute(self, runs: list[PlannedRun], study_dir: Path, on_done: OnDone,
-                reporter_for: ReporterFor) -> None:
+                reporter_for: ReporterFor, *, runs_dir: str = "runs") -> None:
+        """Train `runs`; each run's folder lands in study_dir/runs_dir/<key>."""
         if not runs:
             return
         ray = raycluster.connect(self.address)
@@ -101,14 +102,15 @@ class RayBackend:
                 needed = {k: v for k, v in datasets.items()
                           if k == raycluster.data_key(unit[0].config)}
                 ref = task.remote(i, unit, needed, self.resources.threads,
-                                  _resume_files(unit, study_dir), ProgressEvents(events))
+                                  _resume_files(unit, study_dir, runs_dir),
+                                  ProgressEvents(events))
                 pending[ref] = unit
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
                 for ref in ready:
                     unit = pending.pop(ref)
                     for key, summary, history, packed in self._result(ray, ref, unit):
-                        raycluster.unpack_folder(packed, study_dir / "runs" / key)
+                        raycluster.unpack_folder(packed, study_dir / runs_dir / key)
                         on_done(next(r for r in unit if r.key == key), summary, history)
         except BaseException:
             for ref in pending:  # Ctrl-C or a failed unit: what finished is already recorded

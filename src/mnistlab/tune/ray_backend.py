@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -165,3 +166,31 @@ def _tell(study: Any, trial: Any, ref: Any, resources: raycluster.TaskResources)
 def _fail(study: Any, trial: Any, error: str) -> Any:
     trial.set_user_attr("error", error)
     return study.tell(trial, state=TrialState.FAIL)
+
+
+def retrain_on_ray(address: str | None, resources: raycluster.TaskResources
+                   ) -> Callable[[list[tuple[TrainConfig, Path]]], list[dict[str, Any]]]:
+    """The retraining of the best (and the comparison) configuration as Ray tasks, one per
+    seed, through the study's Ray backend: single runs, no cohorts, trained as a local retrain
+    trains them, into the same folders. Returns what `_retrain` returns: summaries with seed and
+    history."""
+    from ..progress import SilentReporter
+    from ..study.plan import PlannedRun
+    from ..study.ray_backend import RayBackend
+
+    def retrain(jobs: list[tuple[TrainConfig, Path]]) -> list[dict[str, Any]]:
+        root = jobs[0][1].parent
+        runs = [PlannedRun(folder.name, config, True) for config, folder in jobs]
+        done: dict[str, dict[str, Any]] = {}
+
+        def on_done(run: PlannedRun, summary: dict[str, Any], history: list[dict]) -> None:
+            if summary["status"] == "interrupted":
+                raise KeyboardInterrupt
+            done[run.key] = {**summary, "seed": run.config.seed, "history": history}
+
+        backend = RayBackend(address=address, cohorts=False, resources=resources)
+        backend.execute(runs, root.parent, on_done, lambda *_: SilentReporter(),
+                        runs_dir=root.name)
+        return [done[run.key] for run in runs]
+
+    return retrain

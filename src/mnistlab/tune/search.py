@@ -409,8 +409,13 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
         with _report_lock(out):  # workers sharing a folder write the report one at a time
             result = collect(spec, study, out, url, name, seed, pruner, trials)
             result.ran_here = ran
+            remote = None
+            if backend == "ray":
+                from .ray_backend import retrain_on_ray
+
+                remote = retrain_on_ray(address, resources or _default_resources())
             finish(result, cache, retrain_seeds=retrain_seeds, lang=report_lang,
-                   reporter=retrain_reporter)
+                   reporter=retrain_reporter, remote=remote)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -453,17 +458,25 @@ def retrain_seed_list(spec: TuneSpec, n: int) -> list[int]:
 
 
 def _retrain(config: TrainConfig, label: str, seeds: list[int], out: Path, cache: Any,
-             reporter: Callable[[str, TrainConfig], Reporter] | None) -> list[dict[str, Any]]:
-    summaries = []
+             reporter: Callable[[str, TrainConfig], Reporter] | None,
+             remote: Callable[..., list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+    """Train `config` once per seed into out/retrain/<label>-<tag>-seed<s>, scoring the test
+    set; `remote` trains them elsewhere (Ray) into the same folders."""
     tag = config_tag(config)
-    for s in seeds:
-        run_config = config.replace(seed=s)
-        run = train(run_config, out=out / "retrain" / f"{label}-{tag}-seed{s}",
-                    splits=cache.splits(run_config), evaluate_test=True, write_plots=False,
+    jobs = [(config.replace(seed=s), out / "retrain" / f"{label}-{tag}-seed{s}") for s in seeds]
+    if remote is not None and jobs:
+        for run_config, _ in jobs:
+            if reporter:
+                reporter(label, run_config)
+        return remote(jobs)
+    summaries = []
+    for run_config, folder in jobs:
+        run = train(run_config, out=folder, splits=cache.splits(run_config), evaluate_test=True,
+                    write_plots=False,
                     reporter=reporter(label, run_config) if reporter else SilentReporter())
         if run.summary["status"] == "interrupted":
             raise KeyboardInterrupt
-        summaries.append({**run.summary, "seed": s, "history": run.history})
+        summaries.append({**run.summary, "seed": run_config.seed, "history": run.history})
     return summaries
 
 
@@ -474,7 +487,8 @@ def config_tag(config: TrainConfig) -> str:
 
 
 def finish(result: TuneResult, cache: Any, *, retrain_seeds: int, lang: str,
-           reporter: Callable[[str, TrainConfig], Reporter] | None = None) -> None:
+           reporter: Callable[[str, TrainConfig], Reporter] | None = None,
+           remote: Callable[..., list[dict[str, Any]]] | None = None) -> None:
     """Retrain the best (and the comparison), compute importances, write files and report."""
     from .report import write_tune_report
 
@@ -483,10 +497,11 @@ def finish(result: TuneResult, cache: Any, *, retrain_seeds: int, lang: str,
     seeds = retrain_seed_list(result.spec, retrain_seeds)
     if result.best_config is not None:
         files.write_text(out / "best.toml", result.best_config.to_toml())
-        result.retrained = _retrain(result.best_config, "best", seeds, out, cache, reporter)
+        result.retrained = _retrain(result.best_config, "best", seeds, out, cache, reporter,
+                                    remote)
         compare = result.spec.compare_config()
         if compare is not None:
-            result.compared = _retrain(compare, "compare", seeds, out, cache, reporter)
+            result.compared = _retrain(compare, "compare", seeds, out, cache, reporter, remote)
     result.importances, result.importance_note = importances(result)
     write_tune_report(result, lang=lang)
 
