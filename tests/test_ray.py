@@ -11,6 +11,7 @@ so that other machines could join, and that address is not loopback.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import socket
@@ -18,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -69,6 +69,16 @@ def test_task_resources_become_ray_options():
     assert TaskResources(cpus=0.5).threads == 1
 
 
+def test_no_retrain_seeds_sends_nothing_to_the_cluster(tmp_path):
+    from mnistlab.config import TrainConfig
+    from mnistlab.tune.search import _retrain
+
+    def remote(jobs):
+        raise AssertionError(f"nothing should be sent, got {jobs}")
+
+    assert _retrain(TrainConfig(), "best", [], tmp_path, None, None, remote) == []
+
+
 WITHOUT_RAY = ("import sys; sys.modules['ray'] = None; from mnistlab.cli import main; "
                "sys.exit(main(sys.argv[1:]))")
 
@@ -83,6 +93,27 @@ def test_backend_ray_without_ray_says_how_to_install_it(command, tmp_path):
     assert 'pip install "mnistlab[ray]"' in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x" / "study.db").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["study", "fashion-hparams", "--task-cpus", "2"], "--task-cpus is for --backend ray"),
+    (["tune", "fashion-mlp", "--address", "10.0.0.5:6379"], "--address is for --backend ray"),
+    (["study", "fashion-hparams", "--backend", "ray", "--workers", "2"],
+     "--workers is for --backend local"),
+    (["tune", "fashion-mlp", "--backend", "ray", "--task-gpus", "-1"],
+     "task-gpus: must be a number >= 0"),
+    (["study", "fashion-hparams", "--backend", "ray", "--address", "nonsense"],
+     "address: 'nonsense' is not HOST:PORT"),
+])
+def test_backend_flags_that_do_not_fit_are_one_line(argv, message, tmp_path, capsys):
+    from mnistlab.cli import main
+
+    if "ray" in argv and "--address" in argv:
+        pytest.importorskip("ray", reason="the ray extra is not installed")
+    assert main([*argv, "--quick", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()  # refused before anything was written
 
 
 def test_unreachable_address_is_one_line_and_quick(tmp_path):
@@ -106,18 +137,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@dataclass
-class Cluster:
-    address: str
-    groups: list[int]  # process groups of `ray start`
-
-
 @pytest.fixture(scope="module")
 def ray_cluster():
     pytest.importorskip("ray", reason="the ray extra is not installed")
-    with loopback_cluster(nodes=2, cpus_per_node=1) as (address, groups):
-        yield Cluster(address, groups)
-    assert _alive_in(groups) == [], "the cluster was not stopped"
+    with loopback_cluster(nodes=2, cpus_per_node=1) as cluster:
+        yield cluster
+    assert _alive_in(cluster.groups) == [], "the cluster was not stopped"
+
+
+def test_a_driver_without_the_clusters_token_is_refused_in_one_line(ray_cluster, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token either
+    done = subprocess.run([sys.executable, "-m", "mnistlab", "study", "fashion-hparams",
+                           "--quick", "--backend", "ray", "--address", ray_cluster.address,
+                           "--out", str(tmp_path / "x")], env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: backend ray: the cluster at"), done.stderr
+    assert "uses token authentication" in done.stderr and "~/.ray/auth_token" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x" / "study.db").exists()
 
 
 def _alive_in(groups: list[int]) -> list[int]:
@@ -177,7 +216,8 @@ def _rows(path: Path) -> list[dict]:
 @pytest.mark.slow
 def test_quick_fashion_study_on_a_cluster_survives_a_killed_worker(ray_cluster, tmp_path,
                                                                      shared_datasets):
-    env = {**os.environ, "MNISTLAB_DATA": str(shared_datasets), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **ray_cluster.env, "MNISTLAB_DATA": str(shared_datasets),
+           "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "mnistlab", "study", "fashion-hparams", "--quick",
            "--seeds", "1", "--quiet"]
     subprocess.run(cmd + ["--out", str(tmp_path / "local"), "--workers", "2"], check=True,
@@ -202,7 +242,7 @@ def test_quick_fashion_study_on_a_cluster_survives_a_killed_worker(ray_cluster, 
 @pytest.mark.slow
 def test_search_on_a_cluster_survives_a_killed_worker(ray_cluster, tmp_path, shared_datasets):
     optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
-    env = {**os.environ, "MNISTLAB_DATA": str(shared_datasets)}
+    env = {**os.environ, **ray_cluster.env, "MNISTLAB_DATA": str(shared_datasets)}
     out = tmp_path / "tune"
     proc = subprocess.Popen(
         [sys.executable, "-m", "mnistlab", "tune", "fashion-mlp", "--quick", "--trials", "8",
@@ -223,3 +263,7 @@ def test_search_on_a_cluster_survives_a_killed_worker(ray_cluster, tmp_path, sha
     assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
     assert len({t.user_attrs["worker"] for t in trials}) >= 2  # trials trained side by side
     assert "trial" in stderr and (out / "report.md").is_file()
+    # the retraining ran as tasks too, and its run folders came back where a local one puts them
+    for label in ("best", "compare"):
+        [summary] = list(out.glob(f"retrain/{label}-*-seed1/summary.json"))
+        assert json.loads(summary.read_text())["test_accuracy"] > 0.5

@@ -287,6 +287,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     progress = StudyProgress(stderr, silent=args.quiet)
     if args.workers is not None and args.workers < 1:
         raise MnistlabError(f"workers: must be a whole number >= 1, got {args.workers}")
+    resources = task_resources(args)
     if args.backend == "ray":
         if args.workers is not None:
             raise MnistlabError("workers: --workers is for --backend local; on Ray each unit "
@@ -294,7 +295,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         from .study.ray_backend import RayBackend
 
         backend = RayBackend(address=args.address, cohorts=not args.one_by_one,
-                             resources=task_resources(args))
+                             resources=resources)
     else:
         backend = LocalBackend(cohorts=not args.one_by_one, workers=args.workers)
     result = run_study(spec, out, backend=backend,
@@ -305,7 +306,17 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def task_resources(args: argparse.Namespace) -> Any:
+    """The Ray task requests; with --backend local, Ray-only flags are a mistake, not a no-op."""
     from .raycluster import TaskResources
+
+    if args.backend == "local":
+        given = [flag for flag, value, default in (
+            ("--address", args.address, "auto"), ("--task-cpus", args.task_cpus, 1.0),
+            ("--task-gpus", args.task_gpus, 0.0), ("--task-retries", args.task_retries, 3))
+            if value != default]
+        if given:
+            raise MnistlabError(f"{given[0].lstrip('-')}: {given[0]} is for --backend ray; add "
+                                "--backend ray, or drop it to train on this machine")
 
     return TaskResources(cpus=args.task_cpus, gpus=args.task_gpus, retries=args.task_retries)
 
@@ -333,6 +344,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if base_changes:
         spec = dataclasses.replace(spec, base=spec.base.replace(**base_changes))
     out = Path(args.out) if args.out else Path("tunes") / spec.name
+    resources = task_resources(args)
     display = None if args.quiet else TrialTable(spec, stderr)
     try:
         result = run_tune(
@@ -343,7 +355,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             on_trial=display.on_trial if display else None,
             reporter_for=display.reporter_for if display else None,
             retrain_reporter=display.retrain_reporter if display else None,
-            backend=args.backend, address=args.address, resources=task_resources(args))
+            backend=args.backend, address=args.address, resources=resources)
     finally:
         if display is not None:
             display.stop()

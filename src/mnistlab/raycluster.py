@@ -77,16 +77,51 @@ def connect(address: str | None) -> Any:
     target = None if address in (None, "", "local") else address
     if target not in (None, "auto"):
         _check_reachable(target)
-    try:
-        ray.init(address=target, logging_level="ERROR", log_to_driver=False,
-                 include_dashboard=False, configure_logging=True)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    with _stderr_captured() as captured:  # Ray's core logs each connection retry there
+        try:
+            ray.init(address=target, logging_level="ERROR", log_to_driver=False,
+                     include_dashboard=False, configure_logging=True)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            failure: BaseException | None = exc
+        else:
+            failure = None
+    if failure is None:
+        return ray
+    first = (str(failure).strip().splitlines() or [type(failure).__name__])[0]
+    if "InvalidAuthToken" in captured.text or "AuthenticationError" in type(failure).__name__:
         raise MnistlabError(
-            f"backend ray: cannot join a Ray cluster at {address!r} ({first}); start one with "
-            "`ray start --head` and pass its HOST:PORT, or use --address local for a "
-            "one-machine Ray") from None
-    return ray
+            f"backend ray: the cluster at {address!r} uses token authentication and refused "
+            "this machine's token; copy its token (`ray get-auth-token` on the head) to "
+            "~/.ray/auth_token here, or point RAY_AUTH_TOKEN_PATH at it") from None
+    raise MnistlabError(
+        f"backend ray: cannot join a Ray cluster at {address!r} ({first}); start one with "
+        "`ray start --head` and pass its HOST:PORT, or use --address local for a one-machine "
+        "Ray") from None
+
+
+class _Captured:
+    text = ""
+
+
+@contextlib.contextmanager
+def _stderr_captured() -> Iterator[_Captured]:
+    """Send file descriptor 2 (where Ray's C++ core writes) to a temporary file meanwhile."""
+    import sys
+    import tempfile
+
+    captured = _Captured()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.text = sink.read().decode("utf-8", "replace")
 
 
 def _check_reachable(address: str) -> None:
@@ -185,14 +220,24 @@ def worker_label() -> str:
 LOOPBACK = "127.0.0.2"  # Ray swaps 127.0.0.1 and "localhost" for the machine's outward address
 
 
+@dataclass(frozen=True)
+class LoopbackCluster:
+    address: str  # HOST:PORT of the head, for --address
+    groups: list[int]  # process groups of the `ray start` commands
+    env: dict[str, str]  # what a driver's environment needs to join (the token)
+
+
 @contextlib.contextmanager
 def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, *,
-                     object_store_mib: int = 300) -> Iterator[tuple[str, list[int]]]:
+                     object_store_mib: int = 300) -> Iterator[LoopbackCluster]:
     """A real Ray cluster of `nodes` nodes on this machine, reachable only on loopback: the
-    head and each further node are started with `ray start` as on separate machines. Yields
-    (address, process groups); stops exactly this cluster on exit (`ray stop` would stop every
-    Ray on the machine), also on error. For tests, benchmarks and trying multi-node behaviour
-    on one machine."""
+    head and each further node are started with `ray start` as on separate machines, with
+    token authentication and a token of its own (so neither a ~/.ray/auth_token left by an
+    earlier `ray.init()` nor its absence changes anything). A driver joins with `env` added to
+    its environment. Stops exactly this cluster on exit (`ray stop` would stop every Ray on the
+    machine), also on error. For tests, benchmarks and trying multi-node behaviour on one
+    machine."""
+    import secrets
     import shutil
     import signal
     import socket
@@ -211,6 +256,10 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, *,
     # short: Ray's unix sockets live under it, and their paths are limited to ~107 bytes
     temp = tempfile.mkdtemp(prefix="mlray", dir="/tmp")
     address = f"{LOOPBACK}:{port}"
+    token = Path(temp) / "auth_token"
+    token.write_text(secrets.token_hex(32))  # 256 bits, as `ray get-auth-token --generate`
+    token.chmod(0o600)
+    env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     common = ["--num-cpus", str(cpus_per_node), "--num-gpus", "0", "--object-store-memory",
               str(object_store_mib * 2**20), "--node-ip-address", LOOPBACK,
               "--disable-usage-stats"]
@@ -220,6 +269,7 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, *,
     try:
         for role in roles:
             proc = subprocess.Popen([str(ray_cli), "start", *role, *common],
+                                    env={**os.environ, **env, "RAY_USAGE_STATS_ENABLED": "0"},
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     start_new_session=True)  # its daemons stay in this group
             groups.append(proc.pid)
@@ -231,7 +281,7 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, *,
             if proc.returncode != 0:
                 last = (out.strip().splitlines() or ["no output"])[-1]
                 raise MnistlabError(f"`ray start {' '.join(role)}` failed: {last}")
-        yield address, groups
+        yield LoopbackCluster(address, groups, env)
     finally:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for group in groups:
