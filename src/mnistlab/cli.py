@@ -287,14 +287,14 @@ def cmd_study(args: argparse.Namespace) -> int:
     progress = StudyProgress(stderr, silent=args.quiet)
     if args.workers is not None and args.workers < 1:
         raise MnistlabError(f"workers: must be a whole number >= 1, got {args.workers}")
-    resources = task_resources(args)
+    address, resources = ray_target(args)
     if args.backend == "ray":
         if args.workers is not None:
             raise MnistlabError("workers: --workers is for --backend local; on Ray each unit "
                                 "of work is a task asking for --task-cpus CPUs")
         from .study.ray_backend import RayBackend
 
-        backend = RayBackend(address=args.address, cohorts=not args.one_by_one,
+        backend = RayBackend(address=address, cohorts=not args.one_by_one,
                              resources=resources)
     else:
         backend = LocalBackend(cohorts=not args.one_by_one, workers=args.workers)
@@ -305,20 +305,21 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
-def task_resources(args: argparse.Namespace) -> Any:
-    """The Ray task requests; with --backend local, Ray-only flags are a mistake, not a no-op."""
+def ray_target(args: argparse.Namespace) -> tuple[str, Any]:
+    """The Ray address and task requests (defaults for flags not given: "auto" and
+    TaskResources'); with --backend local, Ray-only flags are a mistake, not a no-op."""
     from .raycluster import TaskResources
 
-    if args.backend == "local":
-        given = [flag for flag, value, default in (
-            ("--address", args.address, "auto"), ("--task-cpus", args.task_cpus, 1.0),
-            ("--task-gpus", args.task_gpus, 0.0), ("--task-retries", args.task_retries, 3))
-            if value != default]
-        if given:
-            raise MnistlabError(f"{given[0].lstrip('-')}: {given[0]} is for --backend ray; add "
-                                "--backend ray, or drop it to train on this machine")
-
-    return TaskResources(cpus=args.task_cpus, gpus=args.task_gpus, retries=args.task_retries)
+    given = {name: getattr(args, name) for name in ("address", "task_cpus", "task_gpus",
+                                                      "task_retries")
+             if getattr(args, name) is not None}
+    if args.backend == "local" and given:
+        flag = _flag(next(iter(given)))
+        raise MnistlabError(f"{flag.lstrip('-')}: {flag} is for --backend ray; add --backend "
+                            "ray, or drop it to train on this machine")
+    address = given.pop("address", "auto")
+    return address, TaskResources(**{name.removeprefix("task_"): value
+                                     for name, value in given.items()})
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -344,7 +345,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if base_changes:
         spec = dataclasses.replace(spec, base=spec.base.replace(**base_changes))
     out = Path(args.out) if args.out else Path("tunes") / spec.name
-    resources = task_resources(args)
+    address, resources = ray_target(args)
     display = None if args.quiet else TrialTable(spec, stderr)
     try:
         result = run_tune(
@@ -355,7 +356,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             on_trial=display.on_trial if display else None,
             reporter_for=display.reporter_for if display else None,
             retrain_reporter=display.retrain_reporter if display else None,
-            backend=args.backend, address=args.address, resources=resources)
+            backend=args.backend, address=address, resources=resources)
     finally:
         if display is not None:
             display.stop()
@@ -395,22 +396,28 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_backend_flags(parser: argparse.ArgumentParser, unit: str) -> None:
+    from .raycluster import BACKENDS, TaskResources
+
+    default = TaskResources()
     group = parser.add_argument_group(
         "where the work runs (docs/scale-out.md)",
         f"--backend ray sends each {unit} to a Ray cluster as a task; results come back here, "
         "where they are recorded. Needs the extra: pip install \"mnistlab[ray]\".")
-    group.add_argument("--backend", choices=("local", "ray"), default="local",
+    group.add_argument("--backend", choices=BACKENDS, default="local",
                        help="local: this machine; ray: a Ray cluster (default: local)")
-    group.add_argument("--address", default="auto", metavar="auto|HOST:PORT|local",
+    group.add_argument("--address", metavar="auto|HOST:PORT|local",
                        help="with --backend ray: the cluster's head node (auto: the cluster this "
                        "machine joined with `ray start`; local: a one-machine Ray started for "
                        "this command) (default: auto)")
-    group.add_argument("--task-cpus", type=float, default=1.0, metavar="N",
-                       help="CPUs each Ray task asks for, also its torch threads (default: 1)")
-    group.add_argument("--task-gpus", type=float, default=0.0, metavar="N",
-                       help="GPUs each Ray task asks for, fractions allowed (default: 0)")
-    group.add_argument("--task-retries", type=int, default=3, metavar="N",
-                       help="times Ray re-runs a task whose worker or node died (default: 3)")
+    group.add_argument("--task-cpus", type=float, metavar="N",
+                       help="CPUs each Ray task asks for, also its torch threads "
+                       f"(default: {default.cpus:g})")
+    group.add_argument("--task-gpus", type=float, metavar="N",
+                       help="GPUs each Ray task asks for, fractions allowed "
+                       f"(default: {default.gpus:g})")
+    group.add_argument("--task-retries", type=int, metavar="N",
+                       help="times Ray re-runs a task whose worker or node died "
+                       f"(default: {default.retries})")
 
 
 # --- parser ----------------------------------------------------------------------------------

@@ -20,6 +20,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,9 +114,6 @@ class _Captured:
 @contextlib.contextmanager
 def _stderr_captured() -> Iterator[_Captured]:
     """Send file descriptor 2 (where Ray's C++ core writes) to a temporary file meanwhile."""
-    import sys
-    import tempfile
-
     captured = _Captured()
     sys.stderr.flush()
     saved = os.dup(2)
@@ -126,8 +131,6 @@ def _stderr_captured() -> Iterator[_Captured]:
 
 def _check_reachable(address: str) -> None:
     """Ray retries an unreachable head for minutes; a plain TCP connect says so in seconds."""
-    import socket
-
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise MnistlabError(f"address: {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379), auto "
@@ -153,6 +156,11 @@ def task_slots(ray: Any, resources: TaskResources) -> int:
 # --- data ------------------------------------------------------------------------------------
 def data_key(config: TrainConfig) -> tuple[str, str]:
     return (config.dataset, config.data_dir)
+
+
+def datasets_for(config: TrainConfig, refs: dict[tuple[str, str], Any]) -> dict:
+    """The one shipped dataset a task training `config` needs."""
+    return {data_key(config): refs[data_key(config)]}
 
 
 def ship_datasets(ray: Any, configs: list[TrainConfig]) -> dict[tuple[str, str], Any]:
@@ -210,12 +218,6 @@ def unpack_folder(packed: dict[str, bytes], folder: Path) -> None:
         files.write_bytes(target, data)
 
 
-def worker_label() -> str:
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 # --- a cluster on this machine ---------------------------------------------------------------
 LOOPBACK = "127.0.0.2"  # Ray swaps 127.0.0.1 and "localhost" for the machine's outward address
 
@@ -237,15 +239,6 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, *,
     its environment. Stops exactly this cluster on exit (`ray stop` would stop every Ray on the
     machine), also on error. For tests, benchmarks and trying multi-node behaviour on one
     machine."""
-    import secrets
-    import shutil
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import tempfile
-    import time
-
     ray_cli = Path(sys.executable).with_name("ray")
     if not ray_cli.exists():
         raise MnistlabError(f"backend ray: no `ray` command beside {sys.executable}; "

@@ -141,9 +141,8 @@ class RayBackend:
         pending: dict[Any, list[PlannedRun]] = {}
         try:
             for i, unit in enumerate(units):
-                needed = {k: v for k, v in datasets.items()
-                          if k == raycluster.data_key(unit[0].config)}
-                ref = task.remote(i, unit, needed, self.resources.threads,
+                ref = task.remote(i, unit, raycluster.datasets_for(unit[0].config, datasets),
+                                  self.resources.threads,
                                   _resume_files(unit, study_dir, runs_dir),
                                   ProgressEvents(mailbox))
                 pending[ref] = unit

@@ -28,7 +28,7 @@ from .. import raycluster
 from ..config import TrainConfig
 from ..errors import MnistlabError
 from ..train import train
-from .search import PruneOnValidation, finished_trials, suggest, trial_outcome
+from .search import PruneOnValidation, finished_trials, suggest, trial_outcome, worker_label
 from .space import TuneSpec
 
 FAILURES_IN_A_ROW = 3  # trials failing one after another: a bug or a broken cluster, not bad luck
@@ -71,7 +71,7 @@ def trial_task(number: int, config: TrainConfig, datasets: dict, threads: int,
         return ray.get(broker.report.remote(number, epoch, value)) and may_prune
 
     pruning = PruneOnValidation(report, config.epochs)
-    attrs = {"worker": raycluster.worker_label()}
+    attrs = {"worker": worker_label()}
     try:
         result = train(config, splits=cache.splits(config), evaluate_test=False,
                        write_plots=False, callbacks=[pruning])
@@ -104,9 +104,9 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
                 config = spec.config_for(suggest(spec, trial), where=f"trial {trial.number}")
                 if raycluster.data_key(config) not in datasets:  # the space changes datasets
                     datasets.update(raycluster.ship_datasets(connected, [config]))
-                needed = {raycluster.data_key(config): datasets[raycluster.data_key(config)]}
-                running[task.remote(trial.number, config, needed, resources.threads,
-                                    broker)] = (trial, config)
+                running[task.remote(trial.number, config,
+                                    raycluster.datasets_for(config, datasets),
+                                    resources.threads, broker)] = (trial, config)
                 by_number[trial.number] = trial
             if not running:
                 return ran

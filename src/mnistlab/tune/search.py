@@ -277,6 +277,11 @@ class PruneOnValidation:
             raise optuna.TrialPruned(f"pruned at epoch {epoch} (val {value:.4f})")
 
 
+def worker_label() -> str:
+    """Which process trained a trial (host:pid), kept as the trial's `worker` attribute."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def trial_outcome(summary: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     """A finished trial's value and user attributes from its training summary."""
     if summary["status"] == "interrupted":
@@ -293,7 +298,7 @@ def make_objective(spec: TuneSpec, cache: Any,
                    ) -> Callable[[Any], float]:
     def objective(trial: Any) -> float:
         values = suggest(spec, trial)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("worker", worker_label())
         config = spec.config_for(values, where=f"trial {trial.number}")
         reporter = reporter_for(trial, config) if reporter_for else SilentReporter()
 
@@ -364,11 +369,12 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
         raise MnistlabError(f"trials: must be a whole number >= 1, got {trials}")
     if retrain_seeds < 0:
         raise MnistlabError(f"retrain-seeds: must be a whole number >= 0, got {retrain_seeds}")
-    if backend not in ("local", "ray"):
-        raise MnistlabError(f"backend: unknown value {backend!r}; choose local or ray")
-    if backend == "ray":
-        from ..raycluster import connect
+    from ..raycluster import BACKENDS, TaskResources, connect
 
+    if backend not in BACKENDS:
+        raise MnistlabError(f"backend: unknown value {backend!r}; choose {' or '.join(BACKENDS)}")
+    if backend == "ray":
+        resources = resources or TaskResources()
         connect(address)  # a missing extra or cluster is said before any work
     started = time.perf_counter()
     out = Path(out)
@@ -399,7 +405,7 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
         from .ray_backend import optimize_on_ray
 
         ran = optimize_on_ray(spec, study, trials=trials, address=address,
-                              resources=resources or _default_resources(), on_trial=on_trial)
+                              resources=resources, on_trial=on_trial)
     elif remaining > 0:
         study.optimize(make_objective(spec, cache, reporter_for), n_trials=remaining,
                        callbacks=[finished_callback], gc_after_trial=False)
@@ -413,17 +419,11 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
             if backend == "ray":
                 from .ray_backend import retrain_on_ray
 
-                remote = retrain_on_ray(address, resources or _default_resources())
+                remote = retrain_on_ray(address, resources)
             finish(result, cache, retrain_seeds=retrain_seeds, lang=report_lang,
                    reporter=retrain_reporter, remote=remote)
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _default_resources() -> Any:
-    from ..raycluster import TaskResources
-
-    return TaskResources()
 
 
 def collect(spec: TuneSpec, study: Any, out: Path, url: str, name: str, seed: int, pruner: str,
