@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_study import write_tiny_study
 
 from mnistlab.data.idx import write_idx
 
@@ -71,3 +74,23 @@ def tiny_idx_dir(tmp_path) -> Path:
     folder = make_dataset_folder(tmp_path / "tiny", 600, 200)
     (folder / "classes.txt").write_text("\n".join(f"class-{i}" for i in range(10)) + "\n")
     return folder
+
+
+@pytest.fixture(scope="session")
+def study_reference(tmp_path_factory, shared_datasets):
+    """get(workers) -> results.csv of the tiny study (tests/tiny_study.py) run to the end
+    without interruption by `mnistlab study --workers N`: made once per worker count, for the
+    tests that interrupt or kill the same study and check that resuming gets the same rows."""
+    made: dict[str, Path] = {}
+
+    def get(workers: str) -> Path:
+        if workers not in made:
+            folder = tmp_path_factory.mktemp(f"study-reference-{workers}")
+            study = write_tiny_study(folder / "tiny.toml", shared_datasets)
+            subprocess.run([sys.executable, "-m", "mnistlab", "study", str(study), "--quiet",
+                            "--workers", workers, "--out", str(folder / "study")], check=True,
+                           env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True)
+            made[workers] = folder / "study" / "results.csv"
+        return made[workers]
+
+    return get

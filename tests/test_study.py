@@ -11,49 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_study import write_tiny_study
 
 from mnistlab.errors import MnistlabError
 from mnistlab.study import list_presets, load_study, parse_study, run_study
 from mnistlab.study.plan import plan_experiments
 
-TINY = """
-name = "tiny"
-title = "tiny study"
-seeds = 2
-[base]
-dataset = "fashion-mnist"
-model = "mlp"
-hidden = [32]
-optimizer = "sgd"
-lr = 0.05
-schedule = "constant"
-batch_size = 100
-epochs = 3
-train_subset = 2000
-val_size = 1000
-eval_train_size = 1000
-device = "cpu"
-[[experiment]]
-name = "learning-rate"
-factor = "lr"
-values = [0.01, 0.05]
-original = { "0.05" = { train = 70.0, val = 71.0 } }
-[[experiment]]
-name = "epochs"
-factor = "epochs"
-values = [1, 3]
-[final]
-choose = "best"
-settings = { epochs = 2 }
-"""
-
 
 @pytest.fixture()
 def tiny_study(tmp_path, shared_datasets):
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY.replace('device = "cpu"',
-                                 f'device = "cpu"\ndata_dir = "{shared_datasets}"'))
-    return path
+    return write_tiny_study(tmp_path / "tiny.toml", shared_datasets)
 
 
 def test_plan_dedupes_the_base_and_shares_prefixes(tiny_study):
@@ -117,13 +84,13 @@ def _rows_without_seconds(path: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_sigkill_then_resume_gives_the_same_results(tiny_study, tmp_path, workers):
+def test_sigkill_then_resume_gives_the_same_results(tiny_study, study_reference, tmp_path,
+                                                    workers):
     """SIGKILL to the study and its workers (the whole process group) mid-run, then resume."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "mnistlab", "study", str(tiny_study), "--quiet",
            "--workers", workers]
-    reference = tmp_path / "ref"
-    subprocess.run(cmd + ["--out", str(reference)], check=True, env=env, capture_output=True)
+    reference = study_reference(workers).parent
     killed = tmp_path / "killed"
     proc = subprocess.Popen(cmd + ["--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import doctor, files, runs
+from . import doctor, files, interrupt, runs
 from .allocator import keep_freed_memory
 from .config import TrainConfig
 from .errors import MnistlabError
@@ -362,82 +362,86 @@ def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path 
     reporter.run_started(shared, shared.epochs, steps_per_epoch, done_epochs=len(histories[0]))
     trace_every = max(1, steps_per_epoch // TRACE_POINTS_PER_EPOCH)
     smoothing = shared.label_smoothing
-    for epoch in range(len(histories[0]) + 1, shared.epochs + 1):
-        if not bool(alive.any()):
-            break
-        epoch_start = time.perf_counter()
-        torch.manual_seed(_epoch_seed(cohort_seed, epoch))
-        order = epoch_order(n_train, shared.data_seed, epoch, device)
-        loss_sum = torch.zeros(size, dtype=torch.float64, device=device)
-        correct_sum = torch.zeros(size, dtype=torch.long, device=device)
-        seen = 0
-        lr_at_start = factor(step)
-        model.train()
-        for start in range(0, n_train, shared.batch_size):
-            idx = order[start:start + shared.batch_size]
-            x = to_input(splits.train_x[idx], shared, splits.mean, splits.std)
-            y = splits.train_y[idx]
-            logits = model(x)
-            losses = _member_losses(logits, y, smoothing)
-            model.zero_grad(set_to_none=True)
-            losses.sum().backward()  # members are independent: d(sum)/d(member) = its own loss
-            optimizer.step(factor(step), alive)
-            step += 1
-            with torch.no_grad():
-                correct = (logits.argmax(dim=2) == y).sum(dim=1)
-                loss_sum.add_(losses.detach(), alpha=len(idx))
-                correct_sum.add_(correct)
-            seen += len(idx)
-            if step <= EARLY_STEPS or step % trace_every == 0:
-                values = losses.detach().tolist()
-                for m, value in enumerate(values):
-                    if status[m] != "completed":
-                        continue
-                    if step <= EARLY_STEPS:
-                        early[m].append(value)
-                    traces[m].append([step, value])
-                    if doctor.diverging(value, early[m][0], traces[m], k):
-                        status[m], ended[m] = "diverged", epoch
-                        alive[m] = False
-                        optimizer.freeze(m)
-                    elif step == EARLY_STEPS:
-                        found = doctor.early_check(early[m], k, configs[m])
-                        early_findings[m] = [f.to_dict() for f in found]
-                live = [v for v, s in zip(values, status) if s == "completed"]
-                reporter.step_progress(1 if step <= EARLY_STEPS else trace_every,
-                                       sum(live) / max(1, len(live)),
-                                       float(correct.sum()) / (len(idx) * size))
-        seconds += time.perf_counter() - epoch_start
-        train_loss_eval, train_acc_eval = _evaluate_all(
-            model, splits.train_x[splits.eval_idx], splits.train_y[splits.eval_idx], shared,
-            splits)
-        val_loss, val_acc = _evaluate_all(model, splits.val_x, splits.val_y, shared, splits)
-        elapsed = time.perf_counter() - epoch_start
-        for m in range(size):
-            if ended[m] and ended[m] < epoch:
-                continue  # diverged in an earlier epoch: its history ended there
-            record = {
-                "epoch": epoch,
-                "train_loss": float(loss_sum[m]) / seen,
-                "train_acc_running": float(correct_sum[m]) / seen,
-                "train_metric_running": float(correct_sum[m]) / seen,
-                "train_loss_eval": float(train_loss_eval[m]),
-                "train_acc_eval": float(train_acc_eval[m]),
-                "val_loss": float(val_loss[m]),
-                "val_acc": float(val_acc[m]),
-                "val_metric": float(val_acc[m]),
-                "lr": configs[m].lr * lr_at_start,
-                "seconds": elapsed / size,  # each member's share of the cohort's time
-            }
-            histories[m].append(record)
-        reporter.epoch_ended(histories[0][-1])
-        if checkpoint is not None:
-            files.torch_save(checkpoint, {
-                "format": CHECKPOINT_FORMAT, "configs": [c.to_dict() for c in configs],
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "histories": histories, "traces": traces, "early": early, "status": status,
-                "ended": ended,
-                "early_findings": early_findings, "step": step, "seconds": seconds})
+    # Ctrl-C: stop after the current step; the checkpoint of the last whole epoch stays
+    with interrupt.listening():
+        for epoch in range(len(histories[0]) + 1, shared.epochs + 1):
+            if not bool(alive.any()):
+                break
+            epoch_start = time.perf_counter()
+            torch.manual_seed(_epoch_seed(cohort_seed, epoch))
+            order = epoch_order(n_train, shared.data_seed, epoch, device)
+            loss_sum = torch.zeros(size, dtype=torch.float64, device=device)
+            correct_sum = torch.zeros(size, dtype=torch.long, device=device)
+            seen = 0
+            lr_at_start = factor(step)
+            model.train()
+            for start in range(0, n_train, shared.batch_size):
+                if interrupt.requested():
+                    raise KeyboardInterrupt
+                idx = order[start:start + shared.batch_size]
+                x = to_input(splits.train_x[idx], shared, splits.mean, splits.std)
+                y = splits.train_y[idx]
+                logits = model(x)
+                losses = _member_losses(logits, y, smoothing)
+                model.zero_grad(set_to_none=True)
+                losses.sum().backward()  # members are independent: d(sum)/d(member) = its own loss
+                optimizer.step(factor(step), alive)
+                step += 1
+                with torch.no_grad():
+                    correct = (logits.argmax(dim=2) == y).sum(dim=1)
+                    loss_sum.add_(losses.detach(), alpha=len(idx))
+                    correct_sum.add_(correct)
+                seen += len(idx)
+                if step <= EARLY_STEPS or step % trace_every == 0:
+                    values = losses.detach().tolist()
+                    for m, value in enumerate(values):
+                        if status[m] != "completed":
+                            continue
+                        if step <= EARLY_STEPS:
+                            early[m].append(value)
+                        traces[m].append([step, value])
+                        if doctor.diverging(value, early[m][0], traces[m], k):
+                            status[m], ended[m] = "diverged", epoch
+                            alive[m] = False
+                            optimizer.freeze(m)
+                        elif step == EARLY_STEPS:
+                            found = doctor.early_check(early[m], k, configs[m])
+                            early_findings[m] = [f.to_dict() for f in found]
+                    live = [v for v, s in zip(values, status) if s == "completed"]
+                    reporter.step_progress(1 if step <= EARLY_STEPS else trace_every,
+                                           sum(live) / max(1, len(live)),
+                                           float(correct.sum()) / (len(idx) * size))
+            seconds += time.perf_counter() - epoch_start
+            train_loss_eval, train_acc_eval = _evaluate_all(
+                model, splits.train_x[splits.eval_idx], splits.train_y[splits.eval_idx], shared,
+                splits)
+            val_loss, val_acc = _evaluate_all(model, splits.val_x, splits.val_y, shared, splits)
+            elapsed = time.perf_counter() - epoch_start
+            for m in range(size):
+                if ended[m] and ended[m] < epoch:
+                    continue  # diverged in an earlier epoch: its history ended there
+                record = {
+                    "epoch": epoch,
+                    "train_loss": float(loss_sum[m]) / seen,
+                    "train_acc_running": float(correct_sum[m]) / seen,
+                    "train_metric_running": float(correct_sum[m]) / seen,
+                    "train_loss_eval": float(train_loss_eval[m]),
+                    "train_acc_eval": float(train_acc_eval[m]),
+                    "val_loss": float(val_loss[m]),
+                    "val_acc": float(val_acc[m]),
+                    "val_metric": float(val_acc[m]),
+                    "lr": configs[m].lr * lr_at_start,
+                    "seconds": elapsed / size,  # each member's share of the cohort's time
+                }
+                histories[m].append(record)
+            reporter.epoch_ended(histories[0][-1])
+            if checkpoint is not None:
+                files.torch_save(checkpoint, {
+                    "format": CHECKPOINT_FORMAT, "configs": [c.to_dict() for c in configs],
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "histories": histories, "traces": traces, "early": early, "status": status,
+                    "ended": ended,
+                    "early_findings": early_findings, "step": step, "seconds": seconds})
     reporter.run_ended("completed" if all(s == "completed" for s in status) else "diverged")
 
     results = []

@@ -26,13 +26,15 @@ from typing import Any
 
 import torch
 
-from .. import cohort
+from .. import cohort, interrupt
 from ..config import TrainConfig
 from ..data import Dataset, load_dataset
+from ..errors import MnistlabError
 from ..progress import Reporter
 from ..train import Splits, prepare_data, resolve_device, train
 from .plan import PlannedRun
 
+GRACE_SECONDS = 5.0  # how long stopped workers get to finish their step and write
 OnDone = Callable[[PlannedRun, dict[str, Any], list[dict[str, float]]], None]
 ReporterFor = Callable[..., Reporter]
 Outcome = list[tuple[str, dict[str, Any], list[dict[str, float]]]]  # (run key, summary, history)
@@ -113,7 +115,10 @@ def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
 _worker: dict[str, Any] = {}
 
 
-def _worker_init(events: Any, parent: int, threads: int) -> None:
+def _worker_init(events: Any, parent: int, threads: int, stop: interrupt.StopFlag) -> None:
+    interrupt.ignore_signals()  # the study decides when to stop, through `stop`
+    interrupt.adopt(stop)
+    events.cancel_join_thread()  # an exiting worker never waits for its progress to be read
     torch.set_num_threads(threads)
     _worker.update(events=events, cache=DataCache())
 
@@ -166,9 +171,13 @@ class QueueReporter(Reporter):
         self.events.put((self.unit_id, "run_ended", (status,), {}))
 
 
-def _worker_train(unit_id: int, unit: list[PlannedRun], study_dir: str) -> Outcome:
+def _worker_train(unit_id: int, unit: list[PlannedRun], study_dir: str) -> Outcome | None:
+    """A unit in a worker process; None when it stopped on request (its checkpoint stays)."""
     reporter = QueueReporter(_worker["events"], unit_id)
-    return train_unit(unit, Path(study_dir), _worker["cache"], reporter)
+    try:
+        return train_unit(unit, Path(study_dir), _worker["cache"], reporter)
+    except KeyboardInterrupt:
+        return None
 
 
 class LocalBackend:
@@ -187,37 +196,87 @@ class LocalBackend:
                 reporter_for: ReporterFor) -> None:
         units = sorted(plan_units(runs, self.cohorts), key=unit_cost, reverse=True)
         if self.workers <= 1 or len(units) <= 1 or _on_gpu(runs):
-            for unit in units:
-                reporter = reporter_for(unit[0], len(unit))
-                for key, summary, history in train_unit(unit, study_dir, self.cache, reporter):
-                    on_done(next(r for r in unit if r.key == key), summary, history)
+            with interrupt.listening():  # Ctrl-C: the unit in training stops after its step
+                for unit in units:
+                    if interrupt.requested():
+                        raise KeyboardInterrupt
+                    reporter = reporter_for(unit[0], len(unit))
+                    for key, summary, history in train_unit(unit, study_dir, self.cache,
+                                                            reporter):
+                        on_done(next(r for r in unit if r.key == key), summary, history)
             return
         self._execute_in_workers(units, study_dir, on_done, reporter_for)
 
     def _execute_in_workers(self, units: list[list[PlannedRun]], study_dir: Path,
                             on_done: OnDone, reporter_for: ReporterFor) -> None:
+        """Units in worker processes, recorded here as each finishes. On Ctrl-C/SIGTERM (or an
+        error) the workers are told to stop through a shared flag; each finishes its step and
+        returns within a few seconds, what finished is recorded, and a worker that does not
+        return within GRACE_SECONDS is terminated (its last epoch checkpoint stays)."""
         context = mp.get_context("spawn")  # fork after torch has started threads can hang
         events = context.Queue()
-        stop = threading.Event()
-
-        relay_thread = start_relay(events, units, reporter_for, stop)
+        relay_stop = threading.Event()
+        workers_stop = interrupt.StopFlag(context)
+        relay_thread = start_relay(events, units, reporter_for, relay_stop)
+        before = set(mp.active_children())
         pool = cf.ProcessPoolExecutor(
             max_workers=min(self.workers, len(units)), mp_context=context,
-            initializer=_worker_init, initargs=(events, os.getpid(), 1))
+            initializer=_worker_init, initargs=(events, os.getpid(), 1, workers_stop))
         try:
-            futures = {pool.submit(_worker_train, i, unit, str(study_dir)): unit
-                       for i, unit in enumerate(units)}
-            for future in cf.as_completed(futures):
-                unit = futures[future]
-                for key, summary, history in future.result():
-                    on_done(next(r for r in unit if r.key == key), summary, history)
+            with interrupt.listening():
+                _collect(pool, units, study_dir, on_done, workers_stop)
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            workers_stop.set()
             raise
         finally:
-            pool.shutdown(wait=True)
-            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            _end_workers(set(mp.active_children()) - before, GRACE_SECONDS)
+            relay_stop.set()
             relay_thread.join(timeout=2)
+
+
+def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_dir: Path,
+             on_done: OnDone, workers_stop: interrupt.StopFlag) -> None:
+    """Submit every unit and record results as they come; raise KeyboardInterrupt once the
+    running units have stopped after a stop request."""
+    pending = {pool.submit(_worker_train, i, unit, str(study_dir)): unit
+               for i, unit in enumerate(units)}
+    deadline = math.inf
+    while pending and time.monotonic() < deadline:
+        done, _ = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            unit = pending.pop(future)
+            if future.cancelled():
+                continue
+            try:
+                outcome = future.result()
+            except cf.process.BrokenProcessPool:
+                raise MnistlabError(
+                    "a worker process died (killed, or out of memory?); finished runs are "
+                    "kept: re-run the same command to continue, or use --workers 1") from None
+            for key, summary, history in outcome or []:
+                on_done(next(r for r in unit if r.key == key), summary, history)
+        if interrupt.requested() and not workers_stop.is_set():
+            workers_stop.set(interrupt.flag().signum)
+            for future in pending:
+                future.cancel()  # units not started yet never start
+            deadline = time.monotonic() + GRACE_SECONDS
+    if interrupt.requested():
+        raise KeyboardInterrupt
+
+
+def _end_workers(workers: set[Any], grace: float) -> None:
+    """Wait up to `grace` seconds for worker processes to exit; terminate, then kill, the rest."""
+    deadline = time.monotonic() + grace
+    for process in workers:
+        process.join(timeout=max(0.0, deadline - time.monotonic()))
+    for process in workers:
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=1)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=1)
 
 
 def default_workers() -> int:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import cohort, raycluster
+from .. import cohort, interrupt, raycluster
 from ..errors import MnistlabError
 from .backends import (
     OnDone,
@@ -146,13 +146,8 @@ class RayBackend:
                                   _resume_files(unit, study_dir, runs_dir),
                                   ProgressEvents(mailbox))
                 pending[ref] = unit
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-                for ref in ready:
-                    unit = pending.pop(ref)
-                    for key, summary, history, packed in self._result(ray, ref, unit):
-                        raycluster.unpack_folder(packed, study_dir / runs_dir / key)
-                        on_done(next(r for r in unit if r.key == key), summary, history)
+            with interrupt.listening():
+                self._gather(ray, pending, study_dir, runs_dir, on_done)
         except BaseException:
             for ref in pending:  # Ctrl-C or a failed unit: what finished is already recorded
                 ray.cancel(ref, force=True)
@@ -161,6 +156,20 @@ class RayBackend:
             stop.set()
             relay.join(timeout=2)
             ray.kill(mailbox)
+
+    def _gather(self, ray: Any, pending: dict[Any, list[PlannedRun]], study_dir: Path,
+                runs_dir: str, on_done: OnDone) -> None:
+        """Record each task's runs as it finishes; stop on Ctrl-C (the caller cancels the rest:
+        their runs resume on the next attempt from the checkpoints this folder holds)."""
+        while pending:
+            if interrupt.requested():
+                raise KeyboardInterrupt
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            for ref in ready:
+                unit = pending.pop(ref)
+                for key, summary, history, packed in self._result(ray, ref, unit):
+                    raycluster.unpack_folder(packed, study_dir / runs_dir / key)
+                    on_done(next(r for r in unit if r.key == key), summary, history)
 
     def _result(self, ray: Any, ref: Any, unit: list[PlannedRun]) -> list[tuple]:
         what = (f"run {unit[0].key}" if len(unit) == 1

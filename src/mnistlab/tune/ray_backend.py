@@ -24,7 +24,7 @@ import optuna
 import ray
 from optuna.trial import TrialState
 
-from .. import raycluster
+from .. import interrupt, raycluster
 from ..config import TrainConfig
 from ..errors import MnistlabError
 from ..train import train
@@ -98,6 +98,8 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
     try:
         while True:
+            if interrupt.requested():  # Ctrl-C: the running trials are failed, not lost
+                raise KeyboardInterrupt
             done = len(finished_trials(study))
             while done + len(running) < trials and len(running) < slots:
                 trial = study.ask()

@@ -1,0 +1,123 @@
+"""Stopping cleanly on Ctrl-C or SIGTERM: a flag that training loops read between steps.
+
+A terminal's Ctrl-C sends SIGINT to every process of the command (the study and its worker
+processes). Raised as `KeyboardInterrupt` at a random point of each of them, it interrupts
+writes and queue flushes half-way and leaves the pool waiting on workers that wait on it. So
+instead, while `handling()` is on (the CLI turns it on for the whole command):
+
+- the first SIGINT or SIGTERM only sets a flag, if some code is `listening()` for it (a
+  training loop, or a study waiting on its workers); each loop finishes its current step,
+  keeps what it has, and returns; the command then exits 130 (SIGINT) or 143 (SIGTERM);
+- where nothing listens (loading data, writing the report) the signal raises
+  `KeyboardInterrupt` at once, as Python's default handler would;
+- a second signal always raises `KeyboardInterrupt` at once.
+
+Worker processes ignore both signals (`ignore_signals`) and read the flag their parent shares
+with them (`StopFlag` lives in shared memory), so a study stops as one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopFlag:
+    """A stop request, readable from any process it was handed to (shared memory). Holds the
+    signal number that asked for the stop, 0 while none did."""
+
+    def __init__(self, context: Any = None) -> None:
+        self._value = (context or mp).RawValue("i", 0)
+
+    def set(self, signum: int = signal.SIGINT) -> None:
+        self._value.value = int(signum)
+
+    def clear(self) -> None:
+        self._value.value = 0
+
+    def is_set(self) -> bool:
+        return self._value.value != 0
+
+    @property
+    def signum(self) -> int:
+        return self._value.value
+
+
+_flag = StopFlag()
+_listeners = 0
+_lock = threading.Lock()
+
+
+def flag() -> StopFlag:
+    """This process's flag (to hand to worker processes)."""
+    return _flag
+
+
+def adopt(shared: StopFlag) -> None:
+    """In a worker process: read the stop requests of the parent that handed us `shared`."""
+    global _flag
+    _flag = shared
+
+
+def requested() -> bool:
+    """True once a stop was asked for: the caller should stop at its next safe point."""
+    return _flag.is_set()
+
+
+def exit_code(default: int = 130) -> int:
+    """What a command that stopped on a signal exits with: 128 + the signal's number."""
+    return 128 + _flag.signum if _flag.is_set() else default
+
+
+def request(signum: int = signal.SIGINT) -> None:
+    """Ask every listener to stop (what the first signal does); also usable from code."""
+    _flag.set(signum)
+
+
+@contextlib.contextmanager
+def listening() -> Iterator[None]:
+    """Declare that this code checks `requested()` often (at least every second or so)."""
+    global _listeners
+    with _lock:
+        _listeners += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _listeners -= 1
+
+
+def _handle(signum: int, _frame: Any) -> None:
+    first = not _flag.is_set()
+    _flag.set(signum)
+    if first and _listeners > 0:
+        return  # the listeners stop at their next step
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def handling() -> Iterator[StopFlag]:
+    """Turn SIGINT and SIGTERM into stop requests for the duration (main thread only;
+    elsewhere a no-op). Starts with a cleared flag; restores the previous handlers after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield _flag
+        return
+    _flag.clear()
+    previous = {s: signal.signal(s, _handle) for s in SIGNALS}
+    try:
+        yield _flag
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def ignore_signals() -> None:
+    """In a worker process: let the parent decide when to stop (through the shared flag)."""
+    for s in SIGNALS:
+        signal.signal(s, signal.SIG_IGN)

@@ -1,0 +1,177 @@
+"""Ctrl-C and SIGTERM, sent for real to the process group as a terminal does: every command
+stops within seconds, exits 128 + the signal's number without a traceback, keeps what it
+finished, and the same command run again resumes to the same results."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tiny_study import write_tiny_study
+
+STOP_WITHIN = 15.0  # seconds from the signal to the exit: generous for a loaded CI machine
+CASES = [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def mnistlab(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mnistlab", *args]
+
+
+def signal_when(cmd: list[str], ready: Callable[[], bool], signum: int, *, settle: float = 0.3,
+                start_timeout: float = 180) -> tuple[int, str, float]:
+    """Run `cmd` in a session of its own, wait until `ready()`, then `settle` seconds more,
+    and send `signum` to its whole process group. (exit code, stderr, seconds to exit)."""
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.time() + start_timeout
+        while not ready():
+            assert proc.poll() is None, f"finished before the signal: {proc.stderr.read()}"
+            assert time.time() < deadline, "never got ready"
+            time.sleep(0.02)
+        time.sleep(settle)
+        sent = time.time()
+        os.killpg(proc.pid, signum)
+        _, err = proc.communicate(timeout=60)
+        return proc.returncode, err, time.time() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# Starts each command of argv[1] (JSON) with stderr to argv[2]/<i>.err, then ignores the signals
+# itself (the commands keep the default dispositions) and prints their exit codes as JSON.
+LAUNCHER = """
+import json, signal, subprocess, sys
+procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                          stderr=open(f"{sys.argv[2]}/{i}.err", "w"))
+         for i, cmd in enumerate(json.loads(sys.argv[1]))]
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print(json.dumps([p.wait() for p in procs]))
+"""
+
+
+def leftover_processes(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def rows(path: Path) -> list[dict]:
+    return sorted(({k: v for k, v in r.items() if k != "seconds"}
+                   for r in csv.DictReader(path.open())), key=lambda r: (r["run"], r["experiment"]))
+
+
+@pytest.fixture(scope="module")
+def tiny_study_file(tmp_path_factory, shared_datasets) -> Path:
+    return write_tiny_study(tmp_path_factory.mktemp("interrupt") / "tiny.toml", shared_datasets)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum,code,workers", [(signal.SIGINT, 130, "2"),
+                                                 (signal.SIGTERM, 143, "2"),
+                                                 (signal.SIGINT, 130, "1")],
+                         ids=["SIGINT-2-workers", "SIGTERM-2-workers", "SIGINT-in-process"])
+def test_study_stops_at_once_and_resumes(tiny_study_file, study_reference, tmp_path, signum,
+                                         code, workers):
+    out = tmp_path / "study"
+    cmd = mnistlab("study", str(tiny_study_file), "--quiet", "--workers", workers, "--out",
+                   str(out))
+    returncode, err, seconds = signal_when(cmd, lambda: bool(list(out.glob("*/*/checkpoint.pt"))),
+                                           signum)
+    assert returncode == code, err
+    assert seconds < STOP_WITHIN
+    assert "Traceback" not in err and "interrupted; what was finished is kept" in err
+    assert not (out / "results.csv").exists()
+    subprocess.run(cmd, check=True, env=ENV, capture_output=True)
+    assert rows(out / "results.csv") == rows(study_reference(workers))
+
+
+@pytest.mark.slow
+def test_train_stops_mid_epoch_and_marks_the_cut_epoch(shared_datasets, tmp_path):
+    """The epoch the signal cut short is not written as if whole: metrics.csv holds whole
+    epochs only, the summary says how far the cut epoch got; running again resumes."""
+    out = tmp_path / "run"
+    cmd = mnistlab("train", "--dataset", "fashion-mnist", "--data-dir", str(shared_datasets),
+                   "--model", "mlp", "--hidden", "64", "--batch-size", "8", "--epochs", "2",
+                   "--schedule", "constant", "--eval-train-size", "1000", "--device", "cpu",
+                   "--quiet", "--out", str(out))
+    # an epoch is 6,250 small steps (seconds): 0.3 s after epoch 1's checkpoint is mid-epoch 2
+    returncode, err, seconds = signal_when(cmd, lambda: (out / "checkpoint.pt").exists(),
+                                           signal.SIGINT)
+    assert returncode == 130, err
+    assert seconds < STOP_WITHIN and "Traceback" not in err
+    summary = json.loads((out / "summary.json").read_text())
+    history = list(csv.DictReader((out / "metrics.csv").open()))
+    assert summary["status"] == "interrupted"
+    cut = summary["partial_epoch"]
+    assert cut["epoch"] == len(history) + 1 and 0 < cut["images"] < cut["of_images"]
+    assert summary["epochs"] == len(history) >= 1
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and "partial_epoch" not in summary
+    assert [int(r["epoch"]) for r in csv.DictReader((out / "metrics.csv").open())] == [1, 2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum,code", CASES, ids=["SIGINT", "SIGTERM"])
+def test_two_tune_workers_stop_together(shared_datasets, tmp_path, signum, code):
+    """Two `mnistlab tune` processes sharing one search, in one process group (one terminal):
+    both stop within seconds; the finished trials stay in the storage and the search resumes."""
+    out = tmp_path / "tune"
+
+    def tune(trials: str) -> list[str]:
+        return mnistlab("tune", "fashion-mlp", "--quick", "--trials", trials, "--out", str(out),
+                        "--data-dir", str(shared_datasets), "--device", "cpu", "--quiet",
+                        "--no-report")
+
+    def trials_in_storage() -> int:
+        import sqlite3
+
+        try:
+            with sqlite3.connect(out / "tune.db", timeout=1) as connection:
+                return connection.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    # a launcher in a session of its own starts both workers, as a shell in a terminal would
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, json.dumps([tune("40"), tune("40")]), str(tmp_path)],
+        env=ENV, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while trials_in_storage() < 4:
+            assert launcher.poll() is None, (tmp_path / "0.err").read_text()
+            assert time.time() < deadline
+            time.sleep(0.05)
+        sent = time.time()
+        os.killpg(launcher.pid, signum)
+        codes = json.loads(launcher.communicate(timeout=60)[0])
+        seconds = time.time() - sent
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+    errors = [(tmp_path / f"{i}.err").read_text() for i in range(2)]
+    assert seconds < STOP_WITHIN
+    assert codes == [code, code], errors
+    for err in errors:
+        assert "Traceback" not in err and "interrupted; what was finished is kept" in err
+    assert not leftover_processes(launcher.pid)
+    done = trials_in_storage()
+    resumed = subprocess.run(tune(str(done + 1)), env=ENV, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
