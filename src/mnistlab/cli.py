@@ -21,7 +21,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
+from . import __version__, files, interrupt
 from .config import TrainConfig, read_toml
 from .errors import MnistlabError
 
@@ -166,7 +166,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args, get_recipe(args.recipe).settings if args.recipe else None)
     out = Path(args.out) if args.out else _default_out(config)
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
-    result = train(config, out=out, reporter=reporter)
+    result = train(config, out=out, reporter=reporter, overwrite=args.overwrite)
+    if result.reused:
+        stderr.print(f"{out}: already holds this run, finished; nothing to train (add "
+                     "--overwrite to train it again)")
     if not args.quiet:
         print_summary(result.summary, out)
     else:
@@ -177,7 +180,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         stderr.print("[red]error:[/] training diverged (loss became NaN/inf or kept rising) and "
                      "was stopped early; lower the learning rate (see the doctor's panel)")
         return 1
-    return 130 if result.summary["status"] == "interrupted" else 0
+    if result.summary["status"] == "interrupted":
+        stderr.print(f"interrupted; the run resumes from its last whole epoch when this command "
+                     f"is run again: {out}")
+        return interrupt.exit_code()
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -378,6 +385,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import exit_code, format_predictions, predict, show_sheet
 
+    if args.show:
+        files.check_output_file(args.show, "--show")  # before the work, not after it
     predictions = predict(args.run_dir, args.images, top=args.top, style=args.style)
     print(format_predictions(predictions, as_json=args.json))
     if args.show:
@@ -444,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "override it; `--recipe list` shows them all")
     p.add_argument("--out", metavar="DIR",
                    help="run folder (default: runs/<time>-<dataset>-<model>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (by default the same settings resume "
+                   "it and other settings are refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one line at the end")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
@@ -596,14 +608,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except MnistlabError as exc:
-        stderr.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        stderr.print("interrupted; what was finished is kept")
-        return 130
+    with interrupt.handling():  # Ctrl-C/SIGTERM: training stops after its step, work is kept
+        try:
+            return int(args.func(args) or 0)
+        except MnistlabError as exc:
+            return _error(str(exc), exc.exit_code)
+        except OSError as exc:  # the disk, not a bug: full, read-only, gone
+            where = f"{exc.filename}: " if exc.filename else ""
+            return _error(f"{where}{exc.strerror or exc}; free space or fix the permissions, "
+                          "then run the same command again (finished work is kept)", 1)
+        except KeyboardInterrupt:
+            stderr.print("interrupted; what was finished is kept (run the same command again "
+                         "to continue)")
+            return interrupt.exit_code()
+
+
+def _error(message: str, code: int) -> int:
+    stderr.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    return code
 
 
 if __name__ == "__main__":

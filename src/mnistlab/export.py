@@ -43,14 +43,12 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
     _require("onnx", *(("onnxruntime",) if check else ()))
     import onnx
 
+    out = files.check_output_file(out_path)  # a bad --out is said before any work
     model, payload = load_model(run_dir)
     config = TrainConfig.from_dict(payload["config"])
     shape = tuple(int(v) for v in payload["image_shape"])
-    out = Path(out_path)
-    if out.is_dir():
-        raise MnistlabError(f"{out} is a folder; give the file to write, e.g. {out / 'model.onnx'}")
 
-    with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=_parent(out)) as scratch:
+    with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=out.parent) as scratch:
         staged = Path(scratch) / "model.onnx"
         exporter = _export(model, shape, staged)
         onnx.checker.check_model(str(staged))
@@ -96,11 +94,6 @@ def _require(*modules: str) -> None:
             __import__(name)
         except ImportError:  # installed but broken (e.g. a missing shared library)
             raise MnistlabError(NEEDS_EXTRA) from None
-
-
-def _parent(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.parent
 
 
 def _export(model: torch.nn.Module, shape: tuple[int, ...], path: Path) -> str:

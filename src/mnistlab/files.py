@@ -1,32 +1,63 @@
-"""Atomic file writes: write to a temporary name beside the target, then rename into place.
+"""Writing files safely: atomic writes, folder checks before work starts, and locks.
 
-A process killed at any moment leaves either the old file or the new one, never half of one.
+- Every file is written to a temporary name beside its target and renamed into place, so a
+  process killed at any moment leaves the old file or the new one, never half of one; a full
+  disk or a read-only folder surfaces as an `OSError` naming the file, never as a half-written
+  file. Files get the permissions the user's umask gives (not mkstemp's private 0600), so a
+  web server, TensorBoard or a colleague can read a report.
+- Temporary names carry a mark (`TEMP_SUFFIX`), so cleaning up after a killed process deletes
+  only temporaries mnistlab made, never a user's own `*.tmp` files.
+- `check_output_folder` and `check_output_file` find a bad `--out` (an existing file, a
+  read-only or full device) before hours of training, not after.
+- `exclusive` is a cross-platform lock (filelock): a second process gets one line, not a race.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
+from .errors import MnistlabError
+
+TEMP_SUFFIX = ".mnistlab.tmp"
+PROBE_NAME = ".mnistlab-write-probe"
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (/proc), else by
+    setting and restoring it (racy only against another thread doing the same)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _temp_beside(path: Path) -> tuple[int, Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     return fd, Path(name)
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically, with the permissions the umask gives new files."""
     path = Path(path)
     fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), 0o666 & ~_umask())
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -45,56 +76,122 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def torch_save(path: str | Path, obj: Any) -> None:
-    path = Path(path)
-    fd, tmp = _temp_beside(path)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """torch.save into memory, then an atomic write: on a full disk torch's own file writer
+    fails with "unexpected pos" errors; this way the error is the disk's, naming the file."""
+    import torch
 
-
-def remove_stale_temps(folder: str | Path) -> int:
-    """Delete temporary files a killed process left beside their targets (never the targets).
-    Call only while no other process writes into `folder` (a study holds its lock)."""
-    removed = 0
-    for path in Path(folder).rglob(".*.tmp"):
-        path.unlink(missing_ok=True)
-        removed += 1
-    return removed
-
-
-@contextlib.contextmanager
-def exclusive(lock_path: str | Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on `lock_path` (a second holder gets a one-line error)."""
-    import fcntl
-
-    from .errors import MnistlabError
-
-    lock_path = Path(lock_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MnistlabError(f"{lock_path.parent}: another process is running {what} in this "
-                                "folder; wait for it or use another --out") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def save_figure(path: str | Path, figure: Any) -> None:
     """Save a matplotlib figure atomically (PNG)."""
-    path = Path(path)
-    fd, tmp = _temp_beside(path)
-    os.close(fd)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    write_bytes(path, buffer.getvalue())
+
+
+def remove_stale_temps(folder: str | Path) -> int:
+    """Delete temporaries a killed mnistlab process left under `folder` (only files carrying
+    mnistlab's mark; never the targets, never anyone else's files). Call only while no other
+    process writes into `folder` (the caller holds its lock)."""
+    removed = 0
+    for path in Path(folder).rglob(f".*{TEMP_SUFFIX}"):
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+# --- checks before work starts ---------------------------------------------------------------
+def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--out") -> None:
+    """Refuse, before anything is written, a `folder` that holds anything but what a `kind`
+    folder holds (`owned` names, and mnistlab's temporaries): mnistlab only writes and deletes
+    its own files, so it never works in a folder that is someone else's."""
+    if folder.exists() and not folder.is_dir():
+        raise MnistlabError(f"{flag} {folder}: exists and is not a folder; give a folder path")
+    if not folder.is_dir():
+        return
+    foreign = sorted(p.name for p in folder.iterdir()
+                     if p.name not in owned and p.name != PROBE_NAME
+                     and not p.name.endswith(TEMP_SUFFIX))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise MnistlabError(f"{flag} {folder}: not empty and not a {kind} folder (it holds "
+                            f"{shown}); give a new or empty folder")
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def check_output_folder(folder: str | Path, flag: str = "--out", *,
+                        needs_bytes: int = 0) -> Path:
+    """Make sure `folder` is (or can become) a folder this process can write `needs_bytes`
+    into: create it, write and remove a probe file. One line naming `flag` otherwise."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise MnistlabError(f"{flag} {folder}: exists and is not a folder; give a folder path")
     try:
-        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MnistlabError(f"{flag} {folder}: cannot create the folder ({_why(exc)}); choose "
+                            "a place you can write to") from None
+    probe = folder / PROBE_NAME
+    try:
+        with open(probe, "wb") as handle:
+            handle.write(b"\0" * 4096)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise MnistlabError(f"{flag} {folder}: cannot write there ({_why(exc)}); choose a "
+                            "folder you can write to, or free space on its device") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    free = shutil.disk_usage(folder).free
+    if needs_bytes and free < needs_bytes:
+        raise MnistlabError(f"{flag} {folder}: only {_size(free)} free on its device, and this "
+                            f"needs about {_size(needs_bytes)}; free some space or choose "
+                            "another folder")
+    return folder
+
+
+def check_output_file(path: str | Path, flag: str = "--out") -> Path:
+    """A file about to be written: not a folder, and its folder writable (see above)."""
+    path = Path(path)
+    if path.is_dir():
+        raise MnistlabError(f"{flag} {path}: is a folder; give the file to write, e.g. "
+                            f"{path / 'out.png'}")
+    check_output_folder(path.parent if str(path.parent) else Path("."), flag)
+    return path
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+# --- locks -----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def exclusive(lock_path: str | Path, what: str, *, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path` (any platform). A second holder gets a one-line
+    error, or with `wait` waits its turn."""
+    from filelock import FileLock, Timeout
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path, timeout=-1 if wait else 0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise MnistlabError(f"{lock_path.parent}: another process is running {what} in this "
+                            "folder; wait for it or use another --out") from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -476,15 +476,22 @@ def format_predictions(predictions: Sequence[Prediction], as_json: bool = False)
             "path": p.path, "label": p.label,
             "top": [{"label": name, "probability": round(prob, 6)} for name, prob in p.top],
             "error": p.error} for p in predictions], indent=2, ensure_ascii=False)
-    width = max((len(p.path) for p in predictions), default=0)
+    names = [printable(p.path) for p in predictions]
+    width = max((len(name) for name in names), default=0)
     lines = []
-    for p in predictions:
+    for name, p in zip(names, predictions):
         if p.error:
-            lines.append(f"{p.path:<{width}}  error: {p.error}")
+            lines.append(f"{name:<{width}}  error: {p.error}")
         else:
-            others = ", ".join(f"{name} {prob:.3f}" for name, prob in p.top)
-            lines.append(f"{p.path:<{width}}  {p.label}  ({p.probability:.3f})  top: {others}")
+            others = ", ".join(f"{label} {prob:.3f}" for label, prob in p.top)
+            lines.append(f"{name:<{width}}  {p.label}  ({p.probability:.3f})  top: {others}")
     return "\n".join(lines)
+
+
+def printable(text: str) -> str:
+    """`text` on one line: control characters (a newline in a file name) as escapes, so each
+    record of the text output stays one line; other characters (accents) stay as they are."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def show_sheet(predictions: Sequence[Prediction], out_png: str | Path, *,

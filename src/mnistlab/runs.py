@@ -7,6 +7,12 @@
     checkpoint.pt  the last finished epoch, for resuming (removed once the run is complete)
     curves.png     loss and accuracy, train vs validation
     confusion.png  test confusion matrix with class names
+    .lock          held while a process trains into the folder
+
+A folder is claimed for a run (`claim_run_folder`) before training starts: config.toml is
+written first, so the folder says which configuration it belongs to from the first second on.
+The same configuration resumes (or, finished, is simply read back); another configuration, or
+a folder that is not a run folder, is refused rather than silently replaced.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import __version__, files
-from .config import TrainConfig
+from .config import TrainConfig, read_toml
 from .errors import MnistlabError
 from .models import build_model, count_parameters
 
@@ -28,6 +34,9 @@ if TYPE_CHECKING:
     from .train import Evaluation, RunResult, Splits
 
 MODEL_FORMAT = "mnistlab-model-1"
+RUN_FILES = ("config.toml", "metrics.csv", "summary.json", "model.pt", "checkpoint.pt",
+             "curves.png", "confusion.png")
+LOCK_FILE = ".lock"
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc_running", "train_metric_running",
                   "train_loss_eval", "train_acc_eval", "val_loss", "val_acc", "val_metric", "lr",
                   "seconds")
@@ -137,6 +146,80 @@ def write_run(out: Path, result: RunResult, splits: Splits, test: Evaluation | N
     files.write_json(out / "summary.json", result.summary)
     if result.summary["status"] != "interrupted":
         (out / "checkpoint.pt").unlink(missing_ok=True)
+
+
+# --- claiming a folder -----------------------------------------------------------------------
+def check_run_folder(out: Path) -> None:
+    """Refuse, before anything is written, a folder that holds files of something else."""
+    files.check_owned_folder(out, {*RUN_FILES, LOCK_FILE}, "run")
+
+
+def _stored_config(out: Path) -> TrainConfig | None:
+    """The configuration a run folder belongs to (config.toml, else its checkpoint's)."""
+    try:
+        if (out / "config.toml").is_file():
+            return TrainConfig.from_dict(read_toml(out / "config.toml"))
+        return TrainConfig.from_dict(_safe_load(out / "checkpoint.pt")["config"])
+    except (MnistlabError, KeyError, TypeError, AttributeError, ValueError):
+        return None
+
+
+def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
+    if theirs is None:
+        return "its config.toml cannot be read"
+    a, b = ours.to_dict(), theirs.to_dict()
+    changed = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+    shown = ", ".join(f"{k} {b.get(k, '(default)')} there, {a.get(k, '(default)')} here"
+                      for k in changed[:3])
+    return shown + (", ..." if len(changed) > 3 else "")
+
+
+def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
+                     needs_test: bool) -> str:
+    """What training `config` into `out` means, with the folder's lock held: "new" (start
+    from scratch; config.toml is written now), "resume" (an epoch checkpoint of this config is
+    there) or "finished" (this config's finished run is there: read it back, train nothing).
+    Another configuration is refused unless `overwrite`, which removes the old run's files
+    (only those: nothing else is ever in a run folder, see check_run_folder)."""
+    check_run_folder(out)
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if present:
+        stored = _stored_config(out)
+        if stored != config and not overwrite:
+            raise MnistlabError(
+                f"--out {out}: holds a run of another configuration "
+                f"({_difference(config, stored)}); use another --out, or add --overwrite to "
+                "replace it")
+        if overwrite:
+            for name in present:
+                (out / name).unlink(missing_ok=True)
+            present = []
+    if (out / "checkpoint.pt").exists():
+        return "resume"
+    if "summary.json" in present:
+        summary = _summary_or_none(out)
+        if (summary is not None and summary.get("status") != "interrupted"
+                and (not needs_test or summary.get("test_accuracy") is not None)):
+            return "finished"
+    files.write_text(out / "config.toml", config.to_toml())
+    return "new"
+
+
+def _summary_or_none(out: Path) -> dict[str, Any] | None:
+    try:
+        summary = load_summary(out)
+    except (MnistlabError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def load_result(out: Path, config: TrainConfig) -> RunResult:
+    """A finished run folder read back as the RunResult training it produced."""
+    from .train import RunResult
+
+    model, _ = load_model(out)
+    return RunResult(config=config, summary=load_summary(out), history=load_history(out),
+                     out=out, model=model, reused=True)
 
 
 # --- checkpoints -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import objectives
+from . import files, interrupt, objectives
 from .allocator import keep_freed_memory
 from .augment import random_affine
 from .config import TrainConfig
@@ -262,6 +262,7 @@ class RunResult:
     history: list[dict[str, float]]
     out: Path | None = None
     model: nn.Module | None = field(default=None, repr=False)
+    reused: bool = False  # read back from a finished run folder, not trained now
 
     def __getattr__(self, name: str) -> Any:  # result.val_accuracy == summary["val_accuracy"]
         summary = self.__dict__.get("summary", {})
@@ -283,14 +284,39 @@ def epoch_order(n: int, data_seed: int, epoch: int, device: torch.device) -> tor
 
 def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Dataset | None = None,
           splits: Splits | None = None, reporter: Reporter | None = None,
-          evaluate_test: bool = True, resume: bool = True, write_plots: bool = True,
+          evaluate_test: bool = True, overwrite: bool = False, write_plots: bool = True,
           callbacks: list[Any] | None = None) -> RunResult:
     """Train one model. With `out`, write the run folder and an epoch checkpoint for resuming.
 
+    `out` may be new, empty, or a run folder of this same configuration: an interrupted run
+    resumes from its last epoch, a finished one is read back (nothing is trained). A folder of
+    another configuration is refused unless `overwrite`; anything else is refused. While the
+    run trains, the folder is locked against a second process.
     `evaluate_test=False` keeps the test set untouched (study runs other than the final one);
     `write_plots=False` skips curves.png/confusion.png (a study draws its own).
-    Ctrl-C ends the run cleanly after the current step; what was computed is kept and written.
+    Ctrl-C (or `interrupt.request()`) ends the run after the current step; what was computed
+    is kept and written, the unfinished epoch marked as such in the summary.
     """
+    from . import runs  # late import: it reads what this module defines
+
+    if out is None:
+        return _train(config, None, dataset, splits, reporter, evaluate_test, write_plots,
+                      callbacks, resume=False)
+    out_dir = Path(out)
+    runs.check_run_folder(out_dir)  # before anything is written into it
+    files.check_output_folder(out_dir)
+    with files.exclusive(out_dir / runs.LOCK_FILE, "a training run"):
+        state = runs.claim_run_folder(out_dir, config, overwrite=overwrite,
+                                      needs_test=evaluate_test)
+        if state == "finished":
+            return runs.load_result(out_dir, config)
+        return _train(config, out_dir, dataset, splits, reporter, evaluate_test, write_plots,
+                      callbacks, resume=state == "resume")
+
+
+def _train(config: TrainConfig, out_dir: Path | None, dataset: Dataset | None,
+           splits: Splits | None, reporter: Reporter | None, evaluate_test: bool,
+           write_plots: bool, callbacks: list[Any] | None, *, resume: bool) -> RunResult:
     from . import doctor, runs  # late import: both read what this module defines
 
     keep_freed_memory()
@@ -298,7 +324,6 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     callbacks = list(callbacks or [])
     device = resolve_device(config.device)
     splits = splits or prepare_data(config, dataset, device)
-    out_dir = Path(out) if out is not None else None
 
     torch.manual_seed(config.seed)
     model = to_fast_layout(build_model(config, splits.image_shape, splits.num_classes), device)
@@ -337,103 +362,120 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     start_epoch = len(history) + 1
     if status != "completed":
         start_epoch = config.epochs + 1  # a diverged or early-stopped run does not restart
-    for epoch in range(start_epoch, config.epochs + 1):
-        epoch_start = time.perf_counter()
-        torch.manual_seed(_epoch_seed(config.seed, epoch))
-        order = epoch_order(n_train, config.data_seed, epoch, device)
-        # running sums stay on the device (no sync per step); two in-place adds per step
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        correct_sum = torch.zeros((), dtype=torch.long, device=device)
-        binary_sum = torch.zeros((), dtype=torch.long, device=device)
-        seen = 0
-        lr_at_start = optimizer.param_groups[0]["lr"]
-        try:
-            for start in range(0, n_train, config.batch_size):
-                idx = order[start:start + config.batch_size]
-                x = to_input(splits.train_x[idx], config, splits.mean, splits.std, augment)
-                loss, correct, binary = train_step(state, x, splits.train_y[idx])
-                loss_sum.add_(loss, alpha=len(idx))
-                correct_sum.add_(correct)
-                if binary is not None:
-                    binary_sum.add_(binary)
-                seen += len(idx)
-                early = state.step <= EARLY_STEPS
-                if early or state.step % trace_every == 0:
-                    value = float(loss)
-                    if early:
-                        early_losses.append(value)
-                    trace.append([state.step, value])
-                    # NaN/inf, an explosion, or a loss that keeps climbing: stop, don't print NaN
-                    if doctor.diverging(value, early_losses[0], trace, splits.num_classes):
-                        status = "diverged"
+    cut_short: dict[str, Any] | None = None  # the epoch an interruption cut short
+    with interrupt.listening():  # Ctrl-C stops the loop after the current step
+        for epoch in range(start_epoch, config.epochs + 1):
+            if interrupt.requested():
+                status = "interrupted"
+                break
+            epoch_start = time.perf_counter()
+            torch.manual_seed(_epoch_seed(config.seed, epoch))
+            order = epoch_order(n_train, config.data_seed, epoch, device)
+            # running sums stay on the device (no sync per step); two in-place adds per step
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            correct_sum = torch.zeros((), dtype=torch.long, device=device)
+            binary_sum = torch.zeros((), dtype=torch.long, device=device)
+            seen = 0
+            lr_at_start = optimizer.param_groups[0]["lr"]
+            try:
+                for start in range(0, n_train, config.batch_size):
+                    if interrupt.requested():
+                        status = "interrupted"
                         break
-                    if state.step == EARLY_STEPS:
-                        found = doctor.early_check(early_losses, splits.num_classes, config)
-                        findings = doctor.merge(findings, found)
-                        for finding in found:
-                            said.add(finding.code)
-                            reporter.finding(finding.to_dict())
-                    reporter.step_progress(trace_every if not early else 1, value,
-                                           float(correct) / len(idx))
-        except KeyboardInterrupt:
-            status = "interrupted"
-        seconds += time.perf_counter() - epoch_start
-        if seen == 0:
-            break
-        running_loss, running_correct, running_binary = (
-            float(loss_sum), float(correct_sum), float(binary_sum))
-        eval_train = evaluate(model, splits.train_x[splits.eval_idx],
-                              splits.train_y[splits.eval_idx], config, splits.mean, splits.std,
-                              splits.num_classes)
-        val = evaluate(model, splits.val_x, splits.val_y, config, splits.mean, splits.std,
-                       splits.num_classes)
-        record = {
-            "epoch": epoch,
-            "train_loss": running_loss / seen,
-            "train_acc_running": running_correct / seen,
-            "train_metric_running": objectives.metric_value(
-                config, running_correct, running_binary, seen, splits.num_classes),
-            "train_loss_eval": eval_train.loss,
-            "train_acc_eval": eval_train.accuracy,
-            "val_loss": val.loss,
-            "val_acc": val.accuracy,
-            "val_metric": val.metric,
-            "lr": lr_at_start,
-            "seconds": time.perf_counter() - epoch_start,
-        }
-        history.append(record)
-        if not math.isfinite(record["train_loss"]) or not math.isfinite(val.loss):
-            status = "diverged"
-        for callback in callbacks:
-            if hasattr(callback, "on_epoch_end"):
-                callback.on_epoch_end(record, history)
-        reporter.epoch_ended(record)
-        # the doctor's look at each epoch end: say a new problem as soon as it shows
-        partial = {"status": status, "class_names": splits.class_names, "loss_trace": trace,
-                   "val_label_counts": torch.bincount(splits.val_y.cpu(),
-                                                      minlength=splits.num_classes).tolist(),
-                   "val_pred_counts": torch.bincount(val.predictions,
-                                                     minlength=splits.num_classes).tolist(),
-                   "val_accuracy": val.accuracy, "val_loss": val.loss, "val_metric": val.metric,
-                   "train_size": n_train}
-        now = doctor.problems(doctor.diagnose(config, history, partial))
-        for finding in now:
-            if finding.code not in said:
-                said.add(finding.code)
-                reporter.finding(finding.to_dict())
-        if status == "completed" and val.accuracy > best["val_accuracy"]:
-            best = {"val_accuracy": val.accuracy, "epoch": epoch,
-                    "state": ({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                              if config.early_stopping else None)}
-        if (status == "completed" and config.early_stopping
-                and epoch - best["epoch"] >= config.early_stopping):
-            status = "early-stopped"
-        if ckpt_path is not None and status != "interrupted":
-            runs.save_checkpoint(ckpt_path, config, model, optimizer, scheduler, history=history,
-                                 trace=trace, early_losses=early_losses, seconds=seconds,
-                                 step=state.step, best=best, status=status)
-        if status != "completed":
-            break
+                    idx = order[start:start + config.batch_size]
+                    x = to_input(splits.train_x[idx], config, splits.mean, splits.std, augment)
+                    loss, correct, binary = train_step(state, x, splits.train_y[idx])
+                    loss_sum.add_(loss, alpha=len(idx))
+                    correct_sum.add_(correct)
+                    if binary is not None:
+                        binary_sum.add_(binary)
+                    seen += len(idx)
+                    early = state.step <= EARLY_STEPS
+                    if early or state.step % trace_every == 0:
+                        value = float(loss)
+                        if early:
+                            early_losses.append(value)
+                        trace.append([state.step, value])
+                        # NaN/inf, an explosion, or a loss that keeps climbing: stop
+                        if doctor.diverging(value, early_losses[0], trace, splits.num_classes):
+                            status = "diverged"
+                            break
+                        if state.step == EARLY_STEPS:
+                            found = doctor.early_check(early_losses, splits.num_classes, config)
+                            findings = doctor.merge(findings, found)
+                            for finding in found:
+                                said.add(finding.code)
+                                reporter.finding(finding.to_dict())
+                        reporter.step_progress(trace_every if not early else 1, value,
+                                               float(correct) / len(idx))
+            except KeyboardInterrupt:  # no handler installed (Python use): the same, said late
+                status = "interrupted"
+            seconds += time.perf_counter() - epoch_start
+            if seen == 0:
+                break
+            running_loss, running_correct, running_binary = (
+                float(loss_sum), float(correct_sum), float(binary_sum))
+            if status == "interrupted" and seen < n_train:
+                # not a whole epoch: kept apart so that metrics.csv, resume and the doctor only
+                # ever see whole epochs (the checkpoint holds the last whole one)
+                cut_short = {"epoch": epoch, "images": seen, "of_images": n_train,
+                             "train_loss": running_loss / seen,
+                             "train_acc_running": running_correct / seen}
+                break
+            eval_train = evaluate(model, splits.train_x[splits.eval_idx],
+                                  splits.train_y[splits.eval_idx], config, splits.mean,
+                                  splits.std, splits.num_classes)
+            val = evaluate(model, splits.val_x, splits.val_y, config, splits.mean, splits.std,
+                           splits.num_classes)
+            record = {
+                "epoch": epoch,
+                "train_loss": running_loss / seen,
+                "train_acc_running": running_correct / seen,
+                "train_metric_running": objectives.metric_value(
+                    config, running_correct, running_binary, seen, splits.num_classes),
+                "train_loss_eval": eval_train.loss,
+                "train_acc_eval": eval_train.accuracy,
+                "val_loss": val.loss,
+                "val_acc": val.accuracy,
+                "val_metric": val.metric,
+                "lr": lr_at_start,
+                "seconds": time.perf_counter() - epoch_start,
+            }
+            history.append(record)
+            if not math.isfinite(record["train_loss"]) or not math.isfinite(val.loss):
+                status = "diverged"
+            for callback in callbacks:
+                if hasattr(callback, "on_epoch_end"):
+                    callback.on_epoch_end(record, history)
+            reporter.epoch_ended(record)
+            # the doctor's look at each epoch end: say a new problem as soon as it shows
+            partial = {"status": status, "class_names": splits.class_names, "loss_trace": trace,
+                       "val_label_counts": torch.bincount(splits.val_y.cpu(),
+                                                          minlength=splits.num_classes).tolist(),
+                       "val_pred_counts": torch.bincount(val.predictions,
+                                                         minlength=splits.num_classes).tolist(),
+                       "val_accuracy": val.accuracy, "val_loss": val.loss,
+                       "val_metric": val.metric, "train_size": n_train}
+            now = doctor.problems(doctor.diagnose(config, history, partial))
+            for finding in now:
+                if finding.code not in said:
+                    said.add(finding.code)
+                    reporter.finding(finding.to_dict())
+            if status == "completed" and val.accuracy > best["val_accuracy"]:
+                best = {"val_accuracy": val.accuracy, "epoch": epoch,
+                        "state": ({k: v.detach().cpu().clone()
+                                   for k, v in model.state_dict().items()}
+                                  if config.early_stopping else None)}
+            if (status == "completed" and config.early_stopping
+                    and epoch - best["epoch"] >= config.early_stopping):
+                status = "early-stopped"
+            if ckpt_path is not None:
+                runs.save_checkpoint(ckpt_path, config, model, optimizer, scheduler,
+                                     history=history, trace=trace, early_losses=early_losses,
+                                     seconds=seconds, step=state.step, best=best,
+                                     status="completed" if status == "interrupted" else status)
+            if status != "completed":
+                break
 
     if status == "early-stopped" and best["state"] is not None:
         model.load_state_dict(best["state"])  # keep the weights of the best epoch
@@ -446,6 +488,8 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
                          splits.num_classes) if status != "diverged" else None
     summary = runs.make_summary(config, splits, model, history, status=status, seconds=seconds,
                                 test=test, val=val_final, trace=trace, device=device)
+    if cut_short is not None:
+        summary["partial_epoch"] = cut_short
     findings = doctor.merge(findings, doctor.diagnose(config, history, summary,
                                                       early_losses=early_losses))
     summary["diagnoses"] = [f.to_dict() for f in findings]

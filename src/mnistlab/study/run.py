@@ -9,7 +9,9 @@ processes, one per CPU core.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -129,11 +131,13 @@ def run_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
     from ..progress import StudyProgress
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_study_folder(out, spec)  # before anything is written into it
+    files.check_output_folder(out)
     backend = backend or LocalBackend()
     progress = study_reporter or StudyProgress(silent=True)
     plan = plan_experiments(spec)
     with files.exclusive(out / "study.lock", "this study"), Store(out / "study.db") as store:
+        _claim(store, out, spec)
         files.remove_stale_temps(out)  # left by a study killed mid-write
         done = store.finished()
         todo = [r for r in plan.to_train if r.key not in done]
@@ -173,6 +177,45 @@ def run_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
 
         write_study_report(result, lang=report_lang)
     return result
+
+
+# --- the study folder ------------------------------------------------------------------------
+# What a study writes into its folder; anything else there means the folder is someone else's.
+STUDY_ENTRIES = {"study.db", "study.db-wal", "study.db-shm", "study.db-journal", "study.lock",
+                 "runs", "cohorts", "plots", "results.csv", "report.md", "report.html"}
+
+
+def study_identity(spec: StudySpec) -> str:
+    """What makes two study files the same study: its name and everything that decides which
+    runs it trains, but not the number of seeds (more seeds extend a study), the words
+    (titles, descriptions) or where data and device are (they do not change the numbers)."""
+    base = {k: v for k, v in spec.base.to_dict().items() if k not in ("data_dir", "device")}
+    experiments = [[e.name, e.factor, e.test, [[v.label, v.changes] for v in e.variants]]
+                   for e in spec.experiments]
+    data = [spec.name, base, experiments, spec.final.choose, spec.final.settings]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_study_folder(out: Path, spec: StudySpec) -> None:
+    """Refuse a folder that is not this study's: a file, another study's folder, or a folder
+    holding anything a study does not write (a study only writes and deletes its own files)."""
+    if (out / "study.db").is_file():
+        with Store(out / "study.db") as store:
+            stored = store.identity()
+        if stored is not None and stored != study_identity(spec):
+            raise MnistlabError(
+                f"--out {out}: holds another study (or this one made from other settings); "
+                "use another --out (a study folder only ever holds one study)")
+        return
+    files.check_owned_folder(out, STUDY_ENTRIES, "study")
+
+
+def _claim(store: Store, out: Path, spec: StudySpec) -> None:
+    """With the lock held: check again (another process may have been first), then record
+    which study this folder belongs to."""
+    check_study_folder(out, spec)
+    if store.identity() is None:
+        store.set_identity(study_identity(spec))
 
 
 def _rows(plan: Plan, done: dict[str, dict[str, Any]]) -> list[Row]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig
+from ..errors import MnistlabError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -33,9 +34,13 @@ class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise MnistlabError(f"{self.path}: not a study database, or a damaged one ({exc}); "
+                                "use another --out, or move this file away") from None
 
     def close(self) -> None:
         self._db.close()
@@ -46,23 +51,31 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def set_meta(self, name: str, value: Any) -> None:
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                             (name, json.dumps(value)))
-
-    def get_meta(self, name: str) -> Any:
-        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+    def identity(self) -> str | None:
+        """The identity of the study this store belongs to (None in stores made before it
+        was recorded)."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'identity'").fetchone()
         return json.loads(row[0]) if row else None
+
+    def set_identity(self, identity: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('identity', ?)",
+                             (json.dumps(identity),))
 
     def record(self, key: str, config: TrainConfig, test: bool, summary: dict[str, Any],
                history: list[dict[str, float]]) -> None:
-        with self._db:  # one transaction: the row is there whole or not at all
-            self._db.execute(
-                "INSERT OR REPLACE INTO runs (key, config, test, status, summary, history, "
-                "seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, json.dumps(config.to_dict()), int(test), summary["status"],
-                 json.dumps(summary), json.dumps(history), float(summary.get("seconds") or 0)))
+        try:
+            with self._db:  # one transaction: the row is there whole or not at all
+                self._db.execute(
+                    "INSERT OR REPLACE INTO runs (key, config, test, status, summary, history, "
+                    "seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (key, json.dumps(config.to_dict()), int(test), summary["status"],
+                     json.dumps(summary), json.dumps(history),
+                     float(summary.get("seconds") or 0)))
+        except sqlite3.OperationalError as exc:  # "database or disk is full", read-only
+            raise MnistlabError(f"{self.path}: cannot record run {key} ({exc}); free space or "
+                                "fix the permissions and run the same command again (finished "
+                                "runs are kept)", exit_code=1) from None
 
     def finished(self) -> dict[str, dict[str, Any]]:
         """key -> {"summary", "history", "status", "test"} for every recorded run."""

@@ -9,10 +9,10 @@ pruned) trial in the study, whoever ran it.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
+import logging
 import math
 import os
 import random
@@ -20,12 +20,12 @@ import socket
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import files
+from .. import files, interrupt
 from ..config import TrainConfig
 from ..errors import MnistlabError
 from ..progress import Reporter, SilentReporter
@@ -37,6 +37,10 @@ INSTALL_HINT = 'pip install "mnistlab[tune]" (or: pip install optuna scikit-lear
 IMPORTANCE_REPEATS = 5  # fANOVA fits random forests: its importances vary from call to call
 HEARTBEAT_SECONDS = 60  # a trial silent for 3 heartbeats is a dead worker's: marked failed
 STORE_FILE = "tune.db"
+# What a search writes into its folder; anything else there means the folder is someone else's.
+TUNE_ENTRIES = {STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm", f"{STORE_FILE}-journal",
+                "space.toml", "trials.csv", "best.toml", "report.md", "report.html", "plots",
+                "retrain", ".report.lock"}
 
 try:  # optional extra: only `mnistlab tune` needs it
     import optuna
@@ -297,6 +301,8 @@ def make_objective(spec: TuneSpec, cache: Any,
                    reporter_for: Callable[[Any, TrainConfig], Reporter] | None = None
                    ) -> Callable[[Any], float]:
     def objective(trial: Any) -> float:
+        if interrupt.requested():  # asked to stop between trials: this one never starts
+            raise KeyboardInterrupt
         values = suggest(spec, trial)
         trial.set_user_attr("worker", worker_label())
         config = spec.config_for(values, where=f"trial {trial.number}")
@@ -365,6 +371,7 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
 
     require_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _quiet_when_stopping()
     if trials < 1:
         raise MnistlabError(f"trials: must be a whole number >= 1, got {trials}")
     if retrain_seeds < 0:
@@ -378,7 +385,8 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
         connect(address)  # a missing extra or cluster is said before any work
     started = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    files.check_owned_folder(out, TUNE_ENTRIES, "tune")  # before anything is written into it
+    files.check_output_folder(out)
     url = storage or default_storage(out)
     name = study_name or spec.name
     study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
@@ -393,7 +401,7 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
         done = len(finished_trials(study))
         if on_trial is not None:
             on_trial(trial, done)
-        if done >= trials:
+        if done >= trials or interrupt.requested():
             study.stop()  # every worker stops once the study holds enough finished trials
 
     done = finished_trials(study)
@@ -404,15 +412,22 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
     if remaining > 0 and backend == "ray":
         from .ray_backend import optimize_on_ray
 
-        ran = optimize_on_ray(spec, study, trials=trials, address=address,
-                              resources=resources, on_trial=on_trial)
+        with interrupt.listening():
+            ran = optimize_on_ray(spec, study, trials=trials, address=address,
+                                  resources=resources, on_trial=on_trial)
     elif remaining > 0:
-        study.optimize(make_objective(spec, cache, reporter_for), n_trials=remaining,
-                       callbacks=[finished_callback], gc_after_trial=False)
+        # listening: a Ctrl-C only asks the running trial to stop, which it does from inside
+        # the trial, so Optuna's bookkeeping (and its heartbeat thread) is never cut mid-way
+        with interrupt.listening():
+            study.optimize(make_objective(spec, cache, reporter_for), n_trials=remaining,
+                           callbacks=[finished_callback], gc_after_trial=False)
+    if interrupt.requested():  # stopped between trials: say so, write no report
+        raise KeyboardInterrupt
     result = collect(spec, study, out, url, name, seed, pruner, trials)
     result.ran_here = ran
     if report:
-        with _report_lock(out):  # workers sharing a folder write the report one at a time
+        # workers sharing a folder write the report one at a time
+        with files.exclusive(out / ".report.lock", "the report", wait=True):
             result = collect(spec, study, out, url, name, seed, pruner, trials)
             result.ran_here = ran
             remote = None
@@ -426,6 +441,20 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
     return result
 
 
+class _StopRequested(logging.Filter):
+    """Drops Optuna's "trial N failed" warnings (a traceback) while a stop is requested: the
+    trial the user's Ctrl-C cut short is marked failed and retried on resume, as expected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not interrupt.requested()
+
+
+def _quiet_when_stopping() -> None:
+    logger = logging.getLogger("optuna.study._optimize")  # where Optuna logs failed trials
+    if not any(isinstance(f, _StopRequested) for f in logger.filters):
+        logger.addFilter(_StopRequested())
+
+
 def collect(spec: TuneSpec, study: Any, out: Path, url: str, name: str, seed: int, pruner: str,
             target: int) -> TuneResult:
     all_trials = study.get_trials(deepcopy=False)
@@ -434,21 +463,6 @@ def collect(spec: TuneSpec, study: Any, out: Path, url: str, name: str, seed: in
     return TuneResult(spec=spec, out=out, storage=shown_url(url), study_name=name, seed=seed,
                       pruner=pruner, target=target, trials=all_trials, best=best,
                       best_config=trial_config(spec, best) if best else None)
-
-
-@contextlib.contextmanager
-def _report_lock(out: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX: no lock
-        yield
-        return
-    with open(out / ".report.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def retrain_seed_list(spec: TuneSpec, n: int) -> list[int]:
