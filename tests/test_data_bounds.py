@@ -102,6 +102,10 @@ def test_bombs_are_refused_without_the_memory_they_announce(bomb_folders):
 
 # (case, command line with {bomb}, the bomb, the refusal on stderr)
 CLI_CASES = [
+    ("data-fetch-from", ["data", "fetch", "mnist", "--from", "{bomb}"], "announces-2GB",
+     "train-images-idx3-ubyte.gz: header announces 2,551,020 images of 28x28 (1,999,999,696 "
+     "bytes), over the limit of 47,040,016 bytes for MNIST's train-images-idx3-ubyte (its "
+     "published size); is this really that file?"),
     ("train-dataset", ["train", "--dataset", "{bomb}", "--epochs", "1"], "10-images-then-2GiB",
      "train-images-idx3-ubyte.gz: more than 65,536 unexpected bytes after the 10 images"),
 ]

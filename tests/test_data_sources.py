@@ -1,5 +1,5 @@
-"""Downloads against a real HTTP server on loopback, imports, the identity check, the verified
-marker, and where known datasets are looked for."""
+"""Downloads against a real HTTP server on loopback, imports, the identity check, checks on
+every load, published sizes, and where known datasets are looked for."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import dataclasses
 import functools
 import gzip
 import hashlib
+import os
 import socket
+import struct
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import make_dataset_folder
 
@@ -22,9 +25,8 @@ from mnistlab.data import (
     fetch,
     import_folder,
     load_dataset,
-    sources,
 )
-from mnistlab.data.sources import FILES, MARKER, cache_root, search_folders
+from mnistlab.data.sources import FILES, cache_root, search_folders
 from mnistlab.errors import MnistlabError
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -105,7 +107,7 @@ def test_fetch_from_a_good_mirror_verifies_caches_and_loads(http_root, shared_da
     _serve(root, "good", shared_datasets / "mnist")
     folder = fetch("mnist", mirrors=[f"{base}/good/"])
     assert folder == cache_root() / "mnist"
-    assert _cached_names("mnist") == {f"{stem}.gz" for stem in FILES} | {MARKER}
+    assert _cached_names("mnist") == {f"{stem}.gz" for stem in FILES}
     assert not [p for p in cache_root().iterdir() if p.name.startswith(".fetch-")]
     ds = load_dataset("mnist")
     assert (len(ds.train_labels), len(ds.test_labels)) == (60000, 10000)
@@ -125,7 +127,7 @@ def test_corrupted_download_is_never_cached(http_root, shared_datasets):
         fetch("mnist", mirrors=[f"{base}/bad/"])
     cached = _cached_names("mnist")
     assert "t10k-labels-idx1-ubyte.gz" not in cached and "t10k-labels-idx1-ubyte" not in cached
-    assert cached == {f"{stem}.gz" for stem in FILES[:3]} | {MARKER}  # the good ones stay
+    assert cached == {f"{stem}.gz" for stem in FILES[:3]}  # the good ones stay
     assert not [p for p in cache_root().iterdir() if p.name.startswith(".fetch-")]
 
 
@@ -135,7 +137,7 @@ def test_dead_missing_and_corrupt_mirrors_fall_back_to_the_next(http_root, share
     _serve(root, "good", shared_datasets / "mnist")
     folder = fetch("mnist", mirrors=[_dead_url(), f"{base}/missing/", f"{base}/bad/",
                                      f"{base}/good/"])
-    assert _cached_names("mnist") == {f"{stem}.gz" for stem in FILES} | {MARKER}
+    assert _cached_names("mnist") == {f"{stem}.gz" for stem in FILES}
     assert load_dataset("mnist", data_dir=folder.parent).test_labels.bincount().tolist() \
         == MNIST_TEST_COUNTS
 
@@ -195,7 +197,7 @@ def test_misnamed_files_are_named(tiny_known, tmp_path):
         import_folder(name, offered)
 
 
-# --- imports and the verified marker ---------------------------------------------------------
+# --- imports and checks on every load --------------------------------------------------------
 def test_import_raw_files(tmp_path, shared_datasets):
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -203,7 +205,7 @@ def test_import_raw_files(tmp_path, shared_datasets):
         (raw / stem).write_bytes(gzip.decompress((shared_datasets / "mnist" / f"{stem}.gz")
                                                  .read_bytes()))
     assert import_folder("mnist", raw) == cache_root() / "mnist"
-    assert _cached_names("mnist") == set(FILES) | {MARKER}
+    assert _cached_names("mnist") == set(FILES)
     ds = load_dataset("mnist")
     assert ds.test_labels.bincount().tolist() == MNIST_TEST_COUNTS
 
@@ -216,25 +218,44 @@ def test_import_accepts_the_root_of_a_name_layout_and_replaces_other_forms(tiny_
     (tmp_path / "layout").mkdir()
     (tmp_path / "layout" / name).symlink_to(offered)
     import_folder(name, tmp_path / "layout")
-    assert _cached_names(name) == {f"{stem}.gz" for stem in FILES} | {MARKER}
+    assert _cached_names(name) == {f"{stem}.gz" for stem in FILES}
 
 
-def test_marker_skips_rehashing_until_a_file_changes(tiny_known, monkeypatch):
+def test_every_load_checks_the_payload_even_with_size_and_mtime_restored(tiny_known, tmp_path):
+    """A file changed in place, same size, mtime put back (what `touch -r` does): the old
+    size+mtime marker trusted it; every load now hashes the payload, so it is caught."""
     name, offered = tiny_known
-    import_folder(name, offered)
-    calls = []
-    real = sources.verify_payload
-    monkeypatch.setattr(sources, "verify_payload", lambda *a: calls.append(a[1]) or real(*a))
-    load_dataset(name)
-    assert calls == []  # import verified everything and said so in the marker
-    changed = cache_root() / name / "t10k-images-idx3-ubyte.gz"
-    changed.write_bytes(gzip.compress(gzip.decompress(changed.read_bytes())[:-1] + b"\x01"))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for stem in FILES:
+        (raw / stem).write_bytes(gzip.decompress((offered / f"{stem}.gz").read_bytes()))
+    import_folder(name, raw)
+    assert len(load_dataset(name).test_labels) == 20
+    changed = cache_root() / name / "t10k-images-idx3-ubyte"
+    before = changed.stat()
+    with open(changed, "r+b") as handle:  # one pixel, in place
+        handle.seek(before.st_size - 1)
+        last = handle.read(1)[0]
+        handle.seek(before.st_size - 1)
+        handle.write(bytes([last ^ 0xFF]))
+    os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = changed.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
     with pytest.raises(MnistlabError, match="checksum mismatch for t10k-images-idx3-ubyte"):
         load_dataset(name)
-    assert calls == ["t10k-images-idx3-ubyte"]
 
 
-def test_read_only_folder_loads_without_a_marker(tiny_known, tmp_path):
+def test_loading_writes_nothing_into_the_folder(tiny_known, tmp_path):
+    name, offered = tiny_known
+    root = tmp_path / "rw"
+    root.mkdir()
+    offered.rename(root / name)
+    before = sorted(os.listdir(root / name))
+    assert len(load_dataset(name, data_dir=root).train_labels) == 40
+    assert sorted(os.listdir(root / name)) == before
+
+
+def test_read_only_folder_loads(tiny_known, tmp_path):
     name, offered = tiny_known
     root = tmp_path / "ro"
     root.mkdir()
@@ -242,9 +263,21 @@ def test_read_only_folder_loads_without_a_marker(tiny_known, tmp_path):
     (root / name).chmod(0o555)
     try:
         assert len(load_dataset(name, data_dir=root).train_labels) == 40
-        assert not (root / name / MARKER).exists()
     finally:
         (root / name).chmod(0o755)
+
+
+# --- published sizes -------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(KNOWN_DATASETS))
+def test_published_sizes_match_the_real_headers(name, shared_datasets):
+    """The reader's limit for each known file is its exact size: check it against the header of
+    the real file (the first bytes only: cheap)."""
+    for stem in FILES:
+        with gzip.open(shared_datasets / name / f"{stem}.gz") as handle:
+            head = handle.read(16)
+        ndim = head[3]
+        shape = struct.unpack(f">{ndim}I", head[4:4 + 4 * ndim])
+        assert KNOWN_DATASETS[name].payload_bytes[stem] == 4 + 4 * ndim + int(np.prod(shape))
 
 
 # --- where datasets are looked for -----------------------------------------------------------

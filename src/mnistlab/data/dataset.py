@@ -12,7 +12,7 @@ import torch
 
 from ..errors import MnistlabError
 from .idx import DEFAULT_LIMIT, MAX_PAYLOAD_BYTES, SizeLimit, parse_idx, read_bytes
-from .sources import FILES, KNOWN_DATASETS, KnownDataset, ensure_verified, find_file, locate
+from .sources import FILES, KNOWN_DATASETS, KnownDataset, find_file, locate, read_verified
 
 # Labels widen to int64 (8 bytes each) in memory: a labels file of a custom folder is held to an
 # eighth of the IDX limit, so that its tensor stays within the same budget as an images file.
@@ -45,10 +45,11 @@ def _read_split(folder: Path, split: str,
         if path is None:
             raise MnistlabError(f"{folder}: {stem}[.gz] is missing; a dataset folder holds "
                                 f"{', '.join(FILES)} (each optionally .gz)")
-        payload = read_bytes(path, expect_dims=dims,
-                             limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT)
         if spec is not None:
-            ensure_verified(spec.name, stem, path, payload)
+            payload = read_verified(spec.name, stem, path)
+        else:
+            payload = read_bytes(path, expect_dims=dims,
+                                 limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT)
         arrays.append(parse_idx(payload, path.name, expect_dims=dims))
         paths.append(path)
     images, labels = arrays
