@@ -1,8 +1,9 @@
 """Downloads against a real HTTP server on loopback, imports, the identity check, checks on
-every load, published sizes, and where known datasets are looked for."""
+every load, published sizes, hostile mirrors, and where known datasets are looked for."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gzip
@@ -11,12 +12,14 @@ import os
 import socket
 import struct
 import threading
+from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import make_dataset_folder
+from test_data_bounds import gzip_bomb
 
 from mnistlab.data import (
     KNOWN_DATASETS,
@@ -38,22 +41,29 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def serving(root: Path, handler: type[SimpleHTTPRequestHandler] = _QuietHandler
+            ) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving `root` with `handler`: yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 @pytest.fixture()
 def http_root(tmp_path):
     """A real HTTP server on 127.0.0.1 serving tmp_path/www: yields (that folder, base URL)."""
     root = tmp_path / "www"
     root.mkdir()
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(root) as base:
+        yield root, base
 
 
 def _serve(root: Path, mirror: str, source: Path) -> Path:
@@ -164,6 +174,63 @@ def test_damaged_cache_entry_is_fetched_again(http_root, tiny_known):
     damaged.write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07"))
     fetch(name, mirrors=[f"{base}/m/"])
     assert damaged.read_bytes() == (offered / damaged.name).read_bytes()
+
+
+_HOSTILE_FILE = "t10k-labels-idx1-ubyte.gz"  # the smallest cap: cut off after about 1 MB
+
+
+class _HostileHandler(_QuietHandler):
+    """Serves like _QuietHandler, except t10k-labels-idx1-ubyte.gz under two broken mirrors:
+    /endless/ streams zeros until the client hangs up, /huge/ announces a terabyte."""
+
+    def do_GET(self) -> None:
+        mirror = self.path.split("/")[1]
+        if self.path not in (f"/endless/{_HOSTILE_FILE}", f"/huge/{_HOSTILE_FILE}"):
+            return super().do_GET()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/gzip")
+        if mirror == "huge":
+            self.send_header("Content-Length", str(10**12))
+        self.end_headers()
+        try:  # 64 MiB at most: a client without a cap fails the test rather than hanging it
+            for _ in range(1024 if mirror == "endless" else 1):
+                self.wfile.write(bytes(1 << 16))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client cut it off, as it should
+
+
+# (mirror, how its t10k-labels is refused; the cap is 2 x 10,008 + 1 MiB, the limit 10,008 bytes)
+HOSTILE_MIRRORS = [
+    ("endless", "the body runs over the 1,068,592-byte cap for this file; discarded"),
+    ("huge", "announces 1,000,000,000,000 bytes, over the 1,068,592-byte cap for this file"),
+    ("bomb", "header announces 1,000,000,000 labels (1,000,000,008 bytes), over the limit of "
+             "10,008 bytes for Tiny's t10k-labels-idx1-ubyte"),
+]
+
+
+@pytest.mark.parametrize("mirror,refusal", HOSTILE_MIRRORS, ids=[m for m, _ in HOSTILE_MIRRORS])
+def test_hostile_mirror_is_cut_off_and_the_next_one_serves(tiny_known, tmp_path, mirror, refusal):
+    name, offered = tiny_known
+    root = tmp_path / "www"
+    root.mkdir()
+    for good in ("good", "endless", "huge"):
+        (root / good).symlink_to(offered)
+    _serve(root, "bomb", offered)
+    (root / "bomb" / "t10k-labels-idx1-ubyte.gz").unlink()  # 256 MiB of zeros in 260 KB
+    (root / "bomb" / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip_bomb((10**9,), 256 << 20))
+    with serving(root, _HostileHandler) as base:
+        with pytest.raises(MnistlabError) as info:
+            fetch(name, mirrors=[f"{base}/{mirror}/"])
+        message = str(info.value)
+        assert f"{base}/{mirror}/t10k-labels-idx1-ubyte.gz: {refusal}" in message
+        assert "\n" not in message
+        assert _cached_names(name) == {f"{stem}.gz" for stem in FILES[:3]}  # not the bad one
+        fetch(name, mirrors=[f"{base}/{mirror}/", f"{base}/good/"])
+    assert _cached_names(name) == {f"{stem}.gz" for stem in FILES}
+    for stem in FILES:
+        assert (cache_root() / name / f"{stem}.gz").read_bytes() == \
+            (offered / f"{stem}.gz").read_bytes()
+    assert not [p for p in cache_root().iterdir() if p.name.startswith(".fetch-")]
 
 
 # --- identity --------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Where datasets come from: the known ones (mirrors, payload checksums, class names, pixel
 statistics), the folders searched for them, downloads that never cache anything unverified,
-imports of folders a user already has, and the published size of every file.
+imports of folders a user already has, and a size limit on everything read or downloaded.
 
 A dataset folder holds the four canonical IDX files, gzipped or raw:
     train-images-idx3-ubyte[.gz]  train-labels-idx1-ubyte[.gz]
@@ -202,8 +202,8 @@ def read_verified(name: str, stem: str, path: Path, where: str | None = None) ->
 
 # --- download and import ---------------------------------------------------------------------
 class _RichBar:
-    """The progress-bar protocol pooch's HTTPDownloader drives (total, update, reset, close),
-    drawn with rich on stderr, so that tqdm is not needed."""
+    """The progress-bar protocol of pooch's downloaders (total, update, close) that ours
+    drives, drawn with rich on stderr, so that tqdm is not needed."""
 
     def __init__(self, label: str):
         from rich.console import Console
@@ -225,9 +225,6 @@ class _RichBar:
     def update(self, n: int) -> None:
         self._progress.advance(self._task, n)
 
-    def reset(self) -> None:
-        self._progress.reset(self._task, total=self.total)
-
     def close(self) -> None:
         self._progress.stop()
 
@@ -242,6 +239,50 @@ def _network_reason(exc: Exception) -> str:
     if isinstance(exc, requests.ConnectionError):
         return "could not connect"
     return f"{type(exc).__name__}: {exc}"[:120]
+
+
+def download_cap(spec: KnownDataset, stem: str) -> int:
+    """The most bytes a mirror may send for `<stem>.gz`. Deflate never grows data by more than
+    ~0.03% plus a gzip header (with an optional file name or comment of any length), so a real
+    file is at most a little over its payload; twice the payload plus 1 MiB is generous to any
+    mirror's wrapper, yet stops a hostile body at 95 MB of disk for the largest file."""
+    return 2 * spec.payload_bytes[stem] + (1 << 20)
+
+
+class _CappedDownloader:
+    """A pooch downloader (called as `downloader(url, output_file, pooch)`) that streams the
+    body with requests and cuts it off past `cap` bytes. Written rather than wrapping pooch's
+    HTTPDownloader because that one has no limit and would have to be stopped from inside a
+    file object; here an announced length over the cap is refused before reading the body."""
+
+    def __init__(self, cap: int, timeout: float, progressbar: _RichBar | None = None):
+        self.cap, self.timeout, self.progressbar = cap, timeout, progressbar
+
+    def _too_big(self, url: str, what: str) -> MnistlabError:
+        return MnistlabError(f"{url}: {what} over the {self.cap:,}-byte cap for this file; "
+                             "discarded (a broken or hostile mirror)")
+
+    def __call__(self, url: str, output_file: str, pooch: object = None) -> None:
+        import requests
+
+        # identity: the bytes counted are the bytes on the wire, no transparent decompression
+        with requests.get(url, stream=True, timeout=self.timeout,
+                          headers={"Accept-Encoding": "identity"}) as response:
+            response.raise_for_status()
+            announced = response.headers.get("Content-Length", "")
+            if announced.isdigit() and int(announced) > self.cap:
+                raise self._too_big(url, f"announces {int(announced):,} bytes,")  # unread
+            if self.progressbar is not None:
+                self.progressbar.total = int(announced) if announced.isdigit() else 0
+            written = 0
+            with open(output_file, "wb") as out:
+                for chunk in response.iter_content(chunk_size=1 << 16):
+                    written += len(chunk)
+                    if written > self.cap:
+                        raise self._too_big(url, "the body runs")  # cut off here
+                    out.write(chunk)
+                    if self.progressbar is not None:
+                        self.progressbar.update(len(chunk))
 
 
 def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Path,
@@ -260,11 +301,10 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                 leftover.unlink()
             bar = _RichBar(f"{stem}.gz from {urlparse(url).netloc}") if progress else None
             try:
-                downloader = pooch.HTTPDownloader(progressbar=bar or False, timeout=timeout,
-                                                  chunk_size=1 << 16)
+                downloader = _CappedDownloader(download_cap(spec, stem), timeout, bar)
                 path = Path(pooch.retrieve(url, known_hash=None, fname=f"{stem}.gz", path=tmp,
                                            downloader=downloader))
-                read_verified(spec.name, stem, path, where=url)  # a gzip bomb stops here
+                read_verified(spec.name, stem, path, where=url)  # a gzip bomb stops here too
             except (requests.RequestException, OSError) as exc:
                 tried.append(f"{url} ({_network_reason(exc)})")
                 continue
@@ -285,8 +325,8 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
 def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
           progress: bool = False, timeout: float = 30.0) -> Path:
     """Download a known dataset into the cache and return its folder. Each file is taken from
-    the first mirror that serves the published payload; files already cached that still verify
-    are kept; nothing unverified is ever put in the cache."""
+    the first mirror that serves the published payload within its size cap; files already
+    cached that still verify are kept; nothing unverified is ever put in the cache."""
     import pooch
 
     spec = known(name)
