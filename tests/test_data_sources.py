@@ -1,5 +1,5 @@
 """Downloads against a real HTTP server on loopback, imports, the identity check, checks on
-every load, published sizes, hostile mirrors, and where known datasets are looked for."""
+every load, the mirror order, and where known datasets are looked for."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -334,7 +335,14 @@ def test_read_only_folder_loads(tiny_known, tmp_path):
         (root / name).chmod(0o755)
 
 
-# --- published sizes -------------------------------------------------------------------------
+# --- mirrors and published sizes -------------------------------------------------------------
+@pytest.mark.parametrize("name", list(KNOWN_DATASETS))
+def test_https_mirrors_come_first(name):
+    schemes = [urlparse(url).scheme for url in KNOWN_DATASETS[name].mirrors]
+    assert schemes[0] == "https" and set(schemes) <= {"https", "http"}
+    assert schemes == sorted(schemes, key=lambda scheme: scheme != "https")
+
+
 @pytest.mark.parametrize("name", list(KNOWN_DATASETS))
 def test_published_sizes_match_the_real_headers(name, shared_datasets):
     """The reader's limit for each known file is its exact size: check it against the header of

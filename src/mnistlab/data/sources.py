@@ -58,6 +58,8 @@ class KnownDataset:
 KNOWN_DATASETS: dict[str, KnownDataset] = {
     "mnist": KnownDataset(
         name="mnist", title="MNIST",
+        # https first; the plain-http original stays last only because every payload's SHA-256
+        # is pinned below, so a tampered download is refused, never cached
         mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
                  "https://storage.googleapis.com/cvdf-datasets/mnist/",
                  "http://yann.lecun.com/exdb/mnist/"),
@@ -74,8 +76,10 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
         class_names=tuple(str(d) for d in range(10)), mean=0.1307, std=0.3081),
     "fashion-mnist": KnownDataset(
         name="fashion-mnist", title="Fashion-MNIST",
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-                 "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
+        # https first; the plain-http mirror stays as a fallback only because every payload's
+        # SHA-256 is pinned below, so a tampered download is refused, never cached
+        mirrors=("https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+                 "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
         sha256={
             "train-images-idx3-ubyte":
                 "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
