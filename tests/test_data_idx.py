@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import make_dataset_folder, make_idx_files, tiny_arrays
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
 from mnistlab.data import load_dataset, read_idx
-from mnistlab.data.idx import parse_idx, sha256_of_payload, write_idx
+from mnistlab.data.idx import GZIP_MAGIC, parse_idx, sha256_of_payload, write_idx
 from mnistlab.errors import MnistlabError
 
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
@@ -156,11 +156,15 @@ def test_write_read_round_trip(tmp_path_factory, array, gz):
     assert back.dtype == np.uint8 and back.shape == array.shape and np.array_equal(back, array)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=40) | st.builds(
+# any bytes, and headers of 0-3 small dimensions followed by too few, enough or too many bytes
+IDX_LIKE = st.binary(max_size=40) | st.builds(
     lambda dims, extra: struct.pack(">HBB", 0, 8, len(dims)) + struct.pack(
         f">{len(dims)}I", *dims) + bytes(extra), st.lists(st.integers(0, 4), max_size=3),
-    st.integers(0, 80)))
+    st.integers(0, 80))
+
+
+@settings(max_examples=200, deadline=None)
+@given(IDX_LIKE)
 def test_parser_never_crashes(data):
     """Any bytes: either a well-formed array matching its header, or a MnistlabError."""
     try:
@@ -169,3 +173,22 @@ def test_parser_never_crashes(data):
         assert str(exc).startswith("fuzz: ")
     else:
         assert array.size == len(data) - 4 - 4 * array.ndim
+
+
+@settings(max_examples=150, deadline=None)
+@given(IDX_LIKE, st.booleans())
+def test_file_reader_agrees_with_the_in_memory_parser(tmp_path_factory, data, gz):
+    """The streamed reader (gzip or raw, header first, then a bounded fill) and parse_idx share
+    one header check: same array or same message for any bytes."""
+    assume(gz or data[:2] != GZIP_MAGIC)  # raw bytes that look gzipped are read as gzip
+    path = tmp_path_factory.mktemp("fuzz") / ("fuzz" + (".gz" if gz else ""))
+    path.write_bytes(gzip.compress(data) if gz else data)
+
+    def outcome(read: Callable[[], np.ndarray], name: str) -> object:
+        try:
+            return read().tolist()
+        except MnistlabError as exc:
+            return str(exc).removeprefix(f"{name}: ")
+
+    assert outcome(lambda: read_idx(path), path.name) == outcome(
+        lambda: parse_idx(data, "fuzz"), "fuzz")

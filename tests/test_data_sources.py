@@ -1,19 +1,26 @@
-"""Downloads against a real HTTP server on loopback, imports, the identity check, the verified
-marker, and where known datasets are looked for."""
+"""Downloads against a real HTTP server on loopback, imports, the identity check, checks on
+every load, the mirror order, and where known datasets are looked for."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gzip
 import hashlib
+import os
 import socket
+import struct
 import threading
+from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 from conftest import make_dataset_folder
+from test_data_bounds import gzip_bomb
 
 from mnistlab.data import (
     KNOWN_DATASETS,
@@ -22,9 +29,8 @@ from mnistlab.data import (
     fetch,
     import_folder,
     load_dataset,
-    sources,
 )
-from mnistlab.data.sources import FILES, MARKER, cache_root, search_folders
+from mnistlab.data.sources import FILES, cache_root, search_folders
 from mnistlab.errors import MnistlabError
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -36,22 +42,29 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def serving(root: Path, handler: type[SimpleHTTPRequestHandler] = _QuietHandler
+            ) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving `root` with `handler`: yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 @pytest.fixture()
 def http_root(tmp_path):
     """A real HTTP server on 127.0.0.1 serving tmp_path/www: yields (that folder, base URL)."""
     root = tmp_path / "www"
     root.mkdir()
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(root) as base:
+        yield root, base
 
 
 def _serve(root: Path, mirror: str, source: Path) -> Path:
@@ -105,7 +118,7 @@ def test_fetch_from_a_good_mirror_verifies_caches_and_loads(http_root, shared_da
     _serve(root, "good", shared_datasets / "mnist")
     folder = fetch("mnist", mirrors=[f"{base}/good/"])
     assert folder == cache_root() / "mnist"
-    assert _cached_names("mnist") == {f"{stem}.gz" for stem in FILES} | {MARKER}
+    assert _cached_names("mnist") == {f"{stem}.gz" for stem in FILES}
     assert not [p for p in cache_root().iterdir() if p.name.startswith(".fetch-")]
     ds = load_dataset("mnist")
     assert (len(ds.train_labels), len(ds.test_labels)) == (60000, 10000)
@@ -125,7 +138,7 @@ def test_corrupted_download_is_never_cached(http_root, shared_datasets):
         fetch("mnist", mirrors=[f"{base}/bad/"])
     cached = _cached_names("mnist")
     assert "t10k-labels-idx1-ubyte.gz" not in cached and "t10k-labels-idx1-ubyte" not in cached
-    assert cached == {f"{stem}.gz" for stem in FILES[:3]} | {MARKER}  # the good ones stay
+    assert cached == {f"{stem}.gz" for stem in FILES[:3]}  # the good ones stay
     assert not [p for p in cache_root().iterdir() if p.name.startswith(".fetch-")]
 
 
@@ -135,7 +148,7 @@ def test_dead_missing_and_corrupt_mirrors_fall_back_to_the_next(http_root, share
     _serve(root, "good", shared_datasets / "mnist")
     folder = fetch("mnist", mirrors=[_dead_url(), f"{base}/missing/", f"{base}/bad/",
                                      f"{base}/good/"])
-    assert _cached_names("mnist") == {f"{stem}.gz" for stem in FILES} | {MARKER}
+    assert _cached_names("mnist") == {f"{stem}.gz" for stem in FILES}
     assert load_dataset("mnist", data_dir=folder.parent).test_labels.bincount().tolist() \
         == MNIST_TEST_COUNTS
 
@@ -162,6 +175,63 @@ def test_damaged_cache_entry_is_fetched_again(http_root, tiny_known):
     damaged.write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07"))
     fetch(name, mirrors=[f"{base}/m/"])
     assert damaged.read_bytes() == (offered / damaged.name).read_bytes()
+
+
+_HOSTILE_FILE = "t10k-labels-idx1-ubyte.gz"  # the smallest cap: cut off after about 1 MB
+
+
+class _HostileHandler(_QuietHandler):
+    """Serves like _QuietHandler, except t10k-labels-idx1-ubyte.gz under two broken mirrors:
+    /endless/ streams zeros until the client hangs up, /huge/ announces a terabyte."""
+
+    def do_GET(self) -> None:
+        mirror = self.path.split("/")[1]
+        if self.path not in (f"/endless/{_HOSTILE_FILE}", f"/huge/{_HOSTILE_FILE}"):
+            return super().do_GET()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/gzip")
+        if mirror == "huge":
+            self.send_header("Content-Length", str(10**12))
+        self.end_headers()
+        try:  # 64 MiB at most: a client without a cap fails the test rather than hanging it
+            for _ in range(1024 if mirror == "endless" else 1):
+                self.wfile.write(bytes(1 << 16))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client cut it off, as it should
+
+
+# (mirror, how its t10k-labels is refused; the cap is 2 x 10,008 + 1 MiB, the limit 10,008 bytes)
+HOSTILE_MIRRORS = [
+    ("endless", "the body runs over the 1,068,592-byte cap for this file; discarded"),
+    ("huge", "announces 1,000,000,000,000 bytes, over the 1,068,592-byte cap for this file"),
+    ("bomb", "header announces 1,000,000,000 labels (1,000,000,008 bytes), over the limit of "
+             "10,008 bytes for Tiny's t10k-labels-idx1-ubyte"),
+]
+
+
+@pytest.mark.parametrize("mirror,refusal", HOSTILE_MIRRORS, ids=[m for m, _ in HOSTILE_MIRRORS])
+def test_hostile_mirror_is_cut_off_and_the_next_one_serves(tiny_known, tmp_path, mirror, refusal):
+    name, offered = tiny_known
+    root = tmp_path / "www"
+    root.mkdir()
+    for good in ("good", "endless", "huge"):
+        (root / good).symlink_to(offered)
+    _serve(root, "bomb", offered)
+    (root / "bomb" / "t10k-labels-idx1-ubyte.gz").unlink()  # 256 MiB of zeros in 260 KB
+    (root / "bomb" / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip_bomb((10**9,), 256 << 20))
+    with serving(root, _HostileHandler) as base:
+        with pytest.raises(MnistlabError) as info:
+            fetch(name, mirrors=[f"{base}/{mirror}/"])
+        message = str(info.value)
+        assert f"{base}/{mirror}/t10k-labels-idx1-ubyte.gz: {refusal}" in message
+        assert "\n" not in message
+        assert _cached_names(name) == {f"{stem}.gz" for stem in FILES[:3]}  # not the bad one
+        fetch(name, mirrors=[f"{base}/{mirror}/", f"{base}/good/"])
+    assert _cached_names(name) == {f"{stem}.gz" for stem in FILES}
+    for stem in FILES:
+        assert (cache_root() / name / f"{stem}.gz").read_bytes() == \
+            (offered / f"{stem}.gz").read_bytes()
+    assert not [p for p in cache_root().iterdir() if p.name.startswith(".fetch-")]
 
 
 # --- identity --------------------------------------------------------------------------------
@@ -195,7 +265,7 @@ def test_misnamed_files_are_named(tiny_known, tmp_path):
         import_folder(name, offered)
 
 
-# --- imports and the verified marker ---------------------------------------------------------
+# --- imports and checks on every load --------------------------------------------------------
 def test_import_raw_files(tmp_path, shared_datasets):
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -203,7 +273,7 @@ def test_import_raw_files(tmp_path, shared_datasets):
         (raw / stem).write_bytes(gzip.decompress((shared_datasets / "mnist" / f"{stem}.gz")
                                                  .read_bytes()))
     assert import_folder("mnist", raw) == cache_root() / "mnist"
-    assert _cached_names("mnist") == set(FILES) | {MARKER}
+    assert _cached_names("mnist") == set(FILES)
     ds = load_dataset("mnist")
     assert ds.test_labels.bincount().tolist() == MNIST_TEST_COUNTS
 
@@ -216,25 +286,44 @@ def test_import_accepts_the_root_of_a_name_layout_and_replaces_other_forms(tiny_
     (tmp_path / "layout").mkdir()
     (tmp_path / "layout" / name).symlink_to(offered)
     import_folder(name, tmp_path / "layout")
-    assert _cached_names(name) == {f"{stem}.gz" for stem in FILES} | {MARKER}
+    assert _cached_names(name) == {f"{stem}.gz" for stem in FILES}
 
 
-def test_marker_skips_rehashing_until_a_file_changes(tiny_known, monkeypatch):
+def test_every_load_checks_the_payload_even_with_size_and_mtime_restored(tiny_known, tmp_path):
+    """A file changed in place, same size, mtime put back (what `touch -r` does): the old
+    size+mtime marker trusted it; every load now hashes the payload, so it is caught."""
     name, offered = tiny_known
-    import_folder(name, offered)
-    calls = []
-    real = sources.verify_payload
-    monkeypatch.setattr(sources, "verify_payload", lambda *a: calls.append(a[1]) or real(*a))
-    load_dataset(name)
-    assert calls == []  # import verified everything and said so in the marker
-    changed = cache_root() / name / "t10k-images-idx3-ubyte.gz"
-    changed.write_bytes(gzip.compress(gzip.decompress(changed.read_bytes())[:-1] + b"\x01"))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for stem in FILES:
+        (raw / stem).write_bytes(gzip.decompress((offered / f"{stem}.gz").read_bytes()))
+    import_folder(name, raw)
+    assert len(load_dataset(name).test_labels) == 20
+    changed = cache_root() / name / "t10k-images-idx3-ubyte"
+    before = changed.stat()
+    with open(changed, "r+b") as handle:  # one pixel, in place
+        handle.seek(before.st_size - 1)
+        last = handle.read(1)[0]
+        handle.seek(before.st_size - 1)
+        handle.write(bytes([last ^ 0xFF]))
+    os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = changed.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
     with pytest.raises(MnistlabError, match="checksum mismatch for t10k-images-idx3-ubyte"):
         load_dataset(name)
-    assert calls == ["t10k-images-idx3-ubyte"]
 
 
-def test_read_only_folder_loads_without_a_marker(tiny_known, tmp_path):
+def test_loading_writes_nothing_into_the_folder(tiny_known, tmp_path):
+    name, offered = tiny_known
+    root = tmp_path / "rw"
+    root.mkdir()
+    offered.rename(root / name)
+    before = sorted(os.listdir(root / name))
+    assert len(load_dataset(name, data_dir=root).train_labels) == 40
+    assert sorted(os.listdir(root / name)) == before
+
+
+def test_read_only_folder_loads(tiny_known, tmp_path):
     name, offered = tiny_known
     root = tmp_path / "ro"
     root.mkdir()
@@ -242,9 +331,28 @@ def test_read_only_folder_loads_without_a_marker(tiny_known, tmp_path):
     (root / name).chmod(0o555)
     try:
         assert len(load_dataset(name, data_dir=root).train_labels) == 40
-        assert not (root / name / MARKER).exists()
     finally:
         (root / name).chmod(0o755)
+
+
+# --- mirrors and published sizes -------------------------------------------------------------
+@pytest.mark.parametrize("name", list(KNOWN_DATASETS))
+def test_https_mirrors_come_first(name):
+    schemes = [urlparse(url).scheme for url in KNOWN_DATASETS[name].mirrors]
+    assert schemes[0] == "https" and set(schemes) <= {"https", "http"}
+    assert schemes == sorted(schemes, key=lambda scheme: scheme != "https")
+
+
+@pytest.mark.parametrize("name", list(KNOWN_DATASETS))
+def test_published_sizes_match_the_real_headers(name, shared_datasets):
+    """The reader's limit for each known file is its exact size: check it against the header of
+    the real file (the first bytes only: cheap)."""
+    for stem in FILES:
+        with gzip.open(shared_datasets / name / f"{stem}.gz") as handle:
+            head = handle.read(16)
+        ndim = head[3]
+        shape = struct.unpack(f">{ndim}I", head[4:4 + 4 * ndim])
+        assert KNOWN_DATASETS[name].payload_bytes[stem] == 4 + 4 * ndim + int(np.prod(shape))
 
 
 # --- where datasets are looked for -----------------------------------------------------------

@@ -11,8 +11,13 @@ from pathlib import Path
 import torch
 
 from ..errors import MnistlabError
-from .idx import parse_idx, read_bytes
-from .sources import FILES, KNOWN_DATASETS, KnownDataset, ensure_verified, find_file, locate
+from .idx import DEFAULT_LIMIT, MAX_PAYLOAD_BYTES, SizeLimit, parse_idx, read_bytes
+from .sources import FILES, KNOWN_DATASETS, KnownDataset, find_file, locate, read_verified
+
+# Labels widen to int64 (8 bytes each) in memory: a labels file of a custom folder is held to an
+# eighth of the IDX limit, so that its tensor stays within the same budget as an images file.
+LABELS_LIMIT = SizeLimit(MAX_PAYLOAD_BYTES // 8, "a labels file (8 bytes a label in memory)",
+                         "is this really a labels file?")
 
 
 @dataclass
@@ -40,17 +45,20 @@ def _read_split(folder: Path, split: str,
         if path is None:
             raise MnistlabError(f"{folder}: {stem}[.gz] is missing; a dataset folder holds "
                                 f"{', '.join(FILES)} (each optionally .gz)")
-        payload = read_bytes(path)
         if spec is not None:
-            ensure_verified(spec.name, stem, path, payload)
+            payload = read_verified(spec.name, stem, path)
+        else:
+            payload = read_bytes(path, expect_dims=dims,
+                                 limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT)
         arrays.append(parse_idx(payload, path.name, expect_dims=dims))
         paths.append(path)
     images, labels = arrays
     if len(images) != len(labels):
         raise MnistlabError(f"{folder}: {paths[0].name} holds {len(images):,} images but "
                             f"{paths[1].name} holds {len(labels):,} labels; they must pair up")
-    # copies: the parsed arrays are read-only views of the file's bytes
-    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype("int64"))
+    # the images tensor shares the buffer read_bytes filled (writable, owned by nobody else): no
+    # second copy of the largest file; the labels must widen to int64 anyway
+    return torch.from_numpy(images), torch.from_numpy(labels.astype("int64"))
 
 
 def _class_names(folder: Path, max_label: int) -> list[str]:

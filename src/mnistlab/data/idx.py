@@ -4,16 +4,25 @@ Layout: two zero bytes, a type code (0x08 = unsigned byte), the number of dimens
 big-endian uint32 per dimension, then the payload. Images are 3-D (n, rows, cols), magic 0x0803;
 labels are 1-D, magic 0x0801. Files may be gzipped: that is detected from the content, and a
 `.gz` name on a file that is not gzip is an error rather than a guess.
+
+Files come from anywhere (a folder the user names, a mirror), so the reader trusts none of them:
+it decompresses only the header first, refuses a header announcing more than a size limit, then
+fills a buffer of exactly the announced size in bounded steps and stops at the first byte too
+many. A 2 MB gzip that expands to 2 GB therefore costs kilobytes, not gigabytes, to refuse.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import math
+import os
 import re
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -24,28 +33,44 @@ UBYTE = 0x08
 GZIP_MAGIC = b"\x1f\x8b"
 _REFETCH = "download or export it again"
 
+# IDX allows 255 dimensions; image data needs 1 (labels) to 4 (stacked or colour images). More is
+# not a dataset but a corrupt or hostile header, refused before the shape is even multiplied.
+MAX_DIMS = 8
+HEADER_MAX = 4 + 4 * MAX_DIMS  # the longest header accepted, in bytes
+# The most bytes one decompressed IDX file may hold, header included. The reader allocates one
+# buffer of the announced size and nothing else of that order: uint8 images become a tensor that
+# shares it (see dataset.py), so one file costs at most 1 GiB + a few MiB, under 1.5 GB. It is
+# 20x MNIST's largest file and still holds EMNIST-byclass (547 MB), the largest of the family.
+MAX_PAYLOAD_BYTES = 1 << 30
+CHUNK = 1 << 20  # decompressed per step: the memory beyond the buffer itself
+TRAILING_PROBE = 1 << 16  # bytes after the payload counted exactly before saying "more than"
 
-def read_bytes(path: str | Path) -> bytes:
-    """The IDX payload of a file, decompressed if it is gzipped."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise MnistlabError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise MnistlabError(f"{path}: cannot be read ({exc.strerror}); check its permissions"
-                            ) from None
-    if not raw:
-        raise MnistlabError(f"{path.name}: empty file; {_REFETCH}")
-    if raw[:2] == GZIP_MAGIC:
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise MnistlabError(f"{path.name}: damaged gzip data ({exc}); {_REFETCH}") from None
-    if path.suffix == ".gz":
-        raise MnistlabError(f"{path.name}: named .gz but not gzip-compressed; if it is a raw IDX "
-                            "file, drop the .gz from its name")
-    return raw
+
+@dataclass(frozen=True)
+class SizeLimit:
+    """The most bytes a decompressed IDX file may hold here, what the limit belongs to (for the
+    message) and the fix to suggest when a header announces more."""
+
+    max_bytes: int
+    of: str
+    fix: str
+
+
+DEFAULT_LIMIT = SizeLimit(MAX_PAYLOAD_BYTES, "one IDX file", "is this really an IDX file?")
+
+
+@dataclass(frozen=True)
+class IdxHeader:
+    shape: tuple[int, ...]
+    length: int  # bytes of header
+
+    @property
+    def data_bytes(self) -> int:
+        return math.prod(self.shape)  # Python ints: no overflow, however large the dimensions
+
+    @property
+    def total(self) -> int:
+        return self.length + self.data_bytes
 
 
 def expected_dims(name: str) -> int | None:
@@ -62,16 +87,25 @@ def _describe(shape: tuple[int, ...]) -> str:
     return "an array of " + "x".join(map(str, shape))
 
 
-def parse_idx(data: bytes, name: str, *, expect_dims: int | None = None) -> np.ndarray:
-    """Check the header against the payload and return the array (a read-only view of `data`)."""
-    if not data:
+def _size(n: int) -> str:
+    if n % (1 << 30) == 0:
+        return f"{n >> 30:,} GiB"
+    return f"{n >> 20:,} MiB" if n % (1 << 20) == 0 else f"{n:,} bytes"
+
+
+def check_header(head: bytes | np.ndarray, name: str, *,
+                 expect_dims: int | None = None, limit: SizeLimit = DEFAULT_LIMIT) -> IdxHeader:
+    """Check the first bytes of an IDX file (at least HEADER_MAX of them when the file is that
+    long) and return its header; the one place that decides whether a header is acceptable."""
+    head = bytes(head[:HEADER_MAX])
+    if not head:
         raise MnistlabError(f"{name}: empty file; {_REFETCH}")
-    if len(data) < 4:
-        raise MnistlabError(f"{name}: too short to be an IDX file ({len(data)} bytes); "
+    if len(head) < 4:
+        raise MnistlabError(f"{name}: too short to be an IDX file ({len(head)} bytes); "
                             f"{_REFETCH}")
-    zero, type_code, ndim = struct.unpack(">HBB", data[:4])
+    zero, type_code, ndim = struct.unpack(">HBB", head[:4])
     if zero != 0:
-        raise MnistlabError(f"{name}: bad magic number 0x{data[:4].hex()} (IDX files start "
+        raise MnistlabError(f"{name}: bad magic number 0x{head[:4].hex()} (IDX files start "
                             "0x0803 for images, 0x0801 for labels); is this an IDX file?")
     if type_code != UBYTE:
         raise MnistlabError(f"{name}: IDX data type 0x{type_code:02x} is not supported, only "
@@ -81,30 +115,127 @@ def parse_idx(data: bytes, name: str, *, expect_dims: int | None = None) -> np.n
                   "0x0801)"}.get(expect_dims or 0, "at least 1 dimension")
         raise MnistlabError(f"{name}: has {ndim} dimension(s) but should hold {wanted}; are the "
                             "images and labels files swapped?")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise MnistlabError(f"{name}: truncated header ({len(data)} of {header} bytes); "
+    if ndim > MAX_DIMS:
+        raise MnistlabError(f"{name}: header announces {ndim} dimensions, more than the "
+                            f"{MAX_DIMS} image or label data needs; is this really an IDX file?")
+    length = 4 + 4 * ndim
+    if len(head) < length:
+        raise MnistlabError(f"{name}: truncated header ({len(head)} of {length} bytes); "
                             f"{_REFETCH}")
-    shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(shape, dtype=np.int64))
-    actual = len(data) - header
+    header = IdxHeader(struct.unpack(f">{ndim}I", head[4:length]), length)
+    if header.total > limit.max_bytes:
+        raise MnistlabError(f"{name}: header announces {_describe(header.shape)} "
+                            f"({header.total:,} bytes), over the limit of "
+                            f"{_size(limit.max_bytes)} for {limit.of}; {limit.fix}")
+    return header
+
+
+def _check_data_length(header: IdxHeader, actual: int, name: str, *, more: bool = False) -> None:
+    """Refuse a payload of `actual` data bytes (`more`: at least that many) that is not the size
+    the header announces."""
+    expected = header.data_bytes
     if actual < expected:
-        raise MnistlabError(f"{name}: truncated: header says {_describe(shape)} but the file "
-                            f"holds {actual:,} of the {expected:,} bytes of data; {_REFETCH}")
-    if actual > expected:
-        raise MnistlabError(f"{name}: {actual - expected:,} unexpected bytes after the "
-                            f"{_describe(shape)} its header announces; the file is damaged, "
+        raise MnistlabError(f"{name}: truncated: header says {_describe(header.shape)} but the "
+                            f"file holds {actual:,} of the {expected:,} bytes of data; "
                             f"{_REFETCH}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    if actual > expected:
+        extra = f"more than {actual - expected:,}" if more else f"{actual - expected:,}"
+        raise MnistlabError(f"{name}: {extra} unexpected bytes after the "
+                            f"{_describe(header.shape)} its header announces; the file is "
+                            f"damaged, {_REFETCH}")
 
 
-def read_idx(path: str | Path, *, expect_dims: int | None = None) -> np.ndarray:
+def _read_up_to(stream: BinaryIO, n: int) -> bytes:
+    """Up to `n` bytes, fewer only at the end of the stream."""
+    parts, got = [], 0
+    while got < n and (part := stream.read(n - got)):
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def _read_stream(stream: BinaryIO, name: str, expect_dims: int | None, limit: SizeLimit,
+                 size: int | None) -> np.ndarray:
+    """The whole IDX file from `stream`, checked against its header; `size`, when known (a raw
+    file), is checked before anything beyond the header is read."""
+    head = _read_up_to(stream, HEADER_MAX)
+    header = check_header(head, name, expect_dims=expect_dims, limit=limit)
+    if size is not None:
+        _check_data_length(header, size - header.length, name)
+    # np.zeros, not bytearray: its pages are the kernel's zero pages until data is written into
+    # them, so a header that claims much and delivers little costs only what it delivers; and it
+    # is writable, so a uint8 tensor can share it instead of copying it
+    buffer = np.zeros(header.total, dtype=np.uint8)
+    view = memoryview(buffer)
+    filled = min(len(head), header.total)
+    view[:filled] = head[:filled]
+    while filled < header.total and (got := stream.readinto(view[filled:filled + CHUNK])):
+        filled += got
+    if filled < header.total:
+        _check_data_length(header, filled - header.length, name)  # truncated: raises
+    # stop at the first bytes too many: a bomb behind a small header is never expanded
+    extra = max(len(head) - header.total, 0) + len(_read_up_to(stream, TRAILING_PROBE + 1))
+    if extra:
+        _check_data_length(header, header.data_bytes + min(extra, TRAILING_PROBE), name,
+                           more=extra > TRAILING_PROBE)
+    return buffer
+
+
+def read_bytes(path: str | Path, *, expect_dims: int | None = None,
+               limit: SizeLimit = DEFAULT_LIMIT, name: str | None = None) -> np.ndarray:
+    """The IDX payload of a file (decompressed if it is gzipped) as a flat, writable uint8 array
+    that hashlib and parse_idx take like bytes, after checking its header (the dimensions
+    against `expect_dims`, the announced size against `limit`) and that the file holds exactly
+    what the header announces. Errors name the file as `name` (default: the file name; a
+    download names its URL)."""
+    path = Path(path)
+    name = name or path.name
+    with _open(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            raise MnistlabError(f"{name}: empty file; {_REFETCH}")
+        gzipped = handle.read(2) == GZIP_MAGIC
+        handle.seek(0)
+        if not gzipped:
+            if path.suffix == ".gz":
+                raise MnistlabError(f"{name}: named .gz but not gzip-compressed; if it is a raw "
+                                    "IDX file, drop the .gz from its name")
+            return _read_stream(handle, name, expect_dims, limit, size)
+        try:
+            with gzip.GzipFile(fileobj=handle, mode="rb") as stream:
+                return _read_stream(stream, name, expect_dims, limit, None)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise MnistlabError(f"{name}: damaged gzip data ({exc}); {_REFETCH}") from None
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise MnistlabError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise MnistlabError(f"{path}: cannot be read ({exc.strerror}); check its permissions"
+                            ) from None
+
+
+def parse_idx(data: bytes | np.ndarray, name: str, *, expect_dims: int | None = None,
+              limit: SizeLimit = DEFAULT_LIMIT) -> np.ndarray:
+    """Check the header against the payload and return the array: a view of `data`, read-only
+    when `data` is bytes, writable when it is the array read_bytes returns."""
+    header = check_header(data, name, expect_dims=expect_dims, limit=limit)
+    _check_data_length(header, len(data) - header.length, name)
+    return np.frombuffer(data, dtype=np.uint8, offset=header.length).reshape(header.shape)
+
+
+def read_idx(path: str | Path, *, expect_dims: int | None = None,
+             limit: SizeLimit = DEFAULT_LIMIT) -> np.ndarray:
     """Read a (gzipped or raw) IDX file. The number of dimensions is checked against
     `expect_dims`, or against the name when it says `idx3`/`idx1`."""
     path = Path(path)
     if expect_dims is None:
         expect_dims = expected_dims(path.name)
-    return parse_idx(read_bytes(path), path.name, expect_dims=expect_dims)
+    return parse_idx(read_bytes(path, expect_dims=expect_dims, limit=limit), path.name,
+                     expect_dims=expect_dims, limit=limit)
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
