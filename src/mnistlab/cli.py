@@ -26,7 +26,7 @@ from .config import TrainConfig, read_toml
 from .errors import MnistlabError
 
 stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # lines stay whole in logs
 
 # Help for each TrainConfig field; the default is appended from the dataclass itself.
 FIELD_HELP: dict[str, str] = {

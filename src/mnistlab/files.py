@@ -51,16 +51,29 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` atomically, with the permissions the umask gives new files."""
-    path = Path(path)
-    fd, tmp = _temp_beside(path)
+    """Write `data` to `path` atomically, with the permissions the umask gives new files.
+    A failed write (a full disk) raises OSError naming `path`."""
     try:
-        with os.fdopen(fd, "wb") as handle:
-            if hasattr(os, "fchmod"):
-                os.fchmod(handle.fileno(), 0o666 & ~_umask())
+        with replacing(path) as tmp, open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write (or copy) the new file into; renamed over `path`
+    when the block ends normally, removed when it raises."""
+    path = Path(path)
+    fd, tmp = _temp_beside(path)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it private (0600)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from .. import files
 from ..errors import MnistlabError
 from .idx import SizeLimit, expected_dims, read_bytes
 
@@ -318,7 +319,8 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
             finally:
                 if bar is not None:
                     bar.close()
-            os.replace(path, target / f"{stem}.gz")
+            with files.replacing(target / f"{stem}.gz") as staged:  # with the umask's mode
+                os.replace(path, staged)
             (target / stem).unlink(missing_ok=True)  # a stale raw copy must not shadow it later
             return
     raise MnistlabError(f"could not fetch {stem}.gz of {spec.name}; tried: {' | '.join(tried)}; "
@@ -380,13 +382,9 @@ def import_folder(name: str, source_dir: str | Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for stem, path in found.items():
         final = target / path.name
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".import", dir=target)
-        os.close(fd)
-        try:
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, final)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with files.replacing(final) as staged:
+            shutil.copyfile(path, staged)
+            read_verified(name, stem, staged, where=str(path))  # the copy is what gets cached
         # only the verified form may be found: drop the other one (raw vs .gz) if cached before
         (target / (stem if final.suffix == ".gz" else f"{stem}.gz")).unlink(missing_ok=True)
     return target

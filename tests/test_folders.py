@@ -1,0 +1,242 @@
+"""Output folders off the happy path: a finished run is never silently replaced, a foreign
+folder is never written into, a bad --out (a file, read-only, a full disk) is said in one line
+before the work, files get the umask's permissions, and a file name cannot break a record."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from drawn import make_run
+from PIL import Image
+
+from mnistlab import files, runs
+from mnistlab.cli import main
+from mnistlab.predict import Prediction, format_predictions
+
+
+@pytest.fixture()
+def train_args(tiny_idx_dir) -> list[str]:
+    """A run of about a second on the tiny synthetic dataset."""
+    return ["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--hidden", "16",
+            "--epochs", "1", "--val-size", "100", "--eval-train-size", "100", "--device", "cpu",
+            "--quiet"]
+
+
+@pytest.fixture()
+def tiny_study_toml(tmp_path, tiny_idx_dir) -> Path:
+    """A study of two one-epoch runs on the tiny synthetic dataset (seconds)."""
+    path = tmp_path / "micro-study.toml"
+    path.write_text(f'name = "micro"\nseeds = 1\n[base]\n{MICRO_BASE.format(tiny_idx_dir)}'
+                    '[[experiment]]\nname = "lr"\nfactor = "lr"\nvalues = [0.01, 0.05]\n')
+    return path
+
+
+@pytest.fixture()
+def tiny_space_toml(tmp_path, tiny_idx_dir) -> Path:
+    path = tmp_path / "micro-space.toml"
+    path.write_text(f'name = "micro"\n[base]\n{MICRO_BASE.format(tiny_idx_dir)}'
+                    '[space.lr]\ntype = "float"\nlow = 0.001\nhigh = 0.1\nlog = true\n')
+    return path
+
+
+MICRO_BASE = ('dataset = "{}"\nmodel = "mlp"\nhidden = [16]\nepochs = 1\nval_size = 100\n'
+              'eval_train_size = 100\ndevice = "cpu"\n')
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error:"), err
+    assert "Traceback" not in err
+    return err
+
+
+def snapshot(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+
+# --- train --out -----------------------------------------------------------------------------
+def test_a_finished_run_is_read_back_and_another_config_is_refused(train_args, tmp_path,
+                                                                   capsys):
+    out = tmp_path / "run"
+    assert main([*train_args, "--out", str(out)]) == 0
+    finished = snapshot(out)
+    capsys.readouterr()
+
+    assert main([*train_args, "--out", str(out)]) == 0  # the same settings: nothing to train
+    assert "already holds this run" in capsys.readouterr().err
+    assert snapshot(out) == finished
+
+    assert main([*train_args, "--lr", "0.01", "--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert "another configuration" in err and "lr 0.001 there, 0.01 here" in err
+    assert "--overwrite" in err
+    assert snapshot(out) == finished
+
+    assert main([*train_args, "--lr", "0.01", "--out", str(out), "--overwrite"]) == 0
+    assert "lr = 0.01" in (out / "config.toml").read_text()
+    assert snapshot(out)["summary.json"] != finished["summary.json"]
+
+
+def test_a_second_train_on_the_same_folder_gets_a_lock_error(train_args, tmp_path, capsys):
+    out = tmp_path / "run"
+    with files.exclusive(out / runs.LOCK_FILE, "a training run"):
+        assert main([*train_args, "--out", str(out)]) == 2
+    assert "another process is running a training run" in one_line_error(capsys)
+    assert not (out / "summary.json").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "study", "tune"])
+def test_a_foreign_folder_is_refused_and_left_untouched(command, train_args, tmp_path,
+                                                        tiny_study_toml, tiny_space_toml,
+                                                        capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / ".draft.tmp").write_text("mine too")
+    before = snapshot(out)
+    argv = {"train": [*train_args], "study": ["study", str(tiny_study_toml), "--quiet"],
+            "tune": ["tune", str(tiny_space_toml), "--trials", "1", "--quiet"]}[command]
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "not empty and not a" in one_line_error(capsys)
+    assert snapshot(out) == before
+
+
+def test_a_study_deletes_only_its_own_temporaries(tiny_study_toml, tmp_path):
+    out = tmp_path / "study"
+    study = ["study", str(tiny_study_toml), "--quiet", "--workers", "1", "--out", str(out)]
+    assert main(study) == 0
+    theirs = out / "runs" / ".results.csv.draft.tmp"
+    theirs.write_text("a user's file")
+    ours = out / f".results.csv.k2j3h4{files.TEMP_SUFFIX}"
+    ours.write_text("left by a killed study")
+    assert main(study) == 0
+    assert theirs.exists() and not ours.exists()
+
+
+def test_a_folder_of_another_study_is_refused(tiny_study_toml, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["study", str(tiny_study_toml), "--quiet", "--workers", "1", "--out",
+                 str(out)]) == 0
+    other = tmp_path / "other.toml"
+    other.write_text(tiny_study_toml.read_text().replace("values = [0.01, 0.05]",
+                                                         "values = [0.02, 0.05]"))
+    capsys.readouterr()
+    assert main(["study", str(other), "--quiet", "--out", str(out)]) == 2
+    assert "holds another study" in one_line_error(capsys)
+
+
+# --- a bad --out, said before the work -------------------------------------------------------
+@pytest.fixture()
+def toy_model(tmp_path) -> Path:
+    return make_run(tmp_path / "toy", model="mlp", hidden=(8,))
+
+
+@pytest.fixture()
+def image(tmp_path) -> Path:
+    path = tmp_path / "digit.png"
+    Image.new("L", (28, 28), 0).save(path)
+    return path
+
+
+def commands(train_args, tiny_study_toml, tiny_space_toml, toy_model, image, target: Path
+             ) -> dict[str, list[str]]:
+    """Every command that writes, aimed at `target`."""
+    return {
+        "train": [*train_args, "--out", str(target)],
+        "study": ["study", str(tiny_study_toml), "--quiet", "--out", str(target)],
+        "tune": ["tune", str(tiny_space_toml), "--trials", "1", "--quiet", "--out", str(target)],
+        "export": ["export", str(toy_model), "--no-check", "--out", str(target / "m.onnx")],
+        "predict --show": ["predict", str(toy_model), str(image), "--show",
+                           str(target / "sheet.png")],
+    }
+
+
+WRITERS = ["train", "study", "tune", "export", "predict --show"]
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_out_that_is_a_file(command, train_args, tiny_study_toml, tiny_space_toml, toy_model,
+                            image, tmp_path, capsys):
+    pytest.importorskip("onnx") if command == "export" else None
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder")
+    argv = commands(train_args, tiny_study_toml, tiny_space_toml, toy_model, image,
+                    blocker)[command]
+    assert main(argv) == 2
+    assert "not a folder" in one_line_error(capsys)
+    assert blocker.read_text() == "a file, not a folder"
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs mounted at `folder` (root only; skips otherwise)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; run the tests as root to cover full and "
+                    "read-only devices")
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("command", WRITERS)
+@pytest.mark.parametrize("device", ["read-only", "full"])
+def test_out_on_a_read_only_or_full_device(command, device, train_args, tiny_study_toml,
+                                           tiny_space_toml, toy_model, image, tmp_path, capsys):
+    options = "ro,size=1m" if device == "read-only" else "size=64k"
+    with tmpfs(tmp_path / "mnt", options) as mount:
+        if device == "full":
+            (mount / "filler").write_bytes(b"\0" * 64 * 1024)
+        argv = commands(train_args, tiny_study_toml, tiny_space_toml, toy_model, image,
+                        mount / "out")[command]
+        code = main(argv)
+        err = one_line_error(capsys)
+        assert code == 2
+        assert ("Read-only file system" if device == "read-only" else "No space left") in err
+
+
+def test_disk_full_in_the_middle_of_a_run(train_args, tmp_path, capsys):
+    """The probe passes, the model does not fit: one line naming the file, exit 1, and nothing
+    half-written or presented as finished."""
+    with tmpfs(tmp_path / "mnt", "size=256k") as mount:
+        out = mount / "run"
+        code = main([*train_args, "--hidden", "512", "--out", str(out)])
+        err = one_line_error(capsys)
+        assert code == 1 and "No space left on device" in err and "run the same command" in err
+        assert not (out / "summary.json").exists()
+        assert not list(out.glob(f".*{files.TEMP_SUFFIX}"))
+
+
+# --- permissions, names ------------------------------------------------------------------------
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_files_get_the_umasks_permissions(umask, mode, train_args, tmp_path, capsys):
+    previous = os.umask(umask)
+    try:
+        files.write_text(tmp_path / "a.txt", "x")
+        assert main([*train_args, "--out", str(tmp_path / "run")]) == 0
+    finally:
+        os.umask(previous)
+    written = [tmp_path / "a.txt", *(tmp_path / "run").glob("[!.]*")]
+    assert len(written) > 5
+    assert {stat.S_IMODE(p.stat().st_mode) for p in written} == {mode}
+
+
+def test_a_newline_in_a_file_name_stays_on_one_record():
+    predictions = [Prediction(path="two\nlines.png", label="3", top=[("3", 0.9)]),
+                   Prediction(path="bell\a.png", error="not an image"),
+                   Prediction(path="straße.png", label="1", top=[("1", 0.8)])]
+    lines = format_predictions(predictions).splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("two\\nlines.png") and lines[1].startswith("bell\\x07.png")
+    assert lines[2].startswith("straße.png")
