@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -36,6 +38,10 @@ INPUT_SCALINGS = ("standardize", "unit", "raw")
 VAL_FROM = ("train", "test")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AUGMENT_KEYS = ("rotate", "scale", "shift")
+# Seeds are below 2**62: torch takes seeds below 2**64 and train.py adds to them (data_seed + 11,
+# epoch seeds reduced mod 2**63 - 1) and a study counts up from the base seed, so 2**62 leaves
+# room for all of that with a margin, and is still more seeds than anyone will type.
+SEED_LIMIT = 2**62
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -45,6 +51,10 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 def parse_int_list(name: str, text: str | list | tuple) -> tuple[int, ...]:
     """'128,64' or [128, 64] -> (128, 64); anything else is a one-line error naming `name`."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = [text]
+    if not isinstance(text, (str, list, tuple)):
+        raise MnistlabError(f"{name}: {text!r} is not a list of whole numbers (e.g. [128, 64])")
     items = text.split(",") if isinstance(text, str) else list(text)
     try:
         values = tuple(int(str(item).strip()) for item in items if str(item).strip() != "")
@@ -159,8 +169,8 @@ class TrainConfig:
         _at_least("train-subset", self.train_subset, 0)
         _at_least("eval-train-size", self.eval_train_size, 1)
         _at_least("early-stopping", self.early_stopping, 0)
-        _at_least("seed", self.seed, 0)
-        _at_least("data-seed", self.data_seed, 0)
+        _seed("seed", self.seed)
+        _seed("data-seed", self.data_seed)
         if self.val_from == "train" and self.val_size == 0 and self.early_stopping:
             raise MnistlabError("early-stopping: needs a validation set (--val-size > 0)")
         parse_augment(self.augment)
@@ -228,7 +238,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, float):
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise MnistlabError(
                 f"{key.replace('_', '-')}: expected a number, got {value!r}") from None
         if isinstance(value, bool):
@@ -246,6 +256,13 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
 def _positive_float(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise MnistlabError(f"{name}: must be a positive number, got {value}")
+
+
+def _seed(name: str, value: int) -> None:
+    _at_least(name, value, 0)
+    if value >= SEED_LIMIT:
+        raise MnistlabError(f"{name}: must be below 2**62 ({SEED_LIMIT:,}), got {value:,}; "
+                            "any smaller whole number >= 0 is as good a seed")
 
 
 def _at_least(name: str, value: int, minimum: int) -> None:
@@ -302,7 +319,14 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise MnistlabError(f"{path}: no such file")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MnistlabError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); "
+                            "save the file as UTF-8") from None
+    except OSError as exc:
+        raise MnistlabError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MnistlabError(f"{path}: not valid TOML ({exc})") from None
 
@@ -330,6 +354,85 @@ def read_preset_or_file(name_or_path: str, package: str, kind: str) -> tuple[dic
                             f"{', '.join(names)} (or give a .toml file)")
     text = resources.files(package).joinpath(f"{name_or_path}.toml").read_text("utf-8")
     return tomllib.loads(text), f"preset {name_or_path}"
+
+
+# A study's or search space's name is its default folder (studies/<name>, tunes/<name>), so it
+# must be one harmless path component. 100 characters leave room for "-quick" and for the
+# file names made from it within the 255 bytes most file systems allow.
+NAME_LIMIT = 100
+
+
+def name_problem(name: Any, *, spaces: bool = False) -> str:
+    """Why `name` cannot be a folder name ("" when it can)."""
+    if not isinstance(name, str):
+        return "it is not text"
+    if not name.strip():
+        return "it is empty"
+    if any(unicodedata.category(c)[0] == "C" for c in name):
+        return "it holds control characters"
+    if "/" in name or "\\" in name:
+        return "a slash would make it a path"
+    if name.startswith("."):
+        return "it starts with a dot (hidden, or . and ..)"
+    if not spaces and any(c.isspace() for c in name):
+        return "it holds spaces"
+    if len(name) > NAME_LIMIT:
+        return f"it is longer than {NAME_LIMIT} characters"
+    return ""
+
+
+def check_name(name: Any, where: str, *, spaces: bool = False) -> str:
+    """`name` when it can be a folder name; else one line saying why and what to write."""
+    problem = name_problem(name, spaces=spaces)
+    if problem:
+        kind = "a word without slashes" if spaces else "a word without spaces or slashes"
+        raise MnistlabError(f"{where}: name must be {kind}, usable as a folder name "
+                            f"({problem}), e.g. \"my-study\"; got {_short(name)}")
+    return name
+
+
+def name_from_stem(stem: str) -> str:
+    """A file's stem made into a valid name, for files that give none ("my study" ->
+    "my-study"): spaces become dashes, slashes and control characters are dropped."""
+    name = "-".join(stem.split())
+    name = "".join(c for c in name if c not in "/\\" and unicodedata.category(c)[0] != "C")
+    return name.lstrip(".")[:NAME_LIMIT] or "unnamed"
+
+
+# The shapes a value in a study or search-space file may have: kind -> (test, how to say it).
+KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "text": (lambda v: isinstance(v, str), "text (in quotes)"),
+    "whole number": (lambda v: isinstance(v, int) and not isinstance(v, bool),
+                     "a whole number"),
+    "number": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+               and math.isfinite(v), "a finite number"),
+    "true or false": (lambda v: isinstance(v, bool), "true or false"),
+    "table": (lambda v: isinstance(v, dict), "a table"),
+    "list": (lambda v: isinstance(v, list) and bool(v), "a non-empty list ([...])"),
+    "array of tables": (lambda v: isinstance(v, list) and all(isinstance(i, dict) for i in v),
+                        "an array of tables"),
+    "table of numbers": (lambda v: isinstance(v, dict) and all(
+        KINDS["number"][0](i) for i in v.values()), "a table of numbers"),
+}
+
+
+def typed(raw: dict[str, Any], key: str, kind: str, where: str, default: Any = None, *,
+          example: str = "") -> Any:
+    """`raw[key]` if it has the shape `kind` (see KINDS), `default` when absent; else one line
+    naming the key, the shape expected (with `example`, how to write it) and what was found."""
+    if key not in raw:
+        return default
+    value = raw[key]
+    test, wanted = KINDS[kind]
+    if not test(value):
+        hint = f" ({example})" if example else ""
+        raise MnistlabError(f"{where}: {key} must be {wanted}{hint}, got {_short(value)}")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def read_translations(raw: dict[str, Any], allowed: set[str],
