@@ -177,6 +177,8 @@ def test_presets_parse_and_quick_forms_are_smaller():
         "tasa de aprendizaje", "optimizador"]
     assert fashion.experiments[0].text("title", "en") == "learning rate"
     assert quick.text("title", "es") == fashion.text("title", "es")
+    assert [e.text("title", "es") for e in quick.experiments] == [
+        e.text("title", "es") for e in fashion.experiments]  # translations kept
     lenet = load_study("lenet-challenge").with_quick()
     assert max(v.changes.get("epochs", 0) for e in lenet.experiments for v in e.variants) <= 3
 

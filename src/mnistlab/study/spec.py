@@ -155,8 +155,8 @@ class StudySpec:
         if epochs_cap:
             base = base.replace(epochs=min(base.epochs, int(epochs_cap)))
         experiments = tuple(
-            Experiment(e.name, e.factor, tuple(Variant(v.label, cap(v.changes), v.original)
-                                               for v in e.variants), e.test, e.title, e.note)
+            dataclasses.replace(e, variants=tuple(Variant(v.label, cap(v.changes), v.original)
+                                                  for v in e.variants))
             for e in self.experiments)
         final = FinalSpec(self.final.choose, cap(self.final.settings), self.final.original)
         return dataclasses.replace(self, name=self.name + "-quick", base=base,
