@@ -145,6 +145,31 @@ BAD_SPACES = [
     (lambda d: d["compare"].update(val=120), "[compare].val"),
     (lambda d: d.update(name="two words"), "name must be a word"),
     (lambda d: d.update(quick={"max_epochs": 0}), "[quick]: max_epochs"),
+    # names are folders (tunes/<name>): the same rule as study names
+    (lambda d: d.update(name=".."), "name must be a word without spaces or slashes"),
+    (lambda d: d.update(name="."), "(it starts with a dot"),
+    (lambda d: d.update(name="a\x00b"), "(it holds control characters)"),
+    (lambda d: d.update(name=5), "name must be text"),
+    (lambda d: d.update(title=["x"]), "title must be text"),
+    (lambda d: d.update(description=1), "description must be text"),
+    # steps: a grid of more than MAX_STEPS values, or one that does not end on high
+    (lambda d: d["space"]["lr"].update(log=False, low=0.0001, high=0.1, step=1e-12),
+     "space.lr: 0.0001 .. 0.1 in steps of 1e-12 is 99,900,000,001 values, above the limit of "
+     "1,000,000; use a larger step"),
+    (lambda d: d["space"]["epochs"].update(low=1, high=10**12),
+     "space.epochs: 1 .. 1000000000000 in steps of 1 is 1,000,000,000,000 values"),
+    (lambda d: d["space"]["lr"].update(log=False, low=0.001, high=0.1, step=0.007),
+     "space.lr: 0.001 .. 0.1 is not a whole number of steps of 0.007; set high = 0.099"),
+    (lambda d: d["space"]["epochs"].update(low=1, high=10, step=4),
+     "space.epochs: 1 .. 10 is not a whole number of steps of 4; set high = 9"),
+    # sizes: every choice and both ends of every range, on nominal 28x28 images
+    (lambda d: d["space"]["hidden"].update(choices=[[16], [10_000_000]]),
+     "space.hidden choice (10000000,): mlp would have about 7,950,000,010 parameters"),
+    (lambda d: d["space"].update(batch_size={"type": "int", "low": 1000, "high": 10**9,
+                                            "step": 1000}),
+     "space.batch_size high=1000000000"),
+    (lambda d: d["base"].update(hidden=[500_000, 500]), "[base]: mlp would have about"),
+    (lambda d: d["compare"]["settings"].update(hidden=[10**8]), "[compare]: mlp would have"),
 ]
 
 
@@ -312,12 +337,31 @@ def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, caps
     (["tune", "fashion-mlp", "--trials", "0"], "trials: must be a whole number >= 1"),
     (["tune", "fashion-mlp", "--retrain-seeds", "-1"], "retrain-seeds: must be"),
     (["tune", "fashion-mlp", "--storage", "nonsense"], "is not a database URL"),
+    (["tune", "fashion-mlp", "--seed", "9223372036854775808"],
+     "seed: must be a whole number from 0 to 42,848"),
+    (["tune", "fashion-mlp", "--seed", "42849"], "seed: must be a whole number from 0 to"),
+    (["tune", "fashion-mlp", "--seed", "-1"], "seed: must be a whole number from 0 to"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     code = main([*argv, "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_largest_seed_still_seeds_numpy():
+    import numpy as np
+
+    from mnistlab.tune.search import MAX_TUNE_SEED, SEED_STRIDE, make_sampler
+
+    np.random.RandomState(MAX_TUNE_SEED * SEED_STRIDE + 10**7 - 1)
+    assert make_sampler(MAX_TUNE_SEED).seed == MAX_TUNE_SEED
+
+
+def test_a_space_without_a_name_takes_its_file_stem_made_valid(tmp_path):
+    data = space_dict()
+    del data["name"]
+    assert parse_space(data, where=str(tmp_path / "my space.toml")).name == "my-space"
 
 
 def test_cli_lists_presets(capsys):

@@ -45,17 +45,22 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..config import (
     TRANSLATED,
     TrainConfig,
+    check_name,
     list_presets_in,
+    name_from_stem,
     read_preset_or_file,
     read_translations,
+    typed,
 )
 from ..errors import MnistlabError
+from ..models import check_size
 
 PRESET_PACKAGE = "mnistlab.tune.presets"
 TYPES = ("float", "int", "categorical")
@@ -68,6 +73,12 @@ TRANSLATABLE = ("title", "description", "compare_label", "compare_note")
 # --quick without a [quick] table: a small data subset and at most 2 epochs
 DEFAULT_QUICK = {"train_subset": 3000, "val_size": 1000, "eval_train_size": 1000,
                  "max_epochs": 2}
+# Values a stepped range may hold. Optuna checks that a sampled value lies on the grid with
+# |k - round(k)| < 1e-8, k = (value - low) / step; past ~10**9 steps float rounding breaks
+# that and Optuna refuses its own samples (lr from 1e-4 to 0.1 in steps of 1e-12 fails when
+# the importances are computed). At 10**6 the rounding is 100x inside the tolerance, and no
+# search needs a finer grid than a millionth of its range.
+MAX_STEPS = 1_000_000
 
 
 def encode_choice(value: Any) -> Any:
@@ -233,20 +244,23 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
                                 f"got {cap!r}")
         _config({**base.to_dict(), **{k: v for k, v in quick.items() if k != "max_epochs"}},
                 f"{where} [quick]")
-    name = data.get("name", Path(where).stem)
-    if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
-        raise MnistlabError(f"{where}: name must be a word without spaces or slashes, "
-                            f"got {name!r}")
+    name = check_name(typed(data, "name", "text", where, name_from_stem(Path(where).stem)),
+                      where)
     translations = read_translations(data, set(TRANSLATABLE), where)
-    return TuneSpec(name=name, title=str(data.get("title", "")), base=base,
-                    params=tuple(params), description=str(data.get("description", "")),
+    return TuneSpec(name=name, title=typed(data, "title", "text", where, ""), base=base,
+                    params=tuple(params), description=typed(data, "description", "text", where,
+                                                            ""),
                     compare=compare, quick=quick, translations=translations)
 
 
 def _config(data: dict[str, Any], where: str) -> TrainConfig:
-    """TrainConfig.from_dict, its one-line error prefixed with where in the file it came from."""
+    """TrainConfig.from_dict and models.check_size (on nominal MNIST-sized images; training
+    checks again with the real ones), the one-line error prefixed with where in the file it
+    came from."""
     try:
-        return TrainConfig.from_dict(data, where=where)
+        config = TrainConfig.from_dict(data, where=where)
+        check_size(config, where=where)
+        return config
     except MnistlabError as exc:
         text = str(exc)
         raise MnistlabError(text if text.startswith(where) else f"{where}: {text}") from None
@@ -337,6 +351,8 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         raise MnistlabError(f"{key}: log = true needs low > 0, got {low}")
     if whole and step is None:
         step = 1
+    if step is not None and not log:
+        _check_steps(low, high, step, key)
     if whole:
         default = getattr(base, name)
         if not isinstance(default, int) or isinstance(default, bool):
@@ -348,6 +364,21 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
     check(low, f"low={low}")
     check(high, f"high={high}")
     return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
+
+
+def _check_steps(low: float, high: float, step: float, key: str) -> None:
+    """A stepped range must be a whole number of steps (Optuna would move `high` with a
+    warning) and hold at most MAX_STEPS values."""
+    span, size = Decimal(str(high)) - Decimal(str(low)), Decimal(str(step))
+    count = int(span // size) + 1
+    if count > MAX_STEPS:
+        raise MnistlabError(f"{key}: {low} .. {high} in steps of {step} is {count:,} values, "
+                            f"above the limit of {MAX_STEPS:,}; use a larger step (a float "
+                            "range without step is searched continuously)")
+    if span % size:
+        fitted = Decimal(str(low)) + (count - 1) * size
+        raise MnistlabError(f"{key}: {low} .. {high} is not a whole number of steps of {step}; "
+                            f"set high = {fitted} (or change the step)")
 
 
 def _parse_when(raw: Any, earlier: list[Param], key: str) -> dict[str, tuple[Any, ...]]:
