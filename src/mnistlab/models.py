@@ -63,16 +63,18 @@ def list_models() -> list[str]:
 
 
 def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,
-                train_size: int | None = None, device: str | None = None) -> nn.Module:
+                train_size: int | None = None, device: str | None = None,
+                training: bool = True) -> nn.Module:
     """The model, on the CPU, after `check_size` found that it fits (see there for
-    `train_size` and `device`)."""
+    `train_size`, `device` and `training`)."""
     try:
         builder = MODEL_REGISTRY[config.model]
     except KeyError:
         raise MnistlabError(
             f"model: unknown name {config.model!r}; known models: {', '.join(list_models())}"
         ) from None
-    check_size(config, image_shape, num_classes, train_size=train_size, device=device)
+    check_size(config, image_shape, num_classes, train_size=train_size, device=device,
+               training=training)
     return builder(config, image_shape, num_classes)
 
 
@@ -119,7 +121,13 @@ class SizeEstimate:
 
     @property
     def peak_bytes(self) -> int:
+        """Training: weights, gradients and moments, and the larger activations."""
         return self.weight_bytes + max(self.train_activation_bytes, self.eval_activation_bytes)
+
+    @property
+    def inference_bytes(self) -> int:
+        """Scoring a trained model (evaluate, predict): the weights alone and one chunk."""
+        return self.parameters * BYTES_PER_VALUE + self.eval_activation_bytes
 
 
 def layer_plan(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
@@ -167,11 +175,14 @@ def memory_limit(device: str = "cpu") -> tuple[int, str]:
 
 def check_size(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
                num_classes: int = NOMINAL_CLASSES, *, train_size: int | None = None,
-               device: str | None = "cpu", where: str = "model") -> SizeEstimate:
+               device: str | None = "cpu", training: bool = True,
+               where: str = "model") -> SizeEstimate:
     """Refuse, in one line naming the estimate, the limit and the fix, a model that its
     images are too small for, that has more than MAX_PARAMETERS parameters, or that needs
-    more memory than `memory_limit` allows. `device`: "cpu" (the default) or "cuda" to
-    judge against that memory; None: the device `config.device` trains on."""
+    more memory than `memory_limit` allows: to train it, or with `training=False` (a trained
+    model loaded to score images) to hold its weights and score a chunk. `device`: "cpu"
+    (the default) or "cuda" to judge against that memory; None: the device `config.device`
+    trains on."""
     if config.model not in LAYER_PLANS:
         raise MnistlabError(f"{where}: unknown model {config.model!r}; known models: "
                             f"{', '.join(list_models())}")
@@ -187,7 +198,11 @@ def check_size(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
             f"({_gb(size.weight_bytes)} to train with {config.optimizer}), above the limit of "
             f"{MAX_PARAMETERS:,}; use {smaller}")
     limit, source = memory_limit(_device_kind(config) if device is None else device)
-    if limit and size.peak_bytes > limit:
+    if limit and not training and size.inference_bytes > limit:
+        raise MnistlabError(
+            f"{where}: scoring with {config.model} needs about {_gb(size.inference_bytes)}, "
+            f"above the limit of {_gb(limit)} ({source}); use a machine with more memory")
+    if limit and training and size.peak_bytes > limit:
         raise MnistlabError(
             f"{where}: training {config.model} needs about {_gb(size.peak_bytes)} "
             f"(weights {_gb(size.weight_bytes)}, activations of a "
