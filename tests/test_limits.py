@@ -112,6 +112,22 @@ def test_memory_limit_is_a_share_of_this_machine():
     assert 0 < limit < 2**64 and "of this machine's" in source
 
 
+@pytest.mark.parametrize("device", ["cuda", "auto"])
+def test_on_a_gpu_its_memory_is_the_limit(device, monkeypatch):
+    """No GPU needed: torch.cuda is stood in for by a 2 GB device."""
+    class Properties:
+        total_memory = 2 * 10**9
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: Properties())
+    config = TrainConfig(model="cnn", batch_size=4000, device=device)  # ~3.2 GB of activations
+    with pytest.raises(MnistlabError, match=r"above the limit of 1\.8 GB \(90% of the GPU's "
+                                            r"2\.0 GB of memory\)"):
+        build_model(config, (1, 28, 28), 10)
+    assert check_size(config.replace(batch_size=256), device=None).parameters == 422_026
+
+
 def _dataset(folder, side):
     rng = np.random.default_rng(0)
     for prefix, n in (("train", 120), ("t10k", 40)):
