@@ -110,7 +110,9 @@ class SizeEstimate:
       `EVAL_CHUNK` images (no autograd: each output is freed once the next layer has run).
     The peak is the weights plus the larger of the two activation figures. Temporaries inside
     kernels, allocator slack and the dataset itself are left out: the estimate is the part
-    that grows with the settings, within a factor of about 2 of what torch allocates.
+    that grows with the settings, within a factor of about 2 of what torch allocates
+    (measured here: 0.7x to 1.9x the resident memory two Adam steps and a scoring chunk add,
+    for cnn at batch 512 and 2048, lenet5 at 4096, mlp 4096-4096 at 256 and 2048 at 8192).
     """
 
     parameters: int
