@@ -49,21 +49,32 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise MnistlabError(f"{name}: unknown value {value!r}; choose one of {', '.join(allowed)}")
 
 
+# Layers in hidden, filters or dense: plain stacks this deep no longer train (there are no
+# residual connections here), and a list of a million layers would take minutes and gigabytes
+# to build before anything else could object.
+MAX_LAYERS = 100
+
+
 def parse_int_list(name: str, text: str | list | tuple) -> tuple[int, ...]:
     """'128,64' or [128, 64] -> (128, 64); anything else is a one-line error naming `name`."""
     if isinstance(text, int) and not isinstance(text, bool):
         text = [text]
     if not isinstance(text, (str, list, tuple)):
-        raise MnistlabError(f"{name}: {text!r} is not a list of whole numbers (e.g. [128, 64])")
+        raise MnistlabError(f"{name}: {_short(text)} is not a list of whole numbers "
+                            "(e.g. [128, 64])")
     items = text.split(",") if isinstance(text, str) else list(text)
     try:
         values = tuple(int(str(item).strip()) for item in items if str(item).strip() != "")
     except ValueError:
         raise MnistlabError(
-            f"{name}: {text!r} is not a comma-separated list of whole numbers (e.g. 128,64)"
+            f"{name}: {_short(text)} is not a comma-separated list of whole numbers (e.g. 128,64)"
         ) from None
     if not values or any(v < 1 for v in values):
-        raise MnistlabError(f"{name}: {text!r} must list one or more positive whole numbers")
+        raise MnistlabError(f"{name}: {_short(text)} must list one or more positive whole "
+                            "numbers")
+    if len(values) > MAX_LAYERS:
+        raise MnistlabError(f"{name}: at most {MAX_LAYERS} layers, got {len(values):,}; list "
+                            "fewer sizes")
     return values
 
 
