@@ -46,7 +46,8 @@ SEED_LIMIT = 2**62
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise MnistlabError(f"{name}: unknown value {value!r}; choose one of {', '.join(allowed)}")
+        raise MnistlabError(f"{name}: unknown value {_short(value)}; choose one of "
+                            f"{', '.join(allowed)}")
 
 
 # Layers in hidden, filters or dense: plain stacks this deep no longer train (there are no
@@ -221,7 +222,7 @@ class TrainConfig:
             if key not in known:
                 close = [k for k in known if k.startswith(key[:3])]
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                raise MnistlabError(f"{where}: unknown setting {raw_key!r}{hint}")
+                raise MnistlabError(f"{where}: unknown setting {_short(raw_key)}{hint}")
             clean[key] = _coerce(key, value, known[key].default)
         return cls(**clean)
 
@@ -236,30 +237,31 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
             return value.lower() in ("true", "yes", "1")
-        raise MnistlabError(f"{key}: expected true or false, got {value!r}")
+        raise MnistlabError(f"{key}: expected true or false, got {_short(value)}")
     if isinstance(default, int) and not isinstance(default, bool):
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise MnistlabError(f"{key.replace('_', '-')}: expected a whole number, got {value!r}")
+            raise MnistlabError(f"{key.replace('_', '-')}: expected a whole number, "
+                                f"got {_short(value)}")
         try:
             return int(value)
         except (TypeError, ValueError):
             raise MnistlabError(
-                f"{key.replace('_', '-')}: expected a whole number, got {value!r}"
+                f"{key.replace('_', '-')}: expected a whole number, got {_short(value)}"
             ) from None
     if isinstance(default, float):
         try:
             number = float(value)
         except (TypeError, ValueError, OverflowError):
             raise MnistlabError(
-                f"{key.replace('_', '-')}: expected a number, got {value!r}") from None
+                f"{key.replace('_', '-')}: expected a number, got {_short(value)}") from None
         if isinstance(value, bool):
-            raise MnistlabError(f"{key.replace('_', '-')}: expected a number, got {value!r}")
+            raise MnistlabError(f"{key.replace('_', '-')}: expected a number, got {_short(value)}")
         return number
     if isinstance(default, tuple):
         return parse_int_list(key.replace("_", "-"), value)
     if default is None or isinstance(default, str):
         if not isinstance(value, str):
-            raise MnistlabError(f"{key.replace('_', '-')}: expected text, got {value!r}")
+            raise MnistlabError(f"{key.replace('_', '-')}: expected text, got {_short(value)}")
         return value
     return value
 
@@ -278,7 +280,7 @@ def _seed(name: str, value: int) -> None:
 
 def _at_least(name: str, value: int, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise MnistlabError(f"{name}: must be a whole number >= {minimum}, got {value!r}")
+        raise MnistlabError(f"{name}: must be a whole number >= {minimum}, got {_short(value)}")
 
 
 # --- TOML ----------------------------------------------------------------------------------
