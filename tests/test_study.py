@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mnistlab.errors import MnistlabError
 from mnistlab.study import list_presets, load_study, parse_study, run_study
@@ -279,6 +281,48 @@ def test_bad_study_files(text, message):
         parse_study(tomllib.loads(text))
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+# any TOML value (TOML has no null, but dates) at any key of a valid study
+TOML_VALUES = st.recursive(
+    st.booleans() | st.integers() | st.floats() | st.text(max_size=4) | st.dates(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["a", "lr", "val", "label", "name", "0.1"]), inner, max_size=2),
+    max_leaves=6)
+STUDY = {"name": "s", "seeds": 2, "base": {"model": "mlp", "hidden": [16]},
+         "experiment": [{"name": "a", "factor": "lr", "values": [0.1, 0.01],
+                         "original": {"0.1": {"val": 1.0}}},
+                        {"name": "g", "grid": {"lr": [0.1], "optimizer": ["sgd", "adam"]}},
+                        {"name": "v", "variants": [{"label": "x", "original": {"val": 3}}]}],
+         "final": {"choose": "best", "settings": {"epochs": 2}, "original": {"val": 2.0}},
+         "quick": {"train_subset": 100, "max_epochs": 1}}
+STUDY_PATHS = [("name",), ("title",), ("seeds",), ("base",), ("base", "hidden"), ("experiment",),
+               ("experiment", 0), ("experiment", 0, "name"), ("experiment", 0, "factor"),
+               ("experiment", 0, "values"), ("experiment", 0, "values", 0),
+               ("experiment", 0, "original"), ("experiment", 0, "original", "0.1"),
+               ("experiment", 1, "grid"), ("experiment", 1, "grid", "lr"),
+               ("experiment", 2, "variants"), ("experiment", 2, "variants", 0),
+               ("experiment", 2, "variants", 0, "label"), ("experiment", 2, "test"),
+               ("final",), ("final", "choose"), ("final", "settings"), ("final", "original"),
+               ("quick",), ("quick", "max_epochs"), ("es",), ("original_base",)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=st.sampled_from(STUDY_PATHS), value=TOML_VALUES)
+def test_any_value_at_any_key_is_a_study_or_one_line(path, value):
+    import copy
+
+    data = copy.deepcopy(STUDY)
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    try:
+        spec = parse_study(data, where="s.toml")
+    except MnistlabError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("s.toml")
+        return
+    plan_experiments(spec.with_quick())
 
 
 def test_a_study_without_a_name_takes_its_file_stem_made_valid(tmp_path):

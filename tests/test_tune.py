@@ -182,6 +182,41 @@ def test_bad_spaces_are_one_line_errors_naming_the_key(change, message):
     assert "\n" not in text and text.startswith("s.toml")
 
 
+TOML_VALUES = st.recursive(
+    st.booleans() | st.integers() | st.floats() | st.text(max_size=4) | st.dates(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["type", "low", "high", "step", "choices", "optimizer", "lr"]), inner,
+        max_size=2), max_leaves=6)
+SPACE_PATHS = [("name",), ("title",), ("base",), ("base", "lr"), ("space",),
+               ("space", "optimizer"), ("space", "optimizer", "choices"),
+               ("space", "optimizer", "choices", 0), ("space", "lr", "low"),
+               ("space", "lr", "high"), ("space", "lr", "log"), ("space", "lr", "step"),
+               ("space", "epochs", "step"), ("space", "epochs", "high"),
+               ("space", "momentum", "when"), ("space", "momentum", "when", "optimizer"),
+               ("space", "hidden", "choices"), ("space", "hidden", "choices", 1),
+               ("compare",), ("compare", "settings"), ("compare", "val"), ("quick",),
+               ("quick", "max_epochs"), ("es",)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=st.sampled_from(SPACE_PATHS), value=TOML_VALUES)
+def test_any_value_at_any_key_is_a_space_or_one_line(path, value):
+    data = space_dict()
+    data["quick"] = {"train_subset": 300, "max_epochs": 2}
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    try:
+        spec = parse_space(data, where="s.toml")
+    except MnistlabError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("s.toml")
+        return
+    quick = spec.with_quick()
+    spec_toml(quick)
+    assert [p.describe() for p in quick.params] and quick.fingerprint()
+
+
 def test_space_parses_types_lists_and_conditions():
     spec = parse_space(space_dict())
     by = {p.name: p for p in spec.params}

@@ -214,6 +214,19 @@ def check_size(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
     return size
 
 
+def checked_config(data: dict, where: str) -> TrainConfig:
+    """A table of a study or search-space file as a TrainConfig that is valid and whose
+    model fits (check_size on nominal images), every error one line beginning with `where`
+    (the file and the table or setting in it)."""
+    try:
+        config = TrainConfig.from_dict(data, where=where)
+        check_size(config, where=where)
+        return config
+    except MnistlabError as exc:
+        text = str(exc)
+        raise MnistlabError(text if text.startswith(where) else f"{where}: {text}") from None
+
+
 def _device_kind(config: TrainConfig) -> str:
     """Where `config` trains, without starting CUDA (train.resolve_device's rule)."""
     if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):

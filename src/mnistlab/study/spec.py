@@ -49,7 +49,7 @@ from ..config import (
     typed,
 )
 from ..errors import MnistlabError
-from ..models import check_size
+from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.study.presets"
 # Seeds per configuration: a mean ± sd settles within a few; beyond 1,000 more seeds show
@@ -181,10 +181,8 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
                             f"allowed: {', '.join(sorted(known))}")
     name = check_name(typed(data, "name", "text", where, name_from_stem(Path(where).stem)),
                       where)
-    base = TrainConfig.from_dict(typed(data, "base", "table", where, {},
-                                       example="[base] with model = \"mlp\", ..."),
-                                 where=f"{where} [base]")
-    check_size(base, where=f"{where} [base]")
+    base = checked_config(typed(data, "base", "table", where, {},
+                                example="[base] with model = \"mlp\", ..."), f"{where} [base]")
     seeds = typed(data, "seeds", "whole number", where, 3)
     check_plan_size(seeds, 0, base.seed, where)
     experiments = []
@@ -245,9 +243,7 @@ def _parse_final(raw: dict[str, Any], base: TrainConfig, where: str) -> FinalSpe
 def _check(base: TrainConfig, changes: dict[str, Any], where: str) -> TrainConfig:
     """The config `changes` make of the base, valid and of a size that fits (on nominal
     MNIST-sized images: build_model checks again with the real ones)."""
-    config = TrainConfig.from_dict({**base.to_dict(), **changes}, where=where)
-    check_size(config, where=where)
-    return config
+    return checked_config({**base.to_dict(), **changes}, where)
 
 
 def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,

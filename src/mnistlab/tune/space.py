@@ -60,7 +60,7 @@ from ..config import (
     typed,
 )
 from ..errors import MnistlabError
-from ..models import check_size
+from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.tune.presets"
 TYPES = ("float", "int", "categorical")
@@ -164,12 +164,12 @@ class TuneSpec:
 
     def config_for(self, values: dict[str, Any], *, where: str = "trial") -> TrainConfig:
         """The TrainConfig of one trial: the base with the suggested (decoded) values."""
-        return _config({**self.base.to_dict(), **values}, where)
+        return checked_config({**self.base.to_dict(), **values}, where)
 
     def compare_config(self) -> TrainConfig | None:
         if self.compare is None:
             return None
-        return _config({**self.base.to_dict(), **self.compare.settings},
+        return checked_config({**self.base.to_dict(), **self.compare.settings},
                        f"{self.name} [compare]")
 
     def fingerprint(self) -> str:
@@ -187,7 +187,7 @@ class TuneSpec:
             return self
         quick = dict(self.quick or DEFAULT_QUICK)
         cap = quick.pop("max_epochs", None)
-        base = _config({**self.base.to_dict(), **quick}, f"{self.name} [quick]")
+        base = checked_config({**self.base.to_dict(), **quick}, f"{self.name} [quick]")
         params = self.params
         compare = self.compare
         if cap:
@@ -219,7 +219,7 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
     if unknown:
         raise MnistlabError(f"{where}: unknown key(s) {', '.join(unknown)}; "
                             f"allowed: {', '.join(TOP_KEYS)}")
-    base = _config(_table(data, "base", where), f"{where} [base]")
+    base = checked_config(_table(data, "base", where), f"{where} [base]")
     if base.val_from == "test":
         raise MnistlabError(f"{where} [base]: val_from = \"test\" would tune on the test set; "
                             "hold validation out of the training set (val_from = \"train\")")
@@ -242,7 +242,7 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
         if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
             raise MnistlabError(f"{where} [quick]: max_epochs must be a whole number >= 1, "
                                 f"got {cap!r}")
-        _config({**base.to_dict(), **{k: v for k, v in quick.items() if k != "max_epochs"}},
+        checked_config({**base.to_dict(), **{k: v for k, v in quick.items() if k != "max_epochs"}},
                 f"{where} [quick]")
     name = check_name(typed(data, "name", "text", where, name_from_stem(Path(where).stem)),
                       where)
@@ -251,19 +251,6 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
                     params=tuple(params), description=typed(data, "description", "text", where,
                                                             ""),
                     compare=compare, quick=quick, translations=translations)
-
-
-def _config(data: dict[str, Any], where: str) -> TrainConfig:
-    """TrainConfig.from_dict and models.check_size (on nominal MNIST-sized images; training
-    checks again with the real ones), the one-line error prefixed with where in the file it
-    came from."""
-    try:
-        config = TrainConfig.from_dict(data, where=where)
-        check_size(config, where=where)
-        return config
-    except MnistlabError as exc:
-        text = str(exc)
-        raise MnistlabError(text if text.startswith(where) else f"{where}: {text}") from None
 
 
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -305,7 +292,7 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
     when = _parse_when(raw.get("when", {}), earlier, key)
 
     def check(value: Any, label: str) -> None:  # the value must make a valid TrainConfig
-        _config({**base.to_dict(), name: value}, f"{key} {label}")
+        checked_config({**base.to_dict(), name: value}, f"{key} {label}")
 
     if kind == "categorical":
         choices = raw.get("choices")
@@ -428,7 +415,7 @@ def _parse_compare(raw: dict[str, Any], base: TrainConfig, where: str) -> Compar
     settings = raw.get("settings", {})
     if not isinstance(settings, dict):
         raise MnistlabError(f"{where} [compare]: settings must be a table")
-    _config({**base.to_dict(), **settings}, f"{where} [compare]")
+    checked_config({**base.to_dict(), **settings}, f"{where} [compare]")
     val = raw.get("val")
     if val is not None:
         val = float(_number(val, f"{where} [compare].val", whole=False))
