@@ -86,6 +86,10 @@ DAMAGED = [
     ("summary.json", lambda r: {**_summary(r), "diagnoses": [
         {"code": "overfitting", "severity": "problem", "values": {"train": "x"}}]},
      "diagnosis 1 (overfitting) cannot be read"),
+    ("summary.json", lambda r: {**_summary(r), "diagnoses": [{"code": [1]}]},
+     "diagnosis 1 ([1]) cannot be read"),
+    ("summary.json", lambda r: {**_summary(r), "diagnoses": [{"severity": "problem"}]},
+     "diagnosis 1 (None) cannot be read"),
     ("metrics.csv", lambda r: _csv(r).replace("\n1,", "\nabc,", 1), "line 2: epoch = 'abc'"),
     ("metrics.csv", lambda r: _csv(r).replace("\n1,", "\n1.5,", 1),
      "line 2: epoch '1.5' is not a whole number"),
@@ -110,6 +114,13 @@ def test_damaged_run_folder_is_one_line_naming_the_file(name, change, message, r
     text = str(info.value)
     assert text.startswith(f"{run_copy / name}: damaged (") and message in text
     assert text.endswith("; re-run the training, or delete the folder") and "\n" not in text
+
+
+def test_a_finding_of_another_version_is_left_to_the_fresh_diagnosis(run_copy):
+    summary = _summary(run_copy)
+    summary["diagnoses"] = [{"code": "from-a-later-version", "severity": "problem"}]
+    (run_copy / "summary.json").write_text(json.dumps(summary))
+    assert all(f.code != "from-a-later-version" for f in doctor_path(run_copy)[str(run_copy)])
 
 
 def test_study_folder_reports_good_runs_and_names_the_damaged_one(good_run, tmp_path, capsys):

@@ -563,14 +563,15 @@ def examine_run(run_dir: Path) -> list[Finding]:
     history = runs.load_history(run_dir)
     stored = []
     for i, data in enumerate(summary.get("diagnoses", []), start=1):
-        if data.get("code") not in CATALOGUE:
+        code = data.get("code")
+        if isinstance(code, str) and code not in CATALOGUE:
             continue  # a finding of another mnistlab version: the fresh diagnosis stands
-        finding = Finding(data["code"], data.get("severity"), data.get("values"))
+        finding = Finding(code, data.get("severity"), data.get("values"))
         try:
             SEVERITY_ORDER[finding.severity]
             finding.text("en"), finding.text("es")
         except (KeyError, ValueError, TypeError, IndexError, AttributeError):
             raise runs.damaged(run_dir / "summary.json",
-                               f"diagnosis {i} ({finding.code}) cannot be read") from None
+                               f"diagnosis {i} ({str(code)[:40]}) cannot be read") from None
         stored.append(finding)
     return merge(stored, diagnose(config, history, summary))
