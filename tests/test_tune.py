@@ -162,6 +162,9 @@ BAD_SPACES = [
      "space.lr: 0.001 .. 0.1 is not a whole number of steps of 0.007; set high = 0.099"),
     (lambda d: d["space"]["epochs"].update(low=1, high=10, step=4),
      "space.epochs: 1 .. 10 is not a whole number of steps of 4; set high = 9"),
+    (lambda d: d["space"].update(batch_size={"type": "categorical",
+                                             "choices": list(range(1, 1002))}),
+     "space.batch_size: 1,001 choices, above the limit of 1,000; search a range"),
     # sizes: every choice and both ends of every range, on nominal 28x28 images
     (lambda d: d["space"]["hidden"].update(choices=[[16], [10_000_000]]),
      "space.hidden choice (10000000,): mlp would have about 7,950,000,010 parameters"),

@@ -46,7 +46,7 @@ SEED_LIMIT = 2**62
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise MnistlabError(f"{name}: unknown value {_short(value)}; choose one of "
+        raise MnistlabError(f"{name}: unknown value {quote(value)}; choose one of "
                             f"{', '.join(allowed)}")
 
 
@@ -61,17 +61,17 @@ def parse_int_list(name: str, text: str | list | tuple) -> tuple[int, ...]:
     if isinstance(text, int) and not isinstance(text, bool):
         text = [text]
     if not isinstance(text, (str, list, tuple)):
-        raise MnistlabError(f"{name}: {_short(text)} is not a list of whole numbers "
+        raise MnistlabError(f"{name}: {quote(text)} is not a list of whole numbers "
                             "(e.g. [128, 64])")
     items = text.split(",") if isinstance(text, str) else list(text)
     try:
         values = tuple(int(str(item).strip()) for item in items if str(item).strip() != "")
     except ValueError:
         raise MnistlabError(
-            f"{name}: {_short(text)} is not a comma-separated list of whole numbers (e.g. 128,64)"
+            f"{name}: {quote(text)} is not a comma-separated list of whole numbers (e.g. 128,64)"
         ) from None
     if not values or any(v < 1 for v in values):
-        raise MnistlabError(f"{name}: {_short(text)} must list one or more positive whole "
+        raise MnistlabError(f"{name}: {quote(text)} must list one or more positive whole "
                             "numbers")
     if len(values) > MAX_LAYERS:
         raise MnistlabError(f"{name}: at most {MAX_LAYERS} layers, got {len(values):,}; list "
@@ -222,7 +222,7 @@ class TrainConfig:
             if key not in known:
                 close = [k for k in known if k.startswith(key[:3])]
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                raise MnistlabError(f"{where}: unknown setting {_short(raw_key)}{hint}")
+                raise MnistlabError(f"{where}: unknown setting {quote(raw_key)}{hint}")
             clean[key] = _coerce(key, value, known[key].default)
         return cls(**clean)
 
@@ -237,31 +237,31 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
             return value.lower() in ("true", "yes", "1")
-        raise MnistlabError(f"{key}: expected true or false, got {_short(value)}")
+        raise MnistlabError(f"{key}: expected true or false, got {quote(value)}")
     if isinstance(default, int) and not isinstance(default, bool):
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise MnistlabError(f"{key.replace('_', '-')}: expected a whole number, "
-                                f"got {_short(value)}")
+                                f"got {quote(value)}")
         try:
             return int(value)
         except (TypeError, ValueError):
             raise MnistlabError(
-                f"{key.replace('_', '-')}: expected a whole number, got {_short(value)}"
+                f"{key.replace('_', '-')}: expected a whole number, got {quote(value)}"
             ) from None
     if isinstance(default, float):
         try:
             number = float(value)
         except (TypeError, ValueError, OverflowError):
             raise MnistlabError(
-                f"{key.replace('_', '-')}: expected a number, got {_short(value)}") from None
+                f"{key.replace('_', '-')}: expected a number, got {quote(value)}") from None
         if isinstance(value, bool):
-            raise MnistlabError(f"{key.replace('_', '-')}: expected a number, got {_short(value)}")
+            raise MnistlabError(f"{key.replace('_', '-')}: expected a number, got {quote(value)}")
         return number
     if isinstance(default, tuple):
         return parse_int_list(key.replace("_", "-"), value)
     if default is None or isinstance(default, str):
         if not isinstance(value, str):
-            raise MnistlabError(f"{key.replace('_', '-')}: expected text, got {_short(value)}")
+            raise MnistlabError(f"{key.replace('_', '-')}: expected text, got {quote(value)}")
         return value
     return value
 
@@ -280,7 +280,7 @@ def _seed(name: str, value: int) -> None:
 
 def _at_least(name: str, value: int, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise MnistlabError(f"{name}: must be a whole number >= {minimum}, got {_short(value)}")
+        raise MnistlabError(f"{name}: must be a whole number >= {minimum}, got {quote(value)}")
 
 
 # --- TOML ----------------------------------------------------------------------------------
@@ -400,7 +400,7 @@ def check_name(name: Any, where: str, *, spaces: bool = False) -> str:
     if problem:
         kind = "a word without slashes" if spaces else "a word without spaces or slashes"
         raise MnistlabError(f"{where}: name must be {kind}, usable as a folder name "
-                            f"({problem}), e.g. \"my-study\"; got {_short(name)}")
+                            f"({problem}), e.g. \"my-study\"; got {quote(name)}")
     return name
 
 
@@ -439,11 +439,12 @@ def typed(raw: dict[str, Any], key: str, kind: str, where: str, default: Any = N
     test, wanted = KINDS[kind]
     if not test(value):
         hint = f" ({example})" if example else ""
-        raise MnistlabError(f"{where}: {key} must be {wanted}{hint}, got {_short(value)}")
+        raise MnistlabError(f"{where}: {key} must be {wanted}{hint}, got {quote(value)}")
     return value
 
 
-def _short(value: Any) -> str:
+def quote(value: Any) -> str:
+    """repr(value) for an error line, cut at 60 characters (a file may hold a huge value)."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

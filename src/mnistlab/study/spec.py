@@ -44,6 +44,7 @@ from ..config import (
     check_name,
     list_presets_in,
     name_from_stem,
+    quote,
     read_preset_or_file,
     read_translations,
     typed,
@@ -67,7 +68,7 @@ def check_plan_size(seeds: Any, settings: int, base_seed: int, where: str) -> No
     settings) above the limits, or seeds counting up past the largest seed."""
     if not isinstance(seeds, int) or isinstance(seeds, bool) or not 1 <= seeds <= MAX_SEEDS:
         raise MnistlabError(f"{where}: seeds must be a whole number from 1 to {MAX_SEEDS:,}, "
-                            f"got {seeds!r}")
+                            f"got {quote(seeds)}")
     if seeds * settings > MAX_RUNS:
         raise MnistlabError(f"{where}: {seeds:,} seeds × {settings:,} settings would plan "
                             f"{seeds * settings:,} runs, above the limit of {MAX_RUNS:,}; use "

@@ -55,6 +55,7 @@ from ..config import (
     check_name,
     list_presets_in,
     name_from_stem,
+    quote,
     read_preset_or_file,
     read_translations,
     typed,
@@ -79,6 +80,10 @@ DEFAULT_QUICK = {"train_subset": 3000, "val_size": 1000, "eval_train_size": 1000
 # the importances are computed). At 10**6 the rounding is 100x inside the tolerance, and no
 # search needs a finer grid than a millionth of its range.
 MAX_STEPS = 1_000_000
+# Choices a categorical parameter may list. TPE keeps a (trials + 1) x choices matrix of kernel
+# weights for it, per trial: a million choices over a thousand trials would be 8 GB. A
+# thousand keeps that under 100 MB at 10,000 trials; more choices are a range written out.
+MAX_CHOICES = 1_000
 
 
 def encode_choice(value: Any) -> Any:
@@ -112,7 +117,7 @@ class Param:
         for choice in self.choices:
             if encode_choice(choice) == stored:
                 return list(choice) if isinstance(choice, tuple) else choice
-        raise MnistlabError(f"space.{self.name}: stored value {stored!r} is not one of the "
+        raise MnistlabError(f"space.{self.name}: stored value {quote(stored)} is not one of the "
                             f"choices; the study was made from another search space")
 
     def describe(self, step_word: str = "step") -> str:
@@ -241,7 +246,7 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
         cap = quick.get("max_epochs")
         if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
             raise MnistlabError(f"{where} [quick]: max_epochs must be a whole number >= 1, "
-                                f"got {cap!r}")
+                                f"got {quote(cap)}")
         checked_config({**base.to_dict(), **{k: v for k, v in quick.items() if k != "max_epochs"}},
                 f"{where} [quick]")
     name = check_name(typed(data, "name", "text", where, name_from_stem(Path(where).stem)),
@@ -256,7 +261,7 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
-        raise MnistlabError(f"{where}: {key} must be a table ([{key}]), got {value!r}")
+        raise MnistlabError(f"{where}: {key} must be a table ([{key}]), got {quote(value)}")
     return value
 
 
@@ -264,7 +269,7 @@ def _number(value: Any, key: str, *, whole: bool) -> float | int:
     ok = isinstance(value, int) if whole else isinstance(value, (int, float))
     if not ok or isinstance(value, bool) or (not whole and not math.isfinite(value)):
         kind = "a whole number" if whole else "a number"
-        raise MnistlabError(f"{key}: must be {kind}, got {value!r}")
+        raise MnistlabError(f"{key}: must be {kind}, got {quote(value)}")
     return value
 
 
@@ -284,7 +289,7 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
                             f"\"categorical\"")
     kind = raw.get("type")
     if kind not in TYPES:
-        raise MnistlabError(f"{key}: type must be one of {', '.join(TYPES)}, got {kind!r}")
+        raise MnistlabError(f"{key}: type must be one of {', '.join(TYPES)}, got {quote(kind)}")
     unknown = sorted(set(raw) - {"type", "when", *TYPE_KEYS[kind]})
     if unknown:
         raise MnistlabError(f"{key}: unknown key(s) {', '.join(unknown)} for type {kind}; "
@@ -297,23 +302,27 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
     if kind == "categorical":
         choices = raw.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise MnistlabError(f"{key}: choices must be a non-empty list, got {choices!r}")
+            raise MnistlabError(f"{key}: choices must be a non-empty list, got {quote(choices)}")
+        if len(choices) > MAX_CHOICES:
+            raise MnistlabError(f"{key}: {len(choices):,} choices, above the limit of "
+                                f"{MAX_CHOICES:,}; search a range (type = \"int\" or "
+                                "\"float\") instead")
         clean = []
         for choice in choices:
             if isinstance(choice, list):
                 if not choice or not all(isinstance(c, int) and not isinstance(c, bool)
                                          for c in choice):
                     raise MnistlabError(f"{key}: list choices must be lists of whole numbers "
-                                        f"(e.g. [128, 64]), got {choice!r}")
+                                        f"(e.g. [128, 64]), got {quote(choice)}")
                 choice = tuple(choice)
             elif not isinstance(choice, (str, int, float, bool)):
-                raise MnistlabError(f"{key}: choice {choice!r} is not a number, text, true/false "
-                                    f"or a list of whole numbers")
-            check(list(choice) if isinstance(choice, tuple) else choice, f"choice {choice!r}")
+                raise MnistlabError(f"{key}: choice {quote(choice)} is not a number, text, "
+                                    "true/false or a list of whole numbers")
+            check(list(choice) if isinstance(choice, tuple) else choice, f"choice {quote(choice)}")
             clean.append(choice)
         encoded = [encode_choice(c) for c in clean]
         if len(set(map(repr, encoded))) != len(encoded):
-            raise MnistlabError(f"{key}: choices repeat a value: {choices!r}")
+            raise MnistlabError(f"{key}: choices repeat a value: {quote(choices)}")
         return Param(name, kind, choices=tuple(clean), when=when)
     whole = kind == "int"
     for required in ("low", "high"):
@@ -325,7 +334,7 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         raise MnistlabError(f"{key}: low ({low}) is above high ({high})")
     log = raw.get("log", False)
     if not isinstance(log, bool):
-        raise MnistlabError(f"{key}.log: must be true or false, got {log!r}")
+        raise MnistlabError(f"{key}.log: must be true or false, got {quote(log)}")
     step = raw.get("step")
     if step is not None:
         step = _number(step, f"{key}.step", whole=whole)
@@ -371,7 +380,7 @@ def _check_steps(low: float, high: float, step: float, key: str) -> None:
 def _parse_when(raw: Any, earlier: list[Param], key: str) -> dict[str, tuple[Any, ...]]:
     if not isinstance(raw, dict):
         raise MnistlabError(f"{key}.when: must be a table such as {{ optimizer = \"sgd\" }}, "
-                            f"got {raw!r}")
+                            f"got {quote(raw)}")
     by_name = {p.name: p for p in earlier}
     when: dict[str, tuple[Any, ...]] = {}
     for raw_other, allowed in raw.items():
@@ -389,7 +398,7 @@ def _parse_when(raw: Any, earlier: list[Param], key: str) -> dict[str, tuple[Any
         encoded = tuple(encode_choice(v) for v in values)
         missing = [v for v in encoded if v not in param.encoded_choices]
         if missing:
-            raise MnistlabError(f"{key}.when: {raw_other} = {missing[0]!r} is not one of its "
+            raise MnistlabError(f"{key}.when: {raw_other} = {quote(missing[0])} is not one of its "
                                 f"choices ({param.describe()})")
         when[other] = encoded
     return when
