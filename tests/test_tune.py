@@ -374,6 +374,8 @@ def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, caps
     (["tune", "no-such-preset"], "unknown preset 'no-such-preset'"),
     (["tune", "fashion-mlp", "--trials", "0"], "trials: must be a whole number >= 1"),
     (["tune", "fashion-mlp", "--retrain-seeds", "-1"], "retrain-seeds: must be"),
+    (["tune", "fashion-mlp", "--retrain-seeds", "1000000000"],
+     "retrain-seeds: must be a whole number from 0 to 1,000, got 1000000000"),
     (["tune", "fashion-mlp", "--storage", "nonsense"], "is not a database URL"),
     (["tune", "fashion-mlp", "--seed", "9223372036854775808"],
      "seed: must be a whole number from 0 to 42,848"),
@@ -385,6 +387,15 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_retrain_seeds_past_the_largest_seed_are_refused_before_searching(tmp_path):
+    data = space_dict()
+    data["base"]["seed"] = 2**62 - 3
+    with pytest.raises(MnistlabError, match="seeds 4,611,686,018,427,387,902 to "
+                                            "4,611,686,018,427,387,904 passes the largest"):
+        run_tune(parse_space(data), tmp_path / "x", trials=1, retrain_seeds=3)
+    assert not (tmp_path / "x").exists()
 
 
 def test_largest_seed_still_seeds_numpy():

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import files
-from ..config import TrainConfig
+from ..config import SEED_LIMIT, TrainConfig
 from ..errors import MnistlabError
 from ..progress import Reporter, SilentReporter
+from ..study.spec import MAX_SEEDS
 from ..train import train
 from .space import TuneSpec
 
@@ -382,8 +383,13 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if trials < 1:
         raise MnistlabError(f"trials: must be a whole number >= 1, got {trials}")
-    if retrain_seeds < 0:
-        raise MnistlabError(f"retrain-seeds: must be a whole number >= 0, got {retrain_seeds}")
+    if not 0 <= retrain_seeds <= MAX_SEEDS:  # a study's limit: more add nothing to mean ± sd
+        raise MnistlabError(f"retrain-seeds: must be a whole number from 0 to {MAX_SEEDS:,}, "
+                            f"got {retrain_seeds}")
+    if spec.base.seed + retrain_seeds >= SEED_LIMIT:
+        raise MnistlabError(f"retrain-seeds: retraining with seeds {spec.base.seed + 1:,} to "
+                            f"{spec.base.seed + retrain_seeds:,} passes the largest seed "
+                            "(2**62 - 1); use a smaller seed in [base]")
     check_tune_seed(seed)
     from ..raycluster import BACKENDS, TaskResources, connect
 
