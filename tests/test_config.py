@@ -5,7 +5,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mnistlab.cli import main
-from mnistlab.config import TrainConfig, load_config, parse_augment, parse_int_list
+from mnistlab.config import (
+    SEED_LIMIT,
+    TrainConfig,
+    check_name,
+    load_config,
+    name_from_stem,
+    parse_augment,
+    parse_int_list,
+)
 from mnistlab.errors import MnistlabError
 
 BAD_SETTINGS = [
@@ -25,6 +33,18 @@ BAD_SETTINGS = [
     ({"augment": "shift=1.5"}, "augment: shift is a fraction and must be < 1"),
     ({"nesterov": True}, "nesterov: needs --optimizer sgd and --momentum > 0"),
     ({"label_smoothing": 1.0}, "label-smoothing: must be in [0, 1)"),
+    ({"hidden": 1.5}, "hidden: 1.5 is not a list of whole numbers"),
+    ({"optimizer": "x" * 10**6}, "optimizer: unknown value '" + "x" * 56 + "...; choose"),
+    ({"epochs": "9" * 10**4 + "x"}, "epochs: expected a whole number, got '99999"),
+    ({"hidden": [8] * 101}, "hidden: at most 100 layers, got 101"),
+    ({"filters": ",".join(["4"] * 10**6)}, "filters: at most 100 layers, got 1,000,000"),
+    ({"dense": ",".join(["0"] * 10**6)}, "dense: '" + "0," * 28 + "... must list one or more"),
+    ({"hidden": {"a": 1}}, "hidden: {'a': 1} is not a list of whole numbers"),
+    ({"lr": 10**400}, "lr: expected a number"),
+    ({"seed": -1}, "seed: must be a whole number >= 0"),
+    ({"seed": 2**62}, "seed: must be below 2**62"),
+    ({"seed": 2**63}, "seed: must be below 2**62"),
+    ({"data_seed": 2**64 + 1}, "data-seed: must be below 2**62"),
 ]
 
 
@@ -33,7 +53,7 @@ def test_invalid_settings_raise_one_line_errors(changes, message):
     with pytest.raises(MnistlabError) as info:
         TrainConfig.from_dict(changes)
     assert message in str(info.value)
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
 
 
 CLI_BAD = [
@@ -47,6 +67,9 @@ CLI_BAD = [
     (["--schedule", "warm"], "schedule: unknown value 'warm'"),
     (["--hidden", "128;64"], "hidden: '128;64' is not a comma-separated list"),
     (["--dataset", "cifar10"], "cifar10"),
+    (["--seed", "9223372036854775808"], "seed: must be below 2**62"),
+    (["--data-seed", "4611686018427387904"], "data-seed: must be below 2**62"),
+    (["--hidden", "1e400"], "hidden: '1e400' is not a comma-separated list"),
 ]
 
 
@@ -90,3 +113,65 @@ def test_classic_lenet_defaults_to_tanh():
     assert TrainConfig(model="lenet5", variant="classic").resolved_activation == "tanh"
     assert TrainConfig(model="lenet5").resolved_activation == "relu"
     assert TrainConfig(model="mlp", activation="gelu").resolved_activation == "gelu"
+
+
+def test_largest_seed_is_accepted():
+    assert TrainConfig(seed=SEED_LIMIT - 1, data_seed=SEED_LIMIT - 1).seed == SEED_LIMIT - 1
+
+
+def _load_study(path):
+    from mnistlab.study import load_study
+
+    return load_study(str(path))
+
+
+def _load_space(path):
+    from mnistlab.tune.space import load_space
+
+    return load_space(str(path))
+
+
+@pytest.mark.parametrize("load", [load_config, _load_study, _load_space])
+@pytest.mark.parametrize("content", [b"lr = 0.1  # \xe9t\xe9\n", b"\xff\xfe[\x00b\x00]\x00"])
+def test_files_that_are_not_utf8_are_one_line(load, content, tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_bytes(content)
+    with pytest.raises(MnistlabError) as info:
+        load(path)
+    assert str(info.value).startswith(f"{path}: not UTF-8 text")
+    assert "save the file as UTF-8" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name,problem", [
+    ("two words", "it holds spaces"),
+    ("tab\there", "it holds control characters"),
+    ("nul\x00byte", "it holds control characters"),
+    ("a/b", "a slash would make it a path"),
+    ("a\\b", "a slash would make it a path"),
+    (".", "it starts with a dot"),
+    ("..", "it starts with a dot"),
+    (".hidden", "it starts with a dot"),
+    ("", "it is empty"),
+    ("   ", "it is empty"),
+    ("x" * 101, "longer than 100 characters"),
+    (3, "it is not text"),
+])
+def test_names_that_cannot_be_folders_are_refused(name, problem):
+    with pytest.raises(MnistlabError) as info:
+        check_name(name, "s.toml")
+    text = str(info.value)
+    assert text.startswith("s.toml: name must be a word") and problem in text
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize("stem,name", [
+    ("my study", "my-study"),
+    ("  two   spaces ", "two-spaces"),
+    (".hidden", "hidden"),
+    ("...", "unnamed"),
+    ("ctrl\x01char", "ctrlchar"),
+    ("fine-name_1", "fine-name_1"),
+])
+def test_file_stems_become_valid_names(stem, name):
+    assert name_from_stem(stem) == name
+    assert check_name(name, "x") == name

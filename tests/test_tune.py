@@ -145,6 +145,34 @@ BAD_SPACES = [
     (lambda d: d["compare"].update(val=120), "[compare].val"),
     (lambda d: d.update(name="two words"), "name must be a word"),
     (lambda d: d.update(quick={"max_epochs": 0}), "[quick]: max_epochs"),
+    # names are folders (tunes/<name>): the same rule as study names
+    (lambda d: d.update(name=".."), "name must be a word without spaces or slashes"),
+    (lambda d: d.update(name="."), "(it starts with a dot"),
+    (lambda d: d.update(name="a\x00b"), "(it holds control characters)"),
+    (lambda d: d.update(name=5), "name must be text"),
+    (lambda d: d.update(title=["x"]), "title must be text"),
+    (lambda d: d.update(description=1), "description must be text"),
+    # steps: a grid of more than MAX_STEPS values, or one that does not end on high
+    (lambda d: d["space"]["lr"].update(log=False, low=0.0001, high=0.1, step=1e-12),
+     "space.lr: 0.0001 .. 0.1 in steps of 1e-12 is 99,900,000,001 values, above the limit of "
+     "1,000,000; use a larger step"),
+    (lambda d: d["space"]["epochs"].update(low=1, high=10**12),
+     "space.epochs: 1 .. 1000000000000 in steps of 1 is 1,000,000,000,000 values"),
+    (lambda d: d["space"]["lr"].update(log=False, low=0.001, high=0.1, step=0.007),
+     "space.lr: 0.001 .. 0.1 is not a whole number of steps of 0.007; set high = 0.099"),
+    (lambda d: d["space"]["epochs"].update(low=1, high=10, step=4),
+     "space.epochs: 1 .. 10 is not a whole number of steps of 4; set high = 9"),
+    (lambda d: d["space"].update(batch_size={"type": "categorical",
+                                             "choices": list(range(1, 1002))}),
+     "space.batch_size: 1,001 choices, above the limit of 1,000; search a range"),
+    # sizes: every choice and both ends of every range, on nominal 28x28 images
+    (lambda d: d["space"]["hidden"].update(choices=[[16], [10_000_000]]),
+     "space.hidden choice (10000000,): mlp would have about 7,950,000,010 parameters"),
+    (lambda d: d["space"].update(batch_size={"type": "int", "low": 1000, "high": 10**9,
+                                            "step": 1000}),
+     "space.batch_size high=1000000000"),
+    (lambda d: d["base"].update(hidden=[500_000, 500]), "[base]: mlp would have about"),
+    (lambda d: d["compare"]["settings"].update(hidden=[10**8]), "[compare]: mlp would have"),
 ]
 
 
@@ -155,6 +183,41 @@ def test_bad_spaces_are_one_line_errors_naming_the_key(change, message):
     text = str(err.value)
     assert message in text
     assert "\n" not in text and text.startswith("s.toml")
+
+
+TOML_VALUES = st.recursive(
+    st.booleans() | st.integers() | st.floats() | st.text(max_size=4) | st.dates(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["type", "low", "high", "step", "choices", "optimizer", "lr"]), inner,
+        max_size=2), max_leaves=6)
+SPACE_PATHS = [("name",), ("title",), ("base",), ("base", "lr"), ("space",),
+               ("space", "optimizer"), ("space", "optimizer", "choices"),
+               ("space", "optimizer", "choices", 0), ("space", "lr", "low"),
+               ("space", "lr", "high"), ("space", "lr", "log"), ("space", "lr", "step"),
+               ("space", "epochs", "step"), ("space", "epochs", "high"),
+               ("space", "momentum", "when"), ("space", "momentum", "when", "optimizer"),
+               ("space", "hidden", "choices"), ("space", "hidden", "choices", 1),
+               ("compare",), ("compare", "settings"), ("compare", "val"), ("quick",),
+               ("quick", "max_epochs"), ("es",)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=st.sampled_from(SPACE_PATHS), value=TOML_VALUES)
+def test_any_value_at_any_key_is_a_space_or_one_line(path, value):
+    data = space_dict()
+    data["quick"] = {"train_subset": 300, "max_epochs": 2}
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    try:
+        spec = parse_space(data, where="s.toml")
+    except MnistlabError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("s.toml")
+        return
+    quick = spec.with_quick()
+    spec_toml(quick)
+    assert [p.describe() for p in quick.params] and quick.fingerprint()
 
 
 def test_space_parses_types_lists_and_conditions():
@@ -311,13 +374,43 @@ def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, caps
     (["tune", "no-such-preset"], "unknown preset 'no-such-preset'"),
     (["tune", "fashion-mlp", "--trials", "0"], "trials: must be a whole number >= 1"),
     (["tune", "fashion-mlp", "--retrain-seeds", "-1"], "retrain-seeds: must be"),
+    (["tune", "fashion-mlp", "--retrain-seeds", "1000000000"],
+     "retrain-seeds: must be a whole number from 0 to 1,000, got 1000000000"),
     (["tune", "fashion-mlp", "--storage", "nonsense"], "is not a database URL"),
+    (["tune", "fashion-mlp", "--seed", "9223372036854775808"],
+     "seed: must be a whole number from 0 to 42,848"),
+    (["tune", "fashion-mlp", "--seed", "42849"], "seed: must be a whole number from 0 to"),
+    (["tune", "fashion-mlp", "--seed", "-1"], "seed: must be a whole number from 0 to"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     code = main([*argv, "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_retrain_seeds_past_the_largest_seed_are_refused_before_searching(tmp_path):
+    data = space_dict()
+    data["base"]["seed"] = 2**62 - 3
+    with pytest.raises(MnistlabError, match="seeds 4,611,686,018,427,387,902 to "
+                                            "4,611,686,018,427,387,904 passes the largest"):
+        run_tune(parse_space(data), tmp_path / "x", trials=1, retrain_seeds=3)
+    assert not (tmp_path / "x").exists()
+
+
+def test_largest_seed_still_seeds_numpy():
+    import numpy as np
+
+    from mnistlab.tune.search import MAX_TUNE_SEED, SEED_STRIDE, make_sampler
+
+    np.random.RandomState(MAX_TUNE_SEED * SEED_STRIDE + 10**7 - 1)
+    assert make_sampler(MAX_TUNE_SEED).seed == MAX_TUNE_SEED
+
+
+def test_a_space_without_a_name_takes_its_file_stem_made_valid(tmp_path):
+    data = space_dict()
+    del data["name"]
+    assert parse_space(data, where=str(tmp_path / "my space.toml")).name == "my-space"
 
 
 def test_cli_lists_presets(capsys):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -36,24 +38,44 @@ INPUT_SCALINGS = ("standardize", "unit", "raw")
 VAL_FROM = ("train", "test")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AUGMENT_KEYS = ("rotate", "scale", "shift")
+# Seeds are below 2**62: torch takes seeds below 2**64 and train.py adds to them (data_seed + 11,
+# epoch seeds reduced mod 2**63 - 1) and a study counts up from the base seed, so 2**62 leaves
+# room for all of that with a margin, and is still more seeds than anyone will type.
+SEED_LIMIT = 2**62
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise MnistlabError(f"{name}: unknown value {value!r}; choose one of {', '.join(allowed)}")
+        raise MnistlabError(f"{name}: unknown value {quote(value)}; choose one of "
+                            f"{', '.join(allowed)}")
+
+
+# Layers in hidden, filters or dense: plain stacks this deep no longer train (there are no
+# residual connections here), and a list of a million layers would take minutes and gigabytes
+# to build before anything else could object.
+MAX_LAYERS = 100
 
 
 def parse_int_list(name: str, text: str | list | tuple) -> tuple[int, ...]:
     """'128,64' or [128, 64] -> (128, 64); anything else is a one-line error naming `name`."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = [text]
+    if not isinstance(text, (str, list, tuple)):
+        raise MnistlabError(f"{name}: {quote(text)} is not a list of whole numbers "
+                            "(e.g. [128, 64])")
     items = text.split(",") if isinstance(text, str) else list(text)
     try:
         values = tuple(int(str(item).strip()) for item in items if str(item).strip() != "")
     except ValueError:
         raise MnistlabError(
-            f"{name}: {text!r} is not a comma-separated list of whole numbers (e.g. 128,64)"
+            f"{name}: {quote(text)} is not a comma-separated list of whole numbers (e.g. 128,64)"
         ) from None
     if not values or any(v < 1 for v in values):
-        raise MnistlabError(f"{name}: {text!r} must list one or more positive whole numbers")
+        raise MnistlabError(f"{name}: {quote(text)} must list one or more positive whole "
+                            "numbers")
+    if len(values) > MAX_LAYERS:
+        raise MnistlabError(f"{name}: at most {MAX_LAYERS} layers, got {len(values):,}; list "
+                            "fewer sizes")
     return values
 
 
@@ -159,8 +181,8 @@ class TrainConfig:
         _at_least("train-subset", self.train_subset, 0)
         _at_least("eval-train-size", self.eval_train_size, 1)
         _at_least("early-stopping", self.early_stopping, 0)
-        _at_least("seed", self.seed, 0)
-        _at_least("data-seed", self.data_seed, 0)
+        _seed("seed", self.seed)
+        _seed("data-seed", self.data_seed)
         if self.val_from == "train" and self.val_size == 0 and self.early_stopping:
             raise MnistlabError("early-stopping: needs a validation set (--val-size > 0)")
         parse_augment(self.augment)
@@ -200,7 +222,7 @@ class TrainConfig:
             if key not in known:
                 close = [k for k in known if k.startswith(key[:3])]
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                raise MnistlabError(f"{where}: unknown setting {raw_key!r}{hint}")
+                raise MnistlabError(f"{where}: unknown setting {quote(raw_key)}{hint}")
             clean[key] = _coerce(key, value, known[key].default)
         return cls(**clean)
 
@@ -215,30 +237,31 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
             return value.lower() in ("true", "yes", "1")
-        raise MnistlabError(f"{key}: expected true or false, got {value!r}")
+        raise MnistlabError(f"{key}: expected true or false, got {quote(value)}")
     if isinstance(default, int) and not isinstance(default, bool):
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise MnistlabError(f"{key.replace('_', '-')}: expected a whole number, got {value!r}")
+            raise MnistlabError(f"{key.replace('_', '-')}: expected a whole number, "
+                                f"got {quote(value)}")
         try:
             return int(value)
         except (TypeError, ValueError):
             raise MnistlabError(
-                f"{key.replace('_', '-')}: expected a whole number, got {value!r}"
+                f"{key.replace('_', '-')}: expected a whole number, got {quote(value)}"
             ) from None
     if isinstance(default, float):
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise MnistlabError(
-                f"{key.replace('_', '-')}: expected a number, got {value!r}") from None
+                f"{key.replace('_', '-')}: expected a number, got {quote(value)}") from None
         if isinstance(value, bool):
-            raise MnistlabError(f"{key.replace('_', '-')}: expected a number, got {value!r}")
+            raise MnistlabError(f"{key.replace('_', '-')}: expected a number, got {quote(value)}")
         return number
     if isinstance(default, tuple):
         return parse_int_list(key.replace("_", "-"), value)
     if default is None or isinstance(default, str):
         if not isinstance(value, str):
-            raise MnistlabError(f"{key.replace('_', '-')}: expected text, got {value!r}")
+            raise MnistlabError(f"{key.replace('_', '-')}: expected text, got {quote(value)}")
         return value
     return value
 
@@ -248,9 +271,16 @@ def _positive_float(name: str, value: float) -> None:
         raise MnistlabError(f"{name}: must be a positive number, got {value}")
 
 
+def _seed(name: str, value: int) -> None:
+    _at_least(name, value, 0)
+    if value >= SEED_LIMIT:
+        raise MnistlabError(f"{name}: must be below 2**62 ({SEED_LIMIT:,}), got {value:,}; "
+                            "any smaller whole number >= 0 is as good a seed")
+
+
 def _at_least(name: str, value: int, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise MnistlabError(f"{name}: must be a whole number >= {minimum}, got {value!r}")
+        raise MnistlabError(f"{name}: must be a whole number >= {minimum}, got {quote(value)}")
 
 
 # --- TOML ----------------------------------------------------------------------------------
@@ -302,7 +332,14 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise MnistlabError(f"{path}: no such file")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MnistlabError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); "
+                            "save the file as UTF-8") from None
+    except OSError as exc:
+        raise MnistlabError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MnistlabError(f"{path}: not valid TOML ({exc})") from None
 
@@ -330,6 +367,86 @@ def read_preset_or_file(name_or_path: str, package: str, kind: str) -> tuple[dic
                             f"{', '.join(names)} (or give a .toml file)")
     text = resources.files(package).joinpath(f"{name_or_path}.toml").read_text("utf-8")
     return tomllib.loads(text), f"preset {name_or_path}"
+
+
+# A study's or search space's name is its default folder (studies/<name>, tunes/<name>), so it
+# must be one harmless path component. 100 characters leave room for "-quick" and for the
+# file names made from it within the 255 bytes most file systems allow.
+NAME_LIMIT = 100
+
+
+def name_problem(name: Any, *, spaces: bool = False) -> str:
+    """Why `name` cannot be a folder name ("" when it can)."""
+    if not isinstance(name, str):
+        return "it is not text"
+    if not name.strip():
+        return "it is empty"
+    if any(unicodedata.category(c)[0] == "C" for c in name):
+        return "it holds control characters"
+    if "/" in name or "\\" in name:
+        return "a slash would make it a path"
+    if name.startswith("."):
+        return "it starts with a dot (hidden, or . and ..)"
+    if not spaces and any(c.isspace() for c in name):
+        return "it holds spaces"
+    if len(name) > NAME_LIMIT:
+        return f"it is longer than {NAME_LIMIT} characters"
+    return ""
+
+
+def check_name(name: Any, where: str, *, spaces: bool = False) -> str:
+    """`name` when it can be a folder name; else one line saying why and what to write."""
+    problem = name_problem(name, spaces=spaces)
+    if problem:
+        kind = "a word without slashes" if spaces else "a word without spaces or slashes"
+        raise MnistlabError(f"{where}: name must be {kind}, usable as a folder name "
+                            f"({problem}), e.g. \"my-study\"; got {quote(name)}")
+    return name
+
+
+def name_from_stem(stem: str) -> str:
+    """A file's stem made into a valid name, for files that give none ("my study" ->
+    "my-study"): spaces become dashes, slashes and control characters are dropped."""
+    name = "-".join(stem.split())
+    name = "".join(c for c in name if c not in "/\\" and unicodedata.category(c)[0] != "C")
+    return name.lstrip(".")[:NAME_LIMIT] or "unnamed"
+
+
+# The shapes a value in a study or search-space file may have: kind -> (test, how to say it).
+KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "text": (lambda v: isinstance(v, str), "text (in quotes)"),
+    "whole number": (lambda v: isinstance(v, int) and not isinstance(v, bool),
+                     "a whole number"),
+    "number": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+               and math.isfinite(v), "a finite number"),
+    "true or false": (lambda v: isinstance(v, bool), "true or false"),
+    "table": (lambda v: isinstance(v, dict), "a table"),
+    "list": (lambda v: isinstance(v, list) and bool(v), "a non-empty list ([...])"),
+    "array of tables": (lambda v: isinstance(v, list) and all(isinstance(i, dict) for i in v),
+                        "an array of tables"),
+    "table of numbers": (lambda v: isinstance(v, dict) and all(
+        KINDS["number"][0](i) for i in v.values()), "a table of numbers"),
+}
+
+
+def typed(raw: dict[str, Any], key: str, kind: str, where: str, default: Any = None, *,
+          example: str = "") -> Any:
+    """`raw[key]` if it has the shape `kind` (see KINDS), `default` when absent; else one line
+    naming the key, the shape expected (with `example`, how to write it) and what was found."""
+    if key not in raw:
+        return default
+    value = raw[key]
+    test, wanted = KINDS[kind]
+    if not test(value):
+        hint = f" ({example})" if example else ""
+        raise MnistlabError(f"{where}: {key} must be {wanted}{hint}, got {quote(value)}")
+    return value
+
+
+def quote(value: Any) -> str:
+    """repr(value) for an error line, cut at 60 characters (a file may hold a huge value)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def read_translations(raw: dict[str, Any], allowed: set[str],

@@ -239,6 +239,19 @@ CATALOGUE: dict[str, dict[str, Any]] = {
         "No es 'buena generalización'.",
         "Compara la validación con la exactitud de entrenamiento en modo evaluación "
         "(train_acc_eval).")},
+    "damaged-run": {"rank": 14, "en": (
+        "Run folder cannot be read",
+        "{detail}",
+        "A file the doctor reads back is not what mnistlab writes: cut short by a crash or a "
+        "full disk, or edited by hand. This run was left out of the examination.",
+        "Re-run the training that made this folder, or delete the folder."),
+        "es": (
+        "Carpeta de ejecución ilegible",
+        "{detail}",
+        "Un archivo que el doctor vuelve a leer no es lo que escribe mnistlab: quedó cortado "
+        "por una caída o un disco lleno, o se editó a mano. Esta ejecución quedó fuera del "
+        "examen.",
+        "Vuelve a ejecutar el entrenamiento que creó esta carpeta, o bórrala.")},
 }
 
 LR_RANGES = {"sgd": (1e-3, 1.0), "adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2)}
@@ -442,7 +455,7 @@ def diagnose(config: TrainConfig, history: list[dict[str, float]], summary: dict
 
     # 3. collapse: 90%+ of predictions in one class that is not 90% of the labels
     if top is not None:
-        label_share = (label_counts[top] / sum(label_counts)) if label_counts else 0
+        label_share = (label_counts[top] / sum(label_counts)) if sum(label_counts or [0]) else 0
         if top_share >= 0.9 and label_share < 0.5:
             names = summary.get("class_names") or [str(i) for i in range(k)]
             findings.append(Finding("collapse", "problem", {"share": top_share,
@@ -512,24 +525,53 @@ def _steps_in_first_epoch(summary: dict[str, Any], config: TrainConfig) -> int:
 
 # --- on folders -----------------------------------------------------------------------------
 def doctor_path(path: str | Path) -> dict[str, list[Finding]]:
-    """Re-examine a run folder, or every run folder under a study folder."""
-    from . import runs
-    from .config import load_config
+    """Re-examine a run folder, or every run folder under a study folder.
 
+    A damaged run folder given alone is a one-line error. Under a study folder, a damaged
+    run becomes a `damaged-run` finding (a problem) beside the others' findings: the good
+    runs are still examined, and the damaged one is named with what to do."""
     root = Path(path)
     if not root.exists():
         raise MnistlabError(f"{path}: no such folder")
-    run_dirs = [root] if (root / "summary.json").is_file() else sorted(
-        p.parent for p in root.rglob("summary.json"))
+    if (root / "summary.json").is_file():
+        return {str(root): examine_run(root)}
+    run_dirs = sorted(p.parent for p in root.rglob("summary.json"))
     if not run_dirs:
         raise MnistlabError(f"{path}: no run folders here (looked for summary.json)")
     out: dict[str, list[Finding]] = {}
     for run_dir in run_dirs:
-        summary = runs.load_summary(run_dir)
-        config = load_config(run_dir / "config.toml")
-        history = runs.load_history(run_dir)
-        found = diagnose(config, history, summary)
-        stored = [Finding.from_dict(d) for d in summary.get("diagnoses", [])
-                  if d.get("code") in CATALOGUE]
-        out[str(run_dir)] = merge(stored, found)
+        try:
+            out[str(run_dir)] = examine_run(run_dir)
+        except MnistlabError as exc:
+            out[str(run_dir)] = [Finding("damaged-run", "problem", {"detail": str(exc)})]
     return out
+
+
+def examine_run(run_dir: Path) -> list[Finding]:
+    """The findings of one run folder: its stored diagnoses merged with a fresh diagnosis.
+    Raises MnistlabError naming the file when one cannot be read back."""
+    from . import runs
+    from .config import load_config
+
+    summary = runs.load_summary(run_dir)
+    config_path = run_dir / "config.toml"
+    try:
+        config = load_config(config_path)
+    except MnistlabError as exc:
+        problem = str(exc).removeprefix(f"{config_path}: ")
+        raise runs.damaged(config_path, problem.split("; ")[0]) from None
+    history = runs.load_history(run_dir)
+    stored = []
+    for i, data in enumerate(summary.get("diagnoses", []), start=1):
+        code = data.get("code")
+        if isinstance(code, str) and code not in CATALOGUE:
+            continue  # a finding of another mnistlab version: the fresh diagnosis stands
+        finding = Finding(code, data.get("severity"), data.get("values"))
+        try:
+            SEVERITY_ORDER[finding.severity]
+            finding.text("en"), finding.text("es")
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError):
+            raise runs.damaged(run_dir / "summary.json",
+                               f"diagnosis {i} ({str(code)[:40]}) cannot be read") from None
+        stored.append(finding)
+    return merge(stored, diagnose(config, history, summary))

@@ -1,13 +1,21 @@
-"""The model registry: a plain dict from name to builder.
+"""The model registry: a plain dict from name to builder, and each model's size before it is
+built.
 
 Every builder takes the run's `TrainConfig`, the image shape (channels, height, width) and the
 number of classes, and returns an `nn.Module` whose forward gives raw logits (N, classes).
 What the loss then does with those logits is the objective's business (see objectives.py).
+
+Beside each builder is its *layer plan*: the same architecture as plain arithmetic (parameters
+and output size of every layer), so that a model too big for this machine, or too deep for its
+images, is refused in one line before a single tensor is allocated (`check_size`, called by
+`build_model`, and by study and search-space files for every configuration they would make).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -15,13 +23,36 @@ from torch import nn
 from .config import TrainConfig
 from .errors import MnistlabError
 
-Builder = Callable[[TrainConfig, tuple[int, int, int], int], nn.Module]
+Shape = tuple[int, int, int]
+Builder = Callable[[TrainConfig, Shape, int], nn.Module]
 MODEL_REGISTRY: dict[str, Builder] = {}
 
 
-def register_model(name: str) -> Callable[[Builder], Builder]:
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a layer plan: its parameters and the elements of its output per image."""
+
+    parameters: int
+    outputs: int
+
+
+class TooSmall(Exception):
+    """A layer plan met an image smaller than its kernels and poolings allow."""
+
+
+LayerPlan = Callable[[TrainConfig, Shape, int], list[Layer]]
+LAYER_PLANS: dict[str, LayerPlan] = {}
+LAYER_FLAGS: dict[str, str] = {}  # the flags that size a model's layers, for the fix
+
+
+def register_model(name: str, *, layers: LayerPlan,
+                   layer_flags: str = "") -> Callable[[Builder], Builder]:
+    """Register a builder together with its layer plan (the two must describe one network;
+    tests/test_limits.py checks that they count the same parameters)."""
     def wrap(builder: Builder) -> Builder:
         MODEL_REGISTRY[name] = builder
+        LAYER_PLANS[name] = layers
+        LAYER_FLAGS[name] = layer_flags
         return builder
 
     return wrap
@@ -31,15 +62,260 @@ def list_models() -> list[str]:
     return sorted(MODEL_REGISTRY)
 
 
-def build_model(config: TrainConfig, image_shape: tuple[int, int, int],
-                num_classes: int) -> nn.Module:
+def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,
+                train_size: int | None = None, device: str | None = None,
+                training: bool = True) -> nn.Module:
+    """The model, on the CPU, after `check_size` found that it fits (see there for
+    `train_size`, `device` and `training`)."""
     try:
         builder = MODEL_REGISTRY[config.model]
     except KeyError:
         raise MnistlabError(
             f"model: unknown name {config.model!r}; known models: {', '.join(list_models())}"
         ) from None
+    check_size(config, image_shape, num_classes, train_size=train_size, device=device,
+               training=training)
     return builder(config, image_shape, num_classes)
+
+
+# --- size before building --------------------------------------------------------------------
+NOMINAL_SHAPE: Shape = (1, 28, 28)  # MNIST-family images: what files are checked against
+NOMINAL_CLASSES = 10
+EVAL_CHUNK = 2000  # images per forward pass when scoring (train.evaluate's batch_size)
+BYTES_PER_VALUE = 4  # float32 weights, gradients, moments and activations
+# A cap on parameters whatever the machine: the largest networks that make sense for 28x28
+# images have a few million (the LeNet challenge's final CNN: 0.42 M; a 784-4096-4096 MLP:
+# 20 M). 100 M is 25x that, still trains in about 2 GB with Adam, and refuses in one line
+# the typo that asks for billions (--hidden 10000000: 7.9 G parameters, 31 GB of weights).
+MAX_PARAMETERS = 100_000_000
+# Training may use half of this machine's memory: the rest is the dataset, Python and torch
+# themselves, and whatever else runs here (studies train several runs side by side, each in
+# its own process and checked on its own). On a CUDA device, 90% of the GPU's memory: nothing
+# else lives there but the CUDA context, cuDNN's workspace and the dataset on the device.
+MEMORY_SHARE = 0.5
+CUDA_MEMORY_SHARE = 0.9
+# Values kept per optimizer for each parameter, besides the weight and its gradient.
+OPTIMIZER_MOMENTS = {"adam": 2, "adamw": 2, "sgd": 1}
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    """What training a model costs in memory, approximately (arithmetic, nothing allocated).
+
+    - weights: parameters x (weight + gradient + the optimizer's moments: Adam keeps two,
+      SGD with momentum one, plain SGD none);
+    - training activations: every layer's output for one batch, twice (the forward values
+      autograd keeps, and gradients of about the same size during the backward pass);
+    - scoring activations: the two largest consecutive layer outputs of one chunk of
+      `EVAL_CHUNK` images (no autograd: each output is freed once the next layer has run).
+    The peak is the weights plus the larger of the two activation figures. Temporaries inside
+    kernels, allocator slack and the dataset itself are left out: the estimate is the part
+    that grows with the settings, within a factor of about 2 of what torch allocates
+    (measured here: 0.7x to 1.9x the resident memory two Adam steps and a scoring chunk add,
+    for cnn at batch 512 and 2048, lenet5 at 4096, mlp 4096-4096 at 256 and 2048 at 8192).
+    """
+
+    parameters: int
+    weight_bytes: int
+    train_activation_bytes: int
+    eval_activation_bytes: int
+    images_per_step: int
+
+    @property
+    def peak_bytes(self) -> int:
+        """Training: weights, gradients and moments, and the larger activations."""
+        return self.weight_bytes + max(self.train_activation_bytes, self.eval_activation_bytes)
+
+    @property
+    def inference_bytes(self) -> int:
+        """Scoring a trained model (evaluate, predict): the weights alone and one chunk."""
+        return self.parameters * BYTES_PER_VALUE + self.eval_activation_bytes
+
+
+def layer_plan(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
+               num_classes: int = NOMINAL_CLASSES) -> list[Layer]:
+    """The model's layers as numbers; `TooSmall` when the image is too small for them."""
+    return LAYER_PLANS[config.model](config, image_shape, num_classes)
+
+
+def estimate_size(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
+                  num_classes: int = NOMINAL_CLASSES, *,
+                  train_size: int | None = None) -> SizeEstimate:
+    """The memory `config` needs to train (see SizeEstimate for what is counted).
+
+    A step sees min(batch size, training images) images: `train_size` where the caller knows
+    it, else `train_subset` when the config sets one (an upper bound), else the batch size."""
+    layers = layer_plan(config, image_shape, num_classes)
+    parameters = sum(layer.parameters for layer in layers)
+    moments = OPTIMIZER_MOMENTS[config.optimizer] if (
+        config.optimizer != "sgd" or config.momentum > 0) else 0
+    known = train_size if train_size is not None else (config.train_subset or None)
+    images = min(config.batch_size, known) if known else config.batch_size
+    pixels = image_shape[0] * image_shape[1] * image_shape[2]
+    outputs = [pixels] + [layer.outputs for layer in layers]
+    largest_pair = max(a + b for a, b in zip(outputs, outputs[1:]))
+    return SizeEstimate(
+        parameters=parameters,
+        weight_bytes=parameters * (2 + moments) * BYTES_PER_VALUE,
+        train_activation_bytes=2 * images * sum(outputs) * BYTES_PER_VALUE,
+        eval_activation_bytes=EVAL_CHUNK * largest_pair * BYTES_PER_VALUE,
+        images_per_step=images)
+
+
+def memory_limit(device: str = "cpu") -> tuple[int, str]:
+    """(bytes training may use, how that figure was found); (0, ...) when unknown."""
+    if device == "cuda":
+        total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+        return int(total * CUDA_MEMORY_SHARE), (
+            f"{CUDA_MEMORY_SHARE:.0%} of the GPU's {_gb(total)} of memory")
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # not a POSIX system: no memory figure
+        return 0, "unknown"
+    return int(total * MEMORY_SHARE), f"{MEMORY_SHARE:.0%} of this machine's {_gb(total)}"
+
+
+def check_size(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
+               num_classes: int = NOMINAL_CLASSES, *, train_size: int | None = None,
+               device: str | None = "cpu", training: bool = True,
+               where: str = "model") -> SizeEstimate:
+    """Refuse, in one line naming the estimate, the limit and the fix, a model that its
+    images are too small for, that has more than MAX_PARAMETERS parameters, or that needs
+    more memory than `memory_limit` allows: to train it, or with `training=False` (a trained
+    model loaded to score images) to hold its weights and score a chunk. `device`: "cpu"
+    (the default) or "cuda" to judge against that memory; None: the device `config.device`
+    trains on."""
+    if config.model not in LAYER_PLANS:
+        raise MnistlabError(f"{where}: unknown model {config.model!r}; known models: "
+                            f"{', '.join(list_models())}")
+    try:
+        size = estimate_size(config, image_shape, num_classes, train_size=train_size)
+    except TooSmall:
+        raise MnistlabError(_too_small(config, image_shape, num_classes, where)) from None
+    layers = LAYER_FLAGS[config.model]
+    smaller = f"smaller layers ({layers})" if layers else "another --model"
+    if size.parameters > MAX_PARAMETERS:
+        raise MnistlabError(
+            f"{where}: {config.model} would have about {size.parameters:,} parameters "
+            f"({_gb(size.weight_bytes)} to train with {config.optimizer}), above the limit of "
+            f"{MAX_PARAMETERS:,}; use {smaller}")
+    limit, source = memory_limit(_device_kind(config) if device is None else device)
+    if limit and not training and size.inference_bytes > limit:
+        raise MnistlabError(
+            f"{where}: scoring with {config.model} needs about {_gb(size.inference_bytes)}, "
+            f"above the limit of {_gb(limit)} ({source}); use a machine with more memory")
+    if limit and training and size.peak_bytes > limit:
+        raise MnistlabError(
+            f"{where}: training {config.model} needs about {_gb(size.peak_bytes)} "
+            f"(weights {_gb(size.weight_bytes)}, activations of a "
+            f"{size.images_per_step:,}-image batch {_gb(size.train_activation_bytes)}, of a "
+            f"{EVAL_CHUNK:,}-image scoring chunk {_gb(size.eval_activation_bytes)}), above the "
+            f"limit of {_gb(limit)} ({source}); use a smaller --batch-size or {smaller}")
+    return size
+
+
+def checked_config(data: dict, where: str) -> TrainConfig:
+    """A table of a study or search-space file as a TrainConfig that is valid and whose
+    model fits (check_size on nominal images), every error one line beginning with `where`
+    (the file and the table or setting in it)."""
+    try:
+        config = TrainConfig.from_dict(data, where=where)
+        check_size(config, where=where)
+        return config
+    except MnistlabError as exc:
+        text = str(exc)
+        raise MnistlabError(text if text.startswith(where) else f"{where}: {text}") from None
+
+
+def _device_kind(config: TrainConfig) -> str:
+    """Where `config` trains, without starting CUDA (train.resolve_device's rule)."""
+    if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cpu"
+
+
+def _too_small(config: TrainConfig, image_shape: Shape, num_classes: int, where: str) -> str:
+    """The one line for a network too deep for its images, with the smallest size it takes."""
+    def fits(model: str, side: int) -> bool:
+        try:
+            layer_plan(config.replace(model=model), (image_shape[0], side, side), num_classes)
+        except TooSmall:
+            return False
+        return True
+
+    need = next((s for s in range(1, 1025) if fits(config.model, s)), None)
+    others = [m for m in list_models() if m != config.model and fits(m, min(image_shape[1:]))]
+    need_text = f"at least {need}x{need} pixels" if need else "larger images"
+    fix = f"use --model {' or '.join(others)}" if others else "use larger images"
+    return (f"{where}: {config.model} needs images of {need_text} (its convolutions and "
+            f"poolings shrink them), these are {image_shape[1]}x{image_shape[2]}; {fix}")
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def _dense_plan(in_features: int, sizes: tuple[int, ...], num_classes: int,
+                dropout: float) -> list[Layer]:
+    """_dense_head's layers: linear, activation (and dropout) per size, then the classifier."""
+    layers: list[Layer] = []
+    for size in sizes:
+        layers += [Layer(in_features * size + size, size), Layer(0, size)]
+        if dropout > 0:
+            layers.append(Layer(0, size))
+        in_features = size
+    return layers + [Layer(in_features * num_classes + num_classes, num_classes)]
+
+
+def _conv_plan(channels: int, width: int, kernel: int, height_width: tuple[int, int],
+               padding: int, bias: bool, batchnorm: bool) -> tuple[list[Layer], tuple[int, int]]:
+    """conv -> (batch norm) -> activation: its layers and the output's (height, width)."""
+    h, w = (side + 2 * padding - kernel + 1 for side in height_width)
+    if h < 1 or w < 1:
+        raise TooSmall
+    out = width * h * w
+    layers = [Layer(channels * width * kernel * kernel + (width if bias else 0), out)]
+    if batchnorm:
+        layers.append(Layer(2 * width, out))
+    return layers + [Layer(0, out)], (h, w)
+
+
+def _pool(height_width: tuple[int, int]) -> tuple[int, int]:
+    h, w = height_width[0] // 2, height_width[1] // 2
+    if h < 1 or w < 1:
+        raise TooSmall
+    return h, w
+
+
+def _mlp_plan(config: TrainConfig, image_shape: Shape, num_classes: int) -> list[Layer]:
+    pixels = image_shape[0] * image_shape[1] * image_shape[2]
+    return [Layer(0, pixels)] + _dense_plan(pixels, config.hidden, num_classes, config.dropout)
+
+
+def _lenet5_plan(config: TrainConfig, image_shape: Shape, num_classes: int) -> list[Layer]:
+    layers, size = _conv_plan(image_shape[0], 6, 5, image_shape[1:], 2, True, config.batchnorm)
+    size = _pool(size)
+    layers.append(Layer(0, 6 * size[0] * size[1]))
+    more, size = _conv_plan(6, 16, 5, size, 0, True, config.batchnorm)
+    size = _pool(size)
+    flat = 16 * size[0] * size[1]
+    return layers + more + [Layer(0, flat)] + _dense_plan(flat, (120, 84), num_classes,
+                                                          config.dropout)
+
+
+def _cnn_plan(config: TrainConfig, image_shape: Shape, num_classes: int) -> list[Layer]:
+    layers: list[Layer] = []
+    channels, size = image_shape[0], image_shape[1:]
+    for width in config.filters:
+        block, size = _conv_plan(channels, width, 3, size, 1, not config.batchnorm,
+                                 config.batchnorm)
+        layers += block
+        if min(size) >= 2:  # cnn() stops pooling once the map is a single pixel
+            size = _pool(size)
+            layers.append(Layer(0, width * size[0] * size[1]))
+        channels = width
+    flat = channels * size[0] * size[1]
+    return layers + _dense_plan(flat, config.dense, num_classes, config.dropout)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -71,7 +347,7 @@ def _flat_size(features: nn.Module, image_shape: tuple[int, int, int]) -> int:
     return size
 
 
-@register_model("mlp")
+@register_model("mlp", layers=_mlp_plan, layer_flags="--hidden")
 def mlp(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """784-128-64-10 by default: the Fashion-MNIST study's network."""
     in_features = image_shape[0] * image_shape[1] * image_shape[2]
@@ -80,7 +356,7 @@ def mlp(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int
     return nn.Sequential(nn.Flatten(), *head)
 
 
-@register_model("lenet5")
+@register_model("lenet5", layers=_lenet5_plan)
 def lenet5(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """LeNet-5. `classic`: tanh, average pooling, 6-16-120-84 (LeCun et al. 1998, with C3 fully
     connected rather than the paper's partial table). `modern`: same shape with ReLU, max
@@ -105,7 +381,7 @@ def lenet5(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: 
     return nn.Sequential(features, *_dense_head(flat, (120, 84), num_classes, act, config.dropout))
 
 
-@register_model("cnn")
+@register_model("cnn", layers=_cnn_plan, layer_flags="--filters, --dense")
 def cnn(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """A deeper conv net: per filter count, conv3x3 -> (batch norm) -> activation -> max pool;
     then the dense layers. 32-64-128 / 256-128 is the LeNet challenge's final network."""

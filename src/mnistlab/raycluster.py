@@ -24,13 +24,15 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from . import files
@@ -200,22 +202,76 @@ def worker_cache(datasets: dict[tuple[str, str], Any], threads: int) -> Any:
 
 # --- files -----------------------------------------------------------------------------------
 def pack_folder(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder` by its relative path (a run folder is a few MB at most)."""
+    """Every regular file under `folder` by its relative path (a run folder is a few MB at
+    most). Symbolic links, to files or folders, are skipped and never followed: a link in a
+    run folder must not ship a file from elsewhere on the worker (/etc/passwd)."""
     if not folder.is_dir():
         return {}
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    packed: dict[str, bytes] = {}
+    for root, dirs, names in os.walk(folder):  # followlinks=False: linked folders not entered
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(root, name)
+            data = _read_unlinked(path)
+            if data is not None:
+                packed[path.relative_to(folder).as_posix()] = data
+    return packed
+
+
+def _read_unlinked(path: Path) -> bytes | None:
+    """The bytes of `path` if it is a regular file and not a symbolic link, else None
+    (O_NOFOLLOW: a file swapped for a link after the walk saw it is not followed either)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # a link (ELOOP), or gone
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if path.is_symlink() or not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        return handle.read()
+
+
+def unpacked_name_problem(name: Any, names: set[str]) -> str:
+    """Why `name` cannot be written under the folder a reply is unpacked into ("" if it can):
+    only plain relative paths, whose parts are neither empty, "." nor "..", are written."""
+    if not isinstance(name, str) or not name:
+        return "not a file name"
+    if any(unicodedata.category(c)[0] == "C" for c in name):
+        return "it holds a NUL or control character"
+    if name.startswith("/"):
+        return "an absolute path"
+    if "\\" in name or PureWindowsPath(name).drive:
+        return "a backslash or a drive: a Windows path"
+    parts = name.split("/")
+    if ".." in parts:
+        return "a '..' part would climb outside the folder"
+    if any(part in ("", ".") for part in parts):
+        return "an empty or '.' part names no file"
+    if any("/".join(parts[:i]) in names for i in range(1, len(parts))):
+        return "a file of the same reply has the name of its folder"
+    return ""
 
 
 def unpack_folder(packed: dict[str, bytes], folder: Path) -> None:
-    """Write packed files under `folder`, each atomically; refuse paths that climb out."""
+    """Write packed files under `folder`, each atomically. Every name is checked before
+    anything is written: one that is not a plain relative path inside `folder` (absolute,
+    climbing out with "..", through a link, empty, with NUL) refuses the whole reply."""
     root = folder.resolve()
+    names = set(packed)
     for name, data in packed.items():
-        target = (folder / name).resolve()
-        if root != target and root not in target.parents:
-            raise MnistlabError(f"backend ray: a task sent back {name!r}, which is outside "
-                                f"{folder}; refusing to write it")
-        files.write_bytes(target, data)
+        problem = unpacked_name_problem(name, names)
+        if not problem and not isinstance(data, bytes):
+            problem = "its content is not bytes"
+        if not problem:
+            target = (folder / name).resolve()
+            if root == target or root not in target.parents:
+                problem = "it resolves outside the folder, through a symbolic link"
+        if problem:
+            raise MnistlabError(f"backend ray: a task sent back a file named {name!r}, which "
+                                f"cannot be written in {folder} ({problem}); refusing to write "
+                                "anything of that reply")
+    for name, data in packed.items():
+        files.write_bytes(folder / name, data)
 
 
 # --- a cluster on this machine ---------------------------------------------------------------

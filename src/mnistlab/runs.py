@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +30,7 @@ import torch
 from . import __version__, files
 from .config import TrainConfig, read_toml
 from .errors import MnistlabError
-from .models import build_model, count_parameters
+from .models import MAX_PARAMETERS, build_model, count_parameters
 
 if TYPE_CHECKING:
     from .train import Evaluation, RunResult, Splits
@@ -257,23 +259,127 @@ def _safe_load(path: Path) -> dict[str, Any]:
 
 
 # --- reading a run folder back ---------------------------------------------------------------
+# Files read back were written by mnistlab, but a crash, a full disk or a hand edit can leave
+# them cut short or altered: each check below names the file and what to do, in one line.
+FIX_DAMAGED = "re-run the training, or delete the folder"
+MAX_TEXT_BYTES = 64 * 2**20  # summary.json and metrics.csv of real runs are well under 1 MB
+# a model.pt holds at most models.MAX_PARAMETERS float32 weights, plus buffers and metadata
+MAX_MODEL_BYTES = MAX_PARAMETERS * 4 + 64 * 2**20
+# the metrics.csv columns the doctor reads; the others may be absent (older runs)
+HISTORY_REQUIRED = ("epoch", "train_loss", "train_acc_running", "train_acc_eval", "val_loss",
+                    "val_acc")
+
+
+def damaged(path: Path, problem: str) -> MnistlabError:
+    """The one-line error for a run-folder file that cannot be read back."""
+    return MnistlabError(f"{path}: damaged ({problem}); {FIX_DAMAGED}")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        if path.stat().st_size > MAX_TEXT_BYTES:
+            raise damaged(path, f"{path.stat().st_size:,} bytes, more than a run writes")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise damaged(path, f"not UTF-8 text at byte {exc.start}") from None
+    except OSError as exc:
+        raise MnistlabError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _counts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool)
+                                           and v >= 0 for v in value)
+
+
+def _trace(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(map(_number, p)) and math.isfinite(p[0])
+        for p in value)
+
+
+# summary.json keys that are read back, and the shape each must have when present (None is
+# what make_summary writes when there was nothing to measure)
+SUMMARY_SHAPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "status": (lambda v: isinstance(v, str), "text"),
+    "class_names": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+                    "a list of class names"),
+    "val_label_counts": (_counts, "a list of whole numbers >= 0"),
+    "val_pred_counts": (lambda v: v is None or _counts(v), "a list of whole numbers >= 0"),
+    "loss_trace": (_trace, "a list of [step, loss] pairs"),
+    "train_size": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                   "a whole number >= 0"),
+    **{key: (lambda v: v is None or _number(v), "a number or null")
+       for key in ("val_accuracy", "val_loss", "val_metric", "train_accuracy",
+                   "train_accuracy_running", "train_loss", "test_accuracy", "test_loss")},
+    "diagnoses": (lambda v: isinstance(v, list) and all(isinstance(d, dict) for d in v),
+                  "a list of findings"),
+}
+
+
 def load_summary(run_dir: str | Path) -> dict[str, Any]:
+    """summary.json as a dict whose keys read back have the shapes SUMMARY_SHAPES says."""
     import json
 
     path = Path(run_dir) / "summary.json"
     if not path.is_file():
         raise MnistlabError(f"{run_dir}: no summary.json here; is this a run folder "
                             "(made by `mnistlab train --out DIR`)?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        summary = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise damaged(path, f"not JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(summary, dict):
+        raise damaged(path, f"a JSON {type(summary).__name__}, not an object")
+    if "status" not in summary:
+        raise damaged(path, "no status")
+    for key, (fits, shape) in SUMMARY_SHAPES.items():
+        if key in summary and not fits(summary[key]):
+            raise damaged(path, f"{key} is not {shape}")
+    lengths = {key: len(summary[key]) for key in ("class_names", "val_label_counts",
+                                                   "val_pred_counts") if summary.get(key)}
+    if len(set(lengths.values())) > 1:
+        raise damaged(path, "class_names, val_label_counts and val_pred_counts differ in "
+                            "length")
+    return summary
 
 
 def load_history(run_dir: str | Path) -> list[dict[str, float]]:
+    """metrics.csv as one dict per epoch; [] when the run has none. Every cell must be a
+    number (empty: not measured), `epoch` a whole one, and the doctor's columns present."""
     path = Path(run_dir) / "metrics.csv"
     if not path.is_file():
         return []
-    with path.open(encoding="utf-8") as handle:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
-                for row in csv.DictReader(handle)]
+    text = _read_text(path)
+    if not text.strip():
+        raise damaged(path, "empty, not even its header")
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in HISTORY_REQUIRED if c not in (reader.fieldnames or HISTORY_REQUIRED)]
+    if missing:
+        raise damaged(path, f"no {', '.join(missing)} column")
+    history = []
+    for line, row in enumerate(reader, start=2):
+        if None in row or None in row.values():
+            raise damaged(path, f"line {line} does not have one cell per column")
+        record = {}
+        for key, text in row.items():
+            if text == "":
+                if key in HISTORY_REQUIRED:
+                    raise damaged(path, f"line {line} has no {key}")
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                raise damaged(path, f"line {line}: {key} = {text[:20]!r} is not a number") \
+                    from None
+            if key == "epoch" and not (value.is_integer() and value >= 1):
+                raise damaged(path, f"line {line}: epoch {text[:20]!r} is not a whole number")
+            record[key] = int(value) if key == "epoch" else value
+        history.append(record)
+    return history
 
 
 def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -284,16 +390,52 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     if not path.is_file():
         raise MnistlabError(
             f"{run_dir}: no model.pt here; train one with `mnistlab train --out DIR`")
+    if path.stat().st_size > MAX_MODEL_BYTES:  # before torch.load reads it all into memory
+        raise MnistlabError(f"{path}: {path.stat().st_size / 1e9:.1f} GB, larger than any model "
+                            f"mnistlab makes (at most {MAX_PARAMETERS:,} parameters); it is "
+                            "not an mnistlab model file")
     payload = _safe_load(path)
     if payload.get("format") != MODEL_FORMAT:
         raise MnistlabError(f"{path}: not an mnistlab model file (format "
                             f"{payload.get('format')!r}, expected {MODEL_FORMAT!r})")
+    config, shape = _model_fields(payload, path)
     try:
-        config = TrainConfig.from_dict(payload["config"])
-        shape = tuple(int(v) for v in payload["image_shape"])
-        model = build_model(config, shape, len(payload["class_names"]))  # type: ignore[arg-type]
+        model = build_model(config, shape, len(payload["class_names"]), device="cpu",
+                            training=False)
+    except MnistlabError as exc:
+        raise MnistlabError(f"{path}: not loaded: {str(exc).removeprefix('model: ')}") from None
+    try:
         model.load_state_dict(payload["state_dict"])
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise MnistlabError(f"{path}: damaged or altered model file ({str(exc)[:120]})") from None
+        detail = " ".join(str(exc).split())  # torch's message spans several lines
+        raise MnistlabError(f"{path}: damaged or altered model file ({detail[:160]})") from None
     model.eval()
     return model, payload
+
+
+def _model_fields(payload: dict[str, Any], path: Path) -> tuple[TrainConfig, tuple[int, int, int]]:
+    """The config and image shape of a model payload, every field checked for its type."""
+    def altered(problem: str) -> MnistlabError:
+        return MnistlabError(f"{path}: damaged or altered model file ({problem}); train the "
+                             "model again")
+
+    if not isinstance(payload.get("config"), dict):
+        raise altered("config is not a table of settings")
+    try:
+        config = TrainConfig.from_dict(payload["config"], where="config")
+    except MnistlabError as exc:
+        raise altered(str(exc)) from None
+    names = payload.get("class_names")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise altered("class_names is not a list of names")
+    shape = payload.get("image_shape")
+    if not (isinstance(shape, (list, tuple)) and len(shape) == 3 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)):
+        raise altered("image_shape is not three whole numbers >= 1")
+    state = payload.get("state_dict")
+    if not (isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                            for k, v in state.items())):
+        raise altered("state_dict is not a table of tensors")
+    if not (_number(payload.get("mean")) and _number(payload.get("std"))):
+        raise altered("mean and std are not numbers")
+    return config, (shape[0], shape[1], shape[2])

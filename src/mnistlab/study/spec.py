@@ -21,27 +21,62 @@
     [quick]                      # what --quick changes (fewer epochs / a data subset)
     train_subset = 10000
 
-Everything is validated on load: every combination must make a valid TrainConfig.
+Everything is validated on load, each problem in one line naming the key: every value has the
+shape its key takes (a table, a list, text, ...), the name can be a folder name, every
+combination makes a valid TrainConfig of a size that fits this machine (models.check_size, on
+nominal 28x28 images), and the plan stays within MAX_SEEDS seeds and MAX_RUNS runs (a grid is
+counted before it is made).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import (
+    SEED_LIMIT,
     TRANSLATED,
     TrainConfig,
+    check_name,
     list_presets_in,
+    name_from_stem,
+    quote,
     read_preset_or_file,
     read_translations,
+    typed,
 )
 from ..errors import MnistlabError
+from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.study.presets"
+# Seeds per configuration: a mean ± sd settles within a few; beyond 1,000 more seeds show
+# nothing new and cost days of training.
+MAX_SEEDS = 1_000
+# Runs a study may plan (seeds × settings, the final model's included): 10,000 is a week of
+# CPU at a minute a run, and parsing and planning that many take ~2 s each here (measured
+# with 9,999 one-value experiments). A file asking for more is a mistake
+# (a grid with one factor too many, seeds = 1000000000) refused before anything is made.
+MAX_RUNS = 10_000
+
+
+def check_plan_size(seeds: Any, settings: int, base_seed: int, where: str) -> None:
+    """Refuse, in one line naming the limit, a number of seeds or planned runs (seeds ×
+    settings) above the limits, or seeds counting up past the largest seed."""
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or not 1 <= seeds <= MAX_SEEDS:
+        raise MnistlabError(f"{where}: seeds must be a whole number from 1 to {MAX_SEEDS:,}, "
+                            f"got {quote(seeds)}")
+    if seeds * settings > MAX_RUNS:
+        raise MnistlabError(f"{where}: {seeds:,} seeds × {settings:,} settings would plan "
+                            f"{seeds * settings:,} runs, above the limit of {MAX_RUNS:,}; use "
+                            "fewer seeds, values or grid factors")
+    if base_seed + seeds > SEED_LIMIT:
+        raise MnistlabError(f"{where}: seeds count up from the base seed {base_seed:,} to "
+                            f"{base_seed + seeds - 1:,}, past the largest seed (2**62 - 1); "
+                            "use a smaller seed in [base]")
 
 
 @dataclass(frozen=True)
@@ -94,6 +129,13 @@ class StudySpec:
     is_quick: bool = False  # the --quick form: numbers not comparable with the original's
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # here rather than in the parser, so `dataclasses.replace(spec, seeds=N)` (the CLI's
+        # --seeds) is held to the same limits
+        settings = sum(len(e.variants) for e in self.experiments)
+        check_plan_size(self.seeds, settings + (self.final.choose != "none"), self.base.seed,
+                        f"study {self.name}")
+
     def text(self, name: str, lang: str) -> str:
         """`title` or `description` in `lang`, falling back to English."""
         return _translated(self, name, lang)
@@ -115,8 +157,8 @@ class StudySpec:
         if epochs_cap:
             base = base.replace(epochs=min(base.epochs, int(epochs_cap)))
         experiments = tuple(
-            Experiment(e.name, e.factor, tuple(Variant(v.label, cap(v.changes), v.original)
-                                               for v in e.variants), e.test, e.title, e.note)
+            dataclasses.replace(e, variants=tuple(Variant(v.label, cap(v.changes), v.original)
+                                                  for v in e.variants))
             for e in self.experiments)
         final = FinalSpec(self.final.choose, cap(self.final.settings), self.final.original)
         return dataclasses.replace(self, name=self.name + "-quick", base=base,
@@ -139,85 +181,165 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
     if unknown:
         raise MnistlabError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
                             f"allowed: {', '.join(sorted(known))}")
-    base = TrainConfig.from_dict(data.get("base", {}), where=f"{where} [base]")
-    seeds = data.get("seeds", 3)
-    if not isinstance(seeds, int) or seeds < 1:
-        raise MnistlabError(f"{where}: seeds must be a whole number >= 1, got {seeds!r}")
-    experiments = []
-    names = set()
-    for i, raw in enumerate(data.get("experiment", [])):
-        exp = _parse_experiment(raw, base, f"{where} [[experiment]] #{i + 1}")
+    name = check_name(typed(data, "name", "text", where, name_from_stem(Path(where).stem)),
+                      where)
+    base = checked_config(typed(data, "base", "table", where, {},
+                                example="[base] with model = \"mlp\", ..."), f"{where} [base]")
+    seeds = typed(data, "seeds", "whole number", where, 3)
+    check_plan_size(seeds, 0, base.seed, where)
+    experiments: list[Experiment] = []
+    names: set[str] = set()
+    settings_so_far = 0
+    for i, raw in enumerate(typed(data, "experiment", "array of tables", where, [],
+                                  example="[[experiment]] sections")):
+        exp = _parse_experiment(raw, base, f"{where} [[experiment]] #{i + 1}",
+                                settings_before=settings_so_far, seeds=seeds)
         if exp.name in names:
             raise MnistlabError(f"{where}: two experiments are named {exp.name!r}")
         names.add(exp.name)
         experiments.append(exp)
-    final_raw = data.get("final", {"choose": "none"})
-    choose = final_raw.get("choose", "explicit")
-    if choose not in ("explicit", "best", "none"):
-        raise MnistlabError(f"{where} [final]: choose must be explicit, best or none")
-    settings = dict(final_raw.get("settings", {}))
-    if choose != "none":
-        _check(base, settings, f"{where} [final]")
-    final = FinalSpec(choose, settings, dict(final_raw.get("original", {})))
-    quick = dict(data.get("quick", {}))
+        settings_so_far += len(exp.variants)
+    final = _parse_final(typed(data, "final", "table", where, {"choose": "none"},
+                               example="[final] with choose = \"best\""), base, where)
+    quick = dict(typed(data, "quick", "table", where, {}))
     if quick:
+        cap = typed(quick, "max_epochs", "whole number", f"{where} [quick]", 1)
+        if cap < 1:
+            raise MnistlabError(f"{where} [quick]: max_epochs must be a whole number >= 1, "
+                                f"got {cap}")
         _check(base, {k: v for k, v in quick.items() if k != "max_epochs"}, f"{where} [quick]")
     return StudySpec(
-        name=str(data.get("name", Path(where).stem)), title=str(data.get("title", "")),
+        name=name, title=typed(data, "title", "text", where, ""),
         base=base, experiments=tuple(experiments), final=final, seeds=seeds,
-        description=str(data.get("description", "")), quick=quick,
-        original_source=str(data.get("original_source", "")),
-        original_base=dict(data.get("original_base", {})),
+        description=typed(data, "description", "text", where, ""), quick=quick,
+        original_source=typed(data, "original_source", "text", where, ""),
+        original_base=dict(typed(data, "original_base", "table of numbers", where, {},
+                                 example="e.g. { train = 90.1, val = 88.0 }")),
         translations=read_translations(data, {"title", "description"}, where))
 
 
+EXPERIMENT_KEYS = ("name", "factor", "values", "grid", "variants", "original", "test", "title",
+                   "note", *TRANSLATED)
+FINAL_KEYS = ("choose", "settings", "original")
+
+
+def _known_keys(raw: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise MnistlabError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                            f"allowed: {', '.join(allowed)}")
+
+
+def _parse_final(raw: dict[str, Any], base: TrainConfig, where: str) -> FinalSpec:
+    where = f"{where} [final]"
+    _known_keys(raw, FINAL_KEYS, where)
+    choose = typed(raw, "choose", "text", where, "explicit")
+    if choose not in ("explicit", "best", "none"):
+        raise MnistlabError(f"{where}: choose must be explicit, best or none")
+    settings = dict(typed(raw, "settings", "table", where, {},
+                          example="e.g. settings = { epochs = 30 }"))
+    if choose != "none":
+        _check(base, settings, where)
+    return FinalSpec(choose, settings, dict(typed(raw, "original", "table of numbers", where,
+                                                  {}, example="e.g. { val = 88.0 }")))
+
+
 def _check(base: TrainConfig, changes: dict[str, Any], where: str) -> TrainConfig:
-    return TrainConfig.from_dict({**base.to_dict(), **changes}, where=where)
+    """The config `changes` make of the base, valid and of a size that fits (on nominal
+    MNIST-sized images: build_model checks again with the real ones)."""
+    return checked_config({**base.to_dict(), **changes}, where)
 
 
-def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str) -> Experiment:
-    name = raw.get("name")
+def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
+                      settings_before: int = 0, seeds: int = 1) -> Experiment:
+    name = typed(raw, "name", "text", where, "")
     if not name:
         raise MnistlabError(f"{where}: every experiment needs a name")
+    check_name(name, where, spaces=True)  # plots/<name>-points.png
     where = f"{where} ({name})"
+    _known_keys(raw, EXPERIMENT_KEYS, where)
     kinds = [k for k in ("values", "grid", "variants") if k in raw]
     if len(kinds) != 1:
         raise MnistlabError(f"{where}: give exactly one of values (with factor), grid or variants")
-    originals = raw.get("original", {})
-    variants: list[Variant] = []
+    check_plan_size(seeds, settings_before + _count_settings(raw, kinds[0], where), base.seed,
+                    where)
     if kinds == ["values"]:
-        factor = raw.get("factor")
-        if not factor:
-            raise MnistlabError(f"{where}: values need a factor (a setting name, e.g. lr)")
-        factor = factor.replace("-", "_")
-        for value in raw["values"]:
-            variants.append(Variant(_label(value), {factor: value},
-                                    _original(originals, _label(value))))
+        factor, variants = _values_variants(raw, where)
     elif kinds == ["grid"]:
-        grid = raw["grid"]
-        factors = [f.replace("-", "_") for f in grid]
-        factor = "×".join(factors)
-        for combo in itertools.product(*grid.values()):
-            changes = dict(zip(factors, combo))
-            label = ", ".join(f"{f}={_label(v)}" for f, v in changes.items())
-            variants.append(Variant(label, changes, _original(originals, label)))
+        factor, variants = _grid_variants(raw, where)
     else:
-        factor = "trial"
-        for item in raw["variants"]:
-            item = dict(item)
-            label = str(item.pop("label", f"variant {len(variants) + 1}"))
-            original = item.pop("original", {})
-            variants.append(Variant(label, item, dict(original)))
+        factor, variants = "trial", _listed_variants(raw, where)
     for v in variants:
         _check(base, v.changes, f"{where}: {v.label}")
-    return Experiment(str(name), factor, tuple(variants), bool(raw.get("test", False)),
-                      str(raw.get("title", "")), str(raw.get("note", "")),
+    return Experiment(name, factor, tuple(variants),
+                      typed(raw, "test", "true or false", where, False),
+                      typed(raw, "title", "text", where, ""), typed(raw, "note", "text", where, ""),
                       read_translations(raw, {"title", "note"}, where))
 
 
-def _original(originals: dict[str, Any], label: str) -> dict[str, float]:
-    value = originals.get(label)
-    return dict(value) if isinstance(value, dict) else {}
+def _count_settings(raw: dict[str, Any], kind: str, where: str) -> int:
+    """How many settings an experiment makes, from the sizes of its lists alone (a grid is
+    counted before itertools.product would make its cells)."""
+    if kind == "values":
+        return len(typed(raw, "values", "list", where, example="e.g. values = [0.01, 0.1]"))
+    if kind == "variants":
+        return len(typed(raw, "variants", "array of tables", where,
+                         example="e.g. variants = [{ label = \"a\", lr = 0.1 }]"))
+    grid = typed(raw, "grid", "table", where,
+                 example="e.g. grid = { lr = [0.01, 0.1], optimizer = [\"sgd\", \"adam\"] }")
+    if not grid:
+        raise MnistlabError(f"{where}: grid is empty; give each factor a list of values")
+    return math.prod(len(typed(grid, f, "list", f"{where} grid", example="a list of values"))
+                     for f in grid)
+
+
+def _originals(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """`original = { "<label>" = { val = ... } }`: published figures by variant label."""
+    originals = typed(raw, "original", "table", where, {},
+                      example="e.g. original = { \"0.01\" = { val = 85.2 } }")
+    for label in originals:
+        typed(originals, label, "table of numbers", f"{where} original",
+              example="e.g. { train = 90.1, val = 88.0 }")
+    return originals
+
+
+def _values_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]:
+    factor = typed(raw, "factor", "text", where, "")
+    if not factor:
+        raise MnistlabError(f"{where}: values need a factor (a setting name, e.g. lr)")
+    factor = factor.replace("-", "_")
+    originals = _originals(raw, where)
+    return factor, [Variant(_label(value), {factor: value}, dict(originals.get(_label(value), {})))
+                    for value in raw["values"]]
+
+
+def _grid_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]:
+    grid = raw["grid"]
+    factors = [f.replace("-", "_") for f in grid]
+    originals = _originals(raw, where)
+    variants = []
+    for combo in itertools.product(*grid.values()):
+        changes = dict(zip(factors, combo))
+        label = ", ".join(f"{f}={_label(v)}" for f, v in changes.items())
+        variants.append(Variant(label, changes, dict(originals.get(label, {}))))
+    return "×".join(factors), variants
+
+
+def _listed_variants(raw: dict[str, Any], where: str) -> list[Variant]:
+    variants: list[Variant] = []
+    if "original" in raw:
+        raise MnistlabError(f"{where}: original goes inside each variant with variants "
+                            "(e.g. { label = \"a\", original = { val = 88.0 } })")
+    for item in raw["variants"]:
+        item = dict(item)
+        at = f"{where} variant {len(variants) + 1}"
+        label = typed(item, "label", "text", at, f"variant {len(variants) + 1}")
+        original = typed(item, "original", "table of numbers", at, {},
+                         example="e.g. { acc = 0.9, loss = 0.33 }")
+        item.pop("label", None)
+        item.pop("original", None)
+        variants.append(Variant(label, item, dict(original)))
+    return variants
 
 
 # --- presets ---------------------------------------------------------------------------------

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import files, interrupt
-from ..config import TrainConfig
+from ..config import SEED_LIMIT, TrainConfig
 from ..errors import MnistlabError
 from ..progress import Reporter, SilentReporter
+from ..study.spec import MAX_SEEDS
 from ..train import train
 from .space import TuneSpec
 
@@ -58,6 +59,19 @@ def require_optuna() -> Any:
 
 
 # --- sampler and pruner ----------------------------------------------------------------------
+SEED_STRIDE = 100_003  # trial k of a search with seed s is sampled by TPE seeded s * STRIDE + k
+# TPE seeds numpy's RandomState, which takes seeds below 2**32: the largest search seed leaves
+# room for ten million trial numbers above it.
+MAX_TUNE_SEED = (2**32 - 10**7) // SEED_STRIDE
+
+
+def check_tune_seed(seed: int) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_TUNE_SEED:
+        raise MnistlabError(f"seed: must be a whole number from 0 to {MAX_TUNE_SEED:,} (trial k "
+                            f"is sampled with numpy seed seed × {SEED_STRIDE:,} + k, which must "
+                            f"stay below 2**32), got {seed!r}")
+
+
 def _seeded_tpe_class() -> type:
     class TrialSeededTPE(optuna.samplers.BaseSampler):
         """TPE whose random numbers for trial k come from (seed, k) alone.
@@ -74,7 +88,8 @@ def _seeded_tpe_class() -> type:
         def _for(self, trial: Any) -> Any:
             sampler = self._by_trial.get(trial.number)
             if sampler is None:
-                sampler = optuna.samplers.TPESampler(seed=self.seed * 100_003 + trial.number)
+                sampler = optuna.samplers.TPESampler(seed=self.seed * SEED_STRIDE
+                                                     + trial.number)
                 self._by_trial[trial.number] = sampler
             return sampler
 
@@ -101,6 +116,7 @@ def _seeded_tpe_class() -> type:
 
 def make_sampler(seed: int) -> Any:
     require_optuna()
+    check_tune_seed(seed)
     return _seeded_tpe_class()(seed)
 
 
@@ -374,8 +390,14 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
     _quiet_when_stopping()
     if trials < 1:
         raise MnistlabError(f"trials: must be a whole number >= 1, got {trials}")
-    if retrain_seeds < 0:
-        raise MnistlabError(f"retrain-seeds: must be a whole number >= 0, got {retrain_seeds}")
+    if not 0 <= retrain_seeds <= MAX_SEEDS:  # a study's limit: more add nothing to mean ± sd
+        raise MnistlabError(f"retrain-seeds: must be a whole number from 0 to {MAX_SEEDS:,}, "
+                            f"got {retrain_seeds}")
+    if spec.base.seed + retrain_seeds >= SEED_LIMIT:
+        raise MnistlabError(f"retrain-seeds: retraining with seeds {spec.base.seed + 1:,} to "
+                            f"{spec.base.seed + retrain_seeds:,} passes the largest seed "
+                            "(2**62 - 1); use a smaller seed in [base]")
+    check_tune_seed(seed)
     from ..raycluster import BACKENDS, TaskResources, connect
 
     if backend not in BACKENDS:

@@ -45,17 +45,23 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..config import (
     TRANSLATED,
     TrainConfig,
+    check_name,
     list_presets_in,
+    name_from_stem,
+    quote,
     read_preset_or_file,
     read_translations,
+    typed,
 )
 from ..errors import MnistlabError
+from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.tune.presets"
 TYPES = ("float", "int", "categorical")
@@ -68,6 +74,16 @@ TRANSLATABLE = ("title", "description", "compare_label", "compare_note")
 # --quick without a [quick] table: a small data subset and at most 2 epochs
 DEFAULT_QUICK = {"train_subset": 3000, "val_size": 1000, "eval_train_size": 1000,
                  "max_epochs": 2}
+# Values a stepped range may hold. Optuna checks that a sampled value lies on the grid with
+# |k - round(k)| < 1e-8, k = (value - low) / step; past ~10**9 steps float rounding breaks
+# that and Optuna refuses its own samples (lr from 1e-4 to 0.1 in steps of 1e-12 fails when
+# the importances are computed). At 10**6 the rounding is 100x inside the tolerance, and no
+# search needs a finer grid than a millionth of its range.
+MAX_STEPS = 1_000_000
+# Choices a categorical parameter may list. TPE keeps a (trials + 1) x choices matrix of kernel
+# weights for it, per trial: a million choices over a thousand trials would be 8 GB. A
+# thousand keeps that under 100 MB at 10,000 trials; more choices are a range written out.
+MAX_CHOICES = 1_000
 
 
 def encode_choice(value: Any) -> Any:
@@ -101,7 +117,7 @@ class Param:
         for choice in self.choices:
             if encode_choice(choice) == stored:
                 return list(choice) if isinstance(choice, tuple) else choice
-        raise MnistlabError(f"space.{self.name}: stored value {stored!r} is not one of the "
+        raise MnistlabError(f"space.{self.name}: stored value {quote(stored)} is not one of the "
                             f"choices; the study was made from another search space")
 
     def describe(self, step_word: str = "step") -> str:
@@ -153,12 +169,12 @@ class TuneSpec:
 
     def config_for(self, values: dict[str, Any], *, where: str = "trial") -> TrainConfig:
         """The TrainConfig of one trial: the base with the suggested (decoded) values."""
-        return _config({**self.base.to_dict(), **values}, where)
+        return checked_config({**self.base.to_dict(), **values}, where)
 
     def compare_config(self) -> TrainConfig | None:
         if self.compare is None:
             return None
-        return _config({**self.base.to_dict(), **self.compare.settings},
+        return checked_config({**self.base.to_dict(), **self.compare.settings},
                        f"{self.name} [compare]")
 
     def fingerprint(self) -> str:
@@ -176,7 +192,7 @@ class TuneSpec:
             return self
         quick = dict(self.quick or DEFAULT_QUICK)
         cap = quick.pop("max_epochs", None)
-        base = _config({**self.base.to_dict(), **quick}, f"{self.name} [quick]")
+        base = checked_config({**self.base.to_dict(), **quick}, f"{self.name} [quick]")
         params = self.params
         compare = self.compare
         if cap:
@@ -208,7 +224,7 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
     if unknown:
         raise MnistlabError(f"{where}: unknown key(s) {', '.join(unknown)}; "
                             f"allowed: {', '.join(TOP_KEYS)}")
-    base = _config(_table(data, "base", where), f"{where} [base]")
+    base = checked_config(_table(data, "base", where), f"{where} [base]")
     if base.val_from == "test":
         raise MnistlabError(f"{where} [base]: val_from = \"test\" would tune on the test set; "
                             "hold validation out of the training set (val_from = \"train\")")
@@ -230,32 +246,22 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
         cap = quick.get("max_epochs")
         if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
             raise MnistlabError(f"{where} [quick]: max_epochs must be a whole number >= 1, "
-                                f"got {cap!r}")
-        _config({**base.to_dict(), **{k: v for k, v in quick.items() if k != "max_epochs"}},
+                                f"got {quote(cap)}")
+        checked_config({**base.to_dict(), **{k: v for k, v in quick.items() if k != "max_epochs"}},
                 f"{where} [quick]")
-    name = data.get("name", Path(where).stem)
-    if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
-        raise MnistlabError(f"{where}: name must be a word without spaces or slashes, "
-                            f"got {name!r}")
+    name = check_name(typed(data, "name", "text", where, name_from_stem(Path(where).stem)),
+                      where)
     translations = read_translations(data, set(TRANSLATABLE), where)
-    return TuneSpec(name=name, title=str(data.get("title", "")), base=base,
-                    params=tuple(params), description=str(data.get("description", "")),
+    return TuneSpec(name=name, title=typed(data, "title", "text", where, ""), base=base,
+                    params=tuple(params), description=typed(data, "description", "text", where,
+                                                            ""),
                     compare=compare, quick=quick, translations=translations)
-
-
-def _config(data: dict[str, Any], where: str) -> TrainConfig:
-    """TrainConfig.from_dict, its one-line error prefixed with where in the file it came from."""
-    try:
-        return TrainConfig.from_dict(data, where=where)
-    except MnistlabError as exc:
-        text = str(exc)
-        raise MnistlabError(text if text.startswith(where) else f"{where}: {text}") from None
 
 
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
-        raise MnistlabError(f"{where}: {key} must be a table ([{key}]), got {value!r}")
+        raise MnistlabError(f"{where}: {key} must be a table ([{key}]), got {quote(value)}")
     return value
 
 
@@ -263,7 +269,7 @@ def _number(value: Any, key: str, *, whole: bool) -> float | int:
     ok = isinstance(value, int) if whole else isinstance(value, (int, float))
     if not ok or isinstance(value, bool) or (not whole and not math.isfinite(value)):
         kind = "a whole number" if whole else "a number"
-        raise MnistlabError(f"{key}: must be {kind}, got {value!r}")
+        raise MnistlabError(f"{key}: must be {kind}, got {quote(value)}")
     return value
 
 
@@ -283,7 +289,7 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
                             f"\"categorical\"")
     kind = raw.get("type")
     if kind not in TYPES:
-        raise MnistlabError(f"{key}: type must be one of {', '.join(TYPES)}, got {kind!r}")
+        raise MnistlabError(f"{key}: type must be one of {', '.join(TYPES)}, got {quote(kind)}")
     unknown = sorted(set(raw) - {"type", "when", *TYPE_KEYS[kind]})
     if unknown:
         raise MnistlabError(f"{key}: unknown key(s) {', '.join(unknown)} for type {kind}; "
@@ -291,28 +297,32 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
     when = _parse_when(raw.get("when", {}), earlier, key)
 
     def check(value: Any, label: str) -> None:  # the value must make a valid TrainConfig
-        _config({**base.to_dict(), name: value}, f"{key} {label}")
+        checked_config({**base.to_dict(), name: value}, f"{key} {label}")
 
     if kind == "categorical":
         choices = raw.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise MnistlabError(f"{key}: choices must be a non-empty list, got {choices!r}")
+            raise MnistlabError(f"{key}: choices must be a non-empty list, got {quote(choices)}")
+        if len(choices) > MAX_CHOICES:
+            raise MnistlabError(f"{key}: {len(choices):,} choices, above the limit of "
+                                f"{MAX_CHOICES:,}; search a range (type = \"int\" or "
+                                "\"float\") instead")
         clean = []
         for choice in choices:
             if isinstance(choice, list):
                 if not choice or not all(isinstance(c, int) and not isinstance(c, bool)
                                          for c in choice):
                     raise MnistlabError(f"{key}: list choices must be lists of whole numbers "
-                                        f"(e.g. [128, 64]), got {choice!r}")
+                                        f"(e.g. [128, 64]), got {quote(choice)}")
                 choice = tuple(choice)
             elif not isinstance(choice, (str, int, float, bool)):
-                raise MnistlabError(f"{key}: choice {choice!r} is not a number, text, true/false "
-                                    f"or a list of whole numbers")
-            check(list(choice) if isinstance(choice, tuple) else choice, f"choice {choice!r}")
+                raise MnistlabError(f"{key}: choice {quote(choice)} is not a number, text, "
+                                    "true/false or a list of whole numbers")
+            check(list(choice) if isinstance(choice, tuple) else choice, f"choice {quote(choice)}")
             clean.append(choice)
         encoded = [encode_choice(c) for c in clean]
         if len(set(map(repr, encoded))) != len(encoded):
-            raise MnistlabError(f"{key}: choices repeat a value: {choices!r}")
+            raise MnistlabError(f"{key}: choices repeat a value: {quote(choices)}")
         return Param(name, kind, choices=tuple(clean), when=when)
     whole = kind == "int"
     for required in ("low", "high"):
@@ -324,7 +334,7 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         raise MnistlabError(f"{key}: low ({low}) is above high ({high})")
     log = raw.get("log", False)
     if not isinstance(log, bool):
-        raise MnistlabError(f"{key}.log: must be true or false, got {log!r}")
+        raise MnistlabError(f"{key}.log: must be true or false, got {quote(log)}")
     step = raw.get("step")
     if step is not None:
         step = _number(step, f"{key}.step", whole=whole)
@@ -337,6 +347,8 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         raise MnistlabError(f"{key}: log = true needs low > 0, got {low}")
     if whole and step is None:
         step = 1
+    if step is not None and not log:
+        _check_steps(low, high, step, key)
     if whole:
         default = getattr(base, name)
         if not isinstance(default, int) or isinstance(default, bool):
@@ -350,10 +362,25 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
     return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
 
 
+def _check_steps(low: float, high: float, step: float, key: str) -> None:
+    """A stepped range must be a whole number of steps (Optuna would move `high` with a
+    warning) and hold at most MAX_STEPS values."""
+    span, size = Decimal(str(high)) - Decimal(str(low)), Decimal(str(step))
+    count = int(span // size) + 1
+    if count > MAX_STEPS:
+        raise MnistlabError(f"{key}: {low} .. {high} in steps of {step} is {count:,} values, "
+                            f"above the limit of {MAX_STEPS:,}; use a larger step (a float "
+                            "range without step is searched continuously)")
+    if span % size:
+        fitted = Decimal(str(low)) + (count - 1) * size
+        raise MnistlabError(f"{key}: {low} .. {high} is not a whole number of steps of {step}; "
+                            f"set high = {fitted} (or change the step)")
+
+
 def _parse_when(raw: Any, earlier: list[Param], key: str) -> dict[str, tuple[Any, ...]]:
     if not isinstance(raw, dict):
         raise MnistlabError(f"{key}.when: must be a table such as {{ optimizer = \"sgd\" }}, "
-                            f"got {raw!r}")
+                            f"got {quote(raw)}")
     by_name = {p.name: p for p in earlier}
     when: dict[str, tuple[Any, ...]] = {}
     for raw_other, allowed in raw.items():
@@ -371,7 +398,7 @@ def _parse_when(raw: Any, earlier: list[Param], key: str) -> dict[str, tuple[Any
         encoded = tuple(encode_choice(v) for v in values)
         missing = [v for v in encoded if v not in param.encoded_choices]
         if missing:
-            raise MnistlabError(f"{key}.when: {raw_other} = {missing[0]!r} is not one of its "
+            raise MnistlabError(f"{key}.when: {raw_other} = {quote(missing[0])} is not one of its "
                                 f"choices ({param.describe()})")
         when[other] = encoded
     return when
@@ -397,7 +424,7 @@ def _parse_compare(raw: dict[str, Any], base: TrainConfig, where: str) -> Compar
     settings = raw.get("settings", {})
     if not isinstance(settings, dict):
         raise MnistlabError(f"{where} [compare]: settings must be a table")
-    _config({**base.to_dict(), **settings}, f"{where} [compare]")
+    checked_config({**base.to_dict(), **settings}, f"{where} [compare]")
     val = raw.get("val")
     if val is not None:
         val = float(_number(val, f"{where} [compare].val", whole=False))

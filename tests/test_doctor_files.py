@@ -1,0 +1,188 @@
+"""Run folders read back: a damaged summary.json, metrics.csv, config.toml or model.pt is one
+line naming the file and what to do; a study folder reports its good runs and names the
+damaged one."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from synth import blobs
+
+from mnistlab.cli import main
+from mnistlab.config import TrainConfig
+from mnistlab.doctor import doctor_path
+from mnistlab.errors import MnistlabError
+from mnistlab.runs import load_model
+from mnistlab.train import train
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    """One real run folder (a small MLP, two epochs on synthetic blobs)."""
+    out = tmp_path_factory.mktemp("runs") / "good"
+    config = TrainConfig(model="mlp", hidden=(16,), epochs=2, val_size=200, device="cpu",
+                         eval_train_size=200)
+    train(config, dataset=blobs(600, 200), out=out, write_plots=False)
+    return out
+
+
+@pytest.fixture()
+def run_copy(good_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(good_run, copy)
+    return copy
+
+
+def _summary(run):
+    return json.loads((run / "summary.json").read_text())
+
+
+def _csv(run):
+    return (run / "metrics.csv").read_text()
+
+
+def _edit(name, change):
+    """A damaged file: name -> its new content, computed from the run folder."""
+    def apply(run):
+        content = change(run)
+        if content is None:
+            (run / name).unlink()
+        elif isinstance(content, bytes):
+            (run / name).write_bytes(content)
+        else:
+            (run / name).write_text(content if isinstance(content, str) else json.dumps(content))
+    return apply
+
+
+DAMAGED = [
+    ("summary.json", lambda r: "{oops", "not JSON: Expecting property name"),
+    ("summary.json", lambda r: "", "not JSON: Expecting value at line 1"),
+    ("summary.json", lambda r: "[1, 2]", "a JSON list, not an object"),
+    ("summary.json", lambda r: b"\xff\xfe{}", "not UTF-8 text at byte 0"),
+    ("summary.json", lambda r: {k: v for k, v in _summary(r).items() if k != "status"},
+     "(no status)"),
+    ("summary.json", lambda r: {**_summary(r), "status": 3}, "status is not text"),
+    ("summary.json", lambda r: {**_summary(r), "loss_trace": "x"},
+     "loss_trace is not a list of [step, loss] pairs"),
+    ("summary.json", lambda r: {**_summary(r), "loss_trace": [[1]]},
+     "loss_trace is not a list of [step, loss] pairs"),
+    ("summary.json", lambda r: {**_summary(r), "class_names": 5},
+     "class_names is not a list of class names"),
+    ("summary.json", lambda r: {**_summary(r), "val_label_counts": ["a"]},
+     "val_label_counts is not a list of whole numbers >= 0"),
+    ("summary.json", lambda r: {**_summary(r), "val_pred_counts": {"a": 1}},
+     "val_pred_counts is not a list of whole numbers >= 0"),
+    ("summary.json", lambda r: {**_summary(r), "val_pred_counts": [1, 2]},
+     "class_names, val_label_counts and val_pred_counts differ in length"),
+    ("summary.json", lambda r: {**_summary(r), "val_accuracy": "high"},
+     "val_accuracy is not a number or null"),
+    ("summary.json", lambda r: {**_summary(r), "train_size": -1},
+     "train_size is not a whole number >= 0"),
+    ("summary.json", lambda r: {**_summary(r), "diagnoses": "x"},
+     "diagnoses is not a list of findings"),
+    ("summary.json", lambda r: {**_summary(r), "diagnoses": [{"code": "diverged"}]},
+     "diagnosis 1 (diverged) cannot be read"),
+    ("summary.json", lambda r: {**_summary(r), "diagnoses": [
+        {"code": "overfitting", "severity": "problem", "values": {"train": "x"}}]},
+     "diagnosis 1 (overfitting) cannot be read"),
+    ("summary.json", lambda r: {**_summary(r), "diagnoses": [{"code": [1]}]},
+     "diagnosis 1 ([1]) cannot be read"),
+    ("summary.json", lambda r: {**_summary(r), "diagnoses": [{"severity": "problem"}]},
+     "diagnosis 1 (None) cannot be read"),
+    ("metrics.csv", lambda r: _csv(r).replace("\n1,", "\nabc,", 1), "line 2: epoch = 'abc'"),
+    ("metrics.csv", lambda r: _csv(r).replace("\n1,", "\n1.5,", 1),
+     "line 2: epoch '1.5' is not a whole number"),
+    ("metrics.csv", lambda r: _csv(r).rstrip("\n")[:-12], "line 3 does not have one cell per"),
+    ("metrics.csv", lambda r: _csv(r).replace("\n2,", "\n2,9,", 1),
+     "line 3 does not have one cell per column"),
+    ("metrics.csv", lambda r: _csv(r).replace("val_acc,", "val_accuracy,", 1), "no val_acc column"),
+    ("metrics.csv", lambda r: "", "empty, not even its header"),
+    ("metrics.csv", lambda r: b"epoch\xff\n", "not UTF-8 text"),
+    ("config.toml", lambda r: "lr = -1\n", "config.toml: damaged (lr: must be a positive number"),
+    ("config.toml", lambda r: "lr = [\n", "config.toml: damaged (not valid TOML"),
+    ("config.toml", lambda r: None, "config.toml: damaged (no such file)"),
+]
+
+
+@pytest.mark.parametrize("name,change,message", DAMAGED, ids=[
+    f"{n}-{m[:30]}" for n, _, m in DAMAGED])
+def test_damaged_run_folder_is_one_line_naming_the_file(name, change, message, run_copy):
+    _edit(name, change)(run_copy)
+    with pytest.raises(MnistlabError) as info:
+        doctor_path(run_copy)
+    text = str(info.value)
+    assert text.startswith(f"{run_copy / name}: damaged (") and message in text
+    assert text.endswith("; re-run the training, or delete the folder") and "\n" not in text
+
+
+def test_a_finding_of_another_version_is_left_to_the_fresh_diagnosis(run_copy):
+    summary = _summary(run_copy)
+    summary["diagnoses"] = [{"code": "from-a-later-version", "severity": "problem"}]
+    (run_copy / "summary.json").write_text(json.dumps(summary))
+    assert all(f.code != "from-a-later-version" for f in doctor_path(run_copy)[str(run_copy)])
+
+
+def test_study_folder_reports_good_runs_and_names_the_damaged_one(good_run, tmp_path, capsys):
+    study = tmp_path / "study"
+    for name in ("a", "b", "c"):
+        shutil.copytree(good_run, study / "runs" / name)
+    (study / "runs" / "b" / "metrics.csv").write_text("epoch,train_loss\n1,abc\n")
+    report = doctor_path(study)
+    assert set(report) == {str(study / "runs" / n) for n in "abc"}
+    damaged = report[str(study / "runs" / "b")]
+    assert [(f.code, f.severity) for f in damaged] == [("damaged-run", "problem")]
+    assert "metrics.csv: damaged (no train_acc_running, train_acc_eval, val_loss, val_acc " \
+           "column)" in damaged[0].text()["evidence"]
+    assert all(f.code != "damaged-run" for n in "ac" for f in report[str(study / "runs" / n)])
+    # the CLI prints every run and exits 1 (a problem was found), in both languages
+    assert main(["doctor", str(study), "--lang", "es"]) == 1
+    out = capsys.readouterr().out
+    assert "Carpeta de ejecución ilegible" in out and str(study / "runs" / "a") in out
+
+
+def test_damaged_single_run_on_the_cli_is_exit_2_and_one_line(run_copy, capsys):
+    (run_copy / "summary.json").write_text("[]")
+    assert main(["doctor", str(run_copy)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "summary.json: damaged" in err
+
+
+# --- model.pt --------------------------------------------------------------------------------
+def _payload(run):
+    return torch.load(run / "model.pt", weights_only=True)
+
+
+MODEL_FIELDS = [
+    (lambda p: {**p, "config": "mlp"}, "config is not a table of settings"),
+    (lambda p: {**p, "config": [1, 2]}, "config is not a table of settings"),
+    (lambda p: {**p, "config": {**p["config"], "lr": -1}}, "lr: must be a positive number"),
+    (lambda p: {**p, "config": {**p["config"], "hidden": [1_000_000, 1_000]}},
+     "not loaded: mlp would have about 1,785,011,010 parameters"),
+    (lambda p: {**p, "class_names": "0123456789"}, "class_names is not a list of names"),
+    (lambda p: {**p, "class_names": []}, "class_names is not a list of names"),
+    (lambda p: {**p, "image_shape": [1, 28]}, "image_shape is not three whole numbers >= 1"),
+    (lambda p: {**p, "image_shape": [1, 28, "28"]}, "image_shape is not three whole numbers"),
+    (lambda p: {**p, "image_shape": [1, 10**6, 10**6]}, "mlp would have about"),
+    (lambda p: {**p, "state_dict": [1, 2]}, "state_dict is not a table of tensors"),
+    (lambda p: {**p, "state_dict": {"0.weight": 1.0}}, "state_dict is not a table of tensors"),
+    (lambda p: {**p, "state_dict": {}}, "Missing key(s) in state_dict"),
+    (lambda p: {**p, "mean": "x"}, "mean and std are not numbers"),
+    (lambda p: {k: v for k, v in p.items() if k != "image_shape"}, "image_shape is not three"),
+]
+
+
+@pytest.mark.parametrize("change,message", MODEL_FIELDS, ids=[m[:40] for _, m in MODEL_FIELDS])
+def test_model_file_with_wrong_fields_is_one_line(change, message, run_copy):
+    torch.save(change(_payload(run_copy)), run_copy / "model.pt")
+    with pytest.raises(MnistlabError) as info:
+        load_model(run_copy)
+    text = str(info.value)
+    assert text.startswith(f"{run_copy / 'model.pt'}: ") and message in text
+    assert "\n" not in text
+
+
+def test_good_model_still_loads(run_copy):
+    model, payload = load_model(run_copy)
+    assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+    assert payload["class_names"] == [f"c{i}" for i in range(10)]

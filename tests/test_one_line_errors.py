@@ -1,0 +1,46 @@
+"""The real process: bad inputs of several kinds end `python -m mnistlab` with exit code 2 and
+exactly one line on stderr, never a traceback (the in-process tests check the messages)."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def _train_huge_mlp(tmp_path, data):
+    return ["train", "--quiet", "--dataset", str(data), "--val-size", "100", "--model", "mlp",
+            "--hidden", "10000000", "--out", str(tmp_path / "run")]
+
+
+def _study_with_a_billion_seeds(tmp_path, data):
+    path = tmp_path / "study.toml"
+    path.write_text(f'seeds = 1000000000\n[base]\ndataset = "{data}"\nmodel = "mlp"\n')
+    return ["study", str(path), "--out", str(tmp_path / "study")]
+
+
+def _doctor_on_a_damaged_summary(tmp_path, data):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text('{"status": "completed", "loss_trace": "cut')
+    return ["doctor", str(run)]
+
+
+def _config_that_is_not_utf8(tmp_path, data):
+    path = tmp_path / "settings.toml"
+    path.write_bytes(b'model = "mlp"  # r\xe9sum\xe9\n')
+    return ["train", "--config", str(path), "--out", str(tmp_path / "run")]
+
+
+@pytest.mark.parametrize("make_argv,message", [
+    (_train_huge_mlp, "above the limit of 100,000,000"),
+    (_study_with_a_billion_seeds, "seeds must be a whole number from 1 to 1,000"),
+    (_doctor_on_a_damaged_summary, "summary.json: damaged (not JSON"),
+    (_config_that_is_not_utf8, "settings.toml: not UTF-8 text"),
+])
+def test_bad_input_is_exit_2_and_one_line_on_stderr(make_argv, message, tmp_path, tiny_idx_dir):
+    result = subprocess.run([sys.executable, "-m", "mnistlab", *make_argv(tmp_path, tiny_idx_dir)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
