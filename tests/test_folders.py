@@ -107,6 +107,20 @@ def test_a_foreign_folder_is_refused_and_left_untouched(command, train_args, tmp
     assert snapshot(out) == before
 
 
+@pytest.mark.parametrize("name", ["../escape", "/tmp/escape", "a/../../escape", ".."])
+def test_a_study_name_cannot_escape_the_studies_folder(name, tiny_study_toml, tmp_path,
+                                                       monkeypatch, capsys):
+    """The name becomes the default output folder, studies/<name>: it must stay a name."""
+    study = tmp_path / "named.toml"
+    study.write_text(tiny_study_toml.read_text().replace('name = "micro"', f'name = "{name}"'))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["study", str(study), "--quiet", "--workers", "1"]) == 2
+    assert "name" in one_line_error(capsys)
+    assert list(work.iterdir()) == [] and not (tmp_path / "escape").exists()
+
+
 def test_a_study_deletes_only_its_own_temporaries(tiny_study_toml, tmp_path):
     out = tmp_path / "study"
     study = ["study", str(tiny_study_toml), "--quiet", "--workers", "1", "--out", str(out)]

@@ -339,17 +339,18 @@ def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
 
 def test_rerun_resumes_and_adds_only_missing_trials(space_file, tmp_path):
     spec = load_space(str(space_file))
-    first = run_tune(spec, tmp_path, trials=3, report=False)
+    out = tmp_path / "search"
+    first = run_tune(spec, out, trials=3, report=False)
     assert first.ran_here == 3
-    more = run_tune(spec, tmp_path, trials=5, report=False)
+    more = run_tune(spec, out, trials=5, report=False)
     assert more.ran_here == 2 and len(more.trials) == 5
     assert [t.params for t in more.trials[:3]] == [t.params for t in first.trials]
-    assert run_tune(spec, tmp_path, trials=5, report=False).ran_here == 0
+    assert run_tune(spec, out, trials=5, report=False).ran_here == 0
     # a changed space must not be mixed into the stored study
     changed = parse_space({**space_dict(str(spec.base.dataset)),
                            "space": {"lr": {"type": "float", "low": 0.01, "high": 0.1}}})
     with pytest.raises(MnistlabError, match="different search space"):
-        run_tune(changed, tmp_path, trials=6, report=False)
+        run_tune(changed, out, trials=6, report=False)
 
 
 def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, capsys):

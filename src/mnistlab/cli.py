@@ -287,8 +287,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         changes["base"] = spec.base.replace(**base_changes)
     if changes:
         spec = dataclasses.replace(spec, **changes)
-    out = Path(args.out) if args.out else Path("studies") / spec.name.replace(" ", "-").replace(
-        "(", "").replace(")", "")
+    out = Path(args.out) if args.out else Path("studies") / spec.name  # a checked folder name
     from .study.run import LocalBackend
 
     progress = StudyProgress(stderr, silent=args.quiet)

@@ -238,7 +238,12 @@ def load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
     saved = _safe_load(path)
     if saved.get("format") != "mnistlab-checkpoint-1":
         raise MnistlabError(f"{path}: not an mnistlab checkpoint; delete it to start the run over")
-    if TrainConfig.from_dict(saved["config"]) != config:
+    try:
+        stored = TrainConfig.from_dict(saved["config"])
+    except (MnistlabError, KeyError, TypeError, AttributeError, ValueError):
+        raise MnistlabError(f"{path}: damaged checkpoint (its config cannot be read); delete it "
+                            "to start the run over") from None
+    if stored != config:
         raise MnistlabError(
             f"{path}: this checkpoint belongs to a different configuration; use another --out "
             "or delete the folder to start over")
