@@ -13,10 +13,10 @@ from drawn import make_run, trained_lenet
 
 from mnistlab import MnistlabError, TrainConfig, load_dataset
 from mnistlab import export as export_module
+from mnistlab.data.tensors import to_input
 from mnistlab.export import MAX_ABS_DIFF, NEEDS_EXTRA, export_onnx
 from mnistlab.models import list_models
 from mnistlab.runs import load_model
-from mnistlab.train import to_input
 
 onnx = pytest.importorskip("onnx", reason="needs the export extra: pip install 'mnistlab[export]'")
 onnxruntime = pytest.importorskip("onnxruntime", reason="needs the export extra")

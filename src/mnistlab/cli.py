@@ -189,8 +189,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .config import load_config
+    from .data.tensors import prepare_data
     from .runs import load_model
-    from .train import evaluate, prepare_data
+    from .train import evaluate
 
     run_dir = Path(args.run_dir)
     config = load_config(run_dir / "config.toml")

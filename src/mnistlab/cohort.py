@@ -36,20 +36,19 @@ from torch import nn
 from . import doctor, files, interrupt, runs
 from .allocator import keep_freed_memory
 from .config import TrainConfig
+from .data.tensors import Splits, to_input
+from .device import resolve_device
 from .errors import MnistlabError
 from .models import build_model
+from .optim import schedule_factor
 from .progress import Reporter, SilentReporter
 from .train import (
     EARLY_STEPS,
     TRACE_POINTS_PER_EPOCH,
     RunResult,
-    Splits,
     _epoch_seed,
     epoch_order,
     evaluate,
-    resolve_device,
-    schedule_factor,
-    to_input,
 )
 
 # Settings in which cohort members may differ; every other setting is shared by the cohort.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig
+from .data.tensors import to_input  # the exact transform training uses
 from .errors import MnistlabError
 
 SEVERITY_ORDER = {"problem": 0, "warning": 1, "info": 2}
@@ -303,7 +304,6 @@ def problems(findings: list[Finding]) -> list[Finding]:
 # --- before training ------------------------------------------------------------------------
 def preflight(config: TrainConfig, splits: Any) -> list[Finding]:
     """Input range, labels vs outputs, loss/metric fit, learning-rate range, dataset identity."""
-    from .train import to_input  # the exact transform training uses
 
     findings: list[Finding] = []
     k = splits.num_classes

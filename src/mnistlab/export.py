@@ -125,7 +125,7 @@ def _parity(model: torch.nn.Module, path: Path, config: TrainConfig, payload: di
     also proves the batch dimension is dynamic: the graph was traced with a batch of 2)."""
     import onnxruntime
 
-    from .train import to_input
+    from .data.tensors import to_input
 
     generator = torch.Generator().manual_seed(0)
     pixels = torch.randint(0, 256, (CHECK_BATCH, *shape), dtype=torch.uint8, generator=generator)

@@ -411,8 +411,8 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
     overrides the preprocessing chosen from the run's dataset (see `preprocess`). One
     `Prediction` per image, in order; a bad image gets `error` and the others are still predicted.
     """
+    from .data.tensors import to_input
     from .runs import load_model
-    from .train import to_input
 
     if top < 1:
         raise MnistlabError(f"--top must be at least 1, got {top}")

@@ -188,7 +188,7 @@ def worker_cache(datasets: dict[tuple[str, str], Any], threads: int) -> Any:
     import ray
     import torch
 
-    from .study.backends import DataCache
+    from .data.cache import DataCache
 
     torch.set_num_threads(threads)
     cache = _worker_state.setdefault("cache", DataCache())

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,169 +20,16 @@ from torch import nn
 
 from . import files, interrupt, objectives
 from .allocator import keep_freed_memory
-from .augment import random_affine
 from .config import TrainConfig
-from .data import Dataset, load_dataset, stratified_split
-from .errors import MnistlabError
+from .data import Dataset
+from .data.tensors import Splits, prepare_data, to_input
+from .device import resolve_device, to_fast_layout
 from .models import build_model
+from .optim import build_optimizer, build_schedule
 from .progress import Reporter, SilentReporter
 
 TRACE_POINTS_PER_EPOCH = 50  # loss samples kept per epoch for plots and the doctor
 EARLY_STEPS = 50  # the doctor's first look comes after this many steps
-
-
-# --- data ------------------------------------------------------------------------------------
-@dataclass
-class Splits:
-    """Everything a run trains and scores on, as tensors on the training device."""
-
-    train_x: torch.Tensor  # uint8 (N, C, H, W)
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    eval_idx: torch.Tensor  # fixed training sample scored in eval mode each epoch
-    mean: float
-    std: float
-    class_names: list[str]
-    dataset_name: str
-    val_source: str
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise MnistlabError(
-            "device: cuda was asked for but no CUDA GPU is visible; use --device auto")
-    if name == "mps" and not (getattr(torch.backends, "mps", None)
-                              and torch.backends.mps.is_available()):
-        raise MnistlabError("device: mps was asked for but is not available; use --device auto")
-    return torch.device(name)
-
-
-def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
-                 device: torch.device | None = None) -> Splits:
-    """Load (or take) the dataset, hold out validation, subset, and move it to the device."""
-    dataset = dataset or load_dataset(config.dataset, data_dir=config.data_dir)
-    device = device or resolve_device(config.device)
-    images, labels = dataset.train_images, dataset.train_labels
-    if config.val_from == "test":
-        warnings.warn(
-            "val-from=test: validating on the test set, as the original study did; the test "
-            "accuracy is then no longer an unbiased estimate", stacklevel=2)
-        train_idx = torch.arange(len(labels))
-        val_x, val_y = dataset.test_images, dataset.test_labels
-    else:
-        train_idx, val_idx = stratified_split(labels, config.val_size, config.data_seed)
-        val_x, val_y = images[val_idx], labels[val_idx]
-    if config.train_subset and config.train_subset < len(train_idx) - splits_floor(labels):
-        keep, _ = stratified_split(labels[train_idx], len(train_idx) - config.train_subset,
-                                   config.data_seed + 1)
-        train_idx = train_idx[keep]
-    train_x, train_y = images[train_idx], labels[train_idx]
-    if config.shuffle_labels:  # teaching aid: the labels stop describing the images
-        g = torch.Generator().manual_seed(config.data_seed + 7)
-        train_y = train_y[torch.randperm(len(train_y), generator=g)]
-    g = torch.Generator().manual_seed(config.data_seed + 11)
-    eval_n = min(config.eval_train_size, len(train_y))
-    eval_idx = torch.randperm(len(train_y), generator=g)[:eval_n]
-
-    def put(x: torch.Tensor) -> torch.Tensor:
-        return (x.unsqueeze(1) if x.dim() == 3 else x).to(device)
-
-    return Splits(
-        train_x=put(train_x), train_y=train_y.to(device), val_x=put(val_x),
-        val_y=val_y.to(device), test_x=put(dataset.test_images),
-        test_y=dataset.test_labels.to(device), eval_idx=eval_idx.to(device),
-        mean=dataset.mean, std=dataset.std, class_names=list(dataset.class_names),
-        dataset_name=dataset.name, val_source=config.val_from,
-    )
-
-
-def splits_floor(labels: torch.Tensor) -> int:
-    """A subset must leave at least one image per class out (the split it is drawn with)."""
-    return int(labels.max()) + 1 if len(labels) else 0
-
-
-def to_input(x: torch.Tensor, config: TrainConfig, mean: float, std: float,
-             augment: dict[str, float] | None = None) -> torch.Tensor:
-    """uint8 images -> the float tensor the model sees (augmented first, then scaled)."""
-    x = x.float().div_(255)
-    if augment:
-        x = random_affine(x, **augment)
-    if config.input_scaling == "standardize":
-        return x.sub_(mean).div_(std)
-    if config.input_scaling == "raw":  # teaching aid: pixels in 0..255
-        return x.mul_(255)
-    return x
-
-
-def to_fast_layout(model: nn.Module, device: torch.device) -> nn.Module:
-    """Move to the device; conv nets go channels-last, which oneDNN (CPU) and cuDNN run much
-    faster (measured here: a 16-32-64 conv net step at batch 256, 68 -> 39 ms)."""
-    model = model.to(device)
-    if device.type in ("cpu", "cuda") and any(isinstance(m, nn.Conv2d) for m in model.modules()):
-        model = model.to(memory_format=torch.channels_last)
-    return model
-
-
-# --- optimisation ----------------------------------------------------------------------------
-def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    params = list(model.parameters())
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                               nesterov=config.nesterov, weight_decay=config.weight_decay)
-    # torch's fused Adam: one kernel for every parameter instead of ~10 small ops each, which
-    # is ~10% of a small network's step on a CPU (SGD's fused form measured no faster)
-    fused = bool(params) and params[0].device.type in ("cpu", "cuda")
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
-                                 fused=fused)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
-
-
-def schedule_factor(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
-    """Step -> multiplier of the base learning rate, for the schedules that are a plain factor
-    (constant, cosine, step); one-cycle also cycles momentum and is torch's own scheduler."""
-    total = max(1, total_steps)
-    if config.schedule == "cosine":
-        def factor(step: int) -> float:
-            return 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
-    elif config.schedule == "step":
-        def factor(step: int) -> float:  # x0.1 at half and at three quarters of the run
-            return 0.1 ** ((step >= total * 0.5) + (step >= total * 0.75))
-    else:
-        def factor(step: int) -> float:
-            return 1.0
-    return factor
-
-
-def build_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer,
-                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """Stepped once per batch. Only `constant` is independent of the run's total length."""
-    if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
-                                                   total_steps=max(1, total_steps))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(config, total_steps))
-
-
-def schedule_depends_on_length(config: TrainConfig) -> bool:
-    """True when a shorter run is not a prefix of a longer one (the planner needs this)."""
-    return config.schedule != "constant" or config.early_stopping > 0
 
 
 @dataclass

@@ -266,8 +266,8 @@ def _misclassified(result: StudyResult, key: str, summary: dict[str, Any]) -> An
     import torch
 
     from ..data import load_dataset
+    from ..data.tensors import to_input
     from ..runs import load_model
-    from ..train import to_input
 
     run_dir = result.out / "runs" / key
     if not (run_dir / "model.pt").is_file():

@@ -27,41 +27,17 @@ from typing import Any
 import torch
 
 from .. import cohort, interrupt
-from ..config import TrainConfig
-from ..data import Dataset, load_dataset
+from ..data.cache import DataCache
+from ..device import resolve_device
 from ..errors import MnistlabError
 from ..progress import Reporter
-from ..train import Splits, prepare_data, resolve_device, train
+from ..train import train
 from .plan import PlannedRun
 
 GRACE_SECONDS = 5.0  # how long stopped workers get to finish their step and write
 OnDone = Callable[[PlannedRun, dict[str, Any], list[dict[str, float]]], None]
 ReporterFor = Callable[..., Reporter]
 Outcome = list[tuple[str, dict[str, Any], list[dict[str, float]]]]  # (run key, summary, history)
-
-
-class DataCache:
-    """Load each dataset once and each split once per process: runs share the tensors."""
-
-    def __init__(self) -> None:
-        self._datasets: dict[tuple, Dataset] = {}
-        self._splits: dict[tuple, Splits] = {}
-
-    def add(self, name: str, data_dir: str, dataset: Dataset) -> None:
-        """Use `dataset` for configs naming (name, data_dir), e.g. one shipped by Ray."""
-        self._datasets[(name, data_dir)] = dataset
-        self._splits = {k: v for k, v in self._splits.items() if k[0] != (name, data_dir)}
-
-    def splits(self, config: TrainConfig) -> Splits:
-        data_key = (config.dataset, config.data_dir)
-        if data_key not in self._datasets:
-            self._datasets[data_key] = load_dataset(config.dataset, data_dir=config.data_dir)
-        split_key = (data_key, config.val_size, config.val_from, config.train_subset,
-                     config.data_seed, config.shuffle_labels, config.eval_train_size, config.device)
-        if split_key not in self._splits:
-            self._splits[split_key] = prepare_data(config, self._datasets[data_key],
-                                                   resolve_device(config.device))
-        return self._splits[split_key]
 
 
 def plan_units(runs: list[PlannedRun], cohorts: bool) -> list[list[PlannedRun]]:

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 
 from ..config import TrainConfig
-from ..train import schedule_depends_on_length
+from ..optim import schedule_depends_on_length
 from .spec import StudySpec
 
 

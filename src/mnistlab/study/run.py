@@ -21,7 +21,7 @@ from typing import Any
 from .. import files
 from ..config import TrainConfig
 from ..errors import MnistlabError
-from .backends import DataCache, LocalBackend  # noqa: F401 - the runner's default backend
+from .backends import LocalBackend
 from .plan import Cell, Plan, PlannedRun, final_config, plan_experiments, plan_final
 from .spec import StudySpec
 from .store import Store

@@ -383,7 +383,7 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
 
     `backend="ray"` trains the trials as Ray tasks on the cluster at `address` with
     `resources` (a raycluster.TaskResources) per task; this process alone writes the storage."""
-    from ..study.run import DataCache
+    from ..data.cache import DataCache
 
     require_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,0 +1,33 @@
+"""Datasets and splits kept in memory for many runs in one process (a study's worker, a
+search, a Ray task): each dataset is read once, each split made once, and runs share them."""
+
+from __future__ import annotations
+
+from ..config import TrainConfig
+from ..device import resolve_device
+from .dataset import Dataset, load_dataset
+from .tensors import Splits, prepare_data
+
+
+class DataCache:
+    """Load each dataset once and each split once per process: runs share the tensors."""
+
+    def __init__(self) -> None:
+        self._datasets: dict[tuple, Dataset] = {}
+        self._splits: dict[tuple, Splits] = {}
+
+    def add(self, name: str, data_dir: str | None, dataset: Dataset) -> None:
+        """Use `dataset` for configs naming (name, data_dir), e.g. one shipped by Ray."""
+        self._datasets[(name, data_dir)] = dataset
+        self._splits = {k: v for k, v in self._splits.items() if k[0] != (name, data_dir)}
+
+    def splits(self, config: TrainConfig) -> Splits:
+        data_key = (config.dataset, config.data_dir)
+        if data_key not in self._datasets:
+            self._datasets[data_key] = load_dataset(config.dataset, data_dir=config.data_dir)
+        split_key = (data_key, config.val_size, config.val_from, config.train_subset,
+                     config.data_seed, config.shuffle_labels, config.eval_train_size, config.device)
+        if split_key not in self._splits:
+            self._splits[split_key] = prepare_data(config, self._datasets[data_key],
+                                                   resolve_device(config.device))
+        return self._splits[split_key]
