@@ -6,8 +6,8 @@ Compares, side by side in one run, for the study's MLP (784-128-64-10, dropout 0
 Adam), the time of one full training step (forward, loss, backward, optimizer update):
   loop    M separate nn.Modules, each with its own torch.optim optimizer (the one-by-one path)
   vmap    torch.func.stack_module_state + vmap(functional_call) + one torch.optim optimizer
-  stacked mnistlab.cohort.StackedMLP (one matmul for the shared first layer, baddbmm after)
-          + mnistlab.cohort.StackedOptimizer (the cohort path)
+  stacked mnistlab.training.cohort.StackedMLP (one matmul for the shared first layer, baddbmm after)
+          + mnistlab.training.cohort.StackedOptimizer (the cohort path)
 and prints milliseconds per step and per member-step.
 """
 
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from mnistlab import cohort
+from mnistlab.training import cohort
 from mnistlab.config import TrainConfig
 from mnistlab.models import build_model
 

@@ -27,7 +27,7 @@ from torch import nn
 from mnistlab.config import TrainConfig
 from mnistlab.data import load_dataset
 from mnistlab.recipes import get_recipe
-from mnistlab.train import train
+from mnistlab.training import train
 
 
 def baseline_net() -> nn.Module:

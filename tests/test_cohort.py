@@ -6,12 +6,12 @@ import pytest
 import torch
 from synth import blobs
 
-from mnistlab import cohort
+from mnistlab.training import cohort
 from mnistlab.config import TrainConfig
 from mnistlab.data.tensors import prepare_data
 from mnistlab.errors import MnistlabError
 from mnistlab.models import build_model
-from mnistlab.train import train
+from mnistlab.training import train
 
 BASE = dict(model="mlp", hidden=(32, 16), optimizer="sgd", lr=0.05, schedule="constant",
             batch_size=50, epochs=3, val_size=200, eval_train_size=200, device="cpu")
@@ -101,11 +101,12 @@ def test_cohort_trains_like_one_by_one():
     for config, result in zip(configs, together):
         alone = train(config, splits=splits)
         tolerance = 0.03 if config.dropout else 0.005
-        assert result.status == alone.status == "completed"
-        assert abs(result.val_accuracy - alone.val_accuracy) <= tolerance, config
-        assert abs(result.test_accuracy - alone.test_accuracy) <= tolerance, config
+        ours, theirs = result.summary, alone.summary
+        assert ours.status == theirs.status == "completed"
+        assert abs(ours.val_accuracy - theirs.val_accuracy) <= tolerance, config
+        assert abs(ours.test_accuracy - theirs.test_accuracy) <= tolerance, config
         assert len(result.history) == config.epochs
-        assert result.val_accuracy > 0.7  # learnt (chance is 0.1): the comparison means something
+        assert ours.val_accuracy > 0.7  # learnt (chance is 0.1): the comparison means something
 
 
 def test_a_diverging_member_does_not_spoil_the_others():
@@ -114,10 +115,10 @@ def test_a_diverging_member_does_not_spoil_the_others():
                cfg(seed=2)]
     splits = prepare_data(configs[0], data, torch.device("cpu"))
     results = cohort.train_cohort(configs, splits=splits, outs=[None] * 3, tests=[False] * 3)
-    assert [r.status for r in results] == ["completed", "diverged", "completed"]
-    assert results[0].val_accuracy > 0.9 and results[2].val_accuracy > 0.9
+    assert [r.summary.status for r in results] == ["completed", "diverged", "completed"]
+    assert results[0].summary.val_accuracy > 0.9 and results[2].summary.val_accuracy > 0.9
     assert all(math.isfinite(v) for r in (results[0], results[2])
-               for rec in r.history for v in rec.values())
+               for rec in r.history for v in rec.to_row().values())
 
 
 def test_grouping_keeps_what_must_be_shared_apart():

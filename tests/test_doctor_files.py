@@ -11,10 +11,10 @@ from synth import blobs
 
 from mnistlab.cli import main
 from mnistlab.config import TrainConfig
-from mnistlab.doctor import doctor_path
+from mnistlab.runs import examine as doctor_path
 from mnistlab.errors import MnistlabError
 from mnistlab.runs import load_model
-from mnistlab.train import train
+from mnistlab.training import train
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,10 @@
 """The doctor's rules on hand-made numbers: pure functions, no training."""
 
-import math
-
 import pytest
 
 from mnistlab.config import TrainConfig
 from mnistlab.doctor import (
-    CATALOGUE,
-    Finding,
+    RANK,
     chance_bce,
     dataset_identity,
     diagnose,
@@ -15,6 +12,8 @@ from mnistlab.doctor import (
     merge,
     softmax_twice_floor,
 )
+from mnistlab.messages import catalogue
+from mnistlab.records import EpochRecord, Finding, Observation
 
 
 def test_signature_constants():
@@ -23,39 +22,41 @@ def test_signature_constants():
 
 
 def _epoch(epoch, **values):
-    record = {"epoch": epoch, "train_loss": 0.3, "train_acc_running": 0.9,
-              "train_acc_eval": 0.92, "val_loss": 0.3, "val_acc": 0.9, "val_metric": 0.9,
-              "train_metric_running": 0.9, "lr": 0.001, "seconds": 1.0,
+    record = {"epoch": epoch, "train_loss": 0.3, "train_accuracy_running": 0.9,
+              "train_accuracy_eval": 0.92, "val_loss": 0.3, "val_accuracy": 0.9,
+              "val_metric": 0.9, "train_metric_running": 0.9, "lr": 0.001, "seconds": 1.0,
               "train_loss_eval": 0.3}
     record.update(values)
-    return record
+    return EpochRecord(**record)
 
 
-def _summary(history, **values):
+def _observed(history, **values):
     last = history[-1]
-    summary = {"status": "completed", "class_names": [str(i) for i in range(10)],
-               "val_label_counts": [100] * 10, "val_pred_counts": [100] * 10,
-               "val_accuracy": last["val_acc"], "val_loss": last["val_loss"],
-               "val_metric": last["val_metric"], "loss_trace": [], "train_size": 1000}
-    summary.update(values)
-    return summary
+    seen = {"status": "completed", "class_names": [str(i) for i in range(10)],
+            "val_label_counts": [100] * 10, "val_pred_counts": [100] * 10,
+            "val_accuracy": last.val_accuracy, "val_loss": last.val_loss,
+            "val_metric": last.val_metric, "loss_trace": [], "train_size": 1000}
+    seen.update(values)
+    return Observation(**seen)
 
 
 def test_binary_accuracy_illusion_comes_first():
     config = TrainConfig(loss="bce", metric="binary-accuracy")
-    history = [_epoch(e, train_loss=0.3252, val_loss=0.3251, val_metric=0.9, val_acc=0.1135,
-                      train_acc_eval=0.11, train_acc_running=0.1) for e in (1, 2, 3, 4)]
-    found = diagnose(config, history, _summary(history))
+    history = [_epoch(e, train_loss=0.3252, val_loss=0.3251, val_metric=0.9,
+                      val_accuracy=0.1135, train_accuracy_eval=0.11,
+                      train_accuracy_running=0.1) for e in (1, 2, 3, 4)]
+    found = diagnose(config, history, _observed(history))
     assert found[0].code == "binary-accuracy-illusion"
     assert "0.3251" in found[0].text()["evidence"]
     assert {f.code for f in found} >= {"no-signal"}
 
 
 def test_healthy_run_has_no_findings():
-    history = [_epoch(e, train_loss=1.0 / e, val_acc=0.9 + e / 100, train_acc_eval=0.9 + e / 100,
-                      train_acc_running=0.9 + e / 100, val_loss=0.4 - e / 100)
+    history = [_epoch(e, train_loss=1.0 / e, val_accuracy=0.9 + e / 100,
+                      train_accuracy_eval=0.9 + e / 100, train_accuracy_running=0.9 + e / 100,
+                      val_loss=0.4 - e / 100)
                for e in (1, 2, 3, 4)]
-    assert diagnose(TrainConfig(), history, _summary(history)) == []
+    assert diagnose(TrainConfig(), history, _observed(history)) == []
 
 
 def test_early_check_sees_nan_and_climb():
@@ -82,13 +83,9 @@ def test_merge_keeps_latest_and_sorts_problems_first():
     assert merged[0].values["detail"] == "y"
 
 
-@pytest.mark.parametrize("code", sorted(CATALOGUE))
-def test_every_code_has_both_languages_with_same_fields(code):
-    import string
-
-    entry = CATALOGUE[code]
-    for en, es in zip(entry["en"], entry["es"]):
-        fields_en = {f for _, f, _, _ in string.Formatter().parse(en) if f}
-        fields_es = {f for _, f, _, _ in string.Formatter().parse(es) if f}
-        assert fields_en == fields_es
-    assert isinstance(entry["rank"], int) and not math.isnan(entry["rank"])
+def test_every_finding_code_has_a_rank_and_its_words():
+    words = {key.split(".")[1] for key in catalogue() if key.startswith("finding.")}
+    assert set(RANK) == words
+    for code in RANK:
+        for part in ("title", "evidence", "explanation", "fix"):
+            assert f"finding.{code}.{part}" in catalogue()

@@ -16,11 +16,11 @@ FAST = dict(model="mlp", hidden=(32,), val_size=200, eval_train_size=500, batch_
 
 
 def codes(result):
-    return [d["code"] for d in result.summary["diagnoses"]]
+    return [f.code for f in result.summary.diagnoses]
 
 
 def first_problem(result):
-    problems = [d["code"] for d in result.summary["diagnoses"] if d["severity"] == "problem"]
+    problems = [f.code for f in result.summary.diagnoses if f.severity == "problem"]
     return problems[0] if problems else None
 
 
@@ -28,8 +28,8 @@ def test_binary_accuracy_illusion():
     config = TrainConfig(**{**FAST, "loss": "bce", "metric": "binary-accuracy",
                             "shuffle_labels": True, "hidden": (16,), "epochs": 3})
     result = train(config, dataset=blobs(n_train=3000))
-    assert result.summary["val_metric"] == pytest.approx(0.9, abs=0.005)
-    assert result.history[-1]["train_loss"] == pytest.approx(0.3251, abs=0.01)
+    assert result.summary.val_metric == pytest.approx(0.9, abs=0.005)
+    assert result.history[-1].train_loss == pytest.approx(0.3251, abs=0.01)
     assert codes(result)[0] == "binary-accuracy-illusion"
 
 
@@ -57,7 +57,7 @@ def test_softmax_twice():
 def test_divergence():
     config = TrainConfig(**{**FAST, "optimizer": "sgd", "lr": 50.0})
     result = train(config, dataset=blobs())
-    assert result.summary["status"] == "diverged"
+    assert result.summary.status == "diverged"
     assert first_problem(result) == "diverged"
 
 

@@ -19,7 +19,7 @@ def _quick(name, shared_datasets, **changes):
 def _problems(result, key):
     planned = result.plan.runs.get(key)
     key = planned.snapshot_of or key if planned else key  # a prefix reads its longer run
-    return [d["code"] for d in result.summaries[key]["diagnoses"] if d["severity"] == "problem"]
+    return [f.code for f in result.summaries[key].diagnoses if f.severity == "problem"]
 
 
 def test_lenet_challenge_quick(shared_datasets, tmp_path):
@@ -32,8 +32,8 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path):
     assert f.reported_metric == pytest.approx(0.900, abs=0.005)
     assert f.val_loss == pytest.approx(0.325, abs=0.01)
     assert f.val_acc < 0.2  # the true accuracy printed beside it
-    diagnoses = result.summaries[f.key]["diagnoses"]
-    assert diagnoses[0]["code"] == "binary-accuracy-illusion"
+    diagnoses = result.summaries[f.key].diagnoses
+    assert diagnoses[0].code == "binary-accuracy-illusion"
     assert "--loss ce" in diagnoses[0]["fix"]
     for r in trials:
         assert _problems(result, r.key) == [], r.value

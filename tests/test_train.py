@@ -9,6 +9,7 @@ import torch
 from synth import blobs
 
 from mnistlab import TrainConfig, train
+from mnistlab.training import Hook
 from mnistlab.runs import load_model, load_summary
 
 FAST = dict(model="mlp", hidden=(32,), val_size=200, eval_train_size=500, batch_size=50,
@@ -17,19 +18,22 @@ FAST = dict(model="mlp", hidden=(32,), val_size=200, eval_train_size=500, batch_
 
 def test_learns_and_writes_the_run_folder(tmp_path):
     result = train(TrainConfig(**FAST), dataset=blobs(), out=tmp_path / "run")
-    assert result.summary["val_accuracy"] > 0.9
-    assert result.test_accuracy > 0.9
+    assert result.summary.val_accuracy > 0.9
+    assert result.summary.test_accuracy > 0.9
     out = tmp_path / "run"
     for name in ("config.toml", "metrics.csv", "summary.json", "model.pt", "curves.png",
                  "confusion.png"):
         assert (out / name).is_file(), name
     assert not (out / "checkpoint.pt").exists()
-    summary = load_summary(out)
+    stored = json.loads((out / "summary.json").read_text())
     for key in ("dataset", "model", "parameters", "epochs", "seconds", "train_accuracy",
-                "val_accuracy", "test_accuracy", "per_class_test_accuracy", "diagnoses"):
-        assert key in summary, key
-    assert summary["parameters"] == 32 * 784 + 32 + 330
-    assert set(summary["per_class_test_accuracy"]) == {f"c{i}" for i in range(10)}
+                "train_accuracy_running", "val_accuracy", "test_accuracy",
+                "per_class_test_accuracy", "diagnoses"):
+        assert key in stored, key
+    summary = load_summary(out)
+    assert summary == result.summary
+    assert summary.parameters == 32 * 784 + 32 + 330
+    assert set(summary.per_class_test_accuracy) == {f"c{i}" for i in range(10)}
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert {"train_acc_running", "train_acc_eval", "val_loss", "val_acc", "lr",
@@ -43,55 +47,47 @@ def test_same_seed_same_numbers_and_other_seed_differs():
     a = train(TrainConfig(**FAST), dataset=blobs())
     b = train(TrainConfig(**FAST), dataset=blobs())
     c = train(TrainConfig(**{**FAST, "seed": 1}), dataset=blobs())
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in a.history]
-    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in b.history]
-    assert a.history[-1]["train_loss"] != c.history[-1]["train_loss"]
+    strip = [r.replace(seconds=0) for r in a.history]
+    assert strip == [r.replace(seconds=0) for r in b.history]
+    assert a.history[-1].train_loss != c.history[-1].train_loss
 
 
 def test_resume_from_checkpoint_continues_exactly(tmp_path):
     full = train(TrainConfig(**{**FAST, "epochs": 4}), dataset=blobs())
-    # an interrupted run: 2 epochs written, then a longer config would not match, so we
-    # simulate a crash by training 4 epochs and keeping the checkpoint after epoch 2
-    from mnistlab import runs as runs_module
 
-    saved = {}
-    original = runs_module.save_checkpoint
+    class CrashInEpoch3(Hook):  # hooks run before the checkpoint: it still holds epoch 2
+        def on_epoch_end(self, run):
+            if run.histories[0][-1].epoch == 3:
+                raise RuntimeError("the machine went down")
 
-    def keep_second(path, config, model, optimizer, scheduler, **state):
-        original(path, config, model, optimizer, scheduler, **state)
-        if len(state["history"]) == 2:
-            saved["bytes"] = path.read_bytes()
-
-    runs_module.save_checkpoint = keep_second
-    try:
-        train(TrainConfig(**{**FAST, "epochs": 4}), dataset=blobs(), out=tmp_path / "r")
-    finally:
-        runs_module.save_checkpoint = original
-    (tmp_path / "r" / "checkpoint.pt").write_bytes(saved["bytes"])
+    with pytest.raises(RuntimeError, match="went down"):
+        train(TrainConfig(**{**FAST, "epochs": 4}), dataset=blobs(), out=tmp_path / "r",
+              hooks=[CrashInEpoch3()])
+    assert not (tmp_path / "r" / "summary.json").exists()
     resumed = train(TrainConfig(**{**FAST, "epochs": 4}), dataset=blobs(), out=tmp_path / "r")
     assert len(resumed.history) == 4
     for a, b in zip(full.history, resumed.history):
-        assert a["val_acc"] == b["val_acc"] and a["train_loss"] == pytest.approx(b["train_loss"])
+        assert a.replace(seconds=0) == b.replace(seconds=0)
 
 
 def test_dropout_running_accuracy_below_eval_accuracy():
     result = train(TrainConfig(**{**FAST, "dropout": 0.6, "hidden": (64, 32)}), dataset=blobs())
     last = result.history[-1]
-    assert last["train_acc_running"] < last["train_acc_eval"]
+    assert last.train_accuracy_running < last.train_accuracy_eval
 
 
 def test_early_stopping_keeps_best_epoch():
     config = TrainConfig(**{**FAST, "epochs": 30, "early_stopping": 2, "lr": 0.01})
     result = train(config, dataset=blobs())
-    assert result.summary["status"] == "early-stopped"
+    assert result.summary.status == "early-stopped"
     assert len(result.history) < 30
-    assert result.summary["val_accuracy"] == max(r["val_acc"] for r in result.history)
+    assert result.summary.val_accuracy == max(r.val_accuracy for r in result.history)
 
 
 @pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle"])
 def test_schedules_change_the_learning_rate(schedule):
     result = train(TrainConfig(**{**FAST, "schedule": schedule, "epochs": 4}), dataset=blobs())
-    lrs = [r["lr"] for r in result.history]
+    lrs = [r.lr for r in result.history]
     assert len(set(lrs)) > 1
     assert all(math.isfinite(v) for v in lrs)
 
@@ -102,15 +98,15 @@ def test_sgd_nesterov_adamw_and_cnn_train():
                   {"model": "cnn", "filters": (8, 16), "dense": (32,), "batchnorm": True,
                    "augment": "rotate=10,scale=0.1,shift=0.1", "label_smoothing": 0.1}):
         result = train(TrainConfig(**{**FAST, **extra}), dataset=blobs())
-        assert result.summary["val_accuracy"] > 0.5, extra
+        assert result.summary.val_accuracy > 0.5, extra
 
 
 def test_divergence_stops_the_run(tmp_path):
     result = train(TrainConfig(**{**FAST, "optimizer": "sgd", "lr": 50.0, "epochs": 5}),
                    dataset=blobs(), out=tmp_path / "d")
-    assert result.summary["status"] == "diverged"
+    assert result.summary.status == "diverged"
     assert len(result.history) <= 1
-    assert result.summary["diagnoses"][0]["code"] == "diverged"
+    assert result.summary.diagnoses[0].code == "diverged"
     assert json.loads((tmp_path / "d" / "summary.json").read_text())["status"] == "diverged"
 
 
@@ -127,5 +123,5 @@ def test_validation_from_test_warns():
     with pytest.warns(UserWarning, match="val-from=test"):
         result = train(TrainConfig(**{**FAST, "val_from": "test", "epochs": 1}),
                        dataset=blobs())
-    assert result.summary["val_size"] == 400
+    assert result.summary.val_size == 400
     assert torch.is_tensor(result.model.state_dict()[next(iter(result.model.state_dict()))])

@@ -317,8 +317,8 @@ def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
     assert len(result.by_state("COMPLETE")) + len(result.by_state("PRUNED")) == 7
     assert result.best is not None and result.best.value == max(
         t.value for t in result.by_state("COMPLETE"))
-    assert [s["seed"] for s in result.retrained] == [1, 2]
-    assert all(s["test_accuracy"] is not None for s in result.retrained + result.compared)
+    assert [r.config.seed for r in result.retrained] == [1, 2]
+    assert all(r.summary.test_accuracy is not None for r in result.retrained + result.compared)
     assert len(result.compared) == 2
     # importances: several fANOVA evaluations per parameter, normalised per evaluation
     assert result.importances and all(len(v) == 5 for v in result.importances.values())

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -24,6 +24,9 @@ from rich.text import Text
 from . import __version__, files, interrupt
 from .config import TrainConfig, read_toml
 from .errors import MnistlabError
+
+if TYPE_CHECKING:
+    from .records import RunSummary
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # lines stay whole in logs
@@ -125,25 +128,25 @@ def print_findings(findings: Sequence[dict[str, Any]], console: Console = stdout
     console.print(Panel("\n\n".join(lines), title="doctor", border_style="magenta"))
 
 
-def print_summary(summary: dict[str, Any], out: Path | None) -> None:
+def print_summary(summary: RunSummary, out: Path | None) -> None:
     def pct(value: Any) -> str:
         return "—" if value is None else f"{value:.4f}"
 
-    table = Table(title=f"{summary['dataset']} · {summary['model']} · "
-                        f"{summary['parameters']:,} parameters · single run")
+    table = Table(title=f"{summary.dataset} · {summary.model} · "
+                        f"{summary.parameters:,} parameters · single run")
     for column in ("status", "epochs", "seconds", "train acc (eval)", "train acc (running)",
                    "val acc", "test acc"):
         table.add_column(column, justify="right")
-    table.add_row(summary["status"], f"{summary['epochs']}/{summary['epochs_planned']}",
-                  f"{summary['seconds']:.1f}", pct(summary["train_accuracy"]),
-                  pct(summary["train_accuracy_running"]), pct(summary["val_accuracy"]),
-                  pct(summary["test_accuracy"]))
+    table.add_row(summary.status, f"{summary.epochs}/{summary.epochs_planned}",
+                  f"{summary.seconds:.1f}", pct(summary.train_accuracy_eval),
+                  pct(summary.train_accuracy_running), pct(summary.val_accuracy),
+                  pct(summary.test_accuracy))
     stdout.print(table)
-    if summary.get("metric") == "binary-accuracy":
+    if summary.metric == "binary-accuracy":
         stdout.print(f"reported metric (binary accuracy) on validation: "
-                     f"{pct(summary.get('val_metric'))}  ·  true accuracy: "
-                     f"{pct(summary['val_accuracy'])}")
-    print_findings(summary.get("diagnoses", []))
+                     f"{pct(summary.val_metric)}  ·  true accuracy: "
+                     f"{pct(summary.val_accuracy)}")
+    print_findings([f.to_dict() for f in summary.diagnoses])
     if out is not None:
         stdout.print(f"run folder: [bold]{out}[/]")
 
@@ -152,7 +155,7 @@ def print_summary(summary: dict[str, Any], out: Path | None) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from .progress import RichReporter, SilentReporter
     from .recipes import RECIPES, get_recipe
-    from .train import train
+    from .training import train
 
     if args.recipe == "list":
         table = Table(title="recipes (mnistlab train --recipe NAME; flags still override)")
@@ -173,14 +176,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_summary(result.summary, out)
     else:
-        print(f"{out}  val_accuracy={result.summary['val_accuracy']}  "
-              f"test_accuracy={result.summary['test_accuracy']}  "
-              f"status={result.summary['status']}")
-    if result.summary["status"] == "diverged":
+        print(f"{out}  val_accuracy={result.summary.val_accuracy}  "
+              f"test_accuracy={result.summary.test_accuracy}  "
+              f"status={result.summary.status}")
+    if result.summary.status == "diverged":
         stderr.print("[red]error:[/] training diverged (loss became NaN/inf or kept rising) and "
                      "was stopped early; lower the learning rate (see the doctor's panel)")
         return 1
-    if result.summary["status"] == "interrupted":
+    if result.summary.status == "interrupted":
         stderr.print(f"interrupted; the run resumes from its last whole epoch when this command "
                      f"is run again: {out}")
         return interrupt.exit_code()
@@ -191,7 +194,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .config import load_config
     from .data.tensors import prepare_data
     from .runs import load_model
-    from .train import evaluate
+    from .training import evaluate
 
     run_dir = Path(args.run_dir)
     config = load_config(run_dir / "config.toml")
@@ -201,11 +204,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     splits = prepare_data(config.replace(device="cpu"))
     x, y = (splits.test_x, splits.test_y) if args.split == "test" else (splits.val_x, splits.val_y)
     result = evaluate(model, x, y, config, splits.mean, splits.std, splits.num_classes)
-    from .runs import confusion_matrix
-
-    matrix = confusion_matrix(y, result.predictions, splits.num_classes)
-    per_class = {name: (row[i] / sum(row) if sum(row) else None)
-                 for i, (name, row) in enumerate(zip(splits.class_names, matrix))}
+    per_class = result.per_class_accuracy(y, splits.class_names)
     if args.json:
         print(json.dumps({"split": args.split, "accuracy": result.accuracy, "loss": result.loss,
                           "n": len(y), "per_class_accuracy": per_class}, indent=2))
@@ -244,9 +243,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import doctor_path, problems
+    from .doctor import problems
+    from .runs import examine
 
-    report = doctor_path(args.path)
+    report = examine(args.path)
     if args.json:
         print(json.dumps({run: [f.to_dict(args.lang) for f in found]
                           for run, found in report.items()}, indent=2, ensure_ascii=False))
@@ -374,7 +374,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if best is not None:
         line += f" · best: trial {best.number}, val {best.value:.4f}"
     if result.retrained:
-        tests = [s["test_accuracy"] for s in result.retrained]
+        tests = [r.summary.test_accuracy for r in result.retrained]
         line += f" · retrained test acc {sum(tests) / len(tests):.4f} (n={len(tests)})"
     if not args.no_report:
         line += f" · report: {out / 'report.md'}"

@@ -6,7 +6,7 @@ bar (runs done / total, ETA) above the bar of the run in progress.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -17,6 +17,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+if TYPE_CHECKING:
+    from .records import EpochRecord, RunSummary
 
 
 class Reporter:
@@ -29,7 +32,7 @@ class Reporter:
     def step_progress(self, steps: int, loss: float, accuracy: float) -> None:
         pass
 
-    def epoch_ended(self, record: dict[str, float]) -> None:
+    def epoch_ended(self, record: EpochRecord) -> None:
         pass
 
     def finding(self, finding: dict[str, Any]) -> None:
@@ -77,15 +80,15 @@ class RichReporter(Reporter):
         self.progress.update(self.task, advance=steps,
                              info=f"loss {loss:.4f} acc {accuracy:.3f}")
 
-    def epoch_ended(self, record: dict[str, float]) -> None:
+    def epoch_ended(self, record: EpochRecord) -> None:
         if self.epoch_lines:
             self.progress.console.print(
-                f"epoch {record['epoch']:>3}/{self.epochs}  "
-                f"train loss {record['train_loss']:.4f}  "
-                f"train acc {record['train_acc_running']:.4f} (running) "
-                f"{record['train_acc_eval']:.4f} (eval)  "
-                f"val loss {record['val_loss']:.4f}  val acc {record['val_acc']:.4f}  "
-                f"{record['seconds']:.1f}s")
+                f"epoch {record.epoch:>3}/{self.epochs}  "
+                f"train loss {record.train_loss:.4f}  "
+                f"train acc {record.train_accuracy_running:.4f} (running) "
+                f"{record.train_accuracy_eval:.4f} (eval)  "
+                f"val loss {record.val_loss:.4f}  val acc {record.val_accuracy:.4f}  "
+                f"{record.seconds:.1f}s")
 
     def finding(self, finding: dict[str, Any]) -> None:
         self.progress.console.print(
@@ -123,11 +126,11 @@ class StudyProgress:
                  else f"  {config.model} seed {config.seed}") + (" (final)" if run.test else "")
         return RichReporter(self.console, progress=self.progress, label=label, epoch_lines=False)
 
-    def run_finished(self, run: Any, summary: dict[str, Any]) -> None:
+    def run_finished(self, run: Any, summary: RunSummary) -> None:
         if self.progress is not None:
-            val = summary.get("val_accuracy")
+            val = summary.val_accuracy
             info = (f"last: val {val:.4f}" if isinstance(val, float)
-                    else f"last: {summary['status']}")
+                    else f"last: {summary.status}")
             self.progress.update(self.task, advance=1, info=info)
 
     def stop(self) -> None:

@@ -20,100 +20,42 @@ from __future__ import annotations
 import csv
 import io
 import math
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import __version__, files
+from . import doctor, files
 from .config import TrainConfig, read_toml
 from .errors import MnistlabError
-from .models import MAX_PARAMETERS, build_model, count_parameters
+from .messages import LANGS, catalogue
+from .models import MAX_PARAMETERS, build_model
+from .records import (
+    HISTORY_FIELDS,
+    SEVERITIES,
+    EpochRecord,
+    Finding,
+    RunResult,
+    RunSummary,
+)
 
 if TYPE_CHECKING:
-    from .train import Evaluation, RunResult, Splits
+    from .data.tensors import Splits
 
 MODEL_FORMAT = "mnistlab-model-1"
 RUN_FILES = ("config.toml", "metrics.csv", "summary.json", "model.pt", "checkpoint.pt",
              "curves.png", "confusion.png")
 LOCK_FILE = ".lock"
-HISTORY_FIELDS = ("epoch", "train_loss", "train_acc_running", "train_metric_running",
-                  "train_loss_eval", "train_acc_eval", "val_loss", "val_acc", "val_metric", "lr",
-                  "seconds")
 
 
-def code_version() -> str:
-    """Package version, plus the git commit when running from a checkout."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{__version__}+{commit}" if commit else __version__
-
-
-def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, k: int) -> list[list[int]]:
-    flat = labels.cpu().long() * k + predictions.cpu().long()
-    return torch.bincount(flat, minlength=k * k).reshape(k, k).tolist()
-
-
-def make_summary(config: TrainConfig, splits: Splits, model: torch.nn.Module,
-                 history: list[dict[str, float]], *, status: str, seconds: float,
-                 test: Evaluation | None, val: Evaluation | None, trace: list[list[float]],
-                 device: torch.device) -> dict[str, Any]:
-    last = history[-1] if history else {}
-    k = splits.num_classes
-    summary: dict[str, Any] = {
-        "dataset": splits.dataset_name,
-        "model": config.model,
-        "variant": config.variant if config.model == "lenet5" else None,
-        "parameters": count_parameters(model),
-        "status": status,
-        "epochs": len(history),
-        "epochs_planned": config.epochs,
-        "seconds": round(seconds, 3),
-        "metric": config.metric,
-        "train_accuracy": last.get("train_acc_eval"),
-        "train_accuracy_running": last.get("train_acc_running"),
-        "train_loss": last.get("train_loss"),
-        "val_accuracy": val.accuracy if val else last.get("val_acc"),
-        "val_loss": val.loss if val else last.get("val_loss"),
-        "val_metric": val.metric if val else last.get("val_metric"),
-        "val_source": splits.val_source,
-        "test_accuracy": test.accuracy if test else None,
-        "test_loss": test.loss if test else None,
-        "per_class_test_accuracy": None,
-        "class_names": splits.class_names,
-        "train_size": len(splits.train_y),
-        "val_size": len(splits.val_y),
-        "device": str(device),
-        "torch": torch.__version__,
-        "code_version": code_version(),
-        "val_label_counts": torch.bincount(splits.val_y.cpu(), minlength=k).tolist(),
-        "val_pred_counts": (torch.bincount(val.predictions, minlength=k).tolist()
-                            if val else None),
-        "val_mean_max_prob": val.mean_max_prob if val else None,
-        "loss_trace": trace,
-    }
-    if test is not None:
-        matrix = confusion_matrix(splits.test_y, test.predictions, k)
-        summary["test_confusion"] = matrix
-        summary["per_class_test_accuracy"] = {
-            name: (row[i] / sum(row) if sum(row) else None)
-            for i, (name, row) in enumerate(zip(splits.class_names, matrix))}
-    return summary
-
-
-def metrics_csv(history: list[dict[str, float]]) -> str:
+def metrics_csv(history: list[EpochRecord]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, lineterminator="\n")
     writer.writeheader()
     for record in history:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v)
-                         for k, v in record.items()})
+                         for k, v in record.to_row().items()})
     return buffer.getvalue()
 
 
@@ -131,8 +73,9 @@ def model_payload(result: RunResult, splits: Splits) -> dict[str, Any]:
     }
 
 
-def write_run(out: Path, result: RunResult, splits: Splits, test: Evaluation | None, *,
-              plots: bool = True) -> None:
+def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = True) -> None:
+    """Write the run folder (see the module docstring); the checkpoint goes once the run is
+    complete."""
     out.mkdir(parents=True, exist_ok=True)
     files.write_text(out / "config.toml", result.config.to_toml())
     files.write_text(out / "metrics.csv", metrics_csv(result.history))
@@ -142,11 +85,11 @@ def write_run(out: Path, result: RunResult, splits: Splits, test: Evaluation | N
 
         if result.history:
             files.save_figure(out / "curves.png", figures.learning_curves(result.history))
-        if test is not None and "test_confusion" in result.summary:
+        if result.summary.test_confusion is not None:
             files.save_figure(out / "confusion.png", figures.confusion(
-                result.summary["test_confusion"], splits.class_names))
-    files.write_json(out / "summary.json", result.summary)
-    if result.summary["status"] != "interrupted":
+                result.summary.test_confusion, splits.class_names))
+    files.write_json(out / "summary.json", result.summary.to_dict())
+    if result.summary.status != "interrupted":
         (out / "checkpoint.pt").unlink(missing_ok=True)
 
 
@@ -161,8 +104,8 @@ def _stored_config(out: Path) -> TrainConfig | None:
     try:
         if (out / "config.toml").is_file():
             return TrainConfig.from_dict(read_toml(out / "config.toml"))
-        return TrainConfig.from_dict(_safe_load(out / "checkpoint.pt")["config"])
-    except (MnistlabError, KeyError, TypeError, AttributeError, ValueError):
+        return TrainConfig.from_dict(_safe_load(out / "checkpoint.pt")["configs"][0])
+    except (MnistlabError, KeyError, TypeError, AttributeError, ValueError, IndexError):
         return None
 
 
@@ -200,50 +143,41 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
         return "resume"
     if "summary.json" in present:
         summary = _summary_or_none(out)
-        if (summary is not None and summary.get("status") != "interrupted"
-                and (not needs_test or summary.get("test_accuracy") is not None)):
+        if (summary is not None and summary.status != "interrupted"
+                and (not needs_test or summary.test_accuracy is not None)):
             return "finished"
     files.write_text(out / "config.toml", config.to_toml())
     return "new"
 
 
-def _summary_or_none(out: Path) -> dict[str, Any] | None:
+def _summary_or_none(out: Path) -> RunSummary | None:
     try:
-        summary = load_summary(out)
-    except (MnistlabError, ValueError):
+        return load_summary(out)
+    except MnistlabError:
         return None
-    return summary if isinstance(summary, dict) else None
 
 
 def load_result(out: Path, config: TrainConfig) -> RunResult:
     """A finished run folder read back as the RunResult training it produced."""
-    from .train import RunResult
-
     model, _ = load_model(out)
     return RunResult(config=config, summary=load_summary(out), history=load_history(out),
                      out=out, model=model, reused=True)
 
 
 # --- checkpoints -----------------------------------------------------------------------------
-def save_checkpoint(path: Path, config: TrainConfig, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, scheduler: Any, **state: Any) -> None:
-    best = dict(state.pop("best"))
-    files.torch_save(path, {
-        "format": "mnistlab-checkpoint-1", "config": config.to_dict(),
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "best": best, **state})
-
-
-def load_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
+def load_checkpoint(path: Path, configs: list[TrainConfig], format: str) -> dict[str, Any]:
+    """An epoch checkpoint of `configs` (one per member) in `format`, checked before use."""
     saved = _safe_load(path)
-    if saved.get("format") != "mnistlab-checkpoint-1":
-        raise MnistlabError(f"{path}: not an mnistlab checkpoint; delete it to start the run over")
+    if saved.get("format") != format:
+        raise MnistlabError(f"{path}: not a checkpoint this mnistlab can resume (format "
+                            f"{str(saved.get('format'))[:40]!r}); delete it to start the run "
+                            "over")
     try:
-        stored = TrainConfig.from_dict(saved["config"])
+        stored = [TrainConfig.from_dict(c) for c in saved["configs"]]
     except (MnistlabError, KeyError, TypeError, AttributeError, ValueError):
         raise MnistlabError(f"{path}: damaged checkpoint (its config cannot be read); delete it "
                             "to start the run over") from None
-    if stored != config:
+    if stored != configs:
         raise MnistlabError(
             f"{path}: this checkpoint belongs to a different configuration; use another --out "
             "or delete the folder to start over")
@@ -325,8 +259,8 @@ SUMMARY_SHAPES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def load_summary(run_dir: str | Path) -> dict[str, Any]:
-    """summary.json as a dict whose keys read back have the shapes SUMMARY_SHAPES says."""
+def load_summary(run_dir: str | Path) -> RunSummary:
+    """summary.json, its keys read back checked for the shapes SUMMARY_SHAPES says."""
     import json
 
     path = Path(run_dir) / "summary.json"
@@ -349,11 +283,29 @@ def load_summary(run_dir: str | Path) -> dict[str, Any]:
     if len(set(lengths.values())) > 1:
         raise damaged(path, "class_names, val_label_counts and val_pred_counts differ in "
                             "length")
-    return summary
+    _check_diagnoses(path, summary.get("diagnoses") or [])
+    return RunSummary.from_dict(summary)
 
 
-def load_history(run_dir: str | Path) -> list[dict[str, float]]:
-    """metrics.csv as one dict per epoch; [] when the run has none. Every cell must be a
+def _check_diagnoses(path: Path, diagnoses: list[dict[str, Any]]) -> None:
+    """Every stored finding of a code this version knows must say itself in every language;
+    one of an unknown code (another version's) is left to the fresh diagnosis."""
+    for i, data in enumerate(diagnoses, start=1):
+        code = data.get("code")
+        if isinstance(code, str) and f"finding.{code}.title" not in catalogue():
+            continue
+        try:
+            finding = Finding.from_dict(data)
+            if finding.severity not in SEVERITIES:
+                raise ValueError(finding.severity)
+            for lang in LANGS:
+                finding.text(lang)
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError):
+            raise damaged(path, f"diagnosis {i} ({str(code)[:40]}) cannot be read") from None
+
+
+def load_history(run_dir: str | Path) -> list[EpochRecord]:
+    """metrics.csv, one record per epoch; [] when the run has none. Every cell must be a
     number (empty: not measured), `epoch` a whole one, and the doctor's columns present."""
     path = Path(run_dir) / "metrics.csv"
     if not path.is_file():
@@ -383,7 +335,7 @@ def load_history(run_dir: str | Path) -> list[dict[str, float]]:
             if key == "epoch" and not (value.is_integer() and value >= 1):
                 raise damaged(path, f"line {line}: epoch {text[:20]!r} is not a whole number")
             record[key] = int(value) if key == "epoch" else value
-        history.append(record)
+        history.append(EpochRecord.from_row(record))
     return history
 
 
@@ -444,3 +396,44 @@ def _model_fields(payload: dict[str, Any], path: Path) -> tuple[TrainConfig, tup
     if not (_number(payload.get("mean")) and _number(payload.get("std"))):
         raise altered("mean and std are not numbers")
     return config, (shape[0], shape[1], shape[2])
+
+
+# --- on folders -----------------------------------------------------------------------------
+def examine(path: str | Path) -> dict[str, list[Finding]]:
+    """Re-examine a run folder, or every run folder under a study folder.
+
+    A damaged run folder given alone is a one-line error. Under a study folder, a damaged
+    run becomes a `damaged-run` finding (a problem) beside the others' findings: the good
+    runs are still examined, and the damaged one is named with what to do."""
+    root = Path(path)
+    if not root.exists():
+        raise MnistlabError(f"{path}: no such folder")
+    if (root / "summary.json").is_file():
+        return {str(root): examine_run(root)}
+    run_dirs = sorted(p.parent for p in root.rglob("summary.json"))
+    if not run_dirs:
+        raise MnistlabError(f"{path}: no run folders here (looked for summary.json)")
+    out: dict[str, list[Finding]] = {}
+    for run_dir in run_dirs:
+        try:
+            out[str(run_dir)] = examine_run(run_dir)
+        except MnistlabError as exc:
+            out[str(run_dir)] = [Finding("damaged-run", "problem", {"detail": str(exc)})]
+    return out
+
+
+def examine_run(run_dir: Path) -> list[Finding]:
+    """The findings of one run folder: its stored diagnoses merged with a fresh diagnosis.
+    Raises MnistlabError naming the file when one cannot be read back."""
+    from .config import load_config
+
+    summary = load_summary(run_dir)
+    config_path = run_dir / "config.toml"
+    try:
+        config = load_config(config_path)
+    except MnistlabError as exc:
+        problem = str(exc).removeprefix(f"{config_path}: ")
+        raise damaged(config_path, problem.split("; ")[0]) from None
+    history = load_history(run_dir)
+    return doctor.merge(list(summary.diagnoses),
+                        doctor.diagnose(config, history, summary.observation()))

@@ -5,8 +5,9 @@ Callers save with `files.save_figure` so a figure on disk is never half-written.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -14,24 +15,27 @@ matplotlib.use("Agg")  # files only; no screen is assumed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+if TYPE_CHECKING:
+    from ..records import EpochRecord
 
-def learning_curves(history: Sequence[dict[str, float]], title: str = "") -> Any:
+
+def learning_curves(history: Sequence[EpochRecord], title: str = "") -> Any:
     """Loss and accuracy per epoch: running train, eval-mode train, validation."""
-    epochs = [r["epoch"] for r in history]
+    epochs = [r.epoch for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train (running)")
-    if "train_loss_eval" in history[0]:
-        ax_loss.plot(epochs, [r["train_loss_eval"] for r in history], "s--",
+    ax_loss.plot(epochs, [r.train_loss for r in history], "o-", label="train (running)")
+    if not math.isnan(history[0].train_loss_eval):  # older runs did not measure it
+        ax_loss.plot(epochs, [r.train_loss_eval for r in history], "s--",
                      label="train (eval mode)")
-    ax_loss.plot(epochs, [r["val_loss"] for r in history], "^-", label="validation")
+    ax_loss.plot(epochs, [r.val_loss for r in history], "^-", label="validation")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
     ax_loss.legend()
-    ax_acc.plot(epochs, [r["train_acc_running"] for r in history], "o-",
+    ax_acc.plot(epochs, [r.train_accuracy_running for r in history], "o-",
                 label="train (running, dropout/augmentation on)")
-    ax_acc.plot(epochs, [r["train_acc_eval"] for r in history], "s--",
+    ax_acc.plot(epochs, [r.train_accuracy_eval for r in history], "s--",
                 label="train (eval mode)")
-    ax_acc.plot(epochs, [r["val_acc"] for r in history], "^-", label="validation")
+    ax_acc.plot(epochs, [r.val_accuracy for r in history], "^-", label="validation")
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy")
     ax_acc.legend()

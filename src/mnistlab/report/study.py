@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import files
-from ..doctor import CATALOGUE, Finding
+from ..doctor import RANK
+from ..records import Finding, RunSummary
 from ..study.stats import summarize, welch
 from . import plots
 from .document import Bullets, Document, Heading, Image, Paragraph, Table, to_html, to_markdown
@@ -91,15 +92,15 @@ def build_document(result: StudyResult, lang: str = "en") -> Document:
 
 def _method(doc: Document, result: StudyResult, lang: str) -> None:
     spec = result.spec
-    any_summary = next(iter(result.summaries.values()), {})
+    any_summary = next(iter(result.summaries.values()), RunSummary("completed"))
     seeds = sorted({r.seed for r in result.rows})
     doc.add(Heading(1, t(lang, "method")))
     val_where = t(lang, "method.val_test" if spec.base.val_from == "test" else "method.val_train")
-    test_n = sum(any_summary.get("val_label_counts") or [0]) if spec.base.val_from == "test" \
-        else (10000 if any_summary.get("dataset") in ("mnist", "fashion-mnist") else 0)
-    doc.add(Paragraph(t(lang, "method.data", dataset=any_summary.get("dataset", "?"),
-                        train=any_summary.get("train_size", 0),
-                        val=any_summary.get("val_size", 0), val_where=val_where,
+    test_n = sum(any_summary.val_label_counts) if spec.base.val_from == "test" \
+        else (10000 if any_summary.dataset in ("mnist", "fashion-mnist") else 0)
+    doc.add(Paragraph(t(lang, "method.data", dataset=any_summary.dataset or "?",
+                        train=any_summary.train_size, val=any_summary.val_size,
+                        val_where=val_where,
                         test=test_n)))
     doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, KEY_SETTINGS))))
     doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)))))
@@ -139,7 +140,7 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
         means.append(val.mean)
         sds.append(val.sd)
         originals.append(v.original["val"] / 100 if "val" in v.original else None)
-        curves[v.label] = [[h["val_acc"] for h in r.history] for r in cell_rows if r.history]
+        curves[v.label] = [[h.val_accuracy for h in r.history] for r in cell_rows if r.history]
     doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
     slug = exp.name.replace(" ", "-")
     plot_dir = result.out / "plots"
@@ -216,7 +217,7 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
                      metric.format(digits=4, scale=1.0),
                      summarize([r.val_loss for r in cell_rows]).format(digits=4, scale=1.0),
                      orig])
-        curves[v.label.split(":")[0]] = [[h["val_acc"] for h in r.history] for r in cell_rows
+        curves[v.label.split(":")[0]] = [[h.val_accuracy for h in r.history] for r in cell_rows
                                          if r.history]
     doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
     if any(curves.values()):
@@ -242,15 +243,15 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
         doc.add(Paragraph(t(lang, "final.original", orig=spec.final.original["val"],
                             ours=val.mean * 100, diff=val.mean * 100 - spec.final.original["val"])))
     first = rows[0]
-    summary = result.summaries.get(first.key, {})
+    summary = result.summaries[first.key]
     seed = first.seed
     doc.add(Image("plots/final-curves.png", t(lang, "final.curves", seed=seed)))
     files.save_figure(result.out / "plots/final-curves.png", plots.learning_curves(first.history))
-    if summary.get("test_confusion"):
+    if summary.test_confusion:
         files.save_figure(result.out / "plots/final-confusion.png", plots.confusion(
-            summary["test_confusion"], summary["class_names"]))
+            summary.test_confusion, summary.class_names))
         doc.add(Image("plots/final-confusion.png", t(lang, "final.confusion", seed=seed)))
-        per_class = summary.get("per_class_test_accuracy") or {}
+        per_class = summary.per_class_test_accuracy or {}
         files.save_figure(result.out / "plots/final-per-class.png", plots.per_class_bars(
             list(per_class), [v or 0.0 for v in per_class.values()],
             t(lang, "final.per_class", seed=seed)))
@@ -261,7 +262,7 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
         doc.add(Image("plots/final-misclassified.png", t(lang, "final.misclassified", seed=seed)))
 
 
-def _misclassified(result: StudyResult, key: str, summary: dict[str, Any]) -> Any:
+def _misclassified(result: StudyResult, key: str, summary: RunSummary) -> Any:
     """A grid of test images the final model gets wrong (re-scored from its model.pt)."""
     import torch
 
@@ -292,12 +293,11 @@ def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Heading(1, t(lang, "doctor")))
     by_code: dict[str, list[tuple[str, Finding]]] = {}
     for key, summary in result.summaries.items():
-        for d in summary.get("diagnoses", []):
-            if d.get("code") in CATALOGUE:
-                by_code.setdefault(d["code"], []).append((key, Finding.from_dict(d)))
+        for finding in summary.diagnoses:
+            by_code.setdefault(finding.code, []).append((key, finding))
     labels = {r.key: f"{r.experiment}={r.value} s{r.seed}" for r in result.rows + result.final_rows}
     items = []
-    for code, found in sorted(by_code.items(), key=lambda kv: CATALOGUE[kv[0]]["rank"]):
+    for code, found in sorted(by_code.items(), key=lambda kv: RANK[kv[0]]):
         text = found[0][1].text(lang)
         runs = ", ".join(sorted({labels.get(k, k) for k, _ in found})[:6])
         items.append(t(lang, "doctor.found", title=text["title"], code=code, count=len(found),

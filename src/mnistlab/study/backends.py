@@ -26,18 +26,19 @@ from typing import Any
 
 import torch
 
-from .. import cohort, interrupt
+from .. import interrupt
 from ..data.cache import DataCache
 from ..device import resolve_device
 from ..errors import MnistlabError
 from ..progress import Reporter
-from ..train import train
+from ..records import EpochRecord, RunSummary
+from ..training import cohort, train
 from .plan import PlannedRun
 
 GRACE_SECONDS = 5.0  # how long stopped workers get to finish their step and write
-OnDone = Callable[[PlannedRun, dict[str, Any], list[dict[str, float]]], None]
+OnDone = Callable[[PlannedRun, RunSummary, list[EpochRecord]], None]
 ReporterFor = Callable[..., Reporter]
-Outcome = list[tuple[str, dict[str, Any], list[dict[str, float]]]]  # (run key, summary, history)
+Outcome = list[tuple[str, RunSummary, list[EpochRecord]]]  # (run key, summary, history)
 
 
 def plan_units(runs: list[PlannedRun], cohorts: bool) -> list[list[PlannedRun]]:
@@ -73,7 +74,7 @@ def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
         result = train(run.config, out=study_dir / "runs" / run.key,
                        splits=cache.splits(run.config), evaluate_test=run.test,
                        write_plots=run.test, reporter=reporter)
-        if result.summary["status"] == "interrupted":
+        if result.summary.status == "interrupted":
             raise KeyboardInterrupt
         return [(run.key, result.summary, result.history)]
     keys = [r.key for r in unit]

@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import cohort, interrupt, raycluster
+from .. import interrupt, raycluster
 from ..errors import MnistlabError
+from ..training import cohort
 from .backends import (
     OnDone,
     QueueReporter,

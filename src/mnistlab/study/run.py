@@ -21,10 +21,11 @@ from typing import Any
 from .. import files
 from ..config import TrainConfig
 from ..errors import MnistlabError
+from ..records import EpochRecord, RunSummary
 from .backends import LocalBackend
 from .plan import Cell, Plan, PlannedRun, final_config, plan_experiments, plan_final
 from .spec import StudySpec
-from .store import Store
+from .store import Store, StoredRun
 
 RESULT_FIELDS = ("experiment", "factor", "value", "seed", "epochs", "train_acc_eval",
                  "train_acc_running", "val_acc", "val_loss", "gap", "test_acc", "reported_metric",
@@ -51,27 +52,31 @@ class Row:
     reported_metric: float | None
     seconds: float
     status: str
-    history: list[dict[str, float]] = field(default_factory=list, repr=False)
+    history: list[EpochRecord] = field(default_factory=list, repr=False)
 
     @property
     def gap(self) -> float:
         return self.train_acc_eval - self.val_acc
 
 
-def row_from(cell: Cell, summary: dict[str, Any], history: list[dict[str, float]],
+def row_from(cell: Cell, summary: RunSummary, history: list[EpochRecord],
              snapshot_epoch: int = 0) -> Row:
     if snapshot_epoch:  # a prefix of a longer run: read epoch E off its history
         history = history[:snapshot_epoch]
         rec = history[-1]
         return Row(cell.experiment, cell.factor, cell.label, cell.seed, cell.key, cell.is_base,
-                   len(history), rec["train_acc_eval"], rec["train_acc_running"], rec["val_acc"],
-                   rec["val_loss"], None, rec.get("val_metric"),
-                   sum(r["seconds"] for r in history), "completed", history)
+                   len(history), rec.train_accuracy_eval, rec.train_accuracy_running,
+                   rec.val_accuracy, rec.val_loss, None, _metric(rec.val_metric),
+                   sum(r.seconds for r in history), "completed", history)
     return Row(cell.experiment, cell.factor, cell.label, cell.seed, cell.key, cell.is_base,
-               summary["epochs"], _num(summary["train_accuracy"]),
-               _num(summary["train_accuracy_running"]), _num(summary["val_accuracy"]),
-               _num(summary["val_loss"]), summary.get("test_accuracy"),
-               summary.get("val_metric"), summary["seconds"], summary["status"], history)
+               summary.epochs, _num(summary.train_accuracy_eval),
+               _num(summary.train_accuracy_running), _num(summary.val_accuracy),
+               _num(summary.val_loss), summary.test_accuracy, summary.val_metric,
+               summary.seconds, summary.status, history)
+
+
+def _metric(value: float) -> float | None:
+    return None if math.isnan(value) else value  # NaN: a history without that column
 
 
 def _num(value: Any) -> float:
@@ -86,8 +91,7 @@ class StudyResult:
     rows: list[Row]  # one per cell (experiment x variant x seed)
     final_rows: list[Row]
     final_config: TrainConfig | None
-    final_reason: dict[str, str]
-    summaries: dict[str, dict[str, Any]]  # run key -> summary
+    summaries: dict[str, RunSummary]  # run key -> summary
 
     def distinct_rows(self) -> list[Row]:
         """One row per distinct run: the base, shared by several experiments, appears once."""
@@ -144,10 +148,9 @@ def run_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
         progress.start(total=len(plan.to_train) + spec.seeds * (spec.final.choose != "none"),
                        done=len(plan.to_train) - len(todo))
 
-        def on_done(run: PlannedRun, summary: dict[str, Any], history: list[dict]) -> None:
+        def on_done(run: PlannedRun, summary: RunSummary, history: list[EpochRecord]) -> None:
             store.record(run.key, run.config, run.test, summary, history)
-            done[run.key] = {"summary": summary, "history": history, "status": summary["status"],
-                             "test": run.test}
+            done[run.key] = StoredRun(summary, history, run.test)
             progress.run_finished(run, summary)
 
         try:
@@ -157,7 +160,7 @@ def run_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
             backend.execute(todo + [r for r in early_final if r.key not in done], out, on_done,
                             progress.reporter_for)
             rows = _rows(plan, done)
-            chosen, reason = _choose_final(spec, rows)
+            chosen = _choose_final(spec, rows)
             final_rows: list[Row] = []
             if chosen is not None:
                 final_runs = plan_final(spec, chosen)
@@ -165,12 +168,11 @@ def run_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 backend.execute(missing, out, on_done, progress.reporter_for)
                 for r in final_runs:
                     cell = Cell("final", "final", "final", r.config.seed, r.key, False)
-                    final_rows.append(row_from(cell, done[r.key]["summary"],
-                                               done[r.key]["history"]))
+                    final_rows.append(row_from(cell, done[r.key].summary, done[r.key].history))
         finally:
             progress.stop()
-    result = StudyResult(spec, out, plan, rows, final_rows, chosen, reason,
-                         {k: v["summary"] for k, v in done.items()})
+    result = StudyResult(spec, out, plan, rows, final_rows, chosen,
+                         {k: v.summary for k, v in done.items()})
     files.write_text(out / "results.csv", results_csv(result.distinct_rows()))
     if write_report:
         from ..report.study import write_study_report
@@ -227,9 +229,9 @@ def _rows(plan: Plan, done: dict[str, dict[str, Any]]) -> list[Row]:
             raise MnistlabError(f"run {source} is missing from the study store; re-run the study")
         record = done[source]
         epoch = run.snapshot_epoch if run.snapshot_of else 0
-        if epoch and len(record["history"]) < epoch:
+        if epoch and len(record.history) < epoch:
             epoch = 0  # the source stopped early (diverged): report what it has
-        rows.append(row_from(cell, record["summary"], record["history"], epoch))
+        rows.append(row_from(cell, record.summary, record.history, epoch))
     return rows
 
 
@@ -249,13 +251,11 @@ def best_variants(spec: StudySpec, rows: list[Row]) -> dict[str, tuple[str, floa
     return best
 
 
-def _choose_final(spec: StudySpec, rows: list[Row]) -> tuple[TrainConfig | None, dict[str, str]]:
+def _choose_final(spec: StudySpec, rows: list[Row]) -> TrainConfig | None:
     best = best_variants(spec, rows)
     changes = {}
     for exp in spec.experiments:
         if exp.name in best:
             label = best[exp.name][0]
             changes[exp.name] = next(v.changes for v in exp.variants if v.label == label)
-    chosen = final_config(spec, changes)
-    reason = {name: label for name, (label, _) in best.items()}
-    return chosen, reason
+    return final_config(spec, changes)

@@ -117,6 +117,9 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
     se = math.sqrt(va + vb)
     if se == 0:
         return Difference(delta, delta, delta, math.inf)
-    df = (va + vb) ** 2 / ((va ** 2) / (sa.n - 1) + (vb ** 2) / (sb.n - 1))
+    # Welch-Satterthwaite degrees of freedom; the ratio does not change when both variances
+    # are scaled, so scale them to at most 1 first (tiny variances would underflow when squared)
+    ra, rb = va / max(va, vb), vb / max(va, vb)
+    df = (ra + rb) ** 2 / (ra ** 2 / (sa.n - 1) + rb ** 2 / (sb.n - 1))
     half = t_quantile_975(df) * se
     return Difference(delta, delta - half, delta + half, df)

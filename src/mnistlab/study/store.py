@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..config import TrainConfig
 from ..errors import MnistlabError
+from ..records import EpochRecord, RunSummary
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -62,26 +63,36 @@ class Store:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('identity', ?)",
                              (json.dumps(identity),))
 
-    def record(self, key: str, config: TrainConfig, test: bool, summary: dict[str, Any],
-               history: list[dict[str, float]]) -> None:
+    def record(self, key: str, config: TrainConfig, test: bool, summary: RunSummary,
+               history: list[EpochRecord]) -> None:
         try:
             with self._db:  # one transaction: the row is there whole or not at all
                 self._db.execute(
                     "INSERT OR REPLACE INTO runs (key, config, test, status, summary, history, "
                     "seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (key, json.dumps(config.to_dict()), int(test), summary["status"],
-                     json.dumps(summary), json.dumps(history),
-                     float(summary.get("seconds") or 0)))
+                    (key, json.dumps(config.to_dict()), int(test), summary.status,
+                     json.dumps(summary.to_dict()), json.dumps([r.to_row() for r in history]),
+                     float(summary.seconds or 0)))
         except sqlite3.OperationalError as exc:  # "database or disk is full", read-only
             raise MnistlabError(f"{self.path}: cannot record run {key} ({exc}); free space or "
                                 "fix the permissions and run the same command again (finished "
                                 "runs are kept)", exit_code=1) from None
 
-    def finished(self) -> dict[str, dict[str, Any]]:
-        """key -> {"summary", "history", "status", "test"} for every recorded run."""
+    def finished(self) -> dict[str, StoredRun]:
+        """Every recorded run, by key."""
         out = {}
-        for key, test, status, summary, history in self._db.execute(
-                "SELECT key, test, status, summary, history FROM runs"):
-            out[key] = {"test": bool(test), "status": status, "summary": json.loads(summary),
-                        "history": json.loads(history)}
+        for key, test, summary, history in self._db.execute(
+                "SELECT key, test, summary, history FROM runs"):
+            out[key] = StoredRun(RunSummary.from_dict(json.loads(summary)),
+                                 [EpochRecord.from_row(r) for r in json.loads(history)],
+                                 bool(test))
         return out
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A finished run as the study store holds it."""
+
+    summary: RunSummary
+    history: list[EpochRecord]
+    test: bool

@@ -23,9 +23,9 @@ class _EpochStatus(Reporter):
     def __init__(self, status: Any, number: int, epochs: int) -> None:
         self.status, self.number, self.epochs = status, number, epochs
 
-    def epoch_ended(self, record: dict[str, float]) -> None:
-        self.status.update(f"trial {self.number}: epoch {record['epoch']}/{self.epochs}  "
-                           f"val acc {record['val_acc']:.4f}")
+    def epoch_ended(self, record: Any) -> None:
+        self.status.update(f"trial {self.number}: epoch {record.epoch}/{self.epochs}  "
+                           f"val acc {record.val_accuracy:.4f}")
 
 
 class TrialTable:

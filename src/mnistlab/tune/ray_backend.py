@@ -27,7 +27,8 @@ from optuna.trial import TrialState
 from .. import interrupt, raycluster
 from ..config import TrainConfig
 from ..errors import MnistlabError
-from ..train import train
+from ..records import EpochRecord, RunResult, RunSummary
+from ..training import train
 from .search import PruneOnValidation, finished_trials, suggest, trial_outcome, worker_label
 from .space import TuneSpec
 
@@ -74,7 +75,7 @@ def trial_task(number: int, config: TrainConfig, datasets: dict, threads: int,
     attrs = {"worker": worker_label()}
     try:
         result = train(config, splits=cache.splits(config), evaluate_test=False,
-                       write_plots=False, callbacks=[pruning])
+                       write_plots=False, hooks=[pruning])
     except optuna.TrialPruned:
         return {"state": "pruned", "attrs": {**attrs, **pruning.pruned}}
     value, outcome = trial_outcome(result.summary)
@@ -171,24 +172,24 @@ def _fail(study: Any, trial: Any, error: str) -> Any:
 
 
 def retrain_on_ray(address: str | None, resources: raycluster.TaskResources
-                   ) -> Callable[[list[tuple[TrainConfig, Path]]], list[dict[str, Any]]]:
+                   ) -> Callable[[list[tuple[TrainConfig, Path]]], list[RunResult]]:
     """The retraining of the best (and the comparison) configuration as Ray tasks, one per
     seed, through the study's Ray backend: single runs, no cohorts, trained as a local retrain
-    trains them, into the same folders. Returns what `_retrain` returns: summaries with seed and
-    history."""
+    trains them, into the same folders. Returns what `_retrain` returns: one RunResult per
+    seed (without the model)."""
     from ..progress import SilentReporter
     from ..study.plan import PlannedRun
     from ..study.ray_backend import RayBackend
 
-    def retrain(jobs: list[tuple[TrainConfig, Path]]) -> list[dict[str, Any]]:
+    def retrain(jobs: list[tuple[TrainConfig, Path]]) -> list[RunResult]:
         root = jobs[0][1].parent
         runs = [PlannedRun(folder.name, config, True) for config, folder in jobs]
-        done: dict[str, dict[str, Any]] = {}
+        done: dict[str, RunResult] = {}
 
-        def on_done(run: PlannedRun, summary: dict[str, Any], history: list[dict]) -> None:
-            if summary["status"] == "interrupted":
+        def on_done(run: PlannedRun, summary: RunSummary, history: list[EpochRecord]) -> None:
+            if summary.status == "interrupted":
                 raise KeyboardInterrupt
-            done[run.key] = {**summary, "seed": run.config.seed, "history": history}
+            done[run.key] = RunResult(run.config, summary, history, root / run.key)
 
         backend = RayBackend(address=address, cohorts=False, resources=resources)
         backend.execute(runs, root.parent, on_done, lambda *_: SilentReporter(),

@@ -133,18 +133,18 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
     if not result.retrained:
         doc.add(Paragraph(t(lang, "tune.retrain.none")))
         return
-    seeds = [s["seed"] for s in result.retrained]
+    seeds = [r.config.seed for r in result.retrained]
     doc.add(Paragraph(t(lang, "tune.retrain.intro", n=len(seeds),
                         seeds=", ".join(map(str, seeds)), search_seed=result.spec.base.seed)))
-    best_val = summarize([s["val_accuracy"] for s in result.retrained])
-    best_test = summarize([s["test_accuracy"] for s in result.retrained])
+    best_val = summarize([r.summary.val_accuracy for r in result.retrained])
+    best_test = summarize([r.summary.test_accuracy for r in result.retrained])
     rows = [[t(lang, "tune.row.best"), str(best_val.n), best_val.format(), best_test.format()]]
     compare = result.spec.compare
     label = result.spec.text("compare_label", lang)
     cmp_val = cmp_test = None
     if compare is not None and result.compared:
-        cmp_val = summarize([s["val_accuracy"] for s in result.compared])
-        cmp_test = summarize([s["test_accuracy"] for s in result.compared])
+        cmp_val = summarize([r.summary.val_accuracy for r in result.compared])
+        cmp_test = summarize([r.summary.test_accuracy for r in result.compared])
         rows.append([label, str(cmp_val.n), cmp_val.format(), cmp_test.format()])
     if compare is not None and compare.val is not None and not result.spec.is_quick:
         rows.append([t(lang, "tune.row.published", label=label), "—",
@@ -152,8 +152,8 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Table([t(lang, k) for k in ("col.config", "col.n", "col.val", "col.test")], rows,
                   caption=t(lang, "accuracy_pct")))
     if cmp_val is not None:
-        diff = welch([s["val_accuracy"] for s in result.retrained],
-                     [s["val_accuracy"] for s in result.compared])
+        diff = welch([r.summary.val_accuracy for r in result.retrained],
+                     [r.summary.val_accuracy for r in result.compared])
         why = (t(lang, "recommended.why_ci", low=diff.low * 100, high=diff.high * 100)
                if diff.has_interval else t(lang, "recommended.why_one"))
         doc.add(Paragraph(t(lang, "tune.compare.ours", label=label,
@@ -250,8 +250,8 @@ def _parallel_and_slices(doc: Document, result: TuneResult, lang: str) -> None:
 def _conclusions(doc: Document, result: TuneResult, lang: str) -> None:
     items = []
     if result.retrained:
-        val = summarize([s["val_accuracy"] for s in result.retrained])
-        test = summarize([s["test_accuracy"] for s in result.retrained])
+        val = summarize([r.summary.val_accuracy for r in result.retrained])
+        test = summarize([r.summary.test_accuracy for r in result.retrained])
         items.append(t(lang, "tune.concl.best", val=val.format() + "%",
                        test=test.format() + "%", n=val.n))
     finished = result.by_state("COMPLETE") + result.by_state("PRUNED")

@@ -29,8 +29,9 @@ from .. import files, interrupt
 from ..config import SEED_LIMIT, TrainConfig
 from ..errors import MnistlabError
 from ..progress import Reporter, SilentReporter
+from ..records import RunResult, RunSummary
 from ..study.spec import MAX_SEEDS
-from ..train import train
+from ..training import Hook, Run, train
 from .space import TuneSpec
 
 PRUNERS = ("median", "hyperband", "none")
@@ -274,8 +275,8 @@ def trial_config(spec: TuneSpec, trial: Any) -> TrainConfig:
 ReportEpoch = Callable[[int, float, bool], bool]  # (epoch, val acc, may prune) -> prune?
 
 
-class PruneOnValidation:
-    """train() callback: report each epoch's validation accuracy and stop the run when the
+class PruneOnValidation(Hook):
+    """A training hook: report each epoch's validation accuracy and stop the run when the
     pruner says so (never after the last epoch: there is nothing left to save). `report` is
     the trial's own (local objective) or a message to the driver (Ray tasks)."""
 
@@ -285,12 +286,13 @@ class PruneOnValidation:
         self.seconds = 0.0
         self.pruned: dict[str, Any] = {}  # user attributes of a pruned trial
 
-    def on_epoch_end(self, record: dict[str, float], history: list[dict[str, float]]) -> None:
-        self.seconds += record["seconds"]
-        value = record["val_acc"]
+    def on_epoch_end(self, run: Run) -> None:
+        record = run.histories[0][-1]
+        self.seconds += record.seconds
+        value = record.val_accuracy
         if not math.isfinite(value):
-            return  # a diverged epoch: train() stops the run itself
-        epoch = int(record["epoch"])
+            return  # a diverged epoch: training stops the run itself
+        epoch = record.epoch
         if self.report(epoch, value, epoch < self.epochs):
             self.pruned = {"status": "pruned", "epochs": epoch,
                            "seconds": round(self.seconds, 3)}
@@ -302,13 +304,13 @@ def worker_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def trial_outcome(summary: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+def trial_outcome(summary: RunSummary) -> tuple[float, dict[str, Any]]:
     """A finished trial's value and user attributes from its training summary."""
-    if summary["status"] == "interrupted":
+    if summary.status == "interrupted":
         raise KeyboardInterrupt
-    attrs = {"status": summary["status"], "epochs": summary["epochs"],
-             "seconds": summary["seconds"], "train_acc_eval": summary["train_accuracy"]}
-    value = summary["val_accuracy"]
+    attrs = {"status": summary.status, "epochs": summary.epochs, "seconds": summary.seconds,
+             "train_acc_eval": summary.train_accuracy_eval}
+    value = summary.val_accuracy
     # a diverged run learned nothing usable: it scores 0 rather than failing the trial
     return (float(value) if value is not None and math.isfinite(value) else 0.0), attrs
 
@@ -331,7 +333,7 @@ def make_objective(spec: TuneSpec, cache: Any,
         pruning = PruneOnValidation(report, config.epochs)
         try:
             result = train(config, splits=cache.splits(config), evaluate_test=False,
-                           write_plots=False, reporter=reporter, callbacks=[pruning])
+                           write_plots=False, reporter=reporter, hooks=[pruning])
         except optuna.TrialPruned:
             for name, value in pruning.pruned.items():
                 trial.set_user_attr(name, value)
@@ -357,8 +359,8 @@ class TuneResult:
     trials: list[Any]  # every FrozenTrial of the study
     best: Any | None  # the best complete FrozenTrial
     best_config: TrainConfig | None
-    retrained: list[dict[str, Any]] = field(default_factory=list)  # summaries, one per seed
-    compared: list[dict[str, Any]] = field(default_factory=list)
+    retrained: list[RunResult] = field(default_factory=list)  # the best config, one per seed
+    compared: list[RunResult] = field(default_factory=list)
     importances: dict[str, list[float]] = field(default_factory=dict)
     importance_note: str = ""
     ran_here: int = 0  # trials this process ran
@@ -495,7 +497,7 @@ def retrain_seed_list(spec: TuneSpec, n: int) -> list[int]:
 
 def _retrain(config: TrainConfig, label: str, seeds: list[int], out: Path, cache: Any,
              reporter: Callable[[str, TrainConfig], Reporter] | None,
-             remote: Callable[..., list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+             remote: Callable[..., list[RunResult]] | None = None) -> list[RunResult]:
     """Train `config` once per seed into out/retrain/<label>-<tag>-seed<s>, scoring the test
     set; `remote` trains them elsewhere (Ray) into the same folders."""
     tag = config_tag(config)
@@ -505,15 +507,15 @@ def _retrain(config: TrainConfig, label: str, seeds: list[int], out: Path, cache
             if reporter:
                 reporter(label, run_config)
         return remote(jobs)
-    summaries = []
+    results = []
     for run_config, folder in jobs:
         run = train(run_config, out=folder, splits=cache.splits(run_config), evaluate_test=True,
                     write_plots=False,
                     reporter=reporter(label, run_config) if reporter else SilentReporter())
-        if run.summary["status"] == "interrupted":
+        if run.summary.status == "interrupted":
             raise KeyboardInterrupt
-        summaries.append({**run.summary, "seed": run_config.seed, "history": run.history})
-    return summaries
+        results.append(run)
+    return results
 
 
 def config_tag(config: TrainConfig) -> str:
@@ -524,7 +526,7 @@ def config_tag(config: TrainConfig) -> str:
 
 def finish(result: TuneResult, cache: Any, *, retrain_seeds: int, lang: str,
            reporter: Callable[[str, TrainConfig], Reporter] | None = None,
-           remote: Callable[..., list[dict[str, Any]]] | None = None) -> None:
+           remote: Callable[..., list[RunResult]] | None = None) -> None:
     """Retrain the best (and the comparison), compute importances, write files and report."""
     from .report import write_tune_report
 

@@ -14,8 +14,9 @@ give it; its dropout masks come from the cohort's random stream, so a member's n
 one-by-one twin within seed noise, not bit for bit. A member whose loss turns non-finite or
 explodes is frozen (weights zeroed, learning rate 0) and reported as diverged; the others go on.
 
-`train_cohort(configs, outs=..., splits=...)` returns one `RunResult` per member and writes the
-same run folders `train()` writes; an epoch checkpoint of the whole cohort makes it resumable.
+`train_cohort(configs, outs=..., splits=...)` trains them through the same epoch engine as
+`train()` (the cohort is its learner: `CohortLearner`), returns one `RunResult` per member and
+writes the same run folders; an epoch checkpoint of the whole cohort makes it resumable.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import json
 import math
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,27 +33,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import doctor, files, interrupt, runs
-from .allocator import keep_freed_memory
-from .config import TrainConfig
-from .data.tensors import Splits, to_input
-from .device import resolve_device
-from .errors import MnistlabError
-from .models import build_model
-from .optim import schedule_factor
-from .progress import Reporter, SilentReporter
-from .train import (
-    EARLY_STEPS,
-    TRACE_POINTS_PER_EPOCH,
-    RunResult,
-    _epoch_seed,
-    epoch_order,
-    evaluate,
-)
+from .. import runs
+from ..allocator import keep_freed_memory
+from ..config import TrainConfig
+from ..data.tensors import Splits, to_input
+from ..device import resolve_device
+from ..errors import MnistlabError
+from ..models import build_model
+from ..optim import schedule_factor
+from ..progress import Reporter, SilentReporter
+from ..records import RunResult
+from . import hooks as hk
+from .engine import CHECKPOINT_FORMAT, Run, Scores, epoch_seed, run_epochs
+from .finish import finish_member
 
 # Settings in which cohort members may differ; every other setting is shared by the cohort.
 MEMBER_FIELDS = ("seed", "lr", "momentum", "weight_decay", "dropout")
-CHECKPOINT_FORMAT = "mnistlab-cohort-checkpoint-1"
 _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu}
 _BETAS, _EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which train() uses
 
@@ -304,6 +299,80 @@ def checkpoint_dir(study_dir: Path, keys: list[str]) -> Path:
     return study_dir / "cohorts" / digest
 
 
+# --- the learner -------------------------------------------------------------------------------
+class CohortLearner:
+    """The cohort as the engine's learner: members share batches, each has its own weights,
+    learning rate, momentum, weight decay, dropout rate and seed."""
+
+    def __init__(self, configs: list[TrainConfig], splits: Splits, device: torch.device) -> None:
+        shared = configs[0]
+        members = []
+        for config in configs:  # exactly the initial weights train() would draw for this seed
+            torch.manual_seed(config.seed)
+            members.append(build_model(config, splits.image_shape, splits.num_classes,
+                                       train_size=len(splits.train_y), device=device.type))
+        self.configs, self.splits = configs, splits
+        self.model = StackedMLP(members, shared.resolved_activation, [c.dropout for c in configs])
+        self.model.to(device)
+        self.optimizer = StackedOptimizer(self.model, shared.optimizer, [c.lr for c in configs],
+                                          [c.momentum for c in configs],
+                                          [c.weight_decay for c in configs], shared.nesterov)
+        steps = math.ceil(len(splits.train_y) / shared.batch_size) * shared.epochs
+        self.factor = schedule_factor(shared, steps)
+        self.alive = torch.ones(len(configs), dtype=torch.bool, device=device)
+        self.steps = 0
+        # one stream of randomness for the cohort's dropout masks, from its members' seeds
+        self.seed = int(hashlib.sha1(repr([c.seed for c in configs]).encode()).hexdigest()[:12],
+                        16)
+
+    def epoch_seed(self, epoch: int) -> int:
+        return epoch_seed(self.seed, epoch)
+
+    def learning_rates(self) -> list[float]:
+        factor = self.factor(self.steps)
+        return [config.lr * factor for config in self.configs]
+
+    def step(self, x: torch.Tensor, y: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        if not self.model.training:
+            self.model.train()
+        logits = self.model(x)
+        losses = _member_losses(logits, y, self.configs[0].label_smoothing)
+        self.model.zero_grad(set_to_none=True)
+        losses.sum().backward()  # members are independent: d(sum)/d(member) = its own loss
+        self.optimizer.step(self.factor(self.steps), self.alive)
+        self.steps += 1
+        with torch.no_grad():
+            return losses.detach(), (logits.argmax(dim=2) == y).sum(dim=1), None
+
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Scores:
+        loss, accuracy = _evaluate_all(self.model, x, y, self.configs[0], self.splits)
+        accuracy = [float(a) for a in accuracy]
+        return Scores([float(v) for v in loss], accuracy, accuracy)
+
+    def stop_member(self, member: int) -> None:
+        """Freeze a diverged member: zero weights and moments keep it finite and cost nothing."""
+        self.alive[member] = False
+        self.optimizer.freeze(member)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "alive": self.alive.cpu(), "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.alive.copy_(state["alive"])
+        self.steps = state["steps"]
+
+    def member_model(self, member: int) -> nn.Module:
+        """Member `member` as a plain model of its own (for scoring, files, export)."""
+        config = self.configs[member]
+        torch.manual_seed(config.seed)
+        module = build_model(config, self.splits.image_shape, self.splits.num_classes)
+        return self.model.write_member(member, module.to(self.alive.device))
+
+
 # --- training ---------------------------------------------------------------------------------
 def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path | None],
                  tests: list[bool], checkpoint: Path | None = None,
@@ -312,161 +381,27 @@ def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path 
 
     `outs[i]` is member i's run folder (or None), `tests[i]` whether it scores the test set.
     `checkpoint`: a file for the cohort's epoch checkpoint; an existing one is resumed.
+    Interrupted (Ctrl-C), it raises KeyboardInterrupt and writes no member folder: the
+    checkpoint of its last whole epoch is what the next attempt resumes from.
     """
     keys = {cohort_key(c) for c in configs}
     if len(keys) != 1 or None in keys:
         raise MnistlabError("cohort: these runs differ in more than "
                             f"{', '.join(MEMBER_FIELDS)}; train them in separate cohorts")
     keep_freed_memory()
-    reporter = reporter or SilentReporter()
-    shared = configs[0]
-    device = resolve_device(shared.device)
-    k = splits.num_classes
-    size = len(configs)
-
-    members = []
-    for config in configs:  # exactly the initial weights train() would draw for this seed
-        torch.manual_seed(config.seed)
-        members.append(build_model(config, splits.image_shape, k))
-    model = StackedMLP(members, shared.resolved_activation, [c.dropout for c in configs])
-    model.to(device)
-    optimizer = StackedOptimizer(model, shared.optimizer, [c.lr for c in configs],
-                                 [c.momentum for c in configs],
-                                 [c.weight_decay for c in configs], shared.nesterov)
-    n_train = len(splits.train_y)
-    steps_per_epoch = math.ceil(n_train / shared.batch_size)
-    factor = schedule_factor(shared, steps_per_epoch * shared.epochs)
-    cohort_seed = int(hashlib.sha1(repr([c.seed for c in configs]).encode()).hexdigest()[:12], 16)
-
-    histories: list[list[dict[str, float]]] = [[] for _ in configs]
-    traces: list[list[list[float]]] = [[] for _ in configs]
-    early: list[list[float]] = [[] for _ in configs]
-    status = ["completed"] * size
-    ended = [0] * size  # the epoch in which a member stopped (0: still training)
-    early_findings: list[list[dict[str, Any]]] = [[] for _ in configs]
-    step, seconds = 0, 0.0
+    learner = CohortLearner(configs, splits, resolve_device(configs[0].device))
+    hooks: list[hk.Hook] = [hk.Progress(reporter or SilentReporter())]
+    if checkpoint is not None:
+        hooks.append(hk.Checkpoint(checkpoint))
+    run = Run.start(learner, splits, hooks)
     if checkpoint is not None and checkpoint.exists():
-        saved = runs._safe_load(checkpoint)
-        if (saved.get("format") != CHECKPOINT_FORMAT
-                or saved.get("configs") != [c.to_dict() for c in configs]):
-            raise MnistlabError(f"{checkpoint}: belongs to other runs; delete it to start over")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        histories, traces, early = saved["histories"], saved["traces"], saved["early"]
-        status, ended = saved["status"], saved["ended"]
-        early_findings = saved["early_findings"]
-        step, seconds = saved["step"], saved["seconds"]
-    alive = torch.tensor([s == "completed" for s in status], device=device)
-
-    reporter.run_started(shared, shared.epochs, steps_per_epoch, done_epochs=len(histories[0]))
-    trace_every = max(1, steps_per_epoch // TRACE_POINTS_PER_EPOCH)
-    smoothing = shared.label_smoothing
-    # Ctrl-C: stop after the current step; the checkpoint of the last whole epoch stays
-    with interrupt.listening():
-        for epoch in range(len(histories[0]) + 1, shared.epochs + 1):
-            if not bool(alive.any()):
-                break
-            epoch_start = time.perf_counter()
-            torch.manual_seed(_epoch_seed(cohort_seed, epoch))
-            order = epoch_order(n_train, shared.data_seed, epoch, device)
-            loss_sum = torch.zeros(size, dtype=torch.float64, device=device)
-            correct_sum = torch.zeros(size, dtype=torch.long, device=device)
-            seen = 0
-            lr_at_start = factor(step)
-            model.train()
-            for start in range(0, n_train, shared.batch_size):
-                if interrupt.requested():
-                    raise KeyboardInterrupt
-                idx = order[start:start + shared.batch_size]
-                x = to_input(splits.train_x[idx], shared, splits.mean, splits.std)
-                y = splits.train_y[idx]
-                logits = model(x)
-                losses = _member_losses(logits, y, smoothing)
-                model.zero_grad(set_to_none=True)
-                losses.sum().backward()  # members are independent: d(sum)/d(member) = its own loss
-                optimizer.step(factor(step), alive)
-                step += 1
-                with torch.no_grad():
-                    correct = (logits.argmax(dim=2) == y).sum(dim=1)
-                    loss_sum.add_(losses.detach(), alpha=len(idx))
-                    correct_sum.add_(correct)
-                seen += len(idx)
-                if step <= EARLY_STEPS or step % trace_every == 0:
-                    values = losses.detach().tolist()
-                    for m, value in enumerate(values):
-                        if status[m] != "completed":
-                            continue
-                        if step <= EARLY_STEPS:
-                            early[m].append(value)
-                        traces[m].append([step, value])
-                        if doctor.diverging(value, early[m][0], traces[m], k):
-                            status[m], ended[m] = "diverged", epoch
-                            alive[m] = False
-                            optimizer.freeze(m)
-                        elif step == EARLY_STEPS:
-                            found = doctor.early_check(early[m], k, configs[m])
-                            early_findings[m] = [f.to_dict() for f in found]
-                    live = [v for v, s in zip(values, status) if s == "completed"]
-                    reporter.step_progress(1 if step <= EARLY_STEPS else trace_every,
-                                           sum(live) / max(1, len(live)),
-                                           float(correct.sum()) / (len(idx) * size))
-            seconds += time.perf_counter() - epoch_start
-            train_loss_eval, train_acc_eval = _evaluate_all(
-                model, splits.train_x[splits.eval_idx], splits.train_y[splits.eval_idx], shared,
-                splits)
-            val_loss, val_acc = _evaluate_all(model, splits.val_x, splits.val_y, shared, splits)
-            elapsed = time.perf_counter() - epoch_start
-            for m in range(size):
-                if ended[m] and ended[m] < epoch:
-                    continue  # diverged in an earlier epoch: its history ended there
-                record = {
-                    "epoch": epoch,
-                    "train_loss": float(loss_sum[m]) / seen,
-                    "train_acc_running": float(correct_sum[m]) / seen,
-                    "train_metric_running": float(correct_sum[m]) / seen,
-                    "train_loss_eval": float(train_loss_eval[m]),
-                    "train_acc_eval": float(train_acc_eval[m]),
-                    "val_loss": float(val_loss[m]),
-                    "val_acc": float(val_acc[m]),
-                    "val_metric": float(val_acc[m]),
-                    "lr": configs[m].lr * lr_at_start,
-                    "seconds": elapsed / size,  # each member's share of the cohort's time
-                }
-                histories[m].append(record)
-            reporter.epoch_ended(histories[0][-1])
-            if checkpoint is not None:
-                files.torch_save(checkpoint, {
-                    "format": CHECKPOINT_FORMAT, "configs": [c.to_dict() for c in configs],
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "histories": histories, "traces": traces, "early": early, "status": status,
-                    "ended": ended,
-                    "early_findings": early_findings, "step": step, "seconds": seconds})
-    reporter.run_ended("completed" if all(s == "completed" for s in status) else "diverged")
-
-    results = []
-    for m, config in enumerate(configs):
-        torch.manual_seed(config.seed)
-        module = model.write_member(m, build_model(config, splits.image_shape, k).to(device))
-        ok = status[m] != "diverged"
-        val = evaluate(module, splits.val_x, splits.val_y, config, splits.mean, splits.std,
-                       k) if ok else None
-        test = evaluate(module, splits.test_x, splits.test_y, config, splits.mean, splits.std,
-                        k) if ok and tests[m] else None
-        summary = runs.make_summary(config, splits, module, histories[m], status=status[m],
-                                    seconds=seconds / size, test=test, val=val, trace=traces[m],
-                                    device=device)
-        summary["cohort_size"] = size
-        findings = doctor.merge(doctor.preflight(config, splits),
-                                [doctor.Finding.from_dict(f) for f in early_findings[m]])
-        findings = doctor.merge(findings, doctor.diagnose(config, histories[m], summary,
-                                                          early_losses=early[m]))
-        summary["diagnoses"] = [f.to_dict() for f in findings]
-        result = RunResult(config=config, summary=summary, history=histories[m],
-                           out=outs[m], model=module)
-        if outs[m] is not None:
-            runs.write_run(Path(outs[m]), result, splits, test, plots=write_plots and tests[m])
-        results.append(result)
-    return results
+        run.restore(runs.load_checkpoint(checkpoint, configs, CHECKPOINT_FORMAT))
+    run_epochs(run)
+    if "interrupted" in run.statuses:
+        raise KeyboardInterrupt
+    return [finish_member(run, m, learner.member_model(m), evaluate_test=tests[m], out=outs[m],
+                          write_plots=write_plots and tests[m])
+            for m in range(len(configs))]
 
 
 def remove_checkpoint(checkpoint: Path) -> None:

@@ -1,0 +1,73 @@
+"""The message catalogue: every word mnistlab shows a reader, in English and Spanish.
+
+The words live in `messages.toml` (shipped with the package), one table per message with `en`
+and `es` side by side, so a translation is never more than a line away from its original.
+`t(lang, key, **values)` formats one message; numbers in its placeholders are written the
+language's way (Spanish: 10.000 and 89,16), as is any number formatted with `number()`.
+"""
+
+from __future__ import annotations
+
+import string
+import sys
+from functools import cache
+from importlib import resources
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+LANGS = ("en", "es")
+# decimal point and thousands separator per language
+_SEPARATORS = {"en": (".", ","), "es": (",", ".")}
+
+
+@cache
+def catalogue() -> dict[str, dict[str, str]]:
+    """key -> {lang: template}, read once from messages.toml."""
+    text = resources.files("mnistlab").joinpath("messages.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        from .errors import MnistlabError
+
+        raise MnistlabError(f"lang: unknown language {lang!r}; choose one of {', '.join(LANGS)}")
+    return lang
+
+
+def localise(formatted: str, lang: str) -> str:
+    """A number formatted the English way ("10,000.5") written the `lang` way."""
+    point, thousands = _SEPARATORS[lang]
+    if (point, thousands) == (".", ","):
+        return formatted
+    return formatted.translate(str.maketrans({".": point, ",": thousands}))
+
+
+def number(value: float, spec: str, lang: str) -> str:
+    """`format(value, spec)` with `lang`'s decimal point and thousands separator."""
+    return localise(format(value, spec), lang)
+
+
+class _Formatter(string.Formatter):
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        text = super().format_field(value, format_spec)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return localise(text, self.lang)
+        return text
+
+
+def t(lang: str, key: str, **values: Any) -> str:
+    """The message `key` in `lang`, its placeholders filled with `values`."""
+    return _Formatter(lang).format(catalogue()[key][lang], **values)
+
+
+def placeholders(template: str) -> set[str]:
+    """The names a template formats (for the catalogue's own tests)."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}

@@ -1,0 +1,207 @@
+"""What a run leaves behind, as typed records: an `EpochRecord` per epoch, the doctor's
+`Finding`s, the `RunSummary` at the end, and the `RunResult` handed back to the caller.
+
+One name per quantity in code: `train_accuracy_eval` is the train accuracy measured like
+validation (eval mode, dropout off), `train_accuracy_running` the average over the epoch while
+training; `val_accuracy` is validation accuracy everywhere. The files keep the keys they have
+always had (`to_row`/`from_row` for metrics.csv, `to_dict`/`from_dict` for summary.json), so
+run folders written by earlier versions read back unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import TrainConfig
+from .messages import t
+
+if TYPE_CHECKING:
+    from torch import nn
+
+SEVERITIES = ("problem", "warning", "info")
+
+
+# --- epochs ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of one run: the history is a list of these."""
+
+    epoch: int
+    train_loss: float  # mean over the epoch's steps, training mode
+    train_accuracy_running: float  # the same way: dropout and augmentation on, weights moving
+    train_metric_running: float  # what the configured metric reports (binary-accuracy aid)
+    train_loss_eval: float  # eval mode, on a fixed sample of training images
+    train_accuracy_eval: float
+    val_loss: float
+    val_accuracy: float
+    val_metric: float
+    lr: float  # the learning rate at the epoch's start
+    seconds: float
+
+    def replace(self, **changes: Any) -> EpochRecord:
+        return replace(self, **changes)
+
+    def to_row(self) -> dict[str, float]:
+        """The metrics.csv row (its column names, see ROW_NAMES)."""
+        return {ROW_NAMES.get(f.name, f.name): getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> EpochRecord:
+        """From a metrics.csv row or a stored history entry; a column never measured is NaN."""
+        values = {}
+        for f in fields(cls):
+            value = row.get(ROW_NAMES.get(f.name, f.name), math.nan)
+            values[f.name] = int(value) if f.name == "epoch" else float(value)
+        return cls(**values)
+
+
+# metrics.csv column names that differ from the field names (kept for the files' readers)
+ROW_NAMES = {"train_accuracy_running": "train_acc_running",
+             "train_accuracy_eval": "train_acc_eval", "val_accuracy": "val_acc"}
+HISTORY_FIELDS = tuple(ROW_NAMES.get(f.name, f.name) for f in fields(EpochRecord))
+
+
+# --- the doctor's findings -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Finding:
+    """A named failure signature (`code`), how bad it is, and the numbers that showed it. Its
+    words (title, evidence, explanation, fix) come from the message catalogue."""
+
+    code: str
+    severity: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def text(self, lang: str = "en") -> dict[str, str]:
+        return {part: t(lang, f"finding.{self.code}.{part}", **self.values)
+                for part in ("title", "evidence", "explanation", "fix")}
+
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
+        return {"code": self.code, "severity": self.severity, **self.text(lang),
+                "values": self.values}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        return cls(data["code"], data["severity"], dict(data.get("values") or {}))
+
+
+# --- the end of a run ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Observation:
+    """What the doctor reads of a run besides its epochs: during training (after an epoch) or
+    at its end (`RunSummary.observation()`)."""
+
+    status: str
+    class_names: list[str]
+    loss_trace: list[list[float]]  # [step, loss] samples
+    val_label_counts: list[int]
+    val_pred_counts: list[int] | None
+    val_accuracy: float | None
+    val_loss: float | None
+    val_metric: float | None
+    train_size: int
+
+
+# summary.json keys that differ from the field names
+SUMMARY_KEYS = {"train_accuracy_eval": "train_accuracy"}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """summary.json: what a run was and what it reached. `None`: not measured (no test set
+    scored, a diverged run not evaluated)."""
+
+    status: str  # completed | early-stopped | diverged | interrupted
+    dataset: str = ""
+    model: str = ""
+    variant: str | None = None
+    parameters: int = 0
+    epochs: int = 0  # whole epochs trained
+    epochs_planned: int = 0
+    seconds: float = 0.0  # training time (a cohort member: its share of the cohort's)
+    metric: str = "accuracy"
+    train_accuracy_eval: float | None = None
+    train_accuracy_running: float | None = None
+    train_loss: float | None = None
+    val_accuracy: float | None = None
+    val_loss: float | None = None
+    val_metric: float | None = None
+    val_source: str = "train"
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    per_class_test_accuracy: dict[str, float | None] | None = None
+    class_names: list[str] = field(default_factory=list)
+    train_size: int = 0
+    val_size: int = 0
+    device: str = ""
+    torch: str = ""
+    code_version: str = ""
+    val_label_counts: list[int] = field(default_factory=list)
+    val_pred_counts: list[int] | None = None
+    val_mean_max_prob: float | None = None
+    loss_trace: list[list[float]] = field(default_factory=list)
+    test_confusion: list[list[int]] | None = None
+    diagnoses: tuple[Finding, ...] = ()
+    cohort_size: int | None = None  # trained in a cohort of this many members
+    partial_epoch: dict[str, float] | None = None  # the epoch an interruption cut short
+
+    def replace(self, **changes: Any) -> RunSummary:
+        return replace(self, **changes)
+
+    def observation(self) -> Observation:
+        return Observation(self.status, self.class_names, self.loss_trace,
+                           self.val_label_counts, self.val_pred_counts, self.val_accuracy,
+                           self.val_loss, self.val_metric, self.train_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """summary.json's content (optional keys only when they hold something)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _OPTIONAL and value is None:
+                continue
+            if f.name == "diagnoses":
+                value = [finding.to_dict() for finding in value]
+            out[SUMMARY_KEYS.get(f.name, f.name)] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunSummary:
+        """From summary.json (checked for shape by runs.load_summary) or the study store; keys
+        an older version did not write take their defaults, unknown keys are ignored."""
+        values = {}
+        for f in fields(cls):
+            key = SUMMARY_KEYS.get(f.name, f.name)
+            if key in data:
+                values[f.name] = data[key]
+        values["diagnoses"] = tuple(Finding.from_dict(d) for d in values.get("diagnoses") or ()
+                                    if _known_finding(d))
+        return cls(**values)
+
+
+_OPTIONAL = ("test_confusion", "cohort_size", "partial_epoch")
+
+
+def _known_finding(data: Any) -> bool:
+    """A stored finding this version can say (an unknown code is left to a fresh diagnosis)."""
+    from .messages import catalogue
+
+    return (isinstance(data, Mapping) and isinstance(data.get("code"), str)
+            and f"finding.{data['code']}.title" in catalogue()
+            and data.get("severity") in SEVERITIES
+            and isinstance(data.get("values") or {}, Mapping))
+
+
+@dataclass
+class RunResult:
+    """What training returns: the settings, the summary, the history, and the live model."""
+
+    config: TrainConfig
+    summary: RunSummary
+    history: list[EpochRecord]
+    out: Path | None = None
+    model: nn.Module | None = field(default=None, repr=False)
+    reused: bool = False  # read back from a finished run folder, not trained now

@@ -1,0 +1,86 @@
+"""The end of a run, for each member alike: score validation (and the test set, for a final
+model), write the summary with the doctor's diagnoses, and the run folder."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import __version__, doctor, runs
+from ..config import TrainConfig
+from ..data.tensors import Splits
+from ..models import count_parameters
+from ..records import EpochRecord, RunResult, RunSummary
+from .engine import Run
+from .evaluation import Evaluation, confusion_matrix, evaluate, per_class_accuracy
+
+
+def code_version() -> str:
+    """Package version, plus the git commit when running from a checkout."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
+                 history: list[EpochRecord], *, status: str, seconds: float,
+                 test: Evaluation | None, val: Evaluation | None, trace: list[list[float]],
+                 device: torch.device) -> RunSummary:
+    last = history[-1] if history else None
+    k = splits.num_classes
+    matrix = (confusion_matrix(splits.test_y, test.predictions, k) if test is not None
+              else None)
+    return RunSummary(
+        status=status, dataset=splits.dataset_name, model=config.model,
+        variant=config.variant if config.model == "lenet5" else None,
+        parameters=count_parameters(model), epochs=len(history), epochs_planned=config.epochs,
+        seconds=round(seconds, 3), metric=config.metric,
+        train_accuracy_eval=last.train_accuracy_eval if last else None,
+        train_accuracy_running=last.train_accuracy_running if last else None,
+        train_loss=last.train_loss if last else None,
+        val_accuracy=val.accuracy if val else (last.val_accuracy if last else None),
+        val_loss=val.loss if val else (last.val_loss if last else None),
+        val_metric=val.metric if val else (last.val_metric if last else None),
+        val_source=splits.val_source,
+        test_accuracy=test.accuracy if test else None, test_loss=test.loss if test else None,
+        per_class_test_accuracy=(per_class_accuracy(matrix, splits.class_names)
+                                 if matrix is not None else None),
+        class_names=list(splits.class_names), train_size=len(splits.train_y),
+        val_size=len(splits.val_y), device=str(device), torch=torch.__version__,
+        code_version=code_version(),
+        val_label_counts=torch.bincount(splits.val_y.cpu(), minlength=k).tolist(),
+        val_pred_counts=(torch.bincount(val.predictions, minlength=k).tolist() if val
+                         else None),
+        val_mean_max_prob=val.mean_max_prob if val else None,
+        loss_trace=trace, test_confusion=matrix)
+
+
+def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: bool,
+                  out: Path | None, write_plots: bool) -> RunResult:
+    """Score member `member` (its trained `model`), summarise, diagnose, write its folder."""
+    config, splits = run.learner.configs[member], run.splits
+    status = run.statuses[member]
+    history = run.histories[member]
+    ok = status != "diverged"  # a diverged model has nothing worth scoring
+    scored = dict(config=config, mean=splits.mean, std=splits.std, num_classes=splits.num_classes)
+    test = evaluate(model, splits.test_x, splits.test_y, **scored) if ok and evaluate_test \
+        else None
+    val = evaluate(model, splits.val_x, splits.val_y, **scored) if ok else None
+    device = next(model.parameters()).device
+    summary = make_summary(config, splits, model, history, status=status,
+                           seconds=run.seconds / run.size, test=test, val=val,
+                           trace=run.traces[member], device=device)
+    findings = doctor.merge(run.findings[member],
+                            doctor.diagnose(config, history, summary.observation()))
+    summary = summary.replace(diagnoses=tuple(findings), partial_epoch=run.partial[member],
+                              cohort_size=run.size if run.size > 1 else None)
+    result = RunResult(config=config, summary=summary, history=history, out=out, model=model)
+    if out is not None:
+        runs.write_run(out, result, splits, plots=write_plots)
+    return result

@@ -1,0 +1,140 @@
+"""One run: `train(config) -> RunResult`, the function studies, searches, Ray tasks and the CLI
+all call. The model trains through the epoch engine as a learner of one member."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import files, objectives, runs
+from ..allocator import keep_freed_memory
+from ..config import TrainConfig
+from ..data import Dataset
+from ..data.tensors import Splits, prepare_data
+from ..device import resolve_device, to_fast_layout
+from ..models import build_model
+from ..optim import build_optimizer, build_schedule
+from ..progress import Reporter, SilentReporter
+from ..records import RunResult
+from . import hooks as hk
+from .engine import CHECKPOINT_FORMAT, Run, Scores, epoch_seed, run_epochs
+from .evaluation import evaluate
+from .finish import finish_member
+
+
+class ModelLearner:
+    """One model, its optimizer and learning-rate schedule: the engine's learner of one."""
+
+    def __init__(self, config: TrainConfig, splits: Splits, device: torch.device) -> None:
+        torch.manual_seed(config.seed)  # the initial weights: a function of the seed alone
+        self.configs = [config]
+        self.splits = splits
+        self.model = to_fast_layout(build_model(config, splits.image_shape, splits.num_classes,
+                                                train_size=len(splits.train_y),
+                                                device=device.type), device)
+        steps = math.ceil(len(splits.train_y) / config.batch_size) * config.epochs
+        self.optimizer = build_optimizer(config, self.model)
+        self.scheduler = build_schedule(config, self.optimizer, steps)
+        self.loss_fn = objectives.make_loss(config)
+        self.binary_metric = config.metric == "binary-accuracy"  # a teaching aid's extra count
+        self.constant_lr = config.schedule == "constant"  # nothing for the scheduler to do
+
+    def epoch_seed(self, epoch: int) -> int:
+        return epoch_seed(self.configs[0].seed, epoch)
+
+    def learning_rates(self) -> list[float]:
+        return [self.optimizer.param_groups[0]["lr"]]
+
+    def step(self, x: torch.Tensor, y: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        self.model.train()
+        logits = self.model(x)
+        loss = self.loss_fn(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if not self.constant_lr:
+            self.scheduler.step()
+        with torch.no_grad():
+            # the binary count costs a softmax per step: only when that metric was asked for
+            binary = (objectives.binary_correct_count(logits, y).reshape(1)
+                      if self.binary_metric else None)
+            return (loss.detach().reshape(1), objectives.correct_count(logits, y).reshape(1),
+                    binary)
+
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Scores:
+        config, splits = self.configs[0], self.splits
+        result = evaluate(self.model, x, y, config, splits.mean, splits.std, splits.num_classes)
+        return Scores([result.loss], [result.accuracy], [result.metric], [result.predictions])
+
+    def stop_member(self, member: int) -> None:
+        pass  # a diverged model keeps its weights: the doctor and the files show them
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    def member_model(self, member: int) -> nn.Module:
+        return self.model
+
+
+def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Dataset | None = None,
+          splits: Splits | None = None, reporter: Reporter | None = None,
+          evaluate_test: bool = True, overwrite: bool = False, write_plots: bool = True,
+          hooks: list[hk.Hook] | None = None) -> RunResult:
+    """Train one model. With `out`, write the run folder and an epoch checkpoint for resuming.
+
+    `out` may be new, empty, or a run folder of this same configuration: an interrupted run
+    resumes from its last epoch, a finished one is read back (nothing is trained). A folder of
+    another configuration is refused unless `overwrite`; anything else is refused. While the
+    run trains, the folder is locked against a second process.
+    `evaluate_test=False` keeps the test set untouched (study runs other than the final one);
+    `write_plots=False` skips curves.png/confusion.png (a study draws its own); `hooks` plug
+    into the run's moments (see training/hooks.py), after progress and before the checkpoint.
+    Ctrl-C (or `interrupt.request()`) ends the run after the current step; what was computed
+    is kept and written, the unfinished epoch marked as such in the summary.
+    """
+    if out is None:
+        return _train(config, None, dataset, splits, reporter, evaluate_test, write_plots,
+                      hooks or [], resume=False)
+    out_dir = Path(out)
+    runs.check_run_folder(out_dir)  # before anything is written into it
+    files.check_output_folder(out_dir)
+    with files.exclusive(out_dir / runs.LOCK_FILE, "a training run"):
+        state = runs.claim_run_folder(out_dir, config, overwrite=overwrite,
+                                      needs_test=evaluate_test)
+        if state == "finished":
+            return runs.load_result(out_dir, config)
+        return _train(config, out_dir, dataset, splits, reporter, evaluate_test, write_plots,
+                      hooks or [], resume=state == "resume")
+
+
+def _train(config: TrainConfig, out_dir: Path | None, dataset: Dataset | None,
+           splits: Splits | None, reporter: Reporter | None, evaluate_test: bool,
+           write_plots: bool, user_hooks: list[hk.Hook], *, resume: bool) -> RunResult:
+    keep_freed_memory()
+    device = resolve_device(config.device)
+    splits = splits or prepare_data(config, dataset, device)
+    learner = ModelLearner(config, splits, device)
+    hooks: list[hk.Hook] = [*user_hooks, hk.Progress(reporter or SilentReporter()),
+                            hk.LiveDoctor()]
+    if config.early_stopping:
+        hooks.append(hk.EarlyStopping(config.early_stopping))
+    checkpoint = out_dir / "checkpoint.pt" if out_dir is not None else None
+    if checkpoint is not None:
+        hooks.append(hk.Checkpoint(checkpoint))  # last: it saves what the others decided
+    run = Run.start(learner, splits, hooks)
+    if resume and checkpoint is not None and checkpoint.exists():
+        run.restore(runs.load_checkpoint(checkpoint, [config], CHECKPOINT_FORMAT))
+    run_epochs(run)
+    return finish_member(run, 0, learner.model, evaluate_test=evaluate_test, out=out_dir,
+                         write_plots=write_plots)
