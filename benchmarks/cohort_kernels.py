@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from mnistlab.training import cohort
 from mnistlab.config import TrainConfig
 from mnistlab.models import build_model
+from mnistlab.training import cohort
 
 
 def _time(step, repeats: int) -> float:

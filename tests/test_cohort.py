@@ -6,12 +6,11 @@ import pytest
 import torch
 from synth import blobs
 
-from mnistlab.training import cohort
 from mnistlab.config import TrainConfig
 from mnistlab.data.tensors import prepare_data
 from mnistlab.errors import MnistlabError
 from mnistlab.models import build_model
-from mnistlab.training import train
+from mnistlab.training import cohort, train
 
 BASE = dict(model="mlp", hidden=(32, 16), optimizer="sgd", lr=0.05, schedule="constant",
             batch_size=50, epochs=3, val_size=200, eval_train_size=200, device="cpu")

@@ -11,8 +11,8 @@ from synth import blobs
 
 from mnistlab.cli import main
 from mnistlab.config import TrainConfig
-from mnistlab.runs import examine as doctor_path
 from mnistlab.errors import MnistlabError
+from mnistlab.runs import examine as doctor_path
 from mnistlab.runs import load_model
 from mnistlab.training import train
 

@@ -9,8 +9,8 @@ import torch
 from synth import blobs
 
 from mnistlab import TrainConfig, train
-from mnistlab.training import Hook
 from mnistlab.runs import load_model, load_summary
+from mnistlab.training import Hook
 
 FAST = dict(model="mlp", hidden=(32,), val_size=200, eval_train_size=500, batch_size=50,
             epochs=3, seed=0, device="cpu")
