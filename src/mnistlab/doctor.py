@@ -9,6 +9,7 @@ epoch and of the run (`diagnose`); `runs.examine` applies them to finished run f
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from .config import TrainConfig
 from .data.tensors import Splits, to_input  # the exact transform training uses
@@ -86,19 +87,19 @@ def preflight(config: TrainConfig, splits: Splits) -> list[Finding]:
             "optimizer": config.optimizer, "lr": config.lr, "lo": lo_lr, "hi": hi_lr}))
     identity = dataset_identity(splits.dataset_name, splits.train_label_counts())
     if identity:
-        findings.append(Finding("wrong-dataset", "problem", {"detail": identity}))
+        findings.append(Finding("wrong-dataset", "problem", {"kind": identity}))
     return sort_findings(findings)
 
 
 def dataset_identity(name: str, counts: list[int]) -> str:
-    """Say so when the class histogram is the other dataset's (60,000-image training sets)."""
+    """"fashion-as-mnist" or "mnist-as-fashion" when the class histogram of a 60,000-image
+    training set is the other dataset's; "" otherwise."""
     if len(counts) != 10 or sum(counts) != 60000:
         return ""
     if name == "mnist" and tuple(counts) == FASHION_TRAIN_COUNTS:
-        return ("asked for MNIST, but the class histogram is exactly 6000 per class: "
-                "these are Fashion-MNIST labels")
+        return "fashion-as-mnist"
     if name == "fashion-mnist" and tuple(counts) == MNIST_TRAIN_COUNTS:
-        return "asked for Fashion-MNIST, but the class histogram is MNIST's (5923, 6742, ...)"
+        return "mnist-as-fashion"
     return ""
 
 
@@ -107,15 +108,13 @@ def early_check(losses: list[float], k: int, config: TrainConfig) -> list[Findin
     """After the first steps: a loss that is already non-finite or climbing."""
     finite = [v for v in losses if math.isfinite(v)]
     if len(finite) < len(losses):
-        return [Finding("diverged", "problem", {
-            "detail": f"loss became NaN/inf within the first {len(losses)} steps"})]
+        return [Finding("diverged", "problem", {"kind": "nan-early", "steps": len(losses)})]
     if len(finite) >= 20:
         head = sum(finite[:5]) / 5
         tail = sum(finite[-5:]) / 5
         if tail > 3 * head and tail > 3 * math.log(k):
-            return [Finding("diverged", "problem", {
-                "detail": f"loss rose from {head:.3g} to {tail:.3g} over the first "
-                          f"{len(finite)} steps"})]
+            return [Finding("diverged", "problem", {"kind": "climb-early", "head": head,
+                                                    "tail": tail, "steps": len(finite)})]
     return []
 
 
@@ -125,21 +124,33 @@ EXPLOSION = 100.0  # a loss this many times the first step's loss has blown up
 def diverging(value: float, first: float, trace: list[list[float]], k: int) -> bool:
     """The check training runs at each sampled step."""
     return (not math.isfinite(value) or value > EXPLOSION * max(first, 1.0)
-            or bool(rising_loss(trace, k)))
+            or rising_loss(trace, k) is not None)
 
 
-def rising_loss(trace: list[list[float]], k: int) -> str:
-    """A loss far above ln K for the last several trace points: divergence without NaN."""
+def rising_loss(trace: list[list[float]], k: int) -> dict[str, float] | None:
+    """A loss far above ln K for the last several trace points (divergence without NaN): the
+    finding's numbers, or None."""
     values = [v for _, v in trace[-8:]]
     if len(values) == 8 and min(values) > 10 * math.log(k) and values[-1] >= values[0]:
-        return (f"loss stayed above {10 * math.log(k):.1f} (10 × ln K) and kept rising, "
-                f"{values[0]:.3g} → {values[-1]:.3g}")
-    return ""
+        return {"kind": "rising", "limit": 10 * math.log(k), "start": values[0],
+                "end": values[-1]}
+    return None
+
+
+def _how_it_diverged(trace: list[list[float]], k: int) -> dict[str, Any]:
+    """The numbers of a run stopped as diverged, from its loss trace."""
+    step, value = trace[-1]
+    first = trace[0][1]
+    if not math.isfinite(value):
+        return {"kind": "nonfinite", "value": value, "step": int(step)}
+    if value > EXPLOSION * max(first, 1.0):
+        return {"kind": "exploded", "first": first, "value": value, "step": int(step)}
+    return rising_loss(trace, k) or {"kind": "stopped", "step": int(step)}
 
 
 # --- after training -------------------------------------------------------------------------
-def diagnose(config: TrainConfig, history: list[EpochRecord], observed: Observation, *,
-             early_losses: list[float] | None = None) -> list[Finding]:
+def diagnose(config: TrainConfig, history: list[EpochRecord],
+             observed: Observation) -> list[Finding]:
     """All end-of-run signatures, most important first."""
     k = len(observed.class_names) or 10
     findings: list[Finding] = []
@@ -150,17 +161,8 @@ def diagnose(config: TrainConfig, history: list[EpochRecord], observed: Observat
     lnk = math.log(k)
 
     if observed.status == "diverged":
-        trace = observed.loss_trace or [[0, math.nan]]
-        step, value = trace[-1]
-        first = trace[0][1]
-        if not math.isfinite(value):
-            detail = f"the loss became {value} at step {int(step)}"
-        elif value > EXPLOSION * max(first, 1.0):
-            detail = (f"the loss exploded from {first:.4g} to {value:.4g} by step {int(step)}")
-        else:
-            detail = rising_loss(trace, k) or f"the loss stopped being finite at step {int(step)}"
-        findings.append(Finding("diverged", "problem",
-                                {"detail": f"{detail}; the run was stopped"}))
+        how = _how_it_diverged(observed.loss_trace or [[0, math.nan]], k)
+        findings.append(Finding("diverged", "problem", {**how, "stopped": True}))
         return sort_findings(findings)
     if not history:
         return findings
@@ -226,7 +228,7 @@ def diagnose(config: TrainConfig, history: list[EpochRecord], observed: Observat
     # 5. rising loss without NaN (the run may have completed anyway)
     rising = rising_loss(observed.loss_trace, k)
     if rising:
-        findings.append(Finding("diverged", "problem", {"detail": rising}))
+        findings.append(Finding("diverged", "problem", rising))
 
     # 8. overfitting: eval-mode train accuracy well above validation and val loss rising
     if len(history) >= 3:

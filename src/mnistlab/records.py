@@ -76,8 +76,10 @@ class Finding:
     values: dict[str, Any] = field(default_factory=dict)
 
     def text(self, lang: str = "en") -> dict[str, str]:
-        return {part: t(lang, f"finding.{self.code}.{part}", **self.values)
-                for part in ("title", "evidence", "explanation", "fix")}
+        kind = self.values.get("kind")  # a finding told in more than one way (see messages)
+        keys = {part: f"finding.{self.code}.{part}" for part in ("title", "explanation", "fix")}
+        keys["evidence"] = f"finding.{self.code}.evidence" + (f".{kind}" if kind else "")
+        return {part: t(lang, key, **self.values) for part, key in keys.items()}
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
         return {"code": self.code, "severity": self.severity, **self.text(lang),

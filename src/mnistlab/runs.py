@@ -81,7 +81,7 @@ def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = Tru
     files.write_text(out / "metrics.csv", metrics_csv(result.history))
     files.torch_save(out / "model.pt", model_payload(result, splits))
     if plots:
-        from .report import plots as figures  # matplotlib is imported only to draw
+        from . import figures  # matplotlib is imported only to draw
 
         if result.history:
             files.save_figure(out / "curves.png", figures.learning_curves(result.history))

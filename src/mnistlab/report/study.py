@@ -11,13 +11,13 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import figures as plots
 from .. import files
 from ..doctor import RANK
+from ..messages import t
 from ..records import Finding, RunSummary
 from ..study.stats import summarize, welch
-from . import plots
 from .document import Bullets, Document, Heading, Image, Paragraph, Table, to_html, to_markdown
-from .i18n import t
 
 if TYPE_CHECKING:
     from ..study.run import Row, StudyResult

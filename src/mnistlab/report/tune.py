@@ -11,7 +11,12 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .. import files
-from ..report.document import (
+from ..messages import t
+from ..study.stats import summarize, welch
+from ..tune.search import max_epochs
+from ..tune.space import encode_choice
+from . import tune_plots as plots
+from .document import (
     Bullets,
     Document,
     Heading,
@@ -21,16 +26,11 @@ from ..report.document import (
     to_html,
     to_markdown,
 )
-from ..report.i18n import t
-from ..study.stats import summarize, welch
-from . import plots
-from .search import max_epochs
-from .space import encode_choice
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .search import TuneResult
+    from ..tune.search import TuneResult
 
 KEY_SETTINGS = ("dataset", "model", "hidden", "activation", "dropout", "optimizer", "lr",
                 "momentum", "weight_decay", "schedule", "batch_size", "epochs")
