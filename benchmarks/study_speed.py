@@ -13,7 +13,7 @@
     the study's. It is timed for `--student-epochs` epochs per distinct (batch size, hidden
     sizes, optimizer) in the plan, and *extrapolated* to the study: the sum over the runs the
     study trains of epochs x seconds per epoch.
-(b) our one-by-one path: `run_study(..., backend=LocalBackend(cohorts=False, workers=1))`,
+(b) our one-by-one path: `train_study(..., backend=LocalBackend(cohorts=False, workers=1))`,
     end to end: every run alone, one after another, in one process using every core.
 (c) the default path: `LocalBackend()`: configurations in lockstep (cohorts), the cohorts and
     single runs trained side by side in one one-thread worker process per CPU core.
@@ -48,7 +48,8 @@ from torch.utils.data import DataLoader, Subset, random_split
 
 from mnistlab.config import TrainConfig
 from mnistlab.data import load_dataset
-from mnistlab.study import load_study, run_study
+from mnistlab.report.study import write_study_report
+from mnistlab.study import load_study, train_study
 from mnistlab.study.plan import PlannedRun, final_config, plan_experiments, plan_final
 from mnistlab.study.run import LocalBackend
 from mnistlab.study.spec import StudySpec
@@ -246,7 +247,8 @@ def time_study(spec: StudySpec, *, cohorts: bool, folder: Path) -> dict[str, Any
     # (b) is the path before this work: one run after another in one process; (c) is the default:
     # cohorts, trained in one worker process per core
     backend = LocalBackend(cohorts=True) if cohorts else LocalBackend(cohorts=False, workers=1)
-    result = run_study(spec, folder, backend=backend, write_report=True)
+    result = train_study(spec, folder, backend=backend)
+    write_study_report(result)
     wall = time.perf_counter() - start
     return {"wall": wall, "runs": len(result.summaries),
             "epochs": sum(s["epochs"] for s in result.summaries.values())}

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from mnistlab.study import load_study, run_study
+from mnistlab.study import load_study, train_study
 
 
 def main() -> int:
@@ -32,7 +32,7 @@ def main() -> int:
     spec = dataclasses.replace(spec, seeds=args.seeds)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        result = run_study(spec, out)
+        result = train_study(spec, out)
         wall = time.perf_counter() - start
     trained = [s for s in result.summaries.values()]
     epochs = sum(s["epochs"] for s in trained)

@@ -6,6 +6,7 @@ doctor prints for it. Every entry is trained for real on a subset of the shared 
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 import warnings
@@ -14,8 +15,9 @@ from pathlib import Path
 import torch
 
 from mnistlab import TrainConfig, load_dataset, train
-from mnistlab.cli import FIELD_HELP
 from mnistlab.files import write_text
+
+SETTINGS = {f.name for f in dataclasses.fields(TrainConfig)}  # the flags of `mnistlab train`
 
 SMALL = {"train_subset": 5000, "val_size": 2000, "eval_train_size": 2000, "epochs": 3}
 
@@ -54,7 +56,7 @@ def config_from_flags(flags: str) -> TrainConfig:
     i = 0
     while i < len(tokens):
         key = tokens[i][2:].replace("-", "_")
-        if key not in FIELD_HELP:
+        if key not in SETTINGS:
             raise SystemExit(f"unknown flag {tokens[i]}")
         if i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
             values[key] = tokens[i + 1]

@@ -5,7 +5,8 @@ import dataclasses
 
 import pytest
 
-from mnistlab.study import load_study, run_study
+from mnistlab import StudyOptions, run_study
+from mnistlab.study import load_study, train_study
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ def _problems(result, key):
 
 def test_lenet_challenge_quick(shared_datasets, tmp_path):
     result = run_study(_quick("lenet-challenge", shared_datasets), tmp_path / "L",
-                       write_report=True)
+                       options=StudyOptions())
     failure = [r for r in result.rows if r.experiment == "original-failure"]
     trials = [r for r in result.rows if r.experiment == "trials"]
     assert len(failure) == 1 and len(trials) == 5
@@ -43,8 +44,7 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path):
 
 
 def test_fashion_hparams_quick_healthy_runs(shared_datasets, tmp_path):
-    result = run_study(_quick("fashion-hparams", shared_datasets), tmp_path / "F",
-                       write_report=False)
+    result = train_study(_quick("fashion-hparams", shared_datasets), tmp_path / "F")
     for row in result.distinct_rows():
         found = _problems(result, row.key)
         if row.experiment == "learning-rate" and row.value == "0.0001":

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiny_study import write_tiny_study
 
+from mnistlab import StudyOptions, run_study
 from mnistlab.errors import MnistlabError
-from mnistlab.study import list_presets, load_study, parse_study, run_study
+from mnistlab.study import list_presets, load_study, parse_study
 from mnistlab.study.plan import plan_experiments
 
 
@@ -42,7 +43,8 @@ def test_cosine_schedule_is_not_a_prefix(tiny_study):
 
 
 def test_study_results_report_and_final(tiny_study, tmp_path):
-    result = run_study(load_study(str(tiny_study)), tmp_path / "S", report_lang="es")
+    result = run_study(load_study(str(tiny_study)), tmp_path / "S",
+                       options=StudyOptions(lang="es"))
     rows = list(csv.DictReader((tmp_path / "S" / "results.csv").open()))
     assert len(rows) == 8  # 6 distinct experiment runs + 2 final seeds
     base_rows = [r for r in rows if r["experiment"] == "base"]

@@ -19,9 +19,11 @@ from hypothesis import strategies as st
 
 optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
 
+from mnistlab import TuneOptions  # noqa: E402
+from mnistlab.api import run_tune  # noqa: E402
 from mnistlab.cli import main  # noqa: E402
 from mnistlab.errors import MnistlabError  # noqa: E402
-from mnistlab.tune import list_presets, load_space, parse_space, run_tune  # noqa: E402
+from mnistlab.tune import list_presets, load_space, parse_space  # noqa: E402
 from mnistlab.tune.search import (  # noqa: E402
     open_study,
     spec_toml,
@@ -308,7 +310,8 @@ def _states(study):
 
 def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
     spec = load_space(str(space_file))
-    result = run_tune(spec, tmp_path / "a", trials=7, retrain_seeds=2, seed=3)
+    result = run_tune(spec, tmp_path / "a",
+                      options=TuneOptions(trials=7, retrain_seeds=2, seed=3))
     out = tmp_path / "a"
     for name in ("tune.db", "trials.csv", "best.toml", "space.toml", "report.md",
                  "report.html", "plots/history.png", "plots/importances.png",
@@ -333,24 +336,25 @@ def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
     csv_lines = (out / "trials.csv").read_text().splitlines()
     assert len(csv_lines) == 8 and csv_lines[0].startswith("number,state,val_acc")
     # the same seed on a fresh storage proposes the same trials
-    again = run_tune(spec, tmp_path / "b", trials=3, retrain_seeds=0, report=False, seed=3)
+    again = run_tune(spec, tmp_path / "b",
+                     options=TuneOptions(trials=3, retrain_seeds=0, report=False, seed=3))
     assert [t.params for t in again.trials] == [t.params for t in result.trials[:3]]
 
 
 def test_rerun_resumes_and_adds_only_missing_trials(space_file, tmp_path):
     spec = load_space(str(space_file))
     out = tmp_path / "search"
-    first = run_tune(spec, out, trials=3, report=False)
+    first = run_tune(spec, out, options=TuneOptions(trials=3, report=False))
     assert first.ran_here == 3
-    more = run_tune(spec, out, trials=5, report=False)
+    more = run_tune(spec, out, options=TuneOptions(trials=5, report=False))
     assert more.ran_here == 2 and len(more.trials) == 5
     assert [t.params for t in more.trials[:3]] == [t.params for t in first.trials]
-    assert run_tune(spec, out, trials=5, report=False).ran_here == 0
+    assert run_tune(spec, out, options=TuneOptions(trials=5, report=False)).ran_here == 0
     # a changed space must not be mixed into the stored study
     changed = parse_space({**space_dict(str(spec.base.dataset)),
                            "space": {"lr": {"type": "float", "low": 0.01, "high": 0.1}}})
     with pytest.raises(MnistlabError, match="different search space"):
-        run_tune(changed, out, trials=6, report=False)
+        run_tune(changed, out, options=TuneOptions(trials=6, report=False))
 
 
 def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, capsys):
@@ -395,7 +399,8 @@ def test_retrain_seeds_past_the_largest_seed_are_refused_before_searching(tmp_pa
     data["base"]["seed"] = 2**62 - 3
     with pytest.raises(MnistlabError, match="seeds 4,611,686,018,427,387,902 to "
                                             "4,611,686,018,427,387,904 passes the largest"):
-        run_tune(parse_space(data), tmp_path / "x", trials=1, retrain_seeds=3)
+        run_tune(parse_space(data), tmp_path / "x",
+                 options=TuneOptions(trials=1, retrain_seeds=3))
     assert not (tmp_path / "x").exists()
 
 
@@ -523,7 +528,8 @@ def test_two_workers_share_a_postgresql_study(space_file, tmp_path, postgres_url
     _check_shared_study(postgres_url, "tiny", 10, 2)
     # a third run against the same server resumes: nothing left to do, and it says so
     spec = load_space(str(space_file))
-    again = run_tune(spec, tmp_path / "w3", trials=10, storage=postgres_url, report=False)
+    again = run_tune(spec, tmp_path / "w3",
+                     options=TuneOptions(trials=10, storage=postgres_url, report=False))
     assert again.ran_here == 0 and "tune@127.0.0.1" in again.storage
 
 

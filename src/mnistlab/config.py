@@ -13,7 +13,7 @@ import math
 import sys
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -105,47 +105,81 @@ def parse_augment(text: str) -> dict[str, float]:
     return result
 
 
+def setting(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
+            metavar: str | None = None) -> Any:
+    """A TrainConfig field with its help text (and choices), which the CLI shows as is: the
+    one place a setting is explained."""
+    return field(default=default,
+                 metadata={"help": help, "choices": choices, "metavar": metavar})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. Defaults train LeNet-5 on MNIST to ~99% in a few minutes on a CPU."""
+    """One training run. Defaults train LeNet-5 on MNIST to ~99% in a few minutes on a CPU.
+    Every field is a flag of `mnistlab train` (`batch_size` -> `--batch-size`) and a key of
+    config.toml."""
 
     # data
-    dataset: str = "mnist"  # known name (mnist, fashion-mnist) or a folder of IDX files
-    data_dir: str | None = None  # where datasets live; else MNISTLAB_DATA, the cache, Debian's
-    val_size: int = 10_000  # images held out of the training set for validation
-    val_from: str = "train"  # "test" reproduces studies that validated on the test set
-    train_subset: int = 0  # use only this many training images (0 = all); quick studies
-    eval_train_size: int = 10_000  # fixed training sample scored in eval mode each epoch
-    input_scaling: str = "standardize"  # standardize | unit ([0,1]) | raw (0..255, teaching aid)
-    shuffle_labels: bool = False  # teaching aid: labels no longer match the images
+    dataset: str = setting("mnist", "mnist, fashion-mnist, or a folder holding the four IDX "
+                           "files", metavar="NAME|DIR")
+    data_dir: str | None = setting(None, "folder with <name>/*.gz datasets (also: "
+                                   "MNISTLAB_DATA)", metavar="DIR")
+    val_size: int = setting(10_000, "training images held out for validation, stratified by "
+                            "class", metavar="N")
+    val_from: str = setting("train", "train, or test to validate on the test set as the "
+                            "original study did", choices=VAL_FROM)
+    train_subset: int = setting(0, "train on this many images only (0 = all); for quick looks",
+                                metavar="N")
+    eval_train_size: int = setting(10_000, "training images scored in eval mode each epoch "
+                                   "(dropout off)", metavar="N")
+    input_scaling: str = setting("standardize", "standardize, unit ([0,1]), or raw (0..255, a "
+                                 "teaching aid)", choices=INPUT_SCALINGS)
+    shuffle_labels: bool = setting(False, "teaching aid: shuffle the training labels so they "
+                                   "carry no signal")
     # model
-    model: str = "lenet5"  # mlp | lenet5 | cnn
-    variant: str = "modern"  # lenet5 only: classic (tanh, avg-pool, 1998) | modern
-    hidden: tuple[int, ...] = (128, 64)  # mlp hidden sizes
-    filters: tuple[int, ...] = (32, 64, 128)  # cnn conv blocks
-    dense: tuple[int, ...] = (256, 128)  # cnn dense layers
-    activation: str = ""  # empty = the model's own default (tanh for classic LeNet, else relu)
-    dropout: float = 0.0  # drop probability before each dense layer
-    batchnorm: bool = False
+    model: str = setting("lenet5", "the network (see `mnistlab train --recipe list` for tuned "
+                         "ones)", choices=MODELS)
+    variant: str = setting("modern", "lenet5: classic (tanh, avg-pool, 1998) or modern (ReLU, "
+                           "max-pool)", choices=LENET_VARIANTS)
+    hidden: tuple[int, ...] = setting((128, 64), "mlp hidden layer sizes, comma-separated",
+                                      metavar="N,N,...")
+    filters: tuple[int, ...] = setting((32, 64, 128), "cnn conv filters per block, "
+                                       "comma-separated", metavar="N,N,...")
+    dense: tuple[int, ...] = setting((256, 128), "cnn dense layer sizes, comma-separated",
+                                     metavar="N,N,...")
+    activation: str = setting("", "the hidden activation; empty = the model's own (tanh for "
+                              "classic LeNet, else relu)", choices=("", *ACTIVATIONS))
+    dropout: float = setting(0.0, "dropout probability before each dense layer, in [0, 1)",
+                             metavar="P")
+    batchnorm: bool = setting(False, "batch normalisation after each conv layer")
     # objective
-    loss: str = "ce"  # ce | bce, ce-on-softmax (teaching aids)
-    metric: str = "accuracy"  # accuracy | binary-accuracy (teaching aid, Keras' mistake)
-    label_smoothing: float = 0.0
+    loss: str = setting("ce", "ce (right), or bce / ce-on-softmax (teaching aids: classic "
+                        "mistakes)", choices=LOSSES)
+    metric: str = setting("accuracy", "accuracy, or binary-accuracy (teaching aid: Keras' "
+                          "per-output accuracy)", choices=METRICS)
+    label_smoothing: float = setting(0.0, "cross-entropy label smoothing, in [0, 1)",
+                                     metavar="E")
     # optimisation
-    optimizer: str = "adam"
-    lr: float = 0.001
-    momentum: float = 0.0  # sgd only
-    nesterov: bool = False  # sgd only, needs momentum > 0
-    weight_decay: float = 0.0  # L2 penalty (decoupled for adamw)
-    schedule: str = "cosine"  # constant | step | cosine | onecycle (per step, to 0 at the end)
-    batch_size: int = 64
-    epochs: int = 10
-    early_stopping: int = 0  # stop after this many epochs without a better val accuracy; 0 = off
-    augment: str = ""  # e.g. "rotate=10,scale=0.1,shift=0.1"
+    optimizer: str = setting("adam", "the optimizer", choices=OPTIMIZERS)
+    lr: float = setting(0.001, "learning rate (peak rate for onecycle)", metavar="LR")
+    momentum: float = setting(0.0, "SGD momentum, in [0, 1)", metavar="M")
+    nesterov: bool = setting(False, "SGD Nesterov momentum (needs --momentum)")
+    weight_decay: float = setting(0.0, "L2 penalty (decoupled for adamw)", metavar="WD")
+    schedule: str = setting("cosine", "learning-rate schedule, stepped per batch (cosine and "
+                            "step decay to the end of the run)", choices=SCHEDULES)
+    batch_size: int = setting(64, "images per optimisation step", metavar="N")
+    epochs: int = setting(10, "passes over the training set", metavar="N")
+    early_stopping: int = setting(0, "stop after N epochs without a better val accuracy "
+                                  "(0 = off)", metavar="N")
+    augment: str = setting("", "random affine per image, e.g. rotate=10,scale=0.1,shift=0.1",
+                           metavar="KEY=V,...")
     # reproducibility and hardware
-    seed: int = 0  # initialisation and dropout masks
-    data_seed: int = 0  # validation split, training subset and batch order (same for all seeds)
-    device: str = "auto"  # auto | cpu | cuda | mps
+    seed: int = setting(0, "seed for initialisation and dropout masks", metavar="N")
+    data_seed: int = setting(0, "seed for the validation split, the training subset and the "
+                             "batch order; kept apart from --seed so that runs differing only "
+                             "in seed see the same data", metavar="N")
+    device: str = setting("auto", "where to train (auto: a GPU when there is one)",
+                          choices=DEVICES)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise list-valued fields once, here

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from .config import MODELS, TrainConfig
 from .errors import MnistlabError
 
 Shape = tuple[int, int, int]
@@ -48,7 +48,11 @@ LAYER_FLAGS: dict[str, str] = {}  # the flags that size a model's layers, for th
 def register_model(name: str, *, layers: LayerPlan,
                    layer_flags: str = "") -> Callable[[Builder], Builder]:
     """Register a builder together with its layer plan (the two must describe one network;
-    tests/test_limits.py checks that they count the same parameters)."""
+    tests/test_limits.py checks that they count the same parameters). Model names are settings
+    values, listed once in config.MODELS (what TrainConfig accepts and the CLI offers)."""
+    if name not in MODELS:
+        raise ValueError(f"model {name!r} is not in config.MODELS; add it there first")
+
     def wrap(builder: Builder) -> Builder:
         MODEL_REGISTRY[name] = builder
         LAYER_PLANS[name] = layers

@@ -78,6 +78,43 @@ class TaskResources:
                 "retry_exceptions": False}  # a bug or a bad setting fails at once
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where the work of a study or search runs: `backend` local (this machine) or ray (a Ray
+    cluster at `address`, each task asking for `resources`). The Ray-only settings given with
+    the local backend are a mistake (said in one line), not silently ignored."""
+
+    backend: str = "local"
+    address: str | None = None  # None: "auto" (the cluster this machine joined)
+    task_cpus: float | None = None  # None: TaskResources' default
+    task_gpus: float | None = None
+    task_retries: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise MnistlabError(f"backend: unknown value {self.backend!r}; choose "
+                                f"{' or '.join(BACKENDS)}")
+        given = [name for name in ("address", "task_cpus", "task_gpus", "task_retries")
+                 if getattr(self, name) is not None]
+        if self.backend == "local" and given:
+            flag = "--" + given[0].replace("_", "-")
+            raise MnistlabError(f"{flag.lstrip('-')}: {flag} is for --backend ray; add "
+                                "--backend ray, or drop it to train on this machine")
+        self.resources()  # checked now, not when the first task is sent
+
+    @property
+    def on_ray(self) -> bool:
+        return self.backend == "ray"
+
+    def target(self) -> str:
+        return self.address or "auto"
+
+    def resources(self) -> TaskResources:
+        given = {name: getattr(self, f"task_{name}") for name in ("cpus", "gpus", "retries")
+                 if getattr(self, f"task_{name}") is not None}
+        return TaskResources(**given)
+
+
 def connect(address: str | None) -> Any:
     """Join the Ray cluster at `address` ("auto": the one this machine is part of; HOST:PORT:
     that head node; "local" or None: a private one-machine Ray started for this command)."""

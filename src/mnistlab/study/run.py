@@ -128,17 +128,17 @@ def results_csv(rows: Iterable[Row]) -> str:
 
 
 # --- the study -------------------------------------------------------------------------------
-def run_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
-              study_reporter: Any = None, report_lang: str = "en",
-              write_report: bool = True) -> StudyResult:
-    """Train every missing run of `spec` into `out`, then write results.csv and the report."""
+def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
+                progress: Any = None) -> StudyResult:
+    """Train every missing run of `spec` into `out` and write results.csv. The report is the
+    report layer's (report.study.write_study_report; `mnistlab.run_study` does both)."""
     from ..progress import StudyProgress
 
     out = Path(out)
     check_study_folder(out, spec)  # before anything is written into it
     files.check_output_folder(out)
     backend = backend or LocalBackend()
-    progress = study_reporter or StudyProgress(silent=True)
+    progress = progress or StudyProgress(silent=True)
     plan = plan_experiments(spec)
     with files.exclusive(out / "study.lock", "this study"), Store(out / "study.db") as store:
         _claim(store, out, spec)
@@ -174,10 +174,6 @@ def run_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
     result = StudyResult(spec, out, plan, rows, final_rows, chosen,
                          {k: v.summary for k, v in done.items()})
     files.write_text(out / "results.csv", results_csv(result.distinct_rows()))
-    if write_report:
-        from ..report.study import write_study_report
-
-        write_study_report(result, lang=report_lang)
     return result
 
 

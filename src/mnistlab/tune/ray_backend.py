@@ -171,17 +171,35 @@ def _fail(study: Any, trial: Any, error: str) -> Any:
     return study.tell(trial, state=TrialState.FAIL)
 
 
-def retrain_on_ray(address: str | None, resources: raycluster.TaskResources
-                   ) -> Callable[[list[tuple[TrainConfig, Path]]], list[RunResult]]:
-    """The retraining of the best (and the comparison) configuration as Ray tasks, one per
-    seed, through the study's Ray backend: single runs, no cohorts, trained as a local retrain
-    trains them, into the same folders. Returns what `_retrain` returns: one RunResult per
-    seed (without the model)."""
-    from ..progress import SilentReporter
-    from ..study.plan import PlannedRun
-    from ..study.ray_backend import RayBackend
+class RayTrials:
+    """Trials as Ray tasks on the cluster at `address` ("auto", HOST:PORT, or "local"), with
+    `resources` per task; this process alone writes the Optuna storage."""
 
-    def retrain(jobs: list[tuple[TrainConfig, Path]]) -> list[RunResult]:
+    name = "ray"
+
+    def __init__(self, *, address: str | None = "auto",
+                 resources: raycluster.TaskResources | None = None) -> None:
+        self.address = address
+        self.resources = resources or raycluster.TaskResources()
+        raycluster.connect(address)  # a missing extra or cluster is said before any work
+
+    def optimize(self, spec: TuneSpec, study: Any, *, trials: int, cache: Any,
+                 on_trial: Callable[[Any, int], None] | None, reporter_for: Any) -> int:
+        with interrupt.listening():
+            return optimize_on_ray(spec, study, trials=trials, address=self.address,
+                                   resources=self.resources, on_trial=on_trial)
+
+    def retrain(self, jobs: list[tuple[TrainConfig, Path]], cache: Any,
+                reporter: Callable[[TrainConfig], Any] | None) -> list[RunResult]:
+        """One task per seed through the study's Ray backend (single runs, no cohorts), into
+        the folders a local retrain uses."""
+        from ..progress import SilentReporter
+        from ..study.plan import PlannedRun
+        from ..study.ray_backend import RayBackend
+
+        for config, _ in jobs:
+            if reporter is not None:
+                reporter(config)
         root = jobs[0][1].parent
         runs = [PlannedRun(folder.name, config, True) for config, folder in jobs]
         done: dict[str, RunResult] = {}
@@ -191,9 +209,7 @@ def retrain_on_ray(address: str | None, resources: raycluster.TaskResources
                 raise KeyboardInterrupt
             done[run.key] = RunResult(run.config, summary, history, root / run.key)
 
-        backend = RayBackend(address=address, cohorts=False, resources=resources)
+        backend = RayBackend(address=self.address, cohorts=False, resources=self.resources)
         backend.execute(runs, root.parent, on_done, lambda *_: SilentReporter(),
                         runs_dir=root.name)
         return [done[run.key] for run in runs]
-
-    return retrain

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import files, interrupt
-from ..config import SEED_LIMIT, TrainConfig
+from ..config import TrainConfig
+from ..data.cache import DataCache
 from ..errors import MnistlabError
 from ..progress import Reporter, SilentReporter
 from ..records import RunResult, RunSummary
-from ..study.spec import MAX_SEEDS
 from ..training import Hook, Run, train
 from .space import TuneSpec
 
@@ -365,48 +365,76 @@ class TuneResult:
     importance_note: str = ""
     ran_here: int = 0  # trials this process ran
     seconds: float = 0.0
+    url: str = field(default="", repr=False)  # the storage, password included
 
     def by_state(self, state: str) -> list[Any]:
         return [t for t in self.trials if t.state.name == state]
 
 
-def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None = None,
+OnTrial = Callable[[Any, int], None]  # (finished FrozenTrial, finished trials in the study)
+ReporterFor = Callable[[Any, TrainConfig], Reporter]  # (trial, its config) -> its progress
+
+
+class LocalTrials:
+    """Trials trained in this process, one after another (several such processes can share
+    one search through its storage)."""
+
+    name = "local"
+
+    def optimize(self, spec: TuneSpec, study: Any, *, trials: int, cache: DataCache,
+                 on_trial: OnTrial | None, reporter_for: ReporterFor | None) -> int:
+        """Run trials until the study holds `trials` finished ones; returns how many ran here."""
+        ran = 0
+
+        def finished(study: Any, trial: Any) -> None:
+            nonlocal ran
+            ran += 1
+            if on_trial is not None:
+                on_trial(trial, len(finished_trials(study)))
+            if interrupt.requested():
+                study.stop()
+
+        remaining = trials - len(finished_trials(study))
+        # listening: a Ctrl-C only asks the running trial to stop, which it does from inside
+        # the trial, so Optuna's bookkeeping (and its heartbeat thread) is never cut mid-way
+        with interrupt.listening():
+            # Optuna's own stopping rule: every worker stops once the study holds enough
+            # finished trials, whoever ran them
+            study.optimize(make_objective(spec, cache, reporter_for), n_trials=remaining,
+                           callbacks=[optuna.study.MaxTrialsCallback(
+                               trials, states=(TrialState.COMPLETE, TrialState.PRUNED)),
+                               finished], gc_after_trial=False)
+        return ran
+
+    def retrain(self, jobs: list[tuple[TrainConfig, Path]], cache: DataCache,
+                reporter: Callable[[TrainConfig], Reporter] | None) -> list[RunResult]:
+        """Train each (config, folder), scoring the test set."""
+        results = []
+        for config, folder in jobs:
+            run = train(config, out=folder, splits=cache.splits(config), evaluate_test=True,
+                        write_plots=False,
+                        reporter=reporter(config) if reporter else SilentReporter())
+            if run.summary.status == "interrupted":
+                raise KeyboardInterrupt
+            results.append(run)
+        return results
+
+
+def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None = None,
              seed: int = 0, pruner: str = "median", study_name: str | None = None,
-             retrain_seeds: int = 3, report: bool = True, report_lang: str = "en",
+             backend: Any = None, cache: DataCache | None = None,
              on_start: Callable[[int, int, float | None, str], None] | None = None,
-             on_trial: Callable[[Any, int], None] | None = None,
-             reporter_for: Callable[[Any, TrainConfig], Reporter] | None = None,
-             retrain_reporter: Callable[[str, TrainConfig], Reporter] | None = None,
-             backend: str = "local", address: str | None = "auto", resources: Any = None
-             ) -> TuneResult:
-    """Search until the study holds `trials` finished trials, then (with `report`) retrain the
-    best configuration with `retrain_seeds` fresh seeds, score it once on the test set and
-    write trials.csv, best.toml, report.md and report.html into `out`.
-
-    `backend="ray"` trains the trials as Ray tasks on the cluster at `address` with
-    `resources` (a raycluster.TaskResources) per task; this process alone writes the storage."""
-    from ..data.cache import DataCache
-
+             on_trial: OnTrial | None = None,
+             reporter_for: ReporterFor | None = None) -> TuneResult:
+    """Search until the study holds `trials` finished trials (counting other workers'), with
+    `backend` (LocalTrials, or tune.ray_backend.RayTrials) training them; `out` gets the
+    storage (unless `storage` is a database URL) and space.toml. `analyse` retrains the best
+    configuration afterwards, and report.tune writes the report."""
     require_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_when_stopping()
-    if trials < 1:
-        raise MnistlabError(f"trials: must be a whole number >= 1, got {trials}")
-    if not 0 <= retrain_seeds <= MAX_SEEDS:  # a study's limit: more add nothing to mean ± sd
-        raise MnistlabError(f"retrain-seeds: must be a whole number from 0 to {MAX_SEEDS:,}, "
-                            f"got {retrain_seeds}")
-    if spec.base.seed + retrain_seeds >= SEED_LIMIT:
-        raise MnistlabError(f"retrain-seeds: retraining with seeds {spec.base.seed + 1:,} to "
-                            f"{spec.base.seed + retrain_seeds:,} passes the largest seed "
-                            "(2**62 - 1); use a smaller seed in [base]")
     check_tune_seed(seed)
-    from ..raycluster import BACKENDS, TaskResources, connect
-
-    if backend not in BACKENDS:
-        raise MnistlabError(f"backend: unknown value {backend!r}; choose {' or '.join(BACKENDS)}")
-    if backend == "ray":
-        resources = resources or TaskResources()
-        connect(address)  # a missing extra or cluster is said before any work
+    backend = backend or LocalTrials()
     started = time.perf_counter()
     out = Path(out)
     files.check_owned_folder(out, TUNE_ENTRIES, "tune")  # before anything is written into it
@@ -416,53 +444,29 @@ def run_tune(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | Non
     study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
                        pruner=make_pruner(pruner, spec))
     files.write_text(out / "space.toml", spec_toml(spec))
-    cache = DataCache()
-    ran = 0
-
-    def finished_callback(study: Any, trial: Any) -> None:
-        nonlocal ran
-        ran += 1
-        done = len(finished_trials(study))
-        if on_trial is not None:
-            on_trial(trial, done)
-        if done >= trials or interrupt.requested():
-            study.stop()  # every worker stops once the study holds enough finished trials
-
     done = finished_trials(study)
-    remaining = trials - len(done)
     if on_start is not None:
         values = [t.value for t in done if t.value is not None]
         on_start(trials, len(done), max(values) if values else None, shown_url(url))
-    if remaining > 0 and backend == "ray":
-        from .ray_backend import optimize_on_ray
-
-        with interrupt.listening():
-            ran = optimize_on_ray(spec, study, trials=trials, address=address,
-                                  resources=resources, on_trial=on_trial)
-    elif remaining > 0:
-        # listening: a Ctrl-C only asks the running trial to stop, which it does from inside
-        # the trial, so Optuna's bookkeeping (and its heartbeat thread) is never cut mid-way
-        with interrupt.listening():
-            study.optimize(make_objective(spec, cache, reporter_for), n_trials=remaining,
-                           callbacks=[finished_callback], gc_after_trial=False)
-    if interrupt.requested():  # stopped between trials: say so, write no report
+    ran = 0
+    if len(done) < trials:
+        ran = backend.optimize(spec, study, trials=trials, cache=cache or DataCache(),
+                               on_trial=on_trial, reporter_for=reporter_for)
+    if interrupt.requested():  # stopped between trials: say so, analyse nothing
         raise KeyboardInterrupt
     result = collect(spec, study, out, url, name, seed, pruner, trials)
     result.ran_here = ran
-    if report:
-        # workers sharing a folder write the report one at a time
-        with files.exclusive(out / ".report.lock", "the report", wait=True):
-            result = collect(spec, study, out, url, name, seed, pruner, trials)
-            result.ran_here = ran
-            remote = None
-            if backend == "ray":
-                from .ray_backend import retrain_on_ray
-
-                remote = retrain_on_ray(address, resources)
-            finish(result, cache, retrain_seeds=retrain_seeds, lang=report_lang,
-                   reporter=retrain_reporter, remote=remote)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def refresh(result: TuneResult) -> TuneResult:
+    """The same search read again from its storage (other workers may have added trials)."""
+    study = open_study(result.spec, result.url, study_name=result.study_name)
+    fresh = collect(result.spec, study, result.out, result.url, result.study_name, result.seed,
+                    result.pruner, result.target)
+    fresh.ran_here, fresh.seconds = result.ran_here, result.seconds
+    return fresh
 
 
 class _StopRequested(logging.Filter):
@@ -486,7 +490,7 @@ def collect(spec: TuneSpec, study: Any, out: Path, url: str, name: str, seed: in
     best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
     return TuneResult(spec=spec, out=out, storage=shown_url(url), study_name=name, seed=seed,
                       pruner=pruner, target=target, trials=all_trials, best=best,
-                      best_config=trial_config(spec, best) if best else None)
+                      best_config=trial_config(spec, best) if best else None, url=url)
 
 
 def retrain_seed_list(spec: TuneSpec, n: int) -> list[int]:
@@ -495,27 +499,11 @@ def retrain_seed_list(spec: TuneSpec, n: int) -> list[int]:
     return [spec.base.seed + 1 + i for i in range(n)]
 
 
-def _retrain(config: TrainConfig, label: str, seeds: list[int], out: Path, cache: Any,
-             reporter: Callable[[str, TrainConfig], Reporter] | None,
-             remote: Callable[..., list[RunResult]] | None = None) -> list[RunResult]:
-    """Train `config` once per seed into out/retrain/<label>-<tag>-seed<s>, scoring the test
-    set; `remote` trains them elsewhere (Ray) into the same folders."""
+def retrain_jobs(config: TrainConfig, label: str, seeds: list[int], out: Path
+                 ) -> list[tuple[TrainConfig, Path]]:
+    """`config` once per seed, each into out/retrain/<label>-<tag>-seed<s>."""
     tag = config_tag(config)
-    jobs = [(config.replace(seed=s), out / "retrain" / f"{label}-{tag}-seed{s}") for s in seeds]
-    if remote is not None and jobs:
-        for run_config, _ in jobs:
-            if reporter:
-                reporter(label, run_config)
-        return remote(jobs)
-    results = []
-    for run_config, folder in jobs:
-        run = train(run_config, out=folder, splits=cache.splits(run_config), evaluate_test=True,
-                    write_plots=False,
-                    reporter=reporter(label, run_config) if reporter else SilentReporter())
-        if run.summary.status == "interrupted":
-            raise KeyboardInterrupt
-        results.append(run)
-    return results
+    return [(config.replace(seed=s), out / "retrain" / f"{label}-{tag}-seed{s}") for s in seeds]
 
 
 def config_tag(config: TrainConfig) -> str:
@@ -524,24 +512,30 @@ def config_tag(config: TrainConfig) -> str:
     return hashlib.sha256(config.to_toml().encode()).hexdigest()[:8]
 
 
-def finish(result: TuneResult, cache: Any, *, retrain_seeds: int, lang: str,
-           reporter: Callable[[str, TrainConfig], Reporter] | None = None,
-           remote: Callable[..., list[RunResult]] | None = None) -> None:
-    """Retrain the best (and the comparison), compute importances, write files and report."""
-    from .report import write_tune_report
-
+def analyse(result: TuneResult, *, retrain_seeds: int, backend: Any = None,
+            cache: DataCache | None = None,
+            reporter: Callable[[str, TrainConfig], Reporter] | None = None) -> TuneResult:
+    """After the search: retrain the best configuration (and the comparison) with fresh seeds,
+    scoring the test set once; compute importances; write trials.csv and best.toml. Workers
+    sharing a folder should do this one at a time (the caller holds a lock)."""
+    backend = backend or LocalTrials()
+    cache = cache or DataCache()
     out = result.out
-    files.write_text(out / "trials.csv", trials_csv(result))
     seeds = retrain_seed_list(result.spec, retrain_seeds)
+
+    def retrain(config: TrainConfig, label: str) -> list[RunResult]:
+        said = (lambda c: reporter(label, c)) if reporter else None
+        return backend.retrain(retrain_jobs(config, label, seeds, out), cache, said)
+
+    files.write_text(out / "trials.csv", trials_csv(result))
     if result.best_config is not None:
         files.write_text(out / "best.toml", result.best_config.to_toml())
-        result.retrained = _retrain(result.best_config, "best", seeds, out, cache, reporter,
-                                    remote)
+        result.retrained = retrain(result.best_config, "best")
         compare = result.spec.compare_config()
         if compare is not None:
-            result.compared = _retrain(compare, "compare", seeds, out, cache, reporter, remote)
+            result.compared = retrain(compare, "compare")
     result.importances, result.importance_note = importances(result)
-    write_tune_report(result, lang=lang)
+    return result
 
 
 def importances(result: TuneResult, repeats: int = IMPORTANCE_REPEATS

@@ -1,0 +1,103 @@
+"""The `mnistlab` command: parse flags -> settings and options -> call the API -> print.
+
+Each subcommand lives in a module of its own here (train.py, study.py, data.py, use.py), as a
+pair of functions: one adds its flags, one runs it. Flags are read off what they set: every
+`TrainConfig` field is a flag of the same name (`batch_size` -> `--batch-size`) with the help
+text and choices the field itself carries; study and search flags become StudyOptions and
+TuneOptions, which check them. A user mistake becomes one line on stderr and a non-zero exit
+code; tracebacks are kept for bugs. Only the subcommand that runs is built (and imports what it
+needs), so `mnistlab --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from rich.text import Text
+
+from .. import __version__, interrupt
+from ..errors import MnistlabError
+from . import data, study, train, use
+from .common import stderr
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line plus where to look, exit 2
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+Adder = Callable[[argparse.ArgumentParser], None]
+Runner = Callable[[argparse.Namespace], int]
+
+# name -> (one-line help, description, how its flags are added, how it runs)
+COMMANDS: dict[str, tuple[str, str, Adder, Runner]] = {
+    "train": ("train one model and write a run folder",
+              "Train one model. Settings come from the defaults, then --recipe, then --config "
+              "FILE, then flags. The run folder gets config.toml (reproduces the run), "
+              "metrics.csv, summary.json, model.pt, curves.png and confusion.png.",
+              train.add_train, train.run_train),
+    "evaluate": ("score a trained run on the val or test split", "",
+                 train.add_evaluate, train.run_evaluate),
+    "data": ("fetch, locate and inspect datasets", "",
+             lambda p: data.add_data(p, _Parser), data.run_data),
+    "doctor": ("name what went wrong in a run or study folder",
+               "Exit 0 when nothing is wrong, 1 when a problem is found.",
+               data.add_doctor, data.run_doctor),
+    "study": ("run a study (preset or TOML file) and write its report", study.STUDY,
+              study.add_study, study.run_study),
+    "tune": ("search hyperparameters with Optuna (pruning, resumable, many workers)",
+             study.TUNE, study.add_tune, study.run_tune),
+    "predict": ("predict the class of your own images (files or folders)", use.PREDICT,
+                use.add_predict, use.run_predict),
+    "export": ("export a trained run to ONNX, checked against PyTorch", "",
+               use.add_export, use.run_export),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with `command` only that subcommand's flags (the others are listed
+    by name and help, which is all `mnistlab --help` shows; "" adds none)."""
+    parser = _Parser(prog="mnistlab", description=(
+        "Train, diagnose and tune small image classifiers on MNIST-family data."))
+    parser.add_argument("--version", action="version", version=f"mnistlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (help_text, description, add, run) in COMMANDS.items():
+        formatter = (argparse.RawDescriptionHelpFormatter if name == "tune"
+                     else argparse.HelpFormatter)
+        p = sub.add_parser(name, help=help_text, description=description or help_text,
+                           formatter_class=formatter,
+                           epilog=study.TUNE_EXAMPLES if name == "tune" else None)
+        if command in (None, name):
+            add(p)
+        p.set_defaults(func=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command if command in COMMANDS else "").parse_args(argv)
+    with interrupt.handling():  # Ctrl-C/SIGTERM: training stops after its step, work is kept
+        try:
+            return int(args.func(args) or 0)
+        except MnistlabError as exc:
+            return _error(str(exc), exc.exit_code)
+        except OSError as exc:  # the disk, not a bug: full, read-only, gone
+            where = f"{exc.filename}: " if exc.filename else ""
+            return _error(f"{where}{exc.strerror or exc}; free space or fix the permissions, "
+                          "then run the same command again (finished work is kept)", 1)
+        except KeyboardInterrupt:
+            stderr.print("interrupted; what was finished is kept (run the same command again "
+                         "to continue)")
+            return interrupt.exit_code()
+
+
+def _error(message: str, code: int) -> int:
+    stderr.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""What the commands share: the consoles, the training-settings flags (read off TrainConfig's
+fields), where the work runs, and how results and findings are printed."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.panel import Panel
+
+from ..config import TrainConfig, read_toml
+from ..messages import LANGS, t
+
+if TYPE_CHECKING:
+    from ..records import Finding, RunSummary
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # lines stay whole in logs
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def shown_default(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return '""' if value == "" else str(value)
+
+
+# --- training settings -------------------------------------------------------------------------
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, its help and choices from the field itself; only the
+    flags given override the defaults (and --config, and --recipe)."""
+    group = parser.add_argument_group("training settings (also the keys of --config files)")
+    for f in dataclasses.fields(TrainConfig):
+        meta = f.metadata
+        help_text = f"{meta['help']} (default: {shown_default(f.default)})"
+        if isinstance(f.default, bool):
+            group.add_argument(flag(f.name), dest=f.name, default=None,
+                               action=argparse.BooleanOptionalAction, help=help_text)
+            continue
+        choices = meta.get("choices")
+        group.add_argument(flag(f.name), dest=f.name, default=None, help=help_text,
+                           metavar=("{" + ",".join(c or '""' for c in choices) + "}"
+                                    if choices else meta.get("metavar")))
+
+
+def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> TrainConfig:
+    """The defaults, then `base` (a recipe), then --config, then the flags given."""
+    data = dict(base or {})
+    if getattr(args, "config", None):
+        data.update(read_toml(args.config))
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            data[f.name] = value
+    return TrainConfig.from_dict(data, where=getattr(args, "config", None) or "settings")
+
+
+def as_flag(name: str, value: Any) -> str:
+    """A setting as the flag that gives it: ('batchnorm', True) -> '--batchnorm'."""
+    text = flag(name)
+    if isinstance(value, bool):
+        return text if value else "--no-" + text[2:]
+    return f"{text} {','.join(map(str, value)) if isinstance(value, list) else value}"
+
+
+def add_lang(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--lang", choices=LANGS, default="en",
+                        help=f"{what} language (default: en)")
+
+
+def add_data_and_device(parser: argparse.ArgumentParser, whose: str) -> None:
+    from ..config import DEVICES
+
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="folder with <name>/*.gz datasets (also: MNISTLAB_DATA)")
+    parser.add_argument("--device", choices=DEVICES,
+                        help=f"training device (default: the {whose}'s, usually auto)")
+
+
+# --- where the work runs ---------------------------------------------------------------------
+def add_placement_flags(parser: argparse.ArgumentParser, unit: str) -> None:
+    from ..raycluster import BACKENDS, TaskResources
+
+    default = TaskResources()
+    group = parser.add_argument_group(
+        "where the work runs (docs/scale-out.md)",
+        f"--backend ray sends each {unit} to a Ray cluster as a task; results come back here, "
+        "where they are recorded. Needs the extra: pip install \"mnistlab[ray]\".")
+    group.add_argument("--backend", choices=BACKENDS, default="local",
+                       help="local: this machine; ray: a Ray cluster (default: local)")
+    group.add_argument("--address", metavar="auto|HOST:PORT|local",
+                       help="with --backend ray: the cluster's head node (auto: the cluster this "
+                       "machine joined with `ray start`; local: a one-machine Ray started for "
+                       "this command) (default: auto)")
+    group.add_argument("--task-cpus", type=float, metavar="N",
+                       help="CPUs each Ray task asks for, also its torch threads "
+                       f"(default: {default.cpus:g})")
+    group.add_argument("--task-gpus", type=float, metavar="N",
+                       help="GPUs each Ray task asks for, fractions allowed "
+                       f"(default: {default.gpus:g})")
+    group.add_argument("--task-retries", type=int, metavar="N",
+                       help="times Ray re-runs a task whose worker or node died "
+                       f"(default: {default.retries})")
+
+
+def placement_from_args(args: argparse.Namespace) -> Any:
+    from ..raycluster import Placement
+
+    return Placement(args.backend, args.address, args.task_cpus, args.task_gpus,
+                     args.task_retries)
+
+
+# --- printing --------------------------------------------------------------------------------
+COLOURS = {"problem": "red", "warning": "yellow", "info": "cyan"}
+
+
+def print_findings(findings: Sequence[Finding], lang: str = "en",
+                   console: Console = stdout) -> None:
+    """The doctor's panel: each finding's severity, title, evidence, explanation and fix."""
+    if not findings:
+        return
+    lines = []
+    for f in findings:
+        text = f.text(lang)
+        severity = t(lang, f"severity.{f.severity}")
+        lines.append(f"[bold {COLOURS.get(f.severity, 'white')}]{severity}[/] "
+                     f"[bold]{text['title']}[/] [dim]({f.code})[/]\n  [italic]{text['evidence']}"
+                     f"[/]\n  {text['explanation']}\n  [bold]{t(lang, 'cli.fix')}[/] "
+                     f"{text['fix']}")
+    console.print(Panel("\n\n".join(lines), title=t(lang, "cli.doctor"),
+                        border_style="magenta"))
+
+
+def print_summary(summary: RunSummary, out: Path | None) -> None:
+    from rich.table import Table
+
+    def pct(value: Any) -> str:
+        return "—" if value is None else f"{value:.4f}"
+
+    table = Table(title=f"{summary.dataset} · {summary.model} · "
+                        f"{summary.parameters:,} parameters · single run")
+    for column in ("status", "epochs", "seconds", "train acc (eval)", "train acc (running)",
+                   "val acc", "test acc"):
+        table.add_column(column, justify="right")
+    table.add_row(summary.status, f"{summary.epochs}/{summary.epochs_planned}",
+                  f"{summary.seconds:.1f}", pct(summary.train_accuracy_eval),
+                  pct(summary.train_accuracy_running), pct(summary.val_accuracy),
+                  pct(summary.test_accuracy))
+    stdout.print(table)
+    if summary.metric == "binary-accuracy":
+        stdout.print(f"reported metric (binary accuracy) on validation: "
+                     f"{pct(summary.val_metric)}  ·  true accuracy: "
+                     f"{pct(summary.val_accuracy)}")
+    print_findings(summary.diagnoses)
+    if out is not None:
+        stdout.print(f"run folder: [bold]{out}[/]")

@@ -1,0 +1,86 @@
+"""`mnistlab data` (fetch, path, info) and `mnistlab doctor`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .common import add_lang, print_findings, stdout
+
+
+def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
+    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=sub_parser)
+    q = data_sub.add_parser("fetch", help="download (mirrors, checksums) or import a dataset")
+    q.add_argument("name", help="mnist or fashion-mnist")
+    q.add_argument("--from", dest="source", metavar="DIR",
+                   help="import this folder of IDX files (gzipped or raw) instead of downloading")
+    q.add_argument("--quiet", action="store_true", help="no download progress")
+    for name, help_text in (("info", "where a dataset is and what it holds"),
+                            ("path", "print the folder a dataset is read from")):
+        q = data_sub.add_parser(name, help=help_text)
+        q.add_argument("name", help="mnist, fashion-mnist or a folder")
+        q.add_argument("--data-dir", metavar="DIR",
+                       help="folder with <name>/*.gz (also: MNISTLAB_DATA)")
+        if name == "info":
+            q.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run_data(args: argparse.Namespace) -> int:
+    from .. import data
+
+    if args.data_command == "fetch":
+        if args.source:
+            path = data.import_folder(args.name, args.source)
+        else:
+            path = data.fetch(args.name, progress=not args.quiet)
+        stdout.print(f"{args.name}: ready in {path}")
+    elif args.data_command == "path":
+        print(data.dataset_folder(args.name, data_dir=args.data_dir))
+    else:
+        info = data.dataset_info(args.name, data_dir=args.data_dir)
+        if args.json:
+            print(json.dumps(info, indent=2, default=str))
+            return 0
+        from rich.table import Table
+
+        table = Table(title=f"dataset {args.name}", show_header=False)
+        for key, value in info.items():
+            table.add_row(str(key), _cell(value))
+        stdout.print(table)
+    return 0
+
+
+def _cell(value: Any) -> str:
+    """A table cell a reader reads: lists joined, tables one `key: value` per line."""
+    if isinstance(value, dict):
+        return "\n".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}"
+                         for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in value)
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def add_doctor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="RUN_DIR|STUDY_DIR")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_lang(p, "findings'")
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from ..doctor import problems
+    from ..messages import t
+    from ..runs import examine
+
+    report = examine(args.path)
+    if args.json:
+        print(json.dumps({run: [f.to_dict(args.lang) for f in found]
+                          for run, found in report.items()}, indent=2, ensure_ascii=False))
+    else:
+        for run, found in report.items():
+            if found:
+                stdout.print(f"[bold]{run}[/]")
+                print_findings(found, args.lang)
+            else:
+                stdout.print(f"[bold]{run}[/]: [green]{t(args.lang, 'cli.nothing_wrong')}[/]")
+    return 1 if any(problems(found) for found in report.values()) else 0

@@ -1,0 +1,193 @@
+"""`mnistlab study` and `mnistlab tune`: the flags become StudyOptions / TuneOptions (checked
+there, once), the API runs the job, and one line says where the results are."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .common import (
+    add_data_and_device,
+    add_lang,
+    add_placement_flags,
+    placement_from_args,
+    stderr,
+    stdout,
+)
+
+if TYPE_CHECKING:
+    from ..tune.search import TuneResult
+
+STUDY = ("Run every configuration of a study with several seeds, compare each with the base "
+         "(mean ± sd, 95% Welch interval, 'within noise' marks), train the final model, and "
+         "write results.csv, plots/, report.md and report.html. Re-running on the same folder "
+         "resumes: finished runs are skipped, an interrupted run continues from its last epoch.")
+
+
+def add_study(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", nargs="?", metavar="PRESET|FILE",
+                   help="a preset name (see --list) or a study .toml file")
+    p.add_argument("--list", action="store_true", help="list the built-in presets and exit")
+    p.add_argument("--out", metavar="DIR", help="study folder (default: studies/<name>)")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="seeds per configuration (default: the study's, usually 3)")
+    p.add_argument("--quick", action="store_true",
+                   help="the study's quick form: a data subset and fewer epochs (minutes)")
+    add_lang(p, "report")
+    add_data_and_device(p, "study")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes training side by side, one thread each (default: one per CPU "
+                   "core; small networks train faster this way than with threads; 1 = all in "
+                   "this process)")
+    p.add_argument("--one-by-one", action="store_true",
+                   help="train every run alone instead of in cohorts (runs that differ only in "
+                   "lr, momentum, weight decay, dropout or seed train together by default: same "
+                   "numbers within seed noise, several times faster)")
+    add_placement_flags(p, "unit of work (a cohort of runs, or a single run)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run_study(args: argparse.Namespace) -> int:
+    from ..api import run_study as study
+    from ..progress import StudyProgress
+    from ..study import StudyOptions, list_presets, load_study
+
+    if args.list or not args.study:
+        _list_studies(list_presets(), load_study)
+        return 0 if args.list else 2
+    options = StudyOptions(seeds=args.seeds, quick=args.quick, lang=args.lang,
+                           data_dir=args.data_dir, device=args.device, workers=args.workers,
+                           cohorts=not args.one_by_one, placement=placement_from_args(args))
+    progress = StudyProgress(stderr, silent=args.quiet)
+    result = study(args.study, args.out, options=options, progress=progress)
+    stdout.print(f"study folder: [bold]{result.out}[/] · {len(result.distinct_rows())} runs · "
+                 f"report: {result.out / 'report.md'}")
+    return 0
+
+
+def _list_studies(names: list[str], load: Callable[[str], Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="built-in studies (mnistlab study NAME [--quick] [--seeds N])")
+    for column in ("preset", "what", "runs"):
+        table.add_column(column)
+    for name in names:
+        spec = load(name)
+        cells = sum(len(e.variants) for e in spec.experiments)
+        table.add_row(name, spec.title, f"{cells} settings × {spec.seeds} seeds")
+    stdout.print(table)
+
+
+TUNE = """\
+Search a space of settings with Optuna. Each trial is one training run on the training
+split, judged by its validation accuracy; after every epoch the pruner may stop a trial
+that is doing worse than earlier ones (pruned trials are marked in the table printed as
+trials finish). The study lives in a storage (default: DIR/tune.db, SQLite), so running
+the same command again resumes it, and several workers can share one search (see
+docs/tune.md). At the end the best configuration is retrained with fresh seeds and scored
+once on the test set, and DIR gets report.md, report.html, trials.csv, best.toml and
+space.toml."""
+
+TUNE_EXAMPLES = """\
+examples:
+  mnistlab tune --list
+  mnistlab tune fashion-mlp --quick --trials 6 --out tunes/try
+  mnistlab tune fashion-mlp --trials 40 --out tunes/fashion-mlp --lang es
+  mnistlab tune my-space.toml --trials 100 --pruner hyperband --out tunes/mine
+many workers, one search (each adds trials until the study holds N):
+  mnistlab tune fashion-mlp --trials 200 --out tunes/w1 --no-report \\
+      --storage postgresql://USER:PASS@HOST/DB
+
+SQLite (the default) serves a few workers on one machine that share DIR; use
+PostgreSQL for more workers or several machines (docs/tune.md)."""
+
+
+def add_tune(p: argparse.ArgumentParser) -> None:
+    from ..tune.search import PRUNERS
+
+    p.add_argument("space", nargs="?", metavar="SPACE.toml|PRESET",
+                   help="a search-space file ([base] + [space.NAME] tables, see docs/tune.md) "
+                   "or a preset name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the built-in search spaces")
+    p.add_argument("--trials", type=int, default=20, metavar="N",
+                   help="finished (complete or pruned) trials the study should hold, counting "
+                   "those of earlier runs and other workers; with several workers a few more "
+                   "may finish, one per worker at most (default: 20)")
+    p.add_argument("--out", metavar="DIR", help="tune folder (default: tunes/<name>)")
+    p.add_argument("--storage", metavar="URL",
+                   help="SQLAlchemy database URL shared by workers, e.g. "
+                   "postgresql://user:pass@host:5432/db (default: sqlite:///DIR/tune.db)")
+    p.add_argument("--study-name", metavar="NAME",
+                   help="study name inside the storage (default: the space's name)")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="TPE sampler seed; trial k draws its random numbers from (seed, k), so "
+                   "one worker is reproducible (default: 0)")
+    p.add_argument("--pruner", choices=PRUNERS, default="median",
+                   help="stop poor trials early: median (below the median of earlier trials at "
+                   "the same epoch), hyperband, or none (default: median)")
+    p.add_argument("--retrain-seeds", type=int, default=3, metavar="K",
+                   help="retrain the best configuration with K fresh seeds and score it on the "
+                   "test set; 0 skips it (default: 3)")
+    p.add_argument("--quick", action="store_true",
+                   help="the quick form: a data subset and at most a few epochs (seconds to "
+                   "minutes; for trying the pipeline, not for results)")
+    p.add_argument("--no-report", action="store_true",
+                   help="search only: no retraining and no report (extra workers)")
+    add_lang(p, "report")
+    add_data_and_device(p, "space")
+    add_placement_flags(p, "trial")
+    p.add_argument("--quiet", action="store_true", help="no trial table; one line at the end")
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    from ..api import run_tune as tune
+    from ..tune import TuneOptions, list_presets, load_space
+    from ..tune.display import TrialTable
+
+    if args.list or not args.space:
+        _list_spaces(list_presets(), load_space)
+        if not args.list:
+            stderr.print("error: give a search space: a preset above or a .toml file")
+        return 0 if args.list else 2
+    options = TuneOptions(trials=args.trials, storage=args.storage, study_name=args.study_name,
+                          seed=args.seed, pruner=args.pruner, retrain_seeds=args.retrain_seeds,
+                          report=not args.no_report, lang=args.lang, quick=args.quick,
+                          data_dir=args.data_dir, device=args.device,
+                          placement=placement_from_args(args))
+    spec = options.apply(load_space(args.space))
+    display = None if args.quiet else TrialTable(spec, stderr)
+    try:
+        result = tune(spec, args.out, options=options, display=display)
+    finally:
+        if display is not None:
+            display.stop()
+    stdout.print(_tune_line(result, Path(result.out), options.report), soft_wrap=True)
+    return 0
+
+
+def _tune_line(result: TuneResult, out: Path, report: bool) -> str:
+    line = (f"tune folder: {out} · {len(result.trials)} trials in the study "
+            f"({len(result.by_state('COMPLETE'))} complete, "
+            f"{len(result.by_state('PRUNED'))} pruned, {result.ran_here} run here)")
+    if result.best is not None:
+        line += f" · best: trial {result.best.number}, val {result.best.value:.4f}"
+    if result.retrained:
+        tests = [run.summary.test_accuracy for run in result.retrained]
+        line += f" · retrained test acc {sum(tests) / len(tests):.4f} (n={len(tests)})"
+    if report:
+        line += f" · report: {out / 'report.md'}"
+    return line + f" · {result.seconds:.0f} s"
+
+
+def _list_spaces(names: list[str], load: Callable[[str], Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="built-in search spaces (mnistlab tune NAME --trials N [--quick])")
+    for column in ("preset", "what", "searches"):
+        table.add_column(column)
+    for name in names:
+        spec = load(name)
+        table.add_row(name, spec.title, ", ".join(p.name for p in spec.params))
+    stdout.print(table)

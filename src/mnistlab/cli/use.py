@@ -1,0 +1,57 @@
+"""Using a trained model: `mnistlab predict` and `mnistlab export`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import files
+from .common import stderr
+
+PREDICT = ("Images are preprocessed the way MNIST was made: grayscale, light backgrounds "
+           "inverted, cropped to the ink, fitted in 20x20 and centred by mass in 28x28. Exit 1 "
+           "if any image could not be read.")
+
+
+def add_predict(p: argparse.ArgumentParser) -> None:
+    from ..predict import STYLES
+
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders of them")
+    p.add_argument("--top", type=int, default=3, metavar="K",
+                   help="classes shown per image (default: 3)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--show", metavar="OUT.png",
+                   help="save a sheet: each input beside what the model saw")
+    p.add_argument("--style", choices=STYLES, default=None,
+                   help="preprocessing (default: from the run's dataset)")
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from ..predict import exit_code, format_predictions, predict, show_sheet
+
+    if args.show:
+        files.check_output_file(args.show, "--show")  # before the work, not after it
+    predictions = predict(args.run_dir, args.images, top=args.top, style=args.style)
+    print(format_predictions(predictions, as_json=args.json))
+    if args.show:
+        stderr.print(f"sheet: {show_sheet(predictions, args.show)}")
+    return exit_code(predictions)
+
+
+def add_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="(default: onnx)")
+    p.add_argument("--out", required=True, metavar="FILE", help="e.g. model.onnx")
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..export import export_onnx
+
+    r = export_onnx(args.run_dir, args.out, check=not args.no_check)
+    print(json.dumps(r, indent=2, default=str) if args.json else
+          f"{r['path']}  opset {r['opset']}  max |logit diff| {r['max_abs_diff']:.2e}  "
+          f"sidecar {r['sidecar']}")
+    return 0

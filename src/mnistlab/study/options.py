@@ -1,0 +1,64 @@
+"""How a study runs, apart from what its file says: the flags of `mnistlab study`, checked once
+here for the CLI and the Python API alike."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import DEVICES
+from ..errors import MnistlabError
+from ..messages import check_lang
+from ..raycluster import Placement
+from .spec import StudySpec
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    seeds: int | None = None  # seeds per configuration (None: the study file's)
+    quick: bool = False  # the study's quick form: a data subset and fewer epochs
+    lang: str = "en"  # the report's language
+    data_dir: str | None = None  # where datasets live (None: as the study file says)
+    device: str | None = None  # the training device (None: as the study file says)
+    workers: int | None = None  # processes training side by side (None: one per CPU core)
+    cohorts: bool = True  # runs that differ only in lr, momentum, decay, dropout, seed train
+    # together in lockstep
+    placement: Placement = field(default_factory=Placement)
+
+    def __post_init__(self) -> None:
+        if self.seeds is not None and (not isinstance(self.seeds, int) or self.seeds < 1):
+            raise MnistlabError(f"seeds: must be a whole number >= 1, got {self.seeds}")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            raise MnistlabError(f"workers: must be a whole number >= 1, got {self.workers}")
+        if self.workers is not None and self.placement.on_ray:
+            raise MnistlabError("workers: --workers is for --backend local; on Ray each unit "
+                                "of work is a task asking for --task-cpus CPUs")
+        if self.device is not None and self.device not in DEVICES:
+            raise MnistlabError(f"device: unknown value {self.device!r}; choose one of "
+                                f"{', '.join(DEVICES)}")
+        check_lang(self.lang)
+
+    def apply(self, spec: StudySpec) -> StudySpec:
+        """`spec` as these options run it (the quick form, other seeds, data and device)."""
+        if self.quick:
+            spec = spec.with_quick()
+        changes: dict[str, Any] = {}
+        if self.seeds is not None:
+            changes["seeds"] = self.seeds
+        base = {k: v for k, v in (("data_dir", self.data_dir), ("device", self.device))
+                if v is not None}
+        if base:
+            changes["base"] = spec.base.replace(**base)
+        return dataclasses.replace(spec, **changes) if changes else spec
+
+    def backend(self) -> Any:
+        """Where the study's runs train (study.backends.LocalBackend or a RayBackend)."""
+        if self.placement.on_ray:
+            from .ray_backend import RayBackend
+
+            return RayBackend(address=self.placement.target(), cohorts=self.cohorts,
+                              resources=self.placement.resources())
+        from .backends import LocalBackend
+
+        return LocalBackend(cohorts=self.cohorts, workers=self.workers)

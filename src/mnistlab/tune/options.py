@@ -1,0 +1,73 @@
+"""How a search runs, apart from what its space file says: the flags of `mnistlab tune`, checked
+once here for the CLI and the Python API alike."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import DEVICES, SEED_LIMIT
+from ..errors import MnistlabError
+from ..messages import check_lang
+from ..raycluster import Placement
+from ..study.spec import MAX_SEEDS
+from .search import PRUNERS, check_tune_seed
+from .space import TuneSpec
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    trials: int = 20  # finished (complete or pruned) trials the study should hold
+    storage: str | None = None  # database URL shared by workers (None: DIR/tune.db)
+    study_name: str | None = None  # the study inside the storage (None: the space's name)
+    seed: int = 0  # TPE sampler seed: trial k draws from (seed, k)
+    pruner: str = "median"
+    retrain_seeds: int = 3  # fresh seeds the best configuration is retrained with (0: none)
+    report: bool = True  # retrain the best and write the report (False: search only)
+    lang: str = "en"
+    quick: bool = False  # the quick form: a data subset and at most a few epochs
+    data_dir: str | None = None
+    device: str | None = None
+    placement: Placement = field(default_factory=Placement)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.trials, int) or self.trials < 1:
+            raise MnistlabError(f"trials: must be a whole number >= 1, got {self.trials}")
+        if not (isinstance(self.retrain_seeds, int) and 0 <= self.retrain_seeds <= MAX_SEEDS):
+            # a study's limit: more seeds add nothing to a mean ± sd
+            raise MnistlabError(f"retrain-seeds: must be a whole number from 0 to "
+                                f"{MAX_SEEDS:,}, got {self.retrain_seeds}")
+        check_tune_seed(self.seed)
+        if self.pruner not in PRUNERS:
+            raise MnistlabError(f"pruner: unknown value {self.pruner!r}; choose one of "
+                                f"{', '.join(PRUNERS)}")
+        if self.device is not None and self.device not in DEVICES:
+            raise MnistlabError(f"device: unknown value {self.device!r}; choose one of "
+                                f"{', '.join(DEVICES)}")
+        check_lang(self.lang)
+
+    def apply(self, spec: TuneSpec) -> TuneSpec:
+        """`spec` as these options run it (the quick form, data and device)."""
+        if self.quick:
+            spec = spec.with_quick()
+        base = {k: v for k, v in (("data_dir", self.data_dir), ("device", self.device))
+                if v is not None}
+        if base:
+            spec = dataclasses.replace(spec, base=spec.base.replace(**base))
+        if spec.base.seed + self.retrain_seeds >= SEED_LIMIT:
+            raise MnistlabError(f"retrain-seeds: retraining with seeds {spec.base.seed + 1:,} to "
+                                f"{spec.base.seed + self.retrain_seeds:,} passes the largest "
+                                "seed (2**62 - 1); use a smaller seed in [base]")
+        return spec
+
+    def backend(self) -> Any:
+        """Where trials train (search.LocalTrials, or ray_backend.RayTrials)."""
+        if self.placement.on_ray:
+            from .ray_backend import RayTrials
+
+            return RayTrials(address=self.placement.target(),
+                             resources=self.placement.resources())
+        from .search import LocalTrials
+
+        return LocalTrials()
