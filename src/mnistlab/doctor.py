@@ -9,6 +9,8 @@ epoch and of the run (`diagnose`); `runs.examine` applies them to finished run f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .config import TrainConfig
@@ -149,113 +151,166 @@ def _how_it_diverged(trace: list[list[float]], k: int) -> dict[str, Any]:
 
 
 # --- after training -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    """A finished (or just-ended) epoch of a run, as the end-of-run rules read it."""
+
+    config: TrainConfig
+    history: list[EpochRecord]
+    observed: Observation
+    k: int  # classes
+    chance: float  # the accuracy of always answering the most frequent validation class
+
+    @property
+    def last(self) -> EpochRecord:
+        return self.history[-1]
+
+    @property
+    def lnk(self) -> float:  # the loss of predicting the prior 1/K everywhere
+        return math.log(self.k)
+
+
 def diagnose(config: TrainConfig, history: list[EpochRecord],
              observed: Observation) -> list[Finding]:
     """All end-of-run signatures, most important first."""
     k = len(observed.class_names) or 10
-    findings: list[Finding] = []
-    chance = 1.0 / k
-    label_counts = observed.val_label_counts or []
-    if label_counts and sum(label_counts):
-        chance = max(chance, max(label_counts) / sum(label_counts))
-    lnk = math.log(k)
-
     if observed.status == "diverged":
         how = _how_it_diverged(observed.loss_trace or [[0, math.nan]], k)
-        findings.append(Finding("diverged", "problem", {**how, "stopped": True}))
-        return sort_findings(findings)
+        return [Finding("diverged", "problem", {**how, "stopped": True})]
     if not history:
-        return findings
-    last = history[-1]
-    val_metric, val_acc, val_loss = (observed.val_metric, observed.val_accuracy,
-                                      observed.val_loss)
+        return []
+    labels = observed.val_label_counts or []
+    chance = max(1.0 / k, max(labels) / sum(labels)) if labels and sum(labels) else 1.0 / k
+    case = Case(config, history, observed, k, chance)
+    findings: list[Finding] = []
+    for rule in RULES:  # in order: a later rule may look at what an earlier one found
+        found = rule(case, findings)
+        if found is not None:
+            findings.append(found)
+    return sort_findings(findings)
 
-    # 1. binary-accuracy illusion: metric ~ 1-1/K, BCE loss ~ that of predicting 1/K
-    if config.metric == "binary-accuracy" and val_metric is not None and val_loss is not None:
-        expected, bce = 1 - 1 / k, chance_bce(k)
-        loss_now = last.train_loss
-        if abs(val_metric - expected) <= 0.01 and (
-                abs(loss_now - bce) <= 0.03 or abs(val_loss - bce) <= 0.03):
-            findings.append(Finding("binary-accuracy-illusion", "problem", {
-                "metric": val_metric, "expected": expected, "loss": loss_now, "bce": bce,
-                "true_acc": val_acc if val_acc is not None else float("nan")}))
 
-    preds = observed.val_pred_counts or []
-    top = max(range(len(preds)), key=lambda i: preds[i]) if preds and sum(preds) else None
-    top_share = preds[top] / sum(preds) if top is not None else 0.0
+def binary_accuracy_illusion(case: Case, found: list[Finding]) -> Finding | None:
+    """The reported metric is 1 - 1/K and the BCE loss that of predicting 1/K everywhere."""
+    seen, last = case.observed, case.last
+    if (case.config.metric != "binary-accuracy" or seen.val_metric is None
+            or seen.val_loss is None):
+        return None
+    expected, bce = 1 - 1 / case.k, chance_bce(case.k)
+    if abs(seen.val_metric - expected) <= 0.01 and (
+            abs(last.train_loss - bce) <= 0.03 or abs(seen.val_loss - bce) <= 0.03):
+        return Finding("binary-accuracy-illusion", "problem", {
+            "metric": seen.val_metric, "expected": expected, "loss": last.train_loss,
+            "bce": bce, "true_acc": (seen.val_accuracy if seen.val_accuracy is not None
+                                     else math.nan)})
+    return None
 
-    # 6. too slow: the first epoch barely moved the loss, with a learning rate at the low end
-    drop = first_epoch_drop(observed.loss_trace, _steps_in_first_epoch(observed, config))
-    too_slow = (drop is not None and drop[0] < 0.05 and drop[1] > 0.5 * lnk
-                and config.lr <= slow_lr(config) * 1.0001)
-    if too_slow and drop is not None:
-        findings.append(Finding("too-slow", "problem", {
+
+def too_slow(case: Case, found: list[Finding]) -> Finding | None:
+    """The first epoch barely moved the loss, with a learning rate at the low end."""
+    config = case.config
+    drop = first_epoch_drop(case.observed.loss_trace, _steps_in_first_epoch(case.observed,
+                                                                           config))
+    if (drop is not None and drop[0] < 0.05 and drop[1] > 0.5 * case.lnk
+            and config.lr <= slow_lr(config) * 1.0001):
+        return Finding("too-slow", "problem", {
             "drop": drop[0], "first": drop[1], "last": drop[2], "optimizer": config.optimizer,
-            "lr": config.lr}))
+            "lr": config.lr})
+    return None
 
-    # 2. not learning: loss ~ ln K and accuracy ~ chance after the first epoch, and the
-    # training loss has not gone below ln K (the loss of predicting the prior): a model fed
-    # labels without signal does go below it, by memorising its training images
+
+def not_learning(case: Case, found: list[Finding]) -> Finding | None:
+    """Loss ~ ln K and accuracy ~ chance after the first epoch, and the training loss has not
+    gone below ln K: a model fed labels without signal does, by memorising its images."""
+    first, last, lnk = case.history[0], case.last, case.lnk
+    if case.config.loss == "bce" or _any(found, "too-slow"):
+        return None
     memorising = min(last.train_loss, last.train_loss_eval) < 0.997 * lnk
-    flat = not memorising
-    if config.loss != "bce" and not too_slow:
-        first = history[0]
-        stuck = (abs(first.train_loss - lnk) <= 0.05 * lnk and first.val_accuracy <= chance + 0.03
-                 and last.val_accuracy <= chance + 0.03)
-        if stuck and (flat or len(history) < 3):
-            findings.append(Finding("not-learning", "problem", {
-                "epoch": int(last.epoch), "loss": last.train_loss, "lnk": lnk,
-                "acc": last.val_accuracy, "chance": chance}))
+    stuck = (abs(first.train_loss - lnk) <= 0.05 * lnk
+             and first.val_accuracy <= case.chance + 0.03
+             and last.val_accuracy <= case.chance + 0.03)
+    if stuck and (not memorising or len(case.history) < 3):
+        return Finding("not-learning", "problem", {
+            "epoch": int(last.epoch), "loss": last.train_loss, "lnk": lnk,
+            "acc": last.val_accuracy, "chance": case.chance})
+    return None
 
-    # 3. collapse: 90%+ of predictions in one class that is not 90% of the labels
-    if top is not None:
-        label_share = (label_counts[top] / sum(label_counts)) if sum(label_counts or [0]) else 0
-        if top_share >= 0.9 and label_share < 0.5:
-            names = observed.class_names or [str(i) for i in range(k)]
-            findings.append(Finding("collapse", "problem", {"share": top_share,
-                                                            "cls": names[top]}))
 
-    # 4. softmax twice: the loss floor ln(1+(K-1)/e) with accuracy well above chance
-    floor = softmax_twice_floor(k)
-    best_train_loss = min(r.train_loss for r in history)
-    # (cross-entropy on logits at 80% accuracy is far below the floor, so a loss parked near
-    # it with high accuracy is the signature; a slow run merely passing through it is not)
-    if (floor - 0.02 <= best_train_loss <= floor + 0.12 and last.train_accuracy_eval >= 0.8
-            and last.train_accuracy_eval > chance + 0.2):
-        findings.append(Finding("softmax-twice", "problem", {
-            "loss": best_train_loss, "floor": floor, "acc": last.train_accuracy_eval}))
+def collapse(case: Case, found: list[Finding]) -> Finding | None:
+    """90%+ of predictions in one class that is not 90% of the labels."""
+    preds, labels = case.observed.val_pred_counts or [], case.observed.val_label_counts or []
+    if not (preds and sum(preds)):
+        return None
+    top = max(range(len(preds)), key=lambda i: preds[i])
+    label_share = labels[top] / sum(labels) if sum(labels or [0]) else 0
+    if preds[top] / sum(preds) >= 0.9 and label_share < 0.5:
+        names = case.observed.class_names or [str(i) for i in range(case.k)]
+        return Finding("collapse", "problem", {"share": preds[top] / sum(preds),
+                                               "cls": names[top]})
+    return None
 
-    # 5. rising loss without NaN (the run may have completed anyway)
-    rising = rising_loss(observed.loss_trace, k)
-    if rising:
-        findings.append(Finding("diverged", "problem", rising))
 
-    # 8. overfitting: eval-mode train accuracy well above validation and val loss rising
-    if len(history) >= 3:
-        best_idx = min(range(len(history)), key=lambda i: history[i].val_loss)
-        best_rec = history[best_idx]
-        gap = last.train_accuracy_eval - last.val_accuracy
-        if (gap > 0.03 and best_idx <= len(history) - 3
-                and last.val_loss > best_rec.val_loss * 1.10):
-            findings.append(Finding("overfitting", "warning", {
-                "train": last.train_accuracy_eval, "val": last.val_accuracy, "gap": gap,
-                "best_loss": best_rec.val_loss, "best_epoch": int(best_rec.epoch),
-                "last_loss": last.val_loss}))
+def softmax_twice(case: Case, found: list[Finding]) -> Finding | None:
+    """The loss parked near the floor ln(1+(K-1)/e) with accuracy well above chance
+    (cross-entropy on logits at 80% accuracy is far below it; a slow run passing through is
+    not the signature)."""
+    floor = softmax_twice_floor(case.k)
+    best = min(r.train_loss for r in case.history)
+    accuracy = case.last.train_accuracy_eval
+    if floor - 0.02 <= best <= floor + 0.12 and accuracy >= 0.8 and accuracy > case.chance + 0.2:
+        return Finding("softmax-twice", "problem", {"loss": best, "floor": floor,
+                                                    "acc": accuracy})
+    return None
 
-    # 9. validation above (running) training, explained
+
+def rising(case: Case, found: list[Finding]) -> Finding | None:
+    """A loss that kept rising without NaN (the run may have completed anyway)."""
+    numbers = rising_loss(case.observed.loss_trace, case.k)
+    return Finding("diverged", "problem", numbers) if numbers else None
+
+
+def overfitting(case: Case, found: list[Finding]) -> Finding | None:
+    """Eval-mode train accuracy well above validation, and the validation loss rising."""
+    history, last = case.history, case.last
+    if len(history) < 3:
+        return None
+    best_index = min(range(len(history)), key=lambda i: history[i].val_loss)
+    best = history[best_index]
+    gap = last.train_accuracy_eval - last.val_accuracy
+    if (gap > 0.03 and best_index <= len(history) - 3
+            and last.val_loss > best.val_loss * 1.10):
+        return Finding("overfitting", "warning", {
+            "train": last.train_accuracy_eval, "val": last.val_accuracy, "gap": gap,
+            "best_loss": best.val_loss, "best_epoch": int(best.epoch),
+            "last_loss": last.val_loss})
+    return None
+
+
+def val_above_train(case: Case, found: list[Finding]) -> Finding | None:
+    """Validation above the running train accuracy, explained by the eval-mode one."""
+    last = case.last
     if (last.train_accuracy_running < last.val_accuracy - 0.005
             and last.train_accuracy_eval >= last.val_accuracy - 0.01):
-        findings.append(Finding("val-above-train", "info", {
+        return Finding("val-above-train", "info", {
             "running": last.train_accuracy_running, "val": last.val_accuracy,
-            "train_eval": last.train_accuracy_eval}))
+            "train_eval": last.train_accuracy_eval})
+    return None
 
-    # 11. no signal: after several epochs even the training images are at chance while the
-    # loss still moves (memorising noise); a loss that does not move at all is not-learning
-    if (len(history) >= 3 and last.train_accuracy_eval <= 1 / k + 0.05
-            and not _any(findings, "not-learning", "too-slow")):
-        findings.append(Finding("no-signal", "problem", {
-            "epochs": len(history), "acc": last.train_accuracy_eval, "chance": 1 / k}))
-    return sort_findings(findings)
+
+def no_signal(case: Case, found: list[Finding]) -> Finding | None:
+    """After several epochs even the training images are at chance while the loss still moves
+    (memorising noise); a loss that does not move at all is not-learning."""
+    last = case.last
+    if (len(case.history) >= 3 and last.train_accuracy_eval <= 1 / case.k + 0.05
+            and not _any(found, "not-learning", "too-slow")):
+        return Finding("no-signal", "problem", {
+            "epochs": len(case.history), "acc": last.train_accuracy_eval, "chance": 1 / case.k})
+    return None
+
+
+Rule = Callable[[Case, list[Finding]], "Finding | None"]
+RULES: tuple[Rule, ...] = (binary_accuracy_illusion, too_slow, not_learning, collapse,
+                           softmax_twice, rising, overfitting, val_above_train, no_signal)
 
 
 def first_epoch_drop(trace: list[list[float]],

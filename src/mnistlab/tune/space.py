@@ -44,6 +44,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -300,31 +301,51 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         checked_config({**base.to_dict(), name: value}, f"{key} {label}")
 
     if kind == "categorical":
-        choices = raw.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise MnistlabError(f"{key}: choices must be a non-empty list, got {quote(choices)}")
-        if len(choices) > MAX_CHOICES:
-            raise MnistlabError(f"{key}: {len(choices):,} choices, above the limit of "
-                                f"{MAX_CHOICES:,}; search a range (type = \"int\" or "
-                                "\"float\") instead")
-        clean = []
-        for choice in choices:
-            if isinstance(choice, list):
-                if not choice or not all(isinstance(c, int) and not isinstance(c, bool)
-                                         for c in choice):
-                    raise MnistlabError(f"{key}: list choices must be lists of whole numbers "
-                                        f"(e.g. [128, 64]), got {quote(choice)}")
-                choice = tuple(choice)
-            elif not isinstance(choice, (str, int, float, bool)):
-                raise MnistlabError(f"{key}: choice {quote(choice)} is not a number, text, "
-                                    "true/false or a list of whole numbers")
-            check(list(choice) if isinstance(choice, tuple) else choice, f"choice {quote(choice)}")
-            clean.append(choice)
-        encoded = [encode_choice(c) for c in clean]
-        if len(set(map(repr, encoded))) != len(encoded):
-            raise MnistlabError(f"{key}: choices repeat a value: {quote(choices)}")
-        return Param(name, kind, choices=tuple(clean), when=when)
-    whole = kind == "int"
+        return Param(name, kind, choices=_parse_choices(raw.get("choices"), key, check),
+                     when=when)
+    low, high, log, step = _parse_range(raw, kind == "int", key)
+    wanted = int if kind == "int" else float
+    default = getattr(base, name)
+    if not isinstance(default, wanted) or isinstance(default, bool):
+        raise MnistlabError(f"{key}: type {kind} does not fit {raw_name!r}, which takes "
+                            f"{type(default).__name__} values; use categorical choices for it")
+    check(low, f"low={low}")
+    check(high, f"high={high}")
+    return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
+
+
+def _parse_choices(choices: Any, key: str, check: Callable[[Any, str], None]
+                   ) -> tuple[Any, ...]:
+    """A categorical parameter's choices, each one a valid setting (lists become tuples)."""
+    if not isinstance(choices, list) or not choices:
+        raise MnistlabError(f"{key}: choices must be a non-empty list, got {quote(choices)}")
+    if len(choices) > MAX_CHOICES:
+        raise MnistlabError(f"{key}: {len(choices):,} choices, above the limit of "
+                            f"{MAX_CHOICES:,}; search a range (type = \"int\" or "
+                            "\"float\") instead")
+    clean = []
+    for choice in choices:
+        if isinstance(choice, list):
+            if not choice or not all(isinstance(c, int) and not isinstance(c, bool)
+                                     for c in choice):
+                raise MnistlabError(f"{key}: list choices must be lists of whole numbers "
+                                    f"(e.g. [128, 64]), got {quote(choice)}")
+            choice = tuple(choice)
+        elif not isinstance(choice, (str, int, float, bool)):
+            raise MnistlabError(f"{key}: choice {quote(choice)} is not a number, text, "
+                                "true/false or a list of whole numbers")
+        check(list(choice) if isinstance(choice, tuple) else choice, f"choice {quote(choice)}")
+        clean.append(choice)
+    encoded = [encode_choice(c) for c in clean]
+    if len(set(map(repr, encoded))) != len(encoded):
+        raise MnistlabError(f"{key}: choices repeat a value: {quote(choices)}")
+    return tuple(clean)
+
+
+def _parse_range(raw: dict[str, Any], whole: bool, key: str
+                 ) -> tuple[float | int, float | int, bool, float | int | None]:
+    """(low, high, log, step) of a numeric parameter, checked."""
+    kind = "int" if whole else "float"
     for required in ("low", "high"):
         if required not in raw:
             raise MnistlabError(f"{key}: {kind} needs low and high")
@@ -349,17 +370,7 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         step = 1
     if step is not None and not log:
         _check_steps(low, high, step, key)
-    if whole:
-        default = getattr(base, name)
-        if not isinstance(default, int) or isinstance(default, bool):
-            raise MnistlabError(f"{key}: type int does not fit {raw_name!r}, which takes "
-                                f"{type(default).__name__} values")
-    elif not isinstance(getattr(base, name), float):
-        raise MnistlabError(f"{key}: type float does not fit {raw_name!r}; use categorical "
-                            f"choices for it")
-    check(low, f"low={low}")
-    check(high, f"high={high}")
-    return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
+    return low, high, log, step
 
 
 def _check_steps(low: float, high: float, step: float, key: str) -> None:
