@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mnistlab.raycluster import loopback_cluster
+from mnistlab.testing import loopback_cluster
 
 
 def run(argv: list[str], out: Path, env: dict[str, str]) -> tuple[float, float]:

@@ -24,13 +24,8 @@ from pathlib import Path
 import pytest
 
 from mnistlab.errors import MnistlabError
-from mnistlab.raycluster import (
-    LOOPBACK,
-    TaskResources,
-    loopback_cluster,
-    pack_folder,
-    unpack_folder,
-)
+from mnistlab.raycluster import TaskResources, pack_folder, unpack_folder
+from mnistlab.testing import LOOPBACK, loopback_cluster
 
 HOST = LOOPBACK
 

@@ -261,7 +261,9 @@ class TrainConfig:
         return cls(**clean)
 
     def to_toml(self) -> str:
-        return dump_toml(self.to_dict())
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
@@ -318,49 +320,6 @@ def _at_least(name: str, value: int, minimum: int) -> None:
 
 
 # --- TOML ----------------------------------------------------------------------------------
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ("nan" if value != value else
-                                                          ("inf" if value > 0 else "-inf"))
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def dump_toml(data: dict[str, Any]) -> str:
-    """Write a dict of scalars, lists, tables and arrays of tables (all our files need)."""
-    lines: list[str] = []
-    scalars = {k: v for k, v in data.items() if not isinstance(v, dict) and not _is_table_list(v)}
-    for key, value in scalars.items():
-        lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-    for key, value in data.items():
-        if isinstance(value, dict):
-            lines.append("")
-            lines.append(f"[{_toml_key(key)}]")
-            lines.extend(dump_toml(value).splitlines())
-        elif _is_table_list(value):
-            for item in value:
-                lines.append("")
-                lines.append(f"[[{_toml_key(key)}]]")
-                lines.extend(dump_toml(item).splitlines())
-    return "\n".join(lines).strip() + "\n"
-
-
-def _is_table_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
-def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
-
-
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():

@@ -57,9 +57,6 @@ class Plan:
     def snapshots(self) -> list[PlannedRun]:
         return [r for r in self.runs.values() if r.snapshot_of is not None]
 
-    def total_epochs(self) -> int:
-        return sum(r.config.epochs for r in self.to_train)
-
 
 def seeds_for(spec: StudySpec) -> list[int]:
     return [spec.base.seed + i for i in range(spec.seeds)]

@@ -580,8 +580,9 @@ def _last_intermediate(trial: Any) -> float | None:
 
 
 def spec_toml(spec: TuneSpec) -> str:
-    """The resolved search space as TOML: what this folder's search was run with."""
-    from ..config import dump_toml
+    """The resolved search space as TOML: what this folder's search was run with (a space file
+    `mnistlab tune` reads back)."""
+    import tomli_w
 
     space = {}
     for p in spec.params:
@@ -593,32 +594,14 @@ def spec_toml(spec: TuneSpec) -> str:
             if p.step is not None:
                 entry["step"] = p.step
         if p.when:
-            entry["when_"] = {k: list(v) for k, v in p.when.items()}
+            entry["when"] = {k: list(v) for k, v in p.when.items()}
         space[p.name] = entry
     data: dict[str, Any] = {"name": spec.name, "title": spec.title,
-                            "description": spec.description, "base": spec.base.to_dict()}
-    text = dump_toml(data)
-    lines = [text.rstrip()]
-    for name, entry in space.items():
-        when = entry.pop("when_", None)
-        lines += ["", f"[space.{name}]", dump_toml(entry).rstrip()]
-        if when:
-            inner = ", ".join(f"{k} = {_inline(v)}" for k, v in when.items())
-            lines.append(f"when = {{ {inner} }}")
+                            "description": spec.description, "base": spec.base.to_dict(),
+                            "space": space}
     if spec.compare is not None:
         c = spec.compare
-        lines += ["", "[compare]", dump_toml({"label": c.label, "source": c.source,
-                                              "note": c.note,
-                                              **({"val": c.val} if c.val is not None else {})}
-                                             ).rstrip()]
-        settings = ", ".join(f"{k} = {_inline(v)}" for k, v in c.settings.items())
-        lines.append(f"settings = {{ {settings} }}")
-    return "\n".join(lines) + "\n"
-
-
-def _inline(value: Any) -> str:
-    from ..config import _toml_value
-
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    return _toml_value(value)
+        data["compare"] = {"label": c.label, "source": c.source, "note": c.note,
+                           **({"val": c.val} if c.val is not None else {}),
+                           "settings": dict(c.settings)}
+    return tomli_w.dumps(data)
