@@ -24,3 +24,39 @@ def test_numbers_are_written_the_languages_way():
     assert number(1234567.5, ",.1f", "es") == "1.234.567,5"
     # text placeholders are left alone, even when they hold digits and dots
     assert "lr=0.001" in t("es", "method.base", base="lr=0.001")
+
+
+def test_figures_in_spanish_have_no_english_words():
+    import matplotlib.text
+    from spanish import english_in
+
+    from mnistlab import figures
+    from mnistlab.records import EpochRecord
+
+    history = [EpochRecord(e, 1.0, 0.8, 0.8, 0.9, 0.85, 0.95, 0.84, 0.84, 0.001, 1.0)
+               for e in (1, 2, 3)]
+    made = [figures.learning_curves(history, lang="es"),
+            figures.confusion([[5, 1], [0, 6]], ["a", "b"], lang="es"),
+            figures.experiment_curves({"0.1": [[0.5, 0.6]]}, "lr", "es"),
+            figures.point_chart(["0.1", "0.01"], [0.8, 0.85], [0.01, 0.02], "lr", "0.1",
+                                [0.79, None], "es"),
+            figures.per_class_bars(["a", "b"], [0.9, 0.95], "x", "es")]
+    words = " | ".join(t.get_text() for fig in made for t in fig.findobj(matplotlib.text.Text))
+    assert "época" in words and "validación" in words
+    assert english_in(words) == [] and "epoch" not in words.split()
+
+
+def test_doctor_in_spanish_says_everything_in_spanish(tmp_path, capsys):
+    from spanish import english_in
+    from synth import blobs
+
+    from mnistlab import TrainConfig, train
+    from mnistlab.cli import main
+
+    train(TrainConfig(model="mlp", hidden=(16,), epochs=3, lr=50.0, optimizer="sgd",
+                      val_size=200, eval_train_size=200, device="cpu"), dataset=blobs(),
+          out=tmp_path / "run")
+    assert main(["doctor", str(tmp_path / "run"), "--lang", "es"]) == 1
+    said = capsys.readouterr().out
+    assert "PROBLEMA" in said and "Solución:" in said and "diverg" in said
+    assert english_in(said) == [], english_in(said)

@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spanish import english_in
 from tiny_study import write_tiny_study
 
 from mnistlab import StudyOptions, run_study
@@ -45,6 +46,8 @@ def test_cosine_schedule_is_not_a_prefix(tiny_study):
 def test_study_results_report_and_final(tiny_study, tmp_path):
     result = run_study(load_study(str(tiny_study)), tmp_path / "S",
                        options=StudyOptions(lang="es"))
+    spanish = (tmp_path / "S" / "report.md").read_text()
+    assert english_in(spanish) == [] and "## Conclusiones" in spanish
     rows = list(csv.DictReader((tmp_path / "S" / "results.csv").open()))
     assert len(rows) == 8  # 6 distinct experiment runs + 2 final seeds
     base_rows = [r for r in rows if r["experiment"] == "base"]
@@ -326,3 +329,13 @@ def test_cli_seeds_flag_is_one_line_and_writes_nothing(tmp_path, capsys):
 def test_unknown_preset_lists_presets():
     with pytest.raises(MnistlabError, match="presets: fashion-hparams, lenet-challenge"):
         load_study("cifar-study")
+
+
+def test_the_quick_form_in_spanish_is_spanish_throughout(tiny_study, tmp_path):
+    quick = tiny_study.read_text() + "[quick]\ntrain_subset = 1000\nmax_epochs = 1\n"
+    (tmp_path / "quick.toml").write_text(quick.replace('name = "tiny"', 'name = "tiny-q"'))
+    result = run_study(str(tmp_path / "quick.toml"), tmp_path / "Q",
+                       options=StudyOptions(quick=True, seeds=1, lang="es", workers=1))
+    report = (tmp_path / "Q" / "report.md").read_text()
+    assert result.spec.is_quick and "forma rápida" in report
+    assert english_in(report) == []

@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 
 optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
 
+from spanish import english_in  # noqa: E402
+
 from mnistlab import TuneOptions  # noqa: E402
 from mnistlab.api import run_tune  # noqa: E402
 from mnistlab.cli import main  # noqa: E402
@@ -373,6 +375,7 @@ def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, caps
         assert heading in report
     for english in ("Best trial", "Trials", "validation accuracy", "complete |"):
         assert english not in report
+    assert english_in(report) == []
 
 
 @pytest.mark.parametrize("argv, message", [

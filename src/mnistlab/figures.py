@@ -1,6 +1,7 @@
 """Matplotlib figures, built from plain data (histories, matrices, tables); nothing is saved here.
 
-Callers save with `files.save_figure` so a figure on disk is never half-written.
+Callers save with `files.save_figure` so a figure on disk is never half-written. Every label
+comes from the message catalogue in the figure's language (`lang`).
 """
 
 from __future__ import annotations
@@ -14,32 +15,35 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no screen is assumed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from .messages import t  # noqa: E402
 
 if TYPE_CHECKING:
-    from ..records import EpochRecord
+    from .records import EpochRecord
 
 
-def learning_curves(history: Sequence[EpochRecord], title: str = "") -> Any:
+def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str = "en") -> Any:
     """Loss and accuracy per epoch: running train, eval-mode train, validation."""
     epochs = [r.epoch for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax_loss.plot(epochs, [r.train_loss for r in history], "o-", label="train (running)")
+    ax_loss.plot(epochs, [r.train_loss for r in history], "o-",
+                 label=t(lang, "plot.train_running"))
     if not math.isnan(history[0].train_loss_eval):  # older runs did not measure it
         ax_loss.plot(epochs, [r.train_loss_eval for r in history], "s--",
-                     label="train (eval mode)")
-    ax_loss.plot(epochs, [r.val_loss for r in history], "^-", label="validation")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("loss")
-    ax_loss.legend()
+                     label=t(lang, "plot.train_eval"))
+    ax_loss.plot(epochs, [r.val_loss for r in history], "^-", label=t(lang, "plot.validation"))
+    ax_loss.set_ylabel(t(lang, "plot.loss"))
     ax_acc.plot(epochs, [r.train_accuracy_running for r in history], "o-",
-                label="train (running, dropout/augmentation on)")
+                label=t(lang, "plot.train_running_on"))
     ax_acc.plot(epochs, [r.train_accuracy_eval for r in history], "s--",
-                label="train (eval mode)")
-    ax_acc.plot(epochs, [r.val_accuracy for r in history], "^-", label="validation")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("accuracy")
-    ax_acc.legend()
+                label=t(lang, "plot.train_eval"))
+    ax_acc.plot(epochs, [r.val_accuracy for r in history], "^-",
+                label=t(lang, "plot.validation"))
+    ax_acc.set_ylabel(t(lang, "plot.accuracy"))
     for ax in (ax_loss, ax_acc):
+        _epoch_axis(ax, lang)
+        ax.legend()
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
@@ -48,8 +52,13 @@ def learning_curves(history: Sequence[EpochRecord], title: str = "") -> Any:
     return fig
 
 
-def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str],
-              title: str = "test confusion matrix") -> Any:
+def _epoch_axis(ax: Any, lang: str) -> None:
+    ax.set_xlabel(t(lang, "plot.epoch"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
+
+
+def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "",
+              lang: str = "en") -> Any:
     """Counts with the diagonal readable; rows are the true class."""
     m = np.asarray(matrix)
     k = len(class_names)
@@ -58,8 +67,8 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str],
     image = ax.imshow(m, cmap="Blues")
     ax.set_xticks(range(k), class_names, rotation=45, ha="right")
     ax.set_yticks(range(k), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel(t(lang, "plot.predicted"))
+    ax.set_ylabel(t(lang, "plot.true"))
     threshold = m.max() / 2 if m.size else 0
     if k <= 20:
         for i in range(k):
@@ -67,14 +76,14 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str],
                 ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if m[i, j] > threshold else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)
-    ax.set_title(title)
+    ax.set_title(title or t(lang, "plot.confusion"))
     fig.tight_layout()
     plt.close(fig)
     return fig
 
 
 def experiment_curves(curves: dict[str, list[list[float]]], title: str,
-                      ylabel: str = "validation accuracy") -> Any:
+                      lang: str = "en") -> Any:
     """One line per value: the mean over seeds of the per-epoch validation accuracy."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for label, runs in curves.items():
@@ -83,8 +92,8 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
             continue
         mean = np.mean([r[:length] for r in runs], axis=0)
         ax.plot(range(1, length + 1), mean, marker="o", markersize=3, label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
+    _epoch_axis(ax, lang)
+    ax.set_ylabel(t(lang, "plot.val"))
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -95,20 +104,25 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
 
 def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[float],
                 title: str, base_label: str | None = None,
-                original: Sequence[float | None] | None = None) -> Any:
-    """Mean validation accuracy per value with ±1 sd error bars (sd 0 when n = 1)."""
+                original: Sequence[float | None] | None = None, lang: str = "en") -> Any:
+    """Mean validation accuracy per value with ±1 sd error bars (sd 0 when n = 1); the base
+    value in red, the original's figures as crosses, each with its legend entry."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     x = np.arange(len(labels))
-    colors = ["tab:red" if lab == base_label else "tab:blue" for lab in labels]
     ax.errorbar(x, means, yerr=[0 if np.isnan(s) else s for s in sds], fmt="none",
                 ecolor="gray", capsize=4)
-    ax.scatter(x, means, c=colors, zorder=3, label="ours (mean ± sd)")
+    is_base = np.array([label == base_label for label in labels])
+    for mask, colour, key in ((~is_base, "tab:blue", "plot.ours"),
+                              (is_base, "tab:red", "plot.base")):
+        if mask.any():
+            ax.scatter(x[mask], np.asarray(means)[mask], c=colour, zorder=3,
+                       label=t(lang, key))
     if original and any(o is not None for o in original):
         ox = [i for i, o in enumerate(original) if o is not None]
         ax.scatter(ox, [original[i] for i in ox], marker="x", c="black", zorder=3,
-                   label="original")
+                   label=t(lang, "plot.original"))
     ax.set_xticks(x, labels, rotation=20)
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(t(lang, "plot.val"))
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -117,13 +131,16 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
     return fig
 
 
-def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str) -> Any:
+def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str,
+                   lang: str = "en") -> Any:
+    """Test accuracy per class; the axis starts near the lowest bar, and says where."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     ax.bar(range(len(names)), accuracy, color="tab:blue")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     low = max(0.0, min(accuracy) - 0.05) if len(accuracy) else 0.0
     ax.set_ylim(low, 1.0)
-    ax.set_ylabel("test accuracy")
+    label = t(lang, "plot.test_accuracy")
+    ax.set_ylabel(t(lang, "plot.axis_from", label=label, low=low) if low > 0 else label)
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()

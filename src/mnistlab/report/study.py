@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import figures as plots
 from .. import files
 from ..doctor import RANK
-from ..messages import t
+from ..messages import number, t
 from ..records import Finding, RunSummary
 from ..study.stats import summarize, welch
 from .document import Bullets, Document, Heading, Image, Paragraph, Table, to_html, to_markdown
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from ..study.spec import Experiment
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value * 100:.2f}"
+def _pct(value: float | None, lang: str) -> str:
+    return "—" if value is None or not math.isfinite(value) else number(value * 100, ".2f", lang)
 
 
 def _config_text(config: Any, keys: tuple[str, ...]) -> str:
@@ -61,10 +61,11 @@ def _delta_cell(lang: str, rows: list[Row], ref: list[Row], is_ref: bool) -> tup
         return "—", None
     diff = welch([r.val_acc for r in rows], [r.val_acc for r in ref])
     if not diff.has_interval:
-        return f"{diff.delta * 100:+.2f} ({t(lang, 'no_noise')})", diff
+        return f"{number(diff.delta * 100, '+.2f', lang)} ({t(lang, 'no_noise')})", diff
     mark = t(lang, "within_noise") if diff.within_noise else t(lang, "beyond_noise")
-    return (f"{diff.delta * 100:+.2f} [{diff.low * 100:+.2f}, {diff.high * 100:+.2f}] {mark}",
-            diff)
+    low, high = (number(v * 100, "+.2f", lang) for v in (diff.low, diff.high))
+    interval = t(lang, "interval", low=low, high=high)
+    return f"{number(diff.delta * 100, '+.2f', lang)} {interval} {mark}", diff
 
 
 def build_document(result: StudyResult, lang: str = "en") -> Document:
@@ -128,13 +129,14 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
         val = summarize([r.val_acc for r in cell_rows])
         delta_text, diff = _delta_cell(lang, cell_rows, ref_rows, v.label == ref_label)
         comparisons.append((v.label, diff, cell_rows))
-        original = (f"{v.original['train']:.2f} / {v.original['val']:.2f}"
+        original = (f"{number(v.original['train'], '.2f', lang)} / "
+                    f"{number(v.original['val'], '.2f', lang)}"
                     if {"train", "val"} <= set(v.original) else "—")
         label = v.label + (f" {t(lang, 'base_mark')}" if v.label == ref_label else "")
         rows.append([label, str(val.n),
-                     summarize([r.train_acc_eval for r in cell_rows]).format(),
-                     summarize([r.train_acc_running for r in cell_rows]).format(),
-                     val.format(), summarize([r.gap for r in cell_rows]).format(),
+                     summarize([r.train_acc_eval for r in cell_rows]).format(lang=lang),
+                     summarize([r.train_acc_running for r in cell_rows]).format(lang=lang),
+                     val.format(lang=lang), summarize([r.gap for r in cell_rows]).format(lang=lang),
                      delta_text, original])
         labels.append(v.label)
         means.append(val.mean)
@@ -147,13 +149,13 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     if any(curves.values()):
         name = f"plots/{slug}-curves.png"
         files.save_figure(result.out / name, plots.experiment_curves(
-            {k: v for k, v in curves.items() if v}, exp.text("title", lang) or exp.name))
+            {k: v for k, v in curves.items() if v}, exp.text("title", lang) or exp.name, lang))
         doc.add(Image(name, t(lang, "plot.curves", name=exp.text("title", lang) or exp.name)))
     name = f"plots/{slug}-points.png"
     plot_dir.mkdir(parents=True, exist_ok=True)
     title = exp.text("title", lang) or exp.name
     files.save_figure(result.out / name, plots.point_chart(labels, means, sds, title, ref_label,
-                                                           originals))
+                                                           originals, lang))
     doc.add(Image(name, t(lang, "plot.points", name=exp.text("title", lang) or exp.name)))
     return comparisons
 
@@ -173,10 +175,10 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
         val = summarize([r.val_acc for r in best_rows])
         delta = "—" if best_diff is None else _delta_cell(lang, best_rows, [], False)[0]
         if best_diff is not None:
-            delta = (f"{best_diff.delta * 100:+.2f}" + (
+            delta = (number(best_diff.delta * 100, "+.2f", lang) + (
                 f" ({t(lang, 'within_noise' if best_diff.within_noise else 'beyond_noise')})"
                 if best_diff.has_interval else f" ({t(lang, 'no_noise')})"))
-        rows.append([exp.text("title", lang) or exp.name, best_label, val.format(), delta])
+        rows.append([exp.text("title", lang) or exp.name, best_label, val.format(lang=lang), delta])
         ref_label = _reference(result, exp)[0]
         if best_diff is not None and best_diff.delta > 0 and (
                 not best_diff.has_interval or not best_diff.within_noise):
@@ -208,14 +210,17 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
             continue
         metric = summarize([r.reported_metric for r in cell_rows
                             if r.reported_metric is not None])
-        orig = (f"{v.original['acc']:.4f} / {v.original['loss']:.4f}"
+        orig = (f"{number(v.original['acc'], '.4f', lang)} / "
+                f"{number(v.original['loss'], '.4f', lang)}"
                 if {"acc", "loss"} <= set(v.original) else "—")
         rows.append([v.label, str(len(cell_rows)),
-                     summarize([r.train_acc_eval for r in cell_rows]).format(),
-                     summarize([r.val_acc for r in cell_rows]).format(),
-                     summarize([r.test_acc for r in cell_rows if r.test_acc is not None]).format(),
-                     metric.format(digits=4, scale=1.0),
-                     summarize([r.val_loss for r in cell_rows]).format(digits=4, scale=1.0),
+                     summarize([r.train_acc_eval for r in cell_rows]).format(lang=lang),
+                     summarize([r.val_acc for r in cell_rows]).format(lang=lang),
+                     summarize([r.test_acc for r in cell_rows
+                                if r.test_acc is not None]).format(lang=lang),
+                     metric.format(digits=4, scale=1.0, lang=lang),
+                     summarize([r.val_loss for r in cell_rows]).format(digits=4, scale=1.0,
+                                                                      lang=lang),
                      orig])
         curves[v.label.split(":")[0]] = [[h.val_accuracy for h in r.history] for r in cell_rows
                                          if r.history]
@@ -223,7 +228,7 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
     if any(curves.values()):
         name = f"plots/{exp.name}-curves.png"
         files.save_figure(result.out / name, plots.experiment_curves(
-            {k: v for k, v in curves.items() if v}, exp.text("title", lang) or exp.name))
+            {k: v for k, v in curves.items() if v}, exp.text("title", lang) or exp.name, lang))
         doc.add(Image(name, t(lang, "plot.curves", name=exp.text("title", lang) or exp.name)))
 
 
@@ -236,8 +241,9 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
                                                                    KEY_SETTINGS), how=how)))
     val = summarize([r.val_acc for r in rows])
     test = summarize([r.test_acc for r in rows if r.test_acc is not None])
-    extra = "" if len(rows) > 1 else "; single run"
-    doc.add(Paragraph(t(lang, "final.result", val=val.format() + "%", test=test.format() + "%",
+    extra = "" if len(rows) > 1 else t(lang, "final.single_run")
+    doc.add(Paragraph(t(lang, "final.result", val=val.format(lang=lang) + "%",
+                        test=test.format(lang=lang) + "%",
                         n=len(rows), extra=extra)))
     if "val" in spec.final.original:
         doc.add(Paragraph(t(lang, "final.original", orig=spec.final.original["val"],
@@ -246,15 +252,16 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     summary = result.summaries[first.key]
     seed = first.seed
     doc.add(Image("plots/final-curves.png", t(lang, "final.curves", seed=seed)))
-    files.save_figure(result.out / "plots/final-curves.png", plots.learning_curves(first.history))
+    files.save_figure(result.out / "plots/final-curves.png",
+                      plots.learning_curves(first.history, lang=lang))
     if summary.test_confusion:
         files.save_figure(result.out / "plots/final-confusion.png", plots.confusion(
-            summary.test_confusion, summary.class_names))
+            summary.test_confusion, summary.class_names, lang=lang))
         doc.add(Image("plots/final-confusion.png", t(lang, "final.confusion", seed=seed)))
         per_class = summary.per_class_test_accuracy or {}
         files.save_figure(result.out / "plots/final-per-class.png", plots.per_class_bars(
             list(per_class), [v or 0.0 for v in per_class.values()],
-            t(lang, "final.per_class", seed=seed)))
+            t(lang, "final.per_class", seed=seed), lang))
         doc.add(Image("plots/final-per-class.png", t(lang, "final.per_class", seed=seed)))
     grid = _misclassified(result, first.key, summary)
     if grid is not None:
@@ -345,7 +352,8 @@ def _conclusions(doc: Document, result: StudyResult,
             total += 1
             ours = summarize([r.val_acc for r in rows]).mean * 100
             if abs(ours - v.original["val"]) > 3:
-                far.append(f"{exp.name}={v.label} ({ours:.2f} vs {v.original['val']:.2f})")
+                far.append(t(lang, "concl.far_row", name=f"{exp.name}={v.label}", ours=ours,
+                             theirs=v.original["val"]))
     if total:
         items.append(t(lang, "concl.original_close", close=total - len(far), total=total))
         if far:
@@ -368,9 +376,9 @@ def _trial_conclusions(result: StudyResult, items: list[str], lang: str) -> None
     if failures:
         f = failures[0]
         best = max((r.test_acc for r in good), default=math.nan)
-        metric_name = "binary accuracy" if lang == "en" else "exactitud binaria"
+        metric_name = t(lang, "metric.binary_accuracy")
         items.append(t(lang, "concl.failure", metric=f.reported_metric, loss=f.val_loss,
-                       true=f.val_acc, best=_pct(best) + "%", metric_name=metric_name))
+                       true=f.val_acc, best=_pct(best, lang) + "%", metric_name=metric_name))
     if good and any(e.test for e in result.spec.experiments):
         by_label: dict[str, list[float]] = {}
         for r in good:
@@ -378,7 +386,7 @@ def _trial_conclusions(result: StudyResult, items: list[str], lang: str) -> None
                 by_label.setdefault(r.value, []).append(r.test_acc)
         if by_label:
             label, values = min(by_label.items(), key=lambda kv: min(kv[1]))
-            items.append(t(lang, "concl.trials", low=_pct(min(values)) + "%", label=label))
+            items.append(t(lang, "concl.trials", low=_pct(min(values), lang) + "%", label=label))
 
 
 def write_study_report(result: StudyResult, lang: str = "en") -> Path:

@@ -11,7 +11,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .. import files
-from ..messages import t
+from ..messages import number, t
 from ..study.stats import summarize, welch
 from ..tune.search import max_epochs
 from ..tune.space import encode_choice
@@ -50,8 +50,8 @@ def _settings(values: dict[str, Any], keys: Any = None) -> str:
                      if k in values and values[k] != "")
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value * 100:.2f}"
+def _pct(value: float | None, lang: str) -> str:
+    return "—" if value is None or not math.isfinite(value) else number(value * 100, ".2f", lang)
 
 
 def _last(trial: Any) -> tuple[float, int]:
@@ -119,7 +119,8 @@ def _best(doc: Document, result: TuneResult, lang: str) -> None:
         doc.add(Paragraph(t(lang, "tune.best.none")))
         return
     params = {k: result.best_config.to_dict()[k] for k in best.params}
-    doc.add(Paragraph(t(lang, "tune.best.text", number=best.number, val=_pct(best.value) + "%",
+    doc.add(Paragraph(t(lang, "tune.best.text", number=best.number,
+                        val=_pct(best.value, lang) + "%",
                         seed=result.best_config.seed, n=len(result.by_state("COMPLETE")),
                         params=f"`{_settings(params)}`")))
     doc.add(Paragraph(t(lang, "tune.best.config",
@@ -138,17 +139,18 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
                         seeds=", ".join(map(str, seeds)), search_seed=result.spec.base.seed)))
     best_val = summarize([r.summary.val_accuracy for r in result.retrained])
     best_test = summarize([r.summary.test_accuracy for r in result.retrained])
-    rows = [[t(lang, "tune.row.best"), str(best_val.n), best_val.format(), best_test.format()]]
+    rows = [[t(lang, "tune.row.best"), str(best_val.n), best_val.format(lang=lang),
+             best_test.format(lang=lang)]]
     compare = result.spec.compare
     label = result.spec.text("compare_label", lang)
     cmp_val = cmp_test = None
     if compare is not None and result.compared:
         cmp_val = summarize([r.summary.val_accuracy for r in result.compared])
         cmp_test = summarize([r.summary.test_accuracy for r in result.compared])
-        rows.append([label, str(cmp_val.n), cmp_val.format(), cmp_test.format()])
+        rows.append([label, str(cmp_val.n), cmp_val.format(lang=lang), cmp_test.format(lang=lang)])
     if compare is not None and compare.val is not None and not result.spec.is_quick:
         rows.append([t(lang, "tune.row.published", label=label), "—",
-                     f"{compare.val:.2f}", "—"])
+                     number(compare.val, ".2f", lang), "—"])
     doc.add(Table([t(lang, k) for k in ("col.config", "col.n", "col.val", "col.test")], rows,
                   caption=t(lang, "accuracy_pct")))
     if cmp_val is not None:
@@ -185,9 +187,10 @@ def _trials(doc: Document, result: TuneResult, lang: str) -> None:
                   for k, v in trial.params.items()}
         seconds = trial.user_attrs.get("seconds")
         rows.append([str(trial.number) + (" ★" if result.best is trial else ""),
-                     _state(trial, lang), _pct(_trial_value(trial)),
+                     _state(trial, lang), _pct(_trial_value(trial), lang),
                      str(trial.user_attrs.get("epochs", _last(trial)[1] or "—")),
-                     "—" if seconds is None else f"{seconds:.1f}", _settings(params)])
+                     "—" if seconds is None else number(seconds, ".1f", lang),
+                     _settings(params)])
     doc.add(Table([t(lang, k) for k in ("col.tune_trial", "col.state", "col.val", "col.epochs",
                                         "col.seconds", "col.params")], rows,
                   caption=t(lang, "accuracy_pct")))
@@ -219,8 +222,9 @@ def _importances(doc: Document, result: TuneResult, lang: str) -> None:
                         repeats=repeats)))
     stats = sorted(((name, summarize(v)) for name, v in values.items()),
                    key=lambda item: -item[1].mean)
-    rows = [[name, s.format(digits=3, scale=1.0),
-             f"{min(values[name]):.3f} – {max(values[name]):.3f}"] for name, s in stats]
+    rows = [[name, s.format(digits=3, scale=1.0, lang=lang),
+             f"{number(min(values[name]), '.3f', lang)} – "
+             f"{number(max(values[name]), '.3f', lang)}"] for name, s in stats]
     doc.add(Table([t(lang, "col.param"), t(lang, "col.importance"), t(lang, "col.spread")], rows))
     fig = plots.importances([n for n, _ in stats], [s.mean for _, s in stats],
                             [s.sd for _, s in stats], t(lang, "plot.importance", n=repeats))
@@ -252,8 +256,8 @@ def _conclusions(doc: Document, result: TuneResult, lang: str) -> None:
     if result.retrained:
         val = summarize([r.summary.val_accuracy for r in result.retrained])
         test = summarize([r.summary.test_accuracy for r in result.retrained])
-        items.append(t(lang, "tune.concl.best", val=val.format() + "%",
-                       test=test.format() + "%", n=val.n))
+        items.append(t(lang, "tune.concl.best", val=val.format(lang=lang) + "%",
+                       test=test.format(lang=lang) + "%", n=val.n))
     finished = result.by_state("COMPLETE") + result.by_state("PRUNED")
     pruned = result.by_state("PRUNED")
     if pruned:

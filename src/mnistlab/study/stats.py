@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..messages import number
+
 
 def _beta_cf(a: float, b: float, x: float) -> float:
     """Continued fraction for the incomplete beta function (modified Lentz)."""
@@ -70,12 +72,13 @@ class Summary:
     mean: float
     sd: float  # sample sd (n-1); nan when n < 2
 
-    def format(self, digits: int = 2, scale: float = 100.0) -> str:
+    def format(self, digits: int = 2, scale: float = 100.0, lang: str = "en") -> str:
+        """'89.16 ± 0.21' (scaled, e.g. to %), a single value when n = 1, '—' when n = 0;
+        numbers written the `lang` way (es: 89,16 ± 0,21)."""
         if self.n == 0 or math.isnan(self.mean):
             return "—"
-        if self.n < 2:
-            return f"{self.mean * scale:.{digits}f}"
-        return f"{self.mean * scale:.{digits}f} ± {self.sd * scale:.{digits}f}"
+        mean = number(self.mean * scale, f".{digits}f", lang)
+        return mean if self.n < 2 else f"{mean} ± {number(self.sd * scale, f'.{digits}f', lang)}"
 
 
 def summarize(values: Sequence[float]) -> Summary:
