@@ -32,13 +32,13 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path):
     f = failure[0]
     assert f.reported_metric == pytest.approx(0.900, abs=0.005)
     assert f.val_loss == pytest.approx(0.325, abs=0.01)
-    assert f.val_acc < 0.2  # the true accuracy printed beside it
+    assert f.val_accuracy < 0.2  # the true accuracy printed beside it
     diagnoses = result.summaries[f.key].diagnoses
     assert diagnoses[0].code == "binary-accuracy-illusion"
     assert "--loss ce" in diagnoses[0]["fix"]
     for r in trials:
         assert _problems(result, r.key) == [], r.value
-        assert r.test_acc is not None
+        assert r.test_accuracy is not None
     report = (tmp_path / "L" / "report.md").read_text()
     assert "Binary-accuracy illusion" in report and "0.9000" in report
 

@@ -59,7 +59,7 @@ def _reference(result: StudyResult, exp: Experiment) -> tuple[str, list[Row]]:
 def _delta_cell(lang: str, rows: list[Row], ref: list[Row], is_ref: bool) -> tuple[str, Any]:
     if is_ref:
         return "—", None
-    diff = welch([r.val_acc for r in rows], [r.val_acc for r in ref])
+    diff = welch([r.val_accuracy for r in rows], [r.val_accuracy for r in ref])
     if not diff.has_interval:
         return f"{number(diff.delta * 100, '+.2f', lang)} ({t(lang, 'no_noise')})", diff
     mark = t(lang, "within_noise") if diff.within_noise else t(lang, "beyond_noise")
@@ -126,7 +126,7 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
         cell_rows = _rows_of(result, exp, v.label)
         if not cell_rows:
             continue
-        val = summarize([r.val_acc for r in cell_rows])
+        val = summarize([r.val_accuracy for r in cell_rows])
         delta_text, diff = _delta_cell(lang, cell_rows, ref_rows, v.label == ref_label)
         comparisons.append((v.label, diff, cell_rows))
         original = (f"{number(v.original['train'], '.2f', lang)} / "
@@ -134,8 +134,8 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                     if {"train", "val"} <= set(v.original) else "—")
         label = v.label + (f" {t(lang, 'base_mark')}" if v.label == ref_label else "")
         rows.append([label, str(val.n),
-                     summarize([r.train_acc_eval for r in cell_rows]).format(lang=lang),
-                     summarize([r.train_acc_running for r in cell_rows]).format(lang=lang),
+                     summarize([r.train_accuracy_eval for r in cell_rows]).format(lang=lang),
+                     summarize([r.train_accuracy_running for r in cell_rows]).format(lang=lang),
                      val.format(lang=lang), summarize([r.gap for r in cell_rows]).format(lang=lang),
                      delta_text, original])
         labels.append(v.label)
@@ -171,8 +171,8 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
         if not items:
             continue
         best_label, best_diff, best_rows = max(
-            items, key=lambda item: summarize([r.val_acc for r in item[2]]).mean)
-        val = summarize([r.val_acc for r in best_rows])
+            items, key=lambda item: summarize([r.val_accuracy for r in item[2]]).mean)
+        val = summarize([r.val_accuracy for r in best_rows])
         delta = "—" if best_diff is None else _delta_cell(lang, best_rows, [], False)[0]
         if best_diff is not None:
             delta = (number(best_diff.delta * 100, "+.2f", lang) + (
@@ -214,10 +214,10 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
                 f"{number(v.original['loss'], '.4f', lang)}"
                 if {"acc", "loss"} <= set(v.original) else "—")
         rows.append([v.label, str(len(cell_rows)),
-                     summarize([r.train_acc_eval for r in cell_rows]).format(lang=lang),
-                     summarize([r.val_acc for r in cell_rows]).format(lang=lang),
-                     summarize([r.test_acc for r in cell_rows
-                                if r.test_acc is not None]).format(lang=lang),
+                     summarize([r.train_accuracy_eval for r in cell_rows]).format(lang=lang),
+                     summarize([r.val_accuracy for r in cell_rows]).format(lang=lang),
+                     summarize([r.test_accuracy for r in cell_rows
+                                if r.test_accuracy is not None]).format(lang=lang),
                      metric.format(digits=4, scale=1.0, lang=lang),
                      summarize([r.val_loss for r in cell_rows]).format(digits=4, scale=1.0,
                                                                       lang=lang),
@@ -239,8 +239,8 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     how = t(lang, "final.how_best" if spec.final.choose == "best" else "final.how_explicit")
     doc.add(Paragraph(t(lang, "final.config", config=_config_text(result.final_config,
                                                                    KEY_SETTINGS), how=how)))
-    val = summarize([r.val_acc for r in rows])
-    test = summarize([r.test_acc for r in rows if r.test_acc is not None])
+    val = summarize([r.val_accuracy for r in rows])
+    test = summarize([r.test_accuracy for r in rows if r.test_accuracy is not None])
     extra = "" if len(rows) > 1 else t(lang, "final.single_run")
     doc.add(Paragraph(t(lang, "final.result", val=val.format(lang=lang) + "%",
                         test=test.format(lang=lang) + "%",
@@ -350,7 +350,7 @@ def _conclusions(doc: Document, result: StudyResult,
             if not rows:
                 continue
             total += 1
-            ours = summarize([r.val_acc for r in rows]).mean * 100
+            ours = summarize([r.val_accuracy for r in rows]).mean * 100
             if abs(ours - v.original["val"]) > 3:
                 far.append(t(lang, "concl.far_row", name=f"{exp.name}={v.label}", ours=ours,
                              theirs=v.original["val"]))
@@ -359,7 +359,7 @@ def _conclusions(doc: Document, result: StudyResult,
         if far:
             items.append(t(lang, "concl.original_diff", rows="; ".join(far)))
     running_gap = {r.key for r in result.rows
-                   if r.train_acc_running < r.val_acc - 0.005 <= r.train_acc_eval}
+                   if r.train_accuracy_running < r.val_accuracy - 0.005 <= r.train_accuracy_eval}
     if running_gap:
         items.append(t(lang, "concl.running_gap", n=len(running_gap)))
     if any(v.original for e in result.spec.experiments for v in e.variants):
@@ -369,21 +369,21 @@ def _conclusions(doc: Document, result: StudyResult,
 
 
 def _trial_conclusions(result: StudyResult, items: list[str], lang: str) -> None:
-    trials = [r for r in result.rows if r.test_acc is not None]
+    trials = [r for r in result.rows if r.test_accuracy is not None]
     failures = [r for r in trials if r.reported_metric is not None
-                and abs(r.reported_metric - r.val_acc) > 0.05]
+                and abs(r.reported_metric - r.val_accuracy) > 0.05]
     good = [r for r in trials if r not in failures]
     if failures:
         f = failures[0]
-        best = max((r.test_acc for r in good), default=math.nan)
+        best = max((r.test_accuracy for r in good), default=math.nan)
         metric_name = t(lang, "metric.binary_accuracy")
         items.append(t(lang, "concl.failure", metric=f.reported_metric, loss=f.val_loss,
-                       true=f.val_acc, best=_pct(best, lang) + "%", metric_name=metric_name))
+                       true=f.val_accuracy, best=_pct(best, lang) + "%", metric_name=metric_name))
     if good and any(e.test for e in result.spec.experiments):
         by_label: dict[str, list[float]] = {}
         for r in good:
             if not r.value.startswith("trial 0"):
-                by_label.setdefault(r.value, []).append(r.test_acc)
+                by_label.setdefault(r.value, []).append(r.test_accuracy)
         if by_label:
             label, values = min(by_label.items(), key=lambda kv: min(kv[1]))
             items.append(t(lang, "concl.trials", low=_pct(min(values), lang) + "%", label=label))

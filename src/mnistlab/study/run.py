@@ -44,11 +44,11 @@ class Row:
     key: str
     is_base: bool
     epochs: int
-    train_acc_eval: float
-    train_acc_running: float
-    val_acc: float
+    train_accuracy_eval: float
+    train_accuracy_running: float
+    val_accuracy: float
     val_loss: float
-    test_acc: float | None
+    test_accuracy: float | None
     reported_metric: float | None
     seconds: float
     status: str
@@ -56,7 +56,7 @@ class Row:
 
     @property
     def gap(self) -> float:
-        return self.train_acc_eval - self.val_acc
+        return self.train_accuracy_eval - self.val_accuracy
 
 
 def row_from(cell: Cell, summary: RunSummary, history: list[EpochRecord],
@@ -121,9 +121,9 @@ def results_csv(rows: Iterable[Row]) -> str:
     writer.writerow(RESULT_FIELDS)
     for r in rows:
         writer.writerow([_fmt(v) for v in (
-            r.experiment, r.factor, r.value, r.seed, r.epochs, r.train_acc_eval,
-            r.train_acc_running, r.val_acc, r.val_loss, r.gap, r.test_acc, r.reported_metric,
-            round(r.seconds, 2), r.status, r.key)])
+            r.experiment, r.factor, r.value, r.seed, r.epochs, r.train_accuracy_eval,
+            r.train_accuracy_running, r.val_accuracy, r.val_loss, r.gap, r.test_accuracy,
+            r.reported_metric, round(r.seconds, 2), r.status, r.key)])
     return buffer.getvalue()
 
 
@@ -237,8 +237,8 @@ def best_variants(spec: StudySpec, rows: list[Row]) -> dict[str, tuple[str, floa
     for exp in spec.experiments:
         means = {}
         for v in exp.variants:
-            vals = [r.val_acc for r in rows if r.experiment == exp.name and r.value == v.label
-                    and math.isfinite(r.val_acc)]
+            vals = [r.val_accuracy for r in rows if r.experiment == exp.name and r.value == v.label
+                    and math.isfinite(r.val_accuracy)]
             if vals:
                 means[v.label] = sum(vals) / len(vals)
         if means:
