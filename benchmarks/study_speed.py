@@ -251,7 +251,7 @@ def time_study(spec: StudySpec, *, cohorts: bool, folder: Path) -> dict[str, Any
     write_study_report(result)
     wall = time.perf_counter() - start
     return {"wall": wall, "runs": len(result.summaries),
-            "epochs": sum(s["epochs"] for s in result.summaries.values())}
+            "epochs": sum(s.epochs for s in result.summaries.values())}
 
 
 def max_rss_mb() -> float:

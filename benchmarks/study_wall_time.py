@@ -35,15 +35,15 @@ def main() -> int:
         result = train_study(spec, out)
         wall = time.perf_counter() - start
     trained = [s for s in result.summaries.values()]
-    epochs = sum(s["epochs"] for s in trained)
-    train_seconds = sum(s["seconds"] for s in trained)
+    epochs = sum(s.epochs for s in trained)
+    train_seconds = sum(s.seconds for s in trained)
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
     print(f"study {spec.name} seeds={args.seeds}: wall {wall:.1f} s; {len(trained)} runs "
           f"trained ({len(result.plan.snapshots)} more read off longer runs), {epochs} epochs, "
           f"{train_seconds:.1f} s inside training loops")
-    slowest = sorted(((s["seconds"], r.experiment, r.value) for r in result.distinct_rows()
-                      for s in [result.summaries.get(r.key, {"seconds": 0})]), reverse=True)[:5]
+    slowest = sorted(((result.summaries[r.key].seconds if r.key in result.summaries else 0.0,
+                       r.experiment, r.value) for r in result.distinct_rows()), reverse=True)[:5]
     for seconds, experiment, value in slowest:
         print(f"  {seconds:7.1f} s  {experiment} = {value}")
     return 0

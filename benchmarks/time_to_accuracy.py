@@ -96,10 +96,10 @@ def main() -> int:
         for seed in range(args.seeds):
             config = TrainConfig.from_dict({**recipe.settings, "seed": seed})
             summary = train(config, dataset=data, write_plots=False).summary
-            times.append(summary["seconds"])
-            accs.append(summary["test_accuracy"])
-            print(f"  {name} seed {seed}: {summary['seconds']:.1f} s, "
-                  f"test {summary['test_accuracy']:.4f}", flush=True)
+            times.append(summary.seconds)
+            accs.append(summary.test_accuracy)
+            print(f"  {name} seed {seed}: {summary.seconds:.1f} s, "
+                  f"test {summary.test_accuracy:.4f}", flush=True)
         reached = statistics.mean(accs) >= target
         results[name] = (statistics.mean(times), reached)
         print(f"{name} (target {target:.1%}): {describe(times, accs)}  "
