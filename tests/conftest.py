@@ -94,3 +94,16 @@ def study_reference(tmp_path_factory, shared_datasets):
         return made[workers]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def quick_fashion_study(tmp_path_factory, shared_datasets) -> Path:
+    """The folder of `mnistlab study fashion-hparams --quick --seeds 1` (this machine, two
+    workers), run once for the tests that read it: its runs' health, and the Ray backend's
+    reference numbers."""
+    out = tmp_path_factory.mktemp("quick-fashion") / "study"
+    env = {**os.environ, "MNISTLAB_DATA": str(shared_datasets), "PYTHONUNBUFFERED": "1"}
+    subprocess.run([sys.executable, "-m", "mnistlab", "study", "fashion-hparams", "--quick",
+                    "--seeds", "1", "--quiet", "--workers", "2", "--out", str(out)],
+                   check=True, env=env, capture_output=True, timeout=900)
+    return out

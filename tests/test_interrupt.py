@@ -82,9 +82,8 @@ def tiny_study_file(tmp_path_factory, shared_datasets) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum,code,workers", [(signal.SIGINT, 130, "2"),
-                                                 (signal.SIGTERM, 143, "2"),
-                                                 (signal.SIGINT, 130, "1")],
-                         ids=["SIGINT-2-workers", "SIGTERM-2-workers", "SIGINT-in-process"])
+                                                 (signal.SIGTERM, 143, "1")],
+                         ids=["SIGINT-2-workers", "SIGTERM-in-process"])
 def test_study_stops_at_once_and_resumes(tiny_study_file, study_reference, tmp_path, signum,
                                          code, workers):
     out = tmp_path / "study"
@@ -107,9 +106,10 @@ def test_train_stops_mid_epoch_and_marks_the_cut_epoch(shared_datasets, tmp_path
     out = tmp_path / "run"
     cmd = mnistlab("train", "--dataset", "fashion-mnist", "--data-dir", str(shared_datasets),
                    "--model", "mlp", "--hidden", "64", "--batch-size", "8", "--epochs", "2",
+                   "--train-subset", "30000",
                    "--schedule", "constant", "--eval-train-size", "1000", "--device", "cpu",
                    "--quiet", "--out", str(out))
-    # an epoch is 6,250 small steps (seconds): 0.3 s after epoch 1's checkpoint is mid-epoch 2
+    # an epoch is 3,750 small steps (seconds): 0.3 s after epoch 1's checkpoint is mid-epoch 2
     returncode, err, seconds = signal_when(cmd, lambda: (out / "checkpoint.pt").exists(),
                                            signal.SIGINT)
     assert returncode == 130, err
@@ -128,7 +128,7 @@ def test_train_stops_mid_epoch_and_marks_the_cut_epoch(shared_datasets, tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum,code", CASES, ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum,code", CASES[:1], ids=["SIGINT"])  # SIGTERM: the study tests
 def test_two_tune_workers_stop_together(shared_datasets, tmp_path, signum, code):
     """Two `mnistlab tune` processes sharing one search, in one process group (one terminal):
     both stop within seconds; the finished trials stay in the storage and the search resumes."""

@@ -64,14 +64,11 @@ def test_task_resources_become_ray_options():
     assert TaskResources(cpus=0.5).threads == 1
 
 
-def test_no_retrain_seeds_sends_nothing_to_the_cluster(tmp_path):
-    from mnistlab.config import TrainConfig
-    from mnistlab.tune.search import _retrain
+def test_no_retrain_seeds_sends_nothing_to_the_cluster():
+    from mnistlab.tune.ray_backend import RayTrials
 
-    def remote(jobs):
-        raise AssertionError(f"nothing should be sent, got {jobs}")
-
-    assert _retrain(TrainConfig(), "best", [], tmp_path, None, None, remote) == []
+    unconnected = RayTrials.__new__(RayTrials)  # no cluster: any use of one would fail
+    assert unconnected.retrain([], None, None) == []
 
 
 WITHOUT_RAY = ("import sys; sys.modules['ray'] = None; from mnistlab.cli import main; "
@@ -210,13 +207,13 @@ def _rows(path: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_quick_fashion_study_on_a_cluster_survives_a_killed_worker(ray_cluster, tmp_path,
-                                                                     shared_datasets):
+                                                                     shared_datasets,
+                                                                     quick_fashion_study):
     env = {**os.environ, **ray_cluster.env, "MNISTLAB_DATA": str(shared_datasets),
            "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "mnistlab", "study", "fashion-hparams", "--quick",
            "--seeds", "1", "--quiet"]
-    subprocess.run(cmd + ["--out", str(tmp_path / "local"), "--workers", "2"], check=True,
-                   env=env, capture_output=True, timeout=600)
+    local = quick_fashion_study  # the same study trained on this machine
     proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "ray"), "--backend", "ray",
                                    "--address", ray_cluster.address],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -227,9 +224,9 @@ def test_quick_fashion_study_on_a_cluster_survives_a_killed_worker(ray_cluster, 
     assert proc.returncode == 0, err
     assert killed, "no training task was seen running long enough to be killed"
     # the retried unit gave the same numbers, and every run is recorded once
-    assert _rows(tmp_path / "ray" / "results.csv") == _rows(tmp_path / "local" / "results.csv")
+    assert _rows(tmp_path / "ray" / "results.csv") == _rows(local / "results.csv")
     runs = list((tmp_path / "ray" / "runs").iterdir())
-    assert len(runs) == len(list((tmp_path / "local" / "runs").iterdir()))
+    assert len(runs) == len(list((local / "runs").iterdir()))
     assert all((r / "summary.json").is_file() and (r / "metrics.csv").is_file() for r in runs)
     assert (tmp_path / "ray" / "report.html").is_file()
 

@@ -64,6 +64,9 @@ class TuneOptions:
     def backend(self) -> Any:
         """Where trials train (search.LocalTrials, or ray_backend.RayTrials)."""
         if self.placement.on_ray:
+            from ..raycluster import require_ray
+
+            require_ray()  # one line saying how to install it, before its module needs it
             from .ray_backend import RayTrials
 
             return RayTrials(address=self.placement.target(),

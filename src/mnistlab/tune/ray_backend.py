@@ -197,6 +197,8 @@ class RayTrials:
         from ..study.plan import PlannedRun
         from ..study.ray_backend import RayBackend
 
+        if not jobs:
+            return []  # nothing to send (--retrain-seeds 0)
         for config, _ in jobs:
             if reporter is not None:
                 reporter(config)
