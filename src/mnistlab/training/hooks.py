@@ -136,15 +136,3 @@ class Checkpoint(Hook):
 
     def on_epoch_end(self, run: Run) -> None:
         files.torch_save(self.path, run.snapshot())
-
-
-class EpochCallbacks(Hook):
-    """Objects with `on_epoch_end(record, history)`, called with a one-model run's new record
-    (the simple form of a hook; raising stops the run)."""
-
-    def __init__(self, callbacks: list[Any]) -> None:
-        self.callbacks = callbacks
-
-    def on_epoch_end(self, run: Run) -> None:
-        for callback in self.callbacks:
-            callback.on_epoch_end(run.histories[0][-1], run.histories[0])
