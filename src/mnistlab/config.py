@@ -44,7 +44,8 @@ AUGMENT_KEYS = ("rotate", "scale", "shift")
 SEED_LIMIT = 2**62
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    """One line naming the setting and the values it takes, when `value` is not one of them."""
     if value not in allowed:
         raise MnistlabError(f"{name}: unknown value {quote(value)}; choose one of "
                             f"{', '.join(allowed)}")
@@ -185,17 +186,17 @@ class TrainConfig:
         set_ = object.__setattr__  # frozen: normalise list-valued fields once, here
         for name in ("hidden", "filters", "dense"):
             set_(self, name, parse_int_list(name.replace("_", "-"), getattr(self, name)))
-        _choice("model", self.model, MODELS)
-        _choice("variant", self.variant, LENET_VARIANTS)
+        check_choice("model", self.model, MODELS)
+        check_choice("variant", self.variant, LENET_VARIANTS)
         if self.activation:
-            _choice("activation", self.activation, ACTIVATIONS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("loss", self.loss, LOSSES)
-        _choice("metric", self.metric, METRICS)
-        _choice("input-scaling", self.input_scaling, INPUT_SCALINGS)
-        _choice("val-from", self.val_from, VAL_FROM)
-        _choice("device", self.device, DEVICES)
+            check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("metric", self.metric, METRICS)
+        check_choice("input-scaling", self.input_scaling, INPUT_SCALINGS)
+        check_choice("val-from", self.val_from, VAL_FROM)
+        check_choice("device", self.device, DEVICES)
         if not self.dataset:
             raise MnistlabError("dataset: give a name (mnist, fashion-mnist) or a folder path")
         _positive_float("lr", self.lr)
@@ -234,6 +235,12 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+    def placed(self, *, data_dir: str | None = None, device: str | None = None) -> TrainConfig:
+        """The same run with its data read from `data_dir` and trained on `device` (None:
+        unchanged), as the --data-dir and --device of `mnistlab study` and `tune` set them."""
+        changes = {k: v for k, v in (("data_dir", data_dir), ("device", device)) if v is not None}
+        return self.replace(**changes) if changes else self
 
     # --- dict / TOML ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DEVICES
+from ..config import DEVICES, check_choice
 from ..errors import MnistlabError
 from ..messages import check_lang
 from ..raycluster import Placement
@@ -34,23 +34,17 @@ class StudyOptions:
         if self.workers is not None and self.placement.on_ray:
             raise MnistlabError("workers: --workers is for --backend local; on Ray each unit "
                                 "of work is a task asking for --task-cpus CPUs")
-        if self.device is not None and self.device not in DEVICES:
-            raise MnistlabError(f"device: unknown value {self.device!r}; choose one of "
-                                f"{', '.join(DEVICES)}")
+        if self.device is not None:
+            check_choice("device", self.device, DEVICES)
         check_lang(self.lang)
 
     def apply(self, spec: StudySpec) -> StudySpec:
         """`spec` as these options run it (the quick form, other seeds, data and device)."""
         if self.quick:
             spec = spec.with_quick()
-        changes: dict[str, Any] = {}
-        if self.seeds is not None:
-            changes["seeds"] = self.seeds
-        base = {k: v for k, v in (("data_dir", self.data_dir), ("device", self.device))
-                if v is not None}
-        if base:
-            changes["base"] = spec.base.replace(**base)
-        return dataclasses.replace(spec, **changes) if changes else spec
+        return dataclasses.replace(
+            spec, base=spec.base.placed(data_dir=self.data_dir, device=self.device),
+            seeds=self.seeds if self.seeds is not None else spec.seeds)
 
     def backend(self) -> Any:
         """Where the study's runs train (study.backends.LocalBackend or a RayBackend)."""

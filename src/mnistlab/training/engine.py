@@ -173,7 +173,8 @@ class Run:
             "traces": self.traces, "early_losses": self.early_losses,
             # an interrupted member resumes: its checkpoint holds its last whole epoch
             "statuses": [("completed" if s == "interrupted" else s) for s in self.statuses],
-            "ended": self.ended, "findings": [[f.to_dict() for f in fs] for fs in self.findings],
+            "ended": [0 if s == "interrupted" else e for s, e in zip(self.statuses, self.ended)],
+            "findings": [[f.to_dict() for f in fs] for fs in self.findings],
             "step": self.step, "seconds": self.seconds,
             "hooks": {type(h).__name__: h.state_dict() for h in self.hooks
                       if hasattr(h, "state_dict")}}

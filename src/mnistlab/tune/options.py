@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DEVICES, SEED_LIMIT
+from ..config import DEVICES, SEED_LIMIT, check_choice
 from ..errors import MnistlabError
 from ..messages import check_lang
 from ..raycluster import Placement
@@ -39,22 +39,17 @@ class TuneOptions:
             raise MnistlabError(f"retrain-seeds: must be a whole number from 0 to "
                                 f"{MAX_SEEDS:,}, got {self.retrain_seeds}")
         check_tune_seed(self.seed)
-        if self.pruner not in PRUNERS:
-            raise MnistlabError(f"pruner: unknown value {self.pruner!r}; choose one of "
-                                f"{', '.join(PRUNERS)}")
-        if self.device is not None and self.device not in DEVICES:
-            raise MnistlabError(f"device: unknown value {self.device!r}; choose one of "
-                                f"{', '.join(DEVICES)}")
+        check_choice("pruner", self.pruner, PRUNERS)
+        if self.device is not None:
+            check_choice("device", self.device, DEVICES)
         check_lang(self.lang)
 
     def apply(self, spec: TuneSpec) -> TuneSpec:
         """`spec` as these options run it (the quick form, data and device)."""
         if self.quick:
             spec = spec.with_quick()
-        base = {k: v for k, v in (("data_dir", self.data_dir), ("device", self.device))
-                if v is not None}
-        if base:
-            spec = dataclasses.replace(spec, base=spec.base.replace(**base))
+        spec = dataclasses.replace(spec, base=spec.base.placed(data_dir=self.data_dir,
+                                                                device=self.device))
         if spec.base.seed + self.retrain_seeds >= SEED_LIMIT:
             raise MnistlabError(f"retrain-seeds: retraining with seeds {spec.base.seed + 1:,} to "
                                 f"{spec.base.seed + self.retrain_seeds:,} passes the largest "
