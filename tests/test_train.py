@@ -110,6 +110,14 @@ def test_divergence_stops_the_run(tmp_path):
     assert json.loads((tmp_path / "d" / "summary.json").read_text())["status"] == "diverged"
 
 
+def test_no_validation_images_is_not_divergence():
+    # val_size 0: the validation loss is undefined (NaN), not a sign of divergence
+    result = train(TrainConfig(**{**FAST, "val_size": 0, "epochs": 2}), dataset=blobs())
+    assert result.summary.status == "completed" and len(result.history) == 2
+    assert math.isnan(result.history[-1].val_loss)
+    assert result.history[-1].train_accuracy_eval > 0.5
+
+
 def test_checkpoint_of_other_config_is_refused(tmp_path):
     from mnistlab.errors import MnistlabError
 

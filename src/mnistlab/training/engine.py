@@ -340,8 +340,10 @@ def _end_of_epoch(run: Run, epoch: int, sums: _Sums, lrs: list[float], start: fl
             val_loss=val.loss[m], val_accuracy=val.accuracy[m], val_metric=val.metric[m],
             lr=lrs[m], seconds=elapsed / run.size)  # each member's share of the epoch
         run.histories[m].append(record)
-        if run.training(m) and not (math.isfinite(record.train_loss)
-                                    and math.isfinite(record.val_loss)):
+        # with no validation images (val_size 0) the validation loss is NaN by definition
+        watched = (record.train_loss, record.val_loss) if len(splits.val_y) else \
+            (record.train_loss,)
+        if run.training(m) and not all(map(math.isfinite, watched)):
             run.stop(m, "diverged", epoch)
     for hook in run.hooks:
         hook.on_epoch_end(run)
