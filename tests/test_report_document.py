@@ -21,9 +21,11 @@ def _doc(tmp_path):
     fig, ax = plt.subplots()
     ax.plot([1, 2])
     fig.savefig(tmp_path / "p.png")
-    doc = Document("Title <x>", "es")
-    doc.add(Heading(1, "Sección"), Paragraph("a **bold** `code` & more"),
-            Bullets(["one", "two"]), Table(["a", "b|c"], [["1", "2"]], caption="cap"),
+    doc = Document("Title <x>", "es", origin="made by `mnistlab study x`")
+    doc.add(Heading(1, "Sección"), Paragraph("a **bold** `code` & more <b>raw</b>"),
+            Bullets(["one", "+0.10 *within noise*"]),
+            Table(["a", "b|c"], [["1", "2"]], caption="cap"),
+            Table(["trial", "settings"], [["3", "lr=0.01, hidden_sizes=64"]], align="ll"),
             Image("p.png", "a plot"), Image("missing.png", "gone"))
     return doc
 
@@ -32,7 +34,8 @@ def test_markdown(tmp_path):
     md = to_markdown(_doc(tmp_path))
     assert md.startswith("# Title <x>\n")
     assert "## Sección" in md
-    assert "| a | b\\|c |" in md and "|---|---|" in md
+    assert "| a | b\\|c |" in md and "|:---|---:|" in md and "|:---|:---|" in md
+    assert md.startswith("# Title <x>\n\nmade by `mnistlab study x`\n")
     assert "![a plot](p.png)" in md
 
 
@@ -41,6 +44,12 @@ def test_html_is_self_contained_and_escaped(tmp_path):
     assert '<html lang="es">' in page
     assert "Title &lt;x&gt;" in page
     assert "<strong>bold</strong>" in page and "<code>code</code>" in page
+    assert "<em>within noise</em>" in page and "*" not in page.split("<body>")[1]
+    assert "&lt;b&gt;raw&lt;/b&gt;" in page  # raw HTML in a text is shown, not run
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert '<p class="origin">made by <code>mnistlab study x</code></p>' in page
+    assert 'style="text-align:left">lr=0.01, hidden_sizes=64</td>' in page
+    assert '<td style="text-align:right">2</td>' in page
     assert page.count("data:image/png;base64,") == 1  # the missing image is skipped
     assert "src=\"p.png\"" not in page
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import base64
 import html
-import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
+
+from ..messages import t
 
 
 @dataclass
@@ -19,7 +22,7 @@ class Heading:
 
 @dataclass
 class Paragraph:
-    text: str  # **bold** and `code` are understood
+    text: str  # inline Markdown: **bold**, *emphasis*, `code`
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     caption: str = ""
+    align: str = ""  # one letter per column, l or r (default: the first left, the rest right)
 
 
 @dataclass
@@ -47,10 +51,19 @@ Block = Heading | Paragraph | Bullets | Table | Image
 class Document:
     title: str
     lang: str = "en"
+    origin: str = ""  # one line under the title: what made the report and how to remake it
     blocks: list[Block] = field(default_factory=list)
 
     def add(self, *blocks: Block) -> None:
         self.blocks.extend(blocks)
+
+
+def origin_line(lang: str, command: str) -> str:
+    """'Made with mnistlab 0.1.0. To remake it: `mnistlab study ...`' in `lang`."""
+    from .. import __version__
+
+    line = t(lang, "origin", version=__version__)
+    return line + (" " + t(lang, "origin.command", command=command) if command else "")
 
 
 def _md_cell(text: str) -> str:
@@ -58,7 +71,7 @@ def _md_cell(text: str) -> str:
 
 
 def to_markdown(doc: Document) -> str:
-    out = [f"# {doc.title}", ""]
+    out = [f"# {doc.title}", ""] + ([doc.origin, ""] if doc.origin else [])
     for b in doc.blocks:
         if isinstance(b, Heading):
             out += ["#" * (b.level + 1) + " " + b.text, ""]
@@ -70,7 +83,8 @@ def to_markdown(doc: Document) -> str:
             if b.caption:
                 out += [f"*{b.caption}*", ""]
             out.append("| " + " | ".join(_md_cell(h) for h in b.headers) + " |")
-            out.append("|" + "|".join("---" for _ in b.headers) + "|")
+            out.append("|" + "|".join(":---" if a == "left" else "---:"
+                                      for a in _alignments(b)) + "|")
             out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
             out.append("")
         elif isinstance(b, Image):
@@ -78,18 +92,32 @@ def to_markdown(doc: Document) -> str:
     return "\n".join(out)
 
 
+@cache
+def _renderer() -> Any:
+    from markdown_it import MarkdownIt
+
+    # CommonMark with raw HTML off: a value that looks like a tag is shown, never run
+    return MarkdownIt("commonmark", {"html": False})
+
+
 def _inline(text: str) -> str:
-    text = html.escape(text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+    """Inline Markdown as HTML, by a real CommonMark renderer (emphasis, code, escapes)."""
+    return _renderer().renderInline(text)
+
+
+def _alignments(table: Table) -> list[str]:
+    letters = table.align or "l" + "r" * (len(table.headers) - 1)
+    return ["left" if letter == "l" else "right" for letter in letters]
 
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:60rem;margin:2rem auto;
 padding:0 1rem;color:#222;line-height:1.5}
 table{border-collapse:collapse;margin:1rem 0;font-size:.92rem}
-th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+th,td{border:1px solid #ccc;padding:.3rem .6rem}
+th{background:#f3f3f3}
+.origin{color:#555;font-size:.9rem}
+.scroll{overflow-x:auto}
 img{max-width:100%;border:1px solid #eee;margin:.5rem 0}
 caption{caption-side:top;font-style:italic;text-align:left;padding-bottom:.3rem}
 code{background:#f5f5f5;padding:0 .2rem}
@@ -98,28 +126,40 @@ code{background:#f5f5f5;padding:0 .2rem}
 
 def to_html(doc: Document, base_dir: Path) -> str:
     parts = [f'<!DOCTYPE html><html lang="{doc.lang}"><head><meta charset="utf-8">'
+             '<meta name="viewport" content="width=device-width, initial-scale=1">'
              f"<title>{html.escape(doc.title)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{html.escape(doc.title)}</h1>"]
-    for b in doc.blocks:
-        if isinstance(b, Heading):
-            level = min(6, b.level + 1)
-            parts.append(f"<h{level}>{_inline(b.text)}</h{level}>")
-        elif isinstance(b, Paragraph):
-            parts.append(f"<p>{_inline(b.text)}</p>")
-        elif isinstance(b, Bullets):
-            parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>")
-        elif isinstance(b, Table):
-            caption = f"<caption>{_inline(b.caption)}</caption>" if b.caption else ""
-            head = "".join(f"<th>{_inline(h)}</th>" for h in b.headers)
-            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>"
-                           for row in b.rows)
-            parts.append(f"<table>{caption}<thead><tr>{head}</tr></thead>"
-                         f"<tbody>{body}</tbody></table>")
-        elif isinstance(b, Image):
-            path = base_dir / b.path
-            if path.is_file():
-                data = base64.b64encode(path.read_bytes()).decode("ascii")
-                parts.append(f'<img alt="{html.escape(b.alt)}" '
-                             f'src="data:image/png;base64,{data}">')
+    if doc.origin:
+        parts.append(f'<p class="origin">{_inline(doc.origin)}</p>')
+    parts += [_block_html(b, base_dir) for b in doc.blocks]
     parts.append("</body></html>")
-    return "\n".join(parts)
+    return "\n".join(p for p in parts if p)
+
+
+def _block_html(b: Block, base_dir: Path) -> str:
+    if isinstance(b, Heading):
+        level = min(6, b.level + 1)
+        return f"<h{level}>{_inline(b.text)}</h{level}>"
+    if isinstance(b, Paragraph):
+        return f"<p>{_inline(b.text)}</p>"
+    if isinstance(b, Bullets):
+        return "<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>"
+    if isinstance(b, Table):
+        return _table_html(b)
+    path = base_dir / b.path
+    if not path.is_file():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(b.alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table_html(b: Table) -> str:
+    aligns = _alignments(b)
+    caption = f"<caption>{_inline(b.caption)}</caption>" if b.caption else ""
+    head = "".join(f'<th style="text-align:{a}">{_inline(h)}</th>'
+                   for h, a in zip(b.headers, aligns))
+    body = "".join("<tr>" + "".join(f'<td style="text-align:{a}">{_inline(c)}</td>'
+                                     for c, a in zip(row, aligns)) + "</tr>" for row in b.rows)
+    # wide tables scroll sideways on a phone instead of squeezing the page
+    return (f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
