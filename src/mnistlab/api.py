@@ -9,6 +9,7 @@ report/ to write up), which is why they live up here.
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,12 @@ def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
     from .report.study import write_study_report
 
     options = options or StudyOptions()
+    source = spec if isinstance(spec, str) else None
     spec = options.apply(load_study(spec) if isinstance(spec, str) else spec)
     out = Path(out) if out is not None else default_out("studies", spec.name)
     result = train_study(spec, out, backend=options.backend(), progress=progress)
-    write_study_report(result, lang=options.lang)
+    write_study_report(result, lang=options.lang,
+                       command=_command("study", source, out, options.flags()))
     return result
 
 
@@ -47,6 +50,7 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
 
     started = time.perf_counter()
     options = options or TuneOptions()
+    source = space if isinstance(space, str) else None
     spec = options.apply(load_space(space) if isinstance(space, str) else space)
     out = Path(out) if out is not None else default_out("tunes", spec.name)
     backend = options.backend()
@@ -63,9 +67,18 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
     with files.exclusive(out / ".report.lock", "the report", wait=True):
         result = analyse(refresh(result), retrain_seeds=options.retrain_seeds,
                          backend=backend, reporter=shown.retrain_reporter)
-        write_tune_report(result, lang=options.lang)
+        write_tune_report(result, lang=options.lang,
+                          command=_command("tune", source, out, options.flags()))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _command(job: str, source: str | None, out: Path, flags: list[str]) -> str:
+    """The command line that remakes a report ('' for a spec built in Python: no file to
+    name)."""
+    if source is None:
+        return ""
+    return shlex.join(["mnistlab", job, source, "--out", str(out), *flags])
 
 
 def default_out(kind: str, name: str) -> Path:

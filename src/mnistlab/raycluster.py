@@ -97,6 +97,17 @@ class Placement:
                                 "--backend ray, or drop it to train on this machine")
         self.resources()  # checked now, not when the first task is sent
 
+    def flags(self) -> list[str]:
+        """The command-line flags that give this placement."""
+        if not self.on_ray:
+            return []
+        out = ["--backend", self.backend]
+        for name in ("address", "task_cpus", "task_gpus", "task_retries"):
+            value = getattr(self, name)
+            if value is not None:
+                out += ["--" + name.replace("_", "-"), str(value)]
+        return out
+
     @property
     def on_ray(self) -> bool:
         return self.backend == "ray"

@@ -159,7 +159,8 @@ def run_tune(args: argparse.Namespace) -> int:
     spec = options.apply(load_space(args.space))
     display = None if args.quiet else TrialTable(spec, stderr)
     try:
-        result = tune(spec, args.out, options=options, display=display)
+        # the name or file as given, so the report can say the command that remakes it
+        result = tune(args.space, args.out, options=options, display=display)
     finally:
         if display is not None:
             display.stop()

@@ -23,6 +23,7 @@ from .document import (
     Image,
     Paragraph,
     Table,
+    origin_line,
     to_html,
     to_markdown,
 )
@@ -66,9 +67,9 @@ def _trial_value(trial: Any) -> float:
     return trial.value if trial.value is not None else _last(trial)[0]
 
 
-def build_document(result: TuneResult, lang: str = "en") -> Document:
+def build_document(result: TuneResult, lang: str = "en", origin: str = "") -> Document:
     spec = result.spec
-    doc = Document(spec.text("title", lang) or spec.name, lang)
+    doc = Document(spec.text("title", lang) or spec.name, lang, origin=origin)
     if spec.description:
         doc.add(Paragraph(spec.text("description", lang)))
     _method(doc, result, lang)
@@ -280,10 +281,11 @@ def _image(doc: Document, out: Path, name: str, figure: Any, alt: str) -> None:
     doc.add(Image(name, alt))
 
 
-def write_tune_report(result: TuneResult, lang: str = "en") -> Path:
+def write_tune_report(result: TuneResult, lang: str = "en", command: str = "") -> Path:
+    """report.md (+ plots/) and report.html; `command` is the one that remakes the report."""
     out = result.out
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    doc = build_document(result, lang)
+    doc = build_document(result, lang, origin=origin_line(lang, command))
     files.write_text(out / "report.md", to_markdown(doc))
     files.write_text(out / "report.html", to_html(doc, out))
     return out / "report.md"

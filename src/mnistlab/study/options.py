@@ -38,6 +38,16 @@ class StudyOptions:
             check_choice("device", self.device, DEVICES)
         check_lang(self.lang)
 
+    def flags(self) -> list[str]:
+        """The `mnistlab study` flags that give these options (for the report's command)."""
+        out = (["--seeds", str(self.seeds)] if self.seeds is not None else []) \
+            + (["--quick"] if self.quick else []) \
+            + (["--lang", self.lang] if self.lang != "en" else [])
+        for flag, value in (("--data-dir", self.data_dir), ("--device", self.device),
+                            ("--workers", self.workers)):
+            out += [flag, str(value)] if value is not None else []
+        return out + ([] if self.cohorts else ["--one-by-one"]) + self.placement.flags()
+
     def apply(self, spec: StudySpec) -> StudySpec:
         """`spec` as these options run it (the quick form, other seeds, data and device)."""
         if self.quick:

@@ -4,6 +4,7 @@ once here for the CLI and the Python API alike."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,21 @@ class TuneOptions:
         if self.device is not None:
             check_choice("device", self.device, DEVICES)
         check_lang(self.lang)
+
+    def flags(self) -> list[str]:
+        """The `mnistlab tune` flags that give these options (for the report's command)."""
+        defaults = TuneOptions()
+        out = ["--trials", str(self.trials)]
+        for name in ("storage", "study_name", "seed", "pruner", "retrain_seeds", "lang",
+                     "data_dir", "device"):
+            value = getattr(self, name)
+            if value is not None and value != getattr(defaults, name):
+                out += ["--" + name.replace("_", "-"), str(value)]
+        if self.storage is not None:  # a password in the URL stays out of the report
+            at = out.index("--storage") + 1
+            out[at] = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", out[at])
+        out += (["--quick"] if self.quick else []) + ([] if self.report else ["--no-report"])
+        return out + self.placement.flags()
 
     def apply(self, spec: TuneSpec) -> TuneSpec:
         """`spec` as these options run it (the quick form, data and device)."""
