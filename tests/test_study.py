@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from spanish import english_in
 from tiny_study import write_tiny_study
 
+import mnistlab
 from mnistlab import StudyOptions, run_study
 from mnistlab.errors import MnistlabError
 from mnistlab.study import list_presets, load_study, parse_study
@@ -82,6 +83,10 @@ def test_single_seed_says_there_is_no_noise_estimate(tiny_study, tmp_path):
     run_study(spec, tmp_path / "S1")
     report = (tmp_path / "S1" / "report.md").read_text()
     assert "no noise estimate" in report
+    # a recommendation needs an interval: with one seed the report says so, and how to get one
+    recommended = report.split("### Recommended configuration")[1].split("\n## ")[0]
+    assert "No recommendation can be made from 1 seed" in recommended
+    assert "`--seeds 3`" in recommended and "points over the base" not in recommended
 
 
 def _rows_without_seconds(path: Path) -> list[dict]:
@@ -339,3 +344,10 @@ def test_the_quick_form_in_spanish_is_spanish_throughout(tiny_study, tmp_path):
     report = (tmp_path / "Q" / "report.md").read_text()
     assert result.spec.is_quick and "forma rápida" in report
     assert english_in(report) == []
+    # said first, under the line naming the version and the command that remakes the report
+    head = report.split("\n## ")[0]
+    command = (f"mnistlab study {tmp_path / 'quick.toml'} --out {tmp_path / 'Q'} --seeds 1 "
+               "--quick --lang es --workers 1")
+    assert f"Hecho con mnistlab {mnistlab.__version__}. Para rehacerlo: `{command}`" in head
+    assert "**Forma rápida: no comparable con el original.**" in head
+    assert "original (entren. / valid.)" not in report  # full-data numbers stay out

@@ -84,14 +84,21 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title
 
 def experiment_curves(curves: dict[str, list[list[float]]], title: str,
                       lang: str = "en") -> Any:
-    """One line per value: the mean over seeds of the per-epoch validation accuracy."""
+    """One line per value: the mean over seeds of the per-epoch validation accuracy. A value
+    whose curve is the start of a longer one (shorter runs read off a longer run, as for the
+    epochs factor) is a marker where it ends on that line, not a hidden line under it."""
+    means = {label: np.mean([r[:min(map(len, runs))] for r in runs], axis=0)
+             for label, runs in curves.items() if runs and min(map(len, runs))}
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    for label, runs in curves.items():
-        length = min(len(r) for r in runs)
-        if length == 0:
-            continue
-        mean = np.mean([r[:length] for r in runs], axis=0)
-        ax.plot(range(1, length + 1), mean, marker="o", markersize=3, label=label)
+    ends = {label: _covering(label, means) for label in means}
+    for label, mean in means.items():
+        if ends[label] is None:
+            ax.plot(range(1, len(mean) + 1), mean, marker="o", markersize=3, label=label)
+    for label, mean in means.items():
+        if ends[label] is not None:
+            ax.scatter([len(mean)], [mean[-1]], s=60, marker="D", zorder=3,
+                       edgecolors="black", linewidths=0.6,
+                       label=t(lang, "plot.ends_on", value=label, longer=ends[label]))
     _epoch_axis(ax, lang)
     ax.set_ylabel(t(lang, "plot.val"))
     ax.set_title(title)
@@ -100,6 +107,16 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def _covering(label: str, means: dict[str, Any]) -> str | None:
+    """The value with the longest curve that starts with `label`'s curve, if any (the one
+    line drawn for them all)."""
+    mine = means[label]
+    longer = [(len(curve), other) for other, curve in means.items()
+              if len(curve) > len(mine)
+              and np.allclose(curve[:len(mine)], mine, rtol=0, atol=1e-9)]
+    return max(longer)[1] if longer else None
 
 
 def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[float],

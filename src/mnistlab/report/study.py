@@ -17,7 +17,17 @@ from ..doctor import RANK
 from ..messages import number, t
 from ..records import Finding, RunSummary
 from ..study.stats import summarize, welch
-from .document import Bullets, Document, Heading, Image, Paragraph, Table, to_html, to_markdown
+from .document import (
+    Bullets,
+    Document,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+    origin_line,
+    to_html,
+    to_markdown,
+)
 
 if TYPE_CHECKING:
     from ..study.run import Row, StudyResult
@@ -68,9 +78,13 @@ def _delta_cell(lang: str, rows: list[Row], ref: list[Row], is_ref: bool) -> tup
     return f"{number(diff.delta * 100, '+.2f', lang)} {interval} {mark}", diff
 
 
-def build_document(result: StudyResult, lang: str = "en") -> Document:
+def build_document(result: StudyResult, lang: str = "en", origin: str = "") -> Document:
+    """The report; `origin` (one line under the title) names what made it and how to remake
+    it (see api.run_study)."""
     spec = result.spec
-    doc = Document(spec.text("title", lang) or spec.name, lang)
+    doc = Document(spec.text("title", lang) or spec.name, lang, origin=origin)
+    if spec.is_quick:  # said first: every number below is from the quick form
+        doc.add(Paragraph(t(lang, "quick.notice")))
     if spec.description:
         doc.add(Paragraph(spec.text("description", lang)))
     _method(doc, result, lang)
@@ -118,8 +132,10 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     doc.add(Heading(1, t(lang, "experiment", name=exp.text("title", lang) or exp.name)))
     doc.add(Paragraph(t(lang, "factor", factor=exp.factor)))
     ref_label, ref_rows = _reference(result, exp)
+    with_original = not result.spec.is_quick  # the original's numbers are full-data numbers
     headers = [t(lang, k) for k in ("col.value", "col.n", "col.train_eval", "col.train_running",
                                     "col.val", "col.gap", "col.delta", "col.original")]
+    headers = headers if with_original else headers[:-1]
     rows, comparisons = [], []
     labels, means, sds, originals, curves = [], [], [], [], {}
     for v in exp.variants:
@@ -137,11 +153,12 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                      summarize([r.train_accuracy_eval for r in cell_rows]).format(lang=lang),
                      summarize([r.train_accuracy_running for r in cell_rows]).format(lang=lang),
                      val.format(lang=lang), summarize([r.gap for r in cell_rows]).format(lang=lang),
-                     delta_text, original])
+                     delta_text] + ([original] if with_original else []))
         labels.append(v.label)
         means.append(val.mean)
         sds.append(val.sd)
-        originals.append(v.original["val"] / 100 if "val" in v.original else None)
+        originals.append(v.original["val"] / 100 if "val" in v.original and with_original
+                         else None)
         curves[v.label] = [[h.val_accuracy for h in r.history] for r in cell_rows if r.history]
     doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
     slug = exp.name.replace(" ", "-")
@@ -179,29 +196,40 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
                 f" ({t(lang, 'within_noise' if best_diff.within_noise else 'beyond_noise')})"
                 if best_diff.has_interval else f" ({t(lang, 'no_noise')})"))
         rows.append([exp.text("title", lang) or exp.name, best_label, val.format(lang=lang), delta])
-        ref_label = _reference(result, exp)[0]
-        if best_diff is not None and best_diff.delta > 0 and (
-                not best_diff.has_interval or not best_diff.within_noise):
-            why = (t(lang, "recommended.why_ci", low=best_diff.low * 100,
-                     high=best_diff.high * 100) if best_diff.has_interval
-                   else t(lang, "recommended.why_one"))
-            recommendations.append(t(lang, "recommended.change", factor=exp.factor,
-                                     value=best_label, delta=best_diff.delta * 100, why=why))
-        else:
-            recommendations.append(t(lang, "recommended.keep", factor=exp.factor,
-                                     value=ref_label))
+        recommendations.append(_recommendation(exp.factor, _reference(result, exp)[0],
+                                               best_label, best_diff, lang))
     doc.add(Table([t(lang, "col.experiment"), t(lang, "col.best"), t(lang, "col.val"),
-                   t(lang, "col.delta")], rows, caption=t(lang, "accuracy_pct")))
+                   t(lang, "col.delta")], rows, caption=t(lang, "accuracy_pct"), align="llrr"))
     doc.add(Heading(2, t(lang, "recommended")))
+    seeds = len({r.seed for r in result.rows})
+    if seeds < 2:  # no interval anywhere: a recommendation would be a guess
+        doc.add(Paragraph(t(lang, "recommended.one_seed", seeds=seeds)))
+        return
     doc.add(Paragraph(t(lang, "recommended.intro")))
     doc.add(Bullets(recommendations))
+
+
+def _recommendation(factor: str, ref_label: str, best_label: str, best_diff: Any,
+                    lang: str) -> str:
+    """Change a factor only where its best value beat the base beyond the noise."""
+    if best_diff is not None and best_diff.delta > 0 and best_diff.has_interval \
+            and not best_diff.within_noise:
+        why = t(lang, "recommended.why_ci", low=best_diff.low * 100, high=best_diff.high * 100)
+        return t(lang, "recommended.change", factor=factor, value=best_label,
+                 delta=best_diff.delta * 100, why=why)
+    if best_diff is not None and best_diff.delta > 0 and not best_diff.has_interval:
+        return t(lang, "recommended.unknown", factor=factor, value=best_label,
+                 delta=best_diff.delta * 100, base=ref_label)
+    return t(lang, "recommended.keep", factor=factor, value=ref_label)
 
 
 def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: str) -> None:
     doc.add(Heading(1, exp.text("title", lang) or t(lang, "trials")))
     doc.add(Paragraph(exp.text("note", lang) or t(lang, "trials.intro")))
+    with_original = not result.spec.is_quick
     headers = [t(lang, k) for k in ("col.trial", "col.n", "col.train_eval", "col.val",
                                     "col.test", "col.metric", "col.loss", "col.orig_acc")]
+    headers = headers if with_original else headers[:-1]
     rows = []
     curves = {}
     for v in exp.variants:
@@ -220,8 +248,8 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
                                 if r.test_accuracy is not None]).format(lang=lang),
                      metric.format(digits=4, scale=1.0, lang=lang),
                      summarize([r.val_loss for r in cell_rows]).format(digits=4, scale=1.0,
-                                                                      lang=lang),
-                     orig])
+                                                                      lang=lang)]
+                    + ([orig] if with_original else []))
         curves[v.label.split(":")[0]] = [[h.val_accuracy for h in r.history] for r in cell_rows
                                          if r.history]
     doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
@@ -245,7 +273,7 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, "final.result", val=val.format(lang=lang) + "%",
                         test=test.format(lang=lang) + "%",
                         n=len(rows), extra=extra)))
-    if "val" in spec.final.original:
+    if "val" in spec.final.original and not spec.is_quick:
         doc.add(Paragraph(t(lang, "final.original", orig=spec.final.original["val"],
                             ours=val.mean * 100, diff=val.mean * 100 - spec.final.original["val"])))
     first = rows[0]
@@ -362,7 +390,8 @@ def _conclusions(doc: Document, result: StudyResult,
                    if r.train_accuracy_running < r.val_accuracy - 0.005 <= r.train_accuracy_eval}
     if running_gap:
         items.append(t(lang, "concl.running_gap", n=len(running_gap)))
-    if any(v.original for e in result.spec.experiments for v in e.variants):
+    if not result.spec.is_quick and any(v.original for e in result.spec.experiments
+                                        for v in e.variants):
         items.append(t(lang, "concl.val_source"))
     _trial_conclusions(result, items, lang)
     doc.add(Bullets(items))
@@ -389,9 +418,10 @@ def _trial_conclusions(result: StudyResult, items: list[str], lang: str) -> None
             items.append(t(lang, "concl.trials", low=_pct(min(values), lang) + "%", label=label))
 
 
-def write_study_report(result: StudyResult, lang: str = "en") -> Path:
+def write_study_report(result: StudyResult, lang: str = "en", command: str = "") -> Path:
+    """report.md (+ plots/) and report.html; `command` is the one that remakes the report."""
     (result.out / "plots").mkdir(parents=True, exist_ok=True)
-    doc = build_document(result, lang)
+    doc = build_document(result, lang, origin=origin_line(lang, command))
     files.write_text(result.out / "report.md", to_markdown(doc))
     files.write_text(result.out / "report.html", to_html(doc, result.out))
     return result.out / "report.md"
