@@ -12,9 +12,12 @@ input_scaling, class_names, image shape and the preprocessing style (see `predic
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,7 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
     """
     from .runs import load_model
 
-    _require("onnx", *(("onnxruntime",) if check else ()))
+    _require("onnx", "onnxscript", *(("onnxruntime",) if check else ()))
     import onnx
 
     out = files.check_output_file(out_path)  # a bad --out is said before any work
@@ -97,26 +100,47 @@ def _require(*modules: str) -> None:
 
 
 def _export(model: torch.nn.Module, shape: tuple[int, ...], path: Path) -> str:
-    """Export with a dynamic batch dimension; returns which exporter did it.
+    """Export with torch.export (torch.onnx.export's dynamo=True) and a dynamic batch dimension;
+    returns the exporter's name for the sidecar.
 
-    The torch.export-based exporter (torch's default since 2.9) needs onnxscript, which the
-    export extra does not pull in; without it the TorchScript-based exporter is used, which
-    handles these feed-forward models exactly as well.
+    Every registered model (mlp, both LeNet-5 variants, cnn, each activation, batch norm,
+    dropout) exports this way, so there is no TorchScript fallback: a failure here is a bug,
+    said in one line rather than papered over with the deprecated exporter.
     """
     model = model.cpu().eval()
     example = (torch.zeros(2, *shape),)
-    if importlib.util.find_spec("onnxscript") is not None:
-        batch = torch.export.Dim("batch", min=1, max=65536)
-        torch.onnx.export(model, example, str(path), input_names=["input"],
-                          output_names=["logits"], opset_version=OPSET, dynamo=True,
-                          dynamic_shapes=({0: batch},), external_data=False, verbose=False)
-        return "torch.export"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # chosen knowingly, see above
-        torch.onnx.export(model, example, str(path), input_names=["input"],
-                          output_names=["logits"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    return "torchscript"
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    try:
+        with _quiet_exporter():
+            torch.onnx.export(model, example, str(path), input_names=["input"],
+                              output_names=["logits"], opset_version=OPSET, dynamo=True,
+                              dynamic_shapes=({0: batch},), external_data=False, verbose=False)
+    except torch.onnx.errors.OnnxExporterError as exc:
+        raise MnistlabError(
+            f"torch's ONNX exporter failed on this model ({_first_line(exc)}); nothing was "
+            "written; report this with your torch and onnxscript versions") from None
+    return "torch.export"
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence what the exporter says about itself, not about the model: that torchvision's
+    operators are not registered (mnistlab has none) and torch's internal deprecations."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
 
 
 def _parity(model: torch.nn.Module, path: Path, config: TrainConfig, payload: dict[str, Any],
