@@ -14,6 +14,7 @@ from drawn import make_run, trained_lenet
 
 from mnistlab import MnistlabError, TrainConfig, load_dataset
 from mnistlab import export as export_module
+from mnistlab.cli import main
 from mnistlab.data.tensors import to_input
 from mnistlab.export import MAX_ABS_DIFF, NEEDS_EXTRA, export_onnx
 from mnistlab.models import list_models
@@ -171,6 +172,13 @@ def test_the_command_prints_one_line_and_nothing_on_stderr(tmp_path):
     assert result.returncode == 0 and result.stderr == ""
     [line] = result.stdout.splitlines()
     assert line.startswith(f"{tmp_path / 'm.onnx'}  opset 18  max |logit diff| ")
+
+
+def test_the_command_without_the_check(tmp_path, capsys):
+    run = make_run(tmp_path / "run")
+    assert main(["export", str(run), "--no-check", "--out", str(tmp_path / "m.onnx")]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert "not checked (--no-check)" in line and (tmp_path / "m.onnx").is_file()
 
 
 def test_user_mistakes(tmp_path):
