@@ -12,7 +12,7 @@ import pytest
 import torch
 from drawn import make_run, trained_lenet
 
-from mnistlab import MnistlabError, TrainConfig, load_dataset
+from mnistlab import MnistlabError, TrainConfig, files, load_dataset
 from mnistlab import export as export_module
 from mnistlab.cli import main
 from mnistlab.data.tensors import to_input
@@ -117,6 +117,42 @@ def test_every_kind_of_model_exports_with_a_dynamic_batch(tmp_path, kind):
         assert got.shape == (size, 10)
         assert np.abs(got - expected).max() <= MAX_ABS_DIFF
         assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_the_onnx_file_carries_what_the_sidecar_says(tmp_path):
+    # A consumer with only the .onnx file: metadata_props hold text, numbers and lists as JSON.
+    run = make_run(tmp_path / "run", dataset="fashion-mnist", input_scaling="unit")
+    payload = torch.load(run / "model.pt", weights_only=True)
+    names = ["Camiseta/top", "Pantalón", "Jersey", "Vestido", "Abrigo", "Sandalia", "Camisa",
+             "Zapatilla", "Bolso", "Botín"]
+    files.torch_save(run / "model.pt", {**payload, "class_names": names, "mean": 0.2861,
+                                        "std": 0.353})
+    result = export_onnx(run, tmp_path / "m.onnx")
+    meta = {p.key: p.value for p in onnx.load(result["path"]).metadata_props}
+    assert meta["class_names"] == json.dumps(names, ensure_ascii=False)
+    assert json.loads(meta["class_names"]) == names
+    assert float(meta["mean"]) == 0.2861 and float(meta["std"]) == 0.353
+    assert meta["input_scaling"] == "unit" and meta["preprocessing"] == "objects"
+    assert json.loads(meta["image_shape"]) == [1, 28, 28] and meta["dataset"] == "fashion-mnist"
+    assert meta["format"] == "mnistlab-onnx-1"
+    sidecar = json.loads(Path(result["sidecar"]).read_text())
+    decoded = {k: v if k in ("format", "input_scaling", "preprocessing", "dataset", "mnistlab")
+               else json.loads(v) for k, v in meta.items()}
+    assert decoded == {k: sidecar[k] for k in meta}
+    # onnxruntime hands the same map to C, C++, C#, Java and JavaScript callers.
+    session = onnxruntime.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
+    assert session.get_modelmeta().custom_metadata_map == meta
+
+
+def test_strokes_and_an_unknown_dataset_in_the_metadata(tmp_path):
+    run = make_run(tmp_path / "run")
+    payload = torch.load(run / "model.pt", weights_only=True)
+    files.torch_save(run / "model.pt", {**payload, "dataset": None})
+    result = export_onnx(run, tmp_path / "m.onnx", check=False)
+    meta = {p.key: p.value for p in onnx.load(result["path"]).metadata_props}
+    assert meta["preprocessing"] == "strokes" and meta["input_scaling"] == "standardize"
+    assert "dataset" not in meta  # unknown: left out rather than written as "null"
+    assert json.loads(Path(result["sidecar"]).read_text())["dataset"] is None
 
 
 def test_unit_scaling_is_recorded(tmp_path):

@@ -5,7 +5,9 @@ shape (batch, 1, 28, 28), i.e. uint8 pixels / 255, then standardised with the ru
 std when input_scaling is "standardize" (the default), left in [0, 1] for "unit", or 0..255 for
 "raw". Its output `logits` is (batch, classes); softmax gives probabilities. The sidecar
 `<out>.json` holds what a caller needs to build that input and read the output: mean, std,
-input_scaling, class_names, image shape and the preprocessing style (see `predict.preprocess`).
+input_scaling, class_names, image shape and the preprocessing style (see `predict.preprocess`);
+the same facts are in the ONNX file's metadata_props, for a caller that has only the model.
+docs/export.md says how to reproduce the preprocessing outside Python.
 
     export_onnx("runs/lenet", "lenet.onnx")  # -> {"path", "max_abs_diff", "opset", "sidecar"}
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import tempfile
 import warnings
@@ -50,10 +53,12 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
     model, payload = load_model(run_dir)
     config = TrainConfig.from_dict(payload["config"])
     shape = tuple(int(v) for v in payload["image_shape"])
+    facts = _facts(config, payload, shape)
 
     with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=out.parent) as scratch:
         staged = Path(scratch) / "model.onnx"
         exporter = _export(model, shape, staged)
+        _embed_metadata(staged, facts)
         onnx.checker.check_model(str(staged))
         opset = next(entry.version for entry in onnx.load(str(staged)).opset_import
                      if entry.domain in ("", "ai.onnx"))
@@ -67,26 +72,51 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
 
     sidecar = out.with_name(out.name + ".json")
     files.write_json(sidecar, {
-        "format": SIDECAR_FORMAT,
+        **facts,
         "model": out.name,
         "input": {"name": "input", "shape": ["batch", *shape], "dtype": "float32",
                   "is": _input_description(config.input_scaling)},
         "output": {"name": "logits", "shape": ["batch", len(payload["class_names"])],
                    "is": "unnormalised scores; softmax over classes gives probabilities"},
-        "input_scaling": config.input_scaling,
-        "mean": payload["mean"],
-        "std": payload["std"],
-        "class_names": list(payload["class_names"]),
-        "dataset": payload.get("dataset"),
-        "preprocessing": "objects" if payload.get("dataset") == "fashion-mnist" else "strokes",
         "opset": opset,
         "exporter": exporter,
         "max_abs_diff": max_abs_diff,
-        "mnistlab": __version__,
         "torch": torch.__version__,
     })
     return {"path": str(out), "max_abs_diff": max_abs_diff, "opset": opset,
             "sidecar": str(sidecar)}
+
+
+def _facts(config: TrainConfig, payload: dict[str, Any], shape: tuple[int, ...]
+           ) -> dict[str, Any]:
+    """What a caller needs to turn an image into the model's input and its output into a class:
+    written to the sidecar and, as text, into the ONNX file's metadata_props."""
+    return {
+        "format": SIDECAR_FORMAT,
+        "class_names": list(payload["class_names"]),
+        "image_shape": list(shape),
+        "input_scaling": config.input_scaling,
+        "mean": payload["mean"],
+        "std": payload["std"],
+        "preprocessing": "objects" if payload.get("dataset") == "fashion-mnist" else "strokes",
+        "dataset": payload.get("dataset"),
+        "mnistlab": __version__,
+    }
+
+
+def _metadata_text(facts: dict[str, Any]) -> dict[str, str]:
+    """metadata_props holds only strings: text as it is, numbers and lists as JSON (so mean
+    reads "0.1307" and class_names '["0", "1", ...]'); unknown values (None) are left out."""
+    return {key: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            for key, value in facts.items() if value is not None}
+
+
+def _embed_metadata(path: Path, facts: dict[str, Any]) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, _metadata_text(facts))
+    onnx.save(proto, str(path))
 
 
 def _require(*modules: str) -> None:
