@@ -139,7 +139,7 @@ def test_the_onnx_file_carries_what_the_sidecar_says(tmp_path):
     decoded = {k: v if k in ("format", "input_scaling", "preprocessing", "dataset", "mnistlab")
                else json.loads(v) for k, v in meta.items()}
     assert decoded == {k: sidecar[k] for k in meta}
-    # onnxruntime hands the same map to C, C++, C#, Java and JavaScript callers.
+    # What onnxruntime hands to callers in C, C++, C# and Java too.
     session = onnxruntime.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
     assert session.get_modelmeta().custom_metadata_map == meta
 
