@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import pytest
 import torch
 from drawn import make_run, trained_lenet
 
-from mnistlab import MnistlabError, TrainConfig, load_dataset
+from mnistlab import MnistlabError, TrainConfig, files, load_dataset
 from mnistlab import export as export_module
+from mnistlab.cli import main
 from mnistlab.data.tensors import to_input
 from mnistlab.export import MAX_ABS_DIFF, NEEDS_EXTRA, export_onnx
 from mnistlab.models import list_models
@@ -75,16 +77,82 @@ def test_onnx_and_pytorch_agree_on_the_whole_mnist_test_set(lenet_run, shared_da
     assert worst <= MAX_ABS_DIFF
 
 
-VARIANTS = {"mlp": {"dropout": 0.2}, "lenet5": {"variant": "classic"},
-            "cnn": {"batchnorm": True, "dropout": 0.25, "filters": (8, 16), "dense": (32,)}}
+# Every kind of network mnistlab builds: each registered model, both LeNet-5 variants, each
+# activation, batch norm and dropout (exported in eval mode), and a cnn whose map shrinks to
+# one pixel (where it stops pooling).
+KINDS = {
+    "mlp": {"model": "mlp", "dropout": 0.2},
+    "mlp-gelu": {"model": "mlp", "activation": "gelu", "hidden": (32, 16)},
+    "mlp-sigmoid": {"model": "mlp", "activation": "sigmoid", "hidden": (16,)},
+    "lenet5-classic": {"model": "lenet5", "variant": "classic"},
+    "lenet5-modern": {"model": "lenet5", "batchnorm": True, "dropout": 0.3},
+    "cnn": {"model": "cnn", "batchnorm": True, "dropout": 0.25, "filters": (8, 16),
+            "dense": (32,)},
+    "cnn-one-pixel": {"model": "cnn", "activation": "tanh", "filters": (4, 4, 4, 4, 4, 4),
+                      "dense": (8,)},
+}
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_every_registered_model_exports(tmp_path, name):
-    run = make_run(tmp_path / "run", model=name, **VARIANTS.get(name, {}))
-    result = export_onnx(run, tmp_path / f"{name}.onnx")
+def test_the_kinds_cover_every_registered_model():
+    assert {kind["model"] for kind in KINDS.values()} == set(list_models())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_of_model_exports_with_a_dynamic_batch(tmp_path, kind):
+    run = make_run(tmp_path / "run", **KINDS[kind])
+    result = export_onnx(run, tmp_path / f"{kind}.onnx")
     assert result["max_abs_diff"] <= MAX_ABS_DIFF
-    assert Path(result["path"]).stat().st_size > 0
+    sidecar = json.loads(Path(result["sidecar"]).read_text())
+    assert sidecar["exporter"] == "torch.export" and result["opset"] == export_module.OPSET
+    # Independently of the export's own check: batches of sizes it was not traced with give
+    # PyTorch's logits and labels.
+    model, _ = load_model(run)
+    session = onnxruntime.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
+    generator = torch.Generator().manual_seed(1)
+    for size in (1, 5, 130):
+        x = torch.randn(size, 1, 28, 28, generator=generator)
+        with torch.inference_mode():
+            expected = model(x).numpy()
+        got = session.run(["logits"], {"input": x.numpy()})[0]
+        assert got.shape == (size, 10)
+        assert np.abs(got - expected).max() <= MAX_ABS_DIFF
+        assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_the_onnx_file_carries_what_the_sidecar_says(tmp_path):
+    # A consumer with only the .onnx file: metadata_props hold text, numbers and lists as JSON.
+    run = make_run(tmp_path / "run", dataset="fashion-mnist", input_scaling="unit")
+    payload = torch.load(run / "model.pt", weights_only=True)
+    names = ["Camiseta/top", "Pantalón", "Jersey", "Vestido", "Abrigo", "Sandalia", "Camisa",
+             "Zapatilla", "Bolso", "Botín"]
+    files.torch_save(run / "model.pt", {**payload, "class_names": names, "mean": 0.2861,
+                                        "std": 0.353})
+    result = export_onnx(run, tmp_path / "m.onnx")
+    meta = {p.key: p.value for p in onnx.load(result["path"]).metadata_props}
+    assert meta["class_names"] == json.dumps(names, ensure_ascii=False)
+    assert json.loads(meta["class_names"]) == names
+    assert float(meta["mean"]) == 0.2861 and float(meta["std"]) == 0.353
+    assert meta["input_scaling"] == "unit" and meta["preprocessing"] == "objects"
+    assert json.loads(meta["image_shape"]) == [1, 28, 28] and meta["dataset"] == "fashion-mnist"
+    assert meta["format"] == "mnistlab-onnx-1"
+    sidecar = json.loads(Path(result["sidecar"]).read_text())
+    decoded = {k: v if k in ("format", "input_scaling", "preprocessing", "dataset", "mnistlab")
+               else json.loads(v) for k, v in meta.items()}
+    assert decoded == {k: sidecar[k] for k in meta}
+    # What onnxruntime hands to callers in C, C++, C# and Java too.
+    session = onnxruntime.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
+    assert session.get_modelmeta().custom_metadata_map == meta
+
+
+def test_strokes_and_an_unknown_dataset_in_the_metadata(tmp_path):
+    run = make_run(tmp_path / "run")
+    payload = torch.load(run / "model.pt", weights_only=True)
+    files.torch_save(run / "model.pt", {**payload, "dataset": None})
+    result = export_onnx(run, tmp_path / "m.onnx", check=False)
+    meta = {p.key: p.value for p in onnx.load(result["path"]).metadata_props}
+    assert meta["preprocessing"] == "strokes" and meta["input_scaling"] == "standardize"
+    assert "dataset" not in meta  # unknown: left out rather than written as "null"
+    assert json.loads(Path(result["sidecar"]).read_text())["dataset"] is None
 
 
 def test_unit_scaling_is_recorded(tmp_path):
@@ -94,7 +162,7 @@ def test_unit_scaling_is_recorded(tmp_path):
     assert sidecar["input_scaling"] == "unit" and "/ 255" in sidecar["input"]["is"]
 
 
-@pytest.mark.parametrize("missing", ["onnx", "onnxruntime"])
+@pytest.mark.parametrize("missing", ["onnx", "onnxruntime", "onnxscript"])
 def test_without_the_export_extra(tmp_path, monkeypatch, missing):
     run = make_run(tmp_path / "run")
     monkeypatch.setitem(sys.modules, missing, None)  # import fails, as if not installed
@@ -112,6 +180,41 @@ def test_failed_parity_check_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(MnistlabError, match="disagrees with PyTorch"):
         export_onnx(run, out / "m.onnx")
     assert list(out.iterdir()) == []  # neither the model, its sidecar nor a temporary file
+
+
+def test_an_exporter_failure_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    run = make_run(tmp_path / "run")
+
+    def fails(*args, **kwargs):
+        raise torch.onnx.errors.OnnxExporterError("aten::frobnicate is not supported\nstack...")
+
+    monkeypatch.setattr(torch.onnx, "export", fails)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(MnistlabError) as caught:
+        export_onnx(run, out / "m.onnx")
+    assert "exporter failed on this model (aten::frobnicate is not supported)" in str(
+        caught.value) and "\n" not in str(caught.value)
+    assert list(out.iterdir()) == []
+
+
+def test_the_command_prints_one_line_and_nothing_on_stderr(tmp_path):
+    # The real process: the exporter's own chatter (torchvision not installed, torch's
+    # deprecations) must not reach the user.
+    run = make_run(tmp_path / "run", model="lenet5")
+    result = subprocess.run([sys.executable, "-m", "mnistlab", "export", str(run), "--out",
+                             str(tmp_path / "m.onnx")], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and result.stderr == ""
+    [line] = result.stdout.splitlines()
+    assert line.startswith(f"{tmp_path / 'm.onnx'}  opset 18  max |logit diff| ")
+
+
+def test_the_command_without_the_check(tmp_path, capsys):
+    run = make_run(tmp_path / "run")
+    assert main(["export", str(run), "--no-check", "--out", str(tmp_path / "m.onnx")]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert "not checked (--no-check)" in line and (tmp_path / "m.onnx").is_file()
 
 
 def test_user_mistakes(tmp_path):

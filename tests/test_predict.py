@@ -28,6 +28,7 @@ from mnistlab.predict import (
     predict,
     preprocess,
     read_image,
+    sheet_figure,
     show_sheet,
 )
 from mnistlab.runs import load_model
@@ -293,6 +294,29 @@ def test_sheet_shows_inputs_and_errors(toy_run, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["predictions.png"]  # no temp files left
     with pytest.raises(MnistlabError):
         show_sheet([], tmp_path / "none.png")
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_sheet_title_overlaps_no_other_text(count):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    predictions = [Prediction(path=f"scans/a_rather_long_name_{i}.png", label="7", index=7,
+                              top=[("7", 0.91)], image=np.zeros((28, 28), np.uint8),
+                              original=np.full((120, 90), 200, np.uint8)) for i in range(count)]
+    predictions[-1] = Prediction(path="missing.png", error="no such file")
+    figure = sheet_figure(predictions)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    [title] = [t for t in figure.findobj(Text) if t.get_text() == "input | what the model saw"]
+    texts = [t for ax in figure.axes for t in (ax.title, *ax.texts) if t.get_text()]
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    assert len(boxes) == 2 * count  # a name and a label (or the error) per input
+    top = title.get_window_extent(renderer)
+    assert not any(top.overlaps(box) for box in boxes)
+    assert all(box.y1 < top.y0 for box in boxes)  # the title is above everything else
+    assert top.y1 <= figure.bbox.y1 and top.x0 >= 0  # and not cut off
 
 
 def test_prediction_defaults():

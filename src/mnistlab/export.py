@@ -5,16 +5,22 @@ shape (batch, 1, 28, 28), i.e. uint8 pixels / 255, then standardised with the ru
 std when input_scaling is "standardize" (the default), left in [0, 1] for "unit", or 0..255 for
 "raw". Its output `logits` is (batch, classes); softmax gives probabilities. The sidecar
 `<out>.json` holds what a caller needs to build that input and read the output: mean, std,
-input_scaling, class_names, image shape and the preprocessing style (see `predict.preprocess`).
+input_scaling, class_names, image shape and the preprocessing style (see `predict.preprocess`);
+the same facts are in the ONNX file's metadata_props, for a caller that has only the model.
+docs/export.md says how to reproduce the preprocessing outside Python.
 
     export_onnx("runs/lenet", "lenet.onnx")  # -> {"path", "max_abs_diff", "opset", "sidecar"}
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
+import logging
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,17 +46,19 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
     """
     from .runs import load_model
 
-    _require("onnx", *(("onnxruntime",) if check else ()))
+    _require("onnx", "onnxscript", *(("onnxruntime",) if check else ()))
     import onnx
 
     out = files.check_output_file(out_path)  # a bad --out is said before any work
     model, payload = load_model(run_dir)
     config = TrainConfig.from_dict(payload["config"])
     shape = tuple(int(v) for v in payload["image_shape"])
+    facts = _facts(config, payload, shape)
 
     with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=out.parent) as scratch:
         staged = Path(scratch) / "model.onnx"
         exporter = _export(model, shape, staged)
+        _embed_metadata(staged, facts)
         onnx.checker.check_model(str(staged))
         opset = next(entry.version for entry in onnx.load(str(staged)).opset_import
                      if entry.domain in ("", "ai.onnx"))
@@ -64,26 +72,51 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
 
     sidecar = out.with_name(out.name + ".json")
     files.write_json(sidecar, {
-        "format": SIDECAR_FORMAT,
+        **facts,
         "model": out.name,
         "input": {"name": "input", "shape": ["batch", *shape], "dtype": "float32",
                   "is": _input_description(config.input_scaling)},
         "output": {"name": "logits", "shape": ["batch", len(payload["class_names"])],
                    "is": "unnormalised scores; softmax over classes gives probabilities"},
-        "input_scaling": config.input_scaling,
-        "mean": payload["mean"],
-        "std": payload["std"],
-        "class_names": list(payload["class_names"]),
-        "dataset": payload.get("dataset"),
-        "preprocessing": "objects" if payload.get("dataset") == "fashion-mnist" else "strokes",
         "opset": opset,
         "exporter": exporter,
         "max_abs_diff": max_abs_diff,
-        "mnistlab": __version__,
         "torch": torch.__version__,
     })
     return {"path": str(out), "max_abs_diff": max_abs_diff, "opset": opset,
             "sidecar": str(sidecar)}
+
+
+def _facts(config: TrainConfig, payload: dict[str, Any], shape: tuple[int, ...]
+           ) -> dict[str, Any]:
+    """What a caller needs to turn an image into the model's input and its output into a class:
+    written to the sidecar and, as text, into the ONNX file's metadata_props."""
+    return {
+        "format": SIDECAR_FORMAT,
+        "class_names": list(payload["class_names"]),
+        "image_shape": list(shape),
+        "input_scaling": config.input_scaling,
+        "mean": payload["mean"],
+        "std": payload["std"],
+        "preprocessing": "objects" if payload.get("dataset") == "fashion-mnist" else "strokes",
+        "dataset": payload.get("dataset"),
+        "mnistlab": __version__,
+    }
+
+
+def _metadata_text(facts: dict[str, Any]) -> dict[str, str]:
+    """metadata_props holds only strings: text as it is, numbers and lists as JSON (so mean
+    reads "0.1307" and class_names '["0", "1", ...]'); unknown values (None) are left out."""
+    return {key: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            for key, value in facts.items() if value is not None}
+
+
+def _embed_metadata(path: Path, facts: dict[str, Any]) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, _metadata_text(facts))
+    onnx.save(proto, str(path))
 
 
 def _require(*modules: str) -> None:
@@ -97,26 +130,47 @@ def _require(*modules: str) -> None:
 
 
 def _export(model: torch.nn.Module, shape: tuple[int, ...], path: Path) -> str:
-    """Export with a dynamic batch dimension; returns which exporter did it.
+    """Export with torch.export (torch.onnx.export's dynamo=True) and a dynamic batch dimension;
+    returns the exporter's name for the sidecar.
 
-    The torch.export-based exporter (torch's default since 2.9) needs onnxscript, which the
-    export extra does not pull in; without it the TorchScript-based exporter is used, which
-    handles these feed-forward models exactly as well.
+    Every registered model (mlp, both LeNet-5 variants, cnn, each activation, batch norm,
+    dropout) exports this way, so there is no TorchScript fallback: a failure here is a bug,
+    said in one line rather than papered over with the deprecated exporter.
     """
     model = model.cpu().eval()
     example = (torch.zeros(2, *shape),)
-    if importlib.util.find_spec("onnxscript") is not None:
-        batch = torch.export.Dim("batch", min=1, max=65536)
-        torch.onnx.export(model, example, str(path), input_names=["input"],
-                          output_names=["logits"], opset_version=OPSET, dynamo=True,
-                          dynamic_shapes=({0: batch},), external_data=False, verbose=False)
-        return "torch.export"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # chosen knowingly, see above
-        torch.onnx.export(model, example, str(path), input_names=["input"],
-                          output_names=["logits"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    return "torchscript"
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    try:
+        with _quiet_exporter():
+            torch.onnx.export(model, example, str(path), input_names=["input"],
+                              output_names=["logits"], opset_version=OPSET, dynamo=True,
+                              dynamic_shapes=({0: batch},), external_data=False, verbose=False)
+    except torch.onnx.errors.OnnxExporterError as exc:
+        raise MnistlabError(
+            f"torch's ONNX exporter failed on this model ({_first_line(exc)}); nothing was "
+            "written; report this with your torch and onnxscript versions") from None
+    return "torch.export"
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence what the exporter says about itself, not about the model: that torchvision's
+    operators are not registered (mnistlab has none) and torch's internal deprecations."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
 
 
 def _parity(model: torch.nn.Module, path: Path, config: TrainConfig, payload: dict[str, Any],

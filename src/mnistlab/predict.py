@@ -497,18 +497,27 @@ def printable(text: str) -> str:
 def show_sheet(predictions: Sequence[Prediction], out_png: str | Path, *,
                columns: int = 4) -> Path:
     """A PNG sheet: each input beside the 28x28 image the model saw, with its label."""
+    from . import files
+
+    out = Path(out_png)
+    files.save_figure(out, sheet_figure(predictions, columns=columns))
+    return out
+
+
+def sheet_figure(predictions: Sequence[Prediction], *, columns: int = 4) -> Any:
+    """The matplotlib Figure `show_sheet` saves."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no screen is assumed
     from matplotlib.figure import Figure  # not pyplot: nothing global to leak or close
 
-    from . import files
-
     if not predictions:
         raise MnistlabError("nothing to draw: no predictions")
     columns = max(1, min(columns, len(predictions)))
     rows = -(-len(predictions) // columns)
-    figure = Figure(figsize=(2.6 * columns, 1.6 * rows))
+    # Constrained layout keeps the suptitle above the file names of the first row (with one
+    # row, plain subplots put it on top of them).
+    figure = Figure(figsize=(2.6 * columns, 1.6 * rows + 0.3), layout="constrained")
     axes = figure.subplots(rows, 2 * columns, squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
@@ -524,9 +533,7 @@ def show_sheet(predictions: Sequence[Prediction], out_png: str | Path, *,
             right.text(0.5, 0.5, _short(p.error or "", 60), fontsize=6, color="firebrick",
                        ha="center", va="center", wrap=True, transform=right.transAxes)
     figure.suptitle("input | what the model saw", fontsize=9)
-    out = Path(out_png)
-    files.save_figure(out, figure)
-    return out
+    return figure
 
 
 def _short(text: str, limit: int) -> str:

@@ -51,7 +51,8 @@ def run_export(args: argparse.Namespace) -> int:
     from ..export import export_onnx
 
     r = export_onnx(args.run_dir, args.out, check=not args.no_check)
+    checked = ("not checked (--no-check)" if r["max_abs_diff"] is None
+               else f"max |logit diff| {r['max_abs_diff']:.2e}")
     print(json.dumps(r, indent=2, default=str) if args.json else
-          f"{r['path']}  opset {r['opset']}  max |logit diff| {r['max_abs_diff']:.2e}  "
-          f"sidecar {r['sidecar']}")
+          f"{r['path']}  opset {r['opset']}  {checked}  sidecar {r['sidecar']}")
     return 0
