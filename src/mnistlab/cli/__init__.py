@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str, Adder, Runner]] = {
               "FILE, then flags. The run folder gets config.toml (reproduces the run), "
               "metrics.csv, summary.json, model.pt, curves.png and confusion.png.",
               train.add_train, train.run_train),
-    "evaluate": ("score a trained run on the val or test split", "",
+    "evaluate": ("score a trained run on the val or test split", train.EVALUATE,
                  train.add_evaluate, train.run_evaluate),
     "data": ("fetch, locate and inspect datasets", "",
              lambda p: data.add_data(p, _Parser), data.run_data),
