@@ -1,9 +1,14 @@
-"""The command line: `mnistlab evaluate`'s classification report on a tiny trained run."""
+"""The command line: `mnistlab evaluate`'s classification report on a tiny trained run, and
+the shell completion scripts of `mnistlab completion`."""
 
 from __future__ import annotations
 
 import io
 import json
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +83,56 @@ def test_evaluate_a_split_with_no_image_is_one_line(trained_run, capsys):
     assert main(["evaluate", str(trained_run), "--split", "val"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds no images" in err and "--split test" in err
+
+
+# --- completion ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bash_script(tmp_path_factory) -> Path:
+    """`mnistlab completion bash`, made once (it builds every command's flags: seconds)."""
+    out = subprocess.run([sys.executable, "-m", "mnistlab", "completion", "bash"],
+                         capture_output=True, text=True, check=True).stdout
+    path = tmp_path_factory.mktemp("completion") / "mnistlab.bash"
+    path.write_text(out)
+    return path
+
+
+def test_bash_script_names_every_subcommand_and_flags(bash_script):
+    from mnistlab.cli import COMMANDS
+
+    text = bash_script.read_text()
+    line = next(x for x in text.splitlines() if x.startswith("_shtab_mnistlab_subparsers="))
+    assert line.split("=", 1)[1].strip("()").split() == list(COMMANDS)
+    for flag in ("--batch-size", "--split", "--json", "--seeds", "--trials", "--top"):
+        assert flag in text
+    if shutil.which("bash"):
+        checked = subprocess.run(["bash", "-n", str(bash_script)], capture_output=True,
+                                 text=True)
+        assert checked.returncode == 0, checked.stderr
+
+
+def complete(script: Path, cwd: Path, *words: str) -> list[str]:
+    """What bash offers for the last of `words` (COMP_WORDS as bash sets them on Tab)."""
+    command = (f"source {script}; COMP_WORDS=(mnistlab {shlex.join(words)}); "
+               f"COMP_CWORD={len(words)}; _shtab_mnistlab; printf '%s\\n' \"${{COMPREPLY[@]}}\"")
+    out = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True,
+                         check=True).stdout
+    return sorted(out.split())
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_bash_completes_commands_flags_choices_and_folders(bash_script, tmp_path):
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    (tmp_path / "runs" / "notes.txt").write_text("")
+    assert complete(bash_script, tmp_path, "ev") == ["evaluate"]
+    assert complete(bash_script, tmp_path, "evaluate", "--sp") == ["--split"]
+    assert complete(bash_script, tmp_path, "evaluate", "--split", "") == ["test", "val"]
+    # settings flags take text checked by TrainConfig; the script still offers its choices
+    assert complete(bash_script, tmp_path, "train", "--model", "") == ["cnn", "lenet5", "mlp"]
+    assert complete(bash_script, tmp_path, "evaluate", "runs/") == ["runs/a"]  # folders only
+
+
+def test_completion_without_shtab_is_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "shtab", None)  # `import shtab` fails
+    assert main(["completion", "bash"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install shtab" in err
