@@ -98,6 +98,8 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from ..config import load_config
     from ..data.tensors import prepare_data
     from ..errors import MnistlabError
@@ -125,8 +127,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                           "classification_report": report.to_dict()}, indent=2))
         return 0
     # the heading is a line of its own: as a table title it wrapped in the table's width
-    stdout.print(f"[bold]{run_dir}[/] on the {args.split} split ({len(y):,} images)",
-                 soft_wrap=True)
+    stdout.print(f"[bold]{escape(str(run_dir))}[/] on the {args.split} split ({len(y):,} "
+                 "images)", soft_wrap=True)
     stdout.print(report_table(report))
     stdout.print(f"accuracy [bold]{result.accuracy:.4f}[/]  loss {result.loss:.4f}")
     return 0
