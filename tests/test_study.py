@@ -1,6 +1,7 @@
 """Studies end to end on a small real-data study: plan, dedupe, prefixes, stats, report, resume."""
 
 import csv
+import io
 import json
 import os
 import signal
@@ -13,14 +14,18 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 from spanish import english_in
 from tiny_study import write_tiny_study
 
 import mnistlab
 from mnistlab import StudyOptions, run_study
 from mnistlab.errors import MnistlabError
+from mnistlab.progress import StudyProgress
 from mnistlab.study import list_presets, load_study, parse_study
+from mnistlab.study.backends import LocalBackend
 from mnistlab.study.plan import plan_experiments
+from mnistlab.study.run import train_study
 
 
 @pytest.fixture()
@@ -351,3 +356,40 @@ def test_the_quick_form_in_spanish_is_spanish_throughout(tiny_study, tmp_path):
     assert f"Hecho con mnistlab {mnistlab.__version__}. Para rehacerlo: `{command}`" in head
     assert "**Forma rápida: no comparable con el original.**" in head
     assert "original (entren. / valid.)" not in report  # full-data numbers stay out
+
+
+MICRO = """name = "micro"
+seeds = 1
+[base]
+dataset = "{data}"
+model = "mlp"
+hidden = [16]
+epochs = 1
+val_size = 100
+eval_train_size = 100
+device = "cpu"
+[[experiment]]
+name = "lr"
+factor = "lr"
+values = [0.01, 0.05]
+[final]
+choose = "{choose}"
+settings = {{ lr = 0.02 }}
+"""
+
+
+@pytest.mark.parametrize("choose", ["best", "explicit"])
+def test_the_study_bar_ends_complete_when_resumed_with_nothing_to_do(choose, tmp_path,
+                                                                     tiny_idx_dir):
+    from mnistlab.config import tomllib
+
+    spec = parse_study(tomllib.loads(MICRO.format(data=tiny_idx_dir, choose=choose)))
+
+    def bar_after_a_study() -> tuple[int, int, float, float]:
+        progress = StudyProgress(Console(file=io.StringIO(), width=100))
+        train_study(spec, tmp_path / "S", backend=LocalBackend(workers=1), progress=progress)
+        task = progress.progress.tasks[0]  # the run bars are gone, the study's stays
+        return progress.done, progress.total, task.completed, task.total
+
+    assert bar_after_a_study() == (3, 3, 3, 3)  # two learning rates and the final model
+    assert bar_after_a_study() == (3, 3, 3, 3)  # nothing left to train: still 3/3, not 2/3

@@ -104,18 +104,27 @@ class RichReporter(Reporter):
 
 
 class StudyProgress:
-    """A bar for the study (runs done / total, ETA) above the bar of the run in progress."""
+    """A bar for the study (runs done / total, ETA) above the bar of the run in progress.
+    `done` and `total` hold its counts, drawn or not."""
 
     def __init__(self, console: Console | None = None, *, silent: bool = False):
         self.silent = silent
         self.console = console or Console(stderr=True)
         self.progress = None if silent else _bar(self.console)
         self.task: Any = None
+        self.done = self.total = 0
 
     def start(self, total: int, done: int = 0) -> None:
+        self.done, self.total = done, total
         if self.progress is not None:
             self.progress.start()
             self.task = self.progress.add_task("study", total=total, completed=done, info="")
+
+    def recount(self, total: int, done: int) -> None:
+        """The runs are known better now (the final model's, once it is chosen)."""
+        self.done, self.total = done, total
+        if self.progress is not None:
+            self.progress.update(self.task, total=total, completed=done)
 
     def reporter_for(self, run: Any, members: int = 1) -> Reporter:
         """The bar of one run, or of a cohort of `members` runs trained in lockstep."""
@@ -127,6 +136,7 @@ class StudyProgress:
         return RichReporter(self.console, progress=self.progress, label=label, epoch_lines=False)
 
     def run_finished(self, run: Any, summary: RunSummary) -> None:
+        self.done += 1
         if self.progress is not None:
             val = summary.val_accuracy
             info = (f"last: val {val:.4f}" if isinstance(val, float)

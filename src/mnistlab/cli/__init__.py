@@ -1,7 +1,8 @@
 """The `mnistlab` command: parse flags -> settings and options -> call the API -> print.
 
-Each subcommand lives in a module of its own here (train.py, study.py, data.py, use.py), as a
-pair of functions: one adds its flags, one runs it. Flags are read off what they set: every
+Each subcommand lives in a module of its own here (train.py, study.py, data.py, use.py,
+completion.py), as a pair of functions: one adds its flags, one runs it. Flags are read off
+what they set: every
 `TrainConfig` field is a flag of the same name (`batch_size` -> `--batch-size`) with the help
 text and choices the field itself carries; study and search flags become StudyOptions and
 TuneOptions, which check them. A user mistake becomes one line on stderr and a non-zero exit
@@ -19,7 +20,7 @@ from rich.text import Text
 
 from .. import __version__, interrupt
 from ..errors import MnistlabError
-from . import data, study, train, use
+from . import completion, data, study, train, use
 from .common import stderr
 
 
@@ -38,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str, Adder, Runner]] = {
               "FILE, then flags. The run folder gets config.toml (reproduces the run), "
               "metrics.csv, summary.json, model.pt, curves.png and confusion.png.",
               train.add_train, train.run_train),
-    "evaluate": ("score a trained run on the val or test split", "",
+    "evaluate": ("score a trained run on the val or test split", train.EVALUATE,
                  train.add_evaluate, train.run_evaluate),
     "data": ("fetch, locate and inspect datasets", "",
              lambda p: data.add_data(p, _Parser), data.run_data),
@@ -53,7 +54,11 @@ COMMANDS: dict[str, tuple[str, str, Adder, Runner]] = {
                 use.add_predict, use.run_predict),
     "export": ("export a trained run to ONNX, checked against PyTorch", "",
                use.add_export, use.run_export),
+    "completion": ("print the shell's tab-completion script (bash, zsh, tcsh)",
+                   completion.COMPLETION, completion.add_completion, completion.run_completion),
 }
+# Text after a subcommand's flags, kept as written (line breaks and indents): examples, steps.
+EPILOGS = {"tune": study.TUNE_EXAMPLES, "completion": completion.INSTALL}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -64,11 +69,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mnistlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (help_text, description, add, run) in COMMANDS.items():
-        formatter = (argparse.RawDescriptionHelpFormatter if name == "tune"
+        formatter = (argparse.RawDescriptionHelpFormatter if name in EPILOGS
                      else argparse.HelpFormatter)
         p = sub.add_parser(name, help=help_text, description=description or help_text,
-                           formatter_class=formatter,
-                           epilog=study.TUNE_EXAMPLES if name == "tune" else None)
+                           formatter_class=formatter, epilog=EPILOGS.get(name))
         if command in (None, name):
             add(p)
         p.set_defaults(func=run)

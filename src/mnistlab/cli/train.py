@@ -6,10 +6,16 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .. import interrupt
 from ..config import TrainConfig
 from .common import add_config_flags, as_flag, config_from_args, print_summary, stderr, stdout
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ..training.evaluation import ClassificationReport, ClassScores
 
 
 def add_train(p: argparse.ArgumentParser) -> None:
@@ -73,22 +79,33 @@ def default_out(config: TrainConfig) -> Path:
     return Path("runs") / f"{stamp}-{dataset}-{config.model}"
 
 
+EVALUATE = ("Score a trained run on its val or test split: precision, recall (the accuracy of "
+            "each true class), F1 and support per class, their macro and support-weighted "
+            "averages, accuracy and loss. A ratio with nothing to divide by is shown as 0, as "
+            "scikit-learn does: the precision of a class the model never predicts, the recall "
+            "of a class with no image, the F1 of a class with both at 0.")
+
+
 def add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--split", choices=("val", "test"), default="test",
                    help="which split to score (default: test)")
     p.add_argument("--data-dir", metavar="DIR", help="where datasets live (default: as when "
                    "trained)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: accuracy, loss, n, per_class_accuracy (null for a class "
+                   "with no image) and classification_report")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from rich.table import Table
+    from rich.markup import escape
 
     from ..config import load_config
     from ..data.tensors import prepare_data
+    from ..errors import MnistlabError
     from ..runs import load_model
     from ..training import evaluate
+    from ..training.evaluation import classification_report, per_class_accuracy
 
     run_dir = Path(args.run_dir)
     config = load_config(run_dir / "config.toml")
@@ -97,17 +114,47 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model, _ = load_model(run_dir)
     splits = prepare_data(config.replace(device="cpu"))
     x, y = (splits.test_x, splits.test_y) if args.split == "test" else (splits.val_x, splits.val_y)
+    if len(y) == 0:
+        raise MnistlabError(f"{run_dir}: the {args.split} split holds no images (val-size 0 "
+                            "when it was trained); use --split test")
     result = evaluate(model, x, y, config, splits.mean, splits.std, splits.num_classes)
-    per_class = result.per_class_accuracy(y, splits.class_names)
+    matrix = result.confusion(y, splits.num_classes)
+    report = classification_report(matrix, splits.class_names)
     if args.json:
         print(json.dumps({"split": args.split, "accuracy": result.accuracy, "loss": result.loss,
-                          "n": len(y), "per_class_accuracy": per_class}, indent=2))
+                          "n": len(y),
+                          "per_class_accuracy": per_class_accuracy(matrix, splits.class_names),
+                          "classification_report": report.to_dict()}, indent=2))
         return 0
-    table = Table(title=f"{run_dir} on the {args.split} split ({len(y):,} images)")
-    table.add_column("class")
-    table.add_column("accuracy", justify="right")
-    for name, accuracy in per_class.items():
-        table.add_row(name, "—" if accuracy is None else f"{accuracy:.4f}")
-    stdout.print(table)
+    # the heading is a line of its own: as a table title it wrapped in the table's width
+    stdout.print(f"[bold]{escape(str(run_dir))}[/] on the {args.split} split ({len(y):,} "
+                 "images)", soft_wrap=True)
+    stdout.print(report_table(report))
     stdout.print(f"accuracy [bold]{result.accuracy:.4f}[/]  loss {result.loss:.4f}")
     return 0
+
+
+def report_table(report: ClassificationReport) -> Table:
+    """The classification report as scikit-learn prints it: a row per class, then accuracy
+    and the two averages. No side borders, so that it fits 50 columns without wrapping."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True,
+                  caption="recall = per-class accuracy; 0/0 shows as 0")
+    table.add_column("class", no_wrap=True)
+    for column in ("precision", "recall", "f1", "support"):
+        table.add_column(column, justify="right", no_wrap=True)
+
+    def add(name: str, s: ClassScores, **style: Any) -> None:
+        table.add_row(name, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}",
+                      f"{s.support:,}", **style)
+
+    for name, scores in report.classes.items():
+        add(name, scores)
+    table.add_section()
+    table.add_row("accuracy", "", "", f"{report.accuracy:.4f}",
+                  f"{report.macro_avg.support:,}", style="bold")
+    add("macro avg", report.macro_avg)
+    add("weighted avg", report.weighted_avg)
+    return table

@@ -145,8 +145,15 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
         files.remove_stale_temps(out)  # left by a study killed mid-write
         done = store.finished()
         todo = [r for r in plan.to_train if r.key not in done]
-        progress.start(total=len(plan.to_train) + spec.seeds * (spec.final.choose != "none"),
-                       done=len(plan.to_train) - len(todo))
+        # an explicit final model does not wait for the experiments: it trains beside them
+        early_final = (plan_final(spec, final_config(spec, {}))
+                       if spec.final.choose == "explicit" else [])
+        # The study bar counts distinct runs, finished ones too (a resumed study starts part
+        # way). The best variants' final runs are known only once the experiments are done:
+        # until then the bar counts one per seed, and then the runs themselves.
+        counted = {r.key for r in plan.to_train + early_final}
+        progress.start(total=len(counted) + spec.seeds * (spec.final.choose == "best"),
+                       done=len(counted & done.keys()))
 
         def on_done(run: PlannedRun, summary: RunSummary, history: list[EpochRecord]) -> None:
             store.record(run.key, run.config, run.test, summary, history)
@@ -154,9 +161,6 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
             progress.run_finished(run, summary)
 
         try:
-            # an explicit final model does not wait for the experiments: it trains beside them
-            early_final = (plan_final(spec, final_config(spec, {}))
-                           if spec.final.choose == "explicit" else [])
             backend.execute(todo + [r for r in early_final if r.key not in done], out, on_done,
                             progress.reporter_for)
             rows = _rows(plan, done)
@@ -164,6 +168,8 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
             final_rows: list[Row] = []
             if chosen is not None:
                 final_runs = plan_final(spec, chosen)
+                counted |= {r.key for r in final_runs}
+                progress.recount(total=len(counted), done=len(counted & done.keys()))
                 missing = [r for r in final_runs if r.key not in done]
                 backend.execute(missing, out, on_done, progress.reporter_for)
                 for r in final_runs:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,11 +22,9 @@ class Evaluation:
     predictions: torch.Tensor  # arg-max class per image, on the CPU
     mean_max_prob: float
 
-    def per_class_accuracy(self, labels: torch.Tensor, class_names: list[str]
-                           ) -> dict[str, float | None]:
-        """Accuracy of each true class (None for a class with no image)."""
-        matrix = confusion_matrix(labels, self.predictions, len(class_names))
-        return per_class_accuracy(matrix, class_names)
+    def confusion(self, labels: torch.Tensor, num_classes: int) -> list[list[int]]:
+        """matrix[true][predicted] = count, for the images these predictions were made on."""
+        return confusion_matrix(labels, self.predictions, num_classes)
 
 
 @torch.no_grad()
@@ -64,3 +63,63 @@ def per_class_accuracy(matrix: list[list[int]], class_names: list[str]
                        ) -> dict[str, float | None]:
     return {name: (row[i] / sum(row) if sum(row) else None)
             for i, (name, row) in enumerate(zip(class_names, matrix))}
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    precision: float
+    recall: float
+    f1: float
+    support: int  # images of the class (for an average: images counted)
+
+
+@dataclass(frozen=True)
+class ClassificationReport:
+    """Precision, recall, F1 and support of each class, their macro (every class alike) and
+    weighted (by support) averages, and accuracy: the figures of scikit-learn's
+    classification_report, read off a confusion matrix."""
+
+    classes: dict[str, ClassScores]
+    macro_avg: ClassScores
+    weighted_avg: ClassScores
+    accuracy: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# A ratio whose denominator is 0 is reported as 0, as scikit-learn does: the precision of a class
+# never predicted, the recall of a class with no image, the F1 of a class with both at 0. The
+# averages then count such a class as 0 (a never-predicted class lowers the macro precision).
+UNDEFINED = 0.0
+
+
+def classification_report(matrix: list[list[int]], class_names: list[str]
+                          ) -> ClassificationReport:
+    """The report of a confusion matrix (matrix[true][predicted] = count); recall is the
+    per-class accuracy."""
+    k = len(class_names)
+    recalls = list(per_class_accuracy(matrix, class_names).values())
+    predicted = [sum(row[j] for row in matrix) for j in range(k)]
+    scores = []
+    for i in range(k):
+        precision = matrix[i][i] / predicted[i] if predicted[i] else UNDEFINED
+        recall = UNDEFINED if recalls[i] is None else recalls[i]
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else UNDEFINED
+        scores.append(ClassScores(precision, recall, f1, sum(matrix[i])))
+    total = sum(s.support for s in scores)
+    return ClassificationReport(
+        classes=dict(zip(class_names, scores)),
+        macro_avg=_average(scores, [1] * k, total),
+        weighted_avg=_average(scores, [s.support for s in scores], total),
+        accuracy=sum(matrix[i][i] for i in range(k)) / total if total else UNDEFINED)
+
+
+def _average(scores: list[ClassScores], weights: list[int], support: int) -> ClassScores:
+    weight = sum(weights)
+
+    def mean(values: list[float]) -> float:
+        return sum(w * v for w, v in zip(weights, values)) / weight if weight else UNDEFINED
+
+    return ClassScores(mean([s.precision for s in scores]), mean([s.recall for s in scores]),
+                       mean([s.f1 for s in scores]), support)

@@ -1,0 +1,69 @@
+"""`mnistlab completion SHELL`: the shell's tab-completion script, written by shtab from the
+whole parser (every subcommand and flag, with their choices), so it never falls behind them."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Iterator
+
+from ..config import TrainConfig
+
+SHELLS = ("bash", "zsh", "tcsh")
+
+COMPLETION = "Print the tab-completion script of mnistlab for your shell."
+
+INSTALL = """install it once (the script is read when a shell starts; open a new one):
+  bash  mkdir -p ~/.local/share/bash-completion/completions
+        mnistlab completion bash > ~/.local/share/bash-completion/completions/mnistlab
+        (read by the bash-completion package, which most distributions install)
+  zsh   mkdir -p ~/.zfunc && mnistlab completion zsh > ~/.zfunc/_mnistlab
+        and in ~/.zshrc, before `compinit`: fpath=(~/.zfunc $fpath)
+  tcsh  mnistlab completion tcsh > ~/.mnistlab-completion.tcsh
+        and in ~/.tcshrc: source ~/.mnistlab-completion.tcsh
+Writing the script to a file, rather than running this command in the shell's startup file,
+keeps new shells fast: making the script builds every command's flags. Run it again after
+upgrading mnistlab."""
+
+# What a value is, read off its metavar, so that the shell offers folders or files for it.
+FOLDERS = {"RUN_DIR", "RUN_DIR|STUDY_DIR", "DIR"}
+FILES = {"FILE", "IMAGE", "OUT.png", "PRESET|FILE", "SPACE.toml|PRESET"}
+
+
+def add_completion(p: argparse.ArgumentParser) -> None:
+    p.add_argument("shell", choices=SHELLS, help="the shell the script is for")
+
+
+def run_completion(args: argparse.Namespace) -> int:
+    from ..errors import MnistlabError
+    from . import build_parser
+
+    try:
+        import shtab
+    except ImportError:
+        raise MnistlabError("completion needs shtab: pip install shtab (or reinstall "
+                            "mnistlab, which depends on it)") from None
+    # Settings flags take any text (TrainConfig checks it), so argparse knows no choices for
+    # them; this parser only writes the script, so it is told the field's choices to offer.
+    choices = {f.name: [c for c in f.metadata["choices"] if c]
+               for f in dataclasses.fields(TrainConfig) if f.metadata.get("choices")}
+    parser = build_parser()
+    for action in _actions(parser):
+        if action.metavar in FOLDERS:
+            action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
+        elif action.metavar in FILES:
+            action.complete = shtab.FILE  # type: ignore[attr-defined]
+        elif action.option_strings and action.choices is None and action.dest in choices:
+            action.choices = choices[action.dest]
+    sys.stdout.write(shtab.complete(parser, shell=args.shell))
+    return 0
+
+
+def _actions(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
+    """Every argument of `parser` and of its subcommands, all the way down."""
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _actions(sub)

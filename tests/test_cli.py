@@ -1,0 +1,138 @@
+"""The command line: `mnistlab evaluate`'s classification report on a tiny trained run, and
+the shell completion scripts of `mnistlab completion`."""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from mnistlab.cli import main
+from mnistlab.cli.train import report_table
+from mnistlab.training.evaluation import classification_report
+
+
+@pytest.fixture()
+def trained_run(tmp_path, tiny_idx_dir) -> Path:
+    """A one-epoch MLP on the tiny synthetic dataset: about a second."""
+    folder = tmp_path / "run"
+    assert main(["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--hidden", "16",
+                 "--epochs", "1", "--val-size", "100", "--eval-train-size", "100",
+                 "--device", "cpu", "--quiet", "--out", str(folder)]) == 0
+    return folder
+
+
+def test_evaluate_json_holds_the_classification_report(trained_run, capsys):
+    capsys.readouterr()
+    assert main(["evaluate", str(trained_run), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    report = data["classification_report"]
+    assert data["n"] == 200 and data["split"] == "test"
+    names = [f"class-{i}" for i in range(10)]
+    assert list(report["classes"]) == names
+    assert all(report["classes"][n]["support"] == 20 for n in names)  # 200 balanced images
+    assert report["accuracy"] == pytest.approx(data["accuracy"])
+    assert {n: s["recall"] for n, s in report["classes"].items()} == pytest.approx(
+        data["per_class_accuracy"])
+    assert report["macro_avg"]["support"] == report["weighted_avg"]["support"] == 200
+    # the precisions are consistent with the recalls: the images predicted as each class
+    # (right ones / precision) add up to all the images
+    predicted = sum(s["recall"] * s["support"] / s["precision"]
+                    for s in report["classes"].values() if s["precision"])
+    assert predicted == pytest.approx(200)
+
+
+def test_evaluate_prints_the_report_under_a_one_line_heading(trained_run, capsys):
+    capsys.readouterr()
+    assert main(["evaluate", str(trained_run), "--split", "val"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{trained_run} on the val split (100 images)"
+    text = "\n".join(lines)
+    for row in ("class-9", "accuracy", "macro avg", "weighted avg"):
+        assert row in text
+    assert "precision" in text and "support" in text
+
+
+def test_the_report_table_fits_fifty_columns():
+    names = ["T-shirt/top", "Trouser", "Ankle boot"]
+    matrix = [[9000, 500, 500], [0, 10000, 0], [3000, 0, 7000]]
+    out = io.StringIO()
+    Console(file=out, width=50).print(report_table(classification_report(matrix, names)))
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 50
+    weighted = next(line for line in lines if line.strip().startswith("weighted avg"))
+    assert weighted.split()[-1] == "30,000"  # the whole row on one line, nothing cut
+    assert "…" not in out.getvalue()
+
+
+def test_evaluate_a_split_with_no_image_is_one_line(trained_run, capsys):
+    # A run trained with --val-size 0 stops as diverged (its validation loss is NaN), so the
+    # run here has its settings edited to hold no validation images instead.
+    config = trained_run / "config.toml"
+    text = config.read_text()
+    assert "val_size = 100\n" in text
+    config.write_text(text.replace("val_size = 100\n", "val_size = 0\n"))
+    capsys.readouterr()
+    assert main(["evaluate", str(trained_run), "--split", "val"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds no images" in err and "--split test" in err
+
+
+# --- completion ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bash_script(tmp_path_factory) -> Path:
+    """`mnistlab completion bash`, made once (it builds every command's flags: seconds)."""
+    out = subprocess.run([sys.executable, "-m", "mnistlab", "completion", "bash"],
+                         capture_output=True, text=True, check=True).stdout
+    path = tmp_path_factory.mktemp("completion") / "mnistlab.bash"
+    path.write_text(out)
+    return path
+
+
+def test_bash_script_names_every_subcommand_and_flags(bash_script):
+    from mnistlab.cli import COMMANDS
+
+    text = bash_script.read_text()
+    line = next(x for x in text.splitlines() if x.startswith("_shtab_mnistlab_subparsers="))
+    assert line.split("=", 1)[1].strip("()").split() == list(COMMANDS)
+    for flag in ("--batch-size", "--split", "--json", "--seeds", "--trials", "--top"):
+        assert flag in text
+    if shutil.which("bash"):
+        checked = subprocess.run(["bash", "-n", str(bash_script)], capture_output=True,
+                                 text=True)
+        assert checked.returncode == 0, checked.stderr
+
+
+def complete(script: Path, cwd: Path, *words: str) -> list[str]:
+    """What bash offers for the last of `words` (COMP_WORDS as bash sets them on Tab)."""
+    command = (f"source {script}; COMP_WORDS=(mnistlab {shlex.join(words)}); "
+               f"COMP_CWORD={len(words)}; _shtab_mnistlab; printf '%s\\n' \"${{COMPREPLY[@]}}\"")
+    out = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True,
+                         check=True).stdout
+    return sorted(out.split())
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_bash_completes_commands_flags_choices_and_folders(bash_script, tmp_path):
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    (tmp_path / "runs" / "notes.txt").write_text("")
+    assert complete(bash_script, tmp_path, "ev") == ["evaluate"]
+    assert complete(bash_script, tmp_path, "evaluate", "--sp") == ["--split"]
+    assert complete(bash_script, tmp_path, "evaluate", "--split", "") == ["test", "val"]
+    # settings flags take text checked by TrainConfig; the script still offers its choices
+    assert complete(bash_script, tmp_path, "train", "--model", "") == ["cnn", "lenet5", "mlp"]
+    assert complete(bash_script, tmp_path, "evaluate", "runs/") == ["runs/a"]  # folders only
+
+
+def test_completion_without_shtab_is_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "shtab", None)  # `import shtab` fails
+    assert main(["completion", "bash"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install shtab" in err
