@@ -32,6 +32,10 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     caption: str = ""
+    align: list[str] | None = None  # per column 'l' or 'r'; None: the first left, others right
+
+
+_ALIGN = {"l": ("left", ":---"), "r": ("right", "---:")}  # Table.align: (CSS, Markdown rule)
 
 
 @dataclass
@@ -70,7 +74,8 @@ def to_markdown(doc: Document) -> str:
             if b.caption:
                 out += [f"*{b.caption}*", ""]
             out.append("| " + " | ".join(_md_cell(h) for h in b.headers) + " |")
-            out.append("|" + "|".join("---" for _ in b.headers) + "|")
+            out.append("|" + "|".join(_ALIGN[a][1] for a in b.align) + "|"
+                       if b.align else "|" + "|".join("---" for _ in b.headers) + "|")
             out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
             out.append("")
         elif isinstance(b, Image):
@@ -110,9 +115,11 @@ def to_html(doc: Document, base_dir: Path) -> str:
             parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>")
         elif isinstance(b, Table):
             caption = f"<caption>{_inline(b.caption)}</caption>" if b.caption else ""
-            head = "".join(f"<th>{_inline(h)}</th>" for h in b.headers)
-            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>"
-                           for row in b.rows)
+            css = ([f' style="text-align:{_ALIGN[a][0]}"' for a in b.align] if b.align
+                   else [""] * len(b.headers))
+            head = "".join(f"<th{s}>{_inline(h)}</th>" for s, h in zip(css, b.headers))
+            body = "".join("<tr>" + "".join(f"<td{s}>{_inline(c)}</td>" for s, c in zip(css, row))
+                           + "</tr>" for row in b.rows)
             parts.append(f"<table>{caption}<thead><tr>{head}</tr></thead>"
                          f"<tbody>{body}</tbody></table>")
         elif isinstance(b, Image):
