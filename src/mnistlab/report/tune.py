@@ -109,7 +109,7 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
         rows.append([p.name, kind, p.describe(t(lang, "tune.step")).replace(" (log)", ""),
                      cond])
     doc.add(Table([t(lang, k) for k in ("col.param", "col.type", "col.range", "col.condition")],
-                  rows))
+                  rows, align=["l", "l", "l", "l"]))
 
 
 def _best(doc: Document, result: TuneResult, lang: str) -> None:
@@ -191,9 +191,10 @@ def _trials(doc: Document, result: TuneResult, lang: str) -> None:
                      str(trial.user_attrs.get("epochs", _last(trial)[1] or "—")),
                      "—" if seconds is None else number(seconds, ".1f", lang),
                      _settings(params)])
+    # words (state, settings) read from the left, numbers line up on the right
     doc.add(Table([t(lang, k) for k in ("col.tune_trial", "col.state", "col.val", "col.epochs",
                                         "col.seconds", "col.params")], rows,
-                  caption=t(lang, "accuracy_pct")))
+                  caption=t(lang, "accuracy_pct"), align=["l", "l", "r", "r", "r", "l"]))
 
 
 def _history(doc: Document, result: TuneResult, lang: str) -> None:
