@@ -63,3 +63,19 @@ def test_spanish_catalogue_is_spanish():
             and re.search(r"[a-z]{3,}", re.sub(r"{[^}]*}", "", entry["en"]))
             and key not in SAME_IN_BOTH]
     assert same == []
+
+
+def test_table_columns_can_be_aligned(tmp_path):
+    doc = Document("T")
+    doc.add(Table(["n", "words", "value"], [["1", "a, b", "2.5"]], align=["r", "l", "r"]))
+    assert "|---:|:---|---:|" in to_markdown(doc)
+    page = to_html(doc, tmp_path)
+    assert '<th style="text-align:left">words</th>' in page
+    assert ('<tr><td style="text-align:right">1</td><td style="text-align:left">a, b</td>'
+            '<td style="text-align:right">2.5</td></tr>') in page
+    # without align: the first column left, the rest right
+    plain = Document("T")
+    plain.add(Table(["n", "words"], [["1", "a"]]))
+    assert ('<td style="text-align:left">1</td><td style="text-align:right">a</td>'
+            in to_html(plain, tmp_path))
+    assert "|:---|---:|" in to_markdown(plain)

@@ -333,8 +333,12 @@ def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
                     "## Best configuration, retrained", "plain sgd, published"):
         assert heading in report
     assert f"Trial {result.best.number} reached" in report
+    # words (state, the trial's settings) read from the left, numbers line up on the right
+    assert ("| trial | state | val acc | epochs | seconds | settings |\n"
+            "|:---|:---|---:|---:|---:|:---|") in report
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4
+    assert '<td style="text-align:left">optimizer=' in html
     csv_lines = (out / "trials.csv").read_text().splitlines()
     assert len(csv_lines) == 8 and csv_lines[0].startswith("number,state,val_acc")
     # the same seed on a fresh storage proposes the same trials

@@ -35,7 +35,9 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     caption: str = ""
-    align: str = ""  # one letter per column, l or r (default: the first left, the rest right)
+    # one letter per column, l or r, as a string or a list (default: the first left, the
+    # rest right: a label, then numbers)
+    align: str | list[str] = ""
 
 
 @dataclass

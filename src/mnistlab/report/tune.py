@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..tune.search import TuneResult
+    from ..tune.space import Param
 
 KEY_SETTINGS = ("dataset", "model", "hidden", "activation", "dropout", "optimizer", "lr",
                 "momentum", "weight_decay", "schedule", "batch_size", "epochs")
@@ -110,7 +111,7 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
         rows.append([p.name, kind, p.describe(t(lang, "tune.step")).replace(" (log)", ""),
                      cond])
     doc.add(Table([t(lang, k) for k in ("col.param", "col.type", "col.range", "col.condition")],
-                  rows))
+                  rows, align=["l", "l", "l", "l"]))
 
 
 def _best(doc: Document, result: TuneResult, lang: str) -> None:
@@ -192,9 +193,10 @@ def _trials(doc: Document, result: TuneResult, lang: str) -> None:
                      str(trial.user_attrs.get("epochs", _last(trial)[1] or "—")),
                      "—" if seconds is None else number(seconds, ".1f", lang),
                      _settings(params)])
+    # words (state, settings) read from the left, numbers line up on the right
     doc.add(Table([t(lang, k) for k in ("col.tune_trial", "col.state", "col.val", "col.epochs",
                                         "col.seconds", "col.params")], rows,
-                  caption=t(lang, "accuracy_pct")))
+                  caption=t(lang, "accuracy_pct"), align=["l", "l", "r", "r", "r", "l"]))
 
 
 def _history(doc: Document, result: TuneResult, lang: str) -> None:
@@ -232,6 +234,14 @@ def _importances(doc: Document, result: TuneResult, lang: str) -> None:
     _image(doc, result.out, "plots/importances.png", fig, t(lang, "tune.importance"))
 
 
+def _scale(param: Param) -> plots.Scale:
+    """How a plot draws a searched setting: its choices in the space's order, or its range."""
+    if param.type == "categorical":
+        return plots.Scale(categories=tuple(str(c) for c in param.encoded_choices))
+    return plots.Scale(low=param.low, high=param.high, log=param.log,
+                       whole=param.type == "int")
+
+
 def _parallel_and_slices(doc: Document, result: TuneResult, lang: str) -> None:
     complete = result.by_state("COMPLETE")
     if len(complete) < 2:
@@ -240,15 +250,16 @@ def _parallel_and_slices(doc: Document, result: TuneResult, lang: str) -> None:
     params = {p.name: [encode_choice(p.decode(tr.params[p.name])) if p.name in tr.params
                        else None for tr in complete] for p in result.spec.params}
     params = {k: v for k, v in params.items() if any(x is not None for x in v)}
-    log = {k: by_name[k].log for k in params}
+    scales = {k: _scale(by_name[k]) for k in params}
     values = [tr.value for tr in complete]
     doc.add(Heading(1, t(lang, "tune.parallel")))
     _image(doc, result.out, "plots/parallel.png",
-           plots.parallel(params, values, log, t(lang, "plot.val")),
+           plots.parallel(params, values, scales, t(lang, "plot.val")),
            t(lang, "tune.parallel.caption"))
     doc.add(Heading(1, t(lang, "tune.slice")))
+    labels = {"y": t(lang, "plot.val"), "colour": t(lang, "plot.trial")}
     _image(doc, result.out, "plots/slices.png",
-           plots.slices(params, values, log, t(lang, "plot.val")),
+           plots.slices(params, values, [tr.number for tr in complete], scales, labels),
            t(lang, "tune.slice.caption"))
 
 

@@ -1,13 +1,15 @@
 """Figures of a search, from plain numbers (trial values, parameters, importances).
 
 Drawn here rather than with optuna.visualization so every label can be given in the report's
-language; nothing is saved here (callers use `files.save_figure`).
+language; nothing is saved here (callers use `files.save_figure`). No text is smaller than FONT
+points, so labels stay readable in the saved PNG.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -15,6 +17,28 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
+
+FONT = 9  # points: tick labels, legends, axis labels
+TITLE = 10  # points: panel titles, parameter names, colour bar labels
+# past these many choices, a categorical axis labels every k-th (parallel axis, slice panel)
+MAX_AXIS_LABELS = 30
+MAX_SLICE_LABELS = 12
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How one searched setting is drawn: a categorical one as its choices, evenly spaced in
+    the space's order; a numeric one over its searched range (low .. high), on a log scale when
+    searched on one, with whole-number ticks for integers. The default reads the values."""
+
+    categories: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    whole: bool = False
 
 
 def history(numbers: Sequence[int], values: Sequence[float], pruned: Sequence[bool],
@@ -38,7 +62,7 @@ def history(numbers: Sequence[int], values: Sequence[float], pruned: Sequence[bo
     ax.set_xlabel(labels["x"])
     ax.set_ylabel(labels["y"])
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=FONT)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -60,86 +84,173 @@ def importances(names: Sequence[str], means: Sequence[float], sds: Sequence[floa
     return fig
 
 
-def _axis_values(values: Sequence[Any]) -> tuple[list[float], list[str] | None]:
-    """Numbers stay numbers; anything else becomes positions with tick labels."""
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return [float(v) for v in values], None
-    labels = sorted({str(v) for v in values})
-    return [float(labels.index(str(v))) for v in values], labels
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def slices(params: dict[str, list[Any]], values: Sequence[float], log: dict[str, bool],
-           ylabel: str) -> Any:
-    """One panel per parameter: its value against validation accuracy (complete trials;
-    a conditional parameter shows only the trials where it was suggested)."""
-    names = list(params)
-    columns = min(3, len(names))
-    rows = math.ceil(len(names) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 2.7 * rows), squeeze=False)
-    for ax, name in zip(axes.ravel(), names):
-        pairs = [(x, v) for x, v in zip(params[name], values) if x is not None]
-        if not pairs:
-            ax.set_visible(False)
-            continue
-        xs, ticks = _axis_values([x for x, _ in pairs])
-        ax.scatter(xs, [v for _, v in pairs], c=range(len(pairs)), cmap="viridis", s=16)
-        if ticks is not None:
-            ax.set_xticks(range(len(ticks)), ticks, rotation=30, fontsize=7)
-        elif log.get(name):
-            ax.set_xscale("log")
-        ax.set_title(name, fontsize=9)
-        ax.grid(alpha=0.3)
-    for ax in axes.ravel()[len(names):]:
-        ax.set_visible(False)
-    for ax in axes[:, 0]:
-        ax.set_ylabel(ylabel, fontsize=8)
-    fig.tight_layout()
+def _categories(values: Sequence[Any], scale: Scale) -> list[str] | None:
+    """A categorical axis's labels in order (the space's choices, then anything else drawn), or
+    None for a numeric axis."""
+    if not scale.categories and all(_is_number(v) for v in values if v is not None):
+        return None
+    present = [str(v) for v in values if v is not None]
+    listed = list(scale.categories)
+    return listed + sorted(set(present) - set(listed))
+
+
+def _span(values: Sequence[Any], scale: Scale) -> tuple[float, float]:
+    """A numeric axis's ends in axis units (log10 on a log scale): the searched range and every
+    value drawn; a single value sits in the middle of a unit-wide axis."""
+    ends = [float(v) for v in values if v is not None]
+    ends += [float(x) for x in (scale.low, scale.high) if x is not None]
+    if scale.log:
+        ends = [math.log10(x) for x in ends if x > 0]
+    lo, hi = (min(ends), max(ends)) if ends else (0.0, 1.0)
+    return (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+
+
+def _numeric_ticks(lo: float, hi: float, scale: Scale) -> list[tuple[float, str]]:
+    """Round values inside [lo, hi] (axis units) with their labels: powers of ten on a log
+    scale (1-2-5 steps, or else the ends, when fewer than two fall inside), else 3-5 round
+    numbers (whole ones for integer settings)."""
+    slack = (hi - lo) * 1e-9
+    if scale.log:
+        first, last = math.floor(lo) - 1, math.ceil(hi) + 1
+        decades = [float(k) for k in range(first, last + 1) if lo - slack <= k <= hi + slack]
+        if len(decades) >= 2:
+            step = math.ceil(len(decades) / 6)
+            return [(k, f"$10^{{{int(k)}}}$") for k in decades[::step]]
+        steps = [k + math.log10(m) for k in range(first, last + 1) for m in (1, 2, 5)]
+        inside = [s for s in steps if lo - slack <= s <= hi + slack]
+        return [(s, f"{10 ** s:.3g}") for s in (inside if len(inside) >= 2 else [lo, hi])]
+    locator = MaxNLocator(nbins=4, integer=scale.whole, min_n_ticks=1, steps=[1, 2, 2.5, 5, 10])
+    ticks = [v for v in locator.tick_values(lo, hi) if lo - slack <= v <= hi + slack]
+    return [(v, f"{v + 0.0:.4g}") for v in ticks]  # + 0.0: no "-0"
+
+
+def _column(values: Sequence[Any], scale: Scale) -> tuple[list[float], list[tuple[float, str]]]:
+    """One parallel axis: each trial's height in [0, 1] (nan where the setting was not
+    suggested) and the axis's ticks as (height, label)."""
+    labels = _categories(values, scale)
+    if labels is not None:
+        place = {c: i / (len(labels) - 1) if len(labels) > 1 else 0.5
+                 for i, c in enumerate(labels)}
+        return ([place[str(v)] if v is not None else math.nan for v in values],
+                [(place[c], c) for c in labels])
+    lo, hi = _span(values, scale)
+    heights = []
+    for v in values:
+        if v is None or (scale.log and v <= 0):
+            heights.append(math.nan)
+        else:
+            heights.append(((math.log10(v) if scale.log else float(v)) - lo) / (hi - lo))
+    return heights, [((v - lo) / (hi - lo), text) for v, text in _numeric_ticks(lo, hi, scale)]
+
+
+def _draw_axis(ax: Any, x: float, ticks: list[tuple[float, str]]) -> None:
+    """A vertical axis with tick marks, and labels to its right on a pale backing so the lines
+    behind them do not hide them; past MAX_AXIS_LABELS categories every k-th is labelled."""
+    ax.axvline(x, color="0.3", linewidth=0.9, zorder=3)
+    step = math.ceil(len(ticks) / MAX_AXIS_LABELS)
+    for k, (height, text) in enumerate(ticks):
+        ax.plot([x - 0.04, x], [height, height], color="0.3", linewidth=0.9, zorder=3)
+        if k % step == 0:
+            ax.text(x + 0.05, height, text, ha="left", va="center", fontsize=FONT, zorder=4,
+                    bbox={"boxstyle": "round,pad=0.12", "facecolor": "white",
+                          "edgecolor": "none", "alpha": 0.8})
+
+
+def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict[str, Scale],
+             objective: str) -> Any:
+    """Parallel coordinates: one line per complete trial through every parameter (categories
+    evenly spaced, numbers over their searched range, log ranges on a log scale) and the
+    objective, coloured by the objective (its colour bar on the right). A trial's line skips
+    the axes of settings it was not given."""
+    titles = [*params, objective]
+    columns = [_column(raw, scales.get(name, Scale())) for name, raw in params.items()]
+    columns.append(_column(list(values), Scale()))
+    most = max(len(ticks) for _, ticks in columns)
+    fig, ax = plt.subplots(figsize=(min(12.0, 1.6 + 0.9 * len(titles)),
+                                    min(12.0, max(4.2, 1.8 + 0.3 * min(most, MAX_AXIS_LABELS)))),
+                           layout="constrained")
+    norm = Normalize(min(values), max(values))
+    cmap = plt.get_cmap("viridis")
+    for i in np.argsort(values):  # best trials drawn last, on top
+        points = [(x, col[i]) for x, (col, _) in enumerate(columns) if math.isfinite(col[i])]
+        ax.plot(*zip(*points), color=cmap(norm(values[i])), alpha=0.8, linewidth=1.3, zorder=2)
+    for x, (_, ticks) in enumerate(columns):
+        _draw_axis(ax, x, ticks)
+    ax.set_xticks(range(len(titles)), titles, rotation=25, ha="right", rotation_mode="anchor",
+                  fontsize=TITLE)
+    ax.tick_params(axis="x", length=0)
+    ax.set_yticks([])
+    ax.set_xlim(-0.3, len(titles) - 0.35)
+    ax.set_ylim(-0.04, 1.04)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.03, pad=0.01)
+    bar.set_label(objective, fontsize=TITLE)
+    bar.ax.tick_params(labelsize=FONT)
     plt.close(fig)
     return fig
 
 
-def parallel(params: dict[str, list[Any]], values: Sequence[float], log: dict[str, bool],
-             objective: str) -> Any:
-    """Parallel coordinates: one line per complete trial through every parameter (scaled to
-    [0, 1]; log ranges on a log scale) and the objective, coloured by the objective."""
+def _slice(ax: Any, raw: Sequence[Any], values: Sequence[float], numbers: Sequence[int],
+           scale: Scale, norm: Any) -> None:
+    """One slice panel: the setting's value against validation accuracy, coloured by trial
+    number; categories evenly spaced, all labelled, numbers over the searched range."""
+    points = [(x, v, n) for x, v, n in zip(raw, values, numbers) if x is not None]
+    if not points:
+        ax.set_visible(False)
+        return
+    xs = [x for x, _, _ in points]
+    labels = _categories(xs, scale)
+    if labels is not None:
+        where = {c: i for i, c in enumerate(labels)}
+        positions = [float(where[str(x)]) for x in xs]
+        step = math.ceil(len(labels) / MAX_SLICE_LABELS)
+        ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=30, ha="right",
+                      rotation_mode="anchor")
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+    else:
+        positions = [float(x) for x in xs]
+        lo, hi = _span(xs, scale)
+        pad = 0.06 * (hi - lo)
+        if scale.log:
+            ax.set_xscale("log")
+        unit = (lambda v: 10 ** v) if scale.log else (lambda v: v)
+        ax.set_xlim(unit(lo - pad), unit(hi + pad))
+        ticks = _numeric_ticks(lo, hi, scale)  # the parallel plot's ticks, not log's 2x10^-3
+        ax.set_xticks([unit(v) for v, _ in ticks], [text for _, text in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.scatter(positions, [v for _, v, _ in points], c=[n for _, _, n in points],
+               cmap="viridis", norm=norm, s=22, zorder=3)
+    ax.tick_params(which="both", labelsize=FONT)
+    ax.grid(alpha=0.3)
+
+
+def slices(params: dict[str, list[Any]], values: Sequence[float], numbers: Sequence[int],
+           scales: dict[str, Scale], labels: dict[str, str]) -> Any:
+    """One panel per parameter: its value against validation accuracy (complete trials; a
+    conditional parameter shows only the trials where it was suggested), coloured by trial
+    number with one colour bar for all panels. labels: 'y' (the objective), 'colour'."""
     names = list(params)
-    columns = [*names, objective]
-    scaled: list[list[float]] = []
-    tick_text: list[tuple[str, str]] = []
-    for name in names:
-        raw = params[name]
-        present = [x for x in raw if x is not None]
-        xs, ticks = _axis_values(present) if present else ([], None)
-        lookup = iter(xs)
-        col = [next(lookup) if x is not None else math.nan for x in raw]
-        if ticks is None and log.get(name):
-            col = [math.log10(x) if x > 0 else math.nan for x in col]
-        finite = [c for c in col if math.isfinite(c)]
-        lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
-        span = hi - lo or 1.0
-        scaled.append([(c - lo) / span if math.isfinite(c) else math.nan for c in col])
-        if ticks is not None:
-            tick_text.append((ticks[0], ticks[-1]))
-        else:
-            unscale = (lambda v: 10 ** v) if log.get(name) else (lambda v: v)
-            tick_text.append((f"{unscale(lo):.3g}", f"{unscale(hi):.3g}"))
-    lo, hi = min(values), max(values)
-    scaled.append([(v - lo) / ((hi - lo) or 1.0) for v in values])
-    tick_text.append((f"{lo:.4f}", f"{hi:.4f}"))
-    fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(columns)), 4))
-    cmap = plt.get_cmap("viridis")
-    order = np.argsort(values)  # best trials drawn last, on top
-    for i in order:
-        ys = [col[i] for col in scaled]
-        colour = cmap((values[i] - lo) / ((hi - lo) or 1.0))
-        ax.plot(range(len(columns)), ys, color=colour, alpha=0.8, linewidth=1.2)
-    ax.set_xticks(range(len(columns)), columns, rotation=30, fontsize=8)
-    ax.set_yticks([])
-    for x, (low, high) in enumerate(tick_text):
-        ax.axvline(x, color="gray", linewidth=0.6)
-        ax.text(x, -0.06, low, ha="center", va="top", fontsize=6, color="dimgray")
-        ax.text(x, 1.04, high, ha="center", va="bottom", fontsize=6, color="dimgray")
-    ax.set_ylim(-0.15, 1.12)
-    fig.tight_layout()
+    columns = min(3, len(names))
+    rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns + 1.0, 2.8 * rows),
+                             squeeze=False, layout="constrained")
+    norm = Normalize(min(numbers), max(numbers))
+    for ax, name in zip(axes.ravel(), names):
+        _slice(ax, params[name], values, numbers, scales.get(name, Scale()), norm)
+        ax.set_title(name, fontsize=TITLE)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(labels["y"], fontsize=FONT)
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, fraction=0.03,
+                       pad=0.01)
+    bar.set_label(labels["colour"], fontsize=TITLE)
+    bar.ax.tick_params(labelsize=FONT)
+    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     plt.close(fig)
     return fig
