@@ -90,3 +90,16 @@ def test_every_finding_code_has_a_rank_and_its_words():
     for code in RANK:
         for part in ("title", "evidence", "explanation", "fix"):
             assert f"finding.{code}.{part}" in catalogue()
+
+
+@pytest.mark.parametrize(("end", "words"), [(2.29, "the loss fell only 0.9% over"),
+                                            (2.33, "the loss did not fall over the first "
+                                                   "epoch (2.3100 → 2.3300, +0.9%)")])
+def test_too_slow_says_whether_the_loss_fell_at_all(end, words):
+    config = TrainConfig(optimizer="sgd", lr=0.0001, batch_size=100)  # 10 steps an epoch
+    trace = [[s, 2.31] for s in (1, 2, 3)] + [[s, end] for s in (7, 8, 9)]
+    history = [_epoch(e, train_loss=2.3, val_loss=2.3, val_accuracy=0.2,
+                      train_accuracy_eval=0.2, train_accuracy_running=0.2) for e in (1, 2)]
+    found = diagnose(config, history, _observed(history, loss_trace=trace))
+    slow = [f for f in found if f.code == "too-slow"]
+    assert slow and words in slow[0].text()["evidence"]

@@ -213,9 +213,11 @@ def too_slow(case: Case, found: list[Finding]) -> Finding | None:
                                                                            config))
     if (drop is not None and drop[0] < 0.05 and drop[1] > 0.5 * case.lnk
             and config.lr <= slow_lr(config) * 1.0001):
-        return Finding("too-slow", "problem", {
-            "drop": drop[0], "first": drop[1], "last": drop[2], "optimizer": config.optimizer,
-            "lr": config.lr})
+        values = {"drop": drop[0], "first": drop[1], "last": drop[2],
+                  "optimizer": config.optimizer, "lr": config.lr}
+        if drop[0] <= 0:  # "fell only -0.2%" would read as a typo: say it did not fall
+            values |= {"kind": "no-fall", "rise": -drop[0]}
+        return Finding("too-slow", "problem", values)
     return None
 
 
