@@ -29,6 +29,7 @@ import torch
 
 from . import __version__, files
 from .config import TrainConfig
+from .data.sources import image_style
 from .errors import MnistlabError
 
 OPSET = 18  # the lowest the torch.export-based exporter writes; onnxruntime >= 1.14 runs it
@@ -98,7 +99,7 @@ def _facts(config: TrainConfig, payload: dict[str, Any], shape: tuple[int, ...]
         "input_scaling": config.input_scaling,
         "mean": payload["mean"],
         "std": payload["std"],
-        "preprocessing": "objects" if payload.get("dataset") == "fashion-mnist" else "strokes",
+        "preprocessing": image_style(payload.get("dataset")),
         "dataset": payload.get("dataset"),
         "mnistlab": __version__,
     }

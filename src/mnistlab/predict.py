@@ -30,6 +30,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import TrainConfig
+from .data.sources import image_style
 from .errors import MnistlabError
 
 STYLES = ("strokes", "objects", "plain")
@@ -421,7 +422,7 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
     if channels != 1 or height != width:
         raise MnistlabError(f"predicting needs a model of square grayscale images; this one takes "
                             f"{channels}x{height}x{width}")
-    style = style or ("objects" if payload.get("dataset") == "fashion-mnist" else "strokes")
+    style = style or image_style(payload.get("dataset"))
     if style not in STYLES:
         raise MnistlabError(f"unknown preprocessing style {style!r}; use one of "
                             f"{', '.join(STYLES)}")

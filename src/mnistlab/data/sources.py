@@ -54,6 +54,9 @@ class KnownDataset:
     mean: float  # pixel mean and sd on [0, 1] over the training images
     std: float
     system_folders: tuple[Path, ...] = ()  # installed by an OS package, searched last
+    # how its images were made, so `mnistlab predict` prepares a photo the same way: "strokes"
+    # (pen strokes fitted into a box and centred by mass) or "objects" (a product fitted whole)
+    style: str = "strokes"
 
 
 KNOWN_DATASETS: dict[str, KnownDataset] = {
@@ -94,8 +97,15 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
         class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                      "Sneaker", "Bag", "Ankle boot"),
         mean=0.2860, std=0.3530,
-        system_folders=(Path("/usr/share/datasets/fashion-mnist"),)),
+        system_folders=(Path("/usr/share/datasets/fashion-mnist"),), style="objects"),
 }
+
+
+def image_style(dataset: str | None) -> str:
+    """How a dataset's images were made ("strokes" or "objects"); a custom dataset is taken
+    for strokes, as most MNIST-like sets are."""
+    known = KNOWN_DATASETS.get(dataset or "")
+    return known.style if known else "strokes"
 
 
 def known(name: str) -> KnownDataset:
