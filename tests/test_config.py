@@ -23,7 +23,7 @@ BAD_SETTINGS = [
     ({"dropout": -0.1}, "dropout: must be in [0, 1)"),
     ({"batch_size": 0}, "batch-size: must be a whole number >= 1"),
     ({"epochs": 0}, "epochs: must be a whole number >= 1"),
-    ({"model": "resnet"}, "model: unknown value 'resnet'; choose one of mlp, lenet5, cnn"),
+    ({"model": "vgg"}, "model: unknown value 'vgg'; choose one of mlp, lenet5, cnn, resnet"),
     ({"optimizer": "rmsprop"}, "optimizer: unknown value 'rmsprop'"),
     ({"schedule": "linear"}, "schedule: unknown value 'linear'"),
     ({"hidden": "128,abc"}, "hidden: '128,abc' is not a comma-separated list"),
@@ -31,6 +31,19 @@ BAD_SETTINGS = [
     ({"filters": ""}, "filters: '' must list one or more positive whole numbers"),
     ({"augment": "spin=3"}, "augment: cannot read 'spin=3'"),
     ({"augment": "shift=1.5"}, "augment: shift is a fraction and must be < 1"),
+    ({"augment": "crop=1.5"}, "augment: crop is the padding in whole pixels, 0 to 16"),
+    ({"augment": "crop=17"}, "augment: crop is the padding in whole pixels, 0 to 16"),
+    ({"augment": "erase=1.5"}, "augment: erase is a probability and must be <= 1"),
+    ({"augment": "erase_area=0.2"}, "augment: erase_area needs erase=P"),
+    ({"augment": "erase=0.5,erase-area=1"}, "augment: erase_area is a fraction and must be < 1"),
+    ({"augment": "flip=0.5"}, "augment: flip is refused for mnist: a mirrored 2, 5 or 7 is "
+                              "not that digit"),
+    ({"augment": "flip=2", "dataset": "fashion-mnist"}, "flip is a probability"),
+    ({"blocks": 0}, "blocks: must be a whole number >= 1"),
+    ({"blocks": 101}, "blocks: at most 100 per stage"),
+    ({"ema": 1.0}, "ema: the decay must be in [0, 1)"),
+    ({"ema": -0.5}, "ema: the decay must be in [0, 1)"),
+    ({"precision": "fp16"}, "precision: unknown value 'fp16'; choose one of fp32, bf16"),
     ({"nesterov": True}, "nesterov: needs --optimizer sgd and --momentum > 0"),
     ({"label_smoothing": 1.0}, "label-smoothing: must be in [0, 1)"),
     ({"hidden": 1.5}, "hidden: 1.5 is not a list of whole numbers"),
@@ -70,6 +83,9 @@ CLI_BAD = [
     (["--seed", "9223372036854775808"], "seed: must be below 2**62"),
     (["--data-seed", "4611686018427387904"], "data-seed: must be below 2**62"),
     (["--hidden", "1e400"], "hidden: '1e400' is not a comma-separated list"),
+    (["--augment", "crop=2,flip=0.5"], "augment: flip is refused for mnist"),
+    (["--ema", "0.999x"], "ema: expected a number"),
+    (["--blocks", "0"], "blocks: must be a whole number >= 1"),
 ]
 
 
@@ -89,6 +105,35 @@ def test_toml_round_trip(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(config.to_toml())
     assert load_config(path) == config
+
+
+def test_new_settings_round_trip_through_config_toml(tmp_path):
+    config = TrainConfig(dataset="fashion-mnist", model="resnet", filters=(16, 32), blocks=3,
+                         augment="crop=2,erase=0.5,erase-area=0.2,flip=0.5", ema=0.999,
+                         tta=True, precision="bf16")
+    path = tmp_path / "config.toml"
+    path.write_text(config.to_toml())
+    assert load_config(path) == config
+    assert config.augmentation == {"crop": 2.0, "erase": 0.5, "erase_area": 0.2, "flip": 0.5}
+    assert "ema = 0.999" in path.read_text() and "tta = true" in path.read_text()
+
+
+def test_erase_area_has_a_default_and_flip_is_fine_for_fashion():
+    assert TrainConfig(augment="erase=0.5").augmentation == {"erase": 0.5, "erase_area": 0.25}
+    assert TrainConfig(dataset="fashion-mnist", augment="flip=0.5").augmentation == {
+        "flip": 0.5}
+
+
+def test_a_resumed_run_with_another_ema_is_refused(tmp_path):
+    from mnistlab.runs import claim_run_folder
+
+    out = tmp_path / "run"
+    assert claim_run_folder(out, TrainConfig(ema=0.99), overwrite=False, needs_test=True) == "new"
+    with pytest.raises(MnistlabError, match="holds a run of another configuration"):
+        claim_run_folder(out, TrainConfig(ema=0.999), overwrite=False, needs_test=True)
+    with pytest.raises(MnistlabError, match="another configuration"):
+        claim_run_folder(out, TrainConfig(ema=0.99, tta=True), overwrite=False,
+                         needs_test=True)
 
 
 def test_unknown_key_in_file_is_named(tmp_path):

@@ -90,6 +90,7 @@ KINDS = {
             "dense": (32,)},
     "cnn-one-pixel": {"model": "cnn", "activation": "tanh", "filters": (4, 4, 4, 4, 4, 4),
                       "dense": (8,)},
+    "resnet": {"model": "resnet", "filters": (8, 16, 16), "blocks": 1, "dropout": 0.1},
 }
 
 

@@ -26,6 +26,8 @@ CONFIGS = [
     {"model": "lenet5", "batchnorm": True, "dropout": 0.3},
     {"model": "cnn"},
     {"model": "cnn", "filters": (8, 16, 32, 64, 128, 256), "batchnorm": True, "dropout": 0.2},
+    {"model": "resnet", "filters": (8, 16, 32), "blocks": 2},
+    {"model": "resnet", "filters": (4, 8, 8, 8, 8, 8), "blocks": 1, "dropout": 0.1},
 ]
 SHAPES = [(1, 28, 28), (1, 32, 32), (3, 13, 17), (1, 12, 12)]
 
@@ -83,6 +85,10 @@ def test_optimizer_moments_and_batch_actually_used_are_counted():
      "smaller --batch-size or smaller layers (--filters, --dense)"),
     ({"model": "lenet5", "batch_size": 100_000}, (1, 28, 28),
      "use a smaller --batch-size or another --model"),
+    ({"model": "resnet", "batch_size": 100_000}, (1, 28, 28),
+     "use a smaller --batch-size or smaller layers (--filters, --blocks)"),
+    ({"model": "resnet", "filters": (4096, 4096, 4096), "blocks": 4}, (1, 28, 28),
+     "resnet would have about"),
 ])
 def test_too_big_or_too_deep_is_one_line_before_building(settings, shape, message, monkeypatch):
     monkeypatch.setattr(models, "memory_limit", lambda device="cpu": (10**9, "test"))
@@ -99,6 +105,8 @@ def test_too_big_or_too_deep_is_one_line_before_building(settings, shape, messag
     ({"model": "mlp"}, (1, 1, 1)),
     ({"model": "lenet5"}, (1, 12, 12)),
     ({"model": "mlp", "hidden": (4096, 4096)}, (1, 28, 28)),
+    ({"model": "resnet"}, (1, 1, 1)),  # resnet stops halving at one pixel, like cnn
+    ({"model": "resnet", "filters": (32, 64, 128), "blocks": 2, "batch_size": 256}, (1, 28, 28)),
 ])
 def test_real_recipes_and_small_images_pass(settings, shape):
     model = build_model(TrainConfig(**settings), shape, 10)

@@ -14,6 +14,8 @@ VARIANTS = [
     {"model": "lenet5", "variant": "modern", "batchnorm": True, "dropout": 0.3},
     {"model": "cnn"},
     {"model": "cnn", "filters": (8, 16, 32, 64, 128, 256), "batchnorm": True},
+    {"model": "resnet", "filters": (8, 16), "blocks": 1},
+    {"model": "resnet", "filters": (4, 8, 8, 16, 16, 32), "blocks": 2, "dropout": 0.2},
 ]
 
 
@@ -45,5 +47,30 @@ def test_parameter_counts_match_the_papers():
 def test_unknown_model_lists_known_ones():
     config = TrainConfig()
     object.__setattr__(config, "model", "vgg")
-    with pytest.raises(MnistlabError, match="known models: cnn, lenet5, mlp"):
+    with pytest.raises(MnistlabError, match="known models: cnn, lenet5, mlp, resnet"):
         build_model(config, (1, 28, 28), 10)
+
+
+def test_resnet_halves_the_map_per_stage_and_pools_globally():
+    config = TrainConfig(model="resnet", filters=(8, 16, 32), blocks=2)
+    model = build_model(config, (1, 28, 28), 10)
+    maps = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: maps.append(tuple(out.shape[1:])))
+             for m in model if type(m).__name__ == "ResidualBlock"]
+    model.eval()
+    model(torch.zeros(2, 1, 28, 28))
+    for hook in hooks:
+        hook.remove()
+    assert maps == [(8, 28, 28), (8, 28, 28), (16, 14, 14), (16, 14, 14), (32, 7, 7), (32, 7, 7)]
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 1 + 6 * 2 + 2
+
+
+def test_resnet_is_deterministic_with_a_seed():
+    config = TrainConfig(model="resnet", filters=(8, 16), blocks=1)
+    x = torch.randn(3, 1, 28, 28)
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        model = build_model(config, (1, 28, 28), 10).eval()
+        outs.append(model(x))
+    assert torch.equal(outs[0], outs[1])

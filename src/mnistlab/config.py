@@ -25,7 +25,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-MODELS = ("mlp", "lenet5", "cnn")
+MODELS = ("mlp", "lenet5", "cnn", "resnet")
 LENET_VARIANTS = ("classic", "modern")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -37,7 +37,16 @@ METRICS = ("accuracy", "binary-accuracy")
 INPUT_SCALINGS = ("standardize", "unit", "raw")
 VAL_FROM = ("train", "test")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-AUGMENT_KEYS = ("rotate", "scale", "shift")
+# rotate (degrees), scale and shift (fractions): a random affine; crop: zero-pad by this many
+# pixels and crop back at a random offset; erase: the probability of blanking a random
+# rectangle of at most erase_area of the image; flip: the probability of a left-right mirror.
+AUGMENT_KEYS = ("rotate", "scale", "shift", "crop", "erase", "erase_area", "flip")
+ERASE_AREA = 0.25  # erase_area when only erase is given: at most a quarter of the image
+MAX_CROP = 16  # pixels of padding: beyond this a 28x28 image can be cropped to pure background
+# Datasets whose classes change under a left-right mirror: a flipped 2, 5 or 7 is not that digit
+# (and a flipped 3 is no digit at all), so `flip` would teach the network wrong labels.
+MIRROR_SENSITIVE = ("mnist",)
+PRECISIONS = ("fp32", "bf16")
 # Seeds are below 2**62: torch takes seeds below 2**64 and train.py adds to them (data_seed + 11,
 # epoch seeds reduced mod 2**63 - 1) and a study counts up from the base seed, so 2**62 leaves
 # room for all of that with a margin, and is still more seeds than anyone will type.
@@ -81,14 +90,15 @@ def parse_int_list(name: str, text: str | list | tuple) -> tuple[int, ...]:
 
 
 def parse_augment(text: str) -> dict[str, float]:
-    """'rotate=10,scale=0.1,shift=0.1' -> {'rotate': 10.0, ...}; '' or 'none' -> {}."""
+    """'rotate=10,scale=0.1,crop=2' -> {'rotate': 10.0, ...}; '' or 'none' -> {}. Keys may be
+    written with - or _ (erase-area, erase_area)."""
     text = text.strip()
     if text in ("", "none", "off"):
         return {}
     result: dict[str, float] = {}
     for part in text.split(","):
         key, sep, value = part.partition("=")
-        key = key.strip()
+        key = key.strip().replace("-", "_")
         if not sep or key not in AUGMENT_KEYS:
             raise MnistlabError(
                 f"augment: cannot read {part.strip()!r}; write key=value pairs with keys "
@@ -100,10 +110,22 @@ def parse_augment(text: str) -> dict[str, float]:
             raise MnistlabError(f"augment: {key}={value!r} is not a number") from None
         if not math.isfinite(number) or number < 0:
             raise MnistlabError(f"augment: {key} must be a finite number >= 0, got {value}")
-        if key in ("scale", "shift") and number >= 1:
-            raise MnistlabError(f"augment: {key} is a fraction and must be < 1, got {value}")
+        _check_augment_value(key, number, value)
         result[key] = number
+    if "erase_area" in result and not result.get("erase"):
+        raise MnistlabError("augment: erase_area needs erase=P (the probability of erasing), "
+                            "e.g. erase=0.5,erase_area=0.2")
     return result
+
+
+def _check_augment_value(key: str, number: float, text: str) -> None:
+    if key in ("scale", "shift", "erase_area") and number >= 1:
+        raise MnistlabError(f"augment: {key} is a fraction and must be < 1, got {text}")
+    if key in ("erase", "flip") and number > 1:
+        raise MnistlabError(f"augment: {key} is a probability and must be <= 1, got {text}")
+    if key == "crop" and (not number.is_integer() or number > MAX_CROP):
+        raise MnistlabError(f"augment: crop is the padding in whole pixels, 0 to {MAX_CROP}, "
+                            f"got {text}")
 
 
 def setting(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
@@ -139,20 +161,25 @@ class TrainConfig:
                                    "carry no signal")
     # model
     model: str = setting("lenet5", "the network (see `mnistlab train --recipe list` for tuned "
-                         "ones)", choices=MODELS)
+                         "ones); resnet: residual stages of --filters widths, --blocks deep",
+                         choices=MODELS)
     variant: str = setting("modern", "lenet5: classic (tanh, avg-pool, 1998) or modern (ReLU, "
                            "max-pool)", choices=LENET_VARIANTS)
     hidden: tuple[int, ...] = setting((128, 64), "mlp hidden layer sizes, comma-separated",
                                       metavar="N,N,...")
-    filters: tuple[int, ...] = setting((32, 64, 128), "cnn conv filters per block, "
-                                       "comma-separated", metavar="N,N,...")
+    filters: tuple[int, ...] = setting((32, 64, 128), "conv filters per block (cnn) or per "
+                                       "stage (resnet: each stage after the first halves the "
+                                       "map), comma-separated", metavar="N,N,...")
+    blocks: int = setting(2, "resnet: residual blocks (two 3x3 convs and a skip) per stage",
+                          metavar="N")
     dense: tuple[int, ...] = setting((256, 128), "cnn dense layer sizes, comma-separated",
                                      metavar="N,N,...")
     activation: str = setting("", "the hidden activation; empty = the model's own (tanh for "
                               "classic LeNet, else relu)", choices=("", *ACTIVATIONS))
     dropout: float = setting(0.0, "dropout probability before each dense layer, in [0, 1)",
                              metavar="P")
-    batchnorm: bool = setting(False, "batch normalisation after each conv layer")
+    batchnorm: bool = setting(False, "batch normalisation after each conv layer (resnet always "
+                              "has it)")
     # objective
     loss: str = setting("ce", "ce (right), or bce / ce-on-softmax (teaching aids: classic "
                         "mistakes)", choices=LOSSES)
@@ -172,8 +199,19 @@ class TrainConfig:
     epochs: int = setting(10, "passes over the training set", metavar="N")
     early_stopping: int = setting(0, "stop after N epochs without a better val accuracy "
                                   "(0 = off)", metavar="N")
-    augment: str = setting("", "random affine per image, e.g. rotate=10,scale=0.1,shift=0.1",
-                           metavar="KEY=V,...")
+    augment: str = setting("", "random changes per training image: rotate=DEG, scale=F, "
+                           "shift=F (affine), crop=PX (zero-pad and crop back), erase=P "
+                           f"(blank a rectangle of at most erase_area=F, default {ERASE_AREA}, "
+                           "of the image), flip=P (left-right; not for mnist); e.g. "
+                           "rotate=10,scale=0.1,shift=0.1", metavar="KEY=V,...")
+    ema: float = setting(0.0, "keep an exponential moving average of the weights with this "
+                         "decay (e.g. 0.999; 0 = off): it is what each epoch scores and "
+                         "model.pt holds", metavar="DECAY")
+    tta: bool = setting(False, "test-time augmentation: the final validation and test scores "
+                        "average the softmax over each image and its 1-pixel shifts (and its "
+                        "mirror image when --augment flips)")
+    precision: str = setting("fp32", "fp32, or bf16 autocast in the training steps (needs a "
+                             "GPU or a CPU with AVX-512 BF16 or AMX)", choices=PRECISIONS)
     # reproducibility and hardware
     seed: int = setting(0, "seed for initialisation and dropout masks", metavar="N")
     data_seed: int = setting(0, "seed for the validation split, the training subset and the "
@@ -197,6 +235,7 @@ class TrainConfig:
         check_choice("input-scaling", self.input_scaling, INPUT_SCALINGS)
         check_choice("val-from", self.val_from, VAL_FROM)
         check_choice("device", self.device, DEVICES)
+        check_choice("precision", self.precision, PRECISIONS)
         if not self.dataset:
             raise MnistlabError("dataset: give a name (mnist, fashion-mnist) or a folder path")
         _positive_float("lr", self.lr)
@@ -216,16 +255,29 @@ class TrainConfig:
         _at_least("train-subset", self.train_subset, 0)
         _at_least("eval-train-size", self.eval_train_size, 1)
         _at_least("early-stopping", self.early_stopping, 0)
+        _at_least("blocks", self.blocks, 1)
+        if self.blocks > MAX_LAYERS:
+            raise MnistlabError(f"blocks: at most {MAX_LAYERS} per stage, got {self.blocks:,}")
+        if not (isinstance(self.ema, (int, float)) and 0.0 <= self.ema < 1.0):
+            raise MnistlabError(f"ema: the decay must be in [0, 1) (0 = off; e.g. 0.999), got "
+                                f"{quote(self.ema)}")
         _seed("seed", self.seed)
         _seed("data-seed", self.data_seed)
         if self.val_from == "train" and self.val_size == 0 and self.early_stopping:
             raise MnistlabError("early-stopping: needs a validation set (--val-size > 0)")
-        parse_augment(self.augment)
+        if parse_augment(self.augment).get("flip") and self.dataset in MIRROR_SENSITIVE:
+            raise MnistlabError(f"augment: flip is refused for {self.dataset}: a mirrored 2, 5 "
+                                "or 7 is not that digit, so the labels would be wrong; use "
+                                "crop, shift or rotate")
 
     # --- derived views -------------------------------------------------------------------
     @property
     def augmentation(self) -> dict[str, float]:
-        return parse_augment(self.augment)
+        """The augmentation as numbers, erase_area filled in where erase is on."""
+        spec = parse_augment(self.augment)
+        if spec.get("erase"):
+            spec.setdefault("erase_area", ERASE_AREA)
+        return spec
 
     @property
     def resolved_activation(self) -> str:

@@ -406,3 +406,86 @@ def cnn(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int
     flat = _flat_size(features, image_shape)
     head = _dense_head(flat, config.dense, num_classes, act, config.dropout)
     return nn.Sequential(features, *head)
+
+
+# --- resnet ------------------------------------------------------------------------------------
+def _downsampled(size: tuple[int, int]) -> tuple[int, int]:
+    """A 3x3 (or 1x1) convolution with stride 2 and 'same' padding: ceil(side / 2)."""
+    return (size[0] - 1) // 2 + 1, (size[1] - 1) // 2 + 1
+
+
+def _resnet_strides(config: TrainConfig, image_shape: Shape) -> list[int]:
+    """The stride of each residual block in order: 2 for the first block of every stage after
+    the first (the map halves), as long as the map is at least 2 pixels; else 1."""
+    strides, size = [], image_shape[1:]
+    for stage in range(len(config.filters)):
+        for block in range(config.blocks):
+            halve = stage > 0 and block == 0 and min(size) >= 2
+            strides.append(2 if halve else 1)
+            size = _downsampled(size) if halve else size
+    return strides
+
+
+def _resnet_plan(config: TrainConfig, image_shape: Shape, num_classes: int) -> list[Layer]:
+    width = config.filters[0]
+    size = image_shape[1:]
+    out = width * size[0] * size[1]
+    layers = [Layer(image_shape[0] * width * 9, out), Layer(2 * width, out), Layer(0, out)]
+    channels = width
+    widths = [w for w in config.filters for _ in range(config.blocks)]
+    for width, stride in zip(widths, _resnet_strides(config, image_shape)):
+        size = _downsampled(size) if stride == 2 else size
+        out = width * size[0] * size[1]
+        layers += [Layer(channels * width * 9, out), Layer(2 * width, out), Layer(0, out),
+                   Layer(width * width * 9, out), Layer(2 * width, out)]
+        if stride != 1 or channels != width:  # the skip is a 1x1 conv and batch norm
+            layers += [Layer(channels * width, out), Layer(2 * width, out)]
+        layers.append(Layer(0, out))  # the sum's activation
+        channels = width
+    layers.append(Layer(0, channels))  # global average pooling
+    if config.dropout > 0:
+        layers.append(Layer(0, channels))
+    return layers + [Layer(channels * num_classes + num_classes, num_classes)]
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3 -> BN -> act -> conv3x3 -> BN, plus the input (through a 1x1 conv and BN when
+    the width or the map size changes), then act: He et al. 2016's basic block."""
+
+    def __init__(self, channels: int, width: int, stride: int, activation: str) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, width, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.act1 = _activation(activation)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.skip: nn.Module = nn.Identity()
+        if stride != 1 or channels != width:
+            self.skip = nn.Sequential(nn.Conv2d(channels, width, 1, stride=stride, bias=False),
+                                      nn.BatchNorm2d(width))
+        self.act2 = _activation(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
+        return self.act2(residual + self.skip(x))
+
+
+@register_model("resnet", layers=_resnet_plan, layer_flags="--filters, --blocks")
+def resnet(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """A small residual network: a conv3x3-BN stem, then one stage per --filters width of
+    --blocks residual blocks (each stage after the first halves the map), global average
+    pooling, (dropout,) and the classifier. Batch norm throughout; the --dense sizes are not
+    used (pooling leaves one value per channel)."""
+    act = config.resolved_activation
+    width = config.filters[0]
+    layers: list[nn.Module] = [nn.Conv2d(image_shape[0], width, 3, padding=1, bias=False),
+                               nn.BatchNorm2d(width), _activation(act)]
+    channels = width
+    widths = [w for w in config.filters for _ in range(config.blocks)]
+    for width, stride in zip(widths, _resnet_strides(config, image_shape)):
+        layers.append(ResidualBlock(channels, width, stride, act))
+        channels = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    if config.dropout > 0:
+        layers.append(nn.Dropout(config.dropout))
+    return nn.Sequential(*layers, nn.Linear(channels, num_classes))
