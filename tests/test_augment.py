@@ -1,8 +1,9 @@
-"""Batched random affine: identity when off, per-image randomness, shapes, background kept."""
+"""Batched augmentation: identity when off, per-image randomness, shapes, background kept;
+crop, flip and erase exact and within their bounds."""
 
 import torch
 
-from mnistlab.augment import random_affine
+from mnistlab.augment import augment_batch, random_affine, random_crop, random_erase, random_flip
 
 
 def test_no_augmentation_is_identity():
@@ -36,3 +37,76 @@ def test_mass_roughly_preserved_under_rotation():
     out = random_affine(x, rotate=15, generator=torch.Generator().manual_seed(2))
     ratio = out.sum(dim=(1, 2, 3)) / x.sum(dim=(1, 2, 3))
     assert torch.allclose(ratio, torch.ones(32), atol=0.1)
+
+
+# --- crop, flip, erase: exact, per image, within their bounds -------------------------------
+def _dots(n: int = 64, side: int = 28) -> torch.Tensor:
+    """One bright pixel per image at (10, 17): where it lands says how the image moved."""
+    x = torch.zeros(n, 1, side, side)
+    x[:, :, 10, 17] = 1.0
+    return x
+
+
+def test_crop_moves_each_image_by_whole_pixels_within_the_padding():
+    pad = 3
+    out = random_crop(_dots(), pad, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (64, 1, 28, 28) and out.is_contiguous()
+    where = (out[:, 0] == 1.0).nonzero()
+    assert len(where) == 64 and out.sum() == 64  # every dot kept whole: no interpolation
+    dy, dx = where[:, 1] - 10, where[:, 2] - 17
+    assert dy.abs().max() <= pad and dx.abs().max() <= pad
+    assert len(set(zip(dy.tolist(), dx.tolist()))) > 20  # each image its own offset
+    assert {dy.min().item(), dy.max().item()} == {-pad, pad}  # both ends are reached
+
+
+def test_crop_brings_in_background_and_is_exactly_a_shift():
+    x = torch.rand(16, 2, 12, 12) + 0.5  # no zero inside the frame
+    out = random_crop(x, 2, generator=torch.Generator().manual_seed(1))
+    for image, moved in zip(x, out):
+        padded = torch.nn.functional.pad(image, (2, 2, 2, 2))
+        matches = [(t, s) for t in range(5) for s in range(5)
+                   if torch.equal(padded[:, t:t + 12, s:s + 12], moved)]
+        assert len(matches) == 1  # the same offset for both channels, copied exactly
+    assert random_crop(x, 0) is x
+
+
+def test_flip_mirrors_exactly_the_images_its_coin_picks():
+    x = torch.rand(200, 1, 28, 28)
+    out = random_flip(x, 0.5, generator=torch.Generator().manual_seed(2))
+    flipped = torch.tensor([torch.equal(o, i.flip(2)) for o, i in zip(out, x)])
+    kept = torch.tensor([torch.equal(o, i) for o, i in zip(out, x)])
+    assert (flipped ^ kept).all()  # each image is either itself or its exact mirror
+    assert 60 < int(flipped.sum()) < 140
+    assert torch.equal(random_flip(x, 1.0), x.flip(3))
+    assert torch.equal(random_flip(x, 0.0), x)
+
+
+def test_erase_blanks_one_rectangle_inside_the_frame_within_the_area():
+    x = torch.ones(300, 1, 28, 28)
+    max_area = 0.2
+    out = random_erase(x, 0.7, max_area, generator=torch.Generator().manual_seed(3))
+    erased = out[:, 0] == 0
+    counts = erased.sum(dim=(1, 2))
+    assert counts.max() <= max_area * 28 * 28
+    assert 150 < int((counts > 0).sum()) < 250  # about 70% of the images
+    for mask in erased[counts > 0]:
+        rows, cols = mask.any(dim=1).nonzero(), mask.any(dim=0).nonzero()
+        box = mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        assert box.all()  # a solid rectangle, nothing erased outside it
+        height, width = box.shape
+        assert max(height, width) <= 2 * min(height, width) + 2  # aspect within 1:2..2:1
+    assert torch.equal(out[counts == 0], x[counts == 0])
+
+
+def test_the_batch_augmentation_is_deterministic_with_a_seed_and_keeps_the_affine():
+    spec = {"rotate": 10.0, "shift": 0.1, "crop": 2.0, "flip": 0.5, "erase": 0.5,
+            "erase_area": 0.2}
+    x = torch.rand(32, 1, 28, 28)
+    a = augment_batch(x, spec, generator=torch.Generator().manual_seed(4))
+    b = augment_batch(x, spec, generator=torch.Generator().manual_seed(4))
+    c = augment_batch(x, spec, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and not torch.equal(a, c) and a.shape == x.shape
+    assert augment_batch(x, {}) is x
+    only_affine = augment_batch(x, {"rotate": 10.0}, generator=torch.Generator().manual_seed(6))
+    expected = random_affine(x, rotate=10.0, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(only_affine, expected)

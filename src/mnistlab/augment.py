@@ -1,9 +1,12 @@
-"""Random affine augmentation on whole batches of image tensors.
+"""Random augmentation on whole batches of image tensors, on the device they live on.
 
-Each image gets its own rotation, scale and shift, but the work is three batched tensor ops
-(build N affine matrices, `affine_grid`, `grid_sample`), never a per-image Python loop.
-Works on images in [0, 1] with a black (0) background, before normalisation, so the pixels
-brought in from outside the frame are background.
+Each image gets its own rotation, scale and shift, crop offset, erased rectangle and mirror
+coin, but the work is a few batched tensor ops per kind (affine: build N matrices,
+`affine_grid`, `grid_sample`; crop: one gather; erase and flip: masks), never a per-image
+Python loop. Works on images in [0, 1] with a black (0) background, before normalisation, so
+the pixels brought in from outside the frame, and the erased ones, are background.
+
+    augment_batch(images, config.augmentation)   # what training does to each batch
 """
 
 from __future__ import annotations
@@ -12,6 +15,22 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+
+def augment_batch(images: torch.Tensor, spec: dict[str, float], *,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """`spec` (TrainConfig.augmentation) applied in a fixed order: affine, crop, flip, erase
+    (erasing last, so the blank rectangle is not itself rotated or moved)."""
+    images = random_affine(images, rotate=spec.get("rotate", 0.0),
+                           scale=spec.get("scale", 0.0), shift=spec.get("shift", 0.0),
+                           generator=generator)
+    if spec.get("crop"):
+        images = random_crop(images, int(spec["crop"]), generator=generator)
+    if spec.get("flip"):
+        images = random_flip(images, spec["flip"], generator=generator)
+    if spec.get("erase"):
+        images = random_erase(images, spec["erase"], spec["erase_area"], generator=generator)
+    return images
 
 
 def random_affine(images: torch.Tensor, *, rotate: float = 0.0, scale: float = 0.0,
@@ -38,3 +57,55 @@ def random_affine(images: torch.Tensor, *, rotate: float = 0.0, scale: float = 0
     ], dim=1)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _uniform(n: int, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.rand(n, generator=generator, device=images.device)
+
+
+def random_crop(images: torch.Tensor, pad: int, *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero-pad each side by `pad` pixels and cut the original size back out at a random
+    offset per image: each image moves by a whole number of pixels in [-pad, pad] along each
+    axis, exactly (no interpolation), with background coming in at the edges."""
+    if pad <= 0:
+        return images
+    n, _, h, w = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad))
+    top = (_uniform(n, images, generator) * (2 * pad + 1)).long().clamp_(max=2 * pad)
+    left = (_uniform(n, images, generator) * (2 * pad + 1)).long().clamp_(max=2 * pad)
+    rows = (top[:, None] + torch.arange(h, device=images.device))[:, :, None]  # (N, H, 1)
+    cols = (left[:, None] + torch.arange(w, device=images.device))[:, None, :]  # (N, 1, W)
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    # advanced indices around a slice put their dimensions first: (N, H, W, C)
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous(
+        memory_format=torch.contiguous_format)
+
+
+def random_flip(images: torch.Tensor, probability: float, *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left-right with `probability` (for objects, never for digits)."""
+    flip = _uniform(images.shape[0], images, generator) < probability
+    return torch.where(flip[:, None, None, None], images.flip(3), images)
+
+
+def random_erase(images: torch.Tensor, probability: float, max_area: float, *,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """With `probability` per image, set a random rectangle to background (0): its area a
+    uniform fraction of at most `max_area` of the image, its aspect ratio between 1:2 and 2:1,
+    wholly inside the frame (random erasing, Zhong et al. 2017; cutout's idea)."""
+    n, _, h, w = images.shape
+    erase = _uniform(n, images, generator) < probability
+    area = _uniform(n, images, generator) * max_area
+    ratio = torch.exp((_uniform(n, images, generator) * 2 - 1) * math.log(2))
+    # floor, then clamp to the frame: height x width never exceeds area x H x W
+    height = (h * torch.sqrt(area * ratio)).floor().clamp(max=h).long()
+    width = (w * torch.sqrt(area / ratio)).floor().clamp(max=w).long()
+    top = (_uniform(n, images, generator) * (h - height + 1)).long()
+    left = (_uniform(n, images, generator) * (w - width + 1)).long()
+    rows = torch.arange(h, device=images.device)[None, :, None]
+    cols = torch.arange(w, device=images.device)[None, None, :]
+    inside = ((rows >= top[:, None, None]) & (rows < (top + height)[:, None, None])
+              & (cols >= left[:, None, None]) & (cols < (left + width)[:, None, None]))
+    mask = (inside & erase[:, None, None])[:, None]  # (N, 1, H, W), shared by the channels
+    return images.masked_fill(mask, 0.0)

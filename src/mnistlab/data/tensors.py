@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..augment import random_affine
+from ..augment import augment_batch
 from ..config import TrainConfig
 from ..device import resolve_device
 from .dataset import Dataset, load_dataset
@@ -101,7 +101,7 @@ def to_input(x: torch.Tensor, config: TrainConfig, mean: float, std: float,
     """uint8 images -> the float tensor the model sees (augmented first, then scaled)."""
     x = x.float().div_(255)
     if augment:
-        x = random_affine(x, **augment)
+        x = augment_batch(x, augment)
     if config.input_scaling == "standardize":
         return x.sub_(mean).div_(std)
     if config.input_scaling == "raw":  # teaching aid: pixels in 0..255
