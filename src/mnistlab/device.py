@@ -34,3 +34,32 @@ def to_fast_layout(model: nn.Module, device: torch.device) -> nn.Module:
     if device.type in ("cpu", "cuda") and any(isinstance(m, nn.Conv2d) for m in model.modules()):
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes in bfloat16 natively: a CUDA GPU that supports it (Ampere and
+    later), or a CPU with AVX-512 BF16 or AMX. Elsewhere torch emulates it, more slowly than
+    float32 (see docs/training.md for a measurement)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        cpu = torch.cpu
+        return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                    or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+    return False
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse, in one line, bf16 where it would be emulated (slower, for no gain)."""
+    if precision == "bf16" and not native_bf16(device):
+        where = {"cpu": "this CPU has neither AVX-512 BF16 nor AMX",
+                 "cuda": "this GPU has no bfloat16 support"}.get(device.type,
+                                                                 f"{device.type} is not supported")
+        raise MnistlabError(f"precision: bf16 needs native bfloat16 arithmetic and {where} "
+                            "(emulated it is slower than fp32); use --precision fp32")
+
+
+def autocast(precision: str, device: torch.device) -> torch.autocast:
+    """The training step's autocast: bf16 matrix multiplies and convolutions when asked for,
+    a no-op context for fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

@@ -15,21 +15,25 @@ from ..allocator import keep_freed_memory
 from ..config import TrainConfig
 from ..data import Dataset
 from ..data.tensors import Splits, prepare_data
-from ..device import resolve_device, to_fast_layout
+from ..device import autocast, check_precision, resolve_device, to_fast_layout
 from ..models import build_model
 from ..optim import build_optimizer, build_schedule
 from ..progress import Reporter, SilentReporter
 from ..records import RunResult
 from . import hooks as hk
+from .ema import WeightAverage
 from .engine import CHECKPOINT_FORMAT, Run, Scores, epoch_seed, run_epochs
 from .evaluation import evaluate
 from .finish import finish_member
 
 
 class ModelLearner:
-    """One model, its optimizer and learning-rate schedule: the engine's learner of one."""
+    """One model, its optimizer and learning-rate schedule: the engine's learner of one. With
+    --ema, also the moving average of its weights, which is what is scored and saved."""
 
     def __init__(self, config: TrainConfig, splits: Splits, device: torch.device) -> None:
+        check_precision(config.precision, device)
+        self.device = device
         torch.manual_seed(config.seed)  # the initial weights: a function of the seed alone
         self.configs = [config]
         self.splits = splits
@@ -42,6 +46,7 @@ class ModelLearner:
         self.loss_fn = objectives.make_loss(config)
         self.binary_metric = config.metric == "binary-accuracy"  # a teaching aid's extra count
         self.constant_lr = config.schedule == "constant"  # nothing for the scheduler to do
+        self.average = WeightAverage(self.model, config.ema) if config.ema else None
 
     def epoch_seed(self, epoch: int) -> int:
         return epoch_seed(self.configs[0].seed, epoch)
@@ -52,11 +57,14 @@ class ModelLearner:
     def step(self, x: torch.Tensor, y: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         self.model.train()
-        logits = self.model(x)
-        loss = self.loss_fn(logits, y)
+        with autocast(self.configs[0].precision, self.device):
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update()
         if not self.constant_lr:
             self.scheduler.step()
         with torch.no_grad():
@@ -68,23 +76,31 @@ class ModelLearner:
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Scores:
         config, splits = self.configs[0], self.splits
-        result = evaluate(self.model, x, y, config, splits.mean, splits.std, splits.num_classes)
+        result = evaluate(self.member_model(0), x, y, config, splits.mean, splits.std,
+                          splits.num_classes)
         return Scores([result.loss], [result.accuracy], [result.metric], [result.predictions])
 
     def stop_member(self, member: int) -> None:
         pass  # a diverged model keeps its weights: the doctor and the files show them
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict()}
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict()}
+        if self.average is not None:
+            state["average"] = self.average.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
 
     def member_model(self, member: int) -> nn.Module:
-        return self.model
+        """The model that is scored and saved: the weights' moving average with --ema, else
+        the trained weights themselves."""
+        return self.average.module if self.average is not None else self.model
 
 
 def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Dataset | None = None,
@@ -136,5 +152,5 @@ def _train(config: TrainConfig, out_dir: Path | None, dataset: Dataset | None,
     if resume and checkpoint is not None and checkpoint.exists():
         run.restore(runs.load_checkpoint(checkpoint, [config], CHECKPOINT_FORMAT))
     run_epochs(run)
-    return finish_member(run, 0, learner.model, evaluate_test=evaluate_test, out=out_dir,
+    return finish_member(run, 0, learner.member_model(0), evaluate_test=evaluate_test, out=out_dir,
                          write_plots=write_plots)

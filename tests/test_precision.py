@@ -1,0 +1,49 @@
+"""--precision bf16: refused in one line where bfloat16 would be emulated; where it is native,
+the training step runs under autocast (stood in for here by saying the CPU has it)."""
+
+import pytest
+import torch
+from synth import blobs
+
+from mnistlab import TrainConfig, device, train
+from mnistlab.cli import main
+from mnistlab.errors import MnistlabError
+from mnistlab.training import Hook
+
+FAST = dict(model="cnn", filters=(4, 8), dense=(16,), val_size=200, eval_train_size=200,
+            batch_size=50, epochs=1, device="cpu")
+
+
+def test_bf16_is_refused_in_one_line_where_it_is_not_native(monkeypatch):
+    monkeypatch.setattr(device, "native_bf16", lambda d: False)
+    with pytest.raises(MnistlabError) as info:
+        train(TrainConfig(**FAST, precision="bf16"), dataset=blobs())
+    text = str(info.value)
+    assert text.startswith("precision: bf16 needs native bfloat16") and "\n" not in text
+    assert "use --precision fp32" in text
+
+
+@pytest.mark.skipif(device.native_bf16(torch.device("cpu")), reason="this CPU has bf16")
+def test_the_command_refuses_bf16_here_with_exit_2(tmp_path, capsys, tiny_idx_dir):
+    code = main(["train", "--quiet", "--dataset", str(tiny_idx_dir), "--val-size", "100",
+                 "--model", "mlp", "--precision", "bf16", "--device", "cpu", "--out",
+                 str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "this CPU has neither AVX-512 BF16 nor AMX" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_where_native_the_step_runs_in_bf16_and_evaluation_in_fp32(monkeypatch):
+    monkeypatch.setattr(device, "native_bf16", lambda d: True)
+    dtypes = {"step": set(), "eval": set()}
+
+    class Watch(Hook):
+        def on_run_start(self, run):
+            model = run.learner.model
+            model.register_forward_hook(
+                lambda m, i, out: dtypes["step" if m.training else "eval"].add(out.dtype))
+
+    result = train(TrainConfig(**{**FAST, "epochs": 2}, precision="bf16"), dataset=blobs(),
+                   hooks=[Watch()])
+    assert dtypes == {"step": {torch.bfloat16}, "eval": {torch.float32}}
+    assert result.summary.val_accuracy > 0.3  # it learns: chance is 0.1
