@@ -54,11 +54,13 @@ _BETAS, _EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which train() 
 
 
 def can_join(config: TrainConfig) -> bool:
-    """Cohorts cover the dense network with the right loss and plain schedules. Convolutional
-    nets, teaching-aid losses/metrics, augmentation, one-cycle and early stopping train alone."""
+    """Cohorts cover the dense network with the right loss and plain schedules in fp32.
+    Convolutional nets, teaching-aid losses/metrics, augmentation, one-cycle, early stopping,
+    a moving average of the weights (--ema) and bf16 train alone: the stacked step has none of
+    them, so such a run is never grouped (cohort_key None), and train_cohort refuses it."""
     return (config.model == "mlp" and config.loss == "ce" and config.metric == "accuracy"
             and config.schedule in ("constant", "cosine", "step") and not config.augment
-            and config.early_stopping == 0)
+            and config.early_stopping == 0 and config.ema == 0 and config.precision == "fp32")
 
 
 def cohort_key(config: TrainConfig) -> str | None:
@@ -385,7 +387,12 @@ def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path 
     checkpoint of its last whole epoch is what the next attempt resumes from.
     """
     keys = {cohort_key(c) for c in configs}
-    if len(keys) != 1 or None in keys:
+    alone = [c for c in configs if not can_join(c)]
+    if alone:
+        raise MnistlabError("cohort: a run with augmentation, early stopping, --ema, bf16, "
+                            "one-cycle, a teaching-aid loss or a model other than mlp trains "
+                            "alone; train it with train()")
+    if len(keys) != 1:
         raise MnistlabError("cohort: these runs differ in more than "
                             f"{', '.join(MEMBER_FIELDS)}; train them in separate cohorts")
     keep_freed_memory()

@@ -99,7 +99,7 @@ class LiveDoctor(Hook):
 
 class EarlyStopping(Hook):
     """Stop a one-model run after `patience` epochs without a better validation accuracy, and
-    give it back the weights of its best epoch."""
+    give it back the weights of its best epoch (the scored ones: the average, with --ema)."""
 
     def __init__(self, patience: int) -> None:
         self.patience = patience
@@ -110,7 +110,7 @@ class EarlyStopping(Hook):
             return
         record: EpochRecord = run.histories[0][-1]
         if record.val_accuracy > self.best["val_accuracy"]:
-            model = run.learner.model
+            model = run.learner.member_model(0)
             self.best = {"val_accuracy": record.val_accuracy, "epoch": record.epoch,
                          "state": {k: v.detach().cpu().clone()
                                    for k, v in model.state_dict().items()}}
@@ -119,7 +119,8 @@ class EarlyStopping(Hook):
 
     def on_run_end(self, run: Run) -> None:
         if run.statuses[0] == "early-stopped" and self.best["state"] is not None:
-            run.learner.model.load_state_dict(self.best["state"])  # the best epoch's weights
+            # the best epoch's weights
+            run.learner.member_model(0).load_state_dict(self.best["state"])
 
     def state_dict(self) -> dict[str, Any]:
         return dict(self.best)
