@@ -149,6 +149,7 @@ class RunSummary:
     diagnoses: tuple[Finding, ...] = ()
     cohort_size: int | None = None  # trained in a cohort of this many members
     partial_epoch: dict[str, float] | None = None  # the epoch an interruption cut short
+    tta_views: int | None = None  # final val/test scores averaged over this many views (--tta)
 
     def replace(self, **changes: Any) -> RunSummary:
         return replace(self, **changes)
@@ -184,7 +185,7 @@ class RunSummary:
         return cls(**values)
 
 
-_OPTIONAL = ("test_confusion", "cohort_size", "partial_epoch")
+_OPTIONAL = ("test_confusion", "cohort_size", "partial_epoch", "tta_views")
 
 
 def _known_finding(data: Any) -> bool:

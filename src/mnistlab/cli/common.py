@@ -144,8 +144,9 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
     def pct(value: Any) -> str:
         return "—" if value is None else f"{value:.4f}"
 
+    tta = f" · test-time augmentation: {summary.tta_views} views" if summary.tta_views else ""
     table = Table(title=f"{summary.dataset} · {summary.model} · "
-                        f"{summary.parameters:,} parameters · single run")
+                        f"{summary.parameters:,} parameters · single run{tta}")
     for column in ("status", "epochs", "seconds", "train acc (eval)", "train acc (running)",
                    "val acc", "test acc"):
         table.add_column(column, justify="right")

@@ -93,8 +93,12 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="where datasets live (default: as when "
                    "trained)")
     p.add_argument("--json", action="store_true",
-                   help="print JSON: accuracy, loss, n, per_class_accuracy (null for a class "
-                   "with no image) and classification_report")
+                   help="print JSON: accuracy, loss, n, tta_views (null without test-time "
+                   "augmentation), per_class_accuracy (null for a class with no image) and "
+                   "classification_report")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average the softmax over shifted (and, where trained so, mirrored) "
+                   "copies of each image (default: as the run was trained, its --tta)")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -105,7 +109,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..errors import MnistlabError
     from ..runs import load_model
     from ..training import evaluate
-    from ..training.evaluation import classification_report, per_class_accuracy
+    from ..training.evaluation import classification_report, per_class_accuracy, tta_view_count
 
     run_dir = Path(args.run_dir)
     config = load_config(run_dir / "config.toml")
@@ -117,18 +121,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if len(y) == 0:
         raise MnistlabError(f"{run_dir}: the {args.split} split holds no images (val-size 0 "
                             "when it was trained); use --split test")
-    result = evaluate(model, x, y, config, splits.mean, splits.std, splits.num_classes)
+    tta = config.tta if args.tta is None else args.tta
+    views = tta_view_count(config) if tta else None
+    result = evaluate(model, x, y, config, splits.mean, splits.std, splits.num_classes,
+                      tta=tta)
     matrix = result.confusion(y, splits.num_classes)
     report = classification_report(matrix, splits.class_names)
     if args.json:
         print(json.dumps({"split": args.split, "accuracy": result.accuracy, "loss": result.loss,
-                          "n": len(y),
+                          "n": len(y), "tta_views": views,
                           "per_class_accuracy": per_class_accuracy(matrix, splits.class_names),
                           "classification_report": report.to_dict()}, indent=2))
         return 0
     # the heading is a line of its own: as a table title it wrapped in the table's width
+    with_tta = f", test-time augmentation over {views} views" if views else ""
     stdout.print(f"[bold]{escape(str(run_dir))}[/] on the {args.split} split ({len(y):,} "
-                 "images)", soft_wrap=True)
+                 f"images{with_tta})", soft_wrap=True)
     stdout.print(report_table(report))
     stdout.print(f"accuracy [bold]{result.accuracy:.4f}[/]  loss {result.loss:.4f}")
     return 0

@@ -15,7 +15,13 @@ from ..data.tensors import Splits
 from ..models import count_parameters
 from ..records import EpochRecord, RunResult, RunSummary
 from .engine import Run
-from .evaluation import Evaluation, confusion_matrix, evaluate, per_class_accuracy
+from .evaluation import (
+    Evaluation,
+    confusion_matrix,
+    evaluate,
+    per_class_accuracy,
+    tta_view_count,
+)
 
 
 def code_version() -> str:
@@ -58,7 +64,8 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
         val_pred_counts=(torch.bincount(val.predictions, minlength=k).tolist() if val
                          else None),
         val_mean_max_prob=val.mean_max_prob if val else None,
-        loss_trace=trace, test_confusion=matrix)
+        loss_trace=trace, test_confusion=matrix,
+        tta_views=tta_view_count(config) if config.tta else None)
 
 
 def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: bool,
@@ -68,7 +75,9 @@ def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: boo
     status = run.statuses[member]
     history = run.histories[member]
     ok = status != "diverged"  # a diverged model has nothing worth scoring
-    scored = dict(config=config, mean=splits.mean, std=splits.std, num_classes=splits.num_classes)
+    # the final scores, with test-time augmentation when asked for (the epochs' are without)
+    scored = dict(config=config, mean=splits.mean, std=splits.std, num_classes=splits.num_classes,
+                  tta=config.tta)
     test = evaluate(model, splits.test_x, splits.test_y, **scored) if ok and evaluate_test \
         else None
     val = evaluate(model, splits.val_x, splits.val_y, **scored) if ok else None

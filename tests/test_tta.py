@@ -1,0 +1,72 @@
+"""--tta: exact shifted (and mirrored) views, averaged softmax in the final scores, recorded in
+summary.json and shown by train and evaluate; identity views change nothing."""
+
+import json
+
+import torch
+from synth import blobs
+
+from mnistlab import TrainConfig, train
+from mnistlab.cli import main
+from mnistlab.runs import load_summary
+from mnistlab.training import evaluate, evaluation
+from mnistlab.training.evaluation import tta_view_count, tta_views
+
+FAST = dict(model="mlp", hidden=(32,), val_size=200, eval_train_size=200, batch_size=50,
+            epochs=1, seed=0, device="cpu")
+
+
+def test_views_are_exact_one_pixel_shifts_and_a_mirror_only_when_asked():
+    x = torch.zeros(2, 1, 9, 9, dtype=torch.uint8)
+    x[:, :, 4, 6] = 200
+    views = tta_views(x)
+    assert len(views) == 5 and torch.equal(views[0], x)
+    dots = [tuple(v[0, 0].nonzero()[0].tolist()) for v in views]
+    assert dots == [(4, 6), (5, 6), (3, 6), (4, 7), (4, 5)]  # each moved by one pixel
+    assert all(v.sum() == x.sum() and v.shape == x.shape for v in views)
+    mirrored = tta_views(x, flip=True)
+    assert len(mirrored) == 6 and torch.equal(mirrored[-1], x.flip(3))
+    assert tta_view_count(TrainConfig()) == 5
+    assert tta_view_count(TrainConfig(dataset="fashion-mnist", augment="flip=0.5")) == 6
+
+
+def test_identity_views_change_nothing(monkeypatch):
+    data = blobs(n_train=300, n_test=200)
+    config = TrainConfig(**FAST)
+    model = train(config, dataset=data).model
+    x, y = data.test_images.unsqueeze(1), data.test_labels
+    plain = evaluate(model, x, y, config, data.mean, data.std, 10)
+    monkeypatch.setattr(evaluation, "tta_views", lambda images, flip: [images] * 5)
+    same = evaluate(model, x, y, config, data.mean, data.std, 10, tta=True)
+    assert same.accuracy == plain.accuracy
+    assert torch.equal(same.predictions, plain.predictions)
+    assert abs(same.loss - plain.loss) < 1e-5
+
+
+def test_the_summary_records_tta_and_its_scores_are_the_averaged_ones(tmp_path):
+    data = blobs()
+    result = train(TrainConfig(**FAST, tta=True), dataset=data, out=tmp_path / "run")
+    stored = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert stored["tta_views"] == 5 and load_summary(tmp_path / "run").tta_views == 5
+    x, y = data.test_images.unsqueeze(1), data.test_labels
+    config = result.config
+    with_tta = evaluate(result.model, x, y, config, data.mean, data.std, 10, tta=True)
+    assert result.summary.test_accuracy == with_tta.accuracy
+    plain = train(TrainConfig(**FAST), dataset=data)
+    assert "tta_views" not in plain.summary.to_dict()
+    # the epochs are scored without TTA: the same records as a run without it
+    assert [r.replace(seconds=0) for r in plain.history] == [
+        r.replace(seconds=0) for r in result.history]
+
+
+def test_train_and_evaluate_say_so(tmp_path, tiny_idx_dir, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--epochs", "1",
+                 "--val-size", "100", "--device", "cpu", "--tta", "--out", str(out)]) == 0
+    assert "test-time augmentation: 5 views" in " ".join(capsys.readouterr().out.split())
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tta_views"] == 5
+    assert main(["evaluate", str(out), "--json", "--no-tta"]) == 0
+    assert json.loads(capsys.readouterr().out)["tta_views"] is None
+    assert main(["evaluate", str(out)]) == 0
+    assert "test-time augmentation over 5 views" in " ".join(capsys.readouterr().out.split())
