@@ -1,0 +1,128 @@
+"""The GPU check of issue 16: four figures in under 5 minutes on one GPU.
+
+    MNISTLAB_DATA=../shared/datasets python benchmarks/gpu_check.py            # on the GPU box
+    MNISTLAB_DATA=../shared/datasets python benchmarks/gpu_check.py --smoke    # seconds, any CPU
+
+Prints, one line each, on the device `--device` picks (auto: the GPU when there is one):
+
+1. mnist-fast: training time and test accuracy of the recipe (`--recipe mnist-fast`), and
+   whether it reached 99%;
+2. fashion-hparams: the wall time of the whole study (plan, every run, the final model; one
+   seed, no report), and how many runs it trained;
+3. fashion-best: there is no measured `fashion-best` recipe yet, so this trains FASHION_BEST
+   below, a configuration built from issue 16's blocks (resnet, crop + flip + erase, EMA,
+   TTA) and not yet tuned: its time and test accuracy;
+4. cohort against one-by-one: COHORT_SIZE small MLPs differing in learning rate and seed,
+   trained in one cohort and then one after another on the same data: both times.
+
+`--smoke` shrinks everything to a tiny subset (a few hundred images, one or two epochs, small
+networks) so the script itself can be tested on a CPU; its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import tempfile
+import time
+from typing import Any
+
+import torch
+
+from mnistlab import TrainConfig, train
+from mnistlab.data import load_dataset
+from mnistlab.data.tensors import prepare_data
+from mnistlab.device import resolve_device
+from mnistlab.recipes import get_recipe
+from mnistlab.study import load_study, train_study
+from mnistlab.study.backends import LocalBackend
+from mnistlab.training import train_cohort
+
+# Not a recipe: not yet measured. The blocks of issue 16 on Fashion-MNIST (crop and flip suit
+# clothes; erasing, EMA and TTA are the usual small gains); to be tuned and measured.
+FASHION_BEST = dict(dataset="fashion-mnist", model="resnet", filters=[32, 64, 128], blocks=2,
+                    optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                    schedule="onecycle", label_smoothing=0.1, batch_size=256, epochs=12,
+                    augment="crop=2,flip=0.5,erase=0.5,erase_area=0.2", ema=0.999, tta=True,
+                    eval_train_size=2000)
+COHORT_SIZE = 8
+COHORT_BASE = dict(dataset="fashion-mnist", model="mlp", hidden=[128, 64], optimizer="adam",
+                   schedule="constant", batch_size=100, epochs=3)
+# --smoke: the same code paths on a few hundred images
+SMOKE = dict(train_subset=600, val_size=300, eval_train_size=300)
+SMOKE_STUDY = dict(SMOKE, max_epochs=2)
+
+
+def check_mnist_fast(data: Any, extra: dict[str, Any]) -> str:
+    config = TrainConfig.from_dict({**get_recipe("mnist-fast").settings, **extra})
+    summary = train(config, dataset=data, write_plots=False).summary
+    reached = "reached" if summary.test_accuracy >= 0.99 else "NOT reached"
+    return (f"mnist-fast: {summary.seconds:.1f} s of training, test accuracy "
+            f"{summary.test_accuracy:.4f} (99% {reached}; single run)")
+
+
+def check_fashion_study(smoke: bool, device: str, workers: int | None) -> str:
+    spec = load_study("fashion-hparams")
+    if smoke:
+        spec = dataclasses.replace(spec, quick=SMOKE_STUDY).with_quick()
+    spec = dataclasses.replace(spec, seeds=1, base=spec.base.placed(device=device))
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        result = train_study(spec, out, backend=LocalBackend(workers=workers))
+        wall = time.perf_counter() - start
+    return (f"fashion-hparams study (1 seed{', smoke' if smoke else ''}): wall {wall:.1f} s, "
+            f"{len(result.summaries)} runs trained")
+
+
+def check_fashion_best(data: Any, extra: dict[str, Any], smoke: bool) -> str:
+    settings = {**FASHION_BEST, **extra}
+    if smoke:
+        settings.update(filters=[8, 16], blocks=1, epochs=1)
+    summary = train(TrainConfig.from_dict(settings), dataset=data, write_plots=False).summary
+    return (f"fashion-best (no recipe yet: resnet {settings['filters']} x{settings['blocks']}, "
+            f"crop+flip+erase, ema, tta; not yet measured): {summary.seconds:.1f} s of "
+            f"training, test accuracy {summary.test_accuracy:.4f} (single run)")
+
+
+def check_cohort(data: Any, extra: dict[str, Any], smoke: bool) -> str:
+    base = TrainConfig.from_dict({**COHORT_BASE, **extra, **({"epochs": 1} if smoke else {})})
+    configs = [base.replace(lr=0.0005 * (1 + i % 4), seed=i) for i in range(COHORT_SIZE)]
+    splits = prepare_data(base, data, resolve_device(base.device))
+    start = time.perf_counter()
+    train_cohort(configs, splits=splits, outs=[None] * len(configs),
+                 tests=[False] * len(configs))
+    together = time.perf_counter() - start
+    start = time.perf_counter()
+    for config in configs:
+        train(config, splits=splits, evaluate_test=False, write_plots=False)
+    alone = time.perf_counter() - start
+    return (f"cohort of {COHORT_SIZE} MLPs: {together:.1f} s; one by one: {alone:.1f} s "
+            f"({alone / together:.1f}x)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true",
+                        help="a tiny subset, seconds on a CPU: checks the script, not the GPU")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="study worker processes (default: one per CPU core)")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (
+        platform.processor() or platform.machine())
+    print(f"device: {device.type} ({name}), torch {torch.__version__}", flush=True)
+    extra: dict[str, Any] = {"device": args.device, **(SMOKE if args.smoke else {})}
+    started = time.perf_counter()
+    mnist, fashion = load_dataset("mnist"), load_dataset("fashion-mnist")
+    print(check_mnist_fast(mnist, extra), flush=True)
+    print(check_fashion_study(args.smoke, args.device, args.workers), flush=True)
+    print(check_fashion_best(fashion, extra, args.smoke), flush=True)
+    print(check_cohort(fashion, extra, args.smoke), flush=True)
+    print(f"total: {time.perf_counter() - started:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

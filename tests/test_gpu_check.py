@@ -1,0 +1,33 @@
+"""benchmarks/gpu_check.py --smoke: the GPU check's every step runs, on a CPU, in seconds, and
+prints its four figures."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+
+
+@pytest.mark.slow
+def test_the_smoke_form_prints_every_figure(shared_datasets):
+    env = {**os.environ, "MNISTLAB_DATA": str(shared_datasets), "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--device", "cpu",
+                             "--workers", "1"], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("device: cpu")
+    number = r"[0-9]+\.[0-9]+"
+    patterns = [rf"mnist-fast: {number} s of training, test accuracy 0\.[0-9]{{4}} \(99% ",
+                rf"fashion-hparams study \(1 seed, smoke\): wall {number} s, [0-9]+ runs trained",
+                rf"fashion-best \(no recipe yet: resnet \[8, 16\] x1, .*not yet measured\): "
+                rf"{number} s of training, test accuracy 0\.[0-9]{{4}}",
+                rf"cohort of 8 MLPs: {number} s; one by one: {number} s \({number}x\)",
+                rf"total: {number} s"]
+    assert len(lines) == 1 + len(patterns)
+    for line, pattern in zip(lines[1:], patterns):
+        assert re.match(pattern, line), line
