@@ -127,7 +127,8 @@ def test_bash_completes_commands_flags_choices_and_folders(bash_script, tmp_path
     assert complete(bash_script, tmp_path, "evaluate", "--sp") == ["--split"]
     assert complete(bash_script, tmp_path, "evaluate", "--split", "") == ["test", "val"]
     # settings flags take text checked by TrainConfig; the script still offers its choices
-    assert complete(bash_script, tmp_path, "train", "--model", "") == ["cnn", "lenet5", "mlp"]
+    assert complete(bash_script, tmp_path, "train", "--model", "") == [
+        "cnn", "lenet5", "mlp", "resnet"]
     assert complete(bash_script, tmp_path, "evaluate", "runs/") == ["runs/a"]  # folders only
 
 
