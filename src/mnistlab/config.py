@@ -37,11 +37,30 @@ METRICS = ("accuracy", "binary-accuracy")
 INPUT_SCALINGS = ("standardize", "unit", "raw")
 VAL_FROM = ("train", "test")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+LOGGERS = ("tensorboard", "mlflow")  # --log: where runs are also logged (tracking/)
+# What --log adds to an output folder; runs, studies and searches accept these in theirs.
+TENSORBOARD_FOLDER = "tensorboard"
+MLFLOW_STORE = "mlflow.db"  # the embedded MLflow store, when no tracking URI is given
+MLFLOW_ARTIFACTS = "mlartifacts"
+TRACKING_ENTRIES = frozenset({TENSORBOARD_FOLDER, MLFLOW_STORE, MLFLOW_ARTIFACTS,
+                              *(MLFLOW_STORE + end for end in ("-journal", "-wal", "-shm"))})
 AUGMENT_KEYS = ("rotate", "scale", "shift")
 # Seeds are below 2**62: torch takes seeds below 2**64 and train.py adds to them (data_seed + 11,
 # epoch seeds reduced mod 2**63 - 1) and a study counts up from the base seed, so 2**62 leaves
 # room for all of that with a margin, and is still more seeds than anyone will type.
 SEED_LIMIT = 2**62
+
+
+def check_loggers(loggers: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """`--log tensorboard,mlflow` (a comma-separated text or a sequence) as a tuple of known
+    logger names, each once; () for none."""
+    names = loggers.split(",") if isinstance(loggers, str) else list(loggers)
+    out: list[str] = []
+    for name in (str(n).strip() for n in names):
+        if name:
+            check_choice("log", name, LOGGERS)
+            out += [name] if name not in out else []
+    return tuple(out)
 
 
 def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
