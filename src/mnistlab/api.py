@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +25,51 @@ from .tune.space import TuneSpec, load_space
 
 
 def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
-          options: StudyOptions | None = None, progress: Any = None) -> StudyResult:
+          options: StudyOptions | None = None, progress: Any = None,
+          warn: Callable[[str], None] | None = None) -> StudyResult:
     """Run a study (a preset name, a study file, or a StudySpec) into `out` (default:
     studies/<name>): train what is missing, write results.csv, plots/, report.md and
-    report.html. Running it again on the same folder resumes."""
+    report.html. Running it again on the same folder resumes. With `options.log`, this
+    process also logs each run as it is recorded, and the study with its report at the end
+    (tracking/; `warn` gets the one line said if a tracking server stops answering)."""
     from .report.study import write_study_report
 
     options = options or StudyOptions()
     source = spec if isinstance(spec, str) else None
     spec = options.apply(load_study(spec) if isinstance(spec, str) else spec)
     out = Path(out) if out is not None else default_out("studies", spec.name)
-    result = train_study(spec, out, backend=options.backend(), progress=progress)
-    write_study_report(result, lang=options.lang,
-                       command=_command("study", source, out, options.flags()))
+    command = _command("study", source, out, options.flags())
+    log = _study_log(options, spec, out, command, warn)  # a missing extra: said before training
+    result = train_study(spec, out, backend=options.backend(), progress=progress,
+                         on_run=log.run_finished if log else None)
+    write_study_report(result, lang=options.lang, command=command)
+    if log is not None:
+        log.finish(result.trained_runs())
     return result
 
 
+def _study_log(options: StudyOptions, spec: StudySpec, out: Path, command: str,
+               warn: Callable[[str], None] | None) -> Any:
+    if not options.log:
+        return None
+    from .tracking import StudyLog, Tracking
+
+    tracking = Tracking(options.log, out, mlflow_uri=options.mlflow_uri, lang=options.lang,
+                        warn=warn)
+    params = {"study": spec.name, "title": spec.title, "seeds": spec.seeds,
+              "quick": options.quick, "backend": options.placement.backend, "command": command,
+              **{f"base.{k}": v for k, v in spec.base.to_dict().items()}}
+    return StudyLog(tracking, spec.name, params)
+
+
 def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
-         options: TuneOptions | None = None, display: Any = None) -> TuneResult:
+         options: TuneOptions | None = None, display: Any = None,
+         warn: Callable[[str], None] | None = None) -> TuneResult:
     """Search a space (a preset name, a space file, or a TuneSpec) into `out` (default:
     tunes/<name>) until the study holds `options.trials` finished trials; then, unless
     `options.report` is off, retrain the best configuration and write the report. `display`
-    (tune.display.TrialTable) shows the trials as they finish."""
+    (tune.display.TrialTable) shows the trials as they finish. With `options.log`, this
+    process also logs each trial as it finishes, and the search at the end (tracking/)."""
     from .report.tune import write_tune_report
 
     started = time.perf_counter()
@@ -55,12 +79,15 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
     out = Path(out) if out is not None else default_out("tunes", spec.name)
     backend = options.backend()
     shown = display or _Quiet()
+    log = _search_log(options, spec, out, warn)  # a missing extra: said before training
     result = search(spec, out, trials=options.trials, storage=options.storage,
                       seed=options.seed, pruner=options.pruner,
                       study_name=options.study_name, backend=backend,
-                      on_start=shown.start, on_trial=shown.on_trial,
+                      on_start=shown.start, on_trial=_both(shown.on_trial, log),
                       reporter_for=shown.reporter_for)
     if not options.report:
+        if log is not None:
+            log.finish(result)
         return result
     # workers sharing a folder retrain and write the report one at a time; the second finds
     # the retrained runs finished and reads them back
@@ -69,8 +96,39 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
                          backend=backend, reporter=shown.retrain_reporter)
         write_tune_report(result, lang=options.lang,
                           command=_command("tune", source, out, options.flags()))
+        if log is not None:
+            log.finish(result)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _search_log(options: TuneOptions, spec: TuneSpec, out: Path,
+                warn: Callable[[str], None] | None) -> Any:
+    if not options.log:
+        return None
+    from .tracking import SearchLog, Tracking
+
+    tracking = Tracking(options.log, out, mlflow_uri=options.mlflow_uri, lang=options.lang,
+                        warn=warn)
+    params = {"space": spec.name, "title": spec.title, "trials": options.trials,
+              "pruner": options.pruner, "seed": options.seed, "quick": options.quick,
+              "backend": options.placement.backend,
+              **{f"base.{k}": v for k, v in spec.base.to_dict().items()},
+              **{f"space.{p.name}": p.type for p in spec.params}}
+    return SearchLog(tracking, options.study_name or spec.name, spec, params)
+
+
+def _both(on_trial: Any, log: Any) -> Any:
+    """The trial table's callback and the search log's, as one on_trial."""
+    if log is None:
+        return on_trial
+
+    def both(trial: Any, finished: int) -> None:
+        if on_trial is not None:
+            on_trial(trial, finished)
+        log.trial_finished(trial)
+
+    return both
 
 
 def _command(job: str, source: str | None, out: Path, flags: list[str]) -> str:

@@ -47,10 +47,29 @@ MAX_CROP = 16  # pixels of padding: beyond this a 28x28 image can be cropped to 
 # (and a flipped 3 is no digit at all), so `flip` would teach the network wrong labels.
 MIRROR_SENSITIVE = ("mnist",)
 PRECISIONS = ("fp32", "bf16")
+LOGGERS = ("tensorboard", "mlflow")  # --log: where runs are also logged (tracking/)
+# What --log adds to an output folder; runs, studies and searches accept these in theirs.
+TENSORBOARD_FOLDER = "tensorboard"
+MLFLOW_STORE = "mlflow.db"  # the embedded MLflow store, when no tracking URI is given
+MLFLOW_ARTIFACTS = "mlartifacts"
+TRACKING_ENTRIES = frozenset({TENSORBOARD_FOLDER, MLFLOW_STORE, MLFLOW_ARTIFACTS,
+                              *(MLFLOW_STORE + end for end in ("-journal", "-wal", "-shm"))})
 # Seeds are below 2**62: torch takes seeds below 2**64 and train.py adds to them (data_seed + 11,
 # epoch seeds reduced mod 2**63 - 1) and a study counts up from the base seed, so 2**62 leaves
 # room for all of that with a margin, and is still more seeds than anyone will type.
 SEED_LIMIT = 2**62
+
+
+def check_loggers(loggers: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """`--log tensorboard,mlflow` (a comma-separated text or a sequence) as a tuple of known
+    logger names, each once; () for none."""
+    names = loggers.split(",") if isinstance(loggers, str) else list(loggers)
+    out: list[str] = []
+    for name in (str(n).strip() for n in names):
+        if name:
+            check_choice("log", name, LOGGERS)
+            out += [name] if name not in out else []
+    return tuple(out)
 
 
 def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import doctor, files
-from .config import TrainConfig, read_toml
+from .config import TRACKING_ENTRIES, TrainConfig, read_toml
 from .errors import MnistlabError
 from .messages import LANGS, catalogue
 from .models import MAX_PARAMETERS, build_model
@@ -96,7 +96,7 @@ def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = Tru
 # --- claiming a folder -----------------------------------------------------------------------
 def check_run_folder(out: Path) -> None:
     """Refuse, before anything is written, a folder that holds files of something else."""
-    files.check_owned_folder(out, {*RUN_FILES, LOCK_FILE}, "run")
+    files.check_owned_folder(out, {*RUN_FILES, LOCK_FILE, *TRACKING_ENTRIES}, "run")
 
 
 def _stored_config(out: Path) -> TrainConfig | None:

@@ -117,6 +117,29 @@ def placement_from_args(args: argparse.Namespace) -> Any:
                      args.task_retries)
 
 
+# --- tracking ---------------------------------------------------------------------------------
+def add_log_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    from ..config import LOGGERS
+
+    group = parser.add_argument_group(
+        "tracking (docs/tracking.md)",
+        f"also log {what} where you already look. Needs the extra: "
+        "pip install \"mnistlab[tracking]\".")
+    group.add_argument("--log", metavar=",".join(LOGGERS), default="",
+                       help="one or both: TensorBoard event files in DIR/tensorboard; MLflow "
+                       "runs in the store of --mlflow-uri (default: none)")
+    group.add_argument("--mlflow-uri", metavar="URI",
+                       help="MLflow tracking URI, e.g. http://127.0.0.1:5000 (default: "
+                       "MLFLOW_TRACKING_URI, else an SQLite store in DIR/mlflow.db)")
+
+
+def warn_line(line: str) -> None:
+    """A tracking server that stopped answering: one line on stderr, the work goes on."""
+    from rich.markup import escape
+
+    stderr.print(f"[yellow]{escape(line)}[/]")
+
+
 # --- printing --------------------------------------------------------------------------------
 COLOURS = {"problem": "red", "warning": "yellow", "info": "cyan"}
 

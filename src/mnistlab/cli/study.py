@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 from .common import (
     add_data_and_device,
     add_lang,
+    add_log_flags,
     add_placement_flags,
     placement_from_args,
     stderr,
     stdout,
+    warn_line,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ def add_study(p: argparse.ArgumentParser) -> None:
                    "lr, momentum, weight decay, dropout or seed train together by default: same "
                    "numbers within seed noise, several times faster)")
     add_placement_flags(p, "unit of work (a cohort of runs, or a single run)")
+    add_log_flags(p, "the study (a parent run) and each run it trains (its children)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -59,9 +62,10 @@ def run_study(args: argparse.Namespace) -> int:
         return 0 if args.list else 2
     options = StudyOptions(seeds=args.seeds, quick=args.quick, lang=args.lang,
                            data_dir=args.data_dir, device=args.device, workers=args.workers,
-                           cohorts=not args.one_by_one, placement=placement_from_args(args))
+                           cohorts=not args.one_by_one, placement=placement_from_args(args),
+                           log=args.log, mlflow_uri=args.mlflow_uri)
     progress = StudyProgress(stderr, silent=args.quiet)
-    result = study(args.study, args.out, options=options, progress=progress)
+    result = study(args.study, args.out, options=options, progress=progress, warn=warn_line)
     stdout.print(f"study folder: [bold]{result.out}[/] · {len(result.distinct_rows())} runs · "
                  f"report: {result.out / 'report.md'}")
     return 0
@@ -138,6 +142,7 @@ def add_tune(p: argparse.ArgumentParser) -> None:
     add_lang(p, "report")
     add_data_and_device(p, "space")
     add_placement_flags(p, "trial")
+    add_log_flags(p, "the search (a parent run) and each trial (its children)")
     p.add_argument("--quiet", action="store_true", help="no trial table; one line at the end")
 
 
@@ -155,12 +160,13 @@ def run_tune(args: argparse.Namespace) -> int:
                           seed=args.seed, pruner=args.pruner, retrain_seeds=args.retrain_seeds,
                           report=not args.no_report, lang=args.lang, quick=args.quick,
                           data_dir=args.data_dir, device=args.device,
-                          placement=placement_from_args(args))
+                          placement=placement_from_args(args), log=args.log,
+                          mlflow_uri=args.mlflow_uri)
     spec = options.apply(load_space(args.space))
     display = None if args.quiet else TrialTable(spec, stderr)
     try:
         # the name or file as given, so the report can say the command that remakes it
-        result = tune(args.space, args.out, options=options, display=display)
+        result = tune(args.space, args.out, options=options, display=display, warn=warn_line)
     finally:
         if display is not None:
             display.stop()

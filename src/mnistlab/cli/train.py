@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 from .. import interrupt
 from ..config import TrainConfig
-from .common import add_config_flags, as_flag, config_from_args, print_summary, stderr, stdout
+from .common import (
+    add_config_flags,
+    add_log_flags,
+    as_flag,
+    config_from_args,
+    print_summary,
+    stderr,
+    stdout,
+    warn_line,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -30,6 +39,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
                    help="replace the run already in --out (by default the same settings resume "
                    "it and other settings are refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one line at the end")
+    add_log_flags(p, "the run, epoch by epoch,")
     add_config_flags(p)
 
 
@@ -52,8 +62,12 @@ def run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args, get_recipe(args.recipe).settings if args.recipe else None)
     out = Path(args.out) if args.out else default_out(config)
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
-    result = train(config, out=out, reporter=reporter, overwrite=args.overwrite)
+    tracking = _tracking(args, out)  # a missing extra or a silent server: before training
+    result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
+                   hooks=tracking.train_hooks() if tracking else None)
     summary = result.summary
+    if result.reused and tracking is not None:
+        tracking.finished_folder()
     if result.reused:
         stderr.print(f"{out}: already holds this run, finished; nothing to train (add "
                      "--overwrite to train it again)")
@@ -71,6 +85,22 @@ def run_train(args: argparse.Namespace) -> int:
                      f"is run again: {out}")
         return interrupt.exit_code()
     return 0
+
+
+def _tracking(args: argparse.Namespace, out: Path) -> Any:
+    from ..config import check_loggers
+    from ..errors import MnistlabError
+
+    loggers = check_loggers(args.log)
+    if args.mlflow_uri and "mlflow" not in loggers:
+        raise MnistlabError("--mlflow-uri: add --log mlflow to log there")
+    if not loggers:
+        return None
+    from ..runs import check_run_folder
+    from ..tracking import Tracking
+
+    check_run_folder(out)  # the embedded store is not made in someone else's folder
+    return Tracking(loggers, out, mlflow_uri=args.mlflow_uri, warn=warn_line)
 
 
 def default_out(config: TrainConfig) -> Path:

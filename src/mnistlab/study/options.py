@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DEVICES, check_choice
+from ..config import DEVICES, check_choice, check_loggers
 from ..errors import MnistlabError
 from ..messages import check_lang
 from ..raycluster import Placement
@@ -25,8 +25,13 @@ class StudyOptions:
     cohorts: bool = True  # runs that differ only in lr, momentum, decay, dropout, seed train
     # together in lockstep
     placement: Placement = field(default_factory=Placement)
+    log: tuple[str, ...] = ()  # also log to tensorboard, mlflow (the tracking extra)
+    mlflow_uri: str | None = None  # the MLflow store (None: MLFLOW_TRACKING_URI or DIR/mlflow.db)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "log", check_loggers(self.log))
+        if self.mlflow_uri and "mlflow" not in self.log:
+            raise MnistlabError("--mlflow-uri: add --log mlflow to log there")
         if self.seeds is not None and (not isinstance(self.seeds, int) or self.seeds < 1):
             raise MnistlabError(f"seeds: must be a whole number >= 1, got {self.seeds}")
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
@@ -46,7 +51,8 @@ class StudyOptions:
         for flag, value in (("--data-dir", self.data_dir), ("--device", self.device),
                             ("--workers", self.workers)):
             out += [flag, str(value)] if value is not None else []
-        return out + ([] if self.cohorts else ["--one-by-one"]) + self.placement.flags()
+        return out + ([] if self.cohorts else ["--one-by-one"]) + self.placement.flags() \
+            + log_flags(self.log, self.mlflow_uri)
 
     def apply(self, spec: StudySpec) -> StudySpec:
         """`spec` as these options run it (the quick form, other seeds, data and device)."""
@@ -66,3 +72,14 @@ class StudyOptions:
         from .backends import LocalBackend
 
         return LocalBackend(cohorts=self.cohorts, workers=self.workers)
+
+
+def log_flags(log: tuple[str, ...], mlflow_uri: str | None) -> list[str]:
+    """--log and --mlflow-uri as given (a password in the URI is masked: it goes into the
+    report's command line)."""
+    import re
+
+    out = ["--log", ",".join(log)] if log else []
+    if mlflow_uri is not None:
+        out += ["--mlflow-uri", re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", mlflow_uri)]
+    return out

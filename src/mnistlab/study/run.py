@@ -13,13 +13,13 @@ import hashlib
 import io
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import files
-from ..config import TrainConfig
+from ..config import TRACKING_ENTRIES, TrainConfig
 from ..errors import MnistlabError
 from ..records import EpochRecord, RunSummary
 from .backends import LocalBackend
@@ -93,6 +93,17 @@ class StudyResult:
     final_config: TrainConfig | None
     summaries: dict[str, RunSummary]  # run key -> summary
 
+    def trained_runs(self) -> list[tuple[str, str, Path]]:
+        """(key, label, folder) of every run this study trained, in this or an earlier go."""
+        return [(key, run_label(self.plan, key, self._seed(key)), self.out / "runs" / key)
+                for key in self.summaries]
+
+    def _seed(self, key: str) -> int:
+        run = self.plan.runs.get(key)
+        if run is not None:
+            return run.config.seed
+        return next((r.seed for r in self.final_rows if r.key == key), 0)
+
     def distinct_rows(self) -> list[Row]:
         """One row per distinct run: the base, shared by several experiments, appears once."""
         seen: dict[str, Row] = {}
@@ -105,6 +116,19 @@ class StudyResult:
                 continue
             seen[row.key] = Row(**{**row.__dict__})
         return list(seen.values())
+
+
+def run_label(plan: Plan, key: str, seed: int) -> str:
+    """A distinct run as a reader names it: 'base', 'lr=0.01' or 'final', and its seed."""
+    cells = ([c for c in plan.cells if c.key == key]
+             or [c for c in plan.cells if plan.runs[c.key].snapshot_of == key])
+    if not cells:
+        name = "final"
+    elif any(c.is_base for c in cells):
+        name = "base"
+    else:
+        name = f"{cells[0].factor}={cells[0].label}"
+    return f"{name} seed {seed}"
 
 
 def _fmt(value: Any) -> str:
@@ -128,10 +152,14 @@ def results_csv(rows: Iterable[Row]) -> str:
 
 
 # --- the study -------------------------------------------------------------------------------
+OnRun = Callable[[str, str, Path], None]  # (run key, its label, its folder)
+
+
 def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
-                progress: Any = None) -> StudyResult:
+                progress: Any = None, on_run: OnRun | None = None) -> StudyResult:
     """Train every missing run of `spec` into `out` and write results.csv. The report is the
-    report layer's (report.study.write_study_report; `mnistlab.run_study` does both)."""
+    report layer's (report.study.write_study_report; `mnistlab.run_study` does both).
+    `on_run` is called here, in this process, after each run is recorded (tracking)."""
     from ..progress import StudyProgress
 
     out = Path(out)
@@ -159,6 +187,8 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
             store.record(run.key, run.config, run.test, summary, history)
             done[run.key] = StoredRun(summary, history, run.test)
             progress.run_finished(run, summary)
+            if on_run is not None:
+                on_run(run.key, run_label(plan, run.key, run.config.seed), out / "runs" / run.key)
 
         try:
             backend.execute(todo + [r for r in early_final if r.key not in done], out, on_done,
@@ -186,7 +216,8 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
 # --- the study folder ------------------------------------------------------------------------
 # What a study writes into its folder; anything else there means the folder is someone else's.
 STUDY_ENTRIES = {"study.db", "study.db-wal", "study.db-shm", "study.db-journal", "study.lock",
-                 "runs", "cohorts", "plots", "results.csv", "report.md", "report.html"}
+                 "runs", "cohorts", "plots", "results.csv", "report.md", "report.html",
+                 *TRACKING_ENTRIES}
 
 
 def study_identity(spec: StudySpec) -> str:

@@ -92,4 +92,6 @@ def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: boo
     result = RunResult(config=config, summary=summary, history=history, out=out, model=model)
     if out is not None:
         runs.write_run(out, result, splits, plots=write_plots)
+    for hook in run.hooks:
+        hook.on_member_finished(run, member, result)
     return result

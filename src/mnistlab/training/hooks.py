@@ -9,6 +9,9 @@ The protocol (override what you need; every method gets the shared `engine.Run`)
     on_epoch_end(run)                  each member's new record is run.histories[m][-1];
                                        stop a member with run.stop(m, status, epoch)
     on_run_end(run)                    after the last epoch, before the members are scored
+    on_member_finished(run, m, result) member m is scored, diagnosed, and its folder written
+                                       (result.out, when there is one): a logger's moment for
+                                       the final numbers and the files (curves, model)
 
 Hooks run in the order they are given, so a checkpoint hook placed last saves what the others
 decided. A hook with `state_dict()` / `load_state_dict()` has its state kept in the checkpoint.
@@ -24,7 +27,7 @@ import torch
 
 from .. import doctor, files
 from ..progress import Reporter
-from ..records import EpochRecord, Finding, Observation
+from ..records import EpochRecord, Finding, Observation, RunResult
 from .engine import Run, StepSample
 
 
@@ -44,6 +47,9 @@ class Hook:
         pass
 
     def on_run_end(self, run: Run) -> None:
+        pass
+
+    def on_member_finished(self, run: Run, member: int, result: RunResult) -> None:
         pass
 
 

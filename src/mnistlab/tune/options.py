@@ -8,10 +8,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DEVICES, SEED_LIMIT, check_choice
+from ..config import DEVICES, SEED_LIMIT, check_choice, check_loggers
 from ..errors import MnistlabError
 from ..messages import check_lang
 from ..raycluster import Placement
+from ..study.options import log_flags
 from ..study.spec import MAX_SEEDS
 from .search import PRUNERS, check_tune_seed
 from .space import TuneSpec
@@ -31,8 +32,13 @@ class TuneOptions:
     data_dir: str | None = None
     device: str | None = None
     placement: Placement = field(default_factory=Placement)
+    log: tuple[str, ...] = ()  # also log to tensorboard, mlflow (the tracking extra)
+    mlflow_uri: str | None = None  # the MLflow store (None: MLFLOW_TRACKING_URI or DIR/mlflow.db)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "log", check_loggers(self.log))
+        if self.mlflow_uri and "mlflow" not in self.log:
+            raise MnistlabError("--mlflow-uri: add --log mlflow to log there")
         if not isinstance(self.trials, int) or self.trials < 1:
             raise MnistlabError(f"trials: must be a whole number >= 1, got {self.trials}")
         if not (isinstance(self.retrain_seeds, int) and 0 <= self.retrain_seeds <= MAX_SEEDS):
@@ -58,7 +64,7 @@ class TuneOptions:
             at = out.index("--storage") + 1
             out[at] = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", out[at])
         out += (["--quick"] if self.quick else []) + ([] if self.report else ["--no-report"])
-        return out + self.placement.flags()
+        return out + self.placement.flags() + log_flags(self.log, self.mlflow_uri)
 
     def apply(self, spec: TuneSpec) -> TuneSpec:
         """`spec` as these options run it (the quick form, data and device)."""

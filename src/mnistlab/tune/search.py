@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import files, interrupt
-from ..config import TrainConfig
+from ..config import TRACKING_ENTRIES, TrainConfig
 from ..data.cache import DataCache
 from ..errors import MnistlabError
 from ..progress import Reporter, SilentReporter
@@ -42,7 +42,7 @@ STORE_FILE = "tune.db"
 # What a search writes into its folder; anything else there means the folder is someone else's.
 TUNE_ENTRIES = {STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm", f"{STORE_FILE}-journal",
                 "space.toml", "trials.csv", "best.toml", "report.md", "report.html", "plots",
-                "retrain", ".report.lock"}
+                "retrain", ".report.lock", *TRACKING_ENTRIES}
 
 try:  # optional extra: only `mnistlab tune` needs it
     import optuna

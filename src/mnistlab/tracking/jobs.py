@@ -1,0 +1,214 @@
+"""`--log tensorboard,mlflow` for whole jobs: a training run, a study, a search.
+
+A study's runs and a search's trials train in worker processes or Ray tasks; only this (the
+driver) process writes the tracking stores, after each run has finished, from what the run
+left: its folder (metrics.csv, summary.json, config.toml, the PNGs, model.pt) or the trial
+Optuna stored. So a tracking server sees one writer, workers need neither the extra nor a
+route to it, and a study resumed or moved to Ray logs the same way. A `train` logs live,
+epoch by epoch, through the hooks.
+
+    MLflow      a study: one parent run (the study's settings; report.html and the plots as
+                artifacts) with a nested child per distinct training run, cohort members
+                included; a search: one parent with a child per finished trial (pruned ones
+                tagged and named so) and per retrained run.
+    TensorBoard STUDY/tensorboard/<run> and TUNE/tensorboard/trial-NNNN, so one
+                `tensorboard --logdir STUDY` overlays every run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..config import check_loggers
+from ..training import Hook
+from ..training.finish import code_version
+from ..tune.search import TuneResult, trial_config
+from . import mlflow_store as ml
+from . import tensorboard as tb
+
+STUDY_FILES = ("report.html", "report.md", "results.csv", "plots")
+SEARCH_FILES = ("report.html", "report.md", "trials.csv", "best.toml", "space.toml", "plots")
+KIND_TAG = "mnistlab.kind"  # study, study-run, search, trial, retrain, train
+
+
+class Tracking:
+    """The loggers `--log` names, opened before anything trains: a missing extra or a
+    tracking server that does not answer is one line now, not after the training."""
+
+    def __init__(self, loggers: Sequence[str], out: str | Path, *,
+                 mlflow_uri: str | None = None, lang: str = "en",
+                 warn: ml.Warn | None = None) -> None:
+        loggers = check_loggers(loggers)
+        self.out = Path(out)
+        self.lang = lang
+        self.tensorboard = "tensorboard" in loggers
+        if self.tensorboard:
+            tb.require_tensorboard()
+        self.store = (ml.Store(mlflow_uri, self.out, warn=warn) if "mlflow" in loggers
+                      else None)
+
+    # --- mnistlab train --------------------------------------------------------------------------
+    def train_hooks(self) -> list[Hook]:
+        """Live loggers for `train(config, out=self.out, hooks=...)`."""
+        hooks: list[Hook] = []
+        if self.tensorboard:
+            hooks.append(tb.TensorBoardLogger(self.out / tb.SUBFOLDER))
+        if self.store is not None:
+            hooks.append(ml.MLflowLogger(self.out, store=self.store, lang=self.lang))
+        return hooks
+
+    def finished_folder(self) -> None:
+        """A run read back finished (nothing trained): logged from its folder, unless it
+        already was."""
+        folder = self.out
+        if self.tensorboard and not (folder / tb.SUBFOLDER).exists():
+            tb.log_folder(folder, folder / tb.SUBFOLDER)
+        if self.store is not None:
+            experiment = self.store.experiment(folder.resolve().name)
+            if not self.store.find(experiment, ml.FOLDER_TAG, str(folder.resolve())):
+                ml.log_folder(self.store, experiment, folder, folder.resolve().name,
+                              tags={KIND_TAG: "train"}, lang=self.lang)
+
+
+def run_folder_name(label: str, key: str) -> str:
+    """A TensorBoard run's folder: readable, and unique by its key."""
+    return re.sub(r"[^A-Za-z0-9.=_-]+", "-", label).strip("-") + "-" + key[:6]
+
+
+class _ParentLog:
+    """A job's parent MLflow run, found again when the job resumes (by its folder tag), and
+    the keys of the children it already holds."""
+
+    def __init__(self, tracking: Tracking, experiment: str, kind: str,
+                 params: dict[str, Any]) -> None:
+        self.tracking, self.store = tracking, tracking.store
+        self.name, self.kind, self.params = experiment, kind, params
+        self.experiment: str | None = None
+        self.run_id: str | None = None
+        self.logged: set[str] = set()
+
+    def parent(self) -> str | None:
+        """The parent run, made (or found) at first use: after the job checked its folder."""
+        if self.store is None or self.run_id is not None:
+            return self.run_id
+        self.experiment = self.store.experiment(self.name)
+        folder = str(self.tracking.out.resolve())
+        found = [r for r in self.store.find(self.experiment, ml.FOLDER_TAG, folder)
+                 if r.data.tags.get(KIND_TAG) == self.kind]
+        if found:
+            self.run_id = found[0].info.run_id
+            self.store.call("update_run", self.run_id, status="RUNNING")
+            children = self.store.find(self.experiment, KIND_TAG, f"{self.kind}-child",
+                                       parent=self.run_id)
+            self.logged = {r.data.tags.get(ml.KEY_TAG, "") for r in children}
+        else:
+            self.run_id = self.store.start(self.experiment, f"{self.kind} {self.name}",
+                                           {KIND_TAG: self.kind, ml.FOLDER_TAG: folder,
+                                            "mnistlab.version": code_version()})
+            self.store.log(self.run_id, params=self.params)
+        return self.run_id
+
+    def child_tags(self, key: str, **more: str) -> dict[str, str]:
+        return {KIND_TAG: f"{self.kind}-child", ml.KEY_TAG: key, **more}
+
+    def end(self, names: tuple[str, ...], metrics: list[tuple[str, float, int]]) -> None:
+        if self.store is None:
+            return
+        parent = self.parent()
+        self.store.log(parent, metrics=metrics)
+        self.store.files(parent, self.tracking.out, names)
+        self.store.end(parent)
+
+
+class StudyLog(_ParentLog):
+    """A study's runs, logged from the driver as each is recorded (`run_finished`), and the
+    study itself at the end (`finish`)."""
+
+    def __init__(self, tracking: Tracking, name: str, params: dict[str, Any]) -> None:
+        super().__init__(tracking, name, "study", params)
+
+    def run_finished(self, key: str, label: str, folder: Path) -> None:
+        if self.tracking.tensorboard:
+            logdir = self.tracking.out / tb.SUBFOLDER / run_folder_name(label, key)
+            if not logdir.exists():
+                tb.log_folder(folder, logdir)
+        if self.store is not None and self.parent() is not None and key not in self.logged:
+            ml.log_folder(self.store, self.experiment, folder, label, parent=self.run_id,
+                          tags=self.child_tags(key), lang=self.tracking.lang)
+            self.logged.add(key)
+
+    def finish(self, trained: Iterable[tuple[str, str, Path]]) -> None:
+        """Every trained run (key, label, folder), those a resumed study trained before
+        included, then the report as the parent's artifacts."""
+        for key, label, folder in trained:
+            if (folder / "summary.json").is_file():
+                self.run_finished(key, label, folder)
+        self.end(STUDY_FILES, [])
+
+
+class SearchLog(_ParentLog):
+    """A search's trials, logged from the driver as each finishes (`trial_finished`), and the
+    search with its retrained runs at the end (`finish`)."""
+
+    def __init__(self, tracking: Tracking, name: str, spec: Any, params: dict[str, Any]) -> None:
+        super().__init__(tracking, name, "search", params)
+        self.spec = spec
+
+    def trial_finished(self, trial: Any, *_: Any) -> None:
+        """A finished (complete or pruned) trial; the signature of `search`'s on_trial."""
+        state = trial.state.name
+        if state not in ("COMPLETE", "PRUNED"):
+            return
+        config = trial_config(self.spec, trial)
+        values = dict(trial.intermediate_values)
+        if self.tracking.tensorboard:
+            logdir = self.tracking.out / tb.SUBFOLDER / f"trial-{trial.number:04d}"
+            if not logdir.exists():
+                tb.log_trial(logdir, config.to_dict(), values, state, trial.value)
+        key = f"trial-{trial.number}"
+        if self.store is None or self.parent() is None or key in self.logged:
+            return
+        pruned = state == "PRUNED"
+        name = f"trial {trial.number}" + (" (pruned)" if pruned else "")
+        run_id = self.store.start(self.experiment, name, {
+            **ml.run_tags(config, None, code_version()),
+            **self.child_tags(key, **{"mnistlab.state": state.lower(),
+                                      "mnistlab.pruned": str(pruned).lower(),
+                                      "mnistlab.trial": str(trial.number)})}, self.run_id)
+        metrics = [("val_accuracy", v, epoch) for epoch, v in sorted(values.items())]
+        if trial.value is not None:
+            metrics.append(("final/val_accuracy", trial.value, max(values, default=0)))
+        for name in ("epochs", "seconds"):
+            if isinstance(trial.user_attrs.get(name), (int, float)):
+                metrics.append((f"final/{name}", float(trial.user_attrs[name]), 0))
+        self.store.log(run_id, params={**config.to_dict(),
+                                       **{f"trial.{k}": v for k, v in trial.params.items()}},
+                       metrics=metrics)
+        self.store.end(run_id)
+        self.logged.add(key)
+
+    def finish(self, result: TuneResult) -> None:
+        """Trials not yet logged (a resumed search, other workers'), the retrained runs, then
+        the report as the parent's artifacts and the best value as its metric."""
+        for trial in result.trials:
+            self.trial_finished(trial)
+        for run in [*result.retrained, *result.compared]:
+            self._retrained(Path(run.out))
+        best = ([("best/val_accuracy", result.best.value, result.best.number)]
+                if result.best is not None else [])
+        self.end(SEARCH_FILES, best)
+
+    def _retrained(self, folder: Path) -> None:
+        label = folder.name
+        if self.tracking.tensorboard:
+            logdir = self.tracking.out / tb.SUBFOLDER / f"retrain-{label}"
+            if not logdir.exists():
+                tb.log_folder(folder, logdir)
+        key = f"retrain-{label}"
+        if self.store is not None and self.parent() is not None and key not in self.logged:
+            ml.log_folder(self.store, self.experiment, folder, f"retrain {label}",
+                          parent=self.run_id, tags=self.child_tags(key), lang=self.tracking.lang)
+            self.logged.add(key)

@@ -1,0 +1,329 @@
+"""MLflow: runs, their settings, per-epoch metrics, files and the doctor's findings in a
+tracking store, through `MlflowClient` (no global active run: a library should not leave one).
+
+Where: `--mlflow-uri`, else `MLFLOW_TRACKING_URI`, else an SQLite store inside the output
+folder (`OUT/mlflow.db`, files in `OUT/mlartifacts`; no server needed, `mlflow ui
+--backend-store-uri sqlite:///OUT/mlflow.db` shows it). A server named explicitly must answer
+within a few seconds, before anything trains; one that stops answering later is warned about
+once, and logging stops while training goes on (the run folder keeps everything).
+
+A run as mnistlab logs it:
+
+    params     every setting (config.toml), lists as 128,64
+    metrics    per epoch, step = epoch: train_loss, train_loss_eval, val_loss,
+               train_accuracy_running, train_accuracy_eval, val_accuracy, lr; at the end
+               final/val_accuracy, final/test_accuracy, ... (summary.json)
+    tags       mnistlab.version, dataset, seed, mnistlab.status, mnistlab.findings (codes),
+               mnistlab.finding.<code> (its title), mnistlab.folder; the description (note)
+               lists the findings with evidence and fix
+    artifacts  config.toml, summary.json, metrics.csv, curves.png, confusion.png, model.pt
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import runs
+from ..config import MLFLOW_ARTIFACTS, MLFLOW_STORE, TrainConfig, load_config
+from ..errors import MnistlabError
+from ..messages import t
+from ..records import EpochRecord, Finding, RunResult, RunSummary
+from ..training import Hook, Run
+from ..training.finish import code_version
+
+INSTALL_HINT = 'pip install "mnistlab[tracking]"'
+STORE_FILE, ARTIFACTS = MLFLOW_STORE, MLFLOW_ARTIFACTS  # the embedded store in a folder
+ANSWER_SECONDS = 3.0  # how long an explicit tracking server gets to answer, before training
+RUN_FILES = ("config.toml", "summary.json", "metrics.csv", "curves.png", "confusion.png",
+             "model.pt")
+EPOCH_METRICS = ("train_loss", "train_loss_eval", "val_loss", "train_accuracy_running",
+                 "train_accuracy_eval", "val_accuracy", "lr")
+FINAL_METRICS = ("val_accuracy", "val_loss", "train_accuracy_eval", "train_accuracy_running",
+                 "test_accuracy", "test_loss", "seconds")
+FOLDER_TAG = "mnistlab.folder"  # the run folder (or study, search) a run was logged from
+KEY_TAG = "mnistlab.key"  # a run's identity within its study or search
+PARENT_TAG = "mlflow.parentRunId"
+Warn = Callable[[str], None]
+
+
+def require_mlflow() -> Any:
+    try:
+        import mlflow  # noqa: F401 - the extra's presence is the question
+        from mlflow import MlflowClient
+    except ImportError:
+        raise MnistlabError(f"--log mlflow: MLflow is not installed; {INSTALL_HINT}") from None
+    for name in ("mlflow", "alembic"):  # table creation and run links are not ours to print
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return MlflowClient
+
+
+def tracking_uri(explicit: str | None, out: Path) -> tuple[str, bool]:
+    """(the store's URI, whether it is the embedded one in `out`)."""
+    uri = explicit or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri, False
+    return f"sqlite:///{(out / STORE_FILE).resolve()}", True
+
+
+def check_answers(uri: str, timeout: float = ANSWER_SECONDS) -> None:
+    """An http(s) tracking URI must answer its /health within `timeout` seconds; one line if
+    not. (MLflow's own client retries for minutes before it gives up.)"""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as reply:
+            reply.read(64)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise MnistlabError(
+            f"--mlflow-uri {uri}: no MLflow server answers there ({reason}); start it "
+            "(mlflow server), fix the address, or leave out --mlflow-uri and MLFLOW_TRACKING_URI "
+            "to log into the output folder") from None
+
+
+def _quiet_http_client() -> None:
+    """Fail fast when a server goes away mid-run (one retry, a 10 s timeout) instead of
+    retrying for minutes, and keep MLflow's 'View run at' lines off stdout. A user's own
+    settings of these variables are kept."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
+def params_of(settings: dict[str, Any]) -> dict[str, str]:
+    return {k: (",".join(map(str, v)) if isinstance(v, (list, tuple)) else
+                "" if v is None else str(v)) for k, v in settings.items()}
+
+
+class Store:
+    """One tracking store as mnistlab writes to it. Opening checks the store answers (one
+    line if not); after that, the first failure warns once through `warn` and every later
+    call does nothing, so training never stops for the tracking server."""
+
+    def __init__(self, uri: str | None, out: Path, *, warn: Warn | None = None) -> None:
+        client = require_mlflow()
+        self.uri, self.local = tracking_uri(uri, out)
+        self.out = out
+        check_answers(self.uri)
+        _quiet_http_client()
+        self.warn = warn or (lambda line: print(line, flush=True))
+        self.lost = False
+        self._client_class, self._client = client, None
+        if not self.local:  # said before training; the embedded store is made at first use,
+            self.client  # noqa: B018 - after its folder was checked by whoever owns it
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            try:
+                client = self._client_class(tracking_uri=self.uri)
+                client.search_experiments(max_results=1)
+            except Exception as exc:  # noqa: BLE001 - MLflow's errors share no useful base
+                raise MnistlabError(f"--mlflow-uri {self.uri}: cannot open it as an MLflow "
+                                    f"store ({_first_line(exc)})") from None
+            self._client = client
+        return self._client
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """client.method(*args, **kwargs); None once the store stopped answering."""
+        if self.lost:
+            return None
+        client = self.client  # a store that cannot be opened is one line, not a warning
+        try:
+            return getattr(client, method)(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any failure of the store: warn once, go on
+            self.lost = True
+            self.warn(f"warning: MLflow at {self.uri} failed ({_first_line(exc)}); logging to "
+                      "it stops here, training goes on and the output folder keeps everything")
+            return None
+
+    # --- experiments and runs ------------------------------------------------------------------
+    def experiment(self, name: str) -> str | None:
+        found = self.call("get_experiment_by_name", name)
+        if found is not None:
+            return found.experiment_id
+        location = (self.out / ARTIFACTS).resolve().as_uri() if self.local else None
+        return self.call("create_experiment", name, artifact_location=location)
+
+    def find(self, experiment: str | None, tag: str, value: str,
+             parent: str | None = None) -> list[Any]:
+        """Runs of `experiment` whose `tag` is `value` (under `parent`), newest first."""
+        if experiment is None:
+            return []
+        text = f"tags.`{tag}` = '{_quoted(value)}'"
+        if parent is not None:
+            text += f" and tags.`{PARENT_TAG}` = '{parent}'"
+        found = self.call("search_runs", [experiment], filter_string=text,
+                          order_by=["attributes.start_time DESC"], max_results=1000)
+        return list(found or [])
+
+    def start(self, experiment: str | None, name: str, tags: dict[str, str],
+              parent: str | None = None) -> str | None:
+        if experiment is None:
+            return None
+        tags = {**tags, **({PARENT_TAG: parent} if parent else {})}
+        run = self.call("create_run", experiment, run_name=name, tags=tags)
+        return run.info.run_id if run is not None else None
+
+    def end(self, run_id: str | None, status: str = "FINISHED") -> None:
+        if run_id is not None:
+            self.call("set_terminated", run_id, status)
+
+    # --- what a run holds ------------------------------------------------------------------------
+    def log(self, run_id: str | None, *, params: dict[str, Any] | None = None,
+            metrics: list[tuple[str, float, int]] = (), tags: dict[str, str] | None = None
+            ) -> None:
+        """Params, (name, value, step) metrics and tags in batches of MLflow's limits."""
+        if run_id is None:
+            return
+        from mlflow.entities import Metric, Param, RunTag
+
+        stamp = _now_ms()
+        items = ([Param(k, v) for k, v in params_of(params or {}).items()],
+                 [Metric(k, float(v), stamp, s) for k, v, s in metrics if math.isfinite(v)],
+                 [RunTag(k, str(v)) for k, v in (tags or {}).items()])
+        for kind, batch, size in (("params", items[0], 100), ("metrics", items[1], 1000),
+                                  ("tags", items[2], 100)):
+            for first in range(0, len(batch), size):
+                self.call("log_batch", run_id, **{kind: batch[first:first + size]})
+
+    def files(self, run_id: str | None, folder: Path, names: tuple[str, ...],
+              under: str | None = None) -> None:
+        for name in names:
+            path = folder / name
+            if run_id is None or not path.exists():
+                continue
+            if path.is_dir():
+                self.call("log_artifacts", run_id, str(path), name)
+            else:
+                self.call("log_artifact", run_id, str(path), under)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+# --- a run's contents ------------------------------------------------------------------------
+def epoch_metrics(record: EpochRecord) -> list[tuple[str, float, int]]:
+    return [(name, getattr(record, name), record.epoch) for name in EPOCH_METRICS]
+
+
+def run_tags(config: TrainConfig, folder: Path | None, version: str) -> dict[str, str]:
+    tags = {"mnistlab.version": version, "dataset": config.dataset, "seed": str(config.seed),
+            "model": config.model}
+    if folder is not None:
+        tags[FOLDER_TAG] = str(folder.resolve())
+    return tags
+
+
+def finding_tags(summary: RunSummary, lang: str) -> dict[str, str]:
+    """The doctor's findings: their codes, each one's title, and a note (the run's
+    description in the MLflow UI) with evidence and fix."""
+    found = summary.diagnoses
+    tags = {"mnistlab.status": summary.status,
+            "mnistlab.findings": ",".join(f.code for f in found) or "none"}
+    lines = [f"**{t(lang, 'tracking.note.findings')}**", ""]
+    for finding in found:
+        text = finding.text(lang)
+        tags[f"mnistlab.finding.{finding.code}"] = f"{finding.severity}: {text['title']}"
+        lines.append(f"- **{text['title']}** ({finding.severity}): {text['evidence']}. "
+                     f"{t(lang, 'cli.fix')} {text['fix']}")
+    if not found:
+        lines.append(t(lang, "tracking.note.none"))
+    tags["mlflow.note.content"] = "\n".join(lines)
+    return tags
+
+
+def final_metrics(summary: RunSummary) -> list[tuple[str, float, int]]:
+    values = [(f"final/{name}", getattr(summary, name), summary.epochs)
+              for name in FINAL_METRICS]
+    values.append(("parameters", float(summary.parameters), summary.epochs))
+    return [(k, float(v), s) for k, v, s in values if v is not None]
+
+
+def finish_run(store: Store, run_id: str | None, summary: RunSummary, folder: Path | None,
+               lang: str) -> None:
+    """A run's end: final numbers, the doctor's findings, the folder's files; ended with
+    MLflow's status for mnistlab's (interrupted: KILLED, diverged: FAILED)."""
+    store.log(run_id, metrics=final_metrics(summary), tags=finding_tags(summary, lang))
+    if folder is not None:
+        store.files(run_id, folder, RUN_FILES)
+    status = {"interrupted": "KILLED", "diverged": "FAILED"}.get(summary.status, "FINISHED")
+    store.end(run_id, status)
+
+
+def log_folder(store: Store, experiment: str | None, folder: Path, name: str, *,
+               parent: str | None = None, tags: dict[str, str] | None = None,
+               lang: str = "en") -> str | None:
+    """A finished run folder as one MLflow run (under `parent`, if given)."""
+    config = load_config(folder / "config.toml")
+    summary = runs.load_summary(folder)
+    run_id = store.start(experiment, name, {**run_tags(config, folder, summary.code_version),
+                                            **(tags or {})}, parent)
+    metrics = [m for record in runs.load_history(folder) for m in epoch_metrics(record)]
+    store.log(run_id, params=config.to_dict(), metrics=metrics)
+    finish_run(store, run_id, summary, folder, lang)
+    return run_id
+
+
+class MLflowLogger(Hook):
+    """Live MLflow logging of a run of one model into the store at `uri` (default:
+    MLFLOW_TRACKING_URI, else `out`/mlflow.db): settings at the start, metrics at each epoch's
+    end, findings as the doctor says them, then the final numbers and the run folder's files.
+    A resumed run continues its MLflow run. `experiment` defaults to the folder's name.
+
+        train(config, out="runs/a", hooks=[MLflowLogger("runs/a")])
+    """
+
+    def __init__(self, out: str | Path, *, uri: str | None = None, experiment: str | None = None,
+                 lang: str = "en", store: Store | None = None, warn: Warn | None = None) -> None:
+        self.out = Path(out)
+        self.store = store or Store(uri, self.out, warn=warn)
+        self.experiment = experiment or self.out.resolve().name
+        self.lang = lang
+        self.run_id: str | None = None
+
+    def on_run_start(self, run: Run) -> None:
+        experiment = self.store.experiment(self.experiment)
+        folder = str(self.out.resolve())
+        done = run.histories[0]
+        earlier = self.store.find(experiment, FOLDER_TAG, folder) if done else []
+        if earlier:  # a resumed run goes on in the MLflow run it started
+            self.run_id = earlier[0].info.run_id
+            self.store.call("update_run", self.run_id, status="RUNNING")
+            return
+        self.run_id = self.store.start(experiment, self.out.resolve().name,
+                                       run_tags(run.config, self.out, code_version()))
+        self.store.log(self.run_id, params=run.config.to_dict(),
+                       metrics=[m for record in done for m in epoch_metrics(record)])
+
+    def on_epoch_end(self, run: Run) -> None:
+        if run.histories[0] and run.histories[0][-1].epoch == run.epoch:
+            self.store.log(self.run_id, metrics=epoch_metrics(run.histories[0][-1]))
+
+    def on_finding(self, run: Run, member: int, finding: Finding) -> None:
+        title = finding.text(self.lang)["title"]
+        self.store.log(self.run_id,
+                       tags={f"mnistlab.finding.{finding.code}": f"{finding.severity}: {title}"})
+
+    def on_member_finished(self, run: Run, member: int, result: RunResult) -> None:
+        if member == 0:
+            finish_run(self.store, self.run_id, result.summary, result.out, self.lang)

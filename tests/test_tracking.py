@@ -1,0 +1,451 @@
+"""--log tensorboard,mlflow: runs, studies and searches read back from a real MLflow tracking
+server (started here on 127.0.0.1 with an SQLite store) with MlflowClient, and from the event
+files with TensorBoard's own EventAccumulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mnistlab.api import run_study, run_tune
+from mnistlab.config import TrainConfig
+from mnistlab.errors import MnistlabError
+from mnistlab.study import StudyOptions
+from mnistlab.training import Hook, train
+from mnistlab.tune import TuneOptions
+
+mlflow = pytest.importorskip("mlflow", reason="needs the tracking extra: "
+                             'pip install "mnistlab[tracking]"')
+pytest.importorskip("tensorboard", reason='needs the tracking extra: pip install '
+                    '"mnistlab[tracking]"')
+from mlflow import MlflowClient  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import (  # noqa: E402
+    EventAccumulator,
+)
+
+from mnistlab.tracking import SearchLog, Tracking  # noqa: E402
+
+BOTH = ("tensorboard", "mlflow")
+EPOCH_METRICS = ("train_loss", "train_loss_eval", "val_loss", "train_accuracy_running",
+                 "train_accuracy_eval", "val_accuracy", "lr")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_answers(url: str, process: subprocess.Popen, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[:3]} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {seconds:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> str:
+    """A real MLflow tracking server on a free loopback port: SQLite store, artifacts served
+    by the server itself (the client uploads them over HTTP). Stopped after the module."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{folder / 'store.db'}",
+         "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answers(uri + "/health", process, 180)
+        yield uri
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def tiny_config(data: Path, **changes) -> TrainConfig:
+    return TrainConfig(dataset=str(data), model="mlp", hidden=(16,), val_size=100,
+                       eval_train_size=100, epochs=3, batch_size=50, device="cpu",
+                       schedule="constant", optimizer="sgd", lr=0.05).replace(**changes)
+
+
+def events(logdir: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(str(logdir), size_guidance={"scalars": 0, "images": 0,
+                                                               "tensors": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def steps(client: MlflowClient, run_id: str, metric: str) -> list[int]:
+    return [m.step for m in client.get_metric_history(run_id, metric)]
+
+
+def artifacts(client: MlflowClient, run_id: str) -> set[str]:
+    return {a.path for a in client.list_artifacts(run_id)}
+
+
+# --- one run -----------------------------------------------------------------------------------
+def test_a_run_logs_live_to_the_server_and_to_event_files(tmp_path, tiny_idx_dir, server):
+    out = tmp_path / "run"
+    tracking = Tracking(BOTH, out, mlflow_uri=server)
+    result = train(tiny_config(tiny_idx_dir), out=out, hooks=tracking.train_hooks())
+    client = MlflowClient(server)
+    experiment = client.get_experiment_by_name("run")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["lr"] == "0.05" and run.data.params["hidden"] == "16"
+    assert set(TrainConfig().to_dict()) <= set(run.data.params)  # every setting
+    for metric in EPOCH_METRICS:
+        assert steps(client, run.info.run_id, metric) == [1, 2, 3], metric
+    history = client.get_metric_history(run.info.run_id, "val_accuracy")
+    assert [m.value for m in history] == pytest.approx([r.val_accuracy for r in result.history])
+    assert run.data.metrics["final/test_accuracy"] == pytest.approx(
+        result.summary.test_accuracy)
+    assert {"config.toml", "summary.json", "curves.png", "confusion.png",
+            "model.pt"} <= artifacts(client, run.info.run_id)
+    tags = run.data.tags
+    assert tags["dataset"] == str(tiny_idx_dir) and tags["seed"] == "0"
+    assert tags["mnistlab.version"].startswith("0.")
+    assert tags["mnistlab.findings"] == (",".join(f.code for f in result.summary.diagnoses)
+                                         or "none")
+    seen = events(out / "tensorboard")
+    assert [s.step for s in seen.Scalars("accuracy/val")] == [1, 2, 3]
+    assert [s.value for s in seen.Scalars("loss/train")] == pytest.approx(
+        [r.train_loss for r in result.history])
+    for tag in ("loss/val", "loss/train_eval", "accuracy/train_running",
+                "accuracy/train_eval", "lr"):
+        assert len(seen.Scalars(tag)) == 3, tag
+    assert set(seen.Tags()["images"]) == {"curves", "confusion"}
+    assert "_hparams_/session_start_info" in seen.PluginTagToContent("hparams")
+    assert seen.Scalars("hparams/val_accuracy")[0].value == pytest.approx(
+        result.summary.val_accuracy)
+
+
+def test_without_a_uri_the_store_is_inside_the_run_folder(tmp_path, tiny_idx_dir, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "run"
+    train(tiny_config(tiny_idx_dir, epochs=2), out=out,
+          hooks=Tracking(("mlflow",), out).train_hooks())
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("run").experiment_id])
+    assert steps(client, run.info.run_id, "val_loss") == [1, 2]
+    assert "model.pt" in artifacts(client, run.info.run_id)
+    assert (out / "mlartifacts").is_dir()
+    assert not (out / "tensorboard").exists()  # only what --log asked for
+
+
+# --- a study and a search ----------------------------------------------------------------------
+STUDY = """
+name = "tiny-tracked"
+title = "tiny study"
+seeds = 1
+[base]
+dataset = "{data}"
+model = "mlp"
+hidden = [16]
+optimizer = "sgd"
+lr = 0.05
+schedule = "constant"
+batch_size = 50
+epochs = 3
+val_size = 100
+eval_train_size = 100
+device = "cpu"
+[[experiment]]
+name = "learning-rate"
+factor = "lr"
+values = [0.01, 0.05]
+[[experiment]]
+name = "epochs"
+factor = "epochs"
+values = [1, 3]
+[final]
+choose = "best"
+settings = {{ epochs = 2 }}
+"""
+
+
+def test_a_study_is_a_parent_run_with_a_child_per_distinct_run(tmp_path, tiny_idx_dir, server):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(STUDY.format(data=tiny_idx_dir))
+    out = tmp_path / "study"
+    result = run_study(str(spec), out, options=StudyOptions(workers=1, log=BOTH,
+                                                             mlflow_uri=server))
+    client = MlflowClient(server)
+    experiment = client.get_experiment_by_name("tiny-tracked").experiment_id
+    runs = client.search_runs([experiment])
+    (parent,) = [r for r in runs if r.data.tags.get("mnistlab.kind") == "study"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    # lr 0.01 and 0.05 (a cohort: both members), epochs 1 read off the 3-epoch base, the final
+    assert len(result.summaries) == 3
+    assert {c.data.tags["mnistlab.key"] for c in children} == set(result.summaries)
+    assert {c.info.run_name for c in children} == {"base seed 0", "lr=0.01 seed 0",
+                                                   "final seed 0"}
+    for child in children:
+        epochs = int(child.data.params["epochs"])
+        assert steps(client, child.info.run_id, "val_accuracy") == list(range(1, epochs + 1))
+        assert {"config.toml", "summary.json", "model.pt"} <= artifacts(client,
+                                                                        child.info.run_id)
+    assert {"report.html", "results.csv", "plots"} <= artifacts(client, parent.info.run_id)
+    assert parent.data.params["seeds"] == "1"
+    logdirs = sorted((out / "tensorboard").iterdir())
+    assert len(logdirs) == 3  # one log root: tensorboard --logdir STUDY overlays them
+    for logdir in logdirs:
+        assert events(logdir).Scalars("accuracy/val")
+    # resumed, it finds its parent again and adds no child twice
+    run_study(str(spec), out, options=StudyOptions(workers=1, log=BOTH, mlflow_uri=server))
+    assert len(client.search_runs([experiment])) == len(runs)
+
+
+SPACE = """
+name = "tiny-search"
+[base]
+dataset = "{data}"
+model = "mlp"
+hidden = [16]
+val_size = 100
+eval_train_size = 100
+epochs = 2
+batch_size = 50
+device = "cpu"
+schedule = "constant"
+[space.lr]
+type = "float"
+low = 0.001
+high = 0.1
+log = true
+"""
+
+
+def test_a_search_is_a_parent_run_with_a_child_per_trial(tmp_path, tiny_idx_dir, server):
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE.format(data=tiny_idx_dir))
+    out = tmp_path / "tune"
+    result = run_tune(str(space), out, options=TuneOptions(
+        trials=3, retrain_seeds=1, log=BOTH, mlflow_uri=server))
+    client = MlflowClient(server)
+    experiment = client.get_experiment_by_name("tiny-search").experiment_id
+    runs = client.search_runs([experiment])
+    (parent,) = [r for r in runs if r.data.tags.get("mnistlab.kind") == "search"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    trials = {c.data.tags["mnistlab.trial"]: c for c in children if "mnistlab.trial" in c.data.tags}
+    assert set(trials) == {str(t.number) for t in result.trials}
+    for trial in result.trials:
+        child = trials[str(trial.number)]
+        assert float(child.data.params["lr"]) == pytest.approx(trial.params["lr"])
+        assert steps(client, child.info.run_id, "val_accuracy") == sorted(
+            trial.intermediate_values)
+        assert child.data.tags["mnistlab.state"] == trial.state.name.lower()
+    retrained = [c for c in children if "mnistlab.trial" not in c.data.tags]
+    assert len(retrained) == 1 and "model.pt" in artifacts(client, retrained[0].info.run_id)
+    assert {"report.html", "trials.csv", "best.toml"} <= artifacts(client, parent.info.run_id)
+    assert parent.data.metrics["best/val_accuracy"] == pytest.approx(result.best.value)
+    assert len(list((out / "tensorboard").glob("trial-*"))) == 3
+
+
+def test_a_pruned_trial_is_marked_as_such(tmp_path, tiny_idx_dir, server):
+    import optuna
+
+    from mnistlab.tune.space import load_space
+
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE.format(data=tiny_idx_dir))
+    spec = load_space(str(space))
+    trial = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.PRUNED, params={"lr": 0.002},
+        distributions={"lr": optuna.distributions.FloatDistribution(0.001, 0.1, log=True)},
+        intermediate_values={1: 0.31})
+    trial.number = 7
+    log = SearchLog(Tracking(BOTH, tmp_path / "tune", mlflow_uri=server), "pruned-search",
+                    spec, {"trials": 1})
+    log.trial_finished(trial)
+    client = MlflowClient(server)
+    experiment = client.get_experiment_by_name("pruned-search").experiment_id
+    (child,) = client.search_runs([experiment], "tags.`mnistlab.trial` = '7'")
+    assert child.info.run_name == "trial 7 (pruned)"
+    assert child.data.tags["mnistlab.pruned"] == "true"
+    assert steps(client, child.info.run_id, "val_accuracy") == [1]
+    hparams = events(tmp_path / "tune" / "tensorboard" / "trial-0007")
+    assert [s.value for s in hparams.Scalars("accuracy/val")] == pytest.approx([0.31])
+
+
+# --- off the happy path ------------------------------------------------------------------------
+class Proxy:
+    """A TCP relay to the tracking server: closing it is the network going away mid-run."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.removeprefix("http://").split(":")
+        self.target = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.uri = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.sockets: list[socket.socket] = [self.listener]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.closed:
+                client.close()
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    def close(self) -> None:
+        self.closed = True
+        for s in self.sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)  # wakes the accept(); close() alone does not
+            except OSError:
+                pass
+            s.close()
+
+
+class CutAfterFirstEpoch(Hook):
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+
+    def on_epoch_end(self, run) -> None:
+        if run.epoch == 1:
+            self.proxy.close()
+
+
+def test_a_connection_lost_mid_run_warns_once_and_training_goes_on(tmp_path, tiny_idx_dir,
+                                                                      server):
+    proxy = Proxy(server)
+    out = tmp_path / "run"
+    said: list[str] = []
+    tracking = Tracking(BOTH, out, mlflow_uri=proxy.uri, warn=said.append)
+    result = train(tiny_config(tiny_idx_dir, epochs=4), out=out,
+                   hooks=[*tracking.train_hooks(), CutAfterFirstEpoch(proxy)])
+    assert result.summary.status == "completed" and len(result.history) == 4
+    assert len(said) == 1 and "training goes on" in said[0], said
+    assert len((out / "metrics.csv").read_text().splitlines()) == 5  # nothing lost locally
+    assert (out / "model.pt").is_file()
+    assert [s.step for s in events(out / "tensorboard").Scalars("accuracy/val")] == [1, 2, 3, 4]
+    client = MlflowClient(server)
+    (run,) = client.search_runs([client.get_experiment_by_name("run").experiment_id],
+                                f"tags.`mnistlab.folder` = '{out.resolve()}'")
+    assert steps(client, run.info.run_id, "val_accuracy") == [1]  # what got through
+
+
+def cli(*argv: str, env: dict | None = None, prelude: str = "") -> subprocess.CompletedProcess:
+    code = f"import sys; {prelude}from mnistlab.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+def train_argv(data: Path, out: Path, *more: str) -> list[str]:
+    return ["train", "--dataset", str(data), "--model", "mlp", "--hidden", "16",
+            "--val-size", "100", "--eval-train-size", "100", "--epochs", "1", "--device", "cpu",
+            "--quiet", "--out", str(out), *more]
+
+
+def test_a_tracking_uri_that_does_not_answer_is_one_line_before_training(tmp_path,
+                                                                          tiny_idx_dir):
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    closed = free_port()  # nothing listens
+    try:
+        for uri in (f"http://127.0.0.1:{silent.getsockname()[1]}", f"http://127.0.0.1:{closed}"):
+            out = tmp_path / f"run-{uri.rsplit(':', 1)[1]}"
+            started = time.monotonic()
+            done = cli(*train_argv(tiny_idx_dir, out, "--log", "mlflow", "--mlflow-uri", uri))
+            assert done.returncode == 2, done.stderr
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and "no MLflow server answers there" in lines[0], lines
+            assert "Traceback" not in done.stderr
+            assert not out.exists()  # nothing trained, nothing written
+            assert time.monotonic() - started < 60  # seconds, not MLflow's minutes of retries
+    finally:
+        silent.close()
+    also = cli(*train_argv(tiny_idx_dir, tmp_path / "env", "--log", "tensorboard,mlflow"),
+               env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{closed}"})
+    assert also.returncode == 2 and "no MLflow server answers" in also.stderr
+
+
+@pytest.mark.parametrize("missing, logger", [("mlflow", "mlflow"),
+                                             ("torch.utils.tensorboard", "tensorboard")])
+def test_without_the_tracking_extra_one_line_names_it(tmp_path, tiny_idx_dir, missing, logger):
+    done = cli(*train_argv(tiny_idx_dir, tmp_path / "run", "--log", logger),
+               prelude=f"sys.modules[{missing!r}] = None; ")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'pip install "mnistlab[tracking]"' in lines[0], lines
+    assert not (tmp_path / "run").exists()  # nothing started
+
+
+def test_bad_log_values_are_one_line(tmp_path):
+    with pytest.raises(MnistlabError, match="log: unknown value 'wandb'; choose one of "
+                                            "tensorboard, mlflow"):
+        StudyOptions(log=("wandb",))
+    with pytest.raises(MnistlabError, match="--mlflow-uri: add --log mlflow"):
+        TuneOptions(log=("tensorboard",), mlflow_uri="http://127.0.0.1:1")
+    assert StudyOptions(log="mlflow,tensorboard,mlflow").log == ("mlflow", "tensorboard")
+    assert "--log" in StudyOptions(log="mlflow").flags()
+
+
+# --- the Optuna dashboard ------------------------------------------------------------------------
+def test_the_optuna_dashboard_reads_a_finished_search(tmp_path, tiny_idx_dir):
+    pytest.importorskip("optuna_dashboard")
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE.format(data=tiny_idx_dir))
+    out = tmp_path / "tune"
+    result = run_tune(str(space), out, options=TuneOptions(trials=2, report=False))
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "optuna-dashboard"), f"sqlite:///{out / 'tune.db'}",
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answers(base + "/api/meta", process, 120)
+        with urllib.request.urlopen(base + "/api/studies", timeout=10) as reply:
+            studies = json.load(reply)["study_summaries"]
+        (study,) = [s for s in studies if s["study_name"] == "tiny-search"]
+        with urllib.request.urlopen(f"{base}/api/studies/{study['study_id']}", timeout=10) as r:
+            shown = json.load(r)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert shown["has_intermediate_values"]
+    trials = {t["number"]: t for t in shown["trials"]}
+    assert set(trials) == {t.number for t in result.trials}
+    for trial in result.trials:
+        values = {v["step"]: v["value"] for v in trials[trial.number]["intermediate_values"]}
+        assert values == pytest.approx(trial.intermediate_values)
+        assert sorted(values) == [1, 2]  # one value per epoch
