@@ -393,3 +393,16 @@ def test_the_study_bar_ends_complete_when_resumed_with_nothing_to_do(choose, tmp
 
     assert bar_after_a_study() == (3, 3, 3, 3)  # two learning rates and the final model
     assert bar_after_a_study() == (3, 3, 3, 3)  # nothing left to train: still 3/3, not 2/3
+
+
+def test_run_names_and_study_identity_outlive_new_settings():
+    # figures computed by mnistlab 0.1.0: folders it made keep their run names and identity,
+    # so they resume; a new setting changes the name only once it leaves its default
+    from mnistlab.config import TrainConfig
+    from mnistlab.study.plan import run_key
+    from mnistlab.study.run import study_identity
+
+    assert run_key(TrainConfig(), False) == "3b2756fd36c5"
+    assert run_key(TrainConfig(model="cnn", lr=0.01), True) == "03bc7673164f"
+    assert study_identity(load_study("fashion-hparams")) == "4d64e68fa4b0bf0d"
+    assert run_key(TrainConfig(ema=0.999), False) != "3b2756fd36c5"

@@ -58,6 +58,8 @@ TRACKING_ENTRIES = frozenset({TENSORBOARD_FOLDER, MLFLOW_STORE, MLFLOW_ARTIFACTS
 # epoch seeds reduced mod 2**63 - 1) and a study counts up from the base seed, so 2**62 leaves
 # room for all of that with a margin, and is still more seeds than anyone will type.
 SEED_LIMIT = 2**62
+# Settings added after the first release (0.1.0), see TrainConfig.identity_dict
+LATER_SETTINGS = frozenset({"blocks", "ema", "tta", "precision"})
 
 
 def check_loggers(loggers: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -323,6 +325,16 @@ class TrainConfig:
             if value is None:
                 continue  # TOML has no null; absent means default
             out[f.name] = value
+        return out
+
+    def identity_dict(self) -> dict[str, Any]:
+        """`to_dict()` as hashed into the names of runs and studies: a setting added after
+        the first release is left out while it holds its default, so a study folder made by
+        an earlier version keeps its run names and resumes."""
+        out = self.to_dict()
+        for f in fields(self):
+            if f.name in LATER_SETTINGS and out.get(f.name) == f.default:
+                del out[f.name]
         return out
 
     @classmethod

@@ -21,7 +21,7 @@ from .spec import StudySpec
 
 
 def run_key(config: TrainConfig, test: bool) -> str:
-    payload = json.dumps({"config": config.to_dict(), "test": test}, sort_keys=True)
+    payload = json.dumps({"config": config.identity_dict(), "test": test}, sort_keys=True)
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 

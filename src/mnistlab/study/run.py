@@ -224,7 +224,8 @@ def study_identity(spec: StudySpec) -> str:
     """What makes two study files the same study: its name and everything that decides which
     runs it trains, but not the number of seeds (more seeds extend a study), the words
     (titles, descriptions) or where data and device are (they do not change the numbers)."""
-    base = {k: v for k, v in spec.base.to_dict().items() if k not in ("data_dir", "device")}
+    base = {k: v for k, v in spec.base.identity_dict().items()
+            if k not in ("data_dir", "device")}
     experiments = [[e.name, e.factor, e.test, [[v.label, v.changes] for v in e.variants]]
                    for e in spec.experiments]
     data = [spec.name, base, experiments, spec.final.choose, spec.final.settings]
