@@ -60,3 +60,18 @@ def test_doctor_in_spanish_says_everything_in_spanish(tmp_path, capsys):
     said = capsys.readouterr().out
     assert "PROBLEMA" in said and "Solución:" in said and "diverg" in said
     assert english_in(said) == [], english_in(said)
+
+
+def test_numbers_on_spanish_figures_have_a_decimal_comma():
+    from mnistlab import figures
+
+    def ticks(fig):
+        fig.canvas.draw()  # tick labels are made when the figure is drawn
+        return [label.get_text() for ax in fig.axes for label in ax.get_yticklabels()]
+
+    made = {lang: figures.point_chart(["0.1", "0.01"], [0.8, 0.85], [0.01, 0.02], "lr", "0.1",
+                                      None, lang) for lang in ("en", "es")}
+    assert "0.80" in ticks(made["en"]) and "0,80" in ticks(made["es"])
+    assert not any("." in text for text in ticks(made["es"]))
+    # category labels are data (the values tried) and stay as written
+    assert [x.get_text() for x in made["es"].axes[0].get_xticklabels()] == ["0.1", "0.01"]

@@ -15,12 +15,34 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no screen is assumed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
 
-from .messages import t  # noqa: E402
+from .messages import localise, t  # noqa: E402
 
 if TYPE_CHECKING:
     from .records import EpochRecord
+
+
+class _LocalFormatter(ScalarFormatter):
+    """Matplotlib's numbers with the language's decimal mark (es: 0,85)."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__()
+        self.lang = lang
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return localise(super().__call__(x, pos), self.lang)
+
+
+def localised(fig: Any, lang: str) -> Any:
+    """`fig` with every plain numeric axis (colour bars too) written the language's way;
+    category labels, which are data, stay as they are."""
+    if lang != "en":
+        for ax in fig.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                if type(axis.get_major_formatter()) is ScalarFormatter:
+                    axis.set_major_formatter(_LocalFormatter(lang))
+    return fig
 
 
 def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str = "en") -> Any:
@@ -49,7 +71,7 @@ def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str =
         fig.suptitle(title)
     fig.tight_layout()
     plt.close(fig)
-    return fig
+    return localised(fig, lang)
 
 
 def _epoch_axis(ax: Any, lang: str) -> None:
@@ -79,7 +101,7 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title
     ax.set_title(title or t(lang, "plot.confusion"))
     fig.tight_layout()
     plt.close(fig)
-    return fig
+    return localised(fig, lang)
 
 
 def experiment_curves(curves: dict[str, list[list[float]]], title: str,
@@ -106,7 +128,7 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
     ax.legend(fontsize=8)
     fig.tight_layout()
     plt.close(fig)
-    return fig
+    return localised(fig, lang)
 
 
 def _covering(label: str, means: dict[str, Any]) -> str | None:
@@ -145,7 +167,7 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
     ax.legend(fontsize=8)
     fig.tight_layout()
     plt.close(fig)
-    return fig
+    return localised(fig, lang)
 
 
 def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str,
@@ -162,7 +184,7 @@ def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str,
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     plt.close(fig)
-    return fig
+    return localised(fig, lang)
 
 
 def misclassified_grid(images: np.ndarray, true: Sequence[str], predicted: Sequence[str],

@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .. import files
+from ..figures import localised
 from ..messages import number, t
 from ..study.stats import summarize, welch
 from ..tune.search import max_epochs
@@ -288,7 +289,7 @@ def _conclusions(doc: Document, result: TuneResult, lang: str) -> None:
 
 
 def _image(doc: Document, out: Path, name: str, figure: Any, alt: str) -> None:
-    files.save_figure(out / name, figure)
+    files.save_figure(out / name, localised(figure, doc.lang))
     doc.add(Image(name, alt))
 
 
