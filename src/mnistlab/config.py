@@ -62,15 +62,18 @@ SEED_LIMIT = 2**62
 LATER_SETTINGS = frozenset({"blocks", "ema", "tta", "precision"})
 
 
-def check_loggers(loggers: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+def check_loggers(loggers: str | tuple[str, ...] | list[str],
+                  mlflow_uri: str | None = None) -> tuple[str, ...]:
     """`--log tensorboard,mlflow` (a comma-separated text or a sequence) as a tuple of known
-    logger names, each once; () for none."""
+    logger names, each once; () for none. An --mlflow-uri needs mlflow among them."""
     names = loggers.split(",") if isinstance(loggers, str) else list(loggers)
     out: list[str] = []
     for name in (str(n).strip() for n in names):
         if name:
             check_choice("log", name, LOGGERS)
             out += [name] if name not in out else []
+    if mlflow_uri and "mlflow" not in out:
+        raise MnistlabError("--mlflow-uri: add --log mlflow to log there")
     return tuple(out)
 
 

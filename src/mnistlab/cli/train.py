@@ -89,11 +89,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _tracking(args: argparse.Namespace, out: Path) -> Any:
     from ..config import check_loggers
-    from ..errors import MnistlabError
 
-    loggers = check_loggers(args.log)
-    if args.mlflow_uri and "mlflow" not in loggers:
-        raise MnistlabError("--mlflow-uri: add --log mlflow to log there")
+    loggers = check_loggers(args.log, args.mlflow_uri)
     if not loggers:
         return None
     from ..runs import check_run_folder

@@ -29,9 +29,7 @@ class StudyOptions:
     mlflow_uri: str | None = None  # the MLflow store (None: MLFLOW_TRACKING_URI or DIR/mlflow.db)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "log", check_loggers(self.log))
-        if self.mlflow_uri and "mlflow" not in self.log:
-            raise MnistlabError("--mlflow-uri: add --log mlflow to log there")
+        object.__setattr__(self, "log", check_loggers(self.log, self.mlflow_uri))
         if self.seeds is not None and (not isinstance(self.seeds, int) or self.seeds < 1):
             raise MnistlabError(f"seeds: must be a whole number >= 1, got {self.seeds}")
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):

@@ -36,9 +36,7 @@ class TuneOptions:
     mlflow_uri: str | None = None  # the MLflow store (None: MLFLOW_TRACKING_URI or DIR/mlflow.db)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "log", check_loggers(self.log))
-        if self.mlflow_uri and "mlflow" not in self.log:
-            raise MnistlabError("--mlflow-uri: add --log mlflow to log there")
+        object.__setattr__(self, "log", check_loggers(self.log, self.mlflow_uri))
         if not isinstance(self.trials, int) or self.trials < 1:
             raise MnistlabError(f"trials: must be a whole number >= 1, got {self.trials}")
         if not (isinstance(self.retrain_seeds, int) and 0 <= self.retrain_seeds <= MAX_SEEDS):
