@@ -175,3 +175,41 @@ def test_two_tune_workers_stop_together(shared_datasets, tmp_path, signum, code)
     done = trials_in_storage()
     resumed = subprocess.run(tune(str(done + 1)), env=ENV, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_a_stop_asked_after_the_last_check_is_not_lost(tiny_study_file, tmp_path):
+    """A signal that lands while the last unit writes its run folders (after the last step's
+    check) still stops the study before the report: nothing reads the flag after it, so the
+    backend checks once more (it used to finish and exit 0, the signal swallowed)."""
+    from mnistlab import StudyOptions, interrupt
+    from mnistlab.api import run_study
+    from mnistlab.progress import StudyProgress
+
+    class StopAtTheFinalRun(StudyProgress):
+        def run_finished(self, run, summary):
+            super().run_finished(run, summary)
+            if run.test:  # a final run: the last unit of the study
+                interrupt.request(signal.SIGTERM)
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_study(str(tiny_study_file), tmp_path / "s", options=StudyOptions(workers=1),
+                      progress=StopAtTheFinalRun(silent=True))
+    finally:
+        interrupt.flag().clear()
+    assert not (tmp_path / "s" / "results.csv").exists()
+
+
+def test_the_command_says_so_when_a_stop_came_after_its_work(monkeypatch, capsys):
+    import argparse
+
+    from mnistlab import cli, interrupt
+
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(func=lambda args: interrupt.request(signal.SIGTERM) or 0)
+    monkeypatch.setattr(cli, "build_parser", lambda command: parser)
+    try:
+        assert cli.main([]) == 143
+    finally:
+        interrupt.flag().clear()
+    assert "interrupted; what was finished is kept" in capsys.readouterr().err

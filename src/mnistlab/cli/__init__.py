@@ -85,7 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(command if command in COMMANDS else "").parse_args(argv)
     with interrupt.handling():  # Ctrl-C/SIGTERM: training stops after its step, work is kept
         try:
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            if code == 0 and interrupt.requested():
+                # the signal came after the last check of a loop that was listening: the
+                # work got done, but the user asked to stop and is told so, with 130/143
+                raise KeyboardInterrupt
+            return code
         except MnistlabError as exc:
             return _error(str(exc), exc.exit_code)
         except OSError as exc:  # the disk, not a bug: full, read-only, gone

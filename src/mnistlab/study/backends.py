@@ -181,6 +181,8 @@ class LocalBackend:
                     for key, summary, history in train_unit(unit, study_dir, self.cache,
                                                             reporter):
                         on_done(next(r for r in unit if r.key == key), summary, history)
+            if interrupt.requested():  # asked while the last unit wrote its folders: what
+                raise KeyboardInterrupt  # it finished is recorded; stop before anything else
             return
         self._execute_in_workers(units, study_dir, on_done, reporter_for)
 
