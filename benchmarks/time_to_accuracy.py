@@ -16,8 +16,11 @@ conv3x3-BN-ReLU-maxpool blocks 32-64-128, Adam, one-cycle, label smoothing 0.1, 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -40,14 +43,28 @@ def baseline_net() -> nn.Module:
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 3 * 3, 10))
 
 
-def baseline_run(data, epochs: int, seed: int) -> tuple[float, float]:
-    """(training seconds, test accuracy) of the plain loop trained for `epochs`."""
+def fast_net() -> nn.Module:
+    """`--recipe mnist-fast`'s network as a newcomer writes it: three conv3x3-BN-ReLU-maxpool
+    blocks 16-32-64, a dense layer of 128, the classifier."""
+    layers: list[nn.Module] = []
+    channels = 1
+    for width in (16, 32, 64):
+        layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                   nn.ReLU(), nn.MaxPool2d(2)]
+        channels = width
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 3 * 3, 128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
+def baseline_run(data, epochs: int, seed: int, net=baseline_net,
+                 batch: int = 128) -> tuple[float, float]:
+    """(training seconds, test accuracy) of the plain loop trained for `epochs`: `net()` with
+    Adam at 0.01 under one-cycle, label smoothing 0.1, default memory layout and allocator."""
     torch.manual_seed(seed)
     x = data.train_images.unsqueeze(1).float().div(255).sub(data.mean).div(data.std)
     y = data.train_labels
     test_x = data.test_images.unsqueeze(1).float().div(255).sub(data.mean).div(data.std)
-    model = baseline_net()
-    batch = 128
+    model = net()
     steps = epochs * ((len(y) + batch - 1) // batch)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=steps)
@@ -70,6 +87,41 @@ def baseline_run(data, epochs: int, seed: int) -> tuple[float, float]:
     return seconds, correct / len(test_x)
 
 
+def fast_ratio(seeds: int) -> int:
+    """mnist-fast's training time against the plain loop of the same network and settings,
+    one of each per seed, alternating, each in a fresh process: our runs set the allocator's
+    threshold process-wide (allocator.py), which a plain loop run after them would inherit."""
+    ours, plain = ([], []), ([], [])
+    for seed in range(seeds):
+        for side, (times, accs) in (("fast", ours), ("plain", plain)):
+            out = subprocess.run([sys.executable, __file__, "--one", side, "--seed", str(seed)],
+                                 check=True, capture_output=True, text=True).stdout
+            seconds, acc = json.loads(out.splitlines()[-1])
+            times.append(seconds)
+            accs.append(acc)
+        print(f"  seed {seed}: mnist-fast {ours[0][-1]:.1f} s ({ours[1][-1]:.4f}), "
+              f"plain loop {plain[0][-1]:.1f} s ({plain[1][-1]:.4f})", flush=True)
+    print(f"mnist-fast: {describe(*ours)}")
+    print(f"plain loop of the same network: {describe(*plain)}")
+    print(f"mnist-fast / plain loop, training time: "
+          f"{statistics.mean(ours[0]) / statistics.mean(plain[0]):.2f}")
+    return 0
+
+
+def one_run(side: str, seed: int) -> int:
+    """One side of fast_ratio, in this (fresh) process: prints [seconds, test accuracy]."""
+    data = load_dataset("mnist")
+    recipe = get_recipe("mnist-fast").settings
+    if side == "fast":
+        summary = train(TrainConfig.from_dict({**recipe, "seed": seed}), dataset=data,
+                        write_plots=False).summary
+        print(json.dumps([summary.seconds, summary.test_accuracy]))
+    else:
+        print(json.dumps(baseline_run(data, recipe["epochs"], seed, net=fast_net,
+                                      batch=recipe["batch_size"])))
+    return 0
+
+
 def describe(times: list[float], accs: list[float]) -> str:
     sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
     return (f"time {statistics.mean(times):6.1f} s (range {min(times):.1f}-{max(times):.1f})  "
@@ -85,9 +137,19 @@ def main() -> int:
     parser.add_argument("--baseline-max-epochs", type=int, default=4,
                         help="longest baseline tried (default: 4)")
     parser.add_argument("--skip-baseline", action="store_true", help="recipes only")
+    parser.add_argument("--fast-ratio", type=int, default=0, metavar="N",
+                        help="only this: mnist-fast against a plain loop of its own network "
+                        "(same settings, 1 epoch), alternating, N seeds each, each run in a "
+                        "fresh process")
+    parser.add_argument("--one", choices=("fast", "plain"), help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        return one_run(args.one, args.seed)
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    if args.fast_ratio:
+        return fast_ratio(args.fast_ratio)
     data = load_dataset("mnist")
     results = {}
     for name, target in (("mnist-fast", 0.990), ("mnist-best", 0.995)):

@@ -1,9 +1,21 @@
 """Batched augmentation: identity when off, per-image randomness, shapes, background kept;
-crop, flip and erase exact and within their bounds."""
+crop, flip, erase, stroke and blur exact and within their bounds."""
 
+import pytest
 import torch
+import torch.nn.functional as F
 
-from mnistlab.augment import augment_batch, random_affine, random_crop, random_erase, random_flip
+from mnistlab import MnistlabError, TrainConfig
+from mnistlab.augment import (
+    BLUR_SIDES,
+    augment_batch,
+    random_affine,
+    random_blur,
+    random_crop,
+    random_erase,
+    random_flip,
+    random_stroke,
+)
 
 
 def test_no_augmentation_is_identity():
@@ -110,3 +122,44 @@ def test_the_batch_augmentation_is_deterministic_with_a_seed_and_keeps_the_affin
     only_affine = augment_batch(x, {"rotate": 10.0}, generator=torch.Generator().manual_seed(6))
     expected = random_affine(x, rotate=10.0, generator=torch.Generator().manual_seed(6))
     assert torch.equal(only_affine, expected)
+
+
+def test_stroke_makes_strokes_bolder_or_thinner_and_leaves_the_rest():
+    x = torch.zeros(200, 1, 28, 28)
+    x[:, :, 6:22, 12:15] = 1.0  # a bar three pixels wide
+    out = random_stroke(x, 0.5, generator=torch.Generator().manual_seed(0))
+    widths = (out[:, 0, 14] > 0.5).sum(dim=1)  # the bar's width on the middle row
+    assert set(widths.tolist()) == {2, 3, 5}  # thinner by one, untouched, bolder by two
+    share = (widths != 3).float().mean()
+    assert 0.35 < share < 0.65  # about `probability` of the images changed
+    assert ((widths == 5).sum() - (widths == 2).sum()).abs() < 30  # bolder as often as thinner
+    assert out[widths == 3].equal(x[widths == 3])
+    assert random_stroke(x, 0.0).equal(x)
+
+
+def test_blur_is_a_round_trip_through_a_lower_resolution():
+    x = torch.zeros(300, 1, 28, 28)
+    x[:, :, 6:22, 13:15] = 1.0
+    out = random_blur(x, 0.5, generator=torch.Generator().manual_seed(0))
+    changed = (out - x).abs().flatten(1).amax(dim=1) > 1e-6
+    assert 0.4 < changed.float().mean() < 0.6
+    assert out[~changed].equal(x[~changed])
+    # a blurred image is the round trip at one of the listed sides, exactly
+    for image in out[changed][:20]:
+        trips = [F.interpolate(F.interpolate(x[:1], size=(s, s), mode="area"), size=(28, 28),
+                               mode="bilinear", align_corners=False)[0] for s in BLUR_SIDES]
+        assert any(torch.allclose(image, t, atol=1e-6) for t in trips)
+    # ink spreads (a little lost at the coarsest sides); far off, the background stays black
+    assert (out.sum(dim=(1, 2, 3)) / x.sum(dim=(1, 2, 3))).sub(1).abs().max() < 0.3
+    assert out[:, :, :2].abs().max() == 0
+
+
+def test_blur_and_stroke_are_read_from_the_augment_setting():
+    config = TrainConfig(augment="rotate=8,blur=0.3,stroke=0.25")
+    assert config.augmentation == {"rotate": 8.0, "blur": 0.3, "stroke": 0.25}
+    with pytest.raises(MnistlabError, match="blur is a probability"):
+        TrainConfig(augment="blur=2")
+    x = torch.rand(32, 1, 28, 28)
+    g1, g2 = (torch.Generator().manual_seed(3) for _ in range(2))
+    assert augment_batch(x, config.augmentation, generator=g1).equal(
+        augment_batch(x, config.augmentation, generator=g2))

@@ -1,9 +1,10 @@
 """Random augmentation on whole batches of image tensors, on the device they live on.
 
-Each image gets its own rotation, scale and shift, crop offset, erased rectangle and mirror
-coin, but the work is a few batched tensor ops per kind (affine: build N matrices,
-`affine_grid`, `grid_sample`; crop: one gather; erase and flip: masks), never a per-image
-Python loop. Works on images in [0, 1] with a black (0) background, before normalisation, so
+Each image gets its own rotation, scale and shift, crop offset, stroke change, resolution,
+erased rectangle and mirror coin, but the work is a few batched tensor ops per kind (affine:
+build N matrices, `affine_grid`, `grid_sample`; crop: one gather; stroke: a 3x3 max filter;
+blur: one resize round trip per resolution; erase and flip: masks), never a per-image Python
+loop. Works on images in [0, 1] with a black (0) background, before normalisation, so
 the pixels brought in from outside the frame, and the erased ones, are background.
 
     augment_batch(images, config.augmentation)   # what training does to each batch
@@ -19,13 +20,17 @@ import torch.nn.functional as F
 
 def augment_batch(images: torch.Tensor, spec: dict[str, float], *,
                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """`spec` (TrainConfig.augmentation) applied in a fixed order: affine, crop, flip, erase
-    (erasing last, so the blank rectangle is not itself rotated or moved)."""
+    """`spec` (TrainConfig.augmentation) applied in a fixed order: affine, crop, stroke, blur,
+    flip, erase (erasing last, so the blank rectangle is not itself rotated or moved)."""
     images = random_affine(images, rotate=spec.get("rotate", 0.0),
                            scale=spec.get("scale", 0.0), shift=spec.get("shift", 0.0),
                            generator=generator)
     if spec.get("crop"):
         images = random_crop(images, int(spec["crop"]), generator=generator)
+    if spec.get("stroke"):
+        images = random_stroke(images, spec["stroke"], generator=generator)
+    if spec.get("blur"):
+        images = random_blur(images, spec["blur"], generator=generator)
     if spec.get("flip"):
         images = random_flip(images, spec["flip"], generator=generator)
     if spec.get("erase"):
@@ -109,3 +114,41 @@ def random_erase(images: torch.Tensor, probability: float, max_area: float, *,
               & (cols >= left[:, None, None]) & (cols < (left + width)[:, None, None]))
     mask = (inside & erase[:, None, None])[:, None]  # (N, 1, H, W), shared by the channels
     return images.masked_fill(mask, 0.0)
+
+
+def random_stroke(images: torch.Tensor, probability: float, *,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """With `probability` per image, strokes bolder by two pixels (a 3x3 grey dilation) or,
+    as often, thinner by one (a 2x2 grey erosion; a 3x3 one would wipe out MNIST's thinnest
+    strokes): the pens and scanners of other writers."""
+    n = images.shape[0]
+    change = _uniform(n, images, generator) < probability
+    bolder = _uniform(n, images, generator) < 0.5
+    dilated = F.max_pool2d(images, 3, stride=1, padding=1)
+    eroded = -F.max_pool2d(F.pad(-images, (0, 1, 0, 1)), 2, stride=1)
+    changed = torch.where(bolder[:, None, None, None], dilated, eroded)
+    return torch.where(change[:, None, None, None], changed, images)
+
+
+BLUR_SIDES = (7, 8, 10, 12, 14)  # the resolutions a blurred image passes through
+
+
+def random_blur(images: torch.Tensor, probability: float, *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """With `probability` per image, a round trip through a lower resolution (one of
+    BLUR_SIDES, chosen per image): shrunk with area averaging, enlarged back bilinearly, as a
+    coarse scan or a thumbnail enlarged by its user would be. The strokes stay where they were;
+    they turn soft and wide."""
+    n, _, h, w = images.shape
+    blur = _uniform(n, images, generator) < probability
+    side = (_uniform(n, images, generator) * len(BLUR_SIDES)).long().clamp_(max=len(BLUR_SIDES) - 1)
+    out = images
+    for index, low in enumerate(BLUR_SIDES):
+        chosen = blur & (side == index)
+        if not chosen.any():
+            continue
+        small = F.interpolate(images[chosen], size=(low, low), mode="area")
+        back = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+        out = out.clone() if out is images else out
+        out[chosen] = back.to(out.dtype)
+    return out

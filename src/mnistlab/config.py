@@ -40,7 +40,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # rotate (degrees), scale and shift (fractions): a random affine; crop: zero-pad by this many
 # pixels and crop back at a random offset; erase: the probability of blanking a random
 # rectangle of at most erase_area of the image; flip: the probability of a left-right mirror.
-AUGMENT_KEYS = ("rotate", "scale", "shift", "crop", "erase", "erase_area", "flip")
+AUGMENT_KEYS = ("rotate", "scale", "shift", "crop", "erase", "erase_area", "flip", "blur",
+                "stroke")
 ERASE_AREA = 0.25  # erase_area when only erase is given: at most a quarter of the image
 MAX_CROP = 16  # pixels of padding: beyond this a 28x28 image can be cropped to pure background
 # Datasets whose classes change under a left-right mirror: a flipped 2, 5 or 7 is not that digit
@@ -59,7 +60,7 @@ TRACKING_ENTRIES = frozenset({TENSORBOARD_FOLDER, MLFLOW_STORE, MLFLOW_ARTIFACTS
 # room for all of that with a margin, and is still more seeds than anyone will type.
 SEED_LIMIT = 2**62
 # Settings added after the first release (0.1.0), see TrainConfig.identity_dict
-LATER_SETTINGS = frozenset({"blocks", "ema", "tta", "precision"})
+LATER_SETTINGS = frozenset({"blocks", "ema", "tta", "precision", "ensemble"})
 
 
 def check_loggers(loggers: str | tuple[str, ...] | list[str],
@@ -88,6 +89,7 @@ def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 # residual connections here), and a list of a million layers would take minutes and gigabytes
 # to build before anything else could object.
 MAX_LAYERS = 100
+MAX_ENSEMBLE = 64  # members of one --ensemble: past a few, each adds little
 
 
 def parse_int_list(name: str, text: str | list | tuple) -> tuple[int, ...]:
@@ -145,7 +147,7 @@ def parse_augment(text: str) -> dict[str, float]:
 def _check_augment_value(key: str, number: float, text: str) -> None:
     if key in ("scale", "shift", "erase_area") and number >= 1:
         raise MnistlabError(f"augment: {key} is a fraction and must be < 1, got {text}")
-    if key in ("erase", "flip") and number > 1:
+    if key in ("erase", "flip", "blur", "stroke") and number > 1:
         raise MnistlabError(f"augment: {key} is a probability and must be <= 1, got {text}")
     if key == "crop" and (not number.is_integer() or number > MAX_CROP):
         raise MnistlabError(f"augment: crop is the padding in whole pixels, 0 to {MAX_CROP}, "
@@ -226,7 +228,9 @@ class TrainConfig:
     augment: str = setting("", "random changes per training image: rotate=DEG, scale=F, "
                            "shift=F (affine), crop=PX (zero-pad and crop back), erase=P "
                            f"(blank a rectangle of at most erase_area=F, default {ERASE_AREA}, "
-                           "of the image), flip=P (left-right; not for mnist); e.g. "
+                           "of the image), flip=P (left-right; not for mnist), blur=P (a "
+                           "round trip through 7 to 14 pixels: a low-resolution scan), "
+                           "stroke=P (strokes one pixel bolder or thinner); e.g. "
                            "rotate=10,scale=0.1,shift=0.1", metavar="KEY=V,...")
     ema: float = setting(0.0, "keep an exponential moving average of the weights with this "
                          "decay (e.g. 0.999; 0 = off): it is what each epoch scores and "
@@ -234,6 +238,9 @@ class TrainConfig:
     tta: bool = setting(False, "test-time augmentation: the final validation and test scores "
                         "average the softmax over each image and its 1-pixel shifts (and its "
                         "mirror image when --augment flips)")
+    ensemble: int = setting(1, "train N members (seeds s ... s+N-1) together in lockstep as "
+                            "one network; the run scores their averaged softmax and lists "
+                            "each member's accuracy (1 = a single model)", metavar="N")
     precision: str = setting("fp32", "fp32, or bf16 autocast in the training steps (needs a "
                              "GPU or a CPU with AVX-512 BF16 or AMX)", choices=PRECISIONS)
     # reproducibility and hardware
@@ -280,6 +287,10 @@ class TrainConfig:
         _at_least("eval-train-size", self.eval_train_size, 1)
         _at_least("early-stopping", self.early_stopping, 0)
         _at_least("blocks", self.blocks, 1)
+        _at_least("ensemble", self.ensemble, 1)
+        if self.ensemble > MAX_ENSEMBLE:
+            raise MnistlabError(f"ensemble: at most {MAX_ENSEMBLE} members, got "
+                                f"{self.ensemble:,}")
         if self.blocks > MAX_LAYERS:
             raise MnistlabError(f"blocks: at most {MAX_LAYERS} per stage, got {self.blocks:,}")
         if not (isinstance(self.ema, (int, float)) and 0.0 <= self.ema < 1.0):

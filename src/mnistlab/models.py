@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .config import MODELS, TrainConfig
+from .ensemble import Ensemble
 from .errors import MnistlabError
 
 Shape = tuple[int, int, int]
@@ -79,7 +80,15 @@ def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,
         ) from None
     check_size(config, image_shape, num_classes, train_size=train_size, device=device,
                training=training)
-    return builder(config, image_shape, num_classes)
+    if config.ensemble == 1:
+        return builder(config, image_shape, num_classes)
+    members = []
+    for member in range(config.ensemble):
+        # member m starts from the weights train() gives seed s+m, whatever the caller seeded
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed + member)
+            members.append(builder(config, image_shape, num_classes))
+    return Ensemble(members)
 
 
 # --- size before building --------------------------------------------------------------------
@@ -138,8 +147,11 @@ class SizeEstimate:
 
 def layer_plan(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
                num_classes: int = NOMINAL_CLASSES) -> list[Layer]:
-    """The model's layers as numbers; `TooSmall` when the image is too small for them."""
-    return LAYER_PLANS[config.model](config, image_shape, num_classes)
+    """The model's layers as numbers; `TooSmall` when the image is too small for them. An
+    ensemble's layers are its members' side by side."""
+    layers = LAYER_PLANS[config.model](config, image_shape, num_classes)
+    n = config.ensemble
+    return layers if n == 1 else [Layer(x.parameters * n, x.outputs * n) for x in layers]
 
 
 def estimate_size(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
@@ -451,6 +463,8 @@ def _resnet_plan(config: TrainConfig, image_shape: Shape, num_classes: int) -> l
 class ResidualBlock(nn.Module):
     """conv3x3 -> BN -> act -> conv3x3 -> BN, plus the input (through a 1x1 conv and BN when
     the width or the map size changes), then act: He et al. 2016's basic block."""
+
+    channel_local = True  # its forward acts per channel: an ensemble fuses it (ensemble.py)
 
     def __init__(self, channels: int, width: int, stride: int, activation: str) -> None:
         super().__init__()

@@ -257,13 +257,19 @@ def _normalise_strokes(ink: np.ndarray, size: int) -> np.ndarray:
     A marker, a bold font or a hairline pen changes what the model sees more than the shape
     does (a bold 9 closes into an 8). The work is done at FINE times the final resolution:
     the ink is thinned to its skeleton and drawn again with a round pen of MNIST's median width.
-    Strokes already within MNIST's usual range are left as they are.
+    Strokes already within MNIST's usual range, and digits smaller than MNIST's box, are
+    left as they are.
     """
     box = round(size * 20 / 28)
     h, w = ink.shape
     scale = FINE * box / max(h, w)
     fine = _resize(ink, max(1, round(h * scale)), max(1, round(w * scale)))
     fine /= max(float(fine.max()), 1e-6)
+    if max(h, w) < box:
+        # fewer pixels than MNIST's box (a thumbnail, an 8x8 scan): the strokes are a few
+        # pixels of grey, and their skeleton would be the upscaling's staircase, not the pen's
+        # path; they are enlarged smoothly and left as drawn
+        return fine
     mask = fine > 0.5
     low, high = (v * size / 28 * FINE for v in MNIST_STROKE_RANGE)
     if low <= _stroke_width(mask) <= high:

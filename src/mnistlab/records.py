@@ -150,6 +150,8 @@ class RunSummary:
     cohort_size: int | None = None  # trained in a cohort of this many members
     partial_epoch: dict[str, float] | None = None  # the epoch an interruption cut short
     tta_views: int | None = None  # final val/test scores averaged over this many views (--tta)
+    # an ensemble's members, each scored alone: seed, val_accuracy, test_accuracy (--ensemble)
+    members: list[dict[str, Any]] | None = None
 
     def replace(self, **changes: Any) -> RunSummary:
         return replace(self, **changes)
@@ -185,7 +187,7 @@ class RunSummary:
         return cls(**values)
 
 
-_OPTIONAL = ("test_confusion", "cohort_size", "partial_epoch", "tta_views")
+_OPTIONAL = ("test_confusion", "cohort_size", "partial_epoch", "tta_views", "members")
 
 
 def _known_finding(data: Any) -> bool:

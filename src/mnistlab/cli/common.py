@@ -168,8 +168,9 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
         return "—" if value is None else f"{value:.4f}"
 
     tta = f" · test-time augmentation: {summary.tta_views} views" if summary.tta_views else ""
+    kind = f"ensemble of {len(summary.members)}" if summary.members else "single run"
     table = Table(title=f"{summary.dataset} · {summary.model} · "
-                        f"{summary.parameters:,} parameters · single run{tta}")
+                        f"{summary.parameters:,} parameters · {kind}{tta}")
     for column in ("status", "epochs", "seconds", "train acc (eval)", "train acc (running)",
                    "val acc", "test acc"):
         table.add_column(column, justify="right")
@@ -182,6 +183,19 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
         stdout.print(f"reported metric (binary accuracy) on validation: "
                      f"{pct(summary.val_metric)}  ·  true accuracy: "
                      f"{pct(summary.val_accuracy)}")
+    if summary.members:
+        print_members(summary.members)
     print_findings(summary.diagnoses)
     if out is not None:
         stdout.print(f"run folder: [bold]{out}[/]")
+
+
+def print_members(members: list[dict[str, Any]]) -> None:
+    """Each member's accuracy alone, beside the ensemble's in the table above."""
+    key = "test_accuracy" if members[0].get("test_accuracy") is not None else "val_accuracy"
+    values = [m[key] for m in members if m.get(key) is not None]
+    if not values:
+        return
+    each = "  ".join(f"{m['seed']}: {m[key]:.4f}" for m in members if m.get(key) is not None)
+    stdout.print(f"members alone, {key.split('_')[0]} acc by seed: {each}  "
+                 f"(mean {sum(values) / len(values):.4f}, best {max(values):.4f})")

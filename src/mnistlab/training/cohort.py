@@ -56,9 +56,11 @@ _BETAS, _EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which train() 
 def can_join(config: TrainConfig) -> bool:
     """Cohorts cover the dense network with the right loss and plain schedules in fp32.
     Convolutional nets, teaching-aid losses/metrics, augmentation, one-cycle, early stopping,
-    a moving average of the weights (--ema) and bf16 train alone: the stacked step has none of
-    them, so such a run is never grouped (cohort_key None), and train_cohort refuses it."""
-    return (config.model == "mlp" and config.loss == "ce" and config.metric == "accuracy"
+    a moving average of the weights (--ema), bf16 and ensembles (already in lockstep) train
+    alone: the stacked step has none of them, so such a run is never grouped (cohort_key None),
+    and train_cohort refuses it."""
+    return (config.ensemble == 1 and config.model == "mlp" and config.loss == "ce"
+            and config.metric == "accuracy"
             and config.schedule in ("constant", "cosine", "step") and not config.augment
             and config.early_stopping == 0 and config.ema == 0 and config.precision == "fp32")
 

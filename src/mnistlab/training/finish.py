@@ -3,8 +3,10 @@ model), write the summary with the doctor's diagnoses, and the run folder."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,6 +14,7 @@ from torch import nn
 from .. import __version__, doctor, runs
 from ..config import TrainConfig
 from ..data.tensors import Splits
+from ..ensemble import Ensemble, MemberView
 from ..models import count_parameters
 from ..records import EpochRecord, RunResult, RunSummary
 from .engine import Run
@@ -68,6 +71,29 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
         tta_views=tta_view_count(config) if config.tta else None)
 
 
+def _members(model: nn.Module, run: Run, member: int,
+             evaluate_test: bool) -> list[dict[str, Any]] | None:
+    """An ensemble's members scored one at a time, like the ensemble (with its TTA, if any)."""
+    if not isinstance(model, Ensemble):
+        return None
+    config, splits = run.learner.configs[member], run.splits
+    scored = dict(config=config, mean=splits.mean, std=splits.std, num_classes=splits.num_classes,
+                  tta=config.tta)
+    out = []
+    for index in range(model.size):
+        view = MemberView(model, index)
+        test = (evaluate(view, splits.test_x, splits.test_y, **scored).accuracy
+                if evaluate_test else None)
+        val = evaluate(view, splits.val_x, splits.val_y, **scored).accuracy
+        out.append({"seed": config.seed + index, "val_accuracy": _number(val),
+                    "test_accuracy": _number(test)})
+    return out
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
 def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: bool,
                   out: Path | None, write_plots: bool) -> RunResult:
     """Score member `member` (its trained `model`), summarise, diagnose, write its folder."""
@@ -88,7 +114,8 @@ def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: boo
     findings = doctor.merge(run.findings[member],
                             doctor.diagnose(config, history, summary.observation()))
     summary = summary.replace(diagnoses=tuple(findings), partial_epoch=run.partial[member],
-                              cohort_size=run.size if run.size > 1 else None)
+                              cohort_size=run.size if run.size > 1 else None,
+                              members=_members(model, run, member, evaluate_test) if ok else None)
     result = RunResult(config=config, summary=summary, history=history, out=out, model=model)
     if out is not None:
         runs.write_run(out, result, splits, plots=write_plots)

@@ -16,6 +16,7 @@ from ..config import TrainConfig
 from ..data import Dataset
 from ..data.tensors import Splits, prepare_data
 from ..device import autocast, check_precision, resolve_device, to_fast_layout
+from ..ensemble import Ensemble, average_logits
 from ..models import build_model
 from ..optim import build_optimizer, build_schedule
 from ..progress import Reporter, SilentReporter
@@ -58,10 +59,9 @@ class ModelLearner:
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         self.model.train()
         with autocast(self.configs[0].precision, self.device):
-            logits = self.model(x)
-            loss = self.loss_fn(logits, y)
+            logits, loss, total = self._forward(x, y)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         self.optimizer.step()
         if self.average is not None:
             self.average.update()
@@ -73,6 +73,20 @@ class ModelLearner:
                       if self.binary_metric else None)
             return (loss.detach().reshape(1), objectives.correct_count(logits, y).reshape(1),
                     binary)
+
+    def _forward(self, x: torch.Tensor, y: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logits, the loss to report, the loss to differentiate). An ensemble's members each
+        take their own loss, summed so that no gradient crosses members; it reports their mean
+        and counts what the averaged softmax gets right."""
+        if not isinstance(self.model, Ensemble):
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y)
+            return logits, loss, loss
+        members = self.model.member_logits(x)
+        n, batch, k = members.shape
+        loss = self.loss_fn(members.reshape(n * batch, k), y.repeat(n))
+        return average_logits(members.detach()), loss, loss * n
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Scores:
         config, splits = self.configs[0], self.splits

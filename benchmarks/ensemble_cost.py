@@ -1,0 +1,154 @@
+"""What an ensemble in lockstep costs against its members trained one by one, in one run.
+
+    MNISTLAB_DATA=../shared/datasets python benchmarks/ensemble_cost.py [--members 4] [--repeats 2]
+
+Whole runs: `--members` single runs of a recipe (seeds 0..N-1, one after another) and one
+`--ensemble N` run of it (the same seeds, fused into one network), alternating, `--repeats`
+times. Time = training seconds from summary.json (the loop, not data loading or scoring).
+Printed: each side's time, the ratio, the members' test accuracies and the ensemble's.
+
+Kernels: one training step (forward, backward, Adam) of N copies of the recipe's network at its
+batch size, three ways: a Python loop over N modules, the fused network (`Ensemble`: stacked
+first conv, grouped convs, batched dense layers), and `torch.func` (stack_module_state +
+functional_call under vmap; batch norm without running statistics, which vmap cannot update
+in place). Median ms per step over `--steps` steps after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnistlab.config import TrainConfig
+from mnistlab.data import load_dataset
+from mnistlab.device import to_fast_layout
+from mnistlab.models import build_model
+from mnistlab.recipes import get_recipe
+from mnistlab.training import train
+
+
+def whole_runs(config: TrainConfig, members: int, data) -> tuple[float, float, list[float]]:
+    """(one-by-one seconds, lockstep seconds, [one-by-one accuracies..., ensemble accuracy])."""
+    singles = [train(config.replace(seed=config.seed + m), dataset=data, write_plots=False)
+               for m in range(members)]
+    fused = train(config.replace(ensemble=members), dataset=data, write_plots=False)
+    alone = sum(r.summary.seconds for r in singles)
+    print(f"  one by one: {alone:6.1f} s  test acc "
+          f"{' '.join(f'{r.summary.test_accuracy:.4f}' for r in singles)}", flush=True)
+    member_accs = [m["test_accuracy"] for m in fused.summary.members]
+    print(f"  lockstep:   {fused.summary.seconds:6.1f} s  members "
+          f"{' '.join(f'{a:.4f}' for a in member_accs)}  ensemble "
+          f"{fused.summary.test_accuracy:.4f}", flush=True)
+    return alone, fused.summary.seconds, [
+        statistics.mean(r.summary.test_accuracy for r in singles), statistics.mean(member_accs),
+        fused.summary.test_accuracy]
+
+
+def _timed(step, steps: int) -> float:
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
+    """Median ms per training step of N networks, three ways."""
+    x = to_fast_layout(torch.randn(config.batch_size, 1, 28, 28), torch.device("cpu"))
+    y = torch.randint(0, 10, (config.batch_size,))
+    nets = [to_fast_layout(build_model(config.replace(seed=m), (1, 28, 28), 10),
+                           torch.device("cpu")) for m in range(members)]
+    loop_opts = [torch.optim.Adam(n.parameters(), lr=1e-3, fused=True) for n in nets]
+
+    def loop_step() -> None:
+        for net, opt in zip(nets, loop_opts):
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    fused = to_fast_layout(build_model(config.replace(ensemble=members), (1, 28, 28), 10),
+                           torch.device("cpu"))
+    fused_opt = torch.optim.Adam(fused.parameters(), lr=1e-3, fused=True)
+
+    def fused_step() -> None:
+        logits = fused.member_logits(x)
+        loss = F.cross_entropy(logits.reshape(-1, 10), y.repeat(members)) * members
+        fused_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        fused_opt.step()
+
+    base = copy.deepcopy(nets[0])
+    for module in base.modules():  # vmap cannot update running statistics in place
+        if isinstance(module, nn.BatchNorm2d):
+            module.track_running_stats = False
+            module.running_mean = module.running_var = None
+    params, buffers = torch.func.stack_module_state(nets)
+    params = {k: v.detach().requires_grad_() for k, v in params.items()}
+    buffers = {k: v for k, v in buffers.items() if "running" not in k and "num_batches" not in k}
+    vmap_opt = torch.optim.Adam(params.values(), lr=1e-3, fused=True)
+
+    def one(p, b, xb):
+        return torch.func.functional_call(base, (p, b), (xb,))
+
+    batched = torch.func.vmap(one, in_dims=(0, 0, None), randomness="different")
+
+    def vmap_step() -> None:
+        logits = batched(params, buffers, x)
+        loss = F.cross_entropy(logits.reshape(-1, 10), y.repeat(members)) * members
+        vmap_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        vmap_opt.step()
+
+    for net in (*nets, fused, base):
+        net.train()
+    return {"loop": _timed(loop_step, steps), "fused": _timed(fused_step, steps),
+            "vmap": _timed(vmap_step, steps)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="mnist-fast", help="recipe (default: mnist-fast)")
+    parser.add_argument("--members", type=int, default=4, help="ensemble size (default: 4)")
+    parser.add_argument("--repeats", type=int, default=2, help="alternations (default: 2)")
+    parser.add_argument("--steps", type=int, default=30, help="timed kernel steps (default: 30)")
+    parser.add_argument("--skip-runs", action="store_true", help="kernels only")
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    config = TrainConfig.from_dict(get_recipe(args.recipe).settings)
+    times = kernels(config, args.members, args.steps)
+    print(f"one training step of {args.members} networks ({args.recipe}, batch "
+          f"{config.batch_size}): " + ", ".join(f"{k} {v:.1f} ms" for k, v in times.items())
+          + f"; fused/loop {times['fused'] / times['loop']:.2f}, "
+          f"vmap/loop {times['vmap'] / times['loop']:.2f}", flush=True)
+    if args.skip_runs:
+        return 0
+    data = load_dataset(config.dataset)
+    ratios, accs = [], []
+    for repeat in range(args.repeats):
+        print(f"repeat {repeat + 1}:", flush=True)
+        alone, fused, scores = whole_runs(config, args.members, data)
+        ratios.append(fused / alone)
+        accs.append(scores)
+    print(f"--ensemble {args.members} / {args.members} single runs, training time: "
+          f"{' '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
+    print("test accuracy, mean over repeats: one member alone "
+          f"{statistics.mean(a[0] for a in accs):.4f}, lockstep members "
+          f"{statistics.mean(a[1] for a in accs):.4f}, the ensemble "
+          f"{statistics.mean(a[2] for a in accs):.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

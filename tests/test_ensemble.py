@@ -1,0 +1,198 @@
+"""--ensemble N: members fused into one network train in lockstep exactly as they would alone;
+the run scores the averaged softmax and each member; the run folder loads, predicts, evaluates
+and exports like any other (the ONNX graph holds the averaging)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from drawn import make_run
+from synth import blobs
+from tiny_study import write_tiny_study
+
+from mnistlab import MnistlabError, StudyOptions, TrainConfig, run_study, train
+from mnistlab.cli import main
+from mnistlab.data.tensors import to_input
+from mnistlab.ensemble import Ensemble, MemberView, average_logits
+from mnistlab.models import build_model, estimate_size, list_models
+from mnistlab.predict import predict
+from mnistlab.runs import load_model
+from mnistlab.study import load_study
+from mnistlab.training import cohort
+
+KINDS = {
+    "mlp": dict(model="mlp", hidden=(32, 16), dropout=0.0),
+    "lenet5": dict(model="lenet5", variant="modern", batchnorm=True),
+    "cnn": dict(model="cnn", filters=(4, 8), dense=(16,), batchnorm=True),
+    "resnet": dict(model="resnet", filters=(4, 8), blocks=1),
+}
+SMALL = dict(model="cnn", filters=(4, 8), dense=(16,), batchnorm=True, val_size=200,
+             eval_train_size=200, batch_size=50, epochs=2, seed=3, device="cpu")
+
+
+def members_alone(settings: dict, seeds: range) -> list[torch.nn.Module]:
+    """Each member as train() builds it alone: seeded, then built."""
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        models.append(build_model(TrainConfig(seed=seed, **settings), (1, 28, 28), 10))
+    return models
+
+
+def test_the_kinds_cover_every_registered_model():
+    assert {kind["model"] for kind in KINDS.values()} == set(list_models())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_fused_network_is_its_members_side_by_side(kind):
+    # Member m starts from the weights train() gives seed s+m, and the fused layers compute
+    # each member's own function, with per-member batch-norm statistics in training mode.
+    settings = KINDS[kind]
+    fused = build_model(TrainConfig(ensemble=3, seed=5, **settings), (1, 28, 28), 10)
+    alone = members_alone(settings, range(5, 8))
+    x = torch.randn(9, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    for training in (False, True):
+        fused.train(training)
+        for model in alone:
+            model.train(training)
+        with torch.no_grad():
+            logits = fused.member_logits(x)
+            assert logits.shape == (3, 9, 10)
+            for m, model in enumerate(alone):
+                torch.testing.assert_close(logits[m], model(x), atol=1e-5, rtol=1e-5)
+
+
+def test_no_gradient_crosses_members():
+    settings = KINDS["cnn"]
+    fused = build_model(TrainConfig(ensemble=2, seed=0, **settings), (1, 28, 28), 10)
+    alone = members_alone(settings, range(2))
+    x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    logits = fused.member_logits(x)
+    sum(torch.nn.functional.cross_entropy(logits[m], y) for m in range(2)).backward()
+    for model in alone:
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    first_fused = next(fused.parameters()).grad  # the first conv: members' filters stacked
+    firsts = [next(model.parameters()).grad for model in alone]
+    torch.testing.assert_close(first_fused, torch.cat(firsts), atol=1e-5, rtol=1e-4)
+    last_fused = list(fused.parameters())[-2].grad  # the classifier's (N, in, out) weight
+    lasts = [list(model.parameters())[-2].grad.t() for model in alone]
+    torch.testing.assert_close(last_fused, torch.stack(lasts), atol=1e-5, rtol=1e-4)
+
+
+def test_the_output_is_the_log_of_the_averaged_softmax():
+    logits = torch.randn(4, 6, 10) * 5
+    averaged = average_logits(logits)
+    torch.testing.assert_close(averaged.exp(), logits.softmax(-1).mean(0))
+    torch.testing.assert_close(averaged.softmax(-1), averaged.exp())  # a valid logit
+
+
+def test_a_run_scores_the_ensemble_and_each_member(tmp_path):
+    result = train(TrainConfig(ensemble=3, **SMALL), dataset=blobs(), out=tmp_path / "run")
+    summary = result.summary
+    assert isinstance(result.model, Ensemble) and result.model.size == 3
+    assert [m["seed"] for m in summary.members] == [3, 4, 5]
+    assert all(0 <= m["test_accuracy"] <= 1 and 0 <= m["val_accuracy"] <= 1
+               for m in summary.members)
+    # the members' accuracies are those of the members themselves, scored alone
+    view = MemberView(result.model.eval(), 1)
+    stored = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert stored["members"] == summary.members
+    single = build_model(TrainConfig(**SMALL), (1, 28, 28), 10)
+    assert stored["parameters"] == 3 * sum(p.numel() for p in single.parameters())
+    data = blobs()
+    with torch.no_grad():
+        x = to_input(data.test_images.unsqueeze(1), result.config, data.mean, data.std)
+        alone = float((view(x).argmax(1) == data.test_labels).float().mean())
+    assert alone == pytest.approx(summary.members[1]["test_accuracy"])
+    # the same folder loads back as the ensemble, with the same predictions
+    model, _ = load_model(tmp_path / "run")
+    assert isinstance(model, Ensemble)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), result.model(x))
+
+
+def test_members_train_as_they_would_alone(tmp_path):
+    # No dropout, no augmentation: nothing random but the initial weights, so member m of the
+    # lockstep run is the one-by-one run of seed s+m, up to float rounding.
+    config = TrainConfig(ensemble=2, **SMALL)
+    fused = train(config, dataset=blobs(), evaluate_test=True)
+    for m in range(2):
+        alone = train(config.replace(ensemble=1, seed=SMALL["seed"] + m), dataset=blobs())
+        assert fused.summary.members[m]["val_accuracy"] == pytest.approx(
+            alone.summary.val_accuracy, abs=0.011)  # at most two of 200 images
+        assert fused.summary.members[m]["test_accuracy"] == pytest.approx(
+            alone.summary.test_accuracy, abs=0.011)
+
+
+def test_the_command_prints_each_member_and_evaluate_predict_work(tmp_path, tiny_idx_dir,
+                                                                  capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(tiny_idx_dir), "--model", "cnn", "--filters", "4,8",
+                 "--dense", "16", "--epochs", "1", "--val-size", "40", "--ensemble", "2",
+                 "--device", "cpu", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble of 2" in out and "members alone" in out
+    assert main(["evaluate", str(run), "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    summary = json.loads((run / "summary.json").read_text())
+    assert scored["accuracy"] == pytest.approx(summary["test_accuracy"])
+    model, payload = load_model(run)
+    images = np.zeros((3, 28, 28), dtype=np.uint8)
+    images[:, 8:20, 12:16] = 255
+    got = predict((model, payload), list(images), top=10)
+    assert [p.error for p in got] == [None] * 3
+    assert all(sum(prob for _, prob in p.top) == pytest.approx(1, abs=1e-4) for p in got)
+
+
+def test_the_onnx_graph_holds_the_averaging(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="needs the export extra")
+    from mnistlab.export import MAX_ABS_DIFF, export_onnx
+
+    run = make_run(tmp_path / "run", **KINDS["cnn"], ensemble=3)
+    result = export_onnx(run, tmp_path / "ensemble.onnx")
+    assert result["max_abs_diff"] <= MAX_ABS_DIFF
+    model, _ = load_model(run)
+    session = onnxruntime.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
+    x = torch.randn(7, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        members = model.member_logits(x)
+    got = session.run(["logits"], {"input": x.numpy()})[0]
+    assert got.shape == (7, 10)
+    expected = members.softmax(-1).mean(0).numpy()  # the members' averaged softmax
+    np.testing.assert_allclose(np.exp(got), expected, atol=1e-5)
+
+
+def test_settings_and_refusals():
+    with pytest.raises(MnistlabError, match="ensemble: must be a whole number >= 1"):
+        TrainConfig(ensemble=0)
+    with pytest.raises(MnistlabError, match="ensemble: at most"):
+        TrainConfig(ensemble=1000)
+    # an ensemble already trains in lockstep: never grouped into a cohort
+    assert cohort.cohort_key(TrainConfig(model="mlp", ensemble=2)) is None
+    assert cohort.cohort_key(TrainConfig(model="mlp")) is not None
+    # the size check sees N members
+    one, three = (estimate_size(TrainConfig(model="cnn", ensemble=n)) for n in (1, 3))
+    assert three.parameters == 3 * one.parameters
+    assert three.train_activation_bytes > 2.5 * one.train_activation_bytes
+    # at the default, the setting stays out of a run's identity (old run folders still match)
+    assert "ensemble" not in TrainConfig().identity_dict()
+    assert TrainConfig(ensemble=2).identity_dict()["ensemble"] == 2
+    with pytest.raises(MnistlabError, match="at least 2 members"):
+        Ensemble([torch.nn.Linear(2, 2)])
+
+
+def test_a_study_can_take_the_ensemble_as_a_factor(tmp_path, shared_datasets):
+    text = write_tiny_study(tmp_path / "tiny.toml", shared_datasets).read_text()
+    head = text[:text.index("[[experiment]]")]
+    (tmp_path / "ens.toml").write_text(
+        head.replace("seeds = 2", "seeds = 1") + '[[experiment]]\nname = "ensemble"\n'
+        'factor = "ensemble"\nvalues = [1, 3]\n[final]\nchoose = "best"\n')
+    run_study(load_study(str(tmp_path / "ens.toml")), tmp_path / "S", options=StudyOptions())
+    rows = list(csv.DictReader((tmp_path / "S" / "results.csv").open()))
+    assert sorted(r["value"] for r in rows if r["experiment"] == "ensemble") == ["1", "3"]
+    folders = [json.loads(p.read_text()) for p in (tmp_path / "S").rglob("summary.json")]
+    assert any(len(s.get("members") or []) == 3 for s in folders)
