@@ -64,7 +64,7 @@ def _timed(step, steps: int) -> float:
 
 def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
     """Median ms per training step of N networks, three ways."""
-    x = to_fast_layout(torch.randn(config.batch_size, 1, 28, 28), torch.device("cpu"))
+    x = torch.randn(config.batch_size, 1, 28, 28)
     y = torch.randint(0, 10, (config.batch_size,))
     nets = [to_fast_layout(build_model(config.replace(seed=m), (1, 28, 28), 10),
                            torch.device("cpu")) for m in range(members)]

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch import nn
 
 from mnistlab.config import TrainConfig
 from mnistlab.errors import MnistlabError
@@ -74,3 +75,32 @@ def test_resnet_is_deterministic_with_a_seed():
         model = build_model(config, (1, 28, 28), 10).eval()
         outs.append(model(x))
     assert torch.equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "gelu"])
+def test_pooling_before_a_monotone_activation_is_the_same_function(activation):
+    # cnn and lenet5 run max-pool-then-activation where that equals the written order
+    # (activation, then pool): same outputs, same input gradients, fewer values activated.
+    from mnistlab.models import MONOTONE, _activation, _activation_and_max_pool
+
+    layers = _activation_and_max_pool(activation)
+    assert isinstance(layers[0], nn.MaxPool2d) == (activation in MONOTONE)
+    fast = nn.Sequential(*layers)
+    written = nn.Sequential(_activation(activation), nn.MaxPool2d(2))
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    fast(x).sum().backward()
+    written(x2).sum().backward()
+    assert torch.equal(fast(x), written(x2))
+    assert torch.equal(x.grad, x2.grad)
+
+
+def test_the_parameter_names_of_conv_nets_did_not_move():
+    # the pooling order holds no weights: model.pt files written before it load unchanged
+    keys = list(build_model(TrainConfig(model="cnn", filters=(4, 8), dense=(16,),
+                                        batchnorm=True), (1, 28, 28), 10).state_dict())
+    assert [k for k in keys if k.endswith("weight")] == [
+        "0.0.weight", "0.1.weight", "0.4.weight", "0.5.weight", "1.weight", "3.weight"]
+    lenet = list(build_model(TrainConfig(model="lenet5"), (1, 28, 28), 10).state_dict())
+    assert [k for k in lenet if k.endswith("weight")] == [
+        "0.0.weight", "0.3.weight", "1.weight", "3.weight", "5.weight"]
