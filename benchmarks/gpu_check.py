@@ -1,4 +1,4 @@
-"""The GPU check of issue 16: four figures in under 5 minutes on one GPU.
+"""The GPU check of issue 16: five figures in under 5 minutes on one GPU.
 
     MNISTLAB_DATA=../shared/datasets python benchmarks/gpu_check.py            # on the GPU box
     MNISTLAB_DATA=../shared/datasets python benchmarks/gpu_check.py --smoke    # seconds, any CPU
@@ -13,7 +13,10 @@ Prints, one line each, on the device `--device` picks (auto: the GPU when there 
    below, a configuration built from issue 16's blocks (resnet, crop + flip + erase, EMA,
    TTA) and not yet tuned: its time and test accuracy;
 4. cohort against one-by-one: COHORT_SIZE small MLPs differing in learning rate and seed,
-   trained in one cohort and then one after another on the same data: both times.
+   trained in one cohort and then one after another on the same data: both times;
+5. ensemble in lockstep against one-by-one: ENSEMBLE_SIZE mnist-fast members as one
+   `--ensemble` run, then as single runs: both training times, the ensemble's accuracy and
+   its members' mean (on a CPU the lockstep saves little: see BENCHMARKS.md).
 
 `--smoke` shrinks everything to a tiny subset (a few hundred images, one or two epochs, small
 networks) so the script itself can be tested on a CPU; its figures mean nothing.
@@ -47,6 +50,7 @@ FASHION_BEST = dict(dataset="fashion-mnist", model="resnet", filters=[32, 64, 12
                     augment="crop=2,flip=0.5,erase=0.5,erase_area=0.2", ema=0.999, tta=True,
                     eval_train_size=2000)
 COHORT_SIZE = 8
+ENSEMBLE_SIZE = 4
 COHORT_BASE = dict(dataset="fashion-mnist", model="mlp", hidden=[128, 64], optimizer="adam",
                    schedule="constant", batch_size=100, epochs=3)
 # --smoke: the same code paths on a few hundred images
@@ -101,6 +105,18 @@ def check_cohort(data: Any, extra: dict[str, Any], smoke: bool) -> str:
             f"({alone / together:.1f}x)")
 
 
+def check_ensemble(data: Any, extra: dict[str, Any]) -> str:
+    config = TrainConfig.from_dict({**get_recipe("mnist-fast").settings, **extra})
+    fused = train(config.replace(ensemble=ENSEMBLE_SIZE), dataset=data, write_plots=False)
+    alone = sum(train(config.replace(seed=config.seed + m), dataset=data,
+                      write_plots=False).summary.seconds for m in range(ENSEMBLE_SIZE))
+    members = [m["test_accuracy"] for m in fused.summary.members]
+    return (f"ensemble of {ENSEMBLE_SIZE} mnist-fast: {fused.summary.seconds:.1f} s in "
+            f"lockstep; one by one: {alone:.1f} s ({fused.summary.seconds / alone:.2f}x); test "
+            f"accuracy {fused.summary.test_accuracy:.4f}, members' mean "
+            f"{sum(members) / len(members):.4f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true",
@@ -120,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     print(check_fashion_study(args.smoke, args.device, args.workers), flush=True)
     print(check_fashion_best(fashion, extra, args.smoke), flush=True)
     print(check_cohort(fashion, extra, args.smoke), flush=True)
+    print(check_ensemble(mnist, extra), flush=True)
     print(f"total: {time.perf_counter() - started:.1f} s", flush=True)
     return 0
 

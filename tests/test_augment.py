@@ -12,6 +12,7 @@ from mnistlab.augment import (
     random_affine,
     random_blur,
     random_crop,
+    random_elastic,
     random_erase,
     random_flip,
     random_stroke,
@@ -163,3 +164,22 @@ def test_blur_and_stroke_are_read_from_the_augment_setting():
     g1, g2 = (torch.Generator().manual_seed(3) for _ in range(2))
     assert augment_batch(x, config.augmentation, generator=g1).equal(
         augment_batch(x, config.augmentation, generator=g2))
+
+
+def test_elastic_wobbles_strokes_by_a_few_pixels_and_keeps_the_rest():
+    x = torch.zeros(200, 1, 28, 28)
+    x[:, :, 6:22, 12:16] = 1.0
+    out = random_elastic(x, 0.5, generator=torch.Generator().manual_seed(0))
+    changed = (out - x).abs().flatten(1).amax(dim=1) > 1e-6
+    assert 0.4 < changed.float().mean() < 0.6
+    assert out[~changed].equal(x[~changed])
+    # a smooth field of a pixel or two: the bar bends but stays near where it was
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    mass = out[changed].sum(dim=(1, 2, 3))
+    centre_x = (out[changed, 0] * xs).sum(dim=(1, 2)) / mass
+    assert (centre_x - 13.5).abs().max() < 3
+    assert ((mass / 64 > 0.25) & (mass / 64 < 2)).all()  # stretched or squeezed, never gone
+    assert not torch.equal(out[changed][0], out[changed][1])  # a field per image
+    g1, g2 = (torch.Generator().manual_seed(5) for _ in range(2))
+    assert random_elastic(x, 1.0, generator=g1).equal(random_elastic(x, 1.0, generator=g2))
+    assert TrainConfig(augment="elastic=0.5").augmentation == {"elastic": 0.5}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,6 +151,7 @@ def test_the_command_prints_each_member_and_evaluate_predict_work(tmp_path, tiny
 
 def test_the_onnx_graph_holds_the_averaging(tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime", reason="needs the export extra")
+    onnx = pytest.importorskip("onnx", reason="needs the export extra")
     from mnistlab.export import MAX_ABS_DIFF, export_onnx
 
     run = make_run(tmp_path / "run", **KINDS["cnn"], ensemble=3)
@@ -164,6 +166,10 @@ def test_the_onnx_graph_holds_the_averaging(tmp_path):
     assert got.shape == (7, 10)
     expected = members.softmax(-1).mean(0).numpy()  # the members' averaged softmax
     np.testing.assert_allclose(np.exp(got), expected, atol=1e-5)
+    sidecar = json.loads(Path(result["sidecar"]).read_text())
+    assert sidecar["ensemble_members"] == 3 and "averaged" in sidecar["output"]["is"]
+    metadata = {p.key: p.value for p in onnx.load(result["path"]).metadata_props}
+    assert json.loads(metadata["ensemble_members"]) == 3
 
 
 def test_settings_and_refusals():

@@ -1,5 +1,5 @@
 """benchmarks/gpu_check.py --smoke: the GPU check's every step runs, on a CPU, in seconds, and
-prints its four figures."""
+prints its five figures."""
 
 import os
 import re
@@ -27,6 +27,8 @@ def test_the_smoke_form_prints_every_figure(shared_datasets):
                 rf"fashion-best \(no recipe yet: resnet \[8, 16\] x1, .*not yet measured\): "
                 rf"{number} s of training, test accuracy 0\.[0-9]{{4}}",
                 rf"cohort of 8 MLPs: {number} s; one by one: {number} s \({number}x\)",
+                rf"ensemble of 4 mnist-fast: {number} s in lockstep; one by one: {number} s "
+                rf"\({number}x\); test accuracy 0\.[0-9]{{4}}, members' mean 0\.[0-9]{{4}}",
                 rf"total: {number} s"]
     assert len(lines) == 1 + len(patterns)
     for line, pattern in zip(lines[1:], patterns):

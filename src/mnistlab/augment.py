@@ -1,11 +1,12 @@
 """Random augmentation on whole batches of image tensors, on the device they live on.
 
-Each image gets its own rotation, scale and shift, crop offset, stroke change, resolution,
-erased rectangle and mirror coin, but the work is a few batched tensor ops per kind (affine:
-build N matrices, `affine_grid`, `grid_sample`; crop: one gather; stroke: a 3x3 max filter;
-blur: one resize round trip per resolution; erase and flip: masks), never a per-image Python
-loop. Works on images in [0, 1] with a black (0) background, before normalisation, so
-the pixels brought in from outside the frame, and the erased ones, are background.
+Each image gets its own rotation, scale and shift, elastic distortion, crop offset, stroke
+change, resolution, erased rectangle and mirror coin, but the work is a few batched tensor ops
+per kind (affine: build N matrices, `affine_grid`, `grid_sample`; elastic: a smoothed random
+field and `grid_sample`; crop: one gather; stroke: a 3x3 max filter; blur: one resize round
+trip per resolution; erase and flip: masks), never a per-image Python loop. Works on images
+in [0, 1] with a black (0) background, before normalisation, so the pixels brought in from
+outside the frame, and the erased ones, are background.
 
     augment_batch(images, config.augmentation)   # what training does to each batch
 """
@@ -20,11 +21,14 @@ import torch.nn.functional as F
 
 def augment_batch(images: torch.Tensor, spec: dict[str, float], *,
                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """`spec` (TrainConfig.augmentation) applied in a fixed order: affine, crop, stroke, blur,
-    flip, erase (erasing last, so the blank rectangle is not itself rotated or moved)."""
+    """`spec` (TrainConfig.augmentation) applied in a fixed order: affine, elastic, crop,
+    stroke, blur, flip, erase (erasing last, so the blank rectangle is not itself rotated or
+    moved)."""
     images = random_affine(images, rotate=spec.get("rotate", 0.0),
                            scale=spec.get("scale", 0.0), shift=spec.get("shift", 0.0),
                            generator=generator)
+    if spec.get("elastic"):
+        images = random_elastic(images, spec["elastic"], generator=generator)
     if spec.get("crop"):
         images = random_crop(images, int(spec["crop"]), generator=generator)
     if spec.get("stroke"):
@@ -152,3 +156,34 @@ def random_blur(images: torch.Tensor, probability: float, *,
         out = out.clone() if out is images else out
         out[chosen] = back.to(out.dtype)
     return out
+
+
+# Elastic distortion as Simard, Steinkraus & Platt (2003) used it on MNIST: a random
+# displacement field, uniform in [-1, 1] per pixel, smoothed by a Gaussian of ELASTIC_SIGMA
+# pixels and scaled by ELASTIC_ALPHA pixels: the wobble of a hand, not of a camera.
+ELASTIC_ALPHA, ELASTIC_SIGMA = 34.0, 4.0
+
+
+def random_elastic(images: torch.Tensor, probability: float, *,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """With `probability` per image, an elastic distortion (ELASTIC_ALPHA, ELASTIC_SIGMA);
+    background comes in where the field pulls from outside the frame."""
+    n, _, h, w = images.shape
+    device, dtype = images.device, images.dtype
+    apply = _uniform(n, images, generator) < probability
+    noise = torch.rand(n * 2, 1, h, w, generator=generator, device=device, dtype=dtype) * 2 - 1
+    radius = math.ceil(3 * ELASTIC_SIGMA)
+    taps = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+    kernel = torch.exp(-taps ** 2 / (2 * ELASTIC_SIGMA ** 2))
+    kernel = kernel / kernel.sum()
+    field = F.conv2d(noise, kernel.view(1, 1, 1, -1), padding=(0, radius))
+    field = F.conv2d(field, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+    field = field.view(n, 2, h, w) * ELASTIC_ALPHA
+    # pixels -> grid_sample's [-1, 1] units (align_corners=False: a pixel is 2/size wide)
+    ys = (torch.arange(h, device=device, dtype=dtype) + 0.5) * 2 / h - 1
+    xs = (torch.arange(w, device=device, dtype=dtype) + 0.5) * 2 / w - 1
+    grid = torch.stack([xs.view(1, 1, w) + field[:, 0] * 2 / w,
+                        ys.view(1, h, 1) + field[:, 1] * 2 / h], dim=3)
+    warped = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
+                           align_corners=False)
+    return torch.where(apply[:, None, None, None], warped, images)

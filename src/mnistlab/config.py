@@ -40,8 +40,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # rotate (degrees), scale and shift (fractions): a random affine; crop: zero-pad by this many
 # pixels and crop back at a random offset; erase: the probability of blanking a random
 # rectangle of at most erase_area of the image; flip: the probability of a left-right mirror.
-AUGMENT_KEYS = ("rotate", "scale", "shift", "crop", "erase", "erase_area", "flip", "blur",
-                "stroke")
+AUGMENT_KEYS = ("rotate", "scale", "shift", "elastic", "crop", "erase", "erase_area", "flip",
+                "blur", "stroke")
 ERASE_AREA = 0.25  # erase_area when only erase is given: at most a quarter of the image
 MAX_CROP = 16  # pixels of padding: beyond this a 28x28 image can be cropped to pure background
 # Datasets whose classes change under a left-right mirror: a flipped 2, 5 or 7 is not that digit
@@ -147,7 +147,7 @@ def parse_augment(text: str) -> dict[str, float]:
 def _check_augment_value(key: str, number: float, text: str) -> None:
     if key in ("scale", "shift", "erase_area") and number >= 1:
         raise MnistlabError(f"augment: {key} is a fraction and must be < 1, got {text}")
-    if key in ("erase", "flip", "blur", "stroke") and number > 1:
+    if key in ("erase", "flip", "blur", "stroke", "elastic") and number > 1:
         raise MnistlabError(f"augment: {key} is a probability and must be <= 1, got {text}")
     if key == "crop" and (not number.is_integer() or number > MAX_CROP):
         raise MnistlabError(f"augment: crop is the padding in whole pixels, 0 to {MAX_CROP}, "
@@ -226,11 +226,12 @@ class TrainConfig:
     early_stopping: int = setting(0, "stop after N epochs without a better val accuracy "
                                   "(0 = off)", metavar="N")
     augment: str = setting("", "random changes per training image: rotate=DEG, scale=F, "
-                           "shift=F (affine), crop=PX (zero-pad and crop back), erase=P "
-                           f"(blank a rectangle of at most erase_area=F, default {ERASE_AREA}, "
-                           "of the image), flip=P (left-right; not for mnist), blur=P (a "
-                           "round trip through 7 to 14 pixels: a low-resolution scan), "
-                           "stroke=P (strokes one pixel bolder or thinner); e.g. "
+                           "shift=F (affine), elastic=P (a hand's wobble), crop=PX (zero-pad "
+                           "and crop back), erase=P (blank a rectangle of at most "
+                           f"erase_area=F, default {ERASE_AREA}, of the image), flip=P "
+                           "(left-right; not for mnist), blur=P (a round trip through 7 to 14 "
+                           "pixels: a low-resolution scan), stroke=P (strokes bolder or "
+                           "thinner); e.g. "
                            "rotate=10,scale=0.1,shift=0.1", metavar="KEY=V,...")
     ema: float = setting(0.0, "keep an exponential moving average of the weights with this "
                          "decay (e.g. 0.999; 0 = off): it is what each epoch scores and "

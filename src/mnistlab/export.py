@@ -78,7 +78,9 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
         "input": {"name": "input", "shape": ["batch", *shape], "dtype": "float32",
                   "is": _input_description(config.input_scaling)},
         "output": {"name": "logits", "shape": ["batch", len(payload["class_names"])],
-                   "is": "unnormalised scores; softmax over classes gives probabilities"},
+                   "is": ("log of the members' averaged probabilities; softmax over classes "
+                          "(or exp) gives those probabilities" if config.ensemble > 1 else
+                          "unnormalised scores; softmax over classes gives probabilities")},
         "opset": opset,
         "exporter": exporter,
         "max_abs_diff": max_abs_diff,
@@ -102,6 +104,8 @@ def _facts(config: TrainConfig, payload: dict[str, Any], shape: tuple[int, ...]
         "preprocessing": image_style(payload.get("dataset")),
         "dataset": payload.get("dataset"),
         "mnistlab": __version__,
+        # an ensemble's members, averaged inside the graph
+        **({"ensemble_members": config.ensemble} if config.ensemble > 1 else {}),
     }
 
 

@@ -16,23 +16,31 @@ from .errors import MnistlabError
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    goal: str
+    goal: str  # what it was tuned for
     settings: dict[str, Any]
+    measured: str  # what it reached, and where (BENCHMARKS.md has the command and the spread)
 
 
-# A small 3-block conv net trained for a short one-cycle run: batch norm and one-cycle let a
-# high learning rate work from the first step; label smoothing keeps the last epoch from
-# over-fitting; a large batch keeps per-step overhead low on a CPU.
+# mnist-fast: a small 3-block conv net trained for one short one-cycle epoch: batch norm and
+# one-cycle let a high learning rate work from the first step; label smoothing keeps the last
+# steps from over-fitting; a large batch keeps per-step overhead low on a CPU.
+# mnist-best: the same design twice as wide, with a dense layer of 256 and dropout, trained for
+# 15 epochs on rotated, scaled and shifted digits; the weights' moving average is what is kept,
+# and the test score averages each digit's 1-pixel shifts (TTA).
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("mnist-fast", "MNIST: 99.0% test accuracy in the shortest training time on a CPU",
            dict(dataset="mnist", model="cnn", filters=[16, 32, 64], dense=[128], batchnorm=True,
                 dropout=0.0, optimizer="adam", lr=0.01, schedule="onecycle",
-                label_smoothing=0.1, batch_size=256, epochs=1, eval_train_size=2000)),
-    Recipe("mnist-best", "MNIST: 99.5% test accuracy within a minute of training on a CPU",
-           dict(dataset="mnist", model="cnn", filters=[16, 32, 64], dense=[128],
-                batchnorm=True, dropout=0.1, optimizer="adam", lr=0.01, schedule="onecycle",
-                label_smoothing=0.1, augment="rotate=8,scale=0.08,shift=0.08", batch_size=256,
-                epochs=6, eval_train_size=2000)),
+                label_smoothing=0.1, batch_size=256, epochs=1, eval_train_size=2000),
+           "test 0.9905 ± 0.0004 (3 seeds) in 15.5 s of training on 2 CPU cores; a plain "
+           "PyTorch loop of the same network: 28.1 s"),
+    Recipe("mnist-best", "MNIST: 99.7% test accuracy (mean of 3 seeds) within 15 minutes of "
+           "training on 2 CPU cores",
+           dict(dataset="mnist", model="cnn", filters=[32, 64, 128], dense=[256],
+                batchnorm=True, dropout=0.25, optimizer="adam", lr=0.005, schedule="onecycle",
+                label_smoothing=0.1, augment="rotate=10,scale=0.1,shift=0.1", batch_size=128,
+                epochs=15, ema=0.999, tta=True, eval_train_size=2000),
+           "MEASURED_BEST"),
 )}
 
 

@@ -52,10 +52,10 @@ def run_train(args: argparse.Namespace) -> int:
         from rich.table import Table
 
         table = Table(title="recipes (mnistlab train --recipe NAME; flags still override)")
-        for column in ("recipe", "tuned for", "settings"):
+        for column in ("recipe", "tuned for", "measured", "settings"):
             table.add_column(column)
         for recipe in RECIPES.values():
-            table.add_row(recipe.name, recipe.goal,
+            table.add_row(recipe.name, recipe.goal, recipe.measured,
                           " ".join(as_flag(k, v) for k, v in recipe.settings.items()))
         stdout.print(table)
         return 0
