@@ -34,27 +34,31 @@ from mnistlab.recipes import get_recipe
 from mnistlab.training import train
 
 
-def baseline_net() -> nn.Module:
+def plain_net(widths: tuple[int, ...], dense: tuple[int, ...] = ()) -> nn.Module:
+    """Conv3x3-BN-ReLU-maxpool blocks of `widths`, dense ReLU layers, the classifier: written
+    as a newcomer writes it (activation before pooling, as in the papers)."""
     layers: list[nn.Module] = []
     channels = 1
-    for width in (32, 64, 128):
+    for width in widths:
         layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
                    nn.ReLU(), nn.MaxPool2d(2)]
         channels = width
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 3 * 3, 10))
+    layers.append(nn.Flatten())
+    features = channels * 3 * 3
+    for size in dense:
+        layers += [nn.Linear(features, size), nn.ReLU()]
+        features = size
+    return nn.Sequential(*layers, nn.Linear(features, 10))
+
+
+def baseline_net() -> nn.Module:
+    """The speed issue's quick 3-block CNN: 32-64-128, no dense layer."""
+    return plain_net((32, 64, 128))
 
 
 def fast_net() -> nn.Module:
-    """`--recipe mnist-fast`'s network as a newcomer writes it: three conv3x3-BN-ReLU-maxpool
-    blocks 16-32-64, a dense layer of 128, the classifier."""
-    layers: list[nn.Module] = []
-    channels = 1
-    for width in (16, 32, 64):
-        layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                   nn.ReLU(), nn.MaxPool2d(2)]
-        channels = width
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 3 * 3, 128), nn.ReLU(),
-                         nn.Linear(128, 10))
+    """`--recipe mnist-fast`'s network: blocks 16-32-64, a dense layer of 128."""
+    return plain_net((16, 32, 64), (128,))
 
 
 def baseline_run(data, epochs: int, seed: int, net=baseline_net,
