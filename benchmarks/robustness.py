@@ -1,6 +1,6 @@
 """Handwriting that is not MNIST: accuracy through `mnistlab predict` against a naive resize.
 
-    pip install scikit-learn   # only for its bundled copy of the digits below
+    pip install -e ".[tune]"   # scikit-learn, for its bundled copy of the digits below
     MNISTLAB_DATA=../shared/datasets python benchmarks/robustness.py RUN_DIR [RUN_DIR ...]
 
 The set: UCI "Optical Recognition of Handwritten Digits" (Alpaydin & Kaynak 1998; the copy
@@ -36,7 +36,7 @@ def load_digits_set() -> tuple[np.ndarray, np.ndarray]:
         from sklearn.datasets import load_digits
     except ImportError:
         raise SystemExit("this benchmark reads scikit-learn's bundled copy of the UCI digits: "
-                         "pip install scikit-learn") from None
+                         "pip install scikit-learn (or the tune extra)") from None
     digits = load_digits()
     ink = np.rint(digits.images / 16.0 * 255).astype(np.uint8)
     return 255 - ink, digits.target.astype(np.int64)

@@ -34,13 +34,14 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                 label_smoothing=0.1, batch_size=256, epochs=1, eval_train_size=2000),
            "test 0.9905 ± 0.0004 (3 seeds) in 15.5 s of training on 2 CPU cores; a plain "
            "PyTorch loop of the same network: 28.1 s"),
-    Recipe("mnist-best", "MNIST: 99.7% test accuracy (mean of 3 seeds) within 15 minutes of "
-           "training on 2 CPU cores",
+    Recipe("mnist-best", "MNIST: the best single small network within 15 minutes of training "
+           "on 2 CPU cores (aim: 99.7%, mean of 3 seeds)",
            dict(dataset="mnist", model="cnn", filters=[32, 64, 128], dense=[256],
                 batchnorm=True, dropout=0.25, optimizer="adam", lr=0.005, schedule="onecycle",
                 label_smoothing=0.1, augment="rotate=10,scale=0.1,shift=0.1", batch_size=128,
                 epochs=15, ema=0.999, tta=True, eval_train_size=2000),
-           "MEASURED_BEST"),
+           "test 0.9964 ± 0.0001 (3 seeds; TTA) in 734 s of training on 2 CPU cores; 95.3% "
+           "(mean of the 3) on UCI handwritten digits through predict"),
 )}
 
 
