@@ -77,8 +77,7 @@ def _members(model: nn.Module, run: Run, member: int,
     if not isinstance(model, Ensemble):
         return None
     config, splits = run.learner.configs[member], run.splits
-    scored = dict(config=config, mean=splits.mean, std=splits.std, num_classes=splits.num_classes,
-                  tta=config.tta)
+    scored = _final_scoring(config, splits)
     out = []
     for index in range(model.size):
         view = MemberView(model, index)
@@ -88,6 +87,12 @@ def _members(model: nn.Module, run: Run, member: int,
         out.append({"seed": config.seed + index, "val_accuracy": _number(val),
                     "test_accuracy": _number(test)})
     return out
+
+
+def _final_scoring(config: TrainConfig, splits: Splits) -> dict[str, Any]:
+    """evaluate()'s settings for a run's final scores (with its TTA, which epochs go without)."""
+    return dict(config=config, mean=splits.mean, std=splits.std, num_classes=splits.num_classes,
+                tta=config.tta)
 
 
 def _number(value: float | None) -> float | None:
@@ -102,8 +107,7 @@ def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: boo
     history = run.histories[member]
     ok = status != "diverged"  # a diverged model has nothing worth scoring
     # the final scores, with test-time augmentation when asked for (the epochs' are without)
-    scored = dict(config=config, mean=splits.mean, std=splits.std, num_classes=splits.num_classes,
-                  tta=config.tta)
+    scored = _final_scoring(config, splits)
     test = evaluate(model, splits.test_x, splits.test_y, **scored) if ok and evaluate_test \
         else None
     val = evaluate(model, splits.val_x, splits.val_y, **scored) if ok else None
