@@ -62,6 +62,16 @@ def _timed(step, steps: int) -> float:
     return statistics.median(times) * 1000
 
 
+def _member_step(logits: torch.Tensor, y: torch.Tensor, optimizer) -> None:
+    """One optimizer step on (N, B, classes) logits: the sum of the members' losses, as
+    `--ensemble` trains them."""
+    members = logits.shape[0]
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat(members)) * members
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
     """Median ms per training step of N networks, three ways."""
     x = torch.randn(config.batch_size, 1, 28, 28)
@@ -82,11 +92,7 @@ def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
     fused_opt = torch.optim.Adam(fused.parameters(), lr=1e-3, fused=True)
 
     def fused_step() -> None:
-        logits = fused.member_logits(x)
-        loss = F.cross_entropy(logits.reshape(-1, 10), y.repeat(members)) * members
-        fused_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        fused_opt.step()
+        _member_step(fused.member_logits(x), y, fused_opt)
 
     base = copy.deepcopy(nets[0])
     for module in base.modules():  # vmap cannot update running statistics in place
@@ -104,11 +110,7 @@ def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
     batched = torch.func.vmap(one, in_dims=(0, 0, None), randomness="different")
 
     def vmap_step() -> None:
-        logits = batched(params, buffers, x)
-        loss = F.cross_entropy(logits.reshape(-1, 10), y.repeat(members)) * members
-        vmap_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        vmap_opt.step()
+        _member_step(batched(params, buffers, x), y, vmap_opt)
 
     for net in (*nets, fused, base):
         net.train()
