@@ -64,6 +64,9 @@ def test_the_average_is_scored_each_epoch_and_saved_in_model_pt(tmp_path):
     saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(saved[k], seen["average"][k]) for k in saved)
     assert result.summary.val_accuracy > 0.5
+    # the average is what the run keeps, and it counts as many weights as the network
+    assert result.summary.parameters == sum(v.numel() for k, v in seen["raw"].items()
+                                            if "running" not in k and "num_batches" not in k)
 
 
 def test_a_resumed_run_continues_its_average_exactly(tmp_path):

@@ -335,7 +335,9 @@ def _cnn_plan(config: TrainConfig, image_shape: Shape, num_classes: int) -> list
 
 
 def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """The model's weights, trainable or not: the moving average a run keeps (--ema) is a copy
+    whose weights take no gradient, and it has as many as the network it averages."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def _activation(name: str) -> nn.Module:
