@@ -27,6 +27,11 @@ class Recipe:
 # mnist-best: the same design twice as wide, with a dense layer of 256 and dropout, trained for
 # 15 epochs on rotated, scaled and shifted digits; the weights' moving average is what is kept,
 # and the test score averages each digit's 1-pixel shifts (TTA).
+# fashion-best: the same design half as wide again (48-96-192), 16 epochs on clothes cropped
+# from a 2-pixel padding and mirrored (a mirrored shirt is a shirt; a mirrored digit is not, so
+# flip is refused for digits); TTA adds each image's mirror. No random erasing: in 16 epochs
+# this network under-fits (with erasing and dropout 0.3 it scored 94.7% on its own training
+# images and 93.3% on test; without, 95.1% and 93.6%).
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("mnist-fast", "MNIST: 99.0% test accuracy in the shortest training time on a CPU",
            dict(dataset="mnist", model="cnn", filters=[16, 32, 64], dense=[128], batchnorm=True,
@@ -42,6 +47,14 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                 epochs=15, ema=0.999, tta=True, eval_train_size=2000),
            "test 0.9964 ± 0.0001 (3 seeds; TTA) in 734 s of training on 2 CPU cores; 95.3% "
            "(mean of the 3) on UCI handwritten digits through predict"),
+    Recipe("fashion-best", "Fashion-MNIST: the best single small network within 30 minutes of "
+           "training on 2 CPU cores (aim: 94.0%, mean of 3 seeds)",
+           dict(dataset="fashion-mnist", model="cnn", filters=[48, 96, 192], dense=[256],
+                batchnorm=True, dropout=0.2, optimizer="adam", lr=0.005, schedule="onecycle",
+                label_smoothing=0.1, augment="crop=2,flip=0.5", batch_size=128,
+                epochs=16, ema=0.999, tta=True, eval_train_size=2000),
+           "test 0.9363 ± 0.0011 (3 seeds; TTA) in 1493 s of training on 2 CPU "
+           "cores"),
 )}
 
 
