@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from .errors import MnistlabError
+from .stem import FusedStem
 
 # Modules that act per value or per channel: a single copy serves every member.
 _PER_CHANNEL = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.MaxPool2d, nn.AvgPool2d,
@@ -75,7 +76,7 @@ class Ensemble(nn.Module):
         if len(members) < 2:
             raise MnistlabError("ensemble: needs at least 2 members (--ensemble N, N >= 2)")
         self.size = len(members)
-        self.net = nn.Sequential(*fuse(members))
+        self.net = FusedStem(*fuse(members))
 
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -104,7 +105,7 @@ def average_logits(member_logits: torch.Tensor) -> torch.Tensor:
 
 def _leaves(module: nn.Module) -> list[nn.Module]:
     """The layers of a model in order, nested nn.Sequentials opened."""
-    if type(module) is nn.Sequential:
+    if isinstance(module, nn.Sequential):
         return [leaf for child in module for leaf in _leaves(child)]
     return [module]
 

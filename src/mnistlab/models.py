@@ -23,6 +23,7 @@ from torch import nn
 from .config import MODELS, TrainConfig
 from .ensemble import Ensemble
 from .errors import MnistlabError
+from .stem import FusedStem
 
 Shape = tuple[int, int, int]
 Builder = Callable[[TrainConfig, Shape, int], nn.Module]
@@ -405,7 +406,7 @@ def lenet5(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: 
         return block + _activation_and_max_pool(act)
 
     # 28x28 MNIST digits are padded to 32x32 in the paper; padding=2 does the same.
-    features = nn.Sequential(*conv(image_shape[0], 6, 2), *conv(6, 16, 0), nn.Flatten())
+    features = FusedStem(*conv(image_shape[0], 6, 2), *conv(6, 16, 0), nn.Flatten())
     flat = _flat_size(features, image_shape)
     return nn.Sequential(features, *_dense_head(flat, (120, 84), num_classes, act, config.dropout))
 
@@ -428,7 +429,7 @@ def cnn(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int
         else:
             layers.append(_activation(act))
         channels = width
-    features = nn.Sequential(*layers, nn.Flatten())
+    features = FusedStem(*layers, nn.Flatten())
     flat = _flat_size(features, image_shape)
     head = _dense_head(flat, config.dense, num_classes, act, config.dropout)
     return nn.Sequential(features, *head)
@@ -516,4 +517,4 @@ def resnet(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: 
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     if config.dropout > 0:
         layers.append(nn.Dropout(config.dropout))
-    return nn.Sequential(*layers, nn.Linear(channels, num_classes))
+    return FusedStem(*layers, nn.Linear(channels, num_classes))

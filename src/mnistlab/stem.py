@@ -1,0 +1,161 @@
+"""A network's first convolution and its batch norm, trained as one convolution.
+
+In training, batch norm after a convolution y = conv(x, W) normalizes each output channel with
+the batch's mean and variance. Those are functions of W and of the input's patches alone:
+with p a patch (C_in x k x k values, zero-padded at the borders), m its mean over the batch and
+positions and S its covariance,
+
+    mean(y_c) = W_c . m        var(y_c) = W_c S W_c^T
+
+so batch norm's output is itself a convolution, with weights W_c * s_c and bias
+beta_c - s_c mean(y_c), where s_c = gamma_c / sqrt(var(y_c) + eps). Autograd differentiates
+through m, S and W exactly as through batch norm's own backward, so the outputs, gradients and
+running statistics are batch norm's (to float rounding). What it saves is work on the widest
+tensor of the network: batch norm reads and writes the first layer's output (for 16 channels
+of a 28x28 image, 16 times the input) three times forward and four times backward; here the
+statistics come from the input, which the first layer reads anyway.
+
+It pays only where a patch is small (the first layer: one or three input channels): S is
+(C_in k^2)^2, read from one matrix product over the input. `FusedStem` is the nn.Sequential
+that does it when its first two layers allow (`fusable`); in evaluation, and wherever a
+condition fails, it is an ordinary nn.Sequential. Its state dict is an nn.Sequential's: model
+files load into either.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Patches up to this many values (C_in * k * k): a 3x3 kernel over three channels.
+MAX_PATCH = 27
+
+
+def fusable(conv: nn.Module, norm: nn.Module, x: torch.Tensor) -> bool:
+    """Whether conv -> batch norm on `x` can run as one convolution: a plain zero-padded
+    convolution over small patches, a batch norm in training that keeps running
+    statistics, a CPU (where it was measured), no autocast, and an input that takes no
+    gradient (S and m are not differentiated with respect to it)."""
+    return (type(conv) is nn.Conv2d and type(norm) is nn.BatchNorm2d and norm.training
+            and norm.track_running_stats and norm.running_mean is not None
+            and conv.groups == 1 and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str) and _centre_on_image(conv)
+            and conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1] <= MAX_PATCH
+            and x.dim() == 4 and x.device.type == "cpu" and not x.requires_grad
+            and not torch.is_autocast_enabled(x.device.type))
+
+
+def _centre_on_image(conv: nn.Conv2d) -> bool:
+    """Whether the kernel's centre tap reads the image, never the padding, at every output
+    position (it carries the bias: see conv_batchnorm)."""
+    return all(pad <= dil * min(k // 2, k - 1 - k // 2)
+               for pad, dil, k in zip(conv.padding, conv.dilation, conv.kernel_size))
+
+
+def _patch_index(conv: nn.Conv2d, columns: int, width_out: int, device) -> torch.Tensor:
+    """(patch values, output columns): for value (channel, tap row, tap column) of the patch
+    at output column c, its column in `_row_windows`' matrix."""
+    (kh, kw), (_, dw), (_, sw) = conv.kernel_size, conv.dilation, conv.stride
+    starts = torch.tensor([(ci * kh + i) * columns + j * dw for ci in range(conv.in_channels)
+                           for i in range(kh) for j in range(kw)], device=device)
+    return starts[:, None] + torch.arange(width_out, device=device) * sw
+
+
+def _row_windows(conv: nn.Conv2d, x: torch.Tensor, centre: float) -> tuple[torch.Tensor, int]:
+    """(N * H_out, C_in * k_h * W_padded) matrix: for each image and output row, the padded
+    input rows (less `centre`) that row's patches read, side by side; and W_out."""
+    (kh, kw), (ph, pw), (dh, dw), (sh, sw) = (conv.kernel_size, conv.padding, conv.dilation,
+                                              conv.stride)
+    padded = F.pad(x - centre, (pw, pw, ph, ph), value=-centre)
+    height_out = (padded.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    width_out = (padded.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    rows = torch.cat([padded[:, :, i * dh: i * dh + sh * (height_out - 1) + 1: sh]
+                      for i in range(kh)], dim=3)  # (N, C, H_out, k_h * W_padded)
+    return rows.transpose(1, 2).reshape(-1, rows.shape[1] * rows.shape[3]), width_out
+
+
+def patch_moments(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(mean patch m, patch covariance S, number of patches) of `conv`'s input `x`."""
+    with torch.no_grad():
+        # covariances do not change with a shift; centring keeps E[pp] - mm from cancelling
+        centre = float(x.mean())
+        windows, width_out = _row_windows(conv, x, centre)
+        index = _patch_index(conv, windows.shape[1] // (conv.in_channels * conv.kernel_size[0]),
+                             width_out, x.device)
+        count = windows.shape[0] * width_out
+        gram = windows.t() @ windows
+        mean = windows.sum(0)[index].sum(1) / count
+        second = gram[index[:, None, :], index[None, :, :]].sum(2) / count
+        covariance = second - torch.outer(mean, mean)
+        return mean + centre, covariance, count
+
+
+def conv_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d, x: torch.Tensor,
+                   pool: nn.MaxPool2d | None = None) -> torch.Tensor:
+    """batch norm(conv(x)) in training, as one convolution; updates norm's running statistics
+    as batch norm does. With `pool`, the max-pooling that follows: pool(batch norm(conv(x))),
+    with the bias added after pooling, on a quarter of the values (max-pooling commutes with
+    adding a per-channel constant)."""
+    mean_patch, covariance, count = patch_moments(conv, x)
+    weight = conv.weight.reshape(conv.out_channels, -1)
+    mean = weight @ mean_patch
+    if conv.bias is not None:  # batch norm takes it away again; only the running mean keeps it
+        mean = mean + conv.bias
+    var = ((weight @ covariance) * weight).sum(1).clamp_min(0)
+    gamma = norm.weight if norm.weight is not None else torch.ones_like(mean)
+    beta = norm.bias if norm.bias is not None else torch.zeros_like(mean)
+    scale = gamma * torch.rsqrt(var + norm.eps)
+    _update_running(norm, mean.detach(), var.detach() * (count / max(count - 1, 1)))
+    bias = beta - mean * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    scaled = conv.weight * scale.reshape(-1, 1, 1, 1)
+    if pool is not None:
+        pooled = pool(F.conv2d(x, scaled, None, conv.stride, conv.padding, conv.dilation))
+        return pooled + bias.reshape(1, -1, 1, 1)
+    # Else the bias rides on an extra input channel of ones, read by the kernel's centre tap
+    # only (never off the image): a convolution's own bias costs a second pass over its output
+    # backward, twice the time of this channel on a channels-last CPU.
+    ones = torch.ones_like(x[:, :1])
+    kh, kw = conv.kernel_size
+    centre = torch.zeros(1, 1, kh, kw, dtype=x.dtype, device=x.device)
+    centre[0, 0, kh // 2, kw // 2] = 1
+    layout = _layout(conv.weight)
+    fused = torch.cat([scaled, bias.reshape(-1, 1, 1, 1) * centre], dim=1)
+    return F.conv2d(torch.cat([x, ones], dim=1).contiguous(memory_format=layout),
+                    fused.contiguous(memory_format=layout), None, conv.stride, conv.padding,
+                    conv.dilation)
+
+
+def _layout(weight: torch.Tensor) -> torch.memory_format:
+    """The memory layout of `weight`, hence of the plain convolution's output, told apart by
+    strides even for one input channel (where both layouts count as contiguous)."""
+    return torch.channels_last if weight.stride(1) < weight.stride(2) else torch.contiguous_format
+
+
+def _update_running(norm: nn.BatchNorm2d, mean: torch.Tensor, var: torch.Tensor) -> None:
+    with torch.no_grad():
+        norm.num_batches_tracked.add_(1)
+        factor = (norm.momentum if norm.momentum is not None
+                  else 1.0 / float(norm.num_batches_tracked))
+        norm.running_mean.lerp_(mean, factor)
+        norm.running_var.lerp_(var, factor)
+
+
+class FusedStem(nn.Sequential):
+    """An nn.Sequential whose first two layers, a convolution and its batch norm, train as one
+    convolution where `fusable` allows (see the module's docstring)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self) < 2 or not fusable(self[0], self[1], x):
+            return super().forward(x)
+        pool = self[2] if len(self) > 2 and type(self[2]) is nn.MaxPool2d else None
+        if pool is not None and pool.return_indices:
+            pool = None
+        x = conv_batchnorm(self[0], self[1], x, pool)
+        for layer in itertools.islice(self, 2 if pool is None else 3, None):
+            x = layer(x)
+        return x
