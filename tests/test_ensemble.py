@@ -24,6 +24,7 @@ from mnistlab.predict import predict
 from mnistlab.runs import load_model
 from mnistlab.study import load_study
 from mnistlab.training import cohort
+from mnistlab.training.evaluation import evaluate, member_accuracies, tta_view_count
 
 KINDS = {
     "mlp": dict(model="mlp", hidden=(32, 16), dropout=0.0),
@@ -89,6 +90,27 @@ def test_the_output_is_the_log_of_the_averaged_softmax():
     averaged = average_logits(logits)
     torch.testing.assert_close(averaged.exp(), logits.softmax(-1).mean(0))
     torch.testing.assert_close(averaged.softmax(-1), averaged.exp())  # a valid logit
+
+
+def test_members_are_scored_alone_in_one_pass_with_tta():
+    # member_accuracies reads every member off one pass of the ensemble; each figure is the
+    # member's own, scored alone with the same test-time augmentation
+    config = TrainConfig(ensemble=3, tta=True, **SMALL)
+    model = build_model(config, (1, 28, 28), 10).eval()
+    data = blobs()
+    x, y = data.test_images.unsqueeze(1), data.test_labels
+    scored = dict(config=config, mean=data.mean, std=data.std, batch_size=64, tta=True)
+    calls = []
+    hook = model.net.register_forward_pre_hook(lambda *_: calls.append(1))
+    together = member_accuracies(model.member_logits, x, y, **scored)
+    hook.remove()
+    batches = -(-len(y) // 64)
+    assert len(calls) == batches * tta_view_count(config)  # one pass, not one per member
+    alone = [evaluate(MemberView(model, i), x, y, num_classes=10, **scored).accuracy
+             for i in range(3)]
+    assert together == pytest.approx(alone)
+    assert len(set(together)) > 1  # three different networks, told apart
+    assert member_accuracies(model.member_logits, x[:0], y[:0], **scored) == []
 
 
 def test_a_run_scores_the_ensemble_and_each_member(tmp_path):

@@ -5,6 +5,7 @@ or, with --tta at the end of a run, the softmax averaged over a few exact copies
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,14 +62,15 @@ def tta_view_count(config: TrainConfig) -> int:
     return len(tta_views(torch.zeros(1, 1, 3, 3), flip=tta_flips(config)))
 
 
-def _logits(model: nn.Module, images: torch.Tensor, config: TrainConfig, mean: float,
-            std: float, tta: bool) -> torch.Tensor:
-    """The model's logits for uint8 `images`; with `tta`, the log of the softmax averaged over
-    the views (a valid logit: its softmax is that average)."""
+def _logits(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
+            config: TrainConfig, mean: float, std: float, tta: bool) -> torch.Tensor:
+    """The model's logits for uint8 `images` (classes last: (B, K), or (N, B, K) for N
+    members); with `tta`, the log of the softmax averaged over the views (a valid logit: its
+    softmax is that average)."""
     if not tta:
         return model(to_input(images, config, mean, std))
     views = tta_views(images, flip=tta_flips(config))
-    probabilities = sum(model(to_input(v, config, mean, std)).softmax(dim=1) for v in views)
+    probabilities = sum(model(to_input(v, config, mean, std)).softmax(dim=-1) for v in views)
     return (probabilities / len(views)).log()
 
 
@@ -97,6 +99,24 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainCo
         loss=total_loss / n, accuracy=correct / n,
         metric=objectives.metric_value(config, correct, binary, n, num_classes),
         predictions=torch.cat(predictions), mean_max_prob=max_prob / n)
+
+
+@torch.no_grad()
+def member_accuracies(members: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                      y: torch.Tensor, config: TrainConfig, mean: float, std: float,
+                      batch_size: int = 2000, *, tta: bool = False) -> list[float]:
+    """The accuracy of each of N models scored alone, from one pass over `x`: `members` maps a
+    batch to their stacked logits (N, B, K), as an ensemble's `member_logits` does (in eval
+    mode: the caller sets it). One pass, not N: scoring member i through the whole ensemble
+    would compute every member N times."""
+    correct = None
+    for start in range(0, len(y), batch_size):
+        logits = _logits(members, x[start:start + batch_size], config, mean, std, tta)
+        hits = (logits.argmax(dim=-1) == y[start:start + batch_size]).sum(dim=1)
+        correct = hits if correct is None else correct + hits
+    if correct is None:
+        return []
+    return (correct.double() / len(y)).tolist()
 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, k: int) -> list[list[int]]:

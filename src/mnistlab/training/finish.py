@@ -14,7 +14,7 @@ from torch import nn
 from .. import __version__, doctor, runs
 from ..config import TrainConfig
 from ..data.tensors import Splits
-from ..ensemble import Ensemble, MemberView
+from ..ensemble import Ensemble
 from ..models import count_parameters
 from ..records import EpochRecord, RunResult, RunSummary
 from .engine import Run
@@ -22,6 +22,7 @@ from .evaluation import (
     Evaluation,
     confusion_matrix,
     evaluate,
+    member_accuracies,
     per_class_accuracy,
     tta_view_count,
 )
@@ -73,20 +74,20 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
 
 def _members(model: nn.Module, run: Run, member: int,
              evaluate_test: bool) -> list[dict[str, Any]] | None:
-    """An ensemble's members scored one at a time, like the ensemble (with its TTA, if any)."""
+    """An ensemble's members, each scored alone like the ensemble (with its TTA, if any): all
+    of them from one pass over each set."""
     if not isinstance(model, Ensemble):
         return None
     config, splits = run.learner.configs[member], run.splits
     scored = _final_scoring(config, splits)
-    out = []
-    for index in range(model.size):
-        view = MemberView(model, index)
-        test = (evaluate(view, splits.test_x, splits.test_y, **scored).accuracy
-                if evaluate_test else None)
-        val = evaluate(view, splits.val_x, splits.val_y, **scored).accuracy
-        out.append({"seed": config.seed + index, "val_accuracy": _number(val),
-                    "test_accuracy": _number(test)})
-    return out
+    del scored["num_classes"]
+    model.eval()
+    none = [None] * model.size
+    test = (member_accuracies(model.member_logits, splits.test_x, splits.test_y, **scored)
+            if evaluate_test else none) or none
+    val = member_accuracies(model.member_logits, splits.val_x, splits.val_y, **scored) or none
+    return [{"seed": config.seed + index, "val_accuracy": _number(val[index]),
+             "test_accuracy": _number(test[index])} for index in range(model.size)]
 
 
 def _final_scoring(config: TrainConfig, splits: Splits) -> dict[str, Any]:
