@@ -79,13 +79,14 @@ def _members(model: nn.Module, run: Run, member: int,
     if not isinstance(model, Ensemble):
         return None
     config, splits = run.learner.configs[member], run.splits
-    scored = _final_scoring(config, splits)
-    del scored["num_classes"]
     model.eval()
-    none = [None] * model.size
-    test = (member_accuracies(model.member_logits, splits.test_x, splits.test_y, **scored)
-            if evaluate_test else none) or none
-    val = member_accuracies(model.member_logits, splits.val_x, splits.val_y, **scored) or none
+
+    def accuracies(x: torch.Tensor, y: torch.Tensor) -> list[float | None]:
+        return member_accuracies(model.member_logits, x, y, config, splits.mean, splits.std,
+                                 tta=config.tta) or [None] * model.size
+
+    test = accuracies(splits.test_x, splits.test_y) if evaluate_test else [None] * model.size
+    val = accuracies(splits.val_x, splits.val_y)
     return [{"seed": config.seed + index, "val_accuracy": _number(val[index]),
              "test_accuracy": _number(test[index])} for index in range(model.size)]
 
