@@ -25,9 +25,22 @@ def test_views_are_exact_one_pixel_shifts_and_a_mirror_only_when_asked():
     assert dots == [(4, 6), (5, 6), (3, 6), (4, 7), (4, 5)]  # each moved by one pixel
     assert all(v.sum() == x.sum() and v.shape == x.shape for v in views)
     mirrored = tta_views(x, flip=True)
-    assert len(mirrored) == 6 and torch.equal(mirrored[-1], x.flip(3))
-    assert tta_view_count(TrainConfig()) == 5
-    assert tta_view_count(TrainConfig(dataset="fashion-mnist", augment="flip=0.5")) == 6
+    assert len(mirrored) == 10
+    assert all(torch.equal(m, v.flip(3)) for m, v in zip(mirrored[5:], views, strict=True))
+
+
+def test_views_reach_as_far_as_training_cropped_up_to_two_pixels():
+    x = torch.zeros(1, 1, 9, 9, dtype=torch.uint8)
+    x[:, :, 4, 4] = 200
+    views = tta_views(x, shifts=(1, 2))
+    dots = [tuple(v[0, 0].nonzero()[0].tolist()) for v in views]
+    assert dots == [(4, 4), (5, 4), (3, 4), (4, 5), (4, 3), (6, 4), (2, 4), (4, 6), (4, 2)]
+    fashion = dict(dataset="fashion-mnist")
+    assert tta_view_count(TrainConfig()) == 5  # digits: 1-pixel moves, never mirrored
+    assert tta_view_count(TrainConfig(augment="crop=2")) == 9
+    assert tta_view_count(TrainConfig(**fashion, augment="flip=0.5")) == 10
+    assert tta_view_count(TrainConfig(**fashion, augment="crop=2,flip=0.5")) == 18
+    assert tta_view_count(TrainConfig(**fashion, augment="crop=4,flip=0.5")) == 18  # capped
 
 
 def test_identity_views_change_nothing(monkeypatch):
@@ -36,7 +49,7 @@ def test_identity_views_change_nothing(monkeypatch):
     model = train(config, dataset=data).model
     x, y = data.test_images.unsqueeze(1), data.test_labels
     plain = evaluate(model, x, y, config, data.mean, data.std, 10)
-    monkeypatch.setattr(evaluation, "tta_views", lambda images, flip: [images] * 5)
+    monkeypatch.setattr(evaluation, "tta_views", lambda images, **_: [images] * 5)
     same = evaluate(model, x, y, config, data.mean, data.std, 10, tta=True)
     assert same.accuracy == plain.accuracy
     assert torch.equal(same.predictions, plain.predictions)

@@ -237,8 +237,9 @@ class TrainConfig:
                          "decay (e.g. 0.999; 0 = off): it is what each epoch scores and "
                          "model.pt holds", metavar="DECAY")
     tta: bool = setting(False, "test-time augmentation: the final validation and test scores "
-                        "average the softmax over each image and its 1-pixel shifts (and its "
-                        "mirror image when --augment flips)")
+                        "average the softmax over each image and its 1-pixel shifts (2-pixel "
+                        "too when --augment crops by 2 or more), each mirrored too when "
+                        "--augment flips")
     ensemble: int = setting(1, "train N members (seeds s ... s+N-1) together in lockstep as "
                             "one network; the run scores their averaged softmax and lists "
                             "each member's accuracy (1 = a single model)", metavar="N")

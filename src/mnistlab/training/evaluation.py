@@ -1,6 +1,6 @@
 """Scoring a model: eval mode (dropout off, batch-norm running statistics), no augmentation;
 or, with --tta at the end of a run, the softmax averaged over a few exact copies of each image
-(shifted by a pixel, and mirrored where the training flipped)."""
+(shifted by a pixel or two, and mirrored where the training flipped)."""
 
 from __future__ import annotations
 
@@ -31,26 +31,38 @@ class Evaluation:
         return confusion_matrix(labels, self.predictions, num_classes)
 
 
-# Test-time augmentation: the image, and copies moved by this many pixels up, down, left and
-# right (background coming in). One pixel is well inside what crop and shift train for, and
-# MNIST's digits are centred by mass only to about a pixel anyway.
+# Test-time augmentation: the image, and copies moved up, down, left and right by 1 pixel
+# (background coming in), and by 2 where training cropped from a padding of 2 or more; each
+# mirrored too where training mirrored. One pixel is well inside what crop and shift train for,
+# and MNIST's digits are centred by mass only to about a pixel anyway. fashion-best (crop=2,
+# flip) is why the moves reach 2 and every view is mirrored: its three seeds' models scored
+# 94.90% on validation and 93.87% on test with 1-pixel moves and one mirror (6 views), 95.02%
+# and 93.97% with these 18. The views stop at 2 pixels: each farther move costs 4 more views
+# (8 mirrored), and none was measured to repay it.
 TTA_SHIFT = 1
+TTA_MAX_SHIFT = 2
 
 
-def tta_views(images: torch.Tensor, *, shift: int = TTA_SHIFT,
+def tta_views(images: torch.Tensor, *, shifts: tuple[int, ...] = (TTA_SHIFT,),
               flip: bool = False) -> list[torch.Tensor]:
-    """`images` (N, C, H, W) and its shifted copies (4 with `shift` > 0), plus its left-right
-    mirror with `flip`; exact pixel moves, zeros brought in."""
+    """`images` (N, C, H, W) and its copies moved by each of `shifts` pixels (4 per shift),
+    then, with `flip`, the left-right mirror of each of those; exact pixel moves, zeros
+    brought in."""
     views = [images]
-    if shift > 0:
-        padded = F.pad(images, (shift, shift, shift, shift))
-        h, w = images.shape[2:]
-        s = shift
+    h, w = images.shape[2:]
+    for s in shifts:
+        padded = F.pad(images, (s, s, s, s))
         views += [padded[:, :, s + dy:s + dy + h, s + dx:s + dx + w]
                   for dy, dx in ((-s, 0), (s, 0), (0, -s), (0, s))]
     if flip:
-        views.append(images.flip(3))
+        views += [v.flip(3) for v in views]
     return views
+
+
+def tta_shifts(config: TrainConfig) -> tuple[int, ...]:
+    """The moves TTA views at: 1 pixel, and up to crop's padding (at most TTA_MAX_SHIFT)."""
+    reach = min(max(int(config.augmentation.get("crop", 0)), TTA_SHIFT), TTA_MAX_SHIFT)
+    return tuple(range(TTA_SHIFT, reach + 1))
 
 
 def tta_flips(config: TrainConfig) -> bool:
@@ -58,8 +70,13 @@ def tta_flips(config: TrainConfig) -> bool:
     return bool(config.augmentation.get("flip"))
 
 
+def config_views(images: torch.Tensor, config: TrainConfig) -> list[torch.Tensor]:
+    """The TTA views of `images` for a run trained with `config`."""
+    return tta_views(images, shifts=tta_shifts(config), flip=tta_flips(config))
+
+
 def tta_view_count(config: TrainConfig) -> int:
-    return len(tta_views(torch.zeros(1, 1, 3, 3), flip=tta_flips(config)))
+    return len(config_views(torch.zeros(1, 1, 5, 5), config))
 
 
 def _logits(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
@@ -69,7 +86,7 @@ def _logits(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
     softmax is that average)."""
     if not tta:
         return model(to_input(images, config, mean, std))
-    views = tta_views(images, flip=tta_flips(config))
+    views = config_views(images, config)
     probabilities = sum(model(to_input(v, config, mean, std)).softmax(dim=-1) for v in views)
     return (probabilities / len(views)).log()
 
