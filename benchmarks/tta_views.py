@@ -23,17 +23,14 @@ import torch.nn.functional as F
 from mnistlab.config import load_config
 from mnistlab.data.tensors import prepare_data, to_input
 from mnistlab.runs import load_model
-from mnistlab.training.evaluation import config_views, tta_flips
+from mnistlab.training.evaluation import config_views, moved, tta_flips
 
 View = Callable[[torch.Tensor], torch.Tensor]
 AXIS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
-def moved(dy: int, dx: int) -> View:
-    def view(x: torch.Tensor) -> torch.Tensor:
-        s, (h, w) = max(abs(dy), abs(dx)), x.shape[2:]
-        return F.pad(x, (s, s, s, s))[:, :, s + dy:s + dy + h, s + dx:s + dx + w]
-    return view
+def shifted(dy: int, dx: int) -> View:
+    return lambda x: moved(x, dy, dx)
 
 
 def mirrored(view: View) -> View:
@@ -54,8 +51,8 @@ def affine(degrees: float = 0.0, scale: float = 1.0) -> View:
 def view_sets(flip: bool) -> tuple[dict[str, View], dict[str, list[str]]]:
     views: dict[str, View] = {"o": lambda x: x}
     for r in (1, 2):
-        views |= {f"m{dy * r},{dx * r}": moved(dy * r, dx * r) for dy, dx in AXIS}
-    views |= {f"m{dy},{dx}": moved(dy, dx) for dy in (-1, 1) for dx in (-1, 1)}
+        views |= {f"m{dy * r},{dx * r}": shifted(dy * r, dx * r) for dy, dx in AXIS}
+    views |= {f"m{dy},{dx}": shifted(dy, dx) for dy in (-1, 1) for dx in (-1, 1)}
     one, two = [f"m{dy},{dx}" for dy, dx in AXIS], [f"m{2 * dy},{2 * dx}" for dy, dx in AXIS]
     diagonal = [f"m{dy},{dx}" for dy in (-1, 1) for dx in (-1, 1)]
     sets = {"the image": ["o"], "1-pixel moves": ["o", *one],

@@ -49,14 +49,18 @@ def tta_views(images: torch.Tensor, *, shifts: tuple[int, ...] = (TTA_SHIFT,),
     then, with `flip`, the left-right mirror of each of those; exact pixel moves, zeros
     brought in."""
     views = [images]
-    h, w = images.shape[2:]
     for s in shifts:
-        padded = F.pad(images, (s, s, s, s))
-        views += [padded[:, :, s + dy:s + dy + h, s + dx:s + dx + w]
-                  for dy, dx in ((-s, 0), (s, 0), (0, -s), (0, s))]
+        views += [moved(images, dy, dx) for dy, dx in ((-s, 0), (s, 0), (0, -s), (0, s))]
     if flip:
         views += [v.flip(3) for v in views]
     return views
+
+
+def moved(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """`images` (N, C, H, W) seen through a window moved by (dy, dx) pixels: the content moves
+    the other way, zeros come in at the edge."""
+    s, (h, w) = max(abs(dy), abs(dx)), images.shape[2:]
+    return F.pad(images, (s, s, s, s))[:, :, s + dy:s + dy + h, s + dx:s + dx + w]
 
 
 def tta_shifts(config: TrainConfig) -> tuple[int, ...]:
