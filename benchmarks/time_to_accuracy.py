@@ -96,24 +96,33 @@ def baseline_run(data, epochs: int, seed: int, net=baseline_net,
     return seconds, correct / len(test_x)
 
 
-def fast_ratio(seeds: int) -> int:
+SIDES = {"fast": "mnist-fast", "fast-bf16": "mnist-fast --precision bf16",
+         "plain": "plain loop of the same network"}
+
+
+def fast_ratio(seeds: int, bf16: bool = False) -> int:
     """mnist-fast's training time against the plain loop of the same network and settings,
     one of each per seed, alternating, each in a fresh process: our runs set the allocator's
-    threshold process-wide (allocator.py), which a plain loop run after them would inherit."""
-    ours, plain = ([], []), ([], [])
+    threshold process-wide (allocator.py), which a plain loop run after them would inherit.
+    With `bf16`, mnist-fast under bf16 autocast runs beside them too."""
+    sides = [s for s in SIDES if bf16 or s != "fast-bf16"]
+    results: dict[str, tuple[list[float], list[float]]] = {s: ([], []) for s in sides}
     for seed in range(seeds):
-        for side, (times, accs) in (("fast", ours), ("plain", plain)):
+        for side in sides:
             out = subprocess.run([sys.executable, __file__, "--one", side, "--seed", str(seed)],
                                  check=True, capture_output=True, text=True).stdout
             seconds, acc = json.loads(out.splitlines()[-1])
-            times.append(seconds)
-            accs.append(acc)
-        print(f"  seed {seed}: mnist-fast {ours[0][-1]:.1f} s ({ours[1][-1]:.4f}), "
-              f"plain loop {plain[0][-1]:.1f} s ({plain[1][-1]:.4f})", flush=True)
-    print(f"mnist-fast: {describe(*ours)}")
-    print(f"plain loop of the same network: {describe(*plain)}")
-    print(f"mnist-fast / plain loop, training time: "
-          f"{statistics.mean(ours[0]) / statistics.mean(plain[0]):.2f}")
+            results[side][0].append(seconds)
+            results[side][1].append(acc)
+        print(f"  seed {seed}: " + ", ".join(f"{SIDES[s]} {results[s][0][-1]:.1f} s "
+                                             f"({results[s][1][-1]:.4f})" for s in sides),
+              flush=True)
+    plain_time = statistics.mean(results["plain"][0])
+    for side in sides:
+        print(f"{SIDES[side]}: {describe(*results[side])}")
+    for side in sides[:-1]:
+        print(f"{SIDES[side]} / plain loop, training time: "
+              f"{statistics.mean(results[side][0]) / plain_time:.2f}")
     return 0
 
 
@@ -121,9 +130,10 @@ def one_run(side: str, seed: int) -> int:
     """One side of fast_ratio, in this (fresh) process: prints [seconds, test accuracy]."""
     data = load_dataset("mnist")
     recipe = get_recipe("mnist-fast").settings
-    if side == "fast":
-        summary = train(TrainConfig.from_dict({**recipe, "seed": seed}), dataset=data,
-                        write_plots=False).summary
+    if side.startswith("fast"):
+        precision = "bf16" if side == "fast-bf16" else "fp32"
+        config = TrainConfig.from_dict({**recipe, "seed": seed, "precision": precision})
+        summary = train(config, dataset=data, write_plots=False).summary
         print(json.dumps([summary.seconds, summary.test_accuracy]))
     else:
         print(json.dumps(baseline_run(data, recipe["epochs"], seed, net=fast_net,
@@ -157,7 +167,10 @@ def main() -> int:
                         help="only this: mnist-fast against a plain loop of its own network "
                         "(same settings, 1 epoch), alternating, N seeds each, each run in a "
                         "fresh process")
-    parser.add_argument("--one", choices=("fast", "plain"), help=argparse.SUPPRESS)
+    parser.add_argument("--bf16", action="store_true",
+                        help="with --fast-ratio: mnist-fast under bf16 autocast too (a CPU with "
+                        "AVX-512 BF16 or AMX, or a GPU)")
+    parser.add_argument("--one", choices=tuple(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -165,7 +178,7 @@ def main() -> int:
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
     if args.fast_ratio:
-        return fast_ratio(args.fast_ratio)
+        return fast_ratio(args.fast_ratio, args.bf16)
     results = {}
     for name, target in TARGETS.items():
         if args.recipes and name not in args.recipes:

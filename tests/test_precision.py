@@ -47,3 +47,25 @@ def test_where_native_the_step_runs_in_bf16_and_evaluation_in_fp32(monkeypatch):
                    hooks=[Watch()])
     assert dtypes == {"step": {torch.bfloat16}, "eval": {torch.float32}}
     assert result.summary.val_accuracy > 0.3  # it learns: chance is 0.1
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_is_bf16_where_native_and_fp32_elsewhere_and_the_summary_says_which(monkeypatch,
+                                                                                  native):
+    monkeypatch.setattr(device, "native_bf16", lambda d: native)
+    dtypes = set()
+
+    class Watch(Hook):
+        def on_run_start(self, run):
+            run.learner.model.register_forward_hook(
+                lambda m, i, out: dtypes.add(out.dtype) if m.training else None)
+
+    result = train(TrainConfig(**FAST, precision="auto"), dataset=blobs(), hooks=[Watch()])
+    assert dtypes == {torch.bfloat16 if native else torch.float32}
+    assert result.summary.precision == ("bf16" if native else "fp32")
+    assert result.summary.to_dict()["precision"] == result.summary.precision
+
+
+def test_an_fp32_summary_leaves_precision_out():
+    result = train(TrainConfig(**FAST), dataset=blobs())
+    assert result.summary.precision is None and "precision" not in result.summary.to_dict()

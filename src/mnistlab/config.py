@@ -47,7 +47,7 @@ MAX_CROP = 16  # pixels of padding: beyond this a 28x28 image can be cropped to 
 # Datasets whose classes change under a left-right mirror: a flipped 2, 5 or 7 is not that digit
 # (and a flipped 3 is no digit at all), so `flip` would teach the network wrong labels.
 MIRROR_SENSITIVE = ("mnist",)
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 LOGGERS = ("tensorboard", "mlflow")  # --log: where runs are also logged (tracking/)
 # What --log adds to an output folder; runs, studies and searches accept these in theirs.
 TENSORBOARD_FOLDER = "tensorboard"
@@ -243,8 +243,9 @@ class TrainConfig:
     ensemble: int = setting(1, "train N members (seeds s ... s+N-1) together in lockstep as "
                             "one network; the run scores their averaged softmax and lists "
                             "each member's accuracy (1 = a single model)", metavar="N")
-    precision: str = setting("fp32", "fp32, or bf16 autocast in the training steps (needs a "
-                             "GPU or a CPU with AVX-512 BF16 or AMX)", choices=PRECISIONS)
+    precision: str = setting("fp32", "fp32; bf16 autocast in the training steps (needs a GPU "
+                             "or a CPU with AVX-512 BF16 or AMX); auto: bf16 where it is "
+                             "native, else fp32", choices=PRECISIONS)
     # reproducibility and hardware
     seed: int = setting(0, "seed for initialisation and dropout masks", metavar="N")
     data_seed: int = setting(0, "seed for the validation split, the training subset and the "

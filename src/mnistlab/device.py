@@ -59,7 +59,16 @@ def check_precision(precision: str, device: torch.device) -> None:
                             "(emulated it is slower than fp32); use --precision fp32")
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto` -> bf16 where `device` has it natively, else fp32; an explicit choice is checked
+    (check_precision) and kept."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    check_precision(precision, device)
+    return precision
+
+
 def autocast(precision: str, device: torch.device) -> torch.autocast:
-    """The training step's autocast: bf16 matrix multiplies and convolutions when asked for,
-    a no-op context for fp32."""
+    """The training step's autocast: bf16 matrix multiplies and convolutions for a resolved
+    `bf16` (resolve_precision), a no-op context for fp32."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

@@ -150,6 +150,7 @@ class RunSummary:
     cohort_size: int | None = None  # trained in a cohort of this many members
     partial_epoch: dict[str, float] | None = None  # the epoch an interruption cut short
     tta_views: int | None = None  # final val/test scores averaged over this many views (--tta)
+    precision: str | None = None  # the training step's, where --precision was not fp32
     # an ensemble's members, each scored alone: seed, val_accuracy, test_accuracy (--ensemble)
     members: list[dict[str, Any]] | None = None
 
@@ -187,7 +188,8 @@ class RunSummary:
         return cls(**values)
 
 
-_OPTIONAL = ("test_confusion", "cohort_size", "partial_epoch", "tta_views", "members")
+_OPTIONAL = ("test_confusion", "cohort_size", "partial_epoch", "tta_views", "members",
+             "precision")
 
 
 def _known_finding(data: Any) -> bool:

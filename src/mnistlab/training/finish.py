@@ -14,6 +14,7 @@ from torch import nn
 from .. import __version__, doctor, runs
 from ..config import TrainConfig
 from ..data.tensors import Splits
+from ..device import resolve_precision
 from ..ensemble import Ensemble
 from ..models import count_parameters
 from ..records import EpochRecord, RunResult, RunSummary
@@ -69,7 +70,9 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
                          else None),
         val_mean_max_prob=val.mean_max_prob if val else None,
         loss_trace=trace, test_confusion=matrix,
-        tta_views=tta_view_count(config) if config.tta else None)
+        tta_views=tta_view_count(config) if config.tta else None,
+        precision=(resolve_precision(config.precision, device) if config.precision != "fp32"
+                   else None))
 
 
 def _members(model: nn.Module, run: Run, member: int,

@@ -15,7 +15,7 @@ from ..allocator import keep_freed_memory
 from ..config import TrainConfig
 from ..data import Dataset
 from ..data.tensors import Splits, prepare_data
-from ..device import autocast, check_precision, resolve_device, to_fast_layout
+from ..device import autocast, resolve_device, resolve_precision, to_fast_layout
 from ..ensemble import Ensemble, average_logits
 from ..models import build_model
 from ..optim import build_optimizer, build_schedule
@@ -33,7 +33,7 @@ class ModelLearner:
     --ema, also the moving average of its weights, which is what is scored and saved."""
 
     def __init__(self, config: TrainConfig, splits: Splits, device: torch.device) -> None:
-        check_precision(config.precision, device)
+        self.precision = resolve_precision(config.precision, device)
         self.device = device
         torch.manual_seed(config.seed)  # the initial weights: a function of the seed alone
         self.configs = [config]
@@ -58,7 +58,7 @@ class ModelLearner:
     def step(self, x: torch.Tensor, y: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         self.model.train()
-        with autocast(self.configs[0].precision, self.device):
+        with autocast(self.precision, self.device):
             logits, loss, total = self._forward(x, y)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
