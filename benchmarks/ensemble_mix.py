@@ -13,12 +13,12 @@ Test only: the runs may hold out different validation sets, so there is nothing 
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import statistics
 from pathlib import Path
 
 import torch
+from tta_views import parse_runs  # benchmarks/ is the script's folder, so on sys.path
 
 from mnistlab.config import load_config
 from mnistlab.data.tensors import prepare_data, to_input
@@ -54,12 +54,7 @@ def accuracy(probs: list[torch.Tensor], labels: torch.Tensor) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="run folders (model.pt, config.toml)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_runs(__doc__.split("\n")[0])
     nets: dict[str, torch.Tensor] = {}
     labels = None
     for run in args.runs:

@@ -110,13 +110,20 @@ def _is_tta(views: dict[str, View], keys: list[str], config) -> bool:
     return ours == sorted(v.flatten().tolist() for v in config_views(probe, config))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parse_runs(description: str) -> argparse.Namespace:
+    """The command line of a benchmark that scores run folders: the folders, and the torch
+    threads to score with (set here)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (model.pt, config.toml)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    return args
+
+
+def main() -> None:
+    args = parse_runs(__doc__.split("\n")[0])
     table: dict[str, list[tuple[float, float]]] = {}
     for run in args.runs:
         print(run, flush=True)
