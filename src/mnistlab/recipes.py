@@ -28,9 +28,7 @@ class Recipe:
 # sees the whole digit at 3x3 and pools it to 1x1), with a dense layer of 256 and dropout, trained
 # for 15 epochs on rotated, scaled and shifted digits; the weights' moving average is what is
 # kept, and the test score averages each digit's 1-pixel shifts (TTA). The fourth block took the
-# mean of 3 seeds from 99.64% to 99.68% and costs 1.18x the three-block step.
-# All three recipes train with bf16 autocast where the CPU or GPU has it natively (--precision
-# auto): at the same accuracy, 1.3x (MNIST) to 1.45x (fashion-best) faster there.
+# mean of 3 seeds from 99.64% to 99.68% and costs 1.2x the three-block step.
 # fashion-best: the same design half as wide again (48-96-192), 16 epochs on clothes cropped
 # from a 2-pixel padding and mirrored (a mirrored shirt is a shirt; a mirrored digit is not, so
 # flip is refused for digits); TTA views each image moved by 1 and 2 pixels, all mirrored too.
@@ -38,6 +36,8 @@ class Recipe:
 # scored 94.7% on its own training images and 93.3% on test; without, 95.1% and 93.6%), so it
 # holds out 2,000 images for validation instead of 10,000: 16% more to learn from took all 3
 # seeds from 93.6% to 93.9%. Without dropout it under-fits less: 94.07% against 93.97%.
+# All three recipes train with bf16 autocast where the CPU or GPU has it natively (--precision
+# auto): at the same accuracy, 1.3x (MNIST) to 1.45x (fashion-best) faster there.
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("mnist-fast", "MNIST: 99.0% test accuracy in the shortest training time on a CPU",
            dict(dataset="mnist", model="cnn", filters=[16, 32, 64], dense=[128], batchnorm=True,

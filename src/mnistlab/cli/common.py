@@ -167,11 +167,12 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
     def pct(value: Any) -> str:
         return "—" if value is None else f"{value:.4f}"
 
-    tta = f" · test-time augmentation: {summary.tta_views} views" if summary.tta_views else ""
-    tta += " · bf16 training steps" if summary.precision == "bf16" else ""
+    extras = (f" · test-time augmentation: {summary.tta_views} views" if summary.tta_views
+              else "")
+    extras += " · bf16 training steps" if summary.precision == "bf16" else ""
     kind = f"ensemble of {len(summary.members)}" if summary.members else "single run"
     table = Table(title=f"{summary.dataset} · {summary.model} · "
-                        f"{summary.parameters:,} parameters · {kind}{tta}")
+                        f"{summary.parameters:,} parameters · {kind}{extras}")
     for column in ("status", "epochs", "seconds", "train acc (eval)", "train acc (running)",
                    "val acc", "test acc"):
         table.add_column(column, justify="right")
