@@ -21,9 +21,9 @@ import torch
 from tta_views import parse_runs  # benchmarks/ is the script's folder, so on sys.path
 
 from mnistlab.config import load_config
-from mnistlab.data.tensors import prepare_data, to_input
+from mnistlab.data.tensors import prepare_data
 from mnistlab.runs import load_model
-from mnistlab.training.evaluation import config_views
+from mnistlab.training.evaluation import scored_logits
 
 MAX_TEAMS = 200  # teams scored per size at most (the first ones, in combination order)
 
@@ -36,14 +36,9 @@ def test_softmax(run: Path, batch: int = 2000) -> tuple[dict[str, torch.Tensor],
     model.eval()
     splits = prepare_data(config.replace(device="cpu"))
     forward = getattr(model, "member_logits", model)  # an ensemble: (members, B, K)
-    parts = []
-    for i in range(0, len(splits.test_y), batch):
-        images = splits.test_x[i:i + batch]
-        views = config_views(images, config) if config.tta else [images]
-        probs = sum(forward(to_input(v, config, splits.mean, splits.std)).softmax(-1)
-                    for v in views)
-        parts.append(probs / len(views))
-    out = torch.cat(parts, dim=-2)
+    out = torch.cat([scored_logits(forward, splits.test_x[i:i + batch], config, splits.mean,
+                                   splits.std, config.tta).softmax(-1)
+                     for i in range(0, len(splits.test_y), batch)], dim=-2)
     if out.dim() == 2:
         return {run.name: out}, splits.test_y
     return {f"{run.name}[{m}]": out[m] for m in range(len(out))}, splits.test_y

@@ -83,7 +83,7 @@ def tta_view_count(config: TrainConfig) -> int:
     return len(config_views(torch.zeros(1, 1, 5, 5), config))
 
 
-def _logits(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
+def scored_logits(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
             config: TrainConfig, mean: float, std: float, tta: bool) -> torch.Tensor:
     """The model's logits for uint8 `images` (classes last: (B, K), or (N, B, K) for N
     members); with `tta`, the log of the softmax averaged over the views (a valid logit: its
@@ -109,7 +109,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainCo
     predictions = []
     for start in range(0, len(y), batch_size):
         yb = y[start:start + batch_size]
-        logits = _logits(model, x[start:start + batch_size], config, mean, std, tta)
+        logits = scored_logits(model, x[start:start + batch_size], config, mean, std, tta)
         total_loss += float(loss_fn(logits, yb)) * len(yb)
         correct += int(objectives.correct_count(logits, yb))
         binary += int(objectives.binary_correct_count(logits, yb))
@@ -132,7 +132,7 @@ def member_accuracies(members: Callable[[torch.Tensor], torch.Tensor], x: torch.
     would compute every member N times."""
     correct = None
     for start in range(0, len(y), batch_size):
-        logits = _logits(members, x[start:start + batch_size], config, mean, std, tta)
+        logits = scored_logits(members, x[start:start + batch_size], config, mean, std, tta)
         hits = (logits.argmax(dim=-1) == y[start:start + batch_size]).sum(dim=1)
         correct = hits if correct is None else correct + hits
     if correct is None:
