@@ -238,8 +238,8 @@ class TrainConfig:
                          "model.pt holds", metavar="DECAY")
     tta: bool = setting(False, "test-time augmentation: the final validation and test scores "
                         "average the softmax over each image and its 1-pixel shifts (2-pixel "
-                        "too when --augment crops by 2 or more), each mirrored too when "
-                        "--augment flips")
+                        "too when --augment crops or shifts by 2 pixels or more), each "
+                        "mirrored too when --augment flips")
     ensemble: int = setting(1, "train N members (seeds s ... s+N-1) together in lockstep as "
                             "one network; the run scores their averaged softmax and lists "
                             "each member's accuracy (1 = a single model)", metavar="N")
