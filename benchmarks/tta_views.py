@@ -89,8 +89,8 @@ def score_run(run: Path) -> dict[str, tuple[float, float]]:
     model, _ = load_model(run)
     splits = prepare_data(config.replace(device="cpu"))
     views, sets = view_sets(tta_flips(config))
-    side = min(splits.image_shape[1:])
-    labels = {name: f"{name} ({len(keys)})" + (" (--tta)" if _is_tta(views, keys, config, side)
+    shape = splits.image_shape
+    labels = {name: f"{name} ({len(keys)})" + (" (--tta)" if _is_tta(views, keys, config, shape)
                                                else "")
               for name, keys in sets.items()}
     scores: dict[str, list[float]] = {}
@@ -104,10 +104,10 @@ def score_run(run: Path) -> dict[str, tuple[float, float]]:
     return {name: (val, test) for name, (val, test) in scores.items()}
 
 
-def _is_tta(views: dict[str, View], keys: list[str], config, side: int) -> bool:
+def _is_tta(views: dict[str, View], keys: list[str], config, shape: tuple[int, ...]) -> bool:
     """Whether these views are the ones --tta scores for this run (compared on a probe of
-    the run's image size: how far the views reach can depend on it)."""
-    probe = torch.randint(0, 256, (1, 1, side, side), dtype=torch.uint8,
+    the run's image shape: how far the views reach can depend on its size)."""
+    probe = torch.randint(0, 256, (1, *shape), dtype=torch.uint8,
                           generator=torch.Generator().manual_seed(0))
     ours = sorted(views[k](probe).flatten().tolist() for k in keys)
     return ours == sorted(v.flatten().tolist() for v in config_views(probe, config))

@@ -105,7 +105,7 @@ def test_members_are_scored_alone_in_one_pass_with_tta():
     together = member_accuracies(model.member_logits, x, y, **scored)
     hook.remove()
     batches = -(-len(y) // 64)
-    views = tta_view_count(config, x.shape[-1])
+    views = tta_view_count(config, tuple(x.shape[1:]))
     assert len(calls) == batches * views  # one pass, not one per member
     alone = [evaluate(MemberView(model, i), x, y, num_classes=10, **scored).accuracy
              for i in range(3)]

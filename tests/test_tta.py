@@ -12,6 +12,7 @@ from mnistlab.runs import load_summary
 from mnistlab.training import evaluate, evaluation
 from mnistlab.training.evaluation import tta_view_count, tta_views
 
+SHAPE = (1, 28, 28)  # an MNIST image: (C, H, W)
 FAST = dict(model="mlp", hidden=(32,), val_size=200, eval_train_size=200, batch_size=50,
             epochs=1, seed=0, device="cpu")
 
@@ -36,22 +37,22 @@ def test_views_reach_as_far_as_training_cropped_up_to_two_pixels():
     dots = [tuple(v[0, 0].nonzero()[0].tolist()) for v in views]
     assert dots == [(4, 4), (5, 4), (3, 4), (4, 5), (4, 3), (6, 4), (2, 4), (4, 6), (4, 2)]
     fashion = dict(dataset="fashion-mnist")
-    assert tta_view_count(TrainConfig(), 28) == 5  # digits: 1-pixel moves, never mirrored
-    assert tta_view_count(TrainConfig(augment="crop=2"), 28) == 9
-    assert tta_view_count(TrainConfig(**fashion, augment="flip=0.5"), 28) == 10
-    assert tta_view_count(TrainConfig(**fashion, augment="crop=2,flip=0.5"), 28) == 18
-    assert tta_view_count(TrainConfig(**fashion, augment="crop=4,flip=0.5"), 28) == 18  # capped
+    assert tta_view_count(TrainConfig(), SHAPE) == 5  # digits: 1-pixel moves, never mirrored
+    assert tta_view_count(TrainConfig(augment="crop=2"), SHAPE) == 9
+    assert tta_view_count(TrainConfig(**fashion, augment="flip=0.5"), SHAPE) == 10
+    assert tta_view_count(TrainConfig(**fashion, augment="crop=2,flip=0.5"), SHAPE) == 18
+    assert tta_view_count(TrainConfig(**fashion, augment="crop=4,flip=0.5"), SHAPE) == 18  # capped
 
 
 def test_views_reach_as_far_as_training_shifted_in_whole_pixels():
     # shift is a fraction of the side: 0.1 of 28 pixels moves digits up to 2.8 pixels, so the
     # views reach 2; 0.05 (1.4 pixels) and the same 0.1 of a 14-pixel image stay at 1
     mnist_best = TrainConfig(augment="rotate=10,scale=0.1,shift=0.1")
-    assert tta_view_count(mnist_best, 28) == 9
-    assert tta_view_count(TrainConfig(augment="shift=0.05"), 28) == 5
-    assert tta_view_count(mnist_best, 14) == 5
-    assert tta_view_count(TrainConfig(augment="shift=0.3"), 28) == 9  # capped at 2 pixels
-    assert tta_view_count(TrainConfig(augment="rotate=10,scale=0.1"), 28) == 5  # no move
+    assert tta_view_count(mnist_best, SHAPE) == 9
+    assert tta_view_count(TrainConfig(augment="shift=0.05"), SHAPE) == 5
+    assert tta_view_count(mnist_best, (1, 14, 14)) == 5
+    assert tta_view_count(TrainConfig(augment="shift=0.3"), SHAPE) == 9  # capped at 2 pixels
+    assert tta_view_count(TrainConfig(augment="rotate=10,scale=0.1"), SHAPE) == 5  # no move
     x = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
     x[:, :, 14, 14] = 200
     dots = [tuple(v[0, 0].nonzero()[0].tolist()) for v in evaluation.config_views(x, mnist_best)]

@@ -149,7 +149,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise MnistlabError(f"{run_dir}: the {args.split} split holds no images (val-size 0 "
                             "when it was trained); use --split test")
     tta = config.tta if args.tta is None else args.tta
-    views = tta_view_count(config, min(x.shape[2:])) if tta else None
+    views = tta_view_count(config, tuple(x.shape[1:])) if tta else None
     result = evaluate(model, x, y, config, splits.mean, splits.std, splits.num_classes,
                       tta=tta)
     matrix = result.confusion(y, splits.num_classes)

@@ -86,9 +86,10 @@ def config_views(images: torch.Tensor, config: TrainConfig) -> list[torch.Tensor
                      flip=tta_flips(config))
 
 
-def tta_view_count(config: TrainConfig, side: int) -> int:
-    """How many views TTA scores of each `side`-pixel image for a run trained with `config`."""
-    return len(config_views(torch.zeros(1, 1, side, side), config))
+def tta_view_count(config: TrainConfig, image_shape: tuple[int, ...]) -> int:
+    """How many views TTA scores of each image of `image_shape` (C, H, W) for a run trained
+    with `config`."""
+    return len(config_views(torch.zeros(1, *image_shape), config))
 
 
 def scored_logits(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,

@@ -70,7 +70,7 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
                          else None),
         val_mean_max_prob=val.mean_max_prob if val else None,
         loss_trace=trace, test_confusion=matrix,
-        tta_views=tta_view_count(config, min(splits.image_shape[1:])) if config.tta else None,
+        tta_views=tta_view_count(config, splits.image_shape) if config.tta else None,
         precision=(resolve_precision(config.precision, device) if config.precision != "fp32"
                    else None))
 
