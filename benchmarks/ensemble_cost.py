@@ -11,7 +11,11 @@ Kernels: one training step (forward, backward, Adam) of N copies of the recipe's
 batch size, three ways: a Python loop over N modules, the fused network (`Ensemble`: stacked
 first conv, grouped convs, batched dense layers), and `torch.func` (stack_module_state +
 functional_call under vmap; batch norm without running statistics, which vmap cannot update
-in place). Median ms per step over `--steps` steps after warm-up.
+in place). Median ms per step over `--steps` steps after warm-up, under the recipe's precision
+(`auto`: bf16 where the CPU has it natively) and with freed memory kept in the process, as
+`train()` runs its steps: without that, glibc hands the fused network's activations (N times one
+network's, past its mmap threshold) back to the OS at every step and page-faults them in again,
+which once made the fused step look 1.55x the loop where in training it is ~1.0x.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnistlab.allocator import keep_freed_memory
 from mnistlab.config import TrainConfig
 from mnistlab.data import load_dataset
-from mnistlab.device import to_fast_layout
+from mnistlab.device import autocast, resolve_precision, to_fast_layout
 from mnistlab.models import build_model
 from mnistlab.recipes import get_recipe
 from mnistlab.training import train
@@ -66,7 +71,8 @@ def _member_step(logits: torch.Tensor, y: torch.Tensor, optimizer) -> None:
     """One optimizer step on (N, B, classes) logits: the sum of the members' losses, as
     `--ensemble` trains them."""
     members = logits.shape[0]
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat(members)) * members
+    loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                           y.repeat(members)) * members
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -74,6 +80,9 @@ def _member_step(logits: torch.Tensor, y: torch.Tensor, optimizer) -> None:
 
 def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
     """Median ms per training step of N networks, three ways."""
+    keep_freed_memory()
+    cpu = torch.device("cpu")
+    cast = autocast(resolve_precision(config.precision, cpu), cpu)
     x = torch.randn(config.batch_size, 1, 28, 28)
     y = torch.randint(0, 10, (config.batch_size,))
     nets = [to_fast_layout(build_model(config.replace(seed=m), (1, 28, 28), 10),
@@ -82,7 +91,9 @@ def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
 
     def loop_step() -> None:
         for net, opt in zip(nets, loop_opts):
-            loss = F.cross_entropy(net(x), y)
+            with cast:
+                logits = net(x)
+            loss = F.cross_entropy(logits.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -92,7 +103,9 @@ def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
     fused_opt = torch.optim.Adam(fused.parameters(), lr=1e-3, fused=True)
 
     def fused_step() -> None:
-        _member_step(fused.member_logits(x), y, fused_opt)
+        with cast:
+            logits = fused.member_logits(x)
+        _member_step(logits, y, fused_opt)
 
     base = copy.deepcopy(nets[0])
     for module in base.modules():  # vmap cannot update running statistics in place
@@ -110,7 +123,9 @@ def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
     batched = torch.func.vmap(one, in_dims=(0, 0, None), randomness="different")
 
     def vmap_step() -> None:
-        _member_step(batched(params, buffers, x), y, vmap_opt)
+        with cast:
+            logits = batched(params, buffers, x)
+        _member_step(logits, y, vmap_opt)
 
     for net in (*nets, fused, base):
         net.train()
@@ -125,15 +140,21 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2, help="alternations (default: 2)")
     parser.add_argument("--steps", type=int, default=30, help="timed kernel steps (default: 30)")
     parser.add_argument("--skip-runs", action="store_true", help="kernels only")
+    parser.add_argument("--epochs", type=int, default=0, metavar="N",
+                        help="train the whole runs for N epochs (default: the recipe's)")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
     config = TrainConfig.from_dict(get_recipe(args.recipe).settings)
+    if args.epochs:
+        config = config.replace(epochs=args.epochs)
     times = kernels(config, args.members, args.steps)
+    precision = resolve_precision(config.precision, torch.device("cpu"))
     print(f"one training step of {args.members} networks ({args.recipe}, batch "
-          f"{config.batch_size}): " + ", ".join(f"{k} {v:.1f} ms" for k, v in times.items())
-          + f"; fused/loop {times['fused'] / times['loop']:.2f}, "
-          f"vmap/loop {times['vmap'] / times['loop']:.2f}", flush=True)
+          f"{config.batch_size}, {precision}): "
+          + ", ".join(f"{k} {v:.1f} ms" for k, v in times.items())
+          + "; " + ", ".join(f"{k}/loop {v / times['loop']:.2f}" for k, v in times.items()
+                             if k != "loop"), flush=True)
     if args.skip_runs:
         return 0
     data = load_dataset(config.dataset)
