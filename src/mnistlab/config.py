@@ -177,8 +177,9 @@ class TrainConfig:
                             "class", metavar="N")
     val_from: str = setting("train", "train, or test to validate on the test set as the "
                             "original study did", choices=VAL_FROM)
-    train_subset: int = setting(0, "train on this many images only (0 = all); for quick looks",
-                                metavar="N")
+    train_subset: int = setting(0, "train on this many images only, stratified by class "
+                                "(0 = all); for quick looks, and the shortest training to a "
+                                "target (mnist-fast)", metavar="N")
     eval_train_size: int = setting(10_000, "training images scored in eval mode each epoch "
                                    "(dropout off)", metavar="N")
     input_scaling: str = setting("standardize", "standardize, unit ([0,1]), or raw (0..255, a "
