@@ -7,7 +7,7 @@ Each network is scored once on the test set the way `--tta` scores it when its r
 each network's accuracy; for every team size k, the accuracy of the averaged softmax over all
 teams of k networks (mean, min, max); the test images every network gets wrong and those at
 least one gets wrong. Mixing independent runs with the members of a lockstep ensemble shows
-whether members that share batches and augmented images (ensemble.py) lose anything by it.
+whether members that share their batches (ensemble.py) lose anything by it.
 Test only: the runs may hold out different validation sets, so there is nothing to choose by.
 """
 

@@ -68,6 +68,45 @@ def test_the_fused_network_is_its_members_side_by_side(kind):
                 torch.testing.assert_close(logits[m], model(x), atol=1e-5, rtol=1e-5)
 
 
+def test_each_member_can_take_its_own_images():
+    # (B, N*C, H, W): member m's copy in block m of the channels, through its own filters
+    settings = KINDS["cnn"]
+    fused = build_model(TrainConfig(ensemble=3, seed=5, **settings), (1, 28, 28), 10)
+    alone = members_alone(settings, range(5, 8))
+    assert fused.takes_own_images
+    own = torch.randn(6, 3, 28, 28, generator=torch.Generator().manual_seed(2))
+    for training in (False, True):
+        fused.train(training)
+        for model in alone:
+            model.train(training)
+        with torch.no_grad():
+            logits = fused.member_logits(own)
+            for m, model in enumerate(alone):
+                torch.testing.assert_close(logits[m], model(own[:, m:m + 1]), atol=1e-5,
+                                           rtol=1e-5)
+    mlp = build_model(TrainConfig(ensemble=2, **KINDS["mlp"]), (1, 28, 28), 10)
+    assert not mlp.takes_own_images  # a dense first layer: the members share the image
+
+
+@pytest.mark.parametrize("augment, copies", [("shift=0.1", 2), ("", 1)])
+def test_with_augmentation_each_member_draws_its_own(monkeypatch, augment, copies):
+    seen = []
+    original = Ensemble.member_logits
+
+    def spy(self, x):
+        if self.training:
+            seen.append(x.detach().clone())
+        return original(self, x)
+
+    monkeypatch.setattr(Ensemble, "member_logits", spy)
+    result = train(TrainConfig(ensemble=2, augment=augment, **{**SMALL, "epochs": 1}),
+                   dataset=blobs())
+    assert seen and all(x.shape[1] == copies for x in seen)
+    if copies == 2:  # two draws of the same images, not one image twice
+        assert all(not torch.equal(x[:, 0], x[:, 1]) for x in seen)
+    assert 0 <= result.summary.test_accuracy <= 1 and len(result.summary.members) == 2
+
+
 def test_no_gradient_crosses_members():
     settings = KINDS["cnn"]
     fused = build_model(TrainConfig(ensemble=2, seed=0, **settings), (1, 28, 28), 10)

@@ -14,17 +14,23 @@ start-up, small kernels); fused, the N members are one network whose layers are 
 
 Each member starts from exactly the weights `train()` gives its seed, and an optimizer that acts
 per value (SGD, Adam) updates each member as it would alone: the fused loss is the sum of the
-members' losses, so no gradient crosses members. What members share is the data: batch order
-(`data_seed`) and augmented images. `Ensemble.forward` returns the log of the members' averaged
+members' losses, so no gradient crosses members. What members share is the batch order
+(`data_seed`). With augmentation, each member of a network that starts with a convolution draws
+its own augmented copy of each batch, as it would alone: the N copies come side by side along
+the channels, (B, N*C, H, W), and the first convolution takes them as N groups with the same
+weights (`member_logits`). Members that shared the augmented images made the same mistakes
+more often (BENCHMARKS.md). `Ensemble.forward` returns the log of the members' averaged
 softmax, a valid logit for everything that scores, predicts or exports a model.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import MnistlabError
@@ -78,8 +84,26 @@ class Ensemble(nn.Module):
         self.size = len(members)
         self.net = FusedStem(*fuse(members))
 
+    @property
+    def takes_own_images(self) -> bool:
+        """Whether each member can take its own copy of the images: the network starts with a
+        convolution (member m's filters, block m of its outputs)."""
+        first = self.net[0]
+        return (isinstance(first, nn.Conv2d) and first.groups == 1
+                and first.padding_mode == "zeros")
+
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        """(N, B, classes). x is the images all members see, (B, C, ...), or, where
+        `takes_own_images`, each member's own copy side by side, (B, N*C, H, W)."""
+        first = self.net[0]
+        if not (self.takes_own_images and x.dim() == 4
+                and x.shape[1] == self.size * first.in_channels):
+            return self.net(x)
+        x = F.conv2d(x, first.weight, first.bias, first.stride, first.padding, first.dilation,
+                     groups=self.size)
+        for layer in itertools.islice(self.net, 1, None):
+            x = layer(x)
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return average_logits(self.net(x))

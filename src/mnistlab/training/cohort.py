@@ -316,6 +316,7 @@ class CohortLearner:
             members.append(build_model(config, splits.image_shape, splits.num_classes,
                                        train_size=len(splits.train_y), device=device.type))
         self.configs, self.splits = configs, splits
+        self.input_copies = 1  # a cohort has no augmentation (cohort_key)
         self.model = StackedMLP(members, shared.resolved_activation, [c.dropout for c in configs])
         self.model.to(device)
         self.optimizer = StackedOptimizer(self.model, shared.optimizer, [c.lr for c in configs],

@@ -54,6 +54,9 @@ class Learner(Protocol):
     """Members trained together on one batch stream (a single model is a learner of one)."""
 
     configs: list[TrainConfig]  # one per member; equal in everything a batch depends on
+    # augmented copies of each batch it takes, side by side along the channels: 1, or N for an
+    # ensemble whose N members each draw their own augmentation (ensemble.py)
+    input_copies: int
 
     def epoch_seed(self, epoch: int) -> int:
         """The seed of the epoch's randomness (augmentation, dropout)."""
@@ -250,14 +253,18 @@ def _steps(run: Run, epoch: int, order: torch.Tensor) -> _Sums:
                  torch.zeros(size, dtype=torch.long, device=device),
                  torch.zeros(size, dtype=torch.long, device=device))
     trace_every = max(1, run.steps_per_epoch // TRACE_POINTS_PER_EPOCH)
-    augment = config.augmentation
+    augment, copies = config.augmentation, learner.input_copies
     try:
         for first in range(0, len(splits.train_y), config.batch_size):
             if interrupt.requested():
                 _interrupted(run, epoch)
                 break
             idx = order[first:first + config.batch_size]
-            x = to_input(splits.train_x[idx], config, splits.mean, splits.std, augment)
+            images = splits.train_x[idx]
+            x = to_input(images, config, splits.mean, splits.std, augment)
+            if copies > 1:
+                x = torch.cat([x, *(to_input(images, config, splits.mean, splits.std, augment)
+                                    for _ in range(copies - 1))], dim=1)
             loss, correct, binary = learner.step(x, splits.train_y[idx])
             run.step += 1
             sums.loss.add_(loss, alpha=len(idx))
