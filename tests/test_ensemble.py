@@ -53,37 +53,32 @@ def test_the_kinds_cover_every_registered_model():
 def test_the_fused_network_is_its_members_side_by_side(kind):
     # Member m starts from the weights train() gives seed s+m, and the fused layers compute
     # each member's own function, with per-member batch-norm statistics in training mode.
-    settings = KINDS[kind]
+    x = torch.randn(9, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert_members_alone(KINDS[kind], x, lambda m: x)
+
+
+def assert_members_alone(settings: dict, x: torch.Tensor, member_input) -> None:
+    """A 3-member ensemble (seeds 5-7) on x gives, in eval and training mode, what each member
+    alone gives on member_input(m)."""
     fused = build_model(TrainConfig(ensemble=3, seed=5, **settings), (1, 28, 28), 10)
     alone = members_alone(settings, range(5, 8))
-    x = torch.randn(9, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     for training in (False, True):
         fused.train(training)
         for model in alone:
             model.train(training)
         with torch.no_grad():
             logits = fused.member_logits(x)
-            assert logits.shape == (3, 9, 10)
+            assert logits.shape == (3, len(x), 10)
             for m, model in enumerate(alone):
-                torch.testing.assert_close(logits[m], model(x), atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(logits[m], model(member_input(m)), atol=1e-5,
+                                           rtol=1e-5)
 
 
 def test_each_member_can_take_its_own_images():
     # (B, N*C, H, W): member m's copy in block m of the channels, through its own filters
-    settings = KINDS["cnn"]
-    fused = build_model(TrainConfig(ensemble=3, seed=5, **settings), (1, 28, 28), 10)
-    alone = members_alone(settings, range(5, 8))
-    assert fused.takes_own_images
+    assert build_model(TrainConfig(ensemble=3, **KINDS["cnn"]), (1, 28, 28), 10).takes_own_images
     own = torch.randn(6, 3, 28, 28, generator=torch.Generator().manual_seed(2))
-    for training in (False, True):
-        fused.train(training)
-        for model in alone:
-            model.train(training)
-        with torch.no_grad():
-            logits = fused.member_logits(own)
-            for m, model in enumerate(alone):
-                torch.testing.assert_close(logits[m], model(own[:, m:m + 1]), atol=1e-5,
-                                           rtol=1e-5)
+    assert_members_alone(KINDS["cnn"], own, lambda m: own[:, m:m + 1])
     mlp = build_model(TrainConfig(ensemble=2, **KINDS["mlp"]), (1, 28, 28), 10)
     assert not mlp.takes_own_images  # a dense first layer: the members share the image
 
