@@ -260,11 +260,9 @@ def _steps(run: Run, epoch: int, order: torch.Tensor) -> _Sums:
                 _interrupted(run, epoch)
                 break
             idx = order[first:first + config.batch_size]
-            images = splits.train_x[idx]
-            x = to_input(images, config, splits.mean, splits.std, augment)
-            if copies > 1:
-                x = torch.cat([x, *(to_input(images, config, splits.mean, splits.std, augment)
-                                    for _ in range(copies - 1))], dim=1)
+            inputs = [to_input(splits.train_x[idx], config, splits.mean, splits.std, augment)
+                      for _ in range(copies)]
+            x = inputs[0] if copies == 1 else torch.cat(inputs, dim=1)
             loss, correct, binary = learner.step(x, splits.train_y[idx])
             run.step += 1
             sums.loss.add_(loss, alpha=len(idx))

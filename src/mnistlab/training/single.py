@@ -50,7 +50,7 @@ class ModelLearner:
         self.average = WeightAverage(self.model, config.ema) if config.ema else None
         # an ensemble's members each draw their own augmentation, as they would alone
         self.input_copies = (self.model.size if isinstance(self.model, Ensemble)
-                             and config.augment and self.model.takes_own_images else 1)
+                             and config.augmentation and self.model.takes_own_images else 1)
 
     def epoch_seed(self, epoch: int) -> int:
         return epoch_seed(self.configs[0].seed, epoch)
