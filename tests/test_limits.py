@@ -83,7 +83,7 @@ def test_optimizer_moments_and_batch_actually_used_are_counted():
     ({"model": "lenet5"}, (1, 28, 11), "these are 28x11"),
     ({"model": "cnn", "batch_size": 100_000}, (1, 28, 28),
      "training cnn needs about 80.0 GB (weights 6.8 MB, activations of a 100,000-image batch "
-     "79.9 GB, of a 2,000-image scoring chunk 0.4 GB), above the limit of 1.0 GB (test); use a "
+     "79.9 GB, of a 256-image scoring chunk 51.4 MB), above the limit of 1.0 GB (test); use a "
      "smaller --batch-size or smaller layers (--filters, --dense)"),
     ({"model": "lenet5", "batch_size": 100_000}, (1, 28, 28),
      "use a smaller --batch-size or another --model"),
