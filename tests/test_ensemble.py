@@ -14,6 +14,7 @@ import torch
 from drawn import make_run
 from synth import blobs
 from tiny_study import write_tiny_study
+from torch import nn
 
 from mnistlab import MnistlabError, StudyOptions, TrainConfig, run_study, train
 from mnistlab.cli import main
@@ -24,7 +25,7 @@ from mnistlab.predict import predict
 from mnistlab.runs import load_model
 from mnistlab.study import load_study
 from mnistlab.training import cohort
-from mnistlab.training.evaluation import evaluate, member_accuracies, tta_view_count
+from mnistlab.training.evaluation import evaluate, tta_view_count
 
 KINDS = {
     "mlp": dict(model="mlp", hidden=(32, 16), dropout=0.0),
@@ -126,26 +127,43 @@ def test_the_output_is_the_log_of_the_averaged_softmax():
     torch.testing.assert_close(averaged.softmax(-1), averaged.exp())  # a valid logit
 
 
-def test_members_are_scored_alone_in_one_pass_with_tta():
-    # member_accuracies reads every member off one pass of the ensemble; each figure is the
-    # member's own, scored alone with the same test-time augmentation
+class _Whole(nn.Module):
+    """An ensemble behind a plain module: scored through its forward alone."""
+
+    def __init__(self, ensemble: Ensemble) -> None:
+        super().__init__()
+        self.ensemble = ensemble
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ensemble(x)
+
+
+def test_members_are_scored_alone_in_the_ensembles_one_pass_with_tta():
+    # evaluate() reads every member off the ensemble's own pass; each figure is the member's
+    # own, scored alone with the same test-time augmentation, and the ensemble's scores are
+    # those of its forward
     config = TrainConfig(ensemble=3, tta=True, **SMALL)
     model = build_model(config, (1, 28, 28), 10).eval()
     data = blobs()
     x, y = data.test_images.unsqueeze(1), data.test_labels
-    scored = dict(config=config, mean=data.mean, std=data.std, batch_size=64, tta=True)
+    scored = dict(config=config, mean=data.mean, std=data.std, num_classes=10, batch_size=64,
+                  tta=True)
     calls = []
     hook = model.net.register_forward_pre_hook(lambda *_: calls.append(1))
-    together = member_accuracies(model.member_logits, x, y, **scored)
+    together = evaluate(model, x, y, **scored)
     hook.remove()
     batches = -(-len(y) // 64)
     views = tta_view_count(config, tuple(x.shape[1:]))
-    assert len(calls) == batches * views  # one pass, not one per member
-    alone = [evaluate(MemberView(model, i), x, y, num_classes=10, **scored).accuracy
-             for i in range(3)]
-    assert together == pytest.approx(alone)
-    assert len(set(together)) > 1  # three different networks, told apart
-    assert member_accuracies(model.member_logits, x[:0], y[:0], **scored) == []
+    assert len(calls) == batches * views  # one pass, not one more per member
+    alone = [evaluate(MemberView(model, i), x, y, **scored).accuracy for i in range(3)]
+    assert together.member_accuracies == pytest.approx(alone)
+    assert len(set(alone)) > 1  # three different networks, told apart
+    whole = evaluate(_Whole(model), x, y, **scored)
+    assert whole.member_accuracies is None
+    assert together.accuracy == whole.accuracy
+    assert together.loss == pytest.approx(whole.loss, rel=1e-5)
+    assert torch.equal(together.predictions, whole.predictions)
+    assert evaluate(model, x[:0], y[:0], **scored).member_accuracies is None
 
 
 def test_a_run_scores_the_ensemble_and_each_member(tmp_path):

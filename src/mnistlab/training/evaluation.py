@@ -16,6 +16,8 @@ from torch import nn
 from .. import objectives
 from ..config import TrainConfig
 from ..data.tensors import to_input
+from ..ensemble import Ensemble, average_logits
+from ..models import EVAL_CHUNK
 
 
 @dataclass
@@ -25,6 +27,8 @@ class Evaluation:
     metric: float  # what the configured metric reports (differs only for binary-accuracy)
     predictions: torch.Tensor  # arg-max class per image, on the CPU
     mean_max_prob: float
+    # an ensemble's: the accuracy of each member scored alone, from the same pass
+    member_accuracies: list[float] | None = None
 
     def confusion(self, labels: torch.Tensor, num_classes: int) -> list[list[int]]:
         """matrix[true][predicted] = count, for the images these predictions were made on."""
@@ -107,19 +111,27 @@ def scored_logits(model: Callable[[torch.Tensor], torch.Tensor], images: torch.T
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-             mean: float, std: float, num_classes: int, batch_size: int = 2000, *,
+             mean: float, std: float, num_classes: int, batch_size: int = EVAL_CHUNK, *,
              tta: bool = False) -> Evaluation:
     """Eval mode (dropout off, batch-norm running stats), no augmentation; with `tta`, the
-    softmax averaged over tta_views of each image."""
+    softmax averaged over tta_views of each image. An ensemble's members are scored alone from
+    the same pass (the ensemble's softmax is the mean of theirs, view by view alike), not by
+    another pass per member or per set."""
     if len(y) == 0:
         return Evaluation(math.nan, math.nan, math.nan, torch.empty(0, dtype=torch.long), math.nan)
     model.eval()
     loss_fn = objectives.make_loss(config, train=False)
     total_loss, correct, binary, max_prob = 0.0, 0, 0, 0.0
-    predictions = []
+    predictions, member_hits = [], None
     for start in range(0, len(y), batch_size):
-        yb = y[start:start + batch_size]
-        logits = scored_logits(model, x[start:start + batch_size], config, mean, std, tta)
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        if isinstance(model, Ensemble):
+            members = scored_logits(model.member_logits, xb, config, mean, std, tta)
+            logits = average_logits(members)
+            hits = (members.argmax(dim=-1) == yb).sum(dim=1)
+            member_hits = hits if member_hits is None else member_hits + hits
+        else:
+            logits = scored_logits(model, xb, config, mean, std, tta)
         total_loss += float(loss_fn(logits, yb)) * len(yb)
         correct += int(objectives.correct_count(logits, yb))
         binary += int(objectives.binary_correct_count(logits, yb))
@@ -129,25 +141,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainCo
     return Evaluation(
         loss=total_loss / n, accuracy=correct / n,
         metric=objectives.metric_value(config, correct, binary, n, num_classes),
-        predictions=torch.cat(predictions), mean_max_prob=max_prob / n)
-
-
-@torch.no_grad()
-def member_accuracies(members: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                      y: torch.Tensor, config: TrainConfig, mean: float, std: float,
-                      batch_size: int = 2000, *, tta: bool = False) -> list[float]:
-    """The accuracy of each of N models scored alone, from one pass over `x`: `members` maps a
-    batch to their stacked logits (N, B, K), as an ensemble's `member_logits` does (in eval
-    mode: the caller sets it). One pass, not N: scoring member i through the whole ensemble
-    would compute every member N times."""
-    correct = None
-    for start in range(0, len(y), batch_size):
-        logits = scored_logits(members, x[start:start + batch_size], config, mean, std, tta)
-        hits = (logits.argmax(dim=-1) == y[start:start + batch_size]).sum(dim=1)
-        correct = hits if correct is None else correct + hits
-    if correct is None:
-        return []
-    return (correct.double() / len(y)).tolist()
+        predictions=torch.cat(predictions), mean_max_prob=max_prob / n,
+        member_accuracies=None if member_hits is None else (member_hits.double() / n).tolist())
 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, k: int) -> list[list[int]]:

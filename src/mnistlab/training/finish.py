@@ -23,7 +23,6 @@ from .evaluation import (
     Evaluation,
     confusion_matrix,
     evaluate,
-    member_accuracies,
     per_class_accuracy,
     tta_view_count,
 )
@@ -75,23 +74,19 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
                    else None))
 
 
-def _members(model: nn.Module, run: Run, member: int,
-             evaluate_test: bool) -> list[dict[str, Any]] | None:
-    """An ensemble's members, each scored alone like the ensemble (with its TTA, if any): all
-    of them from one pass over each set."""
+def _members(model: nn.Module, config: TrainConfig, test: Evaluation | None,
+             val: Evaluation | None) -> list[dict[str, Any]] | None:
+    """An ensemble's members, each scored alone like the ensemble (with its TTA, if any), as
+    the ensemble's own scoring read them off."""
     if not isinstance(model, Ensemble):
         return None
-    config, splits = run.learner.configs[member], run.splits
-    model.eval()
 
-    def accuracies(x: torch.Tensor, y: torch.Tensor) -> list[float | None]:
-        return member_accuracies(model.member_logits, x, y, config, splits.mean, splits.std,
-                                 tta=config.tta) or [None] * model.size
+    def accuracy(scores: Evaluation | None, index: int) -> float | None:
+        values = scores.member_accuracies if scores is not None else None
+        return _number(values[index]) if values else None
 
-    test = accuracies(splits.test_x, splits.test_y) if evaluate_test else [None] * model.size
-    val = accuracies(splits.val_x, splits.val_y)
-    return [{"seed": config.seed + index, "val_accuracy": _number(val[index]),
-             "test_accuracy": _number(test[index])} for index in range(model.size)]
+    return [{"seed": config.seed + index, "val_accuracy": accuracy(val, index),
+             "test_accuracy": accuracy(test, index)} for index in range(model.size)]
 
 
 def _final_scoring(config: TrainConfig, splits: Splits) -> dict[str, Any]:
@@ -124,7 +119,7 @@ def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: boo
                             doctor.diagnose(config, history, summary.observation()))
     summary = summary.replace(diagnoses=tuple(findings), partial_epoch=run.partial[member],
                               cohort_size=run.size if run.size > 1 else None,
-                              members=_members(model, run, member, evaluate_test) if ok else None)
+                              members=_members(model, config, test, val) if ok else None)
     result = RunResult(config=config, summary=summary, history=history, out=out, model=model)
     if out is not None:
         runs.write_run(out, result, splits, plots=write_plots)
