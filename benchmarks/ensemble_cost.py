@@ -4,8 +4,11 @@
 
 Whole runs: `--members` single runs of a recipe (seeds 0..N-1, one after another) and one
 `--ensemble N` run of it (the same seeds, fused into one network), alternating, `--repeats`
-times. Time = training seconds from summary.json (the loop, not data loading or scoring).
-Printed: each side's time, the ratio, the members' test accuracies and the ensemble's.
+times, each writing its run folder as `mnistlab train --out` does. Two times for each side:
+training seconds from summary.json (the loop alone), and the whole `train()` call (data
+preparation, the loop, scoring validation and test, the folder and its plots: what a run
+costs its user, less the start of the Python process). Printed: both times, their ratios, the
+members' test accuracies and the ensemble's.
 
 Kernels: one training step (forward, backward, Adam) of N copies of the recipe's network at its
 batch size, three ways: a Python loop over N modules, the fused network (`Ensemble`: stacked
@@ -24,7 +27,9 @@ import argparse
 import copy
 import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -39,21 +44,31 @@ from mnistlab.recipes import get_recipe
 from mnistlab.training import train
 
 
-def whole_runs(config: TrainConfig, members: int, data) -> tuple[float, float, list[float]]:
-    """(one-by-one seconds, lockstep seconds, [one-by-one accuracies..., ensemble accuracy])."""
-    singles = [train(config.replace(seed=config.seed + m), dataset=data, write_plots=False)
-               for m in range(members)]
-    fused = train(config.replace(ensemble=members), dataset=data, write_plots=False)
-    alone = sum(r.summary.seconds for r in singles)
-    print(f"  one by one: {alone:6.1f} s  test acc "
-          f"{' '.join(f'{r.summary.test_accuracy:.4f}' for r in singles)}", flush=True)
+def _timed_run(config: TrainConfig, data, out: Path):
+    start = time.perf_counter()
+    result = train(config, dataset=data, out=out, overwrite=True)
+    return result, time.perf_counter() - start
+
+
+def whole_runs(config: TrainConfig, members: int, data) -> tuple[list[float], list[float],
+                                                                 list[float]]:
+    """([one-by-one loop s, whole s], [lockstep loop s, whole s], [one-by-one accuracies
+    mean, lockstep members mean, ensemble accuracy])."""
+    with tempfile.TemporaryDirectory() as folder:
+        singles = [_timed_run(config.replace(seed=config.seed + m), data, Path(folder) / f"s{m}")
+                   for m in range(members)]
+        fused, fused_wall = _timed_run(config.replace(ensemble=members), data,
+                                       Path(folder) / "ensemble")
+    alone = [sum(r.summary.seconds for r, _ in singles), sum(wall for _, wall in singles)]
+    print(f"  one by one: {alone[0]:6.1f} s training, {alone[1]:6.1f} s whole runs; test acc "
+          f"{' '.join(f'{r.summary.test_accuracy:.4f}' for r, _ in singles)}", flush=True)
     member_accs = [m["test_accuracy"] for m in fused.summary.members]
-    print(f"  lockstep:   {fused.summary.seconds:6.1f} s  members "
-          f"{' '.join(f'{a:.4f}' for a in member_accs)}  ensemble "
+    print(f"  lockstep:   {fused.summary.seconds:6.1f} s training, {fused_wall:6.1f} s whole run;"
+          f" members {' '.join(f'{a:.4f}' for a in member_accs)}  ensemble "
           f"{fused.summary.test_accuracy:.4f}", flush=True)
-    return alone, fused.summary.seconds, [
-        statistics.mean(r.summary.test_accuracy for r in singles), statistics.mean(member_accs),
-        fused.summary.test_accuracy]
+    return alone, [fused.summary.seconds, fused_wall], [
+        statistics.mean(r.summary.test_accuracy for r, _ in singles),
+        statistics.mean(member_accs), fused.summary.test_accuracy]
 
 
 def _timed(step, steps: int) -> float:
@@ -158,14 +173,18 @@ def main() -> int:
     if args.skip_runs:
         return 0
     data = load_dataset(config.dataset)
-    ratios, accs = [], []
+    ratios: list[list[float]] = [[], []]  # training loop, whole runs
+    accs = []
     for repeat in range(args.repeats):
         print(f"repeat {repeat + 1}:", flush=True)
         alone, fused, scores = whole_runs(config, args.members, data)
-        ratios.append(fused / alone)
+        for kind in (0, 1):
+            ratios[kind].append(fused[kind] / alone[kind])
         accs.append(scores)
-    print(f"--ensemble {args.members} / {args.members} single runs, training time: "
-          f"{' '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
+    for kind, what in enumerate(("training time", "whole runs")):
+        print(f"--ensemble {args.members} / {args.members} single runs, {what}: "
+              f"{' '.join(f'{r:.2f}' for r in ratios[kind])} "
+              f"(median {statistics.median(ratios[kind]):.2f})")
     print("test accuracy, mean over repeats: one member alone "
           f"{statistics.mean(a[0] for a in accs):.4f}, lockstep members "
           f"{statistics.mean(a[1] for a in accs):.4f}, the ensemble "
