@@ -71,6 +71,41 @@ def test_fused_stem_trains_as_conv_then_batch_norm(cin, k, pad, stride, dil, cha
     assert _close(fused(x), plain(x))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fused_stem_under_bf16_autocast_is_as_close_as_the_plain_path(seed):
+    """Under autocast (--precision bf16) the convolution runs in bf16, as the plain one does,
+    and the batch statistics come from the float32 input. Against the same layers in float64,
+    its outputs and gradients are as close as the plain bf16 path's (both off by bf16's
+    rounding: up to ~13% for the first weights' gradient, here as in the plain path), and its
+    running statistics are float32 batch norm's, where the plain path's come from the bf16
+    convolution's output (off by ~1e-3)."""
+    torch.manual_seed(seed)
+    layers = [nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.MaxPool2d(2),
+              nn.ReLU(), nn.Conv2d(8, 4, 3)]
+    plain, fused = _pair(layers, True)
+    reference = copy.deepcopy(plain).double()
+    x = torch.randn(16, 1, 14, 12) * 3 + 5
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fusable(fused[0], fused[1], x)
+        a, b = plain(x), fused(x)
+    exact = reference(x.double())
+    assert b.dtype == a.dtype == torch.bfloat16 and b.stride() == a.stride()
+    grad = torch.randn_like(a)
+    for out, g in ((a, grad), (b, grad), (exact, grad.double())):
+        out.backward(g)
+
+    def error(mine: torch.Tensor, truth: torch.Tensor) -> float:
+        return float((mine.detach().double() - truth.detach()).norm() / truth.detach().norm())
+
+    assert error(b, exact) < 1.5 * error(a, exact) + 1e-3
+    for name in ("0.weight", "1.weight", "1.bias"):
+        truth = reference.get_parameter(name).grad
+        assert error(fused.get_parameter(name).grad, truth) < 1.5 * error(
+            plain.get_parameter(name).grad, truth) + 1e-3, name
+    for name in ("running_mean", "running_var"):
+        assert error(getattr(fused[1], name), getattr(reference[1], name)) < 1e-5, name
+
+
 def test_fused_stem_is_exact_on_images_with_a_flat_background():
     """Digits are mostly background: the fused statistics must not lose precision there."""
     torch.manual_seed(1)
