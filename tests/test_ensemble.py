@@ -216,6 +216,11 @@ def test_the_command_prints_each_member_and_evaluate_predict_work(tmp_path, tiny
     scored = json.loads(capsys.readouterr().out)
     summary = json.loads((run / "summary.json").read_text())
     assert scored["accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert scored["members"] == [{"seed": m["seed"], "test_accuracy": pytest.approx(
+        m["test_accuracy"])} for m in summary["members"]]
+    assert main(["evaluate", str(run), "--split", "val"]) == 0
+    printed = capsys.readouterr().out
+    assert "members alone, val acc by seed: 0: " in printed and "1: " in printed
     model, payload = load_model(run)
     images = np.zeros((3, 28, 28), dtype=np.uint8)
     images[:, 8:20, 12:16] = 255

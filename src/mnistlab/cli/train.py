@@ -15,6 +15,7 @@ from .common import (
     add_log_flags,
     as_flag,
     config_from_args,
+    print_members,
     print_summary,
     stderr,
     stdout,
@@ -154,11 +155,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
                       tta=tta)
     matrix = result.confusion(y, splits.num_classes)
     report = classification_report(matrix, splits.class_names)
+    # an ensemble's members, each alone, read off the same pass
+    members = [{"seed": config.seed + index, f"{args.split}_accuracy": accuracy}
+               for index, accuracy in enumerate(result.member_accuracies or [])] or None
     if args.json:
         print(json.dumps({"split": args.split, "accuracy": result.accuracy, "loss": result.loss,
                           "n": len(y), "tta_views": views,
                           "per_class_accuracy": per_class_accuracy(matrix, splits.class_names),
-                          "classification_report": report.to_dict()}, indent=2))
+                          "classification_report": report.to_dict(), "members": members},
+                         indent=2))
         return 0
     # the heading is a line of its own: as a table title it wrapped in the table's width
     with_tta = f", test-time augmentation over {views} views" if views else ""
@@ -166,6 +171,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                  f"images{with_tta})", soft_wrap=True)
     stdout.print(report_table(report))
     stdout.print(f"accuracy [bold]{result.accuracy:.4f}[/]  loss {result.loss:.4f}")
+    if members:
+        print_members(members)
     return 0
 
 
