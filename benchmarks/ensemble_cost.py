@@ -157,12 +157,16 @@ def main() -> int:
     parser.add_argument("--skip-runs", action="store_true", help="kernels only")
     parser.add_argument("--epochs", type=int, default=0, metavar="N",
                         help="train the whole runs for N epochs (default: the recipe's)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                        help="train under this precision (default: the recipe's)")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
     config = TrainConfig.from_dict(get_recipe(args.recipe).settings)
     if args.epochs:
         config = config.replace(epochs=args.epochs)
+    if args.precision:
+        config = config.replace(precision=args.precision)
     times = kernels(config, args.members, args.steps)
     precision = resolve_precision(config.precision, torch.device("cpu"))
     print(f"one training step of {args.members} networks ({args.recipe}, batch "
