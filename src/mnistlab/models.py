@@ -96,9 +96,9 @@ def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,
 NOMINAL_SHAPE: Shape = (1, 28, 28)  # MNIST-family images: what files are checked against
 NOMINAL_CLASSES = 10
 # Images per forward pass when scoring (evaluation.evaluate's batch): 256 scored 10,000 images
-# 1.1-1.3x faster than 2,000 did on a 2-core Xeon, for every recipe's network and ensembles of
-# them alike (the activations of a smaller chunk stay in cache), and a GPU still gets 40 passes,
-# not 10,000.
+# 1.1-1.5x faster than 2,000 did on a 2-core Xeon, for every recipe's network and ensembles of
+# them alike (the activations of a smaller chunk stay in cache; benchmarks/scoring_chunk.py),
+# and a GPU still gets 40 passes, not 10,000.
 EVAL_CHUNK = 256
 BYTES_PER_VALUE = 4  # float32 weights, gradients, moments and activations
 # A cap on parameters whatever the machine: the largest networks that make sense for 28x28
