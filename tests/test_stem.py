@@ -106,6 +106,38 @@ def test_fused_stem_under_bf16_autocast_is_as_close_as_the_plain_path(seed):
         assert error(getattr(fused[1], name), getattr(reference[1], name)) < 1e-5, name
 
 
+@pytest.mark.parametrize("pool", [True, False])
+def test_fused_stem_takes_one_input_per_block_of_filters(pool):
+    """copies=3: three inputs side by side, copy g read by block g of the first convolution's
+    filters (an ensemble's members on their own augmented images), trained as the grouped
+    convolution and its batch norm would train."""
+    copies, width = 3, 4
+    stacked = nn.Conv2d(1, copies * width, 3, padding=1, bias=not pool)
+    layers = [stacked, nn.BatchNorm2d(copies * width)]
+    layers += [nn.MaxPool2d(2), nn.ReLU()] if pool else [nn.ReLU()]
+    plain, fused = _pair(layers, True)
+    grouped = nn.Conv2d(copies, copies * width, 3, padding=1, groups=copies, bias=not pool)
+    grouped.load_state_dict(plain[0].state_dict())  # the same (copies * width, 1, 3, 3) filters
+    plain[0] = grouped.to(memory_format=torch.channels_last)
+    x = torch.randn(16, copies, 14, 12) * 3 + 5
+    x[:, 1] = x[:, 1] * 0.5 - 2  # copies that differ, so that mixing them up would show
+    assert fusable(fused[0], fused[1], x, copies) and not fusable(fused[0], fused[1], x)
+    for _ in range(2):
+        a, b = plain(x), fused(x, copies=copies)
+        grad = torch.randn_like(a)
+        a.backward(grad)
+        b.backward(grad)
+        assert _close(b, a) and b.stride() == a.stride()
+    for name in ("0.weight", "1.weight", "1.bias"):
+        assert _close(fused.get_parameter(name).grad, plain.get_parameter(name).grad), name
+    for name in ("running_mean", "running_var"):
+        assert _close(getattr(fused[1], name), getattr(plain[1], name)), name
+    plain.eval()
+    fused.eval()  # the fallback: the grouped convolution, then the layers as they are
+    assert not fusable(fused[0], fused[1], x, copies)
+    assert _close(fused(x, copies=copies), plain(x))
+
+
 def test_fused_stem_is_exact_on_images_with_a_flat_background():
     """Digits are mostly background: the fused statistics must not lose precision there."""
     torch.manual_seed(1)

@@ -26,11 +26,9 @@ softmax, a valid logit for everything that scores, predicts or exports a model.
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .errors import MnistlabError
@@ -95,15 +93,10 @@ class Ensemble(nn.Module):
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
         """(N, B, classes). x is the images all members see, (B, C, ...), or, where
         `takes_own_images`, each member's own copy side by side, (B, N*C, H, W)."""
-        first = self.net[0]
         if not (self.takes_own_images and x.dim() == 4
-                and x.shape[1] == self.size * first.in_channels):
+                and x.shape[1] == self.size * self.net[0].in_channels):
             return self.net(x)
-        x = F.conv2d(x, first.weight, first.bias, first.stride, first.padding, first.dilation,
-                     groups=self.size)
-        for layer in itertools.islice(self.net, 1, None):
-            x = layer(x)
-        return x
+        return self.net(x, copies=self.size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return average_logits(self.net(x))

@@ -38,18 +38,22 @@ from torch import nn
 MAX_PATCH = 27
 
 
-def fusable(conv: nn.Module, norm: nn.Module, x: torch.Tensor) -> bool:
+def fusable(conv: nn.Module, norm: nn.Module, x: torch.Tensor, copies: int = 1) -> bool:
     """Whether conv -> batch norm on `x` can run as one convolution: a plain zero-padded
     convolution over small patches, a batch norm in training that keeps running
     statistics, a CPU (where it was measured), and an input that takes no gradient (S and m
     are not differentiated with respect to it). Under autocast too: the statistics are
-    computed in float32, the convolution in bf16 as the plain one would be."""
+    computed in float32, the convolution in bf16 as the plain one would be. With `copies`,
+    `x` holds that many inputs side by side along the channels, copy g read by block g of
+    the convolution's filters (an ensemble whose members each draw their own augmentation)."""
     return (type(conv) is nn.Conv2d and type(norm) is nn.BatchNorm2d and norm.training
             and norm.track_running_stats and norm.running_mean is not None
             and conv.groups == 1 and conv.padding_mode == "zeros"
             and not isinstance(conv.padding, str) and _centre_on_image(conv)
             and conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1] <= MAX_PATCH
-            and x.dim() == 4 and x.device.type == "cpu" and not x.requires_grad)
+            and conv.out_channels % copies == 0
+            and x.dim() == 4 and x.shape[1] == conv.in_channels * copies
+            and x.device.type == "cpu" and not x.requires_grad)
 
 
 def _centre_on_image(conv: nn.Conv2d) -> bool:
@@ -81,33 +85,40 @@ def _row_windows(conv: nn.Conv2d, x: torch.Tensor, centre: float) -> tuple[torch
     return rows.transpose(1, 2).reshape(-1, rows.shape[1] * rows.shape[3]), width_out
 
 
-def patch_moments(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(mean patch m, patch covariance S, number of patches) of `conv`'s input `x`."""
+def patch_moments(conv: nn.Conv2d, x: torch.Tensor, copies: int = 1
+                  ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(mean patch m, patch covariance S, number of patches) of `conv`'s input `x`, for each
+    of the `copies` inputs side by side in `x`: m (copies, P) and S (copies, P, P), P the
+    values of one patch."""
     with torch.no_grad():
         # covariances do not change with a shift; centring keeps E[pp] - mm from cancelling
         centre = float(x.mean())
         windows, width_out = _row_windows(conv, x, centre)
-        index = _patch_index(conv, windows.shape[1] // (conv.in_channels * conv.kernel_size[0]),
+        windows = windows.reshape(windows.shape[0], copies, -1).transpose(0, 1)  # copy by copy
+        index = _patch_index(conv, windows.shape[2] // (conv.in_channels * conv.kernel_size[0]),
                              width_out, x.device)
-        count = windows.shape[0] * width_out
-        gram = windows.t() @ windows
-        mean = windows.sum(0)[index].sum(1) / count
-        second = gram[index[:, None, :], index[None, :, :]].sum(2) / count
-        covariance = second - torch.outer(mean, mean)
+        count = windows.shape[1] * width_out
+        gram = windows.transpose(1, 2) @ windows
+        mean = windows.sum(1)[:, index].sum(2) / count
+        second = gram[:, index[:, None, :], index[None, :, :]].sum(3) / count
+        covariance = second - mean[:, :, None] * mean[:, None, :]
         return mean + centre, covariance, count
 
 
 def conv_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d, x: torch.Tensor,
-                   pool: nn.MaxPool2d | None = None) -> torch.Tensor:
+                   pool: nn.MaxPool2d | None = None, copies: int = 1) -> torch.Tensor:
     """batch norm(conv(x)) in training, as one convolution; updates norm's running statistics
     as batch norm does. With `pool`, the max-pooling that follows: pool(batch norm(conv(x))),
     with the bias added after pooling, on a quarter of the values (max-pooling commutes with
-    adding a per-channel constant)."""
-    scale, bias = _scale_and_bias(conv, norm, x)
+    adding a per-channel constant). With `copies`, see `fusable`."""
+    scale, bias = _scale_and_bias(conv, norm, x, copies)
     scaled = conv.weight * scale.reshape(-1, 1, 1, 1)
     if pool is not None:
-        pooled = pool(F.conv2d(x, scaled, None, conv.stride, conv.padding, conv.dilation))
+        pooled = pool(F.conv2d(x, scaled, None, conv.stride, conv.padding, conv.dilation,
+                               groups=copies))
         return pooled + bias.reshape(1, -1, 1, 1).to(pooled.dtype)
+    if copies > 1:  # the channel of ones below would need one per copy
+        return F.conv2d(x, scaled, bias, conv.stride, conv.padding, conv.dilation, groups=copies)
     # Else the bias rides on an extra input channel of ones, read by the kernel's centre tap
     # only (never off the image): a convolution's own bias costs a second pass over its output
     # backward, twice the time of this channel on a channels-last CPU.
@@ -122,18 +133,18 @@ def conv_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d, x: torch.Tensor,
                     conv.dilation)
 
 
-def _scale_and_bias(conv: nn.Conv2d, norm: nn.BatchNorm2d, x: torch.Tensor
+def _scale_and_bias(conv: nn.Conv2d, norm: nn.BatchNorm2d, x: torch.Tensor, copies: int = 1
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch norm's per-channel scale and bias on conv(x), from the patches' moments; updates
     norm's running statistics. In float32 under autocast too: a variance from bf16 products
-    would keep 2-3 significant digits."""
+    would keep 2-3 significant digits. Block g of the filters meets copy g's moments."""
     with torch.autocast(x.device.type, enabled=False):
-        mean_patch, covariance, count = patch_moments(conv, x.float())
-        weight = conv.weight.reshape(conv.out_channels, -1)
-        mean = weight @ mean_patch
+        mean_patch, covariance, count = patch_moments(conv, x.float(), copies)
+        weight = conv.weight.reshape(copies, conv.out_channels // copies, -1)  # (copies, C, P)
+        mean = (weight @ mean_patch.unsqueeze(2)).reshape(-1)
         if conv.bias is not None:  # batch norm takes it away again; the running mean keeps it
             mean = mean + conv.bias
-        var = ((weight @ covariance) * weight).sum(1).clamp_min(0)
+        var = ((weight @ covariance) * weight).sum(2).reshape(-1).clamp_min(0)
         gamma = norm.weight if norm.weight is not None else torch.ones_like(mean)
         beta = norm.bias if norm.bias is not None else torch.zeros_like(mean)
         scale = gamma * torch.rsqrt(var + norm.eps)
@@ -161,15 +172,24 @@ def _update_running(norm: nn.BatchNorm2d, mean: torch.Tensor, var: torch.Tensor)
 
 class FusedStem(nn.Sequential):
     """An nn.Sequential whose first two layers, a convolution and its batch norm, train as one
-    convolution where `fusable` allows (see the module's docstring)."""
+    convolution where `fusable` allows (see the module's docstring). `forward(x, copies=N)`:
+    x holds N inputs side by side along the channels, and the first convolution reads copy g
+    with block g of its filters (an ensemble's members, each on its own augmented images)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if len(self) < 2 or not fusable(self[0], self[1], x):
+    def forward(self, x: torch.Tensor, copies: int = 1) -> torch.Tensor:
+        first = self[0]
+        if len(self) >= 2 and fusable(first, self[1], x, copies):
+            pool = self[2] if len(self) > 2 and type(self[2]) is nn.MaxPool2d else None
+            if pool is not None and pool.return_indices:
+                pool = None
+            x = conv_batchnorm(first, self[1], x, pool, copies)
+            rest = 2 if pool is None else 3
+        elif copies == 1:
             return super().forward(x)
-        pool = self[2] if len(self) > 2 and type(self[2]) is nn.MaxPool2d else None
-        if pool is not None and pool.return_indices:
-            pool = None
-        x = conv_batchnorm(self[0], self[1], x, pool)
-        for layer in itertools.islice(self, 2 if pool is None else 3, None):
+        else:
+            x = F.conv2d(x, first.weight, first.bias, first.stride, first.padding,
+                         first.dilation, groups=copies)
+            rest = 1
+        for layer in itertools.islice(self, rest, None):
             x = layer(x)
         return x
