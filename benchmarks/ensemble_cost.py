@@ -14,11 +14,14 @@ Kernels: one training step (forward, backward, Adam) of N copies of the recipe's
 batch size, three ways: a Python loop over N modules, the fused network (`Ensemble`: stacked
 first conv, grouped convs, batched dense layers), and `torch.func` (stack_module_state +
 functional_call under vmap; batch norm without running statistics, which vmap cannot update
-in place). Median ms per step over `--steps` steps after warm-up, under the recipe's precision
-(`auto`: bf16 where the CPU has it natively) and with freed memory kept in the process, as
-`train()` runs its steps: without that, glibc hands the fused network's activations (N times one
-network's, past its mmap threshold) back to the OS at every step and page-faults them in again,
-which once made the fused step look 1.55x the loop where in training it is ~1.0x.
+in place). Where the recipe augments, each member gets its own batch of images, as in
+training (the fused network takes them side by side along the channels; vmap, which has no such
+form, gets the first). Median ms per step over `--steps` steps after warm-up, under the
+recipe's precision (`auto`: bf16 where the CPU has it natively) and with freed memory kept in
+the process, as `train()` runs its steps: without that, glibc hands the fused network's
+activations (N times one network's, past its mmap threshold) back to the OS at every step and
+page-faults them in again, which once made the fused step look 1.55x the loop where in training
+it is ~1.0x.
 """
 
 from __future__ import annotations
@@ -98,23 +101,27 @@ def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
     keep_freed_memory()
     cpu = torch.device("cpu")
     cast = autocast(resolve_precision(config.precision, cpu), cpu)
-    x = torch.randn(config.batch_size, 1, 28, 28)
     y = torch.randint(0, 10, (config.batch_size,))
+    fused = to_fast_layout(build_model(config.replace(ensemble=members), (1, 28, 28), 10),
+                           torch.device("cpu"))
+    # with augmentation each member sees its own images, side by side in the fused network's
+    # input, as in training; without, all share one
+    own = bool(config.augmentation) and fused.takes_own_images
+    images = [torch.randn(config.batch_size, 1, 28, 28) for _ in range(members if own else 1)]
+    x = torch.cat(images, dim=1)
     nets = [to_fast_layout(build_model(config.replace(seed=m), (1, 28, 28), 10),
                            torch.device("cpu")) for m in range(members)]
     loop_opts = [torch.optim.Adam(n.parameters(), lr=1e-3, fused=True) for n in nets]
 
     def loop_step() -> None:
-        for net, opt in zip(nets, loop_opts):
+        for m, (net, opt) in enumerate(zip(nets, loop_opts)):
             with cast:
-                logits = net(x)
+                logits = net(images[m if own else 0])
             loss = F.cross_entropy(logits.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
 
-    fused = to_fast_layout(build_model(config.replace(ensemble=members), (1, 28, 28), 10),
-                           torch.device("cpu"))
     fused_opt = torch.optim.Adam(fused.parameters(), lr=1e-3, fused=True)
 
     def fused_step() -> None:
@@ -139,7 +146,7 @@ def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
 
     def vmap_step() -> None:
         with cast:
-            logits = batched(params, buffers, x)
+            logits = batched(params, buffers, images[0])
         _member_step(logits, y, vmap_opt)
 
     for net in (*nets, fused, base):
