@@ -18,9 +18,9 @@ statistics come from the input, which the first layer reads anyway.
 It pays only where a patch is small (the first layer: one or three input channels): S is
 (C_in k^2)^2, read from one matrix product over the input. Under bf16 autocast the statistics
 stay float32 and the convolution runs in bf16; there it pays most, since a bf16 convolution is
-cheap and batch norm's passes are not (on a Xeon with AMX, one training step: 0.85x for four
-mnist-fast networks fused into one ensemble, 0.93x for mnist-best, 1.0x for one mnist-fast
-network, whose 16 channels leave batch norm little to cost). `FusedStem` is the nn.Sequential
+cheap and batch norm's passes are not (on a Xeon with AMX, one training step: 0.80x for four
+mnist-fast networks fused into one ensemble, 0.90x for mnist-best, 1.0x for one mnist-fast
+network, whose 16 channels leave batch norm little to cost; BENCHMARKS.md). `FusedStem` is the nn.Sequential
 that does it when its first two layers allow (`fusable`); in evaluation, and wherever a
 condition fails, it is an ordinary nn.Sequential. Its state dict is an nn.Sequential's: model
 files load into either.
