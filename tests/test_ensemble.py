@@ -160,9 +160,10 @@ def test_members_are_scored_alone_in_the_ensembles_one_pass_with_tta():
     assert len(set(alone)) > 1  # three different networks, told apart
     whole = evaluate(_Whole(model), x, y, **scored)
     assert whole.member_accuracies is None
-    assert together.accuracy == whole.accuracy
+    # the same scores, up to the order of the averages' float sums (one image at most)
+    assert together.accuracy == pytest.approx(whole.accuracy, abs=1.01 / len(y))
     assert together.loss == pytest.approx(whole.loss, rel=1e-5)
-    assert torch.equal(together.predictions, whole.predictions)
+    assert int((together.predictions != whole.predictions).sum()) <= 1
     assert evaluate(model, x[:0], y[:0], **scored).member_accuracies is None
 
 

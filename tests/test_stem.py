@@ -106,21 +106,24 @@ def test_fused_stem_under_bf16_autocast_is_as_close_as_the_plain_path(seed):
         assert error(getattr(fused[1], name), getattr(reference[1], name)) < 1e-5, name
 
 
-@pytest.mark.parametrize("pool", [True, False])
-def test_fused_stem_takes_one_input_per_block_of_filters(pool):
+@pytest.mark.parametrize("cin,stride,dil,pool", [(1, 1, 1, True), (1, 1, 1, False),
+                                                  (2, 2, 1, False), (3, 1, 2, True)])
+def test_fused_stem_takes_one_input_per_block_of_filters(cin, stride, dil, pool):
     """copies=3: three inputs side by side, copy g read by block g of the first convolution's
     filters (an ensemble's members on their own augmented images), trained as the grouped
     convolution and its batch norm would train."""
     copies, width = 3, 4
-    stacked = nn.Conv2d(1, copies * width, 3, padding=1, bias=not pool)
-    layers = [stacked, nn.BatchNorm2d(copies * width)]
+    stacked = nn.Conv2d(cin, copies * width, 3, padding=dil, stride=stride, dilation=dil,
+                        bias=not pool)
+    layers = [stacked, nn.BatchNorm2d(copies * width, momentum=None if cin == 2 else 0.1)]
     layers += [nn.MaxPool2d(2), nn.ReLU()] if pool else [nn.ReLU()]
     plain, fused = _pair(layers, True)
-    grouped = nn.Conv2d(copies, copies * width, 3, padding=1, groups=copies, bias=not pool)
-    grouped.load_state_dict(plain[0].state_dict())  # the same (copies * width, 1, 3, 3) filters
+    grouped = nn.Conv2d(copies * cin, copies * width, 3, padding=dil, stride=stride,
+                        dilation=dil, groups=copies, bias=not pool)
+    grouped.load_state_dict(plain[0].state_dict())  # the same (copies * width, cin, 3, 3)
     plain[0] = grouped.to(memory_format=torch.channels_last)
-    x = torch.randn(16, copies, 14, 12) * 3 + 5
-    x[:, 1] = x[:, 1] * 0.5 - 2  # copies that differ, so that mixing them up would show
+    x = torch.randn(16, copies * cin, 14, 12) * 3 + 5
+    x[:, cin:2 * cin] = x[:, cin:2 * cin] * 0.5 - 2  # copies that differ: mixing them up shows
     assert fusable(fused[0], fused[1], x, copies) and not fusable(fused[0], fused[1], x)
     for _ in range(2):
         a, b = plain(x), fused(x, copies=copies)
@@ -132,6 +135,7 @@ def test_fused_stem_takes_one_input_per_block_of_filters(pool):
         assert _close(fused.get_parameter(name).grad, plain.get_parameter(name).grad), name
     for name in ("running_mean", "running_var"):
         assert _close(getattr(fused[1], name), getattr(plain[1], name)), name
+    assert int(fused[1].num_batches_tracked) == int(plain[1].num_batches_tracked) == 2
     plain.eval()
     fused.eval()  # the fallback: the grouped convolution, then the layers as they are
     assert not fusable(fused[0], fused[1], x, copies)
@@ -150,13 +154,16 @@ def test_fused_stem_is_exact_on_images_with_a_flat_background():
         assert float((fused(x).double() - reference).abs().max()) < 1e-4
 
 
-@pytest.mark.parametrize("why", ["eval", "groups", "wide", "grad", "no-stats", "far-padding"])
+@pytest.mark.parametrize("why", ["eval", "groups", "wide", "grad", "no-stats", "far-padding",
+                                 "float64"])
 def test_fused_stem_falls_back_where_it_does_not_apply(why):
     conv = nn.Conv2d(1 if why not in ("wide", "groups") else 4, 8, 3, bias=False,
                      padding=1 if why != "far-padding" else 3, groups=2 if why == "groups" else 1)
     norm = nn.BatchNorm2d(8, track_running_stats=why != "no-stats")
     plain, fused = _pair([conv, norm, nn.ReLU()], True)
     x = torch.randn(8, conv.in_channels, 10, 10, requires_grad=why == "grad")
+    if why == "float64":  # a model cast as a whole: its statistics would be float32's
+        plain, fused, x = plain.double(), fused.double(), x.double()
     if why == "eval":
         plain.eval()
         fused.eval()

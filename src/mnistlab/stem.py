@@ -20,10 +20,10 @@ It pays only where a patch is small (the first layer: one or three input channel
 stay float32 and the convolution runs in bf16; there it pays most, since a bf16 convolution is
 cheap and batch norm's passes are not (on a Xeon with AMX, one training step: 0.80x for four
 mnist-fast networks fused into one ensemble, 0.90x for mnist-best, 1.0x for one mnist-fast
-network, whose 16 channels leave batch norm little to cost; BENCHMARKS.md). `FusedStem` is the nn.Sequential
-that does it when its first two layers allow (`fusable`); in evaluation, and wherever a
-condition fails, it is an ordinary nn.Sequential. Its state dict is an nn.Sequential's: model
-files load into either.
+network, whose 16 channels leave batch norm little to cost; BENCHMARKS.md). `FusedStem` is
+the nn.Sequential that does it when its first two layers allow (`fusable`); in evaluation, and
+wherever a condition fails, it is an ordinary nn.Sequential. Its state dict is an
+nn.Sequential's: model files load into either.
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ MAX_PATCH = 27
 def fusable(conv: nn.Module, norm: nn.Module, x: torch.Tensor, copies: int = 1) -> bool:
     """Whether conv -> batch norm on `x` can run as one convolution: a plain zero-padded
     convolution over small patches, a batch norm in training that keeps running
-    statistics, a CPU (where it was measured), and an input that takes no gradient (S and m
-    are not differentiated with respect to it). Under autocast too: the statistics are
-    computed in float32, the convolution in bf16 as the plain one would be. With `copies`,
+    statistics, float32 weights, a CPU (where it was measured), and an input that takes no
+    gradient (S and m are not differentiated with respect to it). Under autocast too: the
+    statistics are computed in float32, the convolution in bf16 as the plain one would be
+    (a model cast to another dtype as a whole runs as two layers). With `copies`,
     `x` holds that many inputs side by side along the channels, copy g read by block g of
     the convolution's filters (an ensemble whose members each draw their own augmentation)."""
     return (type(conv) is nn.Conv2d and type(norm) is nn.BatchNorm2d and norm.training
@@ -51,7 +52,7 @@ def fusable(conv: nn.Module, norm: nn.Module, x: torch.Tensor, copies: int = 1) 
             and conv.groups == 1 and conv.padding_mode == "zeros"
             and not isinstance(conv.padding, str) and _centre_on_image(conv)
             and conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1] <= MAX_PATCH
-            and conv.out_channels % copies == 0
+            and conv.weight.dtype == torch.float32 and conv.out_channels % copies == 0
             and x.dim() == 4 and x.shape[1] == conv.in_channels * copies
             and x.device.type == "cpu" and not x.requires_grad)
 
@@ -187,6 +188,10 @@ class FusedStem(nn.Sequential):
         elif copies == 1:
             return super().forward(x)
         else:
+            if not (type(first) is nn.Conv2d and first.groups == 1
+                    and first.padding_mode == "zeros"):
+                raise ValueError("FusedStem(copies=N) needs a plain first convolution (groups 1, "
+                                 f"zero padding), not {first!r}")
             x = F.conv2d(x, first.weight, first.bias, first.stride, first.padding,
                          first.dilation, groups=copies)
             rest = 1

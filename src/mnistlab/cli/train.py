@@ -122,8 +122,9 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
                    "trained)")
     p.add_argument("--json", action="store_true",
                    help="print JSON: accuracy, loss, n, tta_views (null without test-time "
-                   "augmentation), per_class_accuracy (null for a class with no image) and "
-                   "classification_report")
+                   "augmentation), per_class_accuracy (null for a class with no image), "
+                   "classification_report and members (an ensemble's members scored alone, by "
+                   "seed; null for one model)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average the softmax over shifted (and, where trained so, mirrored) "
                    "copies of each image (default: as the run was trained, its --tta)")
