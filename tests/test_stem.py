@@ -32,6 +32,28 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return float((a - b).detach().norm() / b.detach().norm()) < 1e-4
 
 
+def _assert_trains_alike(plain: nn.Module, fused: FusedStem, x: torch.Tensor, steps: int,
+                         copies: int = 1) -> None:
+    """`steps` training steps of both on `x`: the same outputs in the same layout, the same
+    gradients and running statistics; then, in eval mode, the same outputs again."""
+    for _ in range(steps):
+        a, b = plain(x), fused(x, copies=copies)
+        grad = torch.randn_like(a)
+        a.backward(grad)
+        b.backward(grad)
+        assert _close(b, a)
+        assert b.stride() == a.stride()  # the layout the rest of the network expects
+    for name in ("0.weight", "1.weight", "1.bias"):
+        assert _close(fused.get_parameter(name).grad, plain.get_parameter(name).grad), name
+    for name in ("running_mean", "running_var"):
+        assert _close(getattr(fused[1], name), getattr(plain[1], name)), name
+    assert int(fused[1].num_batches_tracked) == int(plain[1].num_batches_tracked) == steps
+    plain.eval()
+    fused.eval()  # the plain path (for copies: the grouped convolution, then the layers)
+    assert not fusable(fused[0], fused[1], x, copies)
+    assert _close(fused(x, copies=copies), plain(x))
+
+
 CASES = [  # in channels, kernel, padding, stride, dilation, channels-last, momentum, pool
     (1, 3, 1, 1, 1, True, 0.1, True),
     (1, 3, 1, 1, 1, False, 0.1, False),
@@ -54,21 +76,7 @@ def test_fused_stem_trains_as_conv_then_batch_norm(cin, k, pad, stride, dil, cha
     plain, fused = _pair(layers, channels_last)
     x = torch.randn(16, cin, 14, 12) * 3 + 5  # far from zero mean: the statistics must centre
     assert fusable(fused[0], fused[1], x)
-    for _ in range(3):
-        a, b = plain(x), fused(x)
-        grad = torch.randn_like(a)
-        a.backward(grad)
-        b.backward(grad)
-        assert _close(b, a)
-        assert b.stride() == a.stride()  # the layout the rest of the network expects
-    for name in ("0.weight", "1.weight", "1.bias"):
-        assert _close(fused.get_parameter(name).grad, plain.get_parameter(name).grad), name
-    for name in ("running_mean", "running_var"):
-        assert _close(getattr(fused[1], name), getattr(plain[1], name)), name
-    assert int(fused[1].num_batches_tracked) == int(plain[1].num_batches_tracked) == 3
-    plain.eval()
-    fused.eval()
-    assert _close(fused(x), plain(x))
+    _assert_trains_alike(plain, fused, x, 3)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -125,21 +133,7 @@ def test_fused_stem_takes_one_input_per_block_of_filters(cin, stride, dil, pool)
     x = torch.randn(16, copies * cin, 14, 12) * 3 + 5
     x[:, cin:2 * cin] = x[:, cin:2 * cin] * 0.5 - 2  # copies that differ: mixing them up shows
     assert fusable(fused[0], fused[1], x, copies) and not fusable(fused[0], fused[1], x)
-    for _ in range(2):
-        a, b = plain(x), fused(x, copies=copies)
-        grad = torch.randn_like(a)
-        a.backward(grad)
-        b.backward(grad)
-        assert _close(b, a) and b.stride() == a.stride()
-    for name in ("0.weight", "1.weight", "1.bias"):
-        assert _close(fused.get_parameter(name).grad, plain.get_parameter(name).grad), name
-    for name in ("running_mean", "running_var"):
-        assert _close(getattr(fused[1], name), getattr(plain[1], name)), name
-    assert int(fused[1].num_batches_tracked) == int(plain[1].num_batches_tracked) == 2
-    plain.eval()
-    fused.eval()  # the fallback: the grouped convolution, then the layers as they are
-    assert not fusable(fused[0], fused[1], x, copies)
-    assert _close(fused(x, copies=copies), plain(x))
+    _assert_trains_alike(plain, fused, x, 2, copies)
 
 
 def test_fused_stem_is_exact_on_images_with_a_flat_background():
