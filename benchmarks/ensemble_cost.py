@@ -102,15 +102,14 @@ def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
     cpu = torch.device("cpu")
     cast = autocast(resolve_precision(config.precision, cpu), cpu)
     y = torch.randint(0, 10, (config.batch_size,))
-    fused = to_fast_layout(build_model(config.replace(ensemble=members), (1, 28, 28), 10),
-                           torch.device("cpu"))
+    fused = to_fast_layout(build_model(config.replace(ensemble=members), (1, 28, 28), 10), cpu)
     # with augmentation each member sees its own images, side by side in the fused network's
     # input, as in training; without, all share one
     own = bool(config.augmentation) and fused.takes_own_images
     images = [torch.randn(config.batch_size, 1, 28, 28) for _ in range(members if own else 1)]
     x = torch.cat(images, dim=1)
-    nets = [to_fast_layout(build_model(config.replace(seed=m), (1, 28, 28), 10),
-                           torch.device("cpu")) for m in range(members)]
+    nets = [to_fast_layout(build_model(config.replace(seed=m), (1, 28, 28), 10), cpu)
+            for m in range(members)]
     loop_opts = [torch.optim.Adam(n.parameters(), lr=1e-3, fused=True) for n in nets]
 
     def loop_step() -> None:

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from .errors import MnistlabError
-from .stem import FusedStem
+from .stem import FusedStem, plain_conv
 
 # Modules that act per value or per channel: a single copy serves every member.
 _PER_CHANNEL = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.MaxPool2d, nn.AvgPool2d,
@@ -86,9 +86,7 @@ class Ensemble(nn.Module):
     def takes_own_images(self) -> bool:
         """Whether each member can take its own copy of the images: the network starts with a
         convolution (member m's filters, block m of its outputs)."""
-        first = self.net[0]
-        return (isinstance(first, nn.Conv2d) and first.groups == 1
-                and first.padding_mode == "zeros")
+        return plain_conv(self.net[0])
 
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
         """(N, B, classes). x is the images all members see, (B, C, ...), or, where

@@ -38,6 +38,12 @@ from torch import nn
 MAX_PATCH = 27
 
 
+def plain_conv(layer: nn.Module) -> bool:
+    """A convolution without groups and with zero padding: one whose filters, stacked in N
+    blocks, can read N inputs side by side as N groups (`copies`)."""
+    return type(layer) is nn.Conv2d and layer.groups == 1 and layer.padding_mode == "zeros"
+
+
 def fusable(conv: nn.Module, norm: nn.Module, x: torch.Tensor, copies: int = 1) -> bool:
     """Whether conv -> batch norm on `x` can run as one convolution: a plain zero-padded
     convolution over small patches, a batch norm in training that keeps running
@@ -47,9 +53,8 @@ def fusable(conv: nn.Module, norm: nn.Module, x: torch.Tensor, copies: int = 1) 
     (a model cast to another dtype as a whole runs as two layers). With `copies`,
     `x` holds that many inputs side by side along the channels, copy g read by block g of
     the convolution's filters (an ensemble whose members each draw their own augmentation)."""
-    return (type(conv) is nn.Conv2d and type(norm) is nn.BatchNorm2d and norm.training
+    return (plain_conv(conv) and type(norm) is nn.BatchNorm2d and norm.training
             and norm.track_running_stats and norm.running_mean is not None
-            and conv.groups == 1 and conv.padding_mode == "zeros"
             and not isinstance(conv.padding, str) and _centre_on_image(conv)
             and conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1] <= MAX_PATCH
             and conv.weight.dtype == torch.float32 and conv.out_channels % copies == 0
@@ -188,8 +193,7 @@ class FusedStem(nn.Sequential):
         elif copies == 1:
             return super().forward(x)
         else:
-            if not (type(first) is nn.Conv2d and first.groups == 1
-                    and first.padding_mode == "zeros"):
+            if not plain_conv(first):
                 raise ValueError("FusedStem(copies=N) needs a plain first convolution (groups 1, "
                                  f"zero padding), not {first!r}")
             x = F.conv2d(x, first.weight, first.bias, first.stride, first.padding,
