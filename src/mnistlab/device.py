@@ -70,5 +70,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def autocast(precision: str, device: torch.device) -> torch.autocast:
     """The training step's autocast: bf16 matrix multiplies and convolutions for a resolved
-    `bf16` (resolve_precision), a no-op context for fp32."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    `bf16` (resolve_precision), a no-op context for fp32. On CUDA without autocast's weight cache,
+    which CUDA graphs cannot hold (training/graphs.py; each weight is cast once a step anyway)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16",
+                          cache_enabled=False if device.type == "cuda" else None)

@@ -46,6 +46,7 @@ from ..records import RunResult
 from . import hooks as hk
 from .engine import CHECKPOINT_FORMAT, Run, Scores, epoch_seed, run_epochs
 from .finish import finish_member
+from .graphs import GraphedStep, graphs_wanted
 
 # Settings in which cohort members may differ; every other setting is shared by the cohort.
 MEMBER_FIELDS = ("seed", "lr", "momentum", "weight_decay", "dropout")
@@ -319,6 +320,8 @@ class CohortLearner:
         self.input_copies = 1  # a cohort has no augmentation (cohort_key)
         self.model = StackedMLP(members, shared.resolved_activation, [c.dropout for c in configs])
         self.model.to(device)
+        # forward, loss and backward, replayed from a CUDA graph on a GPU (graphs.py)
+        self.graphed = GraphedStep(self._compute, self.model, enabled=graphs_wanted(device))
         self.optimizer = StackedOptimizer(self.model, shared.optimizer, [c.lr for c in configs],
                                           [c.momentum for c in configs],
                                           [c.weight_decay for c in configs], shared.nesterov)
@@ -341,14 +344,18 @@ class CohortLearner:
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         if not self.model.training:
             self.model.train()
-        logits = self.model(x)
-        losses = _member_losses(logits, y, self.configs[0].label_smoothing)
-        self.model.zero_grad(set_to_none=True)
-        losses.sum().backward()  # members are independent: d(sum)/d(member) = its own loss
+        losses, correct = self.graphed(x, y)
         self.optimizer.step(self.factor(self.steps), self.alive)
         self.steps += 1
+        return losses, correct, None
+
+    def _compute(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step up to the optimizer: gradients into .grad; (losses, correct) per member."""
+        logits = self.model(x)
+        losses = _member_losses(logits, y, self.configs[0].label_smoothing)
+        losses.sum().backward()  # members are independent: d(sum)/d(member) = its own loss
         with torch.no_grad():
-            return losses.detach(), (logits.argmax(dim=2) == y).sum(dim=1), None
+            return losses.detach(), (logits.argmax(dim=2) == y).sum(dim=1)
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Scores:
         loss, accuracy = _evaluate_all(self.model, x, y, self.configs[0], self.splits)

@@ -26,6 +26,7 @@ from .ema import WeightAverage
 from .engine import CHECKPOINT_FORMAT, Run, Scores, epoch_seed, run_epochs
 from .evaluation import evaluate
 from .finish import finish_member
+from .graphs import GraphedStep, graphs_wanted
 
 
 class ModelLearner:
@@ -51,6 +52,8 @@ class ModelLearner:
         # an ensemble's members each draw their own augmentation, as they would alone
         self.input_copies = (self.model.size if isinstance(self.model, Ensemble)
                              and config.augmentation and self.model.takes_own_images else 1)
+        # forward, loss and backward, replayed from a CUDA graph on a GPU (graphs.py)
+        self.graphed = GraphedStep(self._compute, self.model, enabled=graphs_wanted(device))
 
     def epoch_seed(self, epoch: int) -> int:
         return epoch_seed(self.configs[0].seed, epoch)
@@ -61,15 +64,20 @@ class ModelLearner:
     def step(self, x: torch.Tensor, y: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         self.model.train()
-        with autocast(self.precision, self.device):
-            logits, loss, total = self._forward(x, y)
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        loss, correct, binary = self.graphed(x, y)
         self.optimizer.step()
         if self.average is not None:
             self.average.update()
         if not self.constant_lr:
             self.scheduler.step()
+        return loss, correct, binary
+
+    def _compute(self, x: torch.Tensor, y: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The step up to the optimizer: gradients into .grad; (loss, correct, binary)."""
+        with autocast(self.precision, self.device):
+            logits, loss, total = self._forward(x, y)
+        total.backward()
         with torch.no_grad():
             # the binary count costs a softmax per step: only when that metric was asked for
             binary = (objectives.binary_correct_count(logits, y).reshape(1)
