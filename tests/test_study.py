@@ -406,3 +406,23 @@ def test_run_names_and_study_identity_outlive_new_settings():
     assert run_key(TrainConfig(model="cnn", lr=0.01), True) == "03bc7673164f"
     assert study_identity(load_study("fashion-hparams")) == "4d64e68fa4b0bf0d"
     assert run_key(TrainConfig(ema=0.999), False) != "3b2756fd36c5"
+
+
+@pytest.mark.parametrize("workers, where", [(None, "here"), (1, "here"), (3, "workers")])
+def test_on_a_gpu_one_process_trains_unless_workers_are_asked_for(workers, where, monkeypatch):
+    from mnistlab.config import TrainConfig
+    from mnistlab.study import backends
+    from mnistlab.study.plan import PlannedRun
+
+    # two units that cannot share a cohort (different optimizers), as if on a GPU
+    runs = [PlannedRun(str(i), TrainConfig(model="mlp", device="cpu", optimizer=o), False)
+            for i, o in enumerate(("sgd", "adam"))]
+    monkeypatch.setattr(backends, "_on_gpu", lambda planned: True)
+    monkeypatch.setattr(backends, "default_workers", lambda: 4)
+    used = []
+    monkeypatch.setattr(backends, "train_unit", lambda unit, *rest: used.append("here") or [])
+    monkeypatch.setattr(LocalBackend, "_execute_in_workers",
+                        lambda self, units, *rest: used.append("workers"))
+    LocalBackend(workers=workers).execute(runs, Path("unused"), lambda *a: None,
+                                          lambda *a: None)
+    assert set(used) == {where}

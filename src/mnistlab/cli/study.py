@@ -41,8 +41,8 @@ def add_study(p: argparse.ArgumentParser) -> None:
     add_data_and_device(p, "study")
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes training side by side, one thread each (default: one per CPU "
-                   "core; small networks train faster this way than with threads; 1 = all in "
-                   "this process)")
+                   "core, one on a GPU; small networks train faster this way than with "
+                   "threads; 1 = all in this process; a number also shares a GPU)")
     p.add_argument("--one-by-one", action="store_true",
                    help="train every run alone instead of in cohorts (runs that differ only in "
                    "lr, momentum, weight decay, dropout or seed train together by default: same "

@@ -160,19 +160,21 @@ def _worker_train(unit_id: int, unit: list[PlannedRun], study_dir: str) -> Outco
 class LocalBackend:
     """Train on this machine. `cohorts`: runs that differ only in learning rate, momentum,
     weight decay, dropout or seed train together in lockstep. `workers`: processes training
-    units side by side, one thread each (default: one per CPU core; 1 = in this process)."""
+    units side by side, one thread each (default: one per CPU core, and one process on a GPU;
+    1 = in this process). Workers asked for by number also share a GPU."""
 
     name = "local"
 
     def __init__(self, *, cohorts: bool = True, workers: int | None = None) -> None:
         self.cohorts = cohorts
         self.workers = workers if workers is not None else default_workers()
+        self.workers_asked = workers is not None  # then they share a GPU too
         self.cache = DataCache()
 
     def execute(self, runs: list[PlannedRun], study_dir: Path, on_done: OnDone,
                 reporter_for: ReporterFor) -> None:
         units = sorted(plan_units(runs, self.cohorts), key=unit_cost, reverse=True)
-        if self.workers <= 1 or len(units) <= 1 or _on_gpu(runs):
+        if self.workers <= 1 or len(units) <= 1 or (_on_gpu(runs) and not self.workers_asked):
             with interrupt.listening():  # Ctrl-C: the unit in training stops after its step
                 for unit in units:
                     if interrupt.requested():
@@ -266,5 +268,6 @@ def default_workers() -> int:
 
 
 def _on_gpu(runs: list[PlannedRun]) -> bool:
-    """One GPU is shared best by one process (cohorts fill it); workers are for CPU cores."""
+    """Whether the runs train on a GPU: one process there by default (cohorts fill it),
+    several only when asked for by number."""
     return any(resolve_device(r.config.device).type != "cpu" for r in runs)
