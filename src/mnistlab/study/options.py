@@ -21,7 +21,8 @@ class StudyOptions:
     lang: str = "en"  # the report's language
     data_dir: str | None = None  # where datasets live (None: as the study file says)
     device: str | None = None  # the training device (None: as the study file says)
-    workers: int | None = None  # processes training side by side (None: one per CPU core)
+    workers: int | None = None  # processes training side by side (None: one per CPU core,
+    # one on a GPU; a number shares the GPU too)
     cohorts: bool = True  # runs that differ only in lr, momentum, decay, dropout, seed train
     # together in lockstep
     placement: Placement = field(default_factory=Placement)

@@ -321,7 +321,7 @@ class CohortLearner:
         self.model = StackedMLP(members, shared.resolved_activation, [c.dropout for c in configs])
         self.model.to(device)
         # forward, loss and backward, replayed from a CUDA graph on a GPU (graphs.py)
-        self.graphed = GraphedStep(self._compute, self.model, enabled=graphs_wanted(device))
+        self.graphed = GraphedStep(self.model, enabled=graphs_wanted(device))
         self.optimizer = StackedOptimizer(self.model, shared.optimizer, [c.lr for c in configs],
                                           [c.momentum for c in configs],
                                           [c.weight_decay for c in configs], shared.nesterov)
@@ -344,7 +344,7 @@ class CohortLearner:
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         if not self.model.training:
             self.model.train()
-        losses, correct = self.graphed(x, y)
+        losses, correct = self.graphed(self._compute, x, y)
         self.optimizer.step(self.factor(self.steps), self.alive)
         self.steps += 1
         return losses, correct, None

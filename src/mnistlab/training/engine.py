@@ -66,7 +66,8 @@ class Learner(Protocol):
 
     def step(self, x: torch.Tensor, y: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """One optimisation step: (loss, correct, binary-correct or None), shape (members,)."""
+        """One optimisation step: (loss, correct, binary-correct or None), shape (members,).
+        The tensors are valid until the next step (a CUDA graph rewrites them: graphs.py)."""
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Scores:
         """Every member in eval mode on (x, y)."""

@@ -53,7 +53,7 @@ class ModelLearner:
         self.input_copies = (self.model.size if isinstance(self.model, Ensemble)
                              and config.augmentation and self.model.takes_own_images else 1)
         # forward, loss and backward, replayed from a CUDA graph on a GPU (graphs.py)
-        self.graphed = GraphedStep(self._compute, self.model, enabled=graphs_wanted(device))
+        self.graphed = GraphedStep(self.model, enabled=graphs_wanted(device))
 
     def epoch_seed(self, epoch: int) -> int:
         return epoch_seed(self.configs[0].seed, epoch)
@@ -64,7 +64,7 @@ class ModelLearner:
     def step(self, x: torch.Tensor, y: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         self.model.train()
-        loss, correct, binary = self.graphed(x, y)
+        loss, correct, binary = self.graphed(self._compute, x, y)
         self.optimizer.step()
         if self.average is not None:
             self.average.update()
