@@ -211,6 +211,46 @@ def test_the_warning_names_the_first_error_not_the_failed_capture_s_end(graphs_o
                                               torch.randn(5))
 
 
+@pytest.mark.parametrize("settings", [dict(RECIPE_LIKE, epochs=2, augment="shift=0.1"),
+                                      dict(MLP, epochs=2, dropout=0.3)])
+def test_a_whole_run_around_the_graph_is_the_eager_run_and_says_so(settings, graphs_on_cpu,
+                                                                   monkeypatch, tmp_path):
+    from mnistlab.training import single
+
+    config, data = TrainConfig(device="cpu", **settings), blobs(650, 100)
+    eager = train(config, dataset=data, write_plots=False).summary
+    monkeypatch.setattr(single, "graphs_wanted", lambda device: True)
+    graphed = train(config, dataset=data, out=tmp_path / "run", write_plots=False).summary
+    assert eager.cuda_graphs is None and graphed.cuda_graphs is True
+    assert '"cuda_graphs": true' in (tmp_path / "run" / "summary.json").read_text()
+    for field in ("train_loss", "val_accuracy", "val_loss", "test_accuracy", "loss_trace"):
+        assert getattr(graphed, field) == getattr(eager, field), field
+
+
+def test_a_cohort_run_around_the_graph_says_so(graphs_on_cpu, monkeypatch):
+    from mnistlab.training import cohort
+
+    configs = [TrainConfig(device="cpu", seed=s, **MLP) for s in (0, 1)]
+    splits = prepare_data(configs[0], blobs(600, 100), torch.device("cpu"))
+    monkeypatch.setattr(cohort, "graphs_wanted", lambda device: True)
+    results = cohort.train_cohort(configs, splits=splits, outs=[None, None], tests=[True, True])
+    assert [r.summary.cuda_graphs for r in results] == [True, True]
+
+
+def test_a_failed_recording_is_in_the_summary(graphs_on_cpu, monkeypatch):
+    from mnistlab.training import single
+
+    def fail(self, compute, x, y):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(graphs.GraphedStep, "_capture", fail)
+    monkeypatch.setattr(single, "graphs_wanted", lambda device: True)
+    with pytest.warns(RuntimeWarning, match="could not be recorded"):
+        summary = train(TrainConfig(device="cpu", **MLP), dataset=blobs(600, 100),
+                        write_plots=False).summary
+    assert summary.cuda_graphs is False and summary.test_accuracy is not None
+
+
 @cuda
 @pytest.mark.parametrize("settings, precision, tolerance",
                          [(CONV, "fp32", 1e-4), (CONV, "bf16", 2e-2), (MLP, "fp32", 1e-5),
@@ -275,3 +315,18 @@ def test_a_pass_that_waits_for_the_gpu_trains_eagerly_with_one_warning():
     assert not step.enabled and step.recorded == {}
     assert torch.allclose(loss, ((net(x).squeeze(1) - y) ** 2).mean())
     assert torch.allclose(step(compute, x, y)[0], loss)  # and on, eagerly, without a warning
+
+
+@pytest.mark.parametrize("replayed, said", [(True, "CUDA graphs"),
+                                            (False, "eager steps (CUDA graphs failed)"),
+                                            (None, None)])
+def test_the_summary_table_says_how_the_steps_ran(replayed, said, capsys):
+    from mnistlab.cli.common import print_summary
+    from mnistlab.records import RunSummary
+
+    summary = RunSummary(status="completed", dataset="mnist", model="cnn", parameters=10,
+                         epochs=1, epochs_planned=1, seconds=1.0, cuda_graphs=replayed)
+    print_summary(summary, None)
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("CUDA graphs" in out) == (said is not None)
+    assert said is None or said in out

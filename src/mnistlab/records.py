@@ -151,6 +151,9 @@ class RunSummary:
     partial_epoch: dict[str, float] | None = None  # the epoch an interruption cut short
     tta_views: int | None = None  # final val/test scores averaged over this many views (--tta)
     precision: str | None = None  # the training step's, where --precision was not fp32
+    # the training step replayed from CUDA graphs (True), or eagerly after a failed recording
+    # (False); None where graphs do not apply (off CUDA, or turned off)
+    cuda_graphs: bool | None = None
     # an ensemble's members, each scored alone: seed, val_accuracy, test_accuracy (--ensemble)
     members: list[dict[str, Any]] | None = None
 
@@ -189,7 +192,7 @@ class RunSummary:
 
 
 _OPTIONAL = ("test_confusion", "cohort_size", "partial_epoch", "tta_views", "members",
-             "precision")
+             "precision", "cuda_graphs")
 
 
 def _known_finding(data: Any) -> bool:

@@ -119,6 +119,7 @@ def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: boo
                             doctor.diagnose(config, history, summary.observation()))
     summary = summary.replace(diagnoses=tuple(findings), partial_epoch=run.partial[member],
                               cohort_size=run.size if run.size > 1 else None,
+                              cuda_graphs=run.learner.graphed.replayed(),
                               members=_members(model, config, test, val) if ok else None)
     result = RunResult(config=config, summary=summary, history=history, out=out, model=model)
     if out is not None:

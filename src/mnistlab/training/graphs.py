@@ -70,6 +70,12 @@ class GraphedStep:
         self.module, self.enabled = module, enabled
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.recorded: dict[tuple, _Recorded] = {}
+        self.failed = False  # a recording failed: eager from then on
+
+    def replayed(self) -> bool | None:
+        """For the summary: True once a graph is recorded, False after a failed recording,
+        None where no graph was tried (off CUDA, or turned off)."""
+        return True if self.recorded else (False if self.failed else None)
 
     def __call__(self, compute: Compute, x: torch.Tensor, y: torch.Tensor) -> Outputs:
         if not (self.enabled and x.device.type == self.device_type):
@@ -98,7 +104,7 @@ class GraphedStep:
     def _give_up(self, error: RuntimeError) -> None:
         """Train eagerly from now on, free the graphs, and say why once (the first error: a
         failed capture also fails when it ends, which would hide the cause)."""
-        self.enabled = False
+        self.enabled, self.failed = False, True
         self.recorded.clear()
         cause = error.__context__ if isinstance(error.__context__, Exception) else error
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
