@@ -256,6 +256,7 @@ SUMMARY_SHAPES: dict[str, tuple[Callable[[Any], bool], str]] = {
                    "train_accuracy_running", "train_loss", "test_accuracy", "test_loss")},
     "diagnoses": (lambda v: isinstance(v, list) and all(isinstance(d, dict) for d in v),
                   "a list of findings"),
+    "cuda_graphs": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
 }
 
 

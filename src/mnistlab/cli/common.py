@@ -170,8 +170,8 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
     extras = (f" · test-time augmentation: {summary.tta_views} views" if summary.tta_views
               else "")
     extras += " · bf16 training steps" if summary.precision == "bf16" else ""
-    extras += {True: " · CUDA graphs", False: " · eager steps (CUDA graphs failed)"}.get(
-        summary.cuda_graphs, "")
+    if summary.cuda_graphs is not None:
+        extras += " · CUDA graphs" if summary.cuda_graphs else " · CUDA graphs failed: eager steps"
     kind = f"ensemble of {len(summary.members)}" if summary.members else "single run"
     table = Table(title=f"{summary.dataset} · {summary.model} · "
                         f"{summary.parameters:,} parameters · {kind}{extras}")

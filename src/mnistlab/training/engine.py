@@ -34,6 +34,7 @@ from .. import doctor, interrupt
 from ..config import TrainConfig
 from ..data.tensors import Splits, to_input
 from ..records import EpochRecord, Finding
+from .graphs import GraphedStep
 
 TRACE_POINTS_PER_EPOCH = 50  # loss samples kept per epoch for plots and the doctor
 EARLY_STEPS = 50  # the doctor's first look comes after this many steps
@@ -57,6 +58,7 @@ class Learner(Protocol):
     # augmented copies of each batch it takes, side by side along the channels: 1, or N for an
     # ensemble whose N members each draw their own augmentation (ensemble.py)
     input_copies: int
+    graphed: GraphedStep  # its step's pass, replayed from CUDA graphs on a GPU (graphs.py)
 
     def epoch_seed(self, epoch: int) -> int:
         """The seed of the epoch's randomness (augmentation, dropout)."""

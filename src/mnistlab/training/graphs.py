@@ -148,6 +148,22 @@ class GraphedStep:
     def _capture(self, compute: Compute, x: torch.Tensor, y: torch.Tensor
                  ) -> tuple[Graph, Outputs]:
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            outputs = compute(x, y)
+        try:
+            with torch.cuda.graph(graph):
+                outputs = compute(x, y)
+        except RuntimeError:
+            _clear_failed_capture()
+            raise
         return graph, outputs
+
+
+def _clear_failed_capture() -> None:
+    """Before torch 2.13 a failed capture leaves the CUDA random generator marked as capturing,
+    and every later random draw (dropout, augmentation) fails; a capture that succeeds clears
+    the mark. On later versions this is a no-op graph."""
+    try:
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            torch.zeros(1, device="cuda")
+    except RuntimeError:
+        pass  # the original error is what the caller reports
