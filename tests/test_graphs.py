@@ -31,7 +31,8 @@ RECIPE_LIKE = dict(CONV, dropout=0.3, ema=0.9, schedule="onecycle", label_smooth
 MLP = dict(model="mlp", hidden=(32, 16), dropout=0.0, optimizer="sgd", momentum=0.9, lr=0.05,
            schedule="constant", val_size=200, eval_train_size=200, batch_size=50, epochs=1)
 # two shapes of an epoch (full batches and the last one), then a third that runs eagerly
-SIZES = (50, 50, 30, 50, 30, 20, 50)
+# between two replays of the same graph
+SIZES = (50, 50, 30, 50, 30, 50, 20, 50)
 
 
 class _ReplayOnCpu:

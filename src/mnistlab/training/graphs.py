@@ -18,7 +18,8 @@ streams, so they do not shift the run's later draws. A pass that cannot be recor
 operation that waits for the GPU, say) trains eagerly, with one warning.
 
 A replay writes the same tensors every time: the returned counts are valid until the next step,
-and the gradients live in the graph's memory (each replay points `.grad` back at them).
+and the gradients live in the graph's memory (a replay points `.grad` back at them after a
+change of shape or an eager step).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class GraphedStep:
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.recorded: dict[tuple, _Recorded] = {}
         self.failed = False  # a recording failed: eager from then on
+        self.pointed: _Recorded | None = None  # the graph whose gradients .grad points at
 
     def replayed(self) -> bool | None:
         """For the summary: True once a graph is recorded, False after a failed recording,
@@ -93,11 +95,14 @@ class GraphedStep:
         recorded.x.copy_(x)
         recorded.y.copy_(y)
         recorded.graph.replay()
-        for param, grad in zip(self.params, recorded.grads):
-            param.grad = grad
+        if recorded is not self.pointed:  # only after a change of shape or an eager step
+            for param, grad in zip(self.params, recorded.grads):
+                param.grad = grad
+            self.pointed = recorded
         return recorded.outputs
 
     def _eager(self, compute: Compute, x: torch.Tensor, y: torch.Tensor) -> Outputs:
+        self.pointed = None  # the eager pass gives .grad tensors of its own
         self.module.zero_grad(set_to_none=True)
         return compute(x, y)
 
@@ -106,6 +111,7 @@ class GraphedStep:
         failed capture also fails when it ends, which would hide the cause)."""
         self.enabled, self.failed = False, True
         self.recorded.clear()
+        self.pointed = None
         cause = error.__context__ if isinstance(error.__context__, Exception) else error
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         warnings.warn(f"CUDA graphs: this training step could not be recorded ({first}); it "
@@ -125,6 +131,7 @@ class GraphedStep:
             with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
                 self._warm_up(compute, static_x, static_y)
             self.module.zero_grad(set_to_none=True)  # the graph allocates the gradients
+            self.pointed = None
             graph, outputs = self._capture(compute, static_x, static_y)
             grads = [p.grad for p in self.params]
             if any(g is None for g in grads):
