@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -27,9 +27,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from mnistlab import TrainConfig, train
 from mnistlab.data import load_dataset
-from mnistlab.data.tensors import Splits, prepare_data, to_input
+from mnistlab.data.tensors import Splits, prepare_data
 from mnistlab.recipes import get_recipe
-from mnistlab.training import graphs
+from mnistlab.training import engine, graphs
 from mnistlab.training.cohort import CohortLearner
 from mnistlab.training.single import ModelLearner
 
@@ -41,19 +41,17 @@ LAUNCHES = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cudaGr
 
 
 def stepper(learner: Any, splits: Splits, config: TrainConfig) -> Callable[[int], None]:
-    """`run(n)`: n training steps as the engine takes them (gather, scale, step)."""
-    order = torch.randperm(len(splits.train_y), device=splits.train_y.device)
-    batch = config.batch_size
-    position = [0]
+    """`run(n)`: n training steps as the engine takes them (its batches, then the step)."""
+    def epochs() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        while True:
+            order = torch.randperm(len(splits.train_y), device=splits.train_y.device)
+            yield from engine.batches(splits, config, order, learner.input_copies)
+
+    stream = epochs()
 
     def run(n: int) -> None:
         for _ in range(n):
-            first = position[0] % (len(order) - batch)
-            idx = order[first:first + batch]
-            position[0] += batch
-            x = to_input(splits.train_x[idx], config, splits.mean, splits.std,
-                         config.augmentation)
-            learner.step(x, splits.train_y[idx])
+            learner.step(*next(stream))
     return run
 
 
