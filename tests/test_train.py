@@ -133,3 +133,34 @@ def test_validation_from_test_warns():
                        dataset=blobs())
     assert result.summary.val_size == 400
     assert torch.is_tensor(result.model.state_dict()[next(iter(result.model.state_dict()))])
+
+
+def test_progress_counts_every_step_once():
+    """Each sample counts the steps since the one before in its epoch (the doctor's early
+    samples come every step, later ones every few), and the bar ends each epoch whole:
+    2 x 143 steps, not more."""
+    import io
+
+    from rich.console import Console
+
+    from mnistlab.progress import RichReporter
+
+    class Counts(Hook):
+        def __init__(self):
+            self.seen = []
+
+        def on_step(self, run, sample):
+            self.seen.append((run.epoch, run.step, sample.steps))
+
+    counts = Counts()
+    reporter = RichReporter(Console(file=io.StringIO()), epoch_lines=False)
+    train(TrainConfig(**{**FAST, "batch_size": 7, "epochs": 2}), dataset=blobs(),
+          hooks=[counts], reporter=reporter)
+    counted = {1: 0, 2: 0}
+    for epoch, step, steps in counts.seen:
+        counted[epoch] += steps
+        assert counted[epoch] == step - (epoch - 1) * 143
+    # epoch 1's last step (143) comes after its last sample: the bar counts it at the epoch end
+    assert max(step for epoch, step, _ in counts.seen if epoch == 1) < 143
+    task = reporter.progress.tasks[0]
+    assert task.total == task.completed == 2 * 143

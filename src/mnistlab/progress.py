@@ -65,11 +65,11 @@ class RichReporter(Reporter):
         self.label = label
         self.epoch_lines = epoch_lines
         self.task: Any = None
-        self.epochs = 0
+        self.epochs = self.steps_per_epoch = 0
 
     def run_started(self, config: Any, epochs: int, steps_per_epoch: int, *,
                     done_epochs: int = 0) -> None:
-        self.epochs = epochs
+        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         if self._own:
             self.progress.start()
         self.task = self.progress.add_task(
@@ -81,6 +81,8 @@ class RichReporter(Reporter):
                              info=f"loss {loss:.4f} acc {accuracy:.3f}")
 
     def epoch_ended(self, record: EpochRecord) -> None:
+        # the steps after the epoch's last sample were never reported: the bar ends it whole
+        self.progress.update(self.task, completed=record.epoch * self.steps_per_epoch)
         if self.epoch_lines:
             self.progress.console.print(
                 f"epoch {record.epoch:>3}/{self.epochs}  "

@@ -144,6 +144,9 @@ class QueueReporter(Reporter):
     def step_progress(self, steps: int, loss: float, accuracy: float) -> None:
         self.events.put((self.unit_id, "step_progress", (steps, loss, accuracy), {}))
 
+    def epoch_ended(self, record: EpochRecord) -> None:
+        self.events.put((self.unit_id, "epoch_ended", (record,), {}))
+
     def run_ended(self, status: str) -> None:
         self.events.put((self.unit_id, "run_ended", (status,), {}))
 

@@ -258,6 +258,7 @@ def _steps(run: Run, epoch: int, order: torch.Tensor) -> _Sums:
                  torch.zeros(size, dtype=torch.long, device=device),
                  torch.zeros(size, dtype=torch.long, device=device))
     trace_every = max(1, run.steps_per_epoch // TRACE_POINTS_PER_EPOCH)
+    sampled = run.step  # the step of the last sample: each sample counts the steps since
     try:
         for x, y in batches(run.splits, config, order, learner.input_copies):
             if interrupt.requested():
@@ -272,7 +273,8 @@ def _steps(run: Run, epoch: int, order: torch.Tensor) -> _Sums:
             sums.seen += len(y)
             early = run.step <= EARLY_STEPS
             if early or run.step % trace_every == 0:
-                _sample(run, epoch, loss, correct, len(y), 1 if early else trace_every)
+                _sample(run, epoch, loss, correct, len(y), run.step - sampled)
+                sampled = run.step
                 if not any(run.training(m) for m in range(size)):
                     break
     except KeyboardInterrupt:  # no handler installed (Python use): the same, said late
