@@ -3,7 +3,7 @@
 #               (4-10 minutes on 2 cores; LANG_REPORT=es for the report in Spanish)
 #   make test   the test suite
 # Both create or reuse .venv. Where this machine offers the CPU build of torch 2.13.0, it is
-# installed first so pip never pulls a multi-GB CUDA build.
+# installed first so pip does not pull a multi-GB CUDA build (elsewhere: plain pip install torch).
 
 PYTHON ?= python3
 VENV   ?= .venv
