@@ -12,8 +12,8 @@ from synth import blobs
 from mnistlab.cli import main
 from mnistlab.config import TrainConfig
 from mnistlab.errors import MnistlabError
+from mnistlab.runs import FIX_DAMAGED, load_model
 from mnistlab.runs import examine as doctor_path
-from mnistlab.runs import load_model
 from mnistlab.training import train
 
 
@@ -113,7 +113,24 @@ def test_damaged_run_folder_is_one_line_naming_the_file(name, change, message, r
         doctor_path(run_copy)
     text = str(info.value)
     assert text.startswith(f"{run_copy / name}: damaged (") and message in text
-    assert text.endswith("; re-run the training, or delete the folder") and "\n" not in text
+    assert text.endswith(f"; {FIX_DAMAGED}") and "\n" not in text
+
+
+@pytest.mark.parametrize("change, message", [
+    ("delete", "model.pt: missing (deleted, or never written)"),
+    ("truncate", "model.pt: damaged or cut short, torch cannot read it")])
+def test_a_run_whose_model_cannot_be_loaded_is_not_well(change, message, run_copy):
+    """The doctor used to find nothing wrong with a run whose model.pt was gone or cut short;
+    every command that needs the model then failed. Now it says so, and how to mend it."""
+    model = run_copy / "model.pt"
+    if change == "delete":
+        model.unlink()
+    else:
+        model.write_bytes(model.read_bytes()[:1000])
+    with pytest.raises(MnistlabError) as info:
+        doctor_path(run_copy)
+    text = str(info.value)
+    assert message in text and "--overwrite" in text and "\n" not in text
 
 
 def test_a_finding_of_another_version_is_left_to_the_fresh_diagnosis(run_copy):

@@ -123,8 +123,43 @@ def test_checkpoint_of_other_config_is_refused(tmp_path):
 
     train(TrainConfig(**FAST), dataset=blobs(), out=tmp_path / "r")
     (tmp_path / "r" / "checkpoint.pt").write_bytes(b"")
-    with pytest.raises(MnistlabError, match="refused to load"):
+    with pytest.raises(MnistlabError, match="damaged or cut short.*delete it and run the same"):
         train(TrainConfig(**FAST), dataset=blobs(), out=tmp_path / "r")
+
+
+def test_a_start_that_failed_does_not_hold_the_folder(tmp_path):
+    """A mistyped dataset fails before the first step: the corrected command may use the
+    folder (nothing was computed there), and a run's folder still refuses another config."""
+    from mnistlab.errors import MnistlabError
+
+    with pytest.raises(MnistlabError):
+        train(TrainConfig(**{**FAST, "dataset": "mnst"}), out=tmp_path / "r")
+    assert (tmp_path / "r" / "config.toml").exists()
+    result = train(TrainConfig(**FAST), dataset=blobs(), out=tmp_path / "r")
+    assert result.summary.status == "completed"
+    with pytest.raises(MnistlabError, match="another configuration"):
+        train(TrainConfig(**{**FAST, "lr": 0.5}), dataset=blobs(), out=tmp_path / "r")
+
+
+def test_another_device_or_data_folder_is_the_same_run(tmp_path):
+    """Where a run trains and reads its data is not what it is: a run interrupted on one
+    device resumes on another, a finished one is read back."""
+    from mnistlab import interrupt
+
+    class StopAfterEpoch1(Hook):  # as Ctrl-C: the run ends after its step, what it did kept
+        def on_epoch_end(self, run):
+            interrupt.request()
+
+    config = TrainConfig(**{**FAST, "device": "auto", "epochs": 2})
+    try:
+        crashed = train(config, dataset=blobs(), out=tmp_path / "r", hooks=[StopAfterEpoch1()])
+    finally:
+        interrupt.flag().clear()
+    assert crashed.summary.status == "interrupted" and len(crashed.history) == 1
+    moved = config.replace(device="cpu", data_dir=str(tmp_path))
+    resumed = train(moved, dataset=blobs(), out=tmp_path / "r")
+    assert resumed.summary.status == "completed" and len(resumed.history) == 2
+    assert train(moved, dataset=blobs(), out=tmp_path / "r").reused
 
 
 def test_validation_from_test_warns():

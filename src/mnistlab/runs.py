@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,14 @@ def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
     return shown + (", ..." if len(changed) > 3 else "")
 
 
+def same_run(stored: TrainConfig | None, config: TrainConfig) -> bool:
+    """Whether `stored` (a folder's or a checkpoint's) is the run `config` asks for: equal in
+    everything but where it runs and reads its data (--device, --data-dir), so a run started on
+    a GPU finishes on a CPU, and the same files elsewhere are the same data."""
+    return stored is not None and stored.replace(data_dir=config.data_dir,
+                                                 device=config.device) == config
+
+
 def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
                      needs_test: bool) -> str:
     """What training `config` into `out` means, with the folder's lock held: "new" (start
@@ -128,9 +137,11 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
     (only those: nothing else is ever in a run folder, see check_run_folder)."""
     check_run_folder(out)
     present = [name for name in RUN_FILES if (out / name).exists()]
+    if present == ["config.toml"]:  # a start that failed before its first step (a dataset
+        present = []  # not found, a bad setting): nothing was computed, the new config takes it
     if present:
         stored = _stored_config(out)
-        if stored != config and not overwrite:
+        if not same_run(stored, config) and not overwrite:
             raise MnistlabError(
                 f"--out {out}: holds a run of another configuration "
                 f"({_difference(config, stored)}); use another --out, or add --overwrite to "
@@ -167,7 +178,8 @@ def load_result(out: Path, config: TrainConfig) -> RunResult:
 # --- checkpoints -----------------------------------------------------------------------------
 def load_checkpoint(path: Path, configs: list[TrainConfig], format: str) -> dict[str, Any]:
     """An epoch checkpoint of `configs` (one per member) in `format`, checked before use."""
-    saved = _safe_load(path)
+    saved = _safe_load(path, "delete it and run the same command again to start the run "
+                                 "over, or use another --out")
     if saved.get("format") != format:
         raise MnistlabError(f"{path}: not a checkpoint this mnistlab can resume (format "
                             f"{str(saved.get('format'))[:40]!r}); delete it to start the run "
@@ -177,21 +189,27 @@ def load_checkpoint(path: Path, configs: list[TrainConfig], format: str) -> dict
     except (MnistlabError, KeyError, TypeError, AttributeError, ValueError):
         raise MnistlabError(f"{path}: damaged checkpoint (its config cannot be read); delete it "
                             "to start the run over") from None
-    if stored != configs:
+    if len(stored) != len(configs) or not all(map(same_run, stored, configs)):
         raise MnistlabError(
             f"{path}: this checkpoint belongs to a different configuration; use another --out "
             "or delete the folder to start over")
     return saved
 
 
-def _safe_load(path: Path) -> dict[str, Any]:
+def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:
+    """A file mnistlab wrote with torch.save, read as weights only (no code runs). `fix`: what
+    to do about it when it cannot be read (cut short by a crash or a full disk, say)."""
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not ours"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except pickle.UnpicklingError as exc:  # it holds objects, not just tensors: not ours
+        first = " ".join(str(exc).split())
         raise MnistlabError(
-            f"{path}: refused to load: not a plain mnistlab weights file ({first[:120]}); "
+            f"{path}: refused to load: not a plain mnistlab weights file ({first[:100]}...); "
             "only files written by mnistlab are loaded, and never with code execution") from None
+    except Exception as exc:  # noqa: BLE001 - a file torch cannot read at all
+        first = " ".join(str(exc).split()).split(". ")[0]
+        raise MnistlabError(f"{path}: damaged or cut short, torch cannot read it ({first[:100]})"
+                            + (f"; {fix}" if fix else "")) from None
     if not isinstance(data, dict):
         raise MnistlabError(f"{path}: not an mnistlab file")
     return data
@@ -200,7 +218,8 @@ def _safe_load(path: Path) -> dict[str, Any]:
 # --- reading a run folder back ---------------------------------------------------------------
 # Files read back were written by mnistlab, but a crash, a full disk or a hand edit can leave
 # them cut short or altered: each check below names the file and what to do, in one line.
-FIX_DAMAGED = "re-run the training, or delete the folder"
+FIX_DAMAGED = ("run the same `mnistlab train` command again (add --overwrite if it refuses the "
+               "folder)")
 MAX_TEXT_BYTES = 64 * 2**20  # summary.json and metrics.csv of real runs are well under 1 MB
 # a model.pt holds at most models.MAX_PARAMETERS float32 weights, plus buffers and metadata
 MAX_MODEL_BYTES = MAX_PARAMETERS * 4 + 64 * 2**20
@@ -346,13 +365,17 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     if Path(run_dir).is_file():
         path = Path(run_dir)
     if not path.is_file():
+        if (Path(run_dir) / "summary.json").is_file():  # a run folder that lost its model
+            raise MnistlabError(f"{path}: missing (deleted, or never written); train it again: "
+                                "the same `mnistlab train` command with --overwrite")
         raise MnistlabError(
             f"{run_dir}: no model.pt here; train one with `mnistlab train --out DIR`")
     if path.stat().st_size > MAX_MODEL_BYTES:  # before torch.load reads it all into memory
         raise MnistlabError(f"{path}: {path.stat().st_size / 1e9:.1f} GB, larger than any model "
                             f"mnistlab makes (at most {MAX_PARAMETERS:,} parameters); it is "
                             "not an mnistlab model file")
-    payload = _safe_load(path)
+    payload = _safe_load(path, "train it again: the same `mnistlab train` command with "
+                               "--overwrite")
     if payload.get("format") != MODEL_FORMAT:
         raise MnistlabError(f"{path}: not an mnistlab model file (format "
                             f"{payload.get('format')!r}, expected {MODEL_FORMAT!r})")
@@ -436,5 +459,6 @@ def examine_run(run_dir: Path) -> list[Finding]:
         problem = str(exc).removeprefix(f"{config_path}: ")
         raise damaged(config_path, problem.split("; ")[0]) from None
     history = load_history(run_dir)
+    load_model(run_dir)  # a model that cannot be used is a damaged run, whatever its numbers
     return doctor.merge(list(summary.diagnoses),
                         doctor.diagnose(config, history, summary.observation()))
