@@ -85,6 +85,49 @@ def test_evaluate_a_split_with_no_image_is_one_line(trained_run, capsys):
     assert len(err.splitlines()) == 1 and "holds no images" in err and "--split test" in err
 
 
+def test_commands_using_an_interrupted_run_say_so(trained_run, tmp_path, capsys):
+    """A run cut short by Ctrl-C has a model (its weights at that moment): evaluate, predict
+    and export use it, and each says in one line that the run is unfinished and how to end it."""
+    capsys.readouterr()
+    assert main(["evaluate", str(trained_run), "--split", "val"]) == 0
+    assert "interrupted" not in capsys.readouterr().err  # a finished run: nothing to say
+    summary = json.loads((trained_run / "summary.json").read_text())
+    summary.update(status="interrupted", epochs=0, epochs_planned=1)
+    (trained_run / "summary.json").write_text(json.dumps(summary))
+    image = tmp_path / "digit.png"
+    _write_png(image)
+    for argv in (["evaluate", str(trained_run), "--split", "val"],
+                 ["predict", str(trained_run), str(image)],
+                 ["export", str(trained_run), "--out", str(tmp_path / "m.onnx"), "--no-check"]):
+        assert main(argv) == 0
+        warning = [line for line in capsys.readouterr().err.splitlines() if "interrupted" in line]
+        assert len(warning) == 1 and "after 0 of 1 epochs" in warning[0], argv
+        assert "run the same `mnistlab train` command again" in warning[0]
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--recipe", "mnist-fast", "--out", ""], ["study", "fashion-hparams", "--out", " "],
+    ["tune", "fashion-mlp", "--out", ""], ["export", "run", "--out", ""],
+    ["predict", "run", "x.png", "--show", ""]])
+def test_an_empty_path_is_refused_not_taken_for_the_default(argv, tmp_path, monkeypatch, capsys):
+    """`--out "$DIR"` with DIR unset used to train into runs/<time>-... of the current folder."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert caught.value.code == 2 and len(err.splitlines()) == 1 and "an empty path" in err
+    assert list(tmp_path.iterdir()) == []  # nothing written anywhere
+
+
+def _write_png(path: Path) -> None:
+    """A dark bar on white paper: a 1."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (56, 56), 255)
+    ImageDraw.Draw(image).rectangle([24, 8, 31, 47], fill=0)
+    image.save(path)
+
+
 # --- completion ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def bash_script(tmp_path_factory) -> Path:

@@ -199,6 +199,29 @@ def test_an_exporter_failure_is_one_line_and_writes_nothing(tmp_path, monkeypatc
     assert list(out.iterdir()) == []
 
 
+def test_ctrl_c_inside_the_exporter_is_a_ctrl_c_not_an_exporter_bug(tmp_path, monkeypatch):
+    """The exporter wraps whatever stops it, Ctrl-C too, in its own error (coloured): the
+    command must stop as on any Ctrl-C (exit 130), not ask for a bug report."""
+    run = make_run(tmp_path / "run")
+
+    def interrupted(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise torch.onnx.errors.OnnxExporterError(
+                "\x1b[96mThis is step 1/3\x1b[0m of exporting the model") from exc
+
+    monkeypatch.setattr(torch.onnx, "export", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_onnx(run, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: (_ for _ in ()).throw(
+        torch.onnx.errors.OnnxExporterError("\x1b[96mstep 1/3\x1b[0m failed")))
+    with pytest.raises(MnistlabError) as caught:
+        export_onnx(run, tmp_path / "m.onnx")
+    assert "(step 1/3 failed)" in str(caught.value)  # without the colour codes
+
+
 def test_the_command_prints_one_line_and_nothing_on_stderr(tmp_path):
     # The real process: the exporter's own chatter (torchvision not installed, torch's
     # deprecations) must not reach the user.

@@ -18,6 +18,7 @@ import contextlib
 import importlib.util
 import json
 import logging
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ MAX_ABS_DIFF = 1e-4  # largest logit difference between PyTorch and onnxruntime 
 CHECK_BATCH = 64
 SIDECAR_FORMAT = "mnistlab-onnx-1"
 NEEDS_EXTRA = "ONNX export needs the export extra: pip install 'mnistlab[export]'"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes
 
 
 def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True) -> dict[str, Any]:
@@ -151,6 +153,8 @@ def _export(model: torch.nn.Module, shape: tuple[int, ...], path: Path) -> str:
                               output_names=["logits"], opset_version=OPSET, dynamo=True,
                               dynamic_shapes=({0: batch},), external_data=False, verbose=False)
     except torch.onnx.errors.OnnxExporterError as exc:
+        if _cause_chain_has(exc, KeyboardInterrupt):  # Ctrl-C, wrapped by the exporter: not a
+            raise KeyboardInterrupt from None  # bug; the command stops as on any Ctrl-C
         raise MnistlabError(
             f"torch's ONNX exporter failed on this model ({_first_line(exc)}); nothing was "
             "written; report this with your torch and onnxscript versions") from None
@@ -174,8 +178,19 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = ANSI.sub("", str(exc)).strip()  # the exporter colours its own messages
     return (text.splitlines()[0] if text else type(exc).__name__)[:160]
+
+
+def _cause_chain_has(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _parity(model: torch.nn.Module, path: Path, config: TrainConfig, payload: dict[str, Any],

@@ -203,3 +203,34 @@ def print_members(members: list[dict[str, Any]]) -> None:
     each = "  ".join(f"{m['seed']}: {m[key]:.4f}" for m in members if m.get(key) is not None)
     stdout.print(f"members alone, {key.split('_')[0]} acc by seed: {each}  "
                  f"(mean {sum(values) / len(values):.4f}, best {max(values):.4f})")
+
+
+def warn_if_unfinished(run_dir: str | Path) -> None:
+    """A run cut short by Ctrl-C still has a model: the weights at that moment. Commands that
+    use it say so, in one line, and how to finish the run."""
+    from rich.markup import escape
+
+    from ..errors import MnistlabError
+    from ..runs import load_summary
+
+    folder = Path(run_dir)
+    if not (folder / "summary.json").is_file():
+        return  # a model file given directly, or no run here (the command itself says so)
+    try:
+        summary = load_summary(folder)
+    except MnistlabError:
+        return  # a damaged summary: the command's own reading of the folder names it
+    if summary.status == "interrupted":
+        stderr.print(f"[yellow]warning:[/] {escape(str(folder))} was interrupted after "
+                     f"{summary.epochs} of {summary.epochs_planned} epochs: this is its model "
+                     "at that moment; run the same `mnistlab train` command again to finish it",
+                     highlight=False)
+
+
+def path_text(value: str) -> str:
+    """An --out or --show path as argparse takes it: an empty one (an unset variable in a
+    script, say) is refused, not taken as 'no --out' (which writes to a default place)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a folder or file name, or leave "
+                                         "the flag out for the default")
+    return value

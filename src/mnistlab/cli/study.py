@@ -13,6 +13,7 @@ from .common import (
     add_lang,
     add_log_flags,
     add_placement_flags,
+    path_text,
     placement_from_args,
     stderr,
     stdout,
@@ -32,7 +33,8 @@ def add_study(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", nargs="?", metavar="PRESET|FILE",
                    help="a preset name (see --list) or a study .toml file")
     p.add_argument("--list", action="store_true", help="list the built-in presets and exit")
-    p.add_argument("--out", metavar="DIR", help="study folder (default: studies/<name>)")
+    p.add_argument("--out", type=path_text, metavar="DIR",
+                   help="study folder (default: studies/<name>)")
     p.add_argument("--seeds", type=int, metavar="N",
                    help="seeds per configuration (default: the study's, usually 3)")
     p.add_argument("--quick", action="store_true",
@@ -119,7 +121,8 @@ def add_tune(p: argparse.ArgumentParser) -> None:
                    help="finished (complete or pruned) trials the study should hold, counting "
                    "those of earlier runs and other workers; with several workers a few more "
                    "may finish, one per worker at most (default: 20)")
-    p.add_argument("--out", metavar="DIR", help="tune folder (default: tunes/<name>)")
+    p.add_argument("--out", type=path_text, metavar="DIR",
+                   help="tune folder (default: tunes/<name>)")
     p.add_argument("--storage", metavar="URL",
                    help="SQLAlchemy database URL shared by workers, e.g. "
                    "postgresql://user:pass@host:5432/db (default: sqlite:///DIR/tune.db)")

@@ -15,10 +15,12 @@ from .common import (
     add_log_flags,
     as_flag,
     config_from_args,
+    path_text,
     print_members,
     print_summary,
     stderr,
     stdout,
+    warn_if_unfinished,
     warn_line,
 )
 
@@ -33,7 +35,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", metavar="NAME",
                    help="start from a tuned recipe, e.g. mnist-fast; --config and flags "
                    "override it; `--recipe list` shows them all")
-    p.add_argument("--out", metavar="DIR",
+    p.add_argument("--out", type=path_text, metavar="DIR",
                    help="run folder (default: runs/<time>-<dataset>-<model>); the same settings "
                    "resume it, a finished run is read back")
     p.add_argument("--overwrite", action="store_true",
@@ -145,6 +147,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.data_dir:
         config = config.replace(data_dir=args.data_dir)
     model, _ = load_model(run_dir)
+    warn_if_unfinished(run_dir)
     splits = prepare_data(config.replace(device="cpu"))
     x, y = (splits.test_x, splits.test_y) if args.split == "test" else (splits.val_x, splits.val_y)
     if len(y) == 0:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from .. import files
-from .common import stderr
+from .common import path_text, stderr, warn_if_unfinished
 
 PREDICT = ("Images are preprocessed the way MNIST was made: grayscale, light backgrounds "
            "inverted, cropped to the ink, fitted in 20x20 and centred by mass in 28x28. Exit 1 "
@@ -21,7 +21,7 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=3, metavar="K",
                    help="classes shown per image (default: 3)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--show", metavar="OUT.png",
+    p.add_argument("--show", type=path_text, metavar="OUT.png",
                    help="save a sheet: each input beside what the model saw")
     p.add_argument("--style", choices=STYLES, default=None,
                    help="preprocessing (default: from the run's dataset)")
@@ -32,6 +32,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     if args.show:
         files.check_output_file(args.show, "--show")  # before the work, not after it
+    warn_if_unfinished(args.run_dir)
     predictions = predict(args.run_dir, args.images, top=args.top, style=args.style)
     print(format_predictions(predictions, as_json=args.json))
     if args.show:
@@ -42,7 +43,7 @@ def run_predict(args: argparse.Namespace) -> int:
 def add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="(default: onnx)")
-    p.add_argument("--out", required=True, metavar="FILE", help="e.g. model.onnx")
+    p.add_argument("--out", type=path_text, required=True, metavar="FILE", help="e.g. model.onnx")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -50,6 +51,7 @@ def add_export(p: argparse.ArgumentParser) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from ..export import export_onnx
 
+    warn_if_unfinished(args.run_dir)
     r = export_onnx(args.run_dir, args.out, check=not args.no_check)
     checked = ("not checked (--no-check)" if r["max_abs_diff"] is None
                else f"max |logit diff| {r['max_abs_diff']:.2e}")
