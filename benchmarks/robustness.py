@@ -66,9 +66,12 @@ def naive_accuracy(run: Path, images: np.ndarray, labels: np.ndarray) -> float:
     return float((predicted == labels).mean())
 
 
-def predict_accuracy(run: Path, paths: list[Path], labels: np.ndarray) -> float:
+def predict_accuracy(run: Path, paths: list[Path], labels: np.ndarray,
+                     tta: bool | None = None) -> float:
+    """Through `predict`: as `mnistlab predict` does by default (tta None: with the test-time
+    views the run was scored with, if it was), or with `tta` set (--tta / --no-tta)."""
     model, payload = load_model(run)
-    predictions = predict((model, payload), [str(p) for p in paths], top=1)
+    predictions = predict((model, payload), [str(p) for p in paths], top=1, tta=tta)
     errors = [p.error for p in predictions if p.error]
     if errors:
         raise SystemExit(f"{len(errors)} images could not be read, e.g.: {errors[0]}")
@@ -89,8 +92,12 @@ def main() -> int:
         for run in args.runs:
             through = predict_accuracy(run, paths, labels)
             naive = naive_accuracy(run, images, labels)
-            print(f"{run}: predict {through:.4f}  naive resize-and-invert {naive:.4f}  "
-                  f"difference {through - naive:+.4f}", flush=True)
+            with_tta = bool(load_model(run)[1]["config"].get("tta"))
+            alone = (f"  (the image alone, --no-tta: "
+                     f"{predict_accuracy(run, paths, labels, tta=False):.4f})" if with_tta else "")
+            print(f"{run}: predict {through:.4f}{' with TTA' if with_tta else ''}{alone}  "
+                  f"naive resize-and-invert {naive:.4f}  difference {through - naive:+.4f}",
+                  flush=True)
     return 0
 
 

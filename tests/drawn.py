@@ -47,7 +47,7 @@ def trained_lenet(folder: Path, datasets: Path) -> Path:
 
 def make_run(folder: Path, *, dataset: str = "mnist", **settings: Any) -> Path:
     """A run folder holding an untrained model: enough for everything but accuracy."""
-    config = TrainConfig(**settings)
+    config = TrainConfig(dataset=dataset, **settings)
     torch.manual_seed(0)
     model = build_model(config, (1, 28, 28), 10)
     model.eval()

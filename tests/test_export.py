@@ -248,3 +248,31 @@ def test_user_mistakes(tmp_path):
     with pytest.raises(MnistlabError, match="is a folder"):
         export_onnx(run, tmp_path)
 
+
+
+@pytest.mark.parametrize("run_settings, views", [
+    (dict(dataset="fashion-mnist", augment="crop=2,flip=0.5"), 18),  # fashion-best's views
+    (dict(augment="shift=0.1", ensemble=2), 9)])  # mnist-best's, for an ensemble
+def test_a_run_scored_with_tta_exports_its_views_in_the_graph(tmp_path, run_settings, views):
+    """The graph holds the test-time views the run's scores used (moves bring in black, as
+    they do on pixels before scaling), checked against evaluate's own path; --no-tta gives the
+    image alone."""
+    run = make_run(tmp_path / "run", model="cnn", filters=(4, 8), dense=(16,), tta=True,
+                   **run_settings)
+    with_views = export_onnx(run, tmp_path / "views.onnx")
+    alone = export_onnx(run, tmp_path / "alone.onnx", tta=False)
+    assert with_views["max_abs_diff"] <= MAX_ABS_DIFF and alone["max_abs_diff"] <= MAX_ABS_DIFF
+    sidecar = json.loads(Path(with_views["sidecar"]).read_text())
+    assert sidecar["tta_views"] == views and f"{views} test-time views" in sidecar["output"]["is"]
+    assert json.loads(Path(alone["sidecar"]).read_text())["tta_views"] is None
+    model, payload = load_model(run)
+    config = TrainConfig.from_dict(payload["config"])
+    pixels = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(1))
+    x = to_input(pixels, config, payload["mean"], payload["std"]).numpy()
+    outputs = {}
+    for name, result in (("views", with_views), ("alone", alone)):
+        session = onnxruntime.InferenceSession(result["path"],
+                                               providers=["CPUExecutionProvider"])
+        outputs[name] = session.run(["logits"], {"input": x})[0]
+    assert np.abs(outputs["views"] - outputs["alone"]).max() > 1e-3  # the views do count

@@ -357,3 +357,32 @@ def test_malicious_model_file_is_refused_and_never_runs(tmp_path, writer):
     with pytest.raises(MnistlabError, match="refused to load"):
         predict(run, [paper_digit()])
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("run_settings", [dict(tta=True, augment="shift=0.1"),
+                                          dict(tta=True, ensemble=3, augment="shift=0.1")])
+def test_a_run_scored_with_tta_predicts_with_the_same_views(tmp_path, run_settings):
+    """A recipe's scores average the softmax over shifted views (9 for mnist-best): predict
+    does the same by default, so its answers are the model the summary describes; --no-tta
+    (tta=False) asks for the image alone."""
+    from mnistlab import TrainConfig
+    from mnistlab.data.tensors import to_input
+    from mnistlab.training.evaluation import config_views
+
+    run = make_run(tmp_path / "run", model="cnn", filters=(4, 8), dense=(16,), **run_settings)
+    model, payload = load_model(run)
+    config = TrainConfig.from_dict(payload["config"])
+    images = [paper_digit(), paper_digit(60, 60)]
+    seen = torch.from_numpy(np.stack([p.image for p in predict(run, images)])).unsqueeze(1)
+    views = config_views(seen, config)
+    assert len(views) == 9  # the image, 1- and 2-pixel moves: shift 0.1 of 28 reaches 2
+    with torch.no_grad():
+        expected = sum(model(to_input(v, config, payload["mean"], payload["std"])).softmax(1)
+                       for v in views) / len(views)
+        alone = model(to_input(seen, config, payload["mean"], payload["std"])).softmax(1)
+    assert (expected - alone).abs().max() > 1e-4  # the views change the answer
+    for tta, wanted in ((None, expected), (True, expected), (False, alone)):
+        got = predict(run, images, top=10, tta=tta)
+        for row, prediction in zip(wanted, got):
+            top = dict(prediction.top)
+            assert all(abs(top[str(k)] - float(row[k])) < 1e-5 for k in range(10)), tta

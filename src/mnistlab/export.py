@@ -32,6 +32,7 @@ from . import __version__, files
 from .config import TrainConfig
 from .data.sources import image_style
 from .errors import MnistlabError
+from .training.evaluation import config_views, scored_logits, tta_view_count, view_average
 
 OPSET = 18  # the lowest the torch.export-based exporter writes; onnxruntime >= 1.14 runs it
 MAX_ABS_DIFF = 1e-4  # largest logit difference between PyTorch and onnxruntime we accept
@@ -41,9 +42,12 @@ NEEDS_EXTRA = "ONNX export needs the export extra: pip install 'mnistlab[export]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes
 
 
-def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True) -> dict[str, Any]:
+def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True,
+                tta: bool | None = None) -> dict[str, Any]:
     """Write the run's model as ONNX (dynamic batch) plus a JSON sidecar; with `check`, run a
     test batch through onnxruntime and refuse the export if any logit differs by > 1e-4.
+    `tta`: the graph averages the softmax over the test-time views the run's scores used
+    (None: as the run was trained, its --tta), as `mnistlab predict` does.
 
     Nothing is written at `out_path` unless the export (and its check) succeeded.
     """
@@ -56,16 +60,19 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
     model, payload = load_model(run_dir)
     config = TrainConfig.from_dict(payload["config"])
     shape = tuple(int(v) for v in payload["image_shape"])
-    facts = _facts(config, payload, shape)
+    tta = config.tta if tta is None else tta
+    graph = _WithViews(model, config, _black(config, payload)) if tta else model
+    facts = {**_facts(config, payload, shape),
+             "tta_views": tta_view_count(config, shape) if tta else None}
 
     with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=out.parent) as scratch:
         staged = Path(scratch) / "model.onnx"
-        exporter = _export(model, shape, staged)
+        exporter = _export(graph, shape, staged)
         _embed_metadata(staged, facts)
         onnx.checker.check_model(str(staged))
         opset = next(entry.version for entry in onnx.load(str(staged)).opset_import
                      if entry.domain in ("", "ai.onnx"))
-        max_abs_diff = _parity(model, staged, config, payload, shape) if check else None
+        max_abs_diff = _parity(model, staged, config, payload, shape, tta) if check else None
         if max_abs_diff is not None and not max_abs_diff <= MAX_ABS_DIFF:
             raise MnistlabError(
                 f"the ONNX model disagrees with PyTorch (max logit difference {max_abs_diff:.2e}, "
@@ -80,9 +87,7 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
         "input": {"name": "input", "shape": ["batch", *shape], "dtype": "float32",
                   "is": _input_description(config.input_scaling)},
         "output": {"name": "logits", "shape": ["batch", len(payload["class_names"])],
-                   "is": ("log of the members' averaged probabilities; softmax over classes "
-                          "(or exp) gives those probabilities" if config.ensemble > 1 else
-                          "unnormalised scores; softmax over classes gives probabilities")},
+                   "is": _output_description(config, facts["tta_views"])},
         "opset": opset,
         "exporter": exporter,
         "max_abs_diff": max_abs_diff,
@@ -194,26 +199,59 @@ def _cause_chain_has(exc: BaseException, kind: type[BaseException]) -> bool:
 
 
 def _parity(model: torch.nn.Module, path: Path, config: TrainConfig, payload: dict[str, Any],
-            shape: tuple[int, ...]) -> float:
+            shape: tuple[int, ...], tta: bool) -> float:
     """Max |logit difference| over a seeded batch of random images and a single image (which
-    also proves the batch dimension is dynamic: the graph was traced with a batch of 2)."""
+    also proves the batch dimension is dynamic: the graph was traced with a batch of 2),
+    against what `evaluate` and `predict` compute from the same pixels (with `tta`, their
+    views: moved before scaling, so black comes in at the edges)."""
     import onnxruntime
 
     from .data.tensors import to_input
 
     generator = torch.Generator().manual_seed(0)
     pixels = torch.randint(0, 256, (CHECK_BATCH, *shape), dtype=torch.uint8, generator=generator)
-    x = to_input(pixels, config, payload["mean"], payload["std"])
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
     with torch.inference_mode():
-        for batch in (x, x[:1]):
-            expected = model(batch).numpy()
-            got = session.run(["logits"], {"input": batch.numpy()})[0]
+        for batch in (pixels, pixels[:1]):
+            expected = scored_logits(model, batch, config, payload["mean"], payload["std"],
+                                     tta).numpy()
+            x = to_input(batch, config, payload["mean"], payload["std"])
+            got = session.run(["logits"], {"input": x.numpy()})[0]
             if got.shape != expected.shape:
                 return float("inf")
             worst = max(worst, float(np.abs(got - expected).max()))
     return worst
+
+
+class _WithViews(torch.nn.Module):
+    """The model over the run's test-time views, inside the graph: the log of its softmax
+    averaged over them. The input is already scaled, so a move brings in a black pixel's
+    scaled value, as moving the pixels before scaling does."""
+
+    def __init__(self, model: torch.nn.Module, config: TrainConfig, black: float) -> None:
+        super().__init__()
+        self.model, self.config, self.black = model, config, black
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return view_average([self.model(v) for v in config_views(x, self.config, self.black)])
+
+
+def _black(config: TrainConfig, payload: dict[str, Any]) -> float:
+    """A black pixel as the model's input sees it."""
+    from .data.tensors import to_input
+
+    zero = torch.zeros(1, dtype=torch.uint8)
+    return float(to_input(zero, config, payload["mean"], payload["std"]))
+
+
+def _output_description(config: TrainConfig, views: int | None) -> str:
+    averaged = [*([f"{config.ensemble} members"] if config.ensemble > 1 else []),
+                *([f"{views} test-time views of each image"] if views else [])]
+    if not averaged:
+        return "unnormalised scores; softmax over classes gives probabilities"
+    return (f"log of the probabilities averaged over {' and '.join(averaged)}; softmax over "
+            "classes (or exp) gives those probabilities")
 
 
 def _input_description(scaling: str) -> str:

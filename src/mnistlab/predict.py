@@ -411,15 +411,17 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
 
 def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
             images: ImageLike | Iterable[ImageLike], *, top: int = 3,
-            style: str | None = None) -> list[Prediction]:
+            style: str | None = None, tta: bool | None = None) -> list[Prediction]:
     """Predict the class of each image with a trained run (its folder, or `load_model`'s pair).
 
     `images`: file paths, folders (every image file in them), PIL images or arrays. `style`
-    overrides the preprocessing chosen from the run's dataset (see `preprocess`). One
-    `Prediction` per image, in order; a bad image gets `error` and the others are still predicted.
+    overrides the preprocessing chosen from the run's dataset (see `preprocess`). `tta`: average
+    the softmax over the test-time views its scores used (None: as the run was trained, its
+    --tta). One `Prediction` per image, in order; a bad image gets `error` and the others are
+    still predicted.
     """
-    from .data.tensors import to_input
     from .runs import load_model
+    from .training.evaluation import scored_logits
 
     if top < 1:
         raise MnistlabError(f"--top must be at least 1, got {top}")
@@ -452,6 +454,7 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
     if not ready:
         return predictions
     config = TrainConfig.from_dict(payload["config"])
+    tta = config.tta if tta is None else tta
     names = list(payload["class_names"])
     device = next(model.parameters()).device
     batch = torch.from_numpy(np.stack([p.image for p in ready])).unsqueeze(1).to(device)
@@ -459,7 +462,8 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
     with torch.inference_mode():
         probabilities = torch.cat([
             # Softmax even for the bce teaching aid: the ranking is what matters here.
-            model(to_input(chunk, config, payload["mean"], payload["std"])).softmax(dim=1)
+            scored_logits(model, chunk, config, payload["mean"], payload["std"],
+                          tta).softmax(dim=1)
             for chunk in batch.split(512)]).cpu()
     values, indices = probabilities.topk(min(top, len(names)), dim=1)
     for prediction, row_values, row_indices in zip(ready, values.tolist(), indices.tolist()):

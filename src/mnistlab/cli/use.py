@@ -25,6 +25,10 @@ def add_predict(p: argparse.ArgumentParser) -> None:
                    help="save a sheet: each input beside what the model saw")
     p.add_argument("--style", choices=STYLES, default=None,
                    help="preprocessing (default: from the run's dataset)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average the softmax over shifted (and, where trained so, mirrored) "
+                   "copies of each image, the views the run's own scores used (default: as "
+                   "the run was trained, its --tta)")
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -33,7 +37,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.show:
         files.check_output_file(args.show, "--show")  # before the work, not after it
     warn_if_unfinished(args.run_dir)
-    predictions = predict(args.run_dir, args.images, top=args.top, style=args.style)
+    predictions = predict(args.run_dir, args.images, top=args.top, style=args.style,
+                          tta=args.tta)
     print(format_predictions(predictions, as_json=args.json))
     if args.show:
         stderr.print(f"sheet: {show_sheet(predictions, args.show)}")
@@ -45,6 +50,10 @@ def add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("onnx",), default="onnx", help="(default: onnx)")
     p.add_argument("--out", type=path_text, required=True, metavar="FILE", help="e.g. model.onnx")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="the graph averages the softmax over the test-time views the run's own "
+                   "scores used, as predict does; --no-tta scores the image alone, N times "
+                   "cheaper (default: as the run was trained, its --tta)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -52,7 +61,7 @@ def run_export(args: argparse.Namespace) -> int:
     from ..export import export_onnx
 
     warn_if_unfinished(args.run_dir)
-    r = export_onnx(args.run_dir, args.out, check=not args.no_check)
+    r = export_onnx(args.run_dir, args.out, check=not args.no_check, tta=args.tta)
     checked = ("not checked (--no-check)" if r["max_abs_diff"] is None
                else f"max |logit diff| {r['max_abs_diff']:.2e}")
     print(json.dumps(r, indent=2, default=str) if args.json else

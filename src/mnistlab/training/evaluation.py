@@ -51,23 +51,24 @@ TTA_MAX_SHIFT = 2
 
 
 def tta_views(images: torch.Tensor, *, shifts: tuple[int, ...] = (TTA_SHIFT,),
-              flip: bool = False) -> list[torch.Tensor]:
+              flip: bool = False, fill: float = 0.0) -> list[torch.Tensor]:
     """`images` (N, C, H, W) and its copies moved by each of `shifts` pixels (4 per shift),
-    then, with `flip`, the left-right mirror of each of those; exact pixel moves, zeros
-    brought in."""
+    then, with `flip`, the left-right mirror of each of those; exact pixel moves, `fill`
+    brought in (0: a black pixel; the ONNX graph, whose input is scaled, brings in a black
+    pixel's scaled value)."""
     views = [images]
     for s in shifts:
-        views += [moved(images, dy, dx) for dy, dx in ((-s, 0), (s, 0), (0, -s), (0, s))]
+        views += [moved(images, dy, dx, fill) for dy, dx in ((-s, 0), (s, 0), (0, -s), (0, s))]
     if flip:
         views += [v.flip(3) for v in views]
     return views
 
 
-def moved(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+def moved(images: torch.Tensor, dy: int, dx: int, fill: float = 0.0) -> torch.Tensor:
     """`images` (N, C, H, W) seen through a window moved by (dy, dx) pixels: the content moves
-    the other way, zeros come in at the edge."""
+    the other way, `fill` comes in at the edge."""
     s, (h, w) = max(abs(dy), abs(dx)), images.shape[2:]
-    return F.pad(images, (s, s, s, s))[:, :, s + dy:s + dy + h, s + dx:s + dx + w]
+    return F.pad(images, (s, s, s, s), value=fill)[:, :, s + dy:s + dy + h, s + dx:s + dx + w]
 
 
 def tta_shifts(config: TrainConfig, side: int) -> tuple[int, ...]:
@@ -85,10 +86,17 @@ def tta_flips(config: TrainConfig) -> bool:
     return bool(config.augmentation.get("flip"))
 
 
-def config_views(images: torch.Tensor, config: TrainConfig) -> list[torch.Tensor]:
+def config_views(images: torch.Tensor, config: TrainConfig, fill: float = 0.0
+                 ) -> list[torch.Tensor]:
     """The TTA views of `images` (N, C, H, W) for a run trained with `config`."""
     return tta_views(images, shifts=tta_shifts(config, min(images.shape[2:])),
-                     flip=tta_flips(config))
+                     flip=tta_flips(config), fill=fill)
+
+
+def view_average(logits: list[torch.Tensor]) -> torch.Tensor:
+    """The logits of several views of the same images -> the log of their softmax averaged
+    (a valid logit: its softmax is that average)."""
+    return (sum(v.softmax(dim=-1) for v in logits) / len(logits)).log()
 
 
 def tta_view_count(config: TrainConfig, image_shape: tuple[int, ...]) -> int:
@@ -104,9 +112,8 @@ def scored_logits(model: Callable[[torch.Tensor], torch.Tensor], images: torch.T
     softmax is that average)."""
     if not tta:
         return model(to_input(images, config, mean, std))
-    views = config_views(images, config)
-    probabilities = sum(model(to_input(v, config, mean, std)).softmax(dim=-1) for v in views)
-    return (probabilities / len(views)).log()
+    return view_average([model(to_input(v, config, mean, std))
+                         for v in config_views(images, config)])
 
 
 @torch.no_grad()
