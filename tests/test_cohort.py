@@ -158,3 +158,78 @@ def test_cohort_refuses_members_that_differ_in_shared_settings():
     splits = prepare_data(configs[0], data, torch.device("cpu"))
     with pytest.raises(MnistlabError, match="separate cohorts"):
         cohort.train_cohort(configs, splits=splits, outs=[None] * 2, tests=[False] * 2)
+
+
+# --- a member that stopped early (a review's findings) ----------------------------------------
+EARLY = dict(model="mlp", hidden=(32,), optimizer="sgd", lr=0.05, schedule="constant",
+             batch_size=50, epochs=4, val_size=200, eval_train_size=200, device="cpu")
+
+
+def _first_diverges():
+    """Member 0 diverges in epoch 1 (a huge rate); member 1 trains all 4 epochs."""
+    configs = [TrainConfig(**{**EARLY, "seed": 0, "lr": 1e4}), TrainConfig(**{**EARLY, "seed": 1})]
+    return configs, prepare_data(configs[0], blobs(), torch.device("cpu"))
+
+
+def test_a_cohort_whose_first_member_stopped_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """The engine counted finished epochs by member 0's history: after it diverged, a resumed
+    cohort started over from its epoch and trained the others' epochs 2 and 3 twice."""
+    from mnistlab import interrupt
+    from mnistlab.training import engine
+
+    configs, splits = _first_diverges()
+    reference = cohort.train_cohort(configs, splits=splits, outs=[None, None],
+                                    tests=[False, False])
+    real_epoch = engine._epoch
+
+    def ctrl_c_in_epoch_3(run, epoch):
+        if epoch == 3:
+            interrupt.request()
+        return real_epoch(run, epoch)
+
+    checkpoint = tmp_path / "cohort" / "checkpoint.pt"
+    monkeypatch.setattr(engine, "_epoch", ctrl_c_in_epoch_3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            cohort.train_cohort(configs, splits=splits, outs=[None, None], tests=[False, False],
+                                checkpoint=checkpoint)
+    finally:
+        interrupt.flag().clear()
+    monkeypatch.setattr(engine, "_epoch", real_epoch)
+    resumed = cohort.train_cohort(configs, splits=splits, outs=[None, None],
+                                  tests=[False, False], checkpoint=checkpoint)
+    assert [r.summary.status for r in resumed] == ["diverged", "completed"]
+    assert [e.epoch for e in resumed[1].history] == [1, 2, 3, 4]
+    assert [e.replace(seconds=0) for e in resumed[1].history] == \
+        [e.replace(seconds=0) for e in reference[1].history]
+
+
+def test_the_bar_of_a_cohort_whose_first_member_stopped_goes_on(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from mnistlab.progress import RichReporter
+
+    configs, splits = _first_diverges()
+    seen = []
+
+    class Watch(RichReporter):
+        def epoch_ended(self, record):
+            super().epoch_ended(record)
+            seen.append((record.epoch, self.progress.tasks[0].completed))
+
+    cohort.train_cohort(configs, splits=splits, outs=[None, None], tests=[False, False],
+                        reporter=Watch(Console(file=io.StringIO()), epoch_lines=False))
+    assert seen == [(e, e * 20) for e in (1, 2, 3, 4)]  # 1,000 images, batches of 50
+
+
+def test_a_cohort_without_validation_images_says_not_measured():
+    configs = [TrainConfig(**{**EARLY, "epochs": 1, "val_size": 0, "seed": s}) for s in (0, 1)]
+    splits = prepare_data(configs[0], blobs(), torch.device("cpu"))
+    member = cohort.train_cohort(configs, splits=splits, outs=[None, None],
+                                 tests=[False, False])[0]
+    alone = train(configs[0], splits=splits, evaluate_test=False, write_plots=False)
+    for result in (member, alone):
+        assert math.isnan(result.history[-1].val_loss)
+        assert math.isnan(result.history[-1].val_accuracy)

@@ -4,6 +4,7 @@ damaged one."""
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -203,3 +204,19 @@ def test_good_model_still_loads(run_copy):
     model, payload = load_model(run_copy)
     assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
     assert payload["class_names"] == [f"c{i}" for i in range(10)]
+
+
+def test_the_doctor_looks_four_folders_deep_and_never_at_the_whole_disk(run_copy, tmp_path):
+    """`mnistlab doctor /` walked the whole filesystem and reported on strangers' runs."""
+    from mnistlab.runs import run_folders
+
+    deep = tmp_path / "a" / "b" / "c"
+    shutil.copytree(run_copy, deep / "run")  # 4 folders below tmp_path: found
+    shutil.copytree(run_copy, deep / "d" / "run")  # 5: not looked at
+    shutil.copytree(run_copy, tmp_path / ".hidden" / "run")
+    assert deep / "run" in run_folders(tmp_path)
+    assert deep / "d" / "run" not in run_folders(tmp_path)
+    assert not any(".hidden" in str(p) for p in run_folders(tmp_path))
+    for whole in ("/", str(Path.home())):
+        with pytest.raises(MnistlabError, match="the whole disk or home folder"):
+            doctor_path(whole)

@@ -199,3 +199,24 @@ def test_progress_counts_every_step_once():
     assert max(step for epoch, step, _ in counts.seen if epoch == 1) < 143
     task = reporter.progress.tasks[0]
     assert task.total == task.completed == 2 * 143
+
+
+def test_ctrl_c_outside_the_steps_keeps_what_was_computed(tmp_path):
+    """In Python use (no signal handler), a KeyboardInterrupt while an epoch is scored or a
+    hook runs ended train() with nothing: now the run stops there as on Ctrl-C, keeps its
+    whole epochs and writes its folder, and the same call resumes it."""
+    class CtrlCAtTheEndOfEpoch2(Hook):
+        def on_epoch_end(self, run):
+            if run.epoch == 2:
+                raise KeyboardInterrupt
+
+    config = TrainConfig(**{**FAST, "epochs": 3})
+    try:
+        cut = train(config, dataset=blobs(), out=tmp_path / "r",
+                    hooks=[CtrlCAtTheEndOfEpoch2()])
+    except KeyboardInterrupt:
+        pytest.fail("the KeyboardInterrupt left train(): the epochs it had trained were lost")
+    assert cut.summary.status == "interrupted" and [e.epoch for e in cut.history] == [1, 2]
+    assert (tmp_path / "r" / "summary.json").exists()
+    resumed = train(config, dataset=blobs(), out=tmp_path / "r")
+    assert resumed.summary.status == "completed" and len(resumed.history) == 3

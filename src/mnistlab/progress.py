@@ -72,6 +72,9 @@ class RichReporter(Reporter):
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         if self._own:
             self.progress.start()
+        if done_epochs and self.epoch_lines:
+            self.progress.console.print(f"resuming after epoch {done_epochs} of {epochs} (the "
+                                        "folder's checkpoint)")
         self.task = self.progress.add_task(
             self.label, total=epochs * steps_per_epoch, completed=done_epochs * steps_per_epoch,
             info="")

@@ -423,6 +423,27 @@ def _model_fields(payload: dict[str, Any], path: Path) -> tuple[TrainConfig, tup
 
 
 # --- on folders -----------------------------------------------------------------------------
+SEARCH_DEPTH = 4  # studies/NAME/runs/KEY/summary.json, from a folder of studies
+
+
+def run_folders(root: Path, depth: int = SEARCH_DEPTH) -> list[Path]:
+    """The run folders (holding summary.json) under `root`, at most `depth` folders down,
+    in order; hidden folders are skipped."""
+    found, level = [], [root]
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            try:
+                children = sorted(p for p in folder.iterdir()
+                                  if p.is_dir() and not p.name.startswith("."))
+            except OSError:  # unreadable: not ours to examine
+                continue
+            found += [c for c in children if (c / "summary.json").is_file()]
+            below += children
+        level = below
+    return sorted(found)
+
+
 def examine(path: str | Path) -> dict[str, list[Finding]]:
     """Re-examine a run folder, or every run folder under a study folder.
 
@@ -434,9 +455,13 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
         raise MnistlabError(f"{path}: no such folder")
     if (root / "summary.json").is_file():
         return {str(root): examine_run(root)}
-    run_dirs = sorted(p.parent for p in root.rglob("summary.json"))
+    if root.resolve() in (Path(root.resolve().anchor), Path.home().resolve()):
+        raise MnistlabError(f"{path}: the whole disk or home folder; give a run, study or tune "
+                            "folder (or a folder of them)")
+    run_dirs = run_folders(root)
     if not run_dirs:
-        raise MnistlabError(f"{path}: no run folders here (looked for summary.json)")
+        raise MnistlabError(f"{path}: no run folders here (looked for summary.json, "
+                            f"{SEARCH_DEPTH} folders deep)")
     out: dict[str, list[Finding]] = {}
     for run_dir in run_dirs:
         try:

@@ -288,8 +288,9 @@ def _evaluate_all(model: StackedMLP, x: torch.Tensor, y: torch.Tensor, config: T
         loss += _member_losses(logits, yb, 0.0).double() * len(yb)
         correct += (logits.argmax(dim=2) == yb).sum(dim=1).double()
     model.train()
-    n = max(1, len(y))
-    return loss / n, correct / n
+    if len(y) == 0:  # no validation images (val-size 0): not measured, as evaluate() says
+        return loss.fill_(math.nan), correct.fill_(math.nan)
+    return loss / len(y), correct / len(y)
 
 
 def _member_losses(logits: torch.Tensor, y: torch.Tensor, smoothing: float) -> torch.Tensor:

@@ -152,6 +152,15 @@ class Run:
         return self.learner.configs[0]
 
     @property
+    def epochs_done(self) -> int:
+        """Whole epochs trained: the longest history (a member that stopped early has fewer)."""
+        return max((len(h) for h in self.histories), default=0)
+
+    def epoch_record(self) -> EpochRecord:
+        """The record of the epoch just ended, from the first member trained in it."""
+        return next(h[-1] for h in self.histories if h and h[-1].epoch == self.epoch)
+
+    @property
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.splits.train_y) / self.config.batch_size)
 
@@ -207,14 +216,18 @@ def run_epochs(run: Run) -> None:
     for hook in run.hooks:
         hook.on_run_start(run)
     with interrupt.listening():  # Ctrl-C stops the loop after the current step
-        for epoch in range(len(run.histories[0]) + 1, config.epochs + 1):
+        for epoch in range(run.epochs_done + 1, config.epochs + 1):
             if not any(run.training(m) for m in range(run.size)):
                 break
             if interrupt.requested():
                 _interrupted(run, epoch)
                 break
-            if not _epoch(run, epoch):
-                break
+            try:
+                if not _epoch(run, epoch):
+                    break
+            except KeyboardInterrupt:  # no handler installed (Python use), outside the steps:
+                _interrupted(run, epoch)  # scoring, a hook; the checkpoint holds the last
+                break  # whole epoch, and what is in memory is kept and written
     for hook in run.hooks:
         hook.on_run_end(run)
 

@@ -62,7 +62,7 @@ class Progress(Hook):
 
     def on_run_start(self, run: Run) -> None:
         self.reporter.run_started(run.config, run.config.epochs, run.steps_per_epoch,
-                                  done_epochs=len(run.histories[0]))
+                                  done_epochs=run.epochs_done)
         if run.size == 1:
             for finding in doctor.problems(run.findings[0]):
                 self.reporter.finding(finding.to_dict())
@@ -75,7 +75,7 @@ class Progress(Hook):
             self.reporter.finding(finding.to_dict())
 
     def on_epoch_end(self, run: Run) -> None:
-        self.reporter.epoch_ended(run.histories[0][-1])
+        self.reporter.epoch_ended(run.epoch_record())  # member 0 may have stopped earlier
 
     def on_run_end(self, run: Run) -> None:
         statuses = set(run.statuses)
