@@ -19,6 +19,8 @@ from mnistlab.errors import MnistlabError
 BAD_SETTINGS = [
     ({"lr": 0}, "lr: must be a positive number"),
     ({"lr": -0.1}, "lr: must be a positive number"),
+    ({"lr": float("inf")}, "lr: must be a positive number (and finite), got inf"),
+    ({"filters": "16,,32"}, "filters: '16,,32' has an empty item"),
     ({"dropout": 1.0}, "dropout: must be in [0, 1)"),
     ({"dropout": -0.1}, "dropout: must be in [0, 1)"),
     ({"batch_size": 0}, "batch-size: must be a whole number >= 1"),
@@ -129,6 +131,7 @@ def test_a_resumed_run_with_another_ema_is_refused(tmp_path):
 
     out = tmp_path / "run"
     assert claim_run_folder(out, TrainConfig(ema=0.99), overwrite=False, needs_test=True) == "new"
+    (out / "metrics.csv").write_text("epoch\n1\n")  # an epoch was trained: the folder holds work
     with pytest.raises(MnistlabError, match="holds a run of another configuration"):
         claim_run_folder(out, TrainConfig(ema=0.999), overwrite=False, needs_test=True)
     with pytest.raises(MnistlabError, match="another configuration"):

@@ -386,3 +386,13 @@ def test_a_run_scored_with_tta_predicts_with_the_same_views(tmp_path, run_settin
         for row, prediction in zip(wanted, got):
             top = dict(prediction.top)
             assert all(abs(top[str(k)] - float(row[k])) < 1e-5 for k in range(10)), tta
+
+
+def test_the_sheet_must_be_named_as_the_png_it_is(toy_run, tmp_path, capsys):
+    from mnistlab.cli import main
+
+    image = tmp_path / "d.png"
+    paper_digit().save(image)
+    assert main(["predict", str(toy_run), str(image), "--show", str(tmp_path / "s.txt")]) == 2
+    assert "give a name ending in .png" in capsys.readouterr().err
+    assert not (tmp_path / "s.txt").exists()

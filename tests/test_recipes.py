@@ -25,3 +25,19 @@ def test_the_list_shows_every_recipe_with_its_figure(capsys):
     assert "measured" in out
     for recipe in RECIPES.values():
         assert recipe.name in out
+
+
+def test_a_setting_the_recipe_gave_is_named_as_the_recipe_s(tmp_path, capsys):
+    """`--recipe fashion-best --dataset mnist`: the flip that is wrong for digits came from
+    the recipe, and the message says so, and which flag changes it."""
+    from mnistlab.cli import main
+
+    assert main(["train", "--recipe", "fashion-best", "--dataset", "mnist",
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "flip is refused for mnist" in err
+    assert "comes from --recipe fashion-best: give --augment to change it" in err
+    # the user's own bad value is the user's: no word of the recipe
+    assert main(["train", "--recipe", "fashion-best", "--dataset", "mnist", "--augment",
+                 "flip=0.5", "--out", str(tmp_path / "r")]) == 2
+    assert "--recipe" not in capsys.readouterr().err

@@ -100,6 +100,9 @@ def parse_int_list(name: str, text: str | list | tuple) -> tuple[int, ...]:
         raise MnistlabError(f"{name}: {quote(text)} is not a list of whole numbers "
                             "(e.g. [128, 64])")
     items = text.split(",") if isinstance(text, str) else list(text)
+    if any(str(item).strip() == "" for item in items[:-1]):  # a trailing comma is harmless
+        raise MnistlabError(f"{name}: {quote(text)} has an empty item; list the sizes with one "
+                            "comma between each (e.g. 128,64)")
     try:
         values = tuple(int(str(item).strip()) for item in items if str(item).strip() != "")
     except ValueError:
@@ -412,7 +415,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
 
 def _positive_float(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise MnistlabError(f"{name}: must be a positive number, got {value}")
+        raise MnistlabError(f"{name}: must be a positive number (and finite), got {value}")
 
 
 def _seed(name: str, value: int) -> None:

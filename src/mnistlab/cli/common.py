@@ -51,7 +51,11 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> TrainConfig:
-    """The defaults, then `base` (a recipe), then --config, then the flags given."""
+    """The defaults, then `base` (a recipe), then --config, then the flags given. A setting
+    the recipe gave that the others make wrong (its flip with --dataset mnist, say) is named
+    as the recipe's, with the flag that overrides it."""
+    from ..errors import MnistlabError
+
     data = dict(base or {})
     if getattr(args, "config", None):
         data.update(read_toml(args.config))
@@ -59,7 +63,16 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
         value = getattr(args, f.name, None)
         if value is not None:
             data[f.name] = value
-    return TrainConfig.from_dict(data, where=getattr(args, "config", None) or "settings")
+    try:
+        return TrainConfig.from_dict(data, where=getattr(args, "config", None) or "settings")
+    except MnistlabError as exc:
+        setting = str(exc).split(":")[0].strip().replace("-", "_")
+        recipe = getattr(args, "recipe", None)
+        if recipe and setting in (base or {}) and data.get(setting) == base[setting]:
+            raise MnistlabError(f"{exc} ({flag(setting)} {shown_default(base[setting])} comes "
+                                f"from --recipe {recipe}: give {flag(setting)} to change it)"
+                                ) from None
+        raise
 
 
 def as_flag(name: str, value: Any) -> str:
