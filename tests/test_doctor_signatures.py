@@ -117,5 +117,6 @@ def test_cli_diverges_clearly(tmp_path, capsys, shared_datasets):
     assert code == 1
     assert "diverged" in captured.err and "lower the learning rate" in captured.err
     assert "nan" not in captured.out.lower()
+    assert "  problems=diverg" in captured.out  # --quiet keeps the doctor's verdict, as a code
     assert main(["doctor", str(tmp_path / "r")]) == 1
     assert "Training diverged" in capsys.readouterr().out

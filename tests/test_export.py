@@ -242,12 +242,17 @@ def test_the_command_without_the_check(tmp_path, capsys):
 
 
 def test_user_mistakes(tmp_path):
-    with pytest.raises(MnistlabError, match="no model.pt"):
+    with pytest.raises(MnistlabError, match="nothing: no such folder"):
         export_onnx(tmp_path / "nothing", tmp_path / "m.onnx")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MnistlabError, match="no model.pt here"):
+        export_onnx(tmp_path / "empty", tmp_path / "m.onnx")
     run = make_run(tmp_path / "run")
-    with pytest.raises(MnistlabError, match="is a folder"):
+    with pytest.raises(MnistlabError, match="is a folder.*out.onnx"):
         export_onnx(run, tmp_path)
-
+    with pytest.raises(MnistlabError, match="m.pt: what is written is ONNX; give a name ending "
+                                            "in .onnx"):
+        export_onnx(run, tmp_path / "m.pt")
 
 
 @pytest.mark.parametrize("run_settings, views", [

@@ -261,7 +261,7 @@ def test_bad_options_are_user_errors(toy_run):
         predict(toy_run, [paper_digit()], top=0)
     with pytest.raises(MnistlabError, match="unknown preprocessing style"):
         predict(toy_run, [paper_digit()], style="fancy")
-    with pytest.raises(MnistlabError, match="no model.pt"):
+    with pytest.raises(MnistlabError, match="no such folder"):
         predict(Path("/nonexistent/run"), [paper_digit()])
 
 
@@ -394,5 +394,5 @@ def test_the_sheet_must_be_named_as_the_png_it_is(toy_run, tmp_path, capsys):
     image = tmp_path / "d.png"
     paper_digit().save(image)
     assert main(["predict", str(toy_run), str(image), "--show", str(tmp_path / "s.txt")]) == 2
-    assert "give a name ending in .png" in capsys.readouterr().err
+    assert "what is written is PNG; give a name ending in .png" in capsys.readouterr().err
     assert not (tmp_path / "s.txt").exists()

@@ -56,7 +56,7 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
     _require("onnx", "onnxscript", *(("onnxruntime",) if check else ()))
     import onnx
 
-    out = files.check_output_file(out_path)  # a bad --out is said before any work
+    out = files.check_output_file(out_path, suffix=".onnx")  # said before any work
     model, payload = load_model(run_dir)
     config = TrainConfig.from_dict(payload["config"])
     shape = tuple(int(v) for v in payload["image_shape"])

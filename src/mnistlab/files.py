@@ -171,12 +171,16 @@ def check_output_folder(folder: str | Path, flag: str = "--out", *,
     return folder
 
 
-def check_output_file(path: str | Path, flag: str = "--out") -> Path:
-    """A file about to be written: not a folder, and its folder writable (see above)."""
+def check_output_file(path: str | Path, flag: str = "--out", suffix: str = ".png") -> Path:
+    """A file about to be written: named as the `suffix` kind of file it is, not a folder,
+    and its folder writable (see above)."""
     path = Path(path)
     if path.is_dir():
         raise MnistlabError(f"{flag} {path}: is a folder; give the file to write, e.g. "
-                            f"{path / 'out.png'}")
+                            f"{path / ('out' + suffix)}")
+    if path.suffix.lower() != suffix:
+        raise MnistlabError(f"{flag} {path}: what is written is {suffix[1:].upper()}; give a "
+                            f"name ending in {suffix}")
     check_output_folder(path.parent if str(path.parent) else Path("."), flag)
     return path
 

@@ -364,6 +364,9 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     path = Path(run_dir) / "model.pt"
     if Path(run_dir).is_file():
         path = Path(run_dir)
+    if not Path(run_dir).exists():
+        raise MnistlabError(f"{run_dir}: no such folder; give a run folder (what `mnistlab "
+                            "train --out DIR` writes)")
     if not path.is_file():
         if (Path(run_dir) / "summary.json").is_file():  # a run folder that lost its model
             raise MnistlabError(f"{path}: missing (deleted, or never written); train it again: "

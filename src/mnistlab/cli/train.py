@@ -77,8 +77,11 @@ def run_train(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_summary(summary, out)
     else:
+        # the doctor's problems stay on the one line, as codes (`mnistlab doctor` explains)
+        problems = ",".join(f.code for f in summary.diagnoses if f.severity == "problem")
         print(f"{out}  val_accuracy={summary.val_accuracy}  "
-              f"test_accuracy={summary.test_accuracy}  status={summary.status}")
+              f"test_accuracy={summary.test_accuracy}  status={summary.status}"
+              + (f"  problems={problems}" if problems else ""))
     if summary.status == "diverged":
         stderr.print("[red]error:[/] training diverged (loss became NaN/inf or kept rising) and "
                      "was stopped early; lower the learning rate (see the doctor's panel)")
@@ -143,10 +146,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..training.evaluation import classification_report, per_class_accuracy, tta_view_count
 
     run_dir = Path(args.run_dir)
+    model, _ = load_model(run_dir)  # first: it says what is wrong with a folder that is no run
     config = load_config(run_dir / "config.toml")
     if args.data_dir:
         config = config.replace(data_dir=args.data_dir)
-    model, _ = load_model(run_dir)
     warn_if_unfinished(run_dir)
     splits = prepare_data(config.replace(device="cpu"))
     x, y = (splits.test_x, splits.test_y) if args.split == "test" else (splits.val_x, splits.val_y)

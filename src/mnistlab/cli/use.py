@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from .. import files
-from ..errors import MnistlabError
 from .common import path_text, stderr, warn_if_unfinished
 
 PREDICT = ("Images are preprocessed the way MNIST was made: grayscale, light backgrounds "
@@ -38,9 +36,6 @@ def run_predict(args: argparse.Namespace) -> int:
 
     if args.show:
         files.check_output_file(args.show, "--show")  # before the work, not after it
-        if Path(args.show).suffix.lower() != ".png":
-            raise MnistlabError(f"--show {args.show}: the sheet is a PNG image; give a name "
-                                "ending in .png")
     warn_if_unfinished(args.run_dir)
     predictions = predict(args.run_dir, args.images, top=args.top, style=args.style,
                           tta=args.tta)

@@ -158,6 +158,7 @@ def locate(name: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
             return folder, how
         incomplete = len(missing) < len(FILES)
         looked.append(f"{folder}" + (f" (lacks {', '.join(missing)})" if incomplete else ""))
+    looked = list(dict.fromkeys(looked))  # --data-dir and MNISTLAB_DATA may name one folder
     raise MnistlabError(f"{name} not found in {'; '.join(looked)}; run `mnistlab data fetch "
                         f"{name}` or point --data-dir / MNISTLAB_DATA at a folder holding "
                         f"{name}/*.gz")
