@@ -188,7 +188,7 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
     kind = f"ensemble of {len(summary.members)}" if summary.members else "single run"
     table = Table(title=f"{summary.dataset} · {summary.model} · "
                         f"{summary.parameters:,} parameters · {kind}{extras}")
-    for column in ("status", "epochs", "seconds", "train acc (eval)", "train acc (running)",
+    for column in ("status", "epochs", "training s", "train acc (eval)", "train acc (running)",
                    "val acc", "test acc"):
         table.add_column(column, justify="right")
     table.add_row(summary.status, f"{summary.epochs}/{summary.epochs_planned}",
