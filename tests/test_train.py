@@ -137,8 +137,10 @@ def test_a_start_that_failed_does_not_hold_the_folder(tmp_path):
     assert (tmp_path / "r" / "config.toml").exists()
     result = train(TrainConfig(**FAST), dataset=blobs(), out=tmp_path / "r")
     assert result.summary.status == "completed"
-    with pytest.raises(MnistlabError, match="another configuration"):
-        train(TrainConfig(**{**FAST, "lr": 0.5}), dataset=blobs(), out=tmp_path / "r")
+    with pytest.raises(MnistlabError, match="another configuration") as refused:
+        train(TrainConfig(**{**FAST, "lr": 0.5, "device": "auto"}), dataset=blobs(),
+              out=tmp_path / "r")
+    assert "(lr 0.001 there, 0.5 here)" in str(refused.value)  # placement is no difference
 
 
 def test_another_device_or_data_folder_is_the_same_run(tmp_path):

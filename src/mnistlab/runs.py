@@ -114,7 +114,8 @@ def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
     if theirs is None:
         return "its config.toml cannot be read"
     a, b = ours.to_dict(), theirs.to_dict()
-    changed = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+    changed = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)
+               and k not in ("device", "data_dir")]  # placement, not the run (same_run)
     shown = ", ".join(f"{k} {b.get(k, '(default)')} there, {a.get(k, '(default)')} here"
                       for k in changed[:3])
     return shown + (", ..." if len(changed) > 3 else "")
