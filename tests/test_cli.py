@@ -102,7 +102,7 @@ def test_commands_using_an_interrupted_run_say_so(trained_run, tmp_path, capsys)
         assert main(argv) == 0
         warning = [line for line in capsys.readouterr().err.splitlines() if "interrupted" in line]
         assert len(warning) == 1 and "after 0 of 1 epochs" in warning[0], argv
-        assert "run the same `mnistlab train` command again" in warning[0]
+        assert "run the command that made it again to finish it" in warning[0]
 
 
 @pytest.mark.parametrize("argv", [

@@ -73,16 +73,3 @@ def test_any_valid_size_is_exact_stratified_and_seeded(labels, data):
     _check_partition(labels, train, val, size)
     assert torch.equal(val, stratified_split(labels, size, seed)[1])
 
-
-def test_a_subset_larger_than_the_training_images_is_refused():
-    """--train-subset 99999999 used to be kept as given and train on every image."""
-    from synth import blobs
-
-    from mnistlab.config import TrainConfig
-    from mnistlab.data.tensors import prepare_data
-
-    data = blobs(n_train=1200)
-    whole = prepare_data(TrainConfig(val_size=200, train_subset=1000), data, torch.device("cpu"))
-    assert len(whole.train_y) == 1000
-    with pytest.raises(MnistlabError, match="train-subset: 1,001 is more than the 1,000"):
-        prepare_data(TrainConfig(val_size=200, train_subset=1001), data, torch.device("cpu"))

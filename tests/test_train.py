@@ -203,6 +203,23 @@ def test_progress_counts_every_step_once():
     assert task.total == task.completed == 2 * 143
 
 
+def test_a_second_ctrl_c_outside_the_steps_still_stops_at_once(tmp_path):
+    """With the command's handler, the first Ctrl-C asks the run to stop and the second
+    raises at once: scoring or a hook must not swallow it."""
+    from mnistlab import interrupt
+
+    class SecondCtrlC(Hook):
+        def on_epoch_end(self, run):
+            interrupt.request()  # what the first signal did
+            raise KeyboardInterrupt  # what the handler raises on the second
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(TrainConfig(**FAST), dataset=blobs(), hooks=[SecondCtrlC()])
+    finally:
+        interrupt.flag().clear()
+
+
 def test_ctrl_c_outside_the_steps_keeps_what_was_computed(tmp_path):
     """In Python use (no signal handler), a KeyboardInterrupt while an epoch is scored or a
     hook runs ended train() with nothing: now the run stops there as on Ctrl-C, keeps its

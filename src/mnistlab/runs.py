@@ -219,8 +219,7 @@ def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:
 # --- reading a run folder back ---------------------------------------------------------------
 # Files read back were written by mnistlab, but a crash, a full disk or a hand edit can leave
 # them cut short or altered: each check below names the file and what to do, in one line.
-FIX_DAMAGED = ("run the same `mnistlab train` command again (add --overwrite if it refuses the "
-               "folder)")
+FIX_DAMAGED = "train it again: the command that made it, with --overwrite"
 MAX_TEXT_BYTES = 64 * 2**20  # summary.json and metrics.csv of real runs are well under 1 MB
 # a model.pt holds at most models.MAX_PARAMETERS float32 weights, plus buffers and metadata
 MAX_MODEL_BYTES = MAX_PARAMETERS * 4 + 64 * 2**20
@@ -371,15 +370,14 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     if not path.is_file():
         if (Path(run_dir) / "summary.json").is_file():  # a run folder that lost its model
             raise MnistlabError(f"{path}: missing (deleted, or never written); train it again: "
-                                "the same `mnistlab train` command with --overwrite")
+                                "the command that made it, with --overwrite")
         raise MnistlabError(
             f"{run_dir}: no model.pt here; train one with `mnistlab train --out DIR`")
     if path.stat().st_size > MAX_MODEL_BYTES:  # before torch.load reads it all into memory
         raise MnistlabError(f"{path}: {path.stat().st_size / 1e9:.1f} GB, larger than any model "
                             f"mnistlab makes (at most {MAX_PARAMETERS:,} parameters); it is "
                             "not an mnistlab model file")
-    payload = _safe_load(path, "train it again: the same `mnistlab train` command with "
-                               "--overwrite")
+    payload = _safe_load(path, "train it again: the command that made it, with --overwrite")
     if payload.get("format") != MODEL_FORMAT:
         raise MnistlabError(f"{path}: not an mnistlab model file (format "
                             f"{payload.get('format')!r}, expected {MODEL_FORMAT!r})")

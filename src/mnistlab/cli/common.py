@@ -236,7 +236,7 @@ def warn_if_unfinished(run_dir: str | Path) -> None:
     if summary.status == "interrupted":
         stderr.print(f"[yellow]warning:[/] {escape(str(folder))} was interrupted after "
                      f"{summary.epochs} of {summary.epochs_planned} epochs: this is its model "
-                     "at that moment; run the same `mnistlab train` command again to finish it",
+                     "at that moment; run the command that made it again to finish it",
                      highlight=False)
 
 

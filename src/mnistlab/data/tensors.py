@@ -16,7 +16,6 @@ import torch
 from ..augment import augment_batch
 from ..config import TrainConfig
 from ..device import resolve_device
-from ..errors import MnistlabError
 from .dataset import Dataset, load_dataset
 from .splits import stratified_split
 
@@ -68,10 +67,6 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
     else:
         train_idx, val_idx = stratified_split(labels, config.val_size, config.data_seed)
         val_x, val_y = images[val_idx], labels[val_idx]
-    if config.train_subset > len(train_idx):
-        raise MnistlabError(f"train-subset: {config.train_subset:,} is more than the "
-                            f"{len(train_idx):,} training images left beside validation; give "
-                            "fewer, or 0 for all of them")
     if config.train_subset and config.train_subset < len(train_idx) - splits_floor(labels):
         keep, _ = stratified_split(labels[train_idx], len(train_idx) - config.train_subset,
                                    config.data_seed + 1)

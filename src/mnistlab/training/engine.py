@@ -226,8 +226,10 @@ def run_epochs(run: Run) -> None:
                 if not _epoch(run, epoch):
                     break
             except KeyboardInterrupt:  # no handler installed (Python use), outside the steps:
-                _interrupted(run, epoch)  # scoring, a hook; the checkpoint holds the last
-                break  # whole epoch, and what is in memory is kept and written
+                if interrupt.requested():  # scoring, a hook. With the handler, this is the
+                    raise  # second Ctrl-C, which stops at once (docs/errors.md)
+                _interrupted(run, epoch)  # the checkpoint holds the last whole epoch, and
+                break  # what is in memory is kept and written
     for hook in run.hooks:
         hook.on_run_end(run)
 
