@@ -203,15 +203,17 @@ def test_progress_counts_every_step_once():
     assert task.total == task.completed == 2 * 143
 
 
-def test_a_second_ctrl_c_outside_the_steps_still_stops_at_once(tmp_path):
+@pytest.mark.parametrize("moment", ["on_step", "on_epoch_end"])
+def test_a_second_ctrl_c_still_stops_at_once(tmp_path, moment):
     """With the command's handler, the first Ctrl-C asks the run to stop and the second
-    raises at once: scoring or a hook must not swallow it."""
+    raises at once: neither the steps nor scoring or a hook may swallow it."""
     from mnistlab import interrupt
 
-    class SecondCtrlC(Hook):
-        def on_epoch_end(self, run):
-            interrupt.request()  # what the first signal did
-            raise KeyboardInterrupt  # what the handler raises on the second
+    def second_ctrl_c(self, run, *args):
+        interrupt.request()  # what the first signal did
+        raise KeyboardInterrupt  # what the handler raises on the second
+
+    SecondCtrlC = type("SecondCtrlC", (Hook,), {moment: second_ctrl_c})
 
     try:
         with pytest.raises(KeyboardInterrupt):

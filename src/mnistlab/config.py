@@ -61,6 +61,9 @@ TRACKING_ENTRIES = frozenset({TENSORBOARD_FOLDER, MLFLOW_STORE, MLFLOW_ARTIFACTS
 SEED_LIMIT = 2**62
 # Settings added after the first release (0.1.0), see TrainConfig.identity_dict
 LATER_SETTINGS = frozenset({"blocks", "ema", "tta", "precision", "ensemble"})
+# Where a run trains and reads its data, not what it is: a run or study resumed with other
+# values is the same one (runs.same_run, study.run.study_identity)
+PLACEMENT = ("data_dir", "device")
 
 
 def check_loggers(loggers: str | tuple[str, ...] | list[str],

@@ -171,7 +171,7 @@ def check_output_folder(folder: str | Path, flag: str = "--out", *,
     return folder
 
 
-def check_output_file(path: str | Path, flag: str = "--out", suffix: str = ".png") -> Path:
+def check_output_file(path: str | Path, flag: str = "--out", *, suffix: str) -> Path:
     """A file about to be written: named as the `suffix` kind of file it is, not a folder,
     and its folder writable (see above)."""
     path = Path(path)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import doctor, files
-from .config import TRACKING_ENTRIES, TrainConfig, read_toml
+from .config import PLACEMENT, TRACKING_ENTRIES, TrainConfig, read_toml
 from .errors import MnistlabError
 from .messages import LANGS, catalogue
 from .models import MAX_PARAMETERS, build_model
@@ -115,7 +115,7 @@ def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
         return "its config.toml cannot be read"
     a, b = ours.to_dict(), theirs.to_dict()
     changed = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)
-               and k not in ("device", "data_dir")]  # placement, not the run (same_run)
+               and k not in PLACEMENT]
     shown = ", ".join(f"{k} {b.get(k, '(default)')} there, {a.get(k, '(default)')} here"
                       for k in changed[:3])
     return shown + (", ..." if len(changed) > 3 else "")
@@ -125,8 +125,8 @@ def same_run(stored: TrainConfig | None, config: TrainConfig) -> bool:
     """Whether `stored` (a folder's or a checkpoint's) is the run `config` asks for: equal in
     everything but where it runs and reads its data (--device, --data-dir), so a run started on
     a GPU finishes on a CPU, and the same files elsewhere are the same data."""
-    return stored is not None and stored.replace(data_dir=config.data_dir,
-                                                 device=config.device) == config
+    return stored is not None and stored.replace(
+        **{k: getattr(config, k) for k in PLACEMENT}) == config
 
 
 def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
@@ -369,15 +369,14 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
                             "train --out DIR` writes)")
     if not path.is_file():
         if (Path(run_dir) / "summary.json").is_file():  # a run folder that lost its model
-            raise MnistlabError(f"{path}: missing (deleted, or never written); train it again: "
-                                "the command that made it, with --overwrite")
+            raise MnistlabError(f"{path}: missing (deleted, or never written); {FIX_DAMAGED}")
         raise MnistlabError(
             f"{run_dir}: no model.pt here; train one with `mnistlab train --out DIR`")
     if path.stat().st_size > MAX_MODEL_BYTES:  # before torch.load reads it all into memory
         raise MnistlabError(f"{path}: {path.stat().st_size / 1e9:.1f} GB, larger than any model "
                             f"mnistlab makes (at most {MAX_PARAMETERS:,} parameters); it is "
                             "not an mnistlab model file")
-    payload = _safe_load(path, "train it again: the command that made it, with --overwrite")
+    payload = _safe_load(path, FIX_DAMAGED)
     if payload.get("format") != MODEL_FORMAT:
         raise MnistlabError(f"{path}: not an mnistlab model file (format "
                             f"{payload.get('format')!r}, expected {MODEL_FORMAT!r})")

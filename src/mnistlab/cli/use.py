@@ -35,7 +35,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..predict import exit_code, format_predictions, predict, show_sheet
 
     if args.show:
-        files.check_output_file(args.show, "--show")  # before the work, not after it
+        files.check_output_file(args.show, "--show", suffix=".png")  # before the work
     warn_if_unfinished(args.run_dir)
     predictions = predict(args.run_dir, args.images, top=args.top, style=args.style,
                           tta=args.tta)

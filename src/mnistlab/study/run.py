@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import files
-from ..config import TRACKING_ENTRIES, TrainConfig
+from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig
 from ..errors import MnistlabError
 from ..records import EpochRecord, RunSummary
 from .backends import LocalBackend
@@ -225,7 +225,7 @@ def study_identity(spec: StudySpec) -> str:
     runs it trains, but not the number of seeds (more seeds extend a study), the words
     (titles, descriptions) or where data and device are (they do not change the numbers)."""
     base = {k: v for k, v in spec.base.identity_dict().items()
-            if k not in ("data_dir", "device")}
+            if k not in PLACEMENT}
     experiments = [[e.name, e.factor, e.test, [[v.label, v.changes] for v in e.variants]]
                    for e in spec.experiments]
     data = [spec.name, base, experiments, spec.final.choose, spec.final.settings]

@@ -293,6 +293,8 @@ def _steps(run: Run, epoch: int, order: torch.Tensor) -> _Sums:
                 if not any(run.training(m) for m in range(size)):
                     break
     except KeyboardInterrupt:  # no handler installed (Python use): the same, said late
+        if interrupt.requested():  # with the handler: the second Ctrl-C, which stops at once
+            raise
         _interrupted(run, epoch)
     return sums
 
