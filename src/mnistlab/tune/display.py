@@ -15,7 +15,7 @@ from ..progress import Reporter
 from .space import TuneSpec, encode_choice
 
 COLUMNS = (("trial", 5, "right"), ("state", 12, "left"), ("val acc", 7, "right"),
-           ("epochs", 6, "right"), ("seconds", 7, "right"), ("best", 7, "right"))
+           ("epochs", 6, "right"), ("training s", 10, "right"), ("best", 7, "right"))
 WIDE = 120  # narrower consoles show each trial's settings on a line of their own
 
 
