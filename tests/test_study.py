@@ -408,6 +408,50 @@ def test_run_names_and_study_identity_outlive_new_settings():
     assert run_key(TrainConfig(ema=0.999), False) != "3b2756fd36c5"
 
 
+def test_a_run_key_leaves_out_where_the_run_trains_unless_the_folder_is_keyed_there():
+    from mnistlab.config import TrainConfig
+    from mnistlab.study.plan import run_key
+
+    placed = TrainConfig(device="cpu", data_dir="/data/mnist")
+    assert run_key(placed, False) == run_key(TrainConfig(), False) == "3b2756fd36c5"
+    # figures computed by the version before, which hashed the placement: its folders keep them
+    assert run_key(placed, False, {"device": "cpu", "data_dir": "/data/mnist"}) == "573adf06c387"
+    assert run_key(TrainConfig(model="cnn", lr=0.01), True,
+                   {"device": "cpu", "data_dir": None}) == "21e6170cefa8"
+
+
+def test_a_study_resumed_with_another_device_and_data_folder_trains_nothing_again(
+        tiny_study, shared_datasets, tmp_path, monkeypatch):
+    from mnistlab.study import run as study_run
+    from mnistlab.study.plan import UNPLACED
+    from mnistlab.study.store import Store
+
+    spec = load_study(str(tiny_study))
+    elsewhere = StudyOptions(data_dir=str(tmp_path / "same-files"), device="auto")
+    (tmp_path / "same-files").symlink_to(shared_datasets)
+
+    def trained(out, options=None):
+        names = []
+        train_study(options.apply(spec) if options else spec, out,
+                    on_run=lambda key, label, folder: names.append(key))
+        return names
+
+    # a folder made before keys left out placement: its keys hashed the data_dir and device
+    with monkeypatch.context() as patched:
+        patched.setattr(study_run, "key_placement", lambda store, out: spec.base.placement())
+        first = trained(tmp_path / "old")
+    assert len(first) == 6 and sorted(os.listdir(tmp_path / "old" / "runs")) == sorted(first)
+    assert trained(tmp_path / "old", elsewhere) == []  # it keeps them, wherever it resumes
+    with Store(tmp_path / "old" / "study.db") as store:
+        assert store.key_placement() == spec.base.placement()
+    # a new study is keyed at the defaults: other names, and the same nothing-to-train
+    new = trained(tmp_path / "new", elsewhere)
+    assert len(new) == 6 and set(new).isdisjoint(first)
+    assert trained(tmp_path / "new") == []
+    with Store(tmp_path / "new" / "study.db") as store:
+        assert store.key_placement() == UNPLACED
+
+
 @pytest.mark.parametrize("workers, where", [(None, "here"), (1, "here"), (3, "workers")])
 def test_on_a_gpu_one_process_trains_unless_workers_are_asked_for(workers, where, monkeypatch):
     from mnistlab.config import TrainConfig

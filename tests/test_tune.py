@@ -334,7 +334,7 @@ def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
         assert heading in report
     assert f"Trial {result.best.number} reached" in report
     # words (state, the trial's settings) read from the left, numbers line up on the right
-    assert ("| trial | state | val acc | epochs | seconds | settings |\n"
+    assert ("| trial | state | val acc | epochs | training s | settings |\n"
             "|:---|:---|---:|---:|---:|:---|") in report
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4
@@ -356,11 +356,34 @@ def test_rerun_resumes_and_adds_only_missing_trials(space_file, tmp_path):
     assert more.ran_here == 2 and len(more.trials) == 5
     assert [t.params for t in more.trials[:3]] == [t.params for t in first.trials]
     assert run_tune(spec, out, options=TuneOptions(trials=5, report=False)).ran_here == 0
+    # a worker with another device is a worker of the same search
+    assert run_tune(spec, out, options=TuneOptions(trials=5, report=False,
+                                                   device="auto")).ran_here == 0
     # a changed space must not be mixed into the stored study
     changed = parse_space({**space_dict(str(spec.base.dataset)),
                            "space": {"lr": {"type": "float", "low": 0.01, "high": 0.1}}})
     with pytest.raises(MnistlabError, match="different search space"):
         run_tune(changed, out, options=TuneOptions(trials=6, report=False))
+
+
+def test_a_search_fingerprinted_with_its_device_resumes_there_once_and_then_anywhere(tmp_path):
+    import dataclasses
+
+    import optuna
+
+    spec = parse_space(space_dict())  # device = "cpu"
+    elsewhere = dataclasses.replace(spec, base=spec.base.placed(device="auto"))
+    assert elsewhere.fingerprint() == spec.fingerprint() != spec.fingerprint(placed=True)
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    made_before = optuna.create_study(storage=url, study_name="s")
+    made_before.set_user_attr("mnistlab_space", spec.fingerprint(placed=True))
+    # its fingerprint hashed "cpu": until it is resumed there, another device cannot tell it
+    # from another search
+    with pytest.raises(MnistlabError, match="different search space"):
+        open_study(elsewhere, url, study_name="s")
+    open_study(spec, url, study_name="s")
+    assert open_study(elsewhere, url, study_name="s").user_attrs["mnistlab_space"] == \
+        spec.fingerprint()
 
 
 def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, capsys):

@@ -333,6 +333,15 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
+    def placement(self) -> dict[str, Any]:
+        """Where this run trains and reads its data (PLACEMENT's settings), not what it is."""
+        return {k: getattr(self, k) for k in PLACEMENT}
+
+    def unplaced(self) -> TrainConfig:
+        """The same run with its placement at the defaults: what names a run or a search in
+        a store that other devices and data folders share."""
+        return self.replace(**{f.name: f.default for f in fields(self) if f.name in PLACEMENT})
+
     def placed(self, *, data_dir: str | None = None, device: str | None = None) -> TrainConfig:
         """The same run with its data read from `data_dir` and trained on `device` (None:
         unchanged), as the --data-dir and --device of `mnistlab study` and `tune` set them."""

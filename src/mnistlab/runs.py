@@ -125,8 +125,7 @@ def same_run(stored: TrainConfig | None, config: TrainConfig) -> bool:
     """Whether `stored` (a folder's or a checkpoint's) is the run `config` asks for: equal in
     everything but where it runs and reads its data (--device, --data-dir), so a run started on
     a GPU finishes on a CPU, and the same files elsewhere are the same data."""
-    return stored is not None and stored.replace(
-        **{k: getattr(config, k) for k in PLACEMENT}) == config
+    return stored is not None and stored.replace(**config.placement()) == config
 
 
 def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,

@@ -1,7 +1,7 @@
 """From a study spec to the distinct runs to train: pure functions, no I/O.
 
 - Every (experiment, variant, seed) is a *cell*; each cell points at a run by its key (a hash of
-  the full resolved config and whether the test set is scored).
+  the full resolved config but its placement, and whether the test set is scored).
 - Identical configurations are trained once: the base appears in several experiments.
 - Prefix sharing: with a schedule that does not depend on the run's length (constant, no early
   stopping), a 5-epoch run is epoch 5 of the 30-epoch run with otherwise equal settings, so it
@@ -13,15 +13,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import TrainConfig
 from ..optim import schedule_depends_on_length
 from .spec import StudySpec
 
+Placement = Mapping[str, Any]  # data_dir and device (config.PLACEMENT)
+UNPLACED: Placement = TrainConfig().unplaced().placement()  # what a new study's keys use
 
-def run_key(config: TrainConfig, test: bool) -> str:
-    payload = json.dumps({"config": config.identity_dict(), "test": test}, sort_keys=True)
+
+def run_key(config: TrainConfig, test: bool, keyed_at: Placement = UNPLACED) -> str:
+    """A run's name in its study: a hash of its settings and whether it scores the test set.
+
+    Where the run trains and reads its data is not part of what it is, so the hash sees the
+    study's own `keyed_at` placement instead of the run's: a study resumed with another
+    --device or --data-dir finds its runs. New studies are keyed at the defaults; a folder
+    made before this rule keeps the placement its keys were made with (study.run.key_placement).
+    """
+    identity = config.replace(**keyed_at).identity_dict()
+    payload = json.dumps({"config": identity, "test": test}, sort_keys=True)
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
@@ -62,15 +75,16 @@ def seeds_for(spec: StudySpec) -> list[int]:
     return [spec.base.seed + i for i in range(spec.seeds)]
 
 
-def plan_experiments(spec: StudySpec, *, share_prefixes: bool = True) -> Plan:
+def plan_experiments(spec: StudySpec, *, share_prefixes: bool = True,
+                     keyed_at: Placement = UNPLACED) -> Plan:
     plan = Plan()
     base_dict = spec.base.to_dict()
     for seed in seeds_for(spec):
-        base_key = run_key(spec.base.replace(seed=seed), False)
+        base_key = run_key(spec.base.replace(seed=seed), False, keyed_at)
         for exp in spec.experiments:
             for variant in exp.variants:
                 config = TrainConfig.from_dict({**base_dict, **variant.changes, "seed": seed})
-                key = run_key(config, exp.test)
+                key = run_key(config, exp.test, keyed_at)
                 plan.runs.setdefault(key, PlannedRun(key, config, exp.test))
                 plan.cells.append(Cell(exp.name, exp.factor, variant.label, seed, key,
                                        is_base=(key == base_key)))
@@ -114,9 +128,10 @@ def final_config(spec: StudySpec, best_values: dict[str, dict]) -> TrainConfig |
     return TrainConfig.from_dict({**spec.base.to_dict(), **changes})
 
 
-def plan_final(spec: StudySpec, config: TrainConfig) -> list[PlannedRun]:
+def plan_final(spec: StudySpec, config: TrainConfig,
+               keyed_at: Placement = UNPLACED) -> list[PlannedRun]:
     runs = []
     for seed in seeds_for(spec):
         seeded = config.replace(seed=seed)
-        runs.append(PlannedRun(run_key(seeded, True), seeded, True))
+        runs.append(PlannedRun(run_key(seeded, True, keyed_at), seeded, True))
     return runs

@@ -13,17 +13,27 @@ import hashlib
 import io
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import files
-from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig
+from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig, read_toml
 from ..errors import MnistlabError
 from ..records import EpochRecord, RunSummary
 from .backends import LocalBackend
-from .plan import Cell, Plan, PlannedRun, final_config, plan_experiments, plan_final
+from .plan import (
+    UNPLACED,
+    Cell,
+    Placement,
+    Plan,
+    PlannedRun,
+    final_config,
+    plan_experiments,
+    plan_final,
+)
 from .spec import StudySpec
 from .store import Store, StoredRun
 
@@ -167,14 +177,14 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
     files.check_output_folder(out)
     backend = backend or LocalBackend()
     progress = progress or StudyProgress(silent=True)
-    plan = plan_experiments(spec)
     with files.exclusive(out / "study.lock", "this study"), Store(out / "study.db") as store:
-        _claim(store, out, spec)
+        keyed_at = _claim(store, out, spec)
+        plan = plan_experiments(spec, keyed_at=keyed_at)
         files.remove_stale_temps(out)  # left by a study killed mid-write
         done = store.finished()
         todo = [r for r in plan.to_train if r.key not in done]
         # an explicit final model does not wait for the experiments: it trains beside them
-        early_final = (plan_final(spec, final_config(spec, {}))
+        early_final = (plan_final(spec, final_config(spec, {}), keyed_at)
                        if spec.final.choose == "explicit" else [])
         # The study bar counts distinct runs, finished ones too (a resumed study starts part
         # way). The best variants' final runs are known only once the experiments are done:
@@ -197,7 +207,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
             chosen = _choose_final(spec, rows)
             final_rows: list[Row] = []
             if chosen is not None:
-                final_runs = plan_final(spec, chosen)
+                final_runs = plan_final(spec, chosen, keyed_at)
                 counted |= {r.key for r in final_runs}
                 progress.recount(total=len(counted), done=len(counted & done.keys()))
                 missing = [r for r in final_runs if r.key not in done]
@@ -246,12 +256,38 @@ def check_study_folder(out: Path, spec: StudySpec) -> None:
     files.check_owned_folder(out, STUDY_ENTRIES, "study")
 
 
-def _claim(store: Store, out: Path, spec: StudySpec) -> None:
+def _claim(store: Store, out: Path, spec: StudySpec) -> Placement:
     """With the lock held: check again (another process may have been first), then record
-    which study this folder belongs to."""
+    which study this folder belongs to. Returns the placement its run keys are made with."""
     check_study_folder(out, spec)
     if store.identity() is None:
         store.set_identity(study_identity(spec))
+    return key_placement(store, out)
+
+
+def key_placement(store: Store, out: Path) -> dict[str, Any]:
+    """The data_dir and device a study's run keys are made with (plan.run_key), as its store
+    records them. A new study is keyed at the defaults. A folder made before keys left out
+    placement hashed the data_dir and device its runs were given: it keeps the placement most
+    of its finished runs (or, before any finished, its run folders) were made with, so their
+    names stay theirs whatever --device or --data-dir it is resumed with."""
+    recorded = store.key_placement()
+    if recorded is None:
+        recorded = _placement_in_use(store, out) or dict(UNPLACED)
+        store.set_key_placement(recorded)
+    return recorded
+
+
+def _placement_in_use(store: Store, out: Path) -> dict[str, Any] | None:
+    configs = store.configs()
+    for path in [] if configs else sorted((out / "runs").glob("*/config.toml")):
+        try:
+            configs.append(read_toml(path))
+        except MnistlabError:
+            continue  # a damaged run folder says nothing about the others
+    seen = Counter(json.dumps({k: c.get(k, UNPLACED[k]) for k in PLACEMENT}, sort_keys=True)
+                   for c in configs)
+    return json.loads(seen.most_common(1)[0][0]) if seen else None
 
 
 def _rows(plan: Plan, done: dict[str, dict[str, Any]]) -> list[Row]:

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import TrainConfig
 from ..errors import MnistlabError
@@ -62,6 +63,21 @@ class Store:
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('identity', ?)",
                              (json.dumps(identity),))
+
+    def key_placement(self) -> dict[str, Any] | None:
+        """The data_dir and device this study's run keys are made with (None in stores made
+        before it was recorded; study.run.key_placement)."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'key_placement'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_key_placement(self, placement: dict[str, Any]) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('key_placement', ?)",
+                             (json.dumps(placement),))
+
+    def configs(self) -> list[dict[str, Any]]:
+        """The settings of every recorded run, as recorded."""
+        return [json.loads(c) for (c,) in self._db.execute("SELECT config FROM runs")]
 
     def record(self, key: str, config: TrainConfig, test: bool, summary: RunSummary,
                history: list[EpochRecord]) -> None:

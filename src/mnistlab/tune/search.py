@@ -201,6 +201,8 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
     if stored is None:
         study.set_user_attr("mnistlab_space", spec.fingerprint())
         study.set_user_attr("mnistlab_spec_name", spec.name)
+    elif stored == spec.fingerprint(placed=True) != spec.fingerprint():
+        study.set_user_attr("mnistlab_space", spec.fingerprint())  # from now on, anywhere
     elif stored != spec.fingerprint():
         raise MnistlabError(
             f"tune: study {study_name!r} in {shown_url(storage_url)} was made from a different "

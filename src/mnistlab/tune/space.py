@@ -178,11 +178,13 @@ class TuneSpec:
         return checked_config({**self.base.to_dict(), **self.compare.settings},
                        f"{self.name} [compare]")
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, *, placed: bool = False) -> str:
         """Changes whenever the base or the space changes: a stored study from another
-        space must not be resumed with this one."""
-        data = {"base": self.base.to_dict(), "params": [dataclasses.asdict(p)
-                                                        for p in self.params]}
+        space must not be resumed with this one. Where trials train and read their data is
+        left out (workers on other machines share a search); `placed`: the fingerprint as
+        searches made before that recorded it, with the base's own data_dir and device."""
+        base = self.base if placed else self.base.unplaced()
+        data = {"base": base.to_dict(), "params": [dataclasses.asdict(p) for p in self.params]}
         text = json.dumps(data, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
