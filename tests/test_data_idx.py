@@ -69,7 +69,12 @@ BAD_FOLDERS = [
     ("trailing-bytes", _rewrite(TRAIN_LABELS, lambda d: d + b"junk"),
      TRAIN_LABELS, "4 unexpected bytes after the 20 labels its header announces"),
     ("gz-name-not-gzip", lambda f: (f / TRAIN_IMAGES).write_bytes(_payload(f, TRAIN_IMAGES)),
-     TRAIN_IMAGES, "named .gz but not gzip-compressed"),
+     TRAIN_IMAGES, "named .gz but a raw IDX file; drop the .gz from its name"),
+    ("gz-name-web-page", lambda f: (f / TRAIN_IMAGES).write_bytes(b"<!DOCTYPE html><html>"),
+     TRAIN_IMAGES, "named .gz but neither gzip nor IDX (it starts with b'<!'); download or "
+                   "export it again"),
+    ("classes-not-utf8", lambda f: (f / "classes.txt").write_bytes("Sch\xfche\n".encode("latin-1")),
+     "classes.txt", "not UTF-8 text (byte 3 cannot be decoded); save it as UTF-8"),
     ("damaged-gzip", lambda f: (f / TRAIN_IMAGES).write_bytes((f / TRAIN_IMAGES).read_bytes()[:-9]),
      TRAIN_IMAGES, "damaged gzip data"),
     ("empty-file", lambda f: (f / TRAIN_LABELS).write_bytes(b""), TRAIN_LABELS, "empty file"),

@@ -177,6 +177,41 @@ def test_damaged_cache_entry_is_fetched_again(http_root, tiny_known):
     assert damaged.read_bytes() == (offered / damaged.name).read_bytes()
 
 
+def test_a_cached_file_that_fails_its_check_stays_until_a_verified_copy_replaces_it(
+        http_root, tiny_known):
+    name, offered = tiny_known
+    root, base = http_root
+    (root / "m").symlink_to(offered)
+    fetch(name, mirrors=[f"{base}/m/"])
+    damaged = cache_root() / name / "t10k-labels-idx1-ubyte.gz"
+    damaged.write_bytes(b"the user's own bytes")
+    with pytest.raises(MnistlabError, match="could not fetch t10k-labels-idx1-ubyte.gz"):
+        fetch(name, mirrors=[_dead_url()], timeout=5)  # offline: nothing to replace it with
+    assert damaged.read_bytes() == b"the user's own bytes"
+
+
+def test_a_full_disk_stops_the_download_instead_of_trying_every_mirror(http_root, tiny_known,
+                                                                      monkeypatch):
+    import errno
+
+    from mnistlab.data import sources
+
+    name, offered = tiny_known
+    root, base = http_root
+    for mirror in ("m1", "m2"):
+        (root / mirror).symlink_to(offered)
+    asked = []
+
+    def full(self, url, output_file, pooch_):
+        asked.append(url)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sources._CappedDownloader, "__call__", full)
+    with pytest.raises(OSError) as info:
+        fetch(name, mirrors=[f"{base}/m1/", f"{base}/m2/"])
+    assert info.value.errno == errno.ENOSPC and len(asked) == 1  # not the next mirror too
+
+
 _HOSTILE_FILE = "t10k-labels-idx1-ubyte.gz"  # the smallest cap: cut off after about 1 MB
 
 
@@ -238,14 +273,17 @@ def test_hostile_mirror_is_cut_off_and_the_next_one_serves(tiny_known, tmp_path,
 def test_fashion_offered_as_mnist_is_named(http_root, tmp_path, shared_datasets):
     root, base = http_root
     _serve(root, "mnist", shared_datasets / "fashion-mnist")
-    identity = "these files are Fashion-MNIST, not MNIST: use --dataset fashion-mnist"
+    identity = ("these files are Fashion-MNIST, not MNIST: they are read as --dataset "
+                "fashion-mnist, from a folder named fashion-mnist \\(`mnistlab data fetch "
+                "fashion-mnist --from FOLDER` puts them there\\)")
     with pytest.raises(MnistlabError, match=identity):
         fetch("mnist", mirrors=[f"{base}/mnist/"])
     assert _cached_names("mnist") == set()
     with pytest.raises(MnistlabError, match=identity):
         import_folder("mnist", shared_datasets / "fashion-mnist")
-    with pytest.raises(MnistlabError, match="these files are MNIST, not Fashion-MNIST: use "
-                                            "--dataset mnist"):
+    with pytest.raises(MnistlabError, match="these files are MNIST, not Fashion-MNIST: they "
+                                            "are read as --dataset mnist, from a folder named "
+                                            "mnist "):
         import_folder("fashion-mnist", shared_datasets / "mnist")
     (tmp_path / "root").mkdir()
     (tmp_path / "root" / "mnist").symlink_to(shared_datasets / "fashion-mnist")
@@ -417,4 +455,5 @@ def test_dataset_info(tiny_known, tiny_idx_dir):
     assert set(info["files"]) == {f"{stem}.gz" for stem in FILES}
     custom = dataset_info(str(tiny_idx_dir))
     assert custom["verified"] is False and custom["found via"] == "folder given"
+    assert dataset_folder(str(tiny_idx_dir)) == Path(custom["folder"]).resolve()
     assert custom["classes"][0] == "class-0" and custom["train per class"] == [60] * 10

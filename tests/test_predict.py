@@ -215,6 +215,8 @@ BAD_FILES = {
     "deep.png": (lambda p: Image.fromarray(np.full((40, 40), 4000, np.uint16)).save(p),
                  "16-bit image"),
     "missing.png": (lambda p: None, "no such file"),
+    "lab.tif": (lambda p: Image.new("LAB", (40, 40), (50, 0, 0)).save(p),
+                "cannot be turned into grayscale"),
 }
 
 
@@ -254,6 +256,23 @@ def test_a_folder_means_its_image_files(toy_run, tmp_path):
     names = [Path(p.path).name for p in predictions]
     assert names == ["a.jpg", "b.png", "empty"]
     assert predictions[2].error.startswith("folder holds no image files")
+
+
+def test_a_folder_that_cannot_be_listed_is_that_entry_s_error(toy_run, tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    paper_digit().save(tmp_path / "good.png")
+    listing = Path.iterdir
+
+    def refuse(self):
+        if self == locked:
+            raise PermissionError(13, "Permission denied")
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", refuse)  # root lists any folder: refuse it this way
+    predictions = predict(toy_run, [locked, tmp_path / "good.png"])
+    assert predictions[0].error == "folder cannot be read (Permission denied)"
+    assert predictions[1].error is None and predictions[1].label is not None
 
 
 def test_bad_options_are_user_errors(toy_run):

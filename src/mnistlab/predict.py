@@ -107,6 +107,9 @@ def _read_file(path: Path) -> np.ndarray:
         raise ImageProblem(f"not an image that can be read ({', '.join(FORMATS)})") from None
     except OSError as exc:  # truncated or corrupt pixel data, unreadable file
         raise ImageProblem(f"damaged or unreadable image ({_first_line(exc)})") from None
+    except ValueError as exc:  # a mode Pillow opens but cannot convert (a CIELab TIFF, say)
+        raise ImageProblem(f"cannot be turned into grayscale ({_first_line(exc)}); save it as "
+                           "an 8-bit grayscale or RGB PNG") from None
 
 
 def _checked(im: Image.Image, *, reduce: bool = False) -> Image.Image:
@@ -387,25 +390,31 @@ def _first_line(exc: BaseException) -> str:
 
 
 # --- prediction ------------------------------------------------------------------------------
-def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, ImageLike | None]]:
-    """(name, source) per image; a folder stands for every image file in it (sorted, not
-    recursive). A source of None means the name is itself the problem (an empty folder)."""
+def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, ImageLike | None,
+                                                                        str]]:
+    """(name, source, problem) per image; a folder stands for every image file in it (sorted,
+    not recursive). A folder that gives no image is one entry with no source and its problem."""
     if isinstance(images, (str, Path, Image.Image, np.ndarray)):
         images = [images]
-    expanded: list[tuple[str, ImageLike | None]] = []
+    expanded: list[tuple[str, ImageLike | None, str]] = []
     for number, item in enumerate(images):
         if not isinstance(item, (str, Path)):
-            expanded.append((f"<image {number}>", item))
+            expanded.append((f"<image {number}>", item, ""))
             continue
         path = Path(item)
         if not path.is_dir():
-            expanded.append((str(path), path))
+            expanded.append((str(path), path, ""))
             continue
-        inside = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-                        and p.suffix.lower() in IMAGE_SUFFIXES)
+        try:
+            inside = sorted(p for p in path.iterdir() if p.is_file()
+                            and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+        except OSError as exc:  # a folder that cannot be listed: that entry's error only
+            expanded.append((str(path), None, f"folder cannot be read ({exc.strerror or exc})"))
+            continue
         if not inside:
-            expanded.append((str(path), None))
-        expanded.extend((str(p), p) for p in inside)
+            suffixes = ", ".join(sorted({s.lstrip(".") for s in IMAGE_SUFFIXES}))
+            expanded.append((str(path), None, f"folder holds no image files ({suffixes})"))
+        expanded.extend((str(p), p, "") for p in inside)
     return expanded
 
 
@@ -436,12 +445,11 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
                             f"{', '.join(STYLES)}")
 
     predictions: list[Prediction] = []
-    for name, source in expand_inputs(images):
+    for name, source, problem in expand_inputs(images):
         prediction = Prediction(path=name)
         predictions.append(prediction)
         if source is None:
-            prediction.error = (f"folder holds no image files "
-                                f"({', '.join(sorted({s.lstrip('.') for s in IMAGE_SUFFIXES}))})")
+            prediction.error = problem
             continue
         try:
             gray = read_image(source)

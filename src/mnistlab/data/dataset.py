@@ -65,7 +65,12 @@ def _class_names(folder: Path, max_label: int) -> list[str]:
     names_file = folder / "classes.txt"
     if not names_file.is_file():
         return [str(i) for i in range(max_label + 1)]
-    names = [line.strip() for line in names_file.read_text("utf-8").splitlines()]
+    try:
+        text = names_file.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MnistlabError(f"{names_file}: not UTF-8 text (byte {exc.start} cannot be "
+                            "decoded); save it as UTF-8") from None
+    names = [line.strip() for line in text.splitlines()]
     while names and not names[-1]:
         names.pop()
     if max_label >= len(names):

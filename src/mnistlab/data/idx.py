@@ -194,12 +194,15 @@ def read_bytes(path: str | Path, *, expect_dims: int | None = None,
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
             raise MnistlabError(f"{name}: empty file; {_REFETCH}")
-        gzipped = handle.read(2) == GZIP_MAGIC
+        start = handle.read(2)
         handle.seek(0)
-        if not gzipped:
-            if path.suffix == ".gz":
-                raise MnistlabError(f"{name}: named .gz but not gzip-compressed; if it is a raw "
-                                    "IDX file, drop the .gz from its name")
+        if start != GZIP_MAGIC:
+            if path.suffix == ".gz" and start == b"\x00\x00":  # IDX files start so
+                raise MnistlabError(f"{name}: named .gz but a raw IDX file; drop the .gz from "
+                                    "its name")
+            if path.suffix == ".gz":  # a web page saved under the file's name, say
+                raise MnistlabError(f"{name}: named .gz but neither gzip nor IDX (it starts "
+                                    f"with {start!r}); {_REFETCH}")
             return _read_stream(handle, name, expect_dims, limit, size)
         try:
             with gzip.GzipFile(fileobj=handle, mode="rb") as stream:

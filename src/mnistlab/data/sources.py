@@ -18,6 +18,7 @@ trust (size and mtime are put back by `touch -r`); a hash has no such question.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -165,7 +166,10 @@ def locate(name: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
 
 
 def dataset_folder(name: str, data_dir: str | Path | None = None) -> Path:
-    """The folder a known dataset is read from (see the module docstring for the order)."""
+    """The folder a known dataset is read from (see the module docstring for the order); a
+    folder given instead of a name is read where it is."""
+    if name not in KNOWN_DATASETS and Path(name).expanduser().is_dir():
+        return Path(name).expanduser().resolve()
     return locate(name, data_dir)[0]
 
 
@@ -189,8 +193,10 @@ def verify_payload(name: str, stem: str, payload: bytes | np.ndarray, where: str
     owner = _owner_of(digest)
     if owner and owner[0].name != name:
         other = owner[0]
-        raise MnistlabError(f"{where}: these files are {other.title}, not {spec.title}: use "
-                            f"--dataset {other.name}")
+        raise MnistlabError(f"{where}: these files are {other.title}, not {spec.title}: they "
+                            f"are read as --dataset {other.name}, from a folder named "
+                            f"{other.name} (`mnistlab data fetch {other.name} --from FOLDER` "
+                            "puts them there)")
     if owner:
         raise MnistlabError(f"{where}: holds {spec.title}'s {owner[1]}, not {stem}; the files "
                             "are misnamed: give each its canonical name")
@@ -301,6 +307,11 @@ class _CappedDownloader:
                         self.progressbar.update(len(chunk))
 
 
+# What writing the download into the cache can fail with: trying the next mirror would only
+# download the file again into the same full or read-only disk
+LOCAL_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
 def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Path,
                   progress: bool, timeout: float) -> None:
     """Try each mirror for `<stem>.gz` until one serves the published payload; rename that one
@@ -321,7 +332,12 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                 path = Path(pooch.retrieve(url, known_hash=None, fname=f"{stem}.gz", path=tmp,
                                            downloader=downloader))
                 read_verified(spec.name, stem, path, where=url)  # a gzip bomb stops here too
-            except (requests.RequestException, OSError) as exc:
+            except requests.RequestException as exc:
+                tried.append(f"{url} ({_network_reason(exc)})")
+                continue
+            except OSError as exc:
+                if exc.errno in LOCAL_ERRORS:  # the cache's disk, not the mirror: no other
+                    raise  # mirror can help (the CLI says what to free or fix)
                 tried.append(f"{url} ({_network_reason(exc)})")
                 continue
             except MnistlabError as exc:
@@ -365,7 +381,7 @@ def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
                     read_verified(name, stem, cached)
                     continue
                 except MnistlabError:
-                    cached.unlink()  # damaged cache entry: download it again
+                    pass  # download it again; a verified copy replaces it, else it stays
             _download_one(spec, stem, mirrors, target, progress, timeout)
     finally:
         logger.setLevel(level)
