@@ -386,6 +386,93 @@ def test_a_search_fingerprinted_with_its_device_resumes_there_once_and_then_anyw
         spec.fingerprint()
 
 
+def _nesterov_space(data_dir, optimizers: list[str], nesterov: list[bool]):
+    data = space_dict(data_dir)
+    data["base"].update(optimizer="sgd", momentum=0.9, epochs=1)
+    data["space"] = {"optimizer": {"type": "categorical", "choices": optimizers},
+                     "nesterov": {"type": "categorical", "choices": nesterov}}
+    del data["compare"]
+    return parse_space(data)  # each value is fine alone; adam with nesterov is not
+
+
+def test_settings_that_cannot_go_together_fail_their_trial_and_the_search_goes_on(
+        tiny_idx_dir, tmp_path, caplog):
+    spec = _nesterov_space(str(tiny_idx_dir), ["adam"], [False, True])
+    result = run_tune(spec, tmp_path / "s", options=TuneOptions(trials=3, report=False))
+    assert len(result.by_state("COMPLETE")) + len(result.by_state("PRUNED")) == 3
+    failed = result.by_state("FAIL")
+    assert failed and all(t.params["nesterov"] for t in failed)
+    assert all("nesterov: needs --optimizer sgd" in t.user_attrs["error"] for t in failed)
+    assert "Traceback" not in caplog.text
+
+
+def test_a_space_whose_draws_never_go_together_stops_in_one_line(tiny_idx_dir, tmp_path,
+                                                                caplog):
+    from mnistlab.tune.search import INVALID_IN_A_ROW
+
+    spec = _nesterov_space(str(tiny_idx_dir), ["adam"], [True])
+    with pytest.raises(MnistlabError, match=f"{INVALID_IN_A_ROW} trials in a row drew settings "
+                                            "that cannot go together .*; narrow the space"):
+        run_tune(spec, tmp_path / "s", options=TuneOptions(trials=3, report=False))
+    assert "Traceback" not in caplog.text
+
+
+def test_a_folder_of_another_search_is_refused(space_file, tmp_path):
+    spec = load_space(str(space_file))
+    out = tmp_path / "search"
+    run_tune(spec, out, options=TuneOptions(trials=1, report=False))
+    before = (out / "space.toml").read_text()
+    with pytest.raises(MnistlabError, match=f"--out {out}: holds the search 'tiny', not "
+                                            "'tiny-quick'; use another --out"):
+        run_tune(spec, out, options=TuneOptions(trials=1, report=False, quick=True))
+    assert (out / "space.toml").read_text() == before
+
+
+def test_a_storage_that_stops_taking_writes_is_one_line(space_file, tmp_path, monkeypatch,
+                                                       caplog):
+    import sqlalchemy.exc
+
+    from mnistlab.tune.search import storage_failure
+
+    def full(self, *args, **kwargs):
+        raise optuna.exceptions.StorageInternalError("An exception is raised during the commit") \
+            from sqlalchemy.exc.OperationalError("COMMIT", {}, "database or disk is full")
+
+    import optuna
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_intermediate_value", full)
+    with pytest.raises(MnistlabError) as info:
+        run_tune(load_space(str(space_file)), tmp_path / "s",
+                 options=TuneOptions(trials=2, report=False))
+    assert info.value.exit_code == 1
+    assert str(info.value).startswith(f"storage sqlite:///{tmp_path / 's' / 'tune.db'}: cannot "
+                                      "write the search (")
+    assert "database or disk is full" in str(info.value)
+    assert "Traceback" not in caplog.text
+    assert storage_failure(ValueError("x"), "sqlite://") is None
+
+
+def test_the_closing_line_counts_a_diverged_retrain_instead_of_failing(tmp_path):
+    from types import SimpleNamespace
+
+    from mnistlab.cli.study import _tune_line
+
+    runs = [SimpleNamespace(summary=SimpleNamespace(test_accuracy=a)) for a in (0.9, None, 0.8)]
+    result = SimpleNamespace(trials=[], by_state=lambda state: [], best=None, retrained=runs,
+                             seconds=3.0, ran_here=0)
+    line = _tune_line(result, tmp_path, report=False)
+    assert "retrained test acc 0.8500 (n=2) · 1 retrained run(s) diverged" in line
+
+
+def test_a_damaged_storage_file_is_named_at_once(space_file, tmp_path):
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "tune.db").write_bytes(b"not a database at all, " * 100)
+    with pytest.raises(MnistlabError, match="is not a database, or a damaged one; move the file "
+                                            "aside, or use another --out or --storage"):
+        run_tune(load_space(str(space_file)), out, options=TuneOptions(trials=1, report=False))
+
+
 def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, capsys):
     out = tmp_path / "cli"
     code = main(["tune", str(space_file), "--trials", "6", "--out", str(out),

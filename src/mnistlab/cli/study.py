@@ -183,9 +183,12 @@ def _tune_line(result: TuneResult, out: Path, report: bool) -> str:
             f"{len(result.by_state('PRUNED'))} pruned, {result.ran_here} run here)")
     if result.best is not None:
         line += f" · best: trial {result.best.number}, val {result.best.value:.4f}"
-    if result.retrained:
-        tests = [run.summary.test_accuracy for run in result.retrained]
-        line += f" · retrained test acc {sum(tests) / len(tests):.4f} (n={len(tests)})"
+    tests = [run.summary.test_accuracy for run in result.retrained]
+    scored = [t for t in tests if t is not None]  # a diverged run has no test score
+    if scored:
+        line += f" · retrained test acc {sum(scored) / len(scored):.4f} (n={len(scored)})"
+    if len(scored) < len(tests):
+        line += f" · {len(tests) - len(scored)} retrained run(s) diverged"
     if report:
         line += f" · report: {out / 'report.md'}"
     return line + f" · {result.seconds:.0f} s"

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..progress import Reporter
@@ -98,6 +99,9 @@ class TrialTable:
         self.console.print(table)
         if not wide:
             self.console.print(f"[dim]{' ' * 7}{params}[/]", soft_wrap=True)
+        if state == "fail" and trial.user_attrs.get("error"):  # settings that cannot go together
+            self.console.print(f"[red]{' ' * 7}{escape(trial.user_attrs['error'])}[/]",
+                               soft_wrap=True)
 
     def stop(self) -> None:
         if self.status is not None:

@@ -29,7 +29,14 @@ from ..config import TrainConfig
 from ..errors import MnistlabError
 from ..records import EpochRecord, RunResult, RunSummary
 from ..training import train
-from .search import PruneOnValidation, finished_trials, suggest, trial_outcome, worker_label
+from .search import (
+    InvalidTrial,
+    PruneOnValidation,
+    finished_trials,
+    trial_outcome,
+    trial_settings,
+    worker_label,
+)
 from .space import TuneSpec
 
 FAILURES_IN_A_ROW = 3  # trials failing one after another: a bug or a broken cluster, not bad luck
@@ -95,6 +102,7 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
     running: dict[Any, tuple[Any, TrainConfig]] = {}  # task ref -> (optuna Trial, config)
     by_number: dict[int, Any] = {}
     ran = failures = 0
+    invalid = [0]  # trials in a row whose drawn values could not go together
     # heartbeats are for optimize(): with ask/tell the driver itself tells every trial's end
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
     try:
@@ -104,7 +112,13 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
             done = len(finished_trials(study))
             while done + len(running) < trials and len(running) < slots:
                 trial = study.ask()
-                config = spec.config_for(suggest(spec, trial), where=f"trial {trial.number}")
+                try:
+                    config = trial_settings(spec, trial, invalid)
+                except MnistlabError as exc:  # values that cannot go together: it fails
+                    study.tell(trial, state=TrialState.FAIL)
+                    if isinstance(exc, InvalidTrial):
+                        continue
+                    raise  # too many in a row: the space is the problem
                 if raycluster.data_key(config) not in datasets:  # the space changes datasets
                     datasets.update(raycluster.ship_datasets(connected, [config]))
                 running[task.remote(trial.number, config,

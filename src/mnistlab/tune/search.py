@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import files, interrupt
-from ..config import TRACKING_ENTRIES, TrainConfig
+from ..config import TRACKING_ENTRIES, TrainConfig, read_toml
 from ..data.cache import DataCache
 from ..errors import MnistlabError
 from ..progress import Reporter, SilentReporter
@@ -192,6 +192,10 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
                 raise MnistlabError(f"storage: {storage_url!r} is not a database URL; use e.g. "
                                     "sqlite:///tune.db or postgresql://user:pass@host/db") \
                     from None
+            if "file is not a database" in str(exc):  # no retry makes a damaged file whole
+                raise MnistlabError(f"storage: {shown_url(storage_url)} is not a database, or a "
+                                    "damaged one; move the file aside, or use another --out or "
+                                    "--storage") from None
             last = exc
             time.sleep(0.2 + random.random() * 0.5 * (attempt + 1))
     else:
@@ -317,15 +321,43 @@ def trial_outcome(summary: RunSummary) -> tuple[float, dict[str, Any]]:
     return (float(value) if value is not None and math.isfinite(value) else 0.0), attrs
 
 
+class InvalidTrial(MnistlabError):
+    """A trial whose drawn values cannot go together (each is valid alone): that trial fails,
+    with its reason as its `error` attribute, and the search goes on."""
+
+
+INVALID_IN_A_ROW = 10  # then the space, not the draw, is the problem: the search stops
+
+
+def trial_settings(spec: TuneSpec, trial: Any, invalid: list[int]) -> TrainConfig:
+    """The trial's config from its drawn values. Values that cannot go together fail the
+    trial (InvalidTrial); `invalid` counts such trials in a row, and too many stop the search
+    with one line (MnistlabError) instead of drawing on for ever."""
+    try:
+        config = spec.config_for(suggest(spec, trial), where=f"trial {trial.number}")
+    except MnistlabError as exc:
+        trial.set_user_attr("error", str(exc))
+        invalid[0] += 1
+        if invalid[0] >= INVALID_IN_A_ROW:
+            raise MnistlabError(f"tune: {invalid[0]} trials in a row drew settings that cannot "
+                                f"go together (last: {exc}); narrow the space (a changed space "
+                                "is another search: give it another --out or --study-name)"
+                                ) from None
+        raise InvalidTrial(str(exc)) from None
+    invalid[0] = 0
+    return config
+
+
 def make_objective(spec: TuneSpec, cache: Any,
                    reporter_for: Callable[[Any, TrainConfig], Reporter] | None = None
                    ) -> Callable[[Any], float]:
+    invalid = [0]
+
     def objective(trial: Any) -> float:
         if interrupt.requested():  # asked to stop between trials: this one never starts
             raise KeyboardInterrupt
-        values = suggest(spec, trial)
         trial.set_user_attr("worker", worker_label())
-        config = spec.config_for(values, where=f"trial {trial.number}")
+        config = trial_settings(spec, trial, invalid)
         reporter = reporter_for(trial, config) if reporter_for else SilentReporter()
 
         def report(epoch: int, value: float, may_prune: bool) -> bool:
@@ -396,16 +428,16 @@ class LocalTrials:
             if interrupt.requested():
                 study.stop()
 
-        remaining = trials - len(finished_trials(study))
         # listening: a Ctrl-C only asks the running trial to stop, which it does from inside
         # the trial, so Optuna's bookkeeping (and its heartbeat thread) is never cut mid-way
         with interrupt.listening():
             # Optuna's own stopping rule: every worker stops once the study holds enough
-            # finished trials, whoever ran them
-            study.optimize(make_objective(spec, cache, reporter_for), n_trials=remaining,
+            # finished trials, whoever ran them (failed ones, such as settings that cannot go
+            # together, do not count)
+            study.optimize(make_objective(spec, cache, reporter_for), n_trials=None,
                            callbacks=[optuna.study.MaxTrialsCallback(
                                trials, states=(TrialState.COMPLETE, TrialState.PRUNED)),
-                               finished], gc_after_trial=False)
+                               finished], gc_after_trial=False, catch=(InvalidTrial,))
         return ran
 
     def retrain(self, jobs: list[tuple[TrainConfig, Path]], cache: DataCache,
@@ -420,6 +452,38 @@ class LocalTrials:
                 raise KeyboardInterrupt
             results.append(run)
         return results
+
+
+def check_same_search(out: Path, spec: TuneSpec) -> None:
+    """Refuse a tune folder that holds another search (its space.toml names another space):
+    its space.toml, trials.csv, report and plots would be overwritten by this one's."""
+    recorded = out / "space.toml"
+    if not recorded.is_file():
+        return
+    try:
+        theirs = read_toml(recorded).get("name")
+    except MnistlabError:
+        theirs = None
+    if theirs != spec.name:
+        held = f"the search {theirs!r}" if isinstance(theirs, str) else "another search"
+        raise MnistlabError(f"--out {out}: holds {held}, not {spec.name!r}; use another --out "
+                            "(each search keeps its own folder)")
+
+
+def storage_failure(exc: BaseException, url: str) -> MnistlabError | None:
+    """The one line for a search whose storage stopped taking writes (a full disk, a file
+    made read-only, a database gone): Optuna reports it as an internal error or a failed
+    assertion, with a traceback. None when `exc` is something else."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ in ("StorageInternalError", "OperationalError"):
+            reason = _first_line(seen.__cause__ or seen.__context__ or seen)
+            return MnistlabError(f"storage {shown_url(url)}: cannot write the search "
+                                 f"({reason[:160]}); free space or fix the permissions and run "
+                                 "the same command again (finished trials are kept)",
+                                 exit_code=1)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None = None,
@@ -440,6 +504,7 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     started = time.perf_counter()
     out = Path(out)
     files.check_owned_folder(out, TUNE_ENTRIES, "tune")  # before anything is written into it
+    check_same_search(out, spec)
     files.check_output_folder(out)
     url = storage or default_storage(out)
     name = study_name or spec.name
@@ -452,8 +517,14 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
         on_start(trials, len(done), max(values) if values else None, shown_url(url))
     ran = 0
     if len(done) < trials:
-        ran = backend.optimize(spec, study, trials=trials, cache=cache or DataCache(),
-                               on_trial=on_trial, reporter_for=reporter_for)
+        try:
+            ran = backend.optimize(spec, study, trials=trials, cache=cache or DataCache(),
+                                   on_trial=on_trial, reporter_for=reporter_for)
+        except Exception as exc:
+            failure = storage_failure(exc, url)
+            if failure is None:
+                raise
+            raise failure from None
     if interrupt.requested():  # stopped between trials: say so, analyse nothing
         raise KeyboardInterrupt
     result = collect(spec, study, out, url, name, seed, pruner, trials)
@@ -472,11 +543,17 @@ def refresh(result: TuneResult) -> TuneResult:
 
 
 class _StopRequested(logging.Filter):
-    """Drops Optuna's "trial N failed" warnings (a traceback) while a stop is requested: the
-    trial the user's Ctrl-C cut short is marked failed and retried on resume, as expected."""
+    """Drops Optuna's "trial N failed" warnings (a traceback) while a stop is requested (the
+    trial the user's Ctrl-C cut short is marked failed and does not count, as expected) and
+    for mnistlab's own errors, which say their one line themselves: a trial's settings that
+    cannot go together (its row in the table), data not found or a device not here (the
+    command's error)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not interrupt.requested()
+        error = record.exc_info[1] if record.exc_info else None
+        ours = isinstance(error, MnistlabError) or (
+            error is not None and storage_failure(error, "") is not None)  # said by search()
+        return not interrupt.requested() and not ours
 
 
 def _quiet_when_stopping() -> None:
@@ -557,6 +634,8 @@ def importances(result: TuneResult, repeats: int = IMPORTANCE_REPEATS
                 values.setdefault(name, []).append(float(value))
     except (RuntimeError, ValueError) as exc:  # e.g. no parameter shared by all trials
         return {}, _first_line(exc)
+    except ImportError:  # Optuna installed without the tune extra
+        return {}, f"fANOVA needs scikit-learn; {INSTALL_HINT}"
     return values, ""
 
 
