@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -152,6 +153,28 @@ def test_without_a_uri_the_store_is_inside_the_run_folder(tmp_path, tiny_idx_dir
     assert "model.pt" in artifacts(client, run.info.run_id)
     assert (out / "mlartifacts").is_dir()
     assert not (out / "tensorboard").exists()  # only what --log asked for
+
+
+def test_a_run_folder_with_quotes_or_backslashes_in_its_path_is_logged_once(
+        tmp_path, tiny_idx_dir, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "o'brien\\run"  # MLflow's filters take no escapes: "..." quotes it
+    train(tiny_config(tiny_idx_dir, epochs=1), out=out,
+          hooks=Tracking(("mlflow",), out).train_hooks())
+    Tracking(("mlflow",), out).finished_folder()  # the same command again: logged already
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name(out.name).experiment_id])
+    assert len(runs) == 1
+
+
+def test_a_store_in_the_folder_that_cannot_be_opened_is_one_line_before_training(
+        tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "mlflow.db").write_bytes(b"not a database " * 200)
+    with pytest.raises(MnistlabError, match="cannot open it as an MLflow store"):
+        Tracking(("mlflow",), out)  # before anything trains, not after a study's first run
 
 
 # --- a study and a search ----------------------------------------------------------------------
@@ -362,6 +385,37 @@ def test_a_connection_lost_mid_run_warns_once_and_training_goes_on(tmp_path, tin
     (run,) = client.search_runs([client.get_experiment_by_name("run").experiment_id],
                                 f"tags.`mnistlab.folder` = '{out.resolve()}'")
     assert steps(client, run.info.run_id, "val_accuracy") == [1]  # what got through
+    # the same command again, the server back: the run is completed, not logged twice
+    Tracking(("mlflow",), out, mlflow_uri=server).finished_folder()
+    (run,) = client.search_runs([client.get_experiment_by_name("run").experiment_id],
+                                f"tags.`mnistlab.folder` = '{out.resolve()}'")
+    assert steps(client, run.info.run_id, "val_accuracy") == [1, 2, 3, 4]
+    assert run.info.status == "FINISHED" and "model.pt" in artifacts(client, run.info.run_id)
+
+
+class StopAfterEpoch(Hook):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, run) -> None:
+        if run.epoch == self.epoch:
+            from mnistlab import interrupt
+
+            interrupt.request(signal.SIGTERM)  # as a Ctrl-C would: the run stops, resumable
+
+
+def test_tensorboard_added_on_resume_shows_the_epochs_trained_before_it(tmp_path, tiny_idx_dir):
+    from mnistlab import interrupt
+
+    out = tmp_path / "run"
+    try:
+        first = train(tiny_config(tiny_idx_dir, epochs=3), out=out, hooks=[StopAfterEpoch(2)])
+    finally:
+        interrupt.flag().clear()
+    assert first.summary.status == "interrupted"
+    train(tiny_config(tiny_idx_dir, epochs=3), out=out,
+          hooks=Tracking(("tensorboard",), out).train_hooks())
+    assert [s.step for s in events(out / "tensorboard").Scalars("accuracy/val")] == [1, 2, 3]
 
 
 def cli(*argv: str, env: dict | None = None, prelude: str = "") -> subprocess.CompletedProcess:

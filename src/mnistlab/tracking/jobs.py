@@ -68,14 +68,18 @@ class Tracking:
             tb.log_folder(folder, folder / tb.SUBFOLDER)
         if self.store is not None:
             experiment = self.store.experiment(folder.resolve().name)
-            if not self.store.find(experiment, ml.FOLDER_TAG, str(folder.resolve())):
+            found = self.store.find(experiment, ml.FOLDER_TAG, str(folder.resolve()))
+            if found:  # logged: whole, unless the server went away while it was
+                ml.complete_run(self.store, found[0], folder, self.lang)
+            else:
                 ml.log_folder(self.store, experiment, folder, folder.resolve().name,
                               tags={KIND_TAG: "train"}, lang=self.lang)
 
 
 def run_folder_name(label: str, key: str) -> str:
-    """A TensorBoard run's folder: readable, and unique by its key."""
-    return re.sub(r"[^A-Za-z0-9.=_-]+", "-", label).strip("-") + "-" + key[:6]
+    """A TensorBoard run's folder: readable, unique by its key, and short enough for any file
+    system (a variant's label can be a long list of settings)."""
+    return re.sub(r"[^A-Za-z0-9.=_-]+", "-", label).strip("-")[:80] + "-" + key[:6]
 
 
 class _ParentLog:
@@ -89,6 +93,7 @@ class _ParentLog:
         self.experiment: str | None = None
         self.run_id: str | None = None
         self.logged: set[str] = set()
+        self.unended: dict[str, Any] = {}  # key -> a child whose logging was cut short
 
     def parent(self) -> str | None:
         """The parent run, made (or found) at first use: after the job checked its folder."""
@@ -104,6 +109,8 @@ class _ParentLog:
             children = self.store.find(self.experiment, KIND_TAG, f"{self.kind}-child",
                                        parent=self.run_id)
             self.logged = {r.data.tags.get(ml.KEY_TAG, "") for r in children}
+            self.unended = {r.data.tags.get(ml.KEY_TAG, ""): r for r in children
+                            if r.info.status not in ml.ENDED}
         else:
             self.run_id = self.store.start(self.experiment, f"{self.kind} {self.name}",
                                            {KIND_TAG: self.kind, ml.FOLDER_TAG: folder,
@@ -135,7 +142,11 @@ class StudyLog(_ParentLog):
             logdir = self.tracking.out / tb.SUBFOLDER / run_folder_name(label, key)
             if not logdir.exists():
                 tb.log_folder(folder, logdir)
-        if self.store is not None and self.parent() is not None and key not in self.logged:
+        if self.store is None or self.parent() is None:
+            return
+        if key in self.unended:  # cut short while it was logged: completed, not logged twice
+            ml.complete_run(self.store, self.unended.pop(key), folder, self.tracking.lang)
+        elif key not in self.logged:
             ml.log_folder(self.store, self.experiment, folder, label, parent=self.run_id,
                           tags=self.child_tags(key), lang=self.tracking.lang)
             self.logged.add(key)

@@ -61,6 +61,12 @@ def require_mlflow() -> Any:
         raise MnistlabError(f"--log mlflow: MLflow is not installed; {INSTALL_HINT}") from None
     for name in ("mlflow", "alembic"):  # table creation and run links are not ours to print
         logging.getLogger(name).setLevel(logging.WARNING)
+    # a database store that cannot be opened: one line now, not ten retries over 100 s, each
+    # with a warning (the value is read at each call)
+    import mlflow.store.db.utils as db_utils
+
+    db_utils.MAX_RETRY_COUNT = 1
+    logging.getLogger(db_utils.__name__).setLevel(logging.ERROR)
     return MlflowClient
 
 
@@ -116,8 +122,11 @@ class Store:
         self.warn = warn or (lambda line: print(line, flush=True))
         self.lost = False
         self._client_class, self._client = client, None
-        if not self.local:  # said before training; the embedded store is made at first use,
-            self.client  # noqa: B018 - after its folder was checked by whoever owns it
+        # said before training; the embedded store is made at first use, after its folder
+        # was checked by whoever owns it, but one already there must open now too (another
+        # MLflow version's schema, say), not after the first run of a study has trained
+        if not self.local or (out / STORE_FILE).exists():
+            self.client  # noqa: B018
 
     @property
     def client(self) -> Any:
@@ -157,7 +166,10 @@ class Store:
         """Runs of `experiment` whose `tag` is `value` (under `parent`), newest first."""
         if experiment is None:
             return []
-        text = f"tags.`{tag}` = '{_quoted(value)}'"
+        literal = _quoted(value)
+        if literal is None:  # both quotes in it: MLflow's filters cannot say it
+            return []
+        text = f"tags.`{tag}` = {literal}"
         if parent is not None:
             text += f" and tags.`{PARENT_TAG}` = '{parent}'"
         found = self.call("search_runs", [experiment], filter_string=text,
@@ -211,8 +223,13 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
-def _quoted(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
+def _quoted(value: str) -> str | None:
+    """`value` as a literal of MLflow's search filters, which take no escapes: in single
+    quotes, else double quotes (an O'Brien in the path), else None."""
+    for quote in ("'", '"'):
+        if quote not in value:
+            return f"{quote}{value}{quote}"
+    return None
 
 
 def _now_ms() -> int:
@@ -270,6 +287,28 @@ def finish_run(store: Store, run_id: str | None, summary: RunSummary, folder: Pa
     store.end(run_id, status)
 
 
+ENDED = ("FINISHED", "FAILED", "KILLED")  # finish_run's last step: logged whole
+
+
+def log_missing_epochs(store: Store, run_id: str | None, history: list[EpochRecord]) -> None:
+    """The epochs of `history` after the last one the run holds (a server that went away)."""
+    if run_id is None:
+        return
+    logged = store.call("get_metric_history", run_id, "lr") or []  # finite in every epoch
+    last = max((m.step for m in logged), default=0)
+    store.log(run_id, metrics=[m for record in history if record.epoch > last
+                               for m in epoch_metrics(record)])
+
+
+def complete_run(store: Store, run: Any, folder: Path, lang: str) -> None:
+    """A run logged from `folder` that never ended (the server went away, or a Ctrl-C came
+    while it was logged): its missing epochs, final numbers and files, then its end."""
+    if run.info.status in ENDED:
+        return
+    log_missing_epochs(store, run.info.run_id, runs.load_history(folder))
+    finish_run(store, run.info.run_id, runs.load_summary(folder), folder, lang)
+
+
 def log_folder(store: Store, experiment: str | None, folder: Path, name: str, *,
                parent: str | None = None, tags: dict[str, str] | None = None,
                lang: str = "en") -> str | None:
@@ -306,9 +345,10 @@ class MLflowLogger(Hook):
         folder = str(self.out.resolve())
         done = run.histories[0]
         earlier = self.store.find(experiment, FOLDER_TAG, folder) if done else []
-        if earlier:  # a resumed run goes on in the MLflow run it started
-            self.run_id = earlier[0].info.run_id
+        if earlier:  # a resumed run goes on in the MLflow run it started, with the epochs
+            self.run_id = earlier[0].info.run_id  # it missed (the server was away) logged now
             self.store.call("update_run", self.run_id, status="RUNNING")
+            log_missing_epochs(self.store, self.run_id, done)
             return
         self.run_id = self.store.start(experiment, self.out.resolve().name,
                                        run_tags(run.config, self.out, code_version()))

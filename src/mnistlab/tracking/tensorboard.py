@@ -155,7 +155,12 @@ class TensorBoardLogger(Hook):
         self.log: EventLog | None = None
 
     def on_run_start(self, run: Run) -> None:
-        self.log = EventLog(self.logdir, done_epochs=len(run.histories[0]))
+        done = run.histories[0]
+        fresh = not any(self.logdir.glob("events.out.tfevents.*"))
+        self.log = EventLog(self.logdir, done_epochs=0 if fresh else len(done))
+        if fresh:  # resumed with --log tensorboard added: the epochs trained before it too
+            for record in done:
+                self.log.epoch(record)
 
     def on_epoch_end(self, run: Run) -> None:
         if self.log is not None and run.histories[0]:
