@@ -395,6 +395,62 @@ def test_the_study_bar_ends_complete_when_resumed_with_nothing_to_do(choose, tmp
     assert bar_after_a_study() == (3, 3, 3, 3)  # nothing left to train: still 3/3, not 2/3
 
 
+def test_an_old_folder_holding_only_cohort_checkpoints_keeps_its_keys(tiny_study, tmp_path):
+    # made before keys left out placement, stopped before any run finished: no store rows, no
+    # run folders, only cohorts/<digest of the members' keys>/checkpoint.pt
+    from mnistlab.study.placement import key_placement
+    from mnistlab.study.plan import UNPLACED, run_key
+    from mnistlab.study.store import Store
+    from mnistlab.training import cohort
+
+    spec = load_study(str(tiny_study))
+    old = spec.base.placement()  # device "cpu" and a data_dir: what the old keys hashed
+    assert old != UNPLACED
+    members = [r.config for r in plan_experiments(spec).to_train][:2]
+    folder = cohort.checkpoint_dir(tmp_path / "S", [run_key(c, False, old) for c in members])
+    folder.mkdir(parents=True)
+    torch.save({"format": "cohort", "configs": [c.to_dict() for c in members]},
+               folder / "checkpoint.pt")
+    elsewhere = StudyOptions(device="auto", data_dir=str(tmp_path)).apply(spec)
+    with Store(tmp_path / "S" / "study.db") as store:
+        assert key_placement(store, tmp_path / "S", elsewhere) == old
+        assert store.key_placement() == old  # recorded: decided once
+
+
+def test_a_store_that_cannot_be_written_is_one_line(tmp_path):
+    import sqlite3
+
+    from mnistlab.study.store import Store
+
+    with Store(tmp_path / "study.db") as store:
+        store._db.close()  # as if the file were read-only, or its disk full
+        store._db = sqlite3.connect(f"file:{tmp_path / 'study.db'}?mode=ro", uri=True)
+        for write in (lambda: store.set_identity("x"), lambda: store.set_key_placement({})):
+            with pytest.raises(MnistlabError, match="study.db: cannot record .*; free space or "
+                                                    "fix the permissions") as info:
+                write()
+            assert info.value.exit_code == 1
+
+
+def test_cohorts_trained_but_never_recorded_are_read_back_not_trained_again(tiny_study,
+                                                                            tmp_path,
+                                                                            monkeypatch):
+    from mnistlab.study import backends
+
+    spec = load_study(str(tiny_study))
+    train_study(spec, tmp_path / "S", backend=LocalBackend(workers=1))
+    first = _rows_without_seconds(tmp_path / "S" / "results.csv")
+    # the store lost (moved away, as its damaged-file error says), the run folders kept
+    (tmp_path / "S" / "study.db").rename(tmp_path / "study.db.moved")
+    trained = []
+    real = backends.cohort.train_cohort
+    monkeypatch.setattr(backends.cohort, "train_cohort",
+                        lambda configs, **kw: trained.append(configs) or real(configs, **kw))
+    train_study(spec, tmp_path / "S", backend=LocalBackend(workers=1))
+    assert trained == []
+    assert _rows_without_seconds(tmp_path / "S" / "results.csv") == first
+
+
 def test_run_names_and_study_identity_outlive_new_settings():
     # figures computed by mnistlab 0.1.0: folders it made keep their run names and identity,
     # so they resume; a new setting changes the name only once it leaves its default
@@ -438,7 +494,7 @@ def test_a_study_resumed_with_another_device_and_data_folder_trains_nothing_agai
 
     # a folder made before keys left out placement: its keys hashed the data_dir and device
     with monkeypatch.context() as patched:
-        patched.setattr(study_run, "key_placement", lambda store, out: spec.base.placement())
+        patched.setattr(study_run, "key_placement", lambda store, out, spec: spec.base.placement())
         first = trained(tmp_path / "old")
     assert len(first) == 6 and sorted(os.listdir(tmp_path / "old" / "runs")) == sorted(first)
     assert trained(tmp_path / "old", elsewhere) == []  # it keeps them, wherever it resumes

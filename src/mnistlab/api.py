@@ -42,7 +42,10 @@ def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
     log = _study_log(options, spec, out, command, warn)  # a missing extra: said before training
     result = train_study(spec, out, backend=options.backend(), progress=progress,
                          on_run=log.run_finished if log else None)
-    write_study_report(result, lang=options.lang, command=command)
+    # the study's lock again: a second command on this folder waits, rather than clearing the
+    # report's temporaries as stale while they are written
+    with files.exclusive(out / "study.lock", "this study", wait=True):
+        write_study_report(result, lang=options.lang, command=command)
     if log is not None:
         log.finish(result.trained_runs())
     return result

@@ -168,6 +168,20 @@ def _summary_or_none(out: Path) -> RunSummary | None:
         return None
 
 
+def finished_result(out: Path, config: TrainConfig, *, needs_test: bool) -> RunResult | None:
+    """`config`'s finished run in `out` read back (None if it is not there whole), without
+    claiming the folder: how a study finds runs it trained but did not record."""
+    summary = _summary_or_none(out) if (out / "summary.json").is_file() else None
+    if (summary is None or summary.status == "interrupted"
+            or (needs_test and summary.test_accuracy is None)
+            or not same_run(_stored_config(out), config)):
+        return None
+    try:
+        return load_result(out, config)
+    except MnistlabError:  # a damaged model file: train it again
+        return None
+
+
 def load_result(out: Path, config: TrainConfig) -> RunResult:
     """A finished run folder read back as the RunResult training it produced."""
     model, _ = load_model(out)
@@ -194,6 +208,15 @@ def load_checkpoint(path: Path, configs: list[TrainConfig], format: str) -> dict
             f"{path}: this checkpoint belongs to a different configuration; use another --out "
             "or delete the folder to start over")
     return saved
+
+
+def checkpoint_configs(path: Path) -> list[TrainConfig]:
+    """The configs an epoch checkpoint was made for (one per member); MnistlabError if it
+    cannot be read."""
+    try:
+        return [TrainConfig.from_dict(c) for c in _safe_load(path)["configs"]]
+    except (KeyError, TypeError, AttributeError, ValueError):
+        raise MnistlabError(f"{path}: damaged checkpoint (its config cannot be read)") from None
 
 
 def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from .. import interrupt
+from .. import interrupt, runs
 from ..data.cache import DataCache
 from ..device import resolve_device
 from ..errors import MnistlabError
@@ -78,10 +78,15 @@ def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
             raise KeyboardInterrupt
         return [(run.key, result.summary, result.history)]
     keys = [r.key for r in unit]
+    outs = [study_dir / "runs" / key for key in keys]
+    written = [runs.finished_result(out, r.config, needs_test=r.test) for r, out in zip(unit, outs)]
+    if all(written):  # trained and written, but never recorded (a study.db moved away, a
+        return [(r.key, w.summary, w.history)  # failed write, a stop in between): read back
+                for r, w in zip(unit, written) if w is not None]
     checkpoint = cohort.checkpoint_dir(study_dir, keys) / "checkpoint.pt"
     results = cohort.train_cohort(
         [r.config for r in unit], splits=cache.splits(unit[0].config),
-        outs=[study_dir / "runs" / key for key in keys], tests=[r.test for r in unit],
+        outs=outs, tests=[r.test for r in unit],
         checkpoint=checkpoint, reporter=reporter, write_plots=True)
     outcome = [(run.key, r.summary, r.history) for run, r in zip(unit, results)]
     cohort.remove_checkpoint(checkpoint)

@@ -13,19 +13,18 @@ import hashlib
 import io
 import json
 import math
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import files
-from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig, read_toml
+from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig
 from ..errors import MnistlabError
 from ..records import EpochRecord, RunSummary
 from .backends import LocalBackend
+from .placement import key_placement
 from .plan import (
-    UNPLACED,
     Cell,
     Placement,
     Plan,
@@ -217,9 +216,10 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                     final_rows.append(row_from(cell, done[r.key].summary, done[r.key].history))
         finally:
             progress.stop()
-    result = StudyResult(spec, out, plan, rows, final_rows, chosen,
-                         {k: v.summary for k, v in done.items()})
-    files.write_text(out / "results.csv", results_csv(result.distinct_rows()))
+        result = StudyResult(spec, out, plan, rows, final_rows, chosen,
+                             {k: v.summary for k, v in done.items()})
+        # with the lock still held: another command on this folder clears stale temporaries
+        files.write_text(out / "results.csv", results_csv(result.distinct_rows()))
     return result
 
 
@@ -262,32 +262,7 @@ def _claim(store: Store, out: Path, spec: StudySpec) -> Placement:
     check_study_folder(out, spec)
     if store.identity() is None:
         store.set_identity(study_identity(spec))
-    return key_placement(store, out)
-
-
-def key_placement(store: Store, out: Path) -> dict[str, Any]:
-    """The data_dir and device a study's run keys are made with (plan.run_key), as its store
-    records them. A new study is keyed at the defaults. A folder made before keys left out
-    placement hashed the data_dir and device its runs were given: it keeps the placement most
-    of its finished runs (or, before any finished, its run folders) were made with, so their
-    names stay theirs whatever --device or --data-dir it is resumed with."""
-    recorded = store.key_placement()
-    if recorded is None:
-        recorded = _placement_in_use(store, out) or dict(UNPLACED)
-        store.set_key_placement(recorded)
-    return recorded
-
-
-def _placement_in_use(store: Store, out: Path) -> dict[str, Any] | None:
-    configs = store.configs()
-    for path in [] if configs else sorted((out / "runs").glob("*/config.toml")):
-        try:
-            configs.append(read_toml(path))
-        except MnistlabError:
-            continue  # a damaged run folder says nothing about the others
-    seen = Counter(json.dumps({k: c.get(k, UNPLACED[k]) for k in PLACEMENT}, sort_keys=True)
-                   for c in configs)
-    return json.loads(seen.most_common(1)[0][0]) if seen else None
+    return key_placement(store, out, spec)
 
 
 def _rows(plan: Plan, done: dict[str, dict[str, Any]]) -> list[Row]:

@@ -60,9 +60,8 @@ class Store:
         return json.loads(row[0]) if row else None
 
     def set_identity(self, identity: str) -> None:
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('identity', ?)",
-                             (json.dumps(identity),))
+        self._write("INSERT OR REPLACE INTO meta VALUES ('identity', ?)",
+                    (json.dumps(identity),), "record which study it holds")
 
     def key_placement(self) -> dict[str, Any] | None:
         """The data_dir and device this study's run keys are made with (None in stores made
@@ -71,9 +70,12 @@ class Store:
         return json.loads(row[0]) if row else None
 
     def set_key_placement(self, placement: dict[str, Any]) -> None:
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('key_placement', ?)",
-                             (json.dumps(placement),))
+        self._write("INSERT OR REPLACE INTO meta VALUES ('key_placement', ?)",
+                    (json.dumps(placement),), "record how its runs are named")
+
+    def keys(self) -> list[str]:
+        """The keys of every recorded run."""
+        return [k for (k,) in self._db.execute("SELECT key FROM runs")]
 
     def configs(self) -> list[dict[str, Any]]:
         """The settings of every recorded run, as recorded."""
@@ -81,18 +83,20 @@ class Store:
 
     def record(self, key: str, config: TrainConfig, test: bool, summary: RunSummary,
                history: list[EpochRecord]) -> None:
-        try:
-            with self._db:  # one transaction: the row is there whole or not at all
-                self._db.execute(
-                    "INSERT OR REPLACE INTO runs (key, config, test, status, summary, history, "
+        self._write("INSERT OR REPLACE INTO runs (key, config, test, status, summary, history, "
                     "seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (key, json.dumps(config.to_dict()), int(test), summary.status,
                      json.dumps(summary.to_dict()), json.dumps([r.to_row() for r in history]),
-                     float(summary.seconds or 0)))
+                     float(summary.seconds or 0)), f"record run {key}")
+
+    def _write(self, sql: str, values: tuple[Any, ...], what: str) -> None:
+        try:
+            with self._db:  # one transaction: the row is there whole or not at all
+                self._db.execute(sql, values)
         except sqlite3.OperationalError as exc:  # "database or disk is full", read-only
-            raise MnistlabError(f"{self.path}: cannot record run {key} ({exc}); free space or "
-                                "fix the permissions and run the same command again (finished "
-                                "runs are kept)", exit_code=1) from None
+            raise MnistlabError(f"{self.path}: cannot {what} ({exc}); free space or fix the "
+                                "permissions and run the same command again (finished runs "
+                                "are kept)", exit_code=1) from None
 
     def finished(self) -> dict[str, StoredRun]:
         """Every recorded run, by key."""
