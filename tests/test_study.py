@@ -432,6 +432,45 @@ def test_a_store_that_cannot_be_written_is_one_line(tmp_path):
             assert info.value.exit_code == 1
 
 
+def test_a_cohort_cut_short_resumes_as_it_was_when_more_seeds_regroup_the_rest(tiny_study,
+                                                                               tmp_path):
+    from mnistlab import interrupt
+    from mnistlab.data.cache import DataCache
+    from mnistlab.progress import Reporter
+    from mnistlab.study.backends import plan_units
+    from mnistlab.training import cohort
+
+    class StopAfterTheFirstEpoch(Reporter):
+        def epoch_ended(self, record):
+            interrupt.request(signal.SIGTERM)
+
+    two = load_study(str(tiny_study))  # 2 seeds: one cohort of 4 runs
+    (unit,) = plan_units(plan_experiments(two).to_train, True)
+    out = tmp_path / "S"
+    checkpoint = cohort.checkpoint_dir(out, [r.key for r in unit]) / "checkpoint.pt"
+    try:
+        with pytest.raises(KeyboardInterrupt):  # as a study stopped during its first epoch
+            cohort.train_cohort([r.config for r in unit],
+                                splits=DataCache().splits(unit[0].config),
+                                outs=[out / "runs" / r.key for r in unit],
+                                tests=[r.test for r in unit], checkpoint=checkpoint,
+                                reporter=StopAfterTheFirstEpoch())
+    finally:
+        interrupt.flag().clear()
+    assert checkpoint.is_file()
+    tiny_study.write_text(tiny_study.read_text().replace("seeds = 2", "seeds = 3"))
+    three = load_study(str(tiny_study))
+    planned = plan_experiments(three).to_train
+    assert [len(u) for u in plan_units(planned, True)] == [6]  # grouped anew: another cohort
+    resumed = plan_units(planned, True, out)
+    assert [r.key for r in resumed[0]] == [r.key for r in unit] and len(resumed) == 2
+    train_study(three, out, backend=LocalBackend(workers=1))
+    assert not checkpoint.parent.exists()  # resumed and finished
+    train_study(three, tmp_path / "fresh", backend=LocalBackend(workers=1))
+    assert _rows_without_seconds(out / "results.csv") == \
+        _rows_without_seconds(tmp_path / "fresh" / "results.csv")
+
+
 def test_cohorts_trained_but_never_recorded_are_read_back_not_trained_again(tiny_study,
                                                                             tmp_path,
                                                                             monkeypatch):

@@ -41,14 +41,44 @@ ReporterFor = Callable[..., Reporter]
 Outcome = list[tuple[str, RunSummary, list[EpochRecord]]]  # (run key, summary, history)
 
 
-def plan_units(runs: list[PlannedRun], cohorts: bool) -> list[list[PlannedRun]]:
-    """Cut runs into units of work: cohorts where allowed, else one run each."""
+def plan_units(runs: list[PlannedRun], cohorts: bool,
+               study_dir: Path | None = None) -> list[list[PlannedRun]]:
+    """Cut runs into units of work: cohorts where allowed, else one run each. A cohort cut
+    short earlier in `study_dir` resumes as it was: grouped anew (more seeds, another memory
+    budget) its members would fall into other cohorts, and start over."""
     if not runs:
         return []
     if not cohorts:
         return [[run] for run in runs]
-    groups = cohort.group([r.config for r in runs], resolve_device(runs[0].config.device))
-    return [[runs[i] for i in indices] for indices in groups]
+    units = resumed_cohorts(runs, study_dir) if study_dir is not None else []
+    taken = {r.key for unit in units for r in unit}
+    rest = [r for r in runs if r.key not in taken]
+    if rest:
+        groups = cohort.group([r.config for r in rest], resolve_device(rest[0].config.device))
+        units += [[rest[i] for i in indices] for indices in groups]
+    return units
+
+
+def resumed_cohorts(planned: list[PlannedRun], study_dir: Path) -> list[list[PlannedRun]]:
+    """The cohorts with a checkpoint in study_dir/cohorts whose members are all in `planned`:
+    a checkpoint's folder is named by its members' keys, matched to `planned` by settings."""
+    units: list[list[PlannedRun]] = []
+    free = list(planned)
+    for path in sorted((study_dir / "cohorts").glob("*/checkpoint.pt")):
+        try:
+            configs = runs.checkpoint_configs(path)
+        except MnistlabError:
+            continue  # a damaged checkpoint: the cohort it was starts over
+        for test in (False, True):  # a config can be planned twice: an experiment and a final
+            members = [next((r for r in free if r.test == test and runs.same_run(c, r.config)),
+                            None) or next((r for r in free if runs.same_run(c, r.config)), None)
+                       for c in configs]
+            if all(members) and cohort.checkpoint_dir(
+                    study_dir, [m.key for m in members if m]).name == path.parent.name:
+                units.append([m for m in members if m])
+                free = [r for r in free if r not in units[-1]]
+                break
+    return units
 
 
 def unit_cost(unit: list[PlannedRun]) -> float:
@@ -181,7 +211,7 @@ class LocalBackend:
 
     def execute(self, runs: list[PlannedRun], study_dir: Path, on_done: OnDone,
                 reporter_for: ReporterFor) -> None:
-        units = sorted(plan_units(runs, self.cohorts), key=unit_cost, reverse=True)
+        units = sorted(plan_units(runs, self.cohorts, study_dir), key=unit_cost, reverse=True)
         if self.workers <= 1 or len(units) <= 1 or (_on_gpu(runs) and not self.workers_asked):
             with interrupt.listening():  # Ctrl-C: the unit in training stops after its step
                 for unit in units:

@@ -133,7 +133,7 @@ class RayBackend:
             return
         ray = raycluster.connect(self.address)
 
-        units = sorted(plan_units(runs, self.cohorts), key=unit_cost, reverse=True)
+        units = sorted(plan_units(runs, self.cohorts, study_dir), key=unit_cost, reverse=True)
         datasets = raycluster.ship_datasets(ray, [u[0].config for u in units])
         task = ray.remote(train_unit_task).options(**self.resources.options())
         mailbox = ray.remote(num_cpus=0)(ProgressMailbox).remote()
