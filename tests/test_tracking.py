@@ -450,6 +450,11 @@ def test_a_tracking_uri_that_does_not_answer_is_one_line_before_training(tmp_pat
     also = cli(*train_argv(tiny_idx_dir, tmp_path / "env", "--log", "tensorboard,mlflow"),
                env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{closed}"})
     assert also.returncode == 2 and "no MLflow server answers" in also.stderr
+    from mnistlab.tracking.mlflow_store import check_answers
+
+    with pytest.raises(MnistlabError) as info:  # a password in the URI is not said
+        check_answers(f"http://me:secret@127.0.0.1:{closed}")
+    assert "secret" not in str(info.value) and "http://me:***@127.0.0.1" in str(info.value)
 
 
 @pytest.mark.parametrize("missing, logger", [("mlflow", "mlflow"),

@@ -29,6 +29,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .. import runs
 from ..config import MLFLOW_ARTIFACTS, MLFLOW_STORE, TrainConfig, load_config
@@ -89,7 +90,7 @@ def check_answers(uri: str, timeout: float = ANSWER_SECONDS) -> None:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise MnistlabError(
-            f"--mlflow-uri {uri}: no MLflow server answers there ({reason}); start it "
+            f"--mlflow-uri {shown_uri(uri)}: no MLflow server answers there ({reason}); start it "
             "(mlflow server), fix the address, or leave out --mlflow-uri and MLFLOW_TRACKING_URI "
             "to log into the output folder") from None
 
@@ -135,8 +136,8 @@ class Store:
                 client = self._client_class(tracking_uri=self.uri)
                 client.search_experiments(max_results=1)
             except Exception as exc:  # noqa: BLE001 - MLflow's errors share no useful base
-                raise MnistlabError(f"--mlflow-uri {self.uri}: cannot open it as an MLflow "
-                                    f"store ({_first_line(exc)})") from None
+                raise MnistlabError(f"--mlflow-uri {shown_uri(self.uri)}: cannot open it as an "
+                                    f"MLflow store ({_first_line(exc)})") from None
             self._client = client
         return self._client
 
@@ -149,8 +150,9 @@ class Store:
             return getattr(client, method)(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any failure of the store: warn once, go on
             self.lost = True
-            self.warn(f"warning: MLflow at {self.uri} failed ({_first_line(exc)}); logging to "
-                      "it stops here, training goes on and the output folder keeps everything")
+            self.warn(f"warning: MLflow at {shown_uri(self.uri)} failed ({_first_line(exc)}); "
+                      "logging to it stops here, training goes on and the output folder keeps "
+                      "everything")
             return None
 
     # --- experiments and runs ------------------------------------------------------------------
@@ -216,6 +218,15 @@ class Store:
                 self.call("log_artifacts", run_id, str(path), name)
             else:
                 self.call("log_artifact", run_id, str(path), under)
+
+
+def shown_uri(uri: str) -> str:
+    """`uri` with any password hidden: it goes into messages and logs."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(
+        f":{parts.password}@", ":***@", 1)))
 
 
 def _first_line(exc: BaseException) -> str:
