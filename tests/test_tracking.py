@@ -457,6 +457,28 @@ def test_a_tracking_uri_that_does_not_answer_is_one_line_before_training(tmp_pat
     assert "secret" not in str(info.value) and "http://me:***@127.0.0.1" in str(info.value)
 
 
+def test_a_server_behind_a_login_answers(tmp_path):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mnistlab.tracking.mlflow_store import check_answers
+
+    class Login(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Login)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:  # MLflow's client logs in (MLFLOW_TRACKING_USERNAME); our check only asks who is there
+        check_answers(f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("missing, logger", [("mlflow", "mlflow"),
                                              ("torch.utils.tensorboard", "tensorboard")])
 def test_without_the_tracking_extra_one_line_names_it(tmp_path, tiny_idx_dir, missing, logger):
