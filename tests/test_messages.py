@@ -3,7 +3,7 @@ numbers written each language's way."""
 
 import pytest
 
-from mnistlab.messages import LANGS, catalogue, number, placeholders, t
+from mnistlab.messages import LANGS, catalogue, class_names, number, placeholders, t
 
 
 @pytest.mark.parametrize("key", sorted(catalogue()))
@@ -24,6 +24,24 @@ def test_numbers_are_written_the_languages_way():
     assert number(1234567.5, ",.1f", "es") == "1.234.567,5"
     # text placeholders are left alone, even when they hold digits and dots
     assert "lr=0.001" in t("es", "method.base", base="lr=0.001")
+
+
+def test_counts_take_their_noun_in_the_right_number():
+    assert t("es", "status_note", n=1, runs="a") == "1 ejecución no terminó con normalidad: a."
+    assert t("es", "status_note", n=2, runs="a; b").startswith("2 ejecuciones no terminaron")
+    assert t("en", "method.seeds", n=1, seeds="0").startswith("Each configuration was trained "
+                                                             "with 1 seed (0)")
+    assert "with 1,000 seeds" in t("en", "method.seeds", n=1000, seeds="0")
+    assert not [key for key, texts in catalogue().items() for lang, text in texts.items()
+                if "(s)" in text or "(es)" in text]  # "seed(s)", "ejecución(es)": say which
+
+
+def test_fashion_mnist_classes_are_named_in_the_report_s_language():
+    english = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+               "Sneaker", "Bag", "Ankle boot"]
+    assert class_names(english, "es")[0] == "Camiseta/top" and len(class_names(english, "es")) == 10
+    assert class_names(english, "en") == english
+    assert class_names([str(d) for d in range(10)], "es") == [str(d) for d in range(10)]
 
 
 def test_figures_in_spanish_have_no_english_words():

@@ -483,7 +483,7 @@ def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, caps
     assert captured.err.count("complete") + captured.err.count("pruned @") >= 6
     assert "tune folder:" in captured.out and "report:" in captured.out
     report = (out / "report.md").read_text()
-    for heading in ("## Método", "## Mejor ensayo", "## Ensayos", "## Historia de la "
+    for heading in ("## Método", "## Mejor ensayo", "## Ensayos", "## Historial de la "
                     "optimización", "## Importancia de los parámetros", "Poda: Hyperband",
                     "| ensayo | estado |", "## Mejor configuración, reentrenada"):
         assert heading in report

@@ -3,7 +3,8 @@
 The words live in `messages.toml` (shipped with the package), one table per message with `en`
 and `es` side by side, so a translation is never more than a line away from its original.
 `t(lang, key, **values)` formats one message; numbers in its placeholders are written the
-language's way (Spanish: 10.000 and 89,16), as is any number formatted with `number()`.
+language's way (Spanish: 10.000 and 89,16), as is any number formatted with `number()`. A count
+takes its noun in the right number with `{n:seed|seeds}` ("1 seed", "3 seeds").
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class _Formatter(string.Formatter):
         self.lang = lang
 
     def format_field(self, value: Any, format_spec: str) -> str:
+        if "|" in format_spec and isinstance(value, int):  # {n:seed|seeds}: "1 seed", "3 seeds"
+            one, many = format_spec.split("|", 1)
+            return f"{localise(format(value, ','), self.lang)} {one if value == 1 else many}"
         text = super().format_field(value, format_spec)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return localise(text, self.lang)
@@ -66,6 +70,14 @@ class _Formatter(string.Formatter):
 def t(lang: str, key: str, **values: Any) -> str:
     """The message `key` in `lang`, its placeholders filled with `values`."""
     return _Formatter(lang).format(catalogue()[key][lang], **values)
+
+
+def class_names(names: list[str] | tuple[str, ...], lang: str) -> list[str]:
+    """A known dataset's class names in `lang` (Fashion-MNIST's clothes); others as given."""
+    for key, texts in catalogue().items():
+        if key.startswith("classes.") and list(names) == texts["en"].split("|"):
+            return texts[lang].split("|")
+    return list(names)
 
 
 def placeholders(template: str) -> set[str]:

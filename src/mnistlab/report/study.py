@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import figures as plots
 from .. import files
 from ..doctor import RANK
-from ..messages import number, t
+from ..messages import class_names, number, t
 from ..records import Finding, RunSummary
 from ..study.stats import summarize, welch
 from .document import (
@@ -284,20 +284,20 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
                       plots.learning_curves(first.history, lang=lang))
     if summary.test_confusion:
         files.save_figure(result.out / "plots/final-confusion.png", plots.confusion(
-            summary.test_confusion, summary.class_names, lang=lang))
+            summary.test_confusion, class_names(summary.class_names, lang), lang=lang))
         doc.add(Image("plots/final-confusion.png", t(lang, "final.confusion", seed=seed)))
         per_class = summary.per_class_test_accuracy or {}
         files.save_figure(result.out / "plots/final-per-class.png", plots.per_class_bars(
-            list(per_class), [v or 0.0 for v in per_class.values()],
+            class_names(list(per_class), lang), [v or 0.0 for v in per_class.values()],
             t(lang, "final.per_class", seed=seed), lang))
         doc.add(Image("plots/final-per-class.png", t(lang, "final.per_class", seed=seed)))
-    grid = _misclassified(result, first.key, summary)
+    grid = _misclassified(result, first.key, summary, lang)
     if grid is not None:
         files.save_figure(result.out / "plots/final-misclassified.png", grid)
         doc.add(Image("plots/final-misclassified.png", t(lang, "final.misclassified", seed=seed)))
 
 
-def _misclassified(result: StudyResult, key: str, summary: RunSummary) -> Any:
+def _misclassified(result: StudyResult, key: str, summary: RunSummary, lang: str) -> Any:
     """A grid of test images the final model gets wrong (re-scored from its model.pt)."""
     import torch
 
@@ -319,7 +319,7 @@ def _misclassified(result: StudyResult, key: str, summary: RunSummary) -> Any:
     wrong = (predicted != labels).nonzero().flatten()[:32]
     if len(wrong) == 0:
         return None
-    names = payload["class_names"]
+    names = class_names(payload["class_names"], lang)
     return plots.misclassified_grid(images[wrong].numpy(), [names[int(i)] for i in labels[wrong]],
                                     [names[int(i)] for i in predicted[wrong]], "")
 
@@ -330,11 +330,14 @@ def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
     for key, summary in result.summaries.items():
         for finding in summary.diagnoses:
             by_code.setdefault(finding.code, []).append((key, finding))
-    labels = {r.key: f"{r.experiment}={r.value} s{r.seed}" for r in result.rows + result.final_rows}
+    labels = {r.key: t(lang, "doctor.run", experiment=r.experiment, value=r.value, seed=str(r.seed))
+              for r in result.rows}
+    labels.update({r.key: t(lang, "doctor.final_run", seed=str(r.seed)) for r in result.final_rows})
     items = []
     for code, found in sorted(by_code.items(), key=lambda kv: RANK[kv[0]]):
         text = found[0][1].text(lang)
-        runs = ", ".join(sorted({labels.get(k, k) for k, _ in found})[:6])
+        named = sorted({labels.get(k, k) for k, _ in found})
+        runs = "; ".join(named[:6]) + ("; …" if len(named) > 6 else "")
         items.append(t(lang, "doctor.found", title=text["title"], code=code, count=len(found),
                        runs=runs, explanation=text["explanation"], fix=text["fix"]) + " " +
                      t(lang, "doctor.example", run=labels.get(found[0][0], found[0][0]),
