@@ -354,7 +354,7 @@ def test_the_quick_form_in_spanish_is_spanish_throughout(tiny_study, tmp_path):
     command = (f"mnistlab study {tmp_path / 'quick.toml'} --out {tmp_path / 'Q'} --seeds 1 "
                "--quick --lang es --workers 1")
     assert f"Hecho con mnistlab {mnistlab.__version__}. Para rehacerlo: `{command}`" in head
-    assert "**Forma rápida: no comparable con el original.**" in head
+    assert "**Versión rápida: no comparable con el original.**" in head
     assert "original (entren. / valid.)" not in report  # full-data numbers stay out
 
 
@@ -469,6 +469,34 @@ def test_a_cohort_cut_short_resumes_as_it_was_when_more_seeds_regroup_the_rest(t
     train_study(three, tmp_path / "fresh", backend=LocalBackend(workers=1))
     assert _rows_without_seconds(out / "results.csv") == \
         _rows_without_seconds(tmp_path / "fresh" / "results.csv")
+
+
+def test_an_old_folder_holding_only_final_runs_keeps_its_keys(tiny_study, tmp_path):
+    from mnistlab.records import RunSummary
+    from mnistlab.study.placement import key_placement
+    from mnistlab.study.plan import plan_final, run_key
+    from mnistlab.study.store import Store
+
+    spec = load_study(str(tiny_study))
+    old = spec.base.placement()
+    final = plan_final(spec, spec.base.replace(epochs=2))  # keyed the new way: not these
+    with Store(tmp_path / "S" / "study.db") as store:
+        for run in final:  # finished runs of a final model, keyed the old way
+            store.record(run_key(run.config, True, old), run.config, True,
+                         RunSummary(status="completed"), [])
+        elsewhere = StudyOptions(device="auto", data_dir=str(tmp_path)).apply(spec)
+        assert key_placement(store, tmp_path / "S", elsewhere) == old
+
+
+def test_a_study_of_devices_keeps_its_variants_apart():
+    from mnistlab.study.plan import plan_experiments
+    from mnistlab.study.spec import parse_study
+
+    spec = parse_study({"name": "devices", "seeds": 1, "base": {"model": "mlp"},
+                        "experiment": [{"name": "device", "factor": "device",
+                                        "values": ["cpu", "auto"]}],
+                        "final": {"choose": "none"}})
+    assert len(plan_experiments(spec).runs) == 2  # cpu and auto: two runs, not one
 
 
 def test_cohorts_trained_but_never_recorded_are_read_back_not_trained_again(tiny_study,

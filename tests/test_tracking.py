@@ -457,26 +457,34 @@ def test_a_tracking_uri_that_does_not_answer_is_one_line_before_training(tmp_pat
     assert "secret" not in str(info.value) and "http://me:***@127.0.0.1" in str(info.value)
 
 
-def test_a_server_behind_a_login_answers(tmp_path):
+@pytest.mark.parametrize("code", [401, 502])
+def test_a_server_behind_a_login_answers_and_a_proxy_without_one_does_not(code):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from mnistlab.tracking.mlflow_store import check_answers
+    from mnistlab.tracking.mlflow_store import _first_line, check_answers
 
-    class Login(BaseHTTPRequestHandler):
+    class Answer(BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(401)
+            self.send_response(code)
             self.end_headers()
 
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Login)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    uri = f"http://me:secret@127.0.0.1:{server.server_address[1]}"
     try:  # MLflow's client logs in (MLFLOW_TRACKING_USERNAME); our check only asks who is there
-        check_answers(f"http://127.0.0.1:{server.server_address[1]}")
+        if code == 401:
+            check_answers(uri)
+        else:  # a proxy whose MLflow is down: one line now, not MLflow's minutes of retries
+            with pytest.raises(MnistlabError, match="no MLflow server answers there \\(HTTP 502"):
+                check_answers(uri)
     finally:
         server.shutdown()
         server.server_close()
+    said = _first_line(RuntimeError(f"API request to {uri}/api/2.0/x failed"))
+    assert "secret" not in said and "me:***@" in said  # MLflow's own text names the URL
 
 
 @pytest.mark.parametrize("missing, logger", [("mlflow", "mlflow"),

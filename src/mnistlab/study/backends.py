@@ -110,10 +110,10 @@ def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
     keys = [r.key for r in unit]
     outs = [study_dir / "runs" / key for key in keys]
     written = [runs.finished_result(out, r.config, needs_test=r.test) for r, out in zip(unit, outs)]
-    if all(written):  # trained and written, but never recorded (a study.db moved away, a
-        return [(r.key, w.summary, w.history)  # failed write, a stop in between): read back
-                for r, w in zip(unit, written) if w is not None]
     checkpoint = cohort.checkpoint_dir(study_dir, keys) / "checkpoint.pt"
+    if all(written):  # trained and written, but never recorded (a study.db moved away, a
+        cohort.remove_checkpoint(checkpoint)  # failed write, a stop in between): read back
+        return [(r.key, w.summary, w.history) for r, w in zip(unit, written) if w is not None]
     results = cohort.train_cohort(
         [r.config for r in unit], splits=cache.splits(unit[0].config),
         outs=outs, tests=[r.test for r in unit],

@@ -17,7 +17,7 @@ from ..config import PLACEMENT, TrainConfig, read_toml
 from ..errors import MnistlabError
 from ..runs import checkpoint_configs
 from ..training import cohort
-from .plan import UNPLACED, Placement, plan_experiments, run_key
+from .plan import UNPLACED, Placement, run_key
 from .spec import StudySpec
 from .store import Store
 
@@ -32,9 +32,10 @@ def key_placement(store: Store, out: Path, spec: StudySpec) -> dict[str, Any]:
 
 
 def _answered_to(store: Store, out: Path, spec: StudySpec) -> dict[str, Any]:
-    names = set(store.keys()) | {p.name for p in (out / "runs").glob("*") if p.is_dir()}
+    stored = store.entries()  # (key, settings, test) of each finished run
+    folders = _folder_configs(out)
     cohorts = _cohort_configs(out)
-    seen = [*store.configs(), *_folder_configs(out),
+    seen = [*(c for _, c, _ in stored), *folders.values(),
             *(c.to_dict() for members in cohorts.values() for c in members)]
     candidates = [dict(UNPLACED), spec.base.placement()]
     for settings in seen:
@@ -42,12 +43,17 @@ def _answered_to(store: Store, out: Path, spec: StudySpec) -> dict[str, Any]:
         if placed not in candidates:
             candidates.append(placed)
 
+    def named(config: TrainConfig, test: bool, placement: Placement) -> str:
+        return run_key(config, test, placement)  # (a study with placement as a factor: rare)
+
     def answers(placement: Placement) -> int:
-        keys = set(plan_experiments(spec, keyed_at=placement, share_prefixes=False).runs)
-        found = len(keys & names)
+        found = sum(key == named(TrainConfig.from_dict(c), test, placement)
+                    for key, c, test in stored)
+        found += sum(name in {named(TrainConfig.from_dict(c), t, placement) for t in (0, 1)}
+                     for name, c in folders.items())
         for digest, configs in cohorts.items():  # a cohort's folder: a digest of its keys
             for test in (False, True):
-                if cohort.checkpoint_dir(out, [run_key(c, test, placement)
+                if cohort.checkpoint_dir(out, [named(c, test, placement)
                                                for c in configs]).name == digest:
                     found += len(configs)
         return found
@@ -55,11 +61,12 @@ def _answered_to(store: Store, out: Path, spec: StudySpec) -> dict[str, Any]:
     return max(candidates, key=answers)  # the first of equals: the defaults
 
 
-def _folder_configs(out: Path) -> list[dict[str, Any]]:
-    configs = []
+def _folder_configs(out: Path) -> dict[str, dict[str, Any]]:
+    """runs/<key>/config.toml: each run folder's settings, by its name."""
+    configs = {}
     for path in sorted((out / "runs").glob("*/config.toml")):
         try:
-            configs.append(read_toml(path))
+            configs[path.parent.name] = read_toml(path)
         except MnistlabError:
             continue  # a damaged run folder says nothing about the others
     return configs

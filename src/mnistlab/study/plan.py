@@ -75,6 +75,12 @@ def seeds_for(spec: StudySpec) -> list[int]:
     return [spec.base.seed + i for i in range(spec.seeds)]
 
 
+def studied_placement(config: TrainConfig, base: TrainConfig, keyed_at: Placement) -> Placement:
+    """`keyed_at` but for a data_dir or device the study itself sets apart from its base (a
+    variant or the final model): that one is part of what the run is."""
+    return {k: v for k, v in keyed_at.items() if getattr(config, k) == getattr(base, k)}
+
+
 def plan_experiments(spec: StudySpec, *, share_prefixes: bool = True,
                      keyed_at: Placement = UNPLACED) -> Plan:
     plan = Plan()
@@ -84,7 +90,7 @@ def plan_experiments(spec: StudySpec, *, share_prefixes: bool = True,
         for exp in spec.experiments:
             for variant in exp.variants:
                 config = TrainConfig.from_dict({**base_dict, **variant.changes, "seed": seed})
-                key = run_key(config, exp.test, keyed_at)
+                key = run_key(config, exp.test, studied_placement(config, spec.base, keyed_at))
                 plan.runs.setdefault(key, PlannedRun(key, config, exp.test))
                 plan.cells.append(Cell(exp.name, exp.factor, variant.label, seed, key,
                                        is_base=(key == base_key)))
@@ -133,5 +139,6 @@ def plan_final(spec: StudySpec, config: TrainConfig,
     runs = []
     for seed in seeds_for(spec):
         seeded = config.replace(seed=seed)
-        runs.append(PlannedRun(run_key(seeded, True, keyed_at), seeded, True))
+        runs.append(PlannedRun(run_key(seeded, True, studied_placement(seeded, spec.base,
+                                                                       keyed_at)), seeded, True))
     return runs

@@ -73,13 +73,10 @@ class Store:
         self._write("INSERT OR REPLACE INTO meta VALUES ('key_placement', ?)",
                     (json.dumps(placement),), "record how its runs are named")
 
-    def keys(self) -> list[str]:
-        """The keys of every recorded run."""
-        return [k for (k,) in self._db.execute("SELECT key FROM runs")]
-
-    def configs(self) -> list[dict[str, Any]]:
-        """The settings of every recorded run, as recorded."""
-        return [json.loads(c) for (c,) in self._db.execute("SELECT config FROM runs")]
+    def entries(self) -> list[tuple[str, dict[str, Any], bool]]:
+        """(key, settings as recorded, whether it scored the test set) of every run."""
+        return [(k, json.loads(c), bool(test))
+                for k, c, test in self._db.execute("SELECT key, config, test FROM runs")]
 
     def record(self, key: str, config: TrainConfig, test: bool, summary: RunSummary,
                history: list[EpochRecord]) -> None:

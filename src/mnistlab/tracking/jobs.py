@@ -79,7 +79,11 @@ class Tracking:
 def run_folder_name(label: str, key: str) -> str:
     """A TensorBoard run's folder: readable, unique by its key, and short enough for any file
     system (a variant's label can be a long list of settings)."""
-    return re.sub(r"[^A-Za-z0-9.=_-]+", "-", label).strip("-")[:80] + "-" + key[:6]
+    return _readable(label)[:80] + "-" + key[:6]
+
+
+def _readable(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.=_-]+", "-", label).strip("-")
 
 
 class _ParentLog:
@@ -140,7 +144,8 @@ class StudyLog(_ParentLog):
     def run_finished(self, key: str, label: str, folder: Path) -> None:
         if self.tracking.tensorboard:
             logdir = self.tracking.out / tb.SUBFOLDER / run_folder_name(label, key)
-            if not logdir.exists():
+            uncut = logdir.with_name(f"{_readable(label)}-{key[:6]}")  # named before the cap
+            if not logdir.exists() and not uncut.exists():
                 tb.log_folder(folder, logdir)
         if self.store is None or self.parent() is None:
             return

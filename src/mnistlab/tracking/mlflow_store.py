@@ -24,12 +24,13 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .. import runs
 from ..config import MLFLOW_ARTIFACTS, MLFLOW_STORE, TrainConfig, load_config
@@ -89,12 +90,24 @@ def check_answers(uri: str, timeout: float = ANSWER_SECONDS) -> None:
         import ssl  # the user's own setting for a self-signed server, as MLflow reads it
 
         context = ssl._create_unverified_context()
+    parts = urlsplit(uri.rstrip("/") + "/health")
+    request = urllib.request.Request(urlunsplit(parts._replace(  # urllib takes no user:pass@
+        netloc=parts.netloc.rpartition("@")[2])))
+    if parts.username is not None:
+        import base64
+
+        login = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(login).decode())
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout,
-                                    context=context) as reply:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
             reply.read(64)
-    except urllib.error.HTTPError:
-        return  # it answered (behind a login, say): MLflow's client takes it from here
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):  # it answered, behind a login: MLflow's client logs in
+            return
+        raise MnistlabError(
+            f"--mlflow-uri {shown_uri(uri)}: no MLflow server answers there (HTTP {exc.code}); "
+            "start it (mlflow server), fix the address, or leave out --mlflow-uri and "
+            "MLFLOW_TRACKING_URI to log into the output folder") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise MnistlabError(
@@ -239,7 +252,8 @@ def shown_uri(uri: str) -> str:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+    line = (text.splitlines()[0] if text else type(exc).__name__)[:300]
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", line)  # MLflow's text names the URL
 
 
 def _quoted(value: str) -> str | None:
