@@ -464,6 +464,16 @@ def test_the_closing_line_counts_a_diverged_retrain_instead_of_failing(tmp_path)
     assert "retrained test acc 0.8500 (n=2) · 1 retrained run(s) diverged" in line
 
 
+def test_data_that_is_not_there_is_one_line_before_any_trial(tmp_path, caplog):
+    import optuna
+
+    spec = parse_space(space_dict(str(tmp_path / "no-such-folder")))
+    with pytest.raises(MnistlabError, match="no-such-folder"):
+        run_tune(spec, tmp_path / "s", options=TuneOptions(trials=2, report=False))
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 's' / 'tune.db'}")
+    assert study.trials == [] and "Traceback" not in caplog.text  # no trial stored as failed
+
+
 def test_a_damaged_storage_file_is_named_at_once(space_file, tmp_path):
     out = tmp_path / "s"
     out.mkdir()

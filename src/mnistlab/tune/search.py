@@ -418,6 +418,8 @@ class LocalTrials:
     def optimize(self, spec: TuneSpec, study: Any, *, trials: int, cache: DataCache,
                  on_trial: OnTrial | None, reporter_for: ReporterFor | None) -> int:
         """Run trials until the study holds `trials` finished ones; returns how many ran here."""
+        if all(p.name not in ("dataset", "data_dir", "device") for p in spec.params):
+            cache.splits(spec.base)  # data not found, no such device: one line, no failed trial
         ran = 0
 
         def finished(study: Any, trial: Any) -> None:
