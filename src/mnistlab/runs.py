@@ -152,13 +152,16 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
             present = []
     if (out / "checkpoint.pt").exists():
         return "resume"
-    if "summary.json" in present:
-        summary = _summary_or_none(out)
-        if (summary is not None and summary.status != "interrupted"
-                and (not needs_test or summary.test_accuracy is not None)):
-            return "finished"
+    if "summary.json" in present and _finished(_summary_or_none(out), needs_test):
+        return "finished"
     files.write_text(out / "config.toml", config.to_toml())
     return "new"
+
+
+def _finished(summary: RunSummary | None, needs_test: bool) -> bool:
+    """A run that went to its end (diverged counts), scored on test if that is needed."""
+    return (summary is not None and summary.status != "interrupted"
+            and (not needs_test or summary.test_accuracy is not None))
 
 
 def _summary_or_none(out: Path) -> RunSummary | None:
@@ -172,9 +175,7 @@ def finished_result(out: Path, config: TrainConfig, *, needs_test: bool) -> RunR
     """`config`'s finished run in `out` read back (None if it is not there whole), without
     claiming the folder: how a study finds runs it trained but did not record."""
     summary = _summary_or_none(out) if (out / "summary.json").is_file() else None
-    if (summary is None or summary.status == "interrupted"
-            or (needs_test and summary.test_accuracy is None)
-            or not same_run(_stored_config(out), config)):
+    if not _finished(summary, needs_test) or not same_run(_stored_config(out), config):
         return None
     try:
         return load_result(out, config)
@@ -198,11 +199,7 @@ def load_checkpoint(path: Path, configs: list[TrainConfig], format: str) -> dict
         raise MnistlabError(f"{path}: not a checkpoint this mnistlab can resume (format "
                             f"{str(saved.get('format'))[:40]!r}); delete it to start the run "
                             "over")
-    try:
-        stored = [TrainConfig.from_dict(c) for c in saved["configs"]]
-    except (MnistlabError, KeyError, TypeError, AttributeError, ValueError):
-        raise MnistlabError(f"{path}: damaged checkpoint (its config cannot be read); delete it "
-                            "to start the run over") from None
+    stored = _configs_in(saved, path)
     if len(stored) != len(configs) or not all(map(same_run, stored, configs)):
         raise MnistlabError(
             f"{path}: this checkpoint belongs to a different configuration; use another --out "
@@ -213,10 +210,15 @@ def load_checkpoint(path: Path, configs: list[TrainConfig], format: str) -> dict
 def checkpoint_configs(path: Path) -> list[TrainConfig]:
     """The configs an epoch checkpoint was made for (one per member); MnistlabError if it
     cannot be read."""
+    return _configs_in(_safe_load(path), path)
+
+
+def _configs_in(saved: dict[str, Any], path: Path) -> list[TrainConfig]:
     try:
-        return [TrainConfig.from_dict(c) for c in _safe_load(path)["configs"]]
-    except (KeyError, TypeError, AttributeError, ValueError):
-        raise MnistlabError(f"{path}: damaged checkpoint (its config cannot be read)") from None
+        return [TrainConfig.from_dict(c) for c in saved["configs"]]
+    except (MnistlabError, KeyError, TypeError, AttributeError, ValueError):
+        raise MnistlabError(f"{path}: damaged checkpoint (its config cannot be read); delete it "
+                            "to start the run over") from None
 
 
 def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:

@@ -22,7 +22,7 @@ from ..optim import schedule_depends_on_length
 from .spec import StudySpec
 
 Placement = Mapping[str, Any]  # data_dir and device (config.PLACEMENT)
-UNPLACED: Placement = TrainConfig().unplaced().placement()  # what a new study's keys use
+UNPLACED: Placement = TrainConfig().placement()  # the defaults: what a new study's keys use
 
 
 def run_key(config: TrainConfig, test: bool, keyed_at: Placement = UNPLACED) -> str:

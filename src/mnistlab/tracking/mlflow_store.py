@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .. import runs
 from ..config import MLFLOW_ARTIFACTS, MLFLOW_STORE, TrainConfig, load_config
-from ..errors import MnistlabError
+from ..errors import MnistlabError, shown_url
 from ..messages import t
 from ..records import EpochRecord, Finding, RunResult, RunSummary
 from ..training import Hook, Run
@@ -104,16 +103,15 @@ def check_answers(uri: str, timeout: float = ANSWER_SECONDS) -> None:
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):  # it answered, behind a login: MLflow's client logs in
             return
-        raise MnistlabError(
-            f"--mlflow-uri {shown_uri(uri)}: no MLflow server answers there (HTTP {exc.code}); "
-            "start it (mlflow server), fix the address, or leave out --mlflow-uri and "
-            "MLFLOW_TRACKING_URI to log into the output folder") from None
+        reason: Any = f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise MnistlabError(
-            f"--mlflow-uri {shown_uri(uri)}: no MLflow server answers there ({reason}); start it "
-            "(mlflow server), fix the address, or leave out --mlflow-uri and MLFLOW_TRACKING_URI "
-            "to log into the output folder") from None
+    else:
+        return
+    raise MnistlabError(
+        f"--mlflow-uri {shown_url(uri)}: no MLflow server answers there ({reason}); start it "
+        "(mlflow server), fix the address, or leave out --mlflow-uri and MLFLOW_TRACKING_URI "
+        "to log into the output folder")
 
 
 def _quiet_http_client() -> None:
@@ -157,7 +155,7 @@ class Store:
                 client = self._client_class(tracking_uri=self.uri)
                 client.search_experiments(max_results=1)
             except Exception as exc:  # noqa: BLE001 - MLflow's errors share no useful base
-                raise MnistlabError(f"--mlflow-uri {shown_uri(self.uri)}: cannot open it as an "
+                raise MnistlabError(f"--mlflow-uri {shown_url(self.uri)}: cannot open it as an "
                                     f"MLflow store ({_first_line(exc)})") from None
             self._client = client
         return self._client
@@ -171,7 +169,7 @@ class Store:
             return getattr(client, method)(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any failure of the store: warn once, go on
             self.lost = True
-            self.warn(f"warning: MLflow at {shown_uri(self.uri)} failed ({_first_line(exc)}); "
+            self.warn(f"warning: MLflow at {shown_url(self.uri)} failed ({_first_line(exc)}); "
                       "logging to it stops here, training goes on and the output folder keeps "
                       "everything")
             return None
@@ -241,19 +239,10 @@ class Store:
                 self.call("log_artifact", run_id, str(path), under)
 
 
-def shown_uri(uri: str) -> str:
-    """`uri` with any password hidden: it goes into messages and logs."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(
-        f":{parts.password}@", ":***@", 1)))
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     line = (text.splitlines()[0] if text else type(exc).__name__)[:300]
-    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", line)  # MLflow's text names the URL
+    return shown_url(line)  # MLflow's text names the URL, password and all
 
 
 def _quoted(value: str) -> str | None:

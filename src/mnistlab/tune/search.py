@@ -28,7 +28,7 @@ from typing import Any
 from .. import files, interrupt
 from ..config import TRACKING_ENTRIES, TrainConfig, read_toml
 from ..data.cache import DataCache
-from ..errors import MnistlabError
+from ..errors import MnistlabError, shown_url
 from ..progress import Reporter, SilentReporter
 from ..records import RunResult, RunSummary
 from ..training import Hook, Run, train
@@ -144,16 +144,6 @@ def make_pruner(name: str, spec: TuneSpec) -> Any:
 # --- storage ---------------------------------------------------------------------------------
 def default_storage(out: Path) -> str:
     return f"sqlite:///{(out / STORE_FILE).resolve()}"
-
-
-def shown_url(url: str) -> str:
-    """The storage URL with any password hidden (it goes into reports and logs)."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as it is
-        return url
 
 
 def _first_line(exc: BaseException) -> str:
@@ -472,20 +462,26 @@ def check_same_search(out: Path, spec: TuneSpec) -> None:
                             "(each search keeps its own folder)")
 
 
+def _storage_error(exc: BaseException) -> BaseException | None:
+    """The storage's own error behind `exc` (Optuna reports a storage that stopped taking
+    writes as an internal error or a failed assertion), or None."""
+    seen: BaseException | None = exc
+    while seen is not None and type(seen).__name__ not in ("StorageInternalError",
+                                                           "OperationalError"):
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
 def storage_failure(exc: BaseException, url: str) -> MnistlabError | None:
     """The one line for a search whose storage stopped taking writes (a full disk, a file
-    made read-only, a database gone): Optuna reports it as an internal error or a failed
-    assertion, with a traceback. None when `exc` is something else."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if type(seen).__name__ in ("StorageInternalError", "OperationalError"):
-            reason = _first_line(seen.__cause__ or seen.__context__ or seen)
-            return MnistlabError(f"storage {shown_url(url)}: cannot write the search "
-                                 f"({reason[:160]}); free space or fix the permissions and run "
-                                 "the same command again (finished trials are kept)",
-                                 exit_code=1)
-        seen = seen.__cause__ or seen.__context__
-    return None
+    made read-only, a database gone); None when `exc` is something else."""
+    found = _storage_error(exc)
+    if found is None:
+        return None
+    reason = _first_line(found.__cause__ or found.__context__ or found)
+    return MnistlabError(f"storage {shown_url(url)}: cannot write the search ({reason[:160]}); "
+                         "free space or fix the permissions and run the same command again "
+                         "(finished trials are kept)", exit_code=1)
 
 
 def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None = None,
@@ -554,7 +550,7 @@ class _StopRequested(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         ours = isinstance(error, MnistlabError) or (
-            error is not None and storage_failure(error, "") is not None)  # said by search()
+            error is not None and _storage_error(error) is not None)  # said by search()
         return not interrupt.requested() and not ours
 
 
