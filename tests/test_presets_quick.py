@@ -2,10 +2,13 @@
 reproduced LeNet-challenge failure is named the binary-accuracy illusion first."""
 
 import dataclasses
+import re
 
 import pytest
+from spanish import english_in
 
 from mnistlab import StudyOptions, run_study
+from mnistlab.report.study import write_study_report
 from mnistlab.study import load_study, train_study
 
 pytestmark = pytest.mark.slow
@@ -41,6 +44,11 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path):
         assert r.test_accuracy is not None
     report = (tmp_path / "L" / "report.md").read_text()
     assert "Binary-accuracy illusion" in report and "0.9000" in report
+    write_study_report(result, "es")
+    spanish = (tmp_path / "L" / "report.md").read_text()
+    assert english_in(spanish) == [] and "Ilusión de la exactitud binaria" in spanish
+    assert "prueba 4: tasa 0,0005" in spanish and "red de la prueba 4" in spanish
+    assert not re.search(r"\btrials?\b(?!-curves\.png)", spanish)  # the labels are Spanish too
 
 
 def test_fashion_hparams_quick_healthy_runs(quick_fashion_study, monkeypatch, shared_datasets):

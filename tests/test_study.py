@@ -1,6 +1,7 @@
 """Studies end to end on a small real-data study: plan, dedupe, prefixes, stats, report, resume."""
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -54,6 +55,9 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
                        options=StudyOptions(lang="es"))
     spanish = (tmp_path / "S" / "report.md").read_text()
     assert english_in(spanish) == [] and "## Conclusiones" in spanish
+    # values read with the decimal comma, settings apart with semicolons
+    assert "| 0,01 |" in spanish and "| 0.01 |" not in spanish
+    assert "lr=0,05; " in spanish and "lr=0.05" not in spanish
     rows = list(csv.DictReader((tmp_path / "S" / "results.csv").open()))
     assert len(rows) == 8  # 6 distinct experiment runs + 2 final seeds
     base_rows = [r for r in rows if r["experiment"] == "base"]
@@ -255,6 +259,8 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     ("es = { colour = 'rojo' }\n[base]\n", "[es] may only give text for description, title"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [1]\nes = { title = 3 }\n",
      "[es] may only give text for note, title"),
+    ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'a', es = { title = 'b' } }]\n",
+     "variant 1: [es] may only give text for label"),
 ])
 def test_bad_study_files(text, message):
     from mnistlab.config import tomllib
@@ -486,6 +492,26 @@ def test_an_old_folder_holding_only_final_runs_keeps_its_keys(tiny_study, tmp_pa
                          RunSummary(status="completed"), [])
         elsewhere = StudyOptions(device="auto", data_dir=str(tmp_path)).apply(spec)
         assert key_placement(store, tmp_path / "S", elsewhere) == old
+
+
+def test_labels_read_in_spanish_are_stored_in_english():
+    spec = parse_study({"name": "s", "base": {"model": "mlp"}, "experiment": [
+        {"name": "lr", "factor": "lr", "values": [0.001, 1e-05, 2]},
+        {"name": "g", "grid": {"lr": [0.5], "optimizer": ["adam"], "hidden": [[16, 8]]}},
+        {"name": "o", "factor": "optimizer", "values": ["sgd"]},
+        {"name": "t", "variants": [{"label": "trial 1", "es": {"label": "prueba 1"},
+                                    "dropout": 0.5}]}]})
+    lr, grid, optimizer, trials = spec.experiments
+    assert [v.label for v in lr.variants] == ["0.001", "1e-05", "2"]
+    assert [v.text("label", "es") for v in lr.variants] == ["0,001", "1e-05", "2"]
+    assert grid.variants[0].label == "lr=0.5, optimizer=adam, hidden=16-8"
+    assert grid.shown(grid.variants[0].label, "es") == "lr=0,5; optimizer=adam; hidden=16-8"
+    assert optimizer.variants[0].translations == {}
+    assert trials.variants[0].changes == {"dropout": 0.5}  # `es` is not a setting
+    assert trials.shown("trial 1", "es") == "prueba 1" and trials.shown("trial 1", "en") == \
+        "trial 1"
+    quick = dataclasses.replace(spec, quick={"max_epochs": 1}).with_quick()
+    assert quick.experiments[3].shown("trial 1", "es") == "prueba 1"
 
 
 def test_a_study_of_devices_keeps_its_variants_apart():

@@ -53,6 +53,23 @@ def number(value: float, spec: str, lang: str) -> str:
     return localise(format(value, spec), lang)
 
 
+def setting_text(value: Any, lang: str = "en") -> str:
+    """A setting's value as labels show it: a list as 128-64, a float as %g, the decimal mark
+    `lang`'s."""
+    if isinstance(value, (list, tuple)):
+        return "-".join(setting_text(v, lang) for v in value)
+    if isinstance(value, float):
+        return localise(f"{value:g}", lang)
+    return str(value)
+
+
+def settings_text(values: dict[str, Any], lang: str = "en") -> str:
+    """`lr=0.01, optimizer=adam`; apart with semicolons where a number holds a decimal comma
+    (`lr=0,01; optimizer=adam`)."""
+    parts = [f"{k}={setting_text(v, lang)}" for k, v in values.items()]
+    return ("; " if any("," in p for p in parts) else ", ").join(parts)
+
+
 class _Formatter(string.Formatter):
     def __init__(self, lang: str) -> None:
         self.lang = lang

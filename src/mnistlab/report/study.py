@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import figures as plots
 from .. import files
 from ..doctor import RANK
-from ..messages import class_names, number, t
+from ..messages import class_names, number, settings_text, t
 from ..records import Finding, RunSummary
 from ..study.stats import summarize, welch
 from .document import (
@@ -38,15 +38,9 @@ def _pct(value: float | None, lang: str) -> str:
     return "—" if value is None or not math.isfinite(value) else number(value * 100, ".2f", lang)
 
 
-def _config_text(config: Any, keys: tuple[str, ...]) -> str:
+def _config_text(config: Any, keys: tuple[str, ...], lang: str) -> str:
     d = config.to_dict()
-    parts = []
-    for k in keys:
-        v = d.get(k)
-        if isinstance(v, list):
-            v = "-".join(map(str, v))
-        parts.append(f"{k}={v}")
-    return ", ".join(parts)
+    return settings_text({k: d.get(k) for k in keys}, lang)
 
 
 KEY_SETTINGS = ("model", "hidden", "dropout", "optimizer", "lr", "batch_size", "epochs")
@@ -54,6 +48,20 @@ KEY_SETTINGS = ("model", "hidden", "dropout", "optimizer", "lr", "batch_size", "
 
 def _rows_of(result: StudyResult, exp: Experiment, label: str) -> list[Row]:
     return [r for r in result.rows if r.experiment == exp.name and r.value == label]
+
+
+def _shown_value(result: StudyResult, row: Row, lang: str) -> str:
+    """A row's variant label as a reader of `lang` reads it (rows store the English label)."""
+    exp = next((e for e in result.spec.experiments if e.name == row.experiment), None)
+    return exp.shown(row.value, lang) if exp else row.value
+
+
+def _run_name(result: StudyResult, row: Row, lang: str) -> str:
+    """`lr=0,01` for a factor's value; a trial's or a grid cell's label says it all."""
+    exp = next((e for e in result.spec.experiments if e.name == row.experiment), None)
+    value = _shown_value(result, row, lang)
+    return value if exp is None or exp.factor == "trial" or "×" in exp.factor \
+        else f"{exp.factor}={value}"
 
 
 def _reference(result: StudyResult, exp: Experiment) -> tuple[str, list[Row]]:
@@ -117,7 +125,7 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
                         train=any_summary.train_size, val=any_summary.val_size,
                         val_where=val_where,
                         test=test_n)))
-    doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, KEY_SETTINGS))))
+    doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, KEY_SETTINGS, lang))))
     doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)))))
     if len(seeds) < 2:
         doc.add(Paragraph(t(lang, "method.one_seed")))
@@ -144,22 +152,24 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
             continue
         val = summarize([r.val_accuracy for r in cell_rows])
         delta_text, diff = _delta_cell(lang, cell_rows, ref_rows, v.label == ref_label)
-        comparisons.append((v.label, diff, cell_rows))
+        comparisons.append((v.text("label", lang), diff, cell_rows))
         original = (f"{number(v.original['train'], '.2f', lang)} / "
                     f"{number(v.original['val'], '.2f', lang)}"
                     if {"train", "val"} <= set(v.original) else "—")
-        label = v.label + (f" {t(lang, 'base_mark')}" if v.label == ref_label else "")
+        label = v.text("label", lang) + (f" {t(lang, 'base_mark')}" if v.label == ref_label
+                                         else "")
         rows.append([label, str(val.n),
                      summarize([r.train_accuracy_eval for r in cell_rows]).format(lang=lang),
                      summarize([r.train_accuracy_running for r in cell_rows]).format(lang=lang),
                      val.format(lang=lang), summarize([r.gap for r in cell_rows]).format(lang=lang),
                      delta_text] + ([original] if with_original else []))
-        labels.append(v.label)
+        labels.append(v.text("label", lang))
         means.append(val.mean)
         sds.append(val.sd)
         originals.append(v.original["val"] / 100 if "val" in v.original and with_original
                          else None)
-        curves[v.label] = [[h.val_accuracy for h in r.history] for r in cell_rows if r.history]
+        curves[v.text("label", lang)] = [[h.val_accuracy for h in r.history]
+                                         for r in cell_rows if r.history]
     doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
     slug = exp.name.replace(" ", "-")
     plot_dir = result.out / "plots"
@@ -171,7 +181,8 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     name = f"plots/{slug}-points.png"
     plot_dir.mkdir(parents=True, exist_ok=True)
     title = exp.text("title", lang) or exp.name
-    files.save_figure(result.out / name, plots.point_chart(labels, means, sds, title, ref_label,
+    files.save_figure(result.out / name, plots.point_chart(labels, means, sds, title,
+                                                           exp.shown(ref_label, lang),
                                                            originals, lang))
     doc.add(Image(name, t(lang, "plot.points", name=exp.text("title", lang) or exp.name)))
     return comparisons
@@ -196,7 +207,8 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
                 f" ({t(lang, 'within_noise' if best_diff.within_noise else 'beyond_noise')})"
                 if best_diff.has_interval else f" ({t(lang, 'no_noise')})"))
         rows.append([exp.text("title", lang) or exp.name, best_label, val.format(lang=lang), delta])
-        recommendations.append(_recommendation(exp.factor, _reference(result, exp)[0],
+        recommendations.append(_recommendation(exp.factor, exp.shown(_reference(result, exp)[0],
+                                                                     lang),
                                                best_label, best_diff, lang))
     doc.add(Table([t(lang, "col.experiment"), t(lang, "col.best"), t(lang, "col.val"),
                    t(lang, "col.delta")], rows, caption=t(lang, "accuracy_pct"), align="llrr"))
@@ -241,7 +253,7 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
         orig = (f"{number(v.original['acc'], '.4f', lang)} / "
                 f"{number(v.original['loss'], '.4f', lang)}"
                 if {"acc", "loss"} <= set(v.original) else "—")
-        rows.append([v.label, str(len(cell_rows)),
+        rows.append([v.text("label", lang), str(len(cell_rows)),
                      summarize([r.train_accuracy_eval for r in cell_rows]).format(lang=lang),
                      summarize([r.val_accuracy for r in cell_rows]).format(lang=lang),
                      summarize([r.test_accuracy for r in cell_rows
@@ -250,8 +262,8 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
                      summarize([r.val_loss for r in cell_rows]).format(digits=4, scale=1.0,
                                                                       lang=lang)]
                     + ([orig] if with_original else []))
-        curves[v.label.split(":")[0]] = [[h.val_accuracy for h in r.history] for r in cell_rows
-                                         if r.history]
+        curves[v.text("label", lang).split(":")[0]] = [[h.val_accuracy for h in r.history]
+                                                       for r in cell_rows if r.history]
     doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
     if any(curves.values()):
         name = f"plots/{exp.name}-curves.png"
@@ -266,7 +278,7 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Heading(1, t(lang, "final")))
     how = t(lang, "final.how_best" if spec.final.choose == "best" else "final.how_explicit")
     doc.add(Paragraph(t(lang, "final.config", config=_config_text(result.final_config,
-                                                                   KEY_SETTINGS), how=how)))
+                                                                   KEY_SETTINGS, lang), how=how)))
     val = summarize([r.val_accuracy for r in rows])
     test = summarize([r.test_accuracy for r in rows if r.test_accuracy is not None])
     extra = "" if len(rows) > 1 else t(lang, "final.single_run")
@@ -330,7 +342,7 @@ def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
     for key, summary in result.summaries.items():
         for finding in summary.diagnoses:
             by_code.setdefault(finding.code, []).append((key, finding))
-    labels = {r.key: t(lang, "doctor.run", experiment=r.experiment, value=r.value, seed=str(r.seed))
+    labels = {r.key: t(lang, "doctor.run", run=_run_name(result, r, lang), seed=str(r.seed))
               for r in result.rows}
     labels.update({r.key: t(lang, "doctor.final_run", seed=str(r.seed)) for r in result.final_rows})
     items = []
@@ -383,8 +395,8 @@ def _conclusions(doc: Document, result: StudyResult,
             total += 1
             ours = summarize([r.val_accuracy for r in rows]).mean * 100
             if abs(ours - v.original["val"]) > 3:
-                far.append(t(lang, "concl.far_row", name=f"{exp.name}={v.label}", ours=ours,
-                             theirs=v.original["val"]))
+                far.append(t(lang, "concl.far_row", name=f"{exp.name}={v.text('label', lang)}",
+                             ours=ours, theirs=v.original["val"]))
     if total:
         items.append(t(lang, "concl.original_close", close=total - len(far), total=total))
         if far:
@@ -415,7 +427,7 @@ def _trial_conclusions(result: StudyResult, items: list[str], lang: str) -> None
         by_label: dict[str, list[float]] = {}
         for r in good:
             if not r.value.startswith("trial 0"):
-                by_label.setdefault(r.value, []).append(r.test_accuracy)
+                by_label.setdefault(_shown_value(result, r, lang), []).append(r.test_accuracy)
         if by_label:
             label, values = min(by_label.items(), key=lambda kv: min(kv[1]))
             items.append(t(lang, "concl.trials", low=_pct(min(values), lang) + "%", label=label))

@@ -14,7 +14,8 @@
     [[experiment]]               # ... or named variants (cumulative trials)
     name = "trials"
     test = true                  # these are final models: each is scored on the test set
-    variants = [{ label = "trial 1", model = "cnn", epochs = 10 }]
+    variants = [{ label = "trial 1", model = "cnn", epochs = 10,
+                  es = { label = "prueba 1" } }]  # a label in the Spanish report
     [final]                      # explicit settings, or "best" = best value of each factor
     choose = "explicit"
     settings = { optimizer = "adam", batch_size = 32, epochs = 30 }
@@ -50,6 +51,7 @@ from ..config import (
     typed,
 )
 from ..errors import MnistlabError
+from ..messages import setting_text, settings_text
 from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.study.presets"
@@ -83,9 +85,15 @@ def check_plan_size(seeds: Any, settings: int, base_seed: int, where: str) -> No
 class Variant:
     """One setting of an experiment: a label and the changes it makes to the base."""
 
-    label: str
+    label: str  # part of what the variant is: results are stored under it
     changes: dict[str, Any]
     original: dict[str, float] = field(default_factory=dict)  # published figures, if any
+    # how the label reads in other languages, e.g. {"es": {"label": "0,01"}}: shown, never stored
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def text(self, name: str, lang: str) -> str:
+        """`label` in `lang`, falling back to English."""
+        return _translated(self, name, lang)
 
 
 def _translated(obj: Any, name: str, lang: str) -> str:
@@ -105,6 +113,10 @@ class Experiment:
     def text(self, name: str, lang: str) -> str:
         """`title` or `note` in `lang`, falling back to English."""
         return _translated(self, name, lang)
+
+    def shown(self, label: str, lang: str) -> str:
+        """The variant stored as `label`, as a reader of `lang` reads it."""
+        return next((v.text("label", lang) for v in self.variants if v.label == label), label)
 
 
 @dataclass(frozen=True)
@@ -157,7 +169,7 @@ class StudySpec:
         if epochs_cap:
             base = base.replace(epochs=min(base.epochs, int(epochs_cap)))
         experiments = tuple(
-            dataclasses.replace(e, variants=tuple(Variant(v.label, cap(v.changes), v.original)
+            dataclasses.replace(e, variants=tuple(dataclasses.replace(v, changes=cap(v.changes))
                                                   for v in e.variants))
             for e in self.experiments)
         final = FinalSpec(self.final.choose, cap(self.final.settings), self.final.original)
@@ -172,6 +184,18 @@ def _label(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def _shown_values(label: str, values: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The label of a value (one factor) or a grid's cell (several) in the other languages,
+    where its numbers read otherwise there (a decimal comma)."""
+    out = {}
+    for lang in TRANSLATED:
+        shown = settings_text(values, lang) if len(values) > 1 \
+            else setting_text(next(iter(values.values())), lang)
+        if shown != label:
+            out[lang] = {"label": shown}
+    return out
 
 
 def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
@@ -309,7 +333,8 @@ def _values_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant
         raise MnistlabError(f"{where}: values need a factor (a setting name, e.g. lr)")
     factor = factor.replace("-", "_")
     originals = _originals(raw, where)
-    return factor, [Variant(_label(value), {factor: value}, dict(originals.get(_label(value), {})))
+    return factor, [Variant(_label(value), {factor: value}, dict(originals.get(_label(value), {})),
+                            _shown_values(_label(value), {factor: value}))
                     for value in raw["values"]]
 
 
@@ -321,7 +346,8 @@ def _grid_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]
     for combo in itertools.product(*grid.values()):
         changes = dict(zip(factors, combo))
         label = ", ".join(f"{f}={_label(v)}" for f, v in changes.items())
-        variants.append(Variant(label, changes, dict(originals.get(label, {}))))
+        variants.append(Variant(label, changes, dict(originals.get(label, {})),
+                                _shown_values(label, changes)))
     return "×".join(factors), variants
 
 
@@ -336,9 +362,10 @@ def _listed_variants(raw: dict[str, Any], where: str) -> list[Variant]:
         label = typed(item, "label", "text", at, f"variant {len(variants) + 1}")
         original = typed(item, "original", "table of numbers", at, {},
                          example="e.g. { acc = 0.9, loss = 0.33 }")
-        item.pop("label", None)
-        item.pop("original", None)
-        variants.append(Variant(label, item, dict(original)))
+        translations = read_translations(item, {"label"}, at)
+        for key in ("label", "original", *TRANSLATED):
+            item.pop(key, None)
+        variants.append(Variant(label, item, dict(original), translations))
     return variants
 
 
