@@ -241,6 +241,19 @@ def test_the_command_without_the_check(tmp_path, capsys):
     assert "not checked (--no-check)" in line and (tmp_path / "m.onnx").is_file()
 
 
+def test_an_existing_onnx_file_is_kept_unless_overwrite(tmp_path, capsys):
+    run = make_run(tmp_path / "run")
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"an ONNX file in use")
+    assert main(["export", str(run), "--no-check", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "the file exists and would be replaced" in err and "--overwrite" in err
+    assert len(err.strip().splitlines()) == 1 and out.read_bytes() == b"an ONNX file in use"
+    assert not out.with_name("m.onnx.json").exists()
+    assert main(["export", str(run), "--no-check", "--out", str(out), "--overwrite"]) == 0
+    assert out.read_bytes() != b"an ONNX file in use"
+
+
 def test_user_mistakes(tmp_path):
     with pytest.raises(MnistlabError, match="nothing: no such folder"):
         export_onnx(tmp_path / "nothing", tmp_path / "m.onnx")

@@ -43,20 +43,21 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes
 
 
 def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True,
-                tta: bool | None = None) -> dict[str, Any]:
+                tta: bool | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Write the run's model as ONNX (dynamic batch) plus a JSON sidecar; with `check`, run a
     test batch through onnxruntime and refuse the export if any logit differs by > 1e-4.
     `tta`: the graph averages the softmax over the test-time views the run's scores used
     (None: as the run was trained, its --tta), as `mnistlab predict` does.
 
-    Nothing is written at `out_path` unless the export (and its check) succeeded.
+    Nothing is written at `out_path` unless the export (and its check) succeeded; a file
+    already there is refused unless `overwrite`.
     """
     from .runs import load_model
 
     _require("onnx", "onnxscript", *(("onnxruntime",) if check else ()))
     import onnx
 
-    out = files.check_output_file(out_path, suffix=".onnx")  # said before any work
+    out = files.check_output_file(out_path, suffix=".onnx", replace=overwrite)  # before work
     model, payload = load_model(run_dir)
     config = TrainConfig.from_dict(payload["config"])
     shape = tuple(int(v) for v in payload["image_shape"])

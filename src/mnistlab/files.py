@@ -171,13 +171,17 @@ def check_output_folder(folder: str | Path, flag: str = "--out", *,
     return folder
 
 
-def check_output_file(path: str | Path, flag: str = "--out", *, suffix: str) -> Path:
+def check_output_file(path: str | Path, flag: str = "--out", *, suffix: str,
+                      replace: bool = True) -> Path:
     """A file about to be written: named as the `suffix` kind of file it is, not a folder,
-    and its folder writable (see above)."""
+    and its folder writable (see above); with `replace` False, not there yet."""
     path = Path(path)
     if path.is_dir():
         raise MnistlabError(f"{flag} {path}: is a folder; give the file to write, e.g. "
                             f"{path / ('out' + suffix)}")
+    if not replace and path.exists():
+        raise MnistlabError(f"{flag} {path}: the file exists and would be replaced; give "
+                            "another name, or add --overwrite to replace it")
     if path.suffix.lower() != suffix:
         raise MnistlabError(f"{flag} {path}: what is written is {suffix[1:].upper()}; give a "
                             f"name ending in {suffix}")

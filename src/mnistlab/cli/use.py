@@ -49,6 +49,9 @@ def add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="(default: onnx)")
     p.add_argument("--out", type=path_text, required=True, metavar="FILE", help="e.g. model.onnx")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it exists (refused otherwise, so an ONNX file in use "
+                   "is not lost)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="the graph averages the softmax over the test-time views the run's own "
@@ -61,7 +64,8 @@ def run_export(args: argparse.Namespace) -> int:
     from ..export import export_onnx
 
     warn_if_unfinished(args.run_dir)
-    r = export_onnx(args.run_dir, args.out, check=not args.no_check, tta=args.tta)
+    r = export_onnx(args.run_dir, args.out, check=not args.no_check, tta=args.tta,
+                    overwrite=args.overwrite)
     checked = ("not checked (--no-check)" if r["max_abs_diff"] is None
                else f"max |logit diff| {r['max_abs_diff']:.2e}")
     print(json.dumps(r, indent=2, default=str) if args.json else
