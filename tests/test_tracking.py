@@ -404,6 +404,44 @@ class StopAfterEpoch(Hook):
             interrupt.request(signal.SIGTERM)  # as a Ctrl-C would: the run stops, resumable
 
 
+class StopInFirstEpoch(Hook):
+    def on_step(self, run, sample) -> None:
+        from mnistlab import interrupt
+
+        interrupt.request(signal.SIGTERM)
+
+
+def test_a_ctrl_c_in_the_first_epoch_leaves_one_mlflow_run_not_two(tmp_path, tiny_idx_dir,
+                                                                    monkeypatch):
+    from mnistlab import interrupt
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "run"
+    try:
+        first = train(tiny_config(tiny_idx_dir), out=out,
+                      hooks=[*Tracking(("mlflow",), out).train_hooks(), StopInFirstEpoch()])
+    finally:
+        interrupt.flag().clear()
+    assert first.summary.status == "interrupted" and first.history == []
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("run").experiment_id
+    (stopped,) = client.search_runs([experiment])
+    assert stopped.info.status == "KILLED"
+    train(tiny_config(tiny_idx_dir), out=out, hooks=Tracking(("mlflow",), out).train_hooks())
+    (run,) = client.search_runs([experiment])
+    assert run.info.run_id == stopped.info.run_id and run.info.status == "FINISHED"
+    assert steps(client, run.info.run_id, "val_accuracy") == [1, 2, 3]
+    # another configuration in the same folder (--overwrite) is another MLflow run
+    try:
+        train(tiny_config(tiny_idx_dir, lr=0.1), out=out, overwrite=True,
+              hooks=[*Tracking(("mlflow",), out).train_hooks(), StopInFirstEpoch()])
+    finally:
+        interrupt.flag().clear()
+    train(tiny_config(tiny_idx_dir, lr=0.2), out=out, overwrite=True,
+          hooks=Tracking(("mlflow",), out).train_hooks())
+    assert len(client.search_runs([experiment])) == 3
+
+
 def test_tensorboard_added_on_resume_shows_the_epochs_trained_before_it(tmp_path, tiny_idx_dir):
     from mnistlab import interrupt
 

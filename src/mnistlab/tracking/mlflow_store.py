@@ -331,6 +331,13 @@ def complete_run(store: Store, run: Any, folder: Path, lang: str) -> None:
     finish_run(store, run.info.run_id, runs.load_summary(folder), folder, lang)
 
 
+def _empty_start(run: Any, config: TrainConfig) -> bool:
+    """Whether `run` is this configuration's start, stopped before its first epoch ended (a
+    Ctrl-C in epoch 1): not ended whole, no epoch logged, the same settings."""
+    return (run.info.status != "FINISHED" and "lr" not in run.data.metrics  # lr: every epoch
+            and run.data.params == params_of(config.to_dict()))
+
+
 def log_folder(store: Store, experiment: str | None, folder: Path, name: str, *,
                parent: str | None = None, tags: dict[str, str] | None = None,
                lang: str = "en") -> str | None:
@@ -366,7 +373,9 @@ class MLflowLogger(Hook):
         experiment = self.store.experiment(self.experiment)
         folder = str(self.out.resolve())
         done = run.histories[0]
-        earlier = self.store.find(experiment, FOLDER_TAG, folder) if done else []
+        earlier = self.store.find(experiment, FOLDER_TAG, folder)
+        if not done:  # stopped in its first epoch: nothing tells a resume from a new run but
+            earlier = [r for r in earlier if _empty_start(r, run.config)]  # this
         if earlier:  # a resumed run goes on in the MLflow run it started, with the epochs
             self.run_id = earlier[0].info.run_id  # it missed (the server was away) logged now
             self.store.call("update_run", self.run_id, status="RUNNING")
