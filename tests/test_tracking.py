@@ -286,6 +286,46 @@ def test_a_search_is_a_parent_run_with_a_child_per_trial(tmp_path, tiny_idx_dir,
     assert len(list((out / "tensorboard").glob("trial-*"))) == 3
 
 
+def test_a_trial_child_cut_short_is_completed_when_the_search_resumes(tmp_path, tiny_idx_dir,
+                                                                       monkeypatch):
+    from mnistlab.tracking import mlflow_store as ml
+
+    monkeypatch.chdir(tmp_path)  # MLflow puts a sqlite store's artifacts in ./mlruns
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE.format(data=tiny_idx_dir))
+    out, uri = tmp_path / "tune", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cut: dict[str, str] = {}
+    real_start, real_end = ml.Store.start, ml.Store.end
+
+    def start(self, experiment, name, tags, parent=None):
+        run_id = real_start(self, experiment, name, tags, parent)
+        cut.setdefault("run", run_id) if name.startswith("trial 0") else None
+        return run_id
+
+    def end(self, run_id, status="FINISHED"):
+        if run_id == cut.get("run"):  # the server goes away after the trial was logged
+            self.lost = True
+        real_end(self, run_id, status)
+
+    monkeypatch.setattr(ml.Store, "start", start)
+    monkeypatch.setattr(ml.Store, "end", end)
+    options = TuneOptions(trials=2, retrain_seeds=0, log=("mlflow",), mlflow_uri=uri)
+    run_tune(str(space), out, options=options)
+    client = MlflowClient(uri)
+    assert client.get_run(cut["run"]).info.status == "RUNNING"
+    monkeypatch.undo()
+    result = run_tune(str(space), out, options=options)  # the same command: nothing to train
+    experiment = client.get_experiment_by_name("tiny-search").experiment_id
+    children = {r.data.tags["mnistlab.trial"]: r for r in client.search_runs([experiment])
+                if "mnistlab.trial" in r.data.tags}
+    assert sorted(children) == ["0", "1"] and children["0"].info.run_id == cut["run"]
+    for trial in result.trials:
+        child = children[str(trial.number)]
+        assert child.info.status == "FINISHED"
+        assert steps(client, child.info.run_id, "val_accuracy") == sorted(
+            trial.intermediate_values)  # each step once
+
+
 def test_a_pruned_trial_is_marked_as_such(tmp_path, tiny_idx_dir, server):
     import optuna
 

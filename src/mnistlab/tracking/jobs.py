@@ -122,6 +122,15 @@ class _ParentLog:
             self.store.log(self.run_id, params=self.params)
         return self.run_id
 
+    def folder_child(self, key: str, label: str, folder: Path) -> None:
+        """A finished run folder as a child, once: completed where its logging was cut short."""
+        if key in self.unended:
+            ml.complete_run(self.store, self.unended.pop(key), folder, self.tracking.lang)
+        elif key not in self.logged:
+            ml.log_folder(self.store, self.experiment, folder, label, parent=self.run_id,
+                          tags=self.child_tags(key), lang=self.tracking.lang)
+            self.logged.add(key)
+
     def child_tags(self, key: str, **more: str) -> dict[str, str]:
         return {KIND_TAG: f"{self.kind}-child", ml.KEY_TAG: key, **more}
 
@@ -147,14 +156,8 @@ class StudyLog(_ParentLog):
             uncut = logdir.with_name(f"{_readable(label)}-{key[:6]}")  # named before the cap
             if not logdir.exists() and not uncut.exists():
                 tb.log_folder(folder, logdir)
-        if self.store is None or self.parent() is None:
-            return
-        if key in self.unended:  # cut short while it was logged: completed, not logged twice
-            ml.complete_run(self.store, self.unended.pop(key), folder, self.tracking.lang)
-        elif key not in self.logged:
-            ml.log_folder(self.store, self.experiment, folder, label, parent=self.run_id,
-                          tags=self.child_tags(key), lang=self.tracking.lang)
-            self.logged.add(key)
+        if self.store is not None and self.parent() is not None:
+            self.folder_child(key, label, folder)
 
     def finish(self, trained: Iterable[tuple[str, str, Path]]) -> None:
         """Every trained run (key, label, folder), those a resumed study trained before
@@ -185,11 +188,14 @@ class SearchLog(_ParentLog):
             if not logdir.exists():
                 tb.log_trial(logdir, config.to_dict(), values, state, trial.value)
         key = f"trial-{trial.number}"
-        if self.store is None or self.parent() is None or key in self.logged:
+        if self.store is None or self.parent() is None:
+            return
+        cut = self.unended.pop(key, None)  # started, then the server went away
+        if key in self.logged and cut is None:
             return
         pruned = state == "PRUNED"
         name = f"trial {trial.number}" + (" (pruned)" if pruned else "")
-        run_id = self.store.start(self.experiment, name, {
+        run_id = cut.info.run_id if cut is not None else self.store.start(self.experiment, name, {
             **ml.run_tags(config, None, code_version()),
             **self.child_tags(key, **{"mnistlab.state": state.lower(),
                                       "mnistlab.pruned": str(pruned).lower(),
@@ -200,9 +206,10 @@ class SearchLog(_ParentLog):
         for name in ("epochs", "seconds"):
             if isinstance(trial.user_attrs.get(name), (int, float)):
                 metrics.append((f"final/{name}", float(trial.user_attrs[name]), 0))
-        self.store.log(run_id, params={**config.to_dict(),
-                                       **{f"trial.{k}": v for k, v in trial.params.items()}},
-                       metrics=metrics)
+        params = {**config.to_dict(), **{f"trial.{k}": v for k, v in trial.params.items()}}
+        if cut is not None:
+            params, metrics = ml.not_logged(self.store, cut, params, metrics)
+        self.store.log(run_id, params=params, metrics=metrics)
         self.store.end(run_id)
         self.logged.add(key)
 
@@ -223,8 +230,5 @@ class SearchLog(_ParentLog):
             logdir = self.tracking.out / tb.SUBFOLDER / f"retrain-{label}"
             if not logdir.exists():
                 tb.log_folder(folder, logdir)
-        key = f"retrain-{label}"
-        if self.store is not None and self.parent() is not None and key not in self.logged:
-            ml.log_folder(self.store, self.experiment, folder, f"retrain {label}",
-                          parent=self.run_id, tags=self.child_tags(key), lang=self.tracking.lang)
-            self.logged.add(key)
+        if self.store is not None and self.parent() is not None:
+            self.folder_child(f"retrain-{label}", f"retrain {label}", folder)

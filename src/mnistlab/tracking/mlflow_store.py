@@ -322,6 +322,17 @@ def log_missing_epochs(store: Store, run_id: str | None, history: list[EpochReco
                                for m in epoch_metrics(record)])
 
 
+def not_logged(store: Store, run: Any, params: dict[str, Any],
+               metrics: list[tuple[str, float, int]]
+               ) -> tuple[dict[str, Any], list[tuple[str, float, int]]]:
+    """What of `params` and (name, value, step) `metrics` a run cut short does not hold yet:
+    logging a metric again would show its steps twice."""
+    held = {name: {m.step for m in store.call("get_metric_history", run.info.run_id, name) or []}
+            for name in {name for name, _, _ in metrics} & set(run.data.metrics)}
+    return ({k: v for k, v in params.items() if k not in run.data.params},
+            [m for m in metrics if m[2] not in held.get(m[0], set())])
+
+
 def complete_run(store: Store, run: Any, folder: Path, lang: str) -> None:
     """A run logged from `folder` that never ended (the server went away, or a Ctrl-C came
     while it was logged): its missing epochs, final numbers and files, then its end."""
