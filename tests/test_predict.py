@@ -202,6 +202,12 @@ def _animated(path: Path) -> None:
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
+def _bad_trailer(path: Path) -> None:
+    """An animated GIF whose last byte is damaged: Pillow fails with an IndexError."""
+    _animated(path)
+    path.write_bytes(path.read_bytes()[:-1] + b"!")
+
+
 BAD_FILES = {
     "truncated.png": (_truncated, "damaged or unreadable"),
     "empty.png": (lambda p: p.write_bytes(b""), "empty file"),
@@ -215,6 +221,7 @@ BAD_FILES = {
     "deep.png": (lambda p: Image.fromarray(np.full((40, 40), 4000, np.uint16)).save(p),
                  "16-bit image"),
     "missing.png": (lambda p: None, "no such file"),
+    "cut.gif": (_bad_trailer, "damaged or unreadable image (IndexError"),
     "lab.tif": (lambda p: Image.new("LAB", (40, 40), (50, 0, 0)).save(p),
                 "cannot be turned into grayscale"),
 }
@@ -415,3 +422,57 @@ def test_the_sheet_must_be_named_as_the_png_it_is(toy_run, tmp_path, capsys):
     assert main(["predict", str(toy_run), str(image), "--show", str(tmp_path / "s.txt")]) == 2
     assert "what is written is PNG; give a name ending in .png" in capsys.readouterr().err
     assert not (tmp_path / "s.txt").exists()
+
+
+def test_an_existing_file_is_not_drawn_over_by_the_sheet(toy_run, tmp_path, capsys):
+    from mnistlab.cli import main
+
+    image = tmp_path / "d.png"
+    paper_digit().save(image)
+    before = image.read_bytes()
+    assert main(["predict", str(toy_run), str(image), "--show", str(image)]) == 2
+    assert "exists and would be replaced" in capsys.readouterr().err
+    assert image.read_bytes() == before  # the input itself was offered as the sheet
+    sheet = tmp_path / "sheet.png"
+    sheet.write_bytes(b"old")
+    assert main(["predict", str(toy_run), str(image), "--show", str(sheet), "--overwrite"]) == 0
+    assert sheet.read_bytes() != b"old"
+
+
+def test_a_ctrl_c_prints_what_was_scored_and_exits_130(toy_run, tmp_path, capsys, monkeypatch):
+    from mnistlab import interrupt
+    from mnistlab import predict as predict_module
+    from mnistlab.cli import main
+
+    for i in range(5):
+        paper_digit().save(tmp_path / f"d{i}.png")
+    read, calls = predict_module.read_image, []
+
+    def read_then_stop(source):
+        calls.append(source)
+        if len(calls) == 3:
+            interrupt.request()  # as a Ctrl-C reading the third image would
+        return read(source)
+
+    monkeypatch.setattr(predict_module, "CHUNK", 2)
+    monkeypatch.setattr(predict_module, "read_image", read_then_stop)
+    try:
+        assert main(["predict", str(toy_run), str(tmp_path)]) == 130
+    finally:
+        interrupt.flag().clear()
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 5 and "interrupted" in err
+    assert all("error" not in line for line in lines[:3])  # the chunk it was in is scored too
+    assert all("not predicted: interrupted" in line for line in lines[3:])
+
+
+def test_a_diverged_model_is_one_line_not_nan_probabilities(toy_run, tmp_path):
+    model, payload = load_model(toy_run)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.fill_(float("nan"))
+    image = tmp_path / "d.png"
+    paper_digit().save(image)
+    with pytest.raises(MnistlabError, match="not numbers \\(NaN\\): the run diverged"):
+        predict((model, payload), [image])

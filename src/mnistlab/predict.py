@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import interrupt
 from .config import TrainConfig
 from .data.sources import image_style
 from .errors import MnistlabError
@@ -48,6 +49,9 @@ MIN_CONTRAST = 32.0  # ink must differ from the paper by this many grey levels (
 MNIST_STROKE = 2.5
 MNIST_STROKE_RANGE = (1.8, 3.6)
 FINE = 4  # strokes are measured and redrawn at this many times the final resolution
+CHUNK = 256  # images read and scored at a time: a Ctrl-C keeps the chunks scored before it
+NOT_PREDICTED = "not predicted: interrupted (Ctrl-C); run the same command again"
+SHEET_MAX = 100  # inputs drawn on a --show sheet at most (a page, not a poster)
 
 ImageLike = str | Path | Image.Image | np.ndarray
 
@@ -110,6 +114,11 @@ def _read_file(path: Path) -> np.ndarray:
     except ValueError as exc:  # a mode Pillow opens but cannot convert (a CIELab TIFF, say)
         raise ImageProblem(f"cannot be turned into grayscale ({_first_line(exc)}); save it as "
                            "an 8-bit grayscale or RGB PNG") from None
+    except ImageProblem:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file can fail anywhere in a decoder
+        raise ImageProblem(f"damaged or unreadable image ({type(exc).__name__}: "
+                           f"{_first_line(exc)})") from None
 
 
 def _checked(im: Image.Image, *, reduce: bool = False) -> Image.Image:
@@ -430,7 +439,6 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
     still predicted.
     """
     from .runs import load_model
-    from .training.evaluation import scored_logits
 
     if top < 1:
         raise MnistlabError(f"--top must be at least 1, got {top}")
@@ -444,41 +452,58 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
         raise MnistlabError(f"unknown preprocessing style {style!r}; use one of "
                             f"{', '.join(STYLES)}")
 
-    predictions: list[Prediction] = []
-    for name, source, problem in expand_inputs(images):
-        prediction = Prediction(path=name)
-        predictions.append(prediction)
-        if source is None:
-            prediction.error = problem
-            continue
-        try:
-            gray = read_image(source)
-            prediction.original = _thumbnail(gray)
-            prediction.image = _prepare(gray, style, height)
-        except ImageProblem as exc:
-            prediction.error = str(exc)
+    inputs = expand_inputs(images)
+    predictions = [Prediction(path=name, error=None if source is not None else problem)
+                   for name, source, problem in inputs]
+    todo = [(p, source) for p, (_, source, _) in zip(predictions, inputs) if source is not None]
+    score = _scorer(model, payload, top, tta)
+    with interrupt.listening():  # a Ctrl-C keeps every chunk scored: printed, then exit 130
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start:start + CHUNK]
+            for prediction, source in chunk:
+                if interrupt.requested():
+                    prediction.error = NOT_PREDICTED
+                    continue
+                try:
+                    gray = read_image(source)
+                    prediction.original = _thumbnail(gray)
+                    prediction.image = _prepare(gray, style, height)
+                except ImageProblem as exc:
+                    prediction.error = str(exc)
+            score([p for p, _ in chunk if p.image is not None and p.error is None])
+    return predictions
 
-    ready = [p for p in predictions if p.image is not None]
-    if not ready:
-        return predictions
+
+def _scorer(model: torch.nn.Module, payload: dict[str, Any], top: int,
+            tta: bool | None) -> Callable[[list[Prediction]], None]:
+    """Fills in the classes of predictions whose image is read, a chunk at a time."""
+    from .training.evaluation import scored_logits
+
     config = TrainConfig.from_dict(payload["config"])
     tta = config.tta if tta is None else tta
     names = list(payload["class_names"])
     device = next(model.parameters()).device
-    batch = torch.from_numpy(np.stack([p.image for p in ready])).unsqueeze(1).to(device)
     model.eval()
-    with torch.inference_mode():
-        probabilities = torch.cat([
+
+    def score(ready: list[Prediction]) -> None:
+        if not ready:
+            return
+        batch = torch.from_numpy(np.stack([p.image for p in ready])).unsqueeze(1).to(device)
+        with torch.inference_mode():
             # Softmax even for the bce teaching aid: the ranking is what matters here.
-            scored_logits(model, chunk, config, payload["mean"], payload["std"],
-                          tta).softmax(dim=1)
-            for chunk in batch.split(512)]).cpu()
-    values, indices = probabilities.topk(min(top, len(names)), dim=1)
-    for prediction, row_values, row_indices in zip(ready, values.tolist(), indices.tolist()):
-        prediction.index = row_indices[0]
-        prediction.label = names[row_indices[0]]
-        prediction.top = [(names[i], float(v)) for i, v in zip(row_indices, row_values)]
-    return predictions
+            probabilities = scored_logits(model, batch, config, payload["mean"], payload["std"],
+                                          tta).softmax(dim=1).cpu()
+        if not torch.isfinite(probabilities).all():
+            raise MnistlabError("the model's outputs are not numbers (NaN): the run diverged; "
+                                "train it again with a lower --lr")
+        values, indices = probabilities.topk(min(top, len(names)), dim=1)
+        for prediction, row_values, row_indices in zip(ready, values.tolist(),
+                                                       indices.tolist()):
+            prediction.index = row_indices[0]
+            prediction.label = names[row_indices[0]]
+            prediction.top = [(names[i], float(v)) for i, v in zip(row_indices, row_values)]
+
+    return score
 
 
 # --- reporting -------------------------------------------------------------------------------
@@ -515,11 +540,12 @@ def printable(text: str) -> str:
 
 def show_sheet(predictions: Sequence[Prediction], out_png: str | Path, *,
                columns: int = 4) -> Path:
-    """A PNG sheet: each input beside the 28x28 image the model saw, with its label."""
+    """A PNG sheet: each input beside the 28x28 image the model saw, with its label (the
+    first SHEET_MAX inputs)."""
     from . import files
 
     out = Path(out_png)
-    files.save_figure(out, sheet_figure(predictions, columns=columns))
+    files.save_figure(out, sheet_figure(predictions[:SHEET_MAX], columns=columns))
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import files
+from .. import files, interrupt
 from .common import path_text, stderr, warn_if_unfinished
 
 PREDICT = ("Images are preprocessed the way MNIST was made: grayscale, light backgrounds "
@@ -22,7 +22,10 @@ def add_predict(p: argparse.ArgumentParser) -> None:
                    help="classes shown per image (default: 3)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--show", type=path_text, metavar="OUT.png",
-                   help="save a sheet: each input beside what the model saw")
+                   help="save a sheet: each input beside what the model saw (the first "
+                   "100 inputs)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the --show file if it exists (refused otherwise)")
     p.add_argument("--style", choices=STYLES, default=None,
                    help="preprocessing (default: from the run's dataset)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
@@ -32,16 +35,20 @@ def add_predict(p: argparse.ArgumentParser) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from ..predict import exit_code, format_predictions, predict, show_sheet
+    from ..predict import SHEET_MAX, exit_code, format_predictions, predict, show_sheet
 
-    if args.show:
-        files.check_output_file(args.show, "--show", suffix=".png")  # before the work
+    if args.show:  # before the work: a file there (an input, say) is not drawn over
+        files.check_output_file(args.show, "--show", suffix=".png", replace=args.overwrite)
     warn_if_unfinished(args.run_dir)
     predictions = predict(args.run_dir, args.images, top=args.top, style=args.style,
                           tta=args.tta)
-    print(format_predictions(predictions, as_json=args.json))
+    print(format_predictions(predictions, as_json=args.json), flush=True)
+    if interrupt.requested():  # what was scored is printed; the command says it stopped
+        raise KeyboardInterrupt
     if args.show:
-        stderr.print(f"sheet: {show_sheet(predictions, args.show)}")
+        drawn = ("" if len(predictions) <= SHEET_MAX
+                 else f" (the first {SHEET_MAX} of {len(predictions)} inputs)")
+        stderr.print(f"sheet: {show_sheet(predictions, args.show)}{drawn}")
     return exit_code(predictions)
 
 
