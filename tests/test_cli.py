@@ -74,15 +74,66 @@ def test_the_report_table_fits_fifty_columns():
 
 def test_evaluate_a_split_with_no_image_is_one_line(trained_run, capsys):
     # A run trained with --val-size 0 stops as diverged (its validation loss is NaN), so the
-    # run here has its settings edited to hold no validation images instead.
-    config = trained_run / "config.toml"
-    text = config.read_text()
-    assert "val_size = 100\n" in text
-    config.write_text(text.replace("val_size = 100\n", "val_size = 0\n"))
+    # run here has the settings in its model file edited to hold no validation images instead.
+    import torch
+
+    from mnistlab import files
+
+    payload = torch.load(trained_run / "model.pt", weights_only=True)
+    assert payload["config"]["val_size"] == 100
+    files.torch_save(trained_run / "model.pt",
+                     {**payload, "config": {**payload["config"], "val_size": 0}})
     capsys.readouterr()
     assert main(["evaluate", str(trained_run), "--split", "val"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds no images" in err and "--split test" in err
+
+
+def test_evaluate_scores_the_model_as_its_file_says_not_an_edited_config(trained_run,
+                                                                          capsys):
+    assert main(["evaluate", str(trained_run), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    (trained_run / "config.toml").write_text('dataset = "fashion-mnist"\nmodel = "cnn"\n')
+    assert main(["evaluate", str(trained_run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == before
+    (trained_run / "config.toml").unlink()  # model.pt holds the settings; nothing is missing
+    assert main(["evaluate", str(trained_run / "model.pt"), "--json"]) == 0  # the file itself
+    assert json.loads(capsys.readouterr().out) == before
+
+
+def test_evaluate_on_data_that_changed_since_is_one_line(trained_run, tiny_idx_dir, capsys):
+    (tiny_idx_dir / "classes.txt").write_text("\n".join("abcdefghij") + "\n")
+    capsys.readouterr()
+    assert main(["evaluate", str(trained_run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "10 classes (a, b, c, …) of 28x28 images" in err
+    assert "trained on 10 classes (class-0, class-1, class-2, …) of 28x28" in err
+    assert "give --data-dir with the data it was trained on" in err
+
+
+@pytest.mark.parametrize("folder, expected", [
+    ("killed", "its training was stopped before it wrote a model"),
+    ("study", "a study folder, not a run; give one of its run folders, e.g. "),
+    ("garbage", "model.pt: damaged or cut short, torch cannot read it (not in torch's zip")])
+def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path, capsys,
+                                                          folder, expected):
+    path = tmp_path / folder
+    path.mkdir()
+    if folder == "killed":  # SIGKILL or out of memory mid-run: config and checkpoint only
+        shutil.copy(trained_run / "config.toml", path)
+        (path / "checkpoint.pt").write_bytes(b"")
+    elif folder == "study":
+        (path / "study.db").write_bytes(b"")
+        shutil.copytree(trained_run, path / "runs" / "abc123")
+    else:
+        (path / "model.pt").write_bytes(b"\x00" * 100)
+    for command in ("evaluate", "export"):
+        capsys.readouterr()
+        assert main([command, str(path), "--out", str(tmp_path / "m.onnx")]
+                    if command == "export" else [command, str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expected in " ".join(err.split()) and len(err.splitlines()) <= 2, err
 
 
 def test_commands_using_an_interrupted_run_say_so(trained_run, tmp_path, capsys):

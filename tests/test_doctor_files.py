@@ -92,6 +92,7 @@ DAMAGED = [
     ("summary.json", lambda r: {**_summary(r), "diagnoses": [{"severity": "problem"}]},
      "diagnosis 1 (None) cannot be read"),
     ("metrics.csv", lambda r: _csv(r).replace("\n1,", "\nabc,", 1), "line 2: epoch = 'abc'"),
+    ("metrics.csv", lambda r: "x" * 200_000, "not readable as CSV (field larger than field"),
     ("metrics.csv", lambda r: _csv(r).replace("\n1,", "\n1.5,", 1),
      "line 2: epoch '1.5' is not a whole number"),
     ("metrics.csv", lambda r: _csv(r).rstrip("\n")[:-12], "line 3 does not have one cell per"),

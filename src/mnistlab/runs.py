@@ -21,6 +21,7 @@ import csv
 import io
 import math
 import pickle
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -221,9 +222,44 @@ def _configs_in(saved: dict[str, Any], path: Path) -> list[TrainConfig]:
                             "to start the run over") from None
 
 
+def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig) -> None:
+    """The data a model is scored on has the classes and image size it was trained on."""
+    def described(names: list[str], shape: list[int]) -> str:
+        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        return f"{len(names)} classes ({shown}) of {'x'.join(map(str, shape[-2:]))} images"
+
+    shapes = [int(v) for v in payload["image_shape"]], [int(v) for v in splits.test_x.shape[1:]]
+    trained = described(list(payload["class_names"]), shapes[0])
+    found = described(list(splits.class_names), shapes[1])
+    if list(payload["class_names"]) != list(splits.class_names) or shapes[0] != shapes[1]:
+        raise MnistlabError(f"{config.dataset}: the data there now holds {found}; the model "
+                            f"was trained on {trained}: give --data-dir with the data it was "
+                            "trained on")
+
+
+def _no_model(folder: Path, path: Path) -> str:
+    """Why `folder` has no model.pt, and what to give instead."""
+    if (folder / "summary.json").is_file():  # a run folder that lost its model
+        return f"{path}: missing (deleted, or never written); {FIX_DAMAGED}"
+    if (folder / "checkpoint.pt").is_file():
+        return (f"{folder}: its training was stopped before it wrote a model (killed, or out "
+                "of memory; checkpoint.pt is here): run the same train command again to "
+                "resume it")
+    for marker, what, where in (("study.db", "a study", "runs"), ("tune.db", "a search", "")):
+        if (folder / marker).is_file():
+            inside = run_folders(folder / where) if (folder / where).is_dir() else []
+            example = f", e.g. {inside[0]}" if inside else ""
+            return f"{folder}: {what} folder, not a run; give one of its run folders{example}"
+    return f"{folder}: no model.pt here; train one with `mnistlab train --out DIR`"
+
+
 def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:
     """A file mnistlab wrote with torch.save, read as weights only (no code runs). `fix`: what
     to do about it when it cannot be read (cut short by a crash or a full disk, say)."""
+    if not zipfile.is_zipfile(path):  # torch.save's format; else its loader's error misleads
+        raise MnistlabError(f"{path}: damaged or cut short, torch cannot read it (not in "
+                            "torch's zip format: cut short, or no file torch wrote)"
+                            + (f"; {fix}" if fix else ""))
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:  # it holds objects, not just tensors: not ours
@@ -357,7 +393,13 @@ def load_history(run_dir: str | Path) -> list[EpochRecord]:
     text = _read_text(path)
     if not text.strip():
         raise damaged(path, "empty, not even its header")
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _history_rows(path, csv.DictReader(io.StringIO(text)))
+    except csv.Error as exc:  # a cell past csv's size limit, a stray NUL: not what we wrote
+        raise damaged(path, f"not readable as CSV ({exc})") from None
+
+
+def _history_rows(path: Path, reader: csv.DictReader) -> list[EpochRecord]:
     missing = [c for c in HISTORY_REQUIRED if c not in (reader.fieldnames or HISTORY_REQUIRED)]
     if missing:
         raise damaged(path, f"no {', '.join(missing)} column")
@@ -392,10 +434,7 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
         raise MnistlabError(f"{run_dir}: no such folder; give a run folder (what `mnistlab "
                             "train --out DIR` writes)")
     if not path.is_file():
-        if (Path(run_dir) / "summary.json").is_file():  # a run folder that lost its model
-            raise MnistlabError(f"{path}: missing (deleted, or never written); {FIX_DAMAGED}")
-        raise MnistlabError(
-            f"{run_dir}: no model.pt here; train one with `mnistlab train --out DIR`")
+        raise MnistlabError(_no_model(Path(run_dir), path))
     if path.stat().st_size > MAX_MODEL_BYTES:  # before torch.load reads it all into memory
         raise MnistlabError(f"{path}: {path.stat().st_size / 1e9:.1f} GB, larger than any model "
                             f"mnistlab makes (at most {MAX_PARAMETERS:,} parameters); it is "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,20 +139,21 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from ..config import load_config
     from ..data.tensors import prepare_data
     from ..errors import MnistlabError
-    from ..runs import load_model
+    from ..runs import check_same_data, load_model
     from ..training import evaluate
     from ..training.evaluation import classification_report, per_class_accuracy, tta_view_count
 
     run_dir = Path(args.run_dir)
-    model, _ = load_model(run_dir)  # first: it says what is wrong with a folder that is no run
-    config = load_config(run_dir / "config.toml")
+    model, payload = load_model(run_dir)  # first: it says what is wrong with a folder
+    run_dir = run_dir.parent if run_dir.is_file() else run_dir  # model.pt given itself
+    config = TrainConfig.from_dict(payload["config"])  # the model's own, not an edited copy
     if args.data_dir:
         config = config.replace(data_dir=args.data_dir)
     warn_if_unfinished(run_dir)
     splits = prepare_data(config.replace(device="cpu"))
+    check_same_data(payload, splits, config)
     x, y = (splits.test_x, splits.test_y) if args.split == "test" else (splits.val_x, splits.val_y)
     if len(y) == 0:
         raise MnistlabError(f"{run_dir}: the {args.split} split holds no images (val-size 0 "
@@ -166,7 +168,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     members = [{"seed": config.seed + index, f"{args.split}_accuracy": accuracy}
                for index, accuracy in enumerate(result.member_accuracies or [])] or None
     if args.json:
-        print(json.dumps({"split": args.split, "accuracy": result.accuracy, "loss": result.loss,
+        loss = result.loss if math.isfinite(result.loss) else None  # JSON has no NaN
+        print(json.dumps({"split": args.split, "accuracy": result.accuracy, "loss": loss,
                           "n": len(y), "tta_views": views,
                           "per_class_accuracy": per_class_accuracy(matrix, splits.class_names),
                           "classification_report": report.to_dict(), "members": members},
