@@ -83,6 +83,50 @@ def test_a_finished_run_is_read_back_and_another_config_is_refused(train_args, t
     assert snapshot(out)["summary.json"] != finished["summary.json"]
 
 
+def test_overwrite_keeps_the_old_run_until_the_new_one_can_train(train_args, tmp_path,
+                                                                  capsys):
+    out = tmp_path / "run"
+    assert main([*train_args, "--out", str(out)]) == 0
+    finished = snapshot(out)
+    data = train_args[train_args.index("--dataset") + 1]
+    typo = [data + "-typo" if a == data else a for a in train_args]
+    capsys.readouterr()
+    assert main([*typo, "--lr", "0.01", "--out", str(out), "--overwrite"]) == 2
+    assert "neither a known dataset" in one_line_error(capsys)
+    assert snapshot(out) == finished  # model.pt, metrics.csv, summary.json: all still there
+    assert main([*train_args, "--out", str(out)]) == 0  # and still read back as finished
+    assert "already holds this run" in capsys.readouterr().err
+
+
+def test_a_finished_run_whose_summary_is_damaged_is_not_trained_over(train_args, tmp_path,
+                                                                      capsys):
+    out = tmp_path / "run"
+    assert main([*train_args, "--out", str(out)]) == 0
+    (out / "summary.json").write_text('{"status": "completed", "val_accuracy": "oops"}')
+    model = (out / "model.pt").read_bytes()
+    capsys.readouterr()
+    assert main([*train_args, "--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert "summary.json: damaged" in err and "--overwrite" in err
+    assert (out / "model.pt").read_bytes() == model
+
+
+def test_an_interrupted_run_in_a_default_folder_says_how_to_resume_it(train_args, tmp_path,
+                                                                      capsys, monkeypatch):
+    from mnistlab import interrupt
+    from mnistlab.training import hooks
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(hooks.Progress, "on_step", lambda self, run, sample: interrupt.request())
+    try:
+        assert main(train_args) == 130  # no --out: runs/<time>-<dataset>-mlp
+    finally:
+        interrupt.flag().clear()
+    (folder,) = (tmp_path / "runs").iterdir()
+    err = capsys.readouterr().err
+    assert f"when this command is run again with --out runs/{folder.name}:" in err
+
+
 def test_a_second_train_on_the_same_folder_gets_a_lock_error(train_args, tmp_path, capsys):
     out = tmp_path / "run"
     with files.exclusive(out / runs.LOCK_FILE, "a training run"):

@@ -133,9 +133,10 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
                      needs_test: bool) -> str:
     """What training `config` into `out` means, with the folder's lock held: "new" (start
     from scratch; config.toml is written now), "resume" (an epoch checkpoint of this config is
-    there) or "finished" (this config's finished run is there: read it back, train nothing).
-    Another configuration is refused unless `overwrite`, which removes the old run's files
-    (only those: nothing else is ever in a run folder, see check_run_folder)."""
+    there), "finished" (this config's finished run is there: read it back, train nothing) or
+    "replace" (`overwrite` of a run there: `replace_run` once the new one is ready to train).
+    Another configuration is refused unless `overwrite`; so is a finished run whose summary
+    cannot be read (training it again would replace its model without a word)."""
     check_run_folder(out)
     present = [name for name in RUN_FILES if (out / name).exists()]
     if present == ["config.toml"]:  # a start that failed before its first step (a dataset
@@ -148,15 +149,22 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
                 f"({_difference(config, stored)}); use another --out, or add --overwrite to "
                 "replace it")
         if overwrite:
-            for name in present:
-                (out / name).unlink(missing_ok=True)
-            present = []
+            return "replace"
     if (out / "checkpoint.pt").exists():
         return "resume"
-    if "summary.json" in present and _finished(_summary_or_none(out), needs_test):
+    if "summary.json" in present and _finished(load_summary(out), needs_test):
         return "finished"
     files.write_text(out / "config.toml", config.to_toml())
     return "new"
+
+
+def replace_run(out: Path, config: TrainConfig) -> None:
+    """--overwrite, once the new run's data and model are ready: the old run's files go (only
+    those: nothing else is ever in a run folder, see check_run_folder), the new config.toml
+    comes. A typo in the new settings, or data not found, leaves the old run whole."""
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    files.write_text(out / "config.toml", config.to_toml())
 
 
 def _finished(summary: RunSummary | None, needs_test: bool) -> bool:

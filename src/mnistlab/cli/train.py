@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,8 +89,11 @@ def run_train(args: argparse.Namespace) -> int:
                      "was stopped early; lower the learning rate (see the doctor's panel)")
         return 1
     if summary.status == "interrupted":
-        stderr.print(f"interrupted; the run resumes from its last whole epoch when this command "
-                     f"is run again: {out}")
+        again = ("this command is run again" if args.out else  # a new default folder each time
+                 f"this command is run again with --out {shlex.quote(str(out))}")
+        below_bar = "" if args.quiet else "\n"  # the progress bar's line may be unfinished
+        stderr.print(f"{below_bar}interrupted; the run resumes from its last whole epoch when "
+                     f"{again}: {out}")
         return interrupt.exit_code()
     return 0
 

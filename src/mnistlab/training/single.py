@@ -156,16 +156,22 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
         if state == "finished":
             return runs.load_result(out_dir, config)
         return _train(config, out_dir, dataset, splits, reporter, evaluate_test, write_plots,
-                      hooks or [], resume=state == "resume")
+                      hooks or [], resume=state == "resume", replace=state == "replace")
 
 
 def _train(config: TrainConfig, out_dir: Path | None, dataset: Dataset | None,
            splits: Splits | None, reporter: Reporter | None, evaluate_test: bool,
-           write_plots: bool, user_hooks: list[hk.Hook], *, resume: bool) -> RunResult:
+           write_plots: bool, user_hooks: list[hk.Hook], *, resume: bool,
+           replace: bool = False) -> RunResult:
     keep_freed_memory()
     device = resolve_device(config.device)
     splits = splits or prepare_data(config, dataset, device)
     learner = ModelLearner(config, splits, device)
+    if replace and out_dir is not None:  # the data and the model are there: now the old run goes
+        runs.replace_run(out_dir, config)
+    if write_plots and out_dir is not None:
+        from .. import figures  # noqa: F401 - now: a Ctrl-C inside matplotlib's C start-up
+        # (while the run's files are written at the end) aborts the interpreter
     hooks: list[hk.Hook] = [*user_hooks, hk.Progress(reporter or SilentReporter()),
                             hk.LiveDoctor()]
     if config.early_stopping:
