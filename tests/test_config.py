@@ -223,3 +223,27 @@ def test_names_that_cannot_be_folders_are_refused(name, problem):
 def test_file_stems_become_valid_names(stem, name):
     assert name_from_stem(stem) == name
     assert check_name(name, "x") == name
+
+
+def test_a_bad_value_in_a_config_file_names_the_file(tmp_path, capsys):
+    from mnistlab.cli import main
+
+    settings = tmp_path / "settings.toml"
+    settings.write_text('model = "mlp"\nepochs = 0\n')
+    assert main(["train", "--config", str(settings), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"{settings}: epochs" in " ".join(err.split())
+    # the same value as a flag is the flag's, not the file's
+    assert main(["train", "--config", str(settings), "--epochs", "-1",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert f"{settings}:" not in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    assert "a folder, not a file" in capsys.readouterr().err
+
+
+def test_a_relative_dataset_path_that_is_not_here_says_where_it_looked(tmp_path, monkeypatch):
+    from mnistlab.data import load_dataset
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MnistlabError, match=f"a relative path, looked for in {tmp_path}"):
+        load_dataset("my-digits")

@@ -127,6 +127,31 @@ def test_an_interrupted_run_in_a_default_folder_says_how_to_resume_it(train_args
     assert f"when this command is run again with --out runs/{folder.name}:" in err
 
 
+@pytest.mark.parametrize("damage", ["garbage [[[\n", None])
+def test_a_damaged_config_toml_is_restored_from_the_run_s_own_files(train_args, tmp_path,
+                                                                    capsys, damage):
+    out = tmp_path / "run"
+    assert main([*train_args, "--out", str(out)]) == 0
+    config = (out / "config.toml").read_text()
+    model = (out / "model.pt").read_bytes()
+    if damage is None:
+        (out / "config.toml").unlink()
+    else:
+        (out / "config.toml").write_text(damage)
+    capsys.readouterr()
+    assert main([*train_args, "--out", str(out)]) == 0  # not "another configuration"
+    assert "already holds this run" in capsys.readouterr().err
+    assert (out / "config.toml").read_text() == config and (out / "model.pt").read_bytes() == model
+
+
+def test_mnistlab_s_own_warnings_are_one_line(train_args, tmp_path, capsys):
+    assert main([*train_args, "--val-from", "test", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    [line] = [line for line in err.splitlines() if "val-from=test" in line]
+    assert line.startswith("warning: val-from=test: validating on the test set")
+    assert "warnings.warn" not in err and "UserWarning" not in err
+
+
 def test_a_second_train_on_the_same_folder_gets_a_lock_error(train_args, tmp_path, capsys):
     out = tmp_path / "run"
     with files.exclusive(out / runs.LOCK_FILE, "a training run"):

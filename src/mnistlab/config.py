@@ -445,6 +445,8 @@ def _at_least(name: str, value: int, minimum: int) -> None:
 # --- TOML ----------------------------------------------------------------------------------
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise MnistlabError(f"{path}: a folder, not a file; give the TOML file itself")
     if not path.is_file():
         raise MnistlabError(f"{path}: no such file")
     try:

@@ -102,18 +102,33 @@ def check_run_folder(out: Path) -> None:
 
 
 def _stored_config(out: Path) -> TrainConfig | None:
-    """The configuration a run folder belongs to (config.toml, else its checkpoint's)."""
+    """The configuration a run folder belongs to: its config.toml's, else (missing or
+    damaged) its checkpoint's or its model's, which hold the same."""
+    readers = (lambda: read_toml(out / "config.toml"),
+               lambda: _safe_load(out / "checkpoint.pt")["configs"][0],
+               lambda: _safe_load(out / "model.pt")["config"])
+    for name, read in zip(("config.toml", "checkpoint.pt", "model.pt"), readers):
+        if not (out / name).is_file():
+            continue
+        try:
+            return TrainConfig.from_dict(read())
+        except (MnistlabError, OSError, KeyError, TypeError, AttributeError, ValueError,
+                IndexError):
+            continue
+    return None
+
+
+def _config_toml_readable(out: Path) -> bool:
     try:
-        if (out / "config.toml").is_file():
-            return TrainConfig.from_dict(read_toml(out / "config.toml"))
-        return TrainConfig.from_dict(_safe_load(out / "checkpoint.pt")["configs"][0])
-    except (MnistlabError, KeyError, TypeError, AttributeError, ValueError, IndexError):
-        return None
+        TrainConfig.from_dict(read_toml(out / "config.toml"))
+        return True
+    except (MnistlabError, OSError):
+        return False
 
 
 def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
     if theirs is None:
-        return "its config.toml cannot be read"
+        return "its config.toml, checkpoint.pt and model.pt cannot be read"
     a, b = ours.to_dict(), theirs.to_dict()
     changed = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)
                and k not in PLACEMENT]
@@ -150,6 +165,8 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
                 "replace it")
         if overwrite:
             return "replace"
+        if not _config_toml_readable(out):  # damaged or deleted: the run's files say what it is
+            files.write_text(out / "config.toml", config.to_toml())
     if (out / "checkpoint.pt").exists():
         return "resume"
     if "summary.json" in present and _finished(load_summary(out), needs_test):

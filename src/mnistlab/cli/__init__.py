@@ -13,8 +13,12 @@ needs), so `mnistlab --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 
@@ -83,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command if command in COMMANDS else "").parse_args(argv)
-    with interrupt.handling():  # Ctrl-C/SIGTERM: training stops after its step, work is kept
+    with interrupt.handling(), _own_warnings_in_one_line():  # Ctrl-C/SIGTERM: training
+        # stops after its step, work is kept
         try:
             code = int(args.func(args) or 0)
             if code == 0 and interrupt.requested():
@@ -101,6 +106,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             stderr.print("interrupted; what was finished is kept (run the same command again "
                          "to continue)")
             return interrupt.exit_code()
+
+
+@contextlib.contextmanager
+def _own_warnings_in_one_line() -> Iterator[None]:
+    """mnistlab's own warnings (validating on the test set, say) as `warning: ...` lines,
+    not Python's two lines with a source line; other libraries' as Python shows them."""
+    shown = warnings.showwarning
+    package = str(Path(__file__).resolve().parents[1])
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+             line: Any = None) -> None:
+        if str(Path(filename).resolve()).startswith(package):
+            stderr.print(Text.assemble(("warning: ", "yellow"), str(message)), soft_wrap=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
 
 def _error(message: str, code: int) -> int:

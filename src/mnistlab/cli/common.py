@@ -57,8 +57,8 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     from ..errors import MnistlabError
 
     data = dict(base or {})
-    if getattr(args, "config", None):
-        data.update(read_toml(args.config))
+    from_file = read_toml(args.config) if getattr(args, "config", None) else {}
+    data.update(from_file)
     for f in dataclasses.fields(TrainConfig):
         value = getattr(args, f.name, None)
         if value is not None:
@@ -72,6 +72,9 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
             raise MnistlabError(f"{exc} ({flag(setting)} {shown_default(base[setting])} comes "
                                 f"from --recipe {recipe}: give {flag(setting)} to change it)"
                                 ) from None
+        if setting in {k.replace("-", "_") for k in from_file} and \
+                getattr(args, setting, None) is None:  # the file's value, not a flag's
+            raise MnistlabError(f"{args.config}: {exc}") from None
         raise
 
 

@@ -122,9 +122,11 @@ def load_dataset(name_or_path: str | os.PathLike, *,
     path = Path(key).expanduser()
     if path.is_dir():
         return load_folder(path)
+    relative = ("" if path.is_absolute() else  # stored as typed: read from where it runs
+                f" (a relative path, looked for in {Path.cwd()}: the folder the command runs in)")
     raise MnistlabError(f"dataset: {key!r} is neither a known dataset "
-                        f"({', '.join(KNOWN_DATASETS)}) nor an existing folder; give a known "
-                        "name or the path of a folder holding the four IDX files")
+                        f"({', '.join(KNOWN_DATASETS)}) nor an existing folder{relative}; give a "
+                        "known name or the path of a folder holding the four IDX files")
 
 
 def dataset_info(name: str, data_dir: str | Path | None = None) -> dict:
