@@ -254,6 +254,25 @@ def test_an_existing_onnx_file_is_kept_unless_overwrite(tmp_path, capsys):
     assert out.read_bytes() != b"an ONNX file in use"
 
 
+def test_a_diverged_model_is_refused_not_checked_as_equal(tmp_path):
+    run = make_run(tmp_path / "run")
+    payload = torch.load(run / "model.pt", weights_only=True)
+    state = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+             for k, v in payload["state_dict"].items()}
+    files.torch_save(run / "model.pt", {**payload, "state_dict": state})
+    with pytest.raises(MnistlabError, match="outputs are not numbers.*nothing was written"):
+        export_onnx(run, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_sidecar_path_that_is_a_folder_is_refused_before_any_work(tmp_path):
+    run = make_run(tmp_path / "run")
+    (tmp_path / "m.onnx.json").mkdir()
+    with pytest.raises(MnistlabError, match="m.onnx.json: is a folder"):
+        export_onnx(run, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_user_mistakes(tmp_path):
     with pytest.raises(MnistlabError, match="nothing: no such folder"):
         export_onnx(tmp_path / "nothing", tmp_path / "m.onnx")

@@ -58,6 +58,7 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
     import onnx
 
     out = files.check_output_file(out_path, suffix=".onnx", replace=overwrite)  # before work
+    files.check_output_file(out.with_name(out.name + ".json"), "--out's sidecar", suffix=".json")
     model, payload = load_model(run_dir)
     config = TrainConfig.from_dict(payload["config"])
     shape = tuple(int(v) for v in payload["image_shape"])
@@ -217,9 +218,13 @@ def _parity(model: torch.nn.Module, path: Path, config: TrainConfig, payload: di
         for batch in (pixels, pixels[:1]):
             expected = scored_logits(model, batch, config, payload["mean"], payload["std"],
                                      tta).numpy()
+            if not np.isfinite(expected).all():  # else NaN differences would pass as 0
+                raise MnistlabError("the model's outputs are not numbers (NaN or inf): the run "
+                                    "diverged; train it again with a lower --lr (nothing was "
+                                    "written)")
             x = to_input(batch, config, payload["mean"], payload["std"])
             got = session.run(["logits"], {"input": x.numpy()})[0]
-            if got.shape != expected.shape:
+            if got.shape != expected.shape or not np.isfinite(got).all():
                 return float("inf")
             worst = max(worst, float(np.abs(got - expected).max()))
     return worst
