@@ -109,7 +109,7 @@ def test_evaluate_on_data_that_changed_since_is_one_line(trained_run, tiny_idx_d
     assert len(err.splitlines()) == 1, err
     assert "10 classes (a, b, c, …) of 28x28 images" in err
     assert "trained on 10 classes (class-0, class-1, class-2, …) of 28x28" in err
-    assert "give --data-dir with the data it was trained on" in err
+    assert f"put the data it was trained on back at {tiny_idx_dir}" in err  # a folder dataset
 
 
 @pytest.mark.parametrize("folder, expected", [

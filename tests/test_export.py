@@ -268,7 +268,7 @@ def test_a_diverged_model_is_refused_not_checked_as_equal(tmp_path):
 def test_a_sidecar_path_that_is_a_folder_is_refused_before_any_work(tmp_path):
     run = make_run(tmp_path / "run")
     (tmp_path / "m.onnx.json").mkdir()
-    with pytest.raises(MnistlabError, match="m.onnx.json: is a folder"):
+    with pytest.raises(MnistlabError, match="its sidecar m.onnx.json is a folder there; remove it"):
         export_onnx(run, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
 

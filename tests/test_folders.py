@@ -8,6 +8,7 @@ import contextlib
 import os
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,12 +145,30 @@ def test_a_damaged_config_toml_is_restored_from_the_run_s_own_files(train_args, 
     assert (out / "config.toml").read_text() == config and (out / "model.pt").read_bytes() == model
 
 
-def test_mnistlab_s_own_warnings_are_one_line(train_args, tmp_path, capsys):
-    assert main([*train_args, "--val-from", "test", "--out", str(tmp_path / "run")]) == 0
-    err = capsys.readouterr().err
+def test_mnistlab_s_own_warnings_are_one_line(train_args, tmp_path):
+    # the real process: pytest records warnings instead of showing them
+    result = subprocess.run([sys.executable, "-m", "mnistlab", *train_args, "--val-from", "test",
+                             "--out", str(tmp_path / "run")], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0
+    err = result.stderr
     [line] = [line for line in err.splitlines() if "val-from=test" in line]
     assert line.startswith("warning: val-from=test: validating on the test set")
     assert "warnings.warn" not in err and "UserWarning" not in err
+
+
+def test_a_study_s_run_whose_summary_is_damaged_is_trained_again(tiny_idx_dir, tmp_path):
+    """Studies and searches have no --overwrite to offer: their runs are trained again."""
+    from mnistlab.config import TrainConfig
+    from mnistlab.training import train
+
+    config = TrainConfig(dataset=str(tiny_idx_dir), model="mlp", hidden=(16,), epochs=1,
+                         val_size=100, eval_train_size=100, device="cpu")
+    out = tmp_path / "run"
+    train(config, out=out)
+    (out / "summary.json").write_text("{ damaged")
+    result = train(config, out=out)
+    assert not result.reused and result.summary.status == "completed"
 
 
 def test_a_second_train_on_the_same_folder_gets_a_lock_error(train_args, tmp_path, capsys):

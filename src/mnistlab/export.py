@@ -58,11 +58,14 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
     import onnx
 
     out = files.check_output_file(out_path, suffix=".onnx", replace=overwrite)  # before work
-    files.check_output_file(out.with_name(out.name + ".json"), "--out's sidecar", suffix=".json")
+    if out.with_name(out.name + ".json").is_dir():
+        raise MnistlabError(f"--out {out}: its sidecar {out.name}.json is a folder there; "
+                            "remove it, or give another --out")
     model, payload = load_model(run_dir)
     config = TrainConfig.from_dict(payload["config"])
     shape = tuple(int(v) for v in payload["image_shape"])
     tta = config.tta if tta is None else tta
+    _check_finite(model, config, payload, shape)  # a diverged run: with or without --no-check
     graph = _WithViews(model, config, _black(config, payload)) if tta else model
     facts = {**_facts(config, payload, shape),
              "tta_views": tta_view_count(config, shape) if tta else None}
@@ -200,6 +203,19 @@ def _cause_chain_has(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
+def _check_finite(model: torch.nn.Module, config: TrainConfig, payload: dict[str, Any],
+                  shape: tuple[int, ...]) -> None:
+    """Refuse a model whose outputs are not numbers (a diverged run): its ONNX file would be
+    no use, and its parity check would compare NaN with NaN."""
+    pixels = torch.randint(0, 256, (4, *shape), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        logits = scored_logits(model, pixels, config, payload["mean"], payload["std"], False)
+    if not torch.isfinite(logits).all():
+        raise MnistlabError("the model's outputs are not numbers (NaN or inf): the run diverged; "
+                            "train it again with a lower --lr (nothing was written)")
+
+
 def _parity(model: torch.nn.Module, path: Path, config: TrainConfig, payload: dict[str, Any],
             shape: tuple[int, ...], tta: bool) -> float:
     """Max |logit difference| over a seeded batch of random images and a single image (which
@@ -218,10 +234,6 @@ def _parity(model: torch.nn.Module, path: Path, config: TrainConfig, payload: di
         for batch in (pixels, pixels[:1]):
             expected = scored_logits(model, batch, config, payload["mean"], payload["std"],
                                      tta).numpy()
-            if not np.isfinite(expected).all():  # else NaN differences would pass as 0
-                raise MnistlabError("the model's outputs are not numbers (NaN or inf): the run "
-                                    "diverged; train it again with a lower --lr (nothing was "
-                                    "written)")
             x = to_input(batch, config, payload["mean"], payload["std"])
             got = session.run(["logits"], {"input": x.numpy()})[0]
             if got.shape != expected.shape or not np.isfinite(got).all():

@@ -104,7 +104,8 @@ def _handle(signum: int, _frame: Any) -> None:
 @contextlib.contextmanager
 def handling() -> Iterator[StopFlag]:
     """Turn SIGINT and SIGTERM into stop requests for the duration (main thread only;
-    elsewhere a no-op). Starts with a cleared flag; restores the previous handlers after."""
+    elsewhere a no-op). Starts with a cleared flag; restores the previous handlers and clears
+    the flag after."""
     if threading.current_thread() is not threading.main_thread():
         yield _flag
         return
@@ -115,6 +116,7 @@ def handling() -> Iterator[StopFlag]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        _flag.clear()  # a later call in the same process (a notebook) starts unstopped
 
 
 def ignore_signals() -> None:

@@ -102,8 +102,12 @@ def check_run_folder(out: Path) -> None:
 
 
 def _stored_config(out: Path) -> TrainConfig | None:
-    """The configuration a run folder belongs to: its config.toml's, else (missing or
-    damaged) its checkpoint's or its model's, which hold the same."""
+    return _stored_config_from(out)[0]
+
+
+def _stored_config_from(out: Path) -> tuple[TrainConfig | None, str]:
+    """The configuration a run folder belongs to, and the file it was read from: its
+    config.toml, else (missing or damaged) its checkpoint or its model, which hold the same."""
     readers = (lambda: read_toml(out / "config.toml"),
                lambda: _safe_load(out / "checkpoint.pt")["configs"][0],
                lambda: _safe_load(out / "model.pt")["config"])
@@ -111,24 +115,16 @@ def _stored_config(out: Path) -> TrainConfig | None:
         if not (out / name).is_file():
             continue
         try:
-            return TrainConfig.from_dict(read())
+            return TrainConfig.from_dict(read()), name
         except (MnistlabError, OSError, KeyError, TypeError, AttributeError, ValueError,
                 IndexError):
             continue
-    return None
-
-
-def _config_toml_readable(out: Path) -> bool:
-    try:
-        TrainConfig.from_dict(read_toml(out / "config.toml"))
-        return True
-    except (MnistlabError, OSError):
-        return False
+    return None, ""
 
 
 def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
     if theirs is None:
-        return "its config.toml, checkpoint.pt and model.pt cannot be read"
+        return "no readable config.toml, checkpoint.pt or model.pt says which"
     a, b = ours.to_dict(), theirs.to_dict()
     changed = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)
                and k not in PLACEMENT]
@@ -145,19 +141,20 @@ def same_run(stored: TrainConfig | None, config: TrainConfig) -> bool:
 
 
 def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
-                     needs_test: bool) -> str:
+                     needs_test: bool, refuse_damaged: bool = False) -> str:
     """What training `config` into `out` means, with the folder's lock held: "new" (start
     from scratch; config.toml is written now), "resume" (an epoch checkpoint of this config is
     there), "finished" (this config's finished run is there: read it back, train nothing) or
     "replace" (`overwrite` of a run there: `replace_run` once the new one is ready to train).
-    Another configuration is refused unless `overwrite`; so is a finished run whose summary
-    cannot be read (training it again would replace its model without a word)."""
+    Another configuration is refused unless `overwrite`; with `refuse_damaged` (the train
+    command, which has --overwrite), so is a run whose summary cannot be read (training it
+    again would replace its model without a word); studies and searches train it again."""
     check_run_folder(out)
     present = [name for name in RUN_FILES if (out / name).exists()]
     if present == ["config.toml"]:  # a start that failed before its first step (a dataset
         present = []  # not found, a bad setting): nothing was computed, the new config takes it
     if present:
-        stored = _stored_config(out)
+        stored, source = _stored_config_from(out)
         if not same_run(stored, config) and not overwrite:
             raise MnistlabError(
                 f"--out {out}: holds a run of another configuration "
@@ -165,11 +162,12 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
                 "replace it")
         if overwrite:
             return "replace"
-        if not _config_toml_readable(out):  # damaged or deleted: the run's files say what it is
+        if source != "config.toml":  # damaged or deleted: the run's files say what it is
             files.write_text(out / "config.toml", config.to_toml())
     if (out / "checkpoint.pt").exists():
         return "resume"
-    if "summary.json" in present and _finished(load_summary(out), needs_test):
+    if "summary.json" in present and _finished(
+            load_summary(out) if refuse_damaged else _summary_or_none(out), needs_test):
         return "finished"
     files.write_text(out / "config.toml", config.to_toml())
     return "new"
@@ -257,9 +255,12 @@ def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig) -
     trained = described(list(payload["class_names"]), shapes[0])
     found = described(list(splits.class_names), shapes[1])
     if list(payload["class_names"]) != list(splits.class_names) or shapes[0] != shapes[1]:
+        from .data import KNOWN_DATASETS
+
+        fix = ("give --data-dir with the data it was trained on" if config.dataset in
+               KNOWN_DATASETS else f"put the data it was trained on back at {config.dataset}")
         raise MnistlabError(f"{config.dataset}: the data there now holds {found}; the model "
-                            f"was trained on {trained}: give --data-dir with the data it was "
-                            "trained on")
+                            f"was trained on {trained}: {fix}")
 
 
 def _no_model(folder: Path, path: Path) -> str:
@@ -281,13 +282,13 @@ def _no_model(folder: Path, path: Path) -> str:
 def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:
     """A file mnistlab wrote with torch.save, read as weights only (no code runs). `fix`: what
     to do about it when it cannot be read (cut short by a crash or a full disk, say)."""
-    if not zipfile.is_zipfile(path):  # torch.save's format; else its loader's error misleads
-        raise MnistlabError(f"{path}: damaged or cut short, torch cannot read it (not in "
-                            "torch's zip format: cut short, or no file torch wrote)"
-                            + (f"; {fix}" if fix else ""))
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:  # it holds objects, not just tensors: not ours
+        if not zipfile.is_zipfile(path) and path.read_bytes()[:1] != b"\x80":  # nor a pickle
+            raise MnistlabError(f"{path}: damaged or cut short, torch cannot read it (not in "
+                                "torch's zip format: cut short, or no file torch wrote)"
+                                + (f"; {fix}" if fix else "")) from None
         first = " ".join(str(exc).split())
         raise MnistlabError(
             f"{path}: refused to load: not a plain mnistlab weights file ({first[:100]}...); "

@@ -111,22 +111,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 @contextlib.contextmanager
 def _own_warnings_in_one_line() -> Iterator[None]:
     """mnistlab's own warnings (validating on the test set, say) as `warning: ...` lines,
-    not Python's two lines with a source line; other libraries' as Python shows them."""
-    shown = warnings.showwarning
+    not Python's two lines with a source line; other libraries' as Python shows them. The
+    format, not the display, is replaced: `catch_warnings(record=True)` still records them."""
+    formatted = warnings.formatwarning
     package = str(Path(__file__).resolve().parents[1])
 
-    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
-             line: Any = None) -> None:
+    def one_line(message: Any, category: Any, filename: str, lineno: int,
+                 line: Any = None) -> str:
         if str(Path(filename).resolve()).startswith(package):
-            stderr.print(Text.assemble(("warning: ", "yellow"), str(message)), soft_wrap=True)
-        else:
-            shown(message, category, filename, lineno, file, line)
+            return f"warning: {message}\n"
+        return formatted(message, category, filename, lineno, line)
 
-    warnings.showwarning = show
+    warnings.formatwarning = one_line
     try:
         yield
     finally:
-        warnings.showwarning = shown
+        warnings.formatwarning = formatted
 
 
 def _error(message: str, code: int) -> int:

@@ -69,6 +69,7 @@ def run_train(args: argparse.Namespace) -> int:
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
     tracking = _tracking(args, out)  # a missing extra or a silent server: before training
     result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
+                   refuse_damaged=True,  # a finished run's damaged summary: say so, not retrain
                    hooks=tracking.train_hooks() if tracking else None)
     summary = result.summary
     if result.reused and tracking is not None:

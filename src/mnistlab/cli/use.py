@@ -44,7 +44,9 @@ def run_predict(args: argparse.Namespace) -> int:
                           tta=args.tta)
     print(format_predictions(predictions, as_json=args.json), flush=True)
     if interrupt.requested():  # what was scored is printed; the command says it stopped
-        raise KeyboardInterrupt
+        stderr.print("interrupted; the images scored before it are printed, the others are "
+                     "marked 'not predicted'")
+        return interrupt.exit_code()
     if args.show:
         drawn = ("" if len(predictions) <= SHEET_MAX
                  else f" (the first {SHEET_MAX} of {len(predictions)} inputs)")

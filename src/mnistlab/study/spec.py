@@ -178,14 +178,6 @@ class StudySpec:
                                    is_quick=True)
 
 
-def _label(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return "-".join(str(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def _shown_values(label: str, values: dict[str, Any]) -> dict[str, dict[str, str]]:
     """The label of a value (one factor) or a grid's cell (several) in the other languages,
     where its numbers read otherwise there (a decimal comma)."""
@@ -333,9 +325,10 @@ def _values_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant
         raise MnistlabError(f"{where}: values need a factor (a setting name, e.g. lr)")
     factor = factor.replace("-", "_")
     originals = _originals(raw, where)
-    return factor, [Variant(_label(value), {factor: value}, dict(originals.get(_label(value), {})),
-                            _shown_values(_label(value), {factor: value}))
-                    for value in raw["values"]]
+    labels = [setting_text(value) for value in raw["values"]]
+    return factor, [Variant(label, {factor: value}, dict(originals.get(label, {})),
+                            _shown_values(label, {factor: value}))
+                    for label, value in zip(labels, raw["values"])]
 
 
 def _grid_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]:
@@ -345,7 +338,7 @@ def _grid_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]
     variants = []
     for combo in itertools.product(*grid.values()):
         changes = dict(zip(factors, combo))
-        label = ", ".join(f"{f}={_label(v)}" for f, v in changes.items())
+        label = ", ".join(f"{f}={setting_text(v)}" for f, v in changes.items())
         variants.append(Variant(label, changes, dict(originals.get(label, {})),
                                 _shown_values(label, changes)))
     return "×".join(factors), variants

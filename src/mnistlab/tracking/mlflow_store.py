@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .. import runs
-from ..config import MLFLOW_ARTIFACTS, MLFLOW_STORE, TrainConfig, load_config
+from ..config import MLFLOW_ARTIFACTS, MLFLOW_STORE, PLACEMENT, TrainConfig, load_config
 from ..errors import MnistlabError, shown_url
 from ..messages import t
 from ..records import EpochRecord, Finding, RunResult, RunSummary
@@ -345,8 +345,11 @@ def complete_run(store: Store, run: Any, folder: Path, lang: str) -> None:
 def _empty_start(run: Any, config: TrainConfig) -> bool:
     """Whether `run` is this configuration's start, stopped before its first epoch ended (a
     Ctrl-C in epoch 1): not ended whole, no epoch logged, the same settings."""
+    def settings(params: dict[str, str]) -> dict[str, str]:  # where it ran is not what it is
+        return {k: v for k, v in params.items() if k not in PLACEMENT}
+
     return (run.info.status != "FINISHED" and "lr" not in run.data.metrics  # lr: every epoch
-            and run.data.params == params_of(config.to_dict()))
+            and settings(run.data.params) == settings(params_of(config.to_dict())))
 
 
 def log_folder(store: Store, experiment: str | None, folder: Path, name: str, *,

@@ -131,7 +131,7 @@ class ModelLearner:
 def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Dataset | None = None,
           splits: Splits | None = None, reporter: Reporter | None = None,
           evaluate_test: bool = True, overwrite: bool = False, write_plots: bool = True,
-          hooks: list[hk.Hook] | None = None) -> RunResult:
+          hooks: list[hk.Hook] | None = None, refuse_damaged: bool = False) -> RunResult:
     """Train one model. With `out`, write the run folder and an epoch checkpoint for resuming.
 
     `out` may be new, empty, or a run folder of this same configuration: an interrupted run
@@ -141,6 +141,8 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     `evaluate_test=False` keeps the test set untouched (study runs other than the final one);
     `write_plots=False` skips curves.png/confusion.png (a study draws its own); `hooks` plug
     into the run's moments (see training/hooks.py), after progress and before the checkpoint.
+    `refuse_damaged`: a finished run whose summary.json cannot be read is refused (the train
+    command) rather than trained again (a study's or a search's run).
     Ctrl-C (or `interrupt.request()`) ends the run after the current step; what was computed
     is kept and written, the unfinished epoch marked as such in the summary.
     """
@@ -152,7 +154,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     files.check_output_folder(out_dir)
     with files.exclusive(out_dir / runs.LOCK_FILE, "a training run"):
         state = runs.claim_run_folder(out_dir, config, overwrite=overwrite,
-                                      needs_test=evaluate_test)
+                                      needs_test=evaluate_test, refuse_damaged=refuse_damaged)
         if state == "finished":
             return runs.load_result(out_dir, config)
         return _train(config, out_dir, dataset, splits, reporter, evaluate_test, write_plots,
