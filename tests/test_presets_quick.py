@@ -51,6 +51,19 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path):
     assert not re.search(r"\btrials?\b(?!-curves\.png)", spanish)  # the labels are Spanish too
 
 
+def test_fashion_hparams_quick_in_spanish(quick_fashion_study, monkeypatch, shared_datasets,
+                                          tmp_path):
+    import shutil
+
+    monkeypatch.setenv("MNISTLAB_DATA", str(shared_datasets))
+    shutil.copytree(quick_fashion_study, tmp_path / "S")  # the shared folder keeps English
+    spec = StudyOptions(quick=True, seeds=1).apply(load_study("fashion-hparams"))
+    write_study_report(train_study(spec, tmp_path / "S"), "es")  # read back: nothing trained
+    spanish = (tmp_path / "S" / "report.md").read_text()
+    assert english_in(spanish) == []
+    assert "| 0,0001 |" in spanish and "lr=0,001; batch_size=100" in spanish
+
+
 def test_fashion_hparams_quick_healthy_runs(quick_fashion_study, monkeypatch, shared_datasets):
     monkeypatch.setenv("MNISTLAB_DATA", str(shared_datasets))
     spec = StudyOptions(quick=True, seeds=1).apply(load_study("fashion-hparams"))

@@ -349,7 +349,8 @@ def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
     for code, found in sorted(by_code.items(), key=lambda kv: RANK[kv[0]]):
         text = found[0][1].text(lang)
         named = sorted({labels.get(k, k) for k, _ in found})
-        runs = "; ".join(named[:6]) + ("; …" if len(named) > 6 else "")
+        runs = "; ".join(named[:6]) + (f"; {t(lang, 'doctor.more', n=len(named) - 6)}"
+                                       if len(named) > 6 else "")
         items.append(t(lang, "doctor.found", title=text["title"], code=code, count=len(found),
                        runs=runs, explanation=text["explanation"], fix=text["fix"]) + " " +
                      t(lang, "doctor.example", run=labels.get(found[0][0], found[0][0]),
