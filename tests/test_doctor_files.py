@@ -160,6 +160,13 @@ def test_study_folder_reports_good_runs_and_names_the_damaged_one(good_run, tmp_
     assert "Carpeta de ejecución ilegible" in out and str(study / "runs" / "a") in out
 
 
+def test_the_doctor_takes_several_folders_at_once(good_run, tmp_path, capsys):
+    for name in ("a", "b"):
+        shutil.copytree(good_run, tmp_path / name)
+    assert main(["doctor", str(tmp_path / "a"), str(tmp_path / "b"), "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {str(tmp_path / "a"), str(tmp_path / "b")}
+
+
 def test_damaged_single_run_on_the_cli_is_exit_2_and_one_line(run_copy, capsys):
     (run_copy / "summary.json").write_text("[]")
     assert main(["doctor", str(run_copy)]) == 2

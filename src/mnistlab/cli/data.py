@@ -62,7 +62,9 @@ def _cell(value: Any) -> str:
 
 
 def add_doctor(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="RUN_DIR|STUDY_DIR")
+    p.add_argument("path", nargs="+", metavar="RUN_DIR|STUDY_DIR",
+                   help="one or more (e.g. runs/*): each run folder, or every run in a study, "
+                   "search or folder of runs")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_lang(p, "findings'")
 
@@ -72,7 +74,9 @@ def run_doctor(args: argparse.Namespace) -> int:
     from ..messages import t
     from ..runs import examine
 
-    report = examine(args.path)
+    report: dict = {}
+    for path in args.path:
+        report |= examine(path)
     if args.json:
         print(json.dumps({run: [f.to_dict(args.lang) for f in found]
                           for run, found in report.items()}, indent=2, ensure_ascii=False))
