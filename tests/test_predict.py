@@ -221,6 +221,7 @@ BAD_FILES = {
     "deep.png": (lambda p: Image.fromarray(np.full((40, 40), 4000, np.uint16)).save(p),
                  "16-bit image"),
     "missing.png": (lambda p: None, "no such file"),
+    "loop.png": (lambda p: p.symlink_to(p), "a link that leads nowhere"),
     "cut.gif": (_bad_trailer, "damaged or unreadable image (IndexError"),
     "lab.tif": (lambda p: Image.new("LAB", (40, 40), (50, 0, 0)).save(p),
                 "cannot be turned into grayscale"),

@@ -92,7 +92,8 @@ def read_image(source: ImageLike) -> np.ndarray:
 
 def _read_file(path: Path) -> np.ndarray:
     if not path.exists():
-        raise ImageProblem("no such file")
+        raise ImageProblem("a link that leads nowhere (its target is gone, or links loop)"
+                           if path.is_symlink() else "no such file")
     if not path.is_file():
         raise ImageProblem("not a file")
     if path.stat().st_size == 0:
