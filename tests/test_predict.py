@@ -202,6 +202,14 @@ def _animated(path: Path) -> None:
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
+def _bad_palette(path: Path) -> None:
+    """A BMP whose header claims 1,000 palette colours: Pillow fails with a ValueError."""
+    paper_digit().save(path)
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, 46, 1000)  # the info header's colours-used field
+    path.write_bytes(bytes(data))
+
+
 def _bad_trailer(path: Path) -> None:
     """An animated GIF whose last byte is damaged: Pillow fails with an IndexError."""
     _animated(path)
@@ -223,6 +231,7 @@ BAD_FILES = {
     "missing.png": (lambda p: None, "no such file"),
     "loop.png": (lambda p: p.symlink_to(p), "a link that leads nowhere"),
     "cut.gif": (_bad_trailer, "damaged or unreadable image (IndexError"),
+    "palette.bmp": (_bad_palette, "damaged or unreadable image (ValueError: invalid palette"),
     "lab.tif": (lambda p: Image.new("LAB", (40, 40), (50, 0, 0)).save(p),
                 "cannot be turned into grayscale"),
 }

@@ -104,7 +104,12 @@ def _read_file(path: Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=FORMATS) as im:
-                return _gray(_checked(im, reduce=True))
+                picture = _checked(im, reduce=True)  # decoded: what fails here is damaged
+                try:
+                    return _gray(picture)
+                except ValueError as exc:  # a mode Pillow reads but cannot convert (CIELab)
+                    raise ImageProblem(f"cannot be turned into grayscale ({_first_line(exc)}); "
+                                       "save it as an 8-bit grayscale or RGB PNG") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageProblem(f"image too large (over {MAX_PIXELS // 1_000_000} megapixels); "
                            "shrink it first") from None
@@ -112,9 +117,6 @@ def _read_file(path: Path) -> np.ndarray:
         raise ImageProblem(f"not an image that can be read ({', '.join(FORMATS)})") from None
     except OSError as exc:  # truncated or corrupt pixel data, unreadable file
         raise ImageProblem(f"damaged or unreadable image ({_first_line(exc)})") from None
-    except ValueError as exc:  # a mode Pillow opens but cannot convert (a CIELab TIFF, say)
-        raise ImageProblem(f"cannot be turned into grayscale ({_first_line(exc)}); save it as "
-                           "an 8-bit grayscale or RGB PNG") from None
     except ImageProblem:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged file can fail anywhere in a decoder
