@@ -207,13 +207,13 @@ def _check_finite(model: torch.nn.Module, config: TrainConfig, payload: dict[str
                   shape: tuple[int, ...]) -> None:
     """Refuse a model whose outputs are not numbers (a diverged run): its ONNX file would be
     no use, and its parity check would compare NaN with NaN."""
+    from .runs import check_finite
+
     pixels = torch.randint(0, 256, (4, *shape), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         logits = scored_logits(model, pixels, config, payload["mean"], payload["std"], False)
-    if not torch.isfinite(logits).all():
-        raise MnistlabError("the model's outputs are not numbers (NaN or inf): the run diverged; "
-                            "train it again with a lower --lr (nothing was written)")
+    check_finite(logits, " (nothing was written)")
 
 
 def _parity(model: torch.nn.Module, path: Path, config: TrainConfig, payload: dict[str, Any],

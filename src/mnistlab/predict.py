@@ -480,6 +480,7 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
 def _scorer(model: torch.nn.Module, payload: dict[str, Any], top: int,
             tta: bool | None) -> Callable[[list[Prediction]], None]:
     """Fills in the classes of predictions whose image is read, a chunk at a time."""
+    from .runs import check_finite
     from .training.evaluation import scored_logits
 
     config = TrainConfig.from_dict(payload["config"])
@@ -496,9 +497,7 @@ def _scorer(model: torch.nn.Module, payload: dict[str, Any], top: int,
             # Softmax even for the bce teaching aid: the ranking is what matters here.
             probabilities = scored_logits(model, batch, config, payload["mean"], payload["std"],
                                           tta).softmax(dim=1).cpu()
-        if not torch.isfinite(probabilities).all():
-            raise MnistlabError("the model's outputs are not numbers (NaN): the run diverged; "
-                                "train it again with a lower --lr")
+        check_finite(probabilities)
         values, indices = probabilities.topk(min(top, len(names)), dim=1)
         for prediction, row_values, row_indices in zip(ready, values.tolist(),
                                                        indices.tolist()):

@@ -245,6 +245,14 @@ def _configs_in(saved: dict[str, Any], path: Path) -> list[TrainConfig]:
                             "to start the run over") from None
 
 
+def check_finite(outputs: torch.Tensor, also: str = "") -> None:
+    """Refuse a model whose outputs are not numbers (a diverged run): predicting or exporting
+    with it would hand out NaN as if it were an answer. `also` ends the line."""
+    if not torch.isfinite(outputs).all():
+        raise MnistlabError("the model's outputs are not numbers (NaN): the run diverged; train "
+                            f"it again with a lower --lr{also}")
+
+
 def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig) -> None:
     """The data a model is scored on has the classes and image size it was trained on."""
     def described(names: list[str], shape: list[int]) -> str:
@@ -252,11 +260,11 @@ def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig) -
         return f"{len(names)} classes ({shown}) of {'x'.join(map(str, shape[-2:]))} images"
 
     shapes = [int(v) for v in payload["image_shape"]], [int(v) for v in splits.test_x.shape[1:]]
-    trained = described(list(payload["class_names"]), shapes[0])
-    found = described(list(splits.class_names), shapes[1])
     if list(payload["class_names"]) != list(splits.class_names) or shapes[0] != shapes[1]:
         from .data import KNOWN_DATASETS
 
+        trained = described(list(payload["class_names"]), shapes[0])
+        found = described(list(splits.class_names), shapes[1])
         fix = ("give --data-dir with the data it was trained on" if config.dataset in
                KNOWN_DATASETS else f"put the data it was trained on back at {config.dataset}")
         raise MnistlabError(f"{config.dataset}: the data there now holds {found}; the model "

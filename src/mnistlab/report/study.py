@@ -50,16 +50,20 @@ def _rows_of(result: StudyResult, exp: Experiment, label: str) -> list[Row]:
     return [r for r in result.rows if r.experiment == exp.name and r.value == label]
 
 
+def _experiment_of(result: StudyResult, row: Row) -> Experiment | None:
+    return next((e for e in result.spec.experiments if e.name == row.experiment), None)
+
+
 def _shown_value(result: StudyResult, row: Row, lang: str) -> str:
     """A row's variant label as a reader of `lang` reads it (rows store the English label)."""
-    exp = next((e for e in result.spec.experiments if e.name == row.experiment), None)
+    exp = _experiment_of(result, row)
     return exp.shown(row.value, lang) if exp else row.value
 
 
 def _run_name(result: StudyResult, row: Row, lang: str) -> str:
     """`lr=0,01` for a factor's value; a trial's or a grid cell's label says it all."""
-    exp = next((e for e in result.spec.experiments if e.name == row.experiment), None)
-    value = _shown_value(result, row, lang)
+    exp = _experiment_of(result, row)
+    value = exp.shown(row.value, lang) if exp else row.value
     return value if exp is None or exp.factor == "trial" or "×" in exp.factor \
         else f"{exp.factor}={value}"
 

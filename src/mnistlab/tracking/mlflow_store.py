@@ -388,8 +388,8 @@ class MLflowLogger(Hook):
         folder = str(self.out.resolve())
         done = run.histories[0]
         earlier = self.store.find(experiment, FOLDER_TAG, folder)
-        if not done:  # stopped in its first epoch: nothing tells a resume from a new run but
-            earlier = [r for r in earlier if _empty_start(r, run.config)]  # this
+        if not done:  # a resume of a run stopped in its first epoch, or a new run: its start
+            earlier = [r for r in earlier if _empty_start(r, run.config)]  # tells them apart
         if earlier:  # a resumed run goes on in the MLflow run it started, with the epochs
             self.run_id = earlier[0].info.run_id  # it missed (the server was away) logged now
             self.store.call("update_run", self.run_id, status="RUNNING")
