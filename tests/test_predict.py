@@ -7,6 +7,8 @@ import os
 import pickle
 import shlex
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -486,3 +488,30 @@ def test_a_diverged_model_is_one_line_not_nan_probabilities(toy_run, tmp_path):
     paper_digit().save(image)
     with pytest.raises(MnistlabError, match="not numbers \\(NaN\\): the run diverged"):
         predict((model, payload), [image])
+
+
+def test_an_image_piped_in_is_read_from_standard_input(toy_run, tmp_path):
+    image = tmp_path / "d.png"
+    paper_digit().save(image)
+
+    def cli(*images, stdin):
+        return subprocess.run([sys.executable, "-m", "mnistlab", "predict", str(toy_run),
+                               *images, "--json"], stdin=stdin, capture_output=True,
+                              timeout=120)
+
+    piped = cli("-", str(image), stdin=image.open("rb"))
+    assert piped.returncode == 0, piped.stderr
+    from_stdin, from_file = json.loads(piped.stdout)
+    assert from_stdin["path"] == "-"
+    assert from_stdin["top"] == from_file["top"]  # the same bytes, the same answer
+    empty = cli("-", stdin=subprocess.DEVNULL)
+    assert empty.returncode == 1 and b"empty input (0 bytes)" in empty.stdout
+    twice = cli("-", "-", stdin=subprocess.DEVNULL)
+    assert twice.returncode == 2 and b"can be given once" in twice.stderr
+    leader, follower = os.openpty()  # a terminal: nothing is piped in, so nothing is waited for
+    try:
+        typed = cli("-", stdin=follower)
+    finally:
+        os.close(leader), os.close(follower)
+    assert typed.returncode == 2 and b"nothing is piped in" in typed.stderr
+    assert b"Traceback" not in typed.stderr + twice.stderr + empty.stderr

@@ -18,6 +18,7 @@ its own `Prediction`; every other image is still predicted.
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -53,7 +54,18 @@ CHUNK = 256  # images read and scored at a time: a Ctrl-C keeps the chunks score
 NOT_PREDICTED = "not predicted: interrupted (Ctrl-C); run the same command again"
 SHEET_MAX = 100  # inputs drawn on a --show sheet at most (a page, not a poster)
 
-ImageLike = str | Path | Image.Image | np.ndarray
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """An image file's bytes, with the name it is shown under (`mnistlab predict RUN -` reads
+    one from standard input)."""
+
+    name: str
+    data: bytes = field(repr=False)
+
+
+ImageLike = str | Path | Image.Image | np.ndarray | EncodedImage
 
 
 @dataclass
@@ -79,7 +91,8 @@ class ImageProblem(MnistlabError):
 
 # --- reading ---------------------------------------------------------------------------------
 def read_image(source: ImageLike) -> np.ndarray:
-    """A file path, PIL image or array -> float32 grayscale (H, W) in 0..255.
+    """A file path, an encoded file's bytes, PIL image or array -> float32 grayscale (H, W) in
+    0..255.
 
     Raises `ImageProblem` with a one-line reason for anything that is not one plain 8-bit image.
     """
@@ -87,6 +100,10 @@ def read_image(source: ImageLike) -> np.ndarray:
         return _gray(_checked(source))
     if isinstance(source, (str, Path)):
         return _read_file(Path(source))
+    if isinstance(source, EncodedImage):
+        if not source.data:
+            raise ImageProblem("empty input (0 bytes)")
+        return _decode(io.BytesIO(source.data))
     return _from_array(np.asarray(source))
 
 
@@ -98,12 +115,17 @@ def _read_file(path: Path) -> np.ndarray:
         raise ImageProblem("not a file")
     if path.stat().st_size == 0:
         raise ImageProblem("empty file (0 bytes)")
+    return _decode(path)
+
+
+def _decode(file: Path | io.BytesIO) -> np.ndarray:
+    """An image file's pixels as grayscale, every way a file can be bad as an ImageProblem."""
     try:
         # Pillow's own bomb check would warn at 89 MP and refuse at 179 MP; ours is stricter and
         # comes first, but its warning must not slip through as a mere warning either.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=FORMATS) as im:
+            with Image.open(file, formats=FORMATS) as im:
                 picture = _checked(im, reduce=True)  # decoded: what fails here is damaged
                 try:
                     return _gray(picture)
@@ -410,6 +432,9 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
         images = [images]
     expanded: list[tuple[str, ImageLike | None, str]] = []
     for number, item in enumerate(images):
+        if isinstance(item, EncodedImage):
+            expanded.append((item.name, item, ""))
+            continue
         if not isinstance(item, (str, Path)):
             expanded.append((f"<image {number}>", item, ""))
             continue
@@ -435,11 +460,11 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
             style: str | None = None, tta: bool | None = None) -> list[Prediction]:
     """Predict the class of each image with a trained run (its folder, or `load_model`'s pair).
 
-    `images`: file paths, folders (every image file in them), PIL images or arrays. `style`
-    overrides the preprocessing chosen from the run's dataset (see `preprocess`). `tta`: average
-    the softmax over the test-time views its scores used (None: as the run was trained, its
-    --tta). One `Prediction` per image, in order; a bad image gets `error` and the others are
-    still predicted.
+    `images`: file paths, folders (every image file in them), `EncodedImage`s, PIL images or
+    arrays. `style` overrides the preprocessing chosen from the run's dataset (see
+    `preprocess`). `tta`: average the softmax over the test-time views its scores used (None: as
+    the run was trained, its --tta). One `Prediction` per image, in order; a bad image gets
+    `error` and the others are still predicted.
     """
     from .runs import load_model
 

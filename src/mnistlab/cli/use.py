@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from typing import TYPE_CHECKING
 
 from .. import files, interrupt
+from ..errors import MnistlabError
 from .common import path_text, stderr, warn_if_unfinished
+
+if TYPE_CHECKING:
+    from ..predict import EncodedImage
 
 PREDICT = ("Images are preprocessed the way MNIST was made: grayscale, light backgrounds "
            "inverted, cropped to the ink, fitted in 20x20 and centred by mass in 28x28. Exit 1 "
@@ -17,7 +23,9 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     from ..predict import STYLES
 
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders of them")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files, or folders of them; - reads one image file from "
+                   "standard input (cat digit.png | mnistlab predict RUN_DIR -)")
     p.add_argument("--top", type=int, default=3, metavar="K",
                    help="classes shown per image (default: 3)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -40,8 +48,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.show:  # before the work: a file there (an input, say) is not drawn over
         files.check_output_file(args.show, "--show", suffix=".png", replace=args.overwrite)
     warn_if_unfinished(args.run_dir)
-    predictions = predict(args.run_dir, args.images, top=args.top, style=args.style,
-                          tta=args.tta)
+    images = [_standard_input() if image == "-" else image for image in _once(args.images)]
+    predictions = predict(args.run_dir, images, top=args.top, style=args.style, tta=args.tta)
     print(format_predictions(predictions, as_json=args.json), flush=True)
     if interrupt.requested():  # what was scored is printed; the command says it stopped
         stderr.print("interrupted; the images scored before it are printed, the others are "
@@ -52,6 +60,22 @@ def run_predict(args: argparse.Namespace) -> int:
                  else f" (the first {SHEET_MAX} of {len(predictions)} inputs)")
         stderr.print(f"sheet: {show_sheet(predictions, args.show)}{drawn}")
     return exit_code(predictions)
+
+
+def _once(images: list[str]) -> list[str]:
+    if images.count("-") > 1:
+        raise MnistlabError("'-' (an image read from standard input) can be given once; name "
+                            "a file that is called '-' as ./-")
+    return images
+
+
+def _standard_input() -> EncodedImage:
+    from ..predict import EncodedImage
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise MnistlabError("IMAGE '-' reads an image file from standard input, and nothing is "
+                            "piped in: cat digit.png | mnistlab predict RUN_DIR -")
+    return EncodedImage("-", sys.stdin.buffer.read())
 
 
 def add_export(p: argparse.ArgumentParser) -> None:
