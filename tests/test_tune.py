@@ -144,6 +144,16 @@ BAD_SPACES = [
     (lambda d: d["space"]["momentum"].update(when="sgd"), "space.momentum.when: must be a table"),
     (lambda d: d["base"].update(val_size=0), "[base]: val_size must be > 0"),
     (lambda d: d["base"].update(val_from="test"), "would tune on the test set"),
+    # settings a search must hold still: the same validation set, data and seeds for every trial
+    (lambda d: d["space"].update(val_from={"type": "categorical", "choices": ["test"]}),
+     "space.val_from: 'val_from' cannot be searched: every trial must be judged on the same "
+     "validation set, held out of the training set; set it in [base]"),
+    (lambda d: d["space"].update(val_size={"type": "int", "low": 0, "high": 100}),
+     "space.val_size: 'val_size' cannot be searched"),
+    (lambda d: d["space"].update(dataset={"type": "categorical", "choices": ["mnist", "x"]}),
+     "every trial must learn the same data"),
+    (lambda d: d["space"].update(seed={"type": "int", "low": 0, "high": 9}),
+     "searching seeds picks luck"),
     (lambda d: d["base"].update(lr="fast"), "[base]"),
     (lambda d: d["compare"].update(settings={"optimizer": "nadam"}), "[compare]"),
     (lambda d: d["compare"].update(val=120), "[compare].val"),

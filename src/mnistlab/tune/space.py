@@ -276,6 +276,19 @@ def _number(value: Any, key: str, *, whole: bool) -> float | int:
     return value
 
 
+# Settings a search must hold still, and why: trials are compared on one validation set held out
+# of the same training data, and the test set is touched once, by the retrained best.
+_HELD = "every trial must be judged on the same validation set, held out of the training set"
+NOT_SEARCHED = {
+    "val_from": _HELD, "val_size": _HELD, "data_seed": _HELD,
+    "dataset": "every trial must learn the same data", "data_dir": "every trial must learn the "
+    "same data",
+    "seed": "searching seeds picks luck; the best trial is retrained with fresh seeds "
+    "(--retrain-seeds)",
+    "device": "where a trial runs does not change what it learns (use --device)",
+}
+
+
 def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param],
                  where: str) -> Param:
     name = raw_name.replace("-", "_")
@@ -285,6 +298,9 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         close = sorted(f for f in fields if f.startswith(name[:3]))
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise MnistlabError(f"{key}: {raw_name!r} is not a training setting{hint}")
+    if name in NOT_SEARCHED:
+        raise MnistlabError(f"{key}: {raw_name!r} cannot be searched: {NOT_SEARCHED[name]}; "
+                            "set it in [base]")
     if any(p.name == name for p in earlier):
         raise MnistlabError(f"{key}: {raw_name!r} is searched twice")
     if not isinstance(raw, dict):
