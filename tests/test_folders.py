@@ -16,7 +16,7 @@ import pytest
 from drawn import make_run
 from PIL import Image
 
-from mnistlab import files, runs
+from mnistlab import MnistlabError, files, runs
 from mnistlab.cli import main
 from mnistlab.predict import Prediction, format_predictions
 
@@ -157,8 +157,10 @@ def test_mnistlab_s_own_warnings_are_one_line(train_args, tmp_path):
     assert "warnings.warn" not in err and "UserWarning" not in err
 
 
-def test_a_study_s_run_whose_summary_is_damaged_is_trained_again(tiny_idx_dir, tmp_path):
-    """Studies and searches have no --overwrite to offer: their runs are trained again."""
+@pytest.mark.parametrize("name", ["summary.json", "model.pt", "metrics.csv"])
+def test_a_study_s_run_whose_files_are_damaged_is_trained_again(tiny_idx_dir, tmp_path, name):
+    """Studies and searches have no --overwrite to offer: their runs are trained again (a
+    damaged model.pt or metrics.csv used to stop a search's resume, naming --overwrite)."""
     from mnistlab.config import TrainConfig
     from mnistlab.training import train
 
@@ -166,9 +168,12 @@ def test_a_study_s_run_whose_summary_is_damaged_is_trained_again(tiny_idx_dir, t
                          val_size=100, eval_train_size=100, device="cpu")
     out = tmp_path / "run"
     train(config, out=out)
-    (out / "summary.json").write_text("{ damaged")
+    (out / name).write_bytes((out / name).read_bytes()[:40] + b"\x00 damaged")
+    with pytest.raises(MnistlabError, match="damaged"):
+        train(config, out=out, refuse_damaged=True)  # the train command: refused, not trained
     result = train(config, out=out)
     assert not result.reused and result.summary.status == "completed"
+    assert train(config, out=out).reused  # whole again
 
 
 def test_a_second_train_on_the_same_folder_gets_a_lock_error(train_args, tmp_path, capsys):

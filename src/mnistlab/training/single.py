@@ -17,6 +17,7 @@ from ..data import Dataset
 from ..data.tensors import Splits, prepare_data
 from ..device import autocast, resolve_device, resolve_precision, to_fast_layout
 from ..ensemble import Ensemble, average_logits
+from ..errors import MnistlabError
 from ..models import build_model
 from ..optim import build_optimizer, build_schedule
 from ..progress import Reporter, SilentReporter
@@ -141,8 +142,8 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     `evaluate_test=False` keeps the test set untouched (study runs other than the final one);
     `write_plots=False` skips curves.png/confusion.png (a study draws its own); `hooks` plug
     into the run's moments (see training/hooks.py), after progress and before the checkpoint.
-    `refuse_damaged`: a finished run whose summary.json cannot be read is refused (the train
-    command) rather than trained again (a study's or a search's run).
+    `refuse_damaged`: a finished run whose summary.json, model.pt or metrics.csv cannot be read
+    is refused (the train command) rather than trained again (a study's or a search's run).
     Ctrl-C (or `interrupt.request()`) ends the run after the current step; what was computed
     is kept and written, the unfinished epoch marked as such in the summary.
     """
@@ -156,7 +157,11 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
         state = runs.claim_run_folder(out_dir, config, overwrite=overwrite,
                                       needs_test=evaluate_test, refuse_damaged=refuse_damaged)
         if state == "finished":
-            return runs.load_result(out_dir, config)
+            try:
+                return runs.load_result(out_dir, config)
+            except MnistlabError:  # its model.pt or metrics.csv damaged: the train command
+                if refuse_damaged:  # refuses; a study's or a search's run is trained again
+                    raise
         return _train(config, out_dir, dataset, splits, reporter, evaluate_test, write_plots,
                       hooks or [], resume=state == "resume", replace=state == "replace")
 
