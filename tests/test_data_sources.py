@@ -457,3 +457,43 @@ def test_dataset_info(tiny_known, tiny_idx_dir):
     assert custom["verified"] is False and custom["found via"] == "folder given"
     assert dataset_folder(str(tiny_idx_dir)) == Path(custom["folder"]).resolve()
     assert custom["classes"][0] == "class-0" and custom["train per class"] == [60] * 10
+
+
+def test_a_damaged_copy_read_before_the_cache_says_fetching_alone_will_not_do(tiny_known,
+                                                                              tmp_path):
+    """A fetch writes the cache, which --data-dir and MNISTLAB_DATA come before: advising it
+    alone left the user in a loop of the same error."""
+    name, offered = tiny_known
+    root = tmp_path / "mine"
+    root.mkdir()
+    offered.rename(root / name)
+    labels = root / name / "t10k-labels-idx1-ubyte.gz"
+    payload = bytearray(gzip.decompress(labels.read_bytes()))
+    payload[-1] ^= 1
+    labels.write_bytes(gzip.compress(bytes(payload)))
+    with pytest.raises(MnistlabError) as info:
+        load_dataset(name, data_dir=root)
+    message = str(info.value)
+    assert "checksum mismatch for t10k-labels-idx1-ubyte" in message
+    assert (f"that copy is in {root / name} (from --data-dir), which is read before mnistlab's "
+            "cache, so fetching alone does not replace it" in message)
+    (root / name).rename(cache_root() / name)  # the same damage in the cache: a fetch mends it
+    with pytest.raises(MnistlabError) as info:
+        load_dataset(name)
+    assert "that copy is in" not in str(info.value)
+
+
+@pytest.mark.parametrize("wrong", ["file", "missing", "dataset folder"])
+def test_mnistlab_data_named_wrongly_says_what_it_names(tiny_known, tmp_path, monkeypatch,
+                                                        wrong):
+    name, offered = tiny_known
+    given = {"file": offered / "train-images-idx3-ubyte.gz", "missing": tmp_path / "nowhere",
+             "dataset folder": offered}[wrong]
+    monkeypatch.setenv("MNISTLAB_DATA", str(given))
+    with pytest.raises(MnistlabError) as info:
+        dataset_folder(name)
+    expected = {"file": "MNISTLAB_DATA names a file; it should name the folder that holds tiny/",
+                "missing": "MNISTLAB_DATA names a folder that does not exist",
+                "dataset folder": "MNISTLAB_DATA names a dataset folder itself; it should name "
+                                  "the folder above it"}[wrong]
+    assert f"{given / name} ({expected})" in str(info.value)

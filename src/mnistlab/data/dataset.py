@@ -117,8 +117,15 @@ def load_dataset(name_or_path: str | os.PathLike, *,
     """A known dataset by name (checksums verified), or any folder of IDX files."""
     key = str(name_or_path)
     if key in KNOWN_DATASETS:
-        folder, _ = locate(key, data_dir)
-        return load_folder(folder, name=key, spec=KNOWN_DATASETS[key])
+        folder, how = locate(key, data_dir)
+        try:
+            return load_folder(folder, name=key, spec=KNOWN_DATASETS[key])
+        except MnistlabError as exc:
+            if how == "cache":  # `mnistlab data fetch` replaces what fails to verify there
+                raise
+            raise MnistlabError(f"{exc}; that copy is in {folder} (from {how}), which is read "
+                                "before mnistlab's cache, so fetching alone does not replace "
+                                "it: put a good copy there, or move that folder aside") from None
     path = Path(key).expanduser()
     if path.is_dir():
         return load_folder(path)

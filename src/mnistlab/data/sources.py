@@ -158,11 +158,26 @@ def locate(name: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
         if not missing:
             return folder, how
         incomplete = len(missing) < len(FILES)
-        looked.append(f"{folder}" + (f" (lacks {', '.join(missing)})" if incomplete else ""))
+        looked.append(f"{folder}" + (f" (lacks {', '.join(missing)})" if incomplete
+                                     else _why_not_there(folder, how)))
     looked = list(dict.fromkeys(looked))  # --data-dir and MNISTLAB_DATA may name one folder
     raise MnistlabError(f"{name} not found in {'; '.join(looked)}; run `mnistlab data fetch "
                         f"{name}` or point --data-dir / MNISTLAB_DATA at a folder holding "
                         f"{name}/*.gz")
+
+
+def _why_not_there(folder: Path, how: str) -> str:
+    """What is wrong with a folder the user named (--data-dir, MNISTLAB_DATA), if it shows."""
+    root = folder.parent
+    if how not in ("--data-dir", "MNISTLAB_DATA"):
+        return ""
+    if root.is_file():
+        return f" ({how} names a file; it should name the folder that holds {folder.name}/)"
+    if not root.exists():
+        return f" ({how} names a folder that does not exist)"
+    if all(find_file(root, stem) for stem in FILES):
+        return f" ({how} names a dataset folder itself; it should name the folder above it)"
+    return ""
 
 
 def dataset_folder(name: str, data_dir: str | Path | None = None) -> Path:
