@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -696,3 +697,59 @@ def test_fashion_mlp_quick_form_end_to_end(shared_datasets, tmp_path, capsys):
     assert "| the original's final configuration | 1 |" in report  # retrained beside the best
     assert "not compared with the published 87.99%" in report
     assert "fashion-mlp-quick" in (out / "space.toml").read_text()
+
+
+def test_a_search_stopped_in_a_trial_resumes_as_if_never_stopped(space_file, tmp_path,
+                                                                 monkeypatch):
+    """The cut trial's point is trained first on resume, and later draws are seeded by their
+    place among the trials that were not cut: the same trials as a search run straight through
+    (it used to draw new points past the cut one)."""
+    from mnistlab import interrupt
+
+    search_module = sys.modules["mnistlab.tune.search"]  # the package exports a search()
+    spec = load_space(str(space_file))
+    options = TuneOptions(trials=4, report=False, retrain_seeds=0)
+    straight = run_tune(spec, tmp_path / "straight", options=options)
+    real, calls = search_module.train, []
+
+    def stopped_in_the_second(config, **kwargs):
+        calls.append(config)
+        if len(calls) == 2:
+            interrupt.request()  # as a Ctrl-C in the middle of trial 1's training would
+        return real(config, **kwargs)
+
+    monkeypatch.setattr(search_module, "train", stopped_in_the_second)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_tune(spec, tmp_path / "cut", options=options)
+    finally:
+        interrupt.flag().clear()
+    resumed = run_tune(spec, tmp_path / "cut", options=options)
+    kept = [t for t in resumed.trials if t.state.name != "FAIL"]
+    [cut] = [t for t in resumed.trials if t.state.name == "FAIL"]
+    assert cut.user_attrs["cut"] and cut.number == 1
+    assert kept[1].user_attrs["retry_of"] == 1 and kept[1].params == cut.params
+    assert [t.params for t in kept] == [t.params for t in straight.trials]
+    assert [t.value for t in kept] == [t.value for t in straight.trials]
+
+
+def test_a_killed_worker_s_trial_is_trained_again_once_its_heartbeat_is_stale(
+        space_file, tmp_path, monkeypatch):
+    import time
+
+    search_module = sys.modules["mnistlab.tune.search"]
+    monkeypatch.setattr(search_module, "HEARTBEAT_SECONDS", 1)  # stale after 3 s, not 3 min
+    spec = load_space(str(space_file))
+    out = tmp_path / "search"
+    run_tune(spec, out, options=TuneOptions(trials=1, report=False, retrain_seeds=0))
+    study = open_study(spec, f"sqlite:///{out / 'tune.db'}", study_name=spec.name)
+    with warnings.catch_warnings():  # "heartbeats are meant for optimize()": a worker's are
+        warnings.simplefilter("ignore", UserWarning)
+        killed = study.ask()  # a worker drew its values, beat once, and was killed (SIGKILL)
+    search_module.suggest(spec, killed)
+    study._storage.record_heartbeat(killed._trial_id)
+    time.sleep(4)
+    resumed = run_tune(spec, out, options=TuneOptions(trials=3, report=False, retrain_seeds=0))
+    [retry] = [t for t in resumed.trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert retry.params == killed.params and retry.state.name == "COMPLETE"
+    assert [t.state.name for t in resumed.trials if t.number == killed.number] == ["FAIL"]

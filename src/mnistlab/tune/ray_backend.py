@@ -32,6 +32,7 @@ from ..training import train
 from .search import (
     InvalidTrial,
     PruneOnValidation,
+    cut_trial,
     finished_trials,
     trial_outcome,
     trial_settings,
@@ -144,6 +145,7 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
     except BaseException:
         for ref, (trial, _) in running.items():  # what is not finished is failed, not lost
             ray.cancel(ref, force=True)
+            cut_trial(trial)  # and trained first when the search resumes
             study.tell(trial, state=TrialState.FAIL)
         raise
     finally:

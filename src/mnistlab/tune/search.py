@@ -86,33 +86,55 @@ def _seeded_tpe_class() -> type:
             self.seed = seed
             self._by_trial: dict[int, Any] = {}
 
-        def _for(self, trial: Any) -> Any:
+        def _for(self, study: Any, trial: Any) -> Any:
             sampler = self._by_trial.get(trial.number)
             if sampler is None:
                 sampler = optuna.samplers.TPESampler(seed=self.seed * SEED_STRIDE
-                                                     + trial.number)
+                                                     + drawn_index(study, trial.number))
                 self._by_trial[trial.number] = sampler
             return sampler
 
         def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
-            return self._for(trial).infer_relative_search_space(study, trial)
+            return self._for(study, trial).infer_relative_search_space(study, trial)
 
         def sample_relative(self, study: Any, trial: Any, search_space: dict) -> dict[str, Any]:
-            return self._for(trial).sample_relative(study, trial, search_space)
+            return self._for(study, trial).sample_relative(study, trial, search_space)
 
         def sample_independent(self, study: Any, trial: Any, param_name: str,
                                param_distribution: Any) -> Any:
-            return self._for(trial).sample_independent(study, trial, param_name,
-                                                       param_distribution)
+            return self._for(study, trial).sample_independent(study, trial, param_name,
+                                                              param_distribution)
 
         def before_trial(self, study: Any, trial: Any) -> None:
-            self._for(trial).before_trial(study, trial)
+            self._for(study, trial).before_trial(study, trial)
 
         def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-            self._for(trial).after_trial(study, trial, state, values)
+            self._for(study, trial).after_trial(study, trial, state, values)
             self._by_trial.pop(trial.number, None)
 
     return TrialSeededTPE
+
+
+CUT = "cut"  # user attribute of a trial stopped by Ctrl-C/SIGTERM before its end
+
+
+def cut_trial(trial: Any) -> None:
+    """A trial stopped before its end (Ctrl-C, SIGTERM, a cancelled task): marked, and its
+    values queued again, so that the resumed search trains that point first instead of
+    drawing past it, and goes on as the search would have without the stop."""
+    trial.set_user_attr(CUT, True)
+    if trial.params:
+        trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+
+
+def drawn_index(study: Any, number: int) -> int:
+    """Trial `number`'s place among the trials that were not cut: what seeds its draw, so that
+    a search stopped and resumed draws what one run straight through draws. A trial that failed
+    with no `error` of its own (a worker killed, failed by the heartbeat) was cut too."""
+    cut = sum(1 for t in study.get_trials(deepcopy=False)
+              if t.number < number and (t.user_attrs.get(CUT) or (
+                  t.state == TrialState.FAIL and "error" not in t.user_attrs)))
+    return number - cut
 
 
 def make_sampler(seed: int) -> Any:
@@ -168,7 +190,8 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 storage = optuna.storages.RDBStorage(
                     storage_url, engine_kwargs=engine_kwargs,
-                    heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS)
+                    heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS,
+                    **_retry_stale_trials())
             study = optuna.create_study(storage=storage, study_name=study_name,
                                         direction="maximize", load_if_exists=True,
                                         sampler=sampler, pruner=pruner)
@@ -203,6 +226,16 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
             f"search space or base config; resuming would mix two searches. Use another --out, "
             f"--storage or --study-name")
     return study
+
+
+def _retry_stale_trials() -> dict[str, Any]:
+    """A killed worker's trial, once its heartbeat is stale, is queued again (once: a point
+    that kills its worker twice is not tried a third time). Optuna 4.9 renamed the hook."""
+    storages = optuna.storages
+    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+        return {"heartbeat_stale_trial_callback":
+                storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
+    return {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=1)}
 
 
 def with_driver(url: str) -> str:
@@ -344,6 +377,13 @@ def make_objective(spec: TuneSpec, cache: Any,
     invalid = [0]
 
     def objective(trial: Any) -> float:
+        try:
+            return _objective(trial)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: its point is trained first on resume
+            cut_trial(trial)
+            raise
+
+    def _objective(trial: Any) -> float:
         if interrupt.requested():  # asked to stop between trials: this one never starts
             raise KeyboardInterrupt
         trial.set_user_attr("worker", worker_label())
