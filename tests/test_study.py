@@ -544,6 +544,30 @@ def test_cohorts_trained_but_never_recorded_are_read_back_not_trained_again(tiny
     assert _rows_without_seconds(tmp_path / "S" / "results.csv") == first
 
 
+def test_runs_written_but_not_recorded_are_read_back_when_their_cohort_grows(tiny_study,
+                                                                            tmp_path,
+                                                                            monkeypatch):
+    """More seeds with study.db moved away: the cohorts now hold new members beside written
+    ones; only the new ones train (every finished run was trained again)."""
+    import dataclasses
+
+    from mnistlab.study import backends
+
+    spec = load_study(str(tiny_study))
+    train_study(dataclasses.replace(spec, seeds=1), tmp_path / "S",
+                backend=LocalBackend(workers=1))
+    (tmp_path / "S" / "study.db").rename(tmp_path / "study.db.moved")
+    trained = []
+    real_cohort, real_train = backends.cohort.train_cohort, backends.train
+    monkeypatch.setattr(backends.cohort, "train_cohort",
+                        lambda configs, **kw: trained.extend(configs) or real_cohort(configs, **kw))
+    monkeypatch.setattr(backends, "train",
+                        lambda config, **kw: trained.append(config) or real_train(config, **kw))
+    train_study(dataclasses.replace(spec, seeds=2), tmp_path / "S",
+                backend=LocalBackend(workers=1))
+    assert trained and {config.seed for config in trained} == {1}
+
+
 def test_run_names_and_study_identity_outlive_new_settings():
     # figures computed by mnistlab 0.1.0: folders it made keep their run names and identity,
     # so they resume; a new setting changes the name only once it leaves its default

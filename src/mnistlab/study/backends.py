@@ -114,6 +114,11 @@ def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
     if all(written):  # trained and written, but never recorded (a study.db moved away, a
         cohort.remove_checkpoint(checkpoint)  # failed write, a stop in between): read back
         return [(r.key, w.summary, w.history) for r, w in zip(unit, written) if w is not None]
+    if any(written) and not checkpoint.exists():  # some written (the cohort grew: more seeds
+        # or values while study.db was away): read those back, train only the others
+        done = [(r.key, w.summary, w.history) for r, w in zip(unit, written) if w is not None]
+        rest = [r for r, w in zip(unit, written) if w is None]
+        return done + train_unit(rest, study_dir, cache, reporter)
     results = cohort.train_cohort(
         [r.config for r in unit], splits=cache.splits(unit[0].config),
         outs=outs, tests=[r.test for r in unit],
