@@ -261,6 +261,16 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
      "[es] may only give text for note, title"),
     ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'a', es = { title = 'b' } }]\n",
      "variant 1: [es] may only give text for label"),
+    # rows and the final choice are found by label: each once; the seed is the study's
+    ("[base]\n[[experiment]]\nname = 'x'\nvariants = []\n", "(x): variants is empty"),
+    ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'b', lr = 0.1 }, "
+     "{ label = 'b', lr = 0.001 }]\n", "'b' is listed twice; give each variant its own label"),
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.01, 0.01]\n",
+     "'0.01' is listed twice; give each value once"),
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'seed'\nvalues = [1, 2]\n",
+     "seed cannot vary in an experiment"),
+    ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'five', seed = 5 }]\n",
+     "seed cannot vary in an experiment"),
 ])
 def test_bad_study_files(text, message):
     from mnistlab.config import tomllib

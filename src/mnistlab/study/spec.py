@@ -31,6 +31,7 @@ counted before it is made).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import math
@@ -285,12 +286,30 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
         factor, variants = _grid_variants(raw, where)
     else:
         factor, variants = "trial", _listed_variants(raw, where)
+    _check_variants(variants, kinds[0], where)
     for v in variants:
         _check(base, v.changes, f"{where}: {v.label}")
     return Experiment(name, factor, tuple(variants),
                       typed(raw, "test", "true or false", where, False),
                       typed(raw, "title", "text", where, ""), typed(raw, "note", "text", where, ""),
                       read_translations(raw, {"title", "note"}, where))
+
+
+def _check_variants(variants: list[Variant], kind: str, where: str) -> None:
+    """At least one variant, each under its own label (rows and the final choice are found by
+    label: two alike were one row of both, n counted twice), none setting the seed (every
+    setting trains with each of the study's seeds: a seed set here was overwritten)."""
+    if not variants:
+        raise MnistlabError(f"{where}: {kind} is empty; list at least one")
+    labels = collections.Counter(v.label for v in variants)
+    twice = [label for label, count in labels.items() if count > 1]
+    if twice:
+        fix = "give each value once" if kind != "variants" else "give each variant its own label"
+        raise MnistlabError(f"{where}: {twice[0]!r} is listed twice; {fix}")
+    if any("seed" in v.changes for v in variants):
+        raise MnistlabError(f"{where}: seed cannot vary in an experiment: every setting is "
+                            "trained with each of the study's seeds (seeds = N, --seeds N), and "
+                            "the noise marks compare settings across them")
 
 
 def _count_settings(raw: dict[str, Any], kind: str, where: str) -> int:
