@@ -448,6 +448,45 @@ def test_a_store_that_cannot_be_written_is_one_line(tmp_path):
             assert info.value.exit_code == 1
 
 
+@pytest.mark.parametrize("sql, read", [
+    ("UPDATE meta SET value = 'abc' WHERE name = 'identity'", "identity"),
+    ("UPDATE meta SET value = '[1]' WHERE name = 'key_placement'", "key_placement"),
+    ("UPDATE runs SET summary = '{bad'", "finished"),
+    ("UPDATE runs SET history = '[[1, 2]]'", "finished"),
+    ("UPDATE runs SET config = '3'", "entries"),
+    ("DROP TABLE runs; CREATE TABLE runs (a, b)", "finished"),
+])
+def test_a_hand_edited_store_is_one_line_naming_it(tmp_path, sql, read):
+    from mnistlab.config import TrainConfig
+    from mnistlab.records import EpochRecord, RunSummary
+    from mnistlab.study.store import Store
+
+    with Store(tmp_path / "study.db") as store:
+        store.set_identity("abc123")
+        store.set_key_placement({"device": "cpu"})
+        store.record("k", TrainConfig(), False, RunSummary(status="completed"),
+                     [EpochRecord.from_row({"epoch": 1})])
+        store._db.executescript(sql)
+        with pytest.raises(MnistlabError, match="study.db: a damaged study database .*; move "
+                                                "this file away") as info:
+            getattr(store, read)()
+    assert "\n" not in str(info.value)
+
+
+def test_a_read_only_study_folder_is_not_called_damaged(tmp_path):
+    from test_folders import tmpfs
+
+    from mnistlab.study.store import Store
+
+    with tmpfs(tmp_path / "mnt", "size=1m") as mount:
+        Store(mount / "S" / "study.db").close()
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        with pytest.raises(MnistlabError, match="cannot be opened for writing .*fix the "
+                                                "permissions") as info:
+            Store(mount / "S" / "study.db")
+        assert "damaged" not in str(info.value) and info.value.exit_code == 1
+
+
 def test_a_cohort_cut_short_resumes_as_it_was_when_more_seeds_regroup_the_rest(tiny_study,
                                                                                tmp_path):
     from mnistlab import interrupt

@@ -7,8 +7,10 @@ its epoch checkpoint, which is how an unfinished run resumes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,10 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+MOVE_AWAY = ("move this file away and run the same command again (runs already written are "
+             "read back from their folders), or use another --out")
+
+
 class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -40,9 +46,23 @@ class Store:
             self._db = sqlite3.connect(self.path, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
+        except sqlite3.OperationalError as exc:  # a read-only folder or file, not damage
+            raise MnistlabError(f"{self.path}: cannot be opened for writing ({exc}); a study "
+                                "writes in its folder: fix the permissions, or copy the folder "
+                                "somewhere writable and give that as --out (finished runs are "
+                                "kept)", exit_code=1) from None
         except sqlite3.DatabaseError as exc:
             raise MnistlabError(f"{self.path}: not a study database, or a damaged one ({exc}); "
-                                "use another --out, or move this file away") from None
+                                f"{MOVE_AWAY}") from None
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Rows that are not what this code writes (a hand-edited or foreign file): one line."""
+        try:
+            yield
+        except (sqlite3.DatabaseError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise MnistlabError(f"{self.path}: a damaged study database ({type(exc).__name__}: "
+                                f"{str(exc)[:100]}); {MOVE_AWAY}") from None
 
     def close(self) -> None:
         self._db.close()
@@ -56,8 +76,7 @@ class Store:
     def identity(self) -> str | None:
         """The identity of the study this store belongs to (None in stores made before it
         was recorded)."""
-        row = self._db.execute("SELECT value FROM meta WHERE name = 'identity'").fetchone()
-        return json.loads(row[0]) if row else None
+        return self._meta("identity", str)
 
     def set_identity(self, identity: str) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES ('identity', ?)",
@@ -66,8 +85,15 @@ class Store:
     def key_placement(self) -> dict[str, Any] | None:
         """The data_dir and device this study's run keys are made with (None in stores made
         before it was recorded; study.run.key_placement)."""
-        row = self._db.execute("SELECT value FROM meta WHERE name = 'key_placement'").fetchone()
-        return json.loads(row[0]) if row else None
+        return self._meta("key_placement", dict)
+
+    def _meta(self, name: str, kind: type) -> Any:
+        with self._reading():
+            row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+            value = json.loads(row[0]) if row else None
+            if value is not None and not isinstance(value, kind):
+                raise TypeError(f"{name} is {type(value).__name__}, not {kind.__name__}")
+            return value
 
     def set_key_placement(self, placement: dict[str, Any]) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES ('key_placement', ?)",
@@ -75,8 +101,12 @@ class Store:
 
     def entries(self) -> list[tuple[str, dict[str, Any], bool]]:
         """(key, settings as recorded, whether it scored the test set) of every run."""
-        return [(k, json.loads(c), bool(test))
-                for k, c, test in self._db.execute("SELECT key, config, test FROM runs")]
+        with self._reading():
+            entries = [(k, json.loads(c), bool(test))
+                       for k, c, test in self._db.execute("SELECT key, config, test FROM runs")]
+            if not all(isinstance(k, str) and isinstance(c, dict) for k, c, _ in entries):
+                raise TypeError("a run's key or settings are not what a study writes")
+            return entries
 
     def record(self, key: str, config: TrainConfig, test: bool, summary: RunSummary,
                history: list[EpochRecord]) -> None:
@@ -98,11 +128,12 @@ class Store:
     def finished(self) -> dict[str, StoredRun]:
         """Every recorded run, by key."""
         out = {}
-        for key, test, summary, history in self._db.execute(
-                "SELECT key, test, summary, history FROM runs"):
-            out[key] = StoredRun(RunSummary.from_dict(json.loads(summary)),
-                                 [EpochRecord.from_row(r) for r in json.loads(history)],
-                                 bool(test))
+        with self._reading():
+            for key, test, summary, history in self._db.execute(
+                    "SELECT key, test, summary, history FROM runs"):
+                out[key] = StoredRun(RunSummary.from_dict(json.loads(summary)),
+                                     [EpochRecord.from_row(r) for r in json.loads(history)],
+                                     bool(test))
         return out
 
 
