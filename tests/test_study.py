@@ -692,3 +692,24 @@ def test_on_a_gpu_one_process_trains_unless_workers_are_asked_for(workers, where
     LocalBackend(workers=workers).execute(runs, Path("unused"), lambda *a: None,
                                           lambda *a: None)
     assert set(used) == {where}
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_an_experiment_without_the_base_value_compares_against_its_first_not_a_false_base(
+        tiny_study, tmp_path, lang):
+    """Its first value was marked "(base)" and the recommendation said to keep "the base value"
+    it was not."""
+    tiny_study.write_text(tiny_study.read_text().replace("values = [0.01, 0.05]",
+                                                         "values = [0.01, 0.2]"))
+    run_study(load_study(str(tiny_study)), tmp_path / "S", options=StudyOptions(lang=lang))
+    report = (tmp_path / "S" / "report.md").read_text()
+    section = report.split("learning-rate")[1].split("\n#")[0]
+    first = "0.01" if lang == "en" else "0,01"
+    assert f"| {first} {'(reference)' if lang == 'en' else '(referencia)'} |" in section
+    assert "(base)" not in section
+    assert ("is not among these values" if lang == "en" else "no está entre estos valores") \
+        in section
+    [line] = [line for line in report.splitlines() if line.startswith("- `lr`")]
+    assert ("the base value is not among them" if lang == "en"
+            else "el valor base no está entre ellos") in line
+    assert "keep the base value" not in line and "mantener el valor base" not in line

@@ -68,14 +68,15 @@ def _run_name(result: StudyResult, row: Row, lang: str) -> str:
         else f"{exp.factor}={value}"
 
 
-def _reference(result: StudyResult, exp: Experiment) -> tuple[str, list[Row]]:
-    """The comparison rows of an experiment: its base variant, else its first variant."""
+def _reference(result: StudyResult, exp: Experiment) -> tuple[str, list[Row], bool]:
+    """The comparison rows of an experiment: its base variant, else its first variant (the
+    base value not among its values); and whether they are the base's."""
     for v in exp.variants:
         rows = _rows_of(result, exp, v.label)
         if rows and all(r.is_base for r in rows):
-            return v.label, rows
+            return v.label, rows, True
     first = exp.variants[0].label
-    return first, _rows_of(result, exp, first)
+    return first, _rows_of(result, exp, first), False
 
 
 def _delta_cell(lang: str, rows: list[Row], ref: list[Row], is_ref: bool) -> tuple[str, Any]:
@@ -143,7 +144,10 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                         lang: str) -> list[tuple[str, Any, list[Row]]]:
     doc.add(Heading(1, t(lang, "experiment", name=exp.text("title", lang) or exp.name)))
     doc.add(Paragraph(t(lang, "factor", factor=exp.factor)))
-    ref_label, ref_rows = _reference(result, exp)
+    ref_label, ref_rows, is_base = _reference(result, exp)
+    if not is_base:
+        doc.add(Paragraph(t(lang, "reference.not_base", factor=exp.factor,
+                            value=exp.shown(ref_label, lang))))
     with_original = not result.spec.is_quick  # the original's numbers are full-data numbers
     headers = [t(lang, k) for k in ("col.value", "col.n", "col.train_eval", "col.train_running",
                                     "col.val", "col.gap", "col.delta", "col.original")]
@@ -160,8 +164,8 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
         original = (f"{number(v.original['train'], '.2f', lang)} / "
                     f"{number(v.original['val'], '.2f', lang)}"
                     if {"train", "val"} <= set(v.original) else "—")
-        label = v.text("label", lang) + (f" {t(lang, 'base_mark')}" if v.label == ref_label
-                                         else "")
+        mark = t(lang, "base_mark" if is_base else "ref_mark")
+        label = v.text("label", lang) + (f" {mark}" if v.label == ref_label else "")
         rows.append([label, str(val.n),
                      summarize([r.train_accuracy_eval for r in cell_rows]).format(lang=lang),
                      summarize([r.train_accuracy_running for r in cell_rows]).format(lang=lang),
@@ -186,7 +190,8 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     plot_dir.mkdir(parents=True, exist_ok=True)
     title = exp.text("title", lang) or exp.name
     files.save_figure(result.out / name, plots.point_chart(labels, means, sds, title,
-                                                           exp.shown(ref_label, lang),
+                                                           exp.shown(ref_label, lang)
+                                                           if is_base else None,
                                                            originals, lang))
     doc.add(Image(name, t(lang, "plot.points", name=exp.text("title", lang) or exp.name)))
     return comparisons
@@ -211,9 +216,9 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
                 f" ({t(lang, 'within_noise' if best_diff.within_noise else 'beyond_noise')})"
                 if best_diff.has_interval else f" ({t(lang, 'no_noise')})"))
         rows.append([exp.text("title", lang) or exp.name, best_label, val.format(lang=lang), delta])
-        recommendations.append(_recommendation(exp.factor, exp.shown(_reference(result, exp)[0],
-                                                                     lang),
-                                               best_label, best_diff, lang))
+        ref_label, _, is_base = _reference(result, exp)
+        recommendations.append(_recommendation(exp.factor, exp.shown(ref_label, lang),
+                                               best_label, best_diff, lang, is_base))
     doc.add(Table([t(lang, "col.experiment"), t(lang, "col.best"), t(lang, "col.val"),
                    t(lang, "col.delta")], rows, caption=t(lang, "accuracy_pct"), align="llrr"))
     doc.add(Heading(2, t(lang, "recommended")))
@@ -226,17 +231,19 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
 
 
 def _recommendation(factor: str, ref_label: str, best_label: str, best_diff: Any,
-                    lang: str) -> str:
-    """Change a factor only where its best value beat the base beyond the noise."""
+                    lang: str, is_base: bool = True) -> str:
+    """Change a factor only where its best value beat the base (or, where the base value is
+    not among the experiment's, its first value) beyond the noise."""
+    ref = "" if is_base else "_ref"
     if best_diff is not None and best_diff.delta > 0 and best_diff.has_interval \
             and not best_diff.within_noise:
         why = t(lang, "recommended.why_ci", low=best_diff.low * 100, high=best_diff.high * 100)
-        return t(lang, "recommended.change", factor=factor, value=best_label,
-                 delta=best_diff.delta * 100, why=why)
+        return t(lang, f"recommended.change{ref}", factor=factor, value=best_label,
+                 delta=best_diff.delta * 100, why=why, base=ref_label)
     if best_diff is not None and best_diff.delta > 0 and not best_diff.has_interval:
-        return t(lang, "recommended.unknown", factor=factor, value=best_label,
+        return t(lang, f"recommended.unknown{ref}", factor=factor, value=best_label,
                  delta=best_diff.delta * 100, base=ref_label)
-    return t(lang, "recommended.keep", factor=factor, value=ref_label)
+    return t(lang, f"recommended.keep{ref}", factor=factor, value=ref_label)
 
 
 def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: str) -> None:
