@@ -101,6 +101,34 @@ def test_study_stops_at_once_and_resumes(tiny_study_file, study_reference, tmp_p
     assert rows(out / "results.csv") == rows(study_reference(workers))
 
 
+def _workers_starting(out: Path) -> bool:
+    """Whether a worker process of the study writing `out` has been spawned (Linux /proc)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"spawn_main" in (entry / "cmdline").read_bytes():
+                parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                if str(out).encode() in Path(f"/proc/{parent}/cmdline").read_bytes():
+                    return True
+        except OSError:  # gone meanwhile
+            continue
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds workers in /proc")
+@pytest.mark.parametrize("settle", [0.0, 0.3, 0.8])
+def test_a_stop_while_workers_start_is_one_line_not_their_tracebacks(tmp_path, settle):
+    """A terminal's Ctrl-C reaches the workers too; one importing torch printed its traceback,
+    and the study blamed 'a worker process died' with exit 2."""
+    out = tmp_path / "study"
+    cmd = mnistlab("study", "fashion-hparams", "--quick", "--seeds", "1", "--quiet", "--workers",
+                   "2", "--out", str(out))
+    returncode, err, _ = signal_when(cmd, lambda: _workers_starting(out), signal.SIGINT,
+                                     settle=settle)
+    assert returncode == 130, err
+    assert err.strip() == "interrupted; what was finished is kept (run the same command again " \
+                          "to continue)"
+
+
 @pytest.mark.slow
 def test_train_stops_mid_epoch_and_marks_the_cut_epoch(shared_datasets, tmp_path):
     """The epoch the signal cut short is not written as if whole: metrics.csv holds whole

@@ -120,6 +120,25 @@ def handling() -> Iterator[StopFlag]:
 
 
 def ignore_signals() -> None:
-    """In a worker process: let the parent decide when to stop (through the shared flag)."""
+    """In a worker process: let the parent decide when to stop (through the shared flag).
+    Signals blocked while it started (`held_for_children`) are ignored from now on."""
     for s in SIGNALS:
         signal.signal(s, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+
+
+@contextlib.contextmanager
+def held_for_children() -> Iterator[None]:
+    """Start worker processes inside this: Ctrl-C and SIGTERM are held back here and in the
+    children they start (a terminal's Ctrl-C reaches every process of the group), so a child
+    importing torch is never cut mid-import with a traceback; the children ignore them once
+    `ignore_signals` runs, and this process takes one held back when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks, no process groups
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)

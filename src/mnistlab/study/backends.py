@@ -263,8 +263,9 @@ def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_
              on_done: OnDone, workers_stop: interrupt.StopFlag) -> None:
     """Submit every unit and record results as they come; raise KeyboardInterrupt once the
     running units have stopped after a stop request."""
-    pending = {pool.submit(_worker_train, i, unit, str(study_dir)): unit
-               for i, unit in enumerate(units)}
+    with interrupt.held_for_children():  # the workers start here (spawned at submit)
+        pending = {pool.submit(_worker_train, i, unit, str(study_dir)): unit
+                   for i, unit in enumerate(units)}
     deadline = math.inf
     while pending and time.monotonic() < deadline:
         done, _ = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
@@ -275,6 +276,8 @@ def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_
             try:
                 outcome = future.result()
             except cf.process.BrokenProcessPool:
+                if interrupt.requested():  # a worker stopped by the same Ctrl-C: no crash
+                    raise KeyboardInterrupt from None
                 raise MnistlabError(
                     "a worker process died (killed, or out of memory?); finished runs are "
                     "kept: re-run the same command to continue, or use --workers 1") from None
