@@ -713,3 +713,29 @@ def test_an_experiment_without_the_base_value_compares_against_its_first_not_a_f
     assert ("the base value is not among them" if lang == "en"
             else "el valor base no está entre ellos") in line
     assert "keep the base value" not in line and "mantener el valor base" not in line
+
+
+def test_trial_curves_keep_every_variant_when_short_labels_would_collide(tiny_study, tmp_path,
+                                                                         monkeypatch):
+    from mnistlab import figures
+
+    drawn = {}
+    real = figures.experiment_curves
+    monkeypatch.setattr(figures, "experiment_curves",
+                        lambda curves, *a, **k: drawn.update({a[0]: list(curves)})
+                        or real(curves, *a, **k))
+    text = tiny_study.read_text().replace('''[[experiment]]
+name = "epochs"
+factor = "epochs"
+values = [1, 3]''', '''[[experiment]]
+name = "trials"
+test = true
+variants = [{ label = "mlp: small" }, { label = "mlp: wide", hidden = [64] }]
+[[experiment]]
+name = "numbered"
+test = true
+variants = [{ label = "trial 1: small" }, { label = "trial 2: wide", hidden = [64] }]''')
+    tiny_study.write_text(text.replace("seeds = 2", "seeds = 1"))
+    run_study(load_study(str(tiny_study)), tmp_path / "S")
+    assert drawn["trials"] == ["mlp: small", "mlp: wide"]  # one line each, not one "mlp"
+    assert drawn["numbered"] == ["trial 1", "trial 2"]  # short where that stays unique

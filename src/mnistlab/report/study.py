@@ -273,8 +273,11 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
                      summarize([r.val_loss for r in cell_rows]).format(digits=4, scale=1.0,
                                                                       lang=lang)]
                     + ([orig] if with_original else []))
-        curves[v.text("label", lang).split(":")[0]] = [[h.val_accuracy for h in r.history]
-                                                       for r in cell_rows if r.history]
+        curves[v.text("label", lang)] = [[h.val_accuracy for h in r.history]
+                                         for r in cell_rows if r.history]
+    short = {label.split(":")[0]: values for label, values in curves.items()}
+    if len(short) == len(curves):  # "trial 3: relu, adam" -> "trial 3" where that stays unique
+        curves = short
     doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
     if any(curves.values()):
         name = f"plots/{exp.name}-curves.png"
