@@ -263,6 +263,8 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
      "variant 1: [es] may only give text for label"),
     # rows and the final choice are found by label: each once; the seed is the study's
     ("[base]\n[[experiment]]\nname = 'x'\nvariants = []\n", "(x): variants is empty"),
+    ("", "nothing to train; add an [[experiment]]"),
+    ("[base]\n[final]\nchoose = 'none'\n", "nothing to train"),
     ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'b', lr = 0.1 }, "
      "{ label = 'b', lr = 0.001 }]\n", "'b' is listed twice; give each variant its own label"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.01, 0.01]\n",
@@ -325,7 +327,7 @@ def test_any_value_at_any_key_is_a_study_or_one_line(path, value):
 
 def test_a_study_without_a_name_takes_its_file_stem_made_valid(tmp_path):
     path = tmp_path / "my first study.toml"
-    path.write_text("[base]\nmodel = 'mlp'\n")
+    path.write_text("[base]\nmodel = 'mlp'\n[final]\nchoose = 'explicit'\n")
     assert load_study(str(path)).name == "my-first-study"
 
 
@@ -350,6 +352,16 @@ def test_cli_seeds_flag_is_one_line_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "seeds must be a whole number from 1 to 1,000" in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_study_command_without_a_study_lists_them_and_says_what_is_missing(capsys):
+    from mnistlab.cli import main
+
+    assert main(["study"]) == 2
+    out, err = capsys.readouterr()
+    assert "fashion-hparams" in out and err.strip() == ("error: give a study: a preset above "
+                                                        "or a .toml file")
+    assert main(["study", "--list"]) == 0 and capsys.readouterr().err == ""
 
 
 def test_unknown_preset_lists_presets():

@@ -61,7 +61,10 @@ def run_study(args: argparse.Namespace) -> int:
 
     if args.list or not args.study:
         _list_studies(list_presets(), load_study)
-        return 0 if args.list else 2
+        if args.list:
+            return 0
+        stderr.print("error: give a study: a preset above or a .toml file")
+        return 2
     options = StudyOptions(seeds=args.seeds, quick=args.quick, lang=args.lang,
                            data_dir=args.data_dir, device=args.device, workers=args.workers,
                            cohorts=not args.one_by_one, placement=placement_from_args(args),

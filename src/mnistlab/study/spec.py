@@ -225,7 +225,7 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
             raise MnistlabError(f"{where} [quick]: max_epochs must be a whole number >= 1, "
                                 f"got {cap}")
         _check(base, {k: v for k, v in quick.items() if k != "max_epochs"}, f"{where} [quick]")
-    return StudySpec(
+    spec = StudySpec(
         name=name, title=typed(data, "title", "text", where, ""),
         base=base, experiments=tuple(experiments), final=final, seeds=seeds,
         description=typed(data, "description", "text", where, ""), quick=quick,
@@ -233,6 +233,10 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
         original_base=dict(typed(data, "original_base", "table of numbers", where, {},
                                  example="e.g. { train = 90.1, val = 88.0 }")),
         translations=read_translations(data, {"title", "description"}, where))
+    if not experiments and final.choose == "none":
+        raise MnistlabError(f"{where}: nothing to train; add an [[experiment]] (e.g. name = "
+                            "\"lr\", factor = \"lr\", values = [0.01, 0.1]) or a [final]")
+    return spec
 
 
 EXPERIMENT_KEYS = ("name", "factor", "values", "grid", "variants", "original", "test", "title",
