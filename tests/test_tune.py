@@ -377,6 +377,21 @@ def test_rerun_resumes_and_adds_only_missing_trials(space_file, tmp_path):
         run_tune(changed, out, options=TuneOptions(trials=6, report=False))
 
 
+def test_a_search_resumes_only_with_the_seed_and_pruner_it_started_with(space_file, tmp_path):
+    """Resumed with others, it mixed two ways of drawing trials, and the report named the new
+    ones as how the whole search ran."""
+    spec = load_space(str(space_file))
+    out = tmp_path / "search"
+    run_tune(spec, out, options=TuneOptions(trials=1, report=False, retrain_seeds=0))
+    for other in (dict(seed=5), dict(pruner="hyperband")):
+        with pytest.raises(MnistlabError, match="started with --seed 0 --pruner median; resume "
+                                                "it with those"):
+            run_tune(spec, out, options=TuneOptions(trials=2, report=False, retrain_seeds=0,
+                                                    **other))
+    assert run_tune(spec, out, options=TuneOptions(trials=2, report=False,
+                                                   retrain_seeds=0)).ran_here == 1
+
+
 def test_a_search_fingerprinted_with_its_device_resumes_there_once_and_then_anywhere(tmp_path):
     import dataclasses
 
@@ -485,10 +500,33 @@ def test_data_that_is_not_there_is_one_line_before_any_trial(tmp_path, caplog):
     assert study.trials == [] and "Traceback" not in caplog.text  # no trial stored as failed
 
 
-def test_a_damaged_storage_file_is_named_at_once(space_file, tmp_path):
+def _damaged_db(path: Path, how: str) -> None:
+    import optuna
+
+    if how == "garbage":
+        path.write_bytes(b"not a database at all, " * 100)
+        return
+    study = optuna.create_study(storage=f"sqlite:///{path}", study_name="other")
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # no line per trial
+    try:
+        study.optimize(lambda trial: trial.suggest_float("a", 0, 1), n_trials=30)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        if how == "truncated":
+            handle.truncate(size // 2)
+        else:  # pages zeroed: "invalid data in the commit", as Optuna put it
+            handle.seek(3 * 4096)
+            handle.write(b"\0" * 4 * 4096)
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated", "zeroed pages"])
+def test_a_damaged_storage_file_is_named_at_once(space_file, tmp_path, how):
     out = tmp_path / "s"
     out.mkdir()
-    (out / "tune.db").write_bytes(b"not a database at all, " * 100)
+    _damaged_db(out / "tune.db", how)
     with pytest.raises(MnistlabError, match="is not a database, or a damaged one; move the file "
                                             "aside, or use another --out or --storage"):
         run_tune(load_space(str(space_file)), out, options=TuneOptions(trials=1, report=False))

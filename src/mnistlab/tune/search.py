@@ -205,7 +205,7 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
                 raise MnistlabError(f"storage: {storage_url!r} is not a database URL; use e.g. "
                                     "sqlite:///tune.db or postgresql://user:pass@host/db") \
                     from None
-            if "file is not a database" in str(exc):  # no retry makes a damaged file whole
+            if _damaged_file(exc):  # no retry makes a damaged file whole
                 raise MnistlabError(f"storage: {shown_url(storage_url)} is not a database, or a "
                                     "damaged one; move the file aside, or use another --out or "
                                     "--storage") from None
@@ -223,8 +223,9 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
     elif stored != spec.fingerprint():
         raise MnistlabError(
             f"tune: study {study_name!r} in {shown_url(storage_url)} was made from a different "
-            f"search space or base config; resuming would mix two searches. Use another --out, "
-            f"--storage or --study-name")
+            f"search space or base config; resuming would mix two searches. Use another --out "
+            f"(a search's folder holds one search; with a shared --storage, also another "
+            f"--study-name)")
     return study
 
 
@@ -236,6 +237,17 @@ def _retry_stale_trials() -> dict[str, Any]:
         return {"heartbeat_stale_trial_callback":
                 storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
     return {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=1)}
+
+
+def _damaged_file(exc: BaseException | None) -> bool:
+    """Whether SQLite, somewhere under `exc` (SQLAlchemy's and Optuna's wrappers), found the
+    file itself damaged: not a database, or a malformed one (a lock or a full disk is not)."""
+    while exc is not None:
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+                exc, (sqlite3.OperationalError, sqlite3.IntegrityError)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def with_driver(url: str) -> str:
@@ -364,7 +376,7 @@ def trial_settings(spec: TuneSpec, trial: Any, invalid: list[int]) -> TrainConfi
         if invalid[0] >= INVALID_IN_A_ROW:
             raise MnistlabError(f"tune: {invalid[0]} trials in a row drew settings that cannot "
                                 f"go together (last: {exc}); narrow the space (a changed space "
-                                "is another search: give it another --out or --study-name)"
+                                "is another search: give it another --out)"
                                 ) from None
         raise InvalidTrial(str(exc)) from None
     invalid[0] = 0
@@ -548,6 +560,7 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     name = study_name or spec.name
     study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
                        pruner=make_pruner(pruner, spec))
+    check_same_draws(study, seed, pruner)
     files.write_text(out / "space.toml", spec_toml(spec))
     done = finished_trials(study)
     if on_start is not None:
@@ -569,6 +582,20 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     result.ran_here = ran
     result.seconds = time.perf_counter() - started
     return result
+
+
+def check_same_draws(study: Any, seed: int, pruner: str) -> None:
+    """A search keeps the --seed and --pruner it started with: resumed with others, it would
+    mix two ways of drawing and stopping trials, and its report would name the new ones as
+    how the whole search ran."""
+    ours = {"seed": seed, "pruner": pruner}
+    stored = study.user_attrs.get("mnistlab_draws")
+    if stored is None:  # a new search (or one made before this was recorded): from now on
+        study.set_user_attr("mnistlab_draws", ours)
+    elif stored != ours:
+        raise MnistlabError(f"tune: this search was started with --seed {stored.get('seed')} "
+                            f"--pruner {stored.get('pruner')}; resume it with those, or give "
+                            "a new search another --out")
 
 
 def refresh(result: TuneResult) -> TuneResult:
