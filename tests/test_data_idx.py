@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -197,3 +198,27 @@ def test_file_reader_agrees_with_the_in_memory_parser(tmp_path_factory, data, gz
 
     assert outcome(lambda: read_idx(path), path.name) == outcome(
         lambda: parse_idx(data, "fuzz"), "fuzz")
+
+
+def test_images_of_no_pixels_are_refused(tmp_path):
+    """A header saying 0x0 loaded, and `data info --json` printed NaN, which is not JSON."""
+    make_idx_files(tmp_path / "empty", np.zeros((5, 0, 0), np.uint8),
+                   np.arange(5, dtype=np.uint8), "train")
+    make_idx_files(tmp_path / "empty", np.zeros((2, 0, 0), np.uint8),
+                   np.arange(2, dtype=np.uint8), "t10k")
+    with pytest.raises(MnistlabError, match="the images are 0x0 pixels .*at least 1x1"):
+        load_dataset(str(tmp_path / "empty"))
+
+
+def test_a_stray_label_that_adds_empty_classes_is_warned_about(tmp_path):
+    images, labels = tiny_arrays(40, 0)
+    labels[3] = 255  # one byte: 256 outputs, 245 of them for classes no image shows
+    make_idx_files(tmp_path / "stray", images, labels, "train")
+    make_idx_files(tmp_path / "stray", *tiny_arrays(20, 1), "t10k")
+    with pytest.warns(UserWarning, match=r"labels run from 0 to 255, so a model gets 256 "
+                                         r"outputs, but classes 10, 11, 12, 13, 14 and 240 more "
+                                         r"have no training image \(0 test images carry them\)"):
+        assert load_dataset(str(tmp_path / "stray")).num_classes == 256
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every class shown: nothing said
+        load_dataset(str(make_dataset_folder(tmp_path / "fine", 40, 20)))

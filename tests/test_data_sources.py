@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -497,3 +498,18 @@ def test_mnistlab_data_named_wrongly_says_what_it_names(tiny_known, tmp_path, mo
                 "dataset folder": "MNISTLAB_DATA names a dataset folder itself; it should name "
                                   "the folder above it"}[wrong]
     assert f"{given / name} ({expected})" in str(info.value)
+
+
+def test_a_killed_fetch_s_download_folder_is_removed_by_a_later_fetch(shared_datasets,
+                                                                      monkeypatch):
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)
+    import_folder("mnist", shared_datasets / "mnist")  # cached and verified: nothing to download
+    stale, live = cache_root() / ".fetch-killed", cache_root() / ".fetch-running-now"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "t10k-images-idx3-ubyte.gz").write_bytes(b"\0" * 1000)  # half a download
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (two_days_ago, two_days_ago))
+    fetch("mnist", mirrors=[_dead_url()])
+    assert not stale.exists()
+    assert live.exists()  # another process's fetch, running now

@@ -5,6 +5,7 @@ one is loaded from a known name or any folder of IDX files, and a summary of one
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,22 @@ def _class_names(folder: Path, max_label: int) -> list[str]:
     return names
 
 
+def _warn_about_labels(folder: Path, train: torch.Tensor, test: torch.Tensor,
+                       classes: int) -> None:
+    """Classes with no training image, said once: one stray label of 255 in a folder of digits
+    makes 256 outputs, and test images of such a class cannot be classified right."""
+    seen = train.bincount(minlength=classes)
+    empty = [k for k in range(classes) if seen[k] == 0]
+    if not empty:
+        return
+    listed = ", ".join(map(str, empty[:5])) + (f" and {len(empty) - 5:,} more"
+                                               if len(empty) > 5 else "")
+    in_test = int(torch.isin(test, torch.tensor(empty)).sum())
+    warnings.warn(f"{folder}: labels run from 0 to {classes - 1}, so a model gets {classes} "
+                  f"outputs, but classes {listed} have no training image ({in_test:,} test "
+                  "images carry them); check the label files for stray values", stacklevel=3)
+
+
 def _pixel_stats(images: torch.Tensor) -> tuple[float, float]:
     """Exact mean and sd on [0, 1] from a 256-bin histogram: no float copy of the images."""
     counts = torch.bincount(images.flatten(), minlength=256).double()
@@ -102,11 +119,15 @@ def load_folder(folder: str | Path, *, name: str | None = None,
     if train_x.shape[1:] != test_x.shape[1:]:
         raise MnistlabError(f"{folder}: train images are {tuple(train_x.shape[1:])} but test "
                             f"images are {tuple(test_x.shape[1:])}; both splits need one size")
+    if 0 in train_x.shape[1:]:
+        raise MnistlabError(f"{folder}: the images are {'x'.join(map(str, train_x.shape[1:]))} "
+                            "pixels (the header says so); a dataset needs at least 1x1")
     if spec is not None:
         class_names, (mean, std) = list(spec.class_names), (spec.mean, spec.std)
     else:
         max_label = int(torch.cat([train_y, test_y]).max())
         class_names, (mean, std) = _class_names(folder, max_label), _pixel_stats(train_x)
+        _warn_about_labels(folder, train_y, test_y, len(class_names))
     return Dataset(name=name or folder.resolve().name, train_images=train_x,
                    train_labels=train_y, test_images=test_x, test_labels=test_y,
                    class_names=class_names, mean=mean, std=std, source=str(folder))

@@ -18,12 +18,14 @@ trust (size and mtime are put back by `touch -r`); a hash has no such question.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -327,6 +329,19 @@ class _CappedDownloader:
 LOCAL_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
+STALE_DOWNLOAD_SECONDS = 24 * 3600  # a download folder this old is no live fetch's
+
+
+def _remove_stale_downloads(cache: Path) -> None:
+    """Download folders a killed fetch left (SIGKILL, a power cut: up to the largest file's
+    size each); a fetch running now in another process has a fresh one, which stays."""
+    now = time.time()
+    for folder in cache.glob(".fetch-*"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+            if now - folder.stat().st_mtime > STALE_DOWNLOAD_SECONDS:
+                shutil.rmtree(folder)
+
+
 def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Path,
                   progress: bool, timeout: float) -> None:
     """Try each mirror for `<stem>.gz` until one serves the published payload; rename that one
@@ -384,6 +399,7 @@ def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
                             "known ones")
     target = cache_root() / name
     target.mkdir(parents=True, exist_ok=True)
+    _remove_stale_downloads(target.parent)
     logger = pooch.get_logger()
     level = logger.level
     # pooch logs a "use this known_hash" hint per file; we check payloads ourselves instead
