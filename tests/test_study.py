@@ -751,3 +751,20 @@ variants = [{ label = "trial 1: small" }, { label = "trial 2: wide", hidden = [6
     run_study(load_study(str(tiny_study)), tmp_path / "S")
     assert drawn["trials"] == ["mlp: small", "mlp: wide"]  # one line each, not one "mlp"
     assert drawn["numbered"] == ["trial 1", "trial 2"]  # short where that stays unique
+
+
+def test_a_damaged_final_model_leaves_its_figure_out_not_the_report(tiny_study, tmp_path):
+    """It stopped every re-run with a fix naming --overwrite, which study does not take."""
+    from mnistlab.cli import main
+
+    out = tmp_path / "S"
+    run_study(load_study(str(tiny_study)), out)
+    first = next(r for r in csv.DictReader((out / "results.csv").open())
+                 if r["experiment"] == "final" and r["seed"] == "0")["run"]
+    (out / "runs" / first / "model.pt").write_bytes(b"junk")
+    assert main(["study", str(tiny_study), "--out", str(out), "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    assert f"The images the final model gets wrong are left out: {out}/runs/{first}/model.pt: " \
+           "damaged" in report
+    assert f"`mnistlab train --config {out}/runs/{first}/config.toml --out {out}/runs/{first} " \
+           "--overwrite` trains it again" in report

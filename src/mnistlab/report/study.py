@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import figures as plots
 from .. import files
 from ..doctor import RANK
+from ..errors import MnistlabError
 from ..messages import class_names, number, settings_text, t
 from ..records import Finding, RunSummary
 from ..study.stats import summarize, welch
@@ -317,7 +318,12 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
             class_names(list(per_class), lang), [v or 0.0 for v in per_class.values()],
             t(lang, "final.per_class", seed=seed), lang))
         doc.add(Image("plots/final-per-class.png", t(lang, "final.per_class", seed=seed)))
-    grid = _misclassified(result, first.key, summary, lang)
+    try:
+        grid = _misclassified(result, first.key, summary, lang)
+    except MnistlabError as exc:  # its model.pt damaged since: the rest of the report stands
+        grid = None
+        doc.add(Paragraph(t(lang, "final.model_unreadable", problem=str(exc).split("; ")[0],
+                            folder=str(result.out / "runs" / first.key))))
     if grid is not None:
         files.save_figure(result.out / "plots/final-misclassified.png", grid)
         doc.add(Image("plots/final-misclassified.png", t(lang, "final.misclassified", seed=seed)))
