@@ -768,3 +768,20 @@ def test_a_damaged_final_model_leaves_its_figure_out_not_the_report(tiny_study, 
            "damaged" in report
     assert f"`mnistlab train --config {out}/runs/{first}/config.toml --out {out}/runs/{first} " \
            "--overwrite` trains it again" in report
+
+
+def test_diverged_runs_are_marked_in_the_tables_and_a_diverged_final_fails_the_command(
+        tiny_study, tmp_path, capsys):
+    from mnistlab.cli import main
+
+    text = tiny_study.read_text().replace("values = [0.01, 0.05]", "values = [0.05, 50.0]")
+    tiny_study.write_text(text.replace("settings = { epochs = 2 }",
+                                       "settings = { epochs = 2, lr = 50.0 }")
+                          .replace('choose = "best"', 'choose = "explicit"'))
+    out = tmp_path / "S"
+    assert main(["study", str(tiny_study), "--out", str(out), "--quiet"]) == 1
+    assert "the final model diverged" in capsys.readouterr().err
+    report = (out / "report.md").read_text()
+    assert "| 50 (diverged in 2 of 2 runs) |" in report
+    assert "**The final model diverged** in 2 of 2 runs" in report
+    assert not (out / "plots" / "final-misclassified.png").exists()

@@ -73,6 +73,10 @@ def run_study(args: argparse.Namespace) -> int:
     result = study(args.study, args.out, options=options, progress=progress, warn=warn_line)
     stdout.print(f"study folder: [bold]{result.out}[/] · {len(result.distinct_rows())} runs · "
                  f"report: {result.out / 'report.md'}")
+    if any(r.status == "diverged" for r in result.final_rows):
+        stderr.print("[red]error:[/] the final model diverged (loss became NaN/inf or kept "
+                     "rising); lower its learning rate in the study file (the report says so)")
+        return 1
     return 0
 
 

@@ -80,6 +80,12 @@ def _reference(result: StudyResult, exp: Experiment) -> tuple[str, list[Row], bo
     return first, _rows_of(result, exp, first), False
 
 
+def _diverged_mark(rows: list[Row], lang: str) -> str:
+    """A cell whose runs diverged says so: its accuracy is a network that learned nothing."""
+    k = sum(r.status == "diverged" for r in rows)
+    return f" {t(lang, 'diverged_mark', k=k, n=len(rows))}" if k else ""
+
+
 def _delta_cell(lang: str, rows: list[Row], ref: list[Row], is_ref: bool) -> tuple[str, Any]:
     if is_ref:
         return "—", None
@@ -166,7 +172,8 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                     f"{number(v.original['val'], '.2f', lang)}"
                     if {"train", "val"} <= set(v.original) else "—")
         mark = t(lang, "base_mark" if is_base else "ref_mark")
-        label = v.text("label", lang) + (f" {mark}" if v.label == ref_label else "")
+        label = (v.text("label", lang) + (f" {mark}" if v.label == ref_label else "")
+                 + _diverged_mark(cell_rows, lang))
         rows.append([label, str(val.n),
                      summarize([r.train_accuracy_eval for r in cell_rows]).format(lang=lang),
                      summarize([r.train_accuracy_running for r in cell_rows]).format(lang=lang),
@@ -300,6 +307,9 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, "final.result", val=val.format(lang=lang) + "%",
                         test=test.format(lang=lang) + "%",
                         n=len(rows), extra=extra)))
+    diverged = sum(r.status == "diverged" for r in rows)
+    if diverged:
+        doc.add(Paragraph(t(lang, "final.diverged", k=diverged, n=len(rows))))
     if "val" in spec.final.original and not spec.is_quick:
         doc.add(Paragraph(t(lang, "final.original", orig=spec.final.original["val"],
                             ours=val.mean * 100, diff=val.mean * 100 - spec.final.original["val"])))
@@ -318,8 +328,9 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
             class_names(list(per_class), lang), [v or 0.0 for v in per_class.values()],
             t(lang, "final.per_class", seed=seed), lang))
         doc.add(Image("plots/final-per-class.png", t(lang, "final.per_class", seed=seed)))
-    try:
-        grid = _misclassified(result, first.key, summary, lang)
+    try:  # a diverged model's "mistakes" are every image: no grid
+        grid = (None if first.status == "diverged"
+                else _misclassified(result, first.key, summary, lang))
     except MnistlabError as exc:  # its model.pt damaged since: the rest of the report stands
         grid = None
         doc.add(Paragraph(t(lang, "final.model_unreadable", problem=str(exc).split("; ")[0],
