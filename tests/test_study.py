@@ -785,3 +785,10 @@ def test_diverged_runs_are_marked_in_the_tables_and_a_diverged_final_fails_the_c
     assert "| 50 (diverged in 2 of 2 runs) |" in report
     assert "**The final model diverged** in 2 of 2 runs" in report
     assert not (out / "plots" / "final-misclassified.png").exists()
+    # fewer seeds than before: the doctor names only the runs this report shows, by name
+    assert main(["study", str(tiny_study), "--out", str(out), "--quiet", "--seeds", "1"]) == 1
+    section = (out / "report.md").read_text().split("## Training doctor")[1].split("\n## ")[0]
+    keys = {row["run"] for row in csv.DictReader((out / "results.csv").open())}
+    stored = {p.name for p in (out / "runs").iterdir()}
+    assert stored - keys and not [key for key in stored if key in section]
+    assert "seed 1" not in section

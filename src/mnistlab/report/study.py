@@ -369,13 +369,15 @@ def _misclassified(result: StudyResult, key: str, summary: RunSummary, lang: str
 
 def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Heading(1, t(lang, "doctor")))
-    by_code: dict[str, list[tuple[str, Finding]]] = {}
-    for key, summary in result.summaries.items():
-        for finding in summary.diagnoses:
-            by_code.setdefault(finding.code, []).append((key, finding))
     labels = {r.key: t(lang, "doctor.run", run=_run_name(result, r, lang), seed=str(r.seed))
               for r in result.rows}
     labels.update({r.key: t(lang, "doctor.final_run", seed=str(r.seed)) for r in result.final_rows})
+    by_code: dict[str, list[tuple[str, Finding]]] = {}
+    for key, summary in result.summaries.items():
+        if key not in labels:  # stored, but not in this report (run before with more seeds)
+            continue
+        for finding in summary.diagnoses:
+            by_code.setdefault(finding.code, []).append((key, finding))
     items = []
     for code, found in sorted(by_code.items(), key=lambda kv: RANK[kv[0]]):
         text = found[0][1].text(lang)
