@@ -791,3 +791,12 @@ def test_a_killed_worker_s_trial_is_trained_again_once_its_heartbeat_is_stale(
     [retry] = [t for t in resumed.trials if t.system_attrs.get("failed_trial") == killed.number]
     assert retry.params == killed.params and retry.state.name == "COMPLETE"
     assert [t.state.name for t in resumed.trials if t.number == killed.number] == ["FAIL"]
+
+
+def test_a_storage_that_cannot_be_opened_leaves_no_empty_out_folder(space_file, tmp_path):
+    out = tmp_path / "search"
+    with pytest.raises(MnistlabError, match="storage: "):
+        run_tune(load_space(str(space_file)), out,
+                 options=TuneOptions(trials=1, report=False,
+                                     storage=f"sqlite:///{tmp_path}/no/such/folder/x.db"))
+    assert not out.exists()

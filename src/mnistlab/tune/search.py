@@ -555,12 +555,18 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     out = Path(out)
     files.check_owned_folder(out, TUNE_ENTRIES, "tune")  # before anything is written into it
     check_same_search(out, spec)
+    made = not out.exists()
     files.check_output_folder(out)
     url = storage or default_storage(out)
     name = study_name or spec.name
-    study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
-                       pruner=make_pruner(pruner, spec))
-    check_same_draws(study, seed, pruner)
+    try:
+        study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
+                           pruner=make_pruner(pruner, spec))
+        check_same_draws(study, seed, pruner)
+    except MnistlabError:
+        if made and not any(out.iterdir()):  # a storage that cannot be opened: no empty
+            out.rmdir()  # --out folder left behind
+        raise
     files.write_text(out / "space.toml", spec_toml(spec))
     done = finished_trials(study)
     if on_start is not None:
