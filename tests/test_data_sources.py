@@ -513,3 +513,11 @@ def test_a_killed_fetch_s_download_folder_is_removed_by_a_later_fetch(shared_dat
     fetch("mnist", mirrors=[_dead_url()])
     assert not stale.exists()
     assert live.exists()  # another process's fetch, running now
+
+
+def test_a_relative_data_dir_is_named_as_an_absolute_folder(tiny_known, tmp_path, monkeypatch):
+    name, offered = tiny_known
+    offered.rename(tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    assert dataset_folder(name, ".") == tmp_path / "." / name
+    assert dataset_folder(name, ".").is_absolute()

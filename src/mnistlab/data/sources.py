@@ -135,10 +135,11 @@ def search_folders(name: str, data_dir: str | Path | None = None) -> list[tuple[
     """(folder, how it was chosen) for every place a known dataset is looked for, in order."""
     spec = known(name)
     places = []
-    if data_dir:
-        places.append((Path(data_dir).expanduser() / name, "--data-dir"))
+    if data_dir:  # absolute: `data path` and the messages name a folder that can be found
+        places.append((Path(data_dir).expanduser().absolute() / name, "--data-dir"))
     if os.environ.get("MNISTLAB_DATA"):
-        places.append((Path(os.environ["MNISTLAB_DATA"]).expanduser() / name, "MNISTLAB_DATA"))
+        places.append((Path(os.environ["MNISTLAB_DATA"]).expanduser().absolute() / name,
+                       "MNISTLAB_DATA"))
     places.append((cache_root() / name, "cache"))
     places += [(folder, "system") for folder in spec.system_folders]
     return places
