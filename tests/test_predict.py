@@ -19,7 +19,7 @@ from drawn import draw_digits, make_run, trained_lenet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 from mnistlab import MnistlabError, load_dataset
 from mnistlab.predict import (
@@ -515,3 +515,22 @@ def test_an_image_piped_in_is_read_from_standard_input(toy_run, tmp_path):
         os.close(leader), os.close(follower)
     assert typed.returncode == 2 and b"nothing is piped in" in typed.stderr
     assert b"Traceback" not in typed.stderr + twice.stderr + empty.stderr
+
+
+def test_what_pillow_warns_about_a_file_names_that_file(tmp_path):
+    """A damaged TIFF tag: Pillow's own two-line warning with its source line, now mnistlab's
+    one `warning:` line naming the image."""
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    info[270] = "a description"
+    path = tmp_path / "scan.tif"
+    paper_digit().save(path, tiffinfo=info)
+    data = bytearray(path.read_bytes())
+    offset = struct.unpack("<I", data[4:8])[0]
+    for i in range(struct.unpack("<H", data[offset:offset + 2])[0]):
+        entry = offset + 2 + 12 * i
+        if struct.unpack("<H", data[entry:entry + 2])[0] == 270:
+            data[entry + 4:entry + 8] = struct.pack("<I", 10**6)  # more data than the file
+    path.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match=f"^{path}: Tag data larger than file") as said:
+        read_image(path)
+    assert all(w.filename.endswith("predict.py") for w in said)  # ours: shown in one line

@@ -103,7 +103,7 @@ def read_image(source: ImageLike) -> np.ndarray:
     if isinstance(source, EncodedImage):
         if not source.data:
             raise ImageProblem("empty input (0 bytes)")
-        return _decode(io.BytesIO(source.data))
+        return _decode(io.BytesIO(source.data), source.name)
     return _from_array(np.asarray(source))
 
 
@@ -115,11 +115,23 @@ def _read_file(path: Path) -> np.ndarray:
         raise ImageProblem("not a file")
     if path.stat().st_size == 0:
         raise ImageProblem("empty file (0 bytes)")
-    return _decode(path)
+    return _decode(path, str(path))
 
 
-def _decode(file: Path | io.BytesIO) -> np.ndarray:
-    """An image file's pixels as grayscale, every way a file can be bad as an ImageProblem."""
+def _decode(file: Path | io.BytesIO, name: str) -> np.ndarray:
+    """An image file's pixels as grayscale, every way a file can be bad as an ImageProblem;
+    what Pillow warns about while reading it (a damaged TIFF tag) is one line naming it."""
+    said: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            return _decode_quietly(file)
+    finally:  # outside the recording: said again, in mnistlab's one-line form
+        for warning in said:
+            warnings.warn(f"{printable(name)}: {warning.message}", stacklevel=4)
+
+
+def _decode_quietly(file: Path | io.BytesIO) -> np.ndarray:
     try:
         # Pillow's own bomb check would warn at 89 MP and refuse at 179 MP; ours is stricter and
         # comes first, but its warning must not slip through as a mere warning either.
