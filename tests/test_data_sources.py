@@ -461,7 +461,8 @@ def test_dataset_info(tiny_known, tiny_idx_dir):
 
 
 def test_a_damaged_copy_read_before_the_cache_says_fetching_alone_will_not_do(tiny_known,
-                                                                              tmp_path):
+                                                                              tmp_path,
+                                                                              monkeypatch):
     """A fetch writes the cache, which --data-dir and MNISTLAB_DATA come before: advising it
     alone left the user in a loop of the same error."""
     name, offered = tiny_known
@@ -482,6 +483,14 @@ def test_a_damaged_copy_read_before_the_cache_says_fetching_alone_will_not_do(ti
     with pytest.raises(MnistlabError) as info:
         load_dataset(name)
     assert "that copy is in" not in str(info.value)
+    system = tmp_path / "usr-share" / name  # a system folder is read after the cache: the same
+    monkeypatch.setitem(KNOWN_DATASETS, name, dataclasses.replace(
+        KNOWN_DATASETS[name], system_folders=(system,)))
+    system.parent.mkdir()
+    (cache_root() / name).rename(system)
+    with pytest.raises(MnistlabError) as info:
+        load_dataset(name)
+    assert "checksum mismatch" in str(info.value) and "that copy is in" not in str(info.value)
 
 
 @pytest.mark.parametrize("wrong", ["file", "missing", "dataset folder"])

@@ -273,6 +273,7 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
      "seed cannot vary in an experiment"),
     ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'five', seed = 5 }]\n",
      "seed cannot vary in an experiment"),
+    ("[base]\n[final]\nsettings = { seed = 5 }\n", "seed cannot be set for the final model"),
 ])
 def test_bad_study_files(text, message):
     from mnistlab.config import tomllib
@@ -719,6 +720,7 @@ def test_an_experiment_without_the_base_value_compares_against_its_first_not_a_f
     first = "0.01" if lang == "en" else "0,01"
     assert f"| {first} {'(reference)' if lang == 'en' else '(referencia)'} |" in section
     assert "(base)" not in section
+    assert ("Δ vs reference" if lang == "en" else "Δ frente a la referencia") in section
     assert ("is not among these values" if lang == "en" else "no está entre estos valores") \
         in section
     [line] = [line for line in report.splitlines() if line.startswith("- `lr`")]

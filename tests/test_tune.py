@@ -800,3 +800,27 @@ def test_a_storage_that_cannot_be_opened_leaves_no_empty_out_folder(space_file, 
                  options=TuneOptions(trials=1, report=False,
                                      storage=f"sqlite:///{tmp_path}/no/such/folder/x.db"))
     assert not out.exists()
+
+
+def test_a_trial_that_crashed_is_not_proposed_again_on_resume(space_file, tmp_path,
+                                                              monkeypatch):
+    """Only cut trials queued again give up their place: a crash (out of memory, say) counted
+    as cut made every resume draw the crashing point again."""
+    search_module = sys.modules["mnistlab.tune.search"]
+    spec = load_space(str(space_file))
+    options = TuneOptions(trials=3, report=False, retrain_seeds=0)
+    real, calls = search_module.train, []
+
+    def crashing_in_the_second(config, **kwargs):
+        calls.append(config)
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return real(config, **kwargs)
+
+    monkeypatch.setattr(search_module, "train", crashing_in_the_second)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_tune(spec, tmp_path / "s", options=options)
+    resumed = run_tune(spec, tmp_path / "s", options=options)
+    [crashed] = [t for t in resumed.trials if t.state.name == "FAIL"]
+    after = [t for t in resumed.trials if t.number > crashed.number]
+    assert after and all(t.params != crashed.params for t in after)

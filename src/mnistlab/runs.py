@@ -148,8 +148,9 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
     "replace" (`overwrite` of a run there: `replace_run` once the new one is ready to train).
     Another configuration is refused unless `overwrite`; with `refuse_damaged` (the train
     command, which has --overwrite), so is a run whose summary cannot be read (training it
-    again would replace its model without a word); studies and searches train it again (and
-    `train` does so for one whose model.pt or metrics.csv cannot be read back)."""
+    again would replace its model without a word); studies and searches train it again, as
+    `training.train` does for their finished runs whose model.pt or metrics.csv cannot be read
+    back (the train command refuses those too)."""
     check_run_folder(out)
     present = [name for name in RUN_FILES if (out / name).exists()]
     if present == ["config.toml"]:  # a start that failed before its first step (a dataset

@@ -142,8 +142,8 @@ def load_dataset(name_or_path: str | os.PathLike, *,
         try:
             return load_folder(folder, name=key, spec=KNOWN_DATASETS[key])
         except MnistlabError as exc:
-            if how == "cache":  # `mnistlab data fetch` replaces what fails to verify there
-                raise
+            if how not in ("--data-dir", "MNISTLAB_DATA"):  # the cache, or a system folder
+                raise  # read after it: `mnistlab data fetch` mends either
             raise MnistlabError(f"{exc}; that copy is in {folder} (from {how}), which is read "
                                 "before mnistlab's cache, so fetching alone does not replace "
                                 "it: put a good copy there, or move that folder aside") from None

@@ -155,17 +155,16 @@ def find_file(folder: Path, stem: str) -> Path | None:
 
 def locate(name: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
     """The first folder holding all four files of a known dataset, and how it was found."""
-    looked = []
+    looked: dict[Path, str] = {}  # --data-dir and MNISTLAB_DATA may name one folder: once
     for folder, how in search_folders(name, data_dir):
         missing = [stem for stem in FILES if find_file(folder, stem) is None]
         if not missing:
             return folder, how
         incomplete = len(missing) < len(FILES)
-        looked.append(f"{folder}" + (f" (lacks {', '.join(missing)})" if incomplete
-                                     else _why_not_there(folder, how)))
-    looked = list(dict.fromkeys(looked))  # --data-dir and MNISTLAB_DATA may name one folder
-    raise MnistlabError(f"{name} not found in {'; '.join(looked)}; run `mnistlab data fetch "
-                        f"{name}` or point --data-dir / MNISTLAB_DATA at a folder holding "
+        looked.setdefault(folder, f"{folder}" + (f" (lacks {', '.join(missing)})" if incomplete
+                                                 else _why_not_there(folder, how)))
+    raise MnistlabError(f"{name} not found in {'; '.join(looked.values())}; run `mnistlab data "
+                        f"fetch {name}` or point --data-dir / MNISTLAB_DATA at a folder holding "
                         f"{name}/*.gz")
 
 

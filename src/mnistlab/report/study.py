@@ -157,7 +157,9 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                             value=exp.shown(ref_label, lang))))
     with_original = not result.spec.is_quick  # the original's numbers are full-data numbers
     headers = [t(lang, k) for k in ("col.value", "col.n", "col.train_eval", "col.train_running",
-                                    "col.val", "col.gap", "col.delta", "col.original")]
+                                    "col.val", "col.gap",
+                                    "col.delta" if is_base else "col.delta_ref",
+                                    "col.original")]
     headers = headers if with_original else headers[:-1]
     rows, comparisons = [], []
     labels, means, sds, originals, curves = [], [], [], [], {}

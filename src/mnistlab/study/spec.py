@@ -259,6 +259,9 @@ def _parse_final(raw: dict[str, Any], base: TrainConfig, where: str) -> FinalSpe
         raise MnistlabError(f"{where}: choose must be explicit, best or none")
     settings = dict(typed(raw, "settings", "table", where, {},
                           example="e.g. settings = { epochs = 30 }"))
+    if "seed" in settings:
+        raise MnistlabError(f"{where}: seed cannot be set for the final model: it trains with "
+                            "each of the study's seeds (seeds = N, --seeds N)")
     if choose != "none":
         _check(base, settings, where)
     return FinalSpec(choose, settings, dict(typed(raw, "original", "table of numbers", where,

@@ -46,11 +46,11 @@ class Store:
             self._db = sqlite3.connect(self.path, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
-        except sqlite3.OperationalError as exc:  # a read-only folder or file, not damage
+        except sqlite3.OperationalError as exc:  # read-only, a full disk: not damage
             raise MnistlabError(f"{self.path}: cannot be opened for writing ({exc}); a study "
-                                "writes in its folder: fix the permissions, or copy the folder "
-                                "somewhere writable and give that as --out (finished runs are "
-                                "kept)", exit_code=1) from None
+                                "writes in its folder: free space or fix the permissions, or "
+                                "copy the folder somewhere writable and give that as --out "
+                                "(finished runs are kept)", exit_code=1) from None
         except sqlite3.DatabaseError as exc:
             raise MnistlabError(f"{self.path}: not a study database, or a damaged one ({exc}); "
                                 f"{MOVE_AWAY}") from None
@@ -60,6 +60,13 @@ class Store:
         """Rows that are not what this code writes (a hand-edited or foreign file): one line."""
         try:
             yield
+        except sqlite3.OperationalError as exc:
+            if "no such" not in str(exc):  # a disk error or a lock, not a table of another shape
+                raise MnistlabError(f"{self.path}: cannot be read ({exc}); free space or fix the "
+                                    "permissions and run the same command again (finished runs "
+                                    "are kept)", exit_code=1) from None
+            raise MnistlabError(f"{self.path}: a damaged study database ({exc}); {MOVE_AWAY}"
+                                ) from None
         except (sqlite3.DatabaseError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise MnistlabError(f"{self.path}: a damaged study database ({type(exc).__name__}: "
                                 f"{str(exc)[:100]}); {MOVE_AWAY}") from None

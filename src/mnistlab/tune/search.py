@@ -128,12 +128,14 @@ def cut_trial(trial: Any) -> None:
 
 
 def drawn_index(study: Any, number: int) -> int:
-    """Trial `number`'s place among the trials that were not cut: what seeds its draw, so that
-    a search stopped and resumed draws what one run straight through draws. A trial that failed
-    with no `error` of its own (a worker killed, failed by the heartbeat) was cut too."""
-    cut = sum(1 for t in study.get_trials(deepcopy=False)
-              if t.number < number and (t.user_attrs.get(CUT) or (
-                  t.state == TrialState.FAIL and "error" not in t.user_attrs)))
+    """Trial `number`'s place among the trials that were not cut and queued again: what seeds
+    its draw, so that a search stopped and resumed draws what one run straight through draws.
+    A killed worker's trial counts once the heartbeat has queued it again. A trial that failed
+    any other way (a crash) keeps its place: the next draw must not propose its point again."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("failed_trial") for t in trials}
+    cut = sum(1 for t in trials if t.number < number
+              and (t.user_attrs.get(CUT) or t.number in retried))
     return number - cut
 
 
@@ -460,8 +462,7 @@ class LocalTrials:
     def optimize(self, spec: TuneSpec, study: Any, *, trials: int, cache: DataCache,
                  on_trial: OnTrial | None, reporter_for: ReporterFor | None) -> int:
         """Run trials until the study holds `trials` finished ones; returns how many ran here."""
-        if all(p.name not in ("dataset", "data_dir", "device") for p in spec.params):
-            cache.splits(spec.base)  # data not found, no such device: one line, no failed trial
+        cache.splits(spec.base)  # data not found, no such device: one line, no failed trial
         ran = 0
 
         def finished(study: Any, trial: Any) -> None:
