@@ -5,7 +5,9 @@ before the work, files get the umask's permissions, and a file name cannot break
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -19,6 +21,8 @@ from PIL import Image
 from mnistlab import MnistlabError, files, runs
 from mnistlab.cli import main
 from mnistlab.predict import Prediction, format_predictions
+from mnistlab.study.run import settings_changed
+from mnistlab.study.store import Store
 
 
 @pytest.fixture()
@@ -233,9 +237,57 @@ def test_a_folder_of_another_study_is_refused(tiny_study_toml, tmp_path, capsys)
     other = tmp_path / "other.toml"
     other.write_text(tiny_study_toml.read_text().replace("values = [0.01, 0.05]",
                                                          "values = [0.02, 0.05]"))
+    other.write_text(other.read_text().replace("epochs = 1", "epochs = 2"))
     capsys.readouterr()
     assert main(["study", str(other), "--quiet", "--out", str(out)]) == 2
-    assert "holds another study" in one_line_error(capsys)
+    err = one_line_error(capsys)  # what changed, named, so the user can put it back
+    assert "holds this study made from other settings" in err
+    assert "base epochs 1 -> 2" in err
+    assert "experiment 'lr' variants 0.01, 0.05 -> 0.02, 0.05" in err
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text(tiny_study_toml.read_text().replace('name = "micro"', 'name = "nano"'))
+    assert main(["study", str(renamed), "--quiet", "--out", str(out)]) == 2
+    assert "holds another study ('micro')" in one_line_error(capsys)
+
+
+def test_a_study_folder_made_before_its_settings_were_kept_is_refused_as_before(
+        tiny_study_toml, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["study", str(tiny_study_toml), "--quiet", "--workers", "1", "--out",
+                 str(out)]) == 0
+    with sqlite3.connect(out / "study.db") as db:  # as an earlier version left it
+        db.execute("DELETE FROM meta WHERE name = 'identity_settings'")
+    db.close()
+    other = tmp_path / "other.toml"
+    other.write_text(tiny_study_toml.read_text().replace("epochs = 1", "epochs = 2"))
+    capsys.readouterr()
+    assert main(["study", str(other), "--quiet", "--out", str(out)]) == 2
+    assert "holds another study (or this one made from other settings)" in one_line_error(capsys)
+    assert main(["study", str(tiny_study_toml), "--quiet", "--out", str(out)]) == 0
+    with Store(out / "study.db") as store:  # resumed: what it is made from is kept now
+        assert store.identity_settings() is not None
+
+
+def test_settings_changed_names_each_difference_in_words():
+    base = ["s", {"lr": 0.1, "hidden": [8]},
+            [["lr", "lr", False, [["0.1", {"lr": 0.1}]]], ["opt", "optimizer", False, []]],
+            "explicit", {"epochs": 3}]
+    same = json.loads(json.dumps(base))
+    assert settings_changed(base, same) == ["settings"]  # the hash differs, the words do not
+    new = json.loads(json.dumps(base))
+    new[1]["hidden"] = [16]
+    del new[1]["lr"]
+    new[2][0][3][0][1] = {"lr": 0.2}
+    new[2][1][2] = True
+    new[2].append(["drop", "dropout", False, []])
+    new[3], new[4] = "best", None
+    assert settings_changed(base, new) == [
+        "base lr 0.1 -> (default)", "base hidden [8] -> [16]", "experiment 'drop' added",
+        "experiment 'lr' variants' settings", "experiment 'opt' test False -> True",
+        "final choose explicit -> best", "final epochs 3 -> (default)"]
+    swapped = json.loads(json.dumps(base))
+    swapped[2].reverse()
+    assert settings_changed(base, swapped) == ["the experiments' order"]
 
 
 # --- a bad --out, said before the work -------------------------------------------------------

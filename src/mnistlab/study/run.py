@@ -230,7 +230,7 @@ STUDY_ENTRIES = {"study.db", "study.db-wal", "study.db-shm", "study.db-journal",
                  *TRACKING_ENTRIES}
 
 
-def study_identity(spec: StudySpec) -> str:
+def identity_settings(spec: StudySpec) -> list[Any]:
     """What makes two study files the same study: its name and everything that decides which
     runs it trains, but not the number of seeds (more seeds extend a study), the words
     (titles, descriptions) or where data and device are (they do not change the numbers)."""
@@ -238,7 +238,12 @@ def study_identity(spec: StudySpec) -> str:
             if k not in PLACEMENT}
     experiments = [[e.name, e.factor, e.test, [[v.label, v.changes] for v in e.variants]]
                    for e in spec.experiments]
-    data = [spec.name, base, experiments, spec.final.choose, spec.final.settings]
+    return [spec.name, base, experiments, spec.final.choose, spec.final.settings]
+
+
+def study_identity(spec: StudySpec) -> str:
+    """identity_settings, hashed: what a study folder records to know its study."""
+    data = identity_settings(spec)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -247,21 +252,72 @@ def check_study_folder(out: Path, spec: StudySpec) -> None:
     holding anything a study does not write (a study only writes and deletes its own files)."""
     if (out / "study.db").is_file():
         with Store(out / "study.db") as store:
-            stored = store.identity()
+            stored, settings = store.identity(), store.identity_settings()
         if stored is not None and stored != study_identity(spec):
-            raise MnistlabError(
-                f"--out {out}: holds another study (or this one made from other settings); "
-                "use another --out (a study folder only ever holds one study)")
+            now = json.loads(json.dumps(identity_settings(spec)))  # as stored: lists, not tuples
+            raise MnistlabError(_not_this_study(out, settings, now))
         return
     files.check_owned_folder(out, STUDY_ENTRIES, "study")
+
+
+def _not_this_study(out: Path, old: list[Any] | None, new: list[Any]) -> str:
+    """The one-line refusal of a study folder made from other settings, naming what changed
+    where the folder recorded what it was made from."""
+    one_study = "(a study folder only ever holds one study)"
+    if old is None or len(old) != len(new):
+        return (f"--out {out}: holds another study (or this one made from other settings); "
+                f"use another --out {one_study}")
+    if old[0] != new[0]:
+        return f"--out {out}: holds another study ({old[0]!r}); use another --out {one_study}"
+    changed = settings_changed(old, new)
+    shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3
+                                      else "")
+    return (f"--out {out}: holds this study made from other settings ({shown}); put the study "
+            f"file back as it was to resume it, or give the changed study another --out "
+            f"{one_study}")
+
+
+def settings_changed(old: list[Any], new: list[Any]) -> list[str]:
+    """What differs between two identity_settings of the same study name, in words."""
+    _, old_base, old_exps, old_choose, old_final = old
+    _, new_base, new_exps, new_choose, new_final = new
+    changed = _dict_changes("base", old_base, new_base)
+    old_by, new_by = {e[0]: e for e in old_exps}, {e[0]: e for e in new_exps}
+    changed += [f"experiment {n!r} removed" for n in old_by if n not in new_by]
+    changed += [f"experiment {n!r} added" for n in new_by if n not in old_by]
+    for name in (n for n in new_by if n in old_by and old_by[n] != new_by[n]):
+        (_, old_factor, old_test, old_vars), (_, factor, test, variants) = (old_by[name],
+                                                                            new_by[name])
+        if old_factor != factor:
+            changed.append(f"experiment {name!r} factor {old_factor} -> {factor}")
+        if old_test != test:
+            changed.append(f"experiment {name!r} test {old_test} -> {test}")
+        if old_vars != variants:
+            labels = [[v[0] for v in vs] for vs in (old_vars, variants)]
+            changed.append(f"experiment {name!r} variants {', '.join(labels[0])} -> "
+                           f"{', '.join(labels[1])}" if labels[0] != labels[1] else
+                           f"experiment {name!r} variants' settings")
+    if not changed and [e[0] for e in old_exps] != [e[0] for e in new_exps]:
+        changed.append("the experiments' order")
+    if old_choose != new_choose:
+        changed.append(f"final choose {old_choose} -> {new_choose}")
+    changed += _dict_changes("final", old_final or {}, new_final or {})
+    return changed or ["settings"]
+
+
+def _dict_changes(where: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    def shown(d: dict[str, Any], k: str) -> str:
+        return json.dumps(d[k]) if k in d else "(default)"
+    keys = [k for k in {**old, **new} if old.get(k, ...) != new.get(k, ...)]
+    return [f"{where} {k} {shown(old, k)} -> {shown(new, k)}" for k in keys]
 
 
 def _claim(store: Store, out: Path, spec: StudySpec) -> Placement:
     """With the lock held: check again (another process may have been first), then record
     which study this folder belongs to. Returns the placement its run keys are made with."""
     check_study_folder(out, spec)
-    if store.identity() is None:
-        store.set_identity(study_identity(spec))
+    if store.identity() is None or store.identity_settings() is None:
+        store.set_identity(study_identity(spec), identity_settings(spec))
     return key_placement(store, out, spec)
 
 

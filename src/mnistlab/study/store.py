@@ -85,9 +85,18 @@ class Store:
         was recorded)."""
         return self._meta("identity", str)
 
-    def set_identity(self, identity: str) -> None:
+    def identity_settings(self) -> list[Any] | None:
+        """What the identity was made from (study.run.identity_settings; None in stores made
+        before it was recorded): kept to say what changed when a study file no longer
+        matches its folder."""
+        return self._meta("identity_settings", list)
+
+    def set_identity(self, identity: str, settings: list[Any] | None = None) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES ('identity', ?)",
                     (json.dumps(identity),), "record which study it holds")
+        if settings is not None:
+            self._write("INSERT OR REPLACE INTO meta VALUES ('identity_settings', ?)",
+                        (json.dumps(settings),), "record which study it holds")
 
     def key_placement(self) -> dict[str, Any] | None:
         """The data_dir and device this study's run keys are made with (None in stores made
