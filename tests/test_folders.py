@@ -377,6 +377,28 @@ def test_disk_full_in_the_middle_of_a_run(train_args, tmp_path, capsys):
         assert not list(out.glob(f".*{files.TEMP_SUFFIX}"))
 
 
+def test_a_folder_where_a_file_goes_is_named_not_the_temporary(tmp_path):
+    (tmp_path / "report.md").mkdir()
+    with pytest.raises(OSError) as caught:
+        files.write_text(tmp_path / "report.md", "x")
+    assert caught.value.filename == str(tmp_path / "report.md")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_a_study_whose_report_is_a_folder_names_it_and_keeps_its_runs(tiny_study_toml, tmp_path,
+                                                                      capsys):
+    out = tmp_path / "study"
+    (out / "report.md").mkdir(parents=True)
+    assert main(["study", str(tiny_study_toml), "--quiet", "--workers", "1", "--out",
+                 str(out)]) == 1
+    err = one_line_error(capsys)
+    assert f"{out / 'report.md'}:" in err and files.TEMP_SUFFIX not in err
+    trained = snapshot(out / "runs")
+    (out / "report.md").rmdir()
+    assert main(["study", str(tiny_study_toml), "--quiet", "--out", str(out)]) == 0
+    assert (out / "report.md").is_file() and snapshot(out / "runs") == trained
+
+
 # --- permissions, names ------------------------------------------------------------------------
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
 def test_files_get_the_umasks_permissions(umask, mode, train_args, tmp_path, capsys):
