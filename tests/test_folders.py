@@ -250,6 +250,20 @@ def test_a_folder_of_another_study_is_refused(tiny_study_toml, tmp_path, capsys)
     assert "holds another study ('micro')" in one_line_error(capsys)
 
 
+def test_a_study_run_whose_config_was_edited_by_hand_says_so_not_overwrite(
+        tiny_study_toml, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["study", str(tiny_study_toml), "--quiet", "--workers", "1", "--out",
+                 str(out)]) == 0
+    (out / "study.db").unlink()  # lost: the run folders are what is left
+    config = next((out / "runs").glob("*/config.toml"))
+    config.write_text(config.read_text().replace("epochs = 1", "epochs = 3"))
+    capsys.readouterr()
+    assert main(["study", str(tiny_study_toml), "--quiet", "--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert "changed by hand" in err and "epochs" in err and "--overwrite" not in err
+
+
 def test_a_study_folder_made_before_its_settings_were_kept_is_refused_as_before(
         tiny_study_toml, tmp_path, capsys):
     out = tmp_path / "study"

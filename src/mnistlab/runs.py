@@ -157,11 +157,17 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
         present = []  # not found, a bad setting): nothing was computed, the new config takes it
     if present:
         stored, source = _stored_config_from(out)
-        if not same_run(stored, config) and not overwrite:
+        if not same_run(stored, config) and not overwrite and refuse_damaged:
             raise MnistlabError(
                 f"--out {out}: holds a run of another configuration "
                 f"({_difference(config, stored)}); use another --out, or add --overwrite to "
                 "replace it")
+        if not same_run(stored, config) and not overwrite:  # no --overwrite to offer there
+            raise MnistlabError(
+                f"{out}: holds a run of another configuration ({_difference(config, stored)}), "
+                "but a study or search names each run's folder after its settings, so its "
+                "config.toml was changed by hand; put it back, or delete that folder to train "
+                "the run again")
         if overwrite:
             return "replace"
         if source != "config.toml":  # damaged or deleted: the run's files say what it is
