@@ -285,6 +285,9 @@ def test_user_mistakes(tmp_path):
     with pytest.raises(MnistlabError, match="m.pt: what is written is ONNX; give a name ending "
                                             "in .onnx"):
         export_onnx(run, tmp_path / "m.pt")
+    with pytest.raises(MnistlabError, match="m.onnx.pt: what is written is ONNX"):
+        export_onnx(run, tmp_path / "m.onnx.pt")
+    assert export_onnx(run, tmp_path / ".onnx", check=False)["path"] == str(tmp_path / ".onnx")
 
 
 @pytest.mark.parametrize("run_settings, views", [

@@ -185,7 +185,7 @@ def check_output_file(path: str | Path, flag: str = "--out", *, suffix: str,
     if not replace and path.exists():
         raise MnistlabError(f"{flag} {path}: the file exists and would be replaced; give "
                             "another name, or add --overwrite to replace it")
-    if path.suffix.lower() != suffix:
+    if not path.name.lower().endswith(suffix):  # Path('.onnx').suffix is '': a hidden file
         raise MnistlabError(f"{flag} {path}: what is written is {suffix[1:].upper()}; give a "
                             f"name ending in {suffix}")
     check_output_folder(path.parent if str(path.parent) else Path("."), flag)
