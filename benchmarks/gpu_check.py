@@ -8,7 +8,8 @@ Prints, one line each, on the device `--device` picks (auto: the GPU when there 
 1. mnist-fast: training time and test accuracy of the recipe (`--recipe mnist-fast`), and
    whether it reached 99%; run twice, the first run's time (device start) shown beside;
 2. fashion-hparams: the wall time of the whole study (plan, every run, the final model; one
-   seed, no report), and how many runs it trained;
+   seed, no report), how many runs it trained, its longest run's training time and the sum of
+   every run's (a cohort's members each count their share of its time);
 3. fashion-best: `--recipe fashion-best`, one seed: its time and test accuracy;
 4. cohort against one-by-one: COHORT_SIZE small MLPs differing in learning rate and seed,
    trained in one cohort and then one after another on the same data: both times;
@@ -71,8 +72,14 @@ def check_fashion_study(smoke: bool, device: str, workers: int | None) -> str:
         start = time.perf_counter()
         result = train_study(spec, out, backend=LocalBackend(workers=workers))
         wall = time.perf_counter() - start
+    # where the wall time goes: the longest run bounds it from below, the sum of every run's
+    # training time from above (when nothing trains side by side)
+    seconds = {label: result.summaries[key].seconds or 0.0
+               for key, label, _ in result.trained_runs()}
+    longest = max(seconds, key=seconds.__getitem__)
     return (f"fashion-hparams study (1 seed{', smoke' if smoke else ''}): wall {wall:.1f} s, "
-            f"{len(result.summaries)} runs trained")
+            f"{len(result.summaries)} runs trained; longest run {longest}, "
+            f"{seconds[longest]:.1f} s, all runs' training {sum(seconds.values()):.1f} s")
 
 
 def check_fashion_best(data: Any, extra: dict[str, Any], smoke: bool) -> str:

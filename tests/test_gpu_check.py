@@ -24,7 +24,8 @@ def test_the_smoke_form_prints_every_figure(shared_datasets):
     number = r"[0-9]+\.[0-9]+"
     patterns = [rf"mnist-fast: {number} s of training \({number} s in the first run, device "
                 rf"start included\), test accuracy 0\.[0-9]{{4}} \(99% ",
-                rf"fashion-hparams study \(1 seed, smoke\): wall {number} s, [0-9]+ runs trained",
+                rf"fashion-hparams study \(1 seed, smoke\): wall {number} s, [0-9]+ runs trained; "
+                rf"longest run .+ seed [0-9]+, {number} s, all runs' training {number} s",
                 rf"fashion-best: {number} s of training, test accuracy 0\.[0-9]{{4}} \(94% ",
                 rf"cohort of 8 MLPs: {number} s; one by one: {number} s \({number}x\)",
                 rf"ensemble of 4 mnist-fast: {number} s in lockstep; one by one: {number} s "
