@@ -299,6 +299,8 @@ def test_settings_changed_names_each_difference_in_words():
         "base lr 0.1 -> (default)", "base hidden [8] -> [16]", "experiment 'drop' added",
         "experiment 'lr' variants' settings", "experiment 'opt' test False -> True",
         "final choose explicit -> best", "final epochs 3 -> (default)"]
+    with pytest.raises(ValueError):  # a list of another shape: the caller's plain refusal
+        settings_changed(base, ["s", {}])
     swapped = json.loads(json.dumps(base))
     swapped[2].reverse()
     assert settings_changed(base, swapped) == ["the experiments' order"]

@@ -264,12 +264,15 @@ def _not_this_study(out: Path, old: list[Any] | None, new: list[Any]) -> str:
     """The one-line refusal of a study folder made from other settings, naming what changed
     where the folder recorded what it was made from."""
     one_study = "(a study folder only ever holds one study)"
-    if old is None or len(old) != len(new):
+    try:
+        changed = settings_changed(old, new) if old is not None else None
+    except (TypeError, ValueError, AttributeError, IndexError):  # not what this code writes
+        changed = None
+    if changed is None or old is None:
         return (f"--out {out}: holds another study (or this one made from other settings); "
                 f"use another --out {one_study}")
     if old[0] != new[0]:
         return f"--out {out}: holds another study ({old[0]!r}); use another --out {one_study}"
-    changed = settings_changed(old, new)
     shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3
                                       else "")
     return (f"--out {out}: holds this study made from other settings ({shown}); put the study "
@@ -293,7 +296,7 @@ def settings_changed(old: list[Any], new: list[Any]) -> list[str]:
         if old_test != test:
             changed.append(f"experiment {name!r} test {old_test} -> {test}")
         if old_vars != variants:
-            labels = [[v[0] for v in vs] for vs in (old_vars, variants)]
+            labels = [[str(v[0]) for v in vs] for vs in (old_vars, variants)]
             changed.append(f"experiment {name!r} variants {', '.join(labels[0])} -> "
                            f"{', '.join(labels[1])}" if labels[0] != labels[1] else
                            f"experiment {name!r} variants' settings")
