@@ -91,9 +91,17 @@ def test_the_summary_records_tta_and_its_scores_are_the_averaged_ones(tmp_path):
 
 def test_train_and_evaluate_say_so(tmp_path, tiny_idx_dir, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--epochs", "1",
-                 "--val-size", "100", "--device", "cpu", "--tta", "--out", str(out)]) == 0
-    assert "test-time augmentation: 5 views" in " ".join(capsys.readouterr().out.split())
+    args = ["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--epochs", "1",
+            "--val-size", "100", "--device", "cpu"]
+    assert main([*args, "--tta", "--out", str(out)]) == 0
+    said = capsys.readouterr()
+    assert "test-time augmentation: 5 views" in " ".join(said.out.split())
+    # the quiet minute of scoring after the bar is said before it starts
+    assert "scoring validation and test with 5 test-time views" in " ".join(said.err.split())
+    assert main([*args, "--ensemble", "2", "--out", str(tmp_path / "two")]) == 0
+    assert "scoring validation and test with 2 members" in " ".join(capsys.readouterr().err.split())
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert "scoring" not in capsys.readouterr().err  # a second's pass: nothing to say
     assert main(["evaluate", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["tta_views"] == 5
     assert main(["evaluate", str(out), "--json", "--no-tta"]) == 0

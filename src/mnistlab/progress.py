@@ -41,6 +41,10 @@ class Reporter:
     def run_ended(self, status: str) -> None:
         pass
 
+    def final_scoring(self, views: int, members: int) -> None:
+        """After run_ended: the trained model is being scored on validation and test with
+        `views` test-time views per image and `members` networks (can take a minute)."""
+
 
 class SilentReporter(Reporter):
     pass
@@ -106,6 +110,14 @@ class RichReporter(Reporter):
             else:
                 self.progress.remove_task(self.task)
             self.task = None
+
+    def final_scoring(self, views: int, members: int) -> None:
+        # one plain pass takes a second; views and members multiply it: say why it is quiet
+        if self.epoch_lines and (views > 1 or members > 1):
+            what = " and ".join(f"{n} {word}" for n, word in ((views, "test-time views"),
+                                                              (members, "members")) if n > 1)
+            self.console.print(f"scoring validation and test with {what} (the epochs' "
+                               "scores above were without) ...", highlight=False)
 
 
 class StudyProgress:

@@ -29,6 +29,7 @@ from .. import doctor, files
 from ..progress import Reporter
 from ..records import EpochRecord, Finding, Observation, RunResult
 from .engine import Run, StepSample
+from .evaluation import tta_view_count
 
 
 class Hook:
@@ -80,6 +81,9 @@ class Progress(Hook):
     def on_run_end(self, run: Run) -> None:
         statuses = set(run.statuses)
         self.reporter.run_ended(statuses.pop() if len(statuses) == 1 else "diverged")
+        if run.size == 1 and run.statuses[0] != "diverged":  # what finish_member scores next
+            views = tta_view_count(run.config, run.splits.image_shape) if run.config.tta else 1
+            self.reporter.final_scoring(views, run.config.ensemble)
 
 
 class LiveDoctor(Hook):
