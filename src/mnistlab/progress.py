@@ -46,6 +46,12 @@ class Reporter:
         `views` test-time views per image and `members` networks (can take a minute)."""
 
 
+def passes(views: int, members: int) -> str:
+    """'9 test-time views and 5 members': what multiplies a scoring pass (each > 1 named)."""
+    return " and ".join(f"{n} {word}" for n, word in ((views, "test-time views"),
+                                                      (members, "members")) if n > 1)
+
+
 class SilentReporter(Reporter):
     pass
 
@@ -114,10 +120,8 @@ class RichReporter(Reporter):
     def final_scoring(self, views: int, members: int) -> None:
         # one plain pass takes a second; views and members multiply it: say why it is quiet
         if self.epoch_lines and (views > 1 or members > 1):
-            what = " and ".join(f"{n} {word}" for n, word in ((views, "test-time views"),
-                                                              (members, "members")) if n > 1)
-            self.console.print(f"scoring validation and test with {what} (the epochs' "
-                               "scores above were without) ...", highlight=False)
+            self.console.print(f"scoring validation and test with {passes(views, members)} "
+                               "(the epochs' scores above were without) ...", highlight=False)
 
 
 class StudyProgress:

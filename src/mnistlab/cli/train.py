@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import shlex
@@ -146,6 +147,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from ..data.tensors import prepare_data
     from ..errors import MnistlabError
+    from ..progress import passes
     from ..runs import check_same_data, load_model
     from ..training import evaluate
     from ..training.evaluation import classification_report, per_class_accuracy, tta_view_count
@@ -165,8 +167,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
                             "when it was trained); use --split test")
     tta = config.tta if args.tta is None else args.tta
     views = tta_view_count(config, tuple(x.shape[1:])) if tta else None
-    result = evaluate(model, x, y, config, splits.mean, splits.std, splits.num_classes,
-                      tta=tta)
+    multiplied = passes(views or 1, config.ensemble)  # each a second's pass on a CPU
+    with (stderr.status(f"scoring {len(y):,} images with {multiplied}") if multiplied
+          else contextlib.nullcontext()):
+        result = evaluate(model, x, y, config, splits.mean, splits.std, splits.num_classes,
+                          tta=tta)
     matrix = result.confusion(y, splits.num_classes)
     report = classification_report(matrix, splits.class_names)
     # an ensemble's members, each alone, read off the same pass
