@@ -132,8 +132,11 @@ def test_a_resumed_run_with_another_ema_is_refused(tmp_path):
     out = tmp_path / "run"
     assert claim_run_folder(out, TrainConfig(ema=0.99), overwrite=False, needs_test=True) == "new"
     (out / "metrics.csv").write_text("epoch\n1\n")  # an epoch was trained: the folder holds work
-    with pytest.raises(MnistlabError, match="holds a run of another configuration"):
+    with pytest.raises(MnistlabError, match="holds a run of another configuration.*overwrite"):
         claim_run_folder(out, TrainConfig(ema=0.999), overwrite=False, needs_test=True)
+    with pytest.raises(MnistlabError, match="changed by hand"):  # a study's or search's folder
+        claim_run_folder(out, TrainConfig(ema=0.999), overwrite=False, needs_test=True,
+                         named_by_settings=True)
     with pytest.raises(MnistlabError, match="another configuration"):
         claim_run_folder(out, TrainConfig(ema=0.99, tta=True), overwrite=False,
                          needs_test=True)

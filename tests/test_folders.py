@@ -264,6 +264,41 @@ def test_a_study_run_whose_config_was_edited_by_hand_says_so_not_overwrite(
     assert "changed by hand" in err and "epochs" in err and "--overwrite" not in err
 
 
+def test_a_study_cohort_whose_run_configs_were_edited_by_hand_is_refused(tiny_study_toml, tmp_path,
+                                                                         capsys):
+    study = tmp_path / "cohort.toml"  # two seeds of each setting: trained as cohorts
+    study.write_text(tiny_study_toml.read_text().replace("seeds = 1", "seeds = 2"))
+    out = tmp_path / "study"
+    assert main(["study", str(study), "--quiet", "--workers", "1", "--out", str(out)]) == 0
+    (out / "study.db").unlink()
+    for config in (out / "runs").glob("*/config.toml"):
+        config.write_text(config.read_text().replace("epochs = 1", "epochs = 3"))
+    trained = snapshot(out / "runs")
+    capsys.readouterr()
+    assert main(["study", str(study), "--quiet", "--workers", "1", "--out", str(out)]) == 2
+    assert "changed by hand" in one_line_error(capsys)
+    assert snapshot(out / "runs") == trained  # nothing rewritten
+
+
+@pytest.mark.parametrize("row", ['"x"', "{bad", '["micro", {}, [{"a": 1}], "explicit", null]'])
+def test_a_damaged_record_of_the_study_settings_never_refuses_the_study(
+        row, tiny_study_toml, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["study", str(tiny_study_toml), "--quiet", "--workers", "1", "--out",
+                 str(out)]) == 0
+    with sqlite3.connect(out / "study.db") as db:
+        db.execute("UPDATE meta SET value = ? WHERE name = 'identity_settings'", (row,))
+    db.close()
+    other = tmp_path / "other.toml"
+    other.write_text(tiny_study_toml.read_text().replace("epochs = 1", "epochs = 2"))
+    capsys.readouterr()
+    assert main(["study", str(other), "--quiet", "--out", str(out)]) == 2
+    assert "holds another study (or this one made from other settings)" in one_line_error(capsys)
+    assert main(["study", str(tiny_study_toml), "--quiet", "--out", str(out)]) == 0
+    with Store(out / "study.db") as store:  # the same study resumed: the record is made good
+        assert store.identity_settings()[0] == "micro"
+
+
 def test_a_study_folder_made_before_its_settings_were_kept_is_refused_as_before(
         tiny_study_toml, tmp_path, capsys):
     out = tmp_path / "study"
@@ -287,7 +322,8 @@ def test_settings_changed_names_each_difference_in_words():
             [["lr", "lr", False, [["0.1", {"lr": 0.1}]]], ["opt", "optimizer", False, []]],
             "explicit", {"epochs": 3}]
     same = json.loads(json.dumps(base))
-    assert settings_changed(base, same) == ["settings"]  # the hash differs, the words do not
+    # the hash differs (1 against 1.0), the values compare equal
+    assert settings_changed(base, same) == ["a setting written another way, such as 1 against 1.0"]
     new = json.loads(json.dumps(base))
     new[1]["hidden"] = [16]
     del new[1]["lr"]

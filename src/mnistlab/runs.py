@@ -141,7 +141,8 @@ def same_run(stored: TrainConfig | None, config: TrainConfig) -> bool:
 
 
 def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
-                     needs_test: bool, refuse_damaged: bool = False) -> str:
+                     needs_test: bool, refuse_damaged: bool = False,
+                     named_by_settings: bool = False) -> str:
     """What training `config` into `out` means, with the folder's lock held: "new" (start
     from scratch; config.toml is written now), "resume" (an epoch checkpoint of this config is
     there), "finished" (this config's finished run is there: read it back, train nothing) or
@@ -150,24 +151,21 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
     command, which has --overwrite), so is a run whose summary cannot be read (training it
     again would replace its model without a word); studies and searches train it again, as
     `training.train` does for their finished runs whose model.pt or metrics.csv cannot be read
-    back (the train command refuses those too)."""
+    back (the train command refuses those too). `named_by_settings`: a study's or search's
+    run folder, named after its settings (check_named_run_folder)."""
     check_run_folder(out)
     present = [name for name in RUN_FILES if (out / name).exists()]
     if present == ["config.toml"]:  # a start that failed before its first step (a dataset
         present = []  # not found, a bad setting): nothing was computed, the new config takes it
     if present:
         stored, source = _stored_config_from(out)
-        if not same_run(stored, config) and not overwrite and refuse_damaged:
+        if not same_run(stored, config) and not overwrite:
+            if named_by_settings:  # no --overwrite to offer there
+                raise _edited_by_hand(out, config, stored)
             raise MnistlabError(
                 f"--out {out}: holds a run of another configuration "
                 f"({_difference(config, stored)}); use another --out, or add --overwrite to "
                 "replace it")
-        if not same_run(stored, config) and not overwrite:  # no --overwrite to offer there
-            raise MnistlabError(
-                f"{out}: holds a run of another configuration ({_difference(config, stored)}), "
-                "but a study or search names each run's folder after its settings, so its "
-                "config.toml was changed by hand; put it back, or delete that folder to train "
-                "the run again")
         if overwrite:
             return "replace"
         if source != "config.toml":  # damaged or deleted: the run's files say what it is
@@ -179,6 +177,23 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
         return "finished"
     files.write_text(out / "config.toml", config.to_toml())
     return "new"
+
+
+def check_named_run_folder(out: Path, config: TrainConfig) -> None:
+    """Refuse a study's or search's run folder (named after its settings, so it can only hold
+    `config`'s run) whose config.toml says otherwise: someone edited it by hand."""
+    if [name for name in RUN_FILES if (out / name).exists()] in ([], ["config.toml"]):
+        return  # nothing computed there (see claim_run_folder)
+    stored, _ = _stored_config_from(out)
+    if not same_run(stored, config):
+        raise _edited_by_hand(out, config, stored)
+
+
+def _edited_by_hand(out: Path, config: TrainConfig, stored: TrainConfig) -> MnistlabError:
+    return MnistlabError(
+        f"{out}: holds a run of another configuration ({_difference(config, stored)}), but a "
+        "study or search names each run's folder after its settings, so its config.toml was "
+        "changed by hand; put it back, or delete that folder to train the run again")
 
 
 def replace_run(out: Path, config: TrainConfig) -> None:

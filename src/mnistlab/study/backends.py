@@ -103,7 +103,7 @@ def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
         run = unit[0]
         result = train(run.config, out=study_dir / "runs" / run.key,
                        splits=cache.splits(run.config), evaluate_test=run.test,
-                       write_plots=run.test, reporter=reporter)
+                       write_plots=run.test, reporter=reporter, named_by_settings=True)
         if result.summary.status == "interrupted":
             raise KeyboardInterrupt
         return [(run.key, result.summary, result.history)]
@@ -119,6 +119,8 @@ def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
         done = [(r.key, w.summary, w.history) for r, w in zip(unit, written) if w is not None]
         rest = [r for r, w in zip(unit, written) if w is None]
         return done + train_unit(rest, study_dir, cache, reporter)
+    for run, out in zip(unit, outs):  # train() checks this for a run trained alone
+        runs.check_named_run_folder(out, run.config)
     results = cohort.train_cohort(
         [r.config for r in unit], splits=cache.splits(unit[0].config),
         outs=outs, tests=[r.test for r in unit],

@@ -87,9 +87,12 @@ class Store:
 
     def identity_settings(self) -> list[Any] | None:
         """What the identity was made from (study.run.identity_settings; None in stores made
-        before it was recorded): kept to say what changed when a study file no longer
-        matches its folder."""
-        return self._meta("identity_settings", list)
+        before it was recorded, or not readable): kept only to say what changed when a study
+        file no longer matches its folder, so a damaged row never refuses a study."""
+        try:
+            return self._meta("identity_settings", list)
+        except MnistlabError:
+            return None
 
     def set_identity(self, identity: str, settings: list[Any] | None = None) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES ('identity', ?)",

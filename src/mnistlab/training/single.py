@@ -132,7 +132,8 @@ class ModelLearner:
 def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Dataset | None = None,
           splits: Splits | None = None, reporter: Reporter | None = None,
           evaluate_test: bool = True, overwrite: bool = False, write_plots: bool = True,
-          hooks: list[hk.Hook] | None = None, refuse_damaged: bool = False) -> RunResult:
+          hooks: list[hk.Hook] | None = None, refuse_damaged: bool = False,
+          named_by_settings: bool = False) -> RunResult:
     """Train one model. With `out`, write the run folder and an epoch checkpoint for resuming.
 
     `out` may be new, empty, or a run folder of this same configuration: an interrupted run
@@ -144,6 +145,8 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     into the run's moments (see training/hooks.py), after progress and before the checkpoint.
     `refuse_damaged`: a finished run whose summary.json, model.pt or metrics.csv cannot be read
     is refused (the train command) rather than trained again (a study's or a search's run).
+    `named_by_settings`: `out` is a study's or search's run folder, named after its settings,
+    so one holding another configuration was edited by hand (said so, without --overwrite).
     Ctrl-C (or `interrupt.request()`) ends the run after the current step; what was computed
     is kept and written, the unfinished epoch marked as such in the summary.
     """
@@ -155,7 +158,8 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     files.check_output_folder(out_dir)
     with files.exclusive(out_dir / runs.LOCK_FILE, "a training run"):
         state = runs.claim_run_folder(out_dir, config, overwrite=overwrite,
-                                      needs_test=evaluate_test, refuse_damaged=refuse_damaged)
+                                      needs_test=evaluate_test, refuse_damaged=refuse_damaged,
+                                      named_by_settings=named_by_settings)
         if state == "finished":
             try:
                 return runs.load_result(out_dir, config)

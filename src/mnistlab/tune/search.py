@@ -491,7 +491,7 @@ class LocalTrials:
         results = []
         for config, folder in jobs:
             run = train(config, out=folder, splits=cache.splits(config), evaluate_test=True,
-                        write_plots=False,
+                        write_plots=False, named_by_settings=True,
                         reporter=reporter(config) if reporter else SilentReporter())
             if run.summary.status == "interrupted":
                 raise KeyboardInterrupt
