@@ -280,6 +280,10 @@ def test_user_mistakes(tmp_path):
     with pytest.raises(MnistlabError, match="no model.pt here"):
         export_onnx(tmp_path / "empty", tmp_path / "m.onnx")
     run = make_run(tmp_path / "run")
+    (run / "summary.json").write_text("{}")  # what marks a run folder
+    with pytest.raises(MnistlabError, match=f"{tmp_path}: a folder holding 1 runs, not a run; "
+                                            f"give one of them, e.g. {run}"):
+        export_onnx(tmp_path, tmp_path / "m.onnx")  # a folder of runs (a study's runs/)
     with pytest.raises(MnistlabError, match="is a folder.*out.onnx"):
         export_onnx(run, tmp_path)
     with pytest.raises(MnistlabError, match="m.pt: what is written is ONNX; give a name ending "

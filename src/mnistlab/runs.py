@@ -307,6 +307,10 @@ def _no_model(folder: Path, path: Path) -> str:
             inside = run_folders(folder / where) if (folder / where).is_dir() else []
             example = f", e.g. {inside[0]}" if inside else ""
             return f"{folder}: {what} folder, not a run; give one of its run folders{example}"
+    inside = run_folders(folder, depth=2) if folder.is_dir() else []  # a study's runs/, say
+    if inside:
+        return (f"{folder}: a folder holding {len(inside)} runs, not a run; give one of them, "
+                f"e.g. {inside[0]}")
     return f"{folder}: no model.pt here; train one with `mnistlab train --out DIR`"
 
 
