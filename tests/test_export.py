@@ -281,8 +281,8 @@ def test_user_mistakes(tmp_path):
         export_onnx(tmp_path / "empty", tmp_path / "m.onnx")
     run = make_run(tmp_path / "run")
     (run / "summary.json").write_text("{}")  # what marks a run folder
-    with pytest.raises(MnistlabError, match=f"{tmp_path}: a folder holding 1 runs, not a run; "
-                                            f"give one of them, e.g. {run}"):
+    with pytest.raises(MnistlabError, match=f"{tmp_path}: a folder holding a run, not a run; "
+                                            f"give it: {run}"):
         export_onnx(tmp_path, tmp_path / "m.onnx")  # a folder of runs (a study's runs/)
     with pytest.raises(MnistlabError, match="is a folder.*out.onnx"):
         export_onnx(run, tmp_path)

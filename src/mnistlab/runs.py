@@ -309,8 +309,9 @@ def _no_model(folder: Path, path: Path) -> str:
             return f"{folder}: {what} folder, not a run; give one of its run folders{example}"
     inside = run_folders(folder, depth=2) if folder.is_dir() else []  # a study's runs/, say
     if inside:
-        return (f"{folder}: a folder holding {len(inside)} runs, not a run; give one of them, "
-                f"e.g. {inside[0]}")
+        many = len(inside) > 1
+        count, which = (f"{len(inside)} runs", "one of them, e.g.") if many else ("a run", "it:")
+        return f"{folder}: a folder holding {count}, not a run; give {which} {inside[0]}"
     return f"{folder}: no model.pt here; train one with `mnistlab train --out DIR`"
 
 
