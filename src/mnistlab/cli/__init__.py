@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -98,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
         except MnistlabError as exc:
             return _error(str(exc), exc.exit_code)
+        except BrokenPipeError:  # `mnistlab ... | head`: the reader has what it wanted
+            _quiet_stdout()
+            return 141  # what a shell reports for a process its pipe's SIGPIPE ended
         except OSError as exc:  # the disk, not a bug: full, read-only, gone
             where = f"{exc.filename}: " if exc.filename else ""
             return _error(f"{where}{exc.strerror or exc}; free space or fix the permissions, "
@@ -106,6 +110,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             stderr.print("interrupted; what was finished is kept (run the same command again "
                          "to continue)")
             return interrupt.exit_code()
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at the null device, so that Python's flush at exit does not fail (and
+    print a traceback) on the closed pipe too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (a test's capture): nothing to flush
+        pass
 
 
 @contextlib.contextmanager
