@@ -64,7 +64,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            "cores; 0.9966 ± 0.0004 with bf16 in 116 s on 2 "
            "Xeon cores with AMX (5 seeds: 0.9967 ± 0.0004; fp32 there: 0.9965 ± 0.0005 in "
            "308 s); 0.9969 ± 0.0001 in 7 s on one "
-           "H200 GPU; 96.2% on UCI handwritten digits through predict"),
+           "H200 GPU; 96.3-96.5% on UCI handwritten digits through predict"),
     Recipe("fashion-best", "Fashion-MNIST: the best single small network within 30 minutes of "
            "training on 2 CPU cores (aim: 94.0%, mean of 3 seeds)",
            dict(dataset="fashion-mnist", model="cnn", filters=[48, 96, 192], dense=[256],
