@@ -103,3 +103,17 @@ def test_too_slow_says_whether_the_loss_fell_at_all(end, words):
     found = diagnose(config, history, _observed(history, loss_trace=trace))
     slow = [f for f in found if f.code == "too-slow"]
     assert slow and words in slow[0].text()["evidence"]
+
+
+@pytest.mark.parametrize("loss, says", [("ce-on-softmax", "applies softmax twice"),
+                                        ("bce", "independent yes/no questions")])
+def test_the_loss_mismatch_explains_the_loss_it_was_given(loss, says, tiny_idx_dir):
+    from mnistlab.data.tensors import prepare_data
+    from mnistlab.doctor import preflight
+
+    config = TrainConfig(dataset=str(tiny_idx_dir), model="mlp", hidden=(8,), loss=loss,
+                         val_size=100, device="cpu")
+    found = {f.code: f for f in preflight(config, prepare_data(config))}
+    text = found["loss-metric-mismatch"].text("en")
+    assert says in text["explanation"] and f"loss {loss}" in text["evidence"]
+    assert found["loss-metric-mismatch"].text("es")["explanation"] != text["explanation"]

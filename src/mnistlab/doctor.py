@@ -81,8 +81,9 @@ def preflight(config: TrainConfig, splits: Splits) -> list[Finding]:
     if max_label >= k:
         findings.append(Finding("labels-out-of-range", "problem", {"max_label": max_label, "k": k}))
     if config.loss != "ce" or config.metric != "accuracy":
-        findings.append(Finding("loss-metric-mismatch", "warning",
-                                {"loss_name": config.loss, "metric_name": config.metric}))
+        findings.append(Finding("loss-metric-mismatch", "warning", {
+            "loss_name": config.loss, "metric_name": config.metric,
+            **({"kind": "softmax"} if config.loss == "ce-on-softmax" else {})}))
     lo_lr, hi_lr = LR_RANGES[config.optimizer]
     if not (lo_lr / 10 <= config.lr <= hi_lr * 10):
         findings.append(Finding("lr-out-of-range", "warning", {

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import TrainConfig
-from .messages import t
+from .messages import catalogue, t
 
 if TYPE_CHECKING:
     from torch import nn
@@ -76,9 +76,11 @@ class Finding:
     values: dict[str, Any] = field(default_factory=dict)
 
     def text(self, lang: str = "en") -> dict[str, str]:
-        kind = self.values.get("kind")  # a finding told in more than one way (see messages)
-        keys = {part: f"finding.{self.code}.{part}" for part in ("title", "explanation", "fix")}
-        keys["evidence"] = f"finding.{self.code}.evidence" + (f".{kind}" if kind else "")
+        kind = self.values.get("kind")  # a finding told in more than one way (see messages):
+        keys = {}  # its part of that kind where the catalogue has one, else the plain part
+        for part in ("title", "evidence", "explanation", "fix"):
+            key = f"finding.{self.code}.{part}"
+            keys[part] = f"{key}.{kind}" if kind and f"{key}.{kind}" in catalogue() else key
         return {part: t(lang, key, **self.values) for part, key in keys.items()}
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
@@ -197,8 +199,6 @@ _OPTIONAL = ("test_confusion", "cohort_size", "partial_epoch", "tta_views", "mem
 
 def _known_finding(data: Any) -> bool:
     """A stored finding this version can say (an unknown code is left to a fresh diagnosis)."""
-    from .messages import catalogue
-
     return (isinstance(data, Mapping) and isinstance(data.get("code"), str)
             and f"finding.{data['code']}.title" in catalogue()
             and data.get("severity") in SEVERITIES
