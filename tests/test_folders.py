@@ -473,3 +473,16 @@ def test_a_newline_in_a_file_name_stays_on_one_record():
     assert len(lines) == 3
     assert lines[0].startswith("two\\nlines.png") and lines[1].startswith("bell\\x07.png")
     assert lines[2].startswith("straße.png")
+
+
+def test_a_resumed_search_does_not_say_it_retrains_runs_it_reads_back(tiny_space_toml, tmp_path,
+                                                                    capsys):
+    argv = ["tune", str(tiny_space_toml), "--trials", "1", "--retrain-seeds", "1", "--out",
+            str(tmp_path / "search")]
+    assert main(argv) == 0
+    said = capsys.readouterr()
+    assert "retraining the best configuration with seed 1" in said.out + said.err
+    assert "1 trial in the study" in said.out
+    assert main(argv) == 0  # finished: its retrained run is read back, not trained
+    said = capsys.readouterr()
+    assert "retraining" not in said.out + said.err and "retrained test acc" in said.out

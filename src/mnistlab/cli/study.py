@@ -185,7 +185,8 @@ def run_tune(args: argparse.Namespace) -> int:
 
 
 def _tune_line(result: TuneResult, out: Path, report: bool) -> str:
-    line = (f"tune folder: {out} · {len(result.trials)} trials in the study "
+    count = len(result.trials)
+    line = (f"tune folder: {out} · {count} trial{'s' if count != 1 else ''} in the study "
             f"({len(result.by_state('COMPLETE'))} complete, "
             f"{len(result.by_state('PRUNED'))} pruned, {result.ran_here} run here)")
     if result.best is not None:
@@ -195,7 +196,8 @@ def _tune_line(result: TuneResult, out: Path, report: bool) -> str:
     if scored:
         line += f" · retrained test acc {sum(scored) / len(scored):.4f} (n={len(scored)})"
     if len(scored) < len(tests):
-        line += f" · {len(tests) - len(scored)} retrained run(s) diverged"
+        diverged = len(tests) - len(scored)
+        line += f" · {diverged} retrained run{'s' if diverged != 1 else ''} diverged"
     if report:
         line += f" · report: {out / 'report.md'}"
     return line + f" · {result.seconds:.0f} s"

@@ -67,8 +67,8 @@ class TrialTable:
     def retrain_reporter(self, label: str, config: Any) -> Reporter:
         self.stop()
         what = "the best configuration" if label == "best" else "the comparison configuration"
-        self.console.print(f"retraining {what} with seed {config.seed} ({config.epochs} epochs)")
-        return Reporter()
+        return _SaidAtStart(self.console, f"retraining {what} with seed {config.seed} "
+                                          f"({config.epochs} epochs)")
 
     def on_trial(self, trial: Any, done: int) -> None:
         steps = trial.intermediate_values
@@ -111,3 +111,15 @@ class TrialTable:
 
 def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+class _SaidAtStart(Reporter):
+    """Says `line` when training starts: a retrain folder that already holds the finished run
+    is read back without a word (it said "retraining" and then took no time)."""
+
+    def __init__(self, console: Any, line: str) -> None:
+        self.console, self.line = console, line
+
+    def run_started(self, config: Any, epochs: int, steps_per_epoch: int, *,
+                    done_epochs: int = 0) -> None:
+        self.console.print(self.line)

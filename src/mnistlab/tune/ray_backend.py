@@ -215,9 +215,9 @@ class RayTrials:
 
         if not jobs:
             return []  # nothing to send (--retrain-seeds 0)
-        for config, _ in jobs:
+        for config, _ in jobs:  # the runs train on the cluster: said here, as they are sent
             if reporter is not None:
-                reporter(config)
+                reporter(config).run_started(config, config.epochs, 0)
         root = jobs[0][1].parent
         runs = [PlannedRun(folder.name, config, True) for config, folder in jobs]
         done: dict[str, RunResult] = {}
