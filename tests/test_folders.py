@@ -280,14 +280,20 @@ def test_a_study_cohort_whose_run_configs_were_edited_by_hand_is_refused(tiny_st
     assert snapshot(out / "runs") == trained  # nothing rewritten
 
 
-@pytest.mark.parametrize("row", ['"x"', "{bad", '["micro", {}, [{"a": 1}], "explicit", null]'])
-def test_a_damaged_record_of_the_study_settings_never_refuses_the_study(
+@pytest.mark.parametrize("row", [None, '"x"', "{bad",
+                                 '["micro", {}, [{"a": 1}], "explicit", null]'])
+def test_a_missing_or_damaged_record_of_the_settings_gives_the_plain_refusal(
         row, tiny_study_toml, tmp_path, capsys):
+    """None: the folder of an earlier version, which did not keep it; else a damaged row,
+    which never refuses the study it belongs to."""
     out = tmp_path / "study"
     assert main(["study", str(tiny_study_toml), "--quiet", "--workers", "1", "--out",
                  str(out)]) == 0
     with sqlite3.connect(out / "study.db") as db:
-        db.execute("UPDATE meta SET value = ? WHERE name = 'identity_settings'", (row,))
+        if row is None:
+            db.execute("DELETE FROM meta WHERE name = 'identity_settings'")
+        else:
+            db.execute("UPDATE meta SET value = ? WHERE name = 'identity_settings'", (row,))
     db.close()
     other = tmp_path / "other.toml"
     other.write_text(tiny_study_toml.read_text().replace("epochs = 1", "epochs = 2"))
@@ -297,24 +303,6 @@ def test_a_damaged_record_of_the_study_settings_never_refuses_the_study(
     assert main(["study", str(tiny_study_toml), "--quiet", "--out", str(out)]) == 0
     with Store(out / "study.db") as store:  # the same study resumed: the record is made good
         assert store.identity_settings()[0] == "micro"
-
-
-def test_a_study_folder_made_before_its_settings_were_kept_is_refused_as_before(
-        tiny_study_toml, tmp_path, capsys):
-    out = tmp_path / "study"
-    assert main(["study", str(tiny_study_toml), "--quiet", "--workers", "1", "--out",
-                 str(out)]) == 0
-    with sqlite3.connect(out / "study.db") as db:  # as an earlier version left it
-        db.execute("DELETE FROM meta WHERE name = 'identity_settings'")
-    db.close()
-    other = tmp_path / "other.toml"
-    other.write_text(tiny_study_toml.read_text().replace("epochs = 1", "epochs = 2"))
-    capsys.readouterr()
-    assert main(["study", str(other), "--quiet", "--out", str(out)]) == 2
-    assert "holds another study (or this one made from other settings)" in one_line_error(capsys)
-    assert main(["study", str(tiny_study_toml), "--quiet", "--out", str(out)]) == 0
-    with Store(out / "study.db") as store:  # resumed: what it is made from is kept now
-        assert store.identity_settings() is not None
 
 
 def test_settings_changed_names_each_difference_in_words():
