@@ -154,9 +154,7 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
     back (the train command refuses those too). `named_by_settings`: a study's or search's
     run folder, named after its settings (check_named_run_folder)."""
     check_run_folder(out)
-    present = [name for name in RUN_FILES if (out / name).exists()]
-    if present == ["config.toml"]:  # a start that failed before its first step (a dataset
-        present = []  # not found, a bad setting): nothing was computed, the new config takes it
+    present = _computed(out)
     if present:
         stored, source = _stored_config_from(out)
         if not same_run(stored, config) and not overwrite:
@@ -182,11 +180,19 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
 def check_named_run_folder(out: Path, config: TrainConfig) -> None:
     """Refuse a study's or search's run folder (named after its settings, so it can only hold
     `config`'s run) whose config.toml says otherwise: someone edited it by hand."""
-    if [name for name in RUN_FILES if (out / name).exists()] in ([], ["config.toml"]):
-        return  # nothing computed there (see claim_run_folder)
+    if not _computed(out):
+        return
     stored, _ = _stored_config_from(out)
     if not same_run(stored, config):
         raise _edited_by_hand(out, config, stored)
+
+
+def _computed(out: Path) -> list[str]:
+    """The run files in `out` that hold work; a lone config.toml is a start that failed before
+    its first step (a dataset not found, a bad setting): nothing computed, a new config takes
+    the folder."""
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    return [] if present == ["config.toml"] else present
 
 
 def _edited_by_hand(out: Path, config: TrainConfig, stored: TrainConfig) -> MnistlabError:
