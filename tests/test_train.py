@@ -118,6 +118,35 @@ def test_no_validation_images_is_not_divergence():
     assert result.history[-1].train_accuracy_eval > 0.5
 
 
+def _strict_json(path):
+    """JSON as other readers (JavaScript, jq, a browser) take it: no NaN or Infinity token."""
+    def refuse(token):
+        raise ValueError(f"{path.name}: {token} is not JSON")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_no_validation_images_is_written_as_not_measured(tmp_path):
+    result = train(TrainConfig(**{**FAST, "val_size": 0, "epochs": 1}), dataset=blobs(),
+                   out=tmp_path / "r")
+    written = _strict_json(tmp_path / "r" / "summary.json")
+    assert written["val_accuracy"] is None and written["val_loss"] is None
+    assert written["val_mean_max_prob"] is None and written["test_accuracy"] > 0.5
+    assert result.summary.val_accuracy is None  # the live summary says the same as the file
+    assert load_summary(tmp_path / "r").val_accuracy is None
+
+
+def test_a_loss_that_became_nan_is_valid_json_and_read_back_as_nan(tmp_path):
+    result = train(TrainConfig(**{**FAST, "optimizer": "sgd", "lr": 1e30, "epochs": 2}),
+                   dataset=blobs(), out=tmp_path / "d")
+    finding = result.summary.diagnoses[0]
+    assert finding.values["kind"] == "nonfinite" and "became nan" in finding.text("en")["evidence"]
+    written = _strict_json(tmp_path / "d" / "summary.json")
+    assert written["loss_trace"][-1][1] is None
+    again = load_summary(tmp_path / "d")
+    assert math.isnan(again.loss_trace[-1][1])
+    assert "became nan" in again.diagnoses[0].text("en")["evidence"]
+
+
 def test_checkpoint_of_other_config_is_refused(tmp_path):
     from mnistlab.errors import MnistlabError
 

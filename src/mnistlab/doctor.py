@@ -145,7 +145,8 @@ def _how_it_diverged(trace: list[list[float]], k: int) -> dict[str, Any]:
     step, value = trace[-1]
     first = trace[0][1]
     if not math.isfinite(value):
-        return {"kind": "nonfinite", "value": value, "step": int(step)}
+        # as text ("nan", "inf"): JSON has no such number, and the finding must say which
+        return {"kind": "nonfinite", "value": str(value), "step": int(step)}
     if value > EXPLOSION * max(first, 1.0):
         return {"kind": "exploded", "first": first, "value": value, "step": int(step)}
     return rising_loss(trace, k) or {"kind": "stopped", "step": int(step)}

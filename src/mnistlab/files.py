@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -87,8 +88,24 @@ def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def json_text(data: Any, **options: Any) -> str:
+    """JSON as the standard has it: a NaN or infinity (not measured, or a loss that diverged)
+    is written as null, which every JSON reader takes; Python's own NaN token is not JSON."""
+    return json.dumps(_finite(data), allow_nan=False, **options)
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(value) for value in data]
+    return data
+
+
 def write_json(path: str | Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=True) + "\n")
+    write_text(path, json_text(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def torch_save(path: str | Path, obj: Any) -> None:

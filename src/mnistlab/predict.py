@@ -19,7 +19,6 @@ its own `Prediction`; every other image is still predicted.
 from __future__ import annotations
 
 import io
-import json
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import interrupt
+from . import files, interrupt
 from .config import TrainConfig
 from .data.sources import image_style
 from .errors import MnistlabError
@@ -555,7 +554,7 @@ def format_predictions(predictions: Sequence[Prediction], as_json: bool = False)
     """One line per input (`path  label  probability  top: ...` or `path  error: ...`), or JSON:
     a list of {path, label, top: [{label, probability}], error}."""
     if as_json:
-        return json.dumps([{
+        return files.json_text([{
             "path": p.path, "label": p.label,
             "top": [{"label": name, "probability": round(prob, 6)} for name, prob in p.top],
             "error": p.error} for p in predictions], indent=2, ensure_ascii=False)
@@ -581,8 +580,6 @@ def show_sheet(predictions: Sequence[Prediction], out_png: str | Path, *,
                columns: int = 4) -> Path:
     """A PNG sheet: each input beside the 28x28 image the model saw, with its label (the
     first SHEET_MAX inputs)."""
-    from . import files
-
     out = Path(out_png)
     files.save_figure(out, sheet_figure(predictions[:SHEET_MAX], columns=columns))
     return out

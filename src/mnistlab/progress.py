@@ -6,6 +6,7 @@ bar (runs done / total, ETA) above the bar of the run in progress.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -97,13 +98,13 @@ class RichReporter(Reporter):
         # the steps after the epoch's last sample were never reported: the bar ends it whole
         self.progress.update(self.task, completed=record.epoch * self.steps_per_epoch)
         if self.epoch_lines:
+            val = (f"val loss {record.val_loss:.4f}  val acc {record.val_accuracy:.4f}  "
+                   if not math.isnan(record.val_accuracy) else "")  # no val set: not measured
             self.progress.console.print(
                 f"epoch {record.epoch:>3}/{self.epochs}  "
                 f"train loss {record.train_loss:.4f}  "
                 f"train acc {record.train_accuracy_running:.4f} (running) "
-                f"{record.train_accuracy_eval:.4f} (eval)  "
-                f"val loss {record.val_loss:.4f}  val acc {record.val_accuracy:.4f}  "
-                f"{record.seconds:.1f}s")
+                f"{record.train_accuracy_eval:.4f} (eval)  {val}{record.seconds:.1f}s")
 
     def finding(self, finding: dict[str, Any]) -> None:
         self.progress.console.print(

@@ -190,6 +190,9 @@ class RunSummary:
                 values[f.name] = data[key]
         values["diagnoses"] = tuple(Finding.from_dict(d) for d in values.get("diagnoses") or ()
                                     if _known_finding(d))
+        if "loss_trace" in values:  # a loss that was not finite is written as null (JSON)
+            values["loss_trace"] = [[step, math.nan if loss is None else loss]
+                                    for step, loss in values["loss_trace"]]
         return cls(**values)
 
 

@@ -383,8 +383,8 @@ def _counts(value: Any) -> bool:
 
 def _trace(value: Any) -> bool:
     return isinstance(value, list) and all(
-        isinstance(p, list) and len(p) == 2 and all(map(_number, p)) and math.isfinite(p[0])
-        for p in value)
+        isinstance(p, list) and len(p) == 2 and _number(p[0]) and math.isfinite(p[0])
+        and (p[1] is None or _number(p[1])) for p in value)  # None: a loss that was not finite
 
 
 # summary.json keys that are read back, and the shape each must have when present (None is

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from .. import files
 from .common import add_lang, print_findings, stdout
 
 
@@ -40,7 +40,7 @@ def run_data(args: argparse.Namespace) -> int:
     else:
         info = data.dataset_info(args.name, data_dir=args.data_dir)
         if args.json:
-            print(json.dumps(info, indent=2, default=str))
+            print(files.json_text(info, indent=2, default=str))
             return 0
         from rich.table import Table
 
@@ -78,8 +78,8 @@ def run_doctor(args: argparse.Namespace) -> int:
     for path in args.path:
         report |= examine(path)
     if args.json:
-        print(json.dumps({run: [f.to_dict(args.lang) for f in found]
-                          for run, found in report.items()}, indent=2, ensure_ascii=False))
+        print(files.json_text({run: [f.to_dict(args.lang) for f in found]
+                               for run, found in report.items()}, indent=2, ensure_ascii=False))
     else:
         for run, found in report.items():
             if found:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import math
 import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import interrupt
+from .. import files, interrupt
 from ..config import TrainConfig
 from .common import (
     add_config_flags,
@@ -178,12 +176,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     members = [{"seed": config.seed + index, f"{args.split}_accuracy": accuracy}
                for index, accuracy in enumerate(result.member_accuracies or [])] or None
     if args.json:
-        loss = result.loss if math.isfinite(result.loss) else None  # JSON has no NaN
-        print(json.dumps({"split": args.split, "accuracy": result.accuracy, "loss": loss,
-                          "n": len(y), "tta_views": views,
-                          "per_class_accuracy": per_class_accuracy(matrix, splits.class_names),
-                          "classification_report": report.to_dict(), "members": members},
-                         indent=2))
+        print(files.json_text({"split": args.split, "accuracy": result.accuracy,
+                               "loss": result.loss, "n": len(y), "tta_views": views,
+                               "per_class_accuracy": per_class_accuracy(matrix,
+                                                                        splits.class_names),
+                               "classification_report": report.to_dict(), "members": members},
+                              indent=2))
         return 0
     # the heading is a line of its own: as a table title it wrapped in the table's width
     with_tta = f", test-time augmentation over {views} views" if views else ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -101,6 +100,6 @@ def run_export(args: argparse.Namespace) -> int:
                     overwrite=args.overwrite)
     checked = ("not checked (--no-check)" if r["max_abs_diff"] is None
                else f"max |logit diff| {r['max_abs_diff']:.2e}")
-    print(json.dumps(r, indent=2, default=str) if args.json else
+    print(files.json_text(r, indent=2, default=str) if args.json else
           f"{r['path']}  opset {r['opset']}  {checked}  sidecar {r['sidecar']}")
     return 0

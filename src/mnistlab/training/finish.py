@@ -54,9 +54,10 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
         train_accuracy_eval=last.train_accuracy_eval if last else None,
         train_accuracy_running=last.train_accuracy_running if last else None,
         train_loss=last.train_loss if last else None,
-        val_accuracy=val.accuracy if val else (last.val_accuracy if last else None),
-        val_loss=val.loss if val else (last.val_loss if last else None),
-        val_metric=val.metric if val else (last.val_metric if last else None),
+        # no validation set (--val-size 0): not measured, not NaN
+        val_accuracy=_number(val.accuracy if val else (last.val_accuracy if last else None)),
+        val_loss=_number(val.loss if val else (last.val_loss if last else None)),
+        val_metric=_number(val.metric if val else (last.val_metric if last else None)),
         val_source=splits.val_source,
         test_accuracy=test.accuracy if test else None, test_loss=test.loss if test else None,
         per_class_test_accuracy=(per_class_accuracy(matrix, splits.class_names)
@@ -67,7 +68,7 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
         val_label_counts=torch.bincount(splits.val_y.cpu(), minlength=k).tolist(),
         val_pred_counts=(torch.bincount(val.predictions, minlength=k).tolist() if val
                          else None),
-        val_mean_max_prob=val.mean_max_prob if val else None,
+        val_mean_max_prob=_number(val.mean_max_prob) if val else None,
         loss_trace=trace, test_confusion=matrix,
         tta_views=tta_view_count(config, splits.image_shape) if config.tta else None,
         precision=(resolve_precision(config.precision, device) if config.precision != "fp32"
