@@ -231,3 +231,19 @@ def test_completion_without_shtab_is_one_line(monkeypatch, capsys):
     assert main(["completion", "bash"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pip install shtab" in err
+
+
+@pytest.mark.parametrize("command", ["tune", "completion", "study", "train"])
+def test_help_fills_the_description_to_the_terminal_and_keeps_examples_as_written(
+        command, monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "60")
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    description = text.split("\n\n")[1]  # after the usage lines
+    assert max(map(len, description.splitlines())) <= 60, description
+    if command == "tune":  # the examples after the flags, indented as written
+        assert "\n  mnistlab tune --list\n" in text
+        assert "\n      --storage postgresql://USER:PASS@HOST/DB\n" in text
+    if command == "completion":
+        assert "\n        and in ~/.zshrc, before `compinit`: fpath=(~/.zfunc $fpath)\n" in text

@@ -62,8 +62,25 @@ COMMANDS: dict[str, tuple[str, str, Adder, Runner]] = {
     "completion": ("print the shell's tab-completion script (bash, zsh, tcsh)",
                    completion.COMPLETION, completion.add_completion, completion.run_completion),
 }
-# Text after a subcommand's flags, kept as written (line breaks and indents): examples, steps.
-EPILOGS = {"tune": study.TUNE_EXAMPLES, "completion": completion.INSTALL}
+
+
+class _AsWritten(str):
+    """Help text kept as written (line breaks and indents: examples, steps)."""
+
+
+class _Formatter(argparse.HelpFormatter):
+    """A description filled to the terminal's width, as argparse fills it; an epilog of
+    examples kept as written (RawDescriptionHelpFormatter keeps both, so a long description
+    ran past a narrow terminal)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if isinstance(text, _AsWritten):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+# Text after a subcommand's flags, kept as written: examples, steps.
+EPILOGS = {"tune": _AsWritten(study.TUNE_EXAMPLES), "completion": _AsWritten(completion.INSTALL)}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -74,10 +91,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mnistlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (help_text, description, add, run) in COMMANDS.items():
-        formatter = (argparse.RawDescriptionHelpFormatter if name in EPILOGS
-                     else argparse.HelpFormatter)
         p = sub.add_parser(name, help=help_text, description=description or help_text,
-                           formatter_class=formatter, epilog=EPILOGS.get(name))
+                           formatter_class=_Formatter, epilog=EPILOGS.get(name))
         if command in (None, name):
             add(p)
         p.set_defaults(func=run)
