@@ -168,6 +168,24 @@ def test_arrays_of_any_common_form(toy_run):
     assert [p.path for p in predictions] == [f"<image {i}>" for i in range(len(inputs))]
 
 
+def test_a_16_bit_scan_reads_as_its_8_bit_copy(tmp_path):
+    """Scanners save 16-bit grayscale; Pillow opens such a PNG as mode I;16 and some TIFFs as
+    32-bit integers (mode I): each must read as the 0..255 picture its 8-bit copy gives."""
+    eight = np.asarray(paper_digit()).astype(np.uint16)
+    Image.fromarray(eight * 257).save(tmp_path / "scan16.png")
+    Image.fromarray(eight.astype(np.int32) * 257).save(tmp_path / "scan32.tif")
+    Image.fromarray(eight.astype(np.uint8)).save(tmp_path / "scan8.png")
+    wanted = read_image(tmp_path / "scan8.png")
+    assert Image.open(tmp_path / "scan16.png").mode.startswith("I;16")
+    for source in (tmp_path / "scan16.png", tmp_path / "scan32.tif", eight * 257):
+        assert np.abs(read_image(source) - wanted).max() < 0.01
+    assert np.array_equal(preprocess(tmp_path / "scan16.png"), preprocess(eight.astype(np.uint8)))
+    large = np.kron(eight, np.ones((12, 12), np.uint16))  # shrunk to 1024 first, as 8-bit is
+    deep, flat = read_image(large * 257), read_image(large.astype(np.uint8))
+    assert max(large.shape) > 1024 and deep.shape == flat.shape and max(deep.shape) == 1024
+    assert np.abs(deep - flat).max() < 1  # 8 bits round to whole levels
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(arrays(np.uint8, st.tuples(st.integers(1, 64), st.integers(1, 64))),
        st.sampled_from(["strokes", "objects", "plain"]))
@@ -228,8 +246,10 @@ BAD_FILES = {
     "bomb.png": (lambda p: _png_header(p, 100_000, 100_000), "too large"),
     "notes.png": (lambda p: p.write_text("not a picture\n"), "not an image"),
     "animated.gif": (_animated, "animated or multi-page image (2 frames)"),
-    "deep.png": (lambda p: Image.fromarray(np.full((40, 40), 4000, np.uint16)).save(p),
-                 "16-bit image"),
+    "float.tif": (lambda p: Image.fromarray(np.full((40, 40), 0.5, np.float32)).save(p),
+                  "32-bit floating-point image (mode F)"),
+    "wide.tif": (lambda p: Image.fromarray(np.full((40, 40), 70_000, np.int32)).save(p),
+                 "32-bit image (mode I) with values outside 0..65535"),
     "missing.png": (lambda p: None, "no such file"),
     "loop.png": (lambda p: p.symlink_to(p), "a link that leads nowhere"),
     "cut.gif": (_bad_trailer, "damaged or unreadable image (IndexError"),

@@ -12,8 +12,9 @@ images that already look like the training data (and to show why the other two e
     print(format_predictions(predictions, as_json=False))
     show_sheet(predictions, "sheet.png")
 
-A bad file (unreadable, not an image, blank, huge, animated, 16-bit) gets a one-line `error` on
-its own `Prediction`; every other image is still predicted.
+A bad file (unreadable, not an image, blank, huge, animated, floating-point) gets a one-line
+`error` on its own `Prediction`; every other image is still predicted. 16-bit grayscale (scans)
+is read as 0..255 like the rest.
 """
 
 from __future__ import annotations
@@ -171,9 +172,9 @@ def _checked(im: Image.Image, *, reduce: bool = False) -> Image.Image:
     if frames > 1 and im.format != "MPO":
         raise ImageProblem(f"animated or multi-page image ({frames} frames); save the one frame "
                            "you mean as PNG")
-    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-        raise ImageProblem(f"{'16' if '16' in im.mode else '32'}-bit image (mode {im.mode}); "
-                           "save it as an 8-bit PNG or JPEG")
+    if im.mode == "F":  # floats in a file: no range to read them in (0..1? 0..255? ...)
+        raise ImageProblem("32-bit floating-point image (mode F); save it as an 8- or 16-bit "
+                           "PNG")
     if reduce and im.format == "JPEG" and max(im.size) > 2 * WORK_SIDE:
         im.draft(im.mode, (WORK_SIDE, WORK_SIDE))  # decode at reduced size: fast and enough
     im.load()
@@ -198,6 +199,8 @@ def _from_array(array: np.ndarray) -> np.ndarray:
     elif array.dtype != np.uint8:
         if array.dtype.kind in "iu" and array.min() >= 0 and array.max() <= 255:
             array = array.astype(np.uint8)
+        elif array.dtype == np.uint16 and array.ndim == 2:
+            pass  # 16-bit grayscale, read as a 16-bit file is
         else:
             raise ImageProblem(f"{array.dtype} array with values outside 0..255; give uint8 "
                                "pixels or floats in [0, 1]")
@@ -205,6 +208,8 @@ def _from_array(array: np.ndarray) -> np.ndarray:
 
 
 def _gray(im: Image.Image) -> np.ndarray:
+    if im.mode == "I" or im.mode.startswith("I;16"):
+        return _deep_gray(im)
     if im.mode in ("P", "PA", "1"):  # palettes and bilevel images cannot be resized smoothly
         im = im.convert("RGBA" if im.mode != "1" else "L")
     if max(im.size) > WORK_SIDE:
@@ -213,6 +218,24 @@ def _gray(im: Image.Image) -> np.ndarray:
     if im.mode in ("RGBA", "LA"):
         return _flatten_alpha(im)
     return np.asarray(im.convert("L"), dtype=np.float32)
+
+
+def _deep_gray(im: Image.Image) -> np.ndarray:
+    """A 16-bit grayscale image (scanners and microscopes save them), 0..255 like the rest:
+    0..65535 scaled down; Pillow opens some 16-bit files as 32-bit integers (mode I), which
+    are read the same way when they fit 0..65535 (as 8-bit values when they fit 0..255)."""
+    values = np.asarray(im, dtype=np.float32)
+    top = float(values.max())
+    if values.min() < 0 or top > 65535:
+        raise ImageProblem(f"32-bit image (mode {im.mode}) with values outside 0..65535; save "
+                           "it as an 8- or 16-bit PNG")
+    if im.mode.startswith("I;16") or top > 255:
+        values = values / 257  # 65535 -> 255
+    if max(values.shape) > WORK_SIDE:
+        deep = Image.fromarray(values, mode="F")
+        deep.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS)
+        values = np.clip(np.asarray(deep, dtype=np.float32), 0, 255)  # as in 8 bits: no ringing
+    return values
 
 
 def _flatten_alpha(im: Image.Image) -> np.ndarray:
