@@ -535,6 +535,24 @@ def test_a_tracking_uri_that_does_not_answer_is_one_line_before_training(tmp_pat
     assert "secret" not in str(info.value) and "http://me:***@127.0.0.1" in str(info.value)
 
 
+def test_a_folder_store_says_how_to_keep_it_or_leave_it(tmp_path, tiny_idx_dir):
+    """MLflow 3 refuses a folder store (./mlruns, MLflow 2's default) unless asked, in a
+    paragraph whose first line never reached the fix; the advice given must work."""
+    store = tmp_path / "mlruns"
+    store.mkdir()
+    out = tmp_path / "run"
+    argv = train_argv(tiny_idx_dir, out, "--log", "mlflow", "--mlflow-uri", store.as_uri())
+    refused = cli(*argv, env={"MLFLOW_ALLOW_FILE_STORE": "false"})
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    line, = refused.stderr.strip().splitlines()
+    assert "a folder store" in line and "sqlite:///" in line, line
+    assert line.endswith("set MLFLOW_ALLOW_FILE_STORE=true to keep logging into the folder")
+    assert not out.exists()
+    kept = cli(*argv, env={"MLFLOW_ALLOW_FILE_STORE": "true"})
+    assert kept.returncode == 0, kept.stderr
+    assert list(store.glob("*/*/meta.yaml"))  # an experiment with a run, in the folder
+
+
 @pytest.mark.parametrize("code", [401, 502])
 def test_a_server_behind_a_login_answers_and_a_proxy_without_one_does_not(code):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -155,8 +155,8 @@ class Store:
                 client = self._client_class(tracking_uri=self.uri)
                 client.search_experiments(max_results=1)
             except Exception as exc:  # noqa: BLE001 - MLflow's errors share no useful base
-                raise MnistlabError(f"--mlflow-uri {shown_url(self.uri)}: cannot open it as an "
-                                    f"MLflow store ({_first_line(exc)})") from None
+                raise MnistlabError(f"--mlflow-uri {shown_url(self.uri)}: "
+                                    f"{_cannot_open(exc)}") from None
             self._client = client
         return self._client
 
@@ -237,6 +237,18 @@ class Store:
                 self.call("log_artifacts", run_id, str(path), name)
             else:
                 self.call("log_artifact", run_id, str(path), under)
+
+
+def _cannot_open(exc: BaseException) -> str:
+    """Why a store did not open, and what to do. MLflow 3 refuses a folder store (file:,
+    ./mlruns: the default of MLflow 2) unless MLFLOW_ALLOW_FILE_STORE is set, in a paragraph
+    whose first 300 characters never reach the fix."""
+    if "MLFLOW_ALLOW_FILE_STORE" in str(exc):
+        return ("a folder store (file:, ./mlruns), which this MLflow no longer opens unless "
+                "asked; give a database store instead (sqlite:///PATH/mlflow.db; `mlflow "
+                "migrate-filestore` moves a folder's runs into one), or set "
+                "MLFLOW_ALLOW_FILE_STORE=true to keep logging into the folder")
+    return f"cannot open it as an MLflow store ({_first_line(exc)})"
 
 
 def _first_line(exc: BaseException) -> str:
