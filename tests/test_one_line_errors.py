@@ -1,6 +1,8 @@
 """The real process: bad inputs of several kinds end `python -m mnistlab` with exit code 2 and
 exactly one line on stderr, never a traceback (the in-process tests check the messages)."""
 
+import errno
+import os
 import subprocess
 import sys
 
@@ -55,3 +57,37 @@ def test_a_reader_that_stops_early_is_not_called_a_disk_error(tiny_idx_dir):
     process.stdout.close()  # no reader left: the first write fails
     err = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141 and err == ""
+
+
+def test_a_file_where_a_folder_goes_is_named_as_such(tmp_path, tiny_idx_dir):
+    """A file named like the folder mnistlab makes (tensorboard/ in the run folder): the
+    advice was 'free space or fix the permissions', which fixes nothing."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "tensorboard").write_text("")
+    result = subprocess.run([sys.executable, "-m", "mnistlab", "train", "--quiet", "--dataset",
+                             str(tiny_idx_dir), "--model", "mlp", "--val-size", "100",
+                             "--log", "tensorboard", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line, = result.stderr.strip().splitlines()
+    assert "tensorboard" in line and "a file stands where mnistlab makes a folder" in line, line
+
+
+@pytest.mark.parametrize("code,advice", [
+    (errno.ENOSPC, "free space"), (errno.EROFS, "a disk that is not read-only"),
+    (errno.EACCES, "fix the permissions"), (errno.EISDIR, "a folder stands where mnistlab "
+                                                          "writes a file"),
+    (errno.ENAMETOOLONG, "give a shorter path"), (errno.EIO, "free space or fix the permissions")])
+def test_a_disk_error_says_what_to_do_about_that_error(code, advice, monkeypatch, capsys):
+    from mnistlab import cli
+
+    def fails(args):
+        raise OSError(code, os.strerror(code), "runs/x/model.pt")
+
+    help_text, description, add, _ = cli.COMMANDS["doctor"]
+    monkeypatch.setitem(cli.COMMANDS, "doctor", (help_text, description, add, fails))
+    assert cli.main(["doctor", "runs/x"]) == 1
+    line, = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: runs/x/model.pt: ") and advice in line, line
+    assert line.endswith("then run the same command again (finished work is kept)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import sys
 import warnings
@@ -119,12 +120,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 141  # what a shell reports for a process its pipe's SIGPIPE ended
         except OSError as exc:  # the disk, not a bug: full, read-only, gone
             where = f"{exc.filename}: " if exc.filename else ""
-            return _error(f"{where}{exc.strerror or exc}; free space or fix the permissions, "
-                          "then run the same command again (finished work is kept)", 1)
+            return _error(f"{where}{exc.strerror or exc}; {_disk_advice(exc.errno)}, then run "
+                          "the same command again (finished work is kept)", 1)
         except KeyboardInterrupt:
             stderr.print("interrupted; what was finished is kept (run the same command again "
                          "to continue)")
             return interrupt.exit_code()
+
+
+# What to do about an error of the disk, by its errno (anything else: the first entry's)
+_ADVICE = {
+    errno.ENOSPC: "free space or fix the permissions",
+    errno.EDQUOT: "free space (the disk quota is used up)",
+    errno.EACCES: "fix the permissions, or give a folder you may write in",
+    errno.EROFS: "give a folder on a disk that is not read-only",
+    errno.EEXIST: "a file stands where mnistlab makes a folder: move or rename it",
+    errno.ENOTDIR: "a file stands where the path needs a folder: move or rename it",
+    errno.EISDIR: "a folder stands where mnistlab writes a file: move or rename it",
+    errno.ENAMETOOLONG: "give a shorter path",
+}
+_ADVICE[errno.EPERM] = _ADVICE[errno.EACCES]
+
+
+def _disk_advice(code: int | None) -> str:
+    return _ADVICE.get(code or 0, _ADVICE[errno.ENOSPC])
 
 
 def _quiet_stdout() -> None:
