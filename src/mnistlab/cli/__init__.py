@@ -128,9 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return interrupt.exit_code()
 
 
-# What to do about an error of the disk, by its errno (anything else: the first entry's)
+# What to do about an error of the disk, by its errno (anything else: _ANY_ADVICE)
+_ANY_ADVICE = "free space or fix the permissions"
 _ADVICE = {
-    errno.ENOSPC: "free space or fix the permissions",
+    errno.ENOSPC: "free space on that disk",
     errno.EDQUOT: "free space (the disk quota is used up)",
     errno.EACCES: "fix the permissions, or give a folder you may write in",
     errno.EROFS: "give a folder on a disk that is not read-only",
@@ -143,7 +144,7 @@ _ADVICE[errno.EPERM] = _ADVICE[errno.EACCES]
 
 
 def _disk_advice(code: int | None) -> str:
-    return _ADVICE.get(code or 0, _ADVICE[errno.ENOSPC])
+    return _ADVICE.get(code or 0, _ANY_ADVICE)
 
 
 def _quiet_stdout() -> None:
