@@ -204,6 +204,26 @@ def test_a_foreign_folder_is_refused_and_left_untouched(command, train_args, tmp
     assert snapshot(out) == before
 
 
+@pytest.mark.parametrize("command,mark,said", [
+    ("train", "study.db", "is a study folder (made by `mnistlab study`), not a run folder"),
+    ("study", "summary.json", "is a run folder (made by `mnistlab train`), not a study folder"),
+    ("tune", "study.db", "is a study folder (made by `mnistlab study`), not a tune folder"),
+    ("train", "tune.db", "is a tune folder (made by `mnistlab tune`), not a run folder")])
+def test_another_command_s_folder_is_named_for_what_it_is(command, mark, said, train_args,
+                                                          tmp_path, tiny_study_toml,
+                                                          tiny_space_toml, capsys):
+    out = tmp_path / "theirs"
+    out.mkdir()
+    (out / mark).write_text("")
+    (out / ".lock").write_text("")
+    before = snapshot(out)
+    argv = {"train": [*train_args], "study": ["study", str(tiny_study_toml), "--quiet"],
+            "tune": ["tune", str(tiny_space_toml), "--trials", "1", "--quiet"]}[command]
+    assert main([*argv, "--out", str(out)]) == 2
+    assert said in one_line_error(capsys)
+    assert snapshot(out) == before
+
+
 @pytest.mark.parametrize("name", ["../escape", "/tmp/escape", "a/../../escape", ".."])
 def test_a_study_name_cannot_escape_the_studies_folder(name, tiny_study_toml, tmp_path,
                                                        monkeypatch, capsys):

@@ -138,6 +138,12 @@ def remove_stale_temps(folder: str | Path) -> int:
 
 
 # --- checks before work starts ---------------------------------------------------------------
+# A file that marks one of mnistlab's own folders, and which kind (named when given as another)
+FOLDER_MARKS = {"study.db": ("study", "mnistlab study"), "tune.db": ("tune", "mnistlab tune"),
+                "summary.json": ("run", "mnistlab train"),
+                "config.toml": ("run", "mnistlab train")}
+
+
 def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--out") -> None:
     """Refuse, before anything is written, a `folder` that holds anything but what a `kind`
     folder holds (`owned` names, and mnistlab's temporaries): mnistlab only writes and deletes
@@ -150,6 +156,13 @@ def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--
                      if p.name not in owned and p.name != PROBE_NAME
                      and not p.name.endswith(TEMP_SUFFIX))
     if foreign:
+        other = next((mark for name, mark in FOLDER_MARKS.items()
+                      if (folder / name).is_file()), None)
+        if other is not None and other[0] != kind:  # the wrong folder of ours: say which
+            raise MnistlabError(f"{flag} {folder}: is a {other[0]} folder (made by "
+                                f"`{other[1]}`), not a {kind} folder; give a new or empty "
+                                "folder")
+        foreign.sort(key=lambda name: name.startswith("."))  # the user's own names first
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise MnistlabError(f"{flag} {folder}: not empty and not a {kind} folder (it holds "
                             f"{shown}); give a new or empty folder")
