@@ -274,6 +274,13 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'five', seed = 5 }]\n",
      "seed cannot vary in an experiment"),
     ("[base]\n[final]\nsettings = { seed = 5 }\n", "seed cannot be set for the final model"),
+    # runs are compared by validation accuracy: without validation images, tables of NaN
+    ("[base]\nval_size = 0\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1]\n",
+     "[base]: val_size must be > 0: a study compares its runs by their validation accuracy"),
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'val_size'\nvalues = [1000, 0]\n",
+     "(x): 0: val_size must be > 0"),
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1]\n[quick]\n"
+     "val_size = 0\n", "[quick]: val_size must be > 0"),
 ])
 def test_bad_study_files(text, message):
     from mnistlab.config import tomllib

@@ -200,8 +200,9 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
                             f"allowed: {', '.join(sorted(known))}")
     name = check_name(typed(data, "name", "text", where, name_from_stem(Path(where).stem)),
                       where)
-    base = checked_config(typed(data, "base", "table", where, {},
-                                example="[base] with model = \"mlp\", ..."), f"{where} [base]")
+    base = _with_validation(checked_config(typed(data, "base", "table", where, {},
+                                                 example="[base] with model = \"mlp\", ..."),
+                                           f"{where} [base]"), f"{where} [base]")
     seeds = typed(data, "seeds", "whole number", where, 3)
     check_plan_size(seeds, 0, base.seed, where)
     experiments: list[Experiment] = []
@@ -224,7 +225,8 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
         if cap < 1:
             raise MnistlabError(f"{where} [quick]: max_epochs must be a whole number >= 1, "
                                 f"got {cap}")
-        _check(base, {k: v for k, v in quick.items() if k != "max_epochs"}, f"{where} [quick]")
+        _with_validation(_check(base, {k: v for k, v in quick.items() if k != "max_epochs"},
+                                f"{where} [quick]"), f"{where} [quick]")
     spec = StudySpec(
         name=name, title=typed(data, "title", "text", where, ""),
         base=base, experiments=tuple(experiments), final=final, seeds=seeds,
@@ -274,6 +276,16 @@ def _check(base: TrainConfig, changes: dict[str, Any], where: str) -> TrainConfi
     return checked_config({**base.to_dict(), **changes}, where)
 
 
+def _with_validation(config: TrainConfig, where: str) -> TrainConfig:
+    """A study's runs are compared, and its final model chosen, by validation accuracy: a run
+    without validation images (val_size 0) would fill its tables with blanks and NaN."""
+    if config.val_size < 1:
+        raise MnistlabError(f"{where}: val_size must be > 0: a study compares its runs by "
+                            "their validation accuracy (val_size 0 belongs to a single "
+                            "`mnistlab train` on every training image)")
+    return config
+
+
 def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
                       settings_before: int = 0, seeds: int = 1) -> Experiment:
     name = typed(raw, "name", "text", where, "")
@@ -295,7 +307,7 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
         factor, variants = "trial", _listed_variants(raw, where)
     _check_variants(variants, kinds[0], where)
     for v in variants:
-        _check(base, v.changes, f"{where}: {v.label}")
+        _with_validation(_check(base, v.changes, f"{where}: {v.label}"), f"{where}: {v.label}")
     return Experiment(name, factor, tuple(variants),
                       typed(raw, "test", "true or false", where, False),
                       typed(raw, "title", "text", where, ""), typed(raw, "note", "text", where, ""),
