@@ -132,7 +132,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 _ANY_ADVICE = "free space or fix the permissions"
 _ADVICE = {
     errno.ENOSPC: "free space on that disk",
-    errno.EDQUOT: "free space (the disk quota is used up)",
     errno.EACCES: "fix the permissions, or give a folder you may write in",
     errno.EROFS: "give a folder on a disk that is not read-only",
     errno.EEXIST: "a file stands where mnistlab makes a folder: move or rename it",
@@ -141,6 +140,8 @@ _ADVICE = {
     errno.ENAMETOOLONG: "give a shorter path",
 }
 _ADVICE[errno.EPERM] = _ADVICE[errno.EACCES]
+if hasattr(errno, "EDQUOT"):  # not on every platform
+    _ADVICE[errno.EDQUOT] = "free space (the disk quota is used up)"
 
 
 def _disk_advice(code: int | None) -> str:
