@@ -338,6 +338,29 @@ def test_json_report(toy_run, tmp_path):
     assert exit_code(predictions) == 1 and exit_code(predictions[:1]) == 0
 
 
+def test_progress_is_told_each_image_read(toy_run, tmp_path):
+    told = []
+    (tmp_path / "empty").mkdir()  # a folder without images: an error line, nothing to read
+    images = [paper_digit(), tmp_path / "empty", paper_digit(), tmp_path / "missing.png"]
+    predict(toy_run, images, progress=lambda done, total: told.append((done, total)))
+    assert told == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_the_bar_is_drawn_on_a_terminal_and_not_in_a_pipe():
+    import io
+
+    from rich.console import Console
+
+    from mnistlab.progress import counted
+
+    for terminal in (True, False):
+        out = io.StringIO()
+        with counted("predict", Console(file=out, force_terminal=terminal, width=80)) as told:
+            for done in range(1, 4):
+                told(done, 3)
+        assert ("3/3" in out.getvalue()) is terminal and (out.getvalue() == "") is not terminal
+
+
 def test_top_is_capped_at_the_number_of_classes(toy_run):
     [prediction] = predict(toy_run, [paper_digit()], top=50)
     assert len(prediction.top) == 10

@@ -491,14 +491,16 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
 
 def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
             images: ImageLike | Iterable[ImageLike], *, top: int = 3,
-            style: str | None = None, tta: bool | None = None) -> list[Prediction]:
+            style: str | None = None, tta: bool | None = None,
+            progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
     """Predict the class of each image with a trained run (its folder, or `load_model`'s pair).
 
     `images`: file paths, folders (every image file in them), `EncodedImage`s, PIL images or
     arrays. `style` overrides the preprocessing chosen from the run's dataset (see
     `preprocess`). `tta`: average the softmax over the test-time views its scores used (None: as
     the run was trained, its --tta). One `Prediction` per image, in order; a bad image gets
-    `error` and the others are still predicted.
+    `error` and the others are still predicted. `progress(done, total)` is told after each
+    image read (the command line draws a bar with it).
     """
     from .runs import load_model
 
@@ -519,10 +521,12 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
                    for name, source, problem in inputs]
     todo = [(p, source) for p, (_, source, _) in zip(predictions, inputs) if source is not None]
     score = _scorer(model, payload, top, tta)
+    told = progress or (lambda done, total: None)
     with interrupt.listening():  # a Ctrl-C keeps every chunk scored: printed, then exit 130
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
-            for prediction, source in chunk:
+            for done, (prediction, source) in enumerate(chunk, start=start + 1):
+                told(done, len(todo))
                 if interrupt.requested():
                     prediction.error = NOT_PREDICTED
                     continue

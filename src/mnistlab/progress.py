@@ -6,7 +6,9 @@ bar (runs done / total, ETA) above the bar of the run in progress.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -51,6 +53,22 @@ def passes(views: int, members: int) -> str:
     """'9 test-time views and 5 members': what multiplies a scoring pass (each > 1 named)."""
     return " and ".join(f"{n} {word}" for n, word in ((views, "test-time views"),
                                                       (members, "members")) if n > 1)
+
+
+@contextlib.contextmanager
+def counted(label: str, console: Console | None = None) -> Iterator[Callable[[int, int], None]]:
+    """A bar for work counted in items (`predict`'s images), as `update(done, total)`: drawn
+    on a terminal while the work lasts and cleared when it ends, so that the results printed
+    after it stand alone; nothing at all off a terminal (a pipe, a file)."""
+    console = console or Console(stderr=True)
+    if not console.is_terminal:  # rich would still end its live display with a blank line
+        yield lambda done, total: None
+        return
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 class SilentReporter(Reporter):

@@ -43,12 +43,15 @@ def add_predict(p: argparse.ArgumentParser) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     from ..predict import SHEET_MAX, exit_code, format_predictions, predict, show_sheet
+    from ..progress import counted
 
     if args.show:  # before the work: a file there (an input, say) is not drawn over
         files.check_output_file(args.show, "--show", suffix=".png", replace=args.overwrite)
     warn_if_unfinished(args.run_dir)
     images = [_standard_input() if image == "-" else image for image in _once(args.images)]
-    predictions = predict(args.run_dir, images, top=args.top, style=args.style, tta=args.tta)
+    with counted("predict") as progress:  # a bar on a terminal: thousands take a while
+        predictions = predict(args.run_dir, images, top=args.top, style=args.style,
+                              tta=args.tta, progress=progress)
     print(format_predictions(predictions, as_json=args.json), flush=True)
     if interrupt.requested():  # what was scored is printed; the command says it stopped
         stderr.print("interrupted; the images scored before it are printed, the others are "
