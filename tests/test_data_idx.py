@@ -58,8 +58,10 @@ def _test_images_of_another_size(folder: Path) -> None:
 BAD_FOLDERS = [
     ("wrong-magic", _rewrite(TRAIN_IMAGES, lambda d: b"\x12\x34" + d[2:]),
      TRAIN_IMAGES, "bad magic number 0x12340803"),
-    ("wrong-dtype-code", _rewrite(TRAIN_IMAGES, lambda d: d[:2] + b"\x0d" + d[3:]),
-     TRAIN_IMAGES, "IDX data type 0x0d is not supported"),
+    ("wrong-dtype-code", _rewrite(TRAIN_IMAGES, lambda d: d[:2] + b"\x0a" + d[3:]),
+     TRAIN_IMAGES, "IDX data type 0x0a does not exist (IDX has 0x08, 0x09, 0x0b"),
+    ("float-header-on-bytes", _rewrite(TRAIN_IMAGES, lambda d: d[:2] + b"\x0d" + d[3:]),
+     TRAIN_IMAGES, "holds 15,680 of the 62,720 bytes"),  # 4 bytes a value: truncated
     ("wrong-dimension-count", _swap_images_and_labels,
      TRAIN_IMAGES, "has 1 dimension(s) but should hold images (3 dimensions"),
     ("truncated-payload", _rewrite(TRAIN_IMAGES, lambda d: d[:-100]),
@@ -222,3 +224,59 @@ def test_a_stray_label_that_adds_empty_classes_is_warned_about(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # every class shown: nothing said
         load_dataset(str(make_dataset_folder(tmp_path / "fine", 40, 20)))
+
+
+# --- IDX's other element types ------------------------------------------------------------------
+def _typed_idx(array: np.ndarray, code: int, dtype: str) -> bytes:
+    """IDX bytes of `array` stored as `dtype` (big-endian) under type `code`."""
+    return (struct.pack(">HBB", 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+            + np.ascontiguousarray(array).astype(dtype).tobytes())
+
+
+PIXELS = np.array([[[0, 1, 128], [200, 254, 255]]], np.uint8)
+
+
+@pytest.mark.parametrize("code,dtype,stored", [
+    (0x09, ">i1", PIXELS // 2), (0x0B, ">i2", PIXELS), (0x0C, ">i4", PIXELS),
+    (0x0D, ">f4", PIXELS / 255), (0x0E, ">f8", PIXELS.astype(float)),
+    (0x0B, ">i2", PIXELS.astype(np.int32) * 128), (0x0C, ">i4", PIXELS.astype(np.int32) * 257)])
+def test_every_idx_element_type_is_read_as_unsigned_bytes(code, dtype, stored):
+    """Pixels as they are in 0..255, from 0..1 as floats, from 0..65535 as wider integers."""
+    images = parse_idx(_typed_idx(stored, code, dtype), "x-images-idx3-ubyte", expect_dims=3)
+    wanted = PIXELS // 2 if code == 0x09 else PIXELS
+    if stored.max() > 255:  # scaled from 0..65535: within one level of the byte
+        wanted = np.rint(stored / 257).astype(np.uint8)
+    assert images.dtype == np.uint8 and np.array_equal(images, wanted)
+    labels = parse_idx(_typed_idx(np.array([0, 3, 9]), code, dtype), "x-labels-idx1-ubyte",
+                       expect_dims=1)
+    assert labels.dtype == np.uint8 and labels.tolist() == [0, 3, 9]
+
+
+@pytest.mark.parametrize("array,code,dtype,message", [
+    (np.array([[[-1, 5]]]), 0x0B, ">i2", "int16 pixels span -1 to 5; IDX images are read as"),
+    (np.array([[[0.5, np.nan]]]), 0x0D, ">f4", "its pixels hold NaN or infinite values"),
+    (np.array([[[0, 300.5]]]), 0x0E, ">f8", "float64 pixels span 0 to 300.5"),
+    (np.array([[[0, 70000]]]), 0x0C, ">i4", "int32 pixels span 0 to 70000"),
+    (np.array([0.0, 1.5]), 0x0D, ">f4", "labels must be whole numbers 0..255"),
+    (np.array([0, 300]), 0x0B, ">i2", "labels must be whole numbers 0..255 (class indices); "
+                                      "these span 0 to 300"),
+])
+def test_values_no_byte_can_hold_are_one_line(array, code, dtype, message):
+    dims = array.ndim
+    with pytest.raises(MnistlabError) as info:
+        parse_idx(_typed_idx(array, code, dtype), "f", expect_dims=dims)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_folder_of_16_bit_idx_files_trains(tmp_path):
+    """A dataset exported as 16-bit integers (0..65535) loads as the bytes it was made from."""
+    (x_train, y_train), (x_test, y_test) = tiny_arrays(40, 0), tiny_arrays(20, 1)
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    for stem, array in (("train-images-idx3-ubyte", x_train), ("train-labels-idx1-ubyte", y_train),
+                        ("t10k-images-idx3-ubyte", x_test), ("t10k-labels-idx1-ubyte", y_test)):
+        deep = array.astype(np.int32) * (257 if array.ndim == 3 else 1)
+        (folder / f"{stem}.gz").write_bytes(gzip.compress(_typed_idx(deep, 0x0C, ">i4")))
+    dataset = load_dataset(str(folder))
+    assert np.array_equal(dataset.train_images.numpy(), np.asarray(x_train))
+    assert np.array_equal(dataset.test_labels.numpy(), np.asarray(y_test))

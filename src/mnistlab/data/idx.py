@@ -1,9 +1,10 @@
 """The IDX file format (MNIST's): a reader that checks everything, and a writer.
 
-Layout: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions, one
-big-endian uint32 per dimension, then the payload. Images are 3-D (n, rows, cols), magic 0x0803;
-labels are 1-D, magic 0x0801. Files may be gzipped: that is detected from the content, and a
-`.gz` name on a file that is not gzip is an error rather than a guess.
+Layout: two zero bytes, a type code (0x08 = unsigned byte, as in MNIST; 0x09, 0x0B, 0x0C, 0x0D,
+0x0E: signed byte, short, int, float, double, read as unsigned bytes), the number of
+dimensions, one big-endian uint32 per dimension, then the payload. Images are 3-D (n, rows,
+cols), magic 0x0803; labels are 1-D, magic 0x0801. Files may be gzipped: that is detected from
+the content, and a `.gz` name on a file that is not gzip is an error rather than a guess.
 
 Files come from anywhere (a folder the user names, a mirror), so the reader trusts none of them:
 it decompresses only the header first, refuses a header announcing more than a size limit, then
@@ -30,6 +31,9 @@ from ..errors import MnistlabError
 from ..files import write_bytes
 
 UBYTE = 0x08
+# IDX's other element types (big-endian), read and turned into MNIST's unsigned bytes
+TYPES = {UBYTE: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
+         0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 GZIP_MAGIC = b"\x1f\x8b"
 _REFETCH = "download or export it again"
 
@@ -63,10 +67,12 @@ DEFAULT_LIMIT = SizeLimit(MAX_PAYLOAD_BYTES, "one IDX file", "is this really an 
 class IdxHeader:
     shape: tuple[int, ...]
     length: int  # bytes of header
+    dtype: np.dtype = TYPES[UBYTE]
 
     @property
     def data_bytes(self) -> int:
-        return math.prod(self.shape)  # Python ints: no overflow, however large the dimensions
+        # Python ints: no overflow, however large the dimensions
+        return math.prod(self.shape) * self.dtype.itemsize
 
     @property
     def total(self) -> int:
@@ -107,9 +113,10 @@ def check_header(head: bytes | np.ndarray, name: str, *,
     if zero != 0:
         raise MnistlabError(f"{name}: bad magic number 0x{head[:4].hex()} (IDX files start "
                             "0x0803 for images, 0x0801 for labels); is this an IDX file?")
-    if type_code != UBYTE:
-        raise MnistlabError(f"{name}: IDX data type 0x{type_code:02x} is not supported, only "
-                            "0x08 (unsigned bytes, as in MNIST); convert the file to uint8")
+    if type_code not in TYPES:
+        raise MnistlabError(f"{name}: IDX data type 0x{type_code:02x} does not exist (IDX has "
+                            f"{', '.join(f'0x{code:02x}' for code in TYPES)}); is this an IDX "
+                            "file?")
     if ndim == 0 or (expect_dims is not None and ndim != expect_dims):
         wanted = {3: "images (3 dimensions, magic 0x0803)", 1: "labels (1 dimension, magic "
                   "0x0801)"}.get(expect_dims or 0, "at least 1 dimension")
@@ -122,7 +129,7 @@ def check_header(head: bytes | np.ndarray, name: str, *,
     if len(head) < length:
         raise MnistlabError(f"{name}: truncated header ({len(head)} of {length} bytes); "
                             f"{_REFETCH}")
-    header = IdxHeader(struct.unpack(f">{ndim}I", head[4:length]), length)
+    header = IdxHeader(struct.unpack(f">{ndim}I", head[4:length]), length, TYPES[type_code])
     if header.total > limit.max_bytes:
         raise MnistlabError(f"{name}: header announces {_describe(header.shape)} "
                             f"({header.total:,} bytes), over the limit of "
@@ -227,7 +234,33 @@ def parse_idx(data: bytes | np.ndarray, name: str, *, expect_dims: int | None = 
     when `data` is bytes, writable when it is the array read_bytes returns."""
     header = check_header(data, name, expect_dims=expect_dims, limit=limit)
     _check_data_length(header, len(data) - header.length, name)
-    return np.frombuffer(data, dtype=np.uint8, offset=header.length).reshape(header.shape)
+    array = np.frombuffer(data, dtype=header.dtype, offset=header.length).reshape(header.shape)
+    return array if header.dtype == np.uint8 else _as_bytes(array, name)
+
+
+def _as_bytes(array: np.ndarray, name: str) -> np.ndarray:
+    """An IDX array of another element type as MNIST's unsigned bytes. Labels (1 dimension)
+    must be whole numbers 0..255 as they are; pixels are taken as they are when they fit
+    0..255, scaled from 0..1 (floats) or 0..65535 (16-bit and wider integers) otherwise."""
+    kind = "labels" if array.ndim == 1 else "pixels"
+    if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
+        raise MnistlabError(f"{name}: its {kind} hold NaN or infinite values; save them as "
+                            "numbers")
+    low, high = (array.min(), array.max()) if array.size else (0, 0)
+    if kind == "labels":
+        if low < 0 or high > 255 or (array.dtype.kind == "f" and (array % 1).any()):
+            raise MnistlabError(f"{name}: labels must be whole numbers 0..255 (class indices); "
+                                f"these span {low:g} to {high:g}")
+        return array.astype(np.uint8)
+    if low >= 0 and high <= 255 and not (array.dtype.kind == "f" and high <= 1):
+        return np.rint(array).astype(np.uint8)
+    if array.dtype.kind == "f" and low >= 0 and high <= 1:
+        return np.rint(array * 255).astype(np.uint8)
+    if array.dtype.kind == "i" and low >= 0 and high <= 65535:
+        return np.rint(array / 257).astype(np.uint8)
+    raise MnistlabError(f"{name}: {array.dtype.name} pixels span {low:g} to {high:g}; IDX images "
+                        "are read as 0..255 (or 0..1 as floats, 0..65535 as integers): rescale "
+                        "them into one of those ranges")
 
 
 def read_idx(path: str | Path, *, expect_dims: int | None = None,
