@@ -577,3 +577,14 @@ def test_what_pillow_warns_about_a_file_names_that_file(tmp_path):
     with pytest.warns(UserWarning, match=f"^{path}: Tag data larger than file") as said:
         read_image(path)
     assert all(w.filename.endswith("predict.py") for w in said)  # ours: shown in one line
+
+
+def test_a_dollar_in_a_name_is_drawn_as_text_not_math(toy_run, tmp_path):
+    """An unbalanced '$' made matplotlib's math parser raise after the predictions printed."""
+    path = tmp_path / "$^$.png"
+    Image.fromarray(np.asarray(paper_digit())).save(path)
+    figure = sheet_figure(predict(toy_run, [path]))
+    figure.savefig(tmp_path / "sheet.png")
+    from mnistlab import figures
+
+    figures.confusion(np.eye(2, dtype=int), ["$^$", "a$b$c"]).savefig(tmp_path / "c.png")

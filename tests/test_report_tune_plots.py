@@ -10,7 +10,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from mnistlab.report import tune_plots as plots
-from mnistlab.report.tune_plots import Scale
+from mnistlab.report.tune_plots import SUPERSCRIPT, Scale
 
 HIDDEN = ("128-64", "256-128", "512-256", "256", "512")
 # a fashion-mlp-like search: momentum only for sgd, a constant epochs axis, long category names
@@ -111,9 +111,9 @@ def test_parallel_labels_every_category_in_the_space_order(parallel):
     assert [text for _, text in by_name["hidden"]] == list(HIDDEN)  # never-drawn ones too
     assert [text for _, text in by_name["optimizer"]] == ["sgd", "adam"]
     assert [text for _, text in by_name["batch_size"]] == ["32", "64", "128", "256"]
-    assert [text for _, text in by_name["lr"]] == [f"$10^{{{k}}}$" for k in (-4, -3, -2, -1)]
+    assert [text for _, text in by_name["lr"]] == ["10⁻⁴", "10⁻³", "10⁻²", "10⁻¹"]
     assert [text for _, text in by_name["weight_decay"]] == [
-        f"$10^{{{k}}}$" for k in (-6, -5, -4, -3)]
+        "10" + str(k).translate(SUPERSCRIPT) for k in (-6, -5, -4, -3)]
     assert [text for _, text in by_name["dropout"]] == ["0", "0.2", "0.4"]
     assert [text for _, text in by_name["epochs"]] == ["3"]  # whole numbers only
     heights = [y for y, _ in by_name["hidden"]]
@@ -159,7 +159,7 @@ def test_slices_label_every_category_and_round_numbers(slices):
 
     assert ticks("hidden") == list(HIDDEN)
     assert ticks("schedule") == ["constant", "cosine"]
-    assert ticks("lr") == [f"$10^{{{k}}}$" for k in (-4, -3, -2, -1)]
+    assert ticks("lr") == ["10" + str(k).translate(SUPERSCRIPT) for k in (-4, -3, -2, -1)]
     assert ticks("epochs") == ["3"]
     assert ticks("dropout") == ["0", "0.2", "0.4"]
 

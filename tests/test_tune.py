@@ -824,3 +824,14 @@ def test_a_trial_that_crashed_is_not_proposed_again_on_resume(space_file, tmp_pa
     [crashed] = [t for t in resumed.trials if t.state.name == "FAIL"]
     after = [t for t in resumed.trials if t.number > crashed.number]
     assert after and all(t.params != crashed.params for t in after)
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:",
+                                 "sqlite:///file:x?mode=memory&uri=true"])
+def test_an_in_memory_storage_is_refused_before_any_trial(url):
+    """Its trials vanished when the command ended, and the command still exited 0."""
+    from mnistlab.errors import MnistlabError
+
+    search = sys.modules["mnistlab.tune.search"]
+    with pytest.raises(MnistlabError, match="in-memory database, lost when the command ends"):
+        search.open_study(None, url, study_name="x")

@@ -14,6 +14,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no screen is assumed
 import matplotlib.pyplot as plt  # noqa: E402
+
+# labels are the user's text (class names, variant labels, file names): a "$" pair in one is
+# not math, and an unbalanced one made matplotlib raise after all the training was done
+matplotlib.rcParams["text.parse_math"] = False
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
 

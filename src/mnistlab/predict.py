@@ -617,6 +617,7 @@ def sheet_figure(predictions: Sequence[Prediction], *, columns: int = 4) -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no screen is assumed
+    matplotlib.rcParams["text.parse_math"] = False  # a "$" in a file name is not math
     from matplotlib.figure import Figure  # not pyplot: nothing global to leak or close
 
     if not predictions:

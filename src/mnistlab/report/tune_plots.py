@@ -41,6 +41,11 @@ class Scale:
     whole: bool = False
 
 
+
+SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075"
+                                           "\u2076\u2077\u2078\u2079")
+
+
 def history(numbers: Sequence[int], values: Sequence[float], pruned: Sequence[bool],
             labels: dict[str, str]) -> Any:
     """Each trial's validation accuracy by trial number (pruned ones at their last reported
@@ -119,7 +124,8 @@ def _numeric_ticks(lo: float, hi: float, scale: Scale) -> list[tuple[float, str]
         decades = [float(k) for k in range(first, last + 1) if lo - slack <= k <= hi + slack]
         if len(decades) >= 2:
             step = math.ceil(len(decades) / 6)
-            return [(k, f"$10^{{{int(k)}}}$") for k in decades[::step]]
+            # superscripts as text: math text is off (figures.py), labels are users' text
+            return [(k, "10" + str(int(k)).translate(SUPERSCRIPT)) for k in decades[::step]]
         steps = [k + math.log10(m) for k in range(first, last + 1) for m in (1, 2, 5)]
         inside = [s for s in steps if lo - slack <= s <= hi + slack]
         return [(s, f"{10 ** s:.3g}") for s in (inside if len(inside) >= 2 else [lo, hi])]

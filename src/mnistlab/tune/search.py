@@ -183,6 +183,10 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
     race sees an integrity or operational error, so opening is retried a few times.
     """
     require_optuna()
+    if storage_url.rstrip("/") == "sqlite:" or ":memory:" in storage_url \
+            or "mode=memory" in storage_url:  # its trials would vanish when the command ends
+        raise MnistlabError(f"storage: {storage_url!r} is an in-memory database, lost when the "
+                            "command ends; give a file, e.g. sqlite:///DIR/tune.db")
     storage_url = with_driver(storage_url)
     engine_kwargs = _sqlite_engine(storage_url) if storage_url.startswith("sqlite") else {}
     last: BaseException | None = None
