@@ -801,3 +801,40 @@ def test_diverged_runs_are_marked_in_the_tables_and_a_diverged_final_fails_the_c
     stored = {p.name for p in (out / "runs").iterdir()}
     assert stored - keys and not [key for key in stored if key in section]
     assert "seed 1" not in section
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("best, which", [("0.05", "base"), ("0.2", "reference")])
+def test_a_single_seed_conclusion_names_the_best_value_even_when_it_is_the_reference(
+        tiny_study, tmp_path, lang, best, which):
+    """With one seed the conclusion picked the best of the values *other than* the reference
+    (the base's, 0.05, or the first where the base's is not among them): "best value 1e-06
+    (-60 points over the base)", for the worse value."""
+    text = tiny_study.read_text().replace("values = [0.01, 0.05]", f"values = [{best}, 1e-06]")
+    # and a final model on every training image: its report said "Validation accuracy —%"
+    tiny_study.write_text(text.replace("{ epochs = 2 }", "{ epochs = 2, val_size = 0 }"))
+    spec = dataclasses.replace(load_study(str(tiny_study)), seeds=1)
+    run_study(spec, tmp_path / "S", options=StudyOptions(lang=lang))
+    report = (tmp_path / "S" / "report.md").read_text()
+    [line] = [line for line in report.split("\n## ")[-1].splitlines()
+              if line.startswith("- **learning-rate**")]
+    words = {"base": "the base", "reference": "the reference"} if lang == "en" else \
+        {"base": "la base", "reference": "la referencia"}
+    shown = best if lang == "en" else best.replace(".", ",")
+    assert line.startswith(f"- **learning-rate**: {'best value' if lang == 'en' else 'mejor valor'}"
+                           f" {shown}, {words[which]} (")
+    assert "1e-06" not in line
+    assert ("No validation accuracy: it trained on every training image" if lang == "en" else
+            "Sin exactitud de validación: se entrenó con todas") in report
+    assert "—%" not in report
+
+
+def test_validating_on_the_test_set_needs_no_images_held_out():
+    """val_from = "test" with val_size 0 was refused as "no validation"; and the final model may
+    train on every training image (its report says so instead of "—%")."""
+    from mnistlab.config import tomllib
+
+    spec = parse_study(tomllib.loads("[base]\nval_from = 'test'\nval_size = 0\n[[experiment]]\n"
+                                     "name = 'x'\nfactor = 'lr'\nvalues = [0.1]\n[final]\n"
+                                     "choose = 'best'\nsettings = { val_size = 0 }\n"))
+    assert spec.base.val_size == 0 and spec.final.settings == {"val_size": 0}

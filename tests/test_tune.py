@@ -144,6 +144,7 @@ BAD_SPACES = [
      "space.momentum.when: optimizer = 'adamw' is not one of its choices"),
     (lambda d: d["space"]["momentum"].update(when="sgd"), "space.momentum.when: must be a table"),
     (lambda d: d["base"].update(val_size=0), "[base]: val_size must be > 0"),
+    (lambda d: d.update(quick={"val_size": 0}), "[quick]: val_size must be > 0: trials are"),
     (lambda d: d["base"].update(val_from="test"), "would tune on the test set"),
     # settings a search must hold still: the same validation set, data and seeds for every trial
     (lambda d: d["space"].update(val_from={"type": "categorical", "choices": ["test"]}),
@@ -558,6 +559,9 @@ def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, caps
     (["tune", "fashion-mlp", "--retrain-seeds", "1000000000"],
      "retrain-seeds: must be a whole number from 0 to 1,000, got 1000000000"),
     (["tune", "fashion-mlp", "--storage", "nonsense"], "is not a database URL"),
+    # no such database kind: SQLAlchemy's "Can't load plugin: sqlalchemy.dialects:http"
+    (["tune", "fashion-mlp", "--storage", "http://x"], "storage: 'http://x' is not a database "
+     "URL; use e.g. sqlite:///tune.db"),
     (["tune", "fashion-mlp", "--seed", "9223372036854775808"],
      "seed: must be a whole number from 0 to 42,848"),
     (["tune", "fashion-mlp", "--seed", "42849"], "seed: must be a whole number from 0 to"),

@@ -279,6 +279,8 @@ class TrainConfig:
         check_choice("precision", self.precision, PRECISIONS)
         if not self.dataset:
             raise MnistlabError("dataset: give a name (mnist, fashion-mnist) or a folder path")
+        for f in fields(self):
+            _utf8(f.name, getattr(self, f.name))
         _positive_float("lr", self.lr)
         if not (0.0 <= self.dropout < 1.0):
             raise MnistlabError(f"dropout: must be in [0, 1), got {self.dropout}")
@@ -425,6 +427,19 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     return value
 
 
+def _utf8(name: str, value: Any) -> None:
+    """A path whose name is not UTF-8 (Linux allows any bytes) cannot be written into the
+    run's config.toml, which is UTF-8: said before anything is done, not as a traceback."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = value.encode("utf-8", "backslashreplace").decode()
+            raise MnistlabError(f"{name.replace('_', '-')}: {shown} holds bytes that are not "
+                                "UTF-8, which a run's config.toml cannot hold; rename it, or "
+                                "link to it under a UTF-8 name (ln -s)") from None
+
+
 def _positive_float(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise MnistlabError(f"{name}: must be a positive number (and finite), got {value}")
@@ -450,7 +465,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise MnistlabError(f"{path}: no such file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Notepad's) is skipped
     except UnicodeDecodeError as exc:
         raise MnistlabError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); "
                             "save the file as UTF-8") from None
@@ -583,6 +598,20 @@ def read_translations(raw: dict[str, Any], allowed: set[str],
     return out
 
 
+def require_validation(config: TrainConfig, where: str, why: str) -> TrainConfig:
+    """`config`, refused where it holds no validation images out of the training set
+    (val_size 0; validating on the test set needs none held out): studies and searches compare
+    their runs by validation accuracy, which such a run leaves blank."""
+    if config.val_from == "train" and config.val_size < 1:
+        raise MnistlabError(f"{where}: val_size must be > 0: {why}")
+    return config
+
+
 def load_config(path: str | Path) -> TrainConfig:
     data = read_toml(path)
+    for marks, command in (({"experiment", "final"}, "study"), ({"space"}, "tune")):
+        if isinstance(data.get("base"), dict) and marks & set(data):
+            raise MnistlabError(f"{path}: a {'study' if command == 'study' else 'search'} file, "
+                                f"not one run's settings; run it with `mnistlab {command} "
+                                f"{path}`, or give its [base] settings as a file of their own")
     return TrainConfig.from_dict(data, where=str(path))

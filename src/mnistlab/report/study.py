@@ -306,13 +306,13 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     val = summarize([r.val_accuracy for r in rows])
     test = summarize([r.test_accuracy for r in rows if r.test_accuracy is not None])
     extra = "" if len(rows) > 1 else t(lang, "final.single_run")
-    doc.add(Paragraph(t(lang, "final.result", val=val.format(lang=lang) + "%",
-                        test=test.format(lang=lang) + "%",
+    doc.add(Paragraph(t(lang, "final.result" if val.n else "final.result_no_val",
+                        val=val.format(lang=lang) + "%", test=test.format(lang=lang) + "%",
                         n=len(rows), extra=extra)))
     diverged = sum(r.status == "diverged" for r in rows)
     if diverged:
         doc.add(Paragraph(t(lang, "final.diverged", k=diverged, n=len(rows))))
-    if "val" in spec.final.original and not spec.is_quick:
+    if "val" in spec.final.original and not spec.is_quick and val.n:
         doc.add(Paragraph(t(lang, "final.original", orig=spec.final.original["val"],
                             ours=val.mean * 100, diff=val.mean * 100 - spec.final.original["val"])))
     first = rows[0]
@@ -396,27 +396,9 @@ def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
 def _conclusions(doc: Document, result: StudyResult,
                  comparisons: dict[str, list[tuple[str, Any, list[Row]]]], lang: str) -> None:
     doc.add(Heading(1, t(lang, "conclusions")))
-    items = []
-    for exp in result.spec.experiments:
-        if exp.test or exp.name not in comparisons:
-            continue
-        diffs = [(label, diff) for label, diff, _ in comparisons[exp.name] if diff is not None]
-        if not diffs:
-            continue
-        name = exp.text("title", lang) or exp.name
-        if all(not d.has_interval for _, d in diffs):
-            label, d = max(diffs, key=lambda item: item[1].delta)
-            items.append(t(lang, "concl.single", name=name, value=label, delta=d.delta * 100))
-            continue
-        beyond = [(label, d) for label, d in diffs if d.within_noise is False]
-        if beyond:
-            details = "; ".join(t(lang, "concl.detail", value=label, delta=d.delta * 100)
-                                for label, d in beyond)
-            items.append(t(lang, "concl.beyond", name=name,
-                           better=", ".join(label for label, _ in beyond), details=details))
-        else:
-            label, d = max(diffs, key=lambda item: abs(item[1].delta))
-            items.append(t(lang, "concl.within", name=name, value=label, delta=d.delta * 100))
+    items = [item for exp in result.spec.experiments
+             if not exp.test and exp.name in comparisons
+             for item in [_factor_conclusion(result, exp, comparisons[exp.name], lang)] if item]
     # comparison with the original's published validation accuracy
     far, total = [], 0
     if result.spec.is_quick:
@@ -446,6 +428,35 @@ def _conclusions(doc: Document, result: StudyResult,
         items.append(t(lang, "concl.val_source"))
     _trial_conclusions(result, items, lang)
     doc.add(Bullets(items))
+
+
+def _factor_conclusion(result: StudyResult, exp: Experiment,
+                       pairs: list[tuple[str, Any, list[Row]]], lang: str) -> str | None:
+    """One line on an experiment, measured against its reference (the base value, or its first
+    value where the base's is not among them), which is a candidate for the best too."""
+    diffs = [(label, diff) for label, diff, _ in pairs if diff is not None]
+    if not diffs:
+        return None
+    name = exp.text("title", lang) or exp.name
+    ref_label, _, is_base = _reference(result, exp)
+    shown = next(label for label, diff, _ in pairs if diff is None) if len(diffs) < len(pairs) \
+        else exp.shown(ref_label, lang)
+    against = t(lang, "concl.base") if is_base else t(lang, "concl.reference_value", value=shown)
+    if all(not d.has_interval for _, d in diffs):
+        label, d = max(diffs, key=lambda item: item[1].delta)
+        if d.delta <= 0:
+            return t(lang, "concl.single_ref", name=name, value=shown,
+                     which=t(lang, "concl.base" if is_base else "concl.reference"))
+        return t(lang, "concl.single", name=name, value=label, delta=d.delta * 100,
+                 against=against)
+    beyond = [(label, d) for label, d in diffs if d.within_noise is False]
+    if beyond:
+        details = "; ".join(t(lang, "concl.detail", value=label, delta=d.delta * 100)
+                            for label, d in beyond)
+        return t(lang, "concl.beyond", name=name, better=", ".join(label for label, _ in beyond),
+                 details=details)
+    label, d = max(diffs, key=lambda item: abs(item[1].delta))
+    return t(lang, "concl.within", name=name, value=label, delta=d.delta * 100, against=against)
 
 
 def _trial_conclusions(result: StudyResult, items: list[str], lang: str) -> None:

@@ -49,6 +49,7 @@ from ..config import (
     quote,
     read_preset_or_file,
     read_translations,
+    require_validation,
     typed,
 )
 from ..errors import MnistlabError
@@ -277,13 +278,11 @@ def _check(base: TrainConfig, changes: dict[str, Any], where: str) -> TrainConfi
 
 
 def _with_validation(config: TrainConfig, where: str) -> TrainConfig:
-    """A study's runs are compared, and its final model chosen, by validation accuracy: a run
-    without validation images (val_size 0) would fill its tables with blanks and NaN."""
-    if config.val_size < 1:
-        raise MnistlabError(f"{where}: val_size must be > 0: a study compares its runs by "
-                            "their validation accuracy (val_size 0 belongs to a single "
-                            "`mnistlab train` on every training image)")
-    return config
+    """A study's runs are compared, and its final model chosen, by validation accuracy (the
+    final model itself may train on every training image)."""
+    return require_validation(config, where, "a study compares its runs by their validation "
+                              "accuracy (val_size 0 belongs to a single `mnistlab train` on "
+                              "every training image, or to [final] settings)")
 
 
 def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,

@@ -59,6 +59,7 @@ from ..config import (
     quote,
     read_preset_or_file,
     read_translations,
+    require_validation,
     typed,
 )
 from ..errors import MnistlabError
@@ -222,6 +223,9 @@ def _cap_epochs(param: Param, cap: int) -> Param:
 
 
 # --- parsing ---------------------------------------------------------------------------------
+_JUDGED = "trials are judged and pruned on validation accuracy"
+
+
 def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
@@ -231,9 +235,7 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
     if base.val_from == "test":
         raise MnistlabError(f"{where} [base]: val_from = \"test\" would tune on the test set; "
                             "hold validation out of the training set (val_from = \"train\")")
-    if base.val_size < 1:
-        raise MnistlabError(f"{where} [base]: val_size must be > 0: trials are judged and "
-                            "pruned on validation accuracy")
+    require_validation(base, f"{where} [base]", _JUDGED)
     space = _table(data, "space", where)
     if not space:
         raise MnistlabError(f"{where}: [space] is empty; add at least one [space.NAME] table "
@@ -250,8 +252,9 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
         if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
             raise MnistlabError(f"{where} [quick]: max_epochs must be a whole number >= 1, "
                                 f"got {quote(cap)}")
-        checked_config({**base.to_dict(), **{k: v for k, v in quick.items() if k != "max_epochs"}},
-                f"{where} [quick]")
+        require_validation(checked_config({**base.to_dict(), **{k: v for k, v in quick.items()
+                                                                if k != "max_epochs"}},
+                                          f"{where} [quick]"), f"{where} [quick]", _JUDGED)
     name = check_name(typed(data, "name", "text", where, name_from_stem(Path(where).stem)),
                       where)
     translations = read_translations(data, set(TRANSLATABLE), where)
