@@ -247,3 +247,40 @@ def test_help_fills_the_description_to_the_terminal_and_keeps_examples_as_writte
         assert "\n      --storage postgresql://USER:PASS@HOST/DB\n" in text
     if command == "completion":
         assert "\n        and in ~/.zshrc, before `compinit`: fpath=(~/.zfunc $fpath)\n" in text
+
+
+def test_the_quiet_line_leaves_out_a_figure_not_measured(tmp_path, tiny_idx_dir, capsys):
+    """`--val-size 0 --quiet` printed `val_accuracy=None`."""
+    capsys.readouterr()
+    assert main(["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--hidden", "16",
+                 "--epochs", "1", "--val-size", "0", "--device", "cpu", "--quiet",
+                 "--out", str(tmp_path / "r")]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{tmp_path / 'r'}  test_accuracy=0.") and "None" not in line
+    assert line.endswith("  status=completed") and "val_accuracy" not in line
+
+
+def test_a_run_on_a_folder_that_moved_is_evaluated_where_it_went(tmp_path, tiny_idx_dir, capsys):
+    """`evaluate` said the path "is neither a known dataset nor an existing folder" and took
+    no other; other images of the same classes and size were scored without a word."""
+    import shutil
+
+    from conftest import make_idx_files, tiny_arrays
+
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--hidden", "16",
+                 "--epochs", "1", "--val-size", "100", "--quiet", "--out", str(run)]) == 0
+    moved = shutil.move(tiny_idx_dir, tmp_path / "moved")
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run}: trained on the data in {tiny_idx_dir}, which is not there now; give "
+        "where it is with --dataset DIR")
+    assert main(["evaluate", str(run), "--dataset", str(moved), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 200
+    other = shutil.copytree(moved, tmp_path / "other")
+    images, labels = tiny_arrays(600, 0)
+    make_idx_files(other, 255 - images, labels, "train")  # the same classes, other pixels
+    assert main(["evaluate", str(run), "--dataset", str(other)]) == 2
+    assert "not the images the model was trained on (their pixel mean is" in \
+        capsys.readouterr().err

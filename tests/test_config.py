@@ -250,3 +250,38 @@ def test_a_relative_dataset_path_that_is_not_here_says_where_it_looked(tmp_path,
     monkeypatch.chdir(tmp_path)
     with pytest.raises(MnistlabError, match=f"a relative path, looked for in {tmp_path}"):
         load_dataset("my-digits")
+
+
+@pytest.mark.parametrize("field", ["dataset", "data_dir"])
+def test_a_path_that_is_not_utf8_is_one_line_before_anything_is_written(field):
+    """config.toml is UTF-8: writing such a path was a traceback (a folder made, nothing in it)."""
+    import os
+
+    with pytest.raises(MnistlabError, match=r"^{}: /data/mn\\udcffist holds bytes that are not "
+                       r"UTF-8, .*\(ln -s\)$".format(field.replace("_", "-"))):
+        TrainConfig(**{field: os.fsdecode(b"/data/mn\xffist")})
+    assert TrainConfig(**{field: "/data/données"}).to_toml()  # UTF-8 beyond ASCII is fine
+
+
+@pytest.mark.parametrize("preset, command", [("study/presets/fashion-hparams.toml", "study"),
+                                             ("tune/presets/fashion-mlp.toml", "tune")])
+def test_a_study_or_search_file_given_as_settings_says_which_command_runs_it(preset, command):
+    """`train --config` of a study file said "unknown setting 'name'"."""
+    from pathlib import Path
+
+    import mnistlab
+    from mnistlab.config import load_config
+
+    path = Path(mnistlab.__file__).parent / preset
+    with pytest.raises(MnistlabError, match=f"not one run's settings; run it with `mnistlab "
+                       f"{command} {path}`"):
+        load_config(path)
+
+
+def test_a_settings_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    """Windows Notepad's UTF-8 starts with a BOM; TOML said "Invalid statement (line 1)"."""
+    from mnistlab.config import load_config
+
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"\xef\xbb\xbfmodel = \"mlp\"\nlr = 0.5\n")
+    assert load_config(path).lr == 0.5

@@ -13,7 +13,7 @@ from synth import blobs
 from mnistlab.cli import main
 from mnistlab.config import TrainConfig
 from mnistlab.errors import MnistlabError
-from mnistlab.runs import FIX_DAMAGED, load_model
+from mnistlab.runs import FIX_CONFIG, FIX_DAMAGED, load_model
 from mnistlab.runs import examine as doctor_path
 from mnistlab.training import train
 
@@ -115,7 +115,32 @@ def test_damaged_run_folder_is_one_line_naming_the_file(name, change, message, r
         doctor_path(run_copy)
     text = str(info.value)
     assert text.startswith(f"{run_copy / name}: damaged (") and message in text
-    assert text.endswith(f"; {FIX_DAMAGED}") and "\n" not in text
+    # a config.toml model.pt can give back is mended by the same command, not a retrain
+    fix = FIX_CONFIG if name == "config.toml" else FIX_DAMAGED
+    assert text.endswith(f"; {fix}") and "\n" not in text
+
+
+def test_a_config_toml_is_given_back_by_the_command_that_made_the_run(tmp_path, capsys):
+    """The doctor's fix for a lost config.toml was --overwrite (a retrain); the same command
+    without it writes the file back from model.pt."""
+    out = tmp_path / "r"
+    config = TrainConfig(model="mlp", hidden=(8,), epochs=1, val_size=100, device="cpu",
+                         eval_train_size=100)
+    train(config, dataset=blobs(300, 100), out=out, write_plots=False)
+    written = (out / "config.toml").read_text()
+    (out / "config.toml").unlink()
+    with pytest.raises(MnistlabError, match="without --overwrite: it writes config.toml back"):
+        doctor_path(out)
+    again = train(config, dataset=blobs(300, 100), out=out, write_plots=False)
+    assert again.reused and (out / "config.toml").read_text() == written
+    assert list(doctor_path(out)) == [str(out)]  # examined, not refused
+
+
+def test_a_run_without_summary_json_is_named_unfinished(run_copy, capsys):
+    """It was "no run folders here", of a folder that is one."""
+    (run_copy / "summary.json").unlink()
+    with pytest.raises(MnistlabError, match="a run that has not finished \\(no summary.json"):
+        doctor_path(run_copy)
 
 
 @pytest.mark.parametrize("change, message", [

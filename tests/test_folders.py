@@ -196,11 +196,15 @@ def test_a_foreign_folder_is_refused_and_left_untouched(command, train_args, tmp
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     (out / ".draft.tmp").write_text("mine too")
+    (out / "config.toml").write_text("# my own settings, not a run's")
     before = snapshot(out)
     argv = {"train": [*train_args], "study": ["study", str(tiny_study_toml), "--quiet"],
             "tune": ["tune", str(tiny_space_toml), "--trials", "1", "--quiet"]}[command]
     assert main([*argv, "--out", str(out)]) == 2
-    assert "not empty and not a" in one_line_error(capsys)
+    # the user's own names first, hidden ones last; their config.toml is not "a run folder"
+    held = "notes.txt, .draft.tmp" if command == "train" else "config.toml, notes.txt, .draft.tmp"
+    assert f"not empty and not a {'run' if command == 'train' else command} folder (it holds " \
+        f"{held})" in one_line_error(capsys)
     assert snapshot(out) == before
 
 
@@ -208,7 +212,9 @@ def test_a_foreign_folder_is_refused_and_left_untouched(command, train_args, tmp
     ("train", "study.db", "is a study folder (made by `mnistlab study`), not a run folder"),
     ("study", "summary.json", "is a run folder (made by `mnistlab train`), not a study folder"),
     ("tune", "study.db", "is a study folder (made by `mnistlab study`), not a tune folder"),
-    ("train", "tune.db", "is a tune folder (made by `mnistlab tune`), not a run folder")])
+    ("train", "tune.db", "is a tune folder (made by `mnistlab tune`), not a run folder"),
+    ("tune", "model.pt", "is a run folder (made by `mnistlab train`), not a tune folder"),
+    ("study", "checkpoint.pt", "is a run folder (made by `mnistlab train`), not a study folder")])
 def test_another_command_s_folder_is_named_for_what_it_is(command, mark, said, train_args,
                                                           tmp_path, tiny_study_toml,
                                                           tiny_space_toml, capsys):

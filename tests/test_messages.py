@@ -93,3 +93,30 @@ def test_numbers_on_spanish_figures_have_a_decimal_comma():
     assert not any("." in text for text in ticks(made["es"]))
     # category labels are data (the values tried) and stay as written
     assert [x.get_text() for x in made["es"].axes[0].get_xticklabels()] == ["0.1", "0.01"]
+
+
+def test_a_figure_stored_as_null_is_a_dash_not_a_crash():
+    """A finding read back from JSON may hold null where a number was (NaN is written so):
+    formatting it with :.4f raised, and the run was called damaged."""
+    from mnistlab.records import Finding
+
+    assert t("en", "finding.diverged.evidence.exploded", first=None, value=None, step=3) \
+        .count("—") == 2
+    for code, values in (("too-slow", {"drop": None, "first": None, "last": None}),
+                         ("diverged", {"kind": "exploded", "first": None, "value": 1e9,
+                                       "step": 3})):
+        for lang in LANGS:
+            assert "—" in " ".join(Finding(code, "problem", values).text(lang).values())
+
+
+def test_json_takes_numpy_and_torch_scalars():
+    import json
+
+    import numpy as np
+    import torch
+
+    from mnistlab.files import json_text
+
+    data = {"a": np.float32(0.5), "b": np.float32("nan"), "c": np.int64(3),
+            "d": [torch.tensor(2.5), np.bool_(True)]}
+    assert json.loads(json_text(data)) == {"a": 0.5, "b": None, "c": 3, "d": [2.5, True]}

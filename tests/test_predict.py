@@ -186,6 +186,22 @@ def test_a_16_bit_scan_reads_as_its_8_bit_copy(tmp_path):
     assert np.abs(deep - flat).max() < 1  # 8 bits round to whole levels
 
 
+@pytest.mark.parametrize("bits", [10, 12, 14])
+def test_a_scan_of_fewer_than_16_bits_in_a_16_bit_file_is_read_at_its_depth(tmp_path, bits):
+    """A 12-bit sensor's 0..4095 in a 16-bit PNG was scaled by 65535 and called blank; an 8-bit
+    picture in a 16-bit file (or array) reads as its 8-bit copy, as it did."""
+    eight = np.asarray(paper_digit()).astype(np.uint32)
+    deep = ((eight * (2**bits - 1) + 127) // 255).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "scan.png")
+    Image.fromarray(eight.astype(np.uint16)).save(tmp_path / "eight.png")
+    assert Image.open(tmp_path / "scan.png").mode.startswith("I;16") and deep.max() >= 2**(bits - 1)
+    wanted = read_image(eight.astype(np.uint8))
+    for source in (tmp_path / "scan.png", deep):
+        assert np.abs(read_image(source) - wanted).max() < 0.2
+    assert np.array_equal(preprocess(tmp_path / "scan.png"), preprocess(eight.astype(np.uint8)))
+    assert np.array_equal(read_image(tmp_path / "eight.png"), wanted)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(arrays(np.uint8, st.tuples(st.integers(1, 64), st.integers(1, 64))),
        st.sampled_from(["strokes", "objects", "plain"]))
@@ -588,3 +604,59 @@ def test_a_dollar_in_a_name_is_drawn_as_text_not_math(toy_run, tmp_path):
     from mnistlab import figures
 
     figures.confusion(np.eye(2, dtype=int), ["$^$", "a$b$c"]).savefig(tmp_path / "c.png")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names of any bytes: Linux's")
+def test_a_file_name_that_is_not_utf8_is_drawn_and_printed_as_escapes(toy_run, tmp_path, capsys):
+    """`predict --show` raised after the predictions printed (the sheet's title), and `--json`
+    wrote the name's raw bytes: neither UTF-8 nor JSON."""
+    from mnistlab.cli import main
+
+    folder = os.fsencode(tmp_path)
+    image = os.fsdecode(folder + b"/d\xff\xfe.png")
+    paper_digit().save(image)
+    sheet = tmp_path / "sheet.png"
+    assert main(["predict", str(toy_run), image, "--show", str(sheet), "--json"]) == 0
+    out = capsys.readouterr().out
+    out.encode("utf-8")  # strict: no lone surrogate left
+    assert "d\\udcff\\udcfe.png" in out and json.loads(out)[0]["path"] == image
+    assert sheet.stat().st_size > 1000
+
+
+def test_a_file_where_the_run_folder_goes_is_named_as_such(tmp_path, tiny_idx_dir, capsys):
+    """An image and the run swapped, or a run's own file named: "damaged or cut short ...
+    train it again with --overwrite", a fix that costs a retrain of a run that is fine."""
+    from mnistlab.cli import main
+
+    toy_run = tmp_path / "run"
+    assert main(["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--hidden", "8",
+                 "--epochs", "1", "--val-size", "100", "--quiet", "--out", str(toy_run)]) == 0
+    image = tmp_path / "d 1.png"
+    paper_digit().save(image)
+    assert main(["predict", str(image), str(toy_run), "x.png"]) == 2
+    err = capsys.readouterr().err
+    assert f"an image where the run folder goes; the run comes first: mnistlab predict " \
+        f"{toy_run} '{image}' x.png" in err
+    for argv in (["evaluate", str(toy_run / "summary.json")],
+                 ["predict", str(toy_run / "config.toml"), str(image)],
+                 ["doctor", str(toy_run / "summary.json")]):
+        assert main(argv) == 2
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert line.endswith(f": a file, not a run folder; give its folder, {toy_run}"), line
+    assert main(["evaluate", str(image)]) == 2
+    assert "a file, not a run folder; give the folder `mnistlab train --out DIR` made" in \
+        capsys.readouterr().err
+
+
+def test_standard_input_is_read_only_as_far_as_an_image_can_go(toy_run, monkeypatch, capsys):
+    """`cat /dev/zero | mnistlab predict RUN -` read without end (1.5 GB piped: 1.8 GB held)."""
+    import io
+
+    from mnistlab.cli import main
+
+    monkeypatch.setattr("mnistlab.cli.use.MAX_PIPED_BYTES", 1000)
+    piped = io.BytesIO(b"\0" * 5000)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(piped))
+    assert main(["predict", str(toy_run), "-"]) == 2
+    assert "IMAGE '-': more than 0 MiB on standard input" in capsys.readouterr().err
+    assert piped.tell() == 1001  # read no further than the limit

@@ -173,8 +173,13 @@ def test_a_store_in_the_folder_that_cannot_be_opened_is_one_line_before_training
     out = tmp_path / "study"
     out.mkdir()
     (out / "mlflow.db").write_bytes(b"not a database " * 200)
-    with pytest.raises(MnistlabError, match="cannot open it as an MLflow store"):
+    with pytest.raises(MnistlabError) as info:
         Tracking(("mlflow",), out)  # before anything trains, not after a study's first run
+    # named as what it is (it was "--mlflow-uri sqlite:///...", a flag the user never gave)
+    assert str(info.value).startswith(f"the output folder's MLflow store {out / 'mlflow.db'}: "
+                                      "cannot open it (")
+    assert str(info.value).endswith("move mlflow.db aside to start a new store there, or give "
+                                    "--mlflow-uri")
 
 
 # --- a study and a search ----------------------------------------------------------------------
@@ -533,6 +538,29 @@ def test_a_tracking_uri_that_does_not_answer_is_one_line_before_training(tmp_pat
     with pytest.raises(MnistlabError) as info:  # a password in the URI is not said
         check_answers(f"http://me:secret@127.0.0.1:{closed}")
     assert "secret" not in str(info.value) and "http://me:***@127.0.0.1" in str(info.value)
+
+
+@pytest.mark.parametrize("uri", ["http://[::1", "http://localhost:abc", "http://a b:5000"])
+def test_an_address_that_is_no_url_is_one_line_naming_where_it_came_from(uri, monkeypatch):
+    """These raised from deep in urllib (a traceback); and a URI from MLFLOW_TRACKING_URI was
+    blamed on --mlflow-uri."""
+    from mnistlab.tracking.mlflow_store import check_answers, store_named
+
+    with pytest.raises(MnistlabError, match=r"^--mlflow-uri .*: not a valid address \(.+\); "
+                       "give one such as http://127.0.0.1:5000$"):
+        check_answers(uri)
+    assert store_named(uri, None, False) == f"MLFLOW_TRACKING_URI {uri}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    pytest.importorskip("mlflow")
+    with pytest.raises(MnistlabError, match=r"^MLFLOW_TRACKING_URI .*: not a valid address"):
+        Tracking(("mlflow",), Path("unused"))
+
+
+def test_a_long_reason_is_cut_between_words():
+    from mnistlab.tracking.mlflow_store import _first_line
+
+    line = _first_line(ValueError("word " * 100), limit=23)
+    assert line == "word word word word …"
 
 
 def test_a_folder_store_says_how_to_keep_it_or_leave_it(tmp_path, tiny_idx_dir):

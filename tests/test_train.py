@@ -9,6 +9,7 @@ import torch
 from synth import blobs
 
 from mnistlab import TrainConfig, train
+from mnistlab.files import json_text
 from mnistlab.runs import load_model, load_summary
 from mnistlab.training import Hook
 
@@ -141,10 +142,35 @@ def test_a_loss_that_became_nan_is_valid_json_and_read_back_as_nan(tmp_path):
     finding = result.summary.diagnoses[0]
     assert finding.values["kind"] == "nonfinite" and "became nan" in finding.text("en")["evidence"]
     written = _strict_json(tmp_path / "d" / "summary.json")
-    assert written["loss_trace"][-1][1] is None
+    assert written["loss_trace"][-1][1] == "nan"
     again = load_summary(tmp_path / "d")
     assert math.isnan(again.loss_trace[-1][1])
     assert "became nan" in again.diagnoses[0].text("en")["evidence"]
+
+
+@pytest.mark.parametrize("loss, said", [(math.inf, "inf"), (-math.inf, "-inf"),
+                                        (math.nan, "nan"), (None, "nan")])
+def test_a_loss_that_was_not_finite_is_read_back_as_it_was(tmp_path, loss, said):
+    """An infinite loss was written as null and read back as NaN: re-diagnosed from the file,
+    "became inf" turned into "became nan". (None: null, as files written before say it.)"""
+    import dataclasses
+
+    from mnistlab.doctor import diagnose
+
+    config = TrainConfig(**{**FAST, "epochs": 1})
+    result = train(config, dataset=blobs(), out=tmp_path / "r")
+    summary = dataclasses.replace(result.summary, status="diverged",
+                                  loss_trace=[[1, 2.3], [2, math.nan if loss is None else loss]])
+    text = json_text(summary.to_dict())
+    if loss is None:
+        text = text.replace('"nan"', "null")
+    (tmp_path / "r" / "summary.json").write_text(text)
+    assert _strict_json(tmp_path / "r" / "summary.json")["loss_trace"][-1][1] == \
+        (None if loss is None else said)
+    again = load_summary(tmp_path / "r")
+    assert str(again.loss_trace[-1][1]) == said
+    [finding] = diagnose(config, [], again.observation())
+    assert f"became {said}" in finding.text("en")["evidence"]
 
 
 def test_checkpoint_of_other_config_is_refused(tmp_path):

@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -90,11 +91,19 @@ def write_text(path: str | Path, text: str) -> None:
 
 def json_text(data: Any, **options: Any) -> str:
     """JSON as the standard has it: a NaN or infinity (not measured, or a loss that diverged)
-    is written as null, which every JSON reader takes; Python's own NaN token is not JSON."""
-    return json.dumps(_finite(data), allow_nan=False, **options)
+    is written as null, which every JSON reader takes; Python's own NaN token is not JSON. A
+    file name's bytes that are not UTF-8 (Python holds them as lone surrogates) are written as
+    \\udcXX escapes: as raw bytes the output was not UTF-8, nor JSON."""
+    text = json.dumps(_finite(data), allow_nan=False, **options)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _finite(data: Any) -> Any:
+    if getattr(data, "shape", None) == () and hasattr(data, "item"):
+        data = data.item()  # a NumPy or torch scalar (np.float32 is no float): as Python's
     if isinstance(data, float):
         return data if math.isfinite(data) else None
     if isinstance(data, dict):
@@ -138,10 +147,11 @@ def remove_stale_temps(folder: str | Path) -> int:
 
 
 # --- checks before work starts ---------------------------------------------------------------
-# A file that marks one of mnistlab's own folders, and which kind (named when given as another)
+# A file that marks one of mnistlab's own folders, and which kind (named when given as another):
+# names no other tool writes (a config.toml may be the user's own, kept beside their notes)
 FOLDER_MARKS = {"study.db": ("study", "mnistlab study"), "tune.db": ("tune", "mnistlab tune"),
-                "summary.json": ("run", "mnistlab train"),
-                "config.toml": ("run", "mnistlab train")}
+                **dict.fromkeys(("summary.json", "model.pt", "checkpoint.pt"),
+                                ("run", "mnistlab train"))}
 
 
 def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--out") -> None:

@@ -75,6 +75,8 @@ class _Formatter(string.Formatter):
         self.lang = lang
 
     def format_field(self, value: Any, format_spec: str) -> str:
+        if value is None:  # a figure not measured (null in a stored finding): a dash, not a crash
+            return "—"
         if "|" in format_spec and isinstance(value, int):  # {n:seed|seeds}: "1 seed", "3 seeds"
             one, many = format_spec.split("|", 1)
             return f"{localise(format(value, ','), self.lang)} {one if value == 1 else many}"
@@ -98,5 +100,5 @@ def class_names(names: list[str] | tuple[str, ...], lang: str) -> list[str]:
 
 
 def placeholders(template: str) -> set[str]:
-    """The names a template formats (for the catalogue's own tests)."""
+    """The names a template formats."""
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}

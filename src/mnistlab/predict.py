@@ -221,16 +221,19 @@ def _gray(im: Image.Image) -> np.ndarray:
 
 
 def _deep_gray(im: Image.Image) -> np.ndarray:
-    """A 16-bit grayscale image (scanners and microscopes save them), 0..255 like the rest:
-    0..65535 scaled down; Pillow opens some 16-bit files as 32-bit integers (mode I), which
-    are read the same way when they fit 0..65535 (as 8-bit values when they fit 0..255)."""
+    """A 16-bit grayscale image (scanners and microscopes save them), 0..255 like the rest.
+    Its depth is read from its values: the fewest bits, 8 to 16, that hold its brightest pixel
+    (a 12-bit sensor's 0..4095 fills 16-bit files: over 65535 it was a faint picture, called
+    blank) set the scale. Pillow opens some 16-bit files as 32-bit integers (mode I), read
+    the same way when they fit 0..65535."""
     values = np.asarray(im, dtype=np.float32)
     top = float(values.max())
     if values.min() < 0 or top > 65535:
         raise ImageProblem(f"32-bit image (mode {im.mode}) with values outside 0..65535; save "
                            "it as an 8- or 16-bit PNG")
-    if im.mode.startswith("I;16") or top > 255:
-        values = values / 257  # 65535 -> 255
+    bits = max(8, int(top).bit_length())
+    if bits > 8:
+        values = values * (255 / (2**bits - 1))  # 65535 or 4095 -> 255
     if max(values.shape) > WORK_SIDE:
         deep = Image.fromarray(values, mode="F")
         deep.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS)
@@ -634,7 +637,7 @@ def sheet_figure(predictions: Sequence[Prediction], *, columns: int = 4) -> Any:
         left, right = axes[number // columns, 2 * (number % columns):2 * (number % columns) + 2]
         if p.original is not None:
             left.imshow(p.original, cmap="gray", vmin=0, vmax=255)
-        left.set_title(_short(Path(p.path).name, 18), fontsize=7)
+        left.set_title(_short(printable(Path(p.path).name), 18), fontsize=7)
         if p.image is not None:
             right.imshow(p.image, cmap="gray", vmin=0, vmax=255)
             right.set_title(f"{p.label} ({p.probability:.0%})", fontsize=9, fontweight="bold")

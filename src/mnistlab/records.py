@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import TrainConfig
-from .messages import catalogue, t
+from .messages import catalogue, placeholders, t
 
 if TYPE_CHECKING:
     from torch import nn
@@ -81,7 +81,10 @@ class Finding:
         for part in ("title", "evidence", "explanation", "fix"):
             key = f"finding.{self.code}.{part}"
             keys[part] = f"{key}.{kind}" if kind and f"{key}.{kind}" in catalogue() else key
-        return {part: t(lang, key, **self.values) for part, key in keys.items()}
+        # a figure a stored finding lacks (an older version's, or null in JSON) shows as a dash
+        return {part: t(lang, key, **{**dict.fromkeys(placeholders(catalogue()[key][lang])),
+                                      **self.values})
+                for part, key in keys.items()}
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
         return {"code": self.code, "severity": self.severity, **self.text(lang),
@@ -176,6 +179,9 @@ class RunSummary:
                 continue
             if f.name == "diagnoses":
                 value = [finding.to_dict() for finding in value]
+            elif f.name == "loss_trace":  # JSON has no NaN or infinity: "nan", "inf" as text
+                value = [[step, loss if math.isfinite(loss) else str(loss)]
+                         for step, loss in value]
             out[SUMMARY_KEYS.get(f.name, f.name)] = value
         return out
 
@@ -190,8 +196,8 @@ class RunSummary:
                 values[f.name] = data[key]
         values["diagnoses"] = tuple(Finding.from_dict(d) for d in values.get("diagnoses") or ()
                                     if _known_finding(d))
-        if "loss_trace" in values:  # a loss that was not finite is written as null (JSON)
-            values["loss_trace"] = [[step, math.nan if loss is None else loss]
+        if "loss_trace" in values:  # a loss that was not finite: "inf" as text (null before)
+            values["loss_trace"] = [[step, math.nan if loss is None else float(loss)]
                                     for step, loss in values["loss_trace"]]
         return cls(**values)
 

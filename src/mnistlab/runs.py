@@ -298,6 +298,26 @@ def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig) -
                KNOWN_DATASETS else f"put the data it was trained on back at {config.dataset}")
         raise MnistlabError(f"{config.dataset}: the data there now holds {found}; the model "
                             f"was trained on {trained}: {fix}")
+    # a folder's pixel statistics are measured on its training images (a known dataset's are
+    # its published ones, to 4 places): other images of the same classes and size
+    # (Fashion-MNIST for MNIST, 0.2860 against 0.1307) differ there
+    stats = [(payload.get(k), getattr(splits, k)) for k in ("mean", "std")]
+    if all(isinstance(a, float) and isinstance(b, float) for a, b in stats) and \
+            any(abs(a - b) > 1e-3 for a, b in stats):
+        raise MnistlabError(
+            f"{config.dataset}: not the images the model was trained on (their pixel mean is "
+            f"{stats[0][1]:.4f}, the training images' {stats[0][0]:.4f}); give the folder it "
+            "was trained on")
+
+
+def a_file(path: Path) -> MnistlabError:
+    """A file given where a run folder goes (an image and a run swapped in `predict`, a
+    summary.json named itself): said so; reading it as a model called it damaged, with a fix
+    that retrains."""
+    ours = any((path.parent / name).is_file() for name in ("summary.json", "model.pt"))
+    give = f"give its folder, {path.parent}" if ours else \
+        "give the folder `mnistlab train --out DIR` made"
+    return MnistlabError(f"{path}: a file, not a run folder; {give}")
 
 
 def _no_model(folder: Path, path: Path) -> str:
@@ -348,6 +368,9 @@ def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:
 # Files read back were written by mnistlab, but a crash, a full disk or a hand edit can leave
 # them cut short or altered: each check below names the file and what to do, in one line.
 FIX_DAMAGED = "train it again: the command that made it, with --overwrite"
+# model.pt holds the settings too: `train` finds the run finished and writes config.toml back
+FIX_CONFIG = ("run the command that made it again, without --overwrite: it writes config.toml "
+              "back from model.pt and trains nothing")
 MAX_TEXT_BYTES = 64 * 2**20  # summary.json and metrics.csv of real runs are well under 1 MB
 # a model.pt holds at most models.MAX_PARAMETERS float32 weights, plus buffers and metadata
 MAX_MODEL_BYTES = MAX_PARAMETERS * 4 + 64 * 2**20
@@ -384,7 +407,10 @@ def _counts(value: Any) -> bool:
 def _trace(value: Any) -> bool:
     return isinstance(value, list) and all(
         isinstance(p, list) and len(p) == 2 and _number(p[0]) and math.isfinite(p[0])
-        and (p[1] is None or _number(p[1])) for p in value)  # None: a loss that was not finite
+        and (p[1] is None or p[1] in NOT_FINITE or _number(p[1])) for p in value)
+
+
+NOT_FINITE = ("nan", "inf", "-inf")  # a loss that was not finite, as text (null before)
 
 
 # summary.json keys that are read back, and the shape each must have when present (None is
@@ -497,6 +523,8 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The trained model (eval mode) and its metadata, from model.pt, weights only."""
     path = Path(run_dir) / "model.pt"
     if Path(run_dir).is_file():
+        if Path(run_dir).suffix != ".pt":  # a model.pt itself is taken; a summary.json is not
+            raise a_file(Path(run_dir))
         path = Path(run_dir)
     if not Path(run_dir).exists():
         raise MnistlabError(f"{run_dir}: no such folder; give a run folder (what `mnistlab "
@@ -585,8 +613,14 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
     root = Path(path)
     if not root.exists():
         raise MnistlabError(f"{path}: no such folder")
+    if root.is_file():
+        raise a_file(root)
     if (root / "summary.json").is_file():
         return {str(root): examine_run(root)}
+    if any((root / name).is_file() for name in ("checkpoint.pt", "config.toml", "metrics.csv")):
+        raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
+                            "killed or out of memory); run the same train command again to "
+                            "resume it, then examine it")
     if root.resolve() in (Path(root.resolve().anchor), Path.home().resolve()):
         raise MnistlabError(f"{path}: the whole disk or home folder; give a run, study or tune "
                             "folder (or a folder of them)")
@@ -613,8 +647,10 @@ def examine_run(run_dir: Path) -> list[Finding]:
     try:
         config = load_config(config_path)
     except MnistlabError as exc:
-        problem = str(exc).removeprefix(f"{config_path}: ")
-        raise damaged(config_path, problem.split("; ")[0]) from None
+        problem = str(exc).removeprefix(f"{config_path}: ").split("; ")[0]
+        if _stored_config(run_dir) is None:
+            raise damaged(config_path, problem) from None
+        raise MnistlabError(f"{config_path}: damaged ({problem}); {FIX_CONFIG}") from None
     history = load_history(run_dir)
     load_model(run_dir)  # a model that cannot be used is a damaged run, whatever its numbers
     return doctor.merge(list(summary.diagnoses),

@@ -81,9 +81,10 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         # the doctor's problems stay on the one line, as codes (`mnistlab doctor` explains)
         problems = ",".join(f.code for f in summary.diagnoses if f.severity == "problem")
-        print(f"{out}  val_accuracy={summary.val_accuracy}  "
-              f"test_accuracy={summary.test_accuracy}  status={summary.status}"
-              + (f"  problems={problems}" if problems else ""))
+        figures = {"val_accuracy": summary.val_accuracy, "test_accuracy": summary.test_accuracy,
+                   "status": summary.status, "problems": problems or None}
+        print("  ".join([str(out), *(f"{key}={value}" for key, value in figures.items()
+                                     if value is not None)]))  # a figure not measured: left out
     if summary.status == "diverged":
         stderr.print("[red]error:[/] training diverged (loss became NaN/inf or kept rising) and "
                      "was stopped early; lower the learning rate (see the doctor's panel)")
@@ -130,6 +131,10 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
                    help="which split to score (default: test)")
     p.add_argument("--data-dir", metavar="DIR", help="where datasets live (default: as when "
                    "trained)")
+    p.add_argument("--dataset", metavar="DIR", type=path_text,
+                   help="the folder of IDX files a run trained on a folder of its own reads, "
+                   "where that folder has moved (default: as when trained; the data must be "
+                   "the same)")
     p.add_argument("--json", action="store_true",
                    help="print JSON: accuracy, loss, n, tta_views (null without test-time "
                    "augmentation), per_class_accuracy (null for a class with no image), "
@@ -143,6 +148,7 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
+    from ..data.sources import KNOWN_DATASETS
     from ..data.tensors import prepare_data
     from ..errors import MnistlabError
     from ..progress import passes
@@ -156,6 +162,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     config = TrainConfig.from_dict(payload["config"])  # the model's own, not an edited copy
     if args.data_dir:
         config = config.replace(data_dir=args.data_dir)
+    if args.dataset:
+        config = config.replace(dataset=args.dataset)
+    elif config.dataset not in KNOWN_DATASETS and not Path(config.dataset).expanduser().is_dir():
+        here = "" if Path(config.dataset).expanduser().is_absolute() else f" (in {Path.cwd()})"
+        raise MnistlabError(f"{run_dir}: trained on the data in {config.dataset}, which is not "
+                            f"there now{here}; give where it is with --dataset DIR")
     warn_if_unfinished(run_dir)
     splits = prepare_data(config.replace(device="cpu"))
     check_same_data(payload, splits, config)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import files, interrupt
@@ -47,6 +49,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     if args.show:  # before the work: a file there (an input, say) is not drawn over
         files.check_output_file(args.show, "--show", suffix=".png", replace=args.overwrite)
+    _in_order(args.run_dir, args.images)
     warn_if_unfinished(args.run_dir)
     images = [_standard_input() if image == "-" else image for image in _once(args.images)]
     with counted("predict") as progress:  # a bar on a terminal: thousands take a while
@@ -64,6 +67,16 @@ def run_predict(args: argparse.Namespace) -> int:
     return exit_code(predictions)
 
 
+def _in_order(run_dir: str, images: list[str]) -> None:
+    """An image given first and the run after it: said as such (not "a file, not a run")."""
+    if Path(run_dir).is_file():
+        run = next((i for i in images if (Path(i) / "model.pt").is_file()), None)
+        if run is not None:
+            order = [run, run_dir, *(i for i in images if i != run)]
+            raise MnistlabError(f"{run_dir}: an image where the run folder goes; the run comes "
+                                f"first: mnistlab predict {shlex.join(order)}")
+
+
 def _once(images: list[str]) -> list[str]:
     if images.count("-") > 1:
         raise MnistlabError("'-' (an image read from standard input) can be given once; name "
@@ -77,7 +90,16 @@ def _standard_input() -> EncodedImage:
     if sys.stdin is None or sys.stdin.isatty():
         raise MnistlabError("IMAGE '-' reads an image file from standard input, and nothing is "
                             "piped in: cat digit.png | mnistlab predict RUN_DIR -")
-    return EncodedImage("-", sys.stdin.buffer.read())
+    data = sys.stdin.buffer.read(MAX_PIPED_BYTES + 1)  # bounded: `cat /dev/zero |` filled memory
+    if len(data) > MAX_PIPED_BYTES:
+        raise MnistlabError(f"IMAGE '-': more than {MAX_PIPED_BYTES // 2**20} MiB on standard "
+                            "input, more than any image mnistlab reads (50 megapixels); pipe "
+                            "one image file, or give its name")
+    return EncodedImage("-", data)
+
+
+# 50 megapixels (predict.MAX_PIXELS) of uncompressed 16-bit RGBA, and a header, fit under this
+MAX_PIPED_BYTES = 512 * 2**20
 
 
 def add_export(p: argparse.ArgumentParser) -> None:

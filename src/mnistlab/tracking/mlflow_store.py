@@ -21,6 +21,7 @@ A run as mnistlab logs it:
 
 from __future__ import annotations
 
+import http.client
 import logging
 import math
 import os
@@ -79,9 +80,17 @@ def tracking_uri(explicit: str | None, out: Path) -> tuple[str, bool]:
     return f"sqlite:///{(out / STORE_FILE).resolve()}", True
 
 
-def check_answers(uri: str, timeout: float = ANSWER_SECONDS) -> None:
-    """An http(s) tracking URI must answer its /health within `timeout` seconds; one line if
-    not. (MLflow's own client retries for minutes before it gives up.)"""
+def store_named(uri: str, explicit: str | None, local: bool) -> str:
+    """Where the store's URI came from, as an error names it: the flag, the variable, or the
+    run folder's own store (the user never typed its URI)."""
+    if local:
+        return f"the output folder's MLflow store {uri.removeprefix('sqlite:///')}"
+    return f"{'--mlflow-uri' if explicit else 'MLFLOW_TRACKING_URI'} {shown_url(uri)}"
+
+
+def check_answers(uri: str, timeout: float = ANSWER_SECONDS, *, named: str = "") -> None:
+    """An http(s) tracking URI must answer its /health within `timeout` seconds; one line
+    (naming the URI as `named`) if not. (MLflow's own client retries for minutes.)"""
     if not uri.startswith(("http://", "https://")):
         return
     context = None
@@ -89,6 +98,28 @@ def check_answers(uri: str, timeout: float = ANSWER_SECONDS) -> None:
         import ssl  # the user's own setting for a self-signed server, as MLflow reads it
 
         context = ssl._create_unverified_context()
+    try:  # an address that is no URL (http://[::1, a port "abc") is one line too
+        with urllib.request.urlopen(_health_request(uri), timeout=timeout,
+                                    context=context) as reply:
+            reply.read(64)
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):  # it answered, behind a login: MLflow's client logs in
+            return
+        reason: Any = f"HTTP {exc.code}"
+    except (ValueError, http.client.InvalidURL) as exc:
+        raise MnistlabError(f"{named or f'--mlflow-uri {shown_url(uri)}'}: not a valid address "
+                            f"({exc}); give one such as http://127.0.0.1:5000") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+    else:
+        return
+    raise MnistlabError(
+        f"{named or f'--mlflow-uri {shown_url(uri)}'}: no MLflow server answers there "
+        f"({reason}); start it (mlflow server), fix the address, or leave out --mlflow-uri and "
+        "MLFLOW_TRACKING_URI to log into the output folder")
+
+
+def _health_request(uri: str) -> urllib.request.Request:
     parts = urlsplit(uri.rstrip("/") + "/health")
     request = urllib.request.Request(urlunsplit(parts._replace(  # urllib takes no user:pass@
         netloc=parts.netloc.rpartition("@")[2])))
@@ -97,21 +128,8 @@ def check_answers(uri: str, timeout: float = ANSWER_SECONDS) -> None:
 
         login = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         request.add_header("Authorization", "Basic " + base64.b64encode(login).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
-            reply.read(64)
-    except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):  # it answered, behind a login: MLflow's client logs in
-            return
-        reason: Any = f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-    else:
-        return
-    raise MnistlabError(
-        f"--mlflow-uri {shown_url(uri)}: no MLflow server answers there ({reason}); start it "
-        "(mlflow server), fix the address, or leave out --mlflow-uri and MLFLOW_TRACKING_URI "
-        "to log into the output folder")
+    _ = parts.port  # raises ValueError for a port that is not a number
+    return request
 
 
 def _quiet_http_client() -> None:
@@ -136,8 +154,9 @@ class Store:
     def __init__(self, uri: str | None, out: Path, *, warn: Warn | None = None) -> None:
         client = require_mlflow()
         self.uri, self.local = tracking_uri(uri, out)
+        self.named = store_named(self.uri, uri, self.local)
         self.out = out
-        check_answers(self.uri)
+        check_answers(self.uri, named=self.named)
         _quiet_http_client()
         self.warn = warn or (lambda line: print(line, flush=True))
         self.lost = False
@@ -155,8 +174,7 @@ class Store:
                 client = self._client_class(tracking_uri=self.uri)
                 client.search_experiments(max_results=1)
             except Exception as exc:  # noqa: BLE001 - MLflow's errors share no useful base
-                raise MnistlabError(f"--mlflow-uri {shown_url(self.uri)}: "
-                                    f"{_cannot_open(exc)}") from None
+                raise MnistlabError(f"{self.named}: {_cannot_open(exc, self.local)}") from None
             self._client = client
         return self._client
 
@@ -239,7 +257,7 @@ class Store:
                 self.call("log_artifact", run_id, str(path), under)
 
 
-def _cannot_open(exc: BaseException) -> str:
+def _cannot_open(exc: BaseException, local: bool = False) -> str:
     """Why a store did not open, and what to do. MLflow 3 refuses a folder store (file:,
     ./mlruns: the default of MLflow 2) unless MLFLOW_ALLOW_FILE_STORE is set, in a paragraph
     whose first 300 characters never reach the fix."""
@@ -248,13 +266,18 @@ def _cannot_open(exc: BaseException) -> str:
                 "asked; give a database store instead (sqlite:///PATH/mlflow.db; `mlflow "
                 "migrate-filestore` moves a folder's runs into one), or set "
                 "MLFLOW_ALLOW_FILE_STORE=true to keep logging into the folder")
+    if local:  # made by mnistlab in the output folder: damaged, or another MLflow's schema
+        return (f"cannot open it ({_first_line(exc)}); move mlflow.db aside to start a new "
+                "store there, or give --mlflow-uri")
     return f"cannot open it as an MLflow store ({_first_line(exc)})"
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, limit: int = 300) -> str:
     text = str(exc).strip()
-    line = (text.splitlines()[0] if text else type(exc).__name__)[:300]
-    return shown_url(line)  # MLflow's text names the URL, password and all
+    line = shown_url(text.splitlines()[0] if text else type(exc).__name__)  # MLflow's text
+    if len(line) > limit:  # names the URL, password and all; cut at a word, not inside one
+        line = line[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+    return line
 
 
 def _quoted(value: str) -> str | None:

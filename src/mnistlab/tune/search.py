@@ -207,7 +207,8 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
                                 f"({_first_line(exc)}); for PostgreSQL: pip install "
                                 f"\"mnistlab[tune]\" (psycopg2-binary)") from None
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors share no useful base
-            if type(exc).__name__ == "ArgumentError":
+            if any(c.__name__ == "ArgumentError" for c in type(exc).__mro__):  # no such
+                # dialect (http://, a typo) is NoSuchModuleError, a kind of ArgumentError
                 raise MnistlabError(f"storage: {storage_url!r} is not a database URL; use e.g. "
                                     "sqlite:///tune.db or postgresql://user:pass@host/db") \
                     from None
