@@ -247,6 +247,12 @@ def test_help_fills_the_description_to_the_terminal_and_keeps_examples_as_writte
         assert "\n      --storage postgresql://USER:PASS@HOST/DB\n" in text
     if command == "completion":
         assert "\n        and in ~/.zshrc, before `compinit`: fpath=(~/.zfunc $fpath)\n" in text
+    # the prose between the examples is filled too (it ran past the terminal)
+    epilog = text.split("\n\n")[-1]
+    prose = [line for line in epilog.splitlines() if not line.startswith("  ")]
+    assert all(len(line) <= 60 for line in prose), prose
+    if command == "tune":
+        assert "\nmany workers, one search (each adds trials until the study\nholds N):\n" in text
 
 
 def test_the_quiet_line_leaves_out_a_figure_not_measured(tmp_path, tiny_idx_dir, capsys):
@@ -284,3 +290,21 @@ def test_a_run_on_a_folder_that_moved_is_evaluated_where_it_went(tmp_path, tiny_
     assert main(["evaluate", str(run), "--dataset", str(other)]) == 2
     assert "not the images the model was trained on (their pixel mean is" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("width", [40, 120])
+def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, trained_run,
+                                                                         monkeypatch):
+    """At 40 columns each figure was cut to "0.…"."""
+    import io
+
+    from mnistlab.cli import common
+    from mnistlab.runs import load_summary
+
+    shown = io.StringIO()
+    monkeypatch.setattr(common, "stdout", Console(file=shown, width=width))
+    summary = load_summary(trained_run)
+    common.print_summary(summary, None)
+    text = shown.getvalue()
+    assert f"{summary.test_accuracy:.4f}" in text and f"{summary.val_accuracy:.4f}" in text
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width

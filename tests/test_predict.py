@@ -354,12 +354,17 @@ def test_json_report(toy_run, tmp_path):
     assert exit_code(predictions) == 1 and exit_code(predictions[:1]) == 0
 
 
-def test_progress_is_told_each_image_read(toy_run, tmp_path):
+def test_progress_is_told_each_image_read(toy_run, tmp_path, monkeypatch):
+    import mnistlab.predict as predict_module
+
     told = []
     (tmp_path / "empty").mkdir()  # a folder without images: an error line, nothing to read
     images = [paper_digit(), tmp_path / "empty", paper_digit(), tmp_path / "missing.png"]
+    reader = predict_module.read_image
+    monkeypatch.setattr(predict_module, "read_image",
+                        lambda source: told.append("read") or reader(source))
     predict(toy_run, images, progress=lambda done, total: told.append((done, total)))
-    assert told == [(1, 3), (2, 3), (3, 3)]
+    assert told == ["read", (1, 3), "read", (2, 3), "read", (3, 3)]  # told once it is read
 
 
 def test_the_bar_is_drawn_on_a_terminal_and_not_in_a_pipe():

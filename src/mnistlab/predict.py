@@ -529,16 +529,16 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
             for done, (prediction, source) in enumerate(chunk, start=start + 1):
-                told(done, len(todo))
                 if interrupt.requested():
                     prediction.error = NOT_PREDICTED
-                    continue
-                try:
-                    gray = read_image(source)
-                    prediction.original = _thumbnail(gray)
-                    prediction.image = _prepare(gray, style, height)
-                except ImageProblem as exc:
-                    prediction.error = str(exc)
+                else:
+                    try:
+                        gray = read_image(source)
+                        prediction.original = _thumbnail(gray)
+                        prediction.image = _prepare(gray, style, height)
+                    except ImageProblem as exc:
+                        prediction.error = str(exc)
+                told(done, len(todo))  # after the image is read: the bar ends at the total
             score([p for p, _ in chunk if p.image is not None and p.error is None])
     return predictions
 

@@ -76,8 +76,35 @@ class _Formatter(argparse.HelpFormatter):
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         if isinstance(text, _AsWritten):
-            return "".join(indent + line for line in text.splitlines(keepends=True))
+            return "\n".join(_as_written(text, width, indent))
         return super()._fill_text(text, width, indent)
+
+
+def _as_written(text: str, width: int, indent: str) -> list[str]:
+    """Indented lines (commands) as written; the prose between them filled to `width` (it ran
+    past a narrow terminal), each run of prose lines one paragraph, a line ending in ":" (a
+    heading of the commands below it) its own."""
+    import textwrap
+
+    lines: list[str] = []
+    prose: list[str] = []
+
+    def flush() -> None:
+        if prose:
+            lines.extend(textwrap.wrap(" ".join(prose), width, initial_indent=indent,
+                                       subsequent_indent=indent, break_on_hyphens=False))
+            prose.clear()
+
+    for line in text.splitlines():
+        if not line.strip() or line.startswith(" "):
+            flush()
+            lines.append(indent + line if line.strip() else "")
+        else:
+            prose.append(line.strip())
+            if line.rstrip().endswith(":"):
+                flush()
+    flush()
+    return lines
 
 
 # Text after a subcommand's flags, kept as written: examples, steps.
@@ -132,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 _ANY_ADVICE = "free space or fix the permissions"
 _ADVICE = {
     errno.ENOSPC: "free space on that disk",
-    errno.EACCES: "fix the permissions, or give a folder you may write in",
+    errno.EACCES: "fix its permissions, or give a path you may read (and, for output, write)",
     errno.EROFS: "give a folder on a disk that is not read-only",
     errno.EEXIST: "a file stands where mnistlab makes a folder: move or rename it",
     errno.ENOTDIR: "a file stands where the path needs a folder: move or rename it",

@@ -177,6 +177,9 @@ def print_findings(findings: Sequence[Finding], lang: str = "en",
                         border_style="magenta"))
 
 
+NARROW = 80  # columns below which the run's figures are listed down, not across
+
+
 def print_summary(summary: RunSummary, out: Path | None) -> None:
     from rich.table import Table
 
@@ -191,13 +194,21 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
     kind = f"ensemble of {len(summary.members)}" if summary.members else "single run"
     table = Table(title=f"{summary.dataset} · {summary.model} · "
                         f"{summary.parameters:,} parameters · {kind}{extras}")
-    for column in ("status", "epochs", "training s", "train acc (eval)", "train acc (running)",
-                   "val acc", "test acc"):
-        table.add_column(column, justify="right")
-    table.add_row(summary.status, f"{summary.epochs}/{summary.epochs_planned}",
-                  f"{summary.seconds:.1f}", pct(summary.train_accuracy_eval),
-                  pct(summary.train_accuracy_running), pct(summary.val_accuracy),
-                  pct(summary.test_accuracy))
+    cells = {"status": summary.status, "epochs": f"{summary.epochs}/{summary.epochs_planned}",
+             "training s": f"{summary.seconds:.1f}",
+             "train acc (eval)": pct(summary.train_accuracy_eval),
+             "train acc (running)": pct(summary.train_accuracy_running),
+             "val acc": pct(summary.val_accuracy), "test acc": pct(summary.test_accuracy)}
+    if stdout.width >= NARROW:
+        for column in cells:
+            table.add_column(column, justify="right")
+        table.add_row(*cells.values())
+    else:  # a narrow terminal cut every figure to "0.…": one row per figure instead
+        table.add_column("")
+        table.add_column("", justify="right")
+        table.show_header = False
+        for name, value in cells.items():
+            table.add_row(name, value)
     stdout.print(table)
     if summary.metric == "binary-accuracy":
         stdout.print(f"reported metric (binary accuracy) on validation: "
