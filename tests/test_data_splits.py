@@ -73,3 +73,20 @@ def test_any_valid_size_is_exact_stratified_and_seeded(labels, data):
     _check_partition(labels, train, val, size)
     assert torch.equal(val, stratified_split(labels, size, seed)[1])
 
+
+
+@pytest.mark.parametrize("subset, left_out", [(5, 5), (10, 0), (300, 0)])
+def test_a_training_subset_that_leaves_classes_out_says_so(subset, left_out, recwarn):
+    """`--train-subset 5` trained on 5 of 10 classes without a word."""
+    from synth import blobs
+
+    from mnistlab.config import TrainConfig
+    from mnistlab.data.tensors import prepare_data
+
+    config = TrainConfig(model="mlp", val_size=0, train_subset=subset, device="cpu")
+    splits = prepare_data(config, blobs(n_train=400), torch.device("cpu"))
+    said = [str(w.message) for w in recwarn if "train-subset" in str(w.message)]
+    assert len(splits.train_y) == subset
+    assert said == ([f"train-subset {subset}: {left_out} of the 10 classes have no training "
+                     "image left, and the model cannot learn them; give at least one image per "
+                     "class (a few hundred learn something)"] if left_out else [])
