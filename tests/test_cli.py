@@ -168,6 +168,8 @@ def test_an_empty_path_is_refused_not_taken_for_the_default(argv, tmp_path, monk
     err = capsys.readouterr().err.strip()
     assert caught.value.code == 2 and len(err.splitlines()) == 1 and "an empty path" in err
     assert list(tmp_path.iterdir()) == []  # nothing written anywhere
+    # export's --out has no default to leave the flag out for
+    assert ("leave the flag out for the default" in err) == (argv[0] != "export")
 
 
 def _write_png(path: Path) -> None:

@@ -261,3 +261,10 @@ def path_text(value: str) -> str:
         raise argparse.ArgumentTypeError("an empty path; give a folder or file name, or leave "
                                          "the flag out for the default")
     return value
+
+
+def needed_path_text(value: str) -> str:
+    """path_text for a flag that must be given (it has no default to fall back on)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a file name")
+    return value

@@ -16,6 +16,7 @@ from .common import (
     add_log_flags,
     as_flag,
     config_from_args,
+    needed_path_text,
     path_text,
     print_members,
     print_summary,
@@ -131,7 +132,7 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
                    help="which split to score (default: test)")
     p.add_argument("--data-dir", metavar="DIR", help="where datasets live (default: as when "
                    "trained)")
-    p.add_argument("--dataset", metavar="DIR", type=path_text,
+    p.add_argument("--dataset", metavar="DIR", type=needed_path_text,
                    help="the folder of IDX files a run trained on a folder of its own reads, "
                    "where that folder has moved (default: as when trained; the data must be "
                    "the same)")

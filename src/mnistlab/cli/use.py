@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import files, interrupt
 from ..errors import MnistlabError
-from .common import path_text, stderr, warn_if_unfinished
+from .common import needed_path_text, path_text, stderr, warn_if_unfinished
 
 if TYPE_CHECKING:
     from ..predict import EncodedImage
@@ -105,7 +105,8 @@ MAX_PIPED_BYTES = 512 * 2**20
 def add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="(default: onnx)")
-    p.add_argument("--out", type=path_text, required=True, metavar="FILE", help="e.g. model.onnx")
+    p.add_argument("--out", type=needed_path_text, required=True, metavar="FILE",
+                   help="e.g. model.onnx")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out if it exists (refused otherwise, so an ONNX file in use "
                    "is not lost)")
