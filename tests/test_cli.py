@@ -290,8 +290,9 @@ def test_a_run_on_a_folder_that_moved_is_evaluated_where_it_went(tmp_path, tiny_
     images, labels = tiny_arrays(600, 0)
     make_idx_files(other, 255 - images, labels, "train")  # the same classes, other pixels
     assert main(["evaluate", str(run), "--dataset", str(other)]) == 2
-    assert "not the images the model was trained on (their pixel mean is" in \
-        capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert "not the images the model was trained on (their pixel mean is 0." in err
+    assert err.endswith(f"give --dataset the data it was trained on ({tiny_idx_dir})")
 
 
 @pytest.mark.parametrize("width", [40, 120])

@@ -254,28 +254,58 @@ def test_a_relative_dataset_path_that_is_not_here_says_where_it_looked(tmp_path,
 
 @pytest.mark.parametrize("field", ["dataset", "data_dir"])
 def test_a_path_that_is_not_utf8_is_one_line_before_anything_is_written(field):
-    """config.toml is UTF-8: writing such a path was a traceback (a folder made, nothing in it)."""
+    """config.toml is UTF-8: writing such a path was a traceback (a folder made, nothing in it).
+    Reading from such a path writes no config.toml (`evaluate --data-dir`): not refused."""
     import os
+
+    assert TrainConfig(**{field: os.fsdecode(b"/data/mn\xffist")}).dataset
 
     with pytest.raises(MnistlabError, match=r"^{}: /data/mn\\udcffist holds bytes that are not "
                        r"UTF-8, .*\(ln -s\)$".format(field.replace("_", "-"))):
-        TrainConfig(**{field: os.fsdecode(b"/data/mn\xffist")})
+        TrainConfig(**{field: os.fsdecode(b"/data/mn\xffist")}).to_toml()
     assert TrainConfig(**{field: "/data/données"}).to_toml()  # UTF-8 beyond ASCII is fine
 
 
 @pytest.mark.parametrize("preset, command", [("study/presets/fashion-hparams.toml", "study"),
-                                             ("tune/presets/fashion-mlp.toml", "tune")])
-def test_a_study_or_search_file_given_as_settings_says_which_command_runs_it(preset, command):
+                                             ("tune/presets/fashion-mlp.toml", "tune"),
+                                             (None, "study")])
+def test_a_study_or_search_file_given_as_settings_says_which_command_runs_it(
+        preset, command, tmp_path, capsys):
     """`train --config` of a study file said "unknown setting 'name'"."""
     from pathlib import Path
 
     import mnistlab
-    from mnistlab.config import load_config
 
-    path = Path(mnistlab.__file__).parent / preset
-    with pytest.raises(MnistlabError, match=f"not one run's settings; run it with `mnistlab "
-                       f"{command} {path}`"):
-        load_config(path)
+    if preset is None:  # a study without [base]: recognised by its experiments
+        path = tmp_path / "s.toml"
+        path.write_text("[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1]\n")
+    else:
+        path = Path(mnistlab.__file__).parent / preset
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {path}: a {'study' if command == 'study' else 'search'} file, not one run's "
+        f"settings; run it with `mnistlab {command} {path}`, or give its [base] settings as a "
+        "file of their own")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("text, said", [
+    ('epochs = "3"', "epochs = '3' is text; write the number without quotes: epochs = 3"),
+    ('lr = "1e-3"', "lr = '1e-3' is text; write the number without quotes: lr = 1e-3"),
+    ('nesterov = "True"', "nesterov = 'True' is text; write the true or false without quotes: "
+                          "nesterov = true")])
+def test_a_number_in_quotes_in_a_settings_file_is_refused(text, said, tmp_path, capsys):
+    """It was taken as the number, hiding the quoting; flags on the command line stay text."""
+    path = tmp_path / "c.toml"
+    path.write_text(text + "\n")
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {path}: {said}"
+    from mnistlab.config import tomllib
+    from mnistlab.study.spec import parse_study
+
+    with pytest.raises(MnistlabError, match="is text; write the"):
+        parse_study(tomllib.loads(f"[base]\n{text}\n[[experiment]]\nname = 'x'\nfactor = "
+                                  "'lr'\nvalues = [0.1]\n"))
 
 
 def test_a_settings_file_saved_with_a_byte_order_mark_is_read(tmp_path):
@@ -285,3 +315,14 @@ def test_a_settings_file_saved_with_a_byte_order_mark_is_read(tmp_path):
     path = tmp_path / "c.toml"
     path.write_bytes(b"\xef\xbb\xbfmodel = \"mlp\"\nlr = 0.5\n")
     assert load_config(path).lr == 0.5
+
+
+@pytest.mark.skipif(__import__("sys").platform != "linux", reason="names of any bytes: Linux's")
+def test_train_on_a_path_that_is_not_utf8_makes_no_folder(tmp_path, capsys):
+    import os
+
+    data = os.fsdecode(os.fsencode(tmp_path) + b"/mn\xffist")
+    os.mkdir(data)
+    assert main(["train", "--dataset", data, "--out", str(tmp_path / "r")]) == 2
+    assert "holds bytes that are not UTF-8" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -13,7 +13,7 @@ from synth import blobs
 from mnistlab.cli import main
 from mnistlab.config import TrainConfig
 from mnistlab.errors import MnistlabError
-from mnistlab.runs import FIX_CONFIG, FIX_DAMAGED, load_model
+from mnistlab.runs import FIX_DAMAGED, load_model
 from mnistlab.runs import examine as doctor_path
 from mnistlab.training import train
 
@@ -101,10 +101,9 @@ DAMAGED = [
     ("metrics.csv", lambda r: _csv(r).replace("val_acc,", "val_accuracy,", 1), "no val_acc column"),
     ("metrics.csv", lambda r: "", "empty, not even its header"),
     ("metrics.csv", lambda r: b"epoch\xff\n", "not UTF-8 text"),
-    ("config.toml", lambda r: "lr = -1\n", "config.toml: damaged (lr: must be a positive number"),
-    ("config.toml", lambda r: "lr = [\n", "config.toml: damaged (not valid TOML"),
-    ("config.toml", lambda r: None, "config.toml: damaged (no such file)"),
 ]
+CONFIG_DAMAGE = [("lr = -1\n", "lr: must be a positive number"), ("lr = [\n", "not valid TOML"),
+                 (None, "no such file")]
 
 
 @pytest.mark.parametrize("name,change,message", DAMAGED, ids=[
@@ -115,25 +114,27 @@ def test_damaged_run_folder_is_one_line_naming_the_file(name, change, message, r
         doctor_path(run_copy)
     text = str(info.value)
     assert text.startswith(f"{run_copy / name}: damaged (") and message in text
-    # a config.toml model.pt can give back is mended by the same command, not a retrain
-    fix = FIX_CONFIG if name == "config.toml" else FIX_DAMAGED
-    assert text.endswith(f"; {fix}") and "\n" not in text
+    assert text.endswith(f"; {FIX_DAMAGED}") and "\n" not in text
 
 
-def test_a_config_toml_is_given_back_by_the_command_that_made_the_run(tmp_path, capsys):
-    """The doctor's fix for a lost config.toml was --overwrite (a retrain); the same command
-    without it writes the file back from model.pt."""
-    out = tmp_path / "r"
-    config = TrainConfig(model="mlp", hidden=(8,), epochs=1, val_size=100, device="cpu",
-                         eval_train_size=100)
-    train(config, dataset=blobs(300, 100), out=out, write_plots=False)
-    written = (out / "config.toml").read_text()
-    (out / "config.toml").unlink()
-    with pytest.raises(MnistlabError, match="without --overwrite: it writes config.toml back"):
-        doctor_path(out)
-    again = train(config, dataset=blobs(300, 100), out=out, write_plots=False)
-    assert again.reused and (out / "config.toml").read_text() == written
-    assert list(doctor_path(out)) == [str(out)]  # examined, not refused
+@pytest.mark.parametrize("content, problem", CONFIG_DAMAGE)
+def test_a_run_without_a_readable_config_toml_is_examined_with_its_model_s_settings(
+        content, problem, run_copy):
+    """The doctor called the run damaged and advised --overwrite (a retrain; in a study, no
+    command mends it). model.pt holds the same settings, which `train` writes back from."""
+    wanted = doctor_path(run_copy)
+    _edit("config.toml", lambda r: content)(run_copy)
+    assert doctor_path(run_copy) == wanted
+    (run_copy / "model.pt").write_bytes(b"cut")  # no other copy: the file is named
+    with pytest.raises(MnistlabError, match=f"config.toml: damaged \\({problem}"):
+        doctor_path(run_copy)
+
+
+def test_a_project_folder_with_its_own_config_toml_is_searched_for_runs(good_run, tmp_path):
+    """A config.toml of the user's own beside a runs/ folder was taken for an unfinished run."""
+    (tmp_path / "config.toml").write_text('model = "mlp"\n')
+    shutil.copytree(good_run, tmp_path / "runs" / "a")
+    assert list(doctor_path(tmp_path)) == [str(tmp_path / "runs" / "a")]
 
 
 def test_a_run_without_summary_json_is_named_unfinished(run_copy, capsys):

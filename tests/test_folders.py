@@ -213,14 +213,19 @@ def test_a_foreign_folder_is_refused_and_left_untouched(command, train_args, tmp
     ("study", "summary.json", "is a run folder (made by `mnistlab train`), not a study folder"),
     ("tune", "study.db", "is a study folder (made by `mnistlab study`), not a tune folder"),
     ("train", "tune.db", "is a tune folder (made by `mnistlab tune`), not a run folder"),
-    ("tune", "model.pt", "is a run folder (made by `mnistlab train`), not a tune folder"),
-    ("study", "checkpoint.pt", "is a run folder (made by `mnistlab train`), not a study folder")])
+    ("tune", "model.pt+config.toml", "is a run folder (made by `mnistlab train`), not a tune "
+     "folder"),
+    ("study", "checkpoint.pt+config.toml", "is a run folder (made by `mnistlab train`), not a "
+     "study folder"),
+    # a model.pt of the user's own (a common PyTorch name) is not taken for one of ours
+    ("study", "model.pt", "not empty and not a study folder (it holds model.pt, .lock)")])
 def test_another_command_s_folder_is_named_for_what_it_is(command, mark, said, train_args,
                                                           tmp_path, tiny_study_toml,
                                                           tiny_space_toml, capsys):
     out = tmp_path / "theirs"
     out.mkdir()
-    (out / mark).write_text("")
+    for name in mark.split("+"):
+        (out / name).write_text("")
     (out / ".lock").write_text("")
     before = snapshot(out)
     argv = {"train": [*train_args], "study": ["study", str(tiny_study_toml), "--quiet"],

@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import shlex
+import shutil
 import struct
 import subprocess
 import sys
@@ -647,10 +648,13 @@ def test_a_file_where_the_run_folder_goes_is_named_as_such(tmp_path, tiny_idx_di
                  ["doctor", str(toy_run / "summary.json")]):
         assert main(argv) == 2
         [line] = capsys.readouterr().err.strip().splitlines()
-        assert line.endswith(f": a file, not a run folder; give its folder, {toy_run}"), line
+        assert line.endswith(f"folder; give its folder, {toy_run}"), line
+        assert ": a file, not a " in line
     assert main(["evaluate", str(image)]) == 2
     assert "a file, not a run folder; give the folder `mnistlab train --out DIR` made" in \
         capsys.readouterr().err
+    shutil.copy(toy_run / "model.pt", tmp_path / "best.weights")  # a model by another name
+    assert main(["predict", str(tmp_path / "best.weights"), str(image), "--json"]) == 0
 
 
 def test_standard_input_is_read_only_as_far_as_an_image_can_go(toy_run, monkeypatch, capsys):

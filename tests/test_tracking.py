@@ -178,8 +178,8 @@ def test_a_store_in_the_folder_that_cannot_be_opened_is_one_line_before_training
     # named as what it is (it was "--mlflow-uri sqlite:///...", a flag the user never gave)
     assert str(info.value).startswith(f"the output folder's MLflow store {out / 'mlflow.db'}: "
                                       "cannot open it (")
-    assert str(info.value).endswith("move mlflow.db aside to start a new store there, or give "
-                                    "--mlflow-uri")
+    assert str(info.value).endswith("move mlflow.db out of the folder (or delete it) to start "
+                                    "a new store there, or give --mlflow-uri")
 
 
 # --- a study and a search ----------------------------------------------------------------------

@@ -145,6 +145,7 @@ BAD_SPACES = [
     (lambda d: d["space"]["momentum"].update(when="sgd"), "space.momentum.when: must be a table"),
     (lambda d: d["base"].update(val_size=0), "[base]: val_size must be > 0"),
     (lambda d: d.update(quick={"val_size": 0}), "[quick]: val_size must be > 0: trials are"),
+    (lambda d: d.update(quick={"val_from": "test"}), "[quick]: val_from = \"test\" would tune"),
     (lambda d: d["base"].update(val_from="test"), "would tune on the test set"),
     # settings a search must hold still: the same validation set, data and seeds for every trial
     (lambda d: d["space"].update(val_from={"type": "categorical", "choices": ["test"]}),
@@ -562,6 +563,8 @@ def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, caps
     # no such database kind: SQLAlchemy's "Can't load plugin: sqlalchemy.dialects:http"
     (["tune", "fashion-mlp", "--storage", "http://x"], "storage: 'http://x' is not a database "
      "URL; use e.g. sqlite:///tune.db"),
+    (["tune", "fashion-mlp", "--storage", "sqlite:/x.db"], "storage: 'sqlite:/x.db' is not a "
+     "database URL; use e.g. sqlite:///tune.db (three slashes"),
     (["tune", "fashion-mlp", "--seed", "9223372036854775808"],
      "seed: must be a whole number from 0 to 42,848"),
     (["tune", "fashion-mlp", "--seed", "42849"], "seed: must be a whole number from 0 to"),

@@ -279,8 +279,6 @@ class TrainConfig:
         check_choice("precision", self.precision, PRECISIONS)
         if not self.dataset:
             raise MnistlabError("dataset: give a name (mnist, fashion-mnist) or a folder path")
-        for f in fields(self):
-            _utf8(f.name, getattr(self, f.name))
         _positive_float("lr", self.lr)
         if not (0.0 <= self.dropout < 1.0):
             raise MnistlabError(f"dropout: must be in [0, 1), got {self.dropout}")
@@ -373,8 +371,13 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, where: str = "config") -> TrainConfig:
+    def from_dict(cls, data: dict[str, Any], *, where: str = "config",
+                  typed: bool = True) -> TrainConfig:
+        """The config of a table of settings; `typed`: as TOML types them, so a number or
+        true/false written as text is refused (flags given on a command line are text)."""
         known = {f.name: f for f in fields(cls)}
+        if typed:
+            check_typed(data, where)
         clean: dict[str, Any] = {}
         for raw_key, value in data.items():
             key = raw_key.replace("-", "_")
@@ -386,9 +389,33 @@ class TrainConfig:
         return cls(**clean)
 
     def to_toml(self) -> str:
+        """config.toml's text; a path that is not UTF-8 is one line (see _utf8)."""
         import tomli_w
 
+        for f in fields(self):
+            _utf8(f.name, getattr(self, f.name))
         return tomli_w.dumps(self.to_dict())
+
+
+def check_typed(data: dict[str, Any], where: str) -> None:
+    """A setting file's number or true/false written in quotes (epochs = "3") is refused: it
+    was taken as the number, which hid a quoting mistake elsewhere in the same file."""
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for raw_key, value in data.items():
+        default = defaults.get(raw_key.replace("-", "_"))
+        if not isinstance(value, str) or not isinstance(default, (bool, int, float)):
+            continue
+        if isinstance(default, bool):
+            meant = value.strip().lower() if value.strip().lower() in ("true", "false") else None
+        else:
+            try:
+                meant = value.strip() if math.isfinite(float(value)) else None
+            except ValueError:
+                meant = None  # not a number at all: said as such by the type check
+        if meant is not None:
+            kind = "true or false" if isinstance(default, bool) else "number"
+            raise MnistlabError(f"{where}: {raw_key} = {quote(value)} is text; write the {kind} "
+                                f"without quotes: {raw_key} = {quote(meant)[1:-1]}")
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
@@ -607,11 +634,18 @@ def require_validation(config: TrainConfig, where: str, why: str) -> TrainConfig
     return config
 
 
-def load_config(path: str | Path) -> TrainConfig:
+def read_settings(path: str | Path) -> dict[str, Any]:
+    """One run's settings file (`train --config`), read as TOML; a study or search file given
+    instead names the command that runs it (it said "unknown setting 'name'")."""
     data = read_toml(path)
     for marks, command in (({"experiment", "final"}, "study"), ({"space"}, "tune")):
-        if isinstance(data.get("base"), dict) and marks & set(data):
+        if marks & set(data):  # tables no run's settings have ([base] is optional in both)
             raise MnistlabError(f"{path}: a {'study' if command == 'study' else 'search'} file, "
                                 f"not one run's settings; run it with `mnistlab {command} "
                                 f"{path}`, or give its [base] settings as a file of their own")
-    return TrainConfig.from_dict(data, where=str(path))
+    check_typed(data, str(path))
+    return data
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    return TrainConfig.from_dict(read_settings(path), where=str(path))

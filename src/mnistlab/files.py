@@ -147,11 +147,12 @@ def remove_stale_temps(folder: str | Path) -> int:
 
 
 # --- checks before work starts ---------------------------------------------------------------
-# A file that marks one of mnistlab's own folders, and which kind (named when given as another):
-# names no other tool writes (a config.toml may be the user's own, kept beside their notes)
-FOLDER_MARKS = {"study.db": ("study", "mnistlab study"), "tune.db": ("tune", "mnistlab tune"),
-                **dict.fromkeys(("summary.json", "model.pt", "checkpoint.pt"),
-                                ("run", "mnistlab train"))}
+# Files that together mark one of mnistlab's own folders, and which kind (named when given as
+# another): a config.toml or a model.pt alone may be the user's own, kept beside their notes
+FOLDER_MARKS = {("study.db",): ("study", "mnistlab study"), ("tune.db",): ("tune", "mnistlab tune"),
+                ("summary.json",): ("run", "mnistlab train"),
+                ("model.pt", "config.toml"): ("run", "mnistlab train"),
+                ("checkpoint.pt", "config.toml"): ("run", "mnistlab train")}
 
 
 def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--out") -> None:
@@ -166,8 +167,8 @@ def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--
                      if p.name not in owned and p.name != PROBE_NAME
                      and not p.name.endswith(TEMP_SUFFIX))
     if foreign:
-        other = next((mark for name, mark in FOLDER_MARKS.items()
-                      if (folder / name).is_file()), None)
+        other = next((mark for names, mark in FOLDER_MARKS.items()
+                      if all((folder / name).is_file() for name in names)), None)
         if other is not None and other[0] != kind:  # the wrong folder of ours: say which
             raise MnistlabError(f"{flag} {folder}: is a {other[0]} folder (made by "
                                 f"`{other[1]}`), not a {kind} folder; give a new or empty "

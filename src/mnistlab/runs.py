@@ -282,20 +282,24 @@ def check_finite(outputs: torch.Tensor, also: str = "") -> None:
                             f"it again with a lower --lr{also}")
 
 
-def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig) -> None:
-    """The data a model is scored on has the classes and image size it was trained on."""
+def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig, *,
+                    chosen: bool = False) -> None:
+    """The data a model is scored on has the classes, image size and pixel statistics it was
+    trained on; `chosen`: the data was named for this command (evaluate --dataset)."""
     def described(names: list[str], shape: list[int]) -> str:
         shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
         return f"{len(names)} classes ({shown}) of {'x'.join(map(str, shape[-2:]))} images"
 
+    from .data import KNOWN_DATASETS
+
+    trained_on = str(payload.get("config", {}).get("dataset", config.dataset))
+    fix = (f"give --dataset the data it was trained on ({trained_on})" if chosen else
+           "give --data-dir with the data it was trained on" if config.dataset in
+           KNOWN_DATASETS else f"put the data it was trained on back at {config.dataset}")
     shapes = [int(v) for v in payload["image_shape"]], [int(v) for v in splits.test_x.shape[1:]]
     if list(payload["class_names"]) != list(splits.class_names) or shapes[0] != shapes[1]:
-        from .data import KNOWN_DATASETS
-
         trained = described(list(payload["class_names"]), shapes[0])
         found = described(list(splits.class_names), shapes[1])
-        fix = ("give --data-dir with the data it was trained on" if config.dataset in
-               KNOWN_DATASETS else f"put the data it was trained on back at {config.dataset}")
         raise MnistlabError(f"{config.dataset}: the data there now holds {found}; the model "
                             f"was trained on {trained}: {fix}")
     # a folder's pixel statistics are measured on its training images (a known dataset's are
@@ -306,18 +310,30 @@ def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig) -
             any(abs(a - b) > 1e-3 for a, b in stats):
         raise MnistlabError(
             f"{config.dataset}: not the images the model was trained on (their pixel mean is "
-            f"{stats[0][1]:.4f}, the training images' {stats[0][0]:.4f}); give the folder it "
-            "was trained on")
+            f"{stats[0][1]:.4f}, the training images' {stats[0][0]:.4f}); {fix}")
 
 
-def a_file(path: Path) -> MnistlabError:
+def _torch_file(path: Path) -> bool:
+    """Whether `path` is a model file: named as ours, or begins as torch.save's files do (a
+    zip archive, or an old pickle)."""
+    if path.suffix in (".pt", ".pth"):
+        return True  # even cut short: then said to be damaged, which it is
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return True  # unreadable: said by the reader, naming why
+    return head == b"PK\x03\x04" or head[:1] == b"\x80"
+
+
+def a_file(path: Path, wanted: str = "the folder `mnistlab train --out DIR` made") -> MnistlabError:
     """A file given where a run folder goes (an image and a run swapped in `predict`, a
     summary.json named itself): said so; reading it as a model called it damaged, with a fix
     that retrains."""
     ours = any((path.parent / name).is_file() for name in ("summary.json", "model.pt"))
-    give = f"give its folder, {path.parent}" if ours else \
-        "give the folder `mnistlab train --out DIR` made"
-    return MnistlabError(f"{path}: a file, not a run folder; {give}")
+    give = f"give its folder, {path.parent}" if ours else f"give {wanted}"
+    return MnistlabError(f"{path}: a file, not a {'run ' if 'train' in wanted else ''}folder; "
+                         f"{give}")
 
 
 def _no_model(folder: Path, path: Path) -> str:
@@ -368,9 +384,6 @@ def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:
 # Files read back were written by mnistlab, but a crash, a full disk or a hand edit can leave
 # them cut short or altered: each check below names the file and what to do, in one line.
 FIX_DAMAGED = "train it again: the command that made it, with --overwrite"
-# model.pt holds the settings too: `train` finds the run finished and writes config.toml back
-FIX_CONFIG = ("run the command that made it again, without --overwrite: it writes config.toml "
-              "back from model.pt and trains nothing")
 MAX_TEXT_BYTES = 64 * 2**20  # summary.json and metrics.csv of real runs are well under 1 MB
 # a model.pt holds at most models.MAX_PARAMETERS float32 weights, plus buffers and metadata
 MAX_MODEL_BYTES = MAX_PARAMETERS * 4 + 64 * 2**20
@@ -523,8 +536,8 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The trained model (eval mode) and its metadata, from model.pt, weights only."""
     path = Path(run_dir) / "model.pt"
     if Path(run_dir).is_file():
-        if Path(run_dir).suffix != ".pt":  # a model.pt itself is taken; a summary.json is not
-            raise a_file(Path(run_dir))
+        if not _torch_file(Path(run_dir)):  # a model.pt itself is taken (best.pth too); a
+            raise a_file(Path(run_dir))  # summary.json or an image is not
         path = Path(run_dir)
     if not Path(run_dir).exists():
         raise MnistlabError(f"{run_dir}: no such folder; give a run folder (what `mnistlab "
@@ -614,17 +627,18 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
     if not root.exists():
         raise MnistlabError(f"{path}: no such folder")
     if root.is_file():
-        raise a_file(root)
+        raise a_file(root, "a run, study or tune folder")
     if (root / "summary.json").is_file():
         return {str(root): examine_run(root)}
-    if any((root / name).is_file() for name in ("checkpoint.pt", "config.toml", "metrics.csv")):
-        raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
-                            "killed or out of memory); run the same train command again to "
-                            "resume it, then examine it")
     if root.resolve() in (Path(root.resolve().anchor), Path.home().resolve()):
         raise MnistlabError(f"{path}: the whole disk or home folder; give a run, study or tune "
                             "folder (or a folder of them)")
     run_dirs = run_folders(root)
+    if not run_dirs and any((root / name).is_file() for name in ("checkpoint.pt", "model.pt",
+                                                                 "metrics.csv")):
+        raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
+                            "killed or out of memory); run the same train command again to "
+                            "resume it, then examine it")
     if not run_dirs:
         raise MnistlabError(f"{path}: no run folders here (looked for summary.json, "
                             f"{SEARCH_DEPTH} folders deep)")
@@ -647,10 +661,13 @@ def examine_run(run_dir: Path) -> list[Finding]:
     try:
         config = load_config(config_path)
     except MnistlabError as exc:
-        problem = str(exc).removeprefix(f"{config_path}: ").split("; ")[0]
-        if _stored_config(run_dir) is None:
+        # a copy of the settings model.pt holds too (what `train` writes it back from): the
+        # run is examined with those; the damage is the model's, if any, said below
+        stored = _stored_config(run_dir)
+        if stored is None:
+            problem = str(exc).removeprefix(f"{config_path}: ").split("; ")[0]
             raise damaged(config_path, problem) from None
-        raise MnistlabError(f"{config_path}: damaged ({problem}); {FIX_CONFIG}") from None
+        config = stored
     history = load_history(run_dir)
     load_model(run_dir)  # a model that cannot be used is a damaged run, whatever its numbers
     return doctor.merge(list(summary.diagnoses),

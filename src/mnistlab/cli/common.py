@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.panel import Panel
 
-from ..config import TrainConfig, read_toml
+from ..config import TrainConfig, read_settings
 from ..messages import LANGS, t
 
 if TYPE_CHECKING:
@@ -57,14 +57,15 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     from ..errors import MnistlabError
 
     data = dict(base or {})
-    from_file = read_toml(args.config) if getattr(args, "config", None) else {}
+    from_file = read_settings(args.config) if getattr(args, "config", None) else {}
     data.update(from_file)
     for f in dataclasses.fields(TrainConfig):
         value = getattr(args, f.name, None)
         if value is not None:
             data[f.name] = value
     try:
-        return TrainConfig.from_dict(data, where=getattr(args, "config", None) or "settings")
+        return TrainConfig.from_dict(data, where=getattr(args, "config", None) or "settings",
+                                     typed=False)  # the flags given are text
     except MnistlabError as exc:
         setting = str(exc).split(":")[0].strip().replace("-", "_")
         recipe = getattr(args, "recipe", None)

@@ -171,7 +171,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                             f"there now{here}; give where it is with --dataset DIR")
     warn_if_unfinished(run_dir)
     splits = prepare_data(config.replace(device="cpu"))
-    check_same_data(payload, splits, config)
+    check_same_data(payload, splits, config, chosen=bool(args.dataset))
     x, y = (splits.test_x, splits.test_y) if args.split == "test" else (splits.val_x, splits.val_y)
     if len(y) == 0:
         raise MnistlabError(f"{run_dir}: the {args.split} split holds no images (val-size 0 "

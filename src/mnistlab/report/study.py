@@ -444,7 +444,7 @@ def _factor_conclusion(result: StudyResult, exp: Experiment,
     against = t(lang, "concl.base") if is_base else t(lang, "concl.reference_value", value=shown)
     if all(not d.has_interval for _, d in diffs):
         label, d = max(diffs, key=lambda item: item[1].delta)
-        if d.delta <= 0:
+        if d.delta < 0:  # a tie is said as one: best value X, +0.00 points
             return t(lang, "concl.single_ref", name=name, value=shown,
                      which=t(lang, "concl.base" if is_base else "concl.reference"))
         return t(lang, "concl.single", name=name, value=label, delta=d.delta * 100,

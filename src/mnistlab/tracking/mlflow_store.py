@@ -267,8 +267,8 @@ def _cannot_open(exc: BaseException, local: bool = False) -> str:
                 "migrate-filestore` moves a folder's runs into one), or set "
                 "MLFLOW_ALLOW_FILE_STORE=true to keep logging into the folder")
     if local:  # made by mnistlab in the output folder: damaged, or another MLflow's schema
-        return (f"cannot open it ({_first_line(exc)}); move mlflow.db aside to start a new "
-                "store there, or give --mlflow-uri")
+        return (f"cannot open it ({_first_line(exc)}); move mlflow.db out of the folder (or "
+                "delete it) to start a new store there, or give --mlflow-uri")
     return f"cannot open it as an MLflow store ({_first_line(exc)})"
 
 

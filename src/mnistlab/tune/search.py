@@ -276,8 +276,14 @@ def _sqlite_engine(url: str) -> dict[str, Any]:
     a long busy timeout (a worker waits for the lock instead of failing), and no fsync per
     commit (an OS crash may lose the last trials; a killed worker loses nothing)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    path = make_url(url).database
+    try:
+        path = make_url(url).database
+    except ArgumentError:  # sqlite:/x.db, sqlite:x.db: one slash short
+        raise MnistlabError(f"storage: {url!r} is not a database URL; use e.g. "
+                            "sqlite:///tune.db (three slashes, then the path) or "
+                            "postgresql://user:pass@host/db") from None
     if not path or path == ":memory:":
         return {}
 

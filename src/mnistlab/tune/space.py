@@ -223,7 +223,13 @@ def _cap_epochs(param: Param, cap: int) -> Param:
 
 
 # --- parsing ---------------------------------------------------------------------------------
-_JUDGED = "trials are judged and pruned on validation accuracy"
+def _judged_on_validation(config: TrainConfig, where: str) -> TrainConfig:
+    """Trials are judged and pruned on validation images held out of the training set."""
+    if config.val_from == "test":
+        raise MnistlabError(f"{where}: val_from = \"test\" would tune on the test set; hold "
+                            "validation out of the training set (val_from = \"train\")")
+    return require_validation(config, where, "trials are judged and pruned on validation "
+                              "accuracy")
 
 
 def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
@@ -231,11 +237,8 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
     if unknown:
         raise MnistlabError(f"{where}: unknown key(s) {', '.join(unknown)}; "
                             f"allowed: {', '.join(TOP_KEYS)}")
-    base = checked_config(_table(data, "base", where), f"{where} [base]")
-    if base.val_from == "test":
-        raise MnistlabError(f"{where} [base]: val_from = \"test\" would tune on the test set; "
-                            "hold validation out of the training set (val_from = \"train\")")
-    require_validation(base, f"{where} [base]", _JUDGED)
+    base = _judged_on_validation(checked_config(_table(data, "base", where), f"{where} [base]"),
+                                 f"{where} [base]")
     space = _table(data, "space", where)
     if not space:
         raise MnistlabError(f"{where}: [space] is empty; add at least one [space.NAME] table "
@@ -252,9 +255,9 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
         if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
             raise MnistlabError(f"{where} [quick]: max_epochs must be a whole number >= 1, "
                                 f"got {quote(cap)}")
-        require_validation(checked_config({**base.to_dict(), **{k: v for k, v in quick.items()
-                                                                if k != "max_epochs"}},
-                                          f"{where} [quick]"), f"{where} [quick]", _JUDGED)
+        _judged_on_validation(checked_config({**base.to_dict(), **{
+            k: v for k, v in quick.items() if k != "max_epochs"}}, f"{where} [quick]"),
+            f"{where} [quick]")
     name = check_name(typed(data, "name", "text", where, name_from_stem(Path(where).stem)),
                       where)
     translations = read_translations(data, set(TRANSLATABLE), where)
