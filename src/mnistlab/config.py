@@ -492,12 +492,15 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise MnistlabError(f"{path}: no such file")
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Notepad's) is skipped
-    except UnicodeDecodeError as exc:
-        raise MnistlabError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); "
-                            "save the file as UTF-8") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise MnistlabError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # a byte-order mark (Notepad's)
+    try:
+        text = data[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MnistlabError(f"{path}: not UTF-8 text (byte {exc.start + skip} cannot be "
+                            "decoded); save the file as UTF-8") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
