@@ -530,3 +530,19 @@ def test_a_relative_data_dir_is_named_as_an_absolute_folder(tiny_known, tmp_path
     monkeypatch.chdir(tmp_path)
     assert dataset_folder(name, ".") == tmp_path / "." / name
     assert dataset_folder(name, ".").is_absolute()
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_data_dir_that_is_no_folder_is_not_passed_over_in_silence(kind, shared_datasets,
+                                                                   tmp_path, monkeypatch):
+    """`--data-dir /tmp/typo` read the data from MNISTLAB_DATA without a word."""
+    from mnistlab.data.sources import locate
+
+    monkeypatch.setenv("MNISTLAB_DATA", str(shared_datasets))
+    given = tmp_path / "typo"
+    if kind == "file":
+        given.write_text("")
+    with pytest.warns(UserWarning, match=f"--data-dir {given}: "
+                      f"{'a file' if kind == 'file' else 'no folder'}; read mnist from "):
+        folder, how = locate("mnist", given)
+    assert how == "MNISTLAB_DATA" and folder == shared_datasets / "mnist"

@@ -76,7 +76,7 @@ def test_a_file_where_a_folder_goes_is_named_as_such(tmp_path, tiny_idx_dir):
 
 @pytest.mark.parametrize("code,advice", [
     (errno.ENOSPC, "free space on that disk"), (errno.EROFS, "a disk that is not read-only"),
-    (errno.EACCES, "fix the permissions"), (errno.EISDIR, "a folder stands where mnistlab "
+    (errno.EACCES, "fix its permissions"), (errno.EISDIR, "a folder stands where mnistlab "
                                                           "writes a file"),
     (errno.ENAMETOOLONG, "give a shorter path"), (errno.EIO, "free space or fix the permissions")])
 def test_a_disk_error_says_what_to_do_about_that_error(code, advice, monkeypatch, capsys):

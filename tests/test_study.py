@@ -377,6 +377,21 @@ def test_unknown_preset_lists_presets():
         load_study("cifar-study")
 
 
+def test_a_folder_named_as_a_preset_does_not_hide_it(tmp_path, monkeypatch):
+    """`study fashion-hparams --out fashion-hparams`, stopped, then the same command to resume:
+    "fashion-hparams: a folder, not a file" (the same for tune's presets)."""
+    from mnistlab.tune.space import load_space
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fashion-hparams").mkdir()
+    (tmp_path / "fashion-mlp").mkdir()
+    assert load_study("fashion-hparams").name == "fashion-hparams"
+    assert load_space("fashion-mlp").name == "fashion-mlp"
+    (tmp_path / "mine").mkdir()  # a folder that is no preset is still said to be a folder
+    with pytest.raises(MnistlabError, match="mine: a folder, not a file"):
+        load_study("mine")
+
+
 def test_the_quick_form_in_spanish_is_spanish_throughout(tiny_study, tmp_path):
     quick = tiny_study.read_text() + "[quick]\ntrain_subset = 1000\nmax_epochs = 1\n"
     (tmp_path / "quick.toml").write_text(quick.replace('name = "tiny"', 'name = "tiny-q"'))

@@ -522,9 +522,10 @@ def list_presets_in(package: str) -> list[str]:
 def read_preset_or_file(name_or_path: str, package: str, kind: str) -> tuple[dict[str, Any], str]:
     """A path to a TOML file, or the name of a preset in `package`: (its data, where it is)."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        return read_toml(path), str(path)
     names = list_presets_in(package)
+    # a folder named as a preset (often its own output: --out fashion-hparams) does not hide it
+    if path.suffix == ".toml" or (path.exists() and not (path.is_dir() and name_or_path in names)):
+        return read_toml(path), str(path)
     if name_or_path not in names:
         raise MnistlabError(f"{kind}: unknown preset {name_or_path!r}; presets: "
                             f"{', '.join(names)} (or give a .toml file)")

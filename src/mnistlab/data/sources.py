@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -159,6 +160,7 @@ def locate(name: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
     for folder, how in search_folders(name, data_dir):
         missing = [stem for stem in FILES if find_file(folder, stem) is None]
         if not missing:
+            _warn_if_passed_over(data_dir, folder, how)
             return folder, how
         incomplete = len(missing) < len(FILES)
         looked.setdefault(folder, f"{folder}" + (f" (lacks {', '.join(missing)})" if incomplete
@@ -166,6 +168,17 @@ def locate(name: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
     raise MnistlabError(f"{name} not found in {'; '.join(looked.values())}; run `mnistlab data "
                         f"fetch {name}` or point --data-dir / MNISTLAB_DATA at a folder holding "
                         f"{name}/*.gz")
+
+
+def _warn_if_passed_over(data_dir: str | Path | None, folder: Path, how: str) -> None:
+    """A --data-dir that is no folder (a typo) was passed over without a word, and the data
+    read from the next place in the search order; the data is the same (checksums), the
+    setting recorded is not what was read."""
+    if data_dir is None or how == "--data-dir" or Path(data_dir).expanduser().is_dir():
+        return
+    what = "a file" if Path(data_dir).expanduser().exists() else "no folder"
+    warnings.warn(f"--data-dir {data_dir}: {what}; read {folder.name} from {folder} ({how}) "
+                  "instead", stacklevel=3)
 
 
 def _why_not_there(folder: Path, how: str) -> str:
