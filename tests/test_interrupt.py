@@ -243,3 +243,29 @@ def test_the_command_says_so_when_a_stop_came_after_its_work(monkeypatch, capsys
     finally:
         interrupt.flag().clear()
     assert "interrupted; what was finished is kept" in capsys.readouterr().err
+
+
+def test_a_stop_while_the_report_is_written_lets_it_finish_whole(tiny_study_file, tmp_path,
+                                                                  monkeypatch):
+    """A Ctrl-C a few seconds into re-running a finished study raised KeyboardInterrupt inside
+    the report's writing, where it could land in a garbage-collector callback: a traceback
+    printed, the stop lost. Now the report is written whole and the stop is kept for the end."""
+    import dataclasses
+
+    import mnistlab.report.study as report_module
+    from mnistlab import interrupt
+    from mnistlab.api import run_study
+    from mnistlab.study.spec import load_study
+
+    spec = dataclasses.replace(load_study(str(tiny_study_file)), seeds=1)
+    writer = report_module.write_study_report
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered before the next bytecode
+        return writer(*args, **kwargs)
+
+    monkeypatch.setattr(report_module, "write_study_report", signalled)
+    with interrupt.handling():
+        run_study(spec, tmp_path / "S")  # no KeyboardInterrupt
+        assert interrupt.requested()
+    assert "## " in (tmp_path / "S" / "report.md").read_text()

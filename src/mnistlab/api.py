@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import files
+from . import files, interrupt
 from .study.options import StudyOptions
 from .study.run import StudyResult, train_study
 from .study.spec import StudySpec, load_study
@@ -44,7 +44,10 @@ def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
                          on_run=log.run_finished if log else None)
     # the study's lock again: a second command on this folder waits, rather than clearing the
     # report's temporaries as stale while they are written
-    with files.exclusive(out / "study.lock", "this study", wait=True):
+    # a first Ctrl-C while the report is written (seconds) lets it finish whole, then stops
+    # the command (130); raised anywhere in it, it could land in a garbage-collector callback
+    # and print a traceback instead
+    with files.exclusive(out / "study.lock", "this study", wait=True), interrupt.listening():
         write_study_report(result, lang=options.lang, command=command)
     if log is not None:
         log.finish(result.trained_runs())
@@ -97,8 +100,9 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
     with files.exclusive(out / ".report.lock", "the report", wait=True):
         result = analyse(refresh(result), retrain_seeds=options.retrain_seeds,
                          backend=backend, reporter=shown.retrain_reporter)
-        write_tune_report(result, lang=options.lang,
-                          command=_command("tune", source, out, options.flags()))
+        with interrupt.listening():  # as the study's report (see run_study)
+            write_tune_report(result, lang=options.lang,
+                              command=_command("tune", source, out, options.flags()))
         if log is not None:
             log.finish(result)
     result.seconds = time.perf_counter() - started
