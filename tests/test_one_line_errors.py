@@ -48,11 +48,13 @@ def test_bad_input_is_exit_2_and_one_line_on_stderr(make_argv, message, tmp_path
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
-def test_a_reader_that_stops_early_is_not_called_a_disk_error(tiny_idx_dir):
+@pytest.mark.parametrize("json", [["--json"], []], ids=["print", "rich"])
+def test_a_reader_that_stops_early_is_not_called_a_disk_error(tiny_idx_dir, json):
     """`mnistlab ... | head`: the closed pipe ends the command quietly, as SIGPIPE would
-    (141), instead of 'free space or fix the permissions' and exit 1."""
+    (141), instead of 'free space or fix the permissions' and exit 1; rich's tables too
+    (rich exited 1 itself)."""
     process = subprocess.Popen([sys.executable, "-m", "mnistlab", "data", "info",
-                                str(tiny_idx_dir), "--json"],
+                                str(tiny_idx_dir), *json],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process.stdout.close()  # no reader left: the first write fails
     err = process.stderr.read().decode()

@@ -18,7 +18,16 @@ from ..messages import LANGS, t
 if TYPE_CHECKING:
     from ..records import Finding, RunSummary
 
-stdout = Console(highlight=False)
+class _Console(Console):
+    """rich's Console, but a closed pipe (`mnistlab evaluate RUN | head -1`) is raised as
+    BrokenPipeError, which the CLI turns into a quiet exit 141 (rich exits 1: "a problem")."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+stdout = _Console(highlight=False)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # lines stay whole in logs
 
 
