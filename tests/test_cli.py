@@ -115,6 +115,8 @@ def test_evaluate_on_data_that_changed_since_is_one_line(trained_run, tiny_idx_d
 @pytest.mark.parametrize("folder, expected", [
     ("killed", "its training was stopped before it wrote a model"),
     ("study", "a study folder, not a run; give one of its run folders, e.g. "),
+    # the final model's, not the first folder by name (a seed of some variant)
+    ("final", "give one of its run folders, e.g. its final model's, "),
     ("garbage", "model.pt: damaged or cut short, torch cannot read it (not in torch's zip")])
 def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path, capsys,
                                                           folder, expected):
@@ -123,9 +125,14 @@ def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path,
     if folder == "killed":  # SIGKILL or out of memory mid-run: config and checkpoint only
         shutil.copy(trained_run / "config.toml", path)
         (path / "checkpoint.pt").write_bytes(b"")
-    elif folder == "study":
+    elif folder in ("study", "final"):
         (path / "study.db").write_bytes(b"")
         shutil.copytree(trained_run, path / "runs" / "abc123")
+        if folder == "final":
+            shutil.copytree(trained_run, path / "runs" / "fff999")
+            (path / "results.csv").write_text("experiment,value,seed,run\nlr,0.1,0,abc123\n"
+                                              "final,final,0,fff999\n")
+            expected += str(path / "runs" / "fff999")
     else:
         (path / "model.pt").write_bytes(b"\x00" * 100)
     for command in ("evaluate", "export"):

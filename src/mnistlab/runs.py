@@ -346,6 +346,10 @@ def _no_model(folder: Path, path: Path) -> str:
                 "resume it")
     for marker, what, where in (("study.db", "a study", "runs"), ("tune.db", "a search", "")):
         if (folder / marker).is_file():
+            final = _final_runs(folder)
+            if final:  # what a user who gives the study most likely wants: its final model
+                return (f"{folder}: {what} folder, not a run; give one of its run folders, "
+                        f"e.g. its final model's, {final[0]}")
             inside = run_folders(folder / where) if (folder / where).is_dir() else []
             example = f", e.g. {inside[0]}" if inside else ""
             return f"{folder}: {what} folder, not a run; give one of its run folders{example}"
@@ -355,6 +359,17 @@ def _no_model(folder: Path, path: Path) -> str:
         count, which = (f"{len(inside)} runs", "one of them, e.g.") if many else ("a run", "it:")
         return f"{folder}: a folder holding {count}, not a run; give {which} {inside[0]}"
     return f"{folder}: no model.pt here; train one with `mnistlab train --out DIR`"
+
+
+def _final_runs(study: Path) -> list[Path]:
+    """The run folders of a study's final model (one per seed), from its results.csv."""
+    try:
+        rows = list(csv.DictReader(io.StringIO((study / "results.csv").read_text("utf-8"))))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    found = [study / "runs" / str(row.get("run")) for row in rows
+             if row.get("experiment") == "final"]
+    return [path for path in found if (path / "model.pt").is_file()]
 
 
 def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:
