@@ -546,3 +546,12 @@ def test_a_data_dir_that_is_no_folder_is_not_passed_over_in_silence(kind, shared
                       f"{'a file' if kind == 'file' else 'no folder'}; read mnist from "):
         folder, how = locate("mnist", given)
     assert how == "MNISTLAB_DATA" and folder == shared_datasets / "mnist"
+
+
+def test_fetch_given_a_folder_for_a_name_says_how_to_import_it(tmp_path, capsys):
+    """It said "(a folder of IDX files works too)", which fetch does not take."""
+    from mnistlab.cli import main
+
+    assert main(["data", "fetch", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "(to import a folder of its IDX files: mnistlab data fetch NAME --from DIR)")

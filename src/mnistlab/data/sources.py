@@ -112,13 +112,17 @@ def image_style(dataset: str | None) -> str:
     return known.style if known else "strokes"
 
 
-def known(name: str) -> KnownDataset:
-    """The registry entry for `name`, or an error listing the known names."""
+FETCH_FOLDER = "to import a folder of its IDX files: mnistlab data fetch NAME --from DIR"
+
+
+def known(name: str, *, folder_hint: str = "a folder of IDX files works too") -> KnownDataset:
+    """The registry entry for `name`, or an error listing the known names (and `folder_hint`:
+    what to do with a folder, which fetch does not take as a name)."""
     try:
         return KNOWN_DATASETS[name]
     except KeyError:
         raise MnistlabError(f"dataset: unknown name {name!r}; known: "
-                            f"{', '.join(KNOWN_DATASETS)} (a folder of IDX files works too)"
+                            f"{', '.join(KNOWN_DATASETS)} ({folder_hint})"
                             ) from None
 
 
@@ -405,7 +409,7 @@ def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
     cached that still verify are kept; nothing unverified is ever put in the cache."""
     import pooch
 
-    spec = known(name)
+    spec = known(name, folder_hint=FETCH_FOLDER)
     mirrors = list(spec.mirrors if mirrors is None else mirrors)
     if not mirrors:
         raise MnistlabError(f"fetch {name}: no mirrors given; leave mirrors unset to use the "
@@ -435,7 +439,7 @@ def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
 def import_folder(name: str, source_dir: str | Path) -> Path:
     """Copy a folder of the four IDX files (gzipped or raw, canonical names) into the cache,
     after checking every payload against the published checksums. Returns the cache folder."""
-    spec = known(name)
+    spec = known(name, folder_hint=FETCH_FOLDER)
     source = Path(source_dir).expanduser()
     if not source.is_dir():
         raise MnistlabError(f"{source}: not a folder; give the folder holding the four IDX files")
