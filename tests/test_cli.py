@@ -318,3 +318,19 @@ def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, 
     text = shown.getvalue()
     assert f"{summary.test_accuracy:.4f}" in text and f"{summary.val_accuracy:.4f}" in text
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--lang", "es", "study", "x"], "mnistlab: error: the command comes first, then its "
+     "options: mnistlab study --lang es x (see `mnistlab --help`)"),
+    (["train", "mnist"], "mnistlab train: error: unrecognized arguments: mnist (see `mnistlab "
+     "train --help`)"),
+    (["evaluate", "r", "--bogus", "1"], "mnistlab evaluate: error: unrecognized arguments: "
+     "--bogus 1 (see `mnistlab evaluate --help`)")])
+def test_arguments_in_the_wrong_place_are_said_by_the_command_they_belong_to(argv, said,
+                                                                           capsys):
+    """`mnistlab --lang es study` said "invalid choice: 'es'"; `train mnist` was blamed on
+    `mnistlab`, whose --help does not list train's flags."""
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2 and capsys.readouterr().err.strip() == said

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import errno
 import os
+import shlex
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +32,10 @@ from .common import stderr
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.subcommands: dict[str, argparse.ArgumentParser] = {}
+
     def error(self, message: str) -> None:  # one line plus where to look, exit 2
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
@@ -124,13 +129,24 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if command in (None, name):
             add(p)
         p.set_defaults(func=run)
+        parser.subcommands[name] = p
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command if command in COMMANDS else "").parse_args(argv)
+    parser = build_parser(command if command in COMMANDS else "")
+    named = next((a for a in argv if a in COMMANDS), None)
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version") \
+            and named is not None:  # mnistlab --lang es study ...: said as such, not "'es'"
+        rest = list(argv)
+        rest.remove(named)
+        parser.error(f"the command comes first, then its options: mnistlab "
+                     f"{shlex.join([named, *rest])}")
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command they were given to, whose --help lists its flags
+        parser.subcommands[args.command].error(f"unrecognized arguments: {shlex.join(extra)}")
     with interrupt.handling(), _own_warnings_in_one_line():  # Ctrl-C/SIGTERM: training
         # stops after its step, work is kept
         try:
