@@ -555,3 +555,19 @@ def test_fetch_given_a_folder_for_a_name_says_how_to_import_it(tmp_path, capsys)
     assert main(["data", "fetch", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip().endswith(
         "(to import a folder of its IDX files: mnistlab data fetch NAME --from DIR)")
+
+
+def test_a_cache_that_cannot_be_written_names_the_variable_that_moves_it(tmp_path, monkeypatch,
+                                                                       capsys, shared_datasets):
+    """fetch said "give a folder on a disk that is not read-only", but takes no folder: the
+    variable that chooses it was in no help or message."""
+    from mnistlab.cli import main
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path / "file"))
+    assert main(["data", "fetch", "mnist", "--from", str(shared_datasets / "mnist")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {tmp_path / 'file' / 'mnist'}: the dataset cache cannot be "
+                          "written: cannot create the folder")
+    assert err.endswith("set MNISTLAB_CACHE to a folder you can write: MNISTLAB_CACHE=DIR "
+                        "mnistlab data fetch mnist")

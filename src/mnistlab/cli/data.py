@@ -11,7 +11,10 @@ from .common import add_lang, print_findings, stdout
 
 def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
     data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=sub_parser)
-    q = data_sub.add_parser("fetch", help="download (mirrors, checksums) or import a dataset")
+    q = data_sub.add_parser("fetch", help="download (mirrors, checksums) or import a dataset",
+                            description="Download (mirrors in order, SHA-256 checked) or import "
+                            "a dataset into the user cache: $MNISTLAB_CACHE, else the "
+                            "platform's cache folder (~/.cache/mnistlab on Linux).")
     q.add_argument("name", help="mnist or fashion-mnist")
     q.add_argument("--from", dest="source", metavar="DIR",
                    help="import this folder of IDX files (gzipped or raw) instead of downloading")

@@ -136,6 +136,20 @@ def cache_root() -> Path:
     return Path(pooch.os_cache("mnistlab"))
 
 
+def writable_cache(name: str) -> Path:
+    """The cache folder `fetch` writes `name` into, made and checked: one line naming the
+    variable that moves it where it cannot be written (fetch has no folder flag)."""
+    target = cache_root() / name
+    try:
+        files.check_output_folder(target, "cache")
+    except MnistlabError as exc:
+        why = str(exc).removeprefix(f"cache {target}: ").split(";")[0]
+        raise MnistlabError(f"{target}: the dataset cache cannot be written: {why}; set "
+                            f"MNISTLAB_CACHE to a folder you can write: MNISTLAB_CACHE=DIR "
+                            f"mnistlab data fetch {name}") from None
+    return target
+
+
 def search_folders(name: str, data_dir: str | Path | None = None) -> list[tuple[Path, str]]:
     """(folder, how it was chosen) for every place a known dataset is looked for, in order."""
     spec = known(name)
@@ -414,8 +428,7 @@ def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
     if not mirrors:
         raise MnistlabError(f"fetch {name}: no mirrors given; leave mirrors unset to use the "
                             "known ones")
-    target = cache_root() / name
-    target.mkdir(parents=True, exist_ok=True)
+    target = writable_cache(name)
     _remove_stale_downloads(target.parent)
     logger = pooch.get_logger()
     level = logger.level
@@ -453,8 +466,7 @@ def import_folder(name: str, source_dir: str | Path) -> Path:
                                 f"four IDX files under their canonical names ({', '.join(FILES)})")
         read_verified(name, stem, path)
         found[stem] = path
-    target = cache_root() / spec.name
-    target.mkdir(parents=True, exist_ok=True)
+    target = writable_cache(spec.name)
     for stem, path in found.items():
         final = target / path.name
         with files.replacing(final) as staged:
