@@ -51,6 +51,22 @@ def test_binary_accuracy_illusion_comes_first():
     assert {f.code for f in found} >= {"no-signal"}
 
 
+@pytest.mark.parametrize("true_acc, learned_nothing", [(0.1135, True), (0.37, False)])
+def test_the_illusion_says_learned_nothing_only_of_a_run_at_chance(true_acc, learned_nothing):
+    """A one-epoch bce run at true accuracy 0.37 was told "it has learned nothing" beside its
+    own 0.3700."""
+    config = TrainConfig(loss="bce", metric="binary-accuracy")
+    history = [_epoch(1, train_loss=0.3252, val_loss=0.3251, val_metric=0.9,
+                      val_accuracy=true_acc, train_accuracy_eval=true_acc)]
+    [finding] = [f for f in diagnose(config, history, _observed(history))
+                 if f.code == "binary-accuracy-illusion"]
+    for lang, nothing, begun in (("en", "learned nothing", "begun to learn"),
+                                 ("es", "no ha aprendido nada", "ha empezado a aprender")):
+        text = finding.text(lang)
+        assert (nothing in text["explanation"]) == learned_nothing
+        assert (begun in text["explanation"]) != learned_nothing
+
+
 def test_healthy_run_has_no_findings():
     history = [_epoch(e, train_loss=1.0 / e, val_accuracy=0.9 + e / 100,
                       train_accuracy_eval=0.9 + e / 100, train_accuracy_running=0.9 + e / 100,

@@ -201,10 +201,12 @@ def binary_accuracy_illusion(case: Case, found: list[Finding]) -> Finding | None
     expected, bce = 1 - 1 / case.k, chance_bce(case.k)
     if abs(seen.val_metric - expected) <= 0.01 and (
             abs(last.train_loss - bce) <= 0.03 or abs(seen.val_loss - bce) <= 0.03):
-        return Finding("binary-accuracy-illusion", "problem", {
-            "metric": seen.val_metric, "expected": expected, "loss": last.train_loss,
-            "bce": bce, "true_acc": (seen.val_accuracy if seen.val_accuracy is not None
-                                     else math.nan)})
+        true_acc = seen.val_accuracy if seen.val_accuracy is not None else math.nan
+        values = {"metric": seen.val_metric, "expected": expected, "loss": last.train_loss,
+                  "bce": bce, "true_acc": true_acc}
+        if true_acc > case.chance + 0.1:  # it learns, and the reported figure hides it (it
+            values["kind"] = "learning"  # was told "it has learned nothing" beside 0.37)
+        return Finding("binary-accuracy-illusion", "problem", values)
     return None
 
 
