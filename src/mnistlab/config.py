@@ -388,12 +388,15 @@ class TrainConfig:
             clean[key] = _coerce(key, value, known[key].default)
         return cls(**clean)
 
-    def to_toml(self) -> str:
-        """config.toml's text; a path that is not UTF-8 is one line (see _utf8)."""
-        import tomli_w
-
+    def check_writable(self) -> None:
+        """One line for a setting config.toml cannot hold (a path that is not UTF-8)."""
         for f in fields(self):
             _utf8(f.name, getattr(self, f.name))
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        self.check_writable()
         return tomli_w.dumps(self.to_dict())
 
 
@@ -652,4 +655,4 @@ def read_settings(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path) -> TrainConfig:
-    return TrainConfig.from_dict(read_settings(path), where=str(path))
+    return TrainConfig.from_dict(read_settings(path), where=str(path), typed=False)  # checked

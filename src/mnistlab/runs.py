@@ -326,14 +326,14 @@ def _torch_file(path: Path) -> bool:
     return head == b"PK\x03\x04" or head[:1] == b"\x80"
 
 
-def a_file(path: Path, wanted: str = "the folder `mnistlab train --out DIR` made") -> MnistlabError:
+def a_file(path: Path, wanted: str = "the folder `mnistlab train --out DIR` made",
+           noun: str = "run folder") -> MnistlabError:
     """A file given where a run folder goes (an image and a run swapped in `predict`, a
     summary.json named itself): said so; reading it as a model called it damaged, with a fix
     that retrains."""
     ours = any((path.parent / name).is_file() for name in ("summary.json", "model.pt"))
     give = f"give its folder, {path.parent}" if ours else f"give {wanted}"
-    return MnistlabError(f"{path}: a file, not a {'run ' if 'train' in wanted else ''}folder; "
-                         f"{give}")
+    return MnistlabError(f"{path}: a file, not a {noun}; {give}")
 
 
 def _no_model(folder: Path, path: Path) -> str:
@@ -642,7 +642,7 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
     if not root.exists():
         raise MnistlabError(f"{path}: no such folder")
     if root.is_file():
-        raise a_file(root, "a run, study or tune folder")
+        raise a_file(root, "a run, study or tune folder", noun="folder")
     if (root / "summary.json").is_file():
         return {str(root): examine_run(root)}
     if root.resolve() in (Path(root.resolve().anchor), Path.home().resolve()):

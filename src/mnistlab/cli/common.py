@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -264,17 +264,15 @@ def warn_if_unfinished(run_dir: str | Path) -> None:
                      highlight=False)
 
 
-def path_text(value: str) -> str:
-    """An --out or --show path as argparse takes it: an empty one (an unset variable in a
-    script, say) is refused, not taken as 'no --out' (which writes to a default place)."""
-    if not value.strip():
-        raise argparse.ArgumentTypeError("an empty path; give a folder or file name, or leave "
-                                         "the flag out for the default")
-    return value
+def _non_empty(fix: str) -> Callable[[str], str]:
+    """An argparse type for a path: an empty one (an unset variable in a script, say) is
+    refused, not taken as 'no --out' (which writes to a default place)."""
+    def check(value: str) -> str:
+        if not value.strip():
+            raise argparse.ArgumentTypeError(f"an empty path; {fix}")
+        return value
+    return check
 
 
-def needed_path_text(value: str) -> str:
-    """path_text for a flag that must be given (it has no default to fall back on)."""
-    if not value.strip():
-        raise argparse.ArgumentTypeError("an empty path; give a file name")
-    return value
+path_text = _non_empty("give a folder or file name, or leave the flag out for the default")
+needed_path_text = _non_empty("give a file name")  # a flag with no default to fall back on

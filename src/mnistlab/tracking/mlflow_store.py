@@ -93,6 +93,7 @@ def check_answers(uri: str, timeout: float = ANSWER_SECONDS, *, named: str = "")
     (naming the URI as `named`) if not. (MLflow's own client retries for minutes.)"""
     if not uri.startswith(("http://", "https://")):
         return
+    named = named or f"--mlflow-uri {shown_url(uri)}"
     context = None
     if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
         import ssl  # the user's own setting for a self-signed server, as MLflow reads it
@@ -107,16 +108,16 @@ def check_answers(uri: str, timeout: float = ANSWER_SECONDS, *, named: str = "")
             return
         reason: Any = f"HTTP {exc.code}"
     except (ValueError, http.client.InvalidURL) as exc:
-        raise MnistlabError(f"{named or f'--mlflow-uri {shown_url(uri)}'}: not a valid address "
-                            f"({exc}); give one such as http://127.0.0.1:5000") from None
+        raise MnistlabError(f"{named}: not a valid address ({exc}); give one such as "
+                            "http://127.0.0.1:5000") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     else:
         return
     raise MnistlabError(
-        f"{named or f'--mlflow-uri {shown_url(uri)}'}: no MLflow server answers there "
-        f"({reason}); start it (mlflow server), fix the address, or leave out --mlflow-uri and "
-        "MLFLOW_TRACKING_URI to log into the output folder")
+        f"{named}: no MLflow server answers there ({reason}); start it (mlflow server), fix "
+        "the address, or leave out --mlflow-uri and MLFLOW_TRACKING_URI to log into the output "
+        "folder")
 
 
 def _health_request(uri: str) -> urllib.request.Request:

@@ -154,7 +154,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
         return _train(config, None, dataset, splits, reporter, evaluate_test, write_plots,
                       hooks or [], resume=False)
     out_dir = Path(out)
-    config.to_toml()  # settings config.toml cannot hold: said before the folder is made
+    config.check_writable()  # settings config.toml cannot hold: said before the folder
     runs.check_run_folder(out_dir)  # before anything is written into it
     files.check_output_folder(out_dir)
     with files.exclusive(out_dir / runs.LOCK_FILE, "a training run"):

@@ -209,9 +209,7 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors share no useful base
             if any(c.__name__ == "ArgumentError" for c in type(exc).__mro__):  # no such
                 # dialect (http://, a typo) is NoSuchModuleError, a kind of ArgumentError
-                raise MnistlabError(f"storage: {storage_url!r} is not a database URL; use e.g. "
-                                    "sqlite:///tune.db or postgresql://user:pass@host/db") \
-                    from None
+                raise _not_a_database_url(storage_url) from None
             if _damaged_file(exc):  # no retry makes a damaged file whole
                 raise MnistlabError(f"storage: {shown_url(storage_url)} is not a database, or a "
                                     "damaged one; move the file aside, or use another --out or "
@@ -271,6 +269,11 @@ def with_driver(url: str) -> str:
     return url
 
 
+def _not_a_database_url(url: str) -> MnistlabError:
+    return MnistlabError(f"storage: {url!r} is not a database URL; use e.g. sqlite:///tune.db "
+                         "(three slashes, then the path) or postgresql://user:pass@host/db")
+
+
 def _sqlite_engine(url: str) -> dict[str, Any]:
     """SQLite for a few workers on one machine: WAL journal (readers never block the writer),
     a long busy timeout (a worker waits for the lock instead of failing), and no fsync per
@@ -281,9 +284,7 @@ def _sqlite_engine(url: str) -> dict[str, Any]:
     try:
         path = make_url(url).database
     except ArgumentError:  # sqlite:/x.db, sqlite:x.db: one slash short
-        raise MnistlabError(f"storage: {url!r} is not a database URL; use e.g. "
-                            "sqlite:///tune.db (three slashes, then the path) or "
-                            "postgresql://user:pass@host/db") from None
+        raise _not_a_database_url(url) from None
     if not path or path == ":memory:":
         return {}
 
