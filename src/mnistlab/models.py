@@ -68,6 +68,12 @@ def list_models() -> list[str]:
     return sorted(MODEL_REGISTRY)
 
 
+def shape_settings(model: str) -> tuple[str, ...]:
+    """The settings that size a model's layers: ("hidden",) for mlp, () for lenet5."""
+    return tuple(flag.strip().removeprefix("--") for flag in LAYER_FLAGS.get(model, "").split(",")
+                 if flag.strip())
+
+
 def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,
                 train_size: int | None = None, device: str | None = None,
                 training: bool = True) -> nn.Module:

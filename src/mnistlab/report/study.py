@@ -16,6 +16,7 @@ from .. import files
 from ..doctor import RANK
 from ..errors import MnistlabError
 from ..messages import class_names, number, settings_text, t
+from ..models import shape_settings
 from ..records import Finding, RunSummary
 from ..study.stats import summarize, welch
 from .document import (
@@ -39,12 +40,12 @@ def _pct(value: float | None, lang: str) -> str:
     return "—" if value is None or not math.isfinite(value) else number(value * 100, ".2f", lang)
 
 
-def _config_text(config: Any, keys: tuple[str, ...], lang: str) -> str:
+def _config_text(config: Any, lang: str) -> str:
+    """The settings a reader compares first; of the layer sizes, only those the model has."""
+    keys = ("model", *shape_settings(config.model), "dropout", "optimizer", "lr", "batch_size",
+            "epochs")
     d = config.to_dict()
     return settings_text({k: d.get(k) for k in keys}, lang)
-
-
-KEY_SETTINGS = ("model", "hidden", "dropout", "optimizer", "lr", "batch_size", "epochs")
 
 
 def _rows_of(result: StudyResult, exp: Experiment, label: str) -> list[Row]:
@@ -137,7 +138,7 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
                         train=any_summary.train_size, val=any_summary.val_size,
                         val_where=val_where,
                         test=test_n)))
-    doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, KEY_SETTINGS, lang))))
+    doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, lang))))
     doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)))))
     if len(seeds) < 2:
         doc.add(Paragraph(t(lang, "method.one_seed")))
@@ -259,7 +260,8 @@ def _recommendation(factor: str, ref_label: str, best_label: str, best_diff: Any
 def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: str) -> None:
     doc.add(Heading(1, exp.text("title", lang) or t(lang, "trials")))
     doc.add(Paragraph(exp.text("note", lang) or t(lang, "trials.intro")))
-    with_original = not result.spec.is_quick
+    with_original = not result.spec.is_quick and any({"acc", "loss"} <= set(v.original)
+                                                      for v in exp.variants)
     headers = [t(lang, k) for k in ("col.trial", "col.n", "col.train_eval", "col.val",
                                     "col.test", "col.metric", "col.loss", "col.orig_acc")]
     headers = headers if with_original else headers[:-1]
@@ -301,8 +303,8 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     rows = result.final_rows
     doc.add(Heading(1, t(lang, "final")))
     how = t(lang, "final.how_best" if spec.final.choose == "best" else "final.how_explicit")
-    doc.add(Paragraph(t(lang, "final.config", config=_config_text(result.final_config,
-                                                                   KEY_SETTINGS, lang), how=how)))
+    doc.add(Paragraph(t(lang, "final.config", config=_config_text(result.final_config, lang),
+                        how=how)))
     val = summarize([r.val_accuracy for r in rows])
     test = summarize([r.test_accuracy for r in rows if r.test_accuracy is not None])
     extra = "" if len(rows) > 1 else t(lang, "final.single_run")
@@ -459,25 +461,40 @@ def _factor_conclusion(result: StudyResult, exp: Experiment,
     return t(lang, "concl.within", name=name, value=label, delta=d.delta * 100, against=against)
 
 
+def _trial_means(result: StudyResult, rows: list[Row],
+                 lang: str) -> list[tuple[str, float, bool]]:
+    """(label, mean test accuracy over seeds, whether the original ran that trial) for each
+    trained-right trial: the figures the trials table shows."""
+    by_variant: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        by_variant.setdefault((r.experiment, r.value), []).append(r.test_accuracy)
+    means = []
+    for (_, value), values in by_variant.items():
+        row = next(r for r in rows if r.value == value)
+        exp = _experiment_of(result, row)
+        variant = next((v for v in exp.variants if v.label == value), None) if exp else None
+        means.append((_shown_value(result, row, lang), summarize(values).mean,
+                      bool(variant and variant.original)))
+    return means
+
+
 def _trial_conclusions(result: StudyResult, items: list[str], lang: str) -> None:
+    """The failure's signature against the trials trained right, in the trials table's means."""
     trials = [r for r in result.rows if r.test_accuracy is not None]
     failures = [r for r in trials if r.reported_metric is not None
                 and abs(r.reported_metric - r.val_accuracy) > 0.05]
-    good = [r for r in trials if r not in failures]
-    if failures:
+    means = _trial_means(result, [r for r in trials if r not in failures], lang)
+    if failures and means:
         f = failures[0]
-        best = max((r.test_accuracy for r in good), default=math.nan)
-        metric_name = t(lang, "metric.binary_accuracy")
+        label, best, _ = max(means, key=lambda m: m[1])
         items.append(t(lang, "concl.failure", metric=f.reported_metric, loss=f.val_loss,
-                       true=f.val_accuracy, best=_pct(best, lang) + "%", metric_name=metric_name))
-    if good and any(e.test for e in result.spec.experiments):
-        by_label: dict[str, list[float]] = {}
-        for r in good:
-            if not r.value.startswith("trial 0"):
-                by_label.setdefault(_shown_value(result, r, lang), []).append(r.test_accuracy)
-        if by_label:
-            label, values = min(by_label.items(), key=lambda kv: min(kv[1]))
-            items.append(t(lang, "concl.trials", low=_pct(min(values), lang) + "%", label=label))
+                       true=f.val_accuracy, best=_pct(best, lang) + "%", label=label,
+                       metric_name=t(lang, "metric.binary_accuracy")))
+    if means and any(e.test for e in result.spec.experiments):
+        theirs = [m for m in means if m[2]]  # the original's trials, where it names them
+        label, low, _ = min(theirs or means, key=lambda m: m[1])
+        items.append(t(lang, "concl.trials_original" if theirs else "concl.trials",
+                       low=_pct(low, lang) + "%", label=label))
 
 
 def write_study_report(result: StudyResult, lang: str = "en", command: str = "") -> Path:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .. import files
 from ..figures import localised
 from ..messages import number, t
+from ..models import shape_settings
 from ..study.stats import summarize, welch
 from ..tune.search import max_epochs
 from ..tune.space import encode_choice
@@ -35,8 +36,11 @@ if TYPE_CHECKING:
     from ..tune.search import TuneResult
     from ..tune.space import Param
 
-KEY_SETTINGS = ("dataset", "model", "hidden", "activation", "dropout", "optimizer", "lr",
-                "momentum", "weight_decay", "schedule", "batch_size", "epochs")
+def _key_settings(*models: str) -> list[str]:
+    """The settings a reader looks for first; of the layer sizes, only those the models have."""
+    shapes = [k for model in models for k in shape_settings(model)]
+    return ["dataset", "model", *dict.fromkeys(shapes), "activation", "dropout", "optimizer",
+            "lr", "momentum", "weight_decay", "schedule", "batch_size", "epochs"]
 
 
 def _value(value: Any) -> str:
@@ -98,10 +102,11 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
                         pruned=pruned, other=len(result.trials) - complete - pruned,
                         target=result.target, storage=result.storage,
                         study=result.study_name)))
-    searched = {p.name for p in spec.params}
+    searched = {p.name: p for p in spec.params}
     base = spec.base.to_dict()
+    models = searched["model"].choices if "model" in searched else (spec.base.model,)
     doc.add(Paragraph(t(lang, "tune.base", base=_settings(
-        base, [k for k in KEY_SETTINGS if k not in searched]))))
+        base, [k for k in _key_settings(*models) if k not in searched]))))
     doc.add(Heading(2, t(lang, "tune.space")))
     rows = []
     for p in spec.params:
@@ -126,8 +131,9 @@ def _best(doc: Document, result: TuneResult, lang: str) -> None:
                         val=_pct(best.value, lang) + "%",
                         seed=result.best_config.seed, n=len(result.by_state("COMPLETE")),
                         params=f"`{_settings(params)}`")))
-    doc.add(Paragraph(t(lang, "tune.best.config",
-                        config=f"`{_settings(result.best_config.to_dict(), KEY_SETTINGS)}`")))
+    config = result.best_config
+    shown = _settings(config.to_dict(), _key_settings(config.model))
+    doc.add(Paragraph(t(lang, "tune.best.config", config=f"`{shown}`")))
 
 
 def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
