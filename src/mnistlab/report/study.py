@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import figures as plots
 from .. import files
-from ..doctor import RANK
+from ..doctor import RANK, running_below_val
 from ..errors import MnistlabError
 from ..messages import class_names, number, settings_text, t
 from ..models import shape_settings
@@ -421,8 +421,8 @@ def _conclusions(doc: Document, result: StudyResult,
         items.append(t(lang, "concl.original_close", close=total - len(far), total=total))
         if far:
             items.append(t(lang, "concl.original_diff", rows="; ".join(far)))
-    running_gap = {r.key for r in result.rows
-                   if r.train_accuracy_running < r.val_accuracy - 0.005 <= r.train_accuracy_eval}
+    running_gap = {r.key for r in result.rows if running_below_val(
+        r.train_accuracy_running, r.val_accuracy, r.train_accuracy_eval)}
     if running_gap:
         items.append(t(lang, "concl.running_gap", n=len(running_gap)))
     if not result.spec.is_quick and any(v.original for e in result.spec.experiments
