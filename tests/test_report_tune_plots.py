@@ -173,3 +173,28 @@ def test_many_categories_are_thinned_not_piled_up():
     fig = plots.slices({"many": ["c0", "c20", "c44"]}, [0.1, 0.5, 0.9], [0, 1, 2],
                        {"many": Scale(categories=choices)}, {"y": "val", "colour": "n"})
     assert len(fig.axes[0].get_xticks()) <= plots.MAX_SLICE_LABELS
+
+
+def test_spanish_figures_write_numbers_with_the_decimal_comma():
+    """The parallel and slice axes read '0.25', '0.75' and '0.8' in a Spanish report (the
+    report localises matplotlib's own axes; the searched settings' ticks are drawn here)."""
+    import re
+
+    from mnistlab.figures import localised
+
+    figures = [plots.parallel(PARAMS, VALUES, SCALES, "exactitud", "es"),
+               plots.slices(PARAMS, VALUES, NUMBERS, SCALES,
+                            {"y": "exactitud", "colour": "ensayo"}, "es")]
+    for fig in figures:
+        texts = [t.get_text() for t in _texts(_drawn(localised(fig, "es")))]
+        assert not [t for t in texts if re.search(r"\d\.\d", t)], texts
+        assert [t for t in texts if re.fullmatch(r"0,\d+", t)], texts
+
+
+def test_the_history_axis_counts_whole_trials():
+    """Two trials drew ticks at 0.25, 0.5, 0.75 between them."""
+    fig = _drawn(plots.history([0, 1], [0.8, 0.7], [False, False],
+                               {"complete": "c", "pruned": "p", "best": "b", "x": "trial",
+                                "y": "val"}))
+    ticks = fig.axes[0].get_xticks()
+    assert all(float(tick).is_integer() for tick in ticks), ticks

@@ -776,6 +776,14 @@ def test_a_search_stopped_in_a_trial_resumes_as_if_never_stopped(space_file, tmp
     assert kept[1].user_attrs["retry_of"] == 1 and kept[1].params == cut.params
     assert [t.params for t in kept] == [t.params for t in straight.trials]
     assert [t.value for t in kept] == [t.value for t in straight.trials]
+    # the report calls it interrupted, not failed, and agrees its numbers in Spanish
+    from mnistlab.report.tune import write_tune_report
+
+    report = write_tune_report(resumed, "es").read_text()
+    assert "| 1 | interrumpido (vuelve a la cola) |" in report and "fallido |" not in report
+    assert "1 fallido, interrumpido o sin terminar;" in report
+    assert "0.001 .. 0.1" not in report and "0,001 .. 0,1" in report  # lr's searched range
+    assert "lr=0." not in report  # a setting's decimal comma in Spanish, as in study reports
 
 
 def test_a_killed_worker_s_trial_is_trained_again_once_its_heartbeat_is_stale(

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import files
 from ..figures import localised
-from ..messages import number, t
+from ..messages import number, settings_text, t
 from ..models import shape_settings
 from ..study.stats import summarize, welch
-from ..tune.search import max_epochs
+from ..tune.search import CUT, max_epochs
 from ..tune.space import encode_choice
 from . import tune_plots as plots
 from .document import (
@@ -43,18 +43,12 @@ def _key_settings(*models: str) -> list[str]:
             "lr", "momentum", "weight_decay", "schedule", "batch_size", "epochs"]
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return "-".join(map(str, value))
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _settings(values: dict[str, Any], keys: Any = None) -> str:
+def _settings(values: dict[str, Any], lang: str, keys: Any = None) -> str:
+    """`lr=0.006431, hidden=128-64`: a searched float to 4 significant digits, in `lang`'s
+    decimal mark; unset (empty) settings left out."""
     keys = keys if keys is not None else values
-    return ", ".join(f"{k}={_value(values[k])}" for k in keys
-                     if k in values and values[k] != "")
+    return settings_text({k: float(f"{values[k]:.4g}") if isinstance(values[k], float)
+                          else values[k] for k in keys if k in values and values[k] != ""}, lang)
 
 
 def _pct(value: float | None, lang: str) -> str:
@@ -106,7 +100,7 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
     base = spec.base.to_dict()
     models = searched["model"].choices if "model" in searched else (spec.base.model,)
     doc.add(Paragraph(t(lang, "tune.base", base=_settings(
-        base, [k for k in _key_settings(*models) if k not in searched]))))
+        base, lang, [k for k in _key_settings(*models) if k not in searched]))))
     doc.add(Heading(2, t(lang, "tune.space")))
     rows = []
     for p in spec.params:
@@ -114,7 +108,7 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
         cond = (t(lang, "tune.when", cond=" & ".join(
             f"{k} ∈ {{{', '.join(map(str, v))}}}" if len(v) > 1 else f"{k} = {v[0]}"
             for k, v in p.when.items())) if p.when else t(lang, "tune.always"))
-        rows.append([p.name, kind, p.describe(t(lang, "tune.step")).replace(" (log)", ""),
+        rows.append([p.name, kind, p.describe(t(lang, "tune.step"), lang).replace(" (log)", ""),
                      cond])
     doc.add(Table([t(lang, k) for k in ("col.param", "col.type", "col.range", "col.condition")],
                   rows, align=["l", "l", "l", "l"]))
@@ -130,9 +124,9 @@ def _best(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, "tune.best.text", number=best.number,
                         val=_pct(best.value, lang) + "%",
                         seed=result.best_config.seed, n=len(result.by_state("COMPLETE")),
-                        params=f"`{_settings(params)}`")))
+                        params=f"`{_settings(params, lang)}`")))
     config = result.best_config
-    shown = _settings(config.to_dict(), _key_settings(config.model))
+    shown = _settings(config.to_dict(), lang, _key_settings(config.model))
     doc.add(Paragraph(t(lang, "tune.best.config", config=f"`{shown}`")))
 
 
@@ -183,6 +177,8 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
 
 def _state(trial: Any, lang: str) -> str:
     name = trial.state.name.lower()  # complete | pruned | fail | running | waiting
+    if name == "fail" and trial.user_attrs.get(CUT):  # Ctrl-C: its settings are trained again
+        name = "cut"
     return t(lang, f"state.{name}", epoch=_last(trial)[1])
 
 
@@ -199,7 +195,7 @@ def _trials(doc: Document, result: TuneResult, lang: str) -> None:
                      _state(trial, lang), _pct(_trial_value(trial), lang),
                      str(trial.user_attrs.get("epochs", _last(trial)[1] or "—")),
                      "—" if seconds is None else number(seconds, ".1f", lang),
-                     _settings(params)])
+                     _settings(params, lang)])
     # words (state, settings) read from the left, numbers line up on the right
     doc.add(Table([t(lang, k) for k in ("col.tune_trial", "col.state", "col.val", "col.epochs",
                                         "col.seconds", "col.params")], rows,
@@ -261,12 +257,13 @@ def _parallel_and_slices(doc: Document, result: TuneResult, lang: str) -> None:
     values = [tr.value for tr in complete]
     doc.add(Heading(1, t(lang, "tune.parallel")))
     _image(doc, result.out, "plots/parallel.png",
-           plots.parallel(params, values, scales, t(lang, "plot.val")),
+           plots.parallel(params, values, scales, t(lang, "plot.val"), lang),
            t(lang, "tune.parallel.caption"))
     doc.add(Heading(1, t(lang, "tune.slice")))
     labels = {"y": t(lang, "plot.val"), "colour": t(lang, "plot.trial")}
     _image(doc, result.out, "plots/slices.png",
-           plots.slices(params, values, [tr.number for tr in complete], scales, labels),
+           plots.slices(params, values, [tr.number for tr in complete], scales, labels,
+                        lang),
            t(lang, "tune.slice.caption"))
 
 

@@ -21,6 +21,8 @@ from matplotlib.cm import ScalarMappable  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
+from ..messages import number  # noqa: E402
+
 FONT = 9  # points: tick labels, legends, axis labels
 TITLE = 10  # points: panel titles, parameter names, colour bar labels
 # past these many choices, a categorical axis labels every k-th (parallel axis, slice panel)
@@ -64,6 +66,7 @@ def history(numbers: Sequence[int], values: Sequence[float], pruned: Sequence[bo
         ys.append(best)
     if xs:
         ax.step(xs, ys, where="post", color="tab:red", label=labels["best"])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers: no 0.25
     ax.set_xlabel(labels["x"])
     ax.set_ylabel(labels["y"])
     ax.grid(alpha=0.3)
@@ -114,10 +117,10 @@ def _span(values: Sequence[Any], scale: Scale) -> tuple[float, float]:
     return (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
 
 
-def _numeric_ticks(lo: float, hi: float, scale: Scale) -> list[tuple[float, str]]:
-    """Round values inside [lo, hi] (axis units) with their labels: powers of ten on a log
-    scale (1-2-5 steps, or else the ends, when fewer than two fall inside), else 3-5 round
-    numbers (whole ones for integer settings)."""
+def _numeric_ticks(lo: float, hi: float, scale: Scale, lang: str) -> list[tuple[float, str]]:
+    """Round values inside [lo, hi] (axis units) with their labels in `lang`'s decimal mark:
+    powers of ten on a log scale (1-2-5 steps, or else the ends, when fewer than two fall
+    inside), else 3-5 round numbers (whole ones for integer settings)."""
     slack = (hi - lo) * 1e-9
     if scale.log:
         first, last = math.floor(lo) - 1, math.ceil(hi) + 1
@@ -128,13 +131,15 @@ def _numeric_ticks(lo: float, hi: float, scale: Scale) -> list[tuple[float, str]
             return [(k, "10" + str(int(k)).translate(SUPERSCRIPT)) for k in decades[::step]]
         steps = [k + math.log10(m) for k in range(first, last + 1) for m in (1, 2, 5)]
         inside = [s for s in steps if lo - slack <= s <= hi + slack]
-        return [(s, f"{10 ** s:.3g}") for s in (inside if len(inside) >= 2 else [lo, hi])]
+        return [(s, number(10 ** s, ".3g", lang))
+                for s in (inside if len(inside) >= 2 else [lo, hi])]
     locator = MaxNLocator(nbins=4, integer=scale.whole, min_n_ticks=1, steps=[1, 2, 2.5, 5, 10])
     ticks = [v for v in locator.tick_values(lo, hi) if lo - slack <= v <= hi + slack]
-    return [(v, f"{v + 0.0:.4g}") for v in ticks]  # + 0.0: no "-0"
+    return [(v, number(v + 0.0, ".4g", lang)) for v in ticks]  # + 0.0: no "-0"
 
 
-def _column(values: Sequence[Any], scale: Scale) -> tuple[list[float], list[tuple[float, str]]]:
+def _column(values: Sequence[Any], scale: Scale,
+            lang: str) -> tuple[list[float], list[tuple[float, str]]]:
     """One parallel axis: each trial's height in [0, 1] (nan where the setting was not
     suggested) and the axis's ticks as (height, label)."""
     labels = _categories(values, scale)
@@ -150,7 +155,8 @@ def _column(values: Sequence[Any], scale: Scale) -> tuple[list[float], list[tupl
             heights.append(math.nan)
         else:
             heights.append(((math.log10(v) if scale.log else float(v)) - lo) / (hi - lo))
-    return heights, [((v - lo) / (hi - lo), text) for v, text in _numeric_ticks(lo, hi, scale)]
+    return heights, [((v - lo) / (hi - lo), text)
+                     for v, text in _numeric_ticks(lo, hi, scale, lang)]
 
 
 def _draw_axis(ax: Any, x: float, ticks: list[tuple[float, str]]) -> None:
@@ -167,14 +173,14 @@ def _draw_axis(ax: Any, x: float, ticks: list[tuple[float, str]]) -> None:
 
 
 def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict[str, Scale],
-             objective: str) -> Any:
+             objective: str, lang: str = "en") -> Any:
     """Parallel coordinates: one line per complete trial through every parameter (categories
     evenly spaced, numbers over their searched range, log ranges on a log scale) and the
     objective, coloured by the objective (its colour bar on the right). A trial's line skips
     the axes of settings it was not given."""
     titles = [*params, objective]
-    columns = [_column(raw, scales.get(name, Scale())) for name, raw in params.items()]
-    columns.append(_column(list(values), Scale()))
+    columns = [_column(raw, scales.get(name, Scale()), lang) for name, raw in params.items()]
+    columns.append(_column(list(values), Scale(), lang))
     most = max(len(ticks) for _, ticks in columns)
     fig, ax = plt.subplots(figsize=(min(12.0, 1.6 + 0.9 * len(titles)),
                                     min(12.0, max(4.2, 1.8 + 0.3 * min(most, MAX_AXIS_LABELS)))),
@@ -202,7 +208,7 @@ def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict
 
 
 def _slice(ax: Any, raw: Sequence[Any], values: Sequence[float], numbers: Sequence[int],
-           scale: Scale, norm: Any) -> None:
+           scale: Scale, norm: Any, lang: str) -> None:
     """One slice panel: the setting's value against validation accuracy, coloured by trial
     number; categories evenly spaced, all labelled, numbers over the searched range."""
     points = [(x, v, n) for x, v, n in zip(raw, values, numbers) if x is not None]
@@ -226,7 +232,7 @@ def _slice(ax: Any, raw: Sequence[Any], values: Sequence[float], numbers: Sequen
             ax.set_xscale("log")
         unit = (lambda v: 10 ** v) if scale.log else (lambda v: v)
         ax.set_xlim(unit(lo - pad), unit(hi + pad))
-        ticks = _numeric_ticks(lo, hi, scale)  # the parallel plot's ticks, not log's 2x10^-3
+        ticks = _numeric_ticks(lo, hi, scale, lang)  # the parallel plot's ticks, not log's 2x10^-3
         ax.set_xticks([unit(v) for v, _ in ticks], [text for _, text in ticks])
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.scatter(positions, [v for _, v, _ in points], c=[n for _, _, n in points],
@@ -236,7 +242,7 @@ def _slice(ax: Any, raw: Sequence[Any], values: Sequence[float], numbers: Sequen
 
 
 def slices(params: dict[str, list[Any]], values: Sequence[float], numbers: Sequence[int],
-           scales: dict[str, Scale], labels: dict[str, str]) -> Any:
+           scales: dict[str, Scale], labels: dict[str, str], lang: str = "en") -> Any:
     """One panel per parameter: its value against validation accuracy (complete trials; a
     conditional parameter shows only the trials where it was suggested), coloured by trial
     number with one colour bar for all panels. labels: 'y' (the objective), 'colour'."""
@@ -247,7 +253,7 @@ def slices(params: dict[str, list[Any]], values: Sequence[float], numbers: Seque
                              squeeze=False, layout="constrained")
     norm = Normalize(min(numbers), max(numbers))
     for ax, name in zip(axes.ravel(), names):
-        _slice(ax, params[name], values, numbers, scales.get(name, Scale()), norm)
+        _slice(ax, params[name], values, numbers, scales.get(name, Scale()), norm, lang)
         ax.set_title(name, fontsize=TITLE)
     for ax in axes.ravel()[len(names):]:
         ax.set_visible(False)

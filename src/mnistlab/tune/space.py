@@ -63,6 +63,7 @@ from ..config import (
     typed,
 )
 from ..errors import MnistlabError
+from ..messages import number
 from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.tune.presets"
@@ -122,13 +123,16 @@ class Param:
         raise MnistlabError(f"space.{self.name}: stored value {quote(stored)} is not one of the "
                             f"choices; the study was made from another search space")
 
-    def describe(self, step_word: str = "step") -> str:
-        """'0.0001 .. 0.1 (log)', '5 .. 30 step 5', 'sgd, adam'."""
+    def describe(self, step_word: str = "step", lang: str = "en") -> str:
+        """'0.0001 .. 0.1 (log)', '5 .. 30 step 5', 'sgd, adam'; a range of one value ([quick]
+        epochs) as that value. Numbers carry `lang`'s decimal mark."""
         if self.type == "categorical":
             return ", ".join(str(c) for c in self.encoded_choices)
-        text = f"{self.low:g} .. {self.high:g}"
+        if self.low == self.high:
+            return number(self.low, "g", lang)
+        text = f"{number(self.low, 'g', lang)} .. {number(self.high, 'g', lang)}"
         if self.step is not None and not (self.type == "int" and self.step == 1):
-            text += f" {step_word} {self.step:g}"
+            text += f" {step_word} {number(self.step, 'g', lang)}"
         return text + (" (log)" if self.log else "")
 
     def active(self, values: dict[str, Any]) -> bool:
