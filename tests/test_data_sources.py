@@ -293,6 +293,31 @@ def test_fashion_offered_as_mnist_is_named(http_root, tmp_path, shared_datasets)
     assert _cached_names("mnist") == _cached_names("fashion-mnist") == set()
 
 
+def test_a_known_dataset_given_by_its_path_is_still_that_dataset(tmp_path, shared_datasets):
+    """A copy of Fashion-MNIST given by path was a custom dataset: classes '0'..'9', and
+    predict prepared photos as pen strokes. Its checksums name it; a file changed by one label
+    or a classes.txt of one's own is respected."""
+    from mnistlab.data.sources import image_style
+
+    copy = tmp_path / "my-copy"
+    copy.mkdir()
+    for f in (shared_datasets / "fashion-mnist").glob("*-ubyte.gz"):
+        (copy / f.name).symlink_to(f)
+    data = load_dataset(str(copy))
+    assert data.name == "fashion-mnist" and data.class_names[0] == "T-shirt/top"
+    assert data.source == str(copy) and image_style(data.name) == "objects"
+    (copy / "classes.txt").write_text("\n".join(f"prenda {k}" for k in range(10)))
+    assert load_dataset(str(copy)).class_names[0] == "prenda 0"
+    labels = copy / "t10k-labels-idx1-ubyte.gz"
+    payload = bytearray(gzip.decompress(labels.read_bytes()))
+    payload[-1] = (payload[-1] + 1) % 10
+    labels.unlink()
+    labels.write_bytes(gzip.compress(bytes(payload)))
+    (copy / "classes.txt").unlink()
+    changed = load_dataset(str(copy))
+    assert changed.name == "my-copy" and changed.class_names[0] == "0"
+
+
 def test_misnamed_files_are_named(tiny_known, tmp_path):
     name, offered = tiny_known
     train, test = offered / "train-labels-idx1-ubyte.gz", offered / "t10k-labels-idx1-ubyte.gz"

@@ -230,6 +230,14 @@ def _owner_of(digest: str) -> tuple[KnownDataset, str] | None:
     return None
 
 
+def published_as(digests: dict[str, str]) -> KnownDataset | None:
+    """The known dataset whose published files have all these payload digests (stem ->
+    SHA-256), or None: a copy of MNIST given by its path is still MNIST."""
+    return next((spec for spec in KNOWN_DATASETS.values()
+                 if all(spec.sha256.get(stem) == digest for stem, digest in digests.items())),
+                None)
+
+
 def verify_payload(name: str, stem: str, payload: bytes | np.ndarray, where: str) -> str:
     """The payload's SHA-256 if it is the published `stem` of `name`; otherwise a plain error
     saying what it is instead (the other dataset, another file of this one, or damaged)."""
