@@ -235,6 +235,39 @@ def test_bash_completes_commands_flags_choices_and_folders(bash_script, tmp_path
     assert complete(bash_script, tmp_path, "evaluate", "runs/") == ["runs/a"]  # folders only
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_bash_completes_presets_datasets_and_recipes_beside_paths(bash_script, tmp_path):
+    """Tab offered files for a study or search and nothing for --dataset or --recipe: the
+    preset, dataset and recipe names had to be looked up."""
+    from mnistlab.recipes import RECIPES
+    from mnistlab.study.spec import list_presets
+
+    (tmp_path / "lenet.toml").write_text("")
+    (tmp_path / "mnist-copy").mkdir()
+    assert complete(bash_script, tmp_path, "study", "") == sorted(
+        [*list_presets(), "lenet.toml", "mnist-copy"])
+    assert complete(bash_script, tmp_path, "study", "len") == ["lenet-challenge", "lenet.toml"]
+    assert complete(bash_script, tmp_path, "tune", "fa") == ["fashion-mlp"]
+    assert complete(bash_script, tmp_path, "train", "--dataset", "") == [
+        "fashion-mnist", "mnist", "mnist-copy"]  # folders, not files
+    assert complete(bash_script, tmp_path, "train", "--recipe", "") == sorted([*RECIPES, "list"])
+    assert complete(bash_script, tmp_path, "data", "fetch", "") == ["fashion-mnist", "mnist"]
+    assert complete(bash_script, tmp_path, "data", "info", "m") == ["mnist", "mnist-copy"]
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh")
+def test_zsh_script_offers_names_beside_paths_and_parses(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "mnistlab", "completion", "zsh"],
+                         capture_output=True, text=True, check=True).stdout
+    (tmp_path / "_mnistlab").write_text(out)
+    checked = subprocess.run(["zsh", "-n", str(tmp_path / "_mnistlab")], capture_output=True,
+                             text=True)
+    assert checked.returncode == 0, checked.stderr
+    from mnistlab.study.spec import list_presets
+
+    assert f"_alternative 'names:name:({' '.join(list_presets())})' 'paths:path:_files'" in out
+
+
 def test_completion_without_shtab_is_one_line(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "shtab", None)  # `import shtab` fails
     assert main(["completion", "bash"]) == 2

@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from ..config import TrainConfig
 
@@ -28,7 +29,35 @@ upgrading mnistlab."""
 
 # What a value is, read off its metavar, so that the shell offers folders or files for it.
 FOLDERS = {"RUN_DIR", "RUN_DIR|STUDY_DIR", "DIR"}
-FILES = {"FILE", "IMAGE", "OUT.png", "PRESET|FILE", "SPACE.toml|PRESET"}
+FILES = {"FILE", "IMAGE", "OUT.png"}
+
+
+def _names() -> dict[str, tuple[list[str], str]]:
+    """Values that are names, by metavar (or dest): the names the shell offers, and what else
+    the value may be ("file", "dir" or "" for nothing else)."""
+    from ..data.sources import KNOWN_DATASETS
+    from ..recipes import RECIPES
+    from ..study.spec import list_presets as studies
+    from ..tune.space import list_presets as spaces
+
+    datasets = list(KNOWN_DATASETS)
+    return {"PRESET|FILE": (studies(), "file"), "SPACE.toml|PRESET": (spaces(), "file"),
+            "NAME|DIR": (datasets, "dir"), "DATASET|DIR": (datasets, "dir"),
+            "DATASET": (datasets, ""), "recipe": ([*RECIPES, "list"], "")}
+
+
+def _names_or_paths(key: str, names: list[str], other: str) -> dict[str, Any]:
+    """shtab's completion of a value that is one of `names` or a path (`other`: file or dir):
+    a bash function offering both, zsh's alternatives; tcsh, whose patterns cannot join a list
+    and paths, offers the paths."""
+    function = f"_mnistlab_{key}_or_{other}"  # shtab marks "_file"/"_dir" completions as paths
+    words = " ".join(names)
+    return {"bash": function,
+            "zsh": f"_alternative 'names:name:({words})' "
+                   f"'paths:path:_files{' -/' if other == 'dir' else ''}'",
+            "tcsh": "f" if other == "file" else "d",
+            "preamble": {"bash": f'{function}() {{\n  compgen -W "{words}" -- "$1"\n'
+                                 f'  compgen -{other[0]} -- "$1"\n}}'}}
 
 
 def add_completion(p: argparse.ArgumentParser) -> None:
@@ -48,9 +77,16 @@ def run_completion(args: argparse.Namespace) -> int:
     # them; this parser only writes the script, so it is told the field's choices to offer.
     choices = {f.name: [c for c in f.metadata["choices"] if c]
                for f in dataclasses.fields(TrainConfig) if f.metadata.get("choices")}
+    names = _names()
     parser = build_parser()
     for action in _actions(parser):
-        if action.metavar in FOLDERS:
+        offered, other = names.get(action.metavar) or names.get(action.dest) or ([], "")
+        if offered and other:
+            key = "".join(c for c in action.dest if c.isalnum())
+            action.complete = _names_or_paths(key, offered, other)  # type: ignore[attr-defined]
+        elif offered:
+            action.choices = offered
+        elif action.metavar in FOLDERS:
             action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
         elif action.metavar in FILES:
             action.complete = shtab.FILE  # type: ignore[attr-defined]

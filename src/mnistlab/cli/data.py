@@ -15,14 +15,14 @@ def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
                             description="Download (mirrors in order, SHA-256 checked) or import "
                             "a dataset into the user cache: $MNISTLAB_CACHE, else the "
                             "platform's cache folder (~/.cache/mnistlab on Linux).")
-    q.add_argument("name", help="mnist or fashion-mnist")
+    q.add_argument("name", metavar="DATASET", help="mnist or fashion-mnist")
     q.add_argument("--from", dest="source", metavar="DIR",
                    help="import this folder of IDX files (gzipped or raw) instead of downloading")
     q.add_argument("--quiet", action="store_true", help="no download progress")
     for name, help_text in (("info", "where a dataset is and what it holds"),
                             ("path", "print the folder a dataset is read from")):
         q = data_sub.add_parser(name, help=help_text)
-        q.add_argument("name", help="mnist, fashion-mnist or a folder")
+        q.add_argument("name", metavar="DATASET|DIR", help="mnist, fashion-mnist or a folder")
         q.add_argument("--data-dir", metavar="DIR",
                        help="folder with <name>/*.gz (also: MNISTLAB_DATA)")
         if name == "info":
