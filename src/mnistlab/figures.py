@@ -50,30 +50,30 @@ def localised(fig: Any, lang: str) -> Any:
 
 
 def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str = "en") -> Any:
-    """Loss and accuracy per epoch: running train, eval-mode train, validation."""
+    """Loss and accuracy per epoch: running train, eval-mode train, validation; one legend for
+    both panels, below them, where it covers no curve (inside, it sat on 30 epochs' lines)."""
     epochs = [r.epoch for r in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax_loss.plot(epochs, [r.train_loss for r in history], "o-",
-                 label=t(lang, "plot.train_running"))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+    size = 6 if len(epochs) <= 15 else 3  # markers that do not merge into a band at 30 epochs
+    # the styles (colours in order) of the accuracy panel, whose lines the legend names
+    ax_loss.plot(epochs, [r.train_loss for r in history], "o-", markersize=size)
     if not math.isnan(history[0].train_loss_eval):  # older runs did not measure it
-        ax_loss.plot(epochs, [r.train_loss_eval for r in history], "s--",
-                     label=t(lang, "plot.train_eval"))
-    ax_loss.plot(epochs, [r.val_loss for r in history], "^-", label=t(lang, "plot.validation"))
+        ax_loss.plot(epochs, [r.train_loss_eval for r in history], "s--", markersize=size)
+    ax_loss.plot(epochs, [r.val_loss for r in history], "^-", markersize=size, color="tab:green")
     ax_loss.set_ylabel(t(lang, "plot.loss"))
-    ax_acc.plot(epochs, [r.train_accuracy_running for r in history], "o-",
+    ax_acc.plot(epochs, [r.train_accuracy_running for r in history], "o-", markersize=size,
                 label=t(lang, "plot.train_running_on"))
-    ax_acc.plot(epochs, [r.train_accuracy_eval for r in history], "s--",
+    ax_acc.plot(epochs, [r.train_accuracy_eval for r in history], "s--", markersize=size,
                 label=t(lang, "plot.train_eval"))
-    ax_acc.plot(epochs, [r.val_accuracy for r in history], "^-",
+    ax_acc.plot(epochs, [r.val_accuracy for r in history], "^-", markersize=size,
                 label=t(lang, "plot.validation"))
     ax_acc.set_ylabel(t(lang, "plot.accuracy"))
     for ax in (ax_loss, ax_acc):
         _epoch_axis(ax, lang)
-        ax.legend()
         ax.grid(alpha=0.3)
+    fig.legend(*ax_acc.get_legend_handles_labels(), loc="outside lower center", ncol=3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     plt.close(fig)
     return localised(fig, lang)
 
