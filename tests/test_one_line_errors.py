@@ -5,6 +5,7 @@ import errno
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,24 @@ def test_a_disk_error_says_what_to_do_about_that_error(code, advice, monkeypatch
     line, = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: runs/x/model.pt: ") and advice in line, line
     assert line.endswith("then run the same command again (finished work is kept)")
+
+
+def test_a_home_matplotlib_cannot_write_to_costs_no_advice(tmp_path):
+    """A HOME that is a file (or read-only: containers, batch jobs) made matplotlib print two
+    lines about MPLCONFIGDIR on every command that draws; its temporary folder goes at exit."""
+    home = tmp_path / "home"
+    home.write_text("")
+    code = ("import glob, os, tempfile\n"
+            "from mnistlab.cli import _matplotlib_config_where_it_can_be_written as setup\n"
+            "setup()\n"
+            "import matplotlib.pyplot\n"
+            "print(os.environ['MPLCONFIGDIR'])\n")
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": "", "MPLCONFIGDIR": "",
+           "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert not Path(done.stdout.strip()).exists()  # removed at exit
+    env.pop("MPLCONFIGDIR")  # without the setup, the advice this test is about
+    done = subprocess.run([sys.executable, "-c", "import matplotlib.pyplot"],
+                          capture_output=True, text=True, env=env)
+    assert "MPLCONFIGDIR" in done.stderr

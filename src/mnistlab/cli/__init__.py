@@ -13,11 +13,14 @@ needs), so `mnistlab --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import errno
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -147,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # said by the command they were given to, whose --help lists its flags
         parser.subcommands[args.command].error(f"unrecognized arguments: {shlex.join(extra)}")
+    _matplotlib_config_where_it_can_be_written()
     with interrupt.handling(), _own_warnings_in_one_line():  # Ctrl-C/SIGTERM: training
         # stops after its step, work is kept
         try:
@@ -220,6 +224,26 @@ def _own_warnings_in_one_line() -> Iterator[None]:
         yield
     finally:
         warnings.formatwarning = formatted
+
+
+def _matplotlib_config_where_it_can_be_written() -> None:
+    """A HOME that is a file, missing or read-only (containers, batch jobs) made matplotlib
+    print two lines of advice about MPLCONFIGDIR on every command that draws. Where its
+    folder cannot be made, it is given a temporary one (removed at exit), as it would take
+    itself, without the advice; a MPLCONFIGDIR of the user's own is left alone."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    config = (Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "matplotlib"
+              if sys.platform.startswith(("linux", "freebsd")) else Path.home() / ".matplotlib")
+    try:
+        config.mkdir(parents=True, exist_ok=True)
+        if os.access(config, os.W_OK):
+            return
+    except (OSError, RuntimeError):  # RuntimeError: Path.home() with no HOME and no user
+        pass
+    folder = tempfile.mkdtemp(prefix="mnistlab-matplotlib-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["MPLCONFIGDIR"] = folder
 
 
 def _error(message: str, code: int) -> int:
