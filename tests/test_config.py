@@ -43,6 +43,7 @@ BAD_SETTINGS = [
     ({"augment": "flip=2", "dataset": "fashion-mnist"}, "flip is a probability"),
     ({"blocks": 0}, "blocks: must be a whole number >= 1"),
     ({"blocks": 101}, "blocks: at most 100 per stage"),
+    ({"epochs": 1_000_000_000}, "epochs: must be a whole number from 1 to 100,000, got 1,00"),
     ({"ema": 1.0}, "ema: the decay must be in [0, 1)"),
     ({"ema": -0.5}, "ema: the decay must be in [0, 1)"),
     ({"precision": "fp16"}, "precision: unknown value 'fp16'; choose one of fp32, bf16"),

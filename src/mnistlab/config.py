@@ -93,6 +93,9 @@ def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 # to build before anything else could object.
 MAX_LAYERS = 100
 MAX_ENSEMBLE = 64  # members of one --ensemble: past a few, each adds little
+# Epochs of one run: a typo's extra zeros (--epochs 1000000 for 100) would train for months,
+# and 100,000 epochs of a small subset is as long as any study here runs.
+MAX_EPOCHS = 100_000
 
 
 def parse_int_list(name: str, text: str | list | tuple) -> tuple[int, ...]:
@@ -301,6 +304,9 @@ class TrainConfig:
         if self.ensemble > MAX_ENSEMBLE:
             raise MnistlabError(f"ensemble: at most {MAX_ENSEMBLE} members, got "
                                 f"{self.ensemble:,}")
+        if self.epochs > MAX_EPOCHS:
+            raise MnistlabError(f"epochs: must be a whole number from 1 to {MAX_EPOCHS:,}, "
+                                f"got {self.epochs:,}")
         if self.blocks > MAX_LAYERS:
             raise MnistlabError(f"blocks: at most {MAX_LAYERS} per stage, got {self.blocks:,}")
         if not (isinstance(self.ema, (int, float)) and 0.0 <= self.ema < 1.0):
