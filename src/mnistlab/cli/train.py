@@ -149,7 +149,7 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from ..data.sources import KNOWN_DATASETS
+    from ..data.sources import KNOWN_DATASETS, given_folder
     from ..data.tensors import prepare_data
     from ..errors import MnistlabError
     from ..progress import passes
@@ -165,7 +165,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         config = config.replace(data_dir=args.data_dir)
     if args.dataset:
         config = config.replace(dataset=args.dataset)
-    elif config.dataset not in KNOWN_DATASETS and not Path(config.dataset).expanduser().is_dir():
+    elif config.dataset not in KNOWN_DATASETS and given_folder(config.dataset) is None:
         here = "" if Path(config.dataset).expanduser().is_absolute() else f" (in {Path.cwd()})"
         raise MnistlabError(f"{run_dir}: trained on the data in {config.dataset}, which is not "
                             f"there now{here}; give where it is with --dataset DIR")

@@ -213,12 +213,18 @@ def _why_not_there(folder: Path, how: str) -> str:
     return ""
 
 
+def given_folder(name: str) -> Path | None:
+    """The folder `name` is, where it is no known dataset's name but an existing folder (a
+    known name is looked up, even where a folder of that name is in the working folder)."""
+    path = Path(name).expanduser()
+    return path if name not in KNOWN_DATASETS and path.is_dir() else None
+
+
 def dataset_folder(name: str, data_dir: str | Path | None = None) -> Path:
     """The folder a known dataset is read from (see the module docstring for the order); a
     folder given instead of a name is read where it is."""
-    if name not in KNOWN_DATASETS and Path(name).expanduser().is_dir():
-        return Path(name).expanduser().resolve()
-    return locate(name, data_dir)[0]
+    folder = given_folder(name)
+    return folder.resolve() if folder else locate(name, data_dir)[0]
 
 
 # --- identity and checksums ------------------------------------------------------------------
