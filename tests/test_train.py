@@ -296,3 +296,19 @@ def test_ctrl_c_outside_the_steps_keeps_what_was_computed(tmp_path):
     assert (tmp_path / "r" / "summary.json").exists()
     resumed = train(config, dataset=blobs(), out=tmp_path / "r")
     assert resumed.summary.status == "completed" and len(resumed.history) == 3
+
+
+def test_a_finished_bar_shows_no_eta():
+    """A resumed study whose runs were all done read 'eta -:--:--' under its full bar."""
+    import io
+
+    from rich.console import Console
+
+    from mnistlab.progress import _bar
+
+    bar = _bar(Console(file=io.StringIO(), force_terminal=True, width=100))
+    task = bar.add_task("study", total=3, info="")
+    bar.update(task, completed=1)
+    assert bar.columns[-1].render(bar.tasks[0]).plain.startswith("eta ")
+    bar.update(task, completed=3)
+    assert bar.columns[-1].render(bar.tasks[0]).plain == ""

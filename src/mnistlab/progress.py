@@ -20,6 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 if TYPE_CHECKING:
     from .records import EpochRecord, RunSummary
@@ -65,10 +66,17 @@ def counted(label: str, console: Console | None = None) -> Iterator[Callable[[in
         yield lambda done, total: None
         return
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
+                  TimeElapsedColumn(), _Eta(), console=console, transient=True) as bar:
         task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+class _Eta(TimeRemainingColumn):
+    """'eta 0:01:23' while work is left; nothing once it is done (a resumed study whose runs
+    were all finished read 'eta -:--:--' under a full bar)."""
+
+    def render(self, task: Any) -> Text:
+        return Text("") if task.finished else Text.assemble("eta ", super().render(task))
 
 
 class SilentReporter(Reporter):
@@ -78,8 +86,8 @@ class SilentReporter(Reporter):
 def _bar(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
-        TimeRemainingColumn(), console=console, transient=False,
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), _Eta(), console=console,
+        transient=False,
     )
 
 
