@@ -35,6 +35,17 @@ def tiny_study(tmp_path, shared_datasets):
     return write_tiny_study(tmp_path / "tiny.toml", shared_datasets)
 
 
+EPOCHS_EXPERIMENT = """[[experiment]]
+name = "epochs"
+factor = "epochs"
+values = [1, 3]"""
+
+
+def _epochs_replaced_by(tiny_study: Path, experiments: str) -> str:
+    """The tiny study's text with its epochs experiment replaced by `experiments`."""
+    return tiny_study.read_text().replace(EPOCHS_EXPERIMENT, experiments)
+
+
 def test_plan_dedupes_the_base_and_shares_prefixes(tiny_study):
     plan = plan_experiments(load_study(str(tiny_study)))
     # per seed: lr 0.01, lr 0.05 (= base = epochs 3), epochs 1 (prefix of base) -> 3 distinct
@@ -761,10 +772,7 @@ def test_trial_curves_keep_every_variant_when_short_labels_would_collide(tiny_st
     monkeypatch.setattr(figures, "experiment_curves",
                         lambda curves, *a, **k: drawn.update({a[0]: list(curves)})
                         or real(curves, *a, **k))
-    text = tiny_study.read_text().replace('''[[experiment]]
-name = "epochs"
-factor = "epochs"
-values = [1, 3]''', '''[[experiment]]
+    text = _epochs_replaced_by(tiny_study, '''[[experiment]]
 name = "trials"
 test = true
 variants = [{ label = "mlp: small" }, { label = "mlp: wide", hidden = [64] }]
@@ -861,10 +869,7 @@ def test_trial_conclusions_quote_the_trials_table_means(tiny_study, tmp_path):
     under a table of means whose lowest was 95.08 ± 1.75, and 'the correct trials reach 96.82%'
     where no mean reached 96.6. Both now quote the table's means: the lowest of the trials the
     original ran (those with an `original`), and the best of all trials trained right."""
-    text = tiny_study.read_text().replace('''[[experiment]]
-name = "epochs"
-factor = "epochs"
-values = [1, 3]''', '''[[experiment]]
+    text = _epochs_replaced_by(tiny_study, '''[[experiment]]
 name = "trials"
 test = true
 variants = [{ label = "trial 0: tiny" },
