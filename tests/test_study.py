@@ -878,7 +878,10 @@ variants = [{ label = "trial 0: tiny" },
 name = "failure"
 test = true
 variants = [{ label = "x", loss = "bce", metric = "binary-accuracy", shuffle_labels = true }]''')
-    tiny_study.write_text(text)
+    # the trials alone: no other experiment's runs, no final model
+    text = text.replace("values = [0.01, 0.05]", "values = [0.05]")
+    tiny_study.write_text(text.replace('choose = "best"\nsettings = { epochs = 2 }',
+                                       'choose = "none"'))
     result = run_study(load_study(str(tiny_study)), tmp_path / "S")
     means = {value: statistics.mean(r.test_accuracy for r in result.rows
                                     if r.experiment == "trials" and r.value == value)
