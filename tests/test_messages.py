@@ -120,3 +120,12 @@ def test_json_takes_numpy_and_torch_scalars():
     data = {"a": np.float32(0.5), "b": np.float32("nan"), "c": np.int64(3),
             "d": [torch.tensor(2.5), np.bool_(True)]}
     assert json.loads(json_text(data)) == {"a": 0.5, "b": None, "c": 3, "d": [2.5, True]}
+
+
+def test_lists_of_numbers_with_a_decimal_comma_are_kept_apart():
+    """'cambió fuera del ruido con 0,0001, 0,01' read as three numbers or as one."""
+    from mnistlab.messages import listed
+
+    assert listed(["0,0001", "0,01"]) == "0,0001; 0,01"
+    assert listed(["5", "20", "30"]) == "5, 20, 30"
+    assert listed(["0.0001", "0.01"]) == "0.0001, 0.01"

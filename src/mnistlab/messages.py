@@ -66,7 +66,11 @@ def setting_text(value: Any, lang: str = "en") -> str:
 def settings_text(values: dict[str, Any], lang: str = "en") -> str:
     """`lr=0.01, optimizer=adam`; apart with semicolons where a number holds a decimal comma
     (`lr=0,01; optimizer=adam`)."""
-    parts = [f"{k}={setting_text(v, lang)}" for k, v in values.items()]
+    return listed([f"{k}={setting_text(v, lang)}" for k, v in values.items()])
+
+
+def listed(parts: list[str]) -> str:
+    """`0.01, 0.1`; apart with semicolons where one holds a comma (`0,0001; 0,01`)."""
     return ("; " if any("," in p for p in parts) else ", ").join(parts)
 
 

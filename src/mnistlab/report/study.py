@@ -15,7 +15,7 @@ from .. import figures as plots
 from .. import files
 from ..doctor import RANK, running_below_val
 from ..errors import MnistlabError
-from ..messages import class_names, number, settings_text, t
+from ..messages import class_names, listed, number, settings_text, t
 from ..models import shape_settings
 from ..records import Finding, RunSummary
 from ..study.stats import summarize, welch
@@ -455,7 +455,7 @@ def _factor_conclusion(result: StudyResult, exp: Experiment,
     if beyond:
         details = "; ".join(t(lang, "concl.detail", value=label, delta=d.delta * 100)
                             for label, d in beyond)
-        return t(lang, "concl.beyond", name=name, better=", ".join(label for label, _ in beyond),
+        return t(lang, "concl.beyond", name=name, better=listed([label for label, _ in beyond]),
                  details=details)
     label, d = max(diffs, key=lambda item: abs(item[1].delta))
     return t(lang, "concl.within", name=name, value=label, delta=d.delta * 100, against=against)
