@@ -129,3 +129,17 @@ def test_lists_of_numbers_with_a_decimal_comma_are_kept_apart():
     assert listed(["0,0001", "0,01"]) == "0,0001; 0,01"
     assert listed(["5", "20", "30"]) == "5, 20, 30"
     assert listed(["0.0001", "0.01"]) == "0.0001, 0.01"
+
+
+def test_spanish_speaks_to_the_reader_as_tu_throughout():
+    """Two messages said 'Baje' and 'ejecute' (usted) where every other one says 'baja',
+    'ejecuta', 'usa' (tú)."""
+    import re
+
+    from mnistlab.messages import catalogue
+
+    usted = re.compile(r"\b(ejecute|baje|elija|pruebe|vuelva|instale|compruebe|revise|añada|"
+                       r"quite|mueva|guarde|escriba|busque|compare)\b", re.IGNORECASE)
+    found = {key: m.group(0) for key, texts in catalogue().items()
+             if (m := usted.search(texts.get("es", "")))}
+    assert found == {}
