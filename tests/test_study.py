@@ -787,10 +787,11 @@ variants = [{ label = "trial 1: small" }, { label = "trial 2: wide", hidden = [6
 
 
 def test_a_damaged_final_model_leaves_its_figure_out_not_the_report(tiny_study, tmp_path):
-    """It stopped every re-run with a fix naming --overwrite, which study does not take."""
+    """It stopped every re-run with a fix naming --overwrite, which study does not take. The
+    command it gives is quoted for pasting (a folder name with a space split it in two)."""
     from mnistlab.cli import main
 
-    out = tmp_path / "S"
+    out = tmp_path / "my study"
     run_study(load_study(str(tiny_study)), out)
     first = next(r for r in csv.DictReader((out / "results.csv").open())
                  if r["experiment"] == "final" and r["seed"] == "0")["run"]
@@ -799,8 +800,8 @@ def test_a_damaged_final_model_leaves_its_figure_out_not_the_report(tiny_study, 
     report = (out / "report.md").read_text()
     assert f"The images the final model gets wrong are left out: {out}/runs/{first}/model.pt: " \
            "damaged" in report
-    assert f"`mnistlab train --config {out}/runs/{first}/config.toml --out {out}/runs/{first} " \
-           "--overwrite` trains it again" in report
+    assert f"`mnistlab train --config '{out}/runs/{first}/config.toml' --out " \
+           f"'{out}/runs/{first}' --overwrite` trains it again" in report
 
 
 def test_diverged_runs_are_marked_in_the_tables_and_a_diverged_final_fails_the_command(
