@@ -367,3 +367,17 @@ def test_arguments_in_the_wrong_place_are_said_by_the_command_they_belong_to(arg
     with pytest.raises(SystemExit) as caught:
         main(argv)
     assert caught.value.code == 2 and capsys.readouterr().err.strip() == said
+
+
+def test_every_example_in_the_help_parses():
+    """The commands `mnistlab --help` and the subcommands' epilogs show are ones the parser
+    takes (flags renamed since would make them fail where a reader first tries them)."""
+    from mnistlab.cli import EPILOGS, START, build_parser
+
+    lines = [line.strip() for text in (START, *EPILOGS.values())
+             for line in text.replace("\\\n", "").splitlines()
+             if line.strip().startswith("mnistlab ") and " > " not in line]
+    assert len(lines) >= 10
+    parser = build_parser()
+    for line in lines:
+        parser.parse_args(shlex.split(line)[1:])  # SystemExit(2) on a flag it does not know

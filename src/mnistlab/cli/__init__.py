@@ -115,6 +115,20 @@ def _as_written(text: str, width: int, indent: str) -> list[str]:
     return lines
 
 
+START = """\
+where to start:
+99% on MNIST in seconds, then your own images, read the way MNIST was made:
+  mnistlab train --recipe mnist-fast --out runs/fast
+  mnistlab predict runs/fast my-digit.png
+the LeNet challenge's 0.9000 plateau reproduced and fixed; the Fashion-MNIST study with its
+report in Spanish:
+  mnistlab study lenet-challenge --quick
+  mnistlab study fashion-hparams --lang es
+what went wrong in a run or a study, by name:
+  mnistlab doctor runs/fast
+
+Each command's --help lists its flags, their defaults and examples."""
+
 # Text after a subcommand's flags, kept as written: examples, steps.
 EPILOGS = {"tune": _AsWritten(study.TUNE_EXAMPLES), "completion": _AsWritten(completion.INSTALL)}
 
@@ -123,7 +137,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser, or with `command` only that subcommand's flags (the others are listed
     by name and help, which is all `mnistlab --help` shows; "" adds none)."""
     parser = _Parser(prog="mnistlab", description=(
-        "Train, diagnose and tune small image classifiers on MNIST-family data."))
+        "Train, diagnose and tune small image classifiers on MNIST-family data."),
+        formatter_class=_Formatter, epilog=_AsWritten(START))
     parser.add_argument("--version", action="version", version=f"mnistlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (help_text, description, add, run) in COMMANDS.items():
