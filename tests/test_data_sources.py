@@ -316,6 +316,8 @@ def test_a_known_dataset_given_by_its_path_is_still_that_dataset(tmp_path, share
     (copy / "classes.txt").unlink()
     changed = load_dataset(str(copy))
     assert changed.name == "my-copy" and changed.class_names[0] == "0"
+    assert not changed.published and dataset_info(str(copy))["verified"] is False
+    assert dataset_info(str(shared_datasets / "mnist"))["verified"] is True  # by its checksums
 
 
 def test_misnamed_files_are_named(tiny_known, tmp_path):

@@ -42,6 +42,7 @@ class Dataset:
     mean: float  # pixel mean and sd on [0, 1] of the training images
     std: float
     source: str = ""  # the folder it was read from
+    published: bool = False  # every payload's SHA-256 is a known dataset's (checked on load)
 
     @property
     def num_classes(self) -> int:
@@ -161,7 +162,8 @@ def load_folder(folder: str | Path, *, name: str | None = None,
         _warn_about_labels(folder, train_y, test_y, len(class_names))
     return Dataset(name=name or folder.resolve().name, train_images=train_x,
                    train_labels=train_y, test_images=test_x, test_labels=test_y,
-                   class_names=class_names, mean=mean, std=std, source=str(folder))
+                   class_names=class_names, mean=mean, std=std, source=str(folder),
+                   published=known is not None)
 
 
 def load_dataset(name_or_path: str | os.PathLike, *,
@@ -199,7 +201,7 @@ def dataset_info(name: str, data_dir: str | Path | None = None) -> dict:
         "name": dataset.name,
         "folder": str(folder),
         "found via": how,
-        "verified": name in KNOWN_DATASETS,  # loading checked every payload's SHA-256
+        "verified": dataset.published,  # by name, or a folder its checksums name
         "files": {p.name: p.stat().st_size for stem in FILES if (p := find_file(folder, stem))},
         "train images": len(dataset.train_labels),
         "test images": len(dataset.test_labels),
