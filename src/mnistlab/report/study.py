@@ -472,8 +472,8 @@ def _trial_means(result: StudyResult, rows: list[Row],
     for r in rows:
         by_variant.setdefault((r.experiment, r.value), []).append(r.test_accuracy)
     means = []
-    for (_, value), values in by_variant.items():
-        row = next(r for r in rows if r.value == value)
+    for (experiment, value), values in by_variant.items():
+        row = next(r for r in rows if (r.experiment, r.value) == (experiment, value))
         exp = _experiment_of(result, row)
         variant = next((v for v in exp.variants if v.label == value), None) if exp else None
         means.append((_shown_value(result, row, lang), summarize(values).mean,
