@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -255,17 +257,42 @@ def test_bash_completes_presets_datasets_and_recipes_beside_paths(bash_script, t
     assert complete(bash_script, tmp_path, "data", "info", "m") == ["mnist", "mnist-copy"]
 
 
-@pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh")
-def test_zsh_script_offers_names_beside_paths_and_parses(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "mnistlab", "completion", "zsh"],
-                         capture_output=True, text=True, check=True).stdout
-    (tmp_path / "_mnistlab").write_text(out)
-    checked = subprocess.run(["zsh", "-n", str(tmp_path / "_mnistlab")], capture_output=True,
-                             text=True)
-    assert checked.returncode == 0, checked.stderr
-    from mnistlab.study.spec import list_presets
+ZSH_TAB = r"""
+zmodload zsh/zpty
+zpty -b z zsh -f -i
+zpty -w z "PS1='> '; fpath=($FPATH_DIR \$fpath); autoload -Uz compinit; compinit -u -D"
+zpty -w z "zstyle ':completion:*' format '<%d>'; LISTMAX=1000; cd $WORK"
+zpty -n -w z "$LINE"$'\t'
+sleep 2
+out=""
+while zpty -r -t z line; do out+="$line"; done
+print -r -- "$out"
+zpty -d z
+"""
 
-    assert f"_alternative 'names:name:({' '.join(list_presets())})' 'paths:path:_files'" in out
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh")
+@pytest.mark.parametrize("line, offered", [
+    ("mnistlab train --dataset ", ["fashion-mnist", "mnist", "folder/"]),
+    ("mnistlab train --dataset mnist --model ", ["cnn", "lenet5", "mlp", "resnet"]),
+    ("mnistlab study ", ["lenet-challenge", "folder/"]),
+])
+def test_zsh_completes_names_beside_paths(tmp_path, line, offered):
+    """Tab in a live zsh (zpty). The names-or-paths action, put unescaped into _arguments'
+    spec, printed "unmatched '" and "bad option: -e", and broke the flags after it."""
+    script = subprocess.run([sys.executable, "-m", "mnistlab", "completion", "zsh"],
+                            capture_output=True, text=True, check=True).stdout
+    (tmp_path / "fpath").mkdir()
+    (tmp_path / "fpath" / "_mnistlab").write_text(script)
+    (tmp_path / "work" / "folder").mkdir(parents=True)
+    env = {**os.environ, "FPATH_DIR": str(tmp_path / "fpath"), "WORK": str(tmp_path / "work"),
+           "LINE": line}
+    out = subprocess.run(["zsh", "-f", "-c", ZSH_TAB], capture_output=True, text=True, env=env,
+                         timeout=60).stdout
+    out = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out)
+    assert not [bad for bad in ("unmatched", "bad option", "not found", "parse error")
+                if bad in out], out
+    assert all(word in out for word in offered), out
 
 
 def test_completion_without_shtab_is_one_line(monkeypatch, capsys):
@@ -381,3 +408,20 @@ def test_every_example_in_the_help_parses():
     parser = build_parser()
     for line in lines:
         parser.parse_args(shlex.split(line)[1:])  # SystemExit(2) on a flag it does not know
+
+
+def test_a_run_from_before_a_folder_was_recognised_still_evaluates(tmp_path, shared_datasets,
+                                                                   capsys):
+    """A run trained on a copy of Fashion-MNIST given by path was told its classes 0..9; read
+    again, the copy's checksums name its classes, and evaluate refused the unchanged data."""
+    copy = tmp_path / "fm"
+    copy.mkdir()
+    for f in (shared_datasets / "fashion-mnist").glob("*-ubyte.gz"):
+        (copy / f.name).symlink_to(f)
+    (copy / "classes.txt").write_text("\n".join(map(str, range(10))))  # as it was named then
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(copy), "--train-subset", "1000", "--epochs", "1",
+                 "--val-size", "500", "--out", str(run), "--quiet"]) == 0
+    (copy / "classes.txt").unlink()
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0, capsys.readouterr().err

@@ -24,7 +24,7 @@ BAD_SETTINGS = [
     ({"dropout": 1.0}, "dropout: must be in [0, 1)"),
     ({"dropout": -0.1}, "dropout: must be in [0, 1)"),
     ({"batch_size": 0}, "batch-size: must be a whole number >= 1"),
-    ({"epochs": 0}, "epochs: must be a whole number >= 1"),
+    ({"epochs": 0}, "epochs: must be a whole number from 1 to 100,000, got 0"),
     ({"model": "vgg"}, "model: unknown value 'vgg'; choose one of mlp, lenet5, cnn, resnet"),
     ({"optimizer": "rmsprop"}, "optimizer: unknown value 'rmsprop'"),
     ({"schedule": "linear"}, "schedule: unknown value 'linear'"),

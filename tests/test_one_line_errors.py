@@ -106,8 +106,9 @@ def test_a_home_matplotlib_cannot_write_to_costs_no_advice(tmp_path):
             "setup()\n"
             "import matplotlib.pyplot\n"
             "print(os.environ['MPLCONFIGDIR'])\n")
-    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": "", "MPLCONFIGDIR": "",
-           "TMPDIR": str(tmp_path)}
+    (tmp_path / "config").mkdir()  # settings can go here; the cache (~/.cache) cannot
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_CACHE_HOME": "", "MPLCONFIGDIR": "", "TMPDIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert not Path(done.stdout.strip()).exists()  # removed at exit

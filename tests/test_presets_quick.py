@@ -66,6 +66,11 @@ def test_fashion_hparams_quick_in_spanish(quick_fashion_study, monkeypatch, shar
     spanish = (tmp_path / "S" / "report.md").read_text()
     assert english_in(spanish) == []
     assert "| 0,0001 |" in spanish and "lr=0,001; batch_size=100" in spanish
+    # the conclusion counts the runs the doctor names: it counted epochs read off longer runs
+    # too, which the doctor never examines (44 against 34)
+    named = re.search(r"\(`val-above-train`\) en (\d+) ejecuciones", spanish)
+    counted = re.search(r"En (\d+) ejecuciones la exactitud de entrenamiento", spanish)
+    assert named and counted and named.group(1) == counted.group(1)
 
 
 def test_fashion_hparams_quick_healthy_runs(quick_fashion_study, monkeypatch, shared_datasets):

@@ -312,3 +312,5 @@ def test_a_finished_bar_shows_no_eta():
     assert bar.columns[-1].render(bar.tasks[0]).plain.startswith("eta ")
     bar.update(task, completed=3)
     assert bar.columns[-1].render(bar.tasks[0]).plain == ""
+    done = bar.add_task("study", total=3, completed=3, info="")  # as a resumed study makes it
+    assert bar.columns[-1].render(bar.tasks[done]).plain == ""

@@ -850,3 +850,16 @@ def test_an_in_memory_storage_is_refused_before_any_trial(url):
     search = sys.modules["mnistlab.tune.search"]
     with pytest.raises(MnistlabError, match="in-memory database, lost when the command ends"):
         search.open_study(None, url, study_name="x")
+
+
+def test_a_space_is_described_with_the_reader_s_decimal_mark():
+    """A Spanish report listed a range as '0.0001 .. 0.1', float choices as '0.1, 0.25' (read
+    as three numbers with the decimal comma) and [quick]'s one-value epochs as '3 .. 3 paso 5'."""
+    from mnistlab.tune.space import Param
+
+    assert Param("lr", "float", low=1e-4, high=0.1, log=True).describe("paso", "es") == \
+        "0,0001 .. 0,1 (log)"
+    assert Param("dropout", "categorical", choices=(0.1, 0.25)).describe("paso", "es") == \
+        "0,1; 0,25"
+    assert Param("epochs", "int", low=3, high=3, step=5).describe("paso", "es") == "3"
+    assert Param("epochs", "int", low=5, high=30, step=5).describe() == "5 .. 30 step 5"

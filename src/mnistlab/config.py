@@ -294,7 +294,6 @@ class TrainConfig:
         if self.weight_decay < 0 or not math.isfinite(self.weight_decay):
             raise MnistlabError(f"weight-decay: must be >= 0, got {self.weight_decay}")
         _at_least("batch-size", self.batch_size, 1)
-        _at_least("epochs", self.epochs, 1)
         _at_least("val-size", self.val_size, 0)
         _at_least("train-subset", self.train_subset, 0)
         _at_least("eval-train-size", self.eval_train_size, 1)
@@ -304,9 +303,12 @@ class TrainConfig:
         if self.ensemble > MAX_ENSEMBLE:
             raise MnistlabError(f"ensemble: at most {MAX_ENSEMBLE} members, got "
                                 f"{self.ensemble:,}")
-        if self.epochs > MAX_EPOCHS:
+        epochs = self.epochs
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or \
+                not 1 <= epochs <= MAX_EPOCHS:
+            got = f"{epochs:,}" if isinstance(epochs, int) else quote(epochs)
             raise MnistlabError(f"epochs: must be a whole number from 1 to {MAX_EPOCHS:,}, "
-                                f"got {self.epochs:,}")
+                                f"got {got}")
         if self.blocks > MAX_LAYERS:
             raise MnistlabError(f"blocks: at most {MAX_LAYERS} per stage, got {self.blocks:,}")
         if not (isinstance(self.ema, (int, float)) and 0.0 <= self.ema < 1.0):

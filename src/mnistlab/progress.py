@@ -76,7 +76,9 @@ class _Eta(TimeRemainingColumn):
     were all finished read 'eta -:--:--' under a full bar)."""
 
     def render(self, task: Any) -> Text:
-        return Text("") if task.finished else Text.assemble("eta ", super().render(task))
+        done = task.total is not None and task.completed >= task.total  # task.finished is
+        # set by update() only: a task made complete (a resumed study) never is
+        return Text("") if done else Text.assemble("eta ", super().render(task))
 
 
 class SilentReporter(Reporter):

@@ -244,21 +244,36 @@ def _own_warnings_in_one_line() -> Iterator[None]:
 def _matplotlib_config_where_it_can_be_written() -> None:
     """A HOME that is a file, missing or read-only (containers, batch jobs) made matplotlib
     print two lines of advice about MPLCONFIGDIR on every command that draws. Where its
-    folder cannot be made, it is given a temporary one (removed at exit), as it would take
-    itself, without the advice; a MPLCONFIGDIR of the user's own is left alone."""
+    settings or cache folder cannot be made, it is given a temporary one (removed at exit), as
+    it would take itself, without the advice; a MPLCONFIGDIR of the user's own is left alone.
+    Nothing is created here."""
     if os.environ.get("MPLCONFIGDIR"):
         return
-    config = (Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "matplotlib"
-              if sys.platform.startswith(("linux", "freebsd")) else Path.home() / ".matplotlib")
     try:
-        config.mkdir(parents=True, exist_ok=True)
-        if os.access(config, os.W_OK):
+        home = Path.home()
+    except RuntimeError:  # no HOME and no user entry
+        home = None
+    if home is not None:
+        if sys.platform.startswith(("linux", "freebsd")):
+            folders = [Path(os.environ.get(variable) or home / default) / "matplotlib"
+                       for variable, default in (("XDG_CONFIG_HOME", ".config"),
+                                                 ("XDG_CACHE_HOME", ".cache"))]
+        else:
+            folders = [home / ".matplotlib"]
+        if all(_can_make(folder) for folder in folders):
             return
-    except (OSError, RuntimeError):  # RuntimeError: Path.home() with no HOME and no user
-        pass
     folder = tempfile.mkdtemp(prefix="mnistlab-matplotlib-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     os.environ["MPLCONFIGDIR"] = folder
+
+
+def _can_make(folder: Path) -> bool:
+    """Whether `folder` is a writable folder or could be made: its nearest existing parent is
+    one."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            return path.is_dir() and os.access(path, os.W_OK)
+    return False
 
 
 def _error(message: str, code: int) -> int:

@@ -53,8 +53,10 @@ def _names_or_paths(key: str, names: list[str], other: str) -> dict[str, Any]:
     function = f"_mnistlab_{key}_or_{other}"  # shtab marks "_file"/"_dir" completions as paths
     words = " ".join(names)
     return {"bash": function,
-            "zsh": f"_alternative 'names:name:({words})' "
-                   f"'paths:path:_files{' -/' if other == 'dir' else ''}'",
+            # inside _arguments' spec a colon ends the action: escaped; the leading space
+            # makes _arguments call it as written, without its own options appended
+            "zsh": f" _alternative 'names\\:name\\:({words})' "
+                   f"'paths\\:path\\:_files{' -/' if other == 'dir' else ''}'",
             "tcsh": "f" if other == "file" else "d",
             "preamble": {"bash": f'{function}() {{\n  compgen -W "{words}" -- "$1"\n'
                                  f'  compgen -{other[0]} -- "$1"\n}}'}}

@@ -424,8 +424,9 @@ def _conclusions(doc: Document, result: StudyResult,
         items.append(t(lang, "concl.original_close", close=total - len(far), total=total))
         if far:
             items.append(t(lang, "concl.original_diff", rows="; ".join(far)))
-    running_gap = {r.key for r in result.rows if running_below_val(
-        r.train_accuracy_running, r.val_accuracy, r.train_accuracy_eval)}
+    running_gap = {r.key for r in result.rows if r.key in result.summaries  # the doctor's
+                   and running_below_val(r.train_accuracy_running, r.val_accuracy,
+                                         r.train_accuracy_eval)}  # runs, not snapshots
     if running_gap:
         items.append(t(lang, "concl.running_gap", n=len(running_gap)))
     if not result.spec.is_quick and any(v.original for e in result.spec.experiments

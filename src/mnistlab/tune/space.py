@@ -63,7 +63,7 @@ from ..config import (
     typed,
 )
 from ..errors import MnistlabError
-from ..messages import number
+from ..messages import listed, number
 from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.tune.presets"
@@ -127,7 +127,8 @@ class Param:
         """'0.0001 .. 0.1 (log)', '5 .. 30 step 5', 'sgd, adam'; a range of one value ([quick]
         epochs) as that value. Numbers carry `lang`'s decimal mark."""
         if self.type == "categorical":
-            return ", ".join(str(c) for c in self.encoded_choices)
+            return listed([number(c, "g", lang) if isinstance(c, float) else str(c)
+                           for c in self.encoded_choices])
         if self.low == self.high:
             return number(self.low, "g", lang)
         text = f"{number(self.low, 'g', lang)} .. {number(self.high, 'g', lang)}"
