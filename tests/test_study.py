@@ -890,6 +890,8 @@ variants = [{ label = "x", loss = "bce", metric = "binary-accuracy", shuffle_lab
     best = max(means, key=means.get)
     conclusions = (tmp_path / "S" / "report.md").read_text().split("## Conclusions")[1]
     assert f"reach up to {means[best] * 100:.2f}% mean test accuracy ({best})" in conclusions
+    true = statistics.mean(r.val_accuracy for r in result.rows if r.experiment == "failure")
+    assert f"while its true accuracy is {true:.4f}" in conclusions  # the seeds' mean, not one
     assert ("Each trial the original ran, trained right here, reaches at least "
             f"{means['trial 1: wide'] * 100:.2f}% mean test accuracy (lowest: trial 1: wide)"
             ) in conclusions
