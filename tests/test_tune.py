@@ -780,7 +780,8 @@ def test_a_search_stopped_in_a_trial_resumes_as_if_never_stopped(space_file, tmp
     from mnistlab.report.tune import write_tune_report
 
     report = write_tune_report(resumed, "es").read_text()
-    assert "| 1 | interrumpido (vuelve a la cola) |" in report and "fallido |" not in report
+    assert f"| 1 | interrumpido (entrenado de nuevo como ensayo {kept[1].number}) |" in report
+    assert "fallido |" not in report
     assert "1 fallido, interrumpido o sin terminar;" in report
     assert "0.001 .. 0.1" not in report and "0,001 .. 0,1" in report  # lr's searched range
     assert "lr=0." not in report  # a setting's decimal comma in Spanish, as in study reports

@@ -175,10 +175,13 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
                                       if compare.note else ""))))
 
 
-def _state(trial: Any, lang: str) -> str:
+def _state(trial: Any, trials: list[Any], lang: str) -> str:
     name = trial.state.name.lower()  # complete | pruned | fail | running | waiting
-    if name == "fail" and trial.user_attrs.get(CUT):  # Ctrl-C: its settings are trained again
-        name = "cut"
+    if name == "fail" and trial.user_attrs.get(CUT):  # Ctrl-C: its settings are queued again
+        retry = next((tr.number for tr in trials
+                      if tr.user_attrs.get("retry_of") == trial.number), None)
+        name = "cut" if retry is None else "cut_retried"
+        return t(lang, f"state.{name}" if trial.params else "state.cut_early", retry=retry)
     return t(lang, f"state.{name}", epoch=_last(trial)[1])
 
 
@@ -192,7 +195,7 @@ def _trials(doc: Document, result: TuneResult, lang: str) -> None:
                   for k, v in trial.params.items()}
         seconds = trial.user_attrs.get("seconds")
         rows.append([str(trial.number) + (" ★" if result.best is trial else ""),
-                     _state(trial, lang), _pct(_trial_value(trial), lang),
+                     _state(trial, result.trials, lang), _pct(_trial_value(trial), lang),
                      str(trial.user_attrs.get("epochs", _last(trial)[1] or "—")),
                      "—" if seconds is None else number(seconds, ".1f", lang),
                      _settings(params, lang)])
