@@ -294,6 +294,7 @@ class TrainConfig:
         if self.weight_decay < 0 or not math.isfinite(self.weight_decay):
             raise MnistlabError(f"weight-decay: must be >= 0, got {self.weight_decay}")
         _at_least("batch-size", self.batch_size, 1)
+        _at_least("epochs", self.epochs, 1, MAX_EPOCHS)
         _at_least("val-size", self.val_size, 0)
         _at_least("train-subset", self.train_subset, 0)
         _at_least("eval-train-size", self.eval_train_size, 1)
@@ -303,12 +304,6 @@ class TrainConfig:
         if self.ensemble > MAX_ENSEMBLE:
             raise MnistlabError(f"ensemble: at most {MAX_ENSEMBLE} members, got "
                                 f"{self.ensemble:,}")
-        epochs = self.epochs
-        if not isinstance(epochs, int) or isinstance(epochs, bool) or \
-                not 1 <= epochs <= MAX_EPOCHS:
-            got = f"{epochs:,}" if isinstance(epochs, int) else quote(epochs)
-            raise MnistlabError(f"epochs: must be a whole number from 1 to {MAX_EPOCHS:,}, "
-                                f"got {got}")
         if self.blocks > MAX_LAYERS:
             raise MnistlabError(f"blocks: at most {MAX_LAYERS} per stage, got {self.blocks:,}")
         if not (isinstance(self.ema, (int, float)) and 0.0 <= self.ema < 1.0):
@@ -490,9 +485,13 @@ def _seed(name: str, value: int) -> None:
                             "any smaller whole number >= 0 is as good a seed")
 
 
-def _at_least(name: str, value: int, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise MnistlabError(f"{name}: must be a whole number >= {minimum}, got {quote(value)}")
+def _at_least(name: str, value: int, minimum: int, maximum: int | None = None) -> None:
+    """One line unless `value` is a whole number >= `minimum` (and <= `maximum`, if given)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or \
+            (maximum is not None and value > maximum):
+        span = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum:,}"
+        got = f"{value:,}" if isinstance(value, int) else quote(value)
+        raise MnistlabError(f"{name}: must be a whole number {span}, got {got}")
 
 
 # --- TOML ----------------------------------------------------------------------------------
