@@ -302,7 +302,7 @@ def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig, *
     # (an exact copy of Fashion-MNIST): the same classes, named now
     numbered = names == [str(k) for k in range(len(splits.class_names))]
     if (names != list(splits.class_names) and not numbered) or shapes[0] != shapes[1]:
-        trained = described(list(payload["class_names"]), shapes[0])
+        trained = described(names, shapes[0])
         found = described(list(splits.class_names), shapes[1])
         raise MnistlabError(f"{config.dataset}: the data there now holds {found}; the model "
                             f"was trained on {trained}: {fix}")

@@ -469,15 +469,15 @@ def _trial_means(result: StudyResult, rows: list[Row],
                  lang: str) -> list[tuple[str, float, bool]]:
     """(label, mean test accuracy over seeds, whether the original ran that trial) for each
     trained-right trial: the figures the trials table shows."""
-    by_variant: dict[tuple[str, str], list[float]] = {}
+    by_variant: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
-        by_variant.setdefault((r.experiment, r.value), []).append(r.test_accuracy)
+        by_variant.setdefault((r.experiment, r.value), []).append(r)
     means = []
-    for (experiment, value), values in by_variant.items():
-        row = next(r for r in rows if (r.experiment, r.value) == (experiment, value))
-        exp = _experiment_of(result, row)
+    for (_, value), group in by_variant.items():
+        exp = _experiment_of(result, group[0])
         variant = next((v for v in exp.variants if v.label == value), None) if exp else None
-        means.append((_shown_value(result, row, lang), summarize(values).mean,
+        means.append((_shown_value(result, group[0], lang),
+                      summarize([r.test_accuracy for r in group]).mean,
                       bool(variant and variant.original)))
     return means
 
@@ -489,12 +489,10 @@ def _trial_conclusions(result: StudyResult, items: list[str], lang: str) -> None
                 and abs(r.reported_metric - r.val_accuracy) > 0.05]
     means = _trial_means(result, [r for r in trials if r not in failures], lang)
     if failures:  # its figures as the table shows them: means over its seeds
-        def mean(values: list[Any]) -> float:
-            return summarize(values).mean
-
-        text = t(lang, "concl.failure", metric=mean([r.reported_metric for r in failures]),
-                 loss=mean([r.val_loss for r in failures]),
-                 true=mean([r.val_accuracy for r in failures]),
+        text = t(lang, "concl.failure",
+                 metric=summarize([r.reported_metric for r in failures]).mean,
+                 loss=summarize([r.val_loss for r in failures]).mean,
+                 true=summarize([r.val_accuracy for r in failures]).mean,
                  metric_name=t(lang, "metric.binary_accuracy"))
         if means:
             label, best, _ = max(means, key=lambda m: m[1])
