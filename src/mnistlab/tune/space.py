@@ -63,7 +63,7 @@ from ..config import (
     typed,
 )
 from ..errors import MnistlabError
-from ..messages import listed, number
+from ..messages import listed, setting_text
 from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.tune.presets"
@@ -127,13 +127,12 @@ class Param:
         """'0.0001 .. 0.1 (log)', '5 .. 30 step 5', 'sgd, adam'; a range of one value ([quick]
         epochs) as that value. Numbers carry `lang`'s decimal mark."""
         if self.type == "categorical":
-            return listed([number(c, "g", lang) if isinstance(c, float) else str(c)
-                           for c in self.encoded_choices])
+            return listed([setting_text(c, lang) for c in self.encoded_choices])
         if self.low == self.high:
-            return number(self.low, "g", lang)
-        text = f"{number(self.low, 'g', lang)} .. {number(self.high, 'g', lang)}"
+            return setting_text(self.low, lang)
+        text = f"{setting_text(self.low, lang)} .. {setting_text(self.high, lang)}"
         if self.step is not None and not (self.type == "int" and self.step == 1):
-            text += f" {step_word} {number(self.step, 'g', lang)}"
+            text += f" {step_word} {setting_text(self.step, lang)}"
         return text + (" (log)" if self.log else "")
 
     def active(self, values: dict[str, Any]) -> bool:
