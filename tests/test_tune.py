@@ -283,6 +283,50 @@ def test_conditions_accept_lists_and_list_valued_choices():
     assert by["dropout"].active({"hidden": "32-16"}) and not by["dropout"].active({"hidden": "16"})
 
 
+def test_the_method_names_each_kind_of_unfinished_trial_and_writes_conditions_in_the_language(
+        tmp_path):
+    """A Ctrl-C is not a failure: the counts line names failed, interrupted and unfinished
+    trials apart and leaves out kinds with none; a condition on a number has a decimal comma
+    in Spanish."""
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from mnistlab.report.document import Document, to_markdown
+    from mnistlab.report.tune import _method
+    from mnistlab.tune.search import CUT, TuneResult
+
+    data = space_dict()
+    data["space"]["dropout"] = {"type": "categorical", "choices": [0.2, 0.5]}
+    data["space"]["weight_decay"] = {"type": "float", "low": 0.0, "high": 0.01,
+                                     "when": {"dropout": [0.2, 0.5]}}
+    spec = parse_space(data)
+    dist = {"dropout": CategoricalDistribution([0.2, 0.5])}
+
+    def trial(state, cut=False):
+        return create_trial(state=state, params={"dropout": 0.2}, distributions=dist,
+                            user_attrs={CUT: True} if cut else {},
+                            value=0.5 if state == TrialState.COMPLETE else None)
+
+    states = [TrialState.COMPLETE] * 3 + [TrialState.PRUNED, TrialState.FAIL]
+    result = TuneResult(spec, tmp_path, "sqlite:///tune.db", "tiny", 0, "median", 4,
+                        [trial(s) for s in states] + [trial(TrialState.FAIL, cut=True)] * 2,
+                        None, None)
+
+    def method(lang):
+        doc = Document("t", lang)
+        _method(doc, result, lang)
+        return to_markdown(doc)
+
+    english, spanish = method("en"), method("es")
+    assert "7 trials: 3 complete, 1 pruned, 1 failed, 2 interrupted; 4 finished" in english
+    assert "unfinished" not in english
+    assert "7 ensayos: 3 completos, 1 podado, 1 fallido, 2 interrumpidos; se pidieron" in spanish
+    assert "only when dropout ∈ {0.2, 0.5}" in english
+    assert "solo si dropout ∈ {0,2; 0,5}" in spanish
+    result.trials = [trial(TrialState.COMPLETE), trial(TrialState.RUNNING)]
+    assert "1 complete, 0 pruned, 1 unfinished (running or waiting);" in method("en")
+
+
 @settings(max_examples=40, deadline=None)
 @given(low=st.floats(1e-6, 1.0), span=st.floats(1.0, 1000.0), log=st.booleans(),
        epochs=st.lists(st.integers(1, 50), min_size=1, max_size=5, unique=True))
@@ -782,7 +826,7 @@ def test_a_search_stopped_in_a_trial_resumes_as_if_never_stopped(space_file, tmp
     report = write_tune_report(resumed, "es").read_text()
     assert f"| 1 | interrumpido (entrenado de nuevo como ensayo {kept[1].number}) |" in report
     assert "fallido |" not in report
-    assert "1 fallido, interrumpido o sin terminar;" in report
+    assert "1 interrumpido;" in report and "fallido" not in report  # a Ctrl-C is no failure
     assert "0.001 .. 0.1" not in report and "0,001 .. 0,1" in report  # lr's searched range
     assert "lr=0." not in report  # a setting's decimal comma in Spanish, as in study reports
 

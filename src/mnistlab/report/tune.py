@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import files
 from ..figures import localised
-from ..messages import number, settings_text, t
+from ..messages import listed, number, setting_text, settings_text, t
 from ..models import shape_settings
 from ..study.stats import summarize, welch
 from ..tune.search import CUT, max_epochs
@@ -91,9 +91,9 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
         doc.add(Paragraph(t(lang, "tune.quick")))
     doc.add(Paragraph(t(lang, "tune.intro", seed=result.seed)))
     doc.add(Paragraph(t(lang, f"tune.pruner.{result.pruner}", max_epochs=max_epochs(spec))))
-    complete, pruned = len(result.by_state("COMPLETE")), len(result.by_state("PRUNED"))
-    doc.add(Paragraph(t(lang, "tune.counts", total=len(result.trials), complete=complete,
-                        pruned=pruned, other=len(result.trials) - complete - pruned,
+    doc.add(Paragraph(t(lang, "tune.counts", total=len(result.trials),
+                        complete=len(result.by_state("COMPLETE")),
+                        pruned=len(result.by_state("PRUNED")), others=_other_counts(result, lang),
                         target=result.target, storage=result.storage,
                         study=result.study_name)))
     searched = {p.name: p for p in spec.params}
@@ -106,7 +106,8 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
     for p in spec.params:
         kind = t(lang, f"tune.type.{p.type}") + (f", {t(lang, 'tune.log')}" if p.log else "")
         cond = (t(lang, "tune.when", cond=" & ".join(
-            f"{k} ∈ {{{', '.join(map(str, v))}}}" if len(v) > 1 else f"{k} = {v[0]}"
+            f"{k} ∈ {{{listed([setting_text(x, lang) for x in v])}}}" if len(v) > 1
+            else f"{k} = {setting_text(v[0], lang)}"
             for k, v in p.when.items())) if p.when else t(lang, "tune.always"))
         rows.append([p.name, kind, p.describe(t(lang, "tune.step"), lang).replace(" (log)", ""),
                      cond])
@@ -173,6 +174,16 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
                                 label=label, diff=best_val.mean * 100 - compare.val,
                                 note=(f" ({result.spec.text('compare_note', lang)})"
                                       if compare.note else ""))))
+
+
+def _other_counts(result: TuneResult, lang: str) -> str:
+    """', 1 failed, 2 interrupted': the trials neither complete nor pruned, each kind named
+    (a Ctrl-C is not a failure), the kinds with none left out."""
+    failed = result.by_state("FAIL")
+    cut = sum(1 for trial in failed if trial.user_attrs.get(CUT))
+    counts = {"fail": len(failed) - cut, "cut": cut,
+              "unfinished": len(result.by_state("RUNNING")) + len(result.by_state("WAITING"))}
+    return "".join(f", {t(lang, f'tune.count.{kind}', n=n)}" for kind, n in counts.items() if n)
 
 
 def _state(trial: Any, trials: list[Any], lang: str) -> str:
