@@ -448,7 +448,8 @@ def test_lookup_order(tmp_path, monkeypatch, tiny_known):
     assert dataset_folder(name) == env
     explicit = _fake(tmp_path / "explicit", name)
     assert dataset_folder(name, explicit.parent) == explicit
-    assert dataset_folder(name, tmp_path / "empty") == env  # an empty data_dir falls through
+    with pytest.warns(UserWarning, match="--data-dir .*empty: no folder; read "):
+        assert dataset_folder(name, tmp_path / "empty") == env  # a missing data_dir falls through
     assert [how for _, how in search_folders(name, explicit.parent)] == [
         "--data-dir", "MNISTLAB_DATA", "cache", "system"]
 
