@@ -64,6 +64,8 @@ LATER_SETTINGS = frozenset({"blocks", "ema", "tta", "precision", "ensemble"})
 # Where a run trains and reads its data, not what it is: a run or study resumed with other
 # values is the same one (runs.same_run, study.run.study_identity)
 PLACEMENT = ("data_dir", "device")
+DATA_DIR_HELP = ("folder holding the datasets as <name>/*.gz (default: $MNISTLAB_DATA, then the "
+                 "user cache; `mnistlab data path NAME` shows which)")
 
 
 def check_loggers(loggers: str | tuple[str, ...] | list[str],
@@ -180,8 +182,7 @@ class TrainConfig:
     # data
     dataset: str = setting("mnist", "mnist, fashion-mnist, or a folder holding the four IDX "
                            "files", metavar="NAME|DIR")
-    data_dir: str | None = setting(None, "folder with <name>/*.gz datasets (also: "
-                                   "MNISTLAB_DATA)", metavar="DIR")
+    data_dir: str | None = setting(None, DATA_DIR_HELP, metavar="DIR")
     val_size: int = setting(10_000, "training images held out for validation, stratified by "
                             "class", metavar="N")
     val_from: str = setting("train", "train, or test to validate on the test set as the "

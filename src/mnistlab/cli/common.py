@@ -48,7 +48,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training settings (also the keys of --config files)")
     for f in dataclasses.fields(TrainConfig):
         meta = f.metadata
-        help_text = f"{meta['help']} (default: {shown_default(f.default)})"
+        help_text = (meta["help"] if "(default: " in meta["help"]  # says more than "None"
+                     else f"{meta['help']} (default: {shown_default(f.default)})")
         if isinstance(f.default, bool):
             group.add_argument(flag(f.name), dest=f.name, default=None,
                                action=argparse.BooleanOptionalAction, help=help_text)
@@ -102,10 +103,9 @@ def add_lang(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def add_data_and_device(parser: argparse.ArgumentParser, whose: str) -> None:
-    from ..config import DEVICES
+    from ..config import DATA_DIR_HELP, DEVICES
 
-    parser.add_argument("--data-dir", metavar="DIR",
-                        help="folder with <name>/*.gz datasets (also: MNISTLAB_DATA)")
+    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     parser.add_argument("--device", choices=DEVICES,
                         help=f"training device (default: the {whose}'s, usually auto)")
 

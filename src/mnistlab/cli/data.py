@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from .. import files
+from ..config import DATA_DIR_HELP
 from .common import add_lang, print_findings, stdout
 
 
@@ -23,8 +24,7 @@ def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
                             ("path", "print the folder a dataset is read from")):
         q = data_sub.add_parser(name, help=help_text)
         q.add_argument("name", metavar="DATASET|DIR", help="mnist, fashion-mnist or a folder")
-        q.add_argument("--data-dir", metavar="DIR",
-                       help="folder with <name>/*.gz (also: MNISTLAB_DATA)")
+        q.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
         if name == "info":
             q.add_argument("--json", action="store_true", help="print JSON")
 
