@@ -906,3 +906,27 @@ def test_the_method_names_only_the_layer_sizes_the_base_model_has():
     cnn = _config_text(TrainConfig(model="cnn"), "en")
     assert "filters=32-64-128" in cnn and "dense=256-128" in cnn and "hidden" not in cnn
     assert "hidden=128-64" in _config_text(TrainConfig(model="mlp"), "en")
+
+
+def test_rows_far_from_the_original_are_named_as_the_report_names_their_experiment(
+        study_reference, tmp_path):
+    """The conclusion listing rows more than 3 points from the original's named them by the
+    experiment's key (`learning-rate=0,05`), English in a Spanish report; it now reads as the
+    experiment's heading does."""
+    import shutil
+
+    finished = study_reference("1").parent
+    text = (finished.parent / "tiny.toml").read_text()
+    text = text.replace('name = "learning-rate"', 'name = "learning-rate"\n'
+                        'title = "learning rate"\nes = { title = "tasa de aprendizaje" }')
+    (tmp_path / "tiny.toml").write_text(text.replace("val = 71.0", "val = 1.5"))
+    shutil.copytree(finished, tmp_path / "S")
+    lines = {}
+    for lang in ("en", "es"):  # finished: only the report is written
+        run_study(str(tmp_path / "tiny.toml"), tmp_path / "S",
+                  options=StudyOptions(workers=1, lang=lang))
+        report = (tmp_path / "S" / "report.md").read_text()
+        [lines[lang]] = [line for line in report.splitlines()
+                         if line.startswith(("- Where our numbers", "- Donde nuestros"))]
+    assert ": learning rate 0.05 (" in lines["en"] and "vs 1.50)." in lines["en"]
+    assert ": tasa de aprendizaje 0,05 (" in lines["es"] and "frente a 1,50)." in lines["es"]

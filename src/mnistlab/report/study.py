@@ -151,7 +151,7 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
 
 def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                         lang: str) -> list[tuple[str, Any, list[Row]]]:
-    doc.add(Heading(1, t(lang, "experiment", name=exp.text("title", lang) or exp.name)))
+    doc.add(Heading(1, t(lang, "experiment", name=exp.heading(lang))))
     doc.add(Paragraph(t(lang, "factor", factor=exp.factor)))
     ref_label, ref_rows, is_base = _reference(result, exp)
     if not is_base:
@@ -196,16 +196,16 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     if any(curves.values()):
         name = f"plots/{slug}-curves.png"
         files.save_figure(result.out / name, plots.experiment_curves(
-            {k: v for k, v in curves.items() if v}, exp.text("title", lang) or exp.name, lang))
-        doc.add(Image(name, t(lang, "plot.curves", name=exp.text("title", lang) or exp.name)))
+            {k: v for k, v in curves.items() if v}, exp.heading(lang), lang))
+        doc.add(Image(name, t(lang, "plot.curves", name=exp.heading(lang))))
     name = f"plots/{slug}-points.png"
     plot_dir.mkdir(parents=True, exist_ok=True)
-    title = exp.text("title", lang) or exp.name
+    title = exp.heading(lang)
     files.save_figure(result.out / name, plots.point_chart(labels, means, sds, title,
                                                            exp.shown(ref_label, lang)
                                                            if is_base else None,
                                                            originals, lang))
-    doc.add(Image(name, t(lang, "plot.points", name=exp.text("title", lang) or exp.name)))
+    doc.add(Image(name, t(lang, "plot.points", name=exp.heading(lang))))
     return comparisons
 
 
@@ -227,7 +227,7 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
             delta = (number(best_diff.delta * 100, "+.2f", lang) + (
                 f" ({t(lang, 'within_noise' if best_diff.within_noise else 'beyond_noise')})"
                 if best_diff.has_interval else f" ({t(lang, 'no_noise')})"))
-        rows.append([exp.text("title", lang) or exp.name, best_label, val.format(lang=lang), delta])
+        rows.append([exp.heading(lang), best_label, val.format(lang=lang), delta])
         ref_label, _, is_base = _reference(result, exp)
         recommendations.append(_recommendation(exp.factor, exp.shown(ref_label, lang),
                                                best_label, best_diff, lang, is_base))
@@ -295,8 +295,8 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
     if any(curves.values()):
         name = f"plots/{exp.name}-curves.png"
         files.save_figure(result.out / name, plots.experiment_curves(
-            {k: v for k, v in curves.items() if v}, exp.text("title", lang) or exp.name, lang))
-        doc.add(Image(name, t(lang, "plot.curves", name=exp.text("title", lang) or exp.name)))
+            {k: v for k, v in curves.items() if v}, exp.heading(lang), lang))
+        doc.add(Image(name, t(lang, "plot.curves", name=exp.heading(lang))))
 
 
 def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
@@ -418,8 +418,8 @@ def _conclusions(doc: Document, result: StudyResult,
             total += 1
             ours = summarize([r.val_accuracy for r in rows]).mean * 100
             if abs(ours - v.original["val"]) > 3:
-                far.append(t(lang, "concl.far_row", name=f"{exp.name}={v.text('label', lang)}",
-                             ours=ours, theirs=v.original["val"]))
+                far.append(t(lang, "concl.far_row", ours=ours, theirs=v.original["val"],
+                             name=f"{exp.heading(lang)} {v.text('label', lang)}"))
     if total:
         items.append(t(lang, "concl.original_close", close=total - len(far), total=total))
         if far:
@@ -443,7 +443,7 @@ def _factor_conclusion(result: StudyResult, exp: Experiment,
     diffs = [(label, diff) for label, diff, _ in pairs if diff is not None]
     if not diffs:
         return None
-    name = exp.text("title", lang) or exp.name
+    name = exp.heading(lang)
     ref_label, _, is_base = _reference(result, exp)
     shown = next(label for label, diff, _ in pairs if diff is None) if len(diffs) < len(pairs) \
         else exp.shown(ref_label, lang)

@@ -116,6 +116,10 @@ class Experiment:
         """`title` or `note` in `lang`, falling back to English."""
         return _translated(self, name, lang)
 
+    def heading(self, lang: str) -> str:
+        """What the report calls this experiment: its title in `lang`, else its name."""
+        return self.text("title", lang) or self.name
+
     def shown(self, label: str, lang: str) -> str:
         """The variant stored as `label`, as a reader of `lang` reads it."""
         return next((v.text("label", lang) for v in self.variants if v.label == label), label)
