@@ -819,6 +819,9 @@ def test_diverged_runs_are_marked_in_the_tables_and_a_diverged_final_fails_the_c
     assert "| 50 (diverged in 2 of 2 runs) |" in report
     assert "**The final model diverged** in 2 of 2 runs" in report
     assert not (out / "plots" / "final-misclassified.png").exists()
+    # the doctor names each setting once, its seeds after it
+    section = report.split("## Training doctor")[1].split("\n## ")[0]
+    assert "lr=50 (seeds 0, 1); the final model (seeds 0, 1)" in section, section
     # fewer seeds than before: the doctor names only the runs this report shows, by name
     assert main(["study", str(tiny_study), "--out", str(out), "--quiet", "--seeds", "1"]) == 1
     section = (out / "report.md").read_text().split("## Training doctor")[1].split("\n## ")[0]

@@ -374,27 +374,38 @@ def _misclassified(result: StudyResult, key: str, summary: RunSummary, lang: str
                                     [names[int(i)] for i in predicted[wrong]], "")
 
 
+def _runs_named(runs: list[tuple[str, int]], lang: str, shown: int = 6) -> str:
+    """'lr=0.0001 (seeds 0, 1, 2); epochs=5, seed 1': the runs of one setting named once, its
+    seeds after it; past `shown` settings, how many runs are left unnamed."""
+    seeds: dict[str, list[int]] = {}
+    for name, seed in runs:
+        seeds.setdefault(name, []).append(seed)
+    named = [t(lang, "doctor.run", run=name, seed=str(s[0])) if len(s) == 1 else
+             t(lang, "doctor.runs", run=name, seeds=", ".join(map(str, s)))
+             for name, s in list(seeds.items())[:shown]]
+    left = sum(len(s) for s in list(seeds.values())[shown:])
+    return "; ".join(named) + (f"; {t(lang, 'doctor.more', n=left)}" if left else "")
+
+
 def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Heading(1, t(lang, "doctor")))
-    labels = {r.key: t(lang, "doctor.run", run=_run_name(result, r, lang), seed=str(r.seed))
-              for r in result.rows}
-    labels.update({r.key: t(lang, "doctor.final_run", seed=str(r.seed)) for r in result.final_rows})
+    runs = {r.key: (_run_name(result, r, lang), r.seed) for r in result.rows}
+    runs.update({r.key: (t(lang, "doctor.final"), r.seed) for r in result.final_rows})
     by_code: dict[str, list[tuple[str, Finding]]] = {}
     for key, summary in result.summaries.items():
-        if key not in labels:  # stored, but not in this report (run before with more seeds)
+        if key not in runs:  # stored, but not in this report (run before with more seeds)
             continue
         for finding in summary.diagnoses:
             by_code.setdefault(finding.code, []).append((key, finding))
     items = []
     for code, found in sorted(by_code.items(), key=lambda kv: RANK[kv[0]]):
         text = found[0][1].text(lang)
-        named = sorted({labels.get(k, k) for k, _ in found})
-        runs = "; ".join(named[:6]) + (f"; {t(lang, 'doctor.more', n=len(named) - 6)}"
-                                       if len(named) > 6 else "")
+        name, seed = runs[found[0][0]]
+        example = t(lang, "doctor.run", run=name, seed=str(seed))
         items.append(t(lang, "doctor.found", title=text["title"], code=code, count=len(found),
-                       runs=runs, explanation=text["explanation"], fix=text["fix"]) + " " +
-                     t(lang, "doctor.example", run=labels.get(found[0][0], found[0][0]),
-                       evidence=text["evidence"]))
+                       runs=_runs_named(sorted(runs[k] for k, _ in found), lang),
+                       explanation=text["explanation"], fix=text["fix"]) + " " +
+                     t(lang, "doctor.example", run=example, evidence=text["evidence"]))
     doc.add(Bullets(items) if items else Paragraph(t(lang, "doctor.none")))
 
 
