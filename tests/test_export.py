@@ -273,6 +273,19 @@ def test_a_sidecar_path_that_is_a_folder_is_refused_before_any_work(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_a_file_of_the_user_s_at_the_sidecar_path_is_kept_unless_overwrite(tmp_path):
+    """`m.onnx.json` of the user's own beside no `m.onnx` was replaced without a word."""
+    run = make_run(tmp_path / "run")
+    (tmp_path / "m.onnx.json").write_text('{"my": "notes"}')
+    with pytest.raises(MnistlabError, match="its sidecar m.onnx.json exists and would be "
+                       "replaced; .* add --overwrite"):
+        export_onnx(run, tmp_path / "m.onnx")
+    assert (tmp_path / "m.onnx.json").read_text() == '{"my": "notes"}'
+    assert not (tmp_path / "m.onnx").exists()
+    export_onnx(run, tmp_path / "m.onnx", overwrite=True)
+    assert json.loads((tmp_path / "m.onnx.json").read_text())["format"] == "mnistlab-onnx-1"
+
+
 def test_user_mistakes(tmp_path):
     with pytest.raises(MnistlabError, match="nothing: no such folder"):
         export_onnx(tmp_path / "nothing", tmp_path / "m.onnx")

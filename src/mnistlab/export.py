@@ -58,9 +58,13 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
     import onnx
 
     out = files.check_output_file(out_path, suffix=".onnx", replace=overwrite)  # before work
-    if out.with_name(out.name + ".json").is_dir():
-        raise MnistlabError(f"--out {out}: its sidecar {out.name}.json is a folder there; "
+    sidecar = out.with_name(out.name + ".json")
+    if sidecar.is_dir():
+        raise MnistlabError(f"--out {out}: its sidecar {sidecar.name} is a folder there; "
                             "remove it, or give another --out")
+    if not overwrite and sidecar.exists():  # a file of the user's, not ours to replace
+        raise MnistlabError(f"--out {out}: its sidecar {sidecar.name} exists and would be "
+                            "replaced; give another name, or add --overwrite to replace both")
     model, payload = load_model(run_dir)
     config = TrainConfig.from_dict(payload["config"])
     shape = tuple(int(v) for v in payload["image_shape"])
@@ -85,7 +89,6 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
                 "and onnxruntime versions")
         files.write_bytes(out, staged.read_bytes())
 
-    sidecar = out.with_name(out.name + ".json")
     files.write_json(sidecar, {
         **facts,
         "model": out.name,
