@@ -87,6 +87,12 @@ BAD_FOLDERS = [
      TRAIN_LABELS, "holds 20 images but train-labels-idx1-ubyte.gz holds 15 labels"),
     ("labels-beyond-class-count", _three_class_names,
      "classes.txt", "labels go up to 9 but classes.txt names 3 classes"),
+    ("class-named-twice", lambda f: (f / "classes.txt").write_text(
+        "\n".join(["a", "b", "c", "d", "e", "f", "g", "h", "h", "j"])),
+     "classes.txt", "'h' names classes 7 and 8; each class needs a name of its own"),
+    ("class-without-a-name", lambda f: (f / "classes.txt").write_text(
+        "\n".join(["a", "b", "", "d", "e", "f", "g", "h", "i", "j"]) + "\n\n"),
+     "classes.txt", "line 3 is empty (class 2 would have no name)"),
     ("missing-file", lambda f: (f / "t10k-labels-idx1-ubyte.gz").unlink(),
      "t10k-labels-idx1-ubyte[.gz]", "is missing"),
     ("image-size-mismatch", _test_images_of_another_size,
@@ -104,6 +110,20 @@ def test_bad_folder_gives_one_line_naming_file_and_problem(tmp_path, mutate, fil
     message = str(info.value)
     assert file_name in message and problem in message
     assert "\n" not in message and ";" in message  # one line, and a fix after the problem
+
+
+def test_class_names_saved_with_a_byte_order_mark_are_the_names(tmp_path):
+    folder = make_dataset_folder(tmp_path / "tiny", 20, 10)
+    (folder / "classes.txt").write_bytes("\ufeff".encode() + "\n".join("abcdefghij").encode())
+    assert load_dataset(folder).class_names[:2] == ["a", "b"]
+
+
+def test_more_names_than_labels_are_blamed_on_classes_txt(tmp_path):
+    folder = make_dataset_folder(tmp_path / "tiny", 20, 10)
+    (folder / "classes.txt").write_text("\n".join("abcdefghijkl"))
+    with pytest.warns(UserWarning, match="classes.txt names 12 classes but the labels run from "
+                      "0 to 9, so classes 10, 11 have no image .* remove the extra names"):
+        assert len(load_dataset(folder).class_names) == 12
 
 
 def test_read_idx_checks_dimensions_from_the_name(tmp_path):

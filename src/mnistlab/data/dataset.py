@@ -95,7 +95,7 @@ def _class_names(folder: Path, max_label: int) -> list[str]:
     if not names_file.is_file():
         return [str(i) for i in range(max_label + 1)]
     try:
-        text = names_file.read_text("utf-8")
+        text = names_file.read_text("utf-8-sig")  # a byte-order mark is no part of a name
     except UnicodeDecodeError as exc:
         raise MnistlabError(f"{names_file}: not UTF-8 text (byte {exc.start} cannot be "
                             "decoded); save it as UTF-8") from None
@@ -105,6 +105,15 @@ def _class_names(folder: Path, max_label: int) -> list[str]:
     if max_label >= len(names):
         raise MnistlabError(f"{names_file}: labels go up to {max_label} but classes.txt names "
                             f"{len(names)} classes; add the missing names or fix the labels")
+    if "" in names:
+        raise MnistlabError(f"{names_file}: line {names.index('') + 1} is empty (class "
+                            f"{names.index('')} would have no name); write one name per line, "
+                            "label 0 first")
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise MnistlabError(f"{names_file}: {twice!r} names classes {names.index(twice)} and "
+                            f"{names.index(twice, names.index(twice) + 1)}; each class needs "
+                            "a name of its own (its accuracy is reported under it)")
     return names
 
 
@@ -119,6 +128,13 @@ def _warn_about_labels(folder: Path, train: torch.Tensor, test: torch.Tensor,
     listed = ", ".join(map(str, empty[:5])) + (f" and {len(empty) - 5:,} more"
                                                if len(empty) > 5 else "")
     in_test = int(torch.isin(test, torch.tensor(empty)).sum())
+    labels = int(torch.cat([train, test]).max()) + 1
+    if labels < classes:  # the names outnumber the labels: the list, not the labels
+        warnings.warn(f"{folder}: classes.txt names {classes} classes but the labels run from "
+                      f"0 to {labels - 1}, so classes {listed} have no image and a model gets "
+                      f"{classes} outputs; remove the extra names from classes.txt, or check "
+                      "the label files", stacklevel=3)
+        return
     warnings.warn(f"{folder}: labels run from 0 to {classes - 1}, so a model gets {classes} "
                   f"outputs, but classes {listed} have no training image ({in_test:,} test "
                   "images carry them); check the label files for stray values", stacklevel=3)
