@@ -165,6 +165,48 @@ def test_commands_using_an_interrupted_run_say_so(trained_run, tmp_path, capsys)
         assert "run the command that made it again to finish it" in warning[0]
 
 
+def test_data_without_test_images_leaves_the_test_figure_out_and_evaluate_says_why(
+        tmp_path, capsys):
+    """The one-line summary read `test_accuracy=nan`, and evaluate advised `--split test`, the
+    split it was scoring."""
+    from conftest import make_dataset_folder
+
+    data = make_dataset_folder(tmp_path / "d", 200, 0)
+    capsys.readouterr()
+    assert main(["train", "--dataset", str(data), "--model", "mlp", "--hidden", "16",
+                 "--epochs", "1", "--val-size", "50", "--quiet", "--out",
+                 str(tmp_path / "r")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "val_accuracy=" in line and "test_accuracy" not in line and "nan" not in line
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["test_accuracy"] is None
+    assert main(["evaluate", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path / 'r'}: the test set of {data} holds no images; give data with test "
+        "images (--dataset DIR)")
+
+
+def test_a_diverged_run_is_refused_by_predict_and_export_and_flagged_by_evaluate(
+        trained_run, tmp_path, capsys):
+    """A run whose outputs blew up without turning NaN gave predict a confident answer,
+    evaluate a loss of 4e30 without a word, and export a parity error blaming the exporter."""
+    summary = json.loads((trained_run / "summary.json").read_text())
+    (trained_run / "summary.json").write_text(json.dumps({**summary, "status": "diverged"}))
+    image = tmp_path / "digit.png"
+    _write_png(image)
+    capsys.readouterr()
+    for argv in (["predict", str(trained_run), str(image)],
+                 ["export", str(trained_run), "--out", str(tmp_path / "m.onnx")]):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.strip() == (f"error: {trained_run}: the run diverged (its "
+                                             "summary.json says so), so its model answers "
+                                             "nothing; train it again with a lower --lr"), argv
+    assert not (tmp_path / "m.onnx").exists()
+    assert main(["evaluate", str(trained_run), "--split", "val"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if "diverged" in line]
+    assert len(warning) == 1 and "these are a diverged model's figures" in warning[0]
+
+
 @pytest.mark.parametrize("argv", [
     ["train", "--recipe", "mnist-fast", "--out", ""], ["study", "fashion-hparams", "--out", " "],
     ["tune", "fashion-mlp", "--out", ""], ["export", "run", "--out", ""],

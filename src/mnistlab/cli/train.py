@@ -15,6 +15,7 @@ from .common import (
     add_config_flags,
     add_log_flags,
     as_flag,
+    check_run_usable,
     config_from_args,
     needed_path_text,
     path_text,
@@ -22,7 +23,6 @@ from .common import (
     print_summary,
     stderr,
     stdout,
-    warn_if_unfinished,
     warn_line,
 )
 
@@ -169,13 +169,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
         here = "" if Path(config.dataset).expanduser().is_absolute() else f" (in {Path.cwd()})"
         raise MnistlabError(f"{run_dir}: trained on the data in {config.dataset}, which is not "
                             f"there now{here}; give where it is with --dataset DIR")
-    warn_if_unfinished(run_dir)
+    check_run_usable(run_dir, diverged="warn")
     splits = prepare_data(config.replace(device="cpu"))
     check_same_data(payload, splits, config, chosen=bool(args.dataset))
     x, y = (splits.test_x, splits.test_y) if args.split == "test" else (splits.val_x, splits.val_y)
+    if len(y) == 0 and args.split == "val":
+        raise MnistlabError(f"{run_dir}: the val split holds no images (val-size 0 when it "
+                            "was trained); use --split test")
     if len(y) == 0:
-        raise MnistlabError(f"{run_dir}: the {args.split} split holds no images (val-size 0 "
-                            "when it was trained); use --split test")
+        raise MnistlabError(f"{run_dir}: the test set of {config.dataset} holds no images; "
+                            "give data with test images (--dataset DIR)")
     tta = config.tta if args.tta is None else args.tta
     views = tta_view_count(config, tuple(x.shape[1:])) if tta else None
     multiplied = passes(views or 1, config.ensemble)  # each a second's pass on a CPU

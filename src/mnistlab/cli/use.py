@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import files, interrupt
 from ..errors import MnistlabError
-from .common import needed_path_text, path_text, stderr, warn_if_unfinished
+from .common import check_run_usable, needed_path_text, path_text, stderr
 
 if TYPE_CHECKING:
     from ..predict import EncodedImage
@@ -50,7 +50,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.show:  # before the work: a file there (an input, say) is not drawn over
         files.check_output_file(args.show, "--show", suffix=".png", replace=args.overwrite)
     _in_order(args.run_dir, args.images)
-    warn_if_unfinished(args.run_dir)
+    check_run_usable(args.run_dir)
     images = [_standard_input() if image == "-" else image for image in _once(args.images)]
     with counted("predict") as progress:  # a bar on a terminal: thousands take a while
         predictions = predict(args.run_dir, images, top=args.top, style=args.style,
@@ -121,7 +121,7 @@ def add_export(p: argparse.ArgumentParser) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from ..export import export_onnx
 
-    warn_if_unfinished(args.run_dir)
+    check_run_usable(args.run_dir)
     r = export_onnx(args.run_dir, args.out, check=not args.no_check, tta=args.tta,
                     overwrite=args.overwrite)
     checked = ("not checked (--no-check)" if r["max_abs_diff"] is None

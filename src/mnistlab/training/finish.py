@@ -59,7 +59,9 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
         val_loss=_number(val.loss if val else (last.val_loss if last else None)),
         val_metric=_number(val.metric if val else (last.val_metric if last else None)),
         val_source=splits.val_source,
-        test_accuracy=test.accuracy if test else None, test_loss=test.loss if test else None,
+        # a dataset without test images: not measured either
+        test_accuracy=_number(test.accuracy if test else None),
+        test_loss=_number(test.loss if test else None),
         per_class_test_accuracy=(per_class_accuracy(matrix, splits.class_names)
                                  if matrix is not None else None),
         class_names=list(splits.class_names), train_size=len(splits.train_y),
