@@ -137,6 +137,28 @@ def test_a_project_folder_with_its_own_config_toml_is_searched_for_runs(good_run
     assert list(doctor_path(tmp_path)) == [str(tmp_path / "runs" / "a")]
 
 
+def test_mlflow_s_copies_of_runs_are_not_examined_as_runs(good_run, tmp_path):
+    """A study logged to MLflow keeps copies of its run folders under mlartifacts/: the doctor
+    counted each run twice, and with runs/ deleted still found "nothing wrong" in the copies."""
+    shutil.copytree(good_run, tmp_path / "runs" / "a")
+    shutil.copytree(good_run, tmp_path / "mlartifacts" / "1" / "abc" / "artifacts")
+    shutil.copytree(good_run, tmp_path / "tensorboard" / "a")
+    assert list(doctor_path(tmp_path)) == [str(tmp_path / "runs" / "a")]
+    shutil.rmtree(tmp_path / "runs")
+    with pytest.raises(MnistlabError, match="no run folders here"):
+        doctor_path(tmp_path)
+
+
+@pytest.mark.parametrize("db, what, command", [("study.db", "study", "study"),
+                                               ("tune.db", "search", "tune")])
+def test_a_study_stopped_before_its_first_run_is_named_unfinished(tmp_path, db, what, command):
+    (tmp_path / db).write_bytes(b"")
+    (tmp_path / "cohorts" / "x").mkdir(parents=True)
+    with pytest.raises(MnistlabError, match=f"a {what} stopped before its first run "
+                       f"finished; run the same `mnistlab {command}` command again"):
+        doctor_path(tmp_path)
+
+
 def test_a_run_without_summary_json_is_named_unfinished(run_copy, capsys):
     """It was "no run folders here", of a folder that is one."""
     (run_copy / "summary.json").unlink()

@@ -620,14 +620,15 @@ SEARCH_DEPTH = 4  # studies/NAME/runs/KEY/summary.json, from a folder of studies
 
 def run_folders(root: Path, depth: int = SEARCH_DEPTH) -> list[Path]:
     """The run folders (holding summary.json) under `root`, at most `depth` folders down,
-    in order; hidden folders are skipped."""
+    in order; hidden folders are skipped, and so are the copies MLflow keeps of logged runs
+    (mlartifacts) and the TensorBoard logs: not runs of their own."""
     found, level = [], [root]
     for _ in range(depth):
         below = []
         for folder in level:
             try:
-                children = sorted(p for p in folder.iterdir()
-                                  if p.is_dir() and not p.name.startswith("."))
+                children = sorted(p for p in folder.iterdir() if p.is_dir() and not
+                                  p.name.startswith(".") and p.name not in TRACKING_ENTRIES)
             except OSError:  # unreadable: not ours to examine
                 continue
             found += [c for c in children if (c / "summary.json").is_file()]
@@ -658,6 +659,13 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
         raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
                             "killed or out of memory); run the same train command again to "
                             "resume it, then examine it")
+    made_by = next(((what, command) for name, what, command in (
+        ("study.db", "study", "study"), ("tune.db", "search", "tune")) if (root / name).is_file()),
+        None)
+    if not run_dirs and made_by:
+        raise MnistlabError(f"{path}: a {made_by[0]} stopped before its first run finished; "
+                            f"run the same `mnistlab {made_by[1]}` command again to resume it, "
+                            "then examine it")
     if not run_dirs:
         raise MnistlabError(f"{path}: no run folders here (looked for summary.json, "
                             f"{SEARCH_DEPTH} folders deep)")
