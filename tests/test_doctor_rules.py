@@ -10,6 +10,7 @@ from mnistlab.doctor import (
     diagnose,
     early_check,
     merge,
+    running_below_val,
     softmax_twice_floor,
 )
 from mnistlab.messages import catalogue
@@ -133,3 +134,13 @@ def test_the_loss_mismatch_explains_the_loss_it_was_given(loss, says, tiny_idx_d
     text = found["loss-metric-mismatch"].text("en")
     assert says in text["explanation"] and f"loss {loss}" in text["evidence"]
     assert found["loss-metric-mismatch"].text("es")["explanation"] != text["explanation"]
+
+
+@pytest.mark.parametrize("lang, words", [("en", "within a point"), ("es", "a un punto como mucho")])
+def test_validation_above_training_allows_what_its_rule_allows(lang, words):
+    """The rule lets eval-mode training sit up to a point below validation; the explanation
+    said "training is not below it" beside evidence of 0.1882 against 0.1938."""
+    assert running_below_val(0.1572, 0.1938, 0.1882)
+    text = Finding("val-above-train", "info",
+                   {"running": 0.1572, "val": 0.1938, "train_eval": 0.1882}).text(lang)
+    assert words in text["explanation"]
