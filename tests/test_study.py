@@ -418,6 +418,8 @@ def test_the_quick_form_in_spanish_is_spanish_throughout(tiny_study, tmp_path):
                "--quick --lang es --workers 1")
     assert f"Hecho con mnistlab {mnistlab.__version__}. Para rehacerlo: `{command}`" in head
     assert "**Versión rápida: no comparable con el original.**" in head
+    # the cap it has, said as it is (a quick form without max_epochs trains the full epochs)
+    assert "subconjunto de las imágenes de entrenamiento y como mucho 1 época (las" in head
     assert "original (entren. / valid.)" not in report  # full-data numbers stay out
 
 

@@ -38,7 +38,8 @@ def add_study(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, metavar="N",
                    help="seeds per configuration (default: the study's, usually 3)")
     p.add_argument("--quick", action="store_true",
-                   help="the study's quick form: a data subset and fewer epochs (minutes)")
+                   help="the study's quick form: a data subset, and fewer epochs where the "
+                   "study caps them (minutes)")
     add_lang(p, "report")
     add_data_and_device(p, "study")
     p.add_argument("--workers", type=int, metavar="N",

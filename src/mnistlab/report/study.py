@@ -106,7 +106,9 @@ def build_document(result: StudyResult, lang: str = "en", origin: str = "") -> D
     spec = result.spec
     doc = Document(spec.text("title", lang) or spec.name, lang, origin=origin)
     if spec.is_quick:  # said first: every number below is from the quick form
-        doc.add(Paragraph(t(lang, "quick.notice")))
+        cap = spec.quick_epochs
+        less = t(lang, "quick.subset_epochs", n=cap) if cap else t(lang, "quick.subset")
+        doc.add(Paragraph(t(lang, "quick.notice", less=less)))
     if spec.description:
         doc.add(Paragraph(spec.text("description", lang)))
     _method(doc, result, lang)

@@ -145,6 +145,7 @@ class StudySpec:
     original_source: str = ""
     original_base: dict[str, float] = field(default_factory=dict)
     is_quick: bool = False  # the --quick form: numbers not comparable with the original's
+    quick_epochs: int | None = None  # the --quick form's cap on epochs, if it has one
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -181,7 +182,8 @@ class StudySpec:
         final = FinalSpec(self.final.choose, cap(self.final.settings), self.final.original)
         return dataclasses.replace(self, name=self.name + "-quick", base=base,
                                    experiments=experiments, final=final, quick={},
-                                   is_quick=True)
+                                   is_quick=True,
+                                   quick_epochs=int(epochs_cap) if epochs_cap else None)
 
 
 def _shown_values(label: str, values: dict[str, Any]) -> dict[str, dict[str, str]]:
