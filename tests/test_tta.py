@@ -97,9 +97,12 @@ def test_train_and_evaluate_say_so(tmp_path, tiny_idx_dir, capsys):
     said = capsys.readouterr()
     assert "test-time augmentation: 5 views" in " ".join(said.out.split())
     # the quiet minute of scoring after the bar is said before it starts
-    assert "scoring validation and test with 5 test-time views" in " ".join(said.err.split())
+    assert "scoring validation and test with 5 test-time views (the epochs' scores above were " \
+           "without the views) ..." in " ".join(said.err.split())
     assert main([*args, "--ensemble", "2", "--out", str(tmp_path / "two")]) == 0
-    assert "scoring validation and test with 2 members" in " ".join(capsys.readouterr().err.split())
+    # the epochs scored the ensemble already: it said they were "without"
+    assert "scoring validation and test with 2 members (each member alone too; the epochs' " \
+           "scores above are the ensemble's) ..." in " ".join(capsys.readouterr().err.split())
     assert main([*args, "--out", str(tmp_path / "plain")]) == 0
     assert "scoring" not in capsys.readouterr().err  # a second's pass: nothing to say
     assert main(["evaluate", str(out), "--json"]) == 0

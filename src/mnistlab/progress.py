@@ -149,8 +149,12 @@ class RichReporter(Reporter):
     def final_scoring(self, views: int, members: int) -> None:
         # one plain pass takes a second; views and members multiply it: say why it is quiet
         if self.epoch_lines and (views > 1 or members > 1):
+            why = [said for said, applies in (
+                ("the epochs' scores above were without the views", views > 1),
+                ("each member alone too; the epochs' scores above are the ensemble's",
+                 members > 1)) if applies]
             self.console.print(f"scoring validation and test with {passes(views, members)} "
-                               "(the epochs' scores above were without) ...", highlight=False)
+                               f"({'; '.join(why)}) ...", highlight=False)
 
 
 class StudyProgress:
