@@ -299,6 +299,9 @@ def test_the_method_names_each_kind_of_unfinished_trial_and_writes_conditions_in
     data["space"]["dropout"] = {"type": "categorical", "choices": [0.2, 0.5]}
     data["space"]["weight_decay"] = {"type": "float", "low": 0.0, "high": 0.01,
                                      "when": {"dropout": [0.2, 0.5]}}
+    data["space"]["batchnorm"] = {"type": "categorical", "choices": [True, False]}
+    data["space"]["label_smoothing"] = {"type": "float", "low": 0.0, "high": 0.2,
+                                        "when": {"batchnorm": True}}
     spec = parse_space(data)
     dist = {"dropout": CategoricalDistribution([0.2, 0.5])}
 
@@ -323,6 +326,9 @@ def test_the_method_names_each_kind_of_unfinished_trial_and_writes_conditions_in
     assert "7 ensayos: 3 completos, 1 podado, 1 fallido, 2 interrumpidos; se pidieron" in spanish
     assert "only when dropout ∈ {0.2, 0.5}" in english
     assert "solo si dropout ∈ {0,2; 0,5}" in spanish
+    # true and false as a space file writes them, not Python's True and False
+    assert "| batchnorm | opción | true, false |" in spanish and "True" not in spanish
+    assert "only when batchnorm = true" in english
     result.trials = [trial(TrialState.COMPLETE), trial(TrialState.RUNNING)]
     assert "1 complete, 0 pruned, 1 unfinished (running or waiting);" in method("en")
 

@@ -63,6 +63,12 @@ def setting_text(value: Any, lang: str = "en") -> str:
     return str(value)
 
 
+def choice_text(value: Any, lang: str = "en") -> str:
+    """A searched choice as a space file writes it: true and false as TOML spells them (a
+    study's stored labels keep setting_text's, which they were made with)."""
+    return ("true" if value else "false") if isinstance(value, bool) else setting_text(value, lang)
+
+
 def settings_text(values: dict[str, Any], lang: str = "en") -> str:
     """`lr=0.01, optimizer=adam`; apart with semicolons where a number holds a decimal comma
     (`lr=0,01; optimizer=adam`)."""

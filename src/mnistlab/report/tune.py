@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import files
 from ..figures import localised
-from ..messages import listed, number, setting_text, settings_text, t
+from ..messages import choice_text, listed, number, settings_text, t
 from ..models import shape_settings
 from ..study.stats import summarize, welch
 from ..tune.search import CUT, max_epochs
@@ -106,8 +106,8 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
     for p in spec.params:
         kind = t(lang, f"tune.type.{p.type}") + (f", {t(lang, 'tune.log')}" if p.log else "")
         cond = (t(lang, "tune.when", cond=" & ".join(
-            f"{k} ∈ {{{listed([setting_text(x, lang) for x in v])}}}" if len(v) > 1
-            else f"{k} = {setting_text(v[0], lang)}"
+            f"{k} ∈ {{{listed([choice_text(x, lang) for x in v])}}}" if len(v) > 1
+            else f"{k} = {choice_text(v[0], lang)}"
             for k, v in p.when.items())) if p.when else t(lang, "tune.always"))
         rows.append([p.name, kind, p.describe(t(lang, "tune.step"), lang).replace(" (log)", ""),
                      cond])

@@ -63,7 +63,7 @@ from ..config import (
     typed,
 )
 from ..errors import MnistlabError
-from ..messages import listed, setting_text
+from ..messages import choice_text, listed, setting_text
 from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.tune.presets"
@@ -127,7 +127,7 @@ class Param:
         """'0.0001 .. 0.1 (log)', '5 .. 30 step 5', 'sgd, adam'; a range of one value ([quick]
         epochs) as that value. Numbers carry `lang`'s decimal mark."""
         if self.type == "categorical":
-            return listed([setting_text(c, lang) for c in self.encoded_choices])
+            return listed([choice_text(c, lang) for c in self.encoded_choices])
         if self.low == self.high:
             return setting_text(self.low, lang)
         text = f"{setting_text(self.low, lang)} .. {setting_text(self.high, lang)}"
