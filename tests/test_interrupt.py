@@ -269,3 +269,17 @@ def test_a_stop_while_the_report_is_written_lets_it_finish_whole(tiny_study_file
         run_study(spec, tmp_path / "S")  # no KeyboardInterrupt
         assert interrupt.requested()
     assert "## " in (tmp_path / "S" / "report.md").read_text()
+
+
+def test_a_ctrl_c_after_the_command_has_returned_is_no_traceback(tmp_path):
+    """A Ctrl-C landing while Python shut down (atexit hooks of torch, matplotlib) printed
+    "Exception ignored in atexit callback ... KeyboardInterrupt" and the exit code stayed 0."""
+    code = ("import os, signal, sys\n"
+            "from mnistlab.cli import main\n"
+            "sys.argv = ['mnistlab', 'data', 'path', 'mnist']\n"
+            "code = main()\n"
+            "os.kill(os.getpid(), signal.SIGINT)\n"
+            "print('exited', code)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "MNISTLAB_DATA": str(tmp_path)})
+    assert "exited " in done.stdout and "Traceback" not in done.stderr, done

@@ -121,7 +121,8 @@ def handling() -> Iterator[StopFlag]:
 
 def ignore_signals() -> None:
     """In a worker process: let the parent decide when to stop (through the shared flag).
-    Signals blocked while it started (`held_for_children`) are ignored from now on."""
+    Signals blocked while it started (`held_for_children`) are ignored from now on. Also the
+    command line's last step, once its command has returned: nothing is left to stop."""
     for s in SIGNALS:
         signal.signal(s, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):

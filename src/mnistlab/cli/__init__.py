@@ -152,6 +152,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from_shell = argv is None  # the console script, not a call from Python (tests, notebooks)
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else "")
@@ -166,6 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:  # said by the command they were given to, whose --help lists its flags
         parser.subcommands[args.command].error(f"unrecognized arguments: {shlex.join(extra)}")
     _matplotlib_config_where_it_can_be_written()
+    try:
+        return _run(args)
+    finally:
+        if from_shell:  # the work is done and said: a Ctrl-C now, while Python shuts down
+            interrupt.ignore_signals()  # (atexit hooks), printed a traceback and exit 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, its errors said in one line with their exit codes."""
     with interrupt.handling(), _own_warnings_in_one_line():  # Ctrl-C/SIGTERM: training
         # stops after its step, work is kept
         try:
