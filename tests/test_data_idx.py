@@ -50,6 +50,11 @@ def _three_class_names(folder: Path) -> None:
     (folder / "classes.txt").write_text("a\nb\nc\n")
 
 
+def _one_class(folder: Path) -> None:
+    write_idx(folder / TRAIN_LABELS, np.zeros(20, np.uint8))
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(10, np.uint8))
+
+
 def _test_images_of_another_size(folder: Path) -> None:
     write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((10, 14, 14), np.uint8))
 
@@ -93,6 +98,8 @@ BAD_FOLDERS = [
     ("class-without-a-name", lambda f: (f / "classes.txt").write_text(
         "\n".join(["a", "b", "", "d", "e", "f", "g", "h", "i", "j"]) + "\n\n"),
      "classes.txt", "line 3 is empty (class 2 would have no name)"),
+    ("one-class", _one_class, "tiny", "every label is 0, so there is one class and nothing to "
+                                      "classify; check the label files"),
     ("missing-file", lambda f: (f / "t10k-labels-idx1-ubyte.gz").unlink(),
      "t10k-labels-idx1-ubyte[.gz]", "is missing"),
     ("image-size-mismatch", _test_images_of_another_size,

@@ -175,6 +175,10 @@ def load_folder(folder: str | Path, *, name: str | None = None,
     else:
         max_label = int(torch.cat([train_y, test_y]).max())
         class_names, (mean, std) = _class_names(folder, max_label), _pixel_stats(train_x)
+        if len(class_names) < 2:
+            raise MnistlabError(f"{folder}: every label is 0, so there is one class and "
+                                "nothing to classify; check the label files (a classifier "
+                                "needs images of at least 2 classes)")
         _warn_about_labels(folder, train_y, test_y, len(class_names))
     return Dataset(name=name or folder.resolve().name, train_images=train_x,
                    train_labels=train_y, test_images=test_x, test_labels=test_y,
