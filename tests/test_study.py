@@ -804,6 +804,10 @@ def test_a_damaged_final_model_leaves_its_figure_out_not_the_report(tiny_study, 
            "damaged" in report
     assert f"`mnistlab train --config '{out}/runs/{first}/config.toml' --out " \
            f"'{out}/runs/{first}' --overwrite` trains it again" in report
+    # in Spanish, the tool's own English words are said to be a quotation, not the report's
+    assert main(["study", str(tiny_study), "--out", str(out), "--quiet", "--lang", "es"]) == 0
+    assert ("clasifica mal; el motivo, tal como lo dan los mensajes de mnistlab (en inglés): "
+            f"«{out}/runs/{first}/model.pt: damaged") in (out / "report.md").read_text()
 
 
 def test_diverged_runs_are_marked_in_the_tables_and_a_diverged_final_fails_the_command(
