@@ -505,3 +505,27 @@ def test_a_resumed_search_does_not_say_it_retrains_runs_it_reads_back(tiny_space
     assert main(argv) == 0  # finished: its retrained run is read back, not trained
     said = capsys.readouterr()
     assert "retraining" not in said.out + said.err and "retrained test acc" in said.out
+
+
+def test_a_run_still_training_is_said_to_be_training_not_killed(tmp_path):
+    """evaluate/predict/doctor on a run mid-training said it was killed and advised running
+    the train command again, which then refused: another process was training there."""
+    from mnistlab.errors import MnistlabError
+    from mnistlab.runs import load_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom filelock import FileLock\n"
+         f"lock = FileLock({str(run / '.lock')!r})\nlock.acquire()\n"
+         "print('held', flush=True)\ntime.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(MnistlabError, match="a training is running in this folder now"):
+            load_model(run)
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(MnistlabError, match="its training was stopped before it wrote a model"):
+        load_model(run)  # the lock file is left, but nobody holds it

@@ -242,6 +242,24 @@ def _size(n: int) -> str:
 
 
 # --- locks -----------------------------------------------------------------------------------
+def held(lock_path: str | Path) -> bool:
+    """Whether another process holds the lock at `lock_path` now (a lock file left behind by
+    a finished or killed process is not held: the operating system let it go)."""
+    from filelock import FileLock, Timeout
+
+    if not Path(lock_path).is_file():
+        return False
+    lock = FileLock(lock_path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    except OSError:  # a lock we may not open: not ours to judge
+        return False
+    lock.release()
+    return False
+
+
 @contextlib.contextmanager
 def exclusive(lock_path: str | Path, what: str, *, wait: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on `lock_path` (any platform). A second holder gets a one-line

@@ -344,6 +344,9 @@ def _no_model(folder: Path, path: Path) -> str:
     """Why `folder` has no model.pt, and what to give instead."""
     if (folder / "summary.json").is_file():  # a run folder that lost its model
         return f"{path}: missing (deleted, or never written); {FIX_DAMAGED}"
+    if files.held(folder / LOCK_FILE):
+        return (f"{folder}: a training is running in this folder now and has not written its "
+                "model yet; wait for it to finish")
     if (folder / "checkpoint.pt").is_file():
         return (f"{folder}: its training was stopped before it wrote a model (killed, or out "
                 "of memory; checkpoint.pt is here): run the same train command again to "
