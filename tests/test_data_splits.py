@@ -90,3 +90,25 @@ def test_a_training_subset_that_leaves_classes_out_says_so(subset, left_out, rec
     assert said == ([f"train-subset {subset}: {left_out} of the 10 classes have no training "
                      "image left, and the model cannot learn them; give at least one image per "
                      "class (a few hundred learn something)"] if left_out else [])
+
+
+def test_sizes_that_leave_fewer_training_images_than_asked_say_so(recwarn):
+    """`--train-subset 55000` on MNIST trained on 50,000 without a word, and a `--val-size`
+    that left 5 training images for 10 classes said nothing either."""
+    from synth import blobs
+
+    from mnistlab.config import TrainConfig
+    from mnistlab.data.tensors import prepare_data
+
+    config = TrainConfig(model="mlp", val_size=100, train_subset=350, device="cpu")
+    splits = prepare_data(config, blobs(n_train=400), torch.device("cpu"))
+    assert len(splits.train_y) == 300
+    assert [str(w.message) for w in recwarn] == [
+        "train-subset 350: only 300 training images are left once validation is held out; it "
+        "trains on those (give a smaller --train-subset or --val-size to choose)"]
+    recwarn.clear()
+    prepare_data(TrainConfig(model="mlp", val_size=395, device="cpu"), blobs(n_train=400),
+                 torch.device("cpu"))
+    assert [str(w.message) for w in recwarn] == [
+        "val-size 395: 5 of the 10 classes have no training image left, and the model cannot "
+        "learn them; give at least one image per class (a few hundred learn something)"]

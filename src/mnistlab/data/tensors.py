@@ -72,9 +72,13 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
                                    config.data_seed + 1)
         train_idx = train_idx[keep]
     train_x, train_y = images[train_idx], labels[train_idx]
-    if config.train_subset:
-        _warn_if_classes_left_out(config.train_subset, labels, train_y,
-                                  len(dataset.class_names))
+    if config.train_subset > len(train_y):  # asked for more than there is: said, not silent
+        warnings.warn(f"train-subset {config.train_subset:,}: only {len(train_y):,} training "
+                      "images are left once validation is held out; it trains on those (give "
+                      "a smaller --train-subset or --val-size to choose)", stacklevel=2)
+    _warn_if_classes_left_out(f"train-subset {config.train_subset:,}" if config.train_subset
+                              else f"val-size {config.val_size:,}", labels, train_y,
+                              len(dataset.class_names))
     if config.shuffle_labels:  # teaching aid: the labels stop describing the images
         g = torch.Generator().manual_seed(config.data_seed + 7)
         train_y = train_y[torch.randperm(len(train_y), generator=g)]
@@ -94,14 +98,15 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
     )
 
 
-def _warn_if_classes_left_out(subset: int, labels: torch.Tensor, kept: torch.Tensor,
+def _warn_if_classes_left_out(why: str, labels: torch.Tensor, kept: torch.Tensor,
                               classes: int) -> None:
-    """A training subset too small to hold every class trains without a word, and the model
-    can never answer the classes it left out."""
+    """A training subset too small to hold every class (or a validation split that leaves too
+    few images: `why` names the setting) trains without a word, and the model can never
+    answer the classes it left out."""
     present = labels.bincount(minlength=classes) > 0
     left_out = int((present & (kept.bincount(minlength=classes) == 0)).sum())
     if left_out:
-        warnings.warn(f"train-subset {subset:,}: {left_out:,} of the {int(present.sum()):,} "
+        warnings.warn(f"{why}: {left_out:,} of the {int(present.sum()):,} "
                       "classes have no training image left, and the model cannot learn them; "
                       "give at least one image per class (a few hundred learn something)",
                       stacklevel=3)
