@@ -4,6 +4,7 @@ files with TensorBoard's own EventAccumulator."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -554,6 +555,24 @@ def test_an_address_that_is_no_url_is_one_line_naming_where_it_came_from(uri, mo
     pytest.importorskip("mlflow")
     with pytest.raises(MnistlabError, match=r"^MLFLOW_TRACKING_URI .*: not a valid address"):
         Tracking(("mlflow",), Path("unused"))
+
+
+def test_another_tool_s_sqlite_file_is_refused_before_mlflow_writes_into_it(tmp_path):
+    """`--mlflow-uri sqlite:///STUDY/study.db` was refused only after MLflow had added its
+    tables to the study's database."""
+    import sqlite3
+
+    pytest.importorskip("mlflow")
+    db = tmp_path / "study.db"
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        connection.execute("CREATE TABLE runs (key TEXT)")
+        connection.commit()
+    before = db.read_bytes()
+    with pytest.raises(MnistlabError, match=r"study.db is another tool's database \(tables "
+                       r"runs\), not an MLflow store, and was left as it is"):
+        Tracking(("mlflow",), tmp_path / "out", mlflow_uri=f"sqlite:///{db}")
+    assert db.read_bytes() == before
+    Tracking(("mlflow",), tmp_path / "out", mlflow_uri=f"sqlite:///{tmp_path / 'new.db'}")
 
 
 def test_a_long_reason_is_cut_between_words():

@@ -21,6 +21,7 @@ A run as mnistlab logs it:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import math
@@ -90,7 +91,10 @@ def store_named(uri: str, explicit: str | None, local: bool) -> str:
 
 def check_answers(uri: str, timeout: float = ANSWER_SECONDS, *, named: str = "") -> None:
     """An http(s) tracking URI must answer its /health within `timeout` seconds; one line
-    (naming the URI as `named`) if not. (MLflow's own client retries for minutes.)"""
+    (naming the URI as `named`) if not. (MLflow's own client retries for minutes.) An SQLite
+    file must be MLflow's or new: MLflow adds its tables to any database it is pointed at."""
+    if uri.startswith("sqlite:///"):
+        _check_not_another_database(Path(uri.removeprefix("sqlite:///")), named or uri)
     if not uri.startswith(("http://", "https://")):
         return
     named = named or f"--mlflow-uri {shown_url(uri)}"
@@ -140,6 +144,27 @@ def _quiet_http_client() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
+def _check_not_another_database(path: Path, named: str) -> None:
+    """Refuse, before MLflow writes into it, an SQLite file that holds tables but not MLflow's
+    (a study's study.db, a search's tune.db): MLflow would add its own tables and then fail."""
+    import sqlite3
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return  # new: MLflow makes it
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as db:
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error:
+        return  # not SQLite at all: MLflow's own opening says so
+    if tables and "experiments" not in tables:
+        shown = ", ".join(sorted(tables)[:4]) + (", …" if len(tables) > 4 else "")
+        raise MnistlabError(f"{named}: {path} is another tool's database (tables {shown}), not "
+                            "an MLflow store, and was left as it is; give an MLflow store "
+                            "or a new file (sqlite:///PATH/mlflow.db)")
 
 
 def params_of(settings: dict[str, Any]) -> dict[str, str]:
