@@ -235,6 +235,19 @@ def test_another_command_s_folder_is_named_for_what_it_is(command, mark, said, t
     assert snapshot(out) == before
 
 
+def test_a_run_folder_with_files_added_is_said_to_be_one(train_args, tmp_path, capsys):
+    """An ONNX export written into a run folder made the next train call it "not a run
+    folder", while evaluate, doctor and predict read it as one."""
+    out = tmp_path / "run"
+    assert main([*train_args, "--out", str(out)]) == 0
+    (out / "model.onnx").write_text("")
+    capsys.readouterr()
+    assert main([*train_args, "--out", str(out)]) == 2
+    assert one_line_error(capsys).endswith(
+        f"--out {out}: a run folder holding files mnistlab did not write (model.onnx); move "
+        "them out of it, or give another folder")
+
+
 @pytest.mark.parametrize("name", ["../escape", "/tmp/escape", "a/../../escape", ".."])
 def test_a_study_name_cannot_escape_the_studies_folder(name, tiny_study_toml, tmp_path,
                                                        monkeypatch, capsys):

@@ -175,6 +175,10 @@ def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--
                                 "folder")
         foreign.sort(key=lambda name: name.startswith("."))  # the user's own names first
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        if other is not None:  # ours, with files added (an export, notes): theirs to move
+            raise MnistlabError(f"{flag} {folder}: a {kind} folder holding files mnistlab did "
+                                f"not write ({shown}); move them out of it, or give another "
+                                "folder")
         raise MnistlabError(f"{flag} {folder}: not empty and not a {kind} folder (it holds "
                             f"{shown}); give a new or empty folder")
 
