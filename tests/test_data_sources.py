@@ -560,18 +560,24 @@ def test_a_relative_data_dir_is_named_as_an_absolute_folder(tiny_known, tmp_path
     assert dataset_folder(name, ".").is_absolute()
 
 
-@pytest.mark.parametrize("kind", ["missing", "file"])
-def test_a_data_dir_that_is_no_folder_is_not_passed_over_in_silence(kind, shared_datasets,
+@pytest.mark.parametrize("kind, said", [
+    ("missing", "no folder"), ("file", "a file"), ("empty", "no complete mnist/ inside"),
+    ("itself", "the dataset's own folder, where the folder above it is meant")])
+def test_a_data_dir_that_is_no_folder_is_not_passed_over_in_silence(kind, said, shared_datasets,
                                                                    tmp_path, monkeypatch):
-    """`--data-dir /tmp/typo` read the data from MNISTLAB_DATA without a word."""
+    """`--data-dir /tmp/typo` read the data from MNISTLAB_DATA without a word; so did a folder
+    without mnist/ in it, or mnist/ itself."""
     from mnistlab.data.sources import locate
 
     monkeypatch.setenv("MNISTLAB_DATA", str(shared_datasets))
     given = tmp_path / "typo"
     if kind == "file":
         given.write_text("")
-    with pytest.warns(UserWarning, match=f"--data-dir {given}: "
-                      f"{'a file' if kind == 'file' else 'no folder'}; read mnist from "):
+    if kind == "empty":
+        given.mkdir()
+    if kind == "itself":
+        given = shared_datasets / "mnist"
+    with pytest.warns(UserWarning, match=f"--data-dir {given}: {said}; read mnist from "):
         folder, how = locate("mnist", given)
     assert how == "MNISTLAB_DATA" and folder == shared_datasets / "mnist"
 

@@ -189,12 +189,17 @@ def locate(name: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
 
 
 def _warn_if_passed_over(data_dir: str | Path | None, folder: Path, how: str) -> None:
-    """A --data-dir that is no folder (a typo) was passed over without a word, and the data
-    read from the next place in the search order; the data is the same (checksums), the
-    setting recorded is not what was read."""
-    if data_dir is None or how == "--data-dir" or Path(data_dir).expanduser().is_dir():
+    """A --data-dir that does not hold the dataset (a typo, a file, the dataset's own folder,
+    a folder without it) was passed over without a word, and the data read from the next
+    place in the search order; the data is the same (checksums), the setting recorded is not
+    what was read."""
+    if data_dir is None or how == "--data-dir":
         return
-    what = "a file" if Path(data_dir).expanduser().exists() else "no folder"
+    given = Path(data_dir).expanduser()
+    what = ("no folder" if not given.exists() else "a file" if not given.is_dir() else
+            "the dataset's own folder, where the folder above it is meant"
+            if all(find_file(given, stem) for stem in FILES) else
+            f"no complete {folder.name}/ inside")
     warnings.warn(f"--data-dir {data_dir}: {what}; read {folder.name} from {folder} ({how}) "
                   "instead", stacklevel=3)
 
