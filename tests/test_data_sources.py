@@ -605,3 +605,13 @@ def test_a_cache_that_cannot_be_written_names_the_variable_that_moves_it(tmp_pat
                           "written: cannot create the folder")
     assert err.endswith("set MNISTLAB_CACHE to a folder you can write: MNISTLAB_CACHE=DIR "
                         "mnistlab data fetch mnist")
+
+
+def test_data_path_of_a_folder_without_the_idx_files_is_refused(tmp_path, capsys):
+    """`mnistlab data path /tmp` printed /tmp, as if it held a dataset."""
+    from mnistlab.cli import main
+
+    assert main(["data", "path", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path}: not a dataset folder (it holds none of the four IDX files); give "
+        "a folder holding the four IDX files")

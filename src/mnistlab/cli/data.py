@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from .. import files
@@ -39,7 +40,9 @@ def run_data(args: argparse.Namespace) -> int:
             path = data.fetch(args.name, progress=not args.quiet)
         stdout.print(f"{args.name}: ready in {path}")
     elif args.data_command == "path":
-        print(data.dataset_folder(args.name, data_dir=args.data_dir))
+        folder = data.dataset_folder(args.name, data_dir=args.data_dir)
+        _check_holds_a_dataset(folder)
+        print(folder)
     else:
         info = data.dataset_info(args.name, data_dir=args.data_dir)
         if args.json:
@@ -91,3 +94,18 @@ def run_doctor(args: argparse.Namespace) -> int:
             else:
                 stdout.print(f"[bold]{run}[/]: [green]{t(args.lang, 'cli.nothing_wrong')}[/]")
     return 1 if any(problems(found) for found in report.values()) else 0
+
+
+def _check_holds_a_dataset(folder: Path) -> None:
+    """A folder given by path is printed only if it holds the four IDX files (a known name is
+    found only where it does): `data path /tmp` printed /tmp."""
+    from ..data.sources import FILES, find_file
+    from ..errors import MnistlabError
+
+    missing = [stem for stem in FILES if find_file(folder, stem) is None]
+    if missing:
+        lacks = ("holds none of the four IDX files" if len(missing) == len(FILES) else
+                 "lacks " + ", ".join(f"{stem}[.gz]" for stem in missing))
+        raise MnistlabError(f"{folder}: not a dataset folder (it {lacks}); give a folder "
+                            "holding the four IDX files")
+
