@@ -939,3 +939,32 @@ def test_rows_far_from_the_original_are_named_as_the_report_names_their_experime
                          if line.startswith(("- Where our numbers", "- Donde nuestros"))]
     assert ": learning rate 0.05 (" in lines["en"] and "vs 1.50)." in lines["en"]
     assert ": tasa de aprendizaje 0,05 (" in lines["es"] and "frente a 1,50)." in lines["es"]
+
+
+def test_a_folder_whose_study_db_is_gone_still_refuses_another_study(study_reference,
+                                                                       tmp_path):
+    """With study.db deleted (or moved aside, as the damaged-store error advises), another
+    study trained into the folder and replaced its report and results.csv."""
+    import shutil
+
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    (tmp_path / "S" / "study.db").unlink()
+    results = (tmp_path / "S" / "results.csv").read_text()
+    other = (finished.parent / "tiny.toml").read_text().replace('name = "tiny"',
+                                                                 'name = "other"')
+    (tmp_path / "other.toml").write_text(other)
+    with pytest.raises(MnistlabError, match="holds another study \\('tiny'\\); use another "
+                       "--out"):
+        run_study(str(tmp_path / "other.toml"), tmp_path / "S", options=StudyOptions(workers=1))
+    (tmp_path / "changed.toml").write_text((finished.parent / "tiny.toml").read_text()
+                                           .replace("epochs = 3", "epochs = 4", 1))
+    with pytest.raises(MnistlabError, match="holds this study made from other settings "
+                       "\\(base epochs 3 -> 4\\)"):
+        run_study(str(tmp_path / "changed.toml"), tmp_path / "S",
+                  options=StudyOptions(workers=1))
+    assert (tmp_path / "S" / "results.csv").read_text() == results
+    assert not (tmp_path / "S" / "study.db").exists()
+    # its own study takes it back, from its runs
+    run_study(str(finished.parent / "tiny.toml"), tmp_path / "S", options=StudyOptions(workers=1))
+    assert (tmp_path / "S" / "results.csv").read_text() == results

@@ -227,7 +227,10 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
 # What a study writes into its folder; anything else there means the folder is someone else's.
 STUDY_ENTRIES = {"study.db", "study.db-wal", "study.db-shm", "study.db-journal", "study.lock",
                  "runs", "cohorts", "plots", "results.csv", "report.md", "report.html",
-                 *TRACKING_ENTRIES}
+                 "study.json", *TRACKING_ENTRIES}
+# study.db's record of which study the folder holds, kept beside it too: a folder whose
+# study.db was deleted or moved aside (as a damaged one is) still refuses another study
+IDENTITY_FILE = "study.json"
 
 
 def identity_settings(spec: StudySpec) -> list[Any]:
@@ -250,14 +253,27 @@ def study_identity(spec: StudySpec) -> str:
 def check_study_folder(out: Path, spec: StudySpec) -> None:
     """Refuse a folder that is not this study's: a file, another study's folder, or a folder
     holding anything a study does not write (a study only writes and deletes its own files)."""
+    now = json.loads(json.dumps(identity_settings(spec)))  # as stored: lists
     if (out / "study.db").is_file():
         with Store(out / "study.db") as store:
             stored = store.identity()
             if stored is not None and stored != study_identity(spec):
-                now = json.loads(json.dumps(identity_settings(spec)))  # as stored: lists
                 raise MnistlabError(_not_this_study(out, store.identity_settings(), now))
         return
     files.check_owned_folder(out, STUDY_ENTRIES, "study")
+    kept = _kept_identity(out)
+    if kept is not None and kept.get("identity") != study_identity(spec):
+        raise MnistlabError(_not_this_study(out, kept.get("settings"), now))
+
+
+def _kept_identity(out: Path) -> dict[str, Any] | None:
+    """The identity study.json keeps (None where there is none, or it cannot be read: then
+    the folder is judged as before it was written)."""
+    try:
+        kept = json.loads((out / IDENTITY_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return kept if isinstance(kept, dict) else None
 
 
 def _not_this_study(out: Path, old: list[Any] | None, new: list[Any]) -> str:
@@ -321,6 +337,10 @@ def _claim(store: Store, out: Path, spec: StudySpec) -> Placement:
     check_study_folder(out, spec)
     if store.identity() is None or store.identity_settings() is None:
         store.set_identity(study_identity(spec), identity_settings(spec))
+    if _kept_identity(out) != {"identity": study_identity(spec),
+                               "settings": json.loads(json.dumps(identity_settings(spec)))}:
+        files.write_json(out / IDENTITY_FILE, {"identity": study_identity(spec),
+                                               "settings": identity_settings(spec)})
     return key_placement(store, out, spec)
 
 
