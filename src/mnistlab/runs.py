@@ -340,6 +340,12 @@ def a_file(path: Path, wanted: str = "the folder `mnistlab train --out DIR` made
     return MnistlabError(f"{path}: a file, not a {noun}; {give}")
 
 
+# Folders of many runs, by the file that marks them: (marker, what it is, the command that
+# makes it, the subfolder its runs are in)
+MANY_RUNS = (("study.db", "a study", "mnistlab study", "runs"),
+             ("tune.db", "a search", "mnistlab tune", ""))
+
+
 def _no_model(folder: Path, path: Path) -> str:
     """Why `folder` has no model.pt, and what to give instead."""
     if (folder / "summary.json").is_file():  # a run folder that lost its model
@@ -351,7 +357,7 @@ def _no_model(folder: Path, path: Path) -> str:
         return (f"{folder}: its training was stopped before it wrote a model (killed, or out "
                 "of memory; checkpoint.pt is here): run the same train command again to "
                 "resume it")
-    for marker, what, where in (("study.db", "a study", "runs"), ("tune.db", "a search", "")):
+    for marker, what, _, where in MANY_RUNS:
         if (folder / marker).is_file():
             final = _final_runs(folder)
             if final:  # what a user who gives the study most likely wants: its final model
@@ -662,13 +668,11 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
         raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
                             "killed or out of memory); run the same train command again to "
                             "resume it, then examine it")
-    made_by = next(((what, command) for name, what, command in (
-        ("study.db", "study", "study"), ("tune.db", "search", "tune")) if (root / name).is_file()),
-        None)
+    made_by = next((kind for kind in MANY_RUNS if (root / kind[0]).is_file()), None)
     if not run_dirs and made_by:
-        raise MnistlabError(f"{path}: a {made_by[0]} stopped before its first run finished; "
-                            f"run the same `mnistlab {made_by[1]}` command again to resume it, "
-                            "then examine it")
+        _, what, command, _ = made_by
+        raise MnistlabError(f"{path}: {what} stopped before its first run finished; run the "
+                            f"same `{command}` command again to resume it, then examine it")
     if not run_dirs:
         raise MnistlabError(f"{path}: no run folders here (looked for summary.json, "
                             f"{SEARCH_DEPTH} folders deep)")

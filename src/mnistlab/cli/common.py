@@ -242,11 +242,11 @@ def print_members(members: list[dict[str, Any]]) -> None:
                  f"(mean {sum(values) / len(values):.4f}, best {max(values):.4f})")
 
 
-def check_run_usable(run_dir: str | Path, *, diverged: str = "refuse") -> None:
+def check_run_usable(run_dir: str | Path, *, scores_diverged: bool = False) -> None:
     """A run cut short by Ctrl-C still has a model: the weights at that moment. Commands that
     use it say so, in one line, and how to finish the run. A diverged run's model answers
     nothing (its outputs may be finite, just huge): predict and export refuse it; evaluate
-    (`diverged="warn"`) scores it, saying whose figures they are."""
+    (`scores_diverged`) scores it, saying whose figures they are."""
     from rich.markup import escape
 
     from ..errors import MnistlabError
@@ -264,7 +264,7 @@ def check_run_usable(run_dir: str | Path, *, diverged: str = "refuse") -> None:
                      f"{summary.epochs} of {summary.epochs_planned} epochs: this is its model "
                      "at that moment; run the command that made it again to finish it",
                      highlight=False)
-    elif summary.status == "diverged" and diverged == "refuse":
+    elif summary.status == "diverged" and not scores_diverged:
         raise MnistlabError(f"{folder}: the run diverged (its summary.json says so), so its "
                             "model answers nothing; train it again with a lower --lr")
     elif summary.status == "diverged":

@@ -99,10 +99,10 @@ def run_doctor(args: argparse.Namespace) -> int:
 def _check_holds_a_dataset(folder: Path) -> None:
     """A folder given by path is printed only if it holds the four IDX files (a known name is
     found only where it does): `data path /tmp` printed /tmp."""
-    from ..data.sources import FILES, find_file
+    from ..data.sources import FILES, missing_files
     from ..errors import MnistlabError
 
-    missing = [stem for stem in FILES if find_file(folder, stem) is None]
+    missing = missing_files(folder)
     if missing:
         lacks = ("holds none of the four IDX files" if len(missing) == len(FILES) else
                  "lacks " + ", ".join(f"{stem}[.gz]" for stem in missing))

@@ -169,7 +169,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         here = "" if Path(config.dataset).expanduser().is_absolute() else f" (in {Path.cwd()})"
         raise MnistlabError(f"{run_dir}: trained on the data in {config.dataset}, which is not "
                             f"there now{here}; give where it is with --dataset DIR")
-    check_run_usable(run_dir, diverged="warn")
+    check_run_usable(run_dir, scores_diverged=True)
     splits = prepare_data(config.replace(device="cpu"))
     check_same_data(payload, splits, config, chosen=bool(args.dataset))
     x, y = (splits.test_x, splits.test_y) if args.split == "test" else (splits.val_x, splits.val_y)

@@ -105,20 +105,21 @@ def _class_names(folder: Path, max_label: int) -> list[str]:
     if max_label >= len(names):
         raise MnistlabError(f"{names_file}: labels go up to {max_label} but classes.txt names "
                             f"{len(names)} classes; add the missing names or fix the labels")
-    if "" in names:
-        raise MnistlabError(f"{names_file}: line {names.index('') + 1} is empty (class "
-                            f"{names.index('')} would have no name); write one name per line, "
-                            "label 0 first")
-    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
-    if twice is not None:
-        raise MnistlabError(f"{names_file}: {twice!r} names classes {names.index(twice)} and "
-                            f"{names.index(twice, names.index(twice) + 1)}; each class needs "
-                            "a name of its own (its accuracy is reported under it)")
+    first: dict[str, int] = {}  # name -> the class it named first
+    for k, name in enumerate(names):
+        if not name:
+            raise MnistlabError(f"{names_file}: line {k + 1} is empty (class {k} would have no "
+                                "name); write one name per line, label 0 first")
+        if name in first:
+            raise MnistlabError(f"{names_file}: {name!r} names classes {first[name]} and {k}; "
+                                "each class needs a name of its own (its accuracy is reported "
+                                "under it)")
+        first[name] = k
     return names
 
 
 def _warn_about_labels(folder: Path, train: torch.Tensor, test: torch.Tensor,
-                       classes: int) -> None:
+                       classes: int, max_label: int) -> None:
     """Classes with no training image, said once: one stray label of 255 in a folder of digits
     makes 256 outputs, and test images of such a class cannot be classified right."""
     seen = train.bincount(minlength=classes)
@@ -128,10 +129,9 @@ def _warn_about_labels(folder: Path, train: torch.Tensor, test: torch.Tensor,
     listed = ", ".join(map(str, empty[:5])) + (f" and {len(empty) - 5:,} more"
                                                if len(empty) > 5 else "")
     in_test = int(torch.isin(test, torch.tensor(empty)).sum())
-    labels = int(torch.cat([train, test]).max()) + 1
-    if labels < classes:  # the names outnumber the labels: the list, not the labels
+    if max_label + 1 < classes:  # the names outnumber the labels: the list, not the labels
         warnings.warn(f"{folder}: classes.txt names {classes} classes but the labels run from "
-                      f"0 to {labels - 1}, so classes {listed} have no image and a model gets "
+                      f"0 to {max_label}, so classes {listed} have no image and a model gets "
                       f"{classes} outputs; remove the extra names from classes.txt, or check "
                       "the label files", stacklevel=3)
         return
@@ -179,7 +179,7 @@ def load_folder(folder: str | Path, *, name: str | None = None,
             raise MnistlabError(f"{folder}: every label is 0, so there is one class and "
                                 "nothing to classify; check the label files (a classifier "
                                 "needs images of at least 2 classes)")
-        _warn_about_labels(folder, train_y, test_y, len(class_names))
+        _warn_about_labels(folder, train_y, test_y, len(class_names), max_label)
     return Dataset(name=name or folder.resolve().name, train_images=train_x,
                    train_labels=train_y, test_images=test_x, test_labels=test_y,
                    class_names=class_names, mean=mean, std=std, source=str(folder),

@@ -172,11 +172,16 @@ def find_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def missing_files(folder: Path) -> list[str]:
+    """The stems of the four IDX files `folder` lacks (none: it holds a dataset)."""
+    return [stem for stem in FILES if find_file(folder, stem) is None]
+
+
 def locate(name: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
     """The first folder holding all four files of a known dataset, and how it was found."""
     looked: dict[Path, str] = {}  # --data-dir and MNISTLAB_DATA may name one folder: once
     for folder, how in search_folders(name, data_dir):
-        missing = [stem for stem in FILES if find_file(folder, stem) is None]
+        missing = missing_files(folder)
         if not missing:
             _warn_if_passed_over(data_dir, folder, how)
             return folder, how
@@ -198,7 +203,7 @@ def _warn_if_passed_over(data_dir: str | Path | None, folder: Path, how: str) ->
     given = Path(data_dir).expanduser()
     what = ("no folder" if not given.exists() else "a file" if not given.is_dir() else
             "the dataset's own folder, where the folder above it is meant"
-            if all(find_file(given, stem) for stem in FILES) else
+            if not missing_files(given) else
             f"no complete {folder.name}/ inside")
     warnings.warn(f"--data-dir {data_dir}: {what}; read {folder.name} from {folder} ({how}) "
                   "instead", stacklevel=3)
@@ -213,7 +218,7 @@ def _why_not_there(folder: Path, how: str) -> str:
         return f" ({how} names a file; it should name the folder that holds {folder.name}/)"
     if not root.exists():
         return f" ({how} names a folder that does not exist)"
-    if all(find_file(root, stem) for stem in FILES):
+    if not missing_files(root):
         return f" ({how} names a dataset folder itself; it should name the folder above it)"
     return ""
 

@@ -253,17 +253,25 @@ def study_identity(spec: StudySpec) -> str:
 def check_study_folder(out: Path, spec: StudySpec) -> None:
     """Refuse a folder that is not this study's: a file, another study's folder, or a folder
     holding anything a study does not write (a study only writes and deletes its own files)."""
-    now = json.loads(json.dumps(identity_settings(spec)))  # as stored: lists
+    ours = _identity_record(spec)
     if (out / "study.db").is_file():
         with Store(out / "study.db") as store:
             stored = store.identity()
-            if stored is not None and stored != study_identity(spec):
-                raise MnistlabError(_not_this_study(out, store.identity_settings(), now))
+            if stored is not None and stored != ours["identity"]:
+                raise MnistlabError(_not_this_study(out, store.identity_settings(),
+                                                    ours["settings"]))
         return
     files.check_owned_folder(out, STUDY_ENTRIES, "study")
     kept = _kept_identity(out)
-    if kept is not None and kept.get("identity") != study_identity(spec):
-        raise MnistlabError(_not_this_study(out, kept.get("settings"), now))
+    if kept is not None and kept.get("identity") != ours["identity"]:
+        raise MnistlabError(_not_this_study(out, kept.get("settings"), ours["settings"]))
+
+
+def _identity_record(spec: StudySpec) -> dict[str, Any]:
+    """What study.db and study.json record of the study a folder holds, as JSON reads it
+    back (tuples as lists)."""
+    return {"identity": study_identity(spec),
+            "settings": json.loads(json.dumps(identity_settings(spec)))}
 
 
 def _kept_identity(out: Path) -> dict[str, Any] | None:
@@ -337,10 +345,9 @@ def _claim(store: Store, out: Path, spec: StudySpec) -> Placement:
     check_study_folder(out, spec)
     if store.identity() is None or store.identity_settings() is None:
         store.set_identity(study_identity(spec), identity_settings(spec))
-    if _kept_identity(out) != {"identity": study_identity(spec),
-                               "settings": json.loads(json.dumps(identity_settings(spec)))}:
-        files.write_json(out / IDENTITY_FILE, {"identity": study_identity(spec),
-                                               "settings": identity_settings(spec)})
+    ours = _identity_record(spec)
+    if _kept_identity(out) != ours:  # written once, and again by folders made before it
+        files.write_json(out / IDENTITY_FILE, ours)
     return key_placement(store, out, spec)
 
 
