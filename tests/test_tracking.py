@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -166,6 +167,62 @@ def test_a_run_folder_with_quotes_or_backslashes_in_its_path_is_logged_once(
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name(out.name).experiment_id])
     assert len(runs) == 1
+
+
+def files_under(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def test_a_run_folder_renamed_with_its_store_keeps_its_run_and_writes_only_there(
+        tmp_path, tiny_idx_dir, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = tmp_path / "first"
+    train(tiny_config(tiny_idx_dir, epochs=1), out=first,
+          hooks=Tracking(("mlflow",), first).train_hooks())
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    before = files_under(first)
+    notes: list[str] = []
+    Tracking(("mlflow",), copy, warn=notes.append).finished_folder()  # the command again
+    assert notes == [f"note: the MLflow store in {copy} was made in {first} (the folder was "
+                     "moved or copied); its runs and files now point here"]
+    assert files_under(first) == before  # the original is not written into
+    client = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("copy")  # named after its folder, as it was
+    assert experiment.artifact_location == (copy / "mlartifacts").as_uri()
+    everywhere = [e.experiment_id for e in client.search_experiments()]
+    (run,) = client.search_runs(everywhere)  # found again, not logged twice
+    assert run.info.experiment_id == experiment.experiment_id
+    assert run.info.artifact_uri.startswith((copy / "mlartifacts").as_uri() + "/")
+    assert run.data.tags["mnistlab.folder"] == str(copy)
+    assert "model.pt" in artifacts(client, run.info.run_id)  # read from the copy
+    shutil.rmtree(first)  # and the copy stands alone
+    assert "model.pt" in artifacts(client, run.info.run_id)
+    Tracking(("mlflow",), copy, warn=notes.append)  # pointed here once: no second note
+    assert len(notes) == 1
+
+
+def test_a_study_folder_copied_with_its_store_resumes_into_the_copy(tmp_path, tiny_idx_dir,
+                                                                     monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(STUDY.format(data=tiny_idx_dir))
+    first, copy = tmp_path / "first", tmp_path / "elsewhere" / "first"
+    options = StudyOptions(workers=1, log=("mlflow",))
+    run_study(str(spec), first, options=options)
+    shutil.copytree(first, copy)
+    before = files_under(first)
+    run_study(str(spec), copy, options=options)
+    assert files_under(first) == before
+    client = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tiny-tracked").experiment_id
+    runs = client.search_runs([experiment])
+    assert len(runs) == 4  # the parent and its three children, each once
+    for run in runs:
+        assert run.info.artifact_uri.startswith((copy / "mlartifacts").as_uri() + "/")
+        assert run.data.tags["mnistlab.folder"].startswith(str(copy))
+    (parent,) = [r for r in runs if r.data.tags.get("mnistlab.kind") == "study"]
+    assert "report.html" in artifacts(client, parent.info.run_id)
 
 
 def test_a_store_in_the_folder_that_cannot_be_opened_is_one_line_before_training(

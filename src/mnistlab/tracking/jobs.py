@@ -51,8 +51,18 @@ class Tracking:
                       else None)
 
     # --- mnistlab train --------------------------------------------------------------------------
+    def _follow_rename(self) -> None:
+        """A run's experiment is named after its folder: a run folder renamed with its store
+        keeps its experiment (renamed too), so its run is found again, not logged twice."""
+        moved, name = self.store and self.store.moved_from, self.out.resolve().name
+        if moved is not None and moved.name != name:
+            old = self.store.call("get_experiment_by_name", moved.name)
+            if old is not None and self.store.call("get_experiment_by_name", name) is None:
+                self.store.call("rename_experiment", old.experiment_id, name)
+
     def train_hooks(self) -> list[Hook]:
         """Live loggers for `train(config, out=self.out, hooks=...)`."""
+        self._follow_rename()
         hooks: list[Hook] = []
         if self.tensorboard:
             hooks.append(tb.TensorBoardLogger(self.out / tb.SUBFOLDER))
@@ -64,6 +74,7 @@ class Tracking:
         """A run read back finished (nothing trained): logged from its folder, unless it
         already was."""
         folder = self.out
+        self._follow_rename()
         if self.tensorboard and not (folder / tb.SUBFOLDER).exists():
             tb.log_folder(folder, folder / tb.SUBFOLDER)
         if self.store is not None:

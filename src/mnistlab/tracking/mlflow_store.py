@@ -167,6 +167,64 @@ def _check_not_another_database(path: Path, named: str) -> None:
                             "or a new file (sqlite:///PATH/mlflow.db)")
 
 
+def relocate(out: Path) -> Path | None:
+    """The folder an embedded store in `out` was made in, if another (the folder was moved or
+    copied), after pointing the store at `out`. MLflow records absolute paths, and no call of
+    its API changes them: where each experiment's and run's files go (a copied study would
+    write into the original, a moved one recreate the old folder) and the folder tag runs are
+    found again by (every run would be logged a second time). Those columns are rewritten in
+    the store's SQLite file, in one transaction; a file that is not such a store is left to
+    MLflow's own opening to refuse."""
+    import sqlite3
+
+    path = out / STORE_FILE
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    here, folder = (out / ARTIFACTS).resolve().as_uri(), str(out.resolve())
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db, db:
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            old = [row[0] for row in db.execute(
+                "SELECT DISTINCT artifact_location FROM experiments WHERE artifact_location "
+                "LIKE ? AND artifact_location != ?", (f"file://%/{ARTIFACTS}", here))]
+            for uri in old:
+                _replace_prefix(db, tables, uri, here, str(_uri_folder(uri)), folder)
+    except sqlite3.Error:
+        return None
+    return _uri_folder(old[-1]) if old else None
+
+
+def _forget_artifact_places() -> None:
+    """MLflow keeps where each run's files go, by run id, for the life of the process: a
+    folder copied and resumed in the process that wrote the original would write there."""
+    from mlflow.tracking._tracking_service import utils
+
+    with contextlib.suppress(AttributeError):  # a private cache: gone in a later MLflow, fine
+        utils._artifact_repos_cache.clear()
+
+
+def _uri_folder(uri: str) -> Path:
+    """The folder holding the artifacts folder at file: `uri`."""
+    return Path(unquote(urlsplit(uri).path)).parent
+
+
+def _replace_prefix(db: Any, tables: set[str], uri: str, here: str, was: str, folder: str
+                    ) -> None:
+    """`uri` -> `here` where files go, `was` -> `folder` in the runs' folder tags."""
+    moves = [("experiments", "artifact_location", uri, here),
+             ("runs", "artifact_uri", uri, here),
+             ("logged_models", "artifact_location", uri, here)]
+    for table, column, old, new in moves:
+        if table in tables:
+            db.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608
+                       f"WHERE {column} = ? OR substr({column}, 1, ?) = ?",
+                       (new, len(old) + 1, old, len(old) + 1, old + "/"))
+    db.execute("UPDATE tags SET value = ? || substr(value, ?) WHERE key = ? AND "
+               "(value = ? OR substr(value, 1, ?) = ?)",
+               (folder, len(was) + 1, FOLDER_TAG, was, len(was) + 1, was + os.sep))
+
+
 def params_of(settings: dict[str, Any]) -> dict[str, str]:
     return {k: (",".join(map(str, v)) if isinstance(v, (list, tuple)) else
                 "" if v is None else str(v)) for k, v in settings.items()}
@@ -187,6 +245,11 @@ class Store:
         self.warn = warn or (lambda line: print(line, flush=True))
         self.lost = False
         self._client_class, self._client = client, None
+        self.moved_from = relocate(out) if self.local else None
+        if self.moved_from is not None:
+            _forget_artifact_places()
+            self.warn(f"note: the MLflow store in {out} was made in {self.moved_from} (the "
+                      "folder was moved or copied); its runs and files now point here")
         # said before training; the embedded store is made at first use, after its folder
         # was checked by whoever owns it, but one already there must open now too (another
         # MLflow version's schema, say), not after the first run of a study has trained
