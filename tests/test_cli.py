@@ -493,3 +493,31 @@ def test_a_run_from_before_a_folder_was_recognised_still_evaluates(tmp_path, sha
     (copy / "classes.txt").unlink()
     capsys.readouterr()
     assert main(["evaluate", str(run)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    ("--model cnn --hidden 32", ["--hidden 32 does nothing with --model cnn: only mlp reads it "
+                                 "(cnn is sized by --filters, --dense)"]),
+    ("--model mlp --filters 8,16 --batchnorm",
+     ["--filters 8,16 does nothing with --model mlp: only cnn and resnet read it (mlp is sized "
+      "by --hidden)", "--batchnorm does nothing with --model mlp: only cnn and lenet5 read it"]),
+    ("--model resnet --dense 16 --variant classic",
+     ["--dense 16 does nothing with --model resnet: only cnn reads it (resnet is sized by "
+      "--filters, --blocks)", "--variant classic does nothing with --model resnet: only lenet5 "
+      "reads it"]),
+    ("--optimizer adam --momentum 0.9", ["--momentum 0.9 does nothing with --optimizer adam: "
+                                         "it is SGD's (adam keeps its own running averages of "
+                                         "the gradient)"]),
+    ("--model cnn --filters 8 --dense 16 --no-batchnorm --optimizer sgd --momentum 0.9", []),
+    ("--model lenet5 --variant classic --batchnorm --recipe mnist-fast", []),
+])
+def test_a_flag_the_model_or_optimizer_does_not_read_is_said(argv, said):
+    """--hidden with a cnn, --momentum with adam were dropped without a word."""
+    from mnistlab.cli import build_parser
+    from mnistlab.cli.common import config_from_args
+    from mnistlab.cli.train import unread_flags
+    from mnistlab.recipes import get_recipe
+
+    args = build_parser().parse_args(["train", *argv.split()])
+    config = config_from_args(args, get_recipe(args.recipe).settings if args.recipe else None)
+    assert unread_flags(args, config) == [f"warning: {line}" for line in said]

@@ -45,10 +45,11 @@ class TooSmall(Exception):
 LayerPlan = Callable[[TrainConfig, Shape, int], list[Layer]]
 LAYER_PLANS: dict[str, LayerPlan] = {}
 LAYER_FLAGS: dict[str, str] = {}  # the flags that size a model's layers, for the fix
+MODEL_OPTIONS: dict[str, tuple[str, ...]] = {}  # other settings only some models read
 
 
-def register_model(name: str, *, layers: LayerPlan,
-                   layer_flags: str = "") -> Callable[[Builder], Builder]:
+def register_model(name: str, *, layers: LayerPlan, layer_flags: str = "",
+                   options: tuple[str, ...] = ()) -> Callable[[Builder], Builder]:
     """Register a builder together with its layer plan (the two must describe one network;
     tests/test_limits.py checks that they count the same parameters). Model names are settings
     values, listed once in config.MODELS (what TrainConfig accepts and the CLI offers)."""
@@ -59,6 +60,7 @@ def register_model(name: str, *, layers: LayerPlan,
         MODEL_REGISTRY[name] = builder
         LAYER_PLANS[name] = layers
         LAYER_FLAGS[name] = layer_flags
+        MODEL_OPTIONS[name] = options
         return builder
 
     return wrap
@@ -72,6 +74,22 @@ def shape_settings(model: str) -> tuple[str, ...]:
     """The settings that size a model's layers: ("hidden",) for mlp, () for lenet5."""
     return tuple(flag.strip().removeprefix("--") for flag in LAYER_FLAGS.get(model, "").split(",")
                  if flag.strip())
+
+
+def model_settings(model: str) -> tuple[str, ...]:
+    """The settings of only some models that `model` reads: its shape, and options such as
+    lenet5's variant (dropout and the activation every model reads)."""
+    return shape_settings(model) + MODEL_OPTIONS.get(model, ())
+
+
+def unread_settings(model: str) -> dict[str, tuple[str, ...]]:
+    """Each setting some model reads and `model` does not -> the models that read it."""
+    readers: dict[str, tuple[str, ...]] = {}
+    for other in list_models():
+        for name in model_settings(other):
+            readers[name] = readers.get(name, ()) + (other,)
+    return {name: users for name, users in readers.items()
+            if name not in model_settings(model)}
 
 
 def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,
@@ -399,7 +417,7 @@ def mlp(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int
     return nn.Sequential(nn.Flatten(), *head)
 
 
-@register_model("lenet5", layers=_lenet5_plan)
+@register_model("lenet5", layers=_lenet5_plan, options=("variant", "batchnorm"))
 def lenet5(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """LeNet-5. `classic`: tanh, average pooling, 6-16-120-84 (LeCun et al. 1998, with C3 fully
     connected rather than the paper's partial table). `modern`: same shape with ReLU, max
@@ -421,7 +439,8 @@ def lenet5(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: 
     return nn.Sequential(features, *_dense_head(flat, (120, 84), num_classes, act, config.dropout))
 
 
-@register_model("cnn", layers=_cnn_plan, layer_flags="--filters, --dense")
+@register_model("cnn", layers=_cnn_plan, layer_flags="--filters, --dense",
+                options=("batchnorm",))
 def cnn(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """A deeper conv net: per filter count, conv3x3 -> (batch norm) -> activation -> max pool;
     then the dense layers. 32-64-128 / 256-128 is the LeNet challenge's final network."""

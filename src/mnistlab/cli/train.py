@@ -17,6 +17,7 @@ from .common import (
     as_flag,
     check_run_usable,
     config_from_args,
+    flag,
     needed_path_text,
     path_text,
     print_members,
@@ -48,6 +49,27 @@ def add_train(p: argparse.ArgumentParser) -> None:
     add_config_flags(p)
 
 
+def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
+    """A warning per flag given that the model or optimizer chosen does not read (--hidden
+    with a cnn, --momentum with adam): said, where it was dropped without a word."""
+    from ..models import LAYER_FLAGS, shape_settings, unread_settings
+
+    lines = []
+    for name, readers in unread_settings(config.model).items():
+        value = getattr(args, name, None)
+        if value is not None:
+            shown = as_flag(name, value) if isinstance(value, bool) else f"{flag(name)} {value}"
+            sized = LAYER_FLAGS.get(config.model) if name in shape_settings(readers[0]) else ""
+            lines.append(f"warning: {shown} does nothing with --model {config.model}: only "
+                         f"{' and '.join(readers)} read{'s' if len(readers) == 1 else ''} it"
+                         + (f" ({config.model} is sized by {sized})" if sized else ""))
+    if args.momentum is not None and config.momentum > 0 and config.optimizer != "sgd":
+        lines.append(f"warning: --momentum {args.momentum} does nothing with --optimizer "
+                     f"{config.optimizer}: it is SGD's ({config.optimizer} keeps its own "
+                     "running averages of the gradient)")
+    return lines
+
+
 def run_train(args: argparse.Namespace) -> int:
     from ..progress import RichReporter, SilentReporter
     from ..recipes import RECIPES, get_recipe
@@ -65,6 +87,8 @@ def run_train(args: argparse.Namespace) -> int:
         stdout.print(table)
         return 0
     config = config_from_args(args, get_recipe(args.recipe).settings if args.recipe else None)
+    for line in unread_flags(args, config):
+        warn_line(line)
     out = Path(args.out) if args.out else default_out(config)
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
     tracking = _tracking(args, out)  # a missing extra or a silent server: before training
