@@ -508,11 +508,16 @@ def test_a_run_from_before_a_folder_was_recognised_still_evaluates(tmp_path, sha
     ("--optimizer adam --momentum 0.9", ["--momentum 0.9 does nothing with --optimizer adam: "
                                          "it is SGD's (adam keeps its own running averages of "
                                          "the gradient)"]),
-    ("--model cnn --filters 8 --dense 16 --no-batchnorm --optimizer sgd --momentum 0.9", []),
+    ("--val-from test --val-size 5000", ["--val-size 5000 does nothing with --val-from test: "
+                                         "the whole test set is the validation set, and every "
+                                         "training image trains"]),
+    ("--model cnn --filters 8 --dense 16 --no-batchnorm --optimizer sgd --momentum 0.9 "
+     "--val-size 500", []),
     ("--model lenet5 --variant classic --batchnorm --recipe mnist-fast", []),
 ])
 def test_a_flag_the_model_or_optimizer_does_not_read_is_said(argv, said):
-    """--hidden with a cnn, --momentum with adam were dropped without a word."""
+    """--hidden with a cnn, --momentum with adam, --val-size with --val-from test were
+    dropped without a word."""
     from mnistlab.cli import build_parser
     from mnistlab.cli.common import config_from_args
     from mnistlab.cli.train import unread_flags

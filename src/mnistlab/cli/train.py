@@ -50,8 +50,8 @@ def add_train(p: argparse.ArgumentParser) -> None:
 
 
 def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
-    """A warning per flag given that the model or optimizer chosen does not read (--hidden
-    with a cnn, --momentum with adam): said, where it was dropped without a word."""
+    """A warning per flag given that the model, optimizer or validation chosen does not read
+    (--hidden with a cnn, --momentum with adam): said, where it was dropped without a word."""
     from ..models import LAYER_FLAGS, shape_settings, unread_settings
 
     lines = []
@@ -67,6 +67,10 @@ def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
         lines.append(f"warning: --momentum {args.momentum} does nothing with --optimizer "
                      f"{config.optimizer}: it is SGD's ({config.optimizer} keeps its own "
                      "running averages of the gradient)")
+    if args.val_size is not None and config.val_from == "test":
+        lines.append(f"warning: --val-size {args.val_size} does nothing with --val-from test: "
+                     "the whole test set is the validation set, and every training image "
+                     "trains")
     return lines
 
 
