@@ -133,6 +133,21 @@ def test_more_names_than_labels_are_blamed_on_classes_txt(tmp_path):
         assert len(load_dataset(folder).class_names) == 12
 
 
+def test_a_raw_file_beside_its_gzipped_copy_is_said_where_the_two_differ(tmp_path):
+    folder = make_dataset_folder(tmp_path / "tiny", 20, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unpacked copy of the same bytes: nothing to say
+        for stem in ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+            (folder / stem).write_bytes(gzip.decompress((folder / f"{stem}.gz").read_bytes()))
+        load_dataset(folder)
+    images, labels = tiny_arrays(30, seed=3)  # the raw training images edited since
+    write_idx(folder / "train-images-idx3-ubyte", images)
+    with pytest.warns(UserWarning, match=r"train-images-idx3-ubyte and train-images-idx3-ubyte"
+                      r"\.gz are both there and differ \(23,536 bytes against 15,696 unpacked\); "
+                      r"train-images-idx3-ubyte\.gz is read: remove the one not meant"):
+        assert len(load_dataset(folder).train_labels) == 20
+
+
 def test_read_idx_checks_dimensions_from_the_name(tmp_path):
     write_idx(tmp_path / "labels-idx3-ubyte", np.zeros(5, np.uint8))
     with pytest.raises(MnistlabError, match="labels-idx3-ubyte: has 1 dimension"):

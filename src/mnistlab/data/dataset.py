@@ -57,6 +57,7 @@ def _read_split(folder: Path, split: str,
         if path is None:
             raise MnistlabError(f"{folder}: {stem}[.gz] is missing; a dataset folder holds "
                                 f"{', '.join(FILES)} (each optionally .gz)")
+        _warn_if_raw_differs(path)
         if spec is not None:
             payload = read_verified(spec.name, stem, path)
         else:
@@ -71,6 +72,25 @@ def _read_split(folder: Path, split: str,
     # the images tensor shares the buffer read_bytes filled (writable, owned by nobody else): no
     # second copy of the largest file; the labels must widen to int64 anyway
     return torch.from_numpy(images), torch.from_numpy(labels.astype("int64"))
+
+
+def _warn_if_raw_differs(path: Path) -> None:
+    """`<stem>.gz` is read where the raw `<stem>` lies beside it: said when the two differ in
+    size (gzip's trailer holds the unpacked size, mod 2**32), so a raw file edited or replaced
+    by hand is not passed over without a word."""
+    raw = path.with_suffix("")
+    if path.suffix != ".gz" or not raw.is_file():
+        return
+    try:
+        with path.open("rb") as packed:
+            packed.seek(-4, os.SEEK_END)
+            unpacked = int.from_bytes(packed.read(4), "little")
+    except OSError:
+        return  # too short to be gzip: reading it says so
+    if unpacked != raw.stat().st_size % 2**32:
+        warnings.warn(f"{path.parent}: {raw.name} and {path.name} are both there and differ "
+                      f"({raw.stat().st_size:,} bytes against {unpacked:,} unpacked); "
+                      f"{path.name} is read: remove the one not meant", stacklevel=2)
 
 
 def _published(splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> KnownDataset | None:
