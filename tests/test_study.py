@@ -62,6 +62,17 @@ def test_cosine_schedule_is_not_a_prefix(tiny_study):
     assert plan.snapshots == []
 
 
+def test_a_run_scored_with_test_time_augmentation_is_not_read_as_a_prefix(tiny_study):
+    """Its summary is scored over the augmented views, its history without them: the shorter
+    rows mixed the two kinds of figure, ones no run of those settings gives."""
+    text = tiny_study.read_text().replace('schedule = "constant"',
+                                          'schedule = "constant"\ntta = true\n'
+                                          'augment = "shift=0.1"')
+    tiny_study.write_text(text)
+    plan = plan_experiments(load_study(str(tiny_study)))
+    assert plan.snapshots == []
+
+
 def test_study_results_report_and_final(tiny_study, tmp_path):
     result = run_study(load_study(str(tiny_study)), tmp_path / "S",
                        options=StudyOptions(lang="es"))

@@ -103,7 +103,9 @@ def plan_experiments(spec: StudySpec, *, share_prefixes: bool = True,
 def _share_prefixes(plan: Plan) -> None:
     groups: dict[str, list[PlannedRun]] = {}
     for run in plan.runs.values():
-        if run.test or schedule_depends_on_length(run.config):
+        # a shorter run reads its epoch off the longer one's history, which is scored without
+        # test-time augmentation: with it, only the longest row would be a TTA figure
+        if run.test or schedule_depends_on_length(run.config) or run.config.tta:
             continue
         stem = json.dumps({**run.config.to_dict(), "epochs": 0}, sort_keys=True)
         groups.setdefault(stem, []).append(run)
