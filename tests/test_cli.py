@@ -210,17 +210,20 @@ def test_a_diverged_run_is_refused_by_predict_and_export_and_flagged_by_evaluate
 @pytest.mark.parametrize("argv", [
     ["train", "--recipe", "mnist-fast", "--out", ""], ["study", "fashion-hparams", "--out", " "],
     ["tune", "fashion-mlp", "--out", ""], ["export", "run", "--out", ""],
-    ["predict", "run", "x.png", "--show", ""]])
+    ["predict", "run", "x.png", "--show", ""], ["train", "--config", ""],
+    ["train", "--recipe", " "]])
 def test_an_empty_path_is_refused_not_taken_for_the_default(argv, tmp_path, monkeypatch, capsys):
-    """`--out "$DIR"` with DIR unset used to train into runs/<time>-... of the current folder."""
+    """`--out "$DIR"` with DIR unset used to train into runs/<time>-... of the current folder;
+    `--config "$CFG"` and `--recipe "$R"` trained the defaults."""
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as caught:
         main(argv)
     err = capsys.readouterr().err.strip()
-    assert caught.value.code == 2 and len(err.splitlines()) == 1 and "an empty path" in err
+    what = "name" if "--recipe" in argv[-2:] else "path"
+    assert caught.value.code == 2 and len(err.splitlines()) == 1 and f"an empty {what}" in err
     assert list(tmp_path.iterdir()) == []  # nothing written anywhere
-    # export's --out has no default to leave the flag out for
-    assert ("leave the flag out for the default" in err) == (argv[0] != "export")
+    # export's --out and --config have no default to leave the flag out for
+    assert ("leave the flag out" in err) == (argv[0] != "export" and "--config" not in argv)
 
 
 def _write_png(path: Path) -> None:
@@ -526,3 +529,23 @@ def test_a_flag_the_model_or_optimizer_does_not_read_is_said(argv, said):
     args = build_parser().parse_args(["train", *argv.split()])
     config = config_from_args(args, get_recipe(args.recipe).settings if args.recipe else None)
     assert unread_flags(args, config) == [f"warning: {line}" for line in said]
+
+
+def test_a_flag_overrides_a_config_file_key_spelled_with_dashes_under_a_recipe(tmp_path):
+    """The recipe's batch_size, the file's batch-size and the flag were three keys; the file's,
+    merged last, beat the flag."""
+    from mnistlab.cli import build_parser
+    from mnistlab.cli.common import config_from_args
+    from mnistlab.errors import MnistlabError
+    from mnistlab.recipes import get_recipe
+
+    settings = tmp_path / "s.toml"
+    settings.write_text("batch-size = 32\ntrain-subset = 2000\n")
+    args = build_parser().parse_args(["train", "--recipe", "mnist-fast", "--config",
+                                      str(settings), "--batch-size", "16"])
+    config = config_from_args(args, get_recipe("mnist-fast").settings)
+    assert (config.batch_size, config.train_subset) == (16, 2000)
+    settings.write_text("batch-size = 32\nbatch_size = 8\n")
+    with pytest.raises(MnistlabError, match=r"s\.toml: batch-size and batch_size are one "
+                       "setting, given twice; keep one"):
+        config_from_args(build_parser().parse_args(["train", "--config", str(settings)]))

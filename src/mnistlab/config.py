@@ -9,6 +9,7 @@ CLI flags, TOML keys and field names are the same words (`--batch-size` <-> `bat
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import sys
 import unicodedata
@@ -383,10 +384,11 @@ class TrainConfig:
         if typed:
             check_typed(data, where)
         clean: dict[str, Any] = {}
-        for raw_key, value in data.items():
+        for raw_key, value in underscored(data, where).items():
             key = raw_key.replace("-", "_")
             if key not in known:
-                close = [k for k in known if k.startswith(key[:3])]
+                close = [k for k in known if k.startswith(key[:3])] or \
+                    difflib.get_close_matches(key, known, n=3, cutoff=0.6)
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise MnistlabError(f"{where}: unknown setting {quote(raw_key)}{hint}")
             clean[key] = _coerce(key, value, known[key].default)
@@ -649,6 +651,21 @@ def require_validation(config: TrainConfig, where: str, why: str) -> TrainConfig
     return config
 
 
+def underscored(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """`data` with each key as a setting spells it (batch-size -> batch_size), so that what
+    is merged over it (a flag) replaces it; a setting given in both spellings is refused (the
+    later one was taken without a word)."""
+    clean: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for raw_key, value in data.items():
+        key = raw_key.replace("-", "_") if isinstance(raw_key, str) else raw_key
+        if key in spelled:
+            raise MnistlabError(f"{where}: {spelled[key]} and {raw_key} are one setting, given "
+                                "twice; keep one")
+        clean[key], spelled[key] = value, raw_key
+    return clean
+
+
 def read_settings(path: str | Path) -> dict[str, Any]:
     """One run's settings file (`train --config`), read as TOML; a study or search file given
     instead names the command that runs it (it said "unknown setting 'name'")."""
@@ -659,7 +676,7 @@ def read_settings(path: str | Path) -> dict[str, Any]:
                                 f"not one run's settings; run it with `mnistlab {command} "
                                 f"{path}`, or give its [base] settings as a file of their own")
     check_typed(data, str(path))
-    return data
+    return underscored(data, str(path))
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -273,15 +273,16 @@ def check_run_usable(run_dir: str | Path, *, scores_diverged: bool = False) -> N
                      highlight=False)
 
 
-def _non_empty(fix: str) -> Callable[[str], str]:
-    """An argparse type for a path: an empty one (an unset variable in a script, say) is
-    refused, not taken as 'no --out' (which writes to a default place)."""
+def _non_empty(fix: str, what: str = "path") -> Callable[[str], str]:
+    """An argparse type for a path or name: an empty one (an unset variable in a script, say)
+    is refused, not taken as 'no --out' (which writes to a default place) or no --recipe."""
     def check(value: str) -> str:
         if not value.strip():
-            raise argparse.ArgumentTypeError(f"an empty path; {fix}")
+            raise argparse.ArgumentTypeError(f"an empty {what}; {fix}")
         return value
     return check
 
 
 path_text = _non_empty("give a folder or file name, or leave the flag out for the default")
 needed_path_text = _non_empty("give a file name")  # a flag with no default to fall back on
+name_text = _non_empty("give a name, or leave the flag out", "name")

@@ -18,6 +18,7 @@ from .common import (
     check_run_usable,
     config_from_args,
     flag,
+    name_text,
     needed_path_text,
     path_text,
     print_members,
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 
 
 def add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="TOML file of settings (flags override it)")
-    p.add_argument("--recipe", metavar="NAME",
+    p.add_argument("--config", type=needed_path_text, metavar="FILE",
+                   help="TOML file of settings (flags override it)")
+    p.add_argument("--recipe", type=name_text, metavar="NAME",
                    help="start from a tuned recipe, e.g. mnist-fast; --config and flags "
                    "override it; `--recipe list` shows them all")
     p.add_argument("--out", type=path_text, metavar="DIR",
