@@ -979,3 +979,17 @@ def test_a_folder_whose_study_db_is_gone_still_refuses_another_study(study_refer
     # its own study takes it back, from its runs
     run_study(str(finished.parent / "tiny.toml"), tmp_path / "S", options=StudyOptions(workers=1))
     assert (tmp_path / "S" / "results.csv").read_text() == results
+
+
+def test_warnings_from_study_workers_are_one_line_each(tiny_study, tmp_path):
+    """A spawned worker started with Python's two-line format ('…/cache.py:31: UserWarning:'
+    and a source line), where the CLI says `warning: …`."""
+    text = tiny_study.read_text().replace('device = "cpu"', 'device = "cpu"\nval_from = "test"')
+    tiny_study.write_text(text.replace("seeds = 2", "seeds = 1").replace("epochs = 3",
+                                                                          "epochs = 1"))
+    done = subprocess.run([sys.executable, "-m", "mnistlab", "study", str(tiny_study), "--out",
+                           str(tmp_path / "s"), "--workers", "2", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "warning: val-from=test: validating on the test set" in done.stderr
+    assert "UserWarning" not in done.stderr

@@ -6,6 +6,10 @@ that line and exits non-zero; any other exception is a bug and keeps its traceba
 """
 
 import re
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 class MnistlabError(Exception):
@@ -20,3 +24,21 @@ def shown_url(text: str) -> str:
     """`text` (a URL, or a message naming one) with any password hidden: storage and tracking
     URLs go into messages, logs and reports."""
     return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+
+
+def own_warnings_in_one_line() -> Callable[..., str]:
+    """Show mnistlab's own warnings (validating on the test set, say) as `warning: ...` lines,
+    not Python's two lines with a source line; other libraries' as Python shows them. The
+    format, not the display, is replaced (`catch_warnings(record=True)` still records them),
+    in this process: the CLI's, and each study worker's. Returns the format it replaced."""
+    formatted = warnings.formatwarning
+    package = str(Path(__file__).resolve().parent)
+
+    def one_line(message: Any, category: Any, filename: str, lineno: int,
+                 line: Any = None) -> str:
+        if str(Path(filename).resolve()).startswith(package):
+            return f"warning: {message}\n"
+        return formatted(message, category, filename, lineno, line)
+
+    warnings.formatwarning = one_line
+    return formatted

@@ -29,7 +29,7 @@ from typing import Any
 from rich.text import Text
 
 from .. import __version__, interrupt
-from ..errors import MnistlabError
+from ..errors import MnistlabError, own_warnings_in_one_line
 from . import completion, data, study, train, use
 from .common import stderr
 
@@ -232,19 +232,9 @@ def _quiet_stdout() -> None:
 
 @contextlib.contextmanager
 def _own_warnings_in_one_line() -> Iterator[None]:
-    """mnistlab's own warnings (validating on the test set, say) as `warning: ...` lines,
-    not Python's two lines with a source line; other libraries' as Python shows them. The
-    format, not the display, is replaced: `catch_warnings(record=True)` still records them."""
-    formatted = warnings.formatwarning
-    package = str(Path(__file__).resolve().parents[1])
-
-    def one_line(message: Any, category: Any, filename: str, lineno: int,
-                 line: Any = None) -> str:
-        if str(Path(filename).resolve()).startswith(package):
-            return f"warning: {message}\n"
-        return formatted(message, category, filename, lineno, line)
-
-    warnings.formatwarning = one_line
+    """mnistlab's own warnings as `warning: ...` lines while a command runs (see
+    errors.own_warnings_in_one_line)."""
+    formatted = own_warnings_in_one_line()
     try:
         yield
     finally:

@@ -29,7 +29,7 @@ import torch
 from .. import interrupt, runs
 from ..data.cache import DataCache
 from ..device import resolve_device
-from ..errors import MnistlabError
+from ..errors import MnistlabError, own_warnings_in_one_line
 from ..progress import Reporter
 from ..records import EpochRecord, RunSummary
 from ..training import cohort, train
@@ -137,6 +137,7 @@ _worker: dict[str, Any] = {}
 def _worker_init(events: Any, parent: int, threads: int, stop: interrupt.StopFlag) -> None:
     interrupt.ignore_signals()  # the study decides when to stop, through `stop`
     interrupt.adopt(stop)
+    own_warnings_in_one_line()  # a spawned process starts with Python's two-line format
     events.cancel_join_thread()  # an exiting worker never waits for its progress to be read
     torch.set_num_threads(threads)
     _worker.update(events=events, cache=DataCache())
