@@ -96,6 +96,11 @@ def test_backend_ray_without_ray_says_how_to_install_it(command, tmp_path):
      "task-gpus: must be a number >= 0"),
     (["study", "fashion-hparams", "--backend", "ray", "--address", "nonsense"],
      "address: 'nonsense' is not HOST:PORT"),
+    (["study", "fashion-hparams", "--backend", "ray", "--address", "127.0.0.1:99999"],
+     "address: '127.0.0.1:99999' is not HOST:PORT (e.g. 10.0.0.5:6379, a port from 1 to 65535)"),
+    (["tune", "fashion-mlp", "--backend", "ray", "--address", "ray://127.0.0.1:10001"],
+     "address: ray://127.0.0.1:10001 is a Ray Client address, which mnistlab does not use; "
+     "give the head node's HOST:PORT"),
 ])
 def test_backend_flags_that_do_not_fit_are_one_line(argv, message, tmp_path, capsys):
     from mnistlab.cli import main
@@ -148,6 +153,25 @@ def test_a_driver_without_the_clusters_token_is_refused_in_one_line(ray_cluster,
     assert done.stderr.startswith("error: backend ray: the cluster at"), done.stderr
     assert "uses token authentication" in done.stderr and "~/.ray/auth_token" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x" / "study.db").exists()
+
+
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--task-cpus", "2"], "--task-cpus 2: no node of the Ray cluster can run such a task (the "
+     "largest of its 2 nodes has 1 CPU and 0 GPUs), so it would wait for ever"),
+    (["--task-gpus", "1"], "--task-cpus 1 --task-gpus 1: no node of the Ray cluster can run"),
+])
+def test_tasks_no_node_can_hold_are_refused_not_queued_for_ever(ray_cluster, tmp_path, flags,
+                                                                said):
+    """Two 1-CPU nodes: 2 CPUs in all, but no task of 2 CPUs (or 1 GPU) can ever start there;
+    the study waited at 0/N without a word."""
+    done = subprocess.run([sys.executable, "-m", "mnistlab", "study", "fashion-hparams",
+                           "--quick", "--backend", "ray", "--address", ray_cluster.address,
+                           *flags, "--out", str(tmp_path / "x")],
+                          env={**os.environ, **ray_cluster.env}, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x" / "study.db").exists()
 
 

@@ -127,7 +127,7 @@ def connect(address: str | None) -> Any:
     ray = require_ray()
     if ray.is_initialized():
         return ray
-    target = None if address in (None, "", "local") else address
+    target = None if address in (None, "local") else address
     if target not in (None, "auto"):
         _check_reachable(target)
     with _stderr_captured() as captured:  # Ray's core logs each connection retry there
@@ -176,10 +176,14 @@ def _stderr_captured() -> Iterator[_Captured]:
 
 def _check_reachable(address: str) -> None:
     """Ray retries an unreachable head for minutes; a plain TCP connect says so in seconds."""
+    if address.startswith("ray://"):
+        raise MnistlabError(f"address: {address} is a Ray Client address, which mnistlab does "
+                            "not use; give the head node's HOST:PORT (`ray start --head` prints "
+                            "it; port 6379 by default), auto or local")
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise MnistlabError(f"address: {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379), auto "
-                            "or local")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise MnistlabError(f"address: {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, a "
+                            "port from 1 to 65535), auto or local")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as exc:
@@ -187,6 +191,26 @@ def _check_reachable(address: str) -> None:
             f"backend ray: nothing answers at {address} ({exc.strerror or exc}); start the head "
             f"node there with `ray start --head --port {port}`, or use --address local for a "
             "one-machine Ray") from None
+
+
+def check_fits(ray: Any, resources: TaskResources) -> None:
+    """Refuse a request no node of the cluster can hold: Ray would queue every task for it
+    and wait, without a word, for a node that never comes."""
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    if any(node.get("CPU", 0.0) >= resources.cpus and node.get("GPU", 0.0) >= resources.gpus
+           for node in nodes):
+        return
+    cpus = max((node.get("CPU", 0.0) for node in nodes), default=0.0)
+    gpus = max((node.get("GPU", 0.0) for node in nodes), default=0.0)
+    asked = f"--task-cpus {resources.cpus:g}" + (f" --task-gpus {resources.gpus:g}"
+                                                  if resources.gpus else "")
+    most = " and ".join(f"{n:g} {unit}{'' if n == 1 else 's'}" for n, unit in ((cpus, "CPU"),
+                                                                               (gpus, "GPU")))
+    largest = ("its one node has" if len(nodes) == 1
+               else f"the largest of its {len(nodes)} nodes has")
+    raise MnistlabError(f"{asked}: no node of the Ray cluster can run such a task ({largest} "
+                        f"{most}), so it would wait for ever; ask for less per task, or add "
+                        "a node that has it")
 
 
 def task_slots(ray: Any, resources: TaskResources) -> int:

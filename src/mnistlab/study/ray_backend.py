@@ -124,7 +124,8 @@ class RayBackend:
         self.address = address
         self.cohorts = cohorts
         self.resources = resources or raycluster.TaskResources()
-        raycluster.connect(address)  # a missing extra or cluster is said before any work
+        # a missing extra or cluster, or tasks no node can hold: said before any work
+        raycluster.check_fits(raycluster.connect(address), self.resources)
 
     def execute(self, runs: list[PlannedRun], study_dir: Path, on_done: OnDone,
                 reporter_for: ReporterFor, *, runs_dir: str = "runs") -> None:

@@ -197,7 +197,8 @@ class RayTrials:
                  resources: raycluster.TaskResources | None = None) -> None:
         self.address = address
         self.resources = resources or raycluster.TaskResources()
-        raycluster.connect(address)  # a missing extra or cluster is said before any work
+        # a missing extra or cluster, or tasks no node can hold: said before any work
+        raycluster.check_fits(raycluster.connect(address), self.resources)
 
     def optimize(self, spec: TuneSpec, study: Any, *, trials: int, cache: Any,
                  on_trial: Callable[[Any, int], None] | None, reporter_for: Any) -> int:
