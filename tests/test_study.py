@@ -26,7 +26,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.progress import StudyProgress
 from mnistlab.study import list_presets, load_study, parse_study
 from mnistlab.study.backends import LocalBackend
-from mnistlab.study.plan import plan_experiments
+from mnistlab.study.plan import plan_experiments, plan_final
 from mnistlab.study.run import train_study
 
 
@@ -993,3 +993,19 @@ def test_warnings_from_study_workers_are_one_line_each(tiny_study, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "warning: val-from=test: validating on the test set" in done.stderr
     assert "UserWarning" not in done.stderr
+
+
+def test_replicates_of_an_ensemble_share_no_member(tiny_study):
+    """Seeds 0 and 1 of a 3-network ensemble trained members 0-2 and 1-3: two of three the
+    same networks, so the spread between seeds (and every noise mark) was too small."""
+    text = tiny_study.read_text().replace('device = "cpu"', 'device = "cpu"\nensemble = 3')
+    tiny_study.write_text(text.replace("seeds = 2", "seeds = 3"))
+    spec = load_study(str(tiny_study))
+    plan = plan_experiments(spec)
+    base = [c for c in plan.cells if c.is_base and c.experiment == "learning-rate"]
+    assert [c.seed for c in base] == [0, 1, 2]  # the replicate, as tables show it
+    members = [set(range(plan.runs[c.key].config.seed, plan.runs[c.key].config.seed + 3))
+               for c in base]
+    assert members == [{0, 1, 2}, {3, 4, 5}, {6, 7, 8}]
+    finals = plan_final(spec, spec.base.replace(ensemble=2))
+    assert [r.config.seed for r in finals] == [0, 2, 4]

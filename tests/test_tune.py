@@ -29,6 +29,7 @@ from mnistlab.errors import MnistlabError  # noqa: E402
 from mnistlab.tune import list_presets, load_space, parse_space  # noqa: E402
 from mnistlab.tune.search import (  # noqa: E402
     open_study,
+    retrain_jobs,
     spec_toml,
     suggest,
     trial_config,
@@ -914,3 +915,15 @@ def test_a_space_is_described_with_the_reader_s_decimal_mark():
         "0,1; 0,25"
     assert Param("epochs", "int", low=3, high=3, step=5).describe("paso", "es") == "3"
     assert Param("epochs", "int", low=5, high=30, step=5).describe() == "5 .. 30 step 5"
+
+
+def test_retrains_of_an_ensemble_share_no_member_with_the_trial_or_each_other(tmp_path):
+    """The trial (seed 0) trained members 0-1; retrains at seeds 1 and 2 trained 1-2 and 2-3,
+    each sharing a network with the trial chosen on validation."""
+    from mnistlab.config import TrainConfig
+
+    jobs = retrain_jobs(TrainConfig(ensemble=2, seed=0), "best", [1, 2, 3], tmp_path)
+    assert [job.seed for job, _ in jobs] == [2, 4, 6]
+    assert [folder.name.rsplit("-", 1)[1] for _, folder in jobs] == ["seed2", "seed4", "seed6"]
+    single = retrain_jobs(TrainConfig(seed=0), "best", [1, 2, 3], tmp_path)
+    assert [job.seed for job, _ in single] == [1, 2, 3]  # one network: as before

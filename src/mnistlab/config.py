@@ -338,6 +338,13 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
+    def replicate(self, first: int, index: int) -> TrainConfig:
+        """The `index`-th of several runs of these settings with independent seeds, from
+        `first`. An ensemble of N takes N seeds (first+index*N, ... +N-1): with one seed
+        apart, replicates would share N-1 trained members, and their spread would be too
+        small to measure noise by."""
+        return self.replace(seed=first + index * self.ensemble)
+
     def placement(self) -> dict[str, Any]:
         """Where this run trains and reads its data (PLACEMENT's settings), not what it is."""
         return {k: getattr(self, k) for k in PLACEMENT}

@@ -85,11 +85,12 @@ def plan_experiments(spec: StudySpec, *, share_prefixes: bool = True,
                      keyed_at: Placement = UNPLACED) -> Plan:
     plan = Plan()
     base_dict = spec.base.to_dict()
-    for seed in seeds_for(spec):
-        base_key = run_key(spec.base.replace(seed=seed), False, keyed_at)
+    for index, seed in enumerate(seeds_for(spec)):  # seed: the replicate, as tables show it
+        base_key = run_key(spec.base.replicate(spec.base.seed, index), False, keyed_at)
         for exp in spec.experiments:
             for variant in exp.variants:
-                config = TrainConfig.from_dict({**base_dict, **variant.changes, "seed": seed})
+                config = TrainConfig.from_dict({**base_dict, **variant.changes}).replicate(
+                    spec.base.seed, index)
                 key = run_key(config, exp.test, studied_placement(config, spec.base, keyed_at))
                 plan.runs.setdefault(key, PlannedRun(key, config, exp.test))
                 plan.cells.append(Cell(exp.name, exp.factor, variant.label, seed, key,
@@ -139,8 +140,8 @@ def final_config(spec: StudySpec, best_values: dict[str, dict]) -> TrainConfig |
 def plan_final(spec: StudySpec, config: TrainConfig,
                keyed_at: Placement = UNPLACED) -> list[PlannedRun]:
     runs = []
-    for seed in seeds_for(spec):
-        seeded = config.replace(seed=seed)
+    for index in range(len(seeds_for(spec))):
+        seeded = config.replicate(spec.base.seed, index)
         runs.append(PlannedRun(run_key(seeded, True, studied_placement(seeded, spec.base,
                                                                        keyed_at)), seeded, True))
     return runs

@@ -211,8 +211,8 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 progress.recount(total=len(counted), done=len(counted & done.keys()))
                 missing = [r for r in final_runs if r.key not in done]
                 backend.execute(missing, out, on_done, progress.reporter_for)
-                for r in final_runs:
-                    cell = Cell("final", "final", "final", r.config.seed, r.key, False)
+                for index, r in enumerate(final_runs):  # seeded as the replicates are
+                    cell = Cell("final", "final", "final", spec.base.seed + index, r.key, False)
                     final_rows.append(row_from(cell, done[r.key].summary, done[r.key].history))
         finally:
             progress.stop()

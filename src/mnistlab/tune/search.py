@@ -664,9 +664,12 @@ def retrain_seed_list(spec: TuneSpec, n: int) -> list[int]:
 
 def retrain_jobs(config: TrainConfig, label: str, seeds: list[int], out: Path
                  ) -> list[tuple[TrainConfig, Path]]:
-    """`config` once per seed, each into out/retrain/<label>-<tag>-seed<s>."""
+    """`config` once per seed, each into out/retrain/<label>-<tag>-seed<s>. An ensemble of
+    N steps by N seeds from the trial's (`config.seed`), so no retrain shares a member with
+    the trial chosen on validation, nor with another retrain."""
     tag = config_tag(config)
-    return [(config.replace(seed=s), out / "retrain" / f"{label}-{tag}-seed{s}") for s in seeds]
+    jobs = [config.replicate(config.seed, s - config.seed) for s in seeds]
+    return [(job, out / "retrain" / f"{label}-{tag}-seed{job.seed}") for job in jobs]
 
 
 def config_tag(config: TrainConfig) -> str:
