@@ -1009,3 +1009,40 @@ def test_replicates_of_an_ensemble_share_no_member(tiny_study):
     assert members == [{0, 1, 2}, {3, 4, 5}, {6, 7, 8}]
     finals = plan_final(spec, spec.base.replace(ensemble=2))
     assert [r.config.seed for r in finals] == [0, 2, 4]
+
+
+def test_two_experiments_setting_one_setting_give_the_final_the_better_value(tiny_study):
+    """An lr factor whose best is 0.05 (val 0.60) and a one-variant experiment with lr 0.0005
+    (val 0.29): the later experiment's lr replaced the better one without a word."""
+    from mnistlab.study.run import Row, _choose_final
+
+    tiny_study.write_text(_epochs_replaced_by(tiny_study, '[[experiment]]\nname = "slow"\n'
+                                              'variants = [{ label = "slow", lr = 0.0005, '
+                                              'schedule = "cosine" }]'))
+    spec = load_study(str(tiny_study))
+
+    def row(experiment: str, value: str, val: float) -> Row:
+        return Row(experiment, "", value, 0, "k", False, 3, val, val, val, 1.0, None, None, 1.0,
+                   "completed")
+
+    rows = [row("learning-rate", "0.01", 0.5), row("learning-rate", "0.05", 0.6),
+            row("slow", "slow", 0.29)]
+    final = _choose_final(spec, rows)
+    assert (final.lr, final.schedule) == (0.05, "cosine")  # the better lr; the rest combined
+    rows[-1] = row("slow", "slow", 0.7)
+    assert _choose_final(spec, rows).lr == 0.0005
+
+
+def test_the_final_model_s_configuration_names_what_it_changed_from_the_base():
+    """It listed model, sizes, dropout, optimizer, lr, batch size and epochs only: a final
+    model with another schedule, label smoothing or an ensemble read as the base."""
+    from mnistlab.config import TrainConfig
+    from mnistlab.report.study import _config_text
+
+    base = TrainConfig(model="mlp", hidden=(16,))
+    final = base.replace(schedule="constant", label_smoothing=0.3, ensemble=2, seed=4)
+    text = _config_text(final, "en", base)
+    assert text.startswith("model=mlp, hidden=16, dropout=")
+    assert text.endswith("label_smoothing=0.3, schedule=constant, ensemble=2")
+    assert "seed" not in text and _config_text(base, "en", base) == _config_text(base, "en")
+    assert "label_smoothing=0,3" in _config_text(final, "es", base)

@@ -41,11 +41,16 @@ def _pct(value: float | None, lang: str) -> str:
     return "—" if value is None or not math.isfinite(value) else number(value * 100, ".2f", lang)
 
 
-def _config_text(config: Any, lang: str) -> str:
-    """The settings a reader compares first; of the layer sizes, only those the model has."""
-    keys = ("model", *shape_settings(config.model), "dropout", "optimizer", "lr", "batch_size",
-            "epochs")
+def _config_text(config: Any, lang: str, base: Any = None) -> str:
+    """The settings a reader compares first; of the layer sizes, only those the model has;
+    then every other setting that differs from `base` (what the final model changed: its
+    schedule, label smoothing, an ensemble), the seed apart."""
+    keys = ["model", *shape_settings(config.model), "dropout", "optimizer", "lr", "batch_size",
+            "epochs"]
     d = config.to_dict()
+    if base is not None:
+        was = base.to_dict()
+        keys += [k for k, v in d.items() if k not in keys and k != "seed" and v != was.get(k)]
     return settings_text({k: d.get(k) for k in keys}, lang)
 
 
@@ -306,8 +311,8 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     rows = result.final_rows
     doc.add(Heading(1, t(lang, "final")))
     how = t(lang, "final.how_best" if spec.final.choose == "best" else "final.how_explicit")
-    doc.add(Paragraph(t(lang, "final.config", config=_config_text(result.final_config, lang),
-                        how=how)))
+    config = _config_text(result.final_config, lang, spec.base)
+    doc.add(Paragraph(t(lang, "final.config", config=config, how=how)))
     val = summarize([r.val_accuracy for r in rows])
     test = summarize([r.test_accuracy for r in rows if r.test_accuracy is not None])
     extra = "" if len(rows) > 1 else t(lang, "final.single_run")

@@ -124,15 +124,16 @@ def _share_prefixes(plan: Plan) -> None:
 def final_config(spec: StudySpec, best_values: dict[str, dict]) -> TrainConfig | None:
     """The final model's settings: explicit, or the best variant of each experiment combined.
 
-    `best_values` maps experiment name -> the changes of its best variant.
+    `best_values` maps experiment name -> the changes of its best variant, applied in its
+    order (a later one's value of a setting replaces an earlier one's).
     """
     if spec.final.choose == "none":
         return None
     if spec.final.choose == "explicit":
         return TrainConfig.from_dict({**spec.base.to_dict(), **spec.final.settings})
     changes: dict = {}
-    for exp in spec.experiments:
-        changes.update(best_values.get(exp.name, {}))
+    for best in best_values.values():
+        changes.update(best)
     changes.update(spec.final.settings)
     return TrainConfig.from_dict({**spec.base.to_dict(), **changes})
 

@@ -383,10 +383,13 @@ def best_variants(spec: StudySpec, rows: list[Row]) -> dict[str, tuple[str, floa
 
 
 def _choose_final(spec: StudySpec, rows: list[Row]) -> TrainConfig | None:
+    """Each experiment's best variant, combined; applied from the lowest best mean up, so
+    where two experiments set one setting (an lr factor and a variant with its own lr) the
+    better one's value is kept, not the later one's."""
     best = best_variants(spec, rows)
     changes = {}
-    for exp in spec.experiments:
-        if exp.name in best:
-            label = best[exp.name][0]
-            changes[exp.name] = next(v.changes for v in exp.variants if v.label == label)
+    for exp in sorted((e for e in spec.experiments if e.name in best),
+                      key=lambda e: best[e.name][1]):
+        label = best[exp.name][0]
+        changes[exp.name] = next(v.changes for v in exp.variants if v.label == label)
     return final_config(spec, changes)
