@@ -308,10 +308,25 @@ def test_a_folder_means_its_image_files(toy_run, tmp_path):
     paper_digit().save(tmp_path / ".hidden.png")
     (tmp_path / "sub").mkdir()
     (tmp_path / "empty").mkdir()
-    predictions = predict(toy_run, [tmp_path, tmp_path / "empty"])
+    (tmp_path / "nested").mkdir()
+    paper_digit().save(tmp_path / "nested" / "c.png")
+    # what is not read is said, not passed over (a subfolder of images looked like nothing)
+    with pytest.warns(UserWarning, match=r": 3 subfolders \(empty, nested, sub\) and 1 file "
+                      r"not named as an image \(readme\.txt\) not read; give them by name, a "
+                      "subfolder as a folder of its own"):
+        predictions = predict(toy_run, [tmp_path, tmp_path / "empty", tmp_path / "nested"])
     names = [Path(p.path).name for p in predictions]
-    assert names == ["a.jpg", "b.png", "empty"]
+    assert names == ["a.jpg", "b.png", "empty", "c.png"]
     assert predictions[2].error.startswith("folder holds no image files")
+    (tmp_path / "nested" / "deeper").mkdir()
+    with pytest.warns(UserWarning, match=r"nested: 1 subfolder \(deeper\) not read; give a "
+                      "subfolder as a folder of its own"):
+        predict(toy_run, tmp_path / "nested")
+    only_folders = tmp_path / "only"
+    (only_folders / "inner").mkdir(parents=True)
+    (answer,) = predict(toy_run, only_folders)
+    assert answer.error.endswith("; 1 subfolder (inner) not read; give a subfolder as a folder "
+                                 "of its own")
 
 
 def test_a_folder_that_cannot_be_listed_is_that_entry_s_error(toy_run, tmp_path, monkeypatch):

@@ -480,16 +480,39 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
             expanded.append((str(path), path, ""))
             continue
         try:
-            inside = sorted(p for p in path.iterdir() if p.is_file()
-                            and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+            listed = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+            inside = [p for p in listed if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
         except OSError as exc:  # a folder that cannot be listed: that entry's error only
             expanded.append((str(path), None, f"folder cannot be read ({exc.strerror or exc})"))
             continue
+        passed = _passed_over(path, [p for p in listed if p not in inside])
         if not inside:
             suffixes = ", ".join(sorted({s.lstrip(".") for s in IMAGE_SUFFIXES}))
-            expanded.append((str(path), None, f"folder holds no image files ({suffixes})"))
+            expanded.append((str(path), None, f"folder holds no image files ({suffixes})"
+                             + (f"; {passed}" if passed else "")))
+        elif passed:
+            warnings.warn(f"{path}: {passed}", stacklevel=2)
         expanded.extend((str(p), p, "") for p in inside)
     return expanded
+
+
+def _passed_over(folder: Path, others: list[Path]) -> str:
+    """What of a folder given to predict is not read, and how to have it read: subfolders
+    (a folder is not searched below its own level) and files not named as images."""
+    folders = [p.name for p in others if p.is_dir()]
+    named = [p.name for p in others if not p.is_dir()]
+    parts = []
+    if folders:
+        parts.append(f"{len(folders)} subfolder{'s' if len(folders) > 1 else ''} "
+                     f"({', '.join(folders[:3])}{', …' if len(folders) > 3 else ''})")
+    if named:
+        parts.append(f"{len(named)} file{'s' if len(named) > 1 else ''} not named as an image "
+                     f"({', '.join(named[:3])}{', …' if len(named) > 3 else ''})")
+    if not parts:
+        return ""
+    return (f"{' and '.join(parts)} not read; give "
+            + ("them by name" if not folders else "a subfolder as a folder of its own"
+               if not named else "them by name, a subfolder as a folder of its own"))
 
 
 def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],

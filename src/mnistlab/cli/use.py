@@ -25,8 +25,9 @@ def add_predict(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files, or folders of them; - reads one image file from "
-                   "standard input (cat digit.png | mnistlab predict RUN_DIR -)")
+                   help="image files, or folders of them (the image files directly in "
+                   "each; subfolders are not searched); - reads one image file from standard "
+                   "input (cat digit.png | mnistlab predict RUN_DIR -)")
     p.add_argument("--top", type=int, default=3, metavar="K",
                    help="classes shown per image (default: 3)")
     p.add_argument("--json", action="store_true", help="print JSON")
