@@ -213,6 +213,65 @@ def test_a_full_disk_stops_the_download_instead_of_trying_every_mirror(http_root
     assert info.value.errno == errno.ENOSPC and len(asked) == 1  # not the next mirror too
 
 
+def test_a_mirror_s_bad_file_is_named_as_the_mirror_s_not_given_a_local_file_s_fix(
+        http_root, tiny_known):
+    """A damaged, raw or misnamed file from a mirror was told to be renamed ('drop the .gz
+    from its name') or fetched again with the command that had just fetched it."""
+    name, offered = tiny_known
+    root, base = http_root
+    stem = "t10k-images-idx3-ubyte"
+    for mirror in ("bad", "raw"):
+        _serve(root, mirror, offered)
+    _corrupt(root / "bad" / f"{stem}.gz")
+    raw = root / "raw" / f"{stem}.gz"
+    payload = gzip.decompress(raw.read_bytes())
+    raw.unlink()
+    raw.write_bytes(payload)
+    with pytest.raises(MnistlabError) as info:
+        fetch(name, mirrors=[f"{base}/bad/", f"{base}/raw/"])
+    message = str(info.value)
+    assert f"{base}/bad/{stem}.gz (checksum mismatch for {stem} of Tiny (expected " in message
+    assert message.endswith(f"{base}/raw/{stem}.gz (named .gz but a raw IDX file); check the "
+                            "network, or get the files elsewhere and run `mnistlab data fetch "
+                            f"{name} --from FOLDER`")
+    assert "re-download" not in message and "drop the .gz" not in message
+
+
+def test_a_full_disk_while_importing_names_the_cache_not_the_source(tiny_known, monkeypatch):
+    import errno
+    import shutil
+
+    from mnistlab.data import import_folder
+
+    name, offered = tiny_known
+
+    def full(source, target, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(source))  # as copyfile does
+
+    monkeypatch.setattr(shutil, "copyfile", full)
+    with pytest.raises(OSError) as info:
+        import_folder(name, offered)
+    assert info.value.errno == errno.ENOSPC
+    assert Path(info.value.filename).parent == cache_root() / name  # the disk to free
+
+
+def test_fetch_into_a_log_writes_no_blank_lines(http_root, tiny_known, capfd):
+    """Each transient progress bar left an empty line where stderr is not a terminal (a log,
+    CI): twelve for four files from three mirrors."""
+    from mnistlab.cli import main
+
+    name, offered = tiny_known
+    root, base = http_root
+    (root / "m").symlink_to(offered)
+    # --mirror: an internal copy, tried after a dead one; published mirrors are not asked
+    assert main(["data", "fetch", name, "--mirror", _dead_url(), "--mirror", f"{base}/m/"]) == 0
+    err = capfd.readouterr().err
+    assert err.strip("\n") == err.strip() and "\n\n" not in err and not err.startswith("\n")
+    assert _cached_names(name) == {f"{stem}.gz" for stem in FILES}
+    assert main(["data", "fetch", name, "--mirror", f"{base}/m/", "--from", str(offered)]) == 2
+    assert "--mirror: --from imports a folder and downloads nothing" in capfd.readouterr().err
+
+
 _HOSTILE_FILE = "t10k-labels-idx1-ubyte.gz"  # the smallest cap: cut off after about 1 MB
 
 
@@ -238,7 +297,7 @@ class _HostileHandler(_QuietHandler):
 
 # (mirror, how its t10k-labels is refused; the cap is 2 x 10,008 + 1 MiB, the limit 10,008 bytes)
 HOSTILE_MIRRORS = [
-    ("endless", "the body runs over the 1,068,592-byte cap for this file; discarded"),
+    ("endless", "the body runs over the 1,068,592-byte cap for this file)"),
     ("huge", "announces 1,000,000,000,000 bytes, over the 1,068,592-byte cap for this file"),
     ("bomb", "header announces 1,000,000,000 labels (1,000,000,008 bytes), over the limit of "
              "10,008 bytes for Tiny's t10k-labels-idx1-ubyte"),
@@ -259,7 +318,7 @@ def test_hostile_mirror_is_cut_off_and_the_next_one_serves(tiny_known, tmp_path,
         with pytest.raises(MnistlabError) as info:
             fetch(name, mirrors=[f"{base}/{mirror}/"])
         message = str(info.value)
-        assert f"{base}/{mirror}/t10k-labels-idx1-ubyte.gz: {refusal}" in message
+        assert f"{base}/{mirror}/t10k-labels-idx1-ubyte.gz ({refusal}" in message
         assert "\n" not in message
         assert _cached_names(name) == {f"{stem}.gz" for stem in FILES[:3]}  # not the bad one
         fetch(name, mirrors=[f"{base}/{mirror}/", f"{base}/good/"])
@@ -277,8 +336,9 @@ def test_fashion_offered_as_mnist_is_named(http_root, tmp_path, shared_datasets)
     identity = ("these files are Fashion-MNIST, not MNIST: they are read as --dataset "
                 "fashion-mnist, from a folder named fashion-mnist \\(`mnistlab data fetch "
                 "fashion-mnist --from FOLDER` puts them there\\)")
-    with pytest.raises(MnistlabError, match=identity):
-        fetch("mnist", mirrors=[f"{base}/mnist/"])
+    with pytest.raises(MnistlabError, match=r"mnist/train-images-idx3-ubyte\.gz \(these files "
+                       r"are Fashion-MNIST, not MNIST\); check the network"):
+        fetch("mnist", mirrors=[f"{base}/mnist/"])  # a mirror's file: no advice on folders
     assert _cached_names("mnist") == set()
     with pytest.raises(MnistlabError, match=identity):
         import_folder("mnist", shared_datasets / "fashion-mnist")

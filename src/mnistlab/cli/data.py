@@ -8,7 +8,8 @@ from typing import Any
 
 from .. import files
 from ..config import DATA_DIR_HELP
-from .common import add_lang, print_findings, stdout
+from ..errors import MnistlabError
+from .common import add_lang, print_findings, stderr, stdout
 
 
 def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
@@ -20,6 +21,11 @@ def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
     q.add_argument("name", metavar="DATASET", help="mnist or fashion-mnist")
     q.add_argument("--from", dest="source", metavar="DIR",
                    help="import this folder of IDX files (gzipped or raw) instead of downloading")
+    q.add_argument("--mirror", action="append", metavar="URL",
+                   help="download from this base URL (an internal copy, say; <URL>/<file>.gz "
+                   "is fetched) instead of the published mirrors; repeat it for several, "
+                   "tried in order. Each file is checked against its published SHA-256 all "
+                   "the same. A proxy is taken from HTTPS_PROXY / HTTP_PROXY")
     q.add_argument("--quiet", action="store_true", help="no download progress")
     for name, help_text in (("info", "where a dataset is and what it holds"),
                             ("path", "print the folder a dataset is read from")):
@@ -35,9 +41,14 @@ def run_data(args: argparse.Namespace) -> int:
 
     if args.data_command == "fetch":
         if args.source:
+            if args.mirror:
+                raise MnistlabError("--mirror: --from imports a folder and downloads nothing; "
+                                    "give one of the two")
             path = data.import_folder(args.name, args.source)
         else:
-            path = data.fetch(args.name, progress=not args.quiet)
+            # a bar where someone watches: in a log, each transient bar left a blank line
+            path = data.fetch(args.name, mirrors=args.mirror,
+                              progress=not args.quiet and stderr.is_terminal)
         stdout.print(f"{args.name}: ready in {path}")
     elif args.data_command == "path":
         folder = data.dataset_folder(args.name, data_dir=args.data_dir)
@@ -100,7 +111,6 @@ def _check_holds_a_dataset(folder: Path) -> None:
     """A folder given by path is printed only if it holds the four IDX files (a known name is
     found only where it does): `data path /tmp` printed /tmp."""
     from ..data.sources import FILES, missing_files
-    from ..errors import MnistlabError
 
     missing = missing_files(folder)
     if missing:

@@ -332,7 +332,16 @@ def _network_reason(exc: Exception) -> str:
         return "timed out"
     if isinstance(exc, requests.ConnectionError):
         return "could not connect"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the connection closed before the whole file came"
     return f"{type(exc).__name__}: {exc}"[:120]
+
+
+def _served(exc: MnistlabError, url: str) -> str:
+    """Why a mirror's file was refused, without the advice meant for a file of the user's own
+    (rename it, fetch it again): the problem as the reader put it, before that advice."""
+    problem = str(exc).removeprefix(f"{url}: ").split("; ")[0].split(": they are read as")[0]
+    return f"{url} ({problem})"
 
 
 def download_cap(spec: KnownDataset, stem: str) -> int:
@@ -374,7 +383,10 @@ class _CappedDownloader:
                     written += len(chunk)
                     if written > self.cap:
                         raise self._too_big(url, "the body runs")  # cut off here
-                    out.write(chunk)
+                    try:
+                        out.write(chunk)
+                    except OSError as exc:  # a full disk names no file: the cache's it is
+                        raise OSError(exc.errno, exc.strerror, output_file) from None
                     if self.progressbar is not None:
                         self.progressbar.update(len(chunk))
 
@@ -426,7 +438,7 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                 tried.append(f"{url} ({_network_reason(exc)})")
                 continue
             except MnistlabError as exc:
-                tried.append(str(exc))
+                tried.append(_served(exc, url))
                 continue
             finally:
                 if bar is not None:
@@ -494,7 +506,10 @@ def import_folder(name: str, source_dir: str | Path) -> Path:
     for stem, path in found.items():
         final = target / path.name
         with files.replacing(final) as staged:
-            shutil.copyfile(path, staged)
+            try:
+                shutil.copyfile(path, staged)
+            except OSError as exc:  # the cache's disk is the one full (it named the source)
+                raise OSError(exc.errno, exc.strerror, str(final)) from None
             read_verified(name, stem, staged, where=str(path))  # the copy is what gets cached
         # only the verified form may be found: drop the other one (raw vs .gz) if cached before
         (target / (stem if final.suffix == ".gz" else f"{stem}.gz")).unlink(missing_ok=True)
