@@ -132,6 +132,28 @@ def test_an_interrupted_run_in_a_default_folder_says_how_to_resume_it(train_args
     assert f"when this command is run again with --out runs/{folder.name}:" in err
 
 
+def test_a_ctrl_c_in_the_final_scoring_names_the_folder_that_resumes_it(train_args, tmp_path,
+                                                                       capsys, monkeypatch):
+    """Outside the epochs the Ctrl-C reached the generic line ("run the same command again"),
+    which without --out trained from scratch in a new folder."""
+    from mnistlab.training import finish
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(finish, "make_summary", stopped)
+    assert main(train_args) == 130
+    (folder,) = (tmp_path / "runs").iterdir()
+    err = capsys.readouterr().err
+    assert (f"interrupted; the run resumes from its last whole epoch when this command is run "
+            f"again with --out runs/{folder.name}: runs/{folder.name}") in err
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    assert main([*train_args, "--out", f"runs/{folder.name}"]) == 0  # it goes on there
+    assert list((tmp_path / "runs").iterdir()) == [folder]
+
+
 @pytest.mark.parametrize("damage", ["garbage [[[\n", None])
 def test_a_damaged_config_toml_is_restored_from_the_run_s_own_files(train_args, tmp_path,
                                                                     capsys, damage):

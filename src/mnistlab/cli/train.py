@@ -98,9 +98,15 @@ def run_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(config)
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
     tracking = _tracking(args, out)  # a missing extra or a silent server: before training
-    result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
-                   refuse_damaged=True,  # a finished run's damaged summary: say so, not retrain
-                   hooks=tracking.train_hooks() if tracking else None)
+    try:
+        result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
+                       refuse_damaged=True,  # a finished run's damaged summary: not retrained
+                       hooks=tracking.train_hooks() if tracking else None)
+    except KeyboardInterrupt:  # outside the epochs (the final scoring, writing the files)
+        if not out.is_dir():
+            raise
+        stderr.print(f"\n{_resume_line(args, out, 'its last whole epoch')}")
+        return interrupt.exit_code()
     summary = result.summary
     if result.reused and tracking is not None:
         tracking.finished_folder()
@@ -121,13 +127,19 @@ def run_train(args: argparse.Namespace) -> int:
                      "was stopped early; lower the learning rate (see the doctor's panel)")
         return 1
     if summary.status == "interrupted":
-        again = ("this command is run again" if args.out else  # a new default folder each time
-                 f"this command is run again with --out {shlex.quote(str(out))}")
         below_bar = "" if args.quiet else "\n"  # the progress bar's line may be unfinished
-        stderr.print(f"{below_bar}interrupted; the run resumes from its last whole epoch when "
-                     f"{again}: {out}")
+        whole = "its last whole epoch" if summary.epochs else "the start (no epoch was whole)"
+        stderr.print(below_bar + _resume_line(args, out, whole))
         return interrupt.exit_code()
     return 0
+
+
+def _resume_line(args: argparse.Namespace, out: Path, whence: str) -> str:
+    """How an interrupted run goes on: without --out each command makes a new folder, so the
+    line names the --out that finds this one."""
+    again = ("this command is run again" if args.out else
+             f"this command is run again with --out {shlex.quote(str(out))}")
+    return f"interrupted; the run resumes from {whence} when {again}: {out}"
 
 
 def _tracking(args: argparse.Namespace, out: Path) -> Any:
