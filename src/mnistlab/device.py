@@ -21,9 +21,12 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("mps") if mps_available() else torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise MnistlabError(
-            "device: cuda was asked for but no CUDA GPU is visible; use --device auto")
+            "device: cuda was asked for but no CUDA GPU is visible; use --device auto, or "
+            "device = \"auto\" where a file sets it (a study's variant keeps its own device)")
     if name == "mps" and not mps_available():
-        raise MnistlabError("device: mps was asked for but is not available; use --device auto")
+        raise MnistlabError("device: mps was asked for but is not available; use --device "
+                            "auto, or device = \"auto\" where a file sets it (a study's variant "
+                            "keeps its own device)")
     return torch.device(name)
 
 

@@ -318,7 +318,8 @@ def settings_changed(old: list[Any], new: list[Any]) -> list[str]:
         if old_factor != factor:
             changed.append(f"experiment {name!r} factor {old_factor} -> {factor}")
         if old_test != test:
-            changed.append(f"experiment {name!r} test {old_test} -> {test}")
+            changed.append(f"experiment {name!r} test {json.dumps(old_test)} -> "
+                           f"{json.dumps(test)}")  # as the file writes it: false, not False
         if old_vars != variants:
             labels = [[str(v[0]) for v in vs] for vs in (old_vars, variants)]
             changed.append(f"experiment {name!r} variants {', '.join(labels[0])} -> "
