@@ -1046,3 +1046,32 @@ def test_the_final_model_s_configuration_names_what_it_changed_from_the_base():
     assert text.endswith("label_smoothing=0.3, schedule=constant, ensemble=2")
     assert "seed" not in text and _config_text(base, "en", base) == _config_text(base, "en")
     assert "label_smoothing=0,3" in _config_text(final, "es", base)
+
+
+def test_the_progress_relay_draws_what_arrived_before_it_was_stopped():
+    """A unit's last events (its bar's end) can come after its result; the relay stopped
+    without them and a bar stood at 375/500 under a finished study (seen on Ray)."""
+    import queue
+    import threading
+
+    from mnistlab.progress import Reporter
+    from mnistlab.study.backends import start_relay
+
+    seen: list[str] = []
+
+    class Recording(Reporter):
+        def step_progress(self, steps: int, loss: float, accuracy: float) -> None:
+            seen.append(f"step {steps}")
+
+        def run_ended(self, status: str) -> None:
+            seen.append(status)
+
+    events: queue.Queue = queue.Queue()
+    for steps in (100, 200):
+        events.put((0, "step_progress", (steps, 0.5, 0.9), {}))
+    events.put((0, "run_ended", ("completed",), {}))
+    stop = threading.Event()
+    stop.set()  # the study ended before the relay read anything
+    relay = start_relay(events, [[object()]], lambda run, n: Recording(), stop)
+    relay.join(timeout=5)
+    assert not relay.is_alive() and seen == ["step 100", "step 200", "completed"]

@@ -153,14 +153,19 @@ def _worker_init(events: Any, parent: int, threads: int, stop: interrupt.StopFla
 def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: ReporterFor,
                 stop: threading.Event) -> threading.Thread:
     """A thread drawing workers' progress here: events are (unit index, Reporter method, args,
-    kwargs) from a `QueueReporter`; a unit's bar is made at its first event."""
+    kwargs) from a `QueueReporter`; a unit's bar is made at its first event. Once `stop` is
+    set it takes what is still waiting, then ends: a unit's last events (its bar's end) can
+    arrive after the unit's result, and a bar was left standing partway."""
     reporters: dict[int, Reporter] = {}
 
     def relay() -> None:
-        while not stop.is_set():
+        while True:
+            stopping = stop.is_set()
             try:
                 unit_id, method, args, kwargs = events.get(timeout=0.1)
             except queue.Empty:
+                if stopping:
+                    return
                 continue
             except (EOFError, OSError):
                 return
