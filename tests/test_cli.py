@@ -549,3 +549,32 @@ def test_a_flag_overrides_a_config_file_key_spelled_with_dashes_under_a_recipe(t
     with pytest.raises(MnistlabError, match=r"s\.toml: batch-size and batch_size are one "
                        "setting, given twice; keep one"):
         config_from_args(build_parser().parse_args(["train", "--config", str(settings)]))
+
+
+def test_a_recipe_every_setting_of_which_is_given_again_is_said_to_change_nothing(tmp_path,
+                                                                                 capsys):
+    """A run's config.toml lists every setting: with --recipe it silently replaced the recipe
+    whole; and --recipe list took other flags (and --out) without a word."""
+    from mnistlab.cli import build_parser, main
+    from mnistlab.cli.common import config_from_args
+    from mnistlab.cli.train import unread_flags
+    from mnistlab.config import TrainConfig
+    from mnistlab.recipes import get_recipe
+
+    recipe = get_recipe("mnist-fast").settings
+    other, same = tmp_path / "other.toml", tmp_path / "same.toml"
+    other.write_text(TrainConfig(model="mlp").to_toml())
+    same.write_text(TrainConfig.from_dict(recipe, typed=False).to_toml())  # the recipe's run
+    said = {}
+    for path in (other, same):
+        args = build_parser().parse_args(["train", "--recipe", "mnist-fast", "--config",
+                                          str(path)])
+        said[path] = unread_flags(args, config_from_args(args, recipe))
+    assert said[other] == [f"warning: --recipe mnist-fast changes nothing: {other} sets every "
+                           f"setting it gives ({', '.join(recipe)}) again; leave the recipe "
+                           "out, or those settings"]
+    assert said[same] == []
+    assert main(["train", "--recipe", "list", "--epochs", "3", "--out", "zz"]) == 2
+    assert "--recipe list shows the recipes and trains nothing; leave out --out, --epochs" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "zz").exists()

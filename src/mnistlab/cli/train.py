@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import files, interrupt
 from ..config import TrainConfig
+from ..errors import MnistlabError
 from .common import (
     add_config_flags,
     add_log_flags,
@@ -73,7 +74,28 @@ def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
         lines.append(f"warning: --val-size {args.val_size} does nothing with --val-from test: "
                      "the whole test set is the validation set, and every training image "
                      "trains")
-    return lines
+    return lines + _recipe_set_again(args, config)
+
+
+def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str]:
+    """A warning where --config (a run's config.toml lists every setting) and the flags set
+    again every setting the recipe gives, to other values: the recipe then changes nothing."""
+    from ..config import read_settings
+    from ..recipes import get_recipe
+
+    if not args.recipe:
+        return []
+    given = get_recipe(args.recipe).settings
+    in_file = set(read_settings(args.config)) if args.config else set()
+    flags = {name for name in given if getattr(args, name, None) is not None}
+    recipe = TrainConfig.from_dict(given, typed=False)
+    if set(given) <= in_file | flags and any(getattr(config, k) != getattr(recipe, k)
+                                             for k in given):
+        who = (f"{args.config} and the flags set" if in_file and flags else
+               f"{args.config} sets" if in_file else "the flags set")
+        return [f"warning: --recipe {args.recipe} changes nothing: {who} every setting it gives "
+                f"({', '.join(given)}) again; leave the recipe out, or those settings"]
+    return []
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -83,6 +105,12 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.recipe == "list":
         from rich.table import Table
+
+        asked = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
+                 if v not in (None, False, "list") and k not in ("command", "func", "log")]
+        if asked:
+            raise MnistlabError(f"--recipe list shows the recipes and trains nothing; leave "
+                                f"out {', '.join(asked)} (or give a recipe's name)")
 
         table = Table(title="recipes (mnistlab train --recipe NAME; flags still override)")
         for column in ("recipe", "tuned for", "measured", "settings"):
