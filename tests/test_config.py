@@ -294,7 +294,9 @@ def test_a_study_or_search_file_given_as_settings_says_which_command_runs_it(
     ('epochs = "3"', "epochs = '3' is text; write the number without quotes: epochs = 3"),
     ('lr = "1e-3"', "lr = '1e-3' is text; write the number without quotes: lr = 1e-3"),
     ('nesterov = "True"', "nesterov = 'True' is text; write the true or false without quotes: "
-                          "nesterov = true")])
+                          "nesterov = true"),
+    ('hidden = ["32", 16]', 'hidden = ["32", 16] holds text; write the numbers without quotes: '
+                            "hidden = [32, 16]")])
 def test_a_number_in_quotes_in_a_settings_file_is_refused(text, said, tmp_path, capsys):
     """It was taken as the number, hiding the quoting; flags on the command line stay text."""
     path = tmp_path / "c.toml"
@@ -304,7 +306,7 @@ def test_a_number_in_quotes_in_a_settings_file_is_refused(text, said, tmp_path, 
     from mnistlab.config import tomllib
     from mnistlab.study.spec import parse_study
 
-    with pytest.raises(MnistlabError, match="is text; write the"):
+    with pytest.raises(MnistlabError, match=" text; write the"):
         parse_study(tomllib.loads(f"[base]\n{text}\n[[experiment]]\nname = 'x'\nfactor = "
                                   "'lr'\nvalues = [0.1]\n"))
 

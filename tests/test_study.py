@@ -288,6 +288,9 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     ("[base]\n[[experiment]]\nname = 'x'\nvariants = []\n", "(x): variants is empty"),
     ("", "nothing to train; add an [[experiment]]"),
     ("[base]\n[final]\nchoose = 'none'\n", "nothing to train"),
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1, 0.2]\n[final]\n"
+     "choose = 'none'\nsettings = { epochs = 3 }\n", "[final]: settings are for a final model, "
+     "and choose = \"none\" trains none"),
     ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'b', lr = 0.1 }, "
      "{ label = 'b', lr = 0.001 }]\n", "'b' is listed twice; give each variant its own label"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.01, 0.01]\n",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import sys
 import unicodedata
@@ -419,6 +420,13 @@ def check_typed(data: dict[str, Any], where: str) -> None:
     defaults = {f.name: f.default for f in fields(TrainConfig)}
     for raw_key, value in data.items():
         default = defaults.get(raw_key.replace("-", "_"))
+        if isinstance(value, list) and isinstance(default, tuple):  # hidden = ["32"]
+            text = [v for v in value if isinstance(v, str)]
+            if text:
+                raise MnistlabError(f"{where}: {raw_key} = {json.dumps(value)} holds text; write "
+                                    f"the numbers without quotes: {raw_key} = "
+                                    f"[{', '.join(str(v).strip() for v in value)}]")
+            continue
         if not isinstance(value, str) or not isinstance(default, (bool, int, float)):
             continue
         if isinstance(default, bool):

@@ -273,6 +273,9 @@ def _parse_final(raw: dict[str, Any], base: TrainConfig, where: str) -> FinalSpe
                             "each of the study's seeds (seeds = N, --seeds N)")
     if choose != "none":
         _check(base, settings, where)
+    elif settings:
+        raise MnistlabError(f"{where}: settings are for a final model, and choose = \"none\" "
+                            "trains none; remove them, or choose \"best\" or \"explicit\"")
     return FinalSpec(choose, settings, dict(typed(raw, "original", "table of numbers", where,
                                                   {}, example="e.g. { val = 88.0 }")))
 
