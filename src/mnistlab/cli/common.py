@@ -286,3 +286,5 @@ def _non_empty(fix: str, what: str = "path") -> Callable[[str], str]:
 path_text = _non_empty("give a folder or file name, or leave the flag out for the default")
 needed_path_text = _non_empty("give a file name")  # a flag with no default to fall back on
 name_text = _non_empty("give a name, or leave the flag out", "name")
+RUN_DIR_HELP = ("a run folder: what `mnistlab train --out` wrote, an ensemble's too (a study's "
+                "runs/<key>/ and a search's retrain/<name>/ are run folders)")

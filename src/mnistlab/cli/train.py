@@ -13,6 +13,7 @@ from .. import files, interrupt
 from ..config import TrainConfig
 from ..errors import MnistlabError
 from .common import (
+    RUN_DIR_HELP,
     add_config_flags,
     add_log_flags,
     as_flag,
@@ -197,7 +198,7 @@ EVALUATE = ("Score a trained run on its val or test split: precision, recall (th
 
 
 def add_evaluate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("--split", choices=("val", "test"), default="test",
                    help="which split to score (default: test)")
     p.add_argument("--data-dir", metavar="DIR", help="where datasets live (default: as when "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import files, interrupt
 from ..errors import MnistlabError
-from .common import check_run_usable, needed_path_text, path_text, stderr
+from .common import RUN_DIR_HELP, check_run_usable, needed_path_text, path_text, stderr
 
 if TYPE_CHECKING:
     from ..predict import EncodedImage
@@ -23,7 +23,7 @@ PREDICT = ("Images are preprocessed the way MNIST was made: grayscale, light bac
 def add_predict(p: argparse.ArgumentParser) -> None:
     from ..predict import STYLES
 
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("images", nargs="+", metavar="IMAGE",
                    help="image files, or folders of them (the image files directly in "
                    "each; subfolders are not searched); - reads one image file from standard "
@@ -104,8 +104,10 @@ MAX_PIPED_BYTES = 512 * 2**20
 
 
 def add_export(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--format", choices=("onnx",), default="onnx", help="(default: onnx)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("--format", choices=("onnx",), default="onnx",
+                   help="the file format: onnx, which onnxruntime and most serving tools read "
+                   "(default: onnx)")
     p.add_argument("--out", type=needed_path_text, required=True, metavar="FILE",
                    help="e.g. model.onnx")
     p.add_argument("--overwrite", action="store_true",
