@@ -288,6 +288,12 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     ("[base]\n[[experiment]]\nname = 'x'\nvariants = []\n", "(x): variants is empty"),
     ("", "nothing to train; add an [[experiment]]"),
     ("[base]\n[final]\nchoose = 'none'\n", "nothing to train"),
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'colour'\nvalues = [1, 2]\n",
+     "(x): factor: no setting is named 'colour'"),
+    ("[base]\n[[experiment]]\nname = 'x'\ngrid = { lrr = [0.1], epochs = [1, 2] }\n",
+     "(x): grid: no setting is named 'lrr' (did you mean lr?)"),
+    ("[base]\n[[experiment]]\nname = 'x'\ngrid = { batch-size = [32], batch_size = [64] }\n",
+     "grid: batch-size and batch_size are one setting, given twice; keep one"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1, 0.2]\n[final]\n"
      "choose = 'none'\nsettings = { epochs = 3 }\n", "[final]: settings are for a final model, "
      "and choose = \"none\" trains none"),

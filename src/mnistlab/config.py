@@ -393,12 +393,7 @@ class TrainConfig:
             check_typed(data, where)
         clean: dict[str, Any] = {}
         for raw_key, value in underscored(data, where).items():
-            key = raw_key.replace("-", "_")
-            if key not in known:
-                close = [k for k in known if k.startswith(key[:3])] or \
-                    difflib.get_close_matches(key, known, n=3, cutoff=0.6)
-                hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                raise MnistlabError(f"{where}: unknown setting {quote(raw_key)}{hint}")
+            key = setting_name(raw_key, where)
             clean[key] = _coerce(key, value, known[key].default)
         return cls(**clean)
 
@@ -664,6 +659,19 @@ def require_validation(config: TrainConfig, where: str, why: str) -> TrainConfig
     if config.val_from == "train" and config.val_size < 1:
         raise MnistlabError(f"{where}: val_size must be > 0: {why}")
     return config
+
+
+def setting_name(name: str, where: str, what: str = "unknown setting") -> str:
+    """`name` as TrainConfig spells it (batch-size -> batch_size); one line, with the close
+    names, where it is no setting."""
+    known = [f.name for f in fields(TrainConfig)]
+    key = name.replace("-", "_")
+    if key not in known:
+        close = [k for k in known if k.startswith(key[:3])] or \
+            difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise MnistlabError(f"{where}: {what} {quote(name)}{hint}")
+    return key
 
 
 def underscored(data: dict[str, Any], where: str) -> dict[str, Any]:

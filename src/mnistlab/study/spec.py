@@ -50,7 +50,9 @@ from ..config import (
     read_preset_or_file,
     read_translations,
     require_validation,
+    setting_name,
     typed,
+    underscored,
 )
 from ..errors import MnistlabError
 from ..messages import setting_text, settings_text
@@ -369,7 +371,7 @@ def _values_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant
     factor = typed(raw, "factor", "text", where, "")
     if not factor:
         raise MnistlabError(f"{where}: values need a factor (a setting name, e.g. lr)")
-    factor = factor.replace("-", "_")
+    factor = setting_name(factor, where, "factor: no setting is named")
     originals = _originals(raw, where)
     labels = [setting_text(value) for value in raw["values"]]
     return factor, [Variant(label, {factor: value}, dict(originals.get(label, {})),
@@ -379,7 +381,8 @@ def _values_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant
 
 def _grid_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]:
     grid = raw["grid"]
-    factors = [f.replace("-", "_") for f in grid]
+    underscored(grid, f"{where} grid")  # batch-size and batch_size: one setting, twice
+    factors = [setting_name(f, where, "grid: no setting is named") for f in grid]
     originals = _originals(raw, where)
     variants = []
     for combo in itertools.product(*grid.values()):
