@@ -260,7 +260,8 @@ BAD_FILES = {
     "blank-paper.jpg": (lambda p: Image.fromarray(np.clip(np.random.default_rng(0).normal(
         230, 6, (120, 90)), 0, 255).astype(np.uint8)).save(p), "blank image"),
     "huge.png": (lambda p: _png_header(p, 8000, 8000), "too large (8000x8000"),
-    "bomb.png": (lambda p: _png_header(p, 100_000, 100_000), "too large"),
+    "bomb.png": (lambda p: _png_header(p, 100_000, 100_000),
+                 "too large (10000 megapixels, limit 50 megapixels)"),
     "notes.png": (lambda p: p.write_text("not a picture\n"), "not an image"),
     "animated.gif": (_animated, "animated or multi-page image (2 frames)"),
     "float.tif": (lambda p: Image.fromarray(np.full((40, 40), 0.5, np.float32)).save(p),

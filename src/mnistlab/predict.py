@@ -20,6 +20,7 @@ is read as 0..255 like the rest.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -144,9 +145,12 @@ def _decode_quietly(file: Path | io.BytesIO) -> np.ndarray:
                 except ValueError as exc:  # a mode Pillow reads but cannot convert (CIELab)
                     raise ImageProblem(f"cannot be turned into grayscale ({_first_line(exc)}); "
                                        "save it as an 8-bit grayscale or RGB PNG") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageProblem(f"image too large (over {MAX_PIXELS // 1_000_000} megapixels); "
-                           "shrink it first") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow refuses before mnistlab sees the size; its message holds the pixel count
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found[1]) / 1e6:.0f} megapixels" if found else "over that"
+        raise ImageProblem(f"image too large ({size}, limit {MAX_PIXELS // 1_000_000} "
+                           "megapixels); shrink it first") from None
     except UnidentifiedImageError:
         raise ImageProblem(f"not an image that can be read ({', '.join(FORMATS)})") from None
     except OSError as exc:  # truncated or corrupt pixel data, unreadable file
@@ -164,7 +168,8 @@ def _checked(im: Image.Image, *, reduce: bool = False) -> Image.Image:
     width, height = im.size
     if width * height > MAX_PIXELS:
         raise ImageProblem(f"image too large ({width}x{height} = {width * height / 1e6:.0f} "
-                           f"megapixels, limit {MAX_PIXELS // 1_000_000}); shrink it first")
+                           f"megapixels, limit {MAX_PIXELS // 1_000_000} megapixels); shrink it "
+                           "first")
     if width == 0 or height == 0:
         raise ImageProblem(f"empty image ({width}x{height} pixels)")
     frames = getattr(im, "n_frames", 1)
