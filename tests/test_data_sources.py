@@ -165,6 +165,7 @@ def test_all_mirrors_dead_says_what_was_tried(http_root):
     assert f"{base}/missing/train-images-idx3-ubyte.gz (HTTP 404)" in message
     assert "`mnistlab data fetch mnist --from FOLDER`" in message and "\n" not in message
     assert _cached_names("mnist") == set()
+    assert not (cache_root() / "mnist").exists()  # a first fetch that got nothing: no folder
 
 
 def test_damaged_cache_entry_is_fetched_again(http_root, tiny_known):

@@ -464,6 +464,7 @@ def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
     if not mirrors:
         raise MnistlabError(f"fetch {name}: no mirrors given; leave mirrors unset to use the "
                             "known ones")
+    made = not (cache_root() / name).exists()
     target = writable_cache(name)
     _remove_stale_downloads(target.parent)
     logger = pooch.get_logger()
@@ -480,6 +481,11 @@ def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
                 except MnistlabError:
                     pass  # download it again; a verified copy replaces it, else it stays
             _download_one(spec, stem, mirrors, target, progress, timeout)
+    except BaseException:
+        if made:  # a first fetch that got nothing leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                target.rmdir()  # only if empty: verified files stay for the next try
+        raise
     finally:
         logger.setLevel(level)
     return target
