@@ -562,5 +562,7 @@ def test_a_run_still_training_is_said_to_be_training_not_killed(tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    with pytest.raises(MnistlabError, match="its training was stopped before it wrote a model"):
-        load_model(run)  # the lock file is left, but nobody holds it
+    with pytest.raises(MnistlabError, match="its training was stopped before it wrote a model "
+                       r"\(Ctrl-C, killed, or out of memory; checkpoint.pt is here\): run the "
+                       f"same train command again with --out {run}"):
+        load_model(run)  # the lock file is left, but nobody holds it; the --out finds it again

@@ -21,6 +21,7 @@ import csv
 import io
 import math
 import pickle
+import shlex
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -354,9 +355,9 @@ def _no_model(folder: Path, path: Path) -> str:
         return (f"{folder}: a training is running in this folder now and has not written its "
                 "model yet; wait for it to finish")
     if (folder / "checkpoint.pt").is_file():
-        return (f"{folder}: its training was stopped before it wrote a model (killed, or out "
-                "of memory; checkpoint.pt is here): run the same train command again to "
-                "resume it")
+        return (f"{folder}: its training was stopped before it wrote a model (Ctrl-C, "
+                "killed, or out of memory; checkpoint.pt is here): run the same train command "
+                f"again with --out {shlex.quote(str(folder))} to resume it")
     for marker, what, _, where in MANY_RUNS:
         if (folder / marker).is_file():
             final = _final_runs(folder)
