@@ -1018,6 +1018,9 @@ def test_replicates_of_an_ensemble_share_no_member(tiny_study):
     assert members == [{0, 1, 2}, {3, 4, 5}, {6, 7, 8}]
     finals = plan_final(spec, spec.base.replace(ensemble=2))
     assert [r.config.seed for r in finals] == [0, 2, 4]
+    # the seed a run is labelled with (MLflow, TensorBoard folders) is its tables' seed
+    assert all(plan.runs[c.key].config.replicate_seed(0) == c.seed for c in plan.cells)
+    assert [r.config.replicate_seed(0) for r in finals] == [0, 1, 2]
 
 
 def test_two_experiments_setting_one_setting_give_the_final_the_better_value(tiny_study):
@@ -1084,3 +1087,18 @@ def test_the_progress_relay_draws_what_arrived_before_it_was_stopped():
     relay = start_relay(events, [[object()]], lambda run, n: Recording(), stop)
     relay.join(timeout=5)
     assert not relay.is_alive() and seen == ["step 100", "step 200", "completed"]
+
+
+def test_dashed_keys_in_variants_final_and_quick_tables_are_settings():
+    """Merged over the base's batch_size, a variant's batch-size was refused as 'given twice'
+    (a regression of one refusal meant for a file giving both spellings itself)."""
+    from mnistlab.config import tomllib
+    from mnistlab.study.spec import parse_study
+
+    spec = parse_study(tomllib.loads(
+        "[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'bs'\nvariants = [{ label = 'small', "
+        "batch-size = 50 }]\n[final]\nchoose = 'explicit'\nsettings = { batch-size = 40 }\n"
+        "[quick]\ntrain-subset = 500\n"))
+    assert {r.config.batch_size for r in plan_experiments(spec).runs.values()} == {50}
+    assert spec.with_quick().base.train_subset == 500
+    assert spec.final.settings == {"batch-size": 40}

@@ -346,6 +346,11 @@ class TrainConfig:
         small to measure noise by."""
         return self.replace(seed=first + index * self.ensemble)
 
+    def replicate_seed(self, first: int) -> int:
+        """Which of `replicate`'s runs this is, as a study's tables number its seeds:
+        first + index (for one network, its seed)."""
+        return first + (self.seed - first) // self.ensemble
+
     def placement(self) -> dict[str, Any]:
         """Where this run trains and reads its data (PLACEMENT's settings), not what it is."""
         return {k: getattr(self, k) for k in PLACEMENT}
@@ -392,7 +397,10 @@ class TrainConfig:
         if typed:
             check_typed(data, where)
         clean: dict[str, Any] = {}
-        for raw_key, value in underscored(data, where).items():
+        # a later spelling of a key replaces an earlier one: tables merged over to_dict()
+        # (a variant's batch-size over the base's batch_size); one file giving both is refused
+        # where it is read (read_settings)
+        for raw_key, value in data.items():
             key = setting_name(raw_key, where)
             clean[key] = _coerce(key, value, known[key].default)
         return cls(**clean)

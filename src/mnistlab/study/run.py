@@ -110,7 +110,7 @@ class StudyResult:
     def _seed(self, key: str) -> int:
         run = self.plan.runs.get(key)
         if run is not None:
-            return run.config.seed
+            return run.config.replicate_seed(self.spec.base.seed)
         return next((r.seed for r in self.final_rows if r.key == key), 0)
 
     def distinct_rows(self) -> list[Row]:
@@ -197,7 +197,8 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
             done[run.key] = StoredRun(summary, history, run.test)
             progress.run_finished(run, summary)
             if on_run is not None:
-                on_run(run.key, run_label(plan, run.key, run.config.seed), out / "runs" / run.key)
+                seed = run.config.replicate_seed(spec.base.seed)  # as the tables show it
+                on_run(run.key, run_label(plan, run.key, seed), out / "runs" / run.key)
 
         try:
             backend.execute(todo + [r for r in early_final if r.key not in done], out, on_done,
@@ -211,8 +212,9 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 progress.recount(total=len(counted), done=len(counted & done.keys()))
                 missing = [r for r in final_runs if r.key not in done]
                 backend.execute(missing, out, on_done, progress.reporter_for)
-                for index, r in enumerate(final_runs):  # seeded as the replicates are
-                    cell = Cell("final", "final", "final", spec.base.seed + index, r.key, False)
+                for r in final_runs:  # numbered as the experiments' replicates are
+                    cell = Cell("final", "final", "final",
+                                r.config.replicate_seed(spec.base.seed), r.key, False)
                     final_rows.append(row_from(cell, done[r.key].summary, done[r.key].history))
         finally:
             progress.stop()

@@ -662,13 +662,13 @@ def retrain_seed_list(spec: TuneSpec, n: int) -> list[int]:
     return [spec.base.seed + 1 + i for i in range(n)]
 
 
-def retrain_jobs(config: TrainConfig, label: str, seeds: list[int], out: Path
+def retrain_jobs(config: TrainConfig, label: str, seeds: list[int], out: Path, first: int = 0
                  ) -> list[tuple[TrainConfig, Path]]:
     """`config` once per seed, each into out/retrain/<label>-<tag>-seed<s>. An ensemble of
-    N steps by N seeds from the trial's (`config.seed`), so no retrain shares a member with
-    the trial chosen on validation, nor with another retrain."""
+    N steps by N seeds from the search's base seed `first` (the trials'), so no retrain shares
+    a member with the trial chosen on validation, nor with another retrain."""
     tag = config_tag(config)
-    jobs = [config.replicate(config.seed, s - config.seed) for s in seeds]
+    jobs = [config.replicate(first, s - first) for s in seeds]
     return [(job, out / "retrain" / f"{label}-{tag}-seed{job.seed}") for job in jobs]
 
 
@@ -691,7 +691,8 @@ def analyse(result: TuneResult, *, retrain_seeds: int, backend: Any = None,
 
     def retrain(config: TrainConfig, label: str) -> list[RunResult]:
         said = (lambda c: reporter(label, c)) if reporter else None
-        return backend.retrain(retrain_jobs(config, label, seeds, out), cache, said)
+        return backend.retrain(retrain_jobs(config, label, seeds, out, result.spec.base.seed),
+                               cache, said)
 
     files.write_text(out / "trials.csv", trials_csv(result))
     if result.best_config is not None:
