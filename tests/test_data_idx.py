@@ -146,6 +146,14 @@ def test_a_raw_file_beside_its_gzipped_copy_is_said_where_the_two_differ(tmp_pat
                       r"\.gz are both there and differ \(23,536 bytes against 15,696 unpacked\); "
                       r"train-images-idx3-ubyte\.gz is read: remove the one not meant"):
         assert len(load_dataset(folder).train_labels) == 20
+    raw = folder / "t10k-labels-idx1-ubyte"  # one label edited in place: the same size
+    edited = bytearray(raw.read_bytes())
+    edited[-1] ^= 1
+    raw.write_bytes(bytes(edited))
+    (folder / "train-images-idx3-ubyte").unlink()
+    with pytest.warns(UserWarning, match=r"t10k-labels-idx1-ubyte and t10k-labels-idx1-ubyte\.gz "
+                      r"are both there and differ \(the same size, other bytes\)"):
+        load_dataset(folder)
 
 
 def test_read_idx_checks_dimensions_from_the_name(tmp_path):

@@ -166,6 +166,10 @@ def test_all_mirrors_dead_says_what_was_tried(http_root):
     assert "`mnistlab data fetch mnist --from FOLDER`" in message and "\n" not in message
     assert _cached_names("mnist") == set()
     assert not (cache_root() / "mnist").exists()  # a first fetch that got nothing: no folder
+    secret = dead.replace("http://", "http://bob:s3cret@")  # an internal mirror's login
+    with pytest.raises(MnistlabError) as info:
+        fetch("mnist", mirrors=[secret], timeout=5)
+    assert "s3cret" not in str(info.value) and "bob:***@" in str(info.value)
 
 
 def test_damaged_cache_entry_is_fetched_again(http_root, tiny_known):

@@ -152,6 +152,12 @@ def test_a_ctrl_c_in_the_final_scoring_names_the_folder_that_resumes_it(train_ar
     monkeypatch.chdir(tmp_path)
     assert main([*train_args, "--out", f"runs/{folder.name}"]) == 0  # it goes on there
     assert list((tmp_path / "runs").iterdir()) == [folder]
+    from mnistlab.training import single  # before any epoch (reading the data): no epoch
+
+    monkeypatch.setattr(single, "prepare_data", stopped)
+    assert main([*train_args, "--out", "early"]) == 130
+    assert ("interrupted; the run resumes from the start (no epoch was whole) when this "
+            "command is run again: early") in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("damage", ["garbage [[[\n", None])

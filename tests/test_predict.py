@@ -312,9 +312,11 @@ def test_a_folder_means_its_image_files(toy_run, tmp_path):
     (tmp_path / "nested").mkdir()
     paper_digit().save(tmp_path / "nested" / "c.png")
     # what is not read is said, not passed over (a subfolder of images looked like nothing)
-    with pytest.warns(UserWarning, match=r": 3 subfolders \(empty, nested, sub\) and 1 file "
-                      r"not named as an image \(readme\.txt\) not read; give them by name, a "
-                      "subfolder as a folder of its own"):
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    # the subfolders given too are read; sub is not, nor readme.txt, nor the dangling link
+    with pytest.warns(UserWarning, match=r": 1 subfolder \(sub\) and 1 file not named as an "
+                      r"image \(readme\.txt\) and 1 link to nothing \(gone\.png\) not read; "
+                      "give them by name, a subfolder as a folder of its own"):
         predictions = predict(toy_run, [tmp_path, tmp_path / "empty", tmp_path / "nested"])
     names = [Path(p.path).name for p in predictions]
     assert names == ["a.jpg", "b.png", "empty", "c.png"]

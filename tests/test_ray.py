@@ -157,8 +157,8 @@ def test_a_driver_without_the_clusters_token_is_refused_in_one_line(ray_cluster,
 
 
 @pytest.mark.parametrize(("flags", "said"), [
-    (["--task-cpus", "2"], "--task-cpus 2: no node of the Ray cluster can run such a task (the "
-     "largest of its 2 nodes has 1 CPU and 0 GPUs), so it would wait for ever"),
+    (["--task-cpus", "2"], "--task-cpus 2: no node of the Ray cluster can run such a task (its "
+     "nodes have 1 CPU and 0 GPUs; 1 CPU and 0 GPUs), so it would wait for ever"),
     (["--task-gpus", "1"], "--task-cpus 1 --task-gpus 1: no node of the Ray cluster can run"),
 ])
 def test_tasks_no_node_can_hold_are_refused_not_queued_for_ever(ray_cluster, tmp_path, flags,

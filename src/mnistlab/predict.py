@@ -472,6 +472,8 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
     not recursive). A folder that gives no image is one entry with no source and its problem."""
     if isinstance(images, (str, Path, Image.Image, np.ndarray)):
         images = [images]
+    images = list(images)
+    given = {Path(i).resolve() for i in images if isinstance(i, (str, Path))}  # read anyway
     expanded: list[tuple[str, ImageLike | None, str]] = []
     for number, item in enumerate(images):
         if isinstance(item, EncodedImage):
@@ -490,7 +492,7 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
         except OSError as exc:  # a folder that cannot be listed: that entry's error only
             expanded.append((str(path), None, f"folder cannot be read ({exc.strerror or exc})"))
             continue
-        passed = _passed_over(path, [p for p in listed if p not in inside])
+        passed = _passed_over([p for p in listed if p not in inside and p.resolve() not in given])
         if not inside:
             suffixes = ", ".join(sorted({s.lstrip(".") for s in IMAGE_SUFFIXES}))
             expanded.append((str(path), None, f"folder holds no image files ({suffixes})"
@@ -501,20 +503,25 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
     return expanded
 
 
-def _passed_over(folder: Path, others: list[Path]) -> str:
+def _passed_over(others: list[Path]) -> str:
     """What of a folder given to predict is not read, and how to have it read: subfolders
-    (a folder is not searched below its own level) and files not named as images."""
+    (a folder is not searched below its own level), files not named as images and links to
+    nothing."""
     folders = [p.name for p in others if p.is_dir()]
-    named = [p.name for p in others if not p.is_dir()]
-    parts = []
-    if folders:
-        parts.append(f"{len(folders)} subfolder{'s' if len(folders) > 1 else ''} "
-                     f"({', '.join(folders[:3])}{', …' if len(folders) > 3 else ''})")
-    if named:
-        parts.append(f"{len(named)} file{'s' if len(named) > 1 else ''} not named as an image "
-                     f"({', '.join(named[:3])}{', …' if len(named) > 3 else ''})")
+    named = [p.name for p in others if p.is_file()]
+    broken = [p.name for p in others if not p.exists()]
+
+    def some(names: list[str], what: str) -> str:
+        return (f"{len(names)} {what.replace('*', 's' if len(names) > 1 else '')} "
+                f"({', '.join(names[:3])}{', …' if len(names) > 3 else ''})")
+
+    parts = [some(names, what) for names, what in (
+        (folders, "subfolder*"), (named, "file* not named as an image"),
+        (broken, "link* to nothing")) if names]
     if not parts:
         return ""
+    if not folders and not named:
+        return f"{parts[0]} not read; fix or remove the link"
     return (f"{' and '.join(parts)} not read; give "
             + ("them by name" if not folders else "a subfolder as a folder of its own"
                if not named else "them by name, a subfolder as a folder of its own"))

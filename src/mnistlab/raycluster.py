@@ -200,17 +200,20 @@ def check_fits(ray: Any, resources: TaskResources) -> None:
     if any(node.get("CPU", 0.0) >= resources.cpus and node.get("GPU", 0.0) >= resources.gpus
            for node in nodes):
         return
-    cpus = max((node.get("CPU", 0.0) for node in nodes), default=0.0)
-    gpus = max((node.get("GPU", 0.0) for node in nodes), default=0.0)
     asked = f"--task-cpus {resources.cpus:g}" + (f" --task-gpus {resources.gpus:g}"
                                                   if resources.gpus else "")
-    most = " and ".join(f"{n:g} {unit}{'' if n == 1 else 's'}" for n, unit in ((cpus, "CPU"),
-                                                                               (gpus, "GPU")))
-    largest = ("its one node has" if len(nodes) == 1
-               else f"the largest of its {len(nodes)} nodes has")
-    raise MnistlabError(f"{asked}: no node of the Ray cluster can run such a task ({largest} "
-                        f"{most}), so it would wait for ever; ask for less per task, or add "
-                        "a node that has it")
+
+    def has(node: dict) -> str:
+        return " and ".join(f"{n:g} {unit}{'' if n == 1 else 's'}"
+                            for n, unit in ((node.get("CPU", 0.0), "CPU"),
+                                            (node.get("GPU", 0.0), "GPU")))
+
+    shown = "; ".join(has(node) for node in nodes[:4]) + ("; …" if len(nodes) > 4 else "")
+    raise MnistlabError(f"{asked}: no node of the Ray cluster can run such a task (its "
+                        f"node{'s have' if len(nodes) != 1 else ' has'} {shown}), so it would "
+                        "wait for ever; ask for less per task, or add a node that has it "
+                        "before the run (on a cluster that adds nodes on demand, start such a "
+                        "node first)")
 
 
 def task_slots(ray: Any, resources: TaskResources) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import shlex
 import time
 from pathlib import Path
@@ -107,8 +108,10 @@ def run_train(args: argparse.Namespace) -> int:
     if args.recipe == "list":
         from rich.table import Table
 
-        asked = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
-                 if v not in (None, False, "list") and k not in ("command", "func", "log")]
+        settings = {f.name for f in dataclasses.fields(TrainConfig)}  # None unless given
+        asked = [as_flag(k, v) if isinstance(v, bool) else flag(k)
+                 for k, v in vars(args).items() if k not in ("command", "func", "recipe")
+                 and (v is not None if k in settings else bool(v))]
         if asked:
             raise MnistlabError(f"--recipe list shows the recipes and trains nothing; leave "
                                 f"out {', '.join(asked)} (or give a recipe's name)")
@@ -134,7 +137,9 @@ def run_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # outside the epochs (the final scoring, writing the files)
         if not out.is_dir():
             raise
-        stderr.print(f"\n{_resume_line(args, out, 'its last whole epoch')}")
+        whole = ("its last whole epoch" if (out / "checkpoint.pt").is_file()
+                 else "the start (no epoch was whole)")  # stopped loading data, say
+        stderr.print(f"\n{_resume_line(args, out, whole)}")
         return interrupt.exit_code()
     summary = result.summary
     if result.reused and tracking is not None:

@@ -88,9 +88,30 @@ def _warn_if_raw_differs(path: Path) -> None:
     except OSError:
         return  # too short to be gzip: reading it says so
     if unpacked != raw.stat().st_size % 2**32:
-        warnings.warn(f"{path.parent}: {raw.name} and {path.name} are both there and differ "
-                      f"({raw.stat().st_size:,} bytes against {unpacked:,} unpacked); "
-                      f"{path.name} is read: remove the one not meant", stacklevel=2)
+        how = f"{raw.stat().st_size:,} bytes against {unpacked:,} unpacked"
+    elif not _same_bytes(raw, path):  # one byte edited in place keeps the size
+        how = "the same size, other bytes"
+    else:
+        return
+    warnings.warn(f"{path.parent}: {raw.name} and {path.name} are both there and differ "
+                  f"({how}); {path.name} is read: remove the one not meant", stacklevel=3)
+
+
+def _same_bytes(raw: Path, packed: Path) -> bool:
+    """Whether `packed` unpacks to `raw`'s bytes (read side by side, stopping at the first
+    difference; a gzip stream that fails to unpack is said by the reader after this)."""
+    import gzip
+
+    try:
+        with raw.open("rb") as plain, gzip.open(packed, "rb") as unpacked:
+            while True:
+                a, b = plain.read(1 << 20), unpacked.read(1 << 20)
+                if a != b:
+                    return False
+                if not a:
+                    return True
+    except (OSError, EOFError):
+        return True
 
 
 def _published(splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> KnownDataset | None:

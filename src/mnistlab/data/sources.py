@@ -29,12 +29,13 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
 from .. import files
-from ..errors import MnistlabError
+from ..errors import MnistlabError, shown_url
 from .idx import SizeLimit, expected_dims, read_bytes
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -341,7 +342,7 @@ def _served(exc: MnistlabError, url: str) -> str:
     """Why a mirror's file was refused, without the advice meant for a file of the user's own
     (rename it, fetch it again): the problem as the reader put it, before that advice."""
     problem = str(exc).removeprefix(f"{url}: ").split("; ")[0].split(": they are read as")[0]
-    return f"{url} ({problem})"
+    return shown_url(f"{url} ({problem})")  # a mirror's password is not printed
 
 
 def download_cap(spec: KnownDataset, stem: str) -> int:
@@ -377,18 +378,23 @@ class _CappedDownloader:
                 raise self._too_big(url, f"announces {int(announced):,} bytes,")  # unread
             if self.progressbar is not None:
                 self.progressbar.total = int(announced) if announced.isdigit() else 0
-            written = 0
-            with open(output_file, "wb") as out:
-                for chunk in response.iter_content(chunk_size=1 << 16):
-                    written += len(chunk)
-                    if written > self.cap:
-                        raise self._too_big(url, "the body runs")  # cut off here
-                    try:
-                        out.write(chunk)
-                    except OSError as exc:  # a full disk names no file: the cache's it is
-                        raise OSError(exc.errno, exc.strerror, output_file) from None
-                    if self.progressbar is not None:
-                        self.progressbar.update(len(chunk))
+            try:
+                self._write(response, url, output_file)
+            except OSError as exc:  # a full disk names no file (the write, or the close's
+                if exc.filename or exc.errno not in LOCAL_ERRORS:  # flush): the cache's
+                    raise
+                raise OSError(exc.errno, exc.strerror, output_file) from None
+
+    def _write(self, response: Any, url: str, output_file: str) -> None:
+        written = 0
+        with open(output_file, "wb") as out:
+            for chunk in response.iter_content(chunk_size=1 << 16):
+                written += len(chunk)
+                if written > self.cap:
+                    raise self._too_big(url, "the body runs")  # cut off here
+                out.write(chunk)
+                if self.progressbar is not None:
+                    self.progressbar.update(len(chunk))
 
 
 # What writing the download into the cache can fail with: trying the next mirror would only
@@ -430,12 +436,12 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                                            downloader=downloader))
                 read_verified(spec.name, stem, path, where=url)  # a gzip bomb stops here too
             except requests.RequestException as exc:
-                tried.append(f"{url} ({_network_reason(exc)})")
+                tried.append(shown_url(f"{url} ({_network_reason(exc)})"))
                 continue
             except OSError as exc:
                 if exc.errno in LOCAL_ERRORS:  # the cache's disk, not the mirror: no other
                     raise  # mirror can help (the CLI says what to free or fix)
-                tried.append(f"{url} ({_network_reason(exc)})")
+                tried.append(shown_url(f"{url} ({_network_reason(exc)})"))
                 continue
             except MnistlabError as exc:
                 tried.append(_served(exc, url))
@@ -515,6 +521,8 @@ def import_folder(name: str, source_dir: str | Path) -> Path:
             try:
                 shutil.copyfile(path, staged)
             except OSError as exc:  # the cache's disk is the one full (it named the source)
+                if exc.errno not in LOCAL_ERRORS:
+                    raise
                 raise OSError(exc.errno, exc.strerror, str(final)) from None
             read_verified(name, stem, staged, where=str(path))  # the copy is what gets cached
         # only the verified form may be found: drop the other one (raw vs .gz) if cached before
