@@ -516,7 +516,10 @@ def test_a_run_from_before_a_folder_was_recognised_still_evaluates(tmp_path, sha
                                          "training image trains"]),
     ("--model cnn --filters 8 --dense 16 --no-batchnorm --optimizer sgd --momentum 0.9 "
      "--val-size 500", []),
-    ("--model lenet5 --variant classic --batchnorm --recipe mnist-fast", []),
+    ("--model lenet5 --variant classic --batchnorm --recipe mnist-fast",
+     ["--recipe mnist-fast gives filters, dense for its cnn, which --model lenet5 does not read; "
+      "they do nothing"]),
+    ("--recipe mnist-best --epochs 2", []),
 ])
 def test_a_flag_the_model_or_optimizer_does_not_read_is_said(argv, said):
     """--hidden with a cnn, --momentum with adam, --val-size with --val-from test were

@@ -83,11 +83,19 @@ def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str
     """A warning where --config (a run's config.toml lists every setting) and the flags set
     again every setting the recipe gives, to other values: the recipe then changes nothing."""
     from ..config import read_settings
+    from ..models import unread_settings
     from ..recipes import get_recipe
 
     if not args.recipe:
         return []
     given = get_recipe(args.recipe).settings
+    lines = []
+    unread = [name for name in unread_settings(config.model) if name in given
+              and getattr(args, name, None) is None]
+    if unread:
+        lines.append(f"warning: --recipe {args.recipe} gives {', '.join(unread)} for its "
+                     f"{given.get('model', 'model')}, which --model {config.model} does not "
+                     "read; they do nothing")
     in_file = set(read_settings(args.config)) if args.config else set()
     flags = {name for name in given if getattr(args, name, None) is not None}
     recipe = TrainConfig.from_dict(given, typed=False)
@@ -95,9 +103,10 @@ def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str
                                              for k in given):
         who = (f"{args.config} and the flags set" if in_file and flags else
                f"{args.config} sets" if in_file else "the flags set")
-        return [f"warning: --recipe {args.recipe} changes nothing: {who} every setting it gives "
-                f"({', '.join(given)}) again; leave the recipe out, or those settings"]
-    return []
+        lines.append(f"warning: --recipe {args.recipe} changes nothing: {who} every setting "
+                     f"it gives ({', '.join(given)}) again; leave the recipe out, or those "
+                     "settings")
+    return lines
 
 
 def run_train(args: argparse.Namespace) -> int:
