@@ -89,15 +89,15 @@ def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str
     if not args.recipe:
         return []
     given = get_recipe(args.recipe).settings
+    in_file = set(read_settings(args.config)) if args.config else set()
+    flags = {name for name in given if getattr(args, name, None) is not None}
     lines = []
-    unread = [name for name in unread_settings(config.model) if name in given
-              and getattr(args, name, None) is None]
+    unread = [name for name in unread_settings(config.model)
+              if name in given and name not in in_file | flags]  # the recipe's own values
     if unread:
         lines.append(f"warning: --recipe {args.recipe} gives {', '.join(unread)} for its "
                      f"{given.get('model', 'model')}, which --model {config.model} does not "
                      "read; they do nothing")
-    in_file = set(read_settings(args.config)) if args.config else set()
-    flags = {name for name in given if getattr(args, name, None) is not None}
     recipe = TrainConfig.from_dict(given, typed=False)
     if set(given) <= in_file | flags and any(getattr(config, k) != getattr(recipe, k)
                                              for k in given):
