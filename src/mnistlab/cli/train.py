@@ -109,30 +109,36 @@ def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str
     return lines
 
 
+def _list_recipes(args: argparse.Namespace) -> int:
+    """`--recipe list`: the recipes as a table; other flags are refused (nothing trains)."""
+    from rich.table import Table
+
+    from ..recipes import RECIPES
+
+    settings = {f.name for f in dataclasses.fields(TrainConfig)}  # None unless given
+    asked = [as_flag(k, v) if isinstance(v, bool) else flag(k)
+             for k, v in vars(args).items() if k not in ("command", "func", "recipe")
+             and (v is not None if k in settings else bool(v))]
+    if asked:
+        raise MnistlabError(f"--recipe list shows the recipes and trains nothing; leave "
+                            f"out {', '.join(asked)} (or give a recipe's name)")
+    table = Table(title="recipes (mnistlab train --recipe NAME; flags still override)")
+    for column in ("recipe", "tuned for", "measured", "settings"):
+        table.add_column(column)
+    for recipe in RECIPES.values():
+        table.add_row(recipe.name, recipe.goal, recipe.measured,
+                      " ".join(as_flag(k, v) for k, v in recipe.settings.items()))
+    stdout.print(table)
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     from ..progress import RichReporter, SilentReporter
-    from ..recipes import RECIPES, get_recipe
+    from ..recipes import get_recipe
     from ..training import train
 
     if args.recipe == "list":
-        from rich.table import Table
-
-        settings = {f.name for f in dataclasses.fields(TrainConfig)}  # None unless given
-        asked = [as_flag(k, v) if isinstance(v, bool) else flag(k)
-                 for k, v in vars(args).items() if k not in ("command", "func", "recipe")
-                 and (v is not None if k in settings else bool(v))]
-        if asked:
-            raise MnistlabError(f"--recipe list shows the recipes and trains nothing; leave "
-                                f"out {', '.join(asked)} (or give a recipe's name)")
-
-        table = Table(title="recipes (mnistlab train --recipe NAME; flags still override)")
-        for column in ("recipe", "tuned for", "measured", "settings"):
-            table.add_column(column)
-        for recipe in RECIPES.values():
-            table.add_row(recipe.name, recipe.goal, recipe.measured,
-                          " ".join(as_flag(k, v) for k, v in recipe.settings.items()))
-        stdout.print(table)
-        return 0
+        return _list_recipes(args)
     config = config_from_args(args, get_recipe(args.recipe).settings if args.recipe else None)
     for line in unread_flags(args, config):
         warn_line(line)
