@@ -20,6 +20,7 @@ is read as 0..255 like the rest.
 from __future__ import annotations
 
 import io
+import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -473,7 +474,9 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
     if isinstance(images, (str, Path, Image.Image, np.ndarray)):
         images = [images]
     images = list(images)
-    given = {Path(i).resolve() for i in images if isinstance(i, (str, Path))}  # read anyway
+    # given by name as well: read anyway (realpath, not resolve: a link loop is an image's
+    # own error, said where it is read)
+    given = {os.path.realpath(i) for i in images if isinstance(i, (str, Path))}
     expanded: list[tuple[str, ImageLike | None, str]] = []
     for number, item in enumerate(images):
         if isinstance(item, EncodedImage):
@@ -492,7 +495,8 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
         except OSError as exc:  # a folder that cannot be listed: that entry's error only
             expanded.append((str(path), None, f"folder cannot be read ({exc.strerror or exc})"))
             continue
-        passed = _passed_over([p for p in listed if p not in inside and p.resolve() not in given])
+        passed = _passed_over([p for p in listed
+                               if p not in inside and os.path.realpath(p) not in given])
         if not inside:
             suffixes = ", ".join(sorted({s.lstrip(".") for s in IMAGE_SUFFIXES}))
             expanded.append((str(path), None, f"folder holds no image files ({suffixes})"
