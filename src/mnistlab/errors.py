@@ -7,7 +7,7 @@ that line and exits non-zero; any other exception is a bug and keeps its traceba
 
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +42,10 @@ def own_warnings_in_one_line() -> Callable[..., str]:
 
     warnings.formatwarning = one_line
     return formatted
+
+
+def first_few(items: Iterable[str], limit: int = 3, sep: str = ", ") -> str:
+    """The first `limit` of `items`, joined, and an ellipsis where there are more: a list
+    that keeps a message on one line."""
+    items = list(items)
+    return sep.join(items[:limit]) + (f"{sep}…" if len(items) > limit else "")

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import MnistlabError
+from .errors import MnistlabError, first_few
 
 TEMP_SUFFIX = ".mnistlab.tmp"
 PROBE_NAME = ".mnistlab-write-probe"
@@ -174,7 +174,7 @@ def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--
                                 f"`{other[1]}`), not a {kind} folder; give a new or empty "
                                 "folder")
         foreign.sort(key=lambda name: name.startswith("."))  # the user's own names first
-        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        shown = first_few(foreign)
         if other is not None:  # ours, with files added (an export, notes): theirs to move
             raise MnistlabError(f"{flag} {folder}: a {kind} folder holding files mnistlab did "
                                 f"not write ({shown}); move them out of it, or give another "

@@ -35,7 +35,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from . import files, interrupt
 from .config import TrainConfig
 from .data.sources import image_style
-from .errors import MnistlabError
+from .errors import MnistlabError, first_few
 
 STYLES = ("strokes", "objects", "plain")
 MAX_PIXELS = 50_000_000  # refused from the header, before any pixel is decoded
@@ -516,8 +516,8 @@ def _passed_over(others: list[Path]) -> str:
     broken = [p.name for p in others if not p.exists()]
 
     def some(names: list[str], what: str) -> str:
-        return (f"{len(names)} {what.replace('*', 's' if len(names) > 1 else '')} "
-                f"({', '.join(names[:3])}{', …' if len(names) > 3 else ''})")
+        return f"{len(names)} {what.replace('*', 's' if len(names) > 1 else '')} " \
+            f"({first_few(names)})"
 
     parts = [some(names, what) for names, what in (
         (folders, "subfolder*"), (named, "file* not named as an image"),

@@ -32,7 +32,7 @@ from typing import Any
 
 from . import files
 from .config import TrainConfig
-from .errors import MnistlabError
+from .errors import MnistlabError, first_few
 
 INSTALL_HINT = 'pip install "mnistlab[ray]" (or: pip install ray)'
 BACKENDS = ("local", "ray")
@@ -208,7 +208,7 @@ def check_fits(ray: Any, resources: TaskResources) -> None:
                             for n, unit in ((node.get("CPU", 0.0), "CPU"),
                                             (node.get("GPU", 0.0), "GPU")))
 
-    shown = "; ".join(has(node) for node in nodes[:4]) + ("; …" if len(nodes) > 4 else "")
+    shown = first_few((has(node) for node in nodes), 4, "; ")
     raise MnistlabError(f"{asked}: no node of the Ray cluster can run such a task (its "
                         f"node{'s have' if len(nodes) != 1 else ' has'} {shown}), so it would "
                         "wait for ever; ask for less per task, or add a node that has it "

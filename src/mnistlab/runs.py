@@ -31,7 +31,7 @@ import torch
 
 from . import doctor, files
 from .config import PLACEMENT, TRACKING_ENTRIES, TrainConfig, read_toml
-from .errors import MnistlabError
+from .errors import MnistlabError, first_few
 from .messages import LANGS, catalogue
 from .models import MAX_PARAMETERS, build_model
 from .records import (
@@ -129,9 +129,8 @@ def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
     a, b = ours.to_dict(), theirs.to_dict()
     changed = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)
                and k not in PLACEMENT]
-    shown = ", ".join(f"{k} {b.get(k, '(default)')} there, {a.get(k, '(default)')} here"
-                      for k in changed[:3])
-    return shown + (", ..." if len(changed) > 3 else "")
+    return first_few(f"{k} {b.get(k, '(default)')} there, {a.get(k, '(default)')} here"
+                     for k in changed)
 
 
 def same_run(stored: TrainConfig | None, config: TrainConfig) -> bool:
@@ -288,8 +287,8 @@ def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig, *
     """The data a model is scored on has the classes, image size and pixel statistics it was
     trained on; `chosen`: the data was named for this command (evaluate --dataset)."""
     def described(names: list[str], shape: list[int]) -> str:
-        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
-        return f"{len(names)} classes ({shown}) of {'x'.join(map(str, shape[-2:]))} images"
+        size = "x".join(map(str, shape[-2:]))
+        return f"{len(names)} classes ({first_few(names)}) of {size} images"
 
     from .data import KNOWN_DATASETS
 

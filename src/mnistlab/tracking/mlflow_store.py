@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .. import runs
 from ..config import MLFLOW_ARTIFACTS, MLFLOW_STORE, PLACEMENT, TrainConfig, load_config
-from ..errors import MnistlabError, shown_url
+from ..errors import MnistlabError, first_few, shown_url
 from ..messages import t
 from ..records import EpochRecord, Finding, RunResult, RunSummary
 from ..training import Hook, Run
@@ -161,7 +161,7 @@ def _check_not_another_database(path: Path, named: str) -> None:
     except sqlite3.Error:
         return  # not SQLite at all: MLflow's own opening says so
     if tables and "experiments" not in tables:
-        shown = ", ".join(sorted(tables)[:4]) + (", …" if len(tables) > 4 else "")
+        shown = first_few(sorted(tables), 4)
         raise MnistlabError(f"{named}: {path} is another tool's database (tables {shown}), not "
                             "an MLflow store, and was left as it is; give an MLflow store "
                             "or a new file (sqlite:///PATH/mlflow.db)")
