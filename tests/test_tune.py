@@ -922,10 +922,10 @@ def test_retrains_of_an_ensemble_share_no_member_with_the_trial_or_each_other(tm
     each sharing a network with the trial chosen on validation."""
     from mnistlab.config import TrainConfig
 
-    jobs = retrain_jobs(TrainConfig(ensemble=2, seed=0), "best", [1, 2, 3], tmp_path)
+    jobs = retrain_jobs(TrainConfig(ensemble=2, seed=0), "best", [1, 2, 3], tmp_path, 0)
     assert [job.seed for job, _ in jobs] == [2, 4, 6]
     assert [folder.name.rsplit("-", 1)[1] for _, folder in jobs] == ["seed2", "seed4", "seed6"]
-    single = retrain_jobs(TrainConfig(seed=0), "best", [1, 2, 3], tmp_path)
+    single = retrain_jobs(TrainConfig(seed=0), "best", [1, 2, 3], tmp_path, 0)
     assert [job.seed for job, _ in single] == [1, 2, 3]  # one network: as before
     # a [compare] with its own seed steps from the search's base seed too (it went negative)
     compare = retrain_jobs(TrainConfig(ensemble=3, seed=5), "compare", [1, 2, 3], tmp_path, 0)

@@ -689,7 +689,7 @@ def underscored(data: dict[str, Any], where: str) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     for raw_key, value in data.items():
-        key = raw_key.replace("-", "_") if isinstance(raw_key, str) else raw_key
+        key = raw_key.replace("-", "_")
         if key in spelled:
             raise MnistlabError(f"{where}: {spelled[key]} and {raw_key} are one setting, given "
                                 "twice; keep one")

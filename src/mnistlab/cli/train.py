@@ -63,7 +63,7 @@ def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
     for name, readers in unread_settings(config.model).items():
         value = getattr(args, name, None)
         if value is not None:
-            shown = as_flag(name, value) if isinstance(value, bool) else f"{flag(name)} {value}"
+            shown = as_flag(name, value)
             sized = LAYER_FLAGS.get(config.model) if name in shape_settings(readers[0]) else ""
             lines.append(f"warning: {shown} does nothing with --model {config.model}: only "
                          f"{' and '.join(readers)} read{'s' if len(readers) == 1 else ''} it"
@@ -152,9 +152,8 @@ def run_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # outside the epochs (the final scoring, writing the files)
         if not out.is_dir():
             raise
-        whole = ("its last whole epoch" if (out / "checkpoint.pt").is_file()
-                 else "the start (no epoch was whole)")  # stopped loading data, say
-        stderr.print(f"\n{_resume_line(args, out, whole)}")
+        # before any epoch (reading the data, say) there is no checkpoint
+        stderr.print(f"\n{_resume_line(args, out, (out / 'checkpoint.pt').is_file())}")
         return interrupt.exit_code()
     summary = result.summary
     if result.reused and tracking is not None:
@@ -177,15 +176,16 @@ def run_train(args: argparse.Namespace) -> int:
         return 1
     if summary.status == "interrupted":
         below_bar = "" if args.quiet else "\n"  # the progress bar's line may be unfinished
-        whole = "its last whole epoch" if summary.epochs else "the start (no epoch was whole)"
-        stderr.print(below_bar + _resume_line(args, out, whole))
+        stderr.print(below_bar + _resume_line(args, out, summary.epochs > 0))
         return interrupt.exit_code()
     return 0
 
 
-def _resume_line(args: argparse.Namespace, out: Path, whence: str) -> str:
-    """How an interrupted run goes on: without --out each command makes a new folder, so the
-    line names the --out that finds this one."""
+def _resume_line(args: argparse.Namespace, out: Path, epochs_done: bool) -> str:
+    """How an interrupted run goes on: from its last whole epoch (or its start, where none
+    was whole); without --out each command makes a new folder, so the line names the --out
+    that finds this one."""
+    whence = "its last whole epoch" if epochs_done else "the start (no epoch was whole)"
     again = ("this command is run again" if args.out else
              f"this command is run again with --out {shlex.quote(str(out))}")
     return f"interrupted; the run resumes from {whence} when {again}: {out}"

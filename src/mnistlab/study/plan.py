@@ -141,7 +141,7 @@ def final_config(spec: StudySpec, best_values: dict[str, dict]) -> TrainConfig |
 def plan_final(spec: StudySpec, config: TrainConfig,
                keyed_at: Placement = UNPLACED) -> list[PlannedRun]:
     runs = []
-    for index in range(len(seeds_for(spec))):
+    for index in range(spec.seeds):
         seeded = config.replicate(spec.base.seed, index)
         runs.append(PlannedRun(run_key(seeded, True, studied_placement(seeded, spec.base,
                                                                        keyed_at)), seeded, True))

@@ -662,7 +662,7 @@ def retrain_seed_list(spec: TuneSpec, n: int) -> list[int]:
     return [spec.base.seed + 1 + i for i in range(n)]
 
 
-def retrain_jobs(config: TrainConfig, label: str, seeds: list[int], out: Path, first: int = 0
+def retrain_jobs(config: TrainConfig, label: str, seeds: list[int], out: Path, first: int
                  ) -> list[tuple[TrainConfig, Path]]:
     """`config` once per seed, each into out/retrain/<label>-<tag>-seed<s>. An ensemble of
     N steps by N seeds from the search's base seed `first` (the trials'), so no retrain shares
