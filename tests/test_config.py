@@ -1,5 +1,8 @@
 """TrainConfig: validation of every setting, TOML round trip, CLI errors (table-driven)."""
 
+import datetime
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -309,6 +312,17 @@ def test_a_number_in_quotes_in_a_settings_file_is_refused(text, said, tmp_path, 
     with pytest.raises(MnistlabError, match=" text; write the"):
         parse_study(tomllib.loads(f"[base]\n{text}\n[[experiment]]\nname = 'x'\nfactor = "
                                   "'lr'\nvalues = [0.1]\n"))
+
+
+@pytest.mark.parametrize("value", [["", datetime.date(2000, 1, 1)], ["0\n0"], ["32", math.nan],
+                                   ["32", "wide"], ["32", True]])
+def test_a_list_with_text_that_is_not_all_numbers_gets_the_type_line(value):
+    """Found by the study property test in CI: a date beside text crashed json.dumps, and
+    "0\n0" was 'corrected' to a line break inside the one-line error."""
+    with pytest.raises(MnistlabError) as caught:
+        TrainConfig.from_dict({"hidden": value}, where="c.toml")
+    text = str(caught.value)
+    assert "\n" not in text and "hidden" in text and "without quotes" not in text
 
 
 def test_a_settings_file_saved_with_a_byte_order_mark_is_read(tmp_path):

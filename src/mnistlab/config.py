@@ -424,12 +424,12 @@ def check_typed(data: dict[str, Any], where: str) -> None:
     for raw_key, value in data.items():
         default = defaults.get(raw_key.replace("-", "_"))
         if isinstance(value, list) and isinstance(default, tuple):  # hidden = ["32"]
-            text = [v for v in value if isinstance(v, str)]
-            if text:
-                raise MnistlabError(f"{where}: {raw_key} = {json.dumps(value)} holds text; write "
-                                    f"the numbers without quotes: {raw_key} = "
-                                    f"[{', '.join(str(v).strip() for v in value)}]")
-            continue
+            numbers = [_number_text(v) for v in value]
+            if any(isinstance(v, str) for v in value) and None not in numbers:
+                shown = "[" + ", ".join(json.dumps(v) for v in value) + "]"
+                raise MnistlabError(f"{where}: {raw_key} = {shown} holds text; write the "
+                                    f"numbers without quotes: {raw_key} = [{', '.join(numbers)}]")
+            continue  # anything else in the list is said by the type check
         if not isinstance(value, str) or not isinstance(default, (bool, int, float)):
             continue
         if isinstance(default, bool):
@@ -636,6 +636,18 @@ def typed(raw: dict[str, Any], key: str, kind: str, where: str, default: Any = N
         hint = f" ({example})" if example else ""
         raise MnistlabError(f"{where}: {key} must be {wanted}{hint}, got {quote(value)}")
     return value
+
+
+def _number_text(value: Any) -> str | None:
+    """How a list item reads as a number without quotes ("32" -> 32), or None if it is none."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            return value.strip() if math.isfinite(float(value)) else None
+        except ValueError:
+            return None
+    return None
 
 
 def quote(value: Any) -> str:
