@@ -203,6 +203,13 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     ("seeds = 1000000000\n[base]\n", "seeds must be a whole number from 1 to 1,000"),
     ("seeds = 2.5\n[base]\n", "seeds must be a whole number, got 2.5"),
     ("seeds = 5\n[base]\nseed = 4611686018427387900\n", "past the largest seed (2**62 - 1)"),
+    # a value or a label with a line break stays one line (found by the property test)
+    (EXP + "factor = 'lr'\nvalues = [\"\\n\"]\n", "study [[experiment]] #1 (x): '\\n': lr: "),
+    (EXP + "variants = [{label = \"a\\nb\"}]\n", "label 'a\\nb' holds a line break"),
+    # an ensemble of N takes N seeds per replicate, here in a variant: 2 × 3 from 2**62 - 5
+    ("seeds = 2\n[base]\nseed = 4611686018427387899\n[[experiment]]\nname = 'x'\n"
+     "variants = [{label = 'e', ensemble = 3}]\n",
+     "to 4,611,686,018,427,387,904 (3 networks per ensemble), past the"),
     ("[base]\nseed = 4611686018427387904\n", "seed: must be below 2**62"),
     # plan size: counted from the list sizes, before any grid cell is made
     ("seeds = 100\n" + EXP + "factor = 'lr'\nvalues = " + "[" + ", ".join(

@@ -631,11 +631,23 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
 def test_retrain_seeds_past_the_largest_seed_are_refused_before_searching(tmp_path):
     data = space_dict()
     data["base"]["seed"] = 2**62 - 3
-    with pytest.raises(MnistlabError, match="seeds 4,611,686,018,427,387,902 to "
-                                            "4,611,686,018,427,387,904 passes the largest"):
+    with pytest.raises(MnistlabError, match="from 4,611,686,018,427,387,901 to "
+                                            "4,611,686,018,427,387,904, past the largest"):
         run_tune(parse_space(data), tmp_path / "x",
                  options=TuneOptions(trials=1, retrain_seeds=3))
     assert not (tmp_path / "x").exists()
+
+
+def test_retrain_seeds_of_an_ensemble_count_n_seeds_each(tmp_path):
+    """Each retrain of an ensemble of N takes N seeds (search.retrain_jobs): 2 retrains of 3
+    networks from 2**62 - 9 reach 2**62 - 1; from 2**62 - 8 they pass it."""
+    data = space_dict()
+    data["base"]["ensemble"] = 3
+    data["base"]["seed"] = 2**62 - 9
+    TuneOptions(trials=1, retrain_seeds=2).apply(parse_space(data))
+    data["base"]["seed"] = 2**62 - 8
+    with pytest.raises(MnistlabError, match=r"to 4,611,686,018,427,387,904, past the largest"):
+        TuneOptions(trials=1, retrain_seeds=2).apply(parse_space(data))
 
 
 def test_largest_seed_still_seeds_numpy():

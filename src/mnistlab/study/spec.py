@@ -69,9 +69,11 @@ MAX_SEEDS = 1_000
 MAX_RUNS = 10_000
 
 
-def check_plan_size(seeds: Any, settings: int, base_seed: int, where: str) -> None:
+def check_plan_size(seeds: Any, settings: int, base_seed: int, where: str,
+                    ensemble: int = 1) -> None:
     """Refuse, in one line naming the limit, a number of seeds or planned runs (seeds ×
-    settings) above the limits, or seeds counting up past the largest seed."""
+    settings) above the limits, or seeds counting up past the largest seed (an ensemble of
+    N networks takes N seeds per replicate: TrainConfig.replicate)."""
     if not isinstance(seeds, int) or isinstance(seeds, bool) or not 1 <= seeds <= MAX_SEEDS:
         raise MnistlabError(f"{where}: seeds must be a whole number from 1 to {MAX_SEEDS:,}, "
                             f"got {quote(seeds)}")
@@ -79,10 +81,11 @@ def check_plan_size(seeds: Any, settings: int, base_seed: int, where: str) -> No
         raise MnistlabError(f"{where}: {seeds:,} seeds × {settings:,} settings would plan "
                             f"{seeds * settings:,} runs, above the limit of {MAX_RUNS:,}; use "
                             "fewer seeds, values or grid factors")
-    if base_seed + seeds > SEED_LIMIT:
+    if base_seed + seeds * ensemble > SEED_LIMIT:
+        each = f" ({ensemble} networks per ensemble)" if ensemble > 1 else ""
         raise MnistlabError(f"{where}: seeds count up from the base seed {base_seed:,} to "
-                            f"{base_seed + seeds - 1:,}, past the largest seed (2**62 - 1); "
-                            "use a smaller seed in [base]")
+                            f"{base_seed + seeds * ensemble - 1:,}{each}, past the largest "
+                            "seed (2**62 - 1); use a smaller seed in [base]")
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,13 @@ class StudySpec:
         # --seeds) is held to the same limits
         settings = sum(len(e.variants) for e in self.experiments)
         check_plan_size(self.seeds, settings + (self.final.choose != "none"), self.base.seed,
-                        f"study {self.name}")
+                        f"study {self.name}", self.widest_ensemble())
+
+    def widest_ensemble(self) -> int:
+        """The most networks any run of the plan trains (base, variants or final)."""
+        changes = [v.changes for e in self.experiments for v in e.variants]
+        sizes = [c.get("ensemble") for c in [*changes, self.final.settings]]
+        return max([self.base.ensemble, *(n for n in sizes if isinstance(n, int))])
 
     def text(self, name: str, lang: str) -> str:
         """`title` or `description` in `lang`, falling back to English."""
@@ -317,7 +326,8 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
         factor, variants = "trial", _listed_variants(raw, where)
     _check_variants(variants, kinds[0], where)
     for v in variants:
-        _with_validation(_check(base, v.changes, f"{where}: {v.label}"), f"{where}: {v.label}")
+        at = f"{where}: {v.label if v.label.isprintable() else quote(v.label)}"
+        _with_validation(_check(base, v.changes, at), at)
     return Experiment(name, factor, tuple(variants),
                       typed(raw, "test", "true or false", where, False),
                       typed(raw, "title", "text", where, ""), typed(raw, "note", "text", where, ""),
@@ -402,6 +412,9 @@ def _listed_variants(raw: dict[str, Any], where: str) -> list[Variant]:
         item = dict(item)
         at = f"{where} variant {len(variants) + 1}"
         label = typed(item, "label", "text", at, f"variant {len(variants) + 1}")
+        if not label.isprintable():  # a row of the report's tables, a part of run names
+            raise MnistlabError(f"{at}: label {quote(label)} holds a line break or another "
+                                "control character; write it on one line")
         original = typed(item, "original", "table of numbers", at, {},
                          example="e.g. { acc = 0.9, loss = 0.33 }")
         translations = read_translations(item, {"label"}, at)

@@ -70,9 +70,10 @@ class TuneOptions:
             spec = spec.with_quick()
         spec = dataclasses.replace(spec, base=spec.base.placed(data_dir=self.data_dir,
                                                                 device=self.device))
-        if spec.base.seed + self.retrain_seeds >= SEED_LIMIT:
-            raise MnistlabError(f"retrain-seeds: retraining with seeds {spec.base.seed + 1:,} to "
-                                f"{spec.base.seed + self.retrain_seeds:,} passes the largest "
+        last = spec.base.seed + (self.retrain_seeds + 1) * spec.base.ensemble - 1
+        if self.retrain_seeds and last >= SEED_LIMIT:  # search.retrain_jobs' seeds
+            raise MnistlabError(f"retrain-seeds: retraining counts seeds up from "
+                                f"{spec.base.seed:,} to {last:,}, past the largest "
                                 "seed (2**62 - 1); use a smaller seed in [base]")
         return spec
 
