@@ -441,6 +441,20 @@ def test_arguments_in_the_wrong_place_are_said_by_the_command_they_belong_to(arg
     assert caught.value.code == 2 and capsys.readouterr().err.strip() == said
 
 
+@pytest.mark.parametrize("tail, said", [
+    (["-x.png"], "the following arguments are required: IMAGE; -x.png is a file: write it as "
+     "./-x.png (or put -- before the file names) so it is not read as a flag"),
+    (["a.png", "-x.png"], "unrecognized arguments: -x.png; -x.png is a file: write it as")])
+def test_a_file_named_like_a_flag_gets_a_hint(tail, said, tmp_path, monkeypatch, capsys):
+    """argparse reads -x.png as a flag it does not know; the hint says how to give it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-x.png").write_bytes(b"")
+    with pytest.raises(SystemExit) as caught:
+        main(["predict", "run", *tail])
+    err = capsys.readouterr().err.strip()
+    assert caught.value.code == 2 and said in err and len(err.splitlines()) == 1
+
+
 def test_every_example_in_the_help_parses():
     """The commands `mnistlab --help` and the subcommands' epilogs show are ones the parser
     takes (flags renamed since would make them fail where a reader first tries them)."""

@@ -38,9 +38,25 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.subcommands: dict[str, argparse.ArgumentParser] = {}
+        self.words: list[str] = []
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self.words = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:  # one line plus where to look, exit 2
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, f"{self.prog}: error: {message}{_dash_files(self.words)} "
+                     f"(see `{self.prog} --help`)\n")
+
+
+def _dash_files(words: list[str]) -> str:
+    """A hint when a file named like a flag (-x.png) was read as one."""
+    files = [w for w in words if w.startswith("-") and w not in ("-", "--") and "=" not in w
+             and os.path.lexists(w)]
+    if not files:
+        return ""
+    return (f"; {files[0]} is a file: write it as ./{files[0]} (or put -- before the "
+            "file names) so it is not read as a flag")
 
 
 Adder = Callable[[argparse.ArgumentParser], None]
