@@ -25,10 +25,11 @@ from typing import Any
 
 import torch
 
-from .. import doctor, files
+from .. import doctor, files, runs
+from ..errors import MnistlabError
 from ..progress import Reporter
 from ..records import EpochRecord, Finding, Observation, RunResult
-from .engine import Run, StepSample
+from .engine import CHECKPOINT_FORMAT, Run, StepSample
 from .evaluation import tta_view_count
 
 
@@ -147,3 +148,16 @@ class Checkpoint(Hook):
 
     def on_epoch_end(self, run: Run) -> None:
         files.torch_save(self.path, run.snapshot())
+
+    def on_run_end(self, run: Run) -> None:
+        """An epoch cut short by Ctrl-C is undone: the weights go back to the last whole
+        epoch, which this file holds, so the folder's model.pt, val and test scores are those
+        of the epoch metrics.csv ends with (they were the cut epoch's, beside the whole
+        epoch's train accuracy). Cut in the first epoch, there is none to go back to."""
+        if all(p is None for p in run.partial) or not self.path.exists():
+            return
+        try:
+            saved = runs.load_checkpoint(self.path, run.learner.configs, CHECKPOINT_FORMAT)
+        except MnistlabError:
+            return  # unreadable: the weights in memory are written, as before
+        run.learner.load_state_dict(saved["learner"])
