@@ -23,11 +23,13 @@ from tiny_study import write_tiny_study
 import mnistlab
 from mnistlab import StudyOptions, run_study
 from mnistlab.errors import MnistlabError
+from mnistlab.messages import number
 from mnistlab.progress import StudyProgress
 from mnistlab.study import list_presets, load_study, parse_study
 from mnistlab.study.backends import LocalBackend
 from mnistlab.study.plan import plan_experiments, plan_final
 from mnistlab.study.run import train_study
+from mnistlab.study.stats import welch
 
 
 @pytest.fixture()
@@ -777,7 +779,8 @@ def test_an_experiment_without_the_base_value_compares_against_its_first_not_a_f
     it was not."""
     tiny_study.write_text(tiny_study.read_text().replace("values = [0.01, 0.05]",
                                                          "values = [0.01, 0.2]"))
-    run_study(load_study(str(tiny_study)), tmp_path / "S", options=StudyOptions(lang=lang))
+    result = run_study(load_study(str(tiny_study)), tmp_path / "S",
+                       options=StudyOptions(lang=lang))
     report = (tmp_path / "S" / "report.md").read_text()
     section = report.split("learning-rate")[1].split("\n#")[0]
     first = "0.01" if lang == "en" else "0,01"
@@ -786,10 +789,19 @@ def test_an_experiment_without_the_base_value_compares_against_its_first_not_a_f
     assert ("Δ vs reference" if lang == "en" else "Δ frente a la referencia") in section
     assert ("is not among these values" if lang == "en" else "no está entre estos valores") \
         in section
+    # the summary measures against the base's own runs, which the epochs experiment ran: its
+    # "Δ vs base" column held the difference from 0.01 (and the final took a worse lr)
+    lr = [r for r in result.rows if r.experiment == "learning-rate"]
+    best = max(("0.01", "0.2"), key=lambda v: sum(r.val_accuracy for r in lr if r.value == v))
+    base = {r.seed: r.val_accuracy for r in result.rows if r.is_base}
+    diff = welch([r.val_accuracy for r in lr if r.value == best], list(base.values()))
+    summary = report.split("\n## Summary" if lang == "en" else "\n## Resumen")[1]
+    [row] = [line for line in summary.splitlines() if line.startswith("| learning-rate |")]
+    assert number(diff.delta * 100, "+.2f", lang) in row.split("|")[4]
     [line] = [line for line in report.splitlines() if line.startswith("- `lr`")]
-    assert ("the base value is not among them" if lang == "en"
-            else "el valor base no está entre ellos") in line
-    assert "keep the base value" not in line and "mantener el valor base" not in line
+    assert "0.05" in line or "0,05" in line  # the base's value, not "the first listed"
+    assert "first listed" not in line and "primero de la lista" not in line
+    assert (result.final_config.lr == 0.05) == (diff.delta <= 0)
 
 
 def test_trial_curves_keep_every_variant_when_short_labels_would_collide(tiny_study, tmp_path,
@@ -1050,6 +1062,12 @@ def test_two_experiments_setting_one_setting_give_the_final_the_better_value(tin
     assert (final.lr, final.schedule) == (0.05, "cosine")  # the better lr; the rest combined
     rows[-1] = row("slow", "slow", 0.7)
     assert _choose_final(spec, rows).lr == 0.0005
+    # an experiment without the base value whose best is below the base's own runs changes
+    # nothing: its best was taken, and the final trained worse than the base (bug hunt)
+    rows = [dataclasses.replace(row("learning-rate", "0.05", 0.6), is_base=True),
+            row("learning-rate", "0.01", 0.5), row("slow", "slow", 0.55)]
+    final = _choose_final(spec, rows)
+    assert (final.lr, final.schedule) == (0.05, "constant")
 
 
 def test_the_final_model_s_configuration_names_what_it_changed_from_the_base():

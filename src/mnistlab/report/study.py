@@ -16,7 +16,7 @@ from .. import figures as plots
 from .. import files
 from ..doctor import RANK, running_below_val
 from ..errors import MnistlabError
-from ..messages import class_names, listed, number, settings_text, t
+from ..messages import class_names, listed, number, setting_text, settings_text, t
 from ..models import shape_settings
 from ..records import Finding, RunSummary
 from ..study.stats import summarize, welch
@@ -216,28 +216,64 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     return comparisons
 
 
+def _base_rows(result: StudyResult) -> list[Row]:
+    """The base configuration's runs, one per seed (experiments that include the base value
+    share its runs: counted once each, or the noise estimate would shrink)."""
+    by_seed: dict[int, Row] = {}
+    for r in result.rows:
+        if r.is_base:
+            by_seed.setdefault(r.seed, r)
+    return [by_seed[s] for s in sorted(by_seed)]
+
+
+def _base_value(spec: Any, exp: Experiment, lang: str) -> str:
+    """The base's value of an experiment's factor (or factors), as its labels write them."""
+    factors = [] if exp.factor == "trial" else exp.factor.split("×")
+    if not factors:
+        return t(lang, "concl.base")
+    values = [setting_text(getattr(spec.base, f), lang) for f in factors]
+    return values[0] if len(factors) == 1 else ", ".join(
+        f"{f}={v}" for f, v in zip(factors, values))
+
+
+def _summary_line(result: StudyResult, exp: Experiment,
+                  items: list[tuple[str, Any, list[Row]]], base: list[Row],
+                  lang: str) -> tuple[list[str], str]:
+    """An experiment's row of the summary table and its recommendation, both measured against
+    the base: where the base value is not among the experiment's, against the base's own runs
+    from the other experiments (against the first value listed only if there are none)."""
+    best_label, best_diff, best_rows = max(
+        items, key=lambda item: summarize([r.val_accuracy for r in item[2]]).mean)
+    ref_label, _, is_base = _reference(result, exp)
+    ref_text = exp.shown(ref_label, lang)
+    if not is_base and base:
+        is_base, ref_text = True, _base_value(result.spec, exp, lang)
+        best_diff = welch([r.val_accuracy for r in best_rows], [r.val_accuracy for r in base])
+    delta = "—"
+    if best_diff is not None:
+        delta = (number(best_diff.delta * 100, "+.2f", lang) + (
+            f" ({t(lang, 'within_noise' if best_diff.within_noise else 'beyond_noise')})"
+            if best_diff.has_interval else f" ({t(lang, 'no_noise')})"))
+        if not is_base:
+            delta += f" {t(lang, 'summary.vs', value=ref_text)}"
+    val = summarize([r.val_accuracy for r in best_rows])
+    return ([exp.heading(lang), best_label, val.format(lang=lang), delta],
+            _recommendation(exp.factor, ref_text, best_label, best_diff, lang, is_base))
+
+
 def _summary_section(doc: Document, result: StudyResult, experiments: list[Experiment],
                      comparisons: dict[str, list[tuple[str, Any, list[Row]]]], lang: str) -> None:
     doc.add(Heading(1, t(lang, "summary")))
     doc.add(Paragraph(t(lang, "summary.intro")))
     rows = []
     recommendations = []
+    base = _base_rows(result)
     for exp in experiments:
         items = comparisons.get(exp.name, [])
-        if not items:
-            continue
-        best_label, best_diff, best_rows = max(
-            items, key=lambda item: summarize([r.val_accuracy for r in item[2]]).mean)
-        val = summarize([r.val_accuracy for r in best_rows])
-        delta = "—" if best_diff is None else _delta_cell(lang, best_rows, [], False)[0]
-        if best_diff is not None:
-            delta = (number(best_diff.delta * 100, "+.2f", lang) + (
-                f" ({t(lang, 'within_noise' if best_diff.within_noise else 'beyond_noise')})"
-                if best_diff.has_interval else f" ({t(lang, 'no_noise')})"))
-        rows.append([exp.heading(lang), best_label, val.format(lang=lang), delta])
-        ref_label, _, is_base = _reference(result, exp)
-        recommendations.append(_recommendation(exp.factor, exp.shown(ref_label, lang),
-                                               best_label, best_diff, lang, is_base))
+        if items:
+            row, recommendation = _summary_line(result, exp, items, base, lang)
+            rows.append(row)
+            recommendations.append(recommendation)
     doc.add(Table([t(lang, "col.experiment"), t(lang, "col.best"), t(lang, "col.val"),
                    t(lang, "col.delta")], rows, caption=t(lang, "accuracy_pct"), align="llrr"))
     doc.add(Heading(2, t(lang, "recommended")))

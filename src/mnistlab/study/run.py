@@ -390,9 +390,13 @@ def _choose_final(spec: StudySpec, rows: list[Row]) -> TrainConfig | None:
     where two experiments set one setting (an lr factor and a variant with its own lr) the
     better one's value is kept, not the later one's."""
     best = best_variants(spec, rows)
+    base = {r.seed: r.val_accuracy for r in rows if r.is_base and math.isfinite(r.val_accuracy)}
+    base_mean = sum(base.values()) / len(base) if base else -math.inf
     changes = {}
-    for exp in sorted((e for e in spec.experiments if e.name in best),
-                      key=lambda e: best[e.name][1]):
+    # an experiment without the base value whose best is below the base's runs changes
+    # nothing (its best was chosen, a worse final than the base itself)
+    for exp in sorted((e for e in spec.experiments if e.name in best
+                       and best[e.name][1] >= base_mean), key=lambda e: best[e.name][1]):
         label = best[exp.name][0]
         changes[exp.name] = next(v.changes for v in exp.variants if v.label == label)
     return final_config(spec, changes)
