@@ -102,6 +102,10 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
                     "exact. validación", "Δ frente a la base (IC 95%)"):
         assert heading in report
     assert "Method" not in report and "Summary" not in report
+    # the original's column where the study gives its figures (lr 0.05), none where it does not
+    lr, epochs = (report.split(f"## Experimento: {name}")[1].split("\n## ")[0]
+                  for name in ("learning-rate", "epochs"))
+    assert "original (entren. / valid.)" in lr and "original" not in epochs
     html = (tmp_path / "S" / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 5
     for name in ("learning-rate-points.png", "final-confusion.png", "final-misclassified.png",
@@ -802,6 +806,23 @@ def test_an_experiment_without_the_base_value_compares_against_its_first_not_a_f
     assert "0.05" in line or "0,05" in line  # the base's value, not "the first listed"
     assert "first listed" not in line and "primero de la lista" not in line
     assert (result.final_config.lr == 0.05) == (diff.delta <= 0)
+
+
+def test_the_doctor_section_and_the_conclusions_count_the_same_runs(tiny_study, tmp_path):
+    """One-epoch runs: the running train accuracy is below validation in (nearly) all of
+    them, the final model's included; the conclusions counted the experiments' runs only,
+    so the two counts of one report differed (21 and 18 in the bug hunt's study)."""
+    import re
+
+    tiny_study.write_text(tiny_study.read_text().replace("epochs = 3", "epochs = 1\ndropout = 0.5")
+                          .replace("settings = { epochs = 2 }", "settings = { epochs = 1 }"))
+    result = run_study(load_study(str(tiny_study)), tmp_path / "S", options=StudyOptions())
+    report = (tmp_path / "S" / "report.md").read_text()
+    [doctor] = re.findall(r"\(`val-above-train`\) in (\d+) runs?", report)
+    [concluded] = re.findall(r"In (\d+) runs? the running train accuracy is below", report)
+    assert doctor == concluded and any(
+        "val-above-train" in [d.code for d in result.summaries[r.key].diagnoses]
+        for r in result.final_rows)
 
 
 def test_trial_curves_keep_every_variant_when_short_labels_would_collide(tiny_study, tmp_path,

@@ -164,7 +164,9 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     if not is_base:
         doc.add(Paragraph(t(lang, "reference.not_base", factor=exp.factor,
                             value=exp.shown(ref_label, lang))))
-    with_original = not result.spec.is_quick  # the original's numbers are full-data numbers
+    # the original's numbers are full-data numbers; a study without them gets no column of "—"
+    with_original = not result.spec.is_quick and any({"train", "val"} & set(v.original)
+                                                      for v in exp.variants)
     headers = [t(lang, k) for k in ("col.value", "col.n", "col.train_eval", "col.train_running",
                                     "col.val", "col.gap",
                                     "col.delta" if is_base else "col.delta_ref",
@@ -478,9 +480,10 @@ def _conclusions(doc: Document, result: StudyResult,
         items.append(t(lang, "concl.original_close", close=total - len(far), total=total))
         if far:
             items.append(t(lang, "concl.original_diff", rows="; ".join(far)))
-    running_gap = {r.key for r in result.rows if r.key in result.summaries  # the doctor's
+    running_gap = {r.key for r in result.rows + result.final_rows  # the doctor section's
+                   if r.key in result.summaries  # runs, not snapshots
                    and running_below_val(r.train_accuracy_running, r.val_accuracy,
-                                         r.train_accuracy_eval)}  # runs, not snapshots
+                                         r.train_accuracy_eval)}
     if running_gap:
         items.append(t(lang, "concl.running_gap", n=len(running_gap)))
     if not result.spec.is_quick and any(v.original for e in result.spec.experiments
