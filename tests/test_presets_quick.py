@@ -65,7 +65,7 @@ def test_fashion_hparams_quick_in_spanish(quick_fashion_study, monkeypatch, shar
     write_study_report(train_study(spec, tmp_path / "S"), "es")  # read back: nothing trained
     spanish = (tmp_path / "S" / "report.md").read_text()
     assert english_in(spanish) == []
-    assert "| 0,0001 |" in spanish and "lr=0,001; batch_size=100" in spanish
+    assert "| 0,0001 |" in spanish and "tasa de aprendizaje 0,001; tamaño de lote 100" in spanish
     # the conclusion counts the runs the doctor names: it counted epochs read off longer runs
     # too, which the doctor never examines (44 against 34)
     named = re.search(r"\(`val-above-train`\) en (\d+) ejecuciones", spanish)

@@ -54,7 +54,7 @@ def test_html_is_self_contained_and_escaped(tmp_path):
     assert "src=\"p.png\"" not in page
 
 
-SAME_IN_BOTH = {"base_mark", "plot.original"}  # "(base)", "original": Spanish words too
+SAME_IN_BOTH = {"base_mark", "plot.original", "setting.dropout"}  # Spanish words too
 
 
 def test_spanish_catalogue_is_spanish():

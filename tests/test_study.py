@@ -82,7 +82,7 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     assert english_in(spanish) == [] and "## Conclusiones" in spanish
     # values read with the decimal comma, settings apart with semicolons
     assert "| 0,01 |" in spanish and "| 0.01 |" not in spanish
-    assert "lr=0,05; " in spanish and "lr=0.05" not in spanish
+    assert "tasa de aprendizaje 0,05; " in spanish and "lr=0" not in spanish  # names too
     rows = list(csv.DictReader((tmp_path / "S" / "results.csv").open()))
     assert len(rows) == 8  # 6 distinct experiment runs + 2 final seeds
     base_rows = [r for r in rows if r["experiment"] == "base"]
@@ -636,7 +636,8 @@ def test_labels_read_in_spanish_are_stored_in_english():
     assert [v.label for v in lr.variants] == ["0.001", "1e-05", "2"]
     assert [v.text("label", "es") for v in lr.variants] == ["0,001", "1e-05", "2"]
     assert grid.variants[0].label == "lr=0.5, optimizer=adam, hidden=16-8"
-    assert grid.shown(grid.variants[0].label, "es") == "lr=0,5; optimizer=adam; hidden=16-8"
+    assert grid.shown(grid.variants[0].label, "es") == ("tasa de aprendizaje 0,5; optimizador "
+                                                        "adam; capas ocultas 16-8")
     assert optimizer.variants[0].translations == {}
     assert trials.variants[0].changes == {"dropout": 0.5}  # `es` is not a setting
     assert trials.shown("trial 1", "es") == "prueba 1" and trials.shown("trial 1", "en") == \
@@ -1103,7 +1104,7 @@ def test_the_final_model_s_configuration_names_what_it_changed_from_the_base():
     assert text.startswith("model=mlp, hidden=16, dropout=")
     assert text.endswith("label_smoothing=0.3, schedule=constant, ensemble=2")
     assert "seed" not in text and _config_text(base, "en", base) == _config_text(base, "en")
-    assert "label_smoothing=0,3" in _config_text(final, "es", base)
+    assert "suavizado de etiquetas 0,3" in _config_text(final, "es", base)
 
 
 def test_the_progress_relay_draws_what_arrived_before_it_was_stopped():

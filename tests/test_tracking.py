@@ -144,6 +144,23 @@ def test_a_run_logs_live_to_the_server_and_to_event_files(tmp_path, tiny_idx_dir
         result.summary.val_accuracy)
 
 
+def test_the_findings_note_of_a_spanish_study_is_spanish():
+    """Its severities were English ("El entrenamiento divergió (problem)")."""
+    from spanish import english_in
+
+    from mnistlab.records import Finding, RunSummary
+    from mnistlab.tracking.mlflow_store import finding_tags
+
+    summary = RunSummary.__new__(RunSummary)
+    object.__setattr__(summary, "diagnoses", (Finding("diverged", "problem", {
+        "kind": "nan", "value": float("nan"), "step": 3}),))
+    object.__setattr__(summary, "status", "diverged")
+    tags = finding_tags(summary, "es")
+    assert tags["mnistlab.finding.diverged"].startswith("problema: ")
+    assert "(problema)" in tags["mlflow.note.content"] and "(problem)" not in str(tags)
+    assert english_in(tags["mlflow.note.content"]) == []
+
+
 def test_without_a_uri_the_store_is_inside_the_run_folder(tmp_path, tiny_idx_dir, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = tmp_path / "run"

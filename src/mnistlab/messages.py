@@ -58,6 +58,8 @@ def setting_text(value: Any, lang: str = "en") -> str:
     `lang`'s."""
     if isinstance(value, (list, tuple)):
         return "-".join(setting_text(v, lang) for v in value)
+    if isinstance(value, bool) and lang != "en":  # English keeps True: stored labels use it
+        return t(lang, "yes" if value else "no")
     if isinstance(value, float):
         return localise(f"{value:g}", lang)
     return str(value)
@@ -70,9 +72,19 @@ def choice_text(value: Any, lang: str = "en") -> str:
 
 
 def settings_text(values: dict[str, Any], lang: str = "en") -> str:
-    """`lr=0.01, optimizer=adam`; apart with semicolons where a number holds a decimal comma
-    (`lr=0,01; optimizer=adam`)."""
-    return listed([f"{k}={setting_text(v, lang)}" for k, v in values.items()])
+    """`lr=0.01, optimizer=adam` in English (the names files and flags use); in Spanish the
+    settings' names there, apart with semicolons where a number holds a decimal comma
+    (`tasa de aprendizaje 0,01; optimizador adam`)."""
+    return listed([named_setting(k, setting_text(v, lang), lang) for k, v in values.items()])
+
+
+def named_setting(name: str, shown: str, lang: str) -> str:
+    """A setting and its value as written (`shown`): `lr=0.01` in English, the setting's
+    name in `lang` before it elsewhere (`tasa de aprendizaje 0,01`)."""
+    names = catalogue().get(f"setting.{name}")
+    if lang == "en" or names is None:
+        return f"{name}={shown}"
+    return f"{names[lang]} {shown}"
 
 
 def listed(parts: list[str]) -> str:

@@ -16,7 +16,7 @@ from .. import figures as plots
 from .. import files
 from ..doctor import RANK, running_below_val
 from ..errors import MnistlabError
-from ..messages import class_names, listed, number, setting_text, settings_text, t
+from ..messages import class_names, listed, named_setting, number, setting_text, settings_text, t
 from ..models import shape_settings
 from ..records import Finding, RunSummary
 from ..study.stats import summarize, welch
@@ -73,7 +73,7 @@ def _run_name(result: StudyResult, row: Row, lang: str) -> str:
     exp = _experiment_of(result, row)
     value = exp.shown(row.value, lang) if exp else row.value
     return value if exp is None or exp.factor == "trial" or "×" in exp.factor \
-        else f"{exp.factor}={value}"
+        else named_setting(exp.factor, value, lang)
 
 
 def _reference(result: StudyResult, exp: Experiment) -> tuple[str, list[Row], bool]:
@@ -152,8 +152,11 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
         doc.add(Paragraph(t(lang, "method.one_seed")))
     doc.add(Paragraph(t(lang, "method.accuracy", eval_n=spec.base.eval_train_size)))
     doc.add(Paragraph(t(lang, "method.noise")))
-    doc.add(Paragraph(t(lang, "method.shared", distinct=len(result.plan.runs),
-                        cells=len(result.plan.cells), snapshots=len(result.plan.snapshots))))
+    shared = t(lang, "method.shared", distinct=len(result.plan.runs),
+               cells=len(result.plan.cells))
+    if result.plan.snapshots:  # a shorter run read off a longer one's history
+        shared += " " + t(lang, "method.snapshots", snapshots=len(result.plan.snapshots))
+    doc.add(Paragraph(shared))
 
 
 def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
@@ -233,9 +236,9 @@ def _base_value(spec: Any, exp: Experiment, lang: str) -> str:
     factors = [] if exp.factor == "trial" else exp.factor.split("×")
     if not factors:
         return t(lang, "concl.base")
-    values = [setting_text(getattr(spec.base, f), lang) for f in factors]
-    return values[0] if len(factors) == 1 else ", ".join(
-        f"{f}={v}" for f, v in zip(factors, values))
+    if len(factors) == 1:
+        return setting_text(getattr(spec.base, factors[0]), lang)
+    return settings_text({f: getattr(spec.base, f) for f in factors}, lang)
 
 
 def _summary_line(result: StudyResult, exp: Experiment,

@@ -406,8 +406,9 @@ def finding_tags(summary: RunSummary, lang: str) -> dict[str, str]:
     lines = [f"**{t(lang, 'tracking.note.findings')}**", ""]
     for finding in found:
         text = finding.text(lang)
-        tags[f"mnistlab.finding.{finding.code}"] = f"{finding.severity}: {text['title']}"
-        lines.append(f"- **{text['title']}** ({finding.severity}): {text['evidence']}. "
+        severity = t(lang, f"severity.{finding.severity}").lower()  # problema, advertencia
+        tags[f"mnistlab.finding.{finding.code}"] = f"{severity}: {text['title']}"
+        lines.append(f"- **{text['title']}** ({severity}): {text['evidence']}. "
                      f"{t(lang, 'cli.fix')} {text['fix']}")
     if not found:
         lines.append(t(lang, "tracking.note.none"))
