@@ -129,6 +129,33 @@ def test_a_stop_while_workers_start_is_one_line_not_their_tracebacks(tmp_path, s
                           "to continue)"
 
 
+@pytest.mark.parametrize("signum,code", CASES, ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("after", [0.15, 0.6])
+def test_a_stop_while_the_command_starts_is_one_line(tmp_path, shared_datasets, signum, code,
+                                                     after):
+    """The first second of any command is Python importing torch and numpy: a Ctrl-C there
+    printed their traceback (a half-imported numpy then failed: "cannot load module more
+    than once per process") and exited 1; SIGTERM ended it without a word. The signal now
+    waits until the command takes it."""
+    cmd = mnistlab("tune", "fashion-mlp", "--quick", "--trials", "1", "--quiet",
+                   "--data-dir", str(shared_datasets), "--out", str(tmp_path / "t"))
+    returncode, err, _ = signal_when(cmd, lambda: True, signum, settle=after)
+    assert returncode == code, err
+    assert err.strip() == "interrupted; what was finished is kept (run the same command again " \
+                          "to continue)"
+
+
+def test_a_stop_held_while_help_prints_is_said_after_it(capsys, monkeypatch):
+    """--help has no work to stop: it prints, then the held signal is said (exit 130)."""
+    from mnistlab import __main__, interrupt
+
+    monkeypatch.setattr(sys, "argv", ["mnistlab", "--version"])
+    monkeypatch.setattr(interrupt, "hold_from_start", lambda: None)  # pytest's handlers stay
+    monkeypatch.setattr(interrupt, "_held", signal.SIGINT)
+    assert __main__.main() == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+
+
 @pytest.mark.slow
 def test_train_stops_mid_epoch_and_marks_the_cut_epoch(shared_datasets, tmp_path):
     """The epoch the signal cut short is not written as if whole: metrics.csv holds whole

@@ -119,6 +119,38 @@ def handling() -> Iterator[StopFlag]:
         _flag.clear()  # a later call in the same process (a notebook) starts unstopped
 
 
+_held = 0  # a signal that came while the command started (hold_from_start), not yet taken
+
+
+def _keep(signum: int, _frame: Any) -> None:
+    global _held
+    _held = _held or signum
+
+
+def hold_from_start() -> None:
+    """The command line's first step, before anything heavy is imported: Ctrl-C or SIGTERM
+    is kept, not raised, until the command takes it (`take_held`, inside `handling()`). Cut
+    while Python imported torch or numpy, it printed their traceback (a half-imported numpy
+    then failed as `cannot load module more than once`) and exited 1."""
+    for s in SIGNALS:
+        signal.signal(s, _keep)
+
+
+def held() -> int:
+    """The signal kept since the start and not yet taken, 0 if none."""
+    return _held
+
+
+def take_held() -> None:
+    """Stop now if a signal came while the command started: KeyboardInterrupt, with the flag
+    set to it (so the exit code is 130 or 143), as for a stop where nothing listens."""
+    global _held
+    if _held:
+        _flag.set(_held)
+        _held = 0
+        raise KeyboardInterrupt
+
+
 def ignore_signals() -> None:
     """In a worker process: let the parent decide when to stop (through the shared flag).
     Signals blocked while it started (`held_for_children`) are ignored from now on. Also the

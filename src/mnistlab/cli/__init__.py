@@ -195,6 +195,7 @@ def _run(args: argparse.Namespace) -> int:
     with interrupt.handling(), _own_warnings_in_one_line():  # Ctrl-C/SIGTERM: training
         # stops after its step, work is kept
         try:
+            interrupt.take_held()  # a Ctrl-C while the command started: stop now
             code = int(args.func(args) or 0)
             if code == 0 and interrupt.requested():
                 # the signal came after the last check of a loop that was listening: the
