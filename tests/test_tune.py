@@ -942,3 +942,28 @@ def test_retrains_of_an_ensemble_share_no_member_with_the_trial_or_each_other(tm
     # a [compare] with its own seed steps from the search's base seed too (it went negative)
     compare = retrain_jobs(TrainConfig(ensemble=3, seed=5), "compare", [1, 2, 3], tmp_path, 0)
     assert [job.seed for job, _ in compare] == [3, 6, 9]
+
+
+def test_a_quick_search_read_back_from_its_space_toml_stays_quick():
+    """Resumed from its own space.toml, a --quick search (3,000 images, 2 epochs) was compared
+    with the full published figure in its report: the file dropped the quick form."""
+    from mnistlab.config import tomllib
+    from mnistlab.tune.search import spec_toml
+
+    quick = parse_space(space_dict()).with_quick()
+    again = parse_space(tomllib.loads(spec_toml(quick)), where="space.toml")
+    assert again.is_quick and again.name == quick.name and again.base == quick.base
+    assert again.with_quick() == again  # --quick on it changes nothing
+    assert not parse_space(tomllib.loads(spec_toml(parse_space(space_dict())))).is_quick
+
+
+def test_quick_without_a_quick_table_never_makes_the_data_larger():
+    """A space of 1,000 training images and 100 validation ones searched with --quick trained
+    on 3,000 and validated on 1,000 (the default [quick]'s sizes)."""
+    data = space_dict()
+    data["base"]["train_subset"] = 1000
+    base = parse_space(data).with_quick().base
+    assert (base.train_subset, base.val_size, base.eval_train_size) == (1000, 100, 100)
+    assert base.epochs == 2
+    whole = parse_space(space_dict()).with_quick().base  # train_subset 0: every image
+    assert (whole.train_subset, whole.val_size) == (3000, 100)

@@ -768,6 +768,8 @@ def spec_toml(spec: TuneSpec) -> str:
     data: dict[str, Any] = {"name": spec.name, "title": spec.title,
                             "description": spec.description, "base": spec.base.to_dict(),
                             "space": space}
+    if spec.is_quick:  # its numbers are not compared with published ones, resumed or not
+        data["quick_form"] = True
     if spec.compare is not None:
         c = spec.compare
         data["compare"] = {"label": c.label, "source": c.source, "note": c.note,

@@ -71,7 +71,8 @@ TYPES = ("float", "int", "categorical")
 # keys each parameter type accepts (besides `type` and `when`)
 TYPE_KEYS = {"float": ("low", "high", "log", "step"), "int": ("low", "high", "step", "log"),
              "categorical": ("choices",)}
-TOP_KEYS = ("name", "title", "description", "base", "space", "compare", "quick", *TRANSLATED)
+TOP_KEYS = ("name", "title", "description", "base", "space", "compare", "quick", "quick_form",
+            *TRANSLATED)
 # what a `[es]` table may translate (English is the plain keys)
 TRANSLATABLE = ("title", "description", "compare_label", "compare_note")
 # --quick without a [quick] table: a small data subset and at most 2 epochs
@@ -198,7 +199,7 @@ class TuneSpec:
         capped at `max_epochs` in the base, the space and the comparison."""
         if self.is_quick:
             return self
-        quick = dict(self.quick or DEFAULT_QUICK)
+        quick = dict(self.quick or _no_larger(self.base, DEFAULT_QUICK))
         cap = quick.pop("max_epochs", None)
         base = checked_config({**self.base.to_dict(), **quick}, f"{self.name} [quick]")
         params = self.params
@@ -212,6 +213,19 @@ class TuneSpec:
                     **compare.settings, "epochs": min(int(compare.settings["epochs"]), cap)})
         return dataclasses.replace(self, name=self.name + "-quick", base=base, params=params,
                                    compare=compare, is_quick=True)
+
+
+def _no_larger(base: TrainConfig, quick: dict[str, Any]) -> dict[str, Any]:
+    """DEFAULT_QUICK's sizes where they are below the base's: a space of 1,000 training images
+    searched with --quick and no [quick] table of its own trained on 3,000 (train_subset 0 is
+    every image)."""
+    def smaller(key: str, value: Any) -> Any:
+        now = getattr(base, key, None)
+        if not isinstance(now, int) or (key == "train_subset" and now == 0):
+            return value
+        return min(now, value)
+
+    return {k: smaller(k, v) for k, v in quick.items()}
 
 
 def _cap_epochs(param: Param, cap: int) -> Param:
@@ -268,7 +282,9 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
     return TuneSpec(name=name, title=typed(data, "title", "text", where, ""), base=base,
                     params=tuple(params), description=typed(data, "description", "text", where,
                                                             ""),
-                    compare=compare, quick=quick, translations=translations)
+                    compare=compare, quick=quick, translations=translations,
+                    # written into a --quick search's space.toml: read back, it stays one
+                    is_quick=typed(data, "quick_form", "true or false", where, False))
 
 
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
