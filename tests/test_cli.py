@@ -119,7 +119,9 @@ def test_evaluate_on_data_that_changed_since_is_one_line(trained_run, tiny_idx_d
     ("study", "a study folder, not a run; give one of its run folders, e.g. "),
     # the final model's, not the first folder by name (a seed of some variant)
     ("final", "give one of its run folders, e.g. its final model's, "),
-    ("garbage", "model.pt: damaged or cut short, torch cannot read it (not in torch's zip")])
+    ("garbage", "model.pt: damaged or cut short, torch cannot read it (not in torch's zip"),
+    # torch's reason for an empty file is an empty text: "torch cannot read it ()"
+    ("empty", "model.pt: damaged or cut short: an empty file (0 bytes)")])
 def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path, capsys,
                                                           folder, expected):
     path = tmp_path / folder
@@ -136,7 +138,7 @@ def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path,
                                               "final,final,0,fff999\n")
             expected += str(path / "runs" / "fff999")
     else:
-        (path / "model.pt").write_bytes(b"\x00" * 100)
+        (path / "model.pt").write_bytes(b"\x00" * 100 if folder == "garbage" else b"")
     for command in ("evaluate", "export"):
         capsys.readouterr()
         assert main([command, str(path), "--out", str(tmp_path / "m.onnx")]

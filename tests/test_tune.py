@@ -476,8 +476,19 @@ def _nesterov_space(data_dir, optimizers: list[str], nesterov: list[bool]):
 
 def test_settings_that_cannot_go_together_fail_their_trial_and_the_search_goes_on(
         tiny_idx_dir, tmp_path, caplog):
+    import logging
+
     spec = _nesterov_space(str(tiny_idx_dir), ["adam"], [False, True])
-    result = run_tune(spec, tmp_path / "s", options=TuneOptions(trials=3, report=False))
+    seen = []  # Optuna's own handler writes to the terminal; a handler of ours sees the same
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        result = run_tune(spec, tmp_path / "s", options=TuneOptions(trials=3, report=False))
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    # the trial's row says why; Optuna's "[W ...] Trial 0 failed with value None." did too
+    assert not [m for m in seen if "failed" in m], seen
     assert len(result.by_state("COMPLETE")) + len(result.by_state("PRUNED")) == 3
     failed = result.by_state("FAIL")
     assert failed and all(t.params["nesterov"] for t in failed)
@@ -914,6 +925,19 @@ def test_an_in_memory_storage_is_refused_before_any_trial(url):
     search = sys.modules["mnistlab.tune.search"]
     with pytest.raises(MnistlabError, match="in-memory database, lost when the command ends"):
         search.open_study(None, url, study_name="x")
+
+
+@pytest.mark.parametrize("where, said", [
+    ("missing/dir/x.db", "the folder {tmp}/missing/dir does not exist: make it (mkdir -p"),
+    ("", "{tmp} is a folder: give a file in it, e.g. sqlite:///{tmp}/tune.db")])
+def test_an_sqlite_file_that_cannot_be_opened_says_why(tmp_path, monkeypatch, where, said):
+    """It said only SQLite's "unable to open database file"."""
+    search = sys.modules["mnistlab.tune.search"]
+    monkeypatch.setattr(search.time, "sleep", lambda seconds: None)  # the retries
+    url = f"sqlite:///{tmp_path / where}" if where else f"sqlite:///{tmp_path}"
+    with pytest.raises(MnistlabError) as caught:
+        search.open_study(None, url, study_name="x")
+    assert said.format(tmp=tmp_path) in str(caught.value)
 
 
 def test_a_space_is_described_with_the_reader_s_decimal_mark():

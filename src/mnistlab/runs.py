@@ -388,6 +388,9 @@ def _final_runs(study: Path) -> list[Path]:
 def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:
     """A file mnistlab wrote with torch.save, read as weights only (no code runs). `fix`: what
     to do about it when it cannot be read (cut short by a crash or a full disk, say)."""
+    if path.is_file() and path.stat().st_size == 0:  # torch's own reason is an empty text
+        raise MnistlabError(f"{path}: damaged or cut short: an empty file (0 bytes)"
+                            + (f"; {fix}" if fix else ""))
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:  # it holds objects, not just tensors: not ours
@@ -400,7 +403,7 @@ def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:
             f"{path}: refused to load: not a plain mnistlab weights file ({first[:100]}...); "
             "only files written by mnistlab are loaded, and never with code execution") from None
     except Exception as exc:  # noqa: BLE001 - a file torch cannot read at all
-        first = " ".join(str(exc).split()).split(". ")[0]
+        first = " ".join(str(exc).split()).split(". ")[0] or type(exc).__name__
         raise MnistlabError(f"{path}: damaged or cut short, torch cannot read it ({first[:100]})"
                             + (f"; {fix}" if fix else "")) from None
     if not isinstance(data, dict):

@@ -218,7 +218,7 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
             time.sleep(0.2 + random.random() * 0.5 * (attempt + 1))
     else:
         raise MnistlabError(f"storage: cannot open {shown_url(storage_url)}: "
-                            f"{_first_line(last)}") from None
+                            f"{_first_line(last)}{_sqlite_advice(storage_url)}") from None
     stored = study.user_attrs.get("mnistlab_space")
     if stored is None:
         study.set_user_attr("mnistlab_space", spec.fingerprint())
@@ -511,6 +511,20 @@ class LocalTrials:
         return results
 
 
+def _sqlite_advice(url: str) -> str:
+    """What to do about an SQLite file that cannot be opened: its folder missing, a folder
+    where the file goes; "" for other storages and other reasons."""
+    if not url.startswith("sqlite:///"):
+        return ""
+    path = Path(url[len("sqlite:///"):].split("?")[0])
+    if path.is_dir():
+        return f"; {path} is a folder: give a file in it, e.g. sqlite:///{path / 'tune.db'}"
+    if not path.parent.is_dir():
+        return (f"; the folder {path.parent} does not exist: make it (mkdir -p "
+                f"{path.parent}) or give a file in a folder that does")
+    return ""
+
+
 def check_same_search(out: Path, spec: TuneSpec) -> None:
     """Refuse a tune folder that holds another search (its space.toml names another space):
     its space.toml, trials.csv, report and plots would be overwritten by this one's."""
@@ -633,11 +647,21 @@ class _StopRequested(logging.Filter):
     cannot go together (its row in the table), data not found or a device not here (the
     command's error)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = ""  # "Trial N failed": Optuna's second line about it goes too
+
     def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if self.dropped and text.startswith(f"{self.dropped} with value"):
+            return False
         error = record.exc_info[1] if record.exc_info else None
         ours = isinstance(error, MnistlabError) or (
             error is not None and _storage_error(error) is not None)  # said by search()
-        return not interrupt.requested() and not ours
+        if interrupt.requested() or ours:
+            self.dropped = text.split(" with ")[0]  # "Trial 3 failed"
+            return False
+        return True
 
 
 def _quiet_when_stopping() -> None:
