@@ -215,6 +215,39 @@ def test_the_doctor_takes_several_folders_at_once(good_run, tmp_path, capsys):
     assert set(json.loads(capsys.readouterr().out)) == {str(tmp_path / "a"), str(tmp_path / "b")}
 
 
+def test_a_folder_that_is_no_run_among_several_leaves_the_others_examined(good_run, tmp_path,
+                                                                          capsys):
+    """`doctor runs/*` with one empty folder said only that folder's error and examined none
+    of the others."""
+    shutil.copytree(good_run, tmp_path / "a")
+    (tmp_path / "empty").mkdir()
+    shutil.copytree(good_run, tmp_path / "b")
+    assert main(["doctor", *(str(tmp_path / n) for n in ("a", "empty", "b"))]) == 2
+    captured = capsys.readouterr()
+    assert str(tmp_path / "a") in captured.out and str(tmp_path / "b") in captured.out
+    assert captured.err.strip().splitlines() == [
+        f"error: {tmp_path / 'empty'}: no run folders here (looked for summary.json, 4 folders "
+        "deep)"]
+
+
+@pytest.mark.parametrize("written", [
+    {"metrics.csv": "epoch,val_loss\n0,0.5\n", "hparams.yaml": "lr: 0.1\n"},  # Lightning
+    {"summary.json": '{"accuracy": 0.9}'}, {"summary.json": '{"status": "completed"}'}])
+def test_another_tool_s_folder_is_named_as_such_not_as_a_run_to_resume_or_retrain(
+        written, good_run, tmp_path, capsys):
+    """A Lightning version_0/ was "a run that has not finished ... run the same train command
+    again"; another tool's summary.json was "damaged ... train it again with --overwrite"."""
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    for name, text in written.items():
+        (folder / name).write_text(text)
+    assert main(["doctor", str(folder)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{folder}: not a run folder mnistlab wrote" in err and "--overwrite" not in err
+    shutil.copytree(good_run, tmp_path / "ours")  # beside a run of ours: skipped, not damaged
+    assert set(doctor_path(tmp_path)) == {str(tmp_path / "ours")}
+
+
 def test_damaged_single_run_on_the_cli_is_exit_2_and_one_line(run_copy, capsys):
     (run_copy / "summary.json").write_text("[]")
     assert main(["doctor", str(run_copy)]) == 2

@@ -643,10 +643,17 @@ def run_folders(root: Path, depth: int = SEARCH_DEPTH) -> list[Path]:
                                   p.name.startswith(".") and p.name not in TRACKING_ENTRIES)
             except OSError:  # unreadable: not ours to examine
                 continue
-            found += [c for c in children if (c / "summary.json").is_file()]
+            found += [c for c in children if (c / "summary.json").is_file() and _ours(c)]
             below += children
         level = below
     return sorted(found)
+
+
+def _ours(folder: Path) -> bool:
+    """Whether a folder holding run files is one mnistlab wrote: a run writes config.toml as
+    it starts, and model.pt or checkpoint.pt as it trains. Another tool's summary.json or
+    metrics.csv (a PyTorch Lightning version_0/) alone is not one."""
+    return any((folder / name).is_file() for name in ("config.toml", "model.pt", "checkpoint.pt"))
 
 
 def examine(path: str | Path) -> dict[str, list[Finding]]:
@@ -660,14 +667,18 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
         raise MnistlabError(f"{path}: no such folder")
     if root.is_file():
         raise a_file(root, "a run, study or tune folder", noun="folder")
-    if (root / "summary.json").is_file():
+    if (root / "summary.json").is_file() and _ours(root):
         return {str(root): examine_run(root)}
+    if (root / "summary.json").is_file() or ((root / "metrics.csv").is_file()
+                                             and not _ours(root)):
+        raise MnistlabError(f"{path}: not a run folder mnistlab wrote (no config.toml, model.pt "
+                            "or checkpoint.pt beside its summary.json or metrics.csv: another "
+                            "tool's?); give a folder made by `mnistlab train`, `study` or `tune`")
     if root.resolve() in (Path(root.resolve().anchor), Path.home().resolve()):
         raise MnistlabError(f"{path}: the whole disk or home folder; give a run, study or tune "
                             "folder (or a folder of them)")
     run_dirs = run_folders(root)
-    if not run_dirs and any((root / name).is_file() for name in ("checkpoint.pt", "model.pt",
-                                                                 "metrics.csv")):
+    if not run_dirs and _ours(root) and not (root / "study.db").is_file():
         raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
                             "killed or out of memory); run the same train command again to "
                             "resume it, then examine it")

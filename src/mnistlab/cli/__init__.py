@@ -26,12 +26,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.text import Text
-
 from .. import __version__, interrupt
 from ..errors import MnistlabError, own_warnings_in_one_line
 from . import completion, data, study, train, use
-from .common import stderr
+from .common import error_line, stderr
 
 
 class _Parser(argparse.ArgumentParser):
@@ -203,13 +201,13 @@ def _run(args: argparse.Namespace) -> int:
                 raise KeyboardInterrupt
             return code
         except MnistlabError as exc:
-            return _error(str(exc), exc.exit_code)
+            return error_line(str(exc), exc.exit_code)
         except BrokenPipeError:  # `mnistlab ... | head`: the reader has what it wanted
             _quiet_stdout()
             return 141  # what a shell reports for a process its pipe's SIGPIPE ended
         except OSError as exc:  # the disk, not a bug: full, read-only, gone
             where = f"{exc.filename}: " if exc.filename else ""
-            return _error(f"{where}{exc.strerror or exc}; {_disk_advice(exc.errno)}, then run "
+            return error_line(f"{where}{exc.strerror or exc}; {_disk_advice(exc.errno)}, then run "
                           "the same command again (finished work is kept)", 1)
         except KeyboardInterrupt:
             stderr.print("interrupted; what was finished is kept (run the same command again "
@@ -291,11 +289,6 @@ def _can_make(folder: Path) -> bool:
         if path.exists():
             return path.is_dir() and os.access(path, os.W_OK)
     return False
-
-
-def _error(message: str, code: int) -> int:
-    stderr.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
-    return code
 
 
 if __name__ == "__main__":

@@ -166,6 +166,14 @@ def warn_line(line: str) -> None:
     stderr.print(f"[yellow]{escape(line)}[/]")
 
 
+def error_line(message: str, code: int) -> int:
+    """`error: message` on stderr (one line, never wrapped), and `code` to exit with."""
+    from rich.text import Text
+
+    stderr.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    return code
+
+
 # --- printing --------------------------------------------------------------------------------
 COLOURS = {"problem": "red", "warning": "yellow", "info": "cyan"}
 

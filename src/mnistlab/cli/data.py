@@ -9,7 +9,7 @@ from typing import Any
 from .. import files
 from ..config import DATA_DIR_HELP
 from ..errors import MnistlabError
-from .common import add_lang, print_findings, stderr, stdout
+from .common import add_lang, error_line, print_findings, stderr, stdout
 
 
 def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
@@ -92,8 +92,14 @@ def run_doctor(args: argparse.Namespace) -> int:
     from ..runs import examine
 
     report: dict = {}
+    refused = []  # with several folders, one that is no run's is said; the others examined
     for path in args.path:
-        report |= examine(path)
+        try:
+            report |= examine(path)
+        except MnistlabError as exc:
+            if len(args.path) == 1:
+                raise
+            refused.append(str(exc))
     if args.json:
         print(files.json_text({run: [f.to_dict(args.lang) for f in found]
                                for run, found in report.items()}, indent=2, ensure_ascii=False))
@@ -104,6 +110,10 @@ def run_doctor(args: argparse.Namespace) -> int:
                 print_findings(found, args.lang)
             else:
                 stdout.print(f"[bold]{run}[/]: [green]{t(args.lang, 'cli.nothing_wrong')}[/]")
+    for message in refused:
+        error_line(message, 2)
+    if refused:
+        return 2
     return 1 if any(problems(found) for found in report.values()) else 0
 
 
