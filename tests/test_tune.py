@@ -991,3 +991,31 @@ def test_quick_without_a_quick_table_never_makes_the_data_larger():
     assert base.epochs == 2
     whole = parse_space(space_dict()).with_quick().base  # train_subset 0: every image
     assert (whole.train_subset, whole.val_size) == (3000, 100)
+
+
+def test_the_star_and_the_best_column_are_the_study_s_with_several_workers():
+    """Each worker starred its own best: a trial at 0.73 got ★ and "best 0.7300" after another
+    worker's trial had reached 0.83, and a later 0.83 was starred again."""
+    import io
+    from types import SimpleNamespace
+
+    from optuna.trial import TrialState
+    from rich.console import Console
+
+    from mnistlab.tune.display import TrialTable
+
+    def trial(number: int, value: float) -> SimpleNamespace:
+        return SimpleNamespace(number=number, value=value, state=TrialState.COMPLETE,
+                               intermediate_values={1: value}, params={}, user_attrs={})
+
+    shown = io.StringIO()
+    table = TrialTable(parse_space(space_dict()), Console(file=shown, width=200))
+    other = trial(0, 0.83)  # the other worker's
+    rows = []
+    for mine, best in ((trial(1, 0.73), other), (trial(3, 0.83), other),
+                       (trial(4, 0.9), trial(4, 0.9))):
+        table.on_trial(mine, mine.number + 1, best)
+        rows.append(shown.getvalue().splitlines()[-1])
+        shown.truncate(0), shown.seek(0)
+    assert ["★" in row for row in rows] == [False, False, True]
+    assert [row.split()[-1] for row in rows] == ["0.8300", "0.8300", "0.9000"]

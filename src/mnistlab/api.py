@@ -130,9 +130,9 @@ def _both(on_trial: Any, log: Any) -> Any:
     if log is None:
         return on_trial
 
-    def both(trial: Any, finished: int) -> None:
+    def both(trial: Any, finished: int, best: Any = None) -> None:
         if on_trial is not None:
-            on_trial(trial, finished)
+            on_trial(trial, finished, best)
         log.trial_finished(trial)
 
     return both

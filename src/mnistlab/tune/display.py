@@ -70,7 +70,9 @@ class TrialTable:
         return _SaidAtStart(self.console, f"retraining {what} with seed {config.seed} "
                                           f"({config.epochs} epochs)")
 
-    def on_trial(self, trial: Any, done: int) -> None:
+    def on_trial(self, trial: Any, done: int, best: Any = None) -> None:
+        """A trial's row; ★ where it is the study's best trial so far (`best`, every
+        worker's counted; without it, the best this table has shown)."""
         steps = trial.intermediate_values
         last_epoch = max(steps) if steps else 0
         value = trial.value if trial.value is not None else (steps[last_epoch] if steps
@@ -78,9 +80,12 @@ class TrialTable:
         state = trial.state.name.lower()
         if state == "complete":
             marked = "[green]complete[/]"
-            if value > self.best:
-                self.best = value
+            if (best.number == trial.number) if best is not None else value > self.best:
                 marked = "[bold green]complete ★[/]"
+        if best is not None:
+            self.best = best.value
+        elif state == "complete" and value > self.best:
+            self.best = value
         elif state == "pruned":
             marked = f"[yellow]pruned @ {last_epoch}[/]"
         else:

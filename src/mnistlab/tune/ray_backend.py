@@ -33,6 +33,7 @@ from .search import (
     InvalidTrial,
     PruneOnValidation,
     cut_trial,
+    finished_and_best,
     finished_trials,
     trial_outcome,
     trial_settings,
@@ -92,7 +93,7 @@ def trial_task(number: int, config: TrainConfig, datasets: dict, threads: int,
 
 def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | None,
                     resources: raycluster.TaskResources,
-                    on_trial: Callable[[Any, int], None] | None = None) -> int:
+                    on_trial: Callable[[Any, int, Any], None] | None = None) -> int:
     """Run trials as Ray tasks until the study holds `trials` finished ones (counting other
     workers'); returns how many this driver ran."""
     connected = raycluster.connect(address)
@@ -141,7 +142,7 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
                         f"trial {frozen.number}, {frozen.user_attrs.get('error', '?')}); "
                         "finished trials are stored, fix the cause and re-run to continue")
                 if on_trial is not None and frozen.state != TrialState.FAIL:
-                    on_trial(frozen, len(finished_trials(study)))
+                    on_trial(frozen, *finished_and_best(study))
     except BaseException:
         for ref, (trial, _) in running.items():  # what is not finished is failed, not lost
             ray.cancel(ref, force=True)
@@ -201,7 +202,7 @@ class RayTrials:
         raycluster.check_fits(raycluster.connect(address), self.resources)
 
     def optimize(self, spec: TuneSpec, study: Any, *, trials: int, cache: Any,
-                 on_trial: Callable[[Any, int], None] | None, reporter_for: Any) -> int:
+                 on_trial: Callable[[Any, int, Any], None] | None, reporter_for: Any) -> int:
         with interrupt.listening():
             return optimize_on_ray(spec, study, trials=trials, address=self.address,
                                    resources=self.resources, on_trial=on_trial)

@@ -301,6 +301,19 @@ def finished_trials(study: Any) -> list[Any]:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
 
 
+def finished_and_best(study: Any) -> tuple[int, Any]:
+    """How many trials the study holds finished, and its best trial so far, every worker's
+    counted (a worker's own best was starred as the study's): the first to reach the best
+    value, as `collect` chooses it."""
+    done = finished_trials(study)
+    return len(done), _best_of(done)
+
+
+def _best_of(trials: list[Any]) -> Any:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+
+
 # --- the objective ---------------------------------------------------------------------------
 def suggest(spec: TuneSpec, trial: Any) -> dict[str, Any]:
     """Ask the trial for every active parameter; returns decoded values (lists for hidden)."""
@@ -461,7 +474,8 @@ class TuneResult:
         return [t for t in self.trials if t.state.name == state]
 
 
-OnTrial = Callable[[Any, int], None]  # (finished FrozenTrial, finished trials in the study)
+# (finished FrozenTrial, finished trials in the study, the study's best trial so far or None)
+OnTrial = Callable[[Any, int, Any], None]
 ReporterFor = Callable[[Any, TrainConfig], Reporter]  # (trial, its config) -> its progress
 
 
@@ -481,7 +495,7 @@ class LocalTrials:
             nonlocal ran
             ran += 1
             if on_trial is not None:
-                on_trial(trial, len(finished_trials(study)))
+                on_trial(trial, *finished_and_best(study))
             if interrupt.requested():
                 study.stop()
 
@@ -673,8 +687,7 @@ def _quiet_when_stopping() -> None:
 def collect(spec: TuneSpec, study: Any, out: Path, url: str, name: str, seed: int, pruner: str,
             target: int) -> TuneResult:
     all_trials = study.get_trials(deepcopy=False)
-    complete = [t for t in all_trials if t.state == TrialState.COMPLETE]
-    best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+    best = _best_of(all_trials)
     return TuneResult(spec=spec, out=out, storage=shown_url(url), study_name=name, seed=seed,
                       pruner=pruner, target=target, trials=all_trials, best=best,
                       best_config=trial_config(spec, best) if best else None, url=url)
