@@ -92,6 +92,8 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     assert not any(r["test_acc"] for r in rows if r["experiment"] != "final")
     snap = [r for r in rows if r["experiment"] == "epochs" and r["value"] == "1"]
     assert len(snap) == 2 and all(r["epochs"] == "1" for r in snap)
+    # every row names a run folder that is there: a prefix row names the run it was read off
+    assert all((tmp_path / "S" / "runs" / r["run"] / "summary.json").is_file() for r in rows)
     for r in rows:
         gap = float(r["train_acc_eval"]) - float(r["val_acc"])
         assert float(r["gap"]) == pytest.approx(gap, abs=1e-5)

@@ -62,6 +62,9 @@ class Row:
     seconds: float
     status: str
     history: list[EpochRecord] = field(default_factory=list, repr=False)
+    # the run folder its figures were read from, where that is not its own: a shorter run
+    # read off a longer one's history (its epochs say where)
+    read_from: str = ""
 
     @property
     def gap(self) -> float:
@@ -156,7 +159,7 @@ def results_csv(rows: Iterable[Row]) -> str:
         writer.writerow([_fmt(v) for v in (
             r.experiment, r.factor, r.value, r.seed, r.epochs, r.train_accuracy_eval,
             r.train_accuracy_running, r.val_accuracy, r.val_loss, r.gap, r.test_accuracy,
-            r.reported_metric, round(r.seconds, 2), r.status, r.key)])
+            r.reported_metric, round(r.seconds, 2), r.status, r.read_from or r.key)])
     return buffer.getvalue()
 
 
@@ -365,7 +368,9 @@ def _rows(plan: Plan, done: dict[str, dict[str, Any]]) -> list[Row]:
         epoch = run.snapshot_epoch if run.snapshot_of else 0
         if epoch and len(record.history) < epoch:
             epoch = 0  # the source stopped early (diverged): report what it has
-        rows.append(row_from(cell, record.summary, record.history, epoch))
+        row = row_from(cell, record.summary, record.history, epoch)
+        row.read_from = source if source != run.key else ""
+        rows.append(row)
     return rows
 
 
