@@ -1151,3 +1151,20 @@ def test_dashed_keys_in_variants_final_and_quick_tables_are_settings():
     assert {r.config.batch_size for r in plan_experiments(spec).runs.values()} == {50}
     assert spec.with_quick().base.train_subset == 500
     assert spec.final.settings == {"batch-size": 40}
+
+
+def test_a_grid_cell_s_run_is_named_by_its_label_alone(tiny_study):
+    """MLflow and TensorBoard named it 'optimizer×hidden=optimizer=adam, hidden=16 seed 0'
+    (its folder optimizer-hidden=optimizer=adam-hidden=16-seed-0-…)."""
+    from mnistlab.study.run import run_label
+    from mnistlab.tracking.jobs import run_folder_name
+
+    tiny_study.write_text(_epochs_replaced_by(tiny_study, '[[experiment]]\nname = "grid"\n'
+                                              'grid = { optimizer = ["adam"], hidden = [[16]] }'))
+    plan = plan_experiments(load_study(str(tiny_study)))
+    [cell] = [c for c in plan.cells if c.experiment == "grid" and c.seed == 0]
+    assert run_label(plan, cell.key, 0) == "optimizer=adam, hidden=16 seed 0"
+    assert run_folder_name(run_label(plan, cell.key, 0), cell.key).startswith(
+        "optimizer=adam-hidden=16-seed-0-")
+    lr = next(c for c in plan.cells if c.experiment == "learning-rate" and not c.is_base)
+    assert run_label(plan, lr.key, 1) == "lr=0.01 seed 1"

@@ -138,6 +138,8 @@ def run_label(plan: Plan, key: str, seed: int) -> str:
         name = "final"
     elif any(c.is_base for c in cells):
         name = "base"
+    elif cells[0].factor == "trial" or "×" in cells[0].factor:  # the label says it all
+        name = cells[0].label  # (optimizer=adam, hidden=128), as the report names it
     else:
         name = f"{cells[0].factor}={cells[0].label}"
     return f"{name} seed {seed}"
