@@ -374,7 +374,8 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
                       plots.learning_curves(first.history, lang=lang))
     if summary.test_confusion:
         files.save_figure(result.out / "plots/final-confusion.png", plots.confusion(
-            summary.test_confusion, class_names(summary.class_names, lang), lang=lang))
+            summary.test_confusion, class_names(summary.class_names, lang),
+            t(lang, "final.confusion", seed=seed), lang=lang))  # titled as its per-class twin
         doc.add(Image("plots/final-confusion.png", t(lang, "final.confusion", seed=seed)))
         per_class = summary.per_class_test_accuracy or {}
         files.save_figure(result.out / "plots/final-per-class.png", plots.per_class_bars(
