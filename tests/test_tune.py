@@ -1004,18 +1004,41 @@ def test_the_star_and_the_best_column_are_the_study_s_with_several_workers():
 
     from mnistlab.tune.display import TrialTable
 
-    def trial(number: int, value: float) -> SimpleNamespace:
-        return SimpleNamespace(number=number, value=value, state=TrialState.COMPLETE,
-                               intermediate_values={1: value}, params={}, user_attrs={})
+    def trial(number: int, value: float, state: TrialState = TrialState.COMPLETE
+              ) -> SimpleNamespace:
+        return SimpleNamespace(number=number, value=value, state=state,
+                               intermediate_values={1: 0.5 if value is None else value},
+                               params={}, user_attrs={})
 
     shown = io.StringIO()
     table = TrialTable(parse_space(space_dict()), Console(file=shown, width=200))
     other = trial(0, 0.83)  # the other worker's
     rows = []
     for mine, best in ((trial(1, 0.73), other), (trial(3, 0.83), other),
-                       (trial(4, 0.9), trial(4, 0.9))):
+                       (trial(5, None, TrialState.PRUNED), other),
+                       (trial(6, None, TrialState.FAIL), other),
+                       (trial(7, 0.9), trial(7, 0.9))):
         table.on_trial(mine, mine.number + 1, best)
-        rows.append(shown.getvalue().splitlines()[-1])
+        rows.append(" ".join(shown.getvalue().split()))
         shown.truncate(0), shown.seek(0)
-    assert ["★" in row for row in rows] == [False, False, True]
-    assert [row.split()[-1] for row in rows] == ["0.8300", "0.8300", "0.9000"]
+    assert ["★" in row for row in rows] == [False, False, False, False, True]
+    assert [row.split()[1] for row in rows] == ["complete", "complete", "pruned", "fail",
+                                                "complete"]
+    assert [row.split()[-1] for row in rows] == ["0.8300"] * 4 + ["0.9000"]
+
+
+def test_the_trial_table_draws_failed_trials_after_a_complete_one(tiny_idx_dir, tmp_path):
+    """With the study's best passed in, a failed or pruned trial's row raised
+    UnboundLocalError inside Optuna's callback, and the search died (caught on review)."""
+    import io
+
+    from rich.console import Console
+
+    from mnistlab.tune.display import TrialTable
+
+    spec = _nesterov_space(str(tiny_idx_dir), ["adam"], [False, True])
+    shown = io.StringIO()
+    result = run_tune(spec, tmp_path / "s", options=TuneOptions(trials=3, report=False),
+                      display=TrialTable(spec, Console(file=shown, width=200)))
+    assert result.by_state("FAIL") and result.by_state("COMPLETE")
+    assert shown.getvalue().count("fail") == len(result.by_state("FAIL"))

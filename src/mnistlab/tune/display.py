@@ -79,17 +79,16 @@ class TrialTable:
                                                              else math.nan)
         state = trial.state.name.lower()
         if state == "complete":
-            marked = "[green]complete[/]"
-            if (best.number == trial.number) if best is not None else value > self.best:
-                marked = "[bold green]complete ★[/]"
-        if best is not None:
-            self.best = best.value
-        elif state == "complete" and value > self.best:
-            self.best = value
+            starred = best.number == trial.number if best is not None else value > self.best
+            marked = "[bold green]complete ★[/]" if starred else "[green]complete[/]"
         elif state == "pruned":
             marked = f"[yellow]pruned @ {last_epoch}[/]"
         else:
             marked = f"[red]{state}[/]"
+        if best is not None:
+            self.best = best.value
+        elif state == "complete" and value > self.best:
+            self.best = value
         params = " ".join(
             f"{k}={_short(encode_choice(self._names[k].decode(v)) if k in self._names else v)}"
             for k, v in trial.params.items())
