@@ -248,6 +248,21 @@ def test_another_tool_s_folder_is_named_as_such_not_as_a_run_to_resume_or_retrai
     assert set(doctor_path(tmp_path)) == {str(tmp_path / "ours")}
 
 
+def test_a_run_of_ours_that_lost_its_config_and_model_is_still_named_damaged(good_run,
+                                                                             tmp_path):
+    """Its summary.json and metrics.csv are mnistlab's by their fields: it is not skipped as
+    another tool's folder (caught on review)."""
+    for name in ("ok", "bad"):
+        shutil.copytree(good_run, tmp_path / "runs" / name)
+    for name in ("model.pt", "config.toml"):
+        (tmp_path / "runs" / "bad" / name).unlink()
+    found = doctor_path(tmp_path / "runs")
+    assert set(found) == {str(tmp_path / "runs" / n) for n in ("ok", "bad")}
+    assert [f.code for f in found[str(tmp_path / "runs" / "bad")]] == ["damaged-run"]
+    (tmp_path / "runs" / "bad" / "metrics.csv").unlink()  # its summary.json alone says it too
+    assert str(tmp_path / "runs" / "bad") in doctor_path(tmp_path / "runs")
+
+
 def test_damaged_single_run_on_the_cli_is_exit_2_and_one_line(run_copy, capsys):
     (run_copy / "summary.json").write_text("[]")
     assert main(["doctor", str(run_copy)]) == 2

@@ -338,6 +338,14 @@ def test_bad_study_files(text, message):
     assert "\n" not in str(info.value)
 
 
+def test_a_label_with_a_no_break_space_is_one_line():
+    """Only line breaks and control characters are refused (isprintable refused U+00A0)."""
+    from mnistlab.config import tomllib
+
+    spec = parse_study(tomllib.loads(EXP + 'variants = [{label = "lr\u00a00.1", lr = 0.1}]\n'))
+    assert spec.experiments[0].variants[0].label == "lr\u00a00.1"
+
+
 # any TOML value (TOML has no null, but dates) at any key of a valid study
 TOML_VALUES = st.recursive(
     st.booleans() | st.integers() | st.floats() | st.text(max_size=4) | st.dates(),

@@ -149,7 +149,7 @@ def test_the_findings_note_of_a_spanish_study_is_spanish():
     from spanish import english_in
 
     from mnistlab.records import Finding, RunSummary
-    from mnistlab.tracking.mlflow_store import finding_tags
+    from mnistlab.tracking.mlflow_store import finding_tag, finding_tags
 
     summary = RunSummary.__new__(RunSummary)
     object.__setattr__(summary, "diagnoses", (Finding("diverged", "problem", {
@@ -159,6 +159,22 @@ def test_the_findings_note_of_a_spanish_study_is_spanish():
     assert tags["mnistlab.finding.diverged"].startswith("problema: ")
     assert "(problema)" in tags["mlflow.note.content"] and "(problem)" not in str(tags)
     assert english_in(tags["mlflow.note.content"]) == []
+    # the tag set live, as the finding is made, reads the same (it said "problem")
+    assert finding_tag(summary.diagnoses[0], "es").items() <= tags.items()
+
+
+def test_a_run_logged_under_an_earlier_name_is_not_logged_again(tmp_path):
+    """Grid cells were named optimizer-hidden=optimizer=adam-…; renamed, a re-run of a study
+    logged every such run a second time (caught on review)."""
+    from mnistlab.tracking.jobs import _logged_before, run_folder_name
+
+    key = "abc123def456"
+    (tmp_path / "optimizer-hidden=optimizer=adam-hidden=16-seed-0-abc123").mkdir()
+    assert _logged_before(tmp_path / run_folder_name("optimizer=adam, hidden=16 seed 0", key))
+    assert not _logged_before(tmp_path / run_folder_name("optimizer=adam, hidden=16 seed 1",
+                                                          key))
+    assert not _logged_before(tmp_path / run_folder_name("optimizer=adam, hidden=16 seed 0",
+                                                          "fff999000111"))
 
 
 def test_without_a_uri_the_store_is_inside_the_run_folder(tmp_path, tiny_idx_dir, monkeypatch):

@@ -659,6 +659,15 @@ def test_retrain_seeds_of_an_ensemble_count_n_seeds_each(tmp_path):
     data["base"]["seed"] = 2**62 - 8
     with pytest.raises(MnistlabError, match=r"to 4,611,686,018,427,387,904, past the largest"):
         TuneOptions(trials=1, retrain_seeds=2).apply(parse_space(data))
+    # an ensemble the space can draw, or the comparison's, counts too (caught on review)
+    data["base"].update(ensemble=1, seed=2**62 - 9)
+    data["space"]["ensemble"] = {"type": "int", "low": 1, "high": 3}
+    with pytest.raises(MnistlabError, match=r"past the largest"):
+        TuneOptions(trials=1, retrain_seeds=3).apply(parse_space(data))
+    del data["space"]["ensemble"]
+    data["compare"]["settings"]["ensemble"] = 3
+    with pytest.raises(MnistlabError, match=r"past the largest"):
+        TuneOptions(trials=1, retrain_seeds=3).apply(parse_space(data))
 
 
 def test_largest_seed_still_seeds_numpy():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -124,16 +125,21 @@ _held = 0  # a signal that came while the command started (hold_from_start), not
 
 def _keep(signum: int, _frame: Any) -> None:
     global _held
-    _held = _held or signum
+    if _held:  # the second: stop at once, as a second Ctrl-C always does (nothing to keep yet)
+        os.write(2, b"interrupted\n")
+        os._exit(128 + _held)
+    _held = signum
 
 
 def hold_from_start() -> None:
     """The command line's first step, before anything heavy is imported: Ctrl-C or SIGTERM
     is kept, not raised, until the command takes it (`take_held`, inside `handling()`). Cut
     while Python imported torch or numpy, it printed their traceback (a half-imported numpy
-    then failed as `cannot load module more than once`) and exited 1."""
+    then failed as `cannot load module more than once`) and exited 1. A signal the command
+    was started ignoring (`nohup`, a background job of a script) stays ignored."""
     for s in SIGNALS:
-        signal.signal(s, _keep)
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            signal.signal(s, _keep)
 
 
 def held() -> int:

@@ -651,9 +651,23 @@ def run_folders(root: Path, depth: int = SEARCH_DEPTH) -> list[Path]:
 
 def _ours(folder: Path) -> bool:
     """Whether a folder holding run files is one mnistlab wrote: a run writes config.toml as
-    it starts, and model.pt or checkpoint.pt as it trains. Another tool's summary.json or
-    metrics.csv (a PyTorch Lightning version_0/) alone is not one."""
-    return any((folder / name).is_file() for name in ("config.toml", "model.pt", "checkpoint.pt"))
+    it starts and model.pt or checkpoint.pt as it trains; without them (lost), its
+    summary.json or metrics.csv says so by its own fields. Another tool's summary.json or
+    metrics.csv (a PyTorch Lightning version_0/) is not one."""
+    if any((folder / name).is_file() for name in ("config.toml", "model.pt", "checkpoint.pt")):
+        return True
+    try:
+        with open(folder / "metrics.csv", encoding="utf-8", errors="replace") as f:
+            header = f.readline().strip().split(",")
+        if set(HISTORY_REQUIRED) <= set(header):
+            return True
+    except OSError:
+        pass
+    try:  # a damaged file of ours (not JSON) is ours too: one with our run's own fields
+        text = _read_text(folder / "summary.json")[:100_000]
+    except (OSError, MnistlabError):
+        return False
+    return '"epochs_planned"' in text or '"code_version"' in text
 
 
 def examine(path: str | Path) -> dict[str, list[Finding]]:

@@ -35,6 +35,7 @@ import collections
 import dataclasses
 import itertools
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -326,7 +327,7 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
         factor, variants = "trial", _listed_variants(raw, where)
     _check_variants(variants, kinds[0], where)
     for v in variants:
-        at = f"{where}: {v.label if v.label.isprintable() else quote(v.label)}"
+        at = f"{where}: {v.label if _one_line(v.label) else quote(v.label)}"
         _with_validation(_check(base, v.changes, at), at)
     return Experiment(name, factor, tuple(variants),
                       typed(raw, "test", "true or false", where, False),
@@ -403,6 +404,11 @@ def _grid_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]
     return "×".join(factors), variants
 
 
+def _one_line(text: str) -> bool:
+    """No line break nor control character (a no-break space is fine: isprintable is not)."""
+    return not any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
+
+
 def _listed_variants(raw: dict[str, Any], where: str) -> list[Variant]:
     variants: list[Variant] = []
     if "original" in raw:
@@ -412,7 +418,7 @@ def _listed_variants(raw: dict[str, Any], where: str) -> list[Variant]:
         item = dict(item)
         at = f"{where} variant {len(variants) + 1}"
         label = typed(item, "label", "text", at, f"variant {len(variants) + 1}")
-        if not label.isprintable():  # a row of the report's tables, a part of run names
+        if not _one_line(label):  # a row of the report's tables, a part of run names
             raise MnistlabError(f"{at}: label {quote(label)} holds a line break or another "
                                 "control character; write it on one line")
         original = typed(item, "original", "table of numbers", at, {},

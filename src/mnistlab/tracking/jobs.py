@@ -93,6 +93,18 @@ def run_folder_name(label: str, key: str) -> str:
     return _readable(label)[:80] + "-" + key[:6]
 
 
+def _logged_before(logdir: Path) -> bool:
+    """Whether this run's TensorBoard folder exists, under this name or one an earlier version
+    gave it (a label cut at another length; a grid cell named `optimizer×hidden=…`): the end
+    of the name, `seed-N-<key>`, is the same. A re-run otherwise logged the run twice."""
+    if logdir.exists():
+        return True
+    if "seed-" not in logdir.name or not logdir.parent.is_dir():
+        return False
+    tail = "seed-" + logdir.name.rsplit("seed-", 1)[1]
+    return any(p.name.endswith("-" + tail) or p.name == tail for p in logdir.parent.iterdir())
+
+
 def _readable(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9.=_-]+", "-", label).strip("-")
 
@@ -164,8 +176,7 @@ class StudyLog(_ParentLog):
     def run_finished(self, key: str, label: str, folder: Path) -> None:
         if self.tracking.tensorboard:
             logdir = self.tracking.out / tb.SUBFOLDER / run_folder_name(label, key)
-            uncut = logdir.with_name(f"{_readable(label)}-{key[:6]}")  # named before the cap
-            if not logdir.exists() and not uncut.exists():
+            if not _logged_before(logdir):
                 tb.log_folder(folder, logdir)
         if self.store is not None and self.parent() is not None:
             self.folder_child(key, label, folder)

@@ -406,14 +406,24 @@ def finding_tags(summary: RunSummary, lang: str) -> dict[str, str]:
     lines = [f"**{t(lang, 'tracking.note.findings')}**", ""]
     for finding in found:
         text = finding.text(lang)
-        severity = t(lang, f"severity.{finding.severity}").lower()  # problema, advertencia
-        tags[f"mnistlab.finding.{finding.code}"] = f"{severity}: {text['title']}"
+        severity = _severity(finding, lang)
+        tags.update(finding_tag(finding, lang))
         lines.append(f"- **{text['title']}** ({severity}): {text['evidence']}. "
                      f"{t(lang, 'cli.fix')} {text['fix']}")
     if not found:
         lines.append(t(lang, "tracking.note.none"))
     tags["mlflow.note.content"] = "\n".join(lines)
     return tags
+
+
+def _severity(finding: Finding, lang: str) -> str:
+    return t(lang, f"severity.{finding.severity}").lower()  # problem; problema, advertencia
+
+
+def finding_tag(finding: Finding, lang: str) -> dict[str, str]:
+    """The tag naming a finding, live during training and at the end alike."""
+    return {f"mnistlab.finding.{finding.code}":
+            f"{_severity(finding, lang)}: {finding.text(lang)['title']}"}
 
 
 def final_metrics(summary: RunSummary) -> list[tuple[str, float, int]]:
@@ -530,9 +540,7 @@ class MLflowLogger(Hook):
             self.store.log(self.run_id, metrics=epoch_metrics(run.histories[0][-1]))
 
     def on_finding(self, run: Run, member: int, finding: Finding) -> None:
-        title = finding.text(self.lang)["title"]
-        self.store.log(self.run_id,
-                       tags={f"mnistlab.finding.{finding.code}": f"{finding.severity}: {title}"})
+        self.store.log(self.run_id, tags=finding_tag(finding, self.lang))
 
     def on_member_finished(self, run: Run, member: int, result: RunResult) -> None:
         if member == 0:

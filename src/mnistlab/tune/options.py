@@ -70,7 +70,7 @@ class TuneOptions:
             spec = spec.with_quick()
         spec = dataclasses.replace(spec, base=spec.base.placed(data_dir=self.data_dir,
                                                                 device=self.device))
-        last = spec.base.seed + (self.retrain_seeds + 1) * spec.base.ensemble - 1
+        last = spec.base.seed + (self.retrain_seeds + 1) * spec.widest_ensemble() - 1
         if self.retrain_seeds and last >= SEED_LIMIT:  # search.retrain_jobs' seeds
             raise MnistlabError(f"retrain-seeds: retraining counts seeds up from "
                                 f"{spec.base.seed:,} to {last:,}, past the largest "

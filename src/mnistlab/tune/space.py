@@ -184,6 +184,16 @@ class TuneSpec:
         return checked_config({**self.base.to_dict(), **self.compare.settings},
                        f"{self.name} [compare]")
 
+    def widest_ensemble(self) -> int:
+        """The most networks a trial, the comparison or a retrain can train: the base's, the
+        comparison's, and the largest the space can draw."""
+        sizes = [self.base.ensemble, (self.compare.settings if self.compare else {}).get(
+            "ensemble", 1)]
+        for p in self.params:
+            if p.name == "ensemble":
+                sizes += list(p.choices) if p.type == "categorical" else [p.high]
+        return max(int(n) for n in sizes if isinstance(n, (int, float)))
+
     def fingerprint(self, *, placed: bool = False) -> str:
         """Changes whenever the base or the space changes: a stored study from another
         space must not be resumed with this one. Where trials train and read their data is
