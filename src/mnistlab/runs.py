@@ -649,6 +649,11 @@ def run_folders(root: Path, depth: int = SEARCH_DEPTH) -> list[Path]:
     return sorted(found)
 
 
+# keys of a summary.json only mnistlab writes (one of them is enough, the file cut short)
+OUR_SUMMARY_KEYS = ("epochs_planned", "code_version", "loss_trace", "train_accuracy_running",
+                    "val_label_counts")
+
+
 def _ours(folder: Path) -> bool:
     """Whether a folder holding run files is one mnistlab wrote: a run writes config.toml as
     it starts and model.pt or checkpoint.pt as it trains; without them (lost), its
@@ -667,7 +672,7 @@ def _ours(folder: Path) -> bool:
         text = _read_text(folder / "summary.json")[:100_000]
     except (OSError, MnistlabError):
         return False
-    return '"epochs_planned"' in text or '"code_version"' in text
+    return any(f'"{key}"' in text for key in OUR_SUMMARY_KEYS)
 
 
 def examine(path: str | Path) -> dict[str, list[Finding]]:
