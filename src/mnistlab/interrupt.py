@@ -135,11 +135,12 @@ def hold_from_start() -> None:
     """The command line's first step, before anything heavy is imported: Ctrl-C or SIGTERM
     is kept, not raised, until the command takes it (`take_held`, inside `handling()`). Cut
     while Python imported torch or numpy, it printed their traceback (a half-imported numpy
-    then failed as `cannot load module more than once`) and exited 1. A signal the command
-    was started ignoring (`nohup`, a background job of a script) stays ignored."""
+    then failed as `cannot load module more than once`) and exited 1. As `handling()` does
+    later, this takes a signal the command was started ignoring (a background job of a
+    script ignores SIGINT): the stop would otherwise be lost while starting and honoured
+    once running."""
     for s in SIGNALS:
-        if signal.getsignal(s) is not signal.SIG_IGN:
-            signal.signal(s, _keep)
+        signal.signal(s, _keep)
 
 
 def held() -> int:
