@@ -64,6 +64,35 @@ def test_task_resources_become_ray_options():
     assert TaskResources(cpus=0.5).threads == 1
 
 
+def test_the_progress_relay_ends_quietly_when_the_mailbox_is_killed_under_it():
+    """Under load the relay was still waiting on the mailbox when the study killed it: the
+    thread printed ActorDiedError's traceback after a finished tune (caught by a bug hunt)."""
+    from types import SimpleNamespace
+
+    from mnistlab.study.backends import start_relay
+    from mnistlab.study.ray_backend import MailboxReader
+
+    class RayError(Exception):
+        pass
+
+    def get(_ref):
+        raise RayError("The actor is dead because it was killed by `ray.kill`.")
+
+    fake = SimpleNamespace(get=get, exceptions=SimpleNamespace(RayError=RayError))
+    reader = MailboxReader(fake, SimpleNamespace(take_all=SimpleNamespace(remote=lambda: 0)))
+    with pytest.raises(EOFError):
+        reader.get(0.1)
+    failures = []
+    previous, threading.excepthook = threading.excepthook, failures.append
+    try:
+        stop = threading.Event()
+        thread = start_relay(reader, [], lambda *a: None, stop)
+        thread.join(timeout=10)
+    finally:
+        threading.excepthook = previous
+    assert not thread.is_alive() and failures == []
+
+
 def test_no_retrain_seeds_sends_nothing_to_the_cluster():
     from mnistlab.tune.ray_backend import RayTrials
 

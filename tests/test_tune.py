@@ -389,6 +389,9 @@ def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
     assert [r.config.seed for r in result.retrained] == [1, 2]
     assert all(r.summary.test_accuracy is not None for r in result.retrained + result.compared)
     assert len(result.compared) == 2
+    # whole run folders, as the Ray backend writes them (they lacked their plots here)
+    assert all((r.out / name).is_file() for r in result.retrained + result.compared
+               for name in ("curves.png", "confusion.png"))
     # importances: several fANOVA evaluations per parameter, normalised per evaluation
     assert result.importances and all(len(v) == 5 for v in result.importances.values())
     report = (out / "report.md").read_text()

@@ -91,7 +91,10 @@ class MailboxReader:
 
     def get(self, timeout: float) -> Any:
         if not self.buffer:
-            self.buffer.extend(self.ray.get(self.mailbox.take_all.remote()))
+            try:
+                self.buffer.extend(self.ray.get(self.mailbox.take_all.remote()))
+            except self.ray.exceptions.RayError:  # the mailbox is gone (killed at the end
+                raise EOFError from None  # while this call waited): the relay just ends
             if not self.buffer:
                 time.sleep(max(timeout, self.poll))
                 raise queue.Empty

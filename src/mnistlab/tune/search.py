@@ -513,11 +513,12 @@ class LocalTrials:
 
     def retrain(self, jobs: list[tuple[TrainConfig, Path]], cache: DataCache,
                 reporter: Callable[[TrainConfig], Reporter] | None) -> list[RunResult]:
-        """Train each (config, folder), scoring the test set."""
+        """Train each (config, folder), scoring the test set; each a whole run folder, with
+        its curves and confusion matrix, as the Ray backend writes it."""
         results = []
         for config, folder in jobs:
             run = train(config, out=folder, splits=cache.splits(config), evaluate_test=True,
-                        write_plots=False, named_by_settings=True,
+                        write_plots=True, named_by_settings=True,
                         reporter=reporter(config) if reporter else SilentReporter())
             if run.summary.status == "interrupted":
                 raise KeyboardInterrupt
