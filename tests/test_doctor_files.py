@@ -261,6 +261,14 @@ def test_a_run_of_ours_that_lost_its_config_and_model_is_still_named_damaged(goo
     assert [f.code for f in found[str(tmp_path / "runs" / "bad")]] == ["damaged-run"]
     (tmp_path / "runs" / "bad" / "metrics.csv").unlink()  # its summary.json alone says it too
     assert str(tmp_path / "runs" / "bad") in doctor_path(tmp_path / "runs")
+    # our metrics.csv alone: damaged, with the fix train takes (not "resume it": train
+    # refuses that folder without --overwrite)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(good_run / "metrics.csv", alone)
+    with pytest.raises(MnistlabError, match=r"alone: damaged \(no summary.json nor config.toml"
+                                            r".*with --overwrite"):
+        doctor_path(alone)
 
 
 def test_damaged_single_run_on_the_cli_is_exit_2_and_one_line(run_copy, capsys):

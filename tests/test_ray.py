@@ -72,13 +72,13 @@ def test_the_progress_relay_ends_quietly_when_the_mailbox_is_killed_under_it():
     from mnistlab.study.backends import start_relay
     from mnistlab.study.ray_backend import MailboxReader
 
-    class RayError(Exception):
+    class RayActorError(Exception):  # ray.exceptions': ActorDiedError is one
         pass
 
     def get(_ref):
-        raise RayError("The actor is dead because it was killed by `ray.kill`.")
+        raise RayActorError("The actor is dead because it was killed by `ray.kill`.")
 
-    fake = SimpleNamespace(get=get, exceptions=SimpleNamespace(RayError=RayError))
+    fake = SimpleNamespace(get=get, exceptions=SimpleNamespace(RayActorError=RayActorError))
     reader = MailboxReader(fake, SimpleNamespace(take_all=SimpleNamespace(remote=lambda: 0)))
     with pytest.raises(EOFError):
         reader.get(0.1)

@@ -159,8 +159,22 @@ def test_the_findings_note_of_a_spanish_study_is_spanish():
     assert tags["mnistlab.finding.diverged"].startswith("problema: ")
     assert "(problema)" in tags["mlflow.note.content"] and "(problem)" not in str(tags)
     assert english_in(tags["mlflow.note.content"]) == []
-    # the tag set live, as the finding is made, reads the same (it said "problem")
-    assert finding_tag(summary.diagnoses[0], "es").items() <= tags.items()
+    # the tag set live, as the doctor makes the finding during training, reads the same (it
+    # said "problem: El entrenamiento divergió")
+    from mnistlab.tracking.mlflow_store import MLflowLogger
+
+    class Store:
+        logged: list = []
+
+        def log(self, run_id, **kwargs):
+            self.logged.append(kwargs)
+
+    live = MLflowLogger(Path("unused"), store=Store(), lang="es")
+    live.run_id = "r"
+    live.on_finding(None, 0, summary.diagnoses[0])
+    [logged] = Store.logged
+    assert logged["tags"]["mnistlab.finding.diverged"] == tags["mnistlab.finding.diverged"]
+    assert finding_tag(summary.diagnoses[0], "es") == logged["tags"]
 
 
 def test_a_run_logged_under_an_earlier_name_is_not_logged_again(tmp_path):
@@ -168,13 +182,21 @@ def test_a_run_logged_under_an_earlier_name_is_not_logged_again(tmp_path):
     logged every such run a second time (caught on review)."""
     from mnistlab.tracking.jobs import _logged_before, run_folder_name
 
+    def logged(label: str, key: str) -> bool:
+        return _logged_before(tmp_path / run_folder_name(label, key), label, key)
+
     key = "abc123def456"
     (tmp_path / "optimizer-hidden=optimizer=adam-hidden=16-seed-0-abc123").mkdir()
-    assert _logged_before(tmp_path / run_folder_name("optimizer=adam, hidden=16 seed 0", key))
-    assert not _logged_before(tmp_path / run_folder_name("optimizer=adam, hidden=16 seed 1",
-                                                          key))
-    assert not _logged_before(tmp_path / run_folder_name("optimizer=adam, hidden=16 seed 0",
-                                                          "fff999000111"))
+    assert logged("optimizer=adam, hidden=16 seed 0", key)
+    assert not logged("optimizer=adam, hidden=16 seed 1", key)
+    assert not logged("optimizer=adam, hidden=16 seed 0", "fff999000111")
+    # another run of that seed whose key shares 6 characters is its own (the label counts)
+    (tmp_path / "lr=0.1-seed-0-abc123").mkdir()
+    assert not logged("lr=0.5 seed 0", "abc123ffffff")
+    # a long label, logged before names were capped at 80 characters
+    long = "optimizer=adam, hidden=512-256-128-64, dropout=0.25, lr=0.001, weight_decay=1e-4 seed 0"
+    (tmp_path / (long.replace(", ", "-").replace(" ", "-") + "-abc123")).mkdir()
+    assert logged(long, key)
 
 
 def test_without_a_uri_the_store_is_inside_the_run_folder(tmp_path, tiny_idx_dir, monkeypatch):

@@ -697,10 +697,13 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
         raise MnistlabError(f"{path}: the whole disk or home folder; give a run, study or tune "
                             "folder (or a folder of them)")
     run_dirs = run_folders(root)
-    if not run_dirs and _ours(root) and not (root / "study.db").is_file():
+    resumable = any((root / name).is_file() for name in ("config.toml", "checkpoint.pt"))
+    if not run_dirs and resumable and not (root / "study.db").is_file():
         raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
                             "killed or out of memory); run the same train command again to "
                             "resume it, then examine it")
+    if not run_dirs and _ours(root):  # our metrics.csv or model.pt alone: nothing resumes it
+        raise damaged(root, "no summary.json nor config.toml beside its files")
     made_by = next((kind for kind in MANY_RUNS if (root / kind[0]).is_file()), None)
     if not run_dirs and made_by:
         _, what, command, _ = made_by

@@ -93,8 +93,8 @@ class MailboxReader:
         if not self.buffer:
             try:
                 self.buffer.extend(self.ray.get(self.mailbox.take_all.remote()))
-            except self.ray.exceptions.RayError:  # the mailbox is gone (killed at the end
-                raise EOFError from None  # while this call waited): the relay just ends
+            except self.ray.exceptions.RayActorError:  # the mailbox is gone (killed at the
+                raise EOFError from None  # end while this call waited): the relay just ends
             if not self.buffer:
                 time.sleep(max(timeout, self.poll))
                 raise queue.Empty

@@ -93,16 +93,17 @@ def run_folder_name(label: str, key: str) -> str:
     return _readable(label)[:80] + "-" + key[:6]
 
 
-def _logged_before(logdir: Path) -> bool:
+def _logged_before(logdir: Path, label: str, key: str) -> bool:
     """Whether this run's TensorBoard folder exists, under this name or one an earlier version
-    gave it (a label cut at another length; a grid cell named `optimizer×hidden=…`): the end
-    of the name, `seed-N-<key>`, is the same. A re-run otherwise logged the run twice."""
+    gave it: the label uncut (before names were capped), or a grid cell's named after its
+    factors too (`optimizer-hidden=` before the label). A re-run otherwise logged the run
+    twice. The whole label is matched, never the key alone."""
     if logdir.exists():
         return True
-    if "seed-" not in logdir.name or not logdir.parent.is_dir():
+    uncut = f"{_readable(label)}-{key[:6]}"
+    if not logdir.parent.is_dir():
         return False
-    tail = "seed-" + logdir.name.rsplit("seed-", 1)[1]
-    return any(p.name.endswith("-" + tail) or p.name == tail for p in logdir.parent.iterdir())
+    return any(p.name == uncut or p.name.endswith("=" + uncut) for p in logdir.parent.iterdir())
 
 
 def _readable(label: str) -> str:
@@ -176,7 +177,7 @@ class StudyLog(_ParentLog):
     def run_finished(self, key: str, label: str, folder: Path) -> None:
         if self.tracking.tensorboard:
             logdir = self.tracking.out / tb.SUBFOLDER / run_folder_name(label, key)
-            if not _logged_before(logdir):
+            if not _logged_before(logdir, label, key):
                 tb.log_folder(folder, logdir)
         if self.store is not None and self.parent() is not None:
             self.folder_child(key, label, folder)
