@@ -41,6 +41,18 @@ def _observed(history, **values):
     return Observation(**seen)
 
 
+@pytest.mark.parametrize("eval_loss, named", [(0.55, False), (1.47, True)])
+def test_softmax_twice_reads_the_eval_mode_loss_not_a_first_epoch_s_running_one(eval_loss,
+                                                                                named):
+    """A healthy MLP's first epoch: running loss 1.449 (its early steps averaged in) at 85%
+    accuracy sat in the band and was said live as "softmax applied twice", then dropped by the
+    end (bug hunt). The eval-mode loss at the epoch's end tells the two apart."""
+    history = [_epoch(1, train_loss=1.4492, train_loss_eval=eval_loss,
+                      train_accuracy_eval=0.85, val_accuracy=0.85)]
+    found = diagnose(TrainConfig(), history, _observed(history))
+    assert ("softmax-twice" in {f.code for f in found}) == named
+
+
 def test_binary_accuracy_illusion_comes_first():
     config = TrainConfig(loss="bce", metric="binary-accuracy")
     history = [_epoch(e, train_loss=0.3252, val_loss=0.3251, val_metric=0.9,

@@ -600,6 +600,43 @@ def test_a_ctrl_c_in_the_first_epoch_leaves_one_mlflow_run_not_two(tmp_path, tin
     assert len(client.search_runs([experiment])) == 3
 
 
+def test_a_resumed_run_logs_its_final_numbers_once(tmp_path, tiny_idx_dir, monkeypatch):
+    """Each attempt logged final/* at its own step, so a run stopped once and resumed held
+    final/val_accuracy [(1, 0.61), (3, 0.95)] (bug hunt)."""
+    from mnistlab import interrupt
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "run"
+    try:
+        train(tiny_config(tiny_idx_dir, epochs=3), out=out,
+              hooks=[*Tracking(("mlflow",), out).train_hooks(), StopAfterEpoch(1)])
+    finally:
+        interrupt.flag().clear()
+    result = train(tiny_config(tiny_idx_dir, epochs=3), out=out,
+                   hooks=Tracking(("mlflow",), out).train_hooks())
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("run").experiment_id])
+    history = client.get_metric_history(run.info.run_id, "final/val_accuracy")
+    assert [(m.step, m.value) for m in history] == [
+        (3, pytest.approx(result.summary.val_accuracy))]
+
+
+def test_a_finding_the_end_no_longer_holds_loses_its_mlflow_tag(monkeypatch):
+    """A finding said during training and dropped by the end's diagnosis stayed tagged, beside
+    mnistlab.findings = none (bug hunt)."""
+    from types import SimpleNamespace
+
+    from mnistlab.tracking import mlflow_store
+
+    deleted = []
+    store = SimpleNamespace(
+        call=lambda method, *args: (SimpleNamespace(data=SimpleNamespace(tags={
+            "mnistlab.finding.softmax-twice": "problem: …", "mnistlab.finding.kept": "x",
+            "other": "y"})) if method == "get_run" else deleted.append(args)))
+    mlflow_store._drop_stale_findings(store, "r", {"mnistlab.finding.kept": "x"})
+    assert deleted == [("r", "mnistlab.finding.softmax-twice")]
+
+
 def test_tensorboard_added_on_resume_shows_the_epochs_trained_before_it(tmp_path, tiny_idx_dir):
     from mnistlab import interrupt
 

@@ -261,12 +261,20 @@ def softmax_twice(case: Case, found: list[Finding]) -> Finding | None:
     (cross-entropy on logits at 80% accuracy is far below it; a slow run passing through is
     not the signature)."""
     floor = softmax_twice_floor(case.k)
-    best = min(r.train_loss for r in case.history)
+    # the eval-mode loss where there is one: the running one averages a first epoch's early
+    # steps, and passed through the band at 80% accuracy in a healthy run (said live, then
+    # dropped by the end's diagnosis)
+    best = min(_eval_loss(r) for r in case.history)
     accuracy = case.last.train_accuracy_eval
     if floor - 0.02 <= best <= floor + 0.12 and accuracy >= 0.8 and accuracy > case.chance + 0.2:
         return Finding("softmax-twice", "problem", {"loss": best, "floor": floor,
                                                     "acc": accuracy})
     return None
+
+
+def _eval_loss(record: Any) -> float:
+    value = getattr(record, "train_loss_eval", None)
+    return value if isinstance(value, float) and math.isfinite(value) else record.train_loss
 
 
 def rising(case: Case, found: list[Finding]) -> Finding | None:

@@ -426,6 +426,17 @@ def finding_tag(finding: Finding, lang: str) -> dict[str, str]:
             f"{_severity(finding, lang)}: {finding.text(lang)['title']}"}
 
 
+def _drop_stale_findings(store: Store, run_id: str | None, tags: dict[str, str]) -> None:
+    """Delete the `mnistlab.finding.*` tags of `run_id` that `tags` (the end's) lacks."""
+    if run_id is None:
+        return
+    run = store.call("get_run", run_id)
+    held = run.data.tags if run is not None else {}
+    for key in held:
+        if key.startswith("mnistlab.finding.") and key not in tags:
+            store.call("delete_tag", run_id, key)
+
+
 def final_metrics(summary: RunSummary) -> list[tuple[str, float, int]]:
     values = [(f"final/{name}", getattr(summary, name), summary.epochs)
               for name in FINAL_METRICS]
@@ -436,8 +447,14 @@ def final_metrics(summary: RunSummary) -> list[tuple[str, float, int]]:
 def finish_run(store: Store, run_id: str | None, summary: RunSummary, folder: Path | None,
                lang: str) -> None:
     """A run's end: final numbers, the doctor's findings, the folder's files; ended with
-    MLflow's status for mnistlab's (interrupted: KILLED, diverged: FAILED)."""
-    store.log(run_id, metrics=final_metrics(summary), tags=finding_tags(summary, lang))
+    MLflow's status for mnistlab's (interrupted: KILLED, diverged: FAILED). An interrupted
+    run logs no final numbers: its resume goes on in the same MLflow run and logs them once
+    (each attempt logged its own, and `final/*` held several values). A finding said during
+    training that the end's diagnosis no longer holds loses its tag."""
+    final = [] if summary.status == "interrupted" else final_metrics(summary)
+    tags = finding_tags(summary, lang)
+    _drop_stale_findings(store, run_id, tags)
+    store.log(run_id, metrics=final, tags=tags)
     if folder is not None:
         store.files(run_id, folder, RUN_FILES)
     status = {"interrupted": "KILLED", "diverged": "FAILED"}.get(summary.status, "FINISHED")
