@@ -434,11 +434,8 @@ def check_typed(data: dict[str, Any], where: str) -> None:
             continue
         if isinstance(default, bool):
             meant = value.strip().lower() if value.strip().lower() in ("true", "false") else None
-        else:
-            try:
-                meant = value.strip() if math.isfinite(float(value)) else None
-            except ValueError:
-                meant = None  # not a number at all: said as such by the type check
+        else:  # None: not a number at all, said as such by the type check
+            meant = _number_text(value)
         if meant is not None:
             kind = "true or false" if isinstance(default, bool) else "number"
             raise MnistlabError(f"{where}: {raw_key} = {quote(value)} is text; write the {kind} "
@@ -639,7 +636,7 @@ def typed(raw: dict[str, Any], key: str, kind: str, where: str, default: Any = N
 
 
 def _number_text(value: Any) -> str | None:
-    """How a list item reads as a number without quotes ("32" -> 32), or None if it is none."""
+    """How a value reads as a number without quotes ("32" -> 32), or None if it is none."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value) if math.isfinite(value) else None
     if isinstance(value, str):

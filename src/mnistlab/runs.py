@@ -686,10 +686,10 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
         raise MnistlabError(f"{path}: no such folder")
     if root.is_file():
         raise a_file(root, "a run, study or tune folder", noun="folder")
-    if (root / "summary.json").is_file() and _ours(root):
+    ours, summary = _ours(root), (root / "summary.json").is_file()
+    if summary and ours:
         return {str(root): examine_run(root)}
-    if (root / "summary.json").is_file() or ((root / "metrics.csv").is_file()
-                                             and not _ours(root)):
+    if (summary or (root / "metrics.csv").is_file()) and not ours:
         raise MnistlabError(f"{path}: not a run folder mnistlab wrote (no config.toml, model.pt "
                             "or checkpoint.pt beside its summary.json or metrics.csv: another "
                             "tool's?); give a folder made by `mnistlab train`, `study` or `tune`")
@@ -702,7 +702,7 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
         raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
                             "killed or out of memory); run the same train command again to "
                             "resume it, then examine it")
-    if not run_dirs and _ours(root):  # our metrics.csv or model.pt alone: nothing resumes it
+    if not run_dirs and ours:  # our metrics.csv or model.pt alone: nothing resumes it
         raise damaged(root, "no summary.json nor config.toml beside its files")
     made_by = next((kind for kind in MANY_RUNS if (root / kind[0]).is_file()), None)
     if not run_dirs and made_by:

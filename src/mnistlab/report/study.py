@@ -19,6 +19,7 @@ from ..errors import MnistlabError
 from ..messages import class_names, listed, named_setting, number, setting_text, settings_text, t
 from ..models import shape_settings
 from ..records import Finding, RunSummary
+from ..study.run import base_rows
 from ..study.stats import summarize, welch
 from .document import (
     Bullets,
@@ -221,16 +222,6 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     return comparisons
 
 
-def _base_rows(result: StudyResult) -> list[Row]:
-    """The base configuration's runs, one per seed (experiments that include the base value
-    share its runs: counted once each, or the noise estimate would shrink)."""
-    by_seed: dict[int, Row] = {}
-    for r in result.rows:
-        if r.is_base:
-            by_seed.setdefault(r.seed, r)
-    return [by_seed[s] for s in sorted(by_seed)]
-
-
 def _base_value(spec: Any, exp: Experiment, lang: str) -> str:
     """The base's value of an experiment's factor (or factors), as its labels write them."""
     factors = [] if exp.factor == "trial" else exp.factor.split("×")
@@ -272,7 +263,7 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
     doc.add(Paragraph(t(lang, "summary.intro")))
     rows = []
     recommendations = []
-    base = _base_rows(result)
+    base = base_rows(result.rows)
     for exp in experiments:
         items = comparisons.get(exp.name, [])
         if items:

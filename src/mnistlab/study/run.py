@@ -376,6 +376,16 @@ def _rows(plan: Plan, done: dict[str, dict[str, Any]]) -> list[Row]:
     return rows
 
 
+def base_rows(rows: Iterable[Row]) -> list[Row]:
+    """The base configuration's runs, one per seed, in seed order (experiments that include
+    the base value share its runs: counted once each, or the noise estimate would shrink)."""
+    by_seed: dict[int, Row] = {}
+    for r in rows:
+        if r.is_base:
+            by_seed.setdefault(r.seed, r)
+    return [by_seed[s] for s in sorted(by_seed)]
+
+
 def best_variants(spec: StudySpec, rows: list[Row]) -> dict[str, tuple[str, float]]:
     """experiment -> (label of the variant with the best mean validation accuracy, mean)."""
     best: dict[str, tuple[str, float]] = {}
@@ -397,8 +407,8 @@ def _choose_final(spec: StudySpec, rows: list[Row]) -> TrainConfig | None:
     where two experiments set one setting (an lr factor and a variant with its own lr) the
     better one's value is kept, not the later one's."""
     best = best_variants(spec, rows)
-    base = {r.seed: r.val_accuracy for r in rows if r.is_base and math.isfinite(r.val_accuracy)}
-    base_mean = sum(base.values()) / len(base) if base else -math.inf
+    base = [r.val_accuracy for r in base_rows(rows) if math.isfinite(r.val_accuracy)]
+    base_mean = sum(base) / len(base) if base else -math.inf
     changes = {}
     # an experiment without the base value whose best is below the base's runs changes
     # nothing (its best was chosen, a worse final than the base itself)
