@@ -114,6 +114,22 @@ def test_evaluate_on_data_that_changed_since_is_one_line(trained_run, tiny_idx_d
     assert f"put the data it was trained on back at {tiny_idx_dir}" in err  # a folder dataset
 
 
+def test_evaluate_on_other_data_says_so_before_the_run_s_own_splits_fail(trained_run, tmp_path,
+                                                                          capsys):
+    """A 3-class folder of 60 images: the run's val-size 100 was said to be out of range
+    first ("use 0 (no validation set) or ..."), a flag evaluate does not take."""
+    from conftest import make_dataset_folder
+
+    other = make_dataset_folder(tmp_path / "small", 60, 20, k=3)
+    capsys.readouterr()
+    for split in ("val", "test"):
+        assert main(["evaluate", str(trained_run), "--dataset", str(other), "--split",
+                     split]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {other}: the data there now holds 3 classes"), err
+        assert "give --dataset the data it was trained on" in err and "val-size" not in err
+
+
 @pytest.mark.parametrize("folder, expected", [
     ("killed", "its training was stopped before it wrote a model"),
     ("study", "a study folder, not a run; give one of its run folders, e.g. "),

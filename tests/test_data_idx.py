@@ -55,6 +55,10 @@ def _one_class(folder: Path) -> None:
     write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(10, np.uint8))
 
 
+def _blank_images(folder: Path) -> None:  # standardizing divided by their sd of 0: NaN
+    write_idx(folder / TRAIN_IMAGES, np.full((20, 28, 28), 7, np.uint8))
+
+
 def _test_images_of_another_size(folder: Path) -> None:
     write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((10, 14, 14), np.uint8))
 
@@ -100,6 +104,8 @@ BAD_FOLDERS = [
      "classes.txt", "line 3 is empty (class 2 would have no name)"),
     ("one-class", _one_class, "tiny", "every label is 0, so there is one class and nothing to "
                                       "classify; check the label files"),
+    ("one-value", _blank_images, "tiny", "every pixel of every training image is 7, so the "
+                                         "images show nothing to learn from"),
     ("missing-file", lambda f: (f / "t10k-labels-idx1-ubyte.gz").unlink(),
      "t10k-labels-idx1-ubyte[.gz]", "is missing"),
     ("image-size-mismatch", _test_images_of_another_size,
@@ -140,10 +146,17 @@ def test_a_raw_file_beside_its_gzipped_copy_is_said_where_the_two_differ(tmp_pat
         for stem in ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
             (folder / stem).write_bytes(gzip.decompress((folder / f"{stem}.gz").read_bytes()))
         load_dataset(folder)
+        # the same bytes gzipped in two members (`cat a.gz b.gz`): the trailer holds the last
+        # member's size only, and the two were said to differ
+        raw = (folder / "t10k-labels-idx1-ubyte").read_bytes()
+        (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(raw[:9]) +
+                                                           gzip.compress(raw[9:]))
+        load_dataset(folder)
     images, labels = tiny_arrays(30, seed=3)  # the raw training images edited since
     write_idx(folder / "train-images-idx3-ubyte", images)
     with pytest.warns(UserWarning, match=r"train-images-idx3-ubyte and train-images-idx3-ubyte"
-                      r"\.gz are both there and differ \(23,536 bytes against 15,696 unpacked\); "
+                      r"\.gz are both there and differ \(from byte 7 on; "
+                      r"train-images-idx3-ubyte holds 23,536\); "
                       r"train-images-idx3-ubyte\.gz is read: remove the one not meant"):
         assert len(load_dataset(folder).train_labels) == 20
     raw = folder / "t10k-labels-idx1-ubyte"  # one label edited in place: the same size
@@ -152,7 +165,8 @@ def test_a_raw_file_beside_its_gzipped_copy_is_said_where_the_two_differ(tmp_pat
     raw.write_bytes(bytes(edited))
     (folder / "train-images-idx3-ubyte").unlink()
     with pytest.warns(UserWarning, match=r"t10k-labels-idx1-ubyte and t10k-labels-idx1-ubyte\.gz "
-                      r"are both there and differ \(the same size, other bytes\)"):
+                      r"are both there and differ \(from byte 17 on; "
+                      r"t10k-labels-idx1-ubyte holds 18\)"):
         load_dataset(folder)
 
 
@@ -289,14 +303,17 @@ PIXELS = np.array([[[0, 1, 128], [200, 254, 255]]], np.uint8)
 @pytest.mark.parametrize("code,dtype,stored", [
     (0x09, ">i1", PIXELS // 2), (0x0B, ">i2", PIXELS), (0x0C, ">i4", PIXELS),
     (0x0D, ">f4", PIXELS / 255), (0x0E, ">f8", PIXELS.astype(float)),
-    (0x0B, ">i2", PIXELS.astype(np.int32) * 128), (0x0C, ">i4", PIXELS.astype(np.int32) * 257)])
+    (0x0B, ">i2", PIXELS.astype(np.int32) * 128), (0x0C, ">i4", PIXELS.astype(np.int32) * 257),
+    (0x0B, ">i2", PIXELS.astype(np.int32) * 16)])
 def test_every_idx_element_type_is_read_as_unsigned_bytes(code, dtype, stored):
-    """Pixels as they are in 0..255, from 0..1 as floats, from 0..65535 as wider integers."""
+    """Pixels as they are in 0..255, from 0..1 as floats, from their bit depth as wider
+    integers: 16 bits, a signed 16-bit's 15 (its white read 127, a grey) and 12 (a sensor's
+    0..4095 read 0..16, nearly black)."""
     images = parse_idx(_typed_idx(stored, code, dtype), "x-images-idx3-ubyte", expect_dims=3)
     wanted = PIXELS // 2 if code == 0x09 else PIXELS
-    if stored.max() > 255:  # scaled from 0..65535: within one level of the byte
-        wanted = np.rint(stored / 257).astype(np.uint8)
-    assert images.dtype == np.uint8 and np.array_equal(images, wanted)
+    assert images.dtype == np.uint8
+    # from more than 8 bits: within one level of the byte (16 bits: exactly)
+    assert np.abs(images.astype(int) - wanted).max() <= (stored.max() > 255)
     labels = parse_idx(_typed_idx(np.array([0, 3, 9]), code, dtype), "x-labels-idx1-ubyte",
                        expect_dims=1)
     assert labels.dtype == np.uint8 and labels.tolist() == [0, 3, 9]

@@ -13,6 +13,7 @@ import socket
 import struct
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -517,6 +518,37 @@ def test_lookup_order(tmp_path, monkeypatch, tiny_known):
         assert dataset_folder(name, tmp_path / "empty") == env  # a missing data_dir falls through
     assert [how for _, how in search_folders(name, explicit.parent)] == [
         "--data-dir", "MNISTLAB_DATA", "cache", "system"]
+
+
+def test_info_says_a_passed_over_data_dir_once(tmp_path, monkeypatch, shared_datasets):
+    """dataset_info located the folder a second time (to say how it was found): two warnings."""
+    monkeypatch.setenv("MNISTLAB_DATA", str(shared_datasets))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        info = dataset_info("mnist", data_dir=tmp_path / "nowhere")
+    assert [str(w.message) for w in said if "--data-dir" in str(w.message)] == [
+        f"--data-dir {tmp_path / 'nowhere'}: no folder; read mnist from "
+        f"{shared_datasets / 'mnist'} (MNISTLAB_DATA) instead"]
+    assert info["found via"] == "MNISTLAB_DATA"
+
+
+@pytest.mark.parametrize("mirror,said", [
+    ("/srv/mnist", "a mirror needs an address starting http:// or https:// or ftp:// (to import "
+                   "a folder of the files, give it with --from DIR)"),
+    ("", "a mirror needs an address starting http://"),
+    ("http://127.0.0.1:99999/x", "a mirror needs a port from 1 to 65535"),
+    ("https://me:secret@/x", "'https://me:***@/x': not a download address; a mirror needs a "
+                             "host after the //"),
+])
+def test_a_mirror_that_is_no_download_address_is_refused_before_any_download(
+        mirror, said, monkeypatch, tmp_path):
+    """It was tried file by file and failed with requests' words ("MissingSchema: Invalid URL
+    ... Perhaps you meant https://?") and "check the network"."""
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(MnistlabError) as info:
+        fetch("mnist", mirrors=[mirror])
+    assert said in str(info.value) and "network" not in str(info.value)
+    assert not (tmp_path / "cache").exists()
 
 
 def test_debian_folder_is_searched_for_fashion_mnist_only():

@@ -174,6 +174,8 @@ def ray_cluster():
 def test_a_driver_without_the_clusters_token_is_refused_in_one_line(ray_cluster, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
     env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token either
+    # Ray retries a refused token once a second, 20 times by default; the answer is the same
+    env["RAY_gcs_server_port_wait_time_s"] = "2"
     done = subprocess.run([sys.executable, "-m", "mnistlab", "study", "fashion-hparams",
                            "--quick", "--backend", "ray", "--address", ray_cluster.address,
                            "--out", str(tmp_path / "x")], env=env, capture_output=True,

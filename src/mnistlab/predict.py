@@ -34,6 +34,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import files, interrupt
 from .config import TrainConfig
+from .data.idx import depth_scale
 from .data.sources import image_style
 from .errors import MnistlabError, first_few
 
@@ -228,18 +229,17 @@ def _gray(im: Image.Image) -> np.ndarray:
 
 def _deep_gray(im: Image.Image) -> np.ndarray:
     """A 16-bit grayscale image (scanners and microscopes save them), 0..255 like the rest.
-    Its depth is read from its values: the fewest bits, 8 to 16, that hold its brightest pixel
-    (a 12-bit sensor's 0..4095 fills 16-bit files: over 65535 it was a faint picture, called
-    blank) set the scale. Pillow opens some 16-bit files as 32-bit integers (mode I), read
-    the same way when they fit 0..65535."""
+    Its depth is read from its values, as an IDX file's (`depth_scale`: a 12-bit sensor's
+    0..4095 fills 16-bit files; over 65535 it was a faint picture, called blank). Pillow
+    opens some 16-bit files as 32-bit integers (mode I), read the same way when they fit
+    0..65535."""
     values = np.asarray(im, dtype=np.float32)
     top = float(values.max())
     if values.min() < 0 or top > 65535:
         raise ImageProblem(f"32-bit image (mode {im.mode}) with values outside 0..65535; save "
                            "it as an 8- or 16-bit PNG")
-    bits = max(8, int(top).bit_length())
-    if bits > 8:
-        values = values * (255 / (2**bits - 1))  # 65535 or 4095 -> 255
+    if top > 255:
+        values = values * depth_scale(top)  # 65535 or 4095 -> 255
     if max(values.shape) > WORK_SIDE:
         deep = Image.fromarray(values, mode="F")
         deep.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS)

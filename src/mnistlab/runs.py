@@ -282,10 +282,12 @@ def check_finite(outputs: torch.Tensor, also: str = "") -> None:
                             f"it again with a lower --lr{also}")
 
 
-def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig, *,
+def check_same_data(payload: dict[str, Any], data: Any, config: TrainConfig, *,
                     chosen: bool = False) -> None:
-    """The data a model is scored on has the classes, image size and pixel statistics it was
-    trained on; `chosen`: the data was named for this command (evaluate --dataset)."""
+    """The data a model is scored on (a Dataset, or Splits) has the classes, image size and
+    pixel statistics it was trained on; `chosen`: the data was named for this command
+    (evaluate --dataset). Checked before the data is split: another dataset's size makes the
+    run's own val-size fail, which is not the problem."""
     def described(names: list[str], shape: list[int]) -> str:
         size = "x".join(map(str, shape[-2:]))
         return f"{len(names)} classes ({first_few(names)}) of {size} images"
@@ -296,20 +298,20 @@ def check_same_data(payload: dict[str, Any], splits: Any, config: TrainConfig, *
     fix = (f"give --dataset the data it was trained on ({trained_on})" if chosen else
            "give --data-dir with the data it was trained on" if config.dataset in
            KNOWN_DATASETS else f"put the data it was trained on back at {config.dataset}")
-    shapes = [int(v) for v in payload["image_shape"]], [int(v) for v in splits.test_x.shape[1:]]
+    shapes = [int(v) for v in payload["image_shape"]], [int(v) for v in data.image_shape]
     names = list(payload["class_names"])
     # a folder without classes.txt was named 0..K-1; read again, its checksums may name it
     # (an exact copy of Fashion-MNIST): the same classes, named now
-    numbered = names == [str(k) for k in range(len(splits.class_names))]
-    if (names != list(splits.class_names) and not numbered) or shapes[0] != shapes[1]:
+    numbered = names == [str(k) for k in range(len(data.class_names))]
+    if (names != list(data.class_names) and not numbered) or shapes[0] != shapes[1]:
         trained = described(names, shapes[0])
-        found = described(list(splits.class_names), shapes[1])
+        found = described(list(data.class_names), shapes[1])
         raise MnistlabError(f"{config.dataset}: the data there now holds {found}; the model "
                             f"was trained on {trained}: {fix}")
     # a folder's pixel statistics are measured on its training images (a known dataset's are
     # its published ones, to 4 places): other images of the same classes and size
     # (Fashion-MNIST for MNIST, 0.2860 against 0.1307) differ there
-    stats = [(payload.get(k), getattr(splits, k)) for k in ("mean", "std")]
+    stats = [(payload.get(k), getattr(data, k)) for k in ("mean", "std")]
     if all(isinstance(a, float) and isinstance(b, float) for a, b in stats) and \
             any(abs(a - b) > 1e-3 for a, b in stats):
         raise MnistlabError(

@@ -240,6 +240,7 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
+    from ..data import load_dataset
     from ..data.sources import KNOWN_DATASETS, given_folder
     from ..data.tensors import prepare_data
     from ..errors import MnistlabError
@@ -261,8 +262,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise MnistlabError(f"{run_dir}: trained on the data in {config.dataset}, which is not "
                             f"there now{here}; give where it is with --dataset DIR")
     check_run_usable(run_dir, scores_diverged=True)
-    splits = prepare_data(config.replace(device="cpu"))
-    check_same_data(payload, splits, config, chosen=bool(args.dataset))
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir)
+    check_same_data(payload, dataset, config, chosen=bool(args.dataset))
+    splits = prepare_data(config.replace(device="cpu"), dataset)
     x, y = (splits.test_x, splits.test_y) if args.split == "test" else (splits.val_x, splits.val_y)
     if len(y) == 0 and args.split == "val":
         raise MnistlabError(f"{run_dir}: the val split holds no images (val-size 0 when it "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -43,10 +43,17 @@ class Dataset:
     std: float
     source: str = ""  # the folder it was read from
     published: bool = False  # every payload's SHA-256 is a known dataset's (checked on load)
+    found_via: str = "folder given"  # a known name's: which setting or folder gave `source`
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """(C, H, W) of one image, as a model takes it (one channel where the files hold none)."""
+        shape = tuple(self.test_images.shape[1:])
+        return (1, *shape) if len(shape) == 2 else shape
 
 
 def _read_split(folder: Path, split: str,
@@ -75,43 +82,40 @@ def _read_split(folder: Path, split: str,
 
 
 def _warn_if_raw_differs(path: Path) -> None:
-    """`<stem>.gz` is read where the raw `<stem>` lies beside it: said when the two differ in
-    size (gzip's trailer holds the unpacked size, mod 2**32), so a raw file edited or replaced
-    by hand is not passed over without a word."""
+    """`<stem>.gz` is read where the raw `<stem>` lies beside it: said when the two differ, so
+    a raw file edited or replaced by hand is not passed over without a word. Compared byte
+    for byte (gzip's trailer holds only its last member's size, and `cat a.gz b.gz` makes a
+    .gz of several)."""
     raw = path.with_suffix("")
     if path.suffix != ".gz" or not raw.is_file():
         return
-    try:
-        with path.open("rb") as packed:
-            packed.seek(-4, os.SEEK_END)
-            unpacked = int.from_bytes(packed.read(4), "little")
-    except OSError:
-        return  # too short to be gzip: reading it says so
-    if unpacked != raw.stat().st_size % 2**32:
-        how = f"{raw.stat().st_size:,} bytes against {unpacked:,} unpacked"
-    elif not _same_bytes(raw, path):  # one byte edited in place keeps the size
-        how = "the same size, other bytes"
-    else:
+    offset = _first_difference(raw, path)
+    if offset is None:
         return
-    warnings.warn(f"{path.parent}: {raw.name} and {path.name} are both there and differ "
-                  f"({how}); {path.name} is read: remove the one not meant", stacklevel=3)
+    warnings.warn(f"{path.parent}: {raw.name} and {path.name} are both there and differ (from "
+                  f"byte {offset:,} on; {raw.name} holds {raw.stat().st_size:,}); {path.name} "
+                  "is read: remove the one not meant", stacklevel=3)
 
 
-def _same_bytes(raw: Path, packed: Path) -> bool:
-    """Whether `packed` unpacks to `raw`'s bytes (read side by side, stopping at the first
-    difference; a gzip stream that fails to unpack is said by the reader after this)."""
+def _first_difference(raw: Path, packed: Path) -> int | None:
+    """The first byte where `packed` unpacks to other bytes than `raw` holds (read side by
+    side, stopping there), or None where they are the same; a gzip stream that fails to
+    unpack is said by the reader after this."""
     import gzip
 
+    offset = 0
     try:
         with raw.open("rb") as plain, gzip.open(packed, "rb") as unpacked:
             while True:
                 a, b = plain.read(1 << 20), unpacked.read(1 << 20)
                 if a != b:
-                    return False
+                    return offset + next((i for i, (x, y) in enumerate(zip(a, b)) if x != y),
+                                         min(len(a), len(b)))
                 if not a:
-                    return True
+                    return None
+                offset += len(a)
     except (OSError, EOFError):
-        return True
+        return None
 
 
 def _published(splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> KnownDataset | None:
@@ -187,6 +191,8 @@ def _pixel_stats(images: torch.Tensor) -> tuple[float, float]:
     values = torch.arange(256, dtype=torch.float64) / 255
     n = counts.sum()
     mean = (counts * values).sum() / n
+    if int((counts > 0).sum()) == 1:  # exactly 0, not a rounding error's 1e-18
+        return float(mean), 0.0
     var = (counts * (values - mean) ** 2).sum() / max(n - 1, 1)
     return float(mean), float(var.sqrt())
 
@@ -221,6 +227,11 @@ def load_folder(folder: str | Path, *, name: str | None = None,
                                 "nothing to classify; check the label files (a classifier "
                                 "needs images of at least 2 classes)")
         _warn_about_labels(folder, train_y, test_y, len(class_names), max_label)
+        if std == 0:  # standardizing divides by it: NaN from the first step, "lower the lr"
+            raise MnistlabError(f"{folder}: every pixel of every training image is "
+                                f"{round(mean * 255)}, so the images show nothing to learn "
+                                "from; check the images files (were they written as bytes "
+                                "0-255?)")
     return Dataset(name=name or folder.resolve().name, train_images=train_x,
                    train_labels=train_y, test_images=test_x, test_labels=test_y,
                    class_names=class_names, mean=mean, std=std, source=str(folder),
@@ -234,7 +245,8 @@ def load_dataset(name_or_path: str | os.PathLike, *,
     if key in KNOWN_DATASETS:
         folder, how = locate(key, data_dir)
         try:
-            return load_folder(folder, name=key, spec=KNOWN_DATASETS[key])
+            return replace(load_folder(folder, name=key, spec=KNOWN_DATASETS[key]),
+                           found_via=how)
         except MnistlabError as exc:
             if how not in ("--data-dir", "MNISTLAB_DATA"):  # the cache, or a system folder
                 raise  # read after it: `mnistlab data fetch` mends either
@@ -255,13 +267,12 @@ def dataset_info(name: str, data_dir: str | Path | None = None) -> dict:
     """Where a dataset is read from and what it holds: files, sizes, counts, classes, and
     whether its payloads match published checksums (known datasets only)."""
     dataset = load_dataset(name, data_dir=data_dir)
-    how = locate(name, data_dir)[1] if name in KNOWN_DATASETS else "folder given"
     folder = Path(dataset.source)
     k = dataset.num_classes
     return {
         "name": dataset.name,
         "folder": str(folder),
-        "found via": how,
+        "found via": dataset.found_via,
         "verified": dataset.published,  # by name, or a folder its checksums name
         "files": {p.name: p.stat().st_size for stem in FILES if (p := find_file(folder, stem))},
         "train images": len(dataset.train_labels),

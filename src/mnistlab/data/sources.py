@@ -458,6 +458,28 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                         f"fetch {spec.name} --from FOLDER`")
 
 
+MIRROR_SCHEMES = ("http", "https", "ftp")  # what pooch downloads from by a base URL
+
+
+def _check_mirror(url: str) -> None:
+    """A mirror is a download address; a folder, a blank or a bad port was tried as one and
+    failed per file with requests' words and "check the network"."""
+    parts = urlparse(url)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # out of range, or not a number
+        port_ok = False
+    if parts.scheme in MIRROR_SCHEMES and parts.hostname and port_ok:
+        return
+    why = (f"an address starting {' or '.join(s + '://' for s in MIRROR_SCHEMES)}"
+           if parts.scheme not in MIRROR_SCHEMES else
+           "a host after the //" if not parts.hostname else "a port from 1 to 65535")
+    local = " (to import a folder of the files, give it with --from DIR)" \
+        if parts.scheme in ("", "file") and url.strip() else ""
+    raise MnistlabError(f"--mirror {shown_url(url)!r}: not a download address; a mirror needs "
+                        f"{why}{local}")
+
+
 def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
           progress: bool = False, timeout: float = 30.0) -> Path:
     """Download a known dataset into the cache and return its folder. Each file is taken from
@@ -470,6 +492,8 @@ def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
     if not mirrors:
         raise MnistlabError(f"fetch {name}: no mirrors given; leave mirrors unset to use the "
                             "known ones")
+    for mirror in mirrors:
+        _check_mirror(mirror)
     made = not (cache_root() / name).exists()
     target = writable_cache(name)
     _remove_stale_downloads(target.parent)
