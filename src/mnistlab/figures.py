@@ -89,7 +89,7 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title
     m = np.asarray(matrix)
     k = len(class_names)
     size = max(5.0, 0.55 * k + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    fig, ax = plt.subplots(figsize=(size, size * 0.9), layout="compressed")
     image = ax.imshow(m, cmap="Blues")
     ax.set_xticks(range(k), class_names, rotation=45, ha="right")
     ax.set_yticks(range(k), class_names)
@@ -103,7 +103,6 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title
                         color="white" if m[i, j] > threshold else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title(title or t(lang, "plot.confusion"))
-    fig.tight_layout()
     plt.close(fig)
     return localised(fig, lang)
 
@@ -115,7 +114,7 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
     epochs factor) is a marker where it ends on that line, not a hidden line under it."""
     means = {label: np.mean([r[:min(map(len, runs))] for r in runs], axis=0)
              for label, runs in curves.items() if runs and min(map(len, runs))}
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     ends = {label: _covering(label, means) for label in means}
     for label, mean in means.items():
         if ends[label] is None:
@@ -130,7 +129,6 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     plt.close(fig)
     return localised(fig, lang)
 
@@ -150,7 +148,7 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
                 original: Sequence[float | None] | None = None, lang: str = "en") -> Any:
     """Mean validation accuracy per value with ±1 sd error bars (sd 0 when n = 1); the base
     value in red, the original's figures as crosses, each with its legend entry."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
     x = np.arange(len(labels))
     ax.errorbar(x, means, yerr=[0 if np.isnan(s) else s for s in sds], fmt="none",
                 ecolor="gray", capsize=4)
@@ -169,7 +167,6 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     plt.close(fig)
     return localised(fig, lang)
 
@@ -177,7 +174,7 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
 def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str,
                    lang: str = "en") -> Any:
     """Test accuracy per class; the axis starts near the lowest bar, and says where."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
     ax.bar(range(len(names)), accuracy, color="tab:blue")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     low = max(0.0, min(accuracy) - 0.05) if len(accuracy) else 0.0
@@ -186,23 +183,32 @@ def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str,
     ax.set_ylabel(t(lang, "plot.axis_from", label=label, low=low) if low > 0 else label)
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
     plt.close(fig)
     return localised(fig, lang)
 
 
 def misclassified_grid(images: np.ndarray, true: Sequence[str], predicted: Sequence[str],
                        title: str, columns: int = 8) -> Any:
-    """Test images the model got wrong, each titled 'true → predicted'."""
+    """Test images the model got wrong, each titled 'true → predicted': one picture of them
+    all on one axes (an axes per image took most of a study report's drawing time)."""
     n = len(images)
     rows = max(1, int(np.ceil(n / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.2, rows * 1.35))
-    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(images[i], cmap="gray_r")
-            ax.set_title(f"{true[i]}→{predicted[i]}", fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
+    height, width = images.shape[1:3]
+    band, gap = height // 4, width // 8  # room for each title; space between the images
+    cell_h, cell_w = height + band, width + gap
+    mosaic = np.full((rows * cell_h, columns * cell_w), np.nan)
+    fig, ax = plt.subplots(figsize=(columns * 1.2, rows * 1.35), layout="constrained")
+    for i in range(n):
+        top, left = divmod(i, columns)
+        top, left = top * cell_h + band, left * cell_w + gap // 2
+        mosaic[top:top + height, left:left + width] = images[i]
+        ax.text(left + width / 2, top - 1.5, f"{true[i]}→{predicted[i]}", fontsize=7,
+                ha="center", va="bottom")
+    cmap = plt.get_cmap("gray_r").with_extremes(bad="white")  # the gaps: NaN
+    ax.imshow(mosaic, cmap=cmap, vmin=0, vmax=max(1.0, float(np.nanmax(mosaic, initial=0))),
+              interpolation="nearest", aspect="equal")
+    ax.axis("off")
+    if title:
+        fig.suptitle(title)
     plt.close(fig)
     return fig

@@ -128,9 +128,10 @@ def torch_save(path: str | Path, obj: Any) -> None:
 
 
 def save_figure(path: str | Path, figure: Any) -> None:
-    """Save a matplotlib figure atomically (PNG)."""
+    """Save a matplotlib figure atomically (PNG). Its layout is its own (constrained): drawn
+    once, where bbox_inches="tight" drew it twice."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=110)
     write_bytes(path, buffer.getvalue())
 
 

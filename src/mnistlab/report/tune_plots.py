@@ -52,7 +52,7 @@ def history(numbers: Sequence[int], values: Sequence[float], pruned: Sequence[bo
             labels: dict[str, str]) -> Any:
     """Each trial's validation accuracy by trial number (pruned ones at their last reported
     epoch, as crosses) and the best so far among complete trials."""
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
     done = [(n, v) for n, v, p in zip(numbers, values, pruned) if not p and math.isfinite(v)]
     cut = [(n, v) for n, v, p in zip(numbers, values, pruned) if p and math.isfinite(v)]
     if done:
@@ -71,7 +71,6 @@ def history(numbers: Sequence[int], values: Sequence[float], pruned: Sequence[bo
     ax.set_ylabel(labels["y"])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=FONT)
-    fig.tight_layout()
     plt.close(fig)
     return fig
 
@@ -80,14 +79,13 @@ def importances(names: Sequence[str], means: Sequence[float], sds: Sequence[floa
                 xlabel: str) -> Any:
     """Horizontal bars, most important on top, with ±1 sd over the fANOVA repeats."""
     order = np.argsort(means)
-    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(names) + 1.4))
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(names) + 1.4), layout="constrained")
     y = np.arange(len(names))
     ax.barh(y, np.asarray(means)[order], xerr=np.nan_to_num(np.asarray(sds)[order]),
             color="tab:blue", ecolor="gray", capsize=3)
     ax.set_yticks(y, [names[i] for i in order])
     ax.set_xlabel(xlabel)
     ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
     plt.close(fig)
     return fig
 
