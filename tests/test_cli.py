@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from rich.console import Console
 
 from mnistlab.cli import main
@@ -114,6 +115,24 @@ def test_evaluate_on_data_that_changed_since_is_one_line(trained_run, tiny_idx_d
     assert f"put the data it was trained on back at {tiny_idx_dir}" in err  # a folder dataset
 
 
+def test_a_data_dir_beside_a_dataset_folder_is_said_to_do_nothing(trained_run, tiny_idx_dir,
+                                                                   tmp_path, capsys):
+    """--data-dir says where the known datasets are; beside a folder given by its path it was
+    passed over without a word (train, evaluate, data info, data path)."""
+    said = (f"--data-dir {tmp_path} does nothing with {{}}{tiny_idx_dir}: a folder given by its "
+            "path is read where it is (--data-dir says where mnist and fashion-mnist are)")
+    for argv, named in ((["data", "info", str(tiny_idx_dir)], ""),
+                        (["data", "path", str(tiny_idx_dir)], ""),
+                        (["evaluate", str(trained_run)], "the run's dataset ")):
+        capsys.readouterr()
+        assert main([*argv, "--data-dir", str(tmp_path)]) == 0
+        assert capsys.readouterr().err.strip() == f"warning: {said.format(named)}"
+    assert main(["train", "--dataset", str(tiny_idx_dir), "--data-dir", str(tmp_path), "--model",
+                 "mlp", "--hidden", "8", "--epochs", "1", "--train-subset", "200", "--val-size",
+                 "50", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    assert f"warning: {said.format('--dataset ')}" in capsys.readouterr().err
+
+
 def test_evaluate_on_other_data_says_so_before_the_run_s_own_splits_fail(trained_run, tmp_path,
                                                                           capsys):
     """A 3-class folder of 60 images: the run's val-size 100 was said to be out of range
@@ -137,7 +156,12 @@ def test_evaluate_on_other_data_says_so_before_the_run_s_own_splits_fail(trained
     ("final", "give one of its run folders, e.g. its final model's, "),
     ("garbage", "model.pt: damaged or cut short, torch cannot read it (not in torch's zip"),
     # torch's reason for an empty file is an empty text: "torch cannot read it ()"
-    ("empty", "model.pt: damaged or cut short: an empty file (0 bytes)")])
+    ("empty", "model.pt: damaged or cut short: an empty file (0 bytes)"),
+    # a folder named model.pt was "missing (deleted, or never written)"
+    ("model-folder", "model.pt: a folder, where a run keeps its model file"),
+    # another program's torch.save: "not an mnistlab model file (format None, ...)", no fix
+    ("foreign", "not an mnistlab model file (format None, expected 'mnistlab-model"),
+    ("foreign", "); give a folder `mnistlab train --out DIR` wrote, or its model.pt")])
 def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path, capsys,
                                                           folder, expected):
     path = tmp_path / folder
@@ -153,6 +177,11 @@ def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path,
             (path / "results.csv").write_text("experiment,value,seed,run\nlr,0.1,0,abc123\n"
                                               "final,final,0,fff999\n")
             expected += str(path / "runs" / "fff999")
+    elif folder == "model-folder":
+        shutil.copy(trained_run / "summary.json", path)
+        (path / "model.pt").mkdir()
+    elif folder == "foreign":
+        torch.save({"weights": torch.zeros(3)}, path / "model.pt")
     else:
         (path / "model.pt").write_bytes(b"\x00" * 100 if folder == "garbage" else b"")
     for command in ("evaluate", "export"):

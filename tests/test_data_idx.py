@@ -104,6 +104,9 @@ BAD_FOLDERS = [
      "classes.txt", "line 3 is empty (class 2 would have no name)"),
     ("one-class", _one_class, "tiny", "every label is 0, so there is one class and nothing to "
                                       "classify; check the label files"),
+    ("channel-axis", lambda f: write_idx(f / TRAIN_IMAGES, np.zeros((20, 28, 28, 1), np.uint8)),
+     TRAIN_IMAGES, "has 4 dimension(s) but should hold images (3 dimensions, magic "
+                   "0x00000803); save grayscale images as (count, height, width)"),
     ("one-value", _blank_images, "tiny", "every pixel of every training image is 7, so the "
                                          "images show nothing to learn from"),
     ("missing-file", lambda f: (f / "t10k-labels-idx1-ubyte.gz").unlink(),

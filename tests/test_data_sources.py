@@ -421,6 +421,19 @@ def test_import_accepts_the_root_of_a_name_layout_and_replaces_other_forms(tiny_
     assert _cached_names(name) == {f"{stem}.gz" for stem in FILES}
 
 
+def test_importing_data_of_one_s_own_says_it_needs_no_import(tiny_known, tmp_path):
+    """`data fetch tiny --from` a folder of other images: "checksum mismatch ...; re-download
+    with `mnistlab data fetch tiny`", where such data is trained on with --dataset DIR."""
+    name, _ = tiny_known
+    own = make_dataset_folder(tmp_path / "mine", 40, 20, k=3)
+    with pytest.raises(MnistlabError) as info:
+        import_folder(name, own)
+    assert str(info.value).endswith(
+        f"if it is data of your own, it needs no import: train on it with --dataset {own}; if "
+        f"it is Tiny, the file is damaged: fetch it with `mnistlab data fetch {name}`")
+    assert not (cache_root() / name).exists()
+
+
 def test_every_load_checks_the_payload_even_with_size_and_mtime_restored(tiny_known, tmp_path):
     """A file changed in place, same size, mtime put back (what `touch -r` does): the old
     size+mtime marker trusted it; every load now hashes the payload, so it is caught."""
@@ -530,6 +543,14 @@ def test_info_says_a_passed_over_data_dir_once(tmp_path, monkeypatch, shared_dat
         f"--data-dir {tmp_path / 'nowhere'}: no folder; read mnist from "
         f"{shared_datasets / 'mnist'} (MNISTLAB_DATA) instead"]
     assert info["found via"] == "MNISTLAB_DATA"
+
+
+def test_a_relative_cache_is_said_as_the_folder_it_is(tmp_path, monkeypatch):
+    """MNISTLAB_CACHE=relcache printed `relcache/mnist` (data path, fetch's "ready in"), where
+    --data-dir and MNISTLAB_DATA are made absolute: a path that moved with the shell."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MNISTLAB_CACHE", "relcache")
+    assert cache_root() == tmp_path / "relcache"
 
 
 @pytest.mark.parametrize("mirror,said", [

@@ -66,8 +66,9 @@ LATER_SETTINGS = frozenset({"blocks", "ema", "tta", "precision", "ensemble"})
 # Where a run trains and reads its data, not what it is: a run or study resumed with other
 # values is the same one (runs.same_run, study.run.study_identity)
 PLACEMENT = ("data_dir", "device")
-DATA_DIR_HELP = ("folder holding the datasets as <name>/*.gz (default: $MNISTLAB_DATA, then the "
-                 "user cache; `mnistlab data path NAME` shows which)")
+DATA_DIR_HELP = ("folder holding the datasets as <name>/ of the four IDX files, gzipped or raw "
+                 "(default: $MNISTLAB_DATA, then the user cache; `mnistlab data path NAME` "
+                 "shows which)")
 
 
 def check_loggers(loggers: str | tuple[str, ...] | list[str],

@@ -224,10 +224,12 @@ def check_output_file(path: str | Path, flag: str = "--out", *, suffix: str,
                       replace: bool = True) -> Path:
     """A file about to be written: named as the `suffix` kind of file it is, not a folder,
     and its folder writable (see above); with `replace` False, not there yet."""
+    # "x.png/" names a folder (Path drops the slash, and x.png was written)
+    folder = isinstance(path, str) and path.endswith(("/", os.sep))
     path = Path(path)
-    if path.is_dir():
-        raise MnistlabError(f"{flag} {path}: is a folder; give the file to write, e.g. "
-                            f"{path / ('out' + suffix)}")
+    if path.is_dir() or folder:
+        raise MnistlabError(f"{flag} {path}{os.sep if folder else ''}: is a folder; give the "
+                            f"file to write, e.g. {path / ('out' + suffix)}")
     if not replace and path.exists():
         raise MnistlabError(f"{flag} {path}: the file exists and would be replaced; give "
                             "another name, or add --overwrite to replace it")

@@ -350,6 +350,8 @@ MANY_RUNS = (("study.db", "a study", "mnistlab study", "runs"),
 
 def _no_model(folder: Path, path: Path) -> str:
     """Why `folder` has no model.pt, and what to give instead."""
+    if path.is_dir():  # a folder of that name: made by hand, or a copy gone wrong
+        return f"{path}: a folder, where a run keeps its model file; {FIX_DAMAGED}"
     if (folder / "summary.json").is_file():  # a run folder that lost its model
         return f"{path}: missing (deleted, or never written); {FIX_DAMAGED}"
     if files.held(folder / LOCK_FILE):
@@ -584,7 +586,8 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     payload = _safe_load(path, FIX_DAMAGED)
     if payload.get("format") != MODEL_FORMAT:
         raise MnistlabError(f"{path}: not an mnistlab model file (format "
-                            f"{payload.get('format')!r}, expected {MODEL_FORMAT!r})")
+                            f"{payload.get('format')!r}, expected {MODEL_FORMAT!r}); give a "
+                            "folder `mnistlab train --out DIR` wrote, or its model.pt")
     config, shape = _model_fields(payload, path)
     try:
         model = build_model(config, shape, len(payload["class_names"]), device="cpu",

@@ -159,6 +159,18 @@ def add_log_flags(parser: argparse.ArgumentParser, what: str) -> None:
                        "MLFLOW_TRACKING_URI, else an SQLite store in DIR/mlflow.db)")
 
 
+def unread_data_dir(data_dir: str | None, dataset: str, named: str = "--dataset ") -> list[str]:
+    """The warning where --data-dir is given beside a dataset named by its folder, which is
+    read where it is: the flag was passed over without a word."""
+    from ..data.sources import KNOWN_DATASETS
+
+    if not data_dir or dataset in KNOWN_DATASETS:
+        return []
+    return [f"warning: --data-dir {data_dir} does nothing with {named}{dataset}: a folder given "
+            f"by its path is read where it is (--data-dir says where "
+            f"{' and '.join(KNOWN_DATASETS)} are)"]
+
+
 def warn_line(line: str) -> None:
     """A tracking server that stopped answering: one line on stderr, the work goes on."""
     from rich.markup import escape

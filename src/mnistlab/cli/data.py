@@ -9,7 +9,15 @@ from typing import Any
 from .. import files
 from ..config import DATA_DIR_HELP
 from ..errors import MnistlabError
-from .common import add_lang, error_line, print_findings, stderr, stdout
+from .common import (
+    add_lang,
+    error_line,
+    print_findings,
+    stderr,
+    stdout,
+    unread_data_dir,
+    warn_line,
+)
 
 
 def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
@@ -39,6 +47,8 @@ def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
 def run_data(args: argparse.Namespace) -> int:
     from .. import data
 
+    for line in unread_data_dir(getattr(args, "data_dir", None), args.name, ""):
+        warn_line(line)
     if args.data_command == "fetch":
         if args.source:
             if args.mirror:

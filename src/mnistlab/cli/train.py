@@ -28,6 +28,7 @@ from .common import (
     print_summary,
     stderr,
     stdout,
+    unread_data_dir,
     warn_line,
 )
 
@@ -76,7 +77,8 @@ def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
         lines.append(f"warning: --val-size {args.val_size} does nothing with --val-from test: "
                      "the whole test set is the validation set, and every training image "
                      "trains")
-    return lines + _recipe_set_again(args, config)
+    return lines + unread_data_dir(args.data_dir, config.dataset) + _recipe_set_again(args,
+                                                                                       config)
 
 
 def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str]:
@@ -255,6 +257,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     config = TrainConfig.from_dict(payload["config"])  # the model's own, not an edited copy
     if args.data_dir:
         config = config.replace(data_dir=args.data_dir)
+    for line in unread_data_dir(args.data_dir, args.dataset or config.dataset,
+                                "--dataset " if args.dataset else "the run's dataset "):
+        warn_line(line)
     if args.dataset:
         config = config.replace(dataset=args.dataset)
     elif config.dataset not in KNOWN_DATASETS and given_folder(config.dataset) is None:

@@ -112,16 +112,20 @@ def check_header(head: bytes | np.ndarray, name: str, *,
     zero, type_code, ndim = struct.unpack(">HBB", head[:4])
     if zero != 0:
         raise MnistlabError(f"{name}: bad magic number 0x{head[:4].hex()} (IDX files start "
-                            "0x0803 for images, 0x0801 for labels); is this an IDX file?")
+                            "0x00000803 for images, 0x00000801 for labels); is this an IDX "
+                            "file?")
     if type_code not in TYPES:
         raise MnistlabError(f"{name}: IDX data type 0x{type_code:02x} does not exist (IDX has "
                             f"{', '.join(f'0x{code:02x}' for code in TYPES)}); is this an IDX "
                             "file?")
     if ndim == 0 or (expect_dims is not None and ndim != expect_dims):
-        wanted = {3: "images (3 dimensions, magic 0x0803)", 1: "labels (1 dimension, magic "
-                  "0x0801)"}.get(expect_dims or 0, "at least 1 dimension")
-        raise MnistlabError(f"{name}: has {ndim} dimension(s) but should hold {wanted}; are the "
-                            "images and labels files swapped?")
+        wanted = {3: "images (3 dimensions, magic 0x00000803)", 1: "labels (1 dimension, "
+                  "magic 0x00000801)"}.get(expect_dims or 0, "at least 1 dimension")
+        # 1 for 3 (or 3 for 1) is the other file; 4 is images with a channel axis (n, h, w, 1)
+        why = ("are the images and labels files swapped?" if {ndim, expect_dims} == {1, 3} else
+               "save grayscale images as (count, height, width), one channel and no axis for "
+               "it" if expect_dims == 3 and ndim == 4 else "is this the right file?")
+        raise MnistlabError(f"{name}: has {ndim} dimension(s) but should hold {wanted}; {why}")
     if ndim > MAX_DIMS:
         raise MnistlabError(f"{name}: header announces {ndim} dimensions, more than the "
                             f"{MAX_DIMS} image or label data needs; is this really an IDX file?")

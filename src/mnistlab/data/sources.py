@@ -131,7 +131,7 @@ def known(name: str, *, folder_hint: str = "a folder of IDX files works too") ->
 def cache_root() -> Path:
     """The user cache: $MNISTLAB_CACHE, else the platform's cache folder for mnistlab."""
     if os.environ.get("MNISTLAB_CACHE"):
-        return Path(os.environ["MNISTLAB_CACHE"])
+        return Path(os.environ["MNISTLAB_CACHE"]).expanduser().absolute()  # as the data dirs
     import pooch
 
     return Path(pooch.os_cache("mnistlab"))
@@ -255,9 +255,11 @@ def published_as(digests: dict[str, str]) -> KnownDataset | None:
                 None)
 
 
-def verify_payload(name: str, stem: str, payload: bytes | np.ndarray, where: str) -> str:
+def verify_payload(name: str, stem: str, payload: bytes | np.ndarray, where: str,
+                   fix: str = "") -> str:
     """The payload's SHA-256 if it is the published `stem` of `name`; otherwise a plain error
-    saying what it is instead (the other dataset, another file of this one, or damaged)."""
+    saying what it is instead (the other dataset, another file of this one, or damaged: then
+    `fix`, by default to download it again)."""
     spec = known(name)
     digest = hashlib.sha256(payload).hexdigest()
     expected = spec.sha256[stem]
@@ -273,9 +275,10 @@ def verify_payload(name: str, stem: str, payload: bytes | np.ndarray, where: str
     if owner:
         raise MnistlabError(f"{where}: holds {spec.title}'s {owner[1]}, not {stem}; the files "
                             "are misnamed: give each its canonical name")
+    fix = fix or ("the file is damaged or not the published one: re-download with "
+                  f"`mnistlab data fetch {name}`")
     raise MnistlabError(f"{where}: checksum mismatch for {stem} of {spec.title} (expected "
-                        f"{expected}, got {digest}); the file is damaged or not the published "
-                        f"one: re-download with `mnistlab data fetch {name}`")
+                        f"{expected}, got {digest}); {fix}")
 
 
 def payload_limit(name: str, stem: str) -> SizeLimit:
@@ -286,12 +289,13 @@ def payload_limit(name: str, stem: str) -> SizeLimit:
                      "it again")
 
 
-def read_verified(name: str, stem: str, path: Path, where: str | None = None) -> np.ndarray:
+def read_verified(name: str, stem: str, path: Path, where: str | None = None,
+                  fix: str = "") -> np.ndarray:
     """The payload of `path`, read within the published size of `stem` and checked against its
     published SHA-256. Errors name `where` (a download's URL) when given."""
     payload = read_bytes(path, expect_dims=expected_dims(stem), limit=payload_limit(name, stem),
                          name=where)
-    verify_payload(name, stem, payload, where or str(path))
+    verify_payload(name, stem, payload, where or str(path), fix)
     return payload
 
 
@@ -536,7 +540,10 @@ def import_folder(name: str, source_dir: str | Path) -> Path:
         if path is None:
             raise MnistlabError(f"{source}: {stem}[.gz] is missing; the folder must hold the "
                                 f"four IDX files under their canonical names ({', '.join(FILES)})")
-        read_verified(name, stem, path)
+        # a folder of one's own data is not imported: it is read where it is
+        read_verified(name, stem, path, fix=f"if it is data of your own, it needs no import: "
+                      f"train on it with --dataset {source}; if it is {spec.title}, the file is "
+                      f"damaged: fetch it with `mnistlab data fetch {name}`")
         found[stem] = path
     target = writable_cache(spec.name)
     for stem, path in found.items():
