@@ -45,16 +45,18 @@ def trained_lenet(folder: Path, datasets: Path) -> Path:
     return _trained["lenet"]
 
 
-def make_run(folder: Path, *, dataset: str = "mnist", **settings: Any) -> Path:
-    """A run folder holding an untrained model: enough for everything but accuracy."""
+def make_run(folder: Path, *, dataset: str = "mnist", shape: tuple[int, int, int] = (1, 28, 28),
+             **settings: Any) -> Path:
+    """A run folder holding an untrained model of images of `shape` (C, H, W): enough for
+    everything but accuracy."""
     config = TrainConfig(dataset=dataset, **settings)
     torch.manual_seed(0)
-    model = build_model(config, (1, 28, 28), 10)
+    model = build_model(config, shape, 10)
     model.eval()
     files.torch_save(folder / "model.pt", {
         "format": MODEL_FORMAT, "config": config.to_dict(),
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-        "class_names": [str(i) for i in range(10)], "image_shape": [1, 28, 28],
+        "class_names": [str(i) for i in range(10)], "image_shape": list(shape),
         "mean": 0.1307, "std": 0.3081, "dataset": dataset})
     return folder
 

@@ -156,6 +156,16 @@ def test_strokes_and_an_unknown_dataset_in_the_metadata(tmp_path):
     assert json.loads(Path(result["sidecar"]).read_text())["dataset"] is None
 
 
+def test_a_model_of_images_predict_does_not_prepare_names_no_preprocessing(tmp_path):
+    """A model of 12x16 images: its sidecar said "preprocessing": "strokes", a recipe for
+    square grayscale images that `predict` refuses for this model."""
+    run = make_run(tmp_path / "run", dataset="x", shape=(1, 12, 16), model="mlp")
+    result = export_onnx(run, tmp_path / "m.onnx")
+    assert json.loads(Path(result["sidecar"]).read_text())["preprocessing"] is None
+    meta = {p.key: p.value for p in onnx.load(result["path"]).metadata_props}
+    assert "preprocessing" not in meta and json.loads(meta["image_shape"]) == [1, 12, 16]
+
+
 def test_unit_scaling_is_recorded(tmp_path):
     run = make_run(tmp_path / "run", input_scaling="unit")
     result = export_onnx(run, tmp_path / "m.onnx")

@@ -116,7 +116,10 @@ def _facts(config: TrainConfig, payload: dict[str, Any], shape: tuple[int, ...]
         "input_scaling": config.input_scaling,
         "mean": payload["mean"],
         "std": payload["std"],
-        "preprocessing": image_style(payload.get("dataset")),
+        # a picture made into the model's input as `predict` does; it takes square grayscale
+        # images only: for other shapes there is no such recipe to name
+        "preprocessing": (image_style(payload.get("dataset"))
+                          if shape[0] == 1 and shape[1] == shape[2] else None),
         "dataset": payload.get("dataset"),
         "mnistlab": __version__,
         # an ensemble's members, averaged inside the graph
