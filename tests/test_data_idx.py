@@ -265,7 +265,7 @@ def test_file_reader_agrees_with_the_in_memory_parser(tmp_path_factory, data, gz
         except MnistlabError as exc:
             return str(exc).removeprefix(f"{name}: ")
 
-    assert outcome(lambda: read_idx(path), path.name) == outcome(
+    assert outcome(lambda: read_idx(path), str(path)) == outcome(
         lambda: parse_idx(data, "fuzz"), "fuzz")
 
 

@@ -197,10 +197,10 @@ def read_bytes(path: str | Path, *, expect_dims: int | None = None,
     """The IDX payload of a file (decompressed if it is gzipped) as a flat, writable uint8 array
     that hashlib and parse_idx take like bytes, after checking its header (the dimensions
     against `expect_dims`, the announced size against `limit`) and that the file holds exactly
-    what the header announces. Errors name the file as `name` (default: the file name; a
-    download names its URL)."""
+    what the header announces. Errors name the file as `name` (default: its path, so that
+    the folder is said too; a download names its URL)."""
     path = Path(path)
-    name = name or path.name
+    name = name or str(path)
     with _open(path) as handle:
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
@@ -283,7 +283,7 @@ def read_idx(path: str | Path, *, expect_dims: int | None = None,
     path = Path(path)
     if expect_dims is None:
         expect_dims = expected_dims(path.name)
-    return parse_idx(read_bytes(path, expect_dims=expect_dims, limit=limit), path.name,
+    return parse_idx(read_bytes(path, expect_dims=expect_dims, limit=limit), str(path),
                      expect_dims=expect_dims, limit=limit)
 
 
