@@ -310,8 +310,9 @@ def test_user_mistakes(tmp_path):
     with pytest.raises(MnistlabError, match="is a folder.*out.onnx"):
         export_onnx(run, tmp_path)
     # a name ending in a slash names a folder: it wrote the file new.onnx (Path drops the /)
-    with pytest.raises(MnistlabError, match=r"new\.onnx/: is a folder; give the file to write, "
-                                            r"e\.g\. .*new\.onnx/out\.onnx"):
+    with pytest.raises(MnistlabError, match=r"new\.onnx/: names a folder \(it ends in /\); "
+                                            r"give the file to write, e\.g\. "
+                                            r".*new\.onnx/out\.onnx"):
         export_onnx(run, f"{tmp_path}/new.onnx/")
     assert not (tmp_path / "new.onnx").exists()
     with pytest.raises(MnistlabError, match="m.pt: what is written is ONNX; give a name ending "

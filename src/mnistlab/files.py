@@ -228,8 +228,9 @@ def check_output_file(path: str | Path, flag: str = "--out", *, suffix: str,
     folder = isinstance(path, str) and path.endswith(("/", os.sep))
     path = Path(path)
     if path.is_dir() or folder:
-        raise MnistlabError(f"{flag} {path}{os.sep if folder else ''}: is a folder; give the "
-                            f"file to write, e.g. {path / ('out' + suffix)}")
+        what = "is a folder" if path.is_dir() else f"names a folder (it ends in {os.sep})"
+        raise MnistlabError(f"{flag} {path}{os.sep if folder else ''}: {what}; give the file "
+                            f"to write, e.g. {path / ('out' + suffix)}")
     if not replace and path.exists():
         raise MnistlabError(f"{flag} {path}: the file exists and would be replaced; give "
                             "another name, or add --overwrite to replace it")

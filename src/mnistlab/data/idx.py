@@ -254,7 +254,8 @@ def _as_bytes(array: np.ndarray, name: str) -> np.ndarray:
     """An IDX array of another element type as MNIST's unsigned bytes. Labels (1 dimension)
     must be whole numbers 0..255 as they are; pixels are taken as they are when they fit
     0..255, scaled from 0..1 (floats) or from their bit depth (integers up to 65535;
-    `depth_scale`) otherwise."""
+    `depth_scale`) otherwise. The depth is each file's: a dataset's train and test files
+    share it unless one of them never reaches half the other's brightest value."""
     kind = "labels" if array.ndim == 1 else "pixels"
     if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
         raise MnistlabError(f"{name}: its {kind} hold NaN or infinite values; save them as "
