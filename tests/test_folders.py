@@ -18,7 +18,7 @@ import pytest
 from drawn import make_run
 from PIL import Image
 
-from mnistlab import MnistlabError, files, runs
+from mnistlab import MnistlabError, files, interrupt, runs
 from mnistlab.cli import main
 from mnistlab.predict import Prediction, format_predictions
 from mnistlab.study.run import settings_changed
@@ -130,6 +130,33 @@ def test_an_interrupted_run_in_a_default_folder_says_how_to_resume_it(train_args
     (folder,) = (tmp_path / "runs").iterdir()
     err = capsys.readouterr().err
     assert f"when this command is run again with --out runs/{folder.name}:" in err
+
+
+def test_a_run_cut_short_under_overwrite_resumes_without_it(train_args, tmp_path, capsys,
+                                                             monkeypatch):
+    """`train ... --overwrite` stopped after a whole epoch said "resumes when this command is
+    run again": that command, --overwrite in it, threw the kept epoch away."""
+    from mnistlab.training import hooks
+
+    real = hooks.Progress.on_epoch_end
+
+    def stop_after(self, run):
+        real(self, run)
+        interrupt.request()
+
+    args = [*(a if a != "1" else "2" for a in train_args), "--out", str(tmp_path / "r")]
+    assert main(args) == 0
+    monkeypatch.setattr(hooks.Progress, "on_epoch_end", stop_after)
+    try:
+        assert main([*args, "--lr", "0.02", "--overwrite"]) == 130
+    finally:
+        interrupt.flag().clear()
+    assert ("interrupted; the run resumes from its last whole epoch when this command is run "
+            f"again without --overwrite: {tmp_path / 'r'}") in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main([*args, "--lr", "0.02"]) == 0  # it goes on from epoch 2
+    rows = (tmp_path / "r" / "metrics.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["1", "2"]
 
 
 def test_a_ctrl_c_in_the_final_scoring_names_the_folder_that_resumes_it(train_args, tmp_path,

@@ -83,6 +83,13 @@ def test_early_stopping_keeps_best_epoch():
     assert result.summary.status == "early-stopped"
     assert len(result.history) < 30
     assert result.summary.val_accuracy == max(r.val_accuracy for r in result.history)
+    # every figure is the kept epoch's, and the summary names it: the train figures were the
+    # last epoch's, beside the best epoch's val and test
+    best = max(result.history, key=lambda r: r.val_accuracy)
+    assert best.epoch < result.history[-1].epoch and result.summary.best_epoch == best.epoch
+    assert (result.summary.train_accuracy_eval, result.summary.train_accuracy_running) == (
+        best.train_accuracy_eval, best.train_accuracy_running)
+    assert "best_epoch" not in train(TrainConfig(**FAST), dataset=blobs()).summary.to_dict()
 
 
 @pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle"])

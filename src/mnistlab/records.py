@@ -161,6 +161,8 @@ class RunSummary:
     cuda_graphs: bool | None = None
     # an ensemble's members, each scored alone: seed, val_accuracy, test_accuracy (--ensemble)
     members: list[dict[str, Any]] | None = None
+    # early-stopped: the epoch whose weights model.pt holds, which every figure here is of
+    best_epoch: int | None = None
 
     def replace(self, **changes: Any) -> RunSummary:
         return replace(self, **changes)
@@ -203,7 +205,7 @@ class RunSummary:
 
 
 _OPTIONAL = ("test_confusion", "cohort_size", "partial_epoch", "tta_views", "members",
-             "precision", "cuda_graphs")
+             "precision", "cuda_graphs", "best_epoch")
 
 
 def _known_finding(data: Any) -> bool:

@@ -224,7 +224,9 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
     kind = f"ensemble of {len(summary.members)}" if summary.members else "single run"
     table = Table(title=f"{summary.dataset} · {summary.model} · "
                         f"{summary.parameters:,} parameters · {kind}{extras}")
-    cells = {"status": summary.status, "epochs": f"{summary.epochs}/{summary.epochs_planned}",
+    best = f", best {summary.best_epoch}" if summary.best_epoch else ""  # what is scored
+    cells = {"status": summary.status,
+             "epochs": f"{summary.epochs}/{summary.epochs_planned}{best}",
              "training s": f"{summary.seconds:.1f}",
              "train acc (eval)": pct(summary.train_accuracy_eval),
              "train acc (running)": pct(summary.train_accuracy_running),

@@ -188,8 +188,11 @@ def _resume_line(args: argparse.Namespace, out: Path, epochs_done: bool) -> str:
     was whole); without --out each command makes a new folder, so the line names the --out
     that finds this one."""
     whence = "its last whole epoch" if epochs_done else "the start (no epoch was whole)"
-    again = ("this command is run again" if args.out else
-             f"this command is run again with --out {shlex.quote(str(out))}")
+    # run again as it was, --overwrite would replace the epochs it kept
+    changes = [*([] if args.out else [f"with --out {shlex.quote(str(out))}"]),
+               *(["without --overwrite"] if args.overwrite and epochs_done else [])]
+    again = " ".join(["this command is run again", *changes[:1], *(
+        ["and " + changes[1]] if len(changes) > 1 else [])])
     return f"interrupted; the run resumes from {whence} when {again}: {out}"
 
 

@@ -42,7 +42,11 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
                  history: list[EpochRecord], *, status: str, seconds: float,
                  test: Evaluation | None, val: Evaluation | None, trace: list[list[float]],
                  device: torch.device) -> RunSummary:
-    last = history[-1] if history else None
+    # the epoch whose weights are scored: an early-stopped run goes back to its best (the
+    # first of the highest validation accuracy, as EarlyStopping keeps it); its train figures
+    # were the last epoch's, beside the best epoch's val and test
+    last = (max(history, key=lambda r: r.val_accuracy) if status == "early-stopped" else
+            history[-1]) if history else None
     k = splits.num_classes
     matrix = (confusion_matrix(splits.test_y, test.predictions, k) if test is not None
               else None)
@@ -74,7 +78,8 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
         loss_trace=trace, test_confusion=matrix,
         tta_views=tta_view_count(config, splits.image_shape) if config.tta else None,
         precision=(resolve_precision(config.precision, device) if config.precision != "fp32"
-                   else None))
+                   else None),
+        best_epoch=last.epoch if status == "early-stopped" and last else None)
 
 
 def _members(model: nn.Module, config: TrainConfig, test: Evaluation | None,
