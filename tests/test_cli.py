@@ -131,6 +131,9 @@ def test_a_data_dir_beside_a_dataset_folder_is_said_to_do_nothing(trained_run, t
                  "mlp", "--hidden", "8", "--epochs", "1", "--train-subset", "200", "--val-size",
                  "50", "--quiet", "--out", str(tmp_path / "r")]) == 0
     assert f"warning: {said.format('--dataset ')}" in capsys.readouterr().err
+    # a name that is no folder (a typo): its own error, not a warning about folders
+    assert main(["data", "info", "mnsit", "--data-dir", str(tmp_path)]) == 2
+    assert "does nothing" not in capsys.readouterr().err
 
 
 def test_evaluate_on_other_data_says_so_before_the_run_s_own_splits_fail(trained_run, tmp_path,

@@ -171,6 +171,14 @@ def test_a_raw_file_beside_its_gzipped_copy_is_said_where_the_two_differ(tmp_pat
                       r"are both there and differ \(from byte 17 on; "
                       r"t10k-labels-idx1-ubyte holds 18\)"):
         load_dataset(folder)
+    # a damaged stream beside its raw copy: the reader's one line, not zlib's traceback
+    images = folder / "train-images-idx3-ubyte.gz"
+    (folder / "train-images-idx3-ubyte").write_bytes(gzip.decompress(images.read_bytes()))
+    damaged = bytearray(images.read_bytes())
+    damaged[40:400] = bytes(b ^ 0x5A for b in damaged[40:400])
+    images.write_bytes(bytes(damaged))
+    with pytest.raises(MnistlabError, match="damaged gzip data"):
+        load_dataset(folder)
 
 
 def test_read_idx_checks_dimensions_from_the_name(tmp_path):
@@ -306,20 +314,29 @@ PIXELS = np.array([[[0, 1, 128], [200, 254, 255]]], np.uint8)
 @pytest.mark.parametrize("code,dtype,stored", [
     (0x09, ">i1", PIXELS // 2), (0x0B, ">i2", PIXELS), (0x0C, ">i4", PIXELS),
     (0x0D, ">f4", PIXELS / 255), (0x0E, ">f8", PIXELS.astype(float)),
-    (0x0B, ">i2", PIXELS.astype(np.int32) * 128), (0x0C, ">i4", PIXELS.astype(np.int32) * 257),
-    (0x0B, ">i2", PIXELS.astype(np.int32) * 16)])
+    (0x0B, ">i2", PIXELS.astype(np.int32) * 128), (0x0C, ">i4", PIXELS.astype(np.int32) * 257)])
 def test_every_idx_element_type_is_read_as_unsigned_bytes(code, dtype, stored):
-    """Pixels as they are in 0..255, from 0..1 as floats, from their bit depth as wider
-    integers: 16 bits, a signed 16-bit's 15 (its white read 127, a grey) and 12 (a sensor's
-    0..4095 read 0..16, nearly black)."""
+    """Pixels as they are in 0..255, from 0..1 as floats, from the type's white as wider
+    integers: 0..32767 for a signed 16-bit (divided by 257 as the rest, its white read 127, a
+    grey), 0..65535 for 32-bit."""
     images = parse_idx(_typed_idx(stored, code, dtype), "x-images-idx3-ubyte", expect_dims=3)
     wanted = PIXELS // 2 if code == 0x09 else PIXELS
     assert images.dtype == np.uint8
-    # from more than 8 bits: within one level of the byte (16 bits: exactly)
+    # from more than 8 bits: within one level of the byte
     assert np.abs(images.astype(int) - wanted).max() <= (stored.max() > 255)
     labels = parse_idx(_typed_idx(np.array([0, 3, 9]), code, dtype), "x-labels-idx1-ubyte",
                        expect_dims=1)
     assert labels.dtype == np.uint8 and labels.tolist() == [0, 3, 9]
+
+
+def test_the_train_and_test_files_of_a_dataset_are_read_on_one_scale():
+    """Scaled by each file's brightest pixel, a 12-bit train file (up to 4095) and a test
+    file that stays under 2048 read the same value 2000 as 125 and as 249."""
+    train = np.array([[[0, 2000, 4095]]], np.int32)
+    test = np.array([[[0, 2000, 1000]]], np.int32)
+    read = [parse_idx(_typed_idx(a, 0x0B, ">i2"), "x-images-idx3-ubyte", expect_dims=3)
+            for a in (train, test)]
+    assert read[0][0, 0, 1] == read[1][0, 0, 1]
 
 
 @pytest.mark.parametrize("array,code,dtype,message", [

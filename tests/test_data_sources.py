@@ -554,8 +554,9 @@ def test_a_relative_cache_is_said_as_the_folder_it_is(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("mirror,said", [
-    ("/srv/mnist", "a mirror needs an address starting http:// or https:// or ftp:// (to import "
-                   "a folder of the files, give it with --from DIR)"),
+    ("/srv/mnist", "a mirror needs an address starting http:// or https:// (to import a folder "
+                   "of the files, give it with --from DIR)"),
+    ("ftp://127.0.0.1/mnist", "a mirror needs an address starting http:// or https://"),
     ("", "a mirror needs an address starting http://"),
     ("http://127.0.0.1:99999/x", "a mirror needs a port from 1 to 65535"),
     ("https://me:secret@/x", "'https://me:***@/x': not a download address; a mirror needs a "

@@ -1041,6 +1041,29 @@ def test_a_folder_whose_study_db_is_gone_still_refuses_another_study(study_refer
     assert (tmp_path / "S" / "results.csv").read_text() == results
 
 
+@pytest.mark.parametrize("where,said", [
+    ("variant", "experiment 'learning-rate', variant 0.05: device: cuda was asked for but no "
+                "CUDA GPU is visible"),
+    ("final", "[final] settings: device: cuda was asked for")])
+def test_a_device_a_run_asks_for_and_this_machine_lacks_is_refused_before_any_run(
+        tiny_study, tmp_path, where, said):
+    """A variant's device = "cuda" failed after the other variants had trained; the file
+    mended was then refused as another study, and the runs were stranded."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    text = tiny_study.read_text()
+    text = (text.replace("values = [0.01, 0.05]", 'variants = [{ label = "0.01", lr = 0.01 }, '
+                         '{ label = "0.05", lr = 0.05, device = "cuda" }]')
+            if where == "variant" else text.replace("{ epochs = 2 }",
+                                                    '{ epochs = 2, device = "cuda" }'))
+    tiny_study.write_text(text.replace('original = { "0.05" = { train = 70.0, val = 71.0 } }\n',
+                                       ""))
+    with pytest.raises(MnistlabError) as info:
+        run_study(load_study(str(tiny_study)), tmp_path / "S")
+    assert str(info.value).startswith(f"study tiny: {said}"), info.value
+    assert not (tmp_path / "S").exists()  # nothing trained, nothing written
+
+
 def test_warnings_from_study_workers_are_one_line_each(tiny_study, tmp_path):
     """A spawned worker started with Python's two-line format ('…/cache.py:31: UserWarning:'
     and a source line), where the CLI says `warning: …`."""

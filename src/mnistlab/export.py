@@ -30,7 +30,7 @@ import torch
 
 from . import __version__, files
 from .config import TrainConfig
-from .data.sources import image_style
+from .data.sources import image_style, takes_pictures
 from .errors import MnistlabError
 from .training.evaluation import config_views, scored_logits, tta_view_count, view_average
 
@@ -118,8 +118,8 @@ def _facts(config: TrainConfig, payload: dict[str, Any], shape: tuple[int, ...]
         "std": payload["std"],
         # a picture made into the model's input as `predict` does; it takes square grayscale
         # images only: for other shapes there is no such recipe to name
-        "preprocessing": (image_style(payload.get("dataset"))
-                          if shape[0] == 1 and shape[1] == shape[2] else None),
+        "preprocessing": (image_style(payload.get("dataset")) if takes_pictures(shape)
+                          else None),
         "dataset": payload.get("dataset"),
         "mnistlab": __version__,
         # an ensemble's members, averaged inside the graph

@@ -34,8 +34,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import files, interrupt
 from .config import TrainConfig
-from .data.idx import depth_scale
-from .data.sources import image_style
+from .data.sources import image_style, takes_pictures
 from .errors import MnistlabError, first_few
 
 STYLES = ("strokes", "objects", "plain")
@@ -227,10 +226,18 @@ def _gray(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("L"), dtype=np.float32)
 
 
+def depth_scale(top: float) -> float:
+    """The factor that brings pixels of more than 8 bits to 0..255, from the brightest value
+    `top` (0..65535) of one image: the fewest bits, 8 to 16, that hold it set the depth, so a
+    12-bit sensor's 4095 and a 16-bit 65535 are both white."""
+    bits = max(8, int(top).bit_length())
+    return 255 / (2**bits - 1)
+
+
 def _deep_gray(im: Image.Image) -> np.ndarray:
     """A 16-bit grayscale image (scanners and microscopes save them), 0..255 like the rest.
-    Its depth is read from its values, as an IDX file's (`depth_scale`: a 12-bit sensor's
-    0..4095 fills 16-bit files; over 65535 it was a faint picture, called blank). Pillow
+    Its depth is read from its values (`depth_scale`: a 12-bit sensor's 0..4095 fills
+    16-bit files; over 65535 it was a faint picture, called blank). Pillow
     opens some 16-bit files as 32-bit integers (mode I), read the same way when they fit
     0..65535."""
     values = np.asarray(im, dtype=np.float32)
@@ -550,7 +557,7 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
         raise MnistlabError(f"--top must be at least 1, got {top}")
     model, payload = load_model(run) if isinstance(run, (str, Path)) else run
     channels, height, width = (int(v) for v in payload["image_shape"])
-    if channels != 1 or height != width:
+    if not takes_pictures(payload["image_shape"]):
         raise MnistlabError(f"predicting needs a model of square grayscale images; this one takes "
                             f"{channels}x{height}x{width}")
     style = style or image_style(payload.get("dataset"))

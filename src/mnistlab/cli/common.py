@@ -162,10 +162,10 @@ def add_log_flags(parser: argparse.ArgumentParser, what: str) -> None:
 def unread_data_dir(data_dir: str | None, dataset: str, named: str = "--dataset ") -> list[str]:
     """The warning where --data-dir is given beside a dataset named by its folder, which is
     read where it is: the flag was passed over without a word."""
-    from ..data.sources import KNOWN_DATASETS
+    from ..data.sources import KNOWN_DATASETS, given_folder
 
-    if not data_dir or dataset in KNOWN_DATASETS:
-        return []
+    if not data_dir or given_folder(dataset) is None:
+        return []  # a known name; or neither a name nor a folder: its own error follows
     return [f"warning: --data-dir {data_dir} does nothing with {named}{dataset}: a folder given "
             f"by its path is read where it is (--data-dir says where "
             f"{' and '.join(KNOWN_DATASETS)} are)"]

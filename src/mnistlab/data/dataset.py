@@ -70,7 +70,7 @@ def _read_split(folder: Path, split: str,
         else:
             payload = read_bytes(path, expect_dims=dims,
                                  limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT)
-        arrays.append(parse_idx(payload, path.name, expect_dims=dims))
+        arrays.append(parse_idx(payload, str(path), expect_dims=dims))
         paths.append(path)
     images, labels = arrays
     if len(images) != len(labels):
@@ -102,6 +102,7 @@ def _first_difference(raw: Path, packed: Path) -> int | None:
     side, stopping there), or None where they are the same; a gzip stream that fails to
     unpack is said by the reader after this."""
     import gzip
+    import zlib
 
     offset = 0
     try:
@@ -114,7 +115,7 @@ def _first_difference(raw: Path, packed: Path) -> int | None:
                 if not a:
                     return None
                 offset += len(a)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):  # damaged: the reader says so, in one line
         return None
 
 

@@ -242,20 +242,12 @@ def parse_idx(data: bytes | np.ndarray, name: str, *, expect_dims: int | None = 
     return array if header.dtype == np.uint8 else _as_bytes(array, name)
 
 
-def depth_scale(top: float) -> float:
-    """The factor that brings pixels of more than 8 bits to 0..255, from their brightest value
-    `top` (0..65535): the fewest bits, 8 to 16, that hold it set the depth, so a 12-bit
-    sensor's 4095 and a 16-bit 65535 are both white. IDX files and images read alike."""
-    bits = max(8, int(top).bit_length())
-    return 255 / (2**bits - 1)
-
-
 def _as_bytes(array: np.ndarray, name: str) -> np.ndarray:
     """An IDX array of another element type as MNIST's unsigned bytes. Labels (1 dimension)
     must be whole numbers 0..255 as they are; pixels are taken as they are when they fit
-    0..255, scaled from 0..1 (floats) or from their bit depth (integers up to 65535;
-    `depth_scale`) otherwise. The depth is each file's: a dataset's train and test files
-    share it unless one of them never reaches half the other's brightest value."""
+    0..255, scaled from 0..1 (floats), 0..32767 (signed 16-bit: its white) or 0..65535
+    (32-bit) otherwise: by the type, never by a file's own brightest pixel, so that a
+    dataset's train and test files are read on one scale."""
     kind = "labels" if array.ndim == 1 else "pixels"
     if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
         raise MnistlabError(f"{name}: its {kind} hold NaN or infinite values; save them as "
@@ -270,8 +262,9 @@ def _as_bytes(array: np.ndarray, name: str) -> np.ndarray:
         return np.rint(array).astype(np.uint8)
     if array.dtype.kind == "f" and low >= 0 and high <= 1:
         return np.rint(array * 255).astype(np.uint8)
-    if array.dtype.kind == "i" and low >= 0 and high <= 65535:  # a signed 16-bit tops at 32767
-        return np.rint(array * depth_scale(high)).astype(np.uint8)
+    if array.dtype.kind == "i" and low >= 0 and high <= 65535:  # dividing by 257, a signed
+        white = 32767 if array.dtype.itemsize == 2 else 65535  # 16-bit's white read 127
+        return np.rint(array * (255 / white)).astype(np.uint8)
     raise MnistlabError(f"{name}: {array.dtype.name} pixels span {low:g} to {high:g}; IDX images "
                         "are read as 0..255 (or 0..1 as floats, 0..65535 as integers): rescale "
                         "them into one of those ranges")

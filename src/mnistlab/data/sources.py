@@ -106,6 +106,13 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
 }
 
 
+def takes_pictures(image_shape: tuple[int, ...] | list[int]) -> bool:
+    """Whether a model of `image_shape` (C, H, W) takes pictures the way `predict` prepares
+    them (and an export's sidecar names a preprocessing): square and grayscale."""
+    channels, height, width = (int(v) for v in image_shape)
+    return channels == 1 and height == width
+
+
 def image_style(dataset: str | None) -> str:
     """How a dataset's images were made ("strokes" or "objects"); a custom dataset is taken
     for strokes, as most MNIST-like sets are."""
@@ -462,7 +469,7 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                         f"fetch {spec.name} --from FOLDER`")
 
 
-MIRROR_SCHEMES = ("http", "https", "ftp")  # what pooch downloads from by a base URL
+MIRROR_SCHEMES = ("http", "https")  # what the capped downloader (requests) can fetch
 
 
 def _check_mirror(url: str) -> None:

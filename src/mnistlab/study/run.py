@@ -169,6 +169,24 @@ def results_csv(rows: Iterable[Row]) -> str:
 OnRun = Callable[[str, str, Path], None]  # (run key, its label, its folder)
 
 
+def check_devices(spec: StudySpec) -> None:
+    """Every device the study's runs ask for is here: a variant's `device = "cuda"` on a
+    machine without one failed after the other variants had trained, and the file mended
+    was then refused as another study."""
+    from ..device import resolve_device
+
+    asked = [("[base]", spec.base.device),
+             *((f"experiment {e.name!r}, variant {v.label}", v.changes.get("device"))
+               for e in spec.experiments for v in e.variants),
+             ("[final] settings", spec.final.settings.get("device"))]
+    for where, device in asked:
+        if isinstance(device, str):
+            try:
+                resolve_device(device)
+            except MnistlabError as exc:
+                raise MnistlabError(f"study {spec.name}: {where}: {exc}") from None
+
+
 def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 progress: Any = None, on_run: OnRun | None = None) -> StudyResult:
     """Train every missing run of `spec` into `out` and write results.csv. The report is the
@@ -177,9 +195,11 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
     from ..progress import StudyProgress
 
     out = Path(out)
+    backend = backend or LocalBackend()
+    if isinstance(backend, LocalBackend):  # a cluster's workers may have what this lacks
+        check_devices(spec)
     check_study_folder(out, spec)  # before anything is written into it
     files.check_output_folder(out)
-    backend = backend or LocalBackend()
     progress = progress or StudyProgress(silent=True)
     with files.exclusive(out / "study.lock", "this study"), Store(out / "study.db") as store:
         keyed_at = _claim(store, out, spec)

@@ -155,6 +155,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
                       hooks or [], resume=False)
     out_dir = Path(out)
     config.check_writable()  # settings config.toml cannot hold: said before the folder
+    resolve_device(config.device)  # a device not here: said before the folder is made
     runs.check_run_folder(out_dir)  # before anything is written into it
     files.check_output_folder(out_dir)
     with files.exclusive(out_dir / runs.LOCK_FILE, "a training run"):
