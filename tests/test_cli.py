@@ -513,7 +513,9 @@ def test_every_example_in_the_help_parses():
     lines = [line.strip() for text in (START, *EPILOGS.values())
              for line in text.replace("\\\n", "").splitlines()
              if line.strip().startswith("mnistlab ") and " > " not in line]
-    assert len(lines) >= 10
+    assert len(lines) >= 30  # the start, and every command's examples
+    assert set(EPILOGS) >= {"train", "evaluate", "data", "doctor", "study", "tune", "predict",
+                            "export", "completion"}
     parser = build_parser()
     for line in lines:
         parser.parse_args(shlex.split(line)[1:])  # SystemExit(2) on a flag it does not know
@@ -646,3 +648,4 @@ def test_a_recipe_every_setting_of_which_is_given_again_is_said_to_change_nothin
     assert "--recipe list shows the recipes and trains nothing; leave out --out, --log, " \
         "--no-batchnorm, --epochs" in capsys.readouterr().err
     assert not (tmp_path / "zz").exists()
+

@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -328,6 +329,19 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
      "(x): 0: val_size must be > 0"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1]\n[quick]\n"
      "val_size = 0\n", "[quick]: val_size must be > 0"),
+    # a run's config.toml given to study: "unknown key(s)" and some 36 names
+    ("model = 'mlp'\nlr = 0.1\nbatch-size = 32\n", "study: one run's settings, not a study; "
+     "train them with `mnistlab train --config study`, or put them under [base]"),
+    # published figures under a label no variant has, or a key no table shows: dropped, silent
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.01, 0.1]\n"
+     "original = { '0.10' = { val = 88.0 } }\n", "original: no variant is labelled '0.10'; "
+     "the labels are '0.01', '0.1'"),
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.01, 0.1]\n"
+     "original = { '0.01' = { vall = 80.0 } }\n", "original '0.01': unknown key(s) vall; the "
+     "figures shown are train and val (percent)"),
+    ("[base]\n[[experiment]]\nname = 'x'\ngrid = { lr = [0.1], epochs = [1, 2] }\n"
+     "original = { 'lr=0.1, epochs=3' = { val = 88.0 } }\n", "no variant is labelled "
+     "'lr=0.1, epochs=3'; the labels are 'lr=0.1, epochs=1', 'lr=0.1, epochs=2'"),
 ])
 def test_bad_study_files(text, message):
     from mnistlab.config import tomllib
@@ -1062,6 +1076,18 @@ def test_a_device_a_run_asks_for_and_this_machine_lacks_is_refused_before_any_ru
         run_study(load_study(str(tiny_study)), tmp_path / "S")
     assert str(info.value).startswith(f"study tiny: {said}"), info.value
     assert not (tmp_path / "S").exists()  # nothing trained, nothing written
+
+
+def test_quick_on_a_study_without_a_quick_form_says_it_runs_at_full_size(tiny_study):
+    """`study FILE --quick` on a file without [quick] trained at full size without a word."""
+    spec = load_study(str(tiny_study))
+    with pytest.warns(UserWarning, match=r"--quick: study tiny has no \[quick\] table, so it "
+                      r"runs at full size; add one to its file"):
+        assert StudyOptions(quick=True).apply(spec).base == spec.base
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a study with a quick form, or applied once already
+        quick = StudyOptions(quick=True).apply(load_study("fashion-hparams"))
+        StudyOptions(quick=True).apply(quick)
 
 
 def test_warnings_from_study_workers_are_one_line_each(tiny_study, tmp_path):

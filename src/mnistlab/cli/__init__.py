@@ -144,7 +144,54 @@ what went wrong in a run or a study, by name:
 Each command's --help lists its flags, their defaults and examples."""
 
 # Text after a subcommand's flags, kept as written: examples, steps.
-EPILOGS = {"tune": _AsWritten(study.TUNE_EXAMPLES), "completion": _AsWritten(completion.INSTALL)}
+# a few command lines each, as a user types them (tests/test_cli.py parses every one)
+EXAMPLES = {
+    "train": """\
+examples:
+  mnistlab train --recipe list
+  mnistlab train --recipe mnist-fast --out runs/fast
+  mnistlab train --dataset fashion-mnist --model mlp --hidden 128,64 --optimizer adam \\
+      --lr 0.001 --epochs 30 --out runs/mlp
+  mnistlab train --config runs/mlp/config.toml --seed 1 --out runs/mlp-seed1
+your own data, a folder of the four IDX files:
+  mnistlab train --dataset ./my-idx-folder --out runs/mine""",
+    "evaluate": """\
+examples:
+  mnistlab evaluate runs/fast
+  mnistlab evaluate runs/fast --split val --json
+a run whose data folder moved since:
+  mnistlab evaluate runs/mine --dataset ./moved-idx-folder""",
+    "data": """\
+examples:
+  mnistlab data fetch mnist
+  mnistlab data info mnist
+  mnistlab data path fashion-mnist
+the published files, downloaded already:
+  mnistlab data fetch fashion-mnist --from ~/Downloads/fashion""",
+    "doctor": """\
+examples:
+  mnistlab doctor runs/fast
+  mnistlab doctor studies/lenet-challenge
+  mnistlab doctor runs/a runs/b runs/c""",
+    "study": """\
+examples:
+  mnistlab study --list
+  mnistlab study lenet-challenge --quick
+  mnistlab study fashion-hparams --seeds 5 --lang es --out studies/fh
+  mnistlab study my-study.toml --workers 2""",
+    "predict": """\
+examples:
+  mnistlab predict runs/fast my-digit.png
+  mnistlab predict runs/fast photos/ --top 3 --show sheet.png
+  cat digit.png | mnistlab predict runs/fast -""",
+    "export": """\
+examples:
+  mnistlab export runs/fast --out fast.onnx
+the test-time views inside the graph (a run trained with --tta has them already):
+  mnistlab export runs/best --out best.onnx --tta""",
+}
+EPILOGS = {**{name: _AsWritten(text) for name, text in EXAMPLES.items()},
+           "tune": _AsWritten(study.TUNE_EXAMPLES), "completion": _AsWritten(completion.INSTALL)}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

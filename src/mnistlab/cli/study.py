@@ -72,7 +72,8 @@ def run_study(args: argparse.Namespace) -> int:
                            log=args.log, mlflow_uri=args.mlflow_uri)
     progress = StudyProgress(stderr, silent=args.quiet)
     result = study(args.study, args.out, options=options, progress=progress, warn=warn_line)
-    stdout.print(f"study folder: [bold]{result.out}[/] · {len(result.distinct_rows())} runs · "
+    runs = len(result.distinct_rows())
+    stdout.print(f"study folder: [bold]{result.out}[/] · {runs} run{'s' * (runs != 1)} · "
                  f"report: {result.out / 'report.md'}")
     if any(r.status == "diverged" for r in result.final_rows):
         stderr.print("[red]error:[/] the final model diverged (loss became NaN/inf or kept "

@@ -4,6 +4,7 @@ here for the CLI and the Python API alike."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,10 @@ class StudyOptions:
 
     def apply(self, spec: StudySpec) -> StudySpec:
         """`spec` as these options run it (the quick form, other seeds, data and device)."""
+        if self.quick and not (spec.quick or spec.is_quick):  # ran at full size, silently
+            warnings.warn(f"--quick: study {spec.name} has no [quick] table, so it runs at "
+                          "full size; add one to its file (e.g. [quick] with train_subset = "
+                          "5000 and max_epochs = 3)", stacklevel=2)
         if self.quick:
             spec = spec.with_quick()
         return dataclasses.replace(

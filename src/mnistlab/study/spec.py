@@ -214,6 +214,12 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
     known = {"name", "title", "description", "seeds", "base", "experiment", "final", "quick",
              "original_source", "original_base", *TRANSLATED}
     unknown = set(data) - known
+    settings = {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown and {key.replace("-", "_") for key in unknown} <= settings:
+        # a run's config.toml: it listed some 36 keys as unknown
+        raise MnistlabError(f"{where}: one run's settings, not a study; train them with "
+                            f"`mnistlab train --config {where}`, or put them under [base] in a "
+                            "study file with [[experiment]] sections")
     if unknown:
         raise MnistlabError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
                             f"allowed: {', '.join(sorted(known))}")
@@ -368,13 +374,25 @@ def _count_settings(raw: dict[str, Any], kind: str, where: str) -> int:
                      for f in grid)
 
 
-def _originals(raw: dict[str, Any], where: str) -> dict[str, Any]:
-    """`original = { "<label>" = { val = ... } }`: published figures by variant label."""
+ORIGINAL_KEYS = ("train", "val")  # the figures a values or grid experiment's table shows
+
+
+def _originals(raw: dict[str, Any], where: str, labels: list[str]) -> dict[str, Any]:
+    """`original = { "<label>" = { val = ... } }`: published figures by variant label. A label
+    no variant has, or a key the report does not show, was dropped without a word."""
     originals = typed(raw, "original", "table", where, {},
                       example="e.g. original = { \"0.01\" = { val = 85.2 } }")
     for label in originals:
-        typed(originals, label, "table of numbers", f"{where} original",
-              example="e.g. { train = 90.1, val = 88.0 }")
+        figures = typed(originals, label, "table of numbers", f"{where} original",
+                        example="e.g. { train = 90.1, val = 88.0 }")
+        if label not in labels:
+            raise MnistlabError(f"{where} original: no variant is labelled {quote(label)}; "
+                                f"the labels are {', '.join(map(quote, labels))}")
+        unknown = sorted(set(figures) - set(ORIGINAL_KEYS))
+        if unknown:
+            raise MnistlabError(f"{where} original {quote(label)}: unknown key(s) "
+                                f"{', '.join(unknown)}; the figures shown are "
+                                f"{' and '.join(ORIGINAL_KEYS)} (percent)")
     return originals
 
 
@@ -383,8 +401,8 @@ def _values_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant
     if not factor:
         raise MnistlabError(f"{where}: values need a factor (a setting name, e.g. lr)")
     factor = setting_name(factor, where, "factor: no setting is named")
-    originals = _originals(raw, where)
     labels = [setting_text(value) for value in raw["values"]]
+    originals = _originals(raw, where, labels)
     return factor, [Variant(label, {factor: value}, dict(originals.get(label, {})),
                             _shown_values(label, {factor: value}))
                     for label, value in zip(labels, raw["values"])]
@@ -394,13 +412,12 @@ def _grid_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]
     grid = raw["grid"]
     underscored(grid, f"{where} grid")  # batch-size and batch_size: one setting, twice
     factors = [setting_name(f, where, "grid: no setting is named") for f in grid]
-    originals = _originals(raw, where)
-    variants = []
-    for combo in itertools.product(*grid.values()):
-        changes = dict(zip(factors, combo))
-        label = ", ".join(f"{f}={setting_text(v)}" for f, v in changes.items())
-        variants.append(Variant(label, changes, dict(originals.get(label, {})),
-                                _shown_values(label, changes)))
+    combos = [dict(zip(factors, combo)) for combo in itertools.product(*grid.values())]
+    labels = [", ".join(f"{f}={setting_text(v)}" for f, v in changes.items())
+              for changes in combos]
+    originals = _originals(raw, where, labels)
+    variants = [Variant(label, changes, dict(originals.get(label, {})),
+                        _shown_values(label, changes)) for label, changes in zip(labels, combos)]
     return "×".join(factors), variants
 
 
