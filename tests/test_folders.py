@@ -132,6 +132,24 @@ def test_an_interrupted_run_in_a_default_folder_says_how_to_resume_it(train_args
     assert f"when this command is run again with --out runs/{folder.name}:" in err
 
 
+def test_the_same_augmentation_written_another_way_is_the_same_run(train_args, tmp_path,
+                                                                    capsys):
+    """"scale=0.1,rotate=10" after "rotate=10,scale=0.1" was another configuration (and
+    --overwrite, which it offered, trained the same run again); "none" after no --augment
+    showed as "(augment  there, none here)"."""
+    out = ["--out", str(tmp_path / "r")]
+    assert main([*train_args, "--augment", "rotate=10,scale=0.1", *out]) == 0
+    capsys.readouterr()
+    assert main([*train_args, "--augment", "scale=0.1, rotate=10.0", *out]) == 0
+    assert "already holds this run, finished" in capsys.readouterr().err
+    assert main([*train_args, "--augment", "rotate=10", *out]) == 2  # another augmentation
+    assert "(augment rotate=10,scale=0.1 there, rotate=10 here)" in capsys.readouterr().err
+    assert main([*train_args, "--out", str(tmp_path / "plain")]) == 0
+    capsys.readouterr()
+    assert main([*train_args, "--augment", "none", "--out", str(tmp_path / "plain")]) == 0
+    assert "already holds this run, finished" in capsys.readouterr().err
+
+
 def test_a_run_cut_short_under_overwrite_resumes_without_it(train_args, tmp_path, capsys,
                                                              monkeypatch):
     """`train ... --overwrite` stopped after a whole epoch said "resumes when this command is

@@ -123,10 +123,20 @@ def _stored_config_from(out: Path) -> tuple[TrainConfig | None, str]:
     return None, ""
 
 
+def _comparable(config: TrainConfig) -> TrainConfig:
+    """`config` with its augmentation as what it does: "scale=0.1,rotate=10" and
+    "rotate=10, scale=0.1" are one augmentation, "" and "none" none (they were "another
+    configuration", and --overwrite trained the same run again)."""
+    from .config import parse_augment
+
+    return config.replace(augment=",".join(f"{k}={v:g}" for k, v in
+                                           sorted(parse_augment(config.augment).items())))
+
+
 def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
     if theirs is None:
         return "no readable config.toml, checkpoint.pt or model.pt says which"
-    a, b = ours.to_dict(), theirs.to_dict()
+    a, b = _comparable(ours).to_dict(), _comparable(theirs).to_dict()
     changed = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)
                and k not in PLACEMENT]
     return first_few(f"{k} {b.get(k, '(default)')} there, {a.get(k, '(default)')} here"
@@ -137,7 +147,8 @@ def same_run(stored: TrainConfig | None, config: TrainConfig) -> bool:
     """Whether `stored` (a folder's or a checkpoint's) is the run `config` asks for: equal in
     everything but where it runs and reads its data (--device, --data-dir), so a run started on
     a GPU finishes on a CPU, and the same files elsewhere are the same data."""
-    return stored is not None and stored.replace(**config.placement()) == config
+    return (stored is not None
+            and _comparable(stored.replace(**config.placement())) == _comparable(config))
 
 
 def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
