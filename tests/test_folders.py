@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from drawn import make_run
 from PIL import Image
 
@@ -130,6 +131,27 @@ def test_an_interrupted_run_in_a_default_folder_says_how_to_resume_it(train_args
     (folder,) = (tmp_path / "runs").iterdir()
     err = capsys.readouterr().err
     assert f"when this command is run again with --out runs/{folder.name}:" in err
+
+
+def test_two_trainings_started_in_one_second_take_two_default_folders(tmp_path, monkeypatch):
+    """Without --out, two commands started in the same second took one folder, and the
+    second was refused: "another process is running a training run in this folder"."""
+    import time
+
+    from mnistlab.cli.train import default_out
+    from mnistlab.config import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt: "20261205-234029")
+    config = TrainConfig(dataset="mnist", model="mlp")
+    made = [default_out(config) for _ in range(3)]
+    assert [str(p) for p in made] == ["runs/20261205-234029-mnist-mlp",
+                                      "runs/20261205-234029-mnist-mlp-2",
+                                      "runs/20261205-234029-mnist-mlp-3"]
+    assert all(p.is_dir() for p in made)
+    if not torch.cuda.is_available():  # refused before anything is written: taken back
+        assert main(["train", "--device", "cuda", "--quiet"]) == 2
+        assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [p.name for p in made]
 
 
 def test_the_same_augmentation_written_another_way_is_the_same_run(train_args, tmp_path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import itertools
 import shlex
 import time
 from pathlib import Path
@@ -146,11 +147,12 @@ def run_train(args: argparse.Namespace) -> int:
         warn_line(line)
     out = Path(args.out) if args.out else default_out(config)
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
-    tracking = _tracking(args, out)  # a missing extra or a silent server: before training
     try:
-        result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
-                       refuse_damaged=True,  # a finished run's damaged summary: not retrained
-                       hooks=tracking.train_hooks() if tracking else None)
+        with _removed_if_left_empty(None if args.out else out):
+            tracking = _tracking(args, out)  # a missing extra, a silent server: before training
+            result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
+                           refuse_damaged=True,  # a finished run's damaged summary: kept
+                           hooks=tracking.train_hooks() if tracking else None)
     except KeyboardInterrupt:  # outside the epochs (the final scoring, writing the files)
         if not out.is_dir():
             raise
@@ -209,10 +211,33 @@ def _tracking(args: argparse.Namespace, out: Path) -> Any:
     return Tracking(loggers, out, mlflow_uri=args.mlflow_uri, warn=warn_line)
 
 
+@contextlib.contextmanager
+def _removed_if_left_empty(folder: Path | None) -> Any:
+    """The default folder, made before the checks of `train` (default_out): taken back where
+    one of them refuses the run before anything is written into it."""
+    try:
+        yield
+    except MnistlabError:
+        if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
 def default_out(config: TrainConfig) -> Path:
+    """runs/<time>-<dataset>-<model>, made now: two commands started in the same second took
+    one name, and the second was refused ("another process is running a training run in this
+    folder") though neither was given --out. The second takes <name>-2, and so on."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     dataset = Path(config.dataset).name if Path(config.dataset).exists() else config.dataset
-    return Path("runs") / f"{stamp}-{dataset}-{config.model}"
+    base = Path("runs") / f"{stamp}-{dataset}-{config.model}"
+    for n in itertools.count(1):
+        out = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            out.mkdir(parents=True)  # atomic: of two at once, one makes it
+        except FileExistsError:
+            continue
+        return out
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 EVALUATE = ("Score a trained run on its val or test split: precision, recall (the accuracy of "
