@@ -298,6 +298,10 @@ def test_a_study_or_search_file_given_as_settings_says_which_command_runs_it(
     ('lr = "1e-3"', "lr = '1e-3' is text; write the number without quotes: lr = 1e-3"),
     ('nesterov = "True"', "nesterov = 'True' is text; write the true or false without quotes: "
                           "nesterov = true"),
+    # "yes" and "0" were taken as true and false, where "false" was refused
+    ('tta = "yes"', "tta = 'yes' is text; write the true or false without quotes: tta = true"),
+    ('shuffle_labels = "0"', "shuffle_labels = '0' is text; write the true or false without "
+                             "quotes: shuffle_labels = false"),
     ('hidden = ["32", 16]', 'hidden = ["32", 16] holds text; write the numbers without quotes: '
                             "hidden = [32, 16]")])
 def test_a_number_in_quotes_in_a_settings_file_is_refused(text, said, tmp_path, capsys):

@@ -418,6 +418,10 @@ class TrainConfig:
         return tomli_w.dumps(self.to_dict())
 
 
+_BOOL_WORDS = {**dict.fromkeys(("true", "yes", "on", "1"), "true"),
+               **dict.fromkeys(("false", "no", "off", "0"), "false")}
+
+
 def check_typed(data: dict[str, Any], where: str) -> None:
     """A setting file's number or true/false written in quotes (epochs = "3") is refused: it
     was taken as the number, which hid a quoting mistake elsewhere in the same file."""
@@ -433,8 +437,8 @@ def check_typed(data: dict[str, Any], where: str) -> None:
             continue  # anything else in the list is said by the type check
         if not isinstance(value, str) or not isinstance(default, (bool, int, float)):
             continue
-        if isinstance(default, bool):
-            meant = value.strip().lower() if value.strip().lower() in ("true", "false") else None
+        if isinstance(default, bool):  # "yes" was taken as true, where "false" was refused
+            meant = _BOOL_WORDS.get(value.strip().lower())
         else:  # None: not a number at all, said as such by the type check
             meant = _number_text(value)
         if meant is not None:
