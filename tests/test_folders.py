@@ -133,6 +133,22 @@ def test_an_interrupted_run_in_a_default_folder_says_how_to_resume_it(train_args
     assert f"when this command is run again with --out runs/{folder.name}:" in err
 
 
+def test_a_run_inside_another_run_folder_is_refused_before_it_trains(train_args, tmp_path,
+                                                                      capsys):
+    """`--out RUN/sub` trained into the run folder, which was then refused as holding "files
+    mnistlab did not write (sub)": mnistlab had written them."""
+    assert main([*train_args, "--out", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    assert main([*train_args, "--out", str(tmp_path / "r" / "sub" / "deeper")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --out {tmp_path / 'r' / 'sub' / 'deeper'}: inside the run folder "
+        f"{tmp_path / 'r'} (made by `mnistlab train`), which holds only its own files; give "
+        "a folder outside it")
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == sorted(
+        ["config.toml", "metrics.csv", "summary.json", "model.pt", "curves.png",
+         "confusion.png", ".lock"])
+
+
 def test_two_trainings_started_in_one_second_take_two_default_folders(tmp_path, monkeypatch):
     """Without --out, two commands started in the same second took one folder, and the
     second was refused: "another process is running a training run in this folder"."""

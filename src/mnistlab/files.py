@@ -156,6 +156,19 @@ FOLDER_MARKS = {("study.db",): ("study", "mnistlab study"), ("tune.db",): ("tune
                 ("checkpoint.pt", "config.toml"): ("run", "mnistlab train")}
 
 
+def check_not_inside_ours(folder: Path, flag: str = "--out") -> None:
+    """A folder given for new work is not inside a run, study or search folder of mnistlab's:
+    the work went in, and that folder was then refused as holding "files mnistlab did not
+    write". (A study's and a search's own runs are inside them by design, and not given.)"""
+    for parent in Path(folder).expanduser().absolute().parents:
+        mark = next((mark for names, mark in FOLDER_MARKS.items()
+                     if all((parent / name).is_file() for name in names)), None)
+        if mark is not None:
+            raise MnistlabError(f"{flag} {folder}: inside the {mark[0]} folder {parent} (made "
+                                f"by `{mark[1]}`), which holds only its own files; give a "
+                                "folder outside it")
+
+
 def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--out") -> None:
     """Refuse, before anything is written, a `folder` that holds anything but what a `kind`
     folder holds (`owned` names, and mnistlab's temporaries): mnistlab only writes and deletes

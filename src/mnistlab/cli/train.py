@@ -145,6 +145,8 @@ def run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args, get_recipe(args.recipe).settings if args.recipe else None)
     for line in unread_flags(args, config):
         warn_line(line)
+    if args.out:
+        files.check_not_inside_ours(Path(args.out))
     out = Path(args.out) if args.out else default_out(config)
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
     try:
