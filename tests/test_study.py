@@ -98,8 +98,11 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     for r in rows:
         gap = float(r["train_acc_eval"]) - float(r["val_acc"])
         assert float(r["gap"]) == pytest.approx(gap, abs=1e-5)
-    # the final config combines the best value of each experiment, with epochs overridden
+    # the final config combines the best value of each experiment, with epochs overridden,
+    # and the report says so (it named only the best values: epochs 2 was never tried)
     assert result.final_config.epochs == 2
+    assert ("y después los ajustes de [final] del archivo del estudio por encima de ellos: "
+            "épocas 2.") in spanish
     report = (tmp_path / "S" / "report.md").read_text()
     for heading in ("## Método", "## Resumen", "## Modelo final", "## Conclusiones",
                     "exact. validación", "Δ frente a la base (IC 95%)"):

@@ -343,6 +343,8 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     rows = result.final_rows
     doc.add(Heading(1, t(lang, "final")))
     how = t(lang, "final.how_best" if spec.final.choose == "best" else "final.how_explicit")
+    if spec.final.choose == "best" and spec.final.settings:  # they win over the best values
+        how += t(lang, "final.how_best_then", settings=settings_text(spec.final.settings, lang))
     config = _config_text(result.final_config, lang, spec.base)
     doc.add(Paragraph(t(lang, "final.config", config=config, how=how)))
     val = summarize([r.val_accuracy for r in rows])
