@@ -600,6 +600,23 @@ def test_a_flag_the_model_or_optimizer_does_not_read_is_said(argv, said):
     assert unread_flags(args, config) == [f"warning: {line}" for line in said]
 
 
+def test_a_recipe_s_settings_a_config_file_s_model_does_not_read_blame_the_file(tmp_path):
+    """--recipe mnist-fast --config mlp.toml said "which --model mlp does not read", a flag
+    not given: the file chose the model."""
+    from mnistlab.cli import build_parser
+    from mnistlab.cli.common import config_from_args
+    from mnistlab.cli.train import unread_flags
+    from mnistlab.recipes import get_recipe
+
+    path = tmp_path / "mlp.toml"
+    path.write_text('model = "mlp"\nhidden = [8]\n')
+    args = build_parser().parse_args(["train", "--recipe", "mnist-fast", "--config", str(path)])
+    config = config_from_args(args, get_recipe(args.recipe).settings)
+    assert unread_flags(args, config) == [
+        "warning: --recipe mnist-fast gives filters, dense, batchnorm for its cnn, which the mlp "
+        f"that {path} chooses does not read; they do nothing"]
+
+
 def test_a_flag_overrides_a_config_file_key_spelled_with_dashes_under_a_recipe(tmp_path):
     """The recipe's batch_size, the file's batch-size and the flag were three keys; the file's,
     merged last, beat the flag."""

@@ -97,10 +97,13 @@ def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str
     lines = []
     unread = [name for name in unread_settings(config.model)
               if name in given and name not in in_file | flags]  # the recipe's own values
-    if unread:
+    if unread:  # the model chosen by the flag, or by the --config file
+        chosen = (f"--model {config.model}" if args.model else
+                  f"the {config.model} that {args.config} chooses" if "model" in in_file else
+                  f"model {config.model}")
         lines.append(f"warning: --recipe {args.recipe} gives {', '.join(unread)} for its "
-                     f"{given.get('model', 'model')}, which --model {config.model} does not "
-                     "read; they do nothing")
+                     f"{given.get('model', 'model')}, which {chosen} does not read; they do "
+                     "nothing")
     recipe = TrainConfig.from_dict(given, typed=False)
     if set(given) <= in_file | flags and any(getattr(config, k) != getattr(recipe, k)
                                              for k in given):
