@@ -452,8 +452,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
+        if isinstance(value, str) and value.lower() in _BOOL_WORDS:  # the CLI's words too
+            return _BOOL_WORDS[value.lower()] == "true"
         raise MnistlabError(f"{key}: expected true or false, got {quote(value)}")
     if isinstance(default, int) and not isinstance(default, bool):
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):

@@ -156,13 +156,20 @@ FOLDER_MARKS = {("study.db",): ("study", "mnistlab study"), ("tune.db",): ("tune
                 ("checkpoint.pt", "config.toml"): ("run", "mnistlab train")}
 
 
+def _mark_of(folder: Path) -> tuple[str, str] | None:
+    """Which of mnistlab's folders `folder` is (FOLDER_MARKS: kind, the command that makes
+    it), or None."""
+    return next((mark for names, mark in FOLDER_MARKS.items()
+                 if all((folder / name).is_file() for name in names)), None)
+
+
 def check_not_inside_ours(folder: Path, flag: str = "--out") -> None:
     """A folder given for new work is not inside a run, study or search folder of mnistlab's:
     the work went in, and that folder was then refused as holding "files mnistlab did not
-    write". (A study's and a search's own runs are inside them by design, and not given.)"""
-    for parent in Path(folder).expanduser().absolute().parents:
-        mark = next((mark for names, mark in FOLDER_MARKS.items()
-                     if all((parent / name).is_file() for name in names)), None)
+    write". (A study's and a search's own runs are inside them by design, and not given.)
+    Resolved first: `runs/a/../b` is beside runs/a, not in it."""
+    for parent in Path(folder).expanduser().resolve().parents:
+        mark = _mark_of(parent)
         if mark is not None:
             raise MnistlabError(f"{flag} {folder}: inside the {mark[0]} folder {parent} (made "
                                 f"by `{mark[1]}`), which holds only its own files; give a "
@@ -181,8 +188,7 @@ def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--
                      if p.name not in owned and p.name != PROBE_NAME
                      and not p.name.endswith(TEMP_SUFFIX))
     if foreign:
-        other = next((mark for names, mark in FOLDER_MARKS.items()
-                      if all((folder / name).is_file() for name in names)), None)
+        other = _mark_of(folder)
         if other is not None and other[0] != kind:  # the wrong folder of ours: say which
             raise MnistlabError(f"{flag} {folder}: is a {other[0]} folder (made by "
                                 f"`{other[1]}`), not a {kind} folder; give a new or empty "

@@ -195,11 +195,11 @@ def _resume_line(args: argparse.Namespace, out: Path, epochs_done: bool) -> str:
     was whole); without --out each command makes a new folder, so the line names the --out
     that finds this one."""
     whence = "its last whole epoch" if epochs_done else "the start (no epoch was whole)"
-    # run again as it was, --overwrite would replace the epochs it kept
-    changes = [*([] if args.out else [f"with --out {shlex.quote(str(out))}"]),
-               *(["without --overwrite"] if args.overwrite and epochs_done else [])]
-    again = " ".join(["this command is run again", *changes[:1], *(
-        ["and " + changes[1]] if len(changes) > 1 else [])])
+    changes = [] if args.out else [f"with --out {shlex.quote(str(out))}"]
+    if args.overwrite and epochs_done:  # run as it was, --overwrite replaces the kept epochs
+        changes.append("without --overwrite")
+    again = " and ".join(["this command is run again " + changes[0], *changes[1:]]) \
+        if changes else "this command is run again"
     return f"interrupted; the run resumes from {whence} when {again}: {out}"
 
 
