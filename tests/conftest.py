@@ -34,6 +34,19 @@ def shared_datasets() -> Path:
                 "the repo")
 
 
+@pytest.fixture()
+def missing_device() -> str:
+    """A device this machine lacks (cuda, or mps where CUDA is here): the tests of what is
+    said about one run in full on any machine."""
+    import torch
+
+    from mnistlab.device import mps_available
+
+    if torch.cuda.is_available() and mps_available():  # pragma: no cover
+        pytest.skip("this machine has both CUDA and MPS")
+    return "mps" if torch.cuda.is_available() else "cuda"
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch) -> Path:
     """Point MNISTLAB_CACHE at a fresh folder: no test reads or writes the user's cache."""

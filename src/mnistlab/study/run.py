@@ -172,19 +172,31 @@ OnRun = Callable[[str, str, Path], None]  # (run key, its label, its folder)
 def check_devices(spec: StudySpec) -> None:
     """Every device the study's runs ask for is here: a variant's `device = "cuda"` on a
     machine without one failed after the other variants had trained, and the file mended
-    was then refused as another study."""
-    from ..device import resolve_device
-
+    was then refused as another study. For a study not begun (nothing written yet)."""
     asked = [("[base]", spec.base.device),
              *((f"experiment {e.name!r}, variant {v.label}", v.changes.get("device"))
                for e in spec.experiments for v in e.variants),
              ("[final] settings", spec.final.settings.get("device"))]
     for where, device in asked:
-        if isinstance(device, str):
-            try:
-                resolve_device(device)
-            except MnistlabError as exc:
-                raise MnistlabError(f"study {spec.name}: {where}: {exc}") from None
+        _device_here(spec, where, device)
+
+
+def check_run_devices(spec: StudySpec, plan: Plan, runs: Iterable[PlannedRun]) -> None:
+    """The devices of the runs still to train, before any of them trains. Finished runs are
+    not asked: a study finished on a GPU machine rebuilds its report on any other."""
+    where = {c.key: f"experiment {c.experiment!r}, variant {c.label}" for c in plan.cells}
+    for run in runs:
+        _device_here(spec, where.get(run.key, "[final] settings"), run.config.device)
+
+
+def _device_here(spec: StudySpec, where: str, device: Any) -> None:
+    from ..device import resolve_device
+
+    if isinstance(device, str):
+        try:
+            resolve_device(device)
+        except MnistlabError as exc:
+            raise MnistlabError(f"study {spec.name}: {where}: {exc}") from None
 
 
 def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
@@ -196,8 +208,9 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
 
     out = Path(out)
     backend = backend or LocalBackend()
-    if isinstance(backend, LocalBackend):  # a cluster's workers may have what this lacks
-        check_devices(spec)
+    local = isinstance(backend, LocalBackend)  # a cluster's workers may have what this lacks
+    if local and not (out / "study.db").exists():
+        check_devices(spec)  # before the folder is written: a mended file is the same study
     check_study_folder(out, spec)  # before anything is written into it
     files.check_output_folder(out)
     progress = progress or StudyProgress(silent=True)
@@ -210,6 +223,11 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
         # an explicit final model does not wait for the experiments: it trains beside them
         early_final = (plan_final(spec, final_config(spec, {}), keyed_at)
                        if spec.final.choose == "explicit" else [])
+        early_final = [r for r in early_final if r.key not in done]
+        if local:
+            check_run_devices(spec, plan, todo + early_final)
+            if todo and spec.final.choose == "best":  # not after the experiments have trained
+                _device_here(spec, "[final] settings", spec.final.settings.get("device"))
         # The study bar counts distinct runs, finished ones too (a resumed study starts part
         # way). The best variants' final runs are known only once the experiments are done:
         # until then the bar counts one per seed, and then the runs themselves.
@@ -226,8 +244,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 on_run(run.key, run_label(plan, run.key, seed), out / "runs" / run.key)
 
         try:
-            backend.execute(todo + [r for r in early_final if r.key not in done], out, on_done,
-                            progress.reporter_for)
+            backend.execute(todo + early_final, out, on_done, progress.reporter_for)
             rows = _rows(plan, done)
             chosen = _choose_final(spec, rows)
             final_rows: list[Row] = []
@@ -236,6 +253,8 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 counted |= {r.key for r in final_runs}
                 progress.recount(total=len(counted), done=len(counted & done.keys()))
                 missing = [r for r in final_runs if r.key not in done]
+                if local:
+                    check_run_devices(spec, plan, missing)
                 backend.execute(missing, out, on_done, progress.reporter_for)
                 for r in final_runs:  # numbered as the experiments' replicates are
                     cell = Cell("final", "final", "final",
