@@ -339,6 +339,32 @@ def test_the_train_and_test_files_of_a_dataset_are_read_on_one_scale():
     assert read[0][0, 0, 1] == read[1][0, 0, 1]
 
 
+@pytest.mark.parametrize("test_top,code,dtype,read_as", [
+    (200, 0x0B, ">i2", "0..32767"), (0.8, 0x0D, ">f4", "0..1")])
+def test_a_dataset_whose_files_would_be_read_on_two_scales_is_refused(tmp_path, test_top, code,
+                                                                      dtype, read_as):
+    """A 16-bit train file reaching 4,000 is read on its type's 0..32767, and a test file that
+    stays under 256 as it is: the value 200 read 2 in one split and 200 in the other."""
+    (x_train, y_train), (x_test, y_test) = tiny_arrays(40, 0), tiny_arrays(20, 1)
+    train = x_train.astype(np.float64) * (4000 / 255 if code == 0x0B else 1)
+    test = x_test.astype(np.float64) * (test_top / 255)
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for stem, array, type_code, kind in (
+            ("train-images-idx3-ubyte", train, code, dtype),
+            ("t10k-images-idx3-ubyte", test, code, dtype),
+            ("train-labels-idx1-ubyte", y_train, 0x08, ">u1"),
+            ("t10k-labels-idx1-ubyte", y_test, 0x08, ">u1")):
+        (folder / stem).write_bytes(_typed_idx(array, type_code, kind))
+    with pytest.raises(MnistlabError) as info:
+        load_dataset(str(folder))
+    assert str(info.value) == (
+        f"{folder}: train-images-idx3-ubyte is read as {'0..32767' if code == 0x0B else '0..255'}"
+        f" but t10k-images-idx3-ubyte as {'0..255' if code == 0x0B else read_as} (by their "
+        "values and type), so the splits would be on two scales; save both image files on one "
+        "(bytes 0..255, or the same wider range)")
+
+
 @pytest.mark.parametrize("array,code,dtype,message", [
     (np.array([[[-1, 5]]]), 0x0B, ">i2", "int16 pixels span -1 to 5; IDX images are read as"),
     (np.array([[[0.5, np.nan]]]), 0x0D, ">f4", "its pixels hold NaN or infinite values"),

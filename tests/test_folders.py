@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from drawn import make_run
 from PIL import Image
 
 from mnistlab import MnistlabError, files, interrupt, runs
 from mnistlab.cli import main
+from mnistlab.config import TrainConfig
 from mnistlab.predict import Prediction, format_predictions
 from mnistlab.study.run import settings_changed
 from mnistlab.study.store import Store
@@ -149,7 +149,8 @@ def test_a_run_inside_another_run_folder_is_refused_before_it_trains(train_args,
          "confusion.png", ".lock"])
 
 
-def test_two_trainings_started_in_one_second_take_two_default_folders(tmp_path, monkeypatch):
+def test_two_trainings_started_in_one_second_take_two_default_folders(tmp_path, monkeypatch,
+                                                                      missing_device):
     """Without --out, two commands started in the same second took one folder, and the
     second was refused: "another process is running a training run in this folder"."""
     import time
@@ -165,9 +166,29 @@ def test_two_trainings_started_in_one_second_take_two_default_folders(tmp_path, 
                                       "runs/20261205-234029-mnist-mlp-2",
                                       "runs/20261205-234029-mnist-mlp-3"]
     assert all(p.is_dir() for p in made)
-    if not torch.cuda.is_available():  # refused before anything is written: taken back
-        assert main(["train", "--device", "cuda", "--quiet"]) == 2
-        assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [p.name for p in made]
+    # refused before anything is written: taken back
+    assert main(["train", "--device", missing_device, "--quiet"]) == 2
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [p.name for p in made]
+
+
+@pytest.mark.parametrize("stop", [MnistlabError("refused"), KeyboardInterrupt()])
+def test_a_default_folder_left_empty_is_taken_back_with_the_runs_folder_it_made(
+        tmp_path, monkeypatch, capsys, stop):
+    """A refused `train` without --out left `runs/` behind; a Ctrl-C before the run wrote
+    anything (reading the data) left its empty stamped folder."""
+    import mnistlab.training
+
+    def stopped(*args, **kwargs):
+        raise stop
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mnistlab.training, "train", stopped)
+    assert main(["train", "--quiet"]) in (2, 130)
+    assert not (tmp_path / "runs").exists()
+    (tmp_path / "runs" / "mine").mkdir(parents=True)  # a runs/ of the user's own: kept
+    assert main(["train", "--quiet"]) in (2, 130)
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["mine"]
+    capsys.readouterr()
 
 
 def test_the_same_augmentation_written_another_way_is_the_same_run(train_args, tmp_path,
@@ -180,8 +201,17 @@ def test_the_same_augmentation_written_another_way_is_the_same_run(train_args, t
     capsys.readouterr()
     assert main([*train_args, "--augment", "scale=0.1, rotate=10.0", *out]) == 0
     assert "already holds this run, finished" in capsys.readouterr().err
+    assert main([*train_args, "--augment", "scale=0.1,rotate=10,shift=0", *out]) == 0
+    assert "already holds this run, finished" in capsys.readouterr().err  # a zero does nothing
     assert main([*train_args, "--augment", "rotate=10", *out]) == 2  # another augmentation
     assert "(augment rotate=10,scale=0.1 there, rotate=10 here)" in capsys.readouterr().err
+    assert main([*train_args, "--augment", "rotate=10.0000001,scale=0.1", *out]) == 2
+    assert ("(augment rotate=10,scale=0.1 there, rotate=10.0000001,scale=0.1 here)"
+            in capsys.readouterr().err)  # not "the same to 6 digits"
+    assert runs.same_run(TrainConfig(augment="erase=0.5,erase_area=0.25"),
+                         TrainConfig(augment="erase=0.5"))  # the area erase takes unsaid
+    assert not runs.same_run(TrainConfig(augment="erase=0.5,erase_area=0.2"),
+                             TrainConfig(augment="erase=0.5"))
     assert main([*train_args, "--out", str(tmp_path / "plain")]) == 0
     capsys.readouterr()
     assert main([*train_args, "--augment", "none", "--out", str(tmp_path / "plain")]) == 0

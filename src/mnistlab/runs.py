@@ -125,12 +125,13 @@ def _stored_config_from(out: Path) -> tuple[TrainConfig | None, str]:
 
 def _comparable(config: TrainConfig) -> TrainConfig:
     """`config` with its augmentation as what it does: "scale=0.1,rotate=10" and
-    "rotate=10, scale=0.1" are one augmentation, "" and "none" none (they were "another
-    configuration", and --overwrite trained the same run again)."""
-    from .config import parse_augment
-
-    return config.replace(augment=",".join(f"{k}={v:g}" for k, v in
-                                           sorted(parse_augment(config.augment).items())))
+    "rotate=10, scale=0.1" are one augmentation, "", "none" and "rotate=0" none, "erase=0.5"
+    is "erase=0.5,erase_area=0.25" (they were "another configuration", and --overwrite
+    trained the same run again). Numbers are compared exactly (a TrainConfig's augmentation
+    is checked when it is made)."""
+    spec = config.augmentation
+    return config.replace(augment=",".join(f"{k}={repr(v).removesuffix('.0')}"
+                                           for k, v in sorted(spec.items()) if v))
 
 
 def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:

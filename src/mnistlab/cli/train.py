@@ -150,10 +150,11 @@ def run_train(args: argparse.Namespace) -> int:
         warn_line(line)
     if args.out:
         files.check_not_inside_ours(Path(args.out))
+    made = [] if args.out or Path("runs").is_dir() else [Path("runs")]
     out = Path(args.out) if args.out else default_out(config)
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
     try:
-        with _removed_if_left_empty(None if args.out else out):
+        with _taken_back_if_left_empty([] if args.out else [out, *made]):
             tracking = _tracking(args, out)  # a missing extra, a silent server: before training
             result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
                            refuse_damaged=True,  # a finished run's damaged summary: kept
@@ -217,14 +218,16 @@ def _tracking(args: argparse.Namespace, out: Path) -> Any:
 
 
 @contextlib.contextmanager
-def _removed_if_left_empty(folder: Path | None) -> Any:
-    """The default folder, made before the checks of `train` (default_out): taken back where
-    one of them refuses the run before anything is written into it."""
+def _taken_back_if_left_empty(folders: list[Path]) -> Any:
+    """The default folder (and `runs/` where this command made it), made before the checks
+    of `train` (default_out): taken back where one of them refuses the run, or a Ctrl-C
+    stops it, before anything is written into it."""
     try:
         yield
-    except MnistlabError:
-        if folder is not None and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+    except (MnistlabError, KeyboardInterrupt):
+        for folder in folders:  # the innermost first
+            with contextlib.suppress(OSError):  # not empty (or gone): kept
+                folder.rmdir()
         raise
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..errors import MnistlabError
-from .idx import DEFAULT_LIMIT, MAX_PAYLOAD_BYTES, SizeLimit, parse_idx, read_bytes
+from .idx import DEFAULT_LIMIT, MAX_PAYLOAD_BYTES, SizeLimit, parse_idx_on_scale, read_bytes
 from .sources import (
     FILES,
     KNOWN_DATASETS,
@@ -57,8 +57,10 @@ class Dataset:
 
 
 def _read_split(folder: Path, split: str,
-                spec: KnownDataset | None) -> tuple[torch.Tensor, torch.Tensor]:
-    arrays, paths = [], []
+                spec: KnownDataset | None) -> tuple[torch.Tensor, torch.Tensor, tuple[str, str]]:
+    """The split's images and labels, and its images file's name and the range it was read
+    from (idx.parse_idx_on_scale)."""
+    arrays, paths, scales = [], [], []
     for stem, dims in ((f"{split}-images-idx3-ubyte", 3), (f"{split}-labels-idx1-ubyte", 1)):
         path = find_file(folder, stem)
         if path is None:
@@ -70,15 +72,18 @@ def _read_split(folder: Path, split: str,
         else:
             payload = read_bytes(path, expect_dims=dims,
                                  limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT)
-        arrays.append(parse_idx(payload, str(path), expect_dims=dims))
+        array, scale = parse_idx_on_scale(payload, str(path), expect_dims=dims)
+        arrays.append(array)
         paths.append(path)
+        scales.append(scale)
     images, labels = arrays
     if len(images) != len(labels):
         raise MnistlabError(f"{folder}: {paths[0].name} holds {len(images):,} images but "
                             f"{paths[1].name} holds {len(labels):,} labels; they must pair up")
     # the images tensor shares the buffer read_bytes filled (writable, owned by nobody else): no
     # second copy of the largest file; the labels must widen to int64 anyway
-    return torch.from_numpy(images), torch.from_numpy(labels.astype("int64"))
+    return (torch.from_numpy(images), torch.from_numpy(labels.astype("int64")),
+            (paths[0].name, scales[0]))
 
 
 def _warn_if_raw_differs(path: Path) -> None:
@@ -204,8 +209,13 @@ def load_folder(folder: str | Path, *, name: str | None = None,
     checked against the published checksums and the published names and statistics are used;
     otherwise classes come from classes.txt (or the labels) and statistics from the images."""
     folder = Path(folder)
-    train_x, train_y = _read_split(folder, "train", spec)
-    test_x, test_y = _read_split(folder, "t10k", spec)
+    train_x, train_y, train_read = _read_split(folder, "train", spec)
+    test_x, test_y, test_read = _read_split(folder, "t10k", spec)
+    if train_read[1] != test_read[1]:  # one fits 0..255, the other does not
+        raise MnistlabError(
+            f"{folder}: {train_read[0]} is read as {train_read[1]} but {test_read[0]} as "
+            f"{test_read[1]} (by their values and type), so the splits would be on two "
+            "scales; save both image files on one (bytes 0..255, or the same wider range)")
     if len(train_y) == 0:
         raise MnistlabError(f"{folder}: the training files hold no images; a dataset needs some")
     if train_x.shape[1:] != test_x.shape[1:]:

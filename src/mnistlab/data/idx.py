@@ -236,18 +236,26 @@ def parse_idx(data: bytes | np.ndarray, name: str, *, expect_dims: int | None = 
               limit: SizeLimit = DEFAULT_LIMIT) -> np.ndarray:
     """Check the header against the payload and return the array: a view of `data`, read-only
     when `data` is bytes, writable when it is the array read_bytes returns."""
+    return parse_idx_on_scale(data, name, expect_dims=expect_dims, limit=limit)[0]
+
+
+def parse_idx_on_scale(data: bytes | np.ndarray, name: str, *, expect_dims: int | None = None,
+                       limit: SizeLimit = DEFAULT_LIMIT) -> tuple[np.ndarray, str]:
+    """parse_idx, and the range its values were read from ("0..255" where they are bytes, or
+    are taken as they are): the files of one dataset must share it."""
     header = check_header(data, name, expect_dims=expect_dims, limit=limit)
     _check_data_length(header, len(data) - header.length, name)
     array = np.frombuffer(data, dtype=header.dtype, offset=header.length).reshape(header.shape)
-    return array if header.dtype == np.uint8 else _as_bytes(array, name)
+    return (array, "0..255") if header.dtype == np.uint8 else _as_bytes(array, name)
 
 
-def _as_bytes(array: np.ndarray, name: str) -> np.ndarray:
-    """An IDX array of another element type as MNIST's unsigned bytes. Labels (1 dimension)
-    must be whole numbers 0..255 as they are; pixels are taken as they are when they fit
-    0..255, scaled from 0..1 (floats), 0..32767 (signed 16-bit: its white) or 0..65535
-    (32-bit) otherwise: by the type, never by a file's own brightest pixel, so that a
-    dataset's train and test files are read on one scale."""
+def _as_bytes(array: np.ndarray, name: str) -> tuple[np.ndarray, str]:
+    """An IDX array of another element type as MNIST's unsigned bytes, and the range read.
+    Labels (1 dimension) must be whole numbers 0..255 as they are; pixels are taken as they
+    are when they fit 0..255, scaled from 0..1 (floats), 0..32767 (signed 16-bit: its white)
+    or 0..65535 (32-bit) otherwise: by the type, never by a file's own brightest pixel, so
+    that a dataset's train and test files are read on one scale (where one file fits 0..255
+    and its sibling does not, the dataset refuses the pair)."""
     kind = "labels" if array.ndim == 1 else "pixels"
     if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
         raise MnistlabError(f"{name}: its {kind} hold NaN or infinite values; save them as "
@@ -257,14 +265,14 @@ def _as_bytes(array: np.ndarray, name: str) -> np.ndarray:
         if low < 0 or high > 255 or (array.dtype.kind == "f" and (array % 1).any()):
             raise MnistlabError(f"{name}: labels must be whole numbers 0..255 (class indices); "
                                 f"these span {low:g} to {high:g}")
-        return array.astype(np.uint8)
+        return array.astype(np.uint8), "0..255"
     if low >= 0 and high <= 255 and not (array.dtype.kind == "f" and high <= 1):
-        return np.rint(array).astype(np.uint8)
+        return np.rint(array).astype(np.uint8), "0..255"
     if array.dtype.kind == "f" and low >= 0 and high <= 1:
-        return np.rint(array * 255).astype(np.uint8)
+        return np.rint(array * 255).astype(np.uint8), "0..1"
     if array.dtype.kind == "i" and low >= 0 and high <= 65535:  # dividing by 257, a signed
         white = 32767 if array.dtype.itemsize == 2 else 65535  # 16-bit's white read 127
-        return np.rint(array * (255 / white)).astype(np.uint8)
+        return np.rint(array * (255 / white)).astype(np.uint8), f"0..{white}"
     raise MnistlabError(f"{name}: {array.dtype.name} pixels span {low:g} to {high:g}; IDX images "
                         "are read as 0..255 (or 0..1 as floats, 0..65535 as integers): rescale "
                         "them into one of those ranges")
