@@ -233,11 +233,11 @@ def test_the_command_prints_each_member_and_evaluate_predict_work(tmp_path, tiny
 def test_the_onnx_graph_holds_the_averaging(tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime", reason="needs the export extra")
     onnx = pytest.importorskip("onnx", reason="needs the export extra")
-    from mnistlab.export import MAX_ABS_DIFF, export_onnx
+    from mnistlab.export import TOLERANCE, export_onnx
 
     run = make_run(tmp_path / "run", **KINDS["cnn"], ensemble=3)
     result = export_onnx(run, tmp_path / "ensemble.onnx")
-    assert result["max_abs_diff"] <= MAX_ABS_DIFF
+    assert result["max_abs_diff"] <= TOLERANCE
     model, _ = load_model(run)
     session = onnxruntime.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
     x = torch.randn(7, 1, 28, 28, generator=torch.Generator().manual_seed(2))

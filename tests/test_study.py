@@ -28,6 +28,8 @@ from mnistlab import StudyOptions, run_study
 from mnistlab.errors import MnistlabError
 from mnistlab.messages import number
 from mnistlab.progress import StudyProgress
+from mnistlab.report.document import to_markdown
+from mnistlab.report.study import build_document
 from mnistlab.study import list_presets, load_study, parse_study
 from mnistlab.study.backends import LocalBackend
 from mnistlab.study.plan import plan_experiments, plan_final
@@ -96,6 +98,9 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     # values read with the decimal comma, settings apart with semicolons
     assert "| 0,01 |" in spanish and "| 0.01 |" not in spanish
     assert "tasa de aprendizaje 0,05; " in spanish and "lr=0" not in spanish  # names too
+    # factors by their names, the key beside them (they were `lr` and `epochs` alone)
+    assert "Factor tasa de aprendizaje (`lr`), valores variados" in spanish
+    assert "Factor `" not in spanish and "\n- `" not in spanish.split("## Conclusiones")[0]
     rows = list(csv.DictReader((tmp_path / "S" / "results.csv").open()))
     assert len(rows) == 8  # 6 distinct experiment runs + 2 final seeds
     base_rows = [r for r in rows if r["experiment"] == "base"]
@@ -129,6 +134,17 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     for name in ("learning-rate-points.png", "final-confusion.png", "final-misclassified.png",
                  "final-per-class.png", "final-curves.png"):
         assert (tmp_path / "S" / "plots" / name).is_file(), name
+    # the test set's size as the final runs scored it, else not said: a folder's was
+    # "the test set (0 images)" beside a test accuracy measured on 700
+    assert "y el conjunto de prueba (10.000 imágenes)" in report
+    seventy_each = [[70 * (i == j) for j in range(10)] for i in range(10)]
+    for key, summary in list(result.summaries.items()):
+        result.summaries[key] = dataclasses.replace(summary, dataset="/data/digits",
+                                                    test_confusion=seventy_each)
+    assert "and the test set (700 images), which" in to_markdown(build_document(result))
+    for key, summary in list(result.summaries.items()):
+        result.summaries[key] = dataclasses.replace(summary, test_confusion=None)
+    assert "and the test set, which only" in to_markdown(build_document(result))
 
 
 def test_single_seed_says_there_is_no_noise_estimate(tiny_study, tmp_path):
@@ -482,7 +498,12 @@ def test_the_quick_form_in_spanish_is_spanish_throughout(tiny_study, tmp_path):
     result = run_study(str(tmp_path / "quick.toml"), tmp_path / "Q",
                        options=StudyOptions(quick=True, seeds=1, lang="es", workers=1))
     report = (tmp_path / "Q" / "report.md").read_text()
-    assert result.spec.is_quick and "forma rápida" in report
+    assert result.spec.is_quick and "versión rápida" in report
+    # the notice and the conclusions say the same of it (the conclusions left the epochs out)
+    less = ("un subconjunto de las imágenes de entrenamiento y como mucho 1 época (las "
+            "etiquetas nombran los ajustes del estudio completo)")
+    assert f"Estas ejecuciones usan {less}, así" in report
+    assert f"Esta es la versión rápida, con {less}: sus" in report
     assert english_in(report) == []
     # said first, under the line naming the version and the command that remakes the report
     head = report.split("\n## ")[0]
@@ -857,6 +878,24 @@ def test_the_doctor_section_and_the_conclusions_count_the_same_runs(tiny_study, 
     assert doctor == concluded and any(
         "val-above-train" in [d.code for d in result.summaries[r.key].diagnoses]
         for r in result.final_rows)
+    # a run whose numbers fit the rule but that the doctor gave another finding (a diverged
+    # run gets only `diverged`) was counted by the conclusions all the same
+    def found(key: str) -> bool:
+        return "val-above-train" in [d.code for d in result.summaries[key].diagnoses]
+
+    key = next(r.key for r in result.rows if found(r.key))
+    result.summaries[key] = dataclasses.replace(result.summaries[key], diagnoses=[])
+    report = to_markdown(build_document(result))
+    [now] = re.findall(r"\(`val-above-train`\) in (\d+) runs?", report)
+    [concluded] = re.findall(r"In (\d+) runs? the running train accuracy is below", report)
+    assert now == concluded == str(int(doctor) - 1)
+    assert "the original's 'validation beats training'" in report
+    # a study with no original's figures quotes no original
+    for variant in (v for e in result.spec.experiments for v in e.variants):
+        variant.original.clear()
+    assert "the original's" not in to_markdown(build_document(result))
+    assert "'validation beats training' there is a measurement artefact" in to_markdown(
+        build_document(result))
 
 
 def test_trial_curves_keep_every_variant_when_short_labels_would_collide(tiny_study, tmp_path,
@@ -958,6 +997,20 @@ def test_a_single_seed_conclusion_names_the_best_value_even_when_it_is_the_refer
     assert "—%" not in report
 
 
+def test_a_conclusion_beyond_the_noise_says_what_it_was_measured_against(tiny_study, tmp_path):
+    """For an experiment without the base value the differences are measured against its first
+    value; the line said only "changed validation accuracy beyond the noise (+2.67 points)",
+    read as against the base, which the summary table showed within the noise."""
+    tiny_study.write_text(_without_original(tiny_study).replace("values = [0.01, 0.05]",
+                                                                "values = [0.2, 1e-06]"))
+    result = run_study(load_study(str(tiny_study)), tmp_path / "S")
+    for lang, said in (("en", "- **learning-rate**: 1e-06 changed validation accuracy beyond "
+                              "the noise, against the reference (0.2) (1e-06: -"),
+                       ("es", "- **learning-rate**: la exactitud de validación cambió fuera del "
+                              "ruido con 1e-06, frente a la referencia (0,2) (1e-06: -")):
+        assert said in to_markdown(build_document(result, lang)), lang
+
+
 def test_validating_on_the_test_set_needs_no_images_held_out():
     """val_from = "test" with val_size 0 was refused as "no validation"; and the final model may
     train on every training image (its report says so instead of "—%")."""
@@ -992,7 +1045,10 @@ variants = [{ label = "x", loss = "bce", metric = "binary-accuracy", shuffle_lab
                                     if r.experiment == "trials" and r.value == value)
              for value in ("trial 0: tiny", "trial 1: wide")}
     best = max(means, key=means.get)
-    conclusions = (tmp_path / "S" / "report.md").read_text().split("## Conclusions")[1]
+    report = (tmp_path / "S" / "report.md").read_text()
+    # the trials table's caption: "Accuracies in %." over a metric of 0.8705 and a loss
+    assert "*Train, validation and test accuracies in %; the reported metric" in report
+    conclusions = report.split("## Conclusions")[1]
     assert f"reach up to {means[best] * 100:.2f}% mean test accuracy ({best})" in conclusions
     true = statistics.mean(r.val_accuracy for r in result.rows if r.experiment == "failure")
     assert f"while its true accuracy is {true:.4f}" in conclusions  # the seeds' mean, not one

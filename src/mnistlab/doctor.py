@@ -302,8 +302,8 @@ def overfitting(case: Case, found: list[Finding]) -> Finding | None:
 
 def running_below_val(running: float, val: float, train_eval: float) -> bool:
     """Validation above the running train accuracy while the eval-mode train accuracy is not
-    below it: 'validation beats training' as a measurement artefact. The doctor's finding and a
-    study's conclusion count runs by this one rule."""
+    below it: 'validation beats training' as a measurement artefact (a study's conclusion counts
+    the runs with this finding)."""
     return running < val - 0.005 and train_eval >= val - 0.01
 
 

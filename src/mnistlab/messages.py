@@ -87,6 +87,16 @@ def named_setting(name: str, shown: str, lang: str) -> str:
     return f"{names[lang]} {shown}"
 
 
+def factor_text(factor: str, lang: str) -> str:
+    """An experiment's factor as the report names it: its settings' key in code (`lr`,
+    `optimizer×hidden`), in another language their names first (`tasa de aprendizaje (`lr`)`):
+    the Spanish report named them only by their English keys."""
+    names = [catalogue().get(f"setting.{key}") for key in factor.split("×")]
+    if lang == "en" or None in names:
+        return f"`{factor}`"
+    return f"{' × '.join(n[lang] for n in names)} (`{factor}`)"
+
+
 def listed(parts: list[str]) -> str:
     """`0.01, 0.1`; apart with semicolons where one holds a comma (`0,0001; 0,01`)."""
     return ("; " if any("," in p for p in parts) else ", ").join(parts)

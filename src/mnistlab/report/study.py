@@ -14,12 +14,22 @@ from typing import TYPE_CHECKING, Any
 
 from .. import figures as plots
 from .. import files
-from ..doctor import RANK, running_below_val
+from ..doctor import RANK
 from ..errors import MnistlabError
-from ..messages import class_names, listed, named_setting, number, setting_text, settings_text, t
+from ..messages import (
+    class_names,
+    factor_text,
+    listed,
+    named_setting,
+    number,
+    setting_text,
+    settings_text,
+    t,
+)
 from ..models import shape_settings
 from ..records import Finding, RunSummary
 from ..study.run import base_rows
+from ..study.spec import StudySpec
 from ..study.stats import summarize, welch
 from .document import (
     Bullets,
@@ -112,9 +122,7 @@ def build_document(result: StudyResult, lang: str = "en", origin: str = "") -> D
     spec = result.spec
     doc = Document(spec.text("title", lang) or spec.name, lang, origin=origin)
     if spec.is_quick:  # said first: every number below is from the quick form
-        cap = spec.quick_epochs
-        less = t(lang, "quick.subset_epochs", n=cap) if cap else t(lang, "quick.subset")
-        doc.add(Paragraph(t(lang, "quick.notice", less=less)))
+        doc.add(Paragraph(t(lang, "quick.notice", less=_quick_form(spec, lang))))
     if spec.description:
         doc.add(Paragraph(spec.text("description", lang)))
     _method(doc, result, lang)
@@ -135,18 +143,34 @@ def build_document(result: StudyResult, lang: str = "en", origin: str = "") -> D
     return doc
 
 
+def _quick_form(spec: StudySpec, lang: str) -> str:
+    """What the quick form runs on: one phrase for the notice and the conclusions (the
+    conclusions left the epochs out)."""
+    cap = spec.quick_epochs
+    return t(lang, "quick.subset_epochs", n=cap) if cap else t(lang, "quick.subset")
+
+
+def _test_images(result: StudyResult, any_summary: RunSummary) -> int | None:
+    """The test set's size: counted where a run scored it, known for the published datasets,
+    else not said (a folder's was called "0 images" beside a test accuracy on 700)."""
+    if result.spec.base.val_from == "test":
+        return sum(any_summary.val_label_counts)
+    scored = next((s.test_confusion for s in result.summaries.values() if s.test_confusion), None)
+    if scored is not None:
+        return sum(map(sum, scored))
+    return 10000 if any_summary.dataset in ("mnist", "fashion-mnist") else None
+
+
 def _method(doc: Document, result: StudyResult, lang: str) -> None:
     spec = result.spec
     any_summary = next(iter(result.summaries.values()), RunSummary("completed"))
     seeds = sorted({r.seed for r in result.rows})
     doc.add(Heading(1, t(lang, "method")))
     val_where = t(lang, "method.val_test" if spec.base.val_from == "test" else "method.val_train")
-    test_n = sum(any_summary.val_label_counts) if spec.base.val_from == "test" \
-        else (10000 if any_summary.dataset in ("mnist", "fashion-mnist") else 0)
-    doc.add(Paragraph(t(lang, "method.data", dataset=any_summary.dataset or "?",
-                        train=any_summary.train_size, val=any_summary.val_size,
-                        val_where=val_where,
-                        test=test_n)))
+    test_n = _test_images(result, any_summary)
+    doc.add(Paragraph(t(lang, "method.data" if test_n is not None else "method.data_untold",
+                        dataset=any_summary.dataset or "?", train=any_summary.train_size,
+                        val=any_summary.val_size, val_where=val_where, test=test_n)))
     doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, lang))))
     doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)))))
     if len(seeds) < 2:
@@ -163,10 +187,10 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
 def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                         lang: str) -> list[tuple[str, Any, list[Row]]]:
     doc.add(Heading(1, t(lang, "experiment", name=exp.heading(lang))))
-    doc.add(Paragraph(t(lang, "factor", factor=exp.factor)))
+    doc.add(Paragraph(t(lang, "factor", factor=factor_text(exp.factor, lang))))
     ref_label, ref_rows, is_base = _reference(result, exp)
     if not is_base:
-        doc.add(Paragraph(t(lang, "reference.not_base", factor=exp.factor,
+        doc.add(Paragraph(t(lang, "reference.not_base", factor=factor_text(exp.factor, lang),
                             value=exp.shown(ref_label, lang))))
     # the original's numbers are full-data numbers; a study without them gets no column of "—"
     with_original = not result.spec.is_quick and any({"train", "val"} & set(v.original)
@@ -254,7 +278,8 @@ def _summary_line(result: StudyResult, exp: Experiment,
             delta += f" {t(lang, 'summary.vs', value=ref_text)}"
     val = summarize([r.val_accuracy for r in best_rows])
     return ([exp.heading(lang), best_label, val.format(lang=lang), delta],
-            _recommendation(exp.factor, ref_text, best_label, best_diff, lang, is_base))
+            _recommendation(factor_text(exp.factor, lang), ref_text, best_label, best_diff, lang,
+                            is_base))
 
 
 def _summary_section(doc: Document, result: StudyResult, experiments: list[Experiment],
@@ -330,7 +355,7 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
     short = {label.split(":")[0]: values for label, values in curves.items()}
     if len(short) == len(curves):  # "trial 3: relu, adam" -> "trial 3" where that stays unique
         curves = short
-    doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
+    doc.add(Table(headers, rows, caption=t(lang, "trials.caption")))
     if any(curves.values()):
         name = f"plots/{exp.name}-curves.png"
         files.save_figure(result.out / name, plots.experiment_curves(
@@ -460,7 +485,7 @@ def _conclusions(doc: Document, result: StudyResult,
     # comparison with the original's published validation accuracy
     far, total = [], 0
     if result.spec.is_quick:
-        items.append(t(lang, "concl.quick"))
+        items.append(t(lang, "concl.quick", less=_quick_form(result.spec, lang)))
     for exp in result.spec.experiments if not result.spec.is_quick else ():
         for v in exp.variants:
             if "val" not in v.original:
@@ -478,13 +503,14 @@ def _conclusions(doc: Document, result: StudyResult,
         if far:
             items.append(t(lang, "concl.original_diff", rows="; ".join(far)))
     running_gap = {r.key for r in result.rows + result.final_rows  # the doctor section's
-                   if r.key in result.summaries  # runs, not snapshots
-                   and running_below_val(r.train_accuracy_running, r.val_accuracy,
-                                         r.train_accuracy_eval)}
+                   if r.key in result.summaries  # runs and findings (a diverged run has none)
+                   and any(f.code == "val-above-train"
+                           for f in result.summaries[r.key].diagnoses)}
+    has_original = any(v.original for e in result.spec.experiments for v in e.variants)
     if running_gap:
-        items.append(t(lang, "concl.running_gap", n=len(running_gap)))
-    if not result.spec.is_quick and any(v.original for e in result.spec.experiments
-                                        for v in e.variants):
+        items.append(t(lang, "concl.running_gap" if has_original else "concl.running_gap_here",
+                       n=len(running_gap)))
+    if not result.spec.is_quick and has_original:
         items.append(t(lang, "concl.val_source"))
     _trial_conclusions(result, items, lang)
     doc.add(Bullets(items))
@@ -514,7 +540,7 @@ def _factor_conclusion(result: StudyResult, exp: Experiment,
         details = "; ".join(t(lang, "concl.detail", value=label, delta=d.delta * 100)
                             for label, d in beyond)
         return t(lang, "concl.beyond", name=name, better=listed([label for label, _ in beyond]),
-                 details=details)
+                 details=details, against=against)
     label, d = max(diffs, key=lambda item: abs(item[1].delta))
     return t(lang, "concl.within", name=name, value=label, delta=d.delta * 100, against=against)
 

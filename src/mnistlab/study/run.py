@@ -184,7 +184,8 @@ def check_devices(spec: StudySpec) -> None:
 def check_run_devices(spec: StudySpec, plan: Plan, runs: Iterable[PlannedRun]) -> None:
     """The devices of the runs still to train, before any of them trains. Finished runs are
     not asked: a study finished on a GPU machine rebuilds its report on any other."""
-    where = {c.key: f"experiment {c.experiment!r}, variant {c.label}" for c in plan.cells}
+    where = {c.key: "[base]" if c.is_base else f"experiment {c.experiment!r}, variant {c.label}"
+             for c in plan.cells}
     for run in runs:
         _device_here(spec, where.get(run.key, "[final] settings"), run.config.device)
 
