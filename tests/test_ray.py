@@ -156,6 +156,26 @@ def test_unreachable_address_is_one_line_and_quick(tmp_path):
     assert time.time() - started < 60
 
 
+def test_a_stale_ray_address_is_named_for_auto_and_passed_over_for_local(tmp_path):
+    """With RAY_ADDRESS pointing where nothing answers, `--address auto` hung without a word
+    (Ray reads it, and retries for minutes), and so did `--address local`, which promises a
+    Ray of its own."""
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    env = {**os.environ, "RAY_ADDRESS": f"{HOST}:{_free_port()}"}  # nothing listens there
+    done = subprocess.run([sys.executable, "-m", "mnistlab", "study", "fashion-hparams",
+                           "--quick", "--backend", "ray", "--address", "auto",
+                           "--out", str(tmp_path / "x")], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"nothing answers at {env['RAY_ADDRESS']}" in done.stderr
+    assert "that address is $RAY_ADDRESS's, which --address auto reads" in done.stderr
+    local = subprocess.run(
+        [sys.executable, "-c", "from mnistlab.raycluster import connect; ray = connect('local'); "
+         "print(int(ray.cluster_resources()['CPU'])); ray.shutdown()"],
+        capture_output=True, text=True, env=env, timeout=180)
+    assert local.returncode == 0 and int(local.stdout.split()[-1]) >= 1, local.stderr
+
+
 # --- a real cluster --------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:
@@ -311,6 +331,13 @@ def test_search_on_a_cluster_survives_a_killed_worker(ray_cluster, tmp_path, sha
     assert len({t.user_attrs["worker"] for t in trials}) >= 2  # trials trained side by side
     assert "trial" in stderr and (out / "report.md").is_file()
     # the retraining ran as tasks too, and its run folders came back where a local one puts them
+    written = {}
     for label in ("best", "compare"):
         [summary] = list(out.glob(f"retrain/{label}-*-seed1/summary.json"))
         assert json.loads(summary.read_text())["test_accuracy"] > 0.5
+        written[summary] = summary.stat().st_mtime_ns
+    # run again, the search finished: its retrained runs are read back, not trained again
+    again = subprocess.run(proc.args, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "retraining" not in again.stderr
+    assert {s: s.stat().st_mtime_ns for s in written} == written

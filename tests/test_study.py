@@ -134,6 +134,16 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     for name in ("learning-rate-points.png", "final-confusion.png", "final-misclassified.png",
                  "final-per-class.png", "final-curves.png"):
         assert (tmp_path / "S" / "plots" / name).is_file(), name
+    # a value that ties with the base is not named best over it ("epochs | 2 | +0.00")
+    from mnistlab.report.study import _summary_line
+    from mnistlab.study.run import base_rows
+
+    epochs = next(e for e in result.spec.experiments if e.name == "epochs")
+    base = [r for r in base_rows(result.rows) if r.experiment == "epochs"]
+    tied = welch([r.val_accuracy for r in base], [r.val_accuracy for r in base])
+    for items in ([("1", tied, base), ("3", None, base)], [("3", None, base), ("1", tied, base)]):
+        row, _ = _summary_line(result, epochs, items, base_rows(result.rows), "en")
+        assert row[1] == "3", row
     # the test set's size as the final runs scored it, else not said: a folder's was
     # "the test set (0 images)" beside a test accuracy measured on 700
     assert "y el conjunto de prueba (10.000 imágenes)" in report

@@ -5,6 +5,7 @@ files with TensorBoard's own EventAccumulator."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -378,6 +379,25 @@ log = true
 """
 
 
+@pytest.mark.parametrize("logger,folder", [("tensorboard", "tensorboard"),
+                                            ("mlflow", "mlartifacts")])
+def test_a_file_where_a_logger_makes_its_folder_is_said_before_any_trial(tmp_path, tiny_idx_dir,
+                                                                        logger, folder):
+    """A file named `tensorboard` in a search's folder was said after the first trial had
+    trained and been stored (exit 1); `mlartifacts` only warned, and every run's files were
+    left out of MLflow."""
+    pytest.importorskip("tensorboard" if logger == "tensorboard" else "mlflow")
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE.format(data=tiny_idx_dir))
+    out = tmp_path / "tune"
+    out.mkdir()
+    (out / folder).write_text("mine")
+    with pytest.raises(MnistlabError, match=f"^{out / folder}: a file stands where --log "
+                                            f"{logger} makes its folder; move or rename it$"):
+        run_tune(str(space), out, options=TuneOptions(trials=1, log=(logger,)))
+    assert sorted(p.name for p in out.iterdir()) == [folder]  # no trial, no tune.db
+
+
 def test_a_search_is_a_parent_run_with_a_child_per_trial(tmp_path, tiny_idx_dir, server):
     space = tmp_path / "space.toml"
     space.write_text(SPACE.format(data=tiny_idx_dir))
@@ -402,6 +422,40 @@ def test_a_search_is_a_parent_run_with_a_child_per_trial(tmp_path, tiny_idx_dir,
     assert {"report.html", "trials.csv", "best.toml"} <= artifacts(client, parent.info.run_id)
     assert parent.data.metrics["best/val_accuracy"] == pytest.approx(result.best.value)
     assert len(list((out / "tensorboard").glob("trial-*"))) == 3
+
+
+def test_a_stopped_search_ends_its_parent_and_a_resume_tags_what_it_changed(
+        tmp_path, tiny_idx_dir, monkeypatch):
+    """Stopped by a Ctrl-C, a search's MLflow parent run stayed RUNNING for good; resumed
+    with --trials 3, it still said trials 2 (params cannot change)."""
+    import mnistlab.api
+
+    monkeypatch.chdir(tmp_path)  # MLflow puts a sqlite store's artifacts in ./mlruns
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE.format(data=tiny_idx_dir))
+    out, uri = tmp_path / "tune", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    options = TuneOptions(trials=2, retrain_seeds=0, log=("mlflow",), mlflow_uri=uri)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as ctrl_c:
+        ctrl_c.setattr(mnistlab.api, "analyse", stopped)  # after the trials: a Ctrl-C
+        with pytest.raises(KeyboardInterrupt):
+            run_tune(str(space), out, options=options)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("tiny-search").experiment_id
+
+    def parent():
+        (found,) = [r for r in client.search_runs([experiment])
+                    if r.data.tags.get("mnistlab.kind") == "search"]
+        return found
+
+    assert parent().info.status == "KILLED"
+    run_tune(str(space), out, options=dataclasses.replace(options, trials=3))
+    assert parent().info.status == "FINISHED"
+    assert parent().data.params["trials"] == "2"
+    assert parent().data.tags["mnistlab.now.trials"] == "3"
 
 
 def test_a_trial_child_cut_short_is_completed_when_the_search_resumes(tmp_path, tiny_idx_dir,

@@ -324,7 +324,8 @@ def test_the_method_names_each_kind_of_unfinished_trial_and_writes_conditions_in
     english, spanish = method("en"), method("es")
     assert "7 trials: 3 complete, 1 pruned, 1 failed, 2 interrupted; 4 finished" in english
     assert "unfinished" not in english
-    assert "7 ensayos: 3 completos, 1 podado, 1 fallido, 2 interrumpidos; se pidieron" in spanish
+    assert ("7 ensayos: 3 completos, 1 podado, 1 fallido, 2 interrumpidos; el objetivo era"
+            in spanish)
     assert "only when dropout ∈ {0.2, 0.5}" in english
     assert "solo si dropout ∈ {0,2; 0,5}" in spanish
     # true and false as a space file writes them, not Python's True and False
@@ -519,6 +520,21 @@ def test_a_folder_of_another_search_is_refused(space_file, tmp_path):
                                             "'tiny-quick'; use another --out"):
         run_tune(spec, out, options=TuneOptions(trials=1, report=False, quick=True))
     assert (out / "space.toml").read_text() == before
+    # another study or storage: the report, trials.csv and best.toml were replaced by its
+    # search's, the folder's tune.db kept (a bug hunt)
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    for flags, held in (({"study_name": "other"}, "'other' in the folder's tune.db"),
+                        ({"storage": other}, f"'tiny' in {other}")):
+        with pytest.raises(MnistlabError, match=f"--out {out}: holds the study 'tiny' in the "
+                           f"folder's tune.db, not {held}; use another --out"):
+            run_tune(spec, out, options=TuneOptions(trials=1, report=False, **flags))
+    # a damaged space.toml is no other search: the search resumes, and writes it again
+    (out / "space.toml").write_text(before[:20])
+    assert run_tune(spec, out, options=TuneOptions(trials=1, report=False)).ran_here == 0
+    assert (out / "space.toml").read_text() == before
+    # the folder moved: its own tune.db is still its own
+    moved = out.rename(tmp_path / "moved")
+    assert run_tune(spec, moved, options=TuneOptions(trials=1, report=False)).ran_here == 0
 
 
 def test_a_storage_that_stops_taking_writes_is_one_line(space_file, tmp_path, monkeypatch,
@@ -811,6 +827,22 @@ def test_storage_that_cannot_be_reached_is_one_line(space_file):
     assert "\n" not in str(err.value)
 
 
+def test_a_password_without_a_user_is_hidden_and_empty_names_are_refused(space_file):
+    """libpq takes `postgresql://:pw@host/db` (the system's user name): its password was
+    shown in full in the error and in the report's command. An empty --storage or
+    --study-name was taken as the default, and the report's command then named ''."""
+    spec = load_space(str(space_file))
+    url = f"postgresql://:hunter2@127.0.0.1:{_free_port()}/db"
+    with pytest.raises(MnistlabError) as err:
+        open_study(spec, url, study_name="x", attempts=1)
+    assert "hunter2" not in str(err.value) and "://:***@127.0.0.1" in str(err.value)
+    assert "hunter2" not in " ".join(TuneOptions(storage=url).flags())
+    for flag in ("storage", "study_name"):
+        with pytest.raises(MnistlabError, match=f"^{flag.replace('_', '-')}: empty; leave it "
+                                                "out for "):
+            TuneOptions(**{flag: " "})
+
+
 def test_encode_choice_is_what_optuna_stores():
     assert encode_choice([128, 64]) == "128-64" and encode_choice(3) == 3
     assert encode_choice("sgd") == "sgd"
@@ -902,6 +934,16 @@ def test_a_storage_that_cannot_be_opened_leaves_no_empty_out_folder(space_file, 
                  options=TuneOptions(trials=1, report=False,
                                      storage=f"sqlite:///{tmp_path}/no/such/folder/x.db"))
     assert not out.exists()
+
+
+def test_a_device_this_machine_lacks_is_refused_before_the_folder(space_file, tmp_path,
+                                                                  missing_device):
+    """`tune --device cuda` without one was one line, but left --out with tune.db and
+    space.toml (study and train leave nothing)."""
+    with pytest.raises(MnistlabError, match=f"device: {missing_device} was asked for"):
+        run_tune(load_space(str(space_file)), tmp_path / "search",
+                 options=TuneOptions(trials=1, report=False, device=missing_device))
+    assert not (tmp_path / "search").exists()
 
 
 def test_a_trial_that_crashed_is_not_proposed_again_on_resume(space_file, tmp_path,

@@ -9,9 +9,10 @@ report/ to write up), which is why they live up here.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +41,32 @@ def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
     out = Path(out) if out is not None else default_out("studies", spec.name)
     command = _command("study", source, out, options.flags())
     log = _study_log(options, spec, out, command, warn)  # a missing extra: said before training
-    result = train_study(spec, out, backend=options.backend(), progress=progress,
-                         on_run=log.run_finished if log else None)
-    # the study's lock again: a second command on this folder waits, rather than clearing the
-    # report's temporaries as stale while they are written
-    # a first Ctrl-C while the report is written (seconds) lets it finish whole, then stops
-    # the command (130); raised anywhere in it, it could land in a garbage-collector callback
-    # and print a traceback instead
-    with files.exclusive(out / "study.lock", "this study", wait=True), interrupt.listening():
-        write_study_report(result, lang=options.lang, command=command)
-    if log is not None:
-        log.finish(result.trained_runs())
+    with _ended_if_stopped(log):
+        result = train_study(spec, out, backend=options.backend(), progress=progress,
+                             on_run=log.run_finished if log else None)
+        # the study's lock again: a second command on this folder waits, rather than clearing
+        # the report's temporaries as stale while they are written; a first Ctrl-C while the
+        # report is written (seconds) lets it finish whole, then stops the command (130):
+        # raised anywhere in it, it could land in a garbage-collector callback and print a
+        # traceback instead
+        with files.exclusive(out / "study.lock", "this study", wait=True), \
+                interrupt.listening():
+            write_study_report(result, lang=options.lang, command=command)
+        if log is not None:
+            log.finish(result.trained_runs())
     return result
+
+
+@contextlib.contextmanager
+def _ended_if_stopped(log: Any) -> Iterator[None]:
+    """A study's or search's MLflow parent run ended KILLED or FAILED where the command stops
+    before its end (it stayed RUNNING for good)."""
+    try:
+        yield
+    except BaseException as exc:
+        if log is not None:
+            log.stopped(exc)
+        raise
 
 
 def _study_log(options: StudyOptions, spec: StudySpec, out: Path, command: str,
@@ -86,25 +101,26 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
     backend = options.backend()
     shown = display or _Quiet()
     log = _search_log(options, spec, out, warn)  # a missing extra: said before training
-    result = search(spec, out, trials=options.trials, storage=options.storage,
-                      seed=options.seed, pruner=options.pruner,
-                      study_name=options.study_name, backend=backend,
-                      on_start=shown.start, on_trial=_both(shown.on_trial, log),
-                      reporter_for=shown.reporter_for)
-    if not options.report:
-        if log is not None:
-            log.finish(result)
-        return result
-    # workers sharing a folder retrain and write the report one at a time; the second finds
-    # the retrained runs finished and reads them back
-    with files.exclusive(out / ".report.lock", "the report", wait=True):
-        result = analyse(refresh(result), retrain_seeds=options.retrain_seeds,
-                         backend=backend, reporter=shown.retrain_reporter)
-        with interrupt.listening():  # as the study's report (see run_study)
-            write_tune_report(result, lang=options.lang,
-                              command=_command("tune", source, out, options.flags()))
-        if log is not None:
-            log.finish(result)
+    with _ended_if_stopped(log):
+        result = search(spec, out, trials=options.trials, storage=options.storage,
+                        seed=options.seed, pruner=options.pruner,
+                        study_name=options.study_name, backend=backend,
+                        on_start=shown.start, on_trial=_both(shown.on_trial, log),
+                        reporter_for=shown.reporter_for)
+        if not options.report:
+            if log is not None:
+                log.finish(result)
+            return result
+        # workers sharing a folder retrain and write the report one at a time; the second
+        # finds the retrained runs finished and reads them back
+        with files.exclusive(out / ".report.lock", "the report", wait=True):
+            result = analyse(refresh(result), retrain_seeds=options.retrain_seeds,
+                             backend=backend, reporter=shown.retrain_reporter)
+            with interrupt.listening():  # as the study's report (see run_study)
+                write_tune_report(result, lang=options.lang,
+                                  command=_command("tune", source, out, options.flags()))
+            if log is not None:
+                log.finish(result)
     result.seconds = time.perf_counter() - started
     return result
 

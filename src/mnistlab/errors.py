@@ -23,7 +23,7 @@ class MnistlabError(Exception):
 def shown_url(text: str) -> str:
     """`text` (a URL, or a message naming one) with any password hidden: storage and tracking
     URLs go into messages, logs and reports."""
-    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    return re.sub(r"(://[^:/@\s]*:)[^@\s]+@", r"\1***@", text)  # a user may be left out
 
 
 def own_warnings_in_one_line() -> Callable[..., str]:

@@ -127,8 +127,17 @@ def connect(address: str | None) -> Any:
     ray = require_ray()
     if ray.is_initialized():
         return ray
-    target = None if address in (None, "local") else address
-    if target not in (None, "auto"):
+    # "local" starts a private Ray: None joined $RAY_ADDRESS (or a cluster running here), and
+    # a stale RAY_ADDRESS hung the command without a word
+    target = "local" if address is None else address
+    from_env = os.environ.get("RAY_ADDRESS", "")
+    if target == "auto" and from_env not in ("", "auto", "local"):  # what ray.init reads
+        try:
+            _check_reachable(from_env)
+        except MnistlabError as exc:
+            raise MnistlabError(f"{exc}; that address is $RAY_ADDRESS's, which --address auto "
+                                "reads: set it right or unset it") from None
+    elif target not in ("local", "auto"):
         _check_reachable(target)
     with _stderr_captured() as captured:  # Ray's core logs each connection retry there
         try:

@@ -262,8 +262,9 @@ def _summary_line(result: StudyResult, exp: Experiment,
     """An experiment's row of the summary table and its recommendation, both measured against
     the base: where the base value is not among the experiment's, against the base's own runs
     from the other experiments (against the first value listed only if there are none)."""
-    best_label, best_diff, best_rows = max(
-        items, key=lambda item: summarize([r.val_accuracy for r in item[2]]).mean)
+    best_label, best_diff, best_rows = max(  # a tie goes to the reference (its diff: None)
+        items, key=lambda item: (summarize([r.val_accuracy for r in item[2]]).mean,
+                                 item[1] is None))
     ref_label, _, is_base = _reference(result, exp)
     ref_text = exp.shown(ref_label, lang)
     if not is_base and base:

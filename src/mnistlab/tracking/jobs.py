@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import check_loggers
+from ..errors import MnistlabError
 from ..training import Hook
 from ..training.finish import code_version
 from ..tune.search import TuneResult, trial_config
@@ -49,6 +50,12 @@ class Tracking:
             tb.require_tensorboard()
         self.store = (ml.Store(mlflow_uri, self.out, warn=warn) if "mlflow" in loggers
                       else None)
+        made = ([("tensorboard", tb.SUBFOLDER)] if self.tensorboard else []) + (
+            [("mlflow", ml.ARTIFACTS)] if self.store is not None and self.store.local else [])
+        for logger, folder in made:  # said now: a search's first trial had trained (exit 1)
+            if (self.out / folder).exists() and not (self.out / folder).is_dir():
+                raise MnistlabError(f"{self.out / folder}: a file stands where --log {logger} "
+                                    "makes its folder; move or rename it")
 
     # --- mnistlab train --------------------------------------------------------------------------
     def _follow_rename(self) -> None:
@@ -134,6 +141,11 @@ class _ParentLog:
         if found:
             self.run_id = found[0].info.run_id
             self.store.call("update_run", self.run_id, status="RUNNING")
+            # params cannot change: what a resume changed (--trials 3, then 4) is a tag
+            held = found[0].data.params
+            self.store.log(self.run_id, tags={
+                f"mnistlab.now.{k}": str(v) for k, v in self.params.items()
+                if k in held and held[k] != str(v)})
             children = self.store.find(self.experiment, KIND_TAG, f"{self.kind}-child",
                                        parent=self.run_id)
             self.logged = {r.data.tags.get(ml.KEY_TAG, "") for r in children}
@@ -157,6 +169,13 @@ class _ParentLog:
 
     def child_tags(self, key: str, **more: str) -> dict[str, str]:
         return {KIND_TAG: f"{self.kind}-child", ml.KEY_TAG: key, **more}
+
+    def stopped(self, error: BaseException) -> None:
+        """The job stopped before its end: its parent run is ended KILLED (a Ctrl-C) or
+        FAILED, as a stopped train run's is (it stayed RUNNING); a resume sets it running."""
+        if self.store is not None and self.run_id is not None:
+            self.store.end(self.run_id, "KILLED" if isinstance(error, KeyboardInterrupt)
+                           else "FAILED")
 
     def end(self, names: tuple[str, ...], metrics: list[tuple[str, float, int]]) -> None:
         if self.store is None:

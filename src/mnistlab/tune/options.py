@@ -4,12 +4,11 @@ once here for the CLI and the Python API alike."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import DEVICES, SEED_LIMIT, check_choice, check_loggers
-from ..errors import MnistlabError
+from ..errors import MnistlabError, shown_url
 from ..messages import check_lang
 from ..raycluster import Placement
 from ..study.options import log_flags
@@ -43,6 +42,11 @@ class TuneOptions:
             # a study's limit: more seeds add nothing to a mean ± sd
             raise MnistlabError(f"retrain-seeds: must be a whole number from 0 to "
                                 f"{MAX_SEEDS:,}, got {self.retrain_seeds}")
+        for name, default in (("storage", "the folder's own tune.db"),
+                              ("study_name", "the space's name")):
+            if getattr(self, name) is not None and not getattr(self, name).strip():
+                raise MnistlabError(f"{name.replace('_', '-')}: empty; leave it out for "
+                                    f"{default}")  # an empty one was taken as the default
         check_tune_seed(self.seed)
         check_choice("pruner", self.pruner, PRUNERS)
         if self.device is not None:
@@ -60,7 +64,7 @@ class TuneOptions:
                 out += ["--" + name.replace("_", "-"), str(value)]
         if self.storage is not None:  # a password in the URL stays out of the report
             at = out.index("--storage") + 1
-            out[at] = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", out[at])
+            out[at] = shown_url(out[at])
         out += (["--quick"] if self.quick else []) + ([] if self.report else ["--no-report"])
         return out + self.placement.flags() + log_flags(self.log, self.mlflow_uri)
 

@@ -210,19 +210,27 @@ class RayTrials:
     def retrain(self, jobs: list[tuple[TrainConfig, Path]], cache: Any,
                 reporter: Callable[[TrainConfig], Any] | None) -> list[RunResult]:
         """One task per seed through the study's Ray backend (single runs, no cohorts), into
-        the folders a local retrain uses."""
+        the folders a local retrain uses. A run finished there is read back, as a local
+        retrain reads it (a rerun of a finished search trained each one again from scratch:
+        a task gets a folder's checkpoint, not its finished run)."""
         from ..progress import SilentReporter
+        from ..runs import finished_result
         from ..study.plan import PlannedRun
         from ..study.ray_backend import RayBackend
 
-        if not jobs:
-            return []  # nothing to send (--retrain-seeds 0)
-        for config, _ in jobs:  # the runs train on the cluster: said here, as they are sent
+        done: dict[str, RunResult] = {}
+        for config, folder in jobs:
+            found = finished_result(folder, config, needs_test=True)
+            if found is not None:
+                done[folder.name] = found
+        todo = [(config, folder) for config, folder in jobs if folder.name not in done]
+        if not todo:
+            return [done[folder.name] for _, folder in jobs]  # nothing to send
+        for config, _ in todo:  # the runs train on the cluster: said here, as they are sent
             if reporter is not None:
                 reporter(config).run_started(config, config.epochs, 0)
-        root = jobs[0][1].parent
-        runs = [PlannedRun(folder.name, config, True) for config, folder in jobs]
-        done: dict[str, RunResult] = {}
+        root = todo[0][1].parent
+        runs = [PlannedRun(folder.name, config, True) for config, folder in todo]
 
         def on_done(run: PlannedRun, summary: RunSummary, history: list[EpochRecord]) -> None:
             if summary.status == "interrupted":
@@ -232,4 +240,4 @@ class RayTrials:
         backend = RayBackend(address=self.address, cohorts=False, resources=self.resources)
         backend.execute(runs, root.parent, on_done, lambda *_: SilentReporter(),
                         runs_dir=root.name)
-        return [done[run.key] for run in runs]
+        return [done[folder.name] for _, folder in jobs]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import logging
 import math
 import os
@@ -41,8 +42,11 @@ HEARTBEAT_SECONDS = 60  # a trial silent for 3 heartbeats is a dead worker's: ma
 STORE_FILE = "tune.db"
 # What a search writes into its folder; anything else there means the folder is someone else's.
 TUNE_ENTRIES = {STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm", f"{STORE_FILE}-journal",
-                "space.toml", "trials.csv", "best.toml", "report.md", "report.html", "plots",
-                "retrain", ".report.lock", *TRACKING_ENTRIES}
+                "space.toml", "search.json", "trials.csv", "best.toml", "report.md",
+                "report.html", "plots", "retrain", ".report.lock", *TRACKING_ENTRIES}
+# which study in which storage the folder's report, trials.csv and best.toml describe
+SEARCH_FILE = "search.json"
+OWN_STORAGE = "the folder's tune.db"  # recorded so for default_storage: the folder may move
 
 try:  # optional extra: only `mnistlab tune` needs it
     import optuna
@@ -540,20 +544,48 @@ def _sqlite_advice(url: str) -> str:
     return ""
 
 
-def check_same_search(out: Path, spec: TuneSpec) -> None:
-    """Refuse a tune folder that holds another search (its space.toml names another space):
-    its space.toml, trials.csv, report and plots would be overwritten by this one's."""
+def check_same_search(out: Path, spec: TuneSpec, url: str | None = None,
+                      name: str | None = None) -> None:
+    """Refuse a tune folder that holds another search: its space.toml names another space, or
+    its search.json another study or storage (another --study-name or --storage replaced the
+    report, trials.csv and best.toml with another search's, the folder's tune.db kept). A
+    damaged space.toml is not another search: tune.db's own check decides, and it is
+    written again."""
     recorded = out / "space.toml"
-    if not recorded.is_file():
-        return
     try:
-        theirs = read_toml(recorded).get("name")
+        theirs = read_toml(recorded).get("name") if recorded.is_file() else spec.name
     except MnistlabError:
-        theirs = None
-    if theirs != spec.name:
-        held = f"the search {theirs!r}" if isinstance(theirs, str) else "another search"
-        raise MnistlabError(f"--out {out}: holds {held}, not {spec.name!r}; use another --out "
-                            "(each search keeps its own folder)")
+        theirs = spec.name
+    if isinstance(theirs, str) and theirs != spec.name:
+        raise MnistlabError(f"--out {out}: holds the search {theirs!r}, not {spec.name!r}; use "
+                            "another --out (each search keeps its own folder)")
+    if url is None or name is None:
+        return
+    held = _recorded_search(out)
+    ours = _search_record(out, url, name)
+    if held is not None and held != ours:
+        raise MnistlabError(
+            f"--out {out}: holds the study {held['study']!r} in {held['storage']}, not "
+            f"{ours['study']!r} in {ours['storage']}; use another --out (each search keeps its "
+            "own folder)")
+
+
+def _search_record(out: Path, url: str, name: str) -> dict[str, str]:
+    storage = OWN_STORAGE if url == default_storage(out) else shown_url(url)
+    return {"study": name, "storage": storage}
+
+
+def _recorded_search(out: Path) -> dict[str, str] | None:
+    """search.json's study and storage; None where it is missing or damaged (a folder made
+    before it, or cut while writing: the space.toml and tune.db checks still hold)."""
+    try:
+        held = json.loads((out / SEARCH_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(held, dict) and all(isinstance(held.get(k), str)
+                                           for k in ("study", "storage"))):
+        return None
+    return {"study": held["study"], "storage": held["storage"]}
 
 
 def _storage_error(exc: BaseException) -> BaseException | None:
@@ -596,11 +628,15 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     started = time.perf_counter()
     out = Path(out)
     files.check_owned_folder(out, TUNE_ENTRIES, "tune")  # before anything is written into it
-    check_same_search(out, spec)
-    made = not out.exists()
-    files.check_output_folder(out)
     url = storage or default_storage(out)
     name = study_name or spec.name
+    check_same_search(out, spec, url, name)
+    if isinstance(backend, LocalTrials):  # a cluster's workers may have what this lacks
+        from ..device import resolve_device
+
+        resolve_device(spec.base.device)  # a device not here: said before the folder is made
+    made = not out.exists()
+    files.check_output_folder(out)
     try:
         study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
                            pruner=make_pruner(pruner, spec))
@@ -610,6 +646,8 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
             out.rmdir()  # --out folder left behind
         raise
     files.write_text(out / "space.toml", spec_toml(spec))
+    if _recorded_search(out) is None:
+        files.write_json(out / SEARCH_FILE, _search_record(out, url, name))
     done = finished_trials(study)
     if on_start is not None:
         values = [t.value for t in done if t.value is not None]
