@@ -339,30 +339,52 @@ def test_the_train_and_test_files_of_a_dataset_are_read_on_one_scale():
     assert read[0][0, 0, 1] == read[1][0, 0, 1]
 
 
+def _two_files(folder: Path, train: tuple[np.ndarray, int, str],
+               test: tuple[np.ndarray, int, str]) -> Path:
+    """A dataset folder whose train and test images are stored as (array, type code, type)."""
+    (_, y_train), (_, y_test) = tiny_arrays(40, 0), tiny_arrays(20, 1)
+    folder.mkdir()
+    for stem, (array, code, dtype) in (("train-images-idx3-ubyte", train),
+                                       ("t10k-images-idx3-ubyte", test),
+                                       ("train-labels-idx1-ubyte", (y_train, 0x08, ">u1")),
+                                       ("t10k-labels-idx1-ubyte", (y_test, 0x08, ">u1"))):
+        (folder / stem).write_bytes(_typed_idx(array, code, dtype))
+    return folder
+
+
 @pytest.mark.parametrize("test_top,code,dtype,read_as", [
     (200, 0x0B, ">i2", "0..32767"), (0.8, 0x0D, ">f4", "0..1")])
 def test_a_dataset_whose_files_would_be_read_on_two_scales_is_refused(tmp_path, test_top, code,
                                                                       dtype, read_as):
     """A 16-bit train file reaching 4,000 is read on its type's 0..32767, and a test file that
     stays under 256 as it is: the value 200 read 2 in one split and 200 in the other."""
-    (x_train, y_train), (x_test, y_test) = tiny_arrays(40, 0), tiny_arrays(20, 1)
+    x_train, x_test = tiny_arrays(40, 0)[0], tiny_arrays(20, 1)[0]
     train = x_train.astype(np.float64) * (4000 / 255 if code == 0x0B else 1)
     test = x_test.astype(np.float64) * (test_top / 255)
-    folder = tmp_path / "two"
-    folder.mkdir()
-    for stem, array, type_code, kind in (
-            ("train-images-idx3-ubyte", train, code, dtype),
-            ("t10k-images-idx3-ubyte", test, code, dtype),
-            ("train-labels-idx1-ubyte", y_train, 0x08, ">u1"),
-            ("t10k-labels-idx1-ubyte", y_test, 0x08, ">u1")):
-        (folder / stem).write_bytes(_typed_idx(array, type_code, kind))
+    folder = _two_files(tmp_path / "two", (train, code, dtype), (test, code, dtype))
     with pytest.raises(MnistlabError) as info:
         load_dataset(str(folder))
     assert str(info.value) == (
         f"{folder}: train-images-idx3-ubyte is read as {'0..32767' if code == 0x0B else '0..255'}"
         f" but t10k-images-idx3-ubyte as {'0..255' if code == 0x0B else read_as} (by their "
-        "values and type), so the splits would be on two scales; save both image files on one "
-        "(bytes 0..255, or the same wider range)")
+        "values: the type is the same), so the splits may be on two scales; save both image "
+        "files on one (bytes 0..255, or the type's full range)")
+
+
+@pytest.mark.parametrize("train,test", [
+    ((1, 0x08, ">u1"), (1 / 255, 0x0D, ">f4")),  # bytes beside floats in 0..1
+    ((1 / 255, 0x0D, ">f4"), (1, 0x08, ">u1")),
+    ((32767 / 255, 0x0B, ">i2"), (1, 0x08, ">u1")),  # a 16-bit file's full range beside bytes
+    ((32767 / 255, 0x0B, ">i2"), (65535 / 255, 0x0C, ">i4"))])  # two types, each its range
+def test_files_of_two_types_each_read_by_its_type_load_as_one_scale(tmp_path, train, test):
+    """The refusal above is for a range chosen by the values beside a sibling of the same
+    type read on another; files whose types each say their range load as they did."""
+    x_train, x_test = tiny_arrays(40, 0)[0], tiny_arrays(20, 1)[0]
+    folder = _two_files(tmp_path / "ok", (x_train * train[0], *train[1:]),
+                        (x_test * test[0], *test[1:]))
+    dataset = load_dataset(str(folder))
+    assert np.abs(dataset.train_images.numpy().astype(int) - x_train).max() <= 1
+    assert np.abs(dataset.test_images.numpy().astype(int) - x_test).max() <= 1
 
 
 @pytest.mark.parametrize("array,code,dtype,message", [

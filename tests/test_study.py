@@ -1176,19 +1176,34 @@ def test_a_study_finished_on_a_gpu_rebuilds_its_report_without_one(tiny_study, t
         _as_cpu(gpu_machine, missing_device)
         run_study(str(tiny_study), tmp_path / "S", options=StudyOptions(workers=1))
     (tmp_path / "S" / "report.md").unlink()
+    shutil.copytree(tmp_path / "S", tmp_path / "S2")
     run_study(str(tiny_study), tmp_path / "S", options=StudyOptions(workers=1))
     assert (tmp_path / "S" / "report.md").exists()  # rebuilt without a GPU
+
+    def lose(study: Path, which) -> list[str]:
+        """Runs lost since (their records and folders), by (settings, scored test)."""
+        with Store(study / "study.db") as store:
+            keys = [k for k, c, test in store.entries() if which(c, test)]
+        with sqlite3.connect(study / "study.db") as db:
+            db.executemany("DELETE FROM runs WHERE key = ?", [(k,) for k in keys])
+        for key in keys:
+            shutil.rmtree(study / "runs" / key)
+        return keys
+
     # a GPU run lost since is asked for before anything trains
-    with Store(tmp_path / "S" / "study.db") as store:
-        lost = next(k for k, c, _ in store.entries() if c["device"] == missing_device)
-    with sqlite3.connect(tmp_path / "S" / "study.db") as db:
-        db.execute("DELETE FROM runs WHERE key = ?", (lost,))
-    shutil.rmtree(tmp_path / "S" / "runs" / lost)
+    lose(tmp_path / "S", lambda c, test: c["device"] == missing_device)
     results = (tmp_path / "S" / "results.csv").read_text()
     with pytest.raises(MnistlabError, match=f"^study tiny: experiment 'learning-rate', variant "
                        f"0.05: device: {missing_device} was asked for but "):
         run_study(str(tiny_study), tmp_path / "S", options=StudyOptions(workers=1))
     assert (tmp_path / "S" / "results.csv").read_text() == results
+    # a CPU run and the final model lost: the final model may take the GPU variant's device,
+    # so that is asked for before the CPU run trains (it trained, then the study stopped)
+    cpu = lose(tmp_path / "S2", lambda c, test: c["lr"] == 0.01 or test)
+    with pytest.raises(MnistlabError, match=f"variant 0.05: device: {missing_device} was asked "
+                       r".* \(the final model, still to train, takes the best variants'"):
+        run_study(str(tiny_study), tmp_path / "S2", options=StudyOptions(workers=1))
+    assert not any((tmp_path / "S2" / "runs" / key).exists() for key in cpu)
 
 
 def test_quick_on_a_study_without_a_quick_form_says_it_runs_at_full_size(tiny_study):

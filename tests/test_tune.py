@@ -511,7 +511,7 @@ def test_a_space_whose_draws_never_go_together_stops_in_one_line(tiny_idx_dir, t
     assert "Traceback" not in caplog.text
 
 
-def test_a_folder_of_another_search_is_refused(space_file, tmp_path):
+def test_a_folder_of_another_search_is_refused(space_file, tmp_path, monkeypatch):
     spec = load_space(str(space_file))
     out = tmp_path / "search"
     run_tune(spec, out, options=TuneOptions(trials=1, report=False))
@@ -532,8 +532,23 @@ def test_a_folder_of_another_search_is_refused(space_file, tmp_path):
     (out / "space.toml").write_text(before[:20])
     assert run_tune(spec, out, options=TuneOptions(trials=1, report=False)).ran_here == 0
     assert (out / "space.toml").read_text() == before
-    # the folder moved: its own tune.db is still its own
+    # the folder moved: its own tune.db is still its own, however its URL is written
     moved = out.rename(tmp_path / "moved")
+    assert run_tune(spec, moved, options=TuneOptions(trials=1, report=False)).ran_here == 0
+    monkeypatch.chdir(tmp_path)
+    relative = TuneOptions(trials=1, report=False, storage="sqlite:///moved/tune.db")
+    assert run_tune(spec, moved, options=relative).ran_here == 0
+    # one server, with its driver named or not
+    from mnistlab.tune.search import _search_record
+
+    assert _search_record(moved, "postgresql+psycopg2://me:pw@db/t", "x") == _search_record(
+        moved, "postgresql://me:pw@db/t", "x") == {"study": "x",
+                                                   "storage": "postgresql://me:***@db/t"}
+    # a folder made before search.json: the studies its tune.db holds say which it is
+    (moved / "search.json").unlink()
+    with pytest.raises(MnistlabError, match="holds the study 'tiny' in the folder's tune.db, "
+                                            "not 'other' in the folder's tune.db"):
+        run_tune(spec, moved, options=TuneOptions(trials=1, report=False, study_name="other"))
     assert run_tune(spec, moved, options=TuneOptions(trials=1, report=False)).ran_here == 0
 
 
@@ -944,6 +959,12 @@ def test_a_device_this_machine_lacks_is_refused_before_the_folder(space_file, tm
         run_tune(load_space(str(space_file)), tmp_path / "search",
                  options=TuneOptions(trials=1, report=False, device=missing_device))
     assert not (tmp_path / "search").exists()
+    # a finished search is not asked: it trains nothing (its report is rebuilt anywhere)
+    run_tune(load_space(str(space_file)), tmp_path / "search",
+             options=TuneOptions(trials=1, report=False))
+    again = run_tune(load_space(str(space_file)), tmp_path / "search",
+                     options=TuneOptions(trials=1, report=False, device=missing_device))
+    assert again.ran_here == 0
 
 
 def test_a_trial_that_crashed_is_not_proposed_again_on_resume(space_file, tmp_path,

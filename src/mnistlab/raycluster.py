@@ -122,14 +122,15 @@ class Placement:
 
 
 def connect(address: str | None) -> Any:
-    """Join the Ray cluster at `address` ("auto": the one this machine is part of; HOST:PORT:
-    that head node; "local" or None: a private one-machine Ray started for this command)."""
+    """Join the Ray cluster at `address` ("auto" or None: the one this machine is part of, or
+    $RAY_ADDRESS's; HOST:PORT: that head node; "local": a private one-machine Ray started for
+    this command)."""
     ray = require_ray()
     if ray.is_initialized():
         return ray
-    # "local" starts a private Ray: None joined $RAY_ADDRESS (or a cluster running here), and
-    # a stale RAY_ADDRESS hung the command without a word
-    target = "local" if address is None else address
+    # "local" is passed as such: Ray starts a private one (given None for it, Ray joined
+    # $RAY_ADDRESS or a cluster running here), and a stale RAY_ADDRESS hung auto without a word
+    target = address or "auto"
     from_env = os.environ.get("RAY_ADDRESS", "")
     if target == "auto" and from_env not in ("", "auto", "local"):  # what ray.init reads
         try:

@@ -129,9 +129,10 @@ def _comparable(config: TrainConfig) -> TrainConfig:
     is "erase=0.5,erase_area=0.25" (they were "another configuration", and --overwrite
     trained the same run again). Numbers are compared exactly (a TrainConfig's augmentation
     is checked when it is made)."""
-    spec = config.augmentation
+    spec = config.augmentation  # a zero does nothing, but erase_area's unsaid is 0.25
     return config.replace(augment=",".join(f"{k}={repr(v).removesuffix('.0')}"
-                                           for k, v in sorted(spec.items()) if v))
+                                           for k, v in sorted(spec.items())
+                                           if v or k == "erase_area"))
 
 
 def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:

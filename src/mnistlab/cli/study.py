@@ -47,9 +47,9 @@ def add_study(p: argparse.ArgumentParser) -> None:
                    "core, one on a GPU; small networks train faster this way than with "
                    "threads; 1 = all in this process; a number also shares a GPU)")
     p.add_argument("--one-by-one", action="store_true",
-                   help="train every run alone instead of in cohorts (runs that differ only in "
-                   "lr, momentum, weight decay, dropout or seed train together by default: same "
-                   "numbers within seed noise, several times faster)")
+                   help="train every run alone instead of in cohorts (runs of the mlp that "
+                   "differ only in lr, momentum, weight decay, dropout or seed train together by "
+                   "default: same numbers within seed noise, several times faster)")
     add_placement_flags(p, "unit of work (a cohort of runs, or a single run)")
     add_log_flags(p, "the study (a parent run) and each run it trains (its children)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

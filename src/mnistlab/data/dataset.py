@@ -13,7 +13,14 @@ from pathlib import Path
 import torch
 
 from ..errors import MnistlabError
-from .idx import DEFAULT_LIMIT, MAX_PAYLOAD_BYTES, SizeLimit, parse_idx_on_scale, read_bytes
+from .idx import (
+    DEFAULT_LIMIT,
+    MAX_PAYLOAD_BYTES,
+    Scale,
+    SizeLimit,
+    parse_idx_on_scale,
+    read_bytes,
+)
 from .sources import (
     FILES,
     KNOWN_DATASETS,
@@ -57,7 +64,7 @@ class Dataset:
 
 
 def _read_split(folder: Path, split: str,
-                spec: KnownDataset | None) -> tuple[torch.Tensor, torch.Tensor, tuple[str, str]]:
+                spec: KnownDataset | None) -> tuple[torch.Tensor, torch.Tensor, tuple[str, Scale]]:
     """The split's images and labels, and its images file's name and the range it was read
     from (idx.parse_idx_on_scale)."""
     arrays, paths, scales = [], [], []
@@ -211,11 +218,12 @@ def load_folder(folder: str | Path, *, name: str | None = None,
     folder = Path(folder)
     train_x, train_y, train_read = _read_split(folder, "train", spec)
     test_x, test_y, test_read = _read_split(folder, "t10k", spec)
-    if train_read[1] != test_read[1]:  # one fits 0..255, the other does not
+    if train_read[1].clashes_with(test_read[1]):  # one fits 0..255 (or 0..1), one does not
         raise MnistlabError(
-            f"{folder}: {train_read[0]} is read as {train_read[1]} but {test_read[0]} as "
-            f"{test_read[1]} (by their values and type), so the splits would be on two "
-            "scales; save both image files on one (bytes 0..255, or the same wider range)")
+            f"{folder}: {train_read[0]} is read as {train_read[1].range} but {test_read[0]} as "
+            f"{test_read[1].range} (by their values: the type is the same), so the splits may "
+            "be on two scales; save both image files on one (bytes 0..255, or the type's "
+            "full range)")
     if len(train_y) == 0:
         raise MnistlabError(f"{folder}: the training files hold no images; a dataset needs some")
     if train_x.shape[1:] != test_x.shape[1:]:

@@ -239,23 +239,42 @@ def parse_idx(data: bytes | np.ndarray, name: str, *, expect_dims: int | None = 
     return parse_idx_on_scale(data, name, expect_dims=expect_dims, limit=limit)[0]
 
 
+@dataclass(frozen=True)
+class Scale:
+    """How an IDX file's values were read as bytes: `range` ("0..255", "0..1", "0..32767",
+    "0..65535"), the element type's kind (numpy's: u, i, f), and whether the range was
+    chosen by the values (a wider type whose values fit 0..255, floats within 0..1) rather
+    than by the type: beside a sibling of the same kind read on another range, that choice
+    may put the two files on two scales."""
+
+    range: str
+    kind: str = "u"
+    by_values: bool = False
+
+    def clashes_with(self, other: Scale) -> bool:
+        return (self.kind == other.kind and self.range != other.range
+                and (self.by_values or other.by_values))
+
+
+BYTES = Scale("0..255")
+
+
 def parse_idx_on_scale(data: bytes | np.ndarray, name: str, *, expect_dims: int | None = None,
-                       limit: SizeLimit = DEFAULT_LIMIT) -> tuple[np.ndarray, str]:
-    """parse_idx, and the range its values were read from ("0..255" where they are bytes, or
-    are taken as they are): the files of one dataset must share it."""
+                       limit: SizeLimit = DEFAULT_LIMIT) -> tuple[np.ndarray, Scale]:
+    """parse_idx, and how its values were read (Scale): a dataset's files must agree."""
     header = check_header(data, name, expect_dims=expect_dims, limit=limit)
     _check_data_length(header, len(data) - header.length, name)
     array = np.frombuffer(data, dtype=header.dtype, offset=header.length).reshape(header.shape)
-    return (array, "0..255") if header.dtype == np.uint8 else _as_bytes(array, name)
+    return (array, BYTES) if header.dtype == np.uint8 else _as_bytes(array, name)
 
 
-def _as_bytes(array: np.ndarray, name: str) -> tuple[np.ndarray, str]:
-    """An IDX array of another element type as MNIST's unsigned bytes, and the range read.
+def _as_bytes(array: np.ndarray, name: str) -> tuple[np.ndarray, Scale]:
+    """An IDX array of another element type as MNIST's unsigned bytes, and how it was read.
     Labels (1 dimension) must be whole numbers 0..255 as they are; pixels are taken as they
     are when they fit 0..255, scaled from 0..1 (floats), 0..32767 (signed 16-bit: its white)
     or 0..65535 (32-bit) otherwise: by the type, never by a file's own brightest pixel, so
-    that a dataset's train and test files are read on one scale (where one file fits 0..255
-    and its sibling does not, the dataset refuses the pair)."""
+    that a dataset's train and test files are read on one scale (where one file of a kind fits
+    0..255 and its sibling does not, the dataset refuses the pair: Scale.clashes_with)."""
     kind = "labels" if array.ndim == 1 else "pixels"
     if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
         raise MnistlabError(f"{name}: its {kind} hold NaN or infinite values; save them as "
@@ -265,14 +284,15 @@ def _as_bytes(array: np.ndarray, name: str) -> tuple[np.ndarray, str]:
         if low < 0 or high > 255 or (array.dtype.kind == "f" and (array % 1).any()):
             raise MnistlabError(f"{name}: labels must be whole numbers 0..255 (class indices); "
                                 f"these span {low:g} to {high:g}")
-        return array.astype(np.uint8), "0..255"
-    if low >= 0 and high <= 255 and not (array.dtype.kind == "f" and high <= 1):
-        return np.rint(array).astype(np.uint8), "0..255"
-    if array.dtype.kind == "f" and low >= 0 and high <= 1:
-        return np.rint(array * 255).astype(np.uint8), "0..1"
-    if array.dtype.kind == "i" and low >= 0 and high <= 65535:  # dividing by 257, a signed
-        white = 32767 if array.dtype.itemsize == 2 else 65535  # 16-bit's white read 127
-        return np.rint(array * (255 / white)).astype(np.uint8), f"0..{white}"
+        return array.astype(np.uint8), BYTES
+    typed = array.dtype.kind
+    if low >= 0 and high <= 255 and not (typed == "f" and high <= 1):
+        return np.rint(array).astype(np.uint8), Scale("0..255", typed, by_values=True)
+    if typed == "f" and low >= 0 and high <= 1:
+        return np.rint(array * 255).astype(np.uint8), Scale("0..1", typed, by_values=True)
+    if typed == "i" and low >= 0 and high <= 65535:  # dividing by 257, a signed 16-bit's
+        white = 32767 if array.dtype.itemsize == 2 else 65535  # white read 127
+        return np.rint(array * (255 / white)).astype(np.uint8), Scale(f"0..{white}", typed)
     raise MnistlabError(f"{name}: {array.dtype.name} pixels span {low:g} to {high:g}; IDX images "
                         "are read as 0..255 (or 0..1 as floats, 0..65535 as integers): rescale "
                         "them into one of those ranges")

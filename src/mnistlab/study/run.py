@@ -187,7 +187,25 @@ def check_run_devices(spec: StudySpec, plan: Plan, runs: Iterable[PlannedRun]) -
     where = {c.key: "[base]" if c.is_base else f"experiment {c.experiment!r}, variant {c.label}"
              for c in plan.cells}
     for run in runs:
-        _device_here(spec, where.get(run.key, "[final] settings"), run.config.device)
+        _device_here(spec, where.get(run.key, "the final model"), run.config.device)
+
+
+def _check_devices_left(spec: StudySpec, plan: Plan, runs: list[PlannedRun]) -> None:
+    """Before a resumed study trains `runs`: their devices, and, while experiments are left
+    with the final model chosen from the best variants, every device the final model may take
+    (a variant's, where [final] sets none): said after those runs had trained, the study was
+    stranded (the file mended is another study)."""
+    check_run_devices(spec, plan, runs)
+    if not any(r.key in plan.runs for r in runs) or spec.final.choose != "best":
+        return
+    if "device" in spec.final.settings:
+        _device_here(spec, "[final] settings", spec.final.settings["device"])
+        return
+    try:
+        check_devices(spec)
+    except MnistlabError as exc:
+        raise MnistlabError(f"{exc} (the final model, still to train, takes the best "
+                            "variants' settings, this one's device if it wins)") from None
 
 
 def _device_here(spec: StudySpec, where: str, device: Any) -> None:
@@ -226,9 +244,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                        if spec.final.choose == "explicit" else [])
         early_final = [r for r in early_final if r.key not in done]
         if local:
-            check_run_devices(spec, plan, todo + early_final)
-            if todo and spec.final.choose == "best":  # not after the experiments have trained
-                _device_here(spec, "[final] settings", spec.final.settings.get("device"))
+            _check_devices_left(spec, plan, todo + early_final)
         # The study bar counts distinct runs, finished ones too (a resumed study starts part
         # way). The best variants' final runs are known only once the experiments are done:
         # until then the bar counts one per seed, and then the runs themselves.

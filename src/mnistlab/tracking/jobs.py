@@ -144,8 +144,8 @@ class _ParentLog:
             # params cannot change: what a resume changed (--trials 3, then 4) is a tag
             held = found[0].data.params
             self.store.log(self.run_id, tags={
-                f"mnistlab.now.{k}": str(v) for k, v in self.params.items()
-                if k in held and held[k] != str(v)})
+                f"mnistlab.now.{k}": v for k, v in ml.params_of(self.params).items()
+                if k in held and held[k] != v})  # as written: lists as 16,8, None as ""
             children = self.store.find(self.experiment, KIND_TAG, f"{self.kind}-child",
                                        parent=self.run_id)
             self.logged = {r.data.tags.get(ml.KEY_TAG, "") for r in children}

@@ -9,6 +9,7 @@ pruned) trial in the study, whoever ran it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -563,7 +564,12 @@ def check_same_search(out: Path, spec: TuneSpec, url: str | None = None,
         return
     held = _recorded_search(out)
     ours = _search_record(out, url, name)
-    if held is not None and held != ours:
+    if held is None:  # a folder made before search.json: the studies its own tune.db holds
+        names = _studies_in(out / STORE_FILE)
+        held = ours if not names or ours in [{"study": n, "storage": OWN_STORAGE}
+                                            for n in names] else \
+            {"study": names[0], "storage": OWN_STORAGE}
+    if held != ours:
         raise MnistlabError(
             f"--out {out}: holds the study {held['study']!r} in {held['storage']}, not "
             f"{ours['study']!r} in {ours['storage']}; use another --out (each search keeps its "
@@ -571,8 +577,29 @@ def check_same_search(out: Path, spec: TuneSpec, url: str | None = None,
 
 
 def _search_record(out: Path, url: str, name: str) -> dict[str, str]:
-    storage = OWN_STORAGE if url == default_storage(out) else shown_url(url)
+    """The study and its storage as search.json records them: an SQLite file by its resolved
+    path (the folder's own tune.db as such: the folder may move), a server without its
+    driver (`postgresql+psycopg2://` is `postgresql://`) or password."""
+    scheme, sep, rest = url.partition("://")
+    if scheme == "sqlite" and rest.startswith("/"):
+        path = Path(rest[1:]).resolve()  # relative to the working directory, as SQLite's
+        storage = OWN_STORAGE if path == (out / STORE_FILE).resolve() else f"sqlite:///{path}"
+    else:
+        storage = shown_url(scheme.split("+")[0] + sep + rest)
     return {"study": name, "storage": storage}
+
+
+def _studies_in(path: Path) -> list[str]:
+    """The study names an Optuna SQLite file holds ([] where it is missing or unreadable:
+    opening it as storage says what is wrong)."""
+    if not path.is_file():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as db:
+            return [row[0] for row in db.execute("SELECT study_name FROM studies")]
+    except sqlite3.Error:
+        return []
 
 
 def _recorded_search(out: Path) -> dict[str, str] | None:
@@ -631,11 +658,11 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     url = storage or default_storage(out)
     name = study_name or spec.name
     check_same_search(out, spec, url, name)
-    if isinstance(backend, LocalTrials):  # a cluster's workers may have what this lacks
-        from ..device import resolve_device
+    made = not out.exists()
+    if made and isinstance(backend, LocalTrials):  # a cluster's workers may have what this
+        from ..device import resolve_device  # lacks; a search begun is asked when it trains
 
         resolve_device(spec.base.device)  # a device not here: said before the folder is made
-    made = not out.exists()
     files.check_output_folder(out)
     try:
         study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
