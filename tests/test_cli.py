@@ -136,6 +136,52 @@ def test_a_data_dir_beside_a_dataset_folder_is_said_to_do_nothing(trained_run, t
     assert "does nothing" not in capsys.readouterr().err
 
 
+def test_relative_data_paths_are_saved_absolute_and_a_run_s_gone_data_dir_is_its_own(
+        tiny_idx_dir, shared_datasets, tmp_path, monkeypatch, capsys):
+    """`train --dataset rel` saved "rel" in config.toml, so `evaluate` from another folder said
+    the data was "not there now"; a run's --data-dir gone since was blamed on a --data-dir the
+    evaluate command was not given."""
+    import shutil
+
+    shutil.copytree(tiny_idx_dir, tmp_path / "mine")
+    (tmp_path / "dd").mkdir()
+    (tmp_path / "dd" / "mnist").symlink_to(shared_datasets / "mnist")
+    monkeypatch.chdir(tmp_path)
+    small = ["--model", "mlp", "--hidden", "8", "--epochs", "1", "--train-subset", "200",
+             "--val-size", "50", "--quiet"]
+    assert main(["train", "--dataset", "mine", *small, "--out", str(tmp_path / "r")]) == 0
+    assert main(["train", "--dataset", "mnist", "--data-dir", "dd", *small,
+                 "--out", str(tmp_path / "m")]) == 0
+    assert f'dataset = "{tmp_path / "mine"}"' in (tmp_path / "r" / "config.toml").read_text()
+    assert f'data_dir = "{tmp_path / "dd"}"' in (tmp_path / "m" / "config.toml").read_text()
+    monkeypatch.chdir(tmp_path / "dd")
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "r"), "--json"]) == 0  # from another folder
+    shutil.rmtree(tmp_path / "dd")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MNISTLAB_DATA", str(shared_datasets))
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "m"), "--json"]) == 0
+    assert capsys.readouterr().err.strip() == (
+        f"warning: the run's data_dir {tmp_path / 'dd'} (in its settings) is no folder now; "
+        "mnist is looked for without it (--data-dir DIR names one)")
+
+
+def test_a_run_whose_dataset_folder_moved_says_how_to_resume_it(tiny_idx_dir, tmp_path, capsys):
+    """The only way out offered was --overwrite, which throws the trained epochs away."""
+    import shutil
+
+    shutil.copytree(tiny_idx_dir, tmp_path / "a")
+    argv = ["--model", "mlp", "--hidden", "8", "--epochs", "1", "--train-subset", "200",
+            "--val-size", "50", "--quiet", "--out", str(tmp_path / "r")]
+    assert main(["train", "--dataset", str(tmp_path / "a"), *argv]) == 0
+    (tmp_path / "a").rename(tmp_path / "b")
+    capsys.readouterr()
+    assert main(["train", "--dataset", str(tmp_path / "b"), *argv]) == 2
+    assert (f"it was trained on the data in {tmp_path / 'a'}, not there now: put that folder "
+            "back to resume or reuse it; else use another --out") in capsys.readouterr().err
+
+
 def test_evaluate_on_other_data_says_so_before_the_run_s_own_splits_fail(trained_run, tmp_path,
                                                                           capsys):
     """A 3-class folder of 60 images: the run's val-size 100 was said to be out of range

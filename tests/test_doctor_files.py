@@ -13,6 +13,7 @@ from synth import blobs
 from mnistlab.cli import main
 from mnistlab.config import TrainConfig
 from mnistlab.errors import MnistlabError
+from mnistlab.records import Finding
 from mnistlab.runs import FIX_DAMAGED, load_model
 from mnistlab.runs import examine as doctor_path
 from mnistlab.training import train
@@ -164,6 +165,28 @@ def test_a_run_without_summary_json_is_named_unfinished(run_copy, capsys):
     (run_copy / "summary.json").unlink()
     with pytest.raises(MnistlabError, match="a run that has not finished \\(no summary.json"):
         doctor_path(run_copy)
+
+
+def test_runs_that_never_finished_are_named_not_passed_as_well(good_run, tmp_path):
+    """A run stopped at epoch 0 was "nothing wrong found" (exit 0); one killed before any
+    summary, inside a folder of runs, was not mentioned at all."""
+    import dataclasses
+
+    from mnistlab.runs import examine, load_summary
+
+    stopped, killed = tmp_path / "many" / "stopped", tmp_path / "many" / "killed"
+    shutil.copytree(good_run, stopped)
+    summary = dataclasses.replace(load_summary(stopped), status="interrupted", epochs=1)
+    (stopped / "summary.json").write_text(json.dumps(summary.to_dict()))
+    shutil.copytree(good_run, killed)
+    (killed / "summary.json").unlink()
+    torch.save({"format": "checkpoint"}, killed / "checkpoint.pt")
+    found = {Path(k).name: [(f.code, f.severity, f.values) for f in v][0]  # the most severe
+             for k, v in examine(tmp_path / "many").items()}
+    assert found == {"killed": ("unfinished-run", "warning", {"done": 0, "planned": 2}),
+                     "stopped": ("unfinished-run", "warning", {"done": 1, "planned": 2})}
+    assert Finding("unfinished-run", "warning", {"done": 1, "planned": 2}).text("es")[
+        "evidence"] == "1 de 2 épocas entrenadas, luego se detuvo"
 
 
 @pytest.mark.parametrize("change, message", [

@@ -33,11 +33,14 @@ def test_binary_accuracy_illusion():
     assert codes(result)[0] == "binary-accuracy-illusion"
 
 
-def test_not_learning():
-    # deep sigmoid stack: gradients vanish, outputs stay constant
+@pytest.mark.parametrize("val_size", [200, 0])
+def test_not_learning(val_size):
+    # deep sigmoid stack: gradients vanish, outputs stay constant; without validation it was
+    # called a label problem (no-signal): the rule read the NaN validation accuracy
     config = TrainConfig(**{**FAST, "hidden": (64, 64, 64, 64, 64, 64), "activation": "sigmoid",
-                            "optimizer": "sgd", "lr": 0.01})
-    assert first_problem(train(config, dataset=blobs())) == "not-learning"
+                            "optimizer": "sgd", "lr": 0.01, "val_size": val_size})
+    result = train(config, dataset=blobs())
+    assert first_problem(result) == "not-learning" and "no-signal" not in codes(result)
 
 
 def test_collapse():

@@ -64,7 +64,8 @@ def test_a_reader_that_stops_early_is_not_called_a_disk_error(tiny_idx_dir, json
 
 def test_a_file_where_a_folder_goes_is_named_as_such(tmp_path, tiny_idx_dir):
     """A file named like the folder mnistlab makes (tensorboard/ in the run folder): the
-    advice was 'free space or fix the permissions', which fixes nothing."""
+    advice was 'free space or fix the permissions', which fixes nothing. It is said before
+    training now, as a mistake in the input (exit 2)."""
     out = tmp_path / "run"
     out.mkdir()
     (out / "tensorboard").write_text("")
@@ -72,16 +73,19 @@ def test_a_file_where_a_folder_goes_is_named_as_such(tmp_path, tiny_idx_dir):
                              str(tiny_idx_dir), "--model", "mlp", "--val-size", "100",
                              "--log", "tensorboard", "--out", str(out)],
                             capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     line, = result.stderr.strip().splitlines()
-    assert "tensorboard" in line and "a file stands where mnistlab makes a folder" in line, line
+    assert line == (f"error: {out / 'tensorboard'}: a file stands where --log tensorboard makes "
+                    "its folder; move or rename it")
+    assert sorted(p.name for p in out.iterdir()) == ["tensorboard"]  # nothing trained
 
 
 @pytest.mark.parametrize("code,advice", [
     (errno.ENOSPC, "free space on that disk"), (errno.EROFS, "a disk that is not read-only"),
     (errno.EACCES, "fix its permissions"), (errno.EISDIR, "a folder stands where mnistlab "
                                                           "writes a file"),
-    (errno.ENAMETOOLONG, "give a shorter path"), (errno.EIO, "free space or fix the permissions")])
+    (errno.ENAMETOOLONG, "give a shorter path"), (errno.EIO, "free space or fix the permissions"),
+    (errno.ENOTDIR, "a file stands where the path needs a folder")])
 def test_a_disk_error_says_what_to_do_about_that_error(code, advice, monkeypatch, capsys):
     from mnistlab import cli
 

@@ -867,7 +867,8 @@ def test_an_experiment_without_the_base_value_compares_against_its_first_not_a_f
     summary = report.split("\n## Summary" if lang == "en" else "\n## Resumen")[1]
     [row] = [line for line in summary.splitlines() if line.startswith("| learning-rate |")]
     assert number(diff.delta * 100, "+.2f", lang) in row.split("|")[4]
-    [line] = [line for line in report.splitlines() if line.startswith("- `lr`")]
+    named = "- `lr`" if lang == "en" else "- tasa de aprendizaje (`lr`)"
+    [line] = [line for line in report.splitlines() if line.startswith(named)]
     assert "0.05" in line or "0,05" in line  # the base's value, not "the first listed"
     assert "first listed" not in line and "primero de la lista" not in line
     assert (result.final_config.lr == 0.05) == (diff.delta <= 0)

@@ -40,7 +40,7 @@ RANK = {code: rank for rank, code in enumerate((
     "binary-accuracy-illusion", "diverged", "unnormalised-input", "labels-out-of-range",
     "softmax-twice", "not-learning", "no-signal", "collapse", "wrong-dataset", "too-slow",
     "overfitting", "loss-metric-mismatch", "lr-out-of-range", "val-above-train",
-    "damaged-run"))}
+    "damaged-run", "unfinished-run"))}
 
 LR_RANGES = {"sgd": (1e-3, 1.0), "adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2)}
 
@@ -233,13 +233,19 @@ def not_learning(case: Case, found: list[Finding]) -> Finding | None:
         return None
     memorising = min(last.train_loss, last.train_loss_eval) < 0.997 * lnk
     stuck = (abs(first.train_loss - lnk) <= 0.05 * lnk
-             and first.val_accuracy <= case.chance + 0.03
-             and last.val_accuracy <= case.chance + 0.03)
+             and _accuracy(first) <= case.chance + 0.03
+             and _accuracy(last) <= case.chance + 0.03)
     if stuck and (not memorising or len(case.history) < 3):
         return Finding("not-learning", "problem", {
             "epoch": int(last.epoch), "loss": last.train_loss, "lnk": lnk,
-            "acc": last.val_accuracy, "chance": case.chance})
+            "acc": _accuracy(last), "chance": case.chance})
     return None
+
+
+def _accuracy(record: EpochRecord) -> float:
+    """Validation accuracy, or the eval-mode train accuracy in a run without validation
+    (--val-size 0): read as NaN there, a network stuck at chance was called a label problem."""
+    return record.train_accuracy_eval if math.isnan(record.val_accuracy) else record.val_accuracy
 
 
 def collapse(case: Case, found: list[Finding]) -> Finding | None:

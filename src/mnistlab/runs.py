@@ -129,10 +129,14 @@ def _comparable(config: TrainConfig) -> TrainConfig:
     is "erase=0.5,erase_area=0.25" (they were "another configuration", and --overwrite
     trained the same run again). Numbers are compared exactly (a TrainConfig's augmentation
     is checked when it is made)."""
+    from .data.sources import given_folder
+
     spec = config.augmentation  # a zero does nothing, but erase_area's unsaid is 0.25
-    return config.replace(augment=",".join(f"{k}={repr(v).removesuffix('.0')}"
-                                           for k, v in sorted(spec.items())
-                                           if v or k == "erase_area"))
+    folder = given_folder(config.dataset)  # a relative path (as saved before it was made
+    return config.replace(  # absolute) is the folder it names from here
+        augment=",".join(f"{k}={repr(v).removesuffix('.0')}" for k, v in sorted(spec.items())
+                         if v or k == "erase_area"),
+        dataset=str(folder.resolve()) if folder is not None else config.dataset)
 
 
 def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
@@ -143,6 +147,17 @@ def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
                and k not in PLACEMENT]
     return first_few(f"{k} {b.get(k, '(default)')} there, {a.get(k, '(default)')} here"
                      for k in changed)
+
+
+def _moved_data(stored: TrainConfig | None) -> str:
+    """Where a run's dataset folder is gone: how to resume it, before --overwrite (which
+    throws its epochs away) is offered."""
+    from .data.sources import KNOWN_DATASETS
+
+    if stored is None or stored.dataset in KNOWN_DATASETS or Path(stored.dataset).exists():
+        return ""
+    return (f"it was trained on the data in {stored.dataset}, not there now: put that folder "
+            "back to resume or reuse it; else ")
 
 
 def same_run(stored: TrainConfig | None, config: TrainConfig) -> bool:
@@ -175,8 +190,8 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
                 raise _edited_by_hand(out, config, stored)
             raise MnistlabError(
                 f"--out {out}: holds a run of another configuration "
-                f"({_difference(config, stored)}); use another --out, or add --overwrite to "
-                "replace it")
+                f"({_difference(config, stored)}); {_moved_data(stored)}use another --out, or "
+                "add --overwrite to replace it")
         if overwrite:
             return "replace"
         if source != "config.toml":  # damaged or deleted: the run's files say what it is
@@ -648,10 +663,11 @@ def _model_fields(payload: dict[str, Any], path: Path) -> tuple[TrainConfig, tup
 SEARCH_DEPTH = 4  # studies/NAME/runs/KEY/summary.json, from a folder of studies
 
 
-def run_folders(root: Path, depth: int = SEARCH_DEPTH) -> list[Path]:
+def run_folders(root: Path, depth: int = SEARCH_DEPTH, *, finished: bool = True) -> list[Path]:
     """The run folders (holding summary.json) under `root`, at most `depth` folders down,
     in order; hidden folders are skipped, and so are the copies MLflow keeps of logged runs
-    (mlartifacts) and the TensorBoard logs: not runs of their own."""
+    (mlartifacts) and the TensorBoard logs: not runs of their own. `finished=False`: those
+    begun and stopped before any summary (a checkpoint.pt, no summary.json) instead."""
     found, level = [], [root]
     for _ in range(depth):
         below = []
@@ -661,7 +677,11 @@ def run_folders(root: Path, depth: int = SEARCH_DEPTH) -> list[Path]:
                                   p.name.startswith(".") and p.name not in TRACKING_ENTRIES)
             except OSError:  # unreadable: not ours to examine
                 continue
-            found += [c for c in children if (c / "summary.json").is_file() and _ours(c)]
+            if finished:
+                found += [c for c in children if (c / "summary.json").is_file() and _ours(c)]
+            else:
+                found += [c for c in children if (c / "checkpoint.pt").is_file()
+                          and not (c / "summary.json").exists()]
             below += children
         level = below
     return sorted(found)
@@ -736,7 +756,14 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
             out[str(run_dir)] = examine_run(run_dir)
         except MnistlabError as exc:
             out[str(run_dir)] = [Finding("damaged-run", "problem", {"detail": str(exc)})]
-    return out
+    for run_dir in run_folders(root, finished=False):  # killed before any summary: named too
+        out[str(run_dir)] = [unfinished(0, _planned_epochs(run_dir))]
+    return dict(sorted(out.items()))
+
+
+def _planned_epochs(run_dir: Path) -> int:
+    stored = _stored_config(run_dir)
+    return stored.epochs if stored is not None else 0
 
 
 def examine_run(run_dir: Path) -> list[Finding]:
@@ -757,6 +784,12 @@ def examine_run(run_dir: Path) -> list[Finding]:
             raise damaged(config_path, problem) from None
         config = stored
     history = load_history(run_dir)
+    if summary.status == "interrupted":  # "nothing wrong found" for a run stopped at epoch 0
+        return doctor.merge(list(summary.diagnoses), [unfinished(summary.epochs, config.epochs)])
     load_model(run_dir)  # a model that cannot be used is a damaged run, whatever its numbers
     return doctor.merge(list(summary.diagnoses),
                         doctor.diagnose(config, history, summary.observation()))
+
+
+def unfinished(done: int, planned: int) -> Finding:
+    return Finding("unfinished-run", "warning", {"done": done, "planned": planned})

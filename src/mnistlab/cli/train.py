@@ -145,7 +145,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.recipe == "list":
         return _list_recipes(args)
-    config = config_from_args(args, get_recipe(args.recipe).settings if args.recipe else None)
+    config = _absolute_paths(config_from_args(args, get_recipe(args.recipe).settings
+                                              if args.recipe else None))
     for line in unread_flags(args, config):
         warn_line(line)
     if args.out:
@@ -189,6 +190,35 @@ def run_train(args: argparse.Namespace) -> int:
         stderr.print(below_bar + _resume_line(args, out, summary.epochs > 0))
         return interrupt.exit_code()
     return 0
+
+
+def _data_dir_for(args: argparse.Namespace, config: TrainConfig) -> TrainConfig:
+    """`evaluate`'s --data-dir, else the run's own where it is still a folder. A run's that is
+    gone is said as the run's (it was blamed on a --data-dir not given), and passed over."""
+    from ..data.sources import KNOWN_DATASETS
+
+    if args.data_dir:
+        return config.replace(data_dir=args.data_dir)
+    if config.data_dir and not Path(config.data_dir).expanduser().is_dir():
+        if config.dataset in KNOWN_DATASETS:  # a folder given by its path does not read it
+            warn_line(f"warning: the run's data_dir {config.data_dir} (in its settings) is no "
+                      f"folder now; {config.dataset} is looked for without it (--data-dir DIR "
+                      "names one)")
+        return config.replace(data_dir=None)
+    return config
+
+
+def _absolute_paths(config: TrainConfig) -> TrainConfig:
+    """A dataset folder and --data-dir as absolute paths, as config.toml keeps them: saved
+    relative, `evaluate` from another working folder read them from there (the data "not there
+    now", or a --data-dir it was not given)."""
+    from ..data.sources import given_folder
+
+    folder = given_folder(config.dataset)
+    return config.replace(
+        dataset=str(folder.absolute()) if folder is not None else config.dataset,
+        data_dir=str(Path(config.data_dir).expanduser().absolute()) if config.data_dir
+        else config.data_dir)
 
 
 def _resume_line(args: argparse.Namespace, out: Path, epochs_done: bool) -> str:
@@ -291,8 +321,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model, payload = load_model(run_dir)  # first: it says what is wrong with a folder
     run_dir = run_dir.parent if run_dir.is_file() else run_dir  # model.pt given itself
     config = TrainConfig.from_dict(payload["config"])  # the model's own, not an edited copy
-    if args.data_dir:
-        config = config.replace(data_dir=args.data_dir)
+    config = _data_dir_for(args, config)
     for line in unread_data_dir(args.data_dir, args.dataset or config.dataset,
                                 "--dataset " if args.dataset else "the run's dataset "):
         warn_line(line)
