@@ -590,13 +590,15 @@ def _search_record(out: Path, url: str, name: str) -> dict[str, str]:
 
 
 def _studies_in(path: Path) -> list[str]:
-    """The study names an Optuna SQLite file holds ([] where it is missing or unreadable:
-    opening it as storage says what is wrong)."""
+    """The study names an Optuna SQLite file holds ([] where it is missing, unreadable or
+    damaged: opening it as storage says what is wrong, which matters more)."""
     if not path.is_file():
         return []
     try:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
                                                 uri=True)) as db:
+            if db.execute("PRAGMA quick_check").fetchone() != ("ok",):
+                return []
             return [row[0] for row in db.execute("SELECT study_name FROM studies")]
     except sqlite3.Error:
         return []
