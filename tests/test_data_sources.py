@@ -701,6 +701,19 @@ def test_a_data_dir_that_is_no_folder_is_not_passed_over_in_silence(kind, said, 
     assert how == "MNISTLAB_DATA" and folder == shared_datasets / "mnist"
 
 
+def test_a_file_where_the_cache_s_dataset_folder_goes_is_said(tmp_path, monkeypatch):
+    """`data info mnist` with a file named mnist in the cache said "run `mnistlab data fetch
+    mnist`", which then failed on that file."""
+    from mnistlab.data.sources import locate
+
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path))
+    (tmp_path / "mnist").write_text("")
+    with pytest.raises(MnistlabError, match=f"mnist not found in {tmp_path / 'mnist'} \\(a file, "
+                                            "not a folder: move it aside, then fetch\\)"):
+        locate("mnist")
+
+
 def test_fetch_given_a_folder_for_a_name_says_how_to_import_it(tmp_path, capsys):
     """It said "(a folder of IDX files works too)", which fetch does not take."""
     from mnistlab.cli import main

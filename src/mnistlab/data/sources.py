@@ -218,8 +218,11 @@ def _warn_if_passed_over(data_dir: str | Path | None, folder: Path, how: str) ->
 
 
 def _why_not_there(folder: Path, how: str) -> str:
-    """What is wrong with a folder the user named (--data-dir, MNISTLAB_DATA), if it shows."""
+    """What is wrong with a folder the user named (--data-dir, MNISTLAB_DATA), if it shows;
+    anywhere, a file where the dataset's folder goes (which `data fetch` cannot write over)."""
     root = folder.parent
+    if folder.is_file():
+        return " (a file, not a folder: move it aside, then fetch)"
     if how not in ("--data-dir", "MNISTLAB_DATA"):
         return ""
     if root.is_file():
