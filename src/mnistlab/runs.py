@@ -663,28 +663,37 @@ def _model_fields(payload: dict[str, Any], path: Path) -> tuple[TrainConfig, tup
 SEARCH_DEPTH = 4  # studies/NAME/runs/KEY/summary.json, from a folder of studies
 
 
-def run_folders(root: Path, depth: int = SEARCH_DEPTH, *, finished: bool = True) -> list[Path]:
+def run_folders(root: Path, depth: int = SEARCH_DEPTH) -> list[Path]:
     """The run folders (holding summary.json) under `root`, at most `depth` folders down,
     in order; hidden folders are skipped, and so are the copies MLflow keeps of logged runs
-    (mlartifacts) and the TensorBoard logs: not runs of their own. `finished=False`: those
-    begun and stopped before any summary (a checkpoint.pt, no summary.json) instead."""
+    (mlartifacts) and the TensorBoard logs: not runs of their own."""
+    return _finished_runs(_folders_below(root, depth))
+
+
+def _folders_below(root: Path, depth: int = SEARCH_DEPTH) -> list[Path]:
+    """Every folder under `root`, at most `depth` down, but those run_folders skips."""
     found, level = [], [root]
     for _ in range(depth):
         below = []
         for folder in level:
             try:
-                children = sorted(p for p in folder.iterdir() if p.is_dir() and not
-                                  p.name.startswith(".") and p.name not in TRACKING_ENTRIES)
+                below += sorted(p for p in folder.iterdir() if p.is_dir() and not
+                                p.name.startswith(".") and p.name not in TRACKING_ENTRIES)
             except OSError:  # unreadable: not ours to examine
                 continue
-            if finished:
-                found += [c for c in children if (c / "summary.json").is_file() and _ours(c)]
-            else:
-                found += [c for c in children if (c / "checkpoint.pt").is_file()
-                          and not (c / "summary.json").exists()]
-            below += children
+        found += below
         level = below
-    return sorted(found)
+    return found
+
+
+def _finished_runs(folders: list[Path]) -> list[Path]:
+    return sorted(c for c in folders if (c / "summary.json").is_file() and _ours(c))
+
+
+def _stopped_runs(folders: list[Path]) -> list[Path]:
+    """Runs begun and stopped before any summary (a checkpoint.pt, no summary.json)."""
+    return sorted(c for c in folders
+                  if (c / "checkpoint.pt").is_file() and not (c / "summary.json").exists())
 
 
 # keys of a summary.json only mnistlab writes (one of them is enough, the file cut short)
@@ -734,7 +743,8 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
     if root.resolve() in (Path(root.resolve().anchor), Path.home().resolve()):
         raise MnistlabError(f"{path}: the whole disk or home folder; give a run, study or tune "
                             "folder (or a folder of them)")
-    run_dirs = run_folders(root)
+    below = _folders_below(root)  # one walk, for the runs finished and those stopped early
+    run_dirs = _finished_runs(below)
     resumable = any((root / name).is_file() for name in ("config.toml", "checkpoint.pt"))
     if not run_dirs and resumable and not (root / "study.db").is_file():
         raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
@@ -756,7 +766,7 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
             out[str(run_dir)] = examine_run(run_dir)
         except MnistlabError as exc:
             out[str(run_dir)] = [Finding("damaged-run", "problem", {"detail": str(exc)})]
-    for run_dir in run_folders(root, finished=False):  # killed before any summary: named too
+    for run_dir in _stopped_runs(below):  # killed before any summary: named too
         out[str(run_dir)] = [unfinished(0, _planned_epochs(run_dir))]
     return dict(sorted(out.items()))
 

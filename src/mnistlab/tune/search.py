@@ -545,8 +545,7 @@ def _sqlite_advice(url: str) -> str:
     return ""
 
 
-def check_same_search(out: Path, spec: TuneSpec, url: str | None = None,
-                      name: str | None = None) -> None:
+def check_same_search(out: Path, spec: TuneSpec, url: str, name: str) -> None:
     """Refuse a tune folder that holds another search: its space.toml names another space, or
     its search.json another study or storage (another --study-name or --storage replaced the
     report, trials.csv and best.toml with another search's, the folder's tune.db kept). A
@@ -560,15 +559,8 @@ def check_same_search(out: Path, spec: TuneSpec, url: str | None = None,
     if isinstance(theirs, str) and theirs != spec.name:
         raise MnistlabError(f"--out {out}: holds the search {theirs!r}, not {spec.name!r}; use "
                             "another --out (each search keeps its own folder)")
-    if url is None or name is None:
-        return
-    held = _recorded_search(out)
     ours = _search_record(out, url, name)
-    if held is None:  # a folder made before search.json: the studies its own tune.db holds
-        names = _studies_in(out / STORE_FILE)
-        held = ours if not names or ours in [{"study": n, "storage": OWN_STORAGE}
-                                            for n in names] else \
-            {"study": names[0], "storage": OWN_STORAGE}
+    held = _recorded_search(out) or _held_in_own_store(out, ours)
     if held != ours:
         raise MnistlabError(
             f"--out {out}: holds the study {held['study']!r} in {held['storage']}, not "
@@ -587,6 +579,15 @@ def _search_record(out: Path, url: str, name: str) -> dict[str, str]:
     else:
         storage = shown_url(scheme.split("+")[0] + sep + rest)
     return {"study": name, "storage": storage}
+
+
+def _held_in_own_store(out: Path, ours: dict[str, str]) -> dict[str, str]:
+    """What a folder made before search.json holds, by the studies its own tune.db has (none,
+    or ours among them: ours)."""
+    names = _studies_in(out / STORE_FILE)
+    if not names or (ours["storage"] == OWN_STORAGE and ours["study"] in names):
+        return ours
+    return {"study": names[0], "storage": OWN_STORAGE}
 
 
 def _studies_in(path: Path) -> list[str]:
