@@ -160,6 +160,14 @@ def test_cohort_refuses_members_that_differ_in_shared_settings():
         cohort.train_cohort(configs, splits=splits, outs=[None] * 2, tests=[False] * 2)
 
 
+def test_a_run_whose_augmentation_does_nothing_joins_a_cohort():
+    """--augment none (or rotate=0) is no augmentation: such a run trained alone, at the
+    cohort-less speed, because the check read the text, not what it does."""
+    for text in ("none", "rotate=0"):
+        assert cohort.cohort_key(cfg().replace(augment=text)) is not None
+    assert cohort.cohort_key(cfg().replace(augment="rotate=5")) is None
+
+
 # --- a member that stopped early (a review's findings) ----------------------------------------
 EARLY = dict(model="mlp", hidden=(32,), optimizer="sgd", lr=0.05, schedule="constant",
              batch_size=50, epochs=4, val_size=200, eval_train_size=200, device="cpu")

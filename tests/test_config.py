@@ -130,6 +130,17 @@ def test_erase_area_has_a_default_and_flip_is_fine_for_fashion():
         "flip": 0.5}
 
 
+def test_an_augmentation_that_does_nothing_is_none():
+    """A zero moves nothing: "rotate=0,shift=0" is no augmentation, as "none" is, so such a
+    run takes the plain path (and may join a cohort); erase_area=0 beside erase is kept,
+    since its unsaid value is 0.25, not 0."""
+    for text in ("", "none", "rotate=0,shift=0"):
+        assert TrainConfig(augment=text).augmentation == {}
+    assert TrainConfig(augment="rotate=0,scale=0.1").augmentation == {"scale": 0.1}
+    assert TrainConfig(augment="erase=0.5,erase_area=0").augmentation == {
+        "erase": 0.5, "erase_area": 0.0}
+
+
 def test_a_resumed_run_with_another_ema_is_refused(tmp_path):
     from mnistlab.runs import claim_run_folder
 

@@ -325,8 +325,10 @@ class TrainConfig:
     # --- derived views -------------------------------------------------------------------
     @property
     def augmentation(self) -> dict[str, float]:
-        """The augmentation as numbers, erase_area filled in where erase is on."""
-        spec = parse_augment(self.augment)
+        """The augmentation as numbers, erase_area filled in where erase is on; a zero does
+        nothing and is left out, so "rotate=0" is no augmentation (as "" and "none" are)."""
+        spec = {key: value for key, value in parse_augment(self.augment).items()
+                if value or key == "erase_area"}  # said only beside erase (its unsaid: 0.25)
         if spec.get("erase"):
             spec.setdefault("erase_area", ERASE_AREA)
         return spec

@@ -131,11 +131,10 @@ def _comparable(config: TrainConfig) -> TrainConfig:
     is checked when it is made)."""
     from .data.sources import given_folder
 
-    spec = config.augmentation  # a zero does nothing, but erase_area's unsaid is 0.25
+    spec = config.augmentation  # zeros left out, erase_area's unsaid 0.25 filled in
     folder = given_folder(config.dataset)  # a relative path (as saved before it was made
     return config.replace(  # absolute) is the folder it names from here
-        augment=",".join(f"{k}={repr(v).removesuffix('.0')}" for k, v in sorted(spec.items())
-                         if v or k == "erase_area"),
+        augment=",".join(f"{k}={repr(v).removesuffix('.0')}" for k, v in sorted(spec.items())),
         dataset=str(folder.resolve()) if folder is not None else config.dataset)
 
 

@@ -62,7 +62,7 @@ def can_join(config: TrainConfig) -> bool:
     and train_cohort refuses it."""
     return (config.ensemble == 1 and config.model == "mlp" and config.loss == "ce"
             and config.metric == "accuracy"
-            and config.schedule in ("constant", "cosine", "step") and not config.augment
+            and config.schedule in ("constant", "cosine", "step") and not config.augmentation
             and config.early_stopping == 0 and config.ema == 0 and config.precision == "fp32")
 
 
