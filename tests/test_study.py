@@ -972,6 +972,15 @@ def test_diverged_runs_are_marked_in_the_tables_and_a_diverged_final_fails_the_c
     # the doctor names each setting once, its seeds after it
     section = report.split("## Training doctor")[1].split("\n## ")[0]
     assert "lr=50 (seeds 0, 1); the final model (seeds 0, 1)" in section, section
+    # `mnistlab doctor STUDY` names each run as the report does, not by its key alone (the
+    # base's folder also holds the 1-epoch run, read off its history)
+    capsys.readouterr()
+    assert main(["doctor", str(out)]) == 1
+    said = capsys.readouterr().out
+    for name in ("lr=50, seed 1", "the final model, seed 0", "base, seed 1"):
+        assert f"({name})" in said, said
+    assert main(["doctor", str(out), "--lang", "es"]) == 1
+    assert "(tasa de aprendizaje 50, semilla 0)" in capsys.readouterr().out
     # fewer seeds than before: the doctor names only the runs this report shows, by name
     assert main(["study", str(tiny_study), "--out", str(out), "--quiet", "--seeds", "1"]) == 1
     section = (out / "report.md").read_text().split("## Training doctor")[1].split("\n## ")[0]

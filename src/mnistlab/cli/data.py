@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from .. import files
 from ..config import DATA_DIR_HELP
 from ..errors import MnistlabError
@@ -114,17 +116,37 @@ def run_doctor(args: argparse.Namespace) -> int:
         print(files.json_text({run: [f.to_dict(args.lang) for f in found]
                                for run, found in report.items()}, indent=2, ensure_ascii=False))
     else:
+        names = _study_run_names(report, args.lang)
         for run, found in report.items():
+            named = escape(run) + (f" ({escape(names[run])})" if run in names else "")
             if found:
-                stdout.print(f"[bold]{run}[/]")
+                stdout.print(f"[bold]{named}[/]")
                 print_findings(found, args.lang)
             else:
-                stdout.print(f"[bold]{run}[/]: [green]{t(args.lang, 'cli.nothing_wrong')}[/]")
+                stdout.print(f"[bold]{named}[/]: [green]{t(args.lang, 'cli.nothing_wrong')}[/]")
     for message in refused:
         error_line(message, 2)
     if refused:
         return 2
     return 1 if any(problems(found) for found in report.values()) else 0
+
+
+def _study_run_names(report: dict[str, Any], lang: str) -> dict[str, str]:
+    """{run folder: "lr=0.01, seed 1"} for the runs of a study (STUDY/runs/KEY), from its
+    results.csv: a study's run folders are named by keys that say nothing to a reader."""
+    from ..study.run import run_names
+
+    names: dict[str, str] = {}
+    studies: dict[Path, dict[str, str]] = {}
+    for run in report:
+        folder = Path(run)
+        if folder.parent.name == "runs":
+            study = folder.parent.parent
+            if study not in studies:
+                studies[study] = run_names(study, lang)
+            if folder.name in studies[study]:
+                names[run] = studies[study][folder.name]
+    return names
 
 
 def _check_holds_a_dataset(folder: Path) -> None:
