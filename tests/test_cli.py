@@ -203,6 +203,8 @@ def test_evaluate_on_other_data_says_so_before_the_run_s_own_splits_fail(trained
     ("study", "a study folder, not a run; give one of its run folders, e.g. "),
     # the final model's, not the first folder by name (a seed of some variant)
     ("final", "give one of its run folders, e.g. its final model's, "),
+    # no final model: its base run, named, not the first folder by name
+    ("no-final", "give one of its run folders, e.g. "),
     ("garbage", "model.pt: damaged or cut short, torch cannot read it (not in torch's zip"),
     # torch's reason for an empty file is an empty text: "torch cannot read it ()"
     ("empty", "model.pt: damaged or cut short: an empty file (0 bytes)"),
@@ -218,9 +220,15 @@ def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path,
     if folder == "killed":  # SIGKILL or out of memory mid-run: config and checkpoint only
         shutil.copy(trained_run / "config.toml", path)
         (path / "checkpoint.pt").write_bytes(b"")
-    elif folder in ("study", "final"):
+    elif folder in ("study", "final", "no-final"):
         (path / "study.db").write_bytes(b"")
         shutil.copytree(trained_run, path / "runs" / "abc123")
+        if folder == "no-final":
+            shutil.copytree(trained_run, path / "runs" / "bbb456")
+            (path / "results.csv").write_text(
+                "experiment,factor,value,seed,epochs,run\nlr,lr,0.1,0,2,abc123\n"
+                "base,,base,0,2,bbb456\n")
+            expected += f"{path / 'runs' / 'bbb456'} (base, seed 0)"
         if folder == "final":
             shutil.copytree(trained_run, path / "runs" / "fff999")
             (path / "results.csv").write_text("experiment,value,seed,run\nlr,0.1,0,abc123\n"

@@ -21,8 +21,8 @@ from typing import Any
 from .. import files
 from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig
 from ..errors import MnistlabError
-from ..messages import named_setting, t
 from ..records import EpochRecord, RunSummary
+from ..runs import variant_name
 from .backends import LocalBackend
 from .placement import key_placement
 from .plan import (
@@ -142,41 +142,6 @@ def run_label(plan: Plan, key: str, seed: int) -> str:
     else:
         name = variant_name(cells[0].factor, cells[0].label)
     return f"{name} seed {seed}"
-
-
-def variant_name(factor: str, label: str, lang: str = "en") -> str:
-    """`lr=0.01` (in Spanish `tasa de aprendizaje 0.01`); a trial's or a grid cell's label
-    says it all: (optimizer=adam, hidden=128), as the report names it."""
-    if factor == "trial" or "×" in factor:
-        return label
-    return named_setting(factor, label, lang)
-
-
-def run_names(study: Path, lang: str) -> dict[str, str]:
-    """{run folder name: "lr=0.01, seed 1"} from a study's results.csv ({} where there is none
-    to read): `mnistlab doctor STUDY_DIR` named its runs by their keys alone. A folder several
-    rows point at (shorter runs read off a longer one's history) is named by its longest."""
-    try:
-        rows = list(csv.DictReader(io.StringIO((study / "results.csv").read_text("utf-8"))))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return {}
-    chosen: dict[str, dict[str, str]] = {}
-    for row in rows:
-        run, epochs = row.get("run") or "", _whole(row.get("epochs"))
-        if run and (run not in chosen or epochs > _whole(chosen[run].get("epochs"))):
-            chosen[run] = row
-    names = {"base": "base", "final": t(lang, "doctor.final")}
-    return {run: t(lang, "doctor.run", seed=row.get("seed", "?"),
-                   run=names.get(row.get("experiment") or "") or
-                   variant_name(row.get("factor") or "", row.get("value") or "", lang))
-            for run, row in chosen.items()}
-
-
-def _whole(text: str | None) -> int:
-    try:
-        return int(text or 0)
-    except ValueError:
-        return 0
 
 
 def _fmt(value: Any) -> str:
