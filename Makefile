@@ -27,8 +27,11 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/mnistlab study fashion-hparams --lang $(LANG_REPORT) --out studies/fashion-hparams
 
+# one pytest-xdist worker per CPU (TEST_WORKERS=0: one process), a test file per worker at a
+# time: a file's module fixtures (a Ray cluster, an MLflow server) are started once
+TEST_WORKERS ?= logical
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks docs

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 from hypothesis import settings
 from tiny_study import write_tiny_study
 
@@ -96,22 +99,49 @@ def tiny_idx_dir(tmp_path) -> Path:
     return folder
 
 
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], object]) -> Path:
+    """The folder `name`, filled by `make(folder)` once for the whole test session. `make
+    test` runs the suite on several pytest-xdist workers, each a process with session
+    fixtures of its own: a minute-long study made by each cost its minute on each. The first
+    worker to ask makes it, under a lock, beside the workers' temp folders (their common
+    parent); the others wait for it and reuse it. Tests that change such a folder copy it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        if not (root / f"{name}.made").is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a half-made one: its maker failed
+            folder.mkdir(parents=True)
+            make(folder)
+            (root / f"{name}.made").touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def lenet_run(tmp_path_factory, shared_datasets) -> Path:
+    """A LeNet-5 run folder trained on real MNIST (tests/drawn.py), for predict and export."""
+    from drawn import train_lenet
+
+    return made_once(tmp_path_factory, "lenet", lambda folder: train_lenet(folder,
+                                                                            shared_datasets))
+
+
 @pytest.fixture(scope="session")
 def study_reference(tmp_path_factory, shared_datasets):
     """get(workers) -> results.csv of the tiny study (tests/tiny_study.py) run to the end
     without interruption by `mnistlab study --workers N`: made once per worker count, for the
     tests that interrupt or kill the same study and check that resuming gets the same rows."""
-    made: dict[str, Path] = {}
+    def make(folder: Path, workers: str) -> None:
+        study = write_tiny_study(folder / "tiny.toml", shared_datasets)
+        subprocess.run([sys.executable, "-m", "mnistlab", "study", str(study), "--quiet",
+                        "--workers", workers, "--out", str(folder / "study")], check=True,
+                       env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True)
 
     def get(workers: str) -> Path:
-        if workers not in made:
-            folder = tmp_path_factory.mktemp(f"study-reference-{workers}")
-            study = write_tiny_study(folder / "tiny.toml", shared_datasets)
-            subprocess.run([sys.executable, "-m", "mnistlab", "study", str(study), "--quiet",
-                            "--workers", workers, "--out", str(folder / "study")], check=True,
-                           env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True)
-            made[workers] = folder / "study" / "results.csv"
-        return made[workers]
+        folder = made_once(tmp_path_factory, f"study-reference-{workers}",
+                           lambda folder: make(folder, workers))
+        return folder / "study" / "results.csv"
 
     return get
 
@@ -121,9 +151,12 @@ def quick_fashion_study(tmp_path_factory, shared_datasets) -> Path:
     """The folder of `mnistlab study fashion-hparams --quick --seeds 1` (this machine, two
     workers), run once for the tests that read it: its runs' health, and the Ray backend's
     reference numbers."""
-    out = tmp_path_factory.mktemp("quick-fashion") / "study"
     env = {**os.environ, "MNISTLAB_DATA": str(shared_datasets), "PYTHONUNBUFFERED": "1"}
-    subprocess.run([sys.executable, "-m", "mnistlab", "study", "fashion-hparams", "--quick",
-                    "--seeds", "1", "--quiet", "--workers", "2", "--out", str(out)],
-                   check=True, env=env, capture_output=True, timeout=900)
-    return out
+
+    def make(folder: Path) -> None:
+        subprocess.run([sys.executable, "-m", "mnistlab", "study", "fashion-hparams", "--quick",
+                        "--seeds", "1", "--quiet", "--workers", "2", "--out",
+                        str(folder / "study")], check=True, env=env, capture_output=True,
+                       timeout=900)
+
+    return made_once(tmp_path_factory, "quick-fashion", make) / "study"

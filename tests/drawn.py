@@ -1,5 +1,5 @@
 """Helpers for the predict and export tests: digits drawn the way a user's would look, a LeNet-5
-trained once per test session on real MNIST, and tiny untrained run folders.
+trained on real MNIST (once per test session: conftest's lenet_run), and tiny untrained run folders.
 """
 
 from __future__ import annotations
@@ -27,22 +27,17 @@ FONTS = (("DejaVu Sans", "normal", "normal"), ("DejaVu Sans", "bold", "normal"),
 LENET = dict(dataset="mnist", model="lenet5", batchnorm=True, epochs=2, val_size=2000,
              eval_train_size=2000, device="cpu", seed=0)
 
-_trained: dict[str, Path] = {}
-
-
-def trained_lenet(folder: Path, datasets: Path) -> Path:
-    """A LeNet-5 run folder, trained at most once per test session."""
-    if "lenet" not in _trained:
-        threads = torch.get_num_threads()
-        # On a small shared machine the intra-op threads of a model this small wait on each
-        # other: one thread trained 40x faster than two (8 ms vs 340 ms a step) under load.
-        torch.set_num_threads(1)
-        try:
-            train(TrainConfig(data_dir=str(datasets), **LENET), out=folder, write_plots=False)
-        finally:
-            torch.set_num_threads(threads)
-        _trained["lenet"] = folder
-    return _trained["lenet"]
+def train_lenet(folder: Path, datasets: Path) -> Path:
+    """A LeNet-5 run trained into `folder` (the `lenet_run` fixture: once per test session)."""
+    threads = torch.get_num_threads()
+    # On a small shared machine the intra-op threads of a model this small wait on each
+    # other: one thread trained 40x faster than two (8 ms vs 340 ms a step) under load.
+    torch.set_num_threads(1)
+    try:
+        train(TrainConfig(data_dir=str(datasets), **LENET), out=folder, write_plots=False)
+    finally:
+        torch.set_num_threads(threads)
+    return folder
 
 
 def make_run(folder: Path, *, dataset: str = "mnist", shape: tuple[int, int, int] = (1, 28, 28),

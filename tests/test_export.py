@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from drawn import make_run, trained_lenet
+from drawn import make_run
 
 from mnistlab import MnistlabError, TrainConfig, files, load_dataset
 from mnistlab import export as export_module
@@ -22,11 +22,6 @@ from mnistlab.runs import load_model
 
 onnx = pytest.importorskip("onnx", reason="needs the export extra: pip install 'mnistlab[export]'")
 onnxruntime = pytest.importorskip("onnxruntime", reason="needs the export extra")
-
-
-@pytest.fixture(scope="session")
-def lenet_run(tmp_path_factory, shared_datasets) -> Path:
-    return trained_lenet(tmp_path_factory.mktemp("lenet"), shared_datasets)
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from drawn import draw_digits, make_run, trained_lenet
+from drawn import draw_digits, make_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -35,11 +35,6 @@ from mnistlab.predict import (
     show_sheet,
 )
 from mnistlab.runs import load_model
-
-
-@pytest.fixture(scope="session")
-def lenet_run(tmp_path_factory, shared_datasets) -> Path:
-    return trained_lenet(tmp_path_factory.mktemp("lenet"), shared_datasets)
 
 
 @pytest.fixture(scope="module")

@@ -73,10 +73,14 @@ def test_fashion_hparams_quick_in_spanish(quick_fashion_study, monkeypatch, shar
     assert named and counted and named.group(1) == counted.group(1)
 
 
-def test_fashion_hparams_quick_healthy_runs(quick_fashion_study, monkeypatch, shared_datasets):
+def test_fashion_hparams_quick_healthy_runs(quick_fashion_study, monkeypatch, shared_datasets,
+                                           tmp_path):
+    import shutil
+
     monkeypatch.setenv("MNISTLAB_DATA", str(shared_datasets))
     spec = StudyOptions(quick=True, seeds=1).apply(load_study("fashion-hparams"))
-    result = train_study(spec, quick_fashion_study)  # finished: read back, nothing trained
+    shutil.copytree(quick_fashion_study, tmp_path / "S")  # other tests read the shared one
+    result = train_study(spec, tmp_path / "S")  # finished: read back, nothing trained
     for row in result.distinct_rows():
         found = _problems(result, row.key)
         if row.experiment == "learning-rate" and row.value == "0.0001":
