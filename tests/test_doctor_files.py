@@ -214,7 +214,7 @@ def test_a_finding_of_another_version_is_left_to_the_fresh_diagnosis(run_copy):
 
 
 def test_study_folder_reports_good_runs_and_names_the_damaged_one(good_run, tmp_path, capsys):
-    study = tmp_path / "study"
+    study = tmp_path / ("a-folder-whose-name-is-long-" * 3) / "study"  # its path stays whole
     for name in ("a", "b", "c"):
         shutil.copytree(good_run, study / "runs" / name)
     (study / "runs" / "b" / "metrics.csv").write_text("epoch,train_loss\n1,abc\n")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
 from ..config import TrainConfig, read_settings
@@ -173,7 +174,6 @@ def unread_data_dir(data_dir: str | None, dataset: str, named: str = "--dataset 
 
 def warn_line(line: str) -> None:
     """A tracking server that stopped answering: one line on stderr, the work goes on."""
-    from rich.markup import escape
 
     stderr.print(f"[yellow]{escape(line)}[/]")
 
@@ -250,7 +250,7 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
         print_members(summary.members)
     print_findings(summary.diagnoses)
     if out is not None:
-        stdout.print(f"run folder: [bold]{out}[/]")
+        stdout.print(f"run folder: [bold]{escape(str(out))}[/]", soft_wrap=True)  # whole: copied
 
 
 def print_members(members: list[dict[str, Any]]) -> None:
@@ -269,7 +269,6 @@ def check_run_usable(run_dir: str | Path, *, scores_diverged: bool = False) -> N
     use it say so, in one line, and how to finish the run. A diverged run's model answers
     nothing (its outputs may be finite, just huge): predict and export refuse it; evaluate
     (`scores_diverged`) scores it, saying whose figures they are."""
-    from rich.markup import escape
 
     from ..errors import MnistlabError
     from ..runs import load_summary

@@ -61,7 +61,7 @@ def run_data(args: argparse.Namespace) -> int:
             # a bar where someone watches: in a log, each transient bar left a blank line
             path = data.fetch(args.name, mirrors=args.mirror,
                               progress=not args.quiet and stderr.is_terminal)
-        stdout.print(f"{args.name}: ready in {path}")
+        stdout.print(f"{args.name}: ready in {escape(str(path))}", soft_wrap=True)
     elif args.data_command == "path":
         folder = data.dataset_folder(args.name, data_dir=args.data_dir)
         _check_holds_a_dataset(folder)
@@ -120,10 +120,11 @@ def run_doctor(args: argparse.Namespace) -> int:
         for run, found in report.items():
             named = escape(run) + (f" ({escape(names[run])})" if run in names else "")
             if found:
-                stdout.print(f"[bold]{named}[/]")
+                stdout.print(f"[bold]{named}[/]", soft_wrap=True)  # a path: one line
                 print_findings(found, args.lang)
             else:
-                stdout.print(f"[bold]{named}[/]: [green]{t(args.lang, 'cli.nothing_wrong')}[/]")
+                stdout.print(f"[bold]{named}[/]: [green]{t(args.lang, 'cli.nothing_wrong')}[/]",
+                             soft_wrap=True)
     for message in refused:
         error_line(message, 2)
     if refused:

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 from .common import (
     add_data_and_device,
     add_lang,
@@ -73,8 +75,9 @@ def run_study(args: argparse.Namespace) -> int:
     progress = StudyProgress(stderr, silent=args.quiet)
     result = study(args.study, args.out, options=options, progress=progress, warn=warn_line)
     runs = len(result.distinct_rows())
-    stdout.print(f"study folder: [bold]{result.out}[/] · {runs} run{'s' * (runs != 1)} · "
-                 f"report: {result.out / 'report.md'}")
+    stdout.print(f"study folder: [bold]{escape(str(result.out))}[/] · {runs} "
+                 f"run{'s' * (runs != 1)} · report: {escape(str(result.out / 'report.md'))}",
+                 soft_wrap=True)
     if any(r.status == "diverged" for r in result.final_rows):
         stderr.print("[red]error:[/] the final model diverged (loss became NaN/inf or kept "
                      "rising); lower its learning rate in the study file (the report says so)")
