@@ -19,9 +19,23 @@ from mnistlab.data.idx import write_idx
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
+# Under pytest-xdist (`make test`: one worker per CPU) each worker and the commands its tests
+# start get their share of the CPUs as torch threads: two workers of two threads each on two
+# cores made the tests that train in a subprocess 3x slower (threads spinning on each other).
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    _THREADS = max(1, (_CPUS or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = str(_THREADS)
+    os.environ["MKL_NUM_THREADS"] = str(_THREADS)
+
 # Property tests draw new examples on every run where people work (a new bug can turn up in
 # any run: `--hypothesis-seed=N` replays one); CI (.ci/run sets HYPOTHESIS_PROFILE=ci) draws
 # the same examples each time, so a submission passes or fails on its code, not on its draw.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    import torch
+
+    torch.set_num_threads(_THREADS)
+
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
