@@ -71,6 +71,7 @@ def cohort_key(config: TrainConfig) -> str | None:
     if not can_join(config):
         return None
     shared = {k: v for k, v in config.to_dict().items() if k not in MEMBER_FIELDS}
+    shared["augment"] = ""  # none, as can_join asks: "", "none" and "rotate=0" train together
     return json.dumps(shared, sort_keys=True)
 
 
