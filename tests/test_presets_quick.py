@@ -26,7 +26,7 @@ def _problems(result, key):
     return [f.code for f in result.summaries[key].diagnoses if f.severity == "problem"]
 
 
-def test_lenet_challenge_quick(shared_datasets, tmp_path):
+def test_lenet_challenge_quick(shared_datasets, tmp_path, capsys):
     result = run_study(_quick("lenet-challenge", shared_datasets), tmp_path / "L",
                        options=StudyOptions())
     failure = [r for r in result.rows if r.experiment == "original-failure"]
@@ -53,6 +53,14 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path):
     assert english_in(spanish) == [] and "Ilusión de la exactitud binaria" in spanish
     assert "prueba 4: tasa 0,0005" in spanish and "red de la prueba 4" in spanish
     assert not re.search(r"\btrials?\b(?!-curves\.png)", spanish)  # the labels are Spanish too
+    # `mnistlab doctor` names the study's runs as the report does, in the preset's own words
+    from mnistlab.cli import main
+
+    capsys.readouterr()
+    assert main(["doctor", str(tmp_path / "L"), "--lang", "es"]) == 1  # the illusion
+    said = capsys.readouterr().out
+    assert "(red de la prueba 4, BCE + exactitud binaria, etiquetas barajadas, semilla 0)" \
+        in said and "(prueba 1: ReLU, Adam, 10 épocas" in said, said
 
 
 def test_fashion_hparams_quick_in_spanish(quick_fashion_study, monkeypatch, shared_datasets,

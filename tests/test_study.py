@@ -1088,6 +1088,17 @@ def test_the_method_names_only_the_layer_sizes_the_base_model_has():
     assert "hidden=128-64" in _config_text(TrainConfig(model="mlp"), "en")
 
 
+def test_the_doctor_names_a_study_s_runs_as_its_report_does(study_reference, capsys):
+    """`mnistlab doctor STUDY --lang es` named a run "tasa de aprendizaje 0.01": its label
+    as results.csv stores it, where the report reads 0,01."""
+    from mnistlab.cli import main
+
+    main(["doctor", str(study_reference("1").parent), "--lang", "es"])
+    said = capsys.readouterr().out
+    assert "(tasa de aprendizaje 0,01, semilla 0)" in said, said
+    assert "(el modelo final, semilla 1)" in said and "(base, semilla 1)" in said
+
+
 def test_rows_far_from_the_original_are_named_as_the_report_names_their_experiment(
         study_reference, tmp_path):
     """The conclusion listing rows more than 3 points from the original's named them by the

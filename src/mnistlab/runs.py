@@ -32,7 +32,7 @@ import torch
 from . import doctor, files
 from .config import PLACEMENT, TRACKING_ENTRIES, TrainConfig, read_toml
 from .errors import MnistlabError, first_few
-from .messages import LANGS, catalogue, named_setting, t
+from .messages import LANGS, catalogue
 from .models import MAX_PARAMETERS, build_model
 from .records import (
     HISTORY_FIELDS,
@@ -395,10 +395,11 @@ def _no_model(folder: Path, path: Path) -> str:
                 return (f"{folder}: {what} folder, not a run; give one of its run folders, "
                         f"e.g. its final model's, {final[0]}")
             inside = run_folders(folder / where) if (folder / where).is_dir() else []
-            names = run_names(folder, "en")  # a study's base run, named, rather than a key
-            inside.sort(key=lambda run: not names.get(run.name, "").startswith("base,"))
-            example = (f", e.g. {inside[0]}" + (f" ({names[inside[0].name]})"
-                                                 if inside[0].name in names else "")
+            base = {row.get("run"): row.get("seed") for row in results_rows(folder)
+                    if row.get("experiment") == "base"}  # its base run, rather than a key
+            inside.sort(key=lambda run: (run.name not in base, str(base.get(run.name))))
+            example = (f", e.g. {inside[0]}" + (f" (base, seed {base[inside[0].name]})"
+                                                 if inside[0].name in base else "")
                        if inside else "")
             return f"{folder}: {what} folder, not a run; give one of its run folders{example}"
     inside = run_folders(folder, depth=2) if folder.is_dir() else []  # a study's runs/, say
@@ -411,48 +412,17 @@ def _no_model(folder: Path, path: Path) -> str:
 
 def _final_runs(study: Path) -> list[Path]:
     """The run folders of a study's final model (one per seed), from its results.csv."""
-    found = [study / "runs" / str(row.get("run")) for row in _results(study)
+    found = [study / "runs" / str(row.get("run")) for row in results_rows(study)
              if row.get("experiment") == "final"]
     return [path for path in found if (path / "model.pt").is_file()]
 
 
-def _results(study: Path) -> list[dict[str, str]]:
+def results_rows(study: Path) -> list[dict[str, str]]:
     """The rows of a study's results.csv; none where it cannot be read."""
     try:
         return list(csv.DictReader(io.StringIO((study / "results.csv").read_text("utf-8"))))
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
-
-
-def variant_name(factor: str, label: str, lang: str = "en") -> str:
-    """`lr=0.01` (in Spanish `tasa de aprendizaje 0.01`); a trial's or a grid cell's label
-    says it all: (optimizer=adam, hidden=128), as the report names it."""
-    if factor == "trial" or "×" in factor:
-        return label
-    return named_setting(factor, label, lang)
-
-
-def run_names(study: Path, lang: str) -> dict[str, str]:
-    """{run folder name: "lr=0.01, seed 1"} from a study's results.csv ({} where there is none
-    to read): `mnistlab doctor STUDY_DIR` named its runs by their keys alone. A folder several
-    rows point at (shorter runs read off a longer one's history) is named by its longest."""
-    chosen: dict[str, dict[str, str]] = {}
-    for row in _results(study):
-        run, epochs = row.get("run") or "", _whole(row.get("epochs"))
-        if run and (run not in chosen or epochs > _whole(chosen[run].get("epochs"))):
-            chosen[run] = row
-    names = {"base": "base", "final": t(lang, "doctor.final")}
-    return {run: t(lang, "doctor.run", seed=row.get("seed", "?"),
-                   run=names.get(row.get("experiment") or "") or
-                   variant_name(row.get("factor") or "", row.get("value") or "", lang))
-            for run, row in chosen.items()}
-
-
-def _whole(text: str | None) -> int:
-    try:
-        return int(text or 0)
-    except ValueError:
-        return 0
 
 
 def _safe_load(path: Path, fix: str = "") -> dict[str, Any]:

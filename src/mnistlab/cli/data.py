@@ -135,7 +135,7 @@ def run_doctor(args: argparse.Namespace) -> int:
 def _study_run_names(report: dict[str, Any], lang: str) -> dict[str, str]:
     """{run folder: "lr=0.01, seed 1"} for the runs of a study (STUDY/runs/KEY), from its
     results.csv: a study's run folders are named by keys that say nothing to a reader."""
-    from ..runs import run_names
+    from ..study.run import run_names
 
     names: dict[str, str] = {}
     studies: dict[Path, dict[str, str]] = {}

@@ -20,7 +20,6 @@ from ..messages import (
     class_names,
     factor_text,
     listed,
-    named_setting,
     number,
     setting_text,
     settings_text,
@@ -82,9 +81,7 @@ def _shown_value(result: StudyResult, row: Row, lang: str) -> str:
 def _run_name(result: StudyResult, row: Row, lang: str) -> str:
     """`lr=0,01` for a factor's value; a trial's or a grid cell's label says it all."""
     exp = _experiment_of(result, row)
-    value = exp.shown(row.value, lang) if exp else row.value
-    return value if exp is None or exp.factor == "trial" or "×" in exp.factor \
-        else named_setting(exp.factor, value, lang)
+    return exp.run_name(row.value, lang) if exp else row.value
 
 
 def _reference(result: StudyResult, exp: Experiment) -> tuple[str, list[Row], bool]:

@@ -21,8 +21,9 @@ from typing import Any
 from .. import files
 from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig
 from ..errors import MnistlabError
+from ..messages import t
 from ..records import EpochRecord, RunSummary
-from ..runs import variant_name
+from ..runs import results_rows
 from .backends import LocalBackend
 from .placement import key_placement
 from .plan import (
@@ -34,7 +35,7 @@ from .plan import (
     plan_experiments,
     plan_final,
 )
-from .spec import StudySpec
+from .spec import StudySpec, kept_experiments, variant_name
 from .store import Store, StoredRun
 
 RESULT_FIELDS = ("experiment", "factor", "value", "seed", "epochs", "train_acc_eval",
@@ -142,6 +143,36 @@ def run_label(plan: Plan, key: str, seed: int) -> str:
     else:
         name = variant_name(cells[0].factor, cells[0].label)
     return f"{name} seed {seed}"
+
+
+def run_names(study: Path, lang: str) -> dict[str, str]:
+    """{run folder name: "lr=0.01, seed 1"}, each run of the study folder `study` named as its
+    report names it, in `lang`, from results.csv and the experiments study.json keeps ({}
+    where there is no results.csv): `mnistlab doctor STUDY_DIR` named them by their keys
+    alone. A folder several rows point at (shorter runs read off a longer one's history) is
+    named by its longest."""
+    chosen: dict[str, dict[str, str]] = {}
+    for row in results_rows(study):
+        run, epochs = row.get("run") or "", _whole(row.get("epochs"))
+        if run and (run not in chosen or epochs > _whole(chosen[run].get("epochs"))):
+            chosen[run] = row
+    experiments = kept_experiments((_kept_identity(study) or {}).get("settings"))
+    names = {"base": "base", "final": t(lang, "doctor.final")}
+    out = {}
+    for run, row in chosen.items():
+        experiment, value = row.get("experiment") or "", row.get("value") or ""
+        name = names.get(experiment) or (
+            experiments[experiment].run_name(value, lang) if experiment in experiments
+            else variant_name(row.get("factor") or "", value, lang))
+        out[run] = t(lang, "doctor.run", run=name, seed=row.get("seed", "?"))
+    return out
+
+
+def _whole(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
 
 
 def _fmt(value: Any) -> str:

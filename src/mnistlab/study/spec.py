@@ -56,7 +56,7 @@ from ..config import (
     underscored,
 )
 from ..errors import MnistlabError
-from ..messages import setting_text, settings_text
+from ..messages import named_setting, setting_text, settings_text
 from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.study.presets"
@@ -129,6 +129,18 @@ class Experiment:
     def shown(self, label: str, lang: str) -> str:
         """The variant stored as `label`, as a reader of `lang` reads it."""
         return next((v.text("label", lang) for v in self.variants if v.label == label), label)
+
+    def run_name(self, label: str, lang: str) -> str:
+        """The variant stored as `label` named in a sentence: `lr=0.01` (`tasa de aprendizaje
+        0,01`); a trial's or a grid cell's label says it all."""
+        return variant_name(self.factor, self.shown(label, lang), lang)
+
+
+def variant_name(factor: str, shown: str, lang: str = "en") -> str:
+    """A variant of `factor` whose label reads `shown`, as the report names it."""
+    if factor == "trial" or "×" in factor:
+        return shown
+    return named_setting(factor, shown, lang)
 
 
 @dataclass(frozen=True)
@@ -457,3 +469,26 @@ def load_study(name_or_path: str) -> StudySpec:
     """A preset name (see `mnistlab study --list`) or a path to a study TOML file."""
     data, where = read_preset_or_file(name_or_path, PRESET_PACKAGE, "study")
     return parse_study(data, where=where)
+
+
+def kept_experiments(settings: Any) -> dict[str, Experiment]:
+    """The experiments in the identity settings a study folder keeps (study.json: name, base,
+    [[name, factor, test, [[label, changes], ...]], ...], ...), each variant's label in every
+    language: its numbers as the report writes them (`0,01`), a preset's own words for its
+    trials. {} where they cannot be read."""
+    try:
+        name, kept = str(settings[0]), settings[2]
+        preset = name.removesuffix("-quick")  # the quick form keeps the preset's labels
+        words = ({e.name: {v.label: v for v in e.variants} for e in load_study(preset).experiments}
+                 if preset in list_presets() else {})
+        experiments = {}
+        for exp_name, factor, test, variants in kept:
+            own = words.get(exp_name, {})
+            experiments[exp_name] = Experiment(exp_name, factor, tuple(
+                Variant(label, changes, translations=own[label].translations if label in own
+                        else _shown_values(label, changes) if factor != "trial" else {})
+                for label, changes in variants), test=bool(test))
+        return experiments
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, StopIteration,
+            MnistlabError):
+        return {}
