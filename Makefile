@@ -27,9 +27,12 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/mnistlab study fashion-hparams --lang $(LANG_REPORT) --out studies/fashion-hparams
 
-# one pytest-xdist worker per CPU (TEST_WORKERS=0: one process), a test file per worker at a
-# time: a file's module fixtures (a Ray cluster, an MLflow server) are started once
-TEST_WORKERS ?= logical
+# one pytest-xdist worker per CPU this process may use, at most 8 (TEST_WORKERS=0: one
+# process), a test file per worker at a time: a file's module fixtures (a Ray cluster, an MLflow
+# server) are started once. Counted here: xdist's own count takes every CPU of the host, also
+# where this process may use two of them.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(8, len(os.sched_getaffinity(0)) \
+	if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1))")
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 

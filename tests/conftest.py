@@ -118,17 +118,27 @@ def made_once(tmp_path_factory, name: str, make: Callable[[Path], object]) -> Pa
     test` runs the suite on several pytest-xdist workers, each a process with session
     fixtures of its own: a minute-long study made by each cost its minute on each. The first
     worker to ask makes it, under a lock, beside the workers' temp folders (their common
-    parent); the others wait for it and reuse it. Tests that change such a folder copy it."""
+    parent); the others wait for it and reuse it. Tests that change such a folder copy it.
+    It is made in a folder of its own and renamed into place when whole (a worker that died
+    while making it leaves no half-made folder, nor a child writing into the next maker's);
+    a failure is kept, so that each worker fails at once rather than make it again in turn."""
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent
-    folder = root / name
-    with FileLock(str(root / f"{name}.lock")):
-        if not (root / f"{name}.made").is_file():
-            shutil.rmtree(folder, ignore_errors=True)  # a half-made one: its maker failed
-            folder.mkdir(parents=True)
-            make(folder)
-            (root / f"{name}.made").touch()
+    folder, failed = root / name, root / f"{name}.failed"
+    with FileLock(str(root / f"{name}.lock"), timeout=1800):
+        if failed.is_file():
+            pytest.fail(f"{name}: making it failed in another worker: {failed.read_text()}")
+        if not folder.is_dir():
+            making = root / f".{name}-{os.getpid()}"
+            shutil.rmtree(making, ignore_errors=True)
+            making.mkdir()
+            try:
+                make(making)
+            except BaseException as exc:
+                failed.write_text(f"{type(exc).__name__}: {exc}"[:2000])
+                raise
+            making.rename(folder)
     return folder
 
 
@@ -150,7 +160,8 @@ def study_reference(tmp_path_factory, shared_datasets):
         study = write_tiny_study(folder / "tiny.toml", shared_datasets)
         subprocess.run([sys.executable, "-m", "mnistlab", "study", str(study), "--quiet",
                         "--workers", workers, "--out", str(folder / "study")], check=True,
-                       env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True)
+                       env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True,
+                       timeout=600)
 
     def get(workers: str) -> Path:
         folder = made_once(tmp_path_factory, f"study-reference-{workers}",
