@@ -41,3 +41,36 @@ def test_a_setting_the_recipe_gave_is_named_as_the_recipe_s(tmp_path, capsys):
     assert main(["train", "--recipe", "fashion-best", "--dataset", "mnist", "--augment",
                  "flip=0.5", "--out", str(tmp_path / "r")]) == 2
     assert "--recipe" not in capsys.readouterr().err
+
+
+def test_a_recipe_s_setting_the_data_refuses_is_named_as_the_recipe_s(tmp_path, capsys):
+    """The recipe's val-size of 2,000 refused for a dataset of 1,500 training images read as
+    the user's (the data refuses it after the settings are read); so did the warning about
+    its train-subset. A value the user gave is still theirs."""
+    import sys
+    import warnings
+
+    from conftest import make_dataset_folder
+
+    from mnistlab.cli import main
+
+    data = make_dataset_folder(tmp_path / "small", 1500, 100)
+    assert main(["train", "--recipe", "fashion-best", "--dataset", str(data), "--out",
+                 str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "val-size: 2,000 is out of range" in err
+    assert err.endswith("(--val-size 2000 comes from --recipe fashion-best: give --val-size "
+                        "to change it)"), err
+    assert main(["train", "--recipe", "fashion-best", "--dataset", str(data), "--val-size",
+                 "1500", "--out", str(tmp_path / "r")]) == 2
+    assert "--recipe" not in capsys.readouterr().err
+    with warnings.catch_warnings():  # shown as outside pytest, which only records them
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, category, name, number, *_: sys.stderr.write(
+            warnings.formatwarning(message, category, name, number))
+        assert main(["train", "--recipe", "mnist-fast", "--dataset", str(data), "--val-size",
+                     "300", "--eval-train-size", "100", "--out", str(tmp_path / "f"),
+                     "--quiet"]) == 0
+    [warning] = [line for line in capsys.readouterr().err.splitlines() if "train-subset" in line]
+    assert warning.endswith("(--train-subset 40000 comes from --recipe mnist-fast: give "
+                            "--train-subset to change it)"), warning

@@ -4,8 +4,10 @@ fields), where the work runs, and how results and findings are printed."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from ..config import TrainConfig, read_settings
+from ..errors import MnistlabError
 from ..messages import LANGS, t
 
 if TYPE_CHECKING:
@@ -65,7 +68,6 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     """The defaults, then `base` (a recipe), then --config, then the flags given. A setting
     the recipe gave that the others make wrong (its flip with --dataset mnist, say) is named
     as the recipe's, with the flag that overrides it."""
-    from ..errors import MnistlabError
 
     data = dict(base or {})
     from_file = read_settings(args.config) if getattr(args, "config", None) else {}
@@ -78,16 +80,60 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
         return TrainConfig.from_dict(data, where=getattr(args, "config", None) or "settings",
                                      typed=False)  # the flags given are text
     except MnistlabError as exc:
-        setting = str(exc).split(":")[0].strip().replace("-", "_")
-        recipe = getattr(args, "recipe", None)
-        if recipe and setting in (base or {}) and data.get(setting) == base[setting]:
-            raise MnistlabError(f"{exc} ({flag(setting)} {shown_default(base[setting])} comes "
-                                f"from --recipe {recipe}: give {flag(setting)} to change it)"
-                                ) from None
+        setting = _setting_of(str(exc))
+        if setting in (base or {}) and data.get(setting) == base[setting]:
+            raise MnistlabError(f"{exc}{recipe_note(args, setting, base[setting])}") from None
         if setting in {k.replace("-", "_") for k in from_file} and \
                 getattr(args, setting, None) is None:  # the file's value, not a flag's
             raise MnistlabError(f"{args.config}: {exc}") from None
         raise
+
+
+def _setting_of(message: str) -> str:
+    """The setting a message is about: "val-size: ..." and "train-subset 40,000: ..." name
+    theirs first."""
+    return (message.split(":")[0].strip().split(" ") or [""])[0].replace("-", "_")
+
+
+def recipe_note(args: argparse.Namespace, setting: str, value: Any) -> str:
+    """" (--val-size 2000 comes from --recipe fashion-best: give --val-size to change it)"."""
+    return (f" ({flag(setting)} {shown_default(value)} comes from --recipe {args.recipe}: "
+            f"give {flag(setting)} to change it)")
+
+
+@contextlib.contextmanager
+def recipe_named(args: argparse.Namespace, base: dict[str, Any] | None,
+                 config: TrainConfig) -> Iterator[None]:
+    """Errors and warnings raised meanwhile about a setting the recipe gave (and nothing
+    overrode) name the recipe, as config_from_args does for those found building the config:
+    a recipe's val-size of 2,000 refused for a dataset of 1,500 images read as the user's."""
+    def from_recipe(message: str) -> str:
+        setting = _setting_of(message)
+        if not base or setting not in base or getattr(args, setting, None) is not None:
+            return ""
+        try:
+            same = config.replace(**{setting: base[setting]}) == config  # not --config's own
+        except (MnistlabError, TypeError, ValueError):
+            same = False
+        return recipe_note(args, setting, base[setting]) if same else ""
+
+    formatted = warnings.formatwarning
+
+    def named(message: Any, *rest: Any, **kw: Any) -> str:
+        text = formatted(message, *rest, **kw)
+        note = from_recipe(str(message))
+        return text[:-1] + note + "\n" if note and text.endswith("\n") else text
+
+    warnings.formatwarning = named
+    try:
+        yield
+    except MnistlabError as exc:
+        note = from_recipe(str(exc))
+        if not note:
+            raise
+        raise MnistlabError(f"{exc}{note}") from None
+    finally:
+        warnings.formatwarning = formatted
 
 
 def as_flag(name: str, value: Any) -> str:
@@ -270,7 +316,6 @@ def check_run_usable(run_dir: str | Path, *, scores_diverged: bool = False) -> N
     nothing (its outputs may be finite, just huge): predict and export refuse it; evaluate
     (`scores_diverged`) scores it, saying whose figures they are."""
 
-    from ..errors import MnistlabError
     from ..runs import load_summary
 
     folder = Path(run_dir)

@@ -27,6 +27,7 @@ from .common import (
     path_text,
     print_members,
     print_summary,
+    recipe_named,
     stderr,
     stdout,
     unread_data_dir,
@@ -145,8 +146,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.recipe == "list":
         return _list_recipes(args)
-    config = _absolute_paths(config_from_args(args, get_recipe(args.recipe).settings
-                                              if args.recipe else None))
+    recipe = get_recipe(args.recipe).settings if args.recipe else None
+    config = _absolute_paths(config_from_args(args, recipe))
     for line in unread_flags(args, config):
         warn_line(line)
     if args.out:
@@ -155,7 +156,8 @@ def run_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(config)
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
     try:
-        with _taken_back_if_left_empty([] if args.out else [out, *made]):
+        with _taken_back_if_left_empty([] if args.out else [out, *made]), \
+                recipe_named(args, recipe, config):  # the data's refusals of its settings
             tracking = _tracking(args, out)  # a missing extra, a silent server: before training
             result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
                            refuse_damaged=True,  # a finished run's damaged summary: kept
