@@ -180,13 +180,25 @@ def test_runs_that_never_finished_are_named_not_passed_as_well(good_run, tmp_pat
     (stopped / "summary.json").write_text(json.dumps(summary.to_dict()))
     shutil.copytree(good_run, killed)
     (killed / "summary.json").unlink()
-    torch.save({"format": "checkpoint"}, killed / "checkpoint.pt")
+    torch.save({"format": "checkpoint"}, killed / "checkpoint.pt")  # killed after epoch 1
+    metrics = (killed / "metrics.csv").read_text().splitlines(keepends=True)
+    (killed / "metrics.csv").write_text("".join(metrics[:2]))
+    cut = tmp_path / "many" / "cut"  # stopped inside its first epoch: it starts over
+    shutil.copytree(good_run, cut)
+    summary = dataclasses.replace(load_summary(cut), status="interrupted", epochs=0)
+    (cut / "summary.json").write_text(json.dumps(summary.to_dict()))
     found = {Path(k).name: [(f.code, f.severity, f.values) for f in v][0]  # the most severe
              for k, v in examine(tmp_path / "many").items()}
-    assert found == {"killed": ("unfinished-run", "warning", {"done": 0, "planned": 2}),
-                     "stopped": ("unfinished-run", "warning", {"done": 1, "planned": 2})}
+    assert found == {"killed": ("unfinished-run", "warning", {"done": 1, "planned": 2}),
+                     "stopped": ("unfinished-run", "warning", {"done": 1, "planned": 2}),
+                     "cut": ("unfinished-run", "warning",
+                             {"done": 0, "planned": 2, "kind": "from-start"})}
     assert Finding("unfinished-run", "warning", {"done": 1, "planned": 2}).text("es")[
         "evidence"] == "1 de 2 épocas entrenadas, luego se detuvo"
+    # the fix said it resumed "from the last whole epoch" where none was
+    fixes = {name: Finding(*found[name]).text()["fix"] for name in ("killed", "cut")}
+    assert "from the last whole epoch" in fixes["killed"]
+    assert "starts the run over" in fixes["cut"]
 
 
 @pytest.mark.parametrize("change, message", [

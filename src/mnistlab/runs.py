@@ -775,8 +775,17 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
         except MnistlabError as exc:
             out[str(run_dir)] = [Finding("damaged-run", "problem", {"detail": str(exc)})]
     for run_dir in _stopped_runs(below):  # killed before any summary: named too
-        out[str(run_dir)] = [unfinished(0, _planned_epochs(run_dir))]
+        out[str(run_dir)] = [unfinished(_whole_epochs(run_dir), _planned_epochs(run_dir))]
     return dict(sorted(out.items()))
+
+
+def _whole_epochs(run_dir: Path) -> int:
+    """The epochs a run killed before its summary finished (metrics.csv's rows; 0 where
+    it cannot be read): with one or more it resumes from the last, with none it starts over."""
+    try:
+        return len(load_history(run_dir))
+    except MnistlabError:
+        return 0
 
 
 def _planned_epochs(run_dir: Path) -> int:
@@ -810,4 +819,7 @@ def examine_run(run_dir: Path) -> list[Finding]:
 
 
 def unfinished(done: int, planned: int) -> Finding:
-    return Finding("unfinished-run", "warning", {"done": done, "planned": planned})
+    """A run stopped before its last epoch; one stopped inside its first starts over (the
+    fix said it resumed "from the last whole epoch", where none was)."""
+    kind = {"kind": "from-start"} if done == 0 else {}
+    return Finding("unfinished-run", "warning", {"done": done, "planned": planned, **kind})
