@@ -353,6 +353,14 @@ def test_bad_options_are_user_errors(toy_run):
         predict(Path("/nonexistent/run"), [paper_digit()])
 
 
+def test_a_model_of_other_images_says_what_to_do_instead(tmp_path):
+    """A model of 12x16 images: predict named the problem, not what to do instead."""
+    run = make_run(tmp_path / "wide", shape=(1, 12, 16))
+    with pytest.raises(MnistlabError, match=r"this one takes 1x12x16: score IDX files of that "
+                       r"shape with `mnistlab evaluate RUN_DIR --dataset DIR`, or export it"):
+        predict(run, [paper_digit()])
+
+
 # --- reports ---------------------------------------------------------------------------------
 def test_json_report(toy_run, tmp_path):
     predictions = predict(toy_run, [paper_digit(), tmp_path / "missing.png"], top=4)
