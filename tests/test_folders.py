@@ -685,3 +685,26 @@ def test_a_run_still_training_is_said_to_be_training_not_killed(tmp_path):
                        r"\(Ctrl-C, killed, or out of memory; checkpoint.pt is here\): run the "
                        f"same train command again with --out {run}"):
         load_model(run)  # the lock file is left, but nobody holds it; the --out finds it again
+
+
+def test_a_folder_no_file_can_be_made_in_is_said_as_such(tmp_path, monkeypatch):
+    """`export --out /proc/x.onnx` said "No such file or directory" of a folder that exists,
+    and advised freeing space; a full disk is told to free space, a refusal to write is not."""
+    import errno
+
+    if Path("/proc").is_dir():
+        with pytest.raises(MnistlabError) as info:
+            files.check_output_folder("/proc")
+        assert str(info.value) == ("--out /proc: cannot write there (no file can be made in "
+                                   "it); choose a folder you can write to")
+    real_open = open
+
+    def full(path, *args, **kwargs):
+        if str(path).endswith(files.PROBE_NAME):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full)
+    with pytest.raises(MnistlabError, match=r"\(No space left on device\); free space on its "
+                       r"device, or choose another folder$"):
+        files.check_output_folder(tmp_path / "out")

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import math
@@ -226,8 +227,11 @@ def check_output_folder(folder: str | Path, flag: str = "--out", *,
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as exc:
-        raise MnistlabError(f"{flag} {folder}: cannot write there ({_why(exc)}); choose a "
-                            "folder you can write to, or free space on its device") from None
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        why = "no file can be made in it" if exc.errno == errno.ENOENT else _why(exc)  # /proc
+        raise MnistlabError(f"{flag} {folder}: cannot write there ({why}); " + (
+            "free space on its device, or choose another folder" if full else
+            "choose a folder you can write to")) from None
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
