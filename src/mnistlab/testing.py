@@ -36,6 +36,12 @@ class LoopbackCluster:
     env: dict[str, str]  # what a driver's environment needs to join (the token)
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
 @contextlib.contextmanager
 def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, *,
                      object_store_mib: int = 300) -> Iterator[LoopbackCluster]:
@@ -50,9 +56,7 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, *,
     if not ray_cli.exists():
         raise MnistlabError(f"backend ray: no `ray` command beside {sys.executable}; "
                             f"{INSTALL_HINT}")
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     # short: Ray's unix sockets live under it, and their paths are limited to ~107 bytes
     temp = tempfile.mkdtemp(prefix="mlray", dir="/tmp")
     address = f"{LOOPBACK}:{port}"
@@ -63,8 +67,11 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1, *,
     common = ["--num-cpus", str(cpus_per_node), "--num-gpus", "0", "--object-store-memory",
               str(object_store_mib * 2**20), "--node-ip-address", LOOPBACK,
               "--disable-usage-stats"]
-    roles = [["--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", temp]]
-    roles += [["--address", address]] * (nodes - 1)
+    roles = [["--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", temp,
+              "--ray-client-server-port", str(_free_port())]]
+    roles += [["--address", address] for _ in range(nodes - 1)]
+    for role in roles:  # Ray's fixed defaults (52365; 10001 above) clash with another cluster
+        role += ["--dashboard-agent-listen-port", str(_free_port())]
     groups: list[int] = []
     try:
         for role in roles:
