@@ -1374,3 +1374,20 @@ def test_a_grid_cell_s_run_is_named_by_its_label_alone(tiny_study):
         "optimizer=adam-hidden=16-seed-0-")
     lr = next(c for c in plan.cells if c.experiment == "learning-rate" and not c.is_base)
     assert run_label(plan, lr.key, 1) == "lr=0.01 seed 1"
+
+
+def test_a_tie_for_the_best_value_goes_to_the_base_as_in_the_summary(tiny_study):
+    """Two values of one mean: the summary said "keep the base value" and the final model
+    was trained with the other (the first listed)."""
+    from mnistlab.study.run import Row, best_variants
+
+    spec = load_study(str(tiny_study))
+
+    def row(value: str, seed: int, val: float) -> Row:
+        return Row("learning-rate", "lr", value, seed, f"{value}-{seed}", value == "0.05", 3,
+                   0.8, 0.8, val, 0.5, None, None, 1.0, "completed")
+
+    rows = [row("0.01", 0, 0.6), row("0.01", 1, 0.7), row("0.05", 0, 0.7), row("0.05", 1, 0.6)]
+    assert best_variants(spec, rows)["learning-rate"][0] == "0.05"  # the base's, listed second
+    rows[0] = row("0.01", 0, 0.61)
+    assert best_variants(spec, rows)["learning-rate"][0] == "0.01"  # a better one still wins

@@ -36,6 +36,7 @@ from .plan import (
     plan_final,
 )
 from .spec import StudySpec, kept_experiments, variant_name
+from .stats import summarize
 from .store import Store, StoredRun
 
 RESULT_FIELDS = ("experiment", "factor", "value", "seed", "epochs", "train_acc_eval",
@@ -473,7 +474,9 @@ def base_rows(rows: Iterable[Row]) -> list[Row]:
 
 
 def best_variants(spec: StudySpec, rows: list[Row]) -> dict[str, tuple[str, float]]:
-    """experiment -> (label of the variant with the best mean validation accuracy, mean)."""
+    """experiment -> (label of the variant with the best mean validation accuracy, mean). A
+    tie goes to the reference, as in the report's summary: the base's value, else the first
+    listed (the summary said "keep the base value" and the final model took the other)."""
     best: dict[str, tuple[str, float]] = {}
     for exp in spec.experiments:
         means = {}
@@ -481,9 +484,11 @@ def best_variants(spec: StudySpec, rows: list[Row]) -> dict[str, tuple[str, floa
             vals = [r.val_accuracy for r in rows if r.experiment == exp.name and r.value == v.label
                     and math.isfinite(r.val_accuracy)]
             if vals:
-                means[v.label] = sum(vals) / len(vals)
+                means[v.label] = summarize(vals).mean
         if means:
-            label = max(means, key=means.__getitem__)
+            reference = next((r.value for r in rows if r.experiment == exp.name and r.is_base),
+                             next(iter(means)))
+            label = max(means, key=lambda label: (means[label], label == reference))
             best[exp.name] = (label, means[label])
     return best
 
