@@ -228,7 +228,7 @@ def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path,
             (path / "results.csv").write_text(
                 "experiment,factor,value,seed,epochs,run\nlr,lr,0.1,0,2,abc123\n"
                 "base,,base,0,2,bbb456\n")
-            expected += f"{path / 'runs' / 'bbb456'} (base, seed 0)"
+            expected += f"{path / 'runs' / 'bbb456'} (the base, seed 0)"
         if folder == "final":
             shutil.copytree(trained_run, path / "runs" / "fff999")
             (path / "results.csv").write_text("experiment,value,seed,run\nlr,0.1,0,abc123\n"

@@ -977,7 +977,7 @@ def test_diverged_runs_are_marked_in_the_tables_and_a_diverged_final_fails_the_c
     capsys.readouterr()
     assert main(["doctor", str(out)]) == 1
     said = capsys.readouterr().out
-    for name in ("lr=50, seed 1", "the final model, seed 0", "base, seed 1"):
+    for name in ("lr=50, seed 1", "the final model, seed 0", "the base, seed 1"):
         assert f"({name})" in said, said
     assert main(["doctor", str(out), "--lang", "es"]) == 1
     assert "(tasa de aprendizaje 50, semilla 0)" in capsys.readouterr().out
@@ -1088,6 +1088,24 @@ def test_the_method_names_only_the_layer_sizes_the_base_model_has():
     assert "hidden=128-64" in _config_text(TrainConfig(model="mlp"), "en")
 
 
+def test_the_report_s_doctor_names_the_base_s_runs_as_the_base(study_reference, tmp_path):
+    """The base's runs were named after the last experiment that lists them ("epochs=3")."""
+    import shutil
+
+    from mnistlab.records import Finding
+
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    result = train_study(load_study(str(finished.parent / "tiny.toml")), tmp_path / "S")
+    keys = {r.key for r in result.rows if r.is_base}
+    assert keys and keys <= set(result.summaries)
+    for key in keys:
+        result.summaries[key] = dataclasses.replace(result.summaries[key], diagnoses=[
+            Finding("too-slow", "warning", {"lr": 0.05, "slow_lr": 0.1})])
+    section = to_markdown(build_document(result)).split("## Training doctor")[1]
+    assert "in 2 runs: the base (seeds 0, 1)" in section and "epochs=3" not in section, section
+
+
 def test_the_doctor_names_a_study_s_runs_as_its_report_does(study_reference, capsys):
     """`mnistlab doctor STUDY --lang es` named a run "tasa de aprendizaje 0.01": its label
     as results.csv stores it, where the report reads 0,01."""
@@ -1096,7 +1114,7 @@ def test_the_doctor_names_a_study_s_runs_as_its_report_does(study_reference, cap
     main(["doctor", str(study_reference("1").parent), "--lang", "es"])
     said = capsys.readouterr().out
     assert "(tasa de aprendizaje 0,01, semilla 0)" in said, said
-    assert "(el modelo final, semilla 1)" in said and "(base, semilla 1)" in said
+    assert "(el modelo final, semilla 1)" in said and "(la base, semilla 1)" in said
 
 
 def test_rows_far_from_the_original_are_named_as_the_report_names_their_experiment(

@@ -398,7 +398,7 @@ def _no_model(folder: Path, path: Path) -> str:
             base = {row.get("run"): row.get("seed") for row in results_rows(folder)
                     if row.get("experiment") == "base"}  # its base run, rather than a key
             inside.sort(key=lambda run: (run.name not in base, str(base.get(run.name))))
-            example = (f", e.g. {inside[0]}" + (f" (base, seed {base[inside[0].name]})"
+            example = (f", e.g. {inside[0]}" + (f" (the base, seed {base[inside[0].name]})"
                                                  if inside[0].name in base else "")
                        if inside else "")
             return f"{folder}: {what} folder, not a run; give one of its run folders{example}"

@@ -454,7 +454,8 @@ def _runs_named(runs: list[tuple[str, int]], lang: str, shown: int = 6) -> str:
 
 def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Heading(1, t(lang, "doctor")))
-    runs = {r.key: (_run_name(result, r, lang), r.seed) for r in result.rows}
+    runs = {r.key: (_run_name(result, r, lang), r.seed) for r in result.rows if not r.is_base}
+    runs.update({r.key: (t(lang, "concl.base"), r.seed) for r in result.rows if r.is_base})
     runs.update({r.key: (t(lang, "doctor.final"), r.seed) for r in result.final_rows})
     by_code: dict[str, list[tuple[str, Finding]]] = {}
     for key, summary in result.summaries.items():

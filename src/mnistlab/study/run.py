@@ -158,7 +158,7 @@ def run_names(study: Path, lang: str) -> dict[str, str]:
         if run and (run not in chosen or epochs > _whole(chosen[run].get("epochs"))):
             chosen[run] = row
     experiments = kept_experiments((_kept_identity(study) or {}).get("settings"))
-    names = {"base": "base", "final": t(lang, "doctor.final")}
+    names = {"base": t(lang, "concl.base"), "final": t(lang, "doctor.final")}
     out = {}
     for run, row in chosen.items():
         experiment, value = row.get("experiment") or "", row.get("value") or ""
