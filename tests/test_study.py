@@ -1392,6 +1392,13 @@ def test_a_grid_cell_s_run_is_named_by_its_label_alone(tiny_study):
         "optimizer=adam-hidden=16-seed-0-")
     lr = next(c for c in plan.cells if c.experiment == "learning-rate" and not c.is_base)
     assert run_label(plan, lr.key, 1) == "lr=0.01 seed 1"
+    # a grid of one factor: its label names the setting already ("epochs=epochs=3")
+    tiny_study.write_text(tiny_study.read_text().replace(
+        'grid = { optimizer = ["adam"], hidden = [[16]] }', 'grid = { epochs = [1, 2] }'))
+    plan = plan_experiments(load_study(str(tiny_study)))
+    [cell] = [c for c in plan.cells if c.experiment == "grid" and c.seed == 0
+              and c.label == "epochs=2"]
+    assert run_label(plan, cell.key, 0) == "epochs=2 seed 0"
 
 
 def test_a_tie_for_the_best_value_goes_to_the_base_as_in_the_summary(tiny_study):

@@ -137,8 +137,9 @@ class Experiment:
 
 
 def variant_name(factor: str, shown: str, lang: str = "en") -> str:
-    """A variant of `factor` whose label reads `shown`, as the report names it."""
-    if factor == "trial" or "×" in factor:
+    """A variant of `factor` whose label reads `shown`, as the report names it: a grid's
+    label names its settings already (a grid of one factor too: "epochs=epochs=3")."""
+    if factor == "trial" or "×" in factor or shown.startswith(f"{factor}="):
         return shown
     return named_setting(factor, shown, lang)
 
