@@ -1042,6 +1042,25 @@ def test_validating_on_the_test_set_needs_no_images_held_out():
     assert spec.base.val_size == 0 and spec.final.settings == {"val_size": 0}
 
 
+@pytest.mark.parametrize("experiment, varied", [
+    ("factor = 'val_from'\nvalues = ['train', 'test']", "val_from"),
+    ("factor = 'val_size'\nvalues = [300, 500]", "val_size"),
+    ("variants = [{ label = 'a' }, { label = 'b', dataset = 'fashion-mnist' }]", "dataset"),
+    ("grid = { data_seed = [0, 1], lr = [0.1] }", "data_seed")])
+def test_the_best_is_not_chosen_among_variants_judged_on_other_measures(experiment, varied):
+    """An experiment varying val_from with [final] choose = "best": its "test" variant's
+    validation accuracy was its test score, compared with the others', and the final model
+    took val_from = "test". Refused as a search refuses it; chosen by hand, it may."""
+    from mnistlab.config import tomllib
+
+    text = ("[base]\nval_size = 300\n[[experiment]]\nname = 'x'\n" + experiment +
+            "\n[final]\nchoose = 'best'\n")
+    with pytest.raises(MnistlabError, match=f"experiment 'x' varies {varied}, and \\[final\\] "
+                       "choose = \"best\" picks by validation accuracy: each must "):
+        parse_study(tomllib.loads(text))
+    parse_study(tomllib.loads(text.replace("'best'", "'explicit'\nsettings = { lr = 0.1 }")))
+
+
 def test_trial_conclusions_quote_the_trials_table_means(tiny_study, tmp_path):
     """The lenet-challenge report said 'every trial reaches at least 93.32%' (one seed's figure)
     under a table of means whose lowest was 95.08 ± 1.75, and 'the correct trials reach 96.82%'

@@ -63,6 +63,11 @@ TRACKING_ENTRIES = frozenset({TENSORBOARD_FOLDER, MLFLOW_STORE, MLFLOW_ARTIFACTS
 SEED_LIMIT = 2**62
 # Settings added after the first release (0.1.0), see TrainConfig.identity_dict
 LATER_SETTINGS = frozenset({"blocks", "ema", "tta", "precision", "ensemble"})
+# Settings the runs a comparison picks the best of must share, and why: a search's trials, a
+# study's variants where its [final] chooses the best (tune.space, study.spec)
+_JUDGED = "each must be judged on the same validation set, held out of the training set"
+JUDGED_ALIKE = {"val_from": _JUDGED, "val_size": _JUDGED, "data_seed": _JUDGED,
+                "dataset": "each must learn the same data"}
 # Where a run trains and reads its data, not what it is: a run or study resumed with other
 # values is the same one (runs.same_run, study.run.study_identity)
 PLACEMENT = ("data_dir", "device")

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import (
+    JUDGED_ALIKE,
     SEED_LIMIT,
     TRANSLATED,
     TrainConfig,
@@ -274,10 +275,27 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
         original_base=dict(typed(data, "original_base", "table of numbers", where, {},
                                  example="e.g. { train = 90.1, val = 88.0 }")),
         translations=read_translations(data, {"title", "description"}, where))
+    if final.choose == "best":
+        _check_judged_alike(experiments, base, where)
     if not experiments and final.choose == "none":
         raise MnistlabError(f"{where}: nothing to train; add an [[experiment]] (e.g. name = "
                             "\"lr\", factor = \"lr\", values = [0.01, 0.1]) or a [final]")
     return spec
+
+
+def _check_judged_alike(experiments: list[Experiment], base: TrainConfig, where: str) -> None:
+    """[final] choose = "best" picks each experiment's variant of the best validation accuracy:
+    one varying where validation comes from (val_from = "test": its test score) or what data
+    it learns was compared, and chosen, on another measure."""
+    for exp in experiments:
+        varied = sorted({key for v in exp.variants for key, value in v.changes.items()
+                         if key in JUDGED_ALIKE and value != getattr(base, key)}
+                        ) if not exp.test else []
+        if varied:
+            raise MnistlabError(
+                f"{where}: experiment {exp.name!r} varies {varied[0]}, and [final] choose = "
+                f"\"best\" picks by validation accuracy: {JUDGED_ALIKE[varied[0]]}; set it "
+                "in [base], or choose = \"explicit\"")
 
 
 EXPERIMENT_KEYS = ("name", "factor", "values", "grid", "variants", "original", "test", "title",

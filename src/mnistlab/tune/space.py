@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import (
+    JUDGED_ALIKE,
     TRANSLATED,
     TrainConfig,
     check_name,
@@ -314,11 +315,9 @@ def _number(value: Any, key: str, *, whole: bool) -> float | int:
 
 # Settings a search must hold still, and why: trials are compared on one validation set held out
 # of the same training data, and the test set is touched once, by the retrained best.
-_HELD = "every trial must be judged on the same validation set, held out of the training set"
 NOT_SEARCHED = {
-    "val_from": _HELD, "val_size": _HELD, "data_seed": _HELD,
-    "dataset": "every trial must learn the same data", "data_dir": "every trial must learn the "
-    "same data",
+    **{key: why.replace("each", "every trial") for key, why in JUDGED_ALIKE.items()},
+    "data_dir": "every trial must learn the same data",
     "seed": "searching seeds picks luck; the best trial is retrained with fresh seeds "
     "(--retrain-seeds)",
     "device": "where a trial runs does not change what it learns (use --device)",
