@@ -5,6 +5,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -923,13 +924,16 @@ name = "trials"
 test = true
 variants = [{ label = "mlp: small" }, { label = "mlp: wide", hidden = [64] }]
 [[experiment]]
-name = "numbered"
+name = "numbered trials"
 test = true
 variants = [{ label = "trial 1: small" }, { label = "trial 2: wide", hidden = [64] }]''')
     tiny_study.write_text(text.replace("seeds = 2", "seeds = 1"))
     run_study(load_study(str(tiny_study)), tmp_path / "S")
     assert drawn["trials"] == ["mlp: small", "mlp: wide"]  # one line each, not one "mlp"
-    assert drawn["numbered"] == ["trial 1", "trial 2"]  # short where that stays unique
+    assert drawn["numbered trials"] == ["trial 1", "trial 2"]  # short where that stays unique
+    # a name with a space: its figure's path has none (Markdown showed the image as text)
+    assert "(plots/numbered-trials-curves.png)" in (tmp_path / "S" / "report.md").read_text()
+    assert (tmp_path / "S" / "plots" / "numbered-trials-curves.png").is_file()
 
 
 def test_a_damaged_final_model_leaves_its_figure_out_not_the_report(tiny_study, tmp_path):
@@ -1059,6 +1063,22 @@ def test_the_best_is_not_chosen_among_variants_judged_on_other_measures(experime
                        "choose = \"best\" picks by validation accuracy: each must "):
         parse_study(tomllib.loads(text))
     parse_study(tomllib.loads(text.replace("'best'", "'explicit'\nsettings = { lr = 0.1 }")))
+
+
+@pytest.mark.parametrize("names, message", [
+    (["lr 1", "lr-1"], "experiments 'lr 1' and 'lr-1' would write the same figures "
+                       "(plots/lr-1-points.png); rename one"),
+    (["Lr", "lr"], "experiments 'Lr' and 'lr' would write the same figures"),
+    (["final"], "an experiment named 'final' would write over the final model's figures")])
+def test_experiments_whose_figures_would_share_a_file_are_refused(names, message):
+    """"lr 1" and "lr-1" both drew plots/lr-1-points.png: the first section showed the
+    second's plots."""
+    from mnistlab.config import tomllib
+
+    text = "[base]\nval_size = 300\n" + "".join(
+        f"[[experiment]]\nname = '{name}'\nfactor = 'lr'\nvalues = [0.1]\n" for name in names)
+    with pytest.raises(MnistlabError, match=re.escape(message)):
+        parse_study(tomllib.loads(text))
 
 
 def test_trial_conclusions_quote_the_trials_table_means(tiny_study, tmp_path):

@@ -131,6 +131,12 @@ class Experiment:
         """The variant stored as `label`, as a reader of `lang` reads it."""
         return next((v.text("label", lang) for v in self.variants if v.label == label), label)
 
+    @property
+    def plot_stem(self) -> str:
+        """Its figures' file names start so (plots/<stem>-points.png): the name, spaces made
+        dashes, as a Markdown image's path cannot hold a space."""
+        return "-".join(self.name.split())
+
     def run_name(self, label: str, lang: str) -> str:
         """The variant stored as `label` named in a sentence: `lr=0.01` (`tasa de aprendizaje
         0,01`); a trial's or a grid cell's label says it all."""
@@ -247,6 +253,7 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
     check_plan_size(seeds, 0, base.seed, where)
     experiments: list[Experiment] = []
     names: set[str] = set()
+    stems: dict[str, str] = {}  # plot file stem -> experiment name
     settings_so_far = 0
     for i, raw in enumerate(typed(data, "experiment", "array of tables", where, [],
                                   example="[[experiment]] sections")):
@@ -254,6 +261,7 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
                                 settings_before=settings_so_far, seeds=seeds)
         if exp.name in names:
             raise MnistlabError(f"{where}: two experiments are named {exp.name!r}")
+        _check_plot_stem(exp, stems, where)
         names.add(exp.name)
         experiments.append(exp)
         settings_so_far += len(exp.variants)
@@ -281,6 +289,20 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
         raise MnistlabError(f"{where}: nothing to train; add an [[experiment]] (e.g. name = "
                             "\"lr\", factor = \"lr\", values = [0.01, 0.1]) or a [final]")
     return spec
+
+
+def _check_plot_stem(exp: Experiment, stems: dict[str, str], where: str) -> None:
+    """Two experiments' figures in one file ("lr 1" and "lr-1": the first section showed the
+    second's plots), or an experiment's over the final model's, are refused by name."""
+    stem = exp.plot_stem.casefold()  # one file on a disk that ignores case
+    if stem == "final":
+        raise MnistlabError(f"{where}: an experiment named {exp.name!r} would write over the "
+                            "final model's figures (plots/final-curves.png); rename it")
+    if stem in stems:
+        raise MnistlabError(f"{where}: experiments {stems[stem]!r} and {exp.name!r} would "
+                            f"write the same figures (plots/{exp.plot_stem}-points.png); "
+                            "rename one")
+    stems[stem] = exp.name
 
 
 def _check_judged_alike(experiments: list[Experiment], base: TrainConfig, where: str) -> None:
