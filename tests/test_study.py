@@ -1081,6 +1081,23 @@ def test_experiments_whose_figures_would_share_a_file_are_refused(names, message
         parse_study(tomllib.loads(text))
 
 
+def test_a_final_model_that_is_a_variant_keeps_its_rows_in_results_csv(tiny_study, tmp_path):
+    """[final] settings that make a trial's run (a test experiment's, lr 0.01 here): the final
+    model is that run, and results.csv, one row per distinct run, kept the trial's rows and
+    lost the final's."""
+    text = _epochs_replaced_by(tiny_study, '[[experiment]]\nname = "trials"\ntest = true\n'
+                               'variants = [{ label = "slow", lr = 0.01 }]')
+    tiny_study.write_text(text.replace("seeds = 2", "seeds = 1").replace(
+        'choose = "best"\nsettings = { epochs = 2 }', 'choose = "explicit"\n'
+        'settings = { lr = 0.01 }'))
+    result = run_study(load_study(str(tiny_study)), tmp_path / "S")
+    [final] = result.final_rows
+    assert final.key in {r.key for r in result.rows if r.value == "slow"}  # one run, two roles
+    rows = list(csv.DictReader((tmp_path / "S" / "results.csv").open()))
+    assert [(r["experiment"], r["value"]) for r in rows if r["run"] == final.key] == [
+        ("trials", "slow"), ("final", "final")]
+
+
 def test_trial_conclusions_quote_the_trials_table_means(tiny_study, tmp_path):
     """The lenet-challenge report said 'every trial reaches at least 93.32%' (one seed's figure)
     under a table of means whose lowest was 95.08 ± 1.75, and 'the correct trials reach 96.82%'

@@ -74,7 +74,7 @@ def run_study(args: argparse.Namespace) -> int:
                            log=args.log, mlflow_uri=args.mlflow_uri)
     progress = StudyProgress(stderr, silent=args.quiet)
     result = study(args.study, args.out, options=options, progress=progress, warn=warn_line)
-    runs = len(result.distinct_rows())
+    runs = len({row.key for row in result.distinct_rows()})  # a final may be a variant
     stdout.print(f"study folder: [bold]{escape(str(result.out))}[/] · {runs} "
                  f"run{'s' * (runs != 1)} · report: {escape(str(result.out / 'report.md'))}",
                  soft_wrap=True)

@@ -120,9 +120,11 @@ class StudyResult:
         return next((r.seed for r in self.final_rows if r.key == key), 0)
 
     def distinct_rows(self) -> list[Row]:
-        """One row per distinct run: the base, shared by several experiments, appears once."""
+        """One row per distinct run: the base, shared by several experiments, appears once.
+        The final model's rows are always there, also where its settings are a variant's or
+        the base's (the same run: results.csv lost its final rows)."""
         seen: dict[str, Row] = {}
-        for row in self.rows + self.final_rows:
+        for row in self.rows:
             if row.key in seen:
                 first = seen[row.key]
                 if first.is_base or row.is_base:
@@ -130,7 +132,7 @@ class StudyResult:
                     first.is_base = True
                 continue
             seen[row.key] = Row(**{**row.__dict__})
-        return list(seen.values())
+        return [*seen.values(), *(Row(**{**row.__dict__}) for row in self.final_rows)]
 
 
 def run_label(plan: Plan, key: str, seed: int) -> str:
