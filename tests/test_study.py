@@ -1162,6 +1162,34 @@ def test_the_report_s_doctor_names_the_base_s_runs_as_the_base(study_reference, 
     assert "in 2 runs: the base (seeds 0, 1)" in section and "epochs=3" not in section, section
 
 
+def test_the_original_s_claims_are_quoted_only_where_the_study_makes_them(study_reference,
+                                                                           tmp_path):
+    """Any `original` figures made the conclusions say "The original validated on the test
+    set" and quote its "validation beats training", which a user's original may not have
+    said (its validation 70 below its training 71). The first needs the study's word
+    (original_val_from = "test", as fashion-hparams gives); the second, figures that show it."""
+    import shutil
+
+    from mnistlab.records import Finding
+
+    assert load_study("fashion-hparams").original_val_from == "test"
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    result = train_study(load_study(str(finished.parent / "tiny.toml")), tmp_path / "S")
+    key = next(iter(result.summaries))  # a run with the finding, so the line is written
+    result.summaries[key] = dataclasses.replace(result.summaries[key], diagnoses=[
+        Finding("val-above-train", "warning", {"running": 0.5, "val": 0.6, "eval": 0.7})])
+    report = to_markdown(build_document(result))  # the tiny original: val 71 above train 70
+    assert "the original's 'validation beats training'" in report
+    assert "The original validated on the test set" not in report
+    [variant] = [v for e in result.spec.experiments for v in e.variants if v.original]
+    variant.original.update(val=70.0, train=71.0)
+    said = to_markdown(build_document(dataclasses.replace(result, spec=dataclasses.replace(
+        result.spec, original_val_from="test"))))
+    assert "the original's 'validation" not in said and "there is a measurement artefact" in said
+    assert "The original validated on the test set" in said
+
+
 def test_the_doctor_names_a_study_s_runs_as_its_report_does(study_reference, capsys):
     """`mnistlab doctor STUDY --lang es` named a run "tasa de aprendizaje 0.01": its label
     as results.csv stores it, where the report reads 0,01."""

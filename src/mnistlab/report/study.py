@@ -505,11 +505,13 @@ def _conclusions(doc: Document, result: StudyResult,
                    if r.key in result.summaries  # runs and findings (a diverged run has none)
                    and any(f.code == "val-above-train"
                            for f in result.summaries[r.key].diagnoses)}
-    has_original = any(v.original for e in result.spec.experiments for v in e.variants)
+    # the original's claim is quoted where its figures make it (validation above training)
+    claimed = any(o.get("val", -math.inf) > o.get("train", math.inf)
+                  for e in result.spec.experiments for o in (v.original for v in e.variants))
     if running_gap:
-        items.append(t(lang, "concl.running_gap" if has_original else "concl.running_gap_here",
+        items.append(t(lang, "concl.running_gap" if claimed else "concl.running_gap_here",
                        n=len(running_gap)))
-    if not result.spec.is_quick and has_original:
+    if not result.spec.is_quick and result.spec.original_val_from == "test":
         items.append(t(lang, "concl.val_source"))
     _trial_conclusions(result, items, lang)
     doc.add(Bullets(items))

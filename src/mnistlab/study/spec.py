@@ -44,6 +44,7 @@ from ..config import (
     JUDGED_ALIKE,
     SEED_LIMIT,
     TRANSLATED,
+    VAL_FROM,
     TrainConfig,
     check_name,
     list_presets_in,
@@ -170,6 +171,9 @@ class StudySpec:
     quick: dict[str, Any] = field(default_factory=dict)
     original_source: str = ""
     original_base: dict[str, float] = field(default_factory=dict)
+    # where the original's validation images came from, where the study knows ("test": its
+    # report says so and that we hold them out of the training set)
+    original_val_from: str = ""
     is_quick: bool = False  # the --quick form: numbers not comparable with the original's
     quick_epochs: int | None = None  # the --quick form's cap on epochs, if it has one
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -232,7 +236,7 @@ def _shown_values(label: str, values: dict[str, Any]) -> dict[str, dict[str, str
 
 def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
     known = {"name", "title", "description", "seeds", "base", "experiment", "final", "quick",
-             "original_source", "original_base", *TRANSLATED}
+             "original_source", "original_base", "original_val_from", *TRANSLATED}
     unknown = set(data) - known
     settings = {f.name for f in dataclasses.fields(TrainConfig)}
     tables = {"base", "experiment", "final", "quick"}  # a study's: a typo there is a typo
@@ -280,6 +284,7 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
         base=base, experiments=tuple(experiments), final=final, seeds=seeds,
         description=typed(data, "description", "text", where, ""), quick=quick,
         original_source=typed(data, "original_source", "text", where, ""),
+        original_val_from=_original_val_from(data, where),
         original_base=dict(typed(data, "original_base", "table of numbers", where, {},
                                  example="e.g. { train = 90.1, val = 88.0 }")),
         translations=read_translations(data, {"title", "description"}, where))
@@ -289,6 +294,14 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
         raise MnistlabError(f"{where}: nothing to train; add an [[experiment]] (e.g. name = "
                             "\"lr\", factor = \"lr\", values = [0.01, 0.1]) or a [final]")
     return spec
+
+
+def _original_val_from(data: dict[str, Any], where: str) -> str:
+    value = typed(data, "original_val_from", "text", where, "")
+    if value not in ("", *VAL_FROM):
+        raise MnistlabError(f"{where}: original_val_from must be \"train\" or \"test\" (where "
+                            f"the original's validation images came from), got {quote(value)}")
+    return value
 
 
 def _check_plot_stem(exp: Experiment, stems: dict[str, str], where: str) -> None:
