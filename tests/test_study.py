@@ -384,6 +384,9 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     ("[base]\n[[experiment]]\nname = 'x'\ngrid = { lr = [0.1], epochs = [1, 2] }\n"
      "original = { 'lr=0.1, epochs=3' = { val = 88.0 } }\n", "no variant is labelled "
      "'lr=0.1, epochs=3'; the labels are 'lr=0.1, epochs=1', 'lr=0.1, epochs=2'"),
+    # a factor beside a grid or variants was passed over without a word
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\ngrid = { epochs = [1, 2] }\n",
+     "(x): factor goes with values; a grid names its own settings, so remove factor"),
 ])
 def test_bad_study_files(text, message):
     from mnistlab.config import tomllib
