@@ -384,6 +384,10 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     ("[base]\n[[experiment]]\nname = 'x'\ngrid = { lr = [0.1], epochs = [1, 2] }\n"
      "original = { 'lr=0.1, epochs=3' = { val = 88.0 } }\n", "no variant is labelled "
      "'lr=0.1, epochs=3'; the labels are 'lr=0.1, epochs=1', 'lr=0.1, epochs=2'"),
+    # distinct values that read alike: "'0.123457' is listed twice" of values given once
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1234567, 0.1234568]\n",
+     "(x): lr=0.1234567 and lr=0.1234568 are both labelled '0.123457' (6 significant digits "
+     "name a value's rows); give values that differ within them"),
     # a factor beside a grid or variants was passed over without a word
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\ngrid = { epochs = [1, 2] }\n",
      "(x): factor goes with values; a grid names its own settings, so remove factor"),

@@ -421,11 +421,21 @@ def _check_variants(variants: list[Variant], kind: str, where: str) -> None:
     twice = [label for label, count in labels.items() if count > 1]
     if twice:
         fix = "give each value once" if kind != "variants" else "give each variant its own label"
+        given = [v.changes for v in variants if v.label == twice[0]]
+        if kind != "variants" and given[0] != given[1]:  # 0.1234567 and 0.1234568
+            raise MnistlabError(f"{where}: {_given(given[0])} and {_given(given[1])} are both "
+                                f"labelled {twice[0]!r} (6 significant digits name a value's "
+                                "rows); give values that differ within them")
         raise MnistlabError(f"{where}: {twice[0]!r} is listed twice; {fix}")
     if any("seed" in v.changes for v in variants):
         raise MnistlabError(f"{where}: seed cannot vary in an experiment: every setting is "
                             "trained with each of the study's seeds (seeds = N, --seeds N), and "
                             "the noise marks compare settings across them")
+
+
+def _given(changes: dict[str, Any]) -> str:
+    """A variant's values as the file gives them (repr: every digit)."""
+    return ", ".join(f"{key}={value!r}" for key, value in changes.items())
 
 
 def _count_settings(raw: dict[str, Any], kind: str, where: str) -> int:
