@@ -180,9 +180,9 @@ def test_runs_that_never_finished_are_named_not_passed_as_well(good_run, tmp_pat
     (stopped / "summary.json").write_text(json.dumps(summary.to_dict()))
     shutil.copytree(good_run, killed)
     (killed / "summary.json").unlink()
-    torch.save({"format": "checkpoint"}, killed / "checkpoint.pt")  # killed after epoch 1
-    metrics = (killed / "metrics.csv").read_text().splitlines(keepends=True)
-    (killed / "metrics.csv").write_text("".join(metrics[:2]))
+    (killed / "metrics.csv").unlink()  # written when a run ends: a killed run has none
+    torch.save({"format": "checkpoint", "histories": [[{"epoch": 1}]]},  # killed in epoch 2
+               killed / "checkpoint.pt")
     cut = tmp_path / "many" / "cut"  # stopped inside its first epoch: it starts over
     shutil.copytree(good_run, cut)
     summary = dataclasses.replace(load_summary(cut), status="interrupted", epochs=0)

@@ -780,12 +780,16 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
 
 
 def _whole_epochs(run_dir: Path) -> int:
-    """The epochs a run killed before its summary finished (metrics.csv's rows; 0 where
-    it cannot be read): with one or more it resumes from the last, with none it starts over."""
-    try:
-        return len(load_history(run_dir))
-    except MnistlabError:
+    """The epochs a run killed before its summary finished: with one or more it resumes from
+    the last, with none it starts over. Its epoch checkpoint holds them (metrics.csv is
+    written when a run ends, so a killed run has none); it is saved at an epoch's end only."""
+    checkpoint = run_dir / "checkpoint.pt"
+    if not checkpoint.is_file():
         return 0
+    try:
+        return max(1, len(_safe_load(checkpoint)["histories"][0]))
+    except (MnistlabError, KeyError, IndexError, TypeError):  # train says what to do with it
+        return 1
 
 
 def _planned_epochs(run_dir: Path) -> int:
