@@ -1057,7 +1057,9 @@ def test_validating_on_the_test_set_needs_no_images_held_out():
     ("factor = 'val_from'\nvalues = ['train', 'test']", "val_from"),
     ("factor = 'val_size'\nvalues = [300, 500]", "val_size"),
     ("variants = [{ label = 'a' }, { label = 'b', dataset = 'fashion-mnist' }]", "dataset"),
-    ("grid = { data_seed = [0, 1], lr = [0.1] }", "data_seed")])
+    ("grid = { data_seed = [0, 1], lr = [0.1] }", "data_seed"),
+    # trials scored on the test set are chosen among too (review)
+    ("test = true\nfactor = 'val_from'\nvalues = ['train', 'test']", "val_from")])
 def test_the_best_is_not_chosen_among_variants_judged_on_other_measures(experiment, varied):
     """An experiment varying val_from with [final] choose = "best": its "test" variant's
     validation accuracy was its test score, compared with the others', and the final model
@@ -1492,6 +1494,12 @@ def test_a_grid_cell_s_run_is_named_by_its_label_alone(tiny_study):
     assert run_label(plan, cell.key, 0) == "epochs=2 seed 0"
 
 
+def _values_replaced(tiny_study: Path, old: str, new: str) -> Path:
+    tiny_study.write_text(tiny_study.read_text().replace(f"values = {old}", f"values = {new}")
+                          .replace('original = { "0.05" = { train = 70.0, val = 71.0 } }\n', ""))
+    return tiny_study
+
+
 def test_a_tie_for_the_best_value_goes_to_the_base_as_in_the_summary(tiny_study):
     """Two values of one mean: the summary said "keep the base value" and the final model
     was trained with the other (the first listed)."""
@@ -1507,3 +1515,18 @@ def test_a_tie_for_the_best_value_goes_to_the_base_as_in_the_summary(tiny_study)
     assert best_variants(spec, rows)["learning-rate"][0] == "0.05"  # the base's, listed second
     rows[0] = row("0.01", 0, 0.61)
     assert best_variants(spec, rows)["learning-rate"][0] == "0.01"  # a better one still wins
+    # without the base value among an experiment's, its best against the base's own runs
+    # (the epochs experiment's base): a tie took the variant, the summary kept the base
+    from mnistlab.study.run import _choose_final
+
+    spec = load_study(str(_values_replaced(tiny_study, "[0.01, 0.05]", "[0.01, 0.2]")))
+    rows = [row("0.01", 0, 0.6), row("0.01", 1, 0.7), row("0.2", 0, 0.5), row("0.2", 1, 0.5)]
+    for r in rows:
+        r.is_base = False
+    rows += [dataclasses.replace(r, experiment="epochs", factor="epochs", value="3",
+                                 is_base=True, key=f"base-{r.seed}")
+             for r in (row("3", 0, 0.7), row("3", 1, 0.6))]
+    assert _choose_final(spec, rows).lr == 0.05
+    rows[0] = row("0.01", 0, 0.61)
+    rows[0].is_base = False
+    assert _choose_final(spec, rows).lr == 0.01

@@ -501,12 +501,13 @@ def _choose_final(spec: StudySpec, rows: list[Row]) -> TrainConfig | None:
     better one's value is kept, not the later one's."""
     best = best_variants(spec, rows)
     base = [r.val_accuracy for r in base_rows(rows) if math.isfinite(r.val_accuracy)]
-    base_mean = sum(base) / len(base) if base else -math.inf
+    base_mean = summarize(base).mean if base else -math.inf
     changes = {}
-    # an experiment without the base value whose best is below the base's runs changes
-    # nothing (its best was chosen, a worse final than the base itself)
+    # an experiment without the base value whose best is not above the base's runs changes
+    # nothing (its best was chosen, a worse final than the base itself; on a tie the summary
+    # says to keep the base value)
     for exp in sorted((e for e in spec.experiments if e.name in best
-                       and best[e.name][1] >= base_mean), key=lambda e: best[e.name][1]):
+                       and best[e.name][1] > base_mean), key=lambda e: best[e.name][1]):
         label = best[exp.name][0]
         changes[exp.name] = next(v.changes for v in exp.variants if v.label == label)
     return final_config(spec, changes)

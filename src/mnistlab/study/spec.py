@@ -324,8 +324,7 @@ def _check_judged_alike(experiments: list[Experiment], base: TrainConfig, where:
     it learns was compared, and chosen, on another measure."""
     for exp in experiments:
         varied = sorted({key for v in exp.variants for key, value in v.changes.items()
-                         if key in JUDGED_ALIKE and value != getattr(base, key)}
-                        ) if not exp.test else []
+                         if key in JUDGED_ALIKE and value != getattr(base, key)})
         if varied:
             raise MnistlabError(
                 f"{where}: experiment {exp.name!r} varies {varied[0]}, and [final] choose = "
