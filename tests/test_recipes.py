@@ -64,6 +64,10 @@ def test_a_recipe_s_setting_the_data_refuses_is_named_as_the_recipe_s(tmp_path, 
     assert main(["train", "--recipe", "fashion-best", "--dataset", str(data), "--val-size",
                  "1500", "--out", str(tmp_path / "r")]) == 2
     assert "--recipe" not in capsys.readouterr().err
+    (tmp_path / "c.toml").write_text("val_size = 2000\n")  # the file's own, as the recipe's
+    assert main(["train", "--recipe", "fashion-best", "--config", str(tmp_path / "c.toml"),
+                 "--dataset", str(data), "--out", str(tmp_path / "r")]) == 2
+    assert "--recipe" not in capsys.readouterr().err
     with warnings.catch_warnings():  # shown as outside pytest, which only records them
         warnings.simplefilter("always")
         warnings.showwarning = lambda message, category, name, number, *_: sys.stderr.write(

@@ -81,10 +81,10 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
                                      typed=False)  # the flags given are text
     except MnistlabError as exc:
         setting = _setting_of(str(exc))
-        if setting in (base or {}) and data.get(setting) == base[setting]:
+        in_file = setting in {k.replace("-", "_") for k in from_file}
+        if setting in (base or {}) and not in_file and data.get(setting) == base[setting]:
             raise MnistlabError(f"{exc}{recipe_note(args, setting, base[setting])}") from None
-        if setting in {k.replace("-", "_") for k in from_file} and \
-                getattr(args, setting, None) is None:  # the file's value, not a flag's
+        if in_file and getattr(args, setting, None) is None:  # the file's value, not a flag's
             raise MnistlabError(f"{args.config}: {exc}") from None
         raise
 
@@ -102,20 +102,19 @@ def recipe_note(args: argparse.Namespace, setting: str, value: Any) -> str:
 
 
 @contextlib.contextmanager
-def recipe_named(args: argparse.Namespace, base: dict[str, Any] | None,
-                 config: TrainConfig) -> Iterator[None]:
+def recipe_named(args: argparse.Namespace, base: dict[str, Any] | None) -> Iterator[None]:
     """Errors and warnings raised meanwhile about a setting the recipe gave (and nothing
     overrode) name the recipe, as config_from_args does for those found building the config:
     a recipe's val-size of 2,000 refused for a dataset of 1,500 images read as the user's."""
+    from_file = {k.replace("-", "_") for k in read_settings(args.config)} \
+        if getattr(args, "config", None) and base else set()
+
     def from_recipe(message: str) -> str:
         setting = _setting_of(message)
-        if not base or setting not in base or getattr(args, setting, None) is not None:
+        if not base or setting not in base or getattr(args, setting, None) is not None \
+                or setting in from_file:  # a flag's or --config's own value
             return ""
-        try:
-            same = config.replace(**{setting: base[setting]}) == config  # not --config's own
-        except (MnistlabError, TypeError, ValueError):
-            same = False
-        return recipe_note(args, setting, base[setting]) if same else ""
+        return recipe_note(args, setting, base[setting])
 
     formatted = warnings.formatwarning
 

@@ -157,7 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
     try:
         with _taken_back_if_left_empty([] if args.out else [out, *made]), \
-                recipe_named(args, recipe, config):  # the data's refusals of its settings
+                recipe_named(args, recipe):  # the data's refusals of its settings
             tracking = _tracking(args, out)  # a missing extra, a silent server: before training
             result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
                            refuse_damaged=True,  # a finished run's damaged summary: kept
