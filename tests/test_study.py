@@ -1105,6 +1105,14 @@ def test_a_final_model_that_is_a_variant_keeps_its_rows_in_results_csv(tiny_stud
     rows = list(csv.DictReader((tmp_path / "S" / "results.csv").open()))
     assert [(r["experiment"], r["value"]) for r in rows if r["run"] == final.key] == [
         ("trials", "slow"), ("final", "final")]
+    # `doctor` names that run as the final model, and the base's by name, also where only
+    # one experiment holds the base's runs (results.csv then keeps its experiment's row)
+    from mnistlab.study.run import run_names
+
+    names = run_names(tmp_path / "S", "en")
+    assert names[final.key] == "the final model, seed 0"
+    [base] = {r.key for r in result.rows if r.is_base}
+    assert names[base] == "the base, seed 0"
 
 
 def test_trial_conclusions_quote_the_trials_table_means(tiny_study, tmp_path):

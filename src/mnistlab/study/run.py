@@ -154,19 +154,26 @@ def run_names(study: Path, lang: str) -> dict[str, str]:
     where there is no results.csv): `mnistlab doctor STUDY_DIR` named them by their keys
     alone. A folder several rows point at (shorter runs read off a longer one's history) is
     named by its longest."""
+    def rank(row: dict[str, str]) -> tuple[int, bool]:  # the longest; the final before a trial
+        return _whole(row.get("epochs")), row.get("experiment") == "final"
+
     chosen: dict[str, dict[str, str]] = {}
     for row in results_rows(study):
-        run, epochs = row.get("run") or "", _whole(row.get("epochs"))
-        if run and (run not in chosen or epochs > _whole(chosen[run].get("epochs"))):
+        run = row.get("run") or ""
+        if run and (run not in chosen or rank(row) > rank(chosen[run])):
             chosen[run] = row
-    experiments = kept_experiments((_kept_identity(study) or {}).get("settings"))
+    settings = (_kept_identity(study) or {}).get("settings")
+    experiments = kept_experiments(settings)
+    base = settings[1] if isinstance(settings, list) and len(settings) > 1 else None
     names = {"base": t(lang, "concl.base"), "final": t(lang, "doctor.final")}
     out = {}
     for run, row in chosen.items():
         experiment, value = row.get("experiment") or "", row.get("value") or ""
-        name = names.get(experiment) or (
-            experiments[experiment].run_name(value, lang) if experiment in experiments
-            else variant_name(row.get("factor") or "", value, lang))
+        exp = experiments.get(experiment)
+        if exp is not None and exp.is_base(value, base):  # a row only one experiment holds
+            experiment = "base"
+        name = names.get(experiment) or (exp.run_name(value, lang) if exp is not None
+                                         else variant_name(row.get("factor") or "", value, lang))
         out[run] = t(lang, "doctor.run", run=name, seed=row.get("seed", "?"))
     return out
 

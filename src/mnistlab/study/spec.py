@@ -132,6 +132,13 @@ class Experiment:
         """The variant stored as `label`, as a reader of `lang` reads it."""
         return next((v.text("label", lang) for v in self.variants if v.label == label), label)
 
+    def is_base(self, label: str, base: Any) -> bool:
+        """Whether the variant stored as `label` is the base (`base`: its settings as a
+        folder's study.json keeps them): every change it makes is the base's value."""
+        variant = next((v for v in self.variants if v.label == label), None)
+        return (variant is not None and isinstance(base, dict)
+                and all(base.get(key) == value for key, value in variant.changes.items()))
+
     @property
     def plot_stem(self) -> str:
         """Its figures' file names start so (plots/<stem>-points.png): the name, spaces made
