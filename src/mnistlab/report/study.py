@@ -225,7 +225,7 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
         curves[v.text("label", lang)] = [[h.val_accuracy for h in r.history]
                                          for r in cell_rows if r.history]
     doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
-    slug = exp.plot_stem
+    slug = result.spec.figure_stems()[exp.name]
     plot_dir = result.out / "plots"
     if any(curves.values()):
         name = f"plots/{slug}-curves.png"
@@ -355,7 +355,7 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
         curves = short
     doc.add(Table(headers, rows, caption=t(lang, "trials.caption")))
     if any(curves.values()):
-        name = f"plots/{exp.plot_stem}-curves.png"
+        name = f"plots/{result.spec.figure_stems()[exp.name]}-curves.png"
         files.save_figure(result.out / name, plots.experiment_curves(
             {k: v for k, v in curves.items() if v}, exp.heading(lang), lang))
         doc.add(Image(name, t(lang, "plot.curves", name=exp.heading(lang))))

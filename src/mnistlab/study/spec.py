@@ -139,12 +139,6 @@ class Experiment:
         return (variant is not None and isinstance(base, dict)
                 and all(base.get(key) == value for key, value in variant.changes.items()))
 
-    @property
-    def plot_stem(self) -> str:
-        """Its figures' file names start so (plots/<stem>-points.png): the name, spaces made
-        dashes, as a Markdown image's path cannot hold a space."""
-        return "-".join(self.name.split())
-
     def run_name(self, label: str, lang: str) -> str:
         """The variant stored as `label` named in a sentence: `lr=0.01` (`tasa de aprendizaje
         0,01`); a trial's or a grid cell's label says it all."""
@@ -201,6 +195,24 @@ class StudySpec:
     def text(self, name: str, lang: str) -> str:
         """`title` or `description` in `lang`, falling back to English."""
         return _translated(self, name, lang)
+
+    def figure_stems(self) -> dict[str, str]:
+        """{experiment name: the start of its figures' file names} (plots/<stem>-points.png):
+        the name with dashes for spaces (a Markdown image's path cannot hold one), and a
+        number after it where that would be another experiment's, also on a disk that
+        ignores case, or the final model's ("lr 1" and "lr-1" drew one file, and the first
+        section showed the second's plots)."""
+        stems: dict[str, str] = {}
+        taken = {"final"}  # plots/final-curves.png is the final model's
+        for exp in self.experiments:
+            stem = base = "-".join(exp.name.split())
+            number = 1
+            while stem.casefold() in taken:
+                number += 1
+                stem = f"{base}-{number}"
+            taken.add(stem.casefold())
+            stems[exp.name] = stem
+        return stems
 
     def with_quick(self) -> StudySpec:
         """The --quick form: the [quick] changes applied to the base and every variant."""
@@ -264,7 +276,6 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
     check_plan_size(seeds, 0, base.seed, where)
     experiments: list[Experiment] = []
     names: set[str] = set()
-    stems: dict[str, str] = {}  # plot file stem -> experiment name
     settings_so_far = 0
     for i, raw in enumerate(typed(data, "experiment", "array of tables", where, [],
                                   example="[[experiment]] sections")):
@@ -272,7 +283,6 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
                                 settings_before=settings_so_far, seeds=seeds)
         if exp.name in names:
             raise MnistlabError(f"{where}: two experiments are named {exp.name!r}")
-        _check_plot_stem(exp, stems, where)
         names.add(exp.name)
         experiments.append(exp)
         settings_so_far += len(exp.variants)
@@ -309,20 +319,6 @@ def _original_val_from(data: dict[str, Any], where: str) -> str:
         raise MnistlabError(f"{where}: original_val_from must be \"train\" or \"test\" (where "
                             f"the original's validation images came from), got {quote(value)}")
     return value
-
-
-def _check_plot_stem(exp: Experiment, stems: dict[str, str], where: str) -> None:
-    """Two experiments' figures in one file ("lr 1" and "lr-1": the first section showed the
-    second's plots), or an experiment's over the final model's, are refused by name."""
-    stem = exp.plot_stem.casefold()  # one file on a disk that ignores case
-    if stem == "final":
-        raise MnistlabError(f"{where}: an experiment named {exp.name!r} would write over the "
-                            "final model's figures (plots/final-curves.png); rename it")
-    if stem in stems:
-        raise MnistlabError(f"{where}: experiments {stems[stem]!r} and {exp.name!r} would "
-                            f"write the same figures (plots/{exp.plot_stem}-points.png); "
-                            "rename one")
-    stems[stem] = exp.name
 
 
 def _check_judged_alike(experiments: list[Experiment], base: TrainConfig, where: str) -> None:
