@@ -387,9 +387,6 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1234567, 0.1234568]\n",
      "(x): lr=0.1234567 and lr=0.1234568 are both labelled '0.123457' (6 significant digits "
      "name a value's rows); give values that differ within them"),
-    # a factor beside a grid or variants was passed over without a word
-    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\ngrid = { epochs = [1, 2] }\n",
-     "(x): factor goes with values; a grid names its own settings, so remove factor"),
 ])
 def test_bad_study_files(text, message):
     from mnistlab.config import tomllib
@@ -398,6 +395,18 @@ def test_bad_study_files(text, message):
         parse_study(tomllib.loads(text))
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_factor_beside_a_grid_or_variants_is_said_to_be_unused():
+    """It was passed over without a word (a warning, not a refusal: such files loaded)."""
+    from mnistlab.config import tomllib
+
+    for kind, listed in (("grid", "grid = { epochs = [1, 2] }"),
+                        ("variants", "variants = [{ label = 'a', lr = 0.1 }]")):
+        with pytest.warns(UserWarning, match=f"\\(x\\): factor is read with values only; a "
+                          f"{kind} names its own settings, so this factor is not used"):
+            parse_study(tomllib.loads(f"[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\n"
+                                      f"{listed}\n"))
 
 
 def test_a_label_with_a_no_break_space_is_one_line():

@@ -36,6 +36,7 @@ import dataclasses
 import itertools
 import math
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -392,9 +393,9 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
     kinds = [k for k in ("values", "grid", "variants") if k in raw]
     if len(kinds) != 1:
         raise MnistlabError(f"{where}: give exactly one of values (with factor), grid or variants")
-    if "factor" in raw and kinds != ["values"]:  # it was passed over without a word
-        raise MnistlabError(f"{where}: factor goes with values; a {kinds[0]} names its own "
-                            "settings, so remove factor")
+    if "factor" in raw and kinds != ["values"]:  # passed over without a word (a warning:
+        warnings.warn(f"{where}: factor is read with values only; a {kinds[0]} names its own "
+                      "settings, so this factor is not used", stacklevel=2)  # files had it)
     check_plan_size(seeds, settings_before + _count_settings(raw, kinds[0], where), base.seed,
                     where)
     if kinds == ["values"]:
