@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import platform
+import sys
 import tempfile
 import time
 import traceback
@@ -38,6 +39,7 @@ from mnistlab import TrainConfig, train
 from mnistlab.data import load_dataset
 from mnistlab.data.tensors import prepare_data
 from mnistlab.device import resolve_device
+from mnistlab.errors import MnistlabError
 from mnistlab.recipes import get_recipe
 from mnistlab.study import load_study, train_study
 from mnistlab.study.backends import LocalBackend
@@ -124,14 +126,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true",
                         help="a tiny subset, seconds on a CPU: checks the script, not the GPU")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help="where to train (default: auto)")
     parser.add_argument("--workers", type=int, default=None,
                         help="study worker processes (default: one per CPU core, one on a GPU; "
                         "a number shares the GPU between that many)")
     parser.add_argument("--checks", nargs="+", metavar="NAME", help="only these checks: "
                         f"{', '.join(CHECKS)} (default: all, in that order)", choices=CHECKS)
     args = parser.parse_args(argv)
-    device = resolve_device(args.device)
+    try:
+        device = resolve_device(args.device)
+    except MnistlabError as error:  # --device cuda without one: a line, not a traceback
+        parser.exit(2, f"gpu_check: {error}\n")
+    if device.type == "cpu" and not args.smoke:
+        print("note: no GPU here, so the full checks run on the CPU (many minutes); --smoke "
+              "checks the script in seconds", file=sys.stderr, flush=True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (
         platform.processor() or platform.machine())
     print(f"device: {device.type} ({name}), torch {torch.__version__}", flush=True)

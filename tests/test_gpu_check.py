@@ -34,3 +34,12 @@ def test_the_smoke_form_prints_every_figure(shared_datasets):
     assert len(lines) == 1 + len(patterns)
     for line, pattern in zip(lines[1:], patterns):
         assert re.match(pattern, line), line
+
+
+def test_a_device_this_machine_lacks_is_one_line(missing_device):
+    """`gpu_check.py --device cuda` without a GPU ended in a traceback."""
+    result = subprocess.run([sys.executable, str(SCRIPT), "--device", missing_device],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"gpu_check: device: {missing_device} was asked for but ")
+    assert len(result.stderr.strip().splitlines()) == 1
