@@ -401,10 +401,10 @@ def test_a_factor_beside_a_grid_or_variants_is_said_to_be_unused():
     """It was passed over without a word (a warning, not a refusal: such files loaded)."""
     from mnistlab.config import tomllib
 
-    for kind, listed in (("grid", "grid = { epochs = [1, 2] }"),
-                        ("variants", "variants = [{ label = 'a', lr = 0.1 }]")):
-        with pytest.warns(UserWarning, match=f"\\(x\\): factor is read with values only; a "
-                          f"{kind} names its own settings, so this factor is not used"):
+    for names, listed in (("a grid names its", "grid = { epochs = [1, 2] }"),
+                          ("variants name their", "variants = [{ label = 'a', lr = 0.1 }]")):
+        with pytest.warns(UserWarning, match=f"\\(x\\): factor is read with values only; "
+                          f"{names} own settings, so this factor is not used"):
             parse_study(tomllib.loads(f"[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\n"
                                       f"{listed}\n"))
 
@@ -1285,7 +1285,8 @@ def test_a_device_a_run_asks_for_and_this_machine_lacks_is_refused_before_any_ru
     mended was then refused as another study, and the runs were stranded."""
     said = said.format(device=missing_device)
     text = tiny_study.read_text()
-    text = (text.replace("values = [0.01, 0.05]", 'variants = [{ label = "0.01", lr = 0.01 }, '
+    text = (text.replace('factor = "lr"\nvalues = [0.01, 0.05]',
+                         'variants = [{ label = "0.01", lr = 0.01 }, '
                          f'{{ label = "0.05", lr = 0.05, device = "{missing_device}" }}]')
             if where == "variant" else text.replace(
                 "{ epochs = 2 }", f'{{ epochs = 2, device = "{missing_device}" }}'))
@@ -1315,7 +1316,7 @@ def test_a_study_finished_on_a_gpu_rebuilds_its_report_without_one(tiny_study, t
     with a `device = "cuda"` variant could not rebuild its report on a CPU machine. Only the
     runs still missing are asked for their device, and before any of them trains."""
     tiny_study.write_text(_without_original(tiny_study).replace(
-        "values = [0.01, 0.05]", 'variants = [{ label = "0.01", lr = 0.01 }, '
+        'factor = "lr"\nvalues = [0.01, 0.05]', 'variants = [{ label = "0.01", lr = 0.01 }, '
         f'{{ label = "0.05", lr = 0.05, device = "{missing_device}" }}]'))
     with monkeypatch.context() as gpu_machine:
         _as_cpu(gpu_machine, missing_device)

@@ -394,8 +394,9 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
     if len(kinds) != 1:
         raise MnistlabError(f"{where}: give exactly one of values (with factor), grid or variants")
     if "factor" in raw and kinds != ["values"]:  # passed over without a word (a warning:
-        warnings.warn(f"{where}: factor is read with values only; a {kinds[0]} names its own "
-                      "settings, so this factor is not used", stacklevel=2)  # files had it)
+        names = "a grid names its" if kinds == ["grid"] else "variants name their"
+        warnings.warn(f"{where}: factor is read with values only; {names} own settings, so "
+                      "this factor is not used", stacklevel=2)  # not refused: files had it
     check_plan_size(seeds, settings_before + _count_settings(raw, kinds[0], where), base.seed,
                     where)
     if kinds == ["values"]:
