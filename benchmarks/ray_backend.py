@@ -18,19 +18,18 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from mnistlab.testing import loopback_cluster
+from mnistlab.testing import loopback_cluster, run_child
 
 
 def run(argv: list[str], out: Path, env: dict[str, str]) -> tuple[float, float]:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mnistlab", *argv, "--out", str(out), "--quiet"],
-                   check=True, capture_output=True, env={**os.environ, **env})
+    run_child([sys.executable, "-m", "mnistlab", *argv, "--out", str(out), "--quiet"],
+              env={**os.environ, **env})
     wall = time.perf_counter() - start
     inside = sum(json.loads(p.read_text())["seconds"] for p in out.glob("runs/*/summary.json"))
     return wall, inside

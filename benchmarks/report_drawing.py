@@ -16,9 +16,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
+
+from mnistlab.testing import run_child
 
 HERE = Path(__file__).resolve().parents[1] / "src"
 
@@ -63,8 +64,7 @@ print(json.dumps(seconds))
 def measure(src: Path, out: Path) -> dict[str, float]:
     """One round in a fresh process with `src` first on the path."""
     env = {**os.environ, "PYTHONPATH": str(src), "MPLBACKEND": "Agg"}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(out)], env=env, check=True,
-                          capture_output=True, text=True)
+    done = run_child([sys.executable, "-c", CHILD, str(out)], env=env)
     return json.loads(done.stdout.splitlines()[-1])
 
 

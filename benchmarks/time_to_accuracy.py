@@ -20,7 +20,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from torch import nn
 from mnistlab.config import TrainConfig
 from mnistlab.data import load_dataset
 from mnistlab.recipes import get_recipe
+from mnistlab.testing import run_child
 from mnistlab.training import train
 
 # The test accuracy each recipe is tuned to reach (issue 16), as a mean over seeds.
@@ -110,8 +110,8 @@ def fast_ratio(seeds: int, bf16: bool = False) -> int:
     results: dict[str, tuple[list[float], list[float]]] = {s: ([], []) for s in sides}
     for seed in range(seeds):
         for side in sides:
-            out = subprocess.run([sys.executable, __file__, "--one", side, "--seed", str(seed)],
-                                 check=True, capture_output=True, text=True).stdout
+            out = run_child([sys.executable, __file__, "--one", side, "--seed",
+                             str(seed)]).stdout
             seconds, acc = json.loads(out.splitlines()[-1])
             results[side][0].append(seconds)
             results[side][1].append(acc)

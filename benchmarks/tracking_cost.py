@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from mnistlab.testing import run_child
 
 
 def one(log: bool, workers: str | None) -> float:
@@ -28,7 +29,7 @@ def one(log: bool, workers: str | None) -> float:
         argv += ["--log", "tensorboard,mlflow"] if log else []
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         start = time.perf_counter()
-        subprocess.run(argv, check=True, capture_output=True, env=env)
+        run_child(argv, env=env)
         return time.perf_counter() - start
 
 

@@ -1,5 +1,6 @@
 """Test machinery shipped for the project's own tests and benchmarks, not the API: a real
-multi-node Ray cluster on this machine's loopback (`loopback_cluster`).
+multi-node Ray cluster on this machine's loopback (`loopback_cluster`), and a child command
+whose failure is its own last line (`run_child`).
 
     with loopback_cluster(nodes=2) as cluster:   # two `ray start` nodes on 127.0.0.2
         env = {**os.environ, **cluster.env}      # a driver needs the cluster's token
@@ -34,6 +35,18 @@ class LoopbackCluster:
     address: str  # HOST:PORT of the head, for --address
     groups: list[int]  # process groups of the `ray start` commands
     env: dict[str, str]  # what a driver's environment needs to join (the token)
+
+
+def run_child(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run(argv)` with its output captured as text; a failure raises SystemExit
+    with the child's own last line (a benchmark's CalledProcessError hid it in a traceback)."""
+    done = subprocess.run(argv, capture_output=True, text=True, **kwargs)  # type: ignore
+    if done.returncode != 0:
+        said = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines()
+                or ["no output"])[-1]
+        raise SystemExit(f"`{' '.join(map(str, argv[1:4]))} …` failed (exit "
+                         f"{done.returncode}): {said}")
+    return done
 
 
 def _free_port() -> int:
