@@ -640,6 +640,10 @@ def test_a_run_from_before_a_folder_was_recognised_still_evaluates(tmp_path, sha
      ["--recipe mnist-fast gives filters, dense for its cnn, which --model lenet5 does not read; "
       "they do nothing"]),
     ("--recipe mnist-best --epochs 2", []),
+    # one-cycle cycles SGD's momentum itself: --momentum was dropped without a word
+    ("--optimizer sgd --schedule onecycle --momentum 0.5",
+     ["--momentum 0.5 does nothing with --schedule onecycle: it cycles SGD's momentum from "
+      "0.95 to 0.85 and back itself"]),
 ])
 def test_a_flag_the_model_or_optimizer_does_not_read_is_said(argv, said):
     """--hidden with a cnn, --momentum with adam, --val-size with --val-from test were

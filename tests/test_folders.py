@@ -191,6 +191,16 @@ def test_a_default_folder_left_empty_is_taken_back_with_the_runs_folder_it_made(
     capsys.readouterr()
 
 
+def test_a_default_folder_a_data_check_refuses_is_taken_back(tmp_path, monkeypatch, capsys):
+    """`train --dataset nope` (a typo) left runs/<stamp>-nope-mlp holding config.toml and
+    .lock, written when the folder was claimed, before the data was checked: `doctor runs/*`
+    then read it as a killed run."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--model", "mlp", "--dataset", "nope", "--quiet"]) == 2
+    assert "dataset: 'nope' is neither" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_the_same_augmentation_written_another_way_is_the_same_run(train_args, tmp_path,
                                                                     capsys):
     """"scale=0.1,rotate=10" after "rotate=10,scale=0.1" was another configuration (and

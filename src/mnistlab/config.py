@@ -239,7 +239,9 @@ class TrainConfig:
     nesterov: bool = setting(False, "SGD Nesterov momentum (needs --momentum)")
     weight_decay: float = setting(0.0, "L2 penalty (decoupled for adamw)", metavar="WD")
     schedule: str = setting("cosine", "learning-rate schedule, stepped per batch (cosine and "
-                            "step decay to the end of the run)", choices=SCHEDULES)
+                            "step decay to the end of the run; onecycle also cycles SGD's "
+                            "momentum, or Adam's beta1, from 0.95 to 0.85 and back, in place "
+                            "of --momentum)", choices=SCHEDULES)
     batch_size: int = setting(64, "images per optimisation step", metavar="N")
     epochs: int = setting(10, "passes over the training set", metavar="N")
     early_stopping: int = setting(0, "stop after N epochs without a better val accuracy "

@@ -75,6 +75,9 @@ def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
         lines.append(f"warning: --momentum {args.momentum} does nothing with --optimizer "
                      f"{config.optimizer}: it is SGD's ({config.optimizer} keeps its own "
                      "running averages of the gradient)")
+    if args.momentum is not None and config.optimizer == "sgd" and config.schedule == "onecycle":
+        lines.append(f"warning: --momentum {args.momentum} does nothing with --schedule "
+                     "onecycle: it cycles SGD's momentum from 0.95 to 0.85 and back itself")
     if args.val_size is not None and config.val_from == "test":
         lines.append(f"warning: --val-size {args.val_size} does nothing with --val-from test: "
                      "the whole test set is the validation set, and every training image "
@@ -253,12 +256,19 @@ def _tracking(args: argparse.Namespace, out: Path) -> Any:
 def _taken_back_if_left_empty(folders: list[Path]) -> Any:
     """The default folder (and `runs/` where this command made it), made before the checks
     of `train` (default_out): taken back where one of them refuses the run, or a Ctrl-C
-    stops it, before anything is written into it."""
+    stops it, before anything is computed into it. Its config.toml and .lock, written when
+    the folder is claimed, before the data and the model are checked, are nothing computed
+    (a `--dataset` typo left such a folder in runs/, read as a killed run afterwards)."""
+    from ..runs import LOCK_FILE
+
     try:
         yield
     except (MnistlabError, KeyboardInterrupt):
         for folder in folders:  # the innermost first
             with contextlib.suppress(OSError):  # not empty (or gone): kept
+                if {p.name for p in folder.iterdir()} <= {"config.toml", LOCK_FILE}:
+                    for name in ("config.toml", LOCK_FILE):
+                        (folder / name).unlink(missing_ok=True)
                 folder.rmdir()
         raise
 
