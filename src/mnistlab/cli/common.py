@@ -70,7 +70,7 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     as the recipe's, with the flag that overrides it."""
 
     data = dict(base or {})
-    from_file = read_settings(args.config) if getattr(args, "config", None) else {}
+    from_file = _file_settings(args)
     data.update(from_file)
     for f in dataclasses.fields(TrainConfig):
         value = getattr(args, f.name, None)
@@ -87,6 +87,11 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
         if in_file and getattr(args, setting, None) is None:  # the file's value, not a flag's
             raise MnistlabError(f"{args.config}: {exc}") from None
         raise
+
+
+def _file_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What --config gives, as the file writes it ({} without one)."""
+    return read_settings(args.config) if getattr(args, "config", None) else {}
 
 
 def _setting_of(message: str) -> str:
@@ -106,8 +111,7 @@ def recipe_named(args: argparse.Namespace, base: dict[str, Any] | None) -> Itera
     """Errors and warnings raised meanwhile about a setting the recipe gave (and nothing
     overrode) name the recipe, as config_from_args does for those found building the config:
     a recipe's val-size of 2,000 refused for a dataset of 1,500 images read as the user's."""
-    from_file = {k.replace("-", "_") for k in read_settings(args.config)} \
-        if getattr(args, "config", None) and base else set()
+    from_file = {k.replace("-", "_") for k in _file_settings(args)} if base else set()
 
     def from_recipe(message: str) -> str:
         setting = _setting_of(message)
