@@ -19,6 +19,7 @@ from rich.console import Console
 
 from mnistlab.cli import main
 from mnistlab.cli.train import report_table
+from mnistlab.config import TrainConfig
 from mnistlab.training.evaluation import classification_report
 
 
@@ -167,17 +168,64 @@ def test_relative_data_paths_are_saved_absolute_and_a_run_s_gone_data_dir_is_its
         "mnist is looked for without it (--data-dir DIR names one)")
 
 
-def test_a_run_whose_dataset_folder_moved_says_how_to_resume_it(tiny_idx_dir, tmp_path, capsys):
-    """The only way out offered was --overwrite, which throws the trained epochs away."""
-    import shutil
+def _train_on(folder, out, *more):
+    return main(["train", "--dataset", str(folder), "--model", "mlp", "--hidden", "8",
+                 "--train-subset", "200", "--val-size", "50", "--quiet", "--out", str(out),
+                 *more])
+
+
+def test_a_run_whose_dataset_folder_moved_resumes_from_its_new_place(tiny_idx_dir, tmp_path,
+                                                                      capsys):
+    """The only ways out were to put the folder back or --overwrite, which throws the trained
+    epochs away: the run keeps a digest of its data, so the same files elsewhere are taken,
+    an interrupted run resumes there, and the run folder names the new place from then on."""
+    from mnistlab import interrupt, train
+    from mnistlab.training import Hook
+
+    class StopAfterEpoch1(Hook):  # as Ctrl-C after the first epoch: its checkpoint is kept
+        def on_epoch_end(self, run):
+            interrupt.request()
 
     shutil.copytree(tiny_idx_dir, tmp_path / "a")
-    argv = ["--model", "mlp", "--hidden", "8", "--epochs", "1", "--train-subset", "200",
-            "--val-size", "50", "--quiet", "--out", str(tmp_path / "r")]
-    assert main(["train", "--dataset", str(tmp_path / "a"), *argv]) == 0
+    config = TrainConfig(dataset=str(tmp_path / "a"), model="mlp", hidden=(8,), epochs=2,
+                         train_subset=200, val_size=50)
+    try:
+        cut = train(config, out=tmp_path / "r", hooks=[StopAfterEpoch1()])
+    finally:
+        interrupt.flag().clear()
+    assert cut.summary.status == "interrupted" and (tmp_path / "r" / "checkpoint.pt").exists()
     (tmp_path / "a").rename(tmp_path / "b")
     capsys.readouterr()
-    assert main(["train", "--dataset", str(tmp_path / "b"), *argv]) == 2
+    assert _train_on(tmp_path / "b", tmp_path / "r", "--epochs", "2") == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs"] == 2  # resumed, not over
+    assert f"dataset = \"{tmp_path / 'b'}\"" in (tmp_path / "r" / "config.toml").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "r"), "--split", "val"]) == 0  # reads it at b
+    (tmp_path / "b").rename(tmp_path / "c")  # moved again, the run finished: read back
+    assert _train_on(tmp_path / "c", tmp_path / "r", "--epochs", "2") == 0
+    assert "already holds this run, finished" in capsys.readouterr().err
+
+
+def test_a_run_whose_dataset_folder_moved_refuses_other_data_there(tiny_idx_dir, tmp_path,
+                                                                   capsys):
+    """Another folder of the same shape is not taken for the run's data; a run made before
+    runs kept a digest of their data can only be resumed from its own path."""
+    from conftest import make_dataset_folder
+
+    shutil.copytree(tiny_idx_dir, tmp_path / "a")
+    assert _train_on(tmp_path / "a", tmp_path / "r", "--epochs", "1") == 0
+    (tmp_path / "a").rename(tmp_path / "b")
+    other = make_dataset_folder(tmp_path / "other", 600, 150)
+    capsys.readouterr()
+    assert _train_on(other, tmp_path / "r", "--epochs", "1") == 2
+    assert (f"it was trained on the data in {tmp_path / 'a'}, not there now: the data in "
+            f"{other} is not the same; give --dataset that folder where it is now, the same "
+            "files, to resume or reuse it; else use another --out") in capsys.readouterr().err
+    model = torch.load(tmp_path / "r" / "model.pt", weights_only=True)
+    del model["data_digest"]  # as a run made before runs kept one
+    torch.save(model, tmp_path / "r" / "model.pt")
+    assert _train_on(tmp_path / "b", tmp_path / "r", "--epochs", "1") == 2
     assert (f"it was trained on the data in {tmp_path / 'a'}, not there now: put that folder "
             "back to resume or reuse it; else use another --out") in capsys.readouterr().err
 

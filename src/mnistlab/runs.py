@@ -73,6 +73,7 @@ def model_payload(result: RunResult, splits: Splits) -> dict[str, Any]:
         "mean": splits.mean,
         "std": splits.std,
         "dataset": splits.dataset_name,
+        "data_digest": splits.data_digest,
     }
 
 
@@ -148,15 +149,71 @@ def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
                      for k in changed)
 
 
-def _moved_data(stored: TrainConfig | None) -> str:
+def _moved_data(out: Path, stored: TrainConfig | None, config: TrainConfig) -> str:
     """Where a run's dataset folder is gone: how to resume it, before --overwrite (which
     throws its epochs away) is offered."""
     from .data.sources import KNOWN_DATASETS
 
     if stored is None or stored.dataset in KNOWN_DATASETS or Path(stored.dataset).exists():
         return ""
-    return (f"it was trained on the data in {stored.dataset}, not there now: put that folder "
-            "back to resume or reuse it; else ")
+    if not _kept_digest(out):  # a run made before runs kept one: only its own path will do
+        return (f"it was trained on the data in {stored.dataset}, not there now: put that "
+                "folder back to resume or reuse it; else ")
+    other = (f"the data in {config.dataset} is not the same; " if config.dataset not in
+             KNOWN_DATASETS and same_run(stored.replace(dataset=config.dataset), config) else "")
+    return (f"it was trained on the data in {stored.dataset}, not there now: {other}give "
+            "--dataset that folder where it is now, the same files, to resume or reuse it; "
+            "else ")
+
+
+def _kept_digest(out: Path) -> str:
+    """The data digest a run keeps (Dataset.digest) in its epoch checkpoint or its model, or
+    "" (a run made before runs kept one, or files that cannot be read)."""
+    for name, key in (("checkpoint.pt", "data_digest"), ("model.pt", "data_digest")):
+        if (out / name).is_file():
+            try:
+                digest = _safe_load(out / name).get(key)
+            except MnistlabError:
+                continue
+            if isinstance(digest, str) and digest:
+                return digest
+    return ""
+
+
+def _data_moved_here(out: Path, stored: TrainConfig | None, config: TrainConfig) -> bool:
+    """Whether `config` is the run in `out` with its dataset folder given at another path
+    that holds the same data, by the digest the run kept: a folder moved or copied, resumed
+    from its new place. The new folder is read to tell (about a second for MNIST's size)."""
+    from .data import KNOWN_DATASETS, load_dataset
+
+    if (stored is None or KNOWN_DATASETS.keys() & {stored.dataset, config.dataset}
+            or not same_run(stored.replace(dataset=config.dataset), config)):
+        return False
+    kept = _kept_digest(out)
+    if not kept:
+        return False
+    try:
+        return load_dataset(config.dataset).digest == kept
+    except MnistlabError:  # not readable there: the refusal that follows says what differs
+        return False
+
+
+def _repoint_data(out: Path, config: TrainConfig) -> None:
+    """The run in `out` reads its data from `config.dataset` from now on: its config.toml,
+    and the configs its checkpoint and model keep (a resumed checkpoint is checked against
+    the run's config), name the new folder."""
+    for name, key in (("checkpoint.pt", "configs"), ("model.pt", "config")):
+        path = out / name
+        if not path.is_file():
+            continue
+        saved = _safe_load(path)
+        kept = saved.get(key)
+        if isinstance(kept, list):
+            saved[key] = [{**c, "dataset": config.dataset} for c in kept if isinstance(c, dict)]
+        elif isinstance(kept, dict):
+            saved[key] = {**kept, "dataset": config.dataset}
+        files.torch_save(path, saved)
+    files.write_text(out / "config.toml", config.to_toml())
 
 
 def same_run(stored: TrainConfig | None, config: TrainConfig) -> bool:
@@ -184,13 +241,17 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
     present = _computed(out)
     if present:
         stored, source = _stored_config_from(out)
+        if not overwrite and not same_run(stored, config) and _data_moved_here(out, stored,
+                                                                                config):
+            _repoint_data(out, config)
+            stored, source = config, "config.toml"
         if not same_run(stored, config) and not overwrite:
             if named_by_settings:  # no --overwrite to offer there
                 raise _edited_by_hand(out, config, stored)
             raise MnistlabError(
                 f"--out {out}: holds a run of another configuration "
-                f"({_difference(config, stored)}); {_moved_data(stored)}use another --out, or "
-                "add --overwrite to replace it")
+                f"({_difference(config, stored)}); {_moved_data(out, stored, config)}use "
+                "another --out, or add --overwrite to replace it")
         if overwrite:
             return "replace"
         if source != "config.toml":  # damaged or deleted: the run's files say what it is

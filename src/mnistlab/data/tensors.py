@@ -17,6 +17,7 @@ from ..augment import augment_batch
 from ..config import TrainConfig
 from ..device import resolve_device
 from .dataset import Dataset, load_dataset
+from .sources import KNOWN_DATASETS
 from .splits import stratified_split
 
 
@@ -36,6 +37,9 @@ class Splits:
     class_names: list[str]
     dataset_name: str
     val_source: str
+    # Dataset.digest where the data is a folder given by path (a known name is checked
+    # against its published checksums instead): kept in checkpoints and models
+    data_digest: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -95,6 +99,7 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
         test_y=dataset.test_labels.to(device), eval_idx=eval_idx.to(device),
         mean=dataset.mean, std=dataset.std, class_names=list(dataset.class_names),
         dataset_name=dataset.name, val_source=config.val_from,
+        data_digest="" if config.dataset in KNOWN_DATASETS else dataset.digest,
     )
 
 

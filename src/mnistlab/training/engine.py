@@ -185,6 +185,7 @@ class Run:
         """Everything a resumed run needs, for a checkpoint file (see hooks.Checkpoint)."""
         return {
             "format": CHECKPOINT_FORMAT, "configs": [c.to_dict() for c in self.learner.configs],
+            "data_digest": self.splits.data_digest,
             "learner": self.learner.state_dict(),
             "histories": [[r.to_row() for r in h] for h in self.histories],
             "traces": self.traces, "early_losses": self.early_losses,
