@@ -523,6 +523,15 @@ def test_settings_changed_names_each_difference_in_words():
     swapped = json.loads(json.dumps(base))
     swapped[2].reverse()
     assert settings_changed(base, swapped) == ["the experiments' order"]
+    # a reworded augmentation is said to be one: its runs are stored under the first wording
+    reworded = json.loads(json.dumps(base))
+    base[1]["augment"], reworded[1]["augment"] = "rotate=10,shift=0.1", "shift=0.1, rotate=10"
+    assert settings_changed(base, reworded) == [
+        'base augment "rotate=10,shift=0.1" -> "shift=0.1, rotate=10" (the same augmentation '
+        "written another way: the runs are stored under the first)"]
+    reworded[1]["augment"] = "rotate=10"
+    assert settings_changed(base, reworded) == ['base augment "rotate=10,shift=0.1" -> '
+                                                '"rotate=10"']
 
 
 # --- a bad --out, said before the work -------------------------------------------------------

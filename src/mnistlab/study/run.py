@@ -440,7 +440,22 @@ def _dict_changes(where: str, old: dict[str, Any], new: dict[str, Any]) -> list[
     def shown(d: dict[str, Any], k: str) -> str:
         return json.dumps(d[k]) if k in d else "(default)"
     keys = [k for k in {**old, **new} if old.get(k, ...) != new.get(k, ...)]
-    return [f"{where} {k} {shown(old, k)} -> {shown(new, k)}" for k in keys]
+    return [f"{where} {k} {shown(old, k)} -> {shown(new, k)}{_reworded(k, old, new)}"
+            for k in keys]
+
+
+def _reworded(key: str, old: dict[str, Any], new: dict[str, Any]) -> str:
+    """" (the same ..., written another way)" where an augment text was only reworded: run
+    names hash the text as written, so the runs stored under the old one would not be found."""
+    if key != "augment" or not all(isinstance(d.get(key), str) for d in (old, new)):
+        return ""
+    try:
+        same = (TrainConfig(augment=old[key]).augmentation
+                == TrainConfig(augment=new[key]).augmentation)
+    except MnistlabError:
+        return ""
+    return " (the same augmentation written another way: the runs are stored under the " \
+        "first)" if same else ""
 
 
 def _claim(store: Store, out: Path, spec: StudySpec) -> Placement:
