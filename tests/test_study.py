@@ -25,6 +25,7 @@ from tiny_study import write_tiny_study
 
 import mnistlab
 from mnistlab import StudyOptions, run_study
+from mnistlab.cli import main
 from mnistlab.errors import MnistlabError
 from mnistlab.messages import number
 from mnistlab.progress import StudyProgress
@@ -577,6 +578,30 @@ def test_the_study_bar_ends_complete_when_resumed_with_nothing_to_do(choose, tmp
 
     assert bar_after_a_study() == (3, 3, 3, 3)  # two learning rates and the final model
     assert bar_after_a_study() == (3, 3, 3, 3)  # nothing left to train: still 3/3, not 2/3
+
+
+def test_fewer_seeds_than_the_folder_holds_says_the_others_are_there(tmp_path, tiny_idx_dir,
+                                                                     capsys):
+    """--seeds 1 on a folder holding 3 seeds reported one seed and advised `--seeds 3`, not
+    saying that those runs were there already: the report and the command now say so."""
+    study = tmp_path / "micro.toml"
+    study.write_text(MICRO.replace("seeds = 1", "seeds = 3").format(data=tiny_idx_dir,
+                                                                     choose="explicit"))
+    out = str(tmp_path / "S")
+    assert main(["study", str(study), "--quiet", "--workers", "1", "--out", out]) == 0
+    assert "note:" not in capsys.readouterr().err  # the folder holds what was asked for
+    for seeds, stored in (("1", "This folder already holds 3 seeds of every configuration: run "
+                                "again with `--seeds 3` to report them all, without training"),
+                          ("2", "This folder holds 3 seeds of every configuration; this report "
+                                "shows the first 2: run again with `--seeds 3`")):
+        assert main(["study", str(study), "--quiet", "--seeds", seeds, "--out", out]) == 0
+        assert ("note: this folder holds 3 seeds of every configuration; --seeds 3 reports "
+                "them all without training anything") in capsys.readouterr().err
+        report = (tmp_path / "S" / "report.md").read_text()
+        assert stored in report and "Run with `--seeds 3` or more" not in report
+    assert main(["study", str(study), "--quiet", "--seeds", "3", "--lang", "es", "--out",
+                 out]) == 0
+    assert "note:" not in capsys.readouterr().err
 
 
 def test_an_old_folder_holding_only_cohort_checkpoints_keeps_its_keys(tiny_study, tmp_path):

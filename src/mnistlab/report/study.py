@@ -171,7 +171,11 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, lang))))
     doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)))))
     if len(seeds) < 2:
-        doc.add(Paragraph(t(lang, "method.one_seed")))
+        doc.add(Paragraph(t(lang, "method.one_seed_stored", stored=result.seeds_stored)
+                          if result.seeds_stored else t(lang, "method.one_seed")))
+    elif result.seeds_stored:
+        doc.add(Paragraph(t(lang, "method.seeds_stored", stored=result.seeds_stored,
+                            n=len(seeds))))
     doc.add(Paragraph(t(lang, "method.accuracy", eval_n=spec.base.eval_train_size)))
     doc.add(Paragraph(t(lang, "method.noise")))
     shared = t(lang, "method.shared", distinct=len(result.plan.runs),
@@ -298,7 +302,9 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
     doc.add(Heading(2, t(lang, "recommended")))
     seeds = len({r.seed for r in result.rows})
     if seeds < 2:  # no interval anywhere: a recommendation would be a guess
-        doc.add(Paragraph(t(lang, "recommended.one_seed", seeds=seeds)))
+        doc.add(Paragraph(t(lang, "recommended.one_seed_stored", stored=result.seeds_stored)
+                          if result.seeds_stored else
+                          t(lang, "recommended.one_seed", seeds=seeds)))
         return
     doc.add(Paragraph(t(lang, "recommended.intro")))
     doc.add(Bullets(recommendations))

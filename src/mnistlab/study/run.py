@@ -14,7 +14,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from .plan import (
     plan_experiments,
     plan_final,
 )
-from .spec import StudySpec, kept_experiments, variant_name
+from .spec import MAX_SEEDS, StudySpec, kept_experiments, variant_name
 from .stats import summarize
 from .store import Store, StoredRun
 
@@ -107,6 +107,9 @@ class StudyResult:
     final_rows: list[Row]
     final_config: TrainConfig | None
     summaries: dict[str, RunSummary]  # run key -> summary
+    # seeds of every configuration the folder holds finished, where that is more than
+    # spec.seeds (a study run again with fewer --seeds than before): 0 otherwise
+    seeds_stored: int = 0
 
     def trained_runs(self) -> list[tuple[str, str, Path]]:
         """(key, label, folder) of every run this study trained, in this or an earlier go."""
@@ -320,10 +323,26 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
         finally:
             progress.stop()
         result = StudyResult(spec, out, plan, rows, final_rows, chosen,
-                             {k: v.summary for k, v in done.items()})
+                             {k: v.summary for k, v in done.items()},
+                             _seeds_stored(spec, plan, done.keys(), keyed_at))
         # with the lock still held: another command on this folder clears stale temporaries
         files.write_text(out / "results.csv", results_csv(result.distinct_rows()))
     return result
+
+
+def _seeds_stored(spec: StudySpec, plan: Plan, done: Iterable[str],
+                  keyed_at: Placement) -> int:
+    """How many seeds of each of `spec`'s configurations the folder holds finished, where
+    that is more than `spec.seeds`; else 0. A study run again with --seeds 1 reported one
+    seed and advised `--seeds 3`, not saying those runs were there already."""
+    done = set(done)
+    seeds = spec.seeds
+    while seeds < MAX_SEEDS and len(done) > len(plan.to_train):  # else nothing more is there
+        wider = plan_experiments(replace(spec, seeds=seeds + 1), keyed_at=keyed_at)
+        if any(r.key not in done for r in wider.to_train):
+            break
+        seeds += 1
+    return seeds if seeds > spec.seeds else 0
 
 
 # --- the study folder ------------------------------------------------------------------------
