@@ -388,6 +388,10 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1234567, 0.1234568]\n",
      "(x): lr=0.1234567 and lr=0.1234568 are both labelled '0.123457' (6 significant digits "
      "name a value's rows); give values that differ within them"),
+    # labels that differ only in spaces read alike in every table
+    (EXP + "variants = [{ label = 'a', lr = 0.1 }, { label = 'a ', lr = 0.2 }]\n",
+     "(x): 'a' and 'a ' differ only in spaces, so tables and figures would show them alike; "
+     "give each variant a label of its own"),
 ])
 def test_bad_study_files(text, message):
     from mnistlab.config import tomllib

@@ -431,6 +431,14 @@ def _check_variants(variants: list[Variant], kind: str, where: str) -> None:
                                 f"labelled {twice[0]!r} (6 significant digits name a value's "
                                 "rows); give values that differ within them")
         raise MnistlabError(f"{where}: {twice[0]!r} is listed twice; {fix}")
+    alike = collections.defaultdict(list)  # "a" and "a ": one label in every table
+    for v in variants:
+        alike[" ".join(v.label.split())].append(v.label)
+    shown = next((found for found in alike.values() if len(found) > 1), None)
+    if shown:
+        raise MnistlabError(f"{where}: {shown[0]!r} and {shown[1]!r} differ only in spaces, "
+                            "so tables and figures would show them alike; give each variant "
+                            "a label of its own")
     if any("seed" in v.changes for v in variants):
         raise MnistlabError(f"{where}: seed cannot vary in an experiment: every setting is "
                             "trained with each of the study's seeds (seeds = N, --seeds N), and "
