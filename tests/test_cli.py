@@ -363,10 +363,13 @@ def test_a_diverged_run_is_refused_by_predict_and_export_and_flagged_by_evaluate
     ["train", "--recipe", "mnist-fast", "--out", ""], ["study", "fashion-hparams", "--out", " "],
     ["tune", "fashion-mlp", "--out", ""], ["export", "run", "--out", ""],
     ["predict", "run", "x.png", "--show", ""], ["train", "--config", ""],
-    ["train", "--recipe", " "]])
+    ["train", "--recipe", " "], ["train", "--data-dir", ""],
+    ["study", "fashion-hparams", "--data-dir", ""], ["evaluate", "run", "--data-dir", ""],
+    ["data", "info", "mnist", "--data-dir", " "]])
 def test_an_empty_path_is_refused_not_taken_for_the_default(argv, tmp_path, monkeypatch, capsys):
     """`--out "$DIR"` with DIR unset used to train into runs/<time>-... of the current folder;
-    `--config "$CFG"` and `--recipe "$R"` trained the defaults."""
+    `--config "$CFG"` and `--recipe "$R"` trained the defaults, `--data-dir "$D"` read the
+    data from elsewhere after a warning."""
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as caught:
         main(argv)

@@ -60,6 +60,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             continue
         choices = meta.get("choices")
         group.add_argument(flag(f.name), dest=f.name, default=None, help=help_text,
+                           type=path_text if f.name == "data_dir" else None,  # '' refused
                            metavar=("{" + ",".join(c or '""' for c in choices) + "}"
                                     if choices else meta.get("metavar")))
 
@@ -155,7 +156,7 @@ def add_lang(parser: argparse.ArgumentParser, what: str) -> None:
 def add_data_and_device(parser: argparse.ArgumentParser, whose: str) -> None:
     from ..config import DATA_DIR_HELP, DEVICES
 
-    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    parser.add_argument("--data-dir", metavar="DIR", type=path_text, help=DATA_DIR_HELP)
     parser.add_argument("--device", choices=DEVICES,
                         help=f"training device (default: the {whose}'s, usually auto)")
 

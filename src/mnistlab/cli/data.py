@@ -14,6 +14,7 @@ from ..errors import MnistlabError
 from .common import (
     add_lang,
     error_line,
+    path_text,
     print_findings,
     stderr,
     stdout,
@@ -41,7 +42,7 @@ def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
                             ("path", "print the folder a dataset is read from")):
         q = data_sub.add_parser(name, help=help_text)
         q.add_argument("name", metavar="DATASET|DIR", help="mnist, fashion-mnist or a folder")
-        q.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+        q.add_argument("--data-dir", metavar="DIR", type=path_text, help=DATA_DIR_HELP)
         if name == "info":
             q.add_argument("--json", action="store_true", help="print JSON")
 

@@ -301,8 +301,8 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("--split", choices=("val", "test"), default="test",
                    help="which split to score (default: test)")
-    p.add_argument("--data-dir", metavar="DIR", help="where datasets live (default: as when "
-                   "trained)")
+    p.add_argument("--data-dir", metavar="DIR", type=path_text,
+                   help="where datasets live (default: as when trained)")
     p.add_argument("--dataset", metavar="DIR", type=needed_path_text,
                    help="the folder of IDX files a run trained on a folder of its own reads, "
                    "where that folder has moved (default: as when trained; the data must be "
