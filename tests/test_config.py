@@ -40,6 +40,10 @@ BAD_SETTINGS = [
     ({"augment": "crop=17"}, "augment: crop is the padding in whole pixels, 0 to 16"),
     ({"augment": "erase=1.5"}, "augment: erase is a probability and must be <= 1"),
     ({"augment": "erase_area=0.2"}, "augment: erase_area needs erase=P"),
+    ({"augment": "rotate=10,rotate=20"}, "augment: rotate is given twice (rotate=10 and "
+     "rotate=20); give each change once"),  # the last was taken without a word
+    ({"augment": "erase=0.5,erase_area=0.2,erase-area=0.3"}, "augment: erase_area is given "
+     "twice"),
     ({"augment": "erase=0.5,erase-area=1"}, "augment: erase_area is a fraction and must be < 1"),
     ({"augment": "flip=0.5"}, "augment: flip is refused for mnist: a mirrored 2, 5 or 7 is "
                               "not that digit"),

@@ -156,6 +156,9 @@ def parse_augment(text: str) -> dict[str, float]:
         if not math.isfinite(number) or number < 0:
             raise MnistlabError(f"augment: {key} must be a finite number >= 0, got {value}")
         _check_augment_value(key, number, value)
+        if key in result:  # the last one was taken without a word
+            raise MnistlabError(f"augment: {key} is given twice ({key}={result[key]:g} and "
+                                f"{key}={number:g}); give each change once")
         result[key] = number
     if "erase_area" in result and not result.get("erase"):
         raise MnistlabError("augment: erase_area needs erase=P (the probability of erasing), "
