@@ -201,6 +201,29 @@ def test_a_default_folder_a_data_check_refuses_is_taken_back(tmp_path, monkeypat
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_new_out_folder_a_data_check_refuses_is_taken_back(tmp_path, monkeypatch, capsys):
+    """The same for a --out that did not exist (and its new parents); an empty --out that did
+    is left as it was, and one where another process trains now is not touched. A dataset
+    named in a --config file is said to come from it (it read as a flag's)."""
+    from mnistlab import files
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "bad.toml"
+    config.write_text('dataset = "nope"\nmodel = "mlp"\n')
+    argv = ["train", "--config", str(config), "--quiet", "--out"]
+    assert main([*argv, str(tmp_path / "new" / "deeper")]) == 2
+    assert ("(--dataset nope comes from --config " + str(config) + ": change it there, or give "
+            "--dataset)") in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
+    (tmp_path / "empty").mkdir()
+    assert main([*argv, str(tmp_path / "empty")]) == 2
+    assert list((tmp_path / "empty").iterdir()) == []
+    (tmp_path / "busy").mkdir()
+    with files.exclusive(tmp_path / "busy" / ".lock", "a training run"):
+        assert main([*argv, str(tmp_path / "busy")]) == 2
+    assert "another process" in capsys.readouterr().err
+
+
 def test_the_same_augmentation_written_another_way_is_the_same_run(train_args, tmp_path,
                                                                     capsys):
     """"scale=0.1,rotate=10" after "rotate=10,scale=0.1" was another configuration (and
@@ -278,6 +301,10 @@ def test_a_ctrl_c_in_the_final_scoring_names_the_folder_that_resumes_it(train_ar
     from mnistlab.training import single  # before any epoch (reading the data): no epoch
 
     monkeypatch.setattr(single, "prepare_data", stopped)
+    assert main([*train_args, "--out", "early"]) == 130  # nothing computed: the new folder
+    assert "interrupted" in capsys.readouterr().err  # is taken back, as a default one is
+    assert not (tmp_path / "early").exists()
+    (tmp_path / "early").mkdir()  # a folder of the user's: kept, and named
     assert main([*train_args, "--out", "early"]) == 130
     assert ("interrupted; the run resumes from the start (no epoch was whole) when this "
             "command is run again: early") in capsys.readouterr().err

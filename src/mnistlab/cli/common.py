@@ -109,30 +109,33 @@ def recipe_note(args: argparse.Namespace, setting: str, value: Any) -> str:
 
 @contextlib.contextmanager
 def recipe_named(args: argparse.Namespace, base: dict[str, Any] | None) -> Iterator[None]:
-    """Errors and warnings raised meanwhile about a setting the recipe gave (and nothing
-    overrode) name the recipe, as config_from_args does for those found building the config:
-    a recipe's val-size of 2,000 refused for a dataset of 1,500 images read as the user's."""
-    from_file = {k.replace("-", "_") for k in _file_settings(args)} if base else set()
+    """Errors and warnings raised meanwhile about a setting the recipe or the --config file
+    gave (and no flag overrode) name where it came from, as config_from_args does for those
+    found building the config: a recipe's val-size of 2,000 refused for a dataset of 1,500
+    images read as the user's, a file's dataset not found read as a flag's."""
+    from_file = {k.replace("-", "_"): v for k, v in _file_settings(args).items()}
 
-    def from_recipe(message: str) -> str:
+    def source_note(message: str) -> str:
         setting = _setting_of(message)
-        if not base or setting not in base or getattr(args, setting, None) is not None \
-                or setting in from_file:  # a flag's or --config's own value
+        if getattr(args, setting, None) is not None:  # a flag's own value
             return ""
-        return recipe_note(args, setting, base[setting])
+        if setting in from_file:
+            return (f" ({flag(setting)} {shown_default(from_file[setting])} comes from "
+                    f"--config {args.config}: change it there, or give {flag(setting)})")
+        return recipe_note(args, setting, base[setting]) if base and setting in base else ""
 
     formatted = warnings.formatwarning
 
     def named(message: Any, *rest: Any, **kw: Any) -> str:
         text = formatted(message, *rest, **kw)
-        note = from_recipe(str(message))
+        note = source_note(str(message))
         return text[:-1] + note + "\n" if note and text.endswith("\n") else text
 
     warnings.formatwarning = named
     try:
         yield
     except MnistlabError as exc:
-        note = from_recipe(str(exc))
+        note = source_note(str(exc))
         if not note:
             raise
         raise MnistlabError(f"{exc}{note}") from None

@@ -157,9 +157,13 @@ def run_train(args: argparse.Namespace) -> int:
         files.check_not_inside_ours(Path(args.out))
     made = [] if args.out or Path("runs").is_dir() else [Path("runs")]
     out = Path(args.out) if args.out else default_out(config)
+    if args.out:  # a new --out, and its parents, are made by the command too
+        made = [p for p in (out, *out.parents) if not p.exists()]
+    else:
+        made.insert(0, out)
     reporter = SilentReporter() if args.quiet else RichReporter(stderr)
     try:
-        with _taken_back_if_left_empty([] if args.out else [out, *made]), \
+        with _taken_back_if_left_empty(out, made), \
                 recipe_named(args, recipe):  # the data's refusals of its settings
             tracking = _tracking(args, out)  # a missing extra, a silent server: before training
             result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
@@ -253,22 +257,28 @@ def _tracking(args: argparse.Namespace, out: Path) -> Any:
 
 
 @contextlib.contextmanager
-def _taken_back_if_left_empty(folders: list[Path]) -> Any:
-    """The default folder (and `runs/` where this command made it), made before the checks
-    of `train` (default_out): taken back where one of them refuses the run, or a Ctrl-C
-    stops it, before anything is computed into it. Its config.toml and .lock, written when
-    the folder is claimed, before the data and the model are checked, are nothing computed
-    (a `--dataset` typo left such a folder in runs/, read as a killed run afterwards)."""
+def _taken_back_if_left_empty(out: Path, made: list[Path]) -> Any:
+    """What this command put into the run folder `out` and the folders it made (`made`,
+    innermost first: the default run folder, made before the checks of `train` by
+    default_out, `runs/`, or a new --out and its new parents), taken back where one of those
+    checks refuses the run, or a Ctrl-C stops it, before anything is computed: config.toml
+    and .lock, written when the folder is claimed, before the data and the model are checked,
+    are nothing computed (a `--dataset` typo left such a folder in runs/, read as a killed run
+    afterwards). A folder that held something before is left as it was."""
     from ..runs import LOCK_FILE
 
+    ours = {"config.toml", LOCK_FILE}
+    empty_before = out.is_dir() and not any(out.iterdir())
     try:
         yield
     except (MnistlabError, KeyboardInterrupt):
-        for folder in folders:  # the innermost first
-            with contextlib.suppress(OSError):  # not empty (or gone): kept
-                if {p.name for p in folder.iterdir()} <= {"config.toml", LOCK_FILE}:
-                    for name in ("config.toml", LOCK_FILE):
-                        (folder / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty (or gone): kept
+            if ((empty_before or out in made) and {p.name for p in out.iterdir()} <= ours
+                    and not files.held(out / LOCK_FILE)):  # another process's run: its own
+                for name in ours:
+                    (out / name).unlink(missing_ok=True)
+        for folder in made:
+            with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
 
