@@ -695,6 +695,11 @@ def test_a_run_from_before_a_folder_was_recognised_still_evaluates(tmp_path, sha
     ("--optimizer sgd --schedule onecycle --momentum 0.5",
      ["--momentum 0.5 does nothing with --schedule onecycle: it cycles SGD's momentum from "
       "0.95 to 0.85 and back itself"]),
+    # early stopping that waits as long as the run: it never stops it
+    ("--epochs 5 --early-stopping 5",
+     ["--early-stopping 5 never stops a run of 5 epochs: it stops after 5 epochs without a "
+      "better validation accuracy, after the best one"]),
+    ("--epochs 6 --early-stopping 5", []),
 ])
 def test_a_flag_the_model_or_optimizer_does_not_read_is_said(argv, said):
     """--hidden with a cnn, --momentum with adam, --val-size with --val-from test were

@@ -78,6 +78,11 @@ def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
     if args.momentum is not None and config.optimizer == "sgd" and config.schedule == "onecycle":
         lines.append(f"warning: --momentum {args.momentum} does nothing with --schedule "
                      "onecycle: it cycles SGD's momentum from 0.95 to 0.85 and back itself")
+    if config.early_stopping and config.early_stopping >= config.epochs:
+        lines.append(f"warning: --early-stopping {config.early_stopping} never stops a run of "
+                     f"{config.epochs} epoch{'s' * (config.epochs != 1)}: it stops after "
+                     f"{config.early_stopping} epochs without a better validation accuracy, "
+                     "after the best one")
     if args.val_size is not None and config.val_from == "test":
         lines.append(f"warning: --val-size {args.val_size} does nothing with --val-from test: "
                      "the whole test set is the validation set, and every training image "
