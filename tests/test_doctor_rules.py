@@ -88,6 +88,38 @@ def test_healthy_run_has_no_findings():
     assert diagnose(TrainConfig(), history, _observed(history)) == []
 
 
+@pytest.mark.parametrize("status", ["completed", "early-stopped"])
+def test_overfitting_under_early_stopping_says_the_best_epoch_was_kept(status):
+    """A run early stopping ended was told to "Stop earlier (--early-stopping 3)", though it
+    had stopped, and its saved model was the best epoch's, from before it overfit."""
+    history = [_epoch(e, train_accuracy_eval=0.9 + 0.01 * e, val_accuracy=v, val_loss=loss)
+               for e, v, loss in ((1, 0.80, 0.60), (2, 0.81, 0.55), (3, 0.82, 0.56),
+                                  (4, 0.81, 0.65), (5, 0.80, 0.70))]
+    config = TrainConfig(early_stopping=2, epochs=25)
+    (found,) = [f for f in diagnose(config, history, _observed(history, status=status))
+                if f.code == "overfitting"]
+    fix = found.text("en")["fix"]
+    if status == "completed":
+        assert fix.startswith("Stop earlier (--early-stopping 3)")
+    else:
+        assert fix.startswith("Early stopping (--early-stopping 2) ended the run and kept "
+                              "epoch 3, its best: the saved model is not the overfit one")
+        assert "época 3" in found.text("es")["fix"]
+
+
+@pytest.mark.parametrize(("optimizer", "lr", "advice"), [
+    ("sgd", 0.01, "Try Adam at lr 0.001"), ("adam", 0.001, "It already trains with adam at lr "
+                                                           "0.001: train longer")])
+def test_not_learning_does_not_advise_what_the_run_already_does(optimizer, lr, advice):
+    """A run at chance with Adam at lr 0.001 was told to "Try Adam at lr 0.001"."""
+    history = [_epoch(1, train_loss=2.30, train_loss_eval=2.30, val_accuracy=0.1,
+                      train_accuracy_eval=0.1, train_accuracy_running=0.1)]
+    found = diagnose(TrainConfig(optimizer=optimizer, lr=lr), history, _observed(history))
+    (stuck,) = [f for f in found if f.code == "not-learning"]
+    assert stuck.text("en")["fix"].startswith(advice)
+    assert "lr 0,001" in stuck.text("es")["fix"]
+
+
 def test_early_check_sees_nan_and_climb():
     assert early_check([2.3, float("nan")], 10, TrainConfig())[0].code == "diverged"
     climbing = [2.3] * 5 + [2.3 * 1.5 ** i for i in range(20)]

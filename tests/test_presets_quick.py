@@ -51,7 +51,7 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path, capsys):
     write_study_report(result, "es")
     spanish = (tmp_path / "L" / "report.md").read_text()
     assert english_in(spanish) == [] and "Ilusión de la exactitud binaria" in spanish
-    assert "prueba 4: tasa 0,0005" in spanish and "red de la prueba 4" in spanish
+    assert "ensayo 4: tasa 0,0005" in spanish and "red del ensayo 4" in spanish
     assert not re.search(r"\btrials?\b(?!-curves\.png)", spanish)  # the labels are Spanish too
     # `mnistlab doctor` names the study's runs as the report does, in the preset's own words
     from mnistlab.cli import main
@@ -59,8 +59,8 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path, capsys):
     capsys.readouterr()
     assert main(["doctor", str(tmp_path / "L"), "--lang", "es"]) == 1  # the illusion
     said = capsys.readouterr().out
-    assert "(red de la prueba 4, BCE + exactitud binaria, etiquetas barajadas, semilla 0)" \
-        in said and "(prueba 1: ReLU, Adam, 10 épocas" in said, said
+    assert "(red del ensayo 4, BCE + exactitud binaria, etiquetas barajadas, semilla 0)" \
+        in said and "(ensayo 1: ReLU, Adam, 10 épocas" in said, said
 
 
 def test_fashion_hparams_quick_in_spanish(quick_fashion_study, monkeypatch, shared_datasets,

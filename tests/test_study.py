@@ -1195,6 +1195,20 @@ def test_the_method_names_only_the_layer_sizes_the_base_model_has():
     assert "hidden=128-64" in _config_text(TrainConfig(model="mlp"), "en")
 
 
+@pytest.mark.parametrize(("preset", "said"), [
+    ("fashion-hparams", "epochs=10, activation=relu, schedule=constant"),
+    ("lenet-challenge", "epochs=5, variant=classic, schedule=constant")])
+def test_the_method_names_every_base_setting_that_differs_from_train_s_defaults(preset, said):
+    """The base line left out the study's constant schedule (train anneals by default) and
+    LeNet-5's classic variant: read as train flags, it trained another network (42.92% where
+    the study's base had 50.66%)."""
+    from mnistlab.report.study import _config_text
+
+    spec = load_study(preset)
+    assert _config_text(spec.base, "en").endswith(said)
+    assert "seed" not in _config_text(spec.base.replace(seed=3, device="cpu"), "en")
+
+
 def test_the_report_s_doctor_names_the_base_s_runs_as_the_base(study_reference, tmp_path):
     """The base's runs were named after the last experiment that lists them ("epochs=3")."""
     import shutil

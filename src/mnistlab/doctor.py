@@ -236,9 +236,13 @@ def not_learning(case: Case, found: list[Finding]) -> Finding | None:
              and _accuracy(first) <= case.chance + 0.03
              and _accuracy(last) <= case.chance + 0.03)
     if stuck and (not memorising or len(case.history) < 3):
+        config = case.config  # already what the plain fix advises: say what else to try
+        adam = config.optimizer in ("adam", "adamw") and 1e-4 <= config.lr <= 3e-3
         return Finding("not-learning", "problem", {
             "epoch": int(last.epoch), "loss": last.train_loss, "lnk": lnk,
-            "acc": _accuracy(last), "chance": case.chance})
+            "acc": _accuracy(last), "chance": case.chance,
+            **({"kind": "adam-already", "optimizer": config.optimizer, "lr": config.lr}
+               if adam else {})})
     return None
 
 
@@ -299,17 +303,22 @@ def overfitting(case: Case, found: list[Finding]) -> Finding | None:
     gap = last.train_accuracy_eval - last.val_accuracy
     if (gap > 0.03 and best_index <= len(history) - 3
             and last.val_loss > best.val_loss * 1.10):
+        stopped = {}  # early stopping gave the run back its best epoch: not "stop earlier"
+        if case.observed.status == "early-stopped":
+            kept = max(history, key=lambda r: r.val_accuracy)  # the first of the best
+            stopped = {"kind": "early-stopped", "kept": int(kept.epoch),
+                       "patience": case.config.early_stopping}
         return Finding("overfitting", "warning", {
             "train": last.train_accuracy_eval, "val": last.val_accuracy, "gap": gap,
             "best_loss": best.val_loss, "best_epoch": int(best.epoch),
-            "last_loss": last.val_loss})
+            "last_loss": last.val_loss, **stopped})
     return None
 
 
 def running_below_val(running: float, val: float, train_eval: float) -> bool:
-    """Validation above the running train accuracy while the eval-mode train accuracy is not
-    below it: 'validation beats training' as a measurement artefact (a study's conclusion counts
-    the runs with this finding)."""
+    """Validation above the running train accuracy while the eval-mode train accuracy is level
+    with it (within a point) or above: 'validation beats training' as a measurement artefact
+    (a study's conclusion counts the runs with this finding)."""
     return running < val - 0.005 and train_eval >= val - 0.01
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import figures as plots
 from .. import files
+from ..config import PLACEMENT, TrainConfig
 from ..doctor import RANK
 from ..errors import MnistlabError
 from ..messages import (
@@ -54,13 +55,15 @@ def _pct(value: float | None, lang: str) -> str:
 def _config_text(config: Any, lang: str, base: Any = None) -> str:
     """The settings a reader compares first; of the layer sizes, only those the model has;
     then every other setting that differs from `base` (what the final model changed: its
-    schedule, label smoothing, an ensemble), the seed apart."""
+    schedule, label smoothing, an ensemble) or, without one, from `train`'s defaults (the
+    study's constant schedule, LeNet-5's classic variant: the base read as `train` flags
+    trained another network), the seed and where the run trains apart."""
     keys = ["model", *shape_settings(config.model), "dropout", "optimizer", "lr", "batch_size",
             "epochs"]
     d = config.to_dict()
-    if base is not None:
-        was = base.to_dict()
-        keys += [k for k, v in d.items() if k not in keys and k != "seed" and v != was.get(k)]
+    was = (base if base is not None else TrainConfig(dataset=config.dataset)).to_dict()
+    keys += [k for k, v in d.items() if k not in keys and k not in ("seed", *PLACEMENT)
+             and v != was.get(k)]
     return settings_text({k: d.get(k) for k in keys}, lang)
 
 

@@ -15,7 +15,7 @@
     name = "trials"
     test = true                  # these are final models: each is scored on the test set
     variants = [{ label = "trial 1", model = "cnn", epochs = 10,
-                  es = { label = "prueba 1" } }]  # a label in the Spanish report
+                  es = { label = "ensayo 1" } }]  # a label in the Spanish report
     [final]                      # explicit settings, or "best" = best value of each factor
     choose = "explicit"
     settings = { optimizer = "adam", batch_size = 32, epochs = 30 }
