@@ -225,6 +225,22 @@ def test_a_run_folder_with_quotes_or_backslashes_in_its_path_is_logged_once(
     assert len(runs) == 1
 
 
+def test_a_run_folder_with_url_characters_in_its_name_keeps_its_store_inside(
+        tmp_path, tiny_idx_dir, monkeypatch):
+    """`--out "x?y"` put the store in a file `x` beside the run folder (the path went into the
+    SQLite URL as is); escaped, MLflow also made an empty `x%3Fy` beside it, now taken back."""
+    from mnistlab import files
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "x?y#z%41"
+    train(tiny_config(tiny_idx_dir, epochs=1), out=out,
+          hooks=Tracking(("mlflow",), out).train_hooks())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny", out.name]
+    client = MlflowClient(files.sqlite_url(out / "mlflow.db"))
+    (run,) = client.search_runs([client.get_experiment_by_name(out.name).experiment_id])
+    assert "model.pt" in artifacts(client, run.info.run_id)
+
+
 def files_under(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
 

@@ -951,6 +951,27 @@ def test_a_storage_that_cannot_be_opened_leaves_no_empty_out_folder(space_file, 
     assert not out.exists()
 
 
+def test_searches_in_folders_named_with_url_characters_keep_their_own_tune_db(space_file,
+                                                                             tmp_path):
+    """The folder was written into the SQLite URL as is: `--out "tunes/lr?a"` put tune.db in
+    a file `tunes/lr`, and a second search in `tunes/lr?b` reported the first one's trials
+    without training any."""
+    from sqlalchemy.engine import make_url
+
+    from mnistlab import files
+
+    for name in ("x?y#z%41", "a b", "é"):
+        url = files.sqlite_url(tmp_path / name / "tune.db")
+        assert make_url(url).database == str(tmp_path / name / "tune.db")
+        assert files.sqlite_path(url) == tmp_path / name / "tune.db"
+    spec = load_space(str(space_file))
+    for name in ("lr?a", "lr?b"):
+        result = run_tune(spec, tmp_path / name, options=TuneOptions(trials=1, report=False))
+        assert result.ran_here == 1 and (tmp_path / name / "tune.db").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("lr")) == [
+        "lr?a", "lr?b"]
+
+
 def test_a_device_this_machine_lacks_is_refused_before_the_folder(space_file, tmp_path,
                                                                   missing_device):
     """`tune --device cuda` without one was one line, but left --out with tune.db and

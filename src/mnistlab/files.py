@@ -86,6 +86,30 @@ def replacing(path: str | Path) -> Iterator[Path]:
         raise
 
 
+# --- SQLite files as database URLs ----------------------------------------------------------
+# Characters a URL reads as its own: "?" starts the query, "#" the fragment, "%" an escape.
+# Written into the URL as is, `--out "tunes/lr?a"` put tune.db in a file `tunes/lr` that
+# another search's `tunes/lr?b` then shared. Escaped, the database's path is read back whole
+# (SQLAlchemy unquotes it); other characters (spaces, accents) stay as they were written.
+_URL_ESCAPES = {"%": "%25", "?": "%3F", "#": "%23"}
+
+
+def sqlite_url(path: str | Path) -> str:
+    """The SQLAlchemy URL of the SQLite file at `path` (made absolute)."""
+    text = str(Path(path).resolve())
+    return "sqlite:///" + "".join(_URL_ESCAPES.get(c, c) for c in text)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file an `sqlite:///` URL names (its query left out, its escapes read), or None for
+    another kind of URL."""
+    from urllib.parse import unquote
+
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(unquote(url.removeprefix("sqlite:///").split("?")[0]))
+
+
 def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from .. import runs
+from .. import files, runs
 from ..config import MLFLOW_ARTIFACTS, MLFLOW_STORE, PLACEMENT, TrainConfig, load_config
 from ..errors import MnistlabError, first_few, shown_url
 from ..messages import t
@@ -78,14 +78,14 @@ def tracking_uri(explicit: str | None, out: Path) -> tuple[str, bool]:
     uri = explicit or os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri, False
-    return f"sqlite:///{(out / STORE_FILE).resolve()}", True
+    return files.sqlite_url(out / STORE_FILE), True
 
 
 def store_named(uri: str, explicit: str | None, local: bool) -> str:
     """Where the store's URI came from, as an error names it: the flag, the variable, or the
     run folder's own store (the user never typed its URI)."""
     if local:
-        return f"the output folder's MLflow store {uri.removeprefix('sqlite:///')}"
+        return f"the output folder's MLflow store {files.sqlite_path(uri)}"
     return f"{'--mlflow-uri' if explicit else 'MLFLOW_TRACKING_URI'} {shown_url(uri)}"
 
 
@@ -94,7 +94,7 @@ def check_answers(uri: str, timeout: float = ANSWER_SECONDS, *, named: str = "")
     (naming the URI as `named`) if not. (MLflow's own client retries for minutes.) An SQLite
     file must be MLflow's or new: MLflow adds its tables to any database it is pointed at."""
     if uri.startswith("sqlite:///"):
-        _check_not_another_database(Path(uri.removeprefix("sqlite:///")), named or uri)
+        _check_not_another_database(files.sqlite_path(uri), named or uri)
     if not uri.startswith(("http://", "https://")):
         return
     named = named or f"--mlflow-uri {shown_url(uri)}"
@@ -259,11 +259,19 @@ class Store:
     @property
     def client(self) -> Any:
         if self._client is None:
+            # MLflow makes the SQLite file's folder from the URL as written, escapes and all:
+            # a folder named "x?y" got an empty "x%3Fy" beside it (files.sqlite_url)
+            written = Path(self.uri.removeprefix("sqlite:///")).parent
+            stray = written if self.local and not written.exists() else None
             try:
                 client = self._client_class(tracking_uri=self.uri)
                 client.search_experiments(max_results=1)
             except Exception as exc:  # noqa: BLE001 - MLflow's errors share no useful base
                 raise MnistlabError(f"{self.named}: {_cannot_open(exc, self.local)}") from None
+            finally:
+                if stray is not None:
+                    with contextlib.suppress(OSError):  # not made, or not empty: left
+                        stray.rmdir()
             self._client = client
         return self._client
 

@@ -172,7 +172,7 @@ def make_pruner(name: str, spec: TuneSpec) -> Any:
 
 # --- storage ---------------------------------------------------------------------------------
 def default_storage(out: Path) -> str:
-    return f"sqlite:///{(out / STORE_FILE).resolve()}"
+    return files.sqlite_url(out / STORE_FILE)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -534,9 +534,9 @@ class LocalTrials:
 def _sqlite_advice(url: str) -> str:
     """What to do about an SQLite file that cannot be opened: its folder missing, a folder
     where the file goes; "" for other storages and other reasons."""
-    if not url.startswith("sqlite:///"):
+    path = files.sqlite_path(url)
+    if path is None:
         return ""
-    path = Path(url[len("sqlite:///"):].split("?")[0])
     if path.is_dir():
         return f"; {path} is a folder: give a file in it, e.g. sqlite:///{path / 'tune.db'}"
     if not path.parent.is_dir():
@@ -574,7 +574,7 @@ def _search_record(out: Path, url: str, name: str) -> dict[str, str]:
     driver (`postgresql+psycopg2://` is `postgresql://`) or password."""
     scheme, sep, rest = url.partition("://")
     if scheme == "sqlite" and rest.startswith("/"):
-        path = Path(rest[1:]).resolve()  # relative to the working directory, as SQLite's
+        path = files.sqlite_path(url).resolve()  # relative to the working directory, as SQLite's
         storage = OWN_STORAGE if path == (out / STORE_FILE).resolve() else f"sqlite:///{path}"
     else:
         storage = shown_url(scheme.split("+")[0] + sep + rest)
