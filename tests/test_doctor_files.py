@@ -150,14 +150,45 @@ def test_mlflow_s_copies_of_runs_are_not_examined_as_runs(good_run, tmp_path):
         doctor_path(tmp_path)
 
 
-@pytest.mark.parametrize("db, what, command", [("study.db", "study", "study"),
-                                               ("tune.db", "search", "tune")])
-def test_a_study_stopped_before_its_first_run_is_named_unfinished(tmp_path, db, what, command):
+@pytest.mark.parametrize("db, what, command, unit", [("study.db", "study", "study", "run"),
+                                                     ("tune.db", "search", "tune", "trial")])
+def test_a_study_stopped_before_its_first_run_is_named_unfinished(tmp_path, db, what, command,
+                                                                  unit):
     (tmp_path / db).write_bytes(b"")
     (tmp_path / "cohorts" / "x").mkdir(parents=True)
-    with pytest.raises(MnistlabError, match=f"a {what} stopped before its first run "
+    with pytest.raises(MnistlabError, match=f"a {what} stopped before its first {unit} "
                        f"finished; run the same `mnistlab {command}` command again"):
         doctor_path(tmp_path)
+
+
+def test_a_study_or_search_running_now_or_done_without_run_folders_is_not_called_stopped(
+        tmp_path):
+    """A study running now, a search with trials running, and a search whose trials were all
+    done (--no-report: no retrain/) were each said to have "stopped before its first run
+    finished", exit 2, with advice to run a command that the study's lock then refused."""
+    import sqlite3
+
+    from mnistlab import files
+
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "study.db").write_bytes(b"")
+    with files.exclusive(tmp_path / "s" / "study.lock", "this study"):
+        with pytest.raises(MnistlabError, match="a study is running in this folder now and "
+                           "none of its runs has finished yet; examine it once some have"):
+            doctor_path(tmp_path / "s")
+    (tmp_path / "t").mkdir()
+    with sqlite3.connect(tmp_path / "t" / "tune.db") as db:  # Optuna's table, as it names it
+        db.execute("CREATE TABLE trials (trial_id INTEGER PRIMARY KEY, state VARCHAR(8))")
+        db.executemany("INSERT INTO trials (state) VALUES (?)",
+                       [("COMPLETE",), ("PRUNED",), ("RUNNING",)])
+    with pytest.raises(MnistlabError, match=r"a search with 1 trial running now \(or killed "
+                       r"while running\) and 2 finished; its run folders come when it retrains"):
+        doctor_path(tmp_path / "t")
+    with sqlite3.connect(tmp_path / "t" / "tune.db") as db:
+        db.execute("DELETE FROM trials WHERE state = 'RUNNING'")
+    with pytest.raises(MnistlabError, match="a search of 2 finished trials and no run folder: "
+                       "a search's trials keep none"):
+        doctor_path(tmp_path / "t")
 
 
 def test_a_run_without_summary_json_is_named_unfinished(run_copy, capsys):
@@ -199,6 +230,17 @@ def test_runs_that_never_finished_are_named_not_passed_as_well(good_run, tmp_pat
     fixes = {name: Finding(*found[name]).text()["fix"] for name in ("killed", "cut")}
     assert "from the last whole epoch" in fixes["killed"]
     assert "starts the run over" in fixes["cut"]
+    # training now (a process holds its folder, or its study's): not "stopped", not a warning
+    from mnistlab import files
+
+    with files.exclusive(killed / ".lock", "a training run"):
+        (finding,) = examine(tmp_path / "many")[str(killed)]
+    assert (finding.severity, finding.values["kind"]) == ("info", "training")
+    assert finding.text()["title"] == "Run training now"
+    assert finding.text("es")["fix"] == "Espera a que termine y vuelve a examinarla."
+    (tmp_path / "many" / "study.db").write_bytes(b"")
+    with files.exclusive(tmp_path / "many" / "study.lock", "this study"):
+        assert examine(tmp_path / "many")[str(killed)][0].values["kind"] == "training"
 
 
 @pytest.mark.parametrize("change, message", [

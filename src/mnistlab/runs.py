@@ -17,6 +17,7 @@ a folder that is not a run folder, is refused rather than silently replaced.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -791,6 +792,46 @@ def _ours(folder: Path) -> bool:
     return any(f'"{key}"' in text for key in OUR_SUMMARY_KEYS)
 
 
+def _no_runs_yet(root: Path, marker: str, what: str, command: str) -> str:
+    """Why a study or search folder holds no finished run folder, and what to do: it runs
+    now (a study holds its lock; a search has trials running), its trials are done but keep
+    no folder (a search's are scored in memory: run folders come from retraining its best
+    configuration), or it stopped before any."""
+    if marker == "study.db":
+        if files.held(root / "study.lock"):
+            return (f"{what} is running in this folder now and none of its runs has finished "
+                    "yet; examine it once some have")
+        return (f"{what} stopped before its first run finished; run the same `{command}` "
+                "command again to resume it, then examine it")
+    states = _trial_states(root / marker)
+    running, done = states.get("RUNNING", 0), states.get("COMPLETE", 0) + states.get("PRUNED", 0)
+    if running:
+        return (f"{what} with {running} trial{'s' * (running != 1)} running now (or killed "
+                f"while running) and {done} finished; its run folders come when it retrains "
+                "its best configuration at the end: examine it then")
+    if done:
+        return (f"{what} of {done} finished trial{'s' * (done != 1)} and no run folder: a "
+                "search's trials keep none, its run folders come from retraining its best "
+                "configuration (retrain/), which --no-report or --retrain-seeds 0 leaves out, "
+                f"as does a stop before it; run the same `{command}` command again without "
+                "those to retrain it, then examine it")
+    return (f"{what} stopped before its first trial finished; run the same `{command}` "
+            "command again to resume it, then examine it")
+
+
+def _trial_states(store: Path) -> dict[str, int]:
+    """How many of a search's trials are in each Optuna state, read from its tune.db; {} if
+    it cannot be read (not SQLite, another schema, locked)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro",
+                                                uri=True, timeout=5)) as db:
+            return dict(db.execute("SELECT state, COUNT(*) FROM trials GROUP BY state"))
+    except sqlite3.Error:
+        return {}
+
+
 def examine(path: str | Path) -> dict[str, list[Finding]]:
     """Re-examine a run folder, or every run folder under a study folder.
 
@@ -823,9 +864,7 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
         raise damaged(root, "no summary.json nor config.toml beside its files")
     made_by = next((kind for kind in MANY_RUNS if (root / kind[0]).is_file()), None)
     if not run_dirs and made_by:
-        _, what, command, _ = made_by
-        raise MnistlabError(f"{path}: {what} stopped before its first run finished; run the "
-                            f"same `{command}` command again to resume it, then examine it")
+        raise MnistlabError(f"{path}: {_no_runs_yet(root, *made_by[:3])}")
     if not run_dirs:
         raise MnistlabError(f"{path}: no run folders here (looked for summary.json, "
                             f"{SEARCH_DEPTH} folders deep)")
@@ -835,8 +874,11 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
             out[str(run_dir)] = examine_run(run_dir)
         except MnistlabError as exc:
             out[str(run_dir)] = [Finding("damaged-run", "problem", {"detail": str(exc)})]
-    for run_dir in _stopped_runs(below):  # killed before any summary: named too
-        out[str(run_dir)] = [unfinished(_whole_epochs(run_dir), _planned_epochs(run_dir))]
+    study_running = files.held(root / "study.lock")
+    for run_dir in _stopped_runs(below):  # killed before any summary (or training now)
+        out[str(run_dir)] = [unfinished(_whole_epochs(run_dir), _planned_epochs(run_dir),
+                                        training=study_running
+                                        or files.held(run_dir / LOCK_FILE))]
     return dict(sorted(out.items()))
 
 
@@ -883,8 +925,13 @@ def examine_run(run_dir: Path) -> list[Finding]:
                         doctor.diagnose(config, history, summary.observation()))
 
 
-def unfinished(done: int, planned: int) -> Finding:
+def unfinished(done: int, planned: int, *, training: bool = False) -> Finding:
     """A run stopped before its last epoch; one stopped inside its first starts over (the
-    fix said it resumed "from the last whole epoch", where none was)."""
+    fix said it resumed "from the last whole epoch", where none was). `training`: a process
+    holds its folder (or its study's) now: it is being trained, not stopped (it was said to
+    have been killed, with advice the lock then refused)."""
+    if training:
+        return Finding("unfinished-run", "info", {"done": done, "planned": planned,
+                                                  "kind": "training"})
     kind = {"kind": "from-start"} if done == 0 else {}
     return Finding("unfinished-run", "warning", {"done": done, "planned": planned, **kind})
