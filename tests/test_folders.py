@@ -224,6 +224,26 @@ def test_a_new_out_folder_a_data_check_refuses_is_taken_back(tmp_path, monkeypat
     assert "another process" in capsys.readouterr().err
 
 
+def test_a_file_where_a_study_or_search_makes_a_run_folder_is_not_blamed_on_out(tmp_path):
+    """A file at a search's retrain/<name> (or a study's runs/<key>) was "--out ...: exists
+    and is not a folder; give a folder path", of an --out the user never gave."""
+    from mnistlab.training import train
+
+    config = TrainConfig(model="mlp", hidden=(8,), epochs=1, train_subset=200, val_size=50)
+    (tmp_path / "retrain").mkdir()
+    (tmp_path / "retrain" / "best-seed1").write_text("x")
+    for out, file in ((tmp_path / "retrain" / "best-seed1", tmp_path / "retrain" / "best-seed1"),
+                      (tmp_path / "retrain" / "best-seed1" / "deeper",
+                       tmp_path / "retrain" / "best-seed1")):
+        with pytest.raises(MnistlabError) as refused:
+            train(config, out=out, named_by_settings=True)
+        assert str(refused.value) == (f"{file}: a file stands where mnistlab makes a folder: "
+                                      "move or rename it")
+    with pytest.raises(MnistlabError, match="^--out .*: exists and is not a folder; give a "
+                       "folder path$"):
+        train(config, out=tmp_path / "retrain" / "best-seed1")  # the user's own --out
+
+
 def test_the_same_augmentation_written_another_way_is_the_same_run(train_args, tmp_path,
                                                                     capsys):
     """"scale=0.1,rotate=10" after "rotate=10,scale=0.1" was another configuration (and

@@ -201,12 +201,24 @@ def check_not_inside_ours(folder: Path, flag: str = "--out") -> None:
                                 "folder outside it")
 
 
+# Where mnistlab names a folder itself (a study's runs/<key>, a search's retrain/<name>), a
+# file in its place is not a wrong --out: the user gave none
+FILE_IN_OUR_PLACE = "a file stands where mnistlab makes a folder: move or rename it"
+
+
+def _not_a_folder(folder: Path, flag: str) -> MnistlabError:
+    if not flag:  # a folder mnistlab names itself
+        return MnistlabError(f"{folder}: {FILE_IN_OUR_PLACE}")
+    return MnistlabError(f"{flag} {folder}: exists and is not a folder; give a folder path")
+
+
 def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--out") -> None:
     """Refuse, before anything is written, a `folder` that holds anything but what a `kind`
     folder holds (`owned` names, and mnistlab's temporaries): mnistlab only writes and deletes
-    its own files, so it never works in a folder that is someone else's."""
+    its own files, so it never works in a folder that is someone else's. `flag` "": a folder
+    mnistlab names itself."""
     if folder.exists() and not folder.is_dir():
-        raise MnistlabError(f"{flag} {folder}: exists and is not a folder; give a folder path")
+        raise _not_a_folder(folder, flag)
     if not folder.is_dir():
         return
     foreign = sorted(p.name for p in folder.iterdir()
@@ -235,15 +247,19 @@ def _why(exc: OSError) -> str:
 def check_output_folder(folder: str | Path, flag: str = "--out", *,
                         needs_bytes: int = 0) -> Path:
     """Make sure `folder` is (or can become) a folder this process can write `needs_bytes`
-    into: create it, write and remove a probe file. One line naming `flag` otherwise."""
+    into: create it, write and remove a probe file. One line naming `flag` otherwise (""
+    for a folder mnistlab names itself: a file in its place is said to be one)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise MnistlabError(f"{flag} {folder}: exists and is not a folder; give a folder path")
+        raise _not_a_folder(folder, flag)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise MnistlabError(f"{flag} {folder}: cannot create the folder ({_why(exc)}); choose "
-                            "a place you can write to") from None
+        if not flag and exc.errno in (errno.ENOTDIR, errno.EEXIST):  # a parent is a file
+            file = next((p for p in folder.parents if p.exists() and not p.is_dir()), folder)
+            raise MnistlabError(f"{file}: {FILE_IN_OUR_PLACE}") from None
+        raise MnistlabError(f"{(flag + ' ') if flag else ''}{folder}: cannot create the folder "
+                            f"({_why(exc)}); choose a place you can write to") from None
     probe = folder / PROBE_NAME
     try:
         with open(probe, "wb") as handle:

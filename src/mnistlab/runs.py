@@ -99,9 +99,10 @@ def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = Tru
 
 
 # --- claiming a folder -----------------------------------------------------------------------
-def check_run_folder(out: Path) -> None:
-    """Refuse, before anything is written, a folder that holds files of something else."""
-    files.check_owned_folder(out, {*RUN_FILES, LOCK_FILE, *TRACKING_ENTRIES}, "run")
+def check_run_folder(out: Path, flag: str = "--out") -> None:
+    """Refuse, before anything is written, a folder that holds files of something else
+    (`flag` "": a folder a study or search names itself)."""
+    files.check_owned_folder(out, {*RUN_FILES, LOCK_FILE, *TRACKING_ENTRIES}, "run", flag)
 
 
 def _stored_config(out: Path) -> TrainConfig | None:

@@ -156,8 +156,9 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     out_dir = Path(out)
     config.check_writable()  # settings config.toml cannot hold: said before the folder
     resolve_device(config.device)  # a device not here: said before the folder is made
-    runs.check_run_folder(out_dir)  # before anything is written into it
-    files.check_output_folder(out_dir)
+    flag = "" if named_by_settings else "--out"  # a study's or search's: not the user's --out
+    runs.check_run_folder(out_dir, flag)  # before anything is written into it
+    files.check_output_folder(out_dir, flag)
     with files.exclusive(out_dir / runs.LOCK_FILE, "a training run"):
         state = runs.claim_run_folder(out_dir, config, overwrite=overwrite,
                                       needs_test=evaluate_test, refuse_damaged=refuse_damaged,
