@@ -241,3 +241,20 @@ def test_a_cohort_without_validation_images_says_not_measured():
     for result in (member, alone):
         assert math.isnan(result.history[-1].val_loss)
         assert math.isnan(result.history[-1].val_accuracy)
+
+
+def test_a_damaged_cohort_checkpoint_does_not_advise_another_out(tmp_path):
+    """A cut-short cohort checkpoint offered "or use another --out": for a study, that trains
+    every finished run again. Only these runs start over."""
+    data = blobs(n_train=400, n_test=100)
+    configs = [cfg(seed=0), cfg(seed=1)]
+    splits = prepare_data(configs[0], data, torch.device("cpu"))
+    checkpoint = tmp_path / "cohorts" / "x" / "checkpoint.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"")
+    with pytest.raises(MnistlabError) as refused:
+        cohort.train_cohort(configs, splits=splits, outs=[None] * 2, tests=[False] * 2,
+                            checkpoint=checkpoint)
+    assert str(refused.value).endswith("delete it and run the same command again: these runs "
+                                       "start over, the study's finished runs are kept")
+    assert "another --out" not in str(refused.value)

@@ -212,6 +212,19 @@ def test_files_that_are_not_utf8_are_one_line(load, content, tmp_path):
     assert "save the file as UTF-8" in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("load", [load_config, _load_study, _load_space])
+def test_a_binary_file_given_as_settings_is_said_to_be_one(load, tmp_path):
+    """A run's model.pt given as a study file was told to be saved as UTF-8."""
+    import torch
+
+    path = tmp_path / "model.pt"
+    torch.save({"state_dict": {"w": torch.zeros(3)}}, path)
+    with pytest.raises(MnistlabError) as info:
+        load(path)
+    assert str(info.value) == (f"{path}: a binary file (a zip archive: a model.pt, say), not a "
+                               "TOML text file; give the settings file itself (a .toml)")
+
+
 @pytest.mark.parametrize("name,problem", [
     ("two words", "it holds spaces"),
     ("tab\there", "it holds control characters"),

@@ -541,6 +541,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise MnistlabError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # a byte-order mark (Notepad's)
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))  # text, saved as UTF-16 (Windows)
+    if b"\0" in data[:4096] and not utf16:  # a model, an image: "save as UTF-8" will not do
+        kind = " (a zip archive: a model.pt, say)" if data.startswith(b"PK") else ""
+        raise MnistlabError(f"{path}: a binary file{kind}, not a TOML text file; give the "
+                            "settings file itself (a .toml)")
     try:
         text = data[skip:].decode("utf-8")
     except UnicodeDecodeError as exc:

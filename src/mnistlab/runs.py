@@ -334,10 +334,12 @@ def load_result(out: Path, config: TrainConfig) -> RunResult:
 
 
 # --- checkpoints -----------------------------------------------------------------------------
-def load_checkpoint(path: Path, configs: list[TrainConfig], format: str) -> dict[str, Any]:
-    """An epoch checkpoint of `configs` (one per member) in `format`, checked before use."""
-    saved = _safe_load(path, "delete it and run the same command again to start the run "
-                                 "over, or use another --out")
+def load_checkpoint(path: Path, configs: list[TrainConfig], format: str, *,
+                    fix: str = "delete it and run the same command again to start the run "
+                               "over, or use another --out") -> dict[str, Any]:
+    """An epoch checkpoint of `configs` (one per member) in `format`, checked before use;
+    `fix`: what to do about one that cannot be read."""
+    saved = _safe_load(path, fix)
     if saved.get("format") != format:
         raise MnistlabError(f"{path}: not a checkpoint this mnistlab can resume (format "
                             f"{str(saved.get('format'))[:40]!r}); delete it to start the run "

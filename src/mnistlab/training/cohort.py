@@ -414,7 +414,10 @@ def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path 
         hooks.append(hk.Checkpoint(checkpoint))
     run = Run.start(learner, splits, hooks)
     if checkpoint is not None and checkpoint.exists():
-        run.restore(runs.load_checkpoint(checkpoint, configs, CHECKPOINT_FORMAT))
+        run.restore(runs.load_checkpoint(  # another --out would train the whole study again
+            checkpoint, configs, CHECKPOINT_FORMAT,
+            fix="delete it and run the same command again: these runs start over, the "
+                "study's finished runs are kept"))
     run_epochs(run)
     if "interrupted" in run.statuses:
         raise KeyboardInterrupt
