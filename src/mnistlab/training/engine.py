@@ -254,7 +254,8 @@ def _epoch(run: Run, epoch: int) -> bool:
     order = epoch_order(len(splits.train_y), config.data_seed, epoch, splits.train_y.device)
     lrs = learner.learning_rates()
     sums = _steps(run, epoch, order)
-    run.seconds += time.perf_counter() - start
+    seconds = time.perf_counter() - start  # the steps only, as the summary's total counts
+    run.seconds += seconds
     n_train = len(splits.train_y)
     if sums.seen == 0:
         return False
@@ -262,7 +263,7 @@ def _epoch(run: Run, epoch: int) -> bool:
     if cut and sums.seen < n_train:
         _keep_cut_epoch(run, epoch, sums)
         return False
-    _end_of_epoch(run, epoch, sums, lrs, start)
+    _end_of_epoch(run, epoch, sums, lrs, seconds)
     return any(run.training(m) for m in range(run.size))
 
 
@@ -368,14 +369,16 @@ def _keep_cut_epoch(run: Run, epoch: int, sums: _Sums) -> None:
                               "train_accuracy_running": float(sums.correct[m]) / sums.seen}
 
 
-def _end_of_epoch(run: Run, epoch: int, sums: _Sums, lrs: list[float], start: float) -> None:
-    """Score every member, append its record, and let the hooks see the epoch."""
+def _end_of_epoch(run: Run, epoch: int, sums: _Sums, lrs: list[float],
+                  seconds: float) -> None:
+    """Score every member, append its record, and let the hooks see the epoch. `seconds`:
+    the epoch's training steps, its scoring not counted (summary.json's seconds are their
+    sum, and a study's row read off a longer run sums them: the two told two times apart)."""
     splits, learner = run.splits, run.learner
     sample = splits.eval_idx
     train_eval = learner.evaluate(splits.train_x[sample], splits.train_y[sample])
     val = learner.evaluate(splits.val_x, splits.val_y)
     run.last_val = val
-    elapsed = time.perf_counter() - start
     for m, config in enumerate(learner.configs):
         if run.ended[m] and run.ended[m] < epoch:
             continue  # stopped in an earlier epoch: its history ended there
@@ -387,7 +390,7 @@ def _end_of_epoch(run: Run, epoch: int, sums: _Sums, lrs: list[float], start: fl
                                          splits.num_classes),
             train_loss_eval=train_eval.loss[m], train_accuracy_eval=train_eval.accuracy[m],
             val_loss=val.loss[m], val_accuracy=val.accuracy[m], val_metric=val.metric[m],
-            lr=lrs[m], seconds=elapsed / run.size)  # each member's share of the epoch
+            lr=lrs[m], seconds=seconds / run.size)  # each member's share of the epoch
         run.histories[m].append(record)
         # with no validation images (val_size 0) the validation loss is NaN by definition
         watched = (record.train_loss, record.val_loss) if len(splits.val_y) else \
