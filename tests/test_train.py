@@ -215,6 +215,24 @@ def test_the_epochs_seconds_add_up_to_the_run_s_training_time(tmp_path):
     assert summed == pytest.approx(result.summary.seconds, rel=1e-6, abs=2e-3)
 
 
+def test_the_progress_bar_shows_the_epoch_s_running_means_not_the_last_batch():
+    """The bar showed the last batch's loss and accuracy: a partial last batch of a few images
+    read "acc 1.000" or "acc 0.000" at the end of an epoch whose running accuracy was 0.44."""
+    class Samples(Hook):
+        def __init__(self):
+            self.seen = []
+
+        def on_step(self, run, sample):
+            self.seen.append(sample)
+
+    samples = Samples()  # 1,000 training images at batch 64: the last batch holds 40
+    result = train(TrainConfig(**{**FAST, "epochs": 1, "batch_size": 64}), dataset=blobs(),
+                   hooks=[samples])
+    record = result.history[-1]
+    assert samples.seen[-1].accuracy == pytest.approx(record.train_accuracy_running, abs=1e-9)
+    assert samples.seen[-1].loss == pytest.approx(record.train_loss, rel=1e-5)
+
+
 def test_another_device_or_data_folder_is_the_same_run(tmp_path):
     """Where a run trains and reads its data is not what it is: a run interrupted on one
     device resumes on another, a finished one is read back."""

@@ -120,7 +120,7 @@ class RichReporter(Reporter):
 
     def step_progress(self, steps: int, loss: float, accuracy: float) -> None:
         self.progress.update(self.task, advance=steps,
-                             info=f"loss {loss:.4f} acc {accuracy:.3f}")
+                             info=f"running loss {loss:.4f} acc {accuracy:.3f}")
 
     def epoch_ended(self, record: EpochRecord) -> None:
         # the steps after the epoch's last sample were never reported: the bar ends it whole

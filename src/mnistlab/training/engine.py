@@ -107,8 +107,8 @@ class StepSample:
     """A sampled step, as progress hooks see it."""
 
     steps: int  # steps since the previous sample
-    loss: float  # mean of the members still training
-    accuracy: float  # over all members, this batch
+    loss: float  # the epoch's running mean so far, of the members still training
+    accuracy: float  # the same, over all members
 
 
 @dataclass
@@ -290,7 +290,7 @@ def _steps(run: Run, epoch: int, order: torch.Tensor) -> _Sums:
             sums.seen += len(y)
             early = run.step <= EARLY_STEPS
             if early or run.step % trace_every == 0:
-                _sample(run, epoch, loss, correct, len(y), run.step - sampled)
+                _sample(run, epoch, loss, sums, run.step - sampled)
                 sampled = run.step
                 if not any(run.training(m) for m in range(size)):
                     break
@@ -325,9 +325,10 @@ def batches(splits: Splits, config: TrainConfig, order: torch.Tensor, copies: in
             yield x, y
 
 
-def _sample(run: Run, epoch: int, loss: torch.Tensor, correct: torch.Tensor, batch: int,
-            steps: int) -> None:
-    """A sampled step: each training member's trace and the doctor's checks, then progress."""
+def _sample(run: Run, epoch: int, loss: torch.Tensor, sums: _Sums, steps: int) -> None:
+    """A sampled step: each training member's trace and the doctor's checks (this batch's
+    loss), then progress (the epoch's running means so far: the last batch alone, 8 images
+    of a partial one, showed "acc 1.000" or "acc 0.000" at an epoch's end)."""
     k = run.splits.num_classes
     values = loss.tolist()
     for m, value in enumerate(values):
@@ -344,10 +345,12 @@ def _sample(run: Run, epoch: int, loss: torch.Tensor, correct: torch.Tensor, bat
             run.findings[m] = doctor.merge(run.findings[m], found)
             for finding in found:
                 run.say(m, finding)
-    live = [v for m, v in enumerate(values) if run.training(m)]
+    live = [m for m in range(len(values)) if run.training(m)]
     if not live:
         return  # nothing trains on: the loop ends here
-    sample = StepSample(steps, sum(live) / len(live), float(correct.sum()) / (batch * run.size))
+    running = (sums.loss / sums.seen).tolist()
+    sample = StepSample(steps, sum(running[m] for m in live) / len(live),
+                        float(sums.correct.sum()) / (sums.seen * run.size))
     for hook in run.hooks:
         hook.on_step(run, sample)
 
