@@ -64,6 +64,23 @@ def test_figures_in_spanish_have_no_english_words():
     assert english_in(words) == [] and "epoch" not in words.split()
 
 
+@pytest.mark.parametrize("epochs", [1, 2, 30])
+def test_epoch_axes_tick_whole_epochs_also_for_one_epoch(epochs):
+    """A one-epoch run's curves.png ticked 0.945, 0.960 ... 1.050 around its one point."""
+    from mnistlab import figures
+    from mnistlab.records import EpochRecord
+
+    history = [EpochRecord(e, 1.0, 0.8, 0.8, 0.9, 0.85, 0.95, 0.84, 0.84, 0.001, 1.0)
+               for e in range(1, epochs + 1)]
+    for fig in (figures.learning_curves(history),
+                figures.experiment_curves({"0.1": [[0.5] * epochs]}, "lr", "en")):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            low, high = ax.get_xlim()
+            shown = [x for x in ax.get_xticks() if low <= x <= high]
+            assert shown and all(float(x).is_integer() for x in shown), (epochs, shown)
+
+
 def test_doctor_in_spanish_says_everything_in_spanish(tmp_path, capsys):
     from spanish import english_in
     from synth import blobs

@@ -80,7 +80,8 @@ def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str =
 
 def _epoch_axis(ax: Any, lang: str) -> None:
     ax.set_xlabel(t(lang, "plot.epoch"))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
+    # epochs are whole, also where one is drawn (two whole ticks are needed otherwise)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "",
