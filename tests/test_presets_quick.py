@@ -61,6 +61,9 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path, capsys):
     said = capsys.readouterr().out
     assert "(red del ensayo 4, BCE + exactitud binaria, etiquetas barajadas, semilla 0)" \
         in said and "(ensayo 1: ReLU, Adam, 10 épocas" in said, said
+    # trial 0 has the base's settings, but is a run of its own (scored on test), as the
+    # report names it: it was called "the base"
+    assert "(ensayo 0: la LeNet-5 clásica (tanh, SGD), semilla 0)" in said, said
 
 
 def test_fashion_hparams_quick_in_spanish(quick_fashion_study, monkeypatch, shared_datasets,

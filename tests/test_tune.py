@@ -401,6 +401,9 @@ def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
                     "## Best configuration, retrained", "plain sgd, published"):
         assert heading in report
     assert f"Trial {result.best.number} reached" in report
+    # the command names best.toml where it is from where the search ran (it said best.toml)
+    assert f"`mnistlab train --config {out / 'best.toml'}`, run where this search was" in report
+    assert "(mean ± sd over n = 2 retrained seeds)" in report
     # words (state, the trial's settings) read from the left, numbers line up on the right
     assert ("| trial | state | val acc | epochs | training s | settings |\n"
             "|:---|:---|---:|---:|---:|:---|") in report
@@ -647,6 +650,8 @@ def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, caps
     for english in ("Best trial", "Trials", "validation accuracy", "complete |"):
         assert english not in report
     assert english_in(report) == []
+    # one retrained seed has no spread: it said "mean ± sd over n = 1", showing neither
+    assert "(una sola semilla reentrenada, así que sin dispersión" in report
 
 
 @pytest.mark.parametrize("argv, message", [

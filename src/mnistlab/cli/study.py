@@ -36,7 +36,8 @@ def add_study(p: argparse.ArgumentParser) -> None:
                    help="a preset name (see --list) or a study .toml file")
     p.add_argument("--list", action="store_true", help="list the built-in presets and exit")
     p.add_argument("--out", type=path_text, metavar="DIR",
-                   help="study folder (default: studies/<name>)")
+                   help="study folder (default: studies/<name>, with --quick "
+                   "studies/<name>-quick)")
     p.add_argument("--seeds", type=int, metavar="N",
                    help="seeds per configuration (default: the study's, usually 3)")
     p.add_argument("--quick", action="store_true",
@@ -138,7 +139,8 @@ def add_tune(p: argparse.ArgumentParser) -> None:
                    "those of earlier runs and other workers; with several workers a few more "
                    "may finish, one per worker at most (default: 20)")
     p.add_argument("--out", type=path_text, metavar="DIR",
-                   help="tune folder (default: tunes/<name>)")
+                   help="tune folder (default: tunes/<name>, with --quick "
+                   "tunes/<name>-quick)")
     p.add_argument("--storage", metavar="URL",
                    help="SQLAlchemy database URL shared by workers, e.g. "
                    "postgresql://user:pass@host:5432/db (default: sqlite:///DIR/tune.db)")

@@ -8,6 +8,7 @@ self-contained report.html, in English or Spanish, like the study report.
 from __future__ import annotations
 
 import math
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from .. import files
@@ -128,7 +129,8 @@ def _best(doc: Document, result: TuneResult, lang: str) -> None:
                         params=f"`{_settings(params, lang)}`")))
     config = result.best_config
     shown = _settings(config.to_dict(), lang, _key_settings(config.model))
-    doc.add(Paragraph(t(lang, "tune.best.config", config=f"`{shown}`")))
+    again = shlex.quote(str(result.out / "best.toml"))  # as the command was given its --out
+    doc.add(Paragraph(t(lang, "tune.best.config", config=f"`{shown}`", path=again)))
 
 
 def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
@@ -286,8 +288,9 @@ def _conclusions(doc: Document, result: TuneResult, lang: str) -> None:
     if result.retrained:
         val = summarize([r.summary.val_accuracy for r in result.retrained])
         test = summarize([r.summary.test_accuracy for r in result.retrained])
-        items.append(t(lang, "tune.concl.best", val=val.format(lang=lang) + "%",
-                       test=test.format(lang=lang) + "%", n=val.n))
+        items.append(t(lang, "tune.concl.best" if val.n > 1 else "tune.concl.best_one",
+                       val=val.format(lang=lang) + "%", test=test.format(lang=lang) + "%",
+                       n=val.n))
     finished = result.by_state("COMPLETE") + result.by_state("PRUNED")
     pruned = result.by_state("PRUNED")
     if pruned:

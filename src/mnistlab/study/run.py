@@ -173,7 +173,9 @@ def run_names(study: Path, lang: str) -> dict[str, str]:
     for run, row in chosen.items():
         experiment, value = row.get("experiment") or "", row.get("value") or ""
         exp = experiments.get(experiment)
-        if exp is not None and exp.is_base(value, base):  # a row only one experiment holds
+        # a row only one experiment holds; an experiment scored on test (trials) trains runs
+        # of its own, never the base's: its variant is named by its label, as the report does
+        if exp is not None and not exp.test and exp.is_base(value, base):
             experiment = "base"
         name = names.get(experiment) or (exp.run_name(value, lang) if exp is not None
                                          else variant_name(row.get("factor") or "", value, lang))
