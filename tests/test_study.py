@@ -145,6 +145,12 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     for items in ([("1", tied, base), ("3", None, base)], [("3", None, base), ("1", tied, base)]):
         row, _ = _summary_line(result, epochs, items, base_rows(result.rows), "en")
         assert row[1] == "3", row
+    # the runs read off longer ones and those trained, counted as the command counts them
+    # (the report said "6 distinct runs", the command "8 runs", the bar "6/6")
+    english = to_markdown(build_document(result))
+    assert ("(6 distinct configurations for 8 table cells). With a constant learning rate, a "
+            "shorter run is read off a longer run's history (2 of them), so 4 runs are trained "
+            "for these tables, the final model's apart.") in english, english
     # the test set's size as the final runs scored it, else not said: a folder's was
     # "the test set (0 images)" beside a test accuracy measured on 700
     assert "y el conjunto de prueba (10.000 imágenes)" in report

@@ -75,10 +75,13 @@ def run_study(args: argparse.Namespace) -> int:
                            log=args.log, mlflow_uri=args.mlflow_uri)
     progress = StudyProgress(stderr, silent=args.quiet)
     result = study(args.study, args.out, options=options, progress=progress, warn=warn_line)
-    runs = len({row.key for row in result.distinct_rows()})  # a final may be a variant
+    rows = result.distinct_rows()  # a final may be a variant: one run
+    runs = len({row.read_from or row.key for row in rows})  # the run folders
+    read_off = len({row.key for row in rows if row.read_from})  # shorter runs, not trained
+    more = f" ({read_off} more read off longer ones)" if read_off else ""
     stdout.print(f"study folder: [bold]{escape(str(result.out))}[/] · {runs} "
-                 f"run{'s' * (runs != 1)} · report: {escape(str(result.out / 'report.md'))}",
-                 soft_wrap=True)
+                 f"run{'s' * (runs != 1)}{more} · report: "
+                 f"{escape(str(result.out / 'report.md'))}", soft_wrap=True)
     if result.seeds_stored:
         stderr.print(f"note: this folder holds {result.seeds_stored} seeds of every "
                      f"configuration; --seeds {result.seeds_stored} reports them all without "

@@ -184,7 +184,9 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
     shared = t(lang, "method.shared", distinct=len(result.plan.runs),
                cells=len(result.plan.cells))
     if result.plan.snapshots:  # a shorter run read off a longer one's history
-        shared += " " + t(lang, "method.snapshots", snapshots=len(result.plan.snapshots))
+        snapshots = len(result.plan.snapshots)
+        shared += " " + t(lang, "method.snapshots", snapshots=snapshots,
+                          trained=len(result.plan.runs) - snapshots)
     doc.add(Paragraph(shared))
 
 
