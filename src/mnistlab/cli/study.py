@@ -33,7 +33,8 @@ STUDY = ("Run every configuration of a study with several seeds, compare each wi
 
 def add_study(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", nargs="?", metavar="PRESET|FILE",
-                   help="a preset name (see --list) or a study .toml file")
+                   help="a preset name (see --list) or a study .toml file (its keys: "
+                   "docs/studies.md)")
     p.add_argument("--list", action="store_true", help="list the built-in presets and exit")
     p.add_argument("--out", type=path_text, metavar="DIR",
                    help="study folder (default: studies/<name>, with --quick "
