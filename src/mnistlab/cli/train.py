@@ -139,7 +139,7 @@ def _list_recipes(args: argparse.Namespace) -> int:
                             f"out {', '.join(asked)} (or give a recipe's name)")
     table = Table(title="recipes (mnistlab train --recipe NAME; flags still override)")
     for column in ("recipe", "tuned for", "measured", "settings"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # cut to "--augment rotate=10,scale=0…"
     for recipe in RECIPES.values():
         table.add_row(recipe.name, recipe.goal, recipe.measured,
                       " ".join(as_flag(k, v) for k, v in recipe.settings.items()))
