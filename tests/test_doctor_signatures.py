@@ -107,6 +107,17 @@ def test_no_signal(shared_datasets):
     assert first_problem(result) == "no-signal"
 
 
+def test_no_signal_where_the_training_images_are_learned_by_heart(shared_datasets):
+    """Shuffled labels on 2,000 images: the model learned its own images (eval mode well above
+    chance) and validation stayed below chance (0.067), and the doctor found nothing wrong."""
+    config = TrainConfig(dataset="mnist", data_dir=str(shared_datasets), model="mlp",
+                         train_subset=2000, epochs=3, shuffle_labels=True, device="cpu")
+    result = train(config)  # `train --model mlp --train-subset 2000 --epochs 3 --shuffle-labels`
+    (found,) = [f for f in result.summary.diagnoses if f.code == "no-signal"]
+    assert found.values.get("kind") == "memorising", found.values
+    assert "learns its own training images by heart" in found.text()["explanation"]
+
+
 def test_healthy_run_has_no_problem():
     result = train(TrainConfig(**FAST), dataset=blobs())
     assert first_problem(result) is None
