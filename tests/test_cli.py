@@ -220,8 +220,15 @@ def test_a_run_whose_dataset_folder_moved_refuses_other_data_there(tiny_idx_dir,
     capsys.readouterr()
     assert _train_on(other, tmp_path / "r", "--epochs", "1") == 2
     assert (f"it was trained on the data in {tmp_path / 'a'}, not there now: the data in "
-            f"{other} is not the same; give --dataset that folder where it is now, the same "
-            "files, to resume or reuse it; else use another --out") in capsys.readouterr().err
+            f"{other} is not that data; give --dataset the folder it is in now to resume or "
+            "reuse it; else use another --out") in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()  # no dataset there: not called other data (review)
+    assert _train_on(tmp_path / "empty", tmp_path / "r", "--epochs", "1") == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'empty'} holds no dataset; give --dataset the folder it is in" in err
+    assert _train_on(tmp_path / "b", tmp_path / "r", "--epochs", "2") == 2  # another change
+    err = capsys.readouterr().err
+    assert "epochs 1 there, 2 here" in err and "put that folder back, or give --dataset" in err, err
     model = torch.load(tmp_path / "r" / "model.pt", weights_only=True)
     del model["data_digest"]  # as a run made before runs kept one
     torch.save(model, tmp_path / "r" / "model.pt")

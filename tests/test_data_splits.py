@@ -107,25 +107,8 @@ def test_sizes_that_leave_fewer_training_images_than_asked_say_so(recwarn):
         "train-subset 350: only 300 training images are left once validation is held out; it "
         "trains on those (give a smaller --train-subset or --val-size to choose)"]
     recwarn.clear()
-    prepare_data(TrainConfig(model="mlp", val_size=395, batch_size=5, device="cpu"),
-                 blobs(n_train=400), torch.device("cpu"))
+    prepare_data(TrainConfig(model="mlp", val_size=395, device="cpu"), blobs(n_train=400),
+                 torch.device("cpu"))
     assert [str(w.message) for w in recwarn] == [
         "val-size 395: 5 of the 10 classes have no training image left, and the model cannot "
         "learn them; give at least one image per class (a few hundred learn something)"]
-
-
-def test_a_batch_larger_than_the_training_set_is_said(recwarn):
-    """One step an epoch, of every image (one-cycle then takes one step at its starting
-    rate), without a word."""
-    from synth import blobs
-
-    from mnistlab.config import TrainConfig
-    from mnistlab.data.tensors import prepare_data
-
-    for batch, said in ((301, ["batch-size 301: there are only 300 training images, so each "
-                               "epoch is one step of all of them; give a smaller --batch-size "
-                               "for more steps"]), (300, [])):
-        recwarn.clear()
-        prepare_data(TrainConfig(model="mlp", val_size=100, batch_size=batch, device="cpu"),
-                     blobs(n_train=400), torch.device("cpu"))
-        assert [str(w.message) for w in recwarn] == said

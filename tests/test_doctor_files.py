@@ -240,7 +240,18 @@ def test_runs_that_never_finished_are_named_not_passed_as_well(good_run, tmp_pat
     assert finding.text("es")["fix"] == "Espera a que termine y vuelve a examinarla."
     (tmp_path / "many" / "study.db").write_bytes(b"")
     with files.exclusive(tmp_path / "many" / "study.lock", "this study"):
-        assert examine(tmp_path / "many")[str(killed)][0].values["kind"] == "training"
+        (finding,) = examine(tmp_path / "many")[str(killed)]  # a cohort's, or waiting its turn
+    assert (finding.severity, finding.values["kind"]) == ("info", "study-running")
+    assert finding.text()["fix"] == "Wait for the study to finish, then examine it again."
+    (tmp_path / "many" / "study.db").unlink()
+    (killed / "config.toml").write_text((good_run / "config.toml").read_text())
+    for name in ("model.pt",):
+        (killed / name).unlink(missing_ok=True)
+    shutil.copytree(killed, tmp_path / "alone")
+    with files.exclusive(tmp_path / "alone" / ".lock", "a training run"):  # given alone
+        with pytest.raises(MnistlabError, match="a run training now \\(another process holds "
+                           "its folder\\); examine it once it has finished"):
+            examine(tmp_path / "alone")
 
 
 @pytest.mark.parametrize("change, message", [

@@ -11,10 +11,12 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from drawn import make_run
 from PIL import Image
 
@@ -205,7 +207,6 @@ def test_a_new_out_folder_a_data_check_refuses_is_taken_back(tmp_path, monkeypat
     """The same for a --out that did not exist (and its new parents); an empty --out that did
     is left as it was, and one where another process trains now is not touched. A dataset
     named in a --config file is said to come from it (it read as a flag's)."""
-    from mnistlab import files
 
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "bad.toml"
@@ -218,9 +219,31 @@ def test_a_new_out_folder_a_data_check_refuses_is_taken_back(tmp_path, monkeypat
     (tmp_path / "empty").mkdir()
     assert main([*argv, str(tmp_path / "empty")]) == 2
     assert list((tmp_path / "empty").iterdir()) == []
-    (tmp_path / "busy").mkdir()
-    with files.exclusive(tmp_path / "busy" / ".lock", "a training run"):
-        assert main([*argv, str(tmp_path / "busy")]) == 2
+    # a new --out that another process made and trains in meanwhile is its, not taken back
+    import mnistlab.training
+
+    busy = tmp_path / "busy"
+    holder = ("import sys, time, pathlib, filelock; d = pathlib.Path(sys.argv[1]); "
+              "d.mkdir(); (d / 'config.toml').write_text('x'); "
+              "lock = filelock.FileLock(d / '.lock'); lock.acquire(); "
+              "(d / 'held').touch(); time.sleep(60)")
+
+    def started_beside(*args, **kwargs):
+        child = subprocess.Popen([sys.executable, "-c", holder, str(busy)])
+        while not (busy / "held").exists():
+            time.sleep(0.05)
+        (busy / "held").unlink()
+        started_beside.child = child
+        raise MnistlabError(f"{busy}: another process is running a training run in this "
+                            "folder; wait for it or use another --out")
+
+    monkeypatch.setattr(mnistlab.training, "train", started_beside)
+    try:
+        assert main(["train", "--quiet", "--out", str(busy)]) == 2
+        assert sorted(p.name for p in busy.iterdir()) == [".lock", "config.toml"]
+    finally:
+        started_beside.child.kill()
+        started_beside.child.wait()
     assert "another process" in capsys.readouterr().err
 
 
@@ -242,6 +265,26 @@ def test_a_file_where_a_study_or_search_makes_a_run_folder_is_not_blamed_on_out(
     with pytest.raises(MnistlabError, match="^--out .*: exists and is not a folder; give a "
                        "folder path$"):
         train(config, out=tmp_path / "retrain" / "best-seed1")  # the user's own --out
+    # a study's cohort: said before it trains (it trained, then failed writing its members)
+    from synth import blobs
+
+    from mnistlab.data.tensors import prepare_data
+    from mnistlab.progress import SilentReporter
+    from mnistlab.study.backends import train_unit
+    from mnistlab.study.plan import PlannedRun
+
+    class Cache:
+        def splits(self, config):
+            return prepare_data(config, blobs(n_train=400, n_test=100), torch.device("cpu"))
+
+    study = tmp_path / "study"
+    (study / "runs").mkdir(parents=True)
+    (study / "runs" / "k1").write_text("x")
+    unit = [PlannedRun("k0", config.replace(seed=0), False),
+            PlannedRun("k1", config.replace(seed=1), False)]
+    with pytest.raises(MnistlabError, match="k1: a file stands where mnistlab makes a folder"):
+        train_unit(unit, study, Cache(), SilentReporter())
+    assert not (study / "runs" / "k0").exists()  # nothing trained
 
 
 def test_the_same_augmentation_written_another_way_is_the_same_run(train_args, tmp_path,

@@ -1213,6 +1213,13 @@ def test_the_method_names_every_base_setting_that_differs_from_train_s_defaults(
     spec = load_study(preset)
     assert _config_text(spec.base, "en").endswith(said)
     assert "seed" not in _config_text(spec.base.replace(seed=3, device="cpu"), "en")
+    # nor what the model or the optimizer does not read (review: "hidden=32" of a cnn)
+    from mnistlab.config import TrainConfig
+
+    shown = _config_text(TrainConfig(model="cnn", hidden=(32,), optimizer="adam",
+                                     momentum=0.5), "en")
+    assert "hidden" not in shown and "momentum" not in shown, shown
+    assert "filters" not in _config_text(TrainConfig(model="mlp", filters=(8, 16)), "en")
 
 
 def test_the_report_s_doctor_names_the_base_s_runs_as_the_base(study_reference, tmp_path):

@@ -233,6 +233,29 @@ def test_the_progress_bar_shows_the_epoch_s_running_means_not_the_last_batch():
     assert samples.seen[-1].loss == pytest.approx(record.train_loss, rel=1e-5)
 
 
+def test_a_batch_larger_than_the_training_set_is_said_once_where_training_starts(recwarn):
+    """One step an epoch, of every image (one-cycle then takes one step at its starting rate),
+    was silent. Said where training starts: preparing the data said it to `evaluate` too, and
+    a study's cached data said it to the first run only."""
+    from mnistlab.data.tensors import prepare_data
+    from mnistlab.training import cohort
+
+    said = ("batch-size 1,001: there are only 1,000 training images, so each epoch is one step "
+            "of all of them; give a smaller --batch-size for more steps")
+    config = TrainConfig(**{**FAST, "epochs": 1, "batch_size": 1001})
+    splits = prepare_data(config, blobs(), torch.device("cpu"))
+    assert [str(w.message) for w in recwarn] == []  # preparing data trains nothing
+    train(config, splits=splits)
+    assert [str(w.message) for w in recwarn] == [said]
+    recwarn.clear()
+    configs = [config.replace(seed=0), config.replace(seed=1)]  # a cohort: said once
+    cohort.train_cohort(configs, splits=splits, outs=[None] * 2, tests=[False] * 2)
+    assert [str(w.message) for w in recwarn] == [said]
+    recwarn.clear()
+    train(config.replace(batch_size=1000), splits=splits)
+    assert [str(w.message) for w in recwarn] == []
+
+
 def test_another_device_or_data_folder_is_the_same_run(tmp_path):
     """Where a run trains and reads its data is not what it is: a run interrupted on one
     device resumes on another, a finished one is read back."""

@@ -313,6 +313,9 @@ def _size(n: int) -> str:
 
 
 # --- locks -----------------------------------------------------------------------------------
+HELD_FOR_A_TEST = 0.5  # seconds a lock may be busy with another process's `held` test
+
+
 def held(lock_path: str | Path) -> bool:
     """Whether another process holds the lock at `lock_path` now (a lock file left behind by
     a finished or killed process is not held: the operating system let it go)."""
@@ -339,7 +342,9 @@ def exclusive(lock_path: str | Path, what: str, *, wait: bool = False) -> Iterat
 
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(lock_path, timeout=-1 if wait else 0)
+    # not 0: `held` (the doctor, a refused train's clean-up) takes a free lock for an instant
+    # to test it, and a command starting in that instant was refused
+    lock = FileLock(lock_path, timeout=-1 if wait else HELD_FOR_A_TEST)
     try:
         lock.acquire()
     except Timeout:

@@ -151,21 +151,25 @@ def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
                      for k in changed)
 
 
-def _moved_data(out: Path, stored: TrainConfig | None, config: TrainConfig) -> str:
+def _moved_data(out: Path, stored: TrainConfig | None, config: TrainConfig,
+                moved: str) -> str:
     """Where a run's dataset folder is gone: how to resume it, before --overwrite (which
-    throws its epochs away) is offered."""
+    throws its epochs away) is offered. `moved`: _moved_verdict's."""
     from .data.sources import KNOWN_DATASETS
 
     if stored is None or stored.dataset in KNOWN_DATASETS or Path(stored.dataset).exists():
         return ""
+    gone = f"it was trained on the data in {stored.dataset}, not there now: "
     if not _kept_digest(out):  # a run made before runs kept one: only its own path will do
-        return (f"it was trained on the data in {stored.dataset}, not there now: put that "
-                "folder back to resume or reuse it; else ")
-    other = (f"the data in {config.dataset} is not the same; " if config.dataset not in
-             KNOWN_DATASETS and same_run(stored.replace(dataset=config.dataset), config) else "")
-    return (f"it was trained on the data in {stored.dataset}, not there now: {other}give "
-            "--dataset that folder where it is now, the same files, to resume or reuse it; "
-            "else ")
+        return gone + "put that folder back to resume or reuse it; else "
+    if moved == "other":  # everything else the same
+        return gone + (f"the data in {config.dataset} is not that data; give --dataset the "
+                       "folder it is in now to resume or reuse it; else ")
+    if moved == "unreadable":
+        return gone + (f"{config.dataset} holds no dataset; give --dataset the folder it is "
+                       "in now to resume or reuse it; else ")
+    return gone + ("put that folder back, or give --dataset the folder it is in now, to "
+                   "resume or reuse it; else ")  # other settings differ too: said before
 
 
 def _kept_digest(out: Path) -> str:
@@ -182,22 +186,24 @@ def _kept_digest(out: Path) -> str:
     return ""
 
 
-def _data_moved_here(out: Path, stored: TrainConfig | None, config: TrainConfig) -> bool:
-    """Whether `config` is the run in `out` with its dataset folder given at another path
-    that holds the same data, by the digest the run kept: a folder moved or copied, resumed
-    from its new place. The new folder is read to tell (about a second for MNIST's size)."""
+def _moved_verdict(out: Path, stored: TrainConfig | None, config: TrainConfig) -> str:
+    """Where `config` is the run in `out` but for its dataset folder's path (a folder of IDX
+    files moved or copied) and the run kept a digest of its data (Dataset.digest): "same"
+    (the folder given holds that data: resume from it), "other" (other data), "unreadable"
+    (no dataset folder there); "" where none of that applies. The new folder is read to tell
+    (about a second for MNIST's size)."""
     from .data import KNOWN_DATASETS, load_dataset
 
     if (stored is None or KNOWN_DATASETS.keys() & {stored.dataset, config.dataset}
             or not same_run(stored.replace(dataset=config.dataset), config)):
-        return False
+        return ""
     kept = _kept_digest(out)
     if not kept:
-        return False
+        return ""
     try:
-        return load_dataset(config.dataset).digest == kept
-    except MnistlabError:  # not readable there: the refusal that follows says what differs
-        return False
+        return "same" if load_dataset(config.dataset).digest == kept else "other"
+    except MnistlabError:  # not there, or not a dataset: the refusal says where it was
+        return "unreadable"
 
 
 def _repoint_data(out: Path, config: TrainConfig) -> None:
@@ -243,8 +249,9 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
     present = _computed(out)
     if present:
         stored, source = _stored_config_from(out)
-        if not overwrite and not same_run(stored, config) and _data_moved_here(out, stored,
-                                                                                config):
+        moved = (_moved_verdict(out, stored, config)
+                 if not overwrite and not same_run(stored, config) else "")
+        if moved == "same":
             _repoint_data(out, config)
             stored, source = config, "config.toml"
         if not same_run(stored, config) and not overwrite:
@@ -252,8 +259,8 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
                 raise _edited_by_hand(out, config, stored)
             raise MnistlabError(
                 f"--out {out}: holds a run of another configuration "
-                f"({_difference(config, stored)}); {_moved_data(out, stored, config)}use "
-                "another --out, or add --overwrite to replace it")
+                f"({_difference(config, stored)}); {_moved_data(out, stored, config, moved)}"
+                "use another --out, or add --overwrite to replace it")
         if overwrite:
             return "replace"
         if source != "config.toml":  # damaged or deleted: the run's files say what it is
@@ -860,6 +867,9 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
     run_dirs = _finished_runs(below)
     resumable = any((root / name).is_file() for name in ("config.toml", "checkpoint.pt"))
     if not run_dirs and resumable and not (root / "study.db").is_file():
+        if files.held(root / LOCK_FILE):  # the command that would resume it is refused
+            raise MnistlabError(f"{path}: a run training now (another process holds its "
+                                "folder); examine it once it has finished")
         raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
                             "killed or out of memory); run the same train command again to "
                             "resume it, then examine it")
@@ -879,9 +889,10 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
             out[str(run_dir)] = [Finding("damaged-run", "problem", {"detail": str(exc)})]
     study_running = files.held(root / "study.lock")
     for run_dir in _stopped_runs(below):  # killed before any summary (or training now)
+        now = ("training" if files.held(run_dir / LOCK_FILE) else
+               "study-running" if study_running else "")  # a cohort's, or one waiting its turn
         out[str(run_dir)] = [unfinished(_whole_epochs(run_dir), _planned_epochs(run_dir),
-                                        training=study_running
-                                        or files.held(run_dir / LOCK_FILE))]
+                                        now=now)]
     return dict(sorted(out.items()))
 
 
@@ -928,13 +939,13 @@ def examine_run(run_dir: Path) -> list[Finding]:
                         doctor.diagnose(config, history, summary.observation()))
 
 
-def unfinished(done: int, planned: int, *, training: bool = False) -> Finding:
+def unfinished(done: int, planned: int, *, now: str = "") -> Finding:
     """A run stopped before its last epoch; one stopped inside its first starts over (the
-    fix said it resumed "from the last whole epoch", where none was). `training`: a process
-    holds its folder (or its study's) now: it is being trained, not stopped (it was said to
+    fix said it resumed "from the last whole epoch", where none was). `now`: "training" (a
+    process holds its folder) or "study-running" (its study's): not stopped (it was said to
     have been killed, with advice the lock then refused)."""
-    if training:
+    if now:
         return Finding("unfinished-run", "info", {"done": done, "planned": planned,
-                                                  "kind": "training"})
+                                                  "kind": now})
     kind = {"kind": "from-start"} if done == 0 else {}
     return Finding("unfinished-run", "warning", {"done": done, "planned": planned, **kind})

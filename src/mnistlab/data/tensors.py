@@ -80,10 +80,6 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
         warnings.warn(f"train-subset {config.train_subset:,}: only {len(train_y):,} training "
                       "images are left once validation is held out; it trains on those (give "
                       "a smaller --train-subset or --val-size to choose)", stacklevel=2)
-    if config.batch_size > len(train_y) > 0:  # one step an epoch, of every image
-        warnings.warn(f"batch-size {config.batch_size:,}: there are only {len(train_y):,} "
-                      "training images, so each epoch is one step of all of them; give a "
-                      "smaller --batch-size for more steps", stacklevel=2)
     _warn_if_classes_left_out(f"train-subset {config.train_subset:,}" if config.train_subset
                               else f"val-size {config.val_size:,}", labels, train_y,
                               len(dataset.class_names))

@@ -26,7 +26,7 @@ from ..messages import (
     settings_text,
     t,
 )
-from ..models import shape_settings
+from ..models import shape_settings, unread_settings
 from ..records import Finding, RunSummary
 from ..study.run import base_rows
 from ..study.spec import StudySpec
@@ -62,8 +62,9 @@ def _config_text(config: Any, lang: str, base: Any = None) -> str:
             "epochs"]
     d = config.to_dict()
     was = (base if base is not None else TrainConfig(dataset=config.dataset)).to_dict()
-    keys += [k for k, v in d.items() if k not in keys and k not in ("seed", *PLACEMENT)
-             and v != was.get(k)]
+    unread = {"seed", *PLACEMENT, *unread_settings(config.model),  # nothing it trains with:
+              *(("momentum", "nesterov") if config.optimizer != "sgd" else ())}  # left out
+    keys += [k for k, v in d.items() if k not in keys and k not in unread and v != was.get(k)]
     return settings_text({k: d.get(k) for k in keys}, lang)
 
 

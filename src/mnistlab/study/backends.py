@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from .. import interrupt, runs
+from .. import files, interrupt, runs
 from ..data.cache import DataCache
 from ..device import resolve_device
 from ..errors import MnistlabError, own_warnings_in_one_line
@@ -119,7 +119,11 @@ def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
         done = [(r.key, w.summary, w.history) for r, w in zip(unit, written) if w is not None]
         rest = [r for r, w in zip(unit, written) if w is None]
         return done + train_unit(rest, study_dir, cache, reporter)
-    for run, out in zip(unit, outs):  # train() checks this for a run trained alone
+    # train() checks these for a run trained alone; here before the cohort trains (a file in
+    # a run folder's place failed as its members were written, the cohort trained for nothing)
+    files.check_output_folder(study_dir / "runs", "")
+    for run, out in zip(unit, outs):
+        runs.check_run_folder(out, "")
         runs.check_named_run_folder(out, run.config)
     results = cohort.train_cohort(
         [r.config for r in unit], splits=cache.splits(unit[0].config),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -140,6 +141,7 @@ class Run:
                   [set() for _ in range(size)], [None] * size)
         for m in range(size):  # pre-flight problems are said before step one
             run.said[m].update(f.code for f in doctor.problems(run.findings[m]))
+        _warn_of_one_step(learner.configs, len(splits.train_y))
         return run
 
     @property
@@ -233,6 +235,16 @@ def run_epochs(run: Run) -> None:
                 break  # what is in memory is kept and written
     for hook in run.hooks:
         hook.on_run_end(run)
+
+
+def _warn_of_one_step(configs: list[TrainConfig], images: int) -> None:
+    """A batch larger than the training images makes each epoch one step of all of them
+    (one-cycle then takes one step at its starting rate): said once per batch size, where
+    training starts (not where data is prepared: `evaluate` trains nothing)."""
+    for batch in sorted({c.batch_size for c in configs if c.batch_size > images > 0}):
+        warnings.warn(f"batch-size {batch:,}: there are only {images:,} training images, so "
+                      "each epoch is one step of all of them; give a smaller --batch-size for "
+                      "more steps", stacklevel=3)
 
 
 @dataclass

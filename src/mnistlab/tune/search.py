@@ -574,8 +574,10 @@ def _search_record(out: Path, url: str, name: str) -> dict[str, str]:
     driver (`postgresql+psycopg2://` is `postgresql://`) or password."""
     scheme, sep, rest = url.partition("://")
     if scheme == "sqlite" and rest.startswith("/"):
-        path = files.sqlite_path(url).resolve()  # relative to the working directory, as SQLite's
-        storage = OWN_STORAGE if path == (out / STORE_FILE).resolve() else f"sqlite:///{path}"
+        own = files.sqlite_path(url).resolve()  # relative to the working directory, as SQLite's
+        # another file: its URL's text resolved, as folders made before recorded it
+        storage = (OWN_STORAGE if own == (out / STORE_FILE).resolve()
+                   else f"sqlite:///{Path(rest[1:]).resolve()}")
     else:
         storage = shown_url(scheme.split("+")[0] + sep + rest)
     return {"study": name, "storage": storage}
