@@ -601,12 +601,12 @@ def test_fewer_seeds_than_the_folder_holds_says_the_others_are_there(tmp_path, t
     assert main(["study", str(study), "--quiet", "--workers", "1", "--out", out]) == 0
     assert "note:" not in capsys.readouterr().err  # the folder holds what was asked for
     for seeds, stored in (("1", "This folder already holds 3 seeds of every configuration: run "
-                                "again with `--seeds 3` to report them all, without training"),
+                                "again with `--seeds 3` to report them all, reusing the runs"),
                           ("2", "This folder holds 3 seeds of every configuration; this report "
                                 "shows the first 2: run again with `--seeds 3`")):
         assert main(["study", str(study), "--quiet", "--seeds", seeds, "--out", out]) == 0
         assert ("note: this folder holds 3 seeds of every configuration; --seeds 3 reports "
-                "them all without training anything") in capsys.readouterr().err
+                "them all, reusing the runs already trained") in capsys.readouterr().err
         report = (tmp_path / "S" / "report.md").read_text()
         assert stored in report and "Run with `--seeds 3` or more" not in report
     assert main(["study", str(study), "--quiet", "--seeds", "3", "--lang", "es", "--out",

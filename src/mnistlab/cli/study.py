@@ -85,8 +85,8 @@ def run_study(args: argparse.Namespace) -> int:
                  f"{escape(str(result.out / 'report.md'))}", soft_wrap=True)
     if result.seeds_stored:
         stderr.print(f"note: this folder holds {result.seeds_stored} seeds of every "
-                     f"configuration; --seeds {result.seeds_stored} reports them all without "
-                     "training anything")
+                     f"configuration; --seeds {result.seeds_stored} reports them all, "
+                     "reusing the runs already trained")
     if any(r.status == "diverged" for r in result.final_rows):
         stderr.print("[red]error:[/] the final model diverged (loss became NaN/inf or kept "
                      "rising); lower its learning rate in the study file (the report says so)")
