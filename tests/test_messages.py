@@ -81,6 +81,22 @@ def test_epoch_axes_tick_whole_epochs_also_for_one_epoch(epochs):
             assert shown and all(float(x).is_integer() for x in shown), (epochs, shown)
 
 
+def test_a_trial_that_reports_another_metric_is_drawn_beside_its_accuracy():
+    """The LeNet failure's figure drew only its true accuracy, zoomed to 0.06-0.16: a run at
+    chance throughout read as a collapse, and the 0.9000 plateau of its section was not there."""
+    from mnistlab import figures
+
+    fig = figures.experiment_curves({"trial 4 net": [[0.156, 0.09, 0.065]]}, "failure",
+                                    reported={"trial 4 net": [[0.9, 0.9, 0.9]]}, chance=0.1)
+    (ax,) = fig.axes
+    assert ax.get_ylim() == (0, 1.02)
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ["trial 4 net", "trial 4 net: the metric it reports",
+                      "chance (one class in K)"], labels
+    plain = figures.experiment_curves({"a": [[0.5, 0.6]]}, "x")  # no other metric: as before
+    assert plain.axes[0].get_ylim() != (0, 1.02)
+
+
 def test_doctor_in_spanish_says_everything_in_spanish(tmp_path, capsys):
     from spanish import english_in
     from synth import blobs

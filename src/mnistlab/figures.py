@@ -109,10 +109,14 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title
 
 
 def experiment_curves(curves: dict[str, list[list[float]]], title: str,
-                      lang: str = "en") -> Any:
+                      lang: str = "en", *, reported: dict[str, list[list[float]]] | None = None,
+                      chance: float | None = None) -> Any:
     """One line per value: the mean over seeds of the per-epoch validation accuracy. A value
     whose curve is the start of a longer one (shorter runs read off a longer run, as for the
-    epochs factor) is a marker where it ends on that line, not a hidden line under it."""
+    epochs factor) is a marker where it ends on that line, not a hidden line under it.
+    `reported`: values whose runs report another metric (binary accuracy), drawn dashed beside
+    their accuracy, on a 0-1 axis with `chance` as a dotted line: the 0.9000 plateau and the
+    true accuracy at chance under it (the accuracy alone, zoomed, read as a collapse)."""
     means = {label: np.mean([r[:min(map(len, runs))] for r in runs], axis=0)
              for label, runs in curves.items() if runs and min(map(len, runs))}
     fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
@@ -125,6 +129,14 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
             ax.scatter([len(mean)], [mean[-1]], s=60, marker="D", zorder=3,
                        edgecolors="black", linewidths=0.6,
                        label=t(lang, "plot.ends_on", value=label, longer=ends[label]))
+    for label, runs in (reported or {}).items():
+        mean = np.mean([r[:min(map(len, runs))] for r in runs], axis=0)
+        ax.plot(range(1, len(mean) + 1), mean, linestyle="--", marker="s", markersize=3,
+                label=t(lang, "plot.reported", value=label))
+    if reported:
+        ax.set_ylim(0, 1.02)
+        if chance is not None:
+            ax.axhline(chance, color="gray", linestyle=":", label=t(lang, "plot.chance"))
     _epoch_axis(ax, lang)
     ax.set_ylabel(t(lang, "plot.val"))
     ax.set_title(title)

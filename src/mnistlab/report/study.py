@@ -341,7 +341,7 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
                                     "col.test", "col.metric", "col.loss", "col.orig_acc")]
     headers = headers if with_original else headers[:-1]
     rows = []
-    curves = {}
+    curves, reported = {}, {}
     for v in exp.variants:
         cell_rows = _rows_of(result, exp, v.label)
         if not cell_rows:
@@ -362,15 +362,29 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
                     + ([orig] if with_original else []))
         curves[v.text("label", lang)] = [[h.val_accuracy for h in r.history]
                                          for r in cell_rows if r.history]
-    short = {label.split(":")[0]: values for label, values in curves.items()}
+        if any(math.isfinite(h.val_metric) and abs(h.val_metric - h.val_accuracy) > 1e-6
+               for r in cell_rows for h in r.history):  # a metric other than accuracy
+            reported[v.text("label", lang)] = [[h.val_metric for h in r.history]
+                                               for r in cell_rows if r.history]
+    short = {label.split(":")[0]: label for label in curves}
     if len(short) == len(curves):  # "trial 3: relu, adam" -> "trial 3" where that stays unique
-        curves = short
+        curves = {k: curves[label] for k, label in short.items()}
+        reported = {k: reported[label] for k, label in short.items() if label in reported}
     doc.add(Table(headers, rows, caption=t(lang, "trials.caption")))
     if any(curves.values()):
         name = f"plots/{result.spec.figure_stems()[exp.name]}-curves.png"
         files.save_figure(result.out / name, plots.experiment_curves(
-            {k: v for k, v in curves.items() if v}, exp.heading(lang), lang))
+            {k: v for k, v in curves.items() if v}, exp.heading(lang), lang,
+            reported=reported, chance=_chance(result, exp)))
         doc.add(Image(name, t(lang, "plot.curves", name=exp.heading(lang))))
+
+
+def _chance(result: StudyResult, exp: Experiment) -> float | None:
+    """1/K of the experiment's runs' classes (None where no summary names them)."""
+    names = next((result.summaries[r.key].class_names for r in result.rows
+                  if r.experiment == exp.name and r.key in result.summaries
+                  and result.summaries[r.key].class_names), None)
+    return 1 / len(names) if names else None
 
 
 def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
