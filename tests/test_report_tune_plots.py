@@ -135,9 +135,16 @@ def test_parallel_labels_do_not_overlap_each_other_or_a_frame(parallel):
     assert all(figure_box.x0 <= b.x0 and b.x1 <= figure_box.x1 for b in boxes)
 
 
-def test_parallel_line_skips_a_setting_the_trial_was_not_given(parallel):
-    lines = [line for line in parallel.axes[0].lines if len(line.get_xdata()) > 2]
-    assert sorted(len(line.get_xdata()) for line in lines) == [9, 9, 9, 10, 10]
+def test_parallel_line_breaks_at_a_setting_the_trial_was_not_given(parallel):
+    """Drawn straight from lr to dropout, an Adam trial's line crossed the momentum axis at a
+    height that read as a momentum it never had: the line has a gap there now."""
+    lines = [line for line in parallel.axes[0].lines if len(line.get_xdata()) == 10]
+    assert len(lines) == 5
+    gaps = sorted(int(np.isnan(np.asarray(line.get_ydata(), dtype=float)).sum())
+                  for line in lines)
+    assert gaps == [0, 0, 1, 1, 1]  # the three Adam trials, at momentum (axis 2)
+    assert all(math.isnan(line.get_ydata()[2]) for line in lines
+               if np.isnan(np.asarray(line.get_ydata(), dtype=float)).any())
 
 
 def test_slices_colour_by_trial_number_with_a_colour_bar(slices):

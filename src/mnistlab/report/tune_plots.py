@@ -174,8 +174,9 @@ def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict
              objective: str, lang: str = "en") -> Any:
     """Parallel coordinates: one line per complete trial through every parameter (categories
     evenly spaced, numbers over their searched range, log ranges on a log scale) and the
-    objective, coloured by the objective (its colour bar on the right). A trial's line skips
-    the axes of settings it was not given."""
+    objective, coloured by the objective (its colour bar on the right). A trial's line breaks
+    at the axes of settings it was not given (momentum of an Adam trial): drawn through, it
+    crossed them at heights that read as values it never had."""
     titles = [*params, objective]
     columns = [_column(raw, scales.get(name, Scale()), lang) for name, raw in params.items()]
     columns.append(_column(list(values), Scale(), lang))
@@ -186,8 +187,9 @@ def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict
     norm = Normalize(min(values), max(values))
     cmap = plt.get_cmap("viridis")
     for i in np.argsort(values):  # best trials drawn last, on top
-        points = [(x, col[i]) for x, (col, _) in enumerate(columns) if math.isfinite(col[i])]
-        ax.plot(*zip(*points), color=cmap(norm(values[i])), alpha=0.8, linewidth=1.3, zorder=2)
+        ys = np.array([col[i] for col, _ in columns], dtype=float)  # NaN: not given: a gap
+        ax.plot(range(len(columns)), ys, color=cmap(norm(values[i])), alpha=0.8,
+                linewidth=1.3, zorder=2, marker="o", markersize=2)
     for x, (_, ticks) in enumerate(columns):
         _draw_axis(ax, x, ticks)
     ax.set_xticks(range(len(titles)), titles, rotation=25, ha="right", rotation_mode="anchor",
