@@ -128,6 +128,20 @@ def test_numbers_on_spanish_figures_have_a_decimal_comma():
     assert [x.get_text() for x in made["es"].axes[0].get_xticklabels()] == ["0.1", "0.01"]
 
 
+def test_point_chart_legends_say_how_many_seeds_their_bars_spread_over():
+    """The legend said "ours (mean ± sd)" also for one seed, where there are no bars, and the
+    bars of two seeds read as a test the tables' 95% intervals then contradicted."""
+    from mnistlab import figures
+
+    def legend(seeds):
+        fig = figures.point_chart(["0.1", "0.01"], [0.8, 0.85], [0.01, 0.02], "lr", "0.1",
+                                  seeds=seeds)
+        return fig.axes[0].get_legend_handles_labels()[1]
+
+    assert legend(2) == ["ours (mean ± sd over 2 seeds)", "base value (mean ± sd over 2 seeds)"]
+    assert legend(1) == ["ours (one run)", "base value (one run)"]
+
+
 def test_a_figure_stored_as_null_is_a_dash_not_a_crash():
     """A finding read back from JSON may hold null where a number was (NaN is written so):
     formatting it with :.4f raised, and the run was called damaged."""

@@ -172,6 +172,7 @@ def test_single_seed_says_there_is_no_noise_estimate(tiny_study, tmp_path):
     run_study(spec, tmp_path / "S1")
     report = (tmp_path / "S1" / "report.md").read_text()
     assert "no noise estimate" in report
+    assert "Validation accuracy per value (one run each: no noise estimate)" in report  # figures
     # a recommendation needs an interval: with one seed the report says so, and how to get one
     recommended = report.split("### Recommended configuration")[1].split("\n## ")[0]
     assert "No recommendation can be made from 1 seed" in recommended

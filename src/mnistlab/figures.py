@@ -158,19 +158,22 @@ def _covering(label: str, means: dict[str, Any]) -> str | None:
 
 def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[float],
                 title: str, base_label: str | None = None,
-                original: Sequence[float | None] | None = None, lang: str = "en") -> Any:
-    """Mean validation accuracy per value with ±1 sd error bars (sd 0 when n = 1); the base
-    value in red, the original's figures as crosses, each with its legend entry."""
+                original: Sequence[float | None] | None = None, lang: str = "en", *,
+                seeds: int = 2) -> Any:
+    """Mean validation accuracy per value with ±1 sd error bars over `seeds` seeds (none
+    with one: the legend says "one run"); the base value in red, the original's figures as
+    crosses, each with its legend entry."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
     x = np.arange(len(labels))
     ax.errorbar(x, means, yerr=[0 if np.isnan(s) else s for s in sds], fmt="none",
                 ecolor="gray", capsize=4)
     is_base = np.array([label == base_label for label in labels])
+    one = "_one" if seeds < 2 else ""
     for mask, colour, key in ((~is_base, "tab:blue", "plot.ours"),
                               (is_base, "tab:red", "plot.base")):
         if mask.any():
             ax.scatter(x[mask], np.asarray(means)[mask], c=colour, zorder=3,
-                       label=t(lang, key))
+                       label=t(lang, key + one, n=seeds))
     if original and any(o is not None for o in original):
         ox = [i for i, o in enumerate(original) if o is not None]
         ax.scatter(ox, [original[i] for i in ox], marker="x", c="black", zorder=3,

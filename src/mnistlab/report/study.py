@@ -245,11 +245,13 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     name = f"plots/{slug}-points.png"
     plot_dir.mkdir(parents=True, exist_ok=True)
     title = exp.heading(lang)
-    files.save_figure(result.out / name, plots.point_chart(labels, means, sds, title,
-                                                           exp.shown(ref_label, lang)
-                                                           if is_base else None,
-                                                           originals, lang))
-    doc.add(Image(name, t(lang, "plot.points", name=exp.heading(lang))))
+    seeds = min((len(_rows_of(result, exp, v.label)) for v in exp.variants
+                 if _rows_of(result, exp, v.label)), default=1)
+    files.save_figure(result.out / name, plots.point_chart(
+        labels, means, sds, title, exp.shown(ref_label, lang) if is_base else None, originals,
+        lang, seeds=seeds))
+    doc.add(Image(name, t(lang, "plot.points" if seeds > 1 else "plot.points_one",
+                          name=exp.heading(lang))))
     return comparisons
 
 
