@@ -142,6 +142,22 @@ def test_point_chart_legends_say_how_many_seeds_their_bars_spread_over():
     assert legend(1) == ["ours (one run)", "base value (one run)"]
 
 
+def test_the_running_curve_names_dropout_and_augmentation_only_where_the_run_has_them():
+    """curves.png said "train (running, dropout/augmentation on)" of mnist-fast, which has
+    neither."""
+    from mnistlab import figures
+    from mnistlab.config import TrainConfig
+    from mnistlab.records import EpochRecord
+
+    history = [EpochRecord(1, 1.0, 0.8, 0.8, 0.9, 0.85, 0.95, 0.84, 0.84, 0.001, 1.0)]
+    for config, said in ((TrainConfig(dropout=0.0), "train (running, over the epoch)"),
+                         (TrainConfig(dropout=0.2), "train (running, dropout/augmentation on)"),
+                         (TrainConfig(dropout=0.0, augment="rotate=10"),
+                          "train (running, dropout/augmentation on)")):
+        fig = figures.learning_curves(history, regularised=config.regularised)
+        assert said in fig.axes[1].get_legend_handles_labels()[1]
+
+
 def test_a_figure_stored_as_null_is_a_dash_not_a_crash():
     """A finding read back from JSON may hold null where a number was (NaN is written so):
     formatting it with :.4f raised, and the run was called damaged."""

@@ -334,6 +334,12 @@ class TrainConfig:
 
     # --- derived views -------------------------------------------------------------------
     @property
+    def regularised(self) -> bool:
+        """Dropout or augmentation on while it trains: its running train accuracy is measured
+        under them (a figure's legend says so only then)."""
+        return self.dropout > 0 or bool(self.augmentation)
+
+    @property
     def augmentation(self) -> dict[str, float]:
         """The augmentation as numbers, erase_area filled in where erase is on; a zero does
         nothing and is left out, so "rotate=0" is no augmentation (as "" and "none" are)."""

@@ -49,9 +49,12 @@ def localised(fig: Any, lang: str) -> Any:
     return fig
 
 
-def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str = "en") -> Any:
+def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str = "en", *,
+                    regularised: bool = True) -> Any:
     """Loss and accuracy per epoch: running train, eval-mode train, validation; one legend for
-    both panels, below them, where it covers no curve (inside, it sat on 30 epochs' lines)."""
+    both panels, below them, where it covers no curve (inside, it sat on 30 epochs' lines).
+    `regularised`: the run trains with dropout or augmentation, which the running figure's
+    legend then names (it named them for runs without either)."""
     epochs = [r.epoch for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
     size = 6 if len(epochs) <= 15 else 3  # markers that do not merge into a band at 30 epochs
@@ -62,7 +65,7 @@ def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str =
     ax_loss.plot(epochs, [r.val_loss for r in history], "^-", markersize=size, color="tab:green")
     ax_loss.set_ylabel(t(lang, "plot.loss"))
     ax_acc.plot(epochs, [r.train_accuracy_running for r in history], "o-", markersize=size,
-                label=t(lang, "plot.train_running_on"))
+                label=t(lang, "plot.train_running_on" if regularised else "plot.train_running"))
     ax_acc.plot(epochs, [r.train_accuracy_eval for r in history], "s--", markersize=size,
                 label=t(lang, "plot.train_eval"))
     ax_acc.plot(epochs, [r.val_accuracy for r in history], "^-", markersize=size,

@@ -89,7 +89,8 @@ def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = Tru
         from . import figures  # matplotlib is imported only to draw
 
         if result.history:
-            files.save_figure(out / "curves.png", figures.learning_curves(result.history))
+            files.save_figure(out / "curves.png", figures.learning_curves(
+                result.history, regularised=result.config.regularised))
         if result.summary.test_confusion is not None:
             files.save_figure(out / "confusion.png", figures.confusion(
                 result.summary.test_confusion, splits.class_names))

@@ -415,7 +415,8 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     seed = first.seed
     doc.add(Image("plots/final-curves.png", t(lang, "final.curves", seed=seed)))
     files.save_figure(result.out / "plots/final-curves.png",
-                      plots.learning_curves(first.history, lang=lang))
+                      plots.learning_curves(first.history, lang=lang,
+                                            regularised=result.final_config.regularised))
     if summary.test_confusion:
         files.save_figure(result.out / "plots/final-confusion.png", plots.confusion(
             summary.test_confusion, class_names(summary.class_names, lang),
