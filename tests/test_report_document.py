@@ -36,7 +36,7 @@ def test_markdown(tmp_path):
     assert "## Sección" in md
     assert "| a | b\\|c |" in md and "|:---|---:|" in md and "|:---|:---|" in md
     assert md.startswith("# Title <x>\n\nmade by `mnistlab study x`\n")
-    assert "![a plot](p.png)" in md
+    assert "![a plot](p.png)\n\n*a plot*\n" in md  # a caption a reader sees, not alt alone
 
 
 def test_html_is_self_contained_and_escaped(tmp_path):
@@ -50,8 +50,11 @@ def test_html_is_self_contained_and_escaped(tmp_path):
     assert '<p class="origin">made by <code>mnistlab study x</code></p>' in page
     assert 'style="text-align:left">lr=0.01, hidden_sizes=64</td>' in page
     assert '<td style="text-align:right">2</td>' in page
-    assert page.count("data:image/png;base64,") == 1  # the missing image is skipped
+    assert page.count("data:image/png;base64,") == 1  # the missing image is not embedded
     assert "src=\"p.png\"" not in page
+    # captions shown under the figures (the alt text alone is never seen), a missing one said
+    assert '<figcaption>a plot</figcaption></figure>' in page
+    assert "<figcaption>gone</figcaption><p><em>(missing.png is missing)</em></p>" in page
 
 
 SAME_IN_BOTH = {"base_mark", "plot.original", "setting.dropout"}  # Spanish words too

@@ -89,8 +89,8 @@ def to_markdown(doc: Document) -> str:
                                       for a in _alignments(b)) + "|")
             out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
             out.append("")
-        elif isinstance(b, Image):
-            out += [f"![{b.alt}]({b.path})", ""]
+        elif isinstance(b, Image):  # the caption in words too: alt text is seldom shown
+            out += [f"![{b.alt}]({b.path})", "", f"*{b.alt}*", ""]
     return "\n".join(out)
 
 
@@ -122,6 +122,8 @@ th{background:#f3f3f3}
 .scroll{overflow-x:auto}
 img{max-width:100%;border:1px solid #eee;margin:.5rem 0}
 caption{caption-side:top;font-style:italic;text-align:left;padding-bottom:.3rem}
+figure{margin:1rem 0}
+figcaption{font-style:italic;font-size:.92rem;color:#444}
 code{background:#f5f5f5;padding:0 .2rem}
 """
 
@@ -148,11 +150,13 @@ def _block_html(b: Block, base_dir: Path) -> str:
         return "<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>"
     if isinstance(b, Table):
         return _table_html(b)
-    path = base_dir / b.path
-    if not path.is_file():
-        return ""
+    path = base_dir / b.path  # the caption shown, not only the alt text a reader never sees
+    caption = f"<figcaption>{_inline(b.alt)}</figcaption>"
+    if not path.is_file():  # said, where the figure vanished without a word
+        return f"<figure>{caption}<p><em>({html.escape(b.path)} is missing)</em></p></figure>"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(b.alt)}" src="data:image/png;base64,{data}">'
+    return (f'<figure><img alt="{html.escape(b.alt)}" src="data:image/png;base64,{data}">'
+            f"{caption}</figure>")
 
 
 def _table_html(b: Table) -> str:
