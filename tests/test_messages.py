@@ -158,6 +158,16 @@ def test_the_running_curve_names_dropout_and_augmentation_only_where_the_run_has
         assert said in fig.axes[1].get_legend_handles_labels()[1]
 
 
+def test_search_figures_name_settings_in_the_report_s_language():
+    """The Spanish search report's parallel, slice and importance figures named their axes
+    batch_size, weight_decay ... where its tables said "tamaño de lote"."""
+    from mnistlab.messages import setting_label
+
+    assert setting_label("batch_size", "es") == "tamaño de lote"
+    assert setting_label("batch_size", "en") == "batch_size"  # the space file's key
+    assert setting_label("no_such_setting", "es") == "no_such_setting"
+
+
 def test_a_figure_stored_as_null_is_a_dash_not_a_crash():
     """A finding read back from JSON may hold null where a number was (NaN is written so):
     formatting it with :.4f raised, and the run was called damaged."""

@@ -87,6 +87,13 @@ def named_setting(name: str, shown: str, lang: str) -> str:
     return f"{names[lang]} {shown}"
 
 
+def setting_label(name: str, lang: str) -> str:
+    """A setting named on a figure's axis: its key in English (`batch_size`, as the space
+    file writes it), its name in another language (`tamaño de lote`)."""
+    names = catalogue().get(f"setting.{name}")
+    return name if lang == "en" or names is None else names[lang]
+
+
 def factor_text(factor: str, lang: str) -> str:
     """An experiment's factor as the report names it: its settings' key in code (`lr`,
     `optimizer×hidden`), in another language their names first (`tasa de aprendizaje (`lr`)`):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import files
 from ..figures import localised
-from ..messages import choice_text, listed, number, settings_text, t
+from ..messages import choice_text, listed, number, setting_label, settings_text, t
 from ..models import shape_settings
 from ..study.stats import summarize, welch
 from ..tune.search import CUT, max_epochs
@@ -248,7 +248,8 @@ def _importances(doc: Document, result: TuneResult, lang: str) -> None:
              f"{number(min(values[name]), '.3f', lang)} – "
              f"{number(max(values[name]), '.3f', lang)}"] for name, s in stats]
     doc.add(Table([t(lang, "col.param"), t(lang, "col.importance"), t(lang, "col.spread")], rows))
-    fig = plots.importances([n for n, _ in stats], [s.mean for _, s in stats],
+    fig = plots.importances([setting_label(n, lang) for n, _ in stats],
+                            [s.mean for _, s in stats],
                             [s.sd for _, s in stats], t(lang, "plot.importance", n=repeats))
     _image(doc, result.out, "plots/importances.png", fig, t(lang, "tune.importance"))
 
@@ -269,7 +270,8 @@ def _parallel_and_slices(doc: Document, result: TuneResult, lang: str) -> None:
     params = {p.name: [encode_choice(p.decode(tr.params[p.name])) if p.name in tr.params
                        else None for tr in complete] for p in result.spec.params}
     params = {k: v for k, v in params.items() if any(x is not None for x in v)}
-    scales = {k: _scale(by_name[k]) for k in params}
+    scales = {setting_label(k, lang): _scale(by_name[k]) for k in params}
+    params = {setting_label(k, lang): v for k, v in params.items()}  # the axes in `lang`
     values = [tr.value for tr in complete]
     doc.add(Heading(1, t(lang, "tune.parallel")))
     _image(doc, result.out, "plots/parallel.png",
