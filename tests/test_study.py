@@ -145,6 +145,18 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     for items in ([("1", tied, base), ("3", None, base)], [("3", None, base), ("1", tied, base)]):
         row, _ = _summary_line(result, epochs, items, base_rows(result.rows), "en")
         assert row[1] == "3", row
+    # the per-epoch curves mark the base value, as the table and the point chart do
+    from unittest import mock
+
+    from mnistlab import figures as drawn
+
+    keys = []
+    real = drawn.experiment_curves
+    with mock.patch.object(drawn, "experiment_curves",
+                           lambda curves, *a, **k: keys.append(list(curves)) or real(curves, *a,
+                                                                                      **k)):
+        build_document(result)
+    assert ["0.01", "0.05 (base)"] in keys, keys
     # the runs read off longer ones and those trained, counted as the command counts them
     # (the report said "6 distinct runs", the command "8 runs", the bar "6/6")
     english = to_markdown(build_document(result))

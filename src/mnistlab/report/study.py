@@ -232,8 +232,9 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
         sds.append(val.sd)
         originals.append(v.original["val"] / 100 if "val" in v.original and with_original
                          else None)
-        curves[v.text("label", lang)] = [[h.val_accuracy for h in r.history]
-                                         for r in cell_rows if r.history]
+        shown = v.text("label", lang) + (f" {mark}" if v.label == ref_label else "")
+        curves[shown] = [[h.val_accuracy for h in r.history]  # the base marked, as in the
+                         for r in cell_rows if r.history]  # table and the point chart
     doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
     slug = result.spec.figure_stems()[exp.name]
     plot_dir = result.out / "plots"
