@@ -880,6 +880,10 @@ def test_fashion_mlp_quick_form_end_to_end(shared_datasets, tmp_path, capsys):
     assert "| the original's final configuration | 1 |" in report  # retrained beside the best
     assert "not compared with the published 87.99%" in report
     assert "fashion-mlp-quick" in (out / "space.toml").read_text()
+    # its epochs are held at one value: no axis, panel or importance bar of one point
+    spec = TuneOptions(quick=True).apply(load_space("fashion-mlp"))
+    assert [p.name for p in spec.params if p.fixed] == ["epochs"]
+    assert "| epochs |" not in report.split("## Parameter importances")[1].split("\n## ")[0]
 
 
 def test_a_search_stopped_in_a_trial_resumes_as_if_never_stopped(space_file, tmp_path,

@@ -233,7 +233,8 @@ def _history(doc: Document, result: TuneResult, lang: str) -> None:
 
 def _importances(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Heading(1, t(lang, "tune.importance")))
-    values = result.importances
+    fixed = {p.name for p in result.spec.params if p.fixed}  # nothing to be important for
+    values = {name: v for name, v in result.importances.items() if name not in fixed}
     if not values:
         why = result.importance_note
         why = t(lang, "tune.importance.too_few") if why in ("", "too-few") else why
@@ -269,7 +270,8 @@ def _parallel_and_slices(doc: Document, result: TuneResult, lang: str) -> None:
     by_name = {p.name: p for p in result.spec.params}
     params = {p.name: [encode_choice(p.decode(tr.params[p.name])) if p.name in tr.params
                        else None for tr in complete] for p in result.spec.params}
-    params = {k: v for k, v in params.items() if any(x is not None for x in v)}
+    params = {k: v for k, v in params.items()  # a fixed setting is one point on its axis
+              if any(x is not None for x in v) and not by_name[k].fixed}
     scales = {setting_label(k, lang): _scale(by_name[k]) for k in params}
     params = {setting_label(k, lang): v for k, v in params.items()}  # the axes in `lang`
     values = [tr.value for tr in complete]

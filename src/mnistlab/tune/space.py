@@ -115,6 +115,11 @@ class Param:
     def encoded_choices(self) -> tuple[Any, ...]:
         return tuple(encode_choice(c) for c in self.choices)
 
+    @property
+    def fixed(self) -> bool:
+        """One value only (a --quick space holds epochs at 3): nothing a figure can show."""
+        return len(self.choices) == 1 if self.type == "categorical" else self.low == self.high
+
     def decode(self, stored: Any) -> Any:
         """Optuna's stored value -> the value the config takes ('128-64' -> [128, 64])."""
         if self.type != "categorical":
