@@ -168,6 +168,18 @@ def test_search_figures_name_settings_in_the_report_s_language():
     assert setting_label("no_such_setting", "es") == "no_such_setting"
 
 
+def test_point_charts_place_numbers_by_their_size():
+    """Epochs 5, 10, 15, 20, 30 sat at even gaps, so the trend read as a straight line."""
+    from mnistlab.figures import _positions
+
+    assert list(_positions(["5", "10", "15", "20", "30"])) == pytest.approx([0, 0.8, 1.6, 2.4, 4])
+    assert list(_positions(["0.0001", "0.001", "0.01"])) == pytest.approx([0, 1, 2])  # log
+    assert list(_positions(["0,0001", "0,001", "0,01"])) == pytest.approx([0, 1, 2])  # es
+    for evenly in (["64-32", "128-64"], ["sgd", "adam"], ["0", "0.2", "0.4"],
+                   ["1", "1.1", "50"]):  # words, a zero, labels that would collide
+        assert list(_positions(evenly)) == list(range(len(evenly)))
+
+
 def test_a_figure_stored_as_null_is_a_dash_not_a_crash():
     """A finding read back from JSON may hold null where a number was (NaN is written so):
     formatting it with :.4f raised, and the run was called damaged."""
