@@ -91,8 +91,11 @@ def test_a_trial_that_reports_another_metric_is_drawn_beside_its_accuracy():
     (ax,) = fig.axes
     assert ax.get_ylim() == (0, 1.02)
     labels = ax.get_legend_handles_labels()[1]
-    assert labels == ["trial 4 net", "trial 4 net: the metric it reports",
-                      "chance (one class in K)"], labels
+    assert labels == ["trial 4 net: accuracy", "trial 4 net: the metric it reports",
+                      "chance (1/10)"], labels
+    solid, dashed = ax.lines[:2]
+    assert solid.get_color() == dashed.get_color()  # a pair, told apart by its dashes
+    assert ax.get_ylabel() == "validation accuracy / reported metric"
     plain = figures.experiment_curves({"a": [[0.5, 0.6]]}, "x")  # no other metric: as before
     assert plain.axes[0].get_ylim() != (0, 1.02)
 
@@ -140,6 +143,12 @@ def test_point_chart_legends_say_how_many_seeds_their_bars_spread_over():
 
     assert legend(2) == ["ours (mean ± sd over 2 seeds)", "base value (mean ± sd over 2 seeds)"]
     assert legend(1) == ["ours (one run)", "base value (one run)"]
+    # the original's crosses where their values' points are, also where values are placed
+    # by their size (the crosses kept even gaps: review)
+    fig = figures.point_chart(["5", "10", "30"], [0.9, 0.95, 0.97], [0.01] * 3, "e", "10",
+                              original=[0.91, None, 0.975], seeds=3)
+    ours, base, crosses = fig.axes[0].collections[1:]
+    assert [x for x, _ in crosses.get_offsets()] == [x for x, _ in ours.get_offsets()]
 
 
 def test_the_running_curve_names_dropout_and_augmentation_only_where_the_run_has_them():

@@ -54,7 +54,7 @@ def test_html_is_self_contained_and_escaped(tmp_path):
     assert "src=\"p.png\"" not in page
     # captions shown under the figures (the alt text alone is never seen), a missing one said
     assert '<figcaption>a plot</figcaption></figure>' in page
-    assert "<figcaption>gone</figcaption><p><em>(missing.png is missing)</em></p>" in page
+    assert "<figcaption>gone</figcaption><p><em>(falta missing.png)</em></p>" in page  # es
 
 
 SAME_IN_BOTH = {"base_mark", "plot.original", "setting.dropout"}  # Spanish words too

@@ -886,6 +886,22 @@ def test_fashion_mlp_quick_form_end_to_end(shared_datasets, tmp_path, capsys):
     assert "| epochs |" not in report.split("## Parameter importances")[1].split("\n## ")[0]
 
 
+def test_a_search_whose_settings_are_all_held_at_one_value_still_writes_its_report(
+        tmp_path, tiny_idx_dir):
+    """Leaving held settings out of the figures left none: the slice plot divided by zero,
+    after the whole search and its retrain, and no report was written (review)."""
+    space = tmp_path / "held.toml"
+    space.write_text(SPACE_TOML.split("[space.optimizer]")[0].format(data=tiny_idx_dir)
+                     + "[space.epochs]\ntype = \"int\"\nlow = 1\nhigh = 1\n")
+    result = run_tune(load_space(str(space)), tmp_path / "t",
+                      options=TuneOptions(trials=3, retrain_seeds=1))
+    assert len(result.by_state("COMPLETE")) == 3
+    report = (tmp_path / "t" / "report.md").read_text()
+    assert "## Parallel coordinates" not in report
+    assert ("Importances could not be estimated (every searched setting is held at one value "
+            "here)") in report  # it said "fewer than two complete trials" of three
+
+
 def test_a_search_stopped_in_a_trial_resumes_as_if_never_stopped(space_file, tmp_path,
                                                                  monkeypatch):
     """The cut trial's point is trained first on resume, and later draws are seeded by their

@@ -124,24 +124,30 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
              for label, runs in curves.items() if runs and min(map(len, runs))}
     fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     ends = {label: _covering(label, means) for label in means}
+    reported = reported or {}
+    colours = {}
     for label, mean in means.items():
         if ends[label] is None:
-            ax.plot(range(1, len(mean) + 1), mean, marker="o", markersize=3, label=label)
+            (line,) = ax.plot(range(1, len(mean) + 1), mean, marker="o", markersize=3,
+                              label=t(lang, "plot.true_accuracy", value=label)
+                              if label in reported else label)
+            colours[label] = line.get_color()
     for label, mean in means.items():
         if ends[label] is not None:
             ax.scatter([len(mean)], [mean[-1]], s=60, marker="D", zorder=3,
                        edgecolors="black", linewidths=0.6,
                        label=t(lang, "plot.ends_on", value=label, longer=ends[label]))
-    for label, runs in (reported or {}).items():
-        mean = np.mean([r[:min(map(len, runs))] for r in runs], axis=0)
+    for label, runs in reported.items():  # dashed, in its accuracy's colour
+        mean = np.nanmean([r[:min(map(len, runs))] for r in runs], axis=0)
         ax.plot(range(1, len(mean) + 1), mean, linestyle="--", marker="s", markersize=3,
-                label=t(lang, "plot.reported", value=label))
+                color=colours.get(label), label=t(lang, "plot.reported", value=label))
     if reported:
         ax.set_ylim(0, 1.02)
         if chance is not None:
-            ax.axhline(chance, color="gray", linestyle=":", label=t(lang, "plot.chance"))
+            ax.axhline(chance, color="gray", linestyle=":",
+                       label=t(lang, "plot.chance", k=round(1 / chance)))
     _epoch_axis(ax, lang)
-    ax.set_ylabel(t(lang, "plot.val"))
+    ax.set_ylabel(t(lang, "plot.val_or_reported" if reported else "plot.val"))
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -179,7 +185,7 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
                        label=t(lang, key + one, n=seeds))
     if original and any(o is not None for o in original):
         ox = [i for i, o in enumerate(original) if o is not None]
-        ax.scatter(ox, [original[i] for i in ox], marker="x", c="black", zorder=3,
+        ax.scatter(x[ox], [original[i] for i in ox], marker="x", c="black", zorder=3,
                    label=t(lang, "plot.original"))
     ax.set_xticks(x, labels, rotation=20)
     ax.set_ylabel(t(lang, "plot.val"))

@@ -90,7 +90,8 @@ def to_markdown(doc: Document) -> str:
             out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
             out.append("")
         elif isinstance(b, Image):  # the caption in words too: alt text is seldom shown
-            out += [f"![{b.alt}]({b.path})", "", f"*{b.alt}*", ""]
+            caption = b.alt.replace("*", "\\*")
+            out += [f"![{b.alt}]({b.path})", ""] + ([f"*{caption}*", ""] if caption else [])
     return "\n".join(out)
 
 
@@ -135,12 +136,12 @@ def to_html(doc: Document, base_dir: Path) -> str:
              f"<h1>{html.escape(doc.title)}</h1>"]
     if doc.origin:
         parts.append(f'<p class="origin">{_inline(doc.origin)}</p>')
-    parts += [_block_html(b, base_dir) for b in doc.blocks]
+    parts += [_block_html(b, base_dir, doc.lang) for b in doc.blocks]
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)
 
 
-def _block_html(b: Block, base_dir: Path) -> str:
+def _block_html(b: Block, base_dir: Path, lang: str = "en") -> str:
     if isinstance(b, Heading):
         level = min(6, b.level + 1)
         return f"<h{level}>{_inline(b.text)}</h{level}>"
@@ -153,7 +154,8 @@ def _block_html(b: Block, base_dir: Path) -> str:
     path = base_dir / b.path  # the caption shown, not only the alt text a reader never sees
     caption = f"<figcaption>{_inline(b.alt)}</figcaption>"
     if not path.is_file():  # said, where the figure vanished without a word
-        return f"<figure>{caption}<p><em>({html.escape(b.path)} is missing)</em></p></figure>"
+        missing = t(lang, "figure_missing", path=html.escape(b.path))
+        return f"<figure>{caption}<p><em>({missing})</em></p></figure>"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return (f'<figure><img alt="{html.escape(b.alt)}" src="data:image/png;base64,{data}">'
             f"{caption}</figure>")

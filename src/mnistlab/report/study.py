@@ -379,7 +379,8 @@ def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: s
         files.save_figure(result.out / name, plots.experiment_curves(
             {k: v for k, v in curves.items() if v}, exp.heading(lang), lang,
             reported=reported, chance=_chance(result, exp)))
-        doc.add(Image(name, t(lang, "plot.curves", name=exp.heading(lang))))
+        doc.add(Image(name, t(lang, "plot.curves_reported" if reported else "plot.curves",
+                              name=exp.heading(lang))))
 
 
 def _chance(result: StudyResult, exp: Experiment) -> float | None:

@@ -237,7 +237,9 @@ def _importances(doc: Document, result: TuneResult, lang: str) -> None:
     values = {name: v for name, v in result.importances.items() if name not in fixed}
     if not values:
         why = result.importance_note
-        why = t(lang, "tune.importance.too_few") if why in ("", "too-few") else why
+        why = (t(lang, "tune.importance.all_fixed") if fixed and fixed >= {
+            p.name for p in result.spec.params} else
+            t(lang, "tune.importance.too_few") if why in ("", "too-few") else why)
         doc.add(Paragraph(t(lang, "tune.importance.none", why=why)))
         return
     repeats = max(len(v) for v in values.values())
@@ -245,7 +247,7 @@ def _importances(doc: Document, result: TuneResult, lang: str) -> None:
                         repeats=repeats)))
     stats = sorted(((name, summarize(v)) for name, v in values.items()),
                    key=lambda item: -item[1].mean)
-    rows = [[name, s.format(digits=3, scale=1.0, lang=lang),
+    rows = [[setting_label(name, lang), s.format(digits=3, scale=1.0, lang=lang),
              f"{number(min(values[name]), '.3f', lang)} – "
              f"{number(max(values[name]), '.3f', lang)}"] for name, s in stats]
     doc.add(Table([t(lang, "col.param"), t(lang, "col.importance"), t(lang, "col.spread")], rows))
@@ -265,13 +267,15 @@ def _scale(param: Param) -> plots.Scale:
 
 def _parallel_and_slices(doc: Document, result: TuneResult, lang: str) -> None:
     complete = result.by_state("COMPLETE")
-    if len(complete) < 2:
+    if len(complete) < 2 or all(p.fixed for p in result.spec.params):  # nothing varied
         return
     by_name = {p.name: p for p in result.spec.params}
     params = {p.name: [encode_choice(p.decode(tr.params[p.name])) if p.name in tr.params
                        else None for tr in complete] for p in result.spec.params}
     params = {k: v for k, v in params.items()  # a fixed setting is one point on its axis
               if any(x is not None for x in v) and not by_name[k].fixed}
+    if not params:
+        return
     scales = {setting_label(k, lang): _scale(by_name[k]) for k in params}
     params = {setting_label(k, lang): v for k, v in params.items()}  # the axes in `lang`
     values = [tr.value for tr in complete]
