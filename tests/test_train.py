@@ -256,6 +256,21 @@ def test_a_batch_larger_than_the_training_set_is_said_once_where_training_starts
     assert [str(w.message) for w in recwarn] == []
 
 
+def test_a_run_s_curves_name_dropout_only_where_it_trains_with_it(tmp_path, monkeypatch):
+    """The run folder's curves.png is drawn with the run's own regularisation (review: only
+    the drawing function was tested)."""
+    from mnistlab import figures
+
+    seen, real = [], figures.learning_curves
+    monkeypatch.setattr(figures, "learning_curves",
+                        lambda history, *a, **k: seen.append(k.get("regularised"))
+                        or real(history, *a, **k))
+    for dropout in (0.0, 0.3):
+        train(TrainConfig(**{**FAST, "epochs": 1, "dropout": dropout}), dataset=blobs(),
+              out=tmp_path / f"d{dropout}")
+    assert seen == [False, True]
+
+
 def test_another_device_or_data_folder_is_the_same_run(tmp_path):
     """Where a run trains and reads its data is not what it is: a run interrupted on one
     device resumes on another, a finished one is read back."""
