@@ -188,15 +188,15 @@ def _kept_digest(out: Path) -> str:
 
 
 def _moved_verdict(out: Path, stored: TrainConfig | None, config: TrainConfig) -> str:
-    """Where `config` is the run in `out` but for its dataset folder's path (a folder of IDX
+    """Where `config` names another dataset folder than the run in `out` (a folder of IDX
     files moved or copied) and the run kept a digest of its data (Dataset.digest): "same"
-    (the folder given holds that data: resume from it), "other" (other data), "unreadable"
-    (no dataset folder there); "" where none of that applies. The new folder is read to tell
-    (about a second for MNIST's size)."""
+    (the folder given holds that data), "other" (other data), "unreadable" (no dataset
+    folder there); "" where none of that applies. The new folder is read to tell (about a
+    second for MNIST's size)."""
     from .data import KNOWN_DATASETS, load_dataset
 
     if (stored is None or KNOWN_DATASETS.keys() & {stored.dataset, config.dataset}
-            or not same_run(stored.replace(dataset=config.dataset), config)):
+            or _comparable(stored).dataset == _comparable(config).dataset):
         return ""
     kept = _kept_digest(out)
     if not kept:
@@ -252,9 +252,11 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
         stored, source = _stored_config_from(out)
         moved = (_moved_verdict(out, stored, config)
                  if not overwrite and not same_run(stored, config) else "")
-        if moved == "same":
-            _repoint_data(out, config)
+        if moved == "same" and same_run(stored.replace(dataset=config.dataset), config):
+            _repoint_data(out, config)  # the run, its data elsewhere: resumed from there
             stored, source = config, "config.toml"
+        elif moved == "same":  # the same data: only the other settings are a difference
+            stored = stored.replace(dataset=config.dataset)
         if not same_run(stored, config) and not overwrite:
             if named_by_settings:  # no --overwrite to offer there
                 raise _edited_by_hand(out, config, stored)
