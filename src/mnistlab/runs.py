@@ -170,7 +170,7 @@ def _moved_data(out: Path, stored: TrainConfig | None, config: TrainConfig,
         return gone + (f"{config.dataset} holds no dataset; give --dataset the folder it is "
                        "in now to resume or reuse it; else ")
     return gone + ("put that folder back, or give --dataset the folder it is in now, to "
-                   "resume or reuse it; else ")  # other settings differ too: said before
+                   "resume or reuse it; else ")  # its old path given again
 
 
 def _kept_digest(out: Path) -> str:
