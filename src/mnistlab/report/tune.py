@@ -237,9 +237,8 @@ def _importances(doc: Document, result: TuneResult, lang: str) -> None:
     values = {name: v for name, v in result.importances.items() if name not in fixed}
     if not values:
         why = result.importance_note
-        why = (t(lang, "tune.importance.all_fixed") if fixed and fixed >= {
-            p.name for p in result.spec.params} else
-            t(lang, "tune.importance.too_few") if why in ("", "too-few") else why)
+        why = (t(lang, "tune.importance.all_fixed") if all(p.fixed for p in result.spec.params)
+               else t(lang, "tune.importance.too_few") if why in ("", "too-few") else why)
         doc.add(Paragraph(t(lang, "tune.importance.none", why=why)))
         return
     repeats = max(len(v) for v in values.values())
@@ -267,14 +266,14 @@ def _scale(param: Param) -> plots.Scale:
 
 def _parallel_and_slices(doc: Document, result: TuneResult, lang: str) -> None:
     complete = result.by_state("COMPLETE")
-    if len(complete) < 2 or all(p.fixed for p in result.spec.params):  # nothing varied
+    if len(complete) < 2:
         return
     by_name = {p.name: p for p in result.spec.params}
     params = {p.name: [encode_choice(p.decode(tr.params[p.name])) if p.name in tr.params
                        else None for tr in complete] for p in result.spec.params}
     params = {k: v for k, v in params.items()  # a fixed setting is one point on its axis
               if any(x is not None for x in v) and not by_name[k].fixed}
-    if not params:
+    if not params:  # every setting held at one value: nothing to draw
         return
     scales = {setting_label(k, lang): _scale(by_name[k]) for k in params}
     params = {setting_label(k, lang): v for k, v in params.items()}  # the axes in `lang`
