@@ -152,8 +152,7 @@ def _difference(ours: TrainConfig, theirs: TrainConfig | None) -> str:
                      for k in changed)
 
 
-def _moved_data(out: Path, stored: TrainConfig | None, config: TrainConfig,
-                moved: str) -> str:
+def _moved_data(stored: TrainConfig | None, config: TrainConfig, moved: str) -> str:
     """Where a run's dataset folder is gone: how to resume it, before --overwrite (which
     throws its epochs away) is offered. `moved`: _moved_verdict's."""
     from .data.sources import KNOWN_DATASETS
@@ -161,9 +160,9 @@ def _moved_data(out: Path, stored: TrainConfig | None, config: TrainConfig,
     if stored is None or stored.dataset in KNOWN_DATASETS or Path(stored.dataset).exists():
         return ""
     gone = f"it was trained on the data in {stored.dataset}, not there now: "
-    if not _kept_digest(out):  # a run made before runs kept one: only its own path will do
+    if moved == "undigested":  # a run made before runs kept one: only its own path will do
         return gone + "put that folder back to resume or reuse it; else "
-    if moved == "other":  # everything else the same
+    if moved == "other":  # a folder of other data given
         return gone + (f"the data in {config.dataset} is not that data; give --dataset the "
                        "folder it is in now to resume or reuse it; else ")
     if moved == "unreadable":
@@ -188,18 +187,22 @@ def _kept_digest(out: Path) -> str:
 
 
 def _moved_verdict(out: Path, stored: TrainConfig | None, config: TrainConfig) -> str:
-    """Where `config` names another dataset folder than the run in `out` (a folder of IDX
-    files moved or copied) and the run kept a digest of its data (Dataset.digest): "same"
-    (the folder given holds that data), "other" (other data), "unreadable" (no dataset
-    folder there); "" where none of that applies. The new folder is read to tell (about a
-    second for MNIST's size)."""
+    """How the run in `out` stands to `config`'s dataset folder, where it was trained on a
+    folder of IDX files: "same" (another path holds that data, by the digest the run kept:
+    Dataset.digest), "other" (other data there), "unreadable" (no dataset there),
+    "undigested" (the run kept no digest: made before runs kept one); "" where the folder is
+    not another one. The new folder is read to tell (about a second for MNIST's size)."""
     from .data import KNOWN_DATASETS, load_dataset
 
-    if (stored is None or KNOWN_DATASETS.keys() & {stored.dataset, config.dataset}
-            or _comparable(stored).dataset == _comparable(config).dataset):
+    if stored is None or stored.dataset in KNOWN_DATASETS:
+        return ""
+    same_path = _comparable(stored).dataset == _comparable(config).dataset
+    if same_path and Path(stored.dataset).exists():  # nothing moved
         return ""
     kept = _kept_digest(out)
     if not kept:
+        return "undigested"
+    if same_path or config.dataset in KNOWN_DATASETS:
         return ""
     try:
         return "same" if load_dataset(config.dataset).digest == kept else "other"
@@ -262,7 +265,7 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
                 raise _edited_by_hand(out, config, stored)
             raise MnistlabError(
                 f"--out {out}: holds a run of another configuration "
-                f"({_difference(config, stored)}); {_moved_data(out, stored, config, moved)}"
+                f"({_difference(config, stored)}); {_moved_data(stored, config, moved)}"
                 "use another --out, or add --overwrite to replace it")
         if overwrite:
             return "replace"
