@@ -341,8 +341,12 @@ def _sample(run: Run, epoch: int, loss: torch.Tensor, sums: _Sums, steps: int) -
     """A sampled step: each training member's trace and the doctor's checks (this batch's
     loss), then progress (the epoch's running means so far: the last batch alone, 8 images
     of a partial one, showed "acc 1.000" or "acc 0.000" at an epoch's end)."""
-    k = run.splits.num_classes
-    values = loss.tolist()
+    k, size = run.splits.num_classes, run.size
+    # one read from the device (each is a sync on a GPU): this batch's losses, then the
+    # epoch's loss sums and correct counts so far
+    read = torch.cat([loss.detach().reshape(-1).double(), sums.loss.double(),
+                      sums.correct.double()]).tolist()
+    values, loss_sums, correct = read[:size], read[size:2 * size], sum(read[2 * size:])
     for m, value in enumerate(values):
         if not run.training(m):
             continue
@@ -360,9 +364,8 @@ def _sample(run: Run, epoch: int, loss: torch.Tensor, sums: _Sums, steps: int) -
     live = [m for m in range(len(values)) if run.training(m)]
     if not live:
         return  # nothing trains on: the loop ends here
-    running = (sums.loss / sums.seen).tolist()
-    sample = StepSample(steps, sum(running[m] for m in live) / len(live),
-                        float(sums.correct.sum()) / (sums.seen * run.size))
+    sample = StepSample(steps, sum(loss_sums[m] for m in live) / (len(live) * sums.seen),
+                        correct / (sums.seen * size))
     for hook in run.hooks:
         hook.on_step(run, sample)
 
