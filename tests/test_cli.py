@@ -569,10 +569,13 @@ def test_a_run_on_a_folder_that_moved_is_evaluated_where_it_went(tmp_path, tiny_
     assert err.endswith(f"give --dataset the data it was trained on ({tiny_idx_dir})")
 
 
-@pytest.mark.parametrize("width", [40, 120])
-def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, trained_run,
+@pytest.mark.parametrize("width", [40, 72, 80, 120])
+@pytest.mark.parametrize("stopped", [False, True])
+def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, stopped,
+                                                                         trained_run,
                                                                          monkeypatch):
-    """At 40 columns each figure was cut to "0.…"."""
+    """At 40 columns each figure was cut to "0.…"; at 80, "early-stopped" to "early-st…"."""
+    import dataclasses
     import io
 
     from mnistlab.cli import common
@@ -581,10 +584,16 @@ def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, 
     shown = io.StringIO()
     monkeypatch.setattr(common, "stdout", Console(file=shown, width=width))
     summary = load_summary(trained_run)
+    if stopped:
+        summary = dataclasses.replace(summary, status="early-stopped", epochs=15,
+                                      epochs_planned=30, best_epoch=12)
     common.print_summary(summary, None)
     text = shown.getvalue()
     assert f"{summary.test_accuracy:.4f}" in text and f"{summary.val_accuracy:.4f}" in text
-    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    assert summary.status in text and "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    across = "┃" in text  # the figures side by side under headers, not one row each
+    assert across == (width >= 80 or width >= 72 and not stopped)
 
 
 @pytest.mark.parametrize("argv, said", [

@@ -260,7 +260,27 @@ def print_findings(findings: Sequence[Finding], lang: str = "en",
                         border_style="magenta"))
 
 
-NARROW = 80  # columns below which the run's figures are listed down, not across
+def _across_widths(cells: dict[str, str], space: int) -> list[int]:
+    """Column widths that show every figure whole in one row across `space` columns: each
+    value on one line where that fits, else wrapped after its commas ("15/30," over "best
+    12"); the room left goes to the headers, which wrap at their spaces. [] where even that
+    does not fit (then one row per figure). Rich's own sizing cut "early-stopped" to
+    "early-st…" at 80 columns to keep a header whole."""
+    def widest(text: str, sep: str | None) -> int:
+        return max(len(part) for part in text.split(sep))
+
+    border = 3 * len(cells) + 1  # a rule and a space each side of every column
+    for sep in ("\n", ", "):
+        widths = [max(widest(value, sep), widest(name, None)) for name, value in cells.items()]
+        if sum(widths) + border <= space:
+            break
+    else:
+        return []
+    for index, wanted in ((i, len(text)) for texts in (cells.values(), cells)
+                          for i, text in enumerate(texts)):  # whole values, then headers
+        if widths[index] < wanted <= widths[index] + space - border - sum(widths):
+            widths[index] = wanted  # all or nothing: a value half-unwrapped gains no line
+    return widths
 
 
 def print_summary(summary: RunSummary, out: Path | None) -> None:
@@ -284,9 +304,10 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
              "train acc (eval)": pct(summary.train_accuracy_eval),
              "train acc (running)": pct(summary.train_accuracy_running),
              "val acc": pct(summary.val_accuracy), "test acc": pct(summary.test_accuracy)}
-    if stdout.width >= NARROW:
-        for column in cells:
-            table.add_column(column, justify="right")
+    widths = _across_widths(cells, stdout.width)
+    if widths:
+        for column, width in zip(cells, widths):
+            table.add_column(column, justify="right", width=width)
         table.add_row(*cells.values())
     else:  # a narrow terminal cut every figure to "0.…": one row per figure instead
         table.add_column("")
