@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -533,6 +534,27 @@ def test_a_folder_of_another_study_is_refused(tiny_study_toml, tmp_path, capsys)
     renamed.write_text(tiny_study_toml.read_text().replace('name = "micro"', 'name = "nano"'))
     assert main(["study", str(renamed), "--quiet", "--out", str(out)]) == 2
     assert "holds another study ('micro')" in one_line_error(capsys)
+
+
+def test_a_study_whose_dataset_folder_moved_says_to_put_it_back(tiny_study_toml, tiny_idx_dir,
+                                                                 tmp_path, capsys):
+    """The study file following a moved folder was told "made from other settings" as if
+    the user had changed one: the runs are named after the folder, so it has to go back."""
+    out = tmp_path / "study"
+    assert main(["study", str(tiny_study_toml), "--quiet", "--workers", "1", "--out",
+                 str(out)]) == 0
+    moved = tiny_idx_dir.rename(tmp_path / "moved")
+    tiny_study_toml.write_text(tiny_study_toml.read_text().replace(str(tiny_idx_dir),
+                                                                   str(moved)))
+    capsys.readouterr()
+    assert main(["study", str(tiny_study_toml), "--quiet", "--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert f"{tiny_idx_dir} is not there now: a study's runs are named after the dataset " \
+        "folder they read, so put that folder back and put the settings back" in err
+    shutil.copytree(moved.rename(tiny_idx_dir), moved)  # the old one there too: as before
+    assert main(["study", str(tiny_study_toml), "--quiet", "--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert "holds this study made from other settings" in err and "not there now" not in err
 
 
 def test_a_study_run_whose_config_was_edited_by_hand_says_so_not_overwrite(

@@ -423,9 +423,22 @@ def _not_this_study(out: Path, old: list[Any] | None, new: list[Any]) -> str:
         return f"--out {out}: holds another study ({old[0]!r}); use another --out {one_study}"
     shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3
                                       else "")
-    return (f"--out {out}: holds this study made from other settings ({shown}); put the "
-            f"settings back as they were to resume it, or give the changed study another "
-            f"--out {one_study}")
+    return (f"--out {out}: holds this study made from other settings ({shown}); "
+            f"{_data_gone(old[1], new[1])}put the settings back as they were to resume it, or "
+            f"give the changed study another --out {one_study}")
+
+
+def _data_gone(old_base: dict[str, Any], new_base: dict[str, Any]) -> str:
+    """Where the base's dataset folder changed and the old one is gone (moved, the study file
+    following it): why the study cannot follow it, before the refusal's advice."""
+    from ..data.sources import KNOWN_DATASETS
+
+    old = old_base.get("dataset")
+    if (not isinstance(old, str) or old == new_base.get("dataset") or old in KNOWN_DATASETS
+            or Path(old).exists()):
+        return ""
+    return (f"{old} is not there now: a study's runs are named after the dataset folder they "
+            f"read, so put that folder back and ")
 
 
 def settings_changed(old: list[Any], new: list[Any]) -> list[str]:
