@@ -105,7 +105,7 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     rows = list(csv.DictReader((tmp_path / "S" / "results.csv").open()))
     assert len(rows) == 8  # 6 distinct experiment runs + 2 final seeds
     base_rows = [r for r in rows if r["experiment"] == "base"]
-    assert len(base_rows) == 2
+    assert len(base_rows) == 2 and [r for r in rows if r["base"] == "true"] == base_rows
     final_rows = [r for r in rows if r["experiment"] == "final"]
     assert all(r["test_acc"] for r in final_rows)
     assert not any(r["test_acc"] for r in rows if r["experiment"] != "final")
@@ -1613,3 +1613,19 @@ def test_a_tie_for_the_best_value_goes_to_the_base_as_in_the_summary(tiny_study)
     rows[0] = row("0.01", 0, 0.61)
     rows[0].is_base = False
     assert _choose_final(spec, rows).lr == 0.01
+
+
+def test_results_csv_marks_the_base_also_where_one_experiment_holds_it():
+    """The base was told apart only where several experiments shared it (its rows were then
+    relabelled "base"); a study of one factor wrote its base as a variant like the others."""
+    from mnistlab.study.run import Row, StudyResult, results_csv
+
+    def row(value: str, seed: int) -> Row:
+        return Row("learning-rate", "lr", value, seed, f"{value}-{seed}", value == "0.05", 3,
+                   0.8, 0.8, 0.7, 0.5, None, None, 1.0, "completed")
+
+    result = StudyResult(None, Path("S"), None, [row(v, s) for v in ("0.01", "0.05")
+                                                 for s in (0, 1)], [], None, {})
+    written = list(csv.DictReader(io.StringIO(results_csv(result.distinct_rows()))))
+    assert [(r["value"], r["base"]) for r in written] == [
+        ("0.01", "false"), ("0.01", "false"), ("0.05", "true"), ("0.05", "true")]

@@ -473,8 +473,8 @@ def _no_model(folder: Path, path: Path) -> str:
                 return (f"{folder}: {what} folder, not a run; give one of its run folders, "
                         f"e.g. its final model's, {final[0]}")
             inside = run_folders(folder / where) if (folder / where).is_dir() else []
-            base = {row.get("run"): row.get("seed") for row in results_rows(folder)
-                    if row.get("experiment") == "base"}  # its base run, rather than a key
+            base = {row.get("run"): row.get("seed") for row in results_rows(folder)  # by name
+                    if row.get("base") == "true" or row.get("experiment") == "base"}
             inside.sort(key=lambda run: (run.name not in base, str(base.get(run.name))))
             example = (f", e.g. {inside[0]}" + (f" (the base, seed {base[inside[0].name]})"
                                                  if inside[0].name in base else "")

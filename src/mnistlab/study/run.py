@@ -41,7 +41,7 @@ from .store import Store, StoredRun
 
 RESULT_FIELDS = ("experiment", "factor", "value", "seed", "epochs", "train_acc_eval",
                  "train_acc_running", "val_acc", "val_loss", "gap", "test_acc", "reported_metric",
-                 "seconds", "status", "run")
+                 "seconds", "status", "run", "base")
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -206,7 +206,8 @@ def results_csv(rows: Iterable[Row]) -> str:
         writer.writerow([_fmt(v) for v in (
             r.experiment, r.factor, r.value, r.seed, r.epochs, r.train_accuracy_eval,
             r.train_accuracy_running, r.val_accuracy, r.val_loss, r.gap, r.test_accuracy,
-            r.reported_metric, round(r.seconds, 2), r.status, r.read_from or r.key)])
+            r.reported_metric, round(r.seconds, 2), r.status, r.read_from or r.key,
+            "true" if r.is_base else "false")])  # also where one experiment holds the base
     return buffer.getvalue()
 
 
