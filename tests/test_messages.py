@@ -22,6 +22,9 @@ def test_numbers_are_written_the_languages_way():
                                   val_where="x", test=10000)
     assert number(89.156, ".2f", "es") == "89,16" and number(89.156, ".2f", "en") == "89.16"
     assert number(1234567.5, ",.1f", "es") == "1.234.567,5"
+    # a difference that rounds to zero is zero, signed as the spec asks ("-0,00" in a table)
+    assert number(-0.001, "+.2f", "es") == "+0,00" and number(-0.001, ".2f", "en") == "0.00"
+    assert number(-0.01, "+.2f", "en") == "-0.01" and number(float("-inf"), ".2f", "en") == "-inf"
     # text placeholders are left alone, even when they hold digits and dots
     assert "lr=0.001" in t("es", "method.base", base="lr=0.001")
 

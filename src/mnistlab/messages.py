@@ -49,8 +49,13 @@ def localise(formatted: str, lang: str) -> str:
 
 
 def number(value: float, spec: str, lang: str) -> str:
-    """`format(value, spec)` with `lang`'s decimal point and thousands separator."""
-    return localise(format(value, spec), lang)
+    """`format(value, spec)` with `lang`'s decimal point and thousands separator; a
+    negative value that rounds to zero is zero ("-0,00" read as a loss in a table of
+    differences; Python 3.11's "z" spec does this)."""
+    text = format(value, spec)
+    if text.lstrip().startswith("-") and set(text.strip()) <= set("-0.,%"):  # not -inf
+        text = text.replace("-", "+" if "+" in spec else "", 1)
+    return localise(text, lang)
 
 
 def setting_text(value: Any, lang: str = "en") -> str:
