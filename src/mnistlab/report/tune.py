@@ -227,7 +227,7 @@ def _history(doc: Document, result: TuneResult, lang: str) -> None:
               "best": t(lang, "plot.best"), "x": t(lang, "plot.trial"),
               "y": t(lang, "plot.val")}
     fig = plots.history([tr.number for tr in shown], [_trial_value(tr) for tr in shown],
-                        [tr.state.name == "PRUNED" for tr in shown], labels)
+                        [tr.state.name == "PRUNED" for tr in shown], labels, lang)
     _image(doc, result.out, "plots/history.png", fig, t(lang, "tune.history.caption"))
 
 

@@ -21,6 +21,7 @@ from matplotlib.cm import ScalarMappable  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
+from ..figures import in_percent, percent_sign  # noqa: E402
 from ..messages import number  # noqa: E402
 
 FONT = 9  # points: tick labels, legends, axis labels
@@ -49,7 +50,7 @@ SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074
 
 
 def history(numbers: Sequence[int], values: Sequence[float], pruned: Sequence[bool],
-            labels: dict[str, str]) -> Any:
+            labels: dict[str, str], lang: str = "en") -> Any:
     """Each trial's validation accuracy by trial number (pruned ones at their last reported
     epoch, as crosses) and the best so far among complete trials."""
     fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
@@ -69,6 +70,7 @@ def history(numbers: Sequence[int], values: Sequence[float], pruned: Sequence[bo
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers: no 0.25
     ax.set_xlabel(labels["x"])
     ax.set_ylabel(labels["y"])
+    in_percent(ax.yaxis, lang)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=FONT)
     plt.close(fig)
@@ -179,7 +181,8 @@ def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict
     crossed them at heights that read as values it never had."""
     titles = [*params, objective]
     columns = [_column(raw, scales.get(name, Scale()), lang) for name, raw in params.items()]
-    columns.append(_column(list(values), Scale(), lang))
+    heights, ticks = _column([v * 100 for v in values], Scale(), lang)  # in percent
+    columns.append((heights, [(h, text + percent_sign(lang)) for h, text in ticks]))
     most = max(len(ticks) for _, ticks in columns)
     fig, ax = plt.subplots(figsize=(min(12.0, 1.6 + 0.9 * len(titles)),
                                     min(12.0, max(4.2, 1.8 + 0.3 * min(most, MAX_AXIS_LABELS)))),
@@ -203,6 +206,7 @@ def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.03, pad=0.01)
     bar.set_label(objective, fontsize=TITLE)
     bar.ax.tick_params(labelsize=FONT)
+    in_percent(bar.ax.yaxis, lang)
     plt.close(fig)
     return fig
 
@@ -238,6 +242,7 @@ def _slice(ax: Any, raw: Sequence[Any], values: Sequence[float], numbers: Sequen
     ax.scatter(positions, [v for _, v, _ in points], c=[n for _, _, n in points],
                cmap="viridis", norm=norm, s=22, zorder=3)
     ax.tick_params(which="both", labelsize=FONT)
+    in_percent(ax.yaxis, lang)
     ax.grid(alpha=0.3)
 
 
