@@ -143,6 +143,15 @@ def test_a_run_logs_live_to_the_server_and_to_event_files(tmp_path, tiny_idx_dir
     assert "_hparams_/session_start_info" in seen.PluginTagToContent("hparams")
     assert seen.Scalars("hparams/val_accuracy")[0].value == pytest.approx(
         result.summary.val_accuracy)
+    # a switch is true or false, not a FLOAT64 between 0 and 1 (torch's hparams() typed it so)
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    declared = plugin_data_pb2.HParamsPluginData.FromString(
+        seen.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
+    info = {h.name: h for h in declared.hparam_infos}
+    assert info["batchnorm"].type == info["model"].type  # DATA_TYPE_STRING
+    assert [v.string_value for v in info["batchnorm"].domain_discrete.values] == ["false",
+                                                                                 "true"]
 
 
 def test_the_findings_note_of_a_spanish_study_is_spanish():

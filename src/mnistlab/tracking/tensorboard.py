@@ -50,8 +50,12 @@ def require_tensorboard() -> type:
     return SummaryWriter
 
 
-def hparam_value(value: Any) -> int | float | str | bool:
-    """A setting as the HParams plugin takes it: lists become '128,64', nothing becomes ''."""
+def hparam_value(value: Any) -> int | float | str:
+    """A setting as the HParams plugin takes it: lists become '128,64', nothing becomes '',
+    true and false are words (torch's hparams() tests for a number before a bool, so they
+    were a 0-1 range of FLOAT64 in the table and its filters)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
     return "" if value is None else value
@@ -84,8 +88,9 @@ class EventLog:
 
         numbers = {tag: value for tag, value in final.items()
                    if value is not None and math.isfinite(value)}
+        switches = {k: ["false", "true"] for k, v in settings.items() if isinstance(v, bool)}
         experiment, start, end = hparams({k: hparam_value(v) for k, v in settings.items()},
-                                         numbers)
+                                         numbers, hparam_domain_discrete=switches)
         for summary in (experiment, start, end):
             self.writer.file_writer.add_summary(summary)
         for tag, value in numbers.items():
