@@ -796,3 +796,20 @@ def test_a_recipe_every_setting_of_which_is_given_again_is_said_to_change_nothin
         "--no-batchnorm, --epochs" in capsys.readouterr().err
     assert not (tmp_path / "zz").exists()
 
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_terminal_without_unicode_gets_escapes_not_a_traceback(encoding, tiny_idx_dir,
+                                                                 tmp_path):
+    """The summary's "·" (or a path's "γ") raised UnicodeEncodeError once the run was done:
+    a traceback and exit 1 for a finished run, under PYTHONIOENCODING=ascii or a latin-1
+    pipe."""
+    out = tmp_path / "γ"
+    done = subprocess.run([sys.executable, "-m", "mnistlab", "train", "--dataset",
+                           str(tiny_idx_dir), "--model", "mlp", "--hidden", "16", "--epochs",
+                           "1", "--val-size", "100", "--device", "cpu", "--out", str(out)],
+                          capture_output=True, env={**os.environ, "PYTHONIOENCODING": encoding},
+                          timeout=300)
+    said = done.stdout.decode(encoding) + done.stderr.decode(encoding)
+    assert done.returncode == 0 and "Traceback" not in said, said
+    assert "\\u03b3" in said and (out / "model.pt").is_file()

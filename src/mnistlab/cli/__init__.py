@@ -214,6 +214,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from_shell = argv is None  # the console script, not a call from Python (tests, notebooks)
+    if from_shell:
+        _output_that_any_terminal_takes()
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else "")
@@ -233,6 +235,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if from_shell:  # the work is done and said: a Ctrl-C now, while Python shuts down
             interrupt.ignore_signals()  # (atexit hooks), printed a traceback and exit 0
+
+
+def _output_that_any_terminal_takes() -> None:
+    """A character the terminal's encoding lacks (PYTHONIOENCODING=ascii, a latin-1 pipe: the
+    summary's "·", a path's "γ") is written as an escape: it raised UnicodeEncodeError once
+    the work was done, a traceback and exit 1 for a finished run."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):  # not a text file: as it is
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _run(args: argparse.Namespace) -> int:
