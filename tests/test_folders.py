@@ -688,6 +688,78 @@ def test_out_that_is_a_file(command, train_args, tiny_study_toml, tiny_space_tom
     assert blocker.read_text() == "a file, not a folder"
 
 
+@pytest.mark.parametrize("command", WRITERS)
+@pytest.mark.parametrize("link", ["loop", "dangling"])
+def test_out_through_a_symbolic_link_loop_or_to_nowhere(command, link, train_args,
+                                                        tiny_study_toml, tiny_space_toml,
+                                                        toy_model, image, tmp_path, capsys):
+    """A loop of links raised RuntimeError (a traceback) in train and tune; a link to a
+    folder that is not there was "cannot create the folder (File exists)"."""
+    pytest.importorskip("onnx") if command == "export" else None
+    if link == "loop":
+        (tmp_path / "a").symlink_to(tmp_path / "b")
+        (tmp_path / "b").symlink_to(tmp_path / "a")
+    else:
+        (tmp_path / "a").symlink_to(tmp_path / "gone")
+    argv = commands(train_args, tiny_study_toml, tiny_space_toml, toy_model, image,
+                    tmp_path / "a")[command]
+    assert main(argv) == 2
+    err = one_line_error(capsys)
+    assert "symbolic link" in err and "run the same command again" not in err, err
+
+
+@pytest.mark.parametrize("command", ["train", "export", "predict --show"])
+def test_a_name_too_long_is_the_user_s_path_and_exit_2(command, train_args, tiny_study_toml,
+                                                         tiny_space_toml, toy_model, image,
+                                                         tmp_path, capsys):
+    """ENAMETOOLONG was exit 1, "then run the same command again", which can never work."""
+    pytest.importorskip("onnx") if command == "export" else None
+    argv = commands(train_args, tiny_study_toml, tiny_space_toml, toy_model, image,
+                    tmp_path / ("a" * 256))[command]
+    assert main(argv) == 2
+    err = one_line_error(capsys)
+    assert "give a shorter" in err and "run the same command again" not in err, err
+
+
+def test_a_long_valid_name_is_written_and_too_long_for_a_sidecar_is_refused_first(
+        toy_model, tmp_path, capsys):
+    """A name of 230-250 bytes failed on the temporary file's longer name (naming it), and
+    export wrote the model, then failed on its sidecar's name."""
+    pytest.importorskip("onnx")
+    long = tmp_path / ("b" * (files.NAME_MAX - 4) + ".png")
+    files.write_bytes(long, b"x")  # 255 bytes: the temporary beside it is cut short
+    assert long.read_bytes() == b"x" and [p.name for p in tmp_path.iterdir()
+                                          if p.name.startswith(".")] == []
+    out = tmp_path / "out"
+    out.mkdir()
+    name = "m" * (files.NAME_MAX - len(".onnx") - 2) + ".onnx"  # 253 bytes: 258 with .json
+    assert main(["export", str(toy_model), "--no-check", "--out", str(out / name)]) == 2
+    assert "too long for its sidecar" in one_line_error(capsys)
+    assert list(out.iterdir()) == []
+    fits = "m" * (files.NAME_MAX - len(".onnx.json")) + ".onnx"
+    assert main(["export", str(toy_model), "--no-check", "--out", str(out / fits)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [fits, fits + ".json"]
+
+
+@pytest.mark.parametrize("command", ["study", "tune"])
+def test_a_folder_whose_name_is_not_utf8_gets_its_report(command, train_args, tiny_study_toml,
+                                                         tiny_space_toml, toy_model, image,
+                                                         tmp_path, capsys):
+    """The report holds the folder's path: a byte such as 0xff in its name raised
+    UnicodeEncodeError once the runs were done, and again on every rerun, so that folder
+    never had a report."""
+    from mnistlab import cli
+
+    cli._output_that_any_terminal_takes()  # as from a shell: its lines name the folder too
+    out = Path(os.fsdecode(os.fsencode(tmp_path) + b"/s\xff"))
+    argv = commands(train_args, tiny_study_toml, tiny_space_toml, toy_model, image,
+                    out)[command]
+    assert main(argv) == 0, capsys.readouterr().err
+    report = (out / "report.md").read_text("utf-8")
+    assert "s\\xff" in report or command == "tune"  # the study's report names its folder
+    assert (out / "report.html").read_text("utf-8")
+
+
 @contextlib.contextmanager
 def tmpfs(folder: Path, options: str) -> Iterator[Path]:
     """A real tmpfs mounted at `folder` (root only; skips otherwise)."""

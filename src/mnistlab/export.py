@@ -18,6 +18,7 @@ import contextlib
 import importlib.util
 import json
 import logging
+import os
 import re
 import tempfile
 import warnings
@@ -63,6 +64,10 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
 
     out = files.check_output_file(out_path, suffix=".onnx", replace=overwrite)  # before work
     sidecar = out.with_name(out.name + ".json")
+    if len(os.fsencode(sidecar.name)) > files.NAME_MAX:  # the model written, then no sidecar
+        raise MnistlabError(f"--out {out}: a name too long for its sidecar {out.name}.json "
+                            f"(at most {files.NAME_MAX - len('.json')} bytes before .json); "
+                            "give a shorter name")
     if sidecar.is_dir():
         raise MnistlabError(f"--out {out}: its sidecar {sidecar.name} is a folder there; "
                             "remove it, or give another --out")

@@ -47,9 +47,21 @@ def _umask() -> int:
     return mask
 
 
+# A file name's most bytes on the file systems we meet (ext4, XFS, APFS, NTFS in UTF-16 units)
+NAME_MAX = 255
+
+
 def _temp_beside(path: Path) -> tuple[int, Path]:
+    """A new temporary file beside `path`, named after it, cut short where `path`'s name is
+    long: "." + name + 8 random characters + TEMP_SUFFIX made a name of 230 bytes too long, so
+    a valid one failed, naming the temporary. A failure names `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    room = NAME_MAX - len(".") - len(".") - 8 - len(TEMP_SUFFIX)
+    stem = os.fsdecode(os.fsencode(path.name)[:room])
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     return fd, Path(name)
 
 
@@ -112,6 +124,14 @@ def sqlite_path(url: str) -> Path | None:
 
 def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+def write_document(path: str | Path, text: str) -> None:
+    """A document for people to read (a report): a path in it whose name is not UTF-8 (a
+    byte such as 0xff, which Python holds as "\udcff") is written "\xff", as a terminal
+    shows it, where write_text raised UnicodeEncodeError and no report was ever written."""
+    write_bytes(path, text.encode("utf-8", "surrogateescape")
+                .decode("utf-8", "backslashreplace").encode("utf-8"))
 
 
 def json_text(data: Any, **options: Any) -> str:
@@ -258,6 +278,12 @@ def check_output_folder(folder: str | Path, flag: str = "--out", *,
         if not flag and exc.errno in (errno.ENOTDIR, errno.EEXIST):  # a parent is a file
             file = next((p for p in folder.parents if p.exists() and not p.is_dir()), folder)
             raise MnistlabError(f"{file}: {FILE_IN_OUR_PLACE}") from None
+        link = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()),
+                    None)  # mkdir said "File exists" of a link to nowhere
+        if link is not None:
+            raise MnistlabError(f"{(flag + ' ') if flag else ''}{folder}: {link} is a symbolic "
+                                f"link to {os.readlink(link)}, which is not there (or leads "
+                                "back to itself); make that folder, or give another") from None
         raise MnistlabError(f"{(flag + ' ') if flag else ''}{folder}: cannot create the folder "
                             f"({_why(exc)}); choose a place you can write to") from None
     probe = folder / PROBE_NAME

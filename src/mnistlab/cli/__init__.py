@@ -17,6 +17,7 @@ import atexit
 import contextlib
 import errno
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -264,9 +265,12 @@ def _run(args: argparse.Namespace) -> int:
             _quiet_stdout()
             return 141  # what a shell reports for a process its pipe's SIGPIPE ended
         except OSError as exc:  # the disk, not a bug: full, read-only, gone
-            where = f"{exc.filename}: " if exc.filename else ""
-            return error_line(f"{where}{exc.strerror or exc}; {_disk_advice(exc.errno)}, then run "
-                          "the same command again (finished work is kept)", 1)
+            return _disk_error(exc.errno, exc.filename, exc.strerror or str(exc))
+        except RuntimeError as exc:  # Python before 3.13: a loop met resolving a path
+            loop = re.fullmatch(r"Symlink loop from '(.*)'", str(exc))
+            if loop is None:
+                raise
+            return _disk_error(errno.ELOOP, loop.group(1), os.strerror(errno.ELOOP))
         except KeyboardInterrupt:
             stderr.print("interrupted; what was finished is kept (run the same command again "
                          "to continue)")
@@ -289,8 +293,23 @@ if hasattr(errno, "EDQUOT"):  # not on every platform
     _ADVICE[errno.EDQUOT] = "free space (the disk quota is used up)"
 
 
+_ADVICE[errno.ELOOP] = "a symbolic link on that path leads back to itself: give a real folder"
+# errors of the path given, not of the disk: running the same command again cannot help
+_OF_THE_PATH = {errno.ENAMETOOLONG, errno.ELOOP}
+
+
 def _disk_advice(code: int | None) -> str:
     return _ADVICE.get(code or 0, _ANY_ADVICE)
+
+
+def _disk_error(code: int | None, filename: Any, problem: str) -> int:
+    """An OSError's one line: the file, the problem, what to do; exit 2 where the path given
+    is wrong (too long, a loop of links), else 1, the same command to be run again."""
+    where = f"{filename}: " if filename else ""
+    if code in _OF_THE_PATH:
+        return error_line(f"{where}{problem}; {_disk_advice(code)}", 2)
+    return error_line(f"{where}{problem}; {_disk_advice(code)}, then run the same command "
+                      "again (finished work is kept)", 1)
 
 
 def _quiet_stdout() -> None:

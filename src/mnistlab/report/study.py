@@ -621,6 +621,6 @@ def write_study_report(result: StudyResult, lang: str = "en", command: str = "")
     """report.md (+ plots/) and report.html; `command` is the one that remakes the report."""
     (result.out / "plots").mkdir(parents=True, exist_ok=True)
     doc = build_document(result, lang, origin=origin_line(lang, command))
-    files.write_text(result.out / "report.md", to_markdown(doc))
-    files.write_text(result.out / "report.html", to_html(doc, result.out))
+    files.write_document(result.out / "report.md", to_markdown(doc))
+    files.write_document(result.out / "report.html", to_html(doc, result.out))
     return result.out / "report.md"

@@ -325,6 +325,6 @@ def write_tune_report(result: TuneResult, lang: str = "en", command: str = "") -
     out = result.out
     (out / "plots").mkdir(parents=True, exist_ok=True)
     doc = build_document(result, lang, origin=origin_line(lang, command))
-    files.write_text(out / "report.md", to_markdown(doc))
-    files.write_text(out / "report.html", to_html(doc, out))
+    files.write_document(out / "report.md", to_markdown(doc))
+    files.write_document(out / "report.html", to_html(doc, out))
     return out / "report.md"
