@@ -415,3 +415,20 @@ def test_a_folder_of_16_bit_idx_files_trains(tmp_path):
     dataset = load_dataset(str(folder))
     assert np.array_equal(dataset.train_images.numpy(), np.asarray(x_train))
     assert np.array_equal(dataset.test_labels.numpy(), np.asarray(y_test))
+
+
+def test_an_empty_gz_beside_its_raw_file_says_removing_it_is_the_fix(tmp_path):
+    """The .gz is read first: "download or export it again" sent the user to fetch a file
+    whose raw copy was there all along."""
+    import gzip
+
+    folder = make_dataset_folder(tmp_path / "tiny", 20, 10)
+    (folder / TRAIN_LABELS.removesuffix(".gz")).write_bytes(
+        gzip.decompress((folder / TRAIN_LABELS).read_bytes()))
+    (folder / TRAIN_LABELS).write_bytes(b"")
+    with pytest.warns(UserWarning), pytest.raises(MnistlabError) as info:
+        load_dataset(folder)
+    assert str(info.value).endswith(f"empty file; download or export it again; or remove it: "
+                                    f"{TRAIN_LABELS.removesuffix('.gz')} beside it is read then")
+    (folder / TRAIN_LABELS).unlink()
+    assert len(load_dataset(folder).train_labels) == 20

@@ -87,12 +87,15 @@ def _read_split(folder: Path, split: str,
             raise MnistlabError(f"{folder}: {stem}[.gz] is missing; a dataset folder holds "
                                 f"{', '.join(FILES)} (each optionally .gz)")
         _warn_if_raw_differs(path)
-        if spec is not None:
-            payload = read_verified(spec.name, stem, path)
-        else:
-            payload = read_bytes(path, expect_dims=dims,
-                                 limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT)
-        array, scale = parse_idx_on_scale(payload, str(path), expect_dims=dims)
+        try:
+            if spec is not None:
+                payload = read_verified(spec.name, stem, path)
+            else:
+                payload = read_bytes(path, expect_dims=dims,
+                                     limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT)
+            array, scale = parse_idx_on_scale(payload, str(path), expect_dims=dims)
+        except MnistlabError as exc:
+            raise _raw_beside(path, exc) from None
         arrays.append(array)
         paths.append(path)
         scales.append(scale)
@@ -104,6 +107,16 @@ def _read_split(folder: Path, split: str,
     # second copy of the largest file; the labels must widen to int64 anyway
     return (torch.from_numpy(images), torch.from_numpy(labels.astype("int64")),
             (paths[0].name, scales[0]))
+
+
+def _raw_beside(path: Path, exc: MnistlabError) -> MnistlabError:
+    """A bad `<stem>.gz` with the raw `<stem>` beside it: the .gz is read first, so removing it
+    is the fix (the advice was to download the .gz again)."""
+    raw = path.with_suffix("")
+    if path.suffix != ".gz" or not raw.is_file():
+        return exc
+    return MnistlabError(f"{exc}; or remove it: {raw.name} beside it is read then",
+                         exit_code=exc.exit_code)
 
 
 def _warn_if_raw_differs(path: Path) -> None:
