@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from mnistlab.api import run_study, run_tune
+from mnistlab.cli import main
 from mnistlab.config import TrainConfig
 from mnistlab.errors import MnistlabError
 from mnistlab.study import StudyOptions
@@ -910,3 +911,18 @@ def test_the_optuna_dashboard_reads_a_finished_search(tmp_path, tiny_idx_dir):
         values = {v["step"]: v["value"] for v in trials[trial.number]["intermediate_values"]}
         assert values == pytest.approx(trial.intermediate_values)
         assert sorted(values) == [1, 2]  # one value per epoch
+
+
+@pytest.mark.parametrize("uri", ["127.0.0.1:5055", "localhost:5000", "[::1]:5000",
+                                 "mlflow.example.org:443/path"])
+def test_a_server_address_without_http_is_said_to_need_it(uri, tmp_path, capsys):
+    """It was called "a folder store (file:, ./mlruns)", with advice to set
+    MLFLOW_ALLOW_FILE_STORE=true, which would log into a folder named after the address."""
+    pytest.importorskip("mlflow")
+    argv = ["train", "--model", "mlp", "--hidden", "8", "--epochs", "1", "--log", "mlflow",
+            "--mlflow-uri", uri, "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: --mlflow-uri {uri}: a server's address without http://, which "
+                   f"MLflow would take for a folder; give http://{uri}")
+    assert not (tmp_path / "run").exists() and not Path(uri.split("/")[0]).exists()
