@@ -624,7 +624,17 @@ def test_fewer_seeds_than_the_folder_holds_says_the_others_are_there(tmp_path, t
         assert stored in report and "Run with `--seeds 3` or more" not in report
     assert main(["study", str(study), "--quiet", "--seeds", "3", "--lang", "es", "--out",
                  out]) == 0
-    assert "note:" not in capsys.readouterr().err
+    said = capsys.readouterr()
+    assert "note:" not in said.err and "nota:" not in said.err
+    # the command's last line is in the report's language too (it was English)
+    from spanish import english_in
+
+    assert said.out.startswith("carpeta del estudio: ") and "ejecuciones" in said.out
+    assert english_in(said.out) == [], said.out
+    assert main(["study", str(study), "--quiet", "--seeds", "1", "--lang", "es", "--out",
+                 out]) == 0
+    assert capsys.readouterr().err.startswith("nota: esta carpeta guarda 3 semillas de cada "
+                                              "configuración; --seeds 3 las incluye todas")
 
 
 def test_an_old_folder_holding_only_cohort_checkpoints_keeps_its_keys(tiny_study, tmp_path):

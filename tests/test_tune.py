@@ -589,6 +589,9 @@ def test_the_closing_line_counts_a_diverged_retrain_instead_of_failing(tmp_path)
                              seconds=3.0, ran_here=0)
     line = _tune_line(result, tmp_path, report=False)
     assert "retrained test acc 0.8500 (n=2) · 1 retrained run diverged" in line
+    spanish = _tune_line(result, tmp_path, report=True, lang="es")  # the report's language
+    assert ("exactitud de prueba reentrenada 0,8500 (n=2) · 1 ejecución reentrenada divergió "
+            "· informe: ") in spanish and spanish.startswith("carpeta de la búsqueda: ")
 
 
 def test_data_that_is_not_there_is_one_line_before_any_trial(tmp_path, caplog):
@@ -641,7 +644,7 @@ def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, caps
     assert code == 0
     assert "6 finished trials wanted" in captured.err
     assert captured.err.count("complete") + captured.err.count("pruned @") >= 6
-    assert "tune folder:" in captured.out and "report:" in captured.out
+    assert captured.out.startswith("carpeta de la búsqueda:") and "informe:" in captured.out
     report = (out / "report.md").read_text()
     for heading in ("## Método", "## Mejor ensayo", "## Ensayos", "## Historial de la "
                     "optimización", "## Importancia de los parámetros", "Poda: Hyperband",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
+from ..messages import number, t
 from .common import (
     add_data_and_device,
     add_lang,
@@ -79,17 +80,14 @@ def run_study(args: argparse.Namespace) -> int:
     rows = result.distinct_rows()  # a final may be a variant: one run
     runs = len({row.read_from or row.key for row in rows})  # the run folders
     read_off = len({row.key for row in rows if row.read_from})  # shorter runs, not trained
-    more = f" ({read_off} more read off longer ones)" if read_off else ""
-    stdout.print(f"study folder: [bold]{escape(str(result.out))}[/] · {runs} "
-                 f"run{'s' * (runs != 1)}{more} · report: "
-                 f"{escape(str(result.out / 'report.md'))}", soft_wrap=True)
+    lang = args.lang  # the report's language, and its command's last words
+    more = t(lang, "cli.read_off", k=read_off) if read_off else ""
+    stdout.print(t(lang, "cli.study_done", out=f"[bold]{escape(str(result.out))}[/]", n=runs,
+                   more=more, report=escape(str(result.out / "report.md"))), soft_wrap=True)
     if result.seeds_stored:
-        stderr.print(f"note: this folder holds {result.seeds_stored} seeds of every "
-                     f"configuration; --seeds {result.seeds_stored} reports them all, "
-                     "reusing the runs already trained")
+        stderr.print(t(lang, "cli.seeds_stored", n=result.seeds_stored))
     if any(r.status == "diverged" for r in result.final_rows):
-        stderr.print("[red]error:[/] the final model diverged (loss became NaN/inf or kept "
-                     "rising); lower its learning rate in the study file (the report says so)")
+        stderr.print(f"[red]error:[/] {t(lang, 'cli.final_diverged')}")
         return 1
     return 0
 
@@ -195,27 +193,26 @@ def run_tune(args: argparse.Namespace) -> int:
     finally:
         if display is not None:
             display.stop()
-    stdout.print(_tune_line(result, Path(result.out), options.report), soft_wrap=True)
+    stdout.print(_tune_line(result, Path(result.out), options.report, options.lang),
+                 soft_wrap=True)
     return 0
 
 
-def _tune_line(result: TuneResult, out: Path, report: bool) -> str:
-    count = len(result.trials)
-    line = (f"tune folder: {out} · {count} trial{'s' if count != 1 else ''} in the study "
-            f"({len(result.by_state('COMPLETE'))} complete, "
-            f"{len(result.by_state('PRUNED'))} pruned, {result.ran_here} run here)")
+def _tune_line(result: TuneResult, out: Path, report: bool, lang: str = "en") -> str:
+    line = t(lang, "cli.tune_done", out=escape(str(out)), n=len(result.trials),
+             complete=len(result.by_state("COMPLETE")), pruned=len(result.by_state("PRUNED")),
+             here=result.ran_here)
     if result.best is not None:
-        line += f" · best: trial {result.best.number}, val {result.best.value:.4f}"
+        line += t(lang, "cli.tune_best", number=result.best.number, value=result.best.value)
     tests = [run.summary.test_accuracy for run in result.retrained]
-    scored = [t for t in tests if t is not None]  # a diverged run has no test score
+    scored = [v for v in tests if v is not None]  # a diverged run has no test score
     if scored:
-        line += f" · retrained test acc {sum(scored) / len(scored):.4f} (n={len(scored)})"
+        line += t(lang, "cli.tune_retrained", acc=sum(scored) / len(scored), n=len(scored))
     if len(scored) < len(tests):
-        diverged = len(tests) - len(scored)
-        line += f" · {diverged} retrained run{'s' if diverged != 1 else ''} diverged"
+        line += t(lang, "cli.tune_diverged", k=len(tests) - len(scored))
     if report:
-        line += f" · report: {out / 'report.md'}"
-    return line + f" · {result.seconds:.0f} s"
+        line += t(lang, "cli.report_at", report=escape(str(out / "report.md")))
+    return line + f" · {number(result.seconds, '.0f', lang)} s"
 
 
 def _list_spaces(names: list[str], load: Callable[[str], Any]) -> None:
