@@ -29,6 +29,17 @@ def test_numbers_are_written_the_languages_way():
     assert "lr=0.001" in t("es", "method.base", base="lr=0.001")
 
 
+def test_a_setting_s_word_and_count_read_in_the_sentence_s_language():
+    """The Spanish base line said "programa de la tasa constant" and "tamaño de validación
+    5000" beside "5.000 de validación"; English keeps what a flag takes."""
+    from mnistlab.messages import settings_text
+
+    values = {"schedule": "constant", "val_size": 5000, "hidden": [128, 64], "seed": 7}
+    assert settings_text(values, "es") == ("programación de la tasa constante, tamaño de "
+                                           "validación 5.000, capas ocultas 128-64, semilla 7")
+    assert settings_text(values, "en") == "schedule=constant, val_size=5000, hidden=128-64, seed=7"
+
+
 def test_counts_take_their_noun_in_the_right_number():
     assert t("es", "status_note", n=1, runs="a") == "1 ejecución no terminó con normalidad: a."
     assert t("es", "status_note", n=2, runs="a; b").startswith("2 ejecuciones no terminaron")
