@@ -805,6 +805,31 @@ def test_disk_full_in_the_middle_of_a_run(train_args, tmp_path, capsys):
         assert not list(out.glob(f".*{files.TEMP_SUFFIX}"))
 
 
+def test_a_finished_run_on_a_read_only_disk_is_read_back_not_refused(train_args, tmp_path,
+                                                                     capsys):
+    """The same command on a read-only copy of a finished run said "cannot write there;
+    choose a folder you can write to", and doing so trained it again; a writable copy was
+    read back. Another configuration there is still refused, in the same line as before."""
+    run = tmp_path / "shared" / "run"
+    assert main([*train_args, "--out", str(run)]) == 0
+    summary = (run / "summary.json").read_text()
+    with tmpfs(tmp_path / "mnt", "size=1m") as mount:  # a read-only view of the folder
+        view = mount / "ro"
+        view.mkdir()
+        subprocess.run(["mount", "--bind", "-o", "ro", str(run.parent), str(view)], check=True)
+        try:
+            capsys.readouterr()
+            assert main([*train_args, "--out", str(view / "run")]) == 0
+            said = capsys.readouterr()
+            assert "already holds this run, finished; nothing to train" in said.err
+            assert json.loads(summary)["val_accuracy"] is not None
+            assert main([*train_args, "--epochs", "2", "--out", str(view / "run")]) == 2
+            assert "cannot write there (Read-only file system)" in one_line_error(capsys)
+        finally:
+            subprocess.run(["umount", "-l", str(view)], check=False)
+    assert (run / "summary.json").read_text() == summary
+
+
 def test_a_folder_where_a_file_goes_is_named_not_the_temporary(tmp_path):
     (tmp_path / "report.md").mkdir()
     with pytest.raises(OSError) as caught:

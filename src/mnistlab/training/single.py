@@ -158,7 +158,14 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     resolve_device(config.device)  # a device not here: said before the folder is made
     flag = "" if named_by_settings else "--out"  # a study's or search's: not the user's --out
     runs.check_run_folder(out_dir, flag)  # before anything is written into it
-    files.check_output_folder(out_dir, flag)
+    try:
+        files.check_output_folder(out_dir, flag)
+    except MnistlabError:  # read-only (a shared copy): its finished run is read, not refused
+        finished = (None if overwrite else
+                    runs.finished_result(out_dir, config, needs_test=evaluate_test))
+        if finished is None:
+            raise
+        return finished
     with files.exclusive(out_dir / runs.LOCK_FILE, "a training run"):
         state = runs.claim_run_folder(out_dir, config, overwrite=overwrite,
                                       needs_test=evaluate_test, refuse_damaged=refuse_damaged,
