@@ -570,7 +570,7 @@ def test_a_run_on_a_folder_that_moved_is_evaluated_where_it_went(tmp_path, tiny_
 
 
 @pytest.mark.parametrize("width", [40, 72, 80, 120])
-@pytest.mark.parametrize("stopped", [False, True])
+@pytest.mark.parametrize("stopped", [False, "15/30, best 12", "150/200, best 80"])
 def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, stopped,
                                                                          trained_run,
                                                                          monkeypatch):
@@ -584,9 +584,10 @@ def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, 
     shown = io.StringIO()
     monkeypatch.setattr(common, "stdout", Console(file=shown, width=width))
     summary = load_summary(trained_run)
-    if stopped:
-        summary = dataclasses.replace(summary, status="early-stopped", epochs=15,
-                                      epochs_planned=30, best_epoch=12)
+    if stopped:  # the longer piece first or last ("150/200," is one word with its comma)
+        done, planned, best = map(int, re.findall(r"\d+", stopped))
+        summary = dataclasses.replace(summary, status="early-stopped", epochs=done,
+                                      epochs_planned=planned, best_epoch=best)
     common.print_summary(summary, None)
     text = shown.getvalue()
     assert f"{summary.test_accuracy:.4f}" in text and f"{summary.val_accuracy:.4f}" in text

@@ -696,13 +696,14 @@ def test_out_through_a_symbolic_link_loop_or_to_nowhere(command, link, train_arg
     """A loop of links raised RuntimeError (a traceback) in train and tune; a link to a
     folder that is not there was "cannot create the folder (File exists)"."""
     pytest.importorskip("onnx") if command == "export" else None
+    given = tmp_path / "it's"  # a quote: Python's message of the loop quotes it otherwise
     if link == "loop":
-        (tmp_path / "a").symlink_to(tmp_path / "b")
-        (tmp_path / "b").symlink_to(tmp_path / "a")
+        given.symlink_to(tmp_path / "b")
+        (tmp_path / "b").symlink_to(given)
     else:
-        (tmp_path / "a").symlink_to(tmp_path / "gone")
+        given.symlink_to(tmp_path / "gone")
     argv = commands(train_args, tiny_study_toml, tiny_space_toml, toy_model, image,
-                    tmp_path / "a")[command]
+                    given)[command]
     assert main(argv) == 2
     err = one_line_error(capsys)
     assert "symbolic link" in err and "run the same command again" not in err, err
@@ -730,6 +731,13 @@ def test_a_long_valid_name_is_written_and_too_long_for_a_sidecar_is_refused_firs
     files.write_bytes(long, b"x")  # 255 bytes: the temporary beside it is cut short
     assert long.read_bytes() == b"x" and [p.name for p in tmp_path.iterdir()
                                           if p.name.startswith(".")] == []
+    made = []  # cut at whole characters: half an "é" is not UTF-8, which macOS refuses
+    real = files.tempfile.mkstemp
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(files.tempfile, "mkstemp",
+                      lambda **kw: made.append(kw["prefix"]) or real(**kw))
+        files.write_bytes(tmp_path / ("a" + "é" * 120 + ".txt"), b"y")
+    assert made and os.fsencode(made[0]).decode("utf-8").startswith(".aé")
     out = tmp_path / "out"
     out.mkdir()
     name = "m" * (files.NAME_MAX - len(".onnx") - 2) + ".onnx"  # 253 bytes: 258 with .json

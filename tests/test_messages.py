@@ -25,6 +25,9 @@ def test_numbers_are_written_the_languages_way():
     # a difference that rounds to zero is zero, signed as the spec asks ("-0,00" in a table)
     assert number(-0.001, "+.2f", "es") == "+0,00" and number(-0.001, ".2f", "en") == "0.00"
     assert number(-0.01, "+.2f", "en") == "-0.01" and number(float("-inf"), ".2f", "en") == "-inf"
+    # also where a sentence formats it (the report's intervals and conclusions)
+    assert t("es", "recommended.why_ci", low=-0.001, high=0.3) == ("intervalo del 95% de "
+                                                                   "+0,00 a +0,30")
     # text placeholders are left alone, even when they hold digits and dots
     assert "lr=0.001" in t("es", "method.base", base="lr=0.001")
 

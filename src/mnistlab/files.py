@@ -57,7 +57,9 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
     a valid one failed, naming the temporary. A failure names `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     room = NAME_MAX - len(".") - len(".") - 8 - len(TEMP_SUFFIX)
-    stem = os.fsdecode(os.fsencode(path.name)[:room])
+    stem = path.name
+    while len(os.fsencode(stem)) > room:  # whole characters: a cut "é" is not UTF-8 (macOS
+        stem = stem[:-1]  # refuses such names); a byte of a non-UTF-8 name is one character
     try:
         fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=TEMP_SUFFIX, dir=path.parent)
     except OSError as exc:

@@ -52,10 +52,15 @@ def number(value: float, spec: str, lang: str) -> str:
     """`format(value, spec)` with `lang`'s decimal point and thousands separator; a
     negative value that rounds to zero is zero ("-0,00" read as a loss in a table of
     differences; Python 3.11's "z" spec does this)."""
-    text = format(value, spec)
+    return localise(_unsigned_zero(format(value, spec), spec), lang)
+
+
+def _unsigned_zero(text: str, spec: str) -> str:
+    """`text` (a number formatted with `spec`) with the sign of a negative number that rounds
+    to zero dropped, or made "+" where the spec asks for a sign."""
     if text.lstrip().startswith("-") and set(text.strip()) <= set("-0.,%"):  # not -inf
-        text = text.replace("-", "+" if "+" in spec else "", 1)
-    return localise(text, lang)
+        return text.replace("-", "+" if "+" in spec else "", 1)
+    return text
 
 
 def setting_text(value: Any, lang: str = "en") -> str:
@@ -140,7 +145,7 @@ class _Formatter(string.Formatter):
             return f"{localise(format(value, ','), self.lang)} {one if value == 1 else many}"
         text = super().format_field(value, format_spec)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return localise(text, self.lang)
+            return localise(_unsigned_zero(text, format_spec), self.lang)
         return text
 
 

@@ -17,7 +17,6 @@ import atexit
 import contextlib
 import errno
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -266,11 +265,11 @@ def _run(args: argparse.Namespace) -> int:
             return 141  # what a shell reports for a process its pipe's SIGPIPE ended
         except OSError as exc:  # the disk, not a bug: full, read-only, gone
             return _disk_error(exc.errno, exc.filename, exc.strerror or str(exc))
-        except RuntimeError as exc:  # Python before 3.13: a loop met resolving a path
-            loop = re.fullmatch(r"Symlink loop from '(.*)'", str(exc))
-            if loop is None:
+        except RuntimeError as exc:  # Python before 3.13: a loop met resolving a path,
+            loop = exc.__context__  # raised while handling the OSError (ELOOP) that named it
+            if not (isinstance(loop, OSError) and loop.errno == errno.ELOOP):
                 raise
-            return _disk_error(errno.ELOOP, loop.group(1), os.strerror(errno.ELOOP))
+            return _disk_error(errno.ELOOP, loop.filename, os.strerror(errno.ELOOP))
         except KeyboardInterrupt:
             stderr.print("interrupted; what was finished is kept (run the same command again "
                          "to continue)")

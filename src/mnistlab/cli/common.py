@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -266,12 +267,12 @@ def _across_widths(cells: dict[str, str], space: int) -> list[int]:
     12"); the room left goes to the headers, which wrap at their spaces. [] where even that
     does not fit (then one row per figure). Rich's own sizing cut "early-stopped" to
     "early-st…" at 80 columns to keep a header whole."""
-    def widest(text: str, sep: str | None) -> int:
-        return max(len(part) for part in text.split(sep))
+    def widest(text: str, breaks: str) -> int:  # its longest piece, a comma kept with it
+        return max(len(part) for part in re.split(breaks, text))
 
     border = 3 * len(cells) + 1  # a rule and a space each side of every column
-    for sep in ("\n", ", "):
-        widths = [max(widest(value, sep), widest(name, None)) for name, value in cells.items()]
+    for breaks in ("\n", "(?<=,) "):
+        widths = [max(widest(value, breaks), widest(name, " ")) for name, value in cells.items()]
         if sum(widths) + border <= space:
             break
     else:
