@@ -432,3 +432,10 @@ def test_an_empty_gz_beside_its_raw_file_says_removing_it_is_the_fix(tmp_path):
                                     f"{TRAIN_LABELS.removesuffix('.gz')} beside it is read then")
     (folder / TRAIN_LABELS).unlink()
     assert len(load_dataset(folder).train_labels) == 20
+    # the raw file as bad as the .gz: removing the .gz would only move the error there
+    raw = folder / TRAIN_LABELS.removesuffix(".gz")
+    raw.write_bytes(raw.read_bytes()[:-3])
+    (folder / TRAIN_LABELS).write_bytes(gzip.compress(raw.read_bytes()))
+    with pytest.raises(MnistlabError) as info:
+        load_dataset(folder)
+    assert "truncated" in str(info.value) and "remove it" not in str(info.value)

@@ -95,7 +95,7 @@ def _read_split(folder: Path, split: str,
                                      limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT)
             array, scale = parse_idx_on_scale(payload, str(path), expect_dims=dims)
         except MnistlabError as exc:
-            raise _raw_beside(path, exc) from None
+            raise _raw_beside(path, exc, dims) from None
         arrays.append(array)
         paths.append(path)
         scales.append(scale)
@@ -109,11 +109,18 @@ def _read_split(folder: Path, split: str,
             (paths[0].name, scales[0]))
 
 
-def _raw_beside(path: Path, exc: MnistlabError) -> MnistlabError:
-    """A bad `<stem>.gz` with the raw `<stem>` beside it: the .gz is read first, so removing it
-    is the fix (the advice was to download the .gz again)."""
+def _raw_beside(path: Path, exc: MnistlabError, dims: int) -> MnistlabError:
+    """A bad `<stem>.gz` with a good raw `<stem>` beside it: the .gz is read first, so removing
+    it is the fix (the advice was to download the .gz again). A raw file as bad as the .gz
+    changes nothing: the error is left as it is."""
     raw = path.with_suffix("")
     if path.suffix != ".gz" or not raw.is_file():
+        return exc
+    try:
+        parse_idx_on_scale(read_bytes(raw, expect_dims=dims,
+                                      limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT),
+                           str(raw), expect_dims=dims)
+    except MnistlabError:
         return exc
     return MnistlabError(f"{exc}; or remove it: {raw.name} beside it is read then",
                          exit_code=exc.exit_code)
