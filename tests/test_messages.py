@@ -41,6 +41,16 @@ def test_a_setting_s_word_and_count_read_in_the_sentence_s_language():
     assert settings_text(values, "es") == ("programación de la tasa constante, tamaño de "
                                            "validación 5.000, capas ocultas 128-64, semilla 7")
     assert settings_text(values, "en") == "schedule=constant, val_size=5000, hidden=128-64, seed=7"
+    # a one-factor variant's name and label too (review: "programación de la tasa cosine")
+    from mnistlab.study.spec import parse_study
+
+    spec = parse_study({"name": "s", "base": {"model": "mlp"}, "experiment": [
+        {"name": "a", "factor": "schedule", "values": ["cosine"]},
+        {"name": "b", "factor": "val_size", "values": [10000]}]})
+    assert [e.run_name(e.variants[0].label, "es") for e in spec.experiments] == [
+        "programación de la tasa coseno", "tamaño de validación 10.000"]
+    assert [e.run_name(e.variants[0].label, "en") for e in spec.experiments] == [
+        "schedule=cosine", "val_size=10000"]
 
 
 def test_counts_take_their_noun_in_the_right_number():
@@ -203,7 +213,9 @@ def test_point_charts_place_numbers_by_their_size():
 
     assert list(_positions(["5", "10", "15", "20", "30"])) == pytest.approx([0, 0.8, 1.6, 2.4, 4])
     assert list(_positions(["0.0001", "0.001", "0.01"])) == pytest.approx([0, 1, 2])  # log
-    assert list(_positions(["0,0001", "0,001", "0,01"])) == pytest.approx([0, 1, 2])  # es
+    assert list(_positions(["0,0001", "0,001", "0,01"], "es")) == pytest.approx([0, 1, 2])
+    # Spanish counts group thousands with a point (1.000 is a thousand, not one)
+    assert list(_positions(["500", "1.000", "2.000"], "es")) == pytest.approx([0, 2 / 3, 2])
     for evenly in (["64-32", "128-64"], ["sgd", "adam"], ["0", "0.2", "0.4"],
                    ["1", "1.1", "50"]):  # words, a zero, labels that would collide
         assert list(_positions(evenly)) == list(range(len(evenly)))

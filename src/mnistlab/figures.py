@@ -206,7 +206,7 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
     with one: the legend says "one run"); the base value in red, the original's figures as
     crosses, each with its legend entry."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
-    x = _positions(labels)
+    x = _positions(labels, lang)
     ax.errorbar(x, means, yerr=[0 if np.isnan(s) else s for s in sds], fmt="none",
                 ecolor="gray", capsize=4)
     is_base = np.array([label == base_label for label in labels])
@@ -230,12 +230,13 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
     return localised(fig, lang)
 
 
-def _positions(labels: Sequence[str]) -> np.ndarray:
+def _positions(labels: Sequence[str], lang: str = "en") -> np.ndarray:
     """Where each value sits on a point chart's axis: numbers by their size (epochs 5, 10,
     15, 20, 30 were evenly spaced, so the trend read as straight), on a log scale where
     they span more than a factor of 20 (lr 0.0001 ... 0.01); anything else evenly spaced."""
     try:
-        numbers = np.array([float(label.replace(",", ".")) for label in labels])
+        numbers = np.array([float(label if lang == "en" else  # es: 10.000 and 0,5
+                                  label.replace(".", "").replace(",", ".")) for label in labels])
     except ValueError:
         return np.arange(len(labels), dtype=float)
     if len(numbers) < 2 or len(set(numbers)) < len(numbers) or numbers.min() <= 0:

@@ -85,10 +85,10 @@ def settings_text(values: dict[str, Any], lang: str = "en") -> str:
     """`lr=0.01, optimizer=adam` in English (the names files and flags use); in Spanish the
     settings' names there, apart with semicolons where a number holds a decimal comma
     (`tasa de aprendizaje 0,01; optimizador adam`)."""
-    return listed([named_setting(k, _value_said(k, v, lang), lang) for k, v in values.items()])
+    return listed([named_setting(k, value_said(k, v, lang), lang) for k, v in values.items()])
 
 
-def _value_said(name: str, value: Any, lang: str) -> str:
+def value_said(name: str, value: Any, lang: str) -> str:
     """A setting's value in a sentence of `lang`: as setting_text writes it, but for a word
     the catalogue has in `lang` (`constante`) and a count written as the text's other
     counts are (`5.000` beside "5.000 de validación"), outside English, which keeps what a

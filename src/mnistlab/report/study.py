@@ -22,9 +22,9 @@ from ..messages import (
     factor_text,
     listed,
     number,
-    setting_text,
     settings_text,
     t,
+    value_said,
 )
 from ..models import shape_settings, unread_settings
 from ..records import Finding, RunSummary
@@ -262,7 +262,7 @@ def _base_value(spec: Any, exp: Experiment, lang: str) -> str:
     if not factors:
         return t(lang, "concl.base")
     if len(factors) == 1:
-        return setting_text(getattr(spec.base, factors[0]), lang)
+        return value_said(factors[0], getattr(spec.base, factors[0]), lang)
     return settings_text({f: getattr(spec.base, f) for f in factors}, lang)
 
 

@@ -59,7 +59,7 @@ from ..config import (
     underscored,
 )
 from ..errors import MnistlabError
-from ..messages import named_setting, setting_text, settings_text
+from ..messages import named_setting, setting_text, settings_text, value_said
 from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.study.presets"
@@ -248,7 +248,7 @@ def _shown_values(label: str, values: dict[str, Any]) -> dict[str, dict[str, str
     out = {}
     for lang in TRANSLATED:
         shown = settings_text(values, lang) if len(values) > 1 \
-            else setting_text(next(iter(values.values())), lang)
+            else value_said(*next(iter(values.items())), lang)
         if shown != label:
             out[lang] = {"label": shown}
     return out
