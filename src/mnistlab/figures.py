@@ -55,7 +55,9 @@ class _PercentOf1(PercentFormatter):
         percents = [100 * v for v in values]
         decimals = next((d for d in range(4) if all(abs(round(p, d) - p) < 1e-6
                                                     for p in percents)), 4)
-        return [number(p + 0.0, f".{decimals}f", self.lang) + self.symbol for p in percents]
+        return [number(p + 0.0, f".{decimals}f", self.lang) + self.symbol
+                if p <= 100 + 1e-9 else "" for p in percents]  # the margin above 100%:
+        # matplotlib's room around a point at 1.0, which "104%" labelled as an accuracy
 
 
 def percent_sign(lang: str) -> str:
