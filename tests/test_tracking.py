@@ -914,7 +914,7 @@ def test_the_optuna_dashboard_reads_a_finished_search(tmp_path, tiny_idx_dir):
 
 
 @pytest.mark.parametrize("uri", ["127.0.0.1:5055", "localhost:5000", "[::1]:5000",
-                                 "mlflow.example.org:443/path"])
+                                 "me@mlflow.example.org:8443/path"])
 def test_a_server_address_without_http_is_said_to_need_it(uri, tmp_path, capsys):
     """It was called "a folder store (file:, ./mlruns)", with advice to set
     MLFLOW_ALLOW_FILE_STORE=true, which would log into a folder named after the address."""
@@ -926,3 +926,5 @@ def test_a_server_address_without_http_is_said_to_need_it(uri, tmp_path, capsys)
     assert err == (f"error: --mlflow-uri {uri}: a server's address without http://, which "
                    f"MLflow would take for a folder; give http://{uri}")
     assert not (tmp_path / "run").exists() and not Path(uri.split("/")[0]).exists()
+    assert main([*argv[:-3], "--mlflow-uri", "mlflow.example.org:443", *argv[-3:]]) == 2
+    assert capsys.readouterr().err.strip().endswith("give https://mlflow.example.org:443")

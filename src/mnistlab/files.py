@@ -277,11 +277,11 @@ def check_output_folder(folder: str | Path, flag: str = "--out", *,
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        if not flag and exc.errno in (errno.ENOTDIR, errno.EEXIST):  # a parent is a file
-            file = next((p for p in folder.parents if p.exists() and not p.is_dir()), folder)
-            raise MnistlabError(f"{file}: {FILE_IN_OUR_PLACE}") from None
         link = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()),
                     None)  # mkdir said "File exists" of a link to nowhere
+        if not flag and link is None and exc.errno in (errno.ENOTDIR, errno.EEXIST):
+            file = next((p for p in folder.parents if p.exists() and not p.is_dir()), folder)
+            raise MnistlabError(f"{file}: {FILE_IN_OUR_PLACE}") from None  # a parent is a file
         if link is not None:
             raise MnistlabError(f"{(flag + ' ') if flag else ''}{folder}: {link} is a symbolic "
                                 f"link to {os.readlink(link)}, which is not there (or leads "

@@ -96,10 +96,12 @@ def check_answers(uri: str, timeout: float = ANSWER_SECONDS, *, named: str = "")
     file must be MLflow's or new: MLflow adds its tables to any database it is pointed at."""
     if uri.startswith("sqlite:///"):
         _check_not_another_database(files.sqlite_path(uri), named or uri)
-    if re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[\w.-]+):\d{1,5}(/\S*)?", uri):  # host:port
+    bare = re.fullmatch(r"([^/@\s]+@)?(\[[0-9A-Fa-f:.]+\]|[\w.-]{2,}):(\d{1,5})(/\S*)?", uri)
+    if bare:  # host:port (a drive letter, C:1, is one character: not a host)
+        scheme = "https" if bare.group(3) == "443" else "http"
         raise MnistlabError(f"{named or '--mlflow-uri ' + shown_url(uri)}: a server's address "
-                            "without http://, which MLflow would take for a folder; give "
-                            f"http://{shown_url(uri)}")
+                            f"without {scheme}://, which MLflow would take for a folder; give "
+                            f"{scheme}://{shown_url(uri)}")
     if not uri.startswith(("http://", "https://")):
         return
     named = named or f"--mlflow-uri {shown_url(uri)}"
