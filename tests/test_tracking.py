@@ -223,6 +223,32 @@ def test_without_a_uri_the_store_is_inside_the_run_folder(tmp_path, tiny_idx_dir
     assert not (out / "tensorboard").exists()  # only what --log asked for
 
 
+def test_a_ctrl_c_while_the_folder_s_store_is_made_leaves_none_half_made(tmp_path, tiny_idx_dir,
+                                                                         monkeypatch):
+    """MLflow makes its SQLite store in seconds of migrations: a Ctrl-C among them left a
+    half-made mlflow.db, and every later run was refused ("table jobs already exists")."""
+    from mnistlab.tracking import mlflow_store
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "run"
+    out.mkdir()
+    real = mlflow_store.Store._opened
+
+    def cut_short(self, uri):
+        real(self, uri)  # the tables made, then the Ctrl-C before the store is whole
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mlflow_store.Store, "_opened", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        mlflow_store.Store(None, out).client  # noqa: B018
+    assert sorted(p.name for p in out.iterdir()) == []  # nothing left to refuse
+    monkeypatch.setattr(mlflow_store.Store, "_opened", real)
+    train(tiny_config(tiny_idx_dir, epochs=1), out=out,
+          hooks=Tracking(("mlflow",), out).train_hooks())
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    assert len(client.search_runs([client.get_experiment_by_name("run").experiment_id])) == 1
+
+
 def test_a_run_folder_with_quotes_or_backslashes_in_its_path_is_logged_once(
         tmp_path, tiny_idx_dir, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import re
+import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -266,21 +267,40 @@ class Store:
     @property
     def client(self) -> Any:
         if self._client is None:
-            # MLflow makes the SQLite file's folder from the URL as written, escapes and all:
-            # a folder named "x?y" got an empty "x%3Fy" beside it (files.sqlite_url)
-            written = Path(self.uri.removeprefix("sqlite:///")).parent
-            stray = written if self.local and not written.exists() else None
-            try:
-                client = self._client_class(tracking_uri=self.uri)
-                client.search_experiments(max_results=1)
-            except Exception as exc:  # noqa: BLE001 - MLflow's errors share no useful base
-                raise MnistlabError(f"{self.named}: {_cannot_open(exc, self.local)}") from None
-            finally:
-                if stray is not None:
-                    with contextlib.suppress(OSError):  # not made, or not empty: left
-                        stray.rmdir()
-            self._client = client
+            if self.local and not (self.out / STORE_FILE).exists():
+                self._make_whole()
+            self._client = self._opened(self.uri)
         return self._client
+
+    def _opened(self, uri: str) -> Any:
+        """A client of `uri`, the store made or brought up to date by MLflow as it opens."""
+        # MLflow makes the SQLite file's folder from the URL as written, escapes and all:
+        # a folder named "x?y" got an empty "x%3Fy" beside it (files.sqlite_url)
+        written = Path(uri.removeprefix("sqlite:///")).parent
+        stray = written if self.local and not written.exists() else None
+        try:
+            client = self._client_class(tracking_uri=uri)
+            client.search_experiments(max_results=1)
+        except Exception as exc:  # noqa: BLE001 - MLflow's errors share no useful base
+            raise MnistlabError(f"{self.named}: {_cannot_open(exc, self.local)}") from None
+        finally:
+            if stray is not None:
+                with contextlib.suppress(OSError):  # not made, or not empty: left
+                    stray.rmdir()
+        return client
+
+    def _make_whole(self) -> None:
+        """The output folder's own store, made under a temporary name and renamed into place:
+        MLflow makes it in seconds of schema migrations, and a Ctrl-C among them left a
+        half-made mlflow.db that every later run refused ("table jobs already exists")."""
+        # a name of its own each time: MLflow keeps an engine for every URL it opened
+        tmp = self.out / f".{STORE_FILE}.{secrets.token_hex(4)}{files.TEMP_SUFFIX}"
+        try:
+            self._opened(files.sqlite_url(tmp))
+            os.replace(tmp, self.out / STORE_FILE)
+        finally:
+            for leftover in ("", "-journal", "-wal", "-shm"):
+                tmp.with_name(tmp.name + leftover).unlink(missing_ok=True)
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """client.method(*args, **kwargs); None once the store stopped answering."""
