@@ -714,18 +714,25 @@ def test_a_resumed_run_logs_its_final_numbers_once(tmp_path, tiny_idx_dir, monke
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = tmp_path / "run"
+    both = ("mlflow", "tensorboard")
     try:
         train(tiny_config(tiny_idx_dir, epochs=3), out=out,
-              hooks=[*Tracking(("mlflow",), out).train_hooks(), StopAfterEpoch(1)])
+              hooks=[*Tracking(both, out).train_hooks(), StopAfterEpoch(1)])
     finally:
         interrupt.flag().clear()
     result = train(tiny_config(tiny_idx_dir, epochs=3), out=out,
-                   hooks=Tracking(("mlflow",), out).train_hooks())
+                   hooks=Tracking(both, out).train_hooks())
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("run").experiment_id])
     history = client.get_metric_history(run.info.run_id, "final/val_accuracy")
     assert [(m.step, m.value) for m in history] == [
         (3, pytest.approx(result.summary.val_accuracy))]
+    # TensorBoard too: the interrupted attempt wrote its "final" figures and images at epoch 1
+    seen = events(out / "tensorboard")
+    assert [(s.step, s.value) for s in seen.Scalars("hparams/val_accuracy")] == [
+        (3, pytest.approx(result.summary.val_accuracy))]
+    assert [image.step for image in seen.Images("curves")] == [3]
+    assert [s.step for s in seen.Scalars("accuracy/val")] == [1, 2, 3]
 
 
 def test_a_finding_the_end_no_longer_holds_loses_its_mlflow_tag(monkeypatch):

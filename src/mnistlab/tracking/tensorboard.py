@@ -108,10 +108,14 @@ class EventLog:
                                       dataformats="HWC")
 
     def finish(self, config: TrainConfig, summary: RunSummary, folder: Path | None) -> None:
-        """The run's settings and final numbers in HParams, its PNGs as images; closed."""
-        self.hparams(config.to_dict(), final_numbers(summary))
-        if folder is not None:
-            self.images(folder)
+        """The run's settings and final numbers in HParams, its PNGs as images; closed. An
+        interrupted run's are left for its end, as in MLflow: written at the epoch it stopped
+        at, its resumed end (a later epoch) did not replace them, and the Scalars and Images
+        showed two "final" figures of one run."""
+        if summary.status != "interrupted":
+            self.hparams(config.to_dict(), final_numbers(summary))
+            if folder is not None:
+                self.images(folder)
         self.close()
 
     def close(self) -> None:
