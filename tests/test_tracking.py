@@ -735,6 +735,25 @@ def test_a_resumed_run_logs_its_final_numbers_once(tmp_path, tiny_idx_dir, monke
     assert [s.step for s in seen.Scalars("accuracy/val")] == [1, 2, 3]
 
 
+def test_an_ensemble_logs_each_member_alone_beside_its_own_figures(tmp_path, tiny_idx_dir,
+                                                                   monkeypatch):
+    """summary.json lists each member's accuracy; neither tool had them (bug hunt)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "run"
+    result = train(tiny_config(tiny_idx_dir, epochs=1, ensemble=2), out=out,
+                   hooks=Tracking(("mlflow", "tensorboard"), out).train_hooks())
+    members = {m["seed"]: m for m in result.summary.members}
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("run").experiment_id])
+    seen = events(out / "tensorboard")
+    for seed, member in members.items():
+        for key in ("val_accuracy", "test_accuracy"):
+            assert run.data.metrics[f"member/{seed}/{key}"] == pytest.approx(member[key])
+            assert seen.Scalars(f"hparams/member/{seed}/{key}")[0].value == pytest.approx(
+                member[key])
+    assert run.data.metrics["final/val_accuracy"] == pytest.approx(result.summary.val_accuracy)
+
+
 def test_a_finding_the_end_no_longer_holds_loses_its_mlflow_tag(monkeypatch):
     """A finding said during training and dropped by the end's diagnosis stayed tagged, beside
     mnistlab.findings = none (bug hunt)."""

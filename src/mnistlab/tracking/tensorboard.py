@@ -127,7 +127,9 @@ def final_numbers(summary: RunSummary) -> dict[str, float | None]:
               "train_accuracy_eval": summary.train_accuracy_eval,
               "test_accuracy": summary.test_accuracy, "epochs": float(summary.epochs),
               "seconds": summary.seconds}
-    return {tag: values[name] for name, tag in FINAL}
+    members = {f"hparams/member/{m['seed']}/{key}": m.get(key)  # an ensemble's, each alone
+               for m in summary.members or () for key in ("val_accuracy", "test_accuracy")}
+    return {**{tag: values[name] for name, tag in FINAL}, **members}
 
 
 def log_folder(folder: Path, logdir: Path) -> None:
