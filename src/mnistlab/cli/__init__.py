@@ -242,8 +242,9 @@ def _output_that_any_terminal_takes() -> None:
     summary's "·", a path's "γ") is written as an escape: it raised UnicodeEncodeError once
     the work was done, a traceback and exit 1 for a finished run."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(AttributeError, ValueError):  # not a text file: as it is
-            stream.reconfigure(errors="backslashreplace")
+        if getattr(stream, "errors", None) == "strict":  # a C locale's surrogateescape kept
+            with contextlib.suppress(AttributeError, ValueError):  # not a text file: as is
+                stream.reconfigure(errors="backslashreplace")
 
 
 def _run(args: argparse.Namespace) -> int:
