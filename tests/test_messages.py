@@ -219,6 +219,8 @@ def test_point_charts_place_numbers_by_their_size():
     assert list(_positions(["0,0001", "0,001", "0,01"], "es")) == pytest.approx([0, 1, 2])
     # Spanish counts group thousands with a point (1.000 is a thousand, not one)
     assert list(_positions(["500", "1.000", "2.000"], "es")) == pytest.approx([0, 2 / 3, 2])
+    # a label left as written (a trial's, no Spanish form) keeps its decimal point (review)
+    assert list(_positions(["0.1", "0.25", "0.5"], "es")) == pytest.approx([0, 0.75, 2])
     for evenly in (["64-32", "128-64"], ["sgd", "adam"], ["0", "0.2", "0.4"],
                    ["1", "1.1", "50"]):  # words, a zero, labels that would collide
         assert list(_positions(evenly)) == list(range(len(evenly)))

@@ -249,6 +249,23 @@ def test_a_ctrl_c_while_the_folder_s_store_is_made_leaves_none_half_made(tmp_pat
     assert len(client.search_runs([client.get_experiment_by_name("run").experiment_id])) == 1
 
 
+def test_a_store_another_process_made_first_is_kept_not_replaced(tmp_path, monkeypatch):
+    """Two tune workers in one folder: the one that made its store second replaced the
+    first's (os.replace), whose runs were lost with one warning (review)."""
+    from mnistlab.tracking import mlflow_store
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = mlflow_store.Store(None, tmp_path)
+    run = first.start(first.experiment("search"), "trial 0", {})
+    late = mlflow_store.Store(None, tmp_path)
+    late._make_whole()  # as a process that looked before the first one's store was there
+    first.call("log_metric", run, "val_accuracy", 0.5, step=1)
+    assert not first.lost and [p.name for p in tmp_path.iterdir()
+                               if p.name.startswith(".")] == []
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert client.get_run(run).data.metrics == {"val_accuracy": 0.5}
+
+
 def test_a_run_folder_with_quotes_or_backslashes_in_its_path_is_logged_once(
         tmp_path, tiny_idx_dir, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

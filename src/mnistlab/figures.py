@@ -7,6 +7,7 @@ comes from the message catalogue in the figure's language (`lang`).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,7 @@ class _PercentOf1(PercentFormatter):
         choice wrote 80.0%)."""
         percents = [100 * v for v in values]
         decimals = next((d for d in range(4) if all(abs(round(p, d) - p) < 1e-6
-                                                    for p in percents)), 4)
+                                                    for p in percents if p <= 100)), 4)
         return [number(p + 0.0, f".{decimals}f", self.lang) + self.symbol
                 if p <= 100 + 1e-9 else "" for p in percents]  # the margin above 100%:
         # matplotlib's room around a point at 1.0, which "104%" labelled as an accuracy
@@ -232,13 +233,20 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
     return localised(fig, lang)
 
 
+def _number_in(label: str, lang: str) -> float:
+    """A value's label read as a number: Spanish groups thousands with a point (10.000) and
+    writes decimals with a comma (0,5); a label left as written (0.25: a trial's) as is."""
+    if lang != "en" and re.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d+)?", label):
+        label = label.replace(".", "")
+    return float(label.replace(",", ".") if lang != "en" else label)
+
+
 def _positions(labels: Sequence[str], lang: str = "en") -> np.ndarray:
     """Where each value sits on a point chart's axis: numbers by their size (epochs 5, 10,
     15, 20, 30 were evenly spaced, so the trend read as straight), on a log scale where
     they span more than a factor of 20 (lr 0.0001 ... 0.01); anything else evenly spaced."""
     try:
-        numbers = np.array([float(label if lang == "en" else  # es: 10.000 and 0,5
-                                  label.replace(".", "").replace(",", ".")) for label in labels])
+        numbers = np.array([_number_in(label, lang) for label in labels])
     except ValueError:
         return np.arange(len(labels), dtype=float)
     if len(numbers) < 2 or len(set(numbers)) < len(numbers) or numbers.min() <= 0:

@@ -297,8 +297,9 @@ class Store:
         tmp = self.out / f".{STORE_FILE}.{secrets.token_hex(4)}{files.TEMP_SUFFIX}"
         try:
             self._opened(files.sqlite_url(tmp))
-            os.replace(tmp, self.out / STORE_FILE)
-        finally:
+            with contextlib.suppress(FileExistsError):  # another process made one first
+                os.link(tmp, self.out / STORE_FILE)  # (a tune worker beside this one): its
+        finally:  # runs are kept, not replaced by this empty store as os.replace did
             for leftover in ("", "-journal", "-wal", "-shm"):
                 tmp.with_name(tmp.name + leftover).unlink(missing_ok=True)
 
