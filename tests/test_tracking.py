@@ -771,6 +771,27 @@ def test_an_ensemble_logs_each_member_alone_beside_its_own_figures(tmp_path, tin
     assert run.data.metrics["final/val_accuracy"] == pytest.approx(result.summary.val_accuracy)
 
 
+def test_a_run_interrupted_with_tensorboard_and_resumed_without_is_completed_later(
+        tmp_path, tiny_idx_dir):
+    """Its event folder held the interrupted attempt's first epoch, so the same command with
+    --log tensorboard again took it as logged: epochs 2-3 and its end never were (review)."""
+    from mnistlab import interrupt
+
+    out = tmp_path / "run"
+    try:
+        train(tiny_config(tiny_idx_dir, epochs=3), out=out,
+              hooks=[*Tracking(("tensorboard",), out).train_hooks(), StopAfterEpoch(1)])
+    finally:
+        interrupt.flag().clear()
+    result = train(tiny_config(tiny_idx_dir, epochs=3), out=out)  # resumed, not logged
+    for _ in range(2):  # read back finished, logged once however often it is asked
+        Tracking(("tensorboard",), out).finished_folder()
+        seen = events(out / "tensorboard")
+        assert [s.step for s in seen.Scalars("accuracy/val")] == [1, 2, 3]
+        assert [(s.step, s.value) for s in seen.Scalars("hparams/val_accuracy")] == [
+            (3, pytest.approx(result.summary.val_accuracy))]
+
+
 def test_a_finding_the_end_no_longer_holds_loses_its_mlflow_tag(monkeypatch):
     """A finding said during training and dropped by the end's diagnosis stayed tagged, beside
     mnistlab.findings = none (bug hunt)."""

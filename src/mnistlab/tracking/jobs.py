@@ -82,8 +82,8 @@ class Tracking:
         already was."""
         folder = self.out
         self._follow_rename()
-        if self.tensorboard and not (folder / tb.SUBFOLDER).exists():
-            tb.log_folder(folder, folder / tb.SUBFOLDER)
+        if self.tensorboard:
+            tb.complete_folder(folder, folder / tb.SUBFOLDER)
         if self.store is not None:
             experiment = self.store.experiment(folder.resolve().name)
             found = self.store.find(experiment, ml.FOLDER_TAG, str(folder.resolve()))

@@ -132,13 +132,40 @@ def final_numbers(summary: RunSummary) -> dict[str, float | None]:
     return {**{tag: values[name] for name, tag in FINAL}, **members}
 
 
-def log_folder(folder: Path, logdir: Path) -> None:
+def log_folder(folder: Path, logdir: Path, done_epochs: int = 0) -> None:
     """A finished run folder (metrics.csv, summary.json, config.toml, PNGs) as event files in
-    `logdir`: what a study's or a search's driver writes for each run its workers trained."""
-    log = EventLog(logdir)
+    `logdir`: what a study's or a search's driver writes for each run its workers trained.
+    `done_epochs`: epochs the event files hold already (the rest and the end are written)."""
+    log = EventLog(logdir, done_epochs)
     for record in runs.load_history(folder):
-        log.epoch(record)
+        if record.epoch > done_epochs:
+            log.epoch(record)
     log.finish(load_config(folder / "config.toml"), runs.load_summary(folder), folder)
+
+
+def logged(logdir: Path) -> tuple[int, bool]:
+    """What a run's event files hold: the last epoch logged, and whether its end (the final
+    numbers) is there. An interrupted run's end is not written (EventLog.finish)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    seen = EventAccumulator(str(logdir), size_guidance={"scalars": 0})
+    seen.Reload()
+    tags = seen.Tags().get("scalars", [])
+    epochs = max((event.step for event in seen.Scalars("accuracy/val")), default=0) \
+        if "accuracy/val" in tags else 0
+    return epochs, "hparams/epochs" in tags  # always finite, so always written at the end
+
+
+def complete_folder(folder: Path, logdir: Path) -> None:
+    """A finished run folder's event files made whole: all of it where there are none; where
+    an interrupted attempt logged its first epochs (and the run was resumed without
+    --log tensorboard), the epochs after those and its end."""
+    if not logdir.exists():
+        log_folder(folder, logdir)
+        return
+    epochs, ended = logged(logdir)
+    if not ended:
+        log_folder(folder, logdir, done_epochs=epochs)
 
 
 def log_trial(logdir: Path, settings: dict[str, Any], values: dict[int, float],
