@@ -130,8 +130,9 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_document(path: str | Path, text: str) -> None:
     """A document for people to read (a report): a path in it whose name is not UTF-8 (a
-    byte such as 0xff, which Python holds as "\udcff") is written "\xff", as a terminal
-    shows it, where write_text raised UnicodeEncodeError and no report was ever written."""
+    byte such as 0xff, which Python holds as a lone surrogate) is written as the escape
+    backslash-x-f-f, as a terminal shows it, where write_text raised UnicodeEncodeError and
+    no report was ever written."""
     write_bytes(path, text.encode("utf-8", "surrogateescape")
                 .decode("utf-8", "backslashreplace").encode("utf-8"))
 
