@@ -153,12 +153,12 @@ def test_numbers_on_spanish_figures_have_a_decimal_comma():
     made = {lang: figures.point_chart(["0.1", "0.01"], [0.8, 0.85], [0.01, 0.02], "lr", "0.1",
                                       None, lang) for lang in ("en", "es")}
     # accuracies in percent, as the tables write them (the figures said 0.80)
-    assert "80%" in ticks(made["en"]) and "80\u202f%" in ticks(made["es"])
+    assert "80%" in ticks(made["en"]) and "80%" in ticks(made["es"])  # as the text writes it
     top = figures.point_chart(["a", "b"], [0.99, 1.0], [0, 0], "x")  # no "102%" above a 1.0
     assert "100.0%" in ticks(top) and "" in ticks(top)
     assert all(float(text.rstrip("%")) <= 100 for text in ticks(top) if text)
     narrow = figures.point_chart(["a", "b"], [0.9912, 0.9925], [0, 0], "x", lang="es")
-    assert any(text.startswith("99,1") and text.endswith("\u202f%") for text in ticks(narrow))
+    assert any(text.startswith("99,1") and text.endswith("%") for text in ticks(narrow))
     assert not any("." in text for text in ticks(made["es"]))
     # category labels are data (the values tried) and stay as written
     assert [x.get_text() for x in made["es"].axes[0].get_xticklabels()] == ["0.1", "0.01"]

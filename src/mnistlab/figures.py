@@ -62,9 +62,9 @@ class _PercentOf1(PercentFormatter):
 
 
 def percent_sign(lang: str) -> str:
-    """What follows a percentage: "%", or in Spanish " %" (a space that does not break,
-    as the RAE writes it)."""
-    return "%" if lang == "en" else " %"
+    """What follows a percentage: "%" in every language, as the reports' sentences and tables
+    write it (the RAE's "95 %" with a space is not what the rest of a Spanish report does)."""
+    return "%"
 
 
 def in_percent(axis: Any, lang: str) -> None:

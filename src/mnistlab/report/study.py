@@ -182,13 +182,13 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
                             n=len(seeds))))
     doc.add(Paragraph(t(lang, "method.accuracy", eval_n=spec.base.eval_train_size)))
     doc.add(Paragraph(t(lang, "method.noise")))
-    shared = t(lang, "method.shared", distinct=len(result.plan.runs),
-               cells=len(result.plan.cells))
+    distinct, cells = len(result.plan.runs), len(result.plan.cells)
+    said = [t(lang, "method.shared", distinct=distinct, cells=cells)] if distinct < cells else []
     if result.plan.snapshots:  # a shorter run read off a longer one's history
         snapshots = len(result.plan.snapshots)
-        shared += " " + t(lang, "method.snapshots", snapshots=snapshots,
-                          trained=len(result.plan.runs) - snapshots)
-    doc.add(Paragraph(shared))
+        said.append(t(lang, "method.snapshots", snapshots=snapshots, trained=distinct - snapshots))
+    if said:  # nothing shared (LeNet's trials, each its own): nothing to say
+        doc.add(Paragraph(" ".join(said)))
 
 
 def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
