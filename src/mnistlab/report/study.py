@@ -181,7 +181,8 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
         doc.add(Paragraph(t(lang, "method.seeds_stored", stored=result.seeds_stored,
                             n=len(seeds))))
     doc.add(Paragraph(t(lang, "method.accuracy", eval_n=spec.base.eval_train_size)))
-    doc.add(Paragraph(t(lang, "method.noise")))
+    if any(not e.test for e in result.spec.experiments):  # the tables with a Δ column
+        doc.add(Paragraph(t(lang, "method.noise")))
     distinct, cells = len(result.plan.runs), len(result.plan.cells)
     said = [t(lang, "method.shared", distinct=distinct, cells=cells)] if distinct < cells else []
     if result.plan.snapshots:  # a shorter run read off a longer one's history
