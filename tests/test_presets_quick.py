@@ -44,6 +44,8 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path, capsys):
         assert r.test_accuracy is not None
     report = (tmp_path / "L" / "report.md").read_text()
     assert "Binary-accuracy illusion" in report and "0.9000" in report
+    # the quick form's notice: not "every accuracy here is lower" beside a run at chance
+    assert "lower than a full run's (a run at chance stays at chance)" in report
     # the failure's figure draws the metric it reports beside its accuracy; the trials' not
     assert report.count("![Validation accuracy and the metric the run reports, per epoch") == 1
     assert "![Validation accuracy per epoch, mean over seeds" in report  # the trials' curves
