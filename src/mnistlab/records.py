@@ -167,6 +167,12 @@ class RunSummary:
     def replace(self, **changes: Any) -> RunSummary:
         return replace(self, **changes)
 
+    def member_figures(self) -> dict[str, float | None]:
+        """An ensemble's members' own accuracies, as trackers name them
+        ("member/3/val_accuracy"); {} for a single model."""
+        return {f"member/{m['seed']}/{key}": m.get(key) for m in self.members or ()
+                for key in ("val_accuracy", "test_accuracy")}
+
     def observation(self) -> Observation:
         return Observation(self.status, self.class_names, self.loss_trace,
                            self.val_label_counts, self.val_pred_counts, self.val_accuracy,

@@ -477,8 +477,7 @@ def final_metrics(summary: RunSummary) -> list[tuple[str, float, int]]:
     values = [(f"final/{name}", getattr(summary, name), summary.epochs)
               for name in FINAL_METRICS]
     values.append(("parameters", float(summary.parameters), summary.epochs))
-    values += [(f"member/{m['seed']}/{key}", m.get(key), summary.epochs)  # an ensemble's
-               for m in summary.members or () for key in ("val_accuracy", "test_accuracy")]
+    values += [(name, v, summary.epochs) for name, v in summary.member_figures().items()]
     return [(k, float(v), s) for k, v, s in values if v is not None]
 
 

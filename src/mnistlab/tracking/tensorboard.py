@@ -127,8 +127,7 @@ def final_numbers(summary: RunSummary) -> dict[str, float | None]:
               "train_accuracy_eval": summary.train_accuracy_eval,
               "test_accuracy": summary.test_accuracy, "epochs": float(summary.epochs),
               "seconds": summary.seconds}
-    members = {f"hparams/member/{m['seed']}/{key}": m.get(key)  # an ensemble's, each alone
-               for m in summary.members or () for key in ("val_accuracy", "test_accuracy")}
+    members = {f"hparams/{name}": v for name, v in summary.member_figures().items()}
     return {**{tag: values[name] for name, tag in FINAL}, **members}
 
 
