@@ -10,6 +10,7 @@ import warnings
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -32,6 +33,9 @@ from .sources import (
     published_as,
     read_verified,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Labels widen to int64 (8 bytes each) in memory: a labels file of a custom folder is held to an
 # eighth of the IDX limit, so that its tensor stays within the same budget as an images file.
@@ -88,12 +92,9 @@ def _read_split(folder: Path, split: str,
                                 f"{', '.join(FILES)} (each optionally .gz)")
         _warn_if_raw_differs(path)
         try:
-            if spec is not None:
-                payload = read_verified(spec.name, stem, path)
-            else:
-                payload = read_bytes(path, expect_dims=dims,
-                                     limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT)
-            array, scale = parse_idx_on_scale(payload, str(path), expect_dims=dims)
+            array, scale = (parse_idx_on_scale(read_verified(spec.name, stem, path), str(path),
+                                               expect_dims=dims)
+                            if spec is not None else _read_idx(path, dims))
         except MnistlabError as exc:
             raise _raw_beside(path, exc, dims) from None
         arrays.append(array)
@@ -109,6 +110,13 @@ def _read_split(folder: Path, split: str,
             (paths[0].name, scales[0]))
 
 
+def _read_idx(path: Path, dims: int) -> tuple[np.ndarray, Scale]:
+    """An IDX file of images (`dims` 3) or labels (1) read and checked: its array and scale."""
+    payload = read_bytes(path, expect_dims=dims,
+                         limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT)
+    return parse_idx_on_scale(payload, str(path), expect_dims=dims)
+
+
 def _raw_beside(path: Path, exc: MnistlabError, dims: int) -> MnistlabError:
     """A bad `<stem>.gz` with a good raw `<stem>` beside it: the .gz is read first, so removing
     it is the fix (the advice was to download the .gz again). A raw file as bad as the .gz
@@ -117,9 +125,7 @@ def _raw_beside(path: Path, exc: MnistlabError, dims: int) -> MnistlabError:
     if path.suffix != ".gz" or not raw.is_file():
         return exc
     try:
-        parse_idx_on_scale(read_bytes(raw, expect_dims=dims,
-                                      limit=LABELS_LIMIT if dims == 1 else DEFAULT_LIMIT),
-                           str(raw), expect_dims=dims)
+        _read_idx(raw, dims)
     except MnistlabError:
         return exc
     return MnistlabError(f"{exc}; or remove it: {raw.name} beside it is read then",
