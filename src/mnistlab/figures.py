@@ -39,12 +39,17 @@ class _LocalFormatter(ScalarFormatter):
         return localise(super().__call__(x, pos), self.lang)
 
 
+# what follows a percentage, in every language as the reports' sentences and tables write it
+# (the RAE's "95 %" with a space is not what the rest of a Spanish report does)
+PERCENT = "%"
+
+
 class _PercentOf1(PercentFormatter):
     """An accuracy (a fraction) in percent, as the reports' tables write it (figures said 0.88
-    where the tables said 87.99), with the language's decimal mark and sign (es: 99,5 %)."""
+    where the tables said 87.99), with the language's decimal mark (es: 99,5%)."""
 
     def __init__(self, lang: str) -> None:
-        super().__init__(xmax=1.0, symbol=percent_sign(lang))
+        super().__init__(xmax=1.0, symbol=PERCENT)
         self.lang = lang
 
     def __call__(self, x: float, pos: int | None = None) -> str:
@@ -59,12 +64,6 @@ class _PercentOf1(PercentFormatter):
         return [number(p + 0.0, f".{decimals}f", self.lang) + self.symbol
                 if p <= 100 + 1e-9 else "" for p in percents]  # the margin above 100%:
         # matplotlib's room around a point at 1.0, which "104%" labelled as an accuracy
-
-
-def percent_sign(lang: str) -> str:
-    """What follows a percentage: "%" in every language, as the reports' sentences and tables
-    write it (the RAE's "95 %" with a space is not what the rest of a Spanish report does)."""
-    return "%"
 
 
 def in_percent(axis: Any, lang: str) -> None:
@@ -269,7 +268,7 @@ def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str,
     low = max(0.0, math.floor((min(accuracy) - 0.05) * 100) / 100) if len(accuracy) else 0.0
     ax.set_ylim(low, 1.0)
     label = t(lang, "plot.test_accuracy")
-    start = number(low * 100, ".0f", lang) + percent_sign(lang)
+    start = number(low * 100, ".0f", lang) + PERCENT
     ax.set_ylabel(t(lang, "plot.axis_from", label=label, low=start) if low > 0 else label)
     in_percent(ax.yaxis, lang)
     ax.set_title(title)

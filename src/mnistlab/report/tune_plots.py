@@ -21,7 +21,7 @@ from matplotlib.cm import ScalarMappable  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
-from ..figures import in_percent, percent_sign  # noqa: E402
+from ..figures import PERCENT, in_percent  # noqa: E402
 from ..messages import number  # noqa: E402
 
 FONT = 9  # points: tick labels, legends, axis labels
@@ -182,7 +182,7 @@ def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict
     titles = [*params, objective]
     columns = [_column(raw, scales.get(name, Scale()), lang) for name, raw in params.items()]
     heights, ticks = _column([v * 100 for v in values], Scale(), lang)  # in percent
-    columns.append((heights, [(h, text + percent_sign(lang)) for h, text in ticks]))
+    columns.append((heights, [(h, text + PERCENT) for h, text in ticks]))
     most = max(len(ticks) for _, ticks in columns)
     fig, ax = plt.subplots(figsize=(min(12.0, 1.6 + 0.9 * len(titles)),
                                     min(12.0, max(4.2, 1.8 + 0.3 * min(most, MAX_AXIS_LABELS)))),
