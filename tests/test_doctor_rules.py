@@ -188,3 +188,32 @@ def test_validation_above_training_allows_what_its_rule_allows(lang, words):
     text = Finding("val-above-train", "info",
                    {"running": 0.1572, "val": 0.1938, "train_eval": 0.1882}).text(lang)
     assert words in text["explanation"]
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_labels_shuffled_on_purpose_are_named_as_the_cause(shuffled):
+    """A seed of the LeNet challenge's failure (--shuffle-labels) that answered one class for
+    every image was told to look for a learning rate that is too high: the run's own setting
+    says why, and the fix names it."""
+    history = [_epoch(e, train_loss=2.30, train_loss_eval=2.30, val_accuracy=0.1,
+                      train_accuracy_eval=0.1, train_accuracy_running=0.1) for e in (1, 2, 3)]
+    seen = _observed(history, val_pred_counts=[1000] + [0] * 9)
+    found = {f.code: f for f in diagnose(TrainConfig(optimizer="adam", shuffle_labels=shuffled),
+                                         history, seen)}
+    assert {"collapse", "not-learning"} <= set(found)
+    for code in ("collapse", "not-learning"):
+        for lang in ("en", "es"):
+            fix = found[code].text(lang)["fix"]
+            assert ("--shuffle-labels" in fix) == shuffled, (code, lang, fix)
+    collapse = found["collapse"].text("en")
+    assert ("learning rate that is too high" in collapse["fix"]) != shuffled
+    assert "of validation predictions are class '0'" in collapse["evidence"]  # told as before
+    # a finding's kind still picks its evidence where the cause has none of its own
+    assert found["not-learning"].text("en")["evidence"].startswith("after epoch 3")
+
+
+def test_every_told_cause_is_a_fix_of_a_finding_it_can_be_given_to():
+    from mnistlab.doctor import NO_SIGNAL
+
+    for code in NO_SIGNAL:
+        assert f"finding.{code}.fix.shuffled" in catalogue(), code

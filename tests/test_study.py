@@ -1263,6 +1263,27 @@ def test_the_report_s_doctor_names_the_base_s_runs_as_the_base(study_reference, 
     assert "in 2 runs: the base (seeds 0, 1)" in section and "epochs=3" not in section, section
 
 
+def test_the_report_s_doctor_tells_a_finding_once_per_fix(study_reference, tmp_path):
+    """Runs sharing a finding's code were told with the first one's words: a collapse from
+    labels shuffled on purpose and one from a learning rate too high got the same fix."""
+    import shutil
+
+    from mnistlab.records import Finding
+
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    result = train_study(load_study(str(finished.parent / "tiny.toml")), tmp_path / "S")
+    keys = sorted(result.summaries)[:3]
+    for key, cause in zip(keys, ({}, {"cause": "shuffled"}, {"cause": "shuffled"})):
+        result.summaries[key] = dataclasses.replace(result.summaries[key], diagnoses=[
+            Finding("collapse", "problem", {"share": 0.97, "cls": "3", **cause})])
+    section = to_markdown(build_document(result)).split("## Training doctor")[1]
+    items = [line for line in section.splitlines() if "(`collapse`)" in line]
+    assert len(items) == 2, section
+    assert sum("--shuffle-labels" in item for item in items) == 1
+    assert sum("in 2 runs" in item for item in items) == 1, items
+
+
 def test_the_original_s_claims_are_quoted_only_where_the_study_makes_them(study_reference,
                                                                            tmp_path):
     """Any `original` figures made the conclusions say "The original validated on the test

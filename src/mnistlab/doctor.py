@@ -42,6 +42,9 @@ RANK = {code: rank for rank, code in enumerate((
     "overfitting", "loss-metric-mismatch", "lr-out-of-range", "val-above-train",
     "damaged-run", "unfinished-run"))}
 
+# what labels without signal look like; a run with --shuffle-labels is told that is why
+NO_SIGNAL = ("binary-accuracy-illusion", "not-learning", "no-signal", "collapse")
+
 LR_RANGES = {"sgd": (1e-3, 1.0), "adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2)}
 
 
@@ -189,6 +192,9 @@ def diagnose(config: TrainConfig, history: list[EpochRecord],
         found = rule(case, findings)
         if found is not None:
             findings.append(found)
+    if config.shuffle_labels:  # the cause is known: the fix is not the lr or the pipeline
+        findings = [Finding(f.code, f.severity, {**f.values, "cause": "shuffled"})
+                    if f.code in NO_SIGNAL else f for f in findings]
     return sort_findings(findings)
 
 

@@ -76,11 +76,14 @@ class Finding:
     values: dict[str, Any] = field(default_factory=dict)
 
     def text(self, lang: str = "en") -> dict[str, str]:
-        kind = self.values.get("kind")  # a finding told in more than one way (see messages):
-        keys = {}  # its part of that kind where the catalogue has one, else the plain part
+        # a finding told in more than one way (see messages): each part of its known cause
+        # (e.g. labels shuffled on purpose) or of its kind where the catalogue has one, else
+        # the plain part
+        told = [v for v in (self.values.get("cause"), self.values.get("kind")) if v]
+        keys = {}
         for part in ("title", "evidence", "explanation", "fix"):
             key = f"finding.{self.code}.{part}"
-            keys[part] = f"{key}.{kind}" if kind and f"{key}.{kind}" in catalogue() else key
+            keys[part] = next((f"{key}.{v}" for v in told if f"{key}.{v}" in catalogue()), key)
         # a figure a stored finding lacks (an older version's, or null in JSON) shows as a dash
         return {part: t(lang, key, **{**dict.fromkeys(placeholders(catalogue()[key][lang])),
                                       **self.values})

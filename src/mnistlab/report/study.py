@@ -489,14 +489,18 @@ def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
     runs = {r.key: (_run_name(result, r, lang), r.seed) for r in result.rows if not r.is_base}
     runs.update({r.key: (t(lang, "concl.base"), r.seed) for r in result.rows if r.is_base})
     runs.update({r.key: (t(lang, "doctor.final"), r.seed) for r in result.final_rows})
-    by_code: dict[str, list[tuple[str, Finding]]] = {}
+    # one item per finding told the same way: a code whose runs need different fixes (labels
+    # shuffled on purpose, or not) is told once per fix
+    told: dict[tuple[str, ...], list[tuple[str, Finding]]] = {}
     for key, summary in result.summaries.items():
         if key not in runs:  # stored, but not in this report (run before with more seeds)
             continue
         for finding in summary.diagnoses:
-            by_code.setdefault(finding.code, []).append((key, finding))
+            text = finding.text(lang)
+            told.setdefault((finding.code, text["explanation"], text["fix"]),
+                            []).append((key, finding))
     items = []
-    for code, found in sorted(by_code.items(), key=lambda kv: RANK[kv[0]]):
+    for (code, *_), found in sorted(told.items(), key=lambda kv: RANK[kv[0][0]]):
         text = found[0][1].text(lang)
         name, seed = runs[found[0][0]]
         example = t(lang, "doctor.run", run=name, seed=str(seed))
