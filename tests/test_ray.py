@@ -341,3 +341,31 @@ def test_search_on_a_cluster_survives_a_killed_worker(ray_cluster, tmp_path, sha
     assert again.returncode == 0, again.stderr
     assert "retraining" not in again.stderr
     assert {s: s.stat().st_mtime_ns for s in written} == written
+
+
+@pytest.mark.slow
+def test_a_study_stopped_here_and_resumed_on_a_cluster_leaves_no_checkpoint(
+        ray_cluster, tmp_path, shared_datasets):
+    """The checkpoint an interrupted local attempt left travels with its task, which resumed
+    from it and removed only its own copy: the study folder kept it beside the finished run
+    (a local resume removes it)."""
+    from test_interrupt import signal_when
+    from tiny_study import write_tiny_study
+
+    study = write_tiny_study(tmp_path / "tiny.toml", shared_datasets)
+    out = tmp_path / "study"
+    cmd = [sys.executable, "-m", "mnistlab", "study", str(study), "--quiet", "--workers", "1",
+           "--out", str(out)]
+    code, err, _ = signal_when(cmd, lambda: bool(list(out.glob("*/*/checkpoint.pt"))),
+                               signal.SIGINT, settle=0.0)
+    assert code == 130, err
+    left = list(out.glob("*/*/checkpoint.pt"))
+    assert left, "the stop came after the checkpoint was gone"
+    done = subprocess.run(cmd[:-4] + ["--backend", "ray", "--address", ray_cluster.address,
+                                      "--out", str(out)],
+                          env={**os.environ, **ray_cluster.env,
+                               "MNISTLAB_DATA": str(shared_datasets)},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (out / "results.csv").is_file()
+    assert list(out.glob("*/*/checkpoint.pt")) == [], left

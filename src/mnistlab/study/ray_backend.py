@@ -34,16 +34,35 @@ from .backends import (
 from .plan import PlannedRun
 
 
+def _checkpoint_of(unit: list[PlannedRun], study_dir: Path, runs_dir: str) -> Path:
+    """Where an interrupted attempt on this machine left the unit's epoch checkpoint."""
+    if len(unit) == 1:
+        return study_dir / runs_dir / unit[0].key / "checkpoint.pt"
+    return cohort.checkpoint_dir(study_dir, [r.key for r in unit]) / "checkpoint.pt"
+
+
 def _resume_files(unit: list[PlannedRun], study_dir: Path, runs_dir: str) -> dict[str, bytes]:
     """Checkpoints an earlier, interrupted attempt left in the study folder (paths relative to
     the task's scratch folder), so the task continues from the last finished epoch as a local
     resume would."""
+    checkpoint = _checkpoint_of(unit, study_dir, runs_dir)
     if len(unit) == 1:
-        ckpt = study_dir / runs_dir / unit[0].key / "checkpoint.pt"
-        return {f"runs/{unit[0].key}/checkpoint.pt": ckpt.read_bytes()} if ckpt.is_file() else {}
-    folder = cohort.checkpoint_dir(study_dir, [r.key for r in unit])
-    relative = folder.relative_to(study_dir)
-    return {str(relative / name): data for name, data in raycluster.pack_folder(folder).items()}
+        key = unit[0].key
+        return {f"runs/{key}/checkpoint.pt": checkpoint.read_bytes()} if checkpoint.is_file() \
+            else {}
+    relative = checkpoint.parent.relative_to(study_dir)
+    return {str(relative / name): data
+            for name, data in raycluster.pack_folder(checkpoint.parent).items()}
+
+
+def _resumed_done(unit: list[PlannedRun], study_dir: Path, runs_dir: str) -> None:
+    """Once the unit's runs are recorded, the checkpoint it was resumed from has done its job,
+    as a local resume removes it (the task removed only its own copy of it)."""
+    checkpoint = _checkpoint_of(unit, study_dir, runs_dir)
+    if len(unit) == 1:
+        checkpoint.unlink(missing_ok=True)
+    else:
+        cohort.remove_checkpoint(checkpoint)
 
 
 class ProgressMailbox:
@@ -175,6 +194,7 @@ class RayBackend:
                 for key, summary, history, packed in self._result(ray, ref, unit):
                     raycluster.unpack_folder(packed, study_dir / runs_dir / key)
                     on_done(next(r for r in unit if r.key == key), summary, history)
+                _resumed_done(unit, study_dir, runs_dir)
 
     def _result(self, ray: Any, ref: Any, unit: list[PlannedRun]) -> list[tuple]:
         what = (f"run {unit[0].key}" if len(unit) == 1
