@@ -369,3 +369,43 @@ def test_a_study_stopped_here_and_resumed_on_a_cluster_leaves_no_checkpoint(
     assert done.returncode == 0, done.stderr
     assert (out / "results.csv").is_file()
     assert list(out.glob("*/*/checkpoint.pt")) == [], left
+
+
+@pytest.mark.slow
+def test_a_cluster_whose_head_dies_mid_study_is_one_line_and_its_runs_are_kept(
+        tmp_path, shared_datasets):
+    """The cluster's head lost under a running study (its GCS killed, as when the head is
+    another machine that goes down; here the driver's own raylet lives on): Ray noticed after
+    a minute and ended the command with pages of its own log, exit 1, no word of what to do.
+    (Where the driver's own node dies with it, Ray may end the command at once: exit 1.)"""
+    from tiny_study import write_tiny_study
+
+    study = write_tiny_study(tmp_path / "tiny.toml", shared_datasets)
+    study.write_text(study.read_text().replace("epochs = 3\n", "epochs = 12\n"))
+    out = tmp_path / "study"
+    cmd = [sys.executable, "-m", "mnistlab", "study", str(study), "--quiet", "--out", str(out)]
+    with loopback_cluster(nodes=1, cpus_per_node=1) as cluster:
+        proc = subprocess.Popen(cmd + ["--backend", "ray", "--address", cluster.address],
+                                env={**os.environ, **cluster.env}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 300
+        while not list(out.glob("runs/*/summary.json")) and proc.poll() is None:
+            assert time.time() < deadline, "no run finished"
+            time.sleep(0.1)
+        assert proc.poll() is None, "the study ended before its head could be killed"
+        (gcs,) = [pid for pid in _alive_in(cluster.groups)
+                  if b"gcs_server" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        os.kill(gcs, signal.SIGKILL)
+        killed = time.time()
+        said, err = proc.communicate(timeout=120)
+    assert time.time() - killed < 40, "Ray's own minute: the loss was not noticed"
+    assert proc.returncode == 1, (said, err)
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: backend ray: the Ray cluster's head at") and \
+        "stopped answering; what finished is kept: re-run the same command" in last, err
+    kept = {p.parent.name for p in out.glob("runs/*/summary.json")}
+    assert kept
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (out / "results.csv").is_file()

@@ -24,6 +24,7 @@ import socket
 import stat
 import sys
 import tempfile
+import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,6 +161,51 @@ def connect(address: str | None) -> Any:
         f"backend ray: cannot join a Ray cluster at {address!r} ({first}); start one with "
         "`ray start --head` and pass its HOST:PORT, or use --address local for a one-machine "
         "Ray") from None
+
+
+class HeadWatch:
+    """Whether the cluster's head (its GCS) still answers, asked at most every `every` seconds:
+    Ray itself notices a lost head only after a minute, then ends the driver with pages of its
+    own log. Two failed connections in a row are a lost head, not a busy one."""
+
+    def __init__(self, ray: Any, every: float = 3.0) -> None:
+        self.address = ray.get_runtime_context().gcs_address
+        self.every, self.checked, self.failed = every, time.monotonic(), 0
+
+    def check(self, now: bool = False) -> None:
+        """Ask, if `every` seconds have passed (`now`: at once, and again a second later if
+        that gets no answer: before calls that wait on the head, such as making an actor)."""
+        if not now and time.monotonic() - self.checked < self.every:
+            return
+        self._ask()
+        if now and self.failed:
+            time.sleep(1)
+            self._ask()
+
+    def get(self, ray: Any, ref: Any) -> Any:
+        """`ray.get(ref)`, asking after the head meanwhile: a call to an actor on a lost head
+        waits until Ray ends the process."""
+        while not ray.wait([ref], timeout=0.5)[0]:
+            self.check()
+        return ray.get(ref)
+
+    def _ask(self) -> None:
+        self.checked = time.monotonic()
+        host, _, port = self.address.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+            self.failed = 0
+        except (OSError, ValueError):
+            self.failed += 1
+        if self.failed >= 2:
+            raise HeadLost(
+                f"backend ray: the Ray cluster's head at {self.address} stopped answering; what "
+                "finished is kept: re-run the same command once the cluster is back, or "
+                "without --backend ray", exit_code=1)
+
+
+class HeadLost(MnistlabError):
+    """The cluster is gone: nothing can be cancelled or killed on it any more."""
 
 
 class _Captured:

@@ -155,7 +155,8 @@ class RayBackend:
         if not runs:
             return
         ray = raycluster.connect(self.address)
-
+        head = raycluster.HeadWatch(ray)
+        head.check(now=True)  # a study's second call (its final model) after the head is gone
         units = sorted(plan_units(runs, self.cohorts, study_dir), key=unit_cost, reverse=True)
         datasets = raycluster.ship_datasets(ray, [u[0].config for u in units])
         task = ray.remote(train_unit_task).options(**self.resources.options())
@@ -163,6 +164,7 @@ class RayBackend:
         stop = threading.Event()
         relay = start_relay(MailboxReader(ray, mailbox), units, reporter_for, stop)
         pending: dict[Any, list[PlannedRun]] = {}
+        lost = False
         try:
             for i, unit in enumerate(units):
                 ref = task.remote(i, unit, raycluster.datasets_for(unit[0].config, datasets),
@@ -171,7 +173,10 @@ class RayBackend:
                                   ProgressEvents(mailbox))
                 pending[ref] = unit
             with interrupt.listening():
-                self._gather(ray, pending, study_dir, runs_dir, on_done)
+                self._gather(ray, head, pending, study_dir, runs_dir, on_done)
+        except raycluster.HeadLost:
+            lost = True  # nothing left there to cancel or kill
+            raise
         except BaseException:
             for ref in pending:  # Ctrl-C or a failed unit: what finished is already recorded
                 ray.cancel(ref, force=True)
@@ -179,15 +184,18 @@ class RayBackend:
         finally:
             stop.set()
             relay.join(timeout=2)
-            ray.kill(mailbox)
+            if not lost:
+                ray.kill(mailbox)
 
-    def _gather(self, ray: Any, pending: dict[Any, list[PlannedRun]], study_dir: Path,
-                runs_dir: str, on_done: OnDone) -> None:
+    def _gather(self, ray: Any, head: raycluster.HeadWatch,
+                pending: dict[Any, list[PlannedRun]], study_dir: Path, runs_dir: str,
+                on_done: OnDone) -> None:
         """Record each task's runs as it finishes; stop on Ctrl-C (the caller cancels the rest:
         their runs resume on the next attempt from the checkpoints this folder holds)."""
         while pending:
             if interrupt.requested():
                 raise KeyboardInterrupt
+            head.check()
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in ready:
                 unit = pending.pop(ref)

@@ -99,6 +99,8 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
     connected = raycluster.connect(address)
     slots = raycluster.task_slots(connected, resources)
     task = ray.remote(trial_task).options(**resources.options())
+    head, lost = raycluster.HeadWatch(connected), False
+    head.check(now=True)  # making the broker waits on the head
     broker = PruneBroker.remote()
     datasets = raycluster.ship_datasets(connected, [spec.base])
     running: dict[Any, tuple[Any, TrainConfig]] = {}  # task ref -> (optuna Trial, config)
@@ -111,6 +113,7 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
         while True:
             if interrupt.requested():  # Ctrl-C: the running trials are failed, not lost
                 raise KeyboardInterrupt
+            head.check()
             done = len(finished_trials(study))
             while done + len(running) < trials and len(running) < slots:
                 trial = study.ask()
@@ -130,7 +133,7 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
             if not running:
                 return ran
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.2)
-            _answer_reports(broker, by_number, running)
+            _answer_reports(broker, by_number, running, head)
             for ref in ready:
                 trial, config = running.pop(ref)
                 frozen = _tell(study, trial, ref, resources)
@@ -143,20 +146,24 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
                         "finished trials are stored, fix the cause and re-run to continue")
                 if on_trial is not None and frozen.state != TrialState.FAIL:
                     on_trial(frozen, *finished_and_best(study))
-    except BaseException:
+    except BaseException as exc:
+        lost = isinstance(exc, raycluster.HeadLost)  # nothing left there to cancel or kill
         for ref, (trial, _) in running.items():  # what is not finished is failed, not lost
-            ray.cancel(ref, force=True)
+            if not lost:
+                ray.cancel(ref, force=True)
             cut_trial(trial)  # and trained first when the search resumes
             study.tell(trial, state=TrialState.FAIL)
         raise
     finally:
-        ray.kill(broker)
+        if not lost:
+            ray.kill(broker)
 
 
 def _answer_reports(broker: Any, by_number: dict[int, Any],
-                    running: dict[Any, tuple[Any, TrainConfig]]) -> None:
+                    running: dict[Any, tuple[Any, TrainConfig]],
+                    head: raycluster.HeadWatch) -> None:
     epochs = {trial.number: config.epochs for trial, config in running.values()}
-    for number, epoch, value in ray.get(broker.take_reports.remote()):
+    for number, epoch, value in head.get(ray, broker.take_reports.remote()):
         trial = by_number[number]
         trial.report(value, epoch)  # once per epoch: the broker drops a retried task's repeats
         prune = epoch < epochs.get(number, epoch) and trial.should_prune()
