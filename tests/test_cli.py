@@ -567,6 +567,36 @@ def test_a_run_on_a_folder_that_moved_is_evaluated_where_it_went(tmp_path, tiny_
     err = capsys.readouterr().err.strip()
     assert "not the images the model was trained on (their pixel mean is 0." in err
     assert err.endswith(f"give --dataset the data it was trained on ({tiny_idx_dir})")
+    # the same images with other labels: the same statistics, and a score near 0 said as the
+    # model's accuracy (hunt)
+    relabelled = shutil.copytree(moved, tmp_path / "relabelled")
+    images, labels = tiny_arrays(600, 0)
+    make_idx_files(relabelled, images, (labels + 1) % 10, "train")
+    assert main(["evaluate", str(run), "--dataset", str(relabelled)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {relabelled}: not the data the model was trained on (its images or "
+                   "labels differ from those the run kept a digest of); give --dataset the "
+                   f"data it was trained on ({tiny_idx_dir})"), err
+
+
+def test_images_of_another_contrast_are_named_by_the_figure_that_differs():
+    """Only the mean was quoted: "their pixel mean is 0.1307, the training images' 0.1307"
+    where the sd differed; a NaN kept in the model file passed as the same."""
+    from types import SimpleNamespace
+
+    from mnistlab.config import TrainConfig
+    from mnistlab.errors import MnistlabError
+    from mnistlab.runs import check_same_data
+
+    data = SimpleNamespace(image_shape=(1, 28, 28), class_names=[str(k) for k in range(10)],
+                           mean=0.1307, std=0.3081)
+    payload = {"image_shape": [1, 28, 28], "class_names": data.class_names, "mean": 0.1307}
+    config = TrainConfig(dataset="mnist")
+    check_same_data({**payload, "std": 0.3081}, data, config)
+    for kept, said in ((0.2, "their pixel sd is 0.3081, the training images' 0.2000"),
+                       (float("nan"), "their pixel sd is 0.3081, the training images' nan")):
+        with pytest.raises(MnistlabError, match=said):
+            check_same_data({**payload, "std": kept}, data, config)
 
 
 @pytest.mark.parametrize("width", [40, 72, 80, 120])

@@ -416,12 +416,20 @@ def check_same_data(payload: dict[str, Any], data: Any, config: TrainConfig, *,
     # a folder's pixel statistics are measured on its training images (a known dataset's are
     # its published ones, to 4 places): other images of the same classes and size
     # (Fashion-MNIST for MNIST, 0.2860 against 0.1307) differ there
-    stats = [(payload.get(k), getattr(data, k)) for k in ("mean", "std")]
-    if all(isinstance(a, float) and isinstance(b, float) for a, b in stats) and \
-            any(abs(a - b) > 1e-3 for a, b in stats):
+    for key, word in (("mean", "mean"), ("std", "sd")):
+        kept, now = payload.get(key), getattr(data, key)
+        if isinstance(kept, float) and isinstance(now, float) and \
+                not math.isclose(kept, now, abs_tol=1e-3):  # NaN kept: not the same either
+            raise MnistlabError(
+                f"{config.dataset}: not the images the model was trained on (their pixel "
+                f"{word} is {now:.4f}, the training images' {kept:.4f}); {fix}")
+    # a folder's data, by the digest the run kept (Dataset.digest): the same images with other
+    # labels (a relabelled copy) have the same statistics, and scored near 0 without a word
+    kept_digest = payload.get("data_digest")
+    if kept_digest and not numbered and getattr(data, "digest", kept_digest) != kept_digest:
         raise MnistlabError(
-            f"{config.dataset}: not the images the model was trained on (their pixel mean is "
-            f"{stats[0][1]:.4f}, the training images' {stats[0][0]:.4f}); {fix}")
+            f"{config.dataset}: not the data the model was trained on (its images or labels "
+            f"differ from those the run kept a digest of); {fix}")
 
 
 def _torch_file(path: Path) -> bool:
