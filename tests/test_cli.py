@@ -304,6 +304,30 @@ def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path,
         assert expected in " ".join(err.split()) and len(err.splitlines()) <= 2, err
 
 
+@pytest.mark.parametrize("change, said", [
+    ({"format": "mnistlab-model-2"}, "made by another version of mnistlab (model format "
+     "'mnistlab-model-2'; this one, "),
+    ({"config": {"cutmix": 0.5}}, "made with settings this mnistlab (")])
+def test_a_model_from_another_version_says_so(trained_run, tmp_path, capsys, change, said):
+    """A later version's model file (a new format, or a setting this one does not know) was
+    "not an mnistlab model file", or "damaged or altered ... train the model again"."""
+    payload = torch.load(trained_run / "model.pt", weights_only=False)
+    if "config" in change:
+        payload["config"].update(change["config"])
+    else:
+        payload.update(change)
+    path = shutil.copytree(trained_run, tmp_path / "later")
+    torch.save(payload, path / "model.pt")
+    for argv in (["evaluate", str(path)], ["predict", str(path), str(tmp_path / "x.png")],
+                 ["export", str(path), "--out", str(tmp_path / "m.onnx")]):
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert said in err and "upgrade mnistlab" in err and "train the model again" not in err
+        if "config" in change:
+            assert "does not know (cutmix): made by a newer version?" in err, err
+
+
 def test_commands_using_an_interrupted_run_say_so(trained_run, tmp_path, capsys):
     """A run cut short by Ctrl-C has a model (its weights at that moment): evaluate, predict
     and export use it, and each says in one line that the run is unfinished and how to end it."""

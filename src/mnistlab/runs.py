@@ -25,12 +25,13 @@ import pickle
 import shlex
 import zipfile
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import doctor, files
+from . import __version__, doctor, files
 from .config import PLACEMENT, TRACKING_ENTRIES, TrainConfig, read_toml
 from .errors import MnistlabError, first_few
 from .messages import LANGS, catalogue
@@ -706,7 +707,12 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
                             f"mnistlab makes (at most {MAX_PARAMETERS:,} parameters); it is "
                             "not an mnistlab model file")
     payload = _safe_load(path, FIX_DAMAGED)
-    if payload.get("format") != MODEL_FORMAT:
+    made = payload.get("format")
+    if isinstance(made, str) and made.startswith("mnistlab-model-") and made != MODEL_FORMAT:
+        raise MnistlabError(f"{path}: made by another version of mnistlab (model format "
+                            f"{made!r}; this one, {__version__}, reads {MODEL_FORMAT!r}); read "
+                            "it with the version that made it, or upgrade mnistlab")
+    if made != MODEL_FORMAT:
         raise MnistlabError(f"{path}: not an mnistlab model file (format "
                             f"{payload.get('format')!r}, expected {MODEL_FORMAT!r}); give a "
                             "folder `mnistlab train --out DIR` wrote, or its model.pt")
@@ -733,6 +739,11 @@ def _model_fields(payload: dict[str, Any], path: Path) -> tuple[TrainConfig, tup
 
     if not isinstance(payload.get("config"), dict):
         raise altered("config is not a table of settings")
+    unknown = sorted(set(payload["config"]) - {f.name for f in fields(TrainConfig)})
+    if unknown:  # a later version's setting, more likely than a hand's
+        raise MnistlabError(f"{path}: made with settings this mnistlab ({__version__}) does "
+                            f"not know ({first_few(unknown)}): made by a newer version? "
+                            "upgrade mnistlab to read it")
     try:
         config = TrainConfig.from_dict(payload["config"], where="config")
     except MnistlabError as exc:
