@@ -1263,6 +1263,27 @@ def test_the_report_s_doctor_names_the_base_s_runs_as_the_base(study_reference, 
     assert "in 2 runs: the base (seeds 0, 1)" in section and "epochs=3" not in section, section
 
 
+def test_a_value_s_difference_from_the_base_is_measured_seed_by_seed(study_reference,
+                                                                      tmp_path):
+    """Seed k of a value and of the base start alike: the table's interval is the paired one
+    (Welch's, for independent samples, called a difference every seed showed noise)."""
+    import shutil
+
+    from mnistlab.study.stats import paired
+
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    result = train_study(load_study(str(finished.parent / "tiny.toml")), tmp_path / "S")
+    lr = [r for r in result.rows if r.experiment == "learning-rate" and r.value == "0.01"]
+    base = {r.seed: r.val_accuracy for r in result.rows if r.is_base}
+    diff = paired({r.seed: r.val_accuracy for r in lr}, base)
+    assert diff.paired and diff.has_interval
+    section = to_markdown(build_document(result)).split("learning-rate")[1].split("\n#")[0]
+    [row] = [line for line in section.splitlines() if line.startswith("| 0.01 |")]
+    assert f"[{diff.low * 100:+.2f}, {diff.high * 100:+.2f}]" in row, row
+    assert "seed-by-seed differences" in to_markdown(build_document(result))
+
+
 def test_the_report_s_doctor_tells_a_finding_once_per_fix(study_reference, tmp_path):
     """Runs sharing a finding's code were told with the first one's words: a collapse from
     labels shuffled on purpose and one from a learning rate too high got the same fix."""

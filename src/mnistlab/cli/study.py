@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..tune.search import TuneResult
 
 STUDY = ("Run every configuration of a study with several seeds, compare each with the base "
-         "(mean ± sd, 95% Welch interval, 'within noise' marks), train the final model, and "
+         "(mean ± sd, 95% interval seed by seed, 'within noise' marks), train the final model, and "
          "write results.csv, plots/, report.md and report.html. Re-running on the same folder "
          "resumes: finished runs are skipped, an interrupted run continues from its last epoch.")
 

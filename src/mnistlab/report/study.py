@@ -1,8 +1,8 @@
 """The study report: tables, plots and conclusions computed from the study's numbers.
 
-Every sentence is chosen by comparing numbers (Welch intervals, differences with the original),
-so no canned conclusion can contradict the data. Written as report.md (+ PNGs in plots/) and a
-self-contained report.html, in English or Spanish.
+Every sentence is chosen by comparing numbers (t intervals of the seed-by-seed differences,
+differences with the original), so no canned conclusion can contradict the data. Written as
+report.md (+ PNGs in plots/) and a self-contained report.html, in English or Spanish.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from ..models import shape_settings, unread_settings
 from ..records import Finding, RunSummary
 from ..study.run import base_rows
 from ..study.spec import StudySpec
-from ..study.stats import summarize, welch
+from ..study.stats import paired, summarize
 from .document import (
     Bullets,
     Document,
@@ -105,10 +105,16 @@ def _diverged_mark(rows: list[Row], lang: str) -> str:
     return f" {t(lang, 'diverged_mark', k=k, n=len(rows))}" if k else ""
 
 
+def compared(rows: list[Row], ref: list[Row]) -> Any:
+    """Mean validation accuracy of `rows` less `ref`'s, with its 95% interval, seed by seed
+    (stats.paired)."""
+    return paired({r.seed: r.val_accuracy for r in rows}, {r.seed: r.val_accuracy for r in ref})
+
+
 def _delta_cell(lang: str, rows: list[Row], ref: list[Row], is_ref: bool) -> tuple[str, Any]:
     if is_ref:
         return "—", None
-    diff = welch([r.val_accuracy for r in rows], [r.val_accuracy for r in ref])
+    diff = compared(rows, ref)
     if not diff.has_interval:
         return f"{number(diff.delta * 100, '+.2f', lang)} ({t(lang, 'no_noise')})", diff
     mark = t(lang, "within_noise") if diff.within_noise else t(lang, "beyond_noise")
@@ -280,7 +286,7 @@ def _summary_line(result: StudyResult, exp: Experiment,
     ref_text = exp.shown(ref_label, lang)
     if not is_base and base:
         is_base, ref_text = True, _base_value(result.spec, exp, lang)
-        best_diff = welch([r.val_accuracy for r in best_rows], [r.val_accuracy for r in base])
+        best_diff = compared(best_rows, base)
     delta = "—"
     if best_diff is not None:
         delta = (number(best_diff.delta * 100, "+.2f", lang) + (

@@ -15,7 +15,7 @@ from .. import files
 from ..figures import localised
 from ..messages import choice_text, listed, number, setting_label, settings_text, t
 from ..models import shape_settings
-from ..study.stats import summarize, welch
+from ..study.stats import paired, summarize
 from ..tune.search import CUT, max_epochs
 from ..tune.space import encode_choice
 from . import tune_plots as plots
@@ -160,8 +160,8 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Table([t(lang, k) for k in ("col.config", "col.n", "col.val", "col.test")], rows,
                   caption=t(lang, "accuracy_pct")))
     if cmp_val is not None:
-        diff = welch([r.summary.val_accuracy for r in result.retrained],
-                     [r.summary.val_accuracy for r in result.compared])
+        diff = paired({r.config.seed: r.summary.val_accuracy for r in result.retrained},
+                      {r.config.seed: r.summary.val_accuracy for r in result.compared})
         why = (t(lang, "recommended.why_ci", low=diff.low * 100, high=diff.high * 100)
                if diff.has_interval else t(lang, "recommended.why_one"))
         doc.add(Paragraph(t(lang, "tune.compare.ours", label=label,
