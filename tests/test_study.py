@@ -1284,6 +1284,28 @@ def test_a_value_s_difference_from_the_base_is_measured_seed_by_seed(study_refer
     assert "seed-by-seed differences" in to_markdown(build_document(result))
 
 
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_final_model_s_train_accuracy_and_gap_are_given(study_reference, tmp_path, lang):
+    """The final model's section gave validation and test only: its train accuracy and its
+    gap, which every experiment's table gives, were in results.csv alone."""
+    import shutil
+
+    from mnistlab.study.stats import summarize
+
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    result = train_study(load_study(str(finished.parent / "tiny.toml")), tmp_path / "S")
+    rows = result.final_rows
+    final = to_markdown(build_document(result, lang)).split(
+        "\n## Final model" if lang == "en" else "\n## Modelo final")[1].split("\n## ")[0]
+    figures = [summarize([getattr(r, name) for r in rows]).format(lang=lang)
+               for name in ("train_accuracy_eval", "train_accuracy_running", "gap")]
+    said = ("Train accuracy {}% in eval mode and {}% running" if lang == "en" else
+            "Exactitud de entrenamiento {}% en modo evaluación y {}% en marcha")
+    assert said.format(*figures[:2]) in final, final
+    assert (f"is {figures[2]} points" if lang == "en" else f"es de {figures[2]} puntos") in final
+
+
 def test_the_report_s_doctor_tells_a_finding_once_per_fix(study_reference, tmp_path):
     """Runs sharing a finding's code were told with the first one's words: a collapse from
     labels shuffled on purpose and one from a learning rate too high got the same fix."""

@@ -413,6 +413,14 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, "final.result" if val.n else "final.result_no_val",
                         val=val.format(lang=lang) + "%", test=test.format(lang=lang) + "%",
                         n=len(rows), extra=extra)))
+    if val.n:  # the gap the experiments' tables give, and the running figure scripts print
+        orig = spec.final.original.get("train") if not spec.is_quick else None
+        doc.add(Paragraph(t(lang, "final.train", **{
+            key: summarize([getattr(r, name) for r in rows]).format(lang=lang) + suffix
+            for key, name, suffix in (("train", "train_accuracy_eval", "%"),
+                                      ("running", "train_accuracy_running", "%"),
+                                      ("gap", "gap", ""))},
+            original=t(lang, "final.train_original", orig=orig) if orig is not None else "")))
     diverged = sum(r.status == "diverged" for r in rows)
     if diverged:
         doc.add(Paragraph(t(lang, "final.diverged", k=diverged, n=len(rows))))
