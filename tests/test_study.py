@@ -143,7 +143,7 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     base = [r for r in base_rows(result.rows) if r.experiment == "epochs"]
     tied = welch([r.val_accuracy for r in base], [r.val_accuracy for r in base])
     for items in ([("1", tied, base), ("3", None, base)], [("3", None, base), ("1", tied, base)]):
-        row, _ = _summary_line(result, epochs, items, base_rows(result.rows), "en")
+        row, *_ = _summary_line(result, epochs, items, base_rows(result.rows), "en")
         assert row[1] == "3", row
     # the per-epoch curves mark the base value, as the table and the point chart do
     from unittest import mock
@@ -1304,6 +1304,26 @@ def test_the_final_model_s_train_accuracy_and_gap_are_given(study_reference, tmp
             "Exactitud de entrenamiento {}% en modo evaluación y {}% en marcha")
     assert said.format(*figures[:2]) in final, final
     assert (f"is {figures[2]} points" if lang == "en" else f"es de {figures[2]} puntos") in final
+
+
+@pytest.mark.parametrize("better", [("0.01",), ("0.01", "1")])
+def test_changes_recommended_together_are_said_to_be_untried_together(study_reference,
+                                                                      tmp_path, better):
+    """The recommendations combined one-factor winners (lr 0.01, measured with SGD, beside
+    Adam) without a word that they were never trained together."""
+    import shutil
+
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    result = train_study(load_study(str(finished.parent / "tiny.toml")), tmp_path / "S")
+    base = {r.seed: r.val_accuracy for r in result.rows if r.is_base}
+    rows = [dataclasses.replace(r, val_accuracy=base[r.seed] + 0.05 + 0.002 * r.seed)
+            if not r.is_base and r.value in better else r for r in result.rows]
+    result = dataclasses.replace(result, rows=rows)
+    report = to_markdown(build_document(result))
+    recommended = report.split("### Recommended configuration")[1].split("\n## ")[0]
+    assert recommended.count(" points over the base (") == len(better), recommended
+    assert ("together they were never trained" in recommended) == (len(better) > 1)
 
 
 def test_the_report_s_doctor_tells_a_finding_once_per_fix(study_reference, tmp_path):

@@ -275,10 +275,11 @@ def _base_value(spec: Any, exp: Experiment, lang: str) -> str:
 
 def _summary_line(result: StudyResult, exp: Experiment,
                   items: list[tuple[str, Any, list[Row]]], base: list[Row],
-                  lang: str) -> tuple[list[str], str]:
-    """An experiment's row of the summary table and its recommendation, both measured against
-    the base: where the base value is not among the experiment's, against the base's own runs
-    from the other experiments (against the first value listed only if there are none)."""
+                  lang: str) -> tuple[list[str], str, bool]:
+    """An experiment's row of the summary table, its recommendation and whether that changes
+    the base's value, all measured against the base: where the base value is not among the
+    experiment's, against the base's own runs from the other experiments (against the first
+    value listed only if there are none)."""
     best_label, best_diff, best_rows = max(  # a tie goes to the reference (its diff: None)
         items, key=lambda item: (summarize([r.val_accuracy for r in item[2]]).mean,
                                  item[1] is None))
@@ -297,7 +298,7 @@ def _summary_line(result: StudyResult, exp: Experiment,
     val = summarize([r.val_accuracy for r in best_rows])
     return ([exp.heading(lang), best_label, val.format(lang=lang), delta],
             _recommendation(factor_text(exp.factor, lang), ref_text, best_label, best_diff, lang,
-                            is_base))
+                            is_base), _beats(best_diff))
 
 
 def _summary_section(doc: Document, result: StudyResult, experiments: list[Experiment],
@@ -306,13 +307,15 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
     doc.add(Paragraph(t(lang, "summary.intro")))
     rows = []
     recommendations = []
+    changes = 0
     base = base_rows(result.rows)
     for exp in experiments:
         items = comparisons.get(exp.name, [])
         if items:
-            row, recommendation = _summary_line(result, exp, items, base, lang)
+            row, recommendation, changed = _summary_line(result, exp, items, base, lang)
             rows.append(row)
             recommendations.append(recommendation)
+            changes += changed
     doc.add(Table([t(lang, "col.experiment"), t(lang, "col.best"), t(lang, "col.val"),
                    t(lang, "col.delta")], rows, caption=t(lang, "accuracy_pct"), align="llrr"))
     doc.add(Heading(2, t(lang, "recommended")))
@@ -324,6 +327,13 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
         return
     doc.add(Paragraph(t(lang, "recommended.intro")))
     doc.add(Bullets(recommendations))
+    if changes > 1:  # each measured against the base alone: together, never trained
+        doc.add(Paragraph(t(lang, "recommended.together")))
+
+
+def _beats(diff: Any) -> bool:
+    """A difference above zero beyond the noise: a change the recommendations make."""
+    return diff is not None and diff.delta > 0 and diff.has_interval and not diff.within_noise
 
 
 def _recommendation(factor: str, ref_label: str, best_label: str, best_diff: Any,
@@ -331,8 +341,7 @@ def _recommendation(factor: str, ref_label: str, best_label: str, best_diff: Any
     """Change a factor only where its best value beat the base (or, where the base value is
     not among the experiment's, its first value) beyond the noise."""
     ref = "" if is_base else "_ref"
-    if best_diff is not None and best_diff.delta > 0 and best_diff.has_interval \
-            and not best_diff.within_noise:
+    if _beats(best_diff):
         why = t(lang, "recommended.why_ci", low=best_diff.low * 100, high=best_diff.high * 100)
         return t(lang, f"recommended.change{ref}", factor=factor, value=best_label,
                  delta=best_diff.delta * 100, why=why, base=ref_label)
