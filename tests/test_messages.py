@@ -262,6 +262,18 @@ def test_lists_of_numbers_with_a_decimal_comma_are_kept_apart():
     assert listed(["0.0001", "0.01"]) == "0.0001, 0.01"
 
 
+def test_a_list_in_a_sentence_ends_with_its_conjunction():
+    """'cambió fuera del ruido con 0,0001; 0,01' and 'con 5, 20, 30': a list a sentence
+    says ends with 'y' (and 'and')."""
+    from mnistlab.messages import in_words
+
+    assert in_words(["0,0001", "0,01"], "es") == "0,0001 y 0,01"
+    assert in_words(["0,0001", "0,01", "0,1"], "es") == "0,0001; 0,01 y 0,1"
+    assert in_words(["5", "20", "30"], "es") == "5, 20 y 30"
+    assert in_words(["5", "20", "30"], "en") == "5, 20 and 30"
+    assert in_words(["0.01"], "en") == "0.01"
+
+
 def test_spanish_speaks_to_the_reader_as_tu_throughout():
     """Two messages said 'Baje' and 'ejecute' (usted) where every other one says 'baja',
     'ejecuta', 'usa' (tú)."""

@@ -133,6 +133,13 @@ def listed(parts: list[str]) -> str:
     return ("; " if any("," in p for p in parts) else ", ").join(parts)
 
 
+def in_words(parts: list[str], lang: str) -> str:
+    """A list as a sentence says it: `5, 20 and 30`; `0,0001; 0,01 y 0,1`."""
+    if len(parts) < 2:
+        return listed(parts)
+    return f"{listed(parts[:-1])} {t(lang, 'and')} {parts[-1]}"
+
+
 class _Formatter(string.Formatter):
     def __init__(self, lang: str) -> None:
         self.lang = lang

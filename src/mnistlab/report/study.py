@@ -20,7 +20,7 @@ from ..errors import MnistlabError
 from ..messages import (
     class_names,
     factor_text,
-    listed,
+    in_words,
     number,
     settings_text,
     t,
@@ -599,8 +599,8 @@ def _factor_conclusion(result: StudyResult, exp: Experiment,
     if beyond:
         details = "; ".join(t(lang, "concl.detail", value=label, delta=d.delta * 100)
                             for label, d in beyond)
-        return t(lang, "concl.beyond", name=name, better=listed([label for label, _ in beyond]),
-                 details=details, against=against)
+        return t(lang, "concl.beyond", name=name, details=details, against=against,
+                 better=in_words([label for label, _ in beyond], lang))
     label, d = max(diffs, key=lambda item: abs(item[1].delta))
     return t(lang, "concl.within", name=name, value=label, delta=d.delta * 100, against=against)
 
