@@ -117,7 +117,7 @@ def test_not_learning_does_not_advise_what_the_run_already_does(optimizer, lr, a
     found = diagnose(TrainConfig(optimizer=optimizer, lr=lr), history, _observed(history))
     (stuck,) = [f for f in found if f.code == "not-learning"]
     assert stuck.text("en")["fix"].startswith(advice)
-    assert "lr 0,001" in stuck.text("es")["fix"]
+    assert "tasa de aprendizaje 0,001" in stuck.text("es")["fix"]
 
 
 def test_early_check_sees_nan_and_climb():
@@ -180,7 +180,7 @@ def test_the_loss_mismatch_explains_the_loss_it_was_given(loss, says, tiny_idx_d
     assert found["loss-metric-mismatch"].text("es")["explanation"] != text["explanation"]
 
 
-@pytest.mark.parametrize("lang, words", [("en", "within a point"), ("es", "a un punto como mucho")])
+@pytest.mark.parametrize("lang, words", [("en", "within a point"), ("es", "a menos de un punto")])
 def test_validation_above_training_allows_what_its_rule_allows(lang, words):
     """The rule lets eval-mode training sit up to a point below validation; the explanation
     said "training is not below it" beside evidence of 0.1882 against 0.1938."""
