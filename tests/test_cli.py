@@ -305,8 +305,10 @@ def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path,
 
 
 @pytest.mark.parametrize("change, said", [
-    ({"format": "mnistlab-model-2"}, "made by another version of mnistlab (model format "
+    ({"format": "mnistlab-model-2"}, "made by a later version of mnistlab (model format "
      "'mnistlab-model-2'; this one, "),
+    ({"format": "mnistlab-model-0"}, "made by an earlier version of mnistlab (model format "
+     "'mnistlab-model-0'; this one, "),
     ({"config": {"cutmix": 0.5}}, "made with settings this mnistlab (")])
 def test_a_model_from_another_version_says_so(trained_run, tmp_path, capsys, change, said):
     """A later version's model file (a new format, or a setting this one does not know) was
@@ -323,7 +325,9 @@ def test_a_model_from_another_version_says_so(trained_run, tmp_path, capsys, cha
         capsys.readouterr()
         assert main(argv) == 2
         err = " ".join(capsys.readouterr().err.split())
-        assert said in err and "upgrade mnistlab" in err and "train the model again" not in err
+        earlier = "earlier" in said  # its fix is to train it again, not to upgrade
+        assert said in err and ("upgrade mnistlab" in err) != earlier, err
+        assert ("train the model again" in err) == earlier, err
         if "config" in change:
             assert "does not know (cutmix): made by a newer version?" in err, err
 

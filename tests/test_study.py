@@ -1306,11 +1306,13 @@ def test_the_final_model_s_train_accuracy_and_gap_are_given(study_reference, tmp
     assert (f"is {figures[2]} points" if lang == "en" else f"es de {figures[2]} puntos") in final
 
 
+@pytest.mark.parametrize("choose", ["explicit", "best"])
 @pytest.mark.parametrize("better", [("0.01",), ("0.01", "1")])
 def test_changes_recommended_together_are_said_to_be_untried_together(study_reference,
-                                                                      tmp_path, better):
+                                                                      tmp_path, better, choose):
     """The recommendations combined one-factor winners (lr 0.01, measured with SGD, beside
-    Adam) without a word that they were never trained together."""
+    Adam) without a word that they were never trained together; where the final model takes
+    the best values (choose = "best"), it trains them together, and nothing is said."""
     import shutil
 
     finished = study_reference("1").parent
@@ -1319,11 +1321,14 @@ def test_changes_recommended_together_are_said_to_be_untried_together(study_refe
     base = {r.seed: r.val_accuracy for r in result.rows if r.is_base}
     rows = [dataclasses.replace(r, val_accuracy=base[r.seed] + 0.05 + 0.002 * r.seed)
             if not r.is_base and r.value in better else r for r in result.rows]
-    result = dataclasses.replace(result, rows=rows)
+    spec = dataclasses.replace(result.spec, final=dataclasses.replace(result.spec.final,
+                                                                      choose=choose))
+    result = dataclasses.replace(result, rows=rows, spec=spec)
     report = to_markdown(build_document(result))
     recommended = report.split("### Recommended configuration")[1].split("\n## ")[0]
     assert recommended.count(" points over the base (") == len(better), recommended
-    assert ("together they were never trained" in recommended) == (len(better) > 1)
+    assert ("together they were never trained" in recommended) == (
+        len(better) > 1 and choose == "explicit")
 
 
 def test_the_report_s_doctor_tells_a_finding_once_per_fix(study_reference, tmp_path):

@@ -709,9 +709,12 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     payload = _safe_load(path, FIX_DAMAGED)
     made = payload.get("format")
     if isinstance(made, str) and made.startswith("mnistlab-model-") and made != MODEL_FORMAT:
-        raise MnistlabError(f"{path}: made by another version of mnistlab (model format "
-                            f"{made!r}; this one, {__version__}, reads {MODEL_FORMAT!r}); read "
-                            "it with the version that made it, or upgrade mnistlab")
+        number = made.removeprefix("mnistlab-model-")
+        later = not number.isdigit() or int(number) > int(MODEL_FORMAT.rsplit("-", 1)[1])
+        raise MnistlabError(f"{path}: made by {'a later' if later else 'an earlier'} version of "
+                            f"mnistlab (model format {made!r}; this one, {__version__}, reads "
+                            f"{MODEL_FORMAT!r}); read it with the version that made it, or "
+                            + ("upgrade mnistlab" if later else "train the model again"))
     if made != MODEL_FORMAT:
         raise MnistlabError(f"{path}: not an mnistlab model file (format "
                             f"{payload.get('format')!r}, expected {MODEL_FORMAT!r}); give a "

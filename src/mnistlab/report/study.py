@@ -327,8 +327,8 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
         return
     doc.add(Paragraph(t(lang, "recommended.intro")))
     doc.add(Bullets(recommendations))
-    if changes > 1:  # each measured against the base alone: together, never trained
-        doc.add(Paragraph(t(lang, "recommended.together")))
+    if changes > 1 and result.spec.final.choose != "best":  # each measured alone; together
+        doc.add(Paragraph(t(lang, "recommended.together")))  # only a "best" final trains them
 
 
 def _beats(diff: Any) -> bool:

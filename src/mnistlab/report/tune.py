@@ -133,6 +133,14 @@ def _best(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, "tune.best.config", config=f"`{shown}`", path=again)))
 
 
+def retrained_difference(result: TuneResult) -> Any:
+    """The best configuration's validation accuracy less the compared one's, retrained on the
+    same seeds: paired by replicate (an ensemble of N steps its seeds by N)."""
+    first = result.spec.base.seed
+    return paired(*({r.config.replicate_seed(first): r.summary.val_accuracy for r in runs}
+                    for runs in (result.retrained, result.compared)))
+
+
 def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
     if result.best is None:
         return
@@ -160,8 +168,7 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Table([t(lang, k) for k in ("col.config", "col.n", "col.val", "col.test")], rows,
                   caption=t(lang, "accuracy_pct")))
     if cmp_val is not None:
-        diff = paired({r.config.seed: r.summary.val_accuracy for r in result.retrained},
-                      {r.config.seed: r.summary.val_accuracy for r in result.compared})
+        diff = retrained_difference(result)
         why = (t(lang, "recommended.why_ci", low=diff.low * 100, high=diff.high * 100)
                if diff.has_interval else t(lang, "recommended.why_one"))
         doc.add(Paragraph(t(lang, "tune.compare.ours", label=label,

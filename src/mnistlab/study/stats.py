@@ -136,13 +136,14 @@ def paired(a: Mapping[int, float], b: Mapping[int, float]) -> Difference:
     same batches), so the difference of a pair is what the setting changed, without the
     spread between seeds that both sides share; Welch's ignores that pairing and called such
     differences noise (dropout 0.6: -5.8, -6.0, -7.5 points by seed, interval -15 to +2).
-    Welch's interval where the seeds do not pair up (a value missing or not finite)."""
+    Welch's interval where the seeds do not pair up (a value missing or not finite), or where
+    every pair differs alike (a zero-width interval would call one image beyond the noise)."""
     a = {k: v for k, v in a.items() if v is not None and math.isfinite(v)}
     b = {k: v for k, v in b.items() if v is not None and math.isfinite(v)}
     if set(a) != set(b) or len(a) < 2:
         return welch(list(a.values()), list(b.values()))
     d = summarize([a[k] - b[k] for k in sorted(a)])
-    if d.sd == 0:
-        return Difference(d.mean, d.mean, d.mean, math.inf, paired=True)
+    if d.sd < 1e-9:  # every pair differs alike (one image each, say): no spread to measure the
+        return welch(list(a.values()), list(b.values()))  # noise by; the sides' own spread
     half = t_quantile_975(d.n - 1) * d.sd / math.sqrt(d.n)
     return Difference(d.mean, d.mean - half, d.mean + half, d.n - 1, paired=True)
