@@ -107,7 +107,7 @@ def check_cohort(data: Any, extra: dict[str, Any], smoke: bool) -> str:
         train(config, splits=splits, evaluate_test=False, write_plots=False)
     alone = time.perf_counter() - start
     return (f"cohort of {COHORT_SIZE} MLPs: {together:.1f} s; one by one: {alone:.1f} s "
-            f"({alone / together:.1f}x)")
+            f"({alone / together:.1f}x faster together)")
 
 
 def check_ensemble(data: Any, extra: dict[str, Any]) -> str:
@@ -117,7 +117,8 @@ def check_ensemble(data: Any, extra: dict[str, Any]) -> str:
                       write_plots=False).summary.seconds for m in range(ENSEMBLE_SIZE))
     members = [m["test_accuracy"] for m in fused.summary.members]
     return (f"ensemble of {ENSEMBLE_SIZE} mnist-fast: {fused.summary.seconds:.1f} s in "
-            f"lockstep; one by one: {alone:.1f} s ({fused.summary.seconds / alone:.2f}x); test "
+            f"lockstep; one by one: {alone:.1f} s ({fused.summary.seconds / alone:.2f}x their "
+            "cost); test "
             f"accuracy {fused.summary.test_accuracy:.4f}, members' mean "
             f"{sum(members) / len(members):.4f}")
 

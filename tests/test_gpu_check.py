@@ -27,9 +27,11 @@ def test_the_smoke_form_prints_every_figure(shared_datasets):
                 rf"fashion-hparams study \(1 seed, smoke\): wall {number} s, [0-9]+ runs trained; "
                 rf"longest run .+ seed [0-9]+, {number} s, all runs' training {number} s",
                 rf"fashion-best: {number} s of training, test accuracy 0\.[0-9]{{4}} \(94% ",
-                rf"cohort of 8 MLPs: {number} s; one by one: {number} s \({number}x\)",
+                rf"cohort of 8 MLPs: {number} s; one by one: {number} s \({number}x faster "
+                r"together\)",
                 rf"ensemble of 4 mnist-fast: {number} s in lockstep; one by one: {number} s "
-                rf"\({number}x\); test accuracy 0\.[0-9]{{4}}, members' mean 0\.[0-9]{{4}}",
+                rf"\({number}x their cost\); test accuracy 0\.[0-9]{{4}}, "
+                r"members' mean 0\.[0-9]{4}",
                 rf"total: {number} s"]
     assert len(lines) == 1 + len(patterns)
     for line, pattern in zip(lines[1:], patterns):
