@@ -27,7 +27,7 @@ from ..messages import (
     value_said,
 )
 from ..models import shape_settings, unread_settings
-from ..records import Finding, RunSummary
+from ..records import RunSummary
 from ..study.run import base_rows
 from ..study.spec import StudySpec
 from ..study.stats import paired, summarize
@@ -514,17 +514,17 @@ def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
     runs.update({r.key: (t(lang, "doctor.final"), r.seed) for r in result.final_rows})
     # one item per finding told the same way: a code whose runs need different fixes (labels
     # shuffled on purpose, or not) is told once per fix
-    told: dict[tuple[str, ...], list[tuple[str, Finding]]] = {}
+    told: dict[tuple[str, ...], list[tuple[str, dict[str, str]]]] = {}
     for key, summary in result.summaries.items():
         if key not in runs:  # stored, but not in this report (run before with more seeds)
             continue
         for finding in summary.diagnoses:
             text = finding.text(lang)
             told.setdefault((finding.code, text["explanation"], text["fix"]),
-                            []).append((key, finding))
+                            []).append((key, text))
     items = []
     for (code, *_), found in sorted(told.items(), key=lambda kv: RANK[kv[0][0]]):
-        text = found[0][1].text(lang)
+        text = found[0][1]  # the first run's words, its evidence the example
         name, seed = runs[found[0][0]]
         example = t(lang, "doctor.run", run=name, seed=str(seed))
         items.append(t(lang, "doctor.found", title=text["title"], code=code, count=len(found),

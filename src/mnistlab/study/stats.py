@@ -140,10 +140,9 @@ def paired(a: Mapping[int, float], b: Mapping[int, float]) -> Difference:
     every pair differs alike (a zero-width interval would call one image beyond the noise)."""
     a = {k: v for k, v in a.items() if v is not None and math.isfinite(v)}
     b = {k: v for k, v in b.items() if v is not None and math.isfinite(v)}
-    if set(a) != set(b) or len(a) < 2:
+    d = summarize([a[k] - b[k] for k in sorted(a)] if set(a) == set(b) else [])
+    # every pair differing alike (one image each, say) has no spread to measure the noise by
+    if d.n < 2 or d.sd < 1e-9:
         return welch(list(a.values()), list(b.values()))
-    d = summarize([a[k] - b[k] for k in sorted(a)])
-    if d.sd < 1e-9:  # every pair differs alike (one image each, say): no spread to measure the
-        return welch(list(a.values()), list(b.values()))  # noise by; the sides' own spread
     half = t_quantile_975(d.n - 1) * d.sd / math.sqrt(d.n)
     return Difference(d.mean, d.mean - half, d.mean + half, d.n - 1, paired=True)
