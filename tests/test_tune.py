@@ -117,7 +117,7 @@ BAD_SPACES = [
     (lambda d: d.update(es={"titel": "x"}), "[es] may only give text for compare_label"),
     (lambda d: d.update(space={}), "[space] is empty"),
     (lambda d: d["space"].update(lr_max={"type": "float", "low": 0, "high": 1}),
-     "space.lr_max: 'lr_max' is not a training setting"),
+     "space.lr_max: not a training setting: 'lr_max'"),
     (lambda d: d["space"]["lr"].update(type="number"), "space.lr: type must be one of"),
     (lambda d: d["space"]["lr"].pop("high"), "space.lr: float needs low and high"),
     (lambda d: d["space"]["lr"].update(low=0.5, high=0.1), "space.lr: low (0.5) is above high"),

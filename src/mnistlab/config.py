@@ -436,6 +436,9 @@ class TrainConfig:
         return tomli_w.dumps(self.to_dict())
 
 
+# every setting's name, as TrainConfig spells it (batch_size)
+SETTINGS: frozenset[str] = frozenset(f.name for f in fields(TrainConfig))
+
 _BOOL_WORDS = {**dict.fromkeys(("true", "yes", "on", "1"), "true"),
                **dict.fromkeys(("false", "no", "off", "0"), "false")}
 
@@ -709,9 +712,9 @@ def require_validation(config: TrainConfig, where: str, why: str) -> TrainConfig
 def setting_name(name: str, where: str, what: str = "unknown setting") -> str:
     """`name` as TrainConfig spells it (batch-size -> batch_size); one line, with the close
     names, where it is no setting."""
-    known = [f.name for f in fields(TrainConfig)]
+    known = sorted(SETTINGS)
     key = name.replace("-", "_")
-    if key not in known:
+    if key not in SETTINGS:
         close = [k for k in known if k.startswith(key[:3])] or \
             difflib.get_close_matches(key, known, n=3, cutoff=0.6)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""

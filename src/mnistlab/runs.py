@@ -25,14 +25,13 @@ import pickle
 import shlex
 import zipfile
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from . import __version__, doctor, files
-from .config import PLACEMENT, TRACKING_ENTRIES, TrainConfig, read_toml
+from .config import PLACEMENT, SETTINGS, TRACKING_ENTRIES, TrainConfig, read_toml
 from .errors import MnistlabError, first_few
 from .messages import LANGS, catalogue
 from .models import MAX_PARAMETERS, build_model
@@ -742,7 +741,7 @@ def _model_fields(payload: dict[str, Any], path: Path) -> tuple[TrainConfig, tup
 
     if not isinstance(payload.get("config"), dict):
         raise altered("config is not a table of settings")
-    unknown = sorted(set(payload["config"]) - {f.name for f in fields(TrainConfig)})
+    unknown = sorted(set(payload["config"]) - SETTINGS)
     if unknown:  # a later version's setting, more likely than a hand's
         raise MnistlabError(f"{path}: made with settings this mnistlab ({__version__}) does "
                             f"not know ({first_few(unknown)}): made by a newer version? "

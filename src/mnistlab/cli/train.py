@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import itertools
 import shlex
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import files, interrupt
-from ..config import TrainConfig
+from ..config import SETTINGS, TrainConfig
 from ..errors import MnistlabError
 from .common import (
     RUN_DIR_HELP,
@@ -130,10 +129,9 @@ def _list_recipes(args: argparse.Namespace) -> int:
 
     from ..recipes import RECIPES
 
-    settings = {f.name for f in dataclasses.fields(TrainConfig)}  # None unless given
     asked = [as_flag(k, v) if isinstance(v, bool) else flag(k)
              for k, v in vars(args).items() if k not in ("command", "func", "recipe")
-             and (v is not None if k in settings else bool(v))]
+             and (v is not None if k in SETTINGS else bool(v))]  # a setting: None unless given
     if asked:
         raise MnistlabError(f"--recipe list shows the recipes and trains nothing; leave "
                             f"out {', '.join(asked)} (or give a recipe's name)")

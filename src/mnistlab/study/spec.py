@@ -44,6 +44,7 @@ from typing import Any
 from ..config import (
     JUDGED_ALIKE,
     SEED_LIMIT,
+    SETTINGS,
     TRANSLATED,
     VAL_FROM,
     TrainConfig,
@@ -258,9 +259,8 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
     known = {"name", "title", "description", "seeds", "base", "experiment", "final", "quick",
              "original_source", "original_base", "original_val_from", *TRANSLATED}
     unknown = set(data) - known
-    settings = {f.name for f in dataclasses.fields(TrainConfig)}
     tables = {"base", "experiment", "final", "quick"}  # a study's: a typo there is a typo
-    if unknown and not tables & set(data) and {k.replace("-", "_") for k in unknown} <= settings:
+    if unknown and not tables & set(data) and {k.replace("-", "_") for k in unknown} <= SETTINGS:
         # a run's config.toml: it listed some 36 keys as unknown
         raise MnistlabError(f"{where}: one run's settings, not a study; train them with "
                             f"`mnistlab train --config {where}`, or put them under [base] in a "

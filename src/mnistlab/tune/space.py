@@ -61,6 +61,7 @@ from ..config import (
     read_preset_or_file,
     read_translations,
     require_validation,
+    setting_name,
     typed,
 )
 from ..errors import MnistlabError
@@ -333,11 +334,7 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
                  where: str) -> Param:
     name = raw_name.replace("-", "_")
     key = f"{where} space.{raw_name}"
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    if name not in fields:
-        close = sorted(f for f in fields if f.startswith(name[:3]))
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise MnistlabError(f"{key}: {raw_name!r} is not a training setting{hint}")
+    setting_name(raw_name, key, "not a training setting:")
     if name in NOT_SEARCHED:
         raise MnistlabError(f"{key}: {raw_name!r} cannot be searched: {NOT_SEARCHED[name]}; "
                             "set it in [base]")
