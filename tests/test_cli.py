@@ -872,3 +872,27 @@ def test_a_terminal_without_unicode_gets_escapes_not_a_traceback(encoding, tiny_
     said = done.stdout.decode(encoding) + done.stderr.decode(encoding)
     assert done.returncode == 0 and "Traceback" not in said, said
     assert "\\u03b3" in said and (out / "model.pt").is_file()
+
+
+def test_brackets_in_folder_and_class_names_are_printed_as_written(tmp_path, tiny_idx_dir,
+                                                                    capsys):
+    """rich read "[v2]" in a folder's name and "[/]" in a class name as markup: `data info`
+    showed another folder's name, and `data info` and `evaluate` ended in a traceback."""
+    folder = tmp_path / "digits [v2]"
+    shutil.copytree(tiny_idx_dir, folder)
+    names = ["[/]", "[bold]b", "c[red]", *map(str, range(3, 10))]
+    (folder / "classes.txt").write_text("\n".join(names) + "\n")
+    capsys.readouterr()
+    assert main(["data", "info", str(folder)]) == 0
+    shown = capsys.readouterr().out
+    assert "digits [v2]" in shown and "[bold]b" in shown and "[/]" in shown
+    run = tmp_path / "run [1]"
+    assert main(["train", "--dataset", str(folder), "--model", "mlp", "--hidden", "16",
+                 "--epochs", "1", "--val-size", "100", "--eval-train-size", "100",
+                 "--device", "cpu", "--out", str(run)]) == 0
+    shown = capsys.readouterr().out
+    assert "digits [v2]" in shown and f"run folder: {run}" in shown
+    assert main(["evaluate", str(run)]) == 0
+    shown = capsys.readouterr().out
+    assert str(run) in shown and all(re.search(rf"^\s*{re.escape(n)}\s", shown, re.M)
+                                     for n in names)

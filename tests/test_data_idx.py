@@ -439,3 +439,23 @@ def test_an_empty_gz_beside_its_raw_file_says_removing_it_is_the_fix(tmp_path):
     with pytest.raises(MnistlabError) as info:
         load_dataset(folder)
     assert "truncated" in str(info.value) and "remove it" not in str(info.value)
+
+
+def test_more_names_than_labels_for_a_published_dataset_s_copy_are_said(tmp_path,
+                                                                        shared_datasets):
+    """A copy of MNIST with twelve names in classes.txt made twelve-output models without a
+    word (two classes that never had an image), where another folder is warned."""
+    folder = tmp_path / "mnist-named"
+    folder.mkdir()
+    for file in (shared_datasets / "mnist").glob("*-ubyte.gz"):
+        (folder / file.name).symlink_to(file)
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    (folder / "classes.txt").write_text("\n".join(names) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its own ten names: nothing to say
+        assert load_dataset(folder).class_names == names
+    (folder / "classes.txt").write_text("\n".join([*names, "ten", "eleven"]) + "\n")
+    with pytest.warns(UserWarning, match="classes.txt names 12 classes but the labels run from "
+                      "0 to 9, so classes 10, 11 have no image"):
+        dataset = load_dataset(folder)
+    assert dataset.published and len(dataset.class_names) == 12

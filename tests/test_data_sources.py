@@ -561,6 +561,11 @@ def test_a_relative_cache_is_said_as_the_folder_it_is(tmp_path, monkeypatch):
     ("http://127.0.0.1:99999/x", "a mirror needs a port from 1 to 65535"),
     ("https://me:secret@/x", "'https://me:***@/x': not a download address; a mirror needs a "
                              "host after the //"),
+    # the file names were put after the query: a folder's listing read as each file, and
+    # the error printed the token
+    ("http://127.0.0.1:8765/good?token=secret", "'http://127.0.0.1:8765/good'?...: a mirror is "
+                                                "a folder's address"),
+    ("http://127.0.0.1:8765/good#x", "leave out the part from ? or #"),
 ])
 def test_a_mirror_that_is_no_download_address_is_refused_before_any_download(
         mirror, said, monkeypatch, tmp_path):
@@ -570,6 +575,7 @@ def test_a_mirror_that_is_no_download_address_is_refused_before_any_download(
     with pytest.raises(MnistlabError) as info:
         fetch("mnist", mirrors=[mirror])
     assert said in str(info.value) and "network" not in str(info.value)
+    assert "secret" not in str(info.value)
     assert not (tmp_path / "cache").exists()
 
 
@@ -747,3 +753,34 @@ def test_data_path_of_a_folder_without_the_idx_files_is_refused(tmp_path, capsys
     assert capsys.readouterr().err.strip() == (
         f"error: {tmp_path}: not a dataset folder (it holds none of the four IDX files); give "
         "a folder holding the four IDX files")
+
+
+@pytest.mark.parametrize("kind, said", [
+    ("missing", "no folder"), ("incomplete", "no complete mnist/ inside"), ("absent", None)])
+def test_an_mnistlab_data_that_does_not_hold_the_dataset_is_said(kind, said, shared_datasets,
+                                                                 tmp_path, monkeypatch):
+    """MNISTLAB_DATA naming a folder that is not there, or a mnist/ missing files, read the
+    cache's copy without a word (--data-dir said it). A folder without mnist/ at all is a
+    setting for other datasets: looked past in silence."""
+    from mnistlab.data.sources import locate
+
+    cache = tmp_path / "cache"
+    (cache / "mnist").mkdir(parents=True)
+    for file in (shared_datasets / "mnist").glob("*.gz"):
+        (cache / "mnist" / file.name).symlink_to(file)
+    monkeypatch.setenv("MNISTLAB_CACHE", str(cache))
+    given = tmp_path / "mine"
+    if kind == "incomplete":
+        (given / "mnist").mkdir(parents=True)
+        (given / "mnist" / "t10k-labels-idx1-ubyte.gz").symlink_to(
+            shared_datasets / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    if kind == "absent":
+        (given / "fashion-mnist").mkdir(parents=True)
+    monkeypatch.setenv("MNISTLAB_DATA", str(given))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        folder, how = locate("mnist")
+    assert how == "cache" and folder == cache / "mnist"
+    told = [str(w.message) for w in seen]
+    assert told == ([] if said is None else [
+        f"MNISTLAB_DATA {given}: {said}; read mnist from {cache / 'mnist'} (cache) instead"])

@@ -378,6 +378,13 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
      "{ label = 'b', lr = 0.001 }]\n", "'b' is listed twice; give each variant its own label"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.01, 0.01]\n",
      "'0.01' is listed twice; give each value once"),
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'momentum'\nvalues = [0.0, -0.0]\n",
+     "'0' is listed twice; give each value once"),
+    # a study's key below [base] was told "(did you mean seed?)"
+    ("[base]\nseeds = 5\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1]\n",
+     "[base]: seeds is the study's, not a setting: write it above the first [table]"),
+    ("[base]\n[quick]\nmax-epochs = 0\n[[experiment]]\nname = 'x'\nfactor = 'lr'\n"
+     "values = [0.1]\n", "[quick]: max_epochs must be a whole number >= 1, got 0"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'seed'\nvalues = [1, 2]\n",
      "seed cannot vary in an experiment"),
     ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'five', seed = 5 }]\n",

@@ -71,7 +71,7 @@ def setting_text(value: Any, lang: str = "en") -> str:
     if isinstance(value, bool) and lang != "en":  # English keeps True: stored labels use it
         return t(lang, "yes" if value else "no")
     if isinstance(value, float):
-        return localise(f"{value:g}", lang)
+        return localise(f"{value + 0.0:g}", lang)  # -0.0 is 0 (one value, two run folders)
     return str(value)
 
 

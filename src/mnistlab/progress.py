@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -136,7 +137,8 @@ class RichReporter(Reporter):
 
     def finding(self, finding: dict[str, Any]) -> None:
         self.progress.console.print(
-            f"[bold red]doctor:[/] {finding['title']} — {finding['evidence']}", highlight=False)
+            f"[bold red]doctor:[/] {escape(finding['title'])} — {escape(finding['evidence'])}",
+            highlight=False)
 
     def run_ended(self, status: str) -> None:
         if self.task is not None:

@@ -251,7 +251,7 @@ def print_findings(findings: Sequence[Finding], lang: str = "en",
         return
     lines = []
     for f in findings:
-        text = f.text(lang)
+        text = {part: escape(words) for part, words in f.text(lang).items()}  # names, paths
         severity = t(lang, f"severity.{f.severity}")
         lines.append(f"[bold {COLOURS.get(f.severity, 'white')}]{severity}[/] "
                      f"[bold]{text['title']}[/] [dim]({f.code})[/]\n  [italic]{text['evidence']}"
@@ -296,7 +296,7 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
     if summary.cuda_graphs is not None:
         extras += " · CUDA graphs" if summary.cuda_graphs else " · CUDA graphs failed: eager steps"
     kind = f"ensemble of {len(summary.members)}" if summary.members else "single run"
-    table = Table(title=f"{summary.dataset} · {summary.model} · "
+    table = Table(title=f"{escape(summary.dataset)} · {summary.model} · "
                         f"{summary.parameters:,} parameters · {kind}{extras}")
     best = f", best {summary.best_epoch}" if summary.best_epoch else ""  # what is scored
     cells = {"status": summary.status,

@@ -74,9 +74,9 @@ def run_data(args: argparse.Namespace) -> int:
             return 0
         from rich.table import Table
 
-        table = Table(title=f"dataset {args.name}", show_header=False)
+        table = Table(title=f"dataset {escape(args.name)}", show_header=False)
         for key, value in info.items():
-            table.add_row(str(key), _cell(value))
+            table.add_row(str(key), escape(_cell(value)))  # a folder named "x [v2]"
         stdout.print(table)
     return 0
 

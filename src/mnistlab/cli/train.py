@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 from .. import files, interrupt
 from ..config import SETTINGS, TrainConfig
 from ..errors import MnistlabError
@@ -176,13 +178,13 @@ def run_train(args: argparse.Namespace) -> int:
         if not out.is_dir():
             raise
         # before any epoch (reading the data, say) there is no checkpoint
-        stderr.print(f"\n{_resume_line(args, out, (out / 'checkpoint.pt').is_file())}")
+        stderr.print(f"\n{escape(_resume_line(args, out, (out / 'checkpoint.pt').is_file()))}")
         return interrupt.exit_code()
     summary = result.summary
     if result.reused and tracking is not None:
         tracking.finished_folder()
     if result.reused:
-        stderr.print(f"{out}: already holds this run, finished; nothing to train (add "
+        stderr.print(f"{escape(str(out))}: already holds this run, finished; nothing to train (add "
                      "--overwrite to train it again)")
     if not args.quiet:
         print_summary(summary, out)
@@ -199,7 +201,7 @@ def run_train(args: argparse.Namespace) -> int:
         return 1
     if summary.status == "interrupted":
         below_bar = "" if args.quiet else "\n"  # the progress bar's line may be unfinished
-        stderr.print(below_bar + _resume_line(args, out, summary.epochs > 0))
+        stderr.print(below_bar + escape(_resume_line(args, out, summary.epochs > 0)))
         return interrupt.exit_code()
     return 0
 
@@ -331,8 +333,6 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from rich.markup import escape
-
     from ..data import load_dataset
     from ..data.sources import KNOWN_DATASETS, given_folder
     from ..data.tensors import prepare_data
@@ -415,7 +415,7 @@ def report_table(report: ClassificationReport) -> Table:
                       f"{s.support:,}", **style)
 
     for name, scores in report.classes.items():
-        add(name, scores)
+        add(escape(name), scores)  # a class named "[bold]b" is printed as written
     table.add_section()
     table.add_row("accuracy", "", "", f"{report.accuracy:.4f}",
                   f"{report.macro_avg.support:,}", style="bold")

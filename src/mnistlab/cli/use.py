@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 from .. import files, interrupt
 from ..errors import MnistlabError
 from .common import RUN_DIR_HELP, check_run_usable, needed_path_text, path_text, stderr
@@ -64,7 +66,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.show:
         drawn = ("" if len(predictions) <= SHEET_MAX
                  else f" (the first {SHEET_MAX} of {len(predictions)} inputs)")
-        stderr.print(f"sheet: {show_sheet(predictions, args.show)}{drawn}")
+        stderr.print(f"sheet: {escape(str(show_sheet(predictions, args.show)))}{drawn}")
     return exit_code(predictions)
 
 

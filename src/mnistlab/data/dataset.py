@@ -226,6 +226,7 @@ def _warn_about_labels(folder: Path, train: torch.Tensor, test: torch.Tensor,
     listed = ", ".join(map(str, empty[:5])) + (f" and {len(empty) - 5:,} more"
                                                if len(empty) > 5 else "")
     in_test = int(torch.isin(test, torch.tensor(empty)).sum())
+    carry = "1 test image carries them" if in_test == 1 else f"{in_test:,} test images carry them"
     if max_label + 1 < classes:  # the names outnumber the labels: the list, not the labels
         warnings.warn(f"{folder}: classes.txt names {classes} classes but the labels run from "
                       f"0 to {max_label}, so classes {listed} have no image and a model gets "
@@ -233,8 +234,8 @@ def _warn_about_labels(folder: Path, train: torch.Tensor, test: torch.Tensor,
                       "the label files", stacklevel=3)
         return
     warnings.warn(f"{folder}: labels run from 0 to {classes - 1}, so a model gets {classes} "
-                  f"outputs, but classes {listed} have no training image ({in_test:,} test "
-                  "images carry them); check the label files for stray values", stacklevel=3)
+                  f"outputs, but classes {listed} have no training image ({carry}); check "
+                  "the label files for stray values", stacklevel=3)
 
 
 def _pixel_stats(images: torch.Tensor) -> tuple[float, float]:
@@ -276,6 +277,9 @@ def load_folder(folder: str | Path, *, name: str | None = None,
         own = spec is None and (folder / "classes.txt").is_file()  # names of one's own win
         class_names = (_class_names(folder, len(known.class_names) - 1) if own
                        else list(known.class_names))
+        if own:  # twelve names for MNIST's ten labels: twelve outputs, two never trained
+            _warn_about_labels(folder, train_y, test_y, len(class_names),
+                               len(known.class_names) - 1)
         mean, std, name = known.mean, known.std, name or known.name
     else:
         max_label = int(torch.cat([train_y, test_y]).max())

@@ -202,19 +202,27 @@ def locate(name: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
 
 
 def _warn_if_passed_over(data_dir: str | Path | None, folder: Path, how: str) -> None:
-    """A --data-dir that does not hold the dataset (a typo, a file, the dataset's own folder,
-    a folder without it) was passed over without a word, and the data read from the next
-    place in the search order; the data is the same (checksums), the setting recorded is not
-    what was read."""
-    if data_dir is None or how == "--data-dir":
-        return
-    given = Path(data_dir).expanduser()
-    what = ("no folder" if not given.exists() else "a file" if not given.is_dir() else
-            "the dataset's own folder, where the folder above it is meant"
-            if not missing_files(given) else
-            f"no complete {folder.name}/ inside")
-    warnings.warn(f"--data-dir {data_dir}: {what}; read {folder.name} from {folder} ({how}) "
-                  "instead", stacklevel=3)
+    """A --data-dir or MNISTLAB_DATA that does not hold the dataset (a typo, a file, the
+    dataset's own folder, a folder without it) was passed over without a word, and the data
+    read from the next place in the search order; the data is the same (checksums), the
+    setting recorded is not what was read. MNISTLAB_DATA stands for every dataset: one
+    it does not hold at all is looked for further on without a word."""
+    named = [("--data-dir", data_dir), ("MNISTLAB_DATA", os.environ.get("MNISTLAB_DATA"))]
+    for setting, value in named:
+        if setting == how:
+            return  # read from there: nothing passed over
+        if not value:
+            continue
+        given = Path(value).expanduser()
+        own = given / folder.name
+        what = ("no folder" if not given.exists() else "a file" if not given.is_dir() else
+                "the dataset's own folder, where the folder above it is meant"
+                if not missing_files(given) else
+                f"no complete {folder.name}/ inside" if setting == "--data-dir" or own.exists()
+                else "")
+        if what:
+            warnings.warn(f"{setting} {value}: {what}; read {folder.name} from {folder} ({how}) "
+                          "instead", stacklevel=3)
 
 
 def _why_not_there(folder: Path, how: str) -> str:
@@ -484,6 +492,11 @@ def _check_mirror(url: str) -> None:
     except ValueError:  # out of range, or not a number
         port_ok = False
     if parts.scheme in MIRROR_SCHEMES and parts.hostname and port_ok:
+        if parts.query or parts.fragment:  # the file names went after "?token=...": a page
+            bare = parts._replace(query="", fragment="").geturl()
+            raise MnistlabError(f"--mirror {shown_url(bare)!r}?...: a mirror is a folder's "
+                                "address, which each file's name is added to; leave out the "
+                                "part from ? or # (a query or a token cannot be passed)")
         return
     why = (f"an address starting {' or '.join(s + '://' for s in MIRROR_SCHEMES)}"
            if parts.scheme not in MIRROR_SCHEMES else

@@ -270,9 +270,9 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
                             f"allowed: {', '.join(sorted(known))}")
     name = check_name(typed(data, "name", "text", where, name_from_stem(Path(where).stem)),
                       where)
-    base = _with_validation(checked_config(typed(data, "base", "table", where, {},
-                                                 example="[base] with model = \"mlp\", ..."),
-                                           f"{where} [base]"), f"{where} [base]")
+    raw_base = typed(data, "base", "table", where, {}, example="[base] with model = \"mlp\", ...")
+    _study_keys_above(raw_base, known - tables, f"{where} [base]")
+    base = _with_validation(checked_config(raw_base, f"{where} [base]"), f"{where} [base]")
     seeds = typed(data, "seeds", "whole number", where, 3)
     check_plan_size(seeds, 0, base.seed, where)
     experiments: list[Experiment] = []
@@ -289,7 +289,8 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
         settings_so_far += len(exp.variants)
     final = _parse_final(typed(data, "final", "table", where, {"choose": "none"},
                                example="[final] with choose = \"best\""), base, where)
-    quick = dict(typed(data, "quick", "table", where, {}))
+    quick = underscored(dict(typed(data, "quick", "table", where, {})), f"{where} [quick]")
+    _study_keys_above(quick, known - tables, f"{where} [quick]")
     if quick:
         cap = typed(quick, "max_epochs", "whole number", f"{where} [quick]", 1)
         if cap < 1:
@@ -366,6 +367,16 @@ def _parse_final(raw: dict[str, Any], base: TrainConfig, where: str) -> FinalSpe
                             "trains none; remove them, or choose \"best\" or \"explicit\"")
     return FinalSpec(choose, settings, dict(typed(raw, "original", "table of numbers", where,
                                                   {}, example="e.g. { val = 88.0 }")))
+
+
+def _study_keys_above(table: dict[str, Any], study_keys: set[str], where: str) -> None:
+    """A study's own key (seeds = 5) written below [base]: TOML put it in that table, where
+    it was "unknown setting 'seeds' (did you mean seed?)", a fix that changes the meaning."""
+    misplaced = sorted(k for k in table if k in study_keys)
+    if misplaced:
+        raise MnistlabError(f"{where}: {', '.join(misplaced)} is the study's, not a setting: "
+                            "write it above the first [table] (TOML puts every key after "
+                            "[base] in that table)")
 
 
 def _check(base: TrainConfig, changes: dict[str, Any], where: str) -> TrainConfig:
