@@ -629,6 +629,9 @@ def test_fewer_seeds_than_the_folder_holds_says_the_others_are_there(tmp_path, t
                 "them all, reusing the runs already trained") in capsys.readouterr().err
         report = (tmp_path / "S" / "report.md").read_text()
         assert stored in report and "Run with `--seeds 3` or more" not in report
+        # results.csv holds this report's runs: "Every run is in results.csv" was not true
+        assert "Every run is in" not in report and "the folder's runs of 3 seeds are there " \
+            "once it is run again with `--seeds 3`" in report
     assert main(["study", str(study), "--quiet", "--seeds", "3", "--lang", "es", "--out",
                  out]) == 0
     said = capsys.readouterr()
@@ -1735,3 +1738,47 @@ def test_results_csv_marks_the_base_also_where_one_experiment_holds_it():
     written = list(csv.DictReader(io.StringIO(results_csv(result.distinct_rows()))))
     assert [(r["value"], r["base"]) for r in written] == [
         ("0.01", "false"), ("0.01", "false"), ("0.05", "true"), ("0.05", "true")]
+
+
+def test_the_report_s_doctor_example_is_the_same_whichever_run_finished_first(study_reference,
+                                                                               tmp_path):
+    """The example quoted was the first run with the finding in the order the store returned
+    them, which is the order the workers finished in: two runs of one study quoted two runs'
+    numbers."""
+    from mnistlab.records import Finding
+
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    result = train_study(load_study(str(finished.parent / "tiny.toml")), tmp_path / "S")
+    keys = [r.key for r in result.rows if r.key in result.summaries][:3]  # not snapshots
+    for n, key in enumerate(keys):
+        result.summaries[key] = dataclasses.replace(result.summaries[key], diagnoses=[
+            Finding("val-above-train", "info", {"running": 0.5 + n / 100, "val": 0.6,
+                                                "train_eval": 0.61, "margin": 1.0})])
+
+    def section(summaries: dict) -> str:
+        report = to_markdown(build_document(dataclasses.replace(result, summaries=summaries)))
+        return report.split("## Training doctor")[1].split("\n## ")[0]
+
+    first = section(result.summaries)
+    assert first == section(dict(reversed(result.summaries.items())))
+    assert "0.5000" in first  # the plan's first run
+
+
+def test_a_study_s_report_tells_its_runs_findings_as_the_doctor_does(study_reference, tmp_path):
+    """The report told only the findings stored when each run trained, the doctor those
+    merged with a fresh diagnosis: a folder trained by an earlier version (whose collapse
+    did not yet name labels shuffled on purpose) got one fix in its report and another from
+    `mnistlab doctor`."""
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    spec = load_study(str(finished.parent / "tiny.toml"))
+    told = {key: [f.code for f in s.diagnoses]
+            for key, s in train_study(spec, tmp_path / "S").summaries.items()}
+    assert any(told.values())
+    with sqlite3.connect(tmp_path / "S" / "study.db") as db:  # as an earlier version stored it
+        for key, summary in db.execute("SELECT key, summary FROM runs").fetchall():
+            db.execute("UPDATE runs SET summary = ? WHERE key = ?",
+                       (json.dumps({**json.loads(summary), "diagnoses": []}), key))
+    again = train_study(spec, tmp_path / "S")
+    assert {key: [f.code for f in s.diagnoses] for key, s in again.summaries.items()} == told

@@ -146,7 +146,10 @@ def build_document(result: StudyResult, lang: str = "en", origin: str = "") -> D
         _final_section(doc, result, lang)
     _doctor_section(doc, result, lang)
     _conclusions(doc, result, comparisons, lang)
-    doc.add(Paragraph(t(lang, "results_csv")))
+    # rebuilt with fewer seeds than it holds: results.csv has this report's runs, not all
+    doc.add(Paragraph(t(lang, "results_csv_stored", n=result.spec.seeds,
+                        stored=result.seeds_stored) if result.seeds_stored
+                      else t(lang, "results_csv")))
     return doc
 
 
@@ -515,8 +518,9 @@ def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
     # one item per finding told the same way: a code whose runs need different fixes (labels
     # shuffled on purpose, or not) is told once per fix
     told: dict[tuple[str, ...], list[tuple[str, dict[str, str]]]] = {}
-    for key, summary in result.summaries.items():
-        if key not in runs:  # stored, but not in this report (run before with more seeds)
+    for key in runs:  # in the plan's order: the example is the same run at every rebuild
+        summary = result.summaries.get(key)  # (the store's is the order runs finished in)
+        if summary is None:
             continue
         for finding in summary.diagnoses:
             text = finding.text(lang)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .. import files
+from .. import doctor, files
 from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig
 from ..errors import MnistlabError
 from ..messages import t
@@ -311,6 +311,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
             rows = _rows(plan, done)
             chosen = _choose_final(spec, rows)
             final_rows: list[Row] = []
+            final_runs: list[PlannedRun] = []
             if chosen is not None:
                 final_runs = plan_final(spec, chosen, keyed_at)
                 counted |= {r.key for r in final_runs}
@@ -325,12 +326,24 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                     final_rows.append(row_from(cell, done[r.key].summary, done[r.key].history))
         finally:
             progress.stop()
+        configs = {r.key: r.config for r in [*plan.to_train, *early_final, *final_runs]}
         result = StudyResult(spec, out, plan, rows, final_rows, chosen,
-                             {k: v.summary for k, v in done.items()},
+                             {k: _diagnosed(v, configs.get(k)) for k, v in done.items()},
                              _seeds_stored(spec, plan, done.keys(), keyed_at))
         # with the lock still held: another command on this folder clears stale temporaries
         files.write_text(out / "results.csv", results_csv(result.distinct_rows()))
     return result
+
+
+def _diagnosed(stored: StoredRun, config: TrainConfig | None) -> RunSummary:
+    """A run's summary with its stored findings merged with a fresh diagnosis, as `mnistlab
+    doctor` tells them: a folder trained by an earlier version was told one fix in its report
+    and another by the doctor (labels shuffled on purpose, then not yet named)."""
+    summary = stored.summary
+    if config is None or summary.status == "interrupted" or not stored.history:
+        return summary
+    return replace(summary, diagnoses=doctor.merge(
+        list(summary.diagnoses), doctor.diagnose(config, stored.history, summary.observation())))
 
 
 def _seeds_stored(spec: StudySpec, plan: Plan, done: Iterable[str],
