@@ -328,11 +328,58 @@ def test_the_method_names_each_kind_of_unfinished_trial_and_writes_conditions_in
             in spanish)
     assert "only when dropout ∈ {0.2, 0.5}" in english
     assert "solo si dropout ∈ {0,2; 0,5}" in spanish
-    # true and false as a space file writes them, not Python's True and False
-    assert "| batchnorm | opción | true, false |" in spanish and "True" not in spanish
+    # true and false as a space file writes them in English, not Python's True and False;
+    # in Spanish the settings' names and words (they were the English keys and words)
+    assert "| batchnorm | choice | true, false |" in english and "True" not in english
+    assert ("| normalización por lotes (`batchnorm`) | opción | sí, no |" in spanish
+            and "True" not in spanish and "true" not in spanish)
     assert "only when batchnorm = true" in english
+    assert "solo si normalización por lotes = sí" in spanish
     result.trials = [trial(TrialState.COMPLETE), trial(TrialState.RUNNING)]
     assert "1 complete, 0 pruned, 1 unfinished (running or waiting);" in method("en")
+
+
+def test_the_conclusions_name_no_setting_held_at_one_value_as_the_most_important(tmp_path):
+    """The importances section said none could be estimated (every searched setting held at
+    one value), and the conclusions then named `optimizer` the most important (1.00 ± 0.00);
+    the Spanish named the setting by its English key beside the table's Spanish names."""
+    from mnistlab.report.document import Document, to_markdown
+    from mnistlab.report.tune import _conclusions
+    from mnistlab.tune.search import TuneResult
+
+    data = space_dict()
+    data["space"] = {"optimizer": {"type": "categorical", "choices": ["adam"]},
+                     "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}}
+    spec = parse_space(data)
+    result = TuneResult(spec, tmp_path, "sqlite:///tune.db", "tiny", 0, "median", 4, [],
+                        None, None, importances={"optimizer": [1.0, 1.0]})
+
+    def conclusions(lang):
+        doc = Document("t", lang)
+        _conclusions(doc, result, lang)
+        return to_markdown(doc)
+
+    assert "most important" not in conclusions("en")
+    result.importances = {"optimizer": [1.0], "lr": [0.6, 0.7]}
+    assert "The most important setting was `lr` (fANOVA 0.65" in conclusions("en")
+    assert ("El ajuste más importante fue tasa de aprendizaje (`lr`) (fANOVA 0,65"
+            in conclusions("es"))
+
+
+def test_a_spanish_search_s_figures_name_choices_in_spanish():
+    """The slice and parallel plots labelled a Spanish report's categories "constant",
+    "cosine" and "True", where its tables said "constante" and "sí"."""
+    from mnistlab.report.tune import _drawn, _scale
+
+    data = space_dict()
+    data["space"] = {"schedule": {"type": "categorical", "choices": ["constant", "cosine"]},
+                     "batchnorm": {"type": "categorical", "choices": [True, False]}}
+    schedule, batchnorm = parse_space(data).params
+    assert _scale(schedule, "es").categories == ("constante", "coseno")
+    assert _scale(batchnorm, "es").categories == ("sí", "no")
+    assert _scale(batchnorm, "en").categories == ("true", "false")
+    assert _drawn(schedule, "cosine", "es") in _scale(schedule, "es").categories
+    assert _drawn(batchnorm, True, "en") == "true"
 
 
 @settings(max_examples=40, deadline=None)
@@ -348,6 +395,19 @@ def test_written_space_reads_back_the_same(low, span, log, epochs):
     again = parse_space(tomllib.loads(spec_toml(spec)))
     assert again.fingerprint() == spec.fingerprint()
     assert again.compare == spec.compare
+
+
+def test_the_written_space_keeps_its_spanish_texts():
+    """space.toml left out the [es] table: a Spanish report made from it was titled in
+    English and read "Frente a the reference reentrenada"."""
+    from mnistlab.config import tomllib
+
+    data = space_dict()
+    data["es"] = {"title": "Búsqueda mínima", "compare_label": "la de referencia"}
+    spec = parse_space(data)
+    again = parse_space(tomllib.loads(spec_toml(spec)))
+    assert again.translations == spec.translations == {"es": data["es"]}
+    assert again.fingerprint() == spec.fingerprint()
 
 
 def test_fashion_mlp_preset_and_its_quick_form():

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from .. import files
 from ..figures import localised
-from ..messages import choice_text, listed, number, setting_label, settings_text, t
+from ..messages import (
+    choice_text,
+    factor_text,
+    listed,
+    number,
+    setting_label,
+    settings_text,
+    t,
+    value_said,
+)
 from ..models import shape_settings
 from ..study.stats import paired, summarize
 from ..tune.search import CUT, max_epochs
@@ -107,11 +116,13 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
     for p in spec.params:
         kind = t(lang, f"tune.type.{p.type}") + (f", {t(lang, 'tune.log')}" if p.log else "")
         cond = (t(lang, "tune.when", cond=" & ".join(
-            f"{k} ∈ {{{listed([choice_text(x, lang) for x in v])}}}" if len(v) > 1
-            else f"{k} = {choice_text(v[0], lang)}"
+            f"{setting_label(k, lang)} ∈ {{{listed([_choice(k, x, lang) for x in v])}}}"
+            if len(v) > 1 else f"{setting_label(k, lang)} = {_choice(k, v[0], lang)}"
             for k, v in p.when.items())) if p.when else t(lang, "tune.always"))
-        rows.append([p.name, kind, p.describe(t(lang, "tune.step"), lang).replace(" (log)", ""),
-                     cond])
+        shown = (listed([_choice(p.name, c, lang) for c in p.encoded_choices])
+                 if p.type == "categorical" else
+                 p.describe(t(lang, "tune.step"), lang).replace(" (log)", ""))
+        rows.append([p.name if lang == "en" else factor_text(p.name, lang), kind, shown, cond])
     doc.add(Table([t(lang, k) for k in ("col.param", "col.type", "col.range", "col.condition")],
                   rows, align=["l", "l", "l", "l"]))
 
@@ -238,10 +249,16 @@ def _history(doc: Document, result: TuneResult, lang: str) -> None:
     _image(doc, result.out, "plots/history.png", fig, t(lang, "tune.history.caption"))
 
 
+def _estimated(result: TuneResult) -> dict[str, list[float]]:
+    """The importances of the settings searched over more than one value (one held at a
+    single value has nothing to be important for: the conclusions named one all the same)."""
+    fixed = {p.name for p in result.spec.params if p.fixed}
+    return {name: v for name, v in result.importances.items() if name not in fixed}
+
+
 def _importances(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Heading(1, t(lang, "tune.importance")))
-    fixed = {p.name for p in result.spec.params if p.fixed}  # nothing to be important for
-    values = {name: v for name, v in result.importances.items() if name not in fixed}
+    values = _estimated(result)
     if not values:
         why = result.importance_note
         why = (t(lang, "tune.importance.all_fixed") if all(p.fixed for p in result.spec.params)
@@ -263,12 +280,27 @@ def _importances(doc: Document, result: TuneResult, lang: str) -> None:
     _image(doc, result.out, "plots/importances.png", fig, t(lang, "tune.importance"))
 
 
-def _scale(param: Param) -> plots.Scale:
+def _choice(name: str, value: Any, lang: str) -> str:
+    """A searched setting's choice as the report shows it, in tables and on figures alike:
+    as the space file writes it in English (true, cosine), in `lang`'s words elsewhere (sí,
+    coseno: the Spanish report's figures said "cosine" and "True")."""
+    return choice_text(value) if lang == "en" else value_said(name, value, lang)
+
+
+def _scale(param: Param, lang: str) -> plots.Scale:
     """How a plot draws a searched setting: its choices in the space's order, or its range."""
     if param.type == "categorical":
-        return plots.Scale(categories=tuple(str(c) for c in param.encoded_choices))
+        return plots.Scale(categories=tuple(_choice(param.name, c, lang)
+                                            for c in param.encoded_choices))
     return plots.Scale(low=param.low, high=param.high, log=param.log,
                        whole=param.type == "int")
+
+
+def _drawn(param: Param, stored: Any, lang: str) -> Any:
+    """A trial's value of `param` as its figure's axis places it: a choice by its shown
+    name (the scale's categories), a number as it is."""
+    value = encode_choice(param.decode(stored))
+    return _choice(param.name, value, lang) if param.type == "categorical" else value
 
 
 def _parallel_and_slices(doc: Document, result: TuneResult, lang: str) -> None:
@@ -276,13 +308,13 @@ def _parallel_and_slices(doc: Document, result: TuneResult, lang: str) -> None:
     if len(complete) < 2:
         return
     by_name = {p.name: p for p in result.spec.params}
-    params = {p.name: [encode_choice(p.decode(tr.params[p.name])) if p.name in tr.params
+    params = {p.name: [_drawn(p, tr.params[p.name], lang) if p.name in tr.params
                        else None for tr in complete] for p in result.spec.params}
     params = {k: v for k, v in params.items()  # a fixed setting is one point on its axis
               if any(x is not None for x in v) and not by_name[k].fixed}
     if not params:  # every setting held at one value: nothing to draw
         return
-    scales = {setting_label(k, lang): _scale(by_name[k]) for k in params}
+    scales = {setting_label(k, lang): _scale(by_name[k], lang) for k in params}
     params = {setting_label(k, lang): v for k, v in params.items()}  # the axes in `lang`
     values = [tr.value for tr in complete]
     doc.add(Heading(1, t(lang, "tune.parallel")))
@@ -312,10 +344,11 @@ def _conclusions(doc: Document, result: TuneResult, lang: str) -> None:
         reached = sum(int(tr.user_attrs.get("epochs", _last(tr)[1])) for tr in finished)
         items.append(t(lang, "tune.concl.pruned", pruned=len(pruned), finished=len(finished),
                        saved=planned - reached, planned=planned))
-    if result.importances:
-        name, values = max(result.importances.items(), key=lambda kv: summarize(kv[1]).mean)
+    estimated = _estimated(result)
+    if estimated:
+        name, values = max(estimated.items(), key=lambda kv: summarize(kv[1]).mean)
         s = summarize(values)
-        items.append(t(lang, "tune.concl.top", name=name, mean=s.mean,
+        items.append(t(lang, "tune.concl.top", name=factor_text(name, lang), mean=s.mean,
                        sd=0.0 if math.isnan(s.sd) else s.sd))
     if items:
         doc.add(Heading(1, t(lang, "conclusions")))

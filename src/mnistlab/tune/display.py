@@ -61,14 +61,14 @@ class TrialTable:
     def reporter_for(self, trial: Any, config: Any) -> Reporter:
         if self.status is None:
             return Reporter()
-        self.status.update(f"trial {trial.number}: starting ({config.epochs} epochs)")
+        self.status.update(f"trial {trial.number}: starting ({_epochs(config.epochs)})")
         return _EpochStatus(self.status, trial.number, config.epochs)
 
     def retrain_reporter(self, label: str, config: Any) -> Reporter:
         self.stop()
         what = "the best configuration" if label == "best" else "the comparison configuration"
         return _SaidAtStart(self.console, f"retraining {what} with seed {config.seed} "
-                                          f"({config.epochs} epochs)")
+                                          f"({_epochs(config.epochs)})")
 
     def on_trial(self, trial: Any, done: int, best: Any = None) -> None:
         """A trial's row; ★ where it is the study's best trial so far (`best`, every
@@ -127,3 +127,7 @@ class _SaidAtStart(Reporter):
     def run_started(self, config: Any, epochs: int, steps_per_epoch: int, *,
                     done_epochs: int = 0) -> None:
         self.console.print(self.line)
+
+
+def _epochs(n: int) -> str:
+    return "1 epoch" if n == 1 else f"{n} epochs"  # "(1 epochs)" on a --quick retrain

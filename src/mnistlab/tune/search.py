@@ -883,4 +883,6 @@ def spec_toml(spec: TuneSpec) -> str:
         data["compare"] = {"label": c.label, "source": c.source, "note": c.note,
                            **({"val": c.val} if c.val is not None else {}),
                            "settings": dict(c.settings)}
+    # the [es] texts: a Spanish report made from this file read "Frente a the reference"
+    data.update({lang: dict(texts) for lang, texts in spec.translations.items() if texts})
     return tomli_w.dumps(data)
