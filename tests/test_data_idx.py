@@ -102,6 +102,10 @@ BAD_FOLDERS = [
     ("class-without-a-name", lambda f: (f / "classes.txt").write_text(
         "\n".join(["a", "b", "", "d", "e", "f", "g", "h", "i", "j"]) + "\n\n"),
      "classes.txt", "line 3 is empty (class 2 would have no name)"),
+    # an ESC was printed raw to the terminal in every table
+    ("class-with-a-control-character", lambda f: (f / "classes.txt").write_text(
+        "\n".join(["a", "b\x1b[31m", "c", "d", "e", "f", "g", "h", "i", "j"])),
+     "classes.txt", "line 2 holds the control character '\\x1b'; class names are printed"),
     ("one-class", _one_class, "tiny", "every label is 0, so there is one class and nothing to "
                                       "classify; check the label files"),
     ("channel-axis", lambda f: write_idx(f / TRAIN_IMAGES, np.zeros((20, 28, 28, 1), np.uint8)),
@@ -459,3 +463,13 @@ def test_more_names_than_labels_for_a_published_dataset_s_copy_are_said(tmp_path
                       "0 to 9, so classes 10, 11 have no image"):
         dataset = load_dataset(folder)
     assert dataset.published and len(dataset.class_names) == 12
+
+
+def test_a_form_feed_or_line_separator_in_classes_txt_does_not_split_a_name(tmp_path):
+    """splitlines() split "a\\x0cb" into two classes, shifting every name after it."""
+    folder = make_dataset_folder(tmp_path / "tiny", 20, 10)
+    (folder / "classes.txt").write_text("\n".join(["a\u2028b", *"cdefghijk"]))
+    with pytest.raises(MnistlabError, match="line 1 holds the control character"):
+        load_dataset(folder)
+    (folder / "classes.txt").write_text("\r\n".join("abcdefghij") + "\r\n")  # Windows' lines
+    assert load_dataset(folder).class_names == list("abcdefghij")

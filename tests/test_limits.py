@@ -91,6 +91,9 @@ def test_optimizer_moments_and_batch_actually_used_are_counted():
      "use a smaller --batch-size or smaller layers (--filters, --blocks)"),
     ({"model": "resnet", "filters": (4096, 4096, 4096), "blocks": 4}, (1, 28, 28),
      "resnet would have about"),
+    # a batch of 10**13 images said "about 1275200000000000.0 GB"
+    ({"model": "mlp", "batch_size": 10**13}, (1, 28, 28),
+     "training mlp needs about 156,960 TB (weights 1.8 MB"),
 ])
 def test_too_big_or_too_deep_is_one_line_before_building(settings, shape, message, monkeypatch):
     monkeypatch.setattr(models, "memory_limit", lambda device="cpu": (10**9, "test"))

@@ -297,7 +297,9 @@ def _too_small(config: TrainConfig, image_shape: Shape, num_classes: int, where:
 
 
 def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+    if n >= 1e12:  # a batch of 10**13 images: "about 1275200000000000.0 GB"
+        return f"{n / 1e12:,.0f} TB"
+    return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
 def _dense_plan(in_features: int, sizes: tuple[int, ...], num_classes: int,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 import warnings
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -196,7 +197,8 @@ def _class_names(folder: Path, max_label: int) -> list[str]:
     except UnicodeDecodeError as exc:
         raise MnistlabError(f"{names_file}: not UTF-8 text (byte {exc.start} cannot be "
                             "decoded); save it as UTF-8") from None
-    names = [line.strip() for line in text.splitlines()]
+    # lines end at \n (and \r\n) only: splitlines() also split a name at a form feed
+    names = [line.strip() for line in text.split("\n")]
     while names and not names[-1]:
         names.pop()
     if max_label >= len(names):
@@ -207,6 +209,11 @@ def _class_names(folder: Path, max_label: int) -> list[str]:
         if not name:
             raise MnistlabError(f"{names_file}: line {k + 1} is empty (class {k} would have no "
                                 "name); write one name per line, label 0 first")
+        control = next((c for c in name if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+        if control is not None:  # an ESC went to the terminal raw, in every table
+            raise MnistlabError(f"{names_file}: line {k + 1} holds the control character "
+                                f"{control!r}; class names are printed in tables and reports: "
+                                "remove it")
         if name in first:
             raise MnistlabError(f"{names_file}: {name!r} names classes {first[name]} and {k}; "
                                 "each class needs a name of its own (its accuracy is reported "
