@@ -286,3 +286,15 @@ def test_spanish_speaks_to_the_reader_as_tu_throughout():
     found = {key: m.group(0) for key, texts in catalogue().items()
              if (m := usted.search(texts.get("es", "")))}
     assert found == {}
+
+
+def test_an_experiment_s_figures_name_what_their_values_are():
+    """The points chart's value axis had no label, and the curves' legend read "30" alone
+    (the epochs factor's one line) with nothing to say 30 of what."""
+    from mnistlab import figures
+
+    points = figures.point_chart(["0.1", "0.01"], [0.8, 0.85], [0.01, 0.02], "learning rate",
+                                 "0.1", seeds=2)
+    assert points.axes[0].get_xlabel() == "learning rate"
+    curves = figures.experiment_curves({"30": [[0.5, 0.6, 0.7]], "10": [[0.5, 0.6]]}, "epochs")
+    assert curves.axes[0].get_legend().get_title().get_text() == "epochs"

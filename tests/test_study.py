@@ -380,6 +380,11 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
      "'0.01' is listed twice; give each value once"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'momentum'\nvalues = [0.0, -0.0]\n",
      "'0' is listed twice; give each value once"),
+    ("[base]\n[[experiment]]\nname = 'o'\nfactor = 'hidden'\nvalues = [[], [16]]\n",
+     "(o): '': hidden: [] must list one or more"),
+    # it said they were two values 6 significant digits could not tell apart
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1, '0.1']\n",
+     "lr=0.1 and lr='0.1': one is text in quotes; write numbers without quotes"),
     # a study's key below [base] was told "(did you mean seed?)"
     ("[base]\nseeds = 5\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1]\n",
      "[base]: seeds is the study's, not a setting: write it above the first [table]"),
@@ -1782,3 +1787,18 @@ def test_a_study_s_report_tells_its_runs_findings_as_the_doctor_does(study_refer
                        (json.dumps({**json.loads(summary), "diagnoses": []}), key))
     again = train_study(spec, tmp_path / "S")
     assert {key: [f.code for f in s.diagnoses] for key, s in again.summaries.items()} == told
+
+
+def test_the_doctor_on_a_study_that_has_not_finished_says_so(study_reference, tmp_path,
+                                                             capsys):
+    """On a study stopped part way the doctor told the runs it had trained, "nothing wrong"
+    and exit 0, and not a word of the runs it had not started."""
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    capsys.readouterr()
+    main(["doctor", str(tmp_path / "S")])
+    assert "has not finished" not in capsys.readouterr().err
+    (tmp_path / "S" / "results.csv").unlink()  # as a study stopped before its end leaves it
+    main(["doctor", str(tmp_path / "S"), "--lang", "es"])
+    said = capsys.readouterr().err
+    assert f"nota: {tmp_path / 'S'} es un estudio sin terminar" in " ".join(said.split())

@@ -335,6 +335,15 @@ def test_the_method_names_each_kind_of_unfinished_trial_and_writes_conditions_in
             and "True" not in spanish and "true" not in spanish)
     assert "only when batchnorm = true" in english
     assert "solo si normalización por lotes = sí" in spanish
+    # the data it trained and judged on, where not the default (it did not say so)
+    assert "Base configuration (settings not searched): dataset=fashion-mnist, val_size=100, " \
+        "eval_train_size=100, model=mlp" in english
+    assert "tamaño de validación 100" in spanish and "train_subset" not in english
+    # trials.csv calls a Ctrl-C's trial what the report does (it said fail)
+    from mnistlab.tune.search import trials_csv
+
+    states = [line.split(",")[1] for line in trials_csv(result).splitlines()[1:]]
+    assert states == ["complete"] * 3 + ["pruned", "fail", "interrupted", "interrupted"]
     result.trials = [trial(TrialState.COMPLETE), trial(TrialState.RUNNING)]
     assert "1 complete, 0 pruned, 1 unfinished (running or waiting);" in method("en")
 

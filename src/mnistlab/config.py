@@ -617,6 +617,12 @@ def name_problem(name: Any, *, spaces: bool = False) -> str:
     return ""
 
 
+def control_character(text: str) -> str | None:
+    """The first control character or line break in `text` (a no-break space is none), or
+    None: a name shown in tables, labels and on the terminal must hold none."""
+    return next((c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+
+
 def check_name(name: Any, where: str, *, spaces: bool = False) -> str:
     """`name` when it can be a folder name; else one line saying why and what to write."""
     problem = name_problem(name, spaces=spaces)

@@ -185,7 +185,7 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
     in_percent(ax.yaxis, lang)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, title=title, title_fontsize=8)  # the values' legend read "30" alone
     plt.close(fig)
     return localised(fig, lang)
 
@@ -223,6 +223,7 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
         ax.scatter(x[ox], [original[i] for i in ox], marker="x", c="black", zorder=3,
                    label=t(lang, "plot.original"))
     ax.set_xticks(x, labels, rotation=20)
+    ax.set_xlabel(title)  # the values' axis was unnamed
     ax.set_ylabel(t(lang, "plot.val"))
     in_percent(ax.yaxis, lang)
     ax.set_title(title)

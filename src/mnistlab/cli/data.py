@@ -126,6 +126,11 @@ def run_doctor(args: argparse.Namespace) -> int:
             else:
                 stdout.print(f"[bold]{named}[/]: [green]{t(args.lang, 'cli.nothing_wrong')}[/]",
                              soft_wrap=True)
+    for path in args.path:  # its runs say nothing of those it has not started
+        if (Path(path) / "study.db").is_file() and not (Path(path) / "results.csv").is_file():
+            running = files.held(Path(path) / "study.lock")
+            warn_line(t(args.lang, "cli.study_running" if running else "cli.study_unfinished",
+                        path=path))
     for message in refused:
         error_line(message, 2)
     if refused:

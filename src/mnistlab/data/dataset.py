@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import unicodedata
 import warnings
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..config import control_character
 from ..errors import MnistlabError
 from .idx import (
     DEFAULT_LIMIT,
@@ -209,7 +209,7 @@ def _class_names(folder: Path, max_label: int) -> list[str]:
         if not name:
             raise MnistlabError(f"{names_file}: line {k + 1} is empty (class {k} would have no "
                                 "name); write one name per line, label 0 first")
-        control = next((c for c in name if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+        control = control_character(name)
         if control is not None:  # an ESC went to the terminal raw, in every table
             raise MnistlabError(f"{names_file}: line {k + 1} holds the control character "
                                 f"{control!r}; class names are printed in tables and reports: "

@@ -12,6 +12,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from .. import files
+from ..config import TrainConfig
 from ..figures import localised
 from ..messages import (
     choice_text,
@@ -46,11 +47,19 @@ if TYPE_CHECKING:
     from ..tune.search import TuneResult
     from ..tune.space import Param
 
-def _key_settings(*models: str) -> list[str]:
-    """The settings a reader looks for first; of the layer sizes, only those the models have."""
+# the data a search trains and judges on, where it is not the default (a search on 1,500
+# images with 500 for validation did not say so outside a --quick one)
+DATA_SETTINGS = ("train_subset", "val_from", "val_size", "eval_train_size")
+DEFAULTS = TrainConfig()
+
+
+def _key_settings(config: TrainConfig, *models: str) -> list[str]:
+    """The settings a reader looks for first; of the layer sizes, only those the models have;
+    the data's, where `config` changes them."""
     shapes = [k for model in models for k in shape_settings(model)]
-    return ["dataset", "model", *dict.fromkeys(shapes), "activation", "dropout", "optimizer",
-            "lr", "momentum", "weight_decay", "schedule", "batch_size", "epochs"]
+    data = [k for k in DATA_SETTINGS if getattr(config, k) != getattr(DEFAULTS, k)]
+    return ["dataset", *data, "model", *dict.fromkeys(shapes), "activation", "dropout",
+            "optimizer", "lr", "momentum", "weight_decay", "schedule", "batch_size", "epochs"]
 
 
 def _settings(values: dict[str, Any], lang: str, keys: Any = None) -> str:
@@ -110,7 +119,7 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
     base = spec.base.to_dict()
     models = searched["model"].choices if "model" in searched else (spec.base.model,)
     doc.add(Paragraph(t(lang, "tune.base", base=_settings(
-        base, lang, [k for k in _key_settings(*models) if k not in searched]))))
+        base, lang, [k for k in _key_settings(spec.base, *models) if k not in searched]))))
     doc.add(Heading(2, t(lang, "tune.space")))
     rows = []
     for p in spec.params:
@@ -139,7 +148,7 @@ def _best(doc: Document, result: TuneResult, lang: str) -> None:
                         seed=result.best_config.seed, n=len(result.by_state("COMPLETE")),
                         params=f"`{_settings(params, lang)}`")))
     config = result.best_config
-    shown = _settings(config.to_dict(), lang, _key_settings(config.model))
+    shown = _settings(config.to_dict(), lang, _key_settings(config, config.model))
     again = shlex.quote(str(result.out / "best.toml"))  # as the command was given its --out
     doc.add(Paragraph(t(lang, "tune.best.config", config=f"`{shown}`", path=again)))
 

@@ -35,7 +35,6 @@ import collections
 import dataclasses
 import itertools
 import math
-import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +48,7 @@ from ..config import (
     VAL_FROM,
     TrainConfig,
     check_name,
+    control_character,
     list_presets_in,
     name_from_stem,
     quote,
@@ -418,7 +418,8 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
         factor, variants = "trial", _listed_variants(raw, where)
     _check_variants(variants, kinds[0], where)
     for v in variants:
-        at = f"{where}: {v.label if _one_line(v.label) else quote(v.label)}"
+        shown = v.label if v.label and control_character(v.label) is None else quote(v.label)
+        at = f"{where}: {shown}"  # an empty list is labelled "": it read "(o): : hidden"
         _with_validation(_check(base, v.changes, at), at)
     return Experiment(name, factor, tuple(variants),
                       typed(raw, "test", "true or false", where, False),
@@ -437,6 +438,10 @@ def _check_variants(variants: list[Variant], kind: str, where: str) -> None:
     if twice:
         fix = "give each value once" if kind != "variants" else "give each variant its own label"
         given = [v.changes for v in variants if v.label == twice[0]]
+        quoted = [g for g in given[:2] if any(isinstance(v, str) for v in g.values())]
+        if kind != "variants" and len(quoted) == 1:  # [0.1, "0.1"]: not two close values
+            raise MnistlabError(f"{where}: {_given(given[0])} and {_given(given[1])}: one is "
+                                "text in quotes; write numbers without quotes")
         if kind != "variants" and given[0] != given[1]:  # 0.1234567 and 0.1234568
             raise MnistlabError(f"{where}: {_given(given[0])} and {_given(given[1])} are both "
                                 f"labelled {twice[0]!r} (6 significant digits name a value's "
@@ -524,11 +529,6 @@ def _grid_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]
     return "×".join(factors), variants
 
 
-def _one_line(text: str) -> bool:
-    """No line break nor control character (a no-break space is fine: isprintable is not)."""
-    return not any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
-
-
 def _listed_variants(raw: dict[str, Any], where: str) -> list[Variant]:
     variants: list[Variant] = []
     if "original" in raw:
@@ -538,7 +538,7 @@ def _listed_variants(raw: dict[str, Any], where: str) -> list[Variant]:
         item = dict(item)
         at = f"{where} variant {len(variants) + 1}"
         label = typed(item, "label", "text", at, f"variant {len(variants) + 1}")
-        if not _one_line(label):  # a row of the report's tables, a part of run names
+        if control_character(label) is not None:  # a row of the tables, a part of run names
             raise MnistlabError(f"{at}: label {quote(label)} holds a line break or another "
                                 "control character; write it on one line")
         original = typed(item, "original", "table of numbers", at, {},

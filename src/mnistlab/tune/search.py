@@ -843,7 +843,10 @@ def trials_csv(result: TuneResult) -> str:
                      *names])
     for t in result.trials:
         last = _last_intermediate(t)
-        writer.writerow([t.number, t.state.name.lower(),
+        # a trial stopped by Ctrl-C is Optuna's FAIL; the report calls it interrupted
+        state = "interrupted" if t.state.name == "FAIL" and t.user_attrs.get(CUT) else \
+            t.state.name.lower()
+        writer.writerow([t.number, state,
                          "" if t.value is None else f"{t.value:.6g}",
                          "" if last is None else f"{last:.6g}",
                          t.user_attrs.get("epochs", ""), t.user_attrs.get("seconds", ""),
