@@ -259,6 +259,8 @@ def test_a_full_disk_while_importing_names_the_cache_not_the_source(tiny_known, 
         import_folder(name, offered)
     assert info.value.errno == errno.ENOSPC
     assert Path(info.value.filename).parent == cache_root() / name  # the disk to free
+    # a first import that got nothing leaves no empty folder behind (fetch left none)
+    assert not (cache_root() / name).exists()
 
 
 def test_fetch_into_a_log_writes_no_blank_lines(http_root, tiny_known, capfd):

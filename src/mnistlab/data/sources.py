@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -521,31 +522,41 @@ def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
                             "known ones")
     for mirror in mirrors:
         _check_mirror(mirror)
+    with _cache_folder(name) as target:
+        _remove_stale_downloads(target.parent)
+        logger = pooch.get_logger()
+        level = logger.level
+        # pooch logs a "use this known_hash" hint per file; we check payloads ourselves instead
+        logger.setLevel(logging.WARNING)
+        try:
+            for stem in FILES:
+                cached = find_file(target, stem)
+                if cached is not None:
+                    try:
+                        read_verified(name, stem, cached)
+                        continue
+                    except MnistlabError:
+                        pass  # download it again; a verified copy replaces it, else it stays
+                _download_one(spec, stem, mirrors, target, progress, timeout)
+        finally:
+            logger.setLevel(level)
+    return target
+
+
+@contextlib.contextmanager
+def _cache_folder(name: str) -> Iterator[Path]:
+    """The cache's folder for `name` (made if needed); a first fetch or import that got
+    nothing (an error, a full disk, Ctrl-C) leaves no empty folder behind. Verified files
+    stay for the next try."""
     made = not (cache_root() / name).exists()
     target = writable_cache(name)
-    _remove_stale_downloads(target.parent)
-    logger = pooch.get_logger()
-    level = logger.level
-    # pooch logs a "use this known_hash" hint per file; we check payloads ourselves instead
-    logger.setLevel(logging.WARNING)
     try:
-        for stem in FILES:
-            cached = find_file(target, stem)
-            if cached is not None:
-                try:
-                    read_verified(name, stem, cached)
-                    continue
-                except MnistlabError:
-                    pass  # download it again; a verified copy replaces it, else it stays
-            _download_one(spec, stem, mirrors, target, progress, timeout)
+        yield target
     except BaseException:
-        if made:  # a first fetch that got nothing leaves no empty folder behind
+        if made:
             with contextlib.suppress(OSError):
-                target.rmdir()  # only if empty: verified files stay for the next try
+                target.rmdir()  # only if empty
         raise
-    finally:
-        logger.setLevel(level)
-    return target
 
 
 def import_folder(name: str, source_dir: str | Path) -> Path:
@@ -568,17 +579,17 @@ def import_folder(name: str, source_dir: str | Path) -> Path:
                       f"train on it with --dataset {source}; if it is {spec.title}, the file is "
                       f"damaged: fetch it with `mnistlab data fetch {name}`")
         found[stem] = path
-    target = writable_cache(spec.name)
-    for stem, path in found.items():
-        final = target / path.name
-        with files.replacing(final) as staged:
-            try:
-                shutil.copyfile(path, staged)
-            except OSError as exc:  # the cache's disk is the one full (it named the source)
-                if exc.errno not in LOCAL_ERRORS:
-                    raise
-                raise OSError(exc.errno, exc.strerror, str(final)) from None
-            read_verified(name, stem, staged, where=str(path))  # the copy is what gets cached
-        # only the verified form may be found: drop the other one (raw vs .gz) if cached before
-        (target / (stem if final.suffix == ".gz" else f"{stem}.gz")).unlink(missing_ok=True)
+    with _cache_folder(spec.name) as target:
+        for stem, path in found.items():
+            final = target / path.name
+            with files.replacing(final) as staged:
+                try:
+                    shutil.copyfile(path, staged)
+                except OSError as exc:  # the cache's disk is the one full (it named the source)
+                    if exc.errno not in LOCAL_ERRORS:
+                        raise
+                    raise OSError(exc.errno, exc.strerror, str(final)) from None
+                read_verified(name, stem, staged, where=str(path))  # the copy is what is cached
+            # only the verified form may be found: drop the other (raw vs .gz) if cached before
+            (target / (stem if final.suffix == ".gz" else f"{stem}.gz")).unlink(missing_ok=True)
     return target
