@@ -896,3 +896,17 @@ def test_brackets_in_folder_and_class_names_are_printed_as_written(tmp_path, tin
     shown = capsys.readouterr().out
     assert str(run) in shown and all(re.search(rf"^\s*{re.escape(n)}\s", shown, re.M)
                                      for n in names)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_diverged_run_points_to_a_panel_only_where_it_printed_one(quiet, tiny_idx_dir,
+                                                                    tmp_path, capsys):
+    """With --quiet it said "see the doctor's panel", which --quiet does not print."""
+    run = tmp_path / "run"
+    code = main(["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--hidden", "16",
+                 "--epochs", "2", "--val-size", "100", "--optimizer", "sgd", "--lr", "1e6",
+                 "--device", "cpu", "--out", str(run), *(["--quiet"] if quiet else [])])
+    said = " ".join(capsys.readouterr().err.split())
+    assert code == 1 and "training diverged" in said
+    assert ("see the doctor's panel" in said) != quiet
+    assert (f"`mnistlab doctor {run}` says more" in said) == quiet

@@ -786,3 +786,30 @@ def test_an_mnistlab_data_that_does_not_hold_the_dataset_is_said(kind, said, sha
     told = [str(w.message) for w in seen]
     assert told == ([] if said is None else [
         f"MNISTLAB_DATA {given}: {said}; read mnist from {cache / 'mnist'} (cache) instead"])
+
+
+def test_fetch_of_a_dataset_already_read_from_mnistlab_data_downloads_nothing(
+        shared_datasets, tmp_path, monkeypatch, capsys):
+    """`data fetch mnist` with MNISTLAB_DATA holding it downloaded all the same (and failed
+    offline without a word of the copy every command reads). A damaged copy there is no
+    reason not to fetch."""
+    import mnistlab.data
+    from mnistlab.cli import main
+
+    monkeypatch.setenv("MNISTLAB_DATA", str(shared_datasets))
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path / "cache"))
+    fetched = []
+    monkeypatch.setattr(mnistlab.data, "fetch", lambda name, **kw: fetched.append(name) or
+                        tmp_path / "cache" / name)
+    assert main(["data", "fetch", "mnist"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert said.startswith(f"mnist: already in {shared_datasets / 'mnist'} (MNISTLAB_DATA), "
+                           "where every command reads it; nothing downloaded")
+    assert fetched == [] and not (tmp_path / "cache").exists()
+    damaged = tmp_path / "data" / "mnist"
+    damaged.mkdir(parents=True)
+    for file in (shared_datasets / "mnist").glob("*.gz"):
+        (damaged / file.name).write_bytes(file.read_bytes()[:-100] if "t10k-labels" in file.name
+                                          else file.read_bytes())
+    monkeypatch.setenv("MNISTLAB_DATA", str(tmp_path / "data"))
+    assert main(["data", "fetch", "mnist"]) == 0 and fetched == ["mnist"]

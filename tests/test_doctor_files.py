@@ -189,6 +189,12 @@ def test_a_study_or_search_running_now_or_done_without_run_folders_is_not_called
     with pytest.raises(MnistlabError, match="a search of 2 finished trials and no run folder: "
                        "a search's trials keep none"):
         doctor_path(tmp_path / "t")
+    # retraining its best configuration now: it said to run the command again
+    (tmp_path / "t" / "retrain" / "best-seed1").mkdir(parents=True)
+    with files.exclusive(tmp_path / "t" / "retrain" / "best-seed1" / ".lock", "a training run"):
+        with pytest.raises(MnistlabError, match="a search retraining its best configuration now "
+                           r"\(retrain/\); examine it once that has finished"):
+            doctor_path(tmp_path / "t")
 
 
 def test_a_run_without_summary_json_is_named_unfinished(run_copy, capsys):
@@ -252,6 +258,13 @@ def test_runs_that_never_finished_are_named_not_passed_as_well(good_run, tmp_pat
         with pytest.raises(MnistlabError, match="a run training now \\(another process holds "
                            "its folder\\); examine it once it has finished"):
             examine(tmp_path / "alone")
+    # an interrupted run (its summary written) resumed now: it was told "run the same command
+    # again", which that command's lock then refused
+    interrupted = tmp_path / "resumed"
+    shutil.copytree(good_run, interrupted)
+    with files.exclusive(interrupted / ".lock", "a training run"):
+        with pytest.raises(MnistlabError, match="a run training now"):
+            examine(interrupted)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -329,6 +329,12 @@ def test_user_mistakes(tmp_path):
     with pytest.raises(MnistlabError, match="m.onnx.pt: what is written is ONNX"):
         export_onnx(run, tmp_path / "m.onnx.pt")
     assert export_onnx(run, tmp_path / ".onnx", check=False)["path"] == str(tmp_path / ".onnx")
+    # into the run's own folder: its `train` command then refused the folder as holding
+    # "files mnistlab did not write"
+    with pytest.raises(MnistlabError, match=f"--out {run / 'm.onnx'}: inside the run folder "
+                                            f"{run.resolve()} .* write it outside that folder"):
+        export_onnx(run, run / "m.onnx")
+    assert not (run / "m.onnx").exists()
 
 
 @pytest.mark.parametrize("run_settings, views", [

@@ -4,6 +4,7 @@ report, resuming, two workers on the SQLite default, and two workers on a real P
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -581,6 +582,34 @@ def test_a_space_whose_draws_never_go_together_stops_in_one_line(tiny_idx_dir, t
                                             "that cannot go together .*; narrow the space"):
         run_tune(spec, tmp_path / "s", options=TuneOptions(trials=3, report=False))
     assert "Traceback" not in caplog.text
+
+
+def test_two_searches_started_together_on_one_new_folder_are_one_refused(space_file, tmp_path,
+                                                                         monkeypatch):
+    """Both were taken (the folder's check came before either had written anything): its
+    tune.db then held two studies, space.toml named one and search.json the other, and
+    neither search could be resumed or reported again."""
+    import importlib
+
+    from mnistlab import files
+
+    search_module = importlib.import_module("mnistlab.tune.search")  # the package's name is
+    spec = load_space(str(space_file))  # its function's
+    other = parse_space({**space_dict(str(spec.base.dataset)), "name": "other"})
+    out = tmp_path / "search"
+    made = files.check_output_folder
+
+    def the_other_starts_first(folder, *args, **kwargs):  # in the gap after the first check
+        monkeypatch.setattr(files, "check_output_folder", made)
+        search_module.search(other, out, trials=1)
+        return made(folder, *args, **kwargs)
+
+    monkeypatch.setattr(files, "check_output_folder", the_other_starts_first)
+    with pytest.raises(MnistlabError, match=f"--out {out}: holds the search 'other', not "
+                                            "'tiny'; use another --out"):
+        search_module.search(spec, out, trials=1)
+    assert "name = \"other\"" in (out / "space.toml").read_text()
+    assert json.loads((out / "search.json").read_text())["study"] == "other"
 
 
 def test_a_folder_of_another_search_is_refused(space_file, tmp_path, monkeypatch):

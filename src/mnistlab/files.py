@@ -211,7 +211,7 @@ def _mark_of(folder: Path) -> tuple[str, str] | None:
                  if all((folder / name).is_file() for name in names)), None)
 
 
-def check_not_inside_ours(folder: Path, flag: str = "--out") -> None:
+def check_not_inside_ours(folder: Path, flag: str = "--out", *, file: bool = False) -> None:
     """A folder given for new work is not inside a run, study or search folder of mnistlab's:
     the work went in, and that folder was then refused as holding "files mnistlab did not
     write". (A study's and a search's own runs are inside them by design, and not given.)
@@ -219,9 +219,9 @@ def check_not_inside_ours(folder: Path, flag: str = "--out") -> None:
     for parent in Path(folder).expanduser().resolve().parents:
         mark = _mark_of(parent)
         if mark is not None:
+            where = "write it outside that folder" if file else "give a folder outside it"
             raise MnistlabError(f"{flag} {folder}: inside the {mark[0]} folder {parent} (made "
-                                f"by `{mark[1]}`), which holds only its own files; give a "
-                                "folder outside it")
+                                f"by `{mark[1]}`), which holds only its own files; {where}")
 
 
 # Where mnistlab names a folder itself (a study's runs/<key>, a search's retrain/<name>), a
@@ -329,6 +329,9 @@ def check_output_file(path: str | Path, flag: str = "--out", *, suffix: str,
     if not path.name.lower().endswith(suffix):  # Path('.onnx').suffix is '': a hidden file
         raise MnistlabError(f"{flag} {path}: what is written is {suffix[1:].upper()}; give a "
                             f"name ending in {suffix}")
+    # an ONNX file or a sheet put in a run's folder made the run's own command refuse it
+    # later, as a folder "holding files mnistlab did not write"
+    check_not_inside_ours(path, flag, file=True)
     check_output_folder(path.parent if str(path.parent) else Path("."), flag)
     return path
 

@@ -829,6 +829,11 @@ def _ours(folder: Path) -> bool:
     return any(f'"{key}"' in text for key in OUR_SUMMARY_KEYS)
 
 
+def _training_now(path: str | Path) -> MnistlabError:
+    return MnistlabError(f"{path}: a run training now (another process holds its folder); "
+                         "examine it once it has finished")
+
+
 def _no_runs_yet(root: Path, marker: str, what: str, command: str) -> str:
     """Why a study or search folder holds no finished run folder, and what to do: it runs
     now (a study holds its lock; a search has trials running), its trials are done but keep
@@ -846,6 +851,11 @@ def _no_runs_yet(root: Path, marker: str, what: str, command: str) -> str:
         return (f"{what} with {running} trial{'s' * (running != 1)} running now (or killed "
                 f"while running) and {done} finished; its run folders come when it retrains "
                 "its best configuration at the end: examine it then")
+    retrain = root / "retrain"
+    if retrain.is_dir() and any(files.held(run / LOCK_FILE) for run in retrain.iterdir()
+                                if run.is_dir()):  # it said to run the command again
+        return (f"{what} retraining its best configuration now (retrain/); examine it once that "
+                "has finished")
     if done:
         return (f"{what} of {done} finished trial{'s' * (done != 1)} and no run folder: a "
                 "search's trials keep none, its run folders come from retraining its best "
@@ -882,6 +892,8 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
         raise a_file(root, "a run, study or tune folder", noun="folder")
     ours, summary = _ours(root), (root / "summary.json").is_file()
     if summary and ours:
+        if files.held(root / LOCK_FILE):  # resumed now: "run the same command again" was wrong
+            raise _training_now(path)
         return {str(root): examine_run(root)}
     if (summary or (root / "metrics.csv").is_file()) and not ours:
         raise MnistlabError(f"{path}: not a run folder mnistlab wrote (no config.toml, model.pt "
@@ -895,8 +907,7 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
     resumable = any((root / name).is_file() for name in ("config.toml", "checkpoint.pt"))
     if not run_dirs and resumable and not (root / "study.db").is_file():
         if files.held(root / LOCK_FILE):  # the command that would resume it is refused
-            raise MnistlabError(f"{path}: a run training now (another process holds its "
-                                "folder); examine it once it has finished")
+            raise _training_now(path)
         raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
                             "killed or out of memory); run the same train command again to "
                             "resume it, then examine it")

@@ -72,7 +72,13 @@ COMMANDS: dict[str, tuple[str, str, Adder, Runner]] = {
     "data": ("fetch, locate and inspect datasets", "",
              lambda p: data.add_data(p, _Parser), data.run_data),
     "doctor": ("name what went wrong in a run or study folder",
-               "Exit 0 when nothing is wrong, 1 when a problem is found.",
+               "Reads a run's epochs and summary (or every run of a study or search) and names "
+               "the failure signatures it finds: a learning rate too high or too low, a loss "
+               "that does not fit the metric (the LeNet challenge's 0.9000), collapse to one "
+               "class, overfitting, labels with no signal, data that is not what it says, and "
+               "more (docs/doctor.md shows each). Each finding gives its evidence, what it "
+               "means and a fix. Exit 0 when nothing is wrong, 1 when a problem is found, 2 "
+               "when a folder is no run's.",
                data.add_doctor, data.run_doctor),
     "study": ("run a study (preset or TOML file) and write its report", study.STUDY,
               study.add_study, study.run_study),
@@ -171,7 +177,7 @@ the published files, downloaded already:
     "doctor": """\
 examples:
   mnistlab doctor runs/fast
-  mnistlab doctor studies/lenet-challenge
+  mnistlab doctor studies/lenet-challenge-quick
   mnistlab doctor runs/a runs/b runs/c""",
     "study": """\
 examples:

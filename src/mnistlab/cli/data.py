@@ -58,6 +58,11 @@ def run_data(args: argparse.Namespace) -> int:
                 raise MnistlabError("--mirror: --from imports a folder and downloads nothing; "
                                     "give one of the two")
             path = data.import_folder(args.name, args.source)
+        elif not args.mirror and (found := _found_elsewhere(args.name)) is not None:
+            stdout.print(f"{args.name}: already in {escape(str(found[0]))} ({found[1]}), where "
+                         "every command reads it; nothing downloaded (give --mirror URL to "
+                         "download a copy into the cache)", soft_wrap=True)
+            return 0
         else:
             # a bar where someone watches: in a log, each transient bar left a blank line
             path = data.fetch(args.name, mirrors=args.mirror,
@@ -79,6 +84,26 @@ def run_data(args: argparse.Namespace) -> int:
             table.add_row(str(key), escape(_cell(value)))  # a folder named "x [v2]"
         stdout.print(table)
     return 0
+
+
+def _found_elsewhere(name: str) -> tuple[Path, str] | None:
+    """Where a good copy of a known dataset is read from outside the cache (MNISTLAB_DATA, a
+    system folder), or None: `data fetch mnist` with it there downloaded all the same, and
+    failed offline. A damaged copy there is None: the fetch goes on (and reading it says why
+    the cache's copy is not the one read)."""
+    from ..data.sources import FILES, KNOWN_DATASETS, find_file, locate, read_verified
+
+    if name not in KNOWN_DATASETS:
+        return None
+    try:
+        folder, how = locate(name)
+        if how == "cache":
+            return None
+        for stem in FILES:
+            read_verified(name, stem, find_file(folder, stem))
+    except MnistlabError:
+        return None
+    return folder, how
 
 
 def _cell(value: Any) -> str:

@@ -197,7 +197,9 @@ def run_train(args: argparse.Namespace) -> int:
                                      if value is not None)]))  # a figure not measured: left out
     if summary.status == "diverged":
         stderr.print("[red]error:[/] training diverged (loss became NaN/inf or kept rising) and "
-                     "was stopped early; lower the learning rate (see the doctor's panel)")
+                     "was stopped early; lower the learning rate (" +
+                     (f"`mnistlab doctor {shlex.quote(str(out))}` says more)" if args.quiet
+                      else "see the doctor's panel)"))
         return 1
     if summary.status == "interrupted":
         below_bar = "" if args.quiet else "\n"  # the progress bar's line may be unfinished
@@ -319,9 +321,9 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", type=path_text,
                    help="where datasets live (default: as when trained)")
     p.add_argument("--dataset", metavar="DIR", type=needed_path_text,
-                   help="the folder of IDX files a run trained on a folder of its own reads, "
-                   "where that folder has moved (default: as when trained; the data must be "
-                   "the same)")
+                   help="only for a run trained on a folder of its own (not a dataset named "
+                   "mnist or fashion-mnist): where that folder is now, if it has moved "
+                   "(default: where it was when trained; the data must be the same)")
     p.add_argument("--json", action="store_true",
                    help="print JSON: accuracy, loss, n, tta_views (null without test-time "
                    "augmentation), per_class_accuracy (null for a class with no image), "

@@ -39,7 +39,11 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the --show file if it exists (refused otherwise)")
     p.add_argument("--style", choices=STYLES, default=None,
-                   help="preprocessing (default: from the run's dataset)")
+                   help="how an image is made to look like the training images: strokes "
+                   "(digits: crop to the ink, fit it in 20x20, centre it by mass in 28x28, as "
+                   "MNIST was made), objects (clothing: fit the object in 28x28, as "
+                   "Fashion-MNIST was made), plain (resize the whole image, no cropping) "
+                   "(default: the one for the run's dataset)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average the softmax over shifted (and, where trained so, mirrored) "
                    "copies of each image, the views the run's own scores used (default: as "

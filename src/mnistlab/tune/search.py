@@ -41,10 +41,11 @@ INSTALL_HINT = 'pip install "mnistlab[tune]" (or: pip install optuna scikit-lear
 IMPORTANCE_REPEATS = 5  # fANOVA fits random forests: its importances vary from call to call
 HEARTBEAT_SECONDS = 60  # a trial silent for 3 heartbeats is a dead worker's: marked failed
 STORE_FILE = "tune.db"
+START_LOCK = ".start.lock"  # held while a worker checks the folder's search and opens it
 # What a search writes into its folder; anything else there means the folder is someone else's.
 TUNE_ENTRIES = {STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm", f"{STORE_FILE}-journal",
                 "space.toml", "search.json", "trials.csv", "best.toml", "report.md",
-                "report.html", "plots", "retrain", ".report.lock", *TRACKING_ENTRIES}
+                "report.html", "plots", "retrain", ".report.lock", START_LOCK, *TRACKING_ENTRIES}
 # which study in which storage the folder's report, trials.csv and best.toml describe
 SEARCH_FILE = "search.json"
 OWN_STORAGE = "the folder's tune.db"  # recorded so for default_storage: the folder may move
@@ -642,6 +643,31 @@ def storage_failure(exc: BaseException, url: str) -> MnistlabError | None:
                          "(finished trials are kept)", exit_code=1)
 
 
+def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: str) -> Any:
+    """The folder's study, opened (made where new), with the folder's space.toml and
+    search.json written: one worker at a time, so that two searches started together on one
+    new folder are one refused, as one after the other are (both were taken, each file then
+    naming another study, and neither could be resumed)."""
+    made = not out.exists()
+    files.check_output_folder(out)
+    lock = out / START_LOCK
+    try:
+        with files.exclusive(lock, "the start of a search", wait=True):
+            check_same_search(out, spec, url, name)  # again, now that no other is starting
+            study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
+                               pruner=make_pruner(pruner, spec))
+            check_same_draws(study, seed, pruner)
+            files.write_text(out / "space.toml", spec_toml(spec))
+            if _recorded_search(out) is None:
+                files.write_json(out / SEARCH_FILE, _search_record(out, url, name))
+    except MnistlabError:
+        if made and {p.name for p in out.iterdir()} <= {START_LOCK}:  # a storage that cannot
+            lock.unlink(missing_ok=True)  # be opened: no empty --out folder left behind
+            out.rmdir()
+        raise
+    return study
+
+
 def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None = None,
              seed: int = 0, pruner: str = "median", study_name: str | None = None,
              backend: Any = None, cache: DataCache | None = None,
@@ -662,24 +688,12 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     files.check_owned_folder(out, TUNE_ENTRIES, "tune")  # before anything is written into it
     url = storage or default_storage(out)
     name = study_name or spec.name
-    check_same_search(out, spec, url, name)
-    made = not out.exists()
-    if made and isinstance(backend, LocalTrials):  # a cluster's workers may have what this
-        from ..device import resolve_device  # lacks; a search begun is asked when it trains
+    check_same_search(out, spec, url, name)  # before the folder is made, where it is refused
+    if not out.exists() and isinstance(backend, LocalTrials):  # a cluster's workers may have
+        from ..device import resolve_device  # what this lacks; a search begun is asked when it
 
-        resolve_device(spec.base.device)  # a device not here: said before the folder is made
-    files.check_output_folder(out)
-    try:
-        study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
-                           pruner=make_pruner(pruner, spec))
-        check_same_draws(study, seed, pruner)
-    except MnistlabError:
-        if made and not any(out.iterdir()):  # a storage that cannot be opened: no empty
-            out.rmdir()  # --out folder left behind
-        raise
-    files.write_text(out / "space.toml", spec_toml(spec))
-    if _recorded_search(out) is None:
-        files.write_json(out / SEARCH_FILE, _search_record(out, url, name))
+        resolve_device(spec.base.device)  # trains. A device not here: before the folder
+    study = _start(spec, out, url, name, seed, pruner)
     done = finished_trials(study)
     if on_start is not None:
         values = [t.value for t in done if t.value is not None]
