@@ -1802,3 +1802,33 @@ def test_the_doctor_on_a_study_that_has_not_finished_says_so(study_reference, tm
     main(["doctor", str(tmp_path / "S"), "--lang", "es"])
     said = capsys.readouterr().err
     assert f"nota: {tmp_path / 'S'} es un estudio sin terminar" in " ".join(said.split())
+
+
+def test_the_report_is_written_while_the_study_s_folder_is_still_held(study_reference,
+                                                                       tmp_path, monkeypatch):
+    """The folder's lock was let go after results.csv and taken again for the report:
+    another study command in between wrote results.csv for 2 seeds, and this one's report
+    of 1 seed over it. Both are written in one hold now."""
+    import contextlib
+
+    import mnistlab.report.study as report_module
+    from mnistlab import files
+
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    lock = tmp_path / "S" / "study.lock"
+    holds, exclusive = [], files.exclusive
+
+    @contextlib.contextmanager
+    def counted(path, *args, **kwargs):
+        with exclusive(path, *args, **kwargs):
+            holds.append(Path(path) == lock)
+            yield
+
+    monkeypatch.setattr(files, "exclusive", counted)
+    held = []
+    write = report_module.write_study_report
+    monkeypatch.setattr(report_module, "write_study_report", lambda result, **kw: (
+        held.append(files.held(lock)), write(result, **kw))[1])
+    run_study(str(finished.parent / "tiny.toml"), tmp_path / "S")
+    assert held == [True] and holds.count(True) == 1

@@ -41,17 +41,19 @@ def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
     out = Path(out) if out is not None else default_out("studies", spec.name)
     command = _command("study", source, out, options.flags())
     log = _study_log(options, spec, out, command, warn)  # a missing extra: said before training
-    with _ended_if_stopped(log):
-        result = train_study(spec, out, backend=options.backend(), progress=progress,
-                             on_run=log.run_finished if log else None)
-        # the study's lock again: a second command on this folder waits, rather than clearing
-        # the report's temporaries as stale while they are written; a first Ctrl-C while the
+    def report(result: StudyResult) -> None:
+        # under the study's lock (train_study's `then`): a second command on this folder
+        # waits, rather than clearing the report's temporaries as stale while they are
+        # written, or writing its results.csv under this report; a first Ctrl-C while the
         # report is written (seconds) lets it finish whole, then stops the command (130):
         # raised anywhere in it, it could land in a garbage-collector callback and print a
         # traceback instead
-        with files.exclusive(out / "study.lock", "this study", wait=True), \
-                interrupt.listening():
+        with interrupt.listening():
             write_study_report(result, lang=options.lang, command=command)
+
+    with _ended_if_stopped(log):
+        result = train_study(spec, out, backend=options.backend(), progress=progress,
+                             on_run=log.run_finished if log else None, then=report)
         if log is not None:
             log.finish(result.trained_runs())
     return result

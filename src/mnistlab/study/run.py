@@ -265,10 +265,13 @@ def _device_here(spec: StudySpec, where: str, device: Any) -> None:
 
 
 def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
-                progress: Any = None, on_run: OnRun | None = None) -> StudyResult:
+                progress: Any = None, on_run: OnRun | None = None,
+                then: Callable[[StudyResult], None] | None = None) -> StudyResult:
     """Train every missing run of `spec` into `out` and write results.csv. The report is the
-    report layer's (report.study.write_study_report; `mnistlab.run_study` does both).
-    `on_run` is called here, in this process, after each run is recorded (tracking)."""
+    report layer's (report.study.write_study_report; `mnistlab.run_study` does both, the
+    report as `then`, called with the folder's lock still held: another study command on the
+    folder in between wrote results.csv for 2 seeds under a report of 1). `on_run` is called
+    here, in this process, after each run is recorded (tracking)."""
     from ..progress import StudyProgress
 
     out = Path(out)
@@ -332,6 +335,8 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                              _seeds_stored(spec, plan, done.keys(), keyed_at))
         # with the lock still held: another command on this folder clears stale temporaries
         files.write_text(out / "results.csv", results_csv(result.distinct_rows()))
+        if then is not None:
+            then(result)
     return result
 
 
