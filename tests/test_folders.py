@@ -533,7 +533,13 @@ def test_a_folder_of_another_study_is_refused(tiny_study_toml, tmp_path, capsys)
     renamed = tmp_path / "renamed.toml"
     renamed.write_text(tiny_study_toml.read_text().replace('name = "micro"', 'name = "nano"'))
     assert main(["study", str(renamed), "--quiet", "--out", str(out)]) == 2
-    assert "holds another study ('micro')" in one_line_error(capsys)
+    assert "holds another study ('micro'); use another --out" in one_line_error(capsys)
+    # its --quick form: "holds another study ('micro')" of a study named micro was a riddle
+    quick = tmp_path / "quick.toml"
+    quick.write_text(tiny_study_toml.read_text() + "\n[quick]\nmax_epochs = 1\n")
+    assert main(["study", str(quick), "--quick", "--quiet", "--out", str(out)]) == 2
+    assert ("holds another study ('micro': the full form of this study; --quick makes "
+            "another); use another --out") in one_line_error(capsys)
 
 
 def test_a_study_whose_dataset_folder_moved_says_to_put_it_back(tiny_study_toml, tiny_idx_dir,

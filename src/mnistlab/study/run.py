@@ -439,7 +439,12 @@ def _not_this_study(out: Path, old: list[Any] | None, new: list[Any]) -> str:
         return (f"--out {out}: holds another study (or this one made from other settings); "
                 f"use another --out {one_study}")
     if old[0] != new[0]:
-        return f"--out {out}: holds another study ({old[0]!r}); use another --out {one_study}"
+        quick = ("the full form of this study; --quick makes another"
+                 if new[0] == f"{old[0]}-quick" else
+                 "this study's --quick form; without --quick it is another"
+                 if old[0] == f"{new[0]}-quick" else "")  # both named 'tiny' was a riddle
+        held = f" ({old[0]!r}: {quick})" if quick else f" ({old[0]!r})"
+        return f"--out {out}: holds another study{held}; use another --out {one_study}"
     shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3
                                       else "")
     return (f"--out {out}: holds this study made from other settings ({shown}); "
