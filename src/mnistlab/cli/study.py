@@ -199,9 +199,11 @@ def run_tune(args: argparse.Namespace) -> int:
 
 
 def _tune_line(result: TuneResult, out: Path, report: bool, lang: str = "en") -> str:
+    from ..report.tune import other_counts  # the report's words for the others
+
     line = t(lang, "cli.tune_done", out=escape(str(out)), n=len(result.trials),
              complete=len(result.by_state("COMPLETE")), pruned=len(result.by_state("PRUNED")),
-             here=result.ran_here)
+             others=other_counts(result, lang), here=result.ran_here)  # 7 in all: 6 + 0 named
     if result.best is not None:
         line += t(lang, "cli.tune_best", number=result.best.number, value=result.best.value)
     tests = [run.summary.test_accuracy for run in result.retrained]

@@ -112,7 +112,7 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, f"tune.pruner.{result.pruner}", max_epochs=max_epochs(spec))))
     doc.add(Paragraph(t(lang, "tune.counts", total=len(result.trials),
                         complete=len(result.by_state("COMPLETE")),
-                        pruned=len(result.by_state("PRUNED")), others=_other_counts(result, lang),
+                        pruned=len(result.by_state("PRUNED")), others=other_counts(result, lang),
                         target=result.target, storage=result.storage,
                         study=result.study_name)))
     searched = {p.name: p for p in spec.params}
@@ -205,7 +205,7 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
                                       if compare.note else ""))))
 
 
-def _other_counts(result: TuneResult, lang: str) -> str:
+def other_counts(result: TuneResult, lang: str) -> str:
     """', 1 failed, 2 interrupted': the trials neither complete nor pruned, each kind named
     (a Ctrl-C is not a failure), the kinds with none left out."""
     failed = result.by_state("FAIL")
