@@ -567,7 +567,10 @@ def test_a_relative_cache_is_said_as_the_folder_it_is(tmp_path, monkeypatch):
     # the error printed the token
     ("http://127.0.0.1:8765/good?token=secret", "'http://127.0.0.1:8765/good'?...: a mirror is "
                                                 "a folder's address"),
-    ("http://127.0.0.1:8765/good#x", "leave out the part from ? or #"),
+    ("http://127.0.0.1:8765/good#x", "'http://127.0.0.1:8765/good'#...: a mirror is a folder's "
+                                     "address, which each file's name is added to; leave out "
+                                     "the part from #"),
+    ("http://127.0.0.1:8765/good?", "leave out the part from ?"),  # an empty query: the same
 ])
 def test_a_mirror_that_is_no_download_address_is_refused_before_any_download(
         mirror, said, monkeypatch, tmp_path):
@@ -813,3 +816,16 @@ def test_fetch_of_a_dataset_already_read_from_mnistlab_data_downloads_nothing(
                                           else file.read_bytes())
     monkeypatch.setenv("MNISTLAB_DATA", str(tmp_path / "data"))
     assert main(["data", "fetch", "mnist"]) == 0 and fetched == ["mnist"]
+
+
+def test_another_dataset_s_folder_as_data_dir_is_not_called_this_one_s(shared_datasets,
+                                                                        monkeypatch):
+    """--data-dir .../mnist while reading fashion-mnist was told "the dataset's own folder":
+    MNIST's, not this one's."""
+    from mnistlab.data.sources import locate
+
+    monkeypatch.setenv("MNISTLAB_DATA", str(shared_datasets))
+    given = shared_datasets / "mnist"
+    with pytest.warns(UserWarning, match=r"--data-dir .*mnist: a dataset's folder \(mnist/\), "
+                                         "where the folder above it is meant; read fashion-mnist"):
+        locate("fashion-mnist", given)

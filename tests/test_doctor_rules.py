@@ -242,3 +242,20 @@ def test_every_told_cause_is_a_fix_of_a_finding_it_can_be_given_to():
 
     for code in NO_SIGNAL:
         assert f"finding.{code}.fix.shuffled" in catalogue(), code
+
+
+def test_a_stored_finding_the_rules_no_longer_make_is_dropped_on_a_fresh_look():
+    """Merged by code, a finding an earlier version's rule stored stayed beside a fresh
+    diagnosis that no longer made it: "differ by chance by up to — points" under the
+    tolerance no longer used. What the end-of-run rules decide is theirs to decide; what the
+    checks before and during training found is kept."""
+    from mnistlab.doctor import reexamined
+
+    old = Finding("val-above-train", "info", {"running": 0.97, "val": 0.99, "train_eval": 0.985})
+    before = Finding("lr-out-of-range", "warning", {"lr": 5.0, "low": 1e-5, "high": 1.0})
+    stopped = Finding("diverged", "problem", {"kind": "nan-early", "steps": 3})
+    assert [f.code for f in reexamined([old, before, stopped], [])] == [
+        "diverged", "lr-out-of-range"]
+    fresh = Finding("val-above-train", "info", {"running": 0.8, "val": 0.86,
+                                                "train_eval": 0.855, "margin": 1.35})
+    assert reexamined([old], [fresh]) == [fresh]

@@ -331,6 +331,7 @@ def test_user_mistakes(tmp_path):
     assert export_onnx(run, tmp_path / ".onnx", check=False)["path"] == str(tmp_path / ".onnx")
     # into the run's own folder: its `train` command then refused the folder as holding
     # "files mnistlab did not write"
+    (run / "metrics.csv").write_text("epoch\n")  # with summary.json: what marks a run's
     with pytest.raises(MnistlabError, match=f"--out {run / 'm.onnx'}: inside the run folder "
                                             f"{run.resolve()} .* write it outside that folder"):
         export_onnx(run, run / "m.onnx")

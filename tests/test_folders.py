@@ -452,15 +452,18 @@ def test_a_foreign_folder_is_refused_and_left_untouched(command, train_args, tmp
 
 @pytest.mark.parametrize("command,mark,said", [
     ("train", "study.db", "is a study folder (made by `mnistlab study`), not a run folder"),
-    ("study", "summary.json", "is a run folder (made by `mnistlab train`), not a study folder"),
+    ("study", "summary.json+metrics.csv", "is a run folder (made by `mnistlab train`), not a "
+     "study folder"),
     ("tune", "study.db", "is a study folder (made by `mnistlab study`), not a tune folder"),
     ("train", "tune.db", "is a tune folder (made by `mnistlab tune`), not a run folder"),
     ("tune", "model.pt+config.toml", "is a run folder (made by `mnistlab train`), not a tune "
      "folder"),
     ("study", "checkpoint.pt+config.toml", "is a run folder (made by `mnistlab train`), not a "
      "study folder"),
-    # a model.pt of the user's own (a common PyTorch name) is not taken for one of ours
-    ("study", "model.pt", "not empty and not a study folder (it holds model.pt, .lock)")])
+    # a model.pt of the user's own (a common PyTorch name) is not taken for one of ours, nor
+    # a summary.json
+    ("study", "model.pt", "not empty and not a study folder (it holds model.pt, .lock)"),
+    ("study", "summary.json", "not empty and not a study folder (it holds summary.json, .lock)")])
 def test_another_command_s_folder_is_named_for_what_it_is(command, mark, said, train_args,
                                                           tmp_path, tiny_study_toml,
                                                           tiny_space_toml, capsys):

@@ -380,6 +380,8 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
      "'0.01' is listed twice; give each value once"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'momentum'\nvalues = [0.0, -0.0]\n",
      "'0' is listed twice; give each value once"),
+    ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = ' ', lr = 0.1 }]\n",
+     "variant 1: label is empty; give the variant a label"),
     ("[base]\n[[experiment]]\nname = 'o'\nfactor = 'hidden'\nvalues = [[], [16]]\n",
      "(o): '': hidden: [] must list one or more"),
     # it said they were two values 6 significant digits could not tell apart
@@ -388,6 +390,9 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     # a study's key below [base] was told "(did you mean seed?)"
     ("[base]\nseeds = 5\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1]\n",
      "[base]: seeds is the study's, not a setting: write it above the first [table]"),
+    ("[base]\n[quick]\nseeds = 1\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1]\n",
+     "[quick]: seeds is the study's, not a setting: write it above the first [table] (TOML "
+     "puts every key after [quick] in that table)"),
     ("[base]\n[quick]\nmax-epochs = 0\n[[experiment]]\nname = 'x'\nfactor = 'lr'\n"
      "values = [0.1]\n", "[quick]: max_epochs must be a whole number >= 1, got 0"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'seed'\nvalues = [1, 2]\n",
@@ -1832,3 +1837,13 @@ def test_the_report_is_written_while_the_study_s_folder_is_still_held(study_refe
         held.append(files.held(lock)), write(result, **kw))[1])
     run_study(str(finished.parent / "tiny.toml"), tmp_path / "S")
     assert held == [True] and holds.count(True) == 1
+
+
+def test_minus_zero_is_the_run_zero_is():
+    """A variant's -0.0 was labelled 0 but named another run: JSON hashed "-0.0", and the
+    base configuration trained twice."""
+    from mnistlab.config import TrainConfig
+    from mnistlab.study.plan import run_key
+
+    assert run_key(TrainConfig(momentum=-0.0), False) == run_key(TrainConfig(momentum=0.0), False)
+    assert run_key(TrainConfig(momentum=0.9), False) != run_key(TrainConfig(momentum=0.0), False)

@@ -372,7 +372,7 @@ def test_the_conclusions_name_no_setting_held_at_one_value_as_the_most_important
     assert "most important" not in conclusions("en")
     result.importances = {"optimizer": [1.0], "lr": [0.6, 0.7]}
     assert "The most important setting was `lr` (fANOVA 0.65" in conclusions("en")
-    assert ("El ajuste más importante fue tasa de aprendizaje (`lr`) (fANOVA 0,65"
+    assert ("El ajuste más importante: tasa de aprendizaje (`lr`), con fANOVA 0,65"
             in conclusions("es"))
 
 
@@ -588,28 +588,50 @@ def test_two_searches_started_together_on_one_new_folder_are_one_refused(space_f
                                                                          monkeypatch):
     """Both were taken (the folder's check came before either had written anything): its
     tune.db then held two studies, space.toml named one and search.json the other, and
-    neither search could be resumed or reported again."""
+    neither search could be resumed or reported again. Here the second starts while the
+    first is opening its study."""
     import importlib
-
-    from mnistlab import files
+    import threading
+    import time
 
     search_module = importlib.import_module("mnistlab.tune.search")  # the package's name is
     spec = load_space(str(space_file))  # its function's
     other = parse_space({**space_dict(str(spec.base.dataset)), "name": "other"})
     out = tmp_path / "search"
-    made = files.check_output_folder
+    url = search_module.default_storage(out)
+    opening, go = threading.Event(), threading.Event()
+    real = search_module.open_study
 
-    def the_other_starts_first(folder, *args, **kwargs):  # in the gap after the first check
-        monkeypatch.setattr(files, "check_output_folder", made)
-        search_module.search(other, out, trials=1)
-        return made(folder, *args, **kwargs)
+    def slow_for_the_first(space, *args, **kwargs):
+        if space.name == "tiny" and not opening.is_set():
+            opening.set()
+            go.wait(20)
+        return real(space, *args, **kwargs)
 
-    monkeypatch.setattr(files, "check_output_folder", the_other_starts_first)
-    with pytest.raises(MnistlabError, match=f"--out {out}: holds the search 'other', not "
-                                            "'tiny'; use another --out"):
-        search_module.search(spec, out, trials=1)
-    assert "name = \"other\"" in (out / "space.toml").read_text()
-    assert json.loads((out / "search.json").read_text())["study"] == "other"
+    monkeypatch.setattr(search_module, "open_study", slow_for_the_first)
+    said: dict[str, object] = {}
+
+    def start(space, key):
+        try:
+            search_module.check_same_search(out, space, url, space.name)  # as search() does
+            search_module._start(space, out, url, space.name, 0, "median")
+            said[key] = "started"
+        except MnistlabError as exc:
+            said[key] = str(exc)
+
+    first = threading.Thread(target=start, args=(spec, "first"))
+    first.start()
+    assert opening.wait(20)
+    second = threading.Thread(target=start, args=(other, "second"))
+    second.start()
+    time.sleep(1.0)  # the second reaches the folder's start while the first is in it
+    go.set()
+    first.join(30)
+    second.join(30)
+    assert said["first"] == "started"
+    assert f"--out {out}: holds the search 'tiny', not 'other'" in str(said["second"])
+    assert "name = \"tiny\"" in (out / "space.toml").read_text()
+    assert json.loads((out / "search.json").read_text())["study"] == "tiny"
 
 
 def test_a_folder_of_another_search_is_refused(space_file, tmp_path, monkeypatch):
@@ -738,6 +760,19 @@ def test_a_damaged_storage_file_is_named_at_once(space_file, tmp_path, how):
     with pytest.raises(MnistlabError, match="is not a database, or a damaged one; move the file "
                                             "aside, or use another --out or --storage"):
         run_tune(load_space(str(space_file)), out, options=TuneOptions(trials=1, report=False))
+
+
+def test_a_storage_that_cannot_be_opened_leaves_no_folder_nor_lock_behind(space_file, tmp_path):
+    """The folder's start lock stayed in an empty --out given by the user: the next command
+    there was told it was "not empty (it holds .start.lock)"."""
+    _damaged_db(tmp_path / "bad.db", "garbage")
+    options = TuneOptions(trials=1, report=False, storage=f"sqlite:///{tmp_path / 'bad.db'}")
+    given = tmp_path / "given"
+    given.mkdir()
+    for out in (given, tmp_path / "new"):
+        with pytest.raises(MnistlabError, match="is not a database"):
+            run_tune(load_space(str(space_file)), out, options=options)
+    assert list(given.iterdir()) == [] and not (tmp_path / "new").exists()
 
 
 def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, capsys):

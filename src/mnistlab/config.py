@@ -405,7 +405,8 @@ class TrainConfig:
         for f in fields(self):
             if f.name in LATER_SETTINGS and out.get(f.name) == f.default:
                 del out[f.name]
-        return out
+        # -0.0 is 0.0: one setting, one run (JSON writes "-0.0": the base trained twice)
+        return {k: v + 0.0 if isinstance(v, float) else v for k, v in out.items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "config",

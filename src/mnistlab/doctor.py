@@ -66,6 +66,20 @@ def merge(old: list[Finding], new: list[Finding]) -> list[Finding]:
     return sort_findings(list(by_code.values()))
 
 
+# what the end-of-run rules decide from a run's epochs alone (RULES; "diverged" is also said
+# while training, and the checks before training see what the epochs do not)
+END_OF_RUN = frozenset({"binary-accuracy-illusion", "too-slow", "not-learning", "collapse",
+                        "softmax-twice", "overfitting", "val-above-train", "no-signal"})
+
+
+def reexamined(stored: list[Finding], fresh: list[Finding]) -> list[Finding]:
+    """A finished run's stored findings with a fresh end-of-run diagnosis: the fresh one
+    decides the codes its rules decide (a finding an earlier version's rule made, which this
+    one's does not, is dropped: "up to — points" under a tolerance no longer used), the
+    others are kept."""
+    return merge([f for f in stored if f.code not in END_OF_RUN], fresh)
+
+
 def problems(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == "problem"]
 
@@ -324,7 +338,7 @@ def overfitting(case: Case, found: list[Finding]) -> Finding | None:
 def sampling_margin(val: float, n_train: int, n_val: int) -> float:
     """Two standard errors of the difference between two accuracies near `val` measured on
     `n_train` and `n_val` images: how far apart two samples of those sizes fall by chance
-    (0.95 points at 87% on 10,000 + 10,000 images, 1.4 on 5,000 + 5,000; 1 point where a
+    (0.95 points at 87% on 10,000 + 10,000 images, 1.35 on 5,000 + 5,000; 1 point where a
     size is unknown)."""
     if n_train < 1 or n_val < 1:
         return 0.01

@@ -28,7 +28,10 @@ def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
     q = data_sub.add_parser("fetch", help="download (mirrors, checksums) or import a dataset",
                             description="Download (mirrors in order, SHA-256 checked) or import "
                             "a dataset into the user cache: $MNISTLAB_CACHE, else the "
-                            "platform's cache folder (~/.cache/mnistlab on Linux).")
+                            "platform's cache folder (~/.cache/mnistlab on Linux). Where "
+                            "$MNISTLAB_DATA (or a system folder) already holds a good copy, "
+                            "every command reads that one and nothing is downloaded, unless "
+                            "--mirror is given.")
     q.add_argument("name", metavar="DATASET", help="mnist or fashion-mnist")
     q.add_argument("--from", dest="source", metavar="DIR",
                    help="import this folder of IDX files (gzipped or raw) instead of downloading")
@@ -130,14 +133,15 @@ def run_doctor(args: argparse.Namespace) -> int:
     from ..runs import examine
 
     report: dict = {}
-    refused = []  # with several folders, one that is no run's is said; the others examined
+    refused: dict[str, str] = {}  # with several folders, one that is no run's is said; the
+    # others examined
     for path in args.path:
         try:
             report |= examine(path)
         except MnistlabError as exc:
             if len(args.path) == 1:
                 raise
-            refused.append(str(exc))
+            refused[path] = str(exc)
     if args.json:
         print(files.json_text({run: [f.to_dict(args.lang) for f in found]
                                for run, found in report.items()}, indent=2, ensure_ascii=False))
@@ -151,12 +155,13 @@ def run_doctor(args: argparse.Namespace) -> int:
             else:
                 stdout.print(f"[bold]{named}[/]: [green]{t(args.lang, 'cli.nothing_wrong')}[/]",
                              soft_wrap=True)
-    for path in args.path:  # its runs say nothing of those it has not started
+    examined = [path for path in args.path if path not in refused]
+    for path in examined:  # its runs say nothing of those it has not started
         if (Path(path) / "study.db").is_file() and not (Path(path) / "results.csv").is_file():
             running = files.held(Path(path) / "study.lock")
             warn_line(t(args.lang, "cli.study_running" if running else "cli.study_unfinished",
                         path=path))
-    for message in refused:
+    for message in refused.values():
         error_line(message, 2)
     if refused:
         return 2

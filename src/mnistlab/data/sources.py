@@ -218,6 +218,8 @@ def _warn_if_passed_over(data_dir: str | Path | None, folder: Path, how: str) ->
         own = given / folder.name
         what = ("no folder" if not given.exists() else "a file" if not given.is_dir() else
                 "the dataset's own folder, where the folder above it is meant"
+                if not missing_files(given) and given.name == folder.name else
+                f"a dataset's folder ({given.name}/), where the folder above it is meant"
                 if not missing_files(given) else
                 f"no complete {folder.name}/ inside" if setting == "--data-dir" or own.exists()
                 else "")
@@ -493,11 +495,12 @@ def _check_mirror(url: str) -> None:
     except ValueError:  # out of range, or not a number
         port_ok = False
     if parts.scheme in MIRROR_SCHEMES and parts.hostname and port_ok:
-        if parts.query or parts.fragment:  # the file names went after "?token=...": a page
-            bare = parts._replace(query="", fragment="").geturl()
-            raise MnistlabError(f"--mirror {shown_url(bare)!r}?...: a mirror is a folder's "
-                                "address, which each file's name is added to; leave out the "
-                                "part from ? or # (a query or a token cannot be passed)")
+        cut = min((url.index(c) for c in "?#" if c in url), default=None)
+        if cut is not None:  # the file names went after "?token=...": a page, not the file
+            raise MnistlabError(f"--mirror {shown_url(url[:cut])!r}{url[cut]}...: a mirror is "
+                                "a folder's address, which each file's name is added to; leave "
+                                f"out the part from {url[cut]} (a query or a token cannot be "
+                                "passed)")
         return
     why = (f"an address starting {' or '.join(s + '://' for s in MIRROR_SCHEMES)}"
            if parts.scheme not in MIRROR_SCHEMES else

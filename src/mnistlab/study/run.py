@@ -347,7 +347,7 @@ def _diagnosed(stored: StoredRun, config: TrainConfig | None) -> RunSummary:
     summary = stored.summary
     if config is None or summary.status == "interrupted" or not stored.history:
         return summary
-    return replace(summary, diagnoses=doctor.merge(
+    return replace(summary, diagnoses=doctor.reexamined(
         list(summary.diagnoses), doctor.diagnose(config, stored.history, summary.observation())))
 
 

@@ -374,9 +374,10 @@ def _study_keys_above(table: dict[str, Any], study_keys: set[str], where: str) -
     it was "unknown setting 'seeds' (did you mean seed?)", a fix that changes the meaning."""
     misplaced = sorted(k for k in table if k in study_keys)
     if misplaced:
+        table = where.rsplit(" ", 1)[-1]  # [base] or [quick]
         raise MnistlabError(f"{where}: {', '.join(misplaced)} is the study's, not a setting: "
-                            "write it above the first [table] (TOML puts every key after "
-                            "[base] in that table)")
+                            f"write it above the first [table] (TOML puts every key after "
+                            f"{table} in that table)")
 
 
 def _check(base: TrainConfig, changes: dict[str, Any], where: str) -> TrainConfig:
@@ -538,6 +539,9 @@ def _listed_variants(raw: dict[str, Any], where: str) -> list[Variant]:
         item = dict(item)
         at = f"{where} variant {len(variants) + 1}"
         label = typed(item, "label", "text", at, f"variant {len(variants) + 1}")
+        if not label.strip():  # a row of every table with no name
+            raise MnistlabError(f"{at}: label is empty; give the variant a label (or leave "
+                                "label out: it is then named by its number)")
         if control_character(label) is not None:  # a row of the tables, a part of run names
             raise MnistlabError(f"{at}: label {quote(label)} holds a line break or another "
                                 "control character; write it on one line")

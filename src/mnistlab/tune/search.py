@@ -661,9 +661,10 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
             if _recorded_search(out) is None:
                 files.write_json(out / SEARCH_FILE, _search_record(out, url, name))
     except MnistlabError:
-        if made and {p.name for p in out.iterdir()} <= {START_LOCK}:  # a storage that cannot
-            lock.unlink(missing_ok=True)  # be opened: no empty --out folder left behind
-            out.rmdir()
+        if {p.name for p in out.iterdir()} <= {START_LOCK}:  # a storage that cannot be opened:
+            lock.unlink(missing_ok=True)  # the lock was all it wrote (a folder given empty is
+            if made:  # "not empty" to the next command), and no --out folder of its making
+                out.rmdir()
         raise
     return study
 
