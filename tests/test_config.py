@@ -71,6 +71,23 @@ BAD_SETTINGS = [
 ]
 
 
+@pytest.mark.parametrize("changes,message", [
+    ({"shuffle_labels": "no"}, "shuffle-labels: must be true or false, got 'no'"),
+    ({"tta": "false"}, "tta: must be true or false, got 'false'"),
+    ({"dropout": "0.5"}, "dropout: must be a number, got '0.5'"),
+    ({"momentum": None}, "momentum: must be a number, got None"),
+    ({"lr": True}, "lr: must be a number, got True"),
+    ({"augment": None}, "augment: must be text, got None"),
+    ({"dataset": 123}, "dataset: must be text, got 123")])
+def test_settings_given_from_python_are_of_their_kind(changes, message):
+    """Python keyword arguments are not read as files and flags are: shuffle_labels="no"
+    shuffled the labels (a text is true), tta="false" turned test-time augmentation on, and
+    dropout="0.5" or augment=None raised TypeError or AttributeError."""
+    with pytest.raises(MnistlabError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig(**changes)
+    assert TrainConfig(lr=1).lr == 1  # a whole number is a number
+
+
 @pytest.mark.parametrize("changes,message", BAD_SETTINGS)
 def test_invalid_settings_raise_one_line_errors(changes, message):
     with pytest.raises(MnistlabError) as info:

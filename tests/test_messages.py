@@ -1,6 +1,10 @@
 """The message catalogue: every message in both languages with the same placeholders, and
 numbers written each language's way."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from mnistlab.messages import LANGS, catalogue, class_names, number, placeholders, t
@@ -298,3 +302,27 @@ def test_an_experiment_s_figures_name_what_their_values_are():
     assert points.axes[0].get_xlabel() == "learning rate"
     curves = figures.experiment_curves({"30": [[0.5, 0.6, 0.7]], "10": [[0.5, 0.6]]}, "epochs")
     assert curves.axes[0].get_legend().get_title().get_text() == "epochs"
+
+
+def test_drawing_changes_nothing_for_the_user_s_own_plots(tmp_path):
+    """Importing mnistlab's figures chose the Agg backend and turned math text off for the
+    whole process: in a notebook the inline backend was gone (plt.show() showed nothing) and
+    the user's "$x$" labels were printed as written. A "$" in our labels is still text."""
+    code = f"""
+import matplotlib
+matplotlib.use("svg")
+import numpy as np
+from mnistlab import figures, files
+from mnistlab.report import tune_plots
+fig = figures.confusion(np.eye(2, dtype=int), ["$^$", "a$b$c"])
+files.save_figure({str(tmp_path / "c.png")!r}, fig)
+files.save_figure({str(tmp_path / "h.png")!r}, tune_plots.history(
+    [0, 1], [0.5, 0.6], [False, False],
+    {{"complete": "$c", "pruned": "p", "best": "b$", "x": "x", "y": "y"}}))
+print(matplotlib.get_backend(), matplotlib.rcParams["text.parse_math"])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["svg", "True"]
+    assert (tmp_path / "c.png").stat().st_size > 1000

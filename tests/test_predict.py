@@ -347,6 +347,9 @@ def test_a_folder_that_cannot_be_listed_is_that_entry_s_error(toy_run, tmp_path,
 def test_bad_options_are_user_errors(toy_run):
     with pytest.raises(MnistlabError, match="--top"):
         predict(toy_run, [paper_digit()], top=0)
+    with pytest.raises(MnistlabError, match="--top must be a whole number of at least 1, got "
+                                            "2.5"):  # torch's TypeError from Python
+        predict(toy_run, [paper_digit()], top=2.5)
     with pytest.raises(MnistlabError, match="unknown preprocessing style"):
         predict(toy_run, [paper_digit()], style="fancy")
     with pytest.raises(MnistlabError, match="no such folder"):
@@ -690,3 +693,21 @@ def test_standard_input_is_read_only_as_far_as_an_image_can_go(toy_run, monkeypa
     assert main(["predict", str(toy_run), "-"]) == 2
     assert "IMAGE '-': more than 0 MiB on standard input" in capsys.readouterr().err
     assert piped.tell() == 1001  # read no further than the limit
+
+
+def test_mnistlab_predict_is_the_function_after_its_module_was_imported(tmp_path):
+    """`from mnistlab.predict import preprocess` (docs/export.md) made `mnistlab.predict` the
+    module: `mnistlab.predict(run, images)` raised "'module' object is not callable". In a
+    fresh interpreter, as a notebook would meet it."""
+    from drawn import make_run
+    from PIL import Image
+
+    run = make_run(tmp_path / "run")
+    Image.new("L", (28, 28)).save(tmp_path / "blank.png")
+    code = ("import mnistlab\nfrom mnistlab.predict import preprocess\n"
+            f"[p] = mnistlab.predict({str(run)!r}, [{str(tmp_path / 'blank.png')!r}])\n"
+            "print(type(p).__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Prediction"

@@ -1847,3 +1847,39 @@ def test_minus_zero_is_the_run_zero_is():
 
     assert run_key(TrainConfig(momentum=-0.0), False) == run_key(TrainConfig(momentum=0.0), False)
     assert run_key(TrainConfig(momentum=0.9), False) != run_key(TrainConfig(momentum=0.0), False)
+
+
+def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path, tiny_idx_dir):
+    """The README's `run_study` run as a plain script: each worker process imports it and
+    starts the study again, and the user read "a worker process died (killed, or out of
+    memory?)" with no word of the guard."""
+    study = tmp_path / "micro.toml"
+    study.write_text(MICRO.format(data=tiny_idx_dir, choose="none").replace(
+        "[final]\nchoose = \"none\"\nsettings = { lr = 0.02 }\n", ""))
+    script = tmp_path / "mine.py"
+    script.write_text("import mnistlab\nfrom mnistlab import StudyOptions\n"
+                      f"mnistlab.run_study({str(study)!r}, {str(tmp_path / 'S')!r}, "
+                      "options=StudyOptions(workers=2, cohorts=False))\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                          timeout=300)
+    assert done.returncode != 0
+    assert ("mine.py starts a study: put that call under `if __name__ == \"__main__\":`"
+            in done.stderr), done.stderr[-2000:]
+
+
+def test_the_python_api_takes_a_path_and_says_what_else_it_takes(tmp_path, tiny_idx_dir):
+    """run_study(Path("study.toml")) raised "'PosixPath' object has no attribute 'base'", and
+    options={"workers": 1} "'dict' object has no attribute 'apply'"."""
+    study = tmp_path / "micro.toml"
+    study.write_text(MICRO.format(data=tiny_idx_dir, choose="none").replace(
+        "[final]\nchoose = \"none\"\nsettings = { lr = 0.02 }\n", ""))
+    result = run_study(study, tmp_path / "S", options=StudyOptions(workers=1))
+    assert len(result.rows) == 2 and (tmp_path / "S" / "report.md").is_file()
+    with pytest.raises(MnistlabError, match="options: give StudyOptions"):
+        run_study(study, tmp_path / "S", options={"workers": 1})
+    with pytest.raises(MnistlabError, match="give a study: a preset's name, a study file or a "
+                                            "StudySpec, not int 3"):
+        run_study(3, tmp_path / "S")
+    with pytest.raises(MnistlabError, match="study: a study is a table of keys"):
+        parse_study([1, 2])

@@ -387,3 +387,37 @@ def test_a_finished_bar_shows_no_eta():
     assert bar.columns[-1].render(bar.tasks[0]).plain == ""
     done = bar.add_task("study", total=3, completed=3, info="")  # as a resumed study makes it
     assert bar.columns[-1].render(bar.tasks[done]).plain == ""
+
+
+def test_a_dataset_given_in_place_of_the_config_s_is_not_handed_back_as_the_config_s(tmp_path):
+    """train(c, dataset=fashion) with c naming mnist trained on Fashion-MNIST and recorded
+    mnist; a later train(c, out=...) then handed that run back as MNIST's (0.6952 where
+    MNIST's own was 0.7605)."""
+    from mnistlab.errors import MnistlabError
+
+    config = TrainConfig(**{**FAST, "epochs": 1})  # names mnist
+    with pytest.raises(MnistlabError, match="dataset: fashion-mnist given, but the config "
+                                            "names mnist, which its run folder records"):
+        train(config, dataset=blobs(name="fashion-mnist"))
+    train(config, dataset=blobs(), out=tmp_path / "r")  # a synthetic set of one's own
+    assert train(config, dataset=blobs(), out=tmp_path / "r").reused
+    with pytest.raises(MnistlabError, match="holds a run of these settings trained on "
+                                            "synthetic, not mnist; give another folder"):
+        train(config, out=tmp_path / "r")
+
+
+def test_a_stop_asked_for_in_python_ends_with_the_call_that_took_it():
+    """interrupt.request() (a hook's, say) left the flag set in a notebook: every later
+    train() in the process stopped at its first step and handed back an untrained model."""
+    from mnistlab import interrupt
+
+    class StopAfterEpoch1(Hook):
+        def on_epoch_end(self, run):
+            interrupt.request()
+
+    config = TrainConfig(**{**FAST, "epochs": 3})
+    stopped = train(config, dataset=blobs(), hooks=[StopAfterEpoch1()])
+    assert stopped.summary.status == "interrupted" and stopped.summary.epochs == 1
+    assert not interrupt.requested()
+    again = train(config, dataset=blobs())
+    assert again.summary.status == "completed" and again.summary.epochs == 3

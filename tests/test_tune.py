@@ -1329,3 +1329,18 @@ def test_the_retrained_comparison_pairs_an_ensemble_by_replicate(tmp_path):
                              compared=other)
     diff = retrained_difference(result)
     assert diff.paired and diff.within_noise is False  # +3, +3, +3.5 points by seed
+
+
+def test_a_search_leaves_optuna_s_own_logging_as_it_found_it(space_file, tmp_path):
+    """The search set Optuna's verbosity to WARNING for good: the user's own studies in the
+    same notebook stopped logging their trials."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    try:
+        run_tune(load_space(str(space_file)), tmp_path / "s",
+                 options=TuneOptions(trials=1, retrain_seeds=1))
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    finally:
+        optuna.logging.set_verbosity(before)

@@ -10,6 +10,7 @@ report/ to write up), which is why they live up here.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import files, interrupt
+from .errors import MnistlabError
 from .study.options import StudyOptions
 from .study.run import StudyResult, train_study
 from .study.spec import StudySpec, load_study
@@ -25,6 +27,7 @@ from .tune.search import TuneResult, analyse, refresh, search
 from .tune.space import TuneSpec, load_space
 
 
+@interrupt.scoped
 def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
           options: StudyOptions | None = None, progress: Any = None,
           warn: Callable[[str], None] | None = None) -> StudyResult:
@@ -35,9 +38,9 @@ def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
     (tracking/; `warn` gets the one line said if a tracking server stops answering)."""
     from .report.study import write_study_report
 
-    options = options or StudyOptions()
-    source = spec if isinstance(spec, str) else None
-    spec = options.apply(load_study(spec) if isinstance(spec, str) else spec)
+    options = _checked(options or StudyOptions(), StudyOptions)
+    source = _named(spec, StudySpec, "a study: a preset's name, a study file")
+    spec = options.apply(load_study(source) if source is not None else spec)
     out = Path(out) if out is not None else default_out("studies", spec.name)
     command = _command("study", source, out, options.flags())
     log = _study_log(options, spec, out, command, warn)  # a missing extra: said before training
@@ -85,6 +88,7 @@ def _study_log(options: StudyOptions, spec: StudySpec, out: Path, command: str,
     return StudyLog(tracking, spec.name, params)
 
 
+@interrupt.scoped
 def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
          options: TuneOptions | None = None, display: Any = None,
          warn: Callable[[str], None] | None = None) -> TuneResult:
@@ -96,9 +100,9 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
     from .report.tune import write_tune_report
 
     started = time.perf_counter()
-    options = options or TuneOptions()
-    source = space if isinstance(space, str) else None
-    spec = options.apply(load_space(space) if isinstance(space, str) else space)
+    options = _checked(options or TuneOptions(), TuneOptions)
+    source = _named(space, TuneSpec, "a search space: a preset's name, a space file")
+    spec = options.apply(load_space(source) if source is not None else space)
     out = Path(out) if out is not None else default_out("tunes", spec.name)
     backend = options.backend()
     shown = display or _Quiet()
@@ -125,6 +129,24 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
                 log.finish(result)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _named(given: Any, kind: type, what: str) -> str | None:
+    """A preset's name or a file's path as text (a pathlib.Path too: it was "'PosixPath'
+    object has no attribute 'base'"); None for a spec object itself."""
+    if isinstance(given, kind):
+        return None
+    if isinstance(given, (str, os.PathLike)):
+        return os.fspath(given)
+    raise MnistlabError(f"give {what} or a {kind.__name__}, not {type(given).__name__} "
+                        f"{given!r}")
+
+
+def _checked(options: Any, kind: type) -> Any:
+    if not isinstance(options, kind):  # options={"workers": 1}: "'dict' has no 'apply'"
+        raise MnistlabError(f"options: give {kind.__name__}(...), e.g. {kind.__name__}(quick="
+                            f"True), not {type(options).__name__}")
+    return options
 
 
 def _search_log(options: TuneOptions, spec: TuneSpec, out: Path,

@@ -279,6 +279,7 @@ class TrainConfig:
                           choices=DEVICES)
 
     def __post_init__(self) -> None:
+        _check_kinds(self)
         set_ = object.__setattr__  # frozen: normalise list-valued fields once, here
         for name in ("hidden", "filters", "dense"):
             set_(self, name, parse_int_list(name.replace("_", "-"), getattr(self, name)))
@@ -516,6 +517,24 @@ def _utf8(name: str, value: Any) -> None:
             raise MnistlabError(f"{name.replace('_', '-')}: {shown} holds bytes that are not "
                                 "UTF-8, which a run's config.toml cannot hold; rename it, or "
                                 "link to it under a UTF-8 name (ln -s)") from None
+
+
+def _check_kinds(config: TrainConfig) -> None:
+    """Each true/false, number and text setting of the kind it is: given from Python (files
+    and flags are read as their kinds), shuffle_labels="no" shuffled the labels (a text is
+    true), and dropout="0.5" raised TypeError from a comparison."""
+    for f in fields(config):
+        value, default = getattr(config, f.name), f.default
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, float):
+            ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        elif isinstance(default, str):
+            ok, kind = isinstance(value, str), "text"
+        else:
+            continue
+        if not ok:
+            raise MnistlabError(f"{f.name.replace('_', '-')}: must be {kind}, got {value!r}")
 
 
 def _positive_float(name: str, value: float) -> None:

@@ -6,26 +6,46 @@ comes from the message catalogue in the figure's language (`lang`).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter, ScalarFormatter
 
-matplotlib.use("Agg")  # files only; no screen is assumed
-import matplotlib.pyplot as plt  # noqa: E402
-
-# labels are the user's text (class names, variant labels, file names): a "$" pair in one is
-# not math, and an unbalanced one made matplotlib raise after all the training was done
-matplotlib.rcParams["text.parse_math"] = False
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator, PercentFormatter, ScalarFormatter  # noqa: E402
-
-from .messages import localise, number, t  # noqa: E402
+from .messages import localise, number, t
 
 if TYPE_CHECKING:
     from .records import EpochRecord
+
+
+# Figures of their own (matplotlib.figure.Figure, not pyplot): no backend is chosen and no
+# setting changed for the user's own plots (a notebook's inline backend was replaced by Agg,
+# and its "$x$" labels no longer rendered as math). Labels are the user's text (class names,
+# variant labels, file names): a "$" pair in one is not math, and an unbalanced one made
+# matplotlib raise after all the training was done.
+TEXT_AS_WRITTEN = {"text.parse_math": False}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def drawn(function: F) -> F:
+    """A function that builds a figure, its text taken as written (see above)."""
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with matplotlib.rc_context(TEXT_AS_WRITTEN):
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def subplots(*grid: int, figsize: tuple[float, float], layout: str, **kwargs: Any) -> Any:
+    """A new figure and its axes (pyplot.subplots' answer, without pyplot's global state)."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(*grid, **kwargs)
 
 
 class _LocalFormatter(ScalarFormatter):
@@ -82,6 +102,7 @@ def localised(fig: Any, lang: str) -> Any:
     return fig
 
 
+@drawn
 def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str = "en", *,
                     regularised: bool = True) -> Any:
     """Loss and accuracy per epoch: running train, eval-mode train, validation; one legend for
@@ -89,7 +110,7 @@ def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str =
     `regularised`: the run trains with dropout or augmentation, which the running figure's
     legend then names (it named them for runs without either)."""
     epochs = [r.epoch for r in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(10, 4.2), layout="constrained")
     size = 6 if len(epochs) <= 15 else 3  # markers that do not merge into a band at 30 epochs
     # the styles (colours in order) of the accuracy panel, whose lines the legend names
     ax_loss.plot(epochs, [r.train_loss for r in history], "o-", markersize=size)
@@ -111,7 +132,6 @@ def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str =
     fig.legend(*ax_acc.get_legend_handles_labels(), loc="outside lower center", ncol=3)
     if title:
         fig.suptitle(title)
-    plt.close(fig)
     return localised(fig, lang)
 
 
@@ -121,13 +141,14 @@ def _epoch_axis(ax: Any, lang: str) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
+@drawn
 def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "",
               lang: str = "en") -> Any:
     """Counts with the diagonal readable; rows are the true class."""
     m = np.asarray(matrix)
     k = len(class_names)
     size = max(5.0, 0.55 * k + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9), layout="compressed")
+    fig, ax = subplots(figsize=(size, size * 0.9), layout="compressed")
     image = ax.imshow(m, cmap="Blues")
     ax.set_xticks(range(k), class_names, rotation=45, ha="right")
     ax.set_yticks(range(k), class_names)
@@ -141,10 +162,10 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title
                         color="white" if m[i, j] > threshold else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title(title or t(lang, "plot.confusion"))
-    plt.close(fig)
     return localised(fig, lang)
 
 
+@drawn
 def experiment_curves(curves: dict[str, list[list[float]]], title: str,
                       lang: str = "en", *, reported: dict[str, list[list[float]]] | None = None,
                       chance: float | None = None) -> Any:
@@ -156,7 +177,7 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
     true accuracy at chance under it (the accuracy alone, zoomed, read as a collapse)."""
     means = {label: np.mean([r[:min(map(len, runs))] for r in runs], axis=0)
              for label, runs in curves.items() if runs and min(map(len, runs))}
-    fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
+    fig, ax = subplots(figsize=(6.4, 3.8), layout="constrained")
     ends = {label: _covering(label, means) for label in means}
     reported = reported or {}
     colours = {}
@@ -186,7 +207,6 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title=title, title_fontsize=8)  # the values' legend read "30" alone
-    plt.close(fig)
     return localised(fig, lang)
 
 
@@ -200,6 +220,7 @@ def _covering(label: str, means: dict[str, Any]) -> str | None:
     return max(longer)[1] if longer else None
 
 
+@drawn
 def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[float],
                 title: str, base_label: str | None = None,
                 original: Sequence[float | None] | None = None, lang: str = "en", *,
@@ -207,7 +228,7 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
     """Mean validation accuracy per value with ±1 sd error bars over `seeds` seeds (none
     with one: the legend says "one run"); the base value in red, the original's figures as
     crosses, each with its legend entry."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    fig, ax = subplots(figsize=(6.4, 3.6), layout="constrained")
     x = _positions(labels, lang)
     ax.errorbar(x, means, yerr=[0 if np.isnan(s) else s for s in sds], fmt="none",
                 ecolor="gray", capsize=4)
@@ -229,7 +250,6 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    plt.close(fig)
     return localised(fig, lang)
 
 
@@ -259,10 +279,11 @@ def _positions(labels: Sequence[str], lang: str = "en") -> np.ndarray:
     return placed
 
 
+@drawn
 def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str,
                    lang: str = "en") -> Any:
     """Test accuracy per class; the axis starts near the lowest bar, and says where."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    fig, ax = subplots(figsize=(6.4, 3.6), layout="constrained")
     ax.bar(range(len(names)), accuracy, color="tab:blue")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     # a whole percent, so the label's start is the axis's
@@ -274,10 +295,10 @@ def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str,
     in_percent(ax.yaxis, lang)
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
-    plt.close(fig)
     return localised(fig, lang)
 
 
+@drawn
 def misclassified_grid(images: np.ndarray, true: Sequence[str], predicted: Sequence[str],
                        title: str, columns: int = 8) -> Any:
     """Test images the model got wrong, each titled 'true → predicted': one picture of them
@@ -290,7 +311,7 @@ def misclassified_grid(images: np.ndarray, true: Sequence[str], predicted: Seque
     band, gap = max(2, height // 4), max(2, width // 4)
     cell_h, cell_w = height + band, width + gap
     mosaic = np.full((rows * cell_h, columns * cell_w), np.nan)
-    fig, ax = plt.subplots(figsize=(columns * 1.2, rows * 1.35), layout="constrained")
+    fig, ax = subplots(figsize=(columns * 1.2, rows * 1.35), layout="constrained")
     titles = [f"{t}→{p}" for t, p in zip(true, predicted)]
     size = 7 if max(map(len, titles), default=0) <= 18 else 6  # "Ankle boot→T-shirt/top"
     for i in range(n):
@@ -299,11 +320,10 @@ def misclassified_grid(images: np.ndarray, true: Sequence[str], predicted: Seque
         mosaic[top:top + height, left:left + width] = images[i]
         ax.text(left + width / 2, top - 1.5, titles[i], fontsize=size, ha="center",
                 va="bottom")
-    cmap = plt.get_cmap("gray_r").with_extremes(bad="white")  # the gaps: NaN
+    cmap = matplotlib.colormaps["gray_r"].with_extremes(bad="white")  # the gaps: NaN
     ax.imshow(mosaic, cmap=cmap, vmin=0, vmax=max(1.0, float(np.nanmax(mosaic, initial=0))),
               interpolation="nearest", aspect="equal")
     ax.axis("off")
     if title:
         fig.suptitle(title)
-    plt.close(fig)
     return fig

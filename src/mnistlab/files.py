@@ -178,8 +178,11 @@ def torch_save(path: str | Path, obj: Any) -> None:
 def save_figure(path: str | Path, figure: Any) -> None:
     """Save a matplotlib figure atomically (PNG). Its layout is its own (constrained): drawn
     once, where bbox_inches="tight" drew it twice."""
+    import matplotlib
+
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    with matplotlib.rc_context({"text.parse_math": False}):  # figures.TEXT_AS_WRITTEN
+        figure.savefig(buffer, format="png", dpi=110)
     write_bytes(path, buffer.getvalue())
 
 

@@ -19,12 +19,13 @@ with them (`StopFlag` lives in shared memory), so a study stops as one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing as mp
 import os
 import signal
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -53,6 +54,9 @@ class StopFlag:
 _flag = StopFlag()
 _listeners = 0
 _lock = threading.Lock()
+_handling = 0  # handling() is on (the command line): the command reads the flag at its end
+_adopted = False  # a worker process: the flag is its parent's
+_calls = 0  # public entry points running (see `scoped`)
 
 
 def flag() -> StopFlag:
@@ -62,8 +66,9 @@ def flag() -> StopFlag:
 
 def adopt(shared: StopFlag) -> None:
     """In a worker process: read the stop requests of the parent that handed us `shared`."""
-    global _flag
+    global _flag, _adopted
     _flag = shared
+    _adopted = True
 
 
 def requested() -> bool:
@@ -110,14 +115,40 @@ def handling() -> Iterator[StopFlag]:
     if threading.current_thread() is not threading.main_thread():
         yield _flag
         return
+    global _handling
     _flag.clear()
     previous = {s: signal.signal(s, _handle) for s in SIGNALS}
+    _handling += 1
     try:
         yield _flag
     finally:
+        _handling -= 1
         for s, handler in previous.items():
             signal.signal(s, handler)
         _flag.clear()  # a later call in the same process (a notebook) starts unstopped
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def scoped(function: F) -> F:
+    """A public entry point (train, a study, a search) whose stop requests end with it: in
+    Python, with no command line around it, a stop asked for (`request()`, a hook) left the
+    flag set, and every later call in the process stopped at its first step, untrained. The
+    outermost call clears it as it returns; the command line and worker processes clear
+    their own (the command reads it for its exit code; a worker's is its parent's)."""
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        global _calls
+        _calls += 1
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _calls -= 1
+            if _calls == 0 and not _handling and not _adopted:
+                _flag.clear()
+
+    return wrapper  # type: ignore[return-value]
 
 
 _held = 0  # a signal that came while the command started (hold_from_start), not yet taken

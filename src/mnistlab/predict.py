@@ -22,6 +22,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import sys
+import types
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -553,8 +555,8 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
     """
     from .runs import load_model
 
-    if top < 1:
-        raise MnistlabError(f"--top must be at least 1, got {top}")
+    if not isinstance(top, int) or isinstance(top, bool) or top < 1:  # 2.5: torch's TypeError
+        raise MnistlabError(f"--top must be a whole number of at least 1, got {top!r}")
     model, payload = load_model(run) if isinstance(run, (str, Path)) else run
     channels, height, width = (int(v) for v in payload["image_shape"])
     if not takes_pictures(payload["image_shape"]):
@@ -664,11 +666,14 @@ def show_sheet(predictions: Sequence[Prediction], out_png: str | Path, *,
 
 
 def sheet_figure(predictions: Sequence[Prediction], *, columns: int = 4) -> Any:
-    """The matplotlib Figure `show_sheet` saves."""
-    import matplotlib
+    """The matplotlib Figure `show_sheet` saves (a "$" in a file name is not math; no
+    backend chosen nor setting changed for the user's own plots: figures.drawn)."""
+    from .figures import drawn  # matplotlib: loaded only to draw
 
-    matplotlib.use("Agg")  # files only; no screen is assumed
-    matplotlib.rcParams["text.parse_math"] = False  # a "$" in a file name is not math
+    return drawn(_sheet)(predictions, columns)
+
+
+def _sheet(predictions: Sequence[Prediction], columns: int) -> Any:
     from matplotlib.figure import Figure  # not pyplot: nothing global to leak or close
 
     if not predictions:
@@ -698,3 +703,17 @@ def sheet_figure(predictions: Sequence[Prediction], *, columns: int = 4) -> Any:
 
 def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+class _CallableModule(types.ModuleType):
+    """`mnistlab.predict` is this module's `predict` function, as the package exports it; but
+    once `mnistlab.predict` was imported as a module (`from mnistlab.predict import
+    preprocess`, as docs/export.md does), Python made the package's name the module, and
+    `mnistlab.predict(run, images)` raised "'module' object is not callable". Calling the
+    module calls the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> list[Prediction]:
+        return predict(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

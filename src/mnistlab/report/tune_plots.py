@@ -13,16 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
+import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.cm import ScalarMappable  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
-
-from ..figures import PERCENT, in_percent  # noqa: E402
-from ..messages import number  # noqa: E402
+from ..figures import PERCENT, drawn, in_percent, subplots
+from ..messages import number
 
 FONT = 9  # points: tick labels, legends, axis labels
 TITLE = 10  # points: panel titles, parameter names, colour bar labels
@@ -49,11 +46,12 @@ SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074
                                            "\u2076\u2077\u2078\u2079")
 
 
+@drawn
 def history(numbers: Sequence[int], values: Sequence[float], pruned: Sequence[bool],
             labels: dict[str, str], lang: str = "en") -> Any:
     """Each trial's validation accuracy by trial number (pruned ones at their last reported
     epoch, as crosses) and the best so far among complete trials."""
-    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    fig, ax = subplots(figsize=(7, 3.8), layout="constrained")
     done = [(n, v) for n, v, p in zip(numbers, values, pruned) if not p and math.isfinite(v)]
     cut = [(n, v) for n, v, p in zip(numbers, values, pruned) if p and math.isfinite(v)]
     if done:
@@ -73,22 +71,21 @@ def history(numbers: Sequence[int], values: Sequence[float], pruned: Sequence[bo
     in_percent(ax.yaxis, lang)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=FONT)
-    plt.close(fig)
     return fig
 
 
+@drawn
 def importances(names: Sequence[str], means: Sequence[float], sds: Sequence[float],
                 xlabel: str) -> Any:
     """Horizontal bars, most important on top, with ±1 sd over the fANOVA repeats."""
     order = np.argsort(means)
-    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(names) + 1.4), layout="constrained")
+    fig, ax = subplots(figsize=(6.4, 0.45 * len(names) + 1.4), layout="constrained")
     y = np.arange(len(names))
     ax.barh(y, np.asarray(means)[order], xerr=np.nan_to_num(np.asarray(sds)[order]),
             color="tab:blue", ecolor="gray", capsize=3)
     ax.set_yticks(y, [names[i] for i in order])
     ax.set_xlabel(xlabel)
     ax.grid(alpha=0.3, axis="x")
-    plt.close(fig)
     return fig
 
 
@@ -172,6 +169,7 @@ def _draw_axis(ax: Any, x: float, ticks: list[tuple[float, str]]) -> None:
                           "edgecolor": "none", "alpha": 0.8})
 
 
+@drawn
 def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict[str, Scale],
              objective: str, lang: str = "en") -> Any:
     """Parallel coordinates: one line per complete trial through every parameter (categories
@@ -184,11 +182,11 @@ def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict
     heights, ticks = _column([v * 100 for v in values], Scale(), lang)  # in percent
     columns.append((heights, [(h, text + PERCENT) for h, text in ticks]))
     most = max(len(ticks) for _, ticks in columns)
-    fig, ax = plt.subplots(figsize=(min(12.0, 1.6 + 0.9 * len(titles)),
+    fig, ax = subplots(figsize=(min(12.0, 1.6 + 0.9 * len(titles)),
                                     min(12.0, max(4.2, 1.8 + 0.3 * min(most, MAX_AXIS_LABELS)))),
                            layout="constrained")
     norm = Normalize(min(values), max(values))
-    cmap = plt.get_cmap("viridis")
+    cmap = matplotlib.colormaps["viridis"]
     for i in np.argsort(values):  # best trials drawn last, on top
         ys = np.array([col[i] for col, _ in columns], dtype=float)  # NaN: not given: a gap
         ax.plot(range(len(columns)), ys, color=cmap(norm(values[i])), alpha=0.8,
@@ -207,7 +205,6 @@ def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict
     bar.set_label(objective, fontsize=TITLE)
     bar.ax.tick_params(labelsize=FONT)
     in_percent(bar.ax.yaxis, lang)
-    plt.close(fig)
     return fig
 
 
@@ -246,6 +243,7 @@ def _slice(ax: Any, raw: Sequence[Any], values: Sequence[float], numbers: Sequen
     ax.grid(alpha=0.3)
 
 
+@drawn
 def slices(params: dict[str, list[Any]], values: Sequence[float], numbers: Sequence[int],
            scales: dict[str, Scale], labels: dict[str, str], lang: str = "en") -> Any:
     """One panel per parameter: its value against validation accuracy (complete trials; a
@@ -254,7 +252,7 @@ def slices(params: dict[str, list[Any]], values: Sequence[float], numbers: Seque
     names = list(params)
     columns = min(3, len(names))
     rows = math.ceil(len(names) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns + 1.0, 2.8 * rows),
+    fig, axes = subplots(rows, columns, figsize=(3.2 * columns + 1.0, 2.8 * rows),
                              squeeze=False, layout="constrained")
     norm = Normalize(min(numbers), max(numbers))
     for ax, name in zip(axes.ravel(), names):
@@ -269,5 +267,4 @@ def slices(params: dict[str, list[Any]], values: Sequence[float], numbers: Seque
     bar.set_label(labels["colour"], fontsize=TITLE)
     bar.ax.tick_params(labelsize=FONT)
     bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    plt.close(fig)
     return fig

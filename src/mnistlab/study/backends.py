@@ -18,6 +18,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -271,6 +272,18 @@ class LocalBackend:
             relay_thread.join(timeout=2)
 
 
+def _unguarded_script() -> str:
+    """What to say where the study was started by a Python script of the user's: worker
+    processes import it, and one without `if __name__ == "__main__":` starts the study again
+    in each (it died as "another process is running this study")."""
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not script or Path(script).name == "mnistlab" or \
+            Path(script).resolve().is_relative_to(Path(__file__).resolve().parents[1]):
+        return ""  # the command line
+    return (f"; {Path(script).name} starts a study: put that call under `if __name__ == "
+            "\"__main__\":` (each worker process imports the script)")
+
+
 def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_dir: Path,
              on_done: OnDone, workers_stop: interrupt.StopFlag) -> None:
     """Submit every unit and record results as they come; raise KeyboardInterrupt once the
@@ -292,7 +305,8 @@ def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_
                     raise KeyboardInterrupt from None
                 raise MnistlabError(
                     "a worker process died (killed, or out of memory?); finished runs are "
-                    "kept: re-run the same command to continue, or use --workers 1") from None
+                    "kept: re-run the same command to continue, or use --workers 1"
+                    + _unguarded_script()) from None
             for key, summary, history in outcome or []:
                 on_done(next(r for r in unit if r.key == key), summary, history)
         if interrupt.requested() and not workers_stop.is_set():

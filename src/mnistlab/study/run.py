@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .. import doctor, files
+from .. import doctor, files, interrupt
 from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig
 from ..errors import MnistlabError
 from ..messages import t
@@ -264,6 +264,7 @@ def _device_here(spec: StudySpec, where: str, device: Any) -> None:
             raise MnistlabError(f"study {spec.name}: {where}: {exc}") from None
 
 
+@interrupt.scoped
 def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 progress: Any = None, on_run: OnRun | None = None,
                 then: Callable[[StudyResult], None] | None = None) -> StudyResult:

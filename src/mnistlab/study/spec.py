@@ -256,6 +256,9 @@ def _shown_values(label: str, values: dict[str, Any]) -> dict[str, dict[str, str
 
 
 def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
+    if not isinstance(data, dict):  # from Python: a list was "'int' has no 'replace'"
+        raise MnistlabError(f"{where}: a study is a table of keys (name, base, experiment, "
+                            f"...), as a study file's TOML reads; got {type(data).__name__}")
     known = {"name", "title", "description", "seeds", "base", "experiment", "final", "quick",
              "original_source", "original_base", "original_val_from", *TRANSLATED}
     unknown = set(data) - known

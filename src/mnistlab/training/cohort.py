@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import runs
+from .. import interrupt, runs
 from ..allocator import keep_freed_memory
 from ..config import TrainConfig
 from ..data.tensors import Splits, to_input
@@ -388,6 +388,7 @@ class CohortLearner:
 
 
 # --- training ---------------------------------------------------------------------------------
+@interrupt.scoped
 def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path | None],
                  tests: list[bool], checkpoint: Path | None = None,
                  reporter: Reporter | None = None, write_plots: bool = False) -> list[RunResult]:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import files, objectives, runs
+from .. import files, interrupt, objectives, runs
 from ..allocator import keep_freed_memory
 from ..config import TrainConfig
 from ..data import Dataset
@@ -129,6 +129,7 @@ class ModelLearner:
         return self.average.module if self.average is not None else self.model
 
 
+@interrupt.scoped
 def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Dataset | None = None,
           splits: Splits | None = None, reporter: Reporter | None = None,
           evaluate_test: bool = True, overwrite: bool = False, write_plots: bool = True,
@@ -150,6 +151,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     Ctrl-C (or `interrupt.request()`) ends the run after the current step; what was computed
     is kept and written, the unfinished epoch marked as such in the summary.
     """
+    _check_named_data(config, dataset)
     if out is None:
         return _train(config, None, dataset, splits, reporter, evaluate_test, write_plots,
                       hooks or [], resume=False)
@@ -172,12 +174,42 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
                                       named_by_settings=named_by_settings)
         if state == "finished":
             try:
-                return runs.load_result(out_dir, config)
+                kept = runs.load_result(out_dir, config)
             except MnistlabError:  # its model.pt or metrics.csv damaged: the train command
                 if refuse_damaged:  # refuses; a study's or a search's run is trained again
                     raise
+            else:
+                return _kept_data(kept, config, dataset, out_dir)
         return _train(config, out_dir, dataset, splits, reporter, evaluate_test, write_plots,
                       hooks or [], resume=state == "resume", replace=state == "replace")
+
+
+def _check_named_data(config: TrainConfig, dataset: Dataset | None) -> None:
+    """A Dataset given beside a config naming another published one (fashion-mnist given,
+    mnist named) trained on the one and recorded the other in the run's folder."""
+    from ..data.sources import KNOWN_DATASETS
+
+    if (dataset is not None and dataset.name != config.dataset
+            and {dataset.name, config.dataset} <= set(KNOWN_DATASETS)):
+        raise MnistlabError(f"dataset: {dataset.name} given, but the config names "
+                            f"{config.dataset}, which its run folder records; give "
+                            f"config.replace(dataset={dataset.name!r})")
+
+
+def _kept_data(result: RunResult, config: TrainConfig, dataset: Dataset | None,
+               out_dir: Path) -> RunResult:
+    """A finished run read back, where it was trained on the data asked for: one trained on
+    a Dataset given in place of the config's was handed back as the config's own."""
+    from ..data.sources import KNOWN_DATASETS
+
+    kept = result.summary.dataset
+    asked = dataset.name if dataset is not None else (
+        config.dataset if config.dataset in KNOWN_DATASETS else None)
+    if kept and asked and kept != asked:
+        raise MnistlabError(f"{out_dir}: holds a run of these settings trained on {kept}, not "
+                            f"{asked}; give another folder, or overwrite=True to train it "
+                            "again")
+    return result
 
 
 def _train(config: TrainConfig, out_dir: Path | None, dataset: Dataset | None,

@@ -22,7 +22,7 @@ import socket
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,20 @@ def require_optuna() -> Any:
     if optuna is None:
         raise MnistlabError(f"tune: Optuna is not installed; {INSTALL_HINT}")
     return optuna
+
+
+@contextlib.contextmanager
+def optuna_quiet() -> Iterator[None]:
+    """Optuna's own lines (a line per trial, "Using an existing study") left out for the
+    call, its level put back after: set for good, the user's own studies in the same
+    notebook stopped logging their trials."""
+    require_optuna()
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
 
 
 # --- sampler and pruner ----------------------------------------------------------------------
@@ -669,6 +683,8 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
     return study
 
 
+@interrupt.scoped
+@optuna_quiet()
 def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None = None,
              seed: int = 0, pruner: str = "median", study_name: str | None = None,
              backend: Any = None, cache: DataCache | None = None,
@@ -679,8 +695,6 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     `backend` (LocalTrials, or tune.ray_backend.RayTrials) training them; `out` gets the
     storage (unless `storage` is a database URL) and space.toml. `analyse` retrains the best
     configuration afterwards, and report.tune writes the report."""
-    require_optuna()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_when_stopping()
     check_tune_seed(seed)
     backend = backend or LocalTrials()
@@ -801,6 +815,7 @@ def config_tag(config: TrainConfig) -> str:
     return hashlib.sha256(config.to_toml().encode()).hexdigest()[:8]
 
 
+@optuna_quiet()
 def analyse(result: TuneResult, *, retrain_seeds: int, backend: Any = None,
             cache: DataCache | None = None,
             reporter: Callable[[str, TrainConfig], Reporter] | None = None) -> TuneResult:
