@@ -1883,3 +1883,10 @@ def test_the_python_api_takes_a_path_and_says_what_else_it_takes(tmp_path, tiny_
         run_study(3, tmp_path / "S")
     with pytest.raises(MnistlabError, match="study: a study is a table of keys"):
         parse_study([1, 2])
+    # True is 1 to Python: it was one seed, one trial
+    from mnistlab import TuneOptions
+
+    with pytest.raises(MnistlabError, match="seeds: must be a whole number >= 1, got True"):
+        StudyOptions(seeds=True)
+    with pytest.raises(MnistlabError, match="trials: must be a whole number >= 1, got True"):
+        TuneOptions(trials=True)

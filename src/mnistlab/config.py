@@ -519,6 +519,12 @@ def _utf8(name: str, value: Any) -> None:
                                 "link to it under a UTF-8 name (ln -s)") from None
 
 
+def whole(value: Any, least: int) -> bool:
+    """`value` is a whole number (not True or False, which Python counts as 1 and 0) of at
+    least `least`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
 def _check_kinds(config: TrainConfig) -> None:
     """Each true/false, number and text setting of the kind it is: given from Python (files
     and flags are read as their kinds), shuffle_labels="no" shuffled the labels (a text is

@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DEVICES, check_choice, check_loggers
+from ..config import DEVICES, check_choice, check_loggers, whole
 from ..errors import MnistlabError
 from ..messages import check_lang
 from ..raycluster import Placement
@@ -32,10 +32,10 @@ class StudyOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "log", check_loggers(self.log, self.mlflow_uri))
-        if self.seeds is not None and (not isinstance(self.seeds, int) or self.seeds < 1):
-            raise MnistlabError(f"seeds: must be a whole number >= 1, got {self.seeds}")
-        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
-            raise MnistlabError(f"workers: must be a whole number >= 1, got {self.workers}")
+        if self.seeds is not None and not whole(self.seeds, 1):  # True was 1 seed
+            raise MnistlabError(f"seeds: must be a whole number >= 1, got {self.seeds!r}")
+        if self.workers is not None and not whole(self.workers, 1):
+            raise MnistlabError(f"workers: must be a whole number >= 1, got {self.workers!r}")
         if self.workers is not None and self.placement.on_ray:
             raise MnistlabError("workers: --workers is for --backend local; on Ray each unit "
                                 "of work is a task asking for --task-cpus CPUs")

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DEVICES, SEED_LIMIT, check_choice, check_loggers
+from ..config import DEVICES, SEED_LIMIT, check_choice, check_loggers, whole
 from ..errors import MnistlabError, shown_url
 from ..messages import check_lang
 from ..raycluster import Placement
@@ -36,9 +36,9 @@ class TuneOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "log", check_loggers(self.log, self.mlflow_uri))
-        if not isinstance(self.trials, int) or self.trials < 1:
-            raise MnistlabError(f"trials: must be a whole number >= 1, got {self.trials}")
-        if not (isinstance(self.retrain_seeds, int) and 0 <= self.retrain_seeds <= MAX_SEEDS):
+        if not whole(self.trials, 1):  # True was 1 trial
+            raise MnistlabError(f"trials: must be a whole number >= 1, got {self.trials!r}")
+        if not (whole(self.retrain_seeds, 0) and self.retrain_seeds <= MAX_SEEDS):
             # a study's limit: more seeds add nothing to a mean ± sd
             raise MnistlabError(f"retrain-seeds: must be a whole number from 0 to "
                                 f"{MAX_SEEDS:,}, got {self.retrain_seeds}")
