@@ -1344,3 +1344,27 @@ def test_a_search_leaves_optuna_s_own_logging_as_it_found_it(space_file, tmp_pat
         assert optuna.logging.get_verbosity() == optuna.logging.INFO
     finally:
         optuna.logging.set_verbosity(before)
+
+
+def test_a_ctrl_c_raised_in_a_trial_is_no_failure_to_log():
+    """In Python (no command line holding the signal) Ctrl-C raises in the trial, and Optuna
+    logged "Trial 0 failed with value None." and its traceback under the user's
+    KeyboardInterrupt."""
+    import logging
+    import sys as _sys
+
+    from mnistlab.tune.search import _StopRequested
+
+    quiet = _StopRequested()
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        cut = logging.LogRecord("optuna", logging.WARNING, "", 0, "Trial 0 failed with "
+                                "parameters: {} because of the following error: "
+                                "KeyboardInterrupt().", None, _sys.exc_info())
+    value = logging.LogRecord("optuna", logging.WARNING, "", 0, "Trial 0 failed with value "
+                              "None.", None, None)
+    assert not quiet.filter(cut) and not quiet.filter(value)
+    other = logging.LogRecord("optuna", logging.WARNING, "", 0, "Trial 1 failed with value "
+                              "None.", None, None)
+    assert quiet.filter(other)  # another trial's failure is still said

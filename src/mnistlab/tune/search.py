@@ -755,8 +755,9 @@ def refresh(result: TuneResult) -> TuneResult:
 
 
 class _StopRequested(logging.Filter):
-    """Drops Optuna's "trial N failed" warnings (a traceback) while a stop is requested (the
-    trial the user's Ctrl-C cut short is marked failed and does not count, as expected) and
+    """Drops Optuna's "trial N failed" warnings (a traceback) where a stop was asked for, or
+    a Ctrl-C raised in the trial (the trial cut short is marked failed and does not count, as
+    expected) and
     for mnistlab's own errors, which say their one line themselves: a trial's settings that
     cannot go together (its row in the table), data not found or a device not here (the
     command's error)."""
@@ -772,7 +773,9 @@ class _StopRequested(logging.Filter):
         error = record.exc_info[1] if record.exc_info else None
         ours = isinstance(error, MnistlabError) or (
             error is not None and _storage_error(error) is not None)  # said by search()
-        if interrupt.requested() or ours:
+        # a Ctrl-C raised in the trial (Python, with no command line to hold it): a stop
+        stopped = isinstance(error, KeyboardInterrupt) or interrupt.requested()
+        if stopped or ours:
             self.dropped = text.split(" with ")[0]  # "Trial 3 failed"
             return False
         return True
