@@ -86,6 +86,11 @@ def test_settings_given_from_python_are_of_their_kind(changes, message):
     with pytest.raises(MnistlabError, match=message.replace("(", r"\(").replace(")", r"\)")):
         TrainConfig(**changes)
     assert TrainConfig(lr=1).lr == 1  # a whole number is a number
+    import numpy as np  # numpy's numbers and truths are theirs, as Python's own
+
+    config = TrainConfig(lr=np.float64(0.01), tta=np.bool_(True), epochs=np.int64(3))
+    assert (config.lr, config.tta, config.epochs) == (0.01, True, 3)
+    assert type(config.tta) is bool and type(config.epochs) is int
 
 
 @pytest.mark.parametrize("changes,message", BAD_SETTINGS)

@@ -531,6 +531,9 @@ def _check_kinds(config: TrainConfig) -> None:
     true), and dropout="0.5" raised TypeError from a comparison."""
     for f in fields(config):
         value, default = getattr(config, f.name), f.default
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):  # np.float64(0.1),
+            value = value.item()  # np.bool_(True): a number's or a truth's own kind
+            object.__setattr__(config, f.name, value)
         if isinstance(default, bool):
             ok, kind = isinstance(value, bool), "true or false"
         elif isinstance(default, float):
