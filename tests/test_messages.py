@@ -326,3 +326,37 @@ print(matplotlib.get_backend(), matplotlib.rcParams["text.parse_math"])
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["svg", "True"]
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_a_setting_held_by_overlapping_calls_is_put_back_by_the_last():
+    """Each call saved and restored Optuna's level (and matplotlib's math text) itself: two
+    calls overlapping in threads put them back in the wrong order, and left the user's own
+    setting changed."""
+    import threading
+
+    from mnistlab.held import Held
+
+    store = {"level": "INFO"}
+    held = Held(lambda: store["level"], lambda v: store.__setitem__("level", v), "WARNING")
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def first():
+        with held():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with held():
+            second_in.set()
+            first_out.wait(5)
+            seen.append(store["level"])  # the first has left: still held for this one
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == ["WARNING"] and store["level"] == "INFO"

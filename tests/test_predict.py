@@ -347,9 +347,10 @@ def test_a_folder_that_cannot_be_listed_is_that_entry_s_error(toy_run, tmp_path,
 def test_bad_options_are_user_errors(toy_run):
     with pytest.raises(MnistlabError, match="--top"):
         predict(toy_run, [paper_digit()], top=0)
-    with pytest.raises(MnistlabError, match="--top must be a whole number of at least 1, got "
-                                            "2.5"):  # torch's TypeError from Python
+    with pytest.raises(MnistlabError, match=r"top \(--top\): must be a whole number of at "
+                                            "least 1, got 2.5"):  # torch's TypeError
         predict(toy_run, [paper_digit()], top=2.5)
+    assert predict(toy_run, [paper_digit()], top=np.int64(2))[0].top[1]  # numpy's: a number
     with pytest.raises(MnistlabError, match="unknown preprocessing style"):
         predict(toy_run, [paper_digit()], style="fancy")
     with pytest.raises(MnistlabError, match="no such folder"):

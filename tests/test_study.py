@@ -1864,8 +1864,10 @@ def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path, tiny_idx_dir
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
                           timeout=300)
     assert done.returncode != 0
-    assert ("mine.py starts a study: put that call under `if __name__ == \"__main__\":`"
-            in done.stderr), done.stderr[-2000:]
+    assert ("if mine.py starts the study outside `if __name__ == \"__main__\":`, put that call "
+            "under it" in done.stderr), done.stderr[-2000:]
+    # the worker that imported the script says it itself
+    assert "a worker process imported the script that starts it" in done.stderr
 
 
 def test_the_python_api_takes_a_path_and_says_what_else_it_takes(tmp_path, tiny_idx_dir):

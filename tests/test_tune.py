@@ -1334,16 +1334,28 @@ def test_the_retrained_comparison_pairs_an_ensemble_by_replicate(tmp_path):
 def test_a_search_leaves_optuna_s_own_logging_as_it_found_it(space_file, tmp_path):
     """The search set Optuna's verbosity to WARNING for good: the user's own studies in the
     same notebook stopped logging their trials."""
+    import logging
+
     import optuna
 
+    class Kept(logging.Handler):
+        def emit(self, record):
+            said.append(record.getMessage())
+
+    said: list[str] = []
     before = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.INFO)
+    kept = Kept(level=logging.INFO)
+    logging.getLogger("optuna").addHandler(kept)
     try:
         run_tune(load_space(str(space_file)), tmp_path / "s",
                  options=TuneOptions(trials=1, retrain_seeds=1))
         assert optuna.logging.get_verbosity() == optuna.logging.INFO
+        # nor while it ran: the report's "Using an existing study" (review)
+        assert said == []
     finally:
         optuna.logging.set_verbosity(before)
+        logging.getLogger("optuna").removeHandler(kept)
 
 
 def test_a_ctrl_c_raised_in_a_trial_is_no_failure_to_log():
@@ -1368,3 +1380,27 @@ def test_a_ctrl_c_raised_in_a_trial_is_no_failure_to_log():
     other = logging.LogRecord("optuna", logging.WARNING, "", 0, "Trial 1 failed with value "
                               "None.", None, None)
     assert quiet.filter(other)  # another trial's failure is still said
+    assert quiet.filter(value)  # and so is a later study's trial 0, once the first is said
+
+
+def test_a_stop_asked_for_while_a_retrained_run_is_scored_starts_no_next_seed(tmp_path,
+                                                                               tiny_idx_dir):
+    """Each retrained run was the outermost call and cleared the stop as it returned: one
+    asked for while a run was scored left it complete, and the next seed trained."""
+    from mnistlab import TrainConfig, interrupt
+    from mnistlab.data.cache import DataCache
+    from mnistlab.progress import SilentReporter
+    from mnistlab.tune.search import LocalTrials
+
+    class StopWhileScored(SilentReporter):
+        def final_scoring(self, views, members):
+            interrupt.request()
+
+    config = TrainConfig(dataset=str(tiny_idx_dir), model="mlp", hidden=(8,), epochs=1,
+                         val_size=100, eval_train_size=100, device="cpu")
+    jobs = [(config.replace(seed=seed), tmp_path / f"seed{seed}") for seed in (1, 2)]
+    with pytest.raises(KeyboardInterrupt):
+        LocalTrials().retrain(jobs, DataCache(), lambda c: StopWhileScored())
+    assert (tmp_path / "seed1" / "summary.json").is_file()
+    assert not (tmp_path / "seed2").exists()
+    interrupt.flag().clear()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +39,10 @@ def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
     (tracking/; `warn` gets the one line said if a tracking server stops answering)."""
     from .report.study import write_study_report
 
+    if _from_a_worker_s_import():
+        raise MnistlabError("run_study: a worker process imported the script that starts it; "
+                            "put the call under `if __name__ == \"__main__\":` (worker "
+                            "processes import the script they were started from)")
     options = _checked(options or StudyOptions(), StudyOptions)
     source = _named(spec, StudySpec, "a study: a preset's name, a study file")
     spec = options.apply(load_study(source) if source is not None else spec)
@@ -129,6 +134,17 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
                 log.finish(result)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _from_a_worker_s_import() -> bool:
+    """Called by a script's top-level code while a worker process imports it (as
+    `__mp_main__`): the script has no `if __name__ == "__main__":` around the call."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "__mp_main__" and frame.f_code.co_name == "<module>":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _named(given: Any, kind: type, what: str) -> str | None:

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import json
 import math
+import os
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -534,6 +535,11 @@ def _check_kinds(config: TrainConfig) -> None:
         if type(value).__module__ == "numpy" and hasattr(value, "item"):  # np.float64(0.1),
             value = value.item()  # np.bool_(True): a number's or a truth's own kind
             object.__setattr__(config, f.name, value)
+        if isinstance(value, os.PathLike) and (default is None or isinstance(default, str)):
+            value = os.fspath(value)  # dataset=Path(...): a folder, as its text is
+            object.__setattr__(config, f.name, value)
+        if default is None:  # data_dir: text, or not given
+            default = "" if value is not None else None
         if isinstance(default, bool):
             ok, kind = isinstance(value, bool), "true or false"
         elif isinstance(default, float):

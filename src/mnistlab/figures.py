@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter, ScalarFormatter
 
+from .held import math_text_off
 from .messages import localise, number, t
 
 if TYPE_CHECKING:
@@ -25,10 +26,8 @@ if TYPE_CHECKING:
 
 # Figures of their own (matplotlib.figure.Figure, not pyplot): no backend is chosen and no
 # setting changed for the user's own plots (a notebook's inline backend was replaced by Agg,
-# and its "$x$" labels no longer rendered as math). Labels are the user's text (class names,
-# variant labels, file names): a "$" pair in one is not math, and an unbalanced one made
-# matplotlib raise after all the training was done.
-TEXT_AS_WRITTEN = {"text.parse_math": False}
+# and its "$x$" labels no longer rendered as math). Their text is taken as written while
+# they are drawn (held.math_text_off).
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -36,7 +35,7 @@ def drawn(function: F) -> F:
     """A function that builds a figure, its text taken as written (see above)."""
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with matplotlib.rc_context(TEXT_AS_WRITTEN):
+        with math_text_off():
             return function(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

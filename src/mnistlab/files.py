@@ -178,10 +178,10 @@ def torch_save(path: str | Path, obj: Any) -> None:
 def save_figure(path: str | Path, figure: Any) -> None:
     """Save a matplotlib figure atomically (PNG). Its layout is its own (constrained): drawn
     once, where bbox_inches="tight" drew it twice."""
-    import matplotlib
+    from .held import math_text_off
 
     buffer = io.BytesIO()
-    with matplotlib.rc_context({"text.parse_math": False}):  # figures.TEXT_AS_WRITTEN
+    with math_text_off():  # a "$" in a label drawn now (a tick's) is text too
         figure.savefig(buffer, format="png", dpi=110)
     write_bytes(path, buffer.getvalue())
 

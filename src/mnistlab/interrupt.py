@@ -112,10 +112,14 @@ def handling() -> Iterator[StopFlag]:
     """Turn SIGINT and SIGTERM into stop requests for the duration (main thread only;
     elsewhere a no-op). Starts with a cleared flag; restores the previous handlers and clears
     the flag after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield _flag
-        return
     global _handling
+    if threading.current_thread() is not threading.main_thread():
+        _handling += 1  # the command still reads its flag at its end
+        try:
+            yield _flag
+        finally:
+            _handling -= 1
+        return
     _flag.clear()
     previous = {s: signal.signal(s, _handle) for s in SIGNALS}
     _handling += 1
@@ -140,13 +144,15 @@ def scoped(function: F) -> F:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         global _calls
-        _calls += 1
+        with _lock:
+            _calls += 1
         try:
             return function(*args, **kwargs)
         finally:
-            _calls -= 1
-            if _calls == 0 and not _handling and not _adopted:
-                _flag.clear()
+            with _lock:
+                _calls -= 1
+                if _calls == 0 and not _handling and not _adopted:
+                    _flag.clear()
 
     return wrapper  # type: ignore[return-value]
 

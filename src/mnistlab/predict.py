@@ -20,6 +20,7 @@ is read as 0..255 like the rest.
 from __future__ import annotations
 
 import io
+import numbers
 import os
 import re
 import sys
@@ -540,6 +541,7 @@ def _passed_over(others: list[Path]) -> str:
                if not named else "them by name, a subfolder as a folder of its own"))
 
 
+@interrupt.scoped
 def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
             images: ImageLike | Iterable[ImageLike], *, top: int = 3,
             style: str | None = None, tta: bool | None = None,
@@ -555,8 +557,9 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
     """
     from .runs import load_model
 
-    if not isinstance(top, int) or isinstance(top, bool) or top < 1:  # 2.5: torch's TypeError
-        raise MnistlabError(f"--top must be a whole number of at least 1, got {top!r}")
+    if not isinstance(top, numbers.Integral) or isinstance(top, bool) or top < 1:
+        # 2.5 was torch's TypeError
+        raise MnistlabError(f"top (--top): must be a whole number of at least 1, got {top!r}")
     model, payload = load_model(run) if isinstance(run, (str, Path)) else run
     channels, height, width = (int(v) for v in payload["image_shape"])
     if not takes_pictures(payload["image_shape"]):

@@ -280,8 +280,8 @@ def _unguarded_script() -> str:
     if not script or Path(script).name == "mnistlab" or \
             Path(script).resolve().is_relative_to(Path(__file__).resolve().parents[1]):
         return ""  # the command line
-    return (f"; {Path(script).name} starts a study: put that call under `if __name__ == "
-            "\"__main__\":` (each worker process imports the script)")
+    return (f"; if {Path(script).name} starts the study outside `if __name__ == "
+            "\"__main__\":`, put that call under it (each worker process imports the script)")
 
 
 def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_dir: Path,

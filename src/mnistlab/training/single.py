@@ -207,8 +207,8 @@ def _kept_data(result: RunResult, config: TrainConfig, dataset: Dataset | None,
         config.dataset if config.dataset in KNOWN_DATASETS else None)
     if kept and asked and kept != asked:
         raise MnistlabError(f"{out_dir}: holds a run of these settings trained on {kept}, not "
-                            f"{asked}; give another folder, or overwrite=True to train it "
-                            "again")
+                            f"{asked}; give another folder, or overwrite it (--overwrite, "
+                            "overwrite=True) to train it again")
     return result
 
 

@@ -31,6 +31,7 @@ from .. import files, interrupt
 from ..config import TRACKING_ENTRIES, TrainConfig, read_toml
 from ..data.cache import DataCache
 from ..errors import MnistlabError, shown_url
+from ..held import Held
 from ..progress import Reporter, SilentReporter
 from ..records import RunResult, RunSummary
 from ..training import Hook, Run, train
@@ -67,16 +68,17 @@ def require_optuna() -> Any:
 
 @contextlib.contextmanager
 def optuna_quiet() -> Iterator[None]:
-    """Optuna's own lines (a line per trial, "Using an existing study") left out for the
-    call, its level put back after: set for good, the user's own studies in the same
-    notebook stopped logging their trials."""
+    """Optuna's own lines (a line per trial, "Using an existing study") left out while
+    mnistlab's calls run, its level put back after (held.Held): set for good, the user's own
+    studies in the same notebook stopped logging their trials."""
     require_optuna()
-    previous = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
+    with _OPTUNA_QUIET():
         yield
-    finally:
-        optuna.logging.set_verbosity(previous)
+
+
+_OPTUNA_QUIET = Held(lambda: optuna.logging.get_verbosity(),
+                     lambda level: optuna.logging.set_verbosity(level),
+                     optuna.logging.WARNING if optuna is not None else None)
 
 
 # --- sampler and pruner ----------------------------------------------------------------------
@@ -505,6 +507,7 @@ class LocalTrials:
 
     name = "local"
 
+    @interrupt.scoped  # a loop of runs: a stop in one ends the loop (see interrupt.scoped)
     def optimize(self, spec: TuneSpec, study: Any, *, trials: int, cache: DataCache,
                  on_trial: OnTrial | None, reporter_for: ReporterFor | None) -> int:
         """Run trials until the study holds `trials` finished ones; returns how many ran here."""
@@ -531,6 +534,7 @@ class LocalTrials:
                                finished], gc_after_trial=False, catch=(InvalidTrial,))
         return ran
 
+    @interrupt.scoped
     def retrain(self, jobs: list[tuple[TrainConfig, Path]], cache: DataCache,
                 reporter: Callable[[TrainConfig], Reporter] | None) -> list[RunResult]:
         """Train each (config, folder), scoring the test set; each a whole run folder, with
@@ -540,7 +544,9 @@ class LocalTrials:
             run = train(config, out=folder, splits=cache.splits(config), evaluate_test=True,
                         write_plots=True, named_by_settings=True,
                         reporter=reporter(config) if reporter else SilentReporter())
-            if run.summary.status == "interrupted":
+            # a stop asked for after the run's last step (while it was scored or written)
+            # leaves it complete: the next seed does not start
+            if run.summary.status == "interrupted" or interrupt.requested():
                 raise KeyboardInterrupt
             results.append(run)
         return results
@@ -745,6 +751,7 @@ def check_same_draws(study: Any, seed: int, pruner: str) -> None:
                             "a new search another --out")
 
 
+@optuna_quiet()
 def refresh(result: TuneResult) -> TuneResult:
     """The same search read again from its storage (other workers may have added trials)."""
     study = open_study(result.spec, result.url, study_name=result.study_name)
@@ -769,7 +776,8 @@ class _StopRequested(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         if self.dropped and text.startswith(f"{self.dropped} with value"):
-            return False
+            self.dropped = ""  # its second line gone: another study's trial of that number
+            return False  # fails in its own right
         error = record.exc_info[1] if record.exc_info else None
         ours = isinstance(error, MnistlabError) or (
             error is not None and _storage_error(error) is not None)  # said by search()
@@ -818,6 +826,7 @@ def config_tag(config: TrainConfig) -> str:
     return hashlib.sha256(config.to_toml().encode()).hexdigest()[:8]
 
 
+@interrupt.scoped
 @optuna_quiet()
 def analyse(result: TuneResult, *, retrain_seeds: int, backend: Any = None,
             cache: DataCache | None = None,

@@ -1,0 +1,55 @@
+"""A process-wide setting of another library's, held at mnistlab's value while any of its calls
+needs it, and put back as it was afterwards.
+
+Matplotlib's math text (off while our figures draw: a "$" in a class name is text) and Optuna's
+log level (WARNING while a search runs) are global. Set for good, they changed the user's own
+plots and studies in the same notebook; saved and restored by each call, two calls overlapping in
+threads restored them in the wrong order. The first call to come saves the setting, the last to
+leave puts it back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+class Held:
+    """`with held():` (or `@held()`) holds the setting `read`/`write` reach at `value`."""
+
+    def __init__(self, read: Callable[[], Any], write: Callable[[Any], None], value: Any) -> None:
+        self._read, self._write, self._value = read, write, value
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._saved: Any = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._holders == 0:
+                self._saved = self._read()
+                self._write(self._value)
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0:
+                    self._write(self._saved)
+
+
+def _parse_math(value: bool | None = None) -> Any:
+    import matplotlib  # only where something is drawn
+
+    if value is None:
+        return matplotlib.rcParams["text.parse_math"]
+    matplotlib.rcParams["text.parse_math"] = value
+    return None
+
+
+# our figures' labels are the user's text (class names, variant labels, file names): a "$"
+# pair in one is not math, and an unbalanced one made matplotlib raise after the training
+math_text_off = Held(_parse_math, _parse_math, False)
