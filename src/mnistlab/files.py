@@ -311,8 +311,8 @@ def check_output_folder(folder: str | Path, flag: str = "--out", *,
             probe.unlink()
     free = shutil.disk_usage(folder).free
     if needs_bytes and free < needs_bytes:
-        raise MnistlabError(f"{flag} {folder}: only {_size(free)} free on its device, and this "
-                            f"needs about {_size(needs_bytes)}; free some space or choose "
+        raise MnistlabError(f"{flag} {folder}: only {size_text(free)} free on its device, and this "
+                            f"needs about {size_text(needs_bytes)}; free some space or choose "
                             "another folder")
     return folder
 
@@ -341,12 +341,13 @@ def check_output_file(path: str | Path, flag: str = "--out", *, suffix: str,
     return path
 
 
-def _size(n: int) -> str:
+def size_text(n: float) -> str:
+    """A number of bytes as a reader reads it: 512 bytes, 6.8 MB, 80.0 GB, 156,960 TB."""
     for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
+        if n < 1000:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1000
-    return f"{n:.1f} GB"  # pragma: no cover
+    return f"{n:,.0f} TB"  # a batch of 10**13 images: "about 1275200000000000.0 GB"
 
 
 # --- locks -----------------------------------------------------------------------------------

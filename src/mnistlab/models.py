@@ -23,6 +23,7 @@ from torch import nn
 from .config import MODELS, TrainConfig
 from .ensemble import Ensemble
 from .errors import MnistlabError
+from .files import size_text
 from .stem import FusedStem
 
 Shape = tuple[int, int, int]
@@ -212,12 +213,12 @@ def memory_limit(device: str = "cpu") -> tuple[int, str]:
     if device == "cuda":
         total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
         return int(total * CUDA_MEMORY_SHARE), (
-            f"{CUDA_MEMORY_SHARE:.0%} of the GPU's {_gb(total)} of memory")
+            f"{CUDA_MEMORY_SHARE:.0%} of the GPU's {size_text(total)} of memory")
     try:
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):  # not a POSIX system: no memory figure
         return 0, "unknown"
-    return int(total * MEMORY_SHARE), f"{MEMORY_SHARE:.0%} of this machine's {_gb(total)}"
+    return int(total * MEMORY_SHARE), f"{MEMORY_SHARE:.0%} of this machine's {size_text(total)}"
 
 
 def check_size(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
@@ -242,20 +243,21 @@ def check_size(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
     if size.parameters > MAX_PARAMETERS:
         raise MnistlabError(
             f"{where}: {config.model} would have about {size.parameters:,} parameters "
-            f"({_gb(size.weight_bytes)} to train with {config.optimizer}), above the limit of "
-            f"{MAX_PARAMETERS:,}; use {smaller}")
+            f"({size_text(size.weight_bytes)} to train with {config.optimizer}), above the "
+            f"limit of {MAX_PARAMETERS:,}; use {smaller}")
     limit, source = memory_limit(_device_kind(config) if device is None else device)
     if limit and not training and size.inference_bytes > limit:
         raise MnistlabError(
-            f"{where}: scoring with {config.model} needs about {_gb(size.inference_bytes)}, "
-            f"above the limit of {_gb(limit)} ({source}); use a machine with more memory")
+            f"{where}: scoring with {config.model} needs about {size_text(size.inference_bytes)}, "
+            f"above the limit of {size_text(limit)} ({source}); use a machine with more memory")
     if limit and training and size.peak_bytes > limit:
         raise MnistlabError(
-            f"{where}: training {config.model} needs about {_gb(size.peak_bytes)} "
-            f"(weights {_gb(size.weight_bytes)}, activations of a "
-            f"{size.images_per_step:,}-image batch {_gb(size.train_activation_bytes)}, of a "
-            f"{EVAL_CHUNK:,}-image scoring chunk {_gb(size.eval_activation_bytes)}), above the "
-            f"limit of {_gb(limit)} ({source}); use a smaller --batch-size or {smaller}")
+            f"{where}: training {config.model} needs about {size_text(size.peak_bytes)} "
+            f"(weights {size_text(size.weight_bytes)}, activations of a "
+            f"{size.images_per_step:,}-image batch {size_text(size.train_activation_bytes)}, "
+            f"of a {EVAL_CHUNK:,}-image scoring chunk {size_text(size.eval_activation_bytes)}), "
+            f"above the limit of {size_text(limit)} ({source}); use a smaller --batch-size or "
+            f"{smaller}")
     return size
 
 
@@ -294,12 +296,6 @@ def _too_small(config: TrainConfig, image_shape: Shape, num_classes: int, where:
     fix = f"use --model {' or '.join(others)}" if others else "use larger images"
     return (f"{where}: {config.model} needs images of {need_text} (its convolutions and "
             f"poolings shrink them), these are {image_shape[1]}x{image_shape[2]}; {fix}")
-
-
-def _gb(n: int) -> str:
-    if n >= 1e12:  # a batch of 10**13 images: "about 1275200000000000.0 GB"
-        return f"{n / 1e12:,.0f} TB"
-    return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
 def _dense_plan(in_features: int, sizes: tuple[int, ...], num_classes: int,
