@@ -538,13 +538,13 @@ def _check_kinds(config: TrainConfig) -> None:
         if isinstance(value, os.PathLike) and (default is None or isinstance(default, str)):
             value = os.fspath(value)  # dataset=Path(...): a folder, as its text is
             object.__setattr__(config, f.name, value)
-        if default is None:  # data_dir: text, or not given
-            default = "" if value is not None else None
+        if default is None and value is None:  # data_dir not given
+            continue
         if isinstance(default, bool):
             ok, kind = isinstance(value, bool), "true or false"
         elif isinstance(default, float):
             ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
-        elif isinstance(default, str):
+        elif isinstance(default, str) or default is None:  # data_dir: text when given
             ok, kind = isinstance(value, str), "text"
         else:
             continue

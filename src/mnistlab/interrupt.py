@@ -113,23 +113,19 @@ def handling() -> Iterator[StopFlag]:
     elsewhere a no-op). Starts with a cleared flag; restores the previous handlers and clears
     the flag after."""
     global _handling
-    if threading.current_thread() is not threading.main_thread():
-        _handling += 1  # the command still reads its flag at its end
-        try:
-            yield _flag
-        finally:
-            _handling -= 1
-        return
-    _flag.clear()
-    previous = {s: signal.signal(s, _handle) for s in SIGNALS}
-    _handling += 1
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        _flag.clear()
+        previous = {s: signal.signal(s, _handle) for s in SIGNALS}
+    _handling += 1  # the command reads its flag at its end (in a thread too)
     try:
         yield _flag
     finally:
         _handling -= 1
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        _flag.clear()  # a later call in the same process (a notebook) starts unstopped
+        if main:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            _flag.clear()  # a later call in the same process (a notebook) starts unstopped
 
 
 F = TypeVar("F", bound=Callable[..., Any])
