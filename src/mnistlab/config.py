@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import os
@@ -529,27 +530,36 @@ def whole(value: Any, least: int) -> bool:
 def _check_kinds(config: TrainConfig) -> None:
     """Each true/false, number and text setting of the kind it is: given from Python (files
     and flags are read as their kinds), shuffle_labels="no" shuffled the labels (a text is
-    true), and dropout="0.5" raised TypeError from a comparison."""
-    for f in fields(config):
-        value, default = getattr(config, f.name), f.default
-        if type(value).__module__ == "numpy" and hasattr(value, "item"):  # np.float64(0.1),
-            value = value.item()  # np.bool_(True): a number's or a truth's own kind
-            object.__setattr__(config, f.name, value)
-        if isinstance(value, os.PathLike) and (default is None or isinstance(default, str)):
+    true), and dropout="0.5" raised TypeError from a comparison. numpy's numbers and truths,
+    and paths, are taken as Python's numbers, truths and text. Every config made runs this:
+    a value of its plain kind costs one type test."""
+    for name, plain, kind in _kinds():
+        value = getattr(config, name)
+        if type(value) in plain:
+            continue
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):
+            value = value.item()  # np.float64(0.1), np.bool_(True), np.int64(3)
+        elif isinstance(value, os.PathLike) and str in plain:
             value = os.fspath(value)  # dataset=Path(...): a folder, as its text is
-            object.__setattr__(config, f.name, value)
-        if default is None and value is None:  # data_dir not given
-            continue
-        if isinstance(default, bool):
-            ok, kind = isinstance(value, bool), "true or false"
-        elif isinstance(default, float):
-            ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
-        elif isinstance(default, str) or default is None:  # data_dir: text when given
-            ok, kind = isinstance(value, str), "text"
-        else:
-            continue
-        if not ok:
-            raise MnistlabError(f"{f.name.replace('_', '-')}: must be {kind}, got {value!r}")
+        if kind and type(value) not in plain:
+            raise MnistlabError(f"{name.replace('_', '-')}: must be {kind}, got {value!r}")
+        object.__setattr__(config, name, value)
+
+
+@functools.cache
+def _kinds() -> tuple[tuple[str, tuple[type, ...], str], ...]:
+    """Each setting's name, the types its values plainly are, and the kind named where a
+    value is none of them ("" for the whole numbers and lists, which their own checks read)."""
+    out = []
+    for f in fields(TrainConfig):
+        default = f.default
+        plain, kind = (((bool,), "true or false") if isinstance(default, bool) else
+                       ((int, float), "a number") if isinstance(default, float) else
+                       ((str,), "text") if isinstance(default, str) else
+                       ((str, type(None)), "text") if default is None else  # data_dir
+                       ((type(default),), ""))
+        out.append((f.name, plain, kind))
+    return tuple(out)
 
 
 def _positive_float(name: str, value: float) -> None:
