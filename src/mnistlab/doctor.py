@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import TrainConfig
 from .data.tensors import Splits, to_input  # the exact transform training uses
-from .records import EpochRecord, Finding, Observation
+from .records import EpochRecord, Finding, Observation, RunSummary
 
 SEVERITY_ORDER = {"problem": 0, "warning": 1, "info": 2}
 MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
@@ -78,6 +78,14 @@ def reexamined(stored: list[Finding], fresh: list[Finding]) -> list[Finding]:
     one's does not, is dropped: "up to — points" under a tolerance no longer used), the
     others are kept."""
     return merge([f for f in stored if f.code not in END_OF_RUN], fresh)
+
+
+def findings_now(summary: RunSummary, config: TrainConfig,
+                 history: list[EpochRecord]) -> list[Finding]:
+    """A finished run's findings as this version tells them (`mnistlab doctor`, a study's
+    report rebuilt): its stored ones with a fresh diagnosis of its epochs."""
+    return reexamined(list(summary.diagnoses),
+                      diagnose(config, history, summary.observation()))
 
 
 def problems(findings: list[Finding]) -> list[Finding]:

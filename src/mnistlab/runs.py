@@ -973,8 +973,7 @@ def examine_run(run_dir: Path) -> list[Finding]:
     if summary.status == "interrupted":  # "nothing wrong found" for a run stopped at epoch 0
         return doctor.merge(list(summary.diagnoses), [unfinished(summary.epochs, config.epochs)])
     load_model(run_dir)  # a model that cannot be used is a damaged run, whatever its numbers
-    return doctor.reexamined(list(summary.diagnoses),
-                             doctor.diagnose(config, history, summary.observation()))
+    return doctor.findings_now(summary, config, history)
 
 
 def unfinished(done: int, planned: int, *, now: str = "") -> Finding:

@@ -348,8 +348,7 @@ def _diagnosed(stored: StoredRun, config: TrainConfig | None) -> RunSummary:
     summary = stored.summary
     if config is None or summary.status == "interrupted" or not stored.history:
         return summary
-    return replace(summary, diagnoses=doctor.reexamined(
-        list(summary.diagnoses), doctor.diagnose(config, stored.history, summary.observation())))
+    return replace(summary, diagnoses=doctor.findings_now(summary, config, stored.history))
 
 
 def _seeds_stored(spec: StudySpec, plan: Plan, done: Iterable[str],
