@@ -26,7 +26,7 @@ from ..messages import (
 )
 from ..models import shape_settings
 from ..study.stats import paired, summarize
-from ..tune.search import CUT, max_epochs
+from ..tune.search import max_epochs, was_cut
 from ..tune.space import encode_choice
 from . import tune_plots as plots
 from .document import (
@@ -209,7 +209,7 @@ def other_counts(result: TuneResult, lang: str) -> str:
     """', 1 failed, 2 interrupted': the trials neither complete nor pruned, each kind named
     (a Ctrl-C is not a failure), the kinds with none left out."""
     failed = result.by_state("FAIL")
-    cut = sum(1 for trial in failed if trial.user_attrs.get(CUT))
+    cut = sum(1 for trial in failed if was_cut(trial))
     counts = {"fail": len(failed) - cut, "cut": cut,
               "unfinished": len(result.by_state("RUNNING")) + len(result.by_state("WAITING"))}
     return "".join(f", {t(lang, f'tune.count.{kind}', n=n)}" for kind, n in counts.items() if n)
@@ -217,7 +217,7 @@ def other_counts(result: TuneResult, lang: str) -> str:
 
 def _state(trial: Any, trials: list[Any], lang: str) -> str:
     name = trial.state.name.lower()  # complete | pruned | fail | running | waiting
-    if name == "fail" and trial.user_attrs.get(CUT):  # Ctrl-C: its settings are queued again
+    if was_cut(trial):  # Ctrl-C: its settings are queued again
         retry = next((tr.number for tr in trials
                       if tr.user_attrs.get("retry_of") == trial.number), None)
         name = "cut" if retry is None else "cut_retried"

@@ -149,6 +149,12 @@ def cut_trial(trial: Any) -> None:
         trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
 
 
+def was_cut(trial: Any) -> bool:
+    """A failed trial that was stopped (Ctrl-C, SIGTERM), not one that crashed: trials.csv
+    and the report call it interrupted."""
+    return trial.state.name == "FAIL" and bool(trial.user_attrs.get(CUT))
+
+
 def drawn_index(study: Any, number: int) -> int:
     """Trial `number`'s place among the trials that were not cut and queued again: what seeds
     its draw, so that a search stopped and resumed draws what one run straight through draws.
@@ -886,8 +892,7 @@ def trials_csv(result: TuneResult) -> str:
     for t in result.trials:
         last = _last_intermediate(t)
         # a trial stopped by Ctrl-C is Optuna's FAIL; the report calls it interrupted
-        state = "interrupted" if t.state.name == "FAIL" and t.user_attrs.get(CUT) else \
-            t.state.name.lower()
+        state = "interrupted" if was_cut(t) else t.state.name.lower()
         writer.writerow([t.number, state,
                          "" if t.value is None else f"{t.value:.6g}",
                          "" if last is None else f"{last:.6g}",
