@@ -1190,6 +1190,23 @@ def test_an_in_memory_storage_is_refused_before_any_trial(url):
         search.open_study(None, url, study_name="x")
 
 
+def test_a_storage_no_search_can_open_is_refused_when_given():
+    """From Python, TuneOptions(storage="bogus://x") was taken, and refused only when the search
+    opened it; a mistyped scheme also printed the URL's password."""
+    from mnistlab import TuneOptions
+    from mnistlab.errors import MnistlabError
+
+    with pytest.raises(MnistlabError, match="storage: 'bogus://x' is not a database URL"):
+        TuneOptions(storage="bogus://x")
+    with pytest.raises(MnistlabError, match="in-memory database"):
+        TuneOptions(storage="sqlite:///:memory:")
+    with pytest.raises(MnistlabError) as refused:
+        TuneOptions(storage="postgresq://ann:secret@host/db")
+    assert "secret" not in str(refused.value) and "ann:***@host" in str(refused.value)
+    # a driver need not be installed to be named: it is imported when the storage opens
+    assert TuneOptions(storage="mysql://host/db").storage == "mysql://host/db"
+
+
 @pytest.mark.parametrize("where, said", [
     ("missing/dir/x.db", "the folder {tmp}/missing/dir does not exist: make it (mkdir -p"),
     ("", "{tmp} is a folder: give a file in it, e.g. sqlite:///{tmp}/tune.db")])

@@ -13,7 +13,7 @@ from ..messages import check_lang
 from ..raycluster import Placement
 from ..study.options import log_flags
 from ..study.spec import MAX_SEEDS
-from .search import PRUNERS, check_tune_seed
+from .search import PRUNERS, check_storage, check_tune_seed
 from .space import TuneSpec
 
 
@@ -47,6 +47,8 @@ class TuneOptions:
             if getattr(self, name) is not None and not getattr(self, name).strip():
                 raise MnistlabError(f"{name.replace('_', '-')}: empty; leave it out for "
                                     f"{default}")  # an empty one was taken as the default
+        if self.storage is not None:
+            check_storage(self.storage)
         check_tune_seed(self.seed)
         check_choice("pruner", self.pruner, PRUNERS)
         if self.device is not None:

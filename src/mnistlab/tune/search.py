@@ -211,10 +211,7 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
     race sees an integrity or operational error, so opening is retried a few times.
     """
     require_optuna()
-    if storage_url.rstrip("/") == "sqlite:" or ":memory:" in storage_url \
-            or "mode=memory" in storage_url:  # its trials would vanish when the command ends
-        raise MnistlabError(f"storage: {storage_url!r} is an in-memory database, lost when the "
-                            "command ends; give a file, e.g. sqlite:///DIR/tune.db")
+    check_storage(storage_url)
     storage_url = with_driver(storage_url)
     engine_kwargs = _sqlite_engine(storage_url) if storage_url.startswith("sqlite") else {}
     last: BaseException | None = None
@@ -283,6 +280,24 @@ def _damaged_file(exc: BaseException | None) -> bool:
     return False
 
 
+def check_storage(url: str) -> None:
+    """Refuse a storage URL no search can use, when it is given rather than when the search
+    opens it (from Python, `TuneOptions(storage=...)` was taken and failed at `run_tune`)."""
+    if url.rstrip("/") == "sqlite:" or ":memory:" in url \
+            or "mode=memory" in url:  # its trials would vanish when the command ends
+        raise MnistlabError(f"storage: {shown_url(url)!r} is an in-memory database, lost when "
+                            "the command ends; give a file, e.g. sqlite:///DIR/tune.db")
+    try:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+    except ImportError:  # no tune extra: require_optuna says so where the search starts
+        return
+    try:  # the dialect names a database; its driver is imported only when the storage opens
+        make_url(with_driver(url)).get_dialect()
+    except ArgumentError:  # no such dialect (http://, a typo) is a kind of ArgumentError
+        raise _not_a_database_url(url) from None
+
+
 def with_driver(url: str) -> str:
     """postgresql://... names no driver, and SQLAlchemy 2.1 then wants psycopg 3; the tune
     extra installs psycopg2, so a URL without a driver uses whichever of the two is here."""
@@ -298,8 +313,9 @@ def with_driver(url: str) -> str:
 
 
 def _not_a_database_url(url: str) -> MnistlabError:
-    return MnistlabError(f"storage: {url!r} is not a database URL; use e.g. sqlite:///tune.db "
-                         "(three slashes, then the path) or postgresql://user:pass@host/db")
+    return MnistlabError(f"storage: {shown_url(url)!r} is not a database URL; use e.g. "
+                         "sqlite:///tune.db (three slashes, then the path) or "
+                         "postgresql://user:pass@host/db")
 
 
 def _sqlite_engine(url: str) -> dict[str, Any]:
