@@ -430,6 +430,32 @@ def test_a_second_train_on_the_same_folder_gets_a_lock_error(train_args, tmp_pat
     assert not (out / "summary.json").exists()
 
 
+def test_a_wait_for_a_lock_is_said_once_and_only_when_there_is_one(tmp_path):
+    """A search waiting for another worker's retraining (or a slow storage) said nothing for
+    minutes: it looked hung."""
+    import threading
+
+    lock, said = tmp_path / ".report.lock", []
+    with files.exclusive(lock, "the report", wait=True, waiting=lambda: said.append("free")):
+        pass
+    assert said == []
+    taken, release = threading.Event(), threading.Event()
+
+    def hold():
+        with files.exclusive(lock, "the report"):
+            taken.set()
+            release.wait(20)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(20)
+    threading.Timer(1.0, release.set).start()
+    with files.exclusive(lock, "the report", wait=True, waiting=lambda: said.append("held")):
+        assert release.is_set()  # it waited for the holder
+    holder.join(20)
+    assert said == ["held"]
+
+
 @pytest.mark.parametrize("command", ["train", "study", "tune"])
 def test_a_foreign_folder_is_refused_and_left_untouched(command, train_args, tmp_path,
                                                         tiny_study_toml, tiny_space_toml,

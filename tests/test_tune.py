@@ -610,11 +610,13 @@ def test_two_searches_started_together_on_one_new_folder_are_one_refused(space_f
 
     monkeypatch.setattr(search_module, "open_study", slow_for_the_first)
     said: dict[str, object] = {}
+    heard: dict[str, list[str]] = {"first": [], "second": []}
 
     def start(space, key):
         try:
             search_module.check_same_search(out, space, url, space.name)  # as search() does
-            search_module._start(space, out, url, space.name, 0, "median")
+            search_module._start(space, out, url, space.name, 0, "median",
+                                 on_wait=heard[key].append)
             said[key] = "started"
         except MnistlabError as exc:
             said[key] = str(exc)
@@ -632,6 +634,9 @@ def test_two_searches_started_together_on_one_new_folder_are_one_refused(space_f
     assert f"--out {out}: holds the search 'tiny', not 'other'" in str(said["second"])
     assert "name = \"tiny\"" in (out / "space.toml").read_text()
     assert json.loads((out / "search.json").read_text())["study"] == "tiny"
+    # the wait is said (on a slow remote storage it lasted minutes in silence)
+    assert heard == {"first": [], "second": [f"{out}: another worker is opening this search "
+                                             f"({url}); waiting for it"]}
 
 
 def test_a_folder_of_another_search_is_refused(space_file, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ report/ to write up), which is why they live up here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
 import sys
@@ -117,14 +118,18 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
                         seed=options.seed, pruner=options.pruner,
                         study_name=options.study_name, backend=backend,
                         on_start=shown.start, on_trial=_both(shown.on_trial, log),
-                        reporter_for=shown.reporter_for)
+                        reporter_for=shown.reporter_for, on_wait=shown.waiting)
         if not options.report:
             if log is not None:
                 log.finish(result)
             return result
         # workers sharing a folder retrain and write the report one at a time; the second
         # finds the retrained runs finished and reads them back
-        with files.exclusive(out / ".report.lock", "the report", wait=True):
+        with files.exclusive(out / ".report.lock", "the report", wait=True,
+                             waiting=_saying(shown.waiting, f"{out}: another worker is "
+                                             "retraining the best configuration and writing "
+                                             "the report; waiting for it, to read its runs "
+                                             "back")):
             result = analyse(refresh(result), retrain_seeds=options.retrain_seeds,
                              backend=backend, reporter=shown.retrain_reporter)
             with interrupt.listening():  # as the study's report (see run_study)
@@ -207,7 +212,11 @@ def default_out(kind: str, name: str) -> Path:
     return Path(kind) / name
 
 
+def _saying(say: Callable[[str], None] | None, line: str) -> Callable[[], None] | None:
+    return None if say is None else functools.partial(say, line)
+
+
 class _Quiet:
     """A search shown nowhere."""
 
-    start = on_trial = reporter_for = retrain_reporter = None
+    start = on_trial = reporter_for = retrain_reporter = waiting = None

@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -373,21 +373,27 @@ def held(lock_path: str | Path) -> bool:
 
 
 @contextlib.contextmanager
-def exclusive(lock_path: str | Path, what: str, *, wait: bool = False) -> Iterator[None]:
+def exclusive(lock_path: str | Path, what: str, *, wait: bool = False,
+              waiting: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold an exclusive lock on `lock_path` (any platform). A second holder gets a one-line
-    error, or with `wait` waits its turn."""
+    error, or with `wait` waits its turn, calling `waiting` first (a wait can last minutes:
+    another worker retraining, a slow remote storage; silence looked like a hang)."""
     from filelock import FileLock, Timeout
 
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     # not 0: `held` (the doctor, a refused train's clean-up) takes a free lock for an instant
     # to test it, and a command starting in that instant was refused
-    lock = FileLock(lock_path, timeout=-1 if wait else HELD_FOR_A_TEST)
+    lock = FileLock(lock_path, timeout=HELD_FOR_A_TEST)
     try:
         lock.acquire()
     except Timeout:
-        raise MnistlabError(f"{lock_path.parent}: another process is running {what} in this "
-                            "folder; wait for it or use another --out") from None
+        if not wait:
+            raise MnistlabError(f"{lock_path.parent}: another process is running {what} in "
+                                "this folder; wait for it or use another --out") from None
+        if waiting is not None:
+            waiting()
+        lock.acquire(timeout=-1)
     try:
         yield
     finally:

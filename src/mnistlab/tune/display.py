@@ -107,6 +107,11 @@ class TrialTable:
             self.console.print(f"[red]{' ' * 7}{escape(trial.user_attrs['error'])}[/]",
                                soft_wrap=True)
 
+    def waiting(self, line: str) -> None:
+        """Says why the search waits for another worker (it may be minutes)."""
+        self.stop()
+        self.console.print(escape(line))
+
     def stop(self) -> None:
         if self.status is not None:
             self.status.stop()

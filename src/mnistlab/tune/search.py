@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -685,7 +686,8 @@ def storage_failure(exc: BaseException, url: str) -> MnistlabError | None:
                          "(finished trials are kept)", exit_code=1)
 
 
-def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: str) -> Any:
+def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: str,
+           on_wait: Callable[[str], None] | None = None) -> Any:
     """The folder's study, opened (made where new), with the folder's space.toml and
     search.json written: one worker at a time, so that two searches started together on one
     new folder are one refused, as one after the other are (both were taken, each file then
@@ -694,7 +696,10 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
     files.check_output_folder(out)
     lock = out / START_LOCK
     try:
-        with files.exclusive(lock, "the start of a search", wait=True):
+        waiting = None if on_wait is None else functools.partial(
+            on_wait, f"{out}: another worker is opening this search ({shown_url(url)}); "
+                     "waiting for it")
+        with files.exclusive(lock, "the start of a search", wait=True, waiting=waiting):
             check_same_search(out, spec, url, name)  # again, now that no other is starting
             study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
                                pruner=make_pruner(pruner, spec))
@@ -717,8 +722,8 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
              seed: int = 0, pruner: str = "median", study_name: str | None = None,
              backend: Any = None, cache: DataCache | None = None,
              on_start: Callable[[int, int, float | None, str], None] | None = None,
-             on_trial: OnTrial | None = None,
-             reporter_for: ReporterFor | None = None) -> TuneResult:
+             on_trial: OnTrial | None = None, reporter_for: ReporterFor | None = None,
+             on_wait: Callable[[str], None] | None = None) -> TuneResult:
     """Search until the study holds `trials` finished trials (counting other workers'), with
     `backend` (LocalTrials, or tune.ray_backend.RayTrials) training them; `out` gets the
     storage (unless `storage` is a database URL) and space.toml. `analyse` retrains the best
@@ -736,7 +741,7 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
         from ..device import resolve_device  # what this lacks; a search begun is asked when it
 
         resolve_device(spec.base.device)  # trains. A device not here: before the folder
-    study = _start(spec, out, url, name, seed, pruner)
+    study = _start(spec, out, url, name, seed, pruner, on_wait)
     done = finished_trials(study)
     if on_start is not None:
         values = [t.value for t in done if t.value is not None]
