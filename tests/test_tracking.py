@@ -396,6 +396,19 @@ settings = {{ epochs = 2 }}
 """
 
 
+def test_a_study_s_runs_are_named_in_its_language_and_its_tensorboard_folders_in_english():
+    """Under --lang es the MLflow runs were named "optimizer=adam seed 0"; a TensorBoard folder
+    keeps its English name, so that a study resumed in another language logs nothing twice."""
+    from mnistlab.study.run import RunLabel
+    from mnistlab.tracking.jobs import run_folder_name
+
+    label = RunLabel("optimizer", "adam", 0)
+    assert (str(label), label.text("es")) == ("optimizer=adam seed 0",
+                                              "optimizador adam, semilla 0")
+    assert RunLabel("", "base", 2).text("es") == "base, semilla 2"
+    assert run_folder_name(str(label), "abcdef123") == "optimizer=adam-seed-0-abcdef"
+
+
 def test_a_study_is_a_parent_run_with_a_child_per_distinct_run(tmp_path, tiny_idx_dir, server):
     spec = tmp_path / "tiny.toml"
     spec.write_text(STUDY.format(data=tiny_idx_dir))
@@ -568,7 +581,10 @@ def test_a_trial_child_cut_short_is_completed_when_the_search_resumes(tmp_path, 
             trial.intermediate_values)  # each step once
 
 
-def test_a_pruned_trial_is_marked_as_such(tmp_path, tiny_idx_dir, server):
+@pytest.mark.parametrize("lang, name, parent", [("en", "trial 7 (pruned)", "search pruned-en"),
+                                                 ("es", "ensayo 7 (podado)", "búsqueda pruned-es")])
+def test_a_pruned_trial_is_marked_as_such(tmp_path, tiny_idx_dir, server, lang, name, parent):
+    """Under --lang es the MLflow runs were still named in English."""
     import optuna
 
     from mnistlab.tune.space import load_space
@@ -581,13 +597,14 @@ def test_a_pruned_trial_is_marked_as_such(tmp_path, tiny_idx_dir, server):
         distributions={"lr": optuna.distributions.FloatDistribution(0.001, 0.1, log=True)},
         intermediate_values={1: 0.31})
     trial.number = 7
-    log = SearchLog(Tracking(BOTH, tmp_path / "tune", mlflow_uri=server), "pruned-search",
-                    spec, {"trials": 1})
+    log = SearchLog(Tracking(BOTH, tmp_path / "tune", mlflow_uri=server, lang=lang),
+                    f"pruned-{lang}", spec, {"trials": 1})
     log.trial_finished(trial)
     client = MlflowClient(server)
-    experiment = client.get_experiment_by_name("pruned-search").experiment_id
+    experiment = client.get_experiment_by_name(f"pruned-{lang}").experiment_id
     (child,) = client.search_runs([experiment], "tags.`mnistlab.trial` = '7'")
-    assert child.info.run_name == "trial 7 (pruned)"
+    assert child.info.run_name == name
+    assert client.get_run(child.data.tags["mlflow.parentRunId"]).info.run_name == parent
     assert child.data.tags["mnistlab.pruned"] == "true"
     assert steps(client, child.info.run_id, "val_accuracy") == [1]
     hparams = events(tmp_path / "tune" / "tensorboard" / "trial-0007")

@@ -111,7 +111,7 @@ class StudyResult:
     # spec.seeds (a study run again with fewer --seeds than before): 0 otherwise
     seeds_stored: int = 0
 
-    def trained_runs(self) -> list[tuple[str, str, Path]]:
+    def trained_runs(self) -> list[tuple[str, RunLabel, Path]]:
         """(key, label, folder) of every run this study trained, in this or an earlier go."""
         return [(key, run_label(self.plan, key, self._seed(key)), self.out / "runs" / key)
                 for key in self.summaries]
@@ -138,17 +138,31 @@ class StudyResult:
         return [*seen.values(), *(Row(**{**row.__dict__}) for row in self.final_rows)]
 
 
-def run_label(plan: Plan, key: str, seed: int) -> str:
-    """A distinct run as a reader names it: 'base', 'lr=0.01' or 'final', and its seed."""
+@dataclass(frozen=True)
+class RunLabel:
+    """A distinct run as a reader names it: 'base', 'lr=0.01' or 'final', and its seed; in
+    English (`str`: a TensorBoard folder's name, the same in any language) or in `lang`
+    (`text`: an MLflow run's name)."""
+    factor: str  # "" for the base and the final model
+    value: str  # "base", "final", or the variant's label
+    seed: int
+
+    def text(self, lang: str = "en") -> str:
+        name = variant_name(self.factor, self.value, lang) if self.factor else self.value
+        return t(lang, "tracking.run", run=name, seed=self.seed)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+def run_label(plan: Plan, key: str, seed: int) -> RunLabel:
     cells = ([c for c in plan.cells if c.key == key]
              or [c for c in plan.cells if plan.runs[c.key].snapshot_of == key])
     if not cells:
-        name = "final"
-    elif any(c.is_base for c in cells):
-        name = "base"
-    else:
-        name = variant_name(cells[0].factor, cells[0].label)
-    return f"{name} seed {seed}"
+        return RunLabel("", "final", seed)
+    if any(c.is_base for c in cells):
+        return RunLabel("", "base", seed)
+    return RunLabel(cells[0].factor, cells[0].label, seed)
 
 
 def run_names(study: Path, lang: str) -> dict[str, str]:
@@ -212,7 +226,7 @@ def results_csv(rows: Iterable[Row]) -> str:
 
 
 # --- the study -------------------------------------------------------------------------------
-OnRun = Callable[[str, str, Path], None]  # (run key, its label, its folder)
+OnRun = Callable[[str, "RunLabel", Path], None]  # (run key, its label, its folder)
 
 
 def check_devices(spec: StudySpec) -> None:

@@ -24,6 +24,8 @@ from typing import Any
 
 from ..config import check_loggers
 from ..errors import MnistlabError
+from ..messages import t
+from ..study.run import RunLabel
 from ..training import Hook
 from ..training.finish import code_version
 from ..tune.search import TuneResult, trial_config
@@ -152,7 +154,9 @@ class _ParentLog:
             self.unended = {r.data.tags.get(ml.KEY_TAG, ""): r for r in children
                             if r.info.status not in ml.ENDED}
         else:
-            self.run_id = self.store.start(self.experiment, f"{self.kind} {self.name}",
+            self.run_id = self.store.start(self.experiment,
+                                           t(self.tracking.lang, f"tracking.run.{self.kind}",
+                                             name=self.name),
                                            {KIND_TAG: self.kind, ml.FOLDER_TAG: folder,
                                             "mnistlab.version": code_version()})
             self.store.log(self.run_id, params=self.params)
@@ -193,15 +197,15 @@ class StudyLog(_ParentLog):
     def __init__(self, tracking: Tracking, name: str, params: dict[str, Any]) -> None:
         super().__init__(tracking, name, "study", params)
 
-    def run_finished(self, key: str, label: str, folder: Path) -> None:
-        if self.tracking.tensorboard:
-            logdir = self.tracking.out / tb.SUBFOLDER / run_folder_name(label, key)
-            if not _logged_before(logdir, label, key):
+    def run_finished(self, key: str, label: RunLabel, folder: Path) -> None:
+        if self.tracking.tensorboard:  # named in English: the same folder in any --lang
+            logdir = self.tracking.out / tb.SUBFOLDER / run_folder_name(str(label), key)
+            if not _logged_before(logdir, str(label), key):
                 tb.log_folder(folder, logdir)
         if self.store is not None and self.parent() is not None:
-            self.folder_child(key, label, folder)
+            self.folder_child(key, label.text(self.tracking.lang), folder)
 
-    def finish(self, trained: Iterable[tuple[str, str, Path]]) -> None:
+    def finish(self, trained: Iterable[tuple[str, RunLabel, Path]]) -> None:
         """Every trained run (key, label, folder), those a resumed study trained before
         included, then the report as the parent's artifacts."""
         for key, label, folder in trained:
@@ -236,7 +240,8 @@ class SearchLog(_ParentLog):
         if key in self.logged and cut is None:
             return
         pruned = state == "PRUNED"
-        name = f"trial {trial.number}" + (" (pruned)" if pruned else "")
+        name = t(self.tracking.lang, "tracking.run.pruned" if pruned else "tracking.run.trial",
+                 number=trial.number)
         run_id = cut.info.run_id if cut is not None else self.store.start(self.experiment, name, {
             **ml.run_tags(config, None, code_version()),
             **self.child_tags(key, **{"mnistlab.state": state.lower(),
@@ -273,4 +278,5 @@ class SearchLog(_ParentLog):
             if not logdir.exists():
                 tb.log_folder(folder, logdir)
         if self.store is not None and self.parent() is not None:
-            self.folder_child(f"retrain-{label}", f"retrain {label}", folder)
+            self.folder_child(f"retrain-{label}",
+                              t(self.tracking.lang, "tracking.run.retrain", label=label), folder)
