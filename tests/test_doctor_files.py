@@ -195,6 +195,10 @@ def test_a_study_or_search_running_now_or_done_without_run_folders_is_not_called
         with pytest.raises(MnistlabError, match="a search retraining its best configuration now "
                            r"\(retrain/\); examine it once that has finished"):
             doctor_path(tmp_path / "t")
+    # on Ray the retrained runs' folders may be on the workers: the driver's lock says it
+    with files.exclusive(tmp_path / "t" / ".report.lock", "the report"):
+        with pytest.raises(MnistlabError, match="a search retraining its best configuration now"):
+            doctor_path(tmp_path / "t")
 
 
 def test_a_run_without_summary_json_is_named_unfinished(run_copy, capsys):

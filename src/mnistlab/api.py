@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import files, interrupt
+from . import files, interrupt, runs
 from .errors import MnistlabError
 from .study.options import StudyOptions
 from .study.run import StudyResult, train_study
@@ -125,7 +125,7 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
             return result
         # workers sharing a folder retrain and write the report one at a time; the second
         # finds the retrained runs finished and reads them back
-        with files.exclusive(out / ".report.lock", "the report", wait=True,
+        with files.exclusive(out / runs.SEARCH_REPORT_LOCK, "the report", wait=True,
                              waiting=_saying(shown.waiting, f"{out}: another worker is "
                                              "retraining the best configuration and writing "
                                              "the report; waiting for it, to read its runs "

@@ -51,6 +51,9 @@ MODEL_FORMAT = "mnistlab-model-1"
 RUN_FILES = ("config.toml", "metrics.csv", "summary.json", "model.pt", "checkpoint.pt",
              "curves.png", "confusion.png")
 LOCK_FILE = ".lock"
+# held by a search's driver while it retrains its best configuration and writes the report,
+# on any backend (a Ray worker's run folder may be on another machine)
+SEARCH_REPORT_LOCK = ".report.lock"
 
 
 def metrics_csv(history: list[EpochRecord]) -> str:
@@ -852,8 +855,9 @@ def _no_runs_yet(root: Path, marker: str, what: str, command: str) -> str:
                 f"while running) and {done} finished; its run folders come when it retrains "
                 "its best configuration at the end: examine it then")
     retrain = root / "retrain"
-    if retrain.is_dir() and any(files.held(run / LOCK_FILE) for run in retrain.iterdir()
-                                if run.is_dir()):  # it said to run the command again
+    if files.held(root / SEARCH_REPORT_LOCK) or retrain.is_dir() and any(
+            files.held(run / LOCK_FILE) for run in retrain.iterdir()
+            if run.is_dir()):  # it said to run the command again
         return (f"{what} retraining its best configuration now (retrain/); examine it once that "
                 "has finished")
     if done:

@@ -35,6 +35,7 @@ from ..errors import MnistlabError, shown_url
 from ..held import Held
 from ..progress import Reporter, SilentReporter
 from ..records import RunResult, RunSummary
+from ..runs import SEARCH_REPORT_LOCK
 from ..training import Hook, Run, train
 from .space import TuneSpec
 
@@ -47,7 +48,8 @@ START_LOCK = ".start.lock"  # held while a worker checks the folder's search and
 # What a search writes into its folder; anything else there means the folder is someone else's.
 TUNE_ENTRIES = {STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm", f"{STORE_FILE}-journal",
                 "space.toml", "search.json", "trials.csv", "best.toml", "report.md",
-                "report.html", "plots", "retrain", ".report.lock", START_LOCK, *TRACKING_ENTRIES}
+                "report.html", "plots", "retrain", SEARCH_REPORT_LOCK, START_LOCK,
+                *TRACKING_ENTRIES}
 # which study in which storage the folder's report, trials.csv and best.toml describe
 SEARCH_FILE = "search.json"
 OWN_STORAGE = "the folder's tune.db"  # recorded so for default_storage: the folder may move
