@@ -210,6 +210,32 @@ def test_a_run_logged_under_an_earlier_name_is_not_logged_again(tmp_path):
     assert logged(long, key)
 
 
+def test_a_run_replaced_with_overwrite_is_logged_as_a_run_of_its_own(tmp_path, tiny_idx_dir,
+                                                                     server):
+    """--overwrite with other settings, then --log: the store's run of the old settings was
+    taken for the new one (nothing logged, the old numbers shown), and TensorBoard's event
+    files too; a resumed run added its epochs to the old run's."""
+    out = tmp_path / "replaced"  # the experiment's name: the module's server is shared
+    old, new = tiny_config(tiny_idx_dir, epochs=2), tiny_config(tiny_idx_dir, epochs=2, lr=0.2)
+    train(old, out=out, hooks=Tracking(BOTH, out, mlflow_uri=server).train_hooks())
+    train(new, out=out, overwrite=True)  # without --log
+    tracking = Tracking(BOTH, out, mlflow_uri=server)
+    result = train(new, out=out, hooks=tracking.train_hooks())
+    assert result.reused
+    tracking.finished_folder()  # what the train command does with a run read back
+    client = MlflowClient(server)
+    logged = client.search_runs([client.get_experiment_by_name("replaced").experiment_id],
+                                order_by=["attributes.start_time DESC"])
+    assert [r.data.params["lr"] for r in logged] == ["0.2", "0.05"]
+    assert logged[0].data.metrics["final/val_accuracy"] == pytest.approx(
+        result.summary.val_accuracy)
+    now, before = events(out / "tensorboard"), events(out / "tensorboard" / "replaced-1")
+    assert [e.value for e in now.Scalars("accuracy/val")] == pytest.approx(
+        [r.val_accuracy for r in result.history])
+    assert [e.value for e in now.Scalars("lr")] == pytest.approx([0.2, 0.2])
+    assert [e.value for e in before.Scalars("lr")] == pytest.approx([0.05, 0.05])
+
+
 def test_without_a_uri_the_store_is_inside_the_run_folder(tmp_path, tiny_idx_dir, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = tmp_path / "run"

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import __version__, doctor, files
-from .config import PLACEMENT, SETTINGS, TRACKING_ENTRIES, TrainConfig, read_toml
+from .config import (
+    PLACEMENT,
+    SETTINGS,
+    TENSORBOARD_FOLDER,
+    TRACKING_ENTRIES,
+    TrainConfig,
+    read_toml,
+)
 from .errors import MnistlabError, first_few
 from .messages import LANGS, catalogue
 from .models import MAX_PARAMETERS, build_model
@@ -314,7 +321,24 @@ def replace_run(out: Path, config: TrainConfig) -> None:
     comes. A typo in the new settings, or data not found, leaves the old run whole."""
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
+    _set_aside_event_files(out / TENSORBOARD_FOLDER)
     files.write_text(out / "config.toml", config.to_toml())
+
+
+def _set_aside_event_files(logdir: Path) -> None:
+    """The replaced run's TensorBoard event files, moved to `replaced-N/` beside the new
+    run's: left in place, `--log tensorboard` took them for the new run's and logged nothing
+    (TensorBoard showed the old settings' curves), and a resume added its epochs to them."""
+    events = sorted(logdir.glob("events.out.tfevents.*")) if logdir.is_dir() else []
+    if not events:
+        return
+    number = 1 + sum(1 for p in logdir.glob("replaced-*") if p.is_dir())
+    while (logdir / f"replaced-{number}").exists():
+        number += 1
+    aside = logdir / f"replaced-{number}"
+    aside.mkdir()
+    for event in events:
+        event.rename(aside / event.name)
 
 
 def _finished(summary: RunSummary | None, needs_test: bool) -> bool:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import check_loggers
+from ..config import check_loggers, load_config
 from ..errors import MnistlabError
 from ..messages import t
 from ..study.run import RunLabel
@@ -88,7 +88,9 @@ class Tracking:
             tb.complete_folder(folder, folder / tb.SUBFOLDER)
         if self.store is not None:
             experiment = self.store.experiment(folder.resolve().name)
-            found = self.store.find(experiment, ml.FOLDER_TAG, str(folder.resolve()))
+            config = load_config(folder / "config.toml")
+            found = [r for r in self.store.find(experiment, ml.FOLDER_TAG, str(folder.resolve()))
+                     if ml.same_settings(r, config)]
             if found:  # logged: whole, unless the server went away while it was
                 ml.complete_run(self.store, found[0], folder, self.lang)
             else:

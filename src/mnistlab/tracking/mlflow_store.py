@@ -531,14 +531,20 @@ def complete_run(store: Store, run: Any, folder: Path, lang: str) -> None:
     finish_run(store, run.info.run_id, runs.load_summary(folder), folder, lang)
 
 
+def same_settings(run: Any, config: TrainConfig) -> bool:
+    """Whether `run` logged `config` (where it ran is not what it is): a run folder replaced
+    with --overwrite keeps its folder tag on the old settings' run, which is not this one."""
+    def settings(params: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in params.items() if k not in PLACEMENT}
+
+    return settings(run.data.params) == settings(params_of(config.to_dict()))
+
+
 def _empty_start(run: Any, config: TrainConfig) -> bool:
     """Whether `run` is this configuration's start, stopped before its first epoch ended (a
     Ctrl-C in epoch 1): not ended whole, no epoch logged, the same settings."""
-    def settings(params: dict[str, str]) -> dict[str, str]:  # where it ran is not what it is
-        return {k: v for k, v in params.items() if k not in PLACEMENT}
-
     return (run.info.status != "FINISHED" and "lr" not in run.data.metrics  # lr: every epoch
-            and settings(run.data.params) == settings(params_of(config.to_dict())))
+            and same_settings(run, config))
 
 
 def log_folder(store: Store, experiment: str | None, folder: Path, name: str, *,
@@ -576,7 +582,8 @@ class MLflowLogger(Hook):
         experiment = self.store.experiment(self.experiment)
         folder = str(self.out.resolve())
         done = run.histories[0]
-        earlier = self.store.find(experiment, FOLDER_TAG, folder)
+        earlier = [r for r in self.store.find(experiment, FOLDER_TAG, folder)
+                   if same_settings(r, run.config)]
         if not done:  # a resume of a run stopped in its first epoch, or a new run: its start
             earlier = [r for r in earlier if _empty_start(r, run.config)]  # tells them apart
         if earlier:  # a resumed run goes on in the MLflow run it started, with the epochs
