@@ -275,11 +275,18 @@ def test_settings_and_refusals():
 def test_a_study_can_take_the_ensemble_as_a_factor(tmp_path, shared_datasets):
     text = write_tiny_study(tmp_path / "tiny.toml", shared_datasets).read_text()
     head = text[:text.index("[[experiment]]")]
+    assert "seeds = 2" in head
     (tmp_path / "ens.toml").write_text(
-        head.replace("seeds = 2", "seeds = 1") + '[[experiment]]\nname = "ensemble"\n'
-        'factor = "ensemble"\nvalues = [1, 3]\n[final]\nchoose = "best"\n')
+        head + '[[experiment]]\nname = "ensemble"\n'
+        'factor = "ensemble"\nvalues = [1, 3]\n[final]\nchoose = "none"\n')
     run_study(load_study(str(tmp_path / "ens.toml")), tmp_path / "S", options=StudyOptions())
     rows = list(csv.DictReader((tmp_path / "S" / "results.csv").open()))
-    assert sorted(r["value"] for r in rows if r["experiment"] == "ensemble") == ["1", "3"]
+    assert sorted(r["value"] for r in rows if r["experiment"] == "ensemble") == ["1", "1", "3",
+                                                                                "3"]
     folders = [json.loads(p.read_text()) for p in (tmp_path / "S").rglob("summary.json")]
     assert any(len(s.get("members") or []) == 3 for s in folders)
+    # the tables number replicates: "ensemble=3, seed 1" trained members 3-5, and says so
+    [second] = [r for r in rows if r["value"] == "3" and r["seed"] == "1"]
+    assert "seed = 3\n" in (tmp_path / "S" / "runs" / second["run"] / "config.toml").read_text()
+    report = (tmp_path / "S" / "report.md").read_text()
+    assert "(seed 1 of an ensemble of 3: seeds 3, 4 and 5;" in report

@@ -171,6 +171,11 @@ def _test_images(result: StudyResult, any_summary: RunSummary) -> int | None:
     return 10000 if any_summary.dataset in ("mnist", "fashion-mnist") else None
 
 
+def _seed_range(first: int, count: int, lang: str) -> str:
+    seeds = [str(first + i) for i in range(count)]
+    return f"{', '.join(seeds[:-1])} {t(lang, 'and')} {seeds[-1]}"
+
+
 def _method(doc: Document, result: StudyResult, lang: str) -> None:
     spec = result.spec
     any_summary = next(iter(result.summaries.values()), RunSummary("completed"))
@@ -183,6 +188,11 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
                         val=any_summary.val_size, val_where=val_where, test=test_n)))
     doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, lang))))
     doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)))))
+    widest = max((run.config.ensemble for run in result.plan.runs.values()), default=1)
+    if widest > 1 and len(seeds) > 1:  # the tables number replicates, not members' seeds
+        first = spec.base.seed
+        doc.add(Paragraph(t(lang, "method.ensemble_seeds", first=first, n=widest,
+                            example=_seed_range(first + widest, widest, lang))))
     if len(seeds) < 2:
         doc.add(Paragraph(t(lang, "method.one_seed_stored", stored=result.seeds_stored)
                           if result.seeds_stored else t(lang, "method.one_seed")))
