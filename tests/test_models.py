@@ -104,3 +104,23 @@ def test_the_parameter_names_of_conv_nets_did_not_move():
     lenet = list(build_model(TrainConfig(model="lenet5"), (1, 28, 28), 10).state_dict())
     assert [k for k in lenet if k.endswith("weight")] == [
         "0.0.weight", "0.3.weight", "1.weight", "3.weight", "5.weight"]
+
+
+def test_seeds_2_to_the_32_apart_draw_different_networks():
+    """A CPU generator keeps a seed's low 32 bits: --seed 4294967296 trained seed 0's network,
+    and member 1 of `--seed 4294967295 --ensemble 2` was a copy of it. Seeds below 2**32 draw
+    what they always drew."""
+    from mnistlab.config import torch_seed
+
+    def member(seed: int, index: int) -> torch.Tensor:  # members are seeded seed + index
+        config = TrainConfig(model="mlp", hidden=(8,), seed=seed, ensemble=2)
+        fused = next(build_model(config, (1, 28, 28), 10).parameters())  # (members, in, out)
+        return fused[index].detach()
+
+    assert [torch_seed(s) for s in (0, 7, 2**32 - 1)] == [0, 7, 2**32 - 1]
+    assert len({torch_seed(s) for s in (2**32, 2**33, 2**40, 2**62 - 1)}) == 4
+    assert not torch.equal(member(2**32 - 1, 1), member(0, 0))
+    assert not torch.equal(member(2**32, 0), member(0, 0))
+    torch.manual_seed(5)
+    single = build_model(TrainConfig(model="mlp", hidden=(8,)), (1, 28, 28), 10)
+    assert torch.equal(member(5, 0), next(single.parameters()).detach().T)

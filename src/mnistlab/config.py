@@ -574,6 +574,19 @@ def _seed(name: str, value: int) -> None:
                             "any smaller whole number >= 0 is as good a seed")
 
 
+def torch_seed(seed: int) -> int:
+    """What torch is seeded with for `seed`: the seed itself below 2**32, and above it all of
+    its bits mixed into 32 (splitmix64's finaliser). A CPU generator keeps only a seed's low 32
+    bits, so seeds 2**32 apart trained the same network: --seed 4294967296 was seed 0, and
+    member 1 of `--seed 4294967295 --ensemble 2` copied it."""
+    if seed < 2**32:
+        return seed
+    z = seed & 0xFFFF_FFFF_FFFF_FFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFF_FFFF_FFFF_FFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFF_FFFF_FFFF_FFFF
+    return (z ^ (z >> 31)) & 0xFFFF_FFFF
+
+
 def _at_least(name: str, value: int, minimum: int, maximum: int | None = None) -> None:
     """One line unless `value` is a whole number >= `minimum` (and <= `maximum`, if given)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum or \

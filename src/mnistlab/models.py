@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import MODELS, TrainConfig
+from .config import MODELS, TrainConfig, torch_seed
 from .ensemble import Ensemble
 from .errors import MnistlabError
 from .files import size_text
@@ -112,7 +112,7 @@ def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,
     for member in range(config.ensemble):
         # member m starts from the weights train() gives seed s+m, whatever the caller seeded
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed + member)
+            torch.manual_seed(torch_seed(config.seed + member))
             members.append(builder(config, image_shape, num_classes))
     return Ensemble(members)
 

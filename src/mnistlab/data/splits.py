@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..config import torch_seed
 from ..errors import MnistlabError
 
 
@@ -32,7 +33,7 @@ def stratified_split(labels: torch.Tensor, val_size: int,
     shortfall = val_size - int(quota.sum())
     if shortfall:
         quota[torch.argsort(exact - quota, descending=True, stable=True)[:shortfall]] += 1
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(torch_seed(seed))
     val_parts = []
     for cls, take in zip(classes.tolist(), quota.tolist()):
         members = (labels == cls).nonzero().flatten()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ..augment import augment_batch
-from ..config import TrainConfig
+from ..config import TrainConfig, torch_seed
 from ..device import resolve_device
 from .dataset import Dataset, load_dataset
 from .sources import KNOWN_DATASETS
@@ -84,9 +84,9 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
                               else f"val-size {config.val_size:,}", labels, train_y,
                               len(dataset.class_names))
     if config.shuffle_labels:  # teaching aid: the labels stop describing the images
-        g = torch.Generator().manual_seed(config.data_seed + 7)
+        g = torch.Generator().manual_seed(torch_seed(config.data_seed + 7))
         train_y = train_y[torch.randperm(len(train_y), generator=g)]
-    g = torch.Generator().manual_seed(config.data_seed + 11)
+    g = torch.Generator().manual_seed(torch_seed(config.data_seed + 11))
     eval_n = min(config.eval_train_size, len(train_y))
     eval_idx = torch.randperm(len(train_y), generator=g)[:eval_n]
 

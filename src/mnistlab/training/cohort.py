@@ -35,7 +35,7 @@ from torch import nn
 
 from .. import interrupt, runs
 from ..allocator import keep_freed_memory
-from ..config import TrainConfig
+from ..config import TrainConfig, torch_seed
 from ..data.tensors import Splits, to_input
 from ..device import resolve_device
 from ..errors import MnistlabError
@@ -315,7 +315,7 @@ class CohortLearner:
         shared = configs[0]
         members = []
         for config in configs:  # exactly the initial weights train() would draw for this seed
-            torch.manual_seed(config.seed)
+            torch.manual_seed(torch_seed(config.seed))
             members.append(build_model(config, splits.image_shape, splits.num_classes,
                                        train_size=len(splits.train_y), device=device.type))
         self.configs, self.splits = configs, splits
@@ -382,7 +382,7 @@ class CohortLearner:
     def member_model(self, member: int) -> nn.Module:
         """Member `member` as a plain model of its own (for scoring, files, export)."""
         config = self.configs[member]
-        torch.manual_seed(config.seed)
+        torch.manual_seed(torch_seed(config.seed))
         module = build_model(config, self.splits.image_shape, self.splits.num_classes)
         return self.model.write_member(member, module.to(self.alive.device))
 

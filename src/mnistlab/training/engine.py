@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import torch
 
 from .. import doctor, interrupt
-from ..config import TrainConfig
+from ..config import TrainConfig, torch_seed
 from ..data.tensors import Splits, to_input
 from ..records import EpochRecord, Finding
 from .graphs import GraphedStep
@@ -88,7 +88,7 @@ class Learner(Protocol):
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
+    return (torch_seed(seed) * 1_000_003 + epoch * 7919) % (2**63 - 1)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

@@ -12,7 +12,7 @@ from torch import nn
 
 from .. import files, interrupt, objectives, runs
 from ..allocator import keep_freed_memory
-from ..config import TrainConfig
+from ..config import TrainConfig, torch_seed
 from ..data import Dataset
 from ..data.tensors import Splits, prepare_data
 from ..device import autocast, resolve_device, resolve_precision, to_fast_layout
@@ -37,7 +37,7 @@ class ModelLearner:
     def __init__(self, config: TrainConfig, splits: Splits, device: torch.device) -> None:
         self.precision = resolve_precision(config.precision, device)
         self.device = device
-        torch.manual_seed(config.seed)  # the initial weights: a function of the seed alone
+        torch.manual_seed(torch_seed(config.seed))  # the initial weights: the seed alone
         self.configs = [config]
         self.splits = splits
         self.model = to_fast_layout(build_model(config, splits.image_shape, splits.num_classes,
