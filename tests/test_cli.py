@@ -806,6 +806,44 @@ def test_a_recipe_s_settings_a_config_file_s_model_does_not_read_blame_the_file(
         f"that {path} chooses does not read; they do nothing"]
 
 
+@pytest.mark.parametrize("text, said", [
+    ("", "holds no settings; write one `name = value` per line (e.g. epochs = 3"),
+    ("# epochs = 3\n", "holds no settings"),
+    ('{"epochs": 3}', "JSON, not TOML; write one `name = value` per line"),
+    ("[train]\nepochs = 3\n", "[train] is a table; a run's settings file has no tables: "
+                               "remove the [train] line"),
+    ("[base]\nepochs = 3\n", "[base] is a table"),
+    ("[augment]\nrotate = 10\n", "[augment] is a table, but augment is one setting; write it "
+                                  'on one line above any [table], e.g. augment = "rotate=10,'),
+    ("learning_rate = 0.01\n", "unknown setting 'learning_rate' (did you mean lr?)"),
+    ("hidden = [128.5, 64]\n", "is not a list of whole numbers (e.g. [128, 64])"),
+])
+def test_a_config_file_s_mistakes_get_a_line_that_names_the_fix(tmp_path, capsys, text, said):
+    """An empty file trained the defaults without a word; JSON got a TOML parse error; a
+    [train] table got "did you mean train_subset?"; learning_rate got no hint; a file's list
+    was told to be written as the flag writes it."""
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert said in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_config_file_s_momentum_under_adam_is_warned_about_as_the_flag_is(tmp_path):
+    from mnistlab.cli import build_parser
+    from mnistlab.cli.common import config_from_args
+    from mnistlab.cli.train import unread_flags
+
+    path = tmp_path / "adam.toml"
+    path.write_text('optimizer = "adam"\nmomentum = 0.9\n')
+    args = build_parser().parse_args(["train", "--config", str(path)])
+    assert unread_flags(args, config_from_args(args, None)) == [
+        f"warning: momentum = 0.9 ({path}) does nothing with --optimizer adam: it is SGD's "
+        "(adam keeps its own running averages of the gradient)"]
+
+
 def test_a_flag_overrides_a_config_file_key_spelled_with_dashes_under_a_recipe(tmp_path):
     """The recipe's batch_size, the file's batch-size and the flag were three keys; the file's,
     merged last, beat the flag."""

@@ -124,9 +124,9 @@ def parse_int_list(name: str, text: str | list | tuple) -> tuple[int, ...]:
     try:
         values = tuple(int(str(item).strip()) for item in items if str(item).strip() != "")
     except ValueError:
-        raise MnistlabError(
-            f"{name}: {quote(text)} is not a comma-separated list of whole numbers (e.g. 128,64)"
-        ) from None
+        form = ("a comma-separated list of whole numbers (e.g. 128,64)" if isinstance(text, str)
+                else "a list of whole numbers (e.g. [128, 64])")  # a flag's, a file's
+        raise MnistlabError(f"{name}: {quote(text)} is not {form}") from None
     if not values or any(v < 1 for v in values):
         raise MnistlabError(f"{name}: {quote(text)} must list one or more positive whole "
                             "numbers")
@@ -621,6 +621,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        if text.lstrip().startswith("{"):  # TOML never starts so; JSON does
+            raise MnistlabError(f"{path}: JSON, not TOML; write one `name = value` per line, "
+                                "e.g. epochs = 3 (text in double quotes, lists as [128, 64])"
+                                ) from None
         raise MnistlabError(f"{path}: not valid TOML ({exc})") from None
 
 
@@ -773,14 +777,23 @@ def require_validation(config: TrainConfig, where: str, why: str) -> TrainConfig
     return config
 
 
+# names other tools give these settings (Keras, PyTorch examples): hinted, never taken
+OTHER_NAMES = {"learning_rate": "lr", "batch": "batch_size", "n_epochs": "epochs",
+               "num_epochs": "epochs", "max_epochs": "epochs", "l2": "weight_decay",
+               "wd": "weight_decay", "dropout_rate": "dropout", "bs": "batch_size",
+               "optim": "optimizer", "arch": "model", "scheduler": "schedule",
+               "lr_schedule": "schedule", "hidden_sizes": "hidden", "layers": "hidden"}
+
+
 def setting_name(name: str, where: str, what: str = "unknown setting") -> str:
     """`name` as TrainConfig spells it (batch-size -> batch_size); one line, with the close
     names, where it is no setting."""
     known = sorted(SETTINGS)
     key = name.replace("-", "_")
     if key not in SETTINGS:
-        close = [k for k in known if k.startswith(key[:3])] or \
-            difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+        close = ([OTHER_NAMES[key.lower()]] if key.lower() in OTHER_NAMES else
+                 [k for k in known if k.startswith(key[:3])] or
+                 difflib.get_close_matches(key, known, n=3, cutoff=0.6))
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise MnistlabError(f"{where}: {what} {quote(name)}{hint}")
     return key
@@ -810,8 +823,25 @@ def read_settings(path: str | Path) -> dict[str, Any]:
             raise MnistlabError(f"{path}: a {'study' if command == 'study' else 'search'} file, "
                                 f"not one run's settings; run it with `mnistlab {command} "
                                 f"{path}`, or give its [base] settings as a file of their own")
+    _no_tables(data, path)
     check_typed(data, str(path))
     return underscored(data, str(path))
+
+
+def _no_tables(data: dict[str, Any], path: str | Path) -> None:
+    """A [table] in one run's settings file: its settings were refused as "unknown setting
+    'train'" (did you mean train_subset?), and [augment] as "expected text"."""
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            continue
+        if key.replace("-", "_") in SETTINGS:
+            example = ('augment = "rotate=10,shift=0.1"' if key == "augment" else
+                       f"{key} = VALUE")
+            raise MnistlabError(f"{path}: [{key}] is a table, but {key} is one setting; write "
+                                f"it on one line above any [table], e.g. {example}")
+        raise MnistlabError(f"{path}: [{key}] is a table; a run's settings file has no tables: "
+                            f"remove the [{key}] line and keep its `name = value` lines at the "
+                            "top")
 
 
 def load_config(path: str | Path) -> TrainConfig:

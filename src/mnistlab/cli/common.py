@@ -93,7 +93,14 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
 
 def _file_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What --config gives, as the file writes it ({} without one)."""
-    return read_settings(args.config) if getattr(args, "config", None) else {}
+    if not getattr(args, "config", None):
+        return {}
+    settings = read_settings(args.config)
+    if not settings:  # an unsaved or cut file trained the defaults without a word
+        raise MnistlabError(f"{args.config}: holds no settings; write one `name = value` per "
+                            "line (e.g. epochs = 3; `mnistlab train --help` lists them), or "
+                            "leave --config out")
+    return settings
 
 
 def _setting_of(message: str) -> str:

@@ -72,12 +72,13 @@ def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
             lines.append(f"warning: {shown} does nothing with --model {config.model}: only "
                          f"{' and '.join(readers)} read{'s' if len(readers) == 1 else ''} it"
                          + (f" ({config.model} is sized by {sized})" if sized else ""))
-    if args.momentum is not None and config.momentum > 0 and config.optimizer != "sgd":
-        lines.append(f"warning: --momentum {args.momentum} does nothing with --optimizer "
+    momentum = _momentum_given(args, config)
+    if momentum and config.momentum > 0 and config.optimizer != "sgd":
+        lines.append(f"warning: {momentum} does nothing with --optimizer "
                      f"{config.optimizer}: it is SGD's ({config.optimizer} keeps its own "
                      "running averages of the gradient)")
-    if args.momentum is not None and config.optimizer == "sgd" and config.schedule == "onecycle":
-        lines.append(f"warning: --momentum {args.momentum} does nothing with --schedule "
+    if momentum and config.optimizer == "sgd" and config.schedule == "onecycle":
+        lines.append(f"warning: {momentum} does nothing with --schedule "
                      "onecycle: it cycles SGD's momentum from 0.95 to 0.85 and back itself")
     if config.early_stopping and config.early_stopping >= config.epochs:
         lines.append(f"warning: --early-stopping {config.early_stopping} never stops a run of "
@@ -90,6 +91,19 @@ def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
                      "trains")
     return lines + unread_data_dir(args.data_dir, config.dataset) + _recipe_set_again(args,
                                                                                        config)
+
+
+def _momentum_given(args: argparse.Namespace, config: TrainConfig) -> str:
+    """The momentum the user gave, as given: a flag, or a line of the --config file (a file's
+    0.9 under Adam was dropped without the warning the flag gets); "" if neither did."""
+    from ..config import read_settings
+
+    if args.momentum is not None:
+        return f"--momentum {args.momentum}"
+    in_file = read_settings(args.config) if args.config else {}
+    if in_file.get("momentum"):  # a run's config.toml lists it, at 0 unless SGD used it
+        return f"momentum = {config.momentum} ({args.config})"
+    return ""
 
 
 def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str]:
