@@ -371,6 +371,45 @@ def test_a_study_stopped_here_and_resumed_on_a_cluster_leaves_no_checkpoint(
     assert list(out.glob("*/*/checkpoint.pt")) == [], left
 
 
+def test_an_actor_gone_with_its_node_is_the_head_lost_or_one_line():
+    """A search's pruning broker gone with the stopped head raised Ray's ActorUnavailableError
+    out of the command: a traceback, or a minute's hang in ray.kill on the dead cluster."""
+    from types import SimpleNamespace
+
+    import ray.exceptions
+
+    from mnistlab.raycluster import HeadLost, HeadWatch
+
+    class GoneActor:
+        exceptions = ray.exceptions
+
+        def __init__(self, address: str) -> None:
+            self.address = address
+
+        def get_runtime_context(self):
+            return SimpleNamespace(gcs_address=self.address)
+
+        def wait(self, refs, timeout):
+            return refs, []
+
+        def get(self, ref):
+            raise ray.exceptions.ActorUnavailableError("its node is gone", None)
+
+    with socket.socket() as listening:  # a head that answers: the actor alone is gone
+        listening.bind((LOOPBACK, 0))
+        listening.listen()
+        fake = GoneActor(f"{LOOPBACK}:{listening.getsockname()[1]}")
+        with pytest.raises(MnistlabError, match="backend ray: the broker on the cluster is "
+                           "gone \\(ActorUnavailableError\\); what finished is kept") as said:
+            HeadWatch(fake).get(fake, "ref", "the broker")
+        assert not isinstance(said.value, HeadLost) and said.value.exit_code == 1
+    with socket.socket() as closed:  # a head that no longer answers
+        closed.bind((LOOPBACK, 0))
+        fake = GoneActor(f"{LOOPBACK}:{closed.getsockname()[1]}")
+    with pytest.raises(HeadLost, match="stopped answering"):
+        HeadWatch(fake).get(fake, "ref", "the broker")
+
+
 @pytest.mark.slow
 def test_a_cluster_whose_head_dies_mid_study_is_one_line_and_its_runs_are_kept(
         tmp_path, shared_datasets):

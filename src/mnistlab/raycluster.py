@@ -182,12 +182,20 @@ class HeadWatch:
             time.sleep(1)
             self._ask()
 
-    def get(self, ray: Any, ref: Any) -> Any:
+    def get(self, ray: Any, ref: Any, what: str = "an actor") -> Any:
         """`ray.get(ref)`, asking after the head meanwhile: a call to an actor on a lost head
-        waits until Ray ends the process."""
-        while not ray.wait([ref], timeout=0.5)[0]:
-            self.check()
-        return ray.get(ref)
+        waits until Ray ends the process. An actor gone with its node (the head stopped:
+        Ray's ActorUnavailableError, a traceback) is the head lost where the head is gone,
+        and one line where it still answers."""
+        try:
+            while not ray.wait([ref], timeout=0.5)[0]:
+                self.check()
+            return ray.get(ref)
+        except ray.exceptions.RayActorError as exc:
+            self.check(now=True)  # HeadLost where the head is gone
+            raise MnistlabError(
+                f"backend ray: {what} on the cluster is gone ({type(exc).__name__}); what "
+                "finished is kept: re-run the same command", exit_code=1) from None
 
     def _ask(self) -> None:
         self.checked = time.monotonic()

@@ -163,7 +163,8 @@ def _answer_reports(broker: Any, by_number: dict[int, Any],
                     running: dict[Any, tuple[Any, TrainConfig]],
                     head: raycluster.HeadWatch) -> None:
     epochs = {trial.number: config.epochs for trial, config in running.values()}
-    for number, epoch, value in head.get(ray, broker.take_reports.remote()):
+    for number, epoch, value in head.get(ray, broker.take_reports.remote(),
+                                         "the search's pruning broker"):
         trial = by_number[number]
         trial.report(value, epoch)  # once per epoch: the broker drops a retried task's repeats
         prune = epoch < epochs.get(number, epoch) and trial.should_prune()
