@@ -371,6 +371,28 @@ def test_a_study_stopped_here_and_resumed_on_a_cluster_leaves_no_checkpoint(
     assert list(out.glob("*/*/checkpoint.pt")) == [], left
 
 
+@pytest.mark.parametrize("command", ["study", "tune"])
+@pytest.mark.parametrize("body", ["", "1 / 0\n", "raise ImportError('no')\n"])
+def test_a_ray_py_of_the_user_s_is_named_not_a_traceback(tmp_path, command, body):
+    """`python -m mnistlab` puts the current folder on the path: a ray.py there gave
+    "module 'ray' has no attribute 'is_initialized'" (or its own error) as a traceback, exit
+    1, or "Ray is not installed"."""
+    import mnistlab
+
+    (tmp_path / "ray.py").write_text(body)
+    preset = "fashion-hparams" if command == "study" else "fashion-mlp"
+    done = subprocess.run([sys.executable, "-m", "mnistlab", command, preset, "--quick",
+                           "--backend", "ray", "--address", "local", "--out",
+                           str(tmp_path / "out")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(mnistlab.__file__).parents[1])})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (f"error: backend ray: 'ray' is {tmp_path / 'ray.py'}, not "
+                                   "Ray: a file or folder of that name stands in its place; "
+                                   "rename it, or run from another folder")
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_actor_gone_with_its_node_is_the_head_lost_or_one_line():
     """A search's pruning broker gone with the stopped head raised Ray's ActorUnavailableError
     out of the command: a traceback, or a minute's hang in ray.kill on the dead cluster."""

@@ -40,12 +40,33 @@ BACKENDS = ("local", "ray")
 
 
 def require_ray() -> Any:
+    """Ray, imported; one line where it is missing, or where a file of the user's named ray.py
+    (the current folder is on `python -m`'s path) stands in its place: that gave tracebacks
+    such as "module 'ray' has no attribute 'is_initialized'", exit 1."""
+    import importlib.util
+
     try:
         import ray
-    except ImportError:
-        raise MnistlabError(f"backend ray: Ray is not installed; {INSTALL_HINT}, or use "
-                            "--backend local") from None
+    except Exception as exc:  # noqa: BLE001 - a ray.py of the user's may raise anything
+        try:
+            origin = getattr(importlib.util.find_spec("ray"), "origin", None) or ""
+        except (ImportError, ValueError):
+            origin = ""
+        if origin and not any(part in origin for part in ("site-packages", "dist-packages")):
+            raise _shadowed(origin) from None
+        if isinstance(exc, ImportError):
+            raise MnistlabError(f"backend ray: Ray is not installed; {INSTALL_HINT}, or use "
+                                "--backend local") from None
+        raise MnistlabError(f"backend ray: importing Ray failed ({type(exc).__name__}: "
+                            f"{str(exc)[:160]}); reinstall it: {INSTALL_HINT}") from None
+    if not all(hasattr(ray, name) for name in ("init", "remote", "get", "is_initialized")):
+        raise _shadowed(getattr(ray, "__file__", None) or "a module without a file")
     return ray
+
+
+def _shadowed(origin: str) -> MnistlabError:
+    return MnistlabError(f"backend ray: 'ray' is {origin}, not Ray: a file or folder of that "
+                         "name stands in its place; rename it, or run from another folder")
 
 
 @dataclass(frozen=True)
