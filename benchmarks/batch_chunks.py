@@ -15,7 +15,7 @@ must be: only where the work is done changes). The runs:
 - mnist-fast: the recipe's conv net (batch 128; bf16 where the machine has it natively).
 
 On a CPU the MLPs train on one thread, as each worker of a study does (`--threads`). On a GPU
-(automatic) the same runs count the kernel launches the chunks save.
+(automatic) the same runs are timed there; kernel launches are counted by cuda_graphs.py.
 """
 
 from __future__ import annotations

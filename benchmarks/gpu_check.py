@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from time_to_accuracy import speedup  # benchmarks/ is the script's folder, so on sys.path
 
 from mnistlab import TrainConfig, train
 from mnistlab.data import load_dataset
@@ -107,7 +108,7 @@ def check_cohort(data: Any, extra: dict[str, Any], smoke: bool) -> str:
         train(config, splits=splits, evaluate_test=False, write_plots=False)
     alone = time.perf_counter() - start
     return (f"cohort of {COHORT_SIZE} MLPs: {together:.1f} s; one by one: {alone:.1f} s "
-            f"({alone / together:.1f}x faster together)")
+            f"({speedup(alone, together, 'together')})")
 
 
 def check_ensemble(data: Any, extra: dict[str, Any]) -> str:

@@ -70,9 +70,13 @@ def measure(src: Path, out: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--against", nargs="*", default=[], type=Path, metavar="SRC")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/mnistlab-report-drawing.png"))
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="times each figure is drawn and saved; the median is printed")
+    parser.add_argument("--against", nargs="*", default=[], type=Path, metavar="SRC",
+                        help="other source trees (another checkout's src) timed in turn with "
+                        "this one, for side-by-side ratios")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/mnistlab-report-drawing.png"),
+                        help="the PNG each figure is saved to in turn (overwritten)")
     args = parser.parse_args()
     trees = [HERE, *args.against]
     rounds: dict[Path, list[dict[str, float]]] = {tree: [] for tree in trees}

@@ -6,13 +6,13 @@
         python benchmarks/study_speed.py --quick --student-epochs 1 --seeds 1   # smoke check
 
 (a) student-style: a torch `Dataset` returning one image at a time with per-image transforms
-    (uint8 -> float / 255, then (x - mean) / std: torchvision's ToTensor + Normalize written
-    without torchvision, and without the PIL image torchvision's MNIST also builds per item, so
-    if anything a little fast), a `DataLoader(shuffle=True)`, an `nn.Sequential` MLP and the
-    classic `for x, y in loader` loop, with a validation and a train-eval pass each epoch like
-    the study's. It is timed for `--student-epochs` epochs per distinct (batch size, hidden
-    sizes, optimizer) in the plan, and *extrapolated* to the study: the sum over the runs the
-    study trains of epochs x seconds per epoch.
+    (uint8 -> float / 255, then (x - mean) / std: torchvision's ToTensor + Normalize written without
+    torchvision, through the PIL image torchvision's MNIST builds per item), a
+    `DataLoader(shuffle=True)`, an `nn.Sequential` MLP and the classic `for x, y in loader` loop,
+    with a validation and a train-eval pass each epoch like the study's. It is timed for
+    `--student-epochs` epochs per distinct (batch size, hidden sizes, optimizer) in the plan,
+    and *extrapolated* to the study: the sum over the runs the study trains of epochs x seconds
+    per epoch.
 (b) our one-by-one path: `train_study(..., backend=LocalBackend(cohorts=False, workers=1))`,
     end to end: every run alone, one after another, in one process using every core.
 (c) the default path: `LocalBackend()`: configurations in lockstep (cohorts), the cohorts and

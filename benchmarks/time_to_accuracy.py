@@ -142,6 +142,14 @@ def one_run(side: str, seed: int) -> int:
     return 0
 
 
+def speedup(slow_s: float, fast_s: float, what: str = "") -> str:
+    """How much faster `fast_s` seconds are than `slow_s`, the right way round: "2.5x faster",
+    or "4.0x slower" where they are not (it printed "0.2x faster")."""
+    ratio = slow_s / fast_s
+    said = f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
+    return f"{said} {what}".rstrip()
+
+
 def describe(times: list[float], accs: list[float]) -> str:
     sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
     return (f"time {statistics.mean(times):6.1f} s (range {min(times):.1f}-{max(times):.1f})  "
@@ -166,8 +174,9 @@ def main() -> int:
                         help="seeds S, S+1, ... (default: 0)")
     parser.add_argument("--fast-ratio", type=int, default=0, metavar="N",
                         help="only this: mnist-fast against a plain loop of its own network "
-                        "(same settings, 1 epoch), alternating, N seeds each, each run in a "
-                        "fresh process")
+                        "(its optimizer and schedule, 1 epoch, on all 60,000 images where the "
+                        "recipe trains on 40,000: a time-to-99%% ratio, not a per-step one), "
+                        "alternating, N seeds each, each run in a fresh process")
     parser.add_argument("--bf16", action="store_true",
                         help="with --fast-ratio: mnist-fast under bf16 autocast too (a CPU with "
                         "AVX-512 BF16 or AMX, or a GPU)")
@@ -213,7 +222,7 @@ def main() -> int:
             fast_time, fast_ok = results["mnist-fast"]
             print(f"baseline reaches 99.0% in {statistics.mean(times):.1f} s; mnist-fast "
                   f"{fast_time:.1f} s{'' if fast_ok else ' (but below 99.0%)'}: "
-                  f"{statistics.mean(times) / fast_time:.2f}x faster")
+                  f"{speedup(statistics.mean(times), fast_time)}")
             break
     else:
         print(f"baseline did not reach 99.0% within {args.baseline_max_epochs} epochs")

@@ -27,8 +27,8 @@ def test_the_smoke_form_prints_every_figure(shared_datasets):
                 rf"fashion-hparams study \(1 seed, smoke\): wall {number} s, [0-9]+ runs trained; "
                 rf"longest run .+ seed [0-9]+, {number} s, all runs' training {number} s",
                 rf"fashion-best: {number} s of training, test accuracy 0\.[0-9]{{4}} \(94% ",
-                rf"cohort of 8 MLPs: {number} s; one by one: {number} s \({number}x faster "
-                r"together\)",
+                rf"cohort of 8 MLPs: {number} s; one by one: {number} s \({number}x "
+                r"(faster|slower) together\)",
                 rf"ensemble of 4 mnist-fast: {number} s in lockstep; one by one: {number} s "
                 rf"\({number}x their cost\); test accuracy 0\.[0-9]{{4}}, "
                 r"members' mean 0\.[0-9]{4}",
@@ -45,3 +45,12 @@ def test_a_device_this_machine_lacks_is_one_line(missing_device):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"gpu_check: device: {missing_device} was asked for but ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_speed_ratio_is_said_the_right_way_round(monkeypatch):
+    """A cohort slower than its runs one by one was printed "(0.2x faster together)"."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    from time_to_accuracy import speedup
+
+    assert speedup(0.2, 0.9, "together") == "4.50x slower together"
+    assert speedup(11.5, 4.5) == "2.56x faster"
