@@ -277,16 +277,18 @@ def test_a_study_can_take_the_ensemble_as_a_factor(tmp_path, shared_datasets):
     head = text[:text.index("[[experiment]]")]
     assert "seeds = 2" in head
     (tmp_path / "ens.toml").write_text(
-        head + '[[experiment]]\nname = "ensemble"\n'
-        'factor = "ensemble"\nvalues = [1, 3]\n[final]\nchoose = "none"\n')
+        head.replace('device = "cpu"', 'device = "cpu"\nseed = 5') + '[[experiment]]\n'
+        'name = "ensemble"\nfactor = "ensemble"\nvalues = [1, 3]\n[final]\nchoose = "none"\n')
     run_study(load_study(str(tmp_path / "ens.toml")), tmp_path / "S", options=StudyOptions())
     rows = list(csv.DictReader((tmp_path / "S" / "results.csv").open()))
     assert sorted(r["value"] for r in rows if r["experiment"] == "ensemble") == ["1", "1", "3",
                                                                                 "3"]
     folders = [json.loads(p.read_text()) for p in (tmp_path / "S").rglob("summary.json")]
     assert any(len(s.get("members") or []) == 3 for s in folders)
-    # the tables number replicates: "ensemble=3, seed 1" trained members 3-5, and says so
-    [second] = [r for r in rows if r["value"] == "3" and r["seed"] == "1"]
-    assert "seed = 3\n" in (tmp_path / "S" / "runs" / second["run"] / "config.toml").read_text()
+    # the tables number replicates from the base seed 5: "ensemble=3, seed 6" trained members
+    # 8-10, and the report says how (it said "from 5 + k·N" of a seed 1 no table showed)
+    [second] = [r for r in rows if r["value"] == "3" and r["seed"] == "6"]
+    assert "seed = 8\n" in (tmp_path / "S" / "runs" / second["run"] / "config.toml").read_text()
     report = (tmp_path / "S" / "report.md").read_text()
-    assert "(seed 1 of an ensemble of 3: seeds 3, 4 and 5;" in report
+    assert ("its seed s trains members with seeds from 5 + (s − 5)·N (seed 6 of an ensemble "
+            "of 3: seeds 8, 9 and 10;") in report

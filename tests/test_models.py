@@ -121,6 +121,11 @@ def test_seeds_2_to_the_32_apart_draw_different_networks():
     assert len({torch_seed(s) for s in (2**32, 2**33, 2**40, 2**62 - 1)}) == 4
     assert not torch.equal(member(2**32 - 1, 1), member(0, 0))
     assert not torch.equal(member(2**32, 0), member(0, 0))
+    # a cohort's dropout stream is seeded with a 48-bit hash of its members' seeds: it drew
+    # another stream for every seed once the mixing was put inside the epoch seed itself
+    from mnistlab.training.engine import epoch_seed
+
+    assert epoch_seed(2**40 + 5, 3) == ((2**40 + 5) * 1_000_003 + 3 * 7919) % (2**63 - 1)
     torch.manual_seed(5)
     single = build_model(TrainConfig(model="mlp", hidden=(8,)), (1, 28, 28), 10)
     assert torch.equal(member(5, 0), next(single.parameters()).detach().T)

@@ -190,9 +190,10 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)))))
     widest = max((run.config.ensemble for run in result.plan.runs.values()), default=1)
     if widest > 1 and len(seeds) > 1:  # the tables number replicates, not members' seeds
-        first = spec.base.seed
-        doc.add(Paragraph(t(lang, "method.ensemble_seeds", first=first, n=widest,
-                            example=_seed_range(first + widest, widest, lang))))
+        first = spec.base.seed  # replicate k is seed first + k in the tables (replicate_seed)
+        formula = "s·N" if first == 0 else f"{first} + (s − {first})·N"
+        doc.add(Paragraph(t(lang, "method.ensemble_seeds", formula=formula, second=first + 1,
+                            n=widest, example=_seed_range(first + widest, widest, lang))))
     if len(seeds) < 2:
         doc.add(Paragraph(t(lang, "method.one_seed_stored", stored=result.seeds_stored)
                           if result.seeds_stored else t(lang, "method.one_seed")))

@@ -88,7 +88,7 @@ class Learner(Protocol):
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
-    return (torch_seed(seed) * 1_000_003 + epoch * 7919) % (2**63 - 1)
+    return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -99,7 +99,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def epoch_order(n: int, data_seed: int, epoch: int, device: torch.device) -> torch.Tensor:
     """The batch order of one epoch: a function of (data_seed, epoch) only, so runs that differ
     in `seed` alone see the same batches (and can train in one cohort)."""
-    generator = torch.Generator().manual_seed(_epoch_seed(data_seed, epoch))
+    generator = torch.Generator().manual_seed(_epoch_seed(torch_seed(data_seed), epoch))
     return torch.randperm(n, generator=generator).to(device)
 
 

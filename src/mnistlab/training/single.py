@@ -57,7 +57,7 @@ class ModelLearner:
         self.graphed = GraphedStep(self.model, enabled=graphs_wanted(device))
 
     def epoch_seed(self, epoch: int) -> int:
-        return epoch_seed(self.configs[0].seed, epoch)
+        return epoch_seed(torch_seed(self.configs[0].seed), epoch)  # the user's seed: mixed
 
     def learning_rates(self) -> list[float]:
         return [self.optimizer.param_groups[0]["lr"]]
