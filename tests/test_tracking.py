@@ -236,6 +236,30 @@ def test_a_run_replaced_with_overwrite_is_logged_as_a_run_of_its_own(tmp_path, t
     assert [e.value for e in before.Scalars("lr")] == pytest.approx([0.05, 0.05])
 
 
+def test_a_folder_s_run_is_its_own_as_train_tells_runs_apart():
+    """The first check of a replaced run compared every logged setting as text: a run logged
+    by an older version (without its later settings), an augmentation spelled in another
+    order, or data resumed from a moved folder each got a second MLflow run."""
+    from types import SimpleNamespace
+
+    from mnistlab.tracking.mlflow_store import params_of, same_settings
+
+    config = TrainConfig(dataset="/data/digits", augment="rotate=10,shift=0.1", lr=0.01)
+
+    def logged(**changes):
+        params = {**params_of(config.to_dict()), **changes}
+        return SimpleNamespace(data=SimpleNamespace(params={k: v for k, v in params.items()
+                                                           if v is not None}))
+
+    assert same_settings(logged(), config)
+    assert same_settings(logged(ensemble=None, tta=None), config)  # an older version's
+    assert same_settings(logged(augment="shift=0.1,rotate=10"), config)
+    assert same_settings(logged(dataset="/old/place/digits", device="cuda"), config)
+    assert not same_settings(logged(lr="0.05"), config)
+    assert not same_settings(logged(dataset="mnist"), config.replace(dataset="fashion-mnist"))
+    assert not same_settings(logged(hidden="not,a,list"), config)
+
+
 def test_without_a_uri_the_store_is_inside_the_run_folder(tmp_path, tiny_idx_dir, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = tmp_path / "run"

@@ -532,12 +532,26 @@ def complete_run(store: Store, run: Any, folder: Path, lang: str) -> None:
 
 
 def same_settings(run: Any, config: TrainConfig) -> bool:
-    """Whether `run` logged `config` (where it ran is not what it is): a run folder replaced
-    with --overwrite keeps its folder tag on the old settings' run, which is not this one."""
-    def settings(params: dict[str, str]) -> dict[str, str]:
-        return {k: v for k, v in params.items() if k not in PLACEMENT}
+    """Whether `run` logged `config`, as `train` tells runs apart (runs.same_run): a run folder
+    replaced with --overwrite keeps its folder tag on the old settings' run, which is not this
+    one. Settings an older version did not log are not a difference, nor is an augmentation
+    spelled in another order, nor where the run ran; nor a data folder's path (moved data is
+    resumed with --dataset NEWDIR: train checks the data itself)."""
+    from ..data.sources import KNOWN_DATASETS
 
-    return settings(run.data.params) == settings(params_of(config.to_dict()))
+    ours = params_of(config.to_dict())
+    logged = run.data.params
+    differ = {k: logged[k] for k in ours.keys() & logged.keys()
+              if logged[k] != ours[k] and k not in PLACEMENT}
+    if "dataset" in differ and not {differ["dataset"], ours["dataset"]} & set(KNOWN_DATASETS):
+        del differ["dataset"]
+    if not differ:
+        return True
+    try:
+        theirs = TrainConfig.from_dict({**config.to_dict(), **differ}, typed=False)
+    except MnistlabError:
+        return False
+    return runs.same_run(theirs, config)
 
 
 def _empty_start(run: Any, config: TrainConfig) -> bool:
