@@ -393,6 +393,25 @@ def test_a_ray_py_of_the_user_s_is_named_not_a_traceback(tmp_path, command, body
     assert not (tmp_path / "out").exists()
 
 
+def test_a_ray_installed_outside_site_packages_is_not_called_a_stand_in(tmp_path):
+    """Ray installed with pip install --target (or a source checkout) whose import failed was
+    told to be renamed."""
+    import mnistlab
+
+    real = tmp_path / "target" / "ray"
+    (real / "_private").mkdir(parents=True)
+    (real / "__init__.py").write_text("import a_missing_dependency_of_ray\n")
+    src = str(Path(mnistlab.__file__).parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", "from mnistlab.raycluster import require_ray\n"
+         "from mnistlab.errors import MnistlabError\ntry:\n    require_ray()\n"
+         "except MnistlabError as exc:\n    print(exc)"],
+        env={**os.environ, "PYTHONPATH": f"{tmp_path / 'target'}{os.pathsep}{src}"},
+        capture_output=True, text=True, timeout=60)
+    assert done.stdout.startswith("backend ray: importing Ray failed (ModuleNotFoundError: No "
+                                  "module named 'a_missing_dependency_of_ray'); "), done.stdout
+
+
 def test_an_actor_gone_with_its_node_is_the_head_lost_or_one_line():
     """A search's pruning broker gone with the stopped head raised Ray's ActorUnavailableError
     out of the command: a traceback, or a minute's hang in ray.kill on the dead cluster."""

@@ -52,16 +52,24 @@ def require_ray() -> Any:
             origin = getattr(importlib.util.find_spec("ray"), "origin", None) or ""
         except (ImportError, ValueError):
             origin = ""
-        if origin and not any(part in origin for part in ("site-packages", "dist-packages")):
+        if origin and _not_ray(Path(origin)):
             raise _shadowed(origin) from None
-        if isinstance(exc, ImportError):
+        if isinstance(exc, ImportError) and not origin:
             raise MnistlabError(f"backend ray: Ray is not installed; {INSTALL_HINT}, or use "
                                 "--backend local") from None
         raise MnistlabError(f"backend ray: importing Ray failed ({type(exc).__name__}: "
                             f"{str(exc)[:160]}); reinstall it: {INSTALL_HINT}") from None
     if not all(hasattr(ray, name) for name in ("init", "remote", "get", "is_initialized")):
-        raise _shadowed(getattr(ray, "__file__", None) or "a module without a file")
+        folders = list(getattr(ray, "__path__", []))  # a ray/ folder without __init__.py
+        raise _shadowed(getattr(ray, "__file__", None) or (folders[0] if folders else "?"))
     return ray
+
+
+def _not_ray(origin: Path) -> bool:
+    """Whether the module found as `ray` is a file of the user's, not Ray installed somewhere
+    other than site-packages (pip install --target, a source checkout): Ray is a package
+    with its _private folder."""
+    return origin.name != "__init__.py" or not (origin.parent / "_private").is_dir()
 
 
 def _shadowed(origin: str) -> MnistlabError:
