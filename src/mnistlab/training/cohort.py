@@ -10,8 +10,10 @@ Members of a cohort share everything that decides which images a step sees and h
 is wired: data and split (`data_seed`), batch size, epochs, schedule, architecture, optimizer
 kind, loss. They may differ in learning rate, momentum, weight decay, dropout rate and `seed`
 (initialisation and dropout masks). Each member starts from exactly the weights `train()` would
-give it; its dropout masks come from the cohort's random stream, so a member's numbers match its
-one-by-one twin within seed noise, not bit for bit. A member whose loss turns non-finite or
+give it, and on a CPU draws its dropout masks from its own stream as `train()` would: a member's
+numbers are its one-by-one twin's, whichever runs share its cohort. On a GPU the masks come from
+one stream for the cohort (a CUDA graph replays the step): a member matches its twin within seed
+noise, not bit for bit. A member whose loss turns non-finite or
 explodes is frozen (weights zeroed, learning rate 0) and reported as diverged; the others go on.
 
 `train_cohort(configs, outs=..., splits=...)` trains them through the same epoch engine as
@@ -147,6 +149,11 @@ class StackedMLP(nn.Module):
             for i in range(len(layers[0])))
         self.register_buffer("drop", torch.tensor(dropout).view(-1, 1, 1))
         self.any_dropout = any(p > 0 for p in dropout)
+        self.rates = list(dropout)
+        # each member's own dropout stream (CohortLearner seeds them each epoch as train()
+        # seeds a run's); None: one stream for the cohort (a GPU, where a CUDA graph replays
+        # the step and a run's own dropout is another kernel anyway)
+        self.generators: list[torch.Generator] | None = None
 
     def member_axes(self) -> list[tuple[nn.Parameter, int]]:
         """Every parameter with the axis that indexes members."""
@@ -161,10 +168,26 @@ class StackedMLP(nn.Module):
         for weight, bias in zip(self.weights, self.biases[1:]):
             h = self.activation(h)
             if self.training and self.any_dropout:
-                keep = 1 - self.drop
-                h = h * (torch.rand_like(h) < keep) / keep
+                h = self._dropped(h)
             h = torch.baddbmm(bias, h, weight)
         return h
+
+    def _dropped(self, h: torch.Tensor) -> torch.Tensor:
+        """`h` (members, batch, width) with each member's dropout: on a CPU drawn from the
+        member's own stream, mask by mask as nn.Dropout draws a run's (bernoulli_, then
+        scaled), so a member's numbers are its run's alone (they were drawn from one stream
+        for the cohort, and so depended on which runs shared it: on the --seeds given, the
+        other variants, the cores)."""
+        if self.generators is None:
+            keep = 1 - self.drop
+            return h * (torch.rand_like(h) < keep) / keep
+        noise = torch.empty_like(h)
+        for member, (rate, generator) in enumerate(zip(self.rates, self.generators)):
+            if rate > 0:
+                noise[member].bernoulli_(1 - rate, generator=generator).div_(1 - rate)
+            else:
+                noise[member].fill_(1)
+        return h * noise
 
     @torch.no_grad()
     def write_member(self, index: int, module: nn.Module) -> nn.Module:
@@ -322,6 +345,8 @@ class CohortLearner:
         self.input_copies = 1  # a cohort has no augmentation (cohort_key)
         self.model = StackedMLP(members, shared.resolved_activation, [c.dropout for c in configs])
         self.model.to(device)
+        if device.type == "cpu" and self.model.any_dropout:
+            self.model.generators = [torch.Generator() for _ in configs]
         # forward, loss and backward, replayed from a CUDA graph on a GPU (graphs.py)
         self.graphed = GraphedStep(self.model, enabled=graphs_wanted(device))
         self.optimizer = StackedOptimizer(self.model, shared.optimizer, [c.lr for c in configs],
@@ -331,11 +356,16 @@ class CohortLearner:
         self.factor = schedule_factor(shared, steps)
         self.alive = torch.ones(len(configs), dtype=torch.bool, device=device)
         self.steps = 0
-        # one stream of randomness for the cohort's dropout masks, from its members' seeds
+        # one stream of randomness for the cohort's dropout masks on a GPU, from its members'
+        # seeds; on a CPU each member has its own, seeded by epoch_seed
         self.seed = int(hashlib.sha1(repr([c.seed for c in configs]).encode()).hexdigest()[:12],
                         16)
 
     def epoch_seed(self, epoch: int) -> int:
+        """The cohort's stream's seed for `epoch`; each member's own stream is seeded here too,
+        with the seed train() gives its run's epoch (the engine asks at each epoch's start)."""
+        for config, generator in zip(self.configs, self.model.generators or []):
+            generator.manual_seed(epoch_seed(torch_seed(config.seed), epoch))
         return epoch_seed(self.seed, epoch)
 
     def learning_rates(self) -> list[float]:
