@@ -54,7 +54,8 @@ def add_study(p: argparse.ArgumentParser) -> None:
     p.add_argument("--one-by-one", action="store_true",
                    help="train every run alone instead of in cohorts (runs of the mlp that "
                    "differ only in lr, momentum, weight decay, dropout or seed train together by "
-                   "default: on a CPU the same numbers to float rounding, several times faster)")
+                   "default: on a CPU the same numbers to float rounding, a run that diverges "
+                   "excepted, several times faster)")
     add_placement_flags(p, "unit of work (a cohort of runs, or a single run)")
     add_log_flags(p, "the study (a parent run) and each run it trains (its children)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

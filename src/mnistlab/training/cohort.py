@@ -11,7 +11,8 @@ is wired: data and split (`data_seed`), batch size, epochs, schedule, architectu
 kind, loss. They may differ in learning rate, momentum, weight decay, dropout rate and `seed`
 (initialisation and dropout masks). Each member starts from exactly the weights `train()` would
 give it, and on a CPU draws its dropout masks from its own stream as `train()` would: a member's
-numbers are its one-by-one twin's, whichever runs share its cohort. On a GPU the masks come from
+numbers are its one-by-one twin's, whichever runs share its cohort (one that diverges excepted:
+it is frozen, where its twin stops). On a GPU the masks come from
 one stream for the cohort (a CUDA graph replays the step): a member matches its twin within seed
 noise, not bit for bit. A member whose loss turns non-finite or
 explodes is frozen (weights zeroed, learning rate 0) and reported as diverged; the others go on.

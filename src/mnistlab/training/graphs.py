@@ -125,6 +125,9 @@ class GraphedStep:
         an eager one would, and a resumed run what the uninterrupted one did)."""
         buffers = list(self.module.buffers())
         saved = [b.detach().clone() for b in buffers]
+        # a module's own streams too (a cohort's members' dropout generators)
+        generators = getattr(self.module, "generators", None) or []
+        states = [g.get_state() for g in generators]
         static_x = x.detach().clone(memory_format=torch.preserve_format)
         static_y = y.detach().clone()
         try:
@@ -140,6 +143,8 @@ class GraphedStep:
             with torch.no_grad():
                 for buffer, value in zip(buffers, saved):
                     buffer.copy_(value)
+            for generator, state in zip(generators, states):
+                generator.set_state(state)
         return _Recorded(graph, static_x, static_y, outputs, grads)
 
     def _warm_up(self, compute: Compute, x: torch.Tensor, y: torch.Tensor) -> None:
