@@ -589,8 +589,7 @@ def torch_seed(seed: int) -> int:
 
 def _at_least(name: str, value: int, minimum: int, maximum: int | None = None) -> None:
     """One line unless `value` is a whole number >= `minimum` (and <= `maximum`, if given)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or \
-            (maximum is not None and value > maximum):
+    if not whole(value, minimum) or (maximum is not None and value > maximum):
         span = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum:,}"
         got = f"{value:,}" if isinstance(value, int) else quote(value)
         raise MnistlabError(f"{name}: must be a whole number {span}, got {got}")

@@ -332,7 +332,7 @@ def _set_aside_event_files(logdir: Path) -> None:
     events = sorted(logdir.glob("events.out.tfevents.*")) if logdir.is_dir() else []
     if not events:
         return
-    number = 1 + sum(1 for p in logdir.glob("replaced-*") if p.is_dir())
+    number = 1
     while (logdir / f"replaced-{number}").exists():
         number += 1
     aside = logdir / f"replaced-{number}"

@@ -72,7 +72,7 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     as the recipe's, with the flag that overrides it."""
 
     data = dict(base or {})
-    from_file = _file_settings(args)
+    from_file = file_settings(args)
     data.update(from_file)
     for f in dataclasses.fields(TrainConfig):
         value = getattr(args, f.name, None)
@@ -91,7 +91,7 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
         raise
 
 
-def _file_settings(args: argparse.Namespace) -> dict[str, Any]:
+def file_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What --config gives, as the file writes it ({} without one)."""
     if not getattr(args, "config", None):
         return {}
@@ -121,7 +121,7 @@ def recipe_named(args: argparse.Namespace, base: dict[str, Any] | None) -> Itera
     gave (and no flag overrode) name where it came from, as config_from_args does for those
     found building the config: a recipe's val-size of 2,000 refused for a dataset of 1,500
     images read as the user's, a file's dataset not found read as a flag's."""
-    from_file = {k.replace("-", "_"): v for k, v in _file_settings(args).items()}
+    from_file = {k.replace("-", "_"): v for k, v in file_settings(args).items()}
 
     def source_note(message: str) -> str:
         setting = _setting_of(message)

@@ -22,6 +22,7 @@ from .common import (
     as_flag,
     check_run_usable,
     config_from_args,
+    file_settings,
     flag,
     name_text,
     needed_path_text,
@@ -96,12 +97,9 @@ def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
 def _momentum_given(args: argparse.Namespace, config: TrainConfig) -> str:
     """The momentum the user gave, as given: a flag, or a line of the --config file (a file's
     0.9 under Adam was dropped without the warning the flag gets); "" if neither did."""
-    from ..config import read_settings
-
     if args.momentum is not None:
         return f"--momentum {args.momentum}"
-    in_file = read_settings(args.config) if args.config else {}
-    if in_file.get("momentum"):  # a run's config.toml lists it, at 0 unless SGD used it
+    if file_settings(args).get("momentum"):  # a run's config.toml lists it, at 0 unless SGD used it
         return f"momentum = {config.momentum} ({args.config})"
     return ""
 
@@ -109,14 +107,13 @@ def _momentum_given(args: argparse.Namespace, config: TrainConfig) -> str:
 def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str]:
     """A warning where --config (a run's config.toml lists every setting) and the flags set
     again every setting the recipe gives, to other values: the recipe then changes nothing."""
-    from ..config import read_settings
     from ..models import unread_settings
     from ..recipes import get_recipe
 
     if not args.recipe:
         return []
     given = get_recipe(args.recipe).settings
-    in_file = set(read_settings(args.config)) if args.config else set()
+    in_file = set(file_settings(args))
     flags = {name for name in given if getattr(args, name, None) is not None}
     lines = []
     unread = [name for name in unread_settings(config.model)

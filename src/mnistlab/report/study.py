@@ -171,11 +171,6 @@ def _test_images(result: StudyResult, any_summary: RunSummary) -> int | None:
     return 10000 if any_summary.dataset in ("mnist", "fashion-mnist") else None
 
 
-def _seed_range(first: int, count: int, lang: str) -> str:
-    seeds = [str(first + i) for i in range(count)]
-    return f"{', '.join(seeds[:-1])} {t(lang, 'and')} {seeds[-1]}"
-
-
 def _method(doc: Document, result: StudyResult, lang: str) -> None:
     spec = result.spec
     any_summary = next(iter(result.summaries.values()), RunSummary("completed"))
@@ -192,8 +187,9 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
     if widest > 1 and len(seeds) > 1:  # the tables number replicates, not members' seeds
         first = spec.base.seed  # replicate k is seed first + k in the tables (replicate_seed)
         formula = "s·N" if first == 0 else f"{first} + (s − {first})·N"
+        members = [str(first + widest + i) for i in range(widest)]  # those of seed first + 1
         doc.add(Paragraph(t(lang, "method.ensemble_seeds", formula=formula, second=first + 1,
-                            n=widest, example=_seed_range(first + widest, widest, lang))))
+                            n=widest, example=in_words(members, lang))))
     if len(seeds) < 2:
         doc.add(Paragraph(t(lang, "method.one_seed_stored", stored=result.seeds_stored)
                           if result.seeds_stored else t(lang, "method.one_seed")))

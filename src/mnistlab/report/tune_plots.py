@@ -183,8 +183,8 @@ def parallel(params: dict[str, list[Any]], values: Sequence[float], scales: dict
     columns.append((heights, [(h, text + PERCENT) for h, text in ticks]))
     most = max(len(ticks) for _, ticks in columns)
     fig, ax = subplots(figsize=(min(12.0, 1.6 + 0.9 * len(titles)),
-                                    min(12.0, max(4.2, 1.8 + 0.3 * min(most, MAX_AXIS_LABELS)))),
-                           layout="constrained")
+                                min(12.0, max(4.2, 1.8 + 0.3 * min(most, MAX_AXIS_LABELS)))),
+                       layout="constrained")
     norm = Normalize(min(values), max(values))
     cmap = matplotlib.colormaps["viridis"]
     for i in np.argsort(values):  # best trials drawn last, on top
@@ -253,7 +253,7 @@ def slices(params: dict[str, list[Any]], values: Sequence[float], numbers: Seque
     columns = min(3, len(names))
     rows = math.ceil(len(names) / columns)
     fig, axes = subplots(rows, columns, figsize=(3.2 * columns + 1.0, 2.8 * rows),
-                             squeeze=False, layout="constrained")
+                         squeeze=False, layout="constrained")
     norm = Normalize(min(numbers), max(numbers))
     for ax, name in zip(axes.ravel(), names):
         _slice(ax, params[name], values, numbers, scales.get(name, Scale()), norm, lang)

@@ -554,11 +554,10 @@ def same_settings(run: Any, config: TrainConfig) -> bool:
     return runs.same_run(theirs, config)
 
 
-def _empty_start(run: Any, config: TrainConfig) -> bool:
-    """Whether `run` is this configuration's start, stopped before its first epoch ended (a
-    Ctrl-C in epoch 1): not ended whole, no epoch logged, the same settings."""
-    return (run.info.status != "FINISHED" and "lr" not in run.data.metrics  # lr: every epoch
-            and same_settings(run, config))
+def _empty_start(run: Any) -> bool:
+    """Whether `run` (of this configuration's settings) is its start, stopped before its first
+    epoch ended (a Ctrl-C in epoch 1): not ended whole, no epoch logged."""
+    return run.info.status != "FINISHED" and "lr" not in run.data.metrics  # lr: every epoch
 
 
 def log_folder(store: Store, experiment: str | None, folder: Path, name: str, *,
@@ -599,7 +598,7 @@ class MLflowLogger(Hook):
         earlier = [r for r in self.store.find(experiment, FOLDER_TAG, folder)
                    if same_settings(r, run.config)]
         if not done:  # a resume of a run stopped in its first epoch, or a new run: its start
-            earlier = [r for r in earlier if _empty_start(r, run.config)]  # tells them apart
+            earlier = [r for r in earlier if _empty_start(r)]  # tells them apart
         if earlier:  # a resumed run goes on in the MLflow run it started, with the epochs
             self.run_id = earlier[0].info.run_id  # it missed (the server was away) logged now
             self.store.call("update_run", self.run_id, status="RUNNING")

@@ -12,10 +12,10 @@ kind, loss. They may differ in learning rate, momentum, weight decay, dropout ra
 (initialisation and dropout masks). Each member starts from exactly the weights `train()` would
 give it, and on a CPU draws its dropout masks from its own stream as `train()` would: a member's
 numbers are its one-by-one twin's, whichever runs share its cohort (one that diverges excepted:
-it is frozen, where its twin stops). On a GPU the masks come from
-one stream for the cohort (a CUDA graph replays the step): a member matches its twin within seed
-noise, not bit for bit. A member whose loss turns non-finite or
-explodes is frozen (weights zeroed, learning rate 0) and reported as diverged; the others go on.
+it is frozen, where its twin stops). On a GPU the masks come from one stream for the cohort (a
+CUDA graph replays the step): a member matches its twin within seed noise, not bit for bit. A
+member whose loss turns non-finite or explodes is frozen (weights zeroed, learning rate 0) and
+reported as diverged; the others go on.
 
 `train_cohort(configs, outs=..., splits=...)` trains them through the same epoch engine as
 `train()` (the cohort is its learner: `CohortLearner`), returns one `RunResult` per member and
@@ -47,7 +47,7 @@ from ..optim import schedule_factor
 from ..progress import Reporter, SilentReporter
 from ..records import RunResult
 from . import hooks as hk
-from .engine import CHECKPOINT_FORMAT, Run, Scores, epoch_seed, run_epochs
+from .engine import CHECKPOINT_FORMAT, Run, Scores, epoch_seed, run_epoch_seed, run_epochs
 from .finish import finish_member
 from .graphs import GraphedStep, graphs_wanted
 
@@ -366,7 +366,7 @@ class CohortLearner:
         """The cohort's stream's seed for `epoch`; each member's own stream is seeded here too,
         with the seed train() gives its run's epoch (the engine asks at each epoch's start)."""
         for config, generator in zip(self.configs, self.model.generators or []):
-            generator.manual_seed(epoch_seed(torch_seed(config.seed), epoch))
+            generator.manual_seed(run_epoch_seed(config.seed, epoch))
         return epoch_seed(self.seed, epoch)
 
     def learning_rates(self) -> list[float]:

@@ -96,6 +96,12 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return _epoch_seed(seed, epoch)
 
 
+def run_epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch `epoch`'s randomness (augmentation, dropout) in a run of `seed`: what
+    a run alone and its member of a cohort both draw from."""
+    return _epoch_seed(torch_seed(seed), epoch)
+
+
 def epoch_order(n: int, data_seed: int, epoch: int, device: torch.device) -> torch.Tensor:
     """The batch order of one epoch: a function of (data_seed, epoch) only, so runs that differ
     in `seed` alone see the same batches (and can train in one cohort)."""

@@ -24,7 +24,7 @@ from ..progress import Reporter, SilentReporter
 from ..records import RunResult
 from . import hooks as hk
 from .ema import WeightAverage
-from .engine import CHECKPOINT_FORMAT, Run, Scores, epoch_seed, run_epochs
+from .engine import CHECKPOINT_FORMAT, Run, Scores, run_epoch_seed, run_epochs
 from .evaluation import evaluate
 from .finish import finish_member
 from .graphs import GraphedStep, graphs_wanted
@@ -57,7 +57,7 @@ class ModelLearner:
         self.graphed = GraphedStep(self.model, enabled=graphs_wanted(device))
 
     def epoch_seed(self, epoch: int) -> int:
-        return epoch_seed(torch_seed(self.configs[0].seed), epoch)  # the user's seed: mixed
+        return run_epoch_seed(self.configs[0].seed, epoch)
 
     def learning_rates(self) -> list[float]:
         return [self.optimizer.param_groups[0]["lr"]]

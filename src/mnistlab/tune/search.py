@@ -793,10 +793,9 @@ def refresh(result: TuneResult) -> TuneResult:
 class _StopRequested(logging.Filter):
     """Drops Optuna's "trial N failed" warnings (a traceback) where a stop was asked for, or
     a Ctrl-C raised in the trial (the trial cut short is marked failed and does not count, as
-    expected) and
-    for mnistlab's own errors, which say their one line themselves: a trial's settings that
-    cannot go together (its row in the table), data not found or a device not here (the
-    command's error)."""
+    expected), and for mnistlab's own errors, which say their one line themselves: a trial's
+    settings that cannot go together (its row in the table), data not found or a device not
+    here (the command's error)."""
 
     def __init__(self) -> None:
         super().__init__()
