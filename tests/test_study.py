@@ -1198,6 +1198,33 @@ def test_a_final_model_that_is_a_variant_keeps_its_rows_in_results_csv(tiny_stud
     assert names[base] == "the base, seed 0"
 
 
+def test_a_best_final_the_experiments_trained_is_scored_not_trained_again(tiny_study, tmp_path,
+                                                                          capsys):
+    """[final] choose = "best" whose settings a variant's run has (here the best learning
+    rate, the only experiment): the final model's runs are those runs scored on the test set
+    as `mnistlab evaluate` scores them, not the same network trained a second time (one run
+    per seed saved); the report says so."""
+    text = _epochs_replaced_by(tiny_study, "")
+    tiny_study.write_text(text.replace('settings = { epochs = 2 }\n', ""))
+    result = run_study(load_study(str(tiny_study)), tmp_path / "S")
+    assert len(result.final_rows) == 2
+    for final in result.final_rows:
+        summary = result.summaries[final.key]
+        [source] = [r for r in result.rows if r.key == summary.scored_from]
+        assert source.seed == final.seed and result.final_config is not None
+        assert source.experiment == "learning-rate"
+        assert float(source.value) == result.final_config.lr
+        runs_dir = tmp_path / "S" / "runs"
+        assert ((runs_dir / final.key / "metrics.csv").read_text()
+                == (runs_dir / source.key / "metrics.csv").read_text())
+        assert final.val_accuracy == source.val_accuracy and source.test_accuracy is None
+        assert main(["evaluate", str(runs_dir / source.key), "--json"]) == 0
+        assert final.test_accuracy == json.loads(capsys.readouterr().out)["accuracy"]
+        assert (runs_dir / final.key / "confusion.png").is_file()
+    report = (tmp_path / "S" / "report.md").read_text()
+    assert "which the experiments had trained already" in report
+
+
 def test_trial_conclusions_quote_the_trials_table_means(tiny_study, tmp_path):
     """The lenet-challenge report said 'every trial reaches at least 93.32%' (one seed's figure)
     under a table of means whose lowest was 95.08 ± 1.75, and 'the correct trials reach 96.82%'

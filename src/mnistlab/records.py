@@ -166,6 +166,9 @@ class RunSummary:
     members: list[dict[str, Any]] | None = None
     # early-stopped: the epoch whose weights model.pt holds, which every figure here is of
     best_epoch: int | None = None
+    # a study's final run whose settings a variant's run had trained: that run's key (this is
+    # it, scored on the test set once chosen, not trained a second time)
+    scored_from: str | None = None
 
     def replace(self, **changes: Any) -> RunSummary:
         return replace(self, **changes)
@@ -214,7 +217,7 @@ class RunSummary:
 
 
 _OPTIONAL = ("test_confusion", "cohort_size", "partial_epoch", "tta_views", "members",
-             "precision", "cuda_graphs", "best_epoch")
+             "precision", "cuda_graphs", "best_epoch", "scored_from")
 
 
 def _known_finding(data: Any) -> bool:

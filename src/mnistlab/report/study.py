@@ -417,6 +417,22 @@ def _chance(result: StudyResult, exp: Experiment) -> float | None:
     return 1 / len(names) if names else None
 
 
+def _scored_from(doc: Document, result: StudyResult, lang: str) -> None:
+    """Where the final model's settings are ones the experiments trained: its runs are those
+    runs, scored on test (study.run._score_trained), which the report says."""
+    sources = {result.summaries[r.key].scored_from if r.key in result.summaries else None
+               for r in result.final_rows}
+    source = next((r for r in sorted(result.rows, key=lambda r: not r.is_base)
+                   if r.key in sources), None)
+    if source is None:
+        return
+    exp = next(e for e in result.spec.experiments if e.name == source.experiment)
+    where = (t(lang, "final.scored_from.base") if source.is_base else
+             t(lang, "final.scored_from.variant", name=exp.heading(lang),
+               value=exp.shown(source.value, lang)))
+    doc.add(Paragraph(t(lang, "final.scored_from", where=where)))
+
+
 def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     spec = result.spec
     rows = result.final_rows
@@ -432,6 +448,7 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, "final.result" if val.n else "final.result_no_val",
                         val=val.format(lang=lang) + "%", test=test.format(lang=lang) + "%",
                         n=len(rows), extra=extra)))
+    _scored_from(doc, result, lang)
     if val.n:  # the gap the experiments' tables give, and the running figure scripts print
         orig = spec.final.original.get("train") if not spec.is_quick else None
         doc.add(Paragraph(t(lang, "final.train", **{

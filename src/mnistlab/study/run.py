@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .. import doctor, files, interrupt
+from .. import doctor, files, interrupt, runs
 from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig
 from ..errors import MnistlabError
 from ..messages import t
@@ -337,6 +337,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 missing = [r for r in final_runs if r.key not in done]
                 if local:
                     check_run_devices(spec, plan, missing)
+                missing = _score_trained(missing, plan, done, out, on_done)
                 backend.execute(missing, out, on_done, progress.reporter_for)
                 for r in final_runs:  # numbered as the experiments' replicates are
                     cell = Cell("final", "final", "final",
@@ -353,6 +354,40 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
         if then is not None:
             then(result)
     return result
+
+
+def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, StoredRun],
+                   out: Path, on_done: Callable[..., None]) -> list[PlannedRun]:
+    """The final runs still to train, of those `missing`. One whose settings a variant's run
+    trained already (a best variant that changes the base in one experiment only) is that
+    run scored on the test set here, not a second training of the same network: recorded
+    through `on_done`. (Where its device is not here, a cluster's, it is trained there.)"""
+    from ..data.cache import DataCache
+    from ..device import resolve_device
+    from ..training.finish import score_on_test
+
+    cache = DataCache()
+    left = []
+    for run in missing:
+        source = next((key for key, other in plan.runs.items()
+                       if not other.test and other.snapshot_of is None and key in done
+                       and done[key].summary.status not in ("diverged", "interrupted")
+                       and runs.same_run(other.config, run.config)), None)
+        dest = out / "runs" / run.key
+        try:
+            if source is None:
+                raise MnistlabError("no run of these settings")
+            resolve_device(run.config.device)
+            runs.check_run_folder(dest, "")
+            runs.check_named_run_folder(dest, run.config)
+            with files.exclusive(dest / runs.LOCK_FILE, "a training run"):
+                result = score_on_test(out / "runs" / source, dest, run.config,
+                                       cache.splits(run.config))
+        except MnistlabError:  # none, a device not here, its model unreadable: trained
+            left.append(run)  # (where its folder cannot hold the run, training says so)
+            continue
+        on_done(run, result.summary, result.history)
+    return left
 
 
 def _diagnosed(stored: StoredRun, config: TrainConfig | None) -> RunSummary:

@@ -14,7 +14,7 @@ from torch import nn
 from .. import __version__, doctor, runs
 from ..config import TrainConfig
 from ..data.tensors import Splits
-from ..device import resolve_precision
+from ..device import resolve_precision, to_fast_layout
 from ..ensemble import Ensemble
 from ..models import count_parameters
 from ..records import EpochRecord, RunResult, RunSummary
@@ -134,4 +134,28 @@ def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: boo
         runs.write_run(out, result, splits, plots=write_plots)
     for hook in run.hooks:
         hook.on_member_finished(run, member, result)
+    return result
+
+
+def score_on_test(source: Path, out: Path, config: TrainConfig, splits: Splits) -> RunResult:
+    """The finished run of `config` in `source`, trained without the test set, scored on it as
+    its training would have scored it at its end (same weights, same views) and written with
+    its figures into `out`: a study's final model whose settings a variant trained already.
+    Its history, validation scores, diagnoses and training time are that run's."""
+    kept = runs.load_result(source, config)
+    device = splits.test_x.device
+    model = to_fast_layout(kept.model, device)  # as training holds it, so scores as training's
+    test = evaluate(model, splits.test_x, splits.test_y, **_final_scoring(config, splits))
+    matrix = confusion_matrix(splits.test_y, test.predictions, splits.num_classes)
+    members = kept.summary.members
+    if members is not None and test.member_accuracies:
+        members = [{**m, "test_accuracy": _number(a)}
+                   for m, a in zip(members, test.member_accuracies)]
+    summary = kept.summary.replace(
+        test_accuracy=_number(test.accuracy), test_loss=_number(test.loss),
+        per_class_test_accuracy=per_class_accuracy(matrix, splits.class_names),
+        test_confusion=matrix, members=members, scored_from=source.name)
+    result = RunResult(config=config, summary=summary, history=kept.history, out=out,
+                       model=model)
+    runs.write_run(out, result, splits, plots=True)
     return result
