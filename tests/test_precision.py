@@ -69,3 +69,65 @@ def test_auto_is_bf16_where_native_and_fp32_elsewhere_and_the_summary_says_which
 def test_an_fp32_summary_leaves_precision_out():
     result = train(TrainConfig(**FAST), dataset=blobs())
     assert result.summary.precision is None and "precision" not in result.summary.to_dict()
+
+
+@pytest.mark.parametrize("major,native", [(7, False), (8, True), (9, True)])
+def test_a_gpu_has_native_bf16_from_ampere_on_not_where_torch_emulates_it(monkeypatch, major,
+                                                                          native):
+    """torch.cuda.is_bf16_supported() is True on a T4 or V100 (compute capability 7), which
+    only emulate bfloat16, slower than float32: `auto` chose bf16 there for every recipe."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (major, 5))
+    assert device.native_bf16(torch.device("cuda")) is native
+    assert device.resolve_precision("auto", torch.device("cuda")) == ("bf16" if native
+                                                                       else "fp32")
+    if not native:
+        with pytest.raises(MnistlabError, match="compute capability 8"):
+            device.check_precision("bf16", torch.device("cuda"))
+
+
+def test_the_binary_loss_is_computed_outside_autocast_where_cuda_refuses_it(monkeypatch):
+    """CUDA's autocast refuses F.binary_cross_entropy whatever its inputs: `--loss bce` under
+    bf16 failed every step on a GPU. The loss now leaves autocast, in float32 (stood in for
+    here by the CPU's autocast, which lets it through)."""
+    from mnistlab import objectives
+
+    seen = []
+    real = objectives.F.binary_cross_entropy
+
+    def watched(probs, target, *args, **kwargs):
+        seen.append((torch.is_autocast_enabled("cpu"), probs.dtype))
+        return real(probs, target, *args, **kwargs)
+
+    monkeypatch.setattr(objectives.F, "binary_cross_entropy", watched)
+    monkeypatch.setattr(device, "native_bf16", lambda d: True)
+    result = train(TrainConfig(**FAST, precision="bf16", loss="bce", metric="binary-accuracy"),
+                   dataset=blobs())
+    assert seen and set(seen) == {(False, torch.float32)}
+    assert result.summary.status != "diverged"
+
+
+def test_epoch_sums_in_float32_as_on_mps_give_the_float64_figures(monkeypatch):
+    """Apple's MPS has no float64: the epoch's sums there are float32 (device.wide_float),
+    where a float64 tensor on the device failed every run in its first epoch. Stood in for
+    here by float32 sums on the CPU, for a run alone and a cohort."""
+    from mnistlab.data.tensors import prepare_data
+    from mnistlab.training import cohort, engine
+
+    config = TrainConfig(model="mlp", hidden=(16,), val_size=200, eval_train_size=200,
+                         batch_size=50, epochs=2, device="cpu")
+    data = blobs()
+    splits = prepare_data(config, data, torch.device("cpu"))
+
+    def both() -> list:
+        together = cohort.train_cohort([config, config.replace(seed=1)], splits=splits,
+                                       outs=[None] * 2, tests=[False] * 2)
+        return [train(config, splits=splits).history, together[1].history]
+
+    wide = both()
+    for module in (engine, cohort):
+        monkeypatch.setattr(module, "wide_float", lambda d: torch.float32)
+    narrow = both()
+    for a, b in zip(wide, narrow):
+        assert [r.val_accuracy for r in a] == [r.val_accuracy for r in b]
+        assert [r.train_loss for r in a] == pytest.approx([r.train_loss for r in b], rel=1e-5)

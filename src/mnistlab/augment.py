@@ -151,7 +151,12 @@ def random_blur(images: torch.Tensor, probability: float, *,
         chosen = blur & (side == index)
         if not chosen.any():
             continue
-        small = F.interpolate(images[chosen], size=(low, low), mode="area")
+        picked = images[chosen]
+        # area averaging to a side 28 is no multiple of is adaptive pooling, which Apple's
+        # MPS refuses: done on the CPU there
+        small = (F.interpolate(picked.cpu(), size=(low, low), mode="area").to(picked.device)
+                 if picked.device.type == "mps" else
+                 F.interpolate(picked, size=(low, low), mode="area"))
         back = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
         out = out.clone() if out is images else out
         out[chosen] = back.to(out.dtype)

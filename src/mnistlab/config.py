@@ -269,9 +269,9 @@ class TrainConfig:
     ensemble: int = setting(1, "train N members (seeds s ... s+N-1) together in lockstep as "
                             "one network; the run scores their averaged softmax and lists "
                             "each member's accuracy (1 = a single model)", metavar="N")
-    precision: str = setting("fp32", "fp32; bf16 autocast in the training steps (needs a GPU "
-                             "or a CPU with AVX-512 BF16 or AMX); auto: bf16 where it is "
-                             "native, else fp32", choices=PRECISIONS)
+    precision: str = setting("fp32", "fp32; bf16 autocast in the training steps (needs an "
+                             "Ampere or later GPU or a CPU with AVX-512 BF16 or AMX); auto: "
+                             "bf16 where it is native, else fp32", choices=PRECISIONS)
     # reproducibility and hardware
     seed: int = setting(0, "seed for initialisation and dropout masks", metavar="N")
     data_seed: int = setting(0, "seed for the validation split, the training subset and the "

@@ -39,12 +39,20 @@ def to_fast_layout(model: nn.Module, device: torch.device) -> nn.Module:
     return model
 
 
+def wide_float(device: torch.device) -> torch.dtype:
+    """The dtype of sums kept on `device` over an epoch (losses, counts): float64, except on
+    Apple's MPS, which has none (float32 sums there: exact for counts up to 2**24)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def native_bf16(device: torch.device) -> bool:
     """Whether `device` computes in bfloat16 natively: a CUDA GPU that supports it (Ampere and
     later), or a CPU with AVX-512 BF16 or AMX. Elsewhere torch emulates it, more slowly than
     float32 (see docs/training.md for a measurement)."""
     if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
+        # native from Ampere (compute capability 8) on; torch's own check also counts the
+        # emulation older GPUs (T4, V100) can run, slower than float32
+        return torch.cuda.get_device_capability(device)[0] >= 8
     if device.type == "cpu":
         cpu = torch.cpu
         return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
@@ -56,8 +64,8 @@ def check_precision(precision: str, device: torch.device) -> None:
     """Refuse, in one line, bf16 where it would be emulated (slower, for no gain)."""
     if precision == "bf16" and not native_bf16(device):
         where = {"cpu": "this CPU has neither AVX-512 BF16 nor AMX",
-                 "cuda": "this GPU has no bfloat16 support"}.get(device.type,
-                                                                 f"{device.type} is not supported")
+                 "cuda": "this GPU has none (it came with Ampere, compute capability 8)"
+                 }.get(device.type, f"{device.type} is not supported")
         raise MnistlabError(f"precision: bf16 needs native bfloat16 arithmetic and {where} "
                             "(emulated it is slower than fp32); use --precision fp32")
 

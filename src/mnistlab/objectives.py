@@ -26,9 +26,12 @@ def make_loss(config: TrainConfig, *, train: bool = True) -> LossFn:
     smoothing = config.label_smoothing if train else 0.0
     if config.loss == "bce":
         def bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-            probs = logits.softmax(dim=1).clamp(_EPS, 1 - _EPS)
-            target = F.one_hot(labels, logits.shape[1]).to(probs.dtype)
-            return F.binary_cross_entropy(probs, target)
+            # in float32 outside autocast: CUDA's autocast refuses binary_cross_entropy (its
+            # log of bf16 probabilities is unsafe), under bf16 every step failed there
+            with torch.autocast(logits.device.type, enabled=False):
+                probs = logits.float().softmax(dim=1).clamp(_EPS, 1 - _EPS)
+                target = F.one_hot(labels, logits.shape[1]).to(probs.dtype)
+                return F.binary_cross_entropy(probs, target)
         return bce
     if config.loss == "ce-on-softmax":
         def ce_on_softmax(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ from .. import interrupt, runs
 from ..allocator import keep_freed_memory
 from ..config import TrainConfig, torch_seed
 from ..data.tensors import Splits, to_input
-from ..device import resolve_device
+from ..device import resolve_device, wide_float
 from ..errors import MnistlabError
 from ..models import build_model
 from ..optim import schedule_factor
@@ -220,7 +220,12 @@ class StackedOptimizer:
         self.any_momentum = any(m > 0 for m in momentum)
         self.any_decay = any(w > 0 for w in weight_decay)
         self.pairs = model.member_axes()
-        self._rates: tuple[float, torch.Tensor | None, list[torch.Tensor]] = (math.nan, None, [])
+        # per parameter, on its device once (a copy per step was a transfer per step on a GPU)
+        self.decays = [self._along(self.weight_decay, p, axis) for p, axis in self.pairs]
+        self.momenta = [self._along(self.momentum, p, axis) for p, axis in self.pairs]
+        # the rates of the last step's factor: rebuilt when the factor changes or a member
+        # stops (`forget_rates`), not compared with the alive mask each step (a GPU sync)
+        self._rates: tuple[float, list[torch.Tensor] | None] = (math.nan, None)
         self.buffers: list[torch.Tensor] = []
         self.adam: torch.optim.Adam | None = None
         if kind == "sgd":
@@ -239,22 +244,26 @@ class StackedOptimizer:
 
     def _rates_for(self, factor: float, alive: torch.Tensor) -> list[torch.Tensor]:
         """Each member's rate this step, shaped per parameter; rebuilt only when it changes."""
-        last_factor, last_alive, rates = self._rates
-        if factor != last_factor or last_alive is None or not torch.equal(alive, last_alive):
+        last_factor, rates = self._rates
+        if factor != last_factor or rates is None:
             lr_all = self.lr.to(alive.device) * factor * alive
             rates = [self._along(lr_all, p, axis) for p, axis in self.pairs]
-            self._rates = (factor, alive.clone(), rates)
+            self._rates = (factor, rates)
         return rates
+
+    def forget_rates(self) -> None:
+        """The alive mask changed (a member stopped, a checkpoint restored): new rates."""
+        self._rates = (math.nan, None)
 
     @torch.no_grad()
     def step(self, factor: float, alive: torch.Tensor) -> None:
         rates = self._rates_for(factor, alive)
         grads = []
-        for i, (param, axis) in enumerate(self.pairs):
+        for i, (param, _) in enumerate(self.pairs):
             lr = rates[i]
             grad = param.grad
             if self.any_decay:
-                wd = self._along(self.weight_decay, param, axis)
+                wd = self.decays[i]
                 if self.kind == "adamw":
                     param.mul_(1 - lr * wd)
                 else:
@@ -263,7 +272,7 @@ class StackedOptimizer:
                 grads.append(grad)
                 continue
             if self.any_momentum:
-                mu = self._along(self.momentum, param, axis)
+                mu = self.momenta[i]
                 buf = self.buffers[i].mul_(mu).add_(grad)
                 grad = grad + mu * buf if self.nesterov else buf
             param.addcmul_(grad, lr, value=-1)
@@ -304,14 +313,15 @@ def _evaluate_all(model: StackedMLP, x: torch.Tensor, y: torch.Tensor, config: T
                   splits: Splits, batch_size: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval mode, every member at once: (mean loss per member, accuracy per member)."""
     model.eval()
-    loss = torch.zeros(model.size, dtype=torch.float64, device=x.device)
-    correct = torch.zeros(model.size, dtype=torch.float64, device=x.device)
+    wide = wide_float(x.device)
+    loss = torch.zeros(model.size, dtype=wide, device=x.device)
+    correct = torch.zeros(model.size, dtype=wide, device=x.device)
     for start in range(0, len(y), batch_size):
         xb = to_input(x[start:start + batch_size], config, splits.mean, splits.std)
         yb = y[start:start + batch_size]
         logits = model(xb)
-        loss += _member_losses(logits, yb, 0.0).double() * len(yb)
-        correct += (logits.argmax(dim=2) == yb).sum(dim=1).double()
+        loss += _member_losses(logits, yb, 0.0).to(wide) * len(yb)
+        correct += (logits.argmax(dim=2) == yb).sum(dim=1).to(wide)
     model.train()
     if len(y) == 0:  # no validation images (val-size 0): not measured, as evaluate() says
         return loss.fill_(math.nan), correct.fill_(math.nan)
@@ -399,6 +409,7 @@ class CohortLearner:
         """Freeze a diverged member: zero weights and moments keep it finite and cost nothing."""
         self.alive[member] = False
         self.optimizer.freeze(member)
+        self.optimizer.forget_rates()
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -408,6 +419,7 @@ class CohortLearner:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.alive.copy_(state["alive"])
+        self.optimizer.forget_rates()
         self.steps = state["steps"]
 
     def member_model(self, member: int) -> nn.Module:

@@ -35,6 +35,7 @@ import torch
 from .. import doctor, interrupt
 from ..config import TrainConfig, torch_seed
 from ..data.tensors import Splits, to_input
+from ..device import wide_float
 from ..records import EpochRecord, Finding
 from .graphs import GraphedStep
 
@@ -289,7 +290,7 @@ def _steps(run: Run, epoch: int, order: torch.Tensor) -> _Sums:
     config, splits, learner = run.config, run.splits, run.learner
     device = splits.train_y.device
     size = run.size
-    sums = _Sums(torch.zeros(size, dtype=torch.float64, device=device),
+    sums = _Sums(torch.zeros(size, dtype=wide_float(device), device=device),
                  torch.zeros(size, dtype=torch.long, device=device),
                  torch.zeros(size, dtype=torch.long, device=device))
     trace_every = max(1, run.steps_per_epoch // TRACE_POINTS_PER_EPOCH)
@@ -350,8 +351,9 @@ def _sample(run: Run, epoch: int, loss: torch.Tensor, sums: _Sums, steps: int) -
     k, size = run.splits.num_classes, run.size
     # one read from the device (each is a sync on a GPU): this batch's losses, then the
     # epoch's loss sums and correct counts so far
-    read = torch.cat([loss.detach().reshape(-1).double(), sums.loss.double(),
-                      sums.correct.double()]).tolist()
+    wide = wide_float(sums.loss.device)
+    read = torch.cat([loss.detach().reshape(-1).to(wide), sums.loss.to(wide),
+                      sums.correct.to(wide)]).tolist()
     values, loss_sums, correct = read[:size], read[size:2 * size], sum(read[2 * size:])
     for m, value in enumerate(values):
         if not run.training(m):

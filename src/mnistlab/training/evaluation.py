@@ -149,7 +149,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainCo
         loss=total_loss / n, accuracy=correct / n,
         metric=objectives.metric_value(config, correct, binary, n, num_classes),
         predictions=torch.cat(predictions), mean_max_prob=max_prob / n,
-        member_accuracies=None if member_hits is None else (member_hits.double() / n).tolist())
+        member_accuracies=(None if member_hits is None
+                           else (member_hits.cpu().double() / n).tolist()))
 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, k: int) -> list[list[int]]:
