@@ -1707,20 +1707,22 @@ def test_a_grid_cell_s_run_is_named_by_its_label_alone(tiny_study):
 
     tiny_study.write_text(_epochs_replaced_by(tiny_study, '[[experiment]]\nname = "grid"\n'
                                               'grid = { optimizer = ["adam"], hidden = [[16]] }'))
-    plan = plan_experiments(load_study(str(tiny_study)))
+    spec = load_study(str(tiny_study))
+    plan = plan_experiments(spec)
     [cell] = [c for c in plan.cells if c.experiment == "grid" and c.seed == 0]
-    assert str(run_label(plan, cell.key, 0)) == "optimizer=adam, hidden=16 seed 0"
-    assert run_folder_name(str(run_label(plan, cell.key, 0)), cell.key).startswith(
+    assert str(run_label(spec, plan, cell.key, 0)) == "optimizer=adam, hidden=16 seed 0"
+    assert run_folder_name(str(run_label(spec, plan, cell.key, 0)), cell.key).startswith(
         "optimizer=adam-hidden=16-seed-0-")
     lr = next(c for c in plan.cells if c.experiment == "learning-rate" and not c.is_base)
-    assert str(run_label(plan, lr.key, 1)) == "lr=0.01 seed 1"
+    assert str(run_label(spec, plan, lr.key, 1)) == "lr=0.01 seed 1"
     # a grid of one factor: its label names the setting already ("epochs=epochs=3")
     tiny_study.write_text(tiny_study.read_text().replace(
         'grid = { optimizer = ["adam"], hidden = [[16]] }', 'grid = { epochs = [1, 2] }'))
-    plan = plan_experiments(load_study(str(tiny_study)))
+    spec = load_study(str(tiny_study))
+    plan = plan_experiments(spec)
     [cell] = [c for c in plan.cells if c.experiment == "grid" and c.seed == 0
               and c.label == "epochs=2"]
-    assert str(run_label(plan, cell.key, 0)) == "epochs=2 seed 0"
+    assert str(run_label(spec, plan, cell.key, 0)) == "epochs=2 seed 0"
 
 
 def _values_replaced(tiny_study: Path, old: str, new: str) -> Path:

@@ -459,6 +459,30 @@ def test_a_study_s_runs_are_named_in_its_language_and_its_tensorboard_folders_in
     assert run_folder_name(str(label), "abcdef123") == "optimizer=adam-seed-0-abcdef"
 
 
+def test_a_spanish_study_s_run_names_give_values_as_its_report_does():
+    """Under --lang es a study's MLflow runs were "tasa de aprendizaje 0.02, semilla 0" and, a
+    grid cell, "lr=0.0125, weight_decay=0.001, semilla 1", where the report and `doctor --lang
+    es` write 0,02 and "tasa de aprendizaje 0,0125; decaimiento de pesos 0,001". English names
+    (TensorBoard's folders) are as they were."""
+    from mnistlab.study import parse_study
+    from mnistlab.study.plan import Cell, Plan
+    from mnistlab.study.run import run_label
+
+    spec = parse_study({"name": "x", "base": {"model": "mlp", "lr": 0.05, "val_size": 500},
+                        "experiment": [
+                            {"name": "lr", "factor": "lr", "values": [0.05, 0.02]},
+                            {"name": "g", "grid": {"lr": [0.05, 0.0125],
+                                                   "weight_decay": [0.0, 0.001]}}]})
+    grid = next(e for e in spec.experiments if e.name == "g")
+    plan = Plan(cells=[Cell("lr", "lr", "0.02", 0, "k1", False),
+                       Cell("g", grid.factor, grid.variants[-1].label, 1, "k2", False)])
+    assert run_label(spec, plan, "k1", 0).text("es") == "tasa de aprendizaje 0,02, semilla 0"
+    assert run_label(spec, plan, "k2", 1).text("es") == (
+        "tasa de aprendizaje 0,0125; decaimiento de pesos 0,001, semilla 1")
+    assert str(run_label(spec, plan, "k1", 0)) == "lr=0.02 seed 0"
+    assert str(run_label(spec, plan, "k2", 1)) == "lr=0.0125, weight_decay=0.001 seed 1"
+
+
 def test_a_study_is_a_parent_run_with_a_child_per_distinct_run(tmp_path, tiny_idx_dir, server):
     spec = tmp_path / "tiny.toml"
     spec.write_text(STUDY.format(data=tiny_idx_dir))

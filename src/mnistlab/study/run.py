@@ -35,7 +35,7 @@ from .plan import (
     plan_experiments,
     plan_final,
 )
-from .spec import MAX_SEEDS, StudySpec, kept_experiments, variant_name
+from .spec import MAX_SEEDS, Experiment, StudySpec, kept_experiments, variant_name
 from .stats import summarize
 from .store import Store, StoredRun
 
@@ -113,8 +113,8 @@ class StudyResult:
 
     def trained_runs(self) -> list[tuple[str, RunLabel, Path]]:
         """(key, label, folder) of every run this study trained, in this or an earlier go."""
-        return [(key, run_label(self.plan, key, self._seed(key)), self.out / "runs" / key)
-                for key in self.summaries]
+        return [(key, run_label(self.spec, self.plan, key, self._seed(key)),
+                 self.out / "runs" / key) for key in self.summaries]
 
     def _seed(self, key: str) -> int:
         run = self.plan.runs.get(key)
@@ -146,23 +146,30 @@ class RunLabel:
     factor: str  # "" for the base and the final model
     value: str  # "base", "final", or the variant's label
     seed: int
+    experiment: Experiment | None = field(default=None, compare=False)  # its words in `lang`
 
     def text(self, lang: str = "en") -> str:
-        name = variant_name(self.factor, self.value, lang) if self.factor else self.value
+        if not self.factor:
+            name = self.value
+        elif self.experiment is not None and lang != "en":  # as the report names it (0,01)
+            name = self.experiment.run_name(self.value, lang)
+        else:  # English: a TensorBoard folder's name, as it always was
+            name = variant_name(self.factor, self.value, lang)
         return t(lang, "tracking.run", run=name, seed=self.seed)
 
     def __str__(self) -> str:
         return self.text()
 
 
-def run_label(plan: Plan, key: str, seed: int) -> RunLabel:
+def run_label(spec: StudySpec, plan: Plan, key: str, seed: int) -> RunLabel:
     cells = ([c for c in plan.cells if c.key == key]
              or [c for c in plan.cells if plan.runs[c.key].snapshot_of == key])
     if not cells:
         return RunLabel("", "final", seed)
     if any(c.is_base for c in cells):
         return RunLabel("", "base", seed)
-    return RunLabel(cells[0].factor, cells[0].label, seed)
+    experiment = next((e for e in spec.experiments if e.name == cells[0].experiment), None)
+    return RunLabel(cells[0].factor, cells[0].label, seed, experiment)
 
 
 def run_names(study: Path, lang: str) -> dict[str, str]:
@@ -322,7 +329,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
             progress.run_finished(run, summary)
             if on_run is not None:
                 seed = run.config.replicate_seed(spec.base.seed)  # as the tables show it
-                on_run(run.key, run_label(plan, run.key, seed), out / "runs" / run.key)
+                on_run(run.key, run_label(spec, plan, run.key, seed), out / "runs" / run.key)
 
         try:
             backend.execute(todo + early_final, out, on_done, progress.reporter_for)
