@@ -1921,3 +1921,83 @@ def test_the_python_api_takes_a_path_and_says_what_else_it_takes(tmp_path, tiny_
         StudyOptions(seeds=True)
     with pytest.raises(MnistlabError, match="trials: must be a whole number >= 1, got True"):
         TuneOptions(trials=True)
+
+
+def test_the_misclassified_grid_of_a_tta_final_model_shows_what_that_model_gets_wrong(
+        tiny_study, tmp_path, monkeypatch):
+    """The final model's grid of "misclassified test images" is the model the report scores:
+    with --tta, its predictions averaged over the views (it re-scored the plain model, and
+    showed images the final model gets right, under predictions it does not make)."""
+    import tomllib
+
+    from mnistlab.config import TrainConfig
+    from mnistlab.data import load_dataset
+    from mnistlab.report import study as report_study
+    from mnistlab.runs import load_model
+    from mnistlab.training.evaluation import scored_logits
+
+    tiny_study.write_text(tiny_study.read_text().replace(
+        "settings = { epochs = 2 }", "settings = { epochs = 1, tta = true }"))
+    shown: list[tuple[list[str], list[str]]] = []
+    drawn = report_study.plots.misclassified_grid
+    monkeypatch.setattr(report_study.plots, "misclassified_grid",
+                        lambda images, truth, predicted, title: (
+                            shown.append((truth, predicted)) or drawn(images, truth, predicted,
+                                                                       title)))
+    out = tmp_path / "S"
+    assert main(["study", str(tiny_study), "--out", str(out), "--quiet", "--seeds", "1"]) == 0
+    first = next(r for r in csv.DictReader(io.StringIO((out / "results.csv").read_text()))
+                 if r["experiment"] == "final")["run"]
+    run = out / "runs" / first
+    config = TrainConfig.from_dict(tomllib.loads((run / "config.toml").read_text()))
+    model, payload = load_model(run)
+    test = load_dataset(config.dataset, data_dir=config.data_dir)
+    images, labels = test.test_images[:2000].unsqueeze(1), test.test_labels[:2000]
+    with torch.no_grad():
+        predicted = scored_logits(model, images, config, payload["mean"], payload["std"],
+                                  True).argmax(dim=1)
+    wrong = (predicted != labels).nonzero().flatten()[:32]
+    names = payload["class_names"]
+    assert shown == [([names[int(i)] for i in labels[wrong]],
+                      [names[int(i)] for i in predicted[wrong]])]
+
+
+def test_a_final_original_figure_the_report_does_not_show_is_refused():
+    base = {"name": "x", "base": {"model": "mlp", "hidden": [8]},
+            "experiment": [{"name": "lr", "factor": "lr", "values": [0.01, 0.1]}]}
+    parse_study({**base, "final": {"original": {"train": 90.0, "val": 88.0}}})
+    with pytest.raises(MnistlabError, match=r"\[final\] original: unknown key\(s\) test, vall"):
+        parse_study({**base, "final": {"original": {"vall": 88.0, "test": 87.0}}})
+
+
+def test_the_method_gives_the_base_s_split_when_the_final_model_finished_first(tiny_study,
+                                                                               tmp_path):
+    """A final model with a split of its own (train_subset, val_size) that finished before the
+    experiments' runs gave the Method's "N training images, M validation images"."""
+    tiny_study.write_text(tiny_study.read_text().replace(
+        'choose = "best"\nsettings = { epochs = 2 }',
+        'choose = "explicit"\nsettings = { epochs = 1, train_subset = 500, val_size = 100 }'))
+    result = train_study(dataclasses.replace(load_study(tiny_study), seeds=1), tmp_path / "S")
+    final = {r.key for r in result.final_rows}
+    # as the store hands them back where the final model was recorded first
+    result.summaries = {**{k: v for k, v in result.summaries.items() if k in final},
+                        **{k: v for k, v in result.summaries.items() if k not in final}}
+    english = to_markdown(build_document(result))
+    assert "2,000 training images, 1,000 validation images held out" in english, english
+
+
+def test_a_study_validated_on_the_test_set_says_so_and_not_that_the_test_set_was_kept(
+        tiny_study, tmp_path):
+    """`val_from = "test"` in the base: the report said the test set was one "which only the
+    final models touch", and that the final's test accuracy was "the only time the test set
+    was used", where every run had been scored on it; and "as the original did" of a study
+    whose original was never said to."""
+    text = _epochs_replaced_by(tiny_study, "").replace("val_size = 1000", 'val_from = "test"')
+    tiny_study.write_text(text.replace("seeds = 2", "seeds = 1"))
+    run_study(load_study(str(tiny_study)), tmp_path / "S")
+    report = (tmp_path / "S" / "report.md").read_text()
+    assert "validated on the test set itself (10,000 images): every run is scored" in report
+    assert "on the test set itself here: the **test accuracy" in report
+    assert "only the final models touch" not in report
+    assert "the only time the test set was used" not in report
+    assert "as the original did" not in report

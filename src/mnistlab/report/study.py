@@ -173,14 +173,21 @@ def _test_images(result: StudyResult, any_summary: RunSummary) -> int | None:
 
 def _method(doc: Document, result: StudyResult, lang: str) -> None:
     spec = result.spec
-    any_summary = next(iter(result.summaries.values()), RunSummary("completed"))
+    # the base's split (else an experiment's), not the first run to finish: a final model
+    # with settings of its own (train_subset, val_size) finished first and gave its numbers
+    keys = [r.read_from or r.key for r in [*base_rows(result.rows), *result.rows]]
+    any_summary = next((result.summaries[k] for k in keys if k in result.summaries),
+                       next(iter(result.summaries.values()), RunSummary("completed")))
     seeds = sorted({r.seed for r in result.rows})
     doc.add(Heading(1, t(lang, "method")))
-    val_where = t(lang, "method.val_test" if spec.base.val_from == "test" else "method.val_train")
     test_n = _test_images(result, any_summary)
-    doc.add(Paragraph(t(lang, "method.data" if test_n is not None else "method.data_untold",
-                        dataset=any_summary.dataset or "?", train=any_summary.train_size,
-                        val=any_summary.val_size, val_where=val_where, test=test_n)))
+    data = ("method.data_val_test" if spec.base.val_from == "test" else
+            "method.data" if test_n is not None else "method.data_untold")
+    as_original = (t(lang, "method.as_original") if spec.original_val_from == "test" else "")
+    doc.add(Paragraph(t(lang, data, dataset=any_summary.dataset or "?",
+                        train=any_summary.train_size, val=any_summary.val_size,
+                        val_where=t(lang, "method.val_train"), test=test_n,
+                        as_original=as_original)))
     doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, lang))))
     doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)))))
     widest = max((run.config.ensemble for run in result.plan.runs.values()), default=1)
@@ -445,9 +452,13 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     val = summarize([r.val_accuracy for r in rows])
     test = summarize([r.test_accuracy for r in rows if r.test_accuracy is not None])
     extra = "" if len(rows) > 1 else t(lang, "final.single_run")
-    doc.add(Paragraph(t(lang, "final.result" if val.n else "final.result_no_val",
+    on_test = result.final_config is not None and result.final_config.val_from == "test"
+    doc.add(Paragraph(t(lang, "final.result_val_test" if on_test and val.n else
+                        "final.result" if val.n else "final.result_no_val",
                         val=val.format(lang=lang) + "%", test=test.format(lang=lang) + "%",
-                        n=len(rows), extra=extra)))
+                        n=len(rows), extra=extra,
+                        train=result.summaries[rows[0].key].train_size
+                        if rows[0].key in result.summaries else 0)))
     _scored_from(doc, result, lang)
     if val.n:  # the gap the experiments' tables give, and the running figure scripts print
         orig = spec.final.original.get("train") if not spec.is_quick else None
@@ -499,8 +510,8 @@ def _misclassified(result: StudyResult, key: str, summary: RunSummary, lang: str
     import torch
 
     from ..data import load_dataset
-    from ..data.tensors import to_input
     from ..runs import load_model
+    from ..training.evaluation import scored_logits
 
     run_dir = result.out / "runs" / key
     if not (run_dir / "model.pt").is_file():
@@ -510,9 +521,9 @@ def _misclassified(result: StudyResult, key: str, summary: RunSummary, lang: str
     dataset = load_dataset(config.dataset, data_dir=config.data_dir)
     images = dataset.test_images[:2000]
     labels = dataset.test_labels[:2000]
-    with torch.no_grad():
-        x = to_input(images.unsqueeze(1), config, payload["mean"], payload["std"])
-        predicted = model(x).argmax(dim=1)
+    with torch.no_grad():  # the model its scores describe: with --tta, over the views
+        predicted = scored_logits(model, images.unsqueeze(1), config, payload["mean"],
+                                  payload["std"], config.tta).argmax(dim=-1)
     wrong = (predicted != labels).nonzero().flatten()[:32]
     if len(wrong) == 0:
         return None

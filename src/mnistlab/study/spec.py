@@ -368,8 +368,13 @@ def _parse_final(raw: dict[str, Any], base: TrainConfig, where: str) -> FinalSpe
     elif settings:
         raise MnistlabError(f"{where}: settings are for a final model, and choose = \"none\" "
                             "trains none; remove them, or choose \"best\" or \"explicit\"")
-    return FinalSpec(choose, settings, dict(typed(raw, "original", "table of numbers", where,
-                                                  {}, example="e.g. { val = 88.0 }")))
+    original = dict(typed(raw, "original", "table of numbers", where, {},
+                          example="e.g. { val = 88.0 }"))
+    unknown = sorted(set(original) - set(ORIGINAL_KEYS))
+    if unknown:  # shown nowhere: a typo (vall) or a test figure was dropped without a word
+        raise MnistlabError(f"{where} original: unknown key(s) {', '.join(unknown)}; the "
+                            f"figures shown are {' and '.join(ORIGINAL_KEYS)} (percent)")
+    return FinalSpec(choose, settings, original)
 
 
 def _study_keys_above(table: dict[str, Any], study_keys: set[str], where: str) -> None:
