@@ -2001,3 +2001,24 @@ def test_a_study_validated_on_the_test_set_says_so_and_not_that_the_test_set_was
     assert "only the final models touch" not in report
     assert "the only time the test set was used" not in report
     assert "as the original did" not in report
+
+
+def test_a_study_without_results_csv_names_its_runs_by_their_settings(tiny_study, tmp_path):
+    """`doctor` on a study stopped before it wrote results.csv (the one a user examines) named
+    its runs by their keys alone: they are now named from their config.toml, as results.csv
+    names them, the final model's too (test-scored: its key says so)."""
+    from mnistlab.study.run import run_names
+
+    tiny_study.write_text(tiny_study.read_text().replace('[final]\nchoose = "best"\nsettings '
+                                                          '= { epochs = 2 }', '[final]\n'
+                                                          'choose = "explicit"\nsettings = '
+                                                          '{ lr = 0.01 }'))
+    run_study(load_study(str(tiny_study)), tmp_path / "S")
+    for lang in ("en", "es"):
+        listed = run_names(tmp_path / "S", lang)
+        (tmp_path / "S" / "results.csv").rename(tmp_path / "results.csv")
+        assert run_names(tmp_path / "S", lang) == listed
+        (tmp_path / "results.csv").rename(tmp_path / "S" / "results.csv")
+    assert sorted(listed.values()) == sorted(
+        f"{name}, semilla {seed}" for seed in (0, 1)
+        for name in ("la base", "el modelo final", "tasa de aprendizaje 0,01"))

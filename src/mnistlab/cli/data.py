@@ -169,8 +169,9 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 
 def _study_run_names(report: dict[str, Any], lang: str) -> dict[str, str]:
-    """{run folder: "lr=0.01, seed 1"} for the runs of a study (STUDY/runs/KEY), from its
-    results.csv: a study's run folders are named by keys that say nothing to a reader."""
+    """{run folder: "lr=0.01, seed 1"} for the runs of a study (STUDY/runs/KEY), as its
+    report names them (study.run.run_names): a study's run folders are named by keys that
+    say nothing to a reader."""
     from ..study.run import run_names
 
     names: dict[str, str] = {}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import doctor, files, interrupt, runs
-from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig
+from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig, load_config
 from ..errors import MnistlabError
 from ..messages import t
 from ..records import EpochRecord, RunSummary
@@ -34,6 +34,7 @@ from .plan import (
     final_config,
     plan_experiments,
     plan_final,
+    run_key,
 )
 from .spec import MAX_SEEDS, Experiment, StudySpec, kept_experiments, variant_name
 from .stats import summarize
@@ -174,9 +175,9 @@ def run_label(spec: StudySpec, plan: Plan, key: str, seed: int) -> RunLabel:
 
 def run_names(study: Path, lang: str) -> dict[str, str]:
     """{run folder name: "lr=0.01, seed 1"}, each run of the study folder `study` named as its
-    report names it, in `lang`, from results.csv and the experiments study.json keeps ({}
-    where there is no results.csv): `mnistlab doctor STUDY_DIR` named them by their keys
-    alone. A folder several rows point at (shorter runs read off a longer one's history) is
+    report names it, in `lang`, from results.csv and the experiments study.json keeps (runs
+    results.csv does not list yet: by their settings): `mnistlab doctor STUDY_DIR` named them
+    by their keys alone. A folder several rows point at (shorter runs read off a longer one's history) is
     named by its longest."""
     def rank(row: dict[str, str]) -> tuple[int, bool]:  # the longest; the final before a trial
         return _whole(row.get("epochs")), row.get("experiment") == "final"
@@ -201,7 +202,49 @@ def run_names(study: Path, lang: str) -> dict[str, str]:
         name = names.get(experiment) or (exp.run_name(value, lang) if exp is not None
                                          else variant_name(row.get("factor") or "", value, lang))
         out[run] = t(lang, "doctor.run", run=name, seed=row.get("seed", "?"))
+    return {**_unlisted_names(study, experiments, base, lang, names), **out}
+
+
+def _unlisted_names(study: Path, experiments: dict[str, Experiment], base: Any, lang: str,
+                    names: dict[str, str]) -> dict[str, str]:
+    """The run folders as their settings name them (config.toml against the base's and each
+    variant's, as study.json keeps them): a study stopped before it wrote results.csv has
+    them only, and `doctor` listed its runs, the stopped ones above all, by their keys."""
+    try:
+        base_config = TrainConfig.from_dict(base) if isinstance(base, dict) else None
+    except MnistlabError:
+        base_config = None
+    if base_config is None:
+        return {}
+    candidates = [(None, None, {})] + [(exp, v.label, v.changes) for exp in experiments.values()
+                                       for v in exp.variants]
+    out = {}
+    for path in sorted((study / "runs").glob("*/config.toml")):
+        try:
+            config = load_config(path)
+        except MnistlabError:
+            continue
+        key = path.parent.name
+        # whether it scores the test set (a trial's or the final model's), where its key says
+        test = {run_key(config, True): True, run_key(config, False): False}.get(key)
+        name = next((names["base"] if exp is None else exp.run_name(label, lang)
+                     for exp, label, changes in candidates
+                     if test is None or test == (exp is not None and exp.test)
+                     if _same_settings(base_config, changes, config)),
+                    names["final"] if test else None)
+        if name is not None:
+            seed = config.replicate_seed(base_config.seed)
+            out[key] = t(lang, "doctor.run", run=name, seed=seed)
     return out
+
+
+def _same_settings(base: TrainConfig, changes: dict[str, Any], config: TrainConfig) -> bool:
+    """Whether `config` is the base with `changes`, whatever its seed (a replicate)."""
+    try:
+        twin = TrainConfig.from_dict({**base.to_dict(), **changes, "seed": config.seed})
+    except MnistlabError:
+        return False
+    return runs.same_run(twin, config)
 
 
 def _whole(text: str | None) -> int:
