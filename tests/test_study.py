@@ -1109,8 +1109,9 @@ def test_a_single_seed_conclusion_names_the_best_value_even_when_it_is_the_refer
     assert line.startswith(f"- **learning-rate**: {'best value' if lang == 'en' else 'mejor valor'}"
                            f" {shown}, {words[which]} (")
     assert "1e-06" not in line
-    assert ("No validation accuracy: it trained on every training image" if lang == "en" else
-            "Sin exactitud de validación: se entrenó con todas") in report
+    assert ("No validation accuracy: it trained on all of its 2,000 training images"
+            if lang == "en" else
+            "Sin exactitud de validación: se entrenó con todas sus 2.000 imágenes") in report
     assert "—%" not in report
 
 
@@ -2022,3 +2023,30 @@ def test_a_study_without_results_csv_names_its_runs_by_their_settings(tiny_study
     assert sorted(listed.values()) == sorted(
         f"{name}, semilla {seed}" for seed in (0, 1)
         for name in ("la base", "el modelo final", "tasa de aprendizaje 0,01"))
+
+
+def test_a_final_trained_before_is_kept_and_the_report_says_which_runs_were_scored(
+        tiny_study, tmp_path, monkeypatch):
+    """A final model trained (by a version before scoring variants' runs) whose record was lost
+    (a stop between its folder's write and study.db's) was scored again from the variant's
+    run, its folder rewritten; and with more seeds, the report said every final run was
+    scored where one of two had been trained."""
+    import mnistlab.study.run as study_run
+
+    text = _epochs_replaced_by(tiny_study, "").replace('settings = { epochs = 2 }\n', "")
+    tiny_study.write_text(text.replace("seeds = 2", "seeds = 1"))
+    with monkeypatch.context() as patch:  # trained, as before
+        patch.setattr(study_run, "_score_trained", lambda missing, *_: missing)
+        first = run_study(load_study(str(tiny_study)), tmp_path / "S")
+    [final] = first.final_rows
+    summary = tmp_path / "S" / "runs" / final.key / "summary.json"
+    kept = summary.read_text()
+    with sqlite3.connect(tmp_path / "S" / "study.db") as db:
+        db.execute("delete from runs where key = ?", (final.key,))
+    tiny_study.write_text(tiny_study.read_text().replace("seeds = 1", "seeds = 2"))
+    again = run_study(load_study(str(tiny_study)), tmp_path / "S")
+    assert summary.read_text() == kept and "scored_from" not in kept
+    assert [again.summaries[r.key].scored_from is not None for r in again.final_rows] == [
+        False, True]
+    report = (tmp_path / "S" / "report.md").read_text()
+    assert "1 of the final model's 2 runs are those runs" in report

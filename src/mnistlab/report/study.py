@@ -427,17 +427,19 @@ def _chance(result: StudyResult, exp: Experiment) -> float | None:
 def _scored_from(doc: Document, result: StudyResult, lang: str) -> None:
     """Where the final model's settings are ones the experiments trained: its runs are those
     runs, scored on test (study.run._score_trained), which the report says."""
-    sources = {result.summaries[r.key].scored_from if r.key in result.summaries else None
-               for r in result.final_rows}
+    scored = [result.summaries[r.key].scored_from for r in result.final_rows
+              if r.key in result.summaries and result.summaries[r.key].scored_from]
     source = next((r for r in sorted(result.rows, key=lambda r: not r.is_base)
-                   if r.key in sources), None)
+                   if r.key in scored), None)
     if source is None:
         return
     exp = next(e for e in result.spec.experiments if e.name == source.experiment)
     where = (t(lang, "final.scored_from.base") if source.is_base else
              t(lang, "final.scored_from.variant", name=exp.heading(lang),
                value=exp.shown(source.value, lang)))
-    doc.add(Paragraph(t(lang, "final.scored_from", where=where)))
+    n = len(result.final_rows)  # some trained (before this was done, a source unreadable)
+    doc.add(Paragraph(t(lang, "final.scored_from", where=where) if len(scored) == n else
+                      t(lang, "final.scored_from_some", where=where, k=len(scored), n=n)))
 
 
 def _final_section(doc: Document, result: StudyResult, lang: str) -> None:

@@ -177,8 +177,8 @@ def run_names(study: Path, lang: str) -> dict[str, str]:
     """{run folder name: "lr=0.01, seed 1"}, each run of the study folder `study` named as its
     report names it, in `lang`, from results.csv and the experiments study.json keeps (runs
     results.csv does not list yet: by their settings): `mnistlab doctor STUDY_DIR` named them
-    by their keys alone. A folder several rows point at (shorter runs read off a longer one's history) is
-    named by its longest."""
+    by their keys alone. A folder several rows point at (shorter runs read off a longer one's
+    history) is named by its longest."""
     def rank(row: dict[str, str]) -> tuple[int, bool]:  # the longest; the final before a trial
         return _whole(row.get("epochs")), row.get("experiment") == "final"
 
@@ -422,11 +422,12 @@ def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, Stored
         source = next((key for key, other in plan.runs.items()
                        if not other.test and other.snapshot_of is None and key in done
                        and done[key].summary.status not in ("diverged", "interrupted")
-                       and runs.same_run(other.config, run.config)), None)
+                       and other.config.device == run.config.device  # part of a run
+                       and runs.same_run(other.config, run.config)), None)  # in a study
         dest = out / "runs" / run.key
         try:
-            if source is None:
-                raise MnistlabError("no run of these settings")
+            if source is None or runs.finished_result(dest, run.config, needs_test=True):
+                raise MnistlabError("none, or trained already (read back by the backend)")
             resolve_device(run.config.device)
             runs.check_run_folder(dest, "")
             runs.check_named_run_folder(dest, run.config)
