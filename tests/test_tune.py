@@ -616,7 +616,7 @@ def test_two_searches_started_together_on_one_new_folder_are_one_refused(space_f
         try:
             search_module.check_same_search(out, space, url, space.name)  # as search() does
             search_module._start(space, out, url, space.name, 0, "median",
-                                 on_wait=heard[key].append)
+                                 on_wait=heard[key].append, lang="es")  # as --lang es
             said[key] = "started"
         except MnistlabError as exc:
             said[key] = str(exc)
@@ -635,8 +635,8 @@ def test_two_searches_started_together_on_one_new_folder_are_one_refused(space_f
     assert "name = \"tiny\"" in (out / "space.toml").read_text()
     assert json.loads((out / "search.json").read_text())["study"] == "tiny"
     # the wait is said (on a slow remote storage it lasted minutes in silence)
-    assert heard == {"first": [], "second": [f"{out}: another worker is opening this search "
-                                             f"({url}); waiting for it"]}
+    assert heard == {"first": [], "second": [f"{out}: otro proceso está abriendo esta "
+                                             f"búsqueda ({url}); esperándolo"]}
 
 
 def test_a_folder_of_another_search_is_refused(space_file, tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import files, interrupt, runs
 from .errors import MnistlabError
+from .messages import t
 from .study.options import StudyOptions
 from .study.run import StudyResult, train_study
 from .study.spec import StudySpec, load_study
@@ -118,7 +119,8 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
                         seed=options.seed, pruner=options.pruner,
                         study_name=options.study_name, backend=backend,
                         on_start=shown.start, on_trial=_both(shown.on_trial, log),
-                        reporter_for=shown.reporter_for, on_wait=shown.waiting)
+                        reporter_for=shown.reporter_for, on_wait=shown.waiting,
+                        lang=options.lang)
         if not options.report:
             if log is not None:
                 log.finish(result)
@@ -126,10 +128,8 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
         # workers sharing a folder retrain and write the report one at a time; the second
         # finds the retrained runs finished and reads them back
         with files.exclusive(out / runs.SEARCH_REPORT_LOCK, "the report", wait=True,
-                             waiting=_saying(shown.waiting, f"{out}: another worker is "
-                                             "retraining the best configuration and writing "
-                                             "the report; waiting for it, to read its runs "
-                                             "back")):
+                             waiting=_saying(shown.waiting,
+                                             t(options.lang, "tune.wait.report", out=out))):
             result = analyse(refresh(result), retrain_seeds=options.retrain_seeds,
                              backend=backend, reporter=shown.retrain_reporter)
             with interrupt.listening():  # as the study's report (see run_study)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import files, interrupt
+from .. import files, interrupt, messages
 from ..config import TRACKING_ENTRIES, TrainConfig, read_toml
 from ..data.cache import DataCache
 from ..errors import MnistlabError, shown_url
@@ -689,7 +689,7 @@ def storage_failure(exc: BaseException, url: str) -> MnistlabError | None:
 
 
 def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: str,
-           on_wait: Callable[[str], None] | None = None) -> Any:
+           on_wait: Callable[[str], None] | None = None, lang: str = "en") -> Any:
     """The folder's study, opened (made where new), with the folder's space.toml and
     search.json written: one worker at a time, so that two searches started together on one
     new folder are one refused, as one after the other are (both were taken, each file then
@@ -699,8 +699,7 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
     lock = out / START_LOCK
     try:
         waiting = None if on_wait is None else functools.partial(
-            on_wait, f"{out}: another worker is opening this search ({shown_url(url)}); "
-                     "waiting for it")
+            on_wait, messages.t(lang, "tune.wait.opening", out=out, url=shown_url(url)))
         with files.exclusive(lock, "the start of a search", wait=True, waiting=waiting):
             check_same_search(out, spec, url, name)  # again, now that no other is starting
             study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
@@ -725,7 +724,7 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
              backend: Any = None, cache: DataCache | None = None,
              on_start: Callable[[int, int, float | None, str], None] | None = None,
              on_trial: OnTrial | None = None, reporter_for: ReporterFor | None = None,
-             on_wait: Callable[[str], None] | None = None) -> TuneResult:
+             on_wait: Callable[[str], None] | None = None, lang: str = "en") -> TuneResult:
     """Search until the study holds `trials` finished trials (counting other workers'), with
     `backend` (LocalTrials, or tune.ray_backend.RayTrials) training them; `out` gets the
     storage (unless `storage` is a database URL) and space.toml. `analyse` retrains the best
@@ -743,7 +742,7 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
         from ..device import resolve_device  # what this lacks; a search begun is asked when it
 
         resolve_device(spec.base.device)  # trains. A device not here: before the folder
-    study = _start(spec, out, url, name, seed, pruner, on_wait)
+    study = _start(spec, out, url, name, seed, pruner, on_wait, lang)
     done = finished_trials(study)
     if on_start is not None:
         values = [t.value for t in done if t.value is not None]
