@@ -829,3 +829,15 @@ def test_another_dataset_s_folder_as_data_dir_is_not_called_this_one_s(shared_da
     with pytest.warns(UserWarning, match=r"--data-dir .*mnist: a dataset's folder \(mnist/\), "
                                          "where the folder above it is meant; read fashion-mnist"):
         locate("fashion-mnist", given)
+
+
+def test_fetch_from_a_folder_that_is_not_there_is_one_line(tmp_path, capsys):
+    """`data fetch mnist --from ~/Downloads/mnist` with a mistyped folder: one line naming it,
+    exit 2."""
+    from mnistlab.cli import main
+
+    missing = tmp_path / "Downloads" / "mnist"
+    assert main(["data", "fetch", "mnist", "--from", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"error: {missing}: not a folder; give the folder holding the four "
+                           "IDX files")
