@@ -14,7 +14,7 @@ LANG_REPORT ?= en
 # PyTorch's CPU wheels: where torch==2.13.0 is looked for too on a machine without a GPU, if
 # that index answers (asked only when .venv is set up; where it does not, as on a machine with
 # the package registries alone, pip's own indexes and find-links serve)
-TORCH_CPU_INDEX = https://download.pytorch.org/whl/cpu
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,$(if $(shell $(PYTHON) -c \
 	"import urllib.request as r; r.urlopen('$(TORCH_CPU_INDEX)/', timeout=5)" 2>/dev/null \
 	&& echo reachable),--extra-index-url $(TORCH_CPU_INDEX)))

@@ -67,18 +67,16 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
     return fd, Path(name)
 
 
-def write_bytes(path: str | Path, data: bytes, *, durable: bool = True) -> None:
+def write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` atomically, with the permissions the umask gives new files.
-    A failed write (a full disk) raises OSError naming `path`. `durable`: flushed to the disk
-    before it replaces `path` (an fsync, ~15 ms here), so that a power cut leaves the old file
-    or the new one; off for a file replaced every epoch (a checkpoint: a stopped or killed
-    process keeps it whole either way, the operating system holds it)."""
+    A failed write (a full disk) raises OSError naming `path`. Flushed to the disk before it
+    replaces `path`, so that a power cut leaves the old file or the new one (an epoch
+    checkpoint too: unflushed, one could be left empty, and its run refused until deleted)."""
     try:
         with replacing(path) as tmp, open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
+            os.fsync(handle.fileno())
     except OSError as exc:
         if exc.filename is None and exc.errno is not None:
             raise OSError(exc.errno, exc.strerror, str(path)) from None
@@ -169,15 +167,14 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json_text(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def torch_save(path: str | Path, obj: Any, *, durable: bool = True) -> None:
+def torch_save(path: str | Path, obj: Any) -> None:
     """torch.save into memory, then an atomic write: on a full disk torch's own file writer
-    fails with "unexpected pos" errors; this way the error is the disk's, naming the file.
-    `durable`: see write_bytes."""
+    fails with "unexpected pos" errors; this way the error is the disk's, naming the file."""
     import torch
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    write_bytes(path, buffer.getvalue(), durable=durable)
+    write_bytes(path, buffer.getvalue())
 
 
 def save_figure(path: str | Path, figure: Any) -> None:

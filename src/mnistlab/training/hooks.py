@@ -147,9 +147,7 @@ class Checkpoint(Hook):
         self.path = path
 
     def on_epoch_end(self, run: Run) -> None:
-        # replaced each epoch: not flushed to the disk each time (150 fsyncs were 4% of a
-        # quick study); a power cut may lose it, and the run then starts over
-        files.torch_save(self.path, run.snapshot(), durable=False)
+        files.torch_save(self.path, run.snapshot())
 
     def on_run_end(self, run: Run) -> None:
         """An epoch cut short by Ctrl-C is undone: the weights go back to the last whole
