@@ -1995,7 +1995,8 @@ def test_a_study_validated_on_the_test_set_says_so_and_not_that_the_test_set_was
     whose original was never said to."""
     text = _epochs_replaced_by(tiny_study, "").replace("val_size = 1000", 'val_from = "test"')
     tiny_study.write_text(text.replace("seeds = 2", "seeds = 1"))
-    run_study(load_study(str(tiny_study)), tmp_path / "S")
+    with pytest.warns(UserWarning, match="val-from=test: validating on the test set"):
+        run_study(load_study(str(tiny_study)), tmp_path / "S")
     report = (tmp_path / "S" / "report.md").read_text()
     assert "validated on the test set itself (10,000 images): every run is scored" in report
     assert "on the test set itself here: the **test accuracy" in report

@@ -64,8 +64,8 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
     images, labels = dataset.train_images, dataset.train_labels
     if config.val_from == "test":
         warnings.warn(
-            "val-from=test: validating on the test set, as the original study did; the test "
-            "accuracy is then no longer an unbiased estimate", stacklevel=2)
+            "val-from=test: validating on the test set; the test accuracy is then no longer an "
+            "unbiased estimate", stacklevel=2)
         train_idx = torch.arange(len(labels))
         val_x, val_y = dataset.test_images, dataset.test_labels
     else:
