@@ -266,3 +266,21 @@ def test_a_damaged_cohort_checkpoint_does_not_advise_another_out(tmp_path):
     assert str(refused.value).endswith("delete it and run the same command again: these runs "
                                        "start over, the study's finished runs are kept")
     assert "another --out" not in str(refused.value)
+
+
+@pytest.mark.parametrize("shape", [(100, 128), (7, 3)])
+def test_each_member_s_dropout_masks_are_nn_dropout_s_bit_for_bit(shape):
+    """A cohort member draws its masks from its own stream as its run alone's nn.Dropout draws
+    them (bernoulli, then divided by the keep probability), leaving the stream where that run
+    leaves the global one; a member without dropout draws nothing."""
+    rates = [0.2, 0.0, 0.6, 0.5]
+    configs = [cfg(dropout=r, seed=i) for i, r in enumerate(rates)]
+    stacked = cohort.StackedMLP(_members(configs), "relu", rates)
+    stacked.generators = [torch.Generator().manual_seed(10 + i) for i in range(len(rates))]
+    h = torch.randn(len(rates), *shape)
+    out = stacked._dropped(h)
+    for member, rate in enumerate(rates):
+        torch.manual_seed(10 + member)
+        expected = torch.nn.functional.dropout(h[member], p=rate, training=True)
+        assert torch.equal(out[member], expected)
+        assert torch.equal(stacked.generators[member].get_state(), torch.get_rng_state())
