@@ -19,11 +19,12 @@ def test_every_message_is_in_every_language_with_the_same_placeholders(key):
 
 
 def test_numbers_are_written_the_languages_way():
-    assert t("en", "method.seeds", n=3, seeds="0, 1, 2").startswith("Each configuration")
+    assert t("en", "method.seeds", n=3, seeds="0, 1, 2", together="", spread="").startswith(
+        "Each configuration")
     assert "10,000 training images" in t("en", "method.data", dataset="mnist", train=10000,
-                                         val=1000, val_where="x", test=10000)
+                                         val=1000, val_where="x", test=10000, test_use="x")
     assert "10.000 imágenes" in t("es", "method.data", dataset="mnist", train=10000, val=1000,
-                                  val_where="x", test=10000)
+                                  val_where="x", test=10000, test_use="x")
     assert number(89.156, ".2f", "es") == "89,16" and number(89.156, ".2f", "en") == "89.16"
     assert number(1234567.5, ",.1f", "es") == "1.234.567,5"
     # a difference that rounds to zero is zero, signed as the spec asks ("-0,00" in a table)
@@ -60,9 +61,10 @@ def test_a_setting_s_word_and_count_read_in_the_sentence_s_language():
 def test_counts_take_their_noun_in_the_right_number():
     assert t("es", "status_note", n=1, runs="a") == "1 ejecución no terminó con normalidad: a."
     assert t("es", "status_note", n=2, runs="a; b").startswith("2 ejecuciones no terminaron")
-    assert t("en", "method.seeds", n=1, seeds="0").startswith("Each configuration was trained "
-                                                             "with 1 seed (0)")
-    assert "with 1,000 seeds" in t("en", "method.seeds", n=1000, seeds="0")
+    parts = dict(together="", spread="")
+    assert t("en", "method.seeds", n=1, seeds="0", **parts).startswith(
+        "Each configuration was trained with 1 seed (0)")
+    assert "with 1,000 seeds" in t("en", "method.seeds", n=1000, seeds="0", **parts)
     assert not [key for key, texts in catalogue().items() for lang, text in texts.items()
                 if "(s)" in text or "(es)" in text]  # "seed(s)", "ejecución(es)": say which
 

@@ -52,14 +52,14 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path, capsys):
     # the conclusion counts the runs the doctor names (their margins differed: 0.005 and 0.01)
     named = sum("val-above-train" in [d.code for d in s.diagnoses]
                 for s in result.summaries.values())
-    assert named and f"In {named} runs the running train accuracy is below" in report
+    assert named and f"In {named} trained runs (each at its last epoch" in report
     write_study_report(result, "es")
     spanish = (tmp_path / "L" / "report.md").read_text()
     assert english_in(spanish) == [] and "Ilusión de la exactitud binaria" in spanish
     # the failure's note says where 0.9000 and 0.3251 come from; its base line is Spanish
     # ("variante classic"); no line counts "18 distinct configurations for 18 table cells"
     assert "−(0,1 ln 0,1 + 0,9 ln 0,9) = 0,3251" in spanish and "variante clásica" in spanish
-    assert "configuraciones distintas para" not in spanish and "pérdida de entrenamiento" \
+    assert "ejecuciones distintas para" not in spanish and "pérdida de entrenamiento" \
         in spanish
     assert "Δ frente a la base" not in spanish  # defined only where a table has that column
     assert "ensayo 4: tasa 0,0005" in spanish and "red del ensayo 4" in spanish
@@ -91,7 +91,7 @@ def test_fashion_hparams_quick_in_spanish(quick_fashion_study, monkeypatch, shar
     # the conclusion counts the runs the doctor names: it counted epochs read off longer runs
     # too, which the doctor never examines (44 against 34)
     named = re.search(r"\(`val-above-train`\) en (\d+) ejecuciones", spanish)
-    counted = re.search(r"En (\d+) ejecuciones la exactitud de entrenamiento", spanish)
+    counted = re.search(r"En (\d+) ejecuciones entrenadas \(", spanish)
     assert named and counted and named.group(1) == counted.group(1)
 
 

@@ -149,7 +149,7 @@ def build_document(result: StudyResult, lang: str = "en", origin: str = "") -> D
     # rebuilt with fewer seeds than it holds: results.csv has this report's runs, not all
     doc.add(Paragraph(t(lang, "results_csv_stored", n=result.spec.seeds,
                         stored=result.seeds_stored) if result.seeds_stored
-                      else t(lang, "results_csv")))
+                      else t(lang, "results_csv" if result.final_rows else "results_csv_no_final")))
     return doc
 
 
@@ -171,6 +171,17 @@ def _test_images(result: StudyResult, any_summary: RunSummary) -> int | None:
     return 10000 if any_summary.dataset in ("mnist", "fashion-mnist") else None
 
 
+def _test_use(result: StudyResult, lang: str) -> str:
+    """Which runs the test set scores: the final models only, the trials (experiments scored
+    on test) too, or none (LeNet's Method said "only the final models" of a study without
+    one, whose trials were all scored on it)."""
+    final = bool(result.final_rows) or result.spec.final.choose != "none"
+    if any(e.test for e in result.spec.experiments):
+        return t(lang, "method.test_use.trials",
+                 final=t(lang, "method.test_use.trials_final") if final else "")
+    return t(lang, "method.test_use.final" if final else "method.test_use.none")
+
+
 def _method(doc: Document, result: StudyResult, lang: str) -> None:
     spec = result.spec
     # the base's split (else an experiment's), not the first run to finish: a final model
@@ -187,9 +198,12 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, data, dataset=any_summary.dataset or "?",
                         train=any_summary.train_size, val=any_summary.val_size,
                         val_where=t(lang, "method.val_train"), test=test_n,
-                        as_original=as_original)))
+                        as_original=as_original, test_use=_test_use(result, lang))))
     doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, lang))))
-    doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)))))
+    mlps = any(run.config.model == "mlp" for run in result.plan.runs.values())
+    doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)),
+                        together=t(lang, "method.seeds.together") if mlps else "",
+                        spread=t(lang, "method.seeds.spread") if len(seeds) > 1 else "")))
     widest = max((run.config.ensemble for run in result.plan.runs.values()), default=1)
     if widest > 1 and len(seeds) > 1:  # the tables number replicates, not members' seeds
         first = spec.base.seed  # replicate k is seed first + k in the tables (replicate_seed)
@@ -206,6 +220,9 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, "method.accuracy", eval_n=spec.base.eval_train_size)))
     if any(not e.test for e in result.spec.experiments):  # the tables with a Δ column
         doc.add(Paragraph(t(lang, "method.noise")))
+        if len(seeds) == 2:  # t at one degree of freedom: "within noise" is often "unmeasured"
+            doc.add(Paragraph(t(lang, "method.two_seeds", more="" if result.seeds_stored
+                                else t(lang, "method.two_seeds.more"))))
     distinct, cells = len(result.plan.runs), len(result.plan.cells)
     said = [t(lang, "method.shared", distinct=distinct, cells=cells)] if distinct < cells else []
     if result.plan.snapshots:  # a shorter run read off a longer one's history
@@ -334,7 +351,8 @@ def _summary_section(doc: Document, result: StudyResult, experiments: list[Exper
             recommendations.append(recommendation)
             changes += changed
     doc.add(Table([t(lang, "col.experiment"), t(lang, "col.best"), t(lang, "col.val"),
-                   t(lang, "col.delta")], rows, caption=t(lang, "accuracy_pct"), align="llrr"))
+                   t(lang, "col.delta_summary")], rows, caption=t(lang, "accuracy_pct"),
+                  align="llrr"))
     doc.add(Heading(2, t(lang, "recommended")))
     seeds = len({r.seed for r in result.rows})
     if seeds < 2:  # no interval anywhere: a recommendation would be a guess
