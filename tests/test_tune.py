@@ -1426,3 +1426,20 @@ def test_a_stop_asked_for_while_a_retrained_run_is_scored_starts_no_next_seed(tm
     assert (tmp_path / "seed1" / "summary.json").is_file()
     assert not (tmp_path / "seed2").exists()
     interrupt.flag().clear()
+
+
+def test_a_condition_on_epochs_follows_the_quick_cap():
+    """`lr` searched `when = { epochs = 10 }` with `[quick] max_epochs = 2`: the quick form
+    capped the epochs choices to 2 but left the condition at 10, so lr was never searched and
+    every quick trial was the same run."""
+    spec = parse_space({
+        "name": "qe",
+        "base": {"dataset": "fashion-mnist", "model": "mlp", "epochs": 10},
+        "space": {"epochs": {"type": "categorical", "choices": [5, 10]},
+                  "lr": {"type": "float", "low": 0.001, "high": 0.1,
+                         "when": {"epochs": 10}}},
+        "quick": {"max_epochs": 2},
+    })
+    epochs, lr = spec.with_quick().params
+    assert epochs.choices == (2,)
+    assert lr.active({"epochs": 2})

@@ -224,7 +224,7 @@ class TuneSpec:
         if cap:
             cap = int(cap)
             base = base.replace(epochs=min(base.epochs, cap))
-            params = tuple(_cap_epochs(p, cap) for p in params)
+            params = tuple(_cap_when(_cap_epochs(p, cap), cap) for p in params)
             if compare is not None and "epochs" in compare.settings:
                 compare = dataclasses.replace(compare, settings={
                     **compare.settings, "epochs": min(int(compare.settings["epochs"]), cap)})
@@ -243,6 +243,15 @@ def _no_larger(base: TrainConfig, quick: dict[str, Any]) -> dict[str, Any]:
         return min(now, value)
 
     return {k: smaller(k, v) for k, v in quick.items()}
+
+
+def _cap_when(param: Param, cap: int) -> Param:
+    """A condition on epochs follows the cap: `when = { epochs = 30 }` under max_epochs 3
+    holds for the trials that drew 30, now 3 (it held for none)."""
+    if "epochs" not in param.when:
+        return param
+    capped = tuple(dict.fromkeys(min(int(v), cap) for v in param.when["epochs"]))
+    return dataclasses.replace(param, when={**param.when, "epochs": capped})
 
 
 def _cap_epochs(param: Param, cap: int) -> Param:
