@@ -2070,3 +2070,21 @@ def test_the_method_says_what_two_seeds_can_measure_and_which_runs_use_the_test_
     assert "only the final models" not in report and "final model's rows" not in report
     assert "(one row per distinct run)." in report
     assert "so MLP runs that differ only in seed can train together" in report
+
+
+@pytest.mark.parametrize("lang, line", [
+    ("en", "interrupted; what was finished is kept (run the same command again to continue)"),
+    ("es", "interrumpido; lo terminado se conserva (vuelve a ejecutar el mismo comando para "
+           "continuar)")])
+def test_the_interrupted_line_is_in_the_job_s_language(tiny_study, tmp_path, capsys,
+                                                       monkeypatch, lang, line):
+    """A study or search stopped under --lang es said so in English, where its closing line
+    would have been Spanish."""
+    import mnistlab.api
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mnistlab.api, "run_study", stopped)
+    code = main(["study", str(tiny_study), "--lang", lang, "--out", str(tmp_path / "S")])
+    assert code == 130 and capsys.readouterr().err.strip() == line

@@ -28,6 +28,7 @@ from typing import Any
 
 from .. import __version__, interrupt
 from ..errors import MnistlabError, own_warnings_in_one_line
+from ..messages import t
 from . import completion, data, study, train, use
 from .common import error_line, stderr
 
@@ -277,9 +278,8 @@ def _run(args: argparse.Namespace) -> int:
             if not (isinstance(loop, OSError) and loop.errno == errno.ELOOP):
                 raise
             return _disk_error(errno.ELOOP, loop.filename, os.strerror(errno.ELOOP))
-        except KeyboardInterrupt:
-            stderr.print("interrupted; what was finished is kept (run the same command again "
-                         "to continue)")
+        except KeyboardInterrupt:  # in the job's language, as its closing line would be
+            stderr.print(t(getattr(args, "lang", None) or "en", "cli.interrupted"))
             return interrupt.exit_code()
 
 
