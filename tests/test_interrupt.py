@@ -327,3 +327,26 @@ def test_a_ctrl_c_after_the_command_has_returned_is_no_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "MNISTLAB_DATA": str(tmp_path)})
     assert "exited " in done.stdout and "Traceback" not in done.stderr, done
+
+
+def test_a_stop_raised_inside_a_garbage_collector_callback_prints_no_traceback():
+    """A Ctrl-C whose KeyboardInterrupt lands in a callback Python cannot raise from (a weakref
+    finaliser during garbage collection) printed "Exception ignored in ..." and a traceback
+    above the interrupted line; the stop is in the flag, which the command reads."""
+    script = """
+import os, signal, sys
+sys.path.insert(0, "src")
+from mnistlab import interrupt
+
+class Stopping:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)  # no listener: the handler raises here
+
+with interrupt.handling():
+    Stopping()
+    print("stopped" if interrupt.requested() else "not stopped")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.stdout.strip() == "stopped"
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr

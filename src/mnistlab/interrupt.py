@@ -23,6 +23,7 @@ import functools
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -117,6 +118,8 @@ def handling() -> Iterator[StopFlag]:
     if main:
         _flag.clear()
         previous = {s: signal.signal(s, _handle) for s in SIGNALS}
+        unraisable = sys.unraisablehook
+        sys.unraisablehook = functools.partial(_unraisable, unraisable)
     _handling += 1  # the command reads its flag at its end (in a thread too)
     try:
         yield _flag
@@ -125,7 +128,16 @@ def handling() -> Iterator[StopFlag]:
         if main:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            sys.unraisablehook = unraisable
             _flag.clear()  # a later call in the same process (a notebook) starts unstopped
+
+
+def _unraisable(previous: Callable[[Any], None], unraisable: Any) -> None:
+    """A signal's KeyboardInterrupt raised where Python cannot raise (a garbage collector's
+    callback) is kept quiet: its stop is in the flag, which the command reads at its end
+    (it printed "Exception ignored in ..." and a traceback above the interrupted line)."""
+    if not (isinstance(unraisable.exc_value, KeyboardInterrupt) and _flag.is_set()):
+        previous(unraisable)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
