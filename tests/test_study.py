@@ -2065,11 +2065,15 @@ def test_the_method_says_what_two_seeds_can_measure_and_which_runs_use_the_test_
                                        'choose = "none"'))
     run_study(load_study(str(tiny_study)), tmp_path / "S")
     report = (tmp_path / "S" / "report.md").read_text()
-    assert "With two seeds each interval rests on one degree of freedom" in report
+    assert "With two seeds each paired interval rests on one degree of freedom" in report
     assert "on which the trials are scored (their tables' test column)." in report
     assert "only the final models" not in report and "final model's rows" not in report
     assert "(one row per distinct run)." in report
     assert "so MLP runs that differ only in seed can train together" in report
+    assert "the final model's apart" not in report
+    result = run_study(load_study(str(tiny_study)), tmp_path / "S")
+    stored = to_markdown(build_document(dataclasses.replace(result, seeds_stored=3)))
+    assert "(one row per distinct run of its 2 seeds);" in stored
 
 
 @pytest.mark.parametrize("lang, line", [

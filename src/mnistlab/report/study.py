@@ -31,6 +31,7 @@ from ..records import RunSummary
 from ..study.run import base_rows
 from ..study.spec import StudySpec
 from ..study.stats import paired, summarize
+from ..training import cohort
 from .document import (
     Bullets,
     Document,
@@ -147,8 +148,9 @@ def build_document(result: StudyResult, lang: str = "en", origin: str = "") -> D
     _doctor_section(doc, result, lang)
     _conclusions(doc, result, comparisons, lang)
     # rebuilt with fewer seeds than it holds: results.csv has this report's runs, not all
+    final = t(lang, "results_csv_stored.final") if result.final_rows else ""
     doc.add(Paragraph(t(lang, "results_csv_stored", n=result.spec.seeds,
-                        stored=result.seeds_stored) if result.seeds_stored
+                        stored=result.seeds_stored, final=final) if result.seeds_stored
                       else t(lang, "results_csv" if result.final_rows else "results_csv_no_final")))
     return doc
 
@@ -200,9 +202,9 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
                         val_where=t(lang, "method.val_train"), test=test_n,
                         as_original=as_original, test_use=_test_use(result, lang))))
     doc.add(Paragraph(t(lang, "method.base", base=_config_text(spec.base, lang))))
-    mlps = any(run.config.model == "mlp" for run in result.plan.runs.values())
+    together = any(cohort.can_join(run.config) for run in result.plan.runs.values())
     doc.add(Paragraph(t(lang, "method.seeds", n=len(seeds), seeds=", ".join(map(str, seeds)),
-                        together=t(lang, "method.seeds.together") if mlps else "",
+                        together=t(lang, "method.seeds.together") if together else "",
                         spread=t(lang, "method.seeds.spread") if len(seeds) > 1 else "")))
     widest = max((run.config.ensemble for run in result.plan.runs.values()), default=1)
     if widest > 1 and len(seeds) > 1:  # the tables number replicates, not members' seeds
@@ -227,7 +229,8 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
     said = [t(lang, "method.shared", distinct=distinct, cells=cells)] if distinct < cells else []
     if result.plan.snapshots:  # a shorter run read off a longer one's history
         snapshots = len(result.plan.snapshots)
-        said.append(t(lang, "method.snapshots", snapshots=snapshots, trained=distinct - snapshots))
+        said.append(t(lang, "method.snapshots", snapshots=snapshots, trained=distinct - snapshots,
+                      final=t(lang, "method.snapshots.final") if result.final_rows else ""))
     if said:  # nothing shared (LeNet's trials, each its own): nothing to say
         doc.add(Paragraph(" ".join(said)))
 
