@@ -202,11 +202,11 @@ def run_names(study: Path, lang: str) -> dict[str, str]:
         name = names.get(experiment) or (exp.run_name(value, lang) if exp is not None
                                          else variant_name(row.get("factor") or "", value, lang))
         out[run] = t(lang, "doctor.run", run=name, seed=row.get("seed", "?"))
-    return {**_unlisted_names(study, experiments, base, lang, names), **out}
+    return {**_unlisted_names(study, experiments, base, lang, names, listed=set(out)), **out}
 
 
 def _unlisted_names(study: Path, experiments: dict[str, Experiment], base: Any, lang: str,
-                    names: dict[str, str]) -> dict[str, str]:
+                    names: dict[str, str], listed: set[str]) -> dict[str, str]:
     """The run folders as their settings name them (config.toml against the base's and each
     variant's, as study.json keeps them): a study stopped before it wrote results.csv has
     them only, and `doctor` listed its runs, the stopped ones above all, by their keys."""
@@ -220,11 +220,13 @@ def _unlisted_names(study: Path, experiments: dict[str, Experiment], base: Any, 
                                        for v in exp.variants]
     out = {}
     for path in sorted((study / "runs").glob("*/config.toml")):
+        key = path.parent.name
+        if key in listed:  # results.csv names it
+            continue
         try:
             config = load_config(path)
         except MnistlabError:
             continue
-        key = path.parent.name
         # whether it scores the test set (a trial's or the final model's), where its key says
         test = {run_key(config, True): True, run_key(config, False): False}.get(key)
         name = next((names["base"] if exp is None else exp.run_name(label, lang)
