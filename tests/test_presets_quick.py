@@ -44,6 +44,11 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path, capsys):
         assert r.test_accuracy is not None
     report = (tmp_path / "L" / "report.md").read_text()
     assert "Binary-accuracy illusion" in report and "0.9000" in report
+    # its train accuracy is against the labels it trained on; the Method says which runs use
+    # the test set (it said "which only the final models touch" of a study without one)
+    assert "measured against the shuffled labels it trained on" in report
+    assert "on which the trials are scored (their tables' test column)." in report
+    assert "final model" not in report.split("## Method")[1].split("\n## ")[0]
     # the quick form's notice: not "every accuracy here is lower" beside a run at chance
     assert "lower than a full run's (a run at chance stays at chance)" in report
     # the failure's figure draws the metric it reports beside its accuracy; the trials' not
@@ -56,6 +61,7 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path, capsys):
     write_study_report(result, "es")
     spanish = (tmp_path / "L" / "report.md").read_text()
     assert english_in(spanish) == [] and "Ilusión de la exactitud binaria" in spanish
+    assert "contra las etiquetas barajadas con las que entrenó" in spanish
     # the failure's note says where 0.9000 and 0.3251 come from; its base line is Spanish
     # ("variante classic"); no line counts "18 distinct configurations for 18 table cells"
     assert "−(0,1 ln 0,1 + 0,9 ln 0,9) = 0,3251" in spanish and "variante clásica" in spanish
