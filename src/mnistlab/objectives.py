@@ -55,9 +55,15 @@ def binary_correct_count(logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
     return (predicted == target).sum()
 
 
+def counts_binary(config: TrainConfig) -> bool:
+    """Whether the run reports per-output binary accuracy, so needs binary_correct_count (a
+    softmax more per batch; a teaching aid's metric)."""
+    return config.metric == "binary-accuracy"
+
+
 def metric_value(config: TrainConfig, correct: float, binary_correct: float, n: int,
                  num_classes: int) -> float:
     """The figure the configured metric reports (what a Keras user would have seen)."""
-    if config.metric == "binary-accuracy":
+    if counts_binary(config):
         return binary_correct / max(1, n * num_classes)
     return correct / max(1, n)

@@ -427,16 +427,17 @@ def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, Stored
                        and other.config.device == run.config.device  # part of a run
                        and runs.same_run(other.config, run.config)), None)  # in a study
         dest = out / "runs" / run.key
+        if source is None or runs.finished_result(dest, run.config, needs_test=True):
+            left.append(run)  # trained for it before (the backend reads it back), or to train
+            continue
         try:
-            if source is None or runs.finished_result(dest, run.config, needs_test=True):
-                raise MnistlabError("none, or trained already (read back by the backend)")
             resolve_device(run.config.device)
             runs.check_run_folder(dest, "")
             runs.check_named_run_folder(dest, run.config)
             with files.exclusive(dest / runs.LOCK_FILE, "a training run"):
                 result = score_on_test(out / "runs" / source, dest, run.config,
                                        cache.splits(run.config))
-        except MnistlabError:  # none, a device not here, its model unreadable: trained
+        except MnistlabError:  # a device not here, its model unreadable: trained
             left.append(run)  # (where its folder cannot hold the run, training says so)
             continue
         on_done(run, result.summary, result.history)

@@ -370,10 +370,7 @@ def _parse_final(raw: dict[str, Any], base: TrainConfig, where: str) -> FinalSpe
                             "trains none; remove them, or choose \"best\" or \"explicit\"")
     original = dict(typed(raw, "original", "table of numbers", where, {},
                           example="e.g. { val = 88.0 }"))
-    unknown = sorted(set(original) - set(ORIGINAL_KEYS))
-    if unknown:  # shown nowhere: a typo (vall) or a test figure was dropped without a word
-        raise MnistlabError(f"{where} original: unknown key(s) {', '.join(unknown)}; the "
-                            f"figures shown are {' and '.join(ORIGINAL_KEYS)} (percent)")
+    check_figures(original, f"{where} original")
     return FinalSpec(choose, settings, original)
 
 
@@ -505,12 +502,17 @@ def _originals(raw: dict[str, Any], where: str, labels: list[str]) -> dict[str, 
         if label not in labels:
             raise MnistlabError(f"{where} original: no variant is labelled {quote(label)}; "
                                 f"the labels are {', '.join(map(quote, labels))}")
-        unknown = sorted(set(figures) - set(ORIGINAL_KEYS))
-        if unknown:
-            raise MnistlabError(f"{where} original {quote(label)}: unknown key(s) "
-                                f"{', '.join(unknown)}; the figures shown are "
-                                f"{' and '.join(ORIGINAL_KEYS)} (percent)")
+        check_figures(figures, f"{where} original {quote(label)}")
     return originals
+
+
+def check_figures(figures: dict[str, Any], where: str) -> None:
+    """An original's figures: only those a table shows (a typo, vall, or a test figure was
+    dropped without a word)."""
+    unknown = sorted(set(figures) - set(ORIGINAL_KEYS))
+    if unknown:
+        raise MnistlabError(f"{where}: unknown key(s) {', '.join(unknown)}; the figures shown "
+                            f"are {' and '.join(ORIGINAL_KEYS)} (percent)")
 
 
 def _values_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]:

@@ -351,8 +351,8 @@ def _sample(run: Run, epoch: int, loss: torch.Tensor, sums: _Sums, steps: int) -
     k, size = run.splits.num_classes, run.size
     # one read from the device (each is a sync on a GPU): this batch's losses, then the
     # epoch's loss sums and correct counts so far
-    wide = wide_float(sums.loss.device)
-    read = torch.cat([loss.detach().reshape(-1).to(wide), sums.loss.to(wide),
+    wide = sums.loss.dtype  # float64, float32 on MPS (wide_float)
+    read = torch.cat([loss.detach().reshape(-1).to(wide), sums.loss,
                       sums.correct.to(wide)]).tolist()
     values, loss_sums, correct = read[:size], read[size:2 * size], sum(read[2 * size:])
     for m, value in enumerate(values):

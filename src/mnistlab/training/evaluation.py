@@ -141,7 +141,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainCo
             logits = scored_logits(model, xb, config, mean, std, tta)
         total_loss += float(loss_fn(logits, yb)) * len(yb)
         correct += int(objectives.correct_count(logits, yb))
-        if config.metric == "binary-accuracy":  # a softmax more per chunk, read only there
+        if objectives.counts_binary(config):  # a softmax more per chunk, read only there
             binary += int(objectives.binary_correct_count(logits, yb))
         max_prob += float(logits.softmax(dim=1).max(dim=1).values.sum())
         predictions.append(logits.argmax(dim=1).cpu())

@@ -48,8 +48,6 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
     last = (max(history, key=lambda r: r.val_accuracy) if status == "early-stopped" else
             history[-1]) if history else None
     k = splits.num_classes
-    matrix = (confusion_matrix(splits.test_y, test.predictions, k) if test is not None
-              else None)
     return RunSummary(
         status=status, dataset=splits.dataset_name, model=config.model,
         variant=config.variant if config.model == "lenet5" else None,
@@ -63,11 +61,7 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
         val_loss=_number(val.loss if val else (last.val_loss if last else None)),
         val_metric=_number(val.metric if val else (last.val_metric if last else None)),
         val_source=splits.val_source,
-        # a dataset without test images: not measured either
-        test_accuracy=_number(test.accuracy if test else None),
-        test_loss=_number(test.loss if test else None),
-        per_class_test_accuracy=(per_class_accuracy(matrix, splits.class_names)
-                                 if matrix is not None else None),
+        **_test_fields(test, splits),
         class_names=list(splits.class_names), train_size=len(splits.train_y),
         val_size=len(splits.val_y), device=str(device), torch=torch.__version__,
         code_version=code_version(),
@@ -75,11 +69,23 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
         val_pred_counts=(torch.bincount(val.predictions, minlength=k).tolist() if val
                          else None),
         val_mean_max_prob=_number(val.mean_max_prob) if val else None,
-        loss_trace=trace, test_confusion=matrix,
+        loss_trace=trace,
         tta_views=tta_view_count(config, splits.image_shape) if config.tta else None,
         precision=(resolve_precision(config.precision, device) if config.precision != "fp32"
                    else None),
         best_epoch=last.epoch if status == "early-stopped" and last else None)
+
+
+def _test_fields(test: Evaluation | None, splits: Splits) -> dict[str, Any]:
+    """A summary's test scores from `test` (None: not scored, or a dataset without test
+    images: not measured either)."""
+    if test is None:
+        return dict(test_accuracy=None, test_loss=None, per_class_test_accuracy=None,
+                    test_confusion=None)
+    matrix = confusion_matrix(splits.test_y, test.predictions, splits.num_classes)
+    return dict(test_accuracy=_number(test.accuracy), test_loss=_number(test.loss),
+                per_class_test_accuracy=per_class_accuracy(matrix, splits.class_names),
+                test_confusion=matrix)
 
 
 def _members(model: nn.Module, config: TrainConfig, test: Evaluation | None,
@@ -146,15 +152,12 @@ def score_on_test(source: Path, out: Path, config: TrainConfig, splits: Splits) 
     device = splits.test_x.device
     model = to_fast_layout(kept.model, device)  # as training holds it, so scores as training's
     test = evaluate(model, splits.test_x, splits.test_y, **_final_scoring(config, splits))
-    matrix = confusion_matrix(splits.test_y, test.predictions, splits.num_classes)
     members = kept.summary.members
     if members is not None and test.member_accuracies:
         members = [{**m, "test_accuracy": _number(a)}
                    for m, a in zip(members, test.member_accuracies)]
-    summary = kept.summary.replace(
-        test_accuracy=_number(test.accuracy), test_loss=_number(test.loss),
-        per_class_test_accuracy=per_class_accuracy(matrix, splits.class_names),
-        test_confusion=matrix, members=members, scored_from=source.name)
+    summary = kept.summary.replace(**_test_fields(test, splits), members=members,
+                                   scored_from=source.name)
     result = RunResult(config=config, summary=summary, history=kept.history, out=out,
                        model=model)
     runs.write_run(out, result, splits, plots=True)

@@ -47,7 +47,7 @@ class ModelLearner:
         self.optimizer = build_optimizer(config, self.model)
         self.scheduler = build_schedule(config, self.optimizer, steps)
         self.loss_fn = objectives.make_loss(config)
-        self.binary_metric = config.metric == "binary-accuracy"  # a teaching aid's extra count
+        self.binary_metric = objectives.counts_binary(config)
         self.constant_lr = config.schedule == "constant"  # nothing for the scheduler to do
         self.average = WeightAverage(self.model, config.ema) if config.ema else None
         # an ensemble's members each draw their own augmentation, as they would alone
