@@ -1226,6 +1226,21 @@ def test_a_best_final_the_experiments_trained_is_scored_not_trained_again(tiny_s
     assert "which the experiments had trained already" in report
 
 
+def test_an_explicit_final_a_variant_trains_waits_for_it_and_is_scored(tiny_study, tmp_path):
+    """[final] choose = "explicit" with a variant's settings (lr 0.01): the final model used to
+    train beside the experiments, the same network twice; it now waits for the variant's run
+    and is that run scored on the test set."""
+    text = _epochs_replaced_by(tiny_study, "").replace("seeds = 2", "seeds = 1")
+    tiny_study.write_text(text.replace('choose = "best"\nsettings = { epochs = 2 }',
+                                       'choose = "explicit"\nsettings = { lr = 0.01 }'))
+    result = run_study(load_study(str(tiny_study)), tmp_path / "S")
+    [final] = result.final_rows
+    [variant] = [r for r in result.rows if r.experiment == "learning-rate" and r.value == "0.01"]
+    assert result.summaries[final.key].scored_from == variant.key != final.key
+    assert final.val_accuracy == variant.val_accuracy and final.test_accuracy is not None
+    assert "which the experiments had trained already" in (tmp_path / "S" / "report.md").read_text()
+
+
 def test_trial_conclusions_quote_the_trials_table_means(tiny_study, tmp_path):
     """The lenet-challenge report said 'every trial reaches at least 93.32%' (one seed's figure)
     under a table of means whose lowest was 95.08 ± 1.75, and 'the correct trials reach 96.82%'

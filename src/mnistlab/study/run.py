@@ -355,16 +355,17 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
         files.remove_stale_temps(out)  # left by a study killed mid-write
         done = store.finished()
         todo = [r for r in plan.to_train if r.key not in done]
-        # an explicit final model does not wait for the experiments: it trains beside them
-        early_final = (plan_final(spec, final_config(spec, {}), keyed_at)
-                       if spec.final.choose == "explicit" else [])
-        early_final = [r for r in early_final if r.key not in done]
+        # an explicit final model trains beside the experiments, unless a variant trains its
+        # settings: then it waits for that run, to be it scored on the test set
+        explicit = (plan_final(spec, final_config(spec, {}), keyed_at)
+                    if spec.final.choose == "explicit" else [])
+        early_final = [r for r in explicit if r.key not in done and not _trained_twin(r, plan)]
         if local:
             _check_devices_left(spec, plan, todo + early_final)
         # The study bar counts distinct runs, finished ones too (a resumed study starts part
         # way). The best variants' final runs are known only once the experiments are done:
         # until then the bar counts one per seed, and then the runs themselves.
-        counted = {r.key for r in plan.to_train + early_final}
+        counted = {r.key for r in plan.to_train + explicit}
         progress.start(total=len(counted) + spec.seeds * (spec.final.choose == "best"),
                        done=len(counted & done.keys()))
 
@@ -411,9 +412,10 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
 def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, StoredRun],
                    out: Path, on_done: Callable[..., None]) -> list[PlannedRun]:
     """The final runs still to train, of those `missing`. One whose settings a variant's run
-    trained already (a best variant that changes the base in one experiment only) is that
-    run scored on the test set here, not a second training of the same network: recorded
-    through `on_done`. (Where its device is not here, a cluster's, it is trained there.)"""
+    trained already (a best variant that changes the base in one experiment only, or explicit
+    settings that are a variant's) is that run scored on the test set here, not a second
+    training of the same network: recorded through `on_done`. (Where its device is not here,
+    a cluster's, it is trained there.)"""
     from ..data.cache import DataCache
     from ..device import resolve_device
     from ..training.finish import score_on_test
@@ -421,11 +423,7 @@ def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, Stored
     cache = DataCache()
     left = []
     for run in missing:
-        source = next((key for key, other in plan.runs.items()
-                       if not other.test and other.snapshot_of is None and key in done
-                       and done[key].summary.status not in ("diverged", "interrupted")
-                       and other.config.device == run.config.device  # part of a run
-                       and runs.same_run(other.config, run.config)), None)  # in a study
+        source = _trained_twin(run, plan, done)
         dest = out / "runs" / run.key
         if source is None or runs.finished_result(dest, run.config, needs_test=True):
             left.append(run)  # trained for it before (the backend reads it back), or to train
@@ -442,6 +440,19 @@ def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, Stored
             continue
         on_done(run, result.summary, result.history)
     return left
+
+
+def _trained_twin(run: PlannedRun, plan: Plan,
+                  done: dict[str, StoredRun] | None = None) -> str | None:
+    """The key of the experiments' run with `run`'s settings (not a test's, not one read off
+    a longer run, on the same device: part of a run in a study), if any; with `done`, only a
+    finished one that neither diverged nor was interrupted."""
+    return next((key for key, other in plan.runs.items()
+                 if not other.test and other.snapshot_of is None
+                 and (done is None or (key in done and done[key].summary.status
+                                       not in ("diverged", "interrupted")))
+                 and other.config.device == run.config.device
+                 and runs.same_run(other.config, run.config)), None)
 
 
 def _diagnosed(stored: StoredRun, config: TrainConfig | None) -> RunSummary:
