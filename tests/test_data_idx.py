@@ -303,6 +303,13 @@ def test_a_stray_label_that_adds_empty_classes_is_warned_about(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # every class shown: nothing said
         load_dataset(str(make_dataset_folder(tmp_path / "fine", 40, 20)))
+    images, labels = tiny_arrays(40, 0, k=3)
+    labels[labels == 1] = 2  # labels 0 and 2: class 1 alone is empty ("classes 1 have")
+    make_idx_files(tmp_path / "gap", images, labels, "train")
+    make_idx_files(tmp_path / "gap", *tiny_arrays(20, 1, k=3), "t10k")
+    with pytest.warns(UserWarning, match=r"but class 1 has no training image \(7 test images "
+                                         r"carry it\)"):
+        load_dataset(str(tmp_path / "gap"))
 
 
 # --- IDX's other element types ------------------------------------------------------------------
@@ -405,6 +412,21 @@ def test_values_no_byte_can_hold_are_one_line(array, code, dtype, message):
     with pytest.raises(MnistlabError) as info:
         parse_idx(_typed_idx(array, code, dtype), "f", expect_dims=dims)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("array,code,dtype", [
+    (PIXELS / 255, 0x0D, "<f4"), (PIXELS.astype(np.int32) * 100, 0x0B, "<i2"),
+    (np.array([0, 3, 9]), 0x0C, "<i4"), (np.array([0.0, 2.0]), 0x0E, "<f8")])
+def test_numbers_written_little_endian_are_said_so(array, code, dtype):
+    """numpy's tobytes() writes this machine's order: such a file was told its pixels span
+    -2.6e36 to 0 and to "rescale them", or its labels 0 to 3.4e7 (hunt)."""
+    with pytest.raises(MnistlabError) as info:
+        parse_idx(_typed_idx(array, code, dtype), "f", expect_dims=array.ndim)
+    big = dtype.replace("<", ">")
+    assert str(info.value).endswith("were written little-endian (read the other way round, "
+                                    "they fit); IDX numbers are big-endian: write them with "
+                                    f"numpy's array.astype('{big}').tobytes()"), info.value
+    assert parse_idx(_typed_idx(array, code, big), "f", expect_dims=array.ndim).size
 
 
 def test_a_folder_of_16_bit_idx_files_trains(tmp_path):

@@ -233,15 +233,19 @@ def _warn_about_labels(folder: Path, train: torch.Tensor, test: torch.Tensor,
     listed = ", ".join(map(str, empty[:5])) + (f" and {len(empty) - 5:,} more"
                                                if len(empty) > 5 else "")
     in_test = int(torch.isin(test, torch.tensor(empty)).sum())
-    carry = "1 test image carries them" if in_test == 1 else f"{in_test:,} test images carry them"
+    one = len(empty) == 1
+    them = "it" if one else "them"
+    carry = (f"1 test image carries {them}" if in_test == 1 else
+             f"{in_test:,} test images carry {them}")
+    listed = f"class {listed} has" if one else f"classes {listed} have"
     if max_label + 1 < classes:  # the names outnumber the labels: the list, not the labels
         warnings.warn(f"{folder}: classes.txt names {classes} classes but the labels run from "
-                      f"0 to {max_label}, so classes {listed} have no image and a model gets "
+                      f"0 to {max_label}, so {listed} no image and a model gets "
                       f"{classes} outputs; remove the extra names from classes.txt, or check "
                       "the label files", stacklevel=3)
         return
     warnings.warn(f"{folder}: labels run from 0 to {classes - 1}, so a model gets {classes} "
-                  f"outputs, but classes {listed} have no training image ({carry}); check "
+                  f"outputs, but {listed} no training image ({carry}); check "
                   "the label files for stray values", stacklevel=3)
 
 

@@ -275,6 +275,38 @@ def _as_bytes(array: np.ndarray, name: str) -> tuple[np.ndarray, Scale]:
     or 0..65535 (32-bit) otherwise: by the type, never by a file's own brightest pixel, so
     that a dataset's train and test files are read on one scale (where one file of a kind fits
     0..255 and its sibling does not, the dataset refuses the pair: Scale.clashes_with)."""
+    try:
+        return _read_as_bytes(array, name)
+    except MnistlabError:  # numpy's tobytes() writes the machine's order: said so
+        if array.dtype.itemsize == 1 or not _fits(_swapped(array)):
+            raise
+        kind = "labels" if array.ndim == 1 else "pixels"
+        raise MnistlabError(f"{name}: its {array.dtype.name} {kind} were written little-endian "
+                            "(read the other way round, they fit); IDX numbers are big-endian: "
+                            "write them with numpy's array.astype("
+                            f"{array.dtype.newbyteorder('>').str!r}).tobytes()") from None
+
+
+def _swapped(array: np.ndarray) -> np.ndarray:
+    """The array with each number's bytes reversed: a little-endian file read as IDX says."""
+    return array.view(array.dtype.newbyteorder())
+
+
+def _fits(array: np.ndarray) -> bool:
+    """Read as bytes as it is; floats with no value nearer 0 than a millionth but 0 itself
+    (a big-endian file's few small floats, swapped, fit too: 0.5 reads 8.8e-44)."""
+    if array.dtype.kind == "f" and array.size:
+        with np.errstate(all="ignore"):
+            if not ((array == 0) | (np.abs(array) >= 1e-6)).all():
+                return False
+    try:
+        _read_as_bytes(array, "")
+    except MnistlabError:
+        return False
+    return True
+
+
+def _read_as_bytes(array: np.ndarray, name: str) -> tuple[np.ndarray, Scale]:
     kind = "labels" if array.ndim == 1 else "pixels"
     if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
         raise MnistlabError(f"{name}: its {kind} hold NaN or infinite values; save them as "

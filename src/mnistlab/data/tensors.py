@@ -60,6 +60,8 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
                  device: torch.device | None = None) -> Splits:
     """Load (or take) the dataset, hold out validation, subset, and move it to the device."""
     dataset = dataset or load_dataset(config.dataset, data_dir=config.data_dir)
+    if dataset.published:
+        config.check_flip(dataset.name)
     device = device or resolve_device(config.device)
     images, labels = dataset.train_images, dataset.train_labels
     if config.val_from == "test":
@@ -99,7 +101,9 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
         test_y=dataset.test_labels.to(device), eval_idx=eval_idx.to(device),
         mean=dataset.mean, std=dataset.std, class_names=list(dataset.class_names),
         dataset_name=dataset.name, val_source=config.val_from,
-        data_digest="" if config.dataset in KNOWN_DATASETS else dataset.digest,
+        # a known dataset's own files need none; other data given under its name does
+        data_digest=("" if config.dataset in KNOWN_DATASETS and dataset.published
+                     else dataset.digest),
     )
 
 
@@ -112,7 +116,8 @@ def _warn_if_classes_left_out(why: str, labels: torch.Tensor, kept: torch.Tensor
     left_out = int((present & (kept.bincount(minlength=classes) == 0)).sum())
     if left_out:
         warnings.warn(f"{why}: {left_out:,} of the {int(present.sum()):,} "
-                      "classes have no training image left, and the model cannot learn them; "
+                      f"classes {'has' if left_out == 1 else 'have'} no training image left, "
+                      f"and the model cannot learn {'it' if left_out == 1 else 'them'}; "
                       "give at least one image per class (a few hundred learn something)",
                       stacklevel=3)
 
