@@ -607,6 +607,27 @@ def test_a_run_on_a_folder_that_moved_is_evaluated_where_it_went(tmp_path, tiny_
                    f"data it was trained on ({tiny_idx_dir})"), err
 
 
+def test_a_numbered_folder_relabelled_is_refused_by_its_digest(tmp_path, capsys):
+    """A folder without classes.txt (its classes named 0..K-1, the usual custom dataset)
+    skipped the digest check: the same images with shifted labels scored 0.0000 with exit 0
+    (hunt)."""
+    from conftest import make_dataset_folder, make_idx_files, tiny_arrays
+
+    folder = make_dataset_folder(tmp_path / "digits", 600, 200)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(folder), "--model", "mlp", "--hidden", "16",
+                 "--epochs", "1", "--val-size", "100", "--quiet", "--out", str(run)]) == 0
+    relabelled = make_dataset_folder(tmp_path / "relabelled", 600, 200)
+    images, labels = tiny_arrays(600, 0)
+    make_idx_files(relabelled, images, (labels + 1) % 10, "train")
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--dataset", str(folder), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--dataset", str(relabelled)]) == 2
+    assert "not the data the model was trained on (its images or labels differ" in (
+        capsys.readouterr().err)
+
+
 def test_images_of_another_contrast_are_named_by_the_figure_that_differs():
     """Only the mean was quoted: "their pixel mean is 0.1307, the training images' 0.1307"
     where the sd differed; a NaN kept in the model file passed as the same."""

@@ -397,3 +397,15 @@ def test_train_on_a_path_that_is_not_utf8_makes_no_folder(tmp_path, capsys):
     assert main(["train", "--dataset", data, "--out", str(tmp_path / "r")]) == 2
     assert "holds bytes that are not UTF-8" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_flip_is_refused_for_mnist_given_by_its_path(shared_datasets, tmp_path):
+    """The check named the dataset setting only: MNIST given by its folder's path flipped
+    digits (hunt). Its checksums name it MNIST, and the refusal is the same."""
+    from mnistlab import train
+
+    config = TrainConfig(dataset=str(shared_datasets / "mnist"), model="mlp", hidden=(8,),
+                         epochs=1, augment="flip=0.5", train_subset=500, val_size=100)
+    with pytest.raises(MnistlabError, match="augment: flip is refused for mnist: a mirrored"):
+        train(config, out=tmp_path / "r")
+    assert train(config.replace(augment=""), out=tmp_path / "r").summary.dataset == "mnist"

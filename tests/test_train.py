@@ -406,6 +406,27 @@ def test_a_dataset_given_in_place_of_the_config_s_is_not_handed_back_as_the_conf
         train(config, out=tmp_path / "r")
 
 
+def test_a_folder_s_dataset_given_under_another_name_is_refused(tmp_path):
+    """train(c, dataset=load_dataset(folder)) with c naming mnist trained on the folder and
+    recorded mnist: evaluate and train --config then read MNIST and scored it without a word
+    (hunt). The config must name the folder; a synthetic set in memory has none to name."""
+    from conftest import make_dataset_folder
+
+    from mnistlab import load_dataset
+    from mnistlab.errors import MnistlabError
+
+    folder = make_dataset_folder(tmp_path / "own", 300, 100)
+    config = TrainConfig(**{**FAST, "epochs": 1, "val_size": 50})  # names mnist
+    with pytest.raises(MnistlabError, match=f"dataset: read from {folder}, but the config "
+                                            "names mnist, which its run folder records"):
+        train(config, dataset=load_dataset(str(folder)))
+    other = make_dataset_folder(tmp_path / "other", 300, 100)
+    with pytest.raises(MnistlabError, match="config names .*other"):
+        train(config.replace(dataset=str(other)), dataset=load_dataset(str(folder)))
+    run = train(config.replace(dataset=str(folder)), dataset=load_dataset(str(folder)))
+    assert run.summary.dataset == "own"
+
+
 def test_a_stop_asked_for_in_python_ends_with_the_call_that_took_it():
     """interrupt.request() (a hook's, say) left the flag set in a notebook: every later
     train() in the process stopped at its first step and handed back an untrained model."""

@@ -330,8 +330,13 @@ class TrainConfig:
         _seed("data-seed", self.data_seed)
         if self.val_from == "train" and self.val_size == 0 and self.early_stopping:
             raise MnistlabError("early-stopping: needs a validation set (--val-size > 0)")
-        if parse_augment(self.augment).get("flip") and self.dataset in MIRROR_SENSITIVE:
-            raise MnistlabError(f"augment: flip is refused for {self.dataset}: a mirrored 2, 5 "
+        self.check_flip(self.dataset)
+
+    def check_flip(self, dataset: str) -> None:
+        """`flip` refused for digits: by the dataset's name here, and once a folder is read
+        by the name its checksums give it (a copy of MNIST given by its path is MNIST)."""
+        if parse_augment(self.augment).get("flip") and dataset in MIRROR_SENSITIVE:
+            raise MnistlabError(f"augment: flip is refused for {dataset}: a mirrored 2, 5 "
                                 "or 7 is not that digit, so the labels would be wrong; use "
                                 "crop, shift or rotate")
 

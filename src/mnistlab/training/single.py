@@ -190,11 +190,21 @@ def _check_named_data(config: TrainConfig, dataset: Dataset | None) -> None:
     mnist named) trained on the one and recorded the other in the run's folder."""
     from ..data.sources import KNOWN_DATASETS
 
-    if (dataset is not None and dataset.name != config.dataset
-            and {dataset.name, config.dataset} <= set(KNOWN_DATASETS)):
+    if dataset is None or dataset.name == config.dataset:
+        return
+    if {dataset.name, config.dataset} <= set(KNOWN_DATASETS):
         raise MnistlabError(f"dataset: {dataset.name} given, but the config names "
                             f"{config.dataset}, which its run folder records; give "
                             f"config.replace(dataset={dataset.name!r})")
+    # a folder's data (not MNIST's own files, which may lie anywhere) under another name:
+    # the run folder said "mnist", and evaluate and --config read MNIST
+    source = Path(dataset.source) if dataset.source else None
+    if (source is not None and source.is_dir() and not dataset.published
+            and (config.dataset in KNOWN_DATASETS
+                 or Path(config.dataset).expanduser().resolve() != source.resolve())):
+        raise MnistlabError(f"dataset: read from {dataset.source}, but the config names "
+                            f"{config.dataset}, which its run folder records (and evaluate "
+                            f"reads); give config.replace(dataset={dataset.source!r})")
 
 
 def _kept_data(result: RunResult, config: TrainConfig, dataset: Dataset | None,
