@@ -327,6 +327,24 @@ def test_a_folder_means_its_image_files(toy_run, tmp_path):
                                  "of its own")
 
 
+def test_numpy_array_files_are_pointed_to_python_not_to_naming_them(toy_run, tmp_path):
+    """A folder's x.npy was "not named as an image ...; give them by name", and named it was
+    "not an image that can be read" (hunt): predict reads no array file, Python does."""
+    import numpy as np
+
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    paper_digit().save(folder / "a.png")
+    np.save(folder / "x.npy", np.asarray(paper_digit().convert("L")))
+    with pytest.warns(UserWarning, match=r"1 NumPy array file \(x\.npy\) not read; give arrays "
+                      r"through Python \(mnistlab\.predict\(run, numpy\.load\(path\)\)\)"):
+        predict(toy_run, folder)
+    (answer,) = predict(toy_run, folder / "x.npy")
+    assert answer.error.startswith("a NumPy array file, which predict does not read")
+    (answer,) = predict(toy_run, np.load(folder / "x.npy"))  # as an array it is read
+    assert answer.error is None
+
+
 def test_a_folder_that_cannot_be_listed_is_that_entry_s_error(toy_run, tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()

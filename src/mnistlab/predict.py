@@ -46,6 +46,9 @@ WORK_SIDE = 1024  # larger images are shrunk to this first: a 20-pixel box needs
 THUMB_SIDE = 160  # the input as kept for the sheet
 # Only plain raster formats: Pillow's EPS/PDF-like plugins hand the file to other programs
 # (Ghostscript), which a prediction on an untrusted file should never do.
+ARRAY_SUFFIXES = (".npy", ".npz")  # NumPy's files: read by the Python API's caller
+ARRAYS_THROUGH_PYTHON = ("a NumPy array file, which predict does not read: give arrays through "
+                         "Python, mnistlab.predict(run, numpy.load(path)), or save PNGs")
 FORMATS = ("BMP", "GIF", "ICO", "JPEG", "PNG", "PPM", "TGA", "TIFF", "WEBP")
 IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items()
                            if fmt in FORMATS)
@@ -120,6 +123,8 @@ def _read_file(path: Path) -> np.ndarray:
         raise ImageProblem("not a file")
     if path.stat().st_size == 0:
         raise ImageProblem("empty file (0 bytes)")
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        raise ImageProblem(ARRAYS_THROUGH_PYTHON)
     return _decode(path, str(path))
 
 
@@ -519,26 +524,27 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
 
 def _passed_over(others: list[Path]) -> str:
     """What of a folder given to predict is not read, and how to have it read: subfolders
-    (a folder is not searched below its own level), files not named as images and links to
-    nothing."""
-    folders = [p.name for p in others if p.is_dir()]
-    named = [p.name for p in others if p.is_file()]
-    broken = [p.name for p in others if not p.exists()]
+    (a folder is not searched below its own level), files not named as images (NumPy's
+    arrays: through Python) and links to nothing."""
+    def files(arrays: bool) -> list[Path]:
+        return [p for p in others if p.is_file() and (p.suffix.lower() in ARRAY_SUFFIXES)
+                == arrays]
 
-    def some(names: list[str], what: str) -> str:
-        return f"{len(names)} {what.replace('*', 's' if len(names) > 1 else '')} " \
-            f"({first_few(names)})"
-
-    parts = [some(names, what) for names, what in (
-        (folders, "subfolder*"), (named, "file* not named as an image"),
-        (broken, "link* to nothing")) if names]
-    if not parts:
+    groups = [(names, what, fix) for names, what, fix in (
+        ([p for p in others if p.is_dir()], "subfolder*", "a subfolder as a folder of its own"),
+        (files(arrays=False), "file* not named as an image", "them by name"),
+        (files(arrays=True), "NumPy array file*", "arrays through Python ("
+                                                  "mnistlab.predict(run, numpy.load(path)))"),
+        ([p for p in others if not p.exists()], "link* to nothing", "")) if names]
+    if not groups:
         return ""
-    if not folders and not named:
-        return f"{parts[0]} not read; fix or remove the link"
-    return (f"{' and '.join(parts)} not read; give "
-            + ("them by name" if not folders else "a subfolder as a folder of its own"
-               if not named else "them by name, a subfolder as a folder of its own"))
+    said = " and ".join(f"{len(names)} {what.replace('*', 's' if len(names) > 1 else '')} "
+                        f"({first_few([p.name for p in names])})" for names, what, _ in groups)
+    fixes = [fix for _, _, fix in groups if fix]
+    if not fixes:
+        return f"{said} not read; fix or remove the link"
+    fixes.sort(key=lambda fix: fix.startswith("a subfolder"))  # files' first, as they come
+    return f"{said} not read; give {', '.join(fixes)}"
 
 
 @interrupt.scoped
