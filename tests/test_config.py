@@ -409,3 +409,7 @@ def test_flip_is_refused_for_mnist_given_by_its_path(shared_datasets, tmp_path):
     with pytest.raises(MnistlabError, match="augment: flip is refused for mnist: a mirrored"):
         train(config, out=tmp_path / "r")
     assert train(config.replace(augment=""), out=tmp_path / "r").summary.dataset == "mnist"
+    # a run an earlier version trained so is still scored (evaluate prepares the same data)
+    from mnistlab.data.tensors import prepare_data
+
+    assert prepare_data(config).published

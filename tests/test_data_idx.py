@@ -416,17 +416,33 @@ def test_values_no_byte_can_hold_are_one_line(array, code, dtype, message):
 
 @pytest.mark.parametrize("array,code,dtype", [
     (PIXELS / 255, 0x0D, "<f4"), (PIXELS.astype(np.int32) * 100, 0x0B, "<i2"),
-    (np.array([0, 3, 9]), 0x0C, "<i4"), (np.array([0.0, 2.0]), 0x0E, "<f8")])
+    (np.array([0, 3, 9]), 0x0C, "<i4"), (np.array([0.0, 2.0]), 0x0E, "<f8"),
+    (np.array([[[0.5, 3e-9, 1.0]]]), 0x0D, "<f4")])  # a resize's tiny value (review)
 def test_numbers_written_little_endian_are_said_so(array, code, dtype):
     """numpy's tobytes() writes this machine's order: such a file was told its pixels span
     -2.6e36 to 0 and to "rescale them", or its labels 0 to 3.4e7 (hunt)."""
     with pytest.raises(MnistlabError) as info:
         parse_idx(_typed_idx(array, code, dtype), "f", expect_dims=array.ndim)
     big = dtype.replace("<", ">")
-    assert str(info.value).endswith("were written little-endian (read the other way round, "
-                                    "they fit); IDX numbers are big-endian: write them with "
-                                    f"numpy's array.astype('{big}').tobytes()"), info.value
+    said = str(info.value)
+    assert said.endswith("written little-endian (read the other way round, they fit), IDX "
+                         "numbers are big-endian: write them with numpy's "
+                         f"array.astype('{big}').tobytes()" if "i" in dtype else
+                         "were written little-endian (read the other way round, they fit); IDX "
+                         f"numbers are big-endian: write them with numpy's array.astype('{big}')"
+                         ".tobytes()"), said
     assert parse_idx(_typed_idx(array, code, big), "f", expect_dims=array.ndim).size
+
+
+def test_big_endian_integers_that_also_fit_swapped_are_not_called_little_endian():
+    """Bytes shifted into a 16-bit file's high byte (p * 256) read as 0..255 swapped, exactly
+    as 0..255 written little-endian does: both readings are said, the range first (review)."""
+    stored = (PIXELS.astype(np.int32) * 256 - 32768).astype(np.int16)
+    with pytest.raises(MnistlabError) as info:
+        parse_idx(_typed_idx(stored, 0x0B, ">i2"), "f", expect_dims=3)
+    assert str(info.value).startswith("f: int16 pixels span -32768 to 32512; IDX images are ")
+    assert "; or, if the file was written little-endian (read the other way round, they fit)" \
+        in str(info.value)
 
 
 def test_a_folder_of_16_bit_idx_files_trains(tmp_path):

@@ -81,6 +81,22 @@ def test_the_illusion_says_learned_nothing_only_of_a_run_at_chance(true_acc, lea
         assert (begun in text["explanation"]) != learned_nothing
 
 
+@pytest.mark.parametrize("true_acc", [0.2, 0.6])
+def test_the_illusion_quotes_the_run_s_own_plateau_with_five_classes(true_acc):
+    """A 5-class run read "0.8000 ≈ 1 − 1/K" in its evidence and "the 0.9000 is an artefact
+    of the metric" under it: the explanation had MNIST's figure written in (hunt)."""
+    config = TrainConfig(loss="bce", metric="binary-accuracy")
+    history = [_epoch(1, train_loss=0.5004, val_loss=0.5004, val_metric=0.8,
+                      val_accuracy=true_acc, train_accuracy_eval=true_acc)]
+    observed = _observed(history, class_names=[str(i) for i in range(5)],
+                         val_label_counts=[100] * 5, val_pred_counts=[100] * 5)
+    [finding] = [f for f in diagnose(config, history, observed)
+                 if f.code == "binary-accuracy-illusion"]
+    for lang, figure in (("en", "0.8000"), ("es", "0,8000")):
+        explanation = finding.text(lang)["explanation"]
+        assert figure in explanation and "0.9000" not in explanation.replace(",", ".")
+
+
 def test_healthy_run_has_no_findings():
     history = [_epoch(e, train_loss=1.0 / e, val_accuracy=0.9 + e / 100,
                       train_accuracy_eval=0.9 + e / 100, train_accuracy_running=0.9 + e / 100,

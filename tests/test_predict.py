@@ -311,7 +311,8 @@ def test_a_folder_means_its_image_files(toy_run, tmp_path):
     # the subfolders given too are read; sub is not, nor readme.txt, nor the dangling link
     with pytest.warns(UserWarning, match=r": 1 subfolder \(sub\) and 1 file not named as an "
                       r"image \(readme\.txt\) and 1 link to nothing \(gone\.png\) not read; "
-                      "give them by name, a subfolder as a folder of its own"):
+                      "give them by name, a subfolder as a folder of its own; fix or remove "
+                      "the link"):
         predictions = predict(toy_run, [tmp_path, tmp_path / "empty", tmp_path / "nested"])
     names = [Path(p.path).name for p in predictions]
     assert names == ["a.jpg", "b.png", "empty", "c.png"]

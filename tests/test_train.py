@@ -425,6 +425,9 @@ def test_a_folder_s_dataset_given_under_another_name_is_refused(tmp_path):
         train(config.replace(dataset=str(other)), dataset=load_dataset(str(folder)))
     run = train(config.replace(dataset=str(folder)), dataset=load_dataset(str(folder)))
     assert run.summary.dataset == "own"
+    named_mnist = make_dataset_folder(tmp_path / "mnist", 300, 100)  # named, not MNIST
+    with pytest.raises(MnistlabError, match=f"dataset: read from {named_mnist}, but"):
+        train(config, dataset=load_dataset(str(named_mnist)))
 
 
 def test_a_stop_asked_for_in_python_ends_with_the_call_that_took_it():

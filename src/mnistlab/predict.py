@@ -48,7 +48,8 @@ THUMB_SIDE = 160  # the input as kept for the sheet
 # (Ghostscript), which a prediction on an untrusted file should never do.
 ARRAY_SUFFIXES = (".npy", ".npz")  # NumPy's files: read by the Python API's caller
 ARRAYS_THROUGH_PYTHON = ("a NumPy array file, which predict does not read: give arrays through "
-                         "Python, mnistlab.predict(run, numpy.load(path)), or save PNGs")
+                         "Python, mnistlab.predict(run, numpy.load(path)) (an .npz's: "
+                         "numpy.load(path)[name]), or save PNGs")
 FORMATS = ("BMP", "GIF", "ICO", "JPEG", "PNG", "PPM", "TGA", "TIFF", "WEBP")
 IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items()
                            if fmt in FORMATS)
@@ -540,11 +541,12 @@ def _passed_over(others: list[Path]) -> str:
         return ""
     said = " and ".join(f"{len(names)} {what.replace('*', 's' if len(names) > 1 else '')} "
                         f"({first_few([p.name for p in names])})" for names, what, _ in groups)
-    fixes = [fix for _, _, fix in groups if fix]
-    if not fixes:
-        return f"{said} not read; fix or remove the link"
-    fixes.sort(key=lambda fix: fix.startswith("a subfolder"))  # files' first, as they come
-    return f"{said} not read; give {', '.join(fixes)}"
+    order = ("them by name", "a subfolder", "arrays")  # as they were said before arrays
+    fixes = sorted((fix for _, _, fix in groups if fix),
+                   key=lambda fix: [fix.startswith(o) for o in order].index(True))
+    links = "fix or remove the link" if groups[-1][1].startswith("link") else ""
+    return f"{said} not read; " + "; ".join(
+        part for part in (f"give {', '.join(fixes)}" if fixes else "", links) if part)
 
 
 @interrupt.scoped

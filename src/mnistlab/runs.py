@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import math
 import pickle
@@ -452,11 +453,12 @@ def check_same_data(payload: dict[str, Any], data: Any, config: TrainConfig, *,
                 f"{word} is {now:.4f}, the training images' {kept:.4f}); {fix}")
     # a folder's data, by the digest the run kept (Dataset.digest): the same images with other
     # labels (a relabelled copy) have the same statistics, and scored near 0 without a word
-    # (a numbered folder whose checksums name it now has other names in its digest: that is
-    # the one case it is not compared)
+    # (a numbered folder named since, by a classes.txt or by its checksums, is compared under
+    # the names it had)
     kept_digest = payload.get("data_digest")
-    renamed = numbered and names != list(data.class_names) and getattr(data, "published", False)
-    if kept_digest and not renamed and getattr(data, "digest", kept_digest) != kept_digest:
+    if kept_digest and hasattr(data, "digest") and names != list(data.class_names):
+        data = dataclasses.replace(data, class_names=names)
+    if kept_digest and getattr(data, "digest", kept_digest) != kept_digest:
         raise MnistlabError(
             f"{config.dataset}: not the data the model was trained on (its images or labels "
             f"differ from those the run kept a digest of); {fix}")

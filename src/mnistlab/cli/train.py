@@ -204,8 +204,9 @@ def run_train(args: argparse.Namespace) -> int:
         problems = ",".join(f.code for f in summary.diagnoses if f.severity == "problem")
         figures = {"val_accuracy": summary.val_accuracy, "test_accuracy": summary.test_accuracy,
                    "status": summary.status, "problems": problems or None}
-        print("  ".join([str(out), *(f"{key}={value}" for key, value in figures.items()
-                                     if value is not None)]))  # a figure not measured: left out
+        print("  ".join([str(out), *(  # a figure not measured: left out; 4 places, as the
+            f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"  # summary
+            for key, value in figures.items() if value is not None)]))  # (0.19945514691574237)
     if summary.status == "diverged":
         stderr.print("[red]error:[/] training diverged (loss became NaN/inf or kept rising) and "
                      "was stopped early; lower the learning rate (" +

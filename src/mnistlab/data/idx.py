@@ -277,14 +277,20 @@ def _as_bytes(array: np.ndarray, name: str) -> tuple[np.ndarray, Scale]:
     0..255 and its sibling does not, the dataset refuses the pair: Scale.clashes_with)."""
     try:
         return _read_as_bytes(array, name)
-    except MnistlabError:  # numpy's tobytes() writes the machine's order: said so
+    except MnistlabError as exc:  # numpy's tobytes() writes the machine's order: said so
         if array.dtype.itemsize == 1 or not _fits(_swapped(array)):
             raise
         kind = "labels" if array.ndim == 1 else "pixels"
-        raise MnistlabError(f"{name}: its {array.dtype.name} {kind} were written little-endian "
-                            "(read the other way round, they fit); IDX numbers are big-endian: "
-                            "write them with numpy's array.astype("
-                            f"{array.dtype.newbyteorder('>').str!r}).tobytes()") from None
+        write = f"numpy's array.astype({array.dtype.newbyteorder('>').str!r}).tobytes()"
+        if array.dtype.kind == "f":  # swapped, a float's bytes are no number that fits
+            raise MnistlabError(f"{name}: its {array.dtype.name} {kind} were written "
+                                "little-endian (read the other way round, they fit); IDX "
+                                f"numbers are big-endian: write them with {write}") from None
+        # an integer's: 0..255 written little-endian reads as whole multiples of 256, which
+        # a big-endian file may hold too
+        raise MnistlabError(f"{exc}; or, if the file was written little-endian (read the other "
+                            "way round, they fit), IDX numbers are big-endian: write them with "
+                            f"{write}") from None
 
 
 def _swapped(array: np.ndarray) -> np.ndarray:
@@ -293,11 +299,11 @@ def _swapped(array: np.ndarray) -> np.ndarray:
 
 
 def _fits(array: np.ndarray) -> bool:
-    """Read as bytes as it is; floats with no value nearer 0 than a millionth but 0 itself
-    (a big-endian file's few small floats, swapped, fit too: 0.5 reads 8.8e-44)."""
+    """Read as bytes as it is, floats all normal numbers or 0 (a big-endian file's few
+    floats, swapped, may fit too, but as subnormals: 0.5 reads 8.8e-44)."""
     if array.dtype.kind == "f" and array.size:
         with np.errstate(all="ignore"):
-            if not ((array == 0) | (np.abs(array) >= 1e-6)).all():
+            if not ((array == 0) | (np.abs(array) >= np.finfo(array.dtype).tiny)).all():
                 return False
     try:
         _read_as_bytes(array, "")

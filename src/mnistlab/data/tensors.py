@@ -40,6 +40,7 @@ class Splits:
     # Dataset.digest where the data is a folder given by path (a known name is checked
     # against its published checksums instead): kept in checkpoints and models
     data_digest: str = ""
+    published: bool = False  # its checksums are a known dataset's: dataset_name is that one
 
     @property
     def num_classes(self) -> int:
@@ -60,8 +61,6 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
                  device: torch.device | None = None) -> Splits:
     """Load (or take) the dataset, hold out validation, subset, and move it to the device."""
     dataset = dataset or load_dataset(config.dataset, data_dir=config.data_dir)
-    if dataset.published:
-        config.check_flip(dataset.name)
     device = device or resolve_device(config.device)
     images, labels = dataset.train_images, dataset.train_labels
     if config.val_from == "test":
@@ -100,7 +99,7 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
         val_y=val_y.to(device), test_x=put(dataset.test_images),
         test_y=dataset.test_labels.to(device), eval_idx=eval_idx.to(device),
         mean=dataset.mean, std=dataset.std, class_names=list(dataset.class_names),
-        dataset_name=dataset.name, val_source=config.val_from,
+        dataset_name=dataset.name, val_source=config.val_from, published=dataset.published,
         # a known dataset's own files need none; other data given under its name does
         data_digest=("" if config.dataset in KNOWN_DATASETS and dataset.published
                      else dataset.digest),

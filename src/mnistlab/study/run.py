@@ -356,7 +356,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
         done = store.finished()
         todo = [r for r in plan.to_train if r.key not in done]
         # an explicit final model trains beside the experiments, unless a variant trains its
-        # settings: then it waits for that run, to be it scored on the test set
+        # settings: then it waits for that run, which is then scored on the test set
         explicit = (plan_final(spec, final_config(spec, {}), keyed_at)
                     if spec.final.choose == "explicit" else [])
         early_final = [r for r in explicit if r.key not in done and not _trained_twin(r, plan)]

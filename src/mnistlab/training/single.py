@@ -186,18 +186,15 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
 
 
 def _check_named_data(config: TrainConfig, dataset: Dataset | None) -> None:
-    """A Dataset given beside a config naming another published one (fashion-mnist given,
-    mnist named) trained on the one and recorded the other in the run's folder."""
+    """A Dataset given beside a config naming other data (fashion-mnist given, mnist named;
+    a folder's, mnist or another folder named) trained on the one and recorded the other in
+    the run's folder."""
     from ..data.sources import KNOWN_DATASETS
 
-    if dataset is None or dataset.name == config.dataset:
+    if dataset is None:
         return
-    if {dataset.name, config.dataset} <= set(KNOWN_DATASETS):
-        raise MnistlabError(f"dataset: {dataset.name} given, but the config names "
-                            f"{config.dataset}, which its run folder records; give "
-                            f"config.replace(dataset={dataset.name!r})")
-    # a folder's data (not MNIST's own files, which may lie anywhere) under another name:
-    # the run folder said "mnist", and evaluate and --config read MNIST
+    # a folder's data (not MNIST's own files, which may lie anywhere) under another name, a
+    # folder called mnist too: the run folder said "mnist", and evaluate and --config read MNIST
     source = Path(dataset.source) if dataset.source else None
     if (source is not None and source.is_dir() and not dataset.published
             and (config.dataset in KNOWN_DATASETS
@@ -205,6 +202,11 @@ def _check_named_data(config: TrainConfig, dataset: Dataset | None) -> None:
         raise MnistlabError(f"dataset: read from {dataset.source}, but the config names "
                             f"{config.dataset}, which its run folder records (and evaluate "
                             f"reads); give config.replace(dataset={dataset.source!r})")
+    if (dataset.name != config.dataset
+            and {dataset.name, config.dataset} <= set(KNOWN_DATASETS)):
+        raise MnistlabError(f"dataset: {dataset.name} given, but the config names "
+                            f"{config.dataset}, which its run folder records; give "
+                            f"config.replace(dataset={dataset.name!r})")
 
 
 def _kept_data(result: RunResult, config: TrainConfig, dataset: Dataset | None,
@@ -230,6 +232,8 @@ def _train(config: TrainConfig, out_dir: Path | None, dataset: Dataset | None,
     keep_freed_memory()
     device = resolve_device(config.device)
     splits = splits or prepare_data(config, dataset, device)
+    if splits.published:  # a copy of MNIST given by its path is MNIST: no flip (not when a
+        config.check_flip(splits.dataset_name)  # run trained so before is scored: evaluate)
     learner = ModelLearner(config, splits, device)
     if replace and out_dir is not None:  # the data and the model are there: now the old run goes
         runs.replace_run(out_dir, config)
