@@ -92,6 +92,8 @@ def test_history_legend_is_readable():
     fig = _drawn(plots.history([0, 1, 2], [0.5, 0.7, 0.6], [False, False, True],
                         {"complete": "c", "pruned": "p", "best": "b", "x": "x", "y": "y"}))
     assert min(t.get_fontsize() for t in _texts(fig)) >= 9
+    # below the axes: in the corner it hid the best-so-far line (hunt)
+    assert len(fig.legends) == 1 and fig.axes[0].get_legend() is None
 
 
 def test_parallel_has_a_colour_bar_for_the_objective(parallel):

@@ -115,14 +115,22 @@ def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str =
     ax_loss.plot(epochs, [r.train_loss for r in history], "o-", markersize=size)
     if not math.isnan(history[0].train_loss_eval):  # older runs did not measure it
         ax_loss.plot(epochs, [r.train_loss_eval for r in history], "s--", markersize=size)
-    ax_loss.plot(epochs, [r.val_loss for r in history], "^-", markersize=size, color="tab:green")
+    validated = any(math.isfinite(r.val_accuracy) for r in history)  # --val-size 0: none
+    if validated:
+        ax_loss.plot(epochs, [r.val_loss for r in history], "^-", markersize=size,
+                     color="tab:green")
     ax_loss.set_ylabel(t(lang, "plot.loss"))
+    losses = [v for r in history for v in (r.train_loss, r.train_loss_eval, r.val_loss)
+              if math.isfinite(v) and v > 0]
+    if losses and max(losses) > 1000 * min(losses):  # a run that blew up: 1740 read as 0.0
+        ax_loss.set_yscale("log")  # beside 1.5e8 on a linear axis
     ax_acc.plot(epochs, [r.train_accuracy_running for r in history], "o-", markersize=size,
                 label=t(lang, "plot.train_running_on" if regularised else "plot.train_running"))
     ax_acc.plot(epochs, [r.train_accuracy_eval for r in history], "s--", markersize=size,
                 label=t(lang, "plot.train_eval"))
-    ax_acc.plot(epochs, [r.val_accuracy for r in history], "^-", markersize=size,
-                label=t(lang, "plot.validation"))
+    if validated:  # a legend entry for a line not drawn sent readers looking for it
+        ax_acc.plot(epochs, [r.val_accuracy for r in history], "^-", markersize=size,
+                    label=t(lang, "plot.validation"), color="tab:green")
     ax_acc.set_ylabel(t(lang, "plot.accuracy"))
     in_percent(ax_acc.yaxis, lang)
     for ax in (ax_loss, ax_acc):
@@ -132,6 +140,16 @@ def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str =
     if title:
         fig.suptitle(title)
     return localised(fig, lang)
+
+
+def shortened(name: str, most: int) -> str:
+    """`name` cut to `most` characters, its middle an ellipsis (names that differ at their
+    end stay apart): a class name of 30 characters ran over its neighbours in a grid or
+    under a bar."""
+    if len(name) <= most:
+        return name
+    head = (most - 1) // 2
+    return name[:head] + "…" + name[len(name) - (most - 1 - head):]
 
 
 def _epoch_axis(ax: Any, lang: str) -> None:
@@ -154,8 +172,8 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title
     ax.set_xlabel(t(lang, "plot.predicted"))
     ax.set_ylabel(t(lang, "plot.true"))
     threshold = m.max() / 2 if m.size else 0
-    if k <= 20:
-        for i in range(k):
+    if k <= 64:  # each cell is about half an inch at any k: room for a 7-point count (errors
+        for i in range(k):  # of 1-5 were near-white cells without one past 20 classes)
             for j in range(k):
                 ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if m[i, j] > threshold else "black")
@@ -176,16 +194,18 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
     true accuracy at chance under it (the accuracy alone, zoomed, read as a collapse)."""
     means = {label: np.mean([r[:min(map(len, runs))] for r in runs], axis=0)
              for label, runs in curves.items() if runs and min(map(len, runs))}
-    fig, ax = subplots(figsize=(6.4, 3.8), layout="constrained")
+    fig, ax = subplots(figsize=(7.4, 3.8), layout="constrained")
     ends = {label: _covering(label, means) for label in means}
     reported = reported or {}
     colours = {}
-    for label, mean in means.items():
-        if ends[label] is None:
-            (line,) = ax.plot(range(1, len(mean) + 1), mean, marker="o", markersize=3,
-                              label=t(lang, "plot.true_accuracy", value=label)
-                              if label in reported else label)
-            colours[label] = line.get_color()
+    for i, group in enumerate(_same_curves([label for label in means if ends[label] is None],
+                                           means)):
+        mean, label = means[group[0]], ", ".join(group)  # equal curves: one line, all named
+        (line,) = ax.plot(range(1, len(mean) + 1), mean, marker="o", markersize=3,
+                          linestyle=("-", "--", ":", "-.")[i // 10 % 4],  # past 10 colours
+                          label=t(lang, "plot.true_accuracy", value=label)
+                          if group[0] in reported else label)
+        colours.update(dict.fromkeys(group, line.get_color()))
     for label, mean in means.items():
         if ends[label] is not None:
             ax.scatter([len(mean)], [mean[-1]], s=60, marker="D", zorder=3,
@@ -205,8 +225,24 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
     in_percent(ax.yaxis, lang)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, title=title, title_fontsize=8)  # the values' legend read "30" alone
+    # the values' legend read "30" alone; beside the axes, where "best" placed it on lines
+    ax.legend(fontsize=8, title=title, title_fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))
     return localised(fig, lang)
+
+
+def _same_curves(labels: list[str], means: dict[str, Any]) -> list[list[str]]:
+    """`labels` grouped where their curves are equal (weight decays 0, 0.0001 and 0.0005 at
+    the same accuracy every epoch: the legend named three lines and one showed)."""
+    groups: list[list[str]] = []
+    for label in labels:
+        twin = next((g for g in groups if len(means[g[0]]) == len(means[label])
+                     and np.allclose(means[g[0]], means[label], rtol=0, atol=1e-9)), None)
+        if twin is None:
+            groups.append([label])
+        else:
+            twin.append(label)
+    return groups
 
 
 def _covering(label: str, means: dict[str, Any]) -> str | None:
@@ -229,8 +265,9 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
     crosses, each with its legend entry."""
     fig, ax = subplots(figsize=(6.4, 3.6), layout="constrained")
     x = _positions(labels, lang)
-    ax.errorbar(x, means, yerr=[0 if np.isnan(s) else s for s in sds], fmt="none",
-                ecolor="gray", capsize=4)
+    if seeds >= 2:  # with one run, caps of no height were dashes through the dots
+        ax.errorbar(x, means, yerr=[0 if np.isnan(s) else s for s in sds], fmt="none",
+                    ecolor="gray", capsize=4)
     is_base = np.array([label == base_label for label in labels])
     one = "_one" if seeds < 2 else ""
     for mask, colour, key in ((~is_base, "tab:blue", "plot.ours"),
@@ -282,9 +319,14 @@ def _positions(labels: Sequence[str], lang: str = "en") -> np.ndarray:
 def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str,
                    lang: str = "en") -> Any:
     """Test accuracy per class; the axis starts near the lowest bar, and says where."""
-    fig, ax = subplots(figsize=(6.4, 3.6), layout="constrained")
+    shown = [shortened(name, 20) for name in names]
+    longest = max(map(len, shown), default=0)
+    # wider with the classes, taller with their names: 26 names of 30 characters took most
+    # of the height and cut the axis title where it says where the axis starts
+    fig, ax = subplots(figsize=(max(6.4, 0.3 * len(names) + 2), 2.8 + 0.06 * longest),
+                       layout="constrained")
     ax.bar(range(len(names)), accuracy, color="tab:blue")
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_xticks(range(len(names)), shown, rotation=45, ha="right")
     # a whole percent, so the label's start is the axis's
     low = max(0.0, math.floor((min(accuracy) - 0.05) * 100) / 100) if len(accuracy) else 0.0
     ax.set_ylim(low, 1.0)
@@ -305,14 +347,20 @@ def misclassified_grid(images: np.ndarray, true: Sequence[str], predicted: Seque
     n = len(images)
     rows = max(1, int(np.ceil(n / columns)))
     height, width = images.shape[1:3]
-    # room for each title, and between the images: Fashion-MNIST's longest titles ran into
-    # each other 3 pixels apart
-    band, gap = max(2, height // 4), max(2, width // 4)
-    cell_h, cell_w = height + band, width + gap
-    mosaic = np.full((rows * cell_h, columns * cell_w), np.nan)
-    fig, ax = subplots(figsize=(columns * 1.2, rows * 1.35), layout="constrained")
     titles = [f"{t}→{p}" for t, p in zip(true, predicted)]
     size = 7 if max(map(len, titles), default=0) <= 18 else 6  # "Ankle boot→T-shirt/top"
+    # longer ones on two lines, each name cut to the cell: 60 characters ran over the
+    # neighbours and off the figure
+    titles = [title if len(title) <= 24 else f"{shortened(t, 22)}\n→{shortened(p, 22)}"
+              for title, t, p in zip(titles, true, predicted)]
+    lines = 2 if any("\n" in title for title in titles) else 1
+    # room for each title, and between the images: Fashion-MNIST's longest titles ran into
+    # each other 3 pixels apart
+    band, gap = max(2, lines * height // 4), max(2, width // 4)
+    cell_h, cell_w = height + band, width + gap
+    mosaic = np.full((rows * cell_h, columns * cell_w), np.nan)
+    fig, ax = subplots(figsize=(columns * 1.2, rows * (1.1 + 0.25 * lines)),
+                       layout="constrained")
     for i in range(n):
         top, left = divmod(i, columns)
         top, left = top * cell_h + band, left * cell_w + gap // 2

@@ -70,7 +70,9 @@ def history(numbers: Sequence[int], values: Sequence[float], pruned: Sequence[bo
     ax.set_ylabel(labels["y"])
     in_percent(ax.yaxis, lang)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=FONT)
+    # below the axes: in the corner "best" chose, it hid the best-so-far line it names
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3,
+               fontsize=FONT)
     return fig
 
 

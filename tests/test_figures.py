@@ -1,0 +1,81 @@
+"""The run's and the study's figures at their edges (hunt: 26 classes, long class names, no
+validation set, a blow-up, equal curves, eleven values, one seed)."""
+
+import math
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from mnistlab import figures
+from mnistlab.records import EpochRecord
+
+NAN = math.nan
+
+
+def _epoch(epoch: int, **values: float) -> EpochRecord:
+    record = dict(epoch=epoch, train_loss=1.0 / epoch, train_accuracy_running=0.8,
+                  train_accuracy_eval=0.85, val_loss=0.5, val_accuracy=0.8, val_metric=0.8,
+                  train_metric_running=0.8, lr=0.01, seconds=1.0, train_loss_eval=0.9 / epoch)
+    return EpochRecord(**{**record, **values})
+
+
+def _legend_texts(fig) -> list[str]:
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    return [text.get_text() for legend in legends for text in legend.get_texts()]
+
+
+def test_curves_without_validation_name_no_validation_line():
+    """`--val-size 0`: the legend named a green validation line that was not drawn."""
+    fig = figures.learning_curves([_epoch(1, val_loss=NAN, val_accuracy=NAN),
+                                   _epoch(2, val_loss=NAN, val_accuracy=NAN)])
+    assert len(_legend_texts(fig)) == 2 and "validation" not in _legend_texts(fig)
+    assert "validation" in _legend_texts(figures.learning_curves([_epoch(1), _epoch(2)]))
+
+
+def test_a_loss_that_blew_up_is_drawn_on_a_log_axis():
+    """A diverged run's 1740 read as 0.0 beside 1.5e8 on a linear axis."""
+    loss_axis = figures.learning_curves([_epoch(1, train_loss=1740.0),
+                                         _epoch(2, train_loss=1.5e8)]).axes[0]
+    assert loss_axis.get_yscale() == "log"
+    assert figures.learning_curves([_epoch(1), _epoch(2)]).axes[0].get_yscale() == "linear"
+
+
+def test_equal_curves_are_one_line_named_for_all_and_eleven_values_keep_apart():
+    """Weight decays 0, 0.0001 and 0.0005 at the same accuracy every epoch: three names in
+    the legend, one line showing; an eleventh value took the first one's colour and style."""
+    curves = {f"{v:g}": [[0.5, 0.6 + 0.01 * i]] for i, v in enumerate(
+        [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.5])}
+    curves["0"] = curves["0.0001"]
+    fig = figures.experiment_curves(curves, "learning rate")
+    assert _legend_texts(fig)[0] == "0.0001, 0" and len(fig.axes[0].lines) == 11
+    styles = {(line.get_color(), line.get_linestyle()) for line in fig.axes[0].lines}
+    assert len(styles) == 11
+    legend = fig.axes[0].get_legend()  # beside the axes, not on the lines
+    FigureCanvasAgg(fig).draw()
+    assert legend.get_window_extent().x0 >= fig.axes[0].get_window_extent().x1
+
+
+def test_long_class_names_are_cut_in_their_middle_to_stay_apart():
+    names = [f"a rather long class name no {i:02d}" for i in range(26)]
+    cut = [figures.shortened(name, 20) for name in names]
+    assert len(set(cut)) == 26 and all(len(c) == 20 for c in cut)
+    assert cut[3] == "a rather …name no 03" and figures.shortened("coat", 20) == "coat"
+    fig = figures.misclassified_grid(np.zeros((3, 28, 28)), names[:3], names[3:6], "")
+    titles = [text.get_text() for text in fig.axes[0].texts]
+    short = [figures.shortened(name, 22) for name in (names[0], names[3])]
+    assert titles[0] == f"{short[0]}\n→{short[1]}"
+    bars = figures.per_class_bars(names, [0.9] * 26, "")
+    assert [label.get_text() for label in bars.axes[0].get_xticklabels()] == cut
+    assert bars.get_figwidth() > 6.4
+
+
+def test_a_confusion_matrix_of_26_classes_shows_its_counts():
+    """Past 20 classes the counts were left out, and errors of 1 to 5 were near-white cells."""
+    matrix = np.eye(26, dtype=int) * 90 + 1
+    fig = figures.confusion(matrix.tolist(), [chr(65 + i) for i in range(26)])
+    assert len(fig.axes[0].texts) == 26 * 26
+
+
+def test_one_seed_draws_no_error_bars():
+    fig = figures.point_chart(["0.1", "0.2"], [0.8, 0.81], [NAN, NAN], "dropout", seeds=1)
+    assert not fig.axes[0].containers  # caps of no height were dashes through the dots
