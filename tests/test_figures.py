@@ -79,3 +79,14 @@ def test_a_confusion_matrix_of_26_classes_shows_its_counts():
 def test_one_seed_draws_no_error_bars():
     fig = figures.point_chart(["0.1", "0.2"], [0.8, 0.81], [NAN, NAN], "dropout", seeds=1)
     assert not fig.axes[0].containers  # caps of no height were dashes through the dots
+
+
+def test_an_early_stopped_run_marks_the_epoch_it_keeps():
+    """The curve ran on to epoch 5 at 86.9% where the summary gave epoch 4's 0.8721, and
+    nothing on the figure said which epoch the model is."""
+    history = [_epoch(e) for e in range(1, 6)]
+    fig = figures.learning_curves(history, lang="es", kept_epoch=4)
+    assert "conservada: época 4 (mejor validación)" in _legend_texts(fig)
+    assert all(len(ax.lines) >= 3 for ax in fig.axes)
+    assert not any("kept" in text for text in _legend_texts(
+        figures.learning_curves(history, kept_epoch=5)))  # the last epoch: nothing to mark

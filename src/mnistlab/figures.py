@@ -103,11 +103,13 @@ def localised(fig: Any, lang: str) -> Any:
 
 @drawn
 def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str = "en", *,
-                    regularised: bool = True) -> Any:
+                    regularised: bool = True, kept_epoch: int | None = None) -> Any:
     """Loss and accuracy per epoch: running train, eval-mode train, validation; one legend for
     both panels, below them, where it covers no curve (inside, it sat on 30 epochs' lines).
     `regularised`: the run trains with dropout or augmentation, which the running figure's
-    legend then names (it named them for runs without either)."""
+    legend then names (it named them for runs without either).
+    `kept_epoch`: an early-stopped run's epoch whose weights it keeps, marked on both panels
+    (the curves run on past the figures its summary gives)."""
     epochs = [r.epoch for r in history]
     fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(10, 4.2), layout="constrained")
     size = 6 if len(epochs) <= 15 else 3  # markers that do not merge into a band at 30 epochs
@@ -136,7 +138,11 @@ def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str =
     for ax in (ax_loss, ax_acc):
         _epoch_axis(ax, lang)
         ax.grid(alpha=0.3)
-    fig.legend(*ax_acc.get_legend_handles_labels(), loc="outside lower center", ncol=3)
+        if kept_epoch is not None and kept_epoch < epochs[-1]:
+            ax.axvline(kept_epoch, color="gray", linestyle=":",
+                       label=t(lang, "plot.kept_epoch", epoch=kept_epoch))
+    fig.legend(*ax_acc.get_legend_handles_labels(), loc="outside lower center",
+               ncol=3 if kept_epoch is None else 2)
     if title:
         fig.suptitle(title)
     return localised(fig, lang)

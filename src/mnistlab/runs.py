@@ -101,7 +101,8 @@ def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = Tru
 
         if result.history:
             files.save_figure(out / "curves.png", figures.learning_curves(
-                result.history, regularised=result.config.regularised))
+                result.history, regularised=result.config.regularised,
+                kept_epoch=result.summary.best_epoch))
         if result.summary.test_confusion is not None:
             files.save_figure(out / "confusion.png", figures.confusion(
                 result.summary.test_confusion, splits.class_names))

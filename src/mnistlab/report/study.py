@@ -503,7 +503,8 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Image("plots/final-curves.png", t(lang, "final.curves", seed=seed)))
     files.save_figure(result.out / "plots/final-curves.png",
                       plots.learning_curves(first.history, lang=lang,
-                                            regularised=result.final_config.regularised))
+                                            regularised=result.final_config.regularised,
+                                            kept_epoch=summary.best_epoch))
     if summary.test_confusion:
         files.save_figure(result.out / "plots/final-confusion.png", plots.confusion(
             summary.test_confusion, class_names(summary.class_names, lang),
