@@ -109,11 +109,18 @@ def test_sgd_nesterov_adamw_and_cnn_train():
         assert result.summary.val_accuracy > 0.5, extra
 
 
-def test_divergence_stops_the_run(tmp_path):
+def test_divergence_stops_the_run(tmp_path, monkeypatch):
+    from mnistlab import figures
+
+    titles, real = [], figures.learning_curves
+    monkeypatch.setattr(figures, "learning_curves",
+                        lambda history, *a, **k: titles.append(a[0]) or real(history, *a, **k))
     result = train(TrainConfig(**{**FAST, "optimizer": "sgd", "lr": 50.0, "epochs": 5}),
                    dataset=blobs(), out=tmp_path / "d")
     assert result.summary.status == "diverged"
     assert len(result.history) <= 1
+    # its curves say so (a run stopped at 1.5e8 drew them without a word)
+    assert titles == ["diverged: stopped early (mnistlab doctor says how)"] * len(result.history)
     assert result.summary.diagnoses[0].code == "diverged"
     assert json.loads((tmp_path / "d" / "summary.json").read_text())["status"] == "diverged"
 

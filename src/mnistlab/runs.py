@@ -41,7 +41,7 @@ from .config import (
     read_toml,
 )
 from .errors import MnistlabError, first_few
-from .messages import LANGS, catalogue
+from .messages import LANGS, catalogue, t
 from .models import MAX_PARAMETERS, build_model
 from .records import (
     HISTORY_FIELDS,
@@ -100,9 +100,10 @@ def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = Tru
         from . import figures  # matplotlib is imported only to draw
 
         if result.history:
+            diverged = result.summary.status == "diverged"  # its figure said nothing of it
             files.save_figure(out / "curves.png", figures.learning_curves(
-                result.history, regularised=result.config.regularised,
-                kept_epoch=result.summary.best_epoch))
+                result.history, t("en", "plot.diverged") if diverged else "",
+                regularised=result.config.regularised, kept_epoch=result.summary.best_epoch))
         if result.summary.test_confusion is not None:
             files.save_figure(out / "confusion.png", figures.confusion(
                 result.summary.test_confusion, splits.class_names))
