@@ -38,6 +38,9 @@ def test_a_loss_that_blew_up_is_drawn_on_a_log_axis():
                                          _epoch(2, train_loss=1.5e8)]).axes[0]
     assert loss_axis.get_yscale() == "log"
     assert figures.learning_curves([_epoch(1), _epoch(2)]).axes[0].get_yscale() == "linear"
+    # a long healthy run falls by that much, and stays linear (review)
+    falling = [_epoch(e, train_loss_eval=10.0 ** -e) for e in range(1, 7)]
+    assert figures.learning_curves(falling).axes[0].get_yscale() == "linear"
 
 
 def test_equal_curves_are_one_line_named_for_all_and_eleven_values_keep_apart():
@@ -90,3 +93,21 @@ def test_an_early_stopped_run_marks_the_epoch_it_keeps():
     assert all(len(ax.lines) >= 3 for ax in fig.axes)
     assert not any("kept" in text for text in _legend_texts(
         figures.learning_curves(history, kept_epoch=5)))  # the last epoch: nothing to mark
+
+
+def test_long_value_names_put_the_legend_below_and_a_merged_reported_line_keeps_its_word():
+    """lenet-challenge's failure trial, 80 characters of name, beside the axes: the plot was
+    a quarter of the figure and its title cut (review). Below them it leaves the width."""
+    long = "trial 4 network, BCE + binary accuracy, labels shuffled on purpose"
+    curves = {"trial 0": [[0.5, 0.6]], long: [[0.5, 0.6]]}
+    fig = figures.experiment_curves(curves, "the original failure", reported={long: [[0.9, 0.9]]},
+                                    chance=0.1)
+    assert fig.legends and fig.axes[0].get_legend() is None
+    assert _legend_texts(fig)[0] == f"trial 0, {long}: accuracy"
+    FigureCanvasAgg(fig).draw()
+    assert fig.axes[0].get_window_extent().width > 0.7 * fig.bbox.width
+
+
+def test_per_class_bars_of_ten_digits_keep_their_height():
+    assert figures.per_class_bars([str(k) for k in range(10)], [0.99] * 10, "").get_figheight() \
+        == 3.6

@@ -122,10 +122,8 @@ def learning_curves(history: Sequence[EpochRecord], title: str = "", lang: str =
         ax_loss.plot(epochs, [r.val_loss for r in history], "^-", markersize=size,
                      color="tab:green")
     ax_loss.set_ylabel(t(lang, "plot.loss"))
-    losses = [v for r in history for v in (r.train_loss, r.train_loss_eval, r.val_loss)
-              if math.isfinite(v) and v > 0]
-    if losses and max(losses) > 1000 * min(losses):  # a run that blew up: 1740 read as 0.0
-        ax_loss.set_yscale("log")  # beside 1.5e8 on a linear axis
+    if _blew_up(history):  # 1740 read as 0.0 beside 1.5e8 on a linear axis
+        ax_loss.set_yscale("log")
     ax_acc.plot(epochs, [r.train_accuracy_running for r in history], "o-", markersize=size,
                 label=t(lang, "plot.train_running_on" if regularised else "plot.train_running"))
     ax_acc.plot(epochs, [r.train_accuracy_eval for r in history], "s--", markersize=size,
@@ -156,6 +154,20 @@ def shortened(name: str, most: int) -> str:
         return name
     head = (most - 1) // 2
     return name[:head] + "…" + name[len(name) - (most - 1 - head):]
+
+
+def _blew_up(history: Sequence[EpochRecord]) -> bool:
+    """A loss that rose to over 1000 times a value it had before (a healthy run's falls by
+    that much, to 1e-5 in eval mode after long training, and stays on a linear axis)."""
+    for name in ("train_loss", "train_loss_eval", "val_loss"):
+        low = math.inf
+        for value in (getattr(r, name) for r in history):
+            if not math.isfinite(value):
+                continue
+            if value > 1000 * low:
+                return True
+            low = min(low, value) if value > 0 else low
+    return False
 
 
 def _epoch_axis(ax: Any, lang: str) -> None:
@@ -210,7 +222,7 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
         (line,) = ax.plot(range(1, len(mean) + 1), mean, marker="o", markersize=3,
                           linestyle=("-", "--", ":", "-.")[i // 10 % 4],  # past 10 colours
                           label=t(lang, "plot.true_accuracy", value=label)
-                          if group[0] in reported else label)
+                          if set(group) & reported.keys() else label)
         colours.update(dict.fromkeys(group, line.get_color()))
     for label, mean in means.items():
         if ends[label] is not None:
@@ -231,9 +243,15 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
     in_percent(ax.yaxis, lang)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    # the values' legend read "30" alone; beside the axes, where "best" placed it on lines
-    ax.legend(fontsize=8, title=title, title_fontsize=8, loc="upper left",
-              bbox_to_anchor=(1.01, 1.0))
+    # the values' legend read "30" alone; beside the axes, where "best" placed it on lines,
+    # or below them where its names are long (a trial's took three quarters of the width)
+    handles, labels = ax.get_legend_handles_labels()
+    if max(map(len, labels), default=0) <= 30:
+        ax.legend(fontsize=8, title=title, title_fontsize=8, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0))
+    else:
+        fig.legend(handles, labels, fontsize=8, title=title, title_fontsize=8,
+                   loc="outside lower center")
     return localised(fig, lang)
 
 
@@ -329,7 +347,7 @@ def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str,
     longest = max(map(len, shown), default=0)
     # wider with the classes, taller with their names: 26 names of 30 characters took most
     # of the height and cut the axis title where it says where the axis starts
-    fig, ax = subplots(figsize=(max(6.4, 0.3 * len(names) + 2), 2.8 + 0.06 * longest),
+    fig, ax = subplots(figsize=(max(6.4, 0.3 * len(names) + 2), max(3.6, 2.8 + 0.06 * longest)),
                        layout="constrained")
     ax.bar(range(len(names)), accuracy, color="tab:blue")
     ax.set_xticks(range(len(names)), shown, rotation=45, ha="right")
