@@ -33,6 +33,19 @@ def trained_run(tmp_path, tiny_idx_dir) -> Path:
     return folder
 
 
+def test_a_run_without_its_summary_is_used_with_a_warning_as_doctor_refuses_it(trained_run,
+                                                                              capsys):
+    """Killed between its model and its summary.json: evaluate, predict and export used it
+    without a word while doctor said it had not finished (hunt: a folder an older version
+    left so)."""
+    (trained_run / "summary.json").unlink()
+    capsys.readouterr()
+    assert main(["evaluate", str(trained_run), "--json"]) == 0
+    assert ("has not finished (no summary.json: stopped, killed or out of memory): this is its "
+            "model as last saved; run the command that made it again to finish it"
+            in " ".join(capsys.readouterr().err.split()))
+
+
 def test_evaluate_json_holds_the_classification_report(trained_run, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(trained_run), "--json"]) == 0
