@@ -37,8 +37,8 @@ class Splits:
     class_names: list[str]
     dataset_name: str
     val_source: str
-    # Dataset.digest where the data is a folder given by path (a known name is checked
-    # against its published checksums instead): kept in checkpoints and models
+    # Dataset.digest unless the data is the known dataset the config names (checked against
+    # its published checksums instead): kept in checkpoints and models
     data_digest: str = ""
     published: bool = False  # its checksums are a known dataset's: dataset_name is that one
 
