@@ -371,6 +371,29 @@ def test_a_study_stopped_here_and_resumed_on_a_cluster_leaves_no_checkpoint(
     assert list(out.glob("*/*/checkpoint.pt")) == [], left
 
 
+@pytest.mark.slow
+def test_runs_written_but_not_recorded_are_read_back_not_trained_again_on_a_cluster(
+        ray_cluster, tmp_path, shared_datasets):
+    """A study.db gone (or a final model scored, then the study killed before recording it):
+    the local backend reads the finished folders back; Ray trained every one of them again
+    (hunt), and a scored final lost its `scored_from`."""
+    from tiny_study import write_tiny_study
+
+    study = write_tiny_study(tmp_path / "tiny.toml", shared_datasets)
+    out = tmp_path / "study"
+    cmd = [sys.executable, "-m", "mnistlab", "study", str(study), "--quiet", "--out", str(out)]
+    env = {**os.environ, **ray_cluster.env, "MNISTLAB_DATA": str(shared_datasets)}
+    assert subprocess.run(cmd, env=env, capture_output=True, timeout=600).returncode == 0
+    made = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/model.pt")}
+    kept = (out / "results.csv").read_text()
+    (out / "study.db").unlink()
+    done = subprocess.run(cmd + ["--backend", "ray", "--address", ray_cluster.address],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/model.pt")} == made
+    assert (out / "results.csv").read_text() == kept  # the same rows, read back
+
+
 @pytest.mark.parametrize("command", ["study", "tune"])
 @pytest.mark.parametrize("body", ["", "1 / 0\n", "raise ImportError('no')\n"])
 def test_a_ray_py_of_the_user_s_is_named_not_a_traceback(tmp_path, command, body):

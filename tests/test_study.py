@@ -1223,7 +1223,13 @@ def test_a_best_final_the_experiments_trained_is_scored_not_trained_again(tiny_s
         assert final.test_accuracy == json.loads(capsys.readouterr().out)["accuracy"]
         assert (runs_dir / final.key / "confusion.png").is_file()
     report = (tmp_path / "S" / "report.md").read_text()
-    assert "which the experiments had trained already" in report
+    assert ("which the experiments had trained already: the final model's 2 runs are those "
+            "runs, each scored on the test set once chosen") in report
+    # the conclusions count a network once: its scored copies are not more trained runs
+    gap = {r.key for r in result.rows + result.final_rows
+           if any(f.code == "val-above-train" for f in result.summaries[r.key].diagnoses)}
+    scored = {r.key for r in result.final_rows if result.summaries[r.key].scored_from}
+    assert gap & scored and f"In {len(gap - scored)} trained runs" in report
 
 
 def test_an_explicit_final_a_variant_trains_waits_for_it_and_is_scored(tiny_study, tmp_path):
@@ -1238,7 +1244,8 @@ def test_an_explicit_final_a_variant_trains_waits_for_it_and_is_scored(tiny_stud
     [variant] = [r for r in result.rows if r.experiment == "learning-rate" and r.value == "0.01"]
     assert result.summaries[final.key].scored_from == variant.key != final.key
     assert final.val_accuracy == variant.val_accuracy and final.test_accuracy is not None
-    assert "which the experiments had trained already" in (tmp_path / "S" / "report.md").read_text()
+    assert ("the final model's 1 run is that run, scored on the test set once chosen"
+            in (tmp_path / "S" / "report.md").read_text())
 
 
 def test_trial_conclusions_quote_the_trials_table_means(tiny_study, tmp_path):

@@ -459,8 +459,9 @@ def _scored_from(doc: Document, result: StudyResult, lang: str) -> None:
              t(lang, "final.scored_from.variant", name=exp.heading(lang),
                value=exp.shown(source.value, lang)))
     n = len(result.final_rows)  # some trained (before this was done, a source unreadable)
-    doc.add(Paragraph(t(lang, "final.scored_from", where=where) if len(scored) == n else
-                      t(lang, "final.scored_from_some", where=where, k=len(scored), n=n)))
+    doc.add(Paragraph(t(lang, "final.scored_from", where=where, n=n) if len(scored) == n else
+                      t(lang, "final.scored_from_some", where=where, k=len(scored), n=n,
+                        others=n - len(scored))))
 
 
 def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
@@ -625,6 +626,7 @@ def _conclusions(doc: Document, result: StudyResult,
             items.append(t(lang, "concl.original_diff", rows="; ".join(far)))
     running_gap = {r.key for r in result.rows + result.final_rows  # the doctor section's
                    if r.key in result.summaries  # runs and findings (a diverged run has none)
+                   and not result.summaries[r.key].scored_from  # its source is counted
                    and any(f.code == "val-above-train"
                            for f in result.summaries[r.key].diagnoses)}
     # the original's claim is quoted where its figures make it (validation above training)

@@ -97,6 +97,24 @@ def unit_cost(unit: list[PlannedRun]) -> float:
     return steps * 5e-4 + len(unit) * per_member
 
 
+def read_back(unit: list[PlannedRun], study_dir: Path,
+              runs_dir: str = "runs") -> tuple[Outcome, list[PlannedRun]]:
+    """Of `unit`, the runs trained and written but never recorded (a study.db moved away, a
+    failed write, a stop in between) read back, and the runs left to train: all of a cohort
+    whose checkpoint resumes them together (some written: the cohort grew, more seeds or
+    values while study.db was away)."""
+    written = [runs.finished_result(study_dir / runs_dir / r.key, r.config, needs_test=r.test)
+               for r in unit]
+    done = [(r.key, w.summary, w.history) for r, w in zip(unit, written) if w is not None]
+    if len(unit) > 1:
+        checkpoint = cohort.checkpoint_dir(study_dir, [r.key for r in unit]) / "checkpoint.pt"
+        if len(done) == len(unit):
+            cohort.remove_checkpoint(checkpoint)
+        elif checkpoint.exists():
+            return [], unit
+    return done, [r for r, w in zip(unit, written) if w is None]
+
+
 def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
                reporter: Reporter) -> Outcome:
     """Train one unit here; KeyboardInterrupt if a run was interrupted (its checkpoint stays)."""
@@ -108,18 +126,12 @@ def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
         if result.summary.status == "interrupted":
             raise KeyboardInterrupt
         return [(run.key, result.summary, result.history)]
+    done, rest = read_back(unit, study_dir)
+    if len(rest) < len(unit):
+        return done + (train_unit(rest, study_dir, cache, reporter) if rest else [])
     keys = [r.key for r in unit]
     outs = [study_dir / "runs" / key for key in keys]
-    written = [runs.finished_result(out, r.config, needs_test=r.test) for r, out in zip(unit, outs)]
     checkpoint = cohort.checkpoint_dir(study_dir, keys) / "checkpoint.pt"
-    if all(written):  # trained and written, but never recorded (a study.db moved away, a
-        cohort.remove_checkpoint(checkpoint)  # failed write, a stop in between): read back
-        return [(r.key, w.summary, w.history) for r, w in zip(unit, written) if w is not None]
-    if any(written) and not checkpoint.exists():  # some written (the cohort grew: more seeds
-        # or values while study.db was away): read those back, train only the others
-        done = [(r.key, w.summary, w.history) for r, w in zip(unit, written) if w is not None]
-        rest = [r for r, w in zip(unit, written) if w is None]
-        return done + train_unit(rest, study_dir, cache, reporter)
     # train() checks these for a run trained alone; here before the cohort trains (a file in
     # a run folder's place failed as its members were written, the cohort trained for nothing)
     files.check_output_folder(study_dir / "runs", "")

@@ -27,6 +27,7 @@ from .backends import (
     QueueReporter,
     ReporterFor,
     plan_units,
+    read_back,
     start_relay,
     train_unit,
     unit_cost,
@@ -151,13 +152,21 @@ class RayBackend:
 
     def execute(self, runs: list[PlannedRun], study_dir: Path, on_done: OnDone,
                 reporter_for: ReporterFor, *, runs_dir: str = "runs") -> None:
-        """Train `runs`; each run's folder lands in study_dir/runs_dir/<key>."""
-        if not runs:
+        """Train `runs`; each run's folder lands in study_dir/runs_dir/<key>. Folders written
+        here but never recorded are read back, as the local backend does (a final model
+        scored, then the study killed; a study.db gone: they were all trained again)."""
+        units = []
+        for unit in sorted(plan_units(runs, self.cohorts, study_dir), key=unit_cost,
+                           reverse=True):
+            done, rest = read_back(unit, study_dir, runs_dir)
+            for key, summary, history in done:
+                on_done(next(r for r in unit if r.key == key), summary, history)
+            units += [rest] if rest else []
+        if not units:
             return
         ray = raycluster.connect(self.address)
         head = raycluster.HeadWatch(ray)
         head.check(now=True)  # a study's second call (its final model) after the head is gone
-        units = sorted(plan_units(runs, self.cohorts, study_dir), key=unit_cost, reverse=True)
         datasets = raycluster.ship_datasets(ray, [u[0].config for u in units])
         task = ray.remote(train_unit_task).options(**self.resources.options())
         mailbox = ray.remote(num_cpus=0)(ProgressMailbox).remote()
