@@ -78,3 +78,28 @@ def test_a_recipe_s_setting_the_data_refuses_is_named_as_the_recipe_s(tmp_path, 
     [warning] = [line for line in capsys.readouterr().err.splitlines() if "train-subset" in line]
     assert warning.endswith("(--train-subset 40000 comes from --recipe mnist-fast: give "
                             "--train-subset to change it)"), warning
+
+
+def test_names_close_to_a_recipe_or_preset_say_which_was_meant(capsys):
+    """A typo got the list of names alone; a study's preset given to tune, "unknown" (hunt)."""
+    from mnistlab.cli import main
+
+    for argv, said in ((["train", "--recipe", "mnist-fats"], "(did you mean mnist-fast?)"),
+                       (["study", "lenet-challange"], "(did you mean lenet-challenge?)"),
+                       (["study", "fashion-mlp"], "(it is a preset of `mnistlab tune`: run "
+                                                  "`mnistlab tune fashion-mlp`)")):
+        assert main(argv) == 2
+        assert said in capsys.readouterr().err
+
+
+def test_a_recipe_on_another_dataset_says_its_figures_do_not_apply(tmp_path, capsys,
+                                                                    shared_datasets):
+    """`--recipe mnist-fast --dataset fashion-mnist` trained without a word of the recipe
+    being MNIST's (hunt): one warning line, and the run trains."""
+    from mnistlab.cli import main
+
+    assert main(["train", "--recipe", "mnist-fast", "--dataset", "fashion-mnist",
+                 "--data-dir", str(shared_datasets), "--train-subset", "500", "--val-size",
+                 "100", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    assert ("warning: --recipe mnist-fast was tuned and measured on mnist; on fashion-mnist its "
+            "settings are a starting point" in " ".join(capsys.readouterr().err.split()))

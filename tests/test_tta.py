@@ -101,8 +101,13 @@ def test_train_and_evaluate_say_so(tmp_path, tiny_idx_dir, capsys):
            "without the views) ..." in " ".join(said.err.split())
     assert main([*args, "--ensemble", "2", "--out", str(tmp_path / "two")]) == 0
     # the epochs scored the ensemble already: it said they were "without"
-    assert "scoring validation and test with 2 members (each member alone too; the epochs' " \
-           "scores above are the ensemble's) ..." in " ".join(capsys.readouterr().err.split())
+    said = " ".join(capsys.readouterr().err.split())
+    assert "scoring validation and test with 2 members (each member is scored alone too; the " \
+           "epochs' scores above are the ensemble's) ..." in said
+    # both: the ensemble's scores said once, not two clauses that repeat it (hunt)
+    assert main([*args, "--ensemble", "2", "--tta", "--out", str(tmp_path / "both")]) == 0
+    assert "(the epochs' scores above are the ensemble's, without the views; each member is " \
+           "scored alone too) ..." in " ".join(capsys.readouterr().err.split())
     assert main([*args, "--out", str(tmp_path / "plain")]) == 0
     assert "scoring" not in capsys.readouterr().err  # a second's pass: nothing to say
     assert main(["evaluate", str(out), "--json"]) == 0

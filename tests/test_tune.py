@@ -803,6 +803,9 @@ def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, caps
 
 @pytest.mark.parametrize("argv, message", [
     (["tune", "no-such-preset"], "unknown preset 'no-such-preset'"),
+    (["tune", "fashion-mpl"], "unknown preset 'fashion-mpl' (did you mean fashion-mlp?)"),
+    (["tune", "fashion-hparams"], "unknown preset 'fashion-hparams' (it is a preset of "
+     "`mnistlab study`: run `mnistlab study fashion-hparams`)"),
     (["tune", "fashion-mlp", "--trials", "0"], "trials: must be a whole number >= 1"),
     (["tune", "fashion-mlp", "--retrain-seeds", "-1"], "retrain-seeds: must be"),
     (["tune", "fashion-mlp", "--retrain-seeds", "1000000000"],

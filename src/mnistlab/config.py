@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import MnistlabError
+from .errors import MnistlabError, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -652,10 +652,24 @@ def read_preset_or_file(name_or_path: str, package: str, kind: str) -> tuple[dic
     if path.suffix == ".toml" or (path.exists() and not (path.is_dir() and name_or_path in names)):
         return read_toml(path), str(path)
     if name_or_path not in names:
-        raise MnistlabError(f"{kind}: unknown preset {name_or_path!r}; presets: "
+        hint = _other_preset(name_or_path, package, names)
+        raise MnistlabError(f"{kind}: unknown preset {name_or_path!r}{hint}; presets: "
                             f"{', '.join(names)} (or give a .toml file)")
     text = resources.files(package).joinpath(f"{name_or_path}.toml").read_text("utf-8")
     return tomllib.loads(text), f"preset {name_or_path}"
+
+
+# the command whose presets live in the other package: a study's name given to tune, or back
+OTHER_PRESETS = {"mnistlab.study.presets": ("mnistlab.tune.presets", "mnistlab tune"),
+                 "mnistlab.tune.presets": ("mnistlab.study.presets", "mnistlab study")}
+
+
+def _other_preset(name: str, package: str, names: list[str]) -> str:
+    """" (did you mean ...?)" for a misspelt preset, or where it is the other command's."""
+    other = OTHER_PRESETS.get(package)
+    if other is not None and name in list_presets_in(other[0]):
+        return f" (it is a preset of `{other[1]}`: run `{other[1]} {name}`)"
+    return did_you_mean(name, names)
 
 
 # A study's or search space's name is its default folder (studies/<name>, tunes/<name>), so it

@@ -49,3 +49,11 @@ def first_few(items: Iterable[str], limit: int = 3, sep: str = ", ") -> str:
     that keeps a message on one line."""
     items = list(items)
     return sep.join(items[:limit]) + (f"{sep}…" if len(items) > limit else "")
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """" (did you mean X?)" where `name` is close to one of `known` (a typo), else ""."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""

@@ -151,12 +151,13 @@ class RichReporter(Reporter):
     def final_scoring(self, views: int, members: int) -> None:
         # one plain pass takes a second; views and members multiply it: say why it is quiet
         if self.epoch_lines and (views > 1 or members > 1):
-            why = [said for said, applies in (
-                ("the epochs' scores above were without the views", views > 1),
-                ("each member alone too; the epochs' scores above are the ensemble's",
-                 members > 1)) if applies]
+            ensemble = "the epochs' scores above are the ensemble's"  # said once (hunt)
+            why = (f"{ensemble}, without the views; each member is scored alone too"
+                   if views > 1 and members > 1 else
+                   "the epochs' scores above were without the views" if views > 1 else
+                   f"each member is scored alone too; {ensemble}")
             self.console.print(f"scoring validation and test with {passes(views, members)} "
-                               f"({'; '.join(why)}) ...", highlight=False)
+                               f"({why}) ...", highlight=False)
 
 
 class StudyProgress:

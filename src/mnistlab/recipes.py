@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import MnistlabError
+from .errors import MnistlabError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -83,5 +83,6 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]
     except KeyError:
-        raise MnistlabError(f"recipe: unknown name {name!r}; known recipes: "
+        raise MnistlabError(f"recipe: unknown name {name!r}{did_you_mean(name, list(RECIPES))}; "
+                            "known recipes: "
                             f"{', '.join(sorted(RECIPES))} (see --recipe list)") from None

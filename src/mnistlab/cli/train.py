@@ -125,6 +125,11 @@ def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str
         lines.append(f"warning: --recipe {args.recipe} gives {', '.join(unread)} for its "
                      f"{given.get('model', 'model')}, which {chosen} does not read; they do "
                      "nothing")
+    tuned_for = given.get("dataset")
+    if tuned_for and tuned_for not in (config.dataset, Path(config.dataset).name):  # (hunt)
+        lines.append(f"warning: --recipe {args.recipe} was tuned and measured on {tuned_for}; "
+                     f"on {config.dataset} its settings are a starting point, and its figures "
+                     "in `--recipe list` do not apply")
     recipe = TrainConfig.from_dict(given, typed=False)
     if set(given) <= in_file | flags and any(getattr(config, k) != getattr(recipe, k)
                                              for k in given):
