@@ -87,7 +87,10 @@ def test_names_close_to_a_recipe_or_preset_say_which_was_meant(capsys):
     for argv, said in ((["train", "--recipe", "mnist-fats"], "(did you mean mnist-fast?)"),
                        (["study", "lenet-challange"], "(did you mean lenet-challenge?)"),
                        (["study", "fashion-mlp"], "(it is a preset of `mnistlab tune`: run "
-                                                  "`mnistlab tune fashion-mlp`)")):
+                                                  "`mnistlab tune fashion-mlp`)"),
+                       # the other command's near name, not a far one of ours (review)
+                       (["study", "fashion-mpl"], "(did you mean `mnistlab tune fashion-mlp`?)"),
+                       (["train", "--recipe", "MNIST-FAST"], "(did you mean mnist-fast?)")):
         assert main(argv) == 2
         assert said in capsys.readouterr().err
 
@@ -103,3 +106,10 @@ def test_a_recipe_on_another_dataset_says_its_figures_do_not_apply(tmp_path, cap
                  "100", "--quiet", "--out", str(tmp_path / "r")]) == 0
     assert ("warning: --recipe mnist-fast was tuned and measured on mnist; on fashion-mnist its "
             "settings are a starting point" in " ".join(capsys.readouterr().err.split()))
+    # a copy of MNIST in a folder of any name is MNIST: no word (review)
+    import shutil
+
+    copy = shutil.copytree(shared_datasets / "mnist", tmp_path / "digits")
+    assert main(["train", "--recipe", "mnist-fast", "--dataset", str(copy), "--train-subset",
+                 "500", "--val-size", "100", "--quiet", "--out", str(tmp_path / "c")]) == 0
+    assert "tuned and measured" not in capsys.readouterr().err

@@ -2072,7 +2072,8 @@ def test_a_final_trained_before_is_kept_and_the_report_says_which_runs_were_scor
     assert [again.summaries[r.key].scored_from is not None for r in again.final_rows] == [
         False, True]
     report = (tmp_path / "S" / "report.md").read_text()
-    assert "1 of the final model's 2 runs are those runs" in report
+    assert ("of the final model's 2 runs, 1 is that run, scored on the test set once chosen, "
+            "not trained a second time; 1 other run was trained for it") in report
 
 
 def test_the_method_says_what_two_seeds_can_measure_and_which_runs_use_the_test_set(

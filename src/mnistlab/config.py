@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import MnistlabError, did_you_mean
+from .errors import MnistlabError, closest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -665,11 +665,17 @@ OTHER_PRESETS = {"mnistlab.study.presets": ("mnistlab.tune.presets", "mnistlab t
 
 
 def _other_preset(name: str, package: str, names: list[str]) -> str:
-    """" (did you mean ...?)" for a misspelt preset, or where it is the other command's."""
+    """" (did you mean ...?)" for a misspelt preset, or where it is (nearly) the other
+    command's: `study fashion-mpl` means tune's fashion-mlp, not fashion-hparams."""
     other = OTHER_PRESETS.get(package)
-    if other is not None and name in list_presets_in(other[0]):
+    theirs = list_presets_in(other[0]) if other is not None else []
+    if other is not None and name in theirs:
         return f" (it is a preset of `{other[1]}`: run `{other[1]} {name}`)"
-    return did_you_mean(name, names)
+    best = closest(name, [*names, *theirs])
+    if best is None:
+        return ""
+    return f" (did you mean {best}?)" if best in names else \
+        f" (did you mean `{other[1]} {best}`?)"  # type: ignore[index]
 
 
 # A study's or search space's name is its default folder (studies/<name>, tunes/<name>), so it

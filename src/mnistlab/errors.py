@@ -51,9 +51,16 @@ def first_few(items: Iterable[str], limit: int = 3, sep: str = ", ") -> str:
     return sep.join(items[:limit]) + (f"{sep}…" if len(items) > limit else "")
 
 
-def did_you_mean(name: str, known: list[str]) -> str:
-    """" (did you mean X?)" where `name` is close to one of `known` (a typo), else ""."""
+def closest(name: str, known: list[str]) -> str | None:
+    """The one of `known` that `name` is a typo of (case aside: MNIST-FAST is mnist-fast)."""
     import difflib
 
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """" (did you mean X?)" where `name` is close to one of `known` (a typo), else ""."""
+    best = closest(name, known)
+    return f" (did you mean {best}?)" if best else ""

@@ -125,8 +125,10 @@ def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str
         lines.append(f"warning: --recipe {args.recipe} gives {', '.join(unread)} for its "
                      f"{given.get('model', 'model')}, which {chosen} does not read; they do "
                      "nothing")
-    tuned_for = given.get("dataset")
-    if tuned_for and tuned_for not in (config.dataset, Path(config.dataset).name):  # (hunt)
+    from ..data import KNOWN_DATASETS
+
+    tuned_for = given.get("dataset")  # the other known dataset (a folder may be a copy of
+    if tuned_for and config.dataset in KNOWN_DATASETS and config.dataset != tuned_for:  # it)
         lines.append(f"warning: --recipe {args.recipe} was tuned and measured on {tuned_for}; "
                      f"on {config.dataset} its settings are a starting point, and its figures "
                      "in `--recipe list` do not apply")

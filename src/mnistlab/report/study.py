@@ -624,9 +624,9 @@ def _conclusions(doc: Document, result: StudyResult,
         items.append(t(lang, "concl.original_close", close=total - len(far), total=total))
         if far:
             items.append(t(lang, "concl.original_diff", rows="; ".join(far)))
-    running_gap = {r.key for r in result.rows + result.final_rows  # the doctor section's
-                   if r.key in result.summaries  # runs and findings (a diverged run has none)
-                   and not result.summaries[r.key].scored_from  # its source is counted
+    running_gap = {r.key for r in result.rows + result.final_rows  # trained runs with the
+                   if r.key in result.summaries  # finding (a diverged run has none); a final
+                   and not result.summaries[r.key].scored_from  # scored from one is that one
                    and any(f.code == "val-above-train"
                            for f in result.summaries[r.key].diagnoses)}
     # the original's claim is quoted where its figures make it (validation above training)
