@@ -356,10 +356,9 @@ def check_run_usable(run_dir: str | Path, *, scores_diverged: bool = False) -> N
 
     folder = Path(run_dir)
     if not (folder / "summary.json").is_file():
-        if folder.is_dir() and any((folder / name).is_file() for name in ("model.pt",
-                                                                         "checkpoint.pt")):
-            # killed between its model and its summary (doctor refused it; these used it
-            # without a word)
+        if all((folder / name).is_file() for name in ("model.pt", "config.toml")):
+            # a run killed between its model and its summary (doctor refused it; these used
+            # it without a word); a model.pt alone is a model handed on, not a run
             stderr.print(f"[yellow]warning:[/] {escape(str(folder))} has not finished (no "
                          "summary.json: stopped, killed or out of memory): this is its model "
                          "as last saved; run the command that made it again to finish it",
