@@ -667,15 +667,14 @@ OTHER_PRESETS = {"mnistlab.study.presets": ("mnistlab.tune.presets", "mnistlab t
 def _other_preset(name: str, package: str, names: list[str]) -> str:
     """" (did you mean ...?)" for a misspelt preset, or where it is (nearly) the other
     command's: `study fashion-mpl` means tune's fashion-mlp, not fashion-hparams."""
-    other = OTHER_PRESETS.get(package)
-    theirs = list_presets_in(other[0]) if other is not None else []
-    if other is not None and name in theirs:
-        return f" (it is a preset of `{other[1]}`: run `{other[1]} {name}`)"
+    other_package, command = OTHER_PRESETS.get(package, ("", ""))
+    theirs = list_presets_in(other_package) if other_package else []
+    if name in theirs:
+        return f" (it is a preset of `{command}`: run `{command} {name}`)"
     best = closest(name, [*names, *theirs])
     if best is None:
         return ""
-    return f" (did you mean {best}?)" if best in names else \
-        f" (did you mean `{other[1]} {best}`?)"  # type: ignore[index]
+    return f" (did you mean {best}?)" if best in names else f" (did you mean `{command} {best}`?)"
 
 
 # A study's or search space's name is its default folder (studies/<name>, tunes/<name>), so it
