@@ -47,9 +47,9 @@ THUMB_SIDE = 160  # the input as kept for the sheet
 # Only plain raster formats: Pillow's EPS/PDF-like plugins hand the file to other programs
 # (Ghostscript), which a prediction on an untrusted file should never do.
 ARRAY_SUFFIXES = (".npy", ".npz")  # NumPy's files: read by the Python API's caller
-ARRAYS_THROUGH_PYTHON = ("a NumPy array file, which predict does not read: give arrays through "
-                         "Python, mnistlab.predict(run, numpy.load(path)) (an .npz's: "
-                         "numpy.load(path)[name]), or save PNGs")
+ARRAYS_FIX = "arrays through Python (mnistlab.predict(run, numpy.load(path)))"
+ARRAYS_THROUGH_PYTHON = (f"a NumPy array file, which predict does not read: give {ARRAYS_FIX} "
+                         "(an .npz's array by its key: numpy.load(path)[key]), or save PNGs")
 FORMATS = ("BMP", "GIF", "ICO", "JPEG", "PNG", "PPM", "TGA", "TIFF", "WEBP")
 IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items()
                            if fmt in FORMATS)
@@ -527,26 +527,23 @@ def _passed_over(others: list[Path]) -> str:
     """What of a folder given to predict is not read, and how to have it read: subfolders
     (a folder is not searched below its own level), files not named as images (NumPy's
     arrays: through Python) and links to nothing."""
-    def files(arrays: bool) -> list[Path]:
-        return [p for p in others if p.is_file() and (p.suffix.lower() in ARRAY_SUFFIXES)
-                == arrays]
-
-    groups = [(names, what, fix) for names, what, fix in (
-        ([p for p in others if p.is_dir()], "subfolder*", "a subfolder as a folder of its own"),
-        (files(arrays=False), "file* not named as an image", "them by name"),
-        (files(arrays=True), "NumPy array file*", "arrays through Python ("
-                                                  "mnistlab.predict(run, numpy.load(path)))"),
-        ([p for p in others if not p.exists()], "link* to nothing", "")) if names]
-    if not groups:
+    folders = [p for p in others if p.is_dir()]
+    arrays = [p for p in others if p.is_file() and p.suffix.lower() in ARRAY_SUFFIXES]
+    named = [p for p in others if p.is_file() and p not in arrays]
+    broken = [p for p in others if not p.exists()]
+    said = [f"{len(names)} {what.replace('*', 's' if len(names) > 1 else '')} "
+            f"({first_few([p.name for p in names])})"
+            for names, what in ((folders, "subfolder*"), (named, "file* not named as an image"),
+                                (arrays, "NumPy array file*"), (broken, "link* to nothing"))
+            if names]
+    if not said:
         return ""
-    said = " and ".join(f"{len(names)} {what.replace('*', 's' if len(names) > 1 else '')} "
-                        f"({first_few([p.name for p in names])})" for names, what, _ in groups)
-    order = ("them by name", "a subfolder", "arrays")  # as they were said before arrays
-    fixes = sorted((fix for _, _, fix in groups if fix),
-                   key=lambda fix: [fix.startswith(o) for o in order].index(True))
-    links = "fix or remove the link" if groups[-1][1].startswith("link") else ""
-    return f"{said} not read; " + "; ".join(
-        part for part in (f"give {', '.join(fixes)}" if fixes else "", links) if part)
+    fixes = [fix for names, fix in ((named, "them by name"),
+                                    (folders, "a subfolder as a folder of its own"),
+                                    (arrays, ARRAYS_FIX)) if names]
+    parts = ([f"give {', '.join(fixes)}"] if fixes else []) + (
+        ["fix or remove the link"] if broken else [])
+    return f"{' and '.join(said)} not read; {'; '.join(parts)}"
 
 
 @interrupt.scoped

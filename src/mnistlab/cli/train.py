@@ -107,6 +107,7 @@ def _momentum_given(args: argparse.Namespace, config: TrainConfig) -> str:
 def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str]:
     """A warning where --config (a run's config.toml lists every setting) and the flags set
     again every setting the recipe gives, to other values: the recipe then changes nothing."""
+    from ..data import KNOWN_DATASETS
     from ..models import unread_settings
     from ..recipes import get_recipe
 
@@ -125,8 +126,6 @@ def _recipe_set_again(args: argparse.Namespace, config: TrainConfig) -> list[str
         lines.append(f"warning: --recipe {args.recipe} gives {', '.join(unread)} for its "
                      f"{given.get('model', 'model')}, which {chosen} does not read; they do "
                      "nothing")
-    from ..data import KNOWN_DATASETS
-
     tuned_for = given.get("dataset")  # the other known dataset (a folder may be a copy of
     if tuned_for and config.dataset in KNOWN_DATASETS and config.dataset != tuned_for:  # it)
         lines.append(f"warning: --recipe {args.recipe} was tuned and measured on {tuned_for}; "

@@ -425,8 +425,12 @@ def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, Stored
     for run in missing:
         source = _trained_twin(run, plan, done)
         dest = out / "runs" / run.key
-        if source is None or runs.finished_result(dest, run.config, needs_test=True):
-            left.append(run)  # trained for it before (the backend reads it back), or to train
+        if source is None:
+            left.append(run)
+            continue
+        kept = runs.finished_result(dest, run.config, needs_test=True)
+        if kept is not None:  # trained (or scored) for it before: read once, here
+            on_done(run, kept.summary, kept.history)
             continue
         try:
             resolve_device(run.config.device)
