@@ -192,6 +192,8 @@ class ClassificationReport:
 # A ratio whose denominator is 0 is reported as 0, as scikit-learn does: the precision of a class
 # never predicted, the recall of a class with no image, the F1 of a class with both at 0. The
 # averages then count such a class as 0 (a never-predicted class lowers the macro precision).
+# A class with neither an image nor a prediction here (a split that holds a few of the classes)
+# is left out of the macro average, as scikit-learn leaves out labels absent from both.
 UNDEFINED = 0.0
 
 
@@ -211,7 +213,8 @@ def classification_report(matrix: list[list[int]], class_names: list[str]
     total = sum(s.support for s in scores)
     return ClassificationReport(
         classes=dict(zip(class_names, scores)),
-        macro_avg=_average(scores, [1] * k, total),
+        macro_avg=_average(scores, [int(s.support > 0 or predicted[i] > 0)
+                                    for i, s in enumerate(scores)], total),
         weighted_avg=_average(scores, [s.support for s in scores], total),
         accuracy=sum(matrix[i][i] for i in range(k)) / total if total else UNDEFINED)
 
