@@ -989,3 +989,46 @@ def test_a_diverged_run_points_to_a_panel_only_where_it_printed_one(quiet, tiny_
     assert code == 1 and "training diverged" in said
     assert ("see the doctor's panel" in said) != quiet
     assert (f"`mnistlab doctor {run}` says more" in said) == quiet
+
+
+def test_train_lang_es_writes_the_figures_and_the_doctors_panel_in_spanish(tiny_idx_dir,
+                                                                           tmp_path, capsys,
+                                                                           monkeypatch):
+    """`train` drew English figures and an English panel: only `doctor` and the reports had
+    --lang. A diverged run: its curves' title and the panel are the run's own words."""
+    from mnistlab import figures
+    from mnistlab.messages import t
+
+    drawn: dict[str, tuple] = {}
+
+    def spied(name: str, draw):
+        def spy(*args, **kwargs):
+            drawn[name] = (args, kwargs)
+            return draw(*args, **kwargs)
+        return spy
+
+    for name in ("learning_curves", "confusion"):
+        monkeypatch.setattr(figures, name, spied(name, getattr(figures, name)))
+    code = main(["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--hidden", "16",
+                 "--epochs", "2", "--val-size", "100", "--optimizer", "sgd", "--lr", "1e6",
+                 "--device", "cpu", "--out", str(tmp_path / "run"), "--lang", "es"])
+    assert code == 1 and (tmp_path / "run" / "curves.png").is_file()
+    args, kwargs = drawn["learning_curves"]
+    assert args[1:] == (t("es", "plot.diverged"), "es")
+    shown = capsys.readouterr().out
+    assert t("es", "cli.doctor") in shown and t("en", "cli.doctor") not in shown
+    assert main(["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--hidden", "16",
+                 "--epochs", "1", "--val-size", "100", "--device", "cpu", "--quiet",
+                 "--out", str(tmp_path / "ok"), "--lang", "es"]) == 0
+    assert drawn["confusion"][1]["lang"] == "es"
+
+
+def test_train_refuses_an_unknown_language_before_it_trains(tiny_idx_dir, tmp_path):
+    from mnistlab import train
+    from mnistlab.errors import MnistlabError
+
+    config = TrainConfig(dataset=str(tiny_idx_dir), model="mlp", hidden=[8], epochs=1,
+                         val_size=100, device="cpu")
+    with pytest.raises(MnistlabError, match="lang: unknown language 'fr'"):
+        train(config, out=tmp_path / "run", lang="fr")
+    assert not (tmp_path / "run" / "model.pt").exists()

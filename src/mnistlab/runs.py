@@ -89,9 +89,10 @@ def model_payload(result: RunResult, splits: Splits) -> dict[str, Any]:
     }
 
 
-def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = True) -> None:
-    """Write the run folder (see the module docstring); the checkpoint goes once the run is
-    complete."""
+def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = True,
+              lang: str = "en") -> None:
+    """Write the run folder (see the module docstring), its figures' words in `lang`; the
+    checkpoint goes once the run is complete."""
     out.mkdir(parents=True, exist_ok=True)
     files.write_text(out / "config.toml", result.config.to_toml())
     files.write_text(out / "metrics.csv", metrics_csv(result.history))
@@ -102,11 +103,11 @@ def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = Tru
         if result.history:
             diverged = result.summary.status == "diverged"  # its figure said nothing of it
             files.save_figure(out / "curves.png", figures.learning_curves(
-                result.history, t("en", "plot.diverged") if diverged else "",
+                result.history, t(lang, "plot.diverged") if diverged else "", lang,
                 regularised=result.config.regularised, kept_epoch=result.summary.best_epoch))
         if result.summary.test_confusion is not None:
             files.save_figure(out / "confusion.png", figures.confusion(
-                result.summary.test_confusion, splits.class_names))
+                result.summary.test_confusion, splits.class_names, lang=lang))
     files.write_json(out / "summary.json", result.summary.to_dict())
     if result.summary.status != "interrupted":
         (out / "checkpoint.pt").unlink(missing_ok=True)

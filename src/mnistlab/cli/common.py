@@ -291,7 +291,7 @@ def _across_widths(cells: dict[str, str], space: int) -> list[int]:
     return widths
 
 
-def print_summary(summary: RunSummary, out: Path | None) -> None:
+def print_summary(summary: RunSummary, out: Path | None, lang: str = "en") -> None:
     from rich.table import Table
 
     def pct(value: Any) -> str:
@@ -330,7 +330,7 @@ def print_summary(summary: RunSummary, out: Path | None) -> None:
                      f"{pct(summary.val_accuracy)}")
     if summary.members:
         print_members(summary.members)
-    print_findings(summary.diagnoses)
+    print_findings(summary.diagnoses, lang)
     if out is not None:
         stdout.print(f"run folder: [bold]{escape(str(out))}[/]", soft_wrap=True)  # whole: copied
 

@@ -18,6 +18,7 @@ from ..errors import MnistlabError
 from .common import (
     RUN_DIR_HELP,
     add_config_flags,
+    add_lang,
     add_log_flags,
     as_flag,
     check_run_usable,
@@ -55,6 +56,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
                    help="replace the run already in --out (by default the same settings resume "
                    "it and other settings are refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one line at the end")
+    add_lang(p, "the figures' (curves.png, confusion.png) and the doctor's")
     add_log_flags(p, "the run, epoch by epoch,")
     add_config_flags(p)
 
@@ -150,7 +152,8 @@ def _list_recipes(args: argparse.Namespace) -> int:
 
     asked = [as_flag(k, v) if isinstance(v, bool) else flag(k)
              for k, v in vars(args).items() if k not in ("command", "func", "recipe")
-             and (v is not None if k in SETTINGS else bool(v))]  # a setting: None unless given
+             and (v is not None if k in SETTINGS else bool(v))  # a setting: None unless given
+             and (k, v) != ("lang", "en")]  # --lang's default
     if asked:
         raise MnistlabError(f"--recipe list shows the recipes and trains nothing; leave "
                             f"out {', '.join(asked)} (or give a recipe's name)")
@@ -190,7 +193,7 @@ def run_train(args: argparse.Namespace) -> int:
             tracking = _tracking(args, out)  # a missing extra, a silent server: before training
             result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
                            refuse_damaged=True,  # a finished run's damaged summary: kept
-                           hooks=tracking.train_hooks() if tracking else None)
+                           hooks=tracking.train_hooks() if tracking else None, lang=args.lang)
     except KeyboardInterrupt:  # outside the epochs (the final scoring, writing the files)
         if not out.is_dir():
             raise
@@ -204,7 +207,7 @@ def run_train(args: argparse.Namespace) -> int:
         stderr.print(f"{escape(str(out))}: already holds this run, finished; nothing to train (add "
                      "--overwrite to train it again)")
     if not args.quiet:
-        print_summary(summary, out)
+        print_summary(summary, out, args.lang)
     else:
         # the doctor's problems stay on the one line, as codes (`mnistlab doctor` explains)
         problems = ",".join(f.code for f in summary.diagnoses if f.severity == "problem")

@@ -114,8 +114,9 @@ def _number(value: float | None) -> float | None:
 
 
 def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: bool,
-                  out: Path | None, write_plots: bool) -> RunResult:
-    """Score member `member` (its trained `model`), summarise, diagnose, write its folder."""
+                  out: Path | None, write_plots: bool, lang: str = "en") -> RunResult:
+    """Score member `member` (its trained `model`), summarise, diagnose, write its folder (its
+    figures' words in `lang`)."""
     config, splits = run.learner.configs[member], run.splits
     status = run.statuses[member]
     history = run.histories[member]
@@ -137,7 +138,7 @@ def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: boo
                               members=_members(model, config, test, val) if ok else None)
     result = RunResult(config=config, summary=summary, history=history, out=out, model=model)
     if out is not None:
-        runs.write_run(out, result, splits, plots=write_plots)
+        runs.write_run(out, result, splits, plots=write_plots, lang=lang)
     for hook in run.hooks:
         hook.on_member_finished(run, member, result)
     return result

@@ -18,6 +18,7 @@ from ..data.tensors import Splits, prepare_data
 from ..device import autocast, resolve_device, resolve_precision, to_fast_layout
 from ..ensemble import Ensemble, average_logits
 from ..errors import MnistlabError
+from ..messages import check_lang
 from ..models import build_model
 from ..optim import build_optimizer, build_schedule
 from ..progress import Reporter, SilentReporter
@@ -135,7 +136,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
           splits: Splits | None = None, reporter: Reporter | None = None,
           evaluate_test: bool = True, overwrite: bool = False, write_plots: bool = True,
           hooks: list[hk.Hook] | None = None, refuse_damaged: bool = False,
-          named_by_settings: bool = False) -> RunResult:
+          named_by_settings: bool = False, lang: str = "en") -> RunResult:
     """Train one model. With `out`, write the run folder and an epoch checkpoint for resuming.
 
     `out` may be new, empty, or a run folder of this same configuration: an interrupted run
@@ -143,7 +144,8 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     another configuration is refused unless `overwrite`; anything else is refused. While the
     run trains, the folder is locked against a second process.
     `evaluate_test=False` keeps the test set untouched (study runs other than the final one);
-    `write_plots=False` skips curves.png/confusion.png (a study draws its own); `hooks` plug
+    `write_plots=False` skips curves.png/confusion.png (a study draws its own); `lang` is
+    their words' language ("en", "es"); `hooks` plug
     into the run's moments (see training/hooks.py), after progress and before the checkpoint.
     `refuse_damaged`: a finished run whose summary.json, model.pt or metrics.csv cannot be read
     is refused (the train command) rather than trained again (a study's or a search's run).
@@ -153,9 +155,10 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     is kept and written, the unfinished epoch marked as such in the summary.
     """
     _check_named_data(config, dataset)
+    check_lang(lang)  # before training: the figures are drawn at its end
     if out is None:
         return _train(config, None, dataset, splits, reporter, evaluate_test, write_plots,
-                      hooks or [], resume=False)
+                      hooks or [], resume=False, lang=lang)
     out_dir = Path(out)
     config.check_writable()  # settings config.toml cannot hold: said before the folder
     resolve_device(config.device)  # a device not here: said before the folder is made
@@ -182,7 +185,8 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
             else:
                 return _kept_data(kept, config, dataset, out_dir)
         return _train(config, out_dir, dataset, splits, reporter, evaluate_test, write_plots,
-                      hooks or [], resume=state == "resume", replace=state == "replace")
+                      hooks or [], resume=state == "resume", replace=state == "replace",
+                      lang=lang)
 
 
 def _check_named_data(config: TrainConfig, dataset: Dataset | None) -> None:
@@ -228,7 +232,7 @@ def _kept_data(result: RunResult, config: TrainConfig, dataset: Dataset | None,
 def _train(config: TrainConfig, out_dir: Path | None, dataset: Dataset | None,
            splits: Splits | None, reporter: Reporter | None, evaluate_test: bool,
            write_plots: bool, user_hooks: list[hk.Hook], *, resume: bool,
-           replace: bool = False) -> RunResult:
+           replace: bool = False, lang: str = "en") -> RunResult:
     keep_freed_memory()
     device = resolve_device(config.device)
     splits = splits or prepare_data(config, dataset, device)
@@ -252,4 +256,4 @@ def _train(config: TrainConfig, out_dir: Path | None, dataset: Dataset | None,
         run.restore(runs.load_checkpoint(checkpoint, [config], CHECKPOINT_FORMAT))
     run_epochs(run)
     return finish_member(run, 0, learner.member_model(0), evaluate_test=evaluate_test, out=out_dir,
-                         write_plots=write_plots)
+                         write_plots=write_plots, lang=lang)
