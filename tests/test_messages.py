@@ -362,3 +362,16 @@ def test_a_setting_held_by_overlapping_calls_is_put_back_by_the_last():
     for thread in threads:
         thread.join(10)
     assert seen == ["WARNING"] and store["level"] == "INFO"
+
+
+def test_a_finding_names_a_known_class_as_the_language_does():
+    """The Spanish doctor said "las predicciones ... son la clase 'Trouser'" beside a report
+    whose figures name it Pantalón; a class of the user's own data stays as written."""
+    from mnistlab.records import Finding
+
+    said = Finding("collapse", "problem", {"share": 0.93, "cls": "Trouser"}).text("es")
+    assert "la clase 'Pantalón'" in said["evidence"]
+    assert "'Trouser'" in Finding("collapse", "problem", {"share": 0.93, "cls": "Trouser"}
+                                  ).text("en")["evidence"]
+    assert "'mine'" in Finding("collapse", "problem", {"share": 0.93, "cls": "mine"}
+                               ).text("es")["evidence"]

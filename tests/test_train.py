@@ -71,6 +71,32 @@ def test_resume_from_checkpoint_continues_exactly(tmp_path):
         assert a.replace(seconds=0) == b.replace(seconds=0)
 
 
+def test_a_run_resumed_by_other_code_records_both_versions(tmp_path, monkeypatch):
+    """A run stopped, the package updated, the run resumed: summary.json named only the
+    update's version, as if it had trained the whole run."""
+    from mnistlab.training import engine
+
+    class CrashInEpoch2(Hook):
+        def on_epoch_end(self, run):
+            if run.histories[0][-1].epoch == 2:
+                raise RuntimeError("the machine went down")
+
+    config = TrainConfig(**{**FAST, "epochs": 3})
+    monkeypatch.setattr(engine, "code_version", lambda: "0.1.0+old")
+    with pytest.raises(RuntimeError, match="went down"):
+        train(config, dataset=blobs(), out=tmp_path / "r", hooks=[CrashInEpoch2()])
+    monkeypatch.setattr(engine, "code_version", lambda: "0.1.0+new")
+    resumed = train(config, dataset=blobs(), out=tmp_path / "r")
+    assert resumed.summary.code_version == "0.1.0+old, resumed by 0.1.0+new"
+    assert load_summary(tmp_path / "r").code_version == resumed.summary.code_version
+    # the same code resuming is said once; a run never stopped names its one version
+    with pytest.raises(RuntimeError, match="went down"):
+        train(config, dataset=blobs(), out=tmp_path / "s", hooks=[CrashInEpoch2()])
+    assert train(config, dataset=blobs(), out=tmp_path / "s").summary.code_version == \
+        "0.1.0+new"
+    assert train(config, dataset=blobs()).summary.code_version == "0.1.0+new"
+
+
 def test_dropout_running_accuracy_below_eval_accuracy():
     result = train(TrainConfig(**{**FAST, "dropout": 0.6, "hidden": (64, 32)}), dataset=blobs())
     last = result.history[-1]

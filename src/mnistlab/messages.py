@@ -169,6 +169,16 @@ def class_names(names: list[str] | tuple[str, ...], lang: str) -> list[str]:
     return list(names)
 
 
+def class_name(name: str, lang: str) -> str:
+    """One of a known dataset's class names in `lang` ("Trouser" -> "Pantalón"); others as
+    given."""
+    for key, texts in catalogue().items():
+        english = texts["en"].split("|") if key.startswith("classes.") else []
+        if name in english:
+            return texts[lang].split("|")[english.index(name)]
+    return name
+
+
 def placeholders(template: str) -> set[str]:
     """The names a template formats."""
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}

@@ -10,19 +10,41 @@ run folders written by earlier versions read back unchanged.
 
 from __future__ import annotations
 
+import functools
 import math
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .config import TrainConfig
-from .messages import catalogue, placeholders, t
+from .messages import catalogue, class_name, placeholders, t
 
 if TYPE_CHECKING:
     from torch import nn
 
 SEVERITIES = ("problem", "warning", "info")
+
+
+# --- the code that trained a run -----------------------------------------------------------------
+@functools.cache
+def code_version() -> str:
+    """Package version, plus the git commit when running from a checkout."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def versions_text(versions: list[str]) -> str:
+    """A summary's `code_version`: the code that started the run, and each other that resumed
+    it ("0.1.0+ab12cd, resumed by 0.1.0+ef34ab"): a run stopped and resumed after an update
+    recorded only the update's."""
+    return ", resumed by ".join(versions)
 
 
 # --- epochs ------------------------------------------------------------------------------------
@@ -85,8 +107,11 @@ class Finding:
             key = f"finding.{self.code}.{part}"
             keys[part] = next((f"{key}.{v}" for v in told if f"{key}.{v}" in catalogue()), key)
         # a figure a stored finding lacks (an older version's, or null in JSON) shows as a dash
+        values = {**self.values}
+        if isinstance(values.get("cls"), str):  # a class as the language's figures name it
+            values["cls"] = class_name(values["cls"], lang)
         return {part: t(lang, key, **{**dict.fromkeys(placeholders(catalogue()[key][lang])),
-                                      **self.values})
+                                      **values})
                 for part, key in keys.items()}
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:

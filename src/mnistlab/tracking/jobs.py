@@ -25,9 +25,9 @@ from typing import Any
 from ..config import check_loggers, load_config
 from ..errors import MnistlabError
 from ..messages import t
+from ..records import code_version
 from ..study.run import RunLabel
 from ..training import Hook
-from ..training.finish import code_version
 from ..tune.search import TuneResult, trial_config
 from . import mlflow_store as ml
 from . import tensorboard as tb

@@ -39,9 +39,8 @@ from .. import files, runs
 from ..config import MLFLOW_ARTIFACTS, MLFLOW_STORE, PLACEMENT, TrainConfig, load_config
 from ..errors import MnistlabError, first_few, shown_url
 from ..messages import t
-from ..records import EpochRecord, Finding, RunResult, RunSummary
+from ..records import EpochRecord, Finding, RunResult, RunSummary, code_version
 from ..training import Hook, Run
-from ..training.finish import code_version
 
 INSTALL_HINT = 'pip install "mnistlab[tracking]"'
 STORE_FILE, ARTIFACTS = MLFLOW_STORE, MLFLOW_ARTIFACTS  # the embedded store in a folder

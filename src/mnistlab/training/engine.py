@@ -36,7 +36,7 @@ from .. import doctor, interrupt
 from ..config import TrainConfig, torch_seed
 from ..data.tensors import Splits, to_input
 from ..device import wide_float
-from ..records import EpochRecord, Finding
+from ..records import EpochRecord, Finding, code_version
 from .graphs import GraphedStep
 
 TRACE_POINTS_PER_EPOCH = 50  # loss samples kept per epoch for plots and the doctor
@@ -138,6 +138,8 @@ class Run:
     epoch: int = 0  # the epoch in training (or last trained)
     seconds: float = 0.0  # training time: steps only, evaluations excluded
     last_val: Scores | None = field(default=None, repr=False)  # the last epoch's validation
+    # the code that trained it: this process's, after each earlier one a checkpoint names
+    code_versions: list[str] = field(default_factory=lambda: [code_version()])
 
     @classmethod
     def start(cls, learner: Any, splits: Splits, hooks: list[Any]) -> Run:
@@ -202,7 +204,7 @@ class Run:
             "statuses": [("completed" if s == "interrupted" else s) for s in self.statuses],
             "ended": [0 if s == "interrupted" else e for s, e in zip(self.statuses, self.ended)],
             "findings": [[f.to_dict() for f in fs] for fs in self.findings],
-            "step": self.step, "seconds": self.seconds,
+            "step": self.step, "seconds": self.seconds, "code_versions": self.code_versions,
             "hooks": {type(h).__name__: h.state_dict() for h in self.hooks
                       if hasattr(h, "state_dict")}}
 
@@ -214,6 +216,8 @@ class Run:
         self.findings = [[Finding.from_dict(f) for f in fs] for fs in saved["findings"]]
         self.said = [{f.code for f in fs} for fs in self.findings]
         self.step, self.seconds = saved["step"], saved["seconds"]
+        earlier = list(saved.get("code_versions") or [])  # none: a checkpoint of Dec 7 or before
+        self.code_versions = earlier + [v for v in [code_version()] if v not in earlier[-1:]]
         for hook in self.hooks:
             if hasattr(hook, "load_state_dict") and type(hook).__name__ in saved["hooks"]:
                 hook.load_state_dict(saved["hooks"][type(hook).__name__])

@@ -4,20 +4,19 @@ model), write the summary with the doctor's diagnoses, and the run folder."""
 from __future__ import annotations
 
 import math
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .. import __version__, doctor, runs
+from .. import doctor, runs
 from ..config import TrainConfig
 from ..data.tensors import Splits
 from ..device import resolve_precision, to_fast_layout
 from ..ensemble import Ensemble
 from ..models import count_parameters
-from ..records import EpochRecord, RunResult, RunSummary
+from ..records import EpochRecord, RunResult, RunSummary, versions_text
 from .engine import Run
 from .evaluation import (
     Evaluation,
@@ -28,20 +27,10 @@ from .evaluation import (
 )
 
 
-def code_version() -> str:
-    """Package version, plus the git commit when running from a checkout."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{__version__}+{commit}" if commit else __version__
-
-
 def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
                  history: list[EpochRecord], *, status: str, seconds: float,
                  test: Evaluation | None, val: Evaluation | None, trace: list[list[float]],
-                 device: torch.device) -> RunSummary:
+                 device: torch.device, versions: list[str]) -> RunSummary:
     # the epoch whose weights are scored: an early-stopped run goes back to its best (the
     # first of the highest validation accuracy, as EarlyStopping keeps it); its train figures
     # were the last epoch's, beside the best epoch's val and test
@@ -64,7 +53,7 @@ def make_summary(config: TrainConfig, splits: Splits, model: nn.Module,
         **_test_fields(test, splits),
         class_names=list(splits.class_names), train_size=len(splits.train_y),
         val_size=len(splits.val_y), device=str(device), torch=torch.__version__,
-        code_version=code_version(),
+        code_version=versions_text(versions),
         val_label_counts=torch.bincount(splits.val_y.cpu(), minlength=k).tolist(),
         val_pred_counts=(torch.bincount(val.predictions, minlength=k).tolist() if val
                          else None),
@@ -129,7 +118,7 @@ def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: boo
     device = next(model.parameters()).device
     summary = make_summary(config, splits, model, history, status=status,
                            seconds=run.seconds / run.size, test=test, val=val,
-                           trace=run.traces[member], device=device)
+                           trace=run.traces[member], device=device, versions=run.code_versions)
     findings = doctor.merge(run.findings[member],
                             doctor.diagnose(config, history, summary.observation()))
     summary = summary.replace(diagnoses=tuple(findings), partial_epoch=run.partial[member],
