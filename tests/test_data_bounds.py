@@ -7,6 +7,7 @@ concatenate into one valid gzip stream."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import struct
@@ -197,3 +198,29 @@ def test_loaded_images_share_the_buffer_they_were_read_into(tiny_idx_dir, monkey
     train_images, test_images = buffers[0], buffers[2]
     assert ds.train_images.data_ptr() == train_images.ctypes.data + 16  # past the header
     assert ds.test_images.data_ptr() == test_images.ctypes.data + 16
+
+
+def test_a_raw_file_as_large_as_its_header_says_is_read_past_the_limit(tmp_path):
+    """A real dataset of 1.4 million images (1.1 GB) was told "over the limit of 1 GiB ...; is
+    this really an IDX file?", and nothing could raise the limit. A raw file's own size vouches
+    for its header; a gzipped one's cannot be known before it is expanded."""
+    from mnistlab.data.idx import DEFAULT_LIMIT, read_bytes
+
+    small = dataclasses.replace(DEFAULT_LIMIT, max_bytes=100)  # 1 GiB, scaled down
+    data = idx_header((10, 4, 5)) + bytes(range(200))
+    raw, packed = tmp_path / "x-idx3-ubyte", tmp_path / "x-idx3-ubyte.gz"
+    raw.write_bytes(data)
+    packed.write_bytes(gzip.compress(data))
+    assert len(read_bytes(raw, limit=small)) == len(data)
+    assert parse_idx(data, "x", limit=small).shape == (10, 4, 5)  # bytes already in memory
+    with pytest.raises(MnistlabError, match="over the limit of 100 bytes for one IDX file; "
+                       r"is this really an IDX file\? \(a larger one is read when it is not "
+                       r"gzipped: gunzip it\)"):
+        read_bytes(packed, limit=small)
+    liar = tmp_path / "liar-idx3-ubyte"  # a header announcing more than the file holds
+    liar.write_bytes(idx_header((10, 40, 5)) + bytes(200))
+    with pytest.raises(MnistlabError, match="over the limit"):
+        read_bytes(liar, limit=small)
+    labels = dataclasses.replace(small, vouched_by_size=False)  # 8 bytes a label in memory
+    with pytest.raises(MnistlabError, match="over the limit"):
+        read_bytes(raw, limit=labels)

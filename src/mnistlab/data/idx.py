@@ -21,7 +21,7 @@ import os
 import re
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -58,9 +58,19 @@ class SizeLimit:
     max_bytes: int
     of: str
     fix: str
+    # a raw file as large as its header says is read past the limit: the limit guards against
+    # a header that lies (a bomb behind it), and the file's own size vouches for this one
+    vouched_by_size: bool = False
+
+    def for_size(self, size: int) -> SizeLimit:
+        """This limit for data of `size` bytes already there (a raw file, bytes in memory)."""
+        return replace(self, max_bytes=max(self.max_bytes, size)) if self.vouched_by_size \
+            else self
 
 
-DEFAULT_LIMIT = SizeLimit(MAX_PAYLOAD_BYTES, "one IDX file", "is this really an IDX file?")
+DEFAULT_LIMIT = SizeLimit(MAX_PAYLOAD_BYTES, "one IDX file",
+                          "is this really an IDX file? (a larger one is read when it is not "
+                          "gzipped: gunzip it)", vouched_by_size=True)
 
 
 @dataclass(frozen=True)
@@ -214,7 +224,9 @@ def read_bytes(path: str | Path, *, expect_dims: int | None = None,
             if path.suffix == ".gz":  # a web page saved under the file's name, say
                 raise MnistlabError(f"{name}: named .gz but neither gzip nor IDX (it starts "
                                     f"with {start!r}); {_REFETCH}")
-            return _read_stream(handle, name, expect_dims, limit, size)
+            # a raw file bounds the buffer by its own size (checked against the header before
+            # it is made): a real one over the limit is read, a gzipped one is refused
+            return _read_stream(handle, name, expect_dims, limit.for_size(size), size)
         try:
             with gzip.GzipFile(fileobj=handle, mode="rb") as stream:
                 return _read_stream(stream, name, expect_dims, limit, None)
@@ -262,7 +274,7 @@ BYTES = Scale("0..255")
 def parse_idx_on_scale(data: bytes | np.ndarray, name: str, *, expect_dims: int | None = None,
                        limit: SizeLimit = DEFAULT_LIMIT) -> tuple[np.ndarray, Scale]:
     """parse_idx, and how its values were read (Scale): a dataset's files must agree."""
-    header = check_header(data, name, expect_dims=expect_dims, limit=limit)
+    header = check_header(data, name, expect_dims=expect_dims, limit=limit.for_size(len(data)))
     _check_data_length(header, len(data) - header.length, name)
     array = np.frombuffer(data, dtype=header.dtype, offset=header.length).reshape(header.shape)
     return (array, BYTES) if header.dtype == np.uint8 else _as_bytes(array, name)
