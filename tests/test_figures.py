@@ -77,6 +77,12 @@ def test_a_confusion_matrix_of_26_classes_shows_its_counts():
     matrix = np.eye(26, dtype=int) * 90 + 1
     fig = figures.confusion(matrix.tolist(), [chr(65 + i) for i in range(26)])
     assert len(fig.axes[0].texts) == 26 * 26
+    # an empty cell stays blank there: 47 classes' 2,209 labels took 8-13 s of a 33 s run
+    matrix[0, 1:] = 0
+    texts = figures.confusion(matrix.tolist(), [chr(65 + i) for i in range(26)]).axes[0].texts
+    assert len(texts) == 26 * 26 - 25 and {x.get_text() for x in texts} == {"1", "91"}
+    small = figures.confusion([[5, 0], [0, 5]], ["a", "b"]).axes[0].texts  # a 0 said there
+    assert [x.get_text() for x in small] == ["5", "0", "0", "5"]
 
 
 def test_one_seed_draws_no_error_bars():
@@ -103,7 +109,7 @@ def test_long_value_names_put_the_legend_below_and_a_merged_reported_line_keeps_
     fig = figures.experiment_curves(curves, "the original failure", reported={long: [[0.9, 0.9]]},
                                     chance=0.1)
     assert fig.legends and fig.axes[0].get_legend() is None
-    assert _legend_texts(fig)[0] == f"trial 0, {long}: accuracy"
+    assert " ".join(_legend_texts(fig)[0].split()) == f"trial 0, {long}: accuracy"  # wrapped
     FigureCanvasAgg(fig).draw()
     assert fig.axes[0].get_window_extent().width > 0.7 * fig.bbox.width
 
@@ -111,3 +117,22 @@ def test_long_value_names_put_the_legend_below_and_a_merged_reported_line_keeps_
 def test_per_class_bars_of_ten_digits_keep_their_height():
     assert figures.per_class_bars([str(k) for k in range(10)], [0.99] * 10, "").get_figheight() \
         == 3.6
+
+
+def test_a_long_legend_below_grows_the_figure_and_the_axis_title_fits():
+    """LeNet's failure figure in Spanish: eleven legend lines below left the axes an inch
+    high and cut "exactitud de validación / métrica declarada" at "declarad"."""
+    curves = {f"ensayo {i}: con ReLU y Adam": [[0.1, 0.1 + i / 1000, 0.1]] for i in range(5)}
+    fig = figures.experiment_curves(curves, "fallo", "es", reported={
+        label: [[0.9, 0.9, 0.9]] for label in curves}, chance=0.1)
+    FigureCanvasAgg(fig).draw()
+    axes = fig.axes[0]
+    assert axes.get_position().height * fig.get_figheight() > 2.5  # inches of plot
+    label = axes.yaxis.label.get_window_extent()
+    assert label.y0 >= 0 and label.y1 <= fig.bbox.height  # inside the figure
+    # equal curves' merged names wrap rather than run past the figure's edge
+    same = {f"trial {i}: with a long label here": [[0.1, 0.1, 0.1]] for i in range(5)}
+    merged = figures.experiment_curves(same, "merged", "en")
+    FigureCanvasAgg(merged).draw()
+    legend = merged.legends[0].get_window_extent()
+    assert legend.x0 >= 0 and legend.x1 <= merged.bbox.width

@@ -128,7 +128,7 @@ def test_a_trial_that_reports_another_metric_is_drawn_beside_its_accuracy():
                       "chance (1/10)"], labels
     solid, dashed = ax.lines[:2]
     assert solid.get_color() == dashed.get_color()  # a pair, told apart by its dashes
-    assert ax.get_ylabel() == "validation accuracy / reported metric"
+    assert " ".join(ax.get_ylabel().split()) == "validation accuracy / reported metric"
     plain = figures.experiment_curves({"a": [[0.5, 0.6]]}, "x")  # no other metric: as before
     assert plain.axes[0].get_ylim() != (0, 1.02)
 

@@ -161,8 +161,10 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     # (the report said "6 distinct runs", the command "8 runs", the bar "6/6")
     english = to_markdown(build_document(result))
     assert ("(6 distinct runs for 8 table cells). With a constant learning rate, a "
-            "shorter run is read off a longer run's history (2 of them), so 4 runs are trained "
-            "for these tables, the final model's apart.") in english, english
+            "shorter run is read off a longer run's history (2 runs are read so), so 4 runs are "
+            "trained for these tables, the final model's apart.") in english, english
+    assert ("(2 ejecuciones leídas así), así que 4 ejecuciones se entrenan para estas tablas, "
+            "aparte de las del modelo final.") in report
     # the test set's size as the final runs scored it, else not said: a folder's was
     # "the test set (0 images)" beside a test accuracy measured on 700
     assert "y el conjunto de prueba (10.000 imágenes)" in report
@@ -1230,6 +1232,10 @@ def test_a_best_final_the_experiments_trained_is_scored_not_trained_again(tiny_s
            if any(f.code == "val-above-train" for f in result.summaries[r.key].diagnoses)}
     scored = {r.key for r in result.final_rows if result.summaries[r.key].scored_from}
     assert gap & scored and f"In {len(gap - scored)} trained runs" in report
+    # and the doctor's section names each network once: as the variant it was trained as
+    doctor = report.split("## Training doctor")[1].split("\n## ")[0]
+    assert "val-above-train" in doctor and "the final model" not in doctor
+    assert ", the final model's apart" not in report  # no run was trained for it
 
 
 def test_an_explicit_final_a_variant_trains_waits_for_it_and_is_scored(tiny_study, tmp_path):
@@ -2115,3 +2121,39 @@ def test_the_interrupted_line_is_in_the_job_s_language(tiny_study, tmp_path, cap
     monkeypatch.setattr(mnistlab.api, "run_study", stopped)
     code = main(["study", str(tiny_study), "--lang", lang, "--out", str(tmp_path / "S")])
     assert code == 130 and capsys.readouterr().err.strip() == line
+
+
+def test_named_variants_and_a_diverged_final_are_said_in_their_own_words(tiny_study, tmp_path):
+    """Hunt (Spanish report): an experiment of named variants without the base was "Factor
+    `trial`, values varied" and "`trial`: keep the base value the base"; a diverged final's
+    test accuracy read "—%", its curves had no title, and one run was "1 of 1 runs"."""
+    text = _epochs_replaced_by(tiny_study, '''[[experiment]]
+name = "es"
+title = "early stop"
+es = { title = "parada temprana" }
+variants = [{ label = "early", es = { label = "temprana" }, early_stopping = 1, epochs = 2 }]
+''').replace("seeds = 2", "seeds = 1")
+    tiny_study.write_text(text.replace('choose = "best"\nsettings = { epochs = 2 }',
+                                       'choose = "explicit"\nsettings = { lr = 50.0 }')
+                          .replace("values = [0.01, 0.05]", "values = [0.01, 0.05, 50.0]"))
+    from unittest import mock
+
+    from mnistlab import figures
+    from mnistlab.messages import t
+
+    titles = []
+    real = figures.learning_curves
+    with mock.patch.object(figures, "learning_curves",
+                           lambda history, title="", *a, **k: titles.append(title)
+                           or real(history, title, *a, **k)):
+        result = run_study(load_study(str(tiny_study)), tmp_path / "S",
+                           options=StudyOptions(lang="es"))
+    assert [r.status for r in result.final_rows] == ["diverged"]
+    assert t("es", "plot.diverged") in titles  # the report's curves of the final model
+    report = (tmp_path / "S" / "report.md").read_text()
+    assert "`trial`" not in report and "—%" not in report
+    assert t("es", "factor.variants") in report
+    assert ("La configuración base no está entre estas variantes: las diferencias se miden "
+            "frente a la primera, temprana.") in report
+    assert "**El modelo final divergió** (su única ejecución:" in report
+    assert "(divergió: su única ejecución)" in report and " de 1 ejecuciones" not in report

@@ -715,7 +715,7 @@ def test_the_closing_line_counts_a_diverged_retrain_instead_of_failing(tmp_path)
     line = _tune_line(result, tmp_path, report=False)
     assert "retrained test acc 0.8500 (n=2) · 1 retrained run diverged" in line
     spanish = _tune_line(result, tmp_path, report=True, lang="es")  # the report's language
-    assert ("exactitud de prueba reentrenada 0,8500 (n=2) · 1 ejecución reentrenada divergió "
+    assert ("reentrenada: exactitud de prueba 0,8500 (n=2) · 1 ejecución reentrenada divergió "
             "· informe: ") in spanish and spanish.startswith("carpeta de la búsqueda: ")
     # a trial still running (another worker's) was counted and not named: 7 = 6 + 0
     states = {"COMPLETE": [object()] * 6, "RUNNING": [object()]}

@@ -18,6 +18,7 @@ from ..config import PLACEMENT, TrainConfig
 from ..doctor import RANK
 from ..errors import MnistlabError
 from ..messages import (
+    catalogue,
     class_names,
     factor_text,
     in_words,
@@ -103,7 +104,8 @@ def _reference(result: StudyResult, exp: Experiment) -> tuple[str, list[Row], bo
 def _diverged_mark(rows: list[Row], lang: str) -> str:
     """A cell whose runs diverged says so: its accuracy is a network that learned nothing."""
     k = sum(r.status == "diverged" for r in rows)
-    return f" {t(lang, 'diverged_mark', k=k, n=len(rows))}" if k else ""
+    key = "diverged_mark.one" if len(rows) == 1 else "diverged_mark"  # not "1 of 1 runs"
+    return f" {t(lang, key, k=k, n=len(rows))}" if k else ""
 
 
 def compared(rows: list[Row], ref: list[Row]) -> Any:
@@ -230,7 +232,8 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
     if result.plan.snapshots:  # a shorter run read off a longer one's history
         snapshots = len(result.plan.snapshots)
         said.append(t(lang, "method.snapshots", snapshots=snapshots, trained=distinct - snapshots,
-                      final=t(lang, "method.snapshots.final") if result.final_rows else ""))
+                      final=t(lang, "method.snapshots.final") if _trained_finals(result)
+                      else ""))
     if said:  # nothing shared (LeNet's trials, each its own): nothing to say
         doc.add(Paragraph(" ".join(said)))
 
@@ -238,10 +241,11 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
 def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                         lang: str) -> list[tuple[str, Any, list[Row]]]:
     doc.add(Heading(1, t(lang, "experiment", name=exp.heading(lang))))
-    doc.add(Paragraph(t(lang, "factor", factor=factor_text(exp.factor, lang))))
+    doc.add(Paragraph(t(lang, _said_of(exp, "factor"), factor=factor_text(exp.factor, lang))))
     ref_label, ref_rows, is_base = _reference(result, exp)
     if not is_base:
-        doc.add(Paragraph(t(lang, "reference.not_base", factor=factor_text(exp.factor, lang),
+        doc.add(Paragraph(t(lang, _said_of(exp, "reference.not_base"),
+                            factor=factor_text(exp.factor, lang),
                             value=exp.shown(ref_label, lang))))
     # the original's numbers are full-data numbers; a study without them gets no column of "—"
     with_original = not result.spec.is_quick and any({"train", "val"} & set(v.original)
@@ -334,8 +338,8 @@ def _summary_line(result: StudyResult, exp: Experiment,
             delta += f" {t(lang, 'summary.vs', value=ref_text)}"
     val = summarize([r.val_accuracy for r in best_rows])
     return ([exp.heading(lang), best_label, val.format(lang=lang), delta],
-            _recommendation(factor_text(exp.factor, lang), ref_text, best_label, best_diff, lang,
-                            is_base), _beats(best_diff))
+            _recommendation(exp, ref_text, best_label, best_diff, lang, is_base),
+            _beats(best_diff))
 
 
 def _summary_section(doc: Document, result: StudyResult, experiments: list[Experiment],
@@ -374,11 +378,13 @@ def _beats(diff: Any) -> bool:
     return diff is not None and diff.delta > 0 and diff.has_interval and not diff.within_noise
 
 
-def _recommendation(factor: str, ref_label: str, best_label: str, best_diff: Any,
+def _recommendation(exp: Experiment, ref_label: str, best_label: str, best_diff: Any,
                     lang: str, is_base: bool = True) -> str:
     """Change a factor only where its best value beat the base (or, where the base value is
     not among the experiment's, its first value) beyond the noise."""
     ref = "" if is_base else "_ref"
+    # an experiment of named variants is named by its heading, not by its key ("`trial`")
+    factor = exp.heading(lang) if exp.factor == "trial" else factor_text(exp.factor, lang)
     if _beats(best_diff):
         why = t(lang, "recommended.why_ci", low=best_diff.low * 100, high=best_diff.high * 100)
         return t(lang, f"recommended.change{ref}", factor=factor, value=best_label,
@@ -386,7 +392,14 @@ def _recommendation(factor: str, ref_label: str, best_label: str, best_diff: Any
     if best_diff is not None and best_diff.delta > 0 and not best_diff.has_interval:
         return t(lang, f"recommended.unknown{ref}", factor=factor, value=best_label,
                  delta=best_diff.delta * 100, base=ref_label)
-    return t(lang, f"recommended.keep{ref}", factor=factor, value=ref_label)
+    return t(lang, _said_of(exp, f"recommended.keep{ref}"), factor=factor, value=ref_label)
+
+
+def _said_of(exp: Experiment, key: str) -> str:
+    """`key`, or its words for an experiment of named variants where it has them: "keep the
+    base value the base" and "Factor `trial`, values varied" were said of them."""
+    return f"{key}.variants" if exp.factor == "trial" and f"{key}.variants" in catalogue() \
+        else key
 
 
 def _trials_section(doc: Document, result: StudyResult, exp: Experiment, lang: str) -> None:
@@ -479,7 +492,7 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     on_test = result.final_config is not None and result.final_config.val_from == "test"
     doc.add(Paragraph(t(lang, "final.result_val_test" if on_test and val.n else
                         "final.result" if val.n else "final.result_no_val",
-                        val=val.format(lang=lang) + "%", test=test.format(lang=lang) + "%",
+                        val=val.format(lang=lang, unit="%"), test=test.format(lang=lang, unit="%"),
                         n=len(rows), extra=extra,
                         train=result.summaries[rows[0].key].train_size
                         if rows[0].key in result.summaries else 0)))
@@ -487,14 +500,17 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     if val.n:  # the gap the experiments' tables give, and the running figure scripts print
         orig = spec.final.original.get("train") if not spec.is_quick else None
         doc.add(Paragraph(t(lang, "final.train", **{
-            key: summarize([getattr(r, name) for r in rows]).format(lang=lang) + suffix
+            key: summarize([getattr(r, name) for r in rows]).format(lang=lang, unit=suffix)
             for key, name, suffix in (("train", "train_accuracy_eval", "%"),
                                       ("running", "train_accuracy_running", "%"),
                                       ("gap", "gap", ""))},
-            original=t(lang, "final.train_original", orig=orig) if orig is not None else "")))
+            original=t(lang, "final.train_original", orig=orig) if orig is not None else "",
+            epoch=t(lang, "final.train.kept" if any(r.status == "early-stopped" for r in rows)
+                    else "final.train.last"))))
     diverged = sum(r.status == "diverged" for r in rows)
     if diverged:
-        doc.add(Paragraph(t(lang, "final.diverged", k=diverged, n=len(rows))))
+        doc.add(Paragraph(t(lang, "final.diverged.one" if len(rows) == 1 else "final.diverged",
+                            k=diverged, n=len(rows))))
     if "val" in spec.final.original and not spec.is_quick and val.n:
         doc.add(Paragraph(t(lang, "final.original", orig=spec.final.original["val"],
                             ours=val.mean * 100, diff=val.mean * 100 - spec.final.original["val"])))
@@ -503,7 +519,8 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     seed = first.seed
     doc.add(Image("plots/final-curves.png", t(lang, "final.curves", seed=seed)))
     files.save_figure(result.out / "plots/final-curves.png",
-                      plots.learning_curves(first.history, lang=lang,
+                      plots.learning_curves(first.history, t(lang, "plot.diverged")
+                                            if summary.status == "diverged" else "", lang,
                                             regularised=result.final_config.regularised,
                                             kept_epoch=summary.best_epoch))
     if summary.test_confusion:
@@ -570,11 +587,18 @@ def _runs_named(runs: list[tuple[str, int]], lang: str, shown: int = 6) -> str:
     return "; ".join(named) + (f"; {t(lang, 'doctor.more', n=left)}" if left else "")
 
 
+def _trained_finals(result: StudyResult) -> list[Row]:
+    """The final model's rows trained for it: one scored from a variant's run is that run."""
+    return [r for r in result.final_rows
+            if r.key not in result.summaries or not result.summaries[r.key].scored_from]
+
+
 def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
     doc.add(Heading(1, t(lang, "doctor")))
     runs = {r.key: (_run_name(result, r, lang), r.seed) for r in result.rows if not r.is_base}
     runs.update({r.key: (t(lang, "concl.base"), r.seed) for r in result.rows if r.is_base})
-    runs.update({r.key: (t(lang, "doctor.final"), r.seed) for r in result.final_rows})
+    # a final scored from a variant's run is that run: its findings are said once, as the run's
+    runs.update({r.key: (t(lang, "doctor.final"), r.seed) for r in _trained_finals(result)})
     # one item per finding told the same way: a code whose runs need different fixes (labels
     # shuffled on purpose, or not) is told once per fix
     told: dict[tuple[str, ...], list[tuple[str, dict[str, str]]]] = {}
@@ -624,9 +648,8 @@ def _conclusions(doc: Document, result: StudyResult,
         items.append(t(lang, "concl.original_close", close=total - len(far), total=total))
         if far:
             items.append(t(lang, "concl.original_diff", rows="; ".join(far)))
-    running_gap = {r.key for r in result.rows + result.final_rows  # trained runs with the
-                   if r.key in result.summaries  # finding (a diverged run has none); a final
-                   and not result.summaries[r.key].scored_from  # scored from one is that one
+    running_gap = {r.key for r in result.rows + _trained_finals(result)  # trained runs with
+                   if r.key in result.summaries  # the finding (a diverged run has none)
                    and any(f.code == "val-above-train"
                            for f in result.summaries[r.key].diagnoses)}
     # the original's claim is quoted where its figures make it (validation above training)

@@ -344,7 +344,7 @@ def _conclusions(doc: Document, result: TuneResult, lang: str) -> None:
         val = summarize([r.summary.val_accuracy for r in result.retrained])
         test = summarize([r.summary.test_accuracy for r in result.retrained])
         items.append(t(lang, "tune.concl.best" if val.n > 1 else "tune.concl.best_one",
-                       val=val.format(lang=lang) + "%", test=test.format(lang=lang) + "%",
+                       val=val.format(lang=lang, unit="%"), test=test.format(lang=lang, unit="%"),
                        n=val.n))
     finished = result.by_state("COMPLETE") + result.by_state("PRUNED")
     pruned = result.by_state("PRUNED")

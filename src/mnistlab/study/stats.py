@@ -73,13 +73,15 @@ class Summary:
     mean: float
     sd: float  # sample sd (n-1); nan when n < 2
 
-    def format(self, digits: int = 2, scale: float = 100.0, lang: str = "en") -> str:
-        """'89.16 ± 0.21' (scaled, e.g. to %), a single value when n = 1, '—' when n = 0;
-        numbers written the `lang` way (es: 89,16 ± 0,21)."""
+    def format(self, digits: int = 2, scale: float = 100.0, lang: str = "en",
+               unit: str = "") -> str:
+        """'89.16 ± 0.21' (scaled, e.g. to %), a single value when n = 1, '—' when n = 0
+        (without `unit`: not "—%"); numbers written the `lang` way (es: 89,16 ± 0,21)."""
         if self.n == 0 or math.isnan(self.mean):
             return "—"
         mean = number(self.mean * scale, f".{digits}f", lang)
-        return mean if self.n < 2 else f"{mean} ± {number(self.sd * scale, f'.{digits}f', lang)}"
+        sd = f" ± {number(self.sd * scale, f'.{digits}f', lang)}" if self.n > 1 else ""
+        return f"{mean}{sd}{unit}"
 
 
 def summarize(values: Sequence[float]) -> Summary:
