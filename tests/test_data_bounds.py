@@ -200,27 +200,34 @@ def test_loaded_images_share_the_buffer_they_were_read_into(tiny_idx_dir, monkey
     assert ds.test_images.data_ptr() == test_images.ctypes.data + 16
 
 
-def test_a_raw_file_as_large_as_its_header_says_is_read_past_the_limit(tmp_path):
+def test_a_real_file_over_the_limit_is_read_once_the_user_raises_it(tmp_path, monkeypatch):
     """A real dataset of 1.4 million images (1.1 GB) was told "over the limit of 1 GiB ...; is
-    this really an IDX file?", and nothing could raise the limit. A raw file's own size vouches
-    for its header; a gzipped one's cannot be known before it is expanded."""
-    from mnistlab.data.idx import DEFAULT_LIMIT, read_bytes
+    this really an IDX file?" with no way through. The user raises it; the file's own size
+    cannot (a sparse file claims any size and holds nothing)."""
+    from mnistlab.data.idx import DEFAULT_LIMIT, LIMIT_VARIABLE, read_bytes
 
     small = dataclasses.replace(DEFAULT_LIMIT, max_bytes=100)  # 1 GiB, scaled down
     data = idx_header((10, 4, 5)) + bytes(range(200))
     raw, packed = tmp_path / "x-idx3-ubyte", tmp_path / "x-idx3-ubyte.gz"
     raw.write_bytes(data)
     packed.write_bytes(gzip.compress(data))
-    assert len(read_bytes(raw, limit=small)) == len(data)
-    assert parse_idx(data, "x", limit=small).shape == (10, 4, 5)  # bytes already in memory
-    with pytest.raises(MnistlabError, match="over the limit of 100 bytes for one IDX file; "
-                       r"is this really an IDX file\? \(a larger one is read when it is not "
-                       r"gzipped: gunzip it\)"):
-        read_bytes(packed, limit=small)
-    liar = tmp_path / "liar-idx3-ubyte"  # a header announcing more than the file holds
-    liar.write_bytes(idx_header((10, 40, 5)) + bytes(200))
-    with pytest.raises(MnistlabError, match="over the limit"):
-        read_bytes(liar, limit=small)
-    labels = dataclasses.replace(small, vouched_by_size=False)  # 8 bytes a label in memory
-    with pytest.raises(MnistlabError, match="over the limit"):
+    for path in (raw, packed):
+        with pytest.raises(MnistlabError, match="over the limit of 100 bytes for one IDX file; "
+                           r"is this really an IDX file\? \(data this large: raise the limit "
+                           rf"with {LIMIT_VARIABLE}=4, in GiB, if the memory is there\)"):
+            read_bytes(path, limit=small)
+    monkeypatch.setenv(LIMIT_VARIABLE, "0.5")
+    assert len(read_bytes(raw, limit=small)) == len(read_bytes(packed, limit=small)) == 216
+    sparse = tmp_path / "sparse-idx3-ubyte"  # claims 10 GB and holds a header
+    with sparse.open("wb") as f:
+        f.write(idx_header((1000, 10_000, 1000)))
+        f.truncate(16 + 10**10)
+    with pytest.raises(MnistlabError, match="over the limit of 512 MiB"):
+        read_bytes(sparse, limit=small)
+    labels = dataclasses.replace(small, raisable=False)  # 8 bytes a label in memory: not raised
+    with pytest.raises(MnistlabError, match="over the limit of 100 bytes"):
         read_bytes(raw, limit=labels)
+    monkeypatch.setenv(LIMIT_VARIABLE, "lots")
+    with pytest.raises(MnistlabError, match=f"{LIMIT_VARIABLE}=lots: not a size in GiB; give "
+                       "a number such as 4"):
+        read_bytes(raw, limit=small)

@@ -8,7 +8,9 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from mnistlab.config import TrainConfig
 from mnistlab.data import stratified_split
+from mnistlab.data.tensors import prepare_data
 from mnistlab.errors import MnistlabError
 
 
@@ -112,3 +114,26 @@ def test_sizes_that_leave_fewer_training_images_than_asked_say_so(recwarn):
     assert [str(w.message) for w in recwarn] == [
         "val-size 395: 5 of the 10 classes have no training image left, and the model cannot "
         "learn them; give at least one image per class (a few hundred learn something)"]
+
+
+def test_the_cache_keeps_the_dataset_once_and_only_the_splits_used_last(tiny_idx_dir,
+                                                                       monkeypatch):
+    """Each split holds a copy of its training images: a study of four data seeds on 300,000
+    images kept four copies in every worker (1.6 GB against 0.9 GB for one)."""
+    from mnistlab.data import cache
+
+    loads = []
+    real = cache.load_dataset
+    monkeypatch.setattr(cache, "load_dataset", lambda *a, **k: loads.append(a) or real(*a, **k))
+    kept = cache.DataCache()
+    configs = [TrainConfig(dataset=str(tiny_idx_dir), data_seed=s, val_size=100, device="cpu")
+               for s in range(3)]
+    first = kept.splits(configs[0])
+    assert kept.splits(configs[0]) is first  # shared by the runs of one split
+    kept.splits(configs[1])
+    assert kept.splits(configs[0]) is first  # used last: kept
+    kept.splits(configs[2])  # the third: seed 1's, used longest ago, goes
+    assert kept.splits(configs[0]) is first and len(kept._splits) == cache.KEPT_SPLITS
+    again = kept.splits(configs[1])  # made again, the same split
+    assert torch.equal(again.train_y, prepare_data(configs[1]).train_y)
+    assert len(loads) == 1

@@ -1,5 +1,9 @@
 """Datasets and splits kept in memory for many runs in one process (a study's worker, a
-search, a Ray task): each dataset is read once, each split made once, and runs share them."""
+search, a Ray task): each dataset is read once, each split made once, and runs share them.
+
+Each split holds a copy of its training images, so only the splits used last are kept: a study
+of four data seeds on 300,000 images held four copies (1.6 GB against 0.9 GB), and making a
+split again from the dataset in memory takes a fraction of a second per 100,000 images."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from ..config import TrainConfig
 from ..device import resolve_device
 from .dataset import Dataset, load_dataset
 from .tensors import Splits, prepare_data
+
+KEPT_SPLITS = 2  # the most recently used
 
 
 class DataCache:
@@ -27,7 +33,10 @@ class DataCache:
             self._datasets[data_key] = load_dataset(config.dataset, data_dir=config.data_dir)
         split_key = (data_key, config.val_size, config.val_from, config.train_subset,
                      config.data_seed, config.shuffle_labels, config.eval_train_size, config.device)
-        if split_key not in self._splits:
-            self._splits[split_key] = prepare_data(config, self._datasets[data_key],
-                                                   resolve_device(config.device))
-        return self._splits[split_key]
+        split = self._splits.pop(split_key, None)  # and put back last: the newest
+        if split is None:
+            split = prepare_data(config, self._datasets[data_key], resolve_device(config.device))
+        self._splits[split_key] = split
+        while len(self._splits) > KEPT_SPLITS:  # the one used longest ago goes
+            del self._splits[next(iter(self._splits))]
+        return split

@@ -21,7 +21,7 @@ import os
 import re
 import struct
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -58,19 +58,31 @@ class SizeLimit:
     max_bytes: int
     of: str
     fix: str
-    # a raw file as large as its header says is read past the limit: the limit guards against
-    # a header that lies (a bomb behind it), and the file's own size vouches for this one
-    vouched_by_size: bool = False
+    # the limit a user may raise for data that really is this large ($MNISTLAB_IDX_LIMIT_GB):
+    # not from the file's size, which a sparse file or a header that lies makes up
+    raisable: bool = False
 
-    def for_size(self, size: int) -> SizeLimit:
-        """This limit for data of `size` bytes already there (a raw file, bytes in memory)."""
-        return replace(self, max_bytes=max(self.max_bytes, size)) if self.vouched_by_size \
-            else self
+    def bytes_allowed(self) -> int:
+        """The limit, or the user's larger one where this limit may be raised."""
+        if not self.raisable or not os.environ.get(LIMIT_VARIABLE, "").strip():
+            return self.max_bytes
+        text = os.environ[LIMIT_VARIABLE].strip()
+        try:
+            gib = float(text)
+        except ValueError:
+            gib = math.nan
+        if not 0 < gib < math.inf:
+            raise MnistlabError(f"{LIMIT_VARIABLE}={text}: not a size in GiB; give a number "
+                                f"such as 4 (or unset it for {_size(self.max_bytes)})")
+        return max(self.max_bytes, int(gib * (1 << 30)))
+
+
+LIMIT_VARIABLE = "MNISTLAB_IDX_LIMIT_GB"
 
 
 DEFAULT_LIMIT = SizeLimit(MAX_PAYLOAD_BYTES, "one IDX file",
-                          "is this really an IDX file? (a larger one is read when it is not "
-                          "gzipped: gunzip it)", vouched_by_size=True)
+                          f"is this really an IDX file? (data this large: raise the limit with "
+                          f"{LIMIT_VARIABLE}=4, in GiB, if the memory is there)", raisable=True)
 
 
 @dataclass(frozen=True)
@@ -144,10 +156,11 @@ def check_header(head: bytes | np.ndarray, name: str, *,
         raise MnistlabError(f"{name}: truncated header ({len(head)} of {length} bytes); "
                             f"{_REFETCH}")
     header = IdxHeader(struct.unpack(f">{ndim}I", head[4:length]), length, TYPES[type_code])
-    if header.total > limit.max_bytes:
+    allowed = limit.bytes_allowed()
+    if header.total > allowed:
         raise MnistlabError(f"{name}: header announces {_describe(header.shape)} "
                             f"({header.total:,} bytes), over the limit of "
-                            f"{_size(limit.max_bytes)} for {limit.of}; {limit.fix}")
+                            f"{_size(allowed)} for {limit.of}; {limit.fix}")
     return header
 
 
@@ -224,9 +237,7 @@ def read_bytes(path: str | Path, *, expect_dims: int | None = None,
             if path.suffix == ".gz":  # a web page saved under the file's name, say
                 raise MnistlabError(f"{name}: named .gz but neither gzip nor IDX (it starts "
                                     f"with {start!r}); {_REFETCH}")
-            # a raw file bounds the buffer by its own size (checked against the header before
-            # it is made): a real one over the limit is read, a gzipped one is refused
-            return _read_stream(handle, name, expect_dims, limit.for_size(size), size)
+            return _read_stream(handle, name, expect_dims, limit, size)
         try:
             with gzip.GzipFile(fileobj=handle, mode="rb") as stream:
                 return _read_stream(stream, name, expect_dims, limit, None)
@@ -274,7 +285,7 @@ BYTES = Scale("0..255")
 def parse_idx_on_scale(data: bytes | np.ndarray, name: str, *, expect_dims: int | None = None,
                        limit: SizeLimit = DEFAULT_LIMIT) -> tuple[np.ndarray, Scale]:
     """parse_idx, and how its values were read (Scale): a dataset's files must agree."""
-    header = check_header(data, name, expect_dims=expect_dims, limit=limit.for_size(len(data)))
+    header = check_header(data, name, expect_dims=expect_dims, limit=limit)
     _check_data_length(header, len(data) - header.length, name)
     array = np.frombuffer(data, dtype=header.dtype, offset=header.length).reshape(header.shape)
     return (array, BYTES) if header.dtype == np.uint8 else _as_bytes(array, name)

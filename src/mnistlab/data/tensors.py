@@ -91,19 +91,28 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None,
     eval_n = min(config.eval_train_size, len(train_y))
     eval_idx = torch.randperm(len(train_y), generator=g)[:eval_n]
 
-    def put(x: torch.Tensor) -> torch.Tensor:
-        return (x.unsqueeze(1) if x.dim() == 3 else x).to(device)
-
+    test_x, test_y = test_tensors(dataset, device)
     return Splits(
-        train_x=put(train_x), train_y=train_y.to(device), val_x=put(val_x),
-        val_y=val_y.to(device), test_x=put(dataset.test_images),
-        test_y=dataset.test_labels.to(device), eval_idx=eval_idx.to(device),
+        train_x=as_images(train_x, device), train_y=train_y.to(device),
+        val_x=as_images(val_x, device), val_y=val_y.to(device), test_x=test_x, test_y=test_y,
+        eval_idx=eval_idx.to(device),
         mean=dataset.mean, std=dataset.std, class_names=list(dataset.class_names),
         dataset_name=dataset.name, val_source=config.val_from, published=dataset.published,
         # a known dataset's own files need none; other data given under its name does
         data_digest=("" if config.dataset in KNOWN_DATASETS and dataset.published
                      else dataset.digest),
     )
+
+
+def as_images(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """N x H x W images as the models take them, N x 1 x H x W, on `device`."""
+    return (x.unsqueeze(1) if x.dim() == 3 else x).to(device)
+
+
+def test_tensors(dataset: Dataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test images and labels as a run scores them: what `evaluate --split test` reads
+    without splitting (and copying) the training set, which it does not use."""
+    return as_images(dataset.test_images, device), dataset.test_labels.to(device)
 
 
 def _warn_if_classes_left_out(why: str, labels: torch.Tensor, kept: torch.Tensor,

@@ -176,9 +176,10 @@ class ClassScores:
 
 @dataclass(frozen=True)
 class ClassificationReport:
-    """Precision, recall, F1 and support of each class, their macro (every class alike) and
-    weighted (by support) averages, and accuracy: the figures of scikit-learn's
-    classification_report, read off a confusion matrix."""
+    """Precision, recall, F1 and support of each class, their macro (every class present alike:
+    one with neither an image nor a prediction is left out) and weighted (by support)
+    averages, and accuracy: the figures of scikit-learn's classification_report, read off a
+    confusion matrix."""
 
     classes: dict[str, ClassScores]
     macro_avg: ClassScores
