@@ -47,6 +47,9 @@ CASES = [
     ("wrong-dataset", "Fashion-MNIST offered as MNIST", None),
     ("no-signal", "Labels that carry no information",
      "--dataset mnist --model mlp --hidden 32 --shuffle-labels --epochs 4"),
+    ("members-at-chance", "An ensemble with a member that learned nothing",
+     "--dataset mnist --model mlp --hidden 32 --ensemble 3 --optimizer sgd --momentum 0.9 "
+     "--lr 0.7"),
 ]
 
 

@@ -1,5 +1,7 @@
 """The doctor's rules on hand-made numbers: pure functions, no training."""
 
+import math
+
 import pytest
 
 from mnistlab.config import TrainConfig
@@ -275,3 +277,48 @@ def test_a_stored_finding_the_rules_no_longer_make_is_dropped_on_a_fresh_look():
     fresh = Finding("val-above-train", "info", {"running": 0.8, "val": 0.86,
                                                 "train_eval": 0.855, "margin": 1.35})
     assert reexamined([old], [fresh]) == [fresh]
+
+
+@pytest.mark.parametrize("peak, overshot", [(12.6, True), (2.40, False)])
+def test_a_run_at_chance_after_its_loss_spiked_is_told_its_steps_were_too_large(peak, overshot):
+    """SGD at lr 1 with momentum 0.9 on MNIST: the loss rose to 12.6 and the network settled
+    at chance; the doctor blamed the labels and told the user to check images against labels.
+    Labels shuffled keep the loss near ln K (2.40 at most): those are still the labels'."""
+    history = [_epoch(e, train_loss=2.9 if e == 1 else 2.31, train_loss_eval=2.31,
+                      val_accuracy=0.1, train_accuracy_eval=0.1, train_accuracy_running=0.1)
+               for e in (1, 2, 3)]
+    trace = [[0, 2.3], [10, peak], [20, 2.3], [30, math.nan]]
+    found = {f.code: f for f in diagnose(TrainConfig(optimizer="sgd", momentum=0.9, lr=1.0),
+                                         history, _observed(history, loss_trace=trace))}
+    said = found["no-signal"].text("en")
+    assert ("steps too large" in said["title"]) == overshot
+    assert ("Lower the learning rate 10x" in said["fix"]) == overshot
+    assert ("images with their labels" in said["fix"]) != overshot
+    if overshot:
+        assert "the training loss rose to 12.60, over twice the 2.303 (ln K)" in said["evidence"]
+        assert "Baja la tasa de aprendizaje" in found["no-signal"].text("es")["fix"]
+
+
+def test_members_at_chance_are_named_where_the_others_learned():
+    """`train --ensemble 3` at SGD lr 0.7 with momentum: two members at 0.12 on validation,
+    the ensemble at 0.29, and the doctor said nothing of them (it never read the members)."""
+    history = [_epoch(e, val_accuracy=0.29) for e in (1, 2, 3)]
+    for members, named in (([0.214, 0.126, 0.122], True), ([0.9, 0.91, 0.92], False),
+                           ([0.1, 0.11, 0.1], False), ([], False), ([0.9, None], False)):
+        seen = _observed(history, member_val_accuracies=members)
+        found = {f.code: f for f in diagnose(TrainConfig(), history, seen)}
+        assert ("members-at-chance" in found) == named, members
+    [said] = [f for f in diagnose(TrainConfig(), history, _observed(
+        history, member_val_accuracies=[0.214, 0.126, 0.122])) if f.code == "members-at-chance"]
+    assert said.severity == "problem" and said.text("en")["evidence"] == (
+        "2 members of 3 at 0.1220 or barely more on validation alone (chance, 1/K or the "
+        "largest class: 0.1000); the best member at 0.2140")
+
+
+def test_a_summary_hands_its_members_to_the_doctor():
+    from mnistlab.records import RunSummary
+
+    summary = RunSummary("completed", members=[{"seed": 0, "val_accuracy": 0.5},
+                                               {"seed": 1, "val_accuracy": None}])
+    assert summary.observation().member_val_accuracies == [0.5, None]
+    assert RunSummary("completed").observation().member_val_accuracies == []

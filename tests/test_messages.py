@@ -366,12 +366,32 @@ def test_a_setting_held_by_overlapping_calls_is_put_back_by_the_last():
 
 def test_a_finding_names_a_known_class_as_the_language_does():
     """The Spanish doctor said "las predicciones ... son la clase 'Trouser'" beside a report
-    whose figures name it Pantalón; a class of the user's own data stays as written."""
+    whose figures name it Pantalón; a user's own class stays as written, also one called as
+    one of Fashion-MNIST's ("Bag" of Bag, Box, Cup is theirs: the figures keep it)."""
+    from mnistlab.doctor import collapse
     from mnistlab.records import Finding
 
-    said = Finding("collapse", "problem", {"share": 0.93, "cls": "Trouser"}).text("es")
-    assert "la clase 'Pantalón'" in said["evidence"]
-    assert "'Trouser'" in Finding("collapse", "problem", {"share": 0.93, "cls": "Trouser"}
-                                  ).text("en")["evidence"]
-    assert "'mine'" in Finding("collapse", "problem", {"share": 0.93, "cls": "mine"}
-                               ).text("es")["evidence"]
+    fashion = catalogue()["classes.fashion-mnist"]["en"].split("|")
+    for names, english, spanish in ((fashion, "Trouser", "Pantalón"),
+                                    (["Box", "Trouser", "Cup"], "Trouser", "Trouser")):
+        found = _collapsed_on(collapse, names, 1)
+        assert f"'{english}'" in found.text("en")["evidence"]
+        assert f"la clase '{spanish}'" in found.text("es")["evidence"]
+        assert class_names(names, "es")[1] == spanish  # as the figures name it
+    older = Finding("collapse", "problem", {"share": 0.93, "cls": "Trouser"})  # before cls_of
+    assert "'Trouser'" in older.text("es")["evidence"]
+
+
+def _collapsed_on(rule, names: list[str], top: int):
+    from mnistlab.config import TrainConfig
+    from mnistlab.doctor import Case
+    from mnistlab.records import EpochRecord, Observation
+
+    k = len(names)
+    record = EpochRecord(epoch=1, train_loss=2.0, train_accuracy_running=0.1,
+                         train_accuracy_eval=0.1, val_loss=2.0, val_accuracy=0.1,
+                         val_metric=0.1, train_metric_running=0.1, lr=0.01, seconds=1.0,
+                         train_loss_eval=2.0)
+    seen = Observation("completed", names, [], [100] * k, [1000 * (i == top) for i in range(k)],
+                       0.1, 2.0, 0.1, 1000)
+    return rule(Case(TrainConfig(), [record], seen, k, 1 / k), [])

@@ -161,10 +161,10 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     # (the report said "6 distinct runs", the command "8 runs", the bar "6/6")
     english = to_markdown(build_document(result))
     assert ("(6 distinct runs for 8 table cells). With a constant learning rate, a "
-            "shorter run is read off a longer run's history (2 runs are read so), so 4 runs are "
+            "shorter run is read off a longer run's history (2 of them), so 4 runs are "
             "trained for these tables, the final model's apart.") in english, english
     assert ("(2 ejecuciones leídas así), así que 4 ejecuciones se entrenan para estas tablas, "
-            "aparte de las del modelo final.") in report
+            "sin contar el modelo final.") in report
     # the test set's size as the final runs scored it, else not said: a folder's was
     # "the test set (0 images)" beside a test accuracy measured on 700
     assert "y el conjunto de prueba (10.000 imágenes)" in report
@@ -2157,3 +2157,38 @@ variants = [{ label = "early", es = { label = "temprana" }, early_stopping = 1, 
             "frente a la primera, temprana.") in report
     assert "**El modelo final divergió** (su única ejecución:" in report
     assert "(divergió: su única ejecución)" in report and " de 1 ejecuciones" not in report
+
+
+def test_the_final_model_s_running_accuracy_names_the_epoch_it_is_of():
+    """An early-stopped final's running figure was said to be of "the last epoch" where it is
+    the kept epoch's; seeds of both kinds are each of their own."""
+    from types import SimpleNamespace
+
+    from mnistlab.report.study import _kept_epoch_key
+
+    def rows(*statuses):
+        return [SimpleNamespace(status=s) for s in statuses]
+
+    assert _kept_epoch_key(rows("completed", "completed")) == "final.train.last"
+    assert _kept_epoch_key(rows("early-stopped")) == "final.train.kept"
+    assert _kept_epoch_key(rows("early-stopped", "completed")) == "final.train.mixed"
+
+
+def test_a_variants_experiment_s_recommendations_speak_of_variants():
+    """Named variants without the base were "the base value is not among them" (and in
+    Spanish "el primero", of a variante)."""
+    from types import SimpleNamespace
+
+    from mnistlab.report.study import _recommendation
+
+    exp = SimpleNamespace(factor="trial", heading=lambda lang: "early stop")
+    better = SimpleNamespace(delta=0.02, low=0.01, high=0.03, has_interval=True,
+                             within_noise=False)
+    said = _recommendation(exp, "early", "late", better, "en", is_base=False)
+    assert said.startswith("early stop = late: +2.00 points over early, the first listed")
+    assert said.endswith("the base configuration is not among them.")
+    spanish = _recommendation(exp, "temprana", "tardía", better, "es", is_base=False)
+    assert "la primera de la lista" in spanish and "la configuración base" in spanish
+    single = SimpleNamespace(delta=0.02, has_interval=False, within_noise=False)
+    assert "la primera de la lista, en ejecuciones únicas" in _recommendation(
+        exp, "temprana", "tardía", single, "es", is_base=False)

@@ -819,19 +819,25 @@ def test_a_resumed_run_logs_its_final_numbers_once(tmp_path, tiny_idx_dir, monke
     """Each attempt logged final/* at its own step, so a run stopped once and resumed held
     final/val_accuracy [(1, 0.61), (3, 0.95)] (bug hunt)."""
     from mnistlab import interrupt
+    from mnistlab.training import engine
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = tmp_path / "run"
     both = ("mlflow", "tensorboard")
+    monkeypatch.setattr(engine, "code_version", lambda: "0.1.0+old")
     try:
         train(tiny_config(tiny_idx_dir, epochs=3), out=out,
               hooks=[*Tracking(both, out).train_hooks(), StopAfterEpoch(1)])
     finally:
         interrupt.flag().clear()
+    monkeypatch.setattr(engine, "code_version", lambda: "0.1.0+new")  # updated, then resumed
     result = train(tiny_config(tiny_idx_dir, epochs=3), out=out,
                    hooks=Tracking(both, out).train_hooks())
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("run").experiment_id])
+    # its version tag says what summary.json says (it kept the first attempt's)
+    assert run.data.tags["mnistlab.version"] == result.summary.code_version == \
+        "0.1.0+old, resumed by 0.1.0+new"
     history = client.get_metric_history(run.info.run_id, "final/val_accuracy")
     assert [(m.step, m.value) for m in history] == [
         (3, pytest.approx(result.summary.val_accuracy))]

@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import TrainConfig
 from .data.tensors import Splits, to_input  # the exact transform training uses
+from .messages import known_classes
 from .records import EpochRecord, Finding, Observation, RunSummary
 
 SEVERITY_ORDER = {"problem": 0, "warning": 1, "info": 2}
@@ -39,8 +40,8 @@ def softmax_twice_floor(k: int) -> float:
 RANK = {code: rank for rank, code in enumerate((
     "binary-accuracy-illusion", "diverged", "unnormalised-input", "labels-out-of-range",
     "softmax-twice", "not-learning", "no-signal", "collapse", "wrong-dataset", "too-slow",
-    "overfitting", "loss-metric-mismatch", "lr-out-of-range", "val-above-train",
-    "damaged-run", "unfinished-run"))}
+    "members-at-chance", "overfitting", "loss-metric-mismatch", "lr-out-of-range",
+    "val-above-train", "damaged-run", "unfinished-run"))}
 
 # what labels without signal look like; a run with --shuffle-labels is told that is why
 NO_SIGNAL = ("binary-accuracy-illusion", "not-learning", "no-signal", "collapse")
@@ -290,7 +291,8 @@ def collapse(case: Case, found: list[Finding]) -> Finding | None:
     if preds[top] / sum(preds) >= 0.9 and label_share < 0.5:
         names = case.observed.class_names or [str(i) for i in range(case.k)]
         return Finding("collapse", "problem", {"share": preds[top] / sum(preds),
-                                               "cls": names[top]})
+                                               "cls": names[top],  # said in the finding's
+                                               "cls_of": known_classes(names)})  # language
     return None
 
 
@@ -384,8 +386,16 @@ def no_signal(case: Case, found: list[Finding]) -> Finding | None:
     if len(case.history) < 3 or _any(found, "not-learning", "too-slow"):
         return None
     if last.train_accuracy_eval <= chance + 0.05:
+        # a loss that spiked past twice a fresh network's (ln K) before settling at chance:
+        # steps too large (SGD at lr 1 with momentum 0.9 reached 12.6), not labels without
+        # information, which keep it near ln K (2.40 at most, shuffled)
+        peak = max((v for _, v in case.observed.loss_trace or () if math.isfinite(v)),
+                   default=0.0)
+        overshot = {"kind": "overshot", "peak": peak, "lnk": case.lnk} \
+            if peak > 2 * case.lnk else {}
         return Finding("no-signal", "problem", {
-            "epochs": len(case.history), "acc": last.train_accuracy_eval, "chance": chance})
+            "epochs": len(case.history), "acc": last.train_accuracy_eval, "chance": chance,
+            **overshot})
     # the training images above chance, validation not (one class for all: collapse says it)
     if last.val_accuracy <= chance + 0.02 and not _any(found, "collapse"):
         # it learns its own images by heart, and nothing that holds on others: shuffled
@@ -396,9 +406,24 @@ def no_signal(case: Case, found: list[Finding]) -> Finding | None:
     return None
 
 
+def members_at_chance(case: Case, found: list[Finding]) -> Finding | None:
+    """Some members of an ensemble at chance on validation while the others learned: they
+    pull the averaged answer towards a guess (SGD at lr 0.7 with momentum: two of three at
+    0.12, the ensemble at 0.29 beside its best member's 0.21 - and nothing said). All at
+    chance is the whole run's, which the other rules name."""
+    scored = [a for a in case.observed.member_val_accuracies if a is not None]
+    weak = [a for a in scored if a <= case.chance + 0.05]
+    if not weak or len(weak) == len(scored):
+        return None
+    return Finding("members-at-chance", "problem", {
+        "n": len(weak), "size": len(scored), "worst": min(weak), "best": max(scored),
+        "chance": case.chance})
+
+
 Rule = Callable[[Case, list[Finding]], "Finding | None"]
 RULES: tuple[Rule, ...] = (binary_accuracy_illusion, too_slow, not_learning, collapse,
-                           softmax_twice, rising, overfitting, val_above_train, no_signal)
+                           softmax_twice, rising, overfitting, val_above_train, no_signal,
+                           members_at_chance)
 
 
 def first_epoch_drop(trace: list[list[float]],

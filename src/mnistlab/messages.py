@@ -163,20 +163,22 @@ def t(lang: str, key: str, **values: Any) -> str:
 
 def class_names(names: list[str] | tuple[str, ...], lang: str) -> list[str]:
     """A known dataset's class names in `lang` (Fashion-MNIST's clothes); others as given."""
-    for key, texts in catalogue().items():
-        if key.startswith("classes.") and list(names) == texts["en"].split("|"):
-            return texts[lang].split("|")
-    return list(names)
+    key = known_classes(names)
+    return catalogue()[key][lang].split("|") if key else list(names)
 
 
-def class_name(name: str, lang: str) -> str:
-    """One of a known dataset's class names in `lang` ("Trouser" -> "Pantalón"); others as
-    given."""
-    for key, texts in catalogue().items():
-        english = texts["en"].split("|") if key.startswith("classes.") else []
-        if name in english:
-            return texts[lang].split("|")[english.index(name)]
-    return name
+def known_classes(names: list[str] | tuple[str, ...]) -> str:
+    """The catalogue's key of a known dataset's class names ("classes.fashion-mnist"), or ""
+    (a user's own "Bag", "Box", "Cup" are theirs, not Fashion-MNIST's to translate)."""
+    return next((key for key, texts in catalogue().items()
+                 if key.startswith("classes.") and list(names) == texts["en"].split("|")), "")
+
+
+def class_name(name: str, lang: str, of: str) -> str:
+    """A class name of the known names `of` (a known_classes key) in `lang` ("Trouser" ->
+    "Pantalón"); as given where `of` is "" or does not hold it."""
+    english = catalogue()[of]["en"].split("|") if of in catalogue() else []
+    return catalogue()[of][lang].split("|")[english.index(name)] if name in english else name
 
 
 def placeholders(template: str) -> set[str]:

@@ -109,7 +109,7 @@ class Finding:
         # a figure a stored finding lacks (an older version's, or null in JSON) shows as a dash
         values = {**self.values}
         if isinstance(values.get("cls"), str):  # a class as the language's figures name it
-            values["cls"] = class_name(values["cls"], lang)
+            values["cls"] = class_name(values["cls"], lang, str(values.get("cls_of") or ""))
         return {part: t(lang, key, **{**dict.fromkeys(placeholders(catalogue()[key][lang])),
                                       **values})
                 for part, key in keys.items()}
@@ -138,6 +138,8 @@ class Observation:
     val_loss: float | None
     val_metric: float | None
     train_size: int
+    # an ensemble's members, each scored alone on validation (None: not measured)
+    member_val_accuracies: list[float | None] = field(default_factory=list)
 
 
 # summary.json keys that differ from the field names
@@ -207,7 +209,8 @@ class RunSummary:
     def observation(self) -> Observation:
         return Observation(self.status, self.class_names, self.loss_trace,
                            self.val_label_counts, self.val_pred_counts, self.val_accuracy,
-                           self.val_loss, self.val_metric, self.train_size)
+                           self.val_loss, self.val_metric, self.train_size,
+                           [m.get("val_accuracy") for m in self.members or ()])
 
     def to_dict(self) -> dict[str, Any]:
         """summary.json's content (optional keys only when they hold something)."""

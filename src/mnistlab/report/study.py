@@ -387,11 +387,11 @@ def _recommendation(exp: Experiment, ref_label: str, best_label: str, best_diff:
     factor = exp.heading(lang) if exp.factor == "trial" else factor_text(exp.factor, lang)
     if _beats(best_diff):
         why = t(lang, "recommended.why_ci", low=best_diff.low * 100, high=best_diff.high * 100)
-        return t(lang, f"recommended.change{ref}", factor=factor, value=best_label,
-                 delta=best_diff.delta * 100, why=why, base=ref_label)
+        return t(lang, _said_of(exp, f"recommended.change{ref}"), factor=factor,
+                 value=best_label, delta=best_diff.delta * 100, why=why, base=ref_label)
     if best_diff is not None and best_diff.delta > 0 and not best_diff.has_interval:
-        return t(lang, f"recommended.unknown{ref}", factor=factor, value=best_label,
-                 delta=best_diff.delta * 100, base=ref_label)
+        return t(lang, _said_of(exp, f"recommended.unknown{ref}"), factor=factor,
+                 value=best_label, delta=best_diff.delta * 100, base=ref_label)
     return t(lang, _said_of(exp, f"recommended.keep{ref}"), factor=factor, value=ref_label)
 
 
@@ -505,8 +505,7 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
                                       ("running", "train_accuracy_running", "%"),
                                       ("gap", "gap", ""))},
             original=t(lang, "final.train_original", orig=orig) if orig is not None else "",
-            epoch=t(lang, "final.train.kept" if any(r.status == "early-stopped" for r in rows)
-                    else "final.train.last"))))
+            epoch=t(lang, _kept_epoch_key(rows)))))
     diverged = sum(r.status == "diverged" for r in rows)
     if diverged:
         doc.add(Paragraph(t(lang, "final.diverged.one" if len(rows) == 1 else "final.diverged",
@@ -585,6 +584,14 @@ def _runs_named(runs: list[tuple[str, int]], lang: str, shown: int = 6) -> str:
              for name, s in list(seeds.items())[:shown]]
     left = sum(len(s) for s in list(seeds.values())[shown:])
     return "; ".join(named) + (f"; {t(lang, 'doctor.more', n=left)}" if left else "")
+
+
+def _kept_epoch_key(rows: list[Row]) -> str:
+    """Which epoch the final model's running train accuracy is of: the last, the one early
+    stopping kept, or (seeds of both kinds) each run's own."""
+    stopped = {r.status == "early-stopped" for r in rows}
+    return ("final.train.mixed" if len(stopped) > 1 else
+            "final.train.kept" if stopped == {True} else "final.train.last")
 
 
 def _trained_finals(result: StudyResult) -> list[Row]:

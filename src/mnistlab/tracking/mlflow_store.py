@@ -490,7 +490,9 @@ def finish_run(store: Store, run_id: str | None, summary: RunSummary, folder: Pa
     final = [] if summary.status == "interrupted" else final_metrics(summary)
     tags = finding_tags(summary, lang)
     _drop_stale_findings(store, run_id, tags)
-    store.log(run_id, metrics=final, tags=tags)
+    # the code that trained it, as summary.json says: a resume by other code is named too
+    version = {"mnistlab.version": summary.code_version} if summary.code_version else {}
+    store.log(run_id, metrics=final, tags={**tags, **version})
     if folder is not None:
         store.files(run_id, folder, RUN_FILES)
     status = {"interrupted": "KILLED", "diverged": "FAILED"}.get(summary.status, "FINISHED")

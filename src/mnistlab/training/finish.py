@@ -119,12 +119,13 @@ def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: boo
     summary = make_summary(config, splits, model, history, status=status,
                            seconds=run.seconds / run.size, test=test, val=val,
                            trace=run.traces[member], device=device, versions=run.code_versions)
+    # an ensemble's members scored alone, before the doctor reads them
+    summary = summary.replace(members=_members(model, config, test, val) if ok else None)
     findings = doctor.merge(run.findings[member],
                             doctor.diagnose(config, history, summary.observation()))
     summary = summary.replace(diagnoses=tuple(findings), partial_epoch=run.partial[member],
                               cohort_size=run.size if run.size > 1 else None,
-                              cuda_graphs=run.learner.graphed.replayed(),
-                              members=_members(model, config, test, val) if ok else None)
+                              cuda_graphs=run.learner.graphed.replayed())
     result = RunResult(config=config, summary=summary, history=history, out=out, model=model)
     if out is not None:
         runs.write_run(out, result, splits, plots=write_plots, lang=lang)
