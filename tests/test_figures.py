@@ -136,3 +136,13 @@ def test_a_long_legend_below_grows_the_figure_and_the_axis_title_fits():
     FigureCanvasAgg(merged).draw()
     legend = merged.legends[0].get_window_extent()
     assert legend.x0 >= 0 and legend.x1 <= merged.bbox.width
+
+
+def test_equal_curves_read_off_a_longer_run_are_one_marker_named_for_both():
+    """Two values whose runs are the same first epochs of a longer run drew two markers at
+    one spot, the legend naming two of them."""
+    fig = figures.experiment_curves({"30": [[0.8, 0.85, 0.9, 0.91]], "2a": [[0.8, 0.85]],
+                                     "2b": [[0.8, 0.85]], "3": [[0.8, 0.85, 0.9]]}, "epochs")
+    assert [t for t in _legend_texts(fig) if "end of" in t] == [
+        "2a, 2b: end of the 30 line", "3: end of the 30 line"]
+    assert len(fig.axes[0].collections) == 2

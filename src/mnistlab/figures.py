@@ -227,11 +227,12 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
                           label=t(lang, "plot.true_accuracy", value=label)
                           if set(group) & reported.keys() else label)
         colours.update(dict.fromkeys(group, line.get_color()))
-    for label, mean in means.items():
-        if ends[label] is not None:
-            ax.scatter([len(mean)], [mean[-1]], s=60, marker="D", zorder=3,
-                       edgecolors="black", linewidths=0.6,
-                       label=t(lang, "plot.ends_on", value=label, longer=ends[label]))
+    read_off = [label for label in means if ends[label] is not None]
+    for group in _same_curves(read_off, means):  # equal ones: one marker, all named
+        mean, label = means[group[0]], textwrap.fill(", ".join(group), 60)
+        ax.scatter([len(mean)], [mean[-1]], s=60, marker="D", zorder=3,
+                   edgecolors="black", linewidths=0.6,
+                   label=t(lang, "plot.ends_on", value=label, longer=ends[group[0]]))
     for label, runs in reported.items():  # dashed, in its accuracy's colour
         mean = np.nanmean([r[:min(map(len, runs))] for r in runs], axis=0)
         ax.plot(range(1, len(mean) + 1), mean, linestyle="--", marker="s", markersize=3,
