@@ -343,6 +343,44 @@ def test_search_on_a_cluster_survives_a_killed_worker(ray_cluster, tmp_path, sha
     assert {s: s.stat().st_mtime_ns for s in written} == written
 
 
+def test_a_model_the_images_are_too_small_for_fails_its_trial_on_a_cluster(ray_cluster,
+                                                                          tmp_path):
+    """lenet5 drawn for 8x8 images: the cluster's error stopped the search ("a bad setting:
+    every trial would fail alike") on every rerun; now that trial fails and the search goes
+    on, as it does here."""
+    optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
+    import numpy as np
+    from conftest import make_idx_files
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 600), ("t10k", 200)):
+        labels = (np.arange(n) % 3).astype(np.uint8)
+        images = rng.integers(0, 60, size=(n, 8, 8), dtype=np.uint8)
+        for c in range(3):
+            images[labels == c, 2 * c:2 * c + 3] = 250
+        make_idx_files(tmp_path / "eight", images, labels, prefix)
+    space = tmp_path / "eight.toml"
+    space.write_text(f'name = "eight"\n[base]\ndataset = "{tmp_path / "eight"}"\n'
+                     'model = "mlp"\nhidden = [16]\nepochs = 1\nval_size = 150\n'
+                     'eval_train_size = 150\n[space.model]\ntype = "categorical"\n'
+                     'choices = ["mlp", "lenet5"]\n[space.lr]\ntype = "float"\n'
+                     'low = 0.001\nhigh = 0.1\nlog = true\n')
+    out = tmp_path / "tune"
+    done = subprocess.run(
+        [sys.executable, "-m", "mnistlab", "tune", str(space), "--trials", "3",
+         "--retrain-seeds", "0", "--out", str(out), "--backend", "ray",
+         "--address", ray_cluster.address],
+        env={**os.environ, **ray_cluster.env}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    trials = optuna.load_study(study_name="eight", storage=f"sqlite:///{out / 'tune.db'}"
+                               ).get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 3 and {t.params["model"] for t in finished} == {"mlp"}
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert failed and all(t.params["model"] == "lenet5" and "needs images of at least 12x12"
+               in t.user_attrs["error"] for t in failed)
+
+
 @pytest.mark.slow
 def test_a_study_stopped_here_and_resumed_on_a_cluster_leaves_no_checkpoint(
         ray_cluster, tmp_path, shared_datasets):

@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -120,6 +121,10 @@ BAD_SPACES = [
     (lambda d: d["space"].update(lr_max={"type": "float", "low": 0, "high": 1}),
      "space.lr_max: not a training setting: 'lr_max'"),
     (lambda d: d["space"]["lr"].update(type="number"), "space.lr: type must be one of"),
+    # a misspelt key: named, not "got None" (hunt)
+    (lambda d: d["space"]["lr"].update(typ=d["space"]["lr"].pop("type")),
+     'space.lr: no type; give type = "float" | "int" | "categorical"; typ is not a key here '
+     "(did you mean type?)"),
     (lambda d: d["space"]["lr"].pop("high"), "space.lr: float needs low and high"),
     (lambda d: d["space"]["lr"].update(low=0.5, high=0.1), "space.lr: low (0.5) is above high"),
     (lambda d: d["space"]["lr"].update(low=0.0), "space.lr: log = true needs low > 0"),
@@ -302,6 +307,8 @@ def test_the_method_names_each_kind_of_unfinished_trial_and_writes_conditions_in
     data["space"]["weight_decay"] = {"type": "float", "low": 0.0, "high": 0.01,
                                      "when": {"dropout": [0.2, 0.5]}}
     data["space"]["batchnorm"] = {"type": "categorical", "choices": [True, False]}
+    data["base"]["model"] = "lenet5"  # which reads batchnorm (and not hidden)
+    del data["space"]["hidden"]
     data["space"]["label_smoothing"] = {"type": "float", "low": 0.0, "high": 0.2,
                                         "when": {"batchnorm": True}}
     spec = parse_space(data)
@@ -338,7 +345,7 @@ def test_the_method_names_each_kind_of_unfinished_trial_and_writes_conditions_in
     assert "solo si normalización por lotes = sí" in spanish
     # the data it trained and judged on, where not the default (it did not say so)
     assert "Base configuration (settings not searched): dataset=fashion-mnist, val_size=100, " \
-        "eval_train_size=100, model=mlp" in english
+        "eval_train_size=100, model=lenet5" in english
     assert "tamaño de validación 100" in spanish and "train_subset" not in english
     # trials.csv calls a Ctrl-C's trial what the report does (it said fail)
     from mnistlab.tune.search import trials_csv
@@ -384,6 +391,7 @@ def test_a_spanish_search_s_figures_name_choices_in_spanish():
     data = space_dict()
     data["space"] = {"schedule": {"type": "categorical", "choices": ["constant", "cosine"]},
                      "batchnorm": {"type": "categorical", "choices": [True, False]}}
+    data["base"]["model"] = "lenet5"  # which reads batchnorm
     schedule, batchnorm = parse_space(data).params
     assert _scale(schedule, "es").categories == ("constante", "coseno")
     assert _scale(batchnorm, "es").categories == ("sí", "no")
@@ -584,6 +592,53 @@ def test_a_space_whose_draws_never_go_together_stops_in_one_line(tiny_idx_dir, t
     assert "Traceback" not in caplog.text
 
 
+def _eight_pixel_data(folder: Path) -> Path:
+    import numpy as np
+    from conftest import make_idx_files
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 600), ("t10k", 200)):
+        labels = (np.arange(n) % 3).astype(np.uint8)
+        images = rng.integers(0, 60, size=(n, 8, 8), dtype=np.uint8)
+        for c in range(3):
+            images[labels == c, 2 * c:2 * c + 3] = 250
+        make_idx_files(folder, images, labels, prefix)
+    return folder
+
+
+def test_a_model_the_images_are_too_small_for_fails_its_trial_not_the_search(tmp_path):
+    """lenet5 drawn for 8x8 images stopped the search at its trial, on every rerun (the study
+    then held FAIL, FAIL, COMPLETE, FAIL and could not get past them)."""
+    data = space_dict(str(_eight_pixel_data(tmp_path / "eight")))
+    data["base"].update(model="mlp", hidden=[16], epochs=1, val_size=150)
+    data["space"] = {"model": {"type": "categorical", "choices": ["mlp", "lenet5"]},
+                     "lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True}}
+    del data["compare"]
+    result = run_tune(parse_space(data), tmp_path / "s", options=TuneOptions(
+        trials=3, report=False))
+    done = result.by_state("COMPLETE") + result.by_state("PRUNED")
+    assert len(done) == 3 and {t.params["model"] for t in done} == {"mlp"}
+    failed = result.by_state("FAIL")
+    assert failed and all(t.params["model"] == "lenet5" for t in failed)
+    assert all("lenet5 needs images of at least 12x12" in t.user_attrs["error"]
+               for t in failed)
+
+
+def test_data_that_fails_every_trial_is_said_before_the_folder_is_made(tmp_path):
+    """A validation split too large for the data failed the first trial after tune.db was
+    made: the same command with the file mended was "made from a different search space"."""
+    data = space_dict(str(_eight_pixel_data(tmp_path / "eight")))
+    data["base"].update(model="mlp", hidden=[16], epochs=1, val_size=10_000)
+    del data["compare"]
+    with pytest.raises(MnistlabError, match="val-size: 10,000 is out of range for 600"):
+        run_tune(parse_space(data), tmp_path / "s", options=TuneOptions(trials=2,
+                                                                         report=False))
+    assert not (tmp_path / "s").exists()
+    data["base"]["val_size"] = 150
+    assert len(run_tune(parse_space(data), tmp_path / "s", options=TuneOptions(
+        trials=2, report=False)).by_state("COMPLETE")) >= 1
+
+
 def test_two_searches_started_together_on_one_new_folder_are_one_refused(space_file, tmp_path,
                                                                          monkeypatch):
     """Both were taken (the folder's check came before either had written anything): its
@@ -731,8 +786,14 @@ def test_data_that_is_not_there_is_one_line_before_any_trial(tmp_path, caplog):
     spec = parse_space(space_dict(str(tmp_path / "no-such-folder")))
     with pytest.raises(MnistlabError, match="no-such-folder"):
         run_tune(spec, tmp_path / "s", options=TuneOptions(trials=2, report=False))
+    # said before the study and its folder are made: the command mended starts afresh
+    assert not (tmp_path / "s").exists() and "Traceback" not in caplog.text
+    (tmp_path / "s").mkdir()  # a folder of an earlier version's, its study empty
+    optuna.create_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 's' / 'tune.db'}")
+    with pytest.raises(MnistlabError, match="no-such-folder"):
+        run_tune(spec, tmp_path / "s", options=TuneOptions(trials=2, report=False))
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 's' / 'tune.db'}")
-    assert study.trials == [] and "Traceback" not in caplog.text  # no trial stored as failed
+    assert study.trials == []  # no trial stored as failed
 
 
 def _damaged_db(path: Path, how: str) -> None:
@@ -1446,3 +1507,25 @@ def test_a_condition_on_epochs_follows_the_quick_cap():
     epochs, lr = spec.with_quick().params
     assert epochs.choices == (2,)
     assert lr.active({"epochs": 2})
+
+
+@pytest.mark.parametrize("searched, base, said", [
+    ("filters", {"model": "mlp"}, "space.filters: mlp does not read it (only cnn and resnet)"),
+    ("momentum", {"optimizer": "adam"}, "space.momentum: adam does not read it (it is SGD's)"),
+])
+def test_a_searched_setting_no_trial_reads_is_refused(searched, base, said):
+    """`filters` searched beside an mlp, `momentum` beside Adam: every trial trained the same
+    network (0.4267 twice), and the importances credited the setting with noise."""
+    data = space_dict()
+    data["base"].update(base)
+    values = {"filters": {"type": "categorical", "choices": [[8], [16]]},
+              "momentum": {"type": "float", "low": 0.0, "high": 0.9}}
+    data["space"] = {searched: values[searched]}
+    with pytest.raises(MnistlabError, match=re.escape(said)):
+        parse_space(data)
+    # beside what reads it, or drawn only there, it is searched
+    data["space"] = {"model": {"type": "categorical", "choices": ["mlp", "cnn"]},
+                     "optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+                     searched: {**values[searched], "when": {
+                         "model": ["cnn"]} if searched == "filters" else {"optimizer": ["sgd"]}}}
+    assert parse_space(data).params[-1].name == searched

@@ -39,6 +39,12 @@ class Layer:
     outputs: int
 
 
+class DoesNotFit(MnistlabError):
+    """A model its data or machine cannot hold: images too small for its layers, too many
+    parameters, too little memory. A search fails that trial and draws on; its other trials
+    may fit."""
+
+
 class TooSmall(Exception):
     """A layer plan met an image smaller than its kernels and poolings allow."""
 
@@ -237,21 +243,21 @@ def check_size(config: TrainConfig, image_shape: Shape = NOMINAL_SHAPE,
     try:
         size = estimate_size(config, image_shape, num_classes, train_size=train_size)
     except TooSmall:
-        raise MnistlabError(_too_small(config, image_shape, num_classes, where)) from None
+        raise DoesNotFit(_too_small(config, image_shape, num_classes, where)) from None
     layers = LAYER_FLAGS[config.model]
     smaller = f"smaller layers ({layers})" if layers else "another --model"
     if size.parameters > MAX_PARAMETERS:
-        raise MnistlabError(
+        raise DoesNotFit(
             f"{where}: {config.model} would have about {size.parameters:,} parameters "
             f"({size_text(size.weight_bytes)} to train with {config.optimizer}), above the "
             f"limit of {MAX_PARAMETERS:,}; use {smaller}")
     limit, source = memory_limit(_device_kind(config) if device is None else device)
     if limit and not training and size.inference_bytes > limit:
-        raise MnistlabError(
+        raise DoesNotFit(
             f"{where}: scoring with {config.model} needs about {size_text(size.inference_bytes)}, "
             f"above the limit of {size_text(limit)} ({source}); use a machine with more memory")
     if limit and training and size.peak_bytes > limit:
-        raise MnistlabError(
+        raise DoesNotFit(
             f"{where}: training {config.model} needs about {size_text(size.peak_bytes)} "
             f"(weights {size_text(size.weight_bytes)}, activations of a "
             f"{size.images_per_step:,}-image batch {size_text(size.train_activation_bytes)}, "

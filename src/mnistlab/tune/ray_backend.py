@@ -27,11 +27,13 @@ from optuna.trial import TrialState
 from .. import interrupt, raycluster
 from ..config import TrainConfig
 from ..errors import MnistlabError
+from ..models import DoesNotFit
 from ..records import EpochRecord, RunResult, RunSummary
 from ..training import train
 from .search import (
     InvalidTrial,
     PruneOnValidation,
+    count_invalid,
     cut_trial,
     finished_and_best,
     finished_trials,
@@ -138,6 +140,13 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
                 trial, config = running.pop(ref)
                 frozen = _tell(study, trial, ref, resources)
                 ran += 1
+                if frozen.user_attrs.get(DOES_NOT_FIT):  # its model and the data: counted as
+                    stop = count_invalid(MnistlabError(frozen.user_attrs["error"]), invalid)
+                    if not isinstance(stop, InvalidTrial):  # drawn values that cannot go
+                        raise stop  # together, not as a crash
+                    continue
+                if frozen.state != TrialState.FAIL:  # trained: the draws fit again
+                    invalid[0] = 0
                 failures = failures + 1 if frozen.state == TrialState.FAIL else 0
                 if failures >= FAILURES_IN_A_ROW:
                     raise MnistlabError(
@@ -171,11 +180,17 @@ def _answer_reports(broker: Any, by_number: dict[int, Any],
         broker.decide.remote(number, epoch, prune)
 
 
+DOES_NOT_FIT = "does_not_fit"  # a trial's attribute: failed as its model did not fit its data
+
+
 def _tell(study: Any, trial: Any, ref: Any, resources: raycluster.TaskResources) -> Any:
     try:
         outcome = ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
         cause = getattr(exc, "cause", None)
+        if isinstance(cause, DoesNotFit):  # this trial's model and the data: others may fit
+            trial.set_user_attr(DOES_NOT_FIT, True)
+            return _fail(study, trial, str(cause))
         if isinstance(cause, MnistlabError):  # a bad setting: every trial would fail alike
             study.tell(trial, state=TrialState.FAIL)
             raise MnistlabError(str(cause), exit_code=cause.exit_code) from None

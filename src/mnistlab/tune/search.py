@@ -33,6 +33,7 @@ from ..config import TRACKING_ENTRIES, TrainConfig, read_toml
 from ..data.cache import DataCache
 from ..errors import MnistlabError, shown_url
 from ..held import Held
+from ..models import DoesNotFit
 from ..progress import Reporter, SilentReporter
 from ..records import RunResult, RunSummary
 from ..runs import SEARCH_REPORT_LOCK
@@ -440,21 +441,32 @@ INVALID_IN_A_ROW = 10  # then the space, not the draw, is the problem: the searc
 
 def trial_settings(spec: TuneSpec, trial: Any, invalid: list[int]) -> TrainConfig:
     """The trial's config from its drawn values. Values that cannot go together fail the
-    trial (InvalidTrial); `invalid` counts such trials in a row, and too many stop the search
-    with one line (MnistlabError) instead of drawing on for ever."""
+    trial (InvalidTrial); `invalid` counts such trials in a row (the caller sets it back to 0
+    once a trial trains), and too many stop the search with one line (MnistlabError) instead
+    of drawing on for ever."""
     try:
-        config = spec.config_for(suggest(spec, trial), where=f"trial {trial.number}")
+        return spec.config_for(suggest(spec, trial), where=f"trial {trial.number}")
     except MnistlabError as exc:
-        trial.set_user_attr("error", str(exc))
-        invalid[0] += 1
-        if invalid[0] >= INVALID_IN_A_ROW:
-            raise MnistlabError(f"tune: {invalid[0]} trials in a row drew settings that cannot "
-                                f"go together (last: {exc}); narrow the space (a changed space "
-                                "is another search: give it another --out)"
-                                ) from None
-        raise InvalidTrial(str(exc)) from None
-    invalid[0] = 0
-    return config
+        raise invalid_trial(trial, exc, invalid) from None
+
+
+def invalid_trial(trial: Any, exc: MnistlabError, invalid: list[int]) -> MnistlabError:
+    """What a trial whose values cannot go together (or with the data: a model the images are
+    too small for) raises: InvalidTrial, or past INVALID_IN_A_ROW such trials the error that
+    stops the search."""
+    trial.set_user_attr("error", str(exc))
+    return count_invalid(exc, invalid)
+
+
+def count_invalid(exc: MnistlabError, invalid: list[int]) -> MnistlabError:
+    """One more trial in a row that could not train: InvalidTrial, or the error that stops
+    the search where they are too many."""
+    invalid[0] += 1
+    if invalid[0] >= INVALID_IN_A_ROW:
+        return MnistlabError(f"tune: {invalid[0]} trials in a row drew settings that cannot "
+                             f"go together (last: {exc}); narrow the space (a changed space "
+                             "is another search: give it another --out)")
+    return InvalidTrial(str(exc))
 
 
 def make_objective(spec: TuneSpec, cache: Any,
@@ -481,13 +493,18 @@ def make_objective(spec: TuneSpec, cache: Any,
             return may_prune and trial.should_prune()
 
         pruning = PruneOnValidation(report, config.epochs)
+        splits = cache.splits(config)  # data not there: every trial alike, the search stops
         try:
-            result = train(config, splits=cache.splits(config), evaluate_test=False,
+            result = train(config, splits=splits, evaluate_test=False,
                            write_plots=False, reporter=reporter, hooks=[pruning])
         except optuna.TrialPruned:
+            invalid[0] = 0
             for name, value in pruning.pruned.items():
                 trial.set_user_attr(name, value)
             raise
+        except DoesNotFit as exc:  # lenet5 drawn for 8x8 images: this trial, not the search
+            raise invalid_trial(trial, exc, invalid) from None
+        invalid[0] = 0
         value, attrs = trial_outcome(result.summary)
         for name, attr in attrs.items():
             trial.set_user_attr(name, attr)
@@ -738,10 +755,9 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     url = storage or default_storage(out)
     name = study_name or spec.name
     check_same_search(out, spec, url, name)  # before the folder is made, where it is refused
+    cache = cache or DataCache()
     if not out.exists() and isinstance(backend, LocalTrials):  # a cluster's workers may have
-        from ..device import resolve_device  # what this lacks; a search begun is asked when it
-
-        resolve_device(spec.base.device)  # trains. A device not here: before the folder
+        _check_here(spec, cache)  # what this lacks; a search begun is asked when it trains
     study = _start(spec, out, url, name, seed, pruner, on_wait, lang)
     done = finished_trials(study)
     if on_start is not None:
@@ -750,7 +766,7 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     ran = 0
     if len(done) < trials:
         try:
-            ran = backend.optimize(spec, study, trials=trials, cache=cache or DataCache(),
+            ran = backend.optimize(spec, study, trials=trials, cache=cache,
                                    on_trial=on_trial, reporter_for=reporter_for)
         except Exception as exc:
             failure = storage_failure(exc, url)
@@ -763,6 +779,23 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     result.ran_here = ran
     result.seconds = time.perf_counter() - started
     return result
+
+
+# the settings a split is made of (DataCache's key): searched, the base's split is not a trial's
+DATA_SETTINGS = {"dataset", "data_dir", "val_size", "val_from", "train_subset", "data_seed",
+                 "shuffle_labels", "eval_train_size"}
+
+
+def _check_here(spec: TuneSpec, cache: DataCache) -> None:
+    """What would fail every trial here, said before the study and its folder are made: a
+    device not here, data not there or too small for its validation split (the search's
+    split, the first trial's: its error left a folder that the mended file could not resume,
+    "made from a different search space")."""
+    from ..device import resolve_device
+
+    resolve_device(spec.base.device)
+    if not DATA_SETTINGS & {p.name for p in spec.params}:
+        cache.splits(spec.base)  # read once: the trials use it
 
 
 def check_same_draws(study: Any, seed: int, pruner: str) -> None:

@@ -64,7 +64,7 @@ from ..config import (
     setting_name,
     typed,
 )
-from ..errors import MnistlabError
+from ..errors import MnistlabError, did_you_mean
 from ..messages import choice_text, listed, setting_text
 from ..models import checked_config
 
@@ -290,6 +290,7 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
     params: list[Param] = []
     for raw_name, raw in space.items():
         params.append(_parse_param(raw_name, raw, base, params, where))
+    _check_read(params, base, where)
     compare = None
     if "compare" in data:
         compare = _parse_compare(_table(data, "compare", where), base, where)
@@ -311,6 +312,30 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
                     compare=compare, quick=quick, translations=translations,
                     # written into a --quick search's space.toml: read back, it stays one
                     is_quick=typed(data, "quick_form", "true or false", where, False))
+
+
+def _check_read(params: list[Param], base: TrainConfig, where: str) -> None:
+    """Refuse a searched setting that no trial reads: `filters` beside an mlp, `momentum`
+    beside Adam. Every value trained the same network, the trials were spent for nothing and
+    the importances credited the setting with noise (`train` warns of the same flags)."""
+    from ..models import unread_settings
+
+    searched = {p.name: p for p in params}
+    for param in params:
+        if param.when:  # drawn only beside the values that read it
+            continue
+        readers = unread_settings(base.model).get(param.name)
+        if readers and "model" not in searched:
+            raise MnistlabError(
+                f"{where} space.{param.name}: {base.model} does not read it (only "
+                f"{' and '.join(readers)}): every value would train the same network; leave "
+                f"it out, or search model too, with when = {{ model = {list(readers)!r} }}")
+        if param.name in ("momentum", "nesterov") and base.optimizer != "sgd" \
+                and "optimizer" not in searched:
+            raise MnistlabError(
+                f"{where} space.{param.name}: {base.optimizer} does not read it (it is "
+                "SGD's): every value would train the same network; leave it out, or search "
+                "optimizer too, with when = { optimizer = \"sgd\" }")
 
 
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -353,6 +378,13 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         raise MnistlabError(f"{key}: must be a table with type = \"float\" | \"int\" | "
                             f"\"categorical\"")
     kind = raw.get("type")
+    if "type" not in raw:  # `typ = "float"`: the key misspelt, not the type missing
+        stray = [k for k in raw if k not in {"when", *(k for ks in TYPE_KEYS.values()
+                                                          for k in ks)}]
+        named = (f"; {', '.join(stray)} is not a key here{did_you_mean(stray[0], ['type'])}"
+                 if stray else "")
+        raise MnistlabError(f"{key}: no type; give type = \"float\" | \"int\" | "
+                            f"\"categorical\"{named}")
     if kind not in TYPES:
         raise MnistlabError(f"{key}: type must be one of {', '.join(TYPES)}, got {quote(kind)}")
     unknown = sorted(set(raw) - {"type", "when", *TYPE_KEYS[kind]})
