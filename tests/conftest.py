@@ -69,6 +69,8 @@ def isolated_cache(tmp_path_factory, monkeypatch) -> Path:
     """Point MNISTLAB_CACHE at a fresh folder: no test reads or writes the user's cache."""
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("MNISTLAB_CACHE", str(cache))
+    # nor the user's raised IDX limit: the bombs the tests build would be expanded
+    monkeypatch.delenv("MNISTLAB_IDX_LIMIT_GB", raising=False)
     return cache
 
 

@@ -59,6 +59,14 @@ def test_evaluate_on_the_test_set_splits_no_training_set(trained_run, capsys, mo
     assert json.loads(capsys.readouterr().out) == before
     summary = json.loads((trained_run / "summary.json").read_text())
     assert before["accuracy"] == pytest.approx(summary["test_accuracy"])
+    # a run that validated on the test set is still told of (the split's making said it)
+    config = trained_run / "config.toml"
+    config.write_text(config.read_text().replace('val_from = "train"', 'val_from = "test"'))
+    model = torch.load(trained_run / "model.pt", weights_only=True)
+    model["config"]["val_from"] = "test"
+    torch.save(model, trained_run / "model.pt")
+    assert main(["evaluate", str(trained_run), "--json"]) == 0
+    assert "val-from=test: this run validated on the test set" in capsys.readouterr().err
 
 
 def test_evaluate_json_holds_the_classification_report(trained_run, capsys):

@@ -214,7 +214,7 @@ def test_a_real_file_over_the_limit_is_read_once_the_user_raises_it(tmp_path, mo
     for path in (raw, packed):
         with pytest.raises(MnistlabError, match="over the limit of 100 bytes for one IDX file; "
                            r"is this really an IDX file\? \(data this large: raise the limit "
-                           rf"with {LIMIT_VARIABLE}=4, in GiB, if the memory is there\)"):
+                           rf"with {LIMIT_VARIABLE}=2, in GiB, if the memory is there\)"):
             read_bytes(path, limit=small)
     monkeypatch.setenv(LIMIT_VARIABLE, "0.5")
     assert len(read_bytes(raw, limit=small)) == len(read_bytes(packed, limit=small)) == 216
@@ -227,7 +227,12 @@ def test_a_real_file_over_the_limit_is_read_once_the_user_raises_it(tmp_path, mo
     labels = dataclasses.replace(small, raisable=False)  # 8 bytes a label in memory: not raised
     with pytest.raises(MnistlabError, match="over the limit of 100 bytes"):
         read_bytes(raw, limit=labels)
-    monkeypatch.setenv(LIMIT_VARIABLE, "lots")
-    with pytest.raises(MnistlabError, match=f"{LIMIT_VARIABLE}=lots: not a size in GiB; give "
-                       "a number such as 4"):
-        read_bytes(raw, limit=small)
+    for bad in ("lots", "0", "-1", "nan", "1e20"):  # 1e20: a hostile header's buffer
+        monkeypatch.setenv(LIMIT_VARIABLE, bad)
+        with pytest.raises(MnistlabError, match=f"{LIMIT_VARIABLE}={bad}: not a size in GiB up "
+                           "to 1,024; give a number such as 4"):
+            read_bytes(raw, limit=small)
+    # a published dataset's files are held to their published sizes: the variable is not read
+    from mnistlab.data.sources import payload_limit
+
+    assert payload_limit("mnist", "t10k-labels-idx1-ubyte").bytes_allowed() == 10_008

@@ -81,6 +81,10 @@ DAMAGED = [
      "val_accuracy is not a number or null"),
     ("summary.json", lambda r: {**_summary(r), "train_size": -1},
      "train_size is not a whole number >= 0"),
+    # an ensemble's members, which the doctor reads (a traceback, once it did)
+    *(("summary.json", lambda r, bad=bad: {**_summary(r), "members": bad},
+       "members is not a list of members, each with val_accuracy and test_accuracy numbers "
+       "or null") for bad in ([1, 2, 3], "x", [{"val_accuracy": "0.1"}])),
     ("summary.json", lambda r: {**_summary(r), "diagnoses": "x"},
      "diagnoses is not a list of findings"),
     ("summary.json", lambda r: {**_summary(r), "diagnoses": [{"code": "diverged"}]},

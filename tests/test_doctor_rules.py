@@ -297,22 +297,30 @@ def test_a_run_at_chance_after_its_loss_spiked_is_told_its_steps_were_too_large(
     if overshot:
         assert "the training loss rose to 12.60, over twice the 2.303 (ln K)" in said["evidence"]
         assert "Baja la tasa de aprendizaje" in found["no-signal"].text("es")["fix"]
+    # labels shuffled on purpose are the cause said, whole: not "steps too large" beside a
+    # fix that names the shuffled labels (review)
+    shuffled = {f.code: f for f in diagnose(
+        TrainConfig(optimizer="sgd", momentum=0.9, lr=1.0, shuffle_labels=True), history,
+        _observed(history, loss_trace=trace))}["no-signal"].text("en")
+    assert "steps too large" not in shuffled["title"] and "--shuffle-labels" in shuffled["fix"]
 
 
 def test_members_at_chance_are_named_where_the_others_learned():
     """`train --ensemble 3` at SGD lr 0.7 with momentum: two members at 0.12 on validation,
     the ensemble at 0.29, and the doctor said nothing of them (it never read the members)."""
     history = [_epoch(e, val_accuracy=0.29) for e in (1, 2, 3)]
-    for members, named in (([0.214, 0.126, 0.122], True), ([0.9, 0.91, 0.92], False),
-                           ([0.1, 0.11, 0.1], False), ([], False), ([0.9, None], False)):
+    for members, named in (([0.214, 0.126, 0.322], True), ([0.9, 0.91, 0.92], False),
+                           ([0.1, 0.11, 0.1], False), ([], False), ([0.9, None], False),
+                           # SGD at lr 0.001 after two epochs: all still climbing, none dead
+                           ([0.1456, 0.1728, 0.2322], False)):
         seen = _observed(history, member_val_accuracies=members)
         found = {f.code: f for f in diagnose(TrainConfig(), history, seen)}
         assert ("members-at-chance" in found) == named, members
     [said] = [f for f in diagnose(TrainConfig(), history, _observed(
-        history, member_val_accuracies=[0.214, 0.126, 0.122])) if f.code == "members-at-chance"]
+        history, member_val_accuracies=[0.314, 0.126, 0.122])) if f.code == "members-at-chance"]
     assert said.severity == "problem" and said.text("en")["evidence"] == (
         "2 members of 3 at 0.1220 or barely more on validation alone (chance, 1/K or the "
-        "largest class: 0.1000); the best member at 0.2140")
+        "largest class: 0.1000); the best member at 0.3140")
 
 
 def test_a_summary_hands_its_members_to_the_doctor():

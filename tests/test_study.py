@@ -161,7 +161,7 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     # (the report said "6 distinct runs", the command "8 runs", the bar "6/6")
     english = to_markdown(build_document(result))
     assert ("(6 distinct runs for 8 table cells). With a constant learning rate, a "
-            "shorter run is read off a longer run's history (2 of them), so 4 runs are "
+            "shorter run is read off a longer run's history (2 runs read so), so 4 runs are "
             "trained for these tables, the final model's apart.") in english, english
     assert ("(2 ejecuciones leídas así), así que 4 ejecuciones se entrenan para estas tablas, "
             "sin contar el modelo final.") in report
@@ -2172,6 +2172,7 @@ def test_the_final_model_s_running_accuracy_names_the_epoch_it_is_of():
     assert _kept_epoch_key(rows("completed", "completed")) == "final.train.last"
     assert _kept_epoch_key(rows("early-stopped")) == "final.train.kept"
     assert _kept_epoch_key(rows("early-stopped", "completed")) == "final.train.mixed"
+    assert _kept_epoch_key(rows("early-stopped", "diverged")) == "final.train.kept"
 
 
 def test_a_variants_experiment_s_recommendations_speak_of_variants():

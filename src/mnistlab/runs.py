@@ -635,6 +635,11 @@ SUMMARY_SHAPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "diagnoses": (lambda v: isinstance(v, list) and all(isinstance(d, dict) for d in v),
                   "a list of findings"),
     "cuda_graphs": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
+    # an ensemble's members, which the doctor reads: each a table of numbers or nulls
+    "members": (lambda v: v is None or (isinstance(v, list) and all(
+        isinstance(m, dict) and all(m.get(k) is None or _number(m[k])
+                                    for k in ("val_accuracy", "test_accuracy")) for m in v)),
+        "a list of members, each with val_accuracy and test_accuracy numbers or null"),
 }
 
 

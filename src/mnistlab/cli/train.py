@@ -388,6 +388,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     check_same_data(payload, dataset, config, chosen=bool(args.dataset))
     if args.split == "test":  # not split off the training set: not copied (1M images: 17 s)
         x, y = test_tensors(dataset, torch.device("cpu"))
+        if config.val_from == "test":  # as the split's making said it
+            warn_line("warning: val-from=test: this run validated on the test set; its test "
+                      "accuracy is no longer an unbiased estimate")
     else:
         splits = prepare_data(config.replace(device="cpu"), dataset)
         x, y = splits.val_x, splits.val_y

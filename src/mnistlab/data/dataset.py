@@ -31,6 +31,7 @@ from .sources import (
     KnownDataset,
     find_file,
     locate,
+    payload_limit,
     published_as,
     read_verified,
 )
@@ -94,7 +95,8 @@ def _read_split(folder: Path, split: str,
         _warn_if_raw_differs(path)
         try:
             array, scale = (parse_idx_on_scale(read_verified(spec.name, stem, path), str(path),
-                                               expect_dims=dims)
+                                               expect_dims=dims,
+                                               limit=payload_limit(spec.name, stem))
                             if spec is not None else _read_idx(path, dims))
         except MnistlabError as exc:
             raise _raw_beside(path, exc, dims) from None

@@ -57,7 +57,7 @@ class SizeLimit:
 
     max_bytes: int
     of: str
-    fix: str
+    fix: str  # a raisable limit's names the value that reads the file: {gib}
     # the limit a user may raise for data that really is this large ($MNISTLAB_IDX_LIMIT_GB):
     # not from the file's size, which a sparse file or a header that lies makes up
     raisable: bool = False
@@ -71,18 +71,28 @@ class SizeLimit:
             gib = float(text)
         except ValueError:
             gib = math.nan
-        if not 0 < gib < math.inf:
-            raise MnistlabError(f"{LIMIT_VARIABLE}={text}: not a size in GiB; give a number "
-                                f"such as 4 (or unset it for {_size(self.max_bytes)})")
+        if not 0 < gib <= MAX_RAISED_GIB:  # past it, no machine holds the buffer
+            raise MnistlabError(f"{LIMIT_VARIABLE}={text}: not a size in GiB up to "
+                                f"{MAX_RAISED_GIB:,}; give a number such as 4 (or unset it "
+                                f"for {_size(self.max_bytes)})")
         return max(self.max_bytes, int(gib * (1 << 30)))
+
+    def advice(self, total: int) -> str:
+        """The fix to say of a header announcing `total` bytes: for a raisable limit, the
+        value that would read it."""
+        if not self.raisable:
+            return self.fix
+        return self.fix.format(gib=max(2, math.ceil(total / (1 << 30))))
 
 
 LIMIT_VARIABLE = "MNISTLAB_IDX_LIMIT_GB"
+MAX_RAISED_GIB = 1024
 
 
 DEFAULT_LIMIT = SizeLimit(MAX_PAYLOAD_BYTES, "one IDX file",
                           f"is this really an IDX file? (data this large: raise the limit with "
-                          f"{LIMIT_VARIABLE}=4, in GiB, if the memory is there)", raisable=True)
+                          f"{LIMIT_VARIABLE}={{gib}}, in GiB, if the memory is there)",
+                          raisable=True)
 
 
 @dataclass(frozen=True)
@@ -160,7 +170,7 @@ def check_header(head: bytes | np.ndarray, name: str, *,
     if header.total > allowed:
         raise MnistlabError(f"{name}: header announces {_describe(header.shape)} "
                             f"({header.total:,} bytes), over the limit of "
-                            f"{_size(allowed)} for {limit.of}; {limit.fix}")
+                            f"{_size(allowed)} for {limit.of}; {limit.advice(header.total)}")
     return header
 
 

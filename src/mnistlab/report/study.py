@@ -589,7 +589,7 @@ def _runs_named(runs: list[tuple[str, int]], lang: str, shown: int = 6) -> str:
 def _kept_epoch_key(rows: list[Row]) -> str:
     """Which epoch the final model's running train accuracy is of: the last, the one early
     stopping kept, or (seeds of both kinds) each run's own."""
-    stopped = {r.status == "early-stopped" for r in rows}
+    stopped = {r.status == "early-stopped" for r in rows if r.status != "diverged"}
     return ("final.train.mixed" if len(stopped) > 1 else
             "final.train.kept" if stopped == {True} else "final.train.last")
 
