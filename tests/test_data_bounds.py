@@ -232,7 +232,17 @@ def test_a_real_file_over_the_limit_is_read_once_the_user_raises_it(tmp_path, mo
         with pytest.raises(MnistlabError, match=f"{LIMIT_VARIABLE}={bad}: not a size in GiB up "
                            "to 1,024; give a number such as 4"):
             read_bytes(raw, limit=small)
+    # a header past what the variable may give is not told to set it (review)
+    assert DEFAULT_LIMIT.advice(3000 << 30).endswith("(no limit this reader takes reads that "
+                                                     "much)")
     # a published dataset's files are held to their published sizes: the variable is not read
     from mnistlab.data.sources import payload_limit
 
     assert payload_limit("mnist", "t10k-labels-idx1-ubyte").bytes_allowed() == 10_008
+
+
+def test_published_datasets_ignore_the_raised_limit(shared_datasets, monkeypatch):
+    """Their files are held to their published sizes: a bad MNISTLAB_IDX_LIMIT_GB refused
+    MNIST itself, with advice about its copy (review)."""
+    monkeypatch.setenv("MNISTLAB_IDX_LIMIT_GB", "lots")
+    assert len(load_dataset("mnist", data_dir=str(shared_datasets)).test_labels) == 10_000

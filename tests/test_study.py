@@ -161,7 +161,7 @@ def test_study_results_report_and_final(tiny_study, tmp_path):
     # (the report said "6 distinct runs", the command "8 runs", the bar "6/6")
     english = to_markdown(build_document(result))
     assert ("(6 distinct runs for 8 table cells). With a constant learning rate, a "
-            "shorter run is read off a longer run's history (2 runs read so), so 4 runs are "
+            "shorter run is read off a longer run's history (2 runs read this way), so 4 runs are "
             "trained for these tables, the final model's apart.") in english, english
     assert ("(2 ejecuciones leídas así), así que 4 ejecuciones se entrenan para estas tablas, "
             "sin contar el modelo final.") in report

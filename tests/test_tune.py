@@ -606,14 +606,29 @@ def _eight_pixel_data(folder: Path) -> Path:
     return folder
 
 
-def test_a_model_the_images_are_too_small_for_fails_its_trial_not_the_search(tmp_path):
+def test_a_model_the_images_are_too_small_for_is_refused_or_fails_its_trial(tmp_path):
     """lenet5 drawn for 8x8 images stopped the search at its trial, on every rerun (the study
-    then held FAIL, FAIL, COMPLETE, FAIL and could not get past them)."""
+    then held FAIL, FAIL, COMPLETE, FAIL and could not get past them). Among the choices, or
+    as the base, it is now refused before the folder is made (TPE, which does not see failed
+    trials, would draw it on every trial once its start is over); where a setting that shapes
+    it is searched too, its trials fail alone and the search draws on."""
     data = space_dict(str(_eight_pixel_data(tmp_path / "eight")))
     data["base"].update(model="mlp", hidden=[16], epochs=1, val_size=150)
     data["space"] = {"model": {"type": "categorical", "choices": ["mlp", "lenet5"]},
                      "lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True}}
     del data["compare"]
+    with pytest.raises(MnistlabError, match="tiny space.model: model: lenet5 needs images of "
+                       "at least 12x12 .* these are 8x8; use the model .*; leave it out of "
+                       "the choices"):
+        run_tune(parse_space(data), tmp_path / "s", options=TuneOptions(trials=3,
+                                                                         report=False))
+    assert not (tmp_path / "s").exists()
+    base = {**data, "base": {**data["base"], "model": "lenet5"},
+            "space": {"lr": data["space"]["lr"]}}
+    with pytest.raises(MnistlabError, match=r"tiny \[base\]: model: lenet5 needs images"):
+        run_tune(parse_space(base), tmp_path / "s", options=TuneOptions(trials=3,
+                                                                         report=False))
+    data["space"]["variant"] = {"type": "categorical", "choices": ["classic", "modern"]}
     result = run_tune(parse_space(data), tmp_path / "s", options=TuneOptions(
         trials=3, report=False))
     done = result.by_state("COMPLETE") + result.by_state("PRUNED")
@@ -1510,8 +1525,11 @@ def test_a_condition_on_epochs_follows_the_quick_cap():
 
 
 @pytest.mark.parametrize("searched, base, said", [
-    ("filters", {"model": "mlp"}, "space.filters: mlp does not read it (only cnn and resnet)"),
-    ("momentum", {"optimizer": "adam"}, "space.momentum: adam does not read it (it is SGD's)"),
+    ("filters", {"model": "mlp"}, "space.filters: no model drawn reads it (mlp; only cnn and "
+     "resnet do): every value would train the same network; leave it out, or search model "
+     'too and draw it only beside them, with when = { model = ["cnn", "resnet"] }'),
+    ("momentum", {"optimizer": "adam"}, "space.momentum: no optimizer drawn reads it (adam; "
+     "only sgd does)"),
 ])
 def test_a_searched_setting_no_trial_reads_is_refused(searched, base, said):
     """`filters` searched beside an mlp, `momentum` beside Adam: every trial trained the same
@@ -1522,6 +1540,14 @@ def test_a_searched_setting_no_trial_reads_is_refused(searched, base, said):
               "momentum": {"type": "float", "low": 0.0, "high": 0.9}}
     data["space"] = {searched: values[searched]}
     with pytest.raises(MnistlabError, match=re.escape(said)):
+        parse_space(data)
+    # where none of the models or optimizers drawn reads it, or its `when` draws it only
+    # beside others (review)
+    decider, others = (("model", ["mlp", "lenet5"]) if searched == "filters"
+                       else ("optimizer", ["adam", "adamw"]))
+    data["space"] = {decider: {"type": "categorical", "choices": others},
+                     searched: values[searched]}
+    with pytest.raises(MnistlabError, match=f"space.{searched}: no {decider} drawn reads it"):
         parse_space(data)
     # beside what reads it, or drawn only there, it is searched
     data["space"] = {"model": {"type": "categorical", "choices": ["mlp", "cnn"]},

@@ -82,7 +82,10 @@ class SizeLimit:
         value that would read it."""
         if not self.raisable:
             return self.fix
-        return self.fix.format(gib=max(2, math.ceil(total / (1 << 30))))
+        gib = max(2, math.ceil(total / (1 << 30)))
+        if gib > MAX_RAISED_GIB:  # no machine holds it: the header is not telling the truth
+            return "is this really an IDX file? (no limit this reader takes reads that much)"
+        return self.fix.format(gib=gib)
 
 
 LIMIT_VARIABLE = "MNISTLAB_IDX_LIMIT_GB"

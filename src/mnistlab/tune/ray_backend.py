@@ -109,6 +109,7 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
     by_number: dict[int, Any] = {}
     ran = failures = 0
     invalid = [0]  # trials in a row whose drawn values could not go together
+    unfit = [0]  # trials whose model did not fit the data, in a row of those told
     # heartbeats are for optimize(): with ask/tell the driver itself tells every trial's end
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
     try:
@@ -126,6 +127,7 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
                     if isinstance(exc, InvalidTrial):
                         continue
                     raise  # too many in a row: the space is the problem
+                invalid[0] = 0
                 if raycluster.data_key(config) not in datasets:  # the space changes datasets
                     datasets.update(raycluster.ship_datasets(connected, [config]))
                 running[task.remote(trial.number, config,
@@ -141,12 +143,12 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
                 frozen = _tell(study, trial, ref, resources)
                 ran += 1
                 if frozen.user_attrs.get(DOES_NOT_FIT):  # its model and the data: counted as
-                    stop = count_invalid(MnistlabError(frozen.user_attrs["error"]), invalid)
+                    stop = count_invalid(MnistlabError(frozen.user_attrs["error"]), unfit)
                     if not isinstance(stop, InvalidTrial):  # drawn values that cannot go
                         raise stop  # together, not as a crash
                     continue
                 if frozen.state != TrialState.FAIL:  # trained: the draws fit again
-                    invalid[0] = 0
+                    unfit[0] = 0
                 failures = failures + 1 if frozen.state == TrialState.FAIL else 0
                 if failures >= FAILURES_IN_A_ROW:
                     raise MnistlabError(

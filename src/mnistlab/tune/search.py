@@ -33,7 +33,7 @@ from ..config import TRACKING_ENTRIES, TrainConfig, read_toml
 from ..data.cache import DataCache
 from ..errors import MnistlabError, shown_url
 from ..held import Held
-from ..models import DoesNotFit
+from ..models import DoesNotFit, check_size
 from ..progress import Reporter, SilentReporter
 from ..records import RunResult, RunSummary
 from ..runs import SEARCH_REPORT_LOCK
@@ -441,19 +441,20 @@ INVALID_IN_A_ROW = 10  # then the space, not the draw, is the problem: the searc
 
 def trial_settings(spec: TuneSpec, trial: Any, invalid: list[int]) -> TrainConfig:
     """The trial's config from its drawn values. Values that cannot go together fail the
-    trial (InvalidTrial); `invalid` counts such trials in a row (the caller sets it back to 0
-    once a trial trains), and too many stop the search with one line (MnistlabError) instead
-    of drawing on for ever."""
+    trial (InvalidTrial); `invalid` counts such trials in a row, and too many stop the search
+    with one line (MnistlabError) instead of drawing on for ever."""
     try:
-        return spec.config_for(suggest(spec, trial), where=f"trial {trial.number}")
+        config = spec.config_for(suggest(spec, trial), where=f"trial {trial.number}")
     except MnistlabError as exc:
         raise invalid_trial(trial, exc, invalid) from None
+    invalid[0] = 0
+    return config
 
 
 def invalid_trial(trial: Any, exc: MnistlabError, invalid: list[int]) -> MnistlabError:
-    """What a trial whose values cannot go together (or with the data: a model the images are
-    too small for) raises: InvalidTrial, or past INVALID_IN_A_ROW such trials the error that
-    stops the search."""
+    """What a trial whose values cannot go together (or with the data: a model drawn too deep
+    for the images) raises: InvalidTrial, or past INVALID_IN_A_ROW such trials (`invalid`
+    counts them) the error that stops the search."""
     trial.set_user_attr("error", str(exc))
     return count_invalid(exc, invalid)
 
@@ -472,7 +473,8 @@ def count_invalid(exc: MnistlabError, invalid: list[int]) -> MnistlabError:
 def make_objective(spec: TuneSpec, cache: Any,
                    reporter_for: Callable[[Any, TrainConfig], Reporter] | None = None
                    ) -> Callable[[Any], float]:
-    invalid = [0]
+    invalid = [0]  # drawn values that cannot go together, in a row
+    unfit = [0]  # trials whose model did not fit the data, in a row (until one trains)
 
     def objective(trial: Any) -> float:
         try:
@@ -498,13 +500,13 @@ def make_objective(spec: TuneSpec, cache: Any,
             result = train(config, splits=splits, evaluate_test=False,
                            write_plots=False, reporter=reporter, hooks=[pruning])
         except optuna.TrialPruned:
-            invalid[0] = 0
+            unfit[0] = 0
             for name, value in pruning.pruned.items():
                 trial.set_user_attr(name, value)
             raise
-        except DoesNotFit as exc:  # lenet5 drawn for 8x8 images: this trial, not the search
-            raise invalid_trial(trial, exc, invalid) from None
-        invalid[0] = 0
+        except DoesNotFit as exc:  # a cnn's filters drawn too deep for the images: this
+            raise invalid_trial(trial, exc, unfit) from None  # trial, not the search
+        unfit[0] = 0
         value, attrs = trial_outcome(result.summary)
         for name, attr in attrs.items():
             trial.set_user_attr(name, attr)
@@ -795,7 +797,33 @@ def _check_here(spec: TuneSpec, cache: DataCache) -> None:
 
     resolve_device(spec.base.device)
     if not DATA_SETTINGS & {p.name for p in spec.params}:
-        cache.splits(spec.base)  # read once: the trials use it
+        splits = cache.splits(spec.base)  # read once: the trials use it
+        check_models_fit(spec, splits.image_shape, splits.num_classes)
+
+
+def check_models_fit(spec: TuneSpec, image_shape: tuple[int, ...], num_classes: int) -> None:
+    """Refuse a model the search may draw that the data's images are too small for (lenet5
+    for 8x8 images), before any trial: TPE, which does not see failed trials, drew it on every
+    trial once its start was over. Where a setting that shapes the layers is searched too, a
+    trial that does not fit fails alone (DoesNotFit)."""
+    from ..models import TooSmall, estimate_size, model_settings
+
+    searched = {p.name: p for p in spec.params}
+    models = searched["model"].choices if "model" in searched else (spec.base.model,)
+    where = f"{spec.name} space.model" if "model" in searched else f"{spec.name} [base]"
+    for model in models:  # judged where no setting that shapes its layers is searched
+        if set(model_settings(str(model))) & set(searched):
+            continue
+        config = spec.base.replace(model=str(model))
+        try:
+            estimate_size(config, image_shape, num_classes)
+        except TooSmall:
+            try:
+                check_size(config, image_shape, num_classes)
+            except DoesNotFit as exc:
+                leave = ("; leave it out of the choices" if "model" in searched else "")
+                text = str(exc).replace("; use --model ", "; use the model ")  # a file's words
+                raise MnistlabError(f"{where}: {text}{leave}") from None
 
 
 def check_same_draws(study: Any, seed: int, pruner: str) -> None:

@@ -315,27 +315,35 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
 
 
 def _check_read(params: list[Param], base: TrainConfig, where: str) -> None:
-    """Refuse a searched setting that no trial reads: `filters` beside an mlp, `momentum`
-    beside Adam. Every value trained the same network, the trials were spent for nothing and
-    the importances credited the setting with noise (`train` warns of the same flags)."""
-    from ..models import unread_settings
+    """Refuse a searched setting that no trial reads: `filters` where every model drawn is an
+    mlp, `momentum` where every optimizer drawn is Adam. Every value trained the same network,
+    the trials were spent for nothing and the importances credited the setting with noise
+    (`train` warns of the same flags)."""
+    from ..models import list_models, model_settings
 
     searched = {p.name: p for p in params}
     for param in params:
-        if param.when:  # drawn only beside the values that read it
+        models = {m for m in list_models() if param.name in model_settings(m)}
+        decider, readers = (("model", models) if models else
+                            ("optimizer", {"sgd"}) if param.name in ("momentum", "nesterov")
+                            else ("", set()))
+        if not decider:
             continue
-        readers = unread_settings(base.model).get(param.name)
-        if readers and "model" not in searched:
-            raise MnistlabError(
-                f"{where} space.{param.name}: {base.model} does not read it (only "
-                f"{' and '.join(readers)}): every value would train the same network; leave "
-                f"it out, or search model too, with when = {{ model = {list(readers)!r} }}")
-        if param.name in ("momentum", "nesterov") and base.optimizer != "sgd" \
-                and "optimizer" not in searched:
-            raise MnistlabError(
-                f"{where} space.{param.name}: {base.optimizer} does not read it (it is "
-                "SGD's): every value would train the same network; leave it out, or search "
-                "optimizer too, with when = { optimizer = \"sgd\" }")
+        drawn = ({str(c) for c in searched[decider].choices} if decider in searched
+                 else {str(getattr(base, decider))})
+        if decider in param.when:  # drawn only beside these
+            drawn &= {str(v) for v in param.when[decider]}
+        if drawn & readers:
+            continue
+        who = sorted(readers)
+        said = " and ".join(who) if len(who) < 3 else f"{', '.join(who[:-1])} and {who[-1]}"
+        shown = ", ".join(f'"{r}"' for r in who)
+        draw = "draw" if decider in searched else f"search {decider} too and draw"
+        raise MnistlabError(
+            f"{where} space.{param.name}: no {decider} drawn reads it ({', '.join(sorted(drawn))}"
+            f"; only {said} {'does' if len(who) == 1 else 'do'}): every value would train the "
+            f"same network; leave it out, or {draw} it only beside "
+            f"{'them' if len(who) > 1 else 'it'}, with when = {{ {decider} = [{shown}] }}")
 
 
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -379,10 +387,9 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
                             f"\"categorical\"")
     kind = raw.get("type")
     if "type" not in raw:  # `typ = "float"`: the key misspelt, not the type missing
-        stray = [k for k in raw if k not in {"when", *(k for ks in TYPE_KEYS.values()
-                                                          for k in ks)}]
-        named = (f"; {', '.join(stray)} is not a key here{did_you_mean(stray[0], ['type'])}"
-                 if stray else "")
+        keys = sorted({"type", "when", *(k for ks in TYPE_KEYS.values() for k in ks)})
+        named = "".join(f"; {key} is not a key here{did_you_mean(key, keys)}"
+                        for key in raw if key not in keys)
         raise MnistlabError(f"{key}: no type; give type = \"float\" | \"int\" | "
                             f"\"categorical\"{named}")
     if kind not in TYPES:
