@@ -349,16 +349,9 @@ def test_a_model_the_images_are_too_small_for_fails_its_trial_on_a_cluster(ray_c
     every trial would fail alike") on every rerun; now that trial fails and the search goes
     on, as it does here."""
     optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
-    import numpy as np
-    from conftest import make_idx_files
+    from conftest import eight_pixel_folder
 
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 600), ("t10k", 200)):
-        labels = (np.arange(n) % 3).astype(np.uint8)
-        images = rng.integers(0, 60, size=(n, 8, 8), dtype=np.uint8)
-        for c in range(3):
-            images[labels == c, 2 * c:2 * c + 3] = 250
-        make_idx_files(tmp_path / "eight", images, labels, prefix)
+    eight_pixel_folder(tmp_path / "eight")
     space = tmp_path / "eight.toml"
     space.write_text(f'name = "eight"\n[base]\ndataset = "{tmp_path / "eight"}"\n'
                      'model = "mlp"\nhidden = [16]\nepochs = 1\nval_size = 150\n'

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
 
+from conftest import eight_pixel_folder  # noqa: E402
 from spanish import english_in  # noqa: E402
 
 from mnistlab import TuneOptions  # noqa: E402
@@ -592,27 +593,13 @@ def test_a_space_whose_draws_never_go_together_stops_in_one_line(tiny_idx_dir, t
     assert "Traceback" not in caplog.text
 
 
-def _eight_pixel_data(folder: Path) -> Path:
-    import numpy as np
-    from conftest import make_idx_files
-
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 600), ("t10k", 200)):
-        labels = (np.arange(n) % 3).astype(np.uint8)
-        images = rng.integers(0, 60, size=(n, 8, 8), dtype=np.uint8)
-        for c in range(3):
-            images[labels == c, 2 * c:2 * c + 3] = 250
-        make_idx_files(folder, images, labels, prefix)
-    return folder
-
-
 def test_a_model_the_images_are_too_small_for_is_refused_or_fails_its_trial(tmp_path):
     """lenet5 drawn for 8x8 images stopped the search at its trial, on every rerun (the study
     then held FAIL, FAIL, COMPLETE, FAIL and could not get past them). Among the choices, or
     as the base, it is now refused before the folder is made (TPE, which does not see failed
     trials, would draw it on every trial once its start is over); where a setting that shapes
     it is searched too, its trials fail alone and the search draws on."""
-    data = space_dict(str(_eight_pixel_data(tmp_path / "eight")))
+    data = space_dict(str(eight_pixel_folder(tmp_path / "eight")))
     data["base"].update(model="mlp", hidden=[16], epochs=1, val_size=150)
     data["space"] = {"model": {"type": "categorical", "choices": ["mlp", "lenet5"]},
                      "lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True}}
@@ -642,7 +629,7 @@ def test_a_model_the_images_are_too_small_for_is_refused_or_fails_its_trial(tmp_
 def test_data_that_fails_every_trial_is_said_before_the_folder_is_made(tmp_path):
     """A validation split too large for the data failed the first trial after tune.db was
     made: the same command with the file mended was "made from a different search space"."""
-    data = space_dict(str(_eight_pixel_data(tmp_path / "eight")))
+    data = space_dict(str(eight_pixel_folder(tmp_path / "eight")))
     data["base"].update(model="mlp", hidden=[16], epochs=1, val_size=10_000)
     del data["compare"]
     with pytest.raises(MnistlabError, match="val-size: 10,000 is out of range for 600"):
