@@ -551,20 +551,20 @@ def test_a_search_fingerprinted_with_its_device_resumes_there_once_and_then_anyw
         spec.fingerprint()
 
 
-def _nesterov_space(data_dir, optimizers: list[str], nesterov: list[bool]):
+def _nesterov_space(data_dir, momenta: list[float], nesterov: list[bool]):
     data = space_dict(data_dir)
     data["base"].update(optimizer="sgd", momentum=0.9, epochs=1)
-    data["space"] = {"optimizer": {"type": "categorical", "choices": optimizers},
+    data["space"] = {"momentum": {"type": "categorical", "choices": momenta},
                      "nesterov": {"type": "categorical", "choices": nesterov}}
     del data["compare"]
-    return parse_space(data)  # each value is fine alone; adam with nesterov is not
+    return parse_space(data)  # each value is fine alone; nesterov without momentum is not
 
 
 def test_settings_that_cannot_go_together_fail_their_trial_and_the_search_goes_on(
         tiny_idx_dir, tmp_path, caplog):
     import logging
 
-    spec = _nesterov_space(str(tiny_idx_dir), ["adam"], [False, True])
+    spec = _nesterov_space(str(tiny_idx_dir), [0.0], [False, True])
     seen = []  # Optuna's own handler writes to the terminal; a handler of ours sees the same
     handler = logging.Handler()
     handler.emit = lambda record: seen.append(record.getMessage())
@@ -578,7 +578,8 @@ def test_settings_that_cannot_go_together_fail_their_trial_and_the_search_goes_o
     assert len(result.by_state("COMPLETE")) + len(result.by_state("PRUNED")) == 3
     failed = result.by_state("FAIL")
     assert failed and all(t.params["nesterov"] for t in failed)
-    assert all("nesterov: needs --optimizer sgd" in t.user_attrs["error"] for t in failed)
+    assert all("nesterov: needs --optimizer sgd and --momentum > 0" in t.user_attrs["error"]
+               for t in failed)
     assert "Traceback" not in caplog.text
 
 
@@ -586,7 +587,7 @@ def test_a_space_whose_draws_never_go_together_stops_in_one_line(tiny_idx_dir, t
                                                                 caplog):
     from mnistlab.tune.search import INVALID_IN_A_ROW
 
-    spec = _nesterov_space(str(tiny_idx_dir), ["adam"], [True])
+    spec = _nesterov_space(str(tiny_idx_dir), [0.0], [True])
     with pytest.raises(MnistlabError, match=f"{INVALID_IN_A_ROW} trials in a row drew settings "
                                             "that cannot go together .*; narrow the space"):
         run_tune(spec, tmp_path / "s", options=TuneOptions(trials=3, report=False))
@@ -1387,7 +1388,7 @@ def test_the_trial_table_draws_failed_trials_after_a_complete_one(tiny_idx_dir, 
 
     from mnistlab.tune.display import TrialTable
 
-    spec = _nesterov_space(str(tiny_idx_dir), ["adam"], [False, True])
+    spec = _nesterov_space(str(tiny_idx_dir), [0.0], [False, True])
     shown = io.StringIO()
     result = run_tune(spec, tmp_path / "s", options=TuneOptions(trials=3, report=False),
                       display=TrialTable(spec, Console(file=shown, width=200)))
