@@ -233,8 +233,8 @@ def test_a_real_file_over_the_limit_is_read_once_the_user_raises_it(tmp_path, mo
                            "to 1,024; give a number such as 4"):
             read_bytes(raw, limit=small)
     # a header past what the variable may give is not told to set it (review)
-    assert DEFAULT_LIMIT.advice(3000 << 30).endswith("(no limit this reader takes reads that "
-                                                     "much)")
+    assert DEFAULT_LIMIT.advice(3000 << 30).endswith(
+        f"(its header announces more than the 1,024 GiB {LIMIT_VARIABLE} can allow)")
     # a published dataset's files are held to their published sizes: the variable is not read
     from mnistlab.data.sources import payload_limit
 

@@ -27,10 +27,16 @@ class DataCache:
         self._datasets[(name, data_dir)] = dataset
         self._splits = {k: v for k, v in self._splits.items() if k[0] != (name, data_dir)}
 
-    def splits(self, config: TrainConfig) -> Splits:
+    def dataset(self, config: TrainConfig) -> Dataset:
+        """The dataset `config` names, read once."""
         data_key = (config.dataset, config.data_dir)
         if data_key not in self._datasets:
             self._datasets[data_key] = load_dataset(config.dataset, data_dir=config.data_dir)
+        return self._datasets[data_key]
+
+    def splits(self, config: TrainConfig) -> Splits:
+        data_key = (config.dataset, config.data_dir)
+        self.dataset(config)
         split_key = (data_key, config.val_size, config.val_from, config.train_subset,
                      config.data_seed, config.shuffle_labels, config.eval_train_size, config.device)
         split = self._splits.pop(split_key, None)  # and put back last: the newest

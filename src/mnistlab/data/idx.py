@@ -84,7 +84,8 @@ class SizeLimit:
             return self.fix
         gib = max(2, math.ceil(total / (1 << 30)))
         if gib > MAX_RAISED_GIB:  # no machine holds it: the header is not telling the truth
-            return "is this really an IDX file? (no limit this reader takes reads that much)"
+            return (f"is this really an IDX file? (its header announces more than the "
+                    f"{MAX_RAISED_GIB:,} GiB {LIMIT_VARIABLE} can allow)")
         return self.fix.format(gib=gib)
 
 

@@ -143,7 +143,8 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
                 frozen = _tell(study, trial, ref, resources)
                 ran += 1
                 if frozen.user_attrs.get(DOES_NOT_FIT):  # its model and the data: counted as
-                    stop = count_invalid(MnistlabError(frozen.user_attrs["error"]), unfit)
+                    stop = count_invalid(MnistlabError(frozen.user_attrs["error"]), unfit,
+                                         unfit=True)
                     if not isinstance(stop, InvalidTrial):  # drawn values that cannot go
                         raise stop  # together, not as a crash
                     continue

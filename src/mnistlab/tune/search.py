@@ -249,7 +249,9 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
         raise MnistlabError(f"storage: cannot open {shown_url(storage_url)}: "
                             f"{_first_line(last)}{_sqlite_advice(storage_url)}") from None
     stored = study.user_attrs.get("mnistlab_space")
-    if stored is None:
+    if stored is None or (stored != spec.fingerprint() and not study.get_trials(deepcopy=False)):
+        # new, or made by a search that stopped before its first trial (data not there on a
+        # cluster, say): nothing to mix, so the mended space file takes it over
         study.set_user_attr("mnistlab_space", spec.fingerprint())
         study.set_user_attr("mnistlab_spec_name", spec.name)
     elif stored == spec.fingerprint(placed=True) != spec.fingerprint():
@@ -456,17 +458,20 @@ def invalid_trial(trial: Any, exc: MnistlabError, invalid: list[int]) -> Mnistla
     for the images) raises: InvalidTrial, or past INVALID_IN_A_ROW such trials (`invalid`
     counts them) the error that stops the search."""
     trial.set_user_attr("error", str(exc))
-    return count_invalid(exc, invalid)
+    return count_invalid(exc, invalid, isinstance(exc, DoesNotFit))
 
 
-def count_invalid(exc: MnistlabError, invalid: list[int]) -> MnistlabError:
-    """One more trial in a row that could not train: InvalidTrial, or the error that stops
-    the search where they are too many."""
+def count_invalid(exc: MnistlabError, invalid: list[int], unfit: bool = False
+                  ) -> MnistlabError:
+    """One more trial in a row that could not train (`unfit`: its model did not fit the
+    data): InvalidTrial, or the error that stops the search where they are too many."""
     invalid[0] += 1
     if invalid[0] >= INVALID_IN_A_ROW:
-        return MnistlabError(f"tune: {invalid[0]} trials in a row drew settings that cannot "
-                             f"go together (last: {exc}); narrow the space (a changed space "
-                             "is another search: give it another --out)")
+        drew = ("a model the data does not fit" if unfit else
+                "settings that cannot go together")
+        return MnistlabError(f"tune: {invalid[0]} trials in a row drew {drew} (last: {exc}); "
+                             "narrow the space (a changed space is another search: give it "
+                             "another --out)")
     return InvalidTrial(str(exc))
 
 
@@ -758,8 +763,7 @@ def search(spec: TuneSpec, out: str | Path, *, trials: int, storage: str | None 
     name = study_name or spec.name
     check_same_search(out, spec, url, name)  # before the folder is made, where it is refused
     cache = cache or DataCache()
-    if not out.exists() and isinstance(backend, LocalTrials):  # a cluster's workers may have
-        _check_here(spec, cache)  # what this lacks; a search begun is asked when it trains
+    _check_here(spec, cache, local=isinstance(backend, LocalTrials), new=not out.exists())
     study = _start(spec, out, url, name, seed, pruner, on_wait, lang)
     done = finished_trials(study)
     if on_start is not None:
@@ -788,17 +792,21 @@ DATA_SETTINGS = {"dataset", "data_dir", "val_size", "val_from", "train_subset", 
                  "shuffle_labels", "eval_train_size"}
 
 
-def _check_here(spec: TuneSpec, cache: DataCache) -> None:
-    """What would fail every trial here, said before the study and its folder are made: a
-    device not here, data not there or too small for its validation split (the search's
-    split, the first trial's: its error left a folder that the mended file could not resume,
-    "made from a different search space")."""
+def _check_here(spec: TuneSpec, cache: DataCache, *, local: bool, new: bool) -> None:
+    """What would fail every trial, said before the study and its folder are made: a device
+    not here (a new folder, trained here: a cluster's workers may have what this lacks, and a
+    search begun is asked when it trains), data not there or too small for its validation
+    split (the first trial's error left a folder the mended file could not resume), a model
+    its images are too small for. The data is read here on a cluster too: its driver reads it
+    to ship it."""
     from ..device import resolve_device
 
-    resolve_device(spec.base.device)
-    if not DATA_SETTINGS & {p.name for p in spec.params}:
-        splits = cache.splits(spec.base)  # read once: the trials use it
-        check_models_fit(spec, splits.image_shape, splits.num_classes)
+    if local and new:
+        resolve_device(spec.base.device)
+    dataset = cache.dataset(spec.base)
+    check_models_fit(spec, dataset.image_shape, dataset.num_classes)
+    if local and new and not DATA_SETTINGS & {p.name for p in spec.params}:
+        cache.splits(spec.base)  # made once here: the trials use it
 
 
 def check_models_fit(spec: TuneSpec, image_shape: tuple[int, ...], num_classes: int) -> None:
@@ -806,13 +814,13 @@ def check_models_fit(spec: TuneSpec, image_shape: tuple[int, ...], num_classes: 
     for 8x8 images), before any trial: TPE, which does not see failed trials, drew it on every
     trial once its start was over. Where a setting that shapes the layers is searched too, a
     trial that does not fit fails alone (DoesNotFit)."""
-    from ..models import TooSmall, estimate_size, model_settings
+    from ..models import TooSmall, estimate_size
 
     searched = {p.name: p for p in spec.params}
     models = searched["model"].choices if "model" in searched else (spec.base.model,)
     where = f"{spec.name} space.model" if "model" in searched else f"{spec.name} [base]"
-    for model in models:  # judged where no setting that shapes its layers is searched
-        if set(model_settings(str(model))) & set(searched):
+    for model in models:  # judged where what sets its depth (the filters' count) is not drawn
+        if model in DEPTH_SET_BY and DEPTH_SET_BY[str(model)] in searched:
             continue
         config = spec.base.replace(model=str(model))
         try:
@@ -822,8 +830,12 @@ def check_models_fit(spec: TuneSpec, image_shape: tuple[int, ...], num_classes: 
                 check_size(config, image_shape, num_classes)
             except DoesNotFit as exc:
                 leave = ("; leave it out of the choices" if "model" in searched else "")
-                text = str(exc).replace("; use --model ", "; use the model ")  # a file's words
+                text = str(exc).removeprefix("model: ").replace("; use --model ", "; use ")
                 raise MnistlabError(f"{where}: {text}{leave}") from None
+
+
+# a model's depth, and so the smallest image it takes, set by a setting a search may draw
+DEPTH_SET_BY = {"cnn": "filters", "resnet": "filters"}
 
 
 def check_same_draws(study: Any, seed: int, pruner: str) -> None:

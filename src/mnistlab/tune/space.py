@@ -329,21 +329,32 @@ def _check_read(params: list[Param], base: TrainConfig, where: str) -> None:
                             else ("", set()))
         if not decider:
             continue
-        drawn = ({str(c) for c in searched[decider].choices} if decider in searched
-                 else {str(getattr(base, decider))})
+        chooser = searched.get(decider)
+        choices = {str(c) for c in chooser.choices} if chooser else set()
+        # the base's value where the setting is not drawn (not searched, or drawn only `when`)
+        drawn = choices | ({str(getattr(base, decider))} if not chooser or chooser.when else set())
         if decider in param.when:  # drawn only beside these
             drawn &= {str(v) for v in param.when[decider]}
         if drawn & readers:
             continue
-        who = sorted(readers)
-        said = " and ".join(who) if len(who) < 3 else f"{', '.join(who[:-1])} and {who[-1]}"
-        shown = ", ".join(f'"{r}"' for r in who)
-        draw = "draw" if decider in searched else f"search {decider} too and draw"
-        raise MnistlabError(
-            f"{where} space.{param.name}: no {decider} drawn reads it ({', '.join(sorted(drawn))}"
-            f"; only {said} {'does' if len(who) == 1 else 'do'}): every value would train the "
-            f"same network; leave it out, or {draw} it only beside "
-            f"{'them' if len(who) > 1 else 'it'}, with when = {{ {decider} = [{shown}] }}")
+        raise MnistlabError(f"{where} space.{param.name}: no {decider} drawn reads it "
+                            f"({', '.join(sorted(drawn))}; only {_listed(sorted(readers))} "
+                            f"{'does' if len(readers) == 1 else 'do'}): every value would "
+                            f"train the same network; leave it out, or "
+                            f"{_drawn_beside(decider, sorted(readers & choices))}")
+
+
+def _listed(names: list[str]) -> str:
+    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _drawn_beside(decider: str, readers: list[str]) -> str:
+    """How to search a setting only where a `decider` value drawn reads it: the readers
+    among its choices (`when` takes those alone), else one added to them."""
+    if not readers:
+        return f"search {decider} with one that reads it among its choices"
+    shown = ", ".join(f'"{r}"' for r in readers)
+    return f"draw it only beside {_listed(readers)}: when = {{ {decider} = [{shown}] }}"
 
 
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
