@@ -667,10 +667,15 @@ def test_data_that_fails_every_trial_is_said_before_the_folder_is_made(tmp_path)
     data = space_dict(str(eight_pixel_folder(tmp_path / "eight")))
     data["base"].update(model="mlp", hidden=[16], epochs=1, val_size=10_000)
     del data["compare"]
-    with pytest.raises(MnistlabError, match="val-size: 10,000 is out of range for 600"):
+    with pytest.raises(MnistlabError, match=r"tiny \[base\] val_size = 10,000 is out of range "
+                       r"for 600 training images in 3 classes; use from 3 \(one per class\)"):
         run_tune(parse_space(data), tmp_path / "s", options=TuneOptions(trials=2,
                                                                          report=False))
     assert not (tmp_path / "s").exists()
+    # --quick's own 1,000: said as the quick form's, not as a flag tune has not (hunt)
+    with pytest.raises(MnistlabError, match=r"tiny-quick \[quick\] val_size = 1,000 is out"):
+        run_tune(parse_space(data), tmp_path / "s", options=TuneOptions(
+            trials=2, report=False, quick=True))
     data["base"]["val_size"] = 150
     assert len(run_tune(parse_space(data), tmp_path / "s", options=TuneOptions(
         trials=2, report=False)).by_state("COMPLETE")) >= 1

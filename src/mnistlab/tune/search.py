@@ -806,7 +806,22 @@ def _check_here(spec: TuneSpec, cache: DataCache, *, local: bool, new: bool) -> 
     dataset = cache.dataset(spec.base)
     check_models_fit(spec, dataset.image_shape, dataset.num_classes)
     if local and new and not DATA_SETTINGS & {p.name for p in spec.params}:
-        cache.splits(spec.base)  # made once here: the trials use it
+        try:
+            cache.splits(spec.base)  # made once here: the trials use it
+        except MnistlabError as exc:
+            raise _said_of_the_file(exc, spec) from None
+
+
+def _said_of_the_file(exc: MnistlabError, spec: TuneSpec) -> MnistlabError:
+    """A split's error in the space file's words: "val-size: 1,000 ...; use 0 (no validation
+    set) or ..." named a flag `tune` has not, for a value --quick had set, and advised the
+    0 a search refuses."""
+    text = str(exc)
+    if not text.startswith("val-size: "):
+        return exc
+    table = "[quick]" if spec.is_quick else "[base]"
+    said = text.removeprefix("val-size: ").replace("use 0 (no validation set) or from", "use from")
+    return MnistlabError(f"{spec.name} {table} val_size = {said}")
 
 
 def check_models_fit(spec: TuneSpec, image_shape: tuple[int, ...], num_classes: int) -> None:
