@@ -146,3 +146,22 @@ def test_equal_curves_read_off_a_longer_run_are_one_marker_named_for_both():
     assert [t for t in _legend_texts(fig) if "end of" in t] == [
         "2a, 2b: end of the 30 line", "3: end of the 30 line"]
     assert len(fig.axes[0].collections) == 2
+
+
+def test_a_run_that_diverged_in_its_first_epoch_is_drawn_on_a_log_axis():
+    """One epoch, running loss 430.8 beside eval and validation losses of 1e7: on a linear
+    axis the 430.8 sat on 0 (the check only compared a loss with its own earlier epochs)."""
+    one = [_epoch(1, train_loss=430.8, train_loss_eval=1.03e7, val_loss=1.045e7)]
+    assert figures.learning_curves(one).axes[0].get_yscale() == "log"
+    # a healthy run whose eval-mode loss fell to 1e-5 beside a validation loss of 0.05 is not
+    healthy = [_epoch(1, train_loss=0.01, train_loss_eval=1e-5, val_loss=0.05)]
+    assert figures.learning_curves(healthy).axes[0].get_yscale() == "linear"
+
+
+def test_a_long_legend_entry_wraps_whole_with_its_suffix():
+    """The Spanish failure trial's accuracy line wrapped before its suffix and its longer
+    reported-metric line ran on, on one line."""
+    name = "ensayo 4 red, BCE + exactitud binaria, etiquetas barajadas"
+    fig = figures.experiment_curves({name: [[0.1, 0.1]]}, "fallo", "es",
+                                    reported={name: [[0.9, 0.9]]}, chance=0.1)
+    assert all(max(map(len, text.split("\n"))) <= 60 for text in _legend_texts(fig))

@@ -2135,7 +2135,8 @@ variants = [{ label = "early", es = { label = "temprana" }, early_stopping = 1, 
 ''').replace("seeds = 2", "seeds = 1")
     tiny_study.write_text(text.replace('choose = "best"\nsettings = { epochs = 2 }',
                                        'choose = "explicit"\nsettings = { lr = 50.0 }')
-                          .replace("values = [0.01, 0.05]", "values = [0.01, 0.05, 50.0]"))
+                          .replace("values = [0.01, 0.05]", "values = [0.01, 0.05, 50.0]")
+                          .replace("eval_train_size = 1000", "eval_train_size = 5000"))
     from unittest import mock
 
     from mnistlab import figures
@@ -2149,13 +2150,18 @@ variants = [{ label = "early", es = { label = "temprana" }, early_stopping = 1, 
         result = run_study(load_study(str(tiny_study)), tmp_path / "S",
                            options=StudyOptions(lang="es"))
     assert [r.status for r in result.final_rows] == ["diverged"]
-    assert t("es", "plot.diverged") in titles  # the report's curves of the final model
+    assert t("es", "plot.final_diverged") in titles  # the report's curves of the final model
     report = (tmp_path / "S" / "report.md").read_text()
     assert "`trial`" not in report and "—%" not in report
     assert t("es", "factor.variants") in report
     assert ("La configuración base no está entre estas variantes: las diferencias se miden "
             "frente a la primera, temprana.") in report
     assert "**El modelo final divergió** (su única ejecución:" in report
+    # not "test accuracy — (n = 1, the only time the test set was used)": it was not used
+    assert "**sin exactitud de prueba**: el modelo final divergió" in report
+    assert "la única vez que se usó el conjunto de prueba" not in report
+    # the eval-mode sample is at most the 2,000 training images (it said the 5,000 asked for)
+    assert "muestra fija de 2.000 imágenes de entrenamiento" in report
     assert "(divergió: su única ejecución)" in report and " de 1 ejecuciones" not in report
 
 

@@ -146,7 +146,8 @@ def test_divergence_stops_the_run(tmp_path, monkeypatch):
     assert result.summary.status == "diverged"
     assert len(result.history) <= 1
     # its curves say so (a run stopped at 1.5e8 drew them without a word)
-    assert titles == ["diverged: stopped early (mnistlab doctor says how)"] * len(result.history)
+    assert titles == ["diverged: its training was stopped (mnistlab doctor says how)"] * len(
+        result.history)
     assert result.summary.diagnoses[0].code == "diverged"
     assert json.loads((tmp_path / "d" / "summary.json").read_text())["status"] == "diverged"
 

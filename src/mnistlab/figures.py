@@ -168,6 +168,13 @@ def _blew_up(history: Sequence[EpochRecord]) -> bool:
             if value > 1000 * low:
                 return True
             low = min(low, value) if value > 0 else low
+    # or, within one epoch, a loss over 100 beside one a thousandth of it: a run that diverged
+    # in its first epoch (running 430.8, eval 1e7) drew 430.8 as 0 on a linear axis
+    for r in history:
+        values = [v for v in (r.train_loss, r.train_loss_eval, r.val_loss)
+                  if math.isfinite(v) and v > 0]
+        if values and max(values) > 100 and max(values) > 1000 * min(values):
+            return True
     return False
 
 
@@ -221,22 +228,22 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
     for i, group in enumerate(_same_curves([label for label in means if ends[label] is None],
                                            means)):
         # equal curves: one line, all named (over several lines where the names run long)
-        mean, label = means[group[0]], textwrap.fill(", ".join(group), 60)
+        mean, label = means[group[0]], ", ".join(group)
         (line,) = ax.plot(range(1, len(mean) + 1), mean, marker="o", markersize=3,
                           linestyle=("-", "--", ":", "-.")[i // 10 % 4],  # past 10 colours
-                          label=t(lang, "plot.true_accuracy", value=label)
-                          if set(group) & reported.keys() else label)
+                          label=_wrapped(t(lang, "plot.true_accuracy", value=label)
+                                         if set(group) & reported.keys() else label))
         colours.update(dict.fromkeys(group, line.get_color()))
     read_off = [label for label in means if ends[label] is not None]
     for group in _same_curves(read_off, means):  # equal ones: one marker, all named
-        mean, label = means[group[0]], textwrap.fill(", ".join(group), 60)
+        mean, label = means[group[0]], ", ".join(group)
         ax.scatter([len(mean)], [mean[-1]], s=60, marker="D", zorder=3,
                    edgecolors="black", linewidths=0.6,
-                   label=t(lang, "plot.ends_on", value=label, longer=ends[group[0]]))
+                   label=_wrapped(t(lang, "plot.ends_on", value=label, longer=ends[group[0]])))
     for label, runs in reported.items():  # dashed, in its accuracy's colour
         mean = np.nanmean([r[:min(map(len, runs))] for r in runs], axis=0)
         ax.plot(range(1, len(mean) + 1), mean, linestyle="--", marker="s", markersize=3,
-                color=colours.get(label), label=t(lang, "plot.reported", value=label))
+                color=colours.get(label), label=_wrapped(t(lang, "plot.reported", value=label)))
     if reported:
         ax.set_ylim(0, 1.02)
         if chance is not None:
@@ -261,6 +268,12 @@ def experiment_curves(curves: dict[str, list[list[float]]], title: str,
         fig.legend(handles, labels, fontsize=8, title=title, title_fontsize=8,
                    loc="outside lower center")
     return localised(fig, lang)
+
+
+def _wrapped(label: str) -> str:
+    """A legend entry over lines of 60 characters at most, whole (its suffix too: a trial's
+    Spanish accuracy line wrapped and its reported-metric line, longer, ran on)."""
+    return textwrap.fill(label, 60)
 
 
 def _same_curves(labels: list[str], means: dict[str, Any]) -> list[list[str]]:

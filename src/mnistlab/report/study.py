@@ -221,7 +221,11 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
     elif result.seeds_stored:
         doc.add(Paragraph(t(lang, "method.seeds_stored", stored=result.seeds_stored,
                             n=len(seeds))))
-    doc.add(Paragraph(t(lang, "method.accuracy", eval_n=spec.base.eval_train_size)))
+    # the sample is at most the training set (a study of 2,000 images said 10,000)
+    sizes = [result.summaries[r.key].train_size for r in result.rows
+             if r.is_base and r.key in result.summaries]
+    eval_n = min(spec.base.eval_train_size, max(sizes)) if sizes else spec.base.eval_train_size
+    doc.add(Paragraph(t(lang, "method.accuracy", eval_n=eval_n)))
     if any(not e.test for e in result.spec.experiments):  # the tables with a Δ column
         doc.add(Paragraph(t(lang, "method.noise")))
         if len(seeds) == 2:  # t at one degree of freedom: "within noise" is often "unmeasured"
@@ -490,7 +494,9 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     test = summarize([r.test_accuracy for r in rows if r.test_accuracy is not None])
     extra = "" if len(rows) > 1 else t(lang, "final.single_run")
     on_test = result.final_config is not None and result.final_config.val_from == "test"
-    doc.add(Paragraph(t(lang, "final.result_val_test" if on_test and val.n else
+    unscored = not test.n and any(r.status == "diverged" for r in rows)  # test set unused
+    doc.add(Paragraph(t(lang, "final.result_diverged" if unscored else
+                        "final.result_val_test" if on_test and val.n else
                         "final.result" if val.n else "final.result_no_val",
                         val=val.format(lang=lang, unit="%"), test=test.format(lang=lang, unit="%"),
                         n=len(rows), extra=extra,
@@ -518,7 +524,7 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
     seed = first.seed
     doc.add(Image("plots/final-curves.png", t(lang, "final.curves", seed=seed)))
     files.save_figure(result.out / "plots/final-curves.png",
-                      plots.learning_curves(first.history, t(lang, "plot.diverged")
+                      plots.learning_curves(first.history, t(lang, "plot.final_diverged")
                                             if summary.status == "diverged" else "", lang,
                                             regularised=result.final_config.regularised,
                                             kept_epoch=summary.best_epoch))
