@@ -2159,6 +2159,8 @@ variants = [{ label = "early", es = { label = "temprana" }, early_stopping = 1, 
     assert "**El modelo final divergió** (su única ejecución:" in report
     # not "test accuracy — (n = 1, the only time the test set was used)": it was not used
     assert "**sin exactitud de prueba**: el modelo final divergió" in report
+    conclusions = report.split("## Conclusiones")[1]  # and said again where readers look last
+    assert t("es", "concl.final_diverged") in conclusions
     assert "la única vez que se usó el conjunto de prueba" not in report
     # the eval-mode sample is at most the 2,000 training images (it said the 5,000 asked for)
     assert "muestra fija de 2.000 imágenes de entrenamiento" in report

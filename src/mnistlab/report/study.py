@@ -674,6 +674,8 @@ def _conclusions(doc: Document, result: StudyResult,
     if not result.spec.is_quick and result.spec.original_val_from == "test":
         items.append(t(lang, "concl.val_source"))
     _trial_conclusions(result, items, lang)
+    if any(r.status == "diverged" for r in result.final_rows):  # said where readers look last
+        items.append(t(lang, "concl.final_diverged"))
     doc.add(Bullets(items))
 
 
