@@ -1046,6 +1046,24 @@ def test_train_lang_es_writes_the_figures_and_the_doctors_panel_in_spanish(tiny_
     assert drawn["confusion"][1]["lang"] == "es"
 
 
+def test_train_lang_es_names_fashion_s_classes_in_spanish(shared_datasets, tmp_path,
+                                                          monkeypatch):
+    """The run's confusion.png named Fashion's classes in English under --lang es, where the
+    study's figures name them Pantalón, Jersey..."""
+    from mnistlab import figures
+
+    names = []
+    real = figures.confusion
+    monkeypatch.setattr(figures, "confusion", lambda matrix, classes, *a, **k: names.append(
+        list(classes)) or real(matrix, classes, *a, **k))
+    assert main(["train", "--dataset", "fashion-mnist", "--data-dir", str(shared_datasets),
+                 "--model", "mlp", "--hidden", "16", "--epochs", "1", "--train-subset", "1000",
+                 "--val-size", "500", "--eval-train-size", "200", "--device", "cpu", "--quiet",
+                 "--out", str(tmp_path / "run"), "--lang", "es"]) == 0
+    assert names == [["Camiseta/top", "Pantalón", "Jersey", "Vestido", "Abrigo", "Sandalia",
+                      "Camisa", "Zapatilla", "Bolso", "Botín"]]
+
+
 def test_train_refuses_an_unknown_language_before_it_trains(tiny_idx_dir, tmp_path):
     from mnistlab import train
     from mnistlab.errors import MnistlabError

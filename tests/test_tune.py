@@ -655,8 +655,9 @@ def test_trials_in_a_row_whose_model_does_not_fit_stop_the_search_saying_so():
     from mnistlab.tune.search import INVALID_IN_A_ROW, InvalidTrial, count_invalid
 
     counted = [INVALID_IN_A_ROW - 2]
-    assert isinstance(count_invalid(DoesNotFit("too small"), counted, unfit=True), InvalidTrial)
-    stop = count_invalid(DoesNotFit("too small"), counted, unfit=True)
+    assert isinstance(count_invalid(DoesNotFit("too small"), counted, does_not_fit=True),
+                      InvalidTrial)
+    stop = count_invalid(DoesNotFit("too small"), counted, does_not_fit=True)
     assert str(stop).startswith(f"tune: {INVALID_IN_A_ROW} trials in a row drew a model the "
                                 "data does not fit (last: too small)")
 

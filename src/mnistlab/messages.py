@@ -178,7 +178,7 @@ def class_name(name: str, lang: str, of: str) -> str:
     """A class name of the known names `of` (a known_classes key) in `lang` ("Trouser" ->
     "Pantalón"); as given where `of` is "" or does not hold it."""
     english = catalogue()[of]["en"].split("|") if of in catalogue() else []
-    return catalogue()[of][lang].split("|")[english.index(name)] if name in english else name
+    return class_names(english, lang)[english.index(name)] if name in english else name
 
 
 def placeholders(template: str) -> set[str]:

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 from typing import Any
@@ -328,15 +328,18 @@ def datasets_for(config: TrainConfig, refs: dict[tuple[str, str], Any]) -> dict:
     return {data_key(config): refs[data_key(config)]}
 
 
-def ship_datasets(ray: Any, configs: list[TrainConfig]) -> dict[tuple[str, str], Any]:
-    """Load each dataset the configs use, here, and put it in the object store once."""
+def ship_datasets(ray: Any, configs: list[TrainConfig],
+                  load: Callable[[TrainConfig], Any] | None = None) -> dict[tuple[str, str], Any]:
+    """Load each dataset the configs use, here (with `load`: a DataCache's, which may hold it
+    already), and put it in the object store once."""
     from .data import load_dataset
 
+    load = load or (lambda config: load_dataset(config.dataset, data_dir=config.data_dir))
     refs: dict[tuple[str, str], Any] = {}
     for config in configs:
         key = data_key(config)
         if key not in refs:
-            refs[key] = ray.put(load_dataset(config.dataset, data_dir=config.data_dir))
+            refs[key] = ray.put(load(config))
     return refs
 
 

@@ -41,7 +41,7 @@ from .config import (
     read_toml,
 )
 from .errors import MnistlabError, first_few
-from .messages import LANGS, catalogue, t
+from .messages import LANGS, catalogue, class_names, t
 from .models import MAX_PARAMETERS, build_model
 from .records import (
     HISTORY_FIELDS,
@@ -106,8 +106,8 @@ def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = Tru
                 result.history, t(lang, "plot.diverged") if diverged else "", lang,
                 regularised=result.config.regularised, kept_epoch=result.summary.best_epoch))
         if result.summary.test_confusion is not None:
-            files.save_figure(out / "confusion.png", figures.confusion(
-                result.summary.test_confusion, splits.class_names, lang=lang))
+            files.save_figure(out / "confusion.png", figures.confusion(  # named as the report
+                result.summary.test_confusion, class_names(splits.class_names, lang), lang=lang))
     files.write_json(out / "summary.json", result.summary.to_dict())
     if result.summary.status != "interrupted":
         (out / "checkpoint.pt").unlink(missing_ok=True)

@@ -95,16 +95,19 @@ def trial_task(number: int, config: TrainConfig, datasets: dict, threads: int,
 
 def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | None,
                     resources: raycluster.TaskResources,
-                    on_trial: Callable[[Any, int, Any], None] | None = None) -> int:
+                    on_trial: Callable[[Any, int, Any], None] | None = None,
+                    cache: Any = None) -> int:
     """Run trials as Ray tasks until the study holds `trials` finished ones (counting other
-    workers'); returns how many this driver ran."""
+    workers'); returns how many this driver ran. The datasets are shipped from `cache` (the
+    search read the base's before it started: not read twice)."""
+    load = cache.dataset if cache is not None else None
     connected = raycluster.connect(address)
     slots = raycluster.task_slots(connected, resources)
     task = ray.remote(trial_task).options(**resources.options())
     head, lost = raycluster.HeadWatch(connected), False
     head.check(now=True)  # making the broker waits on the head
     broker = PruneBroker.remote()
-    datasets = raycluster.ship_datasets(connected, [spec.base])
+    datasets = raycluster.ship_datasets(connected, [spec.base], load)
     running: dict[Any, tuple[Any, TrainConfig]] = {}  # task ref -> (optuna Trial, config)
     by_number: dict[int, Any] = {}
     ran = failures = 0
@@ -129,7 +132,7 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
                     raise  # too many in a row: the space is the problem
                 invalid[0] = 0
                 if raycluster.data_key(config) not in datasets:  # the space changes datasets
-                    datasets.update(raycluster.ship_datasets(connected, [config]))
+                    datasets.update(raycluster.ship_datasets(connected, [config], load))
                 running[task.remote(trial.number, config,
                                     raycluster.datasets_for(config, datasets),
                                     resources.threads, broker)] = (trial, config)
@@ -144,7 +147,7 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
                 ran += 1
                 if frozen.user_attrs.get(DOES_NOT_FIT):  # its model and the data: counted as
                     stop = count_invalid(MnistlabError(frozen.user_attrs["error"]), unfit,
-                                         unfit=True)
+                                         does_not_fit=True)
                     if not isinstance(stop, InvalidTrial):  # drawn values that cannot go
                         raise stop  # together, not as a crash
                     continue
@@ -231,7 +234,7 @@ class RayTrials:
                  on_trial: Callable[[Any, int, Any], None] | None, reporter_for: Any) -> int:
         with interrupt.listening():
             return optimize_on_ray(spec, study, trials=trials, address=self.address,
-                                   resources=self.resources, on_trial=on_trial)
+                                   resources=self.resources, on_trial=on_trial, cache=cache)
 
     def retrain(self, jobs: list[tuple[TrainConfig, Path]], cache: Any,
                 reporter: Callable[[TrainConfig], Any] | None) -> list[RunResult]:

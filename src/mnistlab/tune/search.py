@@ -458,16 +458,16 @@ def invalid_trial(trial: Any, exc: MnistlabError, invalid: list[int]) -> Mnistla
     for the images) raises: InvalidTrial, or past INVALID_IN_A_ROW such trials (`invalid`
     counts them) the error that stops the search."""
     trial.set_user_attr("error", str(exc))
-    return count_invalid(exc, invalid, isinstance(exc, DoesNotFit))
+    return count_invalid(exc, invalid, does_not_fit=isinstance(exc, DoesNotFit))
 
 
-def count_invalid(exc: MnistlabError, invalid: list[int], unfit: bool = False
+def count_invalid(exc: MnistlabError, invalid: list[int], *, does_not_fit: bool = False
                   ) -> MnistlabError:
-    """One more trial in a row that could not train (`unfit`: its model did not fit the
-    data): InvalidTrial, or the error that stops the search where they are too many."""
+    """One more trial in a row that could not train (`does_not_fit`: its model did not fit
+    the data): InvalidTrial, or the error that stops the search where they are too many."""
     invalid[0] += 1
     if invalid[0] >= INVALID_IN_A_ROW:
-        drew = ("a model the data does not fit" if unfit else
+        drew = ("a model the data does not fit" if does_not_fit else
                 "settings that cannot go together")
         return MnistlabError(f"tune: {invalid[0]} trials in a row drew {drew} (last: {exc}); "
                              "narrow the space (a changed space is another search: give it "
@@ -835,7 +835,7 @@ def check_models_fit(spec: TuneSpec, image_shape: tuple[int, ...], num_classes: 
     models = searched["model"].choices if "model" in searched else (spec.base.model,)
     where = f"{spec.name} space.model" if "model" in searched else f"{spec.name} [base]"
     for model in models:  # judged where what sets its depth (the filters' count) is not drawn
-        if model in DEPTH_SET_BY and DEPTH_SET_BY[str(model)] in searched:
+        if DEPTH_SET_BY.get(str(model)) in searched:
             continue
         config = spec.base.replace(model=str(model))
         try:
