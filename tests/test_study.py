@@ -622,6 +622,27 @@ def test_the_study_bar_ends_complete_when_resumed_with_nothing_to_do(choose, tmp
     assert bar_after_a_study() == (3, 3, 3, 3)  # nothing left to train: still 3/3, not 2/3
 
 
+@pytest.mark.parametrize("seeds", [1, 2])  # the final model alone, and its seeds in a cohort
+def test_a_spanish_study_s_final_model_draws_its_figures_in_spanish(seeds, tmp_path,
+                                                                   tiny_idx_dir, monkeypatch):
+    """The final model's run folders held English curves and confusion matrices under a
+    Spanish report: the study's language did not reach the runs it trained."""
+    import dataclasses
+
+    from mnistlab import figures
+    from mnistlab.config import tomllib
+
+    langs: list[tuple[str, str]] = []
+    for name in ("learning_curves", "confusion"):
+        real = getattr(figures, name)
+        monkeypatch.setattr(figures, name, lambda *a, _n=name, _r=real, **k: langs.append(
+            (_n, k.get("lang", a[-1]))) or _r(*a, **k))
+    spec = parse_study(tomllib.loads(MICRO.format(data=tiny_idx_dir, choose="explicit")))
+    train_study(dataclasses.replace(spec, seeds=seeds), tmp_path / "S",
+                backend=LocalBackend(workers=1), lang="es")
+    assert sorted(langs) == sorted([("confusion", "es"), ("learning_curves", "es")] * seeds)
+
+
 def test_fewer_seeds_than_the_folder_holds_says_the_others_are_there(tmp_path, tiny_idx_dir,
                                                                      capsys):
     """--seeds 1 on a folder holding 3 seeds reported one seed and advised `--seeds 3`, not
@@ -2052,6 +2073,32 @@ def test_a_study_without_results_csv_names_its_runs_by_their_settings(tiny_study
     assert sorted(listed.values()) == sorted(
         f"{name}, semilla {seed}" for seed in (0, 1)
         for name in ("la base", "el modelo final", "tasa de aprendizaje 0,01"))
+
+
+def test_doctor_names_a_study_file_s_own_variants_in_the_study_s_language(tmp_path,
+                                                                        tiny_idx_dir):
+    """`doctor --lang es` on a study folder named a study file's own variants by their English
+    labels ("trial wide, semilla 0"): study.json kept no translation of them. It keeps them
+    now, apart from the identity (a mended translation is the same study)."""
+    import json
+
+    from mnistlab.config import tomllib
+    from mnistlab.study.run import check_study_folder, run_names
+
+    text = MICRO.format(data=tiny_idx_dir, choose="none").replace(
+        '[[experiment]]\nname = "lr"\nfactor = "lr"\nvalues = [0.01, 0.05]\n',
+        '[[experiment]]\nname = "width"\n[[experiment.variants]]\nlabel = "wide"\n'
+        'hidden = [32]\nes = { label = "ancha" }\n').split("[final]")[0]
+    spec = parse_study(tomllib.loads(text))
+    train_study(spec, tmp_path / "S", backend=LocalBackend(workers=1))
+    assert list(run_names(tmp_path / "S", "es").values()) == ["ancha, semilla 0"]
+    (tmp_path / "S" / "results.csv").unlink()  # named by their settings: the same words
+    assert "ancha, semilla 0" in run_names(tmp_path / "S", "es").values()
+    kept = json.loads((tmp_path / "S" / "study.json").read_text())
+    kept["labels"] = {"width": {"wide": {"es": ["ancha"]}}, "lr": 3}  # edited by hand
+    (tmp_path / "S" / "study.json").write_text(json.dumps(kept))
+    assert "wide, semilla 0" in run_names(tmp_path / "S", "es").values()
+    check_study_folder(tmp_path / "S", parse_study(tomllib.loads(text.replace("ancha", "amplia"))))
 
 
 def test_a_final_trained_before_is_kept_and_the_report_says_which_runs_were_scored(

@@ -497,6 +497,23 @@ def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
     assert [t.params for t in again.trials] == [t.params for t in result.trials[:3]]
 
 
+def test_a_spanish_search_s_retrained_runs_draw_their_figures_in_spanish(space_file, tmp_path,
+                                                                        monkeypatch):
+    """The retrained runs' folders held English curves and confusion matrices under a Spanish
+    report: --lang did not reach the runs the search retrained."""
+    from mnistlab import figures
+
+    langs: list[tuple[str, str]] = []
+    for name in ("learning_curves", "confusion"):
+        real = getattr(figures, name)
+        monkeypatch.setattr(figures, name, lambda *a, _n=name, _r=real, **k: langs.append(
+            (_n, k.get("lang", a[-1]))) or _r(*a, **k))
+    run_tune(load_space(str(space_file)), tmp_path / "a",
+             options=TuneOptions(trials=2, retrain_seeds=1, seed=3, lang="es"))
+    # the best configuration and the comparison, one seed each
+    assert sorted(langs) == sorted([("confusion", "es"), ("learning_curves", "es")] * 2)
+
+
 def test_rerun_resumes_and_adds_only_missing_trials(space_file, tmp_path):
     spec = load_space(str(space_file))
     out = tmp_path / "search"

@@ -63,7 +63,8 @@ def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
 
     with _ended_if_stopped(log):
         result = train_study(spec, out, backend=options.backend(), progress=progress,
-                             on_run=log.run_finished if log else None, then=report)
+                             on_run=log.run_finished if log else None, then=report,
+                             lang=options.lang)
         if log is not None:
             log.finish(result.trained_runs())
     return result
@@ -131,7 +132,8 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
                              waiting=_saying(shown.waiting,
                                              t(options.lang, "tune.wait.report", out=out))):
             result = analyse(refresh(result), retrain_seeds=options.retrain_seeds,
-                             backend=backend, reporter=shown.retrain_reporter)
+                             backend=backend, reporter=shown.retrain_reporter,
+                             lang=options.lang)
             with interrupt.listening():  # as the study's report (see run_study)
                 write_tune_report(result, lang=options.lang,
                                   command=_command("tune", source, out, options.flags()))

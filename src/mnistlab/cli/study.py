@@ -45,7 +45,7 @@ def add_study(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="the study's quick form: a data subset, and fewer epochs where the "
                    "study caps them (minutes)")
-    add_lang(p, "the report's and the closing line's")
+    add_lang(p, "the report's, the final model's figures' and the closing line's")
     add_data_and_device(p, "study")
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes training side by side, one thread each (default: one per CPU "
@@ -163,7 +163,7 @@ def add_tune(p: argparse.ArgumentParser) -> None:
                    "minutes; for trying the pipeline, not for results)")
     p.add_argument("--no-report", action="store_true",
                    help="search only: no retraining and no report (extra workers)")
-    add_lang(p, "the report's and the closing line's")
+    add_lang(p, "the report's, the retrained runs' figures' and the closing line's")
     add_data_and_device(p, "space")
     add_placement_flags(p, "trial")
     add_log_flags(p, "the search (a parent run) and each trial (its children)")

@@ -116,19 +116,21 @@ def read_back(unit: list[PlannedRun], study_dir: Path,
 
 
 def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
-               reporter: Reporter) -> Outcome:
-    """Train one unit here; KeyboardInterrupt if a run was interrupted (its checkpoint stays)."""
+               reporter: Reporter, lang: str = "en") -> Outcome:
+    """Train one unit here; KeyboardInterrupt if a run was interrupted (its checkpoint stays).
+    The figures of a run scored on the test set say their words in `lang`."""
     if len(unit) == 1:
         run = unit[0]
         result = train(run.config, out=study_dir / "runs" / run.key,
                        splits=cache.splits(run.config), evaluate_test=run.test,
-                       write_plots=run.test, reporter=reporter, named_by_settings=True)
+                       write_plots=run.test, reporter=reporter, named_by_settings=True,
+                       lang=lang)
         if result.summary.status == "interrupted":
             raise KeyboardInterrupt
         return [(run.key, result.summary, result.history)]
     done, rest = read_back(unit, study_dir)
     if len(rest) < len(unit):
-        return done + (train_unit(rest, study_dir, cache, reporter) if rest else [])
+        return done + (train_unit(rest, study_dir, cache, reporter, lang) if rest else [])
     keys = [r.key for r in unit]
     outs = [study_dir / "runs" / key for key in keys]
     checkpoint = cohort.checkpoint_dir(study_dir, keys) / "checkpoint.pt"
@@ -141,7 +143,7 @@ def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
     results = cohort.train_cohort(
         [r.config for r in unit], splits=cache.splits(unit[0].config),
         outs=outs, tests=[r.test for r in unit],
-        checkpoint=checkpoint, reporter=reporter, write_plots=True)
+        checkpoint=checkpoint, reporter=reporter, write_plots=True, lang=lang)
     outcome = [(run.key, r.summary, r.history) for run, r in zip(unit, results)]
     cohort.remove_checkpoint(checkpoint)
     return outcome
@@ -216,11 +218,12 @@ class QueueReporter(Reporter):
         self.events.put((self.unit_id, "run_ended", (status,), {}))
 
 
-def _worker_train(unit_id: int, unit: list[PlannedRun], study_dir: str) -> Outcome | None:
+def _worker_train(unit_id: int, unit: list[PlannedRun], study_dir: str,
+                  lang: str) -> Outcome | None:
     """A unit in a worker process; None when it stopped on request (its checkpoint stays)."""
     reporter = QueueReporter(_worker["events"], unit_id)
     try:
-        return train_unit(unit, Path(study_dir), _worker["cache"], reporter)
+        return train_unit(unit, Path(study_dir), _worker["cache"], reporter, lang)
     except KeyboardInterrupt:
         return None
 
@@ -240,7 +243,9 @@ class LocalBackend:
         self.cache = DataCache()
 
     def execute(self, runs: list[PlannedRun], study_dir: Path, on_done: OnDone,
-                reporter_for: ReporterFor) -> None:
+                reporter_for: ReporterFor, *, lang: str = "en") -> None:
+        """Train `runs` into study_dir/runs, `on_done` as each is recorded; the figures of
+        those scored on the test set in `lang`."""
         units = sorted(plan_units(runs, self.cohorts, study_dir), key=unit_cost, reverse=True)
         if self.workers <= 1 or len(units) <= 1 or (_on_gpu(runs) and not self.workers_asked):
             with interrupt.listening():  # Ctrl-C: the unit in training stops after its step
@@ -249,15 +254,15 @@ class LocalBackend:
                         raise KeyboardInterrupt
                     reporter = reporter_for(unit[0], len(unit))
                     for key, summary, history in train_unit(unit, study_dir, self.cache,
-                                                            reporter):
+                                                            reporter, lang):
                         on_done(next(r for r in unit if r.key == key), summary, history)
             if interrupt.requested():  # asked while the last unit wrote its folders: what
                 raise KeyboardInterrupt  # it finished is recorded; stop before anything else
             return
-        self._execute_in_workers(units, study_dir, on_done, reporter_for)
+        self._execute_in_workers(units, study_dir, on_done, reporter_for, lang)
 
     def _execute_in_workers(self, units: list[list[PlannedRun]], study_dir: Path,
-                            on_done: OnDone, reporter_for: ReporterFor) -> None:
+                            on_done: OnDone, reporter_for: ReporterFor, lang: str) -> None:
         """Units in worker processes, recorded here as each finishes. On Ctrl-C/SIGTERM (or an
         error) the workers are told to stop through a shared flag; each finishes its step and
         returns within a few seconds, what finished is recorded, and a worker that does not
@@ -273,7 +278,7 @@ class LocalBackend:
             initializer=_worker_init, initargs=(events, os.getpid(), 1, workers_stop))
         try:
             with interrupt.listening():
-                _collect(pool, units, study_dir, on_done, workers_stop)
+                _collect(pool, units, study_dir, on_done, workers_stop, lang)
         except BaseException:
             workers_stop.set()
             raise
@@ -297,11 +302,11 @@ def _unguarded_script() -> str:
 
 
 def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_dir: Path,
-             on_done: OnDone, workers_stop: interrupt.StopFlag) -> None:
+             on_done: OnDone, workers_stop: interrupt.StopFlag, lang: str) -> None:
     """Submit every unit and record results as they come; raise KeyboardInterrupt once the
     running units have stopped after a stop request."""
     with interrupt.held_for_children():  # the workers start here (spawned at submit)
-        pending = {pool.submit(_worker_train, i, unit, str(study_dir)): unit
+        pending = {pool.submit(_worker_train, i, unit, str(study_dir), lang): unit
                    for i, unit in enumerate(units)}
     deadline = math.inf
     while pending and time.monotonic() < deadline:

@@ -122,7 +122,7 @@ class MailboxReader:
 
 
 def train_unit_task(unit_id: int, unit: list[PlannedRun], datasets: dict, threads: int,
-                    resume: dict[str, bytes], events: Any) -> list[tuple]:
+                    resume: dict[str, bytes], events: Any, lang: str) -> list[tuple]:
     """Runs on a Ray worker: train one unit in a scratch folder, return (key, summary, history,
     packed run folder) per run."""
     cache = raycluster.worker_cache(datasets, threads)
@@ -130,7 +130,7 @@ def train_unit_task(unit_id: int, unit: list[PlannedRun], datasets: dict, thread
         scratch_dir = Path(scratch)
         raycluster.unpack_folder(resume, scratch_dir)
         reporter = QueueReporter(events, unit_id)
-        outcome = train_unit(unit, scratch_dir, cache, reporter)
+        outcome = train_unit(unit, scratch_dir, cache, reporter, lang)
         return [(key, summary, history,
                  raycluster.pack_folder(scratch_dir / "runs" / key))
                 for key, summary, history in outcome]
@@ -151,8 +151,10 @@ class RayBackend:
         raycluster.check_fits(raycluster.connect(address), self.resources)
 
     def execute(self, runs: list[PlannedRun], study_dir: Path, on_done: OnDone,
-                reporter_for: ReporterFor, *, runs_dir: str = "runs") -> None:
-        """Train `runs`; each run's folder lands in study_dir/runs_dir/<key>. Folders written
+                reporter_for: ReporterFor, *, runs_dir: str = "runs",
+                lang: str = "en") -> None:
+        """Train `runs`; each run's folder lands in study_dir/runs_dir/<key> (the figures of
+        those scored on the test set in `lang`). Folders written
         here but never recorded are read back, as the local backend does (a final model
         scored, then the study killed; a study.db gone: they were all trained again)."""
         units = []
@@ -179,7 +181,7 @@ class RayBackend:
                 ref = task.remote(i, unit, raycluster.datasets_for(unit[0].config, datasets),
                                   self.resources.threads,
                                   _resume_files(unit, study_dir, runs_dir),
-                                  ProgressEvents(mailbox))
+                                  ProgressEvents(mailbox), lang)
                 pending[ref] = unit
             with interrupt.listening():
                 self._gather(ray, head, pending, study_dir, runs_dir, on_done)

@@ -187,8 +187,9 @@ def run_names(study: Path, lang: str) -> dict[str, str]:
         run = row.get("run") or ""
         if run and (run not in chosen or rank(row) > rank(chosen[run])):
             chosen[run] = row
-    settings = (_kept_identity(study) or {}).get("settings")
-    experiments = kept_experiments(settings)
+    kept = _kept_identity(study) or {}
+    settings = kept.get("settings")
+    experiments = kept_experiments(settings, kept.get("labels"))
     base = settings[1] if isinstance(settings, list) and len(settings) > 1 else None
     names = {"base": t(lang, "concl.base"), "final": t(lang, "doctor.final")}
     out = {}
@@ -333,12 +334,14 @@ def _device_here(spec: StudySpec, where: str, device: Any) -> None:
 @interrupt.scoped
 def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 progress: Any = None, on_run: OnRun | None = None,
-                then: Callable[[StudyResult], None] | None = None) -> StudyResult:
+                then: Callable[[StudyResult], None] | None = None,
+                lang: str = "en") -> StudyResult:
     """Train every missing run of `spec` into `out` and write results.csv. The report is the
     report layer's (report.study.write_study_report; `mnistlab.run_study` does both, the
     report as `then`, called with the folder's lock still held: another study command on the
     folder in between wrote results.csv for 2 seeds under a report of 1). `on_run` is called
-    here, in this process, after each run is recorded (tracking)."""
+    here, in this process, after each run is recorded (tracking). The final model's figures
+    (in its run folders) say their words in `lang`."""
     from ..progress import StudyProgress
 
     out = Path(out)
@@ -378,7 +381,8 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 on_run(run.key, run_label(spec, plan, run.key, seed), out / "runs" / run.key)
 
         try:
-            backend.execute(todo + early_final, out, on_done, progress.reporter_for)
+            backend.execute(todo + early_final, out, on_done, progress.reporter_for,
+                            lang=lang)
             rows = _rows(plan, done)
             chosen = _choose_final(spec, rows)
             final_rows: list[Row] = []
@@ -391,7 +395,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 if local:
                     check_run_devices(spec, plan, missing)
                 missing = _score_trained(missing, plan, done, out, on_done)
-                backend.execute(missing, out, on_done, progress.reporter_for)
+                backend.execute(missing, out, on_done, progress.reporter_for, lang=lang)
                 for r in final_runs:  # numbered as the experiments' replicates are
                     cell = Cell("final", "final", "final",
                                 r.config.replicate_seed(spec.base.seed), r.key, False)
@@ -530,9 +534,14 @@ def check_study_folder(out: Path, spec: StudySpec) -> None:
 
 def _identity_record(spec: StudySpec) -> dict[str, Any]:
     """What study.db and study.json record of the study a folder holds, as JSON reads it
-    back (tuples as lists)."""
+    back (tuples as lists); study.json also keeps how each variant's label reads in the other
+    languages (`labels`: words, never part of the identity), for `doctor --lang` to name runs
+    as the report does."""
+    labels = {e.name: {v.label: v.translations for v in e.variants if v.translations}
+              for e in spec.experiments}
     return {"identity": study_identity(spec),
-            "settings": json.loads(json.dumps(identity_settings(spec)))}
+            "settings": json.loads(json.dumps(identity_settings(spec))),
+            "labels": {name: said for name, said in labels.items() if said}}
 
 
 def _kept_identity(out: Path) -> dict[str, Any] | None:

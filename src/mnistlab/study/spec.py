@@ -575,24 +575,40 @@ def load_study(name_or_path: str) -> StudySpec:
     return parse_study(data, where=where)
 
 
-def kept_experiments(settings: Any) -> dict[str, Experiment]:
+def kept_experiments(settings: Any, labels: Any = None) -> dict[str, Experiment]:
     """The experiments in the identity settings a study folder keeps (study.json: name, base,
     [[name, factor, test, [[label, changes], ...]], ...], ...), each variant's label in every
-    language: its numbers as the report writes them (`0,01`), a preset's own words for its
-    trials. {} where they cannot be read."""
+    language: as study.json's `labels` keep it ({experiment: {label: {lang: {"label": ...}}}},
+    the study file's own words), else its numbers as the report writes them (`0,01`) and a
+    preset's own words for its trials (folders written before `labels`). {} where they cannot
+    be read."""
     try:
         name, kept = str(settings[0]), settings[2]
         preset = name.removesuffix("-quick")  # the quick form keeps the preset's labels
-        words = ({e.name: {v.label: v for v in e.variants} for e in load_study(preset).experiments}
+        words = ({e.name: {v.label: v.translations for v in e.variants}
+                  for e in load_study(preset).experiments}
                  if preset in list_presets() else {})
         experiments = {}
         for exp_name, factor, test, variants in kept:
-            own = words.get(exp_name, {})
+            own = {**words.get(exp_name, {}), **_kept_labels(labels, exp_name)}
             experiments[exp_name] = Experiment(exp_name, factor, tuple(
-                Variant(label, changes, translations=own[label].translations if label in own
+                Variant(label, changes, translations=own[label] if label in own
                         else _shown_values(label, changes) if factor != "trial" else {})
                 for label, changes in variants), test=bool(test))
         return experiments
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, StopIteration,
             MnistlabError):
         return {}
+
+
+def _kept_labels(labels: Any, experiment: str) -> dict[str, dict[str, dict[str, str]]]:
+    """{label: translations} of one experiment as study.json's `labels` keep them; what is not
+    text there is left out (a hand-edited file: the label then reads in English)."""
+    kept = labels.get(experiment) if isinstance(labels, dict) else None
+    if not isinstance(kept, dict):
+        return {}
+    return {label: {lang: {"label": said["label"]} for lang, said in by_lang.items()
+                    if isinstance(said, dict) and isinstance(said.get("label"), str)}
+            for label, by_lang in kept.items() if isinstance(by_lang, dict)}
+
+

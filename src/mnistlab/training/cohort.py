@@ -434,13 +434,15 @@ class CohortLearner:
 @interrupt.scoped
 def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path | None],
                  tests: list[bool], checkpoint: Path | None = None,
-                 reporter: Reporter | None = None, write_plots: bool = False) -> list[RunResult]:
+                 reporter: Reporter | None = None, write_plots: bool = False,
+                 lang: str = "en") -> list[RunResult]:
     """Train `configs` (all with one `cohort_key`) in lockstep; one RunResult per member.
 
     `outs[i]` is member i's run folder (or None), `tests[i]` whether it scores the test set.
     `checkpoint`: a file for the cohort's epoch checkpoint; an existing one is resumed.
     Interrupted (Ctrl-C), it raises KeyboardInterrupt and writes no member folder: the
-    checkpoint of its last whole epoch is what the next attempt resumes from.
+    checkpoint of its last whole epoch is what the next attempt resumes from. The figures
+    (`write_plots`, for members scoring the test set) say their words in `lang`.
     """
     keys = {cohort_key(c) for c in configs}
     alone = [c for c in configs if not can_join(c)]
@@ -466,7 +468,7 @@ def train_cohort(configs: list[TrainConfig], *, splits: Splits, outs: list[Path 
     if "interrupted" in run.statuses:
         raise KeyboardInterrupt
     return [finish_member(run, m, learner.member_model(m), evaluate_test=tests[m], out=outs[m],
-                          write_plots=write_plots and tests[m])
+                          write_plots=write_plots and tests[m], lang=lang)
             for m in range(len(configs))]
 
 

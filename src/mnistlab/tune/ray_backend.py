@@ -237,7 +237,8 @@ class RayTrials:
                                    resources=self.resources, on_trial=on_trial, cache=cache)
 
     def retrain(self, jobs: list[tuple[TrainConfig, Path]], cache: Any,
-                reporter: Callable[[TrainConfig], Any] | None) -> list[RunResult]:
+                reporter: Callable[[TrainConfig], Any] | None,
+                lang: str = "en") -> list[RunResult]:
         """One task per seed through the study's Ray backend (single runs, no cohorts), into
         the folders a local retrain uses. A run finished there is read back, as a local
         retrain reads it (a rerun of a finished search trained each one again from scratch:
@@ -268,5 +269,5 @@ class RayTrials:
 
         backend = RayBackend(address=self.address, cohorts=False, resources=self.resources)
         backend.execute(runs, root.parent, on_done, lambda *_: SilentReporter(),
-                        runs_dir=root.name)
+                        runs_dir=root.name, lang=lang)
         return [done[folder.name] for _, folder in jobs]

@@ -585,13 +585,15 @@ class LocalTrials:
 
     @interrupt.scoped
     def retrain(self, jobs: list[tuple[TrainConfig, Path]], cache: DataCache,
-                reporter: Callable[[TrainConfig], Reporter] | None) -> list[RunResult]:
+                reporter: Callable[[TrainConfig], Reporter] | None,
+                lang: str = "en") -> list[RunResult]:
         """Train each (config, folder), scoring the test set; each a whole run folder, with
-        its curves and confusion matrix, as the Ray backend writes it."""
+        its curves and confusion matrix (their words in `lang`), as the Ray backend writes
+        it."""
         results = []
         for config, folder in jobs:
             run = train(config, out=folder, splits=cache.splits(config), evaluate_test=True,
-                        write_plots=True, named_by_settings=True,
+                        write_plots=True, named_by_settings=True, lang=lang,
                         reporter=reporter(config) if reporter else SilentReporter())
             # a stop asked for after the run's last step (while it was scored or written)
             # leaves it complete: the next seed does not start
@@ -945,9 +947,11 @@ def config_tag(config: TrainConfig) -> str:
 @optuna_quiet()
 def analyse(result: TuneResult, *, retrain_seeds: int, backend: Any = None,
             cache: DataCache | None = None,
-            reporter: Callable[[str, TrainConfig], Reporter] | None = None) -> TuneResult:
+            reporter: Callable[[str, TrainConfig], Reporter] | None = None,
+            lang: str = "en") -> TuneResult:
     """After the search: retrain the best configuration (and the comparison) with fresh seeds,
-    scoring the test set once; compute importances; write trials.csv and best.toml. Workers
+    scoring the test set once (their figures in `lang`); compute importances; write
+    trials.csv and best.toml. Workers
     sharing a folder should do this one at a time (the caller holds a lock)."""
     backend = backend or LocalTrials()
     cache = cache or DataCache()
@@ -957,7 +961,7 @@ def analyse(result: TuneResult, *, retrain_seeds: int, backend: Any = None,
     def retrain(config: TrainConfig, label: str) -> list[RunResult]:
         said = (lambda c: reporter(label, c)) if reporter else None
         return backend.retrain(retrain_jobs(config, label, seeds, out, result.spec.base.seed),
-                               cache, said)
+                               cache, said, lang)
 
     files.write_text(out / "trials.csv", trials_csv(result))
     if result.best_config is not None:
