@@ -2,6 +2,8 @@
 
 import datetime
 import math
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -18,6 +20,8 @@ from mnistlab.config import (
     parse_int_list,
 )
 from mnistlab.errors import MnistlabError
+from mnistlab.study.options import StudyOptions
+from mnistlab.tune.options import TuneOptions
 
 BAD_SETTINGS = [
     ({"lr": 0}, "lr: must be a positive number"),
@@ -413,3 +417,36 @@ def test_flip_is_refused_for_mnist_given_by_its_path(shared_datasets, tmp_path):
     from mnistlab.data.tensors import prepare_data
 
     assert prepare_data(config).published
+
+
+def test_a_numpy_array_of_layers_and_a_misspelt_replace_are_read_as_files_read_them():
+    """hidden=np.array([64, 32]) was numpy's "can only convert an array of size 1", and
+    .replace(learning_rate=0.1) dataclasses' TypeError without the hint files get."""
+    import numpy as np
+
+    assert TrainConfig(hidden=np.array([64, 32])).hidden == (64, 32)
+    with pytest.raises(MnistlabError, match=r"replace: unknown setting 'learning_rate' "
+                                            r"\(did you mean lr\?\)"):
+        TrainConfig().replace(learning_rate=0.1)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: StudyOptions(quick="false"), "quick: must be True or False, got 'false'"),
+    (lambda: StudyOptions(cohorts="no"), "cohorts: must be True or False, got 'no'"),
+    (lambda: StudyOptions(placement={"backend": "ray"}), "placement: give mnistlab.raycluster"),
+    (lambda: StudyOptions(data_dir=3), "data_dir: must be text, got 3"),
+    (lambda: TuneOptions(report="no"), "report: must be True or False, got 'no'"),
+    (lambda: TuneOptions(quick=1), "quick: must be True or False, got 1"),
+    (lambda: TuneOptions(study_name=3), "study_name: must be text, got 3"),
+    (lambda: TuneOptions(storage=Path("x.db")), "storage:"),  # a path: the URL's own check
+])
+def test_options_given_from_python_are_of_their_kind(make, message):
+    """A text is true to Python: StudyOptions(quick="false") ran the quick form and
+    TuneOptions(report="no") retrained and wrote the report; study_name=3 or a placement
+    given as a dict failed later as AttributeErrors."""
+    with pytest.raises(MnistlabError, match=re.escape(message)):
+        make()
+    import numpy as np
+
+    assert StudyOptions(quick=np.bool_(True)).quick is True
+    assert StudyOptions(data_dir=Path("/x")).data_dir == "/x"

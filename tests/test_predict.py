@@ -731,3 +731,33 @@ def test_mnistlab_predict_is_the_function_after_its_module_was_imported(tmp_path
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Prediction"
+
+
+def test_predict_takes_train_s_result_and_batches_of_torch_or_numpy_images(tmp_path,
+                                                                         shared_datasets):
+    """A torch image was read as 28 images of one row, a numpy batch as one bad image, and
+    the RunResult train() returns was "cannot unpack non-iterable RunResult object"."""
+    from mnistlab import RunResult, RunSummary, TrainConfig
+
+    run = make_run(tmp_path / "run")
+    images = load_dataset("mnist", data_dir=shared_datasets).test_images[:3]
+    one = predict(run, images[0])
+    assert len(one) == 1 and one[0].error is None
+    by_torch, by_numpy = predict(run, images), predict(run, images.numpy())
+    assert [p.top for p in by_torch] == [p.top for p in by_numpy]
+    assert len(by_torch) == 3 and all(p.error is None for p in by_torch)
+    assert len(predict(run, images[:, None])) == 3  # (N, 1, H, W)
+    assert predict(run, [images[0], images[1].numpy()])[0].top == by_torch[0].top
+    assert len(predict(run, images.numpy()[0][:, :, None])) == 1  # (H, W, 1): one image
+    result = RunResult(TrainConfig(), RunSummary(status="completed"), [], out=run)
+    assert [p.top for p in predict(result, images)] == [p.top for p in by_torch]
+    for wrong, message in ((3, "run: give a run folder, a RunResult"),
+                           (("x",), "run: give a run folder"),
+                           (RunResult(TrainConfig(), RunSummary(status="completed"), []),
+                            r"trained without a folder \(out=None\)")):
+        with pytest.raises(MnistlabError, match=message):
+            predict(wrong, images)
+    with pytest.raises(MnistlabError, match="images: give image files"):
+        predict(run, None)
+    with pytest.raises(MnistlabError, match="tta: must be True or False, got 'false'"):
+        predict(run, images, tta="false")

@@ -479,3 +479,33 @@ def test_a_stop_asked_for_in_python_ends_with_the_call_that_took_it():
     assert not interrupt.requested()
     again = train(config, dataset=blobs())
     assert again.summary.status == "completed" and again.summary.epochs == 3
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda out: train({"model": "mlp"}, out=out), "config: give a TrainConfig"),
+    (lambda out: train(None), "config: give a TrainConfig"),
+    (lambda out: train(TrainConfig(**FAST), dataset="mnist"), "dataset: give a Dataset"),
+    (lambda out: train(TrainConfig(**FAST), dataset=blobs(), hooks=[lambda *a: None]),
+     "hooks: give a list of mnistlab.Hook objects"),
+    (lambda out: train(TrainConfig(**FAST), dataset=blobs(), evaluate_test="no"),
+     "evaluate_test: must be True or False, got 'no'"),
+])
+def test_train_says_what_it_takes_before_it_reads_or_trains_anything(call, message, tmp_path):
+    """A dict for the config, a dataset's name or a plain function as a hook failed deep
+    inside as AttributeErrors; evaluate_test="no" (a text is true) scored the test set."""
+    from mnistlab.errors import MnistlabError
+
+    with pytest.raises(MnistlabError, match=message):
+        call(tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_overwrite_given_as_text_keeps_the_finished_run(tmp_path):
+    """overwrite="no" (a text is true) deleted the finished run and trained over it."""
+    from mnistlab.errors import MnistlabError
+
+    first = train(TrainConfig(**FAST), dataset=blobs(), out=tmp_path / "run")
+    with pytest.raises(MnistlabError, match="overwrite: must be True or False, got 'no'"):
+        train(TrainConfig(**FAST).replace(epochs=1), dataset=blobs(), out=tmp_path / "run",
+              overwrite="no")
+    assert load_summary(tmp_path / "run") == first.summary

@@ -364,6 +364,8 @@ class TrainConfig:
         return "tanh" if (self.model == "lenet5" and self.variant == "classic") else "relu"
 
     def replace(self, **changes: Any) -> TrainConfig:
+        for name in changes:  # a misspelt name was dataclasses' TypeError, without the hint
+            setting_name(name, "replace")
         return dataclasses.replace(self, **changes)
 
     def replicate(self, first: int, index: int) -> TrainConfig:
@@ -532,6 +534,34 @@ def whole(value: Any, least: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
+def truth(name: str, value: Any) -> bool:
+    """`value` as true or false, where Python code gives it: a text is true to Python, so
+    overwrite="no" replaced a finished run; numpy's truths are taken as Python's."""
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if not isinstance(value, bool):
+        raise MnistlabError(f"{name}: must be True or False, got {quote(value)}")
+    return value
+
+
+def check_truths(options: Any, *names: str) -> None:
+    """Each of the fields `names` of the frozen dataclass `options` true or false (a numpy
+    truth becomes Python's)."""
+    for name in names:
+        object.__setattr__(options, name, truth(name, getattr(options, name)))
+
+
+def check_texts(options: Any, *names: str) -> None:
+    """Each of the fields `names` of the frozen dataclass `options` text or None (a path is
+    taken as its text): study_name=3 was "'int' object has no attribute 'strip'"."""
+    for name in names:
+        value = getattr(options, name)
+        if isinstance(value, os.PathLike):
+            object.__setattr__(options, name, value := os.fspath(value))
+        if value is not None and not isinstance(value, str):
+            raise MnistlabError(f"{name}: must be text, got {quote(value)}")
+
+
 def _check_kinds(config: TrainConfig) -> None:
     """Each true/false, number and text setting of the kind it is: given from Python (files
     and flags are read as their kinds), shuffle_labels="no" shuffled the labels (a text is
@@ -543,7 +573,8 @@ def _check_kinds(config: TrainConfig) -> None:
         if type(value) in plain:
             continue
         if type(value).__module__ == "numpy" and hasattr(value, "item"):
-            value = value.item()  # np.float64(0.1), np.bool_(True), np.int64(3)
+            # np.float64(0.1), np.bool_(True), np.int64(3); an array is a list (hidden)
+            value = value.item() if getattr(value, "ndim", 0) == 0 else value.tolist()
         elif isinstance(value, os.PathLike) and str in plain:
             value = os.fspath(value)  # dataset=Path(...): a folder, as its text is
         if kind and type(value) not in plain:

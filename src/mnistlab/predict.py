@@ -29,16 +29,19 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import files, interrupt
-from .config import TrainConfig
+from .config import TrainConfig, truth
 from .data.sources import image_style, takes_pictures
 from .errors import MnistlabError, first_few
+
+if TYPE_CHECKING:
+    from .records import RunResult
 
 STYLES = ("strokes", "objects", "plain")
 MAX_PIXELS = 50_000_000  # refused from the header, before any pixel is decoded
@@ -483,13 +486,31 @@ def _first_line(exc: BaseException) -> str:
 
 
 # --- prediction ------------------------------------------------------------------------------
+def _listed(images: Any) -> list[Any]:
+    """The images one by one: a path, a PIL image or one array is one image; a batch of
+    arrays (N, H, W), (N, H, W, C) or (N, 1, H, W), numpy's or torch's (`load_dataset`'s
+    tensors), is N. A torch image was read as 28 images of one row, a numpy batch as one bad
+    image."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu().numpy()
+    if isinstance(images, np.ndarray):
+        if images.ndim == 4 and images.shape[1] == 1:
+            return list(images[:, 0])
+        batch = images.ndim == 4 or (images.ndim == 3 and images.shape[-1] not in (1, 3, 4))
+        return list(images) if batch else [images]
+    if isinstance(images, (str, os.PathLike, Image.Image, EncodedImage)):
+        return [images]
+    if isinstance(images, (bytes, numbers.Number)) or not isinstance(images, Iterable):
+        raise MnistlabError(f"images: give image files, folders, PIL images or arrays (or a "
+                            f"list of them), not {type(images).__name__}")
+    return [i.detach().cpu().numpy() if isinstance(i, torch.Tensor) else i for i in images]
+
+
 def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, ImageLike | None,
                                                                         str]]:
     """(name, source, problem) per image; a folder stands for every image file in it (sorted,
     not recursive). A folder that gives no image is one entry with no source and its problem."""
-    if isinstance(images, (str, Path, Image.Image, np.ndarray)):
-        images = [images]
-    images = list(images)
+    images = _listed(images)
     # given by name as well: read anyway (realpath, not resolve: a link loop is an image's
     # own error, said where it is read)
     given = {os.path.realpath(i) for i in images if isinstance(i, (str, Path))}
@@ -547,25 +568,25 @@ def _passed_over(others: list[Path]) -> str:
 
 
 @interrupt.scoped
-def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
+def predict(run: str | Path | RunResult | tuple[torch.nn.Module, dict[str, Any]],
             images: ImageLike | Iterable[ImageLike], *, top: int = 3,
             style: str | None = None, tta: bool | None = None,
             progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
-    """Predict the class of each image with a trained run (its folder, or `load_model`'s pair).
+    """Predict the class of each image with a trained run (its folder, the RunResult train()
+    returned, or `load_model`'s pair).
 
     `images`: file paths, folders (every image file in them), `EncodedImage`s, PIL images or
-    arrays. `style` overrides the preprocessing chosen from the run's dataset (see
-    `preprocess`). `tta`: average the softmax over the test-time views its scores used (None: as
-    the run was trained, its --tta). One `Prediction` per image, in order; a bad image gets
-    `error` and the others are still predicted. `progress(done, total)` is told after each
-    image read (the command line draws a bar with it).
+    arrays, numpy's or torch's: (H, W) or (H, W, C) is one image, (N, H, W) a batch of N
+    (`load_dataset(...).test_images[:8]`). `style` overrides the preprocessing chosen from the
+    run's dataset (see `preprocess`). `tta`: average the softmax over the test-time views its
+    scores used (None: as the run was trained, its --tta). One `Prediction` per image, in
+    order; a bad image gets `error` and the others are still predicted. `progress(done,
+    total)` is told after each image read (the command line draws a bar with it).
     """
-    from .runs import load_model
-
     if not isinstance(top, numbers.Integral) or isinstance(top, bool) or top < 1:
         # 2.5 was torch's TypeError
         raise MnistlabError(f"top (--top): must be a whole number of at least 1, got {top!r}")
-    model, payload = load_model(run) if isinstance(run, (str, Path)) else run
+    model, payload = _model_of(run)
     channels, height, width = (int(v) for v in payload["image_shape"])
     if not takes_pictures(payload["image_shape"]):
         raise MnistlabError(f"predicting needs a model of square grayscale images; this one takes "
@@ -601,6 +622,27 @@ def predict(run: str | Path | tuple[torch.nn.Module, dict[str, Any]],
     return predictions
 
 
+def _model_of(run: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model and its metadata from a run folder, a RunResult (train()'s) or load_model's
+    pair; anything else in one line (a RunResult was "cannot unpack non-iterable")."""
+    from .records import RunResult
+    from .runs import load_model
+
+    if isinstance(run, RunResult):
+        if run.out is None:
+            raise MnistlabError("run: this RunResult was trained without a folder (out=None), "
+                                "and predicting reads the run's model.pt; train with out=DIR, "
+                                "then predict(DIR, ...)")
+        run = run.out
+    if isinstance(run, (str, os.PathLike)):
+        return load_model(run)
+    if (isinstance(run, tuple) and len(run) == 2 and isinstance(run[0], torch.nn.Module)
+            and isinstance(run[1], dict)):
+        return run
+    raise MnistlabError(f"run: give a run folder, a RunResult (what train() returns) or "
+                        f"load_model's (model, metadata) pair, not {type(run).__name__}")
+
+
 def _scorer(model: torch.nn.Module, payload: dict[str, Any], top: int,
             tta: bool | None) -> Callable[[list[Prediction]], None]:
     """Fills in the classes of predictions whose image is read, a chunk at a time."""
@@ -608,7 +650,7 @@ def _scorer(model: torch.nn.Module, payload: dict[str, Any], top: int,
     from .training.evaluation import scored_logits
 
     config = TrainConfig.from_dict(payload["config"])
-    tta = config.tta if tta is None else tta
+    tta = config.tta if tta is None else truth("tta", tta)  # tta="false" was true
     names = list(payload["class_names"])
     device = next(model.parameters()).device
     model.eval()

@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DEVICES, check_choice, check_loggers, whole
+from ..config import DEVICES, check_choice, check_loggers, check_texts, check_truths, whole
 from ..errors import MnistlabError
 from ..messages import check_lang
 from ..raycluster import Placement
@@ -31,6 +31,9 @@ class StudyOptions:
     mlflow_uri: str | None = None  # the MLflow store (None: MLFLOW_TRACKING_URI or DIR/mlflow.db)
 
     def __post_init__(self) -> None:
+        check_truths(self, "quick", "cohorts")  # quick="false" ran the quick form
+        check_texts(self, "data_dir", "device", "mlflow_uri")
+        check_placement(self.placement)
         object.__setattr__(self, "log", check_loggers(self.log, self.mlflow_uri))
         if self.seeds is not None and not whole(self.seeds, 1):  # True was 1 seed
             raise MnistlabError(f"seeds: must be a whole number >= 1, got {self.seeds!r}")
@@ -76,6 +79,14 @@ class StudyOptions:
         from .backends import LocalBackend
 
         return LocalBackend(cohorts=self.cohorts, workers=self.workers)
+
+
+def check_placement(placement: Any) -> None:
+    """Where the runs train, given from Python: a dict failed later, as "'dict' object has no
+    attribute 'on_ray'"."""
+    if not isinstance(placement, Placement):
+        raise MnistlabError(f"placement: give mnistlab.raycluster.Placement(...) (e.g. "
+                            f"Placement(backend=\"ray\")), not {type(placement).__name__}")
 
 
 def log_flags(log: tuple[str, ...], mlflow_uri: str | None) -> list[str]:

@@ -12,7 +12,7 @@ from torch import nn
 
 from .. import files, interrupt, objectives, runs
 from ..allocator import keep_freed_memory
-from ..config import TrainConfig, torch_seed
+from ..config import TrainConfig, torch_seed, truth
 from ..data import Dataset
 from ..data.tensors import Splits, prepare_data
 from ..device import autocast, resolve_device, resolve_precision, to_fast_layout
@@ -154,6 +154,9 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     Ctrl-C (or `interrupt.request()`) ends the run after the current step; what was computed
     is kept and written, the unfinished epoch marked as such in the summary.
     """
+    _check_arguments(config, dataset, hooks, overwrite=overwrite, evaluate_test=evaluate_test,
+                     write_plots=write_plots, refuse_damaged=refuse_damaged,
+                     named_by_settings=named_by_settings)
     _check_named_data(config, dataset)
     check_lang(lang)  # before training: the figures are drawn at its end
     if out is None:
@@ -187,6 +190,25 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
         return _train(config, out_dir, dataset, splits, reporter, evaluate_test, write_plots,
                       hooks or [], resume=state == "resume", replace=state == "replace",
                       lang=lang)
+
+
+def _check_arguments(config: Any, dataset: Any, hooks: Any, **truths: Any) -> None:
+    """What Python code gives train() of the kinds it takes, in one line each: a dict for the
+    config, a dataset's name, a plain function as a hook failed deep inside, and
+    overwrite="no" (a text is true) replaced a finished run."""
+    if not isinstance(config, TrainConfig):
+        raise MnistlabError(f"config: give a TrainConfig (e.g. TrainConfig(model=\"mlp\"), or "
+                            f"mnistlab.load_config(path) for a file), not "
+                            f"{type(config).__name__}")
+    if dataset is not None and not isinstance(dataset, Dataset):
+        raise MnistlabError(f"dataset: give a Dataset (mnistlab.load_dataset(...)) or leave it "
+                            f"out to read the config's dataset, not {type(dataset).__name__}")
+    if hooks is not None and (not isinstance(hooks, (list, tuple))
+                              or not all(isinstance(h, hk.Hook) for h in hooks)):
+        raise MnistlabError("hooks: give a list of mnistlab.Hook objects (subclass it and "
+                            "override the moments you need, such as on_epoch_end)")
+    for name, value in truths.items():
+        truth(name, value)
 
 
 def _check_named_data(config: TrainConfig, dataset: Dataset | None) -> None:

@@ -7,11 +7,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DEVICES, SEED_LIMIT, check_choice, check_loggers, whole
+from ..config import (
+    DEVICES,
+    SEED_LIMIT,
+    check_choice,
+    check_loggers,
+    check_texts,
+    check_truths,
+    whole,
+)
 from ..errors import MnistlabError, shown_url
 from ..messages import check_lang
 from ..raycluster import Placement
-from ..study.options import log_flags
+from ..study.options import check_placement, log_flags
 from ..study.spec import MAX_SEEDS
 from .search import PRUNERS, check_storage, check_tune_seed
 from .space import TuneSpec
@@ -35,6 +43,9 @@ class TuneOptions:
     mlflow_uri: str | None = None  # the MLflow store (None: MLFLOW_TRACKING_URI or DIR/mlflow.db)
 
     def __post_init__(self) -> None:
+        check_truths(self, "report", "quick")  # report="no" retrained and wrote the report
+        check_texts(self, "storage", "study_name", "data_dir", "device", "mlflow_uri")
+        check_placement(self.placement)
         object.__setattr__(self, "log", check_loggers(self.log, self.mlflow_uri))
         if not whole(self.trials, 1):  # True was 1 trial
             raise MnistlabError(f"trials: must be a whole number >= 1, got {self.trials!r}")
