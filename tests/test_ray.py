@@ -368,6 +368,31 @@ def test_a_model_the_images_are_too_small_for_is_refused_before_a_cluster_trains
     assert not (out / "tune.db").exists()
 
 
+def test_trials_that_fail_on_a_cluster_have_their_row_saying_why(ray_cluster, tmp_path,
+                                                                 tiny_idx_dir):
+    """A trial whose drawn values cannot go together had no row in the live table on a
+    cluster, where the local search shows it in red with why; the table jumped from trial 0
+    to trial 2."""
+    space = tmp_path / "nesterov.toml"
+    space.write_text(f'name = "nest"\n[base]\ndataset = "{tiny_idx_dir}"\nmodel = "mlp"\n'
+                     'hidden = [16]\nepochs = 1\nval_size = 100\neval_train_size = 100\n'
+                     'optimizer = "sgd"\nmomentum = 0.9\n[space.momentum]\n'
+                     'type = "categorical"\nchoices = [0.0]\n[space.nesterov]\n'
+                     'type = "categorical"\nchoices = [false, true]\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "mnistlab", "tune", str(space), "--trials", "3",
+         "--retrain-seeds", "0", "--out", str(tmp_path / "tune"), "--backend", "ray",
+         "--address", ray_cluster.address],
+        env={**os.environ, **ray_cluster.env, "COLUMNS": "160"}, capture_output=True,
+        text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stderr.splitlines()
+            if line.split()[:1] and line.split()[0].isdigit()]
+    failed = [row for row in rows if row[1] == "fail"]
+    assert failed and len(rows) == len(failed) + 3, done.stderr
+    assert done.stderr.count("nesterov: needs --optimizer sgd and --momentum > 0") == len(failed)
+
+
 @pytest.mark.slow
 def test_a_study_stopped_here_and_resumed_on_a_cluster_leaves_no_checkpoint(
         ray_cluster, tmp_path, shared_datasets):

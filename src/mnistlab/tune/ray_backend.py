@@ -126,8 +126,9 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
                 try:
                     config = trial_settings(spec, trial, invalid)
                 except MnistlabError as exc:  # values that cannot go together: it fails
-                    study.tell(trial, state=TrialState.FAIL)
+                    frozen = study.tell(trial, state=TrialState.FAIL)
                     if isinstance(exc, InvalidTrial):
+                        _said(on_trial, study, frozen)  # its row, with why, as locally
                         continue
                     raise  # too many in a row: the space is the problem
                 invalid[0] = 0
@@ -145,22 +146,8 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
                 trial, config = running.pop(ref)
                 frozen = _tell(study, trial, ref, resources)
                 ran += 1
-                if frozen.user_attrs.get(DOES_NOT_FIT):  # its model and the data: counted as
-                    stop = count_invalid(MnistlabError(frozen.user_attrs["error"]), unfit,
-                                         does_not_fit=True)
-                    if not isinstance(stop, InvalidTrial):  # drawn values that cannot go
-                        raise stop  # together, not as a crash
-                    continue
-                if frozen.state != TrialState.FAIL:  # trained: the draws fit again
-                    unfit[0] = 0
-                failures = failures + 1 if frozen.state == TrialState.FAIL else 0
-                if failures >= FAILURES_IN_A_ROW:
-                    raise MnistlabError(
-                        f"backend ray: {failures} trials in a row failed on the cluster (last: "
-                        f"trial {frozen.number}, {frozen.user_attrs.get('error', '?')}); "
-                        "finished trials are stored, fix the cause and re-run to continue")
-                if on_trial is not None and frozen.state != TrialState.FAIL:
-                    on_trial(frozen, *finished_and_best(study))
+                _said(on_trial, study, frozen)  # a failed trial too: its row says why
+                failures = _failures_after(frozen, failures, unfit)
     except BaseException as exc:
         lost = isinstance(exc, raycluster.HeadLost)  # nothing left there to cancel or kill
         for ref, (trial, _) in running.items():  # what is not finished is failed, not lost
@@ -172,6 +159,33 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
     finally:
         if not lost:
             ray.kill(broker)
+
+
+def _said(on_trial: Callable[[Any, int, Any], None] | None, study: Any, frozen: Any) -> None:
+    """A trial's end told to the live table (a failed one's row names its error): failed
+    trials on a cluster had no row, where the local search shows each."""
+    if on_trial is not None:
+        on_trial(frozen, *finished_and_best(study))
+
+
+def _failures_after(frozen: Any, failures: int, unfit: list[int]) -> int:
+    """Trials in a row that failed on the cluster, `frozen` counted; the error that stops the
+    search where they, or trials whose model did not fit the data (`unfit`), are too many."""
+    if frozen.user_attrs.get(DOES_NOT_FIT):  # its model and the data: counted as drawn
+        stop = count_invalid(MnistlabError(frozen.user_attrs["error"]), unfit,
+                             does_not_fit=True)  # values that cannot go together
+        if not isinstance(stop, InvalidTrial):
+            raise stop
+        return failures
+    if frozen.state != TrialState.FAIL:  # trained: the draws fit again
+        unfit[0] = 0
+    failures = failures + 1 if frozen.state == TrialState.FAIL else 0
+    if failures >= FAILURES_IN_A_ROW:
+        raise MnistlabError(
+            f"backend ray: {failures} trials in a row failed on the cluster (last: trial "
+            f"{frozen.number}, {frozen.user_attrs.get('error', '?')}); finished trials are "
+            "stored, fix the cause and re-run to continue")
+    return failures
 
 
 def _answer_reports(broker: Any, by_number: dict[int, Any],
