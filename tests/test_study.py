@@ -2189,13 +2189,21 @@ variants = [{ label = "early", es = { label = "temprana" }, early_stopping = 1, 
     from mnistlab import figures
     from mnistlab.messages import t
 
-    titles = []
-    real = figures.learning_curves
+    titles, points, curves = [], [], []
+    real, real_points, real_curves = (figures.learning_curves, figures.point_chart,
+                                      figures.experiment_curves)
     with mock.patch.object(figures, "learning_curves",
                            lambda history, title="", *a, **k: titles.append(title)
-                           or real(history, title, *a, **k)):
+                           or real(history, title, *a, **k)), \
+            mock.patch.object(figures, "point_chart", lambda labels, *a, **k: points.append(
+                (list(labels), list(k["diverged"]))) or real_points(labels, *a, **k)), \
+            mock.patch.object(figures, "experiment_curves", lambda c, *a, **k: curves.append(
+                list(c)) or real_curves(c, *a, **k)):
         result = run_study(load_study(str(tiny_study)), tmp_path / "S",
                            options=StudyOptions(lang="es"))
+    # the diverged value is marked in the figures as in the table (it had no point, unsaid)
+    assert (["0,01", "0,05", "50"], [False, False, True]) in points
+    assert any(f"50 {t('es', 'diverged_mark.one')}" in c for c in curves), curves
     assert [r.status for r in result.final_rows] == ["diverged"]
     assert t("es", "plot.final_diverged") in titles  # the report's curves of the final model
     report = (tmp_path / "S" / "report.md").read_text()

@@ -304,10 +304,11 @@ def _covering(label: str, means: dict[str, Any]) -> str | None:
 def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[float],
                 title: str, base_label: str | None = None,
                 original: Sequence[float | None] | None = None, lang: str = "en", *,
-                seeds: int = 2) -> Any:
+                seeds: int = 2, diverged: Sequence[bool] = ()) -> Any:
     """Mean validation accuracy per value with ±1 sd error bars over `seeds` seeds (none
     with one: the legend says "one run"); the base value in red, the original's figures as
-    crosses, each with its legend entry."""
+    crosses, each with its legend entry. A value with a run that `diverged` is marked on the
+    axis below it (one whose runs all diverged had no point, and nothing said why)."""
     fig, ax = subplots(figsize=(6.4, 3.6), layout="constrained")
     x = _positions(labels, lang)
     if seeds >= 2:  # with one run, caps of no height were dashes through the dots
@@ -324,13 +325,26 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
         ox = [i for i, o in enumerate(original) if o is not None]
         ax.scatter(x[ox], [original[i] for i in ox], marker="x", c="black", zorder=3,
                    label=t(lang, "plot.original"))
+    marked = any(diverged)
+    if marked:  # on the axis, whatever its scale: a mark, not a value
+        at = x[np.array(diverged, dtype=bool)]
+        ax.scatter(at, [0.0] * len(at), transform=ax.get_xaxis_transform(), marker="X",
+                   c="tab:red", s=60, zorder=4, clip_on=False,
+                   label=t(lang, "plot.diverged_value"))
+        pad = 0.08 * (x.max() - x.min()) or 0.5  # a value with no point: not on the edge
+        ax.set_xlim(x.min() - pad, x.max() + pad)
     ax.set_xticks(x, labels, rotation=20)
     ax.set_xlabel(title)  # the values' axis was unnamed
     ax.set_ylabel(t(lang, "plot.val"))
     in_percent(ax.yaxis, lang)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if marked:  # below the axes, the figure grown by it: "best" placed it over the mark
+        handles, names = ax.get_legend_handles_labels()
+        fig.set_size_inches(6.4, 3.6 + 0.2 * len(names))
+        fig.legend(handles, names, fontsize=8, loc="outside lower center")
+    else:
+        ax.legend(fontsize=8)
     return localised(fig, lang)
 
 

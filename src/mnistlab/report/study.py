@@ -260,7 +260,7 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                                     "col.original")]
     headers = headers if with_original else headers[:-1]
     rows, comparisons = [], []
-    labels, means, sds, originals, curves = [], [], [], [], {}
+    labels, means, sds, originals, diverged, curves = [], [], [], [], [], {}
     for v in exp.variants:
         cell_rows = _rows_of(result, exp, v.label)
         if not cell_rows:
@@ -280,11 +280,13 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                      val.format(lang=lang), summarize([r.gap for r in cell_rows]).format(lang=lang),
                      delta_text] + ([original] if with_original else []))
         labels.append(v.text("label", lang))
+        diverged.append(any(r.status == "diverged" for r in cell_rows))
         means.append(val.mean)
         sds.append(val.sd)
         originals.append(v.original["val"] / 100 if "val" in v.original and with_original
                          else None)
-        shown = v.text("label", lang) + (f" {mark}" if v.label == ref_label else "")
+        shown = (v.text("label", lang) + (f" {mark}" if v.label == ref_label else "")
+                 + _diverged_mark(cell_rows, lang))  # marked as in the table
         curves[shown] = [[h.val_accuracy for h in r.history]  # the base marked, as in the
                          for r in cell_rows if r.history]  # table and the point chart
     doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
@@ -302,7 +304,7 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                  if _rows_of(result, exp, v.label)), default=1)
     files.save_figure(result.out / name, plots.point_chart(
         labels, means, sds, title, exp.shown(ref_label, lang) if is_base else None, originals,
-        lang, seeds=seeds))
+        lang, seeds=seeds, diverged=diverged))
     doc.add(Image(name, t(lang, "plot.points" if seeds > 1 else "plot.points_one",
                           name=exp.heading(lang))))
     return comparisons
