@@ -959,6 +959,15 @@ def test_a_run_still_training_is_said_to_be_training_not_killed(tmp_path):
                        r"\(Ctrl-C, killed, or out of memory; checkpoint.pt is here\): run the "
                        f"same train command again with --out {run}"):
         load_model(run)  # the lock file is left, but nobody holds it; the --out finds it again
+    # a study's cohort stopped: `train --out` there is refused; the study command resumes it
+    study = tmp_path / "S"
+    cohort = study / "cohorts" / "1f69"
+    cohort.mkdir(parents=True)
+    (study / "study.db").write_bytes(b"")
+    (cohort / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(MnistlabError, match=r"checkpoint.pt is here\): run the same `mnistlab "
+                       rf"study` command again to resume it \(the study in {study}\)"):
+        load_model(cohort)
 
 
 def test_a_folder_no_file_can_be_made_in_is_said_as_such(tmp_path, monkeypatch):

@@ -377,10 +377,13 @@ def test_bad_options_are_user_errors(toy_run):
 
 
 def test_a_model_of_other_images_says_what_to_do_instead(tmp_path):
-    """A model of 12x16 images: predict named the problem, not what to do instead."""
+    """A model of 12x16 images: predict named the problem, not what to do instead; then it
+    advised `evaluate --dataset DIR` for other IDX files of that shape, which evaluate refuses
+    (it scores the data the model was trained on, nothing else) (hunt)."""
     run = make_run(tmp_path / "wide", shape=(1, 12, 16))
-    with pytest.raises(MnistlabError, match=r"this one takes 1x12x16: score IDX files of that "
-                       r"shape with `mnistlab evaluate RUN_DIR --dataset DIR`, or export it"):
+    with pytest.raises(MnistlabError, match=r"this one takes 1x12x16: export it \(`mnistlab "
+                       r"export`\) and prepare such images yourself; `mnistlab evaluate "
+                       r"RUN_DIR` scores the test set of the data it was trained on$"):
         predict(run, [paper_digit()])
 
 

@@ -218,6 +218,16 @@ def _mark_of(folder: Path) -> tuple[str, str] | None:
                  if all((folder / name).is_file() for name in names)), None)
 
 
+def owner_of(folder: Path) -> tuple[Path, str, str] | None:
+    """The study or search folder `folder` lies in (the folder, its kind, the command that
+    makes it), or None: a run folder of its own, or no folder of ours."""
+    for parent in Path(folder).expanduser().resolve().parents:
+        mark = _mark_of(parent)
+        if mark is not None and mark[0] != "run":
+            return parent, *mark
+    return None
+
+
 def check_not_inside_ours(folder: Path, flag: str = "--out", *, file: bool = False) -> None:
     """A folder given for new work is not inside a run, study or search folder of mnistlab's:
     the work went in, and that folder was then refused as holding "files mnistlab did not

@@ -590,9 +590,9 @@ def predict(run: str | Path | RunResult | tuple[torch.nn.Module, dict[str, Any]]
     channels, height, width = (int(v) for v in payload["image_shape"])
     if not takes_pictures(payload["image_shape"]):
         raise MnistlabError(f"predicting needs a model of square grayscale images; this one takes "
-                            f"{channels}x{height}x{width}: score IDX files of that shape with "
-                            "`mnistlab evaluate RUN_DIR --dataset DIR`, or export it "
-                            "(`mnistlab export`) and prepare such images yourself")
+                            f"{channels}x{height}x{width}: export it (`mnistlab export`) and "
+                            "prepare such images yourself; `mnistlab evaluate RUN_DIR` scores "
+                            "the test set of the data it was trained on")
     style = style or image_style(payload.get("dataset"))
     if style not in STYLES:
         raise MnistlabError(f"unknown preprocessing style {style!r}; use one of "

@@ -506,9 +506,14 @@ def _no_model(folder: Path, path: Path) -> str:
         return (f"{folder}: a training is running in this folder now and has not written its "
                 "model yet; wait for it to finish")
     if (folder / "checkpoint.pt").is_file():
-        return (f"{folder}: its training was stopped before it wrote a model (Ctrl-C, "
-                "killed, or out of memory; checkpoint.pt is here): run the same train command "
-                f"again with --out {shlex.quote(str(folder))} to resume it")
+        stopped = ("its training was stopped before it wrote a model (Ctrl-C, killed, or out "
+                   "of memory; checkpoint.pt is here)")
+        owner = files.owner_of(folder)
+        if owner is not None:  # a study's cohort or run: `train --out` there is refused
+            return (f"{folder}: {stopped}: run the same `{owner[2]}` command again to resume "
+                    f"it (the {owner[1]} in {owner[0]})")
+        return (f"{folder}: {stopped}: run the same train command again with --out "
+                f"{shlex.quote(str(folder))} to resume it")
     for marker, what, _, where in MANY_RUNS:
         if (folder / marker).is_file():
             final = _final_runs(folder)
