@@ -425,6 +425,7 @@ def test_a_numpy_array_of_layers_and_a_misspelt_replace_are_read_as_files_read_t
     import numpy as np
 
     assert TrainConfig(hidden=np.array([64, 32])).hidden == (64, 32)
+    assert TrainConfig().replace(**{"batch-size": 64}).batch_size == 64  # as files spell it
     with pytest.raises(MnistlabError, match=r"replace: unknown setting 'learning_rate' "
                                             r"\(did you mean lr\?\)"):
         TrainConfig().replace(learning_rate=0.1)
@@ -436,7 +437,7 @@ def test_a_numpy_array_of_layers_and_a_misspelt_replace_are_read_as_files_read_t
     (lambda: StudyOptions(placement={"backend": "ray"}), "placement: give mnistlab.raycluster"),
     (lambda: StudyOptions(data_dir=3), "data_dir: must be text, got 3"),
     (lambda: TuneOptions(report="no"), "report: must be True or False, got 'no'"),
-    (lambda: TuneOptions(quick=1), "quick: must be True or False, got 1"),
+    (lambda: TuneOptions(quick=2), "quick: must be True or False, got 2"),
     (lambda: TuneOptions(study_name=3), "study_name: must be text, got 3"),
     (lambda: TuneOptions(storage=Path("x.db")), "storage:"),  # a path: the URL's own check
 ])
@@ -449,4 +450,5 @@ def test_options_given_from_python_are_of_their_kind(make, message):
     import numpy as np
 
     assert StudyOptions(quick=np.bool_(True)).quick is True
+    assert TuneOptions(report=0).report is False  # 0 and 1 are taken (review)
     assert StudyOptions(data_dir=Path("/x")).data_dir == "/x"

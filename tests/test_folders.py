@@ -968,6 +968,13 @@ def test_a_run_still_training_is_said_to_be_training_not_killed(tmp_path):
     with pytest.raises(MnistlabError, match=r"checkpoint.pt is here\): run the same `mnistlab "
                        rf"study` command again to resume it \(the study in {study}\)"):
         load_model(cohort)
+    search = tmp_path / "T"  # a search's retrained run: "the search", as elsewhere (review)
+    (search / "retrain" / "best-seed1").mkdir(parents=True)
+    (search / "tune.db").write_bytes(b"")
+    (search / "retrain" / "best-seed1" / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(MnistlabError, match=r"the same `mnistlab tune` command again to resume "
+                       rf"it \(the search in {search}\)"):
+        load_model(search / "retrain" / "best-seed1")
 
 
 def test_a_folder_no_file_can_be_made_in_is_said_as_such(tmp_path, monkeypatch):

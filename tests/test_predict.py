@@ -752,6 +752,15 @@ def test_predict_takes_train_s_result_and_batches_of_torch_or_numpy_images(tmp_p
     assert len(predict(run, images[:, None])) == 3  # (N, 1, H, W)
     assert predict(run, [images[0], images[1].numpy()])[0].top == by_torch[0].top
     assert len(predict(run, images.numpy()[0][:, :, None])) == 1  # (H, W, 1): one image
+    colour = np.repeat(images.numpy()[:2, :, :, None], 3, axis=3)  # (N, H, W, 3)
+    assert [p.top for p in predict(run, colour)] == [p.top for p in by_torch[:2]]
+    chw = torch.from_numpy(colour).permute(0, 3, 1, 2)  # (N, 3, H, W), as torch holds them
+    assert [p.top for p in predict(run, chw)] == [p.top for p in by_torch[:2]]
+    alpha = np.stack([images.numpy()[0], np.full((28, 28), 255, np.uint8)], axis=2)
+    assert len(predict(run, alpha)) == 1  # (H, W, 2): gray and alpha, one image (review)
+    half = predict(run, images.to(torch.bfloat16) / 255)  # numpy has no bf16
+    assert len(half) == 3 and all(p.error is None for p in half)
+    assert predict(list(load_model(run)), images)[0].top == by_torch[0].top  # a list pair
     result = RunResult(TrainConfig(), RunSummary(status="completed"), [], out=run)
     assert [p.top for p in predict(result, images)] == [p.top for p in by_torch]
     for wrong, message in ((3, "run: give a run folder, a RunResult"),

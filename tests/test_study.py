@@ -622,11 +622,13 @@ def test_the_study_bar_ends_complete_when_resumed_with_nothing_to_do(choose, tmp
     assert bar_after_a_study() == (3, 3, 3, 3)  # nothing left to train: still 3/3, not 2/3
 
 
-@pytest.mark.parametrize("seeds", [1, 2])  # the final model alone, and its seeds in a cohort
-def test_a_spanish_study_s_final_model_draws_its_figures_in_spanish(seeds, tmp_path,
+# the final model alone, its seeds in a cohort, and the best variant's run scored on the test set
+@pytest.mark.parametrize("choose,seeds", [("explicit", 1), ("explicit", 2), ("best", 1)])
+def test_a_spanish_study_s_final_model_draws_its_figures_in_spanish(choose, seeds, tmp_path,
                                                                    tiny_idx_dir, monkeypatch):
     """The final model's run folders held English curves and confusion matrices under a
-    Spanish report: the study's language did not reach the runs it trained."""
+    Spanish report: the study's language did not reach the runs it trained, nor a variant's
+    run scored as the final model (review)."""
     import dataclasses
 
     from mnistlab import figures
@@ -637,9 +639,15 @@ def test_a_spanish_study_s_final_model_draws_its_figures_in_spanish(seeds, tmp_p
         real = getattr(figures, name)
         monkeypatch.setattr(figures, name, lambda *a, _n=name, _r=real, **k: langs.append(
             (_n, k.get("lang", a[-1]))) or _r(*a, **k))
-    spec = parse_study(tomllib.loads(MICRO.format(data=tiny_idx_dir, choose="explicit")))
+    text = MICRO.format(data=tiny_idx_dir, choose=choose)
+    if choose == "best":  # the best learning rate's run is the final model: scored, not trained
+        text = text.replace("settings = { lr = 0.02 }\n", "")
+    spec = parse_study(tomllib.loads(text))
     train_study(dataclasses.replace(spec, seeds=seeds), tmp_path / "S",
                 backend=LocalBackend(workers=1), lang="es")
+    assert (choose == "best") == any(
+        "scored_from" in (run / "summary.json").read_text()
+        for run in (tmp_path / "S" / "runs").iterdir())
     assert sorted(langs) == sorted([("confusion", "es"), ("learning_curves", "es")] * seeds)
 
 

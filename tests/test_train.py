@@ -509,3 +509,15 @@ def test_overwrite_given_as_text_keeps_the_finished_run(tmp_path):
         train(TrainConfig(**FAST).replace(epochs=1), dataset=blobs(), out=tmp_path / "run",
               overwrite="no")
     assert load_summary(tmp_path / "run") == first.summary
+
+
+def test_hooks_may_come_as_a_generator_or_objects_with_every_moment(tmp_path):
+    """The check of hooks refused a generator of Hooks and an object with every moment, which
+    trained before it (review)."""
+    moments = [name for name in vars(Hook) if name.startswith("on_")]
+    seen = []
+    duck = type("Duck", (), {name: (lambda self, *a, _n=name: seen.append(_n))
+                             for name in moments})()
+    result = train(TrainConfig(**FAST).replace(epochs=1), dataset=blobs(),
+                   hooks=(h for h in [Hook(), duck]))
+    assert result.summary.status == "completed" and "on_epoch_end" in seen

@@ -364,9 +364,9 @@ class TrainConfig:
         return "tanh" if (self.model == "lenet5" and self.variant == "classic") else "relu"
 
     def replace(self, **changes: Any) -> TrainConfig:
-        for name in changes:  # a misspelt name was dataclasses' TypeError, without the hint
-            setting_name(name, "replace")
-        return dataclasses.replace(self, **changes)
+        # a misspelt name was dataclasses' TypeError, without the hint; batch-size is taken
+        return dataclasses.replace(self, **{setting_name(name, "replace"): value
+                                            for name, value in changes.items()})
 
     def replicate(self, first: int, index: int) -> TrainConfig:
         """The `index`-th of several runs of these settings with independent seeds, from
@@ -536,12 +536,12 @@ def whole(value: Any, least: int) -> bool:
 
 def truth(name: str, value: Any) -> bool:
     """`value` as true or false, where Python code gives it: a text is true to Python, so
-    overwrite="no" replaced a finished run; numpy's truths are taken as Python's."""
+    overwrite="no" replaced a finished run. numpy's truths, and 0 and 1, are taken."""
     if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
         value = value.item()
-    if not isinstance(value, bool):
-        raise MnistlabError(f"{name}: must be True or False, got {quote(value)}")
-    return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise MnistlabError(f"{name}: must be True or False, got {quote(value)}")
 
 
 def check_truths(options: Any, *names: str) -> None:

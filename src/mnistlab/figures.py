@@ -316,11 +316,14 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
                     ecolor="gray", capsize=4)
     is_base = np.array([label == base_label for label in labels])
     one = "_one" if seeds < 2 else ""
-    for mask, colour, key in ((~is_base, "tab:blue", "plot.ours"),
-                              (is_base, "tab:red", "plot.base")):
+    drawn = np.isfinite(np.asarray(means, dtype=float))  # a value whose runs all diverged: none
+    for mask, colour, key in ((~is_base & drawn, "tab:blue", "plot.ours"),
+                              (is_base & drawn, "tab:red", "plot.base")):
         if mask.any():
             ax.scatter(x[mask], np.asarray(means)[mask], c=colour, zorder=3,
                        label=t(lang, key + one, n=seeds))
+    if not drawn.any():
+        ax.set_ylim(0, 1)  # nothing to scale to: the whole range, not ±4% around 0
     if original and any(o is not None for o in original):
         ox = [i for i, o in enumerate(original) if o is not None]
         ax.scatter(x[ox], [original[i] for i in ox], marker="x", c="black", zorder=3,

@@ -486,24 +486,34 @@ def _first_line(exc: BaseException) -> str:
 
 
 # --- prediction ------------------------------------------------------------------------------
+CHANNELS = (1, 2, 3, 4)  # gray, gray and alpha, RGB, RGBA: a last axis this long is colour
+
+
 def _listed(images: Any) -> list[Any]:
-    """The images one by one: a path, a PIL image or one array is one image; a batch of
-    arrays (N, H, W), (N, H, W, C) or (N, 1, H, W), numpy's or torch's (`load_dataset`'s
-    tensors), is N. A torch image was read as 28 images of one row, a numpy batch as one bad
-    image."""
-    if isinstance(images, torch.Tensor):
-        images = images.detach().cpu().numpy()
+    """The images one by one: a path, a PIL image or one array (H, W) or (H, W, C) is one
+    image; a batch of arrays (N, H, W), (N, H, W, C) or (N, C, H, W), numpy's or torch's
+    (`load_dataset`'s tensors), is N. A torch image was read as 28 images of one row, a numpy
+    batch as one bad image."""
+    images = _as_array(images)
     if isinstance(images, np.ndarray):
-        if images.ndim == 4 and images.shape[1] == 1:
-            return list(images[:, 0])
-        batch = images.ndim == 4 or (images.ndim == 3 and images.shape[-1] not in (1, 3, 4))
+        if images.ndim == 4 and images.shape[1] in CHANNELS and images.shape[-1] not in CHANNELS:
+            images = images.transpose(0, 2, 3, 1)  # (N, C, H, W), as torch holds images
+        batch = images.ndim == 4 or (images.ndim == 3 and images.shape[-1] not in CHANNELS)
         return list(images) if batch else [images]
     if isinstance(images, (str, os.PathLike, Image.Image, EncodedImage)):
         return [images]
     if isinstance(images, (bytes, numbers.Number)) or not isinstance(images, Iterable):
         raise MnistlabError(f"images: give image files, folders, PIL images or arrays (or a "
                             f"list of them), not {type(images).__name__}")
-    return [i.detach().cpu().numpy() if isinstance(i, torch.Tensor) else i for i in images]
+    return [_as_array(i) for i in images]
+
+
+def _as_array(item: Any) -> Any:
+    """A torch tensor as numpy holds it (bf16 and fp16 as float32, which numpy reads)."""
+    if not isinstance(item, torch.Tensor):
+        return item
+    item = item.detach().cpu()
+    return (item.float() if item.is_floating_point() else item).numpy()
 
 
 def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, ImageLike | None,
@@ -576,12 +586,13 @@ def predict(run: str | Path | RunResult | tuple[torch.nn.Module, dict[str, Any]]
     returned, or `load_model`'s pair).
 
     `images`: file paths, folders (every image file in them), `EncodedImage`s, PIL images or
-    arrays, numpy's or torch's: (H, W) or (H, W, C) is one image, (N, H, W) a batch of N
-    (`load_dataset(...).test_images[:8]`). `style` overrides the preprocessing chosen from the
-    run's dataset (see `preprocess`). `tta`: average the softmax over the test-time views its
-    scores used (None: as the run was trained, its --tta). One `Prediction` per image, in
-    order; a bad image gets `error` and the others are still predicted. `progress(done,
-    total)` is told after each image read (the command line draws a bar with it).
+    arrays, numpy's or torch's: (H, W) or (H, W, C) is one image, (N, H, W) and (N, C, H, W)
+    a batch of N (`load_dataset(...).test_images[:8]`); C is 1 to 4. `style` overrides the
+    preprocessing chosen from the run's dataset (see `preprocess`). `tta`: average the
+    softmax over the test-time views its scores used (None: as the run was trained, its
+    --tta). One `Prediction` per image, in order; a bad image gets `error` and the others are
+    still predicted. `progress(done, total)` is told after each image read (the command line
+    draws a bar with it).
     """
     if not isinstance(top, numbers.Integral) or isinstance(top, bool) or top < 1:
         # 2.5 was torch's TypeError
@@ -636,9 +647,9 @@ def _model_of(run: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
         run = run.out
     if isinstance(run, (str, os.PathLike)):
         return load_model(run)
-    if (isinstance(run, tuple) and len(run) == 2 and isinstance(run[0], torch.nn.Module)
-            and isinstance(run[1], dict)):
-        return run
+    if (isinstance(run, (tuple, list)) and len(run) == 2
+            and isinstance(run[0], torch.nn.Module) and isinstance(run[1], dict)):
+        return run[0], run[1]
     raise MnistlabError(f"run: give a run folder, a RunResult (what train() returns) or "
                         f"load_model's (model, metadata) pair, not {type(run).__name__}")
 

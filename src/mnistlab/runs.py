@@ -510,8 +510,9 @@ def _no_model(folder: Path, path: Path) -> str:
                    "of memory; checkpoint.pt is here)")
         owner = files.owner_of(folder)
         if owner is not None:  # a study's cohort or run: `train --out` there is refused
+            what = "search" if owner[1] == "tune" else owner[1]
             return (f"{folder}: {stopped}: run the same `{owner[2]}` command again to resume "
-                    f"it (the {owner[1]} in {owner[0]})")
+                    f"it (the {what} in {owner[0]})")
         return (f"{folder}: {stopped}: run the same train command again with --out "
                 f"{shlex.quote(str(folder))} to resume it")
     for marker, what, _, where in MANY_RUNS:

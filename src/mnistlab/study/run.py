@@ -394,7 +394,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 missing = [r for r in final_runs if r.key not in done]
                 if local:
                     check_run_devices(spec, plan, missing)
-                missing = _score_trained(missing, plan, done, out, on_done)
+                missing = _score_trained(missing, plan, done, out, on_done, lang)
                 backend.execute(missing, out, on_done, progress.reporter_for, lang=lang)
                 for r in final_runs:  # numbered as the experiments' replicates are
                     cell = Cell("final", "final", "final",
@@ -414,7 +414,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
 
 
 def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, StoredRun],
-                   out: Path, on_done: Callable[..., None]) -> list[PlannedRun]:
+                   out: Path, on_done: Callable[..., None], lang: str) -> list[PlannedRun]:
     """The final runs still to train, of those `missing`. One whose settings a variant's run
     trained already (a best variant that changes the base in one experiment only, or explicit
     settings that are a variant's) is that run scored on the test set here, not a second
@@ -442,7 +442,7 @@ def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, Stored
             runs.check_named_run_folder(dest, run.config)
             with files.exclusive(dest / runs.LOCK_FILE, "a training run"):
                 result = score_on_test(out / "runs" / source, dest, run.config,
-                                       cache.splits(run.config))
+                                       cache.splits(run.config), lang)
         except MnistlabError:  # a device not here, its model unreadable: trained
             left.append(run)  # (where its folder cannot hold the run, training says so)
             continue

@@ -134,10 +134,12 @@ def finish_member(run: Run, member: int, model: nn.Module, *, evaluate_test: boo
     return result
 
 
-def score_on_test(source: Path, out: Path, config: TrainConfig, splits: Splits) -> RunResult:
+def score_on_test(source: Path, out: Path, config: TrainConfig, splits: Splits,
+                  lang: str = "en") -> RunResult:
     """The finished run of `config` in `source`, trained without the test set, scored on it as
     its training would have scored it at its end (same weights, same views) and written with
-    its figures into `out`: a study's final model whose settings a variant trained already.
+    its figures (their words in `lang`) into `out`: a study's final model whose settings a
+    variant trained already.
     Its history, validation scores, diagnoses and training time are that run's."""
     kept = runs.load_result(source, config)
     device = splits.test_x.device
@@ -151,5 +153,5 @@ def score_on_test(source: Path, out: Path, config: TrainConfig, splits: Splits) 
                                    scored_from=source.name)
     result = RunResult(config=config, summary=summary, history=kept.history, out=out,
                        model=model)
-    runs.write_run(out, result, splits, plots=True)
+    runs.write_run(out, result, splits, plots=True, lang=lang)
     return result

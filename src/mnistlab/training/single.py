@@ -4,6 +4,7 @@ all call. The model trains through the epoch engine as a learner of one member."
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +155,9 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     Ctrl-C (or `interrupt.request()`) ends the run after the current step; what was computed
     is kept and written, the unfinished epoch marked as such in the summary.
     """
-    _check_arguments(config, dataset, hooks, overwrite=overwrite, evaluate_test=evaluate_test,
-                     write_plots=write_plots, refuse_damaged=refuse_damaged,
-                     named_by_settings=named_by_settings)
+    hooks = _check_arguments(config, dataset, hooks, overwrite=overwrite,
+                             evaluate_test=evaluate_test, write_plots=write_plots,
+                             refuse_damaged=refuse_damaged, named_by_settings=named_by_settings)
     _check_named_data(config, dataset)
     check_lang(lang)  # before training: the figures are drawn at its end
     if out is None:
@@ -192,10 +193,11 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
                       lang=lang)
 
 
-def _check_arguments(config: Any, dataset: Any, hooks: Any, **truths: Any) -> None:
+def _check_arguments(config: Any, dataset: Any, hooks: Any, **truths: Any) -> list[hk.Hook]:
     """What Python code gives train() of the kinds it takes, in one line each: a dict for the
     config, a dataset's name, a plain function as a hook failed deep inside, and
-    overwrite="no" (a text is true) replaced a finished run."""
+    overwrite="no" (a text is true) replaced a finished run. The hooks as a list (a generator
+    of them too; an object with every moment of a Hook is taken as one)."""
     if not isinstance(config, TrainConfig):
         raise MnistlabError(f"config: give a TrainConfig (e.g. TrainConfig(model=\"mlp\"), or "
                             f"mnistlab.load_config(path) for a file), not "
@@ -203,12 +205,19 @@ def _check_arguments(config: Any, dataset: Any, hooks: Any, **truths: Any) -> No
     if dataset is not None and not isinstance(dataset, Dataset):
         raise MnistlabError(f"dataset: give a Dataset (mnistlab.load_dataset(...)) or leave it "
                             f"out to read the config's dataset, not {type(dataset).__name__}")
-    if hooks is not None and (not isinstance(hooks, (list, tuple))
-                              or not all(isinstance(h, hk.Hook) for h in hooks)):
+    listed = list(hooks) if isinstance(hooks, Iterable) and not isinstance(hooks, str) else \
+        [] if hooks is None else None
+    if listed is None or not all(_is_hook(h) for h in listed):
         raise MnistlabError("hooks: give a list of mnistlab.Hook objects (subclass it and "
                             "override the moments you need, such as on_epoch_end)")
     for name, value in truths.items():
         truth(name, value)
+    return listed
+
+
+def _is_hook(hook: Any) -> bool:
+    return isinstance(hook, hk.Hook) or all(callable(getattr(hook, moment, None))
+                                            for moment in vars(hk.Hook) if moment.startswith("on_"))
 
 
 def _check_named_data(config: TrainConfig, dataset: Dataset | None) -> None:
