@@ -89,10 +89,12 @@ def entry(code: str, title: str, flags: str | None) -> tuple[str | None, str]:
         ds.train_labels = torch.zeros_like(ds.train_labels)  # a label file read as zeros
         config = TrainConfig.from_dict({**SMALL, "model": "mlp", "val_from": "test"})
         result = train(config, dataset=ds)
+        small = ", ".join(f"{k}={v}" for k, v in SMALL.items())
         command = ("# Python: a label column read as all zeros, validated on the real "
-                   "test labels\nds = mnistlab.load_dataset('mnist'); "
-                   "ds.train_labels[:] = 0\nmnistlab.train(TrainConfig(model='mlp', "
-                   "val_from='test'), dataset=ds)")
+                   "test labels\nimport mnistlab\nfrom mnistlab import TrainConfig\n"
+                   "ds = mnistlab.load_dataset('mnist'); ds.train_labels[:] = 0\n"
+                   f"result = mnistlab.train(TrainConfig(model='mlp', val_from='test', "
+                   f"{small}), dataset=ds)\nprint(result.summary.diagnoses[0].title)")
     elif code == "wrong-dataset":
         fashion = load_dataset("fashion-mnist")
         fashion.name = "mnist"  # what a swapped folder looks like once loaded
