@@ -203,6 +203,16 @@ def test_a_study_or_search_running_now_or_done_without_run_folders_is_not_called
     with files.exclusive(tmp_path / "t" / ".report.lock", "the report"):
         with pytest.raises(MnistlabError, match="a search retraining its best configuration now"):
             doctor_path(tmp_path / "t")
+    # a worker's folder on PostgreSQL holds search.json, no tune.db: it was "no run folders
+    # here", as of a folder that is none of ours (hunt)
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "search.json").write_text(
+        '{"study": "s", "storage": "postgresql://me:***@db/t"}')
+    with pytest.raises(MnistlabError, match=r"a search whose trials are stored in "
+                       r"postgresql://me:\*\*\*@db/t \(search.json\), and no run folder yet"):
+        doctor_path(tmp_path / "w")
+    with pytest.raises(MnistlabError, match="inside the tune folder"):  # no work goes in it
+        files.check_not_inside_ours(tmp_path / "w" / "mine")
 
 
 def test_a_run_without_summary_json_is_named_unfinished(run_copy, capsys):

@@ -487,6 +487,8 @@ def test_a_stop_asked_for_in_python_ends_with_the_call_that_took_it():
     (lambda out: train(TrainConfig(**FAST), dataset="mnist"), "dataset: give a Dataset"),
     (lambda out: train(TrainConfig(**FAST), dataset=blobs(), hooks=[lambda *a: None]),
      "hooks: give a list of mnistlab.Hook objects"),
+    (lambda out: train(TrainConfig(**FAST), dataset=blobs(), hooks=[Hook]),  # no parentheses
+     "hooks: give a list of mnistlab.Hook objects"),
     (lambda out: train(TrainConfig(**FAST), dataset=blobs(), evaluate_test="no"),
      "evaluate_test: must be True or False, got 'no'"),
 ])

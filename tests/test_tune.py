@@ -540,8 +540,11 @@ def test_a_search_resumes_only_with_the_seed_and_pruner_it_started_with(space_fi
     out = tmp_path / "search"
     run_tune(spec, out, options=TuneOptions(trials=1, report=False, retrain_seeds=0))
     for other in (dict(seed=5), dict(pruner="hyperband")):
+        # on a shared storage another --out alone did not do (hunt): the advice says so
         with pytest.raises(MnistlabError, match="started with --seed 0 --pruner median; resume "
-                                                "it with those"):
+                                                "it with those, or give a new search another "
+                                                "--out \\(with a shared --storage, also "
+                                                "another --study-name\\)"):
             run_tune(spec, out, options=TuneOptions(trials=2, report=False, retrain_seeds=0,
                                                     **other))
     assert run_tune(spec, out, options=TuneOptions(trials=2, report=False,
@@ -785,8 +788,9 @@ def test_a_folder_of_another_search_is_refused(space_file, tmp_path, monkeypatch
     from mnistlab.tune.search import _search_record
 
     assert _search_record(moved, "postgresql+psycopg2://me:pw@db/t", "x") == _search_record(
-        moved, "postgresql://me:pw@db/t", "x") == {"study": "x",
-                                                   "storage": "postgresql://me:***@db/t"}
+        moved, "postgresql://me:pw@db/t", "x") == _search_record(
+        moved, "postgres://me:pw@db/t", "x") == {"study": "x",  # an alias of one server (hunt)
+                                                 "storage": "postgresql://me:***@db/t"}
     # a folder made before search.json: the studies its tune.db holds say which it is
     (moved / "search.json").unlink()
     with pytest.raises(MnistlabError, match="holds the study 'tiny' in the folder's tune.db, "

@@ -21,6 +21,7 @@ import contextlib
 import csv
 import dataclasses
 import io
+import json
 import math
 import pickle
 import shlex
@@ -493,7 +494,9 @@ def a_file(path: Path, wanted: str = "the folder `mnistlab train --out DIR` made
 # Folders of many runs, by the file that marks them: (marker, what it is, the command that
 # makes it, the subfolder its runs are in)
 MANY_RUNS = (("study.db", "a study", "mnistlab study", "runs"),
-             ("tune.db", "a search", "mnistlab tune", ""))
+             ("tune.db", "a search", "mnistlab tune", ""),
+             # a worker's folder whose trials are in a shared storage (PostgreSQL): no tune.db
+             ("search.json", "a search", "mnistlab tune", ""))
 
 
 def _no_model(folder: Path, path: Path) -> str:
@@ -891,6 +894,12 @@ def _no_runs_yet(root: Path, marker: str, what: str, command: str) -> str:
                     "yet; examine it once some have")
         return (f"{what} stopped before its first run finished; run the same `{command}` "
                 "command again to resume it, then examine it")
+    if marker == "search.json":  # its trials are in a server's storage, not read here
+        return (f"{what} whose trials are stored in {_storage_of(root)} (search.json), and no "
+                "run folder yet: its run folders come from retraining its best configuration "
+                "(retrain/), which --no-report or --retrain-seeds 0 leaves out, as does a "
+                f"stop before it; run the same `{command}` command again without those to "
+                "retrain it, then examine it")
     states = _trial_states(root / marker)
     running, done = states.get("RUNNING", 0), states.get("COMPLETE", 0) + states.get("PRUNED", 0)
     if running:
@@ -911,6 +920,15 @@ def _no_runs_yet(root: Path, marker: str, what: str, command: str) -> str:
                 "those to retrain it, then examine it")
     return (f"{what} stopped before its first trial finished; run the same `{command}` "
             "command again to resume it, then examine it")
+
+
+def _storage_of(root: Path) -> str:
+    """The storage a search folder's search.json names (its password already left out)."""
+    try:
+        storage = json.loads((root / "search.json").read_text("utf-8")).get("storage")
+    except (OSError, ValueError, AttributeError):
+        storage = None
+    return storage if isinstance(storage, str) else "the storage its command named"
 
 
 def _trial_states(store: Path) -> dict[str, int]:

@@ -216,8 +216,11 @@ def _check_arguments(config: Any, dataset: Any, hooks: Any, **truths: Any) -> li
 
 
 def _is_hook(hook: Any) -> bool:
-    return isinstance(hook, hk.Hook) or all(callable(getattr(hook, moment, None))
-                                            for moment in vars(hk.Hook) if moment.startswith("on_"))
+    """A Hook, or an object with every moment of one (not a class: hooks=[MyHook] without
+    the parentheses failed at the first moment, its `self` missing)."""
+    return isinstance(hook, hk.Hook) or not isinstance(hook, type) and all(
+        callable(getattr(hook, moment, None)) for moment in vars(hk.Hook)
+        if moment.startswith("on_"))
 
 
 def _check_named_data(config: TrainConfig, dataset: Dataset | None) -> None:

@@ -643,7 +643,7 @@ def check_same_search(out: Path, spec: TuneSpec, url: str, name: str) -> None:
 def _search_record(out: Path, url: str, name: str) -> dict[str, str]:
     """The study and its storage as search.json records them: an SQLite file by its resolved
     path (the folder's own tune.db as such: the folder may move), a server without its
-    driver (`postgresql+psycopg2://` is `postgresql://`) or password."""
+    driver (`postgresql+psycopg2://` and `postgres://` are `postgresql://`) or password."""
     scheme, sep, rest = url.partition("://")
     if scheme == "sqlite" and rest.startswith("/"):
         own = files.sqlite_path(url).resolve()  # relative to the working directory, as SQLite's
@@ -651,7 +651,8 @@ def _search_record(out: Path, url: str, name: str) -> dict[str, str]:
         storage = (OWN_STORAGE if own == (out / STORE_FILE).resolve()
                    else f"sqlite:///{Path(rest[1:]).resolve()}")
     else:
-        storage = shown_url(scheme.split("+")[0] + sep + rest)
+        base = scheme.split("+")[0]
+        storage = shown_url(("postgresql" if base == "postgres" else base) + sep + rest)
     return {"study": name, "storage": storage}
 
 
@@ -866,7 +867,8 @@ def check_same_draws(study: Any, seed: int, pruner: str) -> None:
     elif stored != ours:
         raise MnistlabError(f"tune: this search was started with --seed {stored.get('seed')} "
                             f"--pruner {stored.get('pruner')}; resume it with those, or give "
-                            "a new search another --out")
+                            "a new search another --out (with a shared --storage, also "
+                            "another --study-name)")
 
 
 @optuna_quiet()
