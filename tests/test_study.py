@@ -430,6 +430,23 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     (EXP + "variants = [{ label = 'a', lr = 0.1 }, { label = 'a ', lr = 0.2 }]\n",
      "(x): 'a' and 'a ' differ only in spaces, so tables and figures would show them alike; "
      "give each variant a label of its own"),
+    # the same settings twice: two rows of one run, a made-up interval between them (hunt)
+    ("[base]\nmodel = 'mlp'\nhidden = [32, 16]\n[[experiment]]\nname = 'x'\n"
+     "factor = 'hidden'\nvalues = ['32,16', [32, 16], [16, 8]]\n",
+     "(x): '32,16' and '32-16' are the same settings (one network, trained once); give each "
+     "once"),
+    (EXP + "variants = [{ label = 'plain' }, { label = 'again', lr = 0.001 }]\n",
+     "(x): 'plain' and 'again' are the same settings"),
+    # a setting no run of the experiment reads: identical networks, read as "no effect" (hunt)
+    ("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'x'\nfactor = 'filters'\n"
+     "values = [[8, 16], [16, 32]]\n", "(x): filters does nothing here (model mlp; only "),
+    ("[base]\nmodel = 'mlp'\noptimizer = 'adam'\n[[experiment]]\nname = 'x'\n"
+     "factor = 'momentum'\nvalues = [0.5, 0.9]\n", "(x): momentum does nothing here "
+     "(optimizer adam; only sgd reads it): every value would train the same network; leave "
+     "it out, or set optimizer = \"sgd\" in [base]"),
+    # [quick]'s own key: max_epoch was "did you mean epochs?", which changes the study (hunt)
+    ("[base]\n[quick]\nmax_epoch = 3\n", "[quick]: unknown setting 'max_epoch' (did you mean "
+     "max_epochs?)"),
 ])
 def test_bad_study_files(text, message):
     from mnistlab.config import tomllib
@@ -1520,6 +1537,21 @@ def test_rows_far_from_the_original_are_named_as_the_report_names_their_experime
     assert ": tasa de aprendizaje 0,05 (" in lines["es"] and "frente a 1,50)." in lines["es"]
 
 
+def test_an_original_validation_figure_alone_is_in_its_table(study_reference, tmp_path):
+    """`original = { val = 71.0 }`, the form docs/studies.md gives, was left out of the table
+    ("—") where it was drawn in the plot and counted in the conclusions (hunt)."""
+    import shutil
+
+    finished = study_reference("1").parent
+    text = (finished.parent / "tiny.toml").read_text()
+    (tmp_path / "tiny.toml").write_text(text.replace("train = 70.0, val = 71.0", "val = 71.0"))
+    shutil.copytree(finished, tmp_path / "S")
+    run_study(str(tmp_path / "tiny.toml"), tmp_path / "S", options=StudyOptions(workers=1))
+    report = (tmp_path / "S" / "report.md").read_text()
+    [row] = [line for line in report.splitlines() if line.startswith("| 0.05")]
+    assert row.endswith("| — / 71.00 |"), row
+
+
 def test_a_folder_whose_study_db_is_gone_still_refuses_another_study(study_reference,
                                                                        tmp_path):
     """With study.db deleted (or moved aside, as the damaged-store error advises), another
@@ -1835,6 +1867,29 @@ def test_results_csv_marks_the_base_also_where_one_experiment_holds_it():
     written = list(csv.DictReader(io.StringIO(results_csv(result.distinct_rows()))))
     assert [(r["value"], r["base"]) for r in written] == [
         ("0.01", "false"), ("0.01", "false"), ("0.05", "true"), ("0.05", "true")]
+
+
+def test_a_tie_in_single_runs_names_the_reference_as_the_summary_table_does():
+    """With one seed, two values scoring alike: the summary table gave the reference (a tie
+    goes to it), the conclusions "best value 16-32 (+0.00 points over the reference)" (hunt)."""
+    import math
+
+    from mnistlab.report.study import _factor_conclusion
+    from mnistlab.study.run import Row, StudyResult
+    from mnistlab.study.spec import Experiment, Variant
+    from mnistlab.study.stats import Difference
+
+    def row(value: str) -> Row:
+        return Row("a", "filters", value, 0, value, False, 1, 0.634, 0.634, 0.634, 1.5, None,
+                   None, 1.0, "completed")
+
+    exp = Experiment("a", "filters", (Variant("8-16", {}), Variant("16-32", {})))
+    result = StudyResult(None, Path("S"), None, [row("8-16"), row("16-32")], [], None, {})
+    said = _factor_conclusion(result, exp, [("8-16", None, [row("8-16")]),
+                                            ("16-32", Difference(0.0, *[math.nan] * 3),
+                                             [row("16-32")])], "en")
+    assert said.startswith("**a**: best value 8-16, the reference (no other value scored "
+                           "higher"), said
 
 
 def test_the_report_s_doctor_example_is_the_same_whichever_run_finished_first(study_reference,
@@ -2264,3 +2319,15 @@ def test_a_variants_experiment_s_recommendations_speak_of_variants():
     single = SimpleNamespace(delta=0.02, has_interval=False, within_noise=False)
     assert "la primera de la lista, en ejecuciones únicas" in _recommendation(
         exp, "temprana", "tardía", single, "es", is_base=False)
+    # the best-scoring value within the noise: "no value beat it" was said beside a table where
+    # a lower-scoring value beat the base beyond the noise (hunt); it names the best one now
+    within = SimpleNamespace(delta=0.037, low=-0.01, high=0.08, has_interval=True,
+                             within_noise=True)
+    lr = SimpleNamespace(factor="lr", heading=lambda lang: "learning rate")
+    assert _recommendation(lr, "0.01", "0.013", within, "en") == (
+        "`lr`: keep the base value 0.01 (the best-scoring value, 0.013, did not beat "
+        "it beyond the noise).")
+    assert _recommendation(lr, "0.01", "0.01", None, "en").endswith(
+        "(no value beat it beyond the noise).")  # the base scored best: true as it was
+    assert "la variante con mejor media, tardía, no superó a temprana" in _recommendation(
+        exp, "temprana", "tardía", within, "es", is_base=False)

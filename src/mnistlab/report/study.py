@@ -268,9 +268,11 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
         val = summarize([r.val_accuracy for r in cell_rows])
         delta_text, diff = _delta_cell(lang, cell_rows, ref_rows, v.label == ref_label)
         comparisons.append((v.text("label", lang), diff, cell_rows))
-        original = (f"{number(v.original['train'], '.2f', lang)} / "
-                    f"{number(v.original['val'], '.2f', lang)}"
-                    if {"train", "val"} <= set(v.original) else "—")
+        # either figure alone too (`original = { val = 88.0 }`, as docs/studies.md writes
+        # it): it was left out of the table, and counted in the plot and the conclusions
+        original = (" / ".join(number(v.original[k], ".2f", lang) if k in v.original else "—"
+                               for k in ("train", "val"))
+                    if {"train", "val"} & set(v.original) else "—")
         mark = t(lang, "base_mark" if is_base else "ref_mark")
         label = (v.text("label", lang) + (f" {mark}" if v.label == ref_label else "")
                  + _diverged_mark(cell_rows, lang))
@@ -398,6 +400,10 @@ def _recommendation(exp: Experiment, ref_label: str, best_label: str, best_diff:
     if best_diff is not None and best_diff.delta > 0 and not best_diff.has_interval:
         return t(lang, _said_of(exp, f"recommended.unknown{ref}"), factor=factor,
                  value=best_label, delta=best_diff.delta * 100, base=ref_label)
+    if best_diff is not None:  # another value scored best, within the noise: "no value beat
+        # it" was said beside a table where a lower-scoring one beat it beyond the noise
+        return t(lang, _said_of(exp, f"recommended.keep_best{ref}"), factor=factor,
+                 value=ref_label, best=best_label)
     return t(lang, _said_of(exp, f"recommended.keep{ref}"), factor=factor, value=ref_label)
 
 
@@ -695,7 +701,7 @@ def _factor_conclusion(result: StudyResult, exp: Experiment,
     against = t(lang, "concl.base") if is_base else t(lang, "concl.reference_value", value=shown)
     if all(not d.has_interval for _, d in diffs):
         label, d = max(diffs, key=lambda item: item[1].delta)
-        if d.delta < 0:  # a tie is said as one: best value X, +0.00 points
+        if d.delta <= 0:  # a tie goes to the reference, as in the summary table
             return t(lang, "concl.single_ref", name=name, value=shown,
                      which=t(lang, "concl.base" if is_base else "concl.reference"))
         return t(lang, "concl.single", name=name, value=label, delta=d.delta * 100,

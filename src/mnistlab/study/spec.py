@@ -34,6 +34,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ from ..config import (
     typed,
     underscored,
 )
-from ..errors import MnistlabError
+from ..errors import MnistlabError, did_you_mean
 from ..messages import named_setting, setting_text, settings_text, value_said
 from ..models import checked_config
 
@@ -295,6 +296,10 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
     quick = underscored(dict(typed(data, "quick", "table", where, {})), f"{where} [quick]")
     _study_keys_above(quick, known - tables, f"{where} [quick]")
     if quick:
+        for key in quick:  # max_epoch was "did you mean epochs?", which changes the study
+            if key != "max_epochs" and key not in SETTINGS:
+                raise MnistlabError(f"{where} [quick]: unknown setting {quote(key)}"
+                                    f"{did_you_mean(key, [*SETTINGS, 'max_epochs'])}")
         cap = typed(quick, "max_epochs", "whole number", f"{where} [quick]", 1)
         if cap < 1:
             raise MnistlabError(f"{where} [quick]: max_epochs must be a whole number >= 1, "
@@ -423,14 +428,56 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
     else:
         factor, variants = "trial", _listed_variants(raw, where)
     _check_variants(variants, kinds[0], where)
+    configs = []
     for v in variants:
         shown = v.label if v.label and control_character(v.label) is None else quote(v.label)
         at = f"{where}: {shown}"  # an empty list is labelled "": it read "(o): : hidden"
-        _with_validation(_check(base, v.changes, at), at)
+        configs.append(_with_validation(_check(base, v.changes, at), at))
+    _check_distinct(variants, configs, where)
+    _check_read(variants, configs, where)
     return Experiment(name, factor, tuple(variants),
                       typed(raw, "test", "true or false", where, False),
                       typed(raw, "title", "text", where, ""), typed(raw, "note", "text", where, ""),
                       read_translations(raw, {"title", "note"}, where))
+
+
+def _check_distinct(variants: list[Variant], configs: list[TrainConfig], where: str) -> None:
+    """No two variants of one experiment train the same network: "32,16" and [32, 16], or two
+    named variants that are both the base, were two rows of one run, with a made-up interval
+    between them."""
+    seen: dict[str, str] = {}
+    for v, config in zip(variants, configs):
+        key = json.dumps(config.identity_dict(), sort_keys=True, default=str)
+        if key in seen:
+            raise MnistlabError(f"{where}: {seen[key]!r} and {v.label!r} are the same settings "
+                                "(one network, trained once); give each once")
+        seen[key] = v.label
+
+
+def _check_read(variants: list[Variant], configs: list[TrainConfig], where: str) -> None:
+    """Refuse a setting the experiment varies that none of its runs reads: `filters` beside an
+    mlp, `momentum` beside Adam. Every value trained the same network, and the report read as
+    "filters make no difference" (a search refuses the same)."""
+    from ..models import unread_settings
+
+    def reads(config: TrainConfig, key: str) -> bool:
+        sgd_only = key in ("momentum", "nesterov") and config.optimizer != "sgd"
+        return key not in unread_settings(config.model) and not sgd_only
+
+    for key in dict.fromkeys(k for v in variants for k in v.changes):
+        if any(reads(config, key) for config in configs):
+            continue
+        if key in ("momentum", "nesterov"):
+            why = (f"optimizer {', '.join(sorted({c.optimizer for c in configs}))}; only sgd "
+                   "reads it")
+            fix = "set optimizer = \"sgd\" in [base]"
+        else:
+            readers = unread_settings(configs[0].model)[key]
+            why = (f"model {', '.join(sorted({c.model for c in configs}))}; only "
+                   f"{' and '.join(readers)} read{'s' * (len(readers) == 1)} it")
+            fix = "give [base] a model that reads it"
+        raise MnistlabError(f"{where}: {key} does nothing here ({why}): every value would train "
+                            f"the same network; leave it out, or {fix}")
 
 
 def _check_variants(variants: list[Variant], kind: str, where: str) -> None:

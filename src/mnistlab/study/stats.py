@@ -122,8 +122,8 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
         return Difference(delta, math.nan, math.nan, math.nan)
     va, vb = sa.sd ** 2 / sa.n, sb.sd ** 2 / sb.n
     se = math.sqrt(va + vb)
-    if se == 0:
-        return Difference(delta, delta, delta, math.inf)
+    if se == 0:  # every seed alike on both sides: no noise to measure (it was a zero-width
+        return Difference(delta, math.nan, math.nan, math.nan)  # interval: 1 image "beyond")
     # Welch-Satterthwaite degrees of freedom; the ratio does not change when both variances
     # are scaled, so scale them to at most 1 first (tiny variances would underflow when squared)
     ra, rb = va / max(va, vb), vb / max(va, vb)
