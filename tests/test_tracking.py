@@ -815,6 +815,31 @@ def test_a_ctrl_c_in_the_first_epoch_leaves_one_mlflow_run_not_two(tmp_path, tin
     assert len(client.search_runs([experiment])) == 3
 
 
+def test_a_run_resumed_without_mlflow_is_completed_there_when_logged_again(tmp_path,
+                                                                           tiny_idx_dir,
+                                                                           monkeypatch):
+    """Stopped with --log mlflow, resumed without it, then run again with it: the MLflow run
+    stayed KILLED at its cut for good, its later epochs and final numbers never logged, as
+    "logged whole" (hunt)."""
+    from mnistlab import interrupt
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "run"
+    try:
+        train(tiny_config(tiny_idx_dir, epochs=3), out=out,
+              hooks=[*Tracking(("mlflow",), out).train_hooks(), StopAfterEpoch(1)])
+    finally:
+        interrupt.flag().clear()
+    result = train(tiny_config(tiny_idx_dir, epochs=3), out=out)  # resumed: no tracking
+    tracking = Tracking(("mlflow",), out)
+    tracking.finished_folder()  # what `train --log mlflow` does with the finished folder
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("run").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert steps(client, run.info.run_id, "val_accuracy") == [1, 2, 3]
+    assert run.data.metrics["final/val_accuracy"] == pytest.approx(result.summary.val_accuracy)
+
+
 def test_a_resumed_run_logs_its_final_numbers_once(tmp_path, tiny_idx_dir, monkeypatch):
     """Each attempt logged final/* at its own step, so a run stopped once and resumed held
     final/val_accuracy [(1, 0.61), (3, 0.95)] (bug hunt)."""
@@ -1015,6 +1040,35 @@ def test_a_folder_store_says_how_to_keep_it_or_leave_it(tmp_path, tiny_idx_dir):
     kept = cli(*argv, env={"MLFLOW_ALLOW_FILE_STORE": "true"})
     assert kept.returncode == 0, kept.stderr
     assert list(store.glob("*/*/meta.yaml"))  # an experiment with a run, in the folder
+
+
+def test_a_store_that_opens_but_cannot_be_written_is_one_line_before_training(tmp_path,
+                                                                          tiny_idx_dir):
+    """An SQLite store in a folder nothing can be written to opened (reads need no journal),
+    printed MLflow's 60-line traceback at the run's first write, and the run trained with
+    logging off (hunt). As root the folder is made immutable (chattr +i), as permissions do
+    not bind root."""
+    store = tmp_path / "store"
+    store.mkdir()
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    made = cli(*train_argv(tiny_idx_dir, tmp_path / "a", "--log", "mlflow", "--mlflow-uri", uri))
+    assert made.returncode == 0, made.stderr
+    locked = subprocess.run(["chattr", "+i", str(store)], capture_output=True) \
+        if os.geteuid() == 0 else None
+    if os.geteuid() == 0 and locked.returncode != 0:
+        pytest.skip(f"chattr +i is not available here: {locked.stderr.decode().strip()}")
+    if os.geteuid() != 0:
+        store.chmod(0o555)
+    try:
+        refused = cli(*train_argv(tiny_idx_dir, tmp_path / "b", "--log", "mlflow",
+                                  "--mlflow-uri", uri))
+    finally:
+        subprocess.run(["chattr", "-i", str(store)], capture_output=True) \
+            if os.geteuid() == 0 else store.chmod(0o755)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    line, = refused.stderr.strip().splitlines()
+    assert "cannot write to it" in line and "or give another --mlflow-uri" in line, line
+    assert not (tmp_path / "b" / "model.pt").exists()
 
 
 @pytest.mark.parametrize("code", [401, 502])

@@ -154,7 +154,7 @@ class _ParentLog:
                                        parent=self.run_id)
             self.logged = {r.data.tags.get(ml.KEY_TAG, "") for r in children}
             self.unended = {r.data.tags.get(ml.KEY_TAG, ""): r for r in children
-                            if r.info.status not in ml.ENDED}
+                            if r.info.status not in ml.WHOLE}
         else:
             self.run_id = self.store.start(self.experiment,
                                            t(self.tracking.lang, f"tracking.run.{self.kind}",

@@ -70,7 +70,8 @@ def require_mlflow() -> Any:
     import mlflow.store.db.utils as db_utils
 
     db_utils.MAX_RETRY_COUNT = 1
-    logging.getLogger(db_utils.__name__).setLevel(logging.ERROR)
+    # its "SQLAlchemy database error" record carries a 60-line traceback; ours is one line
+    logging.getLogger(db_utils.__name__).setLevel(logging.CRITICAL)
     return MlflowClient
 
 
@@ -286,7 +287,26 @@ class Store:
             if stray is not None:
                 with contextlib.suppress(OSError):  # not made, or not empty: left
                     stray.rmdir()
+        self._check_writes(uri)
         return client
+
+    def _check_writes(self, uri: str) -> None:
+        """An SQLite store that opens but cannot be written (a read-only file or folder):
+        one line before training, where the first write failed in the run's first moment,
+        and the whole run trained with logging off after MLflow's traceback."""
+        path = files.sqlite_path(uri)
+        if path is None or not path.is_file():
+            return
+        import sqlite3
+
+        try:  # a table made and rolled back: a write needs the journal beside the file too
+            with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("CREATE TABLE mnistlab_write_probe (x)")
+                db.rollback()
+        except sqlite3.Error as exc:
+            raise MnistlabError(f"{self.named}: cannot write to it ({exc}): make {path} and its "
+                                "folder writable, or give another --mlflow-uri") from None
 
     def _make_whole(self) -> None:
         """The output folder's own store, made under a temporary name and renamed into place:
@@ -499,7 +519,9 @@ def finish_run(store: Store, run_id: str | None, summary: RunSummary, folder: Pa
     store.end(run_id, status)
 
 
-ENDED = ("FINISHED", "FAILED", "KILLED")  # finish_run's last step: logged whole
+# finish_run's last step, logged whole: an interrupted run ends KILLED, and is completed once
+# its folder has finished (resumed without --log mlflow, it stayed KILLED at its cut for good)
+WHOLE = ("FINISHED", "FAILED")
 
 
 def log_missing_epochs(store: Store, run_id: str | None, history: list[EpochRecord]) -> None:
@@ -525,11 +547,15 @@ def not_logged(store: Store, run: Any, params: dict[str, Any],
 
 def complete_run(store: Store, run: Any, folder: Path, lang: str) -> None:
     """A run logged from `folder` that never ended (the server went away, or a Ctrl-C came
-    while it was logged): its missing epochs, final numbers and files, then its end."""
-    if run.info.status in ENDED:
+    while it was logged), or ended interrupted where its folder has finished since (resumed
+    without --log mlflow): its missing epochs, final numbers and files, then its end."""
+    if run.info.status in WHOLE:
         return
+    summary = runs.load_summary(folder)
+    if run.info.status == "KILLED" and summary.status == "interrupted":
+        return  # interrupted there as here: nothing more to log
     log_missing_epochs(store, run.info.run_id, runs.load_history(folder))
-    finish_run(store, run.info.run_id, runs.load_summary(folder), folder, lang)
+    finish_run(store, run.info.run_id, summary, folder, lang)
 
 
 def same_settings(run: Any, config: TrainConfig) -> bool:
