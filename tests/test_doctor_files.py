@@ -208,6 +208,11 @@ def test_a_study_or_search_running_now_or_done_without_run_folders_is_not_called
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "search.json").write_text(
         '{"study": "s", "storage": "postgresql://me:***@db/t"}')
+    files.check_not_inside_ours(tmp_path / "w" / "mine")  # a search.json alone is anyone's
+    (tmp_path / "w" / "space.toml").write_text('name = "s"\n')  # review: with its space.toml
+    with files.exclusive(tmp_path / "w" / ".report.lock", "the report"):  # retraining now
+        with pytest.raises(MnistlabError, match="a search retraining its best configuration now"):
+            doctor_path(tmp_path / "w")
     with pytest.raises(MnistlabError, match=r"a search whose trials are stored in "
                        r"postgresql://me:\*\*\*@db/t \(search.json\), and no run folder yet"):
         doctor_path(tmp_path / "w")

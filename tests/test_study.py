@@ -437,13 +437,16 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
      "once"),
     (EXP + "variants = [{ label = 'plain' }, { label = 'again', lr = 0.001 }]\n",
      "(x): 'plain' and 'again' are the same settings"),
+    # a device the base has is no difference: the plan trains the two as one run (review)
+    ("[base]\ndevice = 'cpu'\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'cpu' }, "
+     "{ label = 'auto', device = 'auto' }]\n", "(x): 'cpu' and 'auto' are the same settings"),
     # a setting no run of the experiment reads: identical networks, read as "no effect" (hunt)
     ("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'x'\nfactor = 'filters'\n"
      "values = [[8, 16], [16, 32]]\n", "(x): filters does nothing here (model mlp; only "),
     ("[base]\nmodel = 'mlp'\noptimizer = 'adam'\n[[experiment]]\nname = 'x'\n"
      "factor = 'momentum'\nvalues = [0.5, 0.9]\n", "(x): momentum does nothing here "
      "(optimizer adam; only sgd reads it): every value would train the same network; leave "
-     "it out, or set optimizer = \"sgd\" in [base]"),
+     "it out, or give it where optimizer = \"sgd\""),
     # [quick]'s own key: max_epoch was "did you mean epochs?", which changes the study (hunt)
     ("[base]\n[quick]\nmax_epoch = 3\n", "[quick]: unknown setting 'max_epoch' (did you mean "
      "max_epochs?)"),
@@ -1890,6 +1893,20 @@ def test_a_tie_in_single_runs_names_the_reference_as_the_summary_table_does():
                                              [row("16-32")])], "en")
     assert said.startswith("**a**: best value 8-16, the reference (no other value scored "
                            "higher"), said
+    # two seeds each, every seed alike on both sides: "seeds alike", not "n=1" and "single
+    # runs" (review)
+    from mnistlab.report.study import _delta_cell
+
+    def seeded(value: str, seed: int, accuracy: float) -> Row:
+        return Row("a", "filters", value, seed, value, False, 1, accuracy, accuracy, accuracy,
+                   1.5, None, None, 1.0, "completed")
+
+    ref = [seeded("8-16", s, 0.676) for s in (0, 1)]
+    other = [seeded("16-32", s, 0.678) for s in (0, 1)]
+    cell, diff = _delta_cell("en", other, ref, False)
+    assert cell == "+0.20 (seeds alike, no noise estimate)"
+    said = _factor_conclusion(result, exp, [("8-16", None, ref), ("16-32", diff, other)], "es")
+    assert "con todas las semillas iguales; sin estimación del ruido" in said, said
 
 
 def test_the_report_s_doctor_example_is_the_same_whichever_run_finished_first(study_reference,
@@ -2316,7 +2333,8 @@ def test_a_variants_experiment_s_recommendations_speak_of_variants():
     assert said.endswith("the base configuration is not among them.")
     spanish = _recommendation(exp, "temprana", "tardía", better, "es", is_base=False)
     assert "la primera de la lista" in spanish and "la configuración base" in spanish
-    single = SimpleNamespace(delta=0.02, has_interval=False, within_noise=False)
+    single = SimpleNamespace(delta=0.02, has_interval=False, within_noise=False,
+                             seeds_alike=False)
     assert "la primera de la lista, en ejecuciones únicas" in _recommendation(
         exp, "temprana", "tardía", single, "es", is_base=False)
     # the best-scoring value within the noise: "no value beat it" was said beside a table where

@@ -784,9 +784,15 @@ def test_a_folder_of_another_search_is_refused(space_file, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     relative = TuneOptions(trials=1, report=False, storage="sqlite:///moved/tune.db")
     assert run_tune(spec, moved, options=relative).ran_here == 0
-    # one server, with its driver named or not
-    from mnistlab.tune.search import _search_record
+    # a folder that recorded postgres:// (before it was read as postgresql://) is that server
+    from mnistlab.files import write_json
+    from mnistlab.tune.search import _search_record, check_same_search
 
+    (tmp_path / "pg").mkdir()
+    write_json(tmp_path / "pg" / "search.json", {"study": spec.name,
+                                                 "storage": "postgres://me:***@db/t"})
+    check_same_search(tmp_path / "pg", spec, "postgres://me:pw@db/t", spec.name)
+    # one server, with its driver named or not
     assert _search_record(moved, "postgresql+psycopg2://me:pw@db/t", "x") == _search_record(
         moved, "postgresql://me:pw@db/t", "x") == _search_record(
         moved, "postgres://me:pw@db/t", "x") == {"study": "x",  # an alias of one server (hunt)

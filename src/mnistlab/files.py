@@ -204,8 +204,9 @@ def remove_stale_temps(folder: str | Path) -> int:
 # Files that together mark one of mnistlab's own folders, and which kind (named when given as
 # another): a config.toml or a model.pt alone may be the user's own, kept beside their notes
 FOLDER_MARKS = {("study.db",): ("study", "mnistlab study"), ("tune.db",): ("tune", "mnistlab tune"),
-                # a tune worker's folder on a shared storage (PostgreSQL) holds no tune.db
-                ("search.json",): ("tune", "mnistlab tune"),
+                # a tune worker's folder on a shared storage (PostgreSQL) holds no tune.db;
+                # search.json alone may be anyone's (a site's search index)
+                ("search.json", "space.toml"): ("tune", "mnistlab tune"),
                 # a run's summary beside its epochs (a summary.json alone may be anyone's: a
                 # project folder holding one refused every export and --show below it)
                 ("summary.json", "metrics.csv"): ("run", "mnistlab train"),

@@ -114,12 +114,18 @@ def compared(rows: list[Row], ref: list[Row]) -> Any:
     return paired({r.seed: r.val_accuracy for r in rows}, {r.seed: r.val_accuracy for r in ref})
 
 
+def _no_noise(diff: Any, lang: str) -> str:
+    """Why a difference has no interval: single runs, or seeds that all scored alike (two
+    seeds each at 67.8% against 67.6% were "n=1", and said to be single runs)."""
+    return t(lang, "no_noise.alike" if diff.seeds_alike else "no_noise")
+
+
 def _delta_cell(lang: str, rows: list[Row], ref: list[Row], is_ref: bool) -> tuple[str, Any]:
     if is_ref:
         return "—", None
     diff = compared(rows, ref)
     if not diff.has_interval:
-        return f"{number(diff.delta * 100, '+.2f', lang)} ({t(lang, 'no_noise')})", diff
+        return f"{number(diff.delta * 100, '+.2f', lang)} ({_no_noise(diff, lang)})", diff
     mark = t(lang, "within_noise") if diff.within_noise else t(lang, "beyond_noise")
     low, high = (number(v * 100, "+.2f", lang) for v in (diff.low, diff.high))
     interval = t(lang, "interval", low=low, high=high)
@@ -341,7 +347,7 @@ def _summary_line(result: StudyResult, exp: Experiment,
     if best_diff is not None:
         delta = (number(best_diff.delta * 100, "+.2f", lang) + (
             f" ({t(lang, 'within_noise' if best_diff.within_noise else 'beyond_noise')})"
-            if best_diff.has_interval else f" ({t(lang, 'no_noise')})"))
+            if best_diff.has_interval else f" ({_no_noise(best_diff, lang)})"))
         if not is_base:
             delta += f" {t(lang, 'summary.vs', value=ref_text)}"
     val = summarize([r.val_accuracy for r in best_rows])
@@ -399,7 +405,8 @@ def _recommendation(exp: Experiment, ref_label: str, best_label: str, best_diff:
                  value=best_label, delta=best_diff.delta * 100, why=why, base=ref_label)
     if best_diff is not None and best_diff.delta > 0 and not best_diff.has_interval:
         return t(lang, _said_of(exp, f"recommended.unknown{ref}"), factor=factor,
-                 value=best_label, delta=best_diff.delta * 100, base=ref_label)
+                 value=best_label, delta=best_diff.delta * 100, base=ref_label,
+                 how=t(lang, "how.alike" if best_diff.seeds_alike else "how.single"))
     if best_diff is not None:  # another value scored best, within the noise: "no value beat
         # it" was said beside a table where a lower-scoring one beat it beyond the noise
         return t(lang, _said_of(exp, f"recommended.keep_best{ref}"), factor=factor,
@@ -701,11 +708,12 @@ def _factor_conclusion(result: StudyResult, exp: Experiment,
     against = t(lang, "concl.base") if is_base else t(lang, "concl.reference_value", value=shown)
     if all(not d.has_interval for _, d in diffs):
         label, d = max(diffs, key=lambda item: item[1].delta)
+        how = t(lang, "how.alike" if all(d.seeds_alike for _, d in diffs) else "how.each")
         if d.delta <= 0:  # a tie goes to the reference, as in the summary table
-            return t(lang, "concl.single_ref", name=name, value=shown,
+            return t(lang, "concl.single_ref", name=name, value=shown, how=how,
                      which=t(lang, "concl.base" if is_base else "concl.reference"))
         return t(lang, "concl.single", name=name, value=label, delta=d.delta * 100,
-                 against=against)
+                 against=against, how=how)
     beyond = [(label, d) for label, d in diffs if d.within_noise is False]
     if beyond:
         details = "; ".join(t(lang, "concl.detail", value=label, delta=d.delta * 100)

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..optim import schedule_depends_on_length
-from .spec import StudySpec
+from .spec import StudySpec, studied_placement
 
 Placement = Mapping[str, Any]  # data_dir and device (config.PLACEMENT)
 UNPLACED: Placement = TrainConfig().placement()  # the defaults: what a new study's keys use
@@ -73,12 +73,6 @@ class Plan:
 
 def seeds_for(spec: StudySpec) -> list[int]:
     return [spec.base.seed + i for i in range(spec.seeds)]
-
-
-def studied_placement(config: TrainConfig, base: TrainConfig, keyed_at: Placement) -> Placement:
-    """`keyed_at` but for a data_dir or device the study itself sets apart from its base (a
-    variant or the final model): that one is part of what the run is."""
-    return {k: v for k, v in keyed_at.items() if getattr(config, k) == getattr(base, k)}
 
 
 def plan_experiments(spec: StudySpec, *, share_prefixes: bool = True,

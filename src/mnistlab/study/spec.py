@@ -37,6 +37,7 @@ import itertools
 import json
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -433,7 +434,7 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
         shown = v.label if v.label and control_character(v.label) is None else quote(v.label)
         at = f"{where}: {shown}"  # an empty list is labelled "": it read "(o): : hidden"
         configs.append(_with_validation(_check(base, v.changes, at), at))
-    _check_distinct(variants, configs, where)
+    _check_distinct(variants, configs, base, where)
     _check_read(variants, configs, where)
     return Experiment(name, factor, tuple(variants),
                       typed(raw, "test", "true or false", where, False),
@@ -441,13 +442,23 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
                       read_translations(raw, {"title", "note"}, where))
 
 
-def _check_distinct(variants: list[Variant], configs: list[TrainConfig], where: str) -> None:
+def studied_placement(config: TrainConfig, base: TrainConfig,
+                      keyed_at: Mapping[str, Any]) -> dict[str, Any]:
+    """`keyed_at` but for a data_dir or device the study itself sets apart from its base (a
+    variant or the final model): that one is part of what the run is."""
+    return {k: v for k, v in keyed_at.items() if getattr(config, k) == getattr(base, k)}
+
+
+def _check_distinct(variants: list[Variant], configs: list[TrainConfig], base: TrainConfig,
+                    where: str) -> None:
     """No two variants of one experiment train the same network: "32,16" and [32, 16], or two
     named variants that are both the base, were two rows of one run, with a made-up interval
-    between them."""
+    between them. Compared as the plan names runs (a device the base has is no difference)."""
+    unplaced = TrainConfig().placement()
     seen: dict[str, str] = {}
     for v, config in zip(variants, configs):
-        key = json.dumps(config.identity_dict(), sort_keys=True, default=str)
+        placed = config.replace(**studied_placement(config, base, unplaced))
+        key = json.dumps(placed.identity_dict(), sort_keys=True, default=str)
         if key in seen:
             raise MnistlabError(f"{where}: {seen[key]!r} and {v.label!r} are the same settings "
                                 "(one network, trained once); give each once")
@@ -470,12 +481,12 @@ def _check_read(variants: list[Variant], configs: list[TrainConfig], where: str)
         if key in ("momentum", "nesterov"):
             why = (f"optimizer {', '.join(sorted({c.optimizer for c in configs}))}; only sgd "
                    "reads it")
-            fix = "set optimizer = \"sgd\" in [base]"
+            fix = "give it where optimizer = \"sgd\""
         else:
             readers = unread_settings(configs[0].model)[key]
             why = (f"model {', '.join(sorted({c.model for c in configs}))}; only "
                    f"{' and '.join(readers)} read{'s' * (len(readers) == 1)} it")
-            fix = "give [base] a model that reads it"
+            fix = "give it beside a model that reads it"
         raise MnistlabError(f"{where}: {key} does nothing here ({why}): every value would train "
                             f"the same network; leave it out, or {fix}")
 

@@ -107,6 +107,11 @@ class Difference:
         return math.isfinite(self.low) and math.isfinite(self.high)
 
     @property
+    def seeds_alike(self) -> bool:
+        """No interval although each side had seeds: every seed scored alike on both sides."""
+        return not self.has_interval and self.df == 0
+
+    @property
     def within_noise(self) -> bool | None:
         """True when the 95% interval covers zero; None when no interval can be computed."""
         if not self.has_interval:
@@ -123,7 +128,7 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
     va, vb = sa.sd ** 2 / sa.n, sb.sd ** 2 / sb.n
     se = math.sqrt(va + vb)
     if se == 0:  # every seed alike on both sides: no noise to measure (it was a zero-width
-        return Difference(delta, math.nan, math.nan, math.nan)  # interval: 1 image "beyond")
+        return Difference(delta, math.nan, math.nan, 0.0)  # interval: 1 image "beyond")
     # Welch-Satterthwaite degrees of freedom; the ratio does not change when both variances
     # are scaled, so scale them to at most 1 first (tiny variances would underflow when squared)
     ra, rb = va / max(va, vb), vb / max(va, vb)

@@ -305,6 +305,8 @@ class Store:
                 db.execute("CREATE TABLE mnistlab_write_probe (x)")
                 db.rollback()
         except sqlite3.Error as exc:
+            if "locked" in str(exc):  # busy with another process's writes: it can be written
+                return
             raise MnistlabError(f"{self.named}: cannot write to it ({exc}): make {path} and its "
                                 "folder writable, or give another --mlflow-uri") from None
 

@@ -690,7 +690,11 @@ def _recorded_search(out: Path) -> dict[str, str] | None:
     if not (isinstance(held, dict) and all(isinstance(held.get(k), str)
                                            for k in ("study", "storage"))):
         return None
-    return {"study": held["study"], "storage": held["storage"]}
+    # as _search_record writes it now: a folder that recorded postgres:// holds that server
+    storage = held["storage"]
+    if storage.startswith("postgres://"):
+        storage = "postgresql://" + storage.removeprefix("postgres://")
+    return {"study": held["study"], "storage": storage}
 
 
 def _storage_error(exc: BaseException) -> BaseException | None:
