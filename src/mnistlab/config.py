@@ -73,6 +73,7 @@ JUDGED_ALIKE = {"val_from": _JUDGED, "val_size": _JUDGED, "data_seed": _JUDGED,
 # Where a run trains and reads its data, not what it is: a run or study resumed with other
 # values is the same one (runs.same_run, study.run.study_identity)
 PLACEMENT = ("data_dir", "device")
+SGD_SETTINGS = ("momentum", "nesterov")  # read by the sgd optimizer alone
 DATA_DIR_HELP = ("folder holding the datasets as <name>/ of the four IDX files, gzipped or raw "
                  "(default: $MNISTLAB_DATA, then the user cache; `mnistlab data path NAME` "
                  "shows which)")

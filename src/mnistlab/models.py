@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import MODELS, TrainConfig, torch_seed
+from .config import MODELS, SGD_SETTINGS, TrainConfig, torch_seed
 from .ensemble import Ensemble
 from .errors import MnistlabError
 from .files import size_text
@@ -97,6 +97,13 @@ def unread_settings(model: str) -> dict[str, tuple[str, ...]]:
             readers[name] = readers.get(name, ()) + (other,)
     return {name: users for name, users in readers.items()
             if name not in model_settings(model)}
+
+
+def settings_unread(config: TrainConfig) -> set[str]:
+    """The settings `config`'s model and optimizer do not read: `filters` beside an mlp,
+    `momentum` beside Adam."""
+    return {*unread_settings(config.model),
+            *(SGD_SETTINGS if config.optimizer != "sgd" else ())}
 
 
 def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,

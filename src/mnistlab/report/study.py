@@ -27,7 +27,7 @@ from ..messages import (
     t,
     value_said,
 )
-from ..models import shape_settings, unread_settings
+from ..models import settings_unread, shape_settings
 from ..records import RunSummary
 from ..study.run import base_rows
 from ..study.spec import StudySpec
@@ -64,8 +64,7 @@ def _config_text(config: Any, lang: str, base: Any = None) -> str:
             "epochs"]
     d = config.to_dict()
     was = (base if base is not None else TrainConfig(dataset=config.dataset)).to_dict()
-    unread = {"seed", *PLACEMENT, *unread_settings(config.model),  # nothing it trains with:
-              *(("momentum", "nesterov") if config.optimizer != "sgd" else ())}  # left out
+    unread = {"seed", *PLACEMENT, *settings_unread(config)}  # nothing it trains with: left out
     keys += [k for k, v in d.items() if k not in keys and k not in unread and v != was.get(k)]
     return settings_text({k: d.get(k) for k in keys}, lang)
 
@@ -280,9 +279,10 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                                for k in ("train", "val"))
                     if {"train", "val"} & set(v.original) else "—")
         mark = t(lang, "base_mark" if is_base else "ref_mark")
-        label = (v.text("label", lang) + (f" {mark}" if v.label == ref_label else "")
+        # the base marked, and a diverged run, in the table, the curves and the point chart
+        shown = (v.text("label", lang) + (f" {mark}" if v.label == ref_label else "")
                  + _diverged_mark(cell_rows, lang))
-        rows.append([label, str(val.n),
+        rows.append([shown, str(val.n),
                      summarize([r.train_accuracy_eval for r in cell_rows]).format(lang=lang),
                      summarize([r.train_accuracy_running for r in cell_rows]).format(lang=lang),
                      val.format(lang=lang), summarize([r.gap for r in cell_rows]).format(lang=lang),
@@ -293,10 +293,7 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
         sds.append(val.sd)
         originals.append(v.original["val"] / 100 if "val" in v.original and with_original
                          else None)
-        shown = (v.text("label", lang) + (f" {mark}" if v.label == ref_label else "")
-                 + _diverged_mark(cell_rows, lang))  # marked as in the table
-        curves[shown] = [[h.val_accuracy for h in r.history]  # the base marked, as in the
-                         for r in cell_rows if r.history]  # table and the point chart
+        curves[shown] = [[h.val_accuracy for h in r.history] for r in cell_rows if r.history]
     doc.add(Table(headers, rows, caption=t(lang, "accuracy_pct")))
     slug = result.spec.figure_stems()[exp.name]
     plot_dir = result.out / "plots"

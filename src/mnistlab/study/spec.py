@@ -46,6 +46,7 @@ from ..config import (
     JUDGED_ALIKE,
     SEED_LIMIT,
     SETTINGS,
+    SGD_SETTINGS,
     TRANSLATED,
     VAL_FROM,
     TrainConfig,
@@ -469,16 +470,13 @@ def _check_read(variants: list[Variant], configs: list[TrainConfig], where: str)
     """Refuse a setting the experiment varies that none of its runs reads: `filters` beside an
     mlp, `momentum` beside Adam. Every value trained the same network, and the report read as
     "filters make no difference" (a search refuses the same)."""
-    from ..models import unread_settings
+    from ..models import settings_unread, unread_settings
 
-    def reads(config: TrainConfig, key: str) -> bool:
-        sgd_only = key in ("momentum", "nesterov") and config.optimizer != "sgd"
-        return key not in unread_settings(config.model) and not sgd_only
-
+    unread = [settings_unread(config) for config in configs]
     for key in dict.fromkeys(k for v in variants for k in v.changes):
-        if any(reads(config, key) for config in configs):
+        if any(key not in u for u in unread):
             continue
-        if key in ("momentum", "nesterov"):
+        if key in SGD_SETTINGS:
             why = (f"optimizer {', '.join(sorted({c.optimizer for c in configs}))}; only sgd "
                    "reads it")
             fix = "give it where optimizer = \"sgd\""

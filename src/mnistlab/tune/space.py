@@ -52,6 +52,7 @@ from typing import Any
 
 from ..config import (
     JUDGED_ALIKE,
+    SGD_SETTINGS,
     TRANSLATED,
     TrainConfig,
     check_name,
@@ -325,7 +326,7 @@ def _check_read(params: list[Param], base: TrainConfig, where: str) -> None:
     for param in params:
         models = {m for m in list_models() if param.name in model_settings(m)}
         decider, readers = (("model", models) if models else
-                            ("optimizer", {"sgd"}) if param.name in ("momentum", "nesterov")
+                            ("optimizer", {"sgd"}) if param.name in SGD_SETTINGS
                             else ("", set()))
         if not decider:
             continue
