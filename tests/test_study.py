@@ -447,6 +447,9 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
      "factor = 'momentum'\nvalues = [0.5, 0.9]\n", "(x): momentum does nothing here "
      "(optimizer adam; only sgd reads it): every value would train the same network; leave "
      "it out, or give it where optimizer = \"sgd\""),
+    ("[base]\nmodel = 'mlp'\noptimizer = 'sgd'\nschedule = 'onecycle'\n[[experiment]]\n"
+     "name = 'x'\nfactor = 'momentum'\nvalues = [0.5, 0.9]\n", "(x): momentum does nothing "
+     "here (schedule onecycle cycles SGD's momentum from 0.95 to 0.85 and back itself)"),
     # [quick]'s own key: max_epoch was "did you mean epochs?", which changes the study (hunt)
     ("[base]\n[quick]\nmax_epoch = 3\n", "[quick]: unknown setting 'max_epoch' (did you mean "
      "max_epochs?)"),

@@ -100,10 +100,12 @@ def unread_settings(model: str) -> dict[str, tuple[str, ...]]:
 
 
 def settings_unread(config: TrainConfig) -> set[str]:
-    """The settings `config`'s model and optimizer do not read: `filters` beside an mlp,
-    `momentum` beside Adam."""
+    """The settings `config`'s model, optimizer and schedule do not read: `filters` beside an
+    mlp, `momentum` beside Adam, or beside one-cycle, which cycles SGD's momentum itself."""
+    onecycle = config.optimizer == "sgd" and config.schedule == "onecycle"
     return {*unread_settings(config.model),
-            *(SGD_SETTINGS if config.optimizer != "sgd" else ())}
+            *(SGD_SETTINGS if config.optimizer != "sgd" else ()),
+            *(("momentum",) if onecycle else ())}
 
 
 def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,

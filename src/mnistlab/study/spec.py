@@ -476,7 +476,10 @@ def _check_read(variants: list[Variant], configs: list[TrainConfig], where: str)
     for key in dict.fromkeys(k for v in variants for k in v.changes):
         if any(key not in u for u in unread):
             continue
-        if key in SGD_SETTINGS:
+        if key == "momentum" and {c.optimizer for c in configs} == {"sgd"}:
+            why = "schedule onecycle cycles SGD's momentum from 0.95 to 0.85 and back itself"
+            fix = "give it with another schedule"
+        elif key in SGD_SETTINGS:
             why = (f"optimizer {', '.join(sorted({c.optimizer for c in configs}))}; only sgd "
                    "reads it")
             fix = "give it where optimizer = \"sgd\""
