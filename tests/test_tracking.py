@@ -777,6 +777,19 @@ class StopAfterEpoch(Hook):
             interrupt.request(signal.SIGTERM)  # as a Ctrl-C would: the run stops, resumable
 
 
+def _stopped_logged_then_resumed_unlogged(data: Path, out: Path, loggers: tuple[str, ...]):
+    """A 3-epoch run logged to `loggers` and stopped after its first epoch, then resumed to
+    its end without them (a command run again without --log): its result."""
+    from mnistlab import interrupt
+
+    try:
+        train(tiny_config(data, epochs=3), out=out,
+              hooks=[*Tracking(loggers, out).train_hooks(), StopAfterEpoch(1)])
+    finally:
+        interrupt.flag().clear()
+    return train(tiny_config(data, epochs=3), out=out)
+
+
 class StopInFirstEpoch(Hook):
     def on_step(self, run, sample) -> None:
         from mnistlab import interrupt
@@ -821,16 +834,9 @@ def test_a_run_resumed_without_mlflow_is_completed_there_when_logged_again(tmp_p
     """Stopped with --log mlflow, resumed without it, then run again with it: the MLflow run
     stayed KILLED at its cut for good, its later epochs and final numbers never logged, as
     "logged whole" (hunt)."""
-    from mnistlab import interrupt
-
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = tmp_path / "run"
-    try:
-        train(tiny_config(tiny_idx_dir, epochs=3), out=out,
-              hooks=[*Tracking(("mlflow",), out).train_hooks(), StopAfterEpoch(1)])
-    finally:
-        interrupt.flag().clear()
-    result = train(tiny_config(tiny_idx_dir, epochs=3), out=out)  # resumed: no tracking
+    result = _stopped_logged_then_resumed_unlogged(tiny_idx_dir, out, ("mlflow",))
     tracking = Tracking(("mlflow",), out)
     tracking.finished_folder()  # what `train --log mlflow` does with the finished folder
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
@@ -897,15 +903,8 @@ def test_a_run_interrupted_with_tensorboard_and_resumed_without_is_completed_lat
         tmp_path, tiny_idx_dir):
     """Its event folder held the interrupted attempt's first epoch, so the same command with
     --log tensorboard again took it as logged: epochs 2-3 and its end never were (review)."""
-    from mnistlab import interrupt
-
     out = tmp_path / "run"
-    try:
-        train(tiny_config(tiny_idx_dir, epochs=3), out=out,
-              hooks=[*Tracking(("tensorboard",), out).train_hooks(), StopAfterEpoch(1)])
-    finally:
-        interrupt.flag().clear()
-    result = train(tiny_config(tiny_idx_dir, epochs=3), out=out)  # resumed, not logged
+    result = _stopped_logged_then_resumed_unlogged(tiny_idx_dir, out, ("tensorboard",))
     for _ in range(2):  # read back finished, logged once however often it is asked
         Tracking(("tensorboard",), out).finished_folder()
         seen = events(out / "tensorboard")

@@ -201,12 +201,13 @@ def remove_stale_temps(folder: str | Path) -> int:
 
 
 # --- checks before work starts ---------------------------------------------------------------
+# a tune worker's folder on a shared storage (PostgreSQL) holds no tune.db; search.json alone
+# may be anyone's (a site's search index)
+SEARCH_FILES = ("search.json", "space.toml")
 # Files that together mark one of mnistlab's own folders, and which kind (named when given as
 # another): a config.toml or a model.pt alone may be the user's own, kept beside their notes
 FOLDER_MARKS = {("study.db",): ("study", "mnistlab study"), ("tune.db",): ("tune", "mnistlab tune"),
-                # a tune worker's folder on a shared storage (PostgreSQL) holds no tune.db;
-                # search.json alone may be anyone's (a site's search index)
-                ("search.json", "space.toml"): ("tune", "mnistlab tune"),
+                SEARCH_FILES: ("tune", "mnistlab tune"),
                 # a run's summary beside its epochs (a summary.json alone may be anyone's: a
                 # project folder holding one refused every export and --show below it)
                 ("summary.json", "metrics.csv"): ("run", "mnistlab train"),
@@ -214,34 +215,41 @@ FOLDER_MARKS = {("study.db",): ("study", "mnistlab study"), ("tune.db",): ("tune
                 ("checkpoint.pt", "config.toml"): ("run", "mnistlab train")}
 
 
+def marked(folder: Path, names: tuple[str, ...]) -> bool:
+    """Whether `folder` holds every file of `names` (a FOLDER_MARKS key)."""
+    return all((folder / name).is_file() for name in names)
+
+
 def _mark_of(folder: Path) -> tuple[str, str] | None:
     """Which of mnistlab's folders `folder` is (FOLDER_MARKS: kind, the command that makes
     it), or None."""
-    return next((mark for names, mark in FOLDER_MARKS.items()
-                 if all((folder / name).is_file() for name in names)), None)
+    return next((mark for names, mark in FOLDER_MARKS.items() if marked(folder, names)), None)
+
+
+def _ours_above(folder: Path) -> Iterator[tuple[Path, tuple[str, str]]]:
+    """Each folder of mnistlab's that `folder` lies in, nearest first, with its mark.
+    Resolved first: `runs/a/../b` is beside runs/a, not in it."""
+    for parent in Path(folder).expanduser().resolve().parents:
+        mark = _mark_of(parent)
+        if mark is not None:
+            yield parent, mark
 
 
 def owner_of(folder: Path) -> tuple[Path, str, str] | None:
     """The study or search folder `folder` lies in (the folder, its kind, the command that
     makes it), or None: a run folder of its own, or no folder of ours."""
-    for parent in Path(folder).expanduser().resolve().parents:
-        mark = _mark_of(parent)
-        if mark is not None and mark[0] != "run":
-            return parent, *mark
-    return None
+    return next(((parent, *mark) for parent, mark in _ours_above(folder) if mark[0] != "run"),
+                None)
 
 
 def check_not_inside_ours(folder: Path, flag: str = "--out", *, file: bool = False) -> None:
     """A folder given for new work is not inside a run, study or search folder of mnistlab's:
     the work went in, and that folder was then refused as holding "files mnistlab did not
-    write". (A study's and a search's own runs are inside them by design, and not given.)
-    Resolved first: `runs/a/../b` is beside runs/a, not in it."""
-    for parent in Path(folder).expanduser().resolve().parents:
-        mark = _mark_of(parent)
-        if mark is not None:
-            where = "write it outside that folder" if file else "give a folder outside it"
-            raise MnistlabError(f"{flag} {folder}: inside the {mark[0]} folder {parent} (made "
-                                f"by `{mark[1]}`), which holds only its own files; {where}")
+    write". (A study's and a search's own runs are inside them by design, and not given.)"""
+    for parent, mark in _ours_above(folder):
+        where = "write it outside that folder" if file else "give a folder outside it"
+        raise MnistlabError(f"{flag} {folder}: inside the {mark[0]} folder {parent} (made "
+                            f"by `{mark[1]}`), which holds only its own files; {where}")
 
 
 # Where mnistlab names a folder itself (a study's runs/<key>, a search's retrain/<name>), a

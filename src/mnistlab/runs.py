@@ -491,11 +491,11 @@ def a_file(path: Path, wanted: str = "the folder `mnistlab train --out DIR` made
     return MnistlabError(f"{path}: a file, not a {noun}; {give}")
 
 
-SEARCH_MARK = "search.json+space.toml"  # a search folder whose trials are elsewhere
-# Folders of many runs, by the file that marks them: (marker, what it is, the command that
-# makes it, the subfolder its runs are in)
-MANY_RUNS = (("study.db", "a study", "mnistlab study", "runs"),
-             ("tune.db", "a search", "mnistlab tune", ""),
+SEARCH_MARK = files.SEARCH_FILES  # a search folder whose trials are elsewhere
+# Folders of many runs, by the files that mark them (files.FOLDER_MARKS): (marker, what it
+# is, the command that makes it, the subfolder its runs are in)
+MANY_RUNS = ((("study.db",), "a study", "mnistlab study", "runs"),
+             (("tune.db",), "a search", "mnistlab tune", ""),
              # a worker's folder whose trials are in a shared storage (PostgreSQL): no tune.db;
              # known by its space.toml beside it (search.json alone may be anyone's)
              (SEARCH_MARK, "a search", "mnistlab tune", ""))
@@ -521,7 +521,7 @@ def _no_model(folder: Path, path: Path) -> str:
         return (f"{folder}: {stopped}: run the same train command again with --out "
                 f"{shlex.quote(str(folder))} to resume it")
     for marker, what, _, where in MANY_RUNS:
-        if _marked(folder, marker):
+        if files.marked(folder, marker):
             final = _final_runs(folder)
             if final:  # what a user who gives the study most likely wants: its final model
                 return (f"{folder}: {what} folder, not a run; give one of its run folders, "
@@ -885,24 +885,19 @@ def _training_now(path: str | Path) -> MnistlabError:
                          "examine it once it has finished")
 
 
-def _marked(folder: Path, marker: str) -> bool:
-    """Whether `folder` holds the file (or, for SEARCH_MARK, the files) `marker` names."""
-    return all((folder / name).is_file() for name in marker.split("+"))
-
-
-def _no_runs_yet(root: Path, marker: str, what: str, command: str) -> str:
+def _no_runs_yet(root: Path, marker: tuple[str, ...], what: str, command: str) -> str:
     """Why a study or search folder holds no finished run folder, and what to do: it runs
     now (a study holds its lock; a search has trials running), its trials are done but keep
     no folder (a search's are scored in memory: run folders come from retraining its best
     configuration), or it stopped before any."""
-    if marker == "study.db":
+    if marker == ("study.db",):
         if files.held(root / "study.lock"):
             return (f"{what} is running in this folder now and none of its runs has finished "
                     "yet; examine it once some have")
         return (f"{what} stopped before its first run finished; run the same `{command}` "
                 "command again to resume it, then examine it")
     # a shared storage's trials (search.json) are in a server, not read here
-    states = {} if marker == SEARCH_MARK else _trial_states(root / marker)
+    states = {} if marker == SEARCH_MARK else _trial_states(root / marker[0])
     running, done = states.get("RUNNING", 0), states.get("COMPLETE", 0) + states.get("PRUNED", 0)
     if running:
         return (f"{what} with {running} trial{'s' * (running != 1)} running now (or killed "
@@ -986,7 +981,7 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
                             "resume it, then examine it")
     if not run_dirs and ours:  # our metrics.csv or model.pt alone: nothing resumes it
         raise damaged(root, "no summary.json nor config.toml beside its files")
-    made_by = next((kind for kind in MANY_RUNS if _marked(root, kind[0])), None)
+    made_by = next((kind for kind in MANY_RUNS if files.marked(root, kind[0])), None)
     if not run_dirs and made_by:
         raise MnistlabError(f"{path}: {_no_runs_yet(root, *made_by[:3])}")
     if not run_dirs:

@@ -190,7 +190,7 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
     if cmp_val is not None:
         diff = retrained_difference(result)
         why = (t(lang, "recommended.why_ci", low=diff.low * 100, high=diff.high * 100)
-               if diff.has_interval else t(lang, "recommended.why_alike" if diff.seeds_alike
+               if diff.has_interval else t(lang, "no_noise.alike" if diff.seeds_alike
                                            else "recommended.why_one"))
         doc.add(Paragraph(t(lang, "tune.compare.ours", label=label,
                             diff=diff.delta * 100, ours=best_val.mean * 100,
