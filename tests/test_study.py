@@ -5,6 +5,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -440,6 +441,27 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     # a device the base has is no difference: the plan trains the two as one run (review)
     ("[base]\ndevice = 'cpu'\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'cpu' }, "
      "{ label = 'auto', device = 'auto' }]\n", "(x): 'cpu' and 'auto' are the same settings"),
+    # settings that differ in the file but not in the network trained (last stop's gaps)
+    ("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'x'\n"
+     "grid = { model = ['mlp', 'cnn'], filters = ['8,16', '16,32'] }\n",
+     "(x): 'model=mlp, filters=8,16' and 'model=mlp, filters=16,32' train the same network "
+     "(model mlp does not read filters); list the cells that differ as variants instead of a "
+     "grid"),
+    ("[base]\nmodel = 'lenet5'\nvariant = 'modern'\n[[experiment]]\nname = 'x'\n"
+     "factor = 'activation'\nvalues = ['', 'relu', 'tanh']\n",
+     "(x): '' and 'relu' train the same network (activation \"\" is lenet5's own, relu); give "
+     "each once"),
+    ("[base]\nmodel = 'lenet5'\nvariant = 'classic'\n[[experiment]]\nname = 'x'\n"
+     "factor = 'activation'\nvalues = ['tanh', '', 'relu']\n",
+     "(x): 'tanh' and '' train the same network (activation \"\" is lenet5's own, tanh)"),
+    ("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'x'\nfactor = 'augment'\n"
+     "values = ['rotate=10', 'rotate=10.0,shift=0']\n", "(x): 'rotate=10' and "
+     "'rotate=10.0,shift=0' train the same network (augment gives the same augmentation, "
+     "written two ways)"),
+    (EXP + "variants = [{ label = 'a', optimizer = 'adam', momentum = 0.5 }, "
+     "{ label = 'b', optimizer = 'adam', momentum = 0.9 }, "
+     "{ label = 'c', optimizer = 'sgd', momentum = 0.9 }]\n",
+     "(x): 'a' and 'b' train the same network (optimizer adam does not read momentum)"),
     # a setting no run of the experiment reads: identical networks, read as "no effect" (hunt)
     ("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'x'\nfactor = 'filters'\n"
      "values = [[8, 16], [16, 32]]\n", "(x): filters does nothing here (model mlp; only "),
@@ -461,6 +483,25 @@ def test_bad_study_files(text, message):
         parse_study(tomllib.loads(text))
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_quick_epoch_cap_that_makes_values_alike_is_said():
+    """[quick] max_epochs = 3 makes epochs 5 and 10 one network: the quick form runs (it is a
+    smoke test), but says why two rows show the same runs."""
+    from mnistlab.config import tomllib
+
+    spec = parse_study(tomllib.loads("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'x'\n"
+                                     "factor = 'epochs'\nvalues = [2, 5, 10]\n"
+                                     "[quick]\nmax_epochs = 3\n"))
+    with pytest.warns(UserWarning, match=re.escape(
+            "--quick: in experiment x, max_epochs = 3 makes '5', '10' train the same network; "
+            "the quick form shows one run in their rows")):
+        spec.with_quick()
+    spec = dataclasses.replace(spec, quick={"max_epochs": 10})  # a cap that merges none
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [v.changes for v in spec.with_quick().experiments[0].variants] == [
+            {"epochs": 2}, {"epochs": 5}, {"epochs": 10}]
 
 
 def test_a_factor_beside_a_grid_or_variants_is_said_to_be_unused():
@@ -587,8 +628,9 @@ def test_a_folder_named_as_a_preset_does_not_hide_it(tmp_path, monkeypatch):
 def test_the_quick_form_in_spanish_is_spanish_throughout(tiny_study, tmp_path):
     quick = tiny_study.read_text() + "[quick]\ntrain_subset = 1000\nmax_epochs = 1\n"
     (tmp_path / "quick.toml").write_text(quick.replace('name = "tiny"', 'name = "tiny-q"'))
-    result = run_study(str(tmp_path / "quick.toml"), tmp_path / "Q",
-                       options=StudyOptions(quick=True, seeds=1, lang="es", workers=1))
+    with pytest.warns(UserWarning, match="max_epochs = 1 makes '1', '3' train the same"):
+        result = run_study(str(tmp_path / "quick.toml"), tmp_path / "Q",
+                           options=StudyOptions(quick=True, seeds=1, lang="es", workers=1))
     report = (tmp_path / "Q" / "report.md").read_text()
     assert result.spec.is_quick and "versión rápida" in report
     # the notice and the conclusions say the same of it (the conclusions left the epochs out)

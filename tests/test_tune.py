@@ -1610,3 +1610,25 @@ def test_a_searched_setting_no_trial_reads_is_refused(searched, base, said):
                      searched: {**values[searched], "when": {
                          "model": ["cnn"]} if searched == "filters" else {"optimizer": ["sgd"]}}}
     assert parse_space(data).params[-1].name == searched
+
+
+def test_momentum_searched_under_onecycle_alone_is_refused():
+    """SGD's one-cycle schedule cycles momentum itself: every trial of a momentum searched
+    only beside it trained the same network (a study refuses the same)."""
+    data = space_dict()
+    data["base"].update(optimizer="sgd", schedule="onecycle")
+    data["space"] = {"momentum": {"type": "float", "low": 0.5, "high": 0.9}}
+    with pytest.raises(MnistlabError, match=re.escape(
+            "space.momentum: every schedule drawn is onecycle, which cycles SGD's momentum "
+            "from 0.95 to 0.85 and back itself")):
+        parse_space(data)
+    # drawn beside another schedule too, it is searched
+    data["space"]["schedule"] = {"type": "categorical", "choices": ["onecycle", "cosine"]}
+    assert [p.name for p in parse_space(data).params] == ["momentum", "schedule"]
+    # or only beside onecycle, by its `when`: refused again
+    data["base"]["schedule"] = "cosine"
+    data["space"] = {"schedule": {"type": "categorical", "choices": ["onecycle", "cosine"]},
+                     "momentum": {"type": "float", "low": 0.5, "high": 0.9,
+                                  "when": {"schedule": ["onecycle"]}}}
+    with pytest.raises(MnistlabError, match="every schedule drawn is onecycle"):
+        parse_space(data)

@@ -108,6 +108,17 @@ def settings_unread(config: TrainConfig) -> set[str]:
             *(("momentum",) if onecycle else ())}
 
 
+def as_trained(config: TrainConfig) -> TrainConfig:
+    """`config` as its run trains it: every setting it does not read (settings_unread) at its
+    default, the activation resolved to the model's own ("" is relu on a modern lenet5) and
+    the augmentation written one way ("rotate=10.0" is "rotate=10"). Two configs alike here
+    train one network, whatever their files say."""
+    defaults = TrainConfig()
+    augment = ",".join(f"{key}={value!r}" for key, value in sorted(config.augmentation.items()))
+    return config.replace(**{name: getattr(defaults, name) for name in settings_unread(config)},
+                          activation=config.resolved_activation, augment=augment)
+
+
 def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,
                 train_size: int | None = None, device: str | None = None,
                 training: bool = True) -> nn.Module:

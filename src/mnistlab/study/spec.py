@@ -239,11 +239,33 @@ class StudySpec:
             dataclasses.replace(e, variants=tuple(dataclasses.replace(v, changes=cap(v.changes))
                                                   for v in e.variants))
             for e in self.experiments)
+        for e in experiments:
+            _warn_capped_alike(e, base, int(epochs_cap or 0))
         final = FinalSpec(self.final.choose, cap(self.final.settings), self.final.original)
         return dataclasses.replace(self, name=self.name + "-quick", base=base,
                                    experiments=experiments, final=final, quick={},
                                    is_quick=True,
                                    quick_epochs=int(epochs_cap) if epochs_cap else None)
+
+
+def _warn_capped_alike(experiment: Experiment, base: TrainConfig, epochs_cap: int) -> None:
+    """Say where [quick]'s max_epochs makes variants of one experiment the same network
+    (epochs 20 and 30 both capped at 3): the quick form still runs, one row per label, each
+    showing the same runs (the plan trains equal settings once)."""
+    from ..models import as_trained
+
+    if not epochs_cap:
+        return
+    alike: dict[str, list[str]] = collections.defaultdict(list)
+    for v in experiment.variants:
+        config = as_trained(TrainConfig.from_dict({**base.to_dict(), **v.changes}))
+        alike[json.dumps(config.identity_dict(), sort_keys=True, default=str)].append(v.label)
+    merged = next((labels for labels in alike.values() if len(labels) > 1), None)
+    if merged:
+        warnings.warn(f"--quick: in experiment {experiment.name}, max_epochs = {epochs_cap} "
+                      f"makes {', '.join(repr(label) for label in merged)} train the same "
+                      "network; the quick form shows one run in their rows",
+                      stacklevel=3)
 
 
 def _shown_values(label: str, values: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -435,8 +457,8 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
         shown = v.label if v.label and control_character(v.label) is None else quote(v.label)
         at = f"{where}: {shown}"  # an empty list is labelled "": it read "(o): : hidden"
         configs.append(_with_validation(_check(base, v.changes, at), at))
-    _check_distinct(variants, configs, base, where)
-    _check_read(variants, configs, where)
+    _check_read(variants, configs, where)  # the plainer word where no run reads the setting
+    _check_distinct(variants, configs, base, where, kinds[0])
     return Experiment(name, factor, tuple(variants),
                       typed(raw, "test", "true or false", where, False),
                       typed(raw, "title", "text", where, ""), typed(raw, "note", "text", where, ""),
@@ -451,19 +473,49 @@ def studied_placement(config: TrainConfig, base: TrainConfig,
 
 
 def _check_distinct(variants: list[Variant], configs: list[TrainConfig], base: TrainConfig,
-                    where: str) -> None:
-    """No two variants of one experiment train the same network: "32,16" and [32, 16], or two
-    named variants that are both the base, were two rows of one run, with a made-up interval
-    between them. Compared as the plan names runs (a device the base has is no difference)."""
+                    where: str, kind: str) -> None:
+    """No two variants of one experiment train the same network: "32,16" and [32, 16], two
+    named variants that are both the base, or a grid's mlp cells of two filter counts were two
+    rows of one network, with a made-up interval between them. Compared as the plan names
+    runs (a device the base has is no difference) and as the network trains (models.as_trained:
+    a setting its model does not read, or activation "" beside its model's own, is none)."""
+    from ..models import as_trained
+
     unplaced = TrainConfig().placement()
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, TrainConfig]] = {}
     for v, config in zip(variants, configs):
         placed = config.replace(**studied_placement(config, base, unplaced))
-        key = json.dumps(placed.identity_dict(), sort_keys=True, default=str)
-        if key in seen:
-            raise MnistlabError(f"{where}: {seen[key]!r} and {v.label!r} are the same settings "
-                                "(one network, trained once); give each once")
-        seen[key] = v.label
+        key = json.dumps(as_trained(placed).identity_dict(), sort_keys=True, default=str)
+        if key not in seen:
+            seen[key] = (v.label, placed)
+            continue
+        label, first = seen[key]
+        why = _alike_because(first, placed)
+        fix = ("list the cells that differ as variants instead of a grid" if kind == "grid"
+               else "give each once")
+        raise MnistlabError(f"{where}: {label!r} and {v.label!r} "
+                            + (f"train the same network ({why}); {fix}" if why else
+                               f"are the same settings (one network, trained once); {fix}"))
+
+
+def _alike_because(first: TrainConfig, second: TrainConfig) -> str:
+    """Why two configs that differ in their settings train one network ("" where they do not
+    differ): what `as_trained` set aside."""
+    from ..models import settings_unread
+
+    told = []
+    for name in [k for k, v in first.identity_dict().items()
+                 if second.identity_dict().get(k) != v]:
+        if name in settings_unread(first):
+            told.append(f"optimizer {first.optimizer} does not read {name}"
+                        if name in SGD_SETTINGS and first.optimizer != "sgd" else
+                        "schedule onecycle cycles SGD's momentum itself" if name == "momentum"
+                        else f"model {first.model} does not read {name}")
+        elif name == "activation":
+            told.append(f'activation "" is {first.model}\'s own, {first.resolved_activation}')
+        elif name == "augment":
+            told.append("augment gives the same augmentation, written two ways")
+    return "; ".join(told)
 
 
 def _check_read(variants: list[Variant], configs: list[TrainConfig], where: str) -> None:

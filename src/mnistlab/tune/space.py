@@ -330,19 +330,31 @@ def _check_read(params: list[Param], base: TrainConfig, where: str) -> None:
                             else ("", set()))
         if not decider:
             continue
-        chooser = searched.get(decider)
-        choices = {str(c) for c in chooser.choices} if chooser else set()
-        # the base's value where the setting is not drawn (not searched, or drawn only `when`)
-        drawn = choices | ({str(getattr(base, decider))} if not chooser or chooser.when else set())
-        if decider in param.when:  # drawn only beside these
-            drawn &= {str(v) for v in param.when[decider]}
-        if drawn & readers:
-            continue
-        raise MnistlabError(f"{where} space.{param.name}: no {decider} drawn reads it "
-                            f"({', '.join(sorted(drawn))}; only {_listed(sorted(readers))} "
-                            f"{'does' if len(readers) == 1 else 'do'}): every value would "
-                            f"train the same network; leave it out, or "
-                            f"{_drawn_beside(decider, sorted(readers & choices))}")
+        drawn, choices = _drawn(decider, param, searched, base)
+        if not drawn & readers:
+            raise MnistlabError(
+                f"{where} space.{param.name}: no {decider} drawn reads it "
+                f"({', '.join(sorted(drawn))}; only {_listed(sorted(readers))} "
+                f"{'does' if len(readers) == 1 else 'do'}): every value would train the same "
+                f"network; leave it out, or {_drawn_beside(decider, sorted(readers & choices))}")
+        if param.name == "momentum" and _drawn("schedule", param, searched, base)[0] == {
+                "onecycle"}:
+            raise MnistlabError(f"{where} space.momentum: every schedule drawn is onecycle, "
+                                "which cycles SGD's momentum from 0.95 to 0.85 and back itself: "
+                                "every value would train the same network; leave it out, or "
+                                "draw another schedule")
+
+
+def _drawn(decider: str, param: Param, searched: dict[str, Param],
+           base: TrainConfig) -> tuple[set[str], set[str]]:
+    """The values of `decider` drawn beside `param` (the base's where it is not searched, or
+    searched only `when`), and those its search chooses from."""
+    chooser = searched.get(decider)
+    choices = {str(c) for c in chooser.choices} if chooser else set()
+    drawn = choices | ({str(getattr(base, decider))} if not chooser or chooser.when else set())
+    if decider in param.when:  # drawn only beside these
+        drawn &= {str(v) for v in param.when[decider]}
+    return drawn, choices
 
 
 def _listed(names: list[str]) -> str:
