@@ -472,6 +472,16 @@ def bash_script(tmp_path_factory) -> Path:
     return path
 
 
+def test_bash_script_ends_its_last_line(bash_script, tmp_path):
+    """`mnistlab completion bash >> ~/.bashrc`, then another line: the two ran together
+    ("complete ... mnistlabexport FOO=1"), and completion was for no command (hunt)."""
+    rc = tmp_path / "bashrc"
+    rc.write_text(bash_script.read_text() + "export FOO=1\n")
+    said = subprocess.run(["bash", "-c", f"source {rc}; complete -p mnistlab; echo $FOO"],
+                          capture_output=True, text=True, check=True).stdout
+    assert said.splitlines()[-1] == "1" and "mnistlab" in said.splitlines()[0]
+
+
 def test_bash_script_names_every_subcommand_and_flags(bash_script):
     from mnistlab.cli import COMMANDS
 

@@ -1,6 +1,7 @@
 """TrainConfig: validation of every setting, TOML round trip, CLI errors (table-driven)."""
 
 import datetime
+import json
 import math
 import re
 from pathlib import Path
@@ -452,3 +453,47 @@ def test_options_given_from_python_are_of_their_kind(make, message):
     assert StudyOptions(quick=np.bool_(True)).quick is True
     assert TuneOptions(report=0).report is False  # 0 and 1 are taken (review)
     assert StudyOptions(data_dir=Path("/x")).data_dir == "/x"
+
+
+def test_numpy_whole_numbers_are_taken_as_python_s():
+    """StudyOptions(seeds=np.int64(2)) was "must be a whole number >= 1, got np.int64(2)",
+    and TuneOptions(retrain_seeds=np.int64(0)) "must be ... from 0 to 1,000, got 0" (hunt)."""
+    import numpy as np
+
+    study = StudyOptions(seeds=np.int64(2), workers=np.int32(1))
+    tune = TuneOptions(trials=np.int64(3), seed=np.int64(3), retrain_seeds=np.int64(0))
+    assert (study.seeds, study.workers, tune.trials, tune.seed, tune.retrain_seeds) == (
+        2, 1, 3, 3, 0)
+    assert type(study.seeds) is int and type(tune.retrain_seeds) is int
+    with pytest.raises(MnistlabError, match=r"got 5000$"):
+        TuneOptions(retrain_seeds=np.int64(5000))
+    with pytest.raises(MnistlabError, match=r"got np\.float64\(2\.0\)|got 2\.0"):
+        StudyOptions(seeds=np.float64(2.0))  # a float is no whole number, numpy's or not
+    assert TrainConfig(lr=np.float32(0.003)).lr == 0.003  # as written, not 0.0030000000260
+
+
+def test_a_study_or_space_built_in_python_takes_numpy_numbers_tuples_and_paths():
+    """Built in a notebook: np.float32 values were taken, then "Object of type float32 is not
+    JSON serializable" when the study folder was made, "not TOML serializable" in a search's
+    [compare]; np.int64 seeds and space bounds, tuples and paths were refused (hunt)."""
+    import numpy as np
+
+    from mnistlab.study import parse_study
+    from mnistlab.tune import parse_space
+
+    base = {"model": "mlp", "hidden": (16,), "data_dir": Path("/data")}
+    spec = parse_study({"seeds": np.int64(2), "base": base, "experiment": [
+        {"name": "lr", "factor": "lr", "values": (np.float32(0.01), 0.1)}],
+        "final": {"choose": "explicit", "settings": {"batch_size": np.int64(32)}},
+        "quick": {"max_epochs": np.int64(1)}})
+    assert spec.seeds == 2 and spec.base.data_dir == "/data"
+    assert [v.changes for v in spec.experiments[0].variants] == [{"lr": 0.01}, {"lr": 0.1}]
+    assert json.dumps(spec.final.settings) == '{"batch_size": 32}'
+    space = parse_space({"base": base, "space": {
+        "lr": {"type": "float", "low": np.float32(0.001), "high": 0.1, "log": np.bool_(True)},
+        "hidden": {"type": "categorical", "choices": [(16,), (32, 16)]}},
+        "compare": {"settings": {"lr": np.float32(0.01)}}})
+    assert space.params[0].low == 0.001 and space.params[0].log is True
+    assert space.compare.settings == {"lr": 0.01}
+    with pytest.raises(MnistlabError, match="a search space is a table of keys"):
+        parse_space([("base", {})])

@@ -2084,9 +2084,18 @@ def test_the_python_api_takes_a_path_and_says_what_else_it_takes(tmp_path, tiny_
     assert len(result.rows) == 2 and (tmp_path / "S" / "report.md").is_file()
     with pytest.raises(MnistlabError, match="options: give StudyOptions"):
         run_study(study, tmp_path / "S", options={"workers": 1})
-    with pytest.raises(MnistlabError, match="give a study: a preset's name, a study file or a "
-                                            "StudySpec, not int 3"):
+    with pytest.raises(MnistlabError, match="give a study: a preset's name, a study file, a "
+                                            "StudySpec or a dict of its keys, not int 3"):
         run_study(3, tmp_path / "S")
+    # a dict is read as its file would be; a folder that is none is one line (hunt)
+    from mnistlab.config import tomllib
+
+    as_dict = run_study(tomllib.loads(study.read_text()), tmp_path / "S",
+                        options=StudyOptions(workers=1))
+    assert as_dict.rows == result.rows  # the same study: read back, nothing trained
+    with pytest.raises(MnistlabError, match=r"^out: give a folder \(text or a pathlib.Path\), "
+                                            r"not int 123$"):
+        run_study(study, 123)
     with pytest.raises(MnistlabError, match="study: a study is a table of keys"):
         parse_study([1, 2])
     # True is 1 to Python: it was one seed, one trial

@@ -491,6 +491,8 @@ def test_a_stop_asked_for_in_python_ends_with_the_call_that_took_it():
      "hooks: give a list of mnistlab.Hook objects"),
     (lambda out: train(TrainConfig(**FAST), dataset=blobs(), evaluate_test="no"),
      "evaluate_test: must be True or False, got 'no'"),
+    (lambda out: train(TrainConfig(**FAST), dataset=blobs(), out=123),  # hunt: a TypeError
+     r"out: give a folder \(text or a pathlib.Path\), not int 123"),
 ])
 def test_train_says_what_it_takes_before_it_reads_or_trains_anything(call, message, tmp_path):
     """A dict for the config, a dataset's name or a plain function as a hook failed deep

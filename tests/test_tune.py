@@ -526,6 +526,13 @@ def test_rerun_resumes_and_adds_only_missing_trials(space_file, tmp_path):
     # a worker with another device is a worker of the same search
     assert run_tune(spec, out, options=TuneOptions(trials=5, report=False,
                                                    device="auto")).ran_here == 0
+    # the space as a dict is the same search (read as its file would be; hunt: "not dict")
+    from mnistlab.config import tomllib
+
+    as_dict = tomllib.loads(space_file.read_text())
+    assert run_tune(as_dict, out, options=TuneOptions(trials=5, report=False)).ran_here == 0
+    with pytest.raises(MnistlabError, match=r"^out: give a folder"):
+        run_tune(as_dict, 12.5)
     # a changed space must not be mixed into the stored study
     changed = parse_space({**space_dict(str(spec.base.dataset)),
                            "space": {"lr": {"type": "float", "low": 0.01, "high": 0.1}}})

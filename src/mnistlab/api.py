@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from . import files, interrupt, runs
+from .config import folder_given
 from .errors import MnistlabError
 from .messages import t
 from .study.options import StudyOptions
 from .study.run import StudyResult, train_study
-from .study.spec import StudySpec, load_study
+from .study.spec import StudySpec, load_study, parse_study
 from .tune.options import TuneOptions
 from .tune.search import TuneResult, analyse, refresh, search
-from .tune.space import TuneSpec, load_space
+from .tune.space import TuneSpec, load_space, parse_space
 
 
 @interrupt.scoped
@@ -47,8 +48,10 @@ def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
                             "processes import the script they were started from)")
     options = _checked(options or StudyOptions(), StudyOptions)
     source = _named(spec, StudySpec, "a study: a preset's name, a study file")
-    spec = options.apply(load_study(source) if source is not None else spec)
-    out = Path(out) if out is not None else default_out("studies", spec.name)
+    out = folder_given("out", out)
+    spec = options.apply(load_study(source) if source is not None else
+                         parse_study(spec) if isinstance(spec, dict) else spec)
+    out = out or default_out("studies", spec.name)
     command = _command("study", source, out, options.flags())
     log = _study_log(options, spec, out, command, warn)  # a missing extra: said before training
     def report(result: StudyResult) -> None:
@@ -110,8 +113,10 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
     started = time.perf_counter()
     options = _checked(options or TuneOptions(), TuneOptions)
     source = _named(space, TuneSpec, "a search space: a preset's name, a space file")
-    spec = options.apply(load_space(source) if source is not None else space)
-    out = Path(out) if out is not None else default_out("tunes", spec.name)
+    out = folder_given("out", out)
+    spec = options.apply(load_space(source) if source is not None else
+                         parse_space(space) if isinstance(space, dict) else space)
+    out = out or default_out("tunes", spec.name)
     backend = options.backend()
     shown = display or _Quiet()
     log = _search_log(options, spec, out, warn)  # a missing extra: said before training
@@ -156,12 +161,14 @@ def _from_a_worker_s_import() -> bool:
 
 def _named(given: Any, kind: type, what: str) -> str | None:
     """A preset's name or a file's path as text (a pathlib.Path too: it was "'PosixPath'
-    object has no attribute 'base'"); None for a spec object itself."""
-    if isinstance(given, kind):
+    object has no attribute 'base'"); None for a spec object itself, or a dict of one (read
+    as its file would be)."""
+    if isinstance(given, (kind, dict)):
         return None
     if isinstance(given, (str, os.PathLike)):
         return os.fspath(given)
-    raise MnistlabError(f"give {what} or a {kind.__name__}, not {type(given).__name__} "
+    raise MnistlabError(f"give {what}, a {kind.__name__} or a dict of its keys, not "
+                        f"{type(given).__name__} "
                         f"{given!r}")
 
 

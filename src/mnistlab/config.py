@@ -13,6 +13,7 @@ import difflib
 import functools
 import json
 import math
+import numbers
 import os
 import sys
 import unicodedata
@@ -535,11 +536,45 @@ def whole(value: Any, least: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
+def python_value(value: Any) -> Any:
+    """`value` as Python's own kind where Python code gave numpy's or a path: np.float32(0.1)
+    is 0.1, np.bool_(True) True, an array a list, Path("x") "x". JSON and TOML write only
+    Python's kinds ("Object of type float32 is not JSON serializable", after a study file
+    built in a notebook had been taken)."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        if getattr(value, "ndim", 0) != 0:
+            return value.tolist()
+        if type(value).__name__ in ("float16", "float32"):  # np.float32(0.01) is 0.01, as
+            return float(str(value))  # written, not 0.009999999776482582 (its float64)
+        return value.item()
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def python_table(data: Any) -> Any:
+    """A table built in Python (a study or a search space given as a dict) as its TOML file
+    reads: python_value throughout, and a tuple a list."""
+    if isinstance(data, dict):
+        return {key: python_table(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [python_table(value) for value in data]
+    return python_value(data)
+
+
+def check_wholes(options: Any, *names: str) -> None:
+    """numpy's whole numbers among the fields `names` of the frozen dataclass `options` as
+    Python's (seeds=np.int64(2) was "must be a whole number >= 1, got np.int64(2)"); their
+    own checks follow."""
+    for name in names:
+        value = getattr(options, name)
+        if type(value).__module__ == "numpy" and isinstance(value, numbers.Integral):
+            object.__setattr__(options, name, int(value))
+
+
 def truth(name: str, value: Any) -> bool:
     """`value` as true or false, where Python code gives it: a text is true to Python, so
     overwrite="no" replaced a finished run. numpy's truths, and 0 and 1, are taken."""
-    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
-        value = value.item()
+    if getattr(value, "ndim", None) == 0:
+        value = python_value(value)
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     raise MnistlabError(f"{name}: must be True or False, got {quote(value)}")
@@ -558,9 +593,20 @@ def check_texts(options: Any, *names: str) -> None:
     for name in names:
         value = getattr(options, name)
         if isinstance(value, os.PathLike):
-            object.__setattr__(options, name, value := os.fspath(value))
+            object.__setattr__(options, name, value := python_value(value))
         if value is not None and not isinstance(value, str):
             raise MnistlabError(f"{name}: must be text, got {quote(value)}")
+
+
+def folder_given(name: str, value: Any) -> Path | None:
+    """A folder Python code gives (text or a path) as a Path; None stays None (the default
+    folder). out=123 was "expected str, bytes or os.PathLike object, not int"."""
+    if value is None or isinstance(value, Path):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    raise MnistlabError(f"{name}: give a folder (text or a pathlib.Path), not "
+                        f"{type(value).__name__} {quote(value)}")
 
 
 def _check_kinds(config: TrainConfig) -> None:
@@ -573,11 +619,11 @@ def _check_kinds(config: TrainConfig) -> None:
         value = getattr(config, name)
         if type(value) in plain:
             continue
-        if type(value).__module__ == "numpy" and hasattr(value, "item"):
-            # np.float64(0.1), np.bool_(True), np.int64(3); an array is a list (hidden)
-            value = value.item() if getattr(value, "ndim", 0) == 0 else value.tolist()
-        elif isinstance(value, os.PathLike) and str in plain:
-            value = os.fspath(value)  # dataset=Path(...): a folder, as its text is
+        if type(value).__module__ == "numpy" or (isinstance(value, os.PathLike)
+                                                 and str in plain):
+            # np.float64(0.1), np.bool_(True), np.int64(3); an array is a list (hidden);
+            # dataset=Path(...): a folder, as its text is
+            value = python_value(value)
         if kind and type(value) not in plain:
             raise MnistlabError(f"{name.replace('_', '-')}: must be {kind}, got {value!r}")
         object.__setattr__(config, name, value)

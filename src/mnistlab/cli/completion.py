@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,7 +93,9 @@ def run_completion(args: argparse.Namespace) -> int:
             action.complete = shtab.FILE  # type: ignore[attr-defined]
         elif action.option_strings and action.choices is None and action.dest in choices:
             action.choices = choices[action.dest]
-    sys.stdout.write(shtab.complete(parser, shell=args.shell))
+    # with its last newline: `>> ~/.bashrc` then another line ran the two together
+    # ("complete ... mnistlabexport FOO=1"), as shtab's own command prints it
+    print(shtab.complete(parser, shell=args.shell).rstrip("\n"))
     return 0
 
 

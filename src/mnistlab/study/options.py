@@ -8,7 +8,15 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DEVICES, check_choice, check_loggers, check_texts, check_truths, whole
+from ..config import (
+    DEVICES,
+    check_choice,
+    check_loggers,
+    check_texts,
+    check_truths,
+    check_wholes,
+    whole,
+)
 from ..errors import MnistlabError
 from ..messages import check_lang
 from ..raycluster import Placement
@@ -33,6 +41,7 @@ class StudyOptions:
     def __post_init__(self) -> None:
         check_truths(self, "quick", "cohorts")  # quick="false" ran the quick form
         check_texts(self, "data_dir", "device", "mlflow_uri")
+        check_wholes(self, "seeds", "workers")
         check_placement(self.placement)
         object.__setattr__(self, "log", check_loggers(self.log, self.mlflow_uri))
         if self.seeds is not None and not whole(self.seeds, 1):  # True was 1 seed

@@ -54,6 +54,7 @@ from ..config import (
     control_character,
     list_presets_in,
     name_from_stem,
+    python_table,
     quote,
     read_preset_or_file,
     read_translations,
@@ -284,6 +285,7 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
     if not isinstance(data, dict):  # from Python: a list was "'int' has no 'replace'"
         raise MnistlabError(f"{where}: a study is a table of keys (name, base, experiment, "
                             f"...), as a study file's TOML reads; got {type(data).__name__}")
+    data = python_table(data)  # built in Python: numpy's numbers, tuples and paths taken
     known = {"name", "title", "description", "seeds", "base", "experiment", "final", "quick",
              "original_source", "original_base", "original_val_from", *TRANSLATED}
     unknown = set(data) - known

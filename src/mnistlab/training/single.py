@@ -13,7 +13,7 @@ from torch import nn
 
 from .. import files, interrupt, objectives, runs
 from ..allocator import keep_freed_memory
-from ..config import TrainConfig, torch_seed, truth
+from ..config import TrainConfig, folder_given, torch_seed, truth
 from ..data import Dataset
 from ..data.tensors import Splits, prepare_data
 from ..device import autocast, resolve_device, resolve_precision, to_fast_layout
@@ -163,7 +163,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     if out is None:
         return _train(config, None, dataset, splits, reporter, evaluate_test, write_plots,
                       hooks or [], resume=False, lang=lang)
-    out_dir = Path(out)
+    out_dir = folder_given("out", out)
     config.check_writable()  # settings config.toml cannot hold: said before the folder
     resolve_device(config.device)  # a device not here: said before the folder is made
     flag = "" if named_by_settings else "--out"  # a study's or search's: not the user's --out

@@ -14,6 +14,7 @@ from ..config import (
     check_loggers,
     check_texts,
     check_truths,
+    check_wholes,
     whole,
 )
 from ..errors import MnistlabError, shown_url
@@ -45,6 +46,7 @@ class TuneOptions:
     def __post_init__(self) -> None:
         check_truths(self, "report", "quick")  # report="no" retrained and wrote the report
         check_texts(self, "storage", "study_name", "data_dir", "device", "mlflow_uri")
+        check_wholes(self, "trials", "retrain_seeds", "seed")
         check_placement(self.placement)
         object.__setattr__(self, "log", check_loggers(self.log, self.mlflow_uri))
         if not whole(self.trials, 1):  # True was 1 trial
@@ -52,7 +54,7 @@ class TuneOptions:
         if not (whole(self.retrain_seeds, 0) and self.retrain_seeds <= MAX_SEEDS):
             # a study's limit: more seeds add nothing to a mean ± sd
             raise MnistlabError(f"retrain-seeds: must be a whole number from 0 to "
-                                f"{MAX_SEEDS:,}, got {self.retrain_seeds}")
+                                f"{MAX_SEEDS:,}, got {self.retrain_seeds!r}")
         for name, default in (("storage", "the folder's own tune.db"),
                               ("study_name", "the space's name")):
             if getattr(self, name) is not None and not getattr(self, name).strip():

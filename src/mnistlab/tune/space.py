@@ -58,6 +58,7 @@ from ..config import (
     check_name,
     list_presets_in,
     name_from_stem,
+    python_table,
     quote,
     read_preset_or_file,
     read_translations,
@@ -278,6 +279,10 @@ def _judged_on_validation(config: TrainConfig, where: str) -> TrainConfig:
 
 
 def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
+    if not isinstance(data, dict):
+        raise MnistlabError(f"{where}: a search space is a table of keys (base, space, ...), "
+                            f"as a space file's TOML reads; got {type(data).__name__}")
+    data = python_table(data)  # built in Python: numpy's numbers, tuples and paths taken
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise MnistlabError(f"{where}: unknown key(s) {', '.join(unknown)}; "
