@@ -165,8 +165,12 @@ def test_all_mirrors_dead_says_what_was_tried(http_root):
     assert f"{dead}train-images-idx3-ubyte.gz (could not connect)" in message
     assert f"{base}/missing/train-images-idx3-ubyte.gz (HTTP 404)" in message
     assert "`mnistlab data fetch mnist --from FOLDER`" in message and "\n" not in message
+    assert "check the network" in message  # one could not be reached
     assert _cached_names("mnist") == set()
     assert not (cache_root() / "mnist").exists()  # a first fetch that got nothing: no folder
+    with pytest.raises(MnistlabError, match=r"\(HTTP 404\); check that each mirror serves "
+                                            r"this dataset's files, or get"):
+        fetch("mnist", mirrors=[f"{base}/missing/"], timeout=5)  # it answered: not the network
     secret = dead.replace("http://", "http://bob:s3cret@")  # an internal mirror's login
     with pytest.raises(MnistlabError) as info:
         fetch("mnist", mirrors=[secret], timeout=5)
@@ -237,9 +241,9 @@ def test_a_mirror_s_bad_file_is_named_as_the_mirror_s_not_given_a_local_file_s_f
         fetch(name, mirrors=[f"{base}/bad/", f"{base}/raw/"])
     message = str(info.value)
     assert f"{base}/bad/{stem}.gz (checksum mismatch for {stem} of Tiny (expected " in message
-    assert message.endswith(f"{base}/raw/{stem}.gz (named .gz but a raw IDX file); check the "
-                            "network, or get the files elsewhere and run `mnistlab data fetch "
-                            f"{name} --from FOLDER`")
+    assert message.endswith(f"{base}/raw/{stem}.gz (named .gz but a raw IDX file); check that "
+                            "each mirror serves this dataset's files, or get the files "
+                            f"elsewhere and run `mnistlab data fetch {name} --from FOLDER`")
     assert "re-download" not in message and "drop the .gz" not in message
 
 
@@ -345,7 +349,8 @@ def test_fashion_offered_as_mnist_is_named(http_root, tmp_path, shared_datasets)
                 "fashion-mnist, from a folder named fashion-mnist \\(`mnistlab data fetch "
                 "fashion-mnist --from FOLDER` puts them there\\)")
     with pytest.raises(MnistlabError, match=r"mnist/train-images-idx3-ubyte\.gz \(these files "
-                       r"are Fashion-MNIST, not MNIST\); check the network"):
+                       r"are Fashion-MNIST, not MNIST\); check that each mirror serves "
+                       r"this dataset's files"):  # not "check the network": it answered (hunt)
         fetch("mnist", mirrors=[f"{base}/mnist/"])  # a mirror's file: no advice on folders
     assert _cached_names("mnist") == set()
     with pytest.raises(MnistlabError, match=identity):

@@ -441,6 +441,21 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     # a device the base has is no difference: the plan trains the two as one run (review)
     ("[base]\ndevice = 'cpu'\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'cpu' }, "
      "{ label = 'auto', device = 'auto' }]\n", "(x): 'cpu' and 'auto' are the same settings"),
+    # a variant's original figures are those its table shows: vall, or val under test = true
+    # (left out of the trials' table while the conclusions compared it), were kept (hunt)
+    (EXP + "variants = [{ label = 'a', lr = 0.1, original = { val = 88.0, vall = 3 } }]\n",
+     "(x) original 'a': unknown key(s) vall; the figures shown are train and val (percent)"),
+    (EXP + "test = true\nvariants = [{ label = 'a', original = { val = 88.0 } }]\n",
+     "(x) original 'a': unknown key(s) val; a test experiment's table shows acc and loss "
+     "together, as fractions; train and val are for experiments without test = true"),
+    (EXP + "test = true\nvariants = [{ label = 'a', original = { acc = 0.9 } }]\n",
+     "(x) original 'a': acc alone; a test experiment's table shows acc and loss together"),
+    (EXP + "variants = [{ label = 'a', original = { acc = 0.9, loss = 0.33 } }]\n",
+     "(x) original 'a': unknown key(s) acc, loss; the figures shown are train and val "
+     "(percent); acc and loss are for experiments with test = true"),
+    ("[base]\n[[experiment]]\nname = 'x'\ntest = true\nfactor = 'lr'\nvalues = [0.1, 0.2]\n"
+     "original = { '0.1' = { train = 90.0 } }\n", "(x) original '0.1': unknown key(s) train; "
+     "a test experiment's table shows acc and loss"),
     # settings that differ in the file but not in the network trained (last stop's gaps)
     ("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'x'\n"
      "grid = { model = ['mlp', 'cnn'], filters = ['8,16', '16,32'] }\n",
@@ -1648,6 +1663,33 @@ def test_a_device_a_run_asks_for_and_this_machine_lacks_is_refused_before_any_ru
     with pytest.raises(MnistlabError) as info:
         run_study(load_study(str(tiny_study)), tmp_path / "S")
     assert str(info.value).startswith(f"study tiny: {said}"), info.value
+    assert not (tmp_path / "S").exists()  # nothing trained, nothing written
+
+
+@pytest.mark.parametrize("where", ["base", "variant", "final"])
+def test_a_dataset_not_found_is_refused_before_the_folder_is_written(tiny_study, tmp_path,
+                                                                      where, monkeypatch):
+    """A study on MNIST missing from --data-dir wrote study.db and study.json; the mended
+    command, or another study there, was then refused as "holds another study" (hunt)."""
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path / "cache"))  # no copy to fall back on
+    text = tiny_study.read_text().replace('original = { "0.05" = { train = 70.0, val = 71.0 } }\n',
+                                          "")
+    nothing = tmp_path / "nothing"
+    if where == "base":
+        text = re.sub(r'data_dir = ".*"', f'data_dir = "{nothing}"', text)
+    elif where == "variant":
+        text = text.replace('factor = "lr"\nvalues = [0.01, 0.05]',
+                            'variants = [{ label = "0.01", lr = 0.01 }, { label = "elsewhere", '
+                            f'lr = 0.05, data_dir = "{nothing}" }}]')
+    else:
+        text = text.replace("{ epochs = 2 }", f'{{ epochs = 2, dataset = "{tmp_path / "mine"}" }}')
+    tiny_study.write_text(text)
+    said = (r"dataset: '.*mine' is neither a known dataset" if where == "final" else
+            r"fashion-mnist not found in .*nothing/fashion-mnist \(--data-dir names a folder that "
+            r"does not exist\)")
+    with pytest.raises(MnistlabError, match=said):
+        run_study(load_study(str(tiny_study)), tmp_path / "S")
     assert not (tmp_path / "S").exists()  # nothing trained, nothing written
 
 

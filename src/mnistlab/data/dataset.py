@@ -317,8 +317,8 @@ def load_dataset(name_or_path: str | os.PathLike, *,
                  data_dir: str | Path | None = None) -> Dataset:
     """A known dataset by name (checksums verified), or any folder of IDX files."""
     key = str(name_or_path)
+    folder, how = find_dataset(key, data_dir)
     if key in KNOWN_DATASETS:
-        folder, how = locate(key, data_dir)
         try:
             return replace(load_folder(folder, name=key, spec=KNOWN_DATASETS[key]),
                            found_via=how)
@@ -328,9 +328,19 @@ def load_dataset(name_or_path: str | os.PathLike, *,
             raise MnistlabError(f"{exc}; that copy is in {folder} (from {how}), which is read "
                                 "before mnistlab's cache, so fetching alone does not replace "
                                 "it: put a good copy there, or move that folder aside") from None
+    return load_folder(folder)
+
+
+def find_dataset(name_or_path: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
+    """Where load_dataset reads `name_or_path` from, and how it was found, without reading
+    it: a study asks before its folder is written (one begun on a missing dataset was then
+    another study's folder for the mended command)."""
+    key = str(name_or_path)
+    if key in KNOWN_DATASETS:
+        return locate(key, data_dir)
     path = Path(key).expanduser()
     if path.is_dir():
-        return load_folder(path)
+        return path, "path"
     relative = ("" if path.is_absolute() else  # stored as typed: read from where it runs
                 f" (a relative path, looked for in {Path.cwd()}: the folder the command runs in)")
     raise MnistlabError(f"dataset: {key!r} is neither a known dataset "

@@ -447,7 +447,7 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
     import pooch
     import requests
 
-    tried = []
+    tried, served = [], 0  # served: answered, with an error or a file not this dataset's
     # the temporary folder sits in the cache so the final rename stays on one file system
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=target.parent) as tmp:
         for base in mirrors:
@@ -462,6 +462,7 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                 read_verified(spec.name, stem, path, where=url)  # a gzip bomb stops here too
             except requests.RequestException as exc:
                 tried.append(shown_url(f"{url} ({_network_reason(exc)})"))
+                served += isinstance(exc, requests.HTTPError)  # it answered: 404, 403, ...
                 continue
             except OSError as exc:
                 if exc.errno in LOCAL_ERRORS:  # the cache's disk, not the mirror: no other
@@ -470,6 +471,7 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                 continue
             except MnistlabError as exc:
                 tried.append(_served(exc, url))
+                served += 1
                 continue
             finally:
                 if bar is not None:
@@ -478,9 +480,12 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                 os.replace(path, staged)
             (target / stem).unlink(missing_ok=True)  # a stale raw copy must not shadow it later
             return
+    # where every mirror answered (404, or another file), the network is not what to check
+    check = ("check that each mirror serves this dataset's files" if served == len(tried)
+             else "check the network")
     raise MnistlabError(f"could not fetch {stem}.gz of {spec.name}; tried: {' | '.join(tried)}; "
-                        f"check the network, or get the files elsewhere and run `mnistlab data "
-                        f"fetch {spec.name} --from FOLDER`")
+                        f"{check}, or get the files elsewhere and run `mnistlab data fetch "
+                        f"{spec.name} --from FOLDER`")
 
 
 MIRROR_SCHEMES = ("http", "https")  # what the capped downloader (requests) can fetch

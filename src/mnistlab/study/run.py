@@ -294,6 +294,26 @@ def check_devices(spec: StudySpec) -> None:
         _device_here(spec, where, device)
 
 
+def check_data(spec: StudySpec) -> None:
+    """Every dataset the study's runs read is where they will look (not read: a study on
+    MNIST missing from --data-dir wrote its folder, which the mended command was then refused
+    as another study's). For a study not begun, as check_devices."""
+    import warnings
+
+    from ..data.dataset import find_dataset
+
+    changed = [v.changes for e in spec.experiments for v in e.variants] + [spec.final.settings]
+    asked = {(spec.base.dataset, spec.base.data_dir)}
+    for changes in changed:
+        if {"dataset", "data_dir", "data-dir"} & set(changes):
+            config = TrainConfig.from_dict({**spec.base.to_dict(), **changes})
+            asked.add((config.dataset, config.data_dir))
+    with warnings.catch_warnings():  # said again where the runs read it
+        warnings.simplefilter("ignore")
+        for dataset, data_dir in sorted(asked, key=str):
+            find_dataset(dataset, data_dir)
+
+
 def check_run_devices(spec: StudySpec, plan: Plan, runs: Iterable[PlannedRun]) -> None:
     """The devices of the runs still to train, before any of them trains. Finished runs are
     not asked: a study finished on a GPU machine rebuilds its report on any other."""
@@ -349,6 +369,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
     local = isinstance(backend, LocalBackend)  # a cluster's workers may have what this lacks
     if local and not (out / "study.db").exists():
         check_devices(spec)  # before the folder is written: a mended file is the same study
+        check_data(spec)  # as is a mended --data-dir
     check_study_folder(out, spec)  # before anything is written into it
     files.check_output_folder(out)
     progress = progress or StudyProgress(silent=True)

@@ -454,15 +454,16 @@ def _parse_experiment(raw: dict[str, Any], base: TrainConfig, where: str, *,
     else:
         factor, variants = "trial", _listed_variants(raw, where)
     _check_variants(variants, kinds[0], where)
+    test = typed(raw, "test", "true or false", where, False)
     configs = []
     for v in variants:
         shown = v.label if v.label and control_character(v.label) is None else quote(v.label)
         at = f"{where}: {shown}"  # an empty list is labelled "": it read "(o): : hidden"
+        check_figures(v.original, f"{where} original {quote(v.label)}", test=test)
         configs.append(_with_validation(_check(base, v.changes, at), at))
     _check_read(variants, configs, where)  # the plainer word where no run reads the setting
     _check_distinct(variants, configs, base, where, kinds[0])
-    return Experiment(name, factor, tuple(variants),
-                      typed(raw, "test", "true or false", where, False),
+    return Experiment(name, factor, tuple(variants), test,
                       typed(raw, "title", "text", where, ""), typed(raw, "note", "text", where, ""),
                       read_translations(raw, {"title", "note"}, where))
 
@@ -602,6 +603,7 @@ def _count_settings(raw: dict[str, Any], kind: str, where: str) -> int:
 
 
 ORIGINAL_KEYS = ("train", "val")  # the figures a values or grid experiment's table shows
+TRIAL_KEYS = ("acc", "loss")  # a test experiment's (the trials'): what the original reported
 
 
 def _originals(raw: dict[str, Any], where: str, labels: list[str]) -> dict[str, Any]:
@@ -610,22 +612,31 @@ def _originals(raw: dict[str, Any], where: str, labels: list[str]) -> dict[str, 
     originals = typed(raw, "original", "table", where, {},
                       example="e.g. original = { \"0.01\" = { val = 85.2 } }")
     for label in originals:
-        figures = typed(originals, label, "table of numbers", f"{where} original",
-                        example="e.g. { train = 90.1, val = 88.0 }")
+        typed(originals, label, "table of numbers", f"{where} original",
+              example="e.g. { train = 90.1, val = 88.0 }")  # its keys: with its experiment's
         if label not in labels:
             raise MnistlabError(f"{where} original: no variant is labelled {quote(label)}; "
                                 f"the labels are {', '.join(map(quote, labels))}")
-        check_figures(figures, f"{where} original {quote(label)}")
     return originals
 
 
-def check_figures(figures: dict[str, Any], where: str) -> None:
+def check_figures(figures: dict[str, Any], where: str, *, test: bool = False) -> None:
     """An original's figures: only those a table shows (a typo, vall, or a test figure was
-    dropped without a word)."""
-    unknown = sorted(set(figures) - set(ORIGINAL_KEYS))
-    if unknown:
-        raise MnistlabError(f"{where}: unknown key(s) {', '.join(unknown)}; the figures shown "
-                            f"are {' and '.join(ORIGINAL_KEYS)} (percent)")
+    dropped without a word). A test experiment's table (the trials) shows the original's
+    reported accuracy and loss together, as fractions; the others its train and validation
+    accuracy, in percent (a variant's val under test = true was left out of the trials' table
+    while the conclusions compared it)."""
+    keys, unit = (TRIAL_KEYS, " together, as fractions") if test else (ORIGINAL_KEYS,
+                                                                        " (percent)")
+    unknown = sorted(set(figures) - set(keys))
+    if unknown or (test and figures and set(figures) != set(keys)):
+        shown = "a test experiment's table shows" if test else "the figures shown are"
+        other = ("; train and val are for experiments without test = true" if test else
+                 "; acc and loss are for experiments with test = true")
+        raise MnistlabError(f"{where}: " + (f"unknown key(s) {', '.join(unknown)}; " if unknown
+                                            else f"{' and '.join(sorted(figures))} alone; ")
+                            + f"{shown} {' and '.join(keys)}{unit}"
+                            + (other if set(unknown) & {*ORIGINAL_KEYS, *TRIAL_KEYS} else ""))
 
 
 def _values_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]:
