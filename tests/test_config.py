@@ -469,7 +469,8 @@ def test_numpy_whole_numbers_are_taken_as_python_s():
         TuneOptions(retrain_seeds=np.int64(5000))
     with pytest.raises(MnistlabError, match=r"got np\.float64\(2\.0\)|got 2\.0"):
         StudyOptions(seeds=np.float64(2.0))  # a float is no whole number, numpy's or not
-    assert TrainConfig(lr=np.float32(0.003)).lr == 0.003  # as written, not 0.0030000000260
+    # a TrainConfig keeps a float32's float64, as it always has: its runs are named by it
+    assert TrainConfig(lr=np.float32(0.003)).lr == float(np.float32(0.003))
 
 
 def test_a_study_or_space_built_in_python_takes_numpy_numbers_tuples_and_paths():
@@ -497,3 +498,14 @@ def test_a_study_or_space_built_in_python_takes_numpy_numbers_tuples_and_paths()
     assert space.compare.settings == {"lr": 0.01}
     with pytest.raises(MnistlabError, match="a search space is a table of keys"):
         parse_space([("base", {})])
+    # float32 arrays as written too, one by one (review); a key that is not text is one line
+    values = np.array([0.01, 0.1], dtype=np.float32)
+    spec = parse_study({"base": base, "experiment": [
+        {"name": "lr", "factor": "lr", "values": values}]})
+    assert [v.changes for v in spec.experiments[0].variants] == [{"lr": 0.01}, {"lr": 0.1}]
+    with pytest.raises(MnistlabError, match=r"^study.base: key 1 \(int\) is not text; keys are "
+                                            r"names"):
+        parse_study({"base": {1: 2}})
+    with pytest.raises(MnistlabError, match=r"study.experiment.original: key 0.01 \(float\)"):
+        parse_study({"base": base, "experiment": [{"name": "lr", "factor": "lr", "values": [
+            0.01, 0.1], "original": {0.01: {"val": 80.0}}}]})

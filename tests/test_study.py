@@ -460,7 +460,8 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     ("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'x'\n"
      "grid = { model = ['mlp', 'cnn'], filters = ['8,16', '16,32'] }\n",
      "(x): 'model=mlp, filters=8,16' and 'model=mlp, filters=16,32' train the same network "
-     "(model mlp does not read filters); list the cells that differ as variants instead of a "
+     "(filters: model mlp; only cnn and resnet read it); list the cells that differ as variants "
+     "instead of a "
      "grid"),
     ("[base]\nmodel = 'lenet5'\nvariant = 'modern'\n[[experiment]]\nname = 'x'\n"
      "factor = 'activation'\nvalues = ['', 'relu', 'tanh']\n",
@@ -476,7 +477,20 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
     (EXP + "variants = [{ label = 'a', optimizer = 'adam', momentum = 0.5 }, "
      "{ label = 'b', optimizer = 'adam', momentum = 0.9 }, "
      "{ label = 'c', optimizer = 'sgd', momentum = 0.9 }]\n",
-     "(x): 'a' and 'b' train the same network (optimizer adam does not read momentum)"),
+     "(x): 'a' and 'b' train the same network (momentum: optimizer adam; only sgd reads it)"),
+    # label smoothing beside the binary loss, val_size where validation is the test set
+    # (review): one network each, and in a grid the bce cells
+    ("[base]\nloss = 'bce'\nmetric = 'binary-accuracy'\n[[experiment]]\nname = 'x'\n"
+     "factor = 'label_smoothing'\nvalues = [0.0, 0.1]\n", "(x): label_smoothing does nothing "
+     "here (loss bce; only ce and ce-on-softmax smooth labels): every value would train the "
+     "same network; leave it out, or give it where loss = \"ce\""),
+    ("[base]\nval_from = 'test'\n[[experiment]]\nname = 'x'\nfactor = 'val_size'\n"
+     "values = [5000, 10000]\n", "(x): val_size does nothing here (val_from test validates on "
+     "the test set)"),
+    ("[base]\n[[experiment]]\nname = 'x'\ngrid = { loss = ['ce', 'bce'], "
+     "label_smoothing = [0.0, 0.1] }\n", "(x): 'loss=bce, label_smoothing=0' and 'loss=bce, "
+     "label_smoothing=0.1' train the same network (label_smoothing: loss bce; only ce and "
+     "ce-on-softmax smooth labels)"),
     # a setting no run of the experiment reads: identical networks, read as "no effect" (hunt)
     ("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'x'\nfactor = 'filters'\n"
      "values = [[8, 16], [16, 32]]\n", "(x): filters does nothing here (model mlp; only "),
@@ -500,23 +514,47 @@ def test_bad_study_files(text, message):
     assert "\n" not in str(info.value)
 
 
-def test_a_quick_epoch_cap_that_makes_values_alike_is_said():
-    """[quick] max_epochs = 3 makes epochs 5 and 10 one network: the quick form runs (it is a
-    smoke test), but says why two rows show the same runs."""
+def test_quick_settings_that_make_values_alike_are_said():
+    """[quick] max_epochs = 3 makes epochs 5 and 10 one network, a quick mlp makes filters 8
+    and 16 one: the quick form runs (it is a smoke test), but says why those rows cannot
+    differ, naming [quick]'s settings, every group of them (review)."""
     from mnistlab.config import tomllib
 
-    spec = parse_study(tomllib.loads("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'x'\n"
-                                     "factor = 'epochs'\nvalues = [2, 5, 10]\n"
-                                     "[quick]\nmax_epochs = 3\n"))
-    with pytest.warns(UserWarning, match=re.escape(
-            "--quick: in experiment x, max_epochs = 3 makes '5', '10' train the same network; "
-            "the quick form shows one run in their rows")):
+    spec = parse_study(tomllib.loads(
+        "[base]\nmodel = 'cnn'\n[[experiment]]\nname = 'x'\nfactor = 'epochs'\n"
+        "values = [2, 5, 10]\n[[experiment]]\nname = 'f'\nfactor = 'filters'\n"
+        "values = [[8], [16]]\n[[experiment]]\nname = 'g'\n"
+        "grid = { epochs = [4, 6], lr = [0.01, 0.1] }\n[quick]\nmax_epochs = 3\n"))
+    with pytest.warns(UserWarning) as said:
         spec.with_quick()
+    assert [str(w.message) for w in said] == [
+        "--quick: in experiment x, [quick] (max_epochs = 3) makes '5' and '10' train the same "
+        "network, so the quick form cannot tell them apart",
+        "--quick: in experiment g, [quick] (max_epochs = 3) makes 'epochs=4, lr=0.01' and "
+        "'epochs=6, lr=0.01' | 'epochs=4, lr=0.1' and 'epochs=6, lr=0.1' train the same network, "
+        "so the quick form cannot tell them apart"]
+    quick_mlp = dataclasses.replace(spec, quick={"model": "mlp"})  # no epoch cap at all
+    with pytest.warns(UserWarning, match=r"experiment f, \[quick\] \(model = 'mlp'\) makes '8' "
+                                         r"and '16' train the same network"):
+        quick_mlp.with_quick()
     spec = dataclasses.replace(spec, quick={"max_epochs": 10})  # a cap that merges none
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert [v.changes for v in spec.with_quick().experiments[0].variants] == [
             {"epochs": 2}, {"epochs": 5}, {"epochs": 10}]
+
+
+def test_nesterov_under_one_cycle_is_a_setting_of_its_own():
+    """One-cycle cycles SGD's momentum but still takes the Nesterov step: a study of it was
+    refused with "nesterov: needs --optimizer sgd and --momentum > 0" (review)."""
+    from mnistlab.config import tomllib
+
+    base = ("[base]\nmodel = 'mlp'\noptimizer = 'sgd'\nmomentum = 0.9\nnesterov = true\n"
+            "schedule = 'onecycle'\n[[experiment]]\nname = 'x'\n")
+    for experiment in ("factor = 'lr'\nvalues = [0.05, 0.1]\n",
+                       "factor = 'nesterov'\nvalues = [false, true]\n",
+                       "factor = 'schedule'\nvalues = ['cosine', 'onecycle']\n"):
+        assert len(parse_study(tomllib.loads(base + experiment)).experiments[0].variants) == 2
 
 
 def test_a_factor_beside_a_grid_or_variants_is_said_to_be_unused():
@@ -643,7 +681,7 @@ def test_a_folder_named_as_a_preset_does_not_hide_it(tmp_path, monkeypatch):
 def test_the_quick_form_in_spanish_is_spanish_throughout(tiny_study, tmp_path):
     quick = tiny_study.read_text() + "[quick]\ntrain_subset = 1000\nmax_epochs = 1\n"
     (tmp_path / "quick.toml").write_text(quick.replace('name = "tiny"', 'name = "tiny-q"'))
-    with pytest.warns(UserWarning, match="max_epochs = 1 makes '1', '3' train the same"):
+    with pytest.warns(UserWarning, match=r"max_epochs = 1\) makes '1' and '3' train the same"):
         result = run_study(str(tmp_path / "quick.toml"), tmp_path / "Q",
                            options=StudyOptions(quick=True, seeds=1, lang="es", workers=1))
     report = (tmp_path / "Q" / "report.md").read_text()

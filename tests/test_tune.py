@@ -1626,8 +1626,8 @@ def test_momentum_searched_under_onecycle_alone_is_refused():
     data["base"].update(optimizer="sgd", schedule="onecycle")
     data["space"] = {"momentum": {"type": "float", "low": 0.5, "high": 0.9}}
     with pytest.raises(MnistlabError, match=re.escape(
-            "space.momentum: every schedule drawn is onecycle, which cycles SGD's momentum "
-            "from 0.95 to 0.85 and back itself")):
+            "space.momentum: every schedule drawn is onecycle (schedule onecycle cycles SGD's "
+            "momentum from 0.95 to 0.85 and back itself): every value would train the same")):
         parse_space(data)
     # drawn beside another schedule too, it is searched
     data["space"]["schedule"] = {"type": "categorical", "choices": ["onecycle", "cosine"]}

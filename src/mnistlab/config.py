@@ -536,28 +536,37 @@ def whole(value: Any, least: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
-def python_value(value: Any) -> Any:
-    """`value` as Python's own kind where Python code gave numpy's or a path: np.float32(0.1)
+def python_value(value: Any, *, as_written: bool = False) -> Any:
+    """`value` as Python's own kind where Python code gave numpy's or a path: np.float64(0.1)
     is 0.1, np.bool_(True) True, an array a list, Path("x") "x". JSON and TOML write only
     Python's kinds ("Object of type float32 is not JSON serializable", after a study file
-    built in a notebook had been taken)."""
+    built in a notebook had been taken). `as_written`: a float32 is the number it prints as,
+    np.float32(0.01) 0.01, not 0.009999999776482582 (its float64; what a TrainConfig given
+    one has always held, and its runs are named by)."""
     if type(value).__module__ == "numpy" and hasattr(value, "item"):
         if getattr(value, "ndim", 0) != 0:
-            return value.tolist()
-        if type(value).__name__ in ("float16", "float32"):  # np.float32(0.01) is 0.01, as
-            return float(str(value))  # written, not 0.009999999776482582 (its float64)
+            return [python_value(v, as_written=as_written) for v in value]
+        if type(value).__name__ == "ndarray":  # np.array(0.01): its one number
+            return python_value(value[()], as_written=as_written)
+        if as_written and type(value).__name__ in ("float16", "float32"):
+            return float(str(value))
         return value.item()
     return os.fspath(value) if isinstance(value, os.PathLike) else value
 
 
-def python_table(data: Any) -> Any:
+def python_table(data: Any, where: str) -> Any:
     """A table built in Python (a study or a search space given as a dict) as its TOML file
-    reads: python_value throughout, and a tuple a list."""
+    reads: python_value throughout (as written), a tuple a list, and every key text."""
     if isinstance(data, dict):
-        return {key: python_table(value) for key, value in data.items()}
+        for key in data:
+            if not isinstance(key, str):
+                raise MnistlabError(f"{where}: key {key!r} ({type(key).__name__}) is not text; "
+                                    "keys are names, written as text as a file writes them "
+                                    "(e.g. \"0.01\" for a value's label)")
+        return {key: python_table(value, f"{where}.{key}") for key, value in data.items()}
     if isinstance(data, (list, tuple)):
-        return [python_table(value) for value in data]
-    return python_value(data)
+        return [python_table(value, where) for value in data]
+    return python_value(data, as_written=True)
 
 
 def check_wholes(options: Any, *names: str) -> None:

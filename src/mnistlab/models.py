@@ -99,13 +99,28 @@ def unread_settings(model: str) -> dict[str, tuple[str, ...]]:
             if name not in model_settings(model)}
 
 
-def settings_unread(config: TrainConfig) -> set[str]:
-    """The settings `config`'s model, optimizer and schedule do not read: `filters` beside an
-    mlp, `momentum` beside Adam, or beside one-cycle, which cycles SGD's momentum itself."""
-    onecycle = config.optimizer == "sgd" and config.schedule == "onecycle"
-    return {*unread_settings(config.model),
-            *(SGD_SETTINGS if config.optimizer != "sgd" else ()),
-            *(("momentum",) if onecycle else ())}
+ONECYCLE_MOMENTUM = "schedule onecycle cycles SGD's momentum from 0.95 to 0.85 and back itself"
+
+
+def settings_unread(config: TrainConfig) -> dict[str, tuple[str, str]]:
+    """Each setting `config`'s run does not read -> (why, where it is read): `filters` beside
+    an mlp, `momentum` beside Adam or beside one-cycle (which cycles SGD's momentum itself),
+    `label_smoothing` beside the binary loss, `val_size` where validation is the test set."""
+    out = {name: (f"model {config.model}; only {' and '.join(readers)} "
+                  f"read{'s' * (len(readers) == 1)} it", "give it beside a model that reads it")
+           for name, readers in unread_settings(config.model).items()}
+    if config.optimizer != "sgd":
+        out.update({name: (f"optimizer {config.optimizer}; only sgd reads it",
+                           'give it where optimizer = "sgd"') for name in SGD_SETTINGS})
+    elif config.schedule == "onecycle":
+        out["momentum"] = (ONECYCLE_MOMENTUM, "give it with another schedule")
+    if config.loss == "bce":
+        out["label_smoothing"] = ("loss bce; only ce and ce-on-softmax smooth labels",
+                                  'give it where loss = "ce"')
+    if config.val_from == "test":
+        out["val_size"] = ("val_from test validates on the test set",
+                           'give it where val_from = "train"')
+    return out
 
 
 def as_trained(config: TrainConfig) -> TrainConfig:
@@ -114,9 +129,11 @@ def as_trained(config: TrainConfig) -> TrainConfig:
     the augmentation written one way ("rotate=10.0" is "rotate=10"). Two configs alike here
     train one network, whatever their files say."""
     defaults = TrainConfig()
+    unread = {name: getattr(defaults, name) for name in settings_unread(config)}
+    if "momentum" in unread and "nesterov" not in unread and config.nesterov:
+        unread["momentum"] = 0.95  # one-cycle's own, with the Nesterov step it still takes
     augment = ",".join(f"{key}={value!r}" for key, value in sorted(config.augmentation.items()))
-    return config.replace(**{name: getattr(defaults, name) for name in settings_unread(config)},
-                          activation=config.resolved_activation, augment=augment)
+    return config.replace(**unread, activation=config.resolved_activation, augment=augment)
 
 
 def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,

@@ -294,6 +294,12 @@ def check_devices(spec: StudySpec) -> None:
         _device_here(spec, where, device)
 
 
+def check_can_begin(spec: StudySpec) -> None:
+    """What a study not begun needs here: its devices and its datasets."""
+    check_devices(spec)
+    check_data(spec)
+
+
 def check_data(spec: StudySpec) -> None:
     """Every dataset the study's runs read is where they will look (not read: a study on
     MNIST missing from --data-dir wrote its folder, which the mended command was then refused
@@ -368,8 +374,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
     backend = backend or LocalBackend()
     local = isinstance(backend, LocalBackend)  # a cluster's workers may have what this lacks
     if local and not (out / "study.db").exists():
-        check_devices(spec)  # before the folder is written: a mended file is the same study
-        check_data(spec)  # as is a mended --data-dir
+        check_can_begin(spec)  # before the folder is written: a mended file is the same study
     check_study_folder(out, spec)  # before anything is written into it
     files.check_output_folder(out)
     progress = progress or StudyProgress(silent=True)

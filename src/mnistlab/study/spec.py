@@ -46,7 +46,6 @@ from ..config import (
     JUDGED_ALIKE,
     SEED_LIMIT,
     SETTINGS,
-    SGD_SETTINGS,
     TRANSLATED,
     VAL_FROM,
     TrainConfig,
@@ -64,7 +63,7 @@ from ..config import (
     underscored,
 )
 from ..errors import MnistlabError, did_you_mean
-from ..messages import named_setting, setting_text, settings_text, value_said
+from ..messages import in_words, named_setting, setting_text, settings_text, value_said
 from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.study.presets"
@@ -241,7 +240,7 @@ class StudySpec:
                                                   for v in e.variants))
             for e in self.experiments)
         for e in experiments:
-            _warn_capped_alike(e, base, int(epochs_cap or 0))
+            _warn_quick_alike(e, base, self.quick)
         final = FinalSpec(self.final.choose, cap(self.final.settings), self.final.original)
         return dataclasses.replace(self, name=self.name + "-quick", base=base,
                                    experiments=experiments, final=final, quick={},
@@ -249,24 +248,24 @@ class StudySpec:
                                    quick_epochs=int(epochs_cap) if epochs_cap else None)
 
 
-def _warn_capped_alike(experiment: Experiment, base: TrainConfig, epochs_cap: int) -> None:
-    """Say where [quick]'s max_epochs makes variants of one experiment the same network
-    (epochs 20 and 30 both capped at 3): the quick form still runs, one row per label, each
-    showing the same runs (the plan trains equal settings once)."""
+def _warn_quick_alike(experiment: Experiment, base: TrainConfig, quick: dict[str, Any]) -> None:
+    """Say where the [quick] settings make variants of one experiment the same network (epochs
+    20 and 30 both capped at 3; filters beside a quick mlp): the quick form still runs, one row
+    per label, but those rows cannot tell the values apart. The full form refuses the same."""
     from ..models import as_trained
 
-    if not epochs_cap:
-        return
     alike: dict[str, list[str]] = collections.defaultdict(list)
     for v in experiment.variants:
         config = as_trained(TrainConfig.from_dict({**base.to_dict(), **v.changes}))
         alike[json.dumps(config.identity_dict(), sort_keys=True, default=str)].append(v.label)
-    merged = next((labels for labels in alike.values() if len(labels) > 1), None)
+    merged = [labels for labels in alike.values() if len(labels) > 1]
     if merged:
-        warnings.warn(f"--quick: in experiment {experiment.name}, max_epochs = {epochs_cap} "
-                      f"makes {', '.join(repr(label) for label in merged)} train the same "
-                      "network; the quick form shows one run in their rows",
-                      stacklevel=3)
+        groups = " | ".join(in_words([repr(label) for label in labels], "en")
+                            for labels in merged)
+        given = ", ".join(f"{key} = {value!r}" for key, value in quick.items())
+        warnings.warn(f"--quick: in experiment {experiment.name}, [quick] ({given}) makes "
+                      f"{groups} train the same network, so the quick form cannot tell them "
+                      "apart", stacklevel=3)
 
 
 def _shown_values(label: str, values: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -285,7 +284,7 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
     if not isinstance(data, dict):  # from Python: a list was "'int' has no 'replace'"
         raise MnistlabError(f"{where}: a study is a table of keys (name, base, experiment, "
                             f"...), as a study file's TOML reads; got {type(data).__name__}")
-    data = python_table(data)  # built in Python: numpy's numbers, tuples and paths taken
+    data = python_table(data, where)  # built in Python: numpy's numbers, tuples and paths taken
     known = {"name", "title", "description", "seeds", "base", "experiment", "final", "quick",
              "original_source", "original_base", "original_val_from", *TRANSLATED}
     unknown = set(data) - known
@@ -506,14 +505,12 @@ def _alike_because(first: TrainConfig, second: TrainConfig) -> str:
     differ): what `as_trained` set aside."""
     from ..models import settings_unread
 
+    unread = settings_unread(first)
     told = []
     for name in [k for k, v in first.identity_dict().items()
                  if second.identity_dict().get(k) != v]:
-        if name in settings_unread(first):
-            told.append(f"optimizer {first.optimizer} does not read {name}"
-                        if name in SGD_SETTINGS and first.optimizer != "sgd" else
-                        "schedule onecycle cycles SGD's momentum itself" if name == "momentum"
-                        else f"model {first.model} does not read {name}")
+        if name in unread:
+            told.append(f"{name}: {unread[name][0]}")
         elif name == "activation":
             told.append(f'activation "" is {first.model}\'s own, {first.resolved_activation}')
         elif name == "augment":
@@ -525,26 +522,15 @@ def _check_read(variants: list[Variant], configs: list[TrainConfig], where: str)
     """Refuse a setting the experiment varies that none of its runs reads: `filters` beside an
     mlp, `momentum` beside Adam. Every value trained the same network, and the report read as
     "filters make no difference" (a search refuses the same)."""
-    from ..models import settings_unread, unread_settings
+    from ..models import settings_unread
 
     unread = [settings_unread(config) for config in configs]
     for key in dict.fromkeys(k for v in variants for k in v.changes):
         if any(key not in u for u in unread):
             continue
-        if key == "momentum" and {c.optimizer for c in configs} == {"sgd"}:
-            why = "schedule onecycle cycles SGD's momentum from 0.95 to 0.85 and back itself"
-            fix = "give it with another schedule"
-        elif key in SGD_SETTINGS:
-            why = (f"optimizer {', '.join(sorted({c.optimizer for c in configs}))}; only sgd "
-                   "reads it")
-            fix = "give it where optimizer = \"sgd\""
-        else:
-            readers = unread_settings(configs[0].model)[key]
-            why = (f"model {', '.join(sorted({c.model for c in configs}))}; only "
-                   f"{' and '.join(readers)} read{'s' * (len(readers) == 1)} it")
-            fix = "give it beside a model that reads it"
+        why = "; ".join(dict.fromkeys(u[key][0] for u in unread))  # each reason once
         raise MnistlabError(f"{where}: {key} does nothing here ({why}): every value would train "
-                            f"the same network; leave it out, or {fix}")
+                            f"the same network; leave it out, or {unread[0][key][1]}")
 
 
 def _check_variants(variants: list[Variant], kind: str, where: str) -> None:

@@ -282,7 +282,7 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
     if not isinstance(data, dict):
         raise MnistlabError(f"{where}: a search space is a table of keys (base, space, ...), "
                             f"as a space file's TOML reads; got {type(data).__name__}")
-    data = python_table(data)  # built in Python: numpy's numbers, tuples and paths taken
+    data = python_table(data, where)  # built in Python: numpy's numbers, tuples and paths taken
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise MnistlabError(f"{where}: unknown key(s) {', '.join(unknown)}; "
@@ -325,7 +325,7 @@ def _check_read(params: list[Param], base: TrainConfig, where: str) -> None:
     mlp, `momentum` where every optimizer drawn is Adam. Every value trained the same network,
     the trials were spent for nothing and the importances credited the setting with noise
     (`train` warns of the same flags)."""
-    from ..models import list_models, model_settings
+    from ..models import ONECYCLE_MOMENTUM, list_models, model_settings
 
     searched = {p.name: p for p in params}
     for param in params:
@@ -344,10 +344,9 @@ def _check_read(params: list[Param], base: TrainConfig, where: str) -> None:
                 f"network; leave it out, or {_drawn_beside(decider, sorted(readers & choices))}")
         if param.name == "momentum" and _drawn("schedule", param, searched, base)[0] == {
                 "onecycle"}:
-            raise MnistlabError(f"{where} space.momentum: every schedule drawn is onecycle, "
-                                "which cycles SGD's momentum from 0.95 to 0.85 and back itself: "
-                                "every value would train the same network; leave it out, or "
-                                "draw another schedule")
+            raise MnistlabError(f"{where} space.momentum: every schedule drawn is onecycle "
+                                f"({ONECYCLE_MOMENTUM}): every value would train the same "
+                                "network; leave it out, or draw another schedule")
 
 
 def _drawn(decider: str, param: Param, searched: dict[str, Param],
