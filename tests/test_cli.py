@@ -887,6 +887,10 @@ def test_a_recipe_s_settings_a_config_file_s_model_does_not_read_blame_the_file(
     ("[train]\nepochs = 3\n", "[train] is a table; a run's settings file has no tables: "
                                "remove the [train] line"),
     ("[base]\nepochs = 3\n", "[base] is a table"),
+    # another tool's file (hunt): "remove the [build-system] line" was no help
+    ('[build-system]\nrequires = ["setuptools"]\n[project]\nname = "x"\n',
+     "not a run's settings file ([build-system] holds no setting: another tool's file?); give a "
+     "file of `name = value` settings"),
     ("[augment]\nrotate = 10\n", "[augment] is a table, but augment is one setting; write it "
                                   'on one line above any [table], e.g. augment = "rotate=10,'),
     ("learning_rate = 0.01\n", "unknown setting 'learning_rate' (did you mean lr?)"),

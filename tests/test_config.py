@@ -117,6 +117,8 @@ CLI_BAD = [
     (["--schedule", "warm"], "schedule: unknown value 'warm'"),
     (["--hidden", "128;64"], "hidden: '128;64' is not a comma-separated list"),
     (["--dataset", "cifar10"], "cifar10"),
+    (["--dataset", "fashion-mnst"], "dataset: 'fashion-mnst' (did you mean fashion-mnist?) is "
+     "neither a known dataset"),  # hunt: a recipe's name had the hint, a dataset's not
     (["--seed", "9223372036854775808"], "seed: must be below 2**62"),
     (["--data-seed", "4611686018427387904"], "data-seed: must be below 2**62"),
     (["--hidden", "1e400"], "hidden: '1e400' is not a comma-separated list"),
@@ -134,6 +136,28 @@ def test_cli_bad_settings_exit_2_with_one_line(argv, message, capsys, tmp_path):
     assert message in err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("line,said", [
+    ("epochs = true", "c.toml: epochs: expected a whole number, got true"),
+    ("hidden = [true]", "c.toml: hidden: [true] is not a list of whole numbers (e.g. [128, 64])"),
+    ("batch_size = 32.5", "c.toml: batch_size: expected a whole number, got 32.5"),
+    ("data_dir = 5", "c.toml: data_dir: expected text, got 5"),
+    ("tta = 1", "c.toml: tta: expected true or false, got 1"),
+    # a flag of the command: it was "unknown setting 'out' (did you mean dropout?)"
+    ("out = 'runs/x'", "c.toml: 'out' is no setting but a flag of the command (--out); give it "
+     "on the command line"),
+    ("recipe = 'mnist-fast'", "c.toml: 'recipe' is no setting but a flag of the command "
+     "(--recipe); give it on the command line"),
+])
+def test_a_config_file_s_bad_value_is_said_as_the_file_writes_it(line, said, capsys,
+                                                                  tmp_path):
+    """A config.toml's `epochs = true` was "got True", and `batch_size = 32.5` was said with
+    the flag's spelling, batch-size (hunt)."""
+    (tmp_path / "c.toml").write_text(line + "\n")
+    assert main(["train", "--quiet", "--config", str(tmp_path / "c.toml"),
+                 "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / said}"
 
 
 def test_toml_round_trip(tmp_path):

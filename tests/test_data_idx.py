@@ -231,6 +231,9 @@ def test_unknown_name_lists_known_ones(tmp_path, monkeypatch):
     with pytest.raises(MnistlabError, match="'kmnist' is neither a known dataset \\(mnist, "
                                             "fashion-mnist\\) nor an existing folder"):
         load_dataset("kmnist")
+    with pytest.raises(MnistlabError) as info:  # another dataset, not a typo of mnist
+        load_dataset("kmnist")
+    assert "did you mean" not in str(info.value)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

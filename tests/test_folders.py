@@ -136,6 +136,61 @@ def test_an_interrupted_run_in_a_default_folder_says_how_to_resume_it(train_args
     assert f"when this command is run again with --out runs/{folder.name}:" in err
 
 
+def _run_files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".lock"}
+
+
+def test_overwrite_stopped_before_its_first_whole_epoch_keeps_the_old_run(train_args, tmp_path,
+                                                                          capsys, monkeypatch):
+    """A Ctrl-C seconds into `--overwrite` deleted the finished run for a partial epoch that
+    resumes from the start (hunt). The old run stays whole until the new one has an epoch."""
+    from mnistlab.training import hooks
+
+    out = tmp_path / "r"
+    assert main([*train_args, "--out", str(out)]) == 0
+    before = _run_files(out)
+    capsys.readouterr()
+    monkeypatch.setattr(hooks.Progress, "on_step", lambda self, run, sample: interrupt.request())
+    try:
+        assert main([*train_args, "--out", str(out), "--hidden", "32", "--overwrite"]) == 130
+    finally:
+        interrupt.flag().clear()
+    assert capsys.readouterr().err.strip() == (
+        f"interrupted before the new run's first whole epoch: the run it was to replace is kept "
+        f"in {out} as it was; run the command again to replace it")
+    assert _run_files(out) == before and not (out / runs.REPLACED_FOLDER).exists()
+    # stopped after a whole epoch, the new run stands (resumable) and the old one is gone
+    monkeypatch.setattr(hooks.Progress, "on_step", lambda self, run, sample: None)
+    monkeypatch.setattr(hooks.Progress, "on_epoch_end",
+                        lambda self, run: interrupt.request(), raising=False)
+    try:
+        assert main([*train_args, "--out", str(out), "--hidden", "32", "--epochs", "2",
+                     "--overwrite"]) == 130
+    finally:
+        interrupt.flag().clear()
+    assert (out / "checkpoint.pt").is_file() and not (out / runs.REPLACED_FOLDER).exists()
+    assert TrainConfig.from_dict(runs.read_toml(out / "config.toml")).hidden == (32,)
+
+
+def test_overwrite_killed_before_its_first_whole_epoch_is_put_back_by_the_next_train(
+        train_args, tmp_path, capsys):
+    """Killed (no Ctrl-C to answer) between setting the old run aside and the new run's
+    first epoch: doctor says where it is, and the next train into the folder puts it back."""
+    out = tmp_path / "r"
+    assert main([*train_args, "--out", str(out)]) == 0
+    before = _run_files(out)
+    runs.replace_run(out, TrainConfig.from_dict(runs.read_toml(out / "config.toml")).replace(
+        hidden=(32,)))  # where the killed command stopped
+    capsys.readouterr()
+    assert main(["doctor", str(out)]) == 2
+    assert (f"an --overwrite here was stopped before the new run's first whole epoch (killed); "
+            f"the run it was to replace is set aside in .replaced/, and the next `mnistlab "
+            f"train --out {out}` puts it back first") in capsys.readouterr().err
+    assert main([*train_args, "--out", str(out)]) == 0  # the old run's settings: read back
+    assert "already holds this run, finished" in capsys.readouterr().err
+    assert _run_files(out) == before and not (out / runs.REPLACED_FOLDER).exists()
+
+
 def test_a_run_inside_another_run_folder_is_refused_before_it_trains(train_args, tmp_path,
                                                                       capsys):
     """`--out RUN/sub` trained into the run folder, which was then refused as holding "files

@@ -365,6 +365,23 @@ def test_progress_counts_every_step_once():
     assert task.total == task.completed == 2 * 143
 
 
+@pytest.mark.parametrize("lang,said", [("en", "doctor: Not learning"),
+                                       ("es", "doctor: No aprende")])
+def test_the_live_doctor_line_is_in_the_run_s_language(lang, said):
+    """`train --lang es` printed the doctor's line during training in English, under a
+    Spanish panel at the end (hunt)."""
+    import io
+
+    from rich.console import Console
+
+    from mnistlab.progress import RichReporter
+
+    console = Console(file=io.StringIO(), width=300)
+    train(TrainConfig(**{**FAST, "epochs": 1, "shuffle_labels": True}), dataset=blobs(),
+          reporter=RichReporter(console, lang=lang))
+    assert said in console.file.getvalue()
+
+
 @pytest.mark.parametrize("moment", ["on_step", "on_epoch_end"])
 def test_a_second_ctrl_c_still_stops_at_once(tmp_path, moment):
     """With the command's handler, the first Ctrl-C asks the run to stop and the second

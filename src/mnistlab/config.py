@@ -117,20 +117,20 @@ def parse_int_list(name: str, text: str | list | tuple) -> tuple[int, ...]:
     if isinstance(text, int) and not isinstance(text, bool):
         text = [text]
     if not isinstance(text, (str, list, tuple)):
-        raise MnistlabError(f"{name}: {quote(text)} is not a list of whole numbers "
+        raise MnistlabError(f"{name}: {quote_setting(text)} is not a list of whole numbers "
                             "(e.g. [128, 64])")
     items = text.split(",") if isinstance(text, str) else list(text)
     if any(str(item).strip() == "" for item in items[:-1]):  # a trailing comma is harmless
-        raise MnistlabError(f"{name}: {quote(text)} has an empty item; list the sizes with one "
-                            "comma between each (e.g. 128,64)")
+        raise MnistlabError(f"{name}: {quote_setting(text)} has an empty item; list the sizes "
+                            "with one comma between each (e.g. 128,64)")
     try:
         values = tuple(int(str(item).strip()) for item in items if str(item).strip() != "")
     except ValueError:
         form = ("a comma-separated list of whole numbers (e.g. 128,64)" if isinstance(text, str)
                 else "a list of whole numbers (e.g. [128, 64])")  # a flag's, a file's
-        raise MnistlabError(f"{name}: {quote(text)} is not {form}") from None
+        raise MnistlabError(f"{name}: {quote_setting(text)} is not {form}") from None
     if not values or any(v < 1 for v in values):
-        raise MnistlabError(f"{name}: {quote(text)} must list one or more positive whole "
+        raise MnistlabError(f"{name}: {quote_setting(text)} must list one or more positive whole "
                             "numbers")
     if len(values) > MAX_LAYERS:
         raise MnistlabError(f"{name}: at most {MAX_LAYERS} layers, got {len(values):,}; list "
@@ -488,31 +488,33 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             return value
         if isinstance(value, str) and value.lower() in _BOOL_WORDS:  # the CLI's words too
             return _BOOL_WORDS[value.lower()] == "true"
-        raise MnistlabError(f"{key}: expected true or false, got {quote(value)}")
+        raise MnistlabError(f"{key}: expected true or false, got {quote_setting(value)}")
     if isinstance(default, int) and not isinstance(default, bool):
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise MnistlabError(f"{key.replace('_', '-')}: expected a whole number, "
-                                f"got {quote(value)}")
+                                f"got {quote_setting(value)}")
         try:
             return int(value)
         except (TypeError, ValueError):
             raise MnistlabError(
-                f"{key.replace('_', '-')}: expected a whole number, got {quote(value)}"
+                f"{key.replace('_', '-')}: expected a whole number, got {quote_setting(value)}"
             ) from None
     if isinstance(default, float):
         try:
             number = float(value)
         except (TypeError, ValueError, OverflowError):
-            raise MnistlabError(
-                f"{key.replace('_', '-')}: expected a number, got {quote(value)}") from None
+            raise MnistlabError(f"{key.replace('_', '-')}: expected a number, got "
+                                f"{quote_setting(value)}") from None
         if isinstance(value, bool):
-            raise MnistlabError(f"{key.replace('_', '-')}: expected a number, got {quote(value)}")
+            raise MnistlabError(f"{key.replace('_', '-')}: expected a number, got "
+                                f"{quote_setting(value)}")
         return number
     if isinstance(default, tuple):
         return parse_int_list(key.replace("_", "-"), value)
     if default is None or isinstance(default, str):
         if not isinstance(value, str):
-            raise MnistlabError(f"{key.replace('_', '-')}: expected text, got {quote(value)}")
+            raise MnistlabError(f"{key.replace('_', '-')}: expected text, got "
+                                f"{quote_setting(value)}")
         return value
     return value
 
@@ -862,6 +864,20 @@ def quote(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def quote_setting(value: Any) -> str:
+    """`quote`, with true and false as files and flags write them (a config.toml's
+    `epochs = true` was "got True", `hidden = [true]` "[True] is not a list ...")."""
+    def written(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(written(item) for item in v) + "]"
+        return repr(v)
+
+    text = written(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def read_translations(raw: dict[str, Any], allowed: set[str],
                       where: str) -> dict[str, dict[str, str]]:
     """`{lang: {key: text}}` from the `[es]`-style tables of `raw`, each key one of `allowed`."""
@@ -895,11 +911,19 @@ OTHER_NAMES = {"learning_rate": "lr", "batch": "batch_size", "n_epochs": "epochs
                "lr_schedule": "schedule", "hidden_sizes": "hidden", "layers": "hidden"}
 
 
+# what the train command takes besides the settings: in a settings table, `out = "x"` was
+# "unknown setting 'out' (did you mean dropout?)"
+COMMAND_FLAGS = ("out", "recipe", "config", "overwrite", "quiet", "lang", "log", "mlflow_uri")
+
+
 def setting_name(name: str, where: str, what: str = "unknown setting") -> str:
     """`name` as TrainConfig spells it (batch-size -> batch_size); one line, with the close
     names, where it is no setting."""
     known = sorted(SETTINGS)
     key = name.replace("-", "_")
+    if key in COMMAND_FLAGS:
+        raise MnistlabError(f"{where}: {quote(name)} is no setting but a flag of the command "
+                            f"(--{key.replace('_', '-')}); give it on the command line")
     if key not in SETTINGS:
         close = ([OTHER_NAMES[key.lower()]] if key.lower() in OTHER_NAMES else
                  [k for k in known if k.startswith(key[:3])] or
@@ -949,6 +973,12 @@ def _no_tables(data: dict[str, Any], path: str | Path) -> None:
                        f"{key} = VALUE")
             raise MnistlabError(f"{path}: [{key}] is a table, but {key} is one setting; write "
                                 f"it on one line above any [table], e.g. {example}")
+        if not any(str(name).replace("-", "_") in SETTINGS for name in value):
+            # pyproject.toml: "remove the [build-system] line and keep its lines" was no help
+            raise MnistlabError(f"{path}: not a run's settings file ([{key}] holds no setting: "
+                                "another tool's file?); give a file of `name = value` settings "
+                                "(`mnistlab train --help` lists them), such as a run's "
+                                "config.toml")
         raise MnistlabError(f"{path}: [{key}] is a table; a run's settings file has no tables: "
                             f"remove the [{key}] line and keep its `name = value` lines at the "
                             "top")

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 
 
 class Reporter:
-    """No-op base: override what you need."""
+    """No-op base: override what you need. `lang`: the language of the doctor's findings it
+    is handed (the live line; `train --lang`)."""
+
+    lang = "en"
 
     def run_started(self, config: Any, epochs: int, steps_per_epoch: int, *,
                     done_epochs: int = 0) -> None:
@@ -98,8 +101,9 @@ class RichReporter(Reporter):
     """One bar per run (steps), a line per finished epoch."""
 
     def __init__(self, console: Console | None = None, *, progress: Progress | None = None,
-                 label: str = "train", epoch_lines: bool = True):
+                 label: str = "train", epoch_lines: bool = True, lang: str = "en"):
         self.console = console or Console(stderr=True)
+        self.lang = lang
         self._own = progress is None
         self.progress = progress or _bar(self.console)
         self.label = label

@@ -25,6 +25,7 @@ import json
 import math
 import pickle
 import shlex
+import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,9 @@ MODEL_FORMAT = "mnistlab-model-1"
 RUN_FILES = ("config.toml", "metrics.csv", "summary.json", "model.pt", "checkpoint.pt",
              "curves.png", "confusion.png")
 LOCK_FILE = ".lock"
+# --overwrite's old run, set aside until the new one has a whole epoch: a Ctrl-C before that
+# had deleted the finished run for a partial epoch that resumes from the start
+REPLACED_FOLDER = ".replaced"
 # held by a search's driver while it retrains its best configuration and writes the report,
 # on any backend (a Ray worker's run folder may be on another machine)
 SEARCH_REPORT_LOCK = ".report.lock"
@@ -118,7 +122,8 @@ def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = Tru
 def check_run_folder(out: Path, flag: str = "--out") -> None:
     """Refuse, before anything is written, a folder that holds files of something else
     (`flag` "": a folder a study or search names itself)."""
-    files.check_owned_folder(out, {*RUN_FILES, LOCK_FILE, *TRACKING_ENTRIES}, "run", flag)
+    files.check_owned_folder(out, {*RUN_FILES, LOCK_FILE, REPLACED_FOLDER, *TRACKING_ENTRIES},
+                             "run", flag)
 
 
 def _stored_config(out: Path) -> TrainConfig | None:
@@ -265,6 +270,7 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
     back (the train command refuses those too). `named_by_settings`: a study's or search's
     run folder, named after its settings (check_named_run_folder)."""
     check_run_folder(out)
+    settle_replaced(out)  # a replacement killed before it decided (SIGKILL, power)
     present = _computed(out)
     if present:
         stored, source = _stored_config_from(out)
@@ -321,13 +327,42 @@ def _edited_by_hand(out: Path, config: TrainConfig, stored: TrainConfig) -> Mnis
 
 
 def replace_run(out: Path, config: TrainConfig) -> None:
-    """--overwrite, once the new run's data and model are ready: the old run's files go (only
-    those: nothing else is ever in a run folder, see check_run_folder), the new config.toml
-    comes. A typo in the new settings, or data not found, leaves the old run whole."""
+    """--overwrite, once the new run's data and model are ready: the old run's files are set
+    aside in REPLACED_FOLDER (only those: nothing else is ever in a run folder, see
+    check_run_folder), the new config.toml comes. A typo in the new settings, or data not
+    found, leaves the old run whole; `settle_replaced` ends the replacement."""
+    aside = out / REPLACED_FOLDER
+    aside.mkdir()
     for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
+        if (out / name).exists():
+            (out / name).rename(aside / name)
     _set_aside_event_files(out / TENSORBOARD_FOLDER)
     files.write_text(out / "config.toml", config.to_toml())
+
+
+class ReplacementStopped(MnistlabError):
+    """An --overwrite run stopped before its first whole epoch: the run it was to replace is
+    back (said as the stop it is, not as an error)."""
+
+
+def settle_replaced(out: Path, *, keep_new: bool | None = None) -> bool:
+    """End a replacement (replace_run): the old run's files go where the new run has
+    something to keep (`keep_new`; None: an epoch checkpoint or a summary in the folder), and
+    come back otherwise, the new run's files removed. True where the old run came back."""
+    aside = out / REPLACED_FOLDER
+    if not aside.is_dir():
+        return False
+    if keep_new is None:
+        keep_new = (out / "checkpoint.pt").exists() or (out / "summary.json").exists()
+    if keep_new:
+        shutil.rmtree(aside)
+        return False
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for kept in aside.iterdir():
+        kept.rename(out / kept.name)
+    aside.rmdir()
+    return True
 
 
 def _set_aside_event_files(logdir: Path) -> None:
@@ -976,6 +1011,11 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
     if not run_dirs and resumable and not (root / "study.db").is_file():
         if files.held(root / LOCK_FILE):  # the command that would resume it is refused
             raise _training_now(path)
+        if (root / REPLACED_FOLDER).is_dir():  # an --overwrite killed before its first epoch
+            raise MnistlabError(f"{path}: an --overwrite here was stopped before the new run's "
+                                f"first whole epoch (killed); the run it was to replace is set "
+                                f"aside in {REPLACED_FOLDER}/, and the next `mnistlab train "
+                                f"--out {path}` puts it back first")
         raise MnistlabError(f"{path}: a run that has not finished (no summary.json: stopped, "
                             "killed or out of memory); run the same train command again to "
                             "resume it, then examine it")

@@ -170,6 +170,7 @@ def _list_recipes(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from ..progress import RichReporter, SilentReporter
     from ..recipes import get_recipe
+    from ..runs import ReplacementStopped
     from ..training import train
 
     if args.recipe == "list":
@@ -186,7 +187,7 @@ def run_train(args: argparse.Namespace) -> int:
         made = [p for p in (out, *out.parents) if not p.exists()]
     else:
         made.insert(0, out)
-    reporter = SilentReporter() if args.quiet else RichReporter(stderr)
+    reporter = SilentReporter() if args.quiet else RichReporter(stderr, lang=args.lang)
     try:
         with _taken_back_if_left_empty(out, made), \
                 recipe_named(args, recipe):  # the data's refusals of its settings
@@ -194,6 +195,9 @@ def run_train(args: argparse.Namespace) -> int:
             result = train(config, out=out, reporter=reporter, overwrite=args.overwrite,
                            refuse_damaged=True,  # a finished run's damaged summary: kept
                            hooks=tracking.train_hooks() if tracking else None, lang=args.lang)
+    except ReplacementStopped as stop:  # the replaced run is back: a stop, not an error
+        stderr.print(f"\n{escape(str(stop))}")
+        return stop.exit_code
     except KeyboardInterrupt:  # outside the epochs (the final scoring, writing the files)
         if not out.is_dir():
             raise

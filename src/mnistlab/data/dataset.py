@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..config import control_character
-from ..errors import MnistlabError
+from ..errors import MnistlabError, did_you_mean
 from .idx import (
     DEFAULT_LIMIT,
     MAX_PAYLOAD_BYTES,
@@ -343,9 +343,12 @@ def find_dataset(name_or_path: str, data_dir: str | Path | None = None) -> tuple
         return path, "path"
     relative = ("" if path.is_absolute() else  # stored as typed: read from where it runs
                 f" (a relative path, looked for in {Path.cwd()}: the folder the command runs in)")
-    raise MnistlabError(f"dataset: {key!r} is neither a known dataset "
-                        f"({', '.join(KNOWN_DATASETS)}) nor an existing folder{relative}; give a "
-                        "known name or the path of a folder holding the four IDX files")
+    # a typo of a known name, not another dataset that ends alike (kmnist, emnist, qmnist)
+    alike = did_you_mean(key, [name for name in KNOWN_DATASETS if name[:1] == key[:1]])
+    raise MnistlabError(f"dataset: {key!r}{alike} is "
+                        f"neither a known dataset ({', '.join(KNOWN_DATASETS)}) nor an existing "
+                        f"folder{relative}; give a known name or the path of a folder holding the "
+                        "four IDX files")
 
 
 def dataset_info(name: str, data_dir: str | Path | None = None) -> dict:

@@ -67,14 +67,14 @@ class Progress(Hook):
                                   done_epochs=run.epochs_done)
         if run.size == 1:
             for finding in doctor.problems(run.findings[0]):
-                self.reporter.finding(finding.to_dict())
+                self.reporter.finding(finding.to_dict(self.reporter.lang))
 
     def on_step(self, run: Run, sample: StepSample) -> None:
         self.reporter.step_progress(sample.steps, sample.loss, sample.accuracy)
 
     def on_finding(self, run: Run, member: int, finding: Finding) -> None:
         if run.size == 1:
-            self.reporter.finding(finding.to_dict())
+            self.reporter.finding(finding.to_dict(self.reporter.lang))
 
     def on_epoch_end(self, run: Run) -> None:
         self.reporter.epoch_ended(run.epoch_record())  # member 0 may have stopped earlier

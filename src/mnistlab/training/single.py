@@ -288,6 +288,26 @@ def _train(config: TrainConfig, out_dir: Path | None, dataset: Dataset | None,
     run = Run.start(learner, splits, hooks)
     if resume and checkpoint is not None and checkpoint.exists():
         run.restore(runs.load_checkpoint(checkpoint, [config], CHECKPOINT_FORMAT))
-    run_epochs(run)
-    return finish_member(run, 0, learner.member_model(0), evaluate_test=evaluate_test, out=out_dir,
-                         write_plots=write_plots, lang=lang)
+    try:
+        run_epochs(run)
+        result = finish_member(run, 0, learner.member_model(0), evaluate_test=evaluate_test,
+                               out=out_dir, write_plots=write_plots, lang=lang)
+    except BaseException:
+        if replace and out_dir is not None:  # the old run back unless an epoch was saved
+            runs.settle_replaced(out_dir)
+        raise
+    if replace and out_dir is not None:
+        _settle_replacement(out_dir, result)
+    return result
+
+
+def _settle_replacement(out: Path, result: RunResult) -> None:
+    """After an --overwrite run: the replaced run goes, unless this one was stopped before
+    its first whole epoch (a partial epoch that resumes from the start): it is then put back
+    as it was, and the stop is said."""
+    stopped_early = result.summary.status == "interrupted" and result.summary.epochs == 0
+    if runs.settle_replaced(out, keep_new=not stopped_early):
+        raise runs.ReplacementStopped(
+            f"interrupted before the new run's first whole epoch: the run it was to replace is "
+            f"kept in {out} as it was; run the command again to replace it",
+            exit_code=interrupt.exit_code())
