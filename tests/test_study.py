@@ -514,6 +514,30 @@ def test_bad_study_files(text, message):
     assert "\n" not in str(info.value)
 
 
+def test_a_problem_in_each_of_several_experiments_is_said_at_once():
+    """A student's file with a mistake in three experiments was told one per run of the
+    command (last stop's leftover); one problem is said as before."""
+    from mnistlab.config import tomllib
+
+    text = ("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'a'\nfactor = 'lr'\n"
+            "values = [0.1, '0.1']\n[[experiment]]\nname = 'b'\nfactor = 'filters'\n"
+            "values = [[8], [16]]\n[[experiment]]\nname = 'c'\nfactor = 'dropout'\n"
+            "values = [0.1, 0.2]\n[[experiment]]\nname = 'c'\nfactor = 'dropout'\n"
+            "values = [0.3]\n")
+    with pytest.raises(MnistlabError) as info:
+        parse_study(tomllib.loads(text), where="s.toml")
+    assert str(info.value) == (
+        "s.toml: 3 problems: (1) [[experiment]] #1 (a): lr=0.1 and lr='0.1': one is text in "
+        "quotes; write numbers without quotes; (2) [[experiment]] #2 (b): filters does nothing "
+        "here (model mlp; only cnn and resnet read it): every value would train the same "
+        "network; leave it out, or give it beside a model that reads it; (3) two experiments "
+        "are named 'c'")
+    with pytest.raises(MnistlabError) as info:  # one problem: its line as it was
+        parse_study(tomllib.loads(text.split("[[experiment]]\nname = 'b'")[0]), where="s.toml")
+    assert str(info.value) == ("s.toml [[experiment]] #1 (a): lr=0.1 and lr='0.1': one is text "
+                               "in quotes; write numbers without quotes")
+
+
 def test_quick_settings_that_make_values_alike_are_said():
     """[quick] max_epochs = 3 makes epochs 5 and 10 one network, a quick mlp makes filters 8
     and 16 one: the quick form runs (it is a smoke test), but says why those rows cannot

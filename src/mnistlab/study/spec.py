@@ -304,18 +304,7 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
     base = _with_validation(checked_config(raw_base, f"{where} [base]"), f"{where} [base]")
     seeds = typed(data, "seeds", "whole number", where, 3)
     check_plan_size(seeds, 0, base.seed, where)
-    experiments: list[Experiment] = []
-    names: set[str] = set()
-    settings_so_far = 0
-    for i, raw in enumerate(typed(data, "experiment", "array of tables", where, [],
-                                  example="[[experiment]] sections")):
-        exp = _parse_experiment(raw, base, f"{where} [[experiment]] #{i + 1}",
-                                settings_before=settings_so_far, seeds=seeds)
-        if exp.name in names:
-            raise MnistlabError(f"{where}: two experiments are named {exp.name!r}")
-        names.add(exp.name)
-        experiments.append(exp)
-        settings_so_far += len(exp.variants)
+    experiments = _parse_experiments(data, base, seeds, where)
     final = _parse_final(typed(data, "final", "table", where, {"choose": "none"},
                                example="[final] with choose = \"best\""), base, where)
     quick = underscored(dict(typed(data, "quick", "table", where, {})), f"{where} [quick]")
@@ -346,6 +335,36 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
         raise MnistlabError(f"{where}: nothing to train; add an [[experiment]] (e.g. name = "
                             "\"lr\", factor = \"lr\", values = [0.01, 0.1]) or a [final]")
     return spec
+
+
+def _parse_experiments(data: dict[str, Any], base: TrainConfig, seeds: int,
+                       where: str) -> list[Experiment]:
+    """Each [[experiment]], checked on its own: a file with a mistake in three experiments
+    is told all three in one line, not one per run of the command."""
+    experiments: list[Experiment] = []
+    problems: list[MnistlabError] = []
+    names: set[str] = set()
+    settings_so_far = 0
+    for i, raw in enumerate(typed(data, "experiment", "array of tables", where, [],
+                                  example="[[experiment]] sections")):
+        try:
+            exp = _parse_experiment(raw, base, f"{where} [[experiment]] #{i + 1}",
+                                    settings_before=settings_so_far, seeds=seeds)
+            if exp.name in names:
+                raise MnistlabError(f"{where}: two experiments are named {exp.name!r}")
+        except MnistlabError as exc:
+            problems.append(exc)
+            continue
+        names.add(exp.name)
+        experiments.append(exp)
+        settings_so_far += len(exp.variants)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:  # each said without the file's name, which leads the line once
+        said = [str(p).removeprefix(f"{where} ").removeprefix(f"{where}: ") for p in problems]
+        raise MnistlabError(f"{where}: {len(problems)} problems: "
+                            + "; ".join(f"({n}) {text}" for n, text in enumerate(said, 1)))
+    return experiments
 
 
 def _original_val_from(data: dict[str, Any], where: str) -> str:
