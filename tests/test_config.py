@@ -160,6 +160,18 @@ def test_a_config_file_s_bad_value_is_said_as_the_file_writes_it(line, said, cap
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / said}"
 
 
+def test_a_command_flag_elsewhere_is_no_setting_without_a_false_hint():
+    """Review: the flag's wording reached study files and Python (`replace(out=...)` was told
+    to give --out on the command line); there it is an unknown setting, without "did you
+    mean dropout?"."""
+    from mnistlab.study import parse_study
+
+    with pytest.raises(MnistlabError, match=r"unknown setting 'out'$"):
+        TrainConfig().replace(out="x")
+    with pytest.raises(MnistlabError, match=r"\[base\]: unknown setting 'recipe'$"):
+        parse_study({"base": {"recipe": "mnist-fast"}})
+
+
 def test_toml_round_trip(tmp_path):
     config = TrainConfig(model="cnn", filters=(8, 16), dense=(32,), dropout=0.25,
                          augment="rotate=10,scale=0.1", batchnorm=True, data_dir="/x/y")

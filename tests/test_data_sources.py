@@ -169,7 +169,7 @@ def test_all_mirrors_dead_says_what_was_tried(http_root):
     assert _cached_names("mnist") == set()
     assert not (cache_root() / "mnist").exists()  # a first fetch that got nothing: no folder
     with pytest.raises(MnistlabError, match=r"\(HTTP 404\); check that each mirror serves "
-                                            r"this dataset's files, or get"):
+                                            r"this dataset's files \(and the network"):
         fetch("mnist", mirrors=[f"{base}/missing/"], timeout=5)  # it answered: not the network
     secret = dead.replace("http://", "http://bob:s3cret@")  # an internal mirror's login
     with pytest.raises(MnistlabError) as info:
@@ -242,7 +242,8 @@ def test_a_mirror_s_bad_file_is_named_as_the_mirror_s_not_given_a_local_file_s_f
     message = str(info.value)
     assert f"{base}/bad/{stem}.gz (checksum mismatch for {stem} of Tiny (expected " in message
     assert message.endswith(f"{base}/raw/{stem}.gz (named .gz but a raw IDX file); check that "
-                            "each mirror serves this dataset's files, or get the files "
+                            "each mirror serves this dataset's files (and the network, where a "
+                            "login page or a proxy answered for them), or get the files "
                             f"elsewhere and run `mnistlab data fetch {name} --from FOLDER`")
     assert "re-download" not in message and "drop the .gz" not in message
 

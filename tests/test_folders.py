@@ -186,9 +186,55 @@ def test_overwrite_killed_before_its_first_whole_epoch_is_put_back_by_the_next_t
     assert (f"an --overwrite here was stopped before the new run's first whole epoch (killed); "
             f"the run it was to replace is set aside in .replaced/, and the next `mnistlab "
             f"train --out {out}` puts it back first") in capsys.readouterr().err
+    assert main(["evaluate", str(out)]) == 2  # review: it said only "no model.pt here"
+    assert (f"no model.pt here: an --overwrite was stopped before the new run's first whole "
+            f"epoch (killed), and the run it was to replace is set aside in .replaced/; the next "
+            f"`mnistlab train --out {out}` puts it back") in capsys.readouterr().err
     assert main([*train_args, "--out", str(out)]) == 0  # the old run's settings: read back
     assert "already holds this run, finished" in capsys.readouterr().err
     assert _run_files(out) == before and not (out / runs.REPLACED_FOLDER).exists()
+
+
+def test_a_replacement_killed_after_its_first_epoch_is_the_new_run_and_a_refusal_deletes_nothing(
+        train_args, tmp_path, capsys):
+    """Review: the next train settled a replacement killed after its first checkpoint by
+    deleting the old run, even a train then refused; doctor had said it would come back.
+    The new run's first checkpoint drops the old one; a leftover from the moment between is
+    kept by a refused command."""
+    out = tmp_path / "r"
+    assert main([*train_args, "--out", str(out)]) == 0
+    old = TrainConfig.from_dict(runs.read_toml(out / "config.toml"))
+    runs.replace_run(out, old.replace(hidden=(32,)))
+    (out / "checkpoint.pt").write_bytes(b"saved")  # killed between the save and the drop
+    capsys.readouterr()
+    assert main([*train_args, "--out", str(out)]) == 2  # the old settings: another run's now
+    assert "holds a run of another configuration" in capsys.readouterr().err
+    assert (out / runs.REPLACED_FOLDER / "model.pt").is_file()  # nothing deleted
+    assert main(["evaluate", str(out)]) == 2  # the new run's, which resumes
+    assert "to resume it" in capsys.readouterr().err
+
+
+def test_a_replacement_puts_back_or_sets_aside_the_tensorboard_events_with_its_run(tmp_path):
+    """Review: a Ctrl-C'd --overwrite put the old run back "as it was", but TensorBoard then
+    showed the stopped run (the old events were in replaced-1/)."""
+    out = tmp_path / "r"
+    (out / "tensorboard").mkdir(parents=True)
+    (out / "config.toml").write_text(TrainConfig().to_toml())
+    (out / "model.pt").write_bytes(b"old model")
+    (out / "tensorboard" / "events.out.tfevents.1.old").write_bytes(b"old")
+    runs.replace_run(out, TrainConfig().replace(epochs=3))
+    (out / "tensorboard" / "events.out.tfevents.2.new").write_bytes(b"new")
+    assert runs.restore_replaced(out)
+    assert sorted(p.name for p in (out / "tensorboard").iterdir()) == ["events.out.tfevents.1.old"]
+    assert (out / "model.pt").read_bytes() == b"old model" and TrainConfig.from_dict(
+        runs.read_toml(out / "config.toml")) == TrainConfig()
+    runs.replace_run(out, TrainConfig().replace(epochs=3))  # and once the new run saves
+    (out / "tensorboard" / "events.out.tfevents.2.new").write_bytes(b"new")
+    runs.drop_replaced(out)
+    assert sorted(p.relative_to(out).as_posix() for p in (out / "tensorboard").rglob("*")
+                  if p.is_file()) == ["tensorboard/events.out.tfevents.2.new",
+                                      "tensorboard/replaced-1/events.out.tfevents.1.old"]
+    assert not (out / "model.pt").exists() and not (out / runs.REPLACED_FOLDER).exists()
 
 
 def test_a_run_inside_another_run_folder_is_refused_before_it_trains(train_args, tmp_path,

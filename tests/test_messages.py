@@ -37,14 +37,32 @@ def test_numbers_are_written_the_languages_way():
     assert "lr=0.001" in t("es", "method.base", base="lr=0.001")
 
 
+def test_spanish_settings_read_alike_in_every_cell_and_stay_whole_in_lists():
+    """A reader pass (hunt): a Spanish grid's cells read "dropout 0, tamaño de lote 32" beside
+    "dropout 0,3; tamaño de lote 32", and a list of them apart with semicolons read "dropout
+    0,3" as a run of its own."""
+    from mnistlab.messages import in_list, settings_text
+
+    cells = [settings_text({"dropout": d, "batch_size": 32}, "es") for d in (0, 0.3)]
+    assert cells == ["dropout 0; tamaño de lote 32", "dropout 0,3; tamaño de lote 32"]
+    assert "; ".join(in_list(c, "es") for c in cells) == (
+        "«dropout 0; tamaño de lote 32»; «dropout 0,3; tamaño de lote 32»")
+    assert in_list("lr=0.1, batch_size=32", "en") == "lr=0.1, batch_size=32"  # no ; inside
+    # the doctor's evidence in percent beside its margin in points (it mixed 0.1886 with them)
+    assert t("en", "finding.val-above-train.evidence", running=0.1643, val=0.1934,
+             train_eval=0.1886, margin=1.58).startswith(
+        "running train accuracy 16.43% < validation 19.34%, but train accuracy in eval mode is "
+        "18.86% (two samples of these sizes differ by less than 1.58 points")
+
+
 def test_a_setting_s_word_and_count_read_in_the_sentence_s_language():
     """The Spanish base line said "programa de la tasa constant" and "tamaño de validación
     5000" beside "5.000 de validación"; English keeps what a flag takes."""
     from mnistlab.messages import settings_text
 
     values = {"schedule": "constant", "val_size": 5000, "hidden": [128, 64], "seed": 7}
-    assert settings_text(values, "es") == ("programación de la tasa constante, tamaño de "
-                                           "validación 5.000, capas ocultas 128-64, semilla 7")
+    assert settings_text(values, "es") == ("programación de la tasa constante; tamaño de "
+                                           "validación 5.000; capas ocultas 128-64; semilla 7")
     assert settings_text(values, "en") == "schedule=constant, val_size=5000, hidden=128-64, seed=7"
     # a one-factor variant's name and label too (review: "programación de la tasa cosine")
     from mnistlab.study.spec import parse_study

@@ -643,6 +643,28 @@ def test_any_value_at_any_key_is_a_study_or_one_line(path, value):
     plan_experiments(spec.with_quick())
 
 
+def test_a_quick_one_seed_report_of_one_s_own_study_says_only_what_it_measured(tiny_study,
+                                                                               tmp_path):
+    """A reader pass (hunt): a study with no original was told its quick form is "not
+    comparable with the original"; one seed still described 95% intervals in the method, the
+    headers and the captions; a value the quick form trained as the base's own runs had a
+    +-31-point interval against itself."""
+    text = tiny_study.read_text().replace(
+        'original = { "0.05" = { train = 70.0, val = 71.0 } }\n', "")
+    (tmp_path / "own.toml").write_text(text.replace('name = "tiny"', 'name = "own"')
+                                       + "[quick]\ntrain_subset = 1000\nmax_epochs = 1\n")
+    with pytest.warns(UserWarning, match="makes '1' and '3' train the same network"):
+        run_study(str(tmp_path / "own.toml"), tmp_path / "Q",
+                  options=StudyOptions(quick=True, seeds=1, workers=1))
+    report = (tmp_path / "Q" / "report.md").read_text()
+    assert "**Quick form.** These runs use" in report and "the original" not in report
+    assert "This is the quick form, on" in report and "lower than a full run's" in report
+    assert "95% t interval" not in report and "(95% CI)" not in report
+    assert "| Δ vs base |" in report
+    assert "mean over seeds" not in report and "(one seed)" in report
+    assert "| +0.00 (the same runs: one network in the quick form) |" in report
+
+
 def test_a_study_without_a_name_takes_its_file_stem_made_valid(tmp_path):
     path = tmp_path / "my first study.toml"
     path.write_text("[base]\nmodel = 'mlp'\n[final]\nchoose = 'explicit'\n")
@@ -1755,6 +1777,23 @@ def test_a_dataset_not_found_is_refused_before_the_folder_is_written(tiny_study,
     assert not (tmp_path / "S").exists()  # nothing trained, nothing written
 
 
+def test_a_base_dataset_no_run_reads_is_not_asked_for(tiny_idx_dir, tmp_path, monkeypatch):
+    """Review: a study comparing two datasets of its own, with [base] on the default mnist,
+    was refused because mnist was not there, though no run reads it."""
+    from mnistlab.study.run import check_data
+
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path / "cache"))
+    shutil.copytree(tiny_idx_dir, tmp_path / "tiny2")
+    spec = parse_study({"base": {"model": "mlp"}, "experiment": [
+        {"name": "data", "factor": "dataset", "values": [str(tiny_idx_dir),
+                                                         str(tmp_path / "tiny2")]}]})
+    check_data(spec)  # nothing said
+    with pytest.raises(MnistlabError, match="mnist not found"):  # one that reads it is
+        check_data(dataclasses.replace(spec, final=dataclasses.replace(
+            spec.final, choose="explicit", settings={"epochs": 2})))
+
+
 def _as_cpu(monkeypatch, device: str) -> None:
     """Every module of ours that resolves devices takes `device` for this CPU: a study can
     then be finished here as it would be on a machine that has it."""
@@ -2080,7 +2119,7 @@ def test_the_report_s_doctor_example_is_the_same_whichever_run_finished_first(st
 
     first = section(result.summaries)
     assert first == section(dict(reversed(result.summaries.items())))
-    assert "0.5000" in first  # the plan's first run
+    assert "running train accuracy 50.00%" in first  # the plan's first run
 
 
 def test_a_study_s_report_tells_its_runs_findings_as_the_doctor_does(study_reference, tmp_path):

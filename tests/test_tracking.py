@@ -817,10 +817,14 @@ def test_a_ctrl_c_in_the_first_epoch_leaves_one_mlflow_run_not_two(tmp_path, tin
     (run,) = client.search_runs([experiment])
     assert run.info.run_id == stopped.info.run_id and run.info.status == "FINISHED"
     assert steps(client, run.info.run_id, "val_accuracy") == [1, 2, 3]
-    # another configuration in the same folder (--overwrite) is another MLflow run
+    # another configuration in the same folder (--overwrite) is another MLflow run (stopped
+    # in its first epoch, it puts the replaced run back and says so)
+    from mnistlab.runs import ReplacementStopped
+
     try:
-        train(tiny_config(tiny_idx_dir, lr=0.1), out=out, overwrite=True,
-              hooks=[*Tracking(("mlflow",), out).train_hooks(), StopInFirstEpoch()])
+        with pytest.raises(ReplacementStopped):
+            train(tiny_config(tiny_idx_dir, lr=0.1), out=out, overwrite=True,
+                  hooks=[*Tracking(("mlflow",), out).train_hooks(), StopInFirstEpoch()])
     finally:
         interrupt.flag().clear()
     train(tiny_config(tiny_idx_dir, lr=0.2), out=out, overwrite=True,

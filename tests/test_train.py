@@ -365,6 +365,24 @@ def test_progress_counts_every_step_once():
     assert task.total == task.completed == 2 * 143
 
 
+def test_a_finished_run_read_back_in_another_language_redraws_its_figures(tmp_path):
+    """A search rerun with --lang es read its retrained runs back and kept their English
+    figures under a Spanish report (hunt); a run read back in its own language is left as
+    it was."""
+    from mnistlab import files
+
+    out = tmp_path / "run"
+    train(TrainConfig(**{**FAST, "epochs": 1}), dataset=blobs(), out=out)
+    assert files.figure_language(out / "curves.png") == "en"
+    before = (out / "curves.png").read_bytes()
+    assert train(TrainConfig(**{**FAST, "epochs": 1}), dataset=blobs(), out=out).reused
+    assert (out / "curves.png").read_bytes() == before  # the same language: not redrawn
+    again = train(TrainConfig(**{**FAST, "epochs": 1}), dataset=blobs(), out=out, lang="es")
+    assert again.reused
+    assert [files.figure_language(out / name) for name in ("curves.png", "confusion.png")] == [
+        "es", "es"]
+
+
 @pytest.mark.parametrize("lang,said", [("en", "doctor: Not learning"),
                                        ("es", "doctor: No aprende")])
 def test_the_live_doctor_line_is_in_the_run_s_language(lang, said):

@@ -921,11 +921,9 @@ def setting_name(name: str, where: str, what: str = "unknown setting") -> str:
     names, where it is no setting."""
     known = sorted(SETTINGS)
     key = name.replace("-", "_")
-    if key in COMMAND_FLAGS:
-        raise MnistlabError(f"{where}: {quote(name)} is no setting but a flag of the command "
-                            f"(--{key.replace('_', '-')}); give it on the command line")
     if key not in SETTINGS:
-        close = ([OTHER_NAMES[key.lower()]] if key.lower() in OTHER_NAMES else
+        close = ([] if key in COMMAND_FLAGS else  # not a typo of a setting (out: dropout?)
+                 [OTHER_NAMES[key.lower()]] if key.lower() in OTHER_NAMES else
                  [k for k in known if k.startswith(key[:3])] or
                  difflib.get_close_matches(key, known, n=3, cutoff=0.6))
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -958,6 +956,10 @@ def read_settings(path: str | Path) -> dict[str, Any]:
                                 f"not one run's settings; run it with `mnistlab {command} "
                                 f"{path}`, or give its [base] settings as a file of their own")
     _no_tables(data, path)
+    flags = [key for key in data if key.replace("-", "_") in COMMAND_FLAGS]
+    if flags:  # a run's settings file, given to `train --config`
+        raise MnistlabError(f"{path}: {quote(flags[0])} is no setting but a flag of the command "
+                            f"(--{flags[0].replace('_', '-')}); give it on the command line")
     check_typed(data, str(path))
     return underscored(data, str(path))
 

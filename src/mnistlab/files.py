@@ -177,15 +177,29 @@ def torch_save(path: str | Path, obj: Any) -> None:
     write_bytes(path, buffer.getvalue())
 
 
-def save_figure(path: str | Path, figure: Any) -> None:
+def save_figure(path: str | Path, figure: Any, *, lang: str | None = None) -> None:
     """Save a matplotlib figure atomically (PNG). Its layout is its own (constrained): drawn
-    once, where bbox_inches="tight" drew it twice."""
+    once, where bbox_inches="tight" drew it twice. `lang`: the language of its words, kept in
+    the PNG (figure_language reads it back)."""
     from .held import math_text_off
 
     buffer = io.BytesIO()
     with math_text_off():  # a "$" in a label drawn now (a tick's) is text too
-        figure.savefig(buffer, format="png", dpi=110)
+        figure.savefig(buffer, format="png", dpi=110,
+                       metadata={"Language": lang} if lang else None)
     write_bytes(path, buffer.getvalue())
+
+
+def figure_language(path: str | Path) -> str | None:
+    """The language save_figure kept in a PNG; None where it kept none (drawn before it did)
+    or the file cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.info.get("Language")
+    except (OSError, ValueError):
+        return None
 
 
 def remove_stale_temps(folder: str | Path) -> int:

@@ -83,9 +83,20 @@ def choice_text(value: Any, lang: str = "en") -> str:
 
 def settings_text(values: dict[str, Any], lang: str = "en") -> str:
     """`lr=0.01, optimizer=adam` in English (the names files and flags use); in Spanish the
-    settings' names there, apart with semicolons where a number holds a decimal comma
-    (`tasa de aprendizaje 0,01; optimizador adam`)."""
-    return listed([named_setting(k, value_said(k, v, lang), lang) for k, v in values.items()])
+    settings' names there, apart with semicolons, whose decimal commas could be read as
+    apart (`tasa de aprendizaje 0,01; optimizador adam`): always, so that the cells of one
+    grid read alike ("dropout 0, tamaño de lote 32" stood beside "dropout 0,3; tamaño de lote
+    32")."""
+    parts = [named_setting(k, value_said(k, v, lang), lang) for k, v in values.items()]
+    return listed(parts) if lang == "en" else "; ".join(parts)
+
+
+def in_list(label: str, lang: str) -> str:
+    """A label as one item of a list apart with semicolons: quoted where it holds one itself
+    (a Spanish grid cell, `«dropout 0,3; tamaño de lote 32»`), so the list reads as its items."""
+    if ";" not in label:
+        return label
+    return f"«{label}»" if lang == "es" else f'"{label}"'
 
 
 def value_said(name: str, value: Any, lang: str) -> str:

@@ -103,16 +103,7 @@ def write_run(out: Path, result: RunResult, splits: Splits, *, plots: bool = Tru
     files.write_text(out / "metrics.csv", metrics_csv(result.history))
     files.torch_save(out / "model.pt", model_payload(result, splits))
     if plots:
-        from . import figures  # matplotlib is imported only to draw
-
-        if result.history:
-            diverged = result.summary.status == "diverged"  # its figure said nothing of it
-            files.save_figure(out / "curves.png", figures.learning_curves(
-                result.history, t(lang, "plot.diverged") if diverged else "", lang,
-                regularised=result.config.regularised, kept_epoch=result.summary.best_epoch))
-        if result.summary.test_confusion is not None:
-            files.save_figure(out / "confusion.png", figures.confusion(  # named as the report
-                result.summary.test_confusion, class_names(splits.class_names, lang), lang=lang))
+        draw_run_figures(out, result, splits.class_names, lang)
     files.write_json(out / "summary.json", result.summary.to_dict())
     if result.summary.status != "interrupted":
         (out / "checkpoint.pt").unlink(missing_ok=True)
@@ -270,7 +261,8 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
     back (the train command refuses those too). `named_by_settings`: a study's or search's
     run folder, named after its settings (check_named_run_folder)."""
     check_run_folder(out)
-    settle_replaced(out)  # a replacement killed before it decided (SIGKILL, power)
+    if not has_saved_epoch(out):  # a replacement killed before its first epoch (SIGKILL,
+        restore_replaced(out)  # power): the replaced run back first, whatever comes next
     present = _computed(out)
     if present:
         stored, source = _stored_config_from(out)
@@ -327,17 +319,54 @@ def _edited_by_hand(out: Path, config: TrainConfig, stored: TrainConfig) -> Mnis
 
 
 def replace_run(out: Path, config: TrainConfig) -> None:
-    """--overwrite, once the new run's data and model are ready: the old run's files are set
-    aside in REPLACED_FOLDER (only those: nothing else is ever in a run folder, see
-    check_run_folder), the new config.toml comes. A typo in the new settings, or data not
-    found, leaves the old run whole; `settle_replaced` ends the replacement."""
+    """--overwrite, once the new run's data and model are ready: the old run's files, and its
+    TensorBoard events, are set aside in REPLACED_FOLDER (only those: nothing else is ever in
+    a run folder, see check_run_folder), the new config.toml comes. A typo in the new
+    settings, or data not found, leaves the old run whole; the new run's first saved epoch
+    drops what was set aside (drop_replaced), a stop before it puts it back (settle_replaced)."""
     aside = out / REPLACED_FOLDER
+    if aside.is_dir():  # set aside by a replacement whose new run saved an epoch, then was
+        drop_replaced(out)  # killed: that new run is what this one replaces
     aside.mkdir()
     for name in RUN_FILES:
         if (out / name).exists():
             (out / name).rename(aside / name)
-    _set_aside_event_files(out / TENSORBOARD_FOLDER)
+    _move_event_files(out / TENSORBOARD_FOLDER, aside / TENSORBOARD_FOLDER)
     files.write_text(out / "config.toml", config.to_toml())
+
+
+def drop_replaced(out: Path) -> None:
+    """The new run has a whole epoch saved: the replaced run goes, its TensorBoard events to
+    `replaced-N/` beside the new run's (left in place, `--log tensorboard` took them for the
+    new run's and logged nothing, and TensorBoard showed the old settings' curves)."""
+    aside = out / REPLACED_FOLDER
+    if not aside.is_dir():
+        return
+    logdir = out / TENSORBOARD_FOLDER
+    if any((aside / TENSORBOARD_FOLDER).glob("events.out.tfevents.*")):
+        number = 1
+        while (logdir / f"replaced-{number}").exists():
+            number += 1
+        _move_event_files(aside / TENSORBOARD_FOLDER, logdir / f"replaced-{number}")
+    shutil.rmtree(aside)
+
+
+def restore_replaced(out: Path) -> bool:
+    """Put the replaced run back as it was (its files and TensorBoard events; the stopped new
+    run's removed). True where there was one to put back."""
+    aside = out / REPLACED_FOLDER
+    if not aside.is_dir():
+        return False
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for event in (out / TENSORBOARD_FOLDER).glob("events.out.tfevents.*"):
+        event.unlink()  # the stopped run's log: it trained nothing kept
+    _move_event_files(aside / TENSORBOARD_FOLDER, out / TENSORBOARD_FOLDER)
+    for kept in aside.iterdir():
+        if kept.name != TENSORBOARD_FOLDER:
+            kept.rename(out / kept.name)
+    shutil.rmtree(aside)
+    return True
 
 
 class ReplacementStopped(MnistlabError):
@@ -345,40 +374,51 @@ class ReplacementStopped(MnistlabError):
     back (said as the stop it is, not as an error)."""
 
 
+def has_saved_epoch(out: Path) -> bool:
+    """A run folder's run has something to keep: an epoch checkpoint, or its summary."""
+    return (out / "checkpoint.pt").exists() or (out / "summary.json").exists()
+
+
 def settle_replaced(out: Path, *, keep_new: bool | None = None) -> bool:
-    """End a replacement (replace_run): the old run's files go where the new run has
-    something to keep (`keep_new`; None: an epoch checkpoint or a summary in the folder), and
-    come back otherwise, the new run's files removed. True where the old run came back."""
-    aside = out / REPLACED_FOLDER
-    if not aside.is_dir():
+    """End a replacement (replace_run): the replaced run goes where the new one has something
+    to keep (`keep_new`; None: has_saved_epoch), and comes back otherwise. True where it came
+    back."""
+    if keep_new if keep_new is not None else has_saved_epoch(out):
+        drop_replaced(out)
         return False
-    if keep_new is None:
-        keep_new = (out / "checkpoint.pt").exists() or (out / "summary.json").exists()
-    if keep_new:
-        shutil.rmtree(aside)
-        return False
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    for kept in aside.iterdir():
-        kept.rename(out / kept.name)
-    aside.rmdir()
-    return True
+    return restore_replaced(out)
 
 
-def _set_aside_event_files(logdir: Path) -> None:
-    """The replaced run's TensorBoard event files, moved to `replaced-N/` beside the new
-    run's: left in place, `--log tensorboard` took them for the new run's and logged nothing
-    (TensorBoard showed the old settings' curves), and a resume added its epochs to them."""
-    events = sorted(logdir.glob("events.out.tfevents.*")) if logdir.is_dir() else []
-    if not events:
-        return
-    number = 1
-    while (logdir / f"replaced-{number}").exists():
-        number += 1
-    aside = logdir / f"replaced-{number}"
-    aside.mkdir()
+def _move_event_files(source: Path, target: Path) -> None:
+    """TensorBoard's event files of `source` (not its sub-folders) into `target`."""
+    events = sorted(source.glob("events.out.tfevents.*")) if source.is_dir() else []
+    if events:
+        target.mkdir(parents=True, exist_ok=True)
     for event in events:
-        event.rename(aside / event.name)
+        event.rename(target / event.name)
+
+
+def draw_run_figures(out: Path, result: RunResult, classes: list[str] | tuple[str, ...],
+                     lang: str) -> None:
+    """curves.png and confusion.png, their words in `lang` (kept in each PNG)."""
+    from . import figures  # matplotlib is imported only to draw
+
+    if result.history:
+        diverged = result.summary.status == "diverged"  # its figure said nothing of it
+        files.save_figure(out / "curves.png", figures.learning_curves(
+            result.history, t(lang, "plot.diverged") if diverged else "", lang,
+            regularised=result.config.regularised, kept_epoch=result.summary.best_epoch),
+            lang=lang)
+    if result.summary.test_confusion is not None:
+        files.save_figure(out / "confusion.png", figures.confusion(  # named as the report
+            result.summary.test_confusion, class_names(classes, lang), lang=lang), lang=lang)
+
+
+def figures_in(out: Path, lang: str) -> bool:
+    """A finished run's figures are in `lang` (each that it has; one drawn before the PNGs
+    kept their language is taken as another's)."""
+    return all(files.figure_language(out / name) == lang
+               for name in ("curves.png", "confusion.png") if (out / name).is_file())
 
 
 def _finished(summary: RunSummary | None, needs_test: bool) -> bool:
@@ -574,6 +614,10 @@ def _no_model(folder: Path, path: Path) -> str:
         many = len(inside) > 1
         count, which = (f"{len(inside)} runs", "one of them, e.g.") if many else ("a run", "it:")
         return f"{folder}: a folder holding {count}, not a run; give {which} {inside[0]}"
+    if (folder / REPLACED_FOLDER).is_dir():  # an --overwrite killed before its first epoch
+        return (f"{folder}: no model.pt here: an --overwrite was stopped before the new run's "
+                f"first whole epoch (killed), and the run it was to replace is set aside in "
+                f"{REPLACED_FOLDER}/; the next `mnistlab train --out {folder}` puts it back")
     return f"{folder}: no model.pt here; train one with `mnistlab train --out DIR`"
 
 
@@ -1011,7 +1055,8 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
     if not run_dirs and resumable and not (root / "study.db").is_file():
         if files.held(root / LOCK_FILE):  # the command that would resume it is refused
             raise _training_now(path)
-        if (root / REPLACED_FOLDER).is_dir():  # an --overwrite killed before its first epoch
+        if (root / REPLACED_FOLDER).is_dir() and not has_saved_epoch(root):  # an --overwrite
+            # killed before its first epoch
             raise MnistlabError(f"{path}: an --overwrite here was stopped before the new run's "
                                 f"first whole epoch (killed); the run it was to replace is set "
                                 f"aside in {REPLACED_FOLDER}/, and the next `mnistlab train "

@@ -462,7 +462,8 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                 read_verified(spec.name, stem, path, where=url)  # a gzip bomb stops here too
             except requests.RequestException as exc:
                 tried.append(shown_url(f"{url} ({_network_reason(exc)})"))
-                served += isinstance(exc, requests.HTTPError)  # it answered: 404, 403, ...
+                served += (isinstance(exc, requests.HTTPError) and exc.response is not None
+                           and exc.response.status_code in (403, 404, 410))  # not there
                 continue
             except OSError as exc:
                 if exc.errno in LOCAL_ERRORS:  # the cache's disk, not the mirror: no other
@@ -481,7 +482,8 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
             (target / stem).unlink(missing_ok=True)  # a stale raw copy must not shadow it later
             return
     # where every mirror answered (404, or another file), the network is not what to check
-    check = ("check that each mirror serves this dataset's files" if served == len(tried)
+    check = ("check that each mirror serves this dataset's files (and the network, where a "
+             "login page or a proxy answered for them)" if served == len(tried)
              else "check the network")
     raise MnistlabError(f"could not fetch {stem}.gz of {spec.name}; tried: {' | '.join(tried)}; "
                         f"{check}, or get the files elsewhere and run `mnistlab data fetch "

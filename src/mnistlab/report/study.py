@@ -21,6 +21,7 @@ from ..messages import (
     catalogue,
     class_names,
     factor_text,
+    in_list,
     in_words,
     number,
     settings_text,
@@ -119,9 +120,16 @@ def _no_noise(diff: Any, lang: str) -> str:
     return t(lang, "no_noise.alike" if diff.seeds_alike else "no_noise")
 
 
+# a value the quick form trained as its reference's own runs (epochs 20 capped at the base's
+# 3): no difference to measure, and none for the conclusions (it had a +-31-point interval)
+SAME_RUNS = object()
+
+
 def _delta_cell(lang: str, rows: list[Row], ref: list[Row], is_ref: bool) -> tuple[str, Any]:
     if is_ref:
         return "—", None
+    if rows and {r.key for r in rows} == {r.key for r in ref}:  # --quick made them one
+        return f"{number(0.0, '+.2f', lang)} ({t(lang, 'delta.same_runs')})", SAME_RUNS
     diff = compared(rows, ref)
     if not diff.has_interval:
         return f"{number(diff.delta * 100, '+.2f', lang)} ({_no_noise(diff, lang)})", diff
@@ -137,7 +145,8 @@ def build_document(result: StudyResult, lang: str = "en", origin: str = "") -> D
     spec = result.spec
     doc = Document(spec.text("title", lang) or spec.name, lang, origin=origin)
     if spec.is_quick:  # said first: every number below is from the quick form
-        doc.add(Paragraph(t(lang, "quick.notice", less=_quick_form(spec, lang))))
+        doc.add(Paragraph(t(lang, "quick.notice" if spec.has_original else "quick.notice.own",
+                            less=_quick_form(spec, lang))))
     if spec.description:
         doc.add(Paragraph(spec.text("description", lang)))
     _method(doc, result, lang)
@@ -231,8 +240,8 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
              if r.is_base and r.key in result.summaries]
     eval_n = min(spec.base.eval_train_size, max(sizes)) if sizes else spec.base.eval_train_size
     doc.add(Paragraph(t(lang, "method.accuracy", eval_n=eval_n)))
-    if any(not e.test for e in result.spec.experiments):  # the tables with a Δ column
-        doc.add(Paragraph(t(lang, "method.noise")))
+    if any(not e.test for e in result.spec.experiments) and len(seeds) > 1:  # the tables
+        doc.add(Paragraph(t(lang, "method.noise")))  # with a Δ column; one seed: no interval
         if len(seeds) == 2:  # t at one degree of freedom: "within noise" is often "unmeasured"
             doc.add(Paragraph(t(lang, "method.two_seeds", more="" if result.seeds_stored
                                 else t(lang, "method.two_seeds.more"))))
@@ -259,9 +268,11 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     # the original's numbers are full-data numbers; a study without them gets no column of "—"
     with_original = not result.spec.is_quick and any({"train", "val"} & set(v.original)
                                                       for v in exp.variants)
+    one_seed = len({r.seed for r in result.rows}) < 2  # no interval: not named in the header
     headers = [t(lang, k) for k in ("col.value", "col.n", "col.train_eval", "col.train_running",
                                     "col.val", "col.gap",
-                                    "col.delta" if is_base else "col.delta_ref",
+                                    ("col.delta" if is_base else "col.delta_ref")
+                                    + (".one_seed" if one_seed else ""),
                                     "col.original")]
     headers = headers if with_original else headers[:-1]
     rows, comparisons = [], []
@@ -272,7 +283,8 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
             continue
         val = summarize([r.val_accuracy for r in cell_rows])
         delta_text, diff = _delta_cell(lang, cell_rows, ref_rows, v.label == ref_label)
-        comparisons.append((v.text("label", lang), diff, cell_rows))
+        if diff is not SAME_RUNS:
+            comparisons.append((v.text("label", lang), diff, cell_rows))
         # either figure alone too (`original = { val = 88.0 }`, as docs/studies.md writes
         # it): it was left out of the table, and counted in the plot and the conclusions
         original = (" / ".join(number(v.original[k], ".2f", lang) if k in v.original else "—"
@@ -301,7 +313,8 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
         name = f"plots/{slug}-curves.png"
         files.save_figure(result.out / name, plots.experiment_curves(
             {k: v for k, v in curves.items() if v}, exp.heading(lang), lang))
-        doc.add(Image(name, t(lang, "plot.curves", name=exp.heading(lang))))
+        doc.add(Image(name, t(lang, "plot.curves.one_seed" if one_seed else "plot.curves",
+                              name=exp.heading(lang))))
     name = f"plots/{slug}-points.png"
     plot_dir.mkdir(parents=True, exist_ok=True)
     title = exp.heading(lang)
@@ -597,8 +610,8 @@ def _runs_named(runs: list[tuple[str, int]], lang: str, shown: int = 6) -> str:
     seeds: dict[str, list[int]] = {}
     for name, seed in runs:
         seeds.setdefault(name, []).append(seed)
-    named = [t(lang, "doctor.run", run=name, seed=str(s[0])) if len(s) == 1 else
-             t(lang, "doctor.runs", run=name, seeds=", ".join(map(str, s)))
+    named = [t(lang, "doctor.run", run=in_list(name, lang), seed=str(s[0])) if len(s) == 1 else
+             t(lang, "doctor.runs", run=in_list(name, lang), seeds=", ".join(map(str, s)))
              for name, s in list(seeds.items())[:shown]]
     left = sum(len(s) for s in list(seeds.values())[shown:])
     return "; ".join(named) + (f"; {t(lang, 'doctor.more', n=left)}" if left else "")
@@ -656,7 +669,8 @@ def _conclusions(doc: Document, result: StudyResult,
     # comparison with the original's published validation accuracy
     far, total = [], 0
     if result.spec.is_quick:
-        items.append(t(lang, "concl.quick", less=_quick_form(result.spec, lang)))
+        items.append(t(lang, "concl.quick" if result.spec.has_original else "concl.quick.own",
+                       less=_quick_form(result.spec, lang)))
     for exp in result.spec.experiments if not result.spec.is_quick else ():
         for v in exp.variants:
             if "val" not in v.original:
@@ -713,10 +727,10 @@ def _factor_conclusion(result: StudyResult, exp: Experiment,
                  against=against, how=how)
     beyond = [(label, d) for label, d in diffs if d.within_noise is False]
     if beyond:
-        details = "; ".join(t(lang, "concl.detail", value=label, delta=d.delta * 100)
-                            for label, d in beyond)
+        details = "; ".join(t(lang, "concl.detail", value=in_list(label, lang),
+                              delta=d.delta * 100) for label, d in beyond)
         return t(lang, "concl.beyond", name=name, details=details, against=against,
-                 better=in_words([label for label, _ in beyond], lang))
+                 better=in_words([in_list(label, lang) for label, _ in beyond], lang))
     label, d = max(diffs, key=lambda item: abs(item[1].delta))
     return t(lang, "concl.within", name=name, value=label, delta=d.delta * 100, against=against)
 

@@ -303,20 +303,20 @@ def check_can_begin(spec: StudySpec) -> None:
 def check_data(spec: StudySpec) -> None:
     """Every dataset the study's runs read is where they will look (not read: a study on
     MNIST missing from --data-dir wrote its folder, which the mended command was then refused
-    as another study's). For a study not begun, as check_devices."""
+    as another study's). Only those runs that train: a base whose dataset every variant
+    replaces is not asked for (review). For a study not begun, as check_devices."""
     import warnings
 
     from ..data.dataset import find_dataset
 
-    changed = [v.changes for e in spec.experiments for v in e.variants] + [spec.final.settings]
-    asked = {(spec.base.dataset, spec.base.data_dir)}
-    for changes in changed:
-        if {"dataset", "data_dir", "data-dir"} & set(changes):
-            config = TrainConfig.from_dict({**spec.base.to_dict(), **changes})
-            asked.add((config.dataset, config.data_dir))
+    configs = [run.config for run in plan_experiments(spec, share_prefixes=False).runs.values()]
+    final = final_config(spec, {})  # [final]'s own settings; a best variant's are above
+    if final is not None and (spec.final.choose == "explicit" or not configs or {
+            "dataset", "data_dir"} & {k.replace("-", "_") for k in spec.final.settings}):
+        configs.append(final)
     with warnings.catch_warnings():  # said again where the runs read it
         warnings.simplefilter("ignore")
-        for dataset, data_dir in sorted(asked, key=str):
+        for dataset, data_dir in sorted({(c.dataset, c.data_dir) for c in configs}, key=str):
             find_dataset(dataset, data_dir)
 
 

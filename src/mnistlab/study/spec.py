@@ -191,6 +191,13 @@ class StudySpec:
         check_plan_size(self.seeds, settings + (self.final.choose != "none"), self.base.seed,
                         f"study {self.name}", self.widest_ensemble())
 
+    @property
+    def has_original(self) -> bool:
+        """Published figures to compare with (a quick form then says it is not comparable
+        with them; a study of one's own, with none, was told so too)."""
+        return bool(self.original_source or self.original_base or self.final.original
+                    or any(v.original for e in self.experiments for v in e.variants))
+
     def widest_ensemble(self) -> int:
         """The most networks any run of the plan trains (base, variants or final)."""
         changes = [v.changes for e in self.experiments for v in e.variants]

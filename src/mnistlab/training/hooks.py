@@ -148,6 +148,7 @@ class Checkpoint(Hook):
 
     def on_epoch_end(self, run: Run) -> None:
         files.torch_save(self.path, run.snapshot())
+        runs.drop_replaced(self.path.parent)  # an --overwrite's new run has an epoch to keep
 
     def on_run_end(self, run: Run) -> None:
         """An epoch cut short by Ctrl-C is undone: the weights go back to the last whole

@@ -153,7 +153,9 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     `named_by_settings`: `out` is a study's or search's run folder, named after its settings,
     so one holding another configuration was edited by hand (said so, without --overwrite).
     Ctrl-C (or `interrupt.request()`) ends the run after the current step; what was computed
-    is kept and written, the unfinished epoch marked as such in the summary.
+    is kept and written, the unfinished epoch marked as such in the summary. An `overwrite`
+    stopped so before its first whole epoch puts the run it replaced back and raises
+    runs.ReplacementStopped.
     """
     hooks = _check_arguments(config, dataset, hooks, overwrite=overwrite,
                              evaluate_test=evaluate_test, write_plots=write_plots,
@@ -187,7 +189,13 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
                 if refuse_damaged:  # refuses; a study's or a search's run is trained again
                     raise
             else:
-                return _kept_data(kept, config, dataset, out_dir)
+                kept = _kept_data(kept, config, dataset, out_dir)
+                if write_plots and not runs.figures_in(out_dir, lang):  # a search's retrained
+                    # run read back under another --lang kept its first language's figures
+                    classes = kept.summary.class_names or [
+                        str(c) for c in range(len(kept.summary.test_confusion or []))]
+                    runs.draw_run_figures(out_dir, kept, classes, lang)
+                return kept
         return _train(config, out_dir, dataset, splits, reporter, evaluate_test, write_plots,
                       hooks or [], resume=state == "resume", replace=state == "replace",
                       lang=lang)
@@ -293,10 +301,10 @@ def _train(config: TrainConfig, out_dir: Path | None, dataset: Dataset | None,
         result = finish_member(run, 0, learner.member_model(0), evaluate_test=evaluate_test,
                                out=out_dir, write_plots=write_plots, lang=lang)
     except BaseException:
-        if replace and out_dir is not None:  # the old run back unless an epoch was saved
+        if out_dir is not None:  # a replaced run back unless an epoch was saved
             runs.settle_replaced(out_dir)
         raise
-    if replace and out_dir is not None:
+    if out_dir is not None:
         _settle_replacement(out_dir, result)
     return result
 

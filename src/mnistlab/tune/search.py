@@ -1051,6 +1051,7 @@ def spec_toml(spec: TuneSpec) -> str:
         c = spec.compare
         data["compare"] = {"label": c.label, "source": c.source, "note": c.note,
                            **({"val": c.val} if c.val is not None else {}),
+                           **({"val_from": c.val_from} if c.val_from else {}),
                            "settings": dict(c.settings)}
     # the [es] texts: a Spanish report made from this file read "Frente a the reference"
     data.update({lang: dict(texts) for lang, texts in spec.translations.items() if texts})
