@@ -528,14 +528,39 @@ def test_a_problem_in_each_of_several_experiments_is_said_at_once():
         parse_study(tomllib.loads(text), where="s.toml")
     assert str(info.value) == (
         "s.toml: 3 problems: (1) [[experiment]] #1 (a): lr=0.1 and lr='0.1': one is text in "
-        "quotes; write numbers without quotes; (2) [[experiment]] #2 (b): filters does nothing "
+        "quotes; write numbers without quotes | (2) [[experiment]] #2 (b): filters does nothing "
         "here (model mlp; only cnn and resnet read it): every value would train the same "
-        "network; leave it out, or give it beside a model that reads it; (3) two experiments "
-        "are named 'c'")
+        "network; leave it out, or give it beside a model that reads it | (3) [[experiment]] "
+        "#4: the name 'c' is #3's too; give each experiment a name of its own")
+    # a name given three times, the first with a problem of its own, is said twice (review)
+    thrice = text.replace("name = 'b'", "name = 'a'").replace("name = 'c'", "name = 'a'")
+    with pytest.raises(MnistlabError) as info:
+        parse_study(tomllib.loads(thrice), where="s.toml")
+    assert str(info.value).count("the name 'a' is #1's too") == 3
     with pytest.raises(MnistlabError) as info:  # one problem: its line as it was
         parse_study(tomllib.loads(text.split("[[experiment]]\nname = 'b'")[0]), where="s.toml")
     assert str(info.value) == ("s.toml [[experiment]] #1 (a): lr=0.1 and lr='0.1': one is text "
                                "in quotes; write numbers without quotes")
+
+
+def test_a_study_file_s_own_texts_without_a_translation_are_said():
+    """A Spanish report of a study file without `es` texts mixed English in without a word;
+    values' and grid cells' labels are put into words by the report, and not named."""
+    from mnistlab.config import tomllib
+
+    spec = parse_study(tomllib.loads(
+        "title = 'My study'\n[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'v'\n"
+        "title = 'Variants'\nvariants = [{ label = 'a', lr = 0.1 }, { label = 'b', lr = 0.2, "
+        "es = { label = 'be' } }]\n[[experiment]]\nname = 'lr'\nfactor = 'lr'\n"
+        "values = [0.1, 0.3]\n"))
+    assert spec.untranslated("es") == ["its title", "the title of experiment 'v'",
+                                       "the variant label 'a' of experiment 'v'"]
+    with pytest.warns(UserWarning, match=r"^--lang es: the study file gives no es text for its "
+                                         r"title, the title of experiment 'v', the variant "
+                                         r"label 'a' of experiment 'v'; the report shows them"):
+        StudyOptions(lang="es").apply(spec)
+    assert load_study("fashion-hparams").untranslated("es") == []
+    assert load_study("lenet-challenge").untranslated("es") == []
 
 
 def test_quick_settings_that_make_values_alike_are_said():

@@ -564,6 +564,26 @@ def test_the_best_configuration_names_what_it_reads_and_true_as_files_write_it()
     assert _settings({"nesterov": False, "lr": 0.01}, "en") == "nesterov=false, lr=0.01"
 
 
+def test_a_space_without_spanish_texts_is_said_and_its_default_label_is_ours():
+    """A Spanish report of a space file without `es` texts read "Frente a the reference
+    reentrenada" and "# Hunt space" without a word (hunt): the file's own texts are named
+    in a warning, and a [compare] without a label is named in the report's language."""
+    data = space_dict()
+    data.update(title="Hunt space")
+    data["compare"] = {"settings": {"lr": 0.01}}
+    spec = parse_space(data)
+    assert spec.text("compare_label", "es") == "la configuración de referencia"
+    assert spec.text("compare_label", "en") == "the reference configuration"
+    assert spec.untranslated("es") == ["title"] and spec.untranslated("en") == []
+    with pytest.warns(UserWarning, match=r"--lang es: the space file gives no es text for "
+                                         r"title; the report shows them as written"):
+        TuneOptions(lang="es").apply(spec)
+    data["es"] = {"title": "Búsqueda"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TuneOptions(lang="es").apply(parse_space(data))
+
+
 def test_a_conditional_setting_is_checked_where_it_is_drawn():
     """`nesterov` drawn only beside sgd, with momentum searched, was refused on an Adam base
     with no momentum: "needs --optimizer sgd and --momentum > 0" (hunt); where nothing drawn
@@ -576,6 +596,12 @@ def test_a_conditional_setting_is_checked_where_it_is_drawn():
                                   "when": {"optimizer": "sgd"}}}
     data["base"].update(optimizer="adam", momentum=0.0)
     assert [p.name for p in parse_space(data).params] == ["optimizer", "momentum", "nesterov"]
+    # whatever the order of the choices and `when` values (review: one order was accepted,
+    # the other refused)
+    for order in (["sgd", "adam"], ["adam", "sgd"]):
+        data["space"]["optimizer"]["choices"] = order
+        data["space"]["nesterov"]["when"] = {"optimizer": order}
+        assert [p.name for p in parse_space(data).params][-1] == "nesterov"
     del data["space"]["momentum"]  # nothing drawn gives it momentum: refused
     with pytest.raises(MnistlabError, match="nesterov: needs --optimizer sgd and --momentum"):
         parse_space(data)

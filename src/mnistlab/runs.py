@@ -614,7 +614,8 @@ def _no_model(folder: Path, path: Path) -> str:
         many = len(inside) > 1
         count, which = (f"{len(inside)} runs", "one of them, e.g.") if many else ("a run", "it:")
         return f"{folder}: a folder holding {count}, not a run; give {which} {inside[0]}"
-    if (folder / REPLACED_FOLDER).is_dir():  # an --overwrite killed before its first epoch
+    if (folder / REPLACED_FOLDER).is_dir() and not has_saved_epoch(folder):  # an --overwrite
+        # killed before its first epoch
         return (f"{folder}: no model.pt here: an --overwrite was stopped before the new run's "
                 f"first whole epoch (killed), and the run it was to replace is set aside in "
                 f"{REPLACED_FOLDER}/; the next `mnistlab train --out {folder}` puts it back")

@@ -74,6 +74,7 @@ class StudyOptions:
                           "5000 and max_epochs = 3)", stacklevel=2)
         if self.quick:
             spec = spec.with_quick()
+        warn_untranslated(spec.untranslated(self.lang), self.lang, "study")
         return dataclasses.replace(
             spec, base=spec.base.placed(data_dir=self.data_dir, device=self.device),
             seeds=self.seeds if self.seeds is not None else spec.seeds)
@@ -107,3 +108,14 @@ def log_flags(log: tuple[str, ...], mlflow_uri: str | None) -> list[str]:
     if mlflow_uri is not None:
         out += ["--mlflow-uri", re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", mlflow_uri)]
     return out
+
+
+def warn_untranslated(missing: list[str], lang: str, kind: str) -> None:
+    """Say which of a file's own texts a report in `lang` shows as written: a Spanish report
+    of a file without `es = { ... }` texts mixed English in without a word."""
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4
+                                           else "")
+        warnings.warn(f"--lang {lang}: the {kind} file gives no {lang} text for {shown}; the "
+                      f"report shows them as written (add {lang} = {{ ... }} beside each, as "
+                      "docs/studies.md shows)", stacklevel=3)

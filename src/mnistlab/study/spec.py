@@ -208,6 +208,24 @@ class StudySpec:
         """`title` or `description` in `lang`, falling back to English."""
         return _translated(self, name, lang)
 
+    def untranslated(self, lang: str) -> list[str]:
+        """The file's own texts a report in `lang` shows as written, for want of a
+        translation: its title and description, experiments' titles and notes, named
+        variants' labels (a value's or a grid cell's label is put into words by the report)."""
+        if lang == "en":
+            return []
+        missing = [f"its {name}" for name in ("title", "description")
+                   if getattr(self, name) and name not in self.translations.get(lang, {})]
+        for e in self.experiments:
+            missing += [f"the {name} of experiment {e.name!r}" for name in ("title", "note")
+                        if getattr(e, name) and name not in e.translations.get(lang, {})]
+            labels = [v.label for v in e.variants if e.factor == "trial"
+                      and "label" not in v.translations.get(lang, {})]
+            if labels:
+                missing.append(f"the variant label{'s' * (len(labels) > 1)} "
+                               f"{', '.join(map(repr, labels))} of experiment {e.name!r}")
+        return missing
+
     def figure_stems(self) -> dict[str, str]:
         """{experiment name: the start of its figures' file names} (plots/<stem>-points.png):
         the name with dashes for spaces (a Markdown image's path cannot hold one), and a
@@ -350,27 +368,30 @@ def _parse_experiments(data: dict[str, Any], base: TrainConfig, seeds: int,
     is told all three in one line, not one per run of the command."""
     experiments: list[Experiment] = []
     problems: list[MnistlabError] = []
-    names: set[str] = set()
+    named: dict[str, int] = {}  # each name, by the first experiment that has it
     settings_so_far = 0
     for i, raw in enumerate(typed(data, "experiment", "array of tables", where, [],
                                   example="[[experiment]] sections")):
-        try:
-            exp = _parse_experiment(raw, base, f"{where} [[experiment]] #{i + 1}",
-                                    settings_before=settings_so_far, seeds=seeds)
-            if exp.name in names:
-                raise MnistlabError(f"{where}: two experiments are named {exp.name!r}")
+        at = f"{where} [[experiment]] #{i + 1}"
+        name = raw.get("name") if isinstance(raw, dict) else None
+        try:  # a name given twice is said even where the first of them has a problem too
+            if isinstance(name, str) and name in named:
+                raise MnistlabError(f"{at}: the name {name!r} is #{named[name]}'s too; give "
+                                    "each experiment a name of its own")
+            if isinstance(name, str):
+                named[name] = i + 1
+            exp = _parse_experiment(raw, base, at, settings_before=settings_so_far, seeds=seeds)
         except MnistlabError as exc:
             problems.append(exc)
             continue
-        names.add(exp.name)
         experiments.append(exp)
         settings_so_far += len(exp.variants)
     if len(problems) == 1:
         raise problems[0]
-    if problems:  # each said without the file's name, which leads the line once
-        said = [str(p).removeprefix(f"{where} ").removeprefix(f"{where}: ") for p in problems]
+    if problems:  # each said without the file's name, which leads the line once; apart with
+        said = [str(p).removeprefix(f"{where} ") for p in problems]  # what no problem holds
         raise MnistlabError(f"{where}: {len(problems)} problems: "
-                            + "; ".join(f"({n}) {text}" for n, text in enumerate(said, 1)))
+                            + " | ".join(f"({n}) {text}" for n, text in enumerate(said, 1)))
     return experiments
 
 

@@ -20,7 +20,7 @@ from ..config import (
 from ..errors import MnistlabError, shown_url
 from ..messages import check_lang
 from ..raycluster import Placement
-from ..study.options import check_placement, log_flags
+from ..study.options import check_placement, log_flags, warn_untranslated
 from ..study.spec import MAX_SEEDS
 from .search import PRUNERS, check_storage, check_tune_seed
 from .space import TuneSpec
@@ -87,6 +87,7 @@ class TuneOptions:
         """`spec` as these options run it (the quick form, data and device)."""
         if self.quick:
             spec = spec.with_quick()
+        warn_untranslated(spec.untranslated(self.lang), self.lang, "space")
         spec = dataclasses.replace(spec, base=spec.base.placed(data_dir=self.data_dir,
                                                                 device=self.device))
         last = spec.base.seed + (self.retrain_seeds + 1) * spec.widest_ensemble() - 1

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Callable
@@ -67,7 +68,7 @@ from ..config import (
     typed,
 )
 from ..errors import MnistlabError, did_you_mean
-from ..messages import choice_text, listed, setting_text
+from ..messages import choice_text, listed, setting_text, t
 from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.tune.presets"
@@ -79,6 +80,7 @@ TOP_KEYS = ("name", "title", "description", "base", "space", "compare", "quick",
             *TRANSLATED)
 # what a `[es]` table may translate (English is the plain keys)
 TRANSLATABLE = ("title", "description", "compare_label", "compare_note")
+DEFAULT_COMPARE_LABEL = "reference configuration"  # [compare] without a label: in each language
 # --quick without a [quick] table: a small data subset and at most 2 epochs
 DEFAULT_QUICK = {"train_subset": 3000, "val_size": 1000, "eval_train_size": 1000,
                  "max_epochs": 2}
@@ -182,9 +184,22 @@ class TuneSpec:
         found = self.translations.get(lang, {}).get(name)
         if found:
             return found
+        if name == "compare_label" and self._default_label():
+            return t(lang, "tune.compare.default_label")  # ours, not the file's: in `lang`
         if name.startswith("compare_"):
             return getattr(self.compare, name[len("compare_"):], "") if self.compare else ""
         return getattr(self, name)
+
+    def untranslated(self, lang: str) -> list[str]:
+        """The file's own texts a report in `lang` shows as written, for want of a
+        translation (a Spanish report read "Frente a the reference reentrenada")."""
+        given = self.translations.get(lang, {})
+        return [name.replace("_", " ") for name in TRANSLATABLE
+                if lang != "en" and name not in given and self.text(name, "en")
+                and not (name == "compare_label" and self._default_label())]
+
+    def _default_label(self) -> bool:
+        return self.compare is not None and self.compare.label == DEFAULT_COMPARE_LABEL
 
     def config_for(self, values: dict[str, Any], *, where: str = "trial") -> TrainConfig:
         """The TrainConfig of one trial: the base with the suggested (decoded) values."""
@@ -430,24 +445,16 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         raise MnistlabError(f"{key}: unknown key(s) {', '.join(unknown)} for type {kind}; "
                             f"allowed: {', '.join(TYPE_KEYS[kind])}, when")
     when = _parse_when(raw.get("when", {}), earlier, key)
-    # where it is drawn: beside its `when` values, and the other settings searched above it
-    # (nesterov drawn only beside sgd, with momentum searched, was refused on an Adam base
-    # with no momentum: "needs --optimizer sgd and --momentum > 0"; hunt)
-    drawn = {other: by_name.decode(values[0]) for other, values in when.items() if values
-             for by_name in [next(p for p in earlier if p.name == other)]}
-    beside = {p.name: p.high if p.type != "categorical" else p.choices[0]
-              for p in earlier if p.name not in when}
+    contexts = _drawn_beside_it(when, earlier, base)
 
     def check(value: Any, label: str) -> None:  # the value must make a valid TrainConfig
-        try:
-            checked_config({**base.to_dict(), **drawn, name: value}, f"{key} {label}")
-        except MnistlabError:
-            if not beside:
-                raise
-            try:  # valid where the others drawn above it make it so
-                checked_config({**base.to_dict(), **beside, **drawn, name: value}, "")
+        for context in contexts:  # somewhere it is drawn: whatever the order of the choices
+            try:
+                checked_config({**base.to_dict(), **context, name: value}, "")
+                return
             except MnistlabError:
-                checked_config({**base.to_dict(), **drawn, name: value}, f"{key} {label}")
+                continue
+        checked_config({**base.to_dict(), **contexts[0], name: value}, f"{key} {label}")
 
     if kind == "categorical":
         return Param(name, kind, choices=_parse_choices(raw.get("choices"), key, check),
@@ -461,6 +468,25 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
     check(low, f"low={low}")
     check(high, f"high={high}")
     return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
+
+
+def _drawn_beside_it(when: dict[str, tuple[Any, ...]], earlier: list[Param],
+                     base: TrainConfig) -> list[dict[str, Any]]:
+    """The settings a parameter may be drawn beside: each combination of its `when` values,
+    alone and with one setting searched above it at one of its values (a choice, or a range's
+    ends). `nesterov` drawn only beside sgd, with momentum searched, was refused on an Adam
+    base with no momentum: "needs --optimizer sgd and --momentum > 0" (hunt); a value valid
+    beside none of them is refused."""
+    by_name = {p.name: p for p in earlier}
+    conditions = [[(other, by_name[other].decode(v)) for v in values]
+                  for other, values in when.items() if values]
+    others = [(p.name, value) for p in earlier if p.name not in when
+              for value in (p.choices if p.type == "categorical" else (p.low, p.high))]
+    contexts = []
+    for combination in itertools.product(*conditions):
+        drawn = dict(combination)
+        contexts += [drawn] + [{**drawn, other: value} for other, value in others]
+    return contexts
 
 
 def _parse_choices(choices: Any, key: str, check: Callable[[Any, str], None]
@@ -595,5 +621,5 @@ def _parse_compare(raw: dict[str, Any], base: TrainConfig, where: str) -> Compar
     if val_from not in ("", "train", "test"):
         raise MnistlabError(f"{where} [compare].val_from: \"train\" or \"test\" (where the "
                             f"published figure was measured), got {quote(val_from)}")
-    return Compare(str(raw.get("label", "reference configuration")), dict(settings), val,
+    return Compare(str(raw.get("label", DEFAULT_COMPARE_LABEL)), dict(settings), val,
                    str(raw.get("source", "")), str(raw.get("note", "")), val_from)
