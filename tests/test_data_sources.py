@@ -766,6 +766,24 @@ def test_data_path_of_a_folder_without_the_idx_files_is_refused(tmp_path, capsys
         "a folder holding the four IDX files")
 
 
+def test_a_dataset_named_by_its_file_or_by_a_folder_of_datasets_says_which_folder(
+        shared_datasets, capsys):
+    """`data path FILE` said "unknown name" and `data info` of a folder holding mnist/ (what
+    `data fetch --from` takes) said only that a file was missing (hunt)."""
+    from mnistlab.cli import main
+
+    image = shared_datasets / "mnist" / "train-images-idx3-ubyte.gz"
+    for command in ("path", "info"):
+        assert main(["data", command, str(image)]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"error: {image}: a file, not a folder; give the folder that holds the four IDX "
+            f"files ({shared_datasets / 'mnist'}), or a known name (mnist, fashion-mnist)")
+    assert main(["data", "info", str(shared_datasets)]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"; it holds the dataset folders fashion-mnist, mnist: give one of them "
+        f"({shared_datasets / 'fashion-mnist'}), or its name with --data-dir {shared_datasets}")
+
+
 @pytest.mark.parametrize("kind, said", [
     ("missing", "no folder"), ("incomplete", "no complete mnist/ inside"), ("absent", None)])
 def test_an_mnistlab_data_that_does_not_hold_the_dataset_is_said(kind, said, shared_datasets,

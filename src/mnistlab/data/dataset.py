@@ -29,8 +29,10 @@ from .sources import (
     KNOWN_DATASETS,
     MNIST_LAYOUT_BYTES,
     KnownDataset,
+    check_not_a_file,
     find_file,
     locate,
+    missing_files,
     payload_limit,
     published_as,
     read_verified,
@@ -91,7 +93,8 @@ def _read_split(folder: Path, split: str,
         path = find_file(folder, stem)
         if path is None:
             raise MnistlabError(f"{folder}: {stem}[.gz] is missing; a dataset folder holds "
-                                f"{', '.join(FILES)} (each optionally .gz)")
+                                f"{', '.join(FILES)} (each optionally .gz)"
+                                + _datasets_inside(folder))
         _warn_if_raw_differs(path)
         try:
             array, scale = (parse_idx_on_scale(read_verified(spec.name, stem, path), str(path),
@@ -111,6 +114,20 @@ def _read_split(folder: Path, split: str,
     # second copy of the largest file; the labels must widen to int64 anyway
     return (torch.from_numpy(images), torch.from_numpy(labels.astype("int64")),
             (paths[0].name, scales[0]))
+
+
+def _datasets_inside(folder: Path) -> str:
+    """Where a folder that is no dataset holds dataset folders (a --data-dir, which `data fetch
+    --from` takes), how to name one: `data info ROOT` said only that a file was missing."""
+    try:
+        inside = sorted(sub.name for sub in folder.iterdir()
+                        if sub.is_dir() and not missing_files(sub))
+    except OSError:
+        return ""
+    if not inside:
+        return ""
+    return (f"; it holds the dataset folder{'s' * (len(inside) > 1)} {', '.join(inside)}: give "
+            f"one of them ({folder / inside[0]}), or its name with --data-dir {folder}")
 
 
 def _read_idx(path: Path, dims: int) -> tuple[np.ndarray, Scale]:
@@ -341,6 +358,7 @@ def find_dataset(name_or_path: str, data_dir: str | Path | None = None) -> tuple
     path = Path(key).expanduser()
     if path.is_dir():
         return path, "path"
+    check_not_a_file(key)
     relative = ("" if path.is_absolute() else  # stored as typed: read from where it runs
                 f" (a relative path, looked for in {Path.cwd()}: the folder the command runs in)")
     # a typo of a known name, not another dataset that ends alike (kmnist, emnist, qmnist)

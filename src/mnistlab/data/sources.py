@@ -124,15 +124,30 @@ def image_style(dataset: str | None) -> str:
 FETCH_FOLDER = "to import a folder of its IDX files: mnistlab data fetch NAME --from DIR"
 
 
-def known(name: str, *, folder_hint: str = "a folder of IDX files works too") -> KnownDataset:
+FOLDERS_WORK = "a folder of IDX files works too"
+
+
+def known(name: str, *, folder_hint: str = FOLDERS_WORK) -> KnownDataset:
     """The registry entry for `name`, or an error listing the known names (and `folder_hint`:
     what to do with a folder, which fetch does not take as a name)."""
     try:
         return KNOWN_DATASETS[name]
     except KeyError:
+        if folder_hint == FOLDERS_WORK:  # where a folder is taken (not by fetch)
+            check_not_a_file(name)
         raise MnistlabError(f"dataset: unknown name {name!r}; known: "
                             f"{', '.join(KNOWN_DATASETS)} ({folder_hint})"
                             ) from None
+
+
+def check_not_a_file(name: str) -> None:
+    """One line where a dataset is named by one of its files (`data path train-images-idx3-
+    ubyte.gz`): it was "unknown name" or "neither a known dataset nor an existing folder"."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        raise MnistlabError(f"{name}: a file, not a folder; give the folder that holds the four "
+                            f"IDX files ({path.parent}), or a known name "
+                            f"({', '.join(KNOWN_DATASETS)})")
 
 
 # --- locations -------------------------------------------------------------------------------
