@@ -32,10 +32,11 @@ from .tune.space import TuneSpec, load_space, parse_space
 
 
 @interrupt.scoped
-def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
+def run_study(spec: str | os.PathLike | StudySpec | dict, out: str | Path | None = None, *,
           options: StudyOptions | None = None, progress: Any = None,
           warn: Callable[[str], None] | None = None) -> StudyResult:
-    """Run a study (a preset name, a study file, or a StudySpec) into `out` (default:
+    """Run a study (a preset name, a study file, a StudySpec or a dict of a study file's
+    keys) into `out` (default:
     studies/<name>): train what is missing, write results.csv, plots/, report.md and
     report.html. Running it again on the same folder resumes. With `options.log`, this
     process also logs each run as it is recorded, and the study with its report at the end
@@ -47,10 +48,10 @@ def run_study(spec: str | StudySpec, out: str | Path | None = None, *,
                             "put the call under `if __name__ == \"__main__\":` (worker "
                             "processes import the script they were started from)")
     options = _checked(options or StudyOptions(), StudyOptions)
-    source = _named(spec, StudySpec, "a study: a preset's name, a study file")
+    source, spec = _spec_of(spec, StudySpec, load_study, parse_study,
+                            "a study: a preset's name, a study file")
     out = folder_given("out", out)
-    spec = options.apply(load_study(source) if source is not None else
-                         parse_study(spec) if isinstance(spec, dict) else spec)
+    spec = options.apply(spec)
     out = out or default_out("studies", spec.name)
     command = _command("study", source, out, options.flags())
     log = _study_log(options, spec, out, command, warn)  # a missing extra: said before training
@@ -100,10 +101,11 @@ def _study_log(options: StudyOptions, spec: StudySpec, out: Path, command: str,
 
 
 @interrupt.scoped
-def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
+def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None = None, *,
          options: TuneOptions | None = None, display: Any = None,
          warn: Callable[[str], None] | None = None) -> TuneResult:
-    """Search a space (a preset name, a space file, or a TuneSpec) into `out` (default:
+    """Search a space (a preset name, a space file, a TuneSpec or a dict of a space file's
+    keys) into `out` (default:
     tunes/<name>) until the study holds `options.trials` finished trials; then, unless
     `options.report` is off, retrain the best configuration and write the report. `display`
     (tune.display.TrialTable) shows the trials as they finish. With `options.log`, this
@@ -112,10 +114,10 @@ def run_tune(space: str | TuneSpec, out: str | Path | None = None, *,
 
     started = time.perf_counter()
     options = _checked(options or TuneOptions(), TuneOptions)
-    source = _named(space, TuneSpec, "a search space: a preset's name, a space file")
+    source, spec = _spec_of(space, TuneSpec, load_space, parse_space,
+                            "a search space: a preset's name, a space file")
     out = folder_given("out", out)
-    spec = options.apply(load_space(source) if source is not None else
-                         parse_space(space) if isinstance(space, dict) else space)
+    spec = options.apply(spec)
     out = out or default_out("tunes", spec.name)
     backend = options.backend()
     shown = display or _Quiet()
@@ -159,14 +161,18 @@ def _from_a_worker_s_import() -> bool:
     return False
 
 
-def _named(given: Any, kind: type, what: str) -> str | None:
-    """A preset's name or a file's path as text (a pathlib.Path too: it was "'PosixPath'
-    object has no attribute 'base'"); None for a spec object itself, or a dict of one (read
-    as its file would be)."""
-    if isinstance(given, (kind, dict)):
-        return None
+def _spec_of(given: Any, kind: type, load: Callable[[str], Any], parse: Callable[[dict], Any],
+             what: str) -> tuple[str | None, Any]:
+    """(the preset's name or the file's path, as the report's command names it; the spec) of
+    what run_study or run_tune was given: a name or path (a pathlib.Path too: it was
+    "'PosixPath' object has no attribute 'base'"), a spec object, or a dict of its file's keys
+    (read as the file would be)."""
+    if isinstance(given, kind):
+        return None, given
+    if isinstance(given, dict):
+        return None, parse(given)
     if isinstance(given, (str, os.PathLike)):
-        return os.fspath(given)
+        return os.fspath(given), load(os.fspath(given))
     raise MnistlabError(f"give {what}, a {kind.__name__} or a dict of its keys, not "
                         f"{type(given).__name__} "
                         f"{given!r}")

@@ -17,6 +17,7 @@ import numbers
 import os
 import sys
 import unicodedata
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -604,7 +605,7 @@ def check_texts(options: Any, *names: str) -> None:
     for name in names:
         value = getattr(options, name)
         if isinstance(value, os.PathLike):
-            object.__setattr__(options, name, value := python_value(value))
+            object.__setattr__(options, name, value := os.fspath(value))
         if value is not None and not isinstance(value, str):
             raise MnistlabError(f"{name}: must be text, got {quote(value)}")
 
@@ -860,7 +861,10 @@ def _number_text(value: Any) -> str | None:
 
 def quote(value: Any) -> str:
     """repr(value) for an error line, cut at 60 characters (a file may hold a huge value)."""
-    text = repr(value)
+    return _cut(repr(value))
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -874,8 +878,7 @@ def quote_setting(value: Any) -> str:
             return "[" + ", ".join(written(item) for item in v) + "]"
         return repr(v)
 
-    text = written(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return _cut(written(value))
 
 
 def read_translations(raw: dict[str, Any], allowed: set[str],
@@ -911,8 +914,9 @@ OTHER_NAMES = {"learning_rate": "lr", "batch": "batch_size", "n_epochs": "epochs
                "lr_schedule": "schedule", "hidden_sizes": "hidden", "layers": "hidden"}
 
 
-# what the train command takes besides the settings: in a settings table, `out = "x"` was
-# "unknown setting 'out' (did you mean dropout?)"
+# what the train command takes besides the settings (its flags in cli/train.py, which this
+# layer cannot import: keep the two alike): in a settings file, `out = "x"` was "unknown
+# setting 'out' (did you mean dropout?)"
 COMMAND_FLAGS = ("out", "recipe", "config", "overwrite", "quiet", "lang", "log", "mlflow_uri")
 
 
@@ -988,3 +992,14 @@ def _no_tables(data: dict[str, Any], path: str | Path) -> None:
 
 def load_config(path: str | Path) -> TrainConfig:
     return TrainConfig.from_dict(read_settings(path), where=str(path), typed=False)  # checked
+
+
+def warn_untranslated(missing: list[str], lang: str, kind: str) -> None:
+    """Say which of a study or space file's own texts a report in `lang` shows as written: a
+    Spanish report of a file without `es = { ... }` texts mixed English in without a word."""
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4
+                                           else "")
+        warnings.warn(f"--lang {lang}: the {kind} file gives no {lang} text for {shown}; the "
+                      f"report shows them as written (add {lang} = {{ ... }} beside each, as "
+                      "docs/studies.md shows)", stacklevel=3)

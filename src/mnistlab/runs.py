@@ -8,6 +8,8 @@
     curves.png     loss and accuracy, train vs validation
     confusion.png  test confusion matrix with class names
     .lock          held while a process trains into the folder
+    .replaced/     a run --overwrite replaces, kept until the new run has a whole epoch (a
+                   stop before that puts it back)
 
 A folder is claimed for a run (`claim_run_folder`) before training starts: config.toml is
 written first, so the folder says which configuration it belongs to from the first second on.
@@ -414,11 +416,16 @@ def draw_run_figures(out: Path, result: RunResult, classes: list[str] | tuple[st
             result.summary.test_confusion, class_names(classes, lang), lang=lang), lang=lang)
 
 
-def figures_in(out: Path, lang: str) -> bool:
-    """A finished run's figures are in `lang` (each that it has; one drawn before the PNGs
-    kept their language is taken as another's)."""
-    return all(files.figure_language(out / name) == lang
-               for name in ("curves.png", "confusion.png") if (out / name).is_file())
+def redraw_in_language(out: Path, result: RunResult, lang: str) -> None:
+    """A finished run read back: its figures drawn again where they are not in `lang` (a
+    search's retrained runs, read back under another --lang, kept their first language's);
+    a figure drawn before the PNGs kept their language is taken as another's."""
+    if all(files.figure_language(out / name) == lang
+           for name in ("curves.png", "confusion.png") if (out / name).is_file()):
+        return
+    summary = result.summary
+    classes = summary.class_names or [str(c) for c in range(len(summary.test_confusion or []))]
+    draw_run_figures(out, result, classes, lang)
 
 
 def _finished(summary: RunSummary | None, needs_test: bool) -> bool:

@@ -88,8 +88,8 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
             raise MnistlabError(f"{exc}{recipe_note(args, setting, base[setting])}") from None
         if in_file and getattr(args, setting, None) is None:  # the file's value, not a flag's
             named, colon, rest = str(exc).partition(":")
-            if named.replace("-", "_") == setting:  # the key as the file wrote it, not a flag
-                named = next(k for k in from_file if k.replace("-", "_") == setting)
+            if named.replace("-", "_") == setting:  # the key as files spell it, not as a flag
+                named = setting
             raise MnistlabError(f"{args.config}: {named}{colon}{rest}") from None
         raise
 

@@ -120,6 +120,14 @@ def _no_noise(diff: Any, lang: str) -> str:
     return t(lang, "no_noise.alike" if diff.seeds_alike else "no_noise")
 
 
+def interval_said(diff: Any, lang: str) -> str:
+    """A difference's 95% interval ("95% interval +0.21 to +1.49"), or why it has none: the
+    study's recommendations and the search's comparison say it alike."""
+    if not diff.has_interval:
+        return _no_noise(diff, lang)
+    return t(lang, "recommended.why_ci", low=diff.low * 100, high=diff.high * 100)
+
+
 # a value the quick form trained as its reference's own runs (epochs 20 capped at the base's
 # 3): no difference to measure, and none for the conclusions (it had a +-31-point interval)
 SAME_RUNS = object()
@@ -271,8 +279,8 @@ def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
     one_seed = len({r.seed for r in result.rows}) < 2  # no interval: not named in the header
     headers = [t(lang, k) for k in ("col.value", "col.n", "col.train_eval", "col.train_running",
                                     "col.val", "col.gap",
-                                    ("col.delta" if is_base else "col.delta_ref")
-                                    + (".one_seed" if one_seed else ""),
+                                    ("col.delta_summary" if is_base else "col.delta_ref.one_seed")
+                                    if one_seed else ("col.delta" if is_base else "col.delta_ref"),
                                     "col.original")]
     headers = headers if with_original else headers[:-1]
     rows, comparisons = [], []
@@ -410,7 +418,7 @@ def _recommendation(exp: Experiment, ref_label: str, best_label: str, best_diff:
     # an experiment of named variants is named by its heading, not by its key ("`trial`")
     factor = exp.heading(lang) if exp.factor == "trial" else factor_text(exp.factor, lang)
     if _beats(best_diff):
-        why = t(lang, "recommended.why_ci", low=best_diff.low * 100, high=best_diff.high * 100)
+        why = interval_said(best_diff, lang)
         return t(lang, _said_of(exp, f"recommended.change{ref}"), factor=factor,
                  value=best_label, delta=best_diff.delta * 100, why=why, base=ref_label)
     if best_diff is not None and best_diff.delta > 0 and not best_diff.has_interval:

@@ -40,6 +40,7 @@ from .document import (
     to_html,
     to_markdown,
 )
+from .study import interval_said
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,14 +60,19 @@ STEADY_TRIALS = 30
 
 def _key_settings(config: TrainConfig, *models: str) -> list[str]:
     """The settings a reader looks for first; of the layer sizes, only those the models have;
-    the data's, where `config` changes them; none `config` does not read (momentum beside
-    Adam was shown in the best trial's full configuration)."""
+    the data's, where `config` changes them."""
     shapes = [k for model in models for k in shape_settings(model)]
     data = [k for k in DATA_SETTINGS if getattr(config, k) != getattr(DEFAULTS, k)]
+    return ["dataset", *data, "model", *dict.fromkeys(shapes), "activation", "dropout",
+            "optimizer", "lr", "momentum", "weight_decay", "schedule", "batch_size", "epochs"]
+
+
+def _read_settings(config: TrainConfig) -> list[str]:
+    """The key settings one configuration trains with: none it does not read (momentum
+    beside Adam was shown in the best trial's full configuration). Not for the base of a
+    search, whose trials may draw what reads them."""
     unread = settings_unread(config)
-    return [k for k in ("dataset", *data, "model", *dict.fromkeys(shapes), "activation",
-                        "dropout", "optimizer", "lr", "momentum", "weight_decay", "schedule",
-                        "batch_size", "epochs") if k not in unread]
+    return [k for k in _key_settings(config, config.model) if k not in unread]
 
 
 def _settings(values: dict[str, Any], lang: str, keys: Any = None) -> str:
@@ -74,10 +80,15 @@ def _settings(values: dict[str, Any], lang: str, keys: Any = None) -> str:
     decimal mark, true and false as the space file writes them (nesterov=False stood beside
     the space table's false); unset (empty) settings left out."""
     keys = keys if keys is not None else values
-    return settings_text({k: float(f"{values[k]:.4g}") if isinstance(values[k], float)
-                          else choice_text(values[k]) if isinstance(values[k], bool)
-                          and lang == "en" else values[k]
-                          for k in keys if k in values and values[k] != ""}, lang)
+    return settings_text({k: _shown(values[k], lang) for k in keys
+                          if k in values and values[k] != ""}, lang)
+
+
+def _shown(value: Any, lang: str) -> Any:
+    """A setting's value as the report's settings texts give it (see _settings)."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    return choice_text(value) if isinstance(value, bool) and lang == "en" else value
 
 
 def _pct(value: float | None, lang: str) -> str:
@@ -158,7 +169,7 @@ def _best(doc: Document, result: TuneResult, lang: str) -> None:
                         seed=result.best_config.seed, n=len(result.by_state("COMPLETE")),
                         params=f"`{_settings(params, lang)}`")))
     config = result.best_config
-    shown = _settings(config.to_dict(), lang, _key_settings(config, config.model))
+    shown = _settings(config.to_dict(), lang, _read_settings(config))
     again = shlex.quote(str(result.out / "best.toml"))  # as the command was given its --out
     doc.add(Paragraph(t(lang, "tune.best.config", config=f"`{shown}`", path=again)))
 
@@ -171,11 +182,6 @@ def retrained_difference(result: TuneResult, measure: str = "val_accuracy") -> A
                     for runs in (result.retrained, result.compared)))
 
 
-def _why(diff: Any, lang: str) -> str:
-    """A difference's 95% interval, or why it has none."""
-    return (t(lang, "recommended.why_ci", low=diff.low * 100, high=diff.high * 100)
-            if diff.has_interval else t(lang, "no_noise.alike" if diff.seeds_alike
-                                        else "recommended.why_one"))
 
 
 def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
@@ -210,9 +216,9 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
         diff, test = (retrained_difference(result, m) for m in ("val_accuracy", "test_accuracy"))
         doc.add(Paragraph(t(lang, "tune.compare.ours", label=label,
                             diff=diff.delta * 100, ours=best_val.mean * 100,
-                            theirs=cmp_val.mean * 100, why=_why(diff, lang),
+                            theirs=cmp_val.mean * 100, why=interval_said(diff, lang),
                             test_diff=test.delta * 100, test_ours=best_test.mean * 100,
-                            test_theirs=cmp_test.mean * 100, test_why=_why(test, lang))))
+                            test_theirs=cmp_test.mean * 100, test_why=interval_said(test, lang))))
     if compare is not None and compare.val is not None:
         if result.spec.is_quick:
             doc.add(Paragraph(t(lang, "tune.compare.quick", published=compare.val)))

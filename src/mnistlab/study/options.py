@@ -15,6 +15,7 @@ from ..config import (
     check_texts,
     check_truths,
     check_wholes,
+    warn_untranslated,
     whole,
 )
 from ..errors import MnistlabError
@@ -109,13 +110,3 @@ def log_flags(log: tuple[str, ...], mlflow_uri: str | None) -> list[str]:
         out += ["--mlflow-uri", re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", mlflow_uri)]
     return out
 
-
-def warn_untranslated(missing: list[str], lang: str, kind: str) -> None:
-    """Say which of a file's own texts a report in `lang` shows as written: a Spanish report
-    of a file without `es = { ... }` texts mixed English in without a word."""
-    if missing:
-        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4
-                                           else "")
-        warnings.warn(f"--lang {lang}: the {kind} file gives no {lang} text for {shown}; the "
-                      f"report shows them as written (add {lang} = {{ ... }} beside each, as "
-                      "docs/studies.md shows)", stacklevel=3)

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -305,8 +306,6 @@ def check_data(spec: StudySpec) -> None:
     MNIST missing from --data-dir wrote its folder, which the mended command was then refused
     as another study's). Only those runs that train: a base whose dataset every variant
     replaces is not asked for (review). For a study not begun, as check_devices."""
-    import warnings
-
     from ..data.dataset import find_dataset
 
     configs = [run.config for run in plan_experiments(spec, share_prefixes=False).runs.values()]

@@ -277,12 +277,10 @@ def _warn_quick_alike(experiment: Experiment, base: TrainConfig, quick: dict[str
     """Say where the [quick] settings make variants of one experiment the same network (epochs
     20 and 30 both capped at 3; filters beside a quick mlp): the quick form still runs, one row
     per label, but those rows cannot tell the values apart. The full form refuses the same."""
-    from ..models import as_trained
-
     alike: dict[str, list[str]] = collections.defaultdict(list)
     for v in experiment.variants:
-        config = as_trained(TrainConfig.from_dict({**base.to_dict(), **v.changes}))
-        alike[json.dumps(config.identity_dict(), sort_keys=True, default=str)].append(v.label)
+        alike[_network_key(TrainConfig.from_dict({**base.to_dict(), **v.changes}))].append(
+            v.label)
     merged = [labels for labels in alike.values() if len(labels) > 1]
     if merged:
         groups = " | ".join(in_words([repr(label) for label in labels], "en")
@@ -528,13 +526,11 @@ def _check_distinct(variants: list[Variant], configs: list[TrainConfig], base: T
     rows of one network, with a made-up interval between them. Compared as the plan names
     runs (a device the base has is no difference) and as the network trains (models.as_trained:
     a setting its model does not read, or activation "" beside its model's own, is none)."""
-    from ..models import as_trained
-
     unplaced = TrainConfig().placement()
     seen: dict[str, tuple[str, TrainConfig]] = {}
     for v, config in zip(variants, configs):
         placed = config.replace(**studied_placement(config, base, unplaced))
-        key = json.dumps(as_trained(placed).identity_dict(), sort_keys=True, default=str)
+        key = _network_key(placed)
         if key not in seen:
             seen[key] = (v.label, placed)
             continue
@@ -545,6 +541,13 @@ def _check_distinct(variants: list[Variant], configs: list[TrainConfig], base: T
         raise MnistlabError(f"{where}: {label!r} and {v.label!r} "
                             + (f"train the same network ({why}); {fix}" if why else
                                f"are the same settings (one network, trained once); {fix}"))
+
+
+def _network_key(config: TrainConfig) -> str:
+    """What two configs share where they train one network (models.as_trained), as text."""
+    from ..models import as_trained
+
+    return json.dumps(as_trained(config).identity_dict(), sort_keys=True, default=str)
 
 
 def _alike_because(first: TrainConfig, second: TrainConfig) -> str:
@@ -659,17 +662,17 @@ def check_figures(figures: dict[str, Any], where: str, *, test: bool = False) ->
     reported accuracy and loss together, as fractions; the others its train and validation
     accuracy, in percent (a variant's val under test = true was left out of the trials' table
     while the conclusions compared it)."""
-    keys, unit = (TRIAL_KEYS, " together, as fractions") if test else (ORIGINAL_KEYS,
-                                                                        " (percent)")
+    keys = TRIAL_KEYS if test else ORIGINAL_KEYS
+    shown = ("a test experiment's table shows acc and loss together, as fractions" if test
+             else "the figures shown are train and val (percent)")
     unknown = sorted(set(figures) - set(keys))
-    if unknown or (test and figures and set(figures) != set(keys)):
-        shown = "a test experiment's table shows" if test else "the figures shown are"
-        other = ("; train and val are for experiments without test = true" if test else
+    if unknown:
+        other = ("" if not set(unknown) & {*ORIGINAL_KEYS, *TRIAL_KEYS} else
+                 "; train and val are for experiments without test = true" if test else
                  "; acc and loss are for experiments with test = true")
-        raise MnistlabError(f"{where}: " + (f"unknown key(s) {', '.join(unknown)}; " if unknown
-                                            else f"{' and '.join(sorted(figures))} alone; ")
-                            + f"{shown} {' and '.join(keys)}{unit}"
-                            + (other if set(unknown) & {*ORIGINAL_KEYS, *TRIAL_KEYS} else ""))
+        raise MnistlabError(f"{where}: unknown key(s) {', '.join(unknown)}; {shown}{other}")
+    if test and figures and set(figures) != set(keys):
+        raise MnistlabError(f"{where}: {' and '.join(sorted(figures))} alone; {shown}")
 
 
 def _values_variants(raw: dict[str, Any], where: str) -> tuple[str, list[Variant]]:

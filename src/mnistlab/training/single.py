@@ -190,11 +190,8 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
                     raise
             else:
                 kept = _kept_data(kept, config, dataset, out_dir)
-                if write_plots and not runs.figures_in(out_dir, lang):  # a search's retrained
-                    # run read back under another --lang kept its first language's figures
-                    classes = kept.summary.class_names or [
-                        str(c) for c in range(len(kept.summary.test_confusion or []))]
-                    runs.draw_run_figures(out_dir, kept, classes, lang)
+                if write_plots:
+                    runs.redraw_in_language(out_dir, kept, lang)
                 return kept
         return _train(config, out_dir, dataset, splits, reporter, evaluate_test, write_plots,
                       hooks or [], resume=state == "resume", replace=state == "replace",
@@ -281,7 +278,8 @@ def _train(config: TrainConfig, out_dir: Path | None, dataset: Dataset | None,
     if splits.published:  # a copy of MNIST given by its path is MNIST: no flip (not when a
         config.check_flip(splits.dataset_name)  # run trained so before is scored: evaluate)
     learner = ModelLearner(config, splits, device)
-    if replace and out_dir is not None:  # the data and the model are there: now the old run goes
+    if replace and out_dir is not None:  # the data and the model are there: the old run is
+        # set aside until this one has a whole epoch
         runs.replace_run(out_dir, config)
     if write_plots and out_dir is not None:
         from .. import figures  # noqa: F401 - now: a Ctrl-C inside matplotlib's C start-up

@@ -15,12 +15,13 @@ from ..config import (
     check_texts,
     check_truths,
     check_wholes,
+    warn_untranslated,
     whole,
 )
 from ..errors import MnistlabError, shown_url
 from ..messages import check_lang
 from ..raycluster import Placement
-from ..study.options import check_placement, log_flags, warn_untranslated
+from ..study.options import check_placement, log_flags
 from ..study.spec import MAX_SEEDS
 from .search import PRUNERS, check_storage, check_tune_seed
 from .space import TuneSpec

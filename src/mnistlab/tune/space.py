@@ -80,7 +80,6 @@ TOP_KEYS = ("name", "title", "description", "base", "space", "compare", "quick",
             *TRANSLATED)
 # what a `[es]` table may translate (English is the plain keys)
 TRANSLATABLE = ("title", "description", "compare_label", "compare_note")
-DEFAULT_COMPARE_LABEL = "reference configuration"  # [compare] without a label: in each language
 # --quick without a [quick] table: a small data subset and at most 2 epochs
 DEFAULT_QUICK = {"train_subset": 3000, "val_size": 1000, "eval_train_size": 1000,
                  "max_epochs": 2}
@@ -157,7 +156,7 @@ class Param:
 class Compare:
     """A reference configuration the best trial is measured against."""
 
-    label: str
+    label: str  # "": none given, the report names it in its language
     settings: dict[str, Any]
     val: float | None = None  # published validation accuracy, in %
     source: str = ""
@@ -199,7 +198,7 @@ class TuneSpec:
                 and not (name == "compare_label" and self._default_label())]
 
     def _default_label(self) -> bool:
-        return self.compare is not None and self.compare.label == DEFAULT_COMPARE_LABEL
+        return self.compare is not None and not self.compare.label
 
     def config_for(self, values: dict[str, Any], *, where: str = "trial") -> TrainConfig:
         """The TrainConfig of one trial: the base with the suggested (decoded) values."""
@@ -621,5 +620,5 @@ def _parse_compare(raw: dict[str, Any], base: TrainConfig, where: str) -> Compar
     if val_from not in ("", "train", "test"):
         raise MnistlabError(f"{where} [compare].val_from: \"train\" or \"test\" (where the "
                             f"published figure was measured), got {quote(val_from)}")
-    return Compare(str(raw.get("label", DEFAULT_COMPARE_LABEL)), dict(settings), val,
+    return Compare(str(raw.get("label", "")), dict(settings), val,
                    str(raw.get("source", "")), str(raw.get("note", "")), val_from)
