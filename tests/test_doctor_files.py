@@ -106,6 +106,8 @@ DAMAGED = [
     ("metrics.csv", lambda r: _csv(r).replace("val_acc,", "val_accuracy,", 1), "no val_acc column"),
     ("metrics.csv", lambda r: "", "empty, not even its header"),
     ("metrics.csv", lambda r: b"epoch\xff\n", "not UTF-8 text"),
+    # deleted from a finished run: "nothing wrong found", where it had named a problem (hunt)
+    ("metrics.csv", lambda r: None, "missing, where summary.json counts 2 epochs"),
 ]
 CONFIG_DAMAGE = [("lr = -1\n", "lr: must be a positive number"), ("lr = [\n", "not valid TOML"),
                  (None, "no such file")]
@@ -330,6 +332,25 @@ def test_study_folder_reports_good_runs_and_names_the_damaged_one(good_run, tmp_
     assert main(["doctor", str(study), "--lang", "es"]) == 1
     out = capsys.readouterr().out
     assert "Carpeta de ejecución ilegible" in out and str(study / "runs" / "a") in out
+
+
+@pytest.mark.parametrize("store, kind, keeps", [("study.db", "study", "results.csv"),
+                                                 ("tune.db", "search", "trials.csv")])
+def test_a_damaged_run_of_a_study_or_search_is_told_what_mends_it(good_run, tmp_path, store,
+                                                                   kind, keeps):
+    """A study's damaged run was told to train again "with --overwrite", which neither the
+    study nor the search command has, and train refuses a folder inside them (hunt)."""
+    job = tmp_path / "job"
+    shutil.copytree(good_run, job / "runs" / "a")
+    (job / store).write_bytes(b"")  # what makes the folder the job's
+    (job / "runs" / "a" / "model.pt").unlink()
+    (finding,) = doctor_path(job)[str(job / "runs" / "a")]
+    said = finding.text()
+    assert "--overwrite" not in said["evidence"] + said["fix"]
+    assert said["fix"] == (
+        f"Its numbers stay in the {kind}'s store, so {keeps} and the report keep them; to have "
+        f"this run's model again, train its settings into a folder of your own: `mnistlab "
+        f"train --config {job / 'runs' / 'a'}/config.toml --out DIR`.")
 
 
 def test_the_doctor_takes_several_folders_at_once(good_run, tmp_path, capsys):

@@ -253,6 +253,23 @@ def test_a_run_inside_another_run_folder_is_refused_before_it_trains(train_args,
          "confusion.png", ".lock"])
 
 
+def test_a_study_or_search_inside_a_run_folder_is_refused_before_it_trains(
+        train_args, tmp_path, capsys, tiny_study_toml, tiny_space_toml):
+    """`study --out RUN/sub` (or `tune`) trained into the run folder, which was then refused
+    as holding "files mnistlab did not write (sub)": train refused it already (hunt)."""
+    assert main([*train_args, "--out", str(tmp_path / "r")]) == 0
+    before = sorted(p.name for p in (tmp_path / "r").iterdir())
+    for command in (["study", str(tiny_study_toml)], ["tune", str(tiny_space_toml),
+                                                       "--trials", "1"]):
+        capsys.readouterr()
+        assert main([*command, "--out", str(tmp_path / "r" / "sub")]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"error: --out {tmp_path / 'r' / 'sub'}: inside the run folder {tmp_path / 'r'} "
+            "(made by `mnistlab train`), which holds only its own files; give a folder "
+            "outside it")
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == before
+
+
 def test_two_trainings_started_in_one_second_take_two_default_folders(tmp_path, monkeypatch,
                                                                       missing_device):
     """Without --out, two commands started in the same second took one folder, and the
@@ -970,6 +987,11 @@ def test_a_finished_run_on_a_read_only_disk_is_read_back_not_refused(train_args,
             said = capsys.readouterr()
             assert "already holds this run, finished; nothing to train" in said.err
             assert json.loads(summary)["val_accuracy"] is not None
+            # in another language its figures cannot be redrawn there: said (hunt: silent)
+            with pytest.warns(UserWarning, match=": its figures stay in their first language: "
+                                                 "the folder cannot be written"):
+                assert main([*train_args, "--out", str(view / "run"), "--lang", "es"]) == 0
+            capsys.readouterr()
             assert main([*train_args, "--epochs", "2", "--out", str(view / "run")]) == 2
             assert "cannot write there (Read-only file system)" in one_line_error(capsys)
         finally:

@@ -53,6 +53,8 @@ def run_study(spec: str | os.PathLike | StudySpec | dict, out: str | Path | None
     out = folder_given("out", out)
     spec = options.apply(spec)
     out = out or default_out("studies", spec.name)
+    files.check_not_inside_ours(out)  # a study inside a run or search: that one was then
+    # refused as "holding files mnistlab did not write" (hunt)
     command = _command("study", source, out, options.flags())
     log = _study_log(options, spec, out, command, warn)  # a missing extra: said before training
     def report(result: StudyResult) -> None:
@@ -119,6 +121,7 @@ def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None 
     out = folder_given("out", out)
     spec = options.apply(spec)
     out = out or default_out("tunes", spec.name)
+    files.check_not_inside_ours(out)
     backend = options.backend()
     shown = display or _Quiet()
     log = _search_log(options, spec, out, warn)  # a missing extra: said before training

@@ -416,12 +416,17 @@ def draw_run_figures(out: Path, result: RunResult, classes: list[str] | tuple[st
             result.summary.test_confusion, class_names(classes, lang), lang=lang), lang=lang)
 
 
+def figures_in(out: Path, lang: str) -> bool:
+    """A run folder's figures (each it has) are in `lang`, as their PNGs say."""
+    return all(files.figure_language(out / name) == lang
+               for name in ("curves.png", "confusion.png") if (out / name).is_file())
+
+
 def redraw_in_language(out: Path, result: RunResult, lang: str) -> None:
     """A finished run read back: its figures drawn again where they are not in `lang` (a
     search's retrained runs, read back under another --lang, kept their first language's);
     a figure drawn before the PNGs kept their language is taken as another's."""
-    if all(files.figure_language(out / name) == lang
-           for name in ("curves.png", "confusion.png") if (out / name).is_file()):
+    if figures_in(out, lang):
         return
     summary = result.summary
     classes = summary.class_names or [str(c) for c in range(len(summary.test_confusion or []))]
@@ -456,7 +461,8 @@ def finished_result(out: Path, config: TrainConfig, *, needs_test: bool) -> RunR
 def load_result(out: Path, config: TrainConfig) -> RunResult:
     """A finished run folder read back as the RunResult training it produced."""
     model, _ = load_model(out)
-    return RunResult(config=config, summary=load_summary(out), history=load_history(out),
+    summary = load_summary(out)
+    return RunResult(config=config, summary=summary, history=load_run_history(out, summary),
                      out=out, model=model, reused=True)
 
 
@@ -801,6 +807,18 @@ def load_history(run_dir: str | Path) -> list[EpochRecord]:
         raise damaged(path, f"not readable as CSV ({exc})") from None
 
 
+def load_run_history(run_dir: Path, summary: RunSummary) -> list[EpochRecord]:
+    """load_history of a run whose summary says how many epochs it has: metrics.csv deleted
+    from a finished run read as no epochs, and the doctor then found "nothing wrong" where
+    it had named a problem (hunt)."""
+    history = load_history(run_dir)
+    if not history and summary.epochs:
+        raise damaged(run_dir / "metrics.csv", f"missing, where summary.json counts "
+                                               f"{summary.epochs} epoch"
+                                               f"{'s' * (summary.epochs != 1)}")
+    return history
+
+
 def _history_rows(path: Path, reader: csv.DictReader) -> list[EpochRecord]:
     missing = [c for c in HISTORY_REQUIRED if c not in (reader.fieldnames or HISTORY_REQUIRED)]
     if missing:
@@ -1085,7 +1103,7 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
         try:
             out[str(run_dir)] = examine_run(run_dir)
         except MnistlabError as exc:
-            out[str(run_dir)] = [Finding("damaged-run", "problem", {"detail": str(exc)})]
+            out[str(run_dir)] = [_damaged_finding(run_dir, exc)]
     study_running = files.held(root / "study.lock")
     for run_dir in _stopped_runs(below):  # killed before any summary (or training now)
         now = ("training" if files.held(run_dir / LOCK_FILE) else
@@ -1130,11 +1148,23 @@ def examine_run(run_dir: Path) -> list[Finding]:
             problem = str(exc).removeprefix(f"{config_path}: ").split("; ")[0]
             raise damaged(config_path, problem) from None
         config = stored
-    history = load_history(run_dir)
+    history = load_run_history(run_dir, summary)
     if summary.status == "interrupted":  # "nothing wrong found" for a run stopped at epoch 0
         return doctor.merge(list(summary.diagnoses), [unfinished(summary.epochs, config.epochs)])
     load_model(run_dir)  # a model that cannot be used is a damaged run, whatever its numbers
     return doctor.findings_now(summary, config, history)
+
+
+def _damaged_finding(run_dir: Path, exc: MnistlabError) -> Finding:
+    """A run folder that cannot be read back. A study's or a search's run is not mended with
+    --overwrite, which neither command has (the advice said so): its numbers are in that
+    job's store, and its settings can be trained into a folder of one's own."""
+    owner = files.owner_of(run_dir)
+    if owner is None:
+        return Finding("damaged-run", "problem", {"detail": str(exc)})
+    return Finding("damaged-run", "problem", {
+        "detail": str(exc).removesuffix(f"; {FIX_DAMAGED}"), "kind": owner[1],
+        "run": str(run_dir)})
 
 
 def unfinished(done: int, planned: int, *, now: str = "") -> Finding:

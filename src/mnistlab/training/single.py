@@ -4,6 +4,7 @@ all call. The model trains through the epoch engine as a learner of one member."
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,10 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
                     runs.finished_result(out_dir, config, needs_test=evaluate_test))
         if finished is None:
             raise
+        if write_plots and not runs.figures_in(out_dir, lang):  # they cannot be redrawn
+            warnings.warn(f"{out_dir}: its figures stay in their first language: the folder "
+                          "cannot be written (copy it somewhere writable to redraw them)",
+                          stacklevel=2)
         return finished
     with files.exclusive(out_dir / runs.LOCK_FILE, "a training run"):
         state = runs.claim_run_folder(out_dir, config, overwrite=overwrite,
