@@ -781,7 +781,8 @@ def test_a_dataset_named_by_its_file_or_by_a_folder_of_datasets_says_which_folde
     assert main(["data", "info", str(shared_datasets)]) == 2
     assert capsys.readouterr().err.strip().endswith(
         f"; it holds the dataset folders fashion-mnist, mnist: give one of them "
-        f"({shared_datasets / 'fashion-mnist'}), or its name with --data-dir {shared_datasets}")
+        f"({shared_datasets / 'fashion-mnist'}), or a known name (fashion-mnist, mnist) with "
+        f"--data-dir {shared_datasets}")
 
 
 @pytest.mark.parametrize("kind, said", [

@@ -334,23 +334,31 @@ def test_study_folder_reports_good_runs_and_names_the_damaged_one(good_run, tmp_
     assert "Carpeta de ejecución ilegible" in out and str(study / "runs" / "a") in out
 
 
-@pytest.mark.parametrize("store, kind, keeps", [("study.db", "study", "results.csv"),
-                                                 ("tune.db", "search", "trials.csv")])
+@pytest.mark.parametrize("store, damage, fix", [
+    ("study.db", "model.pt", "Its numbers stay in the study's store, so results.csv and the "
+     "report keep them; to have this run whole again, train its settings into a folder of your "
+     "own: `mnistlab train --config {run}/config.toml --out DIR`."),
+    ("study.db", "config.toml", "Its numbers stay in the study's store, so results.csv and "
+     "the report keep them; its settings cannot be read back from this folder either: they "
+     "are the study file's for this run"),
+    ("tune.db", "model.pt", "Run the same `mnistlab tune` command again: it trains this "
+     "retrained run again in its place.")])
 def test_a_damaged_run_of_a_study_or_search_is_told_what_mends_it(good_run, tmp_path, store,
-                                                                   kind, keeps):
+                                                                   damage, fix):
     """A study's damaged run was told to train again "with --overwrite", which neither the
-    study nor the search command has, and train refuses a folder inside them (hunt)."""
+    study nor the search command has, and train refuses a folder inside them (hunt). A
+    search retrains its runs in place; a study keeps their numbers (review)."""
     job = tmp_path / "job"
     shutil.copytree(good_run, job / "runs" / "a")
     (job / store).write_bytes(b"")  # what makes the folder the job's
+    if damage == "config.toml":  # nothing left to read the settings from
+        (job / "runs" / "a" / "config.toml").write_text("lr = [\n")
+        (job / "runs" / "a" / "checkpoint.pt").unlink(missing_ok=True)
     (job / "runs" / "a" / "model.pt").unlink()
     (finding,) = doctor_path(job)[str(job / "runs" / "a")]
     said = finding.text()
     assert "--overwrite" not in said["evidence"] + said["fix"]
-    assert said["fix"] == (
-        f"Its numbers stay in the {kind}'s store, so {keeps} and the report keep them; to have "
-        f"this run's model again, train its settings into a folder of your own: `mnistlab "
-        f"train --config {job / 'runs' / 'a'}/config.toml --out DIR`.")
+    assert said["fix"].startswith(fix.format(run=job / "runs" / "a"))
 
 
 def test_the_doctor_takes_several_folders_at_once(good_run, tmp_path, capsys):

@@ -585,6 +585,9 @@ def test_a_space_without_spanish_texts_is_said_and_its_default_label_is_ours():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         TuneOptions(lang="es").apply(parse_space(data))
+    # what earlier versions wrote into space.toml for no label is no label (review)
+    data["compare"]["label"] = "reference configuration"
+    assert parse_space(data).text("compare_label", "es") == "la configuración de referencia"
 
 
 def test_a_conditional_setting_is_checked_where_it_is_drawn():

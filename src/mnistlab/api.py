@@ -50,11 +50,12 @@ def run_study(spec: str | os.PathLike | StudySpec | dict, out: str | Path | None
     options = _checked(options or StudyOptions(), StudyOptions)
     source, spec = _spec_of(spec, StudySpec, load_study, parse_study,
                             "a study: a preset's name, a study file")
-    out = folder_given("out", out)
+    given = folder_given("out", out)
     spec = options.apply(spec)
-    out = out or default_out("studies", spec.name)
-    files.check_not_inside_ours(out)  # a study inside a run or search: that one was then
-    # refused as "holding files mnistlab did not write" (hunt)
+    out = given or default_out("studies", spec.name)
+    # a study inside a run or a search: that one was then refused as "holding files mnistlab
+    # did not write" (hunt)
+    files.check_not_inside_ours(out, "--out" if given else "the default folder")
     command = _command("study", source, out, options.flags())
     log = _study_log(options, spec, out, command, warn)  # a missing extra: said before training
     def report(result: StudyResult) -> None:
@@ -118,10 +119,10 @@ def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None 
     options = _checked(options or TuneOptions(), TuneOptions)
     source, spec = _spec_of(space, TuneSpec, load_space, parse_space,
                             "a search space: a preset's name, a space file")
-    out = folder_given("out", out)
+    given = folder_given("out", out)
     spec = options.apply(spec)
-    out = out or default_out("tunes", spec.name)
-    files.check_not_inside_ours(out)
+    out = given or default_out("tunes", spec.name)
+    files.check_not_inside_ours(out, "--out" if given else "the default folder")
     backend = options.backend()
     shown = display or _Quiet()
     log = _search_log(options, spec, out, warn)  # a missing extra: said before training

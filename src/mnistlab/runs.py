@@ -417,15 +417,16 @@ def draw_run_figures(out: Path, result: RunResult, classes: list[str] | tuple[st
 
 
 def figures_in(out: Path, lang: str) -> bool:
-    """A run folder's figures (each it has) are in `lang`, as their PNGs say."""
-    return all(files.figure_language(out / name) == lang
+    """A run folder's figures (each it has) are in `lang`, as their PNGs say; one drawn
+    before they said so is taken as English, as most were (the review saw every such read
+    back redrawn, and warned of where it could not be)."""
+    return all((files.figure_language(out / name) or "en") == lang
                for name in ("curves.png", "confusion.png") if (out / name).is_file())
 
 
 def redraw_in_language(out: Path, result: RunResult, lang: str) -> None:
     """A finished run read back: its figures drawn again where they are not in `lang` (a
-    search's retrained runs, read back under another --lang, kept their first language's);
-    a figure drawn before the PNGs kept their language is taken as another's."""
+    search's retrained runs, read back under another --lang, kept their first language's)."""
     if figures_in(out, lang):
         return
     summary = result.summary
@@ -1162,9 +1163,10 @@ def _damaged_finding(run_dir: Path, exc: MnistlabError) -> Finding:
     owner = files.owner_of(run_dir)
     if owner is None:
         return Finding("damaged-run", "problem", {"detail": str(exc)})
+    settings_lost = owner[1] == "study" and str(exc).startswith(str(run_dir / "config.toml"))
     return Finding("damaged-run", "problem", {
-        "detail": str(exc).removesuffix(f"; {FIX_DAMAGED}"), "kind": owner[1],
-        "run": str(run_dir)})
+        "detail": str(exc).removesuffix(f"; {FIX_DAMAGED}"),
+        "kind": "study_settings" if settings_lost else owner[1], "run": str(run_dir)})
 
 
 def unfinished(done: int, planned: int, *, now: str = "") -> Finding:

@@ -126,8 +126,12 @@ def _datasets_inside(folder: Path) -> str:
         return ""
     if not inside:
         return ""
-    return (f"; it holds the dataset folder{'s' * (len(inside) > 1)} {', '.join(inside)}: give "
-            f"one of them ({folder / inside[0]}), or its name with --data-dir {folder}")
+    named = [name for name in inside if name in KNOWN_DATASETS]  # what --data-dir finds
+    give = (f"give one of them ({folder / inside[0]})" if len(inside) > 1
+            else f"give it ({folder / inside[0]})")
+    return (f"; it holds the dataset folder{'s' * (len(inside) > 1)} {', '.join(inside)}: "
+            f"{give}" + (f", or a known name ({', '.join(named)}) with --data-dir {folder}"
+                         if named else ""))
 
 
 def _read_idx(path: Path, dims: int) -> tuple[np.ndarray, Scale]:

@@ -620,5 +620,8 @@ def _parse_compare(raw: dict[str, Any], base: TrainConfig, where: str) -> Compar
     if val_from not in ("", "train", "test"):
         raise MnistlabError(f"{where} [compare].val_from: \"train\" or \"test\" (where the "
                             f"published figure was measured), got {quote(val_from)}")
-    return Compare(str(raw.get("label", "")), dict(settings), val,
+    label = str(raw.get("label", ""))
+    if label == "reference configuration":  # what earlier versions wrote into a search's
+        label = ""  # space.toml for none: still said in the report's language (review)
+    return Compare(label, dict(settings), val,
                    str(raw.get("source", "")), str(raw.get("note", "")), val_from)
