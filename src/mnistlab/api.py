@@ -48,14 +48,8 @@ def run_study(spec: str | os.PathLike | StudySpec | dict, out: str | Path | None
                             "put the call under `if __name__ == \"__main__\":` (worker "
                             "processes import the script they were started from)")
     options = _checked(options or StudyOptions(), StudyOptions)
-    source, spec = _spec_of(spec, StudySpec, load_study, parse_study,
-                            "a study: a preset's name, a study file")
-    given = folder_given("out", out)
-    spec = options.apply(spec)
-    out = given or default_out("studies", spec.name)
-    # a study inside a run or a search: that one was then refused as "holding files mnistlab
-    # did not write" (hunt)
-    files.check_not_inside_ours(out, "--out" if given else "the default folder")
+    source, spec, out = _job(spec, out, options, "studies", StudySpec, load_study, parse_study,
+                             "a study: a preset's name, a study file")
     command = _command("study", source, out, options.flags())
     log = _study_log(options, spec, out, command, warn)  # a missing extra: said before training
     def report(result: StudyResult) -> None:
@@ -117,12 +111,8 @@ def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None 
 
     started = time.perf_counter()
     options = _checked(options or TuneOptions(), TuneOptions)
-    source, spec = _spec_of(space, TuneSpec, load_space, parse_space,
-                            "a search space: a preset's name, a space file")
-    given = folder_given("out", out)
-    spec = options.apply(spec)
-    out = given or default_out("tunes", spec.name)
-    files.check_not_inside_ours(out, "--out" if given else "the default folder")
+    source, spec, out = _job(space, out, options, "tunes", TuneSpec, load_space, parse_space,
+                             "a search space: a preset's name, a space file")
     backend = options.backend()
     shown = display or _Quiet()
     log = _search_log(options, spec, out, warn)  # a missing extra: said before training
@@ -163,6 +153,21 @@ def _from_a_worker_s_import() -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def _job(given: Any, out: Any, options: Any, folder: str, kind: type,
+         load: Callable[[str], Any], parse: Callable[[dict], Any],
+         what: str) -> tuple[str | None, Any, Path]:
+    """(source, the spec as `options` run it, its folder) of a run_study or run_tune call:
+    `out`, else `folder`/<name>, never inside a run, study or search folder (a study given
+    one trained there, and that folder was then refused as "holding files mnistlab did not
+    write"; hunt)."""
+    source, spec = _spec_of(given, kind, load, parse, what)
+    chosen = folder_given("out", out)
+    spec = options.apply(spec)
+    out_dir = chosen or default_out(folder, spec.name)
+    files.check_not_inside_ours(out_dir, "--out" if chosen else "the default folder")
+    return source, spec, out_dir
 
 
 def _spec_of(given: Any, kind: type, load: Callable[[str], Any], parse: Callable[[dict], Any],
