@@ -361,6 +361,14 @@ class TrainConfig:
         return spec
 
     @property
+    def augmentation_text(self) -> str:
+        """The augmentation written one way, whatever its spelling: "scale=0.1,rotate=10",
+        "rotate=10.0, scale=0.1" and "rotate=10,scale=0.1,shift=0" are "rotate=10,scale=0.1";
+        "", "none" and "rotate=0" are "" (what compares two configs' augmentations)."""
+        return ",".join(f"{key}={repr(value).removesuffix('.0')}"
+                        for key, value in sorted(self.augmentation.items()))
+
+    @property
     def resolved_activation(self) -> str:
         if self.activation:
             return self.activation

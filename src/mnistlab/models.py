@@ -132,8 +132,8 @@ def as_trained(config: TrainConfig) -> TrainConfig:
     unread = {name: getattr(defaults, name) for name in settings_unread(config)}
     if "momentum" in unread and "nesterov" not in unread and config.nesterov:
         unread["momentum"] = 0.95  # one-cycle's own, with the Nesterov step it still takes
-    augment = ",".join(f"{key}={value!r}" for key, value in sorted(config.augmentation.items()))
-    return config.replace(**unread, activation=config.resolved_activation, augment=augment)
+    return config.replace(**unread, activation=config.resolved_activation,
+                          augment=config.augmentation_text)
 
 
 def build_model(config: TrainConfig, image_shape: Shape, num_classes: int, *,

@@ -148,10 +148,9 @@ def _comparable(config: TrainConfig) -> TrainConfig:
     is checked when it is made)."""
     from .data.sources import given_folder
 
-    spec = config.augmentation  # zeros left out, erase_area's unsaid 0.25 filled in
     folder = given_folder(config.dataset)  # a relative path (as saved before it was made
     return config.replace(  # absolute) is the folder it names from here
-        augment=",".join(f"{k}={repr(v).removesuffix('.0')}" for k, v in sorted(spec.items())),
+        augment=config.augmentation_text,  # zeros left out, erase_area's unsaid 0.25 in
         dataset=str(folder.resolve()) if folder is not None else config.dataset)
 
 
@@ -263,8 +262,8 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
     back (the train command refuses those too). `named_by_settings`: a study's or search's
     run folder, named after its settings (check_named_run_folder)."""
     check_run_folder(out)
-    if not has_saved_epoch(out):  # a replacement killed before its first epoch (SIGKILL,
-        restore_replaced(out)  # power): the replaced run back first, whatever comes next
+    if replacement_waiting(out):  # killed (SIGKILL, power): the replaced run back first,
+        restore_replaced(out)  # whatever comes next
     present = _computed(out)
     if present:
         stored, source = _stored_config_from(out)
@@ -379,6 +378,12 @@ class ReplacementStopped(MnistlabError):
 def has_saved_epoch(out: Path) -> bool:
     """A run folder's run has something to keep: an epoch checkpoint, or its summary."""
     return (out / "checkpoint.pt").exists() or (out / "summary.json").exists()
+
+
+def replacement_waiting(out: Path) -> bool:
+    """A run --overwrite set aside, its replacement stopped (killed) before a whole epoch:
+    the next train into the folder puts it back."""
+    return (out / REPLACED_FOLDER).is_dir() and not has_saved_epoch(out)
 
 
 def settle_replaced(out: Path, *, keep_new: bool | None = None) -> bool:
@@ -628,8 +633,7 @@ def _no_model(folder: Path, path: Path) -> str:
         many = len(inside) > 1
         count, which = (f"{len(inside)} runs", "one of them, e.g.") if many else ("a run", "it:")
         return f"{folder}: a folder holding {count}, not a run; give {which} {inside[0]}"
-    if (folder / REPLACED_FOLDER).is_dir() and not has_saved_epoch(folder):  # an --overwrite
-        # killed before its first epoch
+    if replacement_waiting(folder):
         return (f"{folder}: no model.pt here: an --overwrite was stopped before the new run's "
                 f"first whole epoch (killed), and the run it was to replace is set aside in "
                 f"{REPLACED_FOLDER}/; the next `mnistlab train --out {folder}` puts it back")
@@ -1082,8 +1086,7 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
     if not run_dirs and resumable and not (root / "study.db").is_file():
         if files.held(root / LOCK_FILE):  # the command that would resume it is refused
             raise _training_now(path)
-        if (root / REPLACED_FOLDER).is_dir() and not has_saved_epoch(root):  # an --overwrite
-            # killed before its first epoch
+        if replacement_waiting(root):
             raise MnistlabError(f"{path}: an --overwrite here was stopped before the new run's "
                                 f"first whole epoch (killed); the run it was to replace is set "
                                 f"aside in {REPLACED_FOLDER}/, and the next `mnistlab train "

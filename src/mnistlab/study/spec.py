@@ -556,9 +556,9 @@ def _alike_because(first: TrainConfig, second: TrainConfig) -> str:
     from ..models import settings_unread
 
     unread = settings_unread(first)
+    theirs = second.identity_dict()
     told = []
-    for name in [k for k, v in first.identity_dict().items()
-                 if second.identity_dict().get(k) != v]:
+    for name in [k for k, v in first.identity_dict().items() if theirs.get(k) != v]:
         if name in unread:
             told.append(f"{name}: {unread[name][0]}")
         elif name == "activation":
