@@ -335,19 +335,18 @@ def test_study_folder_reports_good_runs_and_names_the_damaged_one(good_run, tmp_
 
 
 @pytest.mark.parametrize("store, damage, fix", [
-    ("study.db", "model.pt", "Its numbers stay in the study's store, so results.csv and the "
-     "report keep them; to have this run whole again, train its settings into a folder of your "
-     "own: `mnistlab train --config {run}/config.toml --out DIR`."),
-    ("study.db", "config.toml", "Its numbers stay in the study's store, so results.csv and "
-     "the report keep them; its settings cannot be read back from this folder either: they "
-     "are the study file's for this run"),
+    ("study.db", "model.pt", "Run the same `mnistlab study` command again: it writes this run's "
+     "files again from the study's store (which keeps its numbers for results.csv and the "
+     "report), or trains the run again where its model is lost."),
+    ("study.db", "config.toml", "Run the same `mnistlab study` command again"),
     ("tune.db", "model.pt", "Run the same `mnistlab tune` command again: it trains this "
      "retrained run again in its place.")])
 def test_a_damaged_run_of_a_study_or_search_is_told_what_mends_it(good_run, tmp_path, store,
                                                                    damage, fix):
     """A study's damaged run was told to train again "with --overwrite", which neither the
     study nor the search command has, and train refuses a folder inside them (hunt). A
-    search retrains its runs in place; a study keeps their numbers (review)."""
+    search retrains its runs in place; a study mends them from its store, or retrains them
+    where the model is lost (test_study.py)."""
     job = tmp_path / "job"
     shutil.copytree(good_run, job / "runs" / "a")
     (job / store).write_bytes(b"")  # what makes the folder the job's

@@ -2571,3 +2571,41 @@ def test_a_variants_experiment_s_recommendations_speak_of_variants():
         "(no value beat it beyond the noise).")  # the base scored best: true as it was
     assert "la variante con mejor media, tardía, no superó a temprana" in _recommendation(
         exp, "temprana", "tardía", within, "es", is_base=False)
+
+
+def test_a_study_run_again_mends_its_run_folders_damaged_or_gone(study_reference, tmp_path):
+    """A run folder deleted by hand, or its summary.json, config.toml or model.pt, went
+    unnoticed by the study run again (its report quietly dropped the final model's grid of
+    mistakes) and by `doctor` on the study. The text files are written again from study.db;
+    a run whose model is lost is trained again."""
+    from mnistlab.runs import examine, not_whole
+
+    finished = study_reference("1").parent
+    study = tmp_path / "S"
+    shutil.copytree(finished, study)
+    rows = list(csv.DictReader(io.StringIO((study / "results.csv").read_text())))
+    final = next(r["run"] for r in rows if r["experiment"] == "final")
+    kept, junk, lost = sorted({r["run"] for r in rows} - {final})[:3]
+    summary = (study / "runs" / kept / "summary.json").read_text()
+    shutil.rmtree(study / "runs" / final)
+    (study / "runs" / kept / "summary.json").unlink()
+    (study / "runs" / junk / "config.toml").write_text("lr = [\n")
+    (study / "runs" / lost / "model.pt").unlink()
+    (study / "runs" / lost / "config.toml").unlink()  # nothing there says its settings
+    found = examine(study)
+    for key in (final, kept, lost):  # the summary lost, the folder gone, the model lost
+        assert [f.code for f in found[str(study / "runs" / key)]] == ["damaged-run"], key
+    assert "`mnistlab study` command again" in found[str(study / "runs" / final)][0].text()["fix"]
+    with pytest.warns(UserWarning) as said:
+        train_study(load_study(str(finished.parent / "tiny.toml")), study)
+    (warning,) = [str(w.message) for w in said if "not whole" in str(w.message)]
+    assert "4 run folders of this study not whole" in warning
+    for key, how in ((final, "gone: trained again"), (kept, "summary.json: written again"),
+                     (junk, "config.toml: written again"), (lost, "model.pt missing: trained")):
+        assert f"runs/{key} (" in warning and how in warning.split(f"runs/{key} (")[1], key
+        assert not_whole(study / "runs" / key) == [], key
+    assert (study / "runs" / kept / "summary.json").read_text() == summary  # from study.db
+    assert not any(f.code == "damaged-run" for fs in examine(study).values() for f in fs)
+    again = list(csv.DictReader(io.StringIO((study / "results.csv").read_text())))
+    untouched = {kept, junk}  # their numbers are study.db's, as they were
+    assert [r for r in again if r["run"] in untouched] == [r for r in rows if r["run"] in untouched]

@@ -464,6 +464,57 @@ def finished_result(out: Path, config: TrainConfig, *, needs_test: bool) -> RunR
         return None
 
 
+WHOLE_RUN = ("config.toml", "metrics.csv", "model.pt", "summary.json")  # of a finished run
+
+
+def not_whole(out: Path) -> list[str]:
+    """The files of a finished run that `out` lacks (all of them where the folder is gone),
+    or holds damaged (its settings, numbers or summary not readable back); the model is only
+    looked for, not loaded."""
+    readers = {"config.toml": lambda: TrainConfig.from_dict(read_toml(out / "config.toml")),
+               "metrics.csv": lambda: load_history(out),
+               "summary.json": lambda: load_summary(out)}
+    lacking = []
+    for name in WHOLE_RUN:
+        try:
+            if not (out / name).is_file():
+                raise MnistlabError(name)
+            readers.get(name, lambda: None)()
+        except (MnistlabError, OSError, KeyError, TypeError, ValueError):
+            lacking.append(name)
+    return lacking
+
+
+def rewrite_run_files(out: Path, config: TrainConfig, summary: RunSummary,
+                      history: list[EpochRecord], names: list[str]) -> bool:
+    """Write the text files `names` of `config`'s finished run in `out` again from its record
+    (a study's store), where its model.pt is there, readable and `config`'s: True; else
+    False, nothing written (the model is lost: the run is trained again)."""
+    if "model.pt" in names:
+        return False
+    try:
+        load_model(out)
+    except MnistlabError:
+        return False
+    if not same_run(_stored_config(out), config):  # its config.toml, else its model's
+        return False
+    for name in names:
+        if name == "summary.json":
+            files.write_json(out / name, summary.to_dict())
+        else:
+            files.write_text(out / name, config.to_toml() if name == "config.toml"
+                             else metrics_csv(history))
+    return True
+
+
+def discard_lost_run(out: Path) -> None:
+    """The files left of a study's finished run whose model is lost, before it is trained
+    again (its numbers are in the study's store until then): a damaged or missing
+    config.toml beside them refused the new run as one "edited by hand"."""
+    for name in WHOLE_RUN:
+        (out / name).unlink(missing_ok=True)
+
+
 def load_result(out: Path, config: TrainConfig) -> RunResult:
     """A finished run folder read back as the RunResult training it produced."""
     model, _ = load_model(out)
@@ -964,6 +1015,35 @@ def _stopped_runs(folders: list[Path]) -> list[Path]:
                   if (c / "checkpoint.pt").is_file() and not (c / "summary.json").exists())
 
 
+def _lost_summaries(folders: list[Path]) -> list[Path]:
+    """Runs that finished and lost their summary.json (deleted): their model or metrics are
+    written as a run ends, and no checkpoint resumes them; `doctor` on a study passed over
+    them without a word."""
+    return sorted(c for c in folders if not (c / "summary.json").exists()
+                  and not (c / "checkpoint.pt").exists() and not files.held(c / LOCK_FILE)
+                  and any((c / name).is_file() for name in ("model.pt", "metrics.csv"))
+                  and _ours(c))
+
+
+def _gone_from_studies(folders: list[Path]) -> list[Path]:
+    """The run folders a study's store (study.db, of each study folder in `folders`) records
+    and that are gone: deleted or moved by hand."""
+    import sqlite3
+
+    gone = []
+    for study in (f for f in folders if (f / "study.db").is_file()):
+        try:
+            with contextlib.closing(sqlite3.connect(
+                    f"{(study / 'study.db').resolve().as_uri()}?mode=ro", uri=True,
+                    timeout=5)) as db:
+                keys = [k for (k,) in db.execute("SELECT key FROM runs")]
+        except sqlite3.Error:  # damaged or another schema: the study command says so
+            continue
+        gone += [study / "runs" / k for k in keys
+                 if isinstance(k, str) and not (study / "runs" / k).exists()]
+    return sorted(gone)
+
+
 # keys of a summary.json only mnistlab writes (one of them is enough, the file cut short)
 OUR_SUMMARY_KEYS = ("epochs_planned", "code_version", "loss_trace", "train_accuracy_running",
                     "val_label_counts")
@@ -1108,6 +1188,11 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
             out[str(run_dir)] = examine_run(run_dir)
         except MnistlabError as exc:
             out[str(run_dir)] = [_damaged_finding(run_dir, exc)]
+    for run_dir in _lost_summaries(below) + _gone_from_studies([root, *below]):
+        out[str(run_dir)] = [_damaged_finding(run_dir, damaged(
+            run_dir / "summary.json" if run_dir.is_dir() else run_dir,
+            "missing, where the run's model or metrics are there" if run_dir.is_dir()
+            else "gone, where the study's store records its run"))]
     study_running = files.held(root / "study.lock")
     for run_dir in _stopped_runs(below):  # killed before any summary (or training now)
         now = ("training" if files.held(run_dir / LOCK_FILE) else
@@ -1161,15 +1246,14 @@ def examine_run(run_dir: Path) -> list[Finding]:
 
 def _damaged_finding(run_dir: Path, exc: MnistlabError) -> Finding:
     """A run folder that cannot be read back. A study's or a search's run is not mended with
-    --overwrite, which neither command has (the advice said so): its numbers are in that
-    job's store, and its settings can be trained into a folder of one's own."""
+    --overwrite, which neither command has (the advice said so): its job's command run again
+    mends it (a study's from its store)."""
     owner = files.owner_of(run_dir)
     if owner is None:
         return Finding("damaged-run", "problem", {"detail": str(exc)})
-    settings_lost = owner[1] == "study" and str(exc).startswith(str(run_dir / "config.toml"))
     return Finding("damaged-run", "problem", {
-        "detail": str(exc).removesuffix(f"; {FIX_DAMAGED}"),
-        "kind": "study_settings" if settings_lost else owner[1], "run": str(run_dir)})
+        "detail": str(exc).removesuffix(f"; {FIX_DAMAGED}"), "kind": owner[1],
+        "run": str(run_dir)})
 
 
 def unfinished(done: int, planned: int, *, now: str = "") -> Finding:

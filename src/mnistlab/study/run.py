@@ -8,6 +8,7 @@ processes, one per CPU core.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -21,7 +22,7 @@ from typing import Any
 
 from .. import doctor, files, interrupt, runs
 from ..config import PLACEMENT, TRACKING_ENTRIES, TrainConfig, load_config
-from ..errors import MnistlabError
+from ..errors import MnistlabError, first_few
 from ..messages import t
 from ..records import EpochRecord, RunSummary
 from ..runs import results_rows
@@ -382,11 +383,12 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
         plan = plan_experiments(spec, keyed_at=keyed_at)
         files.remove_stale_temps(out)  # left by a study killed mid-write
         done = store.finished()
-        todo = [r for r in plan.to_train if r.key not in done]
         # an explicit final model trains beside the experiments, unless a variant trains its
         # settings: then it waits for that run, which is then scored on the test set
         explicit = (plan_final(spec, final_config(spec, {}), keyed_at)
                     if spec.final.choose == "explicit" else [])
+        mend_folders(out, _recorded_configs(store, plan.to_train + explicit), done)
+        todo = [r for r in plan.to_train if r.key not in done]
         early_final = [r for r in explicit if r.key not in done and not _trained_twin(r, plan)]
         if local:
             _check_devices_left(spec, plan, todo + early_final)
@@ -473,6 +475,47 @@ def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, Stored
             continue
         on_done(run, result.summary, result.history)
     return left
+
+
+def _recorded_configs(store: Store, planned: list[PlannedRun]) -> dict[str, TrainConfig]:
+    """The settings of the runs `planned`, and of the final runs the store holds (those to
+    score on the test set: planned once the experiments are done), by key."""
+    configs = {}
+    for key, settings, test in store.entries():
+        if test:
+            with contextlib.suppress(MnistlabError, TypeError, ValueError, KeyError):
+                configs[key] = TrainConfig.from_dict(settings)
+    return configs | {r.key: r.config for r in planned}
+
+
+def mend_folders(out: Path, configs: dict[str, TrainConfig],
+                 done: dict[str, StoredRun]) -> None:
+    """The runs of `configs` recorded in the store (`done`) whose folders are gone or not
+    whole (deleted by hand, a disk's damage): their text files written again from the store
+    where the model is there, else taken out of `done` to train again; said in one warning.
+    A study run again said nothing of them, and its report quietly left out the final
+    model's grid of mistakes, read off its model.pt."""
+    mended = []
+    for key, config in configs.items():
+        stored, folder = done.get(key), out / "runs" / key
+        if stored is None or stored.summary.status == "interrupted":
+            continue
+        lacking = runs.not_whole(folder)
+        if not lacking:
+            continue
+        if runs.rewrite_run_files(folder, config, stored.summary, stored.history, lacking):
+            mended.append(f"runs/{key} ({', '.join(lacking)}: written again from study.db)")
+            continue
+        lost = "gone" if not folder.is_dir() else "its model.pt " + (
+            "unreadable" if (folder / "model.pt").is_file() else "missing")
+        del done[key]
+        runs.discard_lost_run(folder)
+        mended.append(f"runs/{key} ({lost}: trained again)")
+    if mended:
+        warnings.warn(f"{out}: {len(mended)} run folder{'s' * (len(mended) != 1)} of this study "
+                      f"not whole, mended: {first_few(mended, 4, '; ')}"
+                      + ("; a run trained again replaces its numbers in study.db"
+                         * any(m.endswith("trained again)") for m in mended)), stacklevel=2)
 
 
 def _trained_twin(run: PlannedRun, plan: Plan,
