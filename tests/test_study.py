@@ -729,6 +729,18 @@ def test_a_study_command_without_a_study_lists_them_and_says_what_is_missing(cap
     assert main(["study", "--list"]) == 0 and capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("command", ["study", "tune"])
+def test_the_lists_of_presets_follow_lang(command, capsys):
+    """`study --list --lang es` printed the English table and titles, where each preset has
+    its Spanish title."""
+    from mnistlab.cli import main
+
+    assert main([command, "--list", "--lang", "es"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "incluidos" in out and "uno a uno" * (command == "study") in out
+    assert not english_in(out), english_in(out)
+
+
 def test_unknown_preset_lists_presets():
     with pytest.raises(MnistlabError, match="presets: fashion-hparams, lenet-challenge"):
         load_study("cifar-study")

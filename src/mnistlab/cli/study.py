@@ -45,7 +45,7 @@ def add_study(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="the study's quick form: a data subset, and fewer epochs where the "
                    "study caps them (minutes)")
-    add_lang(p, "the report's, the final model's figures' and the closing line's")
+    add_lang(p, "the report's, the final model's figures', --list's and the closing line's")
     add_data_and_device(p, "study")
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes training side by side, one thread each (default: one per CPU "
@@ -67,7 +67,7 @@ def run_study(args: argparse.Namespace) -> int:
     from ..study import StudyOptions, list_presets, load_study
 
     if args.list or not args.study:
-        _list_studies(list_presets(), load_study)
+        _list_studies(list_presets(), load_study, args.lang)
         if args.list:
             return 0
         stderr.print("error: give a study: a preset above or a .toml file")
@@ -93,16 +93,19 @@ def run_study(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_studies(names: list[str], load: Callable[[str], Any]) -> None:
+def _list_studies(names: list[str], load: Callable[[str], Any], lang: str) -> None:
     from rich.table import Table
 
-    table = Table(title="built-in studies (mnistlab study NAME [--quick] [--seeds N])")
+    from ..messages import t
+
+    table = Table(title=t(lang, "cli.list.studies"))
     for column in ("preset", "what", "runs"):
-        table.add_column(column)
+        table.add_column(t(lang, f"cli.list.{column}"))
     for name in names:
         spec = load(name)
         cells = sum(len(e.variants) for e in spec.experiments)
-        table.add_row(name, spec.title, f"{cells} settings × {spec.seeds} seeds")
+        table.add_row(name, spec.text("title", lang),
+                      t(lang, "cli.list.settings_seeds", cells=cells, seeds=spec.seeds))
     stdout.print(table)
 
 
@@ -163,7 +166,7 @@ def add_tune(p: argparse.ArgumentParser) -> None:
                    "minutes; for trying the pipeline, not for results)")
     p.add_argument("--no-report", action="store_true",
                    help="search only: no retraining and no report (extra workers)")
-    add_lang(p, "the report's, the retrained runs' figures' and the closing line's")
+    add_lang(p, "the report's, the retrained runs' figures', --list's and the closing line's")
     add_data_and_device(p, "space")
     add_placement_flags(p, "trial")
     add_log_flags(p, "the search (a parent run) and each trial (its children)")
@@ -176,7 +179,7 @@ def run_tune(args: argparse.Namespace) -> int:
     from ..tune.display import TrialTable
 
     if args.list or not args.space:
-        _list_spaces(list_presets(), load_space)
+        _list_spaces(list_presets(), load_space, args.lang)
         if not args.list:
             stderr.print("error: give a search space: a preset above or a .toml file")
         return 0 if args.list else 2
@@ -218,13 +221,15 @@ def _tune_line(result: TuneResult, out: Path, report: bool, lang: str = "en") ->
     return line + f" · {number(result.seconds, '.0f', lang)} s"
 
 
-def _list_spaces(names: list[str], load: Callable[[str], Any]) -> None:
+def _list_spaces(names: list[str], load: Callable[[str], Any], lang: str) -> None:
     from rich.table import Table
 
-    table = Table(title="built-in search spaces (mnistlab tune NAME --trials N [--quick])")
+    from ..messages import t
+
+    table = Table(title=t(lang, "cli.list.spaces"))
     for column in ("preset", "what", "searches"):
-        table.add_column(column)
+        table.add_column(t(lang, f"cli.list.{column}"))
     for name in names:
         spec = load(name)
-        table.add_row(name, spec.title, ", ".join(p.name for p in spec.params))
+        table.add_row(name, spec.text("title", lang), ", ".join(p.name for p in spec.params))
     stdout.print(table)
