@@ -140,6 +140,20 @@ def test_the_onnx_file_carries_what_the_sidecar_says(tmp_path):
     assert session.get_modelmeta().custom_metadata_map == meta
 
 
+def test_a_run_result_is_exported_as_predict_takes_it(tmp_path):
+    """export_onnx(train(...)) failed with pathlib's TypeError, where predict takes the same
+    RunResult (hunt); one trained without a folder is one line naming the fix."""
+    from mnistlab import RunResult, RunSummary
+
+    run = make_run(tmp_path / "run")
+    result = RunResult(TrainConfig(), RunSummary(status="completed"), [], out=run)
+    assert Path(export_onnx(result, tmp_path / "m.onnx")["path"]).is_file()
+    with pytest.raises(MnistlabError, match=r"^run: this RunResult was trained without a "
+                       r"folder \(out=None\), and export_onnx reads the run's model\.pt"):
+        export_onnx(RunResult(TrainConfig(), RunSummary(status="completed"), []),
+                    tmp_path / "n.onnx")
+
+
 def test_strokes_and_an_unknown_dataset_in_the_metadata(tmp_path):
     run = make_run(tmp_path / "run")
     payload = torch.load(run / "model.pt", weights_only=True)

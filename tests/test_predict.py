@@ -346,6 +346,32 @@ def test_numpy_array_files_are_pointed_to_python_not_to_naming_them(toy_run, tmp
     assert answer.error is None
 
 
+def test_idx_files_are_pointed_to_evaluate_not_to_naming_them(toy_run, tmp_path):
+    """A folder of IDX files was "4 files not named as an image ...; give them by name", and
+    named they were "not an image that can be read" (hunt): evaluate reads a folder of them,
+    and Python their images. Known by name, or by their first bytes (gzipped too)."""
+    import gzip
+
+    from mnistlab.data.idx import write_idx
+
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    paper_digit().save(folder / "a.png")
+    write_idx(folder / "t10k-images-idx3-ubyte", np.zeros((2, 28, 28), np.uint8))
+    write_idx(folder / "renamed", np.zeros(2, np.uint8))
+    (folder / "zipped").write_bytes(gzip.compress((folder / "renamed").read_bytes()))
+    (folder / "notes").write_bytes(b"\0\0 not an IDX header")
+    with pytest.warns(UserWarning, match=r"1 file not named as an image \(notes\) and 3 IDX "
+                      r"data files \(renamed, t10k-images-idx3-ubyte, zipped\) not read; give "
+                      r"them by name, IDX data files to `mnistlab evaluate RUN --dataset "
+                      r"FOLDER`"):
+        predict(toy_run, folder)
+    for name in ("t10k-images-idx3-ubyte", "zipped"):
+        (answer,) = predict(toy_run, folder / name)
+        assert answer.error.startswith("an IDX data file (MNIST's format), which predict does "
+                                       "not read: give IDX data files to `mnistlab evaluate")
+
+
 def test_a_folder_that_cannot_be_listed_is_that_entry_s_error(toy_run, tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()

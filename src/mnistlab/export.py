@@ -33,6 +33,7 @@ from . import __version__, files
 from .config import TrainConfig
 from .data.sources import image_style, takes_pictures
 from .errors import MnistlabError
+from .records import RunResult
 from .training.evaluation import config_views, scored_logits, tta_view_count, view_average
 
 OPSET = 18  # the lowest the torch.export-based exporter writes; onnxruntime >= 1.14 runs it
@@ -46,18 +47,19 @@ NEEDS_EXTRA = "ONNX export needs the export extra: pip install 'mnistlab[export]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes
 
 
-def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True,
+def export_onnx(run_dir: str | Path | RunResult, out_path: str | Path, *, check: bool = True,
                 tta: bool | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Write the run's model as ONNX (dynamic batch) plus a JSON sidecar; with `check`, run a
     test batch through onnxruntime and refuse the export if any logit differs by > 1e-4
     (of the logit, where it is larger than 1).
     `tta`: the graph averages the softmax over the test-time views the run's scores used
-    (None: as the run was trained, its --tta), as `mnistlab predict` does.
+    (None: as the run was trained, its --tta), as `mnistlab predict` does. `run_dir`: a run
+    folder, or train()'s RunResult (of a run trained into one).
 
     Nothing is written at `out_path` unless the export (and its check) succeeded; a file
     already there is refused unless `overwrite`.
     """
-    from .runs import load_model
+    from .runs import model_of
 
     _require("onnx", "onnxscript", *(("onnxruntime",) if check else ()))
     import onnx
@@ -74,7 +76,7 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, *, check: bool = True
     if not overwrite and sidecar.exists():  # a file of the user's, not ours to replace
         raise MnistlabError(f"--out {out}: its sidecar {sidecar.name} exists and would be "
                             "replaced; give another name, or add --overwrite to replace both")
-    model, payload = load_model(run_dir)
+    model, payload = model_of(run_dir, "export_onnx")
     config = TrainConfig.from_dict(payload["config"])
     shape = tuple(int(v) for v in payload["image_shape"])
     tta = config.tta if tta is None else tta

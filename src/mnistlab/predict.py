@@ -37,6 +37,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import files, interrupt
 from .config import TrainConfig, truth
+from .data.idx import looks_like_idx
 from .data.sources import image_style, takes_pictures
 from .errors import MnistlabError, first_few
 
@@ -53,6 +54,9 @@ ARRAY_SUFFIXES = (".npy", ".npz")  # NumPy's files: read by the Python API's cal
 ARRAYS_FIX = "arrays through Python (mnistlab.predict(run, numpy.load(path)))"
 ARRAYS_THROUGH_PYTHON = (f"a NumPy array file, which predict does not read: give {ARRAYS_FIX} "
                          "(an .npz's array by its key: numpy.load(path)[key]), or save PNGs")
+IDX_FIX = ("IDX data files to `mnistlab evaluate RUN --dataset FOLDER` (the folder that holds "
+           "them), or their images through Python (mnistlab.predict(run, "
+           "mnistlab.load_dataset(FOLDER).test_images))")
 FORMATS = ("BMP", "GIF", "ICO", "JPEG", "PNG", "PPM", "TGA", "TIFF", "WEBP")
 IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items()
                            if fmt in FORMATS)
@@ -129,6 +133,9 @@ def _read_file(path: Path) -> np.ndarray:
         raise ImageProblem("empty file (0 bytes)")
     if path.suffix.lower() in ARRAY_SUFFIXES:
         raise ImageProblem(ARRAYS_THROUGH_PYTHON)
+    if path.suffix.lower() not in IMAGE_SUFFIXES and looks_like_idx(path):
+        raise ImageProblem(f"an IDX data file (MNIST's format), which predict does not read: "
+                           f"give {IDX_FIX}")
     return _decode(path, str(path))
 
 
@@ -560,18 +567,20 @@ def _passed_over(others: list[Path]) -> str:
     arrays: through Python) and links to nothing."""
     folders = [p for p in others if p.is_dir()]
     arrays = [p for p in others if p.is_file() and p.suffix.lower() in ARRAY_SUFFIXES]
-    named = [p for p in others if p.is_file() and p not in arrays]
+    idx = [p for p in others if p.is_file() and p not in arrays and looks_like_idx(p)]
+    named = [p for p in others if p.is_file() and p not in arrays and p not in idx]
     broken = [p for p in others if not p.exists()]
     said = [f"{len(names)} {what.replace('*', 's' if len(names) > 1 else '')} "
             f"({first_few([p.name for p in names])})"
             for names, what in ((folders, "subfolder*"), (named, "file* not named as an image"),
-                                (arrays, "NumPy array file*"), (broken, "link* to nothing"))
+                                (arrays, "NumPy array file*"), (idx, "IDX data file*"),
+                                (broken, "link* to nothing"))
             if names]
     if not said:
         return ""
     fixes = [fix for names, fix in ((named, "them by name"),
                                     (folders, "a subfolder as a folder of its own"),
-                                    (arrays, ARRAYS_FIX)) if names]
+                                    (arrays, ARRAYS_FIX), (idx, IDX_FIX)) if names]
     parts = ([f"give {', '.join(fixes)}"] if fixes else []) + (
         ["fix or remove the link"] if broken else [])
     return f"{' and '.join(said)} not read; {'; '.join(parts)}"
@@ -597,7 +606,9 @@ def predict(run: str | Path | RunResult | tuple[torch.nn.Module, dict[str, Any]]
     if not isinstance(top, numbers.Integral) or isinstance(top, bool) or top < 1:
         # 2.5 was torch's TypeError
         raise MnistlabError(f"top (--top): must be a whole number of at least 1, got {top!r}")
-    model, payload = _model_of(run)
+    from .runs import model_of
+
+    model, payload = model_of(run, "predict")
     channels, height, width = (int(v) for v in payload["image_shape"])
     if not takes_pictures(payload["image_shape"]):
         raise MnistlabError(f"predicting needs a model of square grayscale images; this one takes "
@@ -631,27 +642,6 @@ def predict(run: str | Path | RunResult | tuple[torch.nn.Module, dict[str, Any]]
                 told(done, len(todo))  # after the image is read: the bar ends at the total
             score([p for p, _ in chunk if p.image is not None and p.error is None])
     return predictions
-
-
-def _model_of(run: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The model and its metadata from a run folder, a RunResult (train()'s) or load_model's
-    pair; anything else in one line (a RunResult was "cannot unpack non-iterable")."""
-    from .records import RunResult
-    from .runs import load_model
-
-    if isinstance(run, RunResult):
-        if run.out is None:
-            raise MnistlabError("run: this RunResult was trained without a folder (out=None), "
-                                "and predicting reads the run's model.pt; train with out=DIR, "
-                                "then predict(DIR, ...)")
-        run = run.out
-    if isinstance(run, (str, os.PathLike)):
-        return load_model(run)
-    if (isinstance(run, (tuple, list)) and len(run) == 2
-            and isinstance(run[0], torch.nn.Module) and isinstance(run[1], dict)):
-        return run[0], run[1]
-    raise MnistlabError(f"run: give a run folder, a RunResult (what train() returns) or "
-                        f"load_model's (model, metadata) pair, not {type(run).__name__}")
 
 
 def _scorer(model: torch.nn.Module, payload: dict[str, Any], top: int,

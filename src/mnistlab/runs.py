@@ -25,6 +25,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import pickle
 import shlex
 import shutil
@@ -899,6 +900,25 @@ def _history_rows(path: Path, reader: csv.DictReader) -> list[EpochRecord]:
             record[key] = int(value) if key == "epoch" else value
         history.append(EpochRecord.from_row(record))
     return history
+
+
+def model_of(run: Any, call: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model and its metadata from a run folder, a RunResult (train()'s) or load_model's
+    pair, for the function `call` (predict, export_onnx); anything else in one line (a
+    RunResult was "cannot unpack non-iterable", and export_onnx's a TypeError of pathlib)."""
+    if isinstance(run, RunResult):
+        if run.out is None:
+            raise MnistlabError(f"run: this RunResult was trained without a folder (out=None), "
+                                f"and {call} reads the run's model.pt; train with out=DIR, then "
+                                f"{call}(DIR, ...)")
+        run = run.out
+    if isinstance(run, (str, os.PathLike)):
+        return load_model(run)
+    if (isinstance(run, (tuple, list)) and len(run) == 2
+            and isinstance(run[0], torch.nn.Module) and isinstance(run[1], dict)):
+        return run[0], run[1]
+    raise MnistlabError(f"run: give a run folder, a RunResult (what train() returns) or "
+                        f"load_model's (model, metadata) pair, not {type(run).__name__}")
 
 
 def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:

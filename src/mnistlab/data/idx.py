@@ -135,6 +135,23 @@ def _size(n: int) -> str:
     return f"{n >> 20:,} MiB" if n % (1 << 20) == 0 else f"{n:,} bytes"
 
 
+def looks_like_idx(path: Path) -> bool:
+    """Whether a file is an IDX file by its name (MNIST's `...-idx3-ubyte[.gz]`) or by its
+    first bytes (gzip's are opened): for a caller that reads something else (images) to say
+    what this file is instead of "not an image"."""
+    if re.search(r"[.-]idx\d+-ubyte(\.gz)?$", path.name, re.IGNORECASE):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            if head[:2] == b"\x1f\x8b":
+                f.seek(0)
+                head = gzip.GzipFile(fileobj=f).read(4)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return len(head) == 4 and head[:2] == b"\0\0" and head[2] in TYPES and 1 <= head[3] <= 4
+
+
 def check_header(head: bytes | np.ndarray, name: str, *,
                  expect_dims: int | None = None, limit: SizeLimit = DEFAULT_LIMIT) -> IdxHeader:
     """Check the first bytes of an IDX file (at least HEADER_MAX of them when the file is that
