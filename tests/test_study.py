@@ -2621,3 +2621,18 @@ def test_a_study_run_again_mends_its_run_folders_damaged_or_gone(study_reference
     again = list(csv.DictReader(io.StringIO((study / "results.csv").read_text())))
     untouched = {kept, junk}  # their numbers are study.db's, as they were
     assert [r for r in again if r["run"] in untouched] == [r for r in rows if r["run"] in untouched]
+
+
+def test_a_study_run_with_fewer_seeds_logs_only_the_runs_it_reports(study_reference, tmp_path):
+    """The runs an earlier go left that this one does not report (more seeds, a final model
+    since chosen otherwise) were handed to tracking as "final, seed 0": TensorBoard logged a
+    run twice, MLflow named a seed-1 run seed 0 (hunt)."""
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    spec = load_study(str(finished.parent / "tiny.toml"))
+    result = train_study(dataclasses.replace(spec, seeds=1), tmp_path / "S")
+    assert len(result.summaries) > len(result.plan.to_train) + len(result.final_rows)
+    logged = result.trained_runs()
+    assert {key for key, _, _ in logged} == ({r.key for r in result.plan.to_train}
+                                              | {r.key for r in result.final_rows})
+    assert {label.seed for _, label, _ in logged} == {0}

@@ -572,6 +572,10 @@ def test_a_search_is_a_parent_run_with_a_child_per_trial(tmp_path, tiny_idx_dir,
         assert float(child.data.params["lr"]) == pytest.approx(trial.params["lr"])
         assert steps(client, child.info.run_id, "val_accuracy") == sorted(
             trial.intermediate_values)
+        # every final/ figure at the last epoch, as a run's (epochs, seconds were at step 0)
+        last = max(trial.intermediate_values)
+        for name in ("final/val_accuracy", "final/epochs", "final/seconds"):
+            assert steps(client, child.info.run_id, name) == [last], name
         assert child.data.tags["mnistlab.state"] == trial.state.name.lower()
     retrained = [c for c in children if "mnistlab.trial" not in c.data.tags]
     assert len(retrained) == 1 and "model.pt" in artifacts(client, retrained[0].info.run_id)

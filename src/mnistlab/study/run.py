@@ -115,9 +115,14 @@ class StudyResult:
     seeds_stored: int = 0
 
     def trained_runs(self) -> list[tuple[str, RunLabel, Path]]:
-        """(key, label, folder) of every run this study trained, in this or an earlier go."""
+        """(key, label, folder) of every run of this study's experiments and final model,
+        trained in this or an earlier go; not the runs an earlier go left that this one does
+        not report (more seeds, a final model since chosen otherwise): they were logged
+        again as "final, seed 0"."""
+        finals = {r.key for r in self.final_rows}
         return [(key, run_label(self.spec, self.plan, key, self._seed(key)),
-                 self.out / "runs" / key) for key in self.summaries]
+                 self.out / "runs" / key) for key in self.summaries
+                if key in self.plan.runs or key in finals]
 
     def _seed(self, key: str) -> int:
         run = self.plan.runs.get(key)

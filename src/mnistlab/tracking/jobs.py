@@ -250,11 +250,12 @@ class SearchLog(_ParentLog):
                                       "mnistlab.pruned": str(pruned).lower(),
                                       "mnistlab.trial": str(trial.number)})}, self.run_id)
         metrics = [("val_accuracy", v, epoch) for epoch, v in sorted(values.items())]
+        last = max(values, default=0)  # every final/ figure at the last epoch, as a run's
         if trial.value is not None:
-            metrics.append(("final/val_accuracy", trial.value, max(values, default=0)))
+            metrics.append(("final/val_accuracy", trial.value, last))
         for name in ("epochs", "seconds"):
             if isinstance(trial.user_attrs.get(name), (int, float)):
-                metrics.append((f"final/{name}", float(trial.user_attrs[name]), 0))
+                metrics.append((f"final/{name}", float(trial.user_attrs[name]), last))
         params = {**config.to_dict(), **{f"trial.{k}": v for k, v in trial.params.items()}}
         if cut is not None:
             params, metrics = ml.not_logged(self.store, cut, params, metrics)
