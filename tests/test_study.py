@@ -2193,6 +2193,19 @@ def test_the_doctor_on_a_study_that_has_not_finished_says_so(study_reference, tm
     assert f"nota: {tmp_path / 'S'} es un estudio sin terminar" in " ".join(said.split())
 
 
+def test_the_doctor_on_a_study_stopped_while_writing_its_report_says_so(study_reference,
+                                                                       tmp_path, capsys):
+    """Killed (or out of disk) while writing its report, a study has results.csv and no
+    report: the doctor said "nothing wrong found" and exit 0 (hunt)."""
+    finished = study_reference("1").parent
+    shutil.copytree(finished, tmp_path / "S")
+    (tmp_path / "S" / "report.html").unlink()
+    capsys.readouterr()
+    main(["doctor", str(tmp_path / "S")])
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"note: {tmp_path / 'S'} is a study stopped while writing its report" in said
+
+
 def test_the_report_is_written_while_the_study_s_folder_is_still_held(study_reference,
                                                                        tmp_path, monkeypatch):
     """The folder's lock was let go after results.csv and taken again for the report:

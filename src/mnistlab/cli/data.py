@@ -157,15 +157,28 @@ def run_doctor(args: argparse.Namespace) -> int:
                              soft_wrap=True)
     examined = [path for path in args.path if path not in refused]
     for path in examined:  # its runs say nothing of those it has not started
-        if (Path(path) / "study.db").is_file() and not (Path(path) / "results.csv").is_file():
-            running = files.held(Path(path) / "study.lock")
-            warn_line(t(args.lang, "cli.study_running" if running else "cli.study_unfinished",
-                        path=path))
+        _say_study_unfinished(Path(path), args.lang)
     for message in refused.values():
         error_line(message, 2)
     if refused:
         return 2
     return 1 if any(problems(found) for found in report.values()) else 0
+
+
+def _say_study_unfinished(path: Path, lang: str) -> None:
+    """A note where `path` is a study that has not finished: training now, stopped before
+    its results (its runs say nothing of those it has not started), or stopped while writing
+    its report (killed, a full disk: "nothing wrong found" and exit 0 said it was whole)."""
+    from ..messages import t
+
+    if not (path / "study.db").is_file():
+        return
+    if files.held(path / "study.lock"):
+        warn_line(t(lang, "cli.study_running", path=path))
+    elif not (path / "results.csv").is_file():
+        warn_line(t(lang, "cli.study_unfinished", path=path))
+    elif not all((path / name).is_file() for name in ("report.md", "report.html")):
+        warn_line(t(lang, "cli.study_no_report", path=path))
 
 
 def _study_run_names(report: dict[str, Any], lang: str) -> dict[str, str]:

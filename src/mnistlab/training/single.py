@@ -184,6 +184,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
                           stacklevel=2)
         return finished
     with files.exclusive(out_dir / runs.LOCK_FILE, "a training run"):
+        files.remove_stale_temps(out_dir)  # a killed run's (a 70 MB checkpoint's): held now
         state = runs.claim_run_folder(out_dir, config, overwrite=overwrite,
                                       needs_test=evaluate_test, refuse_damaged=refuse_damaged,
                                       named_by_settings=named_by_settings)
