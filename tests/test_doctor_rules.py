@@ -330,3 +330,25 @@ def test_a_summary_hands_its_members_to_the_doctor():
                                                {"seed": 1, "val_accuracy": None}])
     assert summary.observation().member_val_accuracies == [0.5, None]
     assert RunSummary("completed").observation().member_val_accuracies == []
+
+
+@pytest.mark.parametrize("counts, val, preds, learned_nothing", [
+    ([20, 0, 0, 0, 0, 20, 0, 0, 0, 20], 0.383, None, True),  # labels 0, 5, 9: chance is 1/3
+    ([90, 10], 0.90, [100, 0], True),  # always the majority class: chance is its 90%
+    ([90, 10], 0.97, [92, 8], False)])
+def test_no_signal_is_measured_against_the_most_frequent_class(counts, val, preds,
+                                                               learned_nothing):
+    """A network that learned nothing on labels 0, 5 and 9 (train 0.77, validation 0.38 for
+    three even classes) or on 90/10 classes (always the majority: 0.90) was "nothing wrong
+    found": chance was 1/K of the outputs, 0.10 and 0.50 (hunt)."""
+    share = max(counts) / sum(counts)
+    history = [_epoch(e, train_accuracy_eval=0.774 if val < 0.5 else 0.99, val_accuracy=val,
+                      val_loss=1.1, train_loss=0.6, train_loss_eval=0.6) for e in (1, 2, 3, 4, 5)]
+    found = diagnose(TrainConfig(), history, _observed(
+        history, class_names=[str(i) for i in range(len(counts))], val_label_counts=counts,
+        val_pred_counts=preds or counts))
+    no_signal = [f for f in found if f.code == "no-signal"]
+    assert bool(no_signal) == learned_nothing, [f.code for f in found]
+    if learned_nothing:
+        assert f"chance (always the most frequent class) is {share:.4f}" in \
+            no_signal[0].text()["evidence"]

@@ -4,6 +4,7 @@ validation set, a blow-up, equal curves, eleven values, one seed)."""
 import math
 
 import numpy as np
+import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from mnistlab import figures
@@ -117,6 +118,19 @@ def test_long_value_names_put_the_legend_below_and_a_merged_reported_line_keeps_
 def test_per_class_bars_of_ten_digits_keep_their_height():
     assert figures.per_class_bars([str(k) for k in range(10)], [0.99] * 10, "").get_figheight() \
         == 3.6
+
+
+@pytest.mark.parametrize("lang, said", [("en", "no test images"),
+                                         ("es", "sin imágenes de prueba")])
+def test_a_class_without_test_images_has_no_bar_and_says_so(lang, said):
+    """A class only in the training set was drawn as a 0% bar, a class never got right, and
+    took the axis down to 0 (hunt)."""
+    fig = figures.per_class_bars(["a", "b", "c"], [0.95, 0.9, None], "", lang)
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[:2] == [0.95, 0.9] and math.isnan(heights[2])
+    assert ax.get_ylim()[0] >= 0.8  # the axis starts near the lowest measured bar
+    assert [x.get_text() for x in ax.texts] == [said]
 
 
 def test_a_long_legend_below_grows_the_figure_and_the_axis_title_fits():

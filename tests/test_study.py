@@ -2649,3 +2649,37 @@ def test_a_study_run_with_fewer_seeds_logs_only_the_runs_it_reports(study_refere
     assert {key for key, _, _ in logged} == ({r.key for r in result.plan.to_train}
                                               | {r.key for r in result.final_rows})
     assert {label.seed for _, label, _ in logged} == {0}
+
+
+def test_a_reproduced_failure_on_three_classes_names_its_own_plateau(tmp_path):
+    """The conclusions called any binary-accuracy failure "the 0.9000 plateau of the
+    original": 1 − 1/K is 0.6667 for three classes, and a study of one's own has no
+    original (hunt)."""
+    from conftest import make_dataset_folder
+
+    data = make_dataset_folder(tmp_path / "k3", 300, 100, k=3)
+    study = tmp_path / "bce3.toml"
+    study.write_text(f"""name = "bce3"
+seeds = 1
+[base]
+dataset = "{data}"
+model = "mlp"
+hidden = [16]
+lr = 0.01
+epochs = 3
+val_size = 60
+batch_size = 32
+[[experiment]]
+name = "trials"
+test = true
+variants = [{{ label = "bce", loss = "bce", metric = "binary-accuracy", shuffle_labels = true }},
+            {{ label = "ce" }}]
+""")
+    assert main(["study", str(study), "--quiet", "--workers", "1", "--out",
+                 str(tmp_path / "S")]) == 0
+    said = " ".join((tmp_path / "S" / "report.md").read_text().split())
+    assert "the 0.6667 plateau (1 − 1/K, K = 3) of a network that answers alike for every " \
+           "class." in said
+    assert "0.9000" not in said and "original" not in said
+    # its eval-mode train accuracy is on at most its 240 training images (it said 10,000)
+    assert "on a fixed sample of 240 training images" in said

@@ -378,20 +378,27 @@ def _positions(labels: Sequence[str], lang: str = "en") -> np.ndarray:
 
 
 @drawn
-def per_class_bars(names: Sequence[str], accuracy: Sequence[float], title: str,
+def per_class_bars(names: Sequence[str], accuracy: Sequence[float | None], title: str,
                    lang: str = "en") -> Any:
-    """Test accuracy per class; the axis starts near the lowest bar, and says where."""
+    """Test accuracy per class; the axis starts near the lowest bar, and says where. A class
+    without test images (None) has no bar but says so: drawn as 0% it read as a class never
+    got right, and took the axis down to 0."""
     shown = [shortened(name, 20) for name in names]
     longest = max(map(len, shown), default=0)
     # wider with the classes, taller with their names: 26 names of 30 characters took most
     # of the height and cut the axis title where it says where the axis starts
     fig, ax = subplots(figsize=(max(6.4, 0.3 * len(names) + 2), max(3.6, 2.8 + 0.06 * longest)),
                        layout="constrained")
-    ax.bar(range(len(names)), accuracy, color="tab:blue")
+    measured = [v for v in accuracy if v is not None]
+    ax.bar(range(len(names)), [math.nan if v is None else v for v in accuracy],
+           color="tab:blue")
     ax.set_xticks(range(len(names)), shown, rotation=45, ha="right")
     # a whole percent, so the label's start is the axis's
-    low = max(0.0, math.floor((min(accuracy) - 0.05) * 100) / 100) if len(accuracy) else 0.0
+    low = max(0.0, math.floor((min(measured) - 0.05) * 100) / 100) if measured else 0.0
     ax.set_ylim(low, 1.0)
+    for i in (i for i, v in enumerate(accuracy) if v is None):
+        ax.text(i, low + 0.02 * (1 - low), t(lang, "plot.no_test_images"), rotation=90,
+                ha="center", va="bottom", fontsize=8, color="0.4")
     label = t(lang, "plot.test_accuracy")
     start = number(low * 100, ".0f", lang) + PERCENT
     ax.set_ylabel(t(lang, "plot.axis_from", label=label, low=start) if low > 0 else label)

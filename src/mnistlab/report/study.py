@@ -245,7 +245,9 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
                             n=len(seeds))))
     # the sample is at most the training set (a study of 2,000 images said 10,000)
     sizes = [result.summaries[r.key].train_size for r in result.rows
-             if r.is_base and r.key in result.summaries]
+             if r.is_base and r.key in result.summaries] or [
+        result.summaries[r.key].train_size for r in [*result.rows, *result.final_rows]
+        if r.key in result.summaries]  # a study of trials only has no base run (hunt)
     eval_n = min(spec.base.eval_train_size, max(sizes)) if sizes else spec.base.eval_train_size
     doc.add(Paragraph(t(lang, "method.accuracy", eval_n=eval_n)))
     if any(not e.test for e in result.spec.experiments) and len(seeds) > 1:  # the tables
@@ -568,7 +570,7 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
         doc.add(Image("plots/final-confusion.png", t(lang, "final.confusion", seed=seed)))
         per_class = summary.per_class_test_accuracy or {}
         files.save_figure(result.out / "plots/final-per-class.png", plots.per_class_bars(
-            class_names(list(per_class), lang), [v or 0.0 for v in per_class.values()],
+            class_names(list(per_class), lang), list(per_class.values()),
             t(lang, "final.per_class", seed=seed), lang))
         doc.add(Image("plots/final-per-class.png", t(lang, "final.per_class", seed=seed)))
     try:  # a diverged model's "mistakes" are every image: no grid
@@ -767,7 +769,12 @@ def _trial_conclusions(result: StudyResult, items: list[str], lang: str) -> None
                 and abs(r.reported_metric - r.val_accuracy) > 0.05]
     means = _trial_means(result, [r for r in trials if r not in failures], lang)
     if failures:  # its figures as the table shows them: means over its seeds
-        text = t(lang, "concl.failure",
+        # the plateau of 1/K everywhere is 1 − 1/K: 0.9000 for ten classes only, and the
+        # original's only where the study has one (3 classes were told "0.9000 ... of the
+        # original")
+        k = len(result.summaries[failures[0].key].class_names) or 10
+        text = t(lang, "concl.failure", plateau=1 - 1 / k, k=k,
+                 original=t(lang, "concl.failure.original") if result.spec.has_original else "",
                  metric=summarize([r.reported_metric for r in failures]).mean,
                  loss=summarize([r.val_loss for r in failures]).mean,
                  true=summarize([r.val_accuracy for r in failures]).mean,
