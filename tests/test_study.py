@@ -2264,7 +2264,26 @@ def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path, tiny_idx_dir
     assert ("if mine.py starts the study outside `if __name__ == \"__main__\":`, put that call "
             "under it" in done.stderr), done.stderr[-2000:]
     # the worker that imported the script says it itself
-    assert "a worker process imported the script that starts it" in done.stderr
+    assert "run_study: a worker process imported the script that calls it" in done.stderr
+
+
+def test_a_script_read_from_standard_input_is_told_to_be_a_file(tmp_path, tiny_idx_dir):
+    """`python - < script.py` with workers: they cannot import <stdin>, and the user was
+    told to add a main guard the script already had (hunt)."""
+    study = tmp_path / "micro.toml"
+    study.write_text(MICRO.format(data=tiny_idx_dir, choose="none").replace(
+        "[final]\nchoose = \"none\"\nsettings = { lr = 0.02 }\n", ""))
+    script = ("import mnistlab\nfrom mnistlab import StudyOptions\n"
+              "if __name__ == '__main__':\n"
+              f"    mnistlab.run_study({str(study)!r}, {str(tmp_path / 'S')!r}, "
+              "options=StudyOptions(workers=2, cohorts=False))\n")
+    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode != 0
+    assert ("worker processes import the script that started them, and <stdin> is no file: "
+            "save the script to a file and run that, or use workers=1") in done.stderr, \
+        done.stderr[-2000:]
 
 
 def test_the_python_api_takes_a_path_and_says_what_else_it_takes(tmp_path, tiny_idx_dir):

@@ -3,13 +3,16 @@
 import csv
 import json
 import math
+import os
 
+import numpy as np
 import pytest
 import torch
 from synth import blobs
 
 from mnistlab import TrainConfig, train
 from mnistlab.files import json_text
+from mnistlab.progress import SilentReporter
 from mnistlab.runs import load_model, load_summary
 from mnistlab.training import Hook
 
@@ -524,6 +527,10 @@ def test_a_stop_asked_for_in_python_ends_with_the_call_that_took_it():
      "hooks: give a list of mnistlab.Hook objects"),
     (lambda out: train(TrainConfig(**FAST), dataset=blobs(), hooks=[Hook]),  # no parentheses
      "hooks: give a list of mnistlab.Hook objects"),
+    (lambda out: train(TrainConfig(**FAST), dataset=blobs(), reporter=1),  # hunt
+     "reporter: give a mnistlab.progress.Reporter"),
+    (lambda out: train(TrainConfig(**FAST), dataset=blobs(), reporter=SilentReporter),
+     "reporter: give a mnistlab.progress.Reporter"),
     (lambda out: train(TrainConfig(**FAST), dataset=blobs(), evaluate_test="no"),
      "evaluate_test: must be True or False, got 'no'"),
     (lambda out: train(TrainConfig(**FAST), dataset=blobs(), out=123),  # hunt: a TypeError
@@ -537,6 +544,52 @@ def test_train_says_what_it_takes_before_it_reads_or_trains_anything(call, messa
     with pytest.raises(MnistlabError, match=message):
         call(tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_train_and_predict_leave_the_caller_s_random_state_as_it_was(tmp_path):
+    """A notebook's draws after train() were fixed by mnistlab's seed, whatever seed the user
+    had set: two user seeds gave the same numbers afterwards (hunt). predict() drew from it
+    too (building the model before loading its weights)."""
+    from mnistlab import predict
+
+    config = TrainConfig(**{**FAST, "epochs": 1})
+    after = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        expected = torch.random.get_rng_state()
+        result = train(config, dataset=blobs(), out=tmp_path / "run")
+        assert torch.equal(torch.random.get_rng_state(), expected)
+        predict(result, [np.zeros((28, 28), np.uint8)])
+        assert torch.equal(torch.random.get_rng_state(), expected)
+        after.append(torch.rand(3))
+    assert not torch.equal(after[0], after[1])
+
+
+def test_a_script_that_trains_at_its_top_level_is_refused_in_a_worker_at_once(tmp_path,
+                                                                            tiny_idx_dir):
+    """A script without `if __name__ == "__main__":` that trains and then runs a study: each
+    worker process imported it and trained its model again (a minute each) before its
+    run_study was refused (hunt). Its train() is refused in the worker at once."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "mine.py"
+    script.write_text(
+        "import time, mnistlab\nfrom mnistlab import StudyOptions, TrainConfig\n"
+        f"config = TrainConfig(dataset={str(tiny_idx_dir)!r}, model='mlp', hidden=(8,), "
+        "epochs=1, val_size=100)\n"
+        "started = time.time()\nmnistlab.train(config)\n"
+        "print('trained', __name__, round(time.time() - started, 1), flush=True)\n"
+        "mnistlab.run_study({'name': 's', 'seeds': 1, 'base': config.to_dict(), "
+        "'experiment': [{'name': 'lr', 'factor': 'lr', 'values': [0.01, 0.02]}], "
+        f"'final': {{'choose': 'none'}}}}, {str(tmp_path / 'S')!r}, "
+        "options=StudyOptions(workers=2, cohorts=False))\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                          timeout=300)
+    assert done.returncode != 0
+    assert done.stdout.count("trained") == 1, done.stdout  # the script's own, not the workers'
+    assert "train: a worker process imported the script that calls it" in done.stderr
 
 
 def test_overwrite_given_as_text_keeps_the_finished_run(tmp_path):

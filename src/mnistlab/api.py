@@ -13,7 +13,6 @@ import contextlib
 import functools
 import os
 import shlex
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from . import files, interrupt, runs
 from .config import folder_given
+from .device import public_call
 from .errors import MnistlabError
 from .messages import t
 from .study.options import StudyOptions
@@ -31,6 +31,7 @@ from .tune.search import TuneResult, analyse, refresh, search
 from .tune.space import TuneSpec, load_space, parse_space
 
 
+@public_call("run_study")
 @interrupt.scoped
 def run_study(spec: str | os.PathLike | StudySpec | dict, out: str | Path | None = None, *,
           options: StudyOptions | None = None, progress: Any = None,
@@ -43,10 +44,6 @@ def run_study(spec: str | os.PathLike | StudySpec | dict, out: str | Path | None
     (tracking/; `warn` gets the one line said if a tracking server stops answering)."""
     from .report.study import write_study_report
 
-    if _from_a_worker_s_import():
-        raise MnistlabError("run_study: a worker process imported the script that starts it; "
-                            "put the call under `if __name__ == \"__main__\":` (worker "
-                            "processes import the script they were started from)")
     options = _checked(options or StudyOptions(), StudyOptions)
     source, spec, out = _job(spec, out, options, "studies", StudySpec, load_study, parse_study,
                              "a study: a preset's name, a study file")
@@ -97,6 +94,7 @@ def _study_log(options: StudyOptions, spec: StudySpec, out: Path, command: str,
     return StudyLog(tracking, spec.name, params)
 
 
+@public_call("run_tune")
 @interrupt.scoped
 def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None = None, *,
          options: TuneOptions | None = None, display: Any = None,
@@ -142,17 +140,6 @@ def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None 
                 log.finish(result)
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _from_a_worker_s_import() -> bool:
-    """Called by a script's top-level code while a worker process imports it (as
-    `__mp_main__`): the script has no `if __name__ == "__main__":` around the call."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_globals.get("__name__") == "__mp_main__" and frame.f_code.co_name == "<module>":
-            return True
-        frame = frame.f_back
-    return False
 
 
 def _job(given: Any, out: Any, options: Any, folder: str, kind: type,

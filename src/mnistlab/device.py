@@ -3,10 +3,52 @@ memory layout a model trains fastest in there."""
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import torch
 from torch import nn
 
 from .errors import MnistlabError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def public_call(name: str) -> Callable[[F], F]:
+    """What every function a user's script or notebook calls (train, run_study, run_tune,
+    predict, export_onnx) does first and last:
+    - refuses a call from a script a worker process imports (its top level, outside `if
+      __name__ == "__main__":`): each worker trained the script's own train() again (a
+      minute each) before its run_study was refused;
+    - leaves torch's random state (the CPU's) as the caller had it: a notebook's later draws
+      were fixed by mnistlab's seed, whatever seed the user had set (hunt)."""
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def called(*args: Any, **kwargs: Any) -> Any:
+            if _from_a_worker_s_import():
+                raise MnistlabError(
+                    f"{name}: a worker process imported the script that calls it; put the "
+                    "call under `if __name__ == \"__main__\":` (worker processes import the "
+                    "script they were started from)")
+            # the CPU's generator (a GPU's is left as training leaves it: CUDA graphs hold
+            # on to its state, and restoring it under them has not been measured)
+            with torch.random.fork_rng(devices=[]):
+                return fn(*args, **kwargs)
+        return called  # type: ignore[return-value]
+    return decorate
+
+
+def _from_a_worker_s_import() -> bool:
+    """Called by a script's top-level code while a worker process imports it (as
+    `__mp_main__`): the script has no `if __name__ == "__main__":` around the call."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "__mp_main__" and frame.f_code.co_name == "<module>":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def mps_available() -> bool:

@@ -32,6 +32,7 @@ import torch
 from . import __version__, files
 from .config import TrainConfig
 from .data.sources import image_style, takes_pictures
+from .device import public_call
 from .errors import MnistlabError
 from .records import RunResult
 from .training.evaluation import config_views, scored_logits, tta_view_count, view_average
@@ -47,6 +48,7 @@ NEEDS_EXTRA = "ONNX export needs the export extra: pip install 'mnistlab[export]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes
 
 
+@public_call("export_onnx")
 def export_onnx(run_dir: str | Path | RunResult, out_path: str | Path, *, check: bool = True,
                 tta: bool | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Write the run's model as ONNX (dynamic batch) plus a JSON sidecar; with `check`, run a

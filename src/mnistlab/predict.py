@@ -39,6 +39,7 @@ from . import files, interrupt
 from .config import TrainConfig, truth
 from .data.idx import looks_like_idx
 from .data.sources import image_style, takes_pictures
+from .device import public_call
 from .errors import MnistlabError, first_few
 
 if TYPE_CHECKING:
@@ -586,6 +587,7 @@ def _passed_over(others: list[Path]) -> str:
     return f"{' and '.join(said)} not read; {'; '.join(parts)}"
 
 
+@public_call("predict")
 @interrupt.scoped
 def predict(run: str | Path | RunResult | tuple[torch.nn.Module, dict[str, Any]],
             images: ImageLike | Iterable[ImageLike], *, top: int = 3,

@@ -294,6 +294,9 @@ def _unguarded_script() -> str:
     processes import it, and one without `if __name__ == "__main__":` starts the study again
     in each (it died as "another process is running this study")."""
     script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if isinstance(script, str) and script.startswith("<"):  # `python - < script.py`: no file
+        return (f"; worker processes import the script that started them, and {script} is "
+                "no file: save the script to a file and run that, or use workers=1")
     if not script or Path(script).name == "mnistlab" or \
             Path(script).resolve().is_relative_to(Path(__file__).resolve().parents[1]):
         return ""  # the command line

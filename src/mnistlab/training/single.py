@@ -17,7 +17,13 @@ from ..allocator import keep_freed_memory
 from ..config import TrainConfig, folder_given, torch_seed, truth
 from ..data import Dataset
 from ..data.tensors import Splits, prepare_data
-from ..device import autocast, resolve_device, resolve_precision, to_fast_layout
+from ..device import (
+    autocast,
+    public_call,
+    resolve_device,
+    resolve_precision,
+    to_fast_layout,
+)
 from ..ensemble import Ensemble, average_logits
 from ..errors import MnistlabError
 from ..messages import check_lang
@@ -133,6 +139,7 @@ class ModelLearner:
         return self.average.module if self.average is not None else self.model
 
 
+@public_call("train")
 @interrupt.scoped
 def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Dataset | None = None,
           splits: Splits | None = None, reporter: Reporter | None = None,
@@ -158,7 +165,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     stopped so before its first whole epoch puts the run it replaced back and raises
     runs.ReplacementStopped.
     """
-    hooks = _check_arguments(config, dataset, hooks, overwrite=overwrite,
+    hooks = _check_arguments(config, dataset, hooks, reporter, overwrite=overwrite,
                              evaluate_test=evaluate_test, write_plots=write_plots,
                              refuse_damaged=refuse_damaged, named_by_settings=named_by_settings)
     _check_named_data(config, dataset)
@@ -204,11 +211,18 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
                       lang=lang)
 
 
-def _check_arguments(config: Any, dataset: Any, hooks: Any, **truths: Any) -> list[hk.Hook]:
+def _check_arguments(config: Any, dataset: Any, hooks: Any, reporter: Any,
+                     **truths: Any) -> list[hk.Hook]:
     """What Python code gives train() of the kinds it takes, in one line each: a dict for the
-    config, a dataset's name, a plain function as a hook failed deep inside, and
+    config, a dataset's name, a plain function as a hook or reporter failed deep inside, and
     overwrite="no" (a text is true) replaced a finished run. The hooks as a list (a generator
     of them too; an object with every moment of a Hook is taken as one)."""
+    if reporter is not None and (isinstance(reporter, type) or not all(
+            callable(getattr(reporter, moment, None)) for moment, v in vars(Reporter).items()
+            if callable(v) and not moment.startswith("_"))):
+        raise MnistlabError(f"reporter: give a mnistlab.progress.Reporter (subclass it and "
+                            f"override the moments you need, such as epoch_ended), or leave it "
+                            f"out, not {type(reporter).__name__}")
     if not isinstance(config, TrainConfig):
         raise MnistlabError(f"config: give a TrainConfig (e.g. TrainConfig(model=\"mlp\"), or "
                             f"mnistlab.load_config(path) for a file), not "
