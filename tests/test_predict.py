@@ -363,13 +363,13 @@ def test_idx_files_are_pointed_to_evaluate_not_to_naming_them(toy_run, tmp_path)
     (folder / "notes").write_bytes(b"\0\0 not an IDX header")
     with pytest.warns(UserWarning, match=r"1 file not named as an image \(notes\) and 3 IDX "
                       r"data files \(renamed, t10k-images-idx3-ubyte, zipped\) not read; give "
-                      r"them by name, IDX data files to `mnistlab evaluate RUN --dataset "
-                      r"FOLDER`"):
+                      r"them by name, a dataset's folder of IDX files \(its four: train and "
+                      r"t10k images and labels\) to `mnistlab evaluate RUN --dataset FOLDER`"):
         predict(toy_run, folder)
     for name in ("t10k-images-idx3-ubyte", "zipped"):
         (answer,) = predict(toy_run, folder / name)
         assert answer.error.startswith("an IDX data file (MNIST's format), which predict does "
-                                       "not read: give IDX data files to `mnistlab evaluate")
+                                       "not read: give a dataset's folder of IDX files")
 
 
 def test_a_folder_that_cannot_be_listed_is_that_entry_s_error(toy_run, tmp_path, monkeypatch):

@@ -735,6 +735,9 @@ def test_the_lists_of_presets_follow_lang(command, capsys):
     its Spanish title."""
     from mnistlab.cli import main
 
+    assert main([command, "--lang", "es"]) == 2  # no study or space given: the list, and why
+    said = " ".join(capsys.readouterr().err.split())
+    assert said.startswith("error: indica un"), said
     assert main([command, "--list", "--lang", "es"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "incluidos" in out and "uno a uno" * (command == "study") in out
@@ -1261,26 +1264,47 @@ variants = [{ label = "trial 1: small" }, { label = "trial 2: wide", hidden = [6
     assert (tmp_path / "S" / "plots" / "numbered-trials-curves.png").is_file()
 
 
-def test_a_damaged_final_model_leaves_its_figure_out_not_the_report(tiny_study, tmp_path):
-    """It stopped every re-run with a fix naming --overwrite, which study does not take. The
-    command it gives is quoted for pasting (a folder name with a space split it in two)."""
+def test_a_damaged_final_model_is_trained_again_and_its_figure_drawn(tiny_study, tmp_path):
+    """It stopped every re-run with a fix naming --overwrite, which study does not take; then
+    the report left the grid of mistakes out and told `train --out` into the study's run
+    folder, which train refuses (review). The study run again mends it: a model that is not
+    torch's file is trained again, and the report draws its grid."""
     from mnistlab.cli import main
 
     out = tmp_path / "my study"
     run_study(load_study(str(tiny_study)), out)
     first = next(r for r in csv.DictReader((out / "results.csv").open())
                  if r["experiment"] == "final" and r["seed"] == "0")["run"]
+    for junk in (b"junk", _zip_of(b"not torch's")):  # cut short; a zip, but not a model
+        (out / "runs" / first / "model.pt").write_bytes(junk)
+        with pytest.warns(UserWarning, match=rf"runs/{first} \(its model.pt unreadable: "
+                          r"trained again\)"):
+            assert main(["study", str(tiny_study), "--out", str(out), "--quiet"]) == 0
+        report = (out / "report.md").read_text()
+        assert "left out" not in report and "final-misclassified.png" in report
+    # where it cannot be read all the same, the rest of the report stands
+    from mnistlab.report import study as study_report
+
+    result = train_study(load_study(str(tiny_study)), out)
     (out / "runs" / first / "model.pt").write_bytes(b"junk")
-    assert main(["study", str(tiny_study), "--out", str(out), "--quiet"]) == 0
-    report = (out / "report.md").read_text()
+    study_report.write_study_report(result, "en")
     assert f"The images the final model gets wrong are left out: {out}/runs/{first}/model.pt: " \
-           "damaged" in report
-    assert f"`mnistlab train --config '{out}/runs/{first}/config.toml' --out " \
-           f"'{out}/runs/{first}' --overwrite` trains it again" in report
+           "damaged" in (out / "report.md").read_text()
+    assert "Run this command again: it trains the final model again in its folder." in \
+        " ".join((out / "report.md").read_text().split())
     # in Spanish, the tool's own English words are said to be a quotation, not the report's
-    assert main(["study", str(tiny_study), "--out", str(out), "--quiet", "--lang", "es"]) == 0
+    study_report.write_study_report(result, "es")
     assert ("clasifica mal; el motivo, tal como lo dan los mensajes de mnistlab (en inglés): "
             f"«{out}/runs/{first}/model.pt: damaged") in (out / "report.md").read_text()
+
+
+def _zip_of(data: bytes) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("archive/data.pkl", data)
+    return buffer.getvalue()
 
 
 def test_diverged_runs_are_marked_in_the_tables_and_a_diverged_final_fails_the_command(
@@ -2642,10 +2666,14 @@ def test_a_study_run_again_mends_its_run_folders_damaged_or_gone(study_reference
     assert "`mnistlab study` command again" in found[str(study / "runs" / final)][0].text()["fix"]
     with pytest.warns(UserWarning) as said:
         train_study(load_study(str(finished.parent / "tiny.toml")), study)
-    (warning,) = [str(w.message) for w in said if "not whole" in str(w.message)]
-    assert "4 run folders of this study not whole" in warning
+    # the experiments' runs at the start, the final model's once chosen: each said once
+    experiments, finals = [str(w.message) for w in said if "not whole" in str(w.message)]
+    assert "3 run folders of this study not whole" in experiments
+    assert f"1 run folder of this study not whole, mended: runs/{final} (gone: trained " \
+           "again); a run trained again replaces its numbers in study.db" in finals
     for key, how in ((final, "gone: trained again"), (kept, "summary.json: written again"),
                      (junk, "config.toml: written again"), (lost, "model.pt missing: trained")):
+        warning = experiments + finals
         assert f"runs/{key} (" in warning and how in warning.split(f"runs/{key} (")[1], key
         assert not_whole(study / "runs" / key) == [], key
     assert (study / "runs" / kept / "summary.json").read_text() == summary  # from study.db
@@ -2653,6 +2681,58 @@ def test_a_study_run_again_mends_its_run_folders_damaged_or_gone(study_reference
     again = list(csv.DictReader(io.StringIO((study / "results.csv").read_text())))
     untouched = {kept, junk}  # their numbers are study.db's, as they were
     assert [r for r in again if r["run"] in untouched] == [r for r in rows if r["run"] in untouched]
+
+
+def test_a_final_run_that_lost_its_model_beside_its_figures_is_trained_again(study_reference,
+                                                                             tmp_path):
+    """Its figures (curves.png, confusion.png) stayed when its files went, and the folder was
+    then refused as one "changed by hand" on every later run (review)."""
+    from mnistlab.runs import examine, not_whole
+
+    study = tmp_path / "S"
+    shutil.copytree(study_reference("1").parent, study)
+    rows = list(csv.DictReader(io.StringIO((study / "results.csv").read_text())))
+    final = next(r["run"] for r in rows if r["experiment"] == "final")
+    (study / "runs" / final / "model.pt").unlink()
+    with pytest.warns(UserWarning, match=rf"runs/{final} \(its model.pt missing: trained"):
+        train_study(load_study(str(study_reference("1").parent.parent / "tiny.toml")), study)
+    assert not_whole(study / "runs" / final, load=True) == []
+    assert not any(f.code == "damaged-run" for fs in examine(study).values() for f in fs)
+
+
+def test_a_run_folder_edited_by_hand_is_refused_and_its_model_kept(study_reference, tmp_path):
+    """A config.toml edited by hand beside a lost summary.json: its model, which loads, was
+    deleted as "unreadable" and the run trained again with the study's settings (review).
+    It is refused as before: put it back, or delete the folder."""
+    study = tmp_path / "S"
+    shutil.copytree(study_reference("1").parent, study)
+    key = next(r["run"] for r in csv.DictReader(io.StringIO((study / "results.csv").read_text()))
+               if r["experiment"] != "final")
+    config = study / "runs" / key / "config.toml"
+    config.write_text(re.sub(r"(?m)^lr = .*$", "lr = 0.5", config.read_text()))
+    (study / "runs" / key / "summary.json").unlink()
+    model = (study / "runs" / key / "model.pt").read_bytes()
+    with pytest.raises(MnistlabError, match="so its config.toml was changed by hand; put it "
+                                            "back, or delete that folder"):
+        train_study(load_study(str(study_reference("1").parent.parent / "tiny.toml")), study)
+    assert (study / "runs" / key / "model.pt").read_bytes() == model
+
+
+def test_the_doctor_names_a_study_s_runs_when_none_has_a_summary(study_reference, tmp_path):
+    """Every run folder gone, or every summary.json deleted: the doctor said the study had
+    stopped before its first run finished, where study.db records them all (review)."""
+    from mnistlab.runs import examine
+
+    for how in ("gone", "summaries"):
+        study = tmp_path / how
+        shutil.copytree(study_reference("1").parent, study)
+        for folder in (study / "runs").iterdir():
+            if how == "gone":
+                shutil.rmtree(folder)
+            else:
+                (folder / "summary.json").unlink()
+        found = examine(study)
+        assert found and all([f.code for f in fs] == ["damaged-run"] for fs in found.values())
 
 
 def test_a_study_run_with_fewer_seeds_logs_only_the_runs_it_reports(study_reference, tmp_path):

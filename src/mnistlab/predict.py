@@ -55,9 +55,9 @@ ARRAY_SUFFIXES = (".npy", ".npz")  # NumPy's files: read by the Python API's cal
 ARRAYS_FIX = "arrays through Python (mnistlab.predict(run, numpy.load(path)))"
 ARRAYS_THROUGH_PYTHON = (f"a NumPy array file, which predict does not read: give {ARRAYS_FIX} "
                          "(an .npz's array by its key: numpy.load(path)[key]), or save PNGs")
-IDX_FIX = ("IDX data files to `mnistlab evaluate RUN --dataset FOLDER` (the folder that holds "
-           "them), or their images through Python (mnistlab.predict(run, "
-           "mnistlab.load_dataset(FOLDER).test_images))")
+IDX_FIX = ("a dataset's folder of IDX files (its four: train and t10k images and labels) to "
+           "`mnistlab evaluate RUN --dataset FOLDER`, or its images through Python "
+           "(mnistlab.predict(run, mnistlab.load_dataset(FOLDER).test_images))")
 FORMATS = ("BMP", "GIF", "ICO", "JPEG", "PNG", "PPM", "TGA", "TIFF", "WEBP")
 IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items()
                            if fmt in FORMATS)

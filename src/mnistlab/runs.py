@@ -468,12 +468,15 @@ def finished_result(out: Path, config: TrainConfig, *, needs_test: bool) -> RunR
 WHOLE_RUN = ("config.toml", "metrics.csv", "model.pt", "summary.json")  # of a finished run
 
 
-def not_whole(out: Path) -> list[str]:
+def not_whole(out: Path, *, load: bool = False) -> list[str]:
     """The files of a finished run that `out` lacks (all of them where the folder is gone),
-    or holds damaged (its settings, numbers or summary not readable back); the model is only
-    looked for, not loaded."""
+    or holds damaged (its settings, numbers or summary not readable back). The model is
+    loaded with `load` (a final model, whose mistakes a report draws), else only opened as
+    the zip file torch writes (one cut short has no directory at its end): 1 ms a run."""
     readers = {"config.toml": lambda: TrainConfig.from_dict(read_toml(out / "config.toml")),
                "metrics.csv": lambda: load_history(out),
+               "model.pt": (lambda: load_model(out)) if load else
+               lambda: zipfile.ZipFile(out / "model.pt").close(),
                "summary.json": lambda: load_summary(out)}
     lacking = []
     for name in WHOLE_RUN:
@@ -481,7 +484,7 @@ def not_whole(out: Path) -> list[str]:
             if not (out / name).is_file():
                 raise MnistlabError(name)
             readers.get(name, lambda: None)()
-        except (MnistlabError, OSError, KeyError, TypeError, ValueError):
+        except (MnistlabError, OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
             lacking.append(name)
     return lacking
 
@@ -489,16 +492,18 @@ def not_whole(out: Path) -> list[str]:
 def rewrite_run_files(out: Path, config: TrainConfig, summary: RunSummary,
                       history: list[EpochRecord], names: list[str]) -> bool:
     """Write the text files `names` of `config`'s finished run in `out` again from its record
-    (a study's store), where its model.pt is there, readable and `config`'s: True; else
-    False, nothing written (the model is lost: the run is trained again)."""
+    (a study's store), where its model.pt is there and readable: True; else False, nothing
+    written (the model is lost: the run is trained again). A folder whose settings say
+    another run is refused, as training refuses it: a model that loads is never lost."""
     if "model.pt" in names:
         return False
     try:
         load_model(out)
     except MnistlabError:
         return False
-    if not same_run(_stored_config(out), config):  # its config.toml, else its model's
-        return False
+    stored = _stored_config(out)  # its config.toml, else its model's
+    if not same_run(stored, config):  # edited by hand (its model deleted for it: review)
+        raise _edited_by_hand(out, config, stored)
     for name in names:
         if name == "summary.json":
             files.write_json(out / name, summary.to_dict())
@@ -511,9 +516,11 @@ def rewrite_run_files(out: Path, config: TrainConfig, summary: RunSummary,
 def discard_lost_run(out: Path) -> None:
     """The files left of a study's finished run whose model is lost, before it is trained
     again (its numbers are in the study's store until then): a damaged or missing
-    config.toml beside them refused the new run as one "edited by hand"."""
-    for name in WHOLE_RUN:
-        (out / name).unlink(missing_ok=True)
+    config.toml, or its figures alone, refused the new run as one "edited by hand". An
+    epoch checkpoint stays: a retraining killed part way resumes from it."""
+    for name in RUN_FILES:
+        if name != "checkpoint.pt":
+            (out / name).unlink(missing_ok=True)
 
 
 def load_result(out: Path, config: TrainConfig) -> RunResult:
@@ -1182,6 +1189,7 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
                             "folder (or a folder of them)")
     below = _folders_below(root)  # one walk, for the runs finished and those stopped early
     run_dirs = _finished_runs(below)
+    lost = _lost_summaries(below) + _gone_from_studies([root, *below])  # named, not "no runs"
     resumable = any((root / name).is_file() for name in ("config.toml", "checkpoint.pt"))
     if not run_dirs and resumable and not (root / "study.db").is_file():
         if files.held(root / LOCK_FILE):  # the command that would resume it is refused
@@ -1197,9 +1205,9 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
     if not run_dirs and ours:  # our metrics.csv or model.pt alone: nothing resumes it
         raise damaged(root, "no summary.json nor config.toml beside its files")
     made_by = next((kind for kind in MANY_RUNS if files.marked(root, kind[0])), None)
-    if not run_dirs and made_by:
+    if not run_dirs and not lost and made_by:
         raise MnistlabError(f"{path}: {_no_runs_yet(root, *made_by[:3])}")
-    if not run_dirs:
+    if not run_dirs and not lost:
         raise MnistlabError(f"{path}: no run folders here (looked for summary.json, "
                             f"{SEARCH_DEPTH} folders deep)")
     out: dict[str, list[Finding]] = {}
@@ -1208,7 +1216,7 @@ def examine(path: str | Path) -> dict[str, list[Finding]]:
             out[str(run_dir)] = examine_run(run_dir)
         except MnistlabError as exc:
             out[str(run_dir)] = [_damaged_finding(run_dir, exc)]
-    for run_dir in _lost_summaries(below) + _gone_from_studies([root, *below]):
+    for run_dir in lost:
         out[str(run_dir)] = [_damaged_finding(run_dir, damaged(
             run_dir / "summary.json" if run_dir.is_dir() else run_dir,
             "missing, where the run's model or metrics are there" if run_dir.is_dir()

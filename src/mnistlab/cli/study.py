@@ -70,7 +70,7 @@ def run_study(args: argparse.Namespace) -> int:
         _list_studies(list_presets(), load_study, args.lang)
         if args.list:
             return 0
-        stderr.print("error: give a study: a preset above or a .toml file")
+        stderr.print(f"error: {t(args.lang, 'cli.list.give_study')}")
         return 2
     options = StudyOptions(seeds=args.seeds, quick=args.quick, lang=args.lang,
                            data_dir=args.data_dir, device=args.device, workers=args.workers,
@@ -95,8 +95,6 @@ def run_study(args: argparse.Namespace) -> int:
 
 def _list_studies(names: list[str], load: Callable[[str], Any], lang: str) -> None:
     from rich.table import Table
-
-    from ..messages import t
 
     table = Table(title=t(lang, "cli.list.studies"))
     for column in ("preset", "what", "runs"):
@@ -181,7 +179,7 @@ def run_tune(args: argparse.Namespace) -> int:
     if args.list or not args.space:
         _list_spaces(list_presets(), load_space, args.lang)
         if not args.list:
-            stderr.print("error: give a search space: a preset above or a .toml file")
+            stderr.print(f"error: {t(args.lang, 'cli.list.give_space')}")
         return 0 if args.list else 2
     options = TuneOptions(trials=args.trials, storage=args.storage, study_name=args.study_name,
                           seed=args.seed, pruner=args.pruner, retrain_seeds=args.retrain_seeds,
@@ -223,8 +221,6 @@ def _tune_line(result: TuneResult, out: Path, report: bool, lang: str = "en") ->
 
 def _list_spaces(names: list[str], load: Callable[[str], Any], lang: str) -> None:
     from rich.table import Table
-
-    from ..messages import t
 
     table = Table(title=t(lang, "cli.list.spaces"))
     for column in ("preset", "what", "searches"):

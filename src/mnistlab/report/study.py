@@ -8,7 +8,6 @@ report.md (+ PNGs in plots/) and a self-contained report.html, in English or Spa
 from __future__ import annotations
 
 import math
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -577,11 +576,8 @@ def _final_section(doc: Document, result: StudyResult, lang: str) -> None:
         grid = (None if first.status == "diverged"
                 else _misclassified(result, first.key, summary, lang))
     except MnistlabError as exc:  # its model.pt damaged since: the rest of the report stands
-        grid = None
-        folder = result.out / "runs" / first.key  # quoted: the command is for pasting
-        doc.add(Paragraph(t(lang, "final.model_unreadable", problem=str(exc).split("; ")[0],
-                            folder=shlex.quote(str(folder)),
-                            config=shlex.quote(str(folder / "config.toml")))))
+        grid = None  # the study run again mends its folder (train --out there is refused)
+        doc.add(Paragraph(t(lang, "final.model_unreadable", problem=str(exc).split("; ")[0])))
     if grid is not None:
         files.save_figure(result.out / "plots/final-misclassified.png", grid)
         doc.add(Image("plots/final-misclassified.png", t(lang, "final.misclassified", seed=seed)))

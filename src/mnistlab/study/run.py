@@ -8,7 +8,6 @@ processes, one per CPU core.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -392,7 +391,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
         # settings: then it waits for that run, which is then scored on the test set
         explicit = (plan_final(spec, final_config(spec, {}), keyed_at)
                     if spec.final.choose == "explicit" else [])
-        mend_folders(out, _recorded_configs(store, plan.to_train + explicit), done)
+        mend_folders(out, plan.to_train + explicit, done)
         todo = [r for r in plan.to_train if r.key not in done]
         early_final = [r for r in explicit if r.key not in done and not _trained_twin(r, plan)]
         if local:
@@ -421,9 +420,9 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
             final_runs: list[PlannedRun] = []
             if chosen is not None:
                 final_runs = plan_final(spec, chosen, keyed_at)
+                missing = mend_folders(out, final_runs, done)  # once chosen: trained now
                 counted |= {r.key for r in final_runs}
                 progress.recount(total=len(counted), done=len(counted & done.keys()))
-                missing = [r for r in final_runs if r.key not in done]
                 if local:
                     check_run_devices(spec, plan, missing)
                 missing = _score_trained(missing, plan, done, out, on_done, lang)
@@ -482,30 +481,20 @@ def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, Stored
     return left
 
 
-def _recorded_configs(store: Store, planned: list[PlannedRun]) -> dict[str, TrainConfig]:
-    """The settings of the runs `planned`, and of the final runs the store holds (those to
-    score on the test set: planned once the experiments are done), by key."""
-    configs = {}
-    for key, settings, test in store.entries():
-        if test:
-            with contextlib.suppress(MnistlabError, TypeError, ValueError, KeyError):
-                configs[key] = TrainConfig.from_dict(settings)
-    return configs | {r.key: r.config for r in planned}
-
-
-def mend_folders(out: Path, configs: dict[str, TrainConfig],
-                 done: dict[str, StoredRun]) -> None:
-    """The runs of `configs` recorded in the store (`done`) whose folders are gone or not
+def mend_folders(out: Path, planned: list[PlannedRun],
+                 done: dict[str, StoredRun]) -> list[PlannedRun]:
+    """The runs `planned` recorded in the store (`done`) whose folders are gone or not
     whole (deleted by hand, a disk's damage): their text files written again from the store
     where the model is there, else taken out of `done` to train again; said in one warning.
     A study run again said nothing of them, and its report quietly left out the final
-    model's grid of mistakes, read off its model.pt."""
+    model's grid of mistakes, read off its model.pt. Returns the runs of `planned` not in
+    `done`: those to train."""
     mended = []
-    for key, config in configs.items():
+    for key, config, test in ((r.key, r.config, r.test) for r in planned):
         stored, folder = done.get(key), out / "runs" / key
         if stored is None or stored.summary.status == "interrupted":
             continue
-        lacking = runs.not_whole(folder)
+        lacking = runs.not_whole(folder, load=test)
         if not lacking:
             continue
         if runs.rewrite_run_files(folder, config, stored.summary, stored.history, lacking):
@@ -521,6 +510,7 @@ def mend_folders(out: Path, configs: dict[str, TrainConfig],
                       f"not whole, mended: {first_few(mended, 4, '; ')}"
                       + ("; a run trained again replaces its numbers in study.db"
                          * any(m.endswith("trained again)") for m in mended)), stacklevel=2)
+    return [r for r in planned if r.key not in done]
 
 
 def _trained_twin(run: PlannedRun, plan: Plan,
