@@ -16,6 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -2782,3 +2783,36 @@ variants = [{{ label = "bce", loss = "bce", metric = "binary-accuracy", shuffle_
     assert "0.9000" not in said and "original" not in said
     # its eval-mode train accuracy is on at most its 240 training images (it said 10,000)
     assert "on a fixed sample of 240 training images" in said
+
+
+def test_a_dataset_s_warning_is_said_once_by_a_study_with_workers(tmp_path):
+    """Labels that skip values were warned about by each worker, then by the final model's
+    scoring and by the report's reading of the data: three times in one command (hunt)."""
+    from conftest import make_idx_files, tiny_arrays
+
+    data = tmp_path / "gaps"
+    for prefix, n, seed in (("train", 300, 0), ("t10k", 90, 1)):
+        images, labels = tiny_arrays(n, seed, k=3)
+        make_idx_files(data, images, np.choose(labels, [0, 5, 9]).astype(np.uint8), prefix)
+    study = tmp_path / "gaps.toml"
+    study.write_text(f"""name = "gaps"
+seeds = 1
+[base]
+dataset = "{data}"
+model = "mlp"
+hidden = [8]
+epochs = 1
+val_size = 30
+[[experiment]]
+name = "lr"
+factor = "lr"
+values = [0.01, 0.02]
+[final]
+choose = "best"
+""")
+    done = subprocess.run([sys.executable, "-m", "mnistlab", "study", str(study), "--quiet",
+                           "--workers", "2", "--one-by-one", "--out", str(tmp_path / "S")],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("labels run from 0 to 9") == 1, done.stderr

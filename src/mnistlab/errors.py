@@ -44,6 +44,26 @@ def own_warnings_in_one_line() -> Callable[..., str]:
     return formatted
 
 
+_SAID: set[tuple[str, type[Warning]]] = set()  # warn_once's
+
+
+def first_time(text: str, category: type[Warning] = UserWarning) -> bool:
+    """Whether `text` has not been said yet by warn_once in this process (it is now)."""
+    if (text, category) in _SAID:
+        return False
+    _SAID.add((text, category))
+    return True
+
+
+def warn_once(text: str, category: type[Warning] = UserWarning, stacklevel: int = 2) -> None:
+    """warnings.warn, said once per process whatever the filters do in between: Python's own
+    once-per-place forgets what it said each time a filter changes (any catch_warnings), and
+    a study said a dataset's stray labels three times (its runs', its final model's and its
+    report's reading of the data); a study's workers forward theirs through first_time."""
+    if first_time(text, category):
+        warnings.warn(text, category, stacklevel=stacklevel + 1)
+
+
 def first_few(items: Iterable[str], limit: int = 3, sep: str = ", ") -> str:
     """The first `limit` of `items`, joined, and an ellipsis where there are more: a list
     that keeps a message on one line."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..config import control_character
-from ..errors import MnistlabError, did_you_mean
+from ..errors import MnistlabError, did_you_mean, warn_once
 from .idx import (
     DEFAULT_LIMIT,
     MAX_PAYLOAD_BYTES,
@@ -262,14 +262,14 @@ def _warn_about_labels(folder: Path, train: torch.Tensor, test: torch.Tensor,
              f"{in_test:,} test images carry {them}")
     listed = f"class {listed} has" if one else f"classes {listed} have"
     if max_label + 1 < classes:  # the names outnumber the labels: the list, not the labels
-        warnings.warn(f"{folder}: classes.txt names {classes} classes but the labels run from "
-                      f"0 to {max_label}, so {listed} no image and a model gets "
-                      f"{classes} outputs; remove the extra names from classes.txt, or check "
-                      "the label files", stacklevel=3)
+        warn_once(f"{folder}: classes.txt names {classes} classes but the labels run from 0 "
+                  f"to {max_label}, so {listed} no image and a model gets {classes} outputs; "
+                  "remove the extra names from classes.txt, or check the label files",
+                  stacklevel=3)
         return
-    warnings.warn(f"{folder}: labels run from 0 to {classes - 1}, so a model gets {classes} "
-                  f"outputs, but {listed} no training image ({carry}); check "
-                  "the label files for stray values", stacklevel=3)
+    warn_once(f"{folder}: labels run from 0 to {classes - 1}, so a model gets {classes} "
+              f"outputs, but {listed} no training image ({carry}); check the label files for "
+              "stray values", stacklevel=3)
 
 
 def _pixel_stats(images: torch.Tensor) -> tuple[float, float]:

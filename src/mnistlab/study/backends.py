@@ -21,6 +21,7 @@ import queue
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import torch
 from .. import files, interrupt, runs
 from ..data.cache import DataCache
 from ..device import resolve_device
-from ..errors import MnistlabError, own_warnings_in_one_line
+from ..errors import MnistlabError, first_time, own_warnings_in_one_line
 from ..progress import Reporter
 from ..records import EpochRecord, RunSummary
 from ..training import cohort, train
@@ -153,10 +154,19 @@ def train_unit(unit: list[PlannedRun], study_dir: Path, cache: DataCache,
 _worker: dict[str, Any] = {}
 
 
+WARNING = -1  # the unit number of a worker's warning on the events queue
+
+
 def _worker_init(events: Any, parent: int, threads: int, stop: interrupt.StopFlag) -> None:
     interrupt.ignore_signals()  # the study decides when to stop, through `stop`
     interrupt.adopt(stop)
     own_warnings_in_one_line()  # a spawned process starts with Python's two-line format
+
+    def forward(message: Any, category: type[Warning], filename: str, lineno: int,
+                *_: Any) -> None:  # said by the study process, once (_say_once)
+        events.put((WARNING, "", (str(message), category, filename, lineno), {}))
+
+    warnings.showwarning = forward
     events.cancel_join_thread()  # an exiting worker never waits for its progress to be read
     torch.set_num_threads(threads)
     _worker.update(events=events, cache=DataCache())
@@ -188,6 +198,9 @@ def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: Report
                 continue
             except (EOFError, OSError):
                 return
+            if unit_id == WARNING:
+                _say_once(*args)
+                continue
             if unit_id not in reporters:
                 reporters[unit_id] = reporter_for(units[unit_id][0], len(units[unit_id]))
             getattr(reporters[unit_id], method)(*args, **kwargs)
@@ -195,6 +208,13 @@ def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: Report
     thread = threading.Thread(target=relay, daemon=True)
     thread.start()
     return thread
+
+
+def _say_once(text: str, category: type[Warning], filename: str, lineno: int) -> None:
+    """A worker's warning, said here once (errors.warn_once's record): each worker said a
+    dataset's stray labels, or a batch larger than the data, for itself."""
+    if first_time(text, category):
+        warnings.warn_explicit(text, category, filename, lineno)
 
 
 class QueueReporter(Reporter):
