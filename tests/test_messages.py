@@ -413,3 +413,18 @@ def _collapsed_on(rule, names: list[str], top: int):
     seen = Observation("completed", names, [], [100] * k, [1000 * (i == top) for i in range(k)],
                        0.1, 2.0, 0.1, 1000)
     return rule(Case(TrainConfig(), [record], seen, k, 1 / k), [])
+
+
+@pytest.mark.parametrize("lang, said", [("en", "Fix: Raise the learning rate"),
+                                         ("es", "Solución: sube la tasa de aprendizaje")])
+def test_a_fix_after_its_label_goes_on_as_each_language_writes(lang, said):
+    """«Solución: Sube ...»: Spanish goes on in lower case after a colon (reader pass)."""
+    from rich.console import Console
+
+    from mnistlab.cli.common import print_findings
+    from mnistlab.records import Finding
+
+    console = Console(record=True, width=200)
+    print_findings([Finding("too-slow", "warning", {"lr": 0.001, "slow_lr": 0.01})], lang,
+                   console)
+    assert said in console.export_text()

@@ -393,6 +393,7 @@ def per_class_bars(names: Sequence[str], accuracy: Sequence[float | None], title
     ax.bar(range(len(names)), [math.nan if v is None else v for v in accuracy],
            color="tab:blue")
     ax.set_xticks(range(len(names)), shown, rotation=45, ha="right")
+    ax.set_xlim(-0.7, len(names) - 0.3)  # a last class without a bar is inside, not on the edge
     # a whole percent, so the label's start is the axis's
     low = max(0.0, math.floor((min(measured) - 0.05) * 100) / 100) if measured else 0.0
     ax.set_ylim(low, 1.0)

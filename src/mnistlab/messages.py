@@ -48,6 +48,13 @@ def localise(formatted: str, lang: str) -> str:
     return formatted.translate(str.maketrans({".": point, ",": thousands}))
 
 
+def after_colon(text: str, lang: str) -> str:
+    """A sentence of the catalogue's (a finding's fix) set after a label and a colon: Spanish
+    goes on in lower case there ("Solución: usa ...", not "Solución: Usa ..."); English, as
+    written ("Fix: Use ...")."""
+    return text[:1].lower() + text[1:] if lang == "es" else text
+
+
 def number(value: float, spec: str, lang: str) -> str:
     """`format(value, spec)` with `lang`'s decimal point and thousands separator; a
     negative value that rounds to zero is zero ("-0,00" read as a loss in a table of

@@ -18,7 +18,7 @@ from rich.panel import Panel
 
 from ..config import TrainConfig, read_settings
 from ..errors import MnistlabError
-from ..messages import LANGS, t
+from ..messages import LANGS, after_colon, t
 
 if TYPE_CHECKING:
     from ..records import Finding, RunSummary
@@ -266,7 +266,7 @@ def print_findings(findings: Sequence[Finding], lang: str = "en",
         lines.append(f"[bold {COLOURS.get(f.severity, 'white')}]{severity}[/] "
                      f"[bold]{text['title']}[/] [dim]({f.code})[/]\n  [italic]{text['evidence']}"
                      f"[/]\n  {text['explanation']}\n  [bold]{t(lang, 'cli.fix')}[/] "
-                     f"{text['fix']}")
+                     f"{after_colon(text['fix'], lang)}")
     console.print(Panel("\n\n".join(lines), title=t(lang, "cli.doctor"),
                         border_style="magenta"))
 

@@ -17,6 +17,7 @@ from ..config import PLACEMENT, TrainConfig
 from ..doctor import RANK
 from ..errors import MnistlabError
 from ..messages import (
+    after_colon,
     catalogue,
     class_names,
     factor_text,
@@ -661,7 +662,7 @@ def _doctor_section(doc: Document, result: StudyResult, lang: str) -> None:
         example = t(lang, "doctor.run", run=name, seed=str(seed))
         items.append(t(lang, "doctor.found", title=text["title"], code=code, count=len(found),
                        runs=_runs_named(sorted(runs[k] for k, _ in found), lang),
-                       explanation=text["explanation"], fix=text["fix"]) + " " +
+                       explanation=text["explanation"], fix=after_colon(text["fix"], lang)) + " " +
                      t(lang, "doctor.example", run=example, evidence=text["evidence"]))
     doc.add(Bullets(items) if items else Paragraph(t(lang, "doctor.none")))
 

@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from .. import files, runs
 from ..config import MLFLOW_ARTIFACTS, MLFLOW_STORE, PLACEMENT, TrainConfig, load_config
 from ..errors import MnistlabError, first_few, shown_url
-from ..messages import t
+from ..messages import after_colon, t
 from ..records import EpochRecord, Finding, RunResult, RunSummary, code_version
 from ..training import Hook, Run
 
@@ -466,7 +466,7 @@ def finding_tags(summary: RunSummary, lang: str) -> dict[str, str]:
         severity = _severity(finding, lang)
         tags.update(finding_tag(finding, lang))
         lines.append(f"- **{text['title']}** ({severity}): {text['evidence']}. "
-                     f"{t(lang, 'cli.fix')} {text['fix']}")
+                     f"{t(lang, 'cli.fix')} {after_colon(text['fix'], lang)}")
     if not found:
         lines.append(t(lang, "tracking.note.none"))
     tags["mlflow.note.content"] = "\n".join(lines)
