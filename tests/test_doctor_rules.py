@@ -335,7 +335,9 @@ def test_a_summary_hands_its_members_to_the_doctor():
 @pytest.mark.parametrize("counts, val, preds, learned_nothing", [
     ([20, 0, 0, 0, 0, 20, 0, 0, 0, 20], 0.383, None, True),  # labels 0, 5, 9: chance is 1/3
     ([90, 10], 0.90, [100, 0], True),  # always the majority class: chance is its 90%
-    ([90, 10], 0.97, [92, 8], False)])
+    ([90, 10], 0.97, [92, 8], False),
+    ([90, 10], 0.94, [92, 8], False),  # a small validation set's 2 SE is capped (review)
+    ([980, 20], 0.998, [978, 22], False)])  # 98/2 labels, learned: never "no signal"
 def test_no_signal_is_measured_against_the_most_frequent_class(counts, val, preds,
                                                                learned_nothing):
     """A network that learned nothing on labels 0, 5 and 9 (train 0.77, validation 0.38 for

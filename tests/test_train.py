@@ -592,6 +592,27 @@ def test_a_script_that_trains_at_its_top_level_is_refused_in_a_worker_at_once(tm
     assert "train: a worker process imported the script that calls it" in done.stderr
 
 
+def test_a_script_that_trains_at_its_top_level_still_runs_with_its_own_pool(tmp_path,
+                                                                            tiny_idx_dir):
+    """Only a study's workers refuse such a script: a user's own spawn Pool, whose workers
+    import it, started new ones forever where each was refused (review)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "mine.py"
+    script.write_text(
+        "import multiprocessing, mnistlab\nfrom mnistlab import TrainConfig\n"
+        f"mnistlab.train(TrainConfig(dataset={str(tiny_idx_dir)!r}, model='mlp', hidden=(8,), "
+        "epochs=1, val_size=100))\n"
+        "if __name__ == '__main__':\n"
+        "    with multiprocessing.get_context('spawn').Pool(1) as pool:\n"
+        "        print('pool', pool.map(abs, [-1]), flush=True)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                          timeout=300)
+    assert done.returncode == 0 and "pool [1]" in done.stdout, done.stderr[-2000:]
+
+
 def test_overwrite_given_as_text_keeps_the_finished_run(tmp_path):
     """overwrite="no" (a text is true) deleted the finished run and trained over it."""
     from mnistlab.errors import MnistlabError

@@ -4,6 +4,7 @@ memory layout a model trains fastest in there."""
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -40,9 +41,16 @@ def public_call(name: str) -> Callable[[F], F]:
     return decorate
 
 
+WORKER_MARK = "MNISTLAB_STUDY_WORKER"  # in the environment of a study's worker processes
+
+
 def _from_a_worker_s_import() -> bool:
-    """Called by a script's top-level code while a worker process imports it (as
-    `__mp_main__`): the script has no `if __name__ == "__main__":` around the call."""
+    """Called by a script's top-level code while a study's worker process imports it (as
+    `__mp_main__`): the script has no `if __name__ == "__main__":` around the call. Only a
+    study's (marked at their start): a user's own Pool, whose workers ran such a script
+    slowly, started new ones forever where each was refused (review)."""
+    if os.environ.get(WORKER_MARK) != "1":
+        return False
     frame = sys._getframe(2)
     while frame is not None:
         if frame.f_globals.get("__name__") == "__mp_main__" and frame.f_code.co_name == "<module>":

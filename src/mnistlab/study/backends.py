@@ -14,6 +14,7 @@ three times as many steps per second as one process using both cores.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -22,7 +23,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import torch
 
 from .. import files, interrupt, runs
 from ..data.cache import DataCache
-from ..device import resolve_device
+from ..device import WORKER_MARK, resolve_device
 from ..errors import MnistlabError, first_time, own_warnings_in_one_line
 from ..progress import Reporter
 from ..records import EpochRecord, RunSummary
@@ -328,7 +329,7 @@ def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_
              on_done: OnDone, workers_stop: interrupt.StopFlag, lang: str) -> None:
     """Submit every unit and record results as they come; raise KeyboardInterrupt once the
     running units have stopped after a stop request."""
-    with interrupt.held_for_children():  # the workers start here (spawned at submit)
+    with interrupt.held_for_children(), _marked_as_workers():  # they start here (at submit)
         pending = {pool.submit(_worker_train, i, unit, str(study_dir), lang): unit
                    for i, unit in enumerate(units)}
     deadline = math.inf
@@ -356,6 +357,22 @@ def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_
             deadline = time.monotonic() + GRACE_SECONDS
     if interrupt.requested():
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _marked_as_workers() -> Iterator[None]:
+    """The processes started inside this know they are a study's workers (device.WORKER_MARK,
+    in their environment): a script they import that trains at its top level is refused at
+    once, not trained again in each (a minute each)."""
+    before = os.environ.get(WORKER_MARK)
+    os.environ[WORKER_MARK] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(WORKER_MARK, None)
+        else:
+            os.environ[WORKER_MARK] = before
 
 
 def _end_workers(workers: set[Any], grace: float) -> None:
