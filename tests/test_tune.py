@@ -1332,6 +1332,30 @@ def test_a_search_stopped_in_a_trial_resumes_as_if_never_stopped(space_file, tmp
     assert "lr=0." not in report  # a setting's decimal comma in Spanish, as in study reports
 
 
+def test_a_trial_an_older_version_left_cut_is_trained_again(space_file, tmp_path):
+    """An older version marked nothing on a trial a Ctrl-C stopped, and queued nothing: this
+    one read it as a crash, never trained its point, and the search's best was lost with it
+    (hunt: an upgrade in the middle of a search)."""
+    import optuna
+
+    spec = load_space(str(space_file))
+    options = TuneOptions(trials=4, report=False, retrain_seeds=0)
+    straight = run_tune(spec, tmp_path / "straight", options=options)
+    out = tmp_path / "old"
+    run_tune(spec, out, options=TuneOptions(trials=1, report=False, retrain_seeds=0))
+    study = open_study(spec, f"sqlite:///{out / 'tune.db'}", study_name=spec.name)
+    second = straight.trials[1]
+    study.add_trial(optuna.trial.create_trial(  # as the older version left trial 1
+        params=second.params, distributions=second.distributions,
+        state=optuna.trial.TrialState.FAIL))
+    resumed = run_tune(spec, out, options=options)
+    kept = [t for t in resumed.trials if t.state.name != "FAIL"]
+    assert kept[1].user_attrs["retry_of"] == 1 and kept[1].params == second.params
+    assert [t.params for t in kept] == [t.params for t in straight.trials]
+    again = run_tune(spec, out, options=TuneOptions(trials=5, report=False, retrain_seeds=0))
+    assert sum(t.user_attrs.get("retry_of") == 1 for t in again.trials) == 1  # queued once
+
+
 def test_a_killed_worker_s_trial_is_trained_again_once_its_heartbeat_is_stale(
         space_file, tmp_path, monkeypatch):
     import time

@@ -212,7 +212,7 @@ def _tell(study: Any, trial: Any, ref: Any, resources: raycluster.TaskResources)
             trial.set_user_attr(DOES_NOT_FIT, True)
             return _fail(study, trial, str(cause))
         if isinstance(cause, MnistlabError):  # a bad setting: every trial would fail alike
-            study.tell(trial, state=TrialState.FAIL)
+            _fail(study, trial, str(cause))  # named: a failed trial with no mark is a cut one
             raise MnistlabError(str(cause), exit_code=cause.exit_code) from None
         return _fail(study, trial, f"{type(cause or exc).__name__}: {cause or exc}"[:300])
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,

@@ -155,8 +155,23 @@ def cut_trial(trial: Any) -> None:
 
 def was_cut(trial: Any) -> bool:
     """A failed trial that was stopped (Ctrl-C, SIGTERM), not one that crashed: trials.csv
-    and the report call it interrupted."""
-    return trial.state.name == "FAIL" and bool(trial.user_attrs.get(CUT))
+    and the report call it interrupted. One with no mark at all (this version marks each
+    trial it starts with its worker) was stopped by a version that marked nothing."""
+    return trial.state.name == "FAIL" and (bool(trial.user_attrs.get(CUT))
+                                           or not trial.user_attrs)
+
+
+def queue_older_cuts(study: Any) -> None:
+    """The trials an older version left failed with no mark (stopped by Ctrl-C: it neither
+    marked nor queued them), queued again once, as a cut trial is: resumed by this version,
+    their point was never trained, and the search's best was lost with it (hunt). With the
+    start of a search held: one worker queues them."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials} | {
+        t.system_attrs.get("failed_trial") for t in trials}
+    for t in trials:
+        if was_cut(t) and not t.user_attrs and t.number not in retried and t.params:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
 
 
 def drawn_index(study: Any, number: int) -> int:
@@ -167,7 +182,7 @@ def drawn_index(study: Any, number: int) -> int:
     trials = study.get_trials(deepcopy=False)
     retried = {t.system_attrs.get("failed_trial") for t in trials}
     cut = sum(1 for t in trials if t.number < number
-              and (t.user_attrs.get(CUT) or t.number in retried))
+              and (was_cut(t) or t.number in retried))
     return number - cut
 
 
@@ -736,6 +751,7 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
             study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
                                pruner=make_pruner(pruner, spec))
             check_same_draws(study, seed, pruner)
+            queue_older_cuts(study)
             files.write_text(out / "space.toml", spec_toml(spec))
             if _recorded_search(out) is None:
                 files.write_json(out / SEARCH_FILE, _search_record(out, url, name))
