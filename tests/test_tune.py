@@ -318,7 +318,9 @@ def test_the_method_names_each_kind_of_unfinished_trial_and_writes_conditions_in
 
     def trial(state, cut=False):
         return create_trial(state=state, params={"dropout": 0.2}, distributions=dist,
-                            user_attrs={CUT: True} if cut else {},
+                            # every trial this version starts names its worker; a failed
+                            # one with no mark at all is an older version's cut trial
+                            user_attrs={CUT: True} if cut else {"worker": "here"},
                             value=0.5 if state == TrialState.COMPLETE else None)
 
     states = [TrialState.COMPLETE] * 3 + [TrialState.PRUNED, TrialState.FAIL]
@@ -1762,3 +1764,44 @@ def test_momentum_searched_under_onecycle_alone_is_refused():
                                   "when": {"schedule": ["onecycle"]}}}
     with pytest.raises(MnistlabError, match="every schedule drawn is onecycle"):
         parse_space(data)
+
+
+def test_a_diverged_trial_scores_0_and_says_so(tmp_path, tiny_idx_dir):
+    """A trial whose training diverged scored its last finite epoch's accuracy and read as
+    an ordinary complete trial: an all-diverged search named one its best, retrained it to
+    diverge again, and said nothing of it (hunt)."""
+    space = tmp_path / "wild.toml"
+    space.write_text(SPACE_TOML.split("[space.optimizer]")[0].format(data=tiny_idx_dir)
+                     + "[space.lr]\ntype = \"float\"\nlow = 1e6\nhigh = 1e7\nlog = true\n")
+    result = run_tune(load_space(str(space)), tmp_path / "t",
+                      options=TuneOptions(trials=2, report=False))
+    assert [t.user_attrs["status"] for t in result.trials] == ["diverged"] * 2
+    assert [t.value for t in result.trials] == [0.0, 0.0]
+    rows = sys.modules["mnistlab.tune.search"].trials_csv(result).splitlines()[1:]
+    assert [r.split(",")[1] for r in rows] == ["diverged", "diverged"]
+    from mnistlab.report.tune import write_tune_report
+
+    assert "| diverged (scored 0) |" in write_tune_report(result, "en").read_text()
+
+
+def test_a_one_trial_search_without_retraining_says_what_it_did(space_file, tmp_path):
+    """"chosen as the best of 1 complete trials, so optimistic", and a Method saying the test
+    set was used once, in a report that computed no test accuracy (hunt)."""
+    import types
+
+    import optuna
+
+    result = run_tune(load_space(str(space_file)), tmp_path / "t",
+                      options=TuneOptions(trials=1, retrain_seeds=0))
+    report = " ".join((tmp_path / "t" / "report.md").read_text().split())
+    assert "(a single run with seed" in report and "the only complete trial)" in report
+    assert "The test set is not used: no retraining was asked for." in report
+    assert "so optimistic" not in report and "The test set is used once" not in report
+    # a trial that stopped part way counts the epochs it reported, as the report does
+    trial = optuna.trial.create_trial(
+        params={"lr": 0.01}, distributions={"lr": optuna.distributions.FloatDistribution(
+            0.001, 0.1, log=True)}, state=optuna.trial.TrialState.PRUNED,
+        intermediate_values={1: 0.5, 2: 0.6})
+    fake = types.SimpleNamespace(spec=result.spec, trials=[trial])
+    (row,) = sys.modules["mnistlab.tune.search"].trials_csv(fake).splitlines()[1:]
+    assert row.split(",")[4] == "2"

@@ -26,7 +26,7 @@ from ..messages import (
 )
 from ..models import settings_unread, shape_settings
 from ..study.stats import paired, summarize
-from ..tune.search import max_epochs, was_cut
+from ..tune.search import diverged, max_epochs, was_cut
 from ..tune.space import encode_choice
 from . import tune_plots as plots
 from .document import (
@@ -129,7 +129,8 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Heading(1, t(lang, "method")))
     if spec.is_quick:
         doc.add(Paragraph(t(lang, "tune.quick")))
-    doc.add(Paragraph(t(lang, "tune.intro", seed=result.seed)))
+    doc.add(Paragraph(t(lang, "tune.intro" if result.retrained else "tune.intro.no_test",
+                        seed=result.seed)))  # it said the test set was used, with none
     doc.add(Paragraph(t(lang, f"tune.pruner.{result.pruner}", max_epochs=max_epochs(spec))))
     doc.add(Paragraph(t(lang, "tune.counts", total=len(result.trials),
                         complete=len(result.by_state("COMPLETE")),
@@ -164,9 +165,11 @@ def _best(doc: Document, result: TuneResult, lang: str) -> None:
         doc.add(Paragraph(t(lang, "tune.best.none")))
         return
     params = {k: result.best_config.to_dict()[k] for k in best.params}
-    doc.add(Paragraph(t(lang, "tune.best.text", number=best.number,
+    complete = len(result.by_state("COMPLETE"))  # "the best of 1 ..., so optimistic"
+    doc.add(Paragraph(t(lang, "tune.best.text" if complete > 1 else "tune.best.text.one",
+                        number=best.number,
                         val=_pct(best.value, lang) + "%",
-                        seed=result.best_config.seed, n=len(result.by_state("COMPLETE")),
+                        seed=result.best_config.seed, n=complete,
                         params=f"`{_settings(params, lang)}`")))
     config = result.best_config
     shown = _settings(config.to_dict(), lang, _read_settings(config))
@@ -248,7 +251,8 @@ def _state(trial: Any, trials: list[Any], lang: str) -> str:
                       if tr.user_attrs.get("retry_of") == trial.number), None)
         name = "cut" if retry is None else "cut_retried"
         return t(lang, f"state.{name}" if trial.params else "state.cut_early", retry=retry)
-    return t(lang, f"state.{name}", epoch=_last(trial)[1])
+    return t(lang, "state.diverged" if diverged(trial) else f"state.{name}",
+             epoch=_last(trial)[1])
 
 
 def _trials(doc: Document, result: TuneResult, lang: str) -> None:

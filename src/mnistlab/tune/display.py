@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..progress import Reporter
+from .search import diverged
 from .space import TuneSpec, encode_choice
 
 COLUMNS = (("trial", 5, "right"), ("state", 12, "left"), ("val acc", 7, "right"),
@@ -78,7 +79,9 @@ class TrialTable:
         value = trial.value if trial.value is not None else (steps[last_epoch] if steps
                                                              else math.nan)
         state = trial.state.name.lower()
-        if state == "complete":
+        if diverged(trial):  # scored 0: a complete trial, but nothing learned
+            marked = "[red]diverged[/]"
+        elif state == "complete":
             starred = best.number == trial.number if best is not None else value > self.best
             marked = "[bold green]complete ★[/]" if starred else "[green]complete[/]"
         elif state == "pruned":

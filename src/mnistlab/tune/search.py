@@ -444,8 +444,17 @@ def trial_outcome(summary: RunSummary) -> tuple[float, dict[str, Any]]:
     attrs = {"status": summary.status, "epochs": summary.epochs, "seconds": summary.seconds,
              "train_acc_eval": summary.train_accuracy_eval}
     value = summary.val_accuracy
-    # a diverged run learned nothing usable: it scores 0 rather than failing the trial
-    return (float(value) if value is not None and math.isfinite(value) else 0.0), attrs
+    # a diverged run learned nothing usable: it scores 0 rather than failing the trial (its
+    # last finite epoch's accuracy made an all-diverged search's best, retrained to diverge)
+    if summary.status == "diverged" or value is None or not math.isfinite(value):
+        return 0.0, attrs
+    return float(value), attrs
+
+
+def diverged(trial: Any) -> bool:
+    """A complete trial whose training diverged (scored 0): trials.csv, the live table and
+    the report say so, where it read as an ordinary complete trial."""
+    return trial.state.name == "COMPLETE" and trial.user_attrs.get("status") == "diverged"
 
 
 class InvalidTrial(MnistlabError):
@@ -1027,11 +1036,14 @@ def trials_csv(result: TuneResult) -> str:
     for t in result.trials:
         last = _last_intermediate(t)
         # a trial stopped by Ctrl-C is Optuna's FAIL; the report calls it interrupted
-        state = "interrupted" if was_cut(t) else t.state.name.lower()
+        state = ("interrupted" if was_cut(t) else "diverged" if diverged(t)
+                 else t.state.name.lower())
         writer.writerow([t.number, state,
                          "" if t.value is None else f"{t.value:.6g}",
                          "" if last is None else f"{last:.6g}",
-                         t.user_attrs.get("epochs", ""), t.user_attrs.get("seconds", ""),
+                         # a pruned or cut trial's epochs are those it reported (the report's)
+                         t.user_attrs.get("epochs", max(t.intermediate_values, default="")),
+                         t.user_attrs.get("seconds", ""),
                          *[t.params.get(n, "") for n in names]])
     return buffer.getvalue()
 
