@@ -176,6 +176,25 @@ def test_a_stale_ray_address_is_named_for_auto_and_passed_over_for_local(tmp_pat
     assert local.returncode == 0 and int(local.stdout.split()[-1]) >= 1, local.stderr
 
 
+def test_a_cluster_ray_recorded_and_that_is_gone_is_named_for_auto(tmp_path):
+    """A cluster that died uncleanly left its address in Ray's record, and `--address auto`
+    (the default) waited for minutes, deaf to Ctrl-C and SIGTERM (hunt)."""
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    address = f"{HOST}:{_free_port()}"  # nothing listens there
+    (tmp_path / "rt" / "ray").mkdir(parents=True)
+    (tmp_path / "rt" / "ray" / "ray_current_cluster").write_text(address + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_TMPDIR"] = str(tmp_path / "rt")
+    started = time.time()
+    done = subprocess.run([sys.executable, "-m", "mnistlab", "study", "fashion-hparams",
+                           "--quick", "--backend", "ray", "--out", str(tmp_path / "x")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"nothing answers at {address}" in done.stderr
+    assert "that address is the cluster Ray recorded in" in done.stderr
+    assert "`ray stop` clears the record" in done.stderr and time.time() - started < 60
+
+
 # --- a real cluster --------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:

@@ -2785,9 +2785,8 @@ variants = [{{ label = "bce", loss = "bce", metric = "binary-accuracy", shuffle_
     assert "on a fixed sample of 240 training images" in said
 
 
-def test_a_dataset_s_warning_is_said_once_by_a_study_with_workers(tmp_path):
-    """Labels that skip values were warned about by each worker, then by the final model's
-    scoring and by the report's reading of the data: three times in one command (hunt)."""
+def _gap_study(tmp_path: Path) -> Path:
+    """A tiny study of two lr values on a dataset whose labels are 0, 5 and 9 (a warning)."""
     from conftest import make_idx_files, tiny_arrays
 
     data = tmp_path / "gaps"
@@ -2810,9 +2809,58 @@ values = [0.01, 0.02]
 [final]
 choose = "best"
 """)
+    return study
+
+
+def test_a_dataset_s_warning_is_said_once_by_a_study_with_workers(tmp_path):
+    """Labels that skip values were warned about by each worker, then by the final model's
+    scoring and by the report's reading of the data: three times in one command (hunt)."""
+    study = _gap_study(tmp_path)
     done = subprocess.run([sys.executable, "-m", "mnistlab", "study", str(study), "--quiet",
                            "--workers", "2", "--one-by-one", "--out", str(tmp_path / "S")],
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr.count("labels run from 0 to 9") == 1, done.stderr
+
+
+def test_workers_warnings_follow_the_caller_s_filters_once_per_study(tmp_path):
+    """A worker's warning said here: once per study (a second study in one process said
+    nothing), under the user's filters: one that ignores mnistlab's module was not heard,
+    and one that makes it an error ended the thread that draws the bars, and the study went
+    on (review)."""
+    study = load_study(str(_gap_study(tmp_path)))
+    options = StudyOptions(workers=2, cohorts=False)
+    for out in ("S1", "S2"):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            run_study(study, tmp_path / out, options=options)
+        assert sum("labels run from 0 to 9" in str(w.message) for w in said) == 1, out
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", module="mnistlab")
+        run_study(study, tmp_path / "S3", options=options)
+    assert not [w for w in said if "labels run from" in str(w.message)]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*labels run from")
+        with pytest.raises(UserWarning, match="labels run from 0 to 9"):
+            run_study(study, tmp_path / "S4", options=options)
+
+
+def test_studies_started_from_threads_leave_no_worker_mark_behind():
+    """Two studies' worker starts overlapping (threads): the first to end took the mark from
+    the other's workers, and the last left it set for good, so the user's own Pool's workers
+    refused their script again (review)."""
+    import contextlib
+
+    from mnistlab.device import WORKER_MARK
+    from mnistlab.study.backends import _marked_as_workers
+
+    assert WORKER_MARK not in os.environ
+    a, b = contextlib.ExitStack(), contextlib.ExitStack()
+    a.enter_context(_marked_as_workers())
+    b.enter_context(_marked_as_workers())
+    a.close()
+    assert os.environ.get(WORKER_MARK) == "1"  # b's workers still start marked
+    b.close()
+    assert WORKER_MARK not in os.environ

@@ -318,9 +318,10 @@ def test_the_method_names_each_kind_of_unfinished_trial_and_writes_conditions_in
 
     def trial(state, cut=False):
         return create_trial(state=state, params={"dropout": 0.2}, distributions=dist,
-                            # every trial this version starts names its worker; a failed
-                            # one with no mark at all is an older version's cut trial
-                            user_attrs={CUT: True} if cut else {"worker": "here"},
+                            # this version names a crash's error on its trial; a failed
+                            # one with no mark but its worker is an older version's cut
+                            user_attrs={CUT: True} if cut else {"worker": "here",
+                                                                "error": "RuntimeError: oom"},
                             value=0.5 if state == TrialState.COMPLETE else None)
 
     states = [TrialState.COMPLETE] * 3 + [TrialState.PRUNED, TrialState.FAIL]
@@ -1347,9 +1348,9 @@ def test_a_trial_an_older_version_left_cut_is_trained_again(space_file, tmp_path
     run_tune(spec, out, options=TuneOptions(trials=1, report=False, retrain_seeds=0))
     study = open_study(spec, f"sqlite:///{out / 'tune.db'}", study_name=spec.name)
     second = straight.trials[1]
-    study.add_trial(optuna.trial.create_trial(  # as the older version left trial 1
-        params=second.params, distributions=second.distributions,
-        state=optuna.trial.TrialState.FAIL))
+    study.add_trial(optuna.trial.create_trial(  # as an older version left trial 1: its
+        params=second.params, distributions=second.distributions,  # worker named, or not
+        state=optuna.trial.TrialState.FAIL, user_attrs={"worker": "vm:7130"}))
     resumed = run_tune(spec, out, options=options)
     kept = [t for t in resumed.trials if t.state.name != "FAIL"]
     assert kept[1].user_attrs["retry_of"] == 1 and kept[1].params == second.params
@@ -1779,9 +1780,15 @@ def test_a_diverged_trial_scores_0_and_says_so(tmp_path, tiny_idx_dir):
     assert [t.value for t in result.trials] == [0.0, 0.0]
     rows = sys.modules["mnistlab.tune.search"].trials_csv(result).splitlines()[1:]
     assert [r.split(",")[1] for r in rows] == ["diverged", "diverged"]
-    from mnistlab.report.tune import write_tune_report
-
-    assert "| diverged (scored 0) |" in write_tune_report(result, "en").read_text()
+    # none is the best: nothing is retrained to diverge again, and the report says why
+    assert result.best is None and result.best_config is None
+    result = run_tune(load_space(str(space)), tmp_path / "t",
+                      options=TuneOptions(trials=2, retrain_seeds=1))
+    assert result.retrained == [] and not (tmp_path / "t" / "best.toml").exists()
+    report = " ".join((tmp_path / "t" / "report.md").read_text().split())
+    assert "| diverged (scored 0) |" in report
+    assert "Every complete trial diverged (scored 0), so there is no best configuration" \
+        in report
 
 
 def test_a_one_trial_search_without_retraining_says_what_it_did(space_file, tmp_path):

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from .errors import MnistlabError
+from .errors import MnistlabError, each_warning_once
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +35,7 @@ def public_call(name: str) -> Callable[[F], F]:
                     "script they were started from)")
             # the CPU's generator (a GPU's is left as training leaves it: CUDA graphs hold
             # on to its state, and restoring it under them has not been measured)
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[]), each_warning_once():
                 return fn(*args, **kwargs)
         return called  # type: ignore[return-value]
     return decorate

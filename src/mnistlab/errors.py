@@ -5,9 +5,10 @@ Anything the user can fix (a bad setting, a missing file, a corrupt download) ra
 that line and exits non-zero; any other exception is a bug and keeps its traceback.
 """
 
+import contextlib
 import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +45,32 @@ def own_warnings_in_one_line() -> Callable[..., str]:
     return formatted
 
 
-_SAID: set[tuple[str, type[Warning]]] = set()  # warn_once's
+_SAID: list[set[tuple[str, type[Warning]]]] = []  # warn_once's, of the call in progress
+
+
+@contextlib.contextmanager
+def each_warning_once() -> Iterator[None]:
+    """Within this (a call of train, run_study, ...; an inner one joins the outer), warn_once
+    says each text once; the next call says it again (a second study in a notebook said
+    nothing its workers warned of; review)."""
+    if _SAID:
+        yield
+        return
+    _SAID.append(set())
+    try:
+        yield
+    finally:
+        _SAID.clear()
 
 
 def first_time(text: str, category: type[Warning] = UserWarning) -> bool:
-    """Whether `text` has not been said yet by warn_once in this process (it is now)."""
-    if (text, category) in _SAID:
+    """Whether `text` has not been said yet by warn_once in this call (it is now); outside
+    any, always."""
+    if not _SAID:
+        return True
+    if (text, category) in _SAID[0]:
         return False
-    _SAID.add((text, category))
+    _SAID[0].add((text, category))
     return True
 
 

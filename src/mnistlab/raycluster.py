@@ -168,6 +168,13 @@ def connect(address: str | None) -> Any:
         except MnistlabError as exc:
             raise MnistlabError(f"{exc}; that address is $RAY_ADDRESS's, which --address auto "
                                 "reads: set it right or unset it") from None
+    elif target == "auto" and (recorded := _recorded_cluster()) is not None:
+        try:  # a cluster that died uncleanly left its address there: Ray retried it for
+            _check_reachable(recorded[1])  # minutes, deaf to Ctrl-C and SIGTERM (hunt)
+        except MnistlabError as exc:
+            raise MnistlabError(f"{exc}; that address is the cluster Ray recorded in "
+                                f"{recorded[0]}, which --address auto reads: that cluster is "
+                                "gone (`ray stop` clears the record)") from None
     elif target not in ("local", "auto"):
         _check_reachable(target)
     with _stderr_captured() as captured:  # Ray's core logs each connection retry there
@@ -265,6 +272,19 @@ def _stderr_captured() -> Iterator[_Captured]:
             os.close(saved)
             sink.seek(0)
             captured.text = sink.read().decode("utf-8", "replace")
+
+
+def _recorded_cluster() -> tuple[Path, str] | None:
+    """(the file, the address) of the cluster Ray records as this machine's (`ray start`
+    writes it; --address auto joins it), if any."""
+    temp = os.environ.get("RAY_TMPDIR") or ("/tmp" if os.name == "posix"
+                                            else tempfile.gettempdir())
+    record = Path(temp) / "ray" / "ray_current_cluster"
+    try:
+        address = record.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return (record, address) if address else None
 
 
 def _check_reachable(address: str) -> None:

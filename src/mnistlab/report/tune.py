@@ -161,8 +161,9 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
 def _best(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Heading(1, t(lang, "tune.best")))
     best = result.best
-    if best is None:
-        doc.add(Paragraph(t(lang, "tune.best.none")))
+    if best is None:  # none complete, or every complete one diverged
+        doc.add(Paragraph(t(lang, "tune.best.diverged" if any(
+            diverged(tr) for tr in result.trials) else "tune.best.none")))
         return
     params = {k: result.best_config.to_dict()[k] for k in best.params}
     complete = len(result.by_state("COMPLETE"))  # "the best of 1 ..., so optimistic"

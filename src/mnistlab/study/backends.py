@@ -164,8 +164,10 @@ def _worker_init(events: Any, parent: int, threads: int, stop: interrupt.StopFla
     own_warnings_in_one_line()  # a spawned process starts with Python's two-line format
 
     def forward(message: Any, category: type[Warning], filename: str, lineno: int,
-                *_: Any) -> None:  # said by the study process, once (_say_once)
-        events.put((WARNING, "", (str(message), category, filename, lineno), {}))
+                *_: Any) -> None:  # said by the study process, once (_say_once), under the
+        module = next((name for name, m in list(sys.modules.items())  # filters of its module
+                       if getattr(m, "__file__", None) == filename), None)
+        events.put((WARNING, "", (str(message), category, filename, lineno, module), {}))
 
     warnings.showwarning = forward
     events.cancel_join_thread()  # an exiting worker never waits for its progress to be read
@@ -181,11 +183,13 @@ def _worker_init(events: Any, parent: int, threads: int, stop: interrupt.StopFla
 
 
 def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: ReporterFor,
-                stop: threading.Event) -> threading.Thread:
+                stop: threading.Event, raised: list[BaseException]) -> threading.Thread:
     """A thread drawing workers' progress here: events are (unit index, Reporter method, args,
     kwargs) from a `QueueReporter`; a unit's bar is made at its first event. Once `stop` is
     set it takes what is still waiting, then ends: a unit's last events (its bar's end) can
-    arrive after the unit's result, and a bar was left standing partway."""
+    arrive after the unit's result, and a bar was left standing partway. A worker's warning
+    that a filter makes an error goes to `raised`, for the study to raise (it ended this
+    thread, and the study went on without its bars; review)."""
     reporters: dict[int, Reporter] = {}
 
     def relay() -> None:
@@ -200,7 +204,10 @@ def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: Report
             except (EOFError, OSError):
                 return
             if unit_id == WARNING:
-                _say_once(*args)
+                try:
+                    _say_once(*args)
+                except Exception as exc:  # a user's "error" filter: as with one worker
+                    raised.append(exc)
                 continue
             if unit_id not in reporters:
                 reporters[unit_id] = reporter_for(units[unit_id][0], len(units[unit_id]))
@@ -211,11 +218,12 @@ def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: Report
     return thread
 
 
-def _say_once(text: str, category: type[Warning], filename: str, lineno: int) -> None:
-    """A worker's warning, said here once (errors.warn_once's record): each worker said a
-    dataset's stray labels, or a batch larger than the data, for itself."""
+def _say_once(text: str, category: type[Warning], filename: str, lineno: int,
+              module: str | None) -> None:
+    """A worker's warning, said here once (errors.warn_once's record, this call's): each
+    worker said a dataset's stray labels, or a batch larger than the data, for itself."""
     if first_time(text, category):
-        warnings.warn_explicit(text, category, filename, lineno)
+        warnings.warn_explicit(text, category, filename, lineno, module=module)
 
 
 class QueueReporter(Reporter):
@@ -292,14 +300,15 @@ class LocalBackend:
         events = context.Queue()
         relay_stop = threading.Event()
         workers_stop = interrupt.StopFlag(context)
-        relay_thread = start_relay(events, units, reporter_for, relay_stop)
+        raised: list[BaseException] = []  # a worker's warning made an error here
+        relay_thread = start_relay(events, units, reporter_for, relay_stop, raised)
         before = set(mp.active_children())
         pool = cf.ProcessPoolExecutor(
             max_workers=min(self.workers, len(units)), mp_context=context,
             initializer=_worker_init, initargs=(events, os.getpid(), 1, workers_stop))
         try:
             with interrupt.listening():
-                _collect(pool, units, study_dir, on_done, workers_stop, lang)
+                _collect(pool, units, study_dir, on_done, workers_stop, lang, raised)
         except BaseException:
             workers_stop.set()
             raise
@@ -308,6 +317,8 @@ class LocalBackend:
             _end_workers(set(mp.active_children()) - before, GRACE_SECONDS)
             relay_stop.set()
             relay_thread.join(timeout=2)
+        if raised:  # said after the last unit ended
+            raise raised[0]
 
 
 def _unguarded_script() -> str:
@@ -326,14 +337,17 @@ def _unguarded_script() -> str:
 
 
 def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_dir: Path,
-             on_done: OnDone, workers_stop: interrupt.StopFlag, lang: str) -> None:
+             on_done: OnDone, workers_stop: interrupt.StopFlag, lang: str,
+             raised: list[BaseException]) -> None:
     """Submit every unit and record results as they come; raise KeyboardInterrupt once the
-    running units have stopped after a stop request."""
+    running units have stopped after a stop request, and what the relay `raised` at once."""
     with interrupt.held_for_children(), _marked_as_workers():  # they start here (at submit)
         pending = {pool.submit(_worker_train, i, unit, str(study_dir), lang): unit
                    for i, unit in enumerate(units)}
     deadline = math.inf
     while pending and time.monotonic() < deadline:
+        if raised:
+            raise raised[0]
         done, _ = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
         for future in done:
             unit = pending.pop(future)
@@ -359,20 +373,32 @@ def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_
         raise KeyboardInterrupt
 
 
+_MARKING = threading.Lock()
+_marking: dict[str, Any] = {"count": 0, "before": None}  # studies starting workers now
+
+
 @contextlib.contextmanager
 def _marked_as_workers() -> Iterator[None]:
     """The processes started inside this know they are a study's workers (device.WORKER_MARK,
     in their environment): a script they import that trains at its top level is refused at
-    once, not trained again in each (a minute each)."""
-    before = os.environ.get(WORKER_MARK)
-    os.environ[WORKER_MARK] = "1"
+    once, not trained again in each (a minute each). Counted: studies started from threads
+    overlap, and the first to end took the mark from the other's workers, or the last left
+    it set for good (review)."""
+    with _MARKING:
+        if _marking["count"] == 0:
+            _marking["before"] = os.environ.get(WORKER_MARK)
+            os.environ[WORKER_MARK] = "1"
+        _marking["count"] += 1
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(WORKER_MARK, None)
-        else:
-            os.environ[WORKER_MARK] = before
+        with _MARKING:
+            _marking["count"] -= 1
+            if _marking["count"] == 0:
+                if _marking["before"] is None:
+                    os.environ.pop(WORKER_MARK, None)
+                else:
+                    os.environ[WORKER_MARK] = _marking["before"]
 
 
 def _end_workers(workers: set[Any], grace: float) -> None:

@@ -155,10 +155,15 @@ def cut_trial(trial: Any) -> None:
 
 def was_cut(trial: Any) -> bool:
     """A failed trial that was stopped (Ctrl-C, SIGTERM), not one that crashed: trials.csv
-    and the report call it interrupted. One with no mark at all (this version marks each
-    trial it starts with its worker) was stopped by a version that marked nothing."""
+    and the report call it interrupted. This version names a crash's error on its trial; a
+    failed trial with neither mark (nothing, or only its worker) was left by an older
+    version, which marked neither: read as cut (a crash there is queued again once)."""
     return trial.state.name == "FAIL" and (bool(trial.user_attrs.get(CUT))
-                                           or not trial.user_attrs)
+                                           or _unmarked(trial))
+
+
+def _unmarked(trial: Any) -> bool:
+    return not set(trial.user_attrs) - {"worker"}
 
 
 def queue_older_cuts(study: Any) -> None:
@@ -170,7 +175,7 @@ def queue_older_cuts(study: Any) -> None:
     retried = {t.user_attrs.get("retry_of") for t in trials} | {
         t.system_attrs.get("failed_trial") for t in trials}
     for t in trials:
-        if was_cut(t) and not t.user_attrs and t.number not in retried and t.params:
+        if t.state.name == "FAIL" and _unmarked(t) and t.number not in retried and t.params:
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
 
 
@@ -375,7 +380,10 @@ def finished_and_best(study: Any) -> tuple[int, Any]:
 
 
 def _best_of(trials: list[Any]) -> Any:
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    """The best complete trial; never a diverged one (scored 0: a search where every trial
+    diverged named one its best, and retrained it to diverge again; review)."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
+                and not diverged(t)]
     return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
 
 
@@ -510,6 +518,12 @@ def make_objective(spec: TuneSpec, cache: Any,
             return _objective(trial)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: its point is trained first on resume
             cut_trial(trial)
+            raise
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # a crash, named: a failed trial with no error is a cut one
+            if "error" not in trial.user_attrs:  # of an older version (was_cut)
+                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:300])
             raise
 
     def _objective(trial: Any) -> float:
