@@ -2864,3 +2864,28 @@ def test_studies_started_from_threads_leave_no_worker_mark_behind():
     assert os.environ.get(WORKER_MARK) == "1"  # b's workers still start marked
     b.close()
     assert WORKER_MARK not in os.environ
+
+
+def test_each_call_keeps_its_own_record_of_warnings_said_in_its_thread():
+    """Two calls at once in two threads shared one record: the first to end cleared the
+    other's, and one's warning silenced the other's (review)."""
+    import threading
+
+    from mnistlab.errors import each_warning_once, first_time
+
+    both = threading.Barrier(2)
+    firsts = []
+
+    def call() -> None:
+        with each_warning_once():
+            both.wait()
+            firsts.append(first_time("x"))
+            both.wait()
+            firsts.append(first_time("x"))
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(firsts) == [False, False, True, True]

@@ -1372,6 +1372,8 @@ def test_a_killed_worker_s_trial_is_trained_again_once_its_heartbeat_is_stale(
     with warnings.catch_warnings():  # "heartbeats are meant for optimize()": a worker's are
         warnings.simplefilter("ignore", UserWarning)
         killed = study.ask()  # a worker drew its values, beat once, and was killed (SIGKILL)
+    killed.set_user_attr("worker", "there")  # as every trial this version starts is marked
+    killed.set_user_attr(search_module.MARKED, 1)
     search_module.suggest(spec, killed)
     study._storage.record_heartbeat(killed._trial_id)
     time.sleep(4)
@@ -1379,6 +1381,11 @@ def test_a_killed_worker_s_trial_is_trained_again_once_its_heartbeat_is_stale(
     [retry] = [t for t in resumed.trials if t.system_attrs.get("failed_trial") == killed.number]
     assert retry.params == killed.params and retry.state.name == "COMPLETE"
     assert [t.state.name for t in resumed.trials if t.number == killed.number] == ["FAIL"]
+    # killed, not cut: it keeps its place, and is not queued again as an older version's cut
+    # trial (the review found it called interrupted and tried a third time)
+    (frozen,) = [t for t in resumed.trials if t.number == killed.number]
+    assert not search_module.was_cut(frozen)
+    assert not [t for t in resumed.trials if t.user_attrs.get("retry_of") == killed.number]
 
 
 def test_a_storage_that_cannot_be_opened_leaves_no_empty_out_folder(space_file, tmp_path):

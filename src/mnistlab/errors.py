@@ -6,6 +6,7 @@ that line and exits non-zero; any other exception is a bug and keeps its traceba
 """
 
 import contextlib
+import contextvars
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -45,32 +46,41 @@ def own_warnings_in_one_line() -> Callable[..., str]:
     return formatted
 
 
-_SAID: list[set[tuple[str, type[Warning]]]] = []  # warn_once's, of the call in progress
+Said = set[tuple[str, type[Warning]]]
+_SAID: contextvars.ContextVar[Said | None] = contextvars.ContextVar("said", default=None)
 
 
 @contextlib.contextmanager
 def each_warning_once() -> Iterator[None]:
-    """Within this (a call of train, run_study, ...; an inner one joins the outer), warn_once
-    says each text once; the next call says it again (a second study in a notebook said
-    nothing its workers warned of; review)."""
-    if _SAID:
+    """Within this (a call of train, run_study, ...; an inner one joins the outer, in its
+    thread), warn_once says each text once; the next call says it again (a second study in a
+    notebook said nothing its workers warned of; review). Per thread: two calls at once in
+    two threads keep their own record."""
+    if _SAID.get() is not None:
         yield
         return
-    _SAID.append(set())
+    token = _SAID.set(set())
     try:
         yield
     finally:
-        _SAID.clear()
+        _SAID.reset(token)
 
 
-def first_time(text: str, category: type[Warning] = UserWarning) -> bool:
-    """Whether `text` has not been said yet by warn_once in this call (it is now); outside
-    any, always."""
-    if not _SAID:
+def said_now() -> Said | None:
+    """The record of the call in progress in this thread (for a thread it starts to use)."""
+    return _SAID.get()
+
+
+def first_time(text: str, category: type[Warning] = UserWarning,
+               said: Said | None = None) -> bool:
+    """Whether `text` has not been said yet by warn_once in this call (`said`: that record,
+    else this thread's) (it is now); outside any call, always."""
+    said = said if said is not None else _SAID.get()
+    if said is None:
         return True
-    if (text, category) in _SAID[0]:
+    if (text, category) in said:
         return False
-    _SAID[0].add((text, category))
+    said.add((text, category))
     return True
 
 

@@ -276,9 +276,18 @@ def _stderr_captured() -> Iterator[_Captured]:
 
 def _recorded_cluster() -> tuple[Path, str] | None:
     """(the file, the address) of the cluster Ray records as this machine's (`ray start`
-    writes it; --address auto joins it), if any."""
-    temp = os.environ.get("RAY_TMPDIR") or ("/tmp" if os.name == "posix"
-                                            else tempfile.gettempdir())
+    writes it; --address auto joins it), if any; None where a Ray runs on this machine now,
+    which Ray joins whatever the record says. Its temporary folder found as Ray finds it."""
+    try:
+        from ray._private import services
+
+        if services.find_gcs_addresses():
+            return None
+    except Exception:  # noqa: BLE001 - Ray's own lookup moved: the record alone
+        pass
+    temp = os.environ.get("RAY_TMPDIR") or (
+        os.environ.get("TMPDIR") if sys.platform.startswith("linux") else None) or (
+        "/tmp" if os.name == "posix" else tempfile.gettempdir())
     record = Path(temp) / "ray" / "ray_current_cluster"
     try:
         address = record.read_text(encoding="utf-8").strip()

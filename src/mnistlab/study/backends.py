@@ -32,7 +32,7 @@ import torch
 from .. import files, interrupt, runs
 from ..data.cache import DataCache
 from ..device import WORKER_MARK, resolve_device
-from ..errors import MnistlabError, first_time, own_warnings_in_one_line
+from ..errors import MnistlabError, first_time, own_warnings_in_one_line, said_now
 from ..progress import Reporter
 from ..records import EpochRecord, RunSummary
 from ..training import cohort, train
@@ -183,7 +183,8 @@ def _worker_init(events: Any, parent: int, threads: int, stop: interrupt.StopFla
 
 
 def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: ReporterFor,
-                stop: threading.Event, raised: list[BaseException]) -> threading.Thread:
+                stop: threading.Event,
+                raised: list[BaseException] | None = None) -> threading.Thread:
     """A thread drawing workers' progress here: events are (unit index, Reporter method, args,
     kwargs) from a `QueueReporter`; a unit's bar is made at its first event. Once `stop` is
     set it takes what is still waiting, then ends: a unit's last events (its bar's end) can
@@ -191,6 +192,8 @@ def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: Report
     that a filter makes an error goes to `raised`, for the study to raise (it ended this
     thread, and the study went on without its bars; review)."""
     reporters: dict[int, Reporter] = {}
+    raised = [] if raised is None else raised
+    said = said_now()  # the study call's record of what it said (this thread's is empty)
 
     def relay() -> None:
         while True:
@@ -205,7 +208,7 @@ def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: Report
                 return
             if unit_id == WARNING:
                 try:
-                    _say_once(*args)
+                    _say_once(*args, said=said)
                 except Exception as exc:  # a user's "error" filter: as with one worker
                     raised.append(exc)
                 continue
@@ -219,10 +222,10 @@ def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: Report
 
 
 def _say_once(text: str, category: type[Warning], filename: str, lineno: int,
-              module: str | None) -> None:
-    """A worker's warning, said here once (errors.warn_once's record, this call's): each
-    worker said a dataset's stray labels, or a batch larger than the data, for itself."""
-    if first_time(text, category):
+              module: str | None, *, said: Any = None) -> None:
+    """A worker's warning, said here once (errors.warn_once's record `said`, the study
+    call's): each worker said a dataset's stray labels, or a batch larger than the data."""
+    if first_time(text, category, said):
         warnings.warn_explicit(text, category, filename, lineno, module=module)
 
 
@@ -317,7 +320,7 @@ class LocalBackend:
             _end_workers(set(mp.active_children()) - before, GRACE_SECONDS)
             relay_stop.set()
             relay_thread.join(timeout=2)
-        if raised:  # said after the last unit ended
+        if raised:  # a warning made an error, said after the last unit ended
             raise raised[0]
 
 
@@ -346,8 +349,6 @@ def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_
                    for i, unit in enumerate(units)}
     deadline = math.inf
     while pending and time.monotonic() < deadline:
-        if raised:
-            raise raised[0]
         done, _ = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
         for future in done:
             unit = pending.pop(future)
@@ -364,11 +365,14 @@ def _collect(pool: cf.ProcessPoolExecutor, units: list[list[PlannedRun]], study_
                     + _unguarded_script()) from None
             for key, summary, history in outcome or []:
                 on_done(next(r for r in unit if r.key == key), summary, history)
-        if interrupt.requested() and not workers_stop.is_set():
-            workers_stop.set(interrupt.flag().signum)
+        # a stop, or a worker's warning made an error: what finishes in the grace is kept
+        if (interrupt.requested() or raised) and not workers_stop.is_set():
+            workers_stop.set(interrupt.flag().signum if interrupt.requested() else 2)
             for future in pending:
                 future.cancel()  # units not started yet never start
             deadline = time.monotonic() + GRACE_SECONDS
+    if raised:
+        raise raised[0]
     if interrupt.requested():
         raise KeyboardInterrupt
 
