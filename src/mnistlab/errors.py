@@ -85,10 +85,11 @@ def first_time(text: str, category: type[Warning] = UserWarning,
 
 
 def warn_once(text: str, category: type[Warning] = UserWarning, stacklevel: int = 2) -> None:
-    """warnings.warn, said once per process whatever the filters do in between: Python's own
-    once-per-place forgets what it said each time a filter changes (any catch_warnings), and
-    a study said a dataset's stray labels three times (its runs', its final model's and its
-    report's reading of the data); a study's workers forward theirs through first_time."""
+    """warnings.warn, said once per call (each_warning_once) whatever the filters do in
+    between: Python's own once-per-place forgets what it said each time a filter changes
+    (any catch_warnings), and a study said a dataset's stray labels three times (its runs',
+    its final model's and its report's reading of the data); a study's workers forward
+    theirs through first_time."""
     if first_time(text, category):
         warnings.warn(text, category, stacklevel=stacklevel + 1)
 

@@ -483,7 +483,7 @@ def not_whole(out: Path, *, load: bool = False) -> list[str]:
         try:
             if not (out / name).is_file():
                 raise MnistlabError(name)
-            readers.get(name, lambda: None)()
+            readers[name]()
         except (MnistlabError, OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
             lacking.append(name)
     return lacking

@@ -32,7 +32,7 @@ import torch
 from .. import files, interrupt, runs
 from ..data.cache import DataCache
 from ..device import WORKER_MARK, resolve_device
-from ..errors import MnistlabError, first_time, own_warnings_in_one_line, said_now
+from ..errors import MnistlabError, Said, first_time, own_warnings_in_one_line, said_now
 from ..progress import Reporter
 from ..records import EpochRecord, RunSummary
 from ..training import cohort, train
@@ -222,7 +222,7 @@ def start_relay(events: Any, units: list[list[PlannedRun]], reporter_for: Report
 
 
 def _say_once(text: str, category: type[Warning], filename: str, lineno: int,
-              module: str | None, *, said: Any = None) -> None:
+              module: str | None, *, said: Said | None = None) -> None:
     """A worker's warning, said here once (errors.warn_once's record `said`, the study
     call's): each worker said a dataset's stray labels, or a batch larger than the data."""
     if first_time(text, category, said):

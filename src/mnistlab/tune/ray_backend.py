@@ -37,6 +37,7 @@ from .search import (
     cut_trial,
     finished_and_best,
     finished_trials,
+    mark,
     trial_outcome,
     trial_settings,
     worker_label,
@@ -123,6 +124,7 @@ def optimize_on_ray(spec: TuneSpec, study: Any, *, trials: int, address: str | N
             done = len(finished_trials(study))
             while done + len(running) < trials and len(running) < slots:
                 trial = study.ask()
+                mark(trial)  # this version's: failed without an error or a cut, it crashed
                 try:
                     config = trial_settings(spec, trial, invalid)
                 except MnistlabError as exc:  # values that cannot go together: it fails
@@ -212,7 +214,7 @@ def _tell(study: Any, trial: Any, ref: Any, resources: raycluster.TaskResources)
             trial.set_user_attr(DOES_NOT_FIT, True)
             return _fail(study, trial, str(cause))
         if isinstance(cause, MnistlabError):  # a bad setting: every trial would fail alike
-            _fail(study, trial, str(cause))  # named: a failed trial with no mark is a cut one
+            _fail(study, trial, str(cause))  # named, as every failed trial is
             raise MnistlabError(str(cause), exit_code=cause.exit_code) from None
         return _fail(study, trial, f"{type(cause or exc).__name__}: {cause or exc}"[:300])
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,

@@ -165,9 +165,15 @@ def was_cut(trial: Any) -> bool:
 MARKED = "mnistlab_marks"  # user attribute of every trial this version starts
 
 
+def mark(trial: Any) -> None:
+    """Mark a trial as this version's as it starts (locally, or asked for a cluster)."""
+    trial.set_user_attr(MARKED, 1)
+
+
 def _unmarked(trial: Any) -> bool:
     """Left by an older version: this one marks each trial it starts (a killed worker's trial,
-    failed by its heartbeat, keeps the mark and reads as failed, not cut; review)."""
+    failed by its heartbeat, keeps the mark and reads as failed, not cut; review). Older
+    versions named the worker only, or nothing."""
     return not set(trial.user_attrs) - {"worker"}
 
 
@@ -526,8 +532,8 @@ def make_objective(spec: TuneSpec, cache: Any,
             raise
         except optuna.TrialPruned:
             raise
-        except Exception as exc:  # a crash, named: a failed trial with no error is a cut one
-            if "error" not in trial.user_attrs:  # of an older version (was_cut)
+        except Exception as exc:  # a crash, named (its row in the live table says it)
+            if "error" not in trial.user_attrs:
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:300])
             raise
 
@@ -535,7 +541,7 @@ def make_objective(spec: TuneSpec, cache: Any,
         if interrupt.requested():  # asked to stop between trials: this one never starts
             raise KeyboardInterrupt
         trial.set_user_attr("worker", worker_label())
-        trial.set_user_attr(MARKED, 1)  # a failed trial without it is an older version's
+        mark(trial)  # a failed trial without it is an older version's
         config = trial_settings(spec, trial, invalid)
         reporter = reporter_for(trial, config) if reporter_for else SilentReporter()
 
