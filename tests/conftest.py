@@ -112,6 +112,14 @@ def tiny_arrays(n: int, seed: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]
     return images, labels
 
 
+def run_python(*args: str, input: str | None = None, cwd: Path | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python ARGS` in a fresh process that imports this mnistlab (the tests' sys.path), its
+    output captured as text: a script of a user's, or the command line."""
+    return subprocess.run([sys.executable, *args], input=input, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
 def make_dataset_folder(folder: Path, n_train: int, n_test: int, k: int = 10,
                         *, gz: bool = True) -> Path:
     """A complete custom dataset folder (all four IDX files) of tiny_arrays."""

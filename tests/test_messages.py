@@ -1,11 +1,9 @@
 """The message catalogue: every message in both languages with the same placeholders, and
 numbers written each language's way."""
 
-import os
-import subprocess
-import sys
 
 import pytest
+from conftest import run_python
 
 from mnistlab.messages import LANGS, catalogue, class_names, number, placeholders, t
 
@@ -341,8 +339,7 @@ files.save_figure({str(tmp_path / "h.png")!r}, tune_plots.history(
     {{"complete": "$c", "pruned": "p", "best": "b$", "x": "x", "y": "y"}}))
 print(matplotlib.get_backend(), matplotlib.rcParams["text.parse_math"])
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    done = run_python("-c", code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["svg", "True"]
     assert (tmp_path / "c.png").stat().st_size > 1000

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_python
 from drawn import draw_digits, make_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -756,8 +757,7 @@ def test_mnistlab_predict_is_the_function_after_its_module_was_imported(tmp_path
     code = ("import mnistlab\nfrom mnistlab.predict import preprocess\n"
             f"[p] = mnistlab.predict({str(run)!r}, [{str(tmp_path / 'blank.png')!r}])\n"
             "print(type(p).__name__)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    done = run_python("-c", code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Prediction"
 

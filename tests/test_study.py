@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_python
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -2282,9 +2283,7 @@ def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path, tiny_idx_dir
     script.write_text("import mnistlab\nfrom mnistlab import StudyOptions\n"
                       f"mnistlab.run_study({str(study)!r}, {str(tmp_path / 'S')!r}, "
                       "options=StudyOptions(workers=2, cohorts=False))\n")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-                          timeout=300)
+    done = run_python(str(script))
     assert done.returncode != 0
     assert ("if mine.py starts the study outside `if __name__ == \"__main__\":`, put that call "
             "under it" in done.stderr), done.stderr[-2000:]
@@ -2302,9 +2301,7 @@ def test_a_script_read_from_standard_input_is_told_to_be_a_file(tmp_path, tiny_i
               "if __name__ == '__main__':\n"
               f"    mnistlab.run_study({str(study)!r}, {str(tmp_path / 'S')!r}, "
               "options=StudyOptions(workers=2, cohorts=False))\n")
-    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-                          timeout=300, cwd=tmp_path)
+    done = run_python("-", input=script, cwd=tmp_path)
     assert done.returncode != 0
     assert ("worker processes import the script that started them, and <stdin> is no file: "
             "save the script to a file and run that, or use workers=1") in done.stderr, \
@@ -2816,10 +2813,8 @@ def test_a_dataset_s_warning_is_said_once_by_a_study_with_workers(tmp_path):
     """Labels that skip values were warned about by each worker, then by the final model's
     scoring and by the report's reading of the data: three times in one command (hunt)."""
     study = _gap_study(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "mnistlab", "study", str(study), "--quiet",
-                           "--workers", "2", "--one-by-one", "--out", str(tmp_path / "S")],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    done = run_python("-m", "mnistlab", "study", str(study), "--quiet", "--workers", "2",
+                      "--one-by-one", "--out", str(tmp_path / "S"))
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr.count("labels run from 0 to 9") == 1, done.stderr
 

@@ -3,11 +3,11 @@
 import csv
 import json
 import math
-import os
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_python
 from synth import blobs
 
 from mnistlab import TrainConfig, train
@@ -570,9 +570,6 @@ def test_a_script_that_trains_at_its_top_level_is_refused_in_a_worker_at_once(tm
     """A script without `if __name__ == "__main__":` that trains and then runs a study: each
     worker process imported it and trained its model again (a minute each) before its
     run_study was refused (hunt). Its train() is refused in the worker at once."""
-    import subprocess
-    import sys
-
     script = tmp_path / "mine.py"
     script.write_text(
         "import time, mnistlab\nfrom mnistlab import StudyOptions, TrainConfig\n"
@@ -584,9 +581,7 @@ def test_a_script_that_trains_at_its_top_level_is_refused_in_a_worker_at_once(tm
         "'experiment': [{'name': 'lr', 'factor': 'lr', 'values': [0.01, 0.02]}], "
         f"'final': {{'choose': 'none'}}}}, {str(tmp_path / 'S')!r}, "
         "options=StudyOptions(workers=2, cohorts=False))\n")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-                          timeout=300)
+    done = run_python(str(script))
     assert done.returncode != 0
     assert done.stdout.count("trained") == 1, done.stdout  # the script's own, not the workers'
     assert "train: a worker process imported the script that calls it" in done.stderr
@@ -596,9 +591,6 @@ def test_a_script_that_trains_at_its_top_level_still_runs_with_its_own_pool(tmp_
                                                                             tiny_idx_dir):
     """Only a study's workers refuse such a script: a user's own spawn Pool, whose workers
     import it, started new ones forever where each was refused (review)."""
-    import subprocess
-    import sys
-
     script = tmp_path / "mine.py"
     script.write_text(
         "import multiprocessing, mnistlab\nfrom mnistlab import TrainConfig\n"
@@ -607,9 +599,7 @@ def test_a_script_that_trains_at_its_top_level_still_runs_with_its_own_pool(tmp_
         "if __name__ == '__main__':\n"
         "    with multiprocessing.get_context('spawn').Pool(1) as pool:\n"
         "        print('pool', pool.map(abs, [-1]), flush=True)\n")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-                          timeout=300)
+    done = run_python(str(script))
     assert done.returncode == 0 and "pool [1]" in done.stdout, done.stderr[-2000:]
 
 
