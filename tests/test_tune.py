@@ -616,6 +616,21 @@ def test_a_conditional_setting_is_checked_where_it_is_drawn():
         parse_space(data)
 
 
+def test_a_value_valid_only_beside_two_searched_settings_is_accepted():
+    """nesterov = true needs sgd and momentum > 0 at once: searched beside both, without a
+    `when`, it was refused, each checked alone (a trial that draws it with adam fails, named,
+    as before); where no combination makes it valid, it still is refused."""
+    data = space_dict()
+    data["space"] = {"optimizer": {"type": "categorical", "choices": ["adam", "sgd"]},
+                     "momentum": {"type": "float", "low": 0.0, "high": 0.9},
+                     "nesterov": {"type": "categorical", "choices": [False, True]}}
+    data["base"].update(optimizer="adam", momentum=0.0)
+    assert [p.name for p in parse_space(data).params] == ["optimizer", "momentum", "nesterov"]
+    data["space"]["optimizer"]["choices"] = ["adam", "adamw"]
+    with pytest.raises(MnistlabError, match="nesterov: needs --optimizer sgd and --momentum"):
+        parse_space(data)
+
+
 def test_rerun_resumes_and_adds_only_missing_trials(space_file, tmp_path):
     spec = load_space(str(space_file))
     out = tmp_path / "search"

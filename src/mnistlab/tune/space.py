@@ -45,7 +45,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -93,6 +93,7 @@ MAX_STEPS = 1_000_000
 # weights for it, per trial: a million choices over a thousand trials would be 8 GB. A
 # thousand keeps that under 100 MB at 10,000 trials; more choices are a range written out.
 MAX_CHOICES = 1_000
+CONTEXTS_TRIED = 1_000  # settings a value is checked beside before it is refused (~0.3 s)
 
 
 def encode_choice(value: Any) -> Any:
@@ -444,16 +445,17 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         raise MnistlabError(f"{key}: unknown key(s) {', '.join(unknown)} for type {kind}; "
                             f"allowed: {', '.join(TYPE_KEYS[kind])}, when")
     when = _parse_when(raw.get("when", {}), earlier, key)
-    contexts = _drawn_beside_it(when, earlier, base)
 
     def check(value: Any, label: str) -> None:  # the value must make a valid TrainConfig
-        for context in contexts:  # somewhere it is drawn: whatever the order of the choices
+        contexts = _drawn_beside_it(when, earlier, base)
+        first = next(contexts)
+        for context in itertools.chain([first], contexts):  # somewhere it is drawn
             try:
                 checked_config({**base.to_dict(), **context, name: value}, "")
                 return
             except MnistlabError:
                 continue
-        checked_config({**base.to_dict(), **contexts[0], name: value}, f"{key} {label}")
+        checked_config({**base.to_dict(), **first, name: value}, f"{key} {label}")
 
     if kind == "categorical":
         return Param(name, kind, choices=_parse_choices(raw.get("choices"), key, check),
@@ -470,22 +472,26 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
 
 
 def _drawn_beside_it(when: dict[str, tuple[Any, ...]], earlier: list[Param],
-                     base: TrainConfig) -> list[dict[str, Any]]:
-    """The settings a parameter may be drawn beside: each combination of its `when` values,
-    alone and with one setting searched above it at one of its values (a choice, or a range's
-    ends). `nesterov` drawn only beside sgd, with momentum searched, was refused on an Adam
-    base with no momentum: "needs --optimizer sgd and --momentum > 0" (hunt); a value valid
-    beside none of them is refused."""
+                     base: TrainConfig) -> Iterator[dict[str, Any]]:
+    """The settings a parameter may be drawn beside, fewest first: each combination of its
+    `when` values, alone, then with one setting searched above it at one of its values (a
+    choice, or a range's ends), then two, ... `nesterov` drawn only beside sgd, with momentum
+    searched, was refused on an Adam base with no momentum (hunt); searched beside both
+    without a `when`, it was refused too (it needs the two at once). The first is the base's
+    own settings where there is no `when`; at most CONTEXTS_TRIED are tried."""
     by_name = {p.name: p for p in earlier}
     conditions = [[(other, by_name[other].decode(v)) for v in values]
                   for other, values in when.items() if values]
-    others = [(p.name, value) for p in earlier if p.name not in when
-              for value in (p.choices if p.type == "categorical" else (p.low, p.high))]
-    contexts = []
-    for combination in itertools.product(*conditions):
-        drawn = dict(combination)
-        contexts += [drawn] + [{**drawn, other: value} for other, value in others]
-    return contexts
+    others = [[(p.name, value) for value in (p.choices if p.type == "categorical"
+                                              else (p.low, p.high))]
+              for p in earlier if p.name not in when]
+    drawn_all = [dict(combination) for combination in itertools.product(*conditions)]
+    tried = itertools.chain.from_iterable(
+        ({**drawn, **dict(values)} for drawn in drawn_all
+         for chosen in itertools.combinations(others, size)
+         for values in itertools.product(*chosen))
+        for size in range(len(others) + 1))
+    return itertools.islice(tried, CONTEXTS_TRIED)
 
 
 def _parse_choices(choices: Any, key: str, check: Callable[[Any, str], None]
