@@ -447,7 +447,7 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
     when = _parse_when(raw.get("when", {}), earlier, key)
 
     def check(value: Any, label: str) -> None:  # the value must make a valid TrainConfig
-        contexts = _drawn_beside_it(when, earlier, base)
+        contexts = _drawn_beside_it(when, earlier)
         first = next(contexts)
         for context in itertools.chain([first], contexts):  # somewhere it is drawn
             try:
@@ -471,14 +471,14 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
     return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
 
 
-def _drawn_beside_it(when: dict[str, tuple[Any, ...]], earlier: list[Param],
-                     base: TrainConfig) -> Iterator[dict[str, Any]]:
+def _drawn_beside_it(when: dict[str, tuple[Any, ...]], earlier: list[Param]
+                     ) -> Iterator[dict[str, Any]]:
     """The settings a parameter may be drawn beside, fewest first: each combination of its
     `when` values, alone, then with one setting searched above it at one of its values (a
     choice, or a range's ends), then two, ... `nesterov` drawn only beside sgd, with momentum
     searched, was refused on an Adam base with no momentum (hunt); searched beside both
     without a `when`, it was refused too (it needs the two at once). The first is the base's
-    own settings where there is no `when`; at most CONTEXTS_TRIED are tried."""
+    empty where there is no `when` (the base alone); at most CONTEXTS_TRIED are tried."""
     by_name = {p.name: p for p in earlier}
     conditions = [[(other, by_name[other].decode(v)) for v in values]
                   for other, values in when.items() if values]
