@@ -477,7 +477,7 @@ def _drawn_beside_it(when: dict[str, tuple[Any, ...]], earlier: list[Param]
     `when` values, alone, then with one setting searched above it at one of its values (a
     choice, or a range's ends), then two, ... `nesterov` drawn only beside sgd, with momentum
     searched, was refused on an Adam base with no momentum (hunt); searched beside both
-    without a `when`, it was refused too (it needs the two at once). The first is the base's
+    without a `when`, it was refused too (it needs the two at once). The first is
     empty where there is no `when` (the base alone); at most CONTEXTS_TRIED are tried."""
     by_name = {p.name: p for p in earlier}
     conditions = [[(other, by_name[other].decode(v)) for v in values]
