@@ -1096,6 +1096,34 @@ def test_runs_written_but_not_recorded_are_read_back_when_their_cohort_grows(tin
     assert trained and {config.seed for config in trained} == {1}
 
 
+def test_a_cut_cohort_that_can_never_resume_is_removed_once_the_study_is_done(tiny_study,
+                                                                              tmp_path):
+    """Stopped at 2 seeds, finished with 1: seed 0 trained alone, and the 2-seed cohort's
+    checkpoint (tens of MB for a conv net) was left for ever; a cohort none of whose members
+    finished stays, to resume."""
+    import dataclasses
+
+    from mnistlab.study.plan import run_key
+    from mnistlab.training import cohort
+
+    spec = load_study(str(tiny_study))
+    planned = [r.config for r in plan_experiments(spec).to_train]
+    dead = [c for c in planned if c.lr == 0.01]  # seeds 0 and 1 of one configuration
+    alive = [c for c in planned if c.lr == 0.05]
+    alive = [alive[1], alive[1].replace(seed=2)]  # seeds 1 and 2: neither planned with 1 seed
+    folders = []
+    for members in (dead, alive):
+        folder = cohort.checkpoint_dir(tmp_path / "S", [run_key(c, False) for c in members])
+        folder.mkdir(parents=True)
+        torch.save({"format": "cohort", "configs": [c.to_dict() for c in members]},
+                   folder / "checkpoint.pt")
+        folders.append(folder)
+    assert len(dead) == 2 and len(alive) == 2
+    train_study(dataclasses.replace(spec, seeds=1), tmp_path / "S",
+                backend=LocalBackend(workers=1))
+    assert not folders[0].exists() and (folders[1] / "checkpoint.pt").exists()
+
+
 def test_run_names_and_study_identity_outlive_new_settings():
     # figures computed by mnistlab 0.1.0: folders it made keep their run names and identity,
     # so they resume; a new setting changes the name only once it leaves its default

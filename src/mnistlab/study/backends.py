@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from .. import files, interrupt, runs
+from ..config import TrainConfig
 from ..data.cache import DataCache
 from ..device import WORKER_MARK, resolve_device
 from ..errors import MnistlabError, Said, first_time, own_warnings_in_one_line, said_now
@@ -82,6 +83,20 @@ def resumed_cohorts(planned: list[PlannedRun], study_dir: Path) -> list[list[Pla
                 free = [r for r in free if r not in units[-1]]
                 break
     return units
+
+
+def remove_dead_cohorts(study_dir: Path, finished: list[TrainConfig]) -> None:
+    """Delete the cohort checkpoints that can never resume: one of whose members is among the
+    runs `finished` (a study stopped at 3 seeds, then finished with 1, trained that seed alone
+    and left the cohort's checkpoint of 3, tens of MB, for ever: a cohort resumes only with
+    all its members to train)."""
+    for path in sorted((study_dir / "cohorts").glob("*/checkpoint.pt")):
+        try:
+            configs = runs.checkpoint_configs(path)
+        except MnistlabError:
+            continue  # a damaged checkpoint: the doctor's to name, not this to delete
+        if any(runs.same_run(c, f) for c in configs for f in finished):
+            cohort.remove_checkpoint(path)
 
 
 def unit_cost(unit: list[PlannedRun]) -> float:

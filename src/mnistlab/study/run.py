@@ -25,7 +25,7 @@ from ..errors import MnistlabError, first_few
 from ..messages import t
 from ..records import EpochRecord, RunSummary
 from ..runs import results_rows
-from .backends import LocalBackend
+from .backends import LocalBackend, remove_dead_cohorts
 from .placement import key_placement
 from .plan import (
     Cell,
@@ -438,10 +438,17 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                              {k: _diagnosed(v, configs.get(k)) for k, v in done.items()},
                              _seeds_stored(spec, plan, done.keys(), keyed_at))
         # with the lock still held: another command on this folder clears stale temporaries
-        files.write_text(out / "results.csv", results_csv(result.distinct_rows()))
+        _write_results(out, result, [c for k, c in configs.items() if k in done])
         if then is not None:
             then(result)
     return result
+
+
+def _write_results(out: Path, result: StudyResult, finished: list[TrainConfig]) -> None:
+    """results.csv, once every run is trained; the cohort checkpoints the runs `finished` left
+    unable to resume go."""
+    files.write_text(out / "results.csv", results_csv(result.distinct_rows()))
+    remove_dead_cohorts(out, finished)
 
 
 def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, StoredRun],
