@@ -7,10 +7,10 @@ Flow: files (downloaded, imported or found) -> verified IDX payloads -> uint8 te
     train_idx, val_idx = stratified_split(ds.train_labels, 10_000, seed=0)
 """
 
-from .dataset import Dataset, dataset_info, load_dataset
+from .dataset import Dataset, dataset_info, load_dataset, load_test_split
 from .idx import read_idx
 from .sources import KNOWN_DATASETS, dataset_folder, fetch, import_folder
 from .splits import stratified_split
 
 __all__ = ["KNOWN_DATASETS", "Dataset", "dataset_folder", "dataset_info", "fetch",
-           "import_folder", "load_dataset", "read_idx", "stratified_split"]
+           "import_folder", "load_dataset", "load_test_split", "read_idx", "stratified_split"]

@@ -352,6 +352,17 @@ def load_dataset(name_or_path: str | os.PathLike, *,
     return load_folder(folder)
 
 
+def load_test_split(name_or_path: str | os.PathLike, *,
+                    data_dir: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A dataset's test images and labels alone, read as load_dataset reads them (checksums
+    too), its training files left unread: a finished study's report drew its final model's
+    mistakes from a whole 784 MB dataset read for them, on every rerun."""
+    key = str(name_or_path)
+    folder, _ = find_dataset(key, data_dir)
+    images, labels, _ = _read_split(folder, "t10k", KNOWN_DATASETS.get(key))
+    return images, labels
+
+
 def find_dataset(name_or_path: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
     """Where load_dataset reads `name_or_path` from, and how it was found, without reading
     it: a study asks before its folder is written (one begun on a missing dataset was then

@@ -588,7 +588,7 @@ def _misclassified(result: StudyResult, key: str, summary: RunSummary, lang: str
     """A grid of test images the final model gets wrong (re-scored from its model.pt)."""
     import torch
 
-    from ..data import load_dataset
+    from ..data import load_test_split
     from ..runs import load_model
     from ..training.evaluation import scored_logits
 
@@ -597,9 +597,8 @@ def _misclassified(result: StudyResult, key: str, summary: RunSummary, lang: str
         return None
     model, payload = load_model(run_dir)
     config = result.final_config
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir)
-    images = dataset.test_images[:2000]
-    labels = dataset.test_labels[:2000]
+    images, labels = load_test_split(config.dataset, data_dir=config.data_dir)
+    images, labels = images[:2000], labels[:2000]
     with torch.no_grad():  # the model its scores describe: with --tta, over the views
         predicted = scored_logits(model, images.unsqueeze(1), config, payload["mean"],
                                   payload["std"], config.tta).argmax(dim=-1)

@@ -425,7 +425,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
                 progress.recount(total=len(counted), done=len(counted & done.keys()))
                 if local:
                     check_run_devices(spec, plan, missing)
-                missing = _score_trained(missing, plan, done, out, on_done, lang)
+                missing = _score_trained(missing, plan, done, out, on_done, lang, backend)
                 backend.execute(missing, out, on_done, progress.reporter_for, lang=lang)
                 for r in final_runs:  # numbered as the experiments' replicates are
                     cell = Cell("final", "final", "final",
@@ -452,17 +452,19 @@ def _write_results(out: Path, result: StudyResult, finished: list[TrainConfig]) 
 
 
 def _score_trained(missing: list[PlannedRun], plan: Plan, done: dict[str, StoredRun],
-                   out: Path, on_done: Callable[..., None], lang: str) -> list[PlannedRun]:
+                   out: Path, on_done: Callable[..., None], lang: str,
+                   backend: Any) -> list[PlannedRun]:
     """The final runs still to train, of those `missing`. One whose settings a variant's run
     trained already (a best variant that changes the base in one experiment only, or explicit
     settings that are a variant's) is that run scored on the test set here, not a second
     training of the same network: recorded through `on_done`. (Where its device is not here,
-    a cluster's, it is trained there.)"""
+    a cluster's, it is trained there.) The data read for it is the local backend's, where it
+    holds it (a study on 784 MB of images read them once more here, and kept both)."""
     from ..data.cache import DataCache
     from ..device import resolve_device
     from ..training.finish import score_on_test
 
-    cache = DataCache()
+    cache = getattr(backend, "cache", None) or DataCache()
     left = []
     for run in missing:
         source = _trained_twin(run, plan, done)
