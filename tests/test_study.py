@@ -2949,3 +2949,62 @@ def test_the_test_split_alone_is_the_datasets_own(shared_datasets, tmp_path):
         whole = load_dataset(name, data_dir=data_dir)
         images, labels = load_test_split(name, data_dir=data_dir)
         assert torch.equal(images, whole.test_images) and torch.equal(labels, whole.test_labels)
+
+
+REL_STUDY = """name = "rel"
+seeds = 1
+[base]
+dataset = "digits"
+model = "mlp"
+hidden = [8]
+val_size = 100
+eval_train_size = 100
+epochs = 1
+device = "cpu"
+[[experiment]]
+name = "lr"
+factor = "lr"
+values = [0.01, 0.05]
+[final]
+choose = "best"
+"""
+
+
+def test_a_relative_dataset_path_is_held_to_the_data_the_study_first_read(tmp_path,
+                                                                          monkeypatch):
+    """Run again from a folder where "digits" was Fashion-MNIST, an MNIST study trained its
+    new seeds there and reported both together, "Dataset mnist" (hunt). Other data there is
+    refused; the same files copied, or the study moved with its data, go on."""
+    import shutil
+
+    from conftest import make_dataset_folder
+
+    make_dataset_folder(tmp_path / "a" / "digits", 300, 100)
+    make_dataset_folder(tmp_path / "b" / "digits", 300, 100, k=4)
+    shutil.copytree(tmp_path / "a", tmp_path / "copy")
+    (tmp_path / "rel.toml").write_text(REL_STUDY)
+    spec = load_study(str(tmp_path / "rel.toml"))
+
+    def study(seeds: int, out: Path):
+        return train_study(dataclasses.replace(spec, seeds=seeds), out,
+                           backend=LocalBackend(workers=1))
+
+    monkeypatch.chdir(tmp_path / "a")
+    study(1, tmp_path / "a" / "S")
+    monkeypatch.chdir(tmp_path / "b")
+    with pytest.raises(MnistlabError, match=r"dataset 'digits': a relative path, read from the "
+                                            r"folder the command runs in, is .*b/digits here, "
+                                            r"but this study's runs read .*a/digits, which "
+                                            r"holds other files"):
+        study(2, tmp_path / "a" / "S")
+    monkeypatch.chdir(tmp_path / "copy")  # the same files elsewhere
+    study(2, tmp_path / "a" / "S")
+    shutil.move(tmp_path / "a", tmp_path / "moved")  # the study moved with its data
+    monkeypatch.chdir(tmp_path / "moved")
+    assert len(study(3, tmp_path / "moved" / "S").rows) == 6
+
+
+def test_a_relative_data_dir_is_kept_absolute_in_a_study(tiny_study, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = StudyOptions(data_dir="data2").apply(load_study(str(tiny_study)))
+    assert spec.base.data_dir == str(tmp_path / "data2")

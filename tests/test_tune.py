@@ -1834,3 +1834,33 @@ def test_a_one_trial_search_without_retraining_says_what_it_did(space_file, tmp_
     fake = types.SimpleNamespace(spec=result.spec, trials=[trial])
     (row,) = sys.modules["mnistlab.tune.search"].trials_csv(fake).splitlines()[1:]
     assert row.split(",")[4] == "2"
+
+
+def test_a_relative_dataset_path_naming_other_data_is_refused(tmp_path, monkeypatch):
+    """A search's "digits" run again from a folder where "digits" holds other data added
+    trials on that data to the first ones, and read the retrained best back as its (hunt)."""
+    from conftest import make_dataset_folder
+
+    for place, k in (("a", 10), ("b", 4)):
+        make_dataset_folder(tmp_path / place / "digits", 300, 100, k=k)
+    (tmp_path / "space.toml").write_text(SPACE_TOML.format(data="digits"))
+    spec = load_space(str(tmp_path / "space.toml"))
+    options = TuneOptions(trials=1, retrain_seeds=0, report=False)
+    monkeypatch.chdir(tmp_path / "a")
+    run_tune(spec, tmp_path / "search", options=options)
+    recorded = json.loads((tmp_path / "search" / "search.json").read_text())
+    assert recorded["dataset_folders"] == {"digits": str(tmp_path / "a" / "digits")}
+    monkeypatch.chdir(tmp_path / "b")
+    with pytest.raises(MnistlabError, match=r"dataset 'digits': a relative path, read from the "
+                                            r"folder the command runs in, is .*b/digits here, "
+                                            r"but this search's runs read .*a/digits, which "
+                                            r"holds other files"):
+        run_tune(spec, tmp_path / "search", options=TuneOptions(trials=2, report=False))
+
+
+def test_a_relative_data_dir_is_kept_absolute(tmp_path, monkeypatch):
+    """--data-dir data2 was kept as typed in the runs' config.toml: `evaluate` from another
+    folder said the folder was not there (hunt)."""
+    monkeypatch.chdir(tmp_path)
+    spec = TuneOptions(data_dir="data2").apply(load_space("fashion-mlp"))
+    assert spec.base.data_dir == str(tmp_path / "data2")

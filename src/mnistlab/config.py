@@ -699,6 +699,12 @@ def _at_least(name: str, value: int, minimum: int, maximum: int | None = None) -
 
 
 # --- TOML ----------------------------------------------------------------------------------
+def absolute_dir(path: str | None) -> str | None:
+    """A --data-dir given relative, as the absolute path a run's config.toml keeps: read back
+    from another working folder, it named another folder there, or none."""
+    return str(Path(path).expanduser().absolute()) if path else path
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 
 from .. import files, interrupt
-from ..config import SETTINGS, TrainConfig
+from ..config import SETTINGS, TrainConfig, absolute_dir
 from ..errors import MnistlabError
 from .common import (
     RUN_DIR_HELP,
@@ -258,8 +258,7 @@ def _absolute_paths(config: TrainConfig) -> TrainConfig:
     folder = given_folder(config.dataset)
     return config.replace(
         dataset=str(folder.absolute()) if folder is not None else config.dataset,
-        data_dir=str(Path(config.data_dir).expanduser().absolute()) if config.data_dir
-        else config.data_dir)
+        data_dir=absolute_dir(config.data_dir))
 
 
 def _resume_line(args: argparse.Namespace, out: Path, epochs_done: bool) -> str:

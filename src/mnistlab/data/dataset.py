@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -361,6 +362,46 @@ def load_test_split(name_or_path: str | os.PathLike, *,
     folder, _ = find_dataset(key, data_dir)
     images, labels, _ = _read_split(folder, "t10k", KNOWN_DATASETS.get(key))
     return images, labels
+
+
+def relative_folders(datasets: Iterable[str], recorded: dict[str, str], kind: str
+                     ) -> dict[str, str]:
+    """`recorded` (a relative dataset path -> the folder it named when a study or search first
+    read it) with `datasets`' relative folders added. A relative path is read from the folder
+    the command runs in: run again from another one, a study took the Fashion-MNIST of a
+    folder "digits" there as more seeds of its MNIST runs, and reported them together (hunt).
+    Where it names another folder now, holding other files, that is refused; where the first
+    folder is gone (moved along with the study), or holds the same files, the new one is kept."""
+    now = dict(recorded)
+    for name in sorted(set(datasets)):
+        if name in KNOWN_DATASETS or Path(name).expanduser().is_absolute():
+            continue
+        folder = Path(name).expanduser()
+        if not folder.is_dir():
+            continue  # not there: reading it says so
+        here, before = str(folder.resolve()), recorded.get(name)
+        if before and before != here and Path(before).is_dir() and not _same_files(
+                Path(before), folder):
+            raise MnistlabError(
+                f"dataset {name!r}: a relative path, read from the folder the command runs "
+                f"in, is {here} here, but this {kind}'s runs read {before}, which holds other "
+                f"files; run the command from the folder where {name!r} is that one (or give "
+                "another --out)")
+        now[name] = here
+    return now
+
+
+def _same_files(one: Path, other: Path) -> bool:
+    """Whether two dataset folders hold the same IDX files and class names, byte for byte."""
+    import filecmp
+
+    for stem in (*FILES, "classes.txt"):
+        first, second = find_file(one, stem), find_file(other, stem)
+        if (first is None) != (second is None) or (
+                first is not None and second is not None and (
+                first.name != second.name or not filecmp.cmp(first, second, shallow=False))):
+            return False
+    return True
 
 
 def find_dataset(name_or_path: str, data_dir: str | Path | None = None) -> tuple[Path, str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import (
     DEVICES,
+    absolute_dir,
     check_choice,
     check_loggers,
     check_texts,
@@ -77,7 +78,8 @@ class StudyOptions:
             spec = spec.with_quick()
         warn_untranslated(spec.untranslated(self.lang), self.lang, "study")
         return dataclasses.replace(
-            spec, base=spec.base.placed(data_dir=self.data_dir, device=self.device),
+            spec, base=spec.base.placed(data_dir=absolute_dir(self.data_dir),
+                                        device=self.device),
             seeds=self.seeds if self.seeds is not None else spec.seeds)
 
     def backend(self) -> Any:

@@ -313,15 +313,22 @@ def check_data(spec: StudySpec) -> None:
     replaces is not asked for (review). For a study not begun, as check_devices."""
     from ..data.dataset import find_dataset
 
+    with warnings.catch_warnings():  # said again where the runs read it
+        warnings.simplefilter("ignore")
+        for dataset, data_dir in sorted({(c.dataset, c.data_dir) for c in _reading(spec)},
+                                        key=str):
+            find_dataset(dataset, data_dir)
+
+
+def _reading(spec: StudySpec) -> list[TrainConfig]:
+    """The configs of the runs that read data: the experiments', and the final model's where
+    it reads other data (or is all there is)."""
     configs = [run.config for run in plan_experiments(spec, share_prefixes=False).runs.values()]
     final = final_config(spec, {})  # [final]'s own settings; a best variant's are above
     if final is not None and (spec.final.choose == "explicit" or not configs or {
             "dataset", "data_dir"} & {k.replace("-", "_") for k in spec.final.settings}):
         configs.append(final)
-    with warnings.catch_warnings():  # said again where the runs read it
-        warnings.simplefilter("ignore")
-        for dataset, data_dir in sorted({(c.dataset, c.data_dir) for c in configs}, key=str):
-            find_dataset(dataset, data_dir)
+    return configs
 
 
 def check_run_devices(spec: StudySpec, plan: Plan, runs: Iterable[PlannedRun]) -> None:
@@ -717,13 +724,20 @@ def _reworded(key: str, old: dict[str, Any], new: dict[str, Any]) -> str:
 
 def _claim(store: Store, out: Path, spec: StudySpec) -> Placement:
     """With the lock held: check again (another process may have been first), then record
-    which study this folder belongs to. Returns the placement its run keys are made with."""
+    which study this folder belongs to, and where its relative dataset paths are. Returns the
+    placement its run keys are made with."""
+    from ..data.dataset import relative_folders
+
     check_study_folder(out, spec)
     if store.identity() is None or store.identity_settings() is None:
         store.set_identity(study_identity(spec), identity_settings(spec))
     ours = _identity_record(spec)
     if _kept_identity(out) != ours:  # written once, and again by folders made before it
         files.write_json(out / IDENTITY_FILE, ours)
+    folders = relative_folders([c.dataset for c in _reading(spec)], store.dataset_folders(),
+                               "study")
+    if folders != store.dataset_folders():
+        store.set_dataset_folders(folders)
     return key_placement(store, out, spec)
 
 

@@ -114,6 +114,15 @@ class Store:
                 raise TypeError(f"{name} is {type(value).__name__}, not {kind.__name__}")
             return value
 
+    def dataset_folders(self) -> dict[str, str]:
+        """The folder each relative dataset path named when the study first read it
+        (data.dataset.relative_folders); empty in stores made before it was recorded."""
+        return self._meta("dataset_folders", dict) or {}
+
+    def set_dataset_folders(self, folders: dict[str, str]) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES ('dataset_folders', ?)",
+                    (json.dumps(folders),), "record where its data is")
+
     def set_key_placement(self, placement: dict[str, Any]) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES ('key_placement', ?)",
                     (json.dumps(placement),), "record how its runs are named")

@@ -747,6 +747,28 @@ def _recorded_search(out: Path) -> dict[str, str] | None:
     return {"study": held["study"], "storage": storage}
 
 
+def _record_data_folders(out: Path, spec: TuneSpec) -> None:
+    """The folders the search's relative dataset paths name, in search.json: run again from
+    another folder, where "digits" was other data, its trials joined the first ones (hunt);
+    refused (data.dataset.relative_folders). Each worker's folder keeps its own: a worker on
+    another machine reads its own copy."""
+    from ..data.dataset import relative_folders
+
+    try:
+        record = json.loads((out / SEARCH_FILE).read_text())
+    except (OSError, ValueError):
+        return  # damaged: written again by the next command, as _recorded_search reads it
+    if not isinstance(record, dict):
+        return
+    before = record.get("dataset_folders")
+    before = before if isinstance(before, dict) else {}
+    compare = spec.compare_config()
+    datasets = [spec.base.dataset, *([compare.dataset] if compare is not None else [])]
+    folders = relative_folders(datasets, before, "search")
+    if folders != before:
+        files.write_json(out / SEARCH_FILE, {**record, "dataset_folders": folders})
+
+
 def _storage_error(exc: BaseException) -> BaseException | None:
     """The storage's own error behind `exc` (Optuna reports a storage that stopped taking
     writes as an internal error or a failed assertion), or None."""
@@ -790,6 +812,7 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
             files.write_text(out / "space.toml", spec_toml(spec))
             if _recorded_search(out) is None:
                 files.write_json(out / SEARCH_FILE, _search_record(out, url, name))
+            _record_data_folders(out, spec)
     except MnistlabError:
         if {p.name for p in out.iterdir()} <= {START_LOCK}:  # a storage that cannot be opened:
             lock.unlink(missing_ok=True)  # the lock was all it wrote (a folder given empty is
