@@ -1864,3 +1864,29 @@ def test_a_relative_data_dir_is_kept_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec = TuneOptions(data_dir="data2").apply(load_space("fashion-mlp"))
     assert spec.base.data_dir == str(tmp_path / "data2")
+
+
+@pytest.mark.parametrize("url, fix", [
+    ("sqlite:///x/tune.db", "free space or fix the permissions"),
+    ("postgresql://me:secret@127.0.0.1:5432/t",
+     "check that the database server is running and reachable"),
+])
+def test_a_storage_that_stops_taking_writes_gets_the_fix_of_its_kind(url, fix):
+    """A PostgreSQL server stopped under a search was told to free space or fix permissions
+    (hunt)."""
+    from mnistlab.tune.search import storage_failure
+
+    class StorageInternalError(Exception):
+        pass
+
+    try:
+        try:
+            raise OSError("connection to server failed: Connection refused")
+        except OSError as cause:
+            raise StorageInternalError("internal") from cause
+    except StorageInternalError as exc:
+        error = storage_failure(exc, url)
+    assert error is not None and error.exit_code == 1
+    assert f"(connection to server failed: Connection refused); {fix} and run the same " \
+           "command again (finished trials are kept)" in str(error)
+    assert "secret" not in str(error)

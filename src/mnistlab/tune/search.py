@@ -786,9 +786,11 @@ def storage_failure(exc: BaseException, url: str) -> MnistlabError | None:
     if found is None:
         return None
     reason = _first_line(found.__cause__ or found.__context__ or found)
+    fix = ("free space or fix the permissions" if url.startswith("sqlite") else  # a server's:
+           "check that the database server is running and reachable")  # (hunt) said disk
     return MnistlabError(f"storage {shown_url(url)}: cannot write the search ({reason[:160]}); "
-                         "free space or fix the permissions and run the same command again "
-                         "(finished trials are kept)", exit_code=1)
+                         f"{fix} and run the same command again (finished trials are kept)",
+                         exit_code=1)
 
 
 def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: str,
