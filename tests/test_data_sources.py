@@ -866,3 +866,24 @@ def test_fetch_from_a_folder_that_is_not_there_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.strip() == (f"error: {missing}: not a folder; give the folder holding the four "
                            "IDX files")
+
+
+@pytest.mark.parametrize("damage", ["cut", "empty"])
+def test_a_damaged_file_in_the_cache_names_the_fetch_that_mends_it(tmp_path, monkeypatch,
+                                                                   shared_datasets, damage):
+    """A cached gzip cut short said "download or export it again"; a checksum mismatch of the
+    same file named `mnistlab data fetch mnist` (hunt)."""
+    from mnistlab.data import load_dataset
+
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path))
+    (tmp_path / "mnist").mkdir()
+    for file in (shared_datasets / "mnist").glob("*.gz"):
+        (tmp_path / "mnist" / file.name).symlink_to(file)
+    cut = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    data = cut.read_bytes()
+    cut.unlink()
+    cut.write_bytes(data[:len(data) // 2] if damage == "cut" else b"")
+    with pytest.raises(MnistlabError, match=r"t10k-labels-idx1-ubyte.gz: .*; re-download it "
+                                            r"with `mnistlab data fetch mnist`$"):
+        load_dataset("mnist")

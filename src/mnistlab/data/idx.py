@@ -35,7 +35,7 @@ UBYTE = 0x08
 TYPES = {UBYTE: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
          0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 GZIP_MAGIC = b"\x1f\x8b"
-_REFETCH = "download or export it again"
+REFETCH = "download or export it again"
 
 # IDX allows 255 dimensions; image data needs 1 (labels) to 4 (stacked or colour images). More is
 # not a dataset but a corrupt or hostile header, refused before the shape is even multiplied.
@@ -158,10 +158,10 @@ def check_header(head: bytes | np.ndarray, name: str, *,
     long) and return its header; the one place that decides whether a header is acceptable."""
     head = bytes(head[:HEADER_MAX])
     if not head:
-        raise MnistlabError(f"{name}: empty file; {_REFETCH}")
+        raise MnistlabError(f"{name}: empty file; {REFETCH}")
     if len(head) < 4:
         raise MnistlabError(f"{name}: too short to be an IDX file ({len(head)} bytes); "
-                            f"{_REFETCH}")
+                            f"{REFETCH}")
     zero, type_code, ndim = struct.unpack(">HBB", head[:4])
     if zero != 0:
         raise MnistlabError(f"{name}: bad magic number 0x{head[:4].hex()} (IDX files start "
@@ -185,7 +185,7 @@ def check_header(head: bytes | np.ndarray, name: str, *,
     length = 4 + 4 * ndim
     if len(head) < length:
         raise MnistlabError(f"{name}: truncated header ({len(head)} of {length} bytes); "
-                            f"{_REFETCH}")
+                            f"{REFETCH}")
     header = IdxHeader(struct.unpack(f">{ndim}I", head[4:length]), length, TYPES[type_code])
     allowed = limit.bytes_allowed()
     if header.total > allowed:
@@ -202,12 +202,12 @@ def _check_data_length(header: IdxHeader, actual: int, name: str, *, more: bool 
     if actual < expected:
         raise MnistlabError(f"{name}: truncated: header says {_describe(header.shape)} but the "
                             f"file holds {actual:,} of the {expected:,} bytes of data; "
-                            f"{_REFETCH}")
+                            f"{REFETCH}")
     if actual > expected:
         extra = f"more than {actual - expected:,}" if more else f"{actual - expected:,}"
         raise MnistlabError(f"{name}: {extra} unexpected bytes after the "
                             f"{_describe(header.shape)} its header announces; the file is "
-                            f"damaged, {_REFETCH}")
+                            f"damaged, {REFETCH}")
 
 
 def _read_up_to(stream: BinaryIO, n: int) -> bytes:
@@ -258,7 +258,7 @@ def read_bytes(path: str | Path, *, expect_dims: int | None = None,
     with _open(path) as handle:
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
-            raise MnistlabError(f"{name}: empty file; {_REFETCH}")
+            raise MnistlabError(f"{name}: empty file; {REFETCH}")
         start = handle.read(2)
         handle.seek(0)
         if start != GZIP_MAGIC:
@@ -267,13 +267,13 @@ def read_bytes(path: str | Path, *, expect_dims: int | None = None,
                                     "its name")
             if path.suffix == ".gz":  # a web page saved under the file's name, say
                 raise MnistlabError(f"{name}: named .gz but neither gzip nor IDX (it starts "
-                                    f"with {start!r}); {_REFETCH}")
+                                    f"with {start!r}); {REFETCH}")
             return _read_stream(handle, name, expect_dims, limit, size)
         try:
             with gzip.GzipFile(fileobj=handle, mode="rb") as stream:
                 return _read_stream(stream, name, expect_dims, limit, None)
         except (OSError, EOFError, zlib.error) as exc:
-            raise MnistlabError(f"{name}: damaged gzip data ({exc}); {_REFETCH}") from None
+            raise MnistlabError(f"{name}: damaged gzip data ({exc}); {REFETCH}") from None
 
 
 def _open(path: Path) -> BinaryIO:

@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import files
 from ..errors import MnistlabError, shown_url
-from .idx import SizeLimit, expected_dims, read_bytes
+from .idx import REFETCH, SizeLimit, expected_dims, read_bytes
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -328,9 +328,17 @@ def payload_limit(name: str, stem: str) -> SizeLimit:
 def read_verified(name: str, stem: str, path: Path, where: str | None = None,
                   fix: str = "") -> np.ndarray:
     """The payload of `path`, read within the published size of `stem` and checked against its
-    published SHA-256. Errors name `where` (a download's URL) when given."""
-    payload = read_bytes(path, expect_dims=expected_dims(stem), limit=payload_limit(name, stem),
-                         name=where)
+    published SHA-256. Errors name `where` (a download's URL) when given. A file here cut
+    short or damaged is fetched again (it said "download or export it again", where a checksum
+    mismatch of the same file named the command: hunt)."""
+    try:
+        payload = read_bytes(path, expect_dims=expected_dims(stem),
+                             limit=payload_limit(name, stem), name=where)
+    except MnistlabError as exc:
+        if where is not None or not str(exc).endswith(REFETCH):
+            raise
+        raise MnistlabError(str(exc).removesuffix(REFETCH) + (
+            fix or f"re-download it with `mnistlab data fetch {name}`")) from None
     verify_payload(name, stem, payload, where or str(path), fix)
     return payload
 
