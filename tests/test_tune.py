@@ -1890,3 +1890,30 @@ def test_a_storage_that_stops_taking_writes_gets_the_fix_of_its_kind(url, fix):
     assert f"(connection to server failed: Connection refused); {fix} and run the same " \
            "command again (finished trials are kept)" in str(error)
     assert "secret" not in str(error)
+
+
+def test_a_search_in_a_file_of_its_own_resumes_once_moved_with_it(tmp_path, monkeypatch,
+                                                                  space_file):
+    """`--storage sqlite:///shared.db` in a folder moved since was refused as another study,
+    "holds the study 'tiny' in sqlite:////old/shared.db, not 'tiny' in sqlite:////new/..."
+    (hunt); the recorded file gone and this one holding the study, it resumes."""
+    import dataclasses
+    import shutil
+
+    spec = load_space(str(space_file))
+    (tmp_path / "w").mkdir()
+    monkeypatch.chdir(tmp_path / "w")
+    options = TuneOptions(trials=1, report=False, storage="sqlite:///shared.db")
+    run_tune(spec, Path("out"), options=options)
+    shutil.move(tmp_path / "w", tmp_path / "w2")
+    monkeypatch.chdir(tmp_path / "w2")
+    more = run_tune(spec, Path("out"), options=dataclasses.replace(options, trials=2))
+    assert more.ran_here == 1 and len(more.trials) == 2
+    recorded = json.loads((tmp_path / "w2" / "out" / "search.json").read_text())
+    assert recorded["storage"] == f"sqlite:///{tmp_path / 'w2' / 'shared.db'}"
+    shutil.copy(tmp_path / "w2" / "shared.db", tmp_path / "w2" / "other.db")  # both there
+    with pytest.raises(MnistlabError, match="holds the study 'tiny' in sqlite:///.*shared.db, "
+                                            "not 'tiny' in sqlite:///.*other.db"):
+        run_tune(spec, Path("out"), options=dataclasses.replace(
+            options, storage="sqlite:///other.db"))
+

@@ -683,7 +683,7 @@ def check_same_search(out: Path, spec: TuneSpec, url: str, name: str) -> None:
                             "another --out (each search keeps its own folder)")
     ours = _search_record(out, url, name)
     held = _recorded_search(out) or _held_in_own_store(out, ours)
-    if held != ours:
+    if held != ours and not _moved_file(held, ours):
         raise MnistlabError(
             f"--out {out}: holds the study {held['study']!r} in {held['storage']}, not "
             f"{ours['study']!r} in {ours['storage']}; use another --out (each search keeps its "
@@ -704,6 +704,18 @@ def _search_record(out: Path, url: str, name: str) -> dict[str, str]:
         base = scheme.split("+")[0]
         storage = shown_url(("postgresql" if base == "postgres" else base) + sep + rest)
     return {"study": name, "storage": storage}
+
+
+def _moved_file(held: dict[str, str], ours: dict[str, str]) -> bool:
+    """Whether `ours` is the search `held` records in an SQLite file moved since: the recorded
+    file is gone and ours holds the study. A search with `--storage sqlite:///shared.db` in
+    a folder moved (with its file) was refused as "another study", the command that had made
+    it included (hunt)."""
+    before, now = held["storage"], ours["storage"]
+    return (held["study"] == ours["study"] and before != now
+            and before.startswith("sqlite:///") and now.startswith("sqlite:///")
+            and not Path(before.removeprefix("sqlite:///")).exists()
+            and ours["study"] in _studies_in(Path(now.removeprefix("sqlite:///"))))
 
 
 def _held_in_own_store(out: Path, ours: dict[str, str]) -> dict[str, str]:
@@ -754,12 +766,7 @@ def _record_data_folders(out: Path, spec: TuneSpec) -> None:
     another machine reads its own copy."""
     from ..data.dataset import relative_folders
 
-    try:
-        record = json.loads((out / SEARCH_FILE).read_text())
-    except (OSError, ValueError):
-        return  # damaged: written again by the next command, as _recorded_search reads it
-    if not isinstance(record, dict):
-        return
+    record = _search_json(out)
     before = record.get("dataset_folders")
     before = before if isinstance(before, dict) else {}
     compare = spec.compare_config()
@@ -767,6 +774,15 @@ def _record_data_folders(out: Path, spec: TuneSpec) -> None:
     folders = relative_folders(datasets, before, "search")
     if folders != before:
         files.write_json(out / SEARCH_FILE, {**record, "dataset_folders": folders})
+
+
+def _search_json(out: Path) -> dict[str, Any]:
+    """search.json as it is, {} where it is missing or damaged."""
+    try:
+        record = json.loads((out / SEARCH_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def _storage_error(exc: BaseException) -> BaseException | None:
@@ -812,8 +828,9 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
             check_same_draws(study, seed, pruner)
             queue_older_cuts(study)
             files.write_text(out / "space.toml", spec_toml(spec))
-            if _recorded_search(out) is None:
-                files.write_json(out / SEARCH_FILE, _search_record(out, url, name))
+            ours = _search_record(out, url, name)
+            if _recorded_search(out) != ours:  # new, or its SQLite file moved since
+                files.write_json(out / SEARCH_FILE, {**_search_json(out), **ours})
             _record_data_folders(out, spec)
     except MnistlabError:
         if {p.name for p in out.iterdir()} <= {START_LOCK}:  # a storage that cannot be opened:
