@@ -2981,7 +2981,7 @@ def test_a_relative_dataset_path_is_held_to_the_data_the_study_first_read(tmp_pa
 
     make_dataset_folder(tmp_path / "a" / "digits", 300, 100)
     make_dataset_folder(tmp_path / "b" / "digits", 300, 100, k=4)
-    shutil.copytree(tmp_path / "a", tmp_path / "copy")
+    make_dataset_folder(tmp_path / "copy" / "digits", 300, 100, gz=False)  # a's, not gzipped
     (tmp_path / "rel.toml").write_text(REL_STUDY)
     spec = load_study(str(tmp_path / "rel.toml"))
 
@@ -2997,11 +2997,14 @@ def test_a_relative_dataset_path_is_held_to_the_data_the_study_first_read(tmp_pa
                                             r"but this study's runs read .*a/digits, which "
                                             r"holds other files"):
         study(2, tmp_path / "a" / "S")
-    monkeypatch.chdir(tmp_path / "copy")  # the same files elsewhere
+    monkeypatch.chdir(tmp_path / "copy")  # the same data elsewhere, raw where it was gzipped
     study(2, tmp_path / "a" / "S")
-    shutil.move(tmp_path / "a", tmp_path / "moved")  # the study moved with its data
+    shutil.rmtree(tmp_path / "copy")  # the folder last read gone: the data moved
+    shutil.move(tmp_path / "a", tmp_path / "moved")
     monkeypatch.chdir(tmp_path / "moved")
     assert len(study(3, tmp_path / "moved" / "S").rows) == 6
+    with Store(tmp_path / "moved" / "S" / "study.db") as store:
+        assert store.dataset_folders() == {"digits": str(tmp_path / "moved" / "digits")}
 
 
 def test_a_relative_data_dir_is_kept_absolute_in_a_study(tiny_study, tmp_path, monkeypatch):

@@ -116,8 +116,10 @@ class Store:
 
     def dataset_folders(self) -> dict[str, str]:
         """The folder each relative dataset path named when the study first read it
-        (data.dataset.relative_folders); empty in stores made before it was recorded."""
-        return self._meta("dataset_folders", dict) or {}
+        (data.dataset.relative_folders); empty in stores made before it was recorded. An
+        entry edited into another shape is left out (recorded again), not a traceback."""
+        folders = self._meta("dataset_folders", dict) or {}
+        return {k: v for k, v in folders.items() if isinstance(v, str)}
 
     def set_dataset_folders(self, folders: dict[str, str]) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES ('dataset_folders', ?)",

@@ -759,21 +759,17 @@ def _recorded_search(out: Path) -> dict[str, str] | None:
     return {"study": held["study"], "storage": storage}
 
 
-def _record_data_folders(out: Path, spec: TuneSpec) -> None:
-    """The folders the search's relative dataset paths name, in search.json: run again from
-    another folder, where "digits" was other data, its trials joined the first ones (hunt);
-    refused (data.dataset.relative_folders). Each worker's folder keeps its own: a worker on
-    another machine reads its own copy."""
+def _data_folders(out: Path, spec: TuneSpec) -> dict[str, str]:
+    """The folders the search's relative dataset paths name, as search.json is to record
+    them: run again from another folder, where "digits" was other data, its trials joined the
+    first ones (hunt); refused (data.dataset.relative_folders). Each worker's folder keeps its
+    own: a worker on another machine reads its own copy."""
     from ..data.dataset import relative_folders
 
-    record = _search_json(out)
-    before = record.get("dataset_folders")
-    before = before if isinstance(before, dict) else {}
+    before = _search_json(out).get("dataset_folders")
     compare = spec.compare_config()
     datasets = [spec.base.dataset, *([compare.dataset] if compare is not None else [])]
-    folders = relative_folders(datasets, before, "search")
-    if folders != before:
-        files.write_json(out / SEARCH_FILE, {**record, "dataset_folders": folders})
+    return relative_folders(datasets, before if isinstance(before, dict) else {}, "search")
 
 
 def _search_json(out: Path) -> dict[str, Any]:
@@ -823,15 +819,16 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
             on_wait, messages.t(lang, "tune.wait.opening", out=out, url=shown_url(url)))
         with files.exclusive(lock, "the start of a search", wait=True, waiting=waiting):
             check_same_search(out, spec, url, name)  # again, now that no other is starting
+            folders = _data_folders(out, spec)  # refused before the folder changes (review)
             study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
                                pruner=make_pruner(pruner, spec))
             check_same_draws(study, seed, pruner)
             queue_older_cuts(study)
             files.write_text(out / "space.toml", spec_toml(spec))
-            ours = _search_record(out, url, name)
-            if _recorded_search(out) != ours:  # new, or its SQLite file moved since
-                files.write_json(out / SEARCH_FILE, {**_search_json(out), **ours})
-            _record_data_folders(out, spec)
+            record = {**_search_json(out), **_search_record(out, url, name),
+                      "dataset_folders": folders}
+            if _search_json(out) != record:  # new, its SQLite file moved, its data found
+                files.write_json(out / SEARCH_FILE, record)
     except MnistlabError:
         if {p.name for p in out.iterdir()} <= {START_LOCK}:  # a storage that cannot be opened:
             lock.unlink(missing_ok=True)  # the lock was all it wrote (a folder given empty is

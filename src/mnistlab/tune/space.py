@@ -93,7 +93,7 @@ MAX_STEPS = 1_000_000
 # weights for it, per trial: a million choices over a thousand trials would be 8 GB. A
 # thousand keeps that under 100 MB at 10,000 trials; more choices are a range written out.
 MAX_CHOICES = 1_000
-CONTEXTS_TRIED = 1_000  # settings a value is checked beside before it is refused (~0.3 s)
+COMBINED_TRIED = 1_000  # contexts of 2 (or 3) searched settings a value is checked beside
 
 
 def encode_choice(value: Any) -> Any:
@@ -475,23 +475,28 @@ def _drawn_beside_it(when: dict[str, tuple[Any, ...]], earlier: list[Param]
                      ) -> Iterator[dict[str, Any]]:
     """The settings a parameter may be drawn beside, fewest first: each combination of its
     `when` values, alone, then with one setting searched above it at one of its values (a
-    choice, or a range's ends), then two, ... `nesterov` drawn only beside sgd, with momentum
-    searched, was refused on an Adam base with no momentum (hunt); searched beside both
-    without a `when`, it was refused too (it needs the two at once). The first is
-    empty where there is no `when` (the base alone); at most CONTEXTS_TRIED are tried."""
+    choice, or a range's ends), then two, three. `nesterov` drawn only beside sgd, with
+    momentum searched, was refused on an Adam base with no momentum (hunt); searched beside
+    both without a `when`, it was refused too (it needs the two at once). The first is empty
+    where there is no `when` (the base alone). Every context of one setting is tried; each
+    combination of two or three settings, its first COMBINED_TRIED // (combinations) values
+    (a thousand choices searched above did not crowd out the pair that matters: review)."""
     by_name = {p.name: p for p in earlier}
     conditions = [[(other, by_name[other].decode(v)) for v in values]
                   for other, values in when.items() if values]
     others = [[(p.name, value) for value in (p.choices if p.type == "categorical"
                                               else (p.low, p.high))]
               for p in earlier if p.name not in when]
-    drawn_all = [dict(combination) for combination in itertools.product(*conditions)]
-    tried = itertools.chain.from_iterable(
-        ({**drawn, **dict(values)} for drawn in drawn_all
-         for chosen in itertools.combinations(others, size)
-         for values in itertools.product(*chosen))
-        for size in range(len(others) + 1))
-    return itertools.islice(tried, CONTEXTS_TRIED)
+    for combination in itertools.product(*conditions):
+        drawn = dict(combination)
+        yield drawn
+        yield from ({**drawn, name: value} for values in others for name, value in values)
+        for size in range(2, min(3, len(others)) + 1):
+            chosen = list(itertools.combinations(others, size))
+            share = max(4, COMBINED_TRIED // len(chosen))
+            for settings in chosen:
+                yield from ({**drawn, **dict(values)} for values in itertools.islice(
+                    itertools.product(*settings), share))
 
 
 def _parse_choices(choices: Any, key: str, check: Callable[[Any, str], None]
