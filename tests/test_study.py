@@ -3005,6 +3005,11 @@ def test_a_relative_dataset_path_is_held_to_the_data_the_study_first_read(tmp_pa
     assert len(study(3, tmp_path / "moved" / "S").rows) == 6
     with Store(tmp_path / "moved" / "S" / "study.db") as store:
         assert store.dataset_folders() == {"digits": str(tmp_path / "moved" / "digits")}
+    # a run of it evaluated from another folder reads the data it was trained on (it said
+    # "trained on the data in digits, which is not there now")
+    monkeypatch.chdir(tmp_path)
+    run = next((tmp_path / "moved" / "S" / "runs").iterdir())
+    assert main(["evaluate", str(run), "--json"]) == 0
 
 
 def test_a_relative_data_dir_is_kept_absolute_in_a_study(tiny_study, tmp_path, monkeypatch):

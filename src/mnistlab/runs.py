@@ -1071,6 +1071,27 @@ def _gone_from_studies(folders: list[Path]) -> list[Path]:
     return sorted(gone)
 
 
+def recorded_data_folder(run_dir: Path, dataset: str) -> Path | None:
+    """The folder a study's run read its relative dataset path from, as the study's store
+    recorded it (data.dataset.relative_folders), where it is still there; None for any other
+    run. `evaluate` of a study's run from another working folder said its data was gone."""
+    import sqlite3
+
+    owner = files.owner_of(run_dir)
+    if owner is None or owner[1] != "study" or not (owner[0] / "study.db").is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(
+                f"{(owner[0] / 'study.db').resolve().as_uri()}?mode=ro", uri=True,
+                timeout=5)) as db:
+            row = db.execute("SELECT value FROM meta WHERE name = 'dataset_folders'").fetchone()
+        folders = json.loads(row[0]) if row else {}
+    except (sqlite3.Error, ValueError):
+        return None
+    folder = folders.get(dataset) if isinstance(folders, dict) else None
+    return Path(folder) if isinstance(folder, str) and Path(folder).is_dir() else None
+
+
 # keys of a summary.json only mnistlab writes (one of them is enough, the file cut short)
 OUR_SUMMARY_KEYS = ("epochs_planned", "code_version", "loss_trace", "train_accuracy_running",
                     "val_label_counts")

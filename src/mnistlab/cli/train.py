@@ -368,7 +368,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..data.tensors import prepare_data, test_tensors
     from ..errors import MnistlabError
     from ..progress import passes
-    from ..runs import check_same_data, load_model
+    from ..runs import check_same_data, load_model, recorded_data_folder
     from ..training import evaluate
     from ..training.evaluation import classification_report, per_class_accuracy, tta_view_count
 
@@ -382,6 +382,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         warn_line(line)
     if args.dataset:
         config = config.replace(dataset=args.dataset)
+    elif config.dataset not in KNOWN_DATASETS and given_folder(config.dataset) is None and (
+            found := recorded_data_folder(run_dir, config.dataset)) is not None:
+        config = config.replace(dataset=str(found))  # a study's relative path, from elsewhere
     elif config.dataset not in KNOWN_DATASETS and given_folder(config.dataset) is None:
         here = "" if Path(config.dataset).expanduser().is_absolute() else f" (in {Path.cwd()})"
         raise MnistlabError(f"{run_dir}: trained on the data in {config.dataset}, which is not "
