@@ -222,6 +222,8 @@ def test_a_driver_without_the_clusters_token_is_refused_in_one_line(ray_cluster,
     assert done.returncode == 2
     assert done.stderr.startswith("error: backend ray: the cluster at"), done.stderr
     assert "uses token authentication" in done.stderr and "~/.ray/auth_token" in done.stderr
+    # no RAY_AUTH_MODE here: no token was sent, whatever the file (hunt: "copy its token")
+    assert "this command sent no token; `export RAY_AUTH_MODE=token` here" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x" / "study.db").exists()
 

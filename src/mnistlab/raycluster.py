@@ -189,6 +189,12 @@ def connect(address: str | None) -> Any:
         return ray
     first = (str(failure).strip().splitlines() or [type(failure).__name__])[0]
     if "InvalidAuthToken" in captured.text or "AuthenticationError" in type(failure).__name__:
+        if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":  # no token sent (hunt:
+            raise MnistlabError(  # "copy its token" to where it already was)
+                f"backend ray: the cluster at {address!r} uses token authentication and this "
+                "command sent no token; `export RAY_AUTH_MODE=token` here, with the cluster's "
+                "token (`ray get-auth-token` on the head) in ~/.ray/auth_token or "
+                "RAY_AUTH_TOKEN_PATH") from None
         raise MnistlabError(
             f"backend ray: the cluster at {address!r} uses token authentication and refused "
             "this machine's token; copy its token (`ray get-auth-token` on the head) to "
