@@ -2951,25 +2951,6 @@ def test_the_test_split_alone_is_the_datasets_own(shared_datasets, tmp_path):
         assert torch.equal(images, whole.test_images) and torch.equal(labels, whole.test_labels)
 
 
-REL_STUDY = """name = "rel"
-seeds = 1
-[base]
-dataset = "digits"
-model = "mlp"
-hidden = [8]
-val_size = 100
-eval_train_size = 100
-epochs = 1
-device = "cpu"
-[[experiment]]
-name = "lr"
-factor = "lr"
-values = [0.01, 0.05]
-[final]
-choose = "best"
-"""
-
-
 def test_a_relative_dataset_path_is_held_to_the_data_the_study_first_read(tmp_path,
                                                                           monkeypatch):
     """Run again from a folder where "digits" was Fashion-MNIST, an MNIST study trained its
@@ -2982,7 +2963,7 @@ def test_a_relative_dataset_path_is_held_to_the_data_the_study_first_read(tmp_pa
     make_dataset_folder(tmp_path / "a" / "digits", 300, 100)
     make_dataset_folder(tmp_path / "b" / "digits", 300, 100, k=4)
     make_dataset_folder(tmp_path / "copy" / "digits", 300, 100, gz=False)  # a's, not gzipped
-    (tmp_path / "rel.toml").write_text(REL_STUDY)
+    (tmp_path / "rel.toml").write_text(MICRO.format(data="digits", choose="best"))
     spec = load_study(str(tmp_path / "rel.toml"))
 
     def study(seeds: int, out: Path):
