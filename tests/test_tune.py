@@ -3,6 +3,7 @@ report, resuming, two workers on the SQLite default, and two workers on a real P
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -686,8 +687,6 @@ def test_a_study_stopped_before_its_first_trial_takes_the_mended_space(tmp_path)
     """A search that stopped before its first trial (its data not there on a cluster) left a
     study the mended space file was refused ("made from a different search space"): with no
     trial in it there is nothing to mix. One trial in it, and a changed space is refused."""
-    import dataclasses
-
     spec = parse_space(space_dict())
     mended = dataclasses.replace(spec, base=spec.base.replace(lr=0.02))
     url = f"sqlite:///{tmp_path / 'tune.db'}"
@@ -700,8 +699,6 @@ def test_a_study_stopped_before_its_first_trial_takes_the_mended_space(tmp_path)
 
 
 def test_a_search_fingerprinted_with_its_device_resumes_there_once_and_then_anywhere(tmp_path):
-    import dataclasses
-
     import optuna
 
     spec = parse_space(space_dict())  # device = "cpu"
@@ -718,6 +715,27 @@ def test_a_search_fingerprinted_with_its_device_resumes_there_once_and_then_anyw
         open_study(elsewhere, url, study_name="s")
     open_study(spec, url, study_name="s")
     assert open_study(elsewhere, url, study_name="s").user_attrs["mnistlab_space"] == \
+        spec.fingerprint()
+
+
+def test_a_search_fingerprinted_with_a_relative_data_dir_resumes_with_it(tmp_path,
+                                                                         monkeypatch):
+    """--data-dir data is kept absolute now (its runs' config.toml named it relative, and
+    `evaluate` from elsewhere missed it: hunt); a search made before placement left the
+    fingerprint hashed "data", and was refused as another space (review)."""
+    import optuna
+
+    monkeypatch.chdir(tmp_path)
+    spec = parse_space(space_dict())
+    before = dataclasses.replace(spec, base=spec.base.placed(data_dir="data"))
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    made_before = optuna.create_study(storage=url, study_name="s")
+    made_before.set_user_attr("mnistlab_space", before.fingerprint(placed=True))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    made_before.optimize(lambda trial: trial.suggest_float("lr", 0.001, 0.1), n_trials=1)
+    now = TuneOptions(data_dir="data").apply(spec)
+    assert now.base.data_dir == str(tmp_path / "data")
+    assert open_study(now, url, study_name="s").user_attrs["mnistlab_space"] == \
         spec.fingerprint()
 
 
@@ -1896,7 +1914,6 @@ def test_a_search_in_a_file_of_its_own_resumes_once_moved_with_it(tmp_path, monk
     """`--storage sqlite:///shared.db` in a folder moved since was refused as another study,
     "holds the study 'tiny' in sqlite:////old/shared.db, not 'tiny' in sqlite:////new/..."
     (hunt); the recorded file gone and this one holding the study, it resumes."""
-    import dataclasses
     import shutil
 
     spec = load_space(str(space_file))
@@ -1916,3 +1933,11 @@ def test_a_search_in_a_file_of_its_own_resumes_once_moved_with_it(tmp_path, monk
         run_tune(spec, Path("out"), options=dataclasses.replace(
             options, storage="sqlite:///other.db"))
 
+
+
+def test_a_relative_data_dir_is_kept_absolute(tmp_path, monkeypatch):
+    """--data-dir data2 was kept as typed in the retrained runs' config.toml: `evaluate` from
+    another folder said the folder was not there (hunt)."""
+    monkeypatch.chdir(tmp_path)
+    spec = TuneOptions(data_dir="data2").apply(load_space("fashion-mlp"))
+    assert spec.base.data_dir == str(tmp_path / "data2")

@@ -10,6 +10,7 @@ from typing import Any
 from ..config import (
     DEVICES,
     SEED_LIMIT,
+    absolute_dir,
     check_choice,
     check_loggers,
     check_texts,
@@ -89,9 +90,8 @@ class TuneOptions:
         if self.quick:
             spec = spec.with_quick()
         warn_untranslated(spec.untranslated(self.lang), self.lang, "space")
-        # --data-dir as typed: searches made before placement left the fingerprint hashed it
-        spec = dataclasses.replace(spec, base=spec.base.placed(data_dir=self.data_dir,
-                                                                device=self.device))
+        spec = dataclasses.replace(spec, base=spec.base.placed(
+            data_dir=absolute_dir(self.data_dir), device=self.device))
         last = spec.base.seed + (self.retrain_seeds + 1) * spec.widest_ensemble() - 1
         if self.retrain_seeds and last >= SEED_LIMIT:  # search.retrain_jobs' seeds
             raise MnistlabError(f"retrain-seeds: retraining counts seeds up from "

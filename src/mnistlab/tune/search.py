@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -285,7 +286,7 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
         # cluster, say): nothing to mix, so the mended space file takes it over
         study.set_user_attr("mnistlab_space", spec.fingerprint())
         study.set_user_attr("mnistlab_spec_name", spec.name)
-    elif stored == spec.fingerprint(placed=True) != spec.fingerprint():
+    elif stored in _placed_fingerprints(spec) and stored != spec.fingerprint():
         study.set_user_attr("mnistlab_space", spec.fingerprint())  # from now on, anywhere
     elif stored != spec.fingerprint():
         raise MnistlabError(
@@ -294,6 +295,17 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
             f"(a search's folder holds one search; with a shared --storage, also another "
             f"--study-name)")
     return study
+
+
+def _placed_fingerprints(spec: TuneSpec) -> set[str]:
+    """The fingerprints searches made before placement was left out of them recorded for
+    `spec`: with its base's data_dir and device, the data_dir as given then (relative to here,
+    where --data-dir is now kept absolute: review)."""
+    prints = {spec.fingerprint(placed=True)}
+    if spec.base.data_dir and os.path.isabs(spec.base.data_dir):
+        relative = spec.base.replace(data_dir=os.path.relpath(spec.base.data_dir))
+        prints.add(dataclasses.replace(spec, base=relative).fingerprint(placed=True))
+    return prints
 
 
 def _retry_stale_trials() -> dict[str, Any]:
