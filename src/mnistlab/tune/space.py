@@ -45,6 +45,7 @@ import hashlib
 import itertools
 import json
 import math
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -93,7 +94,7 @@ MAX_STEPS = 1_000_000
 # weights for it, per trial: a million choices over a thousand trials would be 8 GB. A
 # thousand keeps that under 100 MB at 10,000 trials; more choices are a range written out.
 MAX_CHOICES = 1_000
-COMBINED_TRIED = 1_000  # contexts of 2 (or 3) searched settings a value is checked beside
+COMBINED_TRIED = 1_000  # contexts of 2 or 3 searched settings a value is checked beside
 
 
 def encode_choice(value: Any) -> Any:
@@ -474,29 +475,43 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
 def _drawn_beside_it(when: dict[str, tuple[Any, ...]], earlier: list[Param]
                      ) -> Iterator[dict[str, Any]]:
     """The settings a parameter may be drawn beside, fewest first: each combination of its
-    `when` values, alone, then with one setting searched above it at one of its values (a
-    choice, or a range's ends), then two, three. `nesterov` drawn only beside sgd, with
-    momentum searched, was refused on an Adam base with no momentum (hunt); searched beside
-    both without a `when`, it was refused too (it needs the two at once). The first is empty
-    where there is no `when` (the base alone). Every context of one setting is tried; each
-    combination of two or three settings, its first COMBINED_TRIED // (combinations) values
-    (a thousand choices searched above did not crowd out the pair that matters: review)."""
+    `when` values, alone and with one setting searched above it at one of its values (a
+    choice, or a range's ends); then with two or three of them, COMBINED_TRIED contexts in
+    all, spread over every combination of settings and over each one's values. `nesterov`
+    drawn only beside sgd, with momentum searched, was refused on an Adam base with no
+    momentum (hunt); searched beside both without a `when`, it was refused too (it needs the
+    two at once). The first is empty where there is no `when` (the base alone)."""
     by_name = {p.name: p for p in earlier}
     conditions = [[(other, by_name[other].decode(v)) for v in values]
                   for other, values in when.items() if values]
     others = [[(p.name, value) for value in (p.choices if p.type == "categorical"
                                               else (p.low, p.high))]
               for p in earlier if p.name not in when]
-    for combination in itertools.product(*conditions):
-        drawn = dict(combination)
+    drawn_all = [dict(combination) for combination in itertools.product(*conditions)]
+    for drawn in drawn_all:
         yield drawn
         yield from ({**drawn, name: value} for values in others for name, value in values)
-        for size in range(2, min(3, len(others)) + 1):
-            chosen = list(itertools.combinations(others, size))
-            share = max(4, COMBINED_TRIED // len(chosen))
-            for settings in chosen:
-                yield from ({**drawn, **dict(values)} for values in itertools.islice(
-                    itertools.product(*settings), share))
+    combined = [(drawn, settings) for size in (2, 3)
+                for settings in itertools.combinations(others, size) for drawn in drawn_all]
+    share = max(1, COMBINED_TRIED // max(1, len(combined)))
+    for drawn, settings in combined[:COMBINED_TRIED]:
+        yield from ({**drawn, **dict(values)} for values in _spread(settings, share))
+
+
+def _spread(settings: tuple[list[tuple[str, Any]], ...], count: int
+            ) -> Iterator[tuple[tuple[str, Any], ...]]:
+    """At most `count` combinations of one value of each of `settings`: all where there are
+    no more, else a fixed sample of them (the first ones held the first setting at its first
+    value: review)."""
+    sizes = [len(values) for values in settings]
+    total = math.prod(sizes)
+    for index in (range(total) if total <= count
+                  else sorted(random.Random(0).sample(range(total), count))):
+        picked = []
+        for values, size in zip(settings, sizes):
+            index, at = divmod(index, size)
+            picked.append(values[at])
+        yield tuple(picked)
 
 
 def _parse_choices(choices: Any, key: str, check: Callable[[Any, str], None]
