@@ -1927,11 +1927,15 @@ def test_a_search_in_a_file_of_its_own_resumes_once_moved_with_it(tmp_path, monk
     assert more.ran_here == 1 and len(more.trials) == 2
     recorded = json.loads((tmp_path / "w2" / "out" / "search.json").read_text())
     assert recorded["storage"] == f"sqlite:///{tmp_path / 'w2' / 'shared.db'}"
-    shutil.copy(tmp_path / "w2" / "shared.db", tmp_path / "w2" / "other.db")  # both there
-    with pytest.raises(MnistlabError, match="holds the study 'tiny' in sqlite:///.*shared.db, "
-                                            "not 'tiny' in sqlite:///.*other.db"):
-        run_tune(spec, Path("out"), options=dataclasses.replace(
-            options, storage="sqlite:///other.db"))
+    # another search of the same space, in a file of its own
+    run_tune(spec, Path("out2"), options=dataclasses.replace(options, storage="sqlite:///other.db"))
+    for gone in (False, True):  # another file holding a study of that name: not this one,
+        if gone:  # even with its own file gone (review: it took another search's over)
+            (tmp_path / "w2" / "shared.db").unlink()
+        with pytest.raises(MnistlabError, match="holds the study 'tiny' in sqlite:///.*shared"
+                                                ".db, not 'tiny' in sqlite:///.*other.db"):
+            run_tune(spec, Path("out"), options=dataclasses.replace(
+                options, storage="sqlite:///other.db"))
 
 
 

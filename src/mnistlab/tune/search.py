@@ -695,7 +695,7 @@ def check_same_search(out: Path, spec: TuneSpec, url: str, name: str) -> None:
                             "another --out (each search keeps its own folder)")
     ours = _search_record(out, url, name)
     held = _recorded_search(out) or _held_in_own_store(out, ours)
-    if held != ours and not _moved_file(held, ours):
+    if held != ours and not _moved_file(out, held, ours):
         raise MnistlabError(
             f"--out {out}: holds the study {held['study']!r} in {held['storage']}, not "
             f"{ours['study']!r} in {ours['storage']}; use another --out (each search keeps its "
@@ -718,16 +718,27 @@ def _search_record(out: Path, url: str, name: str) -> dict[str, str]:
     return {"study": name, "storage": storage}
 
 
-def _moved_file(held: dict[str, str], ours: dict[str, str]) -> bool:
-    """Whether `ours` is the search `held` records in an SQLite file moved since: the recorded
-    file is gone and ours holds the study. A search with `--storage sqlite:///shared.db` in
-    a folder moved (with its file) was refused as "another study", the command that had made
-    it included (hunt)."""
+def _moved_file(out: Path, held: dict[str, str], ours: dict[str, str]) -> bool:
+    """Whether `ours` is the search `held` records in an SQLite file moved since, with its
+    folder: the recorded file is gone, ours lies where it lay beside the folder, and holds
+    the study. A search with `--storage sqlite:///shared.db` in a folder moved with its file
+    was refused as "another study", the command that had made it included (hunt); another
+    file holding a study of the same name is not taken for it (review)."""
     before, now = held["storage"], ours["storage"]
-    return (held["study"] == ours["study"] and before != now
-            and before.startswith("sqlite:///") and now.startswith("sqlite:///")
+    if not (held["study"] == ours["study"] and before != now
+            and before.startswith("sqlite:///") and now.startswith("sqlite:///")):
+        return False
+    path = Path(now.removeprefix("sqlite:///"))
+    return (_search_json(out).get("file_from_out") == _file_from_out(out, now)
             and not Path(before.removeprefix("sqlite:///")).exists()
-            and ours["study"] in _studies_in(Path(now.removeprefix("sqlite:///"))))
+            and ours["study"] in _studies_in(path))
+
+
+def _file_from_out(out: Path, storage: str) -> str | None:
+    """Where a search's own SQLite file (not the folder's tune.db) lies from its folder."""
+    if not storage.startswith("sqlite:///"):
+        return None
+    return os.path.relpath(storage.removeprefix("sqlite:///"), out.resolve())
 
 
 def _held_in_own_store(out: Path, ours: dict[str, str]) -> dict[str, str]:
@@ -837,8 +848,9 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
             check_same_draws(study, seed, pruner)
             queue_older_cuts(study)
             files.write_text(out / "space.toml", spec_toml(spec))
-            record = {**_search_json(out), **_search_record(out, url, name),
-                      "dataset_folders": folders}
+            ours = _search_record(out, url, name)
+            record = {**_search_json(out), **ours, "dataset_folders": folders,
+                      "file_from_out": _file_from_out(out, ours["storage"])}
             if _search_json(out) != record:  # new, its SQLite file moved, its data found
                 files.write_json(out / SEARCH_FILE, record)
     except MnistlabError:
