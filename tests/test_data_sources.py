@@ -643,6 +643,7 @@ def test_a_damaged_copy_read_before_the_cache_says_fetching_alone_will_not_do(ti
     assert "checksum mismatch for t10k-labels-idx1-ubyte" in message
     assert (f"that copy is in {root / name} (from --data-dir), which is read before mnistlab's "
             "cache, so fetching alone does not replace it" in message)
+    assert "re-download" not in message  # its own advice, then "fetching alone" (review)
     (root / name).rename(cache_root() / name)  # the same damage in the cache: a fetch mends it
     with pytest.raises(MnistlabError) as info:
         load_dataset(name)
@@ -887,3 +888,20 @@ def test_a_damaged_file_in_the_cache_names_the_fetch_that_mends_it(tmp_path, mon
     with pytest.raises(MnistlabError, match=r"t10k-labels-idx1-ubyte.gz: .*; re-download it "
                                             r"with `mnistlab data fetch mnist`$"):
         load_dataset("mnist")
+
+
+def test_an_import_of_a_damaged_file_says_to_copy_it_again(shared_datasets, tmp_path):
+    """`data fetch mnist --from DIR` with a gzip cut short was told to train on it as data of
+    one's own (a checksum mismatch's advice; review)."""
+    from mnistlab.data import import_folder
+
+    source = tmp_path / "mnist"
+    source.mkdir()
+    for file in (shared_datasets / "mnist").glob("*.gz"):
+        (source / file.name).write_bytes(file.read_bytes())
+    cut = source / "t10k-labels-idx1-ubyte.gz"
+    cut.write_bytes(cut.read_bytes()[:2000])
+    with pytest.raises(MnistlabError, match=r"damaged gzip data .*; copy or export that file "
+                                            r"again, or fetch it with `mnistlab data fetch "
+                                            r"mnist`$"):
+        import_folder("mnist", source)

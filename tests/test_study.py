@@ -2997,3 +2997,27 @@ def test_a_relative_data_dir_is_kept_absolute_in_a_study(tiny_study, tmp_path, m
     monkeypatch.chdir(tmp_path)
     spec = StudyOptions(data_dir="data2").apply(load_study(str(tiny_study)))
     assert spec.base.data_dir == str(tmp_path / "data2")
+
+
+def test_relative_folders_tell_other_data_from_the_same_read_otherwise(tmp_path, monkeypatch):
+    """The review: class names with other line ends, a copy that cannot be read (not "other
+    files": reading it says why) and a record edited into another shape."""
+    from conftest import make_dataset_folder
+
+    from mnistlab.data.dataset import relative_folders
+
+    first = make_dataset_folder(tmp_path / "a" / "digits", 60, 20)
+    (first / "classes.txt").write_text("\n".join(f"c{i}" for i in range(10)) + "\n")
+    same = make_dataset_folder(tmp_path / "b" / "digits", 60, 20, gz=False)
+    (same / "classes.txt").write_bytes("\r\n".join(f"c{i}" for i in range(10)).encode())
+    cut = make_dataset_folder(tmp_path / "c" / "digits", 60, 20)
+    (cut / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b\x08")
+    recorded = {"digits": str(first.resolve()), "other": 5}
+    for place in ("b", "c"):
+        monkeypatch.chdir(tmp_path / place)
+        assert relative_folders(["digits"], recorded, "study") == {
+            "digits": str((tmp_path / place / "digits").resolve())}
+    (same / "classes.txt").write_text("\n".join(f"d{i}" for i in range(10)))
+    monkeypatch.chdir(tmp_path / "b")
+    with pytest.raises(MnistlabError, match="which holds other files"):
+        relative_folders(["digits"], recorded, "study")

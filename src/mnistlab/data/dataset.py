@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import warnings
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -347,9 +349,12 @@ def load_dataset(name_or_path: str | os.PathLike, *,
         except MnistlabError as exc:
             if how not in ("--data-dir", "MNISTLAB_DATA"):  # the cache, or a system folder
                 raise  # read after it: `mnistlab data fetch` mends either
-            raise MnistlabError(f"{exc}; that copy is in {folder} (from {how}), which is read "
-                                "before mnistlab's cache, so fetching alone does not replace "
-                                "it: put a good copy there, or move that folder aside") from None
+            fetched = re.sub(r"(: re-download with|; re-download it with) `[^`]*`$", "",
+                             str(exc))  # fetching alone mends not this copy: said below
+            raise MnistlabError(f"{fetched}; that copy is in {folder} (from {how}), which is "
+                                "read before mnistlab's cache, so fetching alone does not "
+                                "replace it: put a good copy there, or move that folder aside"
+                                ) from None
     return load_folder(folder)
 
 
@@ -372,16 +377,16 @@ def relative_folders(datasets: Iterable[str], recorded: dict[str, str], kind: st
     folder "digits" there as more seeds of its MNIST runs, and reported them together (hunt).
     Where it names another folder now, holding other files, that is refused; where the first
     folder is gone (moved along with the study), or holds the same files, the new one is kept."""
-    now = dict(recorded)
+    now = {k: v for k, v in recorded.items() if isinstance(v, str)}  # hand-edited: again
     for name in sorted(set(datasets)):
         if name in KNOWN_DATASETS or Path(name).expanduser().is_absolute():
             continue
         folder = Path(name).expanduser()
         if not folder.is_dir():
             continue  # not there: reading it says so
-        here, before = str(folder.resolve()), recorded.get(name)
-        if before and before != here and Path(before).is_dir() and not _same_files(
-                Path(before), folder):
+        here, before = str(folder.resolve()), now.get(name)
+        if before and before != here and Path(before).is_dir() and _same_files(
+                Path(before), folder) is False:
             raise MnistlabError(
                 f"dataset {name!r}: a relative path, read from the folder the command runs "
                 f"in, is {here} here, but this {kind}'s runs read {before}, which holds other "
@@ -391,23 +396,37 @@ def relative_folders(datasets: Iterable[str], recorded: dict[str, str], kind: st
     return now
 
 
-def _same_files(one: Path, other: Path) -> bool:
+def _same_files(one: Path, other: Path) -> bool | None:
     """Whether two dataset folders hold the same images and labels (decompressed: raw beside
-    gzipped, or gzipped again elsewhere, is the same data; review) and class names."""
-    from .idx import sha256_of_payload
-
+    gzipped, or gzipped again elsewhere, is the same data; review) and class names (lines,
+    whatever their ends); None where either cannot be read (reading it says why: it was
+    called other data)."""
     for stem in FILES:
         first, second = find_file(one, stem), find_file(other, stem)
         if first is None or second is None:
-            return False
+            return None
         try:
-            if sha256_of_payload(first) != sha256_of_payload(second):
+            if _payload_digest(first) != _payload_digest(second):
                 return False
-        except MnistlabError:  # damaged: reading it says so
-            return False
-    names = [folder / "classes.txt" for folder in (one, other)]
-    first, second = (path.read_bytes() if path.is_file() else None for path in names)
-    return first == second
+        except (OSError, EOFError, zlib.error):
+            return None
+    names = [[line.strip() for line in (folder / "classes.txt").read_text(
+        errors="replace").splitlines()] if (folder / "classes.txt").is_file() else None
+        for folder in (one, other)]
+    return names[0] == names[1]
+
+
+def _payload_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, decompressed where it is gzip, read a megabyte at a time."""
+    import gzip
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def find_dataset(name_or_path: str, data_dir: str | Path | None = None) -> tuple[Path, str]:

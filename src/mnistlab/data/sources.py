@@ -326,11 +326,12 @@ def payload_limit(name: str, stem: str) -> SizeLimit:
 
 
 def read_verified(name: str, stem: str, path: Path, where: str | None = None,
-                  fix: str = "") -> np.ndarray:
+                  fix: str = "", damaged: str = "") -> np.ndarray:
     """The payload of `path`, read within the published size of `stem` and checked against its
-    published SHA-256. Errors name `where` (a download's URL) when given. A file here cut
-    short or damaged is fetched again (it said "download or export it again", where a checksum
-    mismatch of the same file named the command: hunt)."""
+    published SHA-256. Errors name `where` (a download's URL) when given; a checksum mismatch
+    ends with `fix`. A file here cut short or damaged ends with `damaged`, by default to fetch
+    it again (it said "download or export it again", where a checksum mismatch of the same
+    file named the command: hunt)."""
     try:
         payload = read_bytes(path, expect_dims=expected_dims(stem),
                              limit=payload_limit(name, stem), name=where)
@@ -338,7 +339,7 @@ def read_verified(name: str, stem: str, path: Path, where: str | None = None,
         if where is not None or not str(exc).endswith(REFETCH):
             raise
         raise MnistlabError(str(exc).removesuffix(REFETCH) + (
-            fix or f"re-download it with `mnistlab data fetch {name}`")) from None
+            damaged or f"re-download it with `mnistlab data fetch {name}`")) from None
     verify_payload(name, stem, payload, where or str(path), fix)
     return payload
 
@@ -610,7 +611,9 @@ def import_folder(name: str, source_dir: str | Path) -> Path:
         # a folder of one's own data is not imported: it is read where it is
         read_verified(name, stem, path, fix=f"if it is data of your own, it needs no import: "
                       f"train on it with --dataset {source}; if it is {spec.title}, the file is "
-                      f"damaged: fetch it with `mnistlab data fetch {name}`")
+                      f"damaged: fetch it with `mnistlab data fetch {name}`",
+                      damaged="copy or export that file again, or fetch it with "
+                      f"`mnistlab data fetch {name}`")
         found[stem] = path
     with _cache_folder(spec.name) as target:
         for stem, path in found.items():
