@@ -2987,8 +2987,9 @@ def test_a_relative_dataset_path_is_held_to_the_data_the_study_first_read(tmp_pa
     with Store(tmp_path / "moved" / "S" / "study.db") as store:
         assert store.dataset_folders() == {"digits": str(tmp_path / "moved" / "digits")}
     # a run of it evaluated from another folder reads the data it was trained on (it said
-    # "trained on the data in digits, which is not there now")
-    monkeypatch.chdir(tmp_path)
+    # "trained on the data in digits, which is not there now"; where that folder's "digits"
+    # is other data, it read that: review)
+    monkeypatch.chdir(tmp_path / "b")
     run = next((tmp_path / "moved" / "S" / "runs").iterdir())
     assert main(["evaluate", str(run), "--json"]) == 0
 

@@ -1870,12 +1870,17 @@ def test_a_relative_dataset_path_naming_other_data_is_refused(tmp_path, monkeypa
         make_dataset_folder(tmp_path / place / "digits", 300, 100, k=k)
     (tmp_path / "space.toml").write_text(SPACE_TOML.format(data="digits"))
     spec = load_space(str(tmp_path / "space.toml"))
-    options = TuneOptions(trials=1, retrain_seeds=0, report=False)
+    options = TuneOptions(trials=1, retrain_seeds=1)
     monkeypatch.chdir(tmp_path / "a")
     run_tune(spec, tmp_path / "search", options=options)
     recorded = json.loads((tmp_path / "search" / "search.json").read_text())
     assert recorded["dataset_folders"] == {"digits": str(tmp_path / "a" / "digits")}
     monkeypatch.chdir(tmp_path / "b")
+    # its retrained best, evaluated here, reads the data it was trained on (review)
+    from mnistlab.cli import main
+
+    retrained = list((tmp_path / "search" / "retrain").iterdir())
+    assert retrained and all(main(["evaluate", str(run), "--json"]) == 0 for run in retrained)
     with pytest.raises(MnistlabError, match=r"dataset 'digits': a relative path, read from the "
                                             r"folder the command runs in, is .*b/digits here, "
                                             r"but this search's runs read .*a/digits, which "

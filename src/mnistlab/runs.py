@@ -1072,21 +1072,26 @@ def _gone_from_studies(folders: list[Path]) -> list[Path]:
 
 
 def recorded_data_folder(run_dir: Path, dataset: str) -> Path | None:
-    """The folder a study's run read its relative dataset path from, as the study's store
-    recorded it (data.dataset.relative_folders), where it is still there; None for any other
-    run. `evaluate` of a study's run from another working folder said its data was gone."""
+    """The folder a study's or a search's run read its relative dataset path from, as the
+    study's store or the search's search.json recorded it (data.dataset.relative_folders),
+    where it is still there; None for any other run. `evaluate` of such a run from another
+    working folder said its data was gone, or read another folder of that name there."""
     import sqlite3
 
     owner = files.owner_of(run_dir)
-    if owner is None or owner[1] != "study" or not (owner[0] / "study.db").is_file():
-        return None
+    folders: Any = {}
     try:
-        with contextlib.closing(sqlite3.connect(
-                f"{(owner[0] / 'study.db').resolve().as_uri()}?mode=ro", uri=True,
-                timeout=5)) as db:
-            row = db.execute("SELECT value FROM meta WHERE name = 'dataset_folders'").fetchone()
-        folders = json.loads(row[0]) if row else {}
-    except (sqlite3.Error, ValueError):
+        if owner is not None and owner[1] == "study" and (owner[0] / "study.db").is_file():
+            with contextlib.closing(sqlite3.connect(
+                    f"{(owner[0] / 'study.db').resolve().as_uri()}?mode=ro", uri=True,
+                    timeout=5)) as db:
+                row = db.execute(
+                    "SELECT value FROM meta WHERE name = 'dataset_folders'").fetchone()
+            folders = json.loads(row[0]) if row else {}
+        elif owner is not None and owner[1] == "tune":
+            folders = json.loads((owner[0] / "search.json").read_text()).get(
+                "dataset_folders", {})
+    except (sqlite3.Error, OSError, ValueError, AttributeError):
         return None
     folder = folders.get(dataset) if isinstance(folders, dict) else None
     return Path(folder) if isinstance(folder, str) and Path(folder).is_dir() else None

@@ -382,9 +382,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         warn_line(line)
     if args.dataset:
         config = config.replace(dataset=args.dataset)
-    elif config.dataset not in KNOWN_DATASETS and given_folder(config.dataset) is None and (
-            found := recorded_data_folder(run_dir, config.dataset)) is not None:
-        config = config.replace(dataset=str(found))  # a study's relative path, from elsewhere
+    elif (found := recorded_data_folder(run_dir, config.dataset)) is not None:
+        config = config.replace(dataset=str(found))  # a relative path, read from elsewhere
     elif config.dataset not in KNOWN_DATASETS and given_folder(config.dataset) is None:
         here = "" if Path(config.dataset).expanduser().is_absolute() else f" (in {Path.cwd()})"
         raise MnistlabError(f"{run_dir}: trained on the data in {config.dataset}, which is not "
