@@ -116,6 +116,20 @@ def test_light_falling_off_across_the_page_is_not_grain(fall, ink):
                           preprocess(even.astype(np.uint8)) > 128)
 
 
+def test_a_speck_on_an_empty_page_is_no_digit():
+    """A 6x6 speck of dust on a scanned empty page was enlarged into a square and read as "0"
+    at 78% (hunt). A small digit on the same page is still read."""
+    from mnistlab.predict import ImageProblem
+
+    page = np.full((1000, 1000), 235, np.uint8)
+    page[500:506, 500:506] = 40
+    with pytest.raises(ImageProblem, match=r"blank image: only a speck of ink \(6 pixels "
+                                           r"across, in a picture of 1000x1000\)"):
+        preprocess(page)
+    page[400:480, 600:612] = 30  # a "1" 80 pixels tall
+    assert preprocess(page).max() == 255
+
+
 def test_light_on_dark_is_not_inverted():
     dark_on_light = np.asarray(paper_digit())
     a = preprocess(dark_on_light)

@@ -357,6 +357,7 @@ def _fit_strokes(content: np.ndarray, background: float, noise: float, size: int
         raise ImageProblem("blank image: no ink stands out from the background")
     # Halfway to the ink, but never inside the paper's noise: what is below is texture.
     threshold = background + max(4 * noise, 0.35 * contrast)
+    _check_not_a_speck(content > threshold)
     ink = np.where(content > threshold, np.clip((content - background) / contrast, 0, 1), 0)
     top, bottom, left, right = _mass_box(ink)
     ink = _normalise_strokes(ink[top:bottom, left:right], size)
@@ -373,6 +374,20 @@ def _fit_strokes(content: np.ndarray, background: float, noise: float, size: int
     canvas = np.zeros((size, size), dtype=np.float32)
     canvas[top:top + patch.shape[0], left:left + patch.shape[1]] = patch
     return _to_uint8(canvas)
+
+
+def _check_not_a_speck(mask: np.ndarray) -> None:
+    """Ink that spans less than a fiftieth of a picture's shorter side (and 4 pixels) is a
+    speck of dust on an empty page, not a digit: it was enlarged into a square and read as
+    "0" at 78% (hunt). Pictures smaller than MNIST's 28 pixels are left to the model."""
+    if min(mask.shape) < 28:
+        return
+    ys, xs = np.nonzero(mask)
+    extent = max(int(np.ptp(ys)), int(np.ptp(xs))) + 1
+    if extent < max(4, min(mask.shape) / 50):
+        raise ImageProblem(f"blank image: only a speck of ink ({extent} pixels across, in a "
+                           f"picture of {mask.shape[1]}x{mask.shape[0]}) stands out from the "
+                           "background; crop the picture to the digit")
 
 
 def _normalise_strokes(ink: np.ndarray, size: int) -> np.ndarray:
