@@ -634,6 +634,19 @@ def test_a_value_valid_only_beside_two_searched_settings_is_accepted():
         ("weight_decay", [i / 1000 for i in range(10)]), ("epochs", list(range(1, 11))),
         ("batch_size", list(range(1, 1001))))}, **data["space"]}
     assert parse_space(data).params[-1].name == "nesterov"
+    # a `when` of 4 x 4 x 4 values beside eleven more searched settings (review: the first
+    # groups of settings beside each of its combinations used the whole budget)
+    data["space"] = {**{name: {"type": "categorical", "choices": choices} for name, choices in (
+        ("batch_size", [16, 32, 64, 128]), ("dropout", [0.0, 0.1, 0.2, 0.3]),
+        ("label_smoothing", [0.0, 0.05, 0.1, 0.2]), ("epochs", [1, 2]),
+        ("weight_decay", [0.0, 1e-4]), ("ema", [0.0, 0.99]), ("tta", [False, True]),
+        ("activation", ["relu", "gelu"]), ("schedule", ["constant", "cosine"]),
+        ("lr", [0.01, 0.1]), ("eval_train_size", [100, 200]),
+        ("optimizer", ["adam", "sgd"]), ("momentum", [0.0, 0.9]))},
+        "nesterov": {"type": "categorical", "choices": [False, True], "when": {
+            "batch_size": [16, 32, 64, 128], "dropout": [0.0, 0.1, 0.2, 0.3],
+            "label_smoothing": [0.0, 0.05, 0.1, 0.2]}}}
+    assert parse_space(data).params[-1].name == "nesterov"
     data["space"]["optimizer"]["choices"] = ["adam", "adamw"]
     with pytest.raises(MnistlabError, match="nesterov: needs --optimizer sgd and --momentum"):
         parse_space(data)
@@ -718,8 +731,9 @@ def test_a_search_fingerprinted_with_its_device_resumes_there_once_and_then_anyw
         spec.fingerprint()
 
 
-def test_a_search_fingerprinted_with_a_relative_data_dir_resumes_with_it(tmp_path,
-                                                                         monkeypatch):
+@pytest.mark.parametrize("typed", ["data", "data/", "./data"])
+def test_a_search_fingerprinted_with_a_relative_data_dir_resumes_with_it(tmp_path, monkeypatch,
+                                                                         typed):
     """--data-dir data is kept absolute now (its runs' config.toml named it relative, and
     `evaluate` from elsewhere missed it: hunt); a search made before placement left the
     fingerprint hashed "data", and was refused as another space (review)."""
@@ -727,13 +741,13 @@ def test_a_search_fingerprinted_with_a_relative_data_dir_resumes_with_it(tmp_pat
 
     monkeypatch.chdir(tmp_path)
     spec = parse_space(space_dict())
-    before = dataclasses.replace(spec, base=spec.base.placed(data_dir="data"))
+    before = dataclasses.replace(spec, base=spec.base.placed(data_dir=typed))
     url = f"sqlite:///{tmp_path / 'tune.db'}"
     made_before = optuna.create_study(storage=url, study_name="s")
     made_before.set_user_attr("mnistlab_space", before.fingerprint(placed=True))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     made_before.optimize(lambda trial: trial.suggest_float("lr", 0.001, 0.1), n_trials=1)
-    now = TuneOptions(data_dir="data").apply(spec)
+    now = TuneOptions(data_dir=typed).apply(spec)
     assert now.base.data_dir == str(tmp_path / "data")
     assert open_study(now, url, study_name="s").user_attrs["mnistlab_space"] == \
         spec.fingerprint()
@@ -1926,6 +1940,9 @@ def test_a_search_in_a_file_of_its_own_resumes_once_moved_with_it(tmp_path, monk
     monkeypatch.chdir(tmp_path / "w")
     options = TuneOptions(trials=1, report=False, storage="sqlite:///shared.db")
     run_tune(spec, Path("out"), options=options)
+    recorded = json.loads((tmp_path / "w" / "out" / "search.json").read_text())
+    del recorded["file_from_out"]  # as the previous version wrote it (review: then refused)
+    (tmp_path / "w" / "out" / "search.json").write_text(json.dumps(recorded))
     shutil.move(tmp_path / "w", tmp_path / "w2")
     monkeypatch.chdir(tmp_path / "w2")
     more = run_tune(spec, Path("out"), options=dataclasses.replace(options, trials=2))

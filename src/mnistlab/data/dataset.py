@@ -349,7 +349,7 @@ def load_dataset(name_or_path: str | os.PathLike, *,
         except MnistlabError as exc:
             if how not in ("--data-dir", "MNISTLAB_DATA"):  # the cache, or a system folder
                 raise  # read after it: `mnistlab data fetch` mends either
-            fetched = re.sub(r"(: re-download with|; re-download it with) `[^`]*`$", "",
+            fetched = re.sub(r"[,;:] re-download (it )?with `[^`]*`$", "",
                              str(exc))  # fetching alone mends not this copy: said below
             raise MnistlabError(f"{fetched}; that copy is in {folder} (from {how}), which is "
                                 "read before mnistlab's cache, so fetching alone does not "

@@ -303,8 +303,10 @@ def _placed_fingerprints(spec: TuneSpec) -> set[str]:
     where --data-dir is now kept absolute: review)."""
     prints = {spec.fingerprint(placed=True)}
     if spec.base.data_dir and os.path.isabs(spec.base.data_dir):
-        relative = spec.base.replace(data_dir=os.path.relpath(spec.base.data_dir))
-        prints.add(dataclasses.replace(spec, base=relative).fingerprint(placed=True))
+        here = os.path.relpath(spec.base.data_dir)
+        for typed in (here, f"{here}/", f"./{here}", f"./{here}/"):  # as a shell completes it
+            relative = spec.base.replace(data_dir=typed)
+            prints.add(dataclasses.replace(spec, base=relative).fingerprint(placed=True))
     return prints
 
 
@@ -728,10 +730,10 @@ def _moved_file(out: Path, held: dict[str, str], ours: dict[str, str]) -> bool:
     if not (held["study"] == ours["study"] and before != now
             and before.startswith("sqlite:///") and now.startswith("sqlite:///")):
         return False
-    path = Path(now.removeprefix("sqlite:///"))
-    return (_search_json(out).get("file_from_out") == _file_from_out(out, now)
-            and not Path(before.removeprefix("sqlite:///")).exists()
-            and ours["study"] in _studies_in(path))
+    path, first = Path(now.removeprefix("sqlite:///")), Path(before.removeprefix("sqlite:///"))
+    kept = _search_json(out).get("file_from_out")  # None: recorded before it was (review)
+    return ((kept == _file_from_out(out, now) if kept is not None else first.name == path.name)
+            and not first.exists() and ours["study"] in _studies_in(path))
 
 
 def _file_from_out(out: Path, storage: str) -> str | None:

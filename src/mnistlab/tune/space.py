@@ -476,8 +476,8 @@ def _drawn_beside_it(when: dict[str, tuple[Any, ...]], earlier: list[Param]
                      ) -> Iterator[dict[str, Any]]:
     """The settings a parameter may be drawn beside, fewest first: each combination of its
     `when` values, alone and with one setting searched above it at one of its values (a
-    choice, or a range's ends); then with two or three of them, COMBINED_TRIED contexts in
-    all, spread over every combination of settings and over each one's values. `nesterov`
+    choice, or a range's ends); then with every pair and every three of those settings, about
+    COMBINED_TRIED contexts in all, spread over each group's values. `nesterov`
     drawn only beside sgd, with momentum searched, was refused on an Adam base with no
     momentum (hunt); searched beside both without a `when`, it was refused too (it needs the
     two at once). The first is empty where there is no `when` (the base alone)."""
@@ -491,11 +491,15 @@ def _drawn_beside_it(when: dict[str, tuple[Any, ...]], earlier: list[Param]
     for drawn in drawn_all:
         yield drawn
         yield from ({**drawn, name: value} for values in others for name, value in values)
-    combined = [(drawn, settings) for size in (2, 3)
-                for settings in itertools.combinations(others, size) for drawn in drawn_all]
-    share = max(1, COMBINED_TRIED // max(1, len(combined)))
-    for drawn, settings in combined[:COMBINED_TRIED]:
-        yield from ({**drawn, **dict(values)} for values in _spread(settings, share))
+    # pairs get two thirds of the budget, at least 4 values each (both ends of two ranges);
+    # threes the rest; each group beside one `when` combination in turn (review: a prefix of
+    # every group beside every combination tried the first few groups only)
+    for size, budget, least in ((2, COMBINED_TRIED * 2 // 3, 4), (3, COMBINED_TRIED // 3, 1)):
+        groups = list(itertools.combinations(others, size))
+        share = max(least, budget // max(1, len(groups)))
+        for index, settings in enumerate(groups):
+            drawn = drawn_all[index % len(drawn_all)]
+            yield from ({**drawn, **dict(values)} for values in _spread(settings, share))
 
 
 def _spread(settings: tuple[list[tuple[str, Any]], ...], count: int
