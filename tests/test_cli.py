@@ -735,7 +735,14 @@ def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, 
     (["train", "mnist"], "mnistlab train: error: unrecognized arguments: mnist (see `mnistlab "
      "train --help`)"),
     (["evaluate", "r", "--bogus", "1"], "mnistlab evaluate: error: unrecognized arguments: "
-     "--bogus 1 (see `mnistlab evaluate --help`)")])
+     "--bogus 1 (see `mnistlab evaluate --help`)"),
+    # a flag misspelt is named as the choices and datasets are (hunt: no hint)
+    (["train", "--optimiser", "sgd"], "mnistlab train: error: unrecognized arguments: "
+     "--optimiser sgd (did you mean --optimizer?) (see `mnistlab train --help`)"),
+    (["study", "--quik=1", "x"], "mnistlab study: error: unrecognized arguments: --quik=1 "
+     "(did you mean --quick?) (see `mnistlab study --help`)"),
+    (["data"], "mnistlab data: error: the following arguments are required: {fetch,info,path} "
+     "(see `mnistlab data --help`)")])
 def test_arguments_in_the_wrong_place_are_said_by_the_command_they_belong_to(argv, said,
                                                                            capsys):
     """`mnistlab --lang es study` said "invalid choice: 'es'"; `train mnist` was blamed on
@@ -849,6 +856,11 @@ def test_a_run_from_before_a_folder_was_recognised_still_evaluates(tmp_path, sha
      ["--early-stopping 5 never stops a run of 5 epochs: it stops after 5 epochs without a "
       "better validation accuracy, after the best one"]),
     ("--epochs 6 --early-stopping 5", []),
+    # the binary loss smooths no labels (hunt: dropped without a word)
+    ("--loss bce --metric binary-accuracy --label-smoothing 0.1",
+     ["--label-smoothing 0.1 does nothing with --loss bce: only ce and ce-on-softmax smooth "
+      "their labels"]),
+    ("--label-smoothing 0.1", []),
 ])
 def test_a_flag_the_model_or_optimizer_does_not_read_is_said(argv, said):
     """--hidden with a cnn, --momentum with adam, --val-size with --val-from test were

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__, interrupt
-from ..errors import MnistlabError, own_warnings_in_one_line
+from ..errors import MnistlabError, did_you_mean, own_warnings_in_one_line
 from ..messages import t
 from . import completion, data, study, train, use
 from .common import error_line, stderr
@@ -235,7 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{shlex.join([named, *rest])}")
     args, extra = parser.parse_known_args(argv)
     if extra:  # said by the command they were given to, whose --help lists its flags
-        parser.subcommands[args.command].error(f"unrecognized arguments: {shlex.join(extra)}")
+        sub = parser.subcommands[args.command]
+        flags = [f for f in sub._option_string_actions if f.startswith("--")]
+        typo = next((a.split("=")[0] for a in extra if a.startswith("--")), "")
+        sub.error(f"unrecognized arguments: {shlex.join(extra)}"  # --optimiser: no hint (hunt)
+                  f"{did_you_mean(typo, flags) if typo else ''}")
     _matplotlib_config_where_it_can_be_written()
     try:
         return _run(args)

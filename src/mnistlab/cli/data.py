@@ -24,7 +24,8 @@ from .common import (
 
 
 def add_data(p: argparse.ArgumentParser, sub_parser: type) -> None:
-    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=sub_parser)
+    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=sub_parser,
+                                metavar="{fetch,info,path}")  # not "data_command" (hunt)
     q = data_sub.add_parser("fetch", help="download (mirrors, checksums) or import a dataset",
                             description="Download (mirrors in order, SHA-256 checked) or import "
                             "a dataset into the user cache: $MNISTLAB_CACHE, else the "

@@ -88,6 +88,9 @@ def unread_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
                      f"{config.epochs} epoch{'s' * (config.epochs != 1)}: it stops after "
                      f"{config.early_stopping} epochs without a better validation accuracy, "
                      "after the best one")
+    if getattr(args, "label_smoothing", None) and config.loss == "bce":  # (hunt: silent)
+        lines.append(f"warning: --label-smoothing {args.label_smoothing} does nothing with "
+                     "--loss bce: only ce and ce-on-softmax smooth their labels")
     if args.val_size is not None and config.val_from == "test":
         lines.append(f"warning: --val-size {args.val_size} does nothing with --val-from test: "
                      "the whole test set is the validation set, and every training image "
