@@ -1099,3 +1099,28 @@ def test_train_refuses_an_unknown_language_before_it_trains(tiny_idx_dir, tmp_pa
     with pytest.raises(MnistlabError, match="lang: unknown language 'fr'"):
         train(config, out=tmp_path / "run", lang="fr")
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["study", "--list", "lenet-challenge"], "error: --list shows the presets and runs nothing; "
+     "leave out 'lenet-challenge' to list them, or --list to run it"),
+    (["tune", "fashion-mlp", "--list"], "error: --list shows the search spaces and searches "
+     "nothing; leave out 'fashion-mlp' to list them, or --list to search it")])
+def test_list_beside_a_name_is_refused(argv, said, capsys):
+    """`study lenet-challenge --list` listed the presets, exit 0, and ran nothing, without a
+    word of the study given (hunt); `train --recipe list --epochs 2` is refused alike."""
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == said
+
+
+def test_retrain_seeds_beside_no_report_is_said(capsys, tmp_path, monkeypatch):
+    """`tune --no-report --retrain-seeds 5` searched and retrained nothing, without a word."""
+    import mnistlab.api
+    from mnistlab.errors import MnistlabError
+
+    monkeypatch.setattr(mnistlab.api, "run_tune", lambda *a, **k: (_ for _ in ()).throw(
+        MnistlabError("stopped here")))
+    assert main(["tune", "fashion-mlp", "--quick", "--no-report", "--retrain-seeds", "5",
+                 "--out", str(tmp_path / "t")]) == 2
+    assert capsys.readouterr().err.startswith(
+        "warning: --retrain-seeds 5 does nothing with --no-report: nothing is retrained")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
+from ..errors import MnistlabError
 from ..messages import number, t
 from .common import (
     add_data_and_device,
@@ -66,6 +67,9 @@ def run_study(args: argparse.Namespace) -> int:
     from ..progress import StudyProgress
     from ..study import StudyOptions, list_presets, load_study
 
+    if args.list and args.study:  # (hunt: the study given was passed over without a word)
+        raise MnistlabError(f"--list shows the presets and runs nothing; leave out "
+                            f"{args.study!r} to list them, or --list to run it")
     if args.list or not args.study:
         _list_studies(list_presets(), load_study, args.lang)
         if args.list:
@@ -156,7 +160,7 @@ def add_tune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pruner", choices=PRUNERS, default="median",
                    help="stop poor trials early: median (below the median of earlier trials at "
                    "the same epoch), hyperband, or none (default: median)")
-    p.add_argument("--retrain-seeds", type=int, default=3, metavar="K",
+    p.add_argument("--retrain-seeds", type=int, default=None, metavar="K",
                    help="retrain the best configuration with K fresh seeds and score it on the "
                    "test set; 0 skips it (default: 3)")
     p.add_argument("--quick", action="store_true",
@@ -176,13 +180,20 @@ def run_tune(args: argparse.Namespace) -> int:
     from ..tune import TuneOptions, list_presets, load_space
     from ..tune.display import TrialTable
 
+    if args.list and args.space:
+        raise MnistlabError(f"--list shows the search spaces and searches nothing; leave out "
+                            f"{args.space!r} to list them, or --list to search it")
     if args.list or not args.space:
         _list_spaces(list_presets(), load_space, args.lang)
         if not args.list:
             stderr.print(f"error: {t(args.lang, 'cli.list.give_space')}")
         return 0 if args.list else 2
+    if args.no_report and args.retrain_seeds is not None:  # (hunt: dropped without a word)
+        warn_line(f"warning: --retrain-seeds {args.retrain_seeds} does nothing with "
+                  "--no-report: nothing is retrained (the worker without it retrains)")
+    seeds = 3 if args.retrain_seeds is None else args.retrain_seeds
     options = TuneOptions(trials=args.trials, storage=args.storage, study_name=args.study_name,
-                          seed=args.seed, pruner=args.pruner, retrain_seeds=args.retrain_seeds,
+                          seed=args.seed, pruner=args.pruner, retrain_seeds=seeds,
                           report=not args.no_report, lang=args.lang, quick=args.quick,
                           data_dir=args.data_dir, device=args.device,
                           placement=placement_from_args(args), log=args.log,
