@@ -104,14 +104,14 @@ def test_strokes_fill_a_20_box_centred_by_mass():
     assert abs((xs * out).sum() / mass + 0.5 - 14) <= 0.5
 
 
-@pytest.mark.parametrize("fall, ink", [(60, 20), (25, 130)])
-def test_light_falling_off_across_the_page_is_not_grain(fall, ink):
+@pytest.mark.parametrize("fall, ink, height", [(60, 20, 120), (25, 130, 120), (40, 20, 60)])
+def test_light_falling_off_across_the_page_is_not_grain(fall, ink, height):
     """Paper 60 grey levels darker at one side than the other (a phone photo's light), or a
     pencil's faint ink under 25: "blank image" (the border's spread was taken for the paper's
     grain; hunt). The digit comes out as it does on even paper."""
-    even = np.full((120, 90), 200, np.float32)
-    even[20:100, 30:42] = ink
-    falling = even - np.linspace(0, fall, 90)[None, :] * (even > ink)
+    even = np.full((height, height * 3 // 4), 200, np.float32)
+    even[height // 6:height * 5 // 6, height // 4:height * 7 // 20] = ink
+    falling = even - np.linspace(0, fall, even.shape[1])[None, :] * (even > ink)
 
     def box(image: np.ndarray) -> tuple[int, int, int]:  # its ink: pixels, height, width
         rows, cols = np.nonzero(preprocess(image.astype(np.uint8)) > 128)
@@ -135,6 +135,19 @@ def test_a_speck_on_an_empty_page_is_no_digit():
     photo = np.full((2000, 1500), 235, np.uint8)  # a digit 25 pixels tall on a large page
     photo[1000:1025, 700:704] = 30  # (the review: a fiftieth of the page alone refused it)
     assert preprocess(photo).max() == 255
+    small = np.full((100, 100), 230, np.uint8)  # a dot on a small page too (review)
+    small[50:53, 50:53] = 20
+    with pytest.raises(ImageProblem, match="only a speck of ink"):
+        preprocess(small)
+
+
+def test_a_strip_of_desk_along_one_edge_does_not_hide_the_digit():
+    """A strip darker than the paper along one edge tilted the plane fitted to the border:
+    even paper became a ramp of 60 grey levels, and a clear digit a "blank image" (review)."""
+    page = np.full((120, 90), 200, np.uint8)
+    page[20:100, 30:42] = 40
+    page[:, :6] = 120
+    assert preprocess(page).max() == 255
 
 
 def test_light_on_dark_is_not_inverted():

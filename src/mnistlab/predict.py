@@ -63,7 +63,7 @@ IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().ite
                            if fmt in FORMATS)
 MIN_CONTRAST = 32.0  # ink must differ from the paper by this many grey levels (of 255)
 SPECK = 6  # ink no wider or taller than this (in a large picture) is dust, not a digit
-FLATTENED_FROM = 64  # pictures this large on their shorter side are photos: their light evened
+FLATTENED_UP_TO = 28  # no larger than MNIST's on the shorter side: left as it is
 # Stroke widths of MNIST digits, in pixels of the 28x28 image (binarised at half intensity,
 # measured as area / half boundary on 300 test digits): median; strokes are redrawn at it
 # outside the 10th to 99th percentile. The 90th redrew a tenth of MNIST's own bold digits,
@@ -332,13 +332,15 @@ def _foreground(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 
 def _flattened(gray: np.ndarray) -> np.ndarray:
-    """A photo (FLATTENED_FROM pixels or more on its shorter side) with the plane that best
-    fits its border taken out, its median level kept: light falling off across a page was
-    counted as the paper's grain, and 30 grey levels of it made a pen's clear 7 a "blank
-    image" (hunt). Twice fitted: border pixels far off the first plane (ink touching the
-    edge) are left out of the second. A digit as a dataset holds it is left as it is."""
+    """A picture larger than MNIST's 28 pixels with the plane that best fits its border taken
+    out: light falling off across a page was counted as the paper's grain, and 30 grey
+    levels of it made a pen's clear 7 a "blank image" (hunt). The fit starts from the
+    border's median and is trimmed twice, leaving out border pixels far off it (ink touching
+    the edge, a strip of desk along one side: a first plain fit tilted with it; review), and
+    is kept only where it leaves the border evener than it was. A digit as a dataset holds
+    it is left as it is."""
     h, w = gray.shape
-    if min(h, w) < FLATTENED_FROM:
+    if min(h, w) <= FLATTENED_UP_TO:
         return gray
     band = max(1, min(h, w) // 20)
     edge = np.zeros((h, w), dtype=bool)
@@ -346,10 +348,14 @@ def _flattened(gray: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(edge)
     values = gray[edge].astype(np.float64)
     design = np.stack([np.ones_like(values), ys / h - 0.5, xs / w - 0.5], axis=1)
-    coef = np.linalg.lstsq(design, values, rcond=None)[0]
-    off = np.abs(values - design @ coef)
-    keep = off <= max(3 * 1.4826 * float(np.median(off)), 8.0)
-    coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+    off = np.abs(values - np.median(values))
+    spread = float(np.median(off))
+    for _ in range(2):
+        keep = off <= max(3 * 1.4826 * float(np.median(off)), 8.0)
+        coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        off = np.abs(values - design @ coef)
+    if float(np.median(off)) >= spread:
+        return gray
     rows, cols = np.indices((h, w))
     plane = coef[1] * (rows / h - 0.5) + coef[2] * (cols / w - 0.5)
     return np.clip(gray - plane, 0, 255)
@@ -390,16 +396,16 @@ def _fit_strokes(content: np.ndarray, background: float, noise: float, size: int
 
 
 def _check_not_a_speck(mask: np.ndarray) -> None:
-    """Ink that spans no more than SPECK pixels, and less than a fiftieth of a picture's
-    shorter side, is a speck of dust on an empty page, not a digit: it was enlarged into a
-    square and read as "0" at 78% (hunt). A digit 9 pixels tall is still read (the review:
-    a fiftieth alone refused digits under 60 pixels in a phone's photo). Pictures smaller than
-    MNIST's 28 pixels are left to the model."""
+    """Ink that spans no more than SPECK pixels, and less than 4 pixels or a fiftieth of a
+    picture's shorter side, is a speck of dust on an empty page, not a digit: it was
+    enlarged into a square and read as "0" at 78% (hunt). A digit 9 pixels tall is still
+    read (the review: a fiftieth alone refused digits under 60 pixels in a phone's photo).
+    Pictures smaller than MNIST's 28 pixels are left to the model."""
     if min(mask.shape) < 28:
         return
     ys, xs = np.nonzero(mask)
     extent = max(int(np.ptp(ys)), int(np.ptp(xs))) + 1
-    if extent <= SPECK and extent < min(mask.shape) / 50:
+    if extent <= SPECK and extent < max(4, min(mask.shape) / 50):
         raise ImageProblem(f"blank image: only a speck of ink ({extent} pixels across, in a "
                            f"picture of {mask.shape[1]}x{mask.shape[0]}) stands out from the "
                            "background; crop the picture to the digit")
