@@ -36,6 +36,11 @@ BAD_SETTINGS = [
     ({"model": "vgg"}, "model: unknown value 'vgg'; choose one of mlp, lenet5, cnn, resnet"),
     ({"optimizer": "rmsprop"}, "optimizer: unknown value 'rmsprop'"),
     ({"schedule": "linear"}, "schedule: unknown value 'linear'"),
+    # a wrong case or a near name is named, as a misspelt flag is (hunt)
+    ({"optimizer": "SGD"}, "optimizer: unknown value 'SGD'; choose one of sgd, adam, adamw "
+                           "(did you mean sgd?)"),
+    ({"model": "lenet"}, "model: unknown value 'lenet'; choose one of mlp, lenet5, cnn, resnet "
+                         "(did you mean lenet5?)"),
     ({"hidden": "128,abc"}, "hidden: '128,abc' is not a comma-separated list"),
     ({"hidden": "0,64"}, "hidden: '0,64' must list one or more positive whole numbers"),
     ({"filters": ""}, "filters: '' must list one or more positive whole numbers"),

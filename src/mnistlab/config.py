@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import MnistlabError, closest
+from .errors import MnistlabError, closest, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -98,9 +98,11 @@ def check_loggers(loggers: str | tuple[str, ...] | list[str],
 
 def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     """One line naming the setting and the values it takes, when `value` is not one of them."""
-    if value not in allowed:
+    if value not in allowed:  # a typo's near value named, as a flag's is (SGD, lenet: hunt)
+        near = did_you_mean(value, list(allowed)) if isinstance(value, str) and len(
+            value) <= 100 else ""
         raise MnistlabError(f"{name}: unknown value {quote(value)}; choose one of "
-                            f"{', '.join(allowed)}")
+                            f"{', '.join(allowed)}{near}")
 
 
 # Layers in hidden, filters or dense: plain stacks this deep no longer train (there are no
