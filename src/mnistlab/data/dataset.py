@@ -8,7 +8,6 @@ import hashlib
 import os
 import re
 import warnings
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -26,6 +25,7 @@ from .idx import (
     SizeLimit,
     parse_idx_on_scale,
     read_bytes,
+    sha256_of_payload,
 )
 from .sources import (
     FILES,
@@ -406,27 +406,14 @@ def _same_files(one: Path, other: Path) -> bool | None:
         if first is None or second is None:
             return None
         try:
-            if _payload_digest(first) != _payload_digest(second):
+            if sha256_of_payload(first) != sha256_of_payload(second):
                 return False
-        except (OSError, EOFError, zlib.error):
+        except MnistlabError:
             return None
     names = [[line.strip() for line in (folder / "classes.txt").read_text(
         errors="replace").splitlines()] if (folder / "classes.txt").is_file() else None
         for folder in (one, other)]
     return names[0] == names[1]
-
-
-def _payload_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, decompressed where it is gzip, read a megabyte at a time."""
-    import gzip
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def find_dataset(name_or_path: str, data_dir: str | Path | None = None) -> tuple[Path, str]:

@@ -420,5 +420,18 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
 
 
 def sha256_of_payload(path: str | Path) -> str:
-    """SHA-256 of the decompressed IDX payload (gzip wrappers differ between mirrors)."""
-    return hashlib.sha256(read_bytes(path)).hexdigest()
+    """SHA-256 of a file's bytes, decompressed where it is gzip (gzip wrappers differ between
+    mirrors), read a megabyte at a time: a 784 MB images file is not held to hash it. Its
+    header is not checked here (read_bytes does that); a damaged gzip is a MnistlabError."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    with _open(path) as handle:
+        gzipped = handle.read(2) == GZIP_MAGIC
+        handle.seek(0)
+        try:
+            stream = gzip.GzipFile(fileobj=handle, mode="rb") if gzipped else handle
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise MnistlabError(f"{path}: damaged gzip data ({exc}); {REFETCH}") from None
+    return digest.hexdigest()
