@@ -33,6 +33,14 @@ TEMP_SUFFIX = ".mnistlab.tmp"
 PROBE_NAME = ".mnistlab-write-probe"
 
 
+def read_only_sqlite(path: Path) -> contextlib.closing:
+    """An SQLite file opened read-only, closed after the `with`: a study's store, a search's
+    tune.db or an MLflow store looked into without writing to it (nor making it, if gone)."""
+    import sqlite3
+
+    return contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True))
+
+
 def _umask() -> int:
     """The process's umask, read without changing it where Linux shows it (/proc), else by
     setting and restoring it (racy only against another thread doing the same)."""

@@ -19,7 +19,6 @@ a folder that is not a run folder, is refused rather than silently replaced.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import io
@@ -1060,9 +1059,7 @@ def _gone_from_studies(folders: list[Path]) -> list[Path]:
     gone = []
     for study in (f for f in folders if (f / "study.db").is_file()):
         try:
-            with contextlib.closing(sqlite3.connect(
-                    f"{(study / 'study.db').resolve().as_uri()}?mode=ro", uri=True,
-                    timeout=5)) as db:
+            with files.read_only_sqlite(study / "study.db") as db:
                 keys = [k for (k,) in db.execute("SELECT key FROM runs")]
         except sqlite3.Error:  # damaged or another schema: the study command says so
             continue
@@ -1082,9 +1079,7 @@ def recorded_data_folder(run_dir: Path, dataset: str) -> Path | None:
     folders: Any = {}
     try:
         if owner is not None and owner[1] == "study" and (owner[0] / "study.db").is_file():
-            with contextlib.closing(sqlite3.connect(
-                    f"{(owner[0] / 'study.db').resolve().as_uri()}?mode=ro", uri=True,
-                    timeout=5)) as db:
+            with files.read_only_sqlite(owner[0] / "study.db") as db:
                 row = db.execute(
                     "SELECT value FROM meta WHERE name = 'dataset_folders'").fetchone()
             folders = json.loads(row[0]) if row else {}
@@ -1183,8 +1178,7 @@ def _trial_states(store: Path) -> dict[str, int]:
     import sqlite3
 
     try:
-        with contextlib.closing(sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro",
-                                                uri=True, timeout=5)) as db:
+        with files.read_only_sqlite(store) as db:
             return dict(db.execute("SELECT state, COUNT(*) FROM trials GROUP BY state"))
     except sqlite3.Error:
         return {}

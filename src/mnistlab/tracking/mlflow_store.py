@@ -162,8 +162,7 @@ def _check_not_another_database(path: Path, named: str) -> None:
     if not path.is_file() or path.stat().st_size == 0:
         return  # new: MLflow makes it
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
-                                                uri=True)) as db:
+        with files.read_only_sqlite(path) as db:
             tables = {row[0] for row in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.Error:

@@ -758,8 +758,7 @@ def _studies_in(path: Path) -> list[str]:
     if not path.is_file():
         return []
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
-                                                uri=True)) as db:
+        with files.read_only_sqlite(path) as db:
             if db.execute("PRAGMA quick_check").fetchone() != ("ok",):
                 return []
             return [row[0] for row in db.execute("SELECT study_name FROM studies")]
