@@ -356,8 +356,8 @@ def _flattened(gray: np.ndarray) -> np.ndarray:
         off = np.abs(values - design @ coef)
     if float(np.median(off)) >= spread:
         return gray
-    rows, cols = np.indices((h, w))
-    plane = coef[1] * (rows / h - 0.5) + coef[2] * (cols / w - 0.5)
+    plane = (coef[1] * (np.arange(h)[:, None] / h - 0.5)
+             + coef[2] * (np.arange(w)[None, :] / w - 0.5))  # broadcast: no image-sized grids
     return np.clip(gray - plane, 0, 255)
 
 
