@@ -844,6 +844,25 @@ def test_fetch_of_a_dataset_already_read_from_mnistlab_data_downloads_nothing(
     assert main(["data", "fetch", "mnist"]) == 0 and fetched == ["mnist"]
 
 
+def test_an_import_read_after_mnistlab_data_s_copy_says_so(shared_datasets, tmp_path,
+                                                           monkeypatch, capsys):
+    """`data fetch mnist --from DIR` with MNISTLAB_DATA holding mnist said "ready in" the
+    cache, where no command reads it: the copy read first is named."""
+    from mnistlab.cli import main
+
+    monkeypatch.setenv("MNISTLAB_DATA", str(shared_datasets))
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path / "cache"))
+    assert main(["data", "fetch", "mnist", "--from", str(shared_datasets / "mnist")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert said == (f"mnist: ready in {tmp_path / 'cache' / 'mnist'}; commands read the copy "
+                    f"in {shared_datasets / 'mnist'} (MNISTLAB_DATA) first; unset "
+                    "MNISTLAB_DATA to read this one")
+    monkeypatch.delenv("MNISTLAB_DATA")
+    assert main(["data", "fetch", "mnist", "--from", str(shared_datasets / "mnist")]) == 0
+    assert " ".join(capsys.readouterr().out.split()) == (
+        f"mnist: ready in {tmp_path / 'cache' / 'mnist'}")
+
+
 def test_another_dataset_s_folder_as_data_dir_is_not_called_this_one_s(shared_datasets,
                                                                         monkeypatch):
     """--data-dir .../mnist while reading fashion-mnist was told "the dataset's own folder":

@@ -71,7 +71,8 @@ def run_data(args: argparse.Namespace) -> int:
             # a bar where someone watches: in a log, each transient bar left a blank line
             path = data.fetch(args.name, mirrors=args.mirror,
                               progress=not args.quiet and stderr.is_terminal)
-        stdout.print(f"{args.name}: ready in {escape(str(path))}", soft_wrap=True)
+        stdout.print(f"{args.name}: ready in {escape(str(path))}{_read_first(args.name)}",
+                     soft_wrap=True)
     elif args.data_command == "path":
         folder = data.dataset_folder(args.name, data_dir=args.data_dir)
         _check_holds_a_dataset(folder)
@@ -108,6 +109,16 @@ def _found_elsewhere(name: str) -> tuple[Path, str] | None:
     except MnistlabError:
         return None
     return folder, how
+
+
+def _read_first(name: str) -> str:
+    """What a copy read before the cache's adds to "ready in <cache>": the copy just fetched or
+    imported was said to be ready where no command would read it (hunt: MNISTLAB_DATA first)."""
+    found = _found_elsewhere(name)
+    if found is None:
+        return ""
+    return (f"; commands read the copy in {escape(str(found[0]))} ({found[1]}) first"
+            + ("; unset MNISTLAB_DATA to read this one" if found[1] == "MNISTLAB_DATA" else ""))
 
 
 def _cell(value: Any) -> str:
