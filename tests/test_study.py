@@ -2998,6 +2998,11 @@ def test_a_relative_data_dir_is_kept_absolute_in_a_study(tiny_study, tmp_path, m
     monkeypatch.chdir(tmp_path)
     spec = StudyOptions(data_dir="data2").apply(load_study(str(tiny_study)))
     assert spec.base.data_dir == str(tmp_path / "data2")
+    # the study file's own: as the flag's (it stayed relative)
+    text, changed = re.subn(r'data_dir = ".*"', 'data_dir = "data3"', tiny_study.read_text())
+    (tmp_path / "own.toml").write_text(text)
+    spec = StudyOptions().apply(load_study(str(tmp_path / "own.toml")))
+    assert changed == 1 and spec.base.data_dir == str(tmp_path / "data3")
 
 
 def test_relative_folders_tell_other_data_from_the_same_read_otherwise(tmp_path, monkeypatch):

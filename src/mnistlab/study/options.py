@@ -78,7 +78,10 @@ class StudyOptions:
             spec = spec.with_quick()
         warn_untranslated(spec.untranslated(self.lang), self.lang, "study")
         return dataclasses.replace(
-            spec, base=spec.base.placed(data_dir=absolute_dir(self.data_dir),
+            # a study file's own relative data_dir too: its runs' config.toml kept it as
+            # written, and `evaluate` from another folder looked for it there
+            spec, base=spec.base.placed(data_dir=absolute_dir(self.data_dir
+                                                              or spec.base.data_dir),
                                         device=self.device),
             seeds=self.seeds if self.seeds is not None else spec.seeds)
 
