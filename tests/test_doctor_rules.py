@@ -354,3 +354,71 @@ def test_no_signal_is_measured_against_the_most_frequent_class(counts, val, pred
     if learned_nothing:
         assert f"chance (always the most frequent class) is {share:.4f}" in \
             no_signal[0].text()["evidence"]
+
+
+def _at_chance(epochs=3, **config):
+    """A run near chance for `epochs` epochs, its loss moving a little (what the hunt's runs
+    with real labels showed): LeNet-5 at plain SGD lr 0.01 read 0.106 -> 0.1265."""
+    history = [_epoch(e, train_loss=2.300 - 0.004 * e, train_loss_eval=2.298 - 0.004 * e,
+                      val_loss=2.299 - 0.004 * e, val_accuracy=0.10 + 0.01 * e,
+                      train_accuracy_eval=0.10 + 0.01 * e, train_accuracy_running=0.10)
+               for e in range(1, epochs + 1)]
+    return diagnose(TrainConfig(**config), history, _observed(history,
+                                                              val_pred_counts=[91] + [1] * 9))
+
+
+@pytest.mark.parametrize("settings, code, kind", [
+    # the hunt's runs with real labels, each told "No signal in the labels" (or "lower the lr")
+    (dict(optimizer="sgd", lr=0.01), "too-slow", "plain-sgd"),
+    (dict(model="mlp", dropout=0.9), "held-back", "heavy-dropout"),
+    (dict(optimizer="sgd", lr=0.01, loss="bce"), "held-back", "bce-loss"),
+    (dict(optimizer="adamw", weight_decay=100.0), "held-back", "weight-decay"),
+    (dict(optimizer="sgd", lr=0.1, weight_decay=5.0), "held-back", "weight-decay"),
+    (dict(optimizer="adam", weight_decay=5.0), "held-back", "weight-decay"),
+    # nothing in the settings explains it: the labels are the likely cause, as before
+    (dict(optimizer="adam", lr=0.001), "no-signal", None),
+    (dict(optimizer="sgd", lr=0.01, momentum=0.9), "no-signal", None),
+    (dict(optimizer="sgd", lr=0.01, schedule="onecycle"), "no-signal", None),
+    (dict(optimizer="adamw", weight_decay=0.05), "no-signal", None),
+])
+def test_a_run_at_chance_is_told_the_setting_that_holds_it_back(settings, code, kind):
+    found = _at_chance(**settings)
+    problems = [f for f in found if f.severity == "problem"]
+    assert problems[0].code == code and problems[0].values.get("kind") == kind
+    named = {f.code for f in problems}
+    if code != "no-signal":  # not sent to check its labels, nor to lower its lr
+        assert not named & {"no-signal", "collapse", "not-learning"}
+    for lang in ("en", "es"):
+        text = problems[0].text(lang)
+        assert "None" not in " ".join(text.values()), text
+    if code == "held-back":
+        flag = {"heavy-dropout": "--dropout", "bce-loss": "--loss",
+                "weight-decay": "--weight-decay"}[kind]
+        assert flag in problems[0].text()["title"] and flag in problems[0].text()["fix"]
+
+
+def test_labels_shuffled_on_purpose_are_still_named_whatever_the_settings():
+    for settings in (dict(optimizer="sgd", lr=0.01), dict(model="mlp", dropout=0.9)):
+        found = _at_chance(shuffle_labels=True, **settings)
+        assert not {f.code for f in found} & {"held-back", "too-slow"}
+        assert any(f.values.get("cause") == "shuffled" for f in found)
+
+
+@pytest.mark.parametrize("loss, metric, said, unsaid", [
+    ("bce", "accuracy", "K times smaller", "answering 'no'"),
+    ("ce", "binary-accuracy", "answering 'no'", "yes/no questions"),
+    ("bce", "binary-accuracy", "answering 'no'", "K times smaller"),
+])
+def test_the_mismatch_explains_the_half_that_is_wrong(loss, metric, said, unsaid,
+                                                     tiny_idx_dir):
+    """BCE with categorical accuracy was told "per-output binary accuracy rewards answering
+    'no' everywhere" (hunt)."""
+    from mnistlab.data.tensors import prepare_data
+    from mnistlab.doctor import preflight
+
+    config = TrainConfig(dataset=str(tiny_idx_dir), model="mlp", hidden=(8,), loss=loss,
+                         metric=metric, val_size=100, device="cpu")
+    [finding] = [f for f in preflight(config, prepare_data(config))
+                 if f.code == "loss-metric-mismatch"]
+    text = finding.text()["explanation"]
+    assert said in text and unsaid not in text

@@ -39,7 +39,8 @@ def softmax_twice_floor(k: int) -> float:
 # finding.<code>.*.
 RANK = {code: rank for rank, code in enumerate((
     "binary-accuracy-illusion", "diverged", "unnormalised-input", "labels-out-of-range",
-    "softmax-twice", "not-learning", "no-signal", "collapse", "wrong-dataset", "too-slow",
+    "softmax-twice", "held-back", "not-learning", "no-signal", "collapse", "wrong-dataset",
+    "too-slow",
     "members-at-chance", "overfitting", "loss-metric-mismatch", "lr-out-of-range",
     "val-above-train", "damaged-run", "unfinished-run"))}
 
@@ -47,6 +48,10 @@ RANK = {code: rank for rank, code in enumerate((
 NO_SIGNAL = ("binary-accuracy-illusion", "not-learning", "no-signal", "collapse")
 
 LR_RANGES = {"sgd": (1e-3, 1.0), "adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2)}
+# the usual weight decay: L2 added to the gradient (sgd, adam), or decoupled (adamw, scaled by
+# the lr); a run at chance with 50x (adamw: 10x) the top of it is told that is why
+WD_RANGES = {"sgd": (1e-5, 1e-3), "adam": (1e-5, 1e-3), "adamw": (1e-2, 0.1)}
+HEAVY_DROPOUT = 0.7
 
 
 def slow_lr(config: TrainConfig) -> float:
@@ -71,7 +76,7 @@ def merge(old: list[Finding], new: list[Finding]) -> list[Finding]:
 # while training, and the checks before training see what the epochs do not)
 END_OF_RUN = frozenset({"binary-accuracy-illusion", "too-slow", "not-learning", "collapse",
                         "softmax-twice", "overfitting", "val-above-train", "no-signal",
-                        "members-at-chance"})
+                        "members-at-chance", "held-back"})
 
 
 def reexamined(stored: list[Finding], fresh: list[Finding]) -> list[Finding]:
@@ -108,9 +113,14 @@ def preflight(config: TrainConfig, splits: Splits) -> list[Finding]:
     if max_label >= k:
         findings.append(Finding("labels-out-of-range", "problem", {"max_label": max_label, "k": k}))
     if config.loss != "ce" or config.metric != "accuracy":
+        # which of the two is wrong: BCE with categorical accuracy was told that binary
+        # accuracy "rewards answering no everywhere" (hunt)
+        kind = ("softmax" if config.loss == "ce-on-softmax" else
+                "bce-only" if config.metric == "accuracy" else
+                "metric-only" if config.loss == "ce" else "")
         findings.append(Finding("loss-metric-mismatch", "warning", {
             "loss_name": config.loss, "metric_name": config.metric,
-            **({"kind": "softmax"} if config.loss == "ce-on-softmax" else {})}))
+            **({"kind": kind} if kind else {})}))
     lo_lr, hi_lr = LR_RANGES[config.optimizer]
     if not (lo_lr / 10 <= config.lr <= hi_lr * 10):
         findings.append(Finding("lr-out-of-range", "warning", {
@@ -255,11 +265,39 @@ def too_slow(case: Case, found: list[Finding]) -> Finding | None:
     return None
 
 
+def held_back(case: Case, found: list[Finding]) -> Finding | None:
+    """A run near chance whose settings are enough to explain it: weight decay far above the
+    usual, dropout of most units, or BCE averaged over K outputs under SGD (gradients K
+    times smaller).
+    The rules after it sent such runs to check their labels, or to lower the lr (hunt)."""
+    config = case.config
+    if (config.shuffle_labels or _any(found, "too-slow")
+            or _accuracy(case.last) > case.chance + 0.1):
+        return None
+    usual = WD_RANGES[config.optimizer]
+    values: dict[str, Any] = {"epochs": len(case.history), "acc": _accuracy(case.last),
+                              "chance": case.chance, "optimizer": config.optimizer,
+                              "lr": config.lr}
+    if config.weight_decay > usual[1] * (10 if config.optimizer == "adamw" else 50):
+        return Finding("held-back", "problem", {
+            **values, "kind": "weight-decay", "wd": config.weight_decay,
+            "setting": f"--weight-decay {config.weight_decay:g}", "lo": usual[0],
+            "hi": usual[1]})
+    if config.dropout >= HEAVY_DROPOUT:
+        return Finding("held-back", "problem", {
+            **values, "kind": "heavy-dropout", "setting": f"--dropout {config.dropout:g}",
+            "dropout": config.dropout})
+    if config.loss == "bce" and config.optimizer == "sgd":  # Adam scales its own steps
+        return Finding("held-back", "problem", {**values, "kind": "bce-loss",
+                                                "setting": "--loss bce", "k": case.k})
+    return None
+
+
 def not_learning(case: Case, found: list[Finding]) -> Finding | None:
     """Loss ~ ln K and accuracy ~ chance after the first epoch, and the training loss has not
     gone below ln K: a model fed labels without signal does, by memorising its images."""
     first, last, lnk = case.history[0], case.last, case.lnk
-    if case.config.loss == "bce" or _any(found, "too-slow"):
+    if case.config.loss == "bce" or _any(found, "too-slow", "held-back"):
         return None
     memorising = min(last.train_loss, last.train_loss_eval) < 0.997 * lnk
     stuck = (abs(first.train_loss - lnk) <= 0.05 * lnk
@@ -285,7 +323,8 @@ def _accuracy(record: EpochRecord) -> float:
 def collapse(case: Case, found: list[Finding]) -> Finding | None:
     """90%+ of predictions in one class that is not 90% of the labels."""
     preds, labels = case.observed.val_pred_counts or [], case.observed.val_label_counts or []
-    if not (preds and sum(preds)):
+    # its cause named (held-back), or steps too small to be the "lr too high" said below
+    if not (preds and sum(preds)) or _any(found, "held-back") or _plain_sgd(case):
         return None
     top = max(range(len(preds)), key=lambda i: preds[i])
     label_share = labels[top] / sum(labels) if sum(labels or [0]) else 0
@@ -387,8 +426,12 @@ def no_signal(case: Case, found: list[Finding]) -> Finding | None:
     # 9, and a network that learned nothing was "nothing wrong found" (hunt)
     present = sum(1 for n in case.observed.val_label_counts or [] if n) or case.k
     last, chance = case.last, 1 / present
-    if len(case.history) < 3 or _any(found, "not-learning", "too-slow"):
+    if len(case.history) < 3 or _any(found, "not-learning", "too-slow", "held-back"):
         return None
+    if last.train_accuracy_eval <= chance + 0.05 and _plain_sgd(case):
+        return Finding("too-slow", "problem", {
+            "kind": "plain-sgd", "epochs": len(case.history), "acc": _accuracy(last),
+            "chance": case.chance, "lr": case.config.lr})
     if last.train_accuracy_eval <= chance + 0.05:
         # a loss that spiked past twice a fresh network's (ln K) before settling at chance:
         # steps too large (SGD at lr 1 with momentum 0.9 reached 12.6), not labels without
@@ -416,6 +459,16 @@ def no_signal(case: Case, found: list[Finding]) -> Finding | None:
     return None
 
 
+def _plain_sgd(case: Case) -> bool:
+    """SGD without momentum at a modest lr, with real labels: LeNet-5 at 0.01 sits near
+    chance for several epochs before it climbs (0.13 after 3 epochs, 0.63 after 8), and was
+    told its labels "carry no information" (hunt)."""
+    config = case.config
+    return (config.optimizer == "sgd" and config.momentum == 0 and config.lr < 0.1
+            and config.schedule != "onecycle"  # which cycles a momentum of its own
+            and not config.shuffle_labels)
+
+
 def members_at_chance(case: Case, found: list[Finding]) -> Finding | None:
     """Some members of an ensemble at chance on validation while the others learned: they
     pull the averaged answer towards a guess (SGD at lr 0.7 with momentum: two of three at
@@ -433,9 +486,9 @@ def members_at_chance(case: Case, found: list[Finding]) -> Finding | None:
 
 
 Rule = Callable[[Case, list[Finding]], "Finding | None"]
-RULES: tuple[Rule, ...] = (binary_accuracy_illusion, too_slow, not_learning, collapse,
-                           softmax_twice, rising, overfitting, val_above_train, no_signal,
-                           members_at_chance)
+RULES: tuple[Rule, ...] = (binary_accuracy_illusion, too_slow, held_back, not_learning,
+                           collapse, softmax_twice, rising, overfitting, val_above_train,
+                           no_signal, members_at_chance)
 
 
 def first_epoch_drop(trace: list[list[float]],
