@@ -422,3 +422,21 @@ def test_the_mismatch_explains_the_half_that_is_wrong(loss, metric, said, unsaid
                  if f.code == "loss-metric-mismatch"]
     text = finding.text()["explanation"]
     assert said in text and unsaid not in text
+
+
+@pytest.mark.parametrize("batch, epochs, acc, warned", [
+    (3000, 2, 0.31, True),     # the hunt's run: 2 steps, nothing said
+    (3000, 2, 0.80, False),    # far enough for so few steps: not "too few to learn"
+    (100, 10, 0.31, False),    # 100 steps: another cause than their number
+])
+def test_a_run_short_of_steps_is_told_so(batch, epochs, acc, warned):
+    history = [_epoch(e, val_accuracy=acc, train_accuracy_eval=acc, train_accuracy_running=acc)
+               for e in range(1, epochs + 1)]
+    found = diagnose(TrainConfig(batch_size=batch, epochs=epochs), history,
+                     _observed(history, train_size=1000 if batch == 100 else 3000))
+    few = [f for f in found if f.code == "few-steps"]
+    assert bool(few) == warned
+    if warned:
+        assert few[0].text()["evidence"].startswith("2 steps of the optimizer in all (2 epochs "
+                                                    "of 1 batch of 3000)")
+        assert "2 pasos" in few[0].text("es")["evidence"]

@@ -41,7 +41,7 @@ RANK = {code: rank for rank, code in enumerate((
     "binary-accuracy-illusion", "diverged", "unnormalised-input", "labels-out-of-range",
     "softmax-twice", "held-back", "not-learning", "no-signal", "collapse", "wrong-dataset",
     "too-slow",
-    "members-at-chance", "overfitting", "loss-metric-mismatch", "lr-out-of-range",
+    "members-at-chance", "few-steps", "overfitting", "loss-metric-mismatch", "lr-out-of-range",
     "val-above-train", "damaged-run", "unfinished-run"))}
 
 # what labels without signal look like; a run with --shuffle-labels is told that is why
@@ -76,7 +76,7 @@ def merge(old: list[Finding], new: list[Finding]) -> list[Finding]:
 # while training, and the checks before training see what the epochs do not)
 END_OF_RUN = frozenset({"binary-accuracy-illusion", "too-slow", "not-learning", "collapse",
                         "softmax-twice", "overfitting", "val-above-train", "no-signal",
-                        "members-at-chance", "held-back"})
+                        "members-at-chance", "held-back", "few-steps"})
 
 
 def reexamined(stored: list[Finding], fresh: list[Finding]) -> list[Finding]:
@@ -459,6 +459,25 @@ def no_signal(case: Case, found: list[Finding]) -> Finding | None:
     return None
 
 
+FEW_STEPS = 100  # fewer optimizer steps in all than this rarely take a network far
+
+
+def few_steps(case: Case, found: list[Finding]) -> Finding | None:
+    """Well short of what the model learns, in a few dozen steps: a batch of 3,000 for 2
+    epochs (2 steps) stopped at 0.31 with nothing said (hunt). A run another rule explains
+    is left to it."""
+    config, last = case.config, case.last
+    per_epoch = _steps_in_first_epoch(case.observed, config)
+    steps = per_epoch * len(case.history)
+    if (not per_epoch or steps >= FEW_STEPS or config.shuffle_labels
+            or _accuracy(last) >= case.chance + 0.5 * (1 - case.chance)
+            or any(f.severity == "problem" for f in found)):
+        return None
+    return Finding("few-steps", "warning", {
+        "steps": steps, "epochs": len(case.history), "per_epoch": per_epoch,
+        "batch": config.batch_size, "acc": _accuracy(last)})
+
+
 def _plain_sgd(case: Case) -> bool:
     """SGD without momentum at a modest lr, with real labels: LeNet-5 at 0.01 sits near
     chance for several epochs before it climbs (0.13 after 3 epochs, 0.63 after 8), and was
@@ -488,7 +507,7 @@ def members_at_chance(case: Case, found: list[Finding]) -> Finding | None:
 Rule = Callable[[Case, list[Finding]], "Finding | None"]
 RULES: tuple[Rule, ...] = (binary_accuracy_illusion, too_slow, held_back, not_learning,
                            collapse, softmax_twice, rising, overfitting, val_above_train,
-                           no_signal, members_at_chance)
+                           no_signal, members_at_chance, few_steps)
 
 
 def first_epoch_drop(trace: list[list[float]],
