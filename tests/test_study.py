@@ -383,6 +383,18 @@ TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"
      "{ label = 'b', lr = 0.001 }]\n", "'b' is listed twice; give each variant its own label"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.01, 0.01]\n",
      "'0.01' is listed twice; give each value once"),
+    # one value in two forms: it was told "both labelled '32'... give values that differ"
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'hidden'\nvalues = [[32], 32, [16]]\n",
+     "'32' is listed twice; give each value once"),
+    # both spellings of one setting: the later was taken without a word (hunt)
+    ("[base]\nbatch-size = 32\nbatch_size = 64\n[[experiment]]\nname = 'x'\nfactor = 'lr'\n"
+     "values = [0.1]\n", "[base]: batch-size and batch_size are one setting, given twice"),
+    ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = 'a', batch-size = 32, "
+     "batch_size = 64 }]\n", "variant 1: batch-size and batch_size are one setting, given "
+     "twice"),
+    ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'lr'\nvalues = [0.1]\n[final]\n"
+     "settings = { batch-size = 32, batch_size = 64 }\n",
+     "[final]: batch-size and batch_size are one setting, given twice"),
     ("[base]\n[[experiment]]\nname = 'x'\nfactor = 'momentum'\nvalues = [0.0, -0.0]\n",
      "'0' is listed twice; give each value once"),
     ("[base]\n[[experiment]]\nname = 'x'\nvariants = [{ label = ' ', lr = 0.1 }]\n",
@@ -1431,6 +1443,10 @@ def test_validating_on_the_test_set_needs_no_images_held_out():
     ("factor = 'val_size'\nvalues = [300, 500]", "val_size"),
     ("variants = [{ label = 'a' }, { label = 'b', dataset = 'fashion-mnist' }]", "dataset"),
     ("grid = { data_seed = [0, 1], lr = [0.1] }", "data_seed"),
+    # spelt with a dash in a variant: it went past the check, the final model chosen by its
+    # test score (hunt)
+    ("variants = [{ label = 'a', lr = 0.1, \"val-from\" = 'test' }]", "val_from"),
+    ("variants = [{ label = 'a', \"data-seed\" = 3 }]", "data_seed"),
     # trials scored on the test set are chosen among too (review)
     ("test = true\nfactor = 'val_from'\nvalues = ['train', 'test']", "val_from")])
 def test_the_best_is_not_chosen_among_variants_judged_on_other_measures(experiment, varied):
@@ -2068,7 +2084,8 @@ def test_dashed_keys_in_variants_final_and_quick_tables_are_settings():
         "[quick]\ntrain-subset = 500\n"))
     assert {r.config.batch_size for r in plan_experiments(spec).runs.values()} == {50}
     assert spec.with_quick().base.train_subset == 500
-    assert spec.final.settings == {"batch-size": 40}
+    assert spec.final.settings == {"batch_size": 40}
+    assert [v.changes for e in spec.experiments for v in e.variants] == [{"batch_size": 50}]
 
 
 def test_a_grid_cell_s_run_is_named_by_its_label_alone(tiny_study):
@@ -3027,3 +3044,36 @@ def test_relative_folders_tell_other_data_from_the_same_read_otherwise(tmp_path,
     monkeypatch.chdir(tmp_path / "b")
     with pytest.raises(MnistlabError, match="which holds other files"):
         relative_folders(["digits"], recorded, "study")
+
+
+def test_a_folder_kept_with_a_variant_s_dashed_spelling_resumes(tiny_study, tmp_path):
+    """A variant's "batch-size" is now kept as batch_size: a folder made before, whose
+    identity kept the dash, is the same study and resumes, training nothing again."""
+    import json
+
+    from mnistlab.study.run import IDENTITY_FILE, study_identity
+
+    text = _epochs_replaced_by(tiny_study, '[[experiment]]\nname = "bs"\nvariants = '
+                               '[{ label = "small", "batch-size" = 50 }]')
+    tiny_study.write_text(text.replace("seeds = 2", "seeds = 1"))
+    spec = load_study(str(tiny_study))
+    out = tmp_path / "s"
+    train_study(spec, out)
+    with Store(out / "study.db") as store:  # as the version before kept it
+        settings = store.identity_settings()
+        [variant] = [v for e in settings[2] if e[0] == "bs" for v in e[3]]
+        variant[1] = {"batch-size": 50}
+        store.set_identity("0123456789abcdef", settings)
+    kept = json.loads((out / IDENTITY_FILE).read_text())
+    (out / IDENTITY_FILE).write_text(json.dumps({**kept, "identity": "0123456789abcdef",
+                                                 "settings": settings}))
+    trained = []
+    train_study(spec, out, on_run=lambda key, label, folder: trained.append(key))
+    assert trained == []
+    with Store(out / "study.db") as store:
+        assert store.identity() == study_identity(spec)
+    variant[1] = {"batch-size": 60}  # another value is another study still
+    with Store(out / "study.db") as store:
+        store.set_identity("0123456789abcdef", settings)
+    with pytest.raises(MnistlabError, match="holds this study made from other settings"):
+        train_study(spec, out)

@@ -601,14 +601,34 @@ def check_study_folder(out: Path, spec: StudySpec) -> None:
     if (out / "study.db").is_file():
         with Store(out / "study.db") as store:
             stored = store.identity()
-            if stored is not None and stored != ours["identity"]:
+            if (stored is not None and stored != ours["identity"]
+                    and not respelled_alike(store.identity_settings(), ours["settings"])):
                 raise MnistlabError(_not_this_study(out, store.identity_settings(),
                                                     ours["settings"]))
         return
     files.check_owned_folder(out, STUDY_ENTRIES, "study")
     kept = _kept_identity(out)
-    if kept is not None and kept.get("identity") != ours["identity"]:
+    if (kept is not None and kept.get("identity") != ours["identity"]
+            and not respelled_alike(kept.get("settings"), ours["settings"])):
         raise MnistlabError(_not_this_study(out, kept.get("settings"), ours["settings"]))
+
+
+def respelled_alike(old: Any, new: list[Any]) -> bool:
+    """A folder made before a variant's or the final model's settings were read as the
+    settings they spell ("val-from" as val_from: hunt), whose identity kept them as written:
+    the same study, spelt the other way."""
+    def spelt(changes: dict[str, Any]) -> dict[str, Any]:
+        return {key.replace("-", "_"): value for key, value in changes.items()}
+
+    try:
+        name, base, experiments, choose, final = old
+        respelled = [name, base, [[exp, factor, test, [[label, spelt(changes)]
+                                                      for label, changes in variants]]
+                                  for exp, factor, test, variants in experiments],
+                     choose, spelt(final)]
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return respelled != old and respelled == new
 
 
 def _identity_record(spec: StudySpec) -> dict[str, Any]:
@@ -729,7 +749,8 @@ def _claim(store: Store, out: Path, spec: StudySpec) -> Placement:
     from ..data.dataset import relative_folders
 
     check_study_folder(out, spec)
-    if store.identity() is None or store.identity_settings() is None:
+    if (store.identity() is None or store.identity_settings() is None
+            or store.identity() != study_identity(spec)):  # respelled_alike: as spelt now
         store.set_identity(study_identity(spec), identity_settings(spec))
     ours = _identity_record(spec)
     if _kept_identity(out) != ours:  # written once, and again by folders made before it

@@ -322,7 +322,8 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
                             f"allowed: {', '.join(sorted(known))}")
     name = check_name(typed(data, "name", "text", where, name_from_stem(Path(where).stem)),
                       where)
-    raw_base = typed(data, "base", "table", where, {}, example="[base] with model = \"mlp\", ...")
+    raw_base = underscored(typed(data, "base", "table", where, {},
+                                 example="[base] with model = \"mlp\", ..."), f"{where} [base]")
     _study_keys_above(raw_base, known - tables, f"{where} [base]")
     base = _with_validation(checked_config(raw_base, f"{where} [base]"), f"{where} [base]")
     seeds = typed(data, "seeds", "whole number", where, 3)
@@ -433,8 +434,8 @@ def _parse_final(raw: dict[str, Any], base: TrainConfig, where: str) -> FinalSpe
     choose = typed(raw, "choose", "text", where, "explicit")
     if choose not in ("explicit", "best", "none"):
         raise MnistlabError(f"{where}: choose must be explicit, best or none")
-    settings = dict(typed(raw, "settings", "table", where, {},
-                          example="e.g. settings = { epochs = 30 }"))
+    settings = underscored(typed(raw, "settings", "table", where, {},
+                                 example="e.g. settings = { epochs = 30 }"), where)
     if "seed" in settings:
         raise MnistlabError(f"{where}: seed cannot be set for the final model: it trains with "
                             "each of the study's seeds (seeds = N, --seeds N)")
@@ -598,7 +599,7 @@ def _check_variants(variants: list[Variant], kind: str, where: str) -> None:
         if kind != "variants" and len(quoted) == 1:  # [0.1, "0.1"]: not two close values
             raise MnistlabError(f"{where}: {_given(given[0])} and {_given(given[1])}: one is "
                                 "text in quotes; write numbers without quotes")
-        if kind != "variants" and given[0] != given[1]:  # 0.1234567 and 0.1234568
+        if kind != "variants" and not _alike(*given[:2]):  # 0.1234567 and 0.1234568
             raise MnistlabError(f"{where}: {_given(given[0])} and {_given(given[1])} are both "
                                 f"labelled {twice[0]!r} (6 significant digits name a value's "
                                 "rows); give values that differ within them")
@@ -615,6 +616,18 @@ def _check_variants(variants: list[Variant], kind: str, where: str) -> None:
         raise MnistlabError(f"{where}: seed cannot vary in an experiment: every setting is "
                             "trained with each of the study's seeds (seeds = N, --seeds N), and "
                             "the noise marks compare settings across them")
+
+
+def _alike(one: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Two variants' changes as the settings they make: hidden = [32] and 32 are one value
+    (they were told apart as "both labelled '32'... give values that differ")."""
+    if one == other:
+        return True
+    try:
+        return TrainConfig.from_dict(one, typed=False) == TrainConfig.from_dict(other,
+                                                                               typed=False)
+    except (MnistlabError, TypeError, ValueError):
+        return False
 
 
 def _given(changes: dict[str, Any]) -> str:
@@ -720,7 +733,9 @@ def _listed_variants(raw: dict[str, Any], where: str) -> list[Variant]:
         translations = read_translations(item, {"label"}, at)
         for key in ("label", "original", *TRANSLATED):
             item.pop(key, None)
-        variants.append(Variant(label, item, dict(original), translations))
+        # "val-from" as the setting it spells: it went past the checks that read val_from
+        # (choose = "best" judged by the test set), and beside val_from one was dropped (hunt)
+        variants.append(Variant(label, underscored(item, at), dict(original), translations))
     return variants
 
 
