@@ -1134,3 +1134,34 @@ def test_a_folder_no_file_can_be_made_in_is_said_as_such(tmp_path, monkeypatch):
     with pytest.raises(MnistlabError, match=r"\(No space left on device\); free space on its "
                        r"device, or choose another folder$"):
         files.check_output_folder(tmp_path / "out")
+
+
+def test_a_dataset_folder_whose_files_changed_is_not_pooled_into_a_study(
+        tiny_study_toml, tiny_idx_dir, tmp_path, capsys):
+    """The files of a study's dataset folder replaced (Fashion-MNIST, then MNIST) and the
+    study run again with more seeds: the new seeds trained on the other data and were pooled
+    with the first in one table, without a word (hunt). Refused in one line; the same files
+    again (or a study with nothing left to train) go on."""
+    from conftest import make_dataset_folder
+
+    out = tmp_path / "S"
+    assert main(["study", str(tiny_study_toml), "--out", str(out), "--quiet"]) == 0
+    kept = tmp_path / "kept"
+    shutil.copytree(tiny_idx_dir, kept)
+    shutil.rmtree(tiny_idx_dir)
+    make_dataset_folder(tiny_idx_dir, 500, 200, k=10)  # other images and labels
+    shutil.copy(kept / "classes.txt", tiny_idx_dir)  # the same class names
+    capsys.readouterr()
+    assert main(["study", str(tiny_study_toml), "--out", str(out), "--seeds", "2",
+                 "--quiet"]) == 2
+    err = one_line_error(capsys)
+    assert f"dataset {tiny_idx_dir}: its files changed since this study's first runs read " \
+           "them" in err and "give another --out" in err
+    with Store(out / "study.db") as store:
+        assert len(store.finished()) == 2  # nothing trained on the other files
+    shutil.rmtree(tiny_idx_dir)
+    shutil.copytree(kept, tiny_idx_dir)
+    assert main(["study", str(tiny_study_toml), "--out", str(out), "--seeds", "2",
+                 "--quiet"]) == 0
+    with Store(out / "study.db") as store:
+        assert len(store.finished()) == 4

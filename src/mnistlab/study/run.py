@@ -340,6 +340,41 @@ def check_run_devices(spec: StudySpec, plan: Plan, runs: Iterable[PlannedRun]) -
         _device_here(spec, where.get(run.key, "the final model"), run.config.device)
 
 
+def _check_before_training(store: Store, out: Path, spec: StudySpec, plan: Plan,
+                           runs: list[PlannedRun], backend: Any) -> None:
+    """What must hold before a resumed study trains `runs` (or its final model, where its
+    results were never written): the devices here, and the data it read before."""
+    if isinstance(backend, LocalBackend):  # a cluster's workers may have what this lacks
+        _check_devices_left(spec, plan, runs)
+    if runs or not (out / "results.csv").is_file():
+        _same_data_as_before(store, _reading(spec), backend)
+
+
+def _same_data_as_before(store: Store, configs: list[TrainConfig], backend: Any) -> None:
+    """A dataset given by its folder holds what the study's first runs read: its files
+    replaced in between (Fashion-MNIST, then MNIST), a study pooled the new seeds with the
+    first in one table, and said nothing (hunt). Known datasets are checked against their
+    published checksums on every read. The data read here is the one the runs train on
+    (the local backend's); a study made before this was recorded records it now."""
+    from ..data.cache import DataCache
+    from ..data.sources import KNOWN_DATASETS
+
+    cache = getattr(backend, "cache", None) or DataCache()
+    recorded = store.data_digests()
+    digests = dict(recorded)
+    for config in {c.dataset: c for c in configs if c.dataset not in KNOWN_DATASETS}.values():
+        digest = cache.dataset(config).digest
+        if recorded.get(config.dataset, digest) != digest:
+            raise MnistlabError(
+                f"dataset {config.dataset}: its files changed since this study's first runs "
+                "read them (other images, labels or class names), and new runs would be "
+                "pooled with those; put the first files back to go on, or give another --out "
+                "for a study of these")
+        digests[config.dataset] = digest
+    if digests != recorded:
+        store.set_data_digests(digests)
+
+
 def _check_devices_left(spec: StudySpec, plan: Plan, runs: list[PlannedRun]) -> None:
     """Before a resumed study trains `runs`: their devices, and, while experiments are left
     with the final model chosen from the best variants, every device the final model may take
@@ -401,8 +436,7 @@ def train_study(spec: StudySpec, out: str | Path, *, backend: Any = None,
         mend_folders(out, plan.to_train + explicit, done)
         todo = [r for r in plan.to_train if r.key not in done]
         early_final = [r for r in explicit if r.key not in done and not _trained_twin(r, plan)]
-        if local:
-            _check_devices_left(spec, plan, todo + early_final)
+        _check_before_training(store, out, spec, plan, todo + early_final, backend)
         # The study bar counts distinct runs, finished ones too (a resumed study starts part
         # way). The best variants' final runs are known only once the experiments are done:
         # until then the bar counts one per seed, and then the runs themselves.

@@ -125,6 +125,16 @@ class Store:
         self._write("INSERT OR REPLACE INTO meta VALUES ('dataset_folders', ?)",
                     (json.dumps(folders),), "record where its data is")
 
+    def data_digests(self) -> dict[str, str]:
+        """The digest (data.dataset.Dataset.digest) of each dataset given by its folder, as
+        the study first read it; an entry edited into another shape is recorded again."""
+        digests = self._meta("data_digests", dict) or {}
+        return {k: v for k, v in digests.items() if isinstance(v, str)}
+
+    def set_data_digests(self, digests: dict[str, str]) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES ('data_digests', ?)",
+                    (json.dumps(digests),), "record which data it read")
+
     def set_key_placement(self, placement: dict[str, Any]) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES ('key_placement', ?)",
                     (json.dumps(placement),), "record how its runs are named")
