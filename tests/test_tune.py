@@ -497,6 +497,9 @@ def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
                     "## Best configuration, retrained", "plain sgd, published"):
         assert heading in report
     assert f"Trial {result.best.number} reached" in report
+    # both configurations scored on the test set: it said "used once, by the best" (hunt)
+    assert "The test set is used once by each of two configurations" in report
+    assert "The test set is used once, by the retrained best" not in report
     # the command names best.toml where it is from where the search ran (it said best.toml)
     assert f"`mnistlab train --config {out / 'best.toml'}`, run where this search was" in report
     assert "(mean ± sd over n = 2 retrained seeds)" in report

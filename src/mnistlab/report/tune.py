@@ -129,8 +129,11 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Heading(1, t(lang, "method")))
     if spec.is_quick:
         doc.add(Paragraph(t(lang, "tune.quick")))
-    doc.add(Paragraph(t(lang, "tune.intro" if result.retrained else "tune.intro.no_test",
-                        seed=result.seed)))  # it said the test set was used, with none
+    # it said the test set was used, with none; and "once, by the best" beside the compared
+    # configuration's test scores (hunt)
+    intro = ("tune.intro.no_test" if not result.retrained else
+             "tune.intro.compared" if result.compared else "tune.intro")
+    doc.add(Paragraph(t(lang, intro, seed=result.seed)))
     doc.add(Paragraph(t(lang, f"tune.pruner.{result.pruner}", max_epochs=max_epochs(spec))))
     doc.add(Paragraph(t(lang, "tune.counts", total=len(result.trials),
                         complete=len(result.by_state("COMPLETE")),
