@@ -2562,7 +2562,11 @@ def test_the_method_says_what_two_seeds_can_measure_and_which_runs_use_the_test_
     assert "the final model's apart" not in report
     result = run_study(load_study(str(tiny_study)), tmp_path / "S")
     stored = to_markdown(build_document(dataclasses.replace(result, seeds_stored=3)))
-    assert "(one row per distinct run of its 2 seeds);" in stored
+    assert "(one row per distinct run, with 2 seeds);" in stored
+    # one seed read "de sus 1 semilla" in Spanish (hunt)
+    one = to_markdown(build_document(dataclasses.replace(
+        result, seeds_stored=3, spec=dataclasses.replace(result.spec, seeds=1)), lang="es"))
+    assert "(una fila por ejecución distinta, con 1 semilla);" in one
 
 
 @pytest.mark.parametrize("lang, line", [
