@@ -179,3 +179,20 @@ def test_a_long_legend_entry_wraps_whole_with_its_suffix():
     fig = figures.experiment_curves({name: [[0.1, 0.1]]}, "fallo", "es",
                                     reported={name: [[0.9, 0.9]]}, chance=0.1)
     assert all(max(map(len, text.split("\n"))) <= 60 for text in _legend_texts(fig))
+
+
+def test_a_grid_s_long_labels_stand_on_lines_of_their_own_and_the_legend_below():
+    """A Spanish grid's labels ("dropout 0,3; decaimiento de pesos 0,001"), slanted, left the
+    axes under half the figure, and the legend inside them covered an error bar (hunt)."""
+    from mnistlab.figures import point_chart, wrapped_label
+
+    labels = ["dropout 0; decaimiento de pesos 0", "dropout 0,3; decaimiento de pesos 0,001"]
+    fig = point_chart(labels, [0.8, 0.81], [0.01, 0.01], "dropout × decaimiento de pesos",
+                      base_label=labels[0], lang="es", seeds=2)
+    ticks = fig.axes[0].get_xticklabels()
+    assert [t.get_text() for t in ticks] == [wrapped_label(label) for label in labels]
+    assert ticks[1].get_text() == "dropout 0,3\ndecaimiento de\npesos 0,001"
+    assert ticks[0].get_rotation() == 0
+    assert fig.axes[0].get_legend() is None and len(fig.legends) == 1
+    assert wrapped_label("0,001") == "0,001" and wrapped_label("lr=0.01, optimizer=adam") == \
+        "lr=0.01\noptimizer=adam"

@@ -336,19 +336,34 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
                    label=t(lang, "plot.diverged_value"))
         pad = 0.08 * (x.max() - x.min()) or 0.5  # a value with no point: not on the edge
         ax.set_xlim(x.min() - pad, x.max() + pad)
-    ax.set_xticks(x, labels, rotation=20)
+    shown = [wrapped_label(label) for label in labels]
+    stacked = any("\n" in label for label in shown)  # a grid's cells, in words
+    ax.set_xticks(x, shown, rotation=0 if stacked else 20, fontsize=8 if stacked else None)
     ax.set_xlabel(title)  # the values' axis was unnamed
     ax.set_ylabel(t(lang, "plot.val"))
     in_percent(ax.yaxis, lang)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    if marked:  # below the axes, the figure grown by it: "best" placed it over the mark
+    if marked or stacked:  # below the axes, the figure grown by it: "best" placed it over
+        # the mark, or over an error bar where long labels left the axes short (hunt)
         handles, names = ax.get_legend_handles_labels()
-        fig.set_size_inches(6.4, 3.6 + 0.2 * len(names))
+        lines = max(label.count("\n") + 1 for label in shown)
+        fig.set_size_inches(6.4, 3.6 + 0.2 * len(names) + 0.15 * (lines - 1) * stacked)
         fig.legend(handles, names, fontsize=8, loc="outside lower center")
     else:
         ax.legend(fontsize=8)
     return localised(fig, lang)
+
+
+def wrapped_label(label: str, width: int = 15) -> str:
+    """A value's label as a tick shows it: a grid cell's settings one to a line
+    ("dropout 0,3; decaimiento de pesos 0,001", slanted, left the axes under half the
+    figure: hunt), other long labels broken between words."""
+    if len(label) <= width:
+        return label
+    apart = next((a for a in (";", ",") if f"{a} " in label), None)
+    parts = [p.strip() for p in label.split(apart)] if apart else [label]
+    return "\n".join(textwrap.fill(part, width) for part in parts)
 
 
 def _number_in(label: str, lang: str) -> float:
