@@ -196,3 +196,21 @@ def test_a_grid_s_long_labels_stand_on_lines_of_their_own_and_the_legend_below()
     assert fig.axes[0].get_legend() is None and len(fig.legends) == 1
     assert wrapped_label("0,001") == "0,001" and wrapped_label("lr=0.01, optimizer=adam") == \
         "lr=0.01\noptimizer=adam"
+
+
+def test_a_crowded_grid_s_labels_slant_and_keep_their_numbers_whole():
+    """Review: "weight_decay=0.0001" was broken into "weight_decay=0." and "0001", and nine
+    upright labels of a 3 x 3 grid ran into each other."""
+    import itertools
+
+    from mnistlab.figures import point_chart, wrapped_label
+
+    assert wrapped_label("weight_decay=0.0001, batch_size=128") == \
+        "weight_decay=0.0001\nbatch_size=128"
+    assert wrapped_label("learning_rate=0.0001") == "learning_rate=0.0001"
+    labels = [f"lr={a}, weight_decay={b}" for a, b in
+              itertools.product([0.001, 0.01, 0.1], [0, 0.0001, 0.001])]
+    fig = point_chart(labels, [0.8] * 9, [0.01] * 9, "lr×weight_decay", lang="en", seeds=2)
+    ticks = fig.axes[0].get_xticklabels()
+    assert {t.get_rotation() for t in ticks} == {30}
+    assert all("=0.\n" not in t.get_text() for t in ticks)

@@ -266,19 +266,22 @@ def too_slow(case: Case, found: list[Finding]) -> Finding | None:
 
 
 def held_back(case: Case, found: list[Finding]) -> Finding | None:
-    """A run near chance whose settings are enough to explain it: weight decay far above the
-    usual, dropout of most units, or BCE averaged over K outputs under SGD (gradients K
-    times smaller).
-    The rules after it sent such runs to check their labels, or to lower the lr (hunt)."""
+    """A run near chance whose settings are enough to explain it: weight decay that shrinks
+    the weights faster than they learn, dropout of most units, or BCE averaged over K outputs
+    under SGD (gradients K times smaller). The rules after it sent such runs to check their
+    labels, or to lower the lr (hunt). Only once other explanations are ruled out: a loss that
+    spiked (steps too large, said by no-signal), or too few steps to learn anything (review:
+    both were blamed on a dropout of 0.7)."""
     config = case.config
-    if (config.shuffle_labels or _any(found, "too-slow")
-            or _accuracy(case.last) > case.chance + 0.1):
+    steps = _steps_in_first_epoch(case.observed, config) * len(case.history)
+    if (config.shuffle_labels or _any(found, "too-slow") or steps < FEW_STEPS
+            or _loss_peak(case) > 2 * case.lnk or _accuracy(case.last) > case.chance + 0.1):
         return None
     usual = WD_RANGES[config.optimizer]
     values: dict[str, Any] = {"epochs": len(case.history), "acc": _accuracy(case.last),
                               "chance": case.chance, "optimizer": config.optimizer,
                               "lr": config.lr}
-    if config.weight_decay > usual[1] * (10 if config.optimizer == "adamw" else 50):
+    if _decay_dominates(config, steps):
         return Finding("held-back", "problem", {
             **values, "kind": "weight-decay", "wd": config.weight_decay,
             "setting": f"--weight-decay {config.weight_decay:g}", "lo": usual[0],
@@ -291,6 +294,24 @@ def held_back(case: Case, found: list[Finding]) -> Finding | None:
         return Finding("held-back", "problem", {**values, "kind": "bce-loss",
                                                 "setting": "--loss bce", "k": case.k})
     return None
+
+
+def _decay_dominates(config: TrainConfig, steps: int) -> bool:
+    """Weight decay far above the usual that, over the run's steps, shrinks the weights by a
+    factor e or more on its own: lr x decay x steps (SGD's momentum multiplies its steps;
+    AdamW decays by lr x decay each step). Adam adds it to the gradient it normalises, so
+    there a decay far above the usual outweighs the gradient at any lr. SGD at lr 0.01 with
+    0.06 shrinks by 8% over 141 steps: not what held LeNet-5 back (review)."""
+    wd, top = config.weight_decay, WD_RANGES[config.optimizer][1]
+    if config.optimizer == "adam":
+        return wd > 50 * top
+    speed = 1 / (1 - config.momentum) if config.optimizer == "sgd" else 1.0
+    return wd > 10 * top and config.lr * wd * steps * speed >= 1
+
+
+def _loss_peak(case: Case) -> float:
+    """The highest finite training loss the run's trace sampled (0 without one)."""
+    return max((v for _, v in case.observed.loss_trace or () if math.isfinite(v)), default=0.0)
 
 
 def not_learning(case: Case, found: list[Finding]) -> Finding | None:
@@ -436,8 +457,7 @@ def no_signal(case: Case, found: list[Finding]) -> Finding | None:
         # a loss that spiked past twice a fresh network's (ln K) before settling at chance:
         # steps too large (SGD at lr 1 with momentum 0.9 reached 12.6), not labels without
         # information, which keep it near ln K (2.40 at most, shuffled)
-        peak = max((v for _, v in case.observed.loss_trace or () if math.isfinite(v)),
-                   default=0.0)
+        peak = _loss_peak(case)
         overshot = {"kind": "overshot", "peak": peak, "lnk": case.lnk} \
             if peak > 2 * case.lnk and not case.config.shuffle_labels else {}
         return Finding("no-signal", "problem", {

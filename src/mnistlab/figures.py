@@ -338,7 +338,10 @@ def point_chart(labels: Sequence[str], means: Sequence[float], sds: Sequence[flo
         ax.set_xlim(x.min() - pad, x.max() + pad)
     shown = [wrapped_label(label) for label in labels]
     stacked = any("\n" in label for label in shown)  # a grid's cells, in words
-    ax.set_xticks(x, shown, rotation=0 if stacked else 20, fontsize=8 if stacked else None)
+    crowded = stacked and len(labels) > 5  # upright, a 3 x 3 grid's ran into each other
+    ax.set_xticks(x, shown, rotation=30 if crowded else 0 if stacked else 20,
+                  fontsize=8 if stacked else None, ha="right" if crowded else "center",
+                  rotation_mode="anchor" if crowded else "default")
     ax.set_xlabel(title)  # the values' axis was unnamed
     ax.set_ylabel(t(lang, "plot.val"))
     in_percent(ax.yaxis, lang)
@@ -363,7 +366,8 @@ def wrapped_label(label: str, width: int = 15) -> str:
         return label
     apart = next((a for a in (";", ",") if f"{a} " in label), None)
     parts = [p.strip() for p in label.split(apart)] if apart else [label]
-    return "\n".join(textwrap.fill(part, width) for part in parts)
+    return "\n".join(textwrap.fill(part, width, break_long_words=False,  # 0.0001 whole
+                                   break_on_hyphens=False) for part in parts)
 
 
 def _number_in(label: str, lang: str) -> float:
