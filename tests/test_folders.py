@@ -1165,3 +1165,27 @@ def test_a_dataset_folder_whose_files_changed_is_not_pooled_into_a_study(
                  "--quiet"]) == 0
     with Store(out / "study.db") as store:
         assert len(store.finished()) == 4
+
+
+def test_a_search_whose_dataset_files_changed_is_refused_before_new_trials(
+        tiny_space_toml, tiny_idx_dir, tmp_path, capsys):
+    """The same for a search: trials on the replaced files joined the first ones (hunt)."""
+    from conftest import make_dataset_folder
+
+    out = tmp_path / "T"
+    argv = ["tune", str(tiny_space_toml), "--out", str(out), "--no-report", "--quiet"]
+    assert main([*argv, "--trials", "2"]) == 0
+    kept = tmp_path / "kept"
+    shutil.copytree(tiny_idx_dir, kept)
+    shutil.rmtree(tiny_idx_dir)
+    make_dataset_folder(tiny_idx_dir, 500, 200, k=10)
+    shutil.copy(kept / "classes.txt", tiny_idx_dir)
+    capsys.readouterr()
+    assert main([*argv, "--trials", "3"]) == 2
+    err = one_line_error(capsys)
+    assert f"dataset {tiny_idx_dir}: its files changed since this search's first trials " \
+           "read them" in err
+    assert len(json.loads((out / "search.json").read_text())["data_digests"]) == 1
+    shutil.rmtree(tiny_idx_dir)
+    shutil.copytree(kept, tiny_idx_dir)
+    assert main([*argv, "--trials", "3"]) == 0

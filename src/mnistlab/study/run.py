@@ -347,30 +347,17 @@ def _check_before_training(store: Store, out: Path, spec: StudySpec, plan: Plan,
     if isinstance(backend, LocalBackend):  # a cluster's workers may have what this lacks
         _check_devices_left(spec, plan, runs)
     if runs or not (out / "results.csv").is_file():
-        _same_data_as_before(store, _reading(spec), backend)
+        _same_data_as_before(store, _reading(spec))
 
 
-def _same_data_as_before(store: Store, configs: list[TrainConfig], backend: Any) -> None:
-    """A dataset given by its folder holds what the study's first runs read: its files
-    replaced in between (Fashion-MNIST, then MNIST), a study pooled the new seeds with the
-    first in one table, and said nothing (hunt). Known datasets are checked against their
-    published checksums on every read. The data read here is the one the runs train on
-    (the local backend's); a study made before this was recorded records it now."""
-    from ..data.cache import DataCache
-    from ..data.sources import KNOWN_DATASETS
+def _same_data_as_before(store: Store, configs: list[TrainConfig]) -> None:
+    """Each dataset given by its folder holds what the study's first runs read
+    (data.dataset.unchanged_data). Its files' digest is read here, nothing decoded: the runs
+    may train in workers or on a cluster (review: read twice there)."""
+    from ..data.dataset import unchanged_data
 
-    cache = getattr(backend, "cache", None) or DataCache()
     recorded = store.data_digests()
-    digests = dict(recorded)
-    for config in {c.dataset: c for c in configs if c.dataset not in KNOWN_DATASETS}.values():
-        digest = cache.dataset(config).digest
-        if recorded.get(config.dataset, digest) != digest:
-            raise MnistlabError(
-                f"dataset {config.dataset}: its files changed since this study's first runs "
-                "read them (other images, labels or class names), and new runs would be "
-                "pooled with those; put the first files back to go on, or give another --out "
-                "for a study of these")
-        digests[config.dataset] = digest
+    digests = unchanged_data([c.dataset for c in configs], recorded, "study")
     if digests != recorded:
         store.set_data_digests(digests)
 

@@ -791,9 +791,25 @@ def _data_folders(out: Path, spec: TuneSpec) -> dict[str, str]:
     from ..data.dataset import relative_folders
 
     before = _search_json(out).get("dataset_folders")
+    return relative_folders(_datasets(spec), before if isinstance(before, dict) else {},
+                            "search")
+
+
+def _data_digests(out: Path, spec: TuneSpec) -> dict[str, str]:
+    """The digest of each dataset the search reads from a folder, as search.json is to record
+    it: its files replaced between sessions, new trials joined the first ones, without a
+    word (hunt); refused (data.dataset.unchanged_data)."""
+    from ..data.dataset import unchanged_data
+
+    before = _search_json(out).get("data_digests")
+    return unchanged_data(_datasets(spec), before if isinstance(before, dict) else {},
+                          "search")
+
+
+def _datasets(spec: TuneSpec) -> list[str]:
+    """The datasets a search reads: its base's, and the compared configuration's."""
     compare = spec.compare_config()
-    datasets = [spec.base.dataset, *([compare.dataset] if compare is not None else [])]
-    return relative_folders(datasets, before if isinstance(before, dict) else {}, "search")
+    return [spec.base.dataset, *([compare.dataset] if compare is not None else [])]
 
 
 def _search_json(out: Path) -> dict[str, Any]:
@@ -844,6 +860,7 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
         with files.exclusive(lock, "the start of a search", wait=True, waiting=waiting):
             check_same_search(out, spec, url, name)  # again, now that no other is starting
             folders = _data_folders(out, spec)  # refused before the folder changes (review)
+            digests = _data_digests(out, spec)
             study = open_study(spec, url, study_name=name, sampler=make_sampler(seed),
                                pruner=make_pruner(pruner, spec))
             check_same_draws(study, seed, pruner)
@@ -851,6 +868,7 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
             files.write_text(out / "space.toml", spec_toml(spec))
             ours = _search_record(out, url, name)
             record = {**_search_json(out), **ours, "dataset_folders": folders,
+                      "data_digests": digests,
                       "file_from_out": _file_from_out(out, ours["storage"])}
             if _search_json(out) != record:  # new, its SQLite file moved, its data found
                 files.write_json(out / SEARCH_FILE, record)
