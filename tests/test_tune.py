@@ -200,6 +200,29 @@ BAD_SPACES = [
      "space.batch_size high=1000000000"),
     (lambda d: d["base"].update(hidden=[500_000, 500]), "[base]: mlp would have about"),
     (lambda d: d["compare"]["settings"].update(hidden=[10**8]), "[compare]: mlp would have"),
+    # hunt: a condition listing no value (never drawn; the report failed with an IndexError)
+    (lambda d: d["space"]["momentum"].update(when={"optimizer": []}),
+     "space.momentum.when: optimizer = [] lists no value; give one or more of its choices"),
+    # hunt: a comparison on other data, validation or seeds, set beside the best as alike
+    (lambda d: d["compare"]["settings"].update({"val-from": "test"}),
+     "[compare]: settings give val_from = 'test', where [base] has 'train': the comparison is "
+     "set beside the best configuration's retrained runs, and both must be judged on the same "
+     "validation set"),
+    (lambda d: d["compare"]["settings"].update(dataset="mnist"),
+     "both must learn the same data; leave it out"),
+    (lambda d: d["compare"]["settings"].update(seed=5), "it is retrained with the best's seeds"),
+    # hunt: one setting in two spellings, whichever the merge put last taken
+    (lambda d: d["base"].update({"batch-size": 64, "batch_size": 32}),
+     "[base]: batch_size and batch-size are one setting, given twice; keep one"),
+    (lambda d: d["compare"]["settings"].update({"batch-size": 16, "batch_size": 64}),
+     "[compare] settings: batch-size and batch_size are one setting"),
+    (lambda d: d.update(quick={"val-size": 100, "val_size": 150}),
+     "[quick]: val-size and val_size are one setting"),
+    # hunt: one value in two forms, trained twice under two names
+    (lambda d: d["space"]["hidden"].update(choices=[[16], 16, [32, 16]]),
+     "space.hidden: choices [16] and 16 are one value, as a run takes it; give each once"),
+    (lambda d: d["space"].update(batch_size={"type": "categorical", "choices": [32, 32.0]}),
+     "space.batch_size: choices 32 and 32.0 are one value"),
 ]
 
 
@@ -1970,3 +1993,13 @@ def test_a_relative_data_dir_is_kept_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec = TuneOptions(data_dir="data2").apply(load_space("fashion-mlp"))
     assert spec.base.data_dir == str(tmp_path / "data2")
+
+
+def test_a_dashed_max_epochs_caps_the_quick_form():
+    """[quick] max-epochs was "unknown setting (did you mean epochs?)", and epochs = 2 there
+    capped the base alone, not a searched range (hunt)."""
+    data = _with(lambda d: d.update(quick={"max-epochs": 2}))
+    data["space"]["epochs"].update(low=1, high=5)
+    quick = parse_space(data, where="s.toml").with_quick()
+    assert quick.base.epochs == 2
+    assert [p.high for p in quick.params if p.name == "epochs"] == [2]

@@ -67,6 +67,7 @@ from ..config import (
     require_validation,
     setting_name,
     typed,
+    underscored,
 )
 from ..errors import MnistlabError, did_you_mean
 from ..messages import choice_text, listed, setting_text, t
@@ -306,8 +307,12 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
     if unknown:
         raise MnistlabError(f"{where}: unknown key(s) {', '.join(unknown)}; "
                             f"allowed: {', '.join(TOP_KEYS)}")
-    base = _judged_on_validation(checked_config(_table(data, "base", where), f"{where} [base]"),
-                                 f"{where} [base]")
+    # each table's keys as the settings they spell: of batch-size and batch_size, the one
+    # its merge happened to put last was taken, and [quick] max-epochs was "did you mean
+    # epochs?" (hunt)
+    base = _judged_on_validation(checked_config(
+        underscored(_table(data, "base", where), f"{where} [base]"), f"{where} [base]"),
+        f"{where} [base]")
     space = _table(data, "space", where)
     if not space:
         raise MnistlabError(f"{where}: [space] is empty; add at least one [space.NAME] table "
@@ -319,7 +324,7 @@ def parse_space(data: dict[str, Any], *, where: str = "space") -> TuneSpec:
     compare = None
     if "compare" in data:
         compare = _parse_compare(_table(data, "compare", where), base, where)
-    quick = _table(data, "quick", where)
+    quick = underscored(_table(data, "quick", where), f"{where} [quick]")
     if quick:
         cap = quick.get("max_epochs")
         if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
@@ -459,7 +464,7 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         checked_config({**base.to_dict(), **first, name: value}, f"{key} {label}")
 
     if kind == "categorical":
-        return Param(name, kind, choices=_parse_choices(raw.get("choices"), key, check),
+        return Param(name, kind, choices=_parse_choices(raw.get("choices"), key, check, name),
                      when=when)
     low, high, log, step = _parse_range(raw, kind == "int", key)
     wanted = int if kind == "int" else float
@@ -518,7 +523,7 @@ def _spread(settings: tuple[list[tuple[str, Any]], ...], count: int
         yield tuple(picked)
 
 
-def _parse_choices(choices: Any, key: str, check: Callable[[Any, str], None]
+def _parse_choices(choices: Any, key: str, check: Callable[[Any, str], None], name: str
                    ) -> tuple[Any, ...]:
     """A categorical parameter's choices, each one a valid setting (lists become tuples)."""
     if not isinstance(choices, list) or not choices:
@@ -543,7 +548,25 @@ def _parse_choices(choices: Any, key: str, check: Callable[[Any, str], None]
     encoded = [encode_choice(c) for c in clean]
     if len(set(map(repr, encoded))) != len(encoded):
         raise MnistlabError(f"{key}: choices repeat a value: {quote(choices)}")
+    _one_value_once(clean, key, name)
     return tuple(clean)
+
+
+def _one_value_once(choices: list[Any], key: str, name: str) -> None:
+    """Two choices a run takes as one value (hidden [32] and 32, batch sizes 32 and 32.0):
+    trials of both trained the same network under two names (hunt)."""
+    seen: dict[Any, Any] = {}
+    for choice in choices:
+        try:
+            value = getattr(TrainConfig.from_dict(
+                {name: list(choice) if isinstance(choice, tuple) else choice}, typed=False), name)
+            first = seen.setdefault(value, choice)
+        except (MnistlabError, TypeError, ValueError):
+            continue
+        if first is not choice:
+            shown = [quote(list(c) if isinstance(c, tuple) else c) for c in (first, choice)]
+            raise MnistlabError(f"{key}: choices {shown[0]} and {shown[1]} are one value, as a "
+                                "run takes it; give each once")
 
 
 def _parse_range(raw: dict[str, Any], whole: bool, key: str
@@ -610,6 +633,9 @@ def _parse_when(raw: Any, earlier: list[Param], key: str) -> dict[str, tuple[Any
         values = allowed if isinstance(allowed, list) and not (
             allowed and all(isinstance(v, int) for v in allowed) and
             any(isinstance(c, tuple) for c in param.choices)) else [allowed]
+        if not values:  # no value at all: never drawn, and the report failed (hunt)
+            raise MnistlabError(f"{key}.when: {raw_other} = [] lists no value; give one or "
+                                f"more of its choices ({param.describe()})")
         encoded = tuple(encode_choice(v) for v in values)
         missing = [v for v in encoded if v not in param.encoded_choices]
         if missing:
@@ -639,7 +665,15 @@ def _parse_compare(raw: dict[str, Any], base: TrainConfig, where: str) -> Compar
     settings = raw.get("settings", {})
     if not isinstance(settings, dict):
         raise MnistlabError(f"{where} [compare]: settings must be a table")
-    checked_config({**base.to_dict(), **settings}, f"{where} [compare]")
+    settings = underscored(settings, f"{where} [compare] settings")
+    compared = checked_config({**base.to_dict(), **settings}, f"{where} [compare]")
+    for key, why in {**JUDGED_ALIKE, "seed": "it is retrained with the best's seeds"}.items():
+        if getattr(compared, key) != getattr(base, key):  # (hunt) set beside the best as alike
+            raise MnistlabError(
+                f"{where} [compare]: settings give {key} = {quote(settings[key])}, where "
+                f"[base] has {quote(getattr(base, key))}: the comparison is set beside the "
+                f"best configuration's retrained runs, and {why.replace('each', 'both')}; "
+                "leave it out")
     val = raw.get("val")
     if val is not None:
         val = float(_number(val, f"{where} [compare].val", whole=False))
