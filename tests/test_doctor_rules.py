@@ -457,3 +457,16 @@ def test_a_heavy_dropout_is_not_blamed_for_a_spike_or_for_too_few_steps():
     few = _at_chance(model="mlp", dropout=0.7, train_size=3000, batch_size=3000)
     assert "held-back" not in {f.code for f in few}
     assert _at_chance(model="mlp", dropout=0.7)[0].code == "held-back"
+
+
+@pytest.mark.parametrize("loss, named", [("ce", False), ("ce-on-softmax", True)])
+def test_a_healthy_first_epoch_on_three_classes_is_not_softmax_applied_twice(loss, named):
+    """3 classes: the floor ln(1 + 2/e) = 0.55, and a healthy first epoch of cross-entropy on
+    logits at 100% accuracy read 0.58, told "Softmax applied twice" with the fix it already
+    had (hunt)."""
+    history = [_epoch(1, train_loss=0.60, train_loss_eval=0.5824, train_accuracy_eval=1.0,
+                      val_accuracy=1.0)]
+    found = diagnose(TrainConfig(loss=loss), history,
+                     _observed(history, class_names=["a", "b", "c"], val_label_counts=[20] * 3,
+                               val_pred_counts=[20] * 3))
+    assert ("softmax-twice" in {f.code for f in found}) == named
