@@ -67,6 +67,14 @@ def _test_images_of_another_size(folder: Path) -> None:
 BAD_FOLDERS = [
     ("wrong-magic", _rewrite(TRAIN_IMAGES, lambda d: b"\x12\x34" + d[2:]),
      TRAIN_IMAGES, "bad magic number 0x12340803"),
+    # hunt: a gzipped .gz gzipped again was "bad magic number 0x1f8b0800 ... is this IDX?"
+    ("gzipped-twice", _rewrite(TRAIN_IMAGES, gzip.compress),
+     TRAIN_IMAGES, "gzipped twice (gzip's magic number inside the unpacked file); gunzip it "
+                   "once"),
+    # hunt: labels of shape (count, 1) were only asked "is this the right file?"
+    ("labels-as-a-column", lambda f: write_idx(f / TRAIN_LABELS, np.zeros((20, 1), np.uint8)),
+     TRAIN_LABELS, "has 2 dimension(s) but should hold labels (1 dimension, magic 0x00000801); "
+                   "save the labels flat, as (count,)"),
     ("wrong-dtype-code", _rewrite(TRAIN_IMAGES, lambda d: d[:2] + b"\x0a" + d[3:]),
      TRAIN_IMAGES, "IDX data type 0x0a does not exist (IDX has 0x08, 0x09, 0x0b"),
     ("float-header-on-bytes", _rewrite(TRAIN_IMAGES, lambda d: d[:2] + b"\x0d" + d[3:]),

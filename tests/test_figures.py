@@ -214,3 +214,17 @@ def test_a_crowded_grid_s_labels_slant_and_keep_their_numbers_whole():
     ticks = fig.axes[0].get_xticklabels()
     assert {t.get_rotation() for t in ticks} == {30}
     assert all("=0.\n" not in t.get_text() for t in ticks)
+
+
+def test_a_confusion_matrix_of_many_classes_stays_a_figure_one_can_open():
+    """256 classes made a 15,708 x 14,137-pixel PNG in 40 s that PIL refuses to open (hunt)."""
+    import numpy as np
+
+    from mnistlab.figures import CONFUSION_MAX_INCHES, confusion
+
+    k = 256
+    fig = confusion(np.eye(k, dtype=int) * 5, [f"c{i}" for i in range(k)])
+    assert max(fig.get_size_inches()) <= CONFUSION_MAX_INCHES
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert len(ticks) <= 64 and ticks[:2] == ["c0", "c4"]
+    assert not fig.axes[0].texts  # no counts in cells too small for them

@@ -184,21 +184,30 @@ def _epoch_axis(ax: Any, lang: str) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
+CONFUSION_MAX_INCHES = 16.0
+
+
 @drawn
 def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "",
               lang: str = "en") -> Any:
     """Counts with the diagonal readable; rows are the true class."""
     m = np.asarray(matrix)
     k = len(class_names)
-    size = max(5.0, 0.55 * k + 2)
+    # at most 16 inches: 256 classes made a 15,708-pixel figure in 40 s that PIL refuses to
+    # open (hunt); past 64 classes, a name on every 2nd, 3rd... row (7-point at the most)
+    size = min(max(5.0, 0.55 * k + 2), CONFUSION_MAX_INCHES)
     fig, ax = subplots(figsize=(size, size * 0.9), layout="compressed")
     image = ax.imshow(m, cmap="Blues")
-    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(k), class_names)
+    every = max(1, math.ceil(k / 64))
+    shown = range(0, k, every)
+    names = [class_names[i] for i in shown]
+    small = {"fontsize": 7} if k > 24 else {}
+    ax.set_xticks(shown, names, rotation=45 if k <= 64 else 90, ha="right", **small)
+    ax.set_yticks(shown, names, **small)
     ax.set_xlabel(t(lang, "plot.predicted"))
     ax.set_ylabel(t(lang, "plot.true"))
     threshold = m.max() / 2 if m.size else 0
-    if k <= 64:  # each cell is about half an inch at any k: room for a 7-point count (errors
+    if size / k >= 0.3:  # a third of an inch a cell or more: room for a 7-point count (errors
         # of 1-5 were near-white cells without one past 20 classes); past 20 classes an empty
         # cell stays blank (47 classes: 2,209 labels, 8-13 s of a 33 s run, mostly zeros)
         for i, j in zip(*np.nonzero(m) if k > 20 else np.indices((k, k)).reshape(2, -1)):

@@ -164,6 +164,9 @@ def check_header(head: bytes | np.ndarray, name: str, *,
                             f"{REFETCH}")
     zero, type_code, ndim = struct.unpack(">HBB", head[:4])
     if zero != 0:
+        if head[:2] == b"\x1f\x8b":  # gzip's own magic, once unpacked (hunt: "is this IDX?")
+            raise MnistlabError(f"{name}: gzipped twice (gzip's magic number inside the "
+                                "unpacked file); gunzip it once, keeping the .gz name")
         raise MnistlabError(f"{name}: bad magic number 0x{head[:4].hex()} (IDX files start "
                             "0x00000803 for images, 0x00000801 for labels); is this an IDX "
                             "file?")
@@ -177,7 +180,9 @@ def check_header(head: bytes | np.ndarray, name: str, *,
         # 1 for 3 (or 3 for 1) is the other file; 4 is images with a channel axis (n, h, w, 1)
         why = ("are the images and labels files swapped?" if {ndim, expect_dims} == {1, 3} else
                "save grayscale images as (count, height, width), one channel and no axis for "
-               "it" if expect_dims == 3 and ndim == 4 else "is this the right file?")
+               "it" if expect_dims == 3 and ndim == 4 else
+               "save the labels flat, as (count,): labels.ravel() in NumPy" if expect_dims == 1
+               and ndim == 2 else "is this the right file?")
         raise MnistlabError(f"{name}: has {ndim} dimension(s) but should hold {wanted}; {why}")
     if ndim > MAX_DIMS:
         raise MnistlabError(f"{name}: header announces {ndim} dimensions, more than the "
