@@ -223,6 +223,13 @@ BAD_SPACES = [
      "space.hidden: choices [16] and 16 are one value, as a run takes it; give each once"),
     (lambda d: d["space"].update(batch_size={"type": "categorical", "choices": [32, 32.0]}),
      "space.batch_size: choices 32 and 32.0 are one value"),
+    # hunt: settings every trial trained alike
+    (lambda d: (d["base"].update(loss="bce"), d["space"].update(
+        label_smoothing={"type": "float", "low": 0.0, "high": 0.2})),
+     "space.label_smoothing: no loss drawn reads it (bce; only ce and ce-on-softmax do)"),
+    (lambda d: d["space"].update(metric={"type": "categorical",
+                                         "choices": ["accuracy", "binary-accuracy"]}),
+     "'metric' cannot be searched: it changes what a run reports, not what it learns"),
 ]
 
 

@@ -355,7 +355,9 @@ def _check_read(params: list[Param], base: TrainConfig, where: str) -> None:
     for param in params:
         models = {m for m in list_models() if param.name in model_settings(m)}
         decider, readers = (("model", models) if models else
-                            ("optimizer", {"sgd"}) if param.name in SGD_SETTINGS
+                            ("optimizer", {"sgd"}) if param.name in SGD_SETTINGS else
+                            # beside --loss bce every trial alike (hunt)
+                            ("loss", {"ce", "ce-on-softmax"}) if param.name == "label_smoothing"
                             else ("", set()))
         if not decider:
             continue
@@ -421,6 +423,10 @@ NOT_SEARCHED = {
     "seed": "searching seeds picks luck; the best trial is retrained with fresh seeds "
     "(--retrain-seeds)",
     "device": "where a trial runs does not change what it learns (use --device)",
+    # every trial is judged on its validation accuracy whatever it reports: the best was
+    # credited with a metric that changed nothing (hunt)
+    "metric": "it changes what a run reports, not what it learns, and every trial is judged "
+    "on its validation accuracy",
 }
 
 
