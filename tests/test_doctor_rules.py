@@ -470,3 +470,10 @@ def test_a_healthy_first_epoch_on_three_classes_is_not_softmax_applied_twice(los
                      _observed(history, class_names=["a", "b", "c"], val_label_counts=[20] * 3,
                                val_pred_counts=[20] * 3))
     assert ("softmax-twice" in {f.code for f in found}) == named
+
+
+def test_a_summary_without_its_training_size_is_still_told_what_held_it_back():
+    """Review: with no train_size (an older summary.json), the step count was 0, "fewer than
+    100", and a run held back by SGD's weight decay of 2 was told to check its labels."""
+    found = _at_chance(train_size=0, optimizer="sgd", lr=0.1, weight_decay=2.0)
+    assert found[0].code == "held-back" and found[0].values["kind"] == "weight-decay"

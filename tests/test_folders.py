@@ -1189,3 +1189,16 @@ def test_a_search_whose_dataset_files_changed_is_refused_before_new_trials(
     shutil.rmtree(tiny_idx_dir)
     shutil.copytree(kept, tiny_idx_dir)
     assert main([*argv, "--trials", "3"]) == 0
+
+
+def test_class_names_written_another_way_are_the_same_data_to_the_digest(tiny_idx_dir):
+    """Review: a byte-order mark or a blank last line added to classes.txt (the names the
+    loader reads unchanged) made a study's resume refused as "its files changed"."""
+    from mnistlab.data.dataset import folder_digest
+
+    first = folder_digest(tiny_idx_dir)
+    names = tiny_idx_dir / "classes.txt"
+    names.write_bytes(b"\xef\xbb\xbf" + names.read_bytes().replace(b"\n", b"\r\n") + b"\r\n\n")
+    assert folder_digest(tiny_idx_dir) == first
+    names.write_text(names.read_text("utf-8-sig").replace("class-9", "class-nine"))
+    assert folder_digest(tiny_idx_dir) != first

@@ -273,8 +273,8 @@ def held_back(case: Case, found: list[Finding]) -> Finding | None:
     spiked (steps too large, said by no-signal), or too few steps to learn anything (review:
     both were blamed on a dropout of 0.7)."""
     config = case.config
-    steps = _steps_in_first_epoch(case.observed, config) * len(case.history)
-    if (config.shuffle_labels or _any(found, "too-slow") or steps < FEW_STEPS
+    steps = _steps_in_first_epoch(case.observed, config) * len(case.history)  # 0: unknown
+    if (config.shuffle_labels or _any(found, "too-slow") or 0 < steps < FEW_STEPS
             or _loss_peak(case) > 2 * case.lnk or _accuracy(case.last) > case.chance + 0.1):
         return None
     usual = WD_RANGES[config.optimizer]
@@ -306,6 +306,8 @@ def _decay_dominates(config: TrainConfig, steps: int) -> bool:
     if config.optimizer == "adam":
         return wd > 50 * top
     speed = 1 / (1 - config.momentum) if config.optimizer == "sgd" else 1.0
+    if not steps:  # a summary without its training size (review): the usual, far above
+        return wd > 50 * top
     return wd > 10 * top and config.lr * wd * steps * speed >= 1
 
 

@@ -214,19 +214,26 @@ def _published(splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> KnownDat
     return published_as(digests)
 
 
+def _name_lines(names_file: Path) -> list[str]:
+    """classes.txt's lines as names: UTF-8 (a byte-order mark is no part of a name), lines
+    ending at \n (and \r\n) only (splitlines() also split a name at a form feed), stripped,
+    trailing blank lines dropped."""
+    try:
+        text = names_file.read_text("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MnistlabError(f"{names_file}: not UTF-8 text (byte {exc.start} cannot be "
+                            "decoded); save it as UTF-8") from None
+    names = [line.strip() for line in text.split("\n")]
+    while names and not names[-1]:
+        names.pop()
+    return names
+
+
 def _class_names(folder: Path, max_label: int) -> list[str]:
     names_file = folder / "classes.txt"
     if not names_file.is_file():
         return [str(i) for i in range(max_label + 1)]
-    try:
-        text = names_file.read_text("utf-8-sig")  # a byte-order mark is no part of a name
-    except UnicodeDecodeError as exc:
-        raise MnistlabError(f"{names_file}: not UTF-8 text (byte {exc.start} cannot be "
-                            "decoded); save it as UTF-8") from None
-    # lines end at \n (and \r\n) only: splitlines() also split a name at a form feed
-    names = [line.strip() for line in text.split("\n")]
-    while names and not names[-1]:
-        names.pop()
+    names = _name_lines(names_file)
     if max_label >= len(names):
         raise MnistlabError(f"{names_file}: labels go up to {max_label} but classes.txt names "
                             f"{len(names)} classes; add the missing names or fix the labels")
@@ -430,8 +437,8 @@ def _same_files(one: Path, other: Path) -> bool | None:
 
 def folder_digest(folder: Path) -> str | None:
     """SHA-256 of what a dataset folder holds: its images and labels decompressed (raw beside
-    gzipped, or gzipped again elsewhere, is the same data; review) and its class names by
-    lines, whatever their ends. Read a megabyte at a time, nothing decoded or kept: a study or
+    gzipped, or gzipped again elsewhere, is the same data; review) and its class names as the
+    loader reads them. Read a megabyte at a time, nothing decoded or kept: a study or
     search checks its data with it before training elsewhere (workers, a cluster). None
     where a file is missing or cannot be read (reading it says why)."""
     parts = []
@@ -444,8 +451,10 @@ def folder_digest(folder: Path) -> str | None:
         except MnistlabError:
             return None
     names = folder / "classes.txt"
-    parts.append(repr([line.strip() for line in names.read_text(errors="replace").splitlines()])
-                 if names.is_file() else "")
+    try:  # as the loader reads them (review: a byte-order mark, a blank last line, the locale)
+        parts.append(repr(_name_lines(names)) if names.is_file() else "")
+    except (MnistlabError, OSError):
+        return None
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

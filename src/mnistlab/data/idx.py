@@ -165,8 +165,9 @@ def check_header(head: bytes | np.ndarray, name: str, *,
     zero, type_code, ndim = struct.unpack(">HBB", head[:4])
     if zero != 0:
         if head[:2] == b"\x1f\x8b":  # gzip's own magic, once unpacked (hunt: "is this IDX?")
+            keep = ", keeping the .gz name" if str(name).endswith(".gz") else ""  # (review)
             raise MnistlabError(f"{name}: gzipped twice (gzip's magic number inside the "
-                                "unpacked file); gunzip it once, keeping the .gz name")
+                                f"unpacked file); gunzip it once{keep}")
         raise MnistlabError(f"{name}: bad magic number 0x{head[:4].hex()} (IDX files start "
                             "0x00000803 for images, 0x00000801 for labels); is this an IDX "
                             "file?")
