@@ -1202,3 +1202,23 @@ def test_class_names_written_another_way_are_the_same_data_to_the_digest(tiny_id
     assert folder_digest(tiny_idx_dir) == first
     names.write_text(names.read_text("utf-8-sig").replace("class-9", "class-nine"))
     assert folder_digest(tiny_idx_dir) != first
+
+
+def test_what_a_file_browser_or_notebook_leaves_in_a_folder_is_not_the_user_s_files(
+        train_args, tiny_study_toml, tmp_path):
+    """JupyterLab's .ipynb_checkpoints in a finished run (opening its metrics.csv), and
+    Finder's .DS_Store in a new folder: refused as "files mnistlab did not write" and "not
+    empty and not a run folder" (hunt)."""
+    run = tmp_path / "run"
+    assert main([*train_args, "--out", str(run)]) == 0
+    (run / ".ipynb_checkpoints").mkdir()
+    (run / ".DS_Store").write_bytes(b"\0")
+    assert main([*train_args, "--out", str(run)]) == 0
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / ".DS_Store").write_bytes(b"\0")
+    assert main([*train_args, "--out", str(new)]) == 0
+    study = tmp_path / "S"
+    study.mkdir()
+    (study / "Thumbs.db").write_bytes(b"\0")
+    assert main(["study", str(tiny_study_toml), "--out", str(study), "--quiet"]) == 0

@@ -285,6 +285,13 @@ def _not_a_folder(folder: Path, flag: str) -> MnistlabError:
     return MnistlabError(f"{flag} {folder}: exists and is not a folder; give a folder path")
 
 
+# What a file browser or a notebook leaves in any folder it shows (Finder, Explorer,
+# JupyterLab opening metrics.csv): not the user's files. A finished run with one was refused
+# as "holding files mnistlab did not write" (hunt)
+LITTER = frozenset({".DS_Store", "._.DS_Store", ".ipynb_checkpoints", "Thumbs.db",
+                    "desktop.ini"})
+
+
 def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--out") -> None:
     """Refuse, before anything is written, a `folder` that holds anything but what a `kind`
     folder holds (`owned` names, and mnistlab's temporaries): mnistlab only writes and deletes
@@ -296,7 +303,7 @@ def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--
         return
     foreign = sorted(p.name for p in folder.iterdir()
                      if p.name not in owned and p.name != PROBE_NAME
-                     and not p.name.endswith(TEMP_SUFFIX))
+                     and not p.name.endswith(TEMP_SUFFIX) and p.name not in LITTER)
     if foreign:
         other = _mark_of(folder)
         if other is not None and other[0] != kind:  # the wrong folder of ours: say which
