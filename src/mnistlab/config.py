@@ -191,7 +191,7 @@ def setting(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
                  metadata={"help": help, "choices": choices, "metavar": metavar})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # TrainConfig("mnist", "mlp") set data_dir (hunt)
 class TrainConfig:
     """One training run. Defaults train LeNet-5 on MNIST to ~99% in a few minutes on a CPU.
     Every field is a flag of `mnistlab train` (`batch_size` -> `--batch-size`) and a key of

@@ -266,3 +266,9 @@ class RunResult:
     out: Path | None = None
     model: nn.Module | None = field(default=None, repr=False)
     reused: bool = False  # read back from a finished run folder, not trained now
+
+    def __post_init__(self) -> None:
+        # absolute: kept relative, predict(result, ...) after a notebook's os.chdir looked for
+        # the run in the new working folder (hunt)
+        if self.out is not None:
+            self.out = Path(self.out).absolute()
