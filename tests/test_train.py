@@ -624,3 +624,56 @@ def test_hooks_may_come_as_a_generator_or_objects_with_every_moment(tmp_path):
     result = train(TrainConfig(**FAST).replace(epochs=1), dataset=blobs(),
                    hooks=(h for h in [Hook(), duck]))
     assert result.summary.status == "completed" and "on_epoch_end" in seen
+
+
+def test_settings_are_given_by_name_and_a_result_s_folder_is_absolute(tiny_idx_dir, tmp_path,
+                                                                     monkeypatch):
+    """TrainConfig("mnist", "mlp") put "mlp" in data_dir and trained LeNet-5; a RunResult's
+    relative out pointed elsewhere after os.chdir (hunt, Python API)."""
+    from mnistlab import TrainConfig, predict, train
+
+    with pytest.raises(TypeError, match="positional"):
+        TrainConfig("mnist", "mlp")
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig(dataset=str(tiny_idx_dir), model="mlp", hidden=(8,), epochs=1,
+                         val_size=100, eval_train_size=100, device="cpu")
+    result = train(config, out="rel")
+    assert result.out == tmp_path / "rel"
+    monkeypatch.chdir("/")
+    from mnistlab import load_dataset
+
+    assert len(predict(result, load_dataset(str(tiny_idx_dir)).test_images[:2],
+                       style="plain")) == 2
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda d: {"train_images": d.train_images.float() / 255},
+     "Dataset train_images: float32 pixels; give bytes 0..255 as uint8 ((x * 255).round()"),
+    (lambda d: {"train_labels": d.train_labels.float()}, "Dataset train_labels: float32 labels"),
+    (lambda d: {"train_labels": d.train_labels[:-5]},
+     "Dataset train_labels: shape (395,) beside 400 images; give one label per image"),
+    (lambda d: {"class_names": ["a", "b", "c"]},
+     "labels run from 0 to 9, but class_names names 3 classes (labels 0 to 2)"),
+    (lambda d: {"class_names": None}, "Dataset class_names: give a list of 2 or more names"),
+    (lambda d: {"test_images": d.test_images[:, :14, :14],
+                "test_labels": d.test_labels}, "both splits need one size"),
+    (lambda d: {"train_images": d.train_images.tolist()},
+     "Dataset train_images: give a torch tensor or a numpy array, got list"),
+])
+def test_a_dataset_built_in_python_is_checked_as_a_folder_s_files_are(change, said):
+    """Hunt, Python API: float images in 0..1 trained at chance (divided by 255 again),
+    numpy arrays and a label past the class names failed deep inside with torch's errors,
+    and 5 labels short trained without a word."""
+    import dataclasses
+
+    from mnistlab import Dataset
+    from mnistlab.errors import MnistlabError
+
+    data = blobs(n_train=400, n_test=100)
+    fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(Dataset)}
+    with pytest.raises(MnistlabError) as err:
+        Dataset(**{**fields, **change(data)})
+    assert said in str(err.value)
+    taken = Dataset(**{**fields, "train_images": data.train_images.numpy(),
+                       "train_labels": data.train_labels.int().numpy()})
+    assert taken.train_images.dtype == torch.uint8 and taken.train_labels.dtype == torch.int64

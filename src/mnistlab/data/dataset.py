@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -63,6 +63,26 @@ class Dataset:
     source: str = ""  # the folder it was read from
     published: bool = False  # every payload's SHA-256 is a known dataset's (checked on load)
     found_via: str = "folder given"  # a known name's: which setting or folder gave `source`
+
+    def __post_init__(self) -> None:
+        """One built in Python is checked as a folder's files are (hunt: numpy arrays were an
+        AttributeError deep in the split, float images in 0..1 were divided by 255 again and
+        trained at chance, a label past the class names was torch's IndexError)."""
+        if not isinstance(self.class_names, (list, tuple)) or len(self.class_names) < 2 or \
+                not all(isinstance(n, str) for n in self.class_names):
+            raise MnistlabError(f"Dataset class_names: give a list of 2 or more names (text), "
+                                f"one per label, label 0 first; got {self.class_names!r:.80}")
+        self.class_names = list(self.class_names)
+        for split in ("train", "test"):
+            images = _images_given(getattr(self, f"{split}_images"), f"{split}_images")
+            labels = _labels_given(getattr(self, f"{split}_labels"), f"{split}_labels",
+                                   len(images), len(self.class_names))
+            setattr(self, f"{split}_images", images)
+            setattr(self, f"{split}_labels", labels)
+        if self.train_images.shape[1:] != self.test_images.shape[1:]:
+            raise MnistlabError(f"Dataset: train images are {tuple(self.train_images.shape[1:])}"
+                                f" but test images {tuple(self.test_images.shape[1:])}; both "
+                                "splits need one size")
 
     @property
     def num_classes(self) -> int:
@@ -212,6 +232,45 @@ def _published(splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> KnownDat
             digest.update(array.to(torch.uint8).contiguous().numpy())  # no copy of the images
             digests[stem] = digest.hexdigest()
     return published_as(digests)
+
+
+def _given_tensor(value: Any, field: str) -> torch.Tensor:
+    """A Dataset's array as a tensor: numpy's taken as is, anything else refused."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if type(value).__module__ == "numpy" and hasattr(value, "dtype"):
+        return torch.from_numpy(value)
+    raise MnistlabError(f"Dataset {field}: give a torch tensor or a numpy array, got "
+                        f"{type(value).__name__}")
+
+
+def _images_given(value: Any, field: str) -> torch.Tensor:
+    images = _given_tensor(value, field)
+    if images.dtype != torch.uint8:
+        fix = ("(x * 255).round().to(torch.uint8) for values in 0..1"
+               if images.is_floating_point() else "x.to(torch.uint8) for values in 0..255")
+        raise MnistlabError(f"Dataset {field}: {str(images.dtype).removeprefix('torch.')} "
+                            f"pixels; give bytes 0..255 as uint8 ({fix})")
+    if images.dim() != 3 or 0 in images.shape[1:]:
+        raise MnistlabError(f"Dataset {field}: shape {tuple(images.shape)}; give (count, "
+                            "height, width), one grayscale channel")
+    return images
+
+
+def _labels_given(value: Any, field: str, count: int, classes: int) -> torch.Tensor:
+    labels = _given_tensor(value, field)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise MnistlabError(f"Dataset {field}: {str(labels.dtype).removeprefix('torch.')} "
+                            "labels; give whole numbers, 0 for class_names[0]")
+    if labels.dim() != 1 or len(labels) != count:
+        raise MnistlabError(f"Dataset {field}: shape {tuple(labels.shape)} beside {count:,} "
+                            "images; give one label per image, as (count,)")
+    labels = labels.to(torch.int64)
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+        raise MnistlabError(f"Dataset {field}: labels run from {int(labels.min())} to "
+                            f"{int(labels.max())}, but class_names names {classes} classes "
+                            f"(labels 0 to {classes - 1}); give a name to each label")
+    return labels
 
 
 def _name_lines(names_file: Path) -> list[str]:
