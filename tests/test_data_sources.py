@@ -924,3 +924,16 @@ def test_an_import_of_a_damaged_file_says_to_copy_it_again(shared_datasets, tmp_
                                             r"again, or fetch it with `mnistlab data fetch "
                                             r"mnist`$"):
         import_folder("mnist", source)
+
+
+@pytest.mark.parametrize("given, said", [("MNIST", " (did you mean mnist?)"),
+                                         ("Fashion-MNIST", " (did you mean fashion-mnist?)"),
+                                         ("kmnist", "")])
+def test_a_known_name_in_capitals_is_suggested(given, said, tmp_path, monkeypatch):
+    """`load_dataset("MNIST")`, as papers write it, had no "did you mean mnist?" (hunt)."""
+    from mnistlab.data import load_dataset
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MnistlabError) as err:
+        load_dataset(given)
+    assert str(err.value).startswith(f"dataset: {given!r}{said} is neither a known dataset")

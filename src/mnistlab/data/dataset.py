@@ -531,7 +531,9 @@ def find_dataset(name_or_path: str, data_dir: str | Path | None = None) -> tuple
     relative = ("" if path.is_absolute() else  # stored as typed: read from where it runs
                 f" (a relative path, looked for in {Path.cwd()}: the folder the command runs in)")
     # a typo of a known name, not another dataset that ends alike (kmnist, emnist, qmnist)
-    alike = did_you_mean(key, [name for name in KNOWN_DATASETS if name[:1] == key[:1]])
+    # ("MNIST": the name in capitals, as papers write it, had no suggestion: hunt)
+    alike = did_you_mean(key.lower(), [name for name in KNOWN_DATASETS
+                                       if name[:1] == key[:1].lower()])
     raise MnistlabError(f"dataset: {key!r}{alike} is "
                         f"neither a known dataset ({', '.join(KNOWN_DATASETS)}) nor an existing "
                         f"folder{relative}; give a known name or the path of a folder holding the "
