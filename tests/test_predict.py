@@ -447,6 +447,14 @@ def test_bad_options_are_user_errors(toy_run):
         predict(toy_run, [paper_digit()], style="fancy")
     with pytest.raises(MnistlabError, match="no such folder"):
         predict(Path("/nonexistent/run"), [paper_digit()])
+    # a pair of a model and another dict: a KeyError deep in predict (hunt)
+    from mnistlab.runs import load_model
+
+    model, meta = load_model(toy_run)
+    with pytest.raises(MnistlabError, match=r"lacks image_shape; give the pair "
+                                            r"load_model\(RUN_DIR\) returns"):
+        predict((model, {k: v for k, v in meta.items() if k != "image_shape"}), [paper_digit()])
+    assert len(predict((model, meta), [paper_digit()])) == 1
 
 
 def test_a_model_of_other_images_says_what_to_do_instead(tmp_path):

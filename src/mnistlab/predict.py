@@ -647,7 +647,7 @@ def predict(run: str | Path | RunResult | tuple[torch.nn.Module, dict[str, Any]]
             style: str | None = None, tta: bool | None = None,
             progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
     """Predict the class of each image with a trained run (its folder, the RunResult train()
-    returned, or `load_model`'s pair).
+    returned, or `mnistlab.runs.load_model`'s pair).
 
     `images`: file paths, folders (every image file in them), `EncodedImage`s, PIL images or
     arrays, numpy's or torch's: (H, W) or (H, W, C) is one image, (N, H, W) and (N, C, H, W)

@@ -908,10 +908,14 @@ def _history_rows(path: Path, reader: csv.DictReader) -> list[EpochRecord]:
     return history
 
 
+PAIR_KEYS = ("config", "image_shape", "class_names", "mean", "std")  # what predict and export read
+
+
 def model_of(run: Any, call: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The model and its metadata from a run folder, a RunResult (train()'s) or load_model's
-    pair, for the function `call` (predict, export_onnx); anything else in one line (a
-    RunResult was "cannot unpack non-iterable", and export_onnx's a TypeError of pathlib)."""
+    pair (mnistlab.runs.load_model), for the function `call` (predict, export_onnx);
+    anything else in one line (a RunResult was "cannot unpack non-iterable", and
+    export_onnx's a TypeError of pathlib)."""
     if isinstance(run, RunResult):
         if run.out is None:
             raise MnistlabError(f"run: this RunResult was trained without a folder (out=None), "
@@ -922,6 +926,11 @@ def model_of(run: Any, call: str) -> tuple[torch.nn.Module, dict[str, Any]]:
         return load_model(run)
     if (isinstance(run, (tuple, list)) and len(run) == 2
             and isinstance(run[0], torch.nn.Module) and isinstance(run[1], dict)):
+        missing = [key for key in PAIR_KEYS if key not in run[1]]
+        if missing:  # (model, {}) was a KeyError deep in predict (hunt)
+            raise MnistlabError(f"run: the metadata of this (model, metadata) pair lacks "
+                                f"{', '.join(missing)}; give the pair load_model(RUN_DIR) "
+                                "returns (mnistlab.runs.load_model), or the run folder itself")
         return run[0], run[1]
     raise MnistlabError(f"run: give a run folder, a RunResult (what train() returns) or "
                         f"load_model's (model, metadata) pair, not {type(run).__name__}")
