@@ -1222,3 +1222,11 @@ def test_what_a_file_browser_or_notebook_leaves_in_a_folder_is_not_the_user_s_fi
     study.mkdir()
     (study / "Thumbs.db").write_bytes(b"\0")
     assert main(["study", str(tiny_study_toml), "--out", str(study), "--quiet"]) == 0
+    # review: a refused run took back its files from an empty folder, not from one with
+    # .DS_Store beside them (read as a killed run afterwards)
+    refused = tmp_path / "refused"
+    refused.mkdir()
+    (refused / ".DS_Store").write_bytes(b"\0")
+    typo = [a if a != str(train_args[2]) else "mnsit" for a in train_args]
+    assert main([*typo, "--out", str(refused)]) == 2
+    assert sorted(p.name for p in refused.iterdir()) == [".DS_Store"]

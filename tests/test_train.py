@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -659,6 +660,15 @@ def test_settings_are_given_by_name_and_a_result_s_folder_is_absolute(tiny_idx_d
                 "test_labels": d.test_labels}, "both splits need one size"),
     (lambda d: {"train_images": d.train_images.tolist()},
      "Dataset train_images: give a torch tensor or a numpy array, got list"),
+    # review: statistics on 0..255's scale trained at chance, 0 diverged; no images at all
+    (lambda d: {"mean": 33.0, "std": 78.0}, "Dataset mean: 33.0; give the training pixels' "
+                                            "mean on [0, 1]"),
+    (lambda d: {"std": 0.0}, "Dataset std: 0.0; give the training pixels' std on [0, 1] "
+                             "(above 0)"),
+    (lambda d: {"train_images": d.train_images[:0], "train_labels": d.train_labels[:0]},
+     "Dataset train_images: no images"),
+    (lambda d: {"train_labels": np.array([str(v) for v in d.train_labels.tolist()])},
+     "Dataset train_labels: a numpy array of <U1; give numbers"),
 ])
 def test_a_dataset_built_in_python_is_checked_as_a_folder_s_files_are(change, said):
     """Hunt, Python API: float images in 0..1 trained at chance (divided by 255 again),
@@ -677,3 +687,13 @@ def test_a_dataset_built_in_python_is_checked_as_a_folder_s_files_are(change, sa
     taken = Dataset(**{**fields, "train_images": data.train_images.numpy(),
                        "train_labels": data.train_labels.int().numpy()})
     assert taken.train_images.dtype == torch.uint8 and taken.train_labels.dtype == torch.int64
+    # review: numpy as one reads IDX by hand (read-only, big-endian), reversed views, and
+    # images of several channels, taken as they were before
+    raw = np.frombuffer(data.train_images.numpy().tobytes(), np.uint8).reshape(400, 28, 28)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        taken = Dataset(**{**fields, "train_images": raw[::-1],
+                           "train_labels": data.train_labels.numpy()[::-1].astype(">i4")})
+    assert torch.equal(taken.train_labels, data.train_labels.flip(0))
+    Dataset(**{**fields, "train_images": data.train_images[:, None].expand(-1, 3, -1, -1),
+               "test_images": data.test_images[:, None].expand(-1, 3, -1, -1)})

@@ -5,6 +5,7 @@ one is loaded from a known name or any folder of IDX files, and a summary of one
 from __future__ import annotations
 
 import hashlib
+import numbers
 import os
 import re
 import warnings
@@ -83,6 +84,9 @@ class Dataset:
             raise MnistlabError(f"Dataset: train images are {tuple(self.train_images.shape[1:])}"
                                 f" but test images {tuple(self.test_images.shape[1:])}; both "
                                 "splits need one size")
+        if not len(self.train_images):
+            raise MnistlabError("Dataset train_images: no images; a dataset needs some")
+        _statistics_given(self.mean, self.std)
 
     @property
     def num_classes(self) -> int:
@@ -239,7 +243,14 @@ def _given_tensor(value: Any, field: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value
     if type(value).__module__ == "numpy" and hasattr(value, "dtype"):
-        return torch.from_numpy(value)
+        import numpy as np
+
+        try:  # a copy in this machine's byte order: read-only (np.frombuffer), big-endian
+            # (">i4") and reversed views were torch's warnings and ValueErrors (review)
+            return torch.from_numpy(np.array(value, dtype=value.dtype.newbyteorder("=")))
+        except TypeError:  # text or objects
+            raise MnistlabError(f"Dataset {field}: a numpy array of {value.dtype}; give "
+                                "numbers (uint8 pixels, whole-number labels)") from None
     raise MnistlabError(f"Dataset {field}: give a torch tensor or a numpy array, got "
                         f"{type(value).__name__}")
 
@@ -251,10 +262,21 @@ def _images_given(value: Any, field: str) -> torch.Tensor:
                if images.is_floating_point() else "x.to(torch.uint8) for values in 0..255")
         raise MnistlabError(f"Dataset {field}: {str(images.dtype).removeprefix('torch.')} "
                             f"pixels; give bytes 0..255 as uint8 ({fix})")
-    if images.dim() != 3 or 0 in images.shape[1:]:
+    if images.dim() not in (3, 4) or 0 in images.shape[1:]:  # (N, C, H, W) too (review)
         raise MnistlabError(f"Dataset {field}: shape {tuple(images.shape)}; give (count, "
-                            "height, width), one grayscale channel")
+                            "height, width), or (count, channels, height, width)")
     return images
+
+
+def _statistics_given(mean: Any, std: Any) -> None:
+    """The pixel mean and sd standardising feeds the model, on [0, 1] as the loader computes
+    them: 33 and 78 (0..255's) trained at chance, 0 diverged (review)."""
+    for name, value in (("mean", mean), ("std", std)):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) \
+                or not 0 <= value <= 1 or (name == "std" and value == 0):
+            raise MnistlabError(f"Dataset {name}: {value!r}; give the training pixels' "
+                                f"{name} on [0, 1]{' (above 0)' * (name == 'std')}, e.g. "
+                                f"float(train_images.float().div(255).{name}())")
 
 
 def _labels_given(value: Any, field: str, count: int, classes: int) -> torch.Tensor:
