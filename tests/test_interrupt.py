@@ -286,7 +286,8 @@ def test_the_command_says_so_when_a_stop_came_after_its_work(monkeypatch, capsys
         assert cli.main([]) == 143
     finally:
         interrupt.flag().clear()
-    assert "interrupted; what was finished is kept" in capsys.readouterr().err
+    # the work is done: nothing to "run the same command again" for (hunt)
+    assert "interrupted after the work was done" in capsys.readouterr().err
 
 
 def test_a_stop_while_the_report_is_written_lets_it_finish_whole(tiny_study_file, tmp_path,
@@ -350,3 +351,27 @@ with interrupt.handling():
                           timeout=60, cwd=Path(__file__).parent.parent)
     assert done.stdout.strip() == "stopped"
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("lang, said", [
+    ("en", "interrupted after the work was done: everything is finished, nothing is left to "
+           "continue"),
+    ("es", "interrumpido cuando el trabajo ya estaba hecho: todo está terminado, no queda "
+           "nada por continuar")])
+def test_a_stop_asked_for_once_the_work_was_done_does_not_say_to_continue(lang, said, capsys):
+    """A Ctrl-C while a finished study wrote its report: the report was finished, its closing
+    line printed, and then "interrupted; ... run the same command again to continue", with
+    nothing left to continue (hunt)."""
+    import argparse
+
+    from mnistlab import interrupt
+    from mnistlab.cli import _run
+
+    def done_then_stopped(args):
+        interrupt.request()  # as the signal handler does, after the last check
+        return 0
+
+    code = _run(argparse.Namespace(func=done_then_stopped, lang=lang))
+    assert code == 130
+    assert capsys.readouterr().err.strip() == said
+    assert not interrupt.requested()  # the next command in this process starts unstopped

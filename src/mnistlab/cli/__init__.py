@@ -267,8 +267,10 @@ def _run(args: argparse.Namespace) -> int:
             code = int(args.func(args) or 0)
             if code == 0 and interrupt.requested():
                 # the signal came after the last check of a loop that was listening: the
-                # work got done, but the user asked to stop and is told so, with 130/143
-                raise KeyboardInterrupt
+                # work got done (its closing line is above), and the stop asked for is said,
+                # with 130/143, but not "run the same command again to continue" (hunt)
+                stderr.print(t(getattr(args, "lang", None) or "en", "cli.interrupted_done"))
+                return interrupt.exit_code()
             return code
         except MnistlabError as exc:
             return error_line(str(exc), exc.exit_code)
