@@ -87,6 +87,8 @@ class Dataset:
         if not len(self.train_images):
             raise MnistlabError("Dataset train_images: no images; a dataset needs some")
         _statistics_given(self.mean, self.std)
+        # Python's floats: numpy's went into model.pt, which weights-only loading refused
+        self.mean, self.std = float(self.mean), float(self.std)  # (review)
 
     @property
     def num_classes(self) -> int:
@@ -240,8 +242,12 @@ def _published(splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> KnownDat
 
 def _given_tensor(value: Any, field: str) -> torch.Tensor:
     """A Dataset's array as a tensor: numpy's taken as is, anything else refused."""
-    if isinstance(value, torch.Tensor):
-        return value
+    if isinstance(value, torch.Tensor):  # a plain tensor in memory (review: a sparse, meta
+        if value.device.type == "meta":  # or GPU tensor failed deep in training)
+            raise MnistlabError(f"Dataset {field}: a tensor on the meta device holds no "
+                                "values; give one in memory")
+        value = value.detach()
+        return (value.to_dense() if value.layout != torch.strided else value).cpu()
     if type(value).__module__ == "numpy" and hasattr(value, "dtype"):
         import numpy as np
 
@@ -265,6 +271,10 @@ def _images_given(value: Any, field: str) -> torch.Tensor:
     if images.dim() not in (3, 4) or 0 in images.shape[1:]:  # (N, C, H, W) too (review)
         raise MnistlabError(f"Dataset {field}: shape {tuple(images.shape)}; give (count, "
                             "height, width), or (count, channels, height, width)")
+    if images.dim() == 4 and images.shape[1] not in (1, 3, 4) and images.shape[3] in (1, 3, 4):
+        raise MnistlabError(f"Dataset {field}: shape {tuple(images.shape)} looks like (count, "
+                            "height, width, channels); give (count, channels, height, width): "
+                            "x.transpose(0, 3, 1, 2) in NumPy, x.permute(0, 3, 1, 2) in torch")
     return images
 
 

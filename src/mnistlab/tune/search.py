@@ -873,10 +873,12 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
             if _search_json(out) != record:  # new, its SQLite file moved, its data found
                 files.write_json(out / SEARCH_FILE, record)
     except MnistlabError:
-        if {p.name for p in out.iterdir()} <= {START_LOCK}:  # a storage that cannot be opened:
+        # a storage that cannot be opened (.DS_Store beside the lock: review):
+        if {p.name for p in out.iterdir()} - files.LITTER <= {START_LOCK}:
             lock.unlink(missing_ok=True)  # the lock was all it wrote (a folder given empty is
             if made:  # "not empty" to the next command), and no --out folder of its making
-                out.rmdir()
+                with contextlib.suppress(OSError):  # (litter in it: kept)
+                    out.rmdir()
         raise
     return study
 
