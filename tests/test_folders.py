@@ -1213,6 +1213,7 @@ def test_what_a_file_browser_or_notebook_leaves_in_a_folder_is_not_the_user_s_fi
     assert main([*train_args, "--out", str(run)]) == 0
     (run / ".ipynb_checkpoints").mkdir()
     (run / ".DS_Store").write_bytes(b"\0")
+    (run / "._metrics.csv").write_bytes(b"\0")  # macOS on exFAT or SMB (review)
     assert main([*train_args, "--out", str(run)]) == 0
     new = tmp_path / "new"
     new.mkdir()

@@ -2010,3 +2010,18 @@ def test_a_dashed_max_epochs_caps_the_quick_form():
     quick = parse_space(data, where="s.toml").with_quick()
     assert quick.base.epochs == 2
     assert [p.high for p in quick.params if p.name == "epochs"] == [2]
+
+
+def test_a_condition_on_a_one_layer_choice_takes_its_number():
+    """`when = { hidden = 32 }` beside choices [[32], [64]] was "32 is not one of its choices
+    (32, 64)" (hunt); [32] was taken, and still is, as are two layers."""
+    for when, drawn in (({"hidden": 32}, ("32",)), ({"hidden": [32]}, ("32",)),
+                        ({"hidden": [[32], [64]]}, ("32", "64")), ({"hidden": [64, 32]},
+                                                                   ("64-32",))):
+        data = _with(lambda d: d["space"]["hidden"].update(choices=[[32], [64], [64, 32]]))
+        data["space"]["momentum"]["when"] = when
+        data["space"] = {k: data["space"][k] for k in ("optimizer", "lr", "hidden", "momentum",
+                                                        "epochs")}
+        [momentum] = [p for p in parse_space(data, where="s.toml").params
+                      if p.name == "momentum"]
+        assert momentum.when["hidden"] == drawn, when

@@ -288,8 +288,14 @@ def _not_a_folder(folder: Path, flag: str) -> MnistlabError:
 # What a file browser or a notebook leaves in any folder it shows (Finder, Explorer,
 # JupyterLab opening metrics.csv): not the user's files. A finished run with one was refused
 # as "holding files mnistlab did not write" (hunt)
-LITTER = frozenset({".DS_Store", "._.DS_Store", ".ipynb_checkpoints", "Thumbs.db",
-                    "desktop.ini"})
+LITTER = frozenset({".DS_Store", ".ipynb_checkpoints", "Thumbs.db", "desktop.ini"})
+
+
+def not_litter(folder: Path) -> set[str]:
+    """The names in `folder` but LITTER, and macOS's AppleDouble copies (`._metrics.csv`) on
+    drives that keep no extended attributes (exFAT, SMB)."""
+    return {p.name for p in folder.iterdir()
+            if p.name not in LITTER and not p.name.startswith("._")}
 
 
 def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--out") -> None:
@@ -301,9 +307,9 @@ def check_owned_folder(folder: Path, owned: set[str], kind: str, flag: str = "--
         raise _not_a_folder(folder, flag)
     if not folder.is_dir():
         return
-    foreign = sorted(p.name for p in folder.iterdir()
-                     if p.name not in owned and p.name != PROBE_NAME
-                     and not p.name.endswith(TEMP_SUFFIX) and p.name not in LITTER)
+    foreign = sorted(name for name in not_litter(folder)
+                     if name not in owned and name != PROBE_NAME
+                     and not name.endswith(TEMP_SUFFIX))
     if foreign:
         other = _mark_of(folder)
         if other is not None and other[0] != kind:  # the wrong folder of ours: say which

@@ -302,13 +302,13 @@ def _taken_back_if_left_empty(out: Path, made: list[Path]) -> Any:
     from ..runs import LOCK_FILE
 
     ours = {"config.toml", LOCK_FILE}
-    empty_before = out.is_dir() and not any(p.name not in files.LITTER for p in out.iterdir())
+    empty_before = out.is_dir() and not files.not_litter(out)
     try:
         yield
     except (MnistlabError, KeyboardInterrupt):
         with contextlib.suppress(OSError):  # not empty (or gone): kept
             if ((empty_before or out in made)  # .DS_Store beside them: still ours (review)
-                    and {p.name for p in out.iterdir()} - files.LITTER <= ours
+                    and files.not_litter(out) <= ours
                     and not files.held(out / LOCK_FILE)):  # another process's run: its own
                 for name in ours:
                     (out / name).unlink(missing_ok=True)

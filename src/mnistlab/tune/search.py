@@ -874,7 +874,7 @@ def _start(spec: TuneSpec, out: Path, url: str, name: str, seed: int, pruner: st
                 files.write_json(out / SEARCH_FILE, record)
     except MnistlabError:
         # a storage that cannot be opened (.DS_Store beside the lock: review):
-        if {p.name for p in out.iterdir()} - files.LITTER <= {START_LOCK}:
+        if files.not_litter(out) <= {START_LOCK}:
             lock.unlink(missing_ok=True)  # the lock was all it wrote (a folder given empty is
             if made:  # "not empty" to the next command), and no --out folder of its making
                 with contextlib.suppress(OSError):  # (litter in it: kept)

@@ -639,6 +639,10 @@ def _parse_when(raw: Any, earlier: list[Param], key: str) -> dict[str, tuple[Any
         values = allowed if isinstance(allowed, list) and not (
             allowed and all(isinstance(v, int) for v in allowed) and
             any(isinstance(c, tuple) for c in param.choices)) else [allowed]
+        if any(isinstance(c, tuple) for c in param.choices):  # hidden = 32 for [32]: its
+            # choice, told "32 is not one of its choices (32, 64)" (hunt)
+            values = [(v,) if isinstance(v, int) and not isinstance(v, bool) else v
+                      for v in values]
         if not values:  # no value at all: never drawn, and the report failed (hunt)
             raise MnistlabError(f"{key}.when: {raw_other} = [] lists no value; give one or "
                                 f"more of its choices ({param.describe()})")
