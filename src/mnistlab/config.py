@@ -936,6 +936,17 @@ OTHER_NAMES = {"learning_rate": "lr", "batch": "batch_size", "n_epochs": "epochs
 COMMAND_FLAGS = ("out", "recipe", "config", "overwrite", "quiet", "lang", "log", "mlflow_uri")
 
 
+def as_taken(settings: dict[str, Any]) -> dict[str, Any] | None:
+    """`settings` as a run takes them (hidden 32 is (32,), a batch of 32.0 is 32): two
+    values alike here are one, whatever a study or search file wrote (its "listed twice");
+    None where they are no valid settings (the checks that read them say why)."""
+    try:
+        config = TrainConfig.from_dict(settings, typed=False)
+    except (MnistlabError, TypeError, ValueError):
+        return None
+    return {setting_name(key, ""): getattr(config, setting_name(key, "")) for key in settings}
+
+
 def setting_name(name: str, where: str, what: str = "unknown setting") -> str:
     """`name` as TrainConfig spells it (batch-size -> batch_size); one line, with the close
     names, where it is no setting."""

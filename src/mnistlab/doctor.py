@@ -40,8 +40,8 @@ def softmax_twice_floor(k: int) -> float:
 RANK = {code: rank for rank, code in enumerate((
     "binary-accuracy-illusion", "diverged", "unnormalised-input", "labels-out-of-range",
     "softmax-twice", "held-back", "not-learning", "no-signal", "collapse", "wrong-dataset",
-    "too-slow",
-    "members-at-chance", "few-steps", "overfitting", "loss-metric-mismatch", "lr-out-of-range",
+    "too-slow", "members-at-chance", "few-steps", "overfitting", "loss-metric-mismatch",
+    "lr-out-of-range",
     "val-above-train", "damaged-run", "unfinished-run"))}
 
 # what labels without signal look like; a run with --shuffle-labels is told that is why
@@ -208,6 +208,11 @@ class Case:
     def lnk(self) -> float:  # the loss of predicting the prior 1/K everywhere
         return math.log(self.k)
 
+    @property
+    def steps(self) -> int:
+        """Optimizer steps in all, by the run's training size (0: not recorded)."""
+        return _steps_in_first_epoch(self.observed, self.config) * len(self.history)
+
 
 def diagnose(config: TrainConfig, history: list[EpochRecord],
              observed: Observation) -> list[Finding]:
@@ -273,7 +278,7 @@ def held_back(case: Case, found: list[Finding]) -> Finding | None:
     spiked (steps too large, said by no-signal), or too few steps to learn anything (review:
     both were blamed on a dropout of 0.7)."""
     config = case.config
-    steps = _steps_in_first_epoch(case.observed, config) * len(case.history)  # 0: unknown
+    steps = case.steps
     if (config.shuffle_labels or _any(found, "too-slow") or 0 < steps < FEW_STEPS
             or _loss_peak(case) > 2 * case.lnk or _accuracy(case.last) > case.chance + 0.1):
         return None
@@ -494,14 +499,13 @@ def few_steps(case: Case, found: list[Finding]) -> Finding | None:
     epochs (2 steps) stopped at 0.31 with nothing said (hunt). A run another rule explains
     is left to it."""
     config, last = case.config, case.last
-    per_epoch = _steps_in_first_epoch(case.observed, config)
-    steps = per_epoch * len(case.history)
-    if (not per_epoch or steps >= FEW_STEPS or config.shuffle_labels
+    steps = case.steps
+    if (not steps or steps >= FEW_STEPS or config.shuffle_labels
             or _accuracy(last) >= case.chance + 0.5 * (1 - case.chance)
             or any(f.severity == "problem" for f in found)):
         return None
     return Finding("few-steps", "warning", {
-        "steps": steps, "epochs": len(case.history), "per_epoch": per_epoch,
+        "steps": steps, "epochs": len(case.history), "per_epoch": steps // len(case.history),
         "batch": config.batch_size, "acc": _accuracy(last)})
 
 

@@ -126,7 +126,7 @@ class Store:
                     (json.dumps(folders),), "record where its data is")
 
     def data_digests(self) -> dict[str, str]:
-        """The digest (data.dataset.Dataset.digest) of each dataset given by its folder, as
+        """The digest (data.dataset.folder_digest) of each dataset given by its folder, as
         the study first read it; an entry edited into another shape is recorded again."""
         digests = self._meta("data_digests", dict) or {}
         return {k: v for k, v in digests.items() if isinstance(v, str)}

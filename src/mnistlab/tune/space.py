@@ -57,6 +57,7 @@ from ..config import (
     SGD_SETTINGS,
     TRANSLATED,
     TrainConfig,
+    as_taken,
     check_name,
     list_presets_in,
     name_from_stem,
@@ -563,12 +564,10 @@ def _one_value_once(choices: list[Any], key: str, name: str) -> None:
     trials of both trained the same network under two names (hunt)."""
     seen: dict[Any, Any] = {}
     for choice in choices:
-        try:
-            value = getattr(TrainConfig.from_dict(
-                {name: list(choice) if isinstance(choice, tuple) else choice}, typed=False), name)
-            first = seen.setdefault(value, choice)
-        except (MnistlabError, TypeError, ValueError):
-            continue
+        taken = as_taken({name: list(choice) if isinstance(choice, tuple) else choice})
+        if taken is None:
+            continue  # refused by its own check
+        first = seen.setdefault(taken[name], choice)
         if first is not choice:
             shown = [quote(list(c) if isinstance(c, tuple) else c) for c in (first, choice)]
             raise MnistlabError(f"{key}: choices {shown[0]} and {shown[1]} are one value, as a "
