@@ -297,12 +297,14 @@ def _labels_given(value: Any, field: str, count: int, classes: int) -> torch.Ten
     if labels.dim() != 1 or len(labels) != count:
         raise MnistlabError(f"Dataset {field}: shape {tuple(labels.shape)} beside {count:,} "
                             "images; give one label per image, as (count,)")
-    labels = labels.to(torch.int64)
-    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= classes):
-        raise MnistlabError(f"Dataset {field}: labels run from {int(labels.min())} to "
-                            f"{int(labels.max())}, but class_names names {classes} classes "
+    # uint64 past int64's range wrapped to a negative label in the message (torch has no max
+    # for uint64: NumPy's, exact)
+    wide = labels.numpy() if labels.dtype == torch.uint64 else labels
+    if len(labels) and (int(wide.min()) < 0 or int(wide.max()) >= classes):
+        raise MnistlabError(f"Dataset {field}: labels run from {int(wide.min())} to "
+                            f"{int(wide.max())}, but class_names names {classes} classes "
                             f"(labels 0 to {classes - 1}); give a name to each label")
-    return labels
+    return labels.to(torch.int64)
 
 
 def _name_lines(names_file: Path) -> list[str]:
