@@ -1072,6 +1072,27 @@ def test_train_lang_es_writes_the_figures_and_the_doctors_panel_in_spanish(tiny_
     assert drawn["confusion"][1]["lang"] == "es"
 
 
+def test_train_lang_es_prints_its_progress_and_results_in_spanish(tiny_idx_dir, tmp_path,
+                                                                   capsys):
+    """--lang es drew Spanish figures and a Spanish doctor's panel beside English epoch lines,
+    results table and members' line. An ensemble: its scoring line too."""
+    from spanish import english_in
+
+    argv = ["train", "--dataset", str(tiny_idx_dir), "--model", "mlp", "--hidden", "16",
+            "--epochs", "2", "--val-size", "100", "--ensemble", "2", "--device", "cpu"]
+    assert main([*argv, "--out", str(tmp_path / "es"), "--lang", "es"]) == 0
+    shown = capsys.readouterr()
+    for words in ("época   2/2", "exact. entren.", "puntuando validación y prueba con 2 miembros",
+                  "conjunto de 2", "miembros por separado", "carpeta de la ejecución"):
+        assert words in shown.out + shown.err
+    assert english_in(shown.out + shown.err) == []
+    assert main([*argv, "--out", str(tmp_path / "en")]) == 0
+    shown = capsys.readouterr()
+    for words in ("epoch   2/2", "train acc", "scoring validation and test with 2 members",
+                  "ensemble of 2", "members alone", "run folder"):
+        assert words in shown.out + shown.err
+
+
 def test_train_lang_es_names_fashion_s_classes_in_spanish(shared_datasets, tmp_path,
                                                           monkeypatch):
     """The run's confusion.png named Fashion's classes in English under --lang es, where the

@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
+import types
 import warnings
 from pathlib import Path
 
@@ -838,6 +839,25 @@ def test_the_study_bar_ends_complete_when_resumed_with_nothing_to_do(choose, tmp
 
     assert bar_after_a_study() == (3, 3, 3, 3)  # two learning rates and the final model
     assert bar_after_a_study() == (3, 3, 3, 3)  # nothing left to train: still 3/3, not 2/3
+
+
+def test_the_study_bar_speaks_the_study_s_language(tmp_path, tiny_idx_dir):
+    """The bar read "study ... last: val 0.8682" under a Spanish report."""
+    from mnistlab.config import tomllib
+
+    spec = parse_study(tomllib.loads(MICRO.format(data=tiny_idx_dir, choose="best")))
+    shown = io.StringIO()
+    progress = StudyProgress(Console(file=shown, width=100), lang="es")
+    train_study(spec, tmp_path / "S", backend=LocalBackend(workers=1), progress=progress)
+    progress.stop()
+    assert re.search(r"estudio .* 3/3 última: validación \d,\d{4}", shown.getvalue())
+    assert english_in(shown.getvalue()) == [] and "last:" not in shown.getvalue()
+    # the bars of the runs as they train, gone once they end
+    from mnistlab.config import TrainConfig
+
+    run = types.SimpleNamespace(config=TrainConfig(model="mlp", seed=3), test=True)
+    assert progress.reporter_for(run, members=2).label == "  cohorte de 2 mlp (final)"
+    assert progress.reporter_for(run).label == "  mlp semilla 3 (final)"
 
 
 # the final model alone, its seeds in a cohort, and the best variant's run scored on the test set

@@ -388,7 +388,7 @@ def test_a_finished_run_read_back_in_another_language_redraws_its_figures(tmp_pa
 
 
 @pytest.mark.parametrize("lang,said", [("en", "doctor: Not learning"),
-                                       ("es", "doctor: No aprende")])
+                                       ("es", "diagnóstico: No aprende")])
 def test_the_live_doctor_line_is_in_the_run_s_language(lang, said):
     """`train --lang es` printed the doctor's line during training in English, under a
     Spanish panel at the end (hunt)."""
@@ -674,6 +674,10 @@ def test_settings_are_given_by_name_and_a_result_s_folder_is_absolute(tiny_idx_d
      "Dataset train_images: shape (400, 28, 28, 1) looks like (count, height, width, "
      "channels); give (count, channels, height, width)"),
     (lambda d: {"train_images": d.train_images.to("meta")}, "a tensor on the meta device"),
+    # a uint64 label past int64's range was said as -1
+    (lambda d: {"train_labels": np.append(d.train_labels.numpy()[:-1].astype(np.uint64),
+                                          np.uint64(2**64 - 1))},
+     "labels run from 0 to 18446744073709551615, but"),
 ])
 def test_a_dataset_built_in_python_is_checked_as_a_folder_s_files_are(change, said):
     """Hunt, Python API: float images in 0..1 trained at chance (divided by 255 again),

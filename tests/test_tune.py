@@ -1109,12 +1109,21 @@ def test_a_storage_that_cannot_be_opened_leaves_no_folder_nor_lock_behind(space_
 
 def test_cli_shows_trials_and_writes_a_spanish_report(space_file, tmp_path, capsys):
     out = tmp_path / "cli"
-    code = main(["tune", str(space_file), "--trials", "6", "--out", str(out),
-                 "--retrain-seeds", "1", "--lang", "es", "--pruner", "hyperband"])
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        code = main(["tune", str(space_file), "--trials", "6", "--out", str(out),
+                     "--retrain-seeds", "1", "--lang", "es", "--pruner", "hyperband"])
     captured = capsys.readouterr()
     assert code == 0
-    assert "6 finished trials wanted" in captured.err
-    assert captured.err.count("complete") + captured.err.count("pruned @") >= 6
+    # the trials table in the search's language too (it was English under a Spanish report)
+    assert "se quieren 6 ensayos terminados" in captured.err
+    assert captured.err.count("completo") + captured.err.count("podado @") >= 6
+    assert "exact. val." in captured.err
+    # the space's own words without Spanish are said once (twice: the table's spec, then the
+    # search's; hunt), in English as errors are
+    assert sum("--lang es: the space file gives no es text" in str(w.message)
+               for w in said) == 1
+    assert english_in(captured.err + captured.out) == []
     assert captured.out.startswith("carpeta de la búsqueda:") and "informe:" in captured.out
     report = (out / "report.md").read_text()
     for heading in ("## Método", "## Mejor ensayo", "## Ensayos", "## Historial de la "

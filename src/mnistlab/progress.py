@@ -23,6 +23,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from .messages import catalogue, t
+
 if TYPE_CHECKING:
     from .records import EpochRecord, RunSummary
 
@@ -54,10 +56,16 @@ class Reporter:
         `views` test-time views per image and `members` networks (can take a minute)."""
 
 
-def passes(views: int, members: int) -> str:
+def passes(views: int, members: int, lang: str = "en") -> str:
     """'9 test-time views and 5 members': what multiplies a scoring pass (each > 1 named)."""
-    return " and ".join(f"{n} {word}" for n, word in ((views, "test-time views"),
-                                                      (members, "members")) if n > 1)
+    return f" {t(lang, 'and')} ".join(t(lang, f"live.{word}", n=n) for n, word in
+                                      ((views, "views"), (members, "members")) if n > 1)
+
+
+def status_text(status: str, lang: str) -> str:
+    """A run's status (completed, early-stopped, diverged, interrupted) in `lang`; one this
+    version does not know, as stored."""
+    return t(lang, f"live.status.{status}") if f"live.status.{status}" in catalogue() else status
 
 
 @contextlib.contextmanager
@@ -101,12 +109,12 @@ class RichReporter(Reporter):
     """One bar per run (steps), a line per finished epoch."""
 
     def __init__(self, console: Console | None = None, *, progress: Progress | None = None,
-                 label: str = "train", epoch_lines: bool = True, lang: str = "en"):
+                 label: str | None = None, epoch_lines: bool = True, lang: str = "en"):
         self.console = console or Console(stderr=True)
-        self.lang = lang
+        self.lang = lang  # of every line it prints, and of the doctor's findings it is handed
         self._own = progress is None
         self.progress = progress or _bar(self.console)
-        self.label = label
+        self.label = t(lang, "live.train") if label is None else label
         self.epoch_lines = epoch_lines
         self.task: Any = None
         self.epochs = self.steps_per_epoch = 0
@@ -117,31 +125,33 @@ class RichReporter(Reporter):
         if self._own:
             self.progress.start()
         if done_epochs and self.epoch_lines:
-            self.progress.console.print(f"resuming after epoch {done_epochs} of {epochs} (the "
-                                        "folder's checkpoint)")
+            self.progress.console.print(t(self.lang, "live.resuming", done=done_epochs,
+                                          epochs=epochs))
         self.task = self.progress.add_task(
             self.label, total=epochs * steps_per_epoch, completed=done_epochs * steps_per_epoch,
             info="")
 
     def step_progress(self, steps: int, loss: float, accuracy: float) -> None:
         self.progress.update(self.task, advance=steps,
-                             info=f"running loss {loss:.4f} acc {accuracy:.3f}")
+                             info=t(self.lang, "live.running", loss=loss, acc=accuracy))
 
     def epoch_ended(self, record: EpochRecord) -> None:
         # the steps after the epoch's last sample were never reported: the bar ends it whole
         self.progress.update(self.task, completed=record.epoch * self.steps_per_epoch)
         if self.epoch_lines:
-            val = (f"val loss {record.val_loss:.4f}  val acc {record.val_accuracy:.4f}  "
+            val = (t(self.lang, "live.epoch_val", loss=record.val_loss,
+                     acc=record.val_accuracy)
                    if not math.isnan(record.val_accuracy) else "")  # no val set: not measured
-            self.progress.console.print(
-                f"epoch {record.epoch:>3}/{self.epochs}  "
-                f"train loss {record.train_loss:.4f}  "
-                f"train acc {record.train_accuracy_running:.4f} (running) "
-                f"{record.train_accuracy_eval:.4f} (eval)  {val}{record.seconds:.1f}s")
+            self.progress.console.print(t(
+                self.lang, "live.epoch", epoch=record.epoch, epochs=self.epochs,
+                loss=record.train_loss, running=record.train_accuracy_running,
+                eval=record.train_accuracy_eval, val=val, seconds=record.seconds),
+                highlight=False)
 
     def finding(self, finding: dict[str, Any]) -> None:
         self.progress.console.print(
-            f"[bold red]doctor:[/] {escape(finding['title'])} — {escape(finding['evidence'])}",
+            f"[bold red]{t(self.lang, 'cli.doctor')}:[/] {escape(finding['title'])} — "
+            f"{escape(finding['evidence'])}",
             highlight=False)
 
     def run_ended(self, status: str) -> None:
@@ -155,21 +165,21 @@ class RichReporter(Reporter):
     def final_scoring(self, views: int, members: int) -> None:
         # one plain pass takes a second; views and members multiply it: say why it is quiet
         if self.epoch_lines and (views > 1 or members > 1):
-            ensemble = "the epochs' scores above are the ensemble's"  # said once (hunt)
-            why = (f"{ensemble}, without the views; each member is scored alone too"
-                   if views > 1 and members > 1 else
-                   "the epochs' scores above were without the views" if views > 1 else
-                   f"each member is scored alone too; {ensemble}")
-            self.console.print(f"scoring validation and test with {passes(views, members)} "
-                               f"({why}) ...", highlight=False)
+            # the ensemble's epochs named once (hunt)
+            why = t(self.lang, "live.scoring." + ("views_members" if views > 1 and members > 1
+                                                  else "views" if views > 1 else "members"))
+            self.console.print(t(self.lang, "live.scoring", passes=passes(views, members,
+                                                                          self.lang), why=why),
+                               highlight=False)
 
 
 class StudyProgress:
     """A bar for the study (runs done / total, ETA) above the bar of the run in progress.
     `done` and `total` hold its counts, drawn or not."""
 
-    def __init__(self, console: Console | None = None, *, silent: bool = False):
-        self.silent = silent
+    def __init__(self, console: Console | None = None, *, silent: bool = False,
+                 lang: str = "en"):
+        self.silent, self.lang = silent, lang
         self.console = console or Console(stderr=True)
         self.progress = None if silent else _bar(self.console)
         self.task: Any = None
@@ -179,7 +189,8 @@ class StudyProgress:
         self.done, self.total = done, total
         if self.progress is not None:
             self.progress.start()
-            self.task = self.progress.add_task("study", total=total, completed=done, info="")
+            self.task = self.progress.add_task(t(self.lang, "live.study"), total=total,
+                                               completed=done, info="")
 
     def recount(self, total: int, done: int) -> None:
         """The runs are known better now (the final model's, once it is chosen)."""
@@ -192,16 +203,19 @@ class StudyProgress:
         if self.progress is None:
             return SilentReporter()
         config = run.config
-        label = (f"  cohort of {members} {config.model}s" if members > 1
-                 else f"  {config.model} seed {config.seed}") + (" (final)" if run.test else "")
-        return RichReporter(self.console, progress=self.progress, label=label, epoch_lines=False)
+        label = (t(self.lang, "live.cohort", n=members, model=config.model) if members > 1
+                 else t(self.lang, "live.seed", model=config.model, seed=config.seed))
+        label += t(self.lang, "live.final") if run.test else ""
+        return RichReporter(self.console, progress=self.progress, label=label, epoch_lines=False,
+                            lang=self.lang)
 
     def run_finished(self, run: Any, summary: RunSummary) -> None:
         self.done += 1
         if self.progress is not None:
             val = summary.val_accuracy
-            info = (f"last: val {val:.4f}" if isinstance(val, float)
-                    else f"last: {summary.status}")
+            info = (t(self.lang, "live.last_val", val=val) if isinstance(val, float)
+                    else t(self.lang, "live.last_status", status=status_text(summary.status,
+                                                                            self.lang)))
             self.progress.update(self.task, advance=1, info=info)
 
     def stop(self) -> None:

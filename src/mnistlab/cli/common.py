@@ -18,7 +18,8 @@ from rich.panel import Panel
 
 from ..config import TrainConfig, read_settings
 from ..errors import MnistlabError
-from ..messages import LANGS, after_colon, t
+from ..messages import LANGS, after_colon, number, t
+from ..progress import status_text
 
 if TYPE_CHECKING:
     from ..records import Finding, RunSummary
@@ -295,26 +296,31 @@ def _across_widths(cells: dict[str, str], space: int) -> list[int]:
 
 
 def print_summary(summary: RunSummary, out: Path | None, lang: str = "en") -> None:
+    """The run's results table, its ensemble's members and the doctor's findings, in `lang`."""
     from rich.table import Table
 
     def pct(value: Any) -> str:
-        return "—" if value is None else f"{value:.4f}"
+        return "—" if value is None else number(value, ".4f", lang)
 
-    extras = (f" · test-time augmentation: {summary.tta_views} views" if summary.tta_views
-              else "")
-    extras += " · bf16 training steps" if summary.precision == "bf16" else ""
+    extras = t(lang, "live.tta", n=summary.tta_views) if summary.tta_views else ""
+    extras += t(lang, "live.bf16") if summary.precision == "bf16" else ""
     if summary.cuda_graphs is not None:
-        extras += " · CUDA graphs" if summary.cuda_graphs else " · CUDA graphs failed: eager steps"
-    kind = f"ensemble of {len(summary.members)}" if summary.members else "single run"
-    table = Table(title=f"{escape(summary.dataset)} · {summary.model} · "
-                        f"{summary.parameters:,} parameters · {kind}{extras}")
-    best = f", best {summary.best_epoch}" if summary.best_epoch else ""  # what is scored
-    cells = {"status": summary.status,
-             "epochs": f"{summary.epochs}/{summary.epochs_planned}{best}",
-             "training s": f"{summary.seconds:.1f}",
-             "train acc (eval)": pct(summary.train_accuracy_eval),
-             "train acc (running)": pct(summary.train_accuracy_running),
-             "val acc": pct(summary.val_accuracy), "test acc": pct(summary.test_accuracy)}
+        extras += t(lang, "live.cuda_graphs" if summary.cuda_graphs else
+                    "live.cuda_graphs_failed")
+    kind = (t(lang, "live.ensemble_of", n=len(summary.members)) if summary.members
+            else t(lang, "live.single_run"))
+    table = Table(title=t(lang, "live.summary", dataset=escape(summary.dataset),
+                          model=summary.model, parameters=summary.parameters, kind=kind,
+                          extras=extras))
+    # the epoch that is scored, where it is not the last
+    best = t(lang, "live.best_epoch", epoch=summary.best_epoch) if summary.best_epoch else ""
+    cells = {t(lang, "col.status"): status_text(summary.status, lang),
+             t(lang, "live.col.epochs"): f"{summary.epochs}/{summary.epochs_planned}{best}",
+             t(lang, "live.col.seconds"): number(summary.seconds, ".1f", lang),
+             t(lang, "live.col.train_eval"): pct(summary.train_accuracy_eval),
+             t(lang, "live.col.train_running"): pct(summary.train_accuracy_running),
+             t(lang, "live.col.val"): pct(summary.val_accuracy),
+             t(lang, "live.col.test"): pct(summary.test_accuracy)}
     widths = _across_widths(cells, stdout.width)
     if widths:
         for column, width in zip(cells, widths):
@@ -328,25 +334,26 @@ def print_summary(summary: RunSummary, out: Path | None, lang: str = "en") -> No
             table.add_row(name, value)
     stdout.print(table)
     if summary.metric == "binary-accuracy":
-        stdout.print(f"reported metric (binary accuracy) on validation: "
-                     f"{pct(summary.val_metric)}  ·  true accuracy: "
-                     f"{pct(summary.val_accuracy)}")
+        stdout.print(t(lang, "live.binary_metric", metric=pct(summary.val_metric),
+                       acc=pct(summary.val_accuracy)))
     if summary.members:
-        print_members(summary.members)
+        print_members(summary.members, lang)
     print_findings(summary.diagnoses, lang)
-    if out is not None:
-        stdout.print(f"run folder: [bold]{escape(str(out))}[/]", soft_wrap=True)  # whole: copied
+    if out is not None:  # whole: copied
+        stdout.print(t(lang, "live.run_folder", out=f"[bold]{escape(str(out))}[/]"),
+                     soft_wrap=True)
 
 
-def print_members(members: list[dict[str, Any]]) -> None:
+def print_members(members: list[dict[str, Any]], lang: str = "en") -> None:
     """Each member's accuracy alone, beside the ensemble's in the table above."""
     key = "test_accuracy" if members[0].get("test_accuracy") is not None else "val_accuracy"
     values = [m[key] for m in members if m.get(key) is not None]
     if not values:
         return
-    each = "  ".join(f"{m['seed']}: {m[key]:.4f}" for m in members if m.get(key) is not None)
-    stdout.print(f"members alone, {key.split('_')[0]} acc by seed: {each}  "
-                 f"(mean {sum(values) / len(values):.4f}, best {max(values):.4f})")
+    each = "  ".join(f"{m['seed']}: {number(m[key], '.4f', lang)}" for m in members
+                     if m.get(key) is not None)
+    stdout.print(t(lang, "live.members_alone", split=t(lang, f"live.split.{key.split('_')[0]}"),
+                   each=each, mean=sum(values) / len(values), best=max(values)))
 
 
 def check_run_usable(run_dir: str | Path, *, scores_diverged: bool = False) -> None:

@@ -4,6 +4,7 @@ there, once), the API runs the job, and one line says where the results are."""
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,8 @@ def add_study(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="the study's quick form: a data subset, and fewer epochs where the "
                    "study caps them (minutes)")
-    add_lang(p, "the report's, the final model's figures', --list's and the closing line's")
+    add_lang(p, "the report's, the progress bars', the final model's figures', --list's and "
+                "the closing line's")
     add_data_and_device(p, "study")
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes training side by side, one thread each (default: one per CPU "
@@ -80,7 +82,7 @@ def run_study(args: argparse.Namespace) -> int:
                            data_dir=args.data_dir, device=args.device, workers=args.workers,
                            cohorts=not args.one_by_one, placement=placement_from_args(args),
                            log=args.log, mlflow_uri=args.mlflow_uri)
-    progress = StudyProgress(stderr, silent=args.quiet)
+    progress = StudyProgress(stderr, silent=args.quiet, lang=args.lang)
     result = study(args.study, args.out, options=options, progress=progress, warn=warn_line)
     rows = result.distinct_rows()  # a final may be a variant: one run
     runs = len({row.read_from or row.key for row in rows})  # the run folders
@@ -168,7 +170,8 @@ def add_tune(p: argparse.ArgumentParser) -> None:
                    "minutes; for trying the pipeline, not for results)")
     p.add_argument("--no-report", action="store_true",
                    help="search only: no retraining and no report (extra workers)")
-    add_lang(p, "the report's, the retrained runs' figures', --list's and the closing line's")
+    add_lang(p, "the report's, the trials table's, the retrained runs' figures', --list's "
+                "and the closing line's")
     add_data_and_device(p, "space")
     add_placement_flags(p, "trial")
     add_log_flags(p, "the search (a parent run) and each trial (its children)")
@@ -198,8 +201,10 @@ def run_tune(args: argparse.Namespace) -> int:
                           data_dir=args.data_dir, device=args.device,
                           placement=placement_from_args(args), log=args.log,
                           mlflow_uri=args.mlflow_uri)
-    spec = options.apply(load_space(args.space))
-    display = None if args.quiet else TrialTable(spec, stderr)
+    with warnings.catch_warnings():  # said once, by the search itself (they were said twice)
+        warnings.simplefilter("ignore")
+        spec = options.apply(load_space(args.space))  # what the table names
+    display = None if args.quiet else TrialTable(spec, stderr, args.lang)
     try:
         # the name or file as given, so the report can say the command that remakes it
         result = tune(args.space, args.out, options=options, display=display, warn=warn_line)

@@ -56,7 +56,8 @@ def add_train(p: argparse.ArgumentParser) -> None:
                    help="replace the run already in --out (by default the same settings resume "
                    "it and other settings are refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one line at the end")
-    add_lang(p, "the figures' (curves.png, confusion.png) and the doctor's")
+    add_lang(p, "the progress lines', the results table's, the figures' (curves.png, "
+                "confusion.png) and the doctor's")
     add_log_flags(p, "the run, epoch by epoch,")
     add_config_flags(p)
 

@@ -12,31 +12,35 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..messages import number, t
 from ..progress import Reporter
 from .search import diverged
 from .space import TuneSpec, encode_choice
 
-COLUMNS = (("trial", 5, "right"), ("state", 12, "left"), ("val acc", 7, "right"),
-           ("epochs", 6, "right"), ("training s", 10, "right"), ("best", 7, "right"))
+# each column's heading (the catalogue's live.col.NAME), least width and side; a column is as
+# wide as its heading where that is wider, in every row alike (each row is a table of its own)
+COLUMNS = (("trial", 5, "right"), ("state", 12, "left"), ("val", 7, "right"),
+           ("epochs", 6, "right"), ("seconds", 10, "right"), ("best", 7, "right"))
 WIDE = 120  # narrower consoles show each trial's settings on a line of their own
 
 
 class _EpochStatus(Reporter):
-    def __init__(self, status: Any, number: int, epochs: int) -> None:
-        self.status, self.number, self.epochs = status, number, epochs
+    def __init__(self, status: Any, number: int, epochs: int, lang: str) -> None:
+        self.status, self.number, self.epochs, self.lang = status, number, epochs, lang
 
     def epoch_ended(self, record: Any) -> None:
-        self.status.update(f"trial {self.number}: epoch {record.epoch}/{self.epochs}  "
-                           f"val acc {record.val_accuracy:.4f}")
+        self.status.update(t(self.lang, "live.trial_epoch", number=self.number,
+                             epoch=record.epoch, epochs=self.epochs, acc=record.val_accuracy))
 
 
 class TrialTable:
     """Rows with fixed column widths, printed one at a time so that each appears as soon as
     its trial ends, in a terminal and in a log file alike."""
 
-    def __init__(self, spec: TuneSpec, console: Console) -> None:
+    def __init__(self, spec: TuneSpec, console: Console, lang: str = "en") -> None:
         self.spec = spec
         self.console = console
+        self.lang = lang
         self.best = -math.inf
         self.status: Any = None
         self._names = {p.name: p for p in spec.params}
@@ -45,31 +49,34 @@ class TrialTable:
         table = Table(box=box.SIMPLE_HEAD if header else None, show_header=header,
                       show_edge=False, pad_edge=False, padding=(0, 1))
         for name, width, justify in COLUMNS:
-            table.add_column(name, width=width, justify=justify, no_wrap=True)
+            heading = t(self.lang, f"live.col.{name}")
+            table.add_column(heading, width=max(width, len(heading)), justify=justify,
+                             no_wrap=True)
         if self.console.width >= WIDE:
-            table.add_column("settings", overflow="fold")
+            table.add_column(t(self.lang, "col.params"), overflow="fold")
         return table
 
     def start(self, target: int, done: int, best: float | None, storage: str) -> None:
         self.best = -math.inf if best is None else best
-        self.console.print(f"[bold]{self.spec.name}[/]: {target} finished trials wanted, "
-                           f"{done} already in the study ({storage})")
+        self.console.print(t(self.lang, "live.tune_start", name=f"[bold]{self.spec.name}[/]",
+                             target=target, done=done, storage=storage))
         self.console.print(self._table(header=True))
         if self.console.is_terminal:
-            self.status = self.console.status("waiting for the first trial")
+            self.status = self.console.status(t(self.lang, "live.waiting_first"))
             self.status.start()
 
     def reporter_for(self, trial: Any, config: Any) -> Reporter:
         if self.status is None:
             return Reporter()
-        self.status.update(f"trial {trial.number}: starting ({_epochs(config.epochs)})")
-        return _EpochStatus(self.status, trial.number, config.epochs)
+        self.status.update(t(self.lang, "live.trial_starting", number=trial.number,
+                             epochs=config.epochs))
+        return _EpochStatus(self.status, trial.number, config.epochs, self.lang)
 
     def retrain_reporter(self, label: str, config: Any) -> Reporter:
         self.stop()
-        what = "the best configuration" if label == "best" else "the comparison configuration"
-        return _SaidAtStart(self.console, f"retraining {what} with seed {config.seed} "
-                                          f"({_epochs(config.epochs)})")
+        key = "live.retrain_best" if label == "best" else "live.retrain_compare"
+        return _SaidAtStart(self.console, t(self.lang, key, seed=config.seed,
+                                            epochs=config.epochs))
 
     def on_trial(self, trial: Any, done: int, best: Any = None) -> None:
         """A trial's row; ★ where it is the study's best trial so far (`best`, every
@@ -80,14 +87,15 @@ class TrialTable:
                                                              else math.nan)
         state = trial.state.name.lower()
         if diverged(trial):  # scored 0: a complete trial, but nothing learned
-            marked = "[red]diverged[/]"
+            marked = f"[red]{t(self.lang, 'live.state.diverged')}[/]"
         elif state == "complete":
             starred = best.number == trial.number if best is not None else value > self.best
-            marked = "[bold green]complete ★[/]" if starred else "[green]complete[/]"
+            done_text = t(self.lang, "live.state.complete")
+            marked = f"[bold green]{done_text} ★[/]" if starred else f"[green]{done_text}[/]"
         elif state == "pruned":
-            marked = f"[yellow]pruned @ {last_epoch}[/]"
+            marked = f"[yellow]{t(self.lang, 'live.state.pruned', epoch=last_epoch)}[/]"
         else:
-            marked = f"[red]{state}[/]"
+            marked = f"[red]{t(self.lang, 'live.state.fail') if state == 'fail' else state}[/]"
         if best is not None:
             self.best = best.value
         elif state == "complete" and value > self.best:
@@ -97,10 +105,10 @@ class TrialTable:
             for k, v in trial.params.items())
         seconds = trial.user_attrs.get("seconds")
         table = self._table(header=False)
-        cells = [str(trial.number), marked, "—" if not math.isfinite(value) else f"{value:.4f}",
+        cells = [str(trial.number), marked, self._figure(value, ".4f"),
                  str(trial.user_attrs.get("epochs", last_epoch)),
-                 "—" if seconds is None else f"{seconds:.1f}",
-                 "—" if self.best == -math.inf else f"{self.best:.4f}"]
+                 self._figure(math.nan if seconds is None else seconds, ".1f"),
+                 self._figure(self.best, ".4f")]
         wide = self.console.width >= WIDE
         table.add_row(*cells, *([params] if wide else []))
         self.console.print(table)
@@ -109,6 +117,9 @@ class TrialTable:
         if state == "fail" and trial.user_attrs.get("error"):  # settings that cannot go together
             self.console.print(f"[red]{' ' * 7}{escape(trial.user_attrs['error'])}[/]",
                                soft_wrap=True)
+
+    def _figure(self, value: float, spec: str) -> str:
+        return number(value, spec, self.lang) if math.isfinite(value) else "—"
 
     def waiting(self, line: str) -> None:
         """Says why the search waits for another worker (it may be minutes)."""
@@ -136,6 +147,3 @@ class _SaidAtStart(Reporter):
                     done_epochs: int = 0) -> None:
         self.console.print(self.line)
 
-
-def _epochs(n: int) -> str:
-    return "1 epoch" if n == 1 else f"{n} epochs"  # "(1 epochs)" on a --quick retrain
