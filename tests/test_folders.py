@@ -1141,7 +1141,8 @@ def test_a_dataset_folder_whose_files_changed_is_not_pooled_into_a_study(
     """The files of a study's dataset folder replaced (Fashion-MNIST, then MNIST) and the
     study run again with more seeds: the new seeds trained on the other data and were pooled
     with the first in one table, without a word (hunt). Refused in one line; the same files
-    again (or a study with nothing left to train) go on."""
+    again go on. A finished study run again as it was redrew its report's misclassified
+    images from the other files (hunt): refused too, saying so."""
     from conftest import make_dataset_folder
 
     out = tmp_path / "S"
@@ -1159,6 +1160,11 @@ def test_a_dataset_folder_whose_files_changed_is_not_pooled_into_a_study(
            "them" in err and "give another --out" in err
     with Store(out / "study.db") as store:
         assert len(store.finished()) == 2  # nothing trained on the other files
+    report = (out / "report.md").read_bytes()
+    assert main(["study", str(tiny_study_toml), "--out", str(out), "--quiet"]) == 2
+    assert "and its report would show images of these beside figures measured on those; " \
+           "put the first files back" in one_line_error(capsys)
+    assert (out / "report.md").read_bytes() == report
     shutil.rmtree(tiny_idx_dir)
     shutil.copytree(kept, tiny_idx_dir)
     assert main(["study", str(tiny_study_toml), "--out", str(out), "--seeds", "2",

@@ -496,13 +496,15 @@ def relative_folders(datasets: Iterable[str], recorded: dict[str, str], kind: st
     return now
 
 
-def unchanged_data(datasets: Iterable[str], recorded: dict[str, str], kind: str
-                   ) -> dict[str, str]:
+def unchanged_data(datasets: Iterable[str], recorded: dict[str, str], kind: str, *,
+                   training: bool = True) -> dict[str, str]:
     """`recorded` (a dataset given by its folder -> the folder_digest a study or search took
     when it first read it) with `datasets`' digests added. Its files replaced in between
     (Fashion-MNIST, then MNIST), a study pooled the new seeds with the first in one table and
-    a search its new trials with the first, without a word (hunts): refused. Known datasets
-    are checked against their published checksums on every read."""
+    a search its new trials with the first, without a word (hunts): refused; with nothing to
+    train (`training` False), a finished study's report drew its final model's misclassified
+    images from the new files beside figures measured on the first (hunt): refused too.
+    Known datasets are checked against their published checksums on every read."""
     now = {k: v for k, v in recorded.items() if isinstance(v, str)}  # hand-edited: again
     for name in dict.fromkeys(datasets):
         if name in KNOWN_DATASETS or not Path(name).expanduser().is_dir():
@@ -512,11 +514,12 @@ def unchanged_data(datasets: Iterable[str], recorded: dict[str, str], kind: str
             continue  # reading it says what is wrong
         if now.get(name, digest) != digest:
             runs = "runs" if kind == "study" else "trials"
+            harm = (f"new {runs} would be pooled with those" if training else
+                    "its report would show images of these beside figures measured on those")
             raise MnistlabError(
                 f"dataset {name}: its files changed since this {kind}'s first {runs} read them "
-                f"(other images, labels or class names), and new {runs} would be pooled with "
-                f"those; put the first files back to go on, or give another --out for a "
-                f"{kind} of these")
+                f"(other images, labels or class names), and {harm}; put the first files back "
+                f"to go on, or give another --out for a {kind} of these")
         now[name] = digest
     return now
 

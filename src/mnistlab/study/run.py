@@ -343,21 +343,23 @@ def check_run_devices(spec: StudySpec, plan: Plan, runs: Iterable[PlannedRun]) -
 def _check_before_training(store: Store, out: Path, spec: StudySpec, plan: Plan,
                            runs: list[PlannedRun], backend: Any) -> None:
     """What must hold before a resumed study trains `runs` (or its final model, where its
-    results were never written): the devices here, and the data it read before."""
+    results were never written): the devices here; and, whatever is left to do, the data it
+    read before (its report draws the final model's misclassified images from it)."""
     if isinstance(backend, LocalBackend):  # a cluster's workers may have what this lacks
         _check_devices_left(spec, plan, runs)
-    if runs or not (out / "results.csv").is_file():
-        _same_data_as_before(store, _reading(spec))
+    _same_data_as_before(store, _reading(spec),
+                         training=bool(runs) or not (out / "results.csv").is_file())
 
 
-def _same_data_as_before(store: Store, configs: list[TrainConfig]) -> None:
+def _same_data_as_before(store: Store, configs: list[TrainConfig], *, training: bool) -> None:
     """Each dataset given by its folder holds what the study's first runs read
     (data.dataset.unchanged_data). Its files' digest is read here, nothing decoded: the runs
     may train in workers or on a cluster (review: read twice there)."""
     from ..data.dataset import unchanged_data
 
     recorded = store.data_digests()
-    digests = unchanged_data([c.dataset for c in configs], recorded, "study")
+    digests = unchanged_data([c.dataset for c in configs], recorded, "study",
+                             training=training)
     if digests != recorded:
         store.set_data_digests(digests)
 
