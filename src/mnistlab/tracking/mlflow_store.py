@@ -50,7 +50,7 @@ RUN_FILES = ("config.toml", "summary.json", "metrics.csv", "curves.png", "confus
 EPOCH_METRICS = ("train_loss", "train_loss_eval", "val_loss", "train_accuracy_running",
                  "train_accuracy_eval", "val_accuracy", "lr")
 FINAL_METRICS = ("val_accuracy", "val_loss", "train_accuracy_eval", "train_accuracy_running",
-                 "test_accuracy", "test_loss", "seconds")
+                 "test_accuracy", "test_loss", "seconds", "epochs")
 FOLDER_TAG = "mnistlab.folder"  # the run folder (or study, search) a run was logged from
 KEY_TAG = "mnistlab.key"  # a run's identity within its study or search
 PARENT_TAG = "mlflow.parentRunId"
@@ -351,14 +351,17 @@ class Store:
         if experiment is None:
             return []
         literal = _quoted(value)
-        if literal is None:  # both quotes in it: MLflow's filters cannot say it
-            return []
-        text = f"tags.`{tag}` = {literal}"
+        # both quotes in it (a folder q'u"x): MLflow's filters cannot say it; its longest
+        # piece without either is, and the runs are matched whole here (it found none, and
+        # each rerun logged the run again: hunt)
+        piece = max(re.split("['\"]", value), key=len)
+        text = (f"tags.`{tag}` = {literal}" if literal is not None else
+                f"tags.`{tag}` LIKE '%{piece}%'" if piece else "")
         if parent is not None:
-            text += f" and tags.`{PARENT_TAG}` = '{parent}'"
+            text += f"{' and ' if text else ''}tags.`{PARENT_TAG}` = '{parent}'"
         found = self.call("search_runs", [experiment], filter_string=text,
                           order_by=["attributes.start_time DESC"], max_results=1000)
-        return list(found or [])
+        return [run for run in found or [] if run.data.tags.get(tag) == value]
 
     def start(self, experiment: str | None, name: str, tags: dict[str, str],
               parent: str | None = None) -> str | None:
