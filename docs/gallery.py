@@ -75,7 +75,8 @@ def config_from_flags(flags: str) -> TrainConfig:
 
 
 def render(code: str, title: str, command: str, findings: list[dict]) -> str:
-    lines = [f"## `{code}` — {title}", "", "```sh", command, "```", ""]
+    fence = "python" if command.startswith("# Python") else "sh"  # highlighted as it reads
+    lines = [f"## `{code}` — {title}", "", f"```{fence}", command, "```", ""]
     if not findings:
         return "\n".join(lines + ["(no finding: the case did not trigger)", ""])
     lines.append("What the doctor prints:")
@@ -98,7 +99,7 @@ def entry(code: str, title: str, flags: str | None) -> tuple[str | None, str]:
                    "test labels\nimport mnistlab\nfrom mnistlab import TrainConfig\n"
                    "ds = mnistlab.load_dataset('mnist'); ds.train_labels[:] = 0\n"
                    f"result = mnistlab.train(TrainConfig(model='mlp', val_from='test', "
-                   f"{small}), dataset=ds)\nprint(result.summary.diagnoses[0].title)")
+                   f"{small}), dataset=ds)\nprint(result.summary.diagnoses[0].text()['title'])")
     elif code == "wrong-dataset":
         fashion = load_dataset("fashion-mnist")
         fashion.name = "mnist"  # what a swapped folder looks like once loaded
