@@ -9,6 +9,7 @@ import functools
 import gzip
 import hashlib
 import os
+import shutil
 import socket
 import struct
 import threading
@@ -365,6 +366,29 @@ def test_fashion_offered_as_mnist_is_named(http_root, tmp_path, shared_datasets)
     with pytest.raises(MnistlabError, match=identity):
         load_dataset("mnist", data_dir=tmp_path / "root")
     assert _cached_names("mnist") == _cached_names("fashion-mnist") == set()
+
+
+def test_a_folder_mixing_the_two_datasets_is_said_as_a_mix(tmp_path, shared_datasets):
+    """MNIST's files with Fashion-MNIST's test labels: `fetch mnist --from` said "these files
+    are Fashion-MNIST" and sent the user to `fetch fashion-mnist`, which sent them back (hunt).
+    A name it does not know was told to run the command it ran."""
+    mixed = tmp_path / "mixed"
+    shutil.copytree(shared_datasets / "mnist", mixed)
+    shutil.copy(shared_datasets / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz", mixed)
+    for name, ours, theirs in (("mnist", "MNIST", "Fashion-MNIST"),
+                               ("fashion-mnist", "Fashion-MNIST", "MNIST")):
+        with pytest.raises(MnistlabError) as info:
+            import_folder(name, mixed)
+        assert str(info.value).startswith(f"{mixed}: mixes two datasets: ")
+        assert str(info.value).endswith(f"put {ours}'s own files in the place of {theirs}'s "
+                                        f"(`mnistlab data fetch {name}` downloads all four)")
+    assert "Fashion-MNIST's t10k-labels-idx1-ubyte beside MNIST's train-images" in str(
+        pytest.raises(MnistlabError, import_folder, "mnist", mixed).value)
+    assert _cached_names("mnist") == _cached_names("fashion-mnist") == set()
+    with pytest.raises(MnistlabError) as info:
+        import_folder("shapes", mixed)
+    assert str(info.value).endswith("(a folder of your own needs no import: train on it with "
+                                    f"--dataset {mixed})")
 
 
 def test_a_known_dataset_given_by_its_path_is_still_that_dataset(tmp_path, shared_datasets):

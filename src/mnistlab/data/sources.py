@@ -291,6 +291,16 @@ def published_as(digests: dict[str, str]) -> KnownDataset | None:
                 None)
 
 
+class OtherDatasetError(MnistlabError):
+    """A file of another known dataset where `spec`'s was expected."""
+
+    def __init__(self, other: KnownDataset, spec: KnownDataset, where: str):
+        self.other = other
+        super().__init__(f"{where}: these files are {other.title}, not {spec.title}: they are "
+                         f"read as --dataset {other.name}, from a folder named {other.name} "
+                         f"(`mnistlab data fetch {other.name} --from FOLDER` puts them there)")
+
+
 def verify_payload(name: str, stem: str, payload: bytes | np.ndarray, where: str,
                    fix: str = "") -> str:
     """The payload's SHA-256 if it is the published `stem` of `name`; otherwise a plain error
@@ -303,11 +313,7 @@ def verify_payload(name: str, stem: str, payload: bytes | np.ndarray, where: str
         return digest
     owner = _owner_of(digest)
     if owner and owner[0].name != name:
-        other = owner[0]
-        raise MnistlabError(f"{where}: these files are {other.title}, not {spec.title}: they "
-                            f"are read as --dataset {other.name}, from a folder named "
-                            f"{other.name} (`mnistlab data fetch {other.name} --from FOLDER` "
-                            "puts them there)")
+        raise OtherDatasetError(owner[0], spec, where)
     if owner:
         raise MnistlabError(f"{where}: holds {spec.title}'s {owner[1]}, not {stem}; the files "
                             "are misnamed: give each its canonical name")
@@ -315,6 +321,25 @@ def verify_payload(name: str, stem: str, payload: bytes | np.ndarray, where: str
                   f"`mnistlab data fetch {name}`")
     raise MnistlabError(f"{where}: checksum mismatch for {stem} of {spec.title} (expected "
                         f"{expected}, got {digest}); {fix}")
+
+
+def _check_not_mixed(spec: KnownDataset, found: dict[str, Path],
+                     others: dict[str, OtherDatasetError]) -> None:
+    """A folder to import whose files are another known dataset's (`others`): all of them,
+    said as such; some, beside this one's, said as a mix (MNIST's folder with Fashion's test
+    labels was told its files "are Fashion-MNIST", and `data fetch fashion-mnist` then that
+    they are MNIST: hunt)."""
+    if not others:
+        return
+    first = next(iter(others.values()))
+    if len(others) == len(found):
+        raise first
+    mine = [s for s in found if s not in others]
+    folder = found[mine[0]].parent
+    raise MnistlabError(
+        f"{folder}: mixes two datasets: {first.other.title}'s {', '.join(others)} beside "
+        f"{spec.title}'s {', '.join(mine)}; put {spec.title}'s own files in the place of "
+        f"{first.other.title}'s (`mnistlab data fetch {spec.name}` downloads all four)")
 
 
 def payload_limit(name: str, stem: str) -> SizeLimit:
@@ -596,25 +621,30 @@ def _cache_folder(name: str) -> Iterator[Path]:
 def import_folder(name: str, source_dir: str | Path) -> Path:
     """Copy a folder of the four IDX files (gzipped or raw, canonical names) into the cache,
     after checking every payload against the published checksums. Returns the cache folder."""
-    spec = known(name, folder_hint=FETCH_FOLDER)
     source = Path(source_dir).expanduser()
+    # `data fetch shapes --from DIR` was told to run `data fetch NAME --from DIR` (hunt)
+    spec = known(name, folder_hint=f"a folder of your own needs no import: train on it with "
+                                   f"--dataset {source}")
     if not source.is_dir():
         raise MnistlabError(f"{source}: not a folder; give the folder holding the four IDX files")
     if all(find_file(source, s) is None for s in FILES) and (source / name).is_dir():
         source = source / name  # given the root of a `<root>/<name>/` layout
-    found = {}
+    found, others = {}, {}
     for stem in FILES:
         path = find_file(source, stem)
         if path is None:
             raise MnistlabError(f"{source}: {stem}[.gz] is missing; the folder must hold the "
                                 f"four IDX files under their canonical names ({', '.join(FILES)})")
-        # a folder of one's own data is not imported: it is read where it is
-        read_verified(name, stem, path, fix=f"if it is data of your own, it needs no import: "
-                      f"train on it with --dataset {source}; if it is {spec.title}, the file is "
-                      f"damaged: fetch it with `mnistlab data fetch {name}`",
-                      damaged="copy or export that file again, or fetch it with "
-                      f"`mnistlab data fetch {name}`")
+        try:  # a folder of one's own data is not imported: it is read where it is
+            read_verified(name, stem, path, fix=f"if it is data of your own, it needs no "
+                          f"import: train on it with --dataset {source}; if it is {spec.title}, "
+                          f"the file is damaged: fetch it with `mnistlab data fetch {name}`",
+                          damaged="copy or export that file again, or fetch it with "
+                          f"`mnistlab data fetch {name}`")
+        except OtherDatasetError as exc:
+            others[stem] = exc
         found[stem] = path
+    _check_not_mixed(spec, found, others)
     with _cache_folder(spec.name) as target:
         for stem, path in found.items():
             final = target / path.name
