@@ -650,6 +650,24 @@ def test_a_conditional_setting_is_checked_where_it_is_drawn():
         parse_space(data)
 
 
+def test_a_choice_that_never_goes_with_one_choice_above_it_is_told_its_when():
+    """`nesterov` searched beside `optimizer = ["sgd", "adam"]` on a base with momentum: each
+    trial that drew true with adam failed, one by one (hunt). Refused with the `when` that
+    draws it only beside sgd, which is then taken."""
+    data = space_dict()
+    data["space"] = {"optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+                     "nesterov": {"type": "categorical", "choices": [False, True]}}
+    data["base"].update(optimizer="sgd", momentum=0.9)
+    with pytest.raises(MnistlabError) as info:
+        parse_space(data)
+    assert str(info.value) == (
+        'space space.nesterov: true cannot go with optimizer = "adam" (nesterov: needs '
+        "--optimizer sgd and --momentum > 0); draw it only beside the others: when = "
+        '{ optimizer = ["sgd"] }')
+    data["space"]["nesterov"]["when"] = {"optimizer": ["sgd"]}
+    assert [p.name for p in parse_space(data).params] == ["optimizer", "nesterov"]
+
+
 def test_a_value_valid_only_beside_two_searched_settings_is_accepted():
     """nesterov = true needs sgd and momentum > 0 at once: searched beside both, without a
     `when`, it was refused, each checked alone (a trial that draws it with adam fails, named,

@@ -471,8 +471,10 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         checked_config({**base.to_dict(), **first, name: value}, f"{key} {label}")
 
     if kind == "categorical":
-        return Param(name, kind, choices=_parse_choices(raw.get("choices"), key, check, name),
-                     when=when)
+        param = Param(name, kind, choices=_parse_choices(raw.get("choices"), key, check, name),
+                      when=when)
+        _check_never_beside(param, base, earlier, key)
+        return param
     low, high, log, step = _parse_range(raw, kind == "int", key)
     wanted = int if kind == "int" else float
     default = getattr(base, name)
@@ -482,6 +484,58 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
     check(low, f"low={low}")
     check(high, f"high={high}")
     return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
+
+
+def _check_never_beside(param: Param, base: TrainConfig, earlier: list[Param], key: str
+                        ) -> None:
+    """A choice that cannot go with one choice of a categorical setting searched above it
+    without a `when`, where it goes with another: refused, with the `when` that draws it only
+    there (`nesterov = true` beside `optimizer = "adam"` failed those trials one by one)."""
+    by_name = {p.name: p for p in earlier}
+    drawn_all = [dict(combination) for combination in itertools.product(
+        *[[(other, by_name[other].decode(v)) for v in values]
+          for other, values in param.when.items()])]
+    for other in earlier:
+        if other.type != "categorical" or other.name in param.when:
+            continue
+        for choice in param.choices:
+            why = {theirs: _refusal(base, [{**drawn, other.name: _taken(theirs),
+                                            param.name: _taken(choice)} for drawn in drawn_all])
+                   for theirs in other.choices}
+            fits = [theirs for theirs, refused in why.items() if not refused]
+            refused = [(theirs, reason) for theirs, reason in why.items() if reason]
+            if fits and refused:
+                raise MnistlabError(
+                    f"{key}: {_toml_value(choice)} cannot go with {other.name} = "
+                    f"{_toml_value(refused[0][0])} ({refused[0][1]}); draw it only beside the "
+                    f"others: when = {{ {other.name} = "
+                    f"[{', '.join(_toml_value(c) for c in fits)}] }}")
+
+
+def _taken(choice: Any) -> Any:
+    """A choice as a config takes it (a tuple of layers as a list)."""
+    return list(choice) if isinstance(choice, tuple) else choice
+
+
+def _refusal(base: TrainConfig, contexts: list[dict[str, Any]]) -> str:
+    """Why `base` with each of `contexts` is not a valid run ("" where one is)."""
+    reasons = []
+    for context in contexts:
+        try:
+            checked_config({**base.to_dict(), **context}, "")
+            return ""
+        except MnistlabError as exc:
+            reasons.append(str(exc).removeprefix(": "))
+    return reasons[0]
+
+
+def _toml_value(choice: Any) -> str:
+    """A choice as a space file writes it: "sgd", true, 0.5, [32, 16]."""
+    if isinstance(choice, (list, tuple)):
+        return f"[{', '.join(_toml_value(v) for v in choice)}]"
+    if isinstance(choice, str):
+        return f'"{choice}"'
+    return choice_text(choice)
 
 
 def _drawn_beside_it(when: dict[str, tuple[Any, ...]], earlier: list[Param]
