@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -550,6 +551,31 @@ def test_sheet_title_overlaps_no_other_text(count):
     assert top.y1 <= figure.bbox.y1 and top.x0 >= 0  # and not cut off
 
 
+def test_an_error_in_the_sheet_keeps_to_its_cell():
+    """Error texts made the layout room for their whole line: eight unreadable files beside
+    eight images drew the images as dots, and the texts ran into each other (hunt)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    good = Prediction(path="good.png", label="7", index=7, top=[("7", 0.91)],
+                      image=np.zeros((28, 28), np.uint8), original=np.full((120, 90), 200,
+                                                                           np.uint8))
+    bad = Prediction(path="bad.png", error="not an image that can be read (BMP, GIF, ICO, "
+                                           "JPEG, PNG, PPM, TGA, TIFF, WEBP)")
+
+    def cells(predictions):
+        figure = sheet_figure(predictions)
+        FigureCanvasAgg(figure).draw()
+        return figure, [ax.get_window_extent() for ax in figure.axes]
+
+    _, alone = cells([good] * 4)
+    figure, mixed = cells([good, bad] * 4)
+    assert min(box.width for box in mixed) >= 0.9 * min(box.width for box in alone)
+    renderer = figure.canvas.get_renderer()
+    errors = [t.get_window_extent(renderer) for ax in figure.axes for t in ax.texts]
+    assert len(errors) == 4 and not any(one.overlaps(other) for i, one in enumerate(errors)
+                                        for other in errors[i + 1:])
+
+
 def test_prediction_defaults():
     failed = Prediction(path="x.png", error="no such file")
     assert failed.probability is None and failed.top == [] and failed.image is None
@@ -791,12 +817,36 @@ def test_standard_input_is_read_only_as_far_as_an_image_can_go(toy_run, monkeypa
 
     from mnistlab.cli import main
 
-    monkeypatch.setattr("mnistlab.cli.use.MAX_PIPED_BYTES", 1000)
+    monkeypatch.setattr(sys.modules["mnistlab.predict"], "MAX_PIPED_BYTES", 1000)
     piped = io.BytesIO(b"\0" * 5000)
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(piped))
     assert main(["predict", str(toy_run), "-"]) == 2
     assert "IMAGE '-': more than 0 MiB on standard input" in capsys.readouterr().err
     assert piped.tell() == 1001  # read no further than the limit
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX's")
+def test_a_pipe_given_by_name_is_read_as_standard_input_is(toy_run, tmp_path):
+    """`predict RUN <(curl ...)` and `... | predict RUN /dev/stdin` were "not a file" (hunt):
+    a pipe is read, as far as an image can go; an empty one is said."""
+    import threading
+
+    encoded = io.BytesIO()
+    paper_digit().save(encoded, format="PNG")
+    pipes = []
+    for name, data in (("image", encoded.getvalue()), ("empty", b"")):
+        pipe = tmp_path / name
+        os.mkfifo(pipe)
+
+        def write(pipe=pipe, data=data):
+            with open(pipe, "wb") as end:
+                end.write(data)
+
+        threading.Thread(target=write, daemon=True).start()
+        pipes.append(pipe)
+    first, second = predict(toy_run, pipes)
+    assert first.error is None and first.label is not None
+    assert second.error == "a pipe with nothing in it"
 
 
 def test_mnistlab_predict_is_the_function_after_its_module_was_imported(tmp_path):

@@ -23,7 +23,9 @@ import io
 import numbers
 import os
 import re
+import stat
 import sys
+import textwrap
 import types
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -128,11 +130,18 @@ def read_image(source: ImageLike) -> np.ndarray:
     return _from_array(np.asarray(source))
 
 
+# 50 megapixels (MAX_PIXELS) of uncompressed 16-bit RGBA, and a header, fit under this: what
+# is read of a pipe (`-`, /dev/stdin, <(...)) at most (`cat /dev/zero |` filled memory)
+MAX_PIPED_BYTES = 512 * 2**20
+
+
 def _read_file(path: Path) -> np.ndarray:
     if not path.exists():
         raise ImageProblem("a link that leads nowhere (its target is gone, or links loop)"
                            if path.is_symlink() else "no such file")
     if not path.is_file():
+        if stat.S_ISFIFO(path.stat().st_mode):  # /dev/stdin, <(curl ...): "not a file" (hunt)
+            return _decode(io.BytesIO(_read_pipe(path)), str(path))
         raise ImageProblem("not a file")
     if path.stat().st_size == 0:
         raise ImageProblem("empty file (0 bytes)")
@@ -142,6 +151,18 @@ def _read_file(path: Path) -> np.ndarray:
         raise ImageProblem(f"an IDX data file (MNIST's format), which predict does not read: "
                            f"give {IDX_FIX}")
     return _decode(path, str(path))
+
+
+def _read_pipe(path: Path) -> bytes:
+    """What a pipe holds, as far as an image can go."""
+    with path.open("rb") as pipe:
+        data = pipe.read(MAX_PIPED_BYTES + 1)
+    if len(data) > MAX_PIPED_BYTES:
+        raise ImageProblem(f"more than {MAX_PIPED_BYTES // 2**20} MiB through a pipe, more "
+                           "than any image mnistlab reads (50 megapixels); pipe one image file")
+    if not data:
+        raise ImageProblem("a pipe with nothing in it")
+    return data
 
 
 def _decode(file: Path | io.BytesIO, name: str) -> np.ndarray:
@@ -800,9 +821,11 @@ def _sheet(predictions: Sequence[Prediction], columns: int) -> Any:
         if p.image is not None:
             right.imshow(p.image, cmap="gray", vmin=0, vmax=255)
             right.set_title(f"{p.label} ({p.probability:.0%})", fontsize=9, fontweight="bold")
-        else:
-            right.text(0.5, 0.5, _short(p.error or "", 60), fontsize=6, color="firebrick",
-                       ha="center", va="center", wrap=True, transform=right.transAxes)
+        else:  # wrapped to its cell, outside the layout: the layout made room for the whole
+            # line, and shrank every image to a dot (hunt)
+            right.text(0.5, 0.5, textwrap.fill(_short(p.error or "", 60), 22), fontsize=6,
+                       color="firebrick", ha="center", va="center",
+                       transform=right.transAxes).set_in_layout(False)
     figure.suptitle("input | what the model saw", fontsize=9)
     return figure
 

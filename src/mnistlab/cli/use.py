@@ -92,7 +92,7 @@ def _once(images: list[str]) -> list[str]:
 
 
 def _standard_input() -> EncodedImage:
-    from ..predict import EncodedImage
+    from ..predict import MAX_PIPED_BYTES, EncodedImage
 
     if sys.stdin is None or sys.stdin.isatty():
         raise MnistlabError("IMAGE '-' reads an image file from standard input, and nothing is "
@@ -103,10 +103,6 @@ def _standard_input() -> EncodedImage:
                             "input, more than any image mnistlab reads (50 megapixels); pipe "
                             "one image file, or give its name")
     return EncodedImage("-", data)
-
-
-# 50 megapixels (predict.MAX_PIXELS) of uncompressed 16-bit RGBA, and a header, fit under this
-MAX_PIPED_BYTES = 512 * 2**20
 
 
 def add_export(p: argparse.ArgumentParser) -> None:
