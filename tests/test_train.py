@@ -696,6 +696,9 @@ def test_a_dataset_built_in_python_is_checked_as_a_folder_s_files_are(change, sa
     taken = Dataset(**{**fields, "train_images": data.train_images.numpy(),
                        "train_labels": data.train_labels.int().numpy()})
     assert taken.train_images.dtype == torch.uint8 and taken.train_labels.dtype == torch.int64
+    for unsigned in (np.uint8, np.uint16, np.uint32, np.uint64):  # review: torch has no max
+        taken = Dataset(**{**fields, "train_labels": data.train_labels.numpy().astype(unsigned)})
+        assert torch.equal(taken.train_labels, data.train_labels)
     # review: numpy as one reads IDX by hand (read-only, big-endian), reversed views, and
     # images of several channels, taken as they were before
     raw = np.frombuffer(data.train_images.numpy().tobytes(), np.uint8).reshape(400, 28, 28)

@@ -289,6 +289,9 @@ def _statistics_given(mean: Any, std: Any) -> None:
                                 f"float(train_images.float().div(255).{name}())")
 
 
+UNSIGNED_WIDE = (torch.uint16, torch.uint32, torch.uint64)
+
+
 def _labels_given(value: Any, field: str, count: int, classes: int) -> torch.Tensor:
     labels = _given_tensor(value, field)
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
@@ -297,9 +300,9 @@ def _labels_given(value: Any, field: str, count: int, classes: int) -> torch.Ten
     if labels.dim() != 1 or len(labels) != count:
         raise MnistlabError(f"Dataset {field}: shape {tuple(labels.shape)} beside {count:,} "
                             "images; give one label per image, as (count,)")
-    # uint64 past int64's range wrapped to a negative label in the message (torch has no max
-    # for uint64: NumPy's, exact)
-    wide = labels.numpy() if labels.dtype == torch.uint64 else labels
+    # uint64 past int64's range wrapped to a negative label in the message; torch has no min
+    # or max for uint16, uint32 and uint64 (review: those then failed): NumPy's, exact
+    wide = labels.numpy() if labels.dtype in UNSIGNED_WIDE else labels
     if len(labels) and (int(wide.min()) < 0 or int(wide.max()) >= classes):
         raise MnistlabError(f"Dataset {field}: labels run from {int(wide.min())} to "
                             f"{int(wide.max())}, but class_names names {classes} classes "
