@@ -25,7 +25,9 @@ class MnistlabError(Exception):
 def shown_url(text: str) -> str:
     """`text` (a URL, or a message naming one) with any password hidden: storage and tracking
     URLs go into messages, logs and reports."""
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]+@", r"\1***@", text)  # a user may be left out
+    # a user may be left out; up to the last @ of the URL: a password holding an @ not
+    # percent-encoded showed its tail (hunt)
+    return re.sub(r"(://[^:/@\s]*:)\S*@", r"\1***@", text)
 
 
 def own_warnings_in_one_line() -> Callable[..., str]:

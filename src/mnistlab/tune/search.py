@@ -291,9 +291,14 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
     elif stored != spec.fingerprint():
         raise MnistlabError(
             f"tune: study {study_name!r} in {shown_url(storage_url)} was made from a different "
-            f"search space or base config; resuming would mix two searches. Use another --out "
-            f"(a search's folder holds one search; with a shared --storage, also another "
-            f"--study-name)")
+            f"search space or base config; resuming would mix two searches. Give this one "
+            f"another --study-name (in a shared --storage, where the name is what tells "
+            f"searches apart) or another --out (a search's folder holds one search)")
+    # a killed worker's trial is failed (and queued again) only where a new trial starts: a
+    # finished search said it was running, on every rerun (hunt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     return study
 
 
@@ -343,10 +348,18 @@ def check_storage(url: str) -> None:
         from sqlalchemy.exc import ArgumentError
     except ImportError:  # no tune extra: require_optuna says so where the search starts
         return
+    encode = ("a user or password holding @ : / # ? is written percent-encoded (%40 %3A %2F "
+              "%23 %3F: urllib.parse.quote(password, safe=''))")
+    if url.partition("://")[2].count("@") > 1:  # it was "could not translate host name" (hunt)
+        raise MnistlabError(f"storage: {shown_url(url)!r} holds @ more than once; {encode}")
     try:  # the dialect names a database; its driver is imported only when the storage opens
         make_url(with_driver(url)).get_dialect()
     except ArgumentError:  # no such dialect (http://, a typo) is a kind of ArgumentError
         raise _not_a_database_url(url) from None
+    except ValueError:  # a port that is no number: a traceback (hunt); what SQLAlchemy says
+        # of it may quote a piece of the password
+        raise MnistlabError(f"storage: {shown_url(url)!r} cannot be read as a URL: a port is a "
+                            f"number, and {encode}") from None
 
 
 def with_driver(url: str) -> str:
@@ -1006,8 +1019,8 @@ def check_same_draws(study: Any, seed: int, pruner: str) -> None:
     elif stored != ours:
         raise MnistlabError(f"tune: this search was started with --seed {stored.get('seed')} "
                             f"--pruner {stored.get('pruner')}; resume it with those, or give "
-                            "a new search another --out (with a shared --storage, also "
-                            "another --study-name)")
+                            "a new search another --study-name (in a shared --storage) or "
+                            "another --out")
 
 
 @optuna_quiet()
