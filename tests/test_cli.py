@@ -1086,6 +1086,13 @@ def test_train_lang_es_prints_its_progress_and_results_in_spanish(tiny_idx_dir, 
                   "conjunto de 2", "miembros por separado", "carpeta de la ejecución"):
         assert words in shown.out + shown.err
     assert english_in(shown.out + shown.err) == []
+    # the same command again, and a run that diverges: their closing lines too
+    assert main([*argv, "--out", str(tmp_path / "es"), "--lang", "es", "--quiet"]) == 0
+    assert "ya contiene esta ejecución, terminada" in capsys.readouterr().err
+    assert main([*argv[:-4], "--lr", "1e6", "--optimizer", "sgd", "--quiet", "--lang", "es",
+                 "--device", "cpu", "--out", str(tmp_path / "nan")]) == 1
+    said = capsys.readouterr().err
+    assert "el entrenamiento divergió" in said and english_in(said) == []
     assert main([*argv, "--out", str(tmp_path / "en")]) == 0
     shown = capsys.readouterr()
     for words in ("epoch   2/2", "train acc", "scoring validation and test with 2 members",

@@ -490,6 +490,10 @@ def test_a_ctrl_c_in_the_final_scoring_names_the_folder_that_resumes_it(train_ar
     assert main([*train_args, "--out", "early"]) == 130
     assert ("interrupted; the run resumes from the start (no epoch was whole) when this "
             "command is run again: early") in capsys.readouterr().err
+    assert main([*train_args, "--out", "early", "--lang", "es"]) == 130  # in its language
+    assert ("interrumpido; la ejecución continuará desde el principio (ninguna época estaba "
+            "completa) cuando ejecutes de nuevo este comando: early"
+            ) in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("damage", ["garbage [[[\n", None])

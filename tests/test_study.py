@@ -850,7 +850,7 @@ def test_the_study_bar_speaks_the_study_s_language(tmp_path, tiny_idx_dir):
     progress = StudyProgress(Console(file=shown, width=100), lang="es")
     train_study(spec, tmp_path / "S", backend=LocalBackend(workers=1), progress=progress)
     progress.stop()
-    assert re.search(r"estudio .* 3/3 última: validación \d,\d{4}", shown.getvalue())
+    assert re.search(r"estudio .* 3/3 última: val\. \d,\d{4}", shown.getvalue())
     assert english_in(shown.getvalue()) == [] and "last:" not in shown.getvalue()
     # the bars of the runs as they train, gone once they end
     from mnistlab.config import TrainConfig

@@ -87,20 +87,24 @@ class _Eta(TimeRemainingColumn):
     """'eta 0:01:23' while work is left; nothing once it is done (a resumed study whose runs
     were all finished read 'eta -:--:--' under a full bar)."""
 
+    def __init__(self, lang: str = "en"):
+        super().__init__()
+        self.word = t(lang, "live.eta")
+
     def render(self, task: Any) -> Text:
         done = task.total is not None and task.completed >= task.total  # task.finished is
         # set by update() only: a task made complete (a resumed study) never is
-        return Text("") if done else Text.assemble("eta ", super().render(task))
+        return Text("") if done else Text.assemble(self.word, super().render(task))
 
 
 class SilentReporter(Reporter):
     pass
 
 
-def _bar(console: Console) -> Progress:
+def _bar(console: Console, lang: str = "en") -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), _Eta(), console=console,
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), _Eta(lang), console=console,
         transient=False,
     )
 
@@ -113,7 +117,7 @@ class RichReporter(Reporter):
         self.console = console or Console(stderr=True)
         self.lang = lang  # of every line it prints, and of the doctor's findings it is handed
         self._own = progress is None
-        self.progress = progress or _bar(self.console)
+        self.progress = progress or _bar(self.console, lang)
         self.label = t(lang, "live.train") if label is None else label
         self.epoch_lines = epoch_lines
         self.task: Any = None
@@ -181,7 +185,7 @@ class StudyProgress:
                  lang: str = "en"):
         self.silent, self.lang = silent, lang
         self.console = console or Console(stderr=True)
-        self.progress = None if silent else _bar(self.console)
+        self.progress = None if silent else _bar(self.console, lang)
         self.task: Any = None
         self.done = self.total = 0
 

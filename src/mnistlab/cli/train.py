@@ -15,6 +15,7 @@ from rich.markup import escape
 from .. import files, interrupt
 from ..config import SETTINGS, TrainConfig, absolute_dir
 from ..errors import MnistlabError
+from ..messages import t
 from .common import (
     RUN_DIR_HELP,
     add_config_flags,
@@ -212,8 +213,7 @@ def run_train(args: argparse.Namespace) -> int:
     if result.reused and tracking is not None:
         tracking.finished_folder()
     if result.reused:
-        stderr.print(f"{escape(str(out))}: already holds this run, finished; nothing to train (add "
-                     "--overwrite to train it again)")
+        stderr.print(escape(t(args.lang, "live.reused", out=out)))
     if not args.quiet:
         print_summary(summary, out, args.lang)
     else:
@@ -225,10 +225,9 @@ def run_train(args: argparse.Namespace) -> int:
             f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"  # summary
             for key, value in figures.items() if value is not None)]))  # (0.19945514691574237)
     if summary.status == "diverged":
-        stderr.print("[red]error:[/] training diverged (loss became NaN/inf or kept rising) and "
-                     "was stopped early; lower the learning rate (" +
-                     (f"`mnistlab doctor {shlex.quote(str(out))}` says more)" if args.quiet
-                      else "see the doctor's panel)"))
+        more = (t(args.lang, "live.diverged.doctor", out=shlex.quote(str(out))) if args.quiet
+                else t(args.lang, "live.diverged.panel"))
+        stderr.print(f"[red]error:[/] {escape(t(args.lang, 'live.diverged', more=more))}")
         return 1
     if summary.status == "interrupted":
         below_bar = "" if args.quiet else "\n"  # the progress bar's line may be unfinished
@@ -268,14 +267,15 @@ def _absolute_paths(config: TrainConfig) -> TrainConfig:
 def _resume_line(args: argparse.Namespace, out: Path, epochs_done: bool) -> str:
     """How an interrupted run goes on: from its last whole epoch (or its start, where none
     was whole); without --out each command makes a new folder, so the line names the --out
-    that finds this one."""
-    whence = "its last whole epoch" if epochs_done else "the start (no epoch was whole)"
-    changes = [] if args.out else [f"with --out {shlex.quote(str(out))}"]
+    that finds this one. In the run's language, as its other lines."""
+    lang = args.lang
+    changes = [] if args.out else [t(lang, "live.again.out", out=shlex.quote(str(out)))]
     if args.overwrite and epochs_done:  # run as it was, --overwrite replaces the kept epochs
-        changes.append("without --overwrite")
-    again = " and ".join(["this command is run again " + changes[0], *changes[1:]]) \
-        if changes else "this command is run again"
-    return f"interrupted; the run resumes from {whence} when {again}: {out}"
+        changes.append(t(lang, "live.again.no_overwrite"))
+    again = " ".join([t(lang, "live.again"), f" {t(lang, 'and')} ".join(changes)]).strip()
+    return t(lang, "live.interrupted", whence=t(lang, "live.whence." + ("last" if epochs_done
+                                                                       else "start")),
+             again=again, out=out)
 
 
 def _tracking(args: argparse.Namespace, out: Path) -> Any:

@@ -49,12 +49,16 @@ class TrialTable:
         table = Table(box=box.SIMPLE_HEAD if header else None, show_header=header,
                       show_edge=False, pad_edge=False, padding=(0, 1))
         for name, width, justify in COLUMNS:
-            heading = t(self.lang, f"live.col.{name}")
-            table.add_column(heading, width=max(width, len(heading)), justify=justify,
-                             no_wrap=True)
+            table.add_column(t(self.lang, f"live.col.{name}"), width=self._width(name, width),
+                             justify=justify, no_wrap=True)
         if self.console.width >= WIDE:
             table.add_column(t(self.lang, "col.params"), overflow="fold")
         return table
+
+    def _width(self, name: str, least: int) -> int:
+        """A column's width: its least, or its heading's longest line (a Spanish heading
+        stands on two lines, so that the table is as wide as the English one)."""
+        return max(least, *map(len, t(self.lang, f"live.col.{name}").split("\n")))
 
     def start(self, target: int, done: int, best: float | None, storage: str) -> None:
         self.best = -math.inf if best is None else best
@@ -112,10 +116,11 @@ class TrialTable:
         wide = self.console.width >= WIDE
         table.add_row(*cells, *([params] if wide else []))
         self.console.print(table)
+        indent = " " * (self._width(*COLUMNS[0][:2]) + 2)  # under the state column
         if not wide:
-            self.console.print(f"[dim]{' ' * 7}{params}[/]", soft_wrap=True)
+            self.console.print(f"[dim]{indent}{params}[/]", soft_wrap=True)
         if state == "fail" and trial.user_attrs.get("error"):  # settings that cannot go together
-            self.console.print(f"[red]{' ' * 7}{escape(trial.user_attrs['error'])}[/]",
+            self.console.print(f"[red]{indent}{escape(trial.user_attrs['error'])}[/]",
                                soft_wrap=True)
 
     def _figure(self, value: float, spec: str) -> str:
