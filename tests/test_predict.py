@@ -551,6 +551,40 @@ def test_sheet_title_overlaps_no_other_text(count):
     assert top.y1 <= figure.bbox.y1 and top.x0 >= 0  # and not cut off
 
 
+def _seven(frame: str = "") -> Image.Image:
+    from PIL import ImageDraw
+
+    image = Image.new("L", (200, 200), 255)
+    draw = ImageDraw.Draw(image)
+    draw.line([(60, 50), (140, 50), (90, 160)], fill=0, width=3)
+    if frame.startswith("edge"):  # a screenshot's dark edge, 1 or 2 pixels
+        draw.rectangle([0, 0, 199, 199], outline=0, width=int(frame[-1]))
+    elif frame == "box":  # a form's box, set in from the edge
+        draw.rectangle([15, 15, 184, 184], outline=0, width=2)
+    return image
+
+
+@pytest.mark.parametrize("frame", ["edge1", "edge2", "box"])
+def test_a_frame_around_the_digit_is_left_out(frame):
+    """A dark edge or a box around a digit was read as ink and set the digit's box: a 7 in a
+    2-pixel frame was read as a 3 (hunt). Lines along three or four sides, near the edges,
+    with paper inside them, are a frame; the digit is fitted as if it were not there."""
+    plain, framed = preprocess(_seven()), preprocess(_seven(frame))
+    assert np.abs(plain.astype(int) - framed.astype(int)).max() <= 8
+
+
+def test_a_digit_cropped_tight_is_no_frame():
+    """A 7 cropped to its strokes inks its top row whole, and a 1 every row: no frame."""
+    from mnistlab.predict import _inside_frame
+
+    seven = np.asarray(_seven().crop((59, 49, 142, 162))) < 128
+    one = np.zeros((80, 30), bool)
+    one[:, 10:20] = True
+    one[-4:, :] = True  # its foot, the whole width
+    for mask in (seven, one, ~one):
+        assert np.array_equal(_inside_frame(mask), mask)
+
+
 def test_an_error_in_the_sheet_keeps_to_its_cell():
     """Error texts made the layout room for their whole line: eight unreadable files beside
     eight images drew the images as dots, and the texts ran into each other (hunt)."""

@@ -397,8 +397,9 @@ def _fit_strokes(content: np.ndarray, background: float, noise: float, size: int
         raise ImageProblem("blank image: no ink stands out from the background")
     # Halfway to the ink, but never inside the paper's noise: what is below is texture.
     threshold = background + max(4 * noise, 0.35 * contrast)
-    _check_not_a_speck(content > threshold)
-    ink = np.where(content > threshold, np.clip((content - background) / contrast, 0, 1), 0)
+    mask = _inside_frame(content > threshold)
+    _check_not_a_speck(mask)
+    ink = np.where(mask, np.clip((content - background) / contrast, 0, 1), 0)
     top, bottom, left, right = _mass_box(ink)
     ink = _normalise_strokes(ink[top:bottom, left:right], size)
     box = round(size * 20 / 28)  # MNIST: a 20x20 box inside 28x28
@@ -414,6 +415,43 @@ def _fit_strokes(content: np.ndarray, background: float, noise: float, size: int
     canvas = np.zeros((size, size), dtype=np.float32)
     canvas[top:top + patch.shape[0], left:left + patch.shape[1]] = patch
     return _to_uint8(canvas)
+
+
+FRAME_LINE = 0.75  # the share of a row or column a frame's line inks (a box set in by up to an
+# eighth of the picture on each side); a digit's stroke seldom inks as much of three sides
+FRAME_DEPTH = 0.15  # how far in from its edge a frame's line may lie
+
+
+def _inside_frame(mask: np.ndarray) -> np.ndarray:
+    """`mask` (the ink) without a frame around the digit: a screenshot's dark edge or a form's
+    box read as ink set the digit's box, and a 7 in a 2-pixel box was read as a 3 (hunt). A
+    frame is lines along at least three sides, each near its edge and with paper inside it;
+    what lies outside them is left out. A digit's strokes, even cropped tight, rarely ink a
+    whole side; pictures smaller than MNIST's are left as they are."""
+    if min(mask.shape) < 28:
+        return mask
+    cuts = [_frame_line(mask), _frame_line(mask[::-1]), _frame_line(mask.T),
+            _frame_line(mask.T[::-1])]
+    if sum(cut > 0 for cut in cuts) < 3:
+        return mask
+    top, bottom, left, right = cuts
+    inside = np.zeros_like(mask)
+    inside[top:mask.shape[0] - bottom, left:mask.shape[1] - right] = True
+    return mask & inside
+
+
+def _frame_line(mask: np.ndarray) -> int:
+    """How many rows from the top a frame's line ends (0: none there): rows inked across,
+    within FRAME_DEPTH of the edge, with a row that is not after them."""
+    lines = mask.mean(axis=1) >= FRAME_LINE
+    depth = max(3, int(FRAME_DEPTH * len(lines)))
+    inked = np.flatnonzero(lines[:depth])
+    if not inked.size:
+        return 0
+    end = int(inked[0])
+    while end < len(lines) and lines[end]:
+        end += 1
+    return end if end < depth else 0  # inked all the way in: a stroke, not a frame
 
 
 def _check_not_a_speck(mask: np.ndarray) -> None:
