@@ -573,16 +573,39 @@ def test_a_frame_around_the_digit_is_left_out(frame):
     assert np.abs(plain.astype(int) - framed.astype(int)).max() <= 8
 
 
+def _segments(digit: int, width: int = 60, height: int = 100, stroke: int = 6) -> np.ndarray:
+    """A seven-segment digit's ink, cropped to 2 pixels of its strokes: boxy, three or four
+    of its sides inked whole."""
+    lit = {0: "abcdef", 3: "abgcd", 6: "afgedc", 8: "abcdefg", 9: "abcdfg"}[digit]
+    ink = np.zeros((height, width), bool)
+    half = height // 2
+    for segment, (rows, cols) in {
+            "a": (slice(0, stroke), slice(None)), "d": (slice(-stroke, None), slice(None)),
+            "g": (slice(half - stroke // 2, half + stroke // 2), slice(None)),
+            "f": (slice(0, half), slice(0, stroke)), "e": (slice(half, None), slice(0, stroke)),
+            "b": (slice(0, half), slice(-stroke, None)),
+            "c": (slice(half, None), slice(-stroke, None))}.items():
+        if segment in lit:
+            ink[rows, cols] = True
+    return np.pad(ink, 2)
+
+
 def test_a_digit_cropped_tight_is_no_frame():
-    """A 7 cropped to its strokes inks its top row whole, and a 1 every row: no frame."""
+    """A 7 cropped to its strokes inks its top row whole, and a 1 every row: no frame. A
+    seven-segment 3, 6, 8 or 9 inks three or four sides whole, and its other strokes meet
+    them: no frame (the review: 3 and 8 were read as 4). A frame with nothing inside, or a
+    seven-segment 0, is no frame either (they failed with a traceback: review)."""
     from mnistlab.predict import _inside_frame
 
     seven = np.asarray(_seven().crop((59, 49, 142, 162))) < 128
     one = np.zeros((80, 30), bool)
     one[:, 10:20] = True
     one[-4:, :] = True  # its foot, the whole width
-    for mask in (seven, one, ~one):
+    edge = np.zeros((100, 100), bool)
+    edge[:2], edge[-2:], edge[:, :2], edge[:, -2:] = True, True, True, True
+    for mask in (seven, one, ~one, edge, *(_segments(d) for d in (0, 3, 6, 8, 9))):
         assert np.array_equal(_inside_frame(mask), mask)
+    assert preprocess(Image.fromarray(np.where(edge, 0, 255).astype(np.uint8))).any()
 
 
 def test_an_error_in_the_sheet_keeps_to_its_cell():

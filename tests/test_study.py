@@ -856,8 +856,8 @@ def test_the_study_bar_speaks_the_study_s_language(tmp_path, tiny_idx_dir):
     from mnistlab.config import TrainConfig
 
     run = types.SimpleNamespace(config=TrainConfig(model="mlp", seed=3), test=True)
-    assert progress.reporter_for(run, members=2).label == "  cohorte de 2 mlp (final)"
-    assert progress.reporter_for(run).label == "  mlp semilla 3 (final)"
+    assert progress.reporter_for(run, members=2).label == "  cohorte de 2 mlp (modelo final)"
+    assert progress.reporter_for(run).label == "  mlp semilla 3 (modelo final)"
 
 
 # the final model alone, its seeds in a cohort, and the best variant's run scored on the test set

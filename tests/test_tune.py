@@ -666,6 +666,22 @@ def test_a_choice_that_never_goes_with_one_choice_above_it_is_told_its_when():
         '{ optimizer = ["sgd"] }')
     data["space"]["nesterov"]["when"] = {"optimizer": ["sgd"]}
     assert [p.name for p in parse_space(data).params] == ["optimizer", "nesterov"]
+    # review: drawn beside momentum 0.9, itself drawn beside sgd alone, it never meets adam
+    # (it was refused, and each `when` pasted sent the user to the other); a `when` of its
+    # own is kept in the one told
+    data["base"].update(momentum=0.0)
+    data["space"] = {"optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+                     "momentum": {"type": "categorical", "choices": [0.0, 0.9],
+                                  "when": {"optimizer": "sgd"}},
+                     "nesterov": {"type": "categorical", "choices": [True, False],
+                                  "when": {"momentum": 0.9}}}
+    assert [p.name for p in parse_space(data).params][-1] == "nesterov"
+    del data["space"]["momentum"]["when"]
+    with pytest.raises(MnistlabError, match=r"draw it only beside the others: when = "
+                                            r"\{ momentum = \[0.9\], optimizer = \[\"sgd\"\] \}$"):
+        parse_space(data)
+    data["space"]["nesterov"]["when"] = {"momentum": [0.9], "optimizer": ["sgd"]}
+    assert [p.name for p in parse_space(data).params][-1] == "nesterov"
 
 
 def test_a_value_valid_only_beside_two_searched_settings_is_accepted():
@@ -1591,6 +1607,14 @@ def test_an_in_memory_storage_is_refused_before_any_trial(url):
     search = sys.modules["mnistlab.tune.search"]
     with pytest.raises(MnistlabError, match="in-memory database, lost when the command ends"):
         search.open_study(None, url, study_name="x")
+
+
+def test_a_sqlite_file_whose_path_holds_at_signs_is_a_storage(space_file, tmp_path):
+    """Review: the check for a password's raw @ refused sqlite:////x/a@b/c@d.db."""
+    out = tmp_path / "a@b"
+    run_tune(load_space(str(space_file)), out, options=TuneOptions(
+        trials=1, report=False, retrain_seeds=0, storage=f"sqlite:///{out}/c@d.db"))
+    assert (out / "c@d.db").is_file()
 
 
 def test_a_storage_no_search_can_open_is_refused_when_given():

@@ -350,7 +350,9 @@ def check_storage(url: str) -> None:
         return
     encode = ("a user or password holding @ : / # ? is written percent-encoded (%40 %3A %2F "
               "%23 %3F: urllib.parse.quote(password, safe=''))")
-    if url.partition("://")[2].count("@") > 1:  # it was "could not translate host name" (hunt)
+    # it was "could not translate host name" (hunt); the @s of the part before the path (a
+    # SQLite file's name may hold them: review), of a URL naming a server
+    if not url.startswith("sqlite") and url.partition("://")[2].split("/")[0].count("@") > 1:
         raise MnistlabError(f"storage: {shown_url(url)!r} holds @ more than once; {encode}")
     try:  # the dialect names a database; its driver is imported only when the storage opens
         make_url(with_driver(url)).get_dialect()

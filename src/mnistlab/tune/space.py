@@ -492,11 +492,14 @@ def _check_never_beside(param: Param, base: TrainConfig, earlier: list[Param], k
     without a `when`, where it goes with another: refused, with the `when` that draws it only
     there (`nesterov = true` beside `optimizer = "adam"` failed those trials one by one)."""
     by_name = {p.name: p for p in earlier}
+    drawn_when = _drawn_when(param.when, by_name)
     drawn_all = [dict(combination) for combination in itertools.product(
         *[[(other, by_name[other].decode(v)) for v in values]
-          for other, values in param.when.items()])]
+          for other, values in drawn_when.items()])]
+    if not drawn_all:  # conditions that never hold together: said where it is drawn
+        return
     for other in earlier:
-        if other.type != "categorical" or other.name in param.when:
+        if other.type != "categorical" or other.name in drawn_when:
             continue
         for choice in param.choices:
             why = {theirs: _refusal(base, [{**drawn, other.name: _taken(theirs),
@@ -505,11 +508,31 @@ def _check_never_beside(param: Param, base: TrainConfig, earlier: list[Param], k
             fits = [theirs for theirs, refused in why.items() if not refused]
             refused = [(theirs, reason) for theirs, reason in why.items() if reason]
             if fits and refused:
+                when = {**{k: [by_name[k].decode(v) for v in values]
+                           for k, values in param.when.items()}, other.name: fits}
                 raise MnistlabError(
                     f"{key}: {_toml_value(choice)} cannot go with {other.name} = "
                     f"{_toml_value(refused[0][0])} ({refused[0][1]}); draw it only beside the "
-                    f"others: when = {{ {other.name} = "
-                    f"[{', '.join(_toml_value(c) for c in fits)}] }}")
+                    f"others: when = {{ " + ", ".join(
+                        f"{k} = [{', '.join(_toml_value(c) for c in values)}]"
+                        for k, values in when.items()) + " }")
+
+
+def _drawn_when(when: dict[str, tuple[Any, ...]], by_name: dict[str, Param]
+                ) -> dict[str, tuple[Any, ...]]:
+    """Where a parameter is drawn: its `when`, and the `when` of each setting that names,
+    in a chain (nesterov drawn beside momentum 0.9, itself drawn beside sgd alone, never
+    meets adam; review: it was refused as if it did)."""
+    drawn = dict(when)
+    names = list(when)
+    while names:
+        for other, values in by_name[names.pop()].when.items():
+            if other not in drawn:
+                drawn[other] = values
+                names.append(other)
+            else:
+                drawn[other] = tuple(v for v in drawn[other] if v in values)
+    return drawn
 
 
 def _taken(choice: Any) -> Any:
@@ -535,6 +558,8 @@ def _toml_value(choice: Any) -> str:
         return f"[{', '.join(_toml_value(v) for v in choice)}]"
     if isinstance(choice, str):
         return f'"{choice}"'
+    if isinstance(choice, float):
+        return repr(choice)  # 0.0 as the file writes it (it said 0)
     return choice_text(choice)
 
 
