@@ -602,6 +602,13 @@ def test_the_best_configuration_names_what_it_reads_and_true_as_files_write_it()
     # searched lost its momentum, one with cnn searched its filters)
     assert {"momentum", "filters"} <= set(_key_settings(adam, "mlp", "cnn"))
     assert _settings({"nesterov": False, "lr": 0.01}, "en") == "nesterov=false, lr=0.01"
+    # an ensemble and label smoothing were left out of the base and the best configuration
+    # (hunt), and a searched setting at its default from the best one; the seed and where it
+    # trains stay out
+    two = adam.replace(ensemble=2, label_smoothing=0.1, seed=7, device="cpu")
+    assert {"ensemble", "label_smoothing"} <= set(_key_settings(two, "mlp"))
+    assert not {"seed", "device"} & set(_key_settings(two, "mlp"))
+    assert "ensemble" in _read_settings(adam, ["ensemble"])
 
 
 def test_a_space_without_spanish_texts_is_said_and_its_default_label_is_ours():

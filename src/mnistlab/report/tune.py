@@ -12,7 +12,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from .. import files
-from ..config import TrainConfig
+from ..config import PLACEMENT, TrainConfig
 from ..figures import localised
 from ..messages import (
     choice_text,
@@ -60,19 +60,25 @@ STEADY_TRIALS = 30
 
 def _key_settings(config: TrainConfig, *models: str) -> list[str]:
     """The settings a reader looks for first; of the layer sizes, only those the models have;
-    the data's, where `config` changes them."""
+    the data's, where `config` changes them; then every other one it changes from `train`'s
+    defaults (an ensemble, label smoothing: left out of the base and the best configuration,
+    which best.toml trains with; hunt), the seed and where it trains apart."""
     shapes = [k for model in models for k in shape_settings(model)]
     data = [k for k in DATA_SETTINGS if getattr(config, k) != getattr(DEFAULTS, k)]
-    return ["dataset", *data, "model", *dict.fromkeys(shapes), "activation", "dropout",
+    keys = ["dataset", *data, "model", *dict.fromkeys(shapes), "activation", "dropout",
             "optimizer", "lr", "momentum", "weight_decay", "schedule", "batch_size", "epochs"]
+    was = TrainConfig(dataset=config.dataset).to_dict()
+    return keys + [k for k, v in config.to_dict().items() if k not in keys and v != was.get(k)
+                   and k not in ("seed", *PLACEMENT)]
 
 
-def _read_settings(config: TrainConfig) -> list[str]:
-    """The key settings one configuration trains with: none it does not read (momentum
-    beside Adam was shown in the best trial's full configuration). Not for the base of a
-    search, whose trials may draw what reads them."""
+def _read_settings(config: TrainConfig, searched: Any = ()) -> list[str]:
+    """The key settings one configuration trains with, and those searched: none it does not
+    read (momentum beside Adam was shown in the best trial's full configuration). Not for
+    the base of a search, whose trials may draw what reads them."""
     unread = settings_unread(config)
-    return [k for k in _key_settings(config, config.model) if k not in unread]
+    keys = _key_settings(config, config.model)
+    return [k for k in keys + [k for k in searched if k not in keys] if k not in unread]
 
 
 def _settings(values: dict[str, Any], lang: str, keys: Any = None) -> str:
@@ -176,7 +182,7 @@ def _best(doc: Document, result: TuneResult, lang: str) -> None:
                         seed=result.best_config.seed, n=complete,
                         params=f"`{_settings(params, lang)}`")))
     config = result.best_config
-    shown = _settings(config.to_dict(), lang, _read_settings(config))
+    shown = _settings(config.to_dict(), lang, _read_settings(config, best.params))
     again = shlex.quote(str(result.out / "best.toml"))  # as the command was given its --out
     doc.add(Paragraph(t(lang, "tune.best.config", config=f"`{shown}`", path=again)))
 
