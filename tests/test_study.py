@@ -3101,3 +3101,22 @@ def test_a_folder_kept_with_a_variant_s_dashed_spelling_resumes(tiny_study, tmp_
         store.set_identity("0123456789abcdef", settings)
     with pytest.raises(MnistlabError, match="holds this study made from other settings"):
         train_study(spec, out)
+
+
+def test_the_python_api_takes_true_for_a_display_and_says_what_it_got(tiny_study, tmp_path,
+                                                                      capsys):
+    """A notebook's guesses (hunt): progress=True was "'bool' object has no attribute
+    'start'" seven frames down; out="" put the study's files in the working folder;
+    load_study(3) was pathlib's TypeError; the result's repr ran to 59,000 characters."""
+    with pytest.raises(MnistlabError, match=r"^progress: give True \(the command's display\), "
+                                            r"False, or a progress.StudyProgress; got str"):
+        run_study(str(tiny_study), tmp_path / "S", progress="bar")
+    with pytest.raises(MnistlabError, match=r"^out: an empty path; give a folder, or None"):
+        run_study(str(tiny_study), "")
+    with pytest.raises(MnistlabError, match=r"^study: give a preset's name or a \.toml file's "
+                                            r"path, not int 3$"):
+        load_study(3)
+    result = run_study(str(tiny_study), tmp_path / "S", progress=True,
+                       options=StudyOptions(workers=1))
+    assert "━" in capsys.readouterr().err  # the command's bars
+    assert len(repr(result)) < 200 and repr(result).startswith("StudyResult(name='tiny'")

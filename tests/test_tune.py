@@ -2093,3 +2093,15 @@ def test_a_condition_on_a_one_layer_choice_takes_its_number():
         [momentum] = [p for p in parse_space(data, where="s.toml").params
                       if p.name == "momentum"]
         assert momentum.when["hidden"] == drawn, when
+
+
+def test_run_tune_takes_true_for_its_table_and_reprs_in_a_line(space_file, tmp_path, capsys):
+    """display=True was "'bool' object has no attribute 'start'"; a TuneResult's repr held
+    every trial (hunt)."""
+    with pytest.raises(MnistlabError, match=r"^display: give True \(the command's display\), "
+                                            r"False, or a tune.display.TrialTable; got int 1"):
+        run_tune(load_space(str(space_file)), tmp_path / "T", display=1)
+    result = run_tune(load_space(str(space_file)), tmp_path / "T", display=True,
+                      options=TuneOptions(trials=2, report=False, retrain_seeds=0))
+    assert "2 finished trials wanted" in capsys.readouterr().err
+    assert len(repr(result)) < 200 and repr(result).startswith("TuneResult(name='tiny'")

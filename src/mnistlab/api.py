@@ -39,12 +39,17 @@ def run_study(spec: str | os.PathLike | StudySpec | dict, out: str | Path | None
     """Run a study (a preset name, a study file, a StudySpec or a dict of a study file's
     keys) into `out` (default:
     studies/<name>): train what is missing, write results.csv, plots/, report.md and
-    report.html. Running it again on the same folder resumes. With `options.log`, this
-    process also logs each run as it is recorded, and the study with its report at the end
-    (tracking/; `warn` gets the one line said if a tracking server stops answering)."""
+    report.html. Running it again on the same folder resumes. `progress=True` draws the
+    study's bars on standard error, as the command does (or give a progress.StudyProgress).
+    With `options.log`, this process also logs each run as it is recorded, and the study
+    with its report at the end (tracking/; `warn` gets the one line said if a tracking server
+    stops answering)."""
+    from .progress import StudyProgress
     from .report.study import write_study_report
 
     options = _checked(options or StudyOptions(), StudyOptions)
+    progress = _shown_as(progress, "progress", StudyProgress,
+                         lambda: StudyProgress(lang=options.lang))
     source, spec, out = _job(spec, out, options, "studies", StudySpec, load_study, parse_study,
                              "a study: a preset's name, a study file")
     command = _command("study", source, out, options.flags())
@@ -66,6 +71,21 @@ def run_study(spec: str | os.PathLike | StudySpec | dict, out: str | Path | None
         if log is not None:
             log.finish(result.trained_runs())
     return result
+
+
+def _shown_as(given: Any, name: str, kind: type, made: Callable[[], Any]) -> Any:
+    """What shows a job as it runs: True, the command's own display (`made`); False or None,
+    nothing; else what was given, an object of `kind`'s methods ("'bool' object has no
+    attribute 'start'", seven frames down: hunt)."""
+    if given is True:
+        return made()
+    if given is None or given is False:
+        return None
+    if not hasattr(given, "start"):
+        raise MnistlabError(f"{name}: give True (the command's display), False, or a "
+                            f"{kind.__module__.removeprefix('mnistlab.')}.{kind.__name__}; "
+                            f"got {type(given).__name__} {given!r:.40}")
+    return given
 
 
 @contextlib.contextmanager
@@ -102,19 +122,26 @@ def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None 
     """Search a space (a preset name, a space file, a TuneSpec or a dict of a space file's
     keys) into `out` (default:
     tunes/<name>) until the study holds `options.trials` finished trials; then, unless
-    `options.report` is off, retrain the best configuration and write the report. `display`
-    (tune.display.TrialTable) shows the trials as they finish. With `options.log`, this
-    process also logs each trial as it finishes, and the search at the end (tracking/)."""
+    `options.report` is off, retrain the best configuration and write the report.
+    `display=True` prints the trials as they finish on standard error, as the command does
+    (or give a tune.display.TrialTable). With `options.log`, this process also logs each
+    trial as it finishes, and the search at the end (tracking/)."""
+    from rich.console import Console
+
     from .report.tune import write_tune_report
+    from .tune.display import TrialTable
 
     started = time.perf_counter()
     options = _checked(options or TuneOptions(), TuneOptions)
     source, spec, out = _job(space, out, options, "tunes", TuneSpec, load_space, parse_space,
                              "a search space: a preset's name, a space file")
     backend = options.backend()
-    shown = display or _Quiet()
+    shown = _shown_as(display, "display", TrialTable,
+                      lambda: TrialTable(spec, Console(stderr=True), options.lang)) or _Quiet()
     log = _search_log(options, spec, out, warn)  # a missing extra: said before training
-    with _ended_if_stopped(log):
+    with _ended_if_stopped(log), contextlib.ExitStack() as made:
+        if display is True:  # its spinner stops with the search, as the command's
+            made.callback(shown.stop)
         result = search(spec, out, trials=options.trials, storage=options.storage,
                         seed=options.seed, pruner=options.pruner,
                         study_name=options.study_name, backend=backend,

@@ -625,6 +625,9 @@ def folder_given(name: str, value: Any) -> Path | None:
     folder). out=123 was "expected str, bytes or os.PathLike object, not int"."""
     if value is None or isinstance(value, Path):
         return value
+    if isinstance(value, str) and not value.strip():  # Path("") is the working folder: a
+        # study's files landed there (hunt; the command's --out "" is refused too)
+        raise MnistlabError(f"{name}: an empty path; give a folder, or None for the default")
     if isinstance(value, (str, os.PathLike)):
         return Path(value)
     raise MnistlabError(f"{name}: give a folder (text or a pathlib.Path), not "
@@ -752,6 +755,9 @@ def list_presets_in(package: str) -> list[str]:
 
 def read_preset_or_file(name_or_path: str, package: str, kind: str) -> tuple[dict[str, Any], str]:
     """A path to a TOML file, or the name of a preset in `package`: (its data, where it is)."""
+    if not isinstance(name_or_path, (str, os.PathLike)):  # load_study(3): pathlib's TypeError
+        raise MnistlabError(f"{kind}: give a preset's name or a .toml file's path, not "
+                            f"{type(name_or_path).__name__} {quote(name_or_path)}")
     path = Path(name_or_path)
     names = list_presets_in(package)
     # a folder named as a preset (often its own output: --out fashion-hparams) does not hide it

@@ -113,6 +113,13 @@ class StudyResult:
     # spec.seeds (a study run again with fewer --seeds than before): 0 otherwise
     seeds_stored: int = 0
 
+    def __repr__(self) -> str:  # a notebook cell ending in run_study() printed 59,000
+        # characters: the spec, the plan and every summary (hunt)
+        tests = [r.test_accuracy for r in self.final_rows if r.test_accuracy is not None]
+        final = f", final_test_accuracy={sum(tests) / len(tests):.4f}" if tests else ""
+        return (f"StudyResult(name={self.spec.name!r}, out={str(self.out)!r}, "
+                f"runs={len(self.summaries)}, rows={len(self.rows)}{final})")
+
     def trained_runs(self) -> list[tuple[str, RunLabel, Path]]:
         """(key, label, folder) of every run of this study's experiments and final model,
         trained in this or an earlier go; not the runs an earlier go left that this one does

@@ -620,6 +620,12 @@ class TuneResult:
     seconds: float = 0.0
     url: str = field(default="", repr=False)  # the storage, password included
 
+    def __repr__(self) -> str:  # every FrozenTrial and retrained run in a notebook (hunt)
+        best = (f", best_trial={self.best.number}, best_val={self.best.value:.4f}"
+                if self.best is not None else "")
+        return (f"TuneResult(name={self.spec.name!r}, out={str(self.out)!r}, "
+                f"trials={len(self.trials)}{best}, retrained={len(self.retrained)})")
+
     def by_state(self, state: str) -> list[Any]:
         return [t for t in self.trials if t.state.name == state]
 
