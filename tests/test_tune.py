@@ -1739,6 +1739,12 @@ def test_the_star_and_the_best_column_are_the_study_s_with_several_workers():
     assert [row.split()[1] for row in rows] == ["complete", "complete", "pruned", "fail",
                                                 "complete"]
     assert [row.split()[-1] for row in rows] == ["0.8300"] * 4 + ["0.9000"]
+    # a row's columns under their headings (rows sat 1 to 4 characters left of them: review)
+    table.start(2, 0, None, "sqlite:///x")
+    table.on_trial(trial(8, 0.5), 9)
+    heading, _, row = shown.getvalue().splitlines()[1:4]
+    assert row.index("complete") == heading.index("state")
+    assert row.index("0.5000") + len("0.5000") == heading.index("val acc") + len("val acc")
 
 
 def test_the_trial_table_draws_failed_trials_after_a_complete_one(tiny_idx_dir, tmp_path):

@@ -622,11 +622,11 @@ def import_folder(name: str, source_dir: str | Path) -> Path:
     """Copy a folder of the four IDX files (gzipped or raw, canonical names) into the cache,
     after checking every payload against the published checksums. Returns the cache folder."""
     source = Path(source_dir).expanduser()
+    if not source.is_dir():  # first: an unknown name was told to train on this (review)
+        raise MnistlabError(f"{source}: not a folder; give the folder holding the four IDX files")
     # `data fetch shapes --from DIR` was told to run `data fetch NAME --from DIR` (hunt)
     spec = known(name, folder_hint=f"a folder of your own needs no import: train on it with "
                                    f"--dataset {source}")
-    if not source.is_dir():
-        raise MnistlabError(f"{source}: not a folder; give the folder holding the four IDX files")
     if all(find_file(source, s) is None for s in FILES) and (source / name).is_dir():
         source = source / name  # given the root of a `<root>/<name>/` layout
     found, others = {}, {}
