@@ -376,6 +376,20 @@ def test_a_folder_means_its_image_files(toy_run, tmp_path):
                                  "of its own")
 
 
+def test_a_folder_s_files_of_formats_predict_does_not_read_are_told_to_be_converted(
+        toy_run, tmp_path):
+    """A folder of iPhone photos (HEIC) and a scan (PDF) was told "give them by name", and
+    by name each was refused (hunt)."""
+    paper_digit().save(tmp_path / "a.png")
+    (tmp_path / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
+    (tmp_path / "scan.pdf").write_bytes(b"%PDF-1.4")
+    with pytest.warns(UserWarning, match=r": 2 files of a format predict does not read "
+                      r"\(IMG_0001\.HEIC, scan\.pdf\) not read; convert those of other formats "
+                      r"to PNG or JPEG$"):
+        (only,) = predict(toy_run, tmp_path)
+    assert only.error is None
+
+
 def test_numpy_array_files_are_pointed_to_python_not_to_naming_them(toy_run, tmp_path):
     """A folder's x.npy was "not named as an image ...; give them by name", and named it was
     "not an image that can be read" (hunt): predict reads no array file, Python does."""

@@ -683,6 +683,11 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
     return expanded
 
 
+# formats people's folders hold that Pillow (so predict) does not read
+UNREAD_FORMATS = frozenset({".heic", ".heif", ".pdf", ".svg", ".eps", ".psd", ".raw",
+                            ".cr2", ".nef", ".dng", ".arw", ".xcf"})
+
+
 def _passed_over(others: list[Path]) -> str:
     """What of a folder given to predict is not read, and how to have it read: subfolders
     (a folder is not searched below its own level), files not named as images (NumPy's
@@ -690,11 +695,15 @@ def _passed_over(others: list[Path]) -> str:
     folders = [p for p in others if p.is_dir()]
     arrays = [p for p in others if p.is_file() and p.suffix.lower() in ARRAY_SUFFIXES]
     idx = [p for p in others if p.is_file() and p not in arrays and looks_like_idx(p)]
-    named = [p for p in others if p.is_file() and p not in arrays and p not in idx]
+    files_ = [p for p in others if p.is_file() and p not in arrays and p not in idx]
+    # given by name, these were refused all the same (hunt: a folder of iPhone photos)
+    foreign = [p for p in files_ if p.suffix.lower() in UNREAD_FORMATS]
+    named = [p for p in files_ if p not in foreign]
     broken = [p for p in others if not p.exists()]
     said = [f"{len(names)} {what.replace('*', 's' if len(names) > 1 else '')} "
             f"({first_few([p.name for p in names])})"
             for names, what in ((folders, "subfolder*"), (named, "file* not named as an image"),
+                                (foreign, "file* of a format predict does not read"),
                                 (arrays, "NumPy array file*"), (idx, "IDX data file*"),
                                 (broken, "link* to nothing"))
             if names]
@@ -704,7 +713,8 @@ def _passed_over(others: list[Path]) -> str:
                                     (folders, "a subfolder as a folder of its own"),
                                     (arrays, ARRAYS_FIX), (idx, IDX_FIX)) if names]
     parts = ([f"give {', '.join(fixes)}"] if fixes else []) + (
-        ["fix or remove the link"] if broken else [])
+        ["convert those of other formats to PNG or JPEG"] if foreign else []) + (
+        [f"fix or remove the link{'s' if len(broken) > 1 else ''}"] if broken else [])
     return f"{' and '.join(said)} not read; {'; '.join(parts)}"
 
 
