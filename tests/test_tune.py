@@ -689,6 +689,22 @@ def test_a_choice_that_never_goes_with_one_choice_above_it_is_told_its_when():
         parse_space(data)
     data["space"]["nesterov"]["when"] = {"momentum": [0.9], "optimizer": ["sgd"]}
     assert [p.name for p in parse_space(data).params][-1] == "nesterov"
+    # review: momentum drawn beside sgd and adam, nesterov beside momentum 0.9 alone, was let
+    # through (the chain's settings went unchecked) and its adam trials failed
+    data["space"]["optimizer"]["choices"] = ["sgd", "adam", "adamw"]
+    data["space"]["momentum"]["when"] = {"optimizer": ["sgd", "adam"]}
+    data["space"]["nesterov"]["when"] = {"momentum": [0.9]}
+    with pytest.raises(MnistlabError, match=r'cannot go with optimizer = "adam" .*when = '
+                                            r'\{ momentum = \[0.9\], optimizer = \["sgd"\] \}$'):
+        parse_space(data)
+    # review: two settings never drawn together are not checked against each other
+    data["space"] = {"optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+                     "nesterov": {"type": "categorical", "choices": [False, True],
+                                  "when": {"optimizer": "sgd"}},
+                     "label_smoothing": {"type": "categorical", "choices": [0.0, 0.2],
+                                         "when": {"optimizer": "adam"}}}
+    data["base"].update(momentum=0.9)
+    assert [p.name for p in parse_space(data).params][-1] == "label_smoothing"
 
 
 def test_a_value_valid_only_beside_two_searched_settings_is_accepted():

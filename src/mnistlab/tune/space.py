@@ -488,23 +488,28 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
 
 def _check_never_beside(param: Param, base: TrainConfig, earlier: list[Param], key: str
                         ) -> None:
-    """A choice that cannot go with one choice of a categorical setting searched above it
-    without a `when`, where it goes with another: refused, with the `when` that draws it only
-    there (`nesterov = true` beside `optimizer = "adam"` failed those trials one by one)."""
+    """A choice that cannot go with one choice of a categorical setting searched above it,
+    where it goes with another, both drawn together: refused, with the `when` that draws it
+    only there (`nesterov = true` beside `optimizer = "adam"` failed those trials one by
+    one). Where each is drawn follows the chain of `when`s (review: nesterov drawn beside
+    momentum 0.9, momentum beside sgd alone, was refused as if it met adam; a setting that
+    only meets this one through the chain was not checked at all)."""
     by_name = {p.name: p for p in earlier}
-    drawn_when = _drawn_when(param.when, by_name)
-    drawn_all = [dict(combination) for combination in itertools.product(
-        *[[(other, by_name[other].decode(v)) for v in values]
-          for other, values in drawn_when.items()])]
-    if not drawn_all:  # conditions that never hold together: said where it is drawn
-        return
+    ours = _drawn_when(param.when, by_name)
     for other in earlier:
-        if other.type != "categorical" or other.name in drawn_when:
+        if other.type != "categorical":
             continue
+        together = _meeting(ours, _drawn_when(other.when, by_name))
+        if together is None:  # never drawn together (review: refused all the same)
+            continue
+        allowed = together.get(other.name, tuple(other.encoded_choices))
+        drawn_all = [dict(combination) for combination in itertools.product(
+            *[[(name, by_name[name].decode(v)) for v in values]
+              for name, values in together.items() if name != other.name])]
         for choice in param.choices:
             why = {theirs: _refusal(base, [{**drawn, other.name: _taken(theirs),
                                             param.name: _taken(choice)} for drawn in drawn_all])
-                   for theirs in other.choices}
+                   for theirs in other.choices if encode_choice(theirs) in allowed}
             fits = [theirs for theirs, refused in why.items() if not refused]
             refused = [(theirs, reason) for theirs, reason in why.items() if reason]
             if fits and refused:
@@ -516,6 +521,15 @@ def _check_never_beside(param: Param, base: TrainConfig, earlier: list[Param], k
                     f"others: when = {{ " + ", ".join(
                         f"{k} = [{', '.join(_toml_value(c) for c in values)}]"
                         for k, values in when.items()) + " }")
+
+
+def _meeting(one: dict[str, tuple[Any, ...]], other: dict[str, tuple[Any, ...]]
+             ) -> dict[str, tuple[Any, ...]] | None:
+    """The conditions under which two settings are both drawn; None where they never are."""
+    both = dict(one)
+    for name, values in other.items():
+        both[name] = tuple(v for v in both[name] if v in values) if name in both else values
+    return None if any(not values for values in both.values()) else both
 
 
 def _drawn_when(when: dict[str, tuple[Any, ...]], by_name: dict[str, Param]
