@@ -619,6 +619,15 @@ def test_a_digit_cropped_tight_is_no_frame():
     edge[:2], edge[-2:], edge[:, :2], edge[:, -2:] = True, True, True, True
     for mask in (seven, one, ~one, edge, *(_segments(d) for d in (0, 3, 6, 8, 9))):
         assert np.array_equal(_inside_frame(mask), mask)
+    # review: an LCD's segments with gaps between them meet at no corner (an 8 was read as
+    # its middle bar alone)
+    gapped = np.zeros((100, 60), bool)  # an 8: each segment 2 pixels short of the next
+    for rows in (slice(0, 4), slice(48, 52), slice(96, 100)):
+        gapped[rows, 6:54] = True
+    for rows in (slice(6, 46), slice(54, 94)):
+        gapped[rows, :4] = gapped[rows, 56:] = True
+    gapped = np.pad(gapped, 2)
+    assert np.array_equal(_inside_frame(gapped), gapped)
     assert preprocess(Image.fromarray(np.where(edge, 0, 255).astype(np.uint8))).any()
 
 

@@ -18,6 +18,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -2123,7 +2124,7 @@ def test_run_tune_takes_true_for_its_table_and_reprs_in_a_line(space_file, tmp_p
     with pytest.raises(MnistlabError, match=r"^display: give True \(the command's display\), "
                                             r"False, or a tune.display.TrialTable; got int 1"):
         run_tune(load_space(str(space_file)), tmp_path / "T", display=1)
-    result = run_tune(load_space(str(space_file)), tmp_path / "T", display=True,
+    result = run_tune(load_space(str(space_file)), tmp_path / "T", display=np.True_,  # review
                       options=TuneOptions(trials=2, report=False, retrain_seeds=0))
     assert "2 finished trials wanted" in capsys.readouterr().err
     assert len(repr(result)) < 200 and repr(result).startswith("TuneResult(name='tiny'")

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import files, interrupt, runs
 from .config import folder_given
 from .device import public_call
@@ -77,10 +79,8 @@ def _shown_as(given: Any, name: str, kind: type, made: Callable[[], Any]) -> Any
     """What shows a job as it runs: True, the command's own display (`made`); False or None,
     nothing; else what was given, an object of `kind`'s methods ("'bool' object has no
     attribute 'start'", seven frames down: hunt)."""
-    if given is True:
-        return made()
-    if given is None or given is False:
-        return None
+    if given is None or isinstance(given, (bool, np.bool_)):  # numpy's truths too (review)
+        return made() if given else None
     if not hasattr(given, "start"):
         raise MnistlabError(f"{name}: give True (the command's display), False, or a "
                             f"{kind.__module__.removeprefix('mnistlab.')}.{kind.__name__}; "
@@ -136,11 +136,13 @@ def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None 
     source, spec, out = _job(space, out, options, "tunes", TuneSpec, load_space, parse_space,
                              "a search space: a preset's name, a space file")
     backend = options.backend()
+    console = Console(stderr=True, highlight=False, soft_wrap=True)  # as the command's
     shown = _shown_as(display, "display", TrialTable,
-                      lambda: TrialTable(spec, Console(stderr=True), options.lang)) or _Quiet()
+                      lambda: TrialTable(spec, console, options.lang)) or _Quiet()
     log = _search_log(options, spec, out, warn)  # a missing extra: said before training
     with _ended_if_stopped(log), contextlib.ExitStack() as made:
-        if display is True:  # its spinner stops with the search, as the command's
+        if shown is not display and not isinstance(shown, _Quiet):  # made here: its
+            # spinner stops with the search, as the command's
             made.callback(shown.stop)
         result = search(spec, out, trials=options.trials, storage=options.storage,
                         seed=options.seed, pruner=options.pruner,

@@ -425,42 +425,53 @@ FRAME_DEPTH = 0.15  # how far in from its edge a frame's line may lie
 def _inside_frame(mask: np.ndarray) -> np.ndarray:
     """`mask` (the ink) without a frame around the digit: a screenshot's dark edge or a form's
     box read as ink set the digit's box, and a 7 in a 2-pixel box was read as a 3 (hunt). A
-    frame is lines along at least three sides, each near its edge, with ink inside them that
-    touches none of them; what lies outside them is left out. Pictures smaller than MNIST's
-    are left as they are."""
+    frame is lines along at least three sides, each near its edge, meeting at their corners,
+    with ink inside them that touches none of them and spans a quarter of them or more; what
+    lies outside them is left out. Pictures smaller than MNIST's are left as they are."""
     if min(mask.shape) < 28:
         return mask
-    cuts = [_frame_line(mask), _frame_line(mask[::-1]), _frame_line(mask.T),
-            _frame_line(mask.T[::-1])]
-    if sum(cut > 0 for cut in cuts) < 3:
-        return mask
-    top, bottom, left, right = cuts
     height, width = mask.shape
+    lines = [_frame_line(mask), _frame_line(mask[::-1]), _frame_line(mask.T),
+             _frame_line(mask.T[::-1])]
+    (t0, top), (b0, bottom), (l0, left), (r0, right) = lines
+    if sum(end > 0 for _, end in lines) < 3:
+        return mask
+    rows = {"top": slice(t0, top), "bottom": slice(height - bottom, height - b0)}
+    cols = {"left": slice(l0, left), "right": slice(width - right, width - r0)}
+    found = {side for side, (_, end) in zip(("top", "bottom", "left", "right"), lines) if end}
+    # the lines meet at their corners: a seven-segment digit's segments with gaps between
+    # them ink three sides too (the review: an 8 was read as its middle bar)
+    if any(mask[rows[r], cols[c]].mean() < 0.5 for r in rows for c in cols
+           if r in found and c in found):
+        return mask
     inside = np.zeros_like(mask)
     inside[top:height - bottom, left:width - right] = True
     ys, xs = np.nonzero(mask & inside)
     # paper between each line and what it frames: a boxy digit cropped tight (a seven-segment
     # 8) inks three sides too, but its other strokes meet them (the review: 3 and 8 were read
-    # as 4); nothing inside is no frame either (a traceback: review)
-    if not ys.size or any(cut and touches for cut, touches in zip(cuts, (
+    # as 4); nothing inside is no frame either (a traceback: review), nor a dot (a boxy 0's)
+    if not ys.size or any(end and touches for (_, end), touches in zip(lines, (
             ys.min() <= top, ys.max() >= height - bottom - 1,
-            xs.min() <= left, xs.max() >= width - right - 1))):
+            xs.min() <= left, xs.max() >= width - right - 1))) or max(
+            (np.ptp(ys) + 1) / (height - top - bottom),
+            (np.ptp(xs) + 1) / (width - left - right)) < 0.25:
         return mask
     return mask & inside
 
 
-def _frame_line(mask: np.ndarray) -> int:
-    """How many rows from the top a frame's line ends (0: none there): rows inked across,
-    within FRAME_DEPTH of the edge, with a row that is not after them."""
+def _frame_line(mask: np.ndarray) -> tuple[int, int]:
+    """The rows from the top a frame's line takes, as (first, one past the last); (0, 0)
+    where there is none: rows inked across, within FRAME_DEPTH of the edge, with a row that
+    is not after them."""
     lines = mask.mean(axis=1) >= FRAME_LINE
     depth = max(3, int(FRAME_DEPTH * len(lines)))
     inked = np.flatnonzero(lines[:depth])
     if not inked.size:
-        return 0
-    end = int(inked[0])
+        return 0, 0
+    first = end = int(inked[0])
     while end < len(lines) and lines[end]:
         end += 1
-    return end if end < depth else 0  # inked all the way in: a stroke, not a frame
+    return (first, end) if end < depth else (0, 0)  # inked all the way in: a stroke
 
 
 def _check_not_a_speck(mask: np.ndarray) -> None:
