@@ -63,11 +63,20 @@ def _config_text(config: Any, lang: str, base: Any = None) -> str:
     trained another network), the seed and where the run trains apart."""
     keys = ["model", *shape_settings(config.model), "dropout", "optimizer", "lr", "batch_size",
             "epochs"]
+    keys = changed_settings(config, keys, base, leave_out=settings_unread(config))
     d = config.to_dict()
-    was = (base if base is not None else TrainConfig(dataset=config.dataset)).to_dict()
-    unread = {"seed", *PLACEMENT, *settings_unread(config)}  # nothing it trains with: left out
-    keys += [k for k, v in d.items() if k not in keys and k not in unread and v != was.get(k)]
     return settings_text({k: d.get(k) for k in keys}, lang)
+
+
+def changed_settings(config: Any, keys: list[str], base: Any = None,
+                     leave_out: Any = ()) -> list[str]:
+    """`keys`, then every other setting `config` changes from `base` (by default `train`'s
+    defaults for its dataset): not the seed, where it trains, nor `leave_out` (what it does
+    not read). A study's final model and a search's configurations are named this way."""
+    was = (base if base is not None else TrainConfig(dataset=config.dataset)).to_dict()
+    apart = {"seed", *PLACEMENT, *leave_out}
+    return keys + [k for k, v in config.to_dict().items()
+                   if k not in keys and k not in apart and v != was.get(k)]
 
 
 def _rows_of(result: StudyResult, exp: Experiment, label: str) -> list[Row]:

@@ -12,7 +12,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from .. import files
-from ..config import PLACEMENT, TrainConfig
+from ..config import TrainConfig
 from ..figures import localised
 from ..messages import (
     choice_text,
@@ -40,7 +40,7 @@ from .document import (
     to_html,
     to_markdown,
 )
-from .study import interval_said
+from .study import changed_settings, interval_said
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -65,11 +65,9 @@ def _key_settings(config: TrainConfig, *models: str) -> list[str]:
     which best.toml trains with; hunt), the seed and where it trains apart."""
     shapes = [k for model in models for k in shape_settings(model)]
     data = [k for k in DATA_SETTINGS if getattr(config, k) != getattr(DEFAULTS, k)]
-    keys = ["dataset", *data, "model", *dict.fromkeys(shapes), "activation", "dropout",
-            "optimizer", "lr", "momentum", "weight_decay", "schedule", "batch_size", "epochs"]
-    was = TrainConfig(dataset=config.dataset).to_dict()
-    return keys + [k for k, v in config.to_dict().items() if k not in keys and v != was.get(k)
-                   and k not in ("seed", *PLACEMENT)]
+    return changed_settings(config, ["dataset", *data, "model", *dict.fromkeys(shapes),
+                                     "activation", "dropout", "optimizer", "lr", "momentum",
+                                     "weight_decay", "schedule", "batch_size", "epochs"])
 
 
 def _read_settings(config: TrainConfig, searched: Any = ()) -> list[str]:
