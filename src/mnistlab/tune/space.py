@@ -46,7 +46,7 @@ import itertools
 import json
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -134,7 +134,7 @@ class Param:
             return stored
         for choice in self.choices:
             if encode_choice(choice) == stored:
-                return list(choice) if isinstance(choice, tuple) else choice
+                return _taken(choice)
         raise MnistlabError(f"space.{self.name}: stored value {quote(stored)} is not one of the "
                             f"choices; the study was made from another search space")
 
@@ -462,13 +462,9 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
     def check(value: Any, label: str) -> None:  # the value must make a valid TrainConfig
         contexts = _drawn_beside_it(when, earlier)
         first = next(contexts)
-        for context in itertools.chain([first], contexts):  # somewhere it is drawn
-            try:
-                checked_config({**base.to_dict(), **context, name: value}, "")
-                return
-            except MnistlabError:
-                continue
-        checked_config({**base.to_dict(), **first, name: value}, f"{key} {label}")
+        if _refusal(base, ({**context, name: value}  # somewhere it is drawn
+                           for context in itertools.chain([first], contexts))):
+            checked_config({**base.to_dict(), **first, name: value}, f"{key} {label}")
 
     if kind == "categorical":
         param = Param(name, kind, choices=_parse_choices(raw.get("choices"), key, check, name),
@@ -526,10 +522,18 @@ def _check_never_beside(param: Param, base: TrainConfig, earlier: list[Param], k
 def _meeting(one: dict[str, tuple[Any, ...]], other: dict[str, tuple[Any, ...]]
              ) -> dict[str, tuple[Any, ...]] | None:
     """The conditions under which two settings are both drawn; None where they never are."""
+    both = _both(one, other)
+    return None if any(not values for values in both.values()) else both
+
+
+def _both(one: dict[str, tuple[Any, ...]], other: dict[str, tuple[Any, ...]]
+          ) -> dict[str, tuple[Any, ...]]:
+    """Two sets of conditions holding at once: a setting both name takes the values both
+    allow (none, where they allow none in common)."""
     both = dict(one)
     for name, values in other.items():
         both[name] = tuple(v for v in both[name] if v in values) if name in both else values
-    return None if any(not values for values in both.values()) else both
+    return both
 
 
 def _drawn_when(when: dict[str, tuple[Any, ...]], by_name: dict[str, Param]
@@ -540,12 +544,9 @@ def _drawn_when(when: dict[str, tuple[Any, ...]], by_name: dict[str, Param]
     drawn = dict(when)
     names = list(when)
     while names:
-        for other, values in by_name[names.pop()].when.items():
-            if other not in drawn:
-                drawn[other] = values
-                names.append(other)
-            else:
-                drawn[other] = tuple(v for v in drawn[other] if v in values)
+        further = by_name[names.pop()].when
+        names += [other for other in further if other not in drawn]
+        drawn = _both(drawn, further)
     return drawn
 
 
@@ -554,8 +555,9 @@ def _taken(choice: Any) -> Any:
     return list(choice) if isinstance(choice, tuple) else choice
 
 
-def _refusal(base: TrainConfig, contexts: list[dict[str, Any]]) -> str:
-    """Why `base` with each of `contexts` is not a valid run ("" where one is)."""
+def _refusal(base: TrainConfig, contexts: Iterable[dict[str, Any]]) -> str:
+    """Why `base` with each of `contexts` is not a valid run ("" where one is; the contexts
+    after it are not built)."""
     reasons = []
     for context in contexts:
         try:
@@ -563,7 +565,7 @@ def _refusal(base: TrainConfig, contexts: list[dict[str, Any]]) -> str:
             return ""
         except MnistlabError as exc:
             reasons.append(str(exc).removeprefix(": "))
-    return reasons[0]
+    return reasons[0] if reasons else ""
 
 
 def _toml_value(choice: Any) -> str:
@@ -643,7 +645,7 @@ def _parse_choices(choices: Any, key: str, check: Callable[[Any, str], None], na
         elif not isinstance(choice, (str, int, float, bool)):
             raise MnistlabError(f"{key}: choice {quote(choice)} is not a number, text, "
                                 "true/false or a list of whole numbers")
-        check(list(choice) if isinstance(choice, tuple) else choice, f"choice {quote(choice)}")
+        check(_taken(choice), f"choice {quote(choice)}")
         clean.append(choice)
     encoded = [encode_choice(c) for c in clean]
     if len(set(map(repr, encoded))) != len(encoded):
@@ -657,12 +659,12 @@ def _one_value_once(choices: list[Any], key: str, name: str) -> None:
     trials of both trained the same network under two names (hunt)."""
     seen: dict[Any, Any] = {}
     for choice in choices:
-        taken = as_taken({name: list(choice) if isinstance(choice, tuple) else choice})
+        taken = as_taken({name: _taken(choice)})
         if taken is None:
             continue  # refused by its own check
         first = seen.setdefault(taken[name], choice)
         if first is not choice:
-            shown = [quote(list(c) if isinstance(c, tuple) else c) for c in (first, choice)]
+            shown = [quote(_taken(c)) for c in (first, choice)]
             raise MnistlabError(f"{key}: choices {shown[0]} and {shown[1]} are one value, as a "
                                 "run takes it; give each once")
 
