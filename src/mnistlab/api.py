@@ -141,7 +141,7 @@ def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None 
                       lambda: TrialTable(spec, console, options.lang)) or _Quiet()
     log = _search_log(options, spec, out, warn)  # a missing extra: said before training
     with _ended_if_stopped(log), contextlib.ExitStack() as made:
-        if shown is not display and not isinstance(shown, _Quiet):  # made here: its
+        if isinstance(shown, TrialTable) and shown is not display:  # made here: its
             # spinner stops with the search, as the command's
             made.callback(shown.stop)
         result = search(spec, out, trials=options.trials, storage=options.storage,

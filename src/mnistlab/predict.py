@@ -153,13 +153,18 @@ def _read_file(path: Path) -> np.ndarray:
     return _decode(path, str(path))
 
 
-def _read_pipe(path: Path) -> bytes:
-    """What a pipe holds, as far as an image can go."""
-    with path.open("rb") as pipe:
-        data = pipe.read(MAX_PIPED_BYTES + 1)
+def read_piped(stream: Any, through: str) -> bytes:
+    """What a pipe holds (`-`'s standard input, a named pipe), as far as an image can go."""
+    data = stream.read(MAX_PIPED_BYTES + 1)
     if len(data) > MAX_PIPED_BYTES:
-        raise ImageProblem(f"more than {MAX_PIPED_BYTES // 2**20} MiB through a pipe, more "
-                           "than any image mnistlab reads (50 megapixels); pipe one image file")
+        raise ImageProblem(f"more than {MAX_PIPED_BYTES // 2**20} MiB {through}, more than any "
+                           "image mnistlab reads (50 megapixels); pipe one image file")
+    return data
+
+
+def _read_pipe(path: Path) -> bytes:
+    with path.open("rb") as pipe:
+        data = read_piped(pipe, "through a pipe")
     if not data:
         raise ImageProblem("a pipe with nothing in it")
     return data
@@ -446,17 +451,25 @@ def _inside_frame(mask: np.ndarray) -> np.ndarray:
         return mask
     inside = np.zeros_like(mask)
     inside[top:height - bottom, left:width - right] = True
-    ys, xs = np.nonzero(mask & inside)
-    # paper between each line and what it frames: a boxy digit cropped tight (a seven-segment
-    # 8) inks three sides too, but its other strokes meet them (the review: 3 and 8 were read
-    # as 4); nothing inside is no frame either (a traceback: review), nor a dot (a boxy 0's)
-    if not ys.size or any(end and touches for (_, end), touches in zip(lines, (
-            ys.min() <= top, ys.max() >= height - bottom - 1,
-            xs.min() <= left, xs.max() >= width - right - 1))) or max(
-            (np.ptp(ys) + 1) / (height - top - bottom),
-            (np.ptp(xs) + 1) / (width - left - right)) < 0.25:
-        return mask
-    return mask & inside
+    return mask & inside if _framed(mask & inside, lines) else mask
+
+
+def _framed(inner: np.ndarray, lines: list[tuple[int, int]]) -> bool:
+    """Whether `inner` (the ink inside the lines) is what they frame: something (nothing
+    inside failed with a traceback: review), touching none of them (a boxy digit cropped
+    tight, a seven-segment 8, inks three sides too, but its other strokes meet them: the
+    review's 3 and 8 read as 4), spanning a quarter of them or more (not a boxy 0's dot)."""
+    ys, xs = np.nonzero(inner)
+    if not ys.size:
+        return False
+    height, width = inner.shape
+    (_, top), (_, bottom), (_, left), (_, right) = lines
+    touches = (ys.min() <= top, ys.max() >= height - bottom - 1,
+               xs.min() <= left, xs.max() >= width - right - 1)
+    if any(end and touch for (_, end), touch in zip(lines, touches)):
+        return False
+    return max((np.ptp(ys) + 1) / (height - top - bottom),
+               (np.ptp(xs) + 1) / (width - left - right)) >= 0.25
 
 
 def _frame_line(mask: np.ndarray) -> tuple[int, int]:

@@ -92,16 +92,15 @@ def _once(images: list[str]) -> list[str]:
 
 
 def _standard_input() -> EncodedImage:
-    from ..predict import MAX_PIPED_BYTES, EncodedImage
+    from ..predict import EncodedImage, ImageProblem, read_piped
 
     if sys.stdin is None or sys.stdin.isatty():
         raise MnistlabError("IMAGE '-' reads an image file from standard input, and nothing is "
                             "piped in: cat digit.png | mnistlab predict RUN_DIR -")
-    data = sys.stdin.buffer.read(MAX_PIPED_BYTES + 1)  # bounded: `cat /dev/zero |` filled memory
-    if len(data) > MAX_PIPED_BYTES:
-        raise MnistlabError(f"IMAGE '-': more than {MAX_PIPED_BYTES // 2**20} MiB on standard "
-                            "input, more than any image mnistlab reads (50 megapixels); pipe "
-                            "one image file, or give its name")
+    try:  # bounded: `cat /dev/zero |` filled memory
+        data = read_piped(sys.stdin.buffer, "on standard input")
+    except ImageProblem as problem:
+        raise MnistlabError(f"IMAGE '-': {problem}, or give its name") from None
     return EncodedImage("-", data)
 
 
