@@ -2128,3 +2128,16 @@ def test_run_tune_takes_true_for_its_table_and_reprs_in_a_line(space_file, tmp_p
                       options=TuneOptions(trials=2, report=False, retrain_seeds=0))
     assert "2 finished trials wanted" in capsys.readouterr().err
     assert len(repr(result)) < 200 and repr(result).startswith("TuneResult(name='tiny'")
+
+
+def test_a_missing_driver_is_told_for_the_database_the_url_names():
+    """Hunt: a mysql:// storage without its driver was told to install psycopg2, PostgreSQL's."""
+    from mnistlab.errors import MnistlabError
+
+    search = sys.modules["mnistlab.tune.search"]
+    pytest.importorskip("optuna")
+    with pytest.raises(MnistlabError) as refused:
+        search.open_study(None, "mysql://ann:secret@127.0.0.1/db", study_name="x", attempts=1)
+    told = str(refused.value)
+    assert "needs a database driver" in told and "pymysql" in told
+    assert "psycopg2" not in told and "secret" not in told

@@ -265,8 +265,7 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
             break
         except (ImportError, ModuleNotFoundError) as exc:
             raise MnistlabError(f"storage: {shown_url(storage_url)} needs a database driver "
-                                f"({_first_line(exc)}); for PostgreSQL: pip install "
-                                f"\"mnistlab[tune]\" (psycopg2-binary)") from None
+                                f"({_first_line(exc)}); {_driver_advice(storage_url)}") from None
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors share no useful base
             if any(c.__name__ == "ArgumentError" for c in type(exc).__mro__):  # no such
                 # dialect (http://, a typo) is NoSuchModuleError, a kind of ArgumentError
@@ -323,6 +322,15 @@ def _retry_stale_trials() -> dict[str, Any]:
         return {"heartbeat_stale_trial_callback":
                 storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
     return {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=1)}
+
+
+def _driver_advice(storage_url: str) -> str:
+    """How to install the driver a URL's database needs: PostgreSQL's comes with the tune extra,
+    another's (MySQL, say) is the user's to pick; naming psycopg2 there sent them wrong (hunt)."""
+    if storage_url.startswith(("postgresql", "postgres")):
+        return "for PostgreSQL: pip install \"mnistlab[tune]\" (psycopg2-binary)"
+    return ("install the driver the URL names (for MySQL: pip install pymysql and write "
+            "mysql+pymysql://...)")
 
 
 def _damaged_file(exc: BaseException | None) -> bool:
