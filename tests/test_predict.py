@@ -26,6 +26,7 @@ from PIL import Image, TiffImagePlugin
 
 from mnistlab import MnistlabError, load_dataset
 from mnistlab.predict import (
+    EncodedImage,
     ImageProblem,
     Prediction,
     exit_code,
@@ -833,6 +834,26 @@ def test_what_pillow_warns_about_a_file_names_that_file(tmp_path):
     with pytest.warns(UserWarning, match=f"^{path}: Tag data larger than file") as said:
         read_image(path)
     assert all(w.filename.endswith("predict.py") for w in said)  # ours: shown in one line
+
+
+def test_a_png_with_a_large_text_chunk_is_read_for_its_picture(tmp_path):
+    """Hunt: a compressed note unpacking past Pillow's 1 MB limit (a generator's settings, say)
+    was "damaged or unreadable image"; the picture is read, and a damaged one is still told."""
+    from PIL import PngImagePlugin
+
+    digit = paper_digit()
+    notes = PngImagePlugin.PngInfo()
+    notes.add_text("workflow", "x" * (4 * 2**20), zip=True)
+    path = tmp_path / "noted.png"
+    digit.save(path, pnginfo=notes)
+    plain = tmp_path / "plain.png"
+    digit.save(plain)
+    assert np.array_equal(read_image(path), read_image(plain))
+    assert np.array_equal(read_image(EncodedImage("-", path.read_bytes())), read_image(plain))
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(path.read_bytes()[:-200])  # its pixels cut short too
+    with pytest.raises(ImageProblem, match="damaged or unreadable"):
+        read_image(cut)
 
 
 def test_a_dollar_in_a_name_is_drawn_as_text_not_math(toy_run, tmp_path):

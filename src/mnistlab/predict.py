@@ -209,8 +209,31 @@ def _decode_quietly(file: Path | io.BytesIO) -> np.ndarray:
     except ImageProblem:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged file can fail anywhere in a decoder
+        plain = _without_text(file) if "MAX_TEXT" in str(exc) else None
+        if plain is not None:  # a text chunk over Pillow's bomb limit: not the picture (hunt)
+            return _decode_quietly(io.BytesIO(plain))
         raise ImageProblem(f"damaged or unreadable image ({type(exc).__name__}: "
                            f"{_first_line(exc)})") from None
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+def _without_text(file: Path | io.BytesIO) -> bytes | None:
+    """A PNG's bytes without its text chunks (notes, a generator's settings: nothing predict
+    reads, and Pillow refuses one that unpacks past 1 MB as a bomb); None where it holds none."""
+    data = file.read_bytes() if isinstance(file, Path) else file.getvalue()
+    if not data.startswith(PNG_SIGNATURE):
+        return None
+    kept, at = [PNG_SIGNATURE], len(PNG_SIGNATURE)
+    while at + 12 <= len(data):  # length, kind, data, CRC
+        end = at + 12 + int.from_bytes(data[at:at + 4], "big")
+        if data[at + 4:at + 8] not in PNG_TEXT_CHUNKS:
+            kept.append(data[at:end])
+        at = end
+    plain = b"".join(kept) + data[at:]
+    return plain if len(plain) < len(data) else None
 
 
 def _checked(im: Image.Image, *, reduce: bool = False) -> Image.Image:
