@@ -808,6 +808,16 @@ def test_an_image_piped_in_is_read_from_standard_input(toy_run, tmp_path):
     assert empty.returncode == 1 and b"empty input (0 bytes)" in empty.stdout
     twice = cli("-", "-", stdin=subprocess.DEVNULL)
     assert twice.returncode == 2 and b"can be given once" in twice.stderr
+    if sys.platform == "linux":  # hunt: the second read said "a pipe with nothing in it"
+        def piping(*images):
+            return subprocess.run([sys.executable, "-m", "mnistlab", "predict", str(toy_run),
+                                   *images], input=image.read_bytes(), capture_output=True,
+                                  timeout=120)
+
+        named = piping("-", "/dev/stdin")
+        assert named.returncode == 2 and b"one pipe given twice" in named.stderr
+        alone = piping("/dev/stdin", str(image))
+        assert alone.returncode == 0, alone.stderr
     leader, follower = os.openpty()  # a terminal: nothing is piped in, so nothing is waited for
     try:
         typed = cli("-", stdin=follower)

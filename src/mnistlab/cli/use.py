@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,7 +90,28 @@ def _once(images: list[str]) -> list[str]:
     if images.count("-") > 1:
         raise MnistlabError("'-' (an image read from standard input) can be given once; name "
                             "a file that is called '-' as ./-")
+    piped = [image for image in images if image == "-" or _a_pipe(image)]
+    if len(piped) > 1 and len(piped) > len({_pipe_identity(image) for image in piped}):  # `- /dev/stdin`: the
+        # second read found the first had emptied it, "a pipe with nothing in it" (hunt)
+        raise MnistlabError(f"{' and '.join(piped)}: one pipe given twice, and a pipe can be "
+                            "read once; give it once")
     return images
+
+
+def _a_pipe(image: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(image).st_mode)
+    except (OSError, ValueError):  # no such file (said later, in its own line), a bad name
+        return False
+
+
+def _pipe_identity(image: str) -> tuple[int, int]:
+    """Which pipe: '-' is standard input, as /dev/stdin and /dev/fd/0 are."""
+    try:
+        found = os.fstat(0) if image == "-" else os.stat(image)
+    except OSError:  # standard input closed: '-' is told so when it is read
+        return -1, -1
+    return found.st_dev, found.st_ino
 
 
 def _standard_input() -> EncodedImage:
