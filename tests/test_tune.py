@@ -708,6 +708,25 @@ def test_a_choice_that_never_goes_with_one_choice_above_it_is_told_its_when():
     assert [p.name for p in parse_space(data).params][-1] == "label_smoothing"
 
 
+def test_a_when_that_never_holds_through_the_chain_is_refused():
+    """Hunt: nesterov drawn beside adam and momentum 0.9, momentum drawn beside sgd alone, was
+    taken, and the search never drew nesterov at all, without a word."""
+    data = space_dict()
+    data["space"] = {"optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+                     "momentum": {"type": "categorical", "choices": [0.0, 0.9],
+                                  "when": {"optimizer": "sgd"}},
+                     "nesterov": {"type": "categorical", "choices": [False, True],
+                                  "when": {"optimizer": "adam", "momentum": [0.9]}}}
+    with pytest.raises(MnistlabError) as info:
+        parse_space(data)
+    assert str(info.value) == (
+        "space space.nesterov.when: never holds, so this setting would never be drawn: it asks "
+        'for optimizer = ["adam"], and momentum (which it is drawn beside) is drawn only where '
+        'optimizer = ["sgd"]; give them a value in common')
+    data["space"]["nesterov"]["when"]["optimizer"] = ["sgd", "adam"]
+    assert [p.name for p in parse_space(data).params][-1] == "nesterov"
+
+
 def test_a_value_valid_only_beside_two_searched_settings_is_accepted():
     """nesterov = true needs sgd and momentum > 0 at once: searched beside both, without a
     `when`, it was refused, each checked alone (a trial that draws it with adam fails, named,

@@ -458,6 +458,7 @@ def _parse_param(raw_name: str, raw: Any, base: TrainConfig, earlier: list[Param
         raise MnistlabError(f"{key}: unknown key(s) {', '.join(unknown)} for type {kind}; "
                             f"allowed: {', '.join(TYPE_KEYS[kind])}, when")
     when = _parse_when(raw.get("when", {}), earlier, key)
+    _check_ever_drawn(when, earlier, key)
 
     def check(value: Any, label: str) -> None:  # the value must make a valid TrainConfig
         contexts = _drawn_beside_it(when, earlier)
@@ -517,6 +518,25 @@ def _check_never_beside(param: Param, base: TrainConfig, earlier: list[Param], k
                     f"others: when = {{ " + ", ".join(
                         f"{k} = [{', '.join(_toml_value(c) for c in values)}]"
                         for k, values in when.items()) + " }")
+
+
+def _check_ever_drawn(when: dict[str, tuple[Any, ...]], earlier: list[Param], key: str
+                      ) -> None:
+    """A `when` that cannot hold through the chain (nesterov beside adam and momentum 0.9,
+    momentum drawn beside sgd alone) would leave the setting never searched: refused, naming
+    the two conditions that share no value (it was taken silently)."""
+    by_name = {p.name: p for p in earlier}
+    drawn = _drawn_when(when, by_name)
+    for other, values in drawn.items():
+        if values:
+            continue
+        asks = ([("it asks for", when[other])] if other in when else []) + [
+            (f"{name} (which it is drawn beside) is drawn only where", by_name[name].when[other])
+            for name in drawn if name != other and other in by_name[name].when]
+        shown = [f"{who} {other} = [{', '.join(_toml_value(by_name[other].decode(v)) for v in vs)}]"
+                 for who, vs in asks]
+        raise MnistlabError(f"{key}.when: never holds, so this setting would never be drawn: "
+                            f"{', and '.join(shown)}; give them a value in common")
 
 
 def _meeting(one: dict[str, tuple[Any, ...]], other: dict[str, tuple[Any, ...]]
