@@ -1569,6 +1569,17 @@ def test_a_killed_worker_s_trial_is_trained_again_once_its_heartbeat_is_stale(
     (frozen,) = [t for t in resumed.trials if t.number == killed.number]
     assert not search_module.was_cut(frozen)
     assert not [t for t in resumed.trials if t.user_attrs.get("retry_of") == killed.number]
+    # hunt: it read "failed" and counted as a failure, beside the retry that completed it
+    from mnistlab.report.document import to_markdown
+    from mnistlab.report.tune import build_document
+    from mnistlab.tune.search import trials_csv
+
+    states = dict(line.split(",")[:2] for line in trials_csv(resumed).splitlines()[1:])
+    assert states[str(killed.number)] == "lost" and "fail" not in states.values()
+    report = to_markdown(build_document(resumed))
+    assert f"worker lost (trained again as trial {retry.number})" in report
+    assert "1 trial whose worker was lost" in report and "failed" not in report
+    assert "proceso perdido" in to_markdown(build_document(resumed, lang="es"))
 
 
 def test_a_storage_that_cannot_be_opened_leaves_no_empty_out_folder(space_file, tmp_path):

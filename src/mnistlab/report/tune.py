@@ -26,7 +26,7 @@ from ..messages import (
 )
 from ..models import settings_unread, shape_settings
 from ..study.stats import paired, summarize
-from ..tune.search import diverged, max_epochs, was_cut
+from ..tune.search import diverged, lost_retry, max_epochs, was_cut
 from ..tune.space import encode_choice
 from . import tune_plots as plots
 from .document import (
@@ -247,7 +247,8 @@ def other_counts(result: TuneResult, lang: str) -> str:
     (a Ctrl-C is not a failure), the kinds with none left out."""
     failed = result.by_state("FAIL")
     cut = sum(1 for trial in failed if was_cut(trial))
-    counts = {"fail": len(failed) - cut, "cut": cut,
+    lost = sum(1 for trial in failed if lost_retry(trial, result.trials) is not None)
+    counts = {"fail": len(failed) - cut - lost, "cut": cut, "lost": lost,
               "unfinished": len(result.by_state("RUNNING")) + len(result.by_state("WAITING"))}
     return "".join(f", {t(lang, f'tune.count.{kind}', n=n)}" for kind, n in counts.items() if n)
 
@@ -259,6 +260,9 @@ def _state(trial: Any, trials: list[Any], lang: str) -> str:
                       if tr.user_attrs.get("retry_of") == trial.number), None)
         name = "cut" if retry is None else "cut_retried"
         return t(lang, f"state.{name}" if trial.params else "state.cut_early", retry=retry)
+    retry = lost_retry(trial, trials)
+    if retry is not None:  # its worker killed: failed by the heartbeat, trained again
+        return t(lang, "state.lost", retry=retry)
     return t(lang, "state.diverged" if diverged(trial) else f"state.{name}",
              epoch=_last(trial)[1])
 

@@ -163,6 +163,16 @@ def was_cut(trial: Any) -> bool:
                                            or _unmarked(trial))
 
 
+def lost_retry(trial: Any, trials: list[Any]) -> int | None:
+    """The trial that trains a failed trial's values again because its worker went silent
+    (killed, its machine gone: failed by the heartbeat and queued once); None for a trial that
+    failed any other way. Such a trial read as "failed", beside the retry that completed it."""
+    if trial.state.name != "FAIL" or was_cut(trial):
+        return None
+    return next((t.number for t in trials
+                 if t.system_attrs.get("failed_trial") == trial.number), None)
+
+
 MARKED = "mnistlab_marks"  # user attribute of every trial this version starts
 
 
@@ -1176,6 +1186,7 @@ def trials_csv(result: TuneResult) -> str:
         last = _last_intermediate(t)
         # a trial stopped by Ctrl-C is Optuna's FAIL; the report calls it interrupted
         state = ("interrupted" if was_cut(t) else "diverged" if diverged(t)
+                 else "lost" if lost_retry(t, result.trials) is not None
                  else t.state.name.lower())
         writer.writerow([t.number, state,
                          "" if t.value is None else f"{t.value:.6g}",
