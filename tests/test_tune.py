@@ -1792,6 +1792,20 @@ def test_the_star_and_the_best_column_are_the_study_s_with_several_workers():
     heading, _, row = shown.getvalue().splitlines()[1:4]
     assert row.index("complete") == heading.index("state")
     assert row.index("0.5000") + len("0.5000") == heading.index("val acc") + len("val acc")
+    # at 60 columns, each heading whole, in both languages (hunt: "epoc…", "ensa…")
+    for lang, words in (("en", ["trial", "epochs", "training s", "best"]),
+                        ("es", ["ensayo", "épocas", "entren.", "mejor"])):
+        narrow = io.StringIO()
+        table = TrialTable(parse_space(space_dict()), Console(file=narrow, width=60), lang)
+        table.start(2, 0, None, "sqlite:///x")
+        drawn = trial(8, 0.5)
+        drawn.params = {"lr": 0.01}
+        table.on_trial(drawn, 9)
+        lines = narrow.getvalue().splitlines()
+        assert all(word in "".join(lines[1:4]) for word in words), lines
+        row, params = [line for line in lines if "0.5000" in line or "0,5000" in line
+                       or "lr=" in line]
+        assert params.index("lr=") == row.index("comp")  # under the state column
 
 
 def test_the_trial_table_draws_failed_trials_after_a_complete_one(tiny_idx_dir, tmp_path):

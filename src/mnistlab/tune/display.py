@@ -47,7 +47,7 @@ class TrialTable:
 
     def _table(self, header: bool) -> Table:
         table = Table(box=box.SIMPLE_HEAD, show_header=header,  # one box: columns line up
-                      show_edge=False, pad_edge=False, padding=(0, 1))
+                      show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
         for name, width, justify in COLUMNS:
             table.add_column(t(self.lang, f"live.col.{name}"), width=self._width(name, width),
                              justify=justify, no_wrap=True)
@@ -116,7 +116,7 @@ class TrialTable:
         wide = self.console.width >= WIDE
         table.add_row(*cells, *([params] if wide else []))
         self.console.print(table)
-        indent = " " * (self._width(*COLUMNS[0][:2]) + 3)  # under the state column
+        indent = " " * (self._width(*COLUMNS[0][:2]) + 2)  # under the state column
         if not wide:
             self.console.print(f"[dim]{indent}{params}[/]", soft_wrap=True)
         if state == "fail" and trial.user_attrs.get("error"):  # settings that cannot go together
