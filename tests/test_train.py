@@ -369,6 +369,38 @@ def test_progress_counts_every_step_once():
     assert task.total == task.completed == 2 * 143
 
 
+@pytest.mark.parametrize("width", [80, 60])
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_bar_keeps_to_one_line_of_its_terminal(width, lang):
+    """Hunt: at 80 columns a Spanish run's "quedan 0:00:29" broke onto a second line; at 60
+    an English one cut its count and its clock. The elapsed clock goes first, then the bar,
+    then the label is cut; the count, the figures and the time left stay whole."""
+    import io
+    import re
+    import time
+
+    from rich.console import Console
+
+    from mnistlab.messages import t
+    from mnistlab.progress import RichReporter
+
+    shown = io.StringIO()
+    reporter = RichReporter(Console(file=shown, width=width, force_terminal=True,
+                                    color_system=None), lang=lang)
+    bar = reporter.progress
+    task = bar.add_task(t(lang, "live.train"), total=626,
+                        info=t(lang, "live.running", loss=1.0848, acc=0.68))
+    time.sleep(0.2)
+    bar.update(task, completed=60)
+    bar.console.print(bar.make_tasks_table(bar.tasks))
+    [line] = [line for line in shown.getvalue().splitlines() if line.strip()]
+    assert len(line) <= width and "60/626" in line and t(lang, "live.eta") in line
+    assert re.search(r"[\d-]:[\d-]{2}:[\d-]{2}$", line.rstrip()), line  # the clock whole
+    assert t(lang, "live.running", loss=1.0848, acc=0.68) in line
+    if width == 80 and lang == "en":
+        assert "━" in line and line.count(":") == 4  # room for all: the bar, both clocks
+
+
 def test_a_finished_run_read_back_in_another_language_redraws_its_figures(tmp_path):
     """A search rerun with --lang es read its retrained runs back and kept their English
     figures under a Spanish report (hunt); a run read back in its own language is left as

@@ -21,6 +21,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 from .messages import catalogue, t
@@ -102,11 +103,64 @@ class SilentReporter(Reporter):
 
 
 def _bar(console: Console, lang: str = "en") -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+    return _Fitted(
+        _Label(), BarColumn(bar_width=None, table_column=Column(ratio=1)), MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"), TimeElapsedColumn(), _Eta(lang), console=console,
-        transient=False,
+        transient=False, expand=True,
     )
+
+
+BAR_LEAST = 10  # a bar narrower than this says little: the line drops it first
+
+
+class _Label(TextColumn):
+    """The bar's label, cut with … where the line has no room for all of it."""
+
+    def __init__(self) -> None:
+        super().__init__("[bold]{task.description}")
+        self.limit: int | None = None
+
+    def render(self, task: Any) -> Text:
+        text = super().render(task)
+        if self.limit is not None:
+            text.truncate(max(1, self.limit), overflow="ellipsis")
+        return text
+
+
+class _Fitted(Progress):
+    """Bars that fit their terminal, on one line each: where the line is too wide, the elapsed
+    clock goes first, then the bar, and the label is cut last (at 80 columns a Spanish run's
+    "quedan 0:00:29" broke onto a second line; at 60 an English one cut its count and clock)."""
+
+    def __init__(self, *columns: Any, **kwargs: Any) -> None:
+        self._every = columns  # before Progress draws its first (empty) table
+        super().__init__(*columns, **kwargs)
+
+    def make_tasks_table(self, tasks: Any) -> Any:
+        if not any(task.visible for task in tasks):  # none yet (Progress draws one at start)
+            return super().make_tasks_table(tasks)
+        label = next(c for c in self._every if isinstance(c, _Label))
+        label.limit = None
+        kept = list(self._every)
+        for dropped in (TimeElapsedColumn, BarColumn):
+            if self._wanted(kept, tasks) <= self.console.width:
+                break
+            kept = [c for c in kept if not isinstance(c, dropped)]
+        over = self._wanted(kept, tasks) - self.console.width
+        if over > 0:
+            label.limit = max(len(task.description) for task in tasks if task.visible) - over
+        self.columns = tuple(kept)
+        self.expand = any(isinstance(c, BarColumn) for c in kept)  # the bar takes the room
+        return super().make_tasks_table(tasks)
+
+    def _wanted(self, columns: list[Any], tasks: Any) -> int:
+        """The line's width with `columns`, one space between them, the bar at its least."""
+        def width(column: Any) -> int:
+            if isinstance(column, BarColumn):
+                return BAR_LEAST
+            return max((self.console.measure(column.render(task)).maximum for task in tasks
+                        if task.visible), default=0)
+        return sum(map(width, columns)) + len(columns) - 1
 
 
 class RichReporter(Reporter):

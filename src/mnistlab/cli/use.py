@@ -91,8 +91,8 @@ def _once(images: list[str]) -> list[str]:
         raise MnistlabError("'-' (an image read from standard input) can be given once; name "
                             "a file that is called '-' as ./-")
     piped = [image for image in images if image == "-" or _a_pipe(image)]
-    if len(piped) > 1 and len(piped) > len({_pipe_identity(image) for image in piped}):  # `- /dev/stdin`: the
-        # second read found the first had emptied it, "a pipe with nothing in it" (hunt)
+    # `- /dev/stdin`: the second read found the pipe emptied, "a pipe with nothing in it" (hunt)
+    if len(piped) > 1 and len(piped) > len({_pipe_identity(image) for image in piped}):
         raise MnistlabError(f"{' and '.join(piped)}: one pipe given twice, and a pipe can be "
                             "read once; give it once")
     return images
