@@ -866,6 +866,18 @@ def test_a_png_with_a_large_text_chunk_is_read_for_its_picture(tmp_path):
         read_image(cut)
 
 
+def test_a_picture_too_small_to_hold_a_digit_is_refused_and_8x8_is_read(tmp_path):
+    """Hunt: a 3 x 3 picture was stretched into a blot and given a digit; scikit-learn's
+    8 x 8 digits are still read."""
+    speck = np.full((3, 3), 255, np.uint8)
+    speck[1, 1] = 0
+    with pytest.raises(ImageProblem, match=r"too small to hold a digit \(3x3 pixels; at least 5"):
+        preprocess(speck)
+    eight = np.zeros((8, 8), np.uint8)
+    eight[1:7, 3:5] = 255  # a 1
+    assert preprocess(eight).shape == (28, 28)
+
+
 def test_a_dollar_in_a_name_is_drawn_as_text_not_math(toy_run, tmp_path):
     """An unbalanced '$' made matplotlib's math parser raise after the predictions printed."""
     path = tmp_path / "$^$.png"

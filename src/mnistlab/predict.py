@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 STYLES = ("strokes", "objects", "plain")
 MAX_PIXELS = 50_000_000  # refused from the header, before any pixel is decoded
+MIN_SIDE = 5  # fewer pixels a side than a 5 x 7 display's digit: no digit to read
 WORK_SIDE = 1024  # larger images are shrunk to this first: a 20-pixel box needs no more detail
 THUMB_SIDE = 160  # the input as kept for the sheet
 # Only plain raster formats: Pillow's EPS/PDF-like plugins hand the file to other programs
@@ -246,6 +247,10 @@ def _checked(im: Image.Image, *, reduce: bool = False) -> Image.Image:
                            "first")
     if width == 0 or height == 0:
         raise ImageProblem(f"empty image ({width}x{height} pixels)")
+    if min(width, height) < MIN_SIDE:  # a 3 x 3 picture was stretched into a blot (hunt)
+        raise ImageProblem(f"too small to hold a digit ({width}x{height} pixels; at least "
+                           f"{MIN_SIDE} on each side, as scikit-learn's 8x8 digits; MNIST's are "
+                           "28x28)")
     frames = getattr(im, "n_frames", 1)
     # A camera JPEG can carry a second picture (MPO); its first frame is the photo itself.
     if frames > 1 and im.format != "MPO":
