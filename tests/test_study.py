@@ -578,6 +578,46 @@ def test_a_study_file_s_own_texts_without_a_translation_are_said():
     assert load_study("lenet-challenge").untranslated("es") == []
 
 
+def test_a_quick_setting_an_experiment_varies_is_refused():
+    """Hunt: [quick] train_subset = 2000 beside a train_subset factor left each variant at its
+    own 20,000 and 50,000 images, and the quick base's value in no run."""
+    from mnistlab.config import tomllib
+
+    study = ("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'size'\nfactor = 'train_subset'\n"
+             "values = [20000, 50000]\n[quick]\n{quick}\n")
+    with pytest.raises(MnistlabError, match=r"^study \[quick\]: train_subset is what experiment "
+                                            r"'size' varies, so --quick would train its values as "
+                                            r"they are and train_subset = 2000 in no run; leave "
+                                            r"train_subset out of \[quick\]$"):
+        parse_study(tomllib.loads(study.format(quick="train_subset = 2000")))
+    assert parse_study(tomllib.loads(study.format(quick="val_size = 500"))).quick
+
+
+def test_a_base_or_final_setting_no_run_reads_is_said():
+    """Hunt: momentum beside Adam and filters beside an mlp, in [base] or in [final] settings,
+    passed without a word (train says it of a flag; an experiment varying it is refused). A
+    setting some run reads (momentum where an experiment tries sgd) is not said."""
+    from mnistlab.config import tomllib
+
+    study = ("[base]\nmodel = 'mlp'\noptimizer = 'adam'\nmomentum = 0.9\nfilters = [8, 16]\n"
+             "[[experiment]]\nname = 'lr'\nfactor = 'lr'\nvalues = [0.01, 0.02]\n"
+             "[final]\nchoose = 'best'\nsettings = { momentum = 0.8 }\n")
+    with pytest.warns(UserWarning) as said:
+        parse_study(tomllib.loads(study))
+    assert [str(w.message) for w in said] == [
+        "study [base]: momentum = 0.9 does nothing in any run of this study (optimizer adam; "
+        'only sgd reads it); leave it out, or give it where optimizer = "sgd"',
+        "study [base]: filters = [8, 16] does nothing in any run of this study (model mlp; only "
+        "cnn and resnet read it); leave it out, or give it beside a model that reads it",
+        "study [final] settings: momentum = 0.8 does nothing in any run of this study "
+        '(optimizer adam; only sgd reads it); leave it out, or give it where optimizer = "sgd"']
+    tried = study.replace("factor = 'lr'\nvalues = [0.01, 0.02]",
+                          "factor = 'optimizer'\nvalues = ['adam', 'sgd']")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parse_study(tomllib.loads(tried.replace("filters = [8, 16]\n", "")))
+
+
 def test_quick_settings_that_make_values_alike_are_said():
     """[quick] max_epochs = 3 makes epochs 5 and 10 one network, a quick mlp makes filters 8
     and 16 one: the quick form runs (it is a smoke test), but says why those rows cannot
@@ -839,6 +879,22 @@ def test_the_study_bar_ends_complete_when_resumed_with_nothing_to_do(choose, tmp
 
     assert bar_after_a_study() == (3, 3, 3, 3)  # two learning rates and the final model
     assert bar_after_a_study() == (3, 3, 3, 3)  # nothing left to train: still 3/3, not 2/3
+
+
+def test_an_experiment_s_note_stands_under_its_heading(tmp_path, tiny_idx_dir):
+    """Hunt: `note` was shown for test = true experiments alone; a factor's was dropped, and
+    --lang es still asked for its Spanish."""
+    from mnistlab.config import tomllib
+
+    text = MICRO.format(data=tiny_idx_dir, choose="none").replace(
+        'factor = "lr"', 'factor = "lr"\nnote = "Steps too large overshoot."\n'
+                         'es = { note = "Los pasos grandes se pasan." }').replace(
+        "settings = { lr = 0.02 }\n", "")
+    result = train_study(parse_study(tomllib.loads(text)), tmp_path / "S",
+                         backend=LocalBackend(workers=1))
+    english = to_markdown(build_document(result))
+    assert "# Experiment" in english.split("Steps too large overshoot.")[0]
+    assert "Los pasos grandes se pasan." in to_markdown(build_document(result, lang="es"))
 
 
 def test_the_study_bar_speaks_the_study_s_language(tmp_path, tiny_idx_dir):

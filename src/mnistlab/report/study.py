@@ -278,6 +278,8 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
 def _experiment_section(doc: Document, result: StudyResult, exp: Experiment,
                         lang: str) -> list[tuple[str, Any, list[Row]]]:
     doc.add(Heading(1, t(lang, "experiment", name=exp.heading(lang))))
+    if exp.text("note", lang):  # the paragraph docs/studies.md promises under the heading
+        doc.add(Paragraph(exp.text("note", lang)))  # (hunt: shown for trials alone)
     doc.add(Paragraph(t(lang, _said_of(exp, "factor"), factor=factor_text(exp.factor, lang))))
     ref_label, ref_rows, is_base = _reference(result, exp)
     if not is_base:

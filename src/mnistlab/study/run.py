@@ -746,13 +746,15 @@ def settings_changed(old: list[Any], new: list[Any]) -> list[str]:
         changed.append("the experiments' order")
     if old_choose != new_choose:
         changed.append(f"final choose {old_choose} -> {new_choose}")
-    changed += _dict_changes("final", old_final or {}, new_final or {})
+    # a key the final does not set is the base's or the best variant's, not train's default
+    changed += _dict_changes("final", old_final or {}, new_final or {}, absent="(not set)")
     return changed or ["a setting written another way, such as 1 against 1.0"]
 
 
-def _dict_changes(where: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def _dict_changes(where: str, old: dict[str, Any], new: dict[str, Any],
+                  absent: str = "(default)") -> list[str]:
     def shown(d: dict[str, Any], k: str) -> str:
-        return json.dumps(d[k]) if k in d else "(default)"
+        return json.dumps(d[k]) if k in d else absent
     keys = [k for k in {**old, **new} if old.get(k, ...) != new.get(k, ...)]
     return [f"{where} {k} {shown(old, k)} -> {shown(new, k)}{_reworded(k, old, new)}"
             for k in keys]

@@ -345,6 +345,8 @@ def parse_study(data: dict[str, Any], *, where: str = "study") -> StudySpec:
                                 f"got {cap}")
         _with_validation(_check(base, {k: v for k, v in quick.items() if k != "max_epochs"},
                                 f"{where} [quick]"), f"{where} [quick]")
+    _check_quick_not_varied(quick, experiments, where)
+    _warn_unread(raw_base, base, experiments, final, where)
     spec = StudySpec(
         name=name, title=typed(data, "title", "text", where, ""),
         base=base, experiments=tuple(experiments), final=final, seeds=seeds,
@@ -449,6 +451,46 @@ def _parse_final(raw: dict[str, Any], base: TrainConfig, where: str) -> FinalSpe
                           example="e.g. { val = 88.0 }"))
     check_figures(original, f"{where} original")
     return FinalSpec(choose, settings, original)
+
+
+def _check_quick_not_varied(quick: dict[str, Any], experiments: list[Experiment], where: str
+                            ) -> None:
+    """A [quick] setting an experiment varies: each variant keeps its own value, so --quick
+    trained 20,000 and 50,000 images where [quick] said 2,000, and the quick base's value, in
+    no run, left the table without its reference row (hunt)."""
+    for exp in experiments:
+        varied = [key for key in quick if any(key in v.changes for v in exp.variants)]
+        if varied:
+            key = varied[0]
+            raise MnistlabError(
+                f"{where} [quick]: {key} is what experiment {exp.name!r} varies, so --quick "
+                f"would train its values as they are and {key} = {quick[key]!r} in no run; "
+                f"leave {key} out of [quick]" + (" (max_epochs caps each value of epochs)"
+                                                 if key == "epochs" else ""))
+
+
+def _warn_unread(raw_base: dict[str, Any], base: TrainConfig, experiments: list[Experiment],
+                 final: FinalSpec, where: str) -> None:
+    """A setting in [base] or [final] that no run it reaches reads (momentum beside Adam,
+    filters beside an mlp): said, as `train` says it of a flag; it passed without a word, and
+    the report listed it among the final model's settings (hunt)."""
+    from ..models import settings_unread
+
+    variants = [TrainConfig.from_dict({**base.to_dict(), **v.changes})
+                for exp in experiments for v in exp.variants]
+    default = TrainConfig()
+    for table, given, configs in (
+            ("[base]", raw_base, [base, *variants]),
+            ("[final] settings", final.settings,
+             [TrainConfig.from_dict({**c.to_dict(), **final.settings}) for c in [base, *variants]]
+             if final.choose != "none" else [])):
+        for key, value in given.items():
+            unread = [settings_unread(c).get(key) for c in configs]
+            if (configs and all(unread) and key in default.to_dict()
+                    and value != getattr(default, key)):
+                warnings.warn(f"{where} {table}: {key} = {value!r} does nothing in any run of "
+                              f"this study ({unread[0][0]}); leave it out, or {unread[0][1]}",
+                              stacklevel=3)
 
 
 def _study_keys_above(table: dict[str, Any], study_keys: set[str], where: str) -> None:
