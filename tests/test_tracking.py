@@ -300,6 +300,33 @@ def test_a_ctrl_c_while_the_folder_s_store_is_made_leaves_none_half_made(tmp_pat
     assert len(client.search_runs([client.get_experiment_by_name("run").experiment_id])) == 1
 
 
+def test_a_shared_sqlite_store_is_made_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Hunt: two runs started together on a new `--mlflow-uri sqlite:///shared.db` migrated it
+    at once and left it refused for good ("table _alembic_tmp_metrics already exists"); it is
+    made as the folder's own store is, under a temporary name and linked into place."""
+    from mnistlab.tracking import mlflow_store
+
+    shared = tmp_path / "stores" / "shared.db"
+    uri = files.sqlite_url(shared)
+    real = mlflow_store.Store._opened
+
+    def cut_short(self, opened):
+        real(self, opened)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mlflow_store.Store, "_opened", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        mlflow_store.Store(uri, tmp_path / "run")
+    assert not shared.exists() and list(shared.parent.iterdir()) == []
+    monkeypatch.setattr(mlflow_store.Store, "_opened", real)
+    first = mlflow_store.Store(uri, tmp_path / "a")
+    run = first.start(first.experiment("a"), "a", {})
+    late = mlflow_store.Store(uri, tmp_path / "b")
+    late._make_whole(shared)  # as a process that looked before the first one's store was there
+    assert late.call("get_run", run) is not None and sorted(
+        p.name for p in shared.parent.iterdir()) == ["shared.db"]
+
+
 def test_a_store_another_process_made_first_is_kept_not_replaced(tmp_path, monkeypatch):
     """Two tune workers in one folder: the one that made its store second replaced the
     first's (os.replace), whose runs were lost with one warning (review)."""
@@ -309,7 +336,7 @@ def test_a_store_another_process_made_first_is_kept_not_replaced(tmp_path, monke
     first = mlflow_store.Store(None, tmp_path)
     run = first.start(first.experiment("search"), "trial 0", {})
     late = mlflow_store.Store(None, tmp_path)
-    late._make_whole()  # as a process that looked before the first one's store was there
+    late._make_whole(tmp_path / "mlflow.db")  # as a process that looked before the first's
     first.call("log_metric", run, "val_accuracy", 0.5, step=1)
     assert not first.lost and [p.name for p in tmp_path.iterdir()
                                if p.name.startswith(".")] == []

@@ -237,6 +237,11 @@ def params_of(settings: dict[str, Any]) -> dict[str, str]:
                 "" if v is None else str(v)) for k, v in settings.items()}
 
 
+def _a_file(path: Path, uri: str) -> bool:
+    """An SQLite URL that names a file on disk (not `:memory:` or a memory URI)."""
+    return path.name not in ("", ":memory:") and "mode=memory" not in uri
+
+
 class Store:
     """One tracking store as mnistlab writes to it. Opening checks the store answers (one
     line if not); after that, the first failure warns once through `warn` and every later
@@ -266,8 +271,9 @@ class Store:
     @property
     def client(self) -> Any:
         if self._client is None:
-            if self.local and not (self.out / STORE_FILE).exists():
-                self._make_whole()
+            path = files.sqlite_path(self.uri)
+            if path is not None and _a_file(path, self.uri) and not path.exists():
+                self._make_whole(path)
             self._client = self._opened(self.uri)
         return self._client
 
@@ -309,16 +315,18 @@ class Store:
             raise MnistlabError(f"{self.named}: cannot write to it ({exc}): make {path} and its "
                                 "folder writable, or give another --mlflow-uri") from None
 
-    def _make_whole(self) -> None:
-        """The output folder's own store, made under a temporary name and renamed into place:
-        MLflow makes it in seconds of schema migrations, and a Ctrl-C among them left a
-        half-made mlflow.db that every later run refused ("table jobs already exists")."""
+    def _make_whole(self, path: Path) -> None:
+        """A new SQLite store, made under a temporary name and linked into place: MLflow makes
+        it in seconds of schema migrations, and a Ctrl-C among them left a half-made mlflow.db
+        that every later run refused ("table jobs already exists"). So is a shared
+        `--mlflow-uri sqlite:///...` file: two runs started together on a new one migrated it
+        at once, and left it refused for good ("table _alembic_tmp_metrics already exists")."""
         # a name of its own each time: MLflow keeps an engine for every URL it opened
-        tmp = self.out / f".{STORE_FILE}.{secrets.token_hex(4)}{files.TEMP_SUFFIX}"
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{files.TEMP_SUFFIX}")
         try:
             self._opened(files.sqlite_url(tmp))
             with contextlib.suppress(FileExistsError):  # another process made one first
-                os.link(tmp, self.out / STORE_FILE)  # (a tune worker beside this one): its
+                os.link(tmp, path)  # (a tune worker beside this one): its
         finally:  # runs are kept, not replaced by this empty store as os.replace did
             for leftover in ("", "-journal", "-wal", "-shm"):
                 tmp.with_name(tmp.name + leftover).unlink(missing_ok=True)
