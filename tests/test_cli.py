@@ -292,6 +292,11 @@ def test_evaluate_on_other_data_says_so_before_the_run_s_own_splits_fail(trained
 @pytest.mark.parametrize("folder, expected", [
     ("killed", "its training was stopped before it wrote a model"),
     ("study", "a study folder, not a run; give one of its run folders, e.g. "),
+    # hunt: told to give one of its run folders, of which it had none
+    ("empty-search", "a search folder, not a run, and it holds no run folder; `mnistlab "
+                     "train --config "),
+    ("empty-study", "a study folder, not a run, and it holds no run folder; the same "
+                    "`mnistlab study` command, run to its end, makes them"),
     # the final model's, not the first folder by name (a seed of some variant)
     ("final", "give one of its run folders, e.g. its final model's, "),
     # no final model: its base run, named, not the first folder by name
@@ -311,6 +316,12 @@ def test_a_folder_that_is_no_finished_run_says_what_it_is(trained_run, tmp_path,
     if folder == "killed":  # SIGKILL or out of memory mid-run: config and checkpoint only
         shutil.copy(trained_run / "config.toml", path)
         (path / "checkpoint.pt").write_bytes(b"")
+    elif folder == "empty-search":
+        (path / "tune.db").write_bytes(b"")
+        (path / "best.toml").write_text("model = 'mlp'\n")
+        expected += f"{path / 'best.toml'}` trains its best configuration"
+    elif folder == "empty-study":
+        (path / "study.db").write_bytes(b"")
     elif folder in ("study", "final", "no-final"):
         (path / "study.db").write_bytes(b"")
         shutil.copytree(trained_run, path / "runs" / "abc123")

@@ -672,7 +672,7 @@ def _no_model(folder: Path, path: Path) -> str:
                     f"it (the {what} in {owner[0]})")
         return (f"{folder}: {stopped}: run the same train command again with --out "
                 f"{shlex.quote(str(folder))} to resume it")
-    for marker, what, _, where in MANY_RUNS:
+    for marker, what, command, where in MANY_RUNS:
         if files.marked(folder, marker):
             final = _final_runs(folder)
             if final:  # what a user who gives the study most likely wants: its final model
@@ -682,6 +682,12 @@ def _no_model(folder: Path, path: Path) -> str:
             base = {row.get("run"): row.get("seed") for row in results_rows(folder)  # by name
                     if row.get("base") == "true" or row.get("experiment") == "base"}
             inside.sort(key=lambda run: (run.name not in base, str(base.get(run.name))))
+            if not inside:  # "give one of its run folders", of which there were none (hunt)
+                best = folder / "best.toml"
+                how = (f"`mnistlab train --config {shlex.quote(str(best))}` trains its best "
+                       "configuration" if best.is_file() else
+                       f"the same `{command}` command, run to its end, makes them")
+                return f"{folder}: {what} folder, not a run, and it holds no run folder; {how}"
             example = (f", e.g. {inside[0]}" + (f" (the base, seed {base[inside[0].name]})"
                                                  if inside[0].name in base else "")
                        if inside else "")
