@@ -738,6 +738,10 @@ def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, 
     assert max(len(line) for line in text.splitlines()) <= width
     across = "┃" in text  # the figures side by side under headers, not one row each
     assert across == (width >= 80 or width >= 72 and not stopped)
+    shown.truncate(0), shown.seek(0)  # hunt: one row each, a Spanish two-line heading was
+    common.print_summary(summary, None, lang="es")  # cut in two rows ("s" / "entren.")
+    if "┃" not in shown.getvalue():
+        assert "s entren." in shown.getvalue() and "exact. val." in shown.getvalue()
 
 
 @pytest.mark.parametrize("argv, said", [

@@ -444,6 +444,11 @@ def test_a_run_short_of_steps_is_told_so(batch, epochs, acc, warned):
         assert few[0].text()["evidence"].startswith("2 steps of the optimizer in all (2 epochs "
                                                     "of 1 batch of 3000)")
         assert "2 pasos" in few[0].text("es")["evidence"]
+    # hunt: an early-stopped run keeps its best epoch; the last epoch's figure was quoted
+    kept = diagnose(TrainConfig(batch_size=batch, epochs=epochs), history,
+                    _observed(history, train_size=3000, val_accuracy=0.2096))
+    if warned:
+        assert [f.values["acc"] for f in kept if f.code == "few-steps"] == [0.2096]
 
 
 def test_a_heavy_dropout_is_not_blamed_for_a_spike_or_for_too_few_steps():

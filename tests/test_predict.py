@@ -510,6 +510,11 @@ def test_progress_is_told_each_image_read(toy_run, tmp_path, monkeypatch):
                         lambda source: told.append("read") or reader(source))
     predict(toy_run, images, progress=lambda done, total: told.append((done, total)))
     assert told == ["read", (1, 3), "read", (2, 3), "read", (3, 3)]  # told once it is read
+    # hunt: True (a notebook's first guess) was "'bool' object is not callable" mid-way
+    assert [p.top[0][0] for p in predict(toy_run, [paper_digit()], progress=np.True_)] \
+        == [p.top[0][0] for p in predict(toy_run, [paper_digit()], progress=False)]
+    with pytest.raises(MnistlabError, match=r"^progress: True \(a bar\), False, or a function "):
+        predict(toy_run, [paper_digit()], progress="yes")
 
 
 def test_the_bar_is_drawn_on_a_terminal_and_not_in_a_pipe():

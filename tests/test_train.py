@@ -338,6 +338,44 @@ def test_validation_from_test_warns():
     assert torch.is_tensor(result.model.state_dict()[next(iter(result.model.state_dict()))])
 
 
+def test_each_hook_resumes_from_its_own_state_held_in_plain_values(tmp_path):
+    """Hunt: two hooks of one class were saved under one key, and the first resumed from the
+    second's count; a numpy number in a state was saved, and the run could never be resumed
+    ("refused to load: not a plain mnistlab weights file"). Numpy's numbers are made plain;
+    a state a checkpoint cannot keep is refused at once, naming the hook."""
+    from mnistlab.errors import MnistlabError
+
+    class Count(Hook):
+        def __init__(self, step, stop=True):
+            self.step, self.n, self.stop, self.resumed = step, 0, stop, False
+
+        def on_epoch_end(self, run):
+            self.n += self.step
+            if run.epoch == 2 and self.stop and not self.resumed:
+                raise KeyboardInterrupt
+
+        def state_dict(self):
+            return {"n": np.float64(self.n)}
+
+        def load_state_dict(self, state):
+            self.n, self.resumed = state["n"], True
+
+    config = TrainConfig(**{**FAST, "epochs": 3})
+    out = tmp_path / "run"
+    first = train(config, dataset=blobs(), out=out, hooks=[Count(1), Count(10, stop=False)])
+    assert first.summary.status == "interrupted"
+    a, b = Count(1), Count(10, stop=False)
+    assert train(config, dataset=blobs(), out=out, hooks=[a, b]).summary.status == "completed"
+    assert (a.n, b.n, a.resumed, b.resumed) == (3, 30, True, True)
+
+    class Opaque(Count):
+        def state_dict(self):
+            return {"n": object()}
+
+    with pytest.raises(MnistlabError, match=r"^hooks: Opaque.state_dict\(\) holds a object, "):
+        train(config, dataset=blobs(), out=tmp_path / "other", hooks=[Opaque(1)])
+
+
 def test_progress_counts_every_step_once():
     """Each sample counts the steps since the one before in its epoch (the doctor's early
     samples come every step, later ones every few), and the bar ends each epoch whole:
@@ -399,6 +437,23 @@ def test_the_bar_keeps_to_one_line_of_its_terminal(width, lang):
     assert t(lang, "live.running", loss=1.0848, acc=0.68) in line
     if width == 80 and lang == "en":
         assert "━" in line and line.count(":") == 4  # room for all: the bar, both clocks
+
+
+def test_a_live_finding_goes_on_in_lower_case_after_its_colon_in_spanish():
+    """Hunt: "diagnóstico: Predicciones colapsadas ..." where the catalogue's rule for text set
+    after a colon (its "Solución: usa ...") is lower case in Spanish; English as written."""
+    import io
+
+    from rich.console import Console
+
+    from mnistlab.progress import RichReporter
+
+    for lang, said in (("es", "diagnóstico: predicciones colapsadas — 97%"),
+                       ("en", "doctor: Predicciones colapsadas — 97%")):
+        shown = io.StringIO()
+        RichReporter(Console(file=shown, width=100), lang=lang).finding(
+            {"title": "Predicciones colapsadas", "evidence": "97%"})
+        assert said in shown.getvalue(), shown.getvalue()
 
 
 def test_a_finished_run_read_back_in_another_language_redraws_its_figures(tmp_path):

@@ -498,15 +498,17 @@ def few_steps(case: Case, found: list[Finding]) -> Finding | None:
     """Well short of what the model learns, in a few dozen steps: a batch of 3,000 for 2
     epochs (2 steps) stopped at 0.31 with nothing said (hunt). A run another rule explains
     is left to it."""
-    config, last = case.config, case.last
-    steps = case.steps
+    config, steps = case.config, case.steps
+    kept = case.observed.val_accuracy  # the model the run kept: an early-stopped run's best
+    # epoch, where the last epoch's figure was quoted beside the summary's (hunt)
+    accuracy = kept if kept is not None and math.isfinite(kept) else _accuracy(case.last)
     if (not steps or steps >= FEW_STEPS or config.shuffle_labels
-            or _accuracy(last) >= case.chance + 0.5 * (1 - case.chance)
+            or accuracy >= case.chance + 0.5 * (1 - case.chance)
             or any(f.severity == "problem" for f in found)):
         return None
     return Finding("few-steps", "warning", {
         "steps": steps, "epochs": len(case.history), "per_epoch": steps // len(case.history),
-        "batch": config.batch_size, "acc": _accuracy(last)})
+        "batch": config.batch_size, "acc": accuracy})
 
 
 def _plain_sgd(case: Case) -> bool:

@@ -785,9 +785,18 @@ def predict(run: str | Path | RunResult | tuple[torch.nn.Module, dict[str, Any]]
     preprocessing chosen from the run's dataset (see `preprocess`). `tta`: average the
     softmax over the test-time views its scores used (None: as the run was trained, its
     --tta). One `Prediction` per image, in order; a bad image gets `error` and the others are
-    still predicted. `progress(done, total)` is told after each image read (the command line
-    draws a bar with it).
+    still predicted. `progress(done, total)` is told after each image read; True draws the
+    command line's bar (on a terminal).
     """
+    if isinstance(progress, (bool, np.bool_)) and progress:  # a notebook's first guess: it
+        from .progress import counted  # was "'bool' object is not callable" (hunt)
+
+        with counted("predict") as bar:
+            return predict(run, images, top=top, style=style, tta=tta, progress=bar)
+    if progress is not None and not isinstance(progress, (bool, np.bool_)) \
+            and not callable(progress):
+        raise MnistlabError(f"progress: True (a bar), False, or a function progress(done, "
+                            f"total); got {type(progress).__name__} {progress!r}")
     if not isinstance(top, numbers.Integral) or isinstance(top, bool) or top < 1:
         # 2.5 was torch's TypeError
         raise MnistlabError(f"top (--top): must be a whole number of at least 1, got {top!r}")
@@ -810,7 +819,7 @@ def predict(run: str | Path | RunResult | tuple[torch.nn.Module, dict[str, Any]]
                    for name, source, problem in inputs]
     todo = [(p, source) for p, (_, source, _) in zip(predictions, inputs) if source is not None]
     score = _scorer(model, payload, top, tta)
-    told = progress or (lambda done, total: None)
+    told = progress if callable(progress) else (lambda done, total: None)
     with interrupt.listening():  # a Ctrl-C keeps every chunk scored: printed, then exit 130
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]

@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.table import Column
 from rich.text import Text
 
-from .messages import catalogue, t
+from .messages import after_colon, catalogue, t
 
 if TYPE_CHECKING:
     from .records import EpochRecord, RunSummary
@@ -208,7 +208,8 @@ class RichReporter(Reporter):
 
     def finding(self, finding: dict[str, Any]) -> None:
         self.progress.console.print(
-            f"[bold red]{t(self.lang, 'cli.doctor')}:[/] {escape(finding['title'])} — "
+            f"[bold red]{t(self.lang, 'cli.doctor')}:[/] "
+            f"{escape(after_colon(finding['title'], self.lang))} — "
             f"{escape(finding['evidence'])}",
             highlight=False)
 

@@ -330,8 +330,8 @@ def print_summary(summary: RunSummary, out: Path | None, lang: str = "en") -> No
         table.add_column("")
         table.add_column("", justify="right")
         table.show_header = False
-        for name, value in cells.items():
-            table.add_row(name, value)
+        for name, value in cells.items():  # a heading on two lines ("s\nentren.") is one
+            table.add_row(name.replace("\n", " "), value)  # label here (hunt)
     stdout.print(table)
     if summary.metric == "binary-accuracy":
         stdout.print(t(lang, "live.binary_metric", metric=pct(summary.val_metric),

@@ -30,12 +30,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from .. import doctor, interrupt
 from ..config import TrainConfig, torch_seed
 from ..data.tensors import Splits, to_input
 from ..device import wide_float
+from ..errors import MnistlabError
 from ..records import EpochRecord, Finding, code_version
 from .graphs import GraphedStep
 
@@ -205,7 +207,7 @@ class Run:
             "ended": [0 if s == "interrupted" else e for s, e in zip(self.statuses, self.ended)],
             "findings": [[f.to_dict() for f in fs] for fs in self.findings],
             "step": self.step, "seconds": self.seconds, "code_versions": self.code_versions,
-            "hooks": {type(h).__name__: h.state_dict() for h in self.hooks
+            "hooks": {key: _plain_state(h, h.state_dict()) for key, h in _keyed(self.hooks)
                       if hasattr(h, "state_dict")}}
 
     def restore(self, saved: dict[str, Any]) -> None:
@@ -218,9 +220,40 @@ class Run:
         self.step, self.seconds = saved["step"], saved["seconds"]
         earlier = list(saved.get("code_versions") or [])  # none: a checkpoint of Dec 7 or before
         self.code_versions = earlier + [v for v in [code_version()] if v not in earlier[-1:]]
-        for hook in self.hooks:
-            if hasattr(hook, "load_state_dict") and type(hook).__name__ in saved["hooks"]:
-                hook.load_state_dict(saved["hooks"][type(hook).__name__])
+        for key, hook in _keyed(self.hooks):
+            if hasattr(hook, "load_state_dict") and key in saved["hooks"]:
+                hook.load_state_dict(saved["hooks"][key])
+
+
+def _keyed(hooks: list[Any]) -> list[tuple[str, Any]]:
+    """Each hook under its class's name, a second of one class under "Name#2" and so on: two
+    of one class shared one saved state, and the first resumed from the second's (hunt). The
+    first keeps the bare name that checkpoints made before this were written under."""
+    seen: dict[str, int] = {}
+    keyed = []
+    for hook in hooks:
+        name = type(hook).__name__
+        seen[name] = seen.get(name, 0) + 1
+        keyed.append((name if seen[name] == 1 else f"{name}#{seen[name]}", hook))
+    return keyed
+
+
+def _plain_state(hook: Any, state: Any) -> Any:
+    """A hook's state as a checkpoint keeps it: numbers, text, lists, dicts and tensors, which
+    a resumed run reads without running code; numpy's numbers and arrays made plain. Anything
+    else is refused now, naming the hook: the run saved it, and could not be resumed."""
+    if isinstance(state, (np.generic, np.ndarray)):
+        return state.tolist()  # np.float64(3.0) -> 3.0, an array -> nested lists
+    if isinstance(state, dict):
+        return {key: _plain_state(hook, value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):  # a named tuple as a plain one, as it is read back
+        plain = [_plain_state(hook, value) for value in state]
+        return plain if isinstance(state, list) else tuple(plain)
+    if state is None or isinstance(state, (bool, int, float, str, bytes, torch.Tensor)):
+        return state
+    raise MnistlabError(f"hooks: {type(hook).__name__}.state_dict() holds a "
+                        f"{type(state).__name__}, which a checkpoint cannot keep for a resumed "
+                        "run to read safely; give numbers, text, lists, dicts and tensors")
 
 
 # --- the loop ----------------------------------------------------------------------------------

@@ -155,7 +155,9 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     `evaluate_test=False` keeps the test set untouched (study runs other than the final one);
     `write_plots=False` skips curves.png/confusion.png (a study draws its own); `lang` is
     their words' language ("en", "es"); `hooks` plug
-    into the run's moments (see training/hooks.py), after progress and before the checkpoint.
+    into the run's moments (see training/hooks.py), in their order, each moment reaching them
+    first: before the progress lines and the live doctor (an epoch's findings are in
+    `run.findings` from the next moment on), and before the checkpoint.
     `refuse_damaged`: a finished run whose summary.json, model.pt or metrics.csv cannot be read
     is refused (the train command) rather than trained again (a study's or a search's run).
     `named_by_settings`: `out` is a study's or search's run folder, named after its settings,
