@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import platform
 import statistics
 import time
@@ -25,9 +26,11 @@ from mnistlab.allocator import keep_freed_memory
 from mnistlab.config import TrainConfig
 from mnistlab.data import load_dataset
 from mnistlab.data.tensors import prepare_data, to_input
+from mnistlab.optim import build_optimizer, build_schedule
 from mnistlab.recipes import RECIPES
 from mnistlab.stem import FusedStem
 from mnistlab.training.ema import WeightAverage
+from mnistlab.training.graphs import GraphedStep
 from mnistlab.training.single import ModelLearner
 
 
@@ -41,13 +44,20 @@ def unfused(module: nn.Module) -> nn.Module:
 
 
 def learners(config: TrainConfig, splits) -> tuple[ModelLearner, ModelLearner]:
+    """The recipe's learner, and a second one around an unfused copy of its model. Everything
+    the learner built around its own model is built again around the copy: the optimizer, the
+    weight average, and the step that zeroes the gradients (left wrapping the discarded model,
+    it zeroed that one, and the plain side's gradients piled up step after step) and the
+    schedule (without it the plain side stepped at 25 times one-cycle's starting rate)."""
     fused = ModelLearner(config, splits, torch.device("cpu"))
     plain = ModelLearner(config, splits, torch.device("cpu"))
     plain.model = unfused(fused.model)
-    plain.optimizer = type(fused.optimizer)(plain.model.parameters(),
-                                            **fused.optimizer.defaults)
-    if config.ema:
-        plain.average = WeightAverage(plain.model, config.ema)
+    plain.optimizer = build_optimizer(config, plain.model)
+    # the schedule sets the starting learning rate (one-cycle's is lr / 25), stepped or not
+    steps = math.ceil(len(splits.train_y) / config.batch_size) * config.epochs
+    plain.scheduler = build_schedule(config, plain.optimizer, steps)
+    plain.average = WeightAverage(plain.model, config.ema) if config.ema else None
+    plain.graphed = GraphedStep(plain.model, enabled=False)  # on the CPU: eager either way
     for learner in (fused, plain):
         learner.constant_lr = True  # the schedule's step is the same either way; skip it
     return fused, plain
