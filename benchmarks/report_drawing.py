@@ -19,6 +19,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from mnistlab.errors import MnistlabError
 from mnistlab.testing import run_child
 
 HERE = Path(__file__).resolve().parents[1] / "src"
@@ -26,6 +27,7 @@ HERE = Path(__file__).resolve().parents[1] / "src"
 CHILD = r"""
 import io, json, sys, time
 import numpy as np
+import mnistlab
 from mnistlab import figures, files
 from mnistlab.records import EpochRecord
 
@@ -57,7 +59,7 @@ for kind, draw in kinds.items():
     start = time.perf_counter()
     files.save_figure(out, draw())
     seconds[kind] = time.perf_counter() - start
-print(json.dumps(seconds))
+print(json.dumps({"mnistlab": mnistlab.__file__, "seconds": seconds}))
 """
 
 
@@ -65,14 +67,32 @@ def measure(src: Path, out: Path) -> dict[str, float]:
     """One round in a fresh process with `src` first on the path."""
     env = {**os.environ, "PYTHONPATH": str(src), "MPLBACKEND": "Agg"}
     done = run_child([sys.executable, "-c", CHILD, str(out)], env=env)
-    return json.loads(done.stdout.splitlines()[-1])
+    measured = json.loads(done.stdout.splitlines()[-1])
+    # a tree without the package let the child import the installed one: timed, and compared
+    # with itself, it made ratios that meant nothing
+    imported = Path(measured["mnistlab"]).resolve()
+    if not imported.is_relative_to(src.resolve()):
+        raise MnistlabError(f"{src}: the child imported mnistlab from {imported.parent}, not "
+                            "from this tree")
+    return measured["seconds"]
+
+
+def source_tree(text: str) -> Path:
+    """An argparse `type`: a folder holding mnistlab/__init__.py (a checkout's src)."""
+    tree = Path(text)
+    if not (tree / "mnistlab" / "__init__.py").is_file():
+        hint = (f"; did you mean {tree / 'src'}?"
+                if (tree / "src" / "mnistlab" / "__init__.py").is_file() else "")
+        raise argparse.ArgumentTypeError(f"{text} holds no mnistlab/__init__.py: give another "
+                                         f"checkout's src folder{hint}")
+    return tree
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5,
                         help="times each figure is drawn and saved; the median is printed")
-    parser.add_argument("--against", nargs="*", default=[], type=Path, metavar="SRC",
+    parser.add_argument("--against", nargs="*", default=[], type=source_tree, metavar="SRC",
                         help="other source trees (another checkout's src) timed in turn with "
                         "this one, for side-by-side ratios")
     parser.add_argument("--out", type=Path, default=Path("/tmp/mnistlab-report-drawing.png"),
