@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
 
 from mnistlab import TrainConfig, train
 from mnistlab.data import load_dataset
@@ -71,10 +72,12 @@ def compare(name: str, run: Callable[[], list[Any]], rounds: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per MLP run (default 3)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads on a CPU (default 1, as a study's worker)")
+    parser.add_argument("--epochs", type=at_least(1), default=3,
+                        help="epochs per MLP run (default: 3)")
+    parser.add_argument("--rounds", type=at_least(1), default=3,
+                        help="alternating rounds (default: 3)")
+    parser.add_argument("--threads", type=at_least(1), default=1,
+                        help="torch threads on a CPU (default: 1, as a study's worker)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device("auto")
@@ -96,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def timed_main() -> int:
     start = time.perf_counter()
     code = main()
     print(f"whole benchmark: {time.perf_counter() - start:.0f} s")
-    raise SystemExit(code)
+    return code
+
+
+if __name__ == "__main__":
+    run_main(timed_main)

@@ -20,6 +20,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from _cli import at_least, run_main, whole_numbers  # benchmarks/ is on sys.path
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
@@ -93,23 +94,26 @@ def bench(members: int, batch: int, hidden: tuple[int, ...], optimizer: str,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", default="1,4,8,16,32",
+    parser.add_argument("--members", type=whole_numbers(1), default="1,4,8,16,32",
                         help="cohort sizes (default: %(default)s)")
-    parser.add_argument("--batch", default="100,32", help="batch sizes (default: %(default)s)")
-    parser.add_argument("--hidden", default="128,64", help="hidden sizes (default: %(default)s)")
-    parser.add_argument("--optimizer", default="sgd,adam", help="(default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=50,
+    parser.add_argument("--batch", type=whole_numbers(1), default="100,32",
+                        help="batch sizes (default: %(default)s)")
+    parser.add_argument("--hidden", type=whole_numbers(1), default="128,64",
+                        help="hidden sizes (default: %(default)s)")
+    parser.add_argument("--optimizer", default="sgd,adam",
+                        help="optimizers, sgd and/or adam (default: %(default)s)")
+    parser.add_argument("--repeats", type=at_least(1), default=50,
                         help="steps timed (default: %(default)s)")
     args = parser.parse_args()
-    hidden = tuple(int(h) for h in args.hidden.split(","))
+    hidden = args.hidden
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}; "
           f"MLP 784-{'-'.join(map(str, hidden))}-10, dropout 0.2")
     print(f"{'opt':>5} {'batch':>5} {'M':>3} | {'ms/step: loop':>13} {'vmap':>7} {'stacked':>8} |"
           f" {'ms/member-step: loop':>20} {'vmap':>6} {'stacked':>8} | loop/stacked")
     for optimizer in args.optimizer.split(","):
-        for batch in (int(b) for b in args.batch.split(",")):
-            for m in (int(v) for v in args.members.split(",")):
+        for batch in args.batch:
+            for m in args.members:
                 t = bench(m, batch, hidden, optimizer, args.repeats)
                 print(f"{optimizer:>5} {batch:>5} {m:>3} | {t['loop']:13.2f} {t['vmap']:7.2f} "
                       f"{t['stacked']:8.2f} | {t['loop'] / m:20.3f} {t['vmap'] / m:6.3f} "
@@ -118,4 +122,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
 from torch.profiler import ProfilerActivity, profile
 
 from mnistlab import TrainConfig, train
@@ -98,8 +99,10 @@ def whole_runs(data: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200, help="steps per timed round")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per step")
+    parser.add_argument("--steps", type=at_least(1), default=200,
+                        help="steps per timed round (default: 200)")
+    parser.add_argument("--rounds", type=at_least(1), default=3,
+                        help="alternating rounds per step (default: 3)")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("no CUDA GPU here: graphs apply on CUDA only")
@@ -126,4 +129,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
 from torch import nn
 
 from mnistlab.allocator import keep_freed_memory
@@ -157,12 +158,13 @@ def kernels(config: TrainConfig, members: int, steps: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="mnist-fast", help="recipe (default: mnist-fast)")
-    parser.add_argument("--members", type=int, default=4, help="ensemble size (default: 4)")
-    parser.add_argument("--repeats", type=int, default=2, help="alternations (default: 2)")
-    parser.add_argument("--steps", type=int, default=30, help="timed kernel steps (default: 30)")
-    parser.add_argument("--skip-runs", action="store_true", help="kernels only")
-    parser.add_argument("--epochs", type=int, default=0, metavar="N",
-                        help="train the whole runs for N epochs (default: the recipe's)")
+    parser.add_argument("--members", type=at_least(1), default=4, help="ensemble size (default: 4)")
+    parser.add_argument("--repeats", type=at_least(1), default=2, help="alternations (default: 2)")
+    parser.add_argument("--steps", type=at_least(1), default=30,
+                        help="timed kernel steps (default: 30)")
+    parser.add_argument("--skip-runs", action="store_true", help="kernels only (default: off)")
+    parser.add_argument("--epochs", type=at_least(0), default=0, metavar="N",
+                        help="train the whole runs for N epochs (default: 0, the recipe's)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                         help="train under this precision (default: the recipe's)")
     args = parser.parse_args()
@@ -203,4 +205,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -18,7 +18,8 @@ import statistics
 from pathlib import Path
 
 import torch
-from tta_views import parse_runs  # benchmarks/ is the script's folder, so on sys.path
+from _cli import run_main  # benchmarks/ is the script's folder, so on sys.path
+from tta_views import parse_runs
 
 from mnistlab.config import load_config
 from mnistlab.data.tensors import prepare_data
@@ -74,4 +75,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

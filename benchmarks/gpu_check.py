@@ -35,7 +35,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from time_to_accuracy import speedup  # benchmarks/ is the script's folder, so on sys.path
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
+from time_to_accuracy import speedup
 
 from mnistlab import TrainConfig, train
 from mnistlab.data import Dataset, load_dataset
@@ -137,10 +138,11 @@ def check_ensemble(data: Any, extra: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true",
-                        help="a tiny subset, a minute on a CPU: checks the script, not the GPU")
+                        help="a tiny subset, a minute on a CPU: checks the script, not the GPU "
+                        "(default: off)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                         help="where to train (default: auto)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=at_least(1), default=None,
                         help="study worker processes (default: one per CPU core, one on a GPU; "
                         "a number shares the GPU between that many)")
     parser.add_argument("--checks", nargs="+", metavar="NAME", help="only these checks: "
@@ -172,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         check = checks[name]
         try:
             print(check(), flush=True)
+        except MnistlabError as error:  # a mistake to fix, said as the package says it
+            failed += 1
+            print(f"FAILED: {error}", flush=True)
         except Exception as error:  # noqa: BLE001 - reported, counted, and the exit code says so
             failed += 1
             print(f"FAILED: {type(error).__name__}: {error}", flush=True)
@@ -181,4 +186,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

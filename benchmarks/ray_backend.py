@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
+
 from mnistlab.testing import loopback_cluster, run_child
 
 
@@ -42,9 +44,12 @@ def rows(path: Path) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=1, help="seeds per configuration")
-    parser.add_argument("--full", action="store_true", help="the full study, not the quick form")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each backend")
+    parser.add_argument("--seeds", type=at_least(1), default=1,
+                        help="seeds per configuration (default: 1)")
+    parser.add_argument("--full", action="store_true",
+                        help="the full study, not the quick form (default: off)")
+    parser.add_argument("--repeats", type=at_least(1), default=2,
+                        help="runs of each backend (default: 2)")
     args = parser.parse_args()
     study = ["study", "fashion-hparams", "--seeds", str(args.seeds)]
     study += [] if args.full else ["--quick"]
@@ -73,4 +78,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

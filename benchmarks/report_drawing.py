@@ -19,6 +19,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
+
 from mnistlab.errors import MnistlabError
 from mnistlab.testing import run_child
 
@@ -88,15 +90,17 @@ def source_tree(text: str) -> Path:
     return tree
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="times each figure is drawn and saved; the median is printed")
+    parser.add_argument("--rounds", type=at_least(1), default=5,
+                        help="times each figure is drawn and saved; the median is printed "
+                        "(default: 5)")
     parser.add_argument("--against", nargs="*", default=[], type=source_tree, metavar="SRC",
                         help="other source trees (another checkout's src) timed in turn with "
-                        "this one, for side-by-side ratios")
+                        "this one, for side-by-side ratios (default: none)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/mnistlab-report-drawing.png"),
-                        help="the PNG each figure is saved to in turn (overwritten)")
+                        help="the PNG each figure is saved to in turn, overwritten "
+                        "(default: %(default)s)")
     args = parser.parse_args()
     trees = [HERE, *args.against]
     rounds: dict[Path, list[dict[str, float]]] = {tree: [] for tree in trees}
@@ -118,7 +122,8 @@ def main() -> None:
         print(f"{kind:<20}" + "".join(f"{cell:>30}" for cell in cells))
     print(f"median of {args.rounds} rounds per tree, rounds taking turns; ratios: the other "
           f"tree's time over this tree's ({HERE})")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _cli import run_main  # benchmarks/ is the script's folder, so on sys.path
 from PIL import Image
 
 from mnistlab.data.tensors import to_input
@@ -102,4 +103,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -17,6 +17,7 @@ import platform
 import time
 
 import torch
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
 
 from mnistlab.allocator import keep_freed_memory
 from mnistlab.config import TrainConfig
@@ -38,9 +39,10 @@ def seconds(model, data, count: int, config: TrainConfig, chunk: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chunks", type=int, nargs="+", default=[2000, 500, EVAL_CHUNK, 128],
+    parser.add_argument("--chunks", type=at_least(1), nargs="+",
+                        default=[2000, 500, EVAL_CHUNK, 128],
                         help=f"images per pass to compare (default: 2000 500 {EVAL_CHUNK} 128)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternations (default: 2)")
+    parser.add_argument("--rounds", type=at_least(1), default=2, help="alternations (default: 2)")
     args = parser.parse_args()
     keep_freed_memory()
     print(f"machine: {platform.processor() or platform.machine()}, "
@@ -65,4 +67,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -20,6 +20,7 @@ import statistics
 import time
 
 import torch
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
 from torch import nn
 
 from mnistlab.allocator import keep_freed_memory
@@ -91,9 +92,12 @@ def median_ms(learner: ModelLearner, x: torch.Tensor, y: torch.Tensor, steps: in
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipes", nargs="*", default=sorted(RECIPES), choices=sorted(RECIPES))
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per round")
-    parser.add_argument("--rounds", type=int, default=3, help="alternations (default: 3)")
+    parser.add_argument("--recipes", nargs="*", default=sorted(RECIPES), choices=sorted(RECIPES),
+                        metavar="NAME", help="recipes to time: "
+                        f"{', '.join(sorted(RECIPES))} (default: all of them)")
+    parser.add_argument("--steps", type=at_least(1), default=30,
+                        help="timed steps per round (default: 30)")
+    parser.add_argument("--rounds", type=at_least(1), default=3, help="alternations (default: 3)")
     args = parser.parse_args()
     keep_freed_memory()
     print(f"machine: {platform.processor() or platform.machine()}, "
@@ -120,4 +124,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Subset, random_split
@@ -330,11 +331,11 @@ def main() -> int:
                         help="comma-separated seeds values to time (default: 1,3)")
     parser.add_argument("--quick", action="store_true",
                         help="everything on the study's quick form, a smoke check (default: off)")
-    parser.add_argument("--student-epochs", type=int, default=1,
+    parser.add_argument("--student-epochs", type=at_least(1), default=1,
                         help="epochs timed per group in the student loop (default: 1)")
-    parser.add_argument("--student-workers", type=int, default=0,
+    parser.add_argument("--student-workers", type=at_least(0), default=0,
                         help="DataLoader num_workers of the student loop (default: 0)")
-    parser.add_argument("--skip-one-by-one-seeds-above", type=int, default=1, metavar="N",
+    parser.add_argument("--skip-one-by-one-seeds-above", type=at_least(1), default=1, metavar="N",
                         help="extrapolate (b) for seeds above N from a measured one "
                              "(default: 1)")
     parser.add_argument("--full", action="store_true",
@@ -346,12 +347,10 @@ def main() -> int:
     # the parent runs each path in a fresh process of this script with these
     parser.add_argument("--child", choices=("student", "one-by-one", "cohort"),
                         help=argparse.SUPPRESS)
-    parser.add_argument("--child-seeds", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--child-seeds", type=at_least(1), default=1, help=argparse.SUPPRESS)
     parser.add_argument("--child-result", help=argparse.SUPPRESS)
     parser.add_argument("--child-folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.student_epochs < 1:
-        parser.error("--student-epochs must be >= 1")
     if args.child:
         return child(args)
 
@@ -457,4 +456,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

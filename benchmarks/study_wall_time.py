@@ -16,6 +16,7 @@ import tempfile
 import time
 
 import torch
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
 
 from mnistlab.study import load_study, train_study
 
@@ -23,8 +24,9 @@ from mnistlab.study import load_study, train_study
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", help="preset name or study file")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds per configuration")
-    parser.add_argument("--quick", action="store_true", help="the quick form")
+    parser.add_argument("--seeds", type=at_least(1), default=1,
+                        help="seeds per configuration (default: 1)")
+    parser.add_argument("--quick", action="store_true", help="the quick form (default: off)")
     args = parser.parse_args()
     spec = load_study(args.study)
     if args.quick:
@@ -50,4 +52,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
 from torch import nn
 
 from mnistlab.config import TrainConfig
@@ -159,29 +160,31 @@ def describe(times: list[float], accs: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per recipe (default: 5)")
-    parser.add_argument("--baseline-seeds", type=int, default=3,
+    parser.add_argument("--seeds", type=at_least(1), default=5,
+                        help="seeds per recipe (default: 5)")
+    parser.add_argument("--baseline-seeds", type=at_least(1), default=3,
                         help="seeds per baseline length (default: 3)")
-    parser.add_argument("--baseline-max-epochs", type=int, default=4,
+    parser.add_argument("--baseline-max-epochs", type=at_least(1), default=4,
                         help="longest baseline tried (default: 4)")
-    parser.add_argument("--skip-baseline", action="store_true", help="recipes only")
+    parser.add_argument("--skip-baseline", action="store_true", help="recipes only (default: off)")
     parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="keep each run's folder here (e.g. for benchmarks/robustness.py)")
+                        help="keep each run's folder here, e.g. for benchmarks/robustness.py "
+                        "(default: not kept)")
     parser.add_argument("--recipes", nargs="*", metavar="NAME",
                         choices=sorted(TARGETS),
                         help="only these recipes (default: all of them)")
-    parser.add_argument("--first-seed", type=int, default=0, metavar="S",
+    parser.add_argument("--first-seed", type=at_least(0), default=0, metavar="S",
                         help="seeds S, S+1, ... (default: 0)")
-    parser.add_argument("--fast-ratio", type=int, default=0, metavar="N",
+    parser.add_argument("--fast-ratio", type=at_least(0), default=0, metavar="N",
                         help="only this: mnist-fast against a plain loop of its own network "
                         "(its optimizer and schedule, 1 epoch, on all 60,000 images where the "
                         "recipe trains on 40,000: a time-to-99%% ratio, not a per-step one), "
-                        "alternating, N seeds each, each run in a fresh process")
+                        "alternating, N seeds each, each run in a fresh process (default: 0, off)")
     parser.add_argument("--bf16", action="store_true",
                         help="with --fast-ratio: mnist-fast under bf16 autocast too (a CPU with "
-                        "AVX-512 BF16 or AMX, or a GPU)")
+                        "AVX-512 BF16 or AMX, or a GPU; default: off)")
     parser.add_argument("--one", choices=tuple(SIDES), help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=at_least(0), default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return one_run(args.one, args.seed)
@@ -230,4 +233,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -18,14 +18,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
+
 from mnistlab.testing import run_child
 
 
-def one(log: bool, workers: str | None) -> float:
+def one(log: bool, workers: int | None) -> float:
     with tempfile.TemporaryDirectory() as folder:
         argv = [sys.executable, "-m", "mnistlab", "study", "fashion-hparams", "--quick",
                 "--seeds", "1", "--quiet", "--out", str(Path(folder) / "study")]
-        argv += ["--workers", workers] if workers else []
+        argv += ["--workers", str(workers)] if workers else []
         argv += ["--log", "tensorboard,mlflow"] if log else []
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         start = time.perf_counter()
@@ -35,8 +37,9 @@ def one(log: bool, workers: str | None) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="pairs of runs (default: 3)")
-    parser.add_argument("--workers", help="--workers for the study (default: the study's)")
+    parser.add_argument("--repeats", type=at_least(1), default=3, help="pairs of runs (default: 3)")
+    parser.add_argument("--workers", type=at_least(1),
+                        help="--workers for the study (default: the study's)")
     args = parser.parse_args()
     times: dict[bool, list[float]] = {False: [], True: []}
     for i in range(args.repeats):
@@ -51,4 +54,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _cli import at_least, run_main  # benchmarks/ is the script's folder, so on sys.path
 
 from mnistlab.config import load_config
 from mnistlab.data.tensors import prepare_data, to_input
@@ -118,7 +119,8 @@ def parse_runs(description: str) -> argparse.Namespace:
     threads to score with (set here)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (model.pt, config.toml)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--threads", type=at_least(0), default=0,
+                        help="torch threads (default: 0, torch's own choice)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,4 +146,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
