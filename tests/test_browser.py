@@ -134,3 +134,30 @@ def test_report_fits_a_phone(browser, reports, kind, lang):
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(PHONE_WIDTH, min(height + 200, 16000))
     assert browser.save_screenshot(str(ARTIFACTS / f"{kind}-{lang}-phone.png"))
+
+
+def test_long_settings_fit_a_phone_and_a_settings_column_keeps_room(browser, tmp_path):
+    """Hunt: an augment text and a long --out path, unbroken, made a phone's page 555 px wide
+    for its 375; a search's settings column shrank to a strip 20 lines tall while the table
+    scrolled anyway; the page's title showed its Markdown raw."""
+    from mnistlab.report.document import Bullets, Document, Paragraph, Table, to_html
+
+    long = "rotate=10,scale=0.1,shift=0.1,erase=0.5,flip=0.5"
+    doc = Document("A *study* of `augment`", origin=f"Made with `mnistlab study x.toml --out "
+                                                    f"/home/alice/experiments/{'m' * 40}`")
+    doc.add(Paragraph(f"Evidence (augment={long}, seed 0)."), Bullets([f"augment={long}"]),
+            Table(["trial", "state", "val", "epochs", "seconds", "settings"],
+                  [[str(n), "complete", "88.1", "3", "12.4",
+                    f"optimizer=adam lr=0.00643 dropout=0.272 hidden=512-256 augment={long}"]
+                   for n in range(3)], align="llrrrl"))
+    page = tmp_path / "report.html"
+    page.write_text(to_html(doc, tmp_path), encoding="utf-8")
+    _open(browser, page, PHONE_WIDTH)
+    seen = browser.execute_script("""
+        const prose = document.querySelector('td.prose');
+        return {page: document.documentElement.scrollWidth, view: window.innerWidth,
+                column: prose.getBoundingClientRect().width,
+                title: document.querySelector('h1').innerHTML};""")
+    assert seen["page"] <= seen["view"] + 1
+    assert seen["column"] >= 200  # 16rem: read across, the table scrolling in its box
+    assert seen["title"] == "A <em>study</em> of <code>augment</code>"

@@ -578,6 +578,22 @@ def test_a_study_file_s_own_texts_without_a_translation_are_said():
     assert load_study("lenet-challenge").untranslated("es") == []
 
 
+def test_no_augmentation_is_named_not_left_blank():
+    """Hunt: augment "" (train's default) was an empty row label, point-chart tick and summary
+    cell; activation "" is the model's own."""
+    from mnistlab.config import tomllib
+
+    spec = parse_study(tomllib.loads(
+        "[base]\nmodel = 'cnn'\n[[experiment]]\nname = 'a'\nfactor = 'augment'\n"
+        "values = ['', 'shift=0.1']\n[[experiment]]\nname = 'f'\nfactor = 'activation'\n"
+        "values = ['', 'gelu']\n"))
+    shown = [[(v.label, v.text("label", "en"), v.text("label", "es")) for v in e.variants]
+             for e in spec.experiments]
+    assert shown == [[("", "none", "ninguno"), ("shift=0.1", "shift=0.1", "shift=0.1")],
+                     [("", "the model's own", "la propia del modelo"),
+                      ("gelu", "gelu", "gelu")]]
+
+
 def test_a_quick_setting_an_experiment_varies_is_refused():
     """Hunt: [quick] train_subset = 2000 beside a train_subset factor left each variant at its
     own 20,000 and 50,000 images, and the quick base's value in no run."""

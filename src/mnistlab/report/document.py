@@ -126,14 +126,24 @@ caption{caption-side:top;font-style:italic;text-align:left;padding-bottom:.3rem}
 figure{margin:1rem 0}
 figcaption{font-style:italic;font-size:.92rem;color:#444}
 code{background:#f5f5f5;padding:0 .2rem}
+p,li,figcaption,caption{overflow-wrap:anywhere}
+td.num{white-space:nowrap}
+td.prose{min-width:16rem}
+h2,h3{break-after:avoid}
+figure,tr{break-inside:avoid}
 """
+# a long unbroken setting (an augment text, a folder's path) pushed a phone's page sideways;
+# figures stay on one line, and a column of long text keeps room to be read where the table
+# scrolls (a search's settings stood 20 lines tall in a strip); a heading stays with what
+# follows it in print (hunt)
+PROSE = 40  # a left column holding a cell this long is text to be read, not a label
 
 
 def to_html(doc: Document, base_dir: Path) -> str:
     parts = [f'<!DOCTYPE html><html lang="{doc.lang}"><head><meta charset="utf-8">'
              '<meta name="viewport" content="width=device-width, initial-scale=1">'
              f"<title>{html.escape(doc.title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(doc.title)}</h1>"]
+             f"<h1>{_inline(doc.title)}</h1>"]  # as the page's other headings are
     if doc.origin:
         parts.append(f'<p class="origin">{_inline(doc.origin)}</p>')
     parts += [_block_html(b, base_dir, doc.lang) for b in doc.blocks]
@@ -166,8 +176,12 @@ def _table_html(b: Table) -> str:
     caption = f"<caption>{_inline(b.caption)}</caption>" if b.caption else ""
     head = "".join(f'<th style="text-align:{a}">{_inline(h)}</th>'
                    for h, a in zip(b.headers, aligns))
-    body = "".join("<tr>" + "".join(f'<td style="text-align:{a}">{_inline(c)}</td>'
-                                     for c, a in zip(row, aligns)) + "</tr>" for row in b.rows)
+    kinds = ["num" if a == "right" else
+             "prose" if any(len(row[i]) > PROSE for row in b.rows if i < len(row)) else ""
+             for i, a in enumerate(aligns)]
+    body = "".join("<tr>" + "".join(
+        f'<td{f" class={k!r}" if k else ""} style="text-align:{a}">{_inline(c)}</td>'
+        for c, a, k in zip(row, aligns, kinds)) + "</tr>" for row in b.rows)
     # wide tables scroll sideways on a phone instead of squeezing the page
     return (f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>")

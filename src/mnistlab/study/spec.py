@@ -64,7 +64,14 @@ from ..config import (
     underscored,
 )
 from ..errors import MnistlabError, did_you_mean
-from ..messages import in_words, named_setting, setting_text, settings_text, value_said
+from ..messages import (
+    catalogue,
+    in_words,
+    named_setting,
+    setting_text,
+    settings_text,
+    value_said,
+)
 from ..models import checked_config
 
 PRESET_PACKAGE = "mnistlab.study.presets"
@@ -296,6 +303,9 @@ def _shown_values(label: str, values: dict[str, Any]) -> dict[str, dict[str, str
     """The label of a value (one factor) or a grid's cell (several) in the other languages,
     where its numbers read otherwise there (a decimal comma)."""
     out = {}
+    empty = catalogue().get(f"value.{next(iter(values))}.empty") if label == "" else None
+    if empty is not None:  # augment "" (none) was an empty row label, tick and cell (hunt)
+        return {lang: {"label": empty[lang]} for lang in ("en", *TRANSLATED)}
     for lang in TRANSLATED:
         shown = settings_text(values, lang) if len(values) > 1 \
             else value_said(*next(iter(values.items())), lang)
