@@ -425,3 +425,21 @@ def test_a_fix_after_its_label_goes_on_as_each_language_writes(lang, said):
     print_findings([Finding("too-slow", "warning", {"lr": 0.001, "slow_lr": 0.01})], lang,
                    console)
     assert said in console.export_text()
+
+
+def test_spanish_quotes_words_with_angle_quotes():
+    """Hunt: 'no', 'buena generalización' and (la 'accuracy' de Keras) beside «aciertan»:
+    Spanish quotes with « » throughout, in the catalogue and in the presets' texts."""
+    import re
+    from pathlib import Path
+
+    import mnistlab
+
+    straight = re.compile(r"(?<!\w)'[^'\n]+'(?!\w)")
+    quoted = {key: entry["es"] for key, entry in catalogue().items()
+              if straight.search(entry["es"])}
+    assert quoted == {}
+    for preset in Path(mnistlab.__file__).parent.glob("*/presets/*.toml"):
+        for line in preset.read_text("utf-8").splitlines():
+            if line.startswith("es = "):
+                assert not straight.search(line), (preset.name, line[:80])
