@@ -881,6 +881,9 @@ def test_a_picture_too_small_to_hold_a_digit_is_refused_and_8x8_is_read(tmp_path
     eight = np.zeros((8, 8), np.uint8)
     eight[1:7, 3:5] = 255  # a 1
     assert preprocess(eight).shape == (28, 28)
+    one = np.zeros((40, 4), np.uint8)  # review: a 1 cropped tight was refused
+    one[2:38, 1:3] = 255
+    assert preprocess(one).shape == (28, 28)
 
 
 def test_a_dollar_in_a_name_is_drawn_as_text_not_math(toy_run, tmp_path):

@@ -607,6 +607,11 @@ def test_a_quick_setting_an_experiment_varies_is_refused():
                                             r"train_subset out of \[quick\]$"):
         parse_study(tomllib.loads(study.format(quick="train_subset = 2000")))
     assert parse_study(tomllib.loads(study.format(quick="val_size = 500"))).quick
+    # review: a named variant setting it keeps its own, the others take [quick]'s
+    named = ("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'tr'\nvariants = [{label = 'a', "
+             "lr = 0.01}, {label = 'b', lr = 0.1, train_subset = 800}]\n[quick]\n"
+             "train_subset = 500\n")
+    assert parse_study(tomllib.loads(named)).quick == {"train_subset": 500}
 
 
 def test_a_base_or_final_setting_no_run_reads_is_said():
@@ -632,6 +637,14 @@ def test_a_base_or_final_setting_no_run_reads_is_said():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         parse_study(tomllib.loads(tried.replace("filters = [8, 16]\n", "")))
+        # review: read by the final model alone, explicit or the best of each experiment
+        parse_study(tomllib.loads(study.replace("filters = [8, 16]\n", "").replace(
+            "choose = 'best'\nsettings = { momentum = 0.8 }", "settings = { optimizer = 'sgd' }")))
+        parse_study(tomllib.loads(
+            "[base]\nmodel = 'mlp'\noptimizer = 'adam'\nschedule = 'onecycle'\nmomentum = 0.5\n"
+            "[[experiment]]\nname = 'o'\nfactor = 'optimizer'\nvalues = ['adam', 'sgd']\n"
+            "[[experiment]]\nname = 's'\nfactor = 'schedule'\nvalues = ['onecycle', 'cosine']\n"
+            "[final]\nchoose = 'best'\n"))  # only sgd beside cosine, both best, reads it
 
 
 def test_quick_settings_that_make_values_alike_are_said():

@@ -437,6 +437,14 @@ def test_the_bar_keeps_to_one_line_of_its_terminal(width, lang):
     assert t(lang, "live.running", loss=1.0848, acc=0.68) in line
     if width == 80 and lang == "en":
         assert "━" in line and line.count(":") == 4  # room for all: the bar, both clocks
+    # review: a label longer than the line was measured cut at the console's width
+    bar.add_task("lr=0.001 · batch-size=64 · model=cnn · optimizer=adamw · run 3 of 12 "
+                 "and more", total=1000, completed=400, info="loss 0.1234")
+    shown.truncate(0), shown.seek(0)
+    bar.console.print(bar.make_tasks_table(bar.tasks))
+    lines = [line for line in shown.getvalue().splitlines() if line.strip()]
+    assert len(lines) == 2 and all(len(line) <= width for line in lines), lines
+    assert "400/1000" in lines[1] and re.search(r"[\d-]:[\d-]{2}:[\d-]{2}$", lines[1].rstrip())
 
 
 def test_a_live_finding_goes_on_in_lower_case_after_its_colon_in_spanish():

@@ -725,6 +725,19 @@ def test_a_when_that_never_holds_through_the_chain_is_refused():
         'optimizer = ["sgd"]; give them a value in common')
     data["space"]["nesterov"]["when"]["optimizer"] = ["sgd", "adam"]
     assert [p.name for p in parse_space(data).params][-1] == "nesterov"
+    # review: a setting of the chain that takes the value asked is no part of the clash
+    data["space"] = {
+        "batch_size": {"type": "categorical", "choices": [64, 128]},
+        "dropout": {"type": "categorical", "choices": [0.0, 0.2],
+                    "when": {"batch_size": [64, 128]}},
+        "label_smoothing": {"type": "categorical", "choices": [0.0, 0.1],
+                            "when": {"batch_size": [64]}},
+        "weight_decay": {"type": "categorical", "choices": [0.0, 0.001],
+                         "when": {"dropout": [0.2], "label_smoothing": [0.1], "batch_size": [128]}}}
+    with pytest.raises(MnistlabError, match=r"it asks for batch_size = \[128\], and "
+                                            r"label_smoothing \(which it is drawn beside\) is "
+                                            r"drawn only where batch_size = \[64\]; give"):
+        parse_space(data)
 
 
 def test_a_value_valid_only_beside_two_searched_settings_is_accepted():
@@ -2185,3 +2198,7 @@ def test_a_missing_driver_is_told_for_the_database_the_url_names():
     told = str(refused.value)
     assert "needs a database driver" in told and "pymysql" in told
     assert "psycopg2" not in told and "secret" not in told
+    # review: a PostgreSQL URL naming another driver was told to install psycopg2
+    with pytest.raises(MnistlabError, match=r"install pg8000, the driver the URL names"):
+        search.open_study(None, "postgresql+pg8000://ann@127.0.0.1/db", study_name="x",
+                          attempts=1)

@@ -247,10 +247,11 @@ def _checked(im: Image.Image, *, reduce: bool = False) -> Image.Image:
                            "first")
     if width == 0 or height == 0:
         raise ImageProblem(f"empty image ({width}x{height} pixels)")
-    if min(width, height) < MIN_SIDE:  # a 3 x 3 picture was stretched into a blot (hunt)
+    if max(width, height) < MIN_SIDE:  # a 3 x 3 picture was stretched into a blot (hunt);
+        # a 1 cropped tight is 4 pixels wide and 40 tall, and is read (review)
         raise ImageProblem(f"too small to hold a digit ({width}x{height} pixels; at least "
-                           f"{MIN_SIDE} on each side, as scikit-learn's 8x8 digits; MNIST's are "
-                           "28x28)")
+                           f"{MIN_SIDE} on its longer side, as scikit-learn's 8x8 digits; "
+                           "MNIST's are 28x28)")
     frames = getattr(im, "n_frames", 1)
     # A camera JPEG can carry a second picture (MPO); its first frame is the photo itself.
     if frames > 1 and im.format != "MPO":

@@ -148,7 +148,8 @@ class _Fitted(Progress):
             kept = [c for c in kept if not isinstance(c, dropped)]
         over = self._wanted(kept, tasks) - self.console.width
         if over > 0:
-            label.limit = max(len(task.description) for task in tasks if task.visible) - over
+            label.limit = max(label.render(task).cell_len for task in tasks
+                              if task.visible) - over
         self.columns = tuple(kept)
         self.expand = any(isinstance(c, BarColumn) for c in kept)  # the bar takes the room
         return super().make_tasks_table(tasks)
@@ -158,8 +159,9 @@ class _Fitted(Progress):
         def width(column: Any) -> int:
             if isinstance(column, BarColumn):
                 return BAR_LEAST
-            return max((self.console.measure(column.render(task)).maximum for task in tasks
-                        if task.visible), default=0)
+            # whole, not as measured: a measure stops at the console's width (review)
+            return max((column.render(task).cell_len for task in tasks if task.visible),
+                       default=0)
         return sum(map(width, columns)) + len(columns) - 1
 
 

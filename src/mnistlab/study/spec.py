@@ -468,8 +468,9 @@ def _check_quick_not_varied(quick: dict[str, Any], experiments: list[Experiment]
     """A [quick] setting an experiment varies: each variant keeps its own value, so --quick
     trained 20,000 and 50,000 images where [quick] said 2,000, and the quick base's value, in
     no run, left the table without its reference row (hunt)."""
-    for exp in experiments:
-        varied = [key for key in quick if any(key in v.changes for v in exp.variants)]
+    for exp in experiments:  # a variant keeps a value it sets itself: refused only where
+        # every variant sets it (review: one named variant setting it was refused)
+        varied = [key for key in quick if all(key in v.changes for v in exp.variants)]
         if varied:
             key = varied[0]
             raise MnistlabError(
@@ -488,12 +489,12 @@ def _warn_unread(raw_base: dict[str, Any], base: TrainConfig, experiments: list[
 
     variants = [TrainConfig.from_dict({**base.to_dict(), **v.changes})
                 for exp in experiments for v in exp.variants]
+    finals = _final_candidates(base, experiments, final)
+    if finals is None:  # too many best-of-each combinations to look at: nothing said
+        return
     default = TrainConfig()
-    for table, given, configs in (
-            ("[base]", raw_base, [base, *variants]),
-            ("[final] settings", final.settings,
-             [TrainConfig.from_dict({**c.to_dict(), **final.settings}) for c in [base, *variants]]
-             if final.choose != "none" else [])):
+    for table, given, configs in (("[base]", raw_base, [base, *variants, *finals]),
+                                  ("[final] settings", final.settings, finals)):
         for key, value in given.items():
             unread = [settings_unread(c).get(key) for c in configs]
             if (configs and all(unread) and key in default.to_dict()
@@ -501,6 +502,28 @@ def _warn_unread(raw_base: dict[str, Any], base: TrainConfig, experiments: list[
                 warnings.warn(f"{where} {table}: {key} = {value!r} does nothing in any run of "
                               f"this study ({unread[0][0]}); leave it out, or {unread[0][1]}",
                               stacklevel=3)
+
+
+FINALS_LOOKED_AT = 5000  # best-of-each combinations a study's unread check looks through
+
+
+def _final_candidates(base: TrainConfig, experiments: list[Experiment], final: FinalSpec
+                      ) -> list[TrainConfig] | None:
+    """Every configuration the final model may train: its settings over the base, or over
+    each combination of one variant per experiment (choose = "best"); None where those are
+    too many to look at. A base setting the final alone reads was said to do nothing (review:
+    momentum beside an adam base, the final on sgd)."""
+    if final.choose == "none":
+        return []
+    picks: list[list[dict[str, Any]]] = [[{}]]
+    if final.choose == "best":
+        picks += [[{}, *(v.changes for v in exp.variants)] for exp in experiments
+                  if not exp.test]
+        if math.prod(len(p) for p in picks) > FINALS_LOOKED_AT:
+            return None
+    return [TrainConfig.from_dict({**base.to_dict(), **{k: v for c in combo for k, v in
+                                                        c.items()}, **final.settings})
+            for combo in itertools.product(*picks)]
 
 
 def _study_keys_above(table: dict[str, Any], study_keys: set[str], where: str) -> None:

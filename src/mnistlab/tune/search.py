@@ -337,8 +337,11 @@ def _retry_stale_trials() -> dict[str, Any]:
 def _driver_advice(storage_url: str) -> str:
     """How to install the driver a URL's database needs: PostgreSQL's comes with the tune extra,
     another's (MySQL, say) is the user's to pick; naming psycopg2 there sent them wrong (hunt)."""
-    if storage_url.startswith(("postgresql", "postgres")):
+    dialect, _, driver = storage_url.split("://")[0].partition("+")
+    if dialect in ("postgresql", "postgres") and driver in ("", "psycopg2"):
         return "for PostgreSQL: pip install \"mnistlab[tune]\" (psycopg2-binary)"
+    if driver:  # psycopg, pg8000, pymysql: what the URL names (review: psycopg2 was advised)
+        return f"install {driver}, the driver the URL names (pip install {driver})"
     return ("install the driver the URL names (for MySQL: pip install pymysql and write "
             "mysql+pymysql://...)")
 

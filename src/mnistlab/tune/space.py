@@ -533,6 +533,10 @@ def _check_ever_drawn(when: dict[str, tuple[Any, ...]], earlier: list[Param], ke
         asks = ([("it asks for", when[other])] if other in when else []) + [
             (f"{name} (which it is drawn beside) is drawn only where", by_name[name].when[other])
             for name in drawn if name != other and other in by_name[name].when]
+        for ask in list(asks):  # only the conditions that clash: one that takes a value the
+            rest = [a for a in asks if a is not ask]  # others share is no part of it (review)
+            if len(rest) > 1 and not set.intersection(*(set(vs) for _, vs in rest)):
+                asks = rest
         shown = [f"{who} {other} = [{', '.join(_toml_value(by_name[other].decode(v)) for v in vs)}]"
                  for who, vs in asks]
         raise MnistlabError(f"{key}.when: never holds, so this setting would never be drawn: "
