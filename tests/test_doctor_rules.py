@@ -124,6 +124,8 @@ def test_overfitting_under_early_stopping_says_the_best_epoch_was_kept(status):
         assert fix.startswith("Early stopping (--early-stopping 2) ended the run and kept "
                               "epoch 3, its best: the saved model is not the overfit one")
         assert "época 3" in found.text("es")["fix"]
+        # hunt: the evidence quoted the discarded last epoch (0.95 / 0.80), not the kept one
+        assert (found.values["train"], found.values["val"]) == (0.93, 0.82)
 
 
 @pytest.mark.parametrize(("optimizer", "lr", "advice"), [

@@ -407,12 +407,16 @@ def overfitting(case: Case, found: list[Finding]) -> Finding | None:
     if (gap > 0.03 and best_index <= len(history) - 3
             and last.val_loss > best.val_loss * 1.10):
         stopped = {}  # early stopping gave the run back its best epoch: not "stop earlier"
+        shown = last
         if case.observed.status == "early-stopped":
-            kept = max(history, key=lambda r: r.val_accuracy)  # the first of the best
-            stopped = {"kind": "early-stopped", "kept": int(kept.epoch),
+            shown = max(history, key=lambda r: r.val_accuracy)  # the first of the best
+            stopped = {"kind": "early-stopped", "kept": int(shown.epoch),
                        "patience": case.config.early_stopping}
+        # the kept model's figures, as the summary's (hunt: the discarded last epoch's were
+        # quoted under a table of the kept one's); the rising loss is the whole run's
         return Finding("overfitting", "warning", {
-            "train": last.train_accuracy_eval, "val": last.val_accuracy, "gap": gap,
+            "train": shown.train_accuracy_eval, "val": shown.val_accuracy,
+            "gap": shown.train_accuracy_eval - shown.val_accuracy,
             "best_loss": best.val_loss, "best_epoch": int(best.epoch),
             "last_loss": last.val_loss, **stopped})
     return None
