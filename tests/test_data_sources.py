@@ -343,6 +343,69 @@ def test_hostile_mirror_is_cut_off_and_the_next_one_serves(tiny_known, tmp_path,
     assert not [p for p in cache_root().iterdir() if p.name.startswith(".fetch-")]
 
 
+class _OddHandler(_QuietHandler):
+    """Serves like _QuietHandler, with three odd mirrors: /encoded/ marks each .gz
+    Content-Encoding: gzip (as some servers and S3 objects do), /busy/ answers 503 with a
+    Retry-After, /loop/ redirects to itself."""
+
+    def do_GET(self) -> None:
+        mirror = self.path.split("/")[1]
+        if mirror == "busy":
+            self.send_response(503)
+            self.send_header("Retry-After", "2")
+            self.end_headers()
+            return
+        if mirror == "loop":
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.end_headers()
+            return
+        if mirror != "encoded":
+            return super().do_GET()
+        body = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_odd_mirrors_are_read_as_sent_and_told_as_they_answered(tiny_known, tmp_path,
+                                                                monkeypatch):
+    """Hunt: a .gz sent with Content-Encoding: gzip was unpacked on the way and refused as "a
+    raw IDX file"; a 503 and a redirect loop were "check the network"; a mirror's password
+    was drawn in the progress bar."""
+    from mnistlab.data import sources
+
+    name, offered = tiny_known
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "encoded").symlink_to(offered)
+    labels = []
+    monkeypatch.setattr(sources, "_RichBar", lambda label: labels.append(label) or None)
+    with serving(root, _OddHandler) as base:
+        with pytest.raises(MnistlabError) as info:
+            fetch(name, mirrors=[f"{base}/busy/", f"{base}/loop/"])
+        told = str(info.value)
+        assert "(HTTP 503 (busy or down: try later))" in told
+        assert "(it redirects in a loop)" in told and "check the network" not in told
+        host = base.split("//")[1]
+        fetch(name, mirrors=[f"http://ann:secret@{host}/encoded/"], progress=True)
+    assert _cached_names(name) == {f"{stem}.gz" for stem in FILES}
+    assert labels and not [label for label in labels if "secret" in label or "ann" in label]
+
+
+def test_an_untrusted_certificate_is_told_as_such():
+    """Hunt: an internal mirror's self-signed certificate read "could not connect; check the
+    network" (an SSLError is a ConnectionError, and was taken for one)."""
+    import requests
+
+    from mnistlab.data.sources import _network_reason
+
+    said = _network_reason(requests.exceptions.SSLError("CERTIFICATE_VERIFY_FAILED"))
+    assert said.startswith("its TLS certificate is not trusted") and "REQUESTS_CA_BUNDLE" in said
+
+
 # --- identity --------------------------------------------------------------------------------
 def test_fashion_offered_as_mnist_is_named(http_root, tmp_path, shared_datasets):
     root, base = http_root
@@ -575,6 +638,25 @@ def test_info_says_a_passed_over_data_dir_once(tmp_path, monkeypatch, shared_dat
         f"--data-dir {tmp_path / 'nowhere'}: no folder; read mnist from "
         f"{shared_datasets / 'mnist'} (MNISTLAB_DATA) instead"]
     assert info["found via"] == "MNISTLAB_DATA"
+
+
+def test_fetch_says_a_passed_over_data_folder_once(http_root, tiny_known, tmp_path,
+                                                  monkeypatch):
+    """Hunt: `data fetch` with MNISTLAB_DATA naming no folder warned twice, the data looked
+    for before the fetch and again after it."""
+    from mnistlab.cli import main
+
+    name, offered = tiny_known
+    root, base = http_root
+    _serve(root, "good", offered)
+    monkeypatch.setitem(KNOWN_DATASETS, name, dataclasses.replace(
+        KNOWN_DATASETS[name], mirrors=(f"{base}/good/",)))
+    fetch(name)  # in the cache: nothing to download
+    monkeypatch.setenv("MNISTLAB_DATA", str(tmp_path / "nowhere"))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        assert main(["data", "fetch", name]) == 0
+    assert [str(w.message).split(":")[0] for w in said] == [f"MNISTLAB_DATA {tmp_path}/nowhere"]
 
 
 def test_a_relative_cache_is_said_as_the_folder_it_is(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,10 @@ def run_data(args: argparse.Namespace) -> int:
             # a bar where someone watches: in a log, each transient bar left a blank line
             path = data.fetch(args.name, mirrors=args.mirror,
                               progress=not args.quiet and stderr.is_terminal)
-        stdout.print(f"{args.name}: ready in {escape(str(path))}{_read_first(args.name)}",
-                     soft_wrap=True)
+        # where the copies were looked for above, their warnings were said there (hunt: twice)
+        looked = not args.source and not args.mirror
+        stdout.print(f"{args.name}: ready in {escape(str(path))}"
+                     f"{_read_first(args.name, said=looked)}", soft_wrap=True)
     elif args.data_command == "path":
         folder = data.dataset_folder(args.name, data_dir=args.data_dir)
         _check_holds_a_dataset(folder)
@@ -111,10 +114,14 @@ def _found_elsewhere(name: str) -> tuple[Path, str] | None:
     return folder, how
 
 
-def _read_first(name: str) -> str:
+def _read_first(name: str, *, said: bool = False) -> str:
     """What a copy read before the cache's adds to "ready in <cache>": the copy just fetched or
-    imported was said to be ready where no command would read it (hunt: MNISTLAB_DATA first)."""
-    found = _found_elsewhere(name)
+    imported was said to be ready where no command would read it (hunt: MNISTLAB_DATA first).
+    `said`: where the data was looked for, its warnings are said already."""
+    with warnings.catch_warnings():
+        if said:
+            warnings.simplefilter("ignore")
+        found = _found_elsewhere(name)
     if found is None:
         return ""
     return (f"; commands read the copy in {escape(str(found[0]))} ({found[1]}) first"

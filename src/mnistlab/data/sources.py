@@ -402,9 +402,16 @@ def _network_reason(exc: Exception) -> str:
     import requests
 
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code}"
+        code = exc.response.status_code
+        busy = " (busy or down: try later)" if code == 429 or code >= 500 else ""
+        return f"HTTP {code}{busy}"
     if isinstance(exc, requests.Timeout):
         return "timed out"
+    if isinstance(exc, requests.exceptions.SSLError):  # a ConnectionError too: said first
+        return ("its TLS certificate is not trusted; an internal mirror's CA file is named by "
+                "REQUESTS_CA_BUNDLE")
+    if isinstance(exc, requests.TooManyRedirects):
+        return "it redirects in a loop"
     if isinstance(exc, requests.ConnectionError):
         return "could not connect"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
@@ -460,9 +467,22 @@ class _CappedDownloader:
                 raise OSError(exc.errno, exc.strerror, output_file) from None
 
     def _write(self, response: Any, url: str, output_file: str) -> None:
+        import requests
+        import urllib3
+
+        try:
+            self._copy(response, url, output_file)
+        except urllib3.exceptions.ReadTimeoutError:  # what requests' own reading would
+            raise requests.Timeout(f"{url}: timed out") from None  # have raised of them
+        except urllib3.exceptions.HTTPError as exc:  # cut short: ProtocolError, IncompleteRead
+            raise requests.exceptions.ChunkedEncodingError(str(exc)) from None
+
+    def _copy(self, response: Any, url: str, output_file: str) -> None:
         written = 0
         with open(output_file, "wb") as out:
-            for chunk in response.iter_content(chunk_size=1 << 16):
+            # the bytes as sent: a .gz a server marks Content-Encoding: gzip was unpacked by
+            # iter_content and refused as "a raw IDX file" (hunt)
+            for chunk in response.raw.stream(1 << 16, decode_content=False):
                 written += len(chunk)
                 if written > self.cap:
                     raise self._too_big(url, "the body runs")  # cut off here
@@ -503,7 +523,9 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
             url = base.rstrip("/") + f"/{stem}.gz"
             for leftover in Path(tmp).iterdir():  # pooch would reuse what a bad mirror left
                 leftover.unlink()
-            bar = _RichBar(f"{stem}.gz from {urlparse(url).netloc}") if progress else None
+            where = urlparse(url)  # host and port: a password in the URL was drawn (hunt)
+            host = f"{where.hostname}{f':{where.port}' if where.port else ''}"
+            bar = _RichBar(f"{stem}.gz from {host}") if progress else None
             try:
                 downloader = _CappedDownloader(download_cap(spec, stem), timeout, bar)
                 path = Path(pooch.retrieve(url, known_hash=None, fname=f"{stem}.gz", path=tmp,
@@ -511,8 +533,8 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                 read_verified(spec.name, stem, path, where=url)  # a gzip bomb stops here too
             except requests.RequestException as exc:
                 tried.append(shown_url(f"{url} ({_network_reason(exc)})"))
-                served += (isinstance(exc, requests.HTTPError) and exc.response is not None
-                           and exc.response.status_code in (403, 404, 410))  # not there
+                served += ((isinstance(exc, requests.HTTPError) and exc.response is not None)
+                           or isinstance(exc, requests.TooManyRedirects))  # it answered
                 continue
             except OSError as exc:
                 if exc.errno in LOCAL_ERRORS:  # the cache's disk, not the mirror: no other
