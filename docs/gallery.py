@@ -49,6 +49,8 @@ CASES = [
      "--dataset mnist --model mlp --hidden 32 --shuffle-labels --epochs 4"),
     ("held-back", "Dropout 0.9 where 0.1 was meant (a rate to drop, not to keep)",
      "--dataset mnist --model mlp --dropout 0.9"),
+    ("overshot", "Adam at lr 0.09: a spike of the loss, never NaN",
+     "--dataset mnist --model mlp --optimizer adam --lr 0.09"),
     ("few-steps", "A batch of 2,500: four steps in two epochs",
      "--dataset mnist --model mlp --batch-size 2500 --epochs 2"),
     ("members-at-chance", "An ensemble with a member that learned nothing",

@@ -185,6 +185,10 @@ def test_too_slow_says_whether_the_loss_fell_at_all(end, words):
     found = diagnose(config, history, _observed(history, loss_trace=trace))
     slow = [f for f in found if f.code == "too-slow"]
     assert slow and words in slow[0].text()["evidence"]
+    # hunt: "or add momentum 0.9" read as a fix of its own (it was not), and an Adam run was
+    # told to switch to Adam
+    fix = slow[0].text()["fix"]
+    assert "switch to Adam" not in fix and "with momentum 0.9, 0.01-0.05" in fix
 
 
 @pytest.mark.parametrize("loss, says", [("ce-on-softmax", "applies softmax twice"),
@@ -453,6 +457,28 @@ def test_a_run_short_of_steps_is_told_so(batch, epochs, acc, warned):
         assert [f.values["acc"] for f in kept if f.code == "few-steps"] == [0.2096]
 
 
+@pytest.mark.parametrize("peak, acc, scaling, told", [
+    (127.6, 0.228, "standardize", "overshot"),  # the hunt's Adam at lr 0.09: "too few steps"
+    (21.2, 0.213, "standardize", "overshot"),   # three SGD members at lr 0.9: nothing said
+    (127.6, 0.900, "standardize", None),        # it recovered: nothing held it back
+    (4.0, 0.228, "standardize", "few-steps"),   # no spike: as before
+    (127.6, 0.228, "raw", "few-steps"),  # 0..255 pixels: unnormalised-input says why
+])
+def test_a_spike_of_the_loss_short_of_nan_is_named_as_steps_too_large(peak, acc, scaling,
+                                                                       told):
+    history = [_epoch(e, val_accuracy=acc, train_accuracy_eval=acc, train_accuracy_running=acc,
+                      train_loss=2.0, val_loss=2.0) for e in (1, 2, 3)]
+    config = TrainConfig(optimizer="adam", lr=0.09, input_scaling=scaling)
+    found = diagnose(config, history, _observed(
+        history, train_size=2000, loss_trace=[[1, 2.3], [2, peak], [50, 2.1], [96, 2.0]]))
+    codes = [f.code for f in found if f.code in ("overshot", "few-steps")]
+    assert codes == ([told] if told else [])
+    if told == "overshot":
+        text = found[0].text()
+        assert f"rose to {peak:.1f}" in text["evidence"] and "--lr 0.009" in text["fix"]
+        assert "--lr 0,009" not in found[0].text("es")["fix"]
+
+
 def test_a_heavy_dropout_is_not_blamed_for_a_spike_or_for_too_few_steps():
     """Review: Adam at lr 0.05 whose loss spiked to 27.5 before settling at chance, and one
     step of a batch of 3,000, were both told "Held back by --dropout 0.7"; the spike's and
@@ -464,6 +490,12 @@ def test_a_heavy_dropout_is_not_blamed_for_a_spike_or_for_too_few_steps():
     few = _at_chance(model="mlp", dropout=0.7, train_size=3000, batch_size=3000)
     assert "held-back" not in {f.code for f in few}
     assert _at_chance(model="mlp", dropout=0.7)[0].code == "held-back"
+    # hunt: dropout 0.9 over 64 steps was "not learning: train longer" and "collapse: lower
+    # the lr"; over one step, the steps are still what to say
+    assert _at_chance(model="mlp", dropout=0.9, train_size=2000, batch_size=64,
+                      epochs=2)[0].code == "held-back"
+    assert "held-back" not in {f.code for f in _at_chance(model="mlp", dropout=0.9,
+                                                          train_size=3000, batch_size=3000)}
 
 
 @pytest.mark.parametrize("loss, named", [("ce", False), ("ce-on-softmax", True)])

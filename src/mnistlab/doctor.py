@@ -39,7 +39,8 @@ def softmax_twice_floor(k: int) -> float:
 # finding.<code>.*.
 RANK = {code: rank for rank, code in enumerate((
     "binary-accuracy-illusion", "diverged", "unnormalised-input", "labels-out-of-range",
-    "softmax-twice", "held-back", "not-learning", "no-signal", "collapse", "wrong-dataset",
+    "softmax-twice", "held-back", "not-learning", "no-signal", "overshot", "collapse",
+    "wrong-dataset",
     "too-slow", "members-at-chance", "few-steps", "overfitting", "loss-metric-mismatch",
     "lr-out-of-range",
     "val-above-train", "damaged-run", "unfinished-run"))}
@@ -52,6 +53,7 @@ LR_RANGES = {"sgd": (1e-3, 1.0), "adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2)}
 # the lr); a run at chance with 50x (adamw: 10x) the top of it is told that is why
 WD_RANGES = {"sgd": (1e-5, 1e-3), "adam": (1e-5, 1e-3), "adamw": (1e-2, 0.1)}
 HEAVY_DROPOUT = 0.7
+EXTREME_DROPOUT = 0.85  # most of the units dropped: no run learns well through it
 
 
 def slow_lr(config: TrainConfig) -> float:
@@ -76,7 +78,7 @@ def merge(old: list[Finding], new: list[Finding]) -> list[Finding]:
 # while training, and the checks before training see what the epochs do not)
 END_OF_RUN = frozenset({"binary-accuracy-illusion", "too-slow", "not-learning", "collapse",
                         "softmax-twice", "overfitting", "val-above-train", "no-signal",
-                        "members-at-chance", "held-back", "few-steps"})
+                        "members-at-chance", "held-back", "few-steps", "overshot"})
 
 
 def reexamined(stored: list[Finding], fresh: list[Finding]) -> list[Finding]:
@@ -279,7 +281,14 @@ def held_back(case: Case, found: list[Finding]) -> Finding | None:
     both were blamed on a dropout of 0.7)."""
     config = case.config
     steps = case.steps
-    if (config.shuffle_labels or _any(found, "too-slow") or 0 < steps < FEW_STEPS
+    # a setting so far off that more steps would not learn past it is said over a few dozen
+    # of them: dropout 0.9 over 64 steps was "not learning: train longer" (hunt); over a
+    # handful, their number is what to say (few-steps)
+    extreme = steps >= FEW_STEPS // 5 and (
+        config.dropout >= EXTREME_DROPOUT
+        or (config.optimizer == "adam" and _decay_dominates(config, steps)))
+    if (config.shuffle_labels or _any(found, "too-slow") or (0 < steps < FEW_STEPS
+                                                             and not extreme)
             or _loss_peak(case) > 2 * case.lnk or _accuracy(case.last) > case.chance + 0.1):
         return None
     usual = WD_RANGES[config.optimizer]
@@ -495,6 +504,28 @@ def no_signal(case: Case, found: list[Finding]) -> Finding | None:
     return None
 
 
+SPIKE = 5  # a training loss past this many times ln K: a step threw the weights off
+
+
+def overshot(case: Case, found: list[Finding]) -> Finding | None:
+    """A loss that spiked far past a fresh network's (ln K) in a run that ended well short of
+    what the network learns, with nothing else to explain it: steps too large, though never
+    NaN. Adam at lr 0.09 spiked to 127.6 and ended at 0.228, three SGD members at lr 0.9 with
+    momentum near chance: the first was told "too few steps" (the very count a healthy run
+    takes to 0.866), the second nothing at all (hunt)."""
+    config = case.config
+    kept = case.observed.val_accuracy
+    accuracy = kept if kept is not None and math.isfinite(kept) else _accuracy(case.last)
+    peak = _loss_peak(case)
+    if (config.loss == "bce" or config.shuffle_labels or config.input_scaling == "raw"
+            or peak <= SPIKE * case.lnk or accuracy >= case.chance + 0.5 * (1 - case.chance)
+            or any(f.severity == "problem" for f in found)):
+        return None
+    return Finding("overshot", "problem", {"peak": peak, "lnk": case.lnk, "acc": accuracy,
+                                           "lr": config.lr,  # a flag, as typed in any language
+                                           "setting": f"--lr {config.lr / 10:g}"})
+
+
 FEW_STEPS = 100  # fewer optimizer steps in all than this rarely take a network far
 
 
@@ -544,7 +575,7 @@ def members_at_chance(case: Case, found: list[Finding]) -> Finding | None:
 Rule = Callable[[Case, list[Finding]], "Finding | None"]
 RULES: tuple[Rule, ...] = (binary_accuracy_illusion, too_slow, held_back, not_learning,
                            collapse, softmax_twice, rising, overfitting, val_above_train,
-                           no_signal, members_at_chance, few_steps)
+                           no_signal, overshot, members_at_chance, few_steps)
 
 
 def first_epoch_drop(trace: list[list[float]],
