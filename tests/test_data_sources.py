@@ -395,6 +395,30 @@ def test_odd_mirrors_are_read_as_sent_and_told_as_they_answered(tiny_known, tmp_
     assert labels and not [label for label in labels if "secret" in label or "ann" in label]
 
 
+def test_a_mirror_that_cannot_be_reached_is_said_once_and_passed_over(http_root, tiny_known,
+                                                                     monkeypatch):
+    """Hunt: a dead mirror was waited on (30 s a file, timed out) for each of the four files,
+    without a word; it is said once, and the other files go straight to the next."""
+    from mnistlab.data import sources
+
+    name, offered = tiny_known
+    root, base = http_root
+    _serve(root, "good", offered)
+    asked = []
+    real = sources._CappedDownloader.__call__
+    monkeypatch.setattr(sources._CappedDownloader, "__call__",
+                        lambda self, url, *a: asked.append(url) or real(self, url, *a))
+    dead = _dead_url()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        fetch(name, mirrors=[dead, f"{base}/good/"])
+    assert sum(url.startswith(dead.rstrip("/")) for url in asked) == 1
+    assert [str(w.message) for w in said] == [
+        f"{dead}: could not connect; trying the next mirror, and not this one for the other "
+        "files"]
+    assert _cached_names(name) == {f"{stem}.gz" for stem in FILES}
+
+
 def test_an_untrusted_certificate_is_told_as_such():
     """Hunt: an internal mirror's self-signed certificate read "could not connect; check the
     network" (an SSLError is a ConnectionError, and was taken for one)."""

@@ -510,17 +510,24 @@ def _remove_stale_downloads(cache: Path) -> None:
 
 
 def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Path,
-                  progress: bool, timeout: float) -> None:
+                  progress: bool, timeout: float, unreachable: dict[str, str]) -> None:
     """Try each mirror for `<stem>.gz` until one serves the published payload; rename that one
-    into `target`. Everything else stays in a temporary folder that is removed afterwards."""
+    into `target`. Everything else stays in a temporary folder that is removed afterwards.
+    `unreachable`: the mirrors that timed out or could not be reached for an earlier file,
+    passed over (a dead mirror was waited on 30 s for each of the four files, silently:
+    hunt); one found now is said, and added."""
     import pooch
     import requests
 
     tried, served = [], 0  # served: answered, with an error or a file not this dataset's
     # the temporary folder sits in the cache so the final rename stays on one file system
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=target.parent) as tmp:
-        for base in mirrors:
+        for index, base in enumerate(mirrors):
             url = base.rstrip("/") + f"/{stem}.gz"
+            if base in unreachable:
+                tried.append(shown_url(f"{url} (passed over: {unreachable[base]} for an "
+                                       "earlier file)"))
+                continue
             for leftover in Path(tmp).iterdir():  # pooch would reuse what a bad mirror left
                 leftover.unlink()
             where = urlparse(url)  # host and port: a password in the URL was drawn (hunt)
@@ -533,6 +540,13 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                 read_verified(spec.name, stem, path, where=url)  # a gzip bomb stops here too
             except requests.RequestException as exc:
                 tried.append(shown_url(f"{url} ({_network_reason(exc)})"))
+                if isinstance(exc, (requests.Timeout, requests.ConnectionError)) \
+                        and not isinstance(exc, requests.exceptions.ChunkedEncodingError):
+                    unreachable[base] = _network_reason(exc)
+                    if index + 1 < len(mirrors):
+                        warnings.warn(f"{shown_url(base)}: {unreachable[base]}; trying the "
+                                      "next mirror, and not this one for the other files",
+                                      stacklevel=2)
                 served += ((isinstance(exc, requests.HTTPError) and exc.response is not None)
                            or isinstance(exc, requests.TooManyRedirects))  # it answered
                 continue
@@ -609,6 +623,7 @@ def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
         level = logger.level
         # pooch logs a "use this known_hash" hint per file; we check payloads ourselves instead
         logger.setLevel(logging.WARNING)
+        unreachable: dict[str, str] = {}
         try:
             for stem in FILES:
                 cached = find_file(target, stem)
@@ -618,7 +633,7 @@ def fetch(name: str, *, mirrors: list[str] | tuple[str, ...] | None = None,
                         continue
                     except MnistlabError:
                         pass  # download it again; a verified copy replaces it, else it stays
-                _download_one(spec, stem, mirrors, target, progress, timeout)
+                _download_one(spec, stem, mirrors, target, progress, timeout, unreachable)
         finally:
             logger.setLevel(level)
     return target
