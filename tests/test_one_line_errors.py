@@ -2,6 +2,7 @@
 exactly one line on stderr, never a traceback (the in-process tests check the messages)."""
 
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -60,6 +61,23 @@ def test_a_reader_that_stops_early_is_not_called_a_disk_error(tiny_idx_dir, json
     process.stdout.close()  # no reader left: the first write fails
     err = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141 and err == ""
+
+
+def test_a_reader_of_the_progress_that_stops_early_does_not_stop_the_training(tiny_idx_dir,
+                                                                               tmp_path):
+    """`train ... 2>&1 | head -1`, a `tee` that died: rich exited 1 at the next progress line,
+    and the run stopped mid-way without a word (hunt). The progress goes nowhere now, and the
+    run trains to its end."""
+    process = subprocess.Popen([sys.executable, "-m", "mnistlab", "train", "--dataset",
+                                str(tiny_idx_dir), "--model", "mlp", "--hidden", "8",
+                                "--epochs", "4", "--val-size", "50", "--eval-train-size", "50",
+                                "--out", str(tmp_path / "run")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process.stderr.readline()  # the first line, then no reader left
+    process.stderr.close()
+    assert process.wait(timeout=300) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs"] == 4
 
 
 def test_a_file_where_a_folder_goes_is_named_as_such(tmp_path, tiny_idx_dir):

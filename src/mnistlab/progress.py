@@ -30,6 +30,24 @@ if TYPE_CHECKING:
     from .records import EpochRecord, RunSummary
 
 
+class StderrConsole(Console):
+    """rich's Console on standard error, where a closed pipe (`train ... 2>&1 | head -1`, a
+    `tee` that died) silences it and the work goes on: rich's own exits 1 at the next line,
+    and a training stopped there mid-run without a word (hunt). What is left to say goes
+    nowhere; standard output, the results, is another matter (the CLI's)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(stderr=True, **kwargs)
+
+    def on_broken_pipe(self) -> None:
+        import os
+        import sys
+
+        self.quiet = True
+        with contextlib.suppress(OSError, ValueError):  # later writes, warnings' too, vanish
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+
+
 class Reporter:
     """No-op base: override what you need. `lang`: the language of the doctor's findings it
     is handed (the live line; `train --lang`)."""
@@ -74,7 +92,7 @@ def counted(label: str, console: Console | None = None) -> Iterator[Callable[[in
     """A bar for work counted in items (`predict`'s images), as `update(done, total)`: drawn
     on a terminal while the work lasts and cleared when it ends, so that the results printed
     after it stand alone; nothing at all off a terminal (a pipe, a file)."""
-    console = console or Console(stderr=True)
+    console = console or StderrConsole()
     if not console.is_terminal:  # rich would still end its live display with a blank line
         yield lambda done, total: None
         return
@@ -170,7 +188,7 @@ class RichReporter(Reporter):
 
     def __init__(self, console: Console | None = None, *, progress: Progress | None = None,
                  label: str | None = None, epoch_lines: bool = True, lang: str = "en"):
-        self.console = console or Console(stderr=True)
+        self.console = console or StderrConsole()
         self.lang = lang  # of every line it prints, and of the doctor's findings it is handed
         self._own = progress is None
         self.progress = progress or _bar(self.console, lang)
@@ -241,7 +259,7 @@ class StudyProgress:
     def __init__(self, console: Console | None = None, *, silent: bool = False,
                  lang: str = "en"):
         self.silent, self.lang = silent, lang
-        self.console = console or Console(stderr=True)
+        self.console = console or StderrConsole()
         self.progress = None if silent else _bar(self.console, lang)
         self.task: Any = None
         self.done = self.total = 0

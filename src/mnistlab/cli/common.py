@@ -19,7 +19,7 @@ from rich.panel import Panel
 from ..config import TrainConfig, read_settings
 from ..errors import MnistlabError
 from ..messages import LANGS, after_colon, number, t
-from ..progress import status_text
+from ..progress import StderrConsole, status_text
 
 if TYPE_CHECKING:
     from ..records import Finding, RunSummary
@@ -34,7 +34,7 @@ class _Console(Console):
 
 
 stdout = _Console(highlight=False)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # lines stay whole in logs
+stderr = StderrConsole(highlight=False, soft_wrap=True)  # lines stay whole in logs
 
 
 def flag(name: str) -> str:
