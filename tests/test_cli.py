@@ -712,6 +712,17 @@ def test_images_of_another_contrast_are_named_by_the_figure_that_differs():
             check_same_data({**payload, "std": kept}, data, config)
 
 
+def test_a_path_flag_s_leading_tilde_is_the_home_folder(trained_run, tmp_path, monkeypatch):
+    """Hunt: `--out=~/m.onnx`, which no shell expands, wrote into a folder named "~" under the
+    working folder, printed as "~/m.onnx" as if it were home."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    assert main(["export", str(trained_run), "--out=~/m.onnx"]) == 0
+    assert (home / "m.onnx").is_file() and not (work / "~").exists()
+
+
 @pytest.mark.parametrize("width", [40, 72, 80, 120])
 @pytest.mark.parametrize("stopped", [False, "15/30, best 12", "150/200, best 80"])
 def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, stopped,

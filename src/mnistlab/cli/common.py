@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -394,11 +395,13 @@ def check_run_usable(run_dir: str | Path, *, scores_diverged: bool = False) -> N
 
 def _non_empty(fix: str, what: str = "path") -> Callable[[str], str]:
     """An argparse type for a path or name: an empty one (an unset variable in a script, say)
-    is refused, not taken as 'no --out' (which writes to a default place) or no --recipe."""
+    is refused, not taken as 'no --out' (which writes to a default place) or no --recipe. A
+    path's leading ~ is the home folder, as the shell makes it: `--out=~/runs/x` (which no
+    shell expands) wrote into a folder named "~" here, printed as if it were home (hunt)."""
     def check(value: str) -> str:
         if not value.strip():
             raise argparse.ArgumentTypeError(f"an empty {what}; {fix}")
-        return value
+        return os.path.expanduser(value) if what == "path" else value
     return check
 
 
