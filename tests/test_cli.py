@@ -712,6 +712,20 @@ def test_images_of_another_contrast_are_named_by_the_figure_that_differs():
             check_same_data({**payload, "std": kept}, data, config)
 
 
+def test_json_stays_json_on_an_output_that_is_not_utf8(trained_run):
+    """Hunt: under PYTHONIOENCODING=ascii (or a Latin-1 terminal), `doctor --json --lang es`
+    wrote "1 \\xe9poca", no JSON escape, and every reader failed on it."""
+    import os
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "mnistlab", "doctor", str(trained_run),
+                           "--json", "--lang", "es"], capture_output=True, timeout=120,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    found = json.loads(done.stdout)
+    assert found and all(isinstance(f["title"], str) for fs in found.values() for f in fs)
+    assert b"\\u00" in done.stdout or not any(found.values())
+
+
 def test_a_path_flag_s_leading_tilde_is_the_home_folder(trained_run, tmp_path, monkeypatch):
     """Hunt: `--out=~/m.onnx`, which no shell expands, wrote into a folder named "~" under the
     working folder, printed as "~/m.onnx" as if it were home."""

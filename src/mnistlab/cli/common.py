@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -36,6 +38,16 @@ class _Console(Console):
 
 stdout = _Console(highlight=False)
 stderr = StderrConsole(highlight=False, soft_wrap=True)  # lines stay whole in logs
+
+
+def as_output(text: str, is_json: bool) -> str:
+    """JSON as standard output can carry it: its characters as they are where the output is
+    UTF-8, else as \\u escapes (PYTHONIOENCODING=ascii, a Latin-1 terminal): the output's own
+    \\xe9 replacement was no JSON escape, and no reader took it (hunt)."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    if not is_json or encoding.startswith("utf"):
+        return text
+    return json.dumps(json.loads(text), indent=2, ensure_ascii=True)
 
 
 def flag(name: str) -> str:

@@ -14,6 +14,7 @@ from ..config import DATA_DIR_HELP
 from ..errors import MnistlabError
 from .common import (
     add_lang,
+    as_output,
     error_line,
     path_text,
     print_findings,
@@ -162,8 +163,9 @@ def run_doctor(args: argparse.Namespace) -> int:
                 raise
             refused[path] = str(exc)
     if args.json:
-        print(files.json_text({run: [f.to_dict(args.lang) for f in found]
-                               for run, found in report.items()}, indent=2, ensure_ascii=False))
+        print(as_output(files.json_text({run: [f.to_dict(args.lang) for f in found]
+                                         for run, found in report.items()},
+                                        indent=2, ensure_ascii=False), True))
     else:
         names = _study_run_names(report, args.lang)
         for run, found in report.items():

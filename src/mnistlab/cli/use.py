@@ -14,7 +14,14 @@ from rich.markup import escape
 
 from .. import files, interrupt
 from ..errors import MnistlabError
-from .common import RUN_DIR_HELP, check_run_usable, needed_path_text, path_text, stderr
+from .common import (
+    RUN_DIR_HELP,
+    as_output,
+    check_run_usable,
+    needed_path_text,
+    path_text,
+    stderr,
+)
 
 if TYPE_CHECKING:
     from ..predict import EncodedImage
@@ -64,7 +71,7 @@ def run_predict(args: argparse.Namespace) -> int:
     with counted("predict") as progress:  # a bar on a terminal: thousands take a while
         predictions = predict(args.run_dir, images, top=args.top, style=args.style,
                               tta=args.tta, progress=progress)
-    print(format_predictions(predictions, as_json=args.json), flush=True)
+    print(as_output(format_predictions(predictions, as_json=args.json), args.json), flush=True)
     if interrupt.requested():  # what was scored is printed; the command says it stopped
         stderr.print("interrupted; the images scored before it are printed, the others are "
                      "marked 'not predicted'")
