@@ -712,6 +712,30 @@ def test_images_of_another_contrast_are_named_by_the_figure_that_differs():
             check_same_data({**payload, "std": kept}, data, config)
 
 
+def test_narrow_tables_keep_names_and_folders_whole(monkeypatch, tmp_path, shared_datasets):
+    """Hunt: at 40 columns `study --list` cut "fashion-h…", and `data info` cut a dataset
+    folder of 58 characters or more even in a file."""
+    import io
+
+    from mnistlab.cli import common, data, study
+
+    shown = io.StringIO()
+    for module in (common, data, study):
+        monkeypatch.setattr(module, "stdout", Console(file=shown, width=40))
+    assert main(["study", "--list"]) == 0 and main(["tune", "--list"]) == 0
+    assert "fashion-hparams" in shown.getvalue() and "fashion-mlp" in shown.getvalue()
+    folder = tmp_path / "someuser" / "projects" / "mnist-experiments-2026" / "shared-datasets"
+    folder.mkdir(parents=True)
+    (folder / "mnist").symlink_to(shared_datasets / "mnist")
+    monkeypatch.setenv("MNISTLAB_DATA", str(folder))
+    shown.truncate(0), shown.seek(0)
+    assert main(["data", "info", "mnist"]) == 0
+    assert "…" not in shown.getvalue()
+    assert str(folder / "mnist") in "".join(
+        line.split("│")[2].strip() for line in shown.getvalue().splitlines()
+        if line.count("│") == 3)
+
+
 def test_json_stays_json_on_an_output_that_is_not_utf8(trained_run):
     """Hunt: under PYTHONIOENCODING=ascii (or a Latin-1 terminal), `doctor --json --lang es`
     wrote "1 \\xe9poca", no JSON escape, and every reader failed on it."""

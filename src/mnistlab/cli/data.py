@@ -89,6 +89,8 @@ def run_data(args: argparse.Namespace) -> int:
         from rich.table import Table
 
         table = Table(title=f"dataset {escape(args.name)}", show_header=False)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")  # a long folder whole, folded (it was cut: hunt)
         for key, value in info.items():
             table.add_row(str(key), escape(_cell(value)))  # a folder named "x [v2]"
         stdout.print(table)

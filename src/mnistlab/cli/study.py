@@ -103,8 +103,9 @@ def _list_studies(names: list[str], load: Callable[[str], Any], lang: str) -> No
     from rich.table import Table
 
     table = Table(title=t(lang, "cli.list.studies"))
-    for column in ("preset", "what", "runs"):
-        table.add_column(t(lang, f"cli.list.{column}"))
+    for column in ("preset", "what", "runs"):  # a name is typed: whole, never cut (hunt)
+        table.add_column(t(lang, f"cli.list.{column}"), overflow="fold",
+                         no_wrap=column == "preset")
     for name in names:
         spec = load(name)
         cells = sum(len(e.variants) for e in spec.experiments)
@@ -240,7 +241,8 @@ def _list_spaces(names: list[str], load: Callable[[str], Any], lang: str) -> Non
 
     table = Table(title=t(lang, "cli.list.spaces"))
     for column in ("preset", "what", "searches"):
-        table.add_column(t(lang, f"cli.list.{column}"))
+        table.add_column(t(lang, f"cli.list.{column}"), overflow="fold",
+                         no_wrap=column == "preset")
     for name in names:
         spec = load(name)
         table.add_row(name, spec.text("title", lang), ", ".join(p.name for p in spec.params))
