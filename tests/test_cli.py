@@ -805,6 +805,14 @@ def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, 
      "--optimiser sgd (did you mean --optimizer?) (see `mnistlab train --help`)"),
     (["study", "--quik=1", "x"], "mnistlab study: error: unrecognized arguments: --quik=1 "
      "(did you mean --quick?) (see `mnistlab study --help`)"),
+    # hunt: another tool's name for a flag was told the nearest spelling (--out-dir:
+    # --data-dir, which changes the meaning; --learning-rate: nothing)
+    (["train", "--out-dir", "x"], "mnistlab train: error: unrecognized arguments: --out-dir x "
+     "(did you mean --out?) (see `mnistlab train --help`)"),
+    (["train", "--learning_rate=0.1"], "mnistlab train: error: unrecognized arguments: "
+     "--learning_rate=0.1 (did you mean --lr?) (see `mnistlab train --help`)"),
+    (["train", "--gpu"], "mnistlab train: error: unrecognized arguments: --gpu (did you mean "
+     "--device cuda?) (see `mnistlab train --help`)"),
     (["data"], "mnistlab data: error: the following arguments are required: {fetch,info,path} "
      "(see `mnistlab data --help`)")])
 def test_arguments_in_the_wrong_place_are_said_by_the_command_they_belong_to(argv, said,

@@ -239,13 +239,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags = [f for f in sub._option_string_actions if f.startswith("--")]
         typo = next((a.split("=")[0] for a in extra if a.startswith("--")), "")
         sub.error(f"unrecognized arguments: {shlex.join(extra)}"  # --optimiser: no hint (hunt)
-                  f"{did_you_mean(typo, flags) if typo else ''}")
+                  f"{_flag_hint(typo, flags) if typo else ''}")
     _matplotlib_config_where_it_can_be_written()
     try:
         return _run(args)
     finally:
         if from_shell:  # the work is done and said: a Ctrl-C now, while Python shuts down
             interrupt.ignore_signals()  # (atexit hooks), printed a traceback and exit 0
+
+
+# what other tools call a flag, which no spelling distance finds: --out-dir was told
+# --data-dir, --wd --seed, --version --precision, --gpu --out (hunt)
+OTHER_FLAGS = {"--out-dir": "--out", "--output": "--out", "--output-dir": "--out",
+               "--outdir": "--out", "--gpu": "--device cuda", "--cuda": "--device cuda",
+               "--cpu": "--device cpu", "--version": "`mnistlab --version`, before the command"}
+
+
+def _flag_hint(typo: str, flags: list[str]) -> str:
+    """' (did you mean --lr?)' for an unknown flag: another tool's name for one of ours first
+    (a settings file's other names too: --learning-rate), else the nearest spelling."""
+    from ..config import OTHER_NAMES
+
+    key = typo.lower().replace("_", "-")
+    other = OTHER_FLAGS.get(key) or next(
+        (f"--{ours.replace('_', '-')}" for theirs, ours in OTHER_NAMES.items()
+         if key == f"--{theirs.replace('_', '-')}"), None)
+    if other is not None and other.split()[0] in [*flags, "`mnistlab"]:
+        return f" (did you mean {other}?)"
+    return did_you_mean(typo, flags)
 
 
 def _output_that_any_terminal_takes() -> None:
