@@ -129,6 +129,7 @@ def _bar(console: Console, lang: str = "en") -> Progress:
 
 
 BAR_LEAST = 10  # a bar narrower than this says little: the line drops it first
+LABEL_LEAST = 8  # a label cut shorter says nothing: the running figures go before it
 
 
 class _Label(TextColumn):
@@ -164,10 +165,14 @@ class _Fitted(Progress):
             if self._wanted(kept, tasks) <= self.console.width:
                 break
             kept = [c for c in kept if not isinstance(c, dropped)]
+        longest = max(label.render(task).cell_len for task in tasks if task.visible)
+        if self._wanted(kept, tasks) - self.console.width > longest - LABEL_LEAST:
+            # no room even for a cut label: the running figures go too, the count and the
+            # time left stay (at 40 columns both were cut and the clock wrapped: hunt)
+            kept = [c for c in kept if not (type(c) is TextColumn and "info" in c.text_format)]
         over = self._wanted(kept, tasks) - self.console.width
         if over > 0:
-            label.limit = max(label.render(task).cell_len for task in tasks
-                              if task.visible) - over
+            label.limit = longest - over
         self.columns = tuple(kept)
         self.expand = any(isinstance(c, BarColumn) for c in kept)  # the bar takes the room
         return super().make_tasks_table(tasks)
