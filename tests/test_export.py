@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -257,10 +258,14 @@ def test_ctrl_c_inside_the_exporter_is_a_ctrl_c_not_an_exporter_bug(tmp_path, mo
 def test_the_command_prints_one_line_and_nothing_on_stderr(tmp_path):
     # The real process: the exporter's own chatter (torchvision not installed, torch's
     # deprecations) must not reach the user.
+    # A HOME that cannot be written: onnxruntime's telemetry printed a coloured warning as
+    # it was imported (hunt); it is off unless the user turns it on.
     run = make_run(tmp_path / "run", model="lenet5")
+    (tmp_path / "home").write_text("a file, not a folder")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
     result = subprocess.run([sys.executable, "-m", "mnistlab", "export", str(run), "--out",
                              str(tmp_path / "m.onnx")], capture_output=True, text=True,
-                            timeout=300)
+                            timeout=300, env={**env, "HOME": str(tmp_path / "home")})
     assert result.returncode == 0 and result.stderr == ""
     [line] = result.stdout.splitlines()
     assert line.startswith(f"{tmp_path / 'm.onnx'}  opset 18  max |logit diff| ")

@@ -159,6 +159,10 @@ def _embed_metadata(path: Path, facts: dict[str, Any]) -> None:
 def _require(*modules: str) -> None:
     if any(importlib.util.find_spec(name) is None for name in modules):
         raise MnistlabError(NEEDS_EXTRA)
+    # onnxruntime (1.29 on) starts telemetry as it is imported: it keeps a device id under
+    # ~/.cache, tries to send a process event, and where HOME cannot be written printed a
+    # coloured warning before the export's lines (hunt); a user's own setting stands
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     for name in modules:
         try:
             __import__(name)
