@@ -344,9 +344,9 @@ def test_hostile_mirror_is_cut_off_and_the_next_one_serves(tiny_known, tmp_path,
 
 
 class _OddHandler(_QuietHandler):
-    """Serves like _QuietHandler, with three odd mirrors: /encoded/ marks each .gz
-    Content-Encoding: gzip (as some servers and S3 objects do), /busy/ answers 503 with a
-    Retry-After, /loop/ redirects to itself."""
+    """Serves like _QuietHandler, with four odd mirrors: /encoded/ marks each .gz
+    Content-Encoding: gzip (as some servers and S3 objects do), /double/ gzips it again and
+    says so, /busy/ answers 503 with a Retry-After, /loop/ redirects to itself."""
 
     def do_GET(self) -> None:
         mirror = self.path.split("/")[1]
@@ -360,9 +360,11 @@ class _OddHandler(_QuietHandler):
             self.send_header("Location", self.path)
             self.end_headers()
             return
-        if mirror != "encoded":
+        if mirror not in ("encoded", "double"):
             return super().do_GET()
         body = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
+        if mirror == "double":  # a server that compresses every reply, asked or not
+            body = gzip.compress(body)
         self.send_response(200)
         self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
@@ -381,6 +383,7 @@ def test_odd_mirrors_are_read_as_sent_and_told_as_they_answered(tiny_known, tmp_
     root = tmp_path / "www"
     root.mkdir()
     (root / "encoded").symlink_to(offered)
+    (root / "double").symlink_to(offered)
     labels = []
     monkeypatch.setattr(sources, "_RichBar", lambda label: labels.append(label) or None)
     with serving(root, _OddHandler) as base:
@@ -391,7 +394,9 @@ def test_odd_mirrors_are_read_as_sent_and_told_as_they_answered(tiny_known, tmp_
         assert "(it redirects in a loop)" in told and "check the network" not in told
         host = base.split("//")[1]
         fetch(name, mirrors=[f"http://ann:secret@{host}/encoded/"], progress=True)
-    assert _cached_names(name) == {f"{stem}.gz" for stem in FILES}
+        assert _cached_names(name) == {f"{stem}.gz" for stem in FILES}
+        shutil.rmtree(cache_root() / name)  # review: gzipped again on the way, as it was read
+        fetch(name, mirrors=[f"{base}/double/"])
     assert labels and not [label for label in labels if "secret" in label or "ann" in label]
 
 

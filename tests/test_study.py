@@ -645,6 +645,16 @@ def test_a_base_or_final_setting_no_run_reads_is_said():
             "[[experiment]]\nname = 'o'\nfactor = 'optimizer'\nvalues = ['adam', 'sgd']\n"
             "[[experiment]]\nname = 's'\nfactor = 'schedule'\nvalues = ['onecycle', 'cosine']\n"
             "[final]\nchoose = 'best'\n"))  # only sgd beside cosine, both best, reads it
+    # review: past the combinations looked through, [base] was not checked at all
+    many = "".join(f"[[experiment]]\nname = 'e{n}'\nfactor = '{f}'\nvalues = {v}\n"
+                   for n, (f, v) in enumerate([("lr", [0.1, 0.01, 0.001]),
+                                               ("dropout", [0.1, 0.2, 0.3]),
+                                               ("batch_size", [32, 64, 128]),
+                                               ("epochs", [1, 2, 3]),
+                                               ("weight_decay", [0.0, 1e-4, 1e-3])]))
+    with pytest.warns(UserWarning, match=r"\[base\]: momentum = 0.9 does nothing"):
+        parse_study(tomllib.loads("[base]\nmodel = 'mlp'\noptimizer = 'adam'\nmomentum = 0.9\n"
+                                  + many + "[final]\nchoose = 'best'\n"))
 
 
 def test_quick_settings_that_make_values_alike_are_said():

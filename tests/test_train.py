@@ -355,7 +355,7 @@ def test_each_hook_resumes_from_its_own_state_held_in_plain_values(tmp_path):
                 raise KeyboardInterrupt
 
         def state_dict(self):
-            return {"n": np.float64(self.n)}
+            return {"n": np.float64(self.n), "seen": {np.int64(2): 1}}  # review: keys too
 
         def load_state_dict(self, state):
             self.n, self.resumed = state["n"], True
@@ -372,7 +372,8 @@ def test_each_hook_resumes_from_its_own_state_held_in_plain_values(tmp_path):
         def state_dict(self):
             return {"n": object()}
 
-    with pytest.raises(MnistlabError, match=r"^hooks: Opaque.state_dict\(\) holds a object, "):
+    with pytest.raises(MnistlabError, match=r"^hooks: Opaque.state_dict\(\) holds a value of "
+                                            r"type object, "):
         train(config, dataset=blobs(), out=tmp_path / "other", hooks=[Opaque(1)])
 
 

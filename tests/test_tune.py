@@ -2199,6 +2199,9 @@ def test_a_missing_driver_is_told_for_the_database_the_url_names():
     assert "needs a database driver" in told and "pymysql" in told
     assert "psycopg2" not in told and "secret" not in told
     # review: a PostgreSQL URL naming another driver was told to install psycopg2
-    with pytest.raises(MnistlabError, match=r"install pg8000, the driver the URL names"):
+    with pytest.raises(MnistlabError, match=r"install pg8000, the driver the URL names \(pip "
+                                            r"install \"pg8000\"\)"):
         search.open_study(None, "postgresql+pg8000://ann@127.0.0.1/db", study_name="x",
                           attempts=1)
+    with pytest.raises(MnistlabError, match=r"\(pip install \"mysqlclient\"\)"):  # no mysqldb
+        search.open_study(None, "mysql+mysqldb://ann@127.0.0.1/db", study_name="x", attempts=1)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gzip
 import hashlib
 import logging
 import os
@@ -27,6 +28,7 @@ import shutil
 import tempfile
 import time
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -461,6 +463,8 @@ class _CappedDownloader:
                 self.progressbar.total = int(announced) if announced.isdigit() else 0
             try:
                 self._write(response, url, output_file)
+                if response.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip"):
+                    _unwrap_transport(output_file, self.cap)
             except OSError as exc:  # a full disk names no file (the write, or the close's
                 if exc.filename or exc.errno not in LOCAL_ERRORS:  # flush): the cache's
                     raise
@@ -489,6 +493,24 @@ class _CappedDownloader:
                 out.write(chunk)
                 if self.progressbar is not None:
                     self.progressbar.update(len(chunk))
+
+
+def _unwrap_transport(output_file: str, cap: int) -> None:
+    """A .gz sent gzipped again on the way (a server compressing every reply, though asked
+    for the bytes as they are) loses that outer layer here; a .gz only labelled so is left as
+    it came. The one layer is read within `cap`, as the body was (review: the second kind was
+    refused as "gzipped twice" once the body was kept as sent)."""
+    with open(output_file, "rb") as packed:
+        if packed.read(2) != b"\x1f\x8b":
+            return
+    try:
+        with gzip.open(output_file, "rb") as outer:
+            inner = outer.read(cap + 1)
+    except (OSError, EOFError, zlib.error):
+        return  # not one whole gzip layer: the reader says what is wrong with the file
+    if inner[:2] == b"\x1f\x8b" and len(inner) <= cap:
+        with open(output_file, "wb") as out:
+            out.write(inner)
 
 
 # What writing the download into the cache can fail with: trying the next mirror would only
@@ -530,8 +552,7 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                 continue
             for leftover in Path(tmp).iterdir():  # pooch would reuse what a bad mirror left
                 leftover.unlink()
-            where = urlparse(url)  # host and port: a password in the URL was drawn (hunt)
-            host = f"{where.hostname}{f':{where.port}' if where.port else ''}"
+            host = urlparse(url).netloc.rpartition("@")[2]  # a password was drawn (hunt)
             bar = _RichBar(f"{stem}.gz from {host}") if progress else None
             try:
                 downloader = _CappedDownloader(download_cap(spec, stem), timeout, bar)

@@ -490,8 +490,12 @@ def _warn_unread(raw_base: dict[str, Any], base: TrainConfig, experiments: list[
     variants = [TrainConfig.from_dict({**base.to_dict(), **v.changes})
                 for exp in experiments for v in exp.variants]
     finals = _final_candidates(base, experiments, final)
-    if finals is None:  # too many best-of-each combinations to look at: nothing said
-        return
+    if finals is None:  # too many best-of-each combinations to look at: the final's settings
+        # over the base and each variant, and [base] against what its runs alone read (review:
+        # everything went unsaid past the limit)
+        finals = [TrainConfig.from_dict({**c.to_dict(), **final.settings})
+                  for c in [base, *variants]]
+        raw_base = {k: v for k, v in raw_base.items() if k not in final.settings}
     default = TrainConfig()
     for table, given, configs in (("[base]", raw_base, [base, *variants, *finals]),
                                   ("[final] settings", final.settings, finals)):
@@ -504,7 +508,7 @@ def _warn_unread(raw_base: dict[str, Any], base: TrainConfig, experiments: list[
                               stacklevel=3)
 
 
-FINALS_LOOKED_AT = 5000  # best-of-each combinations a study's unread check looks through
+FINALS_LOOKED_AT = 1000  # best-of-each combinations a study's unread check looks through
 
 
 def _final_candidates(base: TrainConfig, experiments: list[Experiment], final: FinalSpec

@@ -244,14 +244,15 @@ def _plain_state(hook: Any, state: Any) -> Any:
     else is refused now, naming the hook: the run saved it, and could not be resumed."""
     if isinstance(state, (np.generic, np.ndarray)):
         return state.tolist()  # np.float64(3.0) -> 3.0, an array -> nested lists
-    if isinstance(state, dict):
-        return {key: _plain_state(hook, value) for key, value in state.items()}
+    if isinstance(state, dict):  # keys too: np.int64(3) as a key was saved, then refused
+        return {key.item() if isinstance(key, np.generic) else key: _plain_state(hook, value)
+                for key, value in state.items()}
     if isinstance(state, (list, tuple)):  # a named tuple as a plain one, as it is read back
         plain = [_plain_state(hook, value) for value in state]
         return plain if isinstance(state, list) else tuple(plain)
     if state is None or isinstance(state, (bool, int, float, str, bytes, torch.Tensor)):
         return state
-    raise MnistlabError(f"hooks: {type(hook).__name__}.state_dict() holds a "
+    raise MnistlabError(f"hooks: {type(hook).__name__}.state_dict() holds a value of type "
                         f"{type(state).__name__}, which a checkpoint cannot keep for a resumed "
                         "run to read safely; give numbers, text, lists, dicts and tensors")
 

@@ -334,14 +334,24 @@ def _retry_stale_trials() -> dict[str, Any]:
     return {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=1)}
 
 
+# SQLAlchemy's driver names and the packages that bring them (where they differ, the name is
+# no package at all)
+DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary",
+                   "pg8000": "pg8000", "asyncpg": "asyncpg", "pymysql": "pymysql",
+                   "mysqldb": "mysqlclient", "mysqlconnector": "mysql-connector-python",
+                   "mariadbconnector": "mariadb"}
+
+
 def _driver_advice(storage_url: str) -> str:
     """How to install the driver a URL's database needs: PostgreSQL's comes with the tune extra,
     another's (MySQL, say) is the user's to pick; naming psycopg2 there sent them wrong (hunt)."""
     dialect, _, driver = storage_url.split("://")[0].partition("+")
     if dialect in ("postgresql", "postgres") and driver in ("", "psycopg2"):
         return "for PostgreSQL: pip install \"mnistlab[tune]\" (psycopg2-binary)"
-    if driver:  # psycopg, pg8000, pymysql: what the URL names (review: psycopg2 was advised)
-        return f"install {driver}, the driver the URL names (pip install {driver})"
+    if driver:  # what the URL names (review: psycopg2 was advised; mysqldb is no package)
+        package = DRIVER_PACKAGES.get(driver)
+        return (f"install {driver}, the driver the URL names"
+                + (f" (pip install \"{package}\")" if package else ""))
     return ("install the driver the URL names (for MySQL: pip install pymysql and write "
             "mysql+pymysql://...)")
 
