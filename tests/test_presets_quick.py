@@ -55,7 +55,9 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path, capsys):
     assert "lower than a full run's (a run at chance stays at chance)" in report
     # the failure's figure draws the metric it reports beside its accuracy; the trials' not
     assert report.count("![Validation accuracy and the metric the run reports, per epoch") == 1
-    assert "![Validation accuracy per epoch, mean over seeds" in report  # the trials' curves
+    # the trials' curves, of one seed: not a "mean over seeds" of one run (hunt)
+    assert "![Validation accuracy per epoch (one seed)" in report
+    assert "mean test accuracy" not in report and "test accuracy (trial" in report
     # the conclusion counts the runs the doctor names (their margins differed: 0.005 and 0.01)
     named = sum("val-above-train" in [d.code for d in s.diagnoses]
                 for s in result.summaries.values())

@@ -49,7 +49,7 @@ def test_html_is_self_contained_and_escaped(tmp_path):
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     assert '<p class="origin">made by <code>mnistlab study x</code></p>' in page
     assert 'style="text-align:left">lr=0.01, hidden_sizes=64</td>' in page
-    assert '<td style="text-align:right">2</td>' in page
+    assert '<td class=\'num\' style="text-align:right">2</td>' in page
     assert page.count("data:image/png;base64,") == 1  # the missing image is not embedded
     assert "src=\"p.png\"" not in page
     # captions shown under the figures (the alt text alone is never seen), a missing one said
@@ -74,11 +74,11 @@ def test_table_columns_can_be_aligned(tmp_path):
     assert "|---:|:---|---:|" in to_markdown(doc)
     page = to_html(doc, tmp_path)
     assert '<th style="text-align:left">words</th>' in page
-    assert ('<tr><td style="text-align:right">1</td><td style="text-align:left">a, b</td>'
-            '<td style="text-align:right">2.5</td></tr>') in page
+    assert ('<tr><td class=\'num\' style="text-align:right">1</td><td style="text-align:left">'
+            'a, b</td><td class=\'num\' style="text-align:right">2.5</td></tr>') in page
     # without align: the first column left, the rest right
     plain = Document("T")
     plain.add(Table(["n", "words"], [["1", "a"]]))
-    assert ('<td style="text-align:left">1</td><td style="text-align:right">a</td>'
+    assert ('<td style="text-align:left">1</td><td class=\'num\' style="text-align:right">a</td>'
             in to_html(plain, tmp_path))
     assert "|:---|---:|" in to_markdown(plain)

@@ -1862,6 +1862,11 @@ def test_the_original_s_claims_are_quoted_only_where_the_study_makes_them(study_
         Finding("val-above-train", "warning", {"running": 0.5, "val": 0.6, "eval": 0.7})])
     report = to_markdown(build_document(result))  # the tiny original: val 71 above train 70
     assert "the original's 'validation beats training'" in report
+    # hunt: the quick form, which leaves the original's figures out, quoted its claim still
+    quick = to_markdown(build_document(dataclasses.replace(
+        result, spec=dataclasses.replace(result.spec, is_quick=True))))
+    assert "the original's 'validation beats training'" not in quick
+    assert "'validation beats training' there is a measurement artefact" in quick
     assert "The original validated on the test set" not in report
     [variant] = [v for e in result.spec.experiments for v in e.variants if v.original]
     variant.original.update(val=70.0, train=71.0)

@@ -485,7 +485,7 @@ def test_a_finished_run_read_back_in_another_language_redraws_its_figures(tmp_pa
 
 
 @pytest.mark.parametrize("lang,said", [("en", "doctor: Not learning"),
-                                       ("es", "diagnóstico: No aprende")])
+                                       ("es", "diagnóstico: no aprende")])
 def test_the_live_doctor_line_is_in_the_run_s_language(lang, said):
     """`train --lang es` printed the doctor's line during training in English, under a
     Spanish panel at the end (hunt)."""

@@ -539,7 +539,8 @@ def test_search_writes_report_files_and_is_reproducible(space_file, tmp_path):
             "|:---|:---|---:|---:|---:|:---|") in report
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4
-    assert '<td style="text-align:left">optimizer=' in html
+    # the settings: a column of prose that keeps its room on a phone
+    assert '<td class=\'prose\' style="text-align:left">optimizer=' in html
     csv_lines = (out / "trials.csv").read_text().splitlines()
     assert len(csv_lines) == 8 and csv_lines[0].startswith("number,state,val_acc")
     # the same seed on a fresh storage proposes the same trials
