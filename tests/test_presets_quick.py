@@ -58,6 +58,8 @@ def test_lenet_challenge_quick(shared_datasets, tmp_path, capsys):
     # the trials' curves, of one seed: not a "mean over seeds" of one run (hunt)
     assert "![Validation accuracy per epoch (one seed)" in report
     assert "mean test accuracy" not in report and "test accuracy (trial" in report
+    # hunt: its Method promised running and gap columns its trials' tables do not have
+    assert "reported twice" not in report and "Train accuracy is measured in **eval" in report
     # the conclusion counts the runs the doctor names (their margins differed: 0.005 and 0.01)
     named = sum("val-above-train" in [d.code for d in s.diagnoses]
                 for s in result.summaries.values())

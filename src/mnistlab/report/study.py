@@ -258,7 +258,10 @@ def _method(doc: Document, result: StudyResult, lang: str) -> None:
         result.summaries[r.key].train_size for r in [*result.rows, *result.final_rows]
         if r.key in result.summaries]  # a study of trials only has no base run (hunt)
     eval_n = min(spec.base.eval_train_size, max(sizes)) if sizes else spec.base.eval_train_size
-    doc.add(Paragraph(t(lang, "method.accuracy", eval_n=eval_n)))
+    # a study of trials alone has no running or gap column: said as its tables are (hunt)
+    tables = any(not e.test for e in result.spec.experiments)
+    doc.add(Paragraph(t(lang, "method.accuracy" if tables else "method.accuracy.trials",
+                        eval_n=eval_n)))
     if any(not e.test for e in result.spec.experiments) and len(seeds) > 1:  # the tables
         doc.add(Paragraph(t(lang, "method.noise")))  # with a Δ column; one seed: no interval
         if len(seeds) == 2:  # t at one degree of freedom: "within noise" is often "unmeasured"
