@@ -2689,6 +2689,27 @@ def test_the_method_says_what_two_seeds_can_measure_and_which_runs_use_the_test_
     assert "(una fila por ejecución distinta, con 1 semilla);" in one
 
 
+def test_keeping_the_base_with_two_seeds_says_the_difference_was_not_measurable():
+    """Hunt: "optimizer: keep the base value sgd" beside Adam 32 points ahead in both seeds,
+    its paired interval at one degree of freedom covering zero; the Method's caveat stood
+    far from the recommendation a student reads."""
+    from mnistlab.config import tomllib
+    from mnistlab.report.study import _recommendation
+    from mnistlab.study.stats import Difference
+
+    spec = parse_study(tomllib.loads("[base]\nmodel = 'mlp'\n[[experiment]]\nname = 'o'\n"
+                                     "factor = 'optimizer'\nvalues = ['sgd', 'adam']\n"))
+    wide = Difference(delta=0.3199, low=-0.1795, high=0.8193, df=1, paired=True)
+    said = _recommendation(spec.experiments[0], "sgd", "adam", wide, "en")
+    assert said.endswith("With two seeds that says little: its +31.99 points were not "
+                         "measurable, not shown to be noise; run with `--seeds 3` or more to "
+                         "tell.")
+    assert "no se pudieron medir" in _recommendation(spec.experiments[0], "sgd", "adam", wide,
+                                                     "es")
+    three = Difference(delta=0.3199, low=-0.01, high=0.65, df=2, paired=True)
+    assert "two seeds" not in _recommendation(spec.experiments[0], "sgd", "adam", three, "en")
+
+
 @pytest.mark.parametrize("lang, line", [
     ("en", "interrupted; what was finished is kept (run the same command again to continue)"),
     ("es", "interrumpido; lo terminado se conserva (vuelve a ejecutar el mismo comando para "
@@ -2797,7 +2818,7 @@ def test_a_variants_experiment_s_recommendations_speak_of_variants():
     # the best-scoring value within the noise: "no value beat it" was said beside a table where
     # a lower-scoring value beat the base beyond the noise (hunt); it names the best one now
     within = SimpleNamespace(delta=0.037, low=-0.01, high=0.08, has_interval=True,
-                             within_noise=True)
+                             within_noise=True, df=4)
     lr = SimpleNamespace(factor="lr", heading=lambda lang: "learning rate")
     assert _recommendation(lr, "0.01", "0.013", within, "en") == (
         "`lr`: keep the base value 0.01 (the best-scoring value, 0.013, did not beat "

@@ -443,8 +443,12 @@ def _recommendation(exp: Experiment, ref_label: str, best_label: str, best_diff:
                  how=t(lang, "how.alike" if best_diff.seeds_alike else "how.single"))
     if best_diff is not None:  # another value scored best, within the noise: "no value beat
         # it" was said beside a table where a lower-scoring one beat it beyond the noise
-        return t(lang, _said_of(exp, f"recommended.keep_best{ref}"), factor=factor,
+        kept = t(lang, _said_of(exp, f"recommended.keep_best{ref}"), factor=factor,
                  value=ref_label, best=best_label)
+        # with two seeds (one degree of freedom) the interval is 12.7 times the pairs' spread:
+        # "keep sgd" was read beside Adam 32 points ahead (hunt)
+        return kept + (" " + t(lang, "recommended.two_seeds", delta=best_diff.delta * 100)
+                       if best_diff.df <= 1 and best_diff.delta > 0 else "")
     return t(lang, _said_of(exp, f"recommended.keep{ref}"), factor=factor, value=ref_label)
 
 
