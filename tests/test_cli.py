@@ -813,6 +813,9 @@ def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, 
      "--learning_rate=0.1 (did you mean --lr?) (see `mnistlab train --help`)"),
     (["train", "--gpu"], "mnistlab train: error: unrecognized arguments: --gpu (did you mean "
      "--device cuda?) (see `mnistlab train --help`)"),
+    # review: a command without --device was told --out
+    (["export", "r", "--out", "a.onnx", "--gpu"], "mnistlab export: error: unrecognized "
+     "arguments: --gpu (see `mnistlab export --help`)"),
     (["data"], "mnistlab data: error: the following arguments are required: {fetch,info,path} "
      "(see `mnistlab data --help`)")])
 def test_arguments_in_the_wrong_place_are_said_by_the_command_they_belong_to(argv, said,

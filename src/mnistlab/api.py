@@ -126,7 +126,6 @@ def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None 
     `display=True` prints the trials as they finish on standard error, as the command does
     (or give a tune.display.TrialTable). With `options.log`, this process also logs each
     trial as it finishes, and the search at the end (tracking/)."""
-    from rich.console import Console
 
     from .report.tune import write_tune_report
     from .tune.display import TrialTable
@@ -136,7 +135,7 @@ def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None 
     source, spec, out = _job(space, out, options, "tunes", TuneSpec, load_space, parse_space,
                              "a search space: a preset's name, a space file")
     backend = options.backend()
-    console = Console(stderr=True, highlight=False, soft_wrap=True)  # as the command's
+    console = files.StderrConsole(highlight=False, soft_wrap=True)  # as the command's
     shown = _shown_as(display, "display", TrialTable,
                       lambda: TrialTable(spec, console, options.lang)) or _Quiet()
     log = _search_log(options, spec, out, warn)  # a missing extra: said before training

@@ -22,10 +22,13 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
 
 from .errors import MnistlabError, first_few
 
@@ -456,3 +459,18 @@ def exclusive(lock_path: str | Path, what: str, *, wait: bool = False,
         yield
     finally:
         lock.release()
+
+
+class StderrConsole(Console):
+    """rich's Console on standard error, where a closed pipe (`train ... 2>&1 | head -1`, a
+    `tee` that died) silences it and the work goes on: rich's own exits 1 at the next line,
+    and a training stopped there mid-run without a word (hunt). What is left to say goes
+    nowhere; standard output, the results, is another matter (the CLI's)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(stderr=True, **kwargs)
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        with contextlib.suppress(OSError, ValueError):  # later writes, warnings' too, vanish
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())

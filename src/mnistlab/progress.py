@@ -24,28 +24,11 @@ from rich.progress import (
 from rich.table import Column
 from rich.text import Text
 
+from .files import StderrConsole
 from .messages import after_colon, catalogue, t
 
 if TYPE_CHECKING:
     from .records import EpochRecord, RunSummary
-
-
-class StderrConsole(Console):
-    """rich's Console on standard error, where a closed pipe (`train ... 2>&1 | head -1`, a
-    `tee` that died) silences it and the work goes on: rich's own exits 1 at the next line,
-    and a training stopped there mid-run without a word (hunt). What is left to say goes
-    nowhere; standard output, the results, is another matter (the CLI's)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(stderr=True, **kwargs)
-
-    def on_broken_pipe(self) -> None:
-        import os
-        import sys
-
-        self.quiet = True
-        with contextlib.suppress(OSError, ValueError):  # later writes, warnings' too, vanish
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
 
 
 class Reporter:

@@ -264,8 +264,9 @@ def _flag_hint(typo: str, flags: list[str]) -> str:
     other = OTHER_FLAGS.get(key) or next(
         (f"--{ours.replace('_', '-')}" for theirs, ours in OTHER_NAMES.items()
          if key == f"--{theirs.replace('_', '-')}"), None)
-    if other is not None and other.split()[0] in [*flags, "`mnistlab"]:
-        return f" (did you mean {other}?)"
+    if other is not None:  # ours, or nothing where this command has none (review: --gpu
+        # to export, which takes no --device, was told --out)
+        return f" (did you mean {other}?)" if other.split()[0] in [*flags, "`mnistlab"] else ""
     return did_you_mean(typo, flags)
 
 

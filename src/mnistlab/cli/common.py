@@ -21,8 +21,9 @@ from rich.panel import Panel
 
 from ..config import TrainConfig, read_settings
 from ..errors import MnistlabError
+from ..files import StderrConsole
 from ..messages import LANGS, after_colon, number, t
-from ..progress import StderrConsole, status_text
+from ..progress import status_text
 
 if TYPE_CHECKING:
     from ..records import Finding, RunSummary

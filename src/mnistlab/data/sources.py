@@ -377,11 +377,10 @@ class _RichBar:
     drives, drawn with rich on stderr, so that tqdm is not needed."""
 
     def __init__(self, label: str):
-        from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
         self._progress = Progress(TextColumn(label), BarColumn(), DownloadColumn(),
-                                  console=Console(stderr=True), transient=True)
+                                  console=files.StderrConsole(), transient=True)
         self._task = self._progress.add_task(label, total=None)
         self._progress.start()
 

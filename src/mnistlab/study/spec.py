@@ -490,12 +490,6 @@ def _warn_unread(raw_base: dict[str, Any], base: TrainConfig, experiments: list[
     variants = [TrainConfig.from_dict({**base.to_dict(), **v.changes})
                 for exp in experiments for v in exp.variants]
     finals = _final_candidates(base, experiments, final)
-    if finals is None:  # too many best-of-each combinations to look at: the final's settings
-        # over the base and each variant, and [base] against what its runs alone read (review:
-        # everything went unsaid past the limit)
-        finals = [TrainConfig.from_dict({**c.to_dict(), **final.settings})
-                  for c in [base, *variants]]
-        raw_base = {k: v for k, v in raw_base.items() if k not in final.settings}
     default = TrainConfig()
     for table, given, configs in (("[base]", raw_base, [base, *variants, *finals]),
                                   ("[final] settings", final.settings, finals)):
@@ -508,26 +502,31 @@ def _warn_unread(raw_base: dict[str, Any], base: TrainConfig, experiments: list[
                               stacklevel=3)
 
 
-FINALS_LOOKED_AT = 1000  # best-of-each combinations a study's unread check looks through
+FINALS_LOOKED_AT = 2000  # best-of-each combinations a study's unread check looks through
 
 
 def _final_candidates(base: TrainConfig, experiments: list[Experiment], final: FinalSpec
-                      ) -> list[TrainConfig] | None:
-    """Every configuration the final model may train: its settings over the base, or over
-    each combination of one variant per experiment (choose = "best"); None where those are
-    too many to look at. A base setting the final alone reads was said to do nothing (review:
-    momentum beside an adam base, the final on sgd)."""
+                      ) -> list[TrainConfig]:
+    """The configurations the final model may train: its settings over the base, or over each
+    combination of one variant per experiment (choose = "best"). A base setting the final
+    alone reads was said to do nothing (review: momentum beside an adam base, the final on
+    sgd beside cosine). Past FINALS_LOOKED_AT combinations, those of two experiments at a
+    time: whether a run reads a setting turns on two others at most (momentum: the optimizer
+    and the schedule), and everything was left unsaid there, or said wrongly (review)."""
     if final.choose == "none":
         return []
-    picks: list[list[dict[str, Any]]] = [[{}]]
+    picks: list[list[dict[str, Any]]] = []
     if final.choose == "best":
-        picks += [[{}, *(v.changes for v in exp.variants)] for exp in experiments
-                  if not exp.test]
-        if math.prod(len(p) for p in picks) > FINALS_LOOKED_AT:
-            return None
+        picks = [[{}, *(v.changes for v in exp.variants)] for exp in experiments
+                 if not exp.test]
+    if math.prod(len(p) for p in picks) <= FINALS_LOOKED_AT:
+        combos = list(itertools.product(*picks))
+    else:
+        combos = [pair for one, two in itertools.combinations(picks, 2)
+                  for pair in itertools.product(one, two)]
     return [TrainConfig.from_dict({**base.to_dict(), **{k: v for c in combo for k, v in
                                                         c.items()}, **final.settings})
-            for combo in itertools.product(*picks)]
+            for combo in combos]
 
 
 def _study_keys_above(table: dict[str, Any], study_keys: set[str], where: str) -> None:
