@@ -145,6 +145,7 @@ def test_corrupted_download_is_never_cached(http_root, shared_datasets):
     assert not [p for p in cache_root().iterdir() if p.name.startswith(".fetch-")]
 
 
+@pytest.mark.filterwarnings("ignore:.*could not connect; trying the next mirror")  # its own test
 def test_dead_missing_and_corrupt_mirrors_fall_back_to_the_next(http_root, shared_datasets):
     root, base = http_root
     _corrupt(_serve(root, "bad", shared_datasets / "mnist") / "t10k-labels-idx1-ubyte.gz")
@@ -156,6 +157,7 @@ def test_dead_missing_and_corrupt_mirrors_fall_back_to_the_next(http_root, share
         == MNIST_TEST_COUNTS
 
 
+@pytest.mark.filterwarnings("ignore:.*could not connect; trying the next mirror")  # its own test
 def test_all_mirrors_dead_says_what_was_tried(http_root):
     _, base = http_root
     dead = _dead_url()
@@ -269,6 +271,7 @@ def test_a_full_disk_while_importing_names_the_cache_not_the_source(tiny_known, 
     assert not (cache_root() / name).exists()
 
 
+@pytest.mark.filterwarnings("ignore:.*could not connect; trying the next mirror")  # its own test
 def test_fetch_into_a_log_writes_no_blank_lines(http_root, tiny_known, capfd):
     """Each transient progress bar left an empty line where stderr is not a terminal (a log,
     CI): twelve for four files from three mirrors."""

@@ -495,7 +495,10 @@ def _warn_unread(raw_base: dict[str, Any], base: TrainConfig, experiments: list[
                                   ("[final] settings", final.settings, finals)):
         for key, value in given.items():
             unread = [settings_unread(c).get(key) for c in configs]
-            if (configs and all(unread) and key in default.to_dict()
+            # a zero or an off is doing nothing as written (val_size = 0 beside val_from
+            # test), and nesterov under one-cycle needs a momentum to be valid, read or not
+            needed = key == "momentum" and any(c.nesterov for c in configs)
+            if (configs and all(unread) and key in default.to_dict() and value and not needed
                     and value != getattr(default, key)):
                 warnings.warn(f"{where} {table}: {key} = {value!r} does nothing in any run of "
                               f"this study ({unread[0][0]}); leave it out, or {unread[0][1]}",
