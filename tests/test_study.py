@@ -695,6 +695,7 @@ def test_quick_settings_that_make_values_alike_are_said():
             {"epochs": 2}, {"epochs": 5}, {"epochs": 10}]
 
 
+@pytest.mark.filterwarnings("error:.*does nothing in any run")  # needed or zero: unsaid
 def test_nesterov_under_one_cycle_is_a_setting_of_its_own():
     """One-cycle cycles SGD's momentum but still takes the Nesterov step: a study of it was
     refused with "nesterov: needs --optimizer sgd and --momentum > 0" (review)."""
@@ -1550,6 +1551,7 @@ def test_a_conclusion_beyond_the_noise_says_what_it_was_measured_against(tiny_st
         assert said in to_markdown(build_document(result, lang)), lang
 
 
+@pytest.mark.filterwarnings("error:.*does nothing in any run")  # needed or zero: unsaid
 def test_validating_on_the_test_set_needs_no_images_held_out():
     """val_from = "test" with val_size 0 was refused as "no validation"; and the final model may
     train on every training image (its report says so instead of "—%")."""
