@@ -131,8 +131,10 @@ class _Label(TextColumn):
 
 class _Fitted(Progress):
     """Bars that fit their terminal, on one line each: where the line is too wide, the elapsed
-    clock goes first, then the bar, and the label is cut last (at 80 columns a Spanish run's
-    "quedan 0:00:29" broke onto a second line; at 60 an English one cut its count and clock)."""
+    clock goes first, then the bar, then the label is cut, and where even a cut label leaves no
+    room the running figures go too; the count and the time left always stay (at 80 columns a
+    Spanish run's "quedan 0:00:29" broke onto a second line; at 60 an English one cut its
+    count and clock)."""
 
     def __init__(self, *columns: Any, **kwargs: Any) -> None:
         self._every = columns  # before Progress draws its first (empty) table
