@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +58,15 @@ def run_data(args: argparse.Namespace) -> int:
     for line in unread_data_dir(getattr(args, "data_dir", None), args.name, ""):
         warn_line(line)
     if args.data_command == "fetch":
+        # where another copy is read from (MNISTLAB_DATA, a system folder), looked for once:
+        # its files are hashed, and its warnings were said twice (hunt)
+        found = _found_elsewhere(args.name)
         if args.source:
             if args.mirror:
                 raise MnistlabError("--mirror: --from imports a folder and downloads nothing; "
                                     "give one of the two")
             path = data.import_folder(args.name, args.source)
-        elif not args.mirror and (found := _found_elsewhere(args.name)) is not None:
+        elif not args.mirror and found is not None:
             stdout.print(f"{args.name}: already in {escape(str(found[0]))} ({found[1]}), where "
                          "every command reads it; nothing downloaded (give --mirror URL to "
                          "download a copy into the cache)", soft_wrap=True)
@@ -73,10 +75,8 @@ def run_data(args: argparse.Namespace) -> int:
             # a bar where someone watches: in a log, each transient bar left a blank line
             path = data.fetch(args.name, mirrors=args.mirror,
                               progress=not args.quiet and stderr.is_terminal)
-        # where the copies were looked for above, their warnings were said there (hunt: twice)
-        looked = not args.source and not args.mirror
-        stdout.print(f"{args.name}: ready in {escape(str(path))}"
-                     f"{_read_first(args.name, said=looked)}", soft_wrap=True)
+        stdout.print(f"{args.name}: ready in {escape(str(path))}{_read_first(found)}",
+                     soft_wrap=True)
     elif args.data_command == "path":
         folder = data.dataset_folder(args.name, data_dir=args.data_dir)
         _check_holds_a_dataset(folder)
@@ -117,14 +117,10 @@ def _found_elsewhere(name: str) -> tuple[Path, str] | None:
     return folder, how
 
 
-def _read_first(name: str, *, said: bool = False) -> str:
-    """What a copy read before the cache's adds to "ready in <cache>": the copy just fetched or
-    imported was said to be ready where no command would read it (hunt: MNISTLAB_DATA first).
-    `said`: where the data was looked for, its warnings are said already."""
-    with warnings.catch_warnings():
-        if said:
-            warnings.simplefilter("ignore")
-        found = _found_elsewhere(name)
+def _read_first(found: tuple[Path, str] | None) -> str:
+    """What a copy read before the cache's (`found`) adds to "ready in <cache>": the copy just
+    fetched or imported was said to be ready where no command would read it (hunt:
+    MNISTLAB_DATA first)."""
     if found is None:
         return ""
     return (f"; commands read the copy in {escape(str(found[0]))} ({found[1]}) first"
