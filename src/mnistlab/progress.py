@@ -145,32 +145,34 @@ class _Fitted(Progress):
             return super().make_tasks_table(tasks)
         label = next(c for c in self._every if isinstance(c, _Label))
         label.limit = None
-        kept = list(self._every)
+        width = {id(c): self._width(c, tasks) for c in self._every}  # each drawn once: a
+        kept = list(self._every)  # refresh comes ten times a second
+
+        def wanted(columns: list[Any]) -> int:  # one space between columns
+            return sum(width[id(c)] for c in columns) + len(columns) - 1
+
         for dropped in (TimeElapsedColumn, BarColumn):
-            if self._wanted(kept, tasks) <= self.console.width:
+            if wanted(kept) <= self.console.width:
                 break
             kept = [c for c in kept if not isinstance(c, dropped)]
-        longest = max(label.render(task).cell_len for task in tasks if task.visible)
-        if self._wanted(kept, tasks) - self.console.width > longest - LABEL_LEAST:
+        if wanted(kept) - self.console.width > width[id(label)] - LABEL_LEAST:
             # no room even for a cut label: the running figures go too, the count and the
             # time left stay (at 40 columns both were cut and the clock wrapped: hunt)
             kept = [c for c in kept if not (type(c) is TextColumn and "info" in c.text_format)]
-        over = self._wanted(kept, tasks) - self.console.width
+        over = wanted(kept) - self.console.width
         if over > 0:
-            label.limit = longest - over
+            label.limit = width[id(label)] - over
         self.columns = tuple(kept)
         self.expand = any(isinstance(c, BarColumn) for c in kept)  # the bar takes the room
         return super().make_tasks_table(tasks)
 
-    def _wanted(self, columns: list[Any], tasks: Any) -> int:
-        """The line's width with `columns`, one space between them, the bar at its least."""
-        def width(column: Any) -> int:
-            if isinstance(column, BarColumn):
-                return BAR_LEAST
-            # whole, not as measured: a measure stops at the console's width (review)
-            return max((column.render(task).cell_len for task in tasks if task.visible),
-                       default=0)
-        return sum(map(width, columns)) + len(columns) - 1
+    @staticmethod
+    def _width(column: Any, tasks: Any) -> int:
+        """A column's width on the line, the bar at its least; whole, not as measured: a
+        measure stops at the console's width (review)."""
+        if isinstance(column, BarColumn):
+            return BAR_LEAST
+        return max((column.render(task).cell_len for task in tasks if task.visible), default=0)
 
 
 class RichReporter(Reporter):
