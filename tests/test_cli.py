@@ -793,6 +793,9 @@ def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, 
         assert "s entren." in shown.getvalue() and "exact. val." in shown.getvalue()
 
 
+COMMAND_NAMES = "train, evaluate, data, doctor, study, tune, predict, export, completion"
+
+
 @pytest.mark.parametrize("argv, said", [
     (["--lang", "es", "study", "x"], "mnistlab: error: the command comes first, then its "
      "options: mnistlab study --lang es x (see `mnistlab --help`)"),
@@ -817,7 +820,14 @@ def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, 
     (["export", "r", "--out", "a.onnx", "--gpu"], "mnistlab export: error: unrecognized "
      "arguments: --gpu (see `mnistlab export --help`)"),
     (["data"], "mnistlab data: error: the following arguments are required: {fetch,info,path} "
-     "(see `mnistlab data --help`)")])
+     "(see `mnistlab data --help`)"),
+    # hunt: no command among the words: no hint for a typo, "invalid choice: 'es'" for an
+    # option's value, "required: command" for an option alone
+    (["trian", "--lr", "0.1"], f"mnistlab: error: unknown command 'trian' (did you mean "
+     f"train?); the commands: {COMMAND_NAMES} (see `mnistlab --help`)"),
+    (["--lang", "es"], f"mnistlab: error: unrecognized arguments: --lang es; options go after "
+     f"a command (one of {COMMAND_NAMES}): mnistlab COMMAND --lang es (see `mnistlab --help`)"),
+    ([], f"mnistlab: error: give a command: {COMMAND_NAMES} (see `mnistlab --help`)")])
 def test_arguments_in_the_wrong_place_are_said_by_the_command_they_belong_to(argv, said,
                                                                            capsys):
     """`mnistlab --lang es study` said "invalid choice: 'es'"; `train mnist` was blamed on

@@ -233,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rest.remove(named)
         parser.error(f"the command comes first, then its options: mnistlab "
                      f"{shlex.join([named, *rest])}")
+    if named is None:
+        _no_command(parser, argv)
     args, extra = parser.parse_known_args(argv)
     if extra:  # said by the command they were given to, whose --help lists its flags
         sub = parser.subcommands[args.command]
@@ -246,6 +248,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if from_shell:  # the work is done and said: a Ctrl-C now, while Python shuts down
             interrupt.ignore_signals()  # (atexit hooks), printed a traceback and exit 0
+
+
+def _no_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """No command among the words: said as such (hunt: `mnistlab trian` got no hint,
+    `mnistlab --lang es` "invalid choice: 'es'", `mnistlab -v` "required: command"). --help
+    and --version are left to argparse."""
+    if any(a in ("-h", "--help", "--version") for a in argv):
+        return
+    names = ", ".join(COMMANDS)
+    if not argv:
+        parser.error(f"give a command: {names}")
+    if argv[0].startswith("-"):
+        parser.error(f"unrecognized arguments: {shlex.join(argv)}; options go after a "
+                     f"command (one of {names}): mnistlab COMMAND {shlex.join(argv)}")
+    parser.error(f"unknown command {argv[0]!r}{did_you_mean(argv[0], list(COMMANDS))}; the "
+                 f"commands: {names}")
 
 
 # what other tools call a flag, which no spelling distance finds: --out-dir was told
