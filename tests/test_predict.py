@@ -530,6 +530,11 @@ def test_the_bar_is_drawn_on_a_terminal_and_not_in_a_pipe():
             for done in range(1, 4):
                 told(done, 3)
         assert ("3/3" in out.getvalue()) is terminal and (out.getvalue() == "") is not terminal
+    out = io.StringIO()  # hunt: a dumb terminal (TERM=dumb) got a blank line, no bar
+    with counted("predict", Console(file=out, force_terminal=True, width=80,
+                                    _environ={"TERM": "dumb"})) as told:
+        told(1, 1)
+    assert out.getvalue() == ""
 
 
 def test_top_is_capped_at_the_number_of_classes(toy_run):

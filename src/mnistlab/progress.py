@@ -76,7 +76,8 @@ def counted(label: str, console: Console | None = None) -> Iterator[Callable[[in
     on a terminal while the work lasts and cleared when it ends, so that the results printed
     after it stand alone; nothing at all off a terminal (a pipe, a file)."""
     console = console or StderrConsole()
-    if not console.is_terminal:  # rich would still end its live display with a blank line
+    if not console.is_terminal or console.is_dumb_terminal:  # rich would still end its live
+        # display with a blank line (a dumb terminal, TERM=dumb, is drawn no bar: hunt)
         yield lambda done, total: None
         return
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
