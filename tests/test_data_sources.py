@@ -218,12 +218,14 @@ def test_a_full_disk_stops_the_download_instead_of_trying_every_mirror(http_root
 
     def full(self, url, output_file, pooch_):
         asked.append(url)
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise OSError(errno.ENOSPC, "No space left on device", output_file)
 
     monkeypatch.setattr(sources._CappedDownloader, "__call__", full)
     with pytest.raises(OSError) as info:
         fetch(name, mirrors=[f"{base}/m1/", f"{base}/m2/"])
     assert info.value.errno == errno.ENOSPC and len(asked) == 1  # not the next mirror too
+    # said of the dataset's folder, not of a temporary file the user never saw (hunt)
+    assert info.value.filename == str(cache_root() / name)
 
 
 def test_a_mirror_s_bad_file_is_named_as_the_mirror_s_not_given_a_local_file_s_fix(
@@ -393,7 +395,7 @@ def test_odd_mirrors_are_read_as_sent_and_told_as_they_answered(tiny_known, tmp_
         with pytest.raises(MnistlabError) as info:
             fetch(name, mirrors=[f"{base}/busy/", f"{base}/loop/"])
         told = str(info.value)
-        assert "(HTTP 503 (busy or down: try later))" in told
+        assert "(HTTP 503 (busy or down: it asks to be tried again in 2 s))" in told
         assert "(it redirects in a loop)" in told and "check the network" not in told
         host = base.split("//")[1]
         fetch(name, mirrors=[f"http://ann:secret@{host}/encoded/"], progress=True)

@@ -405,6 +405,9 @@ def _network_reason(exc: Exception) -> str:
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         busy = " (busy or down: try later)" if code == 429 or code >= 500 else ""
+        wait = exc.response.headers.get("Retry-After", "").strip()
+        if busy and wait.isdigit():  # what the server asks for, in seconds (hunt: unsaid)
+            busy = f" (busy or down: it asks to be tried again in {int(wait)} s)"
         return f"HTTP {code}{busy}"
     if isinstance(exc, requests.Timeout):
         return "timed out"
@@ -572,7 +575,11 @@ def _download_one(spec: KnownDataset, stem: str, mirrors: list[str], target: Pat
                 continue
             except OSError as exc:
                 if exc.errno in LOCAL_ERRORS:  # the cache's disk, not the mirror: no other
-                    raise  # mirror can help (the CLI says what to free or fix)
+                    # mirror can help (the CLI says what to free or fix), said of the folder
+                    # the data goes to, not of pooch's temporary file in ours (hunt)
+                    if exc.filename is None or Path(exc.filename).is_relative_to(tmp):
+                        raise OSError(exc.errno, exc.strerror, str(target)) from None
+                    raise
                 tried.append(shown_url(f"{url} ({_network_reason(exc)})"))
                 continue
             except MnistlabError as exc:
