@@ -895,6 +895,12 @@ def test_a_cache_that_cannot_be_written_names_the_variable_that_moves_it(tmp_pat
                           "written: cannot create the folder")
     assert err.endswith("set MNISTLAB_CACHE to a folder you can write: MNISTLAB_CACHE=DIR "
                         "mnistlab data fetch mnist")
+    # a file where the dataset's folder goes: moved aside, as train says (hunt: only the
+    # variable was named)
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path))
+    (tmp_path / "mnist").write_text("")
+    assert main(["data", "fetch", "mnist", "--from", str(shared_datasets / "mnist")]) == 2
+    assert "not a folder; move that file aside, or set MNISTLAB_CACHE" in capsys.readouterr().err
 
 
 def test_data_path_of_a_folder_without_the_idx_files_is_refused(tmp_path, capsys):

@@ -170,7 +170,9 @@ def writable_cache(name: str) -> Path:
         files.check_output_folder(target, "cache")
     except MnistlabError as exc:
         why = str(exc).removeprefix(f"cache {target}: ").split(";")[0]
-        raise MnistlabError(f"{target}: the dataset cache cannot be written: {why}; set "
+        aside = ("move that file aside, or " if target.exists() and not target.is_dir()
+                 else "")  # as train says of the same file (hunt: only the variable was)
+        raise MnistlabError(f"{target}: the dataset cache cannot be written: {why}; {aside}set "
                             f"MNISTLAB_CACHE to a folder you can write: MNISTLAB_CACHE=DIR "
                             f"mnistlab data fetch {name}") from None
     return target
