@@ -3257,3 +3257,33 @@ def test_the_python_api_takes_true_for_a_display_and_says_what_it_got(tiny_study
                        options=StudyOptions(workers=1))
     assert "━" in capsys.readouterr().err  # the command's bars
     assert len(repr(result)) < 200 and repr(result).startswith("StudyResult(name='tiny'")
+
+
+@pytest.mark.parametrize("rises, said", [((0.04, 0.03, 0.02), True),
+                                         ((0.04, 0.03, 0.005), False), ((0.0, 0.0, 0.0), False)])
+def test_a_base_still_learning_at_its_end_is_said_in_the_conclusions(rises, said):
+    """Hunt: Fashion's base (SGD at lr 0.001, 10 epochs) still rose 2-4 points in its last
+    epochs, and the report read the six factors' wins as six effects, where a base stopped
+    early makes anything that learns faster win."""
+    from types import SimpleNamespace
+
+    from mnistlab.messages import t
+    from mnistlab.records import EpochRecord
+    from mnistlab.report.study import _base_still_learning
+    from mnistlab.study.run import Row
+
+    def row(seed, rise, is_base=True):
+        history = [EpochRecord(e, 1.0, 0.5, 0.5, 1.0, 0.5, 1.0, 0.5 + rise * max(0, e - 8) / 2,
+                               0.5, 0.001, 1.0) for e in range(1, 11)]
+        return Row("lr", "lr", "0.001", seed, f"k{seed}{is_base}", is_base, 10, 0.5, 0.5,
+                   history[-1].val_accuracy, 1.0, None, None, 1.0, "completed", history)
+
+    result = SimpleNamespace(rows=[row(s, r) for s, r in enumerate(rises)] + [row(0, 0.0, False)])
+    found = _base_still_learning(result)
+    assert (found is not None) is said
+    if said:
+        assert found[1:] == (2, 3) and found[0] == pytest.approx(0.03)
+        assert "rose 3.00 points over its last 2 epochs (3 seeds)" in t(
+            "en", "concl.base_learning", gain=found[0] * 100, k=found[1], n=found[2])
+        assert "subió 3,00 puntos en sus últimas 2 épocas (3 semillas)" in t(
+            "es", "concl.base_learning", gain=found[0] * 100, k=found[1], n=found[2])
