@@ -665,6 +665,24 @@ def test_a_base_or_final_setting_no_run_reads_is_said():
             + many + "[final]\nchoose = 'best'\n"))
 
 
+def test_the_unread_check_of_a_study_of_many_experiments_looks_at_each_kind_once(monkeypatch):
+    """Hunt: 200 experiments of two values with choose = "best" took 50 s to read (and 556 MB),
+    the check building every pair of experiments' configs, 180,000, and looking at each once
+    per key of [base]; here they all read the same settings."""
+    from mnistlab import models
+    from mnistlab.config import tomllib
+
+    looked = []
+    real = models.settings_unread
+    monkeypatch.setattr(models, "settings_unread", lambda c: looked.append(c) or real(c))
+    many = "".join(f"[[experiment]]\nname = 'e{n}'\nfactor = 'lr'\nvalues = [{n + 1}e-4, 0.5]\n"
+                   for n in range(200))
+    with pytest.warns(UserWarning, match=r"\[base\]: momentum = 0.9 does nothing"):
+        parse_study(tomllib.loads("[base]\nmodel = 'mlp'\noptimizer = 'adam'\nmomentum = 0.9\n"
+                                  "dropout = 0.1\n" + many + "[final]\nchoose = 'best'\n"))
+    assert len(looked) < 10 * 200  # a few per experiment (each checks its own), not a pair's
+
+
 def test_quick_settings_that_make_values_alike_are_said():
     """[quick] max_epochs = 3 makes epochs 5 and 10 one network, a quick mlp makes filters 8
     and 16 one: the quick form runs (it is a smoke test), but says why those rows cannot
