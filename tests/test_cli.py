@@ -992,6 +992,18 @@ def test_a_recipe_s_settings_a_config_file_s_model_does_not_read_blame_the_file(
                                   'on one line above any [table], e.g. augment = "rotate=10,'),
     ("learning_rate = 0.01\n", "unknown setting 'learning_rate' (did you mean lr?)"),
     ("hidden = [128.5, 64]\n", "is not a list of whole numbers (e.g. [128, 64])"),
+    # hunt: TOML's own words named no fix ("Invalid hex value" of a Windows path), a path
+    # with \t and \n in it was read as another, nesting 500 deep was a traceback
+    ('data_dir = "C:\\Users\\me"\n', "in double quotes a backslash starts an escape (\\t, \\n, "
+     "\\U); write a Windows path in single quotes ('C:\\Users\\me\\data') or with forward slashes"),
+    ('data_dir = "C:\\temp\\new"\n', "holds a tab or a line break: a Windows path's backslashes "
+     "read as escapes?"),
+    ("epochs = 2\nlr = 0.1\nepochs = 3\n", "epochs (lines 1 and 3) is given twice; keep one"),
+    ("batchnorm = True\n", "TOML writes True as true"),
+    ("data_dir = None\n", "TOML has no empty value: leave the key out for its default"),
+    ("model = mlp\n", 'text goes in double quotes: "mlp"'),
+    ("hidden = " + "[" * 600 + "]" * 600 + "\n", "nested too deeply to read"),
+    ("LR = 0.1\n", "unknown setting 'LR' (did you mean lr?)"),
 ])
 def test_a_config_file_s_mistakes_get_a_line_that_names_the_fix(tmp_path, capsys, text, said):
     """An empty file trained the defaults without a word; JSON got a TOML parse error; a

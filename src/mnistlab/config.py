@@ -15,6 +15,7 @@ import json
 import math
 import numbers
 import os
+import re
 import sys
 import unicodedata
 import warnings
@@ -304,6 +305,13 @@ class TrainConfig:
         check_choice("precision", self.precision, PRECISIONS)
         if not self.dataset:
             raise MnistlabError("dataset: give a name (mnist, fashion-mnist) or a folder path")
+        for name in ("dataset", "data_dir"):  # "C:\temp\new" in a TOML file: a tab and a line
+            value = getattr(self, name) or ""  # break, said as two broken lines (hunt)
+            if any(ord(c) < 32 for c in value):
+                raise MnistlabError(
+                    f"{name.replace('_', '-')}: {value!r} holds a tab or a line break: a "
+                    "Windows path's backslashes read as escapes? write it in single quotes in "
+                    "a TOML file ('C:\\temp\\new'), as r'...' in Python, or with forward slashes")
         _positive_float("lr", self.lr)
         if not (0.0 <= self.dropout < 1.0):
             raise MnistlabError(f"dropout: must be in [0, 1), got {self.dropout}")
@@ -733,12 +741,70 @@ def read_toml(path: str | Path) -> dict[str, Any]:
                             "decoded); save the file as UTF-8") from None
     try:
         return tomllib.loads(text)
+    except RecursionError:  # [[[[...]]]] 500 deep: a traceback (hunt)
+        raise MnistlabError(f"{path}: lists or tables nested too deeply to read; a settings "
+                            "file nests two levels at most") from None
     except tomllib.TOMLDecodeError as exc:
         if text.lstrip().startswith("{"):  # TOML never starts so; JSON does
             raise MnistlabError(f"{path}: JSON, not TOML; write one `name = value` per line, "
                                 "e.g. epochs = 3 (text in double quotes, lists as [128, 64])"
                                 ) from None
-        raise MnistlabError(f"{path}: not valid TOML ({exc})") from None
+        fix = _toml_fix(text, str(exc))
+        raise MnistlabError(f"{path}: not valid TOML ({exc}){'; ' + fix if fix else ''}"
+                            ) from None
+
+
+_TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)$")
+_TRUTHS = {"True": "true", "False": "false", "TRUE": "true", "FALSE": "false", "yes": "true",
+           "no": "false", "Yes": "true", "No": "false", "on": "true", "off": "false"}
+
+
+def _toml_fix(text: str, message: str) -> str:
+    """What to do about a TOML error whose line shows a common slip (hunt: a Windows path
+    in double quotes was "Invalid hex value", a key given twice "Cannot overwrite a value",
+    model = mlp "Invalid value"); "" where none is seen."""
+    at = _TOML_AT.search(message)
+    lines = text.splitlines()
+    line = lines[int(at.group(1)) - 1] if at and int(at.group(1)) <= len(lines) else ""
+    if "\\" in line and ("hex value" in message or "Unescaped" in message):
+        return ("in double quotes a backslash starts an escape (\\t, \\n, \\U); write a "
+                "Windows path in single quotes ('C:\\Users\\me\\data') or with forward "
+                "slashes")
+    if message.startswith("Cannot overwrite a value") or " twice" in message:
+        twice = _given_twice(lines)
+        return f"{twice} is given twice; keep one" if twice else "keep one of each key and table"
+    if message.startswith("Invalid value") and at:
+        word = re.match(r"[A-Za-z_][\w.-]*", line[int(at.group(2)) - 1:])
+        if word and word.group(0) in _TRUTHS:
+            return f"TOML writes {word.group(0)} as {_TRUTHS[word.group(0)]}"
+        if word and word.group(0) in ("None", "none", "null", "nil", "NULL"):
+            return "TOML has no empty value: leave the key out for its default"
+        if word:
+            return f'text goes in double quotes: "{word.group(0)}"'
+    return ""
+
+
+def _given_twice(lines: list[str]) -> str:
+    """The first key or [table] given twice in a TOML file's lines, and where ("lr (lines 2
+    and 5)"); "" where none is seen (dotted keys, inline tables)."""
+    seen: dict[str, int] = {}
+    table = ""
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped.startswith("[["):  # each [[experiment]] is a table of its own
+            table, seen = stripped, {key: at for key, at in seen.items() if key[0] == "["}
+            continue
+        name = (stripped if stripped.startswith("[") else
+                (m.group(1) if (m := re.match(r"([\w-]+|\"[^\"]*\")\s*=", stripped)) else ""))
+        if not name:
+            continue
+        key = name if name.startswith("[") else f"{table}{name}"
+        if key in seen:
+            return f"{name} (lines {seen[key]} and {number})"
+        seen[key] = number
+        if name.startswith("["):
+            table = name
+    return ""
 
 
 # --- study and search-space files ------------------------------------------------------------
@@ -961,6 +1027,7 @@ def setting_name(name: str, where: str, what: str = "unknown setting") -> str:
     if key not in SETTINGS:
         close = ([] if key in COMMAND_FLAGS else  # not a typo of a setting (out: dropout?)
                  [OTHER_NAMES[key.lower()]] if key.lower() in OTHER_NAMES else
+                 [key.lower()] if key.lower() in SETTINGS else  # LR: no hint (hunt)
                  [k for k in known if k.startswith(key[:3])] or
                  difflib.get_close_matches(key, known, n=3, cutoff=0.6))
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
