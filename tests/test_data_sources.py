@@ -1083,3 +1083,18 @@ def test_a_known_name_in_capitals_is_suggested(given, said, tmp_path, monkeypatc
     with pytest.raises(MnistlabError) as err:
         load_dataset(given)
     assert str(err.value).startswith(f"dataset: {given!r}{said} is neither a known dataset")
+
+
+def test_finding_the_cache_imports_no_downloader(tmp_path):
+    """Hunt: cache_root imported pooch for its os_cache, which imports tqdm.auto: every
+    notebook's first training call printed tqdm's "IProgress not found" warning."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom mnistlab.data.sources import cache_root\ncache_root()\n"
+            "print(sorted(m for m in ('pooch', 'tqdm.auto') if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    env.pop("MNISTLAB_CACHE", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          check=True)
+    assert done.stdout.strip() == "[]"

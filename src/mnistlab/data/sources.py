@@ -157,9 +157,10 @@ def cache_root() -> Path:
     """The user cache: $MNISTLAB_CACHE, else the platform's cache folder for mnistlab."""
     if os.environ.get("MNISTLAB_CACHE"):
         return Path(os.environ["MNISTLAB_CACHE"]).expanduser().absolute()  # as the data dirs
-    import pooch
+    import platformdirs  # what pooch.os_cache reads: importing pooch pulled in tqdm.auto,
+    # whose "IProgress not found" warning every notebook's first training call printed (hunt)
 
-    return Path(pooch.os_cache("mnistlab"))
+    return Path(platformdirs.user_cache_dir("mnistlab"))
 
 
 def writable_cache(name: str) -> Path:
