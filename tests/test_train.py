@@ -46,6 +46,11 @@ def test_learns_and_writes_the_run_folder(tmp_path):
     model, payload = load_model(out)
     assert payload["class_names"][0] == "c0"
     assert not model.training
+    # a notebook cell ending in the result printed 24,000 characters (hunt): one line
+    said = repr(result)
+    assert said == (f"RunResult(out={str(out)!r}, summary=RunSummary(status='completed', "
+                    f"model='mlp', epochs=3/3, val_accuracy={summary.val_accuracy:.4f}, "
+                    f"test_accuracy={summary.test_accuracy:.4f}))")
 
 
 def test_same_seed_same_numbers_and_other_seed_differs():

@@ -200,6 +200,13 @@ class RunSummary:
     def replace(self, **changes: Any) -> RunSummary:
         return replace(self, **changes)
 
+    def __repr__(self) -> str:  # a notebook cell ending in one printed 20,000 characters:
+        # the loss trace, the confusion matrix, every finding (hunt)
+        figures = "".join(f", {name}={value:.4f}" for name in ("val_accuracy", "test_accuracy")
+                          if (value := getattr(self, name)) is not None)
+        return (f"RunSummary(status={self.status!r}, model={self.model!r}, "
+                f"epochs={self.epochs}/{self.epochs_planned}{figures})")
+
     def member_figures(self) -> dict[str, float | None]:
         """An ensemble's members' own accuracies, as trackers name them
         ("member/3/val_accuracy"); {} for a single model."""
@@ -266,6 +273,11 @@ class RunResult:
     out: Path | None = None
     model: nn.Module | None = field(default=None, repr=False)
     reused: bool = False  # read back from a finished run folder, not trained now
+
+    def __repr__(self) -> str:  # the summary's, and the folder: the history, the config
+        # and the summary in full ran to 24,000 characters in a notebook (hunt)
+        out = f"out={str(self.out)!r}, " if self.out is not None else ""
+        return f"RunResult({out}summary={self.summary!r})"
 
     def __post_init__(self) -> None:
         # absolute: kept relative, predict(result, ...) after a notebook's os.chdir looked for
