@@ -70,7 +70,9 @@ COMMANDS: dict[str, tuple[str, str, Adder, Runner]] = {
               train.add_train, train.run_train),
     "evaluate": ("score a trained run on the val or test split", train.EVALUATE,
                  train.add_evaluate, train.run_evaluate),
-    "data": ("fetch, locate and inspect datasets", "",
+    "data": ("fetch, locate and inspect datasets",
+             "Fetch, locate and inspect datasets: MNIST and Fashion-MNIST by name, or a folder "
+             "of the four IDX files of your own. `mnistlab data COMMAND --help` says more.",
              lambda p: data.add_data(p, _Parser), data.run_data),
     "doctor": ("name what went wrong in a run or study folder",
                "Reads a run's epochs and summary (or every run of a study or search) and names "
@@ -87,7 +89,11 @@ COMMANDS: dict[str, tuple[str, str, Adder, Runner]] = {
              study.TUNE, study.add_tune, study.run_tune),
     "predict": ("predict the class of your own images (files or folders)", use.PREDICT,
                 use.add_predict, use.run_predict),
-    "export": ("export a trained run to ONNX, checked against PyTorch", "",
+    "export": ("export a trained run to ONNX, checked against PyTorch",
+               "Export a trained run (an ensemble's too) to ONNX, with the run's preprocessing "
+               "written beside it in a sidecar .json. Before writing, it checks that onnxruntime "
+               "gives PyTorch's logits for random images (--no-check skips that; "
+               "docs/export.md says more).",
                use.add_export, use.run_export),
     "completion": ("print the shell's tab-completion script (bash, zsh, tcsh)",
                    completion.COMPLETION, completion.add_completion, completion.run_completion),
