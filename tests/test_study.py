@@ -947,6 +947,29 @@ def test_the_study_bar_ends_complete_when_resumed_with_nothing_to_do(choose, tmp
     assert bar_after_a_study() == (3, 3, 3, 3)  # nothing left to train: still 3/3, not 2/3
 
 
+def test_a_notebook_without_widgets_gets_a_line_per_run_not_a_bar(tmp_path, tiny_idx_dir,
+                                                                   monkeypatch):
+    """Hunt: in Jupyter without ipywidgets rich warned "install ipywidgets" and drew nothing
+    for the whole study; with them, its last frame read 0/2."""
+    from mnistlab import progress as bars
+    from mnistlab.config import tomllib
+
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # not installed
+    assert bars.live_drawn(types.SimpleNamespace(is_jupyter=False))
+    assert not bars.live_drawn(types.SimpleNamespace(is_jupyter=True))
+    monkeypatch.setattr(bars, "live_drawn", lambda console: False)
+    shown = io.StringIO()
+    progress = StudyProgress(Console(file=shown, width=100))
+    spec = parse_study(tomllib.loads(MICRO.format(data=tiny_idx_dir, choose="best")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train_study(spec, tmp_path / "S", backend=LocalBackend(workers=1), progress=progress)
+        progress.stop()
+    lines = shown.getvalue().splitlines()
+    assert [line.split(" last:")[0] for line in lines] == ["study 1/3", "study 2/3", "study 3/3"]
+    assert "━" not in shown.getvalue()
+
+
 def test_an_experiment_s_note_stands_under_its_heading(tmp_path, tiny_idx_dir):
     """Hunt: `note` was shown for test = true experiments alone; a factor's was dropped, and
     --lang es still asked for its Spanish."""

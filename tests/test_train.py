@@ -817,3 +817,14 @@ def test_a_dataset_built_in_python_is_checked_as_a_folder_s_files_are(change, sa
                        "train_images": data.train_images.to_sparse()})
     assert type(taken.mean) is float and type(taken.std) is float
     assert taken.train_images.layout == torch.strided
+
+
+def test_progress_true_draws_the_command_s_bar_and_lines(capsys):
+    """Hunt: train(progress=True), as run_study and predict take it, was a TypeError; the bar
+    was reachable only through a class no doc named."""
+    from mnistlab.errors import MnistlabError
+
+    train(TrainConfig(**FAST), dataset=blobs(), progress=True)
+    assert "epoch   3/3" in capsys.readouterr().err
+    with pytest.raises(MnistlabError, match=r"^progress: True .* not both$"):
+        train(TrainConfig(**FAST), dataset=blobs(), progress=True, reporter=SilentReporter())

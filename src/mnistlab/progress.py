@@ -108,8 +108,29 @@ def _bar(console: Console, lang: str = "en") -> Progress:
     return _Fitted(
         _Label(), BarColumn(bar_width=None, table_column=Column(ratio=1)), MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"), TimeElapsedColumn(), _Eta(lang), console=console,
-        transient=False, expand=True,
+        transient=False, expand=True, disable=not live_drawn(console),
     )
+
+
+def live_drawn(console: Any) -> bool:
+    """Whether rich can draw a live bar on `console`: anywhere but a notebook without
+    ipywidgets, where it warns "install ipywidgets" and draws nothing at all (hunt). There the
+    bars are off and their lines printed: each epoch's, each finished run's."""
+    if not console.is_jupyter:
+        return True
+    try:
+        import ipywidgets  # noqa: F401  (what rich draws a live display with in a notebook)
+    except ImportError:
+        return False
+    return True
+
+
+def _stop(progress: Progress) -> None:
+    """The bar's last frame drawn, then the bar stopped: in a notebook rich skips the last
+    refresh, and a finished study read 0/2 (hunt)."""
+    if not progress.disable:
+        progress.refresh()
+    progress.stop()
 
 
 BAR_LEAST = 10  # a bar narrower than this says little: the line drops it first
@@ -229,7 +250,7 @@ class RichReporter(Reporter):
     def run_ended(self, status: str) -> None:
         if self.task is not None:
             if self._own:
-                self.progress.stop()
+                _stop(self.progress)
             else:
                 self.progress.remove_task(self.task)
             self.task = None
@@ -289,7 +310,10 @@ class StudyProgress:
                     else t(self.lang, "live.last_status", status=status_text(summary.status,
                                                                             self.lang)))
             self.progress.update(self.task, advance=1, info=info)
+            if self.progress.disable:  # no bar to draw it on (a notebook without widgets)
+                self.console.print(f"{t(self.lang, 'live.study')} {self.done}/{self.total} "
+                                   f"{info}", highlight=False)
 
     def stop(self) -> None:
         if self.progress is not None:
-            self.progress.stop()
+            _stop(self.progress)

@@ -145,7 +145,8 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
           splits: Splits | None = None, reporter: Reporter | None = None,
           evaluate_test: bool = True, overwrite: bool = False, write_plots: bool = True,
           hooks: list[hk.Hook] | None = None, refuse_damaged: bool = False,
-          named_by_settings: bool = False, lang: str = "en") -> RunResult:
+          named_by_settings: bool = False, lang: str = "en", progress: bool = False
+          ) -> RunResult:
     """Train one model. With `out`, write the run folder and an epoch checkpoint for resuming.
 
     `out` may be new, empty, or a run folder of this same configuration: an interrupted run
@@ -162,11 +163,14 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
     is refused (the train command) rather than trained again (a study's or a search's run).
     `named_by_settings`: `out` is a study's or search's run folder, named after its settings,
     so one holding another configuration was edited by hand (said so, without --overwrite).
+    `progress=True` draws the command's bar and a line per epoch on standard error (as
+    run_study's and predict's do); a `reporter` of your own is told each moment instead.
     Ctrl-C (or `interrupt.request()`) ends the run after the current step; what was computed
     is kept and written, the unfinished epoch marked as such in the summary. An `overwrite`
     stopped so before its first whole epoch puts the run it replaced back and raises
     runs.ReplacementStopped.
     """
+    reporter = _reporter(progress, reporter, lang)
     hooks = _check_arguments(config, dataset, hooks, reporter, overwrite=overwrite,
                              evaluate_test=evaluate_test, write_plots=write_plots,
                              refuse_damaged=refuse_damaged, named_by_settings=named_by_settings)
@@ -211,6 +215,20 @@ def train(config: TrainConfig, *, out: str | Path | None = None, dataset: Datase
         return _train(config, out_dir, dataset, splits, reporter, evaluate_test, write_plots,
                       hooks or [], resume=state == "resume", replace=state == "replace",
                       lang=lang)
+
+
+def _reporter(progress: Any, reporter: Any, lang: str) -> Any:
+    """The reporter `progress=True` asks for: the command's (hunt: train(progress=True), as
+    run_study and predict take it, was a TypeError, and the bar reachable only through a
+    class the docs did not name)."""
+    if not isinstance(progress, (bool, int)) or (progress and reporter is not None):
+        raise MnistlabError("progress: True (the command's bar) or False; give it or a "
+                            "reporter, not both")
+    if not progress:
+        return reporter
+    from ..progress import RichReporter
+
+    return RichReporter(lang=check_lang(lang))
 
 
 def _check_arguments(config: Any, dataset: Any, hooks: Any, reporter: Any,
