@@ -391,7 +391,8 @@ def check_output_file(path: str | Path, flag: str = "--out", *, suffix: str,
                             f"to write, e.g. {path / ('out' + suffix)}")
     if not replace and path.exists():
         raise MnistlabError(f"{flag} {path}: the file exists and would be replaced; give "
-                            "another name, or add --overwrite to replace it")
+                            "another name, or add --overwrite (overwrite=True from Python) to "
+                            "replace it")
     if not path.name.lower().endswith(suffix):  # Path('.onnx').suffix is '': a hidden file
         raise MnistlabError(f"{flag} {path}: what is written is {suffix[1:].upper()}; give a "
                             f"name ending in {suffix}")

@@ -280,7 +280,8 @@ def claim_run_folder(out: Path, config: TrainConfig, *, overwrite: bool,
             raise MnistlabError(
                 f"--out {out}: holds a run of another configuration "
                 f"({_difference(config, stored)}); {_moved_data(stored, config, moved)}"
-                "use another --out, or add --overwrite to replace it")
+                "use another --out, or add --overwrite (overwrite=True from Python) to "
+                "replace it")
         if overwrite:
             return "replace"
         if source != "config.toml":  # damaged or deleted: the run's files say what it is
