@@ -538,6 +538,7 @@ def test_bash_completes_presets_datasets_and_recipes_beside_paths(bash_script, t
 
     (tmp_path / "lenet.toml").write_text("")
     (tmp_path / "mnist-copy").mkdir()
+    (tmp_path / "notes.txt").write_text("")  # hunt: every file was offered for a study
     assert complete(bash_script, tmp_path, "study", "") == sorted(
         [*list_presets(), "lenet.toml", "mnist-copy"])
     assert complete(bash_script, tmp_path, "study", "len") == ["lenet-challenge", "lenet.toml"]

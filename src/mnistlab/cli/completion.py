@@ -58,7 +58,13 @@ def _names_or_paths(key: str, names: list[str], other: str) -> dict[str, Any]:
                    f"'paths\\:path\\:_files{' -/' if other == 'dir' else ''}'",
             "tcsh": "f" if other == "file" else "d",
             "preamble": {"bash": f'{function}() {{\n  compgen -W "{words}" -- "$1"\n'
-                                 f'  compgen -{other[0]} -- "$1"\n}}'}}
+                                 f'  {_BASH_PATHS[other]}\n}}'}}
+
+
+# the paths bash offers beside the names: folders, or folders and the TOML files a study or a
+# search is (every file was offered: Makefile, README.md; hunt)
+_BASH_PATHS = {"dir": 'compgen -d -- "$1"',
+               "file": 'compgen -d -- "$1"\n  compgen -f -X \'!*.toml\' -- "$1"'}
 
 
 def add_completion(p: argparse.ArgumentParser) -> None:
