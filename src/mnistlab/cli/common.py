@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from ..columns import across_widths, one_row_each
 from ..config import TrainConfig, read_settings
 from ..errors import MnistlabError
 from ..files import StderrConsole
@@ -286,29 +286,6 @@ def print_findings(findings: Sequence[Finding], lang: str = "en",
                         border_style="magenta"))
 
 
-def _across_widths(cells: dict[str, str], space: int) -> list[int]:
-    """Column widths that show every figure whole in one row across `space` columns: each
-    value on one line where that fits, else wrapped after its commas ("15/30," over "best
-    12"); the room left goes to the headers, which wrap at their spaces. [] where even that
-    does not fit (then one row per figure). Rich's own sizing cut "early-stopped" to
-    "early-st…" at 80 columns to keep a header whole."""
-    def widest(text: str, breaks: str) -> int:  # its longest piece, a comma kept with it
-        return max(len(part) for part in re.split(breaks, text))
-
-    border = 3 * len(cells) + 1  # a rule and a space each side of every column
-    for breaks in ("\n", "(?<=,) "):
-        widths = [max(widest(value, breaks), widest(name, " ")) for name, value in cells.items()]
-        if sum(widths) + border <= space:
-            break
-    else:
-        return []
-    for index, wanted in ((i, len(text)) for texts in (cells.values(), cells)
-                          for i, text in enumerate(texts)):  # whole values, then headers
-        if widths[index] < wanted <= widths[index] + space - border - sum(widths):
-            widths[index] = wanted  # all or nothing: a value half-unwrapped gains no line
-    return widths
-
-
 def print_summary(summary: RunSummary, out: Path | None, lang: str = "en") -> None:
     """The run's results table, its ensemble's members and the doctor's findings, in `lang`."""
     from rich.table import Table
@@ -335,17 +312,13 @@ def print_summary(summary: RunSummary, out: Path | None, lang: str = "en") -> No
              t(lang, "live.col.train_running"): pct(summary.train_accuracy_running),
              t(lang, "live.col.val"): pct(summary.val_accuracy),
              t(lang, "live.col.test"): pct(summary.test_accuracy)}
-    widths = _across_widths(cells, stdout.width)
-    if widths:
+    widths = across_widths(cells, stdout.width)
+    if widths:  # rich's own sizing cut "early-stopped" to "early-st…" at 80 columns
         for column, width in zip(cells, widths):
             table.add_column(column, justify="right", width=width)
         table.add_row(*cells.values())
     else:  # a narrow terminal cut every figure to "0.…": one row per figure instead
-        table.add_column("")
-        table.add_column("", justify="right")
-        table.show_header = False
-        for name, value in cells.items():  # a heading on two lines ("s\nentren.") is one
-            table.add_row(name.replace("\n", " "), value)  # label here (hunt)
+        one_row_each(table, cells.items())
     stdout.print(table)
     if summary.metric == "binary-accuracy":
         stdout.print(t(lang, "live.binary_metric", metric=pct(summary.val_metric),

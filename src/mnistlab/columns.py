@@ -1,0 +1,67 @@
+"""Terminal tables that never cut a figure: column widths that show every figure whole side by
+side, or, where the terminal is too narrow for that, one row per figure. Rich's own sizing cuts
+a column to "0.9…" (0.9538 and 0.9000 alike) or folds "10,000" mid-number to make a table fit;
+the CLI's tables and the tune's live table size themselves here instead."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+FIGURE_BREAKS = "(?<=,) "  # "15/30, best 12" wraps after its comma; "0.9538", "10,000" never
+
+
+def across_widths(columns: Mapping[str, str | Sequence[str]], space: int, *,
+                  border: int | None = None, breaks: Mapping[str, str] | None = None
+                  ) -> list[int]:
+    """Column widths that show every figure whole across `space` columns, a column per
+    heading in `columns` (its value, or its values, one per row): each value on one line where
+    that fits, else wrapped at its breaks (a figure after its commas, "15/30," over "best 12";
+    a column named in `breaks` at its own pattern, e.g. a class name at its spaces); the room
+    left goes to the values, then to the headings, which wrap at their spaces. [] where even
+    that does not fit: then show one row per figure (`one_row_each`). `border`: the
+    characters the table draws besides its columns (default: a rule and a space each side
+    of every column, rich's default box)."""
+    breaks = breaks or {}
+    cells = {name: [value] if isinstance(value, str) else list(value)
+             for name, value in columns.items()}
+
+    def widest(texts: Iterable[str], pattern: str) -> int:  # the longest piece, comma kept
+        return max((len(part) for text in texts for part in re.split(pattern, text)),
+                   default=0)
+
+    border = 3 * len(cells) + 1 if border is None else border
+    for first in (True, False):
+        widths = [max(widest(values, "\n" if first else breaks.get(name, FIGURE_BREAKS)),
+                      widest([name], r"\s")) for name, values in cells.items()]
+        if sum(widths) + border <= space:
+            break
+    else:
+        return []
+    wanted = [(i, widest(values, "\n"), name in breaks)
+              for i, (name, values) in enumerate(cells.items())]
+    wanted += [(i, widest([name], "\n"), False) for i, name in enumerate(cells)]
+    for index, whole, partly in wanted:  # whole values, then headings
+        room = space - border - sum(widths)
+        if widths[index] < whole <= widths[index] + room:
+            widths[index] = whole
+        elif partly and widths[index] < whole:  # rows of names: each line saved counts
+            widths[index] += room
+        # a figure is all or nothing: one half-unwrapped gains no line
+    return widths
+
+
+def one_row_each(table: Table, rows: Iterable[tuple[str, str]]) -> Table:
+    """`table` as a label and its figure on each row, no headings: the layout for a terminal
+    too narrow for the figures side by side. A label wraps (a two-line heading, "s\\nentren.",
+    is one label here); a figure never does. A row with no figure is a heading in bold."""
+    table.add_column("", overflow="fold")
+    table.add_column("", justify="right", no_wrap=True)
+    table.show_header = False
+    for label, figure in rows:
+        table.add_row(label.replace("\n", " "), figure, style="" if figure else "bold")
+    return table
