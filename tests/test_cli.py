@@ -104,12 +104,31 @@ def test_the_report_table_fits_fifty_columns():
     names = ["T-shirt/top", "Trouser", "Ankle boot"]
     matrix = [[9000, 500, 500], [0, 10000, 0], [3000, 0, 7000]]
     out = io.StringIO()
-    Console(file=out, width=50).print(report_table(classification_report(matrix, names)))
+    Console(file=out, width=50).print(report_table(classification_report(matrix, names), 50))
     lines = out.getvalue().splitlines()
     assert max(len(line) for line in lines) <= 50
     weighted = next(line for line in lines if line.strip().startswith("weighted avg"))
     assert weighted.split()[-1] == "30,000"  # the whole row on one line, nothing cut
     assert "…" not in out.getvalue()
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 200])
+def test_the_report_table_keeps_every_figure_whole_beside_a_long_class_name(width):
+    """Hunt: rich kept a long class name on one line and cut the figures to "0.9…", "10,0…"
+    and the headings to "precis…" (at 40 columns with any name; at 60 and 80 with this one)."""
+    names = ["zero", "one", "nine (the digit that looks like a g)"]
+    matrix = [[9538, 462, 0], [0, 9000, 1000], [0, 0, 10000]]
+    report = classification_report(matrix, names)
+    out = io.StringIO()
+    Console(file=out, width=width).print(report_table(report, width))
+    text = out.getvalue()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    words = text.split()
+    for figure in ("0.9538", "0.9000", "1.0000", "10,000", "30,000", f"{report.accuracy:.4f}",
+                   "precision", "recall", "support"):
+        assert figure in words, (figure, text)
+    assert all(word in words for word in names[2].split())  # wrapped at its spaces
+    assert ("precision" in text.splitlines()[0]) == (width >= 60)  # side by side, or a row each
 
 
 def test_evaluate_a_split_with_no_image_is_one_line(trained_run, capsys):

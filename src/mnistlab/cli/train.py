@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 
 from .. import files, interrupt
+from ..columns import across_widths, one_row_each
 from ..config import SETTINGS, TrainConfig, absolute_dir
 from ..errors import MnistlabError
 from ..messages import t
@@ -433,35 +434,55 @@ def run_evaluate(args: argparse.Namespace) -> int:
     with_tta = f", test-time augmentation over {views} views" if views else ""
     stdout.print(f"[bold]{escape(str(run_dir))}[/] on the {args.split} split ({len(y):,} "
                  f"images{with_tta})", soft_wrap=True)
-    stdout.print(report_table(report))
+    stdout.print(report_table(report, stdout.width))
     stdout.print(f"accuracy [bold]{result.accuracy:.4f}[/]  loss {result.loss:.4f}")
     if members:
         print_members(members)
     return 0
 
 
-def report_table(report: ClassificationReport) -> Table:
+def report_table(report: ClassificationReport, space: int = 80) -> Table:
     """The classification report as scikit-learn prints it: a row per class, then accuracy
-    and the two averages. No side borders, so that it fits 50 columns without wrapping."""
+    and the two averages. No side borders, so that it fits 50 columns without wrapping. A
+    long class name wraps at its spaces; below the width of its figures side by side (about
+    45 columns), each class is a few rows of one figure each. Rich cut the figures to "0.9…"
+    and "precis…" to keep a class name on one line."""
     from rich import box
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True,
+    # no space outside the edge columns: with one there, rich drew a first column of fixed
+    # width a character narrower than asked (its padding counted once)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True,
                   caption="recall = per-class accuracy; 0/0 shows as 0; the macro average "
                   "leaves out a class with no image and no prediction")
-    table.add_column("class", no_wrap=True)
-    for column in ("precision", "recall", "f1", "support"):
-        table.add_column(column, justify="right", no_wrap=True)
 
-    def add(name: str, s: ClassScores, **style: Any) -> None:
-        table.add_row(name, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}",
-                      f"{s.support:,}", **style)
+    def figures(s: ClassScores) -> list[str]:
+        return [f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}", f"{s.support:,}"]
 
-    for name, scores in report.classes.items():
-        add(escape(name), scores)  # a class named "[bold]b" is printed as written
+    rows = [(escape(name), figures(s)) for name, s in report.classes.items()]  # "[bold]b"
+    accuracy = ["", "", f"{report.accuracy:.4f}", f"{report.macro_avg.support:,}"]
+    averages = [("macro avg", figures(report.macro_avg)),
+                ("weighted avg", figures(report.weighted_avg))]
+    headings = ("precision", "recall", "f1", "support")
+    every = [*rows, ("accuracy", accuracy), *averages]
+    columns = {"class": [name for name, _ in every],
+               **{h: [row[i] for _, row in every] for i, h in enumerate(headings)}}
+    # between two columns, a space of padding and a space of rule
+    widths = across_widths(columns, space, border=2 * len(columns) - 2, breaks={"class": " "})
+    if not widths:  # each figure on a row of its own, under its class
+        def each(named: list[tuple[str, list[str]]]) -> list[tuple[str, str]]:
+            return [pair for name, row in named
+                    for pair in ((name, ""), *((f"  {h}", v) for h, v in zip(headings, row)))]
+
+        return one_row_each(table, [*each(rows), ("accuracy", accuracy[2]),
+                                    ("  support", accuracy[3]), *each(averages)])
+    table.add_column("class", width=widths[0], overflow="fold")
+    for column, width in zip(headings, widths[1:]):
+        table.add_column(column, justify="right", width=width, no_wrap=True)
+    for name, row in rows:
+        table.add_row(name, *row)
     table.add_section()
-    table.add_row("accuracy", "", "", f"{report.accuracy:.4f}",
-                  f"{report.macro_avg.support:,}", style="bold")
-    add("macro avg", report.macro_avg)
-    add("weighted avg", report.weighted_avg)
+    table.add_row("accuracy", *accuracy, style="bold")
+    for name, row in averages:
+        table.add_row(name, *row)
     return table
