@@ -1822,6 +1822,40 @@ def test_the_star_and_the_best_column_are_the_study_s_with_several_workers():
         assert params.index("lr=") == row.index("comp")  # under the state column
 
 
+@pytest.mark.parametrize("width", [40, 50, 60, 80, 200])
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_trial_table_keeps_every_figure_whole_on_a_narrow_terminal(width, lang):
+    """Hunt: below 57 columns the fixed widths cut val accuracy and best to "0.…" (English at
+    40, Spanish at 50); now the trials go one figure per row there, every figure whole."""
+    import io
+    from types import SimpleNamespace
+
+    from optuna.trial import TrialState
+    from rich.console import Console
+
+    from mnistlab.tune.display import TrialTable
+
+    shown = io.StringIO()
+    table = TrialTable(parse_space(space_dict()), Console(file=shown, width=width), lang)
+    table.start(3, 0, None, "sqlite:///x")
+    for number, value, state in ((0, 0.9538, TrialState.COMPLETE),
+                                 (1, None, TrialState.PRUNED), (12, 0.9, TrialState.COMPLETE)):
+        table.on_trial(SimpleNamespace(number=number, value=value, state=state,
+                                       intermediate_values={1: 0.5, 2: 0.6125},
+                                       params={"lr": 0.00123},
+                                       user_attrs={"seconds": 1234.5, "epochs": 2}), number + 1)
+    text = shown.getvalue()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    words = text.replace(",", ".").split()  # Spanish decimal commas
+    for figure in ("0.9538", "0.6125", "0.9000", "1234.5", "lr=0.00123", "12"):
+        assert figure in words, (figure, text)
+    assert words.count("0.9538") == 4  # its val, then best in each row
+    across = "────" in text  # headings over the figures side by side, else a row each
+    assert across == (width >= 60)
+    if not across:  # a Spanish two-line heading is one label
+        assert ("exact. val." in text) == (lang == "es")
+
+
 def test_the_trial_table_draws_failed_trials_after_a_complete_one(tiny_idx_dir, tmp_path):
     """With the study's best passed in, a failed or pruned trial's row raised
     UnboundLocalError inside Optuna's callback, and the search died (caught on review)."""

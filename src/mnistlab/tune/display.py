@@ -11,16 +11,20 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from ..columns import across_widths, one_row_each
 from ..messages import number, t
 from ..progress import Reporter
 from .search import diverged
 from .space import TuneSpec, encode_choice
 
-# each column's heading (the catalogue's live.col.NAME), least width and side; a column is as
-# wide as its heading where that is wider, in every row alike (each row is a table of its own)
-COLUMNS = (("trial", 5, "right"), ("state", 12, "left"), ("val", 7, "right"),
-           ("epochs", 6, "right"), ("seconds", 10, "right"), ("best", 7, "right"))
+# each column's heading (the catalogue's live.col.NAME), the widest figure it is sized for and
+# its side; a column is as wide as its heading where that is wider, in every row alike (each
+# row is a table of its own). A row whose figure is wider after all is shown a figure a row.
+COLUMNS = (("trial", "9999", "right"), ("state", None, "left"), ("val", "0.9999", "right"),
+           ("epochs", "999", "right"), ("seconds", "99999.9", "right"),
+           ("best", "0.9999", "right"))
 WIDE = 120  # narrower consoles show each trial's settings on a line of their own
 
 
@@ -44,27 +48,38 @@ class TrialTable:
         self.best = -math.inf
         self.status: Any = None
         self._names = {p.name: p for p in spec.params}
+        self._widths = self._across()
 
-    def _table(self, header: bool) -> Table:
+    def _across(self) -> list[int]:
+        """The columns' widths, the figures side by side; [] where the console is too narrow
+        for that (below about 52 columns): then a trial's figures go one per row. Fixed widths
+        cut "0.9538" to "0.…" below 57 columns."""
+        states = [t(self.lang, "live.state.complete") + " ★", t(self.lang, "live.state.fail"),
+                  t(self.lang, "live.state.diverged"),
+                  t(self.lang, "live.state.pruned", epoch=999)]
+        samples = {t(self.lang, f"live.col.{name}"): states if widest is None else widest
+                   for name, widest, _ in COLUMNS}  # "0,9999" is as wide as "0.9999"
+        # between two columns, a space of padding and one of rule; none outside
+        return across_widths(samples, self.console.width, border=2 * len(COLUMNS) - 2)
+
+    def _table(self, header: bool, columns: bool = True) -> Table:
         table = Table(box=box.SIMPLE_HEAD, show_header=header,  # one box: columns line up
                       show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
-        for name, width, justify in COLUMNS:
-            table.add_column(t(self.lang, f"live.col.{name}"), width=self._width(name, width),
-                             justify=justify, no_wrap=True)
+        if not (self._widths and columns):
+            return table
+        for (name, _, justify), width in zip(COLUMNS, self._widths):
+            table.add_column(t(self.lang, f"live.col.{name}"), width=width, justify=justify,
+                             no_wrap=True)
         if self.console.width >= WIDE:
             table.add_column(t(self.lang, "col.params"), overflow="fold")
         return table
-
-    def _width(self, name: str, least: int) -> int:
-        """A column's width: its least, or its heading's longest line (a Spanish heading
-        stands on two lines, so that the table is as wide as the English one)."""
-        return max(least, *map(len, t(self.lang, f"live.col.{name}").split("\n")))
 
     def start(self, target: int, done: int, best: float | None, storage: str) -> None:
         self.best = -math.inf if best is None else best
         self.console.print(t(self.lang, "live.tune_start", name=f"[bold]{self.spec.name}[/]",
                              target=target, done=done, storage=storage))
-        self.console.print(self._table(header=True))
+        if self._widths:  # one row per figure says each figure's name beside it
+            self.console.print(self._table(header=True))
         if self.console.is_terminal:
             self.status = self.console.status(t(self.lang, "live.waiting_first"))
             self.status.start()
@@ -108,20 +123,34 @@ class TrialTable:
             f"{k}={_short(encode_choice(self._names[k].decode(v)) if k in self._names else v)}"
             for k, v in trial.params.items())
         seconds = trial.user_attrs.get("seconds")
-        table = self._table(header=False)
         cells = [str(trial.number), marked, self._figure(value, ".4f"),
                  str(trial.user_attrs.get("epochs", last_epoch)),
                  self._figure(math.nan if seconds is None else seconds, ".1f"),
                  self._figure(self.best, ".4f")]
-        wide = self.console.width >= WIDE
-        table.add_row(*cells, *([params] if wide else []))
-        self.console.print(table)
-        indent = " " * (self._width(*COLUMNS[0][:2]) + 2)  # under the state column
-        if not wide:
-            self.console.print(f"[dim]{indent}{params}[/]", soft_wrap=True)
+        indent = self._row(cells, params)
         if state == "fail" and trial.user_attrs.get("error"):  # settings that cannot go together
             self.console.print(f"[red]{indent}{escape(trial.user_attrs['error'])}[/]",
                                soft_wrap=True)
+
+    def _row(self, cells: list[str], params: str) -> str:
+        """Prints a trial's figures, and its settings beside them or on a line below; returns
+        the indent of that line (under the state column, side by side)."""
+        wide = bool(self._widths) and self.console.width >= WIDE
+        if self._widths and all(Text.from_markup(cell).cell_len <= width
+                                for cell, width in zip(cells, self._widths)):
+            table = self._table(header=False)
+            table.add_row(*cells, *([params] if wide else []))
+            indent = " " * (self._widths[0] + 2)
+        else:  # too narrow, or a figure wider than its column: each on a row of its own
+            heading = f"{t(self.lang, 'live.col.trial')} {cells[0]}"
+            table = one_row_each(self._table(header=False, columns=False), [(heading, ""), *(
+                (t(self.lang, f"live.col.{name}"), cell)
+                for (name, _, _), cell in zip(COLUMNS[1:], cells[1:]))])
+            wide, indent = False, "  "
+        self.console.print(table)
+        if not wide:
+            self.console.print(f"[dim]{indent}{params}[/]", soft_wrap=True)
+        return indent
 
     def _figure(self, value: float, spec: str) -> str:
         return number(value, spec, self.lang) if math.isfinite(value) else "—"
