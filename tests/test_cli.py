@@ -1102,6 +1102,27 @@ def test_a_recipe_every_setting_of_which_is_given_again_is_said_to_change_nothin
 
 
 
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 200])
+def test_the_recipe_list_breaks_lines_only_between_words_and_flags(width, monkeypatch):
+    """Hunt: at 60 columns `--recipe list` folded "--filters" / "32,64,128,2" / "56 --dense";
+    a flag and its value stay on one line, every word whole, a paragraph a recipe where
+    the table cannot keep them so."""
+    from mnistlab.cli import common, train
+    from mnistlab.recipes import RECIPES
+
+    shown = io.StringIO()
+    monkeypatch.setattr(train, "stdout", Console(file=shown, width=width))
+    assert main(["train", "--recipe", "list"]) == 0
+    text = shown.getvalue()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    for recipe in RECIPES.values():
+        for pair in (common.as_flag(k, v) for k, v in recipe.settings.items()):
+            assert pair in text, (pair, text)  # on one line
+        for word in f"{recipe.name} {recipe.goal} {recipe.measured}".split():
+            assert word in text, (word, text)
+    assert ("┃ settings" in text) == (width >= 100)  # a table, or a paragraph each
+
+
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
 def test_a_terminal_without_unicode_gets_escapes_not_a_traceback(encoding, tiny_idx_dir,
                                                                  tmp_path):

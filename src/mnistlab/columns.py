@@ -45,13 +45,16 @@ def across_widths(columns: Mapping[str, str | Sequence[str]], space: int, *,
     wanted = [(i, widest(values, "\n"), name in breaks)
               for i, (name, values) in enumerate(cells.items())]
     wanted += [(i, widest([name], "\n"), False) for i, name in enumerate(cells)]
-    for index, whole, partly in wanted:  # whole values, then headings
-        room = space - border - sum(widths)
-        if widths[index] < whole <= widths[index] + room:
-            widths[index] = whole
-        elif partly and widths[index] < whole:  # rows of names: each line saved counts
-            widths[index] += room
-        # a figure is all or nothing: one half-unwrapped gains no line
+    for index, whole, partly in wanted:  # whole figures, then headings
+        if not partly and widths[index] < whole <= widths[index] + space - border - sum(widths):
+            widths[index] = whole  # a figure is all or nothing: half-unwrapped, no line saved
+    # what is left goes to the wrapping columns still short, by what each lacks: in rows of
+    # words every line saved counts
+    lacking = {i: whole - widths[i] for i, whole, partly in wanted if partly and
+               widths[i] < whole}
+    room, total = space - border - sum(widths), sum(lacking.values())
+    for index, short in lacking.items():
+        widths[index] += min(short, room * short // total)
     return widths
 
 

@@ -163,14 +163,39 @@ def _list_recipes(args: argparse.Namespace) -> int:
     if asked:
         raise MnistlabError(f"--recipe list shows the recipes and trains nothing; leave "
                             f"out {', '.join(asked)} (or give a recipe's name)")
-    table = Table(title="recipes (mnistlab train --recipe NAME; flags still override)")
-    for column in ("recipe", "tuned for", "measured", "settings"):
-        table.add_column(column, overflow="fold")  # cut to "--augment rotate=10,scale=0…"
-    for recipe in RECIPES.values():
-        table.add_row(recipe.name, recipe.goal, recipe.measured,
-                      " ".join(as_flag(k, v) for k, v in recipe.settings.items()))
+    title = "recipes (mnistlab train --recipe NAME; flags still override)"
+    rows = [(recipe.name, recipe.goal, recipe.measured,
+             [as_flag(k, v) for k, v in recipe.settings.items()]) for recipe in RECIPES.values()]
+    headings = ("recipe", "tuned for", "measured", "settings")
+    columns = {h: [row[i] if i < 3 else " ".join(row[3]) for row in rows]
+               for i, h in enumerate(headings)}  # a name never breaks, text at its spaces,
+    widths = across_widths(columns, stdout.width, breaks={  # settings between flags only
+        "recipe": "\n", "tuned for": " ", "measured": " ", "settings": " (?=--)"})
+    if not widths:  # each recipe a paragraph: rich folded "--filters 32,64,128,2" / "56"
+        stdout.print(f"[bold]{title}[/]")
+        for name, goal, measured, settings in rows:
+            stdout.print(f"\n[bold]{name}[/]\ntuned for: {escape(goal)}\n"
+                         f"measured: {escape(measured)}\n"
+                         f"settings:\n{_packed(settings, stdout.width)}")
+        return 0
+    table = Table(title=title)
+    for heading, width in zip(headings, widths):
+        table.add_column(heading, width=width, overflow="fold")
+    for name, goal, measured, settings in rows:
+        table.add_row(name, goal, measured, _packed(settings, widths[3]))
     stdout.print(table)
     return 0
+
+
+def _packed(pairs: list[str], width: int) -> str:
+    """`--flag value` pairs on lines of at most `width`, each pair whole (rich broke lines at
+    any space: "--label-smo" / "othing 0.1" with fold, "--dense" / "256" without)."""
+    lines = [""]
+    for pair in pairs:
+        if lines[-1] and len(lines[-1]) + 1 + len(pair) > width:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {pair}".lstrip()
+    return "\n".join(lines)
 
 
 def run_train(args: argparse.Namespace) -> int:
