@@ -756,6 +756,30 @@ def test_narrow_tables_keep_names_and_folders_whole(monkeypatch, tmp_path, share
         if line.count("│") == 3)
 
 
+@pytest.mark.parametrize("width", [40, 60, 80, 200])
+def test_data_info_lists_counts_that_cannot_be_misread(width, monkeypatch, shared_datasets,
+                                                        capsys):
+    """Hunt: per-class counts joined with ", " read "5,923, 6,742," at 40 columns (a class
+    named "T-shirt, top" split alike); --json keeps its lists."""
+    from mnistlab.cli import data
+
+    shown = io.StringIO()
+    monkeypatch.setattr(data, "stdout", Console(file=shown, width=width))
+    assert main(["data", "info", "mnist", "--data-dir", str(shared_datasets)]) == 0
+    cells: dict[str, str] = {}
+    last = ""
+    for line in shown.getvalue().splitlines():
+        if line.count("│") == 3:
+            _, key, value, _ = line.split("│")
+            last = key.strip() or last
+            cells[last] = f"{cells.get(last, '')} {value.strip()}".strip()
+    counts = cells["train per class"].split("; ")
+    assert counts[:2] == ["5,923", "6,742"] and len(counts) == 10
+    assert cells["classes"] == "; ".join(map(str, range(10)))
+    assert main(["data", "info", "mnist", "--data-dir", str(shared_datasets), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["train per class"][:2] == [5923, 6742]
+
+
 def test_json_stays_json_on_an_output_that_is_not_utf8(trained_run):
     """Hunt: under PYTHONIOENCODING=ascii (or a Latin-1 terminal), `doctor --json --lang es`
     wrote "1 \\xe9poca", no JSON escape, and every reader failed on it."""

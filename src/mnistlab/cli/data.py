@@ -128,12 +128,13 @@ def _read_first(found: tuple[Path, str] | None) -> str:
 
 
 def _cell(value: Any) -> str:
-    """A table cell a reader reads: lists joined, tables one `key: value` per line."""
+    """A table cell a reader reads: lists joined by "; " (", " read "5,923, 6,742" as four
+    counts, and split a class named "T-shirt, top"), tables one `key: value` per line."""
     if isinstance(value, dict):
         return "\n".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}"
                          for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return ", ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in value)
+        return "; ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in value)
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
