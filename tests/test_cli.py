@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from rich.console import Console
+from spanish import english_in
 
 from mnistlab.cli import main
 from mnistlab.cli.train import report_table
@@ -98,6 +99,13 @@ def test_evaluate_prints_the_report_under_a_one_line_heading(trained_run, capsys
     for row in ("class-9", "accuracy", "macro avg", "weighted avg"):
         assert row in text
     assert "precision" in text and "support" in text
+    # hunt: evaluate had no --lang; its table, heading and caption were English only
+    assert main(["evaluate", str(trained_run), "--split", "val", "--lang", "es"]) == 0
+    said = capsys.readouterr().out
+    assert said.splitlines()[0] == f"{trained_run} en la partición de validación (100 imágenes)"
+    for words in ("precisión", "soporte", "media macro", "media ponderada", "exactitud 0,"):
+        assert words in said
+    assert english_in(said) == [] and not re.search(r"\d\.\d{4}", said)
 
 
 def test_the_report_table_fits_fifty_columns():

@@ -16,7 +16,7 @@ from .. import files, interrupt
 from ..columns import across_widths, one_row_each
 from ..config import SETTINGS, TrainConfig, absolute_dir
 from ..errors import MnistlabError
-from ..messages import t
+from ..messages import class_names, number, t
 from .common import (
     RUN_DIR_HELP,
     add_config_flags,
@@ -389,6 +389,7 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average the softmax over shifted (and, where trained so, mirrored) "
                    "copies of each image (default: as the run was trained, its --tta)")
+    add_lang(p, "the table's (--json keeps its keys and class names)")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -456,17 +457,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
                               indent=2))
         return 0
     # the heading is a line of its own: as a table title it wrapped in the table's width
-    with_tta = f", test-time augmentation over {views} views" if views else ""
-    stdout.print(f"[bold]{escape(str(run_dir))}[/] on the {args.split} split ({len(y):,} "
-                 f"images{with_tta})", soft_wrap=True)
-    stdout.print(report_table(report, stdout.width))
-    stdout.print(f"accuracy [bold]{result.accuracy:.4f}[/]  loss {result.loss:.4f}")
+    lang = args.lang
+    with_tta = t(lang, "eval.tta", views=views) if views else ""
+    stdout.print(t(lang, "eval.heading", run=f"[bold]{escape(str(run_dir))}[/]",
+                   split=t(lang, f"live.split.{args.split}"), n=len(y), tta=with_tta),
+                 soft_wrap=True)
+    stdout.print(report_table(report, stdout.width, lang))
+    stdout.print(t(lang, "eval.result", acc=result.accuracy, loss=result.loss))
     if members:
-        print_members(members)
+        print_members(members, lang)
     return 0
 
 
-def report_table(report: ClassificationReport, space: int = 80) -> Table:
+def report_table(report: ClassificationReport, space: int = 80, lang: str = "en") -> Table:
     """The classification report as scikit-learn prints it: a row per class, then accuracy
     and the two averages. No side borders, so that it fits 50 columns without wrapping. A
     long class name wraps at its spaces; below the width of its figures side by side (about
@@ -478,36 +481,41 @@ def report_table(report: ClassificationReport, space: int = 80) -> Table:
     # no space outside the edge columns: with one there, rich drew a first column of fixed
     # width a character narrower than asked (its padding counted once)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True,
-                  caption="recall = per-class accuracy; 0/0 shows as 0; the macro average "
-                  "leaves out a class with no image and no prediction")
+                  caption=t(lang, "eval.caption"))
 
     def figures(s: ClassScores) -> list[str]:
-        return [f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}", f"{s.support:,}"]
+        return [number(s.precision, ".4f", lang), number(s.recall, ".4f", lang),
+                number(s.f1, ".4f", lang), number(s.support, ",", lang)]
 
-    rows = [(escape(name), figures(s)) for name, s in report.classes.items()]  # "[bold]b"
-    accuracy = ["", "", f"{report.accuracy:.4f}", f"{report.macro_avg.support:,}"]
-    averages = [("macro avg", figures(report.macro_avg)),
-                ("weighted avg", figures(report.weighted_avg))]
-    headings = ("precision", "recall", "f1", "support")
-    every = [*rows, ("accuracy", accuracy), *averages]
-    columns = {"class": [name for name, _ in every],
+    names = class_names(list(report.classes), lang)  # Fashion-MNIST's clothes in Spanish
+    rows = [(escape(name), figures(s)) for name, s in zip(names, report.classes.values())]
+    accuracy = ["", "", number(report.accuracy, ".4f", lang),
+                number(report.macro_avg.support, ",", lang)]
+    said = {key: t(lang, f"eval.{key}") for key in ("class", "precision", "recall", "f1",
+                                                     "support", "accuracy", "macro", "weighted")}
+    averages = [(said["macro"], figures(report.macro_avg)),
+                (said["weighted"], figures(report.weighted_avg))]
+    headings = tuple(said[key] for key in ("precision", "recall", "f1", "support"))
+    every = [*rows, (said["accuracy"], accuracy), *averages]
+    columns = {said["class"]: [name for name, _ in every],
                **{h: [row[i] for _, row in every] for i, h in enumerate(headings)}}
     # between two columns, a space of padding and a space of rule
-    widths = across_widths(columns, space, border=2 * len(columns) - 2, breaks={"class": " "})
+    widths = across_widths(columns, space, border=2 * len(columns) - 2,
+                           breaks={said["class"]: " "})
     if not widths:  # each figure on a row of its own, under its class
         def each(named: list[tuple[str, list[str]]]) -> list[tuple[str, str]]:
             return [pair for name, row in named
                     for pair in ((name, ""), *((f"  {h}", v) for h, v in zip(headings, row)))]
 
-        return one_row_each(table, [*each(rows), ("accuracy", accuracy[2]),
-                                    ("  support", accuracy[3]), *each(averages)])
-    table.add_column("class", width=widths[0], overflow="fold")
+        return one_row_each(table, [*each(rows), (said["accuracy"], accuracy[2]),
+                                    (f"  {said['support']}", accuracy[3]), *each(averages)])
+    table.add_column(said["class"], width=widths[0], overflow="fold")
     for column, width in zip(headings, widths[1:]):
         table.add_column(column, justify="right", width=width, no_wrap=True)
     for name, row in rows:
         table.add_row(name, *row)
     table.add_section()
-    table.add_row("accuracy", *accuracy, style="bold")
+    table.add_row(said["accuracy"], *accuracy, style="bold")
     for name, row in averages:
         table.add_row(name, *row)
     return table
