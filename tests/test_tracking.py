@@ -720,6 +720,77 @@ def test_a_pruned_trial_is_marked_as_such(tmp_path, tiny_idx_dir, server, lang, 
     assert [s.value for s in hparams.Scalars("accuracy/val")] == pytest.approx([0.31])
 
 
+def finished_trial(number: int, values: dict[int, float], *, status: str = "complete"):
+    """A complete trial as a search's storage holds it (`status`: its training's end)."""
+    import optuna
+
+    trial = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.COMPLETE, params={"lr": 0.01 + number / 100},
+        distributions={"lr": optuna.distributions.FloatDistribution(0.001, 0.1, log=True)},
+        value=0.0 if status == "diverged" else values[max(values)],
+        intermediate_values=values,
+        user_attrs={"status": status, "epochs": len(values), "seconds": 1.5})
+    trial.number = number
+    return trial
+
+
+def search_log_in(out: Path, name: str, data: Path, loggers=("mlflow",)) -> SearchLog:
+    """A search's driver logging into the folder's own store (`out`/mlflow.db)."""
+    from mnistlab.tune.space import load_space
+
+    space = out.parent / "space.toml"
+    space.write_text(SPACE.format(data=data))
+    out.mkdir(exist_ok=True)
+    return SearchLog(Tracking(loggers, out), name, load_space(str(space)), {"trials": 4})
+
+
+def test_tune_workers_sharing_a_folder_log_one_parent_and_each_child_once(
+        tmp_path, tiny_idx_dir, monkeypatch):
+    """docs/tune.md runs several workers on one folder: each one's end logged the trials the
+    others had logged (read at its start, never again), and the retrained run twice (one
+    parent, 15 children for 9 trials)."""
+    import types
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "tune"
+    first, second = (search_log_in(out, "shared", tiny_idx_dir),
+                     search_log_in(out, "shared", tiny_idx_dir))
+    trials = [finished_trial(n, {1: 0.5 + n / 10, 2: 0.6 + n / 10}) for n in range(4)]
+    for log, trial in zip((first, second, first, second), trials, strict=True):
+        log.trial_finished(trial)  # each worker's own trials, as they finish
+    retrained = out / "retrain" / "best-seed0"
+    train(tiny_config(tiny_idx_dir, epochs=1), out=retrained)
+    result = types.SimpleNamespace(trials=trials, retrained=[types.SimpleNamespace(
+        out=str(retrained))], compared=[], best=trials[3])
+    first.finish(result)  # the report: one worker after the other, each with every trial
+    second.finish(result)
+    client = MlflowClient(files.sqlite_url(out / "mlflow.db"))
+    runs = client.search_runs([client.get_experiment_by_name("shared").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("mnistlab.kind") == "search"]
+    keys = sorted(r.data.tags["mnistlab.key"] for r in runs if r is not parent)
+    assert keys == ["retrain-best-seed0", "trial-0", "trial-1", "trial-2", "trial-3"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs if r is not parent} == {
+        parent.info.run_id}
+
+
+def test_a_worker_finds_or_makes_the_parent_only_while_no_other_does(tmp_path, tiny_idx_dir,
+                                                                    monkeypatch):
+    """Two workers started together on one folder each made a parent run: a lock in the
+    folder lets one look for it, and make it, at a time."""
+    from mnistlab.config import MLFLOW_LOCK
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "tune"
+    log = search_log_in(out, "locked", tiny_idx_dir)
+    with files.exclusive(out / MLFLOW_LOCK, "another worker's logging"):
+        finding = threading.Thread(target=log.parent)
+        finding.start()
+        finding.join(2)
+        assert finding.is_alive() and log.run_id is None  # waits its turn
+    finding.join(60)
+    assert log.run_id is not None
+
+
 # --- off the happy path ------------------------------------------------------------------------
 class Proxy:
     """A TCP relay to the tracking server: closing it is the network going away mid-run."""

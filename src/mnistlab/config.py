@@ -60,7 +60,10 @@ LOGGERS = ("tensorboard", "mlflow")  # --log: where runs are also logged (tracki
 TENSORBOARD_FOLDER = "tensorboard"
 MLFLOW_STORE = "mlflow.db"  # the embedded MLflow store, when no tracking URI is given
 MLFLOW_ARTIFACTS = "mlartifacts"
-TRACKING_ENTRIES = frozenset({TENSORBOARD_FOLDER, MLFLOW_STORE, MLFLOW_ARTIFACTS,
+# held while a study's or search's driver finds its parent run or logs a child: tune workers
+# sharing a folder share that parent, and each logged the other's trials a second time
+MLFLOW_LOCK = ".mlflow.lock"
+TRACKING_ENTRIES = frozenset({TENSORBOARD_FOLDER, MLFLOW_STORE, MLFLOW_ARTIFACTS, MLFLOW_LOCK,
                               *(MLFLOW_STORE + end for end in ("-journal", "-wal", "-shm"))})
 # Seeds are below 2**62: torch takes seeds below 2**64 and train.py adds to them (data_seed + 11,
 # epoch seeds reduced mod 2**63 - 1) and a study counts up from the base seed, so 2**62 leaves

@@ -17,12 +17,14 @@ epoch by epoch, through the hooks.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import check_loggers, load_config
+from .. import files
+from ..config import MLFLOW_LOCK, check_loggers, load_config
 from ..errors import MnistlabError
 from ..messages import t
 from ..records import code_version
@@ -123,7 +125,12 @@ def _readable(label: str) -> str:
 
 class _ParentLog:
     """A job's parent MLflow run, found again when the job resumes (by its folder tag), and
-    the keys of the children it already holds."""
+    the keys of the children it already holds.
+
+    `mnistlab tune` workers sharing one folder share its parent: each finds or makes it, and
+    logs a child, holding the folder's MLFLOW_LOCK, and looks in the store (not at what it
+    read at its start) for a child before logging it. Two started together made two parents,
+    and each logged the other's trials again at its end."""
 
     def __init__(self, tracking: Tracking, experiment: str, kind: str,
                  params: dict[str, Any]) -> None:
@@ -133,11 +140,61 @@ class _ParentLog:
         self.run_id: str | None = None
         self.logged: set[str] = set()
         self.unended: dict[str, Any] = {}  # key -> a child whose logging was cut short
+        self._holding = False  # the folder's MLFLOW_LOCK, by this object
+        self._fresh = False  # and `logged` read from the store since: no other writer added
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        """The folder's parent and its children to this process alone (reentrant)."""
+        if self._holding or self.store is None:
+            yield
+            return
+        with files.exclusive(self.tracking.out / MLFLOW_LOCK, "MLflow logging", wait=True):
+            self._holding = True
+            try:
+                yield
+            finally:
+                self._holding = self._fresh = False
+
+    @contextlib.contextmanager
+    def all_at_once(self) -> Iterator[None]:
+        """alone(), with the children read once: a job's end looks for what is missing among
+        hundreds of them in one query, not one each."""
+        with self.alone():
+            if self.store is not None and self.parent() is not None and not self._fresh:
+                self._read_children()
+            yield
+
+    def _read_children(self) -> None:
+        children = self.store.find(self.experiment, KIND_TAG, f"{self.kind}-child",
+                                   parent=self.run_id)
+        self.logged = {r.data.tags.get(ml.KEY_TAG, "") for r in children}
+        whole = {r.data.tags.get(ml.KEY_TAG, "") for r in children if r.info.status in ml.WHOLE}
+        self.unended = {r.data.tags.get(ml.KEY_TAG, ""): r for r in children
+                        if r.data.tags.get(ml.KEY_TAG, "") not in whole}
+        self._fresh = True
+
+    def _look_up(self, key: str) -> None:
+        """`key`'s child as the store holds it now (under alone()): another worker on this
+        folder may have logged it, or completed it, since this one read its children."""
+        if self._fresh or key in self.logged and key not in self.unended:
+            return
+        found = [r for r in self.store.find(self.experiment, ml.KEY_TAG, key, parent=self.run_id)
+                 if r.data.tags.get(KIND_TAG) == f"{self.kind}-child"]
+        if found:
+            self.logged.add(key)
+            self.unended.pop(key, None)
+            if not any(r.info.status in ml.WHOLE for r in found):
+                self.unended[key] = found[0]
 
     def parent(self) -> str | None:
         """The parent run, made (or found) at first use: after the job checked its folder."""
         if self.store is None or self.run_id is not None:
             return self.run_id
+        with self.alone():  # two workers started together made two parents
+            return self._find_or_make_parent()
+
+    def _find_or_make_parent(self) -> str | None:
         self.experiment = self.store.experiment(self.name)
         folder = str(self.tracking.out.resolve())
         found = [r for r in self.store.find(self.experiment, ml.FOLDER_TAG, folder)
@@ -150,11 +207,7 @@ class _ParentLog:
             self.store.log(self.run_id, tags={
                 f"mnistlab.now.{k}": v for k, v in ml.params_of(self.params).items()
                 if k in held and held[k] != v})  # as written: lists as 16,8, None as ""
-            children = self.store.find(self.experiment, KIND_TAG, f"{self.kind}-child",
-                                       parent=self.run_id)
-            self.logged = {r.data.tags.get(ml.KEY_TAG, "") for r in children}
-            self.unended = {r.data.tags.get(ml.KEY_TAG, ""): r for r in children
-                            if r.info.status not in ml.WHOLE}
+            self._read_children()
         else:
             self.run_id = self.store.start(self.experiment,
                                            t(self.tracking.lang, f"tracking.run.{self.kind}",
@@ -162,16 +215,19 @@ class _ParentLog:
                                            {KIND_TAG: self.kind, ml.FOLDER_TAG: folder,
                                             "mnistlab.version": code_version()})
             self.store.log(self.run_id, params=self.params)
+            self._fresh = True  # no child yet, and none while this process holds the lock
         return self.run_id
 
     def folder_child(self, key: str, label: str, folder: Path) -> None:
         """A finished run folder as a child, once: completed where its logging was cut short."""
-        if key in self.unended:
-            ml.complete_run(self.store, self.unended.pop(key), folder, self.tracking.lang)
-        elif key not in self.logged:
-            ml.log_folder(self.store, self.experiment, folder, label, parent=self.run_id,
-                          tags=self.child_tags(key), lang=self.tracking.lang)
-            self.logged.add(key)
+        with self.alone():
+            self._look_up(key)
+            if key in self.unended:
+                ml.complete_run(self.store, self.unended.pop(key), folder, self.tracking.lang)
+            elif key not in self.logged:
+                ml.log_folder(self.store, self.experiment, folder, label, parent=self.run_id,
+                              tags=self.child_tags(key), lang=self.tracking.lang)
+                self.logged.add(key)
 
     def child_tags(self, key: str, **more: str) -> dict[str, str]:
         return {KIND_TAG: f"{self.kind}-child", ml.KEY_TAG: key, **more}
@@ -210,9 +266,10 @@ class StudyLog(_ParentLog):
     def finish(self, trained: Iterable[tuple[str, RunLabel, Path]]) -> None:
         """Every trained run (key, label, folder), those a resumed study trained before
         included, then the report as the parent's artifacts."""
-        for key, label, folder in trained:
-            if (folder / "summary.json").is_file():
-                self.run_finished(key, label, folder)
+        with self.all_at_once():
+            for key, label, folder in trained:
+                if (folder / "summary.json").is_file():
+                    self.run_finished(key, label, folder)
         self.end(STUDY_FILES, [])
 
 
@@ -226,18 +283,24 @@ class SearchLog(_ParentLog):
 
     def trial_finished(self, trial: Any, *_: Any) -> None:
         """A finished (complete or pruned) trial; the signature of `search`'s on_trial."""
-        state = trial.state.name
-        if state not in ("COMPLETE", "PRUNED"):
+        if trial.state.name not in ("COMPLETE", "PRUNED"):
             return
+        state = trial.state.name
         config = trial_config(self.spec, trial)
         values = dict(trial.intermediate_values)
         if self.tracking.tensorboard:
             logdir = self.tracking.out / tb.SUBFOLDER / f"trial-{trial.number:04d}"
             if not logdir.exists():
                 tb.log_trial(logdir, config.to_dict(), values, state, trial.value)
+        if self.store is not None:
+            with self.alone():
+                self._log_trial(trial, state, config, values)
+
+    def _log_trial(self, trial: Any, state: str, config: Any, values: dict[int, float]) -> None:
         key = f"trial-{trial.number}"
-        if self.store is None or self.parent() is None:
+        if self.parent() is None:
             return
+        self._look_up(key)
         cut = self.unended.pop(key, None)  # started, then the server went away
         if key in self.logged and cut is None:
             return
@@ -266,10 +329,11 @@ class SearchLog(_ParentLog):
     def finish(self, result: TuneResult) -> None:
         """Trials not yet logged (a resumed search, other workers'), the retrained runs, then
         the report as the parent's artifacts and the best value as its metric."""
-        for trial in result.trials:
-            self.trial_finished(trial)
-        for run in [*result.retrained, *result.compared]:
-            self._retrained(Path(run.out))
+        with self.all_at_once():  # as the store holds them now: other workers' logged too
+            for trial in result.trials:
+                self.trial_finished(trial)
+            for run in [*result.retrained, *result.compared]:
+                self._retrained(Path(run.out))
         best = ([("best/val_accuracy", result.best.value, result.best.number)]
                 if result.best is not None else [])
         self.end(SEARCH_FILES, best)
