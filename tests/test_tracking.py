@@ -791,6 +791,31 @@ def test_a_worker_finds_or_makes_the_parent_only_while_no_other_does(tmp_path, t
     assert log.run_id is not None
 
 
+def test_a_diverged_trial_is_logged_diverged_not_complete(tmp_path, tiny_idx_dir, monkeypatch):
+    """trials.csv says `diverged`, and a diverged train run ends FAILED in MLflow: a trial
+    that diverged (complete, scored 0) was an ordinary complete trial in MLflow and in
+    TensorBoard's HParams."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "tune"
+    log = search_log_in(out, "diverging", tiny_idx_dir, BOTH)
+    log.trial_finished(finished_trial(0, {1: 0.1, 2: 0.1}, status="diverged"))
+    log.trial_finished(finished_trial(1, {1: 0.4, 2: 0.7}))
+    client = MlflowClient(files.sqlite_url(out / "mlflow.db"))
+    experiment = client.get_experiment_by_name("diverging").experiment_id
+    (bad,) = client.search_runs([experiment], "tags.`mnistlab.trial` = '0'")
+    (good,) = client.search_runs([experiment], "tags.`mnistlab.trial` = '1'")
+    assert (bad.info.status, bad.info.run_name) == ("FAILED", "trial 0 (diverged)")
+    assert bad.data.tags["mnistlab.state"] == bad.data.tags["mnistlab.status"] == "diverged"
+    assert (good.info.status, good.data.tags["mnistlab.state"]) == ("FINISHED", "complete")
+    for number, state in ((0, "diverged"), (1, "complete")):
+        seen = events(out / "tensorboard" / f"trial-{number:04d}")
+        start = plugin_data_pb2.HParamsPluginData.FromString(
+            seen.PluginTagToContent("hparams")["_hparams_/session_start_info"])
+        assert start.session_start_info.hparams["state"].string_value == state
+
+
 # --- off the happy path ------------------------------------------------------------------------
 class Proxy:
     """A TCP relay to the tracking server: closing it is the network going away mid-run."""

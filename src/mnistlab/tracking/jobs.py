@@ -30,7 +30,7 @@ from ..messages import t
 from ..records import code_version
 from ..study.run import RunLabel
 from ..training import Hook
-from ..tune.search import TuneResult, trial_config
+from ..tune.search import TuneResult, diverged, trial_config
 from . import mlflow_store as ml
 from . import tensorboard as tb
 
@@ -275,7 +275,9 @@ class StudyLog(_ParentLog):
 
 class SearchLog(_ParentLog):
     """A search's trials, logged from the driver as each finishes (`trial_finished`), and the
-    search with its retrained runs at the end (`finish`)."""
+    search with its retrained runs at the end (`finish`). A diverged trial (complete, scored
+    0) is logged as one, FAILED as a diverged run is: it read as an ordinary complete trial
+    beside trials.csv's `diverged`."""
 
     def __init__(self, tracking: Tracking, name: str, spec: Any, params: dict[str, Any]) -> None:
         super().__init__(tracking, name, "search", params)
@@ -285,7 +287,7 @@ class SearchLog(_ParentLog):
         """A finished (complete or pruned) trial; the signature of `search`'s on_trial."""
         if trial.state.name not in ("COMPLETE", "PRUNED"):
             return
-        state = trial.state.name
+        state = "DIVERGED" if diverged(trial) else trial.state.name
         config = trial_config(self.spec, trial)
         values = dict(trial.intermediate_values)
         if self.tracking.tensorboard:
@@ -305,10 +307,12 @@ class SearchLog(_ParentLog):
         if key in self.logged and cut is None:
             return
         pruned = state == "PRUNED"
-        name = t(self.tracking.lang, "tracking.run.pruned" if pruned else "tracking.run.trial",
-                 number=trial.number)
+        named = {"COMPLETE": "trial", "PRUNED": "pruned", "DIVERGED": "diverged"}[state]
+        name = t(self.tracking.lang, f"tracking.run.{named}", number=trial.number)
+        status = trial.user_attrs.get("status")  # the training's, as a run's tag says it
         run_id = cut.info.run_id if cut is not None else self.store.start(self.experiment, name, {
             **ml.run_tags(config, None, code_version()),
+            **({"mnistlab.status": status} if isinstance(status, str) else {}),
             **self.child_tags(key, **{"mnistlab.state": state.lower(),
                                       "mnistlab.pruned": str(pruned).lower(),
                                       "mnistlab.trial": str(trial.number)})}, self.run_id)
@@ -323,7 +327,7 @@ class SearchLog(_ParentLog):
         if cut is not None:
             params, metrics = ml.not_logged(self.store, cut, params, metrics)
         self.store.log(run_id, params=params, metrics=metrics)
-        self.store.end(run_id)
+        self.store.end(run_id, "FAILED" if state == "DIVERGED" else "FINISHED")
         self.logged.add(key)
 
     def finish(self, result: TuneResult) -> None:

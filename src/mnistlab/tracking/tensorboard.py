@@ -170,7 +170,8 @@ def complete_folder(folder: Path, logdir: Path) -> None:
 def log_trial(logdir: Path, settings: dict[str, Any], values: dict[int, float],
               state: str, value: float | None) -> None:
     """A search's trial: its validation accuracy per epoch (what it reported to Optuna), and
-    its settings, state (complete or pruned) and value in HParams."""
+    its settings, state (complete, pruned, or diverged: complete, scored 0) and value in
+    HParams."""
     log = EventLog(logdir)
     for epoch, accuracy in sorted(values.items()):
         log.scalar("accuracy/val", accuracy, epoch)
