@@ -646,8 +646,13 @@ def test_a_stopped_search_ends_its_parent_and_a_resume_tags_what_it_changed(
     run_tune(str(space), out, options=dataclasses.replace(options, trials=3))
     assert parent().info.status == "FINISHED"
     assert parent().data.params["trials"] == "2"
+    # the command, as a study's parent holds it (docs/tracking.md): a search's had none
+    assert parent().data.params["command"] == (
+        f"mnistlab tune {space} --out {out} --trials 2 --retrain-seeds 0 --log mlflow "
+        f"--mlflow-uri {uri}")
     assert {k: v for k, v in parent().data.tags.items() if k.startswith("mnistlab.now.")} == {
-        "mnistlab.now.trials": "3"}  # what changed, and nothing else
+        "mnistlab.now.trials": "3",  # what changed, and nothing else: the command that did
+        "mnistlab.now.command": parent().data.params["command"].replace("-trials 2", "-trials 3")}
 
 
 def test_a_trial_child_cut_short_is_completed_when_the_search_resumes(tmp_path, tiny_idx_dir,

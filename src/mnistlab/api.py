@@ -138,7 +138,8 @@ def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None 
     console = files.StderrConsole(highlight=False, soft_wrap=True)  # as the command's
     shown = _shown_as(display, "display", TrialTable,
                       lambda: TrialTable(spec, console, options.lang)) or _Quiet()
-    log = _search_log(options, spec, out, warn)  # a missing extra: said before training
+    command = _command("tune", source, out, options.flags())
+    log = _search_log(options, spec, out, command, warn)  # a missing extra: said before training
     with _ended_if_stopped(log), contextlib.ExitStack() as made:
         if isinstance(shown, TrialTable) and shown is not display:  # made here: its
             # spinner stops with the search, as the command's
@@ -162,8 +163,7 @@ def run_tune(space: str | os.PathLike | TuneSpec | dict, out: str | Path | None 
                              backend=backend, reporter=shown.retrain_reporter,
                              lang=options.lang)
             with interrupt.listening():  # as the study's report (see run_study)
-                write_tune_report(result, lang=options.lang,
-                                  command=_command("tune", source, out, options.flags()))
+                write_tune_report(result, lang=options.lang, command=command)
             if log is not None:
                 log.finish(result)
     result.seconds = time.perf_counter() - started
@@ -209,7 +209,7 @@ def _checked(options: Any, kind: type) -> Any:
     return options
 
 
-def _search_log(options: TuneOptions, spec: TuneSpec, out: Path,
+def _search_log(options: TuneOptions, spec: TuneSpec, out: Path, command: str,
                 warn: Callable[[str], None] | None) -> Any:
     if not options.log:
         return None
@@ -219,7 +219,7 @@ def _search_log(options: TuneOptions, spec: TuneSpec, out: Path,
                         warn=warn)
     params = {"space": spec.name, "title": spec.title, "trials": options.trials,
               "pruner": options.pruner, "seed": options.seed, "quick": options.quick,
-              "backend": options.placement.backend,
+              "backend": options.placement.backend, "command": command,  # as a study's
               **{f"base.{k}": v for k, v in spec.base.to_dict().items()},
               **{f"space.{p.name}": p.type for p in spec.params}}
     return SearchLog(tracking, options.study_name or spec.name, spec, params)
