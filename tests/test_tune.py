@@ -1131,11 +1131,20 @@ def test_the_closing_line_counts_a_diverged_retrain_instead_of_failing(tmp_path)
     assert ("reentrenada: exactitud de prueba 0,8500 (n=2) · 1 ejecución reentrenada divergió "
             "· informe: ") in spanish and spanish.startswith("carpeta de la búsqueda: ")
     # a trial still running (another worker's) was counted and not named: 7 = 6 + 0
-    states = {"COMPLETE": [object()] * 6, "RUNNING": [object()]}
+    def trial(state, status="completed"):
+        return SimpleNamespace(state=SimpleNamespace(name=state), user_attrs={"status": status})
+
+    states = {"COMPLETE": [trial("COMPLETE")] * 6, "RUNNING": [trial("RUNNING")]}
     result.trials = [trial for found in states.values() for trial in found]
     result.by_state = lambda state: states.get(state, [])
     assert ("7 trials in the study (6 complete, 0 pruned, 1 unfinished (running or waiting); "
             "0 run here)") in _tune_line(result, tmp_path, report=False)
+    # review: two diverged trials were "2 complete"
+    states["COMPLETE"][:2] = [trial("COMPLETE", "diverged")] * 2
+    assert ("7 trials in the study (4 complete, 0 pruned, 2 diverged, 1 unfinished (running or "
+            "waiting); 0 run here)") in _tune_line(result, tmp_path, report=False)
+    assert "(4 completos, 0 podados, 2 divergidos, 1 sin terminar" in _tune_line(
+        result, tmp_path, report=False, lang="es")
 
 
 def test_data_that_is_not_there_is_one_line_before_any_trial(tmp_path, caplog):

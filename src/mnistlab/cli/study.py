@@ -218,10 +218,10 @@ def run_tune(args: argparse.Namespace) -> int:
 
 
 def _tune_line(result: TuneResult, out: Path, report: bool, lang: str = "en") -> str:
-    from ..report.tune import other_counts  # the report's words for the others
+    from ..report.tune import complete_count, other_counts  # the report's counts
 
     line = t(lang, "cli.tune_done", out=escape(str(out)), n=len(result.trials),
-             complete=len(result.by_state("COMPLETE")), pruned=len(result.by_state("PRUNED")),
+             complete=complete_count(result), pruned=len(result.by_state("PRUNED")),
              others=other_counts(result, lang), here=result.ran_here)  # 7 in all: 6 + 0 named
     if result.best is not None:
         line += t(lang, "cli.tune_best", number=result.best.number, value=result.best.value)

@@ -140,7 +140,7 @@ def _method(doc: Document, result: TuneResult, lang: str) -> None:
     doc.add(Paragraph(t(lang, intro, seed=result.seed)))
     doc.add(Paragraph(t(lang, f"tune.pruner.{result.pruner}", max_epochs=max_epochs(spec))))
     doc.add(Paragraph(t(lang, "tune.counts", total=len(result.trials),
-                        complete=len(result.by_state("COMPLETE")),
+                        complete=complete_count(result),
                         pruned=len(result.by_state("PRUNED")), others=other_counts(result, lang),
                         target=result.target, storage=result.storage,
                         study=result.study_name)))
@@ -242,13 +242,20 @@ def _retrain(doc: Document, result: TuneResult, lang: str) -> None:
                                       if compare.note else ""))))
 
 
+def complete_count(result: TuneResult) -> int:
+    """The trials complete and not diverged (a diverged one is counted apart: the closing line
+    said "2 complete" of two trials the table called diverged)."""
+    return sum(1 for trial in result.by_state("COMPLETE") if not diverged(trial))
+
+
 def other_counts(result: TuneResult, lang: str) -> str:
-    """', 1 failed, 2 interrupted': the trials neither complete nor pruned, each kind named
-    (a Ctrl-C is not a failure), the kinds with none left out."""
+    """', 1 diverged, 1 failed, 2 interrupted': the trials neither complete nor pruned, each
+    kind named (a Ctrl-C is not a failure), the kinds with none left out."""
     failed = result.by_state("FAIL")
     cut = sum(1 for trial in failed if was_cut(trial))
     lost = sum(1 for trial in failed if lost_retry(trial, result.trials) is not None)
-    counts = {"fail": len(failed) - cut - lost, "cut": cut, "lost": lost,
+    counts = {"diverged": len(result.by_state("COMPLETE")) - complete_count(result),
+              "fail": len(failed) - cut - lost, "cut": cut, "lost": lost,
               "unfinished": len(result.by_state("RUNNING")) + len(result.by_state("WAITING"))}
     return "".join(f", {t(lang, f'tune.count.{kind}', n=n)}" for kind, n in counts.items() if n)
 
