@@ -27,13 +27,15 @@ def mnistlab(*args: str) -> list[str]:
 
 
 def signal_when(cmd: list[str], ready: Callable[[], bool], signum: int, *, settle: float = 0.3,
-                start_timeout: float = 600) -> tuple[int, str, float]:
+                start_timeout: float = 600, env: dict[str, str] | None = None
+                ) -> tuple[int, str, float]:
     """Run `cmd` in a session of its own, wait until `ready()`, then `settle` seconds more,
     and send `signum` to its whole process group. (exit code, stderr, seconds to exit).
     `start_timeout` catches a run that never gets there, not a slow one: a first epoch of
-    3,750 steps took over 180 s on a 2-core host shared with two trainings."""
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    3,750 steps took over 180 s on a 2-core host shared with two trainings. `env`: added to
+    the environment."""
+    proc = subprocess.Popen(cmd, env={**ENV, **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.time() + start_timeout
         while not ready():

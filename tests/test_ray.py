@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -440,6 +441,58 @@ def test_a_study_stopped_here_and_resumed_on_a_cluster_leaves_no_checkpoint(
     assert done.returncode == 0, done.stderr
     assert (out / "results.csv").is_file()
     assert list(out.glob("*/*/checkpoint.pt")) == [], left
+
+
+def _scratch_checkpoints(since: float) -> list[Path]:
+    """Epoch checkpoints written since `since` in the scratch folders of Ray tasks on this
+    machine (train_unit_task's)."""
+    found = []
+    for path in Path(tempfile.gettempdir()).glob("mnistlab-unit-*/*/*/checkpoint.pt"):
+        try:
+            if path.stat().st_mtime >= since:
+                found.append(path)
+        except OSError:  # its task ended meanwhile
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_a_study_stopped_on_a_cluster_keeps_its_epochs_and_resumes_from_them(
+        ray_cluster, tmp_path, shared_datasets):
+    """Ctrl-C at the driver cancelled the running tasks, whose epoch checkpoints lived in a
+    scratch folder on their worker: every epoch they had trained was lost and the next
+    attempt started them at epoch 0 (hunt), where `study --help` promises that an interrupted
+    run continues from its last epoch, as it does locally. The tasks now stop after their
+    step and send their checkpoint home; the next attempt resumes from it."""
+    import torch
+    from test_interrupt import signal_when
+    from tiny_study import write_tiny_study
+
+    from mnistlab.records import EpochRecord
+    from mnistlab.runs import metrics_csv
+
+    study = write_tiny_study(tmp_path / "tiny.toml", shared_datasets)
+    study.write_text(study.read_text().replace("epochs = 3\n", "epochs = 30\n"))
+    out = tmp_path / "study"
+    cmd = [sys.executable, "-m", "mnistlab", "study", str(study), "--quiet", "--out", str(out),
+           "--backend", "ray", "--address", ray_cluster.address]
+    started = time.time()
+    code, err, _ = signal_when(cmd, lambda: bool(_scratch_checkpoints(started)),
+                               signal.SIGINT, settle=0.0, env=ray_cluster.env)
+    assert code == 130 and "Traceback" not in err, err
+    kept = list(out.glob("cohorts/*/checkpoint.pt")) + list(out.glob("runs/*/checkpoint.pt"))
+    assert kept, f"no epoch checkpoint came home: {sorted(p.name for p in out.iterdir())}"
+    trained = [metrics_csv([EpochRecord.from_row(row) for row in history])
+               for path in kept
+               for history in torch.load(path, weights_only=False)["histories"]]
+    assert all(len(history.splitlines()) > 1 for history in trained)  # an epoch at least
+    done = subprocess.run(cmd, env={**os.environ, **ray_cluster.env}, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    # resumed, not trained again: each run's first epochs are those kept, to their timings
+    finished = [path.read_text() for path in out.glob("runs/*/metrics.csv")]
+    assert all(any(f.startswith(history) for f in finished) for history in trained)
+    assert list(out.glob("*/*/checkpoint.pt")) == []
 
 
 @pytest.mark.slow
