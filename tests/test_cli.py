@@ -843,6 +843,10 @@ def test_the_summary_table_keeps_every_figure_whole_on_a_narrow_terminal(width, 
     common.print_summary(summary, None, lang="es")  # cut in two rows ("s" / "entren.")
     if "┃" not in shown.getvalue():
         assert "s entren." in shown.getvalue() and "exact. val." in shown.getvalue()
+    shown.truncate(0), shown.seek(0)  # hunt: and on two lines where it has room for one
+    monkeypatch.setattr(common, "stdout", Console(file=shown, width=200))
+    common.print_summary(summary, None, lang="es")
+    assert "┃ exact. val. ┃" in shown.getvalue()
 
 
 COMMAND_NAMES = "train, evaluate, data, doctor, study, tune, predict, export, completion"

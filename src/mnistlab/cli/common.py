@@ -312,7 +312,12 @@ def print_summary(summary: RunSummary, out: Path | None, lang: str = "en") -> No
              t(lang, "live.col.train_running"): pct(summary.train_accuracy_running),
              t(lang, "live.col.val"): pct(summary.val_accuracy),
              t(lang, "live.col.test"): pct(summary.test_accuracy)}
-    widths = across_widths(cells, stdout.width)
+    one_line = {heading.replace("\n", " "): cell for heading, cell in cells.items()}
+    widths = across_widths(one_line, stdout.width)  # a heading on two lines (Spanish's
+    if widths:  # "exact.\nval.") where the terminal has room for it on one (hunt)
+        cells = one_line
+    else:
+        widths = across_widths(cells, stdout.width)
     if widths:  # rich's own sizing cut "early-stopped" to "early-st…" at 80 columns
         for column, width in zip(cells, widths):
             table.add_column(column, justify="right", width=width)
