@@ -1,5 +1,8 @@
 """Every registered model builds, gives (N, classes) finite logits, and trains a step."""
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -129,3 +132,34 @@ def test_seeds_2_to_the_32_apart_draw_different_networks():
     torch.manual_seed(5)
     single = build_model(TrainConfig(model="mlp", hidden=(8,)), (1, 28, 28), 10)
     assert torch.equal(member(5, 0), next(single.parameters()).detach().T)
+
+
+def test_a_resnet_skip_takes_every_other_pixel_as_a_strided_1x1_conv_would():
+    """The skip's conv no longer strides (see the next test): its sums are the same."""
+    import torch.nn.functional as F
+
+    from mnistlab.models import ResidualBlock
+
+    block = ResidualBlock(4, 8, 2, "relu").eval()
+    x = torch.randn(2, 4, 15, 15)
+    conv, norm = block.skip
+    assert torch.allclose(norm(F.conv2d(x, conv.weight, stride=2)), block.skip(x[:, :, ::2, ::2]))
+    assert block(x).shape == (2, 8, 8, 8)
+
+
+def test_a_narrow_resnet_on_large_images_trains_in_channels_last(tmp_path):
+    """Hunt: --model resnet --filters 8,16 on 64x64 images killed the process (SIGSEGV, no
+    word) in its first backward pass: oneDNN's weight gradient of a strided 1x1 convolution
+    in channels-last, few channels, a large map (torch 2.13 on a CPU)."""
+    import subprocess
+    import sys
+
+    code = ("import torch\nfrom mnistlab.config import TrainConfig\n"
+            "from mnistlab.models import build_model\n"
+            "config = TrainConfig(model='resnet', filters=(8, 16), blocks=1)\n"
+            "model = build_model(config, (1, 64, 64), 10).to(memory_format=torch.channels_last)\n"
+            "x = torch.randn(4, 1, 64, 64).contiguous(memory_format=torch.channels_last)\n"
+            "model(x).sum().backward()\nprint('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-500:]

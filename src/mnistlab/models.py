@@ -559,14 +559,20 @@ class ResidualBlock(nn.Module):
         self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.skip: nn.Module = nn.Identity()
+        # the skip's 1x1 convolution takes every stride-th pixel as its input, rather than
+        # striding itself, the same sums: oneDNN's weight gradient of a strided 1x1 conv in
+        # channels-last killed the process (SIGSEGV) with few channels on a large map (8 to
+        # 16 channels at 56 px and more, torch 2.13 on a CPU; hunt)
+        self.stride = stride
         if stride != 1 or channels != width:
-            self.skip = nn.Sequential(nn.Conv2d(channels, width, 1, stride=stride, bias=False),
+            self.skip = nn.Sequential(nn.Conv2d(channels, width, 1, bias=False),
                                       nn.BatchNorm2d(width))
         self.act2 = _activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
-        return self.act2(residual + self.skip(x))
+        taken = x if self.stride == 1 else x[:, :, ::self.stride, ::self.stride]
+        return self.act2(residual + self.skip(taken))
 
 
 @register_model("resnet", layers=_resnet_plan, layer_flags="--filters, --blocks")
