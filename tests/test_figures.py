@@ -86,6 +86,14 @@ def test_a_confusion_matrix_of_26_classes_shows_its_counts():
     assert [x.get_text() for x in small] == ["5", "0", "0", "5"]
 
 
+def test_a_long_class_name_is_cut_on_the_confusion_matrix():
+    """Hunt: a 56-character name shrank the matrix to a thumbnail in a corner."""
+    long = "Pullover with long sleeves and a round collar (knitted)"
+    fig = figures.confusion(np.eye(3, dtype=int) * 20, ["Dress", long, "Bag"])
+    ticks = [label.get_text() for label in fig.axes[0].get_yticklabels()]
+    assert ticks == ["Dress", figures.shortened(long, 24), "Bag"] and len(ticks[1]) == 24
+
+
 def test_one_seed_draws_no_error_bars():
     fig = figures.point_chart(["0.1", "0.2"], [0.8, 0.81], [NAN, NAN], "dropout", seeds=1)
     assert not fig.axes[0].containers  # caps of no height were dashes through the dots

@@ -200,7 +200,9 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title
     image = ax.imshow(m, cmap="Blues")
     every = max(1, math.ceil(k / 64))
     shown = range(0, k, every)
-    names = [class_names[i] for i in shown]
+    # cut as the other figures cut them: a name of 56 characters shrank the matrix to a
+    # thumbnail in a corner, one of 300 collapsed the axes (hunt)
+    names = [shortened(class_names[i], 24) for i in shown]
     small = {"fontsize": 7} if k > 24 else {}
     ax.set_xticks(shown, names, rotation=45 if k <= 64 else 90, ha="right", **small)
     ax.set_yticks(shown, names, **small)
