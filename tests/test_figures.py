@@ -236,3 +236,36 @@ def test_a_confusion_matrix_of_many_classes_stays_a_figure_one_can_open():
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert len(ticks) <= 64 and ticks[:2] == ["c0", "c4"]
     assert not fig.axes[0].texts  # no counts in cells too small for them
+
+
+def test_a_character_no_font_has_is_said_once_in_a_line(tmp_path, monkeypatch):
+    """Hunt: a class named in Chinese printed a warning a character on every figure; the
+    figures now fall back to a font installed for that script, and what none has is said once."""
+    import warnings
+    from types import SimpleNamespace
+
+    from matplotlib import font_manager
+
+    from mnistlab import files
+
+    odd = "\U0001d800\U0001d801"  # Sutton SignWriting: in no font the figures know
+    monkeypatch.setattr(files, "_GLYPHS_SAID", set())
+    for attempt in range(2):
+        fig = figures.confusion(np.eye(2, dtype=int), [odd, "b"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            files.save_figure(tmp_path / f"c{attempt}.png", fig)
+        said = [str(w.message) for w in caught]
+        if attempt == 0:
+            [line] = said
+            assert f"has no {odd}: drawn as empty boxes; install a font that has them" in line
+        else:
+            assert said == []  # said once in a process
+    # a font for another script is used where installed, after DejaVu Sans
+    fonts = [SimpleNamespace(name=n) for n in ("DejaVu Sans", "WenQuanYi Zen Hei", "Other")]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", fonts)
+    figures.fonts.cache_clear()
+    try:
+        assert figures.fonts() == ["DejaVu Sans", "WenQuanYi Zen Hei"]
+    finally:
+        figures.fonts.cache_clear()

@@ -6,6 +6,7 @@ comes from the message catalogue in the figure's language (`lang`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -18,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter, ScalarFormatter
 
-from .held import math_text_off
+from .held import font_search_quiet, math_text_off
 from .messages import localise, number, t
 
 if TYPE_CHECKING:
@@ -33,13 +34,36 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def drawn(function: F) -> F:
-    """A function that builds a figure, its text taken as written (see above)."""
+    """A function that builds a figure, its text taken as written (see above), in a font that
+    falls back to one installed for the scripts it lacks (`fonts`)."""
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with math_text_off():
+        families = fonts()
+        with math_text_off(), font_search_quiet(), (
+                matplotlib.rc_context({"font.family": families}) if len(families) > 1
+                else contextlib.nullcontext()):
             return function(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+# fonts with the scripts matplotlib's own DejaVu Sans lacks (Chinese, Japanese, Korean,
+# emoji), each glyph taken from the first that has it where they are installed: a class
+# named in Chinese was drawn as empty boxes, with a warning a glyph (hunt)
+FALLBACK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
+                  "Source Han Sans", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+                  "Droid Sans Fallback", "Microsoft YaHei", "SimHei", "Yu Gothic",
+                  "Hiragino Sans", "PingFang SC", "Malgun Gothic", "Noto Emoji",
+                  "Segoe UI Emoji")
+
+
+@functools.cache
+def fonts() -> list[str]:
+    """DejaVu Sans, then the FALLBACK_FONTS installed here."""
+    from matplotlib import font_manager
+
+    have = {font.name for font in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in have)]
 
 
 def subplots(*grid: int, figsize: tuple[float, float], layout: str, **kwargs: Any) -> Any:

@@ -24,6 +24,7 @@ import re
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -192,13 +193,41 @@ def save_figure(path: str | Path, figure: Any, *, lang: str | None = None) -> No
     """Save a matplotlib figure atomically (PNG). Its layout is its own (constrained): drawn
     once, where bbox_inches="tight" drew it twice. `lang`: the language of its words, kept in
     the PNG (figure_language reads it back)."""
-    from .held import math_text_off
+    from .held import font_search_quiet, math_text_off
 
     buffer = io.BytesIO()
-    with math_text_off():  # a "$" in a label drawn now (a tick's) is text too
+    with math_text_off(), font_search_quiet(), \
+            warnings.catch_warnings(record=True) as caught:  # a "$" in a
+        warnings.simplefilter("always")  # label drawn now (a tick's) is text too
         figure.savefig(buffer, format="png", dpi=110,
                        metadata={"Language": lang} if lang else None)
+    _say_missing_glyphs(caught)
     write_bytes(path, buffer.getvalue())
+
+
+_GLYPH = re.compile(r"Glyph (\d+) \(.*\) missing from font\(s\) (.+?)\.?$")
+_GLYPHS_SAID: set[str] = set()
+
+
+def _say_missing_glyphs(caught: list[warnings.WarningMessage]) -> None:
+    """The warnings drawing gave, passed on, but matplotlib's one per character its font
+    lacks (a class named in Chinese: a line per character, on every figure) said once, in a
+    line, for the characters not said before in this process."""
+    missing: dict[str, str] = {}
+    for warning in caught:
+        found = _GLYPH.match(str(warning.message))
+        if found is None:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno, source=warning.source)
+        elif chr(int(found.group(1))) not in _GLYPHS_SAID:
+            missing[chr(int(found.group(1)))] = found.group(2)
+    if missing:
+        _GLYPHS_SAID.update(missing)
+        shown = "".join(list(missing)[:12]) + ("…" if len(missing) > 12 else "")
+        warnings.warn(f"figures: the font ({next(iter(missing.values()))}) has no {shown}: "
+                      "drawn as empty boxes; install a font that has them (Noto Sans CJK "
+                      "for Chinese, Japanese and Korean, say), which the figures then use",
+                      stacklevel=3)
 
 
 def figure_language(path: str | Path) -> str | None:

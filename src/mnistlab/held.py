@@ -53,3 +53,19 @@ def _parse_math(value: bool | None = None) -> Any:
 # our figures' labels are the user's text (class names, variant labels, file names): a "$"
 # pair in one is not math, and an unbalanced one made matplotlib raise after the training
 math_text_off = Held(_parse_math, _parse_math, False)
+
+
+def _font_log(value: int | None = None) -> Any:
+    import logging
+
+    logger = logging.getLogger("matplotlib.font_manager")
+    if value is None:
+        return logger.level
+    logger.setLevel(value)
+    return None
+
+
+# a fallback font for a class name's script (figures.fonts) made matplotlib log "findfont:
+# Failed to find font weight normal for WenQuanYi Zen Hei, now using 500" for each label it
+# drew with it, and drew it
+font_search_quiet = Held(_font_log, _font_log, 40)  # logging.ERROR
