@@ -137,6 +137,12 @@ def test_the_report_table_keeps_every_figure_whole_beside_a_long_class_name(widt
         assert figure in words, (figure, text)
     assert all(word in words for word in names[2].split())  # wrapped at its spaces
     assert ("precision" in text.splitlines()[0]) == (width >= 60)  # side by side, or a row each
+    # review: a wide (Chinese) name was sized by len(), half its width, and folded mid-name
+    wide = classification_report(matrix, ["猫", "犬", "长" * 16])
+    out = io.StringIO()
+    Console(file=out, width=width).print(report_table(wide, width))
+    if width >= 80:
+        assert "长" * 16 in out.getvalue()
 
 
 def test_evaluate_a_split_with_no_image_is_one_line(trained_run, capsys):

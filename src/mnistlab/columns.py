@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -30,8 +32,10 @@ def across_widths(columns: Mapping[str, str | Sequence[str]], space: int, *,
     cells = {name: [value] if isinstance(value, str) else list(value)
              for name, value in columns.items()}
 
-    def widest(texts: Iterable[str], pattern: str) -> int:  # the longest piece, comma kept
-        return max((len(part) for text in texts for part in re.split(pattern, text)),
+    def widest(texts: Iterable[str], pattern: str) -> int:  # the longest piece, comma kept,
+        # in the terminal's columns (a Chinese character takes two: a name sized by len()
+        # folded mid-name on a terminal with room for it; review)
+        return max((cell_len(part) for text in texts for part in re.split(pattern, text)),
                    default=0)
 
     border = 3 * len(cells) + 1 if border is None else border
@@ -44,10 +48,14 @@ def across_widths(columns: Mapping[str, str | Sequence[str]], space: int, *,
         return []
     wanted = [(i, widest(values, "\n"), name in breaks)
               for i, (name, values) in enumerate(cells.items())]
-    wanted += [(i, widest([name], "\n"), False) for i, name in enumerate(cells)]
-    for index, whole, partly in wanted:  # whole figures, then headings
+    for index, whole, partly in wanted:  # whole figures
         if not partly and widths[index] < whole <= widths[index] + space - border - sum(widths):
             widths[index] = whole  # a figure is all or nothing: half-unwrapped, no line saved
+    # then the headings, all on one line or none widened: one widened beside another still on
+    # four lines saved no line and took the room a figure needed (review)
+    headings = [max(width, widest([name], "\n")) for width, name in zip(widths, cells)]
+    if sum(headings) + border <= space:
+        widths = headings
     # what is left goes to the wrapping columns still short, by what each lacks: in rows of
     # words every line saved counts
     lacking = {i: whole - widths[i] for i, whole, partly in wanted if partly and

@@ -68,8 +68,9 @@ class TrialTable:
         if not (self._widths and columns):
             return table
         for (name, _, justify), width in zip(COLUMNS, self._widths):
-            table.add_column(t(self.lang, f"live.col.{name}"), width=width, justify=justify,
-                             no_wrap=True)
+            # a heading wraps at its spaces ("val" over "acc"; no_wrap cut it to "val a…",
+            # review); a figure fits its column whole, or its row is one figure a row (_row)
+            table.add_column(t(self.lang, f"live.col.{name}"), width=width, justify=justify)
         if self.console.width >= WIDE:
             table.add_column(t(self.lang, "col.params"), overflow="fold")
         return table
