@@ -284,6 +284,7 @@ def test_the_command_says_so_when_a_stop_came_after_its_work(monkeypatch, capsys
     parser = argparse.ArgumentParser()
     parser.set_defaults(func=lambda args: interrupt.request(signal.SIGTERM) or 0)
     monkeypatch.setattr(cli, "build_parser", lambda command: parser)
+    monkeypatch.setattr(cli, "_no_command", lambda parser, argv: None)  # a parser of no commands
     try:
         assert cli.main([]) == 143
     finally:
