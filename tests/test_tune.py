@@ -423,9 +423,9 @@ def test_the_conclusions_name_no_setting_held_at_one_value_as_the_most_important
     result.trials = [create_trial(state=TrialState.COMPLETE, params={"lr": 0.01},
                                   distributions={"lr": FloatDistribution(1e-4, 0.1, log=True)},
                                   value=0.5)] * 8
-    assert ("`lr` ranked first by fANOVA (0.65 ± 0.07), from only 8 complete trials: a rough "
+    assert ("`lr` ranked first by fANOVA (0.65 ± 0.07), from only 8 scored trials: a rough "
             "ranking, which more trials may change") in conclusions("en")
-    assert "con solo 8 ensayos completos: una clasificación aproximada" in conclusions("es")
+    assert "con solo 8 ensayos puntuados: una clasificación aproximada" in conclusions("es")
     result.trials = result.trials * 4  # 32
     assert "The most important setting was `lr` (fANOVA 0.65" in conclusions("en")
     assert ("El ajuste más importante: tasa de aprendizaje (`lr`), con fANOVA 0,65"
@@ -2075,6 +2075,24 @@ def test_a_diverged_trial_scores_0_and_says_so(tmp_path, tiny_idx_dir):
     assert "| diverged (scored 0) |" in report
     assert "Every complete trial diverged (scored 0), so there is no best configuration" \
         in report
+
+
+def test_a_report_with_diverged_trials_counts_them_alike_everywhere(tmp_path, tiny_idx_dir):
+    """Review: the Method said "2 complete, 3 diverged" and the same report "the best of 5
+    complete trials", "over the 5 complete trials"."""
+    space = tmp_path / "mixed.toml"
+    space.write_text(SPACE_TOML.split("[space.optimizer]")[0].format(data=tiny_idx_dir)
+                     + "optimizer = \"sgd\"\nmomentum = 0.9\n[space.lr]\n"
+                     "type = \"categorical\"\nchoices = [0.01, 1e6]\n")
+    result = run_tune(load_space(str(space)), tmp_path / "t",
+                      options=TuneOptions(trials=6, retrain_seeds=1))
+    gone = sum(t.user_attrs.get("status") == "diverged" for t in result.trials)
+    assert 0 < gone < 6
+    report = " ".join((tmp_path / "t" / "report.md").read_text().split())
+    assert f"{6 - gone} complete, 0 pruned, {gone} diverged" in report
+    assert f"best of {6 - gone} complete trials" in report
+    if "fANOVA evaluator" in report:
+        assert f"over the 6 scored trials (the complete ones, and {gone} that diverged" in report
 
 
 def test_a_one_trial_search_without_retraining_says_what_it_did(space_file, tmp_path):

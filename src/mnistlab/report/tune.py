@@ -173,7 +173,8 @@ def _best(doc: Document, result: TuneResult, lang: str) -> None:
             diverged(tr) for tr in result.trials) else "tune.best.none")))
         return
     params = {k: result.best_config.to_dict()[k] for k in best.params}
-    complete = len(result.by_state("COMPLETE"))  # "the best of 1 ..., so optimistic"
+    complete = complete_count(result)  # "the best of 1 ..., so optimistic"; a diverged
+    # trial scored 0 was never in the running (review: "best of 5" beside "2 complete")
     doc.add(Paragraph(t(lang, "tune.best.text" if complete > 1 else "tune.best.text.one",
                         number=best.number,
                         val=_pct(best.value, lang) + "%",
@@ -324,8 +325,10 @@ def _importances(doc: Document, result: TuneResult, lang: str) -> None:
         doc.add(Paragraph(t(lang, "tune.importance.none", why=why)))
         return
     repeats = max(len(v) for v in values.values())
-    doc.add(Paragraph(t(lang, "tune.importance.intro", n=len(result.by_state("COMPLETE")),
-                        repeats=repeats)))
+    scored = len(result.by_state("COMPLETE"))  # fANOVA reads a diverged trial's 0 too
+    gone = scored - complete_count(result)
+    doc.add(Paragraph(t(lang, "tune.importance.intro", n=scored, repeats=repeats,
+                        diverged=t(lang, "tune.importance.diverged", k=gone) if gone else "")))
     stats = sorted(((name, summarize(v)) for name, v in values.items()),
                    key=lambda item: -item[1].mean)
     rows = [[setting_label(name, lang), s.format(digits=3, scale=1.0, lang=lang),
