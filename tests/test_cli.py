@@ -1066,6 +1066,14 @@ def test_a_recipe_s_settings_a_config_file_s_model_does_not_read_blame_the_file(
     ("model = mlp\n", 'text goes in double quotes: "mlp"'),
     ("hidden = " + "[" * 600 + "]" * 600 + "\n", "nested too deeply to read"),
     ("LR = 0.1\n", "unknown setting 'LR' (did you mean lr?)"),
+    # review: the key of another [[experiment]], a multi-line string's line, a line counted
+    # at U+0085, and a number told to be quoted
+    ("[[a]]\nname = 'x'\nv = 1\n[[a]]\nname = 'y'\nv = 1\nv = 2\n",
+     "v (lines 6 and 7) is given twice"),
+    ('note = """\nlr = 1\n"""\nlr = 0.1\nlr = 0.2\n', "lr (lines 4 and 5) is given twice"),
+    ("# caf\u0085 note\nepochs = 2\nmodel = None\n", "TOML has no empty value"),
+    ("lr = Inf\n", "TOML writes Inf as inf"),
+    ("lr = e-3\n", "a number starts with a digit: 1e-3"),
 ])
 def test_a_config_file_s_mistakes_get_a_line_that_names_the_fix(tmp_path, capsys, text, said):
     """An empty file trained the defaults without a word; JSON got a TOML parse error; a

@@ -758,53 +758,65 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)$")
-_TRUTHS = {"True": "true", "False": "false", "TRUE": "true", "FALSE": "false", "yes": "true",
-           "no": "false", "Yes": "true", "No": "false", "on": "true", "off": "false"}
+_SPELT = {"True": "true", "False": "false", "TRUE": "true", "FALSE": "false", "yes": "true",
+          "no": "false", "Yes": "true", "No": "false", "on": "true", "off": "false",
+          "Inf": "inf", "INF": "inf", "Infinity": "inf", "infinity": "inf", "NaN": "nan",
+          "NAN": "nan"}
 
 
 def _toml_fix(text: str, message: str) -> str:
     """What to do about a TOML error whose line shows a common slip (hunt: a Windows path
     in double quotes was "Invalid hex value", a key given twice "Cannot overwrite a value",
-    model = mlp "Invalid value"); "" where none is seen."""
+    model = mlp "Invalid value"); "" where none is seen. Lines are counted as tomllib
+    counts them, at "\n" alone (splitlines() also broke at U+0085 in a comment: review)."""
     at = _TOML_AT.search(message)
-    lines = text.splitlines()
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     line = lines[int(at.group(1)) - 1] if at and int(at.group(1)) <= len(lines) else ""
     if "\\" in line and ("hex value" in message or "Unescaped" in message):
         return ("in double quotes a backslash starts an escape (\\t, \\n, \\U); write a "
                 "Windows path in single quotes ('C:\\Users\\me\\data') or with forward "
                 "slashes")
     if message.startswith("Cannot overwrite a value") or " twice" in message:
-        twice = _given_twice(lines)
+        twice = _given_twice(lines, int(at.group(1)) if at else None)
         return f"{twice} is given twice; keep one" if twice else "keep one of each key and table"
     if message.startswith("Invalid value") and at:
         word = re.match(r"[A-Za-z_][\w.-]*", line[int(at.group(2)) - 1:])
-        if word and word.group(0) in _TRUTHS:
-            return f"TOML writes {word.group(0)} as {_TRUTHS[word.group(0)]}"
+        if word and word.group(0) in _SPELT:
+            return f"TOML writes {word.group(0)} as {_SPELT[word.group(0)]}"
         if word and word.group(0) in ("None", "none", "null", "nil", "NULL"):
             return "TOML has no empty value: leave the key out for its default"
+        if word and re.match(r"[eE][-+]?\d", word.group(0)):  # e-3: a number lacking its digit
+            return f"a number starts with a digit: 1{word.group(0)}"
         if word:
             return f'text goes in double quotes: "{word.group(0)}"'
     return ""
 
 
-def _given_twice(lines: list[str]) -> str:
-    """The first key or [table] given twice in a TOML file's lines, and where ("lr (lines 2
-    and 5)"); "" where none is seen (dotted keys, inline tables)."""
-    seen: dict[str, int] = {}
-    table = ""
+def _given_twice(lines: list[str], at: int | None) -> str:
+    """The key or [table] given twice in a TOML file's lines whose second time is on line
+    `at` (where tomllib said; the first one found where it did not), and where ("lr (lines 2
+    and 5)"); "" where none is seen (dotted keys, inline tables). Each [[experiment]] is a
+    table of its own; a multi-line string's lines are text, not keys (review)."""
+    seen: dict[tuple[str, str], int] = {}
+    table, quote = "", ""
     for number, line in enumerate(lines, 1):
         stripped = line.strip()
-        if stripped.startswith("[["):  # each [[experiment]] is a table of its own
-            table, seen = stripped, {key: at for key, at in seen.items() if key[0] == "["}
+        if quote:  # inside a multi-line string
+            quote = "" if line.count(quote) % 2 else quote
+            continue
+        quote = next((q for q in ('"""', "'''") if line.count(q) % 2), "")
+        if stripped.startswith("[["):  # a new table of the array: its keys start again
+            table = stripped
+            seen = {key: n for key, n in seen.items() if key[0] != table}
             continue
         name = (stripped if stripped.startswith("[") else
                 (m.group(1) if (m := re.match(r"([\w-]+|\"[^\"]*\")\s*=", stripped)) else ""))
         if not name:
             continue
-        key = name if name.startswith("[") else f"{table}{name}"
-        if key in seen:
+        key = ("", name) if name.startswith("[") else (table, name)
+        if key in seen and at in (None, number):
             return f"{name} (lines {seen[key]} and {number})"
-        seen[key] = number
+        seen.setdefault(key, number)
         if name.startswith("["):
             table = name
     return ""
