@@ -3328,3 +3328,20 @@ def test_a_base_still_learning_at_its_end_is_said_in_the_conclusions(rises, said
             "en", "concl.base_learning", gain=found[0] * 100, k=found[1], n=found[2])
         assert "subió 3,00 puntos en sus últimas 2 épocas (3 semillas)" in t(
             "es", "concl.base_learning", gain=found[0] * 100, k=found[1], n=found[2])
+
+
+def test_a_base_still_learning_is_not_said_where_nothing_beat_it(tmp_path, shared_datasets):
+    """Review: "a value that beat it ... the gains above" was said of a study whose one other
+    value lost 50 points to a base still learning."""
+    from mnistlab.config import tomllib
+
+    study = (f"name = 'learn'\nseeds = 2\n[base]\ndataset = 'mnist'\n"
+             f"data_dir = '{shared_datasets}'\nmodel = 'mlp'\nhidden = [16]\nepochs = 5\n"
+             "train_subset = 300\nval_size = 500\neval_train_size = 200\nlr = 0.01\n"
+             "device = 'cpu'\n[[experiment]]\nname = 'lr'\nfactor = 'lr'\nvalues = [{v}]\n")
+    from mnistlab.report.study import _base_still_learning
+
+    result = train_study(parse_study(tomllib.loads(study.format(v="0.01, 0.1"))),
+                         tmp_path / "S", backend=LocalBackend(workers=1))
+    assert _base_still_learning(result) is not None  # it was still learning
+    assert "The base was still learning" not in to_markdown(build_document(result))

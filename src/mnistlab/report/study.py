@@ -695,7 +695,11 @@ def _conclusions(doc: Document, result: StudyResult,
              if not exp.test and exp.name in comparisons
              for item in [_factor_conclusion(result, exp, comparisons[exp.name], lang)] if item]
     learning = _base_still_learning(result)
-    if learning is not None:
+    beaten = any(diff is not None and diff.delta > 0  # review: it was said where nothing
+                 for exp in result.spec.experiments  # beat the base, of "the gains above"
+                 if not exp.test and exp.name in comparisons and _reference(result, exp)[2]
+                 for _, diff, _ in comparisons[exp.name])
+    if learning is not None and beaten:
         items.append(t(lang, "concl.base_learning", gain=learning[0] * 100, k=learning[1],
                        n=learning[2]))
     # comparison with the original's published validation accuracy
