@@ -889,7 +889,13 @@ COMMAND_NAMES = "train, evaluate, data, doctor, study, tune, predict, export, co
      f"train?); the commands: {COMMAND_NAMES} (see `mnistlab --help`)"),
     (["--lang", "es"], f"mnistlab: error: unrecognized arguments: --lang es; options go after "
      f"a command (one of {COMMAND_NAMES}): mnistlab COMMAND --lang es (see `mnistlab --help`)"),
-    ([], f"mnistlab: error: give a command: {COMMAND_NAMES} (see `mnistlab --help`)")])
+    ([], f"mnistlab: error: give a command: {COMMAND_NAMES} (see `mnistlab --help`)"),
+    # review: with --help it was argparse's "invalid choice"; after an option, the misspelt
+    # command was left among the options to give after COMMAND
+    (["trian", "-h"], f"mnistlab: error: unknown command 'trian' (did you mean train?); the "
+     f"commands: {COMMAND_NAMES} (see `mnistlab --help`)"),
+    (["--lang", "es", "trian"], f"mnistlab: error: unknown command 'trian' (did you mean "
+     f"train?); the commands: {COMMAND_NAMES} (see `mnistlab --help`)")])
 def test_arguments_in_the_wrong_place_are_said_by_the_command_they_belong_to(argv, said,
                                                                            capsys):
     """`mnistlab --lang es study` said "invalid choice: 'es'"; `train mnist` was blamed on

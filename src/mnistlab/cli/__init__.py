@@ -260,16 +260,20 @@ def _no_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     """No command among the words: said as such (hunt: `mnistlab trian` got no hint,
     `mnistlab --lang es` "invalid choice: 'es'", `mnistlab -v` "required: command"). --help
     and --version are left to argparse."""
-    if any(a in ("-h", "--help", "--version") for a in argv):
+    if argv[:1] in (["-h"], ["--help"], ["--version"]):
         return
     names = ", ".join(COMMANDS)
     if not argv:
         parser.error(f"give a command: {names}")
-    if argv[0].startswith("-"):
-        parser.error(f"unrecognized arguments: {shlex.join(argv)}; options go after a "
-                     f"command (one of {names}): mnistlab COMMAND {shlex.join(argv)}")
-    parser.error(f"unknown command {argv[0]!r}{did_you_mean(argv[0], list(COMMANDS))}; the "
-                 f"commands: {names}")
+    word = argv[0] if not argv[0].startswith("-") else next(
+        (a for a in argv if not a.startswith("-") and did_you_mean(a, [*COMMANDS])), None)
+    if word is not None:
+        # `trian -h`, `--lang es trian`: the misspelt command, not argparse's "invalid
+        # choice" nor "options go after a command ... COMMAND --lang es trian" (review)
+        parser.error(f"unknown command {word!r}{did_you_mean(word, list(COMMANDS))}; the "
+                     f"commands: {names}")
+    parser.error(f"unrecognized arguments: {shlex.join(argv)}; options go after a "
+                 f"command (one of {names}): mnistlab COMMAND {shlex.join(argv)}")
 
 
 # what other tools call a flag, which no spelling distance finds: --out-dir was told
