@@ -856,6 +856,25 @@ def test_a_search_fingerprinted_with_its_device_resumes_there_once_and_then_anyw
         spec.fingerprint()
 
 
+@pytest.mark.parametrize("placed", [False, True])
+def test_a_search_of_the_first_release_resumes(tmp_path, placed):
+    """Hunt: a search made by 0.1.0 was refused as "made from a different search space", its
+    space file the same: the fingerprint now hashes the settings added since (ensemble, ema,
+    tta, precision, blocks), at their defaults there."""
+    import optuna
+
+    spec = parse_space(space_dict())
+    first = spec.fingerprint(placed=placed, first_release=True)
+    assert first != spec.fingerprint()
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    made_before = optuna.create_study(storage=url, study_name="s")
+    made_before.set_user_attr("mnistlab_space", first)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    made_before.optimize(lambda trial: trial.suggest_float("lr", 0.001, 0.1), n_trials=1)
+    assert open_study(spec, url, study_name="s").user_attrs["mnistlab_space"] == \
+        spec.fingerprint()
+
+
 @pytest.mark.parametrize("typed", ["data", "data/", "./data"])
 def test_a_search_fingerprinted_with_a_relative_data_dir_resumes_with_it(tmp_path, monkeypatch,
                                                                          typed):

@@ -312,15 +312,19 @@ def open_study(spec: TuneSpec, storage_url: str, *, study_name: str, sampler: An
 
 
 def _placed_fingerprints(spec: TuneSpec) -> set[str]:
-    """The fingerprints searches made before placement was left out of them recorded for
-    `spec`: with its base's data_dir and device, the data_dir as given then (relative to here,
-    where --data-dir is now kept absolute: review)."""
-    prints = {spec.fingerprint(placed=True)}
-    if spec.base.data_dir and os.path.isabs(spec.base.data_dir):
-        here = os.path.relpath(spec.base.data_dir)
-        for typed in (here, f"{here}/", f"./{here}", f"./{here}/"):  # as a shell completes it
-            relative = spec.base.replace(data_dir=typed)
-            prints.add(dataclasses.replace(spec, base=relative).fingerprint(placed=True))
+    """The fingerprints earlier versions recorded for `spec`: before placement was left out of
+    them, with its base's data_dir and device, the data_dir as given then (relative to here,
+    where --data-dir is now kept absolute: review); and the first release's, without the
+    settings added since (hunt: a 0.1.0 search was refused as "a different search space", its
+    space file the same)."""
+    prints = {spec.fingerprint(first_release=True)}
+    for first in (False, True):
+        prints.add(spec.fingerprint(placed=True, first_release=first))
+        if spec.base.data_dir and os.path.isabs(spec.base.data_dir):
+            here = os.path.relpath(spec.base.data_dir)
+            for typed in (here, f"{here}/", f"./{here}", f"./{here}/"):  # as a shell gives it
+                relative = dataclasses.replace(spec, base=spec.base.replace(data_dir=typed))
+                prints.add(relative.fingerprint(placed=True, first_release=first))
     return prints
 
 

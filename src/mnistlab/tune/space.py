@@ -224,13 +224,16 @@ class TuneSpec:
                 sizes += list(p.choices) if p.type == "categorical" else [p.high]
         return max(int(n) for n in sizes if isinstance(n, (int, float)))
 
-    def fingerprint(self, *, placed: bool = False) -> str:
+    def fingerprint(self, *, placed: bool = False, first_release: bool = False) -> str:
         """Changes whenever the base or the space changes: a stored study from another
         space must not be resumed with this one. Where trials train and read their data is
         left out (workers on other machines share a search); `placed`: the fingerprint as
-        searches made before that recorded it, with the base's own data_dir and device."""
+        searches made before that recorded it, with the base's own data_dir and device;
+        `first_release`: as the first release recorded it, without the settings added since
+        where they hold their defaults (TrainConfig.identity_dict)."""
         base = self.base if placed else self.base.unplaced()
-        data = {"base": base.to_dict(), "params": [dataclasses.asdict(p) for p in self.params]}
+        data = {"base": base.identity_dict() if first_release else base.to_dict(),
+                "params": [dataclasses.asdict(p) for p in self.params]}
         text = json.dumps(data, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
