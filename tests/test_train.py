@@ -232,6 +232,22 @@ def test_checkpoint_of_other_config_is_refused(tmp_path):
         train(TrainConfig(**FAST), dataset=blobs(), out=tmp_path / "r")
 
 
+def test_a_checkpoint_of_an_earlier_version_is_said_to_be_one(tmp_path):
+    """Hunt: a 0.1.0 checkpoint was "not a checkpoint this mnistlab can resume", as if damaged
+    or another tool's."""
+    from mnistlab.errors import MnistlabError
+
+    config = TrainConfig(**FAST)
+    torch.save({"format": "mnistlab-checkpoint-1", "configs": [config.to_dict()]},
+               tmp_path / "checkpoint.pt")
+    from mnistlab.runs import load_checkpoint
+
+    with pytest.raises(MnistlabError, match=r"format 'mnistlab-checkpoint-1' written by an "
+                                            r"earlier mnistlab, whose epochs this one cannot "
+                                            r"continue\); delete it to start the run over$"):
+        load_checkpoint(tmp_path / "checkpoint.pt", [config], "mnistlab-checkpoint-2")
+
+
 def test_a_start_that_failed_does_not_hold_the_folder(tmp_path):
     """A mistyped dataset fails before the first step: the corrected command may use the
     folder (nothing was computed there), and a run's folder still refuses another config."""

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import pickle
+import re
 import shlex
 import shutil
 import zipfile
@@ -539,9 +540,11 @@ def load_checkpoint(path: Path, configs: list[TrainConfig], format: str, *,
     `fix`: what to do about one that cannot be read."""
     saved = _safe_load(path, fix)
     if saved.get("format") != format:
+        found = str(saved.get("format"))[:40]
+        older = (" written by an earlier mnistlab, whose epochs this one cannot continue"
+                 if re.fullmatch(r"mnistlab-(cohort-)?checkpoint-\d+", found) else "")
         raise MnistlabError(f"{path}: not a checkpoint this mnistlab can resume (format "
-                            f"{str(saved.get('format'))[:40]!r}); delete it to start the run "
-                            "over")
+                            f"{found!r}{older}); delete it to start the run over")
     stored = _configs_in(saved, path)
     if len(stored) != len(configs) or not all(map(same_run, stored, configs)):
         raise MnistlabError(
