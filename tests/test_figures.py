@@ -269,3 +269,44 @@ def test_a_character_no_font_has_is_said_once_in_a_line(tmp_path, monkeypatch):
         assert figures.fonts() == ["DejaVu Sans", "WenQuanYi Zen Hei"]
     finally:
         figures.fonts.cache_clear()
+
+
+def test_saving_from_threads_leaves_warnings_and_fonts_as_they_were(tmp_path, monkeypatch):
+    """Review: saves in threads at once left the process's warnings off for good (each
+    swapped the warning state) and the font family changed (an rc_context put back another
+    thread's snapshot); and matplotlib's own warnings were said on every figure, twice."""
+    import threading
+    import warnings
+
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from mnistlab import files
+
+    filters, family = list(warnings.filters), list(matplotlib.rcParams["font.family"])
+
+    def work(i):
+        for j in range(6):
+            files.save_figure(tmp_path / f"{i}-{j}.png",
+                              figures.confusion(np.eye(3, dtype=int), ["a", "猫", "c"]))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert warnings.filters == filters and matplotlib.rcParams["font.family"] == family
+    with pytest.warns(UserWarning, match="still said"):
+        warnings.warn("still said", stacklevel=1)
+
+    def squeezed():  # a figure matplotlib warns of each time it is drawn
+        fig = Figure(figsize=(0.3, 0.3), layout="constrained")
+        fig.add_subplot().set_ylabel("x" * 400)
+        return fig
+
+    monkeypatch.setattr(files, "_PASSED_ON", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for n in range(3):
+            files.save_figure(tmp_path / f"s{n}.png", squeezed())
+    assert len([w for w in caught if "constrained_layout" in str(w.message)]) == 1

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter, ScalarFormatter
 
-from .held import font_search_quiet, math_text_off
+from .held import Held, font_search_quiet, math_text_off
 from .messages import localise, number, t
 
 if TYPE_CHECKING:
@@ -38,10 +38,7 @@ def drawn(function: F) -> F:
     falls back to one installed for the scripts it lacks (`fonts`)."""
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        families = fonts()
-        with math_text_off(), font_search_quiet(), (
-                matplotlib.rc_context({"font.family": families}) if len(families) > 1
-                else contextlib.nullcontext()):
+        with math_text_off(), font_search_quiet(), _fallback_fonts()():
             return function(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -64,6 +61,25 @@ def fonts() -> list[str]:
 
     have = {font.name for font in font_manager.fontManager.ttflist}
     return ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in have)]
+
+
+def _font_family(value: list[str] | None = None) -> Any:
+    if value is None:
+        return matplotlib.rcParams["font.family"]
+    matplotlib.rcParams["font.family"] = value
+    return None
+
+
+@functools.cache
+def _fallback_fonts() -> Callable[[], Any]:
+    """`with _fallback_fonts()():` holds the font family at `fonts()` while a figure is built,
+    as math text is held (held.Held: threads drawing at once put back the user's own; an
+    rc_context put back another thread's snapshot of every setting: review); nothing where no
+    fallback is installed."""
+    families = fonts()
+    if len(families) == 1:
+        return contextlib.nullcontext
+    return Held(_font_family, _font_family, families)
 
 
 def subplots(*grid: int, figsize: tuple[float, float], layout: str, **kwargs: Any) -> Any:

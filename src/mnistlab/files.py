@@ -24,6 +24,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -196,17 +197,21 @@ def save_figure(path: str | Path, figure: Any, *, lang: str | None = None) -> No
     from .held import font_search_quiet, math_text_off
 
     buffer = io.BytesIO()
-    with math_text_off(), font_search_quiet(), \
+    # one save at a time: catch_warnings swaps the process's warning state, and two threads
+    # saving at once left warnings off for good (review)
+    with _SAVING, math_text_off(), font_search_quiet(), \
             warnings.catch_warnings(record=True) as caught:  # a "$" in a
         warnings.simplefilter("always")  # label drawn now (a tick's) is text too
         figure.savefig(buffer, format="png", dpi=110,
                        metadata={"Language": lang} if lang else None)
-    _say_missing_glyphs(caught)
+    _say_missing_glyphs(caught)  # once the process's own warning state is back
     write_bytes(path, buffer.getvalue())
 
 
+_SAVING = threading.Lock()
 _GLYPH = re.compile(r"Glyph (\d+) \(.*\) missing from font\(s\) (.+?)\.?$")
 _GLYPHS_SAID: set[str] = set()
+_PASSED_ON: set[tuple[Any, ...]] = set()  # the warnings passed on, by kind, text and place
 
 
 def _say_missing_glyphs(caught: list[warnings.WarningMessage]) -> None:
@@ -216,10 +221,14 @@ def _say_missing_glyphs(caught: list[warnings.WarningMessage]) -> None:
     missing: dict[str, str] = {}
     for warning in caught:
         found = _GLYPH.match(str(warning.message))
-        if found is None:
+        place = (warning.category, str(warning.message), warning.filename, warning.lineno)
+        if found is None and place not in _PASSED_ON:  # once per place, as Python's default
+            # says a warning (review: on every figure, twice; catch_warnings clears the
+            # registry that would have said it once)
+            _PASSED_ON.add(place)
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno, source=warning.source)
-        elif chr(int(found.group(1))) not in _GLYPHS_SAID:
+        elif found is not None and chr(int(found.group(1))) not in _GLYPHS_SAID:
             missing[chr(int(found.group(1)))] = found.group(2)
     if missing:
         _GLYPHS_SAID.update(missing)
