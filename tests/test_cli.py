@@ -1080,6 +1080,12 @@ def test_a_recipe_s_settings_a_config_file_s_model_does_not_read_blame_the_file(
     ("# caf\u0085 note\nepochs = 2\nmodel = None\n", "TOML has no empty value"),
     ("lr = Inf\n", "TOML writes Inf as inf"),
     ("lr = e-3\n", "a number starts with a digit: 1e-3"),
+    # review: a quote in a comment hid the key; a sign hid the advice
+    ("# use \x27\x27\x27 for long text\nepochs = 2\nepochs = 3\n",
+     "epochs (lines 2 and 3) is given twice"),
+    ("note = \"quotes \x27\x27\x27 open\"\nlr = 0.1\nlr = 0.2\n", "lr (lines 2 and 3) is given"),
+    ("lr = -Infinity\n", "TOML writes -Infinity as -inf"),
+    ("lr = .5\n", "a number starts with a digit: 0.5, not .5"),
 ])
 def test_a_config_file_s_mistakes_get_a_line_that_names_the_fix(tmp_path, capsys, text, said):
     """An empty file trained the defaults without a word; JSON got a TOML parse error; a

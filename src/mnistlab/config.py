@@ -780,9 +780,13 @@ def _toml_fix(text: str, message: str) -> str:
         twice = _given_twice(lines, int(at.group(1)) if at else None)
         return f"{twice} is given twice; keep one" if twice else "keep one of each key and table"
     if message.startswith("Invalid value") and at:
-        word = re.match(r"[A-Za-z_][\w.-]*", line[int(at.group(2)) - 1:])
-        if word and word.group(0) in _SPELT:
-            return f"TOML writes {word.group(0)} as {_SPELT[word.group(0)]}"
+        value = line[int(at.group(2)) - 1:]
+        if re.match(r"[+-]?\.\d", value):  # .5
+            return "a number starts with a digit: 0.5, not .5"
+        sign, value = (value[0], value[1:]) if value[:1] in "+-" else ("", value)
+        word = re.match(r"[A-Za-z_][\w.-]*", value)
+        if word and word.group(0) in _SPELT:  # -Infinity too (review)
+            return f"TOML writes {sign}{word.group(0)} as {sign}{_SPELT[word.group(0)]}"
         if word and word.group(0) in ("None", "none", "null", "nil", "NULL"):
             return "TOML has no empty value: leave the key out for its default"
         if word and re.match(r"[eE][-+]?\d", word.group(0)):  # e-3: a number lacking its digit
@@ -792,11 +796,28 @@ def _toml_fix(text: str, message: str) -> str:
     return ""
 
 
+def _key_of(stripped: str) -> str:
+    """The key a stripped TOML line sets, or the [table] it opens; "" for anything else."""
+    if stripped.startswith("["):
+        return stripped.split("#")[0].strip()
+    found = re.match(r"([\w-]+|\"[^\"]*\")\s*=", stripped)
+    return found.group(1) if found else ""
+
+
 def _given_twice(lines: list[str], at: int | None) -> str:
-    """The key or [table] given twice in a TOML file's lines whose second time is on line
-    `at` (where tomllib said; the first one found where it did not), and where ("lr (lines 2
-    and 5)"); "" where none is seen (dotted keys, inline tables). Each [[experiment]] is a
-    table of its own; a multi-line string's lines are text, not keys (review)."""
+    """The key or [table] given twice in a TOML file's lines, and where ("lr (lines 2 and
+    5)"): the one on line `at`, where tomllib said, looked for above it in its own table (a
+    quote in a comment misled a reading from the top: review); else the first seen from the
+    top. "" where none is seen (dotted keys, inline tables)."""
+    if at is not None and 0 < at <= len(lines):
+        name = _key_of(lines[at - 1].strip())
+        for number in range(at - 1, 0, -1) if name else ():
+            stripped = lines[number - 1].strip()
+            if _key_of(stripped) == name:
+                return f"{name} (lines {number} and {at})"
+            if stripped.startswith("[") and not name.startswith("["):
+                break  # its table began here: not given twice in it
+        return ""
     seen: dict[tuple[str, str], int] = {}
     table, quote = "", ""
     for number, line in enumerate(lines, 1):
@@ -809,12 +830,11 @@ def _given_twice(lines: list[str], at: int | None) -> str:
             table = stripped
             seen = {key: n for key, n in seen.items() if key[0] != table}
             continue
-        name = (stripped if stripped.startswith("[") else
-                (m.group(1) if (m := re.match(r"([\w-]+|\"[^\"]*\")\s*=", stripped)) else ""))
+        name = _key_of(stripped)
         if not name:
             continue
         key = ("", name) if name.startswith("[") else (table, name)
-        if key in seen and at in (None, number):
+        if key in seen:
             return f"{name} (lines {seen[key]} and {number})"
         seen.setdefault(key, number)
         if name.startswith("["):
