@@ -204,6 +204,29 @@ def test_transparent_drawing_is_put_on_paper():
     assert out.max() == 255 and out[:, :4].max() == 0
 
 
+@pytest.mark.parametrize("mode, key", [("RGB", (0, 0, 0)), ("L", 0)])
+def test_a_transparent_colour_key_is_put_on_paper_too(tmp_path, mode, key):
+    """Hunt: black strokes on transparent black stored with a colour key (what PNG optimisers
+    write for all-or-nothing alpha) read as black on black: "blank image"."""
+    pixels = np.zeros((80, 60), np.uint8)
+    pixels[10:70, 25:35] = 10
+    picture = Image.fromarray(pixels).convert(mode)
+    picture.save(tmp_path / "keyed.png", transparency=key)
+    assert Image.open(tmp_path / "keyed.png").mode == mode  # no alpha channel of its own
+    out = preprocess(Image.open(tmp_path / "keyed.png"))
+    assert out.max() == 255 and out[:, :4].max() == 0
+
+
+def test_an_avif_is_read_where_pillow_reads_it(toy_run, tmp_path):
+    """Hunt: a folder's .avif was "not named as an image ... give them by name", and given by
+    name "not an image that can be read", where this Pillow reads AVIF."""
+    if "AVIF" not in Image.registered_extensions().values():
+        pytest.skip("this Pillow does not read AVIF")
+    paper_digit().convert("RGB").save(tmp_path / "one.avif")
+    [found] = predict(toy_run, tmp_path)
+    assert found.error is None and found.path.endswith("one.avif")
+
+
 def test_arrays_of_any_common_form(toy_run):
     base = np.asarray(paper_digit())
     inputs = [base, base / 255.0, base > 128, np.stack([base] * 3, axis=2),

@@ -61,7 +61,10 @@ ARRAYS_THROUGH_PYTHON = (f"a NumPy array file, which predict does not read: give
 IDX_FIX = ("a dataset's folder of IDX files (its four: train and t10k images and labels) to "
            "`mnistlab evaluate RUN --dataset FOLDER`, or its images through Python "
            "(mnistlab.predict(run, mnistlab.load_dataset(FOLDER).test_images))")
-FORMATS = ("BMP", "GIF", "ICO", "JPEG", "PNG", "PPM", "TGA", "TIFF", "WEBP")
+FORMATS = ("BMP", "GIF", "ICO", "JPEG", "PNG", "PPM", "TGA", "TIFF", "WEBP",
+           # where this Pillow reads it: a folder's .avif was passed over as "not named as an
+           # image ... give them by name", and given by name refused (hunt)
+           *(("AVIF",) if "AVIF" in Image.registered_extensions().values() else ()))
 IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items()
                            if fmt in FORMATS)
 MIN_CONTRAST = 32.0  # ink must differ from the paper by this many grey levels (of 255)
@@ -295,6 +298,9 @@ def _from_array(array: np.ndarray) -> np.ndarray:
 def _gray(im: Image.Image) -> np.ndarray:
     if im.mode == "I" or im.mode.startswith("I;16"):
         return _deep_gray(im)
+    if im.mode in ("L", "RGB") and "transparency" in im.info:  # a colour key (what PNG
+        im = im.convert("RGBA")  # optimisers write for all-or-nothing alpha): it read as
+        # black strokes on black, "blank image" (hunt)
     if im.mode in ("P", "PA", "1"):  # palettes and bilevel images cannot be resized smoothly
         im = im.convert("RGBA" if im.mode != "1" else "L")
     if max(im.size) > WORK_SIDE:
@@ -738,7 +744,8 @@ def expand_inputs(images: ImageLike | Iterable[ImageLike]) -> list[tuple[str, Im
 
 # formats people's folders hold that Pillow (so predict) does not read
 UNREAD_FORMATS = frozenset({".heic", ".heif", ".pdf", ".svg", ".eps", ".psd", ".raw",
-                            ".cr2", ".nef", ".dng", ".arw", ".xcf"})
+                            ".cr2", ".nef", ".dng", ".arw", ".xcf",
+                            *((".avif",) if "AVIF" not in FORMATS else ())})
 
 
 def _passed_over(others: list[Path]) -> str:
