@@ -227,6 +227,19 @@ def test_an_avif_is_read_where_pillow_reads_it(toy_run, tmp_path):
     assert found.error is None and found.path.endswith("one.avif")
 
 
+def test_a_turned_uncompressed_tiff_is_refused_and_a_compressed_one_read(toy_run, tmp_path):
+    """Hunt: Pillow 13 decodes an uncompressed TIFF with orientation 5-8 as sheared copies of
+    the picture, read as a confident wrong digit; LZW and orientation 1-4 are decoded right."""
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    picture = paper_digit()
+    picture.save(tmp_path / "raw.tif", exif=exif)
+    picture.save(tmp_path / "lzw.tif", exif=exif, compression="tiff_lzw")
+    raw, lzw = predict(toy_run, [tmp_path / "raw.tif", tmp_path / "lzw.tif"])
+    assert raw.error.startswith("an uncompressed TIFF turned by its orientation tag")
+    assert lzw.error is None
+
+
 def test_arrays_of_any_common_form(toy_run):
     base = np.asarray(paper_digit())
     inputs = [base, base / 255.0, base > 128, np.stack([base] * 3, axis=2),

@@ -263,6 +263,11 @@ def _checked(im: Image.Image, *, reduce: bool = False) -> Image.Image:
     if im.mode == "F":  # floats in a file: no range to read them in (0..1? 0..255? ...)
         raise ImageProblem("32-bit floating-point image (mode F); save it as an 8- or 16-bit "
                            "PNG")
+    if (im.format == "TIFF" and getattr(im, "tag_v2", {}).get(259) == 1
+            and im.getexif().get(0x0112) in (5, 6, 7, 8)):  # Pillow 13 decodes such a file
+        # as sheared copies of the picture: read as a confident wrong digit (hunt)
+        raise ImageProblem("an uncompressed TIFF turned by its orientation tag, which this "
+                           "Pillow decodes wrongly; save it as PNG (or as a compressed TIFF)")
     if reduce and im.format == "JPEG" and max(im.size) > 2 * WORK_SIDE:
         im.draft(im.mode, (WORK_SIDE, WORK_SIDE))  # decode at reduced size: fast and enough
     im.load()
