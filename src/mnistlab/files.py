@@ -197,43 +197,53 @@ def save_figure(path: str | Path, figure: Any, *, lang: str | None = None) -> No
     from .held import font_search_quiet, math_text_off
 
     buffer = io.BytesIO()
-    # one save at a time: catch_warnings swaps the process's warning state, and two threads
-    # saving at once left warnings off for good (review)
-    with _SAVING, math_text_off(), font_search_quiet(), \
-            warnings.catch_warnings(record=True) as caught:  # a "$" in a
-        warnings.simplefilter("always")  # label drawn now (a tick's) is text too
-        figure.savefig(buffer, format="png", dpi=110,
-                       metadata={"Language": lang} if lang else None)
-    _say_missing_glyphs(caught)  # once the process's own warning state is back
+    missing: dict[str, str] = {}
+    with _SAVING, math_text_off(), font_search_quiet(), _glyphs_gathered(missing):
+        figure.savefig(buffer, format="png", dpi=110,  # a "$" in a label drawn now (a
+                       metadata={"Language": lang} if lang else None)  # tick's) is text too
+    _say_missing_glyphs(missing)
     write_bytes(path, buffer.getvalue())
 
 
-_SAVING = threading.Lock()
+# one save at a time: the way warnings are shown is the process's (review: threads saving at
+# once left warnings off for good); a save inside a save (a draw callback's) is let through
+_SAVING = threading.RLock()
 _GLYPH = re.compile(r"Glyph (\d+) \(.*\) missing from font\(s\) (.+?)\.?$")
 _GLYPHS_SAID: set[str] = set()
-_PASSED_ON: set[tuple[Any, ...]] = set()  # the warnings passed on, by kind, text and place
 
 
-def _say_missing_glyphs(caught: list[warnings.WarningMessage]) -> None:
-    """The warnings drawing gave, passed on, but matplotlib's one per character its font
-    lacks (a class named in Chinese: a line per character, on every figure) said once, in a
-    line, for the characters not said before in this process."""
-    missing: dict[str, str] = {}
-    for warning in caught:
-        found = _GLYPH.match(str(warning.message))
-        place = (warning.category, str(warning.message), warning.filename, warning.lineno)
-        if found is None and place not in _PASSED_ON:  # once per place, as Python's default
-            # says a warning (review: on every figure, twice; catch_warnings clears the
-            # registry that would have said it once)
-            _PASSED_ON.add(place)
-            warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                   warning.lineno, source=warning.source)
-        elif found is not None and chr(int(found.group(1))) not in _GLYPHS_SAID:
-            missing[chr(int(found.group(1)))] = found.group(2)
+@contextlib.contextmanager
+def _glyphs_gathered(missing: dict[str, str]) -> Iterator[None]:
+    """matplotlib's warnings of a character its font lacks (a class named in Chinese: a line
+    per character, on every figure) gathered into `missing` as they are shown, not shown;
+    every other warning shown as the process's filters say (the warnings' filters are not
+    touched: catch_warnings reset their memory of what was said, and matplotlib's own
+    warnings came on every figure; review)."""
+    shown = warnings.showwarning
+
+    def gather(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+               line: Any = None) -> None:
+        found = _GLYPH.match(str(message))
+        if found is None:
+            shown(message, category, filename, lineno, file, line)
+        elif chr(int(found.group(1))) not in _GLYPHS_SAID:  # once a process: what drawing
+            missing[chr(int(found.group(1)))] = found.group(2)  # does inside may reset
+            # Python's memory of what it said
+
+    warnings.showwarning = gather
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
+def _say_missing_glyphs(missing: dict[str, str]) -> None:
+    """The characters the figures' fonts lack, said in one line (each is shown once a
+    process, as Python shows a warning once where it is raised)."""
     if missing:
         _GLYPHS_SAID.update(missing)
-        shown = "".join(list(missing)[:12]) + ("…" if len(missing) > 12 else "")
-        warnings.warn(f"figures: the font ({next(iter(missing.values()))}) has no {shown}: "
+        listed = "".join(list(missing)[:12]) + ("…" if len(missing) > 12 else "")
+        warnings.warn(f"figures: the font ({next(iter(missing.values()))}) has no {listed}: "
                       "drawn as empty boxes; install a font that has them (Noto Sans CJK "
                       "for Chinese, Japanese and Korean, say), which the figures then use",
                       stacklevel=3)
