@@ -246,6 +246,11 @@ def test_a_checkpoint_of_an_earlier_version_is_said_to_be_one(tmp_path):
                                             r"earlier mnistlab, whose epochs this one cannot "
                                             r"continue\); delete it to start the run over$"):
         load_checkpoint(tmp_path / "checkpoint.pt", [config], "mnistlab-checkpoint-2")
+    torch.save({"format": "mnistlab-checkpoint-3", "configs": [config.to_dict()]},
+               tmp_path / "checkpoint.pt")  # review: a newer one was offered for deletion
+    with pytest.raises(MnistlabError, match=r"a checkpoint of a newer mnistlab \(format "
+                                            r"'mnistlab-checkpoint-3'\); update mnistlab"):
+        load_checkpoint(tmp_path / "checkpoint.pt", [config], "mnistlab-checkpoint-2")
 
 
 def test_a_start_that_failed_does_not_hold_the_folder(tmp_path):

@@ -541,8 +541,13 @@ def load_checkpoint(path: Path, configs: list[TrainConfig], format: str, *,
     saved = _safe_load(path, fix)
     if saved.get("format") != format:
         found = str(saved.get("format"))[:40]
+        version = re.fullmatch(r"mnistlab-(?:cohort-)?checkpoint-(\d+)", found)
+        if version and int(version[1]) > int(format.rsplit("-", 1)[1]):  # review: a newer
+            # one was called earlier, and its epochs offered for deletion
+            raise MnistlabError(f"{path}: a checkpoint of a newer mnistlab (format {found!r}); "
+                                "update mnistlab to resume it")
         older = (" written by an earlier mnistlab, whose epochs this one cannot continue"
-                 if re.fullmatch(r"mnistlab-(cohort-)?checkpoint-\d+", found) else "")
+                 if version else "")
         raise MnistlabError(f"{path}: not a checkpoint this mnistlab can resume (format "
                             f"{found!r}{older}); delete it to start the run over")
     stored = _configs_in(saved, path)
