@@ -1086,6 +1086,8 @@ def test_a_recipe_s_settings_a_config_file_s_model_does_not_read_blame_the_file(
     ("note = \"quotes \x27\x27\x27 open\"\nlr = 0.1\nlr = 0.2\n", "lr (lines 2 and 3) is given"),
     ("lr = -Infinity\n", "TOML writes -Infinity as -inf"),
     ("lr = .5\n", "a number starts with a digit: 0.5, not .5"),
+    ("epochs = 2\nnote = \"\"\"\nepochs = 3 was too few\n\"\"\"\nepochs = 5\n",
+     "epochs (lines 1 and 5) is given twice"),  # review: a description's line was named
 ])
 def test_a_config_file_s_mistakes_get_a_line_that_names_the_fix(tmp_path, capsys, text, said):
     """An empty file trained the defaults without a word; JSON got a TOML parse error; a

@@ -804,6 +804,16 @@ def _key_of(stripped: str) -> str:
     return found.group(1) if found else ""
 
 
+def _starts_a_statement(lines: list[str], number: int) -> bool:
+    """Whether line `number` begins a key or a table: what comes before it reads as TOML (a
+    line inside a multi-line string or list does not end one)."""
+    try:
+        tomllib.loads("\n".join(lines[:number - 1]))
+    except tomllib.TOMLDecodeError:
+        return False
+    return True
+
+
 def _given_twice(lines: list[str], at: int | None) -> str:
     """The key or [table] given twice in a TOML file's lines, and where ("lr (lines 2 and
     5)"): the one on line `at`, where tomllib said, looked for above it in its own table (a
@@ -813,6 +823,8 @@ def _given_twice(lines: list[str], at: int | None) -> str:
         name = _key_of(lines[at - 1].strip())
         for number in range(at - 1, 0, -1) if name else ():
             stripped = lines[number - 1].strip()
+            if not _starts_a_statement(lines, number):  # inside a multi-line string or
+                continue  # list (review: a description's line was named)
             if _key_of(stripped) == name:
                 return f"{name} (lines {number} and {at})"
             if stripped.startswith("[") and not name.startswith("["):
