@@ -215,6 +215,15 @@ def test_a_transparent_colour_key_is_put_on_paper_too(tmp_path, mode, key):
     assert Image.open(tmp_path / "keyed.png").mode == mode  # no alpha channel of its own
     out = preprocess(Image.open(tmp_path / "keyed.png"))
     assert out.max() == 255 and out[:, :4].max() == 0
+    # review: a key on a paper far from the ink (white strokes, blurred, on keyed black) made
+    # the halo the paper and the digit hollow: such a picture reads as without the key
+    from PIL import ImageFilter
+
+    soft = Image.fromarray(pixels * 25).filter(ImageFilter.GaussianBlur(3)).convert(mode)
+    soft.save(tmp_path / "soft.png", transparency=key)
+    soft.save(tmp_path / "plain.png")
+    assert np.array_equal(preprocess(Image.open(tmp_path / "soft.png")),
+                          preprocess(Image.open(tmp_path / "plain.png")))
 
 
 def test_an_avif_is_read_where_pillow_reads_it(toy_run, tmp_path):

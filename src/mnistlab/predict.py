@@ -303,9 +303,9 @@ def _from_array(array: np.ndarray) -> np.ndarray:
 def _gray(im: Image.Image) -> np.ndarray:
     if im.mode == "I" or im.mode.startswith("I;16"):
         return _deep_gray(im)
-    if im.mode in ("L", "RGB") and "transparency" in im.info:  # a colour key (what PNG
-        im = im.convert("RGBA")  # optimisers write for all-or-nothing alpha): it read as
-        # black strokes on black, "blank image" (hunt)
+    if im.mode in ("L", "RGB") and "transparency" in im.info and _key_hides_paper(im):
+        im = im.convert("RGBA")  # a colour key (what PNG optimisers write for all-or-nothing
+        # alpha) hiding a paper of the ink's colour: it read as "blank image" (hunt)
     if im.mode in ("P", "PA", "1"):  # palettes and bilevel images cannot be resized smoothly
         im = im.convert("RGBA" if im.mode != "1" else "L")
     if max(im.size) > WORK_SIDE:
@@ -314,6 +314,17 @@ def _gray(im: Image.Image) -> np.ndarray:
     if im.mode in ("RGBA", "LA"):
         return _flatten_alpha(im)
     return np.asarray(im.convert("L"), dtype=np.float32)
+
+
+def _key_hides_paper(im: Image.Image) -> bool:
+    """Whether `im`'s colour key makes its paper transparent where the ink is near the key's
+    colour (black strokes on transparent black): only there is the key needed, and applied
+    elsewhere it took a soft digit's halo for its paper (review)."""
+    gray = np.asarray(im.convert("L"), dtype=np.float32)
+    key = im.info["transparency"]
+    shade = float(Image.new(im.mode, (1, 1), key).convert("L").getpixel((0, 0)))
+    seen = gray[np.abs(gray - shade) > 0.5]
+    return seen.size > 0 and abs(float(np.median(seen)) - shade) < MIN_CONTRAST
 
 
 def depth_scale(top: float) -> float:
