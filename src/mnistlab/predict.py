@@ -187,7 +187,18 @@ def _decode(file: Path | io.BytesIO, name: str) -> np.ndarray:
             warnings.warn(f"{printable(name)}: {warning.message}", stacklevel=4)
 
 
+class _FromMemory(Exception):
+    """A file Pillow decodes right only from its bytes in memory (_checked)."""
+
+
 def _decode_quietly(file: Path | io.BytesIO) -> np.ndarray:
+    try:
+        return _decoded(file)
+    except _FromMemory:
+        return _decoded(io.BytesIO(Path(file).read_bytes()))
+
+
+def _decoded(file: Path | io.BytesIO) -> np.ndarray:
     try:
         # Pillow's own bomb check would warn at 89 MP and refuse at 179 MP; ours is stricter and
         # comes first, but its warning must not slip through as a mere warning either.
@@ -210,7 +221,7 @@ def _decode_quietly(file: Path | io.BytesIO) -> np.ndarray:
         raise ImageProblem(f"not an image that can be read ({', '.join(FORMATS)})") from None
     except OSError as exc:  # truncated or corrupt pixel data, unreadable file
         raise ImageProblem(f"damaged or unreadable image ({_first_line(exc)})") from None
-    except ImageProblem:
+    except (ImageProblem, _FromMemory):
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged file can fail anywhere in a decoder
         plain = _without_text(file) if "MAX_TEXT" in str(exc) else None
@@ -263,11 +274,12 @@ def _checked(im: Image.Image, *, reduce: bool = False) -> Image.Image:
     if im.mode == "F":  # floats in a file: no range to read them in (0..1? 0..255? ...)
         raise ImageProblem("32-bit floating-point image (mode F); save it as an 8- or 16-bit "
                            "PNG")
-    if (im.format == "TIFF" and getattr(im, "tag_v2", {}).get(259) == 1
+    if (im.format == "TIFF" and getattr(im, "filename", "")
+            and getattr(im, "tag_v2", {}).get(259, 1) == 1  # uncompressed (the default)
             and im.getexif().get(0x0112) in (5, 6, 7, 8)):  # Pillow 13 decodes such a file
-        # as sheared copies of the picture: read as a confident wrong digit (hunt)
-        raise ImageProblem("an uncompressed TIFF turned by its orientation tag, which this "
-                           "Pillow decodes wrongly; save it as PNG (or as a compressed TIFF)")
+        # opened by its path as sheared copies of the picture, read as a confident wrong
+        # digit (hunt); from its bytes in memory it decodes right (review)
+        raise _FromMemory
     if reduce and im.format == "JPEG" and max(im.size) > 2 * WORK_SIDE:
         im.draft(im.mode, (WORK_SIDE, WORK_SIDE))  # decode at reduced size: fast and enough
     im.load()
