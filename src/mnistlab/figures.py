@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter, ScalarFormatter
 
-from .held import Held, font_search_quiet, math_text_off
+from .held import Held, font_search_quiet, math_text_off, matplotlib_setting
 from .messages import localise, number, t
 
 if TYPE_CHECKING:
@@ -63,13 +63,6 @@ def fonts() -> list[str]:
     return ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in have)]
 
 
-def _font_family(value: list[str] | None = None) -> Any:
-    if value is None:
-        return matplotlib.rcParams["font.family"]
-    matplotlib.rcParams["font.family"] = value
-    return None
-
-
 @functools.cache
 def _fallback_fonts() -> Callable[[], Any]:
     """`with _fallback_fonts()():` holds the font family at `fonts()` while a figure is built,
@@ -79,7 +72,8 @@ def _fallback_fonts() -> Callable[[], Any]:
     families = fonts()
     if len(families) == 1:
         return contextlib.nullcontext
-    return Held(_font_family, _font_family, families)
+    family = matplotlib_setting("font.family")
+    return Held(family, family, families)
 
 
 def subplots(*grid: int, figsize: tuple[float, float], layout: str, **kwargs: Any) -> Any:

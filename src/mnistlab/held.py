@@ -41,18 +41,24 @@ class Held:
                     self._write(self._saved)
 
 
-def _parse_math(value: bool | None = None) -> Any:
-    import matplotlib  # only where something is drawn
+def matplotlib_setting(name: str) -> Callable[..., Any]:
+    """The reader and writer of matplotlib's setting `name` for Held: called with nothing it
+    reads the setting, with a value it writes it."""
+    def access(value: Any = None) -> Any:
+        import matplotlib  # only where something is drawn
 
-    if value is None:
-        return matplotlib.rcParams["text.parse_math"]
-    matplotlib.rcParams["text.parse_math"] = value
-    return None
+        if value is None:
+            return matplotlib.rcParams[name]
+        matplotlib.rcParams[name] = value
+        return None
+
+    return access
 
 
 # our figures' labels are the user's text (class names, variant labels, file names): a "$"
 # pair in one is not math, and an unbalanced one made matplotlib raise after the training
-math_text_off = Held(_parse_math, _parse_math, False)
+_PARSE_MATH = matplotlib_setting("text.parse_math")
+math_text_off = Held(_PARSE_MATH, _PARSE_MATH, False)
 
 
 def _font_log(value: int | None = None) -> Any:
