@@ -683,6 +683,22 @@ def test_the_unread_check_of_a_study_of_many_experiments_looks_at_each_kind_once
     assert len(looked) < 10 * 200  # a few per experiment (each checks its own), not a pair's
 
 
+def test_what_a_run_leaves_unread_turns_on_the_settings_named_for_it_alone():
+    """The study's check looks at one config of each kind by models.UNREAD_DECIDED_BY: a
+    setting outside it that changed what settings_unread finds would go unseen there."""
+    from mnistlab.config import TrainConfig
+    from mnistlab.models import UNREAD_DECIDED_BY, settings_unread
+
+    others = dict(lr=0.3, hidden=[7], filters=[3], dense=[5], epochs=4, dropout=0.4,
+                  momentum=0.5, weight_decay=0.01, label_smoothing=0.2, val_size=77,
+                  batch_size=9, activation="tanh", ema=0.9, ensemble=2, augment="rotate=5")
+    assert not set(others) & set(UNREAD_DECIDED_BY)
+    for decided in (dict(model="mlp"), dict(model="cnn", optimizer="sgd", schedule="onecycle"),
+                    dict(model="resnet", optimizer="adam", loss="bce", val_from="test")):
+        plain = TrainConfig(**decided)
+        assert settings_unread(plain) == settings_unread(plain.replace(**others))
+
+
 def test_quick_settings_that_make_values_alike_are_said():
     """[quick] max_epochs = 3 makes epochs 5 and 10 one network, a quick mlp makes filters 8
     and 16 one: the quick form runs (it is a smoke test), but says why those rows cannot

@@ -102,6 +102,11 @@ def unread_settings(model: str) -> dict[str, tuple[str, ...]]:
 ONECYCLE_MOMENTUM = "schedule onecycle cycles SGD's momentum from 0.95 to 0.85 and back itself"
 
 
+# the settings whose values decide what settings_unread finds (kept beside it: a study's
+# check of many configs looks at one of each kind by these)
+UNREAD_DECIDED_BY = ("model", "optimizer", "schedule", "loss", "val_from")
+
+
 def settings_unread(config: TrainConfig) -> dict[str, tuple[str, str]]:
     """Each setting `config`'s run does not read -> (why, where it is read): `filters` beside
     an mlp, `momentum` beside Adam or beside one-cycle (which cycles SGD's momentum itself),

@@ -507,17 +507,18 @@ def _warn_unread(raw_base: dict[str, Any], base: TrainConfig, experiments: list[
 
 
 FINALS_LOOKED_AT = 2000  # best-of-each combinations a study's unread check looks through
-# what settings_unread and the check of momentum beside nesterov look at in a config
-READ_BY = ("model", "optimizer", "schedule", "loss", "val_from", "nesterov")
 
 
 def _distinct(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One of each kind of `changes` by what decides whether a setting is read (READ_BY), the
-    first of its kind: a study of 200 experiments took 50 s to read, building and checking
-    180,000 configs of which a handful differ in what they read (hunt)."""
+    """One of each kind of `changes` by what decides whether a setting is read
+    (models.UNREAD_DECIDED_BY), the first of its kind: a study of 200 experiments took 50 s
+    to read, building and checking 180,000 configs of which a handful differ in what they
+    read (hunt)."""
+    from ..models import UNREAD_DECIDED_BY
+
     kinds: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for one in changes:
-        kinds.setdefault(tuple(repr(one.get(k)) for k in READ_BY), one)
+    for one in changes:  # and nesterov, which the check of momentum beside it reads
+        kinds.setdefault(tuple(repr(one.get(k)) for k in (*UNREAD_DECIDED_BY, "nesterov")), one)
     return list(kinds.values())
 
 
